@@ -1,0 +1,174 @@
+//! Turns each configuration layer (TOML file, environment, `--override`) into plain
+//! `(dotted.key, value)` strings, so every layer goes through the same value parsers.
+//!
+//! Invariant: this module knows nothing of which keys exist; `broker.rs` checks names.
+
+use std::path::Path;
+
+use super::value::{check_len, invalid};
+use super::ConfigError;
+
+/// Prefix of the environment variables the broker reads.
+const ENV_PREFIX: &str = "SHOAL_";
+
+/// The environment variable for `key`: `log.dirs` -> `SHOAL_LOG_DIRS`.
+pub(crate) fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "_"))
+}
+
+/// Splits one `key=value` override at its first `=`.
+pub(crate) fn parse_override(arg: &str) -> Result<(String, String), ConfigError> {
+    match arg.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            check_len(key.trim(), value)?;
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(ConfigError::MalformedOverride {
+            arg: arg.to_string(),
+        }),
+    }
+}
+
+/// Reads a TOML file and flattens it to `(dotted.key, value)` pairs sorted by key,
+/// each key at most once.
+pub(crate) fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    flatten_toml(path, &text)
+}
+
+pub(crate) fn flatten_toml(path: &Path, text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|span| text.get(..span.start).unwrap_or(text).lines().count().max(1))
+            .unwrap_or(0);
+        ConfigError::Toml {
+            path: path.to_path_buf(),
+            line,
+            // Kept to one line: the library's message may carry a source excerpt.
+            message: e.message().replace('\n', " "),
+        }
+    })?;
+    let mut out: Vec<(String, String)> = Vec::new();
+    flatten_table("", &table, &mut out)?;
+    // `"log.dirs" = ..` and `log.dirs = ..` are different TOML keys but the same
+    // config key; silently picking one would hide a mistake.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(pair) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(ConfigError::DuplicateKey {
+            key: pair[0].0.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn flatten_table(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten_table(&key, inner, out)?,
+            other => {
+                let text = scalar_or_list(&key, other)?;
+                check_len(&key, &text)?;
+                out.push((key, text));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scalar_or_list(key: &str, value: &toml::Value) -> Result<String, ConfigError> {
+    let expected = "a string, integer, boolean or array of strings";
+    match value {
+        toml::Value::String(s) => Ok(s.trim().to_string()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        toml::Value::Array(items) => {
+            let mut parts: Vec<&str> = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    // A comma inside an item would silently split it in two.
+                    toml::Value::String(s) if !s.contains(',') => parts.push(s.trim()),
+                    _ => return Err(invalid(key, &value.to_string(), expected)),
+                }
+            }
+            Ok(parts.join(","))
+        }
+        toml::Value::Datetime(_) | toml::Value::Table(_) => {
+            Err(invalid(key, &value.to_string(), expected))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        flatten_toml(Path::new("test.toml"), text)
+    }
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn both_toml_spellings_flatten_to_dotted_keys() {
+        let text = r#"
+            "log.dirs" = "/a"
+            node.id = 3
+            auto.create.topics.enable = false
+            [log.retention]
+            hours = 2
+        "#;
+        let got = flat(text).unwrap();
+        assert!(got.contains(&pair("log.dirs", "/a")));
+        assert!(got.contains(&pair("node.id", "3")));
+        assert!(got.contains(&pair("auto.create.topics.enable", "false")));
+        assert!(got.contains(&pair("log.retention.hours", "2")));
+    }
+
+    #[test]
+    fn arrays_become_lists_and_odd_values_are_refused() {
+        assert_eq!(
+            flat(r#"log.dirs = ["/a", " /b "]"#).unwrap(),
+            vec![pair("log.dirs", "/a,/b")]
+        );
+        assert!(flat(r#"log.dirs = [1, 2]"#).is_err());
+        assert!(flat(r#"log.dirs = ["/a,/b"]"#).is_err());
+        assert!(flat("when = 1979-05-27").is_err());
+    }
+
+    #[test]
+    fn the_same_key_in_both_spellings_is_a_duplicate() {
+        let err = flat("\"log.dirs\" = \"/a\"\nlog.dirs = \"/b\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::DuplicateKey { ref key } if key == "log.dirs"));
+    }
+
+    #[test]
+    fn syntax_errors_give_one_line_with_a_line_number() {
+        let err = flat("a = 1\nb = = 2\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Toml { line: 2, .. }), "{err:?}");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn overrides_split_at_the_first_equals() {
+        assert_eq!(parse_override("a.b= x=y ").unwrap(), pair("a.b", "x=y"));
+        assert!(parse_override("novalue").is_err());
+        assert!(parse_override("=v").is_err());
+        assert_eq!(env_name("log.dirs"), "SHOAL_LOG_DIRS");
+    }
+}

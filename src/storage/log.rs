@@ -1,0 +1,402 @@
+//! A partition's log: an ordered set of segments in `<log.dir>/<topic>-<partition>/`.
+//!
+//! Owned by one shard and never shared across threads. Appends are serialised by the
+//! shard's writer (asserted here); reads run beside them and see only whole batches
+//! whose write completed. The log knows nothing of Kafka requests, replication or
+//! other shards.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::BufferedFile;
+
+use super::batch::{self, BatchInfo};
+use super::segment::{file_name, Segment};
+use super::StorageError;
+
+const LOG_START_FILE: &str = "log-start-offset";
+
+/// Per-log settings, resolved from the topic's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    /// -1: keep forever.
+    pub retention_ms: i64,
+    /// -1: no size bound.
+    pub retention_bytes: i64,
+    pub index_interval_bytes: u64,
+    pub log_append_time: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            index_interval_bytes: 4096,
+            log_append_time: false,
+        }
+    }
+}
+
+/// Where appended batches landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker's clock when it stamped the batches, -1 for CreateTime topics.
+    pub log_append_time_ms: i64,
+}
+
+/// A run of whole batches in a segment file, to be sent as they are (sendfile).
+/// Holding it keeps the file open even if retention unlinks the segment meanwhile.
+#[derive(Clone)]
+pub struct FileSlice {
+    pub file: Rc<BufferedFile>,
+    pub position: u64,
+    pub length: u32,
+}
+
+pub struct Log {
+    dir: PathBuf,
+    config: RefCell<LogConfig>,
+    segments: RefCell<BTreeMap<i64, Rc<Segment>>>,
+    start_offset: Cell<i64>,
+    end_offset: Cell<i64>,
+    flushed_offset: Cell<i64>,
+    appending: Cell<bool>,
+}
+
+/// Clears `Log::appending` however an append ends.
+struct AppendGuard<'a>(&'a Cell<bool>);
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering the last segment.
+    pub async fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
+        glommio::io::Directory::create(dir).await.map_err(io::Error::from)?;
+        let bases = segment_bases(dir)?;
+        let interval = config.index_interval_bytes;
+        let mut segments = BTreeMap::new();
+        for (i, base) in bases.iter().enumerate() {
+            let segment = if i + 1 == bases.len() {
+                Segment::open_recovering(dir, *base, now_ms, interval).await?
+            } else {
+                Segment::open_sealed(dir, *base, now_ms, interval).await?
+            };
+            segments.insert(*base, Rc::new(segment));
+        }
+        let checkpoint = read_start_offset(dir).await;
+        if segments.is_empty() {
+            let base = checkpoint.unwrap_or(0);
+            segments.insert(base, Rc::new(Segment::create(dir, base, now_ms).await?));
+            sync_dir(dir).await?;
+        }
+        let first = segments.values().next().map_or(0, |s| s.base_offset());
+        let end = segments.values().next_back().map_or(0, |s| s.next_offset());
+        let start = checkpoint.unwrap_or(first).clamp(first, end);
+        Ok(Log {
+            dir: dir.to_path_buf(),
+            config: RefCell::new(config),
+            segments: RefCell::new(segments),
+            start_offset: Cell::new(start),
+            end_offset: Cell::new(end),
+            flushed_offset: Cell::new(end),
+            appending: Cell::new(false),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn start_offset(&self) -> i64 {
+        self.start_offset.get()
+    }
+
+    /// One past the last stored offset (Kafka's log end offset).
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset.get()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.borrow().values().map(|s| s.size()).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.borrow().len()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.borrow_mut() = config;
+    }
+
+    /// Whether appends since the last flush wait for one.
+    pub fn is_dirty(&self) -> bool {
+        self.flushed_offset.get() < self.end_offset.get()
+    }
+
+    fn active(&self) -> Rc<Segment> {
+        let segments = self.segments.borrow();
+        Rc::clone(segments.values().next_back().expect("a log always has a segment"))
+    }
+
+    /// Appends validated batches (`infos` from `batch::validate` over `bytes`), giving
+    /// them consecutive offsets from the log end. Returns once the bytes are written to
+    /// the page cache; `flush` makes them durable.
+    pub async fn append(
+        &self,
+        mut bytes: Vec<u8>,
+        infos: &[BatchInfo],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Appended, StorageError> {
+        assert!(!self.appending.replace(true), "appends to a log are serialised by its shard");
+        let _guard = AppendGuard(&self.appending);
+        let config = self.config.borrow().clone();
+        self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
+        let base = self.end_offset.get();
+        let mut next = base;
+        let mut infos = infos.to_vec();
+        for info in &mut infos {
+            let batch = &mut bytes[info.position..info.position + info.size];
+            batch::assign_offset(batch, next, leader_epoch);
+            if config.log_append_time {
+                batch::set_log_append_time(batch, now_ms);
+                info.max_timestamp = now_ms;
+            }
+            next += i64::from(info.last_offset_delta) + 1;
+        }
+        self.active().append(bytes, &infos, config.index_interval_bytes).await?;
+        self.end_offset.set(next);
+        let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
+        Ok(Appended { base_offset: base, last_offset: next - 1, log_append_time_ms })
+    }
+
+    async fn maybe_roll(&self, incoming: u64, config: &LogConfig, now_ms: i64) -> Result<(), StorageError> {
+        let active = self.active();
+        let full = active.size() + incoming > config.segment_bytes;
+        let old = now_ms - active.created_ms() >= config.segment_ms;
+        // Index entries hold offsets relative to the base as 32 bits.
+        let wide = self.end_offset.get() - active.base_offset() > i64::from(i32::MAX / 2);
+        if active.size() == 0 || !(full || old || wide) {
+            return Ok(());
+        }
+        active.seal(&self.dir).await?;
+        let base = self.end_offset.get();
+        let segment = Segment::create(&self.dir, base, now_ms).await?;
+        sync_dir(&self.dir).await?;
+        self.segments.borrow_mut().insert(base, Rc::new(segment));
+        Ok(())
+    }
+
+    /// Makes every append so far durable (fdatasync of the active segment; sealed ones
+    /// were synced when they rolled).
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        let target = self.end_offset.get();
+        if self.flushed_offset.get() >= target {
+            return Ok(());
+        }
+        self.active().flush().await?;
+        self.flushed_offset.set(self.flushed_offset.get().max(target));
+        Ok(())
+    }
+
+    /// Whole batches from the one holding `offset`, up to about `max_bytes` (at least
+    /// one batch, as Kafka's KIP-74). `None` at the log end.
+    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>, StorageError> {
+        self.check_range(offset)?;
+        let candidates: Vec<Rc<Segment>> = self.segments.borrow().range(..=offset).next_back().into_iter()
+            .map(|(_, s)| Rc::clone(s))
+            .chain(self.segments.borrow().range(offset + 1..).map(|(_, s)| Rc::clone(s)))
+            .collect();
+        for segment in candidates {
+            if offset >= segment.next_offset() {
+                continue;
+            }
+            let Some((position, first_size)) = segment.position_of(offset).await? else {
+                continue;
+            };
+            let available = segment.size().saturating_sub(position);
+            let length = available.min(max_bytes.max(first_size) as u64).min(u64::from(u32::MAX));
+            return Ok(Some(FileSlice { file: Rc::clone(segment.file()), position, length: length as u32 }));
+        }
+        Ok(None)
+    }
+
+    fn check_range(&self, offset: i64) -> Result<(), StorageError> {
+        let (start, end) = (self.start_offset.get(), self.end_offset.get());
+        if offset < start || offset > end {
+            return Err(StorageError::OffsetOutOfRange { offset, start, end });
+        }
+        Ok(())
+    }
+
+    /// The first record at or after `timestamp` (offset, timestamp), or `None` if every
+    /// record is older.
+    pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        let start = self.start_offset.get();
+        let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
+        for segment in segments {
+            if segment.max_timestamp() < timestamp || segment.next_offset() <= start {
+                continue;
+            }
+            let Some((position, size)) = segment.batch_for_timestamp(timestamp).await? else {
+                continue;
+            };
+            let bytes = segment.read_exact(position, size).await?;
+            let found = batch::first_record_at_or_after(&bytes, timestamp)
+                .map(|(offset, ts)| if offset < start { (start, ts) } else { (offset, ts) });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Kafka's DeleteRecords: records before `offset` become unreadable, and segments
+    /// wholly before it are deleted.
+    pub async fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        self.check_range(offset)?;
+        if offset > self.start_offset.get() {
+            self.start_offset.set(offset);
+            write_start_offset(&self.dir, offset).await?;
+            self.remove_segments_before_start().await?;
+        }
+        Ok(self.start_offset.get())
+    }
+
+    /// Deletes whole segments older than `retention.ms` or beyond `retention.bytes`,
+    /// oldest first, never the active one. Returns how many went.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let config = self.config.borrow().clone();
+        let mut total = self.size_bytes() as i64;
+        let mut new_start = None;
+        let sealed: Vec<Rc<Segment>> = {
+            let segments = self.segments.borrow();
+            let count = segments.len();
+            segments.values().take(count.saturating_sub(1)).cloned().collect()
+        };
+        for segment in sealed {
+            let expired = config.retention_ms >= 0 && now_ms - segment.max_timestamp() > config.retention_ms;
+            let oversized = config.retention_bytes >= 0 && total - segment.size() as i64 >= config.retention_bytes;
+            if !(expired || oversized) {
+                break;
+            }
+            total -= segment.size() as i64;
+            new_start = Some(segment.next_offset());
+        }
+        let Some(new_start) = new_start else {
+            return Ok(0);
+        };
+        let before = self.segment_count();
+        if new_start > self.start_offset.get() {
+            self.start_offset.set(new_start);
+            write_start_offset(&self.dir, new_start).await?;
+        }
+        self.remove_segments_before_start().await?;
+        Ok(before - self.segment_count())
+    }
+
+    async fn remove_segments_before_start(&self) -> Result<(), StorageError> {
+        let start = self.start_offset.get();
+        loop {
+            let doomed = {
+                let segments = self.segments.borrow();
+                let mut iter = segments.values();
+                match (iter.next(), iter.next()) {
+                    (Some(first), Some(_)) if first.next_offset() <= start => Some(Rc::clone(first)),
+                    _ => None,
+                }
+            };
+            let Some(segment) = doomed else {
+                return Ok(());
+            };
+            self.segments.borrow_mut().remove(&segment.base_offset());
+            segment.remove(&self.dir).await?;
+        }
+    }
+
+    /// Flushes the log so a restart finds it whole.
+    pub async fn close(&self) -> Result<(), StorageError> {
+        self.flush().await
+    }
+
+    /// Removes the log's files and directory (topic deletion).
+    pub async fn delete(&self) -> Result<(), StorageError> {
+        let dir = self.dir.clone();
+        glommio::executor().spawn_blocking(move || std::fs::remove_dir_all(dir)).await?;
+        Ok(())
+    }
+}
+
+/// Base offsets of the segments in `dir`, in order; leftovers of interrupted operations
+/// (Kafka's `.deleted`, `.cleaned`, `.swap`) are removed.
+fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if [".deleted", ".cleaned", ".swap"].iter().any(|suffix| name.ends_with(suffix)) {
+            std::fs::remove_file(dir.join(name.as_ref()))?;
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(".log") {
+            if stem.len() == 20 {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+async fn read_start_offset(dir: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join(LOG_START_FILE)).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Replaces the checkpoint atomically: a crash leaves the old value or the new one.
+async fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
+    let temporary = dir.join(format!("{LOG_START_FILE}.tmp"));
+    let file = glommio::io::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&temporary)
+        .await?;
+    let text = format!("{offset}\n").into_bytes();
+    let length = text.len();
+    if file.write_at(text, 0).await? != length {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short checkpoint write"));
+    }
+    file.fdatasync().await?;
+    file.close().await?;
+    glommio::io::rename(&temporary, dir.join(LOG_START_FILE)).await?;
+    sync_dir(dir).await
+}
+
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    let handle = glommio::io::Directory::open(dir).await?;
+    handle.sync().await?;
+    handle.close().await?;
+    Ok(())
+}
+
+/// The path of a segment file, for tests and tools.
+pub fn segment_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(file_name(base_offset, "log"))
+}

@@ -1,0 +1,368 @@
+//! One segment of a partition log: a `.log` file of batches stored exactly as clients
+//! sent them (offsets patched), with its sparse `.index` and `.timeindex`.
+//!
+//! Lives on the shard that owns the partition. Invariants: `size` counts only bytes
+//! whose write completed (readers never see a half-written batch); `next_offset` is one
+//! past the last offset stored; only one append runs at a time (the owning `Log`
+//! serialises them).
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{BufferedFile, OpenOptions};
+
+use super::batch::{self, BatchHeader, BatchInfo, WalkEnd, HEADER_BYTES};
+use super::index::{OffsetIndex, TimeIndex};
+
+/// Bytes read at a time while walking batch headers.
+const HEADER_WINDOW_BYTES: usize = 64 * 1024;
+/// Bytes read at a time while verifying a segment on recovery.
+const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
+
+pub fn file_name(base_offset: i64, extension: &str) -> String {
+    format!("{base_offset:020}.{extension}")
+}
+
+pub struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: Rc<BufferedFile>,
+    size: Cell<u64>,
+    next_offset: Cell<i64>,
+    max_timestamp: Cell<i64>,
+    index: RefCell<OffsetIndex>,
+    time_index: RefCell<TimeIndex>,
+    bytes_since_index: Cell<u64>,
+    created_ms: i64,
+}
+
+impl Segment {
+    pub async fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, "log"));
+        let file = open_rw(&log_path, true).await?;
+        Ok(Segment::new(base_offset, log_path, file, now_ms))
+    }
+
+    fn new(base_offset: i64, log_path: PathBuf, file: BufferedFile, created_ms: i64) -> Segment {
+        Segment {
+            base_offset,
+            log_path,
+            file: Rc::new(file),
+            size: Cell::new(0),
+            next_offset: Cell::new(base_offset),
+            max_timestamp: Cell::new(-1),
+            index: RefCell::default(),
+            time_index: RefCell::default(),
+            bytes_since_index: Cell::new(0),
+            created_ms,
+        }
+    }
+
+    /// Opens a sealed segment: indexes from their files when they are sound, otherwise
+    /// rebuilt from the log. Sealed segments were fsynced when they were rolled, so their
+    /// batches are not re-verified.
+    pub async fn open_sealed(dir: &Path, base_offset: i64, now_ms: i64, interval: u64) -> io::Result<Segment> {
+        let segment = Segment::open(dir, base_offset, now_ms).await?;
+        let size = segment.file.file_size().await?;
+        segment.size.set(size);
+        let index = read_whole(&dir.join(file_name(base_offset, "index"))).await;
+        let time_index = read_whole(&dir.join(file_name(base_offset, "timeindex"))).await;
+        let index = index.and_then(|bytes| OffsetIndex::from_bytes(&bytes, size));
+        let time_index = time_index.and_then(|bytes| TimeIndex::from_bytes(&bytes));
+        match (index, time_index) {
+            (Some(index), Some(time_index)) => {
+                let tail_start = u64::from(index.floor(u32::MAX));
+                segment.max_timestamp.set(time_index.max_timestamp());
+                *segment.index.borrow_mut() = index;
+                *segment.time_index.borrow_mut() = time_index;
+                segment.rescan_tail(tail_start, interval, false).await?;
+            }
+            _ => segment.rescan_tail(0, interval, true).await?,
+        }
+        Ok(segment)
+    }
+
+    /// Opens the last segment after a possible crash: every batch's CRC and framing is
+    /// verified, and the file is truncated at the first torn or corrupt batch.
+    pub async fn open_recovering(dir: &Path, base_offset: i64, now_ms: i64, interval: u64) -> io::Result<Segment> {
+        let segment = Segment::open(dir, base_offset, now_ms).await?;
+        let file_size = segment.file.file_size().await?;
+        let valid_end = segment.verify(file_size, interval).await?;
+        if valid_end < file_size {
+            tracing::warn!(
+                segment = %segment.log_path.display(),
+                valid_end,
+                file_size,
+                "truncating a torn or corrupt tail"
+            );
+            segment.file.truncate(valid_end).await?;
+            segment.file.fdatasync().await?;
+        }
+        Ok(segment)
+    }
+
+    async fn open(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, "log"));
+        let file = open_rw(&log_path, false).await?;
+        Ok(Segment::new(base_offset, log_path, file, now_ms))
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.get()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size.get()
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp.get()
+    }
+
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    pub fn file(&self) -> &Rc<BufferedFile> {
+        &self.file
+    }
+
+    /// Writes batches whose offsets were already assigned, then indexes them. Returns
+    /// once the bytes are in the page cache (not yet durable: see `flush`).
+    pub async fn append(&self, bytes: Vec<u8>, infos: &[BatchInfo], interval: u64) -> io::Result<()> {
+        let start = self.size.get();
+        let length = bytes.len() as u64;
+        if let Err(error) = write_all(&self.file, bytes, start).await {
+            // A partial write must not stay behind as a torn batch.
+            let _ = self.file.truncate(start).await;
+            return Err(error);
+        }
+        // Offsets come from the patched headers, which the log assigned before writing.
+        for info in infos {
+            let position = start + info.position as u64;
+            let base = self.next_offset.get();
+            self.index_batch(position, base, info.size as u64, info.max_timestamp, interval);
+            self.next_offset.set(base + i64::from(info.last_offset_delta) + 1);
+        }
+        self.size.set(start + length);
+        Ok(())
+    }
+
+    fn index_batch(&self, position: u64, base_offset: i64, size: u64, max_timestamp: i64, interval: u64) {
+        let relative = (base_offset - self.base_offset) as u32;
+        if self.bytes_since_index.get() >= interval {
+            self.index.borrow_mut().push(relative, position as u32);
+            // Every record before `relative` has a timestamp at most this one.
+            self.time_index.borrow_mut().push(self.max_timestamp.get(), relative);
+            self.bytes_since_index.set(0);
+        }
+        self.bytes_since_index.set(self.bytes_since_index.get() + size);
+        if max_timestamp > self.max_timestamp.get() {
+            self.max_timestamp.set(max_timestamp);
+        }
+    }
+
+    pub async fn flush(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io::Error::from)
+    }
+
+    /// Makes the segment durable and writes its index files: after this it never changes.
+    pub async fn seal(&self, dir: &Path) -> io::Result<()> {
+        self.flush().await?;
+        let index = self.index.borrow().to_bytes();
+        let time_index = self.time_index.borrow().to_bytes();
+        write_file(&dir.join(file_name(self.base_offset, "index")), index).await?;
+        write_file(&dir.join(file_name(self.base_offset, "timeindex")), time_index).await
+    }
+
+    /// Unlinks the segment's files. Readers holding `file()` keep reading the open file.
+    pub async fn remove(&self, dir: &Path) -> io::Result<()> {
+        for extension in ["log", "index", "timeindex"] {
+            match glommio::io::remove(dir.join(file_name(self.base_offset, extension))).await {
+                Ok(()) => {}
+                Err(error) => {
+                    let error = io::Error::from(error);
+                    if error.kind() != io::ErrorKind::NotFound {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Position of the batch holding `offset`, or `None` when the segment ends first.
+    pub async fn position_of(&self, offset: i64) -> io::Result<Option<(u64, usize)>> {
+        let relative = (offset - self.base_offset).clamp(0, i64::from(u32::MAX)) as u32;
+        let start = u64::from(self.index.borrow().floor(relative));
+        self.walk_headers(start, |position, header| {
+            if header.last_offset() >= offset {
+                let size = header.total_size().unwrap_or(HEADER_BYTES);
+                ControlFlow::Break((position, size))
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+    }
+
+    /// The first batch, from the time index's hint on, whose max timestamp reaches
+    /// `timestamp`: its position, size and base offset.
+    pub async fn batch_for_timestamp(&self, timestamp: i64) -> io::Result<Option<(u64, usize)>> {
+        let relative = self.time_index.borrow().start_for(timestamp);
+        let start = u64::from(self.index.borrow().floor(relative));
+        self.walk_headers(start, |position, header| {
+            if header.max_timestamp.get() >= timestamp {
+                ControlFlow::Break((position, header.total_size().unwrap_or(HEADER_BYTES)))
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+    }
+
+    pub async fn read_exact(&self, position: u64, length: usize) -> io::Result<Vec<u8>> {
+        let bytes = self.file.read_at(position, length).await?;
+        if bytes.len() != length {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "segment shorter than indexed"));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    /// Walks batch headers from `start` up to the written size; `visit` stops the walk.
+    async fn walk_headers<T>(
+        &self,
+        start: u64,
+        mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<T>,
+    ) -> io::Result<Option<T>> {
+        let end = self.size.get();
+        let mut position = start;
+        while position + HEADER_BYTES as u64 <= end {
+            let want = (end - position).min(HEADER_WINDOW_BYTES as u64) as usize;
+            let window = self.file.read_at(position, want).await?;
+            let mut at = 0usize;
+            while at + HEADER_BYTES <= window.len() {
+                let header = BatchHeader::parse(&window[at..]).map_err(corrupt)?;
+                if let ControlFlow::Break(found) = visit(position + at as u64, header) {
+                    return Ok(Some(found));
+                }
+                at += header.total_size().map_err(corrupt)?;
+            }
+            if at == 0 {
+                return Err(corrupt("segment ends inside a batch header"));
+            }
+            position += at as u64;
+        }
+        Ok(None)
+    }
+
+    /// Re-derives offsets, timestamps and (when `reindex`) index entries from `start` to
+    /// the end of the file, trusting the bytes (a sealed segment).
+    async fn rescan_tail(&self, start: u64, interval: u64, reindex: bool) -> io::Result<()> {
+        if reindex {
+            *self.index.borrow_mut() = OffsetIndex::default();
+            *self.time_index.borrow_mut() = TimeIndex::default();
+            self.bytes_since_index.set(interval);
+        }
+        let mut last = None;
+        self.walk_headers(start, |position, header| {
+            let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
+            if reindex {
+                self.index_batch(position, header.base_offset.get(), size, header.max_timestamp.get(), interval);
+            } else if header.max_timestamp.get() > self.max_timestamp.get() {
+                self.max_timestamp.set(header.max_timestamp.get());
+            }
+            last = Some(header.last_offset());
+            ControlFlow::<()>::Continue(())
+        })
+        .await?;
+        if let Some(last) = last {
+            self.next_offset.set(last + 1);
+        }
+        Ok(())
+    }
+
+    /// Verifies every batch from the start; returns the end of the last sound one and
+    /// leaves the segment's state describing exactly the sound prefix.
+    async fn verify(&self, file_size: u64, interval: u64) -> io::Result<u64> {
+        self.bytes_since_index.set(interval);
+        let mut position = 0u64;
+        while position < file_size {
+            let want = (file_size - position).min(RECOVERY_CHUNK_BYTES as u64) as usize;
+            let mut chunk = self.file.read_at(position, want).await?.to_vec();
+            if let Ok(header) = BatchHeader::parse(&chunk) {
+                // A batch larger than the chunk is read whole, if the file holds it.
+                let size = header.total_size().unwrap_or(0) as u64;
+                if size as usize > chunk.len() && position + size <= file_size {
+                    chunk = self.file.read_at(position, size as usize).await?.to_vec();
+                }
+            }
+            let mut sound = true;
+            let end = batch::walk(&chunk, true, |at, header| {
+                let in_order = header.base_offset.get() >= self.next_offset.get();
+                sound &= in_order;
+                if sound {
+                    let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
+                    let at = position + at as u64;
+                    self.index_batch(at, header.base_offset.get(), size, header.max_timestamp.get(), interval);
+                    self.next_offset.set(header.last_offset() + 1);
+                    self.size.set(at + size);
+                }
+            });
+            let whole = match end {
+                WalkEnd::Clean => true,
+                WalkEnd::Partial(at) => at > 0 && position + (chunk.len() as u64) < file_size,
+                WalkEnd::Corrupt(_) => false,
+            };
+            if !sound || !whole || self.size.get() <= position {
+                return Ok(self.size.get());
+            }
+            position = self.size.get();
+        }
+        Ok(self.size.get())
+    }
+}
+
+fn corrupt(error: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
+
+async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
+    let file = OpenOptions::new().read(true).write(true).create(create).buffered_open(path).await?;
+    Ok(file)
+}
+
+/// Writes `bytes` at `position`. The buffer moves into the ring, so a short write (only
+/// seen when the device is full) cannot be resumed: it is an error, and the caller
+/// truncates what was written.
+async fn write_all(file: &BufferedFile, bytes: Vec<u8>, position: u64) -> io::Result<()> {
+    let length = bytes.len();
+    let written = file.write_at(bytes, position).await?;
+    if written != length {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to a segment"));
+    }
+    Ok(())
+}
+
+async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).create(true).truncate(true).buffered_open(path).await?;
+    write_all(&file, bytes, 0).await?;
+    file.fdatasync().await?;
+    file.close().await?;
+    Ok(())
+}
+
+async fn read_whole(path: &Path) -> Option<Vec<u8>> {
+    let file = BufferedFile::open(path).await.ok()?;
+    let size = file.file_size().await.ok()? as usize;
+    let bytes = file.read_at(0, size).await.ok()?.to_vec();
+    let _ = file.close().await;
+    (bytes.len() == size).then_some(bytes)
+}
