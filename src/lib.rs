@@ -1,4 +1,9 @@
 //! shoal: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod protocol;
+pub mod shard;
 pub mod storage;

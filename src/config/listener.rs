@@ -36,7 +36,12 @@ impl Listener {
 
 impl fmt::Display for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.name, join_host_port(&self.host, self.port))
+        write!(
+            f,
+            "{}://{}",
+            self.name,
+            join_host_port(&self.host, self.port)
+        )
     }
 }
 
@@ -102,7 +107,11 @@ fn parse_one(key: &str, value: &str, item: &str) -> Result<Listener, ConfigError
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '%' | ':'));
     if !host_ok {
-        return Err(invalid(key, value, "a host of letters, digits, '-', '.', '_', '%' or ':'"));
+        return Err(invalid(
+            key,
+            value,
+            "a host of letters, digits, '-', '.', '_', '%' or ':'",
+        ));
     }
     let port = port
         .parse::<u16>()
@@ -123,7 +132,11 @@ pub(crate) fn check_advertised(
     let value = render_listeners(advertised);
     for a in advertised {
         if a.host.is_empty() || a.host == "0.0.0.0" || a.host == "::" {
-            return Err(invalid(key, &value, "a routable host, not a wildcard address"));
+            return Err(invalid(
+                key,
+                &value,
+                "a routable host, not a wildcard address",
+            ));
         }
         if !listeners.iter().any(|l| l.name == a.name) {
             return Err(invalid(key, &value, "only names that listeners also uses"));
@@ -147,7 +160,10 @@ mod tests {
     #[test]
     fn parses_hosts_ports_and_wildcards() {
         let l = one("PLAINTEXT://127.0.0.1:9092").unwrap();
-        assert_eq!((l.name.as_str(), l.host.as_str(), l.port), ("PLAINTEXT", "127.0.0.1", 9092));
+        assert_eq!(
+            (l.name.as_str(), l.host.as_str(), l.port),
+            ("PLAINTEXT", "127.0.0.1", 9092)
+        );
         let l = one("plaintext://:0").unwrap();
         assert_eq!((l.host.as_str(), l.port), ("", 0));
         assert_eq!(l.bind_address(), "0.0.0.0:0");
@@ -175,7 +191,10 @@ mod tests {
             assert!(one(bad).is_err(), "{bad:?} should be refused");
         }
         let err = one("SSL://host:9093").unwrap_err().to_string();
-        assert!(err.contains("SSL") && err.contains("only PLAINTEXT"), "{err}");
+        assert!(
+            err.contains("SSL") && err.contains("only PLAINTEXT"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -199,7 +218,7 @@ mod tests {
             port in any::<u16>(),
         ) {
             let l = Listener { name: PLAINTEXT.to_string(), host, port };
-            let parsed = parse_listeners("listeners", &render_listeners(&[l.clone()]));
+            let parsed = parse_listeners("listeners", &render_listeners(std::slice::from_ref(&l)));
             prop_assert_eq!(parsed.ok(), Some(vec![l]));
         }
     }

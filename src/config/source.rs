@@ -43,7 +43,13 @@ pub(crate) fn flatten_toml(path: &Path, text: &str) -> Result<Vec<(String, Strin
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
-            .map(|span| text.get(..span.start).unwrap_or(text).lines().count().max(1))
+            .map(|span| {
+                text.get(..span.start)
+                    .unwrap_or(text)
+                    .lines()
+                    .count()
+                    .max(1)
+            })
             .unwrap_or(0);
         ConfigError::Toml {
             path: path.to_path_buf(),
@@ -93,7 +99,8 @@ fn scalar_or_list(key: &str, value: &toml::Value) -> Result<String, ConfigError>
     match value {
         toml::Value::String(s) => Ok(s.trim().to_string()),
         toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::Float(f) => Ok(f.to_string()),
+        // `{:?}` keeps the `.0`, so `3.0` is not silently taken as the integer 3.
+        toml::Value::Float(f) => Ok(format!("{f:?}")),
         toml::Value::Boolean(b) => Ok(b.to_string()),
         toml::Value::Array(items) => {
             let mut parts: Vec<&str> = Vec::with_capacity(items.len());

@@ -37,7 +37,7 @@ where
 {
     let (lo, hi): (i64, i64) = (min.into(), max.into());
     let expected = || {
-        if hi == i64::MAX || hi == i32::MAX.into() || hi == i16::MAX.into() {
+        if hi == i64::MAX || hi == i64::from(i32::MAX) || hi == i64::from(i16::MAX) {
             format!("an integer >= {lo}")
         } else {
             format!("an integer from {lo} to {hi}")
@@ -137,7 +137,13 @@ impl CompressionType {
         Self::ALL
             .into_iter()
             .find(|c| c.as_str() == wanted)
-            .ok_or_else(|| invalid(key, value, "producer, uncompressed, gzip, snappy, lz4 or zstd"))
+            .ok_or_else(|| {
+                invalid(
+                    key,
+                    value,
+                    "producer, uncompressed, gzip, snappy, lz4 or zstd",
+                )
+            })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -225,7 +231,10 @@ mod tests {
             TimestampType::parse("k", "logappendtime").ok(),
             Some(TimestampType::LogAppendTime)
         );
-        assert_eq!(CompressionType::parse("k", "ZSTD").ok(), Some(CompressionType::Zstd));
+        assert_eq!(
+            CompressionType::parse("k", "ZSTD").ok(),
+            Some(CompressionType::Zstd)
+        );
         assert!(CompressionType::parse("k", "brotli").is_err());
         let both = CleanupPolicy::parse("k", "compact, delete").ok();
         assert_eq!(both.map(|p| p.to_string()), Some("delete,compact".into()));

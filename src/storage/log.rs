@@ -15,7 +15,7 @@ use glommio::io::BufferedFile;
 
 use super::batch::{self, BatchInfo};
 use super::segment::{file_name, Segment};
-use super::StorageError;
+use super::{sync_dir, StorageError};
 
 const LOG_START_FILE: &str = "log-start-offset";
 
@@ -369,31 +369,8 @@ async fn read_start_offset(dir: &Path) -> Option<i64> {
     text.trim().parse().ok()
 }
 
-/// Replaces the checkpoint atomically: a crash leaves the old value or the new one.
 async fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
-    let temporary = dir.join(format!("{LOG_START_FILE}.tmp"));
-    let file = glommio::io::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .buffered_open(&temporary)
-        .await?;
-    let text = format!("{offset}\n").into_bytes();
-    let length = text.len();
-    if file.write_at(text, 0).await? != length {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, "short checkpoint write"));
-    }
-    file.fdatasync().await?;
-    file.close().await?;
-    glommio::io::rename(&temporary, dir.join(LOG_START_FILE)).await?;
-    sync_dir(dir).await
-}
-
-async fn sync_dir(dir: &Path) -> io::Result<()> {
-    let handle = glommio::io::Directory::open(dir).await?;
-    handle.sync().await?;
-    handle.close().await?;
-    Ok(())
+    super::replace_file(&dir.join(LOG_START_FILE), format!("{offset}\n").into_bytes()).await
 }
 
 /// The path of a segment file, for tests and tools.

@@ -21,3 +21,33 @@ pub enum StorageError {
 
 #[cfg(test)]
 mod tests;
+
+/// Replaces `path` with `bytes` atomically and durably: a crash leaves either the old
+/// content or the new, never a mix (write aside, fdatasync, rename, sync the directory).
+pub async fn replace_file(path: &std::path::Path, bytes: Vec<u8>) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    let file = glommio::io::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(&temporary)
+        .await?;
+    let length = bytes.len();
+    if file.write_at(bytes, 0).await? != length {
+        return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"));
+    }
+    file.fdatasync().await?;
+    file.close().await?;
+    glommio::io::rename(&temporary, path).await?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir).await?;
+    }
+    Ok(())
+}
+
+pub async fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let handle = glommio::io::Directory::open(dir).await?;
+    handle.sync().await?;
+    handle.close().await?;
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! The controller: the one place cluster metadata changes (topics, partitions,
+//! configs). It lives on shard 0; other shards reach it with `invoke_on`. Each change
+//! is validated, persisted (replace-file, fsynced) and then published to every shard
+//! as a new snapshot before the caller is answered, so a client that created a topic
+//! sees it on any connection right after.
+//!
+//! Changes run one at a time (a local semaphore), so validation sees the state the
+//! change applies to.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::{ClusterState, Snapshot, TopicMeta};
+use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
+use crate::error::ApiError;
+use crate::shard::Shard;
+
+/// The file in the first log dir holding the cluster state.
+pub const STATE_FILE: &str = "cluster.json";
+/// Partitions one topic may have, at most.
+pub const PARTITIONS_MAX: i32 = 10_000;
+
+/// A topic to create, as the request gave it (-1: the broker's default).
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    /// Replica lists per partition when the client assigned them by hand.
+    pub assignments: Vec<Vec<i32>>,
+    pub configs: Vec<(String, String)>,
+}
+
+pub struct Controller {
+    path: PathBuf,
+    state: RefCell<ClusterState>,
+    broker: RefCell<BrokerConfig>,
+    version: Cell<u64>,
+    shard_count: usize,
+    one_change_at_a_time: glommio::sync::Semaphore,
+}
+
+impl Controller {
+    pub fn new(log_dir: &Path, state: ClusterState, broker: BrokerConfig, shard_count: usize) -> Controller {
+        Controller {
+            path: log_dir.join(STATE_FILE),
+            state: RefCell::new(state),
+            broker: RefCell::new(broker),
+            version: Cell::new(1),
+            shard_count,
+            one_change_at_a_time: glommio::sync::Semaphore::new(1),
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.version.get(), self.state.borrow().clone(), self.broker.borrow().clone(), self.shard_count)
+    }
+
+    pub async fn create_topics(
+        &self,
+        shard: &Rc<Shard>,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicMeta, ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let mut state = self.state.borrow().clone();
+        let mut results = Vec::with_capacity(topics.len());
+        for (i, topic) in topics.iter().enumerate() {
+            let duplicate = topics[..i].iter().any(|t| t.name == topic.name);
+            let result = if duplicate {
+                Err(ApiError::new(ResponseError::InvalidRequest, "topic named twice in one request"))
+            } else {
+                self.validate_new_topic(&state, topic)
+            };
+            if let Ok(meta) = &result {
+                state.topics.insert(topic.name.clone(), meta.clone());
+            }
+            results.push(result);
+        }
+        if !validate_only && results.iter().any(Result::is_ok) {
+            if let Err(error) = self.commit(shard, state).await {
+                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+            }
+        }
+        results
+    }
+
+    fn validate_new_topic(&self, state: &ClusterState, topic: &NewTopic) -> Result<TopicMeta, ApiError> {
+        let broker = self.broker.borrow();
+        valid_topic_name(&topic.name).map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
+        if state.topics.contains_key(&topic.name) {
+            let message = format!("topic '{}' already exists", topic.name);
+            return Err(ApiError::new(ResponseError::TopicAlreadyExists, message));
+        }
+        let collides = |other: &String| other.replace('.', "_") == topic.name.replace('.', "_");
+        if let Some(other) = state.topics.keys().find(|other| collides(other)) {
+            let message = format!("topic '{}' collides with existing topic '{other}' ('.' and '_' mix)", topic.name);
+            return Err(ApiError::new(ResponseError::InvalidTopicException, message));
+        }
+        let (partitions, replication) = if topic.assignments.is_empty() {
+            let partitions = if topic.partitions == -1 { broker.num_partitions } else { topic.partitions };
+            let replication = match topic.replication_factor {
+                -1 => broker.default_replication_factor,
+                other => other,
+            };
+            (partitions, replication)
+        } else {
+            if topic.partitions != -1 || topic.replication_factor != -1 {
+                let message = "give either replica assignments or partition count and replication factor";
+                return Err(ApiError::new(ResponseError::InvalidRequest, message));
+            }
+            if topic.assignments.iter().any(|replicas| replicas.as_slice() != [broker.node_id]) {
+                let message = format!("replicas must be exactly [{}], the only broker", broker.node_id);
+                return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+            }
+            (topic.assignments.len() as i32, 1)
+        };
+        check_partition_count(partitions)?;
+        if replication != 1 {
+            let message = format!("replication factor {replication} is not possible: the cluster has 1 broker");
+            return Err(ApiError::new(ResponseError::InvalidReplicationFactor, message));
+        }
+        let config = TopicConfig::new(topic.configs.iter().cloned())?;
+        Ok(TopicMeta { id: Uuid::new_v4(), partitions, config })
+    }
+
+    pub async fn delete_topics(&self, shard: &Rc<Shard>, names: Vec<String>) -> Vec<Result<Uuid, ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let mut state = self.state.borrow().clone();
+        let enabled = self.broker.borrow().delete_topic_enable;
+        let results: Vec<Result<Uuid, ApiError>> = names
+            .iter()
+            .map(|name| {
+                if !enabled {
+                    return Err(ApiError::new(ResponseError::TopicDeletionDisabled, "delete.topic.enable is false"));
+                }
+                state.topics.remove(name).map(|meta| meta.id).ok_or_else(|| unknown_topic(name))
+            })
+            .collect();
+        if results.iter().any(Result::is_ok) {
+            if let Err(error) = self.commit(shard, state).await {
+                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+            }
+        }
+        results
+    }
+
+    pub async fn create_partitions(
+        &self,
+        shard: &Rc<Shard>,
+        requests: Vec<(String, i32)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let mut state = self.state.borrow().clone();
+        let results: Vec<Result<(), ApiError>> = requests
+            .iter()
+            .map(|(name, count)| {
+                let meta = state.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
+                if *count <= meta.partitions {
+                    let message = format!("topic has {} partitions; the new count must be larger", meta.partitions);
+                    return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+                }
+                check_partition_count(*count)?;
+                meta.partitions = *count;
+                Ok(())
+            })
+            .collect();
+        if !validate_only && results.iter().any(Result::is_ok) {
+            if let Err(error) = self.commit(shard, state).await {
+                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+            }
+        }
+        results
+    }
+
+    /// Replaces topics' configs (each already validated by the caller against the
+    /// current one).
+    pub async fn set_topic_configs(
+        &self,
+        shard: &Rc<Shard>,
+        change: impl Fn(&str, &TopicConfig) -> Result<TopicConfig, ApiError>,
+        names: Vec<String>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let mut state = self.state.borrow().clone();
+        let results: Vec<Result<(), ApiError>> = names
+            .iter()
+            .map(|name| {
+                let meta = state.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
+                meta.config = change(name, &meta.config)?;
+                Ok(())
+            })
+            .collect();
+        if !validate_only && results.iter().any(Result::is_ok) {
+            if let Err(error) = self.commit(shard, state).await {
+                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+            }
+        }
+        results
+    }
+
+    /// Changes dynamic broker configs: `change` maps the current config to the new one.
+    pub async fn set_broker_config(
+        &self,
+        shard: &Rc<Shard>,
+        change: impl FnOnce(&BrokerConfig) -> Result<BrokerConfig, ApiError>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let updated = change(&self.broker.borrow())?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut state = self.state.borrow().clone();
+        state.broker_overrides = updated.dynamic_overrides();
+        *self.broker.borrow_mut() = updated;
+        self.commit(shard, state).await
+    }
+
+    /// Persists `state`, then publishes it to every shard and waits until all have it.
+    async fn commit(&self, shard: &Rc<Shard>, state: ClusterState) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec_pretty(&state)
+            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+        crate::storage::replace_file(&self.path, bytes)
+            .await
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        *self.state.borrow_mut() = state;
+        self.version.set(self.version.get() + 1);
+        let snapshot = self.snapshot();
+        let applied = shard.invoke_on_all(move |s| async move { s.apply_snapshot(snapshot).await }).await?;
+        for result in applied {
+            result.map_err(ApiError::from)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
+    if partitions <= 0 || partitions > PARTITIONS_MAX {
+        let message = format!("partition count {partitions} is outside 1..={PARTITIONS_MAX}");
+        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    }
+    Ok(())
+}
+
+fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
+}
+
+/// Loads the cluster state at start-up (before any shard runs, so plain blocking I/O).
+/// Without a state file, topics are rediscovered from the partition directories; a
+/// partition directory the state does not know is left from an interrupted deletion
+/// and is removed.
+pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<ClusterState> {
+    std::fs::create_dir_all(log_dir)?;
+    let path = log_dir.join(STATE_FILE);
+    let directories = partition_directories(log_dir)?;
+    let state = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<ClusterState>(&bytes)
+            .map_err(|e| anyhow::anyhow!("cluster state {} is unreadable: {e}", path.display()))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let state = discover(&directories);
+            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)?;
+            state
+        }
+        Err(error) => return Err(error.into()),
+    };
+    for (topic, partition, dir) in directories {
+        if !state.topics.get(&topic).is_some_and(|meta| partition < meta.partitions) {
+            tracing::warn!(dir = %dir.display(), "removing the directory of a deleted partition");
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
+    // Dynamic broker configs are checked now, so a bad one stops start-up with its name.
+    broker.with_dynamic_overrides(&state.broker_overrides)?;
+    Ok(state)
+}
+
+fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
+    let mut topics: BTreeMap<String, TopicMeta> = BTreeMap::new();
+    for (topic, partition, _) in directories {
+        let meta = topics.entry(topic.clone()).or_insert_with(|| TopicMeta {
+            id: Uuid::new_v4(),
+            partitions: 0,
+            config: TopicConfig::default(),
+        });
+        meta.partitions = meta.partitions.max(partition + 1);
+    }
+    ClusterState { cluster_id: Uuid::new_v4().simple().to_string(), topics, broker_overrides: BTreeMap::new() }
+}
+
+/// `<topic>-<partition>` directories under the log dir.
+fn partition_directories(log_dir: &Path) -> std::io::Result<Vec<(String, i32, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(log_dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((topic, partition)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let Ok(partition) = partition.parse::<i32>() else {
+            continue;
+        };
+        if partition >= 0 && valid_topic_name(topic).is_ok() {
+            found.push((topic.to_string(), partition, entry.path()));
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,333 @@
+//! `BrokerConfig`: the node's validated settings under Kafka's broker property names.
+//!
+//! Invariants:
+//! - The public fields are the resolved view (aliases and unit synonyms folded in,
+//!   e.g. `log_retention_ms` from `.ms`/`.minutes`/`.hours`); they are always what
+//!   re-parsing `explicit` with `dynamic` on top would give.
+//! - `explicit` holds the strings set by file, environment or override; `dynamic`
+//!   holds those set by `alter`, and only ever keys whose row says `dynamic`.
+//! - Rebuilding always starts again from the defaults, so deleting a dynamic value
+//!   falls back to the static one exactly as a restart would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::broker_keys::{self, BROKER_KEYS};
+use super::listener::{check_advertised, Listener};
+use super::source::{env_name, parse_override, read_toml};
+use super::value::check_len;
+use super::{
+    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, TimestampType,
+    CORES_MAX,
+};
+
+const MS_PER_MINUTE: i64 = 60 * 1000;
+const MS_PER_HOUR: i64 = 60 * MS_PER_MINUTE;
+/// Kafka's default retention and roll period: one week.
+const WEEK_HOURS: i32 = 168;
+/// Used when neither `log.dirs` nor `log.dir` is set.
+const LOG_DIRS_DEFAULT: &str = "./data";
+/// Used when nothing is set: Kafka's default port, reachable only from this host.
+const LISTENER_DEFAULT_HOST: &str = "127.0.0.1";
+const LISTENER_DEFAULT_PORT: u16 = 9092;
+
+/// Keys read as given, before aliases and unit synonyms are folded into the fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RawKeys {
+    pub log_dirs: Option<Vec<PathBuf>>,
+    pub log_dir: Option<Vec<PathBuf>>,
+    pub roll_ms: Option<i64>,
+    pub roll_hours: i32,
+    pub retention_ms: Option<i64>,
+    pub retention_minutes: Option<i32>,
+    pub retention_hours: i32,
+}
+
+/// The broker's settings. Build with `load`; change with `alter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    /// `None` means "advertise `listeners`"; use `advertised()`.
+    pub advertised_listeners: Option<Vec<Listener>>,
+    pub log_dirs: Vec<PathBuf>,
+    pub cores: usize,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: i32,
+    pub log_segment_bytes: i32,
+    /// From `log.roll.ms`, else `log.roll.hours`.
+    pub log_roll_ms: i64,
+    /// From `log.retention.ms`, else `.minutes`, else `.hours`; -1 = unlimited.
+    pub log_retention_ms: i64,
+    /// -1 = unlimited.
+    pub log_retention_bytes: i64,
+    pub log_retention_check_interval_ms: i64,
+    pub log_index_interval_bytes: i32,
+    pub log_flush_interval_messages: i64,
+    /// `None`: flush on the scheduler's interval only.
+    pub log_flush_interval_ms: Option<i64>,
+    pub log_message_timestamp_type: TimestampType,
+    pub log_cleanup_policy: CleanupPolicy,
+    pub log_cleaner_delete_retention_ms: i64,
+    pub compression_type: CompressionType,
+    pub min_insync_replicas: i32,
+    pub queued_max_requests: i32,
+    /// -1 = the OS default.
+    pub socket_send_buffer_bytes: i32,
+    /// -1 = the OS default.
+    pub socket_receive_buffer_bytes: i32,
+    pub connections_max_idle_ms: i64,
+    pub group_initial_rebalance_delay_ms: i64,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub transaction_state_log_num_partitions: i32,
+    pub metrics_port: u16,
+    pub(super) raw: RawKeys,
+    explicit: BTreeMap<String, String>,
+    dynamic: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    /// Every key at its default, as `load(None, &[], &[])` gives.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(CORES_MAX);
+        BrokerConfig {
+            node_id: 1,
+            listeners: vec![Listener {
+                name: "PLAINTEXT".to_string(),
+                host: LISTENER_DEFAULT_HOST.to_string(),
+                port: LISTENER_DEFAULT_PORT,
+            }],
+            advertised_listeners: None,
+            log_dirs: vec![PathBuf::from(LOG_DIRS_DEFAULT)],
+            cores,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 104_857_600,
+            log_segment_bytes: 1_073_741_824,
+            log_roll_ms: i64::from(WEEK_HOURS) * MS_PER_HOUR,
+            log_retention_ms: i64::from(WEEK_HOURS) * MS_PER_HOUR,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_index_interval_bytes: 4096,
+            log_flush_interval_messages: i64::MAX,
+            log_flush_interval_ms: None,
+            log_message_timestamp_type: TimestampType::CreateTime,
+            log_cleanup_policy: CleanupPolicy::DELETE,
+            log_cleaner_delete_retention_ms: 86_400_000,
+            compression_type: CompressionType::Producer,
+            min_insync_replicas: 1,
+            queued_max_requests: 500,
+            socket_send_buffer_bytes: 102_400,
+            socket_receive_buffer_bytes: 102_400,
+            connections_max_idle_ms: 600_000,
+            group_initial_rebalance_delay_ms: 3000,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 1,
+            transaction_state_log_num_partitions: 50,
+            metrics_port: 9644,
+            raw: RawKeys {
+                log_dirs: None,
+                log_dir: None,
+                roll_ms: None,
+                roll_hours: WEEK_HOURS,
+                retention_ms: None,
+                retention_minutes: None,
+                retention_hours: WEEK_HOURS,
+            },
+            explicit: BTreeMap::new(),
+            dynamic: BTreeMap::new(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Builds the config from defaults < `file` (TOML) < `env` (`SHOAL_*`) <
+    /// `overrides` (`key=value`, later ones win). Unknown keys in the file or the
+    /// overrides are errors; unknown `SHOAL_*` variables are ignored, since other
+    /// tools may set them.
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut explicit: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(path) = file {
+            for (key, value) in read_toml(path)? {
+                known(&key)?;
+                explicit.insert(key, value);
+            }
+        }
+        for (name, value) in env {
+            if let Some(key) = BROKER_KEYS.iter().find(|k| env_name(k.name) == *name) {
+                check_len(key.name, value)?;
+                explicit.insert(key.name.to_string(), value.trim().to_string());
+            }
+        }
+        for arg in overrides {
+            let (key, value) = parse_override(arg)?;
+            known(&key)?;
+            explicit.insert(key, value);
+        }
+        Self::build(explicit, BTreeMap::new())
+    }
+
+    /// Where clients are told to connect: `advertised.listeners`, else `listeners`.
+    pub fn advertised(&self) -> &[Listener] {
+        self.advertised_listeners
+            .as_deref()
+            .unwrap_or(&self.listeners)
+    }
+
+    /// Whether `alter` accepts `key`.
+    pub fn is_dynamic(key: &str) -> bool {
+        broker_keys::find(key).is_some_and(|k| k.dynamic)
+    }
+
+    /// Every broker key with its current value, as DescribeConfigs shows it.
+    pub fn describe(&self) -> Vec<ConfigEntry> {
+        BROKER_KEYS
+            .iter()
+            .map(|key| ConfigEntry {
+                name: key.name.to_string(),
+                value: (key.render)(self),
+                source: match key.name {
+                    // Shows the resolved list, which the `log.dir` alias may have supplied.
+                    "log.dirs" => self.source_of(&["log.dirs", "log.dir"]),
+                    name => self.source_of(&[name]),
+                },
+                read_only: !key.dynamic,
+                sensitive: false,
+                config_type: key.kind,
+            })
+            .collect()
+    }
+
+    /// Applies dynamic changes: `Some(v)` sets a key, `None` deletes its dynamic
+    /// value so the static or default one shows again. All or nothing.
+    pub fn alter(&self, changes: &[(String, Option<String>)]) -> Result<BrokerConfig, ConfigError> {
+        let mut dynamic = self.dynamic.clone();
+        for (key, value) in changes {
+            dynamic_key(key)?;
+            match value {
+                Some(value) => {
+                    check_len(key, value)?;
+                    dynamic.insert(key.clone(), value.trim().to_string());
+                }
+                None => {
+                    dynamic.remove(key);
+                }
+            }
+        }
+        Self::build(self.explicit.clone(), dynamic)
+    }
+
+    /// The dynamically set keys and their values, to persist across restarts.
+    pub fn dynamic_overrides(&self) -> BTreeMap<String, String> {
+        self.dynamic.clone()
+    }
+
+    /// This config with its dynamic values replaced by `map` (as saved from
+    /// `dynamic_overrides`), for reload on restart.
+    pub fn with_dynamic_overrides(
+        &self,
+        map: &BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        for (key, value) in map {
+            dynamic_key(key)?;
+            check_len(key, value)?;
+        }
+        Self::build(self.explicit.clone(), map.clone())
+    }
+
+    /// The source of the highest-precedence value among `keys` (a key and its
+    /// synonyms, e.g. `log.retention.ms` and `log.retention.hours`).
+    pub(crate) fn source_of(&self, keys: &[&str]) -> ConfigSource {
+        if keys.iter().any(|k| self.dynamic.contains_key(*k)) {
+            ConfigSource::DynamicBrokerConfig
+        } else if keys.iter().any(|k| self.explicit.contains_key(*k)) {
+            ConfigSource::StaticBrokerConfig
+        } else {
+            ConfigSource::DefaultConfig
+        }
+    }
+
+    fn build(
+        explicit: BTreeMap<String, String>,
+        dynamic: BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        let mut config = BrokerConfig::default();
+        for key in BROKER_KEYS {
+            if let Some(value) = dynamic.get(key.name).or_else(|| explicit.get(key.name)) {
+                (key.apply)(&mut config, key.name, value)?;
+            }
+        }
+        config.fold_synonyms();
+        if let Some(advertised) = &config.advertised_listeners {
+            check_advertised("advertised.listeners", advertised, &config.listeners)?;
+        }
+        config.explicit = explicit;
+        config.dynamic = dynamic;
+        Ok(config)
+    }
+
+    /// Resolves aliases and unit synonyms the way Kafka does: the finest unit wins.
+    fn fold_synonyms(&mut self) {
+        let raw = &self.raw;
+        self.log_dirs = raw
+            .log_dirs
+            .clone()
+            .or_else(|| raw.log_dir.clone())
+            .unwrap_or_else(|| vec![PathBuf::from(LOG_DIRS_DEFAULT)]);
+        self.log_roll_ms = raw
+            .roll_ms
+            .unwrap_or(i64::from(raw.roll_hours) * MS_PER_HOUR);
+        let retention = raw
+            .retention_ms
+            .or(raw.retention_minutes.map(|m| i64::from(m) * MS_PER_MINUTE))
+            .unwrap_or(i64::from(raw.retention_hours) * MS_PER_HOUR);
+        // Kafka: any negative retention means unlimited, reported as -1.
+        self.log_retention_ms = retention.max(-1);
+    }
+}
+
+fn known(key: &str) -> Result<(), ConfigError> {
+    match broker_keys::find(key) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::UnknownKey {
+            key: key.to_string(),
+        }),
+    }
+}
+
+fn dynamic_key(key: &str) -> Result<(), ConfigError> {
+    known(key)?;
+    if BrokerConfig::is_dynamic(key) {
+        Ok(())
+    } else {
+        Err(ConfigError::ReadOnly {
+            key: key.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for BrokerConfig {
+    /// One `key=value` line per key, for start-up logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for entry in self.describe() {
+            let value = entry.value.as_deref().unwrap_or("null");
+            writeln!(f, "{}={}", entry.name, value)?;
+        }
+        Ok(())
+    }
+}

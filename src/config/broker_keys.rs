@@ -1,0 +1,439 @@
+//! The table of broker keys: one row per Kafka property name, binding the name to
+//! how its value is parsed into `BrokerConfig` and rendered back for DescribeConfigs.
+//!
+//! Invariant: a key exists if and only if it has a row here; parsing and rendering
+//! live in the same row so the two cannot drift apart. Rows are in describe order.
+
+use std::path::PathBuf;
+
+use super::broker::BrokerConfig;
+use super::listener::{parse_listeners, render_listeners};
+use super::value::{invalid, parse_bool, parse_int, split_list};
+use super::{
+    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, CORES_MAX,
+    LOG_DIRS_MAX, PARTITIONS_MAX, SEGMENT_BYTES_MIN,
+};
+
+type Apply = fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>;
+type Render = fn(&BrokerConfig) -> Option<String>;
+
+pub(crate) struct BrokerKey {
+    pub name: &'static str,
+    pub kind: ConfigType,
+    /// Whether `BrokerConfig::alter` may change it (Kafka's cluster-wide dynamic
+    /// log configs that shoal honours).
+    pub dynamic: bool,
+    pub apply: Apply,
+    /// `None` when the key is unset and has no default.
+    pub render: Render,
+}
+
+pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
+    BROKER_KEYS.iter().find(|k| k.name == name)
+}
+
+fn parse_dirs(key: &str, value: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    let items = split_list(value);
+    if items.is_empty() || items.len() > LOG_DIRS_MAX {
+        return Err(invalid(
+            key,
+            value,
+            format!("a list of 1 to {LOG_DIRS_MAX} directories"),
+        ));
+    }
+    let mut dirs: Vec<PathBuf> = Vec::with_capacity(items.len());
+    for item in items {
+        let dir = PathBuf::from(item);
+        // Two shards writing the same partition directory would corrupt it.
+        if dirs.contains(&dir) {
+            return Err(invalid(key, value, "each directory at most once"));
+        }
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+pub(crate) fn render_dirs(dirs: &[PathBuf]) -> String {
+    let items: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    items.join(",")
+}
+
+fn cores(key: &str, value: &str) -> Result<usize, ConfigError> {
+    // CORES_MAX is far below i64::MAX, so the cast cannot truncate.
+    let n = parse_int(key, value, 1i64, CORES_MAX as i64)?;
+    usize::try_from(n).map_err(|_| invalid(key, value, "a core count"))
+}
+
+pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "node.id",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.node_id = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.node_id.to_string()),
+    },
+    BrokerKey {
+        name: "listeners",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.listeners = parse_listeners(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(render_listeners(&c.listeners)),
+    },
+    BrokerKey {
+        name: "advertised.listeners",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.advertised_listeners = Some(parse_listeners(k, v)?);
+            Ok(())
+        },
+        render: |c| c.advertised_listeners.as_deref().map(render_listeners),
+    },
+    BrokerKey {
+        name: "log.dirs",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.raw.log_dirs = Some(parse_dirs(k, v)?);
+            Ok(())
+        },
+        render: |c| Some(render_dirs(&c.log_dirs)),
+    },
+    BrokerKey {
+        name: "log.dir",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.raw.log_dir = Some(parse_dirs(k, v)?);
+            Ok(())
+        },
+        render: |c| c.raw.log_dir.as_deref().map(render_dirs),
+    },
+    BrokerKey {
+        name: "cores",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.cores = cores(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.cores.to_string()),
+    },
+    BrokerKey {
+        name: "num.partitions",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.num_partitions = parse_int(k, v, 1, PARTITIONS_MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.num_partitions.to_string()),
+    },
+    BrokerKey {
+        name: "default.replication.factor",
+        kind: ConfigType::Short,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.default_replication_factor = parse_int(k, v, 1, i16::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.default_replication_factor.to_string()),
+    },
+    BrokerKey {
+        name: "auto.create.topics.enable",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.auto_create_topics_enable = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.auto_create_topics_enable.to_string()),
+    },
+    BrokerKey {
+        name: "delete.topic.enable",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.delete_topic_enable = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.delete_topic_enable.to_string()),
+    },
+    BrokerKey {
+        name: "message.max.bytes",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.message_max_bytes = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.message_max_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "socket.request.max.bytes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.socket_request_max_bytes = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.socket_request_max_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "log.segment.bytes",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_segment_bytes = parse_int(k, v, SEGMENT_BYTES_MIN, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_segment_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "log.roll.ms",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.raw.roll_ms = Some(parse_int(k, v, 1, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| c.raw.roll_ms.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        name: "log.roll.hours",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.raw.roll_hours = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.raw.roll_hours.to_string()),
+    },
+    BrokerKey {
+        name: "log.retention.ms",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.raw.retention_ms = Some(parse_int(k, v, -1, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| c.raw.retention_ms.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        name: "log.retention.minutes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.raw.retention_minutes = Some(parse_int(k, v, -1, i32::MAX)?);
+            Ok(())
+        },
+        render: |c| c.raw.retention_minutes.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        name: "log.retention.hours",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.raw.retention_hours = parse_int(k, v, -1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.raw.retention_hours.to_string()),
+    },
+    BrokerKey {
+        name: "log.retention.bytes",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_retention_bytes = parse_int(k, v, -1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_retention_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "log.retention.check.interval.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.log_retention_check_interval_ms = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_retention_check_interval_ms.to_string()),
+    },
+    BrokerKey {
+        name: "log.index.interval.bytes",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_index_interval_bytes = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_index_interval_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "log.flush.interval.messages",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_flush_interval_messages = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_flush_interval_messages.to_string()),
+    },
+    BrokerKey {
+        name: "log.flush.interval.ms",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_flush_interval_ms = Some(parse_int(k, v, 0, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| c.log_flush_interval_ms.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        name: "log.message.timestamp.type",
+        kind: ConfigType::String,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_message_timestamp_type = TimestampType::parse(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_message_timestamp_type.to_string()),
+    },
+    BrokerKey {
+        name: "log.cleanup.policy",
+        kind: ConfigType::List,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_cleanup_policy = CleanupPolicy::parse(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_cleanup_policy.to_string()),
+    },
+    BrokerKey {
+        name: "log.cleaner.delete.retention.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.log_cleaner_delete_retention_ms = parse_int(k, v, 0, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_cleaner_delete_retention_ms.to_string()),
+    },
+    BrokerKey {
+        name: "compression.type",
+        kind: ConfigType::String,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.compression_type = CompressionType::parse(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.compression_type.to_string()),
+    },
+    BrokerKey {
+        name: "min.insync.replicas",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.min_insync_replicas = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.min_insync_replicas.to_string()),
+    },
+    BrokerKey {
+        name: "queued.max.requests",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.queued_max_requests = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.queued_max_requests.to_string()),
+    },
+    BrokerKey {
+        name: "socket.send.buffer.bytes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.socket_send_buffer_bytes = parse_int(k, v, -1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.socket_send_buffer_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "socket.receive.buffer.bytes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.socket_receive_buffer_bytes = parse_int(k, v, -1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.socket_receive_buffer_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "connections.max.idle.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.connections_max_idle_ms = parse_int(k, v, -1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.connections_max_idle_ms.to_string()),
+    },
+    BrokerKey {
+        name: "group.initial.rebalance.delay.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            // Kafka declares it an INT; the field is i64 like every other duration.
+            c.group_initial_rebalance_delay_ms = parse_int(k, v, 0, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.group_initial_rebalance_delay_ms.to_string()),
+    },
+    BrokerKey {
+        name: "offsets.topic.num.partitions",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.offsets_topic_num_partitions = parse_int(k, v, 1, PARTITIONS_MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.offsets_topic_num_partitions.to_string()),
+    },
+    BrokerKey {
+        name: "offsets.topic.replication.factor",
+        kind: ConfigType::Short,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.offsets_topic_replication_factor = parse_int(k, v, 1, i16::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.offsets_topic_replication_factor.to_string()),
+    },
+    BrokerKey {
+        name: "transaction.state.log.num.partitions",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_state_log_num_partitions = parse_int(k, v, 1, PARTITIONS_MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.transaction_state_log_num_partitions.to_string()),
+    },
+    BrokerKey {
+        name: "metrics.port",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.metrics_port = parse_int(k, v, 0, u16::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.metrics_port.to_string()),
+    },
+];

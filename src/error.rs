@@ -1,0 +1,64 @@
+//! Kafka error codes for everything that can go wrong inside the broker, mapped in
+//! one place (STYLE: precise errors per module, one mapping to the wire).
+
+use kafka_protocol::error::ResponseError;
+
+use crate::shard::ShardGone;
+use crate::storage::{BatchError, StorageError};
+
+/// An error to put in a response: the code a client acts on, and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ResponseError,
+    pub message: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ResponseError, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: Some(message.into()) }
+    }
+
+    pub fn code(code: ResponseError) -> ApiError {
+        ApiError { code, message: None }
+    }
+
+    pub fn wire_code(&self) -> i16 {
+        self.code.code()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> ApiError {
+        let code = match error {
+            StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            StorageError::Io(_) => ResponseError::KafkaStorageError,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(error: BatchError) -> ApiError {
+        let code = match error {
+            BatchError::BadCrc { .. } | BatchError::Truncated { .. } | BatchError::BadLength(_) => {
+                ResponseError::CorruptMessage
+            }
+            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
+            BatchError::BadMagic(_) | BatchError::Invalid(_) => ResponseError::InvalidRecord,
+            BatchError::BadCompression(_) => ResponseError::UnsupportedCompressionType,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<ShardGone> for ApiError {
+    fn from(error: ShardGone) -> ApiError {
+        ApiError::new(ResponseError::NotLeaderOrFollower, error.to_string())
+    }
+}
+
+impl From<crate::config::ConfigError> for ApiError {
+    fn from(error: crate::config::ConfigError) -> ApiError {
+        ApiError::new(ResponseError::InvalidConfig, error.to_string())
+    }
+}

@@ -1,0 +1,212 @@
+//! Shards: one glommio executor per core, each owning a set of partitions (DESIGN §1).
+//!
+//! A `Shard` lives on its own thread and is never shared: tasks on it hold
+//! `Rc<Shard>`. Other shards reach its state only through `invoke_on`, which ships a
+//! closure over the channel mesh and runs it here. The cluster snapshot is replaced
+//! whole by a message from the controller.
+
+mod event;
+pub mod partition;
+pub mod runtime;
+pub mod writer;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use glommio::channels::channel_mesh::Senders;
+
+pub use self::event::Event;
+use self::partition::Partition;
+use self::writer::Writer;
+use crate::cluster::controller::Controller;
+use crate::cluster::{ShardId, Snapshot};
+use crate::storage::{Log, LogConfig, StorageError};
+
+/// Work shipped to another shard: runs there, on that shard's executor.
+pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// Cross-shard messages waiting in one mailbox, at most; senders wait beyond it.
+pub const MAILBOX_DEPTH_MAX: usize = 1024;
+
+/// The target shard is gone (it stopped or failed); the request cannot be served.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("{0} is not running")]
+pub struct ShardGone(pub ShardId);
+
+pub struct Shard {
+    pub id: ShardId,
+    senders: Senders<Job>,
+    log_dir: PathBuf,
+    snapshot: RefCell<Rc<Snapshot>>,
+    partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
+    pub writer: Rc<Writer>,
+    controller: Option<Controller>,
+    /// Fired once when the broker starts shutting down.
+    pub stopping: Event,
+    stopped: Cell<bool>,
+}
+
+impl Shard {
+    pub fn new(
+        id: ShardId,
+        senders: Senders<Job>,
+        log_dir: PathBuf,
+        snapshot: Snapshot,
+        controller: Option<Controller>,
+    ) -> Rc<Shard> {
+        Rc::new(Shard {
+            id,
+            senders,
+            log_dir,
+            snapshot: RefCell::new(Rc::new(snapshot)),
+            partitions: RefCell::default(),
+            writer: Rc::default(),
+            controller,
+            stopping: Event::default(),
+            stopped: Cell::new(false),
+        })
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.senders.nr_consumers()
+    }
+
+    pub fn snapshot(&self) -> Rc<Snapshot> {
+        Rc::clone(&self.snapshot.borrow())
+    }
+
+    /// The controller; only shard 0 has one, so callers reach it with
+    /// `invoke_on(ShardId(0), ..)`.
+    pub fn controller(&self) -> &Controller {
+        self.controller.as_ref().expect("the controller lives on shard 0; reach it with invoke_on")
+    }
+
+    /// A partition this shard owns.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
+        self.partitions.borrow().get(&(topic.to_string(), index)).cloned()
+    }
+
+    pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
+        self.partitions.borrow().values().cloned().collect()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopped.get()
+    }
+
+    pub fn stop(&self) {
+        self.stopped.set(true);
+        self.stopping.notify();
+    }
+
+    /// Runs `work` on shard `target` and returns its result. On this shard it runs
+    /// inline; otherwise it travels through the mesh (bounded mailbox) and the result
+    /// comes back through a oneshot.
+    pub async fn invoke_on<R, F, Fut>(self: &Rc<Self>, target: ShardId, work: F) -> Result<R, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        if target == self.id {
+            return Ok(work(Rc::clone(self)).await);
+        }
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move |shard| {
+            Box::pin(async move {
+                let _ = reply.send(work(shard).await);
+            })
+        });
+        self.senders.send_to(target.0, job).await.map_err(|_| ShardGone(target))?;
+        result.await.map_err(|_| ShardGone(target))
+    }
+
+    /// Runs `work` on every shard at once and gathers the results in shard order.
+    pub async fn invoke_on_all<R, F, Fut>(self: &Rc<Self>, work: F) -> Result<Vec<R>, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + Clone + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
+        let calls = (0..self.shard_count()).map(|i| self.invoke_on(ShardId(i), work.clone()));
+        futures::future::join_all(calls).await.into_iter().collect()
+    }
+
+    /// Installs a newer snapshot: opens the logs of partitions this shard now owns,
+    /// deletes those of removed topics, and applies changed topic configs.
+    pub async fn apply_snapshot(self: &Rc<Self>, snapshot: Snapshot) -> Result<(), StorageError> {
+        if snapshot.version < self.snapshot.borrow().version {
+            return Ok(());
+        }
+        let snapshot = Rc::new(snapshot);
+        let now = now_ms();
+        let owned: Vec<(String, i32, LogConfig)> = snapshot
+            .topics()
+            .flat_map(|(name, meta)| {
+                let config = log_config(&snapshot, meta);
+                (0..meta.partitions).map(move |p| (name.clone(), p, config.clone()))
+            })
+            .filter(|(name, p, _)| snapshot.shard_for(name, *p) == self.id)
+            .collect();
+        for (topic, index, config) in &owned {
+            let existing = self.partition(topic, *index);
+            match existing {
+                Some(partition) => partition.log.set_config(config.clone()),
+                None => {
+                    let dir = self.log_dir.join(format!("{topic}-{index}"));
+                    let log = Log::open(&dir, config.clone(), now).await?;
+                    let partition = Rc::new(Partition::new(topic.clone(), *index, log));
+                    self.partitions.borrow_mut().insert((topic.clone(), *index), partition);
+                }
+            }
+        }
+        let removed: Vec<Rc<Partition>> = self
+            .partitions
+            .borrow()
+            .values()
+            .filter(|p| !owned.iter().any(|(t, i, _)| *t == p.topic && *i == p.index))
+            .cloned()
+            .collect();
+        for partition in removed {
+            self.partitions.borrow_mut().remove(&(partition.topic.clone(), partition.index));
+            // Long-poll fetches waiting on it wake up and find it gone.
+            partition.appended().notify();
+            partition.log.delete().await?;
+        }
+        *self.snapshot.borrow_mut() = snapshot;
+        Ok(())
+    }
+
+    /// Flushes every log this shard owns (shutdown).
+    pub async fn flush_all(&self) {
+        for partition in self.local_partitions() {
+            if let Err(error) = partition.log.close().await {
+                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "flush at shutdown failed");
+            }
+        }
+    }
+}
+
+/// The storage settings of a topic's logs.
+pub fn log_config(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta) -> LogConfig {
+    let effective = meta.config.resolve(&snapshot.broker);
+    LogConfig {
+        segment_bytes: effective.segment_bytes.max(1) as u64,
+        segment_ms: effective.segment_ms,
+        retention_ms: effective.retention_ms,
+        retention_bytes: effective.retention_bytes,
+        index_interval_bytes: effective.index_interval_bytes.max(1) as u64,
+        log_append_time: effective.message_timestamp_type == crate::config::TimestampType::LogAppendTime,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

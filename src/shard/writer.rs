@@ -1,0 +1,133 @@
+//! The shard's sequential writer (DESIGN §3): appends from all of the shard's
+//! partitions are written one after another in arrival order, and made durable by
+//! group commit: one fdatasync per dirty log covers every acks=all append that
+//! arrived while the previous sync ran.
+//!
+//! Two tasks on the owning shard: the appender (writes to the page cache, wakes
+//! fetches, answers acks=0/1) and the syncer (fdatasync, answers acks=all). Both
+//! queues are bounded by the callers' in-flight limits; the writer adds none.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+
+use super::event::Event;
+use super::partition::Partition;
+use crate::storage::{Appended, BatchInfo, StorageError};
+
+pub type AppendResult = Result<Appended, StorageError>;
+
+struct AppendJob {
+    partition: Rc<Partition>,
+    bytes: Vec<u8>,
+    infos: Vec<BatchInfo>,
+    durable: bool,
+    now_ms: i64,
+    reply: oneshot::Sender<AppendResult>,
+}
+
+struct SyncJob {
+    partition: Rc<Partition>,
+    appended: Appended,
+    reply: oneshot::Sender<AppendResult>,
+}
+
+#[derive(Default)]
+pub struct Writer {
+    appends: RefCell<VecDeque<AppendJob>>,
+    append_ready: Event,
+    syncs: RefCell<Vec<SyncJob>>,
+    sync_ready: Event,
+    stopped: Cell<bool>,
+}
+
+impl Writer {
+    /// Queues `bytes` (validated batches) for `partition`. Resolves once they are in the
+    /// page cache, or, with `durable` (acks=all), once they are fdatasynced.
+    pub async fn append(
+        &self,
+        partition: Rc<Partition>,
+        bytes: Vec<u8>,
+        infos: Vec<BatchInfo>,
+        durable: bool,
+        now_ms: i64,
+    ) -> AppendResult {
+        let (reply, result) = oneshot::channel();
+        self.appends.borrow_mut().push_back(AppendJob { partition, bytes, infos, durable, now_ms, reply });
+        self.append_ready.notify();
+        result.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Runs the appender until `stop`; spawn it once per shard.
+    pub async fn run_appender(self: Rc<Self>) {
+        loop {
+            let ready = self.append_ready.listen();
+            let job = self.appends.borrow_mut().pop_front();
+            let Some(job) = job else {
+                if self.stopped.get() {
+                    return;
+                }
+                ready.await;
+                continue;
+            };
+            let AppendJob { partition, bytes, infos, durable, now_ms, reply } = job;
+            let result = partition.log.append(bytes, &infos, partition.leader_epoch, now_ms).await;
+            if result.is_ok() {
+                partition.appended().notify();
+            }
+            match result {
+                Ok(appended) if durable => {
+                    self.syncs.borrow_mut().push(SyncJob { partition, appended, reply });
+                    self.sync_ready.notify();
+                }
+                other => {
+                    let _ = reply.send(other);
+                }
+            }
+        }
+    }
+
+    /// Runs the syncer until `stop`: each round takes every waiting acks=all append,
+    /// syncs each dirty log once, and answers them all.
+    pub async fn run_syncer(self: Rc<Self>) {
+        loop {
+            let ready = self.sync_ready.listen();
+            let round = std::mem::take(&mut *self.syncs.borrow_mut());
+            if round.is_empty() {
+                if self.stopped.get() && self.appends.borrow().is_empty() {
+                    return;
+                }
+                ready.await;
+                continue;
+            }
+            let mut logs: Vec<Rc<Partition>> = Vec::new();
+            for job in &round {
+                if !logs.iter().any(|p| Rc::ptr_eq(p, &job.partition)) {
+                    logs.push(Rc::clone(&job.partition));
+                }
+            }
+            let results = futures::future::join_all(logs.iter().map(|p| p.log.flush())).await;
+            for job in round {
+                let at = logs.iter().position(|p| Rc::ptr_eq(p, &job.partition)).unwrap_or(0);
+                let result = match &results[at] {
+                    Ok(()) => Ok(job.appended),
+                    Err(error) => Err(StorageError::Io(std::io::Error::other(error.to_string()))),
+                };
+                let _ = job.reply.send(result);
+            }
+        }
+    }
+
+    /// Lets both tasks finish the work already queued, then return.
+    pub fn stop(&self) {
+        self.stopped.set(true);
+        self.append_ready.notify();
+        self.sync_ready.notify();
+    }
+}
+
+fn stopped() -> StorageError {
+    StorageError::Io(std::io::Error::other("the shard's writer has stopped"))
+}

@@ -1,0 +1,642 @@
+"""A tiny, hand-written Kafka wire codec for the bad-input and protocol-edge tests.
+
+Only what the tests need, written from Kafka's protocol guide and its message JSON schemas:
+ApiVersions v0/v3, Metadata v1, Produce v3, Fetch v4, RecordBatch v2 (magic 2, CRC-32C),
+and a reader that splits fetched log bytes back into batches and checks their CRCs.
+Real clients cover the happy paths; this module exists so a test can send exactly the bytes
+a broker must refuse, and look at exactly the bytes it serves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import socket
+import struct
+import time
+import zlib
+
+# ---------------------------------------------------------------- error codes used by tests
+NONE = 0
+OFFSET_OUT_OF_RANGE = 1
+CORRUPT_MESSAGE = 2
+UNKNOWN_TOPIC_OR_PARTITION = 3
+MESSAGE_TOO_LARGE = 10
+INVALID_TOPIC_EXCEPTION = 17
+UNSUPPORTED_VERSION = 35
+
+# ---------------------------------------------------------------- API keys
+PRODUCE = 0
+FETCH = 1
+LIST_OFFSETS = 2
+METADATA = 3
+API_VERSIONS = 18
+CREATE_TOPICS = 19
+DELETE_TOPICS = 20
+DELETE_RECORDS = 21
+OFFSET_FOR_LEADER_EPOCH = 23
+DESCRIBE_CONFIGS = 32
+ALTER_CONFIGS = 33
+CREATE_PARTITIONS = 37
+INCREMENTAL_ALTER_CONFIGS = 44
+DESCRIBE_CLUSTER = 60
+DESCRIBE_TOPIC_PARTITIONS = 75
+
+# compression codec ids in a RecordBatch's attributes (low 3 bits)
+CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+# ---------------------------------------------------------------- CRC-32C (Castagnoli)
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    try:  # the C implementation when installed (it is, by requirements.txt); same result
+        import crc32c as _fast
+
+        return _fast.crc32c(data)
+    except ImportError:
+        crc = 0xFFFFFFFF
+        for b in data:
+            crc = _CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+        return crc ^ 0xFFFFFFFF
+
+
+# ---------------------------------------------------------------- primitive encoders
+def i8(v: int) -> bytes:
+    return struct.pack(">b", v)
+
+
+def i16(v: int) -> bytes:
+    return struct.pack(">h", v)
+
+
+def i32(v: int) -> bytes:
+    return struct.pack(">i", v)
+
+
+def i64(v: int) -> bytes:
+    return struct.pack(">q", v)
+
+
+def uvarint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def varint(v: int) -> bytes:
+    """Zigzag varint (Kafka's varint/varlong in records)."""
+    return uvarint((v << 1) ^ (v >> 63))
+
+
+def string(s: str | None) -> bytes:
+    if s is None:
+        return i16(-1)
+    b = s.encode()
+    return i16(len(b)) + b
+
+
+def compact_string(s: str | None) -> bytes:
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def nbytes(b: bytes | None) -> bytes:
+    if b is None:
+        return i32(-1)
+    return i32(len(b)) + b
+
+
+def array(items: list[bytes] | None) -> bytes:
+    if items is None:
+        return i32(-1)
+    return i32(len(items)) + b"".join(items)
+
+
+def compact_array(items: list[bytes]) -> bytes:
+    return uvarint(len(items) + 1) + b"".join(items)
+
+
+EMPTY_TAGS = uvarint(0)
+
+
+# ---------------------------------------------------------------- primitive decoder
+class Reader:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise ValueError(f"short read: want {n} at {self.pos}, have {len(self.data)}")
+        b = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return b
+
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def i8(self) -> int:
+        return struct.unpack(">b", self._take(1))[0]
+
+    def i16(self) -> int:
+        return struct.unpack(">h", self._take(2))[0]
+
+    def i32(self) -> int:
+        return struct.unpack(">i", self._take(4))[0]
+
+    def u32(self) -> int:
+        return struct.unpack(">I", self._take(4))[0]
+
+    def i64(self) -> int:
+        return struct.unpack(">q", self._take(8))[0]
+
+    def uvarint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self._take(1)[0]
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def varint(self) -> int:
+        v = self.uvarint()
+        return (v >> 1) ^ -(v & 1)
+
+    def string(self) -> str | None:
+        n = self.i16()
+        return None if n < 0 else self._take(n).decode()
+
+    def compact_string(self) -> str | None:
+        n = self.uvarint()
+        return None if n == 0 else self._take(n - 1).decode()
+
+    def nbytes(self) -> bytes | None:
+        n = self.i32()
+        return None if n < 0 else self._take(n)
+
+    def array(self, item) -> list | None:
+        n = self.i32()
+        return None if n < 0 else [item(self) for _ in range(n)]
+
+    def compact_array(self, item) -> list | None:
+        n = self.uvarint()
+        return None if n == 0 else [item(self) for _ in range(n - 1)]
+
+    def skip_tags(self) -> dict[int, bytes]:
+        tags = {}
+        for _ in range(self.uvarint()):
+            tag = self.uvarint()
+            tags[tag] = self._take(self.uvarint())
+        return tags
+
+
+# ---------------------------------------------------------------- RecordBatch v2
+@dataclasses.dataclass
+class Record:
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]] = dataclasses.field(default_factory=list)
+    timestamp_delta: int = 0
+
+
+def encode_record(offset_delta: int, r: Record) -> bytes:
+    body = bytearray()
+    body += i8(0)  # attributes (unused)
+    body += varint(r.timestamp_delta)
+    body += varint(offset_delta)
+    for part in (r.key, r.value):
+        if part is None:
+            body += varint(-1)
+        else:
+            body += varint(len(part)) + part
+    body += varint(len(r.headers))
+    for hk, hv in r.headers:
+        k = hk.encode()
+        body += varint(len(k)) + k
+        body += varint(-1) if hv is None else varint(len(hv)) + hv
+    return varint(len(body)) + bytes(body)
+
+
+def encode_batch(
+    records: list[Record],
+    base_timestamp: int | None = None,
+    base_offset: int = 0,
+    attributes: int = 0,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+) -> bytes:
+    """An uncompressed magic-2 RecordBatch with a correct CRC-32C."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    recs = b"".join(encode_record(i, r) for i, r in enumerate(records))
+    max_ts = base_timestamp + max((r.timestamp_delta for r in records), default=0)
+    after_crc = (
+        i16(attributes)
+        + i32(len(records) - 1)  # lastOffsetDelta
+        + i64(base_timestamp)
+        + i64(max_ts)
+        + i64(producer_id)
+        + i16(producer_epoch)
+        + i32(base_sequence)
+        + i32(len(records))
+        + recs
+    )
+    crc = struct.pack(">I", crc32c(after_crc))
+    # batchLength counts from partitionLeaderEpoch to the end
+    rest = i32(-1) + i8(2) + crc + after_crc  # partitionLeaderEpoch, magic, crc, ...
+    return i64(base_offset) + i32(len(rest)) + rest
+
+
+BATCH_HEADER_BYTES = 61  # baseOffset .. recordCount
+CRC_FIELD_OFFSET = 17  # baseOffset(8) batchLength(4) partitionLeaderEpoch(4) magic(1)
+
+
+@dataclasses.dataclass
+class Batch:
+    base_offset: int
+    last_offset_delta: int
+    attributes: int
+    base_timestamp: int
+    max_timestamp: int
+    record_count: int
+    crc_ok: bool
+    raw: bytes
+    records: list[tuple[int, int, Record]] | None  # (offset, timestamp, record) when decodable
+
+    @property
+    def codec(self) -> int:
+        return self.attributes & 0x07
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.last_offset_delta
+
+
+def _decompress(codec: int, data: bytes) -> bytes:
+    if codec == 1:
+        return zlib.decompress(data, 47)  # gzip
+    if codec == 2:
+        import cramjam  # Kafka's snappy is xerial-framed; cramjam reads the raw form only
+
+        if data[:8] == b"\x82SNAPPY\x00":
+            out, pos = bytearray(), 16
+            while pos < len(data):
+                n = struct.unpack(">i", data[pos : pos + 4])[0]
+                out += bytes(cramjam.snappy.decompress_raw(data[pos + 4 : pos + 4 + n]))
+                pos += 4 + n
+            return bytes(out)
+        return bytes(cramjam.snappy.decompress_raw(data))
+    if codec == 3:
+        import lz4.frame
+
+        return lz4.frame.decompress(data)
+    if codec == 4:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    raise ValueError(f"unknown codec {codec}")
+
+
+def _decode_records(b: Batch, payload: bytes) -> list[tuple[int, int, Record]]:
+    rd = Reader(payload)
+    out = []
+    for _ in range(b.record_count):
+        length = rd.varint()
+        end = rd.pos + length
+        rd.i8()
+        ts_delta = rd.varint()
+        off_delta = rd.varint()
+        kl = rd.varint()
+        key = None if kl < 0 else rd._take(kl)
+        vl = rd.varint()
+        value = None if vl < 0 else rd._take(vl)
+        headers = []
+        for _ in range(rd.varint()):
+            hk = rd._take(rd.varint()).decode()
+            hl = rd.varint()
+            headers.append((hk, None if hl < 0 else rd._take(hl)))
+        if rd.pos != end:
+            raise ValueError("record length mismatch")
+        out.append((b.base_offset + off_delta, b.base_timestamp + ts_delta, Record(key, value, headers, ts_delta)))
+    return out
+
+
+def decode_batches(data: bytes, decode_records: bool = True) -> list[Batch]:
+    """Split log bytes (a Fetch response's records, or a segment file) into batches.
+
+    A trailing partial batch is allowed (a fetch may end mid-batch) and ignored. The CRC of
+    every whole batch is checked and reported in `crc_ok`; records are decoded when asked and
+    the CRC is good.
+    """
+    batches = []
+    pos = 0
+    while pos + 12 <= len(data):
+        base_offset, length = struct.unpack(">qi", data[pos : pos + 12])
+        if length <= 0 or pos + 12 + length > len(data):
+            break
+        raw = data[pos : pos + 12 + length]
+        rd = Reader(raw)
+        rd.i64()
+        rd.i32()
+        rd.i32()  # partitionLeaderEpoch
+        magic = rd.i8()
+        if magic != 2:
+            raise ValueError(f"batch at byte {pos}: magic {magic}")
+        crc = rd.u32()
+        crc_ok = crc32c(raw[21:]) == crc
+        attributes = rd.i16()
+        last_offset_delta = rd.i32()
+        base_ts = rd.i64()
+        max_ts = rd.i64()
+        rd.i64()
+        rd.i16()
+        rd.i32()
+        count = rd.i32()
+        b = Batch(base_offset, last_offset_delta, attributes, base_ts, max_ts, count, crc_ok, raw, None)
+        if decode_records and crc_ok:
+            payload = raw[BATCH_HEADER_BYTES:]
+            if b.codec:
+                payload = _decompress(b.codec, payload)
+            b.records = _decode_records(b, payload)
+        batches.append(b)
+        pos += 12 + length
+    return batches
+
+
+def valid_log_end(data: bytes) -> int:
+    """Byte position just after the last whole batch with a good CRC in a segment's bytes."""
+    end = 0
+    for b in decode_batches(data, decode_records=False):
+        if not b.crc_ok:
+            break
+        end += len(b.raw)
+    return end
+
+
+# ---------------------------------------------------------------- requests
+_correlation = itertools.count(1)
+
+
+def request_header(api_key: int, version: int, corr: int, client_id: str | None = "shoal-tests", flexible: bool = False) -> bytes:
+    h = i16(api_key) + i16(version) + i32(corr) + string(client_id)
+    return h + EMPTY_TAGS if flexible else h
+
+
+def frame(payload: bytes) -> bytes:
+    return i32(len(payload)) + payload
+
+
+def api_versions_v0() -> bytes:
+    return b""
+
+
+def api_versions_v3() -> bytes:
+    return compact_string("shoal-tests") + compact_string("1.0") + EMPTY_TAGS
+
+
+def metadata_v1(topics: list[str] | None) -> bytes:
+    return array(None if topics is None else [string(t) for t in topics])
+
+
+def produce_v3(topic: str, partition: int, records: bytes, acks: int = -1, timeout_ms: int = 10000) -> bytes:
+    part = i32(partition) + nbytes(records)
+    return string(None) + i16(acks) + i32(timeout_ms) + array([string(topic) + array([part])])
+
+
+def fetch_v4(topic: str, partition: int, offset: int, max_wait_ms: int = 500, min_bytes: int = 1,
+             max_bytes: int = 50 * 1024 * 1024, partition_max_bytes: int = 10 * 1024 * 1024) -> bytes:
+    part = i32(partition) + i64(offset) + i32(partition_max_bytes)
+    return (
+        i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
+        + array([string(topic) + array([part])])
+    )
+
+
+# ---------------------------------------------------------------- responses
+@dataclasses.dataclass
+class ApiVersions:
+    error_code: int
+    versions: dict[int, tuple[int, int]]
+    throttle_time_ms: int | None
+
+
+def parse_api_versions(body: bytes, version: int) -> ApiVersions:
+    rd = Reader(body)
+    err = rd.i16()
+    if version >= 3:
+        keys = rd.compact_array(lambda r: (r.i16(), r.i16(), r.i16(), r.skip_tags()))
+    else:
+        keys = rd.array(lambda r: (r.i16(), r.i16(), r.i16()))
+    throttle = rd.i32() if version >= 1 else None
+    if version >= 3:
+        rd.skip_tags()
+    if rd.remaining():
+        raise ValueError(f"{rd.remaining()} trailing bytes in ApiVersions v{version} response")
+    return ApiVersions(err, {k[0]: (k[1], k[2]) for k in keys or []}, throttle)
+
+
+@dataclasses.dataclass
+class MetadataV1:
+    brokers: list[tuple[int, str, int]]
+    controller_id: int
+    topics: dict[str, tuple[int, list[tuple[int, int, int]]]]  # name -> (error, [(partition, error, leader)])
+
+
+def parse_metadata_v1(body: bytes) -> MetadataV1:
+    rd = Reader(body)
+    brokers = rd.array(lambda r: (r.i32(), r.string(), r.i32(), r.string())) or []
+    controller = rd.i32()
+
+    def partition(r: Reader):
+        err, idx, leader = r.i16(), r.i32(), r.i32()
+        r.array(Reader.i32)
+        r.array(Reader.i32)
+        return (idx, err, leader)
+
+    def topic(r: Reader):
+        err, name, _internal = r.i16(), r.string(), r.i8()
+        return name, (err, r.array(partition) or [])
+
+    topics = dict(rd.array(topic) or [])
+    return MetadataV1([(b[0], b[1], b[2]) for b in brokers], controller, topics)
+
+
+def parse_produce_v3(body: bytes) -> dict[tuple[str, int], tuple[int, int]]:
+    """(topic, partition) -> (error_code, base_offset)."""
+    rd = Reader(body)
+    out = {}
+    for name, parts in rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.i64(), q.i64())))) or []:
+        for idx, err, base, _append_time in parts or []:
+            out[(name, idx)] = (err, base)
+    rd.i32()
+    return out
+
+
+@dataclasses.dataclass
+class FetchPartition:
+    error_code: int
+    high_watermark: int
+    records: bytes
+
+
+def parse_fetch_v4(body: bytes) -> dict[tuple[str, int], FetchPartition]:
+    rd = Reader(body)
+    rd.i32()  # throttle
+    out = {}
+
+    def partition(r: Reader):
+        idx, err, hw, _lso = r.i32(), r.i16(), r.i64(), r.i64()
+        r.array(lambda q: (q.i64(), q.i64()))
+        return idx, FetchPartition(err, hw, r.nbytes() or b"")
+
+    for name, parts in rd.array(lambda r: (r.string(), r.array(partition))) or []:
+        for idx, p in parts or []:
+            out[(name, idx)] = p
+    return out
+
+
+# ---------------------------------------------------------------- connection
+class Closed(Exception):
+    """The broker closed the connection (EOF or reset)."""
+
+
+class Conn:
+    """One TCP connection to the broker, speaking raw frames."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0):
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+
+    def __enter__(self) -> "Conn":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send_raw(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            raise Closed(str(e)) from e
+
+    def send(self, api_key: int, version: int, body: bytes, flexible_header: bool = False) -> int:
+        corr = next(_correlation)
+        self.send_raw(frame(request_header(api_key, version, corr, flexible=flexible_header) + body))
+        return corr
+
+    def _recv_exact(self, n: int, timeout: float) -> bytes:
+        buf = bytearray()
+        deadline = time.monotonic() + timeout
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no complete frame within {timeout}s ({len(buf)}/{n} bytes)")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(n - len(buf))
+            except socket.timeout as e:
+                raise TimeoutError(f"no complete frame within {timeout}s ({len(buf)}/{n} bytes)") from e
+            except ConnectionResetError as e:
+                raise Closed("connection reset") from e
+            if not chunk:
+                raise Closed(f"EOF after {len(buf)}/{n} bytes")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_frame(self, timeout: float | None = None) -> bytes:
+        timeout = self.timeout if timeout is None else timeout
+        n = struct.unpack(">i", self._recv_exact(4, timeout))[0]
+        if n < 4:
+            raise ValueError(f"response frame length {n}")
+        return self._recv_exact(n, timeout)
+
+    def recv_response(self, corr: int, flexible_header: bool = False, timeout: float | None = None) -> bytes:
+        """The body of the response to request `corr` (responses come in request order)."""
+        data = self.recv_frame(timeout)
+        rd = Reader(data)
+        got = rd.i32()
+        if got != corr:
+            raise AssertionError(f"response correlation id {got}, expected {corr}")
+        if flexible_header:
+            rd.skip_tags()
+        return data[rd.pos :]
+
+    def request(self, api_key: int, version: int, body: bytes, flexible: bool = False, timeout: float | None = None) -> bytes:
+        corr = self.send(api_key, version, body, flexible_header=flexible)
+        # ApiVersions responses always use header v0, even when the request is flexible
+        resp_flexible = flexible and api_key != API_VERSIONS
+        return self.recv_response(corr, flexible_header=resp_flexible, timeout=timeout)
+
+    def wait_closed(self, timeout: float = 10.0) -> bytes:
+        """Read until the broker closes the connection; returns whatever arrived before.
+
+        Raises TimeoutError if the connection is still open after `timeout` seconds.
+        """
+        got = bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"connection still open after {timeout}s ({len(got)} bytes received)")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return bytes(got)
+            if not chunk:
+                return bytes(got)
+            got += chunk
+
+
+def fetch_all_batches(bootstrap: str, topic: str, partition: int, start: int = 0, timeout: float = 30.0) -> list[Batch]:
+    """Every batch from `start` to the high watermark, by repeated Fetch v4 requests."""
+    out: list[Batch] = []
+    offset = start
+    deadline = time.monotonic() + timeout
+    with Conn(bootstrap) as c:
+        while time.monotonic() < deadline:
+            resp = parse_fetch_v4(c.request(FETCH, 4, fetch_v4(topic, partition, offset, max_wait_ms=0)))
+            p = resp[(topic, partition)]
+            if p.error_code != NONE:
+                raise AssertionError(f"fetch {topic}-{partition}@{offset}: error {p.error_code}")
+            batches = [b for b in decode_batches(p.records) if b.last_offset >= offset]
+            out += batches
+            if batches:
+                offset = batches[-1].last_offset + 1
+            if offset >= p.high_watermark:
+                return out
+            if not batches:
+                raise AssertionError(f"fetch {topic}-{partition}@{offset} below high watermark {p.high_watermark} "
+                                     f"returned no whole batch ({len(p.records)} bytes)")
+    raise TimeoutError(f"fetching {topic}-{partition} took over {timeout}s")

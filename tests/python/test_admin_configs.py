@@ -1,0 +1,196 @@
+"""DescribeConfigs / AlterConfigs / IncrementalAlterConfigs (topic and broker), DeleteRecords,
+DescribeCluster and DescribeTopicPartitions, through confluent-kafka's AdminClient."""
+
+from confluent_kafka import KafkaError, OFFSET_BEGINNING, OFFSET_END, TopicCollection, TopicPartition
+from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, OffsetSpec,
+                                   ResourceType)
+
+from clients import (admin, consume, create_topic, future_error, produce_all, produce_one_error, producer,
+                     unique_topic, wait_futures, watermarks)
+
+TOPIC_KEYS = {"cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "max.message.bytes"}
+
+
+def source(e: ConfigEntry) -> ConfigSource:
+    return e.source if isinstance(e.source, ConfigSource) else ConfigSource(int(e.source))
+
+
+def describe(b, rtype: ResourceType, name: str) -> dict[str, ConfigEntry]:
+    r = ConfigResource(rtype, name)
+    return wait_futures(admin(b).describe_configs([r]))[r]
+
+
+def incremental(b, rtype: ResourceType, name: str, ops: list[tuple[str, str | None, AlterConfigOpType]],
+                **kwargs) -> KafkaError | None:
+    entries = [ConfigEntry(k, v, incremental_operation=op) for k, v, op in ops]
+    r = ConfigResource(rtype, name, incremental_configs=entries)
+    return future_error(admin(b).incremental_alter_configs([r], **kwargs)[r])
+
+
+def broker_id(b) -> str:
+    (bid,) = admin(b).list_topics(timeout=30).brokers
+    return str(bid)
+
+
+def test_describe_topic_configs_overrides_and_inherited_defaults(start_broker):
+    b = start_broker({"log.retention.hours": 5})
+    t, plain = unique_topic("cfg"), unique_topic("plain")
+    create_topic(b, t, 1, config={"retention.ms": "3600000", "segment.bytes": "2097152"})
+    create_topic(b, plain, 1)
+    cfg = describe(b, ResourceType.TOPIC, t)
+    assert TOPIC_KEYS <= set(cfg), sorted(cfg)
+    assert (cfg["retention.ms"].value, source(cfg["retention.ms"])) == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert (cfg["segment.bytes"].value, source(cfg["segment.bytes"])) == ("2097152", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    dflt = describe(b, ResourceType.TOPIC, plain)
+    assert dflt["retention.ms"].value == str(5 * 3600 * 1000), "topic default follows the broker's log.retention.hours"
+    assert source(dflt["retention.ms"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert dflt["cleanup.policy"].value == "delete"
+
+
+def test_describe_configs_of_unknown_topic_fails(broker):
+    r = ConfigResource(ResourceType.TOPIC, unique_topic("nosuch"))
+    err = future_error(admin(broker).describe_configs([r])[r])
+    assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+
+
+def test_alter_configs_replaces_the_whole_set(broker):
+    t = unique_topic("alter")
+    create_topic(broker, t, 1, config={"retention.ms": "3600000", "segment.bytes": "2097152"})
+    r = ConfigResource(ResourceType.TOPIC, t, set_config={"retention.bytes": "10485760"})
+    wait_futures(admin(broker).alter_configs([r]))
+    cfg = describe(broker, ResourceType.TOPIC, t)
+    assert (cfg["retention.bytes"].value, source(cfg["retention.bytes"])) == ("10485760", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    # legacy AlterConfigs is a full replacement: overrides not named are dropped
+    assert source(cfg["retention.ms"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert source(cfg["segment.bytes"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert cfg["segment.bytes"].value != "2097152"
+
+
+def test_incremental_alter_configs_set_and_delete(broker):
+    t = unique_topic("incr")
+    create_topic(broker, t, 1, config={"retention.ms": "3600000", "segment.bytes": "2097152"})
+    err = incremental(broker, ResourceType.TOPIC, t, [("retention.bytes", "1048576", AlterConfigOpType.SET),
+                                                       ("segment.bytes", None, AlterConfigOpType.DELETE)])
+    assert err is None, err
+    cfg = describe(broker, ResourceType.TOPIC, t)
+    assert (cfg["retention.ms"].value, source(cfg["retention.ms"])) == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert (cfg["retention.bytes"].value, source(cfg["retention.bytes"])) == ("1048576", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    assert source(cfg["segment.bytes"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+    # validate_only changes nothing
+    err = incremental(broker, ResourceType.TOPIC, t, [("retention.ms", "60000", AlterConfigOpType.SET)], validate_only=True)
+    assert err is None, err
+    assert describe(broker, ResourceType.TOPIC, t)["retention.ms"].value == "3600000"
+    # and the overrides are durable
+    broker.restart()
+    cfg = describe(broker, ResourceType.TOPIC, t)
+    assert cfg["retention.ms"].value == "3600000" and cfg["retention.bytes"].value == "1048576"
+
+
+def test_invalid_topic_configs_are_refused(broker):
+    t = unique_topic("badcfg")
+    create_topic(broker, t, 1, config={"retention.ms": "3600000"})
+    for key, value in [("no.such.config", "1"), ("retention.ms", "not-a-number"), ("cleanup.policy", "sometimes")]:
+        err = incremental(broker, ResourceType.TOPIC, t, [(key, value, AlterConfigOpType.SET)])
+        assert err is not None and err.code() in (KafkaError.INVALID_CONFIG, KafkaError.INVALID_REQUEST), (key, err)
+    assert describe(broker, ResourceType.TOPIC, t)["retention.ms"].value == "3600000"
+    # a create with a bad config creates nothing
+    bad = unique_topic("badcreate")
+    err = future_error(admin(broker).create_topics([NewTopic(bad, 1, 1, config={"retention.ms": "soon"})])[bad])
+    assert err is not None and err.code() == KafkaError.INVALID_CONFIG, err
+    assert bad not in admin(broker).list_topics(timeout=30).topics
+
+
+def test_topic_max_message_bytes_is_enforced_and_alterable(broker):
+    t = unique_topic("maxmsg")
+    create_topic(broker, t, 1, config={"max.message.bytes": "10000"})
+    p = producer(broker, **{"message.max.bytes": 5_000_000, "compression.type": "none"})
+    err = produce_one_error(p, t, value=b"x" * 20000, partition=0)
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+    assert incremental(broker, ResourceType.TOPIC, t, [("max.message.bytes", "100000", AlterConfigOpType.SET)]) is None
+    assert produce_one_error(p, t, value=b"x" * 20000, partition=0) is None
+    assert watermarks(broker, t, 0) == (0, 1)
+
+
+def test_broker_configs_describe_and_alter(start_broker):
+    b = start_broker({"num.partitions": 3, "message.max.bytes": 500000})
+    bid = broker_id(b)
+    cfg = describe(b, ResourceType.BROKER, bid)
+    assert cfg["num.partitions"].value == "3"
+    assert source(cfg["num.partitions"]) == ConfigSource.STATIC_BROKER_CONFIG
+    assert cfg["message.max.bytes"].value == "500000"
+    assert "log.retention.hours" in cfg or "log.retention.ms" in cfg
+    # a dynamic broker-level default, inherited by topics without an override
+    err = incremental(b, ResourceType.BROKER, bid, [("log.retention.ms", "7200000", AlterConfigOpType.SET)])
+    assert err is None, err
+    cfg = describe(b, ResourceType.BROKER, bid)
+    assert cfg["log.retention.ms"].value == "7200000"
+    assert source(cfg["log.retention.ms"]) == ConfigSource.DYNAMIC_BROKER_CONFIG
+    t = unique_topic("inherit")
+    create_topic(b, t, 1)
+    assert describe(b, ResourceType.TOPIC, t)["retention.ms"].value == "7200000"
+    # legacy AlterConfigs on the broker too
+    r = ConfigResource(ResourceType.BROKER, bid, set_config={"log.retention.ms": "3600000"})
+    wait_futures(admin(b).alter_configs([r]))
+    assert describe(b, ResourceType.BROKER, bid)["log.retention.ms"].value == "3600000"
+    # unknown broker keys are refused
+    err = incremental(b, ResourceType.BROKER, bid, [("no.such.broker.key", "1", AlterConfigOpType.SET)])
+    assert err is not None and err.code() in (KafkaError.INVALID_CONFIG, KafkaError.INVALID_REQUEST), err
+
+
+def test_delete_records_moves_low_watermark(broker):
+    t = unique_topic("delrec")
+    create_topic(broker, t, 2)
+    p = producer(broker)
+    produce_all(p, t, [{"value": b"%d" % i, "partition": 0} for i in range(100)])
+    produce_all(p, t, [{"value": b"%d" % i, "partition": 1} for i in range(10)])
+    a = admin(broker)
+    res = wait_futures(a.delete_records([TopicPartition(t, 0, 40), TopicPartition(t, 1, OFFSET_END)]))
+    assert {tp.partition: r.low_watermark for tp, r in res.items()} == {0: 40, 1: 10}
+    assert watermarks(broker, t, 0) == (40, 100)
+    assert watermarks(broker, t, 1) == (10, 10)
+    lo = wait_futures(a.list_offsets({TopicPartition(t, 0): OffsetSpec.earliest()}))
+    assert [r.offset for r in lo.values()] == [40]
+    got = consume(broker, t, {0: OFFSET_BEGINNING}, {0: 100})[0]
+    assert [r.offset for r in got] == list(range(40, 100))
+    assert got[0].value == b"40"
+    # a fetch below the new start is out of range: 'earliest' resets to the new start
+    got = consume(broker, t, {0: 5}, {0: 100}, **{"auto.offset.reset": "earliest"})[0]
+    assert got[0].offset == 40
+    # deleting past the high watermark is refused
+    res = a.delete_records([TopicPartition(t, 0, 1000)])
+    err = future_error(next(iter(res.values())))
+    assert err is not None and err.code() == KafkaError.OFFSET_OUT_OF_RANGE, err
+    # the log start offset is durable
+    broker.restart()
+    assert watermarks(broker, t, 0) == (40, 100)
+    assert watermarks(broker, t, 1) == (10, 10)
+
+
+def test_describe_cluster(broker):
+    a = admin(broker)
+    d = a.describe_cluster().result(timeout=30)
+    md = a.list_topics(timeout=30)
+    assert d.cluster_id and d.cluster_id == md.cluster_id
+    assert [(n.id, n.host, n.port) for n in d.nodes] == [(bid, "127.0.0.1", broker.port) for bid in md.brokers]
+    assert d.controller is not None and d.controller.id == d.nodes[0].id
+    # a node keeps its cluster id across restarts
+    cid = d.cluster_id
+    broker.restart()
+    assert admin(broker).describe_cluster().result(timeout=30).cluster_id == cid
+
+
+def test_describe_topics(broker):
+    t = unique_topic("desc")
+    create_topic(broker, t, 3)
+    a = admin(broker)
+    bid = int(broker_id(broker))
+    d = wait_futures(a.describe_topics(TopicCollection([t])))[t]
+    assert d.name == t and not d.is_internal
+    assert str(d.topic_id) not in ("", "AAAAAAAAAAAAAAAAAAAAAA"), "a topic has a non-zero id"
+    assert [p.id for p in d.partitions] == [0, 1, 2]
+    for p in d.partitions:
+        assert p.leader.id == bid
+        assert [n.id for n in p.replicas] == [bid] and [n.id for n in p.isr] == [bid]
+    missing = unique_topic("nosuch")
+    err = future_error(a.describe_topics(TopicCollection([missing]))[missing])
+    assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err

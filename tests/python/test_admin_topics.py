@@ -1,0 +1,149 @@
+"""CreateTopics / DeleteTopics / CreatePartitions through confluent-kafka's AdminClient."""
+
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import NewPartitions, NewTopic
+
+from clients import (admin, consume, create_topic, future_error, produce_all, producer, topic_partitions,
+                     unique_topic, wait_futures, watermarks)
+
+
+def test_create_topic_then_produce_and_consume_every_partition(broker):
+    t = unique_topic("created")
+    wait_futures(admin(broker).create_topics([NewTopic(t, 5, 1)], operation_timeout=20))
+    parts = topic_partitions(broker, t)
+    assert parts is not None and sorted(parts) == [0, 1, 2, 3, 4]
+    recs = produce_all(producer(broker), t, [{"value": b"p%d" % p, "partition": p} for p in range(5)])
+    assert [(r.partition, r.offset) for r in recs] == [(p, 0) for p in range(5)]
+    got = consume(broker, t, {p: 0 for p in range(5)}, {p: 1 for p in range(5)})
+    assert {p: [r.value for r in rs] for p, rs in got.items()} == {p: [b"p%d" % p] for p in range(5)}
+
+
+def test_create_validate_only_creates_nothing(broker):
+    t = unique_topic("validate")
+    res = wait_futures(admin(broker).create_topics([NewTopic(t, 3, 1)], validate_only=True, operation_timeout=20))
+    assert res == {t: None}
+    assert topic_partitions(broker, t) is None
+    # and validation still refuses what a real create would refuse
+    err = future_error(admin(broker).create_topics([NewTopic("bad name!", 1, 1)], validate_only=True)["bad name!"])
+    assert err is not None and err.code() == KafkaError.TOPIC_EXCEPTION, err
+
+
+def test_create_existing_topic_is_topic_already_exists(broker):
+    t = unique_topic("dup")
+    create_topic(broker, t, 2)
+    err = future_error(admin(broker).create_topics([NewTopic(t, 4, 1)])[t])
+    assert err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS, err
+    assert sorted(topic_partitions(broker, t)) == [0, 1], "the failed create must not change the topic"
+
+
+@pytest.mark.parametrize("name", ["bad name", "bad/name", "x" * 250, "..", ".", "caf\u00e9"],
+                         ids=["space", "slash", "too-long", "dotdot", "dot", "non-ascii"])
+def test_create_invalid_topic_name_is_invalid_topic_exception(broker, name):
+    err = future_error(admin(broker).create_topics([NewTopic(name, 1, 1)])[name])
+    assert err is not None and err.code() == KafkaError.TOPIC_EXCEPTION, err
+    md = admin(broker).list_topics(timeout=30)
+    assert name not in md.topics
+
+
+def test_create_with_bad_counts_is_refused(broker):
+    a = admin(broker)
+    t1, t2 = unique_topic("rf"), unique_topic("np")
+    err = future_error(a.create_topics([NewTopic(t1, 1, 3)])[t1])
+    assert err is not None and err.code() == KafkaError.INVALID_REPLICATION_FACTOR, err
+    err = future_error(a.create_topics([NewTopic(t2, 0, 1)])[t2])
+    assert err is not None and err.code() == KafkaError.INVALID_PARTITIONS, err
+    md = a.list_topics(timeout=30)
+    assert t1 not in md.topics and t2 not in md.topics
+
+
+def test_create_several_topics_in_one_request_reports_each(broker):
+    good, dup = unique_topic("multi"), unique_topic("multi")
+    create_topic(broker, dup)
+    fs = admin(broker).create_topics([NewTopic(good, 2, 1), NewTopic(dup, 1, 1), NewTopic("no way", 1, 1)])
+    assert future_error(fs[good]) is None
+    assert future_error(fs[dup]).code() == KafkaError.TOPIC_ALREADY_EXISTS
+    assert future_error(fs["no way"]).code() == KafkaError.TOPIC_EXCEPTION
+    assert sorted(topic_partitions(broker, good)) == [0, 1]
+
+
+def test_delete_topic_removes_it_and_its_data(broker):
+    t = unique_topic("del")
+    create_topic(broker, t, 2)
+    produce_all(producer(broker), t, [{"value": b"old", "partition": 0}] * 10)
+    assert watermarks(broker, t, 0) == (0, 10)
+    wait_futures(admin(broker).delete_topics([t], operation_timeout=20))
+    assert topic_partitions(broker, t) is None
+    # recreate under the same name: a fresh, empty log
+    create_topic(broker, t, 1)
+    assert watermarks(broker, t, 0) == (0, 0)
+    recs = produce_all(producer(broker), t, [{"value": b"new", "partition": 0}])
+    assert recs[0].offset == 0
+    assert [r.value for r in consume(broker, t, {0: 0}, {0: 1})[0]] == [b"new"]
+
+
+def test_delete_topic_survives_restart(broker):
+    t = unique_topic("delr")
+    create_topic(broker, t, 1)
+    produce_all(producer(broker), t, [{"value": b"x", "partition": 0}])
+    wait_futures(admin(broker).delete_topics([t], operation_timeout=20))
+    broker.restart()
+    assert topic_partitions(broker, t) is None
+
+
+def test_delete_unknown_topic_is_unknown_topic_or_part(broker):
+    t = unique_topic("nosuch")
+    err = future_error(admin(broker).delete_topics([t])[t])
+    assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+
+
+def test_create_partitions_grows_topic_and_new_partitions_work(broker):
+    t = unique_topic("grow")
+    create_topic(broker, t, 2)
+    produce_all(producer(broker), t, [{"value": b"before-%d" % p, "partition": p} for p in range(2)])
+    wait_futures(admin(broker).create_partitions([NewPartitions(t, 5)], operation_timeout=20))
+    assert sorted(topic_partitions(broker, t)) == [0, 1, 2, 3, 4]
+    p = producer(broker)
+    recs = produce_all(p, t, [{"value": b"after-%d" % i, "partition": i} for i in range(5)])
+    assert [(r.partition, r.offset) for r in recs] == [(0, 1), (1, 1), (2, 0), (3, 0), (4, 0)]
+    got = consume(broker, t, {i: 0 for i in range(5)}, {0: 2, 1: 2, 2: 1, 3: 1, 4: 1})
+    assert [r.value for r in got[0]] == [b"before-0", b"after-0"]
+    assert [r.value for r in got[4]] == [b"after-4"]
+    # the partition count is durable
+    broker.restart()
+    assert sorted(topic_partitions(broker, t)) == [0, 1, 2, 3, 4]
+    assert watermarks(broker, t, 3) == (0, 1)
+
+
+def test_create_partitions_cannot_shrink_or_stay(broker):
+    t = unique_topic("shrink")
+    create_topic(broker, t, 3)
+    a = admin(broker)
+    for n in (2, 3):
+        err = future_error(a.create_partitions([NewPartitions(t, n)])[t])
+        assert err is not None and err.code() == KafkaError.INVALID_PARTITIONS, (n, err)
+    assert sorted(topic_partitions(broker, t)) == [0, 1, 2]
+    missing = unique_topic("nosuch")
+    err = future_error(a.create_partitions([NewPartitions(missing, 2)])[missing])
+    assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+
+
+def test_create_partitions_validate_only(broker):
+    t = unique_topic("growv")
+    create_topic(broker, t, 1)
+    wait_futures(admin(broker).create_partitions([NewPartitions(t, 4)], validate_only=True))
+    assert sorted(topic_partitions(broker, t)) == [0]
+
+
+def test_created_topics_survive_restart(broker):
+    t = unique_topic("durable")
+    create_topic(broker, t, 3, config={"retention.ms": "7200000"})
+    broker.restart()
+    assert sorted(topic_partitions(broker, t)) == [0, 1, 2]
+
+
+def test_create_with_default_counts_uses_num_partitions(start_broker):
+    b = start_broker({"num.partitions": 3})
+    t = unique_topic("defaults")
+    wait_futures(admin(b).create_topics([NewTopic(t)], operation_timeout=20))  # KIP-464: -1/-1
+    assert sorted(topic_partitions(b, t)) == [0, 1, 2]

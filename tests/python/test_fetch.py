@@ -1,0 +1,227 @@
+"""Fetch from any offset, across partitions, big batches, out-of-range handling, and long-poll at
+the log end (confluent-kafka, plus raw Fetch v4 where the exact broker behaviour matters)."""
+
+import random
+import threading
+import time
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, OFFSET_BEGINNING, OFFSET_END, TopicPartition
+
+import kafka_wire as kw
+from clients import consume, consumer, create_topic, produce_all, producer, unique_topic, watermarks
+
+
+def fill(broker, topic: str, partitions: int, per_partition: int, **pconf) -> dict[int, list[bytes]]:
+    create_topic(broker, topic, partitions)
+    recs = [{"value": b"%d:%d" % (i % partitions, i // partitions), "partition": i % partitions}
+            for i in range(partitions * per_partition)]
+    produce_all(producer(broker, **pconf), topic, recs)
+    return {p: [b"%d:%d" % (p, i) for i in range(per_partition)] for p in range(partitions)}
+
+
+def wait_for_eof(c, partitions: set[int], timeout: float = 30.0) -> list:
+    """Poll until every partition in `partitions` reported end-of-partition; returns any records."""
+    seen, records = set(), []
+    deadline = time.monotonic() + timeout
+    while seen != partitions:
+        assert time.monotonic() < deadline, f"no end-of-partition event for {partitions - seen}"
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                seen.add(m.partition())
+                continue
+            raise KafkaException(m.error())
+        records.append(m)
+    return records
+
+
+def test_fetch_from_middle_beginning_and_end_across_partitions(broker):
+    t = unique_topic("fetch")
+    data = fill(broker, t, 3, 200, **{"linger.ms": 5})
+    # explicit offsets in the middle, a different one per partition
+    starts = {0: 17, 1: 100, 2: 199}
+    got = consume(broker, t, starts, {p: 200 for p in range(3)})
+    for p, start in starts.items():
+        assert [r.offset for r in got[p]] == list(range(start, 200))
+        assert [r.value for r in got[p]] == data[p][start:]
+    # from the beginning
+    got = consume(broker, t, {p: OFFSET_BEGINNING for p in range(3)}, {p: 200 for p in range(3)})
+    assert {p: [r.value for r in rs] for p, rs in got.items()} == data
+    # from the end: only records produced after the consumer reached the end arrive
+    c = consumer(broker, **{"enable.partition.eof": True})
+    try:
+        c.assign([TopicPartition(t, p, OFFSET_END) for p in range(3)])
+        assert wait_for_eof(c, {0, 1, 2}) == []
+        produce_all(producer(broker), t, [{"value": b"new-%d" % p, "partition": p} for p in range(3)])
+        got = {}
+        deadline = time.monotonic() + 30
+        while len(got) < 3 and time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
+                continue
+            assert not m.error(), m.error()
+            assert m.partition() not in got, f"extra record {m.value()!r}"
+            got[m.partition()] = (m.offset(), m.value())
+        assert got == {p: (200, b"new-%d" % p) for p in range(3)}
+    finally:
+        c.close()
+
+
+def test_fetch_inside_a_compressed_batch(broker):
+    """Starting in the middle of a batch returns that batch; the client skips the records before
+    the requested offset, so the first record seen is exactly the one asked for."""
+    t = unique_topic("midbatch")
+    create_topic(broker, t, 1)
+    p = producer(broker, **{"compression.type": "lz4", "linger.ms": 1000, "batch.num.messages": 1000})
+    produce_all(p, t, [{"value": b"v%d" % i, "partition": 0} for i in range(100)])
+    batches = kw.fetch_all_batches(broker.bootstrap, t, 0)
+    assert len(batches) < 100, "records were expected to share batches"
+    for start in (37, 99, 0):
+        got = consume(broker, t, {0: start}, {0: 100})[0]
+        assert [r.value for r in got] == [b"v%d" % i for i in range(start, 100)]
+
+
+def test_large_batches_bigger_than_fetch_limits(broker, seed):
+    """Batches of ~1 MB are returned whole even when the consumer's fetch limits are smaller
+    (KIP-74: the first batch is always returned), and every byte comes back."""
+    rng = random.Random(seed)
+    t = unique_topic("large")
+    create_topic(broker, t, 2)
+    values = [rng.randbytes(rng.randrange(500, 2000)) for _ in range(4000)]
+    p = producer(broker, **{"batch.size": 1_000_000, "linger.ms": 200, "batch.num.messages": 10000,
+                            "compression.type": "none", "message.max.bytes": 1_000_000})
+    produce_all(p, t, [{"value": v, "partition": i % 2} for i, v in enumerate(values)])
+    big = max((b for b in kw.fetch_all_batches(broker.bootstrap, t, 0)), key=lambda b: len(b.raw))
+    assert len(big.raw) > 200_000, "producer was expected to send large batches"
+    ends = {0: 2000, 1: 2000}
+    got = consume(broker, t, {0: 0, 1: 0}, ends, **{"fetch.max.bytes": 100_000, "max.partition.fetch.bytes": 50_000,
+                                                     "receive.message.max.bytes": 10_000_000})
+    for q in (0, 1):
+        assert [r.offset for r in got[q]] == list(range(2000))
+        assert [r.value for r in got[q]] == values[q::2]
+
+
+def test_fetch_beyond_log_end_is_out_of_range(broker):
+    t = unique_topic("oor")
+    fill(broker, t, 1, 10)
+    # auto.offset.reset=error surfaces the broker's OFFSET_OUT_OF_RANGE
+    c = consumer(broker, **{"auto.offset.reset": "error"})
+    try:
+        c.assign([TopicPartition(t, 0, 100)])
+        deadline = time.monotonic() + 30
+        err = None
+        while err is None and time.monotonic() < deadline:
+            m = c.poll(1.0)
+            if m is not None:
+                assert m.error(), f"got a record at offset {m.offset()} from beyond the log end"
+                err = m.error()
+        assert err is not None and err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE), err
+    finally:
+        c.close()
+    # earliest resets to the start, latest to the end
+    got = consume(broker, t, {0: 100}, {0: 10}, **{"auto.offset.reset": "earliest"})[0]
+    assert [r.offset for r in got] == list(range(10))
+    # and on the wire, exactly OFFSET_OUT_OF_RANGE (past the end, and negative)
+    with kw.Conn(broker.bootstrap) as conn:
+        for off in (11, 1000, -5):
+            resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, off, max_wait_ms=0)))
+            assert resp[(t, 0)].error_code == kw.OFFSET_OUT_OF_RANGE, off
+        # the log end itself is in range: an empty answer, no error
+        resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, 10, max_wait_ms=0)))
+        assert (resp[(t, 0)].error_code, resp[(t, 0)].high_watermark, resp[(t, 0)].records) == (kw.NONE, 10, b"")
+
+
+def test_fetch_unknown_partition_is_an_error(broker):
+    t = unique_topic("unk")
+    fill(broker, t, 1, 1)
+    with kw.Conn(broker.bootstrap) as conn:
+        for topic, part in ((t, 7), (unique_topic("nosuch"), 0)):
+            resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(topic, part, 0, max_wait_ms=0)))
+            assert resp[(topic, part)].error_code == kw.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_long_poll_consumer_wakes_for_new_record(broker):
+    """A consumer parked at the log end with a long fetch.wait.max.ms gets a record produced after
+    it got there, promptly: the broker answers the parked fetch when data arrives."""
+    t = unique_topic("longpoll")
+    fill(broker, t, 1, 5)
+    c = consumer(broker, **{"enable.partition.eof": True, "fetch.wait.max.ms": 30000})
+    try:
+        c.assign([TopicPartition(t, 0, OFFSET_END)])
+        assert wait_for_eof(c, {0}) == []
+        received: list = []
+
+        def poll_loop():
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and not received:
+                m = c.poll(0.5)
+                if m is not None and not m.error():
+                    received.append((time.monotonic(), m.offset(), m.value()))
+
+        th = threading.Thread(target=poll_loop)
+        th.start()
+        produced_at = time.monotonic()
+        produce_all(producer(broker, acks="all"), t, [{"value": b"wake up", "partition": 0}])
+        th.join(45)
+        assert received, "the parked consumer never received the new record"
+        at, offset, value = received[0]
+        assert (offset, value) == (5, b"wake up")
+        assert at - produced_at < 10, f"record arrived {at - produced_at:.1f}s after produce (fetch.wait.max.ms=30000)"
+    finally:
+        c.close()
+
+
+def test_raw_fetch_waits_max_wait_then_returns_empty(broker):
+    t = unique_topic("maxwait")
+    fill(broker, t, 1, 3)
+    with kw.Conn(broker.bootstrap) as conn:
+        t0 = time.monotonic()
+        resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, 3, max_wait_ms=1500, min_bytes=1),
+                                              timeout=20))
+        waited = time.monotonic() - t0
+    p = resp[(t, 0)]
+    assert (p.error_code, p.high_watermark, p.records) == (kw.NONE, 3, b"")
+    assert 1.2 <= waited < 10, f"a fetch at the log end with max_wait_ms=1500 returned after {waited:.2f}s"
+
+
+def test_raw_parked_fetch_is_answered_by_a_produce(broker):
+    t = unique_topic("parked")
+    fill(broker, t, 1, 3)
+    with kw.Conn(broker.bootstrap) as conn:
+        corr = conn.send(kw.FETCH, 4, kw.fetch_v4(t, 0, 3, max_wait_ms=30000, min_bytes=1))
+        t0 = time.monotonic()
+        produce_all(producer(broker, acks="1"), t, [{"value": b"late", "partition": 0}])
+        resp = kw.parse_fetch_v4(conn.recv_response(corr, timeout=25))
+        waited = time.monotonic() - t0
+    p = resp[(t, 0)]
+    assert p.error_code == kw.NONE and p.high_watermark == 4
+    [b] = kw.decode_batches(p.records)
+    assert b.crc_ok and [(off, r.value) for off, _, r in b.records] == [(3, b"late")]
+    assert waited < 10, f"parked fetch answered {waited:.1f}s after the produce"
+
+
+@pytest.mark.parametrize("partitions", [2, 6])
+def test_parked_fetch_over_partitions_on_several_shards(broker, partitions):
+    """One fetch naming partitions that different shards own is answered when any of them gets
+    data, with exactly that data."""
+    t = unique_topic("fanin")
+    create_topic(broker, t, partitions)
+    c = consumer(broker, **{"enable.partition.eof": True, "fetch.wait.max.ms": 30000})
+    try:
+        c.assign([TopicPartition(t, p, 0) for p in range(partitions)])
+        wait_for_eof(c, set(range(partitions)))
+        last = partitions - 1
+        produce_all(producer(broker), t, [{"value": b"only-%d" % last, "partition": last}])
+        got = []
+        deadline = time.monotonic() + 15
+        while not got and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append((m.partition(), m.offset(), m.value()))
+        assert got == [(last, 0, b"only-%d" % last)]
+        assert [watermarks(broker, t, p)[1] for p in range(partitions)] == [0] * last + [1]
+    finally:
+        c.close()

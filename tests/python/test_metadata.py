@@ -1,0 +1,84 @@
+"""Metadata and topic auto-creation, seen by kcat and confluent-kafka."""
+
+import json
+
+from confluent_kafka import KafkaError, OFFSET_BEGINNING
+
+import kafka_wire as kw
+from clients import (admin, consume, kcat, produce_all, produce_one_error, producer, topic_partitions,
+                     unique_topic)
+
+
+def test_kcat_lists_the_broker(broker):
+    doc = json.loads(kcat(broker, "-L", "-J").stdout)
+    assert [b["name"] for b in doc["brokers"]] == [broker.bootstrap]
+    plain = kcat(broker, "-L").stdout.decode()
+    assert "1 brokers:" in plain, plain
+    assert f"at {broker.bootstrap}" in plain, plain
+
+
+def test_admin_list_topics_shows_broker_and_topics(broker):
+    t = unique_topic()
+    produce_all(producer(broker), t, [{"value": b"x", "partition": 0}])
+    md = admin(broker).list_topics(timeout=30)
+    assert len(md.brokers) == 1
+    (bid, b), = md.brokers.items()
+    assert (b.host, b.port) == ("127.0.0.1", broker.port)
+    assert md.controller_id == bid, "a one-node cluster's controller is that node"
+    assert md.cluster_id, "Metadata v2+ carries a cluster id"
+    assert t in md.topics and md.topics[t].error is None
+    for p in md.topics[t].partitions.values():
+        assert p.error is None
+        assert (p.leader, p.replicas, p.isrs) == (bid, [bid], [bid])
+
+
+def test_node_id_override_is_the_broker_id(start_broker):
+    b = start_broker({"node.id": 7})
+    md = admin(b).list_topics(timeout=30)
+    assert list(md.brokers) == [7]
+    assert kcat(b, "-L", "-J").stdout.count(b'"id":7') == 1
+
+
+def test_metadata_v1_raw_for_old_clients(start_broker):
+    broker = start_broker({"num.partitions": 2})
+    t = unique_topic()
+    produce_all(producer(broker), t, [{"value": b"x", "partition": 0}])
+    with kw.Conn(broker.bootstrap) as c:
+        md = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1(None)))
+        assert [(h, p) for _, h, p in md.brokers] == [("127.0.0.1", broker.port)]
+        err, parts = md.topics[t]
+        assert err == kw.NONE and sorted(p[0] for p in parts) == [0, 1]
+        assert all(p[1] == kw.NONE and p[2] == md.brokers[0][0] for p in parts)
+        # a topic list naming one topic returns just that one
+        md = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([t])))
+        assert list(md.topics) == [t]
+
+
+def test_auto_create_on_first_produce_uses_num_partitions(start_broker):
+    b = start_broker({"num.partitions": 3})
+    t = unique_topic("auto")
+    assert topic_partitions(b, t) is None  # listing all topics creates nothing
+    recs = produce_all(producer(b), t, [{"key": b"k%d" % i, "value": b"v%d" % i} for i in range(30)])
+    parts = topic_partitions(b, t)
+    assert parts is not None and sorted(parts) == [0, 1, 2]
+    got = consume(b, t, {p: OFFSET_BEGINNING for p in parts},
+                  {p: 1 + max([r.offset for r in recs if r.partition == p], default=-1) for p in parts})
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(r.value for r in recs)
+    # kcat sees the same three partitions
+    assert kcat(b, "-L", "-t", t).stdout.decode().count("partition ") == 3
+
+
+def test_auto_create_disabled_refuses_unknown_topic(start_broker):
+    b = start_broker({"auto.create.topics.enable": "false"})
+    t = unique_topic("noauto")
+    p = producer(b, **{"topic.metadata.propagation.max.ms": 1000, "message.timeout.ms": 10000})
+    err = produce_one_error(p, t, value=b"x")
+    assert err is not None and err.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC), err
+    assert topic_partitions(b, t) is None
+    # and on the wire: Metadata answers UNKNOWN_TOPIC_OR_PARTITION, Produce too, still nothing created
+    with kw.Conn(b.bootstrap) as c:
+        md = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([t])))
+        assert md.topics[t][0] == kw.UNKNOWN_TOPIC_OR_PARTITION
+        res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, kw.encode_batch([kw.Record(None, b"x")]))))
+        assert res[(t, 0)][0] == kw.UNKNOWN_TOPIC_OR_PARTITION
+    assert topic_partitions(b, t) is None
