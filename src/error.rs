@@ -15,11 +15,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ResponseError, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: Some(message.into()) }
+        ApiError {
+            code,
+            message: Some(message.into()),
+        }
     }
 
     pub fn code(code: ResponseError) -> ApiError {
-        ApiError { code, message: None }
+        ApiError {
+            code,
+            message: None,
+        }
     }
 
     pub fn wire_code(&self) -> i16 {

@@ -5,5 +5,6 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod protocol;
+pub mod server;
 pub mod shard;
 pub mod storage;

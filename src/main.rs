@@ -1,1 +1,62 @@
-fn main() {}
+//! The `shoal` command: `shoal serve` runs a broker; more tools join it later
+//! (topics, produce, consume, groups, configs, bench).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shoal::config::BrokerConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "shoal",
+    version,
+    about = "A Kafka-compatible message broker, thread-per-core on io_uring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (defaults: 127.0.0.1:9092, data in ./data, one shard per core).
+    Serve {
+        /// A TOML file of broker properties (Kafka's names: log.dirs, num.partitions, ...).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Set one property, overriding the file and the environment (repeatable).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, overrides } => {
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            let config = match BrokerConfig::load(config.as_deref(), &env, &overrides) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("shoal: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            match shoal::shard::runtime::serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("shoal: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

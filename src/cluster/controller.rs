@@ -46,7 +46,12 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(log_dir: &Path, state: ClusterState, broker: BrokerConfig, shard_count: usize) -> Controller {
+    pub fn new(
+        log_dir: &Path,
+        state: ClusterState,
+        broker: BrokerConfig,
+        shard_count: usize,
+    ) -> Controller {
         Controller {
             path: log_dir.join(STATE_FILE),
             state: RefCell::new(state),
@@ -58,7 +63,12 @@ impl Controller {
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.version.get(), self.state.borrow().clone(), self.broker.borrow().clone(), self.shard_count)
+        Snapshot::new(
+            self.version.get(),
+            self.state.borrow().clone(),
+            self.broker.borrow().clone(),
+            self.shard_count,
+        )
     }
 
     pub async fn create_topics(
@@ -73,7 +83,10 @@ impl Controller {
         for (i, topic) in topics.iter().enumerate() {
             let duplicate = topics[..i].iter().any(|t| t.name == topic.name);
             let result = if duplicate {
-                Err(ApiError::new(ResponseError::InvalidRequest, "topic named twice in one request"))
+                Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    "topic named twice in one request",
+                ))
             } else {
                 self.validate_new_topic(&state, topic)
             };
@@ -84,26 +97,41 @@ impl Controller {
         }
         if !validate_only && results.iter().any(Result::is_ok) {
             if let Err(error) = self.commit(shard, state).await {
-                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+                return results
+                    .into_iter()
+                    .map(|r| r.and(Err(error.clone())))
+                    .collect();
             }
         }
         results
     }
 
-    fn validate_new_topic(&self, state: &ClusterState, topic: &NewTopic) -> Result<TopicMeta, ApiError> {
+    fn validate_new_topic(
+        &self,
+        state: &ClusterState,
+        topic: &NewTopic,
+    ) -> Result<TopicMeta, ApiError> {
         let broker = self.broker.borrow();
-        valid_topic_name(&topic.name).map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
+        valid_topic_name(&topic.name)
+            .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
         if state.topics.contains_key(&topic.name) {
             let message = format!("topic '{}' already exists", topic.name);
             return Err(ApiError::new(ResponseError::TopicAlreadyExists, message));
         }
         let collides = |other: &String| other.replace('.', "_") == topic.name.replace('.', "_");
         if let Some(other) = state.topics.keys().find(|other| collides(other)) {
-            let message = format!("topic '{}' collides with existing topic '{other}' ('.' and '_' mix)", topic.name);
+            let message = format!(
+                "topic '{}' collides with existing topic '{other}' ('.' and '_' mix)",
+                topic.name
+            );
             return Err(ApiError::new(ResponseError::InvalidTopicException, message));
         }
         let (partitions, replication) = if topic.assignments.is_empty() {
-            let partitions = if topic.partitions == -1 { broker.num_partitions } else { topic.partitions };
+            let partitions = if topic.partitions == -1 {
+                broker.num_partitions
+            } else {
+                topic.partitions
+            };
             let replication = match topic.replication_factor {
                 -1 => broker.default_replication_factor,
                 other => other,
@@ -111,25 +139,49 @@ impl Controller {
             (partitions, replication)
         } else {
             if topic.partitions != -1 || topic.replication_factor != -1 {
-                let message = "give either replica assignments or partition count and replication factor";
+                let message =
+                    "give either replica assignments or partition count and replication factor";
                 return Err(ApiError::new(ResponseError::InvalidRequest, message));
             }
-            if topic.assignments.iter().any(|replicas| replicas.as_slice() != [broker.node_id]) {
-                let message = format!("replicas must be exactly [{}], the only broker", broker.node_id);
-                return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+            if topic
+                .assignments
+                .iter()
+                .any(|replicas| replicas.as_slice() != [broker.node_id])
+            {
+                let message = format!(
+                    "replicas must be exactly [{}], the only broker",
+                    broker.node_id
+                );
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    message,
+                ));
             }
             (topic.assignments.len() as i32, 1)
         };
         check_partition_count(partitions)?;
         if replication != 1 {
-            let message = format!("replication factor {replication} is not possible: the cluster has 1 broker");
-            return Err(ApiError::new(ResponseError::InvalidReplicationFactor, message));
+            let message = format!(
+                "replication factor {replication} is not possible: the cluster has 1 broker"
+            );
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                message,
+            ));
         }
         let config = TopicConfig::new(topic.configs.iter().cloned())?;
-        Ok(TopicMeta { id: Uuid::new_v4(), partitions, config })
+        Ok(TopicMeta {
+            id: Uuid::new_v4(),
+            partitions,
+            config,
+        })
     }
 
-    pub async fn delete_topics(&self, shard: &Rc<Shard>, names: Vec<String>) -> Vec<Result<Uuid, ApiError>> {
+    pub async fn delete_topics(
+        &self,
+        shard: &Rc<Shard>,
+        names: Vec<String>,
+    ) -> Vec<Result<Uuid, ApiError>> {
         let _turn = self.one_change_at_a_time.acquire(1).await;
         let mut state = self.state.borrow().clone();
         let enabled = self.broker.borrow().delete_topic_enable;
@@ -137,14 +189,24 @@ impl Controller {
             .iter()
             .map(|name| {
                 if !enabled {
-                    return Err(ApiError::new(ResponseError::TopicDeletionDisabled, "delete.topic.enable is false"));
+                    return Err(ApiError::new(
+                        ResponseError::TopicDeletionDisabled,
+                        "delete.topic.enable is false",
+                    ));
                 }
-                state.topics.remove(name).map(|meta| meta.id).ok_or_else(|| unknown_topic(name))
+                state
+                    .topics
+                    .remove(name)
+                    .map(|meta| meta.id)
+                    .ok_or_else(|| unknown_topic(name))
             })
             .collect();
         if results.iter().any(Result::is_ok) {
             if let Err(error) = self.commit(shard, state).await {
-                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+                return results
+                    .into_iter()
+                    .map(|r| r.and(Err(error.clone())))
+                    .collect();
             }
         }
         results
@@ -161,9 +223,15 @@ impl Controller {
         let results: Vec<Result<(), ApiError>> = requests
             .iter()
             .map(|(name, count)| {
-                let meta = state.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
+                let meta = state
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| unknown_topic(name))?;
                 if *count <= meta.partitions {
-                    let message = format!("topic has {} partitions; the new count must be larger", meta.partitions);
+                    let message = format!(
+                        "topic has {} partitions; the new count must be larger",
+                        meta.partitions
+                    );
                     return Err(ApiError::new(ResponseError::InvalidPartitions, message));
                 }
                 check_partition_count(*count)?;
@@ -173,7 +241,10 @@ impl Controller {
             .collect();
         if !validate_only && results.iter().any(Result::is_ok) {
             if let Err(error) = self.commit(shard, state).await {
-                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+                return results
+                    .into_iter()
+                    .map(|r| r.and(Err(error.clone())))
+                    .collect();
             }
         }
         results
@@ -193,14 +264,20 @@ impl Controller {
         let results: Vec<Result<(), ApiError>> = names
             .iter()
             .map(|name| {
-                let meta = state.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
+                let meta = state
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| unknown_topic(name))?;
                 meta.config = change(name, &meta.config)?;
                 Ok(())
             })
             .collect();
         if !validate_only && results.iter().any(Result::is_ok) {
             if let Err(error) = self.commit(shard, state).await {
-                return results.into_iter().map(|r| r.and(Err(error.clone()))).collect();
+                return results
+                    .into_iter()
+                    .map(|r| r.and(Err(error.clone())))
+                    .collect();
             }
         }
         results
@@ -234,7 +311,9 @@ impl Controller {
         *self.state.borrow_mut() = state;
         self.version.set(self.version.get() + 1);
         let snapshot = self.snapshot();
-        let applied = shard.invoke_on_all(move |s| async move { s.apply_snapshot(snapshot).await }).await?;
+        let applied = shard
+            .invoke_on_all(move |s| async move { s.apply_snapshot(snapshot).await })
+            .await?;
         for result in applied {
             result.map_err(ApiError::from)?;
         }
@@ -251,7 +330,10 @@ fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
 }
 
 fn unknown_topic(name: &str) -> ApiError {
-    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("topic '{name}' does not exist"))
+    ApiError::new(
+        ResponseError::UnknownTopicOrPartition,
+        format!("topic '{name}' does not exist"),
+    )
 }
 
 /// Loads the cluster state at start-up (before any shard runs, so plain blocking I/O).
@@ -273,7 +355,11 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         Err(error) => return Err(error.into()),
     };
     for (topic, partition, dir) in directories {
-        if !state.topics.get(&topic).is_some_and(|meta| partition < meta.partitions) {
+        if !state
+            .topics
+            .get(&topic)
+            .is_some_and(|meta| partition < meta.partitions)
+        {
             tracing::warn!(dir = %dir.display(), "removing the directory of a deleted partition");
             std::fs::remove_dir_all(&dir)?;
         }
@@ -293,7 +379,11 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         });
         meta.partitions = meta.partitions.max(partition + 1);
     }
-    ClusterState { cluster_id: Uuid::new_v4().simple().to_string(), topics, broker_overrides: BTreeMap::new() }
+    ClusterState {
+        cluster_id: Uuid::new_v4().simple().to_string(),
+        topics,
+        broker_overrides: BTreeMap::new(),
+    }
 }
 
 /// `<topic>-<partition>` directories under the log dir.

@@ -37,9 +37,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(version: u64, state: ClusterState, broker: BrokerConfig, shard_count: usize) -> Snapshot {
-        let topic_names = state.topics.iter().map(|(name, meta)| (meta.id, name.clone())).collect();
-        Snapshot { version, state, broker, shard_count, topic_names }
+    pub fn new(
+        version: u64,
+        state: ClusterState,
+        broker: BrokerConfig,
+        shard_count: usize,
+    ) -> Snapshot {
+        let topic_names = state
+            .topics
+            .iter()
+            .map(|(name, meta)| (meta.id, name.clone()))
+            .collect();
+        Snapshot {
+            version,
+            state,
+            broker,
+            shard_count,
+            topic_names,
+        }
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
@@ -64,6 +79,7 @@ impl Snapshot {
 
     /// Whether `partition` of `topic` exists.
     pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
-        self.topic(topic).is_some_and(|meta| partition >= 0 && partition < meta.partitions)
+        self.topic(topic)
+            .is_some_and(|meta| partition >= 0 && partition < meta.partitions)
     }
 }

@@ -48,12 +48,22 @@ pub struct FetchResponseParts<F> {
     pub topics: Vec<TopicData<F>>,
 }
 
-/// Encodes a whole response frame (length prefix and header included). The
-/// `records` of every `PartitionData` must be `None`; the file runs stand in for them.
-pub fn encode<F>(version: i16, correlation_id: i32, response: FetchResponseParts<F>) -> anyhow::Result<Vec<Chunk<F>>> {
-    anyhow::ensure!((VERSION_MIN..=VERSION_MAX).contains(&version), "fetch v{version} is not supported");
+/// Encodes a whole response frame (length prefix and header included). A partition
+/// with a file run must have `records: None`; the run stands in for them.
+pub fn encode<F>(
+    version: i16,
+    correlation_id: i32,
+    response: FetchResponseParts<F>,
+) -> anyhow::Result<Vec<Chunk<F>>> {
+    anyhow::ensure!(
+        (VERSION_MIN..=VERSION_MAX).contains(&version),
+        "fetch v{version} is not supported"
+    );
     let flexible = version >= FLEXIBLE;
-    let mut out = Writer { chunks: Vec::new(), buf: BytesMut::with_capacity(256) };
+    let mut out = Writer {
+        chunks: Vec::new(),
+        buf: BytesMut::with_capacity(256),
+    };
     out.buf.put_i32(0);
     out.buf.put_i32(correlation_id);
     if flexible {
@@ -84,7 +94,8 @@ pub fn encode<F>(version: i16, correlation_id: i32, response: FetchResponseParts
     }
     let mut chunks = out.finish();
     let total: usize = chunks.iter().map(Chunk::len).sum::<usize>() - 4;
-    let total = i32::try_from(total).map_err(|_| anyhow::anyhow!("fetch response of {total} bytes"))?;
+    let total =
+        i32::try_from(total).map_err(|_| anyhow::anyhow!("fetch response of {total} bytes"))?;
     if let Some(Chunk::Bytes(first)) = chunks.first_mut() {
         let mut patched = BytesMut::from(first.as_ref());
         patched[..4].copy_from_slice(&total.to_be_bytes());
@@ -99,13 +110,18 @@ struct Writer<F> {
 }
 
 impl<F> Writer<F> {
-    fn partition(&mut self, version: i16, partition: &PartitionData, records: Option<(F, u32)>) -> anyhow::Result<()> {
-        anyhow::ensure!(partition.records.is_none(), "records travel as file runs");
+    fn partition(
+        &mut self,
+        version: i16,
+        partition: &PartitionData,
+        records: Option<(F, u32)>,
+    ) -> anyhow::Result<()> {
         let start = self.buf.len();
         partition.encode(&mut self.buf, version)?;
         let Some((file, length)) = records else {
             return Ok(());
         };
+        anyhow::ensure!(partition.records.is_none(), "records travel as file runs");
         // Null records were written as -1 (int32) before v12, or as varint 0 followed by
         // the partition's tagged fields from v12 on. Put the real length there.
         let encoded = self.buf.split_off(start);
@@ -218,8 +234,14 @@ mod tests {
         let id = Uuid::from_u128(0x1234);
         for version in VERSION_MIN..=VERSION_MAX {
             let records = Bytes::from_static(b"pretend these are record batches");
-            let leader = LeaderIdAndEpoch::default().with_leader_id(1.into()).with_leader_epoch(5);
-            let with_tags = if version >= 12 { partition(2, 0).with_current_leader(leader) } else { partition(2, 0) };
+            let leader = LeaderIdAndEpoch::default()
+                .with_leader_id(1.into())
+                .with_leader_epoch(5);
+            let with_tags = if version >= 12 {
+                partition(2, 0).with_current_leader(leader)
+            } else {
+                partition(2, 0)
+            };
             let parts = FetchResponseParts {
                 throttle_time_ms: 0,
                 error_code: 0,
@@ -228,7 +250,10 @@ mod tests {
                     name: "orders".into(),
                     id,
                     partitions: vec![
-                        (partition(0, 0), Some((records.clone(), records.len() as u32))),
+                        (
+                            partition(0, 0),
+                            Some((records.clone(), records.len() as u32)),
+                        ),
                         (partition(1, 1), None),
                         (with_tags.clone(), Some((records.clone(), 10))),
                     ],

@@ -40,7 +40,11 @@ pub fn header_prefix(frame: &[u8]) -> Result<HeaderPrefix, FrameError> {
     if bytes.len() < 8 {
         return Err(FrameError::TooShort(frame.len()));
     }
-    Ok(HeaderPrefix { api_key: bytes.get_i16(), version: bytes.get_i16(), correlation_id: bytes.get_i32() })
+    Ok(HeaderPrefix {
+        api_key: bytes.get_i16(),
+        version: bytes.get_i16(),
+        correlation_id: bytes.get_i32(),
+    })
 }
 
 /// Reads the header of a request frame (the bytes after the length prefix). The
@@ -48,13 +52,19 @@ pub fn header_prefix(frame: &[u8]) -> Result<HeaderPrefix, FrameError> {
 /// supported range are read as the nearest one, so the caller can answer them.
 pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
     let prefix = header_prefix(&frame)?;
-    let api_key = ApiKey::try_from(prefix.api_key).map_err(|_| FrameError::UnknownApi(prefix.api_key))?;
+    let api_key =
+        ApiKey::try_from(prefix.api_key).map_err(|_| FrameError::UnknownApi(prefix.api_key))?;
     let range = api_key.valid_versions();
     let readable_version = prefix.version.clamp(range.min, range.max);
     let header_version = api_key.request_header_version(readable_version);
-    let header =
-        RequestHeader::decode(&mut frame, header_version).map_err(|e| FrameError::BadHeader(e.to_string()))?;
-    Ok(Request { api_key, version: prefix.version, header, body: frame })
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| FrameError::BadHeader(e.to_string()))?;
+    Ok(Request {
+        api_key,
+        version: prefix.version,
+        header,
+        body: frame,
+    })
 }
 
 /// A whole response frame: length prefix, header of the right version, body.
@@ -87,7 +97,9 @@ mod tests {
             .with_request_api_version(version)
             .with_correlation_id(42)
             .with_client_id(Some(StrBytes::from_static_str("test")));
-        header.encode(&mut buf, api_key.request_header_version(version)).expect("header");
+        header
+            .encode(&mut buf, api_key.request_header_version(version))
+            .expect("header");
         body.encode(&mut buf, version).expect("body");
         buf.freeze()
     }
@@ -95,21 +107,32 @@ mod tests {
     #[test]
     fn reads_headers_of_flexible_and_old_versions() {
         for version in [0, 3] {
-            let request = parse_request(frame(ApiKey::ApiVersions, version, &ApiVersionsRequest::default()))
-                .expect("parses");
+            let request = parse_request(frame(
+                ApiKey::ApiVersions,
+                version,
+                &ApiVersionsRequest::default(),
+            ))
+            .expect("parses");
             assert_eq!(request.api_key, ApiKey::ApiVersions);
             assert_eq!(request.version, version);
             assert_eq!(request.header.correlation_id, 42);
-            let body = ApiVersionsRequest::decode(&mut request.body.clone(), version).expect("body");
+            let body =
+                ApiVersionsRequest::decode(&mut request.body.clone(), version).expect("body");
             assert_eq!(body, ApiVersionsRequest::default());
         }
     }
 
     #[test]
     fn refuses_garbage_without_panicking() {
-        assert!(matches!(parse_request(Bytes::from_static(&[0, 18])), Err(FrameError::TooShort(2))));
+        assert!(matches!(
+            parse_request(Bytes::from_static(&[0, 18])),
+            Err(FrameError::TooShort(2))
+        ));
         let unknown = Bytes::from_static(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1]);
-        assert!(matches!(parse_request(unknown), Err(FrameError::UnknownApi(_))));
+        assert!(matches!(
+            parse_request(unknown),
+            Err(FrameError::UnknownApi(_))
+        ));
         let cut = Bytes::from_static(&[0, 18, 0, 3, 0, 0, 0, 1, 0, 9]);
         assert!(matches!(parse_request(cut), Err(FrameError::BadHeader(_))));
     }

@@ -32,7 +32,11 @@ impl Event {
     pub fn listen(&self) -> Listen<'_> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        Listen { event: self, generation: self.generation.get(), id }
+        Listen {
+            event: self,
+            generation: self.generation.get(),
+            id,
+        }
     }
 }
 
@@ -60,7 +64,10 @@ impl Future for Listen<'_> {
 
 impl Drop for Listen<'_> {
     fn drop(&mut self) {
-        self.event.waiters.borrow_mut().retain(|(id, _)| *id != self.id);
+        self.event
+            .waiters
+            .borrow_mut()
+            .retain(|(id, _)| *id != self.id);
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Shard {
     /// Fired once when the broker starts shutting down.
     pub stopping: Event,
     stopped: Cell<bool>,
+    advertised: (String, i32),
+    /// Incremental fetch sessions of the clients connected to this shard.
+    pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
 }
 
 impl Shard {
@@ -58,6 +61,7 @@ impl Shard {
         log_dir: PathBuf,
         snapshot: Snapshot,
         controller: Option<Controller>,
+        advertised: (String, i32),
     ) -> Rc<Shard> {
         Rc::new(Shard {
             id,
@@ -69,11 +73,18 @@ impl Shard {
             controller,
             stopping: Event::default(),
             stopped: Cell::new(false),
+            advertised,
+            fetch_sessions: RefCell::default(),
         })
     }
 
     pub fn shard_count(&self) -> usize {
         self.senders.nr_consumers()
+    }
+
+    /// The host and port clients are told to connect to.
+    pub fn advertised(&self) -> (String, i32) {
+        self.advertised.clone()
     }
 
     pub fn snapshot(&self) -> Rc<Snapshot> {
@@ -83,12 +94,17 @@ impl Shard {
     /// The controller; only shard 0 has one, so callers reach it with
     /// `invoke_on(ShardId(0), ..)`.
     pub fn controller(&self) -> &Controller {
-        self.controller.as_ref().expect("the controller lives on shard 0; reach it with invoke_on")
+        self.controller
+            .as_ref()
+            .expect("the controller lives on shard 0; reach it with invoke_on")
     }
 
     /// A partition this shard owns.
     pub fn partition(&self, topic: &str, index: i32) -> Option<Rc<Partition>> {
-        self.partitions.borrow().get(&(topic.to_string(), index)).cloned()
+        self.partitions
+            .borrow()
+            .get(&(topic.to_string(), index))
+            .cloned()
     }
 
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
@@ -107,7 +123,11 @@ impl Shard {
     /// Runs `work` on shard `target` and returns its result. On this shard it runs
     /// inline; otherwise it travels through the mesh (bounded mailbox) and the result
     /// comes back through a oneshot.
-    pub async fn invoke_on<R, F, Fut>(self: &Rc<Self>, target: ShardId, work: F) -> Result<R, ShardGone>
+    pub async fn invoke_on<R, F, Fut>(
+        self: &Rc<Self>,
+        target: ShardId,
+        work: F,
+    ) -> Result<R, ShardGone>
     where
         R: Send + 'static,
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
@@ -122,7 +142,10 @@ impl Shard {
                 let _ = reply.send(work(shard).await);
             })
         });
-        self.senders.send_to(target.0, job).await.map_err(|_| ShardGone(target))?;
+        self.senders
+            .send_to(target.0, job)
+            .await
+            .map_err(|_| ShardGone(target))?;
         result.await.map_err(|_| ShardGone(target))
     }
 
@@ -145,23 +168,39 @@ impl Shard {
         }
         let snapshot = Rc::new(snapshot);
         let now = now_ms();
-        let owned: Vec<(String, i32, LogConfig)> = snapshot
+        let owned: Vec<(String, i32, LogConfig, usize)> = snapshot
             .topics()
             .flat_map(|(name, meta)| {
                 let config = log_config(&snapshot, meta);
-                (0..meta.partitions).map(move |p| (name.clone(), p, config.clone()))
+                let max_message_bytes = meta
+                    .config
+                    .resolve(&snapshot.broker)
+                    .max_message_bytes
+                    .max(0) as usize;
+                (0..meta.partitions)
+                    .map(move |p| (name.clone(), p, config.clone(), max_message_bytes))
             })
-            .filter(|(name, p, _)| snapshot.shard_for(name, *p) == self.id)
+            .filter(|(name, p, _, _)| snapshot.shard_for(name, *p) == self.id)
             .collect();
-        for (topic, index, config) in &owned {
+        for (topic, index, config, max_message_bytes) in &owned {
             let existing = self.partition(topic, *index);
             match existing {
-                Some(partition) => partition.log.set_config(config.clone()),
+                Some(partition) => {
+                    partition.log.set_config(config.clone());
+                    partition.max_message_bytes.set(*max_message_bytes);
+                }
                 None => {
                     let dir = self.log_dir.join(format!("{topic}-{index}"));
                     let log = Log::open(&dir, config.clone(), now).await?;
-                    let partition = Rc::new(Partition::new(topic.clone(), *index, log));
-                    self.partitions.borrow_mut().insert((topic.clone(), *index), partition);
+                    let partition = Rc::new(Partition::new(
+                        topic.clone(),
+                        *index,
+                        log,
+                        *max_message_bytes,
+                    ));
+                    self.partitions
+                        .borrow_mut()
+                        .insert((topic.clone(), *index), partition);
                 }
             }
         }
@@ -169,11 +208,17 @@ impl Shard {
             .partitions
             .borrow()
             .values()
-            .filter(|p| !owned.iter().any(|(t, i, _)| *t == p.topic && *i == p.index))
+            .filter(|p| {
+                !owned
+                    .iter()
+                    .any(|(t, i, _, _)| *t == p.topic && *i == p.index)
+            })
             .cloned()
             .collect();
         for partition in removed {
-            self.partitions.borrow_mut().remove(&(partition.topic.clone(), partition.index));
+            self.partitions
+                .borrow_mut()
+                .remove(&(partition.topic.clone(), partition.index));
             // Long-poll fetches waiting on it wake up and find it gone.
             partition.appended().notify();
             partition.log.delete().await?;
@@ -201,7 +246,8 @@ pub fn log_config(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta) -> LogC
         retention_ms: effective.retention_ms,
         retention_bytes: effective.retention_bytes,
         index_interval_bytes: effective.index_interval_bytes.max(1) as u64,
-        log_append_time: effective.message_timestamp_type == crate::config::TimestampType::LogAppendTime,
+        log_append_time: effective.message_timestamp_type
+            == crate::config::TimestampType::LogAppendTime,
     }
 }
 

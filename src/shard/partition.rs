@@ -1,6 +1,8 @@
 //! A partition replica as its owning shard holds it: the log plus the event that wakes
 //! long-poll fetches when records arrive. Only the owning shard touches it.
 
+use std::cell::Cell;
+
 use super::event::Event;
 use crate::storage::Log;
 
@@ -10,12 +12,21 @@ pub struct Partition {
     pub log: Log,
     /// Bumped by leader changes; constant while shoal runs a single broker.
     pub leader_epoch: i32,
+    /// The topic's `max.message.bytes`: the largest batch a producer may send.
+    pub max_message_bytes: Cell<usize>,
     appended: Event,
 }
 
 impl Partition {
-    pub fn new(topic: String, index: i32, log: Log) -> Partition {
-        Partition { topic, index, log, leader_epoch: 0, appended: Event::default() }
+    pub fn new(topic: String, index: i32, log: Log, max_message_bytes: usize) -> Partition {
+        Partition {
+            topic,
+            index,
+            log,
+            leader_epoch: 0,
+            max_message_bytes: Cell::new(max_message_bytes),
+            appended: Event::default(),
+        }
     }
 
     /// Readable records reach at most here (Kafka's high watermark; with one replica,

@@ -1,1 +1,256 @@
-pub fn run() {}
+//! Starting and stopping the broker: one pinned executor per shard, the channel mesh
+//! between them, the shared listening port, and shutdown on SIGTERM/SIGINT.
+//!
+//! The main thread only coordinates: it loads the cluster state before any shard
+//! runs, waits for every shard to listen, prints the ready line, and on a signal
+//! asks every shard to stop and waits for them.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::mpsc;
+
+use anyhow::Context;
+use futures::channel::oneshot;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::{Shard, MAILBOX_DEPTH_MAX};
+use crate::cluster::controller::{self, Controller};
+use crate::cluster::{ShardId, Snapshot};
+use crate::config::BrokerConfig;
+
+enum Event {
+    Ready,
+    Failed(usize, String),
+    Exited,
+    Signal(i32),
+}
+
+/// Runs a broker until SIGTERM or SIGINT. Prints `shoal ready: listening on ADDR` once
+/// every shard accepts connections.
+pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    let log_dir = config
+        .log_dirs
+        .first()
+        .cloned()
+        .context("log.dirs is empty")?;
+    let state = controller::load_state(&log_dir, &config)?;
+    let broker = config.with_dynamic_overrides(&state.broker_overrides)?;
+    let shard_count = config.cores;
+    let listener = config
+        .listeners
+        .first()
+        .context("listeners is empty")?
+        .clone();
+    // Port 0 is resolved once here, so every shard binds the same port.
+    let address = resolve(&listener.bind_address())?;
+    let placeholder = bind_reuseport(address)?;
+    let address = placeholder
+        .local_addr()?
+        .as_socket()
+        .context("the listener has no IP address")?;
+    let advertised = match config.advertised().first() {
+        Some(a) if a.port != 0 => (a.host.clone(), i32::from(a.port)),
+        Some(a) if !a.host.is_empty() && a.host != "0.0.0.0" => {
+            (a.host.clone(), i32::from(address.port()))
+        }
+        _ => (address.ip().to_string(), i32::from(address.port())),
+    };
+    let snapshot = Snapshot::new(1, state.clone(), broker.clone(), shard_count);
+    let mesh = MeshBuilder::full(shard_count, MAILBOX_DEPTH_MAX);
+    let (events, events_rx) = mpsc::channel::<Event>();
+    let cpus: Vec<usize> = glommio::CpuSet::online()
+        .map_err(|e| anyhow::anyhow!("listing CPUs: {e}"))?
+        .iter()
+        .map(|l| l.cpu)
+        .collect();
+    let mut stops = Vec::new();
+    let mut handles = Vec::new();
+    for index in 0..shard_count {
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        stops.push(stop);
+        let (mesh, snapshot, events, log_dir, advertised) = (
+            mesh.clone(),
+            snapshot.clone(),
+            events.clone(),
+            log_dir.clone(),
+            advertised.clone(),
+        );
+        // Built on its shard: the controller is not Send.
+        let controller_input = (index == 0).then(|| (state.clone(), broker.clone()));
+        let placement = match cpus.get(index % cpus.len().max(1)) {
+            Some(cpu) if shard_count <= cpus.len() => Placement::Fixed(*cpu),
+            _ => Placement::Unbound,
+        };
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{index}"))
+            .spawn(move || async move {
+                let controller = controller_input
+                    .map(|(state, broker)| Controller::new(&log_dir, state, broker, shard_count));
+                let run = run_shard(
+                    index, mesh, snapshot, log_dir, controller, advertised, address, &events,
+                    stop_rx,
+                );
+                let _ = match run.await {
+                    Ok(()) => events.send(Event::Exited),
+                    Err(error) => events.send(Event::Failed(index, format!("{error:#}"))),
+                };
+            })
+            .map_err(|e| anyhow::anyhow!("starting shard {index}: {e}"))?;
+        handles.push(handle);
+    }
+    spawn_signal_thread(events)?;
+    let result = coordinate(&events_rx, shard_count, placeholder, address, stops);
+    for handle in handles {
+        let _ = handle.join();
+    }
+    result
+}
+
+/// Waits for readiness, then for a signal or a shard's failure.
+fn coordinate(
+    events: &mpsc::Receiver<Event>,
+    shard_count: usize,
+    placeholder: socket2::Socket,
+    address: SocketAddr,
+    stops: Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<()> {
+    let mut placeholder = Some(placeholder);
+    let (mut ready, mut exited) = (0, 0);
+    let mut failure = None;
+    let mut stops = Some(stops);
+    while exited < shard_count {
+        let Ok(event) = events.recv() else { break };
+        match event {
+            Event::Ready => {
+                ready += 1;
+                if ready == shard_count {
+                    // The placeholder must not take connections meant for the shards.
+                    drop(placeholder.take());
+                    println!("shoal ready: listening on {address}");
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                }
+            }
+            Event::Failed(index, error) => {
+                tracing::error!(shard = index, %error, "shard failed");
+                failure.get_or_insert(anyhow::anyhow!("shard {index} failed: {error}"));
+                exited += 1;
+                stop_all(&mut stops);
+            }
+            Event::Exited => exited += 1,
+            Event::Signal(signal) => {
+                tracing::info!(signal, "stopping");
+                stop_all(&mut stops);
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+fn stop_all(stops: &mut Option<Vec<oneshot::Sender<()>>>) {
+    for stop in stops.take().into_iter().flatten() {
+        let _ = stop.send(());
+    }
+}
+
+/// SIGTERM and SIGINT become events for the coordinator (a plain thread: signal
+/// handling has no place on a shard).
+fn spawn_signal_thread(events: mpsc::Sender<Event>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if events.send(Event::Signal(signal)).is_err() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_shard(
+    index: usize,
+    mesh: MeshBuilder<super::Job, glommio::channels::channel_mesh::Full>,
+    snapshot: Snapshot,
+    log_dir: std::path::PathBuf,
+    controller: Option<Controller>,
+    advertised: (String, i32),
+    address: SocketAddr,
+    events: &mpsc::Sender<Event>,
+    stop: oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| anyhow::anyhow!("the shard mesh did not form"))?;
+    let shard = Shard::new(
+        ShardId(index),
+        senders,
+        log_dir,
+        snapshot.clone(),
+        controller,
+        advertised,
+    );
+    spawn_mailboxes(&shard, receivers);
+    glommio::spawn_local(Rc::clone(&shard.writer).run_appender()).detach();
+    glommio::spawn_local(Rc::clone(&shard.writer).run_syncer()).detach();
+    shard
+        .apply_snapshot(snapshot)
+        .await
+        .context("opening partition logs")?;
+    let listener = glommio::net::TcpListener::bind(address)
+        .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
+    let _ = events.send(Event::Ready);
+    let stopper = Rc::clone(&shard);
+    glommio::spawn_local(async move {
+        let _ = stop.await;
+        stopper.stop();
+    })
+    .detach();
+    crate::server::serve(Rc::clone(&shard), listener).await;
+    shard.writer.stop();
+    shard.flush_all().await;
+    Ok(())
+}
+
+/// One task per peer shard runs the work it ships here, each job as its own task.
+fn spawn_mailboxes(
+    shard: &Rc<Shard>,
+    mut receivers: glommio::channels::channel_mesh::Receivers<super::Job>,
+) {
+    for (_, receiver) in receivers.streams() {
+        let shard = Rc::clone(shard);
+        glommio::spawn_local(async move {
+            while let Some(job) = receiver.recv().await {
+                glommio::spawn_local(job(Rc::clone(&shard))).detach();
+            }
+        })
+        .detach();
+    }
+}
+
+fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
+    address
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("{address} resolves to no address"))
+}
+
+/// Binds the listening address with SO_REUSEPORT (as glommio's listeners do) to fix
+/// the port before the shards bind it.
+fn bind_reuseport(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_port(true)?;
+    socket
+        .bind(&address.into())
+        .with_context(|| format!("binding {address}"))?;
+    Ok(socket)
+}

@@ -55,7 +55,14 @@ impl Writer {
         now_ms: i64,
     ) -> AppendResult {
         let (reply, result) = oneshot::channel();
-        self.appends.borrow_mut().push_back(AppendJob { partition, bytes, infos, durable, now_ms, reply });
+        self.appends.borrow_mut().push_back(AppendJob {
+            partition,
+            bytes,
+            infos,
+            durable,
+            now_ms,
+            reply,
+        });
         self.append_ready.notify();
         result.await.unwrap_or_else(|_| Err(stopped()))
     }
@@ -72,14 +79,28 @@ impl Writer {
                 ready.await;
                 continue;
             };
-            let AppendJob { partition, bytes, infos, durable, now_ms, reply } = job;
-            let result = partition.log.append(bytes, &infos, partition.leader_epoch, now_ms).await;
+            let AppendJob {
+                partition,
+                bytes,
+                infos,
+                durable,
+                now_ms,
+                reply,
+            } = job;
+            let result = partition
+                .log
+                .append(bytes, &infos, partition.leader_epoch, now_ms)
+                .await;
             if result.is_ok() {
                 partition.appended().notify();
             }
             match result {
                 Ok(appended) if durable => {
-                    self.syncs.borrow_mut().push(SyncJob { partition, appended, reply });
+                    self.syncs.borrow_mut().push(SyncJob {
+                        partition,
+                        appended,
+                        reply,
+                    });
                     self.sync_ready.notify();
                 }
                 other => {
@@ -110,7 +131,10 @@ impl Writer {
             }
             let results = futures::future::join_all(logs.iter().map(|p| p.log.flush())).await;
             for job in round {
-                let at = logs.iter().position(|p| Rc::ptr_eq(p, &job.partition)).unwrap_or(0);
+                let at = logs
+                    .iter()
+                    .position(|p| Rc::ptr_eq(p, &job.partition))
+                    .unwrap_or(0);
                 let result = match &results[at] {
                     Ok(()) => Ok(job.appended),
                     Err(error) => Err(StorageError::Io(std::io::Error::other(error.to_string()))),

@@ -77,7 +77,10 @@ impl BatchHeader {
     pub fn parse(bytes: &[u8]) -> Result<&BatchHeader, BatchError> {
         match BatchHeader::ref_from_prefix(bytes) {
             Ok((header, _)) => Ok(header),
-            Err(_) => Err(BatchError::Truncated { needed: HEADER_BYTES, available: bytes.len() }),
+            Err(_) => Err(BatchError::Truncated {
+                needed: HEADER_BYTES,
+                available: bytes.len(),
+            }),
         }
     }
 
@@ -126,10 +129,16 @@ fn validate_one(buf: &[u8], size_max: usize) -> Result<BatchInfo, BatchError> {
     }
     let size = header.total_size()?;
     if size > buf.len() {
-        return Err(BatchError::Truncated { needed: size, available: buf.len() });
+        return Err(BatchError::Truncated {
+            needed: size,
+            available: buf.len(),
+        });
     }
     if size > size_max {
-        return Err(BatchError::TooLarge { size, limit: size_max });
+        return Err(BatchError::TooLarge {
+            size,
+            limit: size_max,
+        });
     }
     let batch = &buf[..size];
     check_crc(header, batch)?;
@@ -138,7 +147,9 @@ fn validate_one(buf: &[u8], size_max: usize) -> Result<BatchInfo, BatchError> {
         return Err(BatchError::Invalid("a batch must hold at least one record"));
     }
     if i64::from(header.last_offset_delta.get()) != i64::from(count) - 1 {
-        return Err(BatchError::Invalid("last offset delta does not match the record count"));
+        return Err(BatchError::Invalid(
+            "last offset delta does not match the record count",
+        ));
     }
     let compression = header.compression();
     if compression > 4 {
@@ -170,8 +181,10 @@ fn check_crc(header: &BatchHeader, batch: &[u8]) -> Result<(), BatchError> {
 /// Walks the length prefixes of uncompressed records: they must tile the batch exactly.
 fn check_record_lengths(mut records: &[u8], count: i32) -> Result<(), BatchError> {
     for _ in 0..count {
-        let (length, used) = read_varint(records).ok_or(BatchError::Invalid("bad record length"))?;
-        let length = usize::try_from(length).map_err(|_| BatchError::Invalid("negative record length"))?;
+        let (length, used) =
+            read_varint(records).ok_or(BatchError::Invalid("bad record length"))?;
+        let length =
+            usize::try_from(length).map_err(|_| BatchError::Invalid("negative record length"))?;
         let end = used.checked_add(length).filter(|end| *end <= records.len());
         let end = end.ok_or(BatchError::Invalid("record overruns its batch"))?;
         records = &records[end..];
@@ -273,7 +286,11 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     /// A real batch, encoded by kafka-protocol as a client would.
-    pub(crate) fn encode_batch(values: &[&[u8]], timestamps: &[i64], compression: Compression) -> Vec<u8> {
+    pub(crate) fn encode_batch(
+        values: &[&[u8]],
+        timestamps: &[i64],
+        compression: Compression,
+    ) -> Vec<u8> {
         let records: Vec<Record> = values
             .iter()
             .zip(timestamps)
@@ -295,14 +312,23 @@ pub(crate) mod tests {
             })
             .collect();
         let mut out = bytes::BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
         RecordBatchEncoder::encode(&mut out, &records, &options).expect("encodes");
         out.to_vec()
     }
 
     #[test]
     fn validates_what_a_client_encodes() {
-        for compression in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for compression in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let batch = encode_batch(&[b"a", b"bb", b"ccc"], &[10, 20, 30], compression);
             let infos = validate(&batch, 1 << 20).expect("valid");
             assert_eq!(infos.len(), 1);
@@ -318,12 +344,21 @@ pub(crate) mod tests {
         let mut bad = batch.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
-        assert!(matches!(validate(&bad, 1 << 20), Err(BatchError::BadCrc { .. })));
-        assert!(matches!(validate(&batch, 10), Err(BatchError::TooLarge { .. })));
+        assert!(matches!(
+            validate(&bad, 1 << 20),
+            Err(BatchError::BadCrc { .. })
+        ));
+        assert!(matches!(
+            validate(&batch, 10),
+            Err(BatchError::TooLarge { .. })
+        ));
         let mut old = batch.clone();
         old[16] = 1;
         assert_eq!(validate(&old, 1 << 20), Err(BatchError::BadMagic(1)));
-        assert!(matches!(validate(&batch[..40], 1 << 20), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            validate(&batch[..40], 1 << 20),
+            Err(BatchError::Truncated { .. })
+        ));
         assert!(validate(&[], 1 << 20).is_err());
     }
 
@@ -336,7 +371,10 @@ pub(crate) mod tests {
         assert_eq!(header.last_offset(), 1235);
         assert!(validate(&batch, 1 << 20).is_ok());
         set_log_append_time(&mut batch, 99);
-        assert_eq!(validate(&batch, 1 << 20).expect("valid")[0].max_timestamp, 99);
+        assert_eq!(
+            validate(&batch, 1 << 20).expect("valid")[0].max_timestamp,
+            99
+        );
     }
 
     #[test]

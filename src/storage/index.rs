@@ -8,14 +8,18 @@
 use zerocopy::byteorder::big_endian::{I32, I64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Debug, Clone, Copy, PartialEq, Eq,
+)]
 #[repr(C)]
 struct OffsetEntry {
     relative_offset: I32,
     position: I32,
 }
 
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Debug, Clone, Copy, PartialEq, Eq,
+)]
 #[repr(C)]
 struct TimeEntry {
     timestamp: I64,
@@ -41,7 +45,9 @@ impl OffsetIndex {
 
     /// Position of the last indexed batch starting at or before `relative_offset`.
     pub fn floor(&self, relative_offset: u32) -> u32 {
-        let at = self.entries.partition_point(|(offset, _)| *offset <= relative_offset);
+        let at = self
+            .entries
+            .partition_point(|(offset, _)| *offset <= relative_offset);
         if at == 0 {
             0
         } else {
@@ -69,7 +75,8 @@ impl OffsetIndex {
         for entry in entries {
             let (offset, position) = (entry.relative_offset.get(), entry.position.get());
             let previous = index.entries.last().copied();
-            let ordered = previous.is_none_or(|(o, p)| offset as i64 > o as i64 && position as i64 > p as i64);
+            let ordered = previous
+                .is_none_or(|(o, p)| offset as i64 > o as i64 && position as i64 > p as i64);
             if offset < 0 || position < 0 || position as u64 >= log_size || !ordered {
                 return None;
             }
@@ -115,7 +122,10 @@ impl TimeIndex {
         let entries: Vec<TimeEntry> = self
             .entries
             .iter()
-            .map(|(ts, offset)| TimeEntry { timestamp: I64::new(*ts), relative_offset: I32::new(*offset as i32) })
+            .map(|(ts, offset)| TimeEntry {
+                timestamp: I64::new(*ts),
+                relative_offset: I32::new(*offset as i32),
+            })
             .collect();
         entries.as_bytes().to_vec()
     }
@@ -125,7 +135,10 @@ impl TimeIndex {
         let mut index = TimeIndex::default();
         for entry in entries {
             let (ts, offset) = (entry.timestamp.get(), entry.relative_offset.get());
-            let ordered = index.entries.last().is_none_or(|(t, o)| ts > *t && offset as i64 > *o as i64);
+            let ordered = index
+                .entries
+                .last()
+                .is_none_or(|(t, o)| ts > *t && offset as i64 > *o as i64);
             if offset < 0 || !ordered {
                 return None;
             }

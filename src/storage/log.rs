@@ -85,7 +85,9 @@ impl Drop for AppendGuard<'_> {
 impl Log {
     /// Opens (or creates) the log in `dir`, recovering the last segment.
     pub async fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
-        glommio::io::Directory::create(dir).await.map_err(io::Error::from)?;
+        glommio::io::Directory::create(dir)
+            .await
+            .map_err(io::Error::from)?;
         let bases = segment_bases(dir)?;
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
@@ -134,6 +136,16 @@ impl Log {
         self.segments.borrow().values().map(|s| s.size()).sum()
     }
 
+    /// The largest record timestamp in the log, -1 when empty.
+    pub fn max_timestamp(&self) -> i64 {
+        self.segments
+            .borrow()
+            .values()
+            .map(|s| s.max_timestamp())
+            .max()
+            .unwrap_or(-1)
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.borrow().len()
     }
@@ -149,7 +161,12 @@ impl Log {
 
     fn active(&self) -> Rc<Segment> {
         let segments = self.segments.borrow();
-        Rc::clone(segments.values().next_back().expect("a log always has a segment"))
+        Rc::clone(
+            segments
+                .values()
+                .next_back()
+                .expect("a log always has a segment"),
+        )
     }
 
     /// Appends validated batches (`infos` from `batch::validate` over `bytes`), giving
@@ -162,7 +179,10 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
-        assert!(!self.appending.replace(true), "appends to a log are serialised by its shard");
+        assert!(
+            !self.appending.replace(true),
+            "appends to a log are serialised by its shard"
+        );
         let _guard = AppendGuard(&self.appending);
         let config = self.config.borrow().clone();
         self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
@@ -178,13 +198,24 @@ impl Log {
             }
             next += i64::from(info.last_offset_delta) + 1;
         }
-        self.active().append(bytes, &infos, config.index_interval_bytes).await?;
+        self.active()
+            .append(bytes, &infos, config.index_interval_bytes)
+            .await?;
         self.end_offset.set(next);
         let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
-        Ok(Appended { base_offset: base, last_offset: next - 1, log_append_time_ms })
+        Ok(Appended {
+            base_offset: base,
+            last_offset: next - 1,
+            log_append_time_ms,
+        })
     }
 
-    async fn maybe_roll(&self, incoming: u64, config: &LogConfig, now_ms: i64) -> Result<(), StorageError> {
+    async fn maybe_roll(
+        &self,
+        incoming: u64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         let active = self.active();
         let full = active.size() + incoming > config.segment_bytes;
         let old = now_ms - active.created_ms() >= config.segment_ms;
@@ -209,17 +240,32 @@ impl Log {
             return Ok(());
         }
         self.active().flush().await?;
-        self.flushed_offset.set(self.flushed_offset.get().max(target));
+        self.flushed_offset
+            .set(self.flushed_offset.get().max(target));
         Ok(())
     }
 
     /// Whole batches from the one holding `offset`, up to about `max_bytes` (at least
     /// one batch, as Kafka's KIP-74). `None` at the log end.
-    pub async fn read(&self, offset: i64, max_bytes: usize) -> Result<Option<FileSlice>, StorageError> {
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Option<FileSlice>, StorageError> {
         self.check_range(offset)?;
-        let candidates: Vec<Rc<Segment>> = self.segments.borrow().range(..=offset).next_back().into_iter()
+        let candidates: Vec<Rc<Segment>> = self
+            .segments
+            .borrow()
+            .range(..=offset)
+            .next_back()
+            .into_iter()
             .map(|(_, s)| Rc::clone(s))
-            .chain(self.segments.borrow().range(offset + 1..).map(|(_, s)| Rc::clone(s)))
+            .chain(
+                self.segments
+                    .borrow()
+                    .range(offset + 1..)
+                    .map(|(_, s)| Rc::clone(s)),
+            )
             .collect();
         for segment in candidates {
             if offset >= segment.next_offset() {
@@ -229,8 +275,14 @@ impl Log {
                 continue;
             };
             let available = segment.size().saturating_sub(position);
-            let length = available.min(max_bytes.max(first_size) as u64).min(u64::from(u32::MAX));
-            return Ok(Some(FileSlice { file: Rc::clone(segment.file()), position, length: length as u32 }));
+            let length = available
+                .min(max_bytes.max(first_size) as u64)
+                .min(u64::from(u32::MAX));
+            return Ok(Some(FileSlice {
+                file: Rc::clone(segment.file()),
+                position,
+                length: length as u32,
+            }));
         }
         Ok(None)
     }
@@ -245,7 +297,10 @@ impl Log {
 
     /// The first record at or after `timestamp` (offset, timestamp), or `None` if every
     /// record is older.
-    pub async fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
         let start = self.start_offset.get();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
         for segment in segments {
@@ -256,8 +311,13 @@ impl Log {
                 continue;
             };
             let bytes = segment.read_exact(position, size).await?;
-            let found = batch::first_record_at_or_after(&bytes, timestamp)
-                .map(|(offset, ts)| if offset < start { (start, ts) } else { (offset, ts) });
+            let found = batch::first_record_at_or_after(&bytes, timestamp).map(|(offset, ts)| {
+                if offset < start {
+                    (start, ts)
+                } else {
+                    (offset, ts)
+                }
+            });
             if found.is_some() {
                 return Ok(found);
             }
@@ -286,11 +346,17 @@ impl Log {
         let sealed: Vec<Rc<Segment>> = {
             let segments = self.segments.borrow();
             let count = segments.len();
-            segments.values().take(count.saturating_sub(1)).cloned().collect()
+            segments
+                .values()
+                .take(count.saturating_sub(1))
+                .cloned()
+                .collect()
         };
         for segment in sealed {
-            let expired = config.retention_ms >= 0 && now_ms - segment.max_timestamp() > config.retention_ms;
-            let oversized = config.retention_bytes >= 0 && total - segment.size() as i64 >= config.retention_bytes;
+            let expired =
+                config.retention_ms >= 0 && now_ms - segment.max_timestamp() > config.retention_ms;
+            let oversized = config.retention_bytes >= 0
+                && total - segment.size() as i64 >= config.retention_bytes;
             if !(expired || oversized) {
                 break;
             }
@@ -316,7 +382,9 @@ impl Log {
                 let segments = self.segments.borrow();
                 let mut iter = segments.values();
                 match (iter.next(), iter.next()) {
-                    (Some(first), Some(_)) if first.next_offset() <= start => Some(Rc::clone(first)),
+                    (Some(first), Some(_)) if first.next_offset() <= start => {
+                        Some(Rc::clone(first))
+                    }
                     _ => None,
                 }
             };
@@ -336,7 +404,9 @@ impl Log {
     /// Removes the log's files and directory (topic deletion).
     pub async fn delete(&self) -> Result<(), StorageError> {
         let dir = self.dir.clone();
-        glommio::executor().spawn_blocking(move || std::fs::remove_dir_all(dir)).await?;
+        glommio::executor()
+            .spawn_blocking(move || std::fs::remove_dir_all(dir))
+            .await?;
         Ok(())
     }
 }
@@ -348,7 +418,10 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if [".deleted", ".cleaned", ".swap"].iter().any(|suffix| name.ends_with(suffix)) {
+        if [".deleted", ".cleaned", ".swap"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+        {
             std::fs::remove_file(dir.join(name.as_ref()))?;
             continue;
         }
@@ -370,7 +443,11 @@ async fn read_start_offset(dir: &Path) -> Option<i64> {
 }
 
 async fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {
-    super::replace_file(&dir.join(LOG_START_FILE), format!("{offset}\n").into_bytes()).await
+    super::replace_file(
+        &dir.join(LOG_START_FILE),
+        format!("{offset}\n").into_bytes(),
+    )
+    .await
 }
 
 /// The path of a segment file, for tests and tools.

@@ -34,7 +34,10 @@ pub async fn replace_file(path: &std::path::Path, bytes: Vec<u8>) -> std::io::Re
         .await?;
     let length = bytes.len();
     if file.write_at(bytes, 0).await? != length {
-        return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            "short write",
+        ));
     }
     file.fdatasync().await?;
     file.close().await?;

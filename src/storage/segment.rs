@@ -64,7 +64,12 @@ impl Segment {
     /// Opens a sealed segment: indexes from their files when they are sound, otherwise
     /// rebuilt from the log. Sealed segments were fsynced when they were rolled, so their
     /// batches are not re-verified.
-    pub async fn open_sealed(dir: &Path, base_offset: i64, now_ms: i64, interval: u64) -> io::Result<Segment> {
+    pub async fn open_sealed(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        interval: u64,
+    ) -> io::Result<Segment> {
         let segment = Segment::open(dir, base_offset, now_ms).await?;
         let size = segment.file.file_size().await?;
         segment.size.set(size);
@@ -87,7 +92,12 @@ impl Segment {
 
     /// Opens the last segment after a possible crash: every batch's CRC and framing is
     /// verified, and the file is truncated at the first torn or corrupt batch.
-    pub async fn open_recovering(dir: &Path, base_offset: i64, now_ms: i64, interval: u64) -> io::Result<Segment> {
+    pub async fn open_recovering(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        interval: u64,
+    ) -> io::Result<Segment> {
         let segment = Segment::open(dir, base_offset, now_ms).await?;
         let file_size = segment.file.file_size().await?;
         let valid_end = segment.verify(file_size, interval).await?;
@@ -136,7 +146,12 @@ impl Segment {
 
     /// Writes batches whose offsets were already assigned, then indexes them. Returns
     /// once the bytes are in the page cache (not yet durable: see `flush`).
-    pub async fn append(&self, bytes: Vec<u8>, infos: &[BatchInfo], interval: u64) -> io::Result<()> {
+    pub async fn append(
+        &self,
+        bytes: Vec<u8>,
+        infos: &[BatchInfo],
+        interval: u64,
+    ) -> io::Result<()> {
         let start = self.size.get();
         let length = bytes.len() as u64;
         if let Err(error) = write_all(&self.file, bytes, start).await {
@@ -148,22 +163,39 @@ impl Segment {
         for info in infos {
             let position = start + info.position as u64;
             let base = self.next_offset.get();
-            self.index_batch(position, base, info.size as u64, info.max_timestamp, interval);
-            self.next_offset.set(base + i64::from(info.last_offset_delta) + 1);
+            self.index_batch(
+                position,
+                base,
+                info.size as u64,
+                info.max_timestamp,
+                interval,
+            );
+            self.next_offset
+                .set(base + i64::from(info.last_offset_delta) + 1);
         }
         self.size.set(start + length);
         Ok(())
     }
 
-    fn index_batch(&self, position: u64, base_offset: i64, size: u64, max_timestamp: i64, interval: u64) {
+    fn index_batch(
+        &self,
+        position: u64,
+        base_offset: i64,
+        size: u64,
+        max_timestamp: i64,
+        interval: u64,
+    ) {
         let relative = (base_offset - self.base_offset) as u32;
         if self.bytes_since_index.get() >= interval {
             self.index.borrow_mut().push(relative, position as u32);
             // Every record before `relative` has a timestamp at most this one.
-            self.time_index.borrow_mut().push(self.max_timestamp.get(), relative);
+            self.time_index
+                .borrow_mut()
+                .push(self.max_timestamp.get(), relative);
             self.bytes_since_index.set(0);
         }
-        self.bytes_since_index.set(self.bytes_since_index.get() + size);
+        self.bytes_since_index
+            .set(self.bytes_since_index.get() + size);
         if max_timestamp > self.max_timestamp.get() {
             self.max_timestamp.set(max_timestamp);
         }
@@ -179,7 +211,11 @@ impl Segment {
         let index = self.index.borrow().to_bytes();
         let time_index = self.time_index.borrow().to_bytes();
         write_file(&dir.join(file_name(self.base_offset, "index")), index).await?;
-        write_file(&dir.join(file_name(self.base_offset, "timeindex")), time_index).await
+        write_file(
+            &dir.join(file_name(self.base_offset, "timeindex")),
+            time_index,
+        )
+        .await
     }
 
     /// Unlinks the segment's files. Readers holding `file()` keep reading the open file.
@@ -231,7 +267,10 @@ impl Segment {
     pub async fn read_exact(&self, position: u64, length: usize) -> io::Result<Vec<u8>> {
         let bytes = self.file.read_at(position, length).await?;
         if bytes.len() != length {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "segment shorter than indexed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "segment shorter than indexed",
+            ));
         }
         Ok(bytes.to_vec())
     }
@@ -275,7 +314,13 @@ impl Segment {
         self.walk_headers(start, |position, header| {
             let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
             if reindex {
-                self.index_batch(position, header.base_offset.get(), size, header.max_timestamp.get(), interval);
+                self.index_batch(
+                    position,
+                    header.base_offset.get(),
+                    size,
+                    header.max_timestamp.get(),
+                    interval,
+                );
             } else if header.max_timestamp.get() > self.max_timestamp.get() {
                 self.max_timestamp.set(header.max_timestamp.get());
             }
@@ -311,7 +356,13 @@ impl Segment {
                 if sound {
                     let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
                     let at = position + at as u64;
-                    self.index_batch(at, header.base_offset.get(), size, header.max_timestamp.get(), interval);
+                    self.index_batch(
+                        at,
+                        header.base_offset.get(),
+                        size,
+                        header.max_timestamp.get(),
+                        interval,
+                    );
                     self.next_offset.set(header.last_offset() + 1);
                     self.size.set(at + size);
                 }
@@ -335,7 +386,12 @@ fn corrupt(error: impl ToString) -> io::Error {
 }
 
 async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
-    let file = OpenOptions::new().read(true).write(true).create(create).buffered_open(path).await?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .buffered_open(path)
+        .await?;
     Ok(file)
 }
 
@@ -346,13 +402,21 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, position: u64) -> io::Re
     let length = bytes.len();
     let written = file.write_at(bytes, position).await?;
     if written != length {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to a segment"));
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short write to a segment",
+        ));
     }
     Ok(())
 }
 
 async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-    let file = OpenOptions::new().write(true).create(true).truncate(true).buffered_open(path).await?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .buffered_open(path)
+        .await?;
     write_all(&file, bytes, 0).await?;
     file.fdatasync().await?;
     file.close().await?;

@@ -18,12 +18,18 @@ fn run<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 fn small_config() -> LogConfig {
-    LogConfig { segment_bytes: 1024, index_interval_bytes: 100, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    }
 }
 
 /// Appends one batch of `count` records with timestamps `ts0, ts0+1, ...`.
 async fn append(log: &Log, count: usize, ts0: i64) -> Appended {
-    let values: Vec<Vec<u8>> = (0..count).map(|i| format!("value-{i:04}").into_bytes()).collect();
+    let values: Vec<Vec<u8>> = (0..count)
+        .map(|i| format!("value-{i:04}").into_bytes())
+        .collect();
     let refs: Vec<&[u8]> = values.iter().map(|v| v.as_slice()).collect();
     let timestamps: Vec<i64> = (0..count as i64).map(|i| ts0 + i).collect();
     let bytes = encode_batch(&refs, &timestamps, Compression::None);
@@ -35,7 +41,11 @@ async fn append(log: &Log, count: usize, ts0: i64) -> Appended {
 async fn read_all(log: &Log, mut from: i64) -> Vec<i64> {
     let mut bases = Vec::new();
     while let Some(slice) = log.read(from, 1 << 20).await.expect("read") {
-        let bytes = slice.file.read_at(slice.position, slice.length as usize).await.expect("read");
+        let bytes = slice
+            .file
+            .read_at(slice.position, slice.length as usize)
+            .await
+            .expect("read");
         batch::walk(&bytes, true, |_, header: &BatchHeader| {
             bases.push(header.base_offset.get());
             from = header.last_offset() + 1;
@@ -48,7 +58,9 @@ async fn read_all(log: &Log, mut from: i64) -> Vec<i64> {
 fn appends_read_back_across_segment_rolls() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("open");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
         let mut expected = Vec::new();
         for i in 0..30 {
             let appended = append(&log, 3, i * 10).await;
@@ -59,8 +71,15 @@ fn appends_read_back_across_segment_rolls() {
         assert_eq!(read_all(&log, 0).await, expected);
         // A fetch in the middle of a batch starts at that batch.
         assert_eq!(read_all(&log, 31).await[0], 30);
-        assert!(log.read(log.end_offset(), 100).await.expect("at end").is_none());
-        assert!(matches!(log.read(91, 100).await, Err(StorageError::OffsetOutOfRange { .. })));
+        assert!(log
+            .read(log.end_offset(), 100)
+            .await
+            .expect("at end")
+            .is_none());
+        assert!(matches!(
+            log.read(91, 100).await,
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
     });
 }
 
@@ -68,7 +87,9 @@ fn appends_read_back_across_segment_rolls() {
 fn reopening_finds_everything_and_rebuilds_missing_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let expected = run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("open");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
         let mut bases = Vec::new();
         for i in 0..20 {
             bases.push(append(&log, 2, i).await.base_offset);
@@ -79,7 +100,9 @@ fn reopening_finds_everything_and_rebuilds_missing_indexes() {
     let index = dir.path().join(format!("{:020}.index", 0));
     std::fs::remove_file(&index).expect("an index for the first sealed segment");
     run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("reopen");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("reopen");
         assert_eq!(log.end_offset(), 40);
         assert_eq!(read_all(&log, 0).await, expected);
         assert_eq!(read_all(&log, 17).await[0], 16);
@@ -91,14 +114,25 @@ fn reopening_finds_everything_and_rebuilds_missing_indexes() {
 fn finds_the_first_record_at_or_after_a_timestamp() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("open");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
         for i in 0..10 {
             append(&log, 5, 1000 + i * 100).await;
         }
         // Batch 3 holds offsets 15..19 with timestamps 1300..1304.
-        assert_eq!(log.offset_for_timestamp(1302).await.expect("lookup"), Some((17, 1302)));
-        assert_eq!(log.offset_for_timestamp(0).await.expect("lookup"), Some((0, 1000)));
-        assert_eq!(log.offset_for_timestamp(1350).await.expect("lookup"), Some((20, 1400)));
+        assert_eq!(
+            log.offset_for_timestamp(1302).await.expect("lookup"),
+            Some((17, 1302))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(0).await.expect("lookup"),
+            Some((0, 1000))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(1350).await.expect("lookup"),
+            Some((20, 1400))
+        );
         assert_eq!(log.offset_for_timestamp(5000).await.expect("lookup"), None);
     });
 }
@@ -107,7 +141,10 @@ fn finds_the_first_record_at_or_after_a_timestamp() {
 fn retention_and_delete_records_drop_whole_old_segments() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let config = LogConfig { retention_bytes: 2048, ..small_config() };
+        let config = LogConfig {
+            retention_bytes: 2048,
+            ..small_config()
+        };
         let log = Log::open(dir.path(), config, 0).await.expect("open");
         for i in 0..40 {
             append(&log, 3, i).await;
@@ -115,23 +152,43 @@ fn retention_and_delete_records_drop_whole_old_segments() {
         let before = log.size_bytes();
         let deleted = log.enforce_retention(2_000).await.expect("retention");
         assert!(deleted > 0 && log.size_bytes() < before);
-        assert!(log.size_bytes() as i64 >= 2048 - 1024, "keeps at least retention.bytes minus a segment");
+        assert!(
+            log.size_bytes() as i64 >= 2048 - 1024,
+            "keeps at least retention.bytes minus a segment"
+        );
         let start = log.start_offset();
         assert!(start > 0);
-        assert!(matches!(log.read(start - 1, 10).await, Err(StorageError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(start - 1, 10).await,
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
         assert_eq!(read_all(&log, start).await[0], start);
 
         let cut = log.end_offset() - 4;
-        assert_eq!(log.delete_records_before(cut).await.expect("delete records"), cut);
+        assert_eq!(
+            log.delete_records_before(cut)
+                .await
+                .expect("delete records"),
+            cut
+        );
         assert!(log.read(cut - 1, 10).await.is_err());
-        let config = LogConfig { retention_ms: 500, ..small_config() };
+        let config = LogConfig {
+            retention_ms: 500,
+            ..small_config()
+        };
         log.set_config(config);
         log.enforce_retention(10_000).await.expect("time retention");
         assert_eq!(log.segment_count(), 1, "only the active segment is left");
     });
     run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("reopen");
-        assert_eq!(log.start_offset(), 116, "the log start offset is checkpointed");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("reopen");
+        assert_eq!(
+            log.start_offset(),
+            116,
+            "the log start offset is checkpointed"
+        );
     });
 }
 
@@ -139,9 +196,14 @@ fn retention_and_delete_records_drop_whole_old_segments() {
 /// there), reopens, and checks the log holds exactly the whole, sound batches before it.
 fn recover_after_damage(batches: usize, cut: usize, flip: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig { segment_bytes: 1 << 20, ..small_config() };
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        ..small_config()
+    };
     let ends = run(async {
-        let log = Log::open(dir.path(), config.clone(), 0).await.expect("open");
+        let log = Log::open(dir.path(), config.clone(), 0)
+            .await
+            .expect("open");
         let mut ends = Vec::new();
         for i in 0..batches {
             append(&log, 1 + i % 4, i as i64).await;
@@ -154,7 +216,12 @@ fn recover_after_damage(batches: usize, cut: usize, flip: bool) {
     let mut cut = cut % (bytes.len() + 1);
     if flip && cut < bytes.len() {
         // Base offset and leader epoch sit outside the CRC: damage the covered part.
-        let batch_start = ends.iter().map(|(end, _)| *end as usize).filter(|end| *end <= cut).max().unwrap_or(0);
+        let batch_start = ends
+            .iter()
+            .map(|(end, _)| *end as usize)
+            .filter(|end| *end <= cut)
+            .max()
+            .unwrap_or(0);
         if cut - batch_start < 21 {
             cut = batch_start + 21 + (cut - batch_start);
         }
@@ -164,11 +231,23 @@ fn recover_after_damage(batches: usize, cut: usize, flip: bool) {
     }
     std::fs::write(&path, &bytes).expect("damage");
     let survivors = ends.iter().filter(|(end, _)| *end as usize <= cut).count();
-    let (expected_size, expected_end) = if survivors == 0 { (0, 0) } else { ends[survivors - 1] };
+    let (expected_size, expected_end) = if survivors == 0 {
+        (0, 0)
+    } else {
+        ends[survivors - 1]
+    };
     run(async {
         let log = Log::open(dir.path(), config, 0).await.expect("recover");
-        assert_eq!(log.end_offset(), expected_end, "damage at {cut} of {}", bytes.len());
-        assert_eq!(std::fs::metadata(&path).expect("segment").len(), expected_size);
+        assert_eq!(
+            log.end_offset(),
+            expected_end,
+            "damage at {cut} of {}",
+            bytes.len()
+        );
+        assert_eq!(
+            std::fs::metadata(&path).expect("segment").len(),
+            expected_size
+        );
         assert_eq!(read_all(&log, 0).await.len(), survivors);
         assert_eq!(append(&log, 1, 0).await.base_offset, expected_end);
     });
@@ -197,7 +276,9 @@ proptest! {
 fn log_directory_layout_is_kafkas() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let log = Log::open(dir.path(), small_config(), 0).await.expect("open");
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
         for i in 0..20 {
             append(&log, 3, i).await;
         }

@@ -231,6 +231,9 @@ def start_broker(request, tmp_path, cores):
 
     yield start
 
+    import clients  # closes the test's Kafka clients before their broker goes away
+
+    clients.close_all()
     problems = []
     for b in brokers:
         try:

@@ -97,7 +97,8 @@ def test_large_batches_bigger_than_fetch_limits(broker, seed):
     big = max((b for b in kw.fetch_all_batches(broker.bootstrap, t, 0)), key=lambda b: len(b.raw))
     assert len(big.raw) > 200_000, "producer was expected to send large batches"
     ends = {0: 2000, 1: 2000}
-    got = consume(broker, t, {0: 0, 1: 0}, ends, **{"fetch.max.bytes": 100_000, "max.partition.fetch.bytes": 50_000,
+    got = consume(broker, t, {0: 0, 1: 0}, ends, **{"fetch.max.bytes": 100_000, "message.max.bytes": 100_000,
+                                                     "max.partition.fetch.bytes": 50_000,
                                                      "receive.message.max.bytes": 10_000_000})
     for q in (0, 1):
         assert [r.offset for r in got[q]] == list(range(2000))
@@ -148,18 +149,16 @@ def test_long_poll_consumer_wakes_for_new_record(broker):
     it got there, promptly: the broker answers the parked fetch when data arrives."""
     t = unique_topic("longpoll")
     fill(broker, t, 1, 5)
-    c = consumer(broker, **{"enable.partition.eof": True, "fetch.wait.max.ms": 30000})
+    c = consumer(broker, **{"fetch.wait.max.ms": 30000})
     try:
-        c.assign([TopicPartition(t, 0, OFFSET_END)])
-        assert wait_for_eof(c, {0}) == []
+        # read the last record: the consumer's next fetch is then at the log end, and waits
+        c.assign([TopicPartition(t, 0, 4)])
+        first = next_records(c, 1)
+        assert [(m.offset(), m.value()) for m in first] == [(4, b"0:4")]
         received: list = []
 
         def poll_loop():
-            deadline = time.monotonic() + 40
-            while time.monotonic() < deadline and not received:
-                m = c.poll(0.5)
-                if m is not None and not m.error():
-                    received.append((time.monotonic(), m.offset(), m.value()))
+            received.extend((time.monotonic(), m.offset(), m.value()) for m in next_records(c, 1, 40))
 
         th = threading.Thread(target=poll_loop)
         th.start()
@@ -209,19 +208,33 @@ def test_parked_fetch_over_partitions_on_several_shards(broker, partitions):
     data, with exactly that data."""
     t = unique_topic("fanin")
     create_topic(broker, t, partitions)
-    c = consumer(broker, **{"enable.partition.eof": True, "fetch.wait.max.ms": 30000})
+    produce_all(producer(broker), t, [{"value": b"first", "partition": p} for p in range(partitions)])
+    c = consumer(broker, **{"fetch.wait.max.ms": 30000})
     try:
         c.assign([TopicPartition(t, p, 0) for p in range(partitions)])
-        wait_for_eof(c, set(range(partitions)))
+        assert sorted(m.partition() for m in next_records(c, partitions)) == list(range(partitions))
         last = partitions - 1
+        t0 = time.monotonic()
         produce_all(producer(broker), t, [{"value": b"only-%d" % last, "partition": last}])
-        got = []
-        deadline = time.monotonic() + 15
-        while not got and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                got.append((m.partition(), m.offset(), m.value()))
-        assert got == [(last, 0, b"only-%d" % last)]
-        assert [watermarks(broker, t, p)[1] for p in range(partitions)] == [0] * last + [1]
+        got = [(m.partition(), m.offset(), m.value()) for m in next_records(c, 1, 15)]
+        assert got == [(last, 1, b"only-%d" % last)]
+        assert time.monotonic() - t0 < 10
+        assert [watermarks(broker, t, p)[1] for p in range(partitions)] == [1] * last + [2]
     finally:
         c.close()
+
+
+def next_records(c, n: int, timeout: float = 30.0) -> list:
+    """The next n records a consumer delivers (errors other than end-of-partition fail)."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < deadline:
+        m = c.poll(min(0.5, max(deadline - time.monotonic(), 0.01)))
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                continue
+            raise KafkaException(m.error())
+        out.append(m)
+    return out

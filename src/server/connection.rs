@@ -1,0 +1,151 @@
+//! One client connection: frames in, requests handled concurrently (pipelining), and
+//! responses written strictly in request order.
+//!
+//! Bounded: a frame over `socket.request.max.bytes` or with a negative length closes
+//! the connection (as Kafka does), and at most `IN_FLIGHT_MAX` requests are in flight;
+//! beyond that the connection stops reading its socket.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+
+use super::handlers::{self, Response};
+use super::sendfile::{self, send_file};
+use crate::protocol::{self, fetch::Chunk};
+use crate::shard::Shard;
+
+/// Requests read but not yet answered, per connection, at most.
+pub const IN_FLIGHT_MAX: usize = 64;
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let socket = stream.as_raw_fd();
+    let _ = stream.set_nodelay(true);
+    if let Err(error) = sendfile::set_nonblocking(socket) {
+        tracing::warn!(%error, "connection dropped: cannot make it non-blocking");
+        return;
+    }
+    let stream = stream.buffered();
+    let (reader, writer) = stream.split();
+    let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
+    let reading = read_requests(Rc::clone(&shard), reader, queue);
+    let writing = write_responses(socket, writer, responses);
+    futures::future::join(reading, writing).await;
+}
+
+async fn read_requests<R: futures::AsyncRead + Unpin>(
+    shard: Rc<Shard>,
+    mut reader: R,
+    queue: local_channel::LocalSender<glommio::Task<Response>>,
+) {
+    let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
+    loop {
+        let stopping = shard.stopping.listen();
+        if shard.is_stopping() {
+            return;
+        }
+        let next = futures_lite::future::or(
+            async { Some(read_frame(&mut reader, frame_max).await) },
+            async {
+                stopping.await;
+                None
+            },
+        )
+        .await;
+        let frame = match next {
+            Some(Ok(Some(frame))) => frame,
+            Some(Ok(None)) | None => return,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "closing connection");
+                return;
+            }
+        };
+        let request = match protocol::parse_request(frame) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%error, "closing connection");
+                return;
+            }
+        };
+        let task = glommio::spawn_local(handlers::handle(Rc::clone(&shard), request));
+        if queue.send(task).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one length-prefixed frame; `None` at a clean end of stream.
+async fn read_frame<R: futures::AsyncRead + Unpin>(
+    reader: &mut R,
+    frame_max: usize,
+) -> io::Result<Option<Bytes>> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let length = i32::from_be_bytes(length);
+    if length < 0 || length as usize > frame_max {
+        let message = format!("frame length {length} outside 0..={frame_max}");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+    }
+    let mut frame = vec![0u8; length as usize];
+    reader.read_exact(&mut frame).await?;
+    Ok(Some(Bytes::from(frame)))
+}
+
+async fn write_responses<W: futures::AsyncWrite + Unpin>(
+    socket: RawFd,
+    mut writer: W,
+    responses: local_channel::LocalReceiver<glommio::Task<Response>>,
+) {
+    while let Some(task) = responses.recv().await {
+        let written = match task.await {
+            Response::Frame(frame) => writer.write_all(&frame).await,
+            Response::Chunks(chunks) => write_chunks(socket, &mut writer, chunks).await,
+            Response::Nothing => Ok(()),
+            Response::Close => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "request refused",
+            )),
+        };
+        if let Err(error) = written {
+            tracing::debug!(%error, "closing connection");
+            break;
+        }
+    }
+    // Wakes the reader if it is still waiting for a frame.
+    // SAFETY: shutdown on the connection's own open socket.
+    unsafe { libc::shutdown(socket, libc::SHUT_RDWR) };
+}
+
+async fn write_chunks<W: futures::AsyncWrite + Unpin>(
+    socket: RawFd,
+    writer: &mut W,
+    chunks: Vec<Chunk<sendfile::SendSlice>>,
+) -> io::Result<()> {
+    sendfile::set_cork(socket, true);
+    let mut result = Ok(());
+    for chunk in chunks {
+        result = match chunk {
+            Chunk::Bytes(bytes) => writer.write_all(&bytes).await,
+            Chunk::File { file, length } => {
+                // Framing written so far must reach the socket before the file's bytes.
+                match writer.flush().await {
+                    Ok(()) => send_file(socket, &file, length as usize).await,
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    sendfile::set_cork(socket, false);
+    result
+}

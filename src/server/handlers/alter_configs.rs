@@ -1,0 +1,69 @@
+//! AlterConfigs (the legacy, whole-set API): the given configs become the resource's
+//! complete set of overrides; any override not given is removed.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_changes::{change_broker, change_topic, resource, Resource};
+use super::{Ctx, Response};
+use crate::config::TopicConfig;
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<AlterConfigsRequest>(body) else {
+        return Response::Close;
+    };
+    let mut responses = Vec::new();
+    for asked in &request.resources {
+        let given: Vec<(String, String)> = asked
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        let outcome = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+            Ok(Resource::Topic(name)) => {
+                let change = move |_: &TopicConfig, _: &_| {
+                    TopicConfig::new(given.clone()).map_err(ApiError::from)
+                };
+                change_topic(&ctx, name, change, request.validate_only).await
+            }
+            Ok(Resource::Broker) => {
+                let change = move |broker: &crate::config::BrokerConfig| {
+                    let mut changes: Vec<(String, Option<String>)> = broker
+                        .dynamic_overrides()
+                        .into_keys()
+                        .map(|key| (key, None))
+                        .collect();
+                    changes.extend(given.into_iter().map(|(k, v)| (k, Some(v))));
+                    broker.alter(&changes).map_err(ApiError::from)
+                };
+                change_broker(&ctx, change, request.validate_only).await
+            }
+            Err(error) => Err(error),
+        };
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(asked.resource_type)
+            .with_resource_name(asked.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err(error) => response
+                .with_error_code(error.wire_code())
+                .with_error_message(error.message.map(StrBytes::from_string)),
+        });
+    }
+    ctx.respond(&AlterConfigsResponse::default().with_responses(responses))
+}

@@ -1,0 +1,44 @@
+//! ApiVersions: the versions of every API shoal serves, computed from the handlers'
+//! own declarations.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+
+use super::{Ctx, Response};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(_request) = ctx.decode::<ApiVersionsRequest>(body) else {
+        // Kafka answers an unreadable ApiVersions (e.g. a newer client's) instead of
+        // closing, so the client can retry with a version it knows we have.
+        return unsupported(ctx);
+    };
+    ctx.respond(&response(0))
+}
+
+/// The v0 answer to an ApiVersions request of a version shoal does not know.
+pub fn unsupported(mut ctx: Ctx) -> Response {
+    ctx.version = 0;
+    ctx.respond(&response(ResponseError::UnsupportedVersion.code()))
+}
+
+fn response(error_code: i16) -> ApiVersionsResponse {
+    let api_keys = super::served()
+        .into_iter()
+        .map(|(api, versions)| {
+            let theirs = api.valid_versions();
+            ApiVersion::default()
+                .with_api_key(api as i16)
+                .with_min_version((*versions.start()).max(theirs.min))
+                .with_max_version((*versions.end()).min(theirs.max))
+        })
+        .collect();
+    ApiVersionsResponse::default()
+        .with_error_code(error_code)
+        .with_api_keys(api_keys)
+}

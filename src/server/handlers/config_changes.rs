@@ -1,0 +1,120 @@
+//! What the three config APIs share: naming the resource, and sending a change to the
+//! controller (shard 0), where it is validated against the current config and applied.
+
+use kafka_protocol::error::ResponseError;
+
+use super::Ctx;
+use crate::cluster::ShardId;
+use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
+use crate::error::ApiError;
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+
+pub enum Resource {
+    Topic(String),
+    Broker,
+}
+
+/// The resource a request names, or the error Kafka gives for it.
+pub fn resource(ctx: &Ctx, resource_type: i8, name: &str) -> Result<Resource, ApiError> {
+    let snapshot = ctx.shard.snapshot();
+    match resource_type {
+        RESOURCE_TOPIC => {
+            crate::config::valid_topic_name(name)
+                .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
+            if snapshot.topic(name).is_none() {
+                let message = format!("topic '{name}' does not exist");
+                return Err(ApiError::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    message,
+                ));
+            }
+            Ok(Resource::Topic(name.to_string()))
+        }
+        RESOURCE_BROKER => {
+            if name.is_empty() || name == snapshot.broker.node_id.to_string() {
+                Ok(Resource::Broker)
+            } else {
+                Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("no broker with id '{name}' here"),
+                ))
+            }
+        }
+        RESOURCE_BROKER_LOGGER => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "broker loggers are not configurable",
+        )),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("unknown resource type {other}"),
+        )),
+    }
+}
+
+/// A list-typed value after APPEND (`add`) or SUBTRACT (`!add`) of `values`.
+pub fn edit_list(current: &str, values: &str, add: bool) -> String {
+    let mut items: Vec<String> = crate::config::split_list(current)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    for value in crate::config::split_list(values) {
+        let present = items.iter().any(|item| item == value);
+        if add && !present {
+            items.push(value.to_string());
+        } else if !add {
+            items.retain(|item| item != value);
+        }
+    }
+    items.join(",")
+}
+
+/// The described value of `key` among `entries`, or "".
+pub fn described(entries: &[ConfigEntry], key: &str) -> String {
+    entries
+        .iter()
+        .find(|e| e.name == key)
+        .and_then(|e| e.value.clone())
+        .unwrap_or_default()
+}
+
+/// Changes a topic's config: `change` maps (current config, broker config) to the new one.
+pub async fn change_topic<F>(
+    ctx: &Ctx,
+    topic: String,
+    change: F,
+    validate_only: bool,
+) -> Result<(), ApiError>
+where
+    F: Fn(&TopicConfig, &BrokerConfig) -> Result<TopicConfig, ApiError> + Send + 'static,
+{
+    // Cross-shard: configs change in the controller on shard 0.
+    let results = ctx
+        .shard
+        .invoke_on(ShardId(0), move |s| async move {
+            let broker = s.snapshot().broker.clone();
+            let change = move |_: &str, current: &TopicConfig| change(current, &broker);
+            s.controller()
+                .set_topic_configs(&s, change, vec![topic], validate_only)
+                .await
+        })
+        .await?;
+    results.into_iter().next().unwrap_or(Ok(()))
+}
+
+/// Changes the broker's dynamic config.
+pub async fn change_broker<F>(ctx: &Ctx, change: F, validate_only: bool) -> Result<(), ApiError>
+where
+    F: FnOnce(&BrokerConfig) -> Result<BrokerConfig, ApiError> + Send + 'static,
+{
+    // Cross-shard: configs change in the controller on shard 0.
+    ctx.shard
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller()
+                .set_broker_config(&s, change, validate_only)
+                .await
+        })
+        .await?
+}

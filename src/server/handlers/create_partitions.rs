@@ -1,0 +1,52 @@
+//! CreatePartitions: grows a topic's partition count, through the controller (shard 0).
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Ctx, Response};
+use crate::cluster::ShardId;
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=3;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<CreatePartitionsRequest>(body) else {
+        return Response::Close;
+    };
+    let changes: Vec<(String, i32)> = request
+        .topics
+        .iter()
+        .map(|t| (t.name.to_string(), t.count))
+        .collect();
+    let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
+    let validate_only = request.validate_only;
+    let count = changes.len();
+    // Cross-shard: partition counts change in the controller on shard 0.
+    let results = ctx
+        .shard
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller()
+                .create_partitions(&s, changes, validate_only)
+                .await
+        })
+        .await
+        .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect());
+    let results = names
+        .into_iter()
+        .zip(results)
+        .map(|(name, result)| {
+            let response = CreatePartitionsTopicResult::default().with_name(name);
+            match result {
+                Ok(()) => response,
+                Err(error) => response
+                    .with_error_code(error.wire_code())
+                    .with_error_message(error.message.map(StrBytes::from_string)),
+            }
+        })
+        .collect();
+    ctx.respond(&CreatePartitionsResponse::default().with_results(results))
+}

@@ -1,0 +1,102 @@
+//! CreateTopics: validated and applied by the controller (shard 0); `validate_only`
+//! runs every check and changes nothing.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{topic_name, Ctx, Response};
+use crate::cluster::controller::NewTopic;
+use crate::cluster::ShardId;
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 2..=7;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<CreateTopicsRequest>(body) else {
+        return Response::Close;
+    };
+    let topics: Vec<NewTopic> = request
+        .topics
+        .iter()
+        .map(|topic| NewTopic {
+            name: topic.name.to_string(),
+            partitions: topic.num_partitions,
+            replication_factor: topic.replication_factor,
+            assignments: topic
+                .assignments
+                .iter()
+                .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+                .collect(),
+            configs: topic
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.to_string(),
+                        c.value
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    let validate_only = request.validate_only;
+    // Cross-shard: topics are created by the controller on shard 0.
+    let results = ctx
+        .shard
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller()
+                .create_topics(&s, topics, validate_only)
+                .await
+        })
+        .await
+        .unwrap_or_else(|gone| names.iter().map(|_| Err(ApiError::from(gone))).collect());
+    let broker = ctx.shard.snapshot().broker.clone();
+    let results = names
+        .iter()
+        .zip(results)
+        .map(|(name, result)| {
+            let base = CreatableTopicResult::default().with_name(topic_name(name));
+            match result {
+                Ok(meta) => {
+                    let configs = meta
+                        .config
+                        .describe(&broker)
+                        .into_iter()
+                        .map(|entry| {
+                            CreatableTopicConfigs::default()
+                                .with_name(StrBytes::from_string(entry.name))
+                                .with_value(entry.value.map(StrBytes::from_string))
+                                .with_read_only(entry.read_only)
+                                .with_config_source(entry.source.code())
+                                .with_is_sensitive(entry.sensitive)
+                        })
+                        .collect();
+                    base.with_topic_id(meta.id)
+                        .with_num_partitions(meta.partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(if ctx.version >= 5 {
+                            configs
+                        } else {
+                            Vec::new()
+                        }))
+                }
+                Err(error) => base
+                    .with_error_code(error.wire_code())
+                    .with_error_message(error.message.map(StrBytes::from_string))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    ctx.respond(&CreateTopicsResponse::default().with_topics(results))
+}

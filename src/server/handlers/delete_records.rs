@@ -1,0 +1,77 @@
+//! DeleteRecords: moves each partition's log start offset forward (offset -1 means
+//! the high watermark), on the shard that owns the partition.
+
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+use super::{on_owning_shards, topic_name, Ctx, Response};
+use crate::error::ApiError;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DeleteRecordsRequest>(body) else {
+        return Response::Close;
+    };
+    let items: Vec<(String, i32, i64)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index, p.offset))
+        })
+        .collect();
+    let shape: Vec<(String, i32)> = items.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    // Cross-shard: each log is trimmed by the shard that owns it.
+    let results = on_owning_shards(
+        &ctx.shard,
+        items,
+        |(topic, partition, _)| (topic.as_str(), *partition),
+        |s, (topic, partition, offset)| delete(s, topic, partition, offset),
+        |gone| (ApiError::from(gone).wire_code(), -1),
+    )
+    .await;
+    let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
+    for ((topic, partition), (error, low_watermark)) in shape.into_iter().zip(results) {
+        let result = DeleteRecordsPartitionResult::default()
+            .with_partition_index(partition)
+            .with_error_code(error)
+            .with_low_watermark(low_watermark);
+        match topics.last_mut() {
+            Some(last) if last.name.as_str() == topic => last.partitions.push(result),
+            _ => topics.push(
+                DeleteRecordsTopicResult::default()
+                    .with_name(topic_name(&topic))
+                    .with_partitions(vec![result]),
+            ),
+        }
+    }
+    ctx.respond(&DeleteRecordsResponse::default().with_topics(topics))
+}
+
+async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i16, i64) {
+    let Some(partition) = shard.partition(&topic, index) else {
+        return (ResponseError::UnknownTopicOrPartition.code(), -1);
+    };
+    let offset = if offset == -1 {
+        partition.high_watermark()
+    } else {
+        offset
+    };
+    if offset < 0 || offset > partition.high_watermark() {
+        return (ResponseError::OffsetOutOfRange.code(), -1);
+    }
+    match partition.log.delete_records_before(offset).await {
+        Ok(low_watermark) => (0, low_watermark),
+        Err(error) => (ApiError::from(error).wire_code(), -1),
+    }
+}

@@ -1,0 +1,78 @@
+//! DeleteTopics, by name or (v6+) by topic id, applied by the controller (shard 0).
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{topic_name, Ctx, Response};
+use crate::cluster::ShardId;
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=6;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DeleteTopicsRequest>(body) else {
+        return Response::Close;
+    };
+    let snapshot = ctx.shard.snapshot();
+    // (name if known, id as given)
+    let targets: Vec<(Option<String>, Uuid)> = if ctx.version >= 6 {
+        request
+            .topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(name) => (Some(name.to_string()), Uuid::nil()),
+                None => (
+                    snapshot.topic_name(&t.topic_id).map(str::to_string),
+                    t.topic_id,
+                ),
+            })
+            .collect()
+    } else {
+        request
+            .topic_names
+            .iter()
+            .map(|n| (Some(n.to_string()), Uuid::nil()))
+            .collect()
+    };
+    let names: Vec<String> = targets
+        .iter()
+        .filter_map(|(name, _)| name.clone())
+        .collect();
+    let count = names.len();
+    // Cross-shard: topics are deleted by the controller on shard 0.
+    let mut results = ctx
+        .shard
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller().delete_topics(&s, names).await
+        })
+        .await
+        .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+        .into_iter();
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let result = match &name {
+                Some(_) => results
+                    .next()
+                    .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
+                None => Err(ApiError::code(ResponseError::UnknownTopicId)),
+            };
+            let response =
+                DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
+            match result {
+                Ok(deleted_id) => response.with_topic_id(deleted_id),
+                Err(error) => response
+                    .with_topic_id(id)
+                    .with_error_code(error.wire_code())
+                    .with_error_message(error.message.map(StrBytes::from_string)),
+            }
+        })
+        .collect();
+    ctx.respond(&DeleteTopicsResponse::default().with_responses(responses))
+}

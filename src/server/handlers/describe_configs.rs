@@ -1,0 +1,73 @@
+//! DescribeConfigs for topics and the broker, with Kafka's sources per value.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_changes::{resource, Resource};
+use super::{Ctx, Response};
+use crate::config::ConfigEntry;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=4;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DescribeConfigsRequest>(body) else {
+        return Response::Close;
+    };
+    let snapshot = ctx.shard.snapshot();
+    let results = request
+        .resources
+        .iter()
+        .map(|asked| {
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(asked.resource_type)
+                .with_resource_name(asked.resource_name.clone());
+            let entries = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+                Ok(Resource::Topic(name)) => match snapshot.topic(&name) {
+                    Some(meta) => meta.config.describe(&snapshot.broker),
+                    None => Vec::new(),
+                },
+                Ok(Resource::Broker) => snapshot.broker.describe(),
+                Err(error) => {
+                    return result
+                        .with_error_code(error.wire_code())
+                        .with_error_message(error.message.map(StrBytes::from_string))
+                }
+            };
+            let wanted = |entry: &ConfigEntry| {
+                asked
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == entry.name))
+            };
+            let configs = entries
+                .into_iter()
+                .filter(wanted)
+                .map(|entry| describe(entry, request.include_synonyms))
+                .collect();
+            result.with_configs(configs)
+        })
+        .collect();
+    ctx.respond(&DescribeConfigsResponse::default().with_results(results))
+}
+
+fn describe(entry: ConfigEntry, synonyms: bool) -> DescribeConfigsResourceResult {
+    let value = entry.value.map(StrBytes::from_string);
+    let synonym = DescribeConfigsSynonym::default()
+        .with_name(StrBytes::from_string(entry.name.clone()))
+        .with_value(value.clone())
+        .with_source(entry.source.code());
+    DescribeConfigsResourceResult::default()
+        .with_name(StrBytes::from_string(entry.name))
+        .with_value(value)
+        .with_read_only(entry.read_only)
+        .with_config_source(entry.source.code())
+        .with_is_sensitive(entry.sensitive)
+        .with_config_type(entry.config_type.code())
+        .with_synonyms(if synonyms { vec![synonym] } else { Vec::new() })
+}

@@ -1,0 +1,92 @@
+//! DescribeTopicPartitions (KIP-966): topics and their partitions, paged by a cursor
+//! and `response_partition_limit`.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
+};
+
+use super::{topic_name, Ctx, Response};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=0;
+
+/// Partitions in one response at most, whatever the client asks.
+const PARTITIONS_MAX: i32 = 2000;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DescribeTopicPartitionsRequest>(body) else {
+        return Response::Close;
+    };
+    let snapshot = ctx.shard.snapshot();
+    let node = BrokerId(snapshot.broker.node_id);
+    let mut names: Vec<String> = if request.topics.is_empty() {
+        snapshot.topics().map(|(name, _)| name.clone()).collect()
+    } else {
+        request.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    names.sort();
+    let (start_topic, start_partition) = match &request.cursor {
+        Some(cursor) => (cursor.topic_name.to_string(), cursor.partition_index),
+        None => (String::new(), 0),
+    };
+    let mut budget = request.response_partition_limit.clamp(1, PARTITIONS_MAX);
+    let mut topics = Vec::new();
+    let mut next_cursor = None;
+    for name in names.into_iter().filter(|name| *name >= start_topic) {
+        let Some(meta) = snapshot.topic(&name) else {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                    .with_name(Some(topic_name(&name))),
+            );
+            continue;
+        };
+        let first = if name == start_topic {
+            start_partition
+        } else {
+            0
+        };
+        let mut partitions = Vec::new();
+        for index in first..meta.partitions {
+            if budget == 0 {
+                next_cursor = Some(
+                    Cursor::default()
+                        .with_topic_name(topic_name(&name))
+                        .with_partition_index(index),
+                );
+                break;
+            }
+            budget -= 1;
+            partitions.push(
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_partition_index(index)
+                    .with_leader_id(node)
+                    .with_leader_epoch(0)
+                    .with_replica_nodes(vec![node])
+                    .with_isr_nodes(vec![node])
+                    .with_eligible_leader_replicas(Some(Vec::new()))
+                    .with_last_known_elr(Some(Vec::new())),
+            );
+        }
+        topics.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(topic_name(&name)))
+                .with_topic_id(meta.id)
+                .with_partitions(partitions),
+        );
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    ctx.respond(
+        &DescribeTopicPartitionsResponse::default()
+            .with_topics(topics)
+            .with_next_cursor(next_cursor),
+    )
+}

@@ -1,0 +1,356 @@
+//! Fetch: the owning shards resolve each partition's read to a file run (never the
+//! bytes); this shard frames the response and the connection sends the runs with
+//! sendfile. Long polls wait on the partitions' append events, never in a loop.
+//! Incremental fetch sessions (KIP-227) live on this shard.
+
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::FetchRequest;
+use uuid::Uuid;
+
+use super::{on_owning_shards, Ctx, Response};
+use crate::cluster::ShardId;
+use crate::error::ApiError;
+use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
+use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition};
+use crate::server::sendfile::SendSlice;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = fetch::VERSION_MIN..=17;
+
+/// One partition to read, as the owning shard needs it.
+#[derive(Debug, Clone)]
+struct Want {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+    leader_epoch: i32,
+}
+
+/// What the owning shard found.
+#[derive(Debug)]
+struct Got {
+    error: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+    data: Option<(SendSlice, u32)>,
+}
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<FetchRequest>(body) else {
+        return Response::Close;
+    };
+    let snapshot = ctx.shard.snapshot();
+    let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
+    let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
+    for topic in &request.topics {
+        let name = if ctx.version >= 13 {
+            snapshot.topic_name(&topic.topic_id).map(str::to_string)
+        } else {
+            Some(topic.topic.to_string())
+        };
+        for partition in &topic.partitions {
+            let Some(name) = &name else {
+                unknown_ids.push((topic.topic_id, partition.partition));
+                continue;
+            };
+            let wanted = SessionPartition {
+                topic_id: snapshot.topic(name).map_or(topic.topic_id, |meta| meta.id),
+                fetch_offset: partition.fetch_offset,
+                max_bytes: partition.partition_max_bytes,
+                current_leader_epoch: partition.current_leader_epoch,
+                last_sent: None,
+            };
+            asked.insert((name.clone(), partition.partition), wanted);
+        }
+    }
+    let (session_id, incremental, wanted) = match open_session(&ctx, &request, asked) {
+        Ok(session) => session,
+        Err(code) => return respond(&ctx, code.code(), 0, Vec::new()),
+    };
+    let wants: Vec<Want> = wanted
+        .iter()
+        .map(|((topic, partition), p)| Want {
+            topic: topic.clone(),
+            partition: *partition,
+            offset: p.fetch_offset,
+            max_bytes: p.max_bytes,
+            leader_epoch: p.current_leader_epoch,
+        })
+        .collect();
+    let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let gots = read_until_enough(&ctx.shard, &wants, request.min_bytes, max_wait).await;
+    let mut topics: Vec<TopicData<SendSlice>> = Vec::new();
+    let mut budget = i64::from(request.max_bytes.max(0));
+    let mut first_data = true;
+    for (((topic, index), sp), got) in wanted.iter().zip(gots) {
+        let summary = (got.error, got.high_watermark, got.log_start_offset);
+        let mut data = got.data;
+        if let Some((_, length)) = &mut data {
+            // The first partition with data is sent whole (KIP-74), the rest within max_bytes.
+            if !first_data && i64::from(*length) > budget {
+                *length = budget.max(0) as u32;
+            }
+            first_data = false;
+            budget -= i64::from(*length);
+        }
+        let data = data.filter(|(_, length)| *length > 0);
+        if incremental && data.is_none() && sp.last_sent == Some(summary) {
+            continue;
+        }
+        let partition = PartitionData::default()
+            .with_partition_index(*index)
+            .with_error_code(got.error)
+            .with_high_watermark(got.high_watermark)
+            .with_last_stable_offset(got.high_watermark)
+            .with_log_start_offset(got.log_start_offset)
+            .with_records(data.is_none().then(Bytes::new));
+        remember_sent(&ctx.shard, session_id, (topic.clone(), *index), summary);
+        push_partition(&mut topics, topic, sp.topic_id, partition, data);
+    }
+    for (topic_id, index) in unknown_ids {
+        let partition = PartitionData::default()
+            .with_partition_index(index)
+            .with_error_code(ResponseError::UnknownTopicId.code())
+            .with_high_watermark(-1);
+        push_partition(&mut topics, "", topic_id, partition, None);
+    }
+    respond(&ctx, 0, session_id, topics)
+}
+
+fn push_partition(
+    topics: &mut Vec<TopicData<SendSlice>>,
+    name: &str,
+    id: Uuid,
+    partition: PartitionData,
+    data: Option<(SendSlice, u32)>,
+) {
+    match topics.last_mut() {
+        Some(last) if last.name == name && last.id == id => last.partitions.push((partition, data)),
+        _ => topics.push(TopicData {
+            name: name.to_string(),
+            id,
+            partitions: vec![(partition, data)],
+        }),
+    }
+}
+
+fn respond(
+    ctx: &Ctx,
+    error_code: i16,
+    session_id: i32,
+    topics: Vec<TopicData<SendSlice>>,
+) -> Response {
+    let parts = FetchResponseParts {
+        throttle_time_ms: 0,
+        error_code,
+        session_id,
+        topics,
+    };
+    match fetch::encode(ctx.version, ctx.correlation_id, parts) {
+        Ok(chunks) => Response::Chunks(chunks),
+        Err(error) => {
+            tracing::error!(%error, "fetch response did not encode");
+            Response::Close
+        }
+    }
+}
+
+/// Applies the request to this shard's session cache; returns the session id to
+/// answer with, whether the response is incremental, and the partitions to read.
+fn open_session(
+    ctx: &Ctx,
+    request: &FetchRequest,
+    asked: IndexMap<PartitionKey, SessionPartition>,
+) -> Result<(i32, bool, IndexMap<PartitionKey, SessionPartition>), ResponseError> {
+    if ctx.version < 7 {
+        return Ok((0, false, asked));
+    }
+    let mut sessions = ctx.shard.fetch_sessions.borrow_mut();
+    match fetch_session::mode(&mut sessions, request.session_id, request.session_epoch)? {
+        Mode::Sessionless => Ok((0, false, asked)),
+        Mode::New => {
+            let id = sessions.create(ctx.shard.id.0, asked.clone()).unwrap_or(0);
+            Ok((id, false, asked))
+        }
+        Mode::Incremental(id) => {
+            let session = sessions
+                .get_mut(id)
+                .ok_or(ResponseError::FetchSessionIdNotFound)?;
+            for (key, mut wanted) in asked {
+                if let Some(previous) = session.partitions.get(&key) {
+                    wanted.last_sent = previous.last_sent;
+                }
+                session.partitions.insert(key, wanted);
+            }
+            for forgotten in &request.forgotten_topics_data {
+                let name = if ctx.version >= 13 {
+                    ctx.shard
+                        .snapshot()
+                        .topic_name(&forgotten.topic_id)
+                        .map(str::to_string)
+                } else {
+                    Some(forgotten.topic.to_string())
+                };
+                for partition in &forgotten.partitions {
+                    if let Some(name) = &name {
+                        session.partitions.shift_remove(&(name.clone(), *partition));
+                    }
+                }
+            }
+            Ok((id, true, session.partitions.clone()))
+        }
+    }
+}
+
+fn remember_sent(shard: &Shard, session_id: i32, key: PartitionKey, summary: (i16, i64, i64)) {
+    if session_id == 0 {
+        return;
+    }
+    if let Some(session) = shard.fetch_sessions.borrow_mut().get_mut(session_id) {
+        if let Some(partition) = session.partitions.get_mut(&key) {
+            partition.last_sent = Some(summary);
+        }
+    }
+}
+
+/// Reads every partition; while fewer than `min_bytes` came back and time is left,
+/// waits for an append on any of them and reads again.
+async fn read_until_enough(
+    shard: &Rc<Shard>,
+    wants: &[Want],
+    min_bytes: i32,
+    max_wait: Duration,
+) -> Vec<Got> {
+    let deadline = Instant::now() + max_wait;
+    loop {
+        // Cross-shard: each partition is read on the shard that owns it.
+        let gots = on_owning_shards(
+            shard,
+            wants.to_vec(),
+            |want| (want.topic.as_str(), want.partition),
+            |s, want| read(s, want),
+            |gone| failed(ApiError::from(gone).wire_code()),
+        )
+        .await;
+        let bytes: i64 = gots
+            .iter()
+            .filter_map(|g| g.data.as_ref())
+            .map(|(_, len)| i64::from(*len))
+            .sum();
+        let errors = gots.iter().any(|g| g.error != 0);
+        let now = Instant::now();
+        if bytes >= i64::from(min_bytes) || errors || now >= deadline || shard.is_stopping() {
+            return gots;
+        }
+        wait_for_appends(shard, wants, deadline - now).await;
+    }
+}
+
+fn failed(error: i16) -> Got {
+    Got {
+        error,
+        high_watermark: -1,
+        log_start_offset: -1,
+        data: None,
+    }
+}
+
+/// On the owning shard: where the records from `want.offset` are.
+async fn read(shard: Rc<Shard>, want: Want) -> Got {
+    let Some(partition) = shard.partition(&want.topic, want.partition) else {
+        return failed(ResponseError::UnknownTopicOrPartition.code());
+    };
+    if want.leader_epoch > partition.leader_epoch {
+        return failed(ResponseError::UnknownLeaderEpoch.code());
+    }
+    if want.leader_epoch >= 0 && want.leader_epoch < partition.leader_epoch {
+        return failed(ResponseError::FencedLeaderEpoch.code());
+    }
+    let mut got = Got {
+        error: 0,
+        high_watermark: partition.high_watermark(),
+        log_start_offset: partition.log.start_offset(),
+        data: None,
+    };
+    if want.max_bytes <= 0 {
+        return got;
+    }
+    match partition
+        .log
+        .read(want.offset, want.max_bytes as usize)
+        .await
+    {
+        Ok(Some(slice)) => match SendSlice::of(&slice.file, slice.position) {
+            Ok(send) => got.data = Some((send, slice.length)),
+            Err(error) => {
+                got.error = ApiError::from(crate::storage::StorageError::Io(error)).wire_code()
+            }
+        },
+        Ok(None) => {}
+        Err(error) => got.error = ApiError::from(error).wire_code(),
+    }
+    got
+}
+
+/// Returns when any partition gets records past its fetch offset, when `timeout`
+/// passes, or when the broker stops.
+async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) {
+    let snapshot = shard.snapshot();
+    let mut groups: Vec<(ShardId, Vec<(String, i32, i64)>)> = Vec::new();
+    for want in wants {
+        let owner = snapshot.shard_for(&want.topic, want.partition);
+        let item = (want.topic.clone(), want.partition, want.offset);
+        match groups.iter_mut().find(|(id, _)| *id == owner) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((owner, vec![item])),
+        }
+    }
+    if groups.is_empty() {
+        let stopping = shard.stopping.listen();
+        futures_lite::future::or(stopping, glommio::timer::sleep(timeout)).await;
+        return;
+    }
+    // Cross-shard: each owning shard waits on its own partitions' append events.
+    let waits = groups.into_iter().map(|(owner, items)| {
+        Box::pin(shard.invoke_on(
+            owner,
+            move |s| async move { wait_here(s, items, timeout).await },
+        ))
+    });
+    // Whichever shard answers first ends the wait; a shard that is gone ends it too.
+    let _ = futures::future::select_all(waits).await;
+}
+
+async fn wait_here(shard: Rc<Shard>, items: Vec<(String, i32, i64)>, timeout: Duration) {
+    let partitions: Vec<_> = items
+        .iter()
+        .filter_map(|(topic, index, offset)| shard.partition(topic, *index).map(|p| (p, *offset)))
+        .collect();
+    let appended: Vec<_> = partitions
+        .iter()
+        .map(|(p, _)| p.appended().listen())
+        .collect();
+    let stopping = shard.stopping.listen();
+    let ready = partitions
+        .iter()
+        .any(|(p, offset)| p.high_watermark() > *offset);
+    if ready || partitions.len() < items.len() || shard.is_stopping() {
+        return;
+    }
+    let any_append = futures::future::select_all(appended);
+    let woken = futures_lite::future::or(
+        async {
+            any_append.await;
+        },
+        stopping,
+    );
+    futures_lite::future::or(woken, glommio::timer::sleep(timeout)).await;
+}

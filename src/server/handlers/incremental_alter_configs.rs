@@ -1,0 +1,103 @@
+//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT of single keys.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::config_changes::{
+    change_broker, change_topic, described, edit_list, resource, Resource,
+};
+use super::{Ctx, Response};
+use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+/// One requested operation: key, operation, value.
+type Op = (String, i8, Option<String>);
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<IncrementalAlterConfigsRequest>(body) else {
+        return Response::Close;
+    };
+    let mut responses = Vec::new();
+    for asked in &request.resources {
+        let ops: Vec<Op> = asked
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.config_operation,
+                    c.value.as_ref().map(ToString::to_string),
+                )
+            })
+            .collect();
+        let outcome = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+            Ok(Resource::Topic(name)) => {
+                let change = move |current: &TopicConfig, broker: &BrokerConfig| {
+                    let changes = resolve(&ops, &current.describe(broker))?;
+                    current.alter(&changes).map_err(ApiError::from)
+                };
+                change_topic(&ctx, name, change, request.validate_only).await
+            }
+            Ok(Resource::Broker) => {
+                let change = move |broker: &BrokerConfig| {
+                    let changes = resolve(&ops, &broker.describe())?;
+                    broker.alter(&changes).map_err(ApiError::from)
+                };
+                change_broker(&ctx, change, request.validate_only).await
+            }
+            Err(error) => Err(error),
+        };
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(asked.resource_type)
+            .with_resource_name(asked.resource_name.clone());
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err(error) => response
+                .with_error_code(error.wire_code())
+                .with_error_message(error.message.map(StrBytes::from_string)),
+        });
+    }
+    ctx.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
+}
+
+/// Turns operations into plain set/delete changes against the current values.
+fn resolve(ops: &[Op], current: &[ConfigEntry]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    ops.iter()
+        .map(|(key, op, value)| {
+            let value = value.clone().unwrap_or_default();
+            match *op {
+                SET => Ok((key.clone(), Some(value))),
+                DELETE => Ok((key.clone(), None)),
+                APPEND | SUBTRACT => {
+                    let is_list = current.iter().any(|e| {
+                        e.name == *key && e.config_type == crate::config::ConfigType::List
+                    });
+                    if !is_list {
+                        let message = format!("{key} is not a list: APPEND and SUBTRACT need one");
+                        return Err(ApiError::new(ResponseError::InvalidConfig, message));
+                    }
+                    Ok((
+                        key.clone(),
+                        Some(edit_list(&described(current, key), &value, *op == APPEND)),
+                    ))
+                }
+                other => Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("unknown config operation {other}"),
+                )),
+            }
+        })
+        .collect()
+}

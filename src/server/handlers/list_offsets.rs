@@ -1,0 +1,109 @@
+//! ListOffsets: earliest, latest, max-timestamp, or the exact first record at or after
+//! a timestamp, answered by the shard that owns each partition.
+
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::{on_owning_shards, topic_name, Ctx, Response};
+use crate::error::ApiError;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=9;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+struct Query {
+    topic: String,
+    partition: i32,
+    timestamp: i64,
+    leader_epoch: i32,
+}
+
+/// (error, timestamp, offset, leader epoch)
+type Answer = (i16, i64, i64, i32);
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<ListOffsetsRequest>(body) else {
+        return Response::Close;
+    };
+    let mut queries = Vec::new();
+    for topic in &request.topics {
+        for partition in &topic.partitions {
+            queries.push(Query {
+                topic: topic.name.to_string(),
+                partition: partition.partition_index,
+                timestamp: partition.timestamp,
+                leader_epoch: partition.current_leader_epoch,
+            });
+        }
+    }
+    let shape: Vec<(String, i32)> = queries
+        .iter()
+        .map(|q| (q.topic.clone(), q.partition))
+        .collect();
+    // Cross-shard: each partition is looked up by the shard that owns it.
+    let answers = on_owning_shards(
+        &ctx.shard,
+        queries,
+        |q| (q.topic.as_str(), q.partition),
+        |s, q| answer(s, q),
+        |gone| (ApiError::from(gone).wire_code(), -1, -1, -1),
+    )
+    .await;
+    let mut topics: Vec<ListOffsetsTopicResponse> = Vec::new();
+    for ((topic, partition), (error, timestamp, offset, epoch)) in shape.into_iter().zip(answers) {
+        let response = ListOffsetsPartitionResponse::default()
+            .with_partition_index(partition)
+            .with_error_code(error)
+            .with_timestamp(timestamp)
+            .with_offset(offset)
+            .with_leader_epoch(if ctx.version >= 4 { epoch } else { -1 });
+        match topics.last_mut() {
+            Some(last) if last.name.as_str() == topic => last.partitions.push(response),
+            _ => topics.push(
+                ListOffsetsTopicResponse::default()
+                    .with_name(topic_name(&topic))
+                    .with_partitions(vec![response]),
+            ),
+        }
+    }
+    ctx.respond(&ListOffsetsResponse::default().with_topics(topics))
+}
+
+async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
+    let Some(partition) = shard.partition(&query.topic, query.partition) else {
+        return (ResponseError::UnknownTopicOrPartition.code(), -1, -1, -1);
+    };
+    if query.leader_epoch > partition.leader_epoch {
+        return (ResponseError::UnknownLeaderEpoch.code(), -1, -1, -1);
+    }
+    if query.leader_epoch >= 0 && query.leader_epoch < partition.leader_epoch {
+        return (ResponseError::FencedLeaderEpoch.code(), -1, -1, -1);
+    }
+    let epoch = partition.leader_epoch;
+    let log = &partition.log;
+    let lookup = match query.timestamp {
+        LATEST => return (0, -1, partition.high_watermark(), epoch),
+        EARLIEST | EARLIEST_LOCAL => return (0, -1, log.start_offset(), epoch),
+        LATEST_TIERED => return (0, -1, -1, -1),
+        MAX_TIMESTAMP => log.offset_for_timestamp(log.max_timestamp()).await,
+        timestamp if timestamp >= 0 => log.offset_for_timestamp(timestamp).await,
+        _ => return (ResponseError::InvalidRequest.code(), -1, -1, -1),
+    };
+    match lookup {
+        Ok(Some((offset, timestamp))) => (0, timestamp, offset, epoch),
+        Ok(None) => (0, -1, -1, -1),
+        Err(error) => (ApiError::from(error).wire_code(), -1, -1, -1),
+    }
+}

@@ -1,0 +1,152 @@
+//! Metadata: brokers, topics and partition leaders; auto-creates requested topics
+//! when both the client and `auto.create.topics.enable` allow it.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Ctx, Response};
+use crate::cluster::controller::NewTopic;
+use crate::cluster::{ShardId, Snapshot};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=12;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<MetadataRequest>(body) else {
+        return Response::Close;
+    };
+    // v0 asks for all topics with an empty list; later versions with null.
+    let all = match &request.topics {
+        None => true,
+        Some(topics) => topics.is_empty() && ctx.version == 0,
+    };
+    let snapshot = ctx.shard.snapshot();
+    let mut names: Vec<Option<String>> = Vec::new();
+    if !all {
+        for topic in request.topics.iter().flatten() {
+            let name = match &topic.name {
+                Some(name) => Some(name.to_string()),
+                None => snapshot.topic_name(&topic.topic_id).map(str::to_string),
+            };
+            names.push(name);
+        }
+    }
+    let auto_create = request.allow_auto_topic_creation || ctx.version < 4;
+    let snapshot = if auto_create && snapshot.broker.auto_create_topics_enable {
+        create_missing(&ctx, &snapshot, &names).await
+    } else {
+        snapshot
+    };
+    let topics = if all {
+        snapshot
+            .topics()
+            .map(|(name, _)| describe(&snapshot, name))
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|name| describe_requested(&snapshot, name.as_deref()))
+            .collect()
+    };
+    let broker = &snapshot.broker;
+    let (host, port) = ctx.shard.advertised();
+    let response = MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(broker.node_id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)])
+        .with_cluster_id(Some(StrBytes::from_string(
+            snapshot.cluster_id().to_string(),
+        )))
+        .with_controller_id(BrokerId(broker.node_id))
+        .with_topics(topics);
+    ctx.respond(&response)
+}
+
+/// Creates the requested topics that do not exist yet; returns the snapshot that has them.
+async fn create_missing(
+    ctx: &Ctx,
+    snapshot: &Snapshot,
+    names: &[Option<String>],
+) -> std::rc::Rc<Snapshot> {
+    let missing: Vec<NewTopic> = names
+        .iter()
+        .flatten()
+        .filter(|name| {
+            snapshot.topic(name).is_none() && crate::config::valid_topic_name(name).is_ok()
+        })
+        .map(|name| NewTopic {
+            name: name.clone(),
+            partitions: -1,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        })
+        .collect();
+    if !missing.is_empty() {
+        // Cross-shard: topics are created by the controller on shard 0.
+        let created = ctx
+            .shard
+            .invoke_on(ShardId(0), move |s| async move {
+                let results = s.controller().create_topics(&s, missing, false).await;
+                results
+                    .into_iter()
+                    .filter_map(Result::err)
+                    .map(|e| format!("{e:?}"))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        if let Ok(errors) = created {
+            for error in errors {
+                tracing::debug!(%error, "auto-creation refused");
+            }
+        }
+    }
+    ctx.shard.snapshot()
+}
+
+fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataResponseTopic {
+    match name {
+        Some(name) if snapshot.topic(name).is_some() => describe(snapshot, name),
+        Some(name) => {
+            let code = if crate::config::valid_topic_name(name).is_ok() {
+                ResponseError::UnknownTopicOrPartition
+            } else {
+                ResponseError::InvalidTopicException
+            };
+            MetadataResponseTopic::default()
+                .with_error_code(code.code())
+                .with_name(Some(StrBytes::from_string(name.to_string()).into()))
+        }
+        None => {
+            MetadataResponseTopic::default().with_error_code(ResponseError::UnknownTopicId.code())
+        }
+    }
+}
+
+fn describe(snapshot: &Snapshot, name: &str) -> MetadataResponseTopic {
+    let node = BrokerId(snapshot.broker.node_id);
+    let Some(meta) = snapshot.topic(name) else {
+        return describe_requested(snapshot, Some(name));
+    };
+    let partitions = (0..meta.partitions)
+        .map(|index| {
+            MetadataResponsePartition::default()
+                .with_partition_index(index)
+                .with_leader_id(node)
+                .with_leader_epoch(0)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(StrBytes::from_string(name.to_string()).into()))
+        .with_topic_id(meta.id)
+        .with_partitions(partitions)
+}

@@ -1,0 +1,208 @@
+//! One file per Kafka API: decode the request, do the work (on this shard or, through
+//! `invoke_on`, on the shards that own the partitions), encode the response.
+//!
+//! The `handlers!` table below is the only list of served APIs: dispatch and the
+//! ApiVersions answer both come from it, and each handler declares its own versions.
+
+mod alter_configs;
+mod api_versions;
+mod config_changes;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_topic_partitions;
+mod fetch;
+mod incremental_alter_configs;
+mod list_offsets;
+mod metadata;
+mod offset_for_leader_epoch;
+mod produce;
+
+use std::future::Future;
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::cluster::ShardId;
+use crate::protocol::{self, fetch::Chunk, Request};
+use crate::server::sendfile::SendSlice;
+use crate::shard::{Shard, ShardGone};
+
+/// What the connection does with a handled request.
+pub enum Response {
+    /// A whole encoded frame.
+    Frame(Bytes),
+    /// Framing bytes and file runs to send in order (fetch).
+    Chunks(Vec<Chunk<SendSlice>>),
+    /// Nothing goes back (produce with acks=0).
+    Nothing,
+    /// The request was unreadable: Kafka closes the connection.
+    Close,
+}
+
+/// The request being served.
+pub struct Ctx {
+    pub shard: Rc<Shard>,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+}
+
+impl Ctx {
+    pub fn decode<R: Decodable>(&self, mut body: Bytes) -> Option<R> {
+        match R::decode(&mut body, self.version) {
+            Ok(request) => Some(request),
+            Err(error) => {
+                tracing::debug!(api = ?self.api_key, version = self.version, %error, "undecodable request");
+                None
+            }
+        }
+    }
+
+    pub fn respond<R: Encodable>(&self, body: &R) -> Response {
+        match protocol::encode_response(self.api_key, self.version, self.correlation_id, body) {
+            Ok(frame) => Response::Frame(frame),
+            Err(error) => {
+                tracing::error!(api = ?self.api_key, version = self.version, %error, "response did not encode");
+                Response::Close
+            }
+        }
+    }
+}
+
+macro_rules! handlers {
+    ($($api:ident => $module:ident),* $(,)?) => {
+        /// The versions shoal serves of `api`, if it serves it at all.
+        pub fn versions(api: ApiKey) -> Option<RangeInclusive<i16>> {
+            match api {
+                $(ApiKey::$api => Some($module::VERSIONS),)*
+                _ => None,
+            }
+        }
+
+        /// Every served API with its versions, for ApiVersions.
+        pub fn served() -> Vec<(ApiKey, RangeInclusive<i16>)> {
+            vec![$((ApiKey::$api, $module::VERSIONS),)*]
+        }
+
+        async fn dispatch(ctx: Ctx, body: Bytes) -> Response {
+            match ctx.api_key {
+                $(ApiKey::$api => $module::handle(ctx, body).await,)*
+                _ => Response::Close,
+            }
+        }
+    };
+}
+
+handlers! {
+    Produce => produce,
+    Fetch => fetch,
+    ListOffsets => list_offsets,
+    Metadata => metadata,
+    ApiVersions => api_versions,
+    CreateTopics => create_topics,
+    DeleteTopics => delete_topics,
+    DeleteRecords => delete_records,
+    OffsetForLeaderEpoch => offset_for_leader_epoch,
+    DescribeConfigs => describe_configs,
+    AlterConfigs => alter_configs,
+    CreatePartitions => create_partitions,
+    IncrementalAlterConfigs => incremental_alter_configs,
+    DescribeCluster => describe_cluster,
+    DescribeTopicPartitions => describe_topic_partitions,
+}
+
+/// Serves one request. A version outside what the handler declares closes the
+/// connection, as Kafka does, except for ApiVersions, which answers
+/// UNSUPPORTED_VERSION in its v0 layout so the client can pick a version it has.
+pub async fn handle(shard: Rc<Shard>, request: Request) -> Response {
+    let Request {
+        api_key,
+        version,
+        header,
+        body,
+    } = request;
+    let ctx = Ctx {
+        shard,
+        api_key,
+        version,
+        correlation_id: header.correlation_id,
+    };
+    let Some(range) = versions(api_key) else {
+        return Response::Close;
+    };
+    if !range.contains(&version) {
+        if api_key == ApiKey::ApiVersions {
+            return api_versions::unsupported(ctx);
+        }
+        tracing::debug!(api = ?api_key, version, "unsupported request version");
+        return Response::Close;
+    }
+    dispatch(ctx, body).await
+}
+
+/// Runs `op` for every item on the shard that owns the item's partition: one
+/// `invoke_on` per owning shard, all shards at once, items of one shard concurrently.
+/// Results come back in the order of `items`; an item whose shard is gone gets
+/// `gone(error)`.
+pub async fn on_owning_shards<T, R, F, Fut>(
+    shard: &Rc<Shard>,
+    items: Vec<T>,
+    key: impl Fn(&T) -> (&str, i32),
+    op: F,
+    gone: impl Fn(ShardGone) -> R,
+) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Rc<Shard>, T) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    let snapshot = shard.snapshot();
+    let count = items.len();
+    let mut groups: Vec<(ShardId, Vec<(usize, T)>)> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let (topic, partition) = key(&item);
+        let owner = snapshot.shard_for(topic, partition);
+        match groups.iter_mut().find(|(id, _)| *id == owner) {
+            Some((_, group)) => group.push((i, item)),
+            None => groups.push((owner, vec![(i, item)])),
+        }
+    }
+    let calls = groups.into_iter().map(|(owner, group)| {
+        let indexes: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
+        let op = op.clone();
+        let call = shard.invoke_on(owner, move |s| async move {
+            let work = group.into_iter().map(|(i, item)| {
+                let s = Rc::clone(&s);
+                let op = op.clone();
+                async move { (i, op(s, item).await) }
+            });
+            futures::future::join_all(work).await
+        });
+        async move { (indexes, call.await) }
+    });
+    let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
+    for (indexes, result) in futures::future::join_all(calls).await {
+        match result {
+            Ok(results) => results.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
+            Err(error) => indexes
+                .into_iter()
+                .for_each(|i| slots[i] = Some(gone(error))),
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| slot.expect("every item has a result"))
+        .collect()
+}
+
+pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::protocol::StrBytes::from_string(name.to_string()).into()
+}

@@ -1,0 +1,87 @@
+//! OffsetForLeaderEpoch: the end offset of the largest leader epoch at or below the
+//! requested one. A partition's only epoch so far is its current one, which starts
+//! at the log's beginning, so the answer is the log end for that epoch and
+//! "undefined" (-1, -1) for any other.
+
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+
+use super::{on_owning_shards, topic_name, Ctx, Response};
+use crate::error::ApiError;
+use crate::shard::Shard;
+
+pub const VERSIONS: RangeInclusive<i16> = 2..=4;
+
+/// (error, leader epoch, end offset)
+type Answer = (i16, i32, i64);
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<OffsetForLeaderEpochRequest>(body) else {
+        return Response::Close;
+    };
+    let items: Vec<(String, i32, i32, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (
+                    t.topic.to_string(),
+                    p.partition,
+                    p.current_leader_epoch,
+                    p.leader_epoch,
+                )
+            })
+        })
+        .collect();
+    let shape: Vec<(String, i32)> = items.iter().map(|(t, p, _, _)| (t.clone(), *p)).collect();
+    // Cross-shard: each partition's epochs are known to the shard that owns it.
+    let answers = on_owning_shards(
+        &ctx.shard,
+        items,
+        |(topic, partition, _, _)| (topic.as_str(), *partition),
+        |s, (topic, partition, current, asked)| answer(s, topic, partition, current, asked),
+        |gone| (ApiError::from(gone).wire_code(), -1, -1),
+    )
+    .await;
+    let mut topics: Vec<OffsetForLeaderTopicResult> = Vec::new();
+    for ((topic, partition), (error, epoch, end_offset)) in shape.into_iter().zip(answers) {
+        let result = EpochEndOffset::default()
+            .with_partition(partition)
+            .with_error_code(error)
+            .with_leader_epoch(epoch)
+            .with_end_offset(end_offset);
+        match topics.last_mut() {
+            Some(last) if last.topic.as_str() == topic => last.partitions.push(result),
+            _ => topics.push(
+                OffsetForLeaderTopicResult::default()
+                    .with_topic(topic_name(&topic))
+                    .with_partitions(vec![result]),
+            ),
+        }
+    }
+    ctx.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics))
+}
+
+async fn answer(shard: Rc<Shard>, topic: String, index: i32, current: i32, asked: i32) -> Answer {
+    let Some(partition) = shard.partition(&topic, index) else {
+        return (ResponseError::UnknownTopicOrPartition.code(), -1, -1);
+    };
+    if current > partition.leader_epoch {
+        return (ResponseError::UnknownLeaderEpoch.code(), -1, -1);
+    }
+    if current >= 0 && current < partition.leader_epoch {
+        return (ResponseError::FencedLeaderEpoch.code(), -1, -1);
+    }
+    if asked == partition.leader_epoch {
+        (0, partition.leader_epoch, partition.high_watermark())
+    } else {
+        (0, -1, -1)
+    }
+}

@@ -1,0 +1,153 @@
+//! Produce: each partition's batches are validated and appended by the shard that
+//! owns the partition; acks=all answers only after the shard's group commit synced
+//! them; acks=0 gets no response at all.
+
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{on_owning_shards, topic_name, Ctx, Response};
+use crate::error::ApiError;
+use crate::shard::{now_ms, Shard};
+use crate::storage::batch;
+
+pub const VERSIONS: RangeInclusive<i16> = 3..=12;
+
+struct Item {
+    topic: String,
+    topic_id: Uuid,
+    partition: i32,
+    records: Option<Bytes>,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    error: Option<ApiError>,
+    base_offset: i64,
+    log_append_time_ms: i64,
+    log_start_offset: i64,
+}
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<ProduceRequest>(body) else {
+        return Response::Close;
+    };
+    let acks = request.acks;
+    let snapshot = ctx.shard.snapshot();
+    let mut items = Vec::new();
+    for topic in request.topic_data {
+        let name = if ctx.version >= 13 {
+            snapshot
+                .topic_name(&topic.topic_id)
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            topic.name.to_string()
+        };
+        for partition in topic.partition_data {
+            items.push(Item {
+                topic: name.clone(),
+                topic_id: topic.topic_id,
+                partition: partition.index,
+                records: partition.records,
+            });
+        }
+    }
+    let shape: Vec<(String, Uuid, i32)> = items
+        .iter()
+        .map(|i| (i.topic.clone(), i.topic_id, i.partition))
+        .collect();
+    let outcomes = if ![0, 1, -1].contains(&acks) {
+        items
+            .iter()
+            .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
+            .collect()
+    } else {
+        // Cross-shard: every partition is appended by the shard that owns it.
+        on_owning_shards(
+            &ctx.shard,
+            items,
+            |item| (item.topic.as_str(), item.partition),
+            move |shard, item| append(shard, item, acks),
+            |gone| failure(gone.into()),
+        )
+        .await
+    };
+    if acks == 0 {
+        return Response::Nothing;
+    }
+    let mut responses: Vec<TopicProduceResponse> = Vec::new();
+    for ((topic, topic_id, partition), outcome) in shape.into_iter().zip(outcomes) {
+        let partition_response = PartitionProduceResponse::default()
+            .with_index(partition)
+            .with_error_code(outcome.error.as_ref().map_or(0, ApiError::wire_code))
+            .with_error_message(
+                outcome
+                    .error
+                    .and_then(|e| e.message)
+                    .map(StrBytes::from_string),
+            )
+            .with_base_offset(outcome.base_offset)
+            .with_log_append_time_ms(outcome.log_append_time_ms)
+            .with_log_start_offset(outcome.log_start_offset);
+        match responses.last_mut() {
+            Some(last) if last.name.as_str() == topic && last.topic_id == topic_id => {
+                last.partition_responses.push(partition_response)
+            }
+            _ => responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic_name(&topic))
+                    .with_topic_id(topic_id)
+                    .with_partition_responses(vec![partition_response]),
+            ),
+        }
+    }
+    ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+fn failure(error: ApiError) -> Outcome {
+    Outcome {
+        error: Some(error),
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+    }
+}
+
+/// On the owning shard: validate, copy into a write buffer, queue for the writer.
+async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
+    let Some(partition) = shard.partition(&item.topic, item.partition) else {
+        return failure(ApiError::code(ResponseError::UnknownTopicOrPartition));
+    };
+    let Some(records) = item.records else {
+        return failure(ApiError::new(
+            ResponseError::InvalidRecord,
+            "a produce request needs records",
+        ));
+    };
+    let infos = match batch::validate(&records, partition.max_message_bytes.get()) {
+        Ok(infos) => infos,
+        Err(error) => return failure(error.into()),
+    };
+    let durable = acks == -1;
+    let bytes = records.to_vec();
+    match shard
+        .writer
+        .append(Rc::clone(&partition), bytes, infos, durable, now_ms())
+        .await
+    {
+        Ok(appended) => Outcome {
+            error: None,
+            base_offset: appended.base_offset,
+            log_append_time_ms: appended.log_append_time_ms,
+            log_start_offset: partition.log.start_offset(),
+        },
+        Err(error) => failure(error.into()),
+    }
+}

@@ -1,0 +1,61 @@
+//! Listeners and connections (DESIGN §2). Every shard accepts on the same port
+//! (SO_REUSEPORT) and a connection stays on the shard that accepted it.
+
+pub mod connection;
+pub mod fetch_session;
+pub mod handlers;
+pub mod sendfile;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use glommio::net::TcpListener;
+
+use crate::shard::Shard;
+
+/// Connections one shard serves at once, at most; beyond it, new ones are closed.
+pub const CONNECTIONS_MAX: usize = 10_000;
+
+/// Accepts connections until the broker stops, then waits for the open ones to finish
+/// what they were doing.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    let connections = glommio::sync::Gate::new();
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        let stopping = shard.stopping.listen();
+        if shard.is_stopping() {
+            break;
+        }
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stopping.await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            Some(Ok(stream)) => stream,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "accept failed");
+                continue;
+            }
+            None => break,
+        };
+        if open.get() >= CONNECTIONS_MAX {
+            tracing::warn!("connection refused: {CONNECTIONS_MAX} already open on this shard");
+            continue;
+        }
+        open.set(open.get() + 1);
+        let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
+        let served = connections.spawn(async move {
+            connection::serve(shard, stream).await;
+            open.set(open.get() - 1);
+        });
+        match served {
+            Ok(task) => drop(task.detach()),
+            Err(error) => tracing::warn!(?error, "connection not started"),
+        }
+    }
+    drop(listener);
+    if let Err(error) = connections.close().await {
+        tracing::warn!(?error, "closing connections");
+    }
+}
