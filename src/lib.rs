@@ -1,9 +1,11 @@
 //! shoal: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod shard;

@@ -16,6 +16,7 @@ use glommio::net::TcpStream;
 
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
+use crate::metrics::ShardMetrics;
 use crate::protocol::{self, fetch::Chunk};
 use crate::shard::Shard;
 
@@ -33,7 +34,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
     let reading = read_requests(Rc::clone(&shard), reader, queue);
-    let writing = write_responses(socket, writer, responses);
+    let writing = write_responses(&shard, socket, writer, responses);
     futures::future::join(reading, writing).await;
 }
 
@@ -100,6 +101,7 @@ async fn read_frame<R: futures::AsyncRead + Unpin>(
 }
 
 async fn write_responses<W: futures::AsyncWrite + Unpin>(
+    shard: &Shard,
     socket: RawFd,
     mut writer: W,
     responses: local_channel::LocalReceiver<glommio::Task<Response>>,
@@ -107,7 +109,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     while let Some(task) = responses.recv().await {
         let written = match task.await {
             Response::Frame(frame) => writer.write_all(&frame).await,
-            Response::Chunks(chunks) => write_chunks(socket, &mut writer, chunks).await,
+            Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
             Response::Nothing => Ok(()),
             Response::Close => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -125,6 +127,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
 }
 
 async fn write_chunks<W: futures::AsyncWrite + Unpin>(
+    shard: &Shard,
     socket: RawFd,
     writer: &mut W,
     chunks: Vec<Chunk<sendfile::SendSlice>>,
@@ -133,8 +136,12 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
     let mut result = Ok(());
     for chunk in chunks {
         result = match chunk {
-            Chunk::Bytes(bytes) => writer.write_all(&bytes).await,
+            Chunk::Bytes(bytes) => {
+                ShardMetrics::add(&shard.metrics.fetch_framing_bytes, bytes.len() as u64);
+                writer.write_all(&bytes).await
+            }
             Chunk::File { file, length } => {
+                ShardMetrics::add(&shard.metrics.fetch_sendfile_bytes, u64::from(length));
                 // Framing written so far must reach the socket before the file's bytes.
                 match writer.flush().await {
                     Ok(()) => send_file(socket, &file, length as usize).await,

@@ -50,6 +50,7 @@ pub struct Shard {
     pub stopping: Event,
     stopped: Cell<bool>,
     advertised: (String, i32),
+    pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
 }
@@ -75,6 +76,7 @@ impl Shard {
             stopped: Cell::new(false),
             advertised,
             fetch_sessions: RefCell::default(),
+            metrics: Default::default(),
         })
     }
 

@@ -20,7 +20,8 @@ use crate::cluster::{ShardId, Snapshot};
 use crate::config::BrokerConfig;
 
 enum Event {
-    Ready,
+    /// A shard listens; shard 0 also says where its metrics endpoint is.
+    Ready(Option<SocketAddr>),
     Failed(usize, String),
     Exited,
     Signal(i32),
@@ -122,7 +123,10 @@ fn coordinate(
     while exited < shard_count {
         let Ok(event) = events.recv() else { break };
         match event {
-            Event::Ready => {
+            Event::Ready(metrics) => {
+                if let Some(metrics) = metrics {
+                    println!("shoal metrics: listening on {metrics}");
+                }
                 ready += 1;
                 if ready == shard_count {
                     // The placeholder must not take connections meant for the shards.
@@ -204,7 +208,17 @@ async fn run_shard(
         .context("opening partition logs")?;
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
-    let _ = events.send(Event::Ready);
+    let metrics = if index == 0 {
+        let at = SocketAddr::new(address.ip(), shard.snapshot().broker.metrics_port);
+        let listener = glommio::net::TcpListener::bind(at).map_err(|e| anyhow::anyhow!("binding metrics {at}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| anyhow::anyhow!("metrics address: {e}"))?;
+        glommio::spawn_local(crate::metrics::serve(Rc::clone(&shard), listener)).detach();
+        Some(bound)
+    } else {
+        None
+    };
+    let _ = events.send(Event::Ready(metrics));
+    glommio::spawn_local(enforce_retention(Rc::clone(&shard))).detach();
     let stopper = Rc::clone(&shard);
     glommio::spawn_local(async move {
         let _ = stop.await;
@@ -215,6 +229,26 @@ async fn run_shard(
     shard.writer.stop();
     shard.flush_all().await;
     Ok(())
+}
+
+/// Every `log.retention.check.interval.ms`, deletes the segments of this shard's
+/// partitions that retention no longer keeps.
+async fn enforce_retention(shard: Rc<Shard>) {
+    loop {
+        let interval = shard.snapshot().broker.log_retention_check_interval_ms.max(1) as u64;
+        let stopping = shard.stopping.listen();
+        if shard.is_stopping() {
+            return;
+        }
+        futures_lite::future::or(stopping, glommio::timer::sleep(std::time::Duration::from_millis(interval))).await;
+        for partition in shard.local_partitions() {
+            match partition.log.enforce_retention(super::now_ms()).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments"),
+                Err(error) => tracing::error!(topic = %partition.topic, partition = partition.index, %error, "retention failed"),
+            }
+        }
+    }
 }
 
 /// One task per peer shard runs the work it ships here, each job as its own task.

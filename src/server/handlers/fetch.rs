@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::{on_owning_shards, Ctx, Response};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
+use crate::metrics::ShardMetrics;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition};
 use crate::server::sendfile::SendSlice;
@@ -47,6 +48,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<FetchRequest>(body) else {
         return Response::Close;
     };
+    ShardMetrics::add(&ctx.shard.metrics.fetch_requests, 1);
     let snapshot = ctx.shard.snapshot();
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
+use crate::metrics::ShardMetrics;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -39,6 +40,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let acks = request.acks;
+    let metrics = &ctx.shard.metrics;
+    ShardMetrics::add(&metrics.produce_requests, 1);
     let snapshot = ctx.shard.snapshot();
     let mut items = Vec::new();
     for topic in request.topic_data {
@@ -51,6 +54,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             topic.name.to_string()
         };
         for partition in topic.partition_data {
+            let size = partition.records.as_ref().map_or(0, Bytes::len);
+            ShardMetrics::add(&metrics.produce_bytes, size as u64);
             items.push(Item {
                 topic: name.clone(),
                 topic_id: topic.topic_id,

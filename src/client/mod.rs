@@ -1,0 +1,97 @@
+//! A small Kafka client on kafka-protocol, for shoal's own tools and bench harness.
+//! Blocking std I/O: tools run outside the shards, and one thread per connection is
+//! plenty for them. It speaks the Kafka protocol, so it works against any broker.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// Largest response frame accepted.
+pub const RESPONSE_BYTES_MAX: usize = 256 << 20;
+
+pub struct Connection {
+    stream: TcpStream,
+    next_correlation_id: i32,
+    client_id: String,
+}
+
+impl Connection {
+    pub fn connect(address: impl ToSocketAddrs, client_id: &str) -> io::Result<Connection> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Connection { stream, next_correlation_id: 1, client_id: client_id.to_string() })
+    }
+
+    /// A second handle on the same socket (e.g. to read responses on another thread).
+    pub fn try_clone(&self) -> io::Result<Connection> {
+        Ok(Connection {
+            stream: self.stream.try_clone()?,
+            next_correlation_id: self.next_correlation_id,
+            client_id: self.client_id.clone(),
+        })
+    }
+
+    /// Writes one request; returns its correlation id.
+    pub fn send<R: Encodable>(&mut self, api_key: ApiKey, version: i16, request: &R) -> io::Result<i32> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, api_key.request_header_version(version)).map_err(invalid)?;
+        request.encode(&mut buf, version).map_err(invalid)?;
+        let length = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&length.to_be_bytes());
+        self.stream.write_all(&buf)?;
+        Ok(correlation_id)
+    }
+
+    /// Reads the next response; returns its correlation id and body.
+    pub fn receive<R: Decodable>(&mut self, api_key: ApiKey, version: i16) -> io::Result<(i32, R)> {
+        let mut frame = self.receive_frame()?;
+        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(invalid)?;
+        let body = R::decode(&mut frame, version).map_err(invalid)?;
+        Ok((header.correlation_id, body))
+    }
+
+    /// Reads one whole response frame (after its length prefix).
+    pub fn receive_frame(&mut self) -> io::Result<Bytes> {
+        let mut length = [0u8; 4];
+        self.stream.read_exact(&mut length)?;
+        let length = i32::from_be_bytes(length);
+        if length < 0 || length as usize > RESPONSE_BYTES_MAX {
+            return Err(invalid(format!("response frame of {length} bytes")));
+        }
+        let mut frame = vec![0u8; length as usize];
+        self.stream.read_exact(&mut frame)?;
+        Ok(Bytes::from(frame))
+    }
+
+    /// Sends a request and waits for its response.
+    pub fn call<Q: Encodable, R: Decodable>(&mut self, api_key: ApiKey, version: i16, request: &Q) -> io::Result<R> {
+        let sent = self.send(api_key, version, request)?;
+        let (received, response) = self.receive(api_key, version)?;
+        if sent != received {
+            return Err(invalid(format!("correlation id {received}, expected {sent}")));
+        }
+        Ok(response)
+    }
+}
+
+/// The correlation id at the start of a response frame.
+pub fn correlation_id(frame: &Bytes) -> Option<i32> {
+    (frame.len() >= 4).then(|| frame.clone().get_i32())
+}
+
+fn invalid(error: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
+}
