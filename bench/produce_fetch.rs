@@ -17,11 +17,13 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse,
-    TopicName,
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use shoal::client::Connection;
 use shoal::storage::batch;
 
@@ -47,18 +49,36 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let producers: Vec<_> = (0..options.connections)
         .map(|c| {
-            let (bootstrap, topic, batch) = (options.bootstrap.clone(), topic.clone(), batch.clone());
-            let (partitions, in_flight, acks, seconds, connections) =
-                (options.partitions, options.in_flight, options.acks, options.seconds, options.connections);
+            let (bootstrap, topic, batch) =
+                (options.bootstrap.clone(), topic.clone(), batch.clone());
+            let (partitions, in_flight, acks, seconds, connections) = (
+                options.partitions,
+                options.in_flight,
+                options.acks,
+                options.seconds,
+                options.connections,
+            );
             std::thread::spawn(move || {
-                let partitions: Vec<i32> = (0..partitions).filter(|p| *p as usize % connections == c).collect();
-                produce(&bootstrap, &topic, &partitions, &batch, in_flight, acks, Duration::from_secs(seconds))
+                let partitions: Vec<i32> = (0..partitions)
+                    .filter(|p| *p as usize % connections == c)
+                    .collect();
+                produce(
+                    &bootstrap,
+                    &topic,
+                    &partitions,
+                    &batch,
+                    in_flight,
+                    acks,
+                    Duration::from_secs(seconds),
+                )
             })
         })
         .collect();
     let mut batches = 0u64;
     for producer in producers {
-        batches += producer.join().map_err(|_| anyhow::anyhow!("a producer panicked"))??;
+        batches += producer
+            .join()
+            .map_err(|_| anyhow::anyhow!("a producer panicked"))??;
     }
     let produce_seconds = started.elapsed().as_secs_f64();
     let produced_bytes = batches * (options.batch_records * options.record_bytes) as u64;
@@ -91,9 +111,14 @@ fn parse() -> anyhow::Result<Options> {
         in_flight: 8,
         acks: -1,
     };
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     for pair in args.chunks(2) {
-        let [flag, value] = pair else { anyhow::bail!("flags take a value: {pair:?}") };
+        let [flag, value] = pair else {
+            anyhow::bail!("flags take a value: {pair:?}")
+        };
         match flag.as_str() {
             "--bootstrap" => options.bootstrap = value.clone(),
             "--seconds" => options.seconds = value.parse()?,
@@ -111,10 +136,12 @@ fn parse() -> anyhow::Result<Options> {
 
 fn create_topic(options: &Options, topic: &str) -> anyhow::Result<()> {
     let mut connection = Connection::connect(&options.bootstrap, "shoal-bench")?;
-    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-        .with_num_partitions(options.partitions)
-        .with_replication_factor(1)]);
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_num_partitions(options.partitions)
+            .with_replication_factor(1)]);
     let response: CreateTopicsResponse = connection.call(ApiKey::CreateTopics, 5, &request)?;
     let code = response.topics.first().map_or(-1, |t| t.error_code);
     anyhow::ensure!(code == 0, "creating {topic} failed with error {code}");
@@ -136,12 +163,19 @@ fn encode_batch(records: usize, record_bytes: usize) -> Bytes {
             sequence: i as i32,
             timestamp: now,
             key: None,
-            value: Some(Bytes::from((0..record_bytes).map(|b| (b * 31 + i) as u8).collect::<Vec<u8>>())),
+            value: Some(Bytes::from(
+                (0..record_bytes)
+                    .map(|b| (b * 31 + i) as u8)
+                    .collect::<Vec<u8>>(),
+            )),
             headers: Default::default(),
         })
         .collect();
     let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
     RecordBatchEncoder::encode(&mut buf, &records, &options).expect("a batch encodes");
     buf.freeze()
 }
@@ -159,25 +193,39 @@ fn produce(
     anyhow::ensure!(!partitions.is_empty(), "more connections than partitions");
     let mut connection = Connection::connect(bootstrap, "shoal-bench")?;
     let request = |partition: i32| {
-        ProduceRequest::default().with_acks(acks).with_timeout_ms(30_000).with_topic_data(vec![
-            TopicProduceData::default()
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
-                    .with_records(Some(batch.clone()))]),
-        ])
+                    .with_records(Some(batch.clone()))])])
     };
     let deadline = Instant::now() + duration;
     let (mut sent, mut acked, mut next) = (0u64, 0u64, 0usize);
     while Instant::now() < deadline || acked < sent {
         while Instant::now() < deadline && sent - acked < in_flight as u64 {
-            connection.send(ApiKey::Produce, PRODUCE_VERSION, &request(partitions[next % partitions.len()]))?;
+            connection.send(
+                ApiKey::Produce,
+                PRODUCE_VERSION,
+                &request(partitions[next % partitions.len()]),
+            )?;
             next += 1;
             sent += 1;
         }
-        let (_, response): (i32, ProduceResponse) = connection.receive(ApiKey::Produce, PRODUCE_VERSION)?;
-        for partition in response.responses.iter().flat_map(|t| &t.partition_responses) {
-            anyhow::ensure!(partition.error_code == 0, "produce failed with error {}", partition.error_code);
+        let (_, response): (i32, ProduceResponse) =
+            connection.receive(ApiKey::Produce, PRODUCE_VERSION)?;
+        for partition in response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+        {
+            anyhow::ensure!(
+                partition.error_code == 0,
+                "produce failed with error {}",
+                partition.error_code
+            );
         }
         acked += 1;
     }
@@ -190,7 +238,11 @@ fn fetch_all(options: &Options, topic: &str) -> anyhow::Result<u64> {
     let mut offsets: Vec<i64> = vec![0; options.partitions as usize];
     let mut ends: Vec<Option<i64>> = vec![None; options.partitions as usize];
     let mut bytes = 0u64;
-    while ends.iter().zip(&offsets).any(|(end, offset)| end.is_none_or(|end| *offset < end)) {
+    while ends
+        .iter()
+        .zip(&offsets)
+        .any(|(end, offset)| end.is_none_or(|end| *offset < end))
+    {
         let partitions = offsets
             .iter()
             .enumerate()
@@ -211,7 +263,11 @@ fn fetch_all(options: &Options, topic: &str) -> anyhow::Result<u64> {
                 .with_partitions(partitions)]);
         let response: FetchResponse = connection.call(ApiKey::Fetch, FETCH_VERSION, &request)?;
         for partition in response.responses.iter().flat_map(|t| &t.partitions) {
-            anyhow::ensure!(partition.error_code == 0, "fetch failed with error {}", partition.error_code);
+            anyhow::ensure!(
+                partition.error_code == 0,
+                "fetch failed with error {}",
+                partition.error_code
+            );
             let p = partition.partition_index as usize;
             ends[p] = Some(partition.high_watermark);
             let records = partition.records.clone().unwrap_or_default();

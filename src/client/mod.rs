@@ -24,7 +24,11 @@ impl Connection {
         let stream = TcpStream::connect(address)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Connection { stream, next_correlation_id: 1, client_id: client_id.to_string() })
+        Ok(Connection {
+            stream,
+            next_correlation_id: 1,
+            client_id: client_id.to_string(),
+        })
     }
 
     /// A second handle on the same socket (e.g. to read responses on another thread).
@@ -37,7 +41,12 @@ impl Connection {
     }
 
     /// Writes one request; returns its correlation id.
-    pub fn send<R: Encodable>(&mut self, api_key: ApiKey, version: i16, request: &R) -> io::Result<i32> {
+    pub fn send<R: Encodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: &R,
+    ) -> io::Result<i32> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -47,7 +56,9 @@ impl Connection {
             .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
         let mut buf = BytesMut::new();
         buf.put_i32(0);
-        header.encode(&mut buf, api_key.request_header_version(version)).map_err(invalid)?;
+        header
+            .encode(&mut buf, api_key.request_header_version(version))
+            .map_err(invalid)?;
         request.encode(&mut buf, version).map_err(invalid)?;
         let length = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&length.to_be_bytes());
@@ -58,7 +69,8 @@ impl Connection {
     /// Reads the next response; returns its correlation id and body.
     pub fn receive<R: Decodable>(&mut self, api_key: ApiKey, version: i16) -> io::Result<(i32, R)> {
         let mut frame = self.receive_frame()?;
-        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).map_err(invalid)?;
+        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+            .map_err(invalid)?;
         let body = R::decode(&mut frame, version).map_err(invalid)?;
         Ok((header.correlation_id, body))
     }
@@ -77,11 +89,18 @@ impl Connection {
     }
 
     /// Sends a request and waits for its response.
-    pub fn call<Q: Encodable, R: Decodable>(&mut self, api_key: ApiKey, version: i16, request: &Q) -> io::Result<R> {
+    pub fn call<Q: Encodable, R: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: &Q,
+    ) -> io::Result<R> {
         let sent = self.send(api_key, version, request)?;
         let (received, response) = self.receive(api_key, version)?;
         if sent != received {
-            return Err(invalid(format!("correlation id {received}, expected {sent}")));
+            return Err(invalid(format!(
+                "correlation id {received}, expected {sent}"
+            )));
         }
         Ok(response)
     }

@@ -355,10 +355,10 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         Err(error) => return Err(error.into()),
     };
     for (topic, partition, dir) in directories {
-        if !state
+        if state
             .topics
             .get(&topic)
-            .is_some_and(|meta| partition < meta.partitions)
+            .is_none_or(|meta| partition >= meta.partitions)
         {
             tracing::warn!(dir = %dir.display(), "removing the directory of a deleted partition");
             std::fs::remove_dir_all(&dir)?;

@@ -62,15 +62,38 @@ async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
 
 async fn render(shard: &Rc<Shard>) -> String {
     // Cross-shard: every shard reports its own counters; they are summed here.
-    let samples = shard.invoke_on_all(|s| async move { s.metrics.sample() }).await.unwrap_or_default();
+    let samples = shard
+        .invoke_on_all(|s| async move { s.metrics.sample() })
+        .await
+        .unwrap_or_default();
     let total = samples.into_iter().fold(Sample::default(), |a, b| a + b);
     let registry = Registry::new();
     let counters = [
-        ("shoal_fetch_sendfile_bytes_total", "Record bytes sent from segment files with sendfile", total.fetch_sendfile_bytes),
-        ("shoal_fetch_framing_bytes_total", "Fetch response bytes written from memory (framing only)", total.fetch_framing_bytes),
-        ("kafka_server_brokertopicmetrics_bytesin_total", "Record bytes produced", total.produce_bytes),
-        ("kafka_server_brokertopicmetrics_totalproducerequests_total", "Produce requests", total.produce_requests),
-        ("kafka_server_brokertopicmetrics_totalfetchrequests_total", "Fetch requests", total.fetch_requests),
+        (
+            "shoal_fetch_sendfile_bytes_total",
+            "Record bytes sent from segment files with sendfile",
+            total.fetch_sendfile_bytes,
+        ),
+        (
+            "shoal_fetch_framing_bytes_total",
+            "Fetch response bytes written from memory (framing only)",
+            total.fetch_framing_bytes,
+        ),
+        (
+            "kafka_server_brokertopicmetrics_bytesin_total",
+            "Record bytes produced",
+            total.produce_bytes,
+        ),
+        (
+            "kafka_server_brokertopicmetrics_totalproducerequests_total",
+            "Produce requests",
+            total.produce_requests,
+        ),
+        (
+            "kafka_server_brokertopicmetrics_totalfetchrequests_total",
+            "Fetch requests",
+            total.fetch_requests,
+        ),
     ];
     for (name, help, value) in counters {
         if let Ok(counter) = IntCounter::new(name, help) {

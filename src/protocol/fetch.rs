@@ -27,6 +27,10 @@ pub enum Chunk<F> {
 }
 
 impl<F> Chunk<F> {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Chunk::Bytes(bytes) => bytes.len(),

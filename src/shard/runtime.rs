@@ -210,8 +210,11 @@ async fn run_shard(
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     let metrics = if index == 0 {
         let at = SocketAddr::new(address.ip(), shard.snapshot().broker.metrics_port);
-        let listener = glommio::net::TcpListener::bind(at).map_err(|e| anyhow::anyhow!("binding metrics {at}: {e}"))?;
-        let bound = listener.local_addr().map_err(|e| anyhow::anyhow!("metrics address: {e}"))?;
+        let listener = glommio::net::TcpListener::bind(at)
+            .map_err(|e| anyhow::anyhow!("binding metrics {at}: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| anyhow::anyhow!("metrics address: {e}"))?;
         glommio::spawn_local(crate::metrics::serve(Rc::clone(&shard), listener)).detach();
         Some(bound)
     } else {
@@ -235,17 +238,29 @@ async fn run_shard(
 /// partitions that retention no longer keeps.
 async fn enforce_retention(shard: Rc<Shard>) {
     loop {
-        let interval = shard.snapshot().broker.log_retention_check_interval_ms.max(1) as u64;
+        let interval = shard
+            .snapshot()
+            .broker
+            .log_retention_check_interval_ms
+            .max(1) as u64;
         let stopping = shard.stopping.listen();
         if shard.is_stopping() {
             return;
         }
-        futures_lite::future::or(stopping, glommio::timer::sleep(std::time::Duration::from_millis(interval))).await;
+        futures_lite::future::or(
+            stopping,
+            glommio::timer::sleep(std::time::Duration::from_millis(interval)),
+        )
+        .await;
         for partition in shard.local_partitions() {
             match partition.log.enforce_retention(super::now_ms()).await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments"),
-                Err(error) => tracing::error!(topic = %partition.topic, partition = partition.index, %error, "retention failed"),
+                Ok(deleted) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments")
+                }
+                Err(error) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, %error, "retention failed")
+                }
             }
         }
     }

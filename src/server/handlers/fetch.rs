@@ -238,7 +238,7 @@ async fn read_until_enough(
             shard,
             wants.to_vec(),
             |want| (want.topic.as_str(), want.partition),
-            |s, want| read(s, want),
+            read,
             |gone| failed(ApiError::from(gone).wire_code()),
         )
         .await;
@@ -302,11 +302,14 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
     got
 }
 
+/// A partition to wait on: topic, partition, fetch offset.
+type WaitItem = (String, i32, i64);
+
 /// Returns when any partition gets records past its fetch offset, when `timeout`
 /// passes, or when the broker stops.
 async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) {
     let snapshot = shard.snapshot();
-    let mut groups: Vec<(ShardId, Vec<(String, i32, i64)>)> = Vec::new();
+    let mut groups: Vec<(ShardId, Vec<WaitItem>)> = Vec::new();
     for want in wants {
         let owner = snapshot.shard_for(&want.topic, want.partition);
         let item = (want.topic.clone(), want.partition, want.offset);
@@ -331,7 +334,7 @@ async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) 
     let _ = futures::future::select_all(waits).await;
 }
 
-async fn wait_here(shard: Rc<Shard>, items: Vec<(String, i32, i64)>, timeout: Duration) {
+async fn wait_here(shard: Rc<Shard>, items: Vec<WaitItem>, timeout: Duration) {
     let partitions: Vec<_> = items
         .iter()
         .filter_map(|(topic, index, offset)| shard.partition(topic, *index).map(|p| (p, *offset)))

@@ -57,7 +57,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         &ctx.shard,
         queries,
         |q| (q.topic.as_str(), q.partition),
-        |s, q| answer(s, q),
+        answer,
         |gone| (ApiError::from(gone).wire_code(), -1, -1, -1),
     )
     .await;
