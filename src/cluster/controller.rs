@@ -77,7 +77,7 @@ impl Controller {
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<TopicMeta, ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let mut state = self.state.borrow().clone();
         let mut results = Vec::with_capacity(topics.len());
         for (i, topic) in topics.iter().enumerate() {
@@ -182,7 +182,7 @@ impl Controller {
         shard: &Rc<Shard>,
         names: Vec<String>,
     ) -> Vec<Result<Uuid, ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let mut state = self.state.borrow().clone();
         let enabled = self.broker.borrow().delete_topic_enable;
         let results: Vec<Result<Uuid, ApiError>> = names
@@ -218,7 +218,7 @@ impl Controller {
         requests: Vec<(String, i32)>,
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let mut state = self.state.borrow().clone();
         let results: Vec<Result<(), ApiError>> = requests
             .iter()
@@ -259,7 +259,7 @@ impl Controller {
         names: Vec<String>,
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let mut state = self.state.borrow().clone();
         let results: Vec<Result<(), ApiError>> = names
             .iter()
@@ -290,7 +290,7 @@ impl Controller {
         change: impl FnOnce(&BrokerConfig) -> Result<BrokerConfig, ApiError>,
         validate_only: bool,
     ) -> Result<(), ApiError> {
-        let _turn = self.one_change_at_a_time.acquire(1).await;
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let updated = change(&self.broker.borrow())?;
         if validate_only {
             return Ok(());

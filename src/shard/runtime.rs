@@ -35,6 +35,10 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .first()
         .cloned()
         .context("log.dirs is empty")?;
+    // glommio opens files relative to no directory, so paths must be absolute.
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("creating {}", log_dir.display()))?;
+    let log_dir = log_dir.canonicalize()?;
     let state = controller::load_state(&log_dir, &config)?;
     let broker = config.with_dynamic_overrides(&state.broker_overrides)?;
     let shard_count = config.cores;

@@ -329,7 +329,7 @@ impl Segment {
         })
         .await?;
         if let Some(last) = last {
-            self.next_offset.set(last + 1);
+            self.next_offset.set(last.saturating_add(1));
         }
         Ok(())
     }
@@ -363,7 +363,7 @@ impl Segment {
                         header.max_timestamp.get(),
                         interval,
                     );
-                    self.next_offset.set(header.last_offset() + 1);
+                    self.next_offset.set(header.last_offset().saturating_add(1));
                     self.size.set(at + size);
                 }
             });

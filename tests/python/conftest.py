@@ -14,6 +14,8 @@ Environment:
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import os
 import pathlib
 import queue
@@ -34,6 +36,7 @@ STOP_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 120
 
 _BROKERS = pytest.StashKey[list]()
+_LIVE: set = set()  # every Broker with a process, for the at-exit backstop
 _SEED = pytest.StashKey[int]()
 _EOF = object()
 
@@ -44,6 +47,18 @@ def shoal_bin() -> pathlib.Path:
 
 class BrokerError(AssertionError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if the test process dies without tearing down."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for b in list(_LIVE):
+        b.close()
 
 
 class Broker:
@@ -87,6 +102,8 @@ class Broker:
             "listeners": "PLAINTEXT://127.0.0.1:0",
             "log.dirs": str(self.log_dir),
             "cores": str(self.cores),
+            # the Prometheus exporter's fixed default port would collide between brokers
+            "metrics.port": "0",
             **self.overrides,
         }
         cmd.append("serve")
@@ -129,8 +146,9 @@ class Broker:
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=self.work_dir, env=env,
+            cwd=self.work_dir, env=env, preexec_fn=_die_with_parent,
         )
+        _LIVE.add(self)
         self.log(f"==== pid {self.proc.pid}")
         ready: queue.Queue = queue.Queue()
         self._pumps = [
@@ -196,11 +214,20 @@ class Broker:
     def close(self) -> None:
         if self.running:
             self.kill9()
+        _LIVE.discard(self)
         with self._log_lock:
             self._log_file.close()
 
 
 # ---------------------------------------------------------------------- fixtures
+def pytest_configure(config) -> None:
+    # SIGTERM (CI's timeout, a developer's kill) unwinds like Ctrl-C, so fixtures stop their brokers
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
 def _cores_params() -> list[int]:
     return [int(c) for c in os.environ.get("SHOAL_TEST_CORES", "1,2").split(",") if c.strip()]
 

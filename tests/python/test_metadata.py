@@ -36,7 +36,8 @@ def test_node_id_override_is_the_broker_id(start_broker):
     b = start_broker({"node.id": 7})
     md = admin(b).list_topics(timeout=30)
     assert list(md.brokers) == [7]
-    assert kcat(b, "-L", "-J").stdout.count(b'"id":7') == 1
+    doc = json.loads(kcat(b, "-L", "-J").stdout)
+    assert [x["id"] for x in doc["brokers"]] == [7] and doc["controllerid"] == 7
 
 
 def test_metadata_v1_raw_for_old_clients(start_broker):
