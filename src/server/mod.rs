@@ -16,6 +16,9 @@ use crate::shard::Shard;
 /// Connections one shard serves at once, at most; beyond it, new ones are closed.
 pub const CONNECTIONS_MAX: usize = 10_000;
 
+/// How long a stopping broker waits for in-flight requests.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections until the broker stops, then waits for the open ones to finish
 /// what they were doing.
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
@@ -55,7 +58,16 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         }
     }
     drop(listener);
-    if let Err(error) = connections.close().await {
-        tracing::warn!(?error, "closing connections");
+    let closed = async { Some(connections.close().await) };
+    let deadline = async {
+        glommio::timer::sleep(SHUTDOWN_GRACE).await;
+        None
+    };
+    match futures_lite::future::or(closed, deadline).await {
+        Some(Ok(())) => {}
+        Some(Err(error)) => tracing::warn!(?error, "closing connections"),
+        None => {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping without them")
+        }
     }
 }

@@ -23,6 +23,8 @@ enum Event {
     /// A shard listens; shard 0 also says where its metrics endpoint is.
     Ready(Option<SocketAddr>),
     Failed(usize, String),
+    /// A shard stopped serving connections; its logs stay open until every shard has.
+    Drained,
     Exited,
     Signal(i32),
 }
@@ -36,8 +38,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .cloned()
         .context("log.dirs is empty")?;
     // glommio opens files relative to no directory, so paths must be absolute.
-    std::fs::create_dir_all(&log_dir)
-        .with_context(|| format!("creating {}", log_dir.display()))?;
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let log_dir = log_dir.canonicalize()?;
     let state = controller::load_state(&log_dir, &config)?;
     let broker = config.with_dynamic_overrides(&state.broker_overrides)?;
@@ -69,11 +70,13 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .iter()
         .map(|l| l.cpu)
         .collect();
-    let mut stops = Vec::new();
+    let (mut stops, mut finishes) = (Vec::new(), Vec::new());
     let mut handles = Vec::new();
     for index in 0..shard_count {
         let (stop, stop_rx) = oneshot::channel::<()>();
+        let (finish, finish_rx) = oneshot::channel::<()>();
         stops.push(stop);
+        finishes.push(finish);
         let (mesh, snapshot, events, log_dir, advertised) = (
             mesh.clone(),
             snapshot.clone(),
@@ -93,8 +96,15 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                 let controller = controller_input
                     .map(|(state, broker)| Controller::new(&log_dir, state, broker, shard_count));
                 let run = run_shard(
-                    index, mesh, snapshot, log_dir, controller, advertised, address, &events,
-                    stop_rx,
+                    index,
+                    mesh,
+                    snapshot,
+                    log_dir,
+                    controller,
+                    advertised,
+                    address,
+                    &events,
+                    (stop_rx, finish_rx),
                 );
                 let _ = match run.await {
                     Ok(()) => events.send(Event::Exited),
@@ -105,7 +115,14 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         handles.push(handle);
     }
     spawn_signal_thread(events)?;
-    let result = coordinate(&events_rx, shard_count, placeholder, address, stops);
+    let result = coordinate(
+        &events_rx,
+        shard_count,
+        placeholder,
+        address,
+        stops,
+        finishes,
+    );
     for handle in handles {
         let _ = handle.join();
     }
@@ -119,11 +136,13 @@ fn coordinate(
     placeholder: socket2::Socket,
     address: SocketAddr,
     stops: Vec<oneshot::Sender<()>>,
+    finishes: Vec<oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
     let mut placeholder = Some(placeholder);
-    let (mut ready, mut exited) = (0, 0);
+    let (mut ready, mut drained, mut exited) = (0, 0, 0);
     let mut failure = None;
     let mut stops = Some(stops);
+    let mut finishes = Some(finishes);
     while exited < shard_count {
         let Ok(event) = events.recv() else { break };
         match event {
@@ -144,13 +163,19 @@ fn coordinate(
                 tracing::error!(shard = index, %error, "shard failed");
                 failure.get_or_insert(anyhow::anyhow!("shard {index} failed: {error}"));
                 exited += 1;
+                drained += 1;
                 stop_all(&mut stops);
             }
+            Event::Drained => drained += 1,
             Event::Exited => exited += 1,
             Event::Signal(signal) => {
                 tracing::info!(signal, "stopping");
                 stop_all(&mut stops);
             }
+        }
+        // Logs close only once no shard serves requests that could still reach them.
+        if drained == shard_count {
+            stop_all(&mut finishes);
         }
     }
     failure.map_or(Ok(()), Err)
@@ -189,7 +214,7 @@ async fn run_shard(
     advertised: (String, i32),
     address: SocketAddr,
     events: &mpsc::Sender<Event>,
-    stop: oneshot::Receiver<()>,
+    (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
 ) -> anyhow::Result<()> {
     let (senders, receivers) = mesh
         .join()
@@ -233,6 +258,8 @@ async fn run_shard(
     })
     .detach();
     crate::server::serve(Rc::clone(&shard), listener).await;
+    let _ = events.send(Event::Drained);
+    let _ = finish.await;
     shard.writer.stop();
     shard.flush_all().await;
     Ok(())

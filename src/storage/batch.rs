@@ -95,7 +95,9 @@ impl BatchHeader {
 
     /// Saturating: the base offset lies outside the CRC, so on disk it may be garbage.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.get().saturating_add(i64::from(self.last_offset_delta.get()))
+        self.base_offset
+            .get()
+            .saturating_add(i64::from(self.last_offset_delta.get()))
     }
 
     pub fn compression(&self) -> i16 {

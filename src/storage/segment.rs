@@ -17,8 +17,9 @@ use glommio::io::{BufferedFile, OpenOptions};
 use super::batch::{self, BatchHeader, BatchInfo, WalkEnd, HEADER_BYTES};
 use super::index::{OffsetIndex, TimeIndex};
 
-/// Bytes read at a time while walking batch headers.
-const HEADER_WINDOW_BYTES: usize = 64 * 1024;
+/// Bytes read at a time while walking batch headers: about one index interval, since
+/// a walk starts at the index entry before its target.
+const HEADER_WINDOW_BYTES: usize = 4096 + HEADER_BYTES;
 /// Bytes read at a time while verifying a segment on recovery.
 const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
 

@@ -41,7 +41,8 @@ def close_all() -> None:
             if isinstance(c, Producer):
                 c.purge()
                 c.flush(0)
-            c.close()
+            if not isinstance(c, AdminClient):
+                c.close()
         except (RuntimeError, KafkaException):
             pass  # already closed by the test
 
@@ -69,7 +70,11 @@ def consumer(broker, **extra) -> Consumer:
 
 
 def admin(broker, **extra) -> AdminClient:
-    return AdminClient(base_conf(broker, **extra))
+    # kept referenced until the test ends: an AdminClient destroyed while a request is in flight
+    # fails its futures with _DESTROY, so `admin(b).create_topics(...)` needs the registry
+    a = AdminClient(base_conf(broker, **extra))
+    _OPEN.append(a)
+    return a
 
 
 def wait_futures(futures: dict, timeout: float = CLIENT_TIMEOUT_S) -> dict:
