@@ -21,7 +21,7 @@ use futures::channel::oneshot;
 use glommio::channels::channel_mesh::Senders;
 
 pub use self::event::Event;
-use self::partition::Partition;
+use self::partition::{Partition, Settings};
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
 use crate::cluster::{ShardId, Snapshot};
@@ -170,39 +170,24 @@ impl Shard {
         }
         let snapshot = Rc::new(snapshot);
         let now = now_ms();
-        let owned: Vec<(String, i32, LogConfig, usize)> = snapshot
+        let owned: Vec<(String, i32, Settings)> = snapshot
             .topics()
             .flat_map(|(name, meta)| {
-                let config = log_config(&snapshot, meta);
-                let max_message_bytes = meta
-                    .config
-                    .resolve(&snapshot.broker)
-                    .max_message_bytes
-                    .max(0) as usize;
-                (0..meta.partitions)
-                    .map(move |p| (name.clone(), p, config.clone(), max_message_bytes))
+                let settings = partition_settings(&snapshot, meta);
+                (0..meta.partitions).map(move |p| (name.clone(), p, settings.clone()))
             })
-            .filter(|(name, p, _, _)| snapshot.shard_for(name, *p) == self.id)
+            .filter(|(name, p, _)| snapshot.shard_for(name, *p) == self.id)
             .collect();
-        for (topic, index, config, max_message_bytes) in &owned {
-            let existing = self.partition(topic, *index);
-            match existing {
-                Some(partition) => {
-                    partition.log.set_config(config.clone());
-                    partition.max_message_bytes.set(*max_message_bytes);
-                }
+        for (topic, index, settings) in &owned {
+            match self.partition(topic, *index) {
+                Some(partition) => partition.apply(settings),
                 None => {
                     let dir = self.log_dir.join(format!("{topic}-{index}"));
-                    let log = Log::open(&dir, config.clone(), now).await?;
-                    let partition = Rc::new(Partition::new(
-                        topic.clone(),
-                        *index,
-                        log,
-                        *max_message_bytes,
-                    ));
+                    let log = Log::open(&dir, settings.log.clone(), now).await?;
+                    let partition = Partition::new(topic.clone(), *index, log, settings, now);
                     self.partitions
                         .borrow_mut()
-                        .insert((topic.clone(), *index), partition);
+                        .insert((topic.clone(), *index), Rc::new(partition));
                 }
             }
         }
@@ -210,11 +195,7 @@ impl Shard {
             .partitions
             .borrow()
             .values()
-            .filter(|p| {
-                !owned
-                    .iter()
-                    .any(|(t, i, _, _)| *t == p.topic && *i == p.index)
-            })
+            .filter(|p| !owned.iter().any(|(t, i, _)| *t == p.topic && *i == p.index))
             .cloned()
             .collect();
         for partition in removed {
@@ -239,17 +220,22 @@ impl Shard {
     }
 }
 
-/// The storage settings of a topic's logs.
-pub fn log_config(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta) -> LogConfig {
+/// What each partition of a topic takes from the topic's effective config.
+pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta) -> Settings {
     let effective = meta.config.resolve(&snapshot.broker);
-    LogConfig {
-        segment_bytes: effective.segment_bytes.max(1) as u64,
-        segment_ms: effective.segment_ms,
-        retention_ms: effective.retention_ms,
-        retention_bytes: effective.retention_bytes,
-        index_interval_bytes: effective.index_interval_bytes.max(1) as u64,
-        log_append_time: effective.message_timestamp_type
-            == crate::config::TimestampType::LogAppendTime,
+    Settings {
+        log: LogConfig {
+            segment_bytes: effective.segment_bytes.max(1) as u64,
+            segment_ms: effective.segment_ms,
+            retention_ms: effective.retention_ms,
+            retention_bytes: effective.retention_bytes,
+            index_interval_bytes: effective.index_interval_bytes.max(1) as u64,
+            log_append_time: effective.message_timestamp_type
+                == crate::config::TimestampType::LogAppendTime,
+        },
+        max_message_bytes: effective.max_message_bytes.max(0) as usize,
+        // flush.ms=0 asks for a sync after every append: that is the strict mode.
+        flush_interval_ms: effective.flush_ms.filter(|ms| *ms > 0),
     }
 }
 

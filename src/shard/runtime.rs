@@ -251,6 +251,7 @@ async fn run_shard(
     };
     let _ = events.send(Event::Ready(metrics));
     glommio::spawn_local(enforce_retention(Rc::clone(&shard))).detach();
+    glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
     let stopper = Rc::clone(&shard);
     glommio::spawn_local(async move {
         let _ = stop.await;
@@ -294,6 +295,40 @@ async fn enforce_retention(shard: Rc<Shard>) {
                 }
             }
         }
+    }
+}
+
+/// How often the periodic flusher looks for logs due a sync when none is configured
+/// (a topic may gain `flush.ms` at any time).
+const FLUSH_CHECK_MS: i64 = 1000;
+
+/// Syncs the logs of topics with `flush.ms` set (whose acks=all appends did not wait
+/// for a sync) once their interval has passed since their last sync.
+async fn flush_on_interval(shard: Rc<Shard>) {
+    loop {
+        let now = super::now_ms();
+        let mut next_due = now + FLUSH_CHECK_MS;
+        for partition in shard.local_partitions() {
+            let Some(interval) = partition.flush_interval_ms.get() else {
+                continue;
+            };
+            let due = partition.flushed_at_ms.get().saturating_add(interval);
+            if due > now {
+                next_due = next_due.min(due);
+                continue;
+            }
+            if let Err(error) = partition.log.flush().await {
+                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "periodic flush failed");
+            }
+            partition.flushed_at_ms.set(now);
+            next_due = next_due.min(now.saturating_add(interval));
+        }
+        let stopping = shard.stopping.listen();
+        if shard.is_stopping() {
+            return;
+        }
+        let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
+        futures_lite::future::or(stopping, glommio::timer::sleep(wait)).await;
     }
 }
 

@@ -140,7 +140,7 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
         Ok(infos) => infos,
         Err(error) => return failure(error.into()),
     };
-    let durable = acks == -1;
+    let durable = acks == -1 && partition.syncs_every_append();
     let bytes = records.to_vec();
     match shard
         .writer
