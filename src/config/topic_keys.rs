@@ -36,6 +36,8 @@ pub(crate) enum Rule {
     Cleanup,
     /// `*`, or a list of `partition:broker` pairs (Kafka's throttled-replicas lists).
     Replicas,
+    /// A Kafka release such as `0.10.0` or `3.0-IV1`.
+    Version,
 }
 
 impl Rule {
@@ -52,6 +54,7 @@ impl Rule {
             Rule::Compression => CompressionType::parse(key, value).map(drop),
             Rule::Cleanup => CleanupPolicy::parse(key, value).map(drop),
             Rule::Replicas => check_replicas(key, value),
+            Rule::Version => check_version(key, value),
         }
     }
 }
@@ -207,6 +210,15 @@ pub(crate) static TOPIC_KEYS: &[TopicKey] = &[
         },
         broker_keys: &["message.max.bytes"],
         inherited: |b| b.message_max_bytes.to_string(),
+    },
+    // Deprecated since Kafka 3.0, where it no longer changes the stored format; accepted
+    // (and ignored) as Kafka 3.x does, so tools that still set it keep working.
+    TopicKey {
+        name: "message.format.version",
+        kind: ConfigType::String,
+        rule: Rule::Version,
+        broker_keys: &[],
+        inherited: |_| "3.0-IV1".to_string(),
     },
     TopicKey {
         name: "message.downconversion.enable",
@@ -365,3 +377,17 @@ pub(crate) static TOPIC_KEYS: &[TopicKey] = &[
         inherited: |_| false.to_string(),
     },
 ];
+
+fn check_version(key: &str, value: &str) -> Result<(), ConfigError> {
+    let (release, iv) = value.split_once("-IV").unwrap_or((value, "0"));
+    let parts: Vec<&str> = release.split('.').collect();
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if (2..=4).contains(&parts.len()) && parts.iter().all(|p| numeric(p)) && numeric(iv) {
+        return Ok(());
+    }
+    Err(ConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        expected: "a Kafka version such as 2.8 or 3.0-IV1".to_string(),
+    })
+}

@@ -297,6 +297,9 @@ fn valid_value(rule: &Rule) -> BoxedStrategy<String> {
         ])
         .prop_map(str::to_string)
         .boxed(),
+        Rule::Version => prop::sample::select(vec!["0.10.0.0", "2.8", "3.0-IV1"])
+            .prop_map(str::to_string)
+            .boxed(),
         Rule::Cleanup => prop::sample::select(vec!["delete", "compact", "compact,delete"])
             .prop_map(str::to_string)
             .boxed(),
