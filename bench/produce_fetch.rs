@@ -83,7 +83,24 @@ fn main() -> anyhow::Result<()> {
     let produce_seconds = started.elapsed().as_secs_f64();
     let produced_bytes = batches * (options.batch_records * options.record_bytes) as u64;
     let started = Instant::now();
-    let fetched_bytes = fetch_all(&options, &topic)?;
+    let fetchers: Vec<_> = (0..options.connections)
+        .map(|c| {
+            let (bootstrap, topic) = (options.bootstrap.clone(), topic.clone());
+            let (partitions, connections) = (options.partitions, options.connections);
+            std::thread::spawn(move || {
+                let partitions: Vec<i32> = (0..partitions)
+                    .filter(|p| *p as usize % connections == c)
+                    .collect();
+                fetch_all(&bootstrap, &topic, &partitions)
+            })
+        })
+        .collect();
+    let mut fetched_bytes = 0u64;
+    for fetcher in fetchers {
+        fetched_bytes += fetcher
+            .join()
+            .map_err(|_| anyhow::anyhow!("a fetcher panicked"))??;
+    }
     let fetch_seconds = started.elapsed().as_secs_f64();
     println!(
         "{{\"produce_mb_per_s\":{:.1},\"produce_records_per_s\":{:.0},\"fetch_mb_per_s\":{:.1},\"record_bytes\":{},\"acks\":{},\"partitions\":{},\"connections\":{},\"batch_records\":{},\"in_flight\":{}}}",
@@ -232,23 +249,23 @@ fn produce(
     Ok(acked)
 }
 
-/// Reads every partition from offset 0 to its end; returns record bytes received.
-fn fetch_all(options: &Options, topic: &str) -> anyhow::Result<u64> {
-    let mut connection = Connection::connect(&options.bootstrap, "shoal-bench")?;
-    let mut offsets: Vec<i64> = vec![0; options.partitions as usize];
-    let mut ends: Vec<Option<i64>> = vec![None; options.partitions as usize];
+/// Reads `partitions` from offset 0 to their ends; returns record bytes received.
+fn fetch_all(bootstrap: &str, topic: &str, partitions: &[i32]) -> anyhow::Result<u64> {
+    let mut connection = Connection::connect(bootstrap, "shoal-bench")?;
+    let mut offsets: Vec<i64> = vec![0; partitions.len()];
+    let mut ends: Vec<Option<i64>> = vec![None; partitions.len()];
     let mut bytes = 0u64;
     while ends
         .iter()
         .zip(&offsets)
         .any(|(end, offset)| end.is_none_or(|end| *offset < end))
     {
-        let partitions = offsets
+        let wanted = partitions
             .iter()
-            .enumerate()
+            .zip(&offsets)
             .map(|(p, offset)| {
                 FetchPartition::default()
-                    .with_partition(p as i32)
+                    .with_partition(*p)
                     .with_fetch_offset(*offset)
                     .with_partition_max_bytes(8 << 20)
             })
@@ -260,7 +277,7 @@ fn fetch_all(options: &Options, topic: &str) -> anyhow::Result<u64> {
             .with_session_epoch(-1)
             .with_topics(vec![FetchTopic::default()
                 .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(partitions)]);
+                .with_partitions(wanted)]);
         let response: FetchResponse = connection.call(ApiKey::Fetch, FETCH_VERSION, &request)?;
         for partition in response.responses.iter().flat_map(|t| &t.partitions) {
             anyhow::ensure!(
@@ -268,11 +285,19 @@ fn fetch_all(options: &Options, topic: &str) -> anyhow::Result<u64> {
                 "fetch failed with error {}",
                 partition.error_code
             );
-            let p = partition.partition_index as usize;
-            ends[p] = Some(partition.high_watermark);
+            let Some(i) = partitions
+                .iter()
+                .position(|p| *p == partition.partition_index)
+            else {
+                anyhow::bail!(
+                    "fetch answered for partition {} not asked for",
+                    partition.partition_index
+                );
+            };
+            ends[i] = Some(partition.high_watermark);
             let records = partition.records.clone().unwrap_or_default();
             batch::walk(&records, false, |_, header| {
-                offsets[p] = header.last_offset() + 1;
+                offsets[i] = header.last_offset() + 1;
                 bytes += header.total_size().unwrap_or(0) as u64;
             });
         }
