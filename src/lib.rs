@@ -1,6 +1,7 @@
 //! shoal: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
+pub mod alloc;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use shoal::config::BrokerConfig;
 
+#[global_allocator]
+static ALLOCATOR: shoal::alloc::Allocator = shoal::alloc::Allocator;
+
 #[derive(Parser)]
 #[command(
     name = "shoal",

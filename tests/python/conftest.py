@@ -76,6 +76,7 @@ class Broker:
         self.host = "127.0.0.1"
         self.port: int | None = None
         self.starts = 0
+        self.expect_exit = False  # set by stop()/kill9(): any other exit is a crash
         self._log_lock = threading.Lock()
         self._log_file = open(self.log_path, "a", encoding="utf-8", buffering=1)
         self._pumps: list[threading.Thread] = []
@@ -140,6 +141,7 @@ class Broker:
     def start(self, timeout: float = START_TIMEOUT_S) -> "Broker":
         assert not self.running, "already running"
         self.starts += 1
+        self.expect_exit = False
         argv = self.argv()
         self.log(f"==== start #{self.starts}: {' '.join(argv)}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
@@ -189,6 +191,7 @@ class Broker:
         """Signal the broker and wait for it to exit; asserts its exit code (0 by default)."""
         self.log(f"==== stop with signal {signal.Signals(sig).name}")
         self.send_signal(sig)
+        self.expect_exit = True
         try:
             rc = self._reap(timeout)
         except subprocess.TimeoutExpired:
@@ -199,6 +202,7 @@ class Broker:
         return rc
 
     def kill9(self) -> None:
+        self.expect_exit = True
         if self.running:
             self.log("==== kill -9")
             os.kill(self.proc.pid, signal.SIGKILL)
@@ -263,6 +267,8 @@ def start_broker(request, tmp_path, cores):
     clients.close_all()
     problems = []
     for b in brokers:
+        if b.proc is not None and not b.running and not b.expect_exit:
+            problems.append(f"{b.name} died during the test with exit code {b.proc.returncode}:\n{b.log_tail(30)}")
         try:
             if b.running:
                 b.stop()

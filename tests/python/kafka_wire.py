@@ -240,6 +240,21 @@ def encode_record(offset_delta: int, r: Record) -> bytes:
     return varint(len(body)) + bytes(body)
 
 
+def _compress(codec: int, data: bytes) -> bytes:
+    if codec == 1:
+        c = zlib.compressobj(wbits=31)  # gzip framing
+        return c.compress(data) + c.flush()
+    if codec == 3:
+        import lz4.frame
+
+        return lz4.frame.compress(data)
+    if codec == 4:
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(data)
+    raise ValueError(f"no encoder here for codec {codec}")
+
+
 def encode_batch(
     records: list[Record],
     base_timestamp: int | None = None,
@@ -248,11 +263,16 @@ def encode_batch(
     producer_id: int = -1,
     producer_epoch: int = -1,
     base_sequence: int = -1,
+    codec: str = "none",
 ) -> bytes:
-    """An uncompressed magic-2 RecordBatch with a correct CRC-32C."""
+    """A magic-2 RecordBatch with a correct CRC-32C; records compressed with `codec` (none, gzip,
+    lz4 or zstd)."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
     recs = b"".join(encode_record(i, r) for i, r in enumerate(records))
+    if CODECS[codec]:
+        recs = _compress(CODECS[codec], recs)
+        attributes |= CODECS[codec]
     max_ts = base_timestamp + max((r.timestamp_delta for r in records), default=0)
     after_crc = (
         i16(attributes)

@@ -23,6 +23,7 @@ def payload(seed: int, i: int) -> bytes:
     return b"%d|" % i + r.randbytes(r.randrange(10, 2000))
 
 
+@pytest.mark.timeout(180)
 def test_kill9_mid_stream_loses_no_acknowledged_record(start_broker, seed):
     b = start_broker()
     t = unique_topic("crash")
@@ -73,7 +74,8 @@ def test_kill9_mid_stream_loses_no_acknowledged_record(start_broker, seed):
     check_log(b, t, seed, acked)
     # the log takes new appends at its recovered end, and survives a clean restart too
     ends = {q: watermarks(b, t, q)[1] for q in range(PARTITIONS)}
-    more = produce_all(producer(b, acks="all"), t, [{"key": b"%d" % (i + q), "value": payload(seed, i + q),
+    nxt = i + PARTITIONS - i % PARTITIONS  # record j always goes to partition j % PARTITIONS
+    more = produce_all(producer(b, acks="all"), t, [{"key": b"%d" % (nxt + q), "value": payload(seed, nxt + q),
                                                      "partition": q} for q in range(PARTITIONS)])
     assert {r.partition: r.offset for r in more} == ends
     for r in more:

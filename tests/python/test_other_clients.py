@@ -48,7 +48,8 @@ def test_kafka_python_round_trip(broker, codec):
     t = unique_topic(f"kp-{codec or 'none'}")
     create_topic(broker, t, 2)
     recs = records(120, "kp")
-    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", compression_type=codec, linger_ms=20)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", compression_type=codec, linger_ms=20,
+                      enable_idempotence=False)  # kafka-python 3 defaults to idempotence: not in issue 2
     try:
         futures = [p.send(t, partition=0, **r) for r in recs]
         p.flush(30)
@@ -82,7 +83,7 @@ def test_kafka_python_admin(broker):
         assert cluster["cluster_id"]
         assert [(x["host"], x["port"]) for x in cluster["brokers"]] == [("127.0.0.1", broker.port)]
         # DeleteRecords
-        p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        p = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
         for i in range(10):
             p.send(t, value=b"%d" % i, partition=1)
         p.flush(30)

@@ -15,6 +15,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_topic_partitions;
 mod fetch;
+mod find_coordinator;
 mod incremental_alter_configs;
 mod list_offsets;
 mod metadata;
@@ -105,6 +106,7 @@ handlers! {
     Fetch => fetch,
     ListOffsets => list_offsets,
     Metadata => metadata,
+    FindCoordinator => find_coordinator,
     ApiVersions => api_versions,
     CreateTopics => create_topics,
     DeleteTopics => delete_topics,

@@ -1,0 +1,56 @@
+//! FindCoordinator: which broker coordinates a consumer group, transactional id or
+//! share group. With one broker it is this one, for every key. (Which of its shards
+//! runs a coordinator is decided inside the broker and invisible to clients.)
+//!
+//! librdkafka also reads this API's presence as "the broker supports LZ4 framing
+//! correctly", so it must be advertised for lz4-compressed produce.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Ctx, Response};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=6;
+
+/// Key types: consumer group, transactional id, share group.
+const KEY_TYPES: RangeInclusive<i8> = 0..=2;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<FindCoordinatorRequest>(body) else {
+        return Response::Close;
+    };
+    let node = BrokerId(ctx.shard.snapshot().broker.node_id);
+    let (host, port) = ctx.shard.advertised();
+    let error = if !KEY_TYPES.contains(&request.key_type) {
+        ResponseError::InvalidRequest.code()
+    } else {
+        0
+    };
+    let response = if ctx.version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(node)
+                    .with_host(StrBytes::from_string(host.clone()))
+                    .with_port(port)
+                    .with_error_code(error)
+            })
+            .collect();
+        FindCoordinatorResponse::default().with_coordinators(coordinators)
+    } else {
+        FindCoordinatorResponse::default()
+            .with_error_code(error)
+            .with_node_id(node)
+            .with_host(StrBytes::from_string(host))
+            .with_port(port)
+    };
+    ctx.respond(&response)
+}
