@@ -21,9 +21,8 @@ use kafka_protocol::messages::{
     ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
+use shoal::client::records::{encode_batch as encode_batch_of, NewRecord};
 use shoal::client::Connection;
 use shoal::storage::batch;
 
@@ -45,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     let options = parse()?;
     let topic = format!("bench-{}", std::process::id());
     create_topic(&options, &topic)?;
-    let batch = encode_batch(options.batch_records, options.record_bytes);
+    let batch = encode_batch(options.batch_records, options.record_bytes)?;
     let started = Instant::now();
     let producers: Vec<_> = (0..options.connections)
         .map(|c| {
@@ -165,36 +164,20 @@ fn create_topic(options: &Options, topic: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn encode_batch(records: usize, record_bytes: usize) -> Bytes {
-    let now = shoal::shard::now_ms();
-    let records: Vec<Record> = (0..records)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: now,
+fn encode_batch(records: usize, record_bytes: usize) -> anyhow::Result<Bytes> {
+    let timestamp = shoal::shard::now_ms();
+    let records: Vec<NewRecord> = (0..records)
+        .map(|i| NewRecord {
             key: None,
             value: Some(Bytes::from(
                 (0..record_bytes)
                     .map(|b| (b * 31 + i) as u8)
                     .collect::<Vec<u8>>(),
             )),
-            headers: Default::default(),
+            timestamp,
         })
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("a batch encodes");
-    buf.freeze()
+    encode_batch_of(&records, Compression::None)
 }
 
 /// Pipelines produce requests for `duration`; returns the batches acknowledged.

@@ -2,6 +2,8 @@
 //! Blocking std I/O: tools run outside the shards, and one thread per connection is
 //! plenty for them. It speaks the Kafka protocol, so it works against any broker.
 
+pub mod records;
+
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;

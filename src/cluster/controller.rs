@@ -95,15 +95,8 @@ impl Controller {
             }
             results.push(result);
         }
-        if !validate_only && results.iter().any(Result::is_ok) {
-            if let Err(error) = self.commit(shard, state).await {
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
-        }
-        results
+        self.commit_if_any(shard, state, results, validate_only)
+            .await
     }
 
     fn validate_new_topic(
@@ -201,15 +194,7 @@ impl Controller {
                     .ok_or_else(|| unknown_topic(name))
             })
             .collect();
-        if results.iter().any(Result::is_ok) {
-            if let Err(error) = self.commit(shard, state).await {
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
-        }
-        results
+        self.commit_if_any(shard, state, results, false).await
     }
 
     pub async fn create_partitions(
@@ -239,15 +224,8 @@ impl Controller {
                 Ok(())
             })
             .collect();
-        if !validate_only && results.iter().any(Result::is_ok) {
-            if let Err(error) = self.commit(shard, state).await {
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
-        }
-        results
+        self.commit_if_any(shard, state, results, validate_only)
+            .await
     }
 
     /// Replaces topics' configs (each already validated by the caller against the
@@ -272,15 +250,8 @@ impl Controller {
                 Ok(())
             })
             .collect();
-        if !validate_only && results.iter().any(Result::is_ok) {
-            if let Err(error) = self.commit(shard, state).await {
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
-        }
-        results
+        self.commit_if_any(shard, state, results, validate_only)
+            .await
     }
 
     /// Changes dynamic broker configs: `change` maps the current config to the new one.
@@ -299,6 +270,27 @@ impl Controller {
         state.broker_overrides = updated.dynamic_overrides();
         *self.broker.borrow_mut() = updated;
         self.commit(shard, state).await
+    }
+
+    /// Commits `state` when any change in `results` succeeded (and this is not a dry
+    /// run); if the commit fails, every successful result becomes that failure.
+    async fn commit_if_any<T>(
+        &self,
+        shard: &Rc<Shard>,
+        state: ClusterState,
+        results: Vec<Result<T, ApiError>>,
+        validate_only: bool,
+    ) -> Vec<Result<T, ApiError>> {
+        if validate_only || !results.iter().any(Result::is_ok) {
+            return results;
+        }
+        match self.commit(shard, state).await {
+            Ok(()) => results,
+            Err(error) => results
+                .into_iter()
+                .map(|r| r.and(Err(error.clone())))
+                .collect(),
+        }
     }
 
     /// Persists `state`, then publishes it to every shard and waits until all have it.

@@ -283,9 +283,8 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i6
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use crate::client::records::NewRecord;
+    use kafka_protocol::records::Compression;
     use proptest::prelude::*;
 
     /// A real batch, encoded by kafka-protocol as a client would.
@@ -294,33 +293,18 @@ pub(crate) mod tests {
         timestamps: &[i64],
         compression: Compression,
     ) -> Vec<u8> {
-        let records: Vec<Record> = values
+        let records: Vec<NewRecord> = values
             .iter()
             .zip(timestamps)
-            .enumerate()
-            .map(|(i, (value, ts))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: *ts,
+            .map(|(value, timestamp)| NewRecord {
                 key: Some(Bytes::from_static(b"k")),
                 value: Some(Bytes::copy_from_slice(value)),
-                headers: Default::default(),
+                timestamp: *timestamp,
             })
             .collect();
-        let mut out = bytes::BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut out, &records, &options).expect("encodes");
-        out.to_vec()
+        crate::client::records::encode_batch(&records, compression)
+            .expect("encodes")
+            .to_vec()
     }
 
     #[test]

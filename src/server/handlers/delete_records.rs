@@ -11,7 +11,7 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{on_owning_shards, topic_name, Ctx, Response};
+use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -40,21 +40,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         |gone| (ApiError::from(gone).wire_code(), -1),
     )
     .await;
-    let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
-    for ((topic, partition), (error, low_watermark)) in shape.into_iter().zip(results) {
-        let result = DeleteRecordsPartitionResult::default()
-            .with_partition_index(partition)
-            .with_error_code(error)
-            .with_low_watermark(low_watermark);
-        match topics.last_mut() {
-            Some(last) if last.name.as_str() == topic => last.partitions.push(result),
-            _ => topics.push(
-                DeleteRecordsTopicResult::default()
-                    .with_name(topic_name(&topic))
-                    .with_partitions(vec![result]),
-            ),
-        }
-    }
+    let partitions =
+        shape
+            .into_iter()
+            .zip(results)
+            .map(|((topic, partition), (error, low_watermark))| {
+                let result = DeleteRecordsPartitionResult::default()
+                    .with_partition_index(partition)
+                    .with_error_code(error)
+                    .with_low_watermark(low_watermark);
+                (topic, result)
+            });
+    let topics = group_by_topic(partitions, |topic, partitions| {
+        DeleteRecordsTopicResult::default()
+            .with_name(topic_name(&topic))
+            .with_partitions(partitions)
+    });
     ctx.respond(&DeleteRecordsResponse::default().with_topics(topics))
 }
 

@@ -11,7 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{on_owning_shards, topic_name, Ctx, Response};
+use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -61,23 +61,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         |gone| (ApiError::from(gone).wire_code(), -1, -1, -1),
     )
     .await;
-    let mut topics: Vec<ListOffsetsTopicResponse> = Vec::new();
-    for ((topic, partition), (error, timestamp, offset, epoch)) in shape.into_iter().zip(answers) {
-        let response = ListOffsetsPartitionResponse::default()
-            .with_partition_index(partition)
-            .with_error_code(error)
-            .with_timestamp(timestamp)
-            .with_offset(offset)
-            .with_leader_epoch(if ctx.version >= 4 { epoch } else { -1 });
-        match topics.last_mut() {
-            Some(last) if last.name.as_str() == topic => last.partitions.push(response),
-            _ => topics.push(
-                ListOffsetsTopicResponse::default()
-                    .with_name(topic_name(&topic))
-                    .with_partitions(vec![response]),
-            ),
-        }
-    }
+    let version = ctx.version;
+    let partitions = shape
+        .into_iter()
+        .zip(answers)
+        .map(|((topic, partition), answer)| {
+            let (error, timestamp, offset, epoch) = answer;
+            let response = ListOffsetsPartitionResponse::default()
+                .with_partition_index(partition)
+                .with_error_code(error)
+                .with_timestamp(timestamp)
+                .with_offset(offset)
+                .with_leader_epoch(if version >= 4 { epoch } else { -1 });
+            (topic, response)
+        });
+    let topics = group_by_topic(partitions, |topic, partitions| {
+        ListOffsetsTopicResponse::default()
+            .with_name(topic_name(&topic))
+            .with_partitions(partitions)
+    });
     ctx.respond(&ListOffsetsResponse::default().with_topics(topics))
 }
 

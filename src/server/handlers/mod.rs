@@ -205,6 +205,25 @@ where
         .collect()
 }
 
+/// Gathers runs of items with the same key (a topic) into one entry each, in order:
+/// the shape of every per-topic list in a response.
+pub fn group_by_topic<K: PartialEq, P, T>(
+    items: impl IntoIterator<Item = (K, P)>,
+    make: impl Fn(K, Vec<P>) -> T,
+) -> Vec<T> {
+    let mut groups: Vec<(K, Vec<P>)> = Vec::new();
+    for (key, item) in items {
+        match groups.last_mut() {
+            Some((last, list)) if *last == key => list.push(item),
+            _ => groups.push((key, vec![item])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, list)| make(key, list))
+        .collect()
+}
+
 pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
     kafka_protocol::protocol::StrBytes::from_string(name.to_string()).into()
 }

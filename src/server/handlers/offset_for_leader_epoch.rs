@@ -13,7 +13,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use super::{on_owning_shards, topic_name, Ctx, Response};
+use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -50,22 +50,23 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         |gone| (ApiError::from(gone).wire_code(), -1, -1),
     )
     .await;
-    let mut topics: Vec<OffsetForLeaderTopicResult> = Vec::new();
-    for ((topic, partition), (error, epoch, end_offset)) in shape.into_iter().zip(answers) {
-        let result = EpochEndOffset::default()
-            .with_partition(partition)
-            .with_error_code(error)
-            .with_leader_epoch(epoch)
-            .with_end_offset(end_offset);
-        match topics.last_mut() {
-            Some(last) if last.topic.as_str() == topic => last.partitions.push(result),
-            _ => topics.push(
-                OffsetForLeaderTopicResult::default()
-                    .with_topic(topic_name(&topic))
-                    .with_partitions(vec![result]),
-            ),
-        }
-    }
+    let partitions =
+        shape
+            .into_iter()
+            .zip(answers)
+            .map(|((topic, partition), (error, epoch, end_offset))| {
+                let result = EpochEndOffset::default()
+                    .with_partition(partition)
+                    .with_error_code(error)
+                    .with_leader_epoch(epoch)
+                    .with_end_offset(end_offset);
+                (topic, result)
+            });
+    let topics = group_by_topic(partitions, |topic, partitions| {
+        OffsetForLeaderTopicResult::default()
+            .with_topic(topic_name(&topic))
+            .with_partitions(partitions)
+    });
     ctx.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics))
 }
 

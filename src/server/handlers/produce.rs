@@ -12,7 +12,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{on_owning_shards, topic_name, Ctx, Response};
+use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
 use crate::metrics::ShardMetrics;
 use crate::shard::{now_ms, Shard};
@@ -87,32 +87,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     if acks == 0 {
         return Response::Nothing;
     }
-    let mut responses: Vec<TopicProduceResponse> = Vec::new();
-    for ((topic, topic_id, partition), outcome) in shape.into_iter().zip(outcomes) {
-        let partition_response = PartitionProduceResponse::default()
-            .with_index(partition)
-            .with_error_code(outcome.error.as_ref().map_or(0, ApiError::wire_code))
-            .with_error_message(
-                outcome
-                    .error
-                    .and_then(|e| e.message)
-                    .map(StrBytes::from_string),
-            )
-            .with_base_offset(outcome.base_offset)
-            .with_log_append_time_ms(outcome.log_append_time_ms)
-            .with_log_start_offset(outcome.log_start_offset);
-        match responses.last_mut() {
-            Some(last) if last.name.as_str() == topic && last.topic_id == topic_id => {
-                last.partition_responses.push(partition_response)
-            }
-            _ => responses.push(
-                TopicProduceResponse::default()
-                    .with_name(topic_name(&topic))
-                    .with_topic_id(topic_id)
-                    .with_partition_responses(vec![partition_response]),
-            ),
-        }
-    }
+    let partitions =
+        shape
+            .into_iter()
+            .zip(outcomes)
+            .map(|((topic, topic_id, partition), outcome)| {
+                let response = PartitionProduceResponse::default()
+                    .with_index(partition)
+                    .with_error_code(outcome.error.as_ref().map_or(0, ApiError::wire_code))
+                    .with_error_message(
+                        outcome
+                            .error
+                            .and_then(|e| e.message)
+                            .map(StrBytes::from_string),
+                    )
+                    .with_base_offset(outcome.base_offset)
+                    .with_log_append_time_ms(outcome.log_append_time_ms)
+                    .with_log_start_offset(outcome.log_start_offset);
+                ((topic, topic_id), response)
+            });
+    let responses = group_by_topic(partitions, |(topic, topic_id), partitions| {
+        TopicProduceResponse::default()
+            .with_name(topic_name(&topic))
+            .with_topic_id(topic_id)
+            .with_partition_responses(partitions)
+    });
     ctx.respond(&ProduceResponse::default().with_responses(responses))
 }
 
