@@ -85,9 +85,10 @@ impl Drop for AppendGuard<'_> {
 impl Log {
     /// Opens (or creates) the log in `dir`, recovering the last segment.
     pub async fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
-        glommio::io::Directory::create(dir)
+        let handle = glommio::io::Directory::create(dir)
             .await
             .map_err(io::Error::from)?;
+        handle.close().await.map_err(io::Error::from)?;
         let bases = segment_bases(dir)?;
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
