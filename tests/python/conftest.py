@@ -6,7 +6,7 @@ The broker is started exactly as docs/CONTRACT.md says: `shoal serve --override 
 on that line, on a process exit, or on a client call with a timeout.
 
 Environment:
-  SHOAL_BIN            the binary (default: target/debug/shoal); a .py file runs with this Python
+  SHOAL_BIN            the binary (default: target/debug/shoal)
   SHOAL_TEST_CORES     comma-separated `cores` values to run the client tests with (default 1,2)
   SHOAL_TEST_SEED      replay a randomised test with this seed (each prints the seed it used)
   SHOAL_START_TIMEOUT  seconds to wait for the ready line (default 60)
@@ -23,7 +23,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -97,8 +96,6 @@ class Broker:
 
     def argv(self) -> list[str]:
         cmd = [str(self.binary)]
-        if self.binary.suffix == ".py":
-            cmd = [sys.executable, str(self.binary)]
         settings = {
             "listeners": "PLAINTEXT://127.0.0.1:0",
             "log.dirs": str(self.log_dir),
