@@ -62,9 +62,12 @@ def test_produce_round_trip(broker, seed, acks, codec):
     # on the wire: the producer's batches, stored as they came (codec kept), every CRC valid
     batches = kw.fetch_all_batches(broker.bootstrap, t, 0)
     assert batches and all(b.crc_ok for b in batches)
-    assert {b.codec for b in batches} == {kw.CODECS[codec]}, (
-        "stored batches do not carry the producer's codec (note: librdkafka only uses lz4 when the "
-        "broker advertises FindCoordinator in ApiVersions, its marker for the LZ4 feature)")
+    # librdkafka sends a batch uncompressed when compressing would not shrink it (a small
+    # remainder batch can), so "none" may appear beside the codec; the full batches carry it.
+    codecs = [b.codec for b in batches]
+    assert set(codecs) <= {kw.CODECS[codec], kw.CODECS["none"]} and kw.CODECS[codec] in codecs, (
+        f"stored batches do not carry the producer's codec: {codecs} (note: librdkafka only uses lz4 "
+        "when the broker advertises FindCoordinator in ApiVersions, its marker for the LZ4 feature)")
     assert sum(b.record_count for b in batches) == counts[0]
     assert [b.base_offset for b in batches] == sorted(b.base_offset for b in batches)
     raw = [(r.key, r.value, tuple(r.headers), ts) for b in batches for (_, ts, r) in b.records]
