@@ -225,7 +225,13 @@ impl Log {
         if active.size() == 0 || !(full || old || wide) {
             return Ok(());
         }
-        active.seal(&self.dir).await?;
+        self.roll(now_ms).await
+    }
+
+    /// Seals the active segment and starts a new one at the log end. Callers hold the
+    /// append turn: a roll in the middle of an append would split its offsets.
+    async fn roll(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.active().seal(&self.dir).await?;
         let base = self.end_offset.get();
         let segment = Segment::create(&self.dir, base, now_ms).await?;
         sync_dir(&self.dir).await?;
@@ -342,6 +348,16 @@ impl Log {
     /// oldest first, never the active one. Returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let config = self.config.borrow().clone();
+        // An expired active segment is rolled so it can go too, as Kafka does; with an
+        // append under way it waits for the next run.
+        let active = self.active();
+        let active_expired = config.retention_ms >= 0
+            && active.size() > 0
+            && now_ms - active.max_timestamp() > config.retention_ms;
+        if active_expired && !self.appending.replace(true) {
+            let _turn = AppendGuard(&self.appending);
+            self.roll(now_ms).await?;
+        }
         let mut total = self.size_bytes() as i64;
         let mut new_start = None;
         let sealed: Vec<Rc<Segment>> = {

@@ -178,7 +178,21 @@ fn retention_and_delete_records_drop_whole_old_segments() {
         };
         log.set_config(config);
         log.enforce_retention(10_000).await.expect("time retention");
-        assert_eq!(log.segment_count(), 1, "only the active segment is left");
+        assert_eq!(
+            log.segment_count(),
+            1,
+            "one empty segment is left, at the log end"
+        );
+        assert_eq!(
+            (log.start_offset(), log.size_bytes()),
+            (log.end_offset(), 0)
+        );
+        assert!(log
+            .read(log.end_offset(), 10)
+            .await
+            .expect("at the end")
+            .is_none());
+        assert_eq!(append(&log, 1, 20_000).await.base_offset, 120);
     });
     run(async {
         let log = Log::open(dir.path(), small_config(), 0)
@@ -186,7 +200,7 @@ fn retention_and_delete_records_drop_whole_old_segments() {
             .expect("reopen");
         assert_eq!(
             log.start_offset(),
-            116,
+            120,
             "the log start offset is checkpointed"
         );
     });
