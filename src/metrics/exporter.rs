@@ -16,16 +16,7 @@ const REQUEST_BYTES_MAX: usize = 8192;
 
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     loop {
-        let stopping = shard.stopping.listen();
-        if shard.is_stopping() {
-            return;
-        }
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stopping.await;
-            None
-        })
-        .await;
-        match accepted {
+        match shard.unless_stopping(listener.accept()).await {
             Some(Ok(stream)) => glommio::spawn_local(answer(Rc::clone(&shard), stream)).detach(),
             Some(Err(error)) => {
                 tracing::warn!(%error, "metrics accept failed");

@@ -10,16 +10,30 @@ use std::cell::Cell;
 
 pub use exporter::serve;
 
+/// A count that only its own shard bumps.
+#[derive(Default)]
+pub struct Counter(Cell<u64>);
+
+impl Counter {
+    pub fn add(&self, amount: u64) {
+        self.0.set(self.0.get().wrapping_add(amount));
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// One shard's counters.
 #[derive(Default)]
 pub struct ShardMetrics {
     /// Record bytes sent to consumers straight from segment files (sendfile).
-    pub fetch_sendfile_bytes: Cell<u64>,
+    pub fetch_sendfile_bytes: Counter,
     /// Bytes of fetch responses written from userspace buffers: framing only.
-    pub fetch_framing_bytes: Cell<u64>,
-    pub produce_bytes: Cell<u64>,
-    pub produce_requests: Cell<u64>,
-    pub fetch_requests: Cell<u64>,
+    pub fetch_framing_bytes: Counter,
+    pub produce_bytes: Counter,
+    pub produce_requests: Counter,
+    pub fetch_requests: Counter,
 }
 
 /// A shard's counters at one moment, sent to the scraping shard.
@@ -33,10 +47,6 @@ pub struct Sample {
 }
 
 impl ShardMetrics {
-    pub fn add(counter: &Cell<u64>, amount: u64) {
-        counter.set(counter.get().wrapping_add(amount));
-    }
-
     pub fn sample(&self) -> Sample {
         Sample {
             fetch_sendfile_bytes: self.fetch_sendfile_bytes.get(),

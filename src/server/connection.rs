@@ -16,7 +16,6 @@ use glommio::net::TcpStream;
 
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
-use crate::metrics::ShardMetrics;
 use crate::protocol::{self, fetch::Chunk};
 use crate::shard::Shard;
 
@@ -45,19 +44,10 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
     loop {
-        let stopping = shard.stopping.listen();
-        if shard.is_stopping() {
-            return;
-        }
-        let next = futures_lite::future::or(
-            async { Some(read_frame(&mut reader, frame_max).await) },
-            async {
-                stopping.await;
-                None
-            },
-        )
-        .await;
-        let frame = match next {
+        let frame = match shard
+            .unless_stopping(read_frame(&mut reader, frame_max))
+            .await
+        {
             Some(Ok(Some(frame))) => frame,
             Some(Ok(None)) | None => return,
             Some(Err(error)) => {
@@ -137,11 +127,11 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
     for chunk in chunks {
         result = match chunk {
             Chunk::Bytes(bytes) => {
-                ShardMetrics::add(&shard.metrics.fetch_framing_bytes, bytes.len() as u64);
+                shard.metrics.fetch_framing_bytes.add(bytes.len() as u64);
                 writer.write_all(&bytes).await
             }
             Chunk::File { file, length } => {
-                ShardMetrics::add(&shard.metrics.fetch_sendfile_bytes, u64::from(length));
+                shard.metrics.fetch_sendfile_bytes.add(u64::from(length));
                 // Framing written so far must reach the socket before the file's bytes.
                 match writer.flush().await {
                     Ok(()) => send_file(socket, &file, length as usize).await,

@@ -25,16 +25,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     loop {
-        let stopping = shard.stopping.listen();
-        if shard.is_stopping() {
-            break;
-        }
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            stopping.await;
-            None
-        })
-        .await;
-        let stream = match accepted {
+        let stream = match shard.unless_stopping(listener.accept()).await {
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
                 tracing::warn!(%error, "accept failed");

@@ -122,6 +122,20 @@ impl Shard {
         self.stopping.notify();
     }
 
+    /// Runs `work` unless the broker is stopping, or starts to before `work` ends:
+    /// `None` then. Every wait that must not hold up a shutdown goes through here.
+    pub async fn unless_stopping<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let stopping = self.stopping.listen();
+        if self.is_stopping() {
+            return None;
+        }
+        let stopped = async {
+            stopping.await;
+            None
+        };
+        futures_lite::future::or(async { Some(work.await) }, stopped).await
+    }
+
     /// Runs `work` on shard `target` and returns its result. On this shard it runs
     /// inline; otherwise it travels through the mesh (bounded mailbox) and the result
     /// comes back through a oneshot.
@@ -183,7 +197,7 @@ impl Shard {
                 Some(partition) => partition.apply(settings),
                 None => {
                     let dir = self.log_dir.join(format!("{topic}-{index}"));
-                    let log = Log::open(&dir, settings.log.clone(), now).await?;
+                    let log = Log::open(&dir, settings.log, now).await?;
                     let partition = Partition::new(topic.clone(), *index, log, settings, now);
                     self.partitions
                         .borrow_mut()

@@ -48,7 +48,7 @@ impl Partition {
     }
 
     pub fn apply(&self, settings: &Settings) {
-        self.log.set_config(settings.log.clone());
+        self.log.set_config(settings.log);
         self.max_message_bytes.set(settings.max_message_bytes);
         self.flush_interval_ms.set(settings.flush_interval_ms);
     }

@@ -275,15 +275,10 @@ async fn enforce_retention(shard: Rc<Shard>) {
             .broker
             .log_retention_check_interval_ms
             .max(1) as u64;
-        let stopping = shard.stopping.listen();
-        if shard.is_stopping() {
+        let wait = glommio::timer::sleep(std::time::Duration::from_millis(interval));
+        if shard.unless_stopping(wait).await.is_none() {
             return;
         }
-        futures_lite::future::or(
-            stopping,
-            glommio::timer::sleep(std::time::Duration::from_millis(interval)),
-        )
-        .await;
         for partition in shard.local_partitions() {
             match partition.log.enforce_retention(super::now_ms()).await {
                 Ok(0) => {}
@@ -323,12 +318,14 @@ async fn flush_on_interval(shard: Rc<Shard>) {
             partition.flushed_at_ms.set(now);
             next_due = next_due.min(now.saturating_add(interval));
         }
-        let stopping = shard.stopping.listen();
-        if shard.is_stopping() {
+        let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
+        if shard
+            .unless_stopping(glommio::timer::sleep(wait))
+            .await
+            .is_none()
+        {
             return;
         }
-        let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
-        futures_lite::future::or(stopping, glommio::timer::sleep(wait)).await;
     }
 }
 

@@ -89,7 +89,7 @@ impl Writer {
             } = job;
             let result = partition
                 .log
-                .append(bytes, &infos, partition.leader_epoch, now_ms)
+                .append(bytes, infos, partition.leader_epoch, now_ms)
                 .await;
             if result.is_ok() {
                 partition.appended().notify();

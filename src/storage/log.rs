@@ -20,7 +20,7 @@ use super::{sync_dir, StorageError};
 const LOG_START_FILE: &str = "log-start-offset";
 
 /// Per-log settings, resolved from the topic's config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogConfig {
     pub segment_bytes: u64,
     pub segment_ms: i64,
@@ -176,7 +176,7 @@ impl Log {
     pub async fn append(
         &self,
         mut bytes: Vec<u8>,
-        infos: &[BatchInfo],
+        mut infos: Vec<BatchInfo>,
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
@@ -185,11 +185,10 @@ impl Log {
             "appends to a log are serialised by its shard"
         );
         let _guard = AppendGuard(&self.appending);
-        let config = self.config.borrow().clone();
+        let config = *self.config.borrow();
         self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
         let base = self.end_offset.get();
         let mut next = base;
-        let mut infos = infos.to_vec();
         for info in &mut infos {
             let batch = &mut bytes[info.position..info.position + info.size];
             batch::assign_offset(batch, next, leader_epoch);
@@ -347,7 +346,7 @@ impl Log {
     /// Deletes whole segments older than `retention.ms` or beyond `retention.bytes`,
     /// oldest first, never the active one. Returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
-        let config = self.config.borrow().clone();
+        let config = *self.config.borrow();
         // An expired active segment is rolled so it can go too, as Kafka does; with an
         // append under way it waits for the next run.
         let active = self.active();

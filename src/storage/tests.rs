@@ -34,7 +34,7 @@ async fn append(log: &Log, count: usize, ts0: i64) -> Appended {
     let timestamps: Vec<i64> = (0..count as i64).map(|i| ts0 + i).collect();
     let bytes = encode_batch(&refs, &timestamps, Compression::None);
     let infos = batch::validate(&bytes, 1 << 20).expect("valid");
-    log.append(bytes, &infos, 0, 1_000).await.expect("append")
+    log.append(bytes, infos, 0, 1_000).await.expect("append")
 }
 
 /// Every base offset readable from `from` to the end, following batch headers.
@@ -215,9 +215,7 @@ fn recover_after_damage(batches: usize, cut: usize, flip: bool) {
         ..small_config()
     };
     let ends = run(async {
-        let log = Log::open(dir.path(), config.clone(), 0)
-            .await
-            .expect("open");
+        let log = Log::open(dir.path(), config, 0).await.expect("open");
         let mut ends = Vec::new();
         for i in 0..batches {
             append(&log, 1 + i % 4, i as i64).await;

@@ -8,7 +8,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::config_changes::{change_broker, change_topic, resource, Resource};
+use super::config_changes::{change_broker, change_topic, name_value, resource, Resource};
 use super::{Ctx, Response};
 use crate::config::TopicConfig;
 use crate::error::ApiError;
@@ -24,15 +24,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let given: Vec<(String, String)> = asked
             .configs
             .iter()
-            .map(|c| {
-                (
-                    c.name.to_string(),
-                    c.value
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                )
-            })
+            .map(|c| name_value(&c.name, &c.value))
             .collect();
         let outcome = match resource(&ctx, asked.resource_type, &asked.resource_name) {
             Ok(Resource::Topic(name)) => {

@@ -2,6 +2,7 @@
 //! controller (shard 0), where it is validated against the current config and applied.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 use super::Ctx;
 use crate::cluster::ShardId;
@@ -52,6 +53,15 @@ pub fn resource(ctx: &Ctx, resource_type: i8, name: &str) -> Result<Resource, Ap
             format!("unknown resource type {other}"),
         )),
     }
+}
+
+/// A config as requests carry it (a null value read as empty, which validation refuses
+/// for every key that needs one).
+pub fn name_value(name: &StrBytes, value: &Option<StrBytes>) -> (String, String) {
+    (
+        name.to_string(),
+        value.as_ref().map(ToString::to_string).unwrap_or_default(),
+    )
 }
 
 /// A list-typed value after APPEND (`add`) or SUBTRACT (`!add`) of `values`.

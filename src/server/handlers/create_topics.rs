@@ -10,6 +10,7 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::config_changes::name_value;
 use super::{topic_name, Ctx, Response};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
@@ -36,15 +37,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             configs: topic
                 .configs
                 .iter()
-                .map(|c| {
-                    (
-                        c.name.to_string(),
-                        c.value
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                    )
-                })
+                .map(|c| name_value(&c.name, &c.value))
                 .collect(),
         })
         .collect();

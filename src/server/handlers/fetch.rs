@@ -17,7 +17,6 @@ use uuid::Uuid;
 use super::{on_owning_shards, Ctx, Response};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
-use crate::metrics::ShardMetrics;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition};
 use crate::server::sendfile::SendSlice;
@@ -48,7 +47,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<FetchRequest>(body) else {
         return Response::Close;
     };
-    ShardMetrics::add(&ctx.shard.metrics.fetch_requests, 1);
+    ctx.shard.metrics.fetch_requests.add(1);
     let snapshot = ctx.shard.snapshot();
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
@@ -319,8 +318,7 @@ async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) 
         }
     }
     if groups.is_empty() {
-        let stopping = shard.stopping.listen();
-        futures_lite::future::or(stopping, glommio::timer::sleep(timeout)).await;
+        shard.unless_stopping(glommio::timer::sleep(timeout)).await;
         return;
     }
     // Cross-shard: each owning shard waits on its own partitions' append events.
@@ -343,19 +341,15 @@ async fn wait_here(shard: Rc<Shard>, items: Vec<WaitItem>, timeout: Duration) {
         .iter()
         .map(|(p, _)| p.appended().listen())
         .collect();
-    let stopping = shard.stopping.listen();
     let ready = partitions
         .iter()
         .any(|(p, offset)| p.high_watermark() > *offset);
-    if ready || partitions.len() < items.len() || shard.is_stopping() {
+    if ready || partitions.len() < items.len() {
         return;
     }
-    let any_append = futures::future::select_all(appended);
-    let woken = futures_lite::future::or(
-        async {
-            any_append.await;
-        },
-        stopping,
-    );
-    futures_lite::future::or(woken, glommio::timer::sleep(timeout)).await;
+    let any_append = async {
+        futures::future::select_all(appended).await;
+    };
+    let woken = futures_lite::future::or(any_append, glommio::timer::sleep(timeout));
+    shard.unless_stopping(woken).await;
 }

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::error::ApiError;
-use crate::metrics::ShardMetrics;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -41,7 +40,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let acks = request.acks;
     let metrics = &ctx.shard.metrics;
-    ShardMetrics::add(&metrics.produce_requests, 1);
+    metrics.produce_requests.add(1);
     let snapshot = ctx.shard.snapshot();
     let mut items = Vec::new();
     for topic in request.topic_data {
@@ -55,7 +54,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         };
         for partition in topic.partition_data {
             let size = partition.records.as_ref().map_or(0, Bytes::len);
-            ShardMetrics::add(&metrics.produce_bytes, size as u64);
+            metrics.produce_bytes.add(size as u64);
             items.push(Item {
                 topic: name.clone(),
                 topic_id: topic.topic_id,
