@@ -6,6 +6,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

@@ -18,7 +18,7 @@ use super::source::{env_name, parse_override, read_toml};
 use super::value::check_len;
 use super::{
     CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, TimestampType,
-    CORES_MAX,
+    CORES_MAX, GROUP_SIZE_MAX,
 };
 
 const MS_PER_MINUTE: i64 = 60 * 1000;
@@ -82,6 +82,9 @@ pub struct BrokerConfig {
     pub socket_receive_buffer_bytes: i32,
     pub connections_max_idle_ms: i64,
     pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i64,
+    pub group_max_session_timeout_ms: i64,
+    pub group_max_size: i32,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_num_partitions: i32,
@@ -132,6 +135,10 @@ impl Default for BrokerConfig {
             socket_receive_buffer_bytes: 102_400,
             connections_max_idle_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            // Kafka leaves this unbounded (i32::MAX); shoal bounds every collection.
+            group_max_size: GROUP_SIZE_MAX,
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 1,
             transaction_state_log_num_partitions: 50,

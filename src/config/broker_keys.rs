@@ -10,7 +10,7 @@ use super::broker::BrokerConfig;
 use super::listener::{parse_listeners, render_listeners};
 use super::value::{invalid, parse_bool, parse_int, split_list};
 use super::{
-    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, CORES_MAX,
+    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, CORES_MAX, GROUP_SIZE_MAX,
     LOG_DIRS_MAX, PARTITIONS_MAX, SEGMENT_BYTES_MIN,
 };
 
@@ -395,6 +395,36 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.group_initial_rebalance_delay_ms.to_string()),
+    },
+    BrokerKey {
+        name: "group.min.session.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.group_min_session_timeout_ms = parse_int(k, v, 0, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.group_min_session_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "group.max.session.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.group_max_session_timeout_ms = parse_int(k, v, 0, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.group_max_session_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "group.max.size",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.group_max_size = parse_int(k, v, 1, GROUP_SIZE_MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.group_max_size.to_string()),
     },
     BrokerKey {
         name: "offsets.topic.num.partitions",

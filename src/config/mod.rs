@@ -38,6 +38,8 @@ pub use value::{split_list, CleanupPolicy, CompressionType, TimestampType};
 pub const CORES_MAX: usize = 256;
 /// Most partitions `num.partitions` and the internal topics may default to.
 pub const PARTITIONS_MAX: i32 = 10_000;
+/// Most members one consumer group may have (`group.max.size` at most).
+pub const GROUP_SIZE_MAX: i32 = 10_000;
 /// Smallest `log.segment.bytes`/`segment.bytes`. Kafka 4.x demands 1 MiB; we allow
 /// 1 KiB so tests can roll segments after a handful of records.
 pub const SEGMENT_BYTES_MIN: i32 = 1024;

@@ -29,16 +29,22 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tracing::warn!(%error, "connection dropped: cannot make it non-blocking");
         return;
     }
+    // Kafka's form of the client's address, as DescribeGroups shows it.
+    let client_host: Rc<str> = match stream.peer_addr() {
+        Ok(peer) => format!("/{}", peer.ip()).into(),
+        Err(_) => "".into(),
+    };
     let stream = stream.buffered();
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
-    let reading = read_requests(Rc::clone(&shard), reader, queue);
+    let reading = read_requests(Rc::clone(&shard), client_host, reader, queue);
     let writing = write_responses(&shard, socket, writer, responses);
     futures::future::join(reading, writing).await;
 }
 
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
+    client_host: Rc<str>,
     mut reader: R,
     queue: local_channel::LocalSender<glommio::Task<Response>>,
 ) {
@@ -62,7 +68,11 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
-        let task = glommio::spawn_local(handlers::handle(Rc::clone(&shard), request));
+        let task = glommio::spawn_local(handlers::handle(
+            Rc::clone(&shard),
+            Rc::clone(&client_host),
+            request,
+        ));
         if queue.send(task).await.is_err() {
             return;
         }

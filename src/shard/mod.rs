@@ -53,6 +53,8 @@ pub struct Shard {
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
+    /// The consumer groups this shard coordinates.
+    pub groups: crate::group::Coordinator,
 }
 
 impl Shard {
@@ -77,6 +79,7 @@ impl Shard {
             advertised,
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
+            groups: Default::default(),
         })
     }
 

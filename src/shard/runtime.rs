@@ -235,6 +235,14 @@ async fn run_shard(
         .apply_snapshot(snapshot)
         .await
         .context("opening partition logs")?;
+    let loaded = shard
+        .groups
+        .load(&shard)
+        .await
+        .context("loading committed offsets")?;
+    if loaded > 0 {
+        tracing::info!(shard = index, records = loaded, "committed offsets loaded");
+    }
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     let metrics = if index == 0 {
@@ -252,6 +260,7 @@ async fn run_shard(
     let _ = events.send(Event::Ready(metrics));
     glommio::spawn_local(enforce_retention(Rc::clone(&shard))).detach();
     glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
+    glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(&shard))).detach();
     let stopper = Rc::clone(&shard);
     glommio::spawn_local(async move {
         let _ = stop.await;

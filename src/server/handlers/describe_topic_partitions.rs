@@ -78,6 +78,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             DescribeTopicPartitionsResponseTopic::default()
                 .with_name(Some(topic_name(&name)))
                 .with_topic_id(meta.id)
+                .with_is_internal(crate::group::is_internal_topic(&name))
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {

@@ -148,5 +148,6 @@ fn describe(snapshot: &Snapshot, name: &str) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(StrBytes::from_string(name.to_string()).into()))
         .with_topic_id(meta.id)
+        .with_is_internal(crate::group::is_internal_topic(name))
         .with_partitions(partitions)
 }

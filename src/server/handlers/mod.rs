@@ -9,18 +9,29 @@ mod api_versions;
 mod config_changes;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod describe_topic_partitions;
 mod fetch;
 mod find_coordinator;
+mod groups;
+mod heartbeat;
 mod incremental_alter_configs;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -53,6 +64,10 @@ pub struct Ctx {
     pub api_key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
+    /// The request header's client id ("" when absent).
+    pub client_id: String,
+    /// The peer's address as Kafka shows it ("/127.0.0.1").
+    pub client_host: Rc<str>,
 }
 
 impl Ctx {
@@ -118,12 +133,22 @@ handlers! {
     IncrementalAlterConfigs => incremental_alter_configs,
     DescribeCluster => describe_cluster,
     DescribeTopicPartitions => describe_topic_partitions,
+    OffsetCommit => offset_commit,
+    OffsetFetch => offset_fetch,
+    JoinGroup => join_group,
+    Heartbeat => heartbeat,
+    LeaveGroup => leave_group,
+    SyncGroup => sync_group,
+    DescribeGroups => describe_groups,
+    ListGroups => list_groups,
+    DeleteGroups => delete_groups,
+    OffsetDelete => offset_delete,
 }
 
 /// Serves one request. A version outside what the handler declares closes the
 /// connection, as Kafka does, except for ApiVersions, which answers
 /// UNSUPPORTED_VERSION in its v0 layout so the client can pick a version it has.
-pub async fn handle(shard: Rc<Shard>, request: Request) -> Response {
+pub async fn handle(shard: Rc<Shard>, client_host: Rc<str>, request: Request) -> Response {
     let Request {
         api_key,
         version,
@@ -135,6 +160,8 @@ pub async fn handle(shard: Rc<Shard>, request: Request) -> Response {
         api_key,
         version,
         correlation_id: header.correlation_id,
+        client_id: header.client_id.map(|id| id.to_string()).unwrap_or_default(),
+        client_host,
     };
     let Some(range) = versions(api_key) else {
         return Response::Close;

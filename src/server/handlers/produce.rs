@@ -125,6 +125,12 @@ fn failure(error: ApiError) -> Outcome {
 
 /// On the owning shard: validate, copy into a write buffer, queue for the writer.
 async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
+    if crate::group::is_internal_topic(&item.topic) {
+        return failure(ApiError::new(
+            ResponseError::InvalidTopicException,
+            "clients may not write to an internal topic",
+        ));
+    }
     let Some(partition) = shard.partition(&item.topic, item.partition) else {
         return failure(ApiError::code(ResponseError::UnknownTopicOrPartition));
     };

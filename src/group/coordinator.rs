@@ -1,0 +1,702 @@
+//! The groups one shard coordinates: those whose `__consumer_offsets` partition this
+//! shard owns. Only this shard touches them; handlers reach them with `invoke_on`.
+//!
+//! The shell around the membership machines: it feeds them requests and the clock
+//! (`run_timers` wakes at the earliest deadline any group has), parks the requests
+//! they answer later and delivers those answers, and makes offsets durable in the
+//! offsets topic (acks=all through the shard's writer) before a commit is answered.
+//! On start-up `load` replays the offsets topic's partitions this shard owns.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::ConsumerProtocolSubscription;
+use kafka_protocol::protocol::Decodable;
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
+
+use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
+use super::records::{self, Committed, Entry};
+use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
+use crate::client::records::{encode_batch, NewRecord};
+use crate::error::ApiError;
+use crate::shard::{now_ms, Event, Shard};
+use crate::storage::{batch, StorageError};
+
+/// One group: its membership and its committed offsets.
+pub struct Group {
+    pub classic: ClassicGroup,
+    pub offsets: BTreeMap<(String, i32), Committed>,
+    /// The offsets-topic partition this group's records go to.
+    pub partition: i32,
+}
+
+impl Group {
+    fn new(partition: i32) -> Group {
+        Group {
+            classic: ClassicGroup::new(),
+            offsets: BTreeMap::new(),
+            partition,
+        }
+    }
+
+    /// Nothing left to keep: no members and no offsets.
+    fn is_forgotten(&self) -> bool {
+        self.classic.is_empty() && self.offsets.is_empty()
+    }
+
+    /// Topics the members subscribe to (consumer protocol only; others say nothing).
+    pub fn subscribed_topics(&self) -> Vec<String> {
+        if self.classic.protocol_type() != Some("consumer") {
+            return Vec::new();
+        }
+        let protocol = self.classic.protocol().unwrap_or_default();
+        let mut topics: Vec<String> = self
+            .classic
+            .members()
+            .flat_map(|m| subscription_topics(&m.metadata(protocol)))
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+}
+
+/// The topics in a consumer's subscription metadata (empty if unreadable).
+pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
+    let mut buf = metadata.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]).clamp(0, 3);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    ConsumerProtocolSubscription::decode(&mut buf, version)
+        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// A member asking to commit: `generation` -1 and no member id for admin commits.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+}
+
+/// One offset to commit.
+#[derive(Debug, Clone)]
+pub struct NewOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: &'static str,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Description {
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Wait {
+    Join,
+    Sync,
+}
+
+/// Bytes read from the offsets topic at a time while loading.
+const LOAD_CHUNK_BYTES: usize = 1 << 20;
+
+/// How long the timer sleeps when no group has a deadline.
+const IDLE_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+pub struct Coordinator {
+    groups: RefCell<HashMap<String, Group>>,
+    /// Requests parked until their group answers them: (group, member, kind).
+    waiters: RefCell<HashMap<(String, String, Wait), oneshot::Sender<Reply>>>,
+    deadlines_changed: Event,
+}
+
+pub fn limits(shard: &Shard) -> Limits {
+    let broker = &shard.snapshot().broker;
+    Limits {
+        session_timeout_ms_min: broker.group_min_session_timeout_ms,
+        session_timeout_ms_max: broker.group_max_session_timeout_ms,
+        initial_rebalance_delay_ms: broker.group_initial_rebalance_delay_ms,
+        members_max: broker.group_max_size as usize,
+    }
+}
+
+impl Coordinator {
+    fn with_group<R>(&self, id: &str, partition: i32, f: impl FnOnce(&mut Group) -> R) -> R {
+        let mut groups = self.groups.borrow_mut();
+        let group = groups
+            .entry(id.to_string())
+            .or_insert_with(|| Group::new(partition));
+        f(group)
+    }
+
+    fn with_existing<R>(&self, id: &str, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
+        self.groups.borrow_mut().get_mut(id).map(f)
+    }
+
+    pub async fn join(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        partition: i32,
+        args: JoinArgs,
+    ) -> JoinReply {
+        let limits = limits(shard);
+        let member_id = args.member_id.clone();
+        let step = self.with_group(group_id, partition, |g| {
+            g.classic.join(args, &limits, now_ms())
+        });
+        let gone = JoinReply {
+            error: Some(ResponseError::NotCoordinator),
+            generation: -1,
+            member_id,
+            ..JoinReply::default()
+        };
+        let reply = self.answer(shard, group_id, Wait::Join, step).await;
+        match reply {
+            Some(Reply::Join(_, reply)) => reply,
+            _ => gone,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn sync(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol: (Option<&str>, Option<&str>),
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncReply {
+        let step = self.with_existing(group_id, |g| {
+            g.classic.sync(
+                member_id,
+                instance_id,
+                generation,
+                protocol.0,
+                protocol.1,
+                assignments,
+                now_ms(),
+            )
+        });
+        let Some(step) = step else {
+            return sync_error(ResponseError::UnknownMemberId);
+        };
+        match self.answer(shard, group_id, Wait::Sync, step).await {
+            Some(Reply::Sync(_, reply)) => reply,
+            _ => sync_error(ResponseError::NotCoordinator),
+        }
+    }
+
+    /// Delivers the step's replies; answers now, or parks until the group answers.
+    async fn answer<T>(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        wait: Wait,
+        step: Step<T>,
+    ) -> Option<Reply>
+    where
+        T: Into<Reply>,
+    {
+        let receiver = match step.answer {
+            Answer::Now(reply) => {
+                self.deliver(group_id, step.replies);
+                return Some(reply.into());
+            }
+            Answer::Later(member) => {
+                let (sender, receiver) = oneshot::channel();
+                let key = (group_id.to_string(), member, wait);
+                self.waiters.borrow_mut().insert(key, sender);
+                receiver
+            }
+        };
+        self.deliver(group_id, step.replies);
+        self.deadlines_changed.notify();
+        shard.unless_stopping(receiver).await?.ok()
+    }
+
+    fn deliver(&self, group_id: &str, replies: Vec<Reply>) {
+        for reply in replies {
+            let (member, wait) = match &reply {
+                Reply::Join(member, _) => (member.clone(), Wait::Join),
+                Reply::Sync(member, _) => (member.clone(), Wait::Sync),
+            };
+            let key = (group_id.to_string(), member, wait);
+            if let Some(waiter) = self.waiters.borrow_mut().remove(&key) {
+                let _ = waiter.send(reply);
+            }
+        }
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        self.with_existing(group_id, |g| {
+            g.classic
+                .heartbeat(member_id, instance_id, generation, now_ms())
+        })
+        .unwrap_or(Err(ResponseError::UnknownMemberId))
+    }
+
+    /// LeaveGroup: the result per member, or a group-level error.
+    pub fn leave(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        let limits = limits(shard);
+        let step = self
+            .with_existing(group_id, |g| g.classic.leave(members, &limits, now_ms()))
+            .ok_or(ResponseError::UnknownMemberId)?;
+        self.deliver(group_id, step.replies);
+        self.deadlines_changed.notify();
+        match step.answer {
+            Answer::Now(results) => Ok(results),
+            Answer::Later(_) => Err(ResponseError::UnknownServerError),
+        }
+    }
+
+    /// Runs every group's deadlines, forever (one task per shard).
+    pub async fn run_timers(shard: Rc<Shard>) {
+        loop {
+            let changed = shard.groups.deadlines_changed.listen();
+            let next = shard.groups.tick(&limits(&shard), now_ms());
+            let wait = next.map_or(IDLE_WAIT, |at| {
+                Duration::from_millis((at - now_ms()).clamp(1, IDLE_WAIT.as_millis() as i64) as u64)
+            });
+            let sleep = glommio::timer::sleep(wait);
+            let woken = futures_lite::future::or(sleep, changed);
+            if shard.unless_stopping(woken).await.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Acts on passed deadlines; returns the next one.
+    fn tick(&self, limits: &Limits, now: i64) -> Option<i64> {
+        let mut due: Vec<(String, Vec<Reply>)> = Vec::new();
+        let mut next: Option<i64> = None;
+        for (id, group) in self.groups.borrow_mut().iter_mut() {
+            if group.classic.next_deadline().is_some_and(|at| at <= now) {
+                due.push((id.clone(), group.classic.tick(limits, now)));
+            }
+            if let Some(at) = group.classic.next_deadline() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        for (id, replies) in due {
+            self.deliver(&id, replies);
+        }
+        next
+    }
+
+    /// OffsetCommit: the error per offset (in order), or `None` for committed.
+    pub async fn commit(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        partition: i32,
+        committer: &Committer,
+        offsets: Vec<NewOffset>,
+    ) -> Vec<Option<ResponseError>> {
+        let now = now_ms();
+        let checked = self.with_existing(group_id, |g| {
+            g.classic.check_commit(
+                &committer.member_id,
+                committer.instance_id.as_deref(),
+                committer.generation,
+                now,
+            )
+        });
+        let allowed = match checked {
+            Some(result) => result,
+            // Without group management (no member, no generation) a commit creates
+            // the group; anything else names a generation that never was.
+            None if committer.generation < 0 && committer.member_id.is_empty() => Ok(()),
+            None => Err(ResponseError::IllegalGeneration),
+        };
+        if let Err(error) = allowed {
+            return vec![Some(error); offsets.len()];
+        }
+        let snapshot = shard.snapshot();
+        let mut results: Vec<Option<ResponseError>> = offsets
+            .iter()
+            .map(|o| {
+                if !snapshot.has_partition(&o.topic, o.partition) {
+                    Some(ResponseError::UnknownTopicOrPartition)
+                } else if o.metadata.len() > OFFSET_METADATA_BYTES_MAX {
+                    Some(ResponseError::OffsetMetadataTooLarge)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let accepted: Vec<(String, i32, Committed)> = offsets
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, error)| error.is_none())
+            .map(|(o, _)| {
+                let committed = Committed {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                    commit_timestamp_ms: now,
+                };
+                (o.topic, o.partition, committed)
+            })
+            .collect();
+        if accepted.is_empty() {
+            return results;
+        }
+        let entries = accepted
+            .iter()
+            .map(|(topic, p, c)| {
+                (
+                    records::offset_key(group_id, topic, *p),
+                    Some(records::offset_value(c)),
+                )
+            })
+            .collect();
+        if let Err(error) = append(shard, partition, entries).await {
+            for result in results.iter_mut().filter(|r| r.is_none()) {
+                *result = Some(error.code);
+            }
+            return results;
+        }
+        self.with_group(group_id, partition, |g| {
+            for (topic, p, committed) in accepted {
+                g.offsets.insert((topic, p), committed);
+            }
+        });
+        results
+    }
+
+    /// OffsetFetch: the committed offsets of `topics` (all of them for `None`).
+    pub fn fetch(
+        &self,
+        group_id: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<(String, Vec<(i32, Option<Committed>)>)> {
+        let groups = self.groups.borrow();
+        let offsets = groups.get(group_id).map(|g| &g.offsets);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let found = partitions
+                        .into_iter()
+                        .map(|p| {
+                            let committed =
+                                offsets.and_then(|o| o.get(&(topic.clone(), p)).cloned());
+                            (p, committed)
+                        })
+                        .collect();
+                    (topic, found)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: Vec<(String, Vec<(i32, Option<Committed>)>)> = Vec::new();
+                for ((topic, p), committed) in offsets.into_iter().flatten() {
+                    match by_topic.last_mut() {
+                        Some((last, partitions)) if last == topic => {
+                            partitions.push((*p, Some(committed.clone())))
+                        }
+                        _ => by_topic.push((topic.clone(), vec![(*p, Some(committed.clone()))])),
+                    }
+                }
+                by_topic
+            }
+        }
+    }
+
+    pub fn list(&self) -> Vec<Listing> {
+        self.groups
+            .borrow()
+            .iter()
+            .map(|(id, g)| Listing {
+                group_id: id.clone(),
+                protocol_type: g.classic.protocol_type().unwrap_or_default().to_string(),
+                state: g.classic.state().name(),
+            })
+            .collect()
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<Description> {
+        let groups = self.groups.borrow();
+        let group = groups.get(group_id)?;
+        let classic = &group.classic;
+        let protocol = classic.protocol().unwrap_or_default();
+        let members = classic
+            .members()
+            .map(|m| MemberDescription {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: m.metadata(protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect();
+        Some(Description {
+            state: classic.state().name(),
+            protocol_type: classic.protocol_type().unwrap_or_default().to_string(),
+            protocol: protocol.to_string(),
+            members,
+        })
+    }
+
+    /// DeleteGroups for one group: only an empty group goes, with its offsets.
+    pub async fn delete(&self, shard: &Shard, group_id: &str) -> Result<(), ApiError> {
+        let (partition, keys) = {
+            let groups = self.groups.borrow();
+            let group = groups
+                .get(group_id)
+                .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
+            if !group.classic.is_empty() {
+                return Err(ApiError::code(ResponseError::NonEmptyGroup));
+            }
+            let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
+            (group.partition, keys)
+        };
+        let tombstones = keys
+            .iter()
+            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
+            .collect();
+        append(shard, partition, tombstones).await?;
+        let mut groups = self.groups.borrow_mut();
+        if groups.get(group_id).is_some_and(|g| g.classic.is_empty()) {
+            groups.remove(group_id);
+        }
+        Ok(())
+    }
+
+    /// OffsetDelete: removes offsets of topics the group does not consume from.
+    pub async fn delete_offsets(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<Vec<(String, Vec<(i32, Option<ResponseError>)>)>, ApiError> {
+        let snapshot = shard.snapshot();
+        let (partition, results, doomed) = {
+            let groups = self.groups.borrow();
+            let group = groups
+                .get(group_id)
+                .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
+            let consumer = group.classic.protocol_type() == Some("consumer");
+            if !group.classic.is_empty() && !consumer {
+                return Err(ApiError::code(ResponseError::NonEmptyGroup));
+            }
+            let subscribed = group.subscribed_topics();
+            let mut doomed = Vec::new();
+            let results = topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let results = partitions
+                        .into_iter()
+                        .map(|p| {
+                            let error = if subscribed.contains(&topic) {
+                                Some(ResponseError::GroupSubscribedToTopic)
+                            } else if !snapshot.has_partition(&topic, p) {
+                                Some(ResponseError::UnknownTopicOrPartition)
+                            } else {
+                                if group.offsets.contains_key(&(topic.clone(), p)) {
+                                    doomed.push((topic.clone(), p));
+                                }
+                                None
+                            };
+                            (p, error)
+                        })
+                        .collect();
+                    (topic, results)
+                })
+                .collect();
+            (group.partition, results, doomed)
+        };
+        let tombstones = doomed
+            .iter()
+            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
+            .collect();
+        append(shard, partition, tombstones).await?;
+        self.with_existing(group_id, |g| {
+            for key in &doomed {
+                g.offsets.remove(key);
+            }
+        });
+        Ok(results)
+    }
+
+    /// Replays the offsets topic's partitions this shard owns (start-up).
+    pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
+        let mut loaded = 0;
+        for partition in shard.local_partitions() {
+            if partition.topic != OFFSETS_TOPIC {
+                continue;
+            }
+            let log = &partition.log;
+            let mut offset = log.start_offset();
+            while offset < log.end_offset() {
+                let Some(slice) = log.read(offset, LOAD_CHUNK_BYTES).await? else {
+                    break;
+                };
+                let bytes = slice
+                    .file
+                    .read_at(slice.position, slice.length as usize)
+                    .await
+                    .map_err(std::io::Error::from)?;
+                let mut next = None;
+                batch::walk(&bytes, false, |position, header| {
+                    let Ok(size) = header.total_size() else {
+                        return;
+                    };
+                    let raw = Bytes::copy_from_slice(&bytes[position..position + size]);
+                    loaded += self.replay(partition.index, raw);
+                    next = Some(header.last_offset() + 1);
+                });
+                match next {
+                    Some(next) => offset = next,
+                    None => {
+                        tracing::error!(partition = partition.index, offset, "unreadable batch in the offsets topic; loading stops here");
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Applies one stored batch; returns how many records it held.
+    fn replay(&self, partition: i32, mut raw: Bytes) -> usize {
+        let set = match RecordBatchDecoder::decode(&mut raw) {
+            Ok(set) => set,
+            Err(error) => {
+                tracing::error!(partition, %error, "undecodable batch in the offsets topic");
+                return 0;
+            }
+        };
+        let count = set.records.len();
+        for record in set.records {
+            let key = record.key.unwrap_or_default();
+            match records::decode(&key, record.value.as_deref()) {
+                Some(Entry::Offset {
+                    group,
+                    topic,
+                    partition: p,
+                    committed,
+                }) => {
+                    let mut groups = self.groups.borrow_mut();
+                    let entry = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(partition));
+                    match committed {
+                        Some(committed) => {
+                            entry.offsets.insert((topic, p), committed);
+                        }
+                        None => {
+                            entry.offsets.remove(&(topic, p));
+                            if entry.is_forgotten() {
+                                groups.remove(&group);
+                            }
+                        }
+                    }
+                }
+                Some(Entry::Group { .. }) => {}
+                None => tracing::warn!(partition, "unknown record in the offsets topic"),
+            }
+        }
+        count
+    }
+}
+
+fn sync_error(error: ResponseError) -> SyncReply {
+    SyncReply {
+        error: Some(error),
+        ..SyncReply::default()
+    }
+}
+
+/// Appends records (key, value or tombstone) to an offsets-topic partition this shard
+/// owns, and returns once they are durable.
+async fn append(
+    shard: &Shard,
+    partition: i32,
+    entries: Vec<(Bytes, Option<Bytes>)>,
+) -> Result<(), ApiError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let Some(log) = shard.partition(OFFSETS_TOPIC, partition) else {
+        return Err(ApiError::code(ResponseError::NotCoordinator));
+    };
+    let now = now_ms();
+    let new: Vec<NewRecord> = entries
+        .into_iter()
+        .map(|(key, value)| NewRecord {
+            key: Some(key),
+            value,
+            timestamp: now,
+        })
+        .collect();
+    let bytes = encode_batch(&new, Compression::None)
+        .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+    let infos = batch::validate(&bytes, usize::MAX)?;
+    let durable = log.syncs_every_append();
+    shard
+        .writer
+        .append(Rc::clone(&log), bytes.to_vec(), infos, durable, now)
+        .await?;
+    Ok(())
+}
+
+impl From<JoinReply> for Reply {
+    fn from(reply: JoinReply) -> Reply {
+        Reply::Join(reply.member_id.clone(), reply)
+    }
+}
+
+impl From<SyncReply> for Reply {
+    fn from(reply: SyncReply) -> Reply {
+        Reply::Sync(String::new(), reply)
+    }
+}

@@ -1,0 +1,201 @@
+//! The records of `__consumer_offsets`, in Kafka's own layout so its tools can read the
+//! topic: key version 1 (group, topic, partition) with value version 3 (offset, leader
+//! epoch, metadata, commit time) for a committed offset; a null value deletes it.
+//! Key version 2 (a group's membership) is recognised and skipped: shoal keeps
+//! membership in memory only, and groups come back Empty after a restart.
+//!
+//! Pure encoding; decoding is total (bad bytes give `None`, never a panic).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// A committed offset as it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+/// What one record of the topic says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// `None`: the offset was deleted (a tombstone).
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        committed: Option<Committed>,
+    },
+    /// A membership record: not used by shoal.
+    Group { group: String },
+}
+
+const OFFSET_KEY_VERSION: i16 = 1;
+const GROUP_KEY_VERSION: i16 = 2;
+const OFFSET_VALUE_VERSION: i16 = 3;
+
+pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 + 2 + group.len() + 2 + topic.len() + 4);
+    buf.put_i16(OFFSET_KEY_VERSION);
+    put_string(&mut buf, group);
+    put_string(&mut buf, topic);
+    buf.put_i32(partition);
+    buf.freeze()
+}
+
+pub fn offset_value(committed: &Committed) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 + 8 + 4 + 2 + committed.metadata.len() + 8);
+    buf.put_i16(OFFSET_VALUE_VERSION);
+    buf.put_i64(committed.offset);
+    buf.put_i32(committed.leader_epoch);
+    put_string(&mut buf, &committed.metadata);
+    buf.put_i64(committed.commit_timestamp_ms);
+    buf.freeze()
+}
+
+/// Reads one record's key and value; `None` for anything not understood.
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
+    let mut key = key;
+    match get_i16(&mut key)? {
+        0 | OFFSET_KEY_VERSION => {
+            let group = get_string(&mut key)?;
+            let topic = get_string(&mut key)?;
+            let partition = get_i32(&mut key)?;
+            let committed = match value {
+                None => None,
+                Some(value) => Some(decode_offset_value(value)?),
+            };
+            Some(Entry::Offset {
+                group,
+                topic,
+                partition,
+                committed,
+            })
+        }
+        GROUP_KEY_VERSION => Some(Entry::Group {
+            group: get_string(&mut key)?,
+        }),
+        _ => None,
+    }
+}
+
+/// Every value version Kafka has written: 0 (offset, metadata, time), 1 (plus expiry),
+/// 2 (as 0), 3 (with leader epoch).
+fn decode_offset_value(mut value: &[u8]) -> Option<Committed> {
+    let version = get_i16(&mut value)?;
+    let offset = get_i64(&mut value)?;
+    let leader_epoch = if version >= 3 {
+        get_i32(&mut value)?
+    } else {
+        -1
+    };
+    let metadata = get_string(&mut value)?;
+    let commit_timestamp_ms = get_i64(&mut value)?;
+    if !(0..=3).contains(&version) {
+        return None;
+    }
+    Some(Committed {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp_ms,
+    })
+}
+
+fn put_string(buf: &mut BytesMut, s: &str) {
+    // Group ids, topic names and metadata are bounded well below i16::MAX by callers.
+    let len = s.len().min(i16::MAX as usize);
+    buf.put_i16(len as i16);
+    buf.put_slice(&s.as_bytes()[..len]);
+}
+
+fn get_i16(buf: &mut &[u8]) -> Option<i16> {
+    (buf.remaining() >= 2).then(|| buf.get_i16())
+}
+
+fn get_i32(buf: &mut &[u8]) -> Option<i32> {
+    (buf.remaining() >= 4).then(|| buf.get_i32())
+}
+
+fn get_i64(buf: &mut &[u8]) -> Option<i64> {
+    (buf.remaining() >= 8).then(|| buf.get_i64())
+}
+
+fn get_string(buf: &mut &[u8]) -> Option<String> {
+    let len = usize::try_from(get_i16(buf)?).ok()?;
+    if buf.remaining() < len {
+        return None;
+    }
+    let s = String::from_utf8(buf[..len].to_vec()).ok()?;
+    buf.advance(len);
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_round_trip() {
+        let committed = Committed {
+            offset: 42,
+            leader_epoch: 7,
+            metadata: "meta".into(),
+            commit_timestamp_ms: 1_700_000_000_000,
+        };
+        let key = offset_key("g", "orders", 3);
+        let value = offset_value(&committed);
+        assert_eq!(
+            decode(&key, Some(&value)),
+            Some(Entry::Offset {
+                group: "g".into(),
+                topic: "orders".into(),
+                partition: 3,
+                committed: Some(committed),
+            })
+        );
+        assert_eq!(
+            decode(&key, None),
+            Some(Entry::Offset {
+                group: "g".into(),
+                topic: "orders".into(),
+                partition: 3,
+                committed: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_string_cut_anywhere_decodes_to_none() {
+        let key = offset_key("group", "topic", 1);
+        let value = offset_value(&Committed {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: 0,
+        });
+        for cut in 0..key.len() {
+            assert_eq!(decode(&key[..cut], Some(&value)), None, "key cut at {cut}");
+        }
+        for cut in 0..value.len() {
+            assert_eq!(decode(&key, Some(&value[..cut])), None, "value cut at {cut}");
+        }
+        assert_eq!(decode(&[0, 9, 0, 0], None), None, "unknown key version");
+    }
+
+    #[test]
+    fn older_value_versions_are_read() {
+        let mut v1 = BytesMut::new();
+        v1.put_i16(1);
+        v1.put_i64(5);
+        put_string(&mut v1, "m");
+        v1.put_i64(100);
+        v1.put_i64(200);
+        let Some(Entry::Offset { committed, .. }) = decode(&offset_key("g", "t", 0), Some(&v1))
+        else {
+            panic!("v1 decodes");
+        };
+        assert_eq!(committed.map(|c| (c.offset, c.leader_epoch)), Some((5, -1)));
+    }
+}

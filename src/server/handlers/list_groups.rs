@@ -1,0 +1,54 @@
+//! ListGroups: every group this broker coordinates, gathered from every shard.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
+
+use super::groups::str_bytes;
+use super::{Ctx, Response};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<ListGroupsRequest>(body) else {
+        return Response::Close;
+    };
+    // Filters match case-insensitively, as Kafka's do.
+    let states: Vec<String> = request
+        .states_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    let types: Vec<String> = request
+        .types_filter
+        .iter()
+        .map(|s| s.to_lowercase())
+        .collect();
+    // Cross-shard: each shard lists the groups it coordinates.
+    let Ok(per_shard) = ctx
+        .shard
+        .invoke_on_all(|s| async move { s.groups.list() })
+        .await
+    else {
+        let response = ListGroupsResponse::default()
+            .with_error_code(ResponseError::CoordinatorNotAvailable.code());
+        return ctx.respond(&response);
+    };
+    let groups = per_shard
+        .into_iter()
+        .flatten()
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(str_bytes(g.group_id).into())
+                .with_protocol_type(str_bytes(g.protocol_type))
+                .with_group_state(str_bytes(g.state))
+                .with_group_type(str_bytes("classic"))
+        })
+        .collect();
+    ctx.respond(&ListGroupsResponse::default().with_groups(groups))
+}

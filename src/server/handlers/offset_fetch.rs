@@ -1,0 +1,139 @@
+//! OffsetFetch: a group's committed offsets, from the shard that coordinates it. A group
+//! or partition with nothing committed answers offset -1 and no error, as Kafka does.
+//! v8+ asks about several groups in one request.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+
+use super::groups::{home_of, str_bytes};
+use super::{topic_name, Ctx, Response};
+use crate::group::records::Committed;
+
+pub const VERSIONS: RangeInclusive<i16> = 1..=9;
+
+type Found = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<OffsetFetchRequest>(body) else {
+        return Response::Close;
+    };
+    if ctx.version >= 8 {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for group in request.groups {
+            let topics = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let group_id = group.group_id.to_string();
+            let (found, error) = fetch(&ctx, group_id.clone(), topics).await;
+            let topics = found
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let partitions = partitions
+                        .into_iter()
+                        .map(|(p, committed)| {
+                            let (offset, epoch, metadata) = fields(committed);
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(str_bytes(metadata)))
+                        })
+                        .collect();
+                    OffsetFetchResponseTopics::default()
+                        .with_name(topic_name(&topic))
+                        .with_partitions(partitions)
+                })
+                .collect();
+            groups.push(
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(str_bytes(group_id).into())
+                    .with_topics(topics)
+                    .with_error_code(super::groups::code(error)),
+            );
+        }
+        return ctx.respond(&OffsetFetchResponse::default().with_groups(groups));
+    }
+    let topics = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let (found, error) = fetch(&ctx, request.group_id.to_string(), topics).await;
+    let epochs = ctx.version >= 5;
+    let topics = found
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|(p, committed)| {
+                    let (offset, epoch, metadata) = fields(committed);
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(if epochs { epoch } else { -1 })
+                        .with_metadata(Some(str_bytes(metadata)))
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(&topic))
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = OffsetFetchResponse::default().with_topics(topics);
+    let response = if ctx.version >= 2 {
+        response.with_error_code(super::groups::code(error))
+    } else {
+        response
+    };
+    ctx.respond(&response)
+}
+
+fn fields(committed: Option<Committed>) -> (i64, i32, String) {
+    match committed {
+        Some(c) => (c.offset, c.leader_epoch, c.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+/// One group's offsets for `topics` (every committed one for `None`), or the error
+/// that stands for the whole group.
+async fn fetch(
+    ctx: &Ctx,
+    group_id: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> (Found, Option<ResponseError>) {
+    let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Found {
+        topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+            .collect()
+    };
+    let home = match home_of(&ctx.shard, &group_id).await {
+        Ok(home) => home,
+        Err(error) => return (unanswered(topics), Some(error)),
+    };
+    let asked = topics.clone();
+    // Cross-shard: the group lives on the shard owning its offsets partition.
+    match ctx
+        .shard
+        .invoke_on(home.shard, move |s| async move {
+            s.groups.fetch(&group_id, topics)
+        })
+        .await
+    {
+        Ok(found) => (found, None),
+        Err(_) => (unanswered(asked), Some(ResponseError::NotCoordinator)),
+    }
+}
