@@ -10,8 +10,8 @@ use super::broker::BrokerConfig;
 use super::listener::{parse_listeners, render_listeners};
 use super::value::{invalid, parse_bool, parse_int, split_list};
 use super::{
-    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, CORES_MAX, GROUP_SIZE_MAX,
-    LOG_DIRS_MAX, PARTITIONS_MAX, SEGMENT_BYTES_MIN,
+    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, CORES_MAX,
+    GROUP_SIZE_MAX, LOG_DIRS_MAX, PARTITIONS_MAX, SEGMENT_BYTES_MIN,
 };
 
 type Apply = fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>;

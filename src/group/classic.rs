@@ -326,10 +326,7 @@ impl ClassicGroup {
                 return Answer::Now(JoinReply::error(ResponseError::GroupMaxSizeReached, ""));
             }
             self.pending.insert(new_id.clone(), lapses);
-            return Answer::Now(JoinReply::error(
-                ResponseError::MemberIdRequired,
-                &new_id,
-            ));
+            return Answer::Now(JoinReply::error(ResponseError::MemberIdRequired, &new_id));
         }
         self.add_member(new_id, args, limits, now)
     }
@@ -449,7 +446,8 @@ impl ClassicGroup {
             State::PreparingRebalance => {}
             State::Empty => {
                 let timeout = self.rebalance_timeout_ms();
-                self.join_not_before_ms = now.saturating_add(limits.initial_rebalance_delay_ms.min(timeout));
+                self.join_not_before_ms =
+                    now.saturating_add(limits.initial_rebalance_delay_ms.min(timeout));
                 self.phase_deadline_ms = now.saturating_add(timeout);
                 self.state = State::PreparingRebalance;
             }
@@ -483,7 +481,8 @@ impl ClassicGroup {
     }
 
     fn try_complete_join(&mut self, now: i64) {
-        let due = now >= self.phase_deadline_ms || (self.all_joined() && now >= self.join_not_before_ms);
+        let due =
+            now >= self.phase_deadline_ms || (self.all_joined() && now >= self.join_not_before_ms);
         if self.state == State::PreparingRebalance && due {
             self.complete_join(now);
         }
@@ -645,8 +644,7 @@ impl ClassicGroup {
         let mismatch = |asked: Option<&str>, actual: &Option<String>| {
             asked.is_some_and(|asked| Some(asked) != actual.as_deref())
         };
-        if mismatch(protocol_type, &self.protocol_type) || mismatch(protocol_name, &self.protocol)
-        {
+        if mismatch(protocol_type, &self.protocol_type) || mismatch(protocol_name, &self.protocol) {
             return Answer::Now(SyncReply::error(ResponseError::InconsistentGroupProtocol));
         }
         self.heartbeat_from(member_id, now);
@@ -771,7 +769,11 @@ impl ClassicGroup {
         self.step(Answer::Now(results))
     }
 
-    fn leave_one(&mut self, member_id: &str, instance_id: Option<&str>) -> Result<(), ResponseError> {
+    fn leave_one(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<(), ResponseError> {
         let id = match instance_id {
             Some(instance) => match self.instances.get(instance) {
                 Some(id) if member_id.is_empty() || id == member_id => id.clone(),

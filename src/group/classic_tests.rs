@@ -18,7 +18,11 @@ fn limits(initial_delay_ms: i64) -> Limits {
 }
 
 fn args(member_id: &str, new_id: &str, protocols: &[&str]) -> JoinArgs {
-    let owner = if member_id.is_empty() { new_id } else { member_id };
+    let owner = if member_id.is_empty() {
+        new_id
+    } else {
+        member_id
+    };
     JoinArgs {
         member_id: member_id.to_string(),
         instance_id: None,
@@ -249,8 +253,20 @@ fn a_static_member_restarting_keeps_its_assignment_without_a_rebalance() {
     let mut join = args("", "s1", &["range"]);
     join.instance_id = Some("instance-1".to_string());
     let step = group.join(join.clone(), &limits(0), 0);
-    assert_eq!(step.answer, Answer::Later("s1".to_string()), "no id round trip");
-    group.sync("s1", Some("instance-1"), 1, None, None, vec![("s1".into(), Bytes::from("p0"))], 0);
+    assert_eq!(
+        step.answer,
+        Answer::Later("s1".to_string()),
+        "no id round trip"
+    );
+    group.sync(
+        "s1",
+        Some("instance-1"),
+        1,
+        None,
+        None,
+        vec![("s1".into(), Bytes::from("p0"))],
+        0,
+    );
     assert_eq!(group.state(), State::Stable);
 
     join.new_member_id = "s2".to_string();
@@ -265,12 +281,15 @@ fn a_static_member_restarting_keeps_its_assignment_without_a_rebalance() {
         Err(ResponseError::FencedInstanceId)
     );
     let step = group.sync("s2", Some("instance-1"), 1, None, None, Vec::new(), 102);
-    assert_eq!(step.answer, Answer::Now(SyncReply {
-        error: None,
-        protocol_type: Some("consumer".into()),
-        protocol_name: Some("range".into()),
-        assignment: Bytes::from("p0"),
-    }));
+    assert_eq!(
+        step.answer,
+        Answer::Now(SyncReply {
+            error: None,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignment: Bytes::from("p0"),
+        })
+    );
 }
 
 #[test]
@@ -292,16 +311,31 @@ fn protocols_must_match_the_group() {
     let step = group.join(other.clone(), &limits(0), 0);
     assert_eq!(
         step.answer,
-        Answer::Now(JoinReply::error(ResponseError::InconsistentGroupProtocol, ""))
+        Answer::Now(JoinReply::error(
+            ResponseError::InconsistentGroupProtocol,
+            ""
+        ))
     );
     other.protocol_type = "connect".into();
     other.protocols = vec![("range".into(), Bytes::new())];
     let step = group.join(other, &limits(0), 0);
-    assert!(matches!(step.answer, Answer::Now(JoinReply { error: Some(ResponseError::InconsistentGroupProtocol), .. })));
+    assert!(matches!(
+        step.answer,
+        Answer::Now(JoinReply {
+            error: Some(ResponseError::InconsistentGroupProtocol),
+            ..
+        })
+    ));
     let mut bad = args("", "y", &["range"]);
     bad.session_timeout_ms = 100;
     let step = group.join(bad, &limits(0), 0);
-    assert!(matches!(step.answer, Answer::Now(JoinReply { error: Some(ResponseError::InvalidSessionTimeout), .. })));
+    assert!(matches!(
+        step.answer,
+        Answer::Now(JoinReply {
+            error: Some(ResponseError::InvalidSessionTimeout),
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -327,5 +361,11 @@ fn a_full_group_refuses_new_members() {
     };
     group.join(args("", "a", &["range"]), &small, 0);
     let step = group.join(args("", "b", &["range"]), &small, 0);
-    assert!(matches!(step.answer, Answer::Now(JoinReply { error: Some(ResponseError::GroupMaxSizeReached), .. })));
+    assert!(matches!(
+        step.answer,
+        Answer::Now(JoinReply {
+            error: Some(ResponseError::GroupMaxSizeReached),
+            ..
+        })
+    ));
 }

@@ -79,6 +79,9 @@ pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Per topic, per partition: the committed offset, if any.
+pub type TopicOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
+
 /// A member asking to commit: `generation` -1 and no member id for admin commits.
 #[derive(Debug, Clone)]
 pub struct Committer {
@@ -237,6 +240,7 @@ impl Coordinator {
         let receiver = match step.answer {
             Answer::Now(reply) => {
                 self.deliver(group_id, step.replies);
+                self.forget_if_unused(group_id);
                 return Some(reply.into());
             }
             Answer::Later(member) => {
@@ -249,6 +253,14 @@ impl Coordinator {
         self.deliver(group_id, step.replies);
         self.deadlines_changed.notify();
         shard.unless_stopping(receiver).await?.ok()
+    }
+
+    /// Drops a group that has nothing left (a failed join, members all gone, no offsets).
+    fn forget_if_unused(&self, group_id: &str) {
+        let mut groups = self.groups.borrow_mut();
+        if groups.get(group_id).is_some_and(Group::is_forgotten) {
+            groups.remove(group_id);
+        }
     }
 
     fn deliver(&self, group_id: &str, replies: Vec<Reply>) {
@@ -290,6 +302,7 @@ impl Coordinator {
             .with_existing(group_id, |g| g.classic.leave(members, &limits, now_ms()))
             .ok_or(ResponseError::UnknownMemberId)?;
         self.deliver(group_id, step.replies);
+        self.forget_if_unused(group_id);
         self.deadlines_changed.notify();
         match step.answer {
             Answer::Now(results) => Ok(results),
@@ -327,6 +340,7 @@ impl Coordinator {
         }
         for (id, replies) in due {
             self.deliver(&id, replies);
+            self.forget_if_unused(&id);
         }
         next
     }
@@ -413,11 +427,7 @@ impl Coordinator {
     }
 
     /// OffsetFetch: the committed offsets of `topics` (all of them for `None`).
-    pub fn fetch(
-        &self,
-        group_id: &str,
-        topics: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<(String, Vec<(i32, Option<Committed>)>)> {
+    pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> TopicOffsets {
         let groups = self.groups.borrow();
         let offsets = groups.get(group_id).map(|g| &g.offsets);
         match topics {
@@ -436,7 +446,7 @@ impl Coordinator {
                 })
                 .collect(),
             None => {
-                let mut by_topic: Vec<(String, Vec<(i32, Option<Committed>)>)> = Vec::new();
+                let mut by_topic: TopicOffsets = Vec::new();
                 for ((topic, p), committed) in offsets.into_iter().flatten() {
                     match by_topic.last_mut() {
                         Some((last, partitions)) if last == topic => {
@@ -597,7 +607,11 @@ impl Coordinator {
                 match next {
                     Some(next) => offset = next,
                     None => {
-                        tracing::error!(partition = partition.index, offset, "unreadable batch in the offsets topic; loading stops here");
+                        tracing::error!(
+                            partition = partition.index,
+                            offset,
+                            "unreadable batch in the offsets topic; loading stops here"
+                        );
                         break;
                     }
                 }
@@ -681,10 +695,10 @@ async fn append(
     let bytes = encode_batch(&new, Compression::None)
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
     let infos = batch::validate(&bytes, usize::MAX)?;
-    let durable = log.syncs_every_append();
+    // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
     shard
         .writer
-        .append(Rc::clone(&log), bytes.to_vec(), infos, durable, now)
+        .append(Rc::clone(&log), bytes.to_vec(), infos, true, now)
         .await?;
     Ok(())
 }

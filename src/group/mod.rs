@@ -26,9 +26,9 @@ pub const GROUP_ID_BYTES_MAX: usize = 4096;
 /// the Java string hash, `i32::MIN` counting as 0, modulo the partition count), so a
 /// group maps to the same partition number on shoal as on Kafka.
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let hash = group
-        .encode_utf16()
-        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(i32::from(unit)));
+    let hash = group.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
     hash.checked_abs().unwrap_or(0) % partitions.max(1)
 }
 

@@ -179,7 +179,11 @@ mod tests {
             assert_eq!(decode(&key[..cut], Some(&value)), None, "key cut at {cut}");
         }
         for cut in 0..value.len() {
-            assert_eq!(decode(&key, Some(&value[..cut])), None, "value cut at {cut}");
+            assert_eq!(
+                decode(&key, Some(&value[..cut])),
+                None,
+                "value cut at {cut}"
+            );
         }
         assert_eq!(decode(&[0, 9, 0, 0], None), None, "unknown key version");
     }

@@ -31,7 +31,10 @@ async fn describe(ctx: &Ctx, group_id: String) -> Result<Option<Description>, Re
     let home = home_of(&ctx.shard, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
-        .invoke_on(home.shard, move |s| async move { s.groups.describe(&group_id) })
+        .invoke_on(
+            home.shard,
+            move |s| async move { s.groups.describe(&group_id) },
+        )
         .await
         .map_err(|_| ResponseError::NotCoordinator)
 }

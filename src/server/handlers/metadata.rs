@@ -79,7 +79,10 @@ async fn create_missing(
         .iter()
         .flatten()
         .filter(|name| {
-            snapshot.topic(name).is_none() && crate::config::valid_topic_name(name).is_ok()
+            snapshot.topic(name).is_none()
+                && crate::config::valid_topic_name(name).is_ok()
+                // Internal topics are created by their coordinators, with their own configs.
+                && !crate::group::is_internal_topic(name)
         })
         .map(|name| NewTopic {
             name: name.clone(),

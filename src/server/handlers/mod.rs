@@ -160,7 +160,10 @@ pub async fn handle(shard: Rc<Shard>, client_host: Rc<str>, request: Request) ->
         api_key,
         version,
         correlation_id: header.correlation_id,
-        client_id: header.client_id.map(|id| id.to_string()).unwrap_or_default(),
+        client_id: header
+            .client_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         client_host,
     };
     let Some(range) = versions(api_key) else {

@@ -14,11 +14,10 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{topic_name, Ctx, Response};
+use crate::group::coordinator::TopicOffsets as Found;
 use crate::group::records::Committed;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=9;
-
-type Found = Vec<(String, Vec<(i32, Option<Committed>)>)>;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<OffsetFetchRequest>(body) else {

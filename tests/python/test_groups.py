@@ -1,0 +1,334 @@
+"""Consumer groups with real clients: the classic protocol (confluent-kafka/librdkafka, kcat -G,
+kafka-python), committed offsets that survive a restart, and the group Admin APIs.
+
+Every broker here skips Kafka's 3 s initial rebalance delay and accepts short sessions, so a
+rebalance takes a round trip and a dead member is noticed within seconds. Waits poll the
+clients for a condition with a deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions
+
+import kafka_wire as kw
+from clients import (CLIENT_TIMEOUT_S, _OPEN, admin, assert_broker_serves, base_conf, create_topic,
+                     kcat_bin, producer, produce_all, unique_topic)
+
+GROUP_OVERRIDES = {
+    "group.initial.rebalance.delay.ms": 0,
+    "group.min.session.timeout.ms": 1000,
+    "num.partitions": 4,
+}
+
+SESSION_MS = 3000
+
+
+@pytest.fixture
+def broker(start_broker):
+    return start_broker(GROUP_OVERRIDES)
+
+
+def group_consumer(broker, group: str, **extra) -> Consumer:
+    conf = {
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": SESSION_MS,
+        "heartbeat.interval.ms": 500,
+    }
+    conf.update({k.replace("_", "."): v for k, v in extra.items()})
+    c = Consumer(base_conf(broker, **conf))
+    _OPEN.append(c)
+    return c
+
+
+def fill(broker, topic: str, per_partition: int, partitions: int = 4) -> None:
+    create_topic(broker, topic, partitions)
+    records = [{"value": f"{p}-{i}".encode(), "partition": p}
+               for p in range(partitions) for i in range(per_partition)]
+    produce_all(producer(broker, acks="all"), topic, records)
+
+
+def poll_until(consumers: list[Consumer], done, what: str, timeout: float = CLIENT_TIMEOUT_S) -> list[list]:
+    """Polls every consumer, collecting (partition, offset, value) per consumer, until done(got)."""
+    got: list[list] = [[] for _ in consumers]
+    deadline = time.monotonic() + timeout
+    while not done(got):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: got {[len(g) for g in got]} records, "
+                                 f"assignments {[assigned(c) for c in consumers]}")
+        for i, c in enumerate(consumers):
+            m = c.poll(0.1)
+            if m is None:
+                continue
+            if m.error():
+                raise KafkaException(m.error())
+            got[i].append((m.partition(), m.offset(), m.value()))
+    return got
+
+
+def assigned(c: Consumer) -> set[int]:
+    return {tp.partition for tp in c.assignment()}
+
+
+def total(n: int):
+    return lambda got: sum(len(g) for g in got) >= n
+
+
+def test_members_split_partitions_and_groups_read_independently(broker):
+    topic = unique_topic("split")
+    fill(broker, topic, per_partition=10)
+    a, b = group_consumer(broker, "split-1"), group_consumer(broker, "split-1")
+    for c in (a, b):
+        c.subscribe([topic])
+    got = poll_until([a, b], lambda g: total(40)(g) and assigned(a) and assigned(b), "40 records in group 1")
+    assert assigned(a) | assigned(b) == {0, 1, 2, 3}
+    assert not assigned(a) & assigned(b), "a partition went to two members"
+    for c, records in zip((a, b), got):
+        assert {p for p, _, _ in records} <= assigned(c), "a member read a partition it does not own"
+    values = sorted(v for records in got for _, _, v in records)
+    assert values == sorted(f"{p}-{i}".encode() for p in range(4) for i in range(10))
+
+    other = group_consumer(broker, "split-2")
+    other.subscribe([topic])
+    (alone,) = poll_until([other], total(40), "40 records in group 2")
+    assert sorted(v for _, _, v in alone) == values
+    assert assigned(other) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
+def test_assignors_give_each_partition_to_one_member(broker, strategy):
+    topic = unique_topic("assign")
+    fill(broker, topic, per_partition=5)
+    group = unique_topic("g")
+    members = [group_consumer(broker, group, partition_assignment_strategy=strategy) for _ in range(3)]
+    for c in members:
+        c.subscribe([topic])
+    poll_until(members, lambda g: total(20)(g) and sum(len(assigned(c)) for c in members) == 4
+               and all(assigned(c) for c in members[:2]), f"{strategy} assignment")
+    owned = [assigned(c) for c in members]
+    assert set().union(*owned) == {0, 1, 2, 3}
+    assert sum(len(o) for o in owned) == 4, f"overlapping assignment {owned}"
+
+
+def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker):
+    topic = unique_topic("resume")
+    fill(broker, topic, per_partition=10, partitions=2)
+    c = group_consumer(broker, "resume")
+    c.subscribe([topic])
+    poll_until([c], total(20), "the first read")
+    commits = [TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 7)]
+    c.commit(offsets=commits, asynchronous=False)
+    c.close()
+    _OPEN.remove(c)
+
+    broker.restart()
+    again = group_consumer(broker, "resume")
+    committed = again.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=CLIENT_TIMEOUT_S)
+    assert [(tp.partition, tp.offset) for tp in committed] == [(0, 4), (1, 7)]
+    again.subscribe([topic])
+    (got,) = poll_until([again], total(6 + 3), "the rest after the restart")
+    firsts = {p: min(o for q, o, _ in got if q == p) for p in (0, 1)}
+    assert firsts == {0: 4, 1: 7}
+    assert len(got) == 9
+
+
+def test_a_dead_members_partitions_move_to_the_survivor(broker):
+    topic = unique_topic("death")
+    fill(broker, topic, per_partition=2)
+    group = unique_topic("g")
+    survivor = group_consumer(broker, group)
+    survivor.subscribe([topic])
+    poll_until([survivor], lambda g: assigned(survivor) == {0, 1, 2, 3}, "the first member's assignment")
+    # kcat's balanced consumer joins, takes half, and is then killed without leaving.
+    doomed = subprocess.Popen(
+        [kcat_bin(), "-b", broker.bootstrap, "-X", "broker.address.family=v4", "-G", group,
+         "-X", f"session.timeout.ms={SESSION_MS}", "-X", "heartbeat.interval.ms=500", "-q", topic],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll_until([survivor], lambda g: len(assigned(survivor)) == 2, "kcat to take two partitions")
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+    poll_until([survivor], lambda g: assigned(survivor) == {0, 1, 2, 3},
+               "the dead member's partitions to come back", timeout=SESSION_MS / 1000 + CLIENT_TIMEOUT_S)
+
+
+def test_static_member_rejoins_under_its_instance_id(broker):
+    topic = unique_topic("static")
+    fill(broker, topic, per_partition=1)
+    group = unique_topic("g")
+    first = group_consumer(broker, group, group_instance_id="instance-1", session_timeout_ms=30000)
+    first.subscribe([topic])
+    poll_until([first], lambda g: assigned(first) == {0, 1, 2, 3}, "the static member's assignment")
+    first.close()  # a static member does not leave the group when it closes
+    _OPEN.remove(first)
+    second = group_consumer(broker, group, group_instance_id="instance-1", session_timeout_ms=30000)
+    second.subscribe([topic])
+    poll_until([second], lambda g: assigned(second) == {0, 1, 2, 3}, "the restarted member's assignment")
+    desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert [m.group_instance_id for m in desc.members] == ["instance-1"]
+
+
+def test_admin_lists_describes_alters_and_deletes_groups(broker):
+    topic = unique_topic("admin")
+    fill(broker, topic, per_partition=3, partitions=2)
+    group = unique_topic("g")
+    c = group_consumer(broker, group, client_id="describe-me")
+    c.subscribe([topic])
+    poll_until([c], total(6), "the group's records")
+    a = admin(broker)
+
+    listed = {g.group_id: g for g in a.list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert group in listed and listed[group].state.name == "STABLE"
+    desc = a.describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert desc.state.name == "STABLE" and desc.partition_assignor == "range"
+    (member,) = desc.members
+    assert member.client_id == "describe-me" and member.host == "/127.0.0.1"
+    assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1]
+
+    err = a.delete_consumer_groups([group])[group].exception(timeout=CLIENT_TIMEOUT_S)
+    assert err is not None and err.args[0].code() == KafkaError.NON_EMPTY_GROUP
+    c.close()
+    _OPEN.remove(c)
+
+    # An admin tool may commit for an empty group; the committed offsets read back.
+    wanted = [TopicPartition(topic, 0, 1), TopicPartition(topic, 1, 2)]
+    a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, wanted)])[group].result(
+        timeout=CLIENT_TIMEOUT_S)
+    listed = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(
+        timeout=CLIENT_TIMEOUT_S)
+    assert sorted((tp.partition, tp.offset) for tp in listed.topic_partitions) == [(0, 1), (1, 2)]
+
+    a.delete_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    listed = {g.group_id for g in a.list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert group not in listed
+    unknown = a.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert [tp.offset for tp in unknown.topic_partitions] == [-1001], "nothing committed: OFFSET_INVALID"
+
+    broker.restart()
+    a = admin(broker)
+    listed = {g.group_id for g in a.list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert group not in listed, "a deleted group came back after a restart"
+
+
+def test_shift_back_by_two_rereads_two_records_per_partition(broker):
+    topic = unique_topic("shift")
+    fill(broker, topic, per_partition=5)
+    group = unique_topic("g")
+    c = group_consumer(broker, group)
+    c.subscribe([topic])
+    poll_until([c], total(20), "everything")
+    c.commit(asynchronous=False)
+    c.close()
+    _OPEN.remove(c)
+    a = admin(broker)
+    back = [TopicPartition(topic, p, 5 - 2) for p in range(4)]
+    a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, back)])[group].result(timeout=CLIENT_TIMEOUT_S)
+    again = group_consumer(broker, group)
+    again.subscribe([topic])
+    (got,) = poll_until([again], total(8), "two records per partition")
+    assert sorted((p, o) for p, o, _ in got) == [(p, o) for p in range(4) for o in (3, 4)]
+
+
+def test_kafka_python_group_commits_and_offset_delete(broker):
+    from kafka import KafkaAdminClient, KafkaConsumer
+    from kafka.structs import TopicPartition as KTopicPartition
+
+    topic = unique_topic("kpy")
+    fill(broker, topic, per_partition=4, partitions=2)
+    group = unique_topic("g")
+    c = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False,
+                      auto_offset_reset="earliest", consumer_timeout_ms=int(CLIENT_TIMEOUT_S * 1000))
+    seen = []
+    for m in c:
+        seen.append((m.partition, m.offset))
+        if len(seen) == 8:
+            break
+    c.commit()
+    tps = [KTopicPartition(topic, 0), KTopicPartition(topic, 1)]
+    assert [c.committed(tp) for tp in tps] == [4, 4]
+    c.close()
+
+    a = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        offsets = a.list_group_offsets(group)[group]
+        assert {tp.partition: om.offset for tp, om in offsets.items()} == {0: 4, 1: 4}
+        result = a.delete_group_offsets(group, [KTopicPartition(topic, 0)])
+        assert [err.errno for err in result.values()] == [0], result
+        offsets = a.list_group_offsets(group)[group]
+        assert {tp.partition: om.offset for tp, om in offsets.items()} == {1: 4}
+    finally:
+        a.close()
+
+
+# ------------------------------------------------------------------- bad input (raw frames)
+HEARTBEAT, JOIN_GROUP, OFFSET_COMMIT, OFFSET_FETCH = 12, 11, 8, 9
+ILLEGAL_GENERATION, INVALID_GROUP_ID, UNKNOWN_MEMBER_ID = 22, 24, 25
+INVALID_SESSION_TIMEOUT, OFFSET_METADATA_TOO_LARGE = 26, 12
+
+
+def offset_commit_v2(group: str, generation: int, member: str, topic: str, partition: int, offset: int,
+                     metadata: str = "") -> bytes:
+    partitions = kw.array([kw.i32(partition) + kw.i64(offset) + kw.string(metadata)])
+    return (kw.string(group) + kw.i32(generation) + kw.string(member) + kw.i64(-1)
+            + kw.array([kw.string(topic) + partitions]))
+
+
+def commit_error(conn, body: bytes) -> int:
+    rd = kw.Reader(conn.request(OFFSET_COMMIT, 2, body))
+    topics = rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16()))))
+    return topics[0][1][0][1]
+
+
+def join_group_v0(group: str, session_ms: int, protocol_type: str = "consumer") -> bytes:
+    protocols = kw.array([kw.string("range") + kw.nbytes(b"\x00\x00\x00\x00\x00\x00\x00\x00")])
+    return kw.string(group) + kw.i32(session_ms) + kw.string("") + kw.string(protocol_type) + protocols
+
+
+def test_group_requests_with_bad_input_get_kafkas_errors(broker):
+    topic = unique_topic("bad")
+    create_topic(broker, topic, 1)
+    with kw.Conn(broker.bootstrap) as conn:
+        rd = kw.Reader(conn.request(HEARTBEAT, 0, kw.string("no-such-group") + kw.i32(1) + kw.string("m")))
+        assert rd.i16() == UNKNOWN_MEMBER_ID
+
+        rd = kw.Reader(conn.request(JOIN_GROUP, 0, join_group_v0("", 10000)))
+        assert rd.i16() == INVALID_GROUP_ID
+        rd = kw.Reader(conn.request(JOIN_GROUP, 0, join_group_v0("g-bad", 10)))
+        assert rd.i16() == INVALID_SESSION_TIMEOUT
+
+        # A refused join leaves no group behind: a generation of a group that never was is illegal.
+        assert commit_error(conn, offset_commit_v2("g-bad", 5, "ghost", topic, 0, 1)) == ILLEGAL_GENERATION
+        assert commit_error(conn, offset_commit_v2("g-bad", -1, "", "no-such-topic", 0, 1)) == \
+            kw.UNKNOWN_TOPIC_OR_PARTITION
+        assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 7, 1)) == kw.UNKNOWN_TOPIC_OR_PARTITION
+        assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 0, 1, "m" * 5000)) == \
+            OFFSET_METADATA_TOO_LARGE
+        assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 0, 1)) == kw.NONE
+
+        # OffsetFetch v1 for a group that never committed: offset -1, no error.
+        body = kw.string("never-committed") + kw.array([kw.string(topic) + kw.array([kw.i32(0)])])
+        rd = kw.Reader(conn.request(OFFSET_FETCH, 1, body))
+        (name, ((partition, offset, metadata, error),)), = rd.array(
+            lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i64(), q.string(), q.i16()))))
+        assert (name, partition, offset, error) == (topic, 0, -1, kw.NONE)
+
+        # Clients may not write to the offsets topic.
+        batch = kw.encode_batch([kw.Record(b"k", b"v")])
+        rd = kw.parse_produce_v3(conn.request(kw.PRODUCE, 3, kw.produce_v3("__consumer_offsets", 0, batch)))
+        assert rd[("__consumer_offsets", 0)][0] == kw.INVALID_TOPIC_EXCEPTION
+
+        # A join whose protocol list claims 2^31 entries is unreadable: the connection closes.
+        hostile = kw.string("g-bad") + kw.i32(10000) + kw.string("") + kw.string("consumer") + struct.pack(">i", 2**31 - 1)
+        conn.send(JOIN_GROUP, 0, hostile)
+        conn.wait_closed()
+    assert_broker_serves(broker)
