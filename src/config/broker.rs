@@ -85,6 +85,8 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
     pub group_max_size: i32,
+    pub group_consumer_session_timeout_ms: i64,
+    pub group_consumer_heartbeat_interval_ms: i64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_num_partitions: i32,
@@ -139,6 +141,8 @@ impl Default for BrokerConfig {
             group_max_session_timeout_ms: 1_800_000,
             // Kafka leaves this unbounded (i32::MAX); shoal bounds every collection.
             group_max_size: GROUP_SIZE_MAX,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 1,
             transaction_state_log_num_partitions: 50,

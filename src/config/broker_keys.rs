@@ -427,6 +427,26 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.group_max_size.to_string()),
     },
     BrokerKey {
+        name: "group.consumer.session.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.group_consumer_session_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.group_consumer_session_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "group.consumer.heartbeat.interval.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.group_consumer_heartbeat_interval_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.group_consumer_heartbeat_interval_ms.to_string()),
+    },
+    BrokerKey {
         name: "offsets.topic.num.partitions",
         kind: ConfigType::Int,
         dynamic: false,

@@ -20,6 +20,7 @@ use kafka_protocol::protocol::Decodable;
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
+use super::consumer::{self, ConsumerGroup, HeartbeatArgs, HeartbeatReply, TopicInfo, Topics};
 use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
 use crate::client::records::{encode_batch, NewRecord};
@@ -27,9 +28,14 @@ use crate::error::ApiError;
 use crate::shard::{now_ms, Event, Shard};
 use crate::storage::{batch, StorageError};
 
-/// One group: its membership and its committed offsets.
+/// One group: its membership and its committed offsets. Members speak one protocol at
+/// a time: a group with classic members refuses KIP-848 ones and the other way round.
 pub struct Group {
     pub classic: ClassicGroup,
+    pub consumer: ConsumerGroup,
+    /// The protocol members last joined with: "classic" or "consumer" (ListGroups'
+    /// group type, kept while the group is empty).
+    pub group_type: &'static str,
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// The offsets-topic partition this group's records go to.
     pub partition: i32,
@@ -39,6 +45,8 @@ impl Group {
     fn new(partition: i32) -> Group {
         Group {
             classic: ClassicGroup::new(),
+            consumer: ConsumerGroup::default(),
+            group_type: "classic",
             offsets: BTreeMap::new(),
             partition,
         }
@@ -46,11 +54,18 @@ impl Group {
 
     /// Nothing left to keep: no members and no offsets.
     fn is_forgotten(&self) -> bool {
-        self.classic.is_empty() && self.offsets.is_empty()
+        self.has_no_members() && self.offsets.is_empty()
     }
 
-    /// Topics the members subscribe to (consumer protocol only; others say nothing).
+    pub fn has_no_members(&self) -> bool {
+        self.classic.is_empty() && self.consumer.is_empty()
+    }
+
+    /// Topics the members subscribe to (consumer protocols only; others say nothing).
     pub fn subscribed_topics(&self) -> Vec<String> {
+        if !self.consumer.is_empty() {
+            return self.consumer.subscribed_topics();
+        }
         if self.classic.protocol_type() != Some("consumer") {
             return Vec::new();
         }
@@ -106,6 +121,8 @@ pub struct Listing {
     pub group_id: String,
     pub protocol_type: String,
     pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
 }
 
 /// A group as DescribeGroups shows it.
@@ -115,6 +132,16 @@ pub struct Description {
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
+}
+
+/// A KIP-848 group as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct ConsumerDescription {
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub members: Vec<consumer::ConsumerMember>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +207,18 @@ impl Coordinator {
         let limits = limits(shard);
         let member_id = args.member_id.clone();
         let step = self.with_group(group_id, partition, |g| {
+            if !g.consumer.is_empty() {
+                return Step {
+                    answer: Answer::Now(JoinReply {
+                        error: Some(ResponseError::InconsistentGroupProtocol),
+                        generation: -1,
+                        member_id: args.member_id.clone(),
+                        ..JoinReply::default()
+                    }),
+                    replies: Vec::new(),
+                };
+            }
+            g.group_type = "classic";
             g.classic.join(args, &limits, now_ms())
         });
         let gone = JoinReply {
@@ -276,6 +315,67 @@ impl Coordinator {
         }
     }
 
+    /// ConsumerGroupHeartbeat (KIP-848): joins, reconciles, or leaves.
+    pub fn consumer_heartbeat(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        partition: i32,
+        args: HeartbeatArgs,
+    ) -> HeartbeatReply {
+        let snapshot = shard.snapshot();
+        let broker = &snapshot.broker;
+        let limits = consumer::Limits {
+            session_timeout_ms: broker.group_consumer_session_timeout_ms,
+            heartbeat_interval_ms: broker.group_consumer_heartbeat_interval_ms,
+            members_max: broker.group_max_size as usize,
+        };
+        let topics: Topics = snapshot
+            .topics()
+            .map(|(name, meta)| {
+                let info = TopicInfo {
+                    id: meta.id,
+                    partitions: meta.partitions,
+                };
+                (name.clone(), info)
+            })
+            .collect();
+        let reply = self.with_group(group_id, partition, |g| {
+            if !g.classic.is_empty() {
+                return HeartbeatReply {
+                    error: Some((
+                        ResponseError::GroupIdNotFound,
+                        format!("group {group_id} has classic members"),
+                    )),
+                    member_id: args.member_id.clone(),
+                    member_epoch: args.member_epoch,
+                    ..HeartbeatReply::default()
+                };
+            }
+            g.group_type = "consumer";
+            g.consumer.heartbeat(args, &topics, &limits, now_ms())
+        });
+        self.forget_if_unused(group_id);
+        self.deadlines_changed.notify();
+        reply
+    }
+
+    /// A KIP-848 group as ConsumerGroupDescribe shows it; `None` if there is none.
+    pub fn consumer_describe(&self, group_id: &str) -> Option<ConsumerDescription> {
+        let groups = self.groups.borrow();
+        let group = &groups
+            .get(group_id)
+            .filter(|g| !g.consumer.is_empty())?
+            .consumer;
+        Some(ConsumerDescription {
+            state: group.state(),
+            group_epoch: group.group_epoch(),
+            assignment_epoch: group.assignment_epoch(),
+            assignor: group.assignor().to_string(),
+            members: group.members().cloned().collect(),
+        })
+    }
+
     pub fn heartbeat(
         &self,
         group_id: &str,
@@ -334,7 +434,15 @@ impl Coordinator {
             if group.classic.next_deadline().is_some_and(|at| at <= now) {
                 due.push((id.clone(), group.classic.tick(limits, now)));
             }
-            if let Some(at) = group.classic.next_deadline() {
+            if group.consumer.next_deadline().is_some_and(|at| at <= now) {
+                group.consumer.tick(now);
+                due.push((id.clone(), Vec::new()));
+            }
+            let deadlines = [
+                group.classic.next_deadline(),
+                group.consumer.next_deadline(),
+            ];
+            for at in deadlines.into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -356,6 +464,11 @@ impl Coordinator {
     ) -> Vec<Option<ResponseError>> {
         let now = now_ms();
         let checked = self.with_existing(group_id, |g| {
+            if !g.consumer.is_empty() {
+                return g
+                    .consumer
+                    .check_commit(&committer.member_id, committer.generation);
+            }
             g.classic.check_commit(
                 &committer.member_id,
                 committer.instance_id.as_deref(),
@@ -464,17 +577,29 @@ impl Coordinator {
         self.groups
             .borrow()
             .iter()
-            .map(|(id, g)| Listing {
-                group_id: id.clone(),
-                protocol_type: g.classic.protocol_type().unwrap_or_default().to_string(),
-                state: g.classic.state().name(),
+            .map(|(id, g)| {
+                let (protocol_type, state) = if g.group_type == "consumer" {
+                    ("consumer", g.consumer.state())
+                } else {
+                    let classic = &g.classic;
+                    (
+                        classic.protocol_type().unwrap_or_default(),
+                        classic.state().name(),
+                    )
+                };
+                Listing {
+                    group_id: id.clone(),
+                    protocol_type: protocol_type.to_string(),
+                    state,
+                    group_type: g.group_type,
+                }
             })
             .collect()
     }
 
     pub fn describe(&self, group_id: &str) -> Option<Description> {
         let groups = self.groups.borrow();
-        let group = groups.get(group_id)?;
+        let group = groups.get(group_id).filter(|g| g.consumer.is_empty())?;
         let classic = &group.classic;
         let protocol = classic.protocol().unwrap_or_default();
         let members = classic
@@ -503,7 +628,7 @@ impl Coordinator {
             let group = groups
                 .get(group_id)
                 .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
-            if !group.classic.is_empty() {
+            if !group.has_no_members() {
                 return Err(ApiError::code(ResponseError::NonEmptyGroup));
             }
             let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
@@ -515,7 +640,7 @@ impl Coordinator {
             .collect();
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
-        if groups.get(group_id).is_some_and(|g| g.classic.is_empty()) {
+        if groups.get(group_id).is_some_and(Group::has_no_members) {
             groups.remove(group_id);
         }
         Ok(())
@@ -534,8 +659,9 @@ impl Coordinator {
             let group = groups
                 .get(group_id)
                 .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
-            let consumer = group.classic.protocol_type() == Some("consumer");
-            if !group.classic.is_empty() && !consumer {
+            let consumer =
+                group.classic.protocol_type() == Some("consumer") || !group.consumer.is_empty();
+            if !group.has_no_members() && !consumer {
                 return Err(ApiError::code(ResponseError::NonEmptyGroup));
             }
             let subscribed = group.subscribed_topics();

@@ -7,7 +7,9 @@
 //! `Coordinator` feeds them requests and the clock, delivers the replies they owe,
 //! and makes committed offsets durable in `__consumer_offsets` before answering.
 
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
 pub mod coordinator;
 pub mod records;
 

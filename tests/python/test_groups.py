@@ -332,3 +332,97 @@ def test_group_requests_with_bad_input_get_kafkas_errors(broker):
         conn.send(JOIN_GROUP, 0, hostile)
         conn.wait_closed()
     assert_broker_serves(broker)
+
+
+# ------------------------------------------------------------------- KIP-848 (group.protocol=consumer)
+KIP848_OVERRIDES = {**GROUP_OVERRIDES, "group.consumer.session.timeout.ms": SESSION_MS,
+                    "group.consumer.heartbeat.interval.ms": 500}
+
+DOOMED_MEMBER = """
+import sys
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "group.protocol": "consumer",
+              "broker.address.family": "v4"})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.1)
+"""
+
+
+def kip848_consumer(broker, group: str, **extra) -> Consumer:
+    conf = {"group.id": group, "group.protocol": "consumer", "auto.offset.reset": "earliest",
+            "enable.auto.commit": False}
+    conf.update({k.replace("_", "."): v for k, v in extra.items()})
+    c = Consumer(base_conf(broker, **conf))
+    _OPEN.append(c)
+    return c
+
+
+def test_kip848_members_split_commit_and_a_dead_one_is_replaced(start_broker):
+    import sys
+
+    broker = start_broker(KIP848_OVERRIDES)
+    topic = unique_topic("kip848")
+    fill(broker, topic, per_partition=5)
+    group = unique_topic("g")
+    a, b = kip848_consumer(broker, group), kip848_consumer(broker, group)
+    for c in (a, b):
+        c.subscribe([topic])
+    got = poll_until([a, b], lambda g: total(20)(g) and len(assigned(a)) == 2 and len(assigned(b)) == 2,
+                     "two KIP-848 members to split four partitions")
+    assert assigned(a) | assigned(b) == {0, 1, 2, 3}
+    assert sorted(v for records in got for _, _, v in records) == \
+        sorted(f"{p}-{i}".encode() for p in range(4) for i in range(5))
+
+    desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert desc.type.name == "CONSUMER" and len(desc.members) == 2
+    listed = {g.group_id: g for g in admin(broker).list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert listed[group].type.name == "CONSUMER"
+
+    a.commit(asynchronous=False)
+    committed = a.committed([TopicPartition(topic, p) for p in sorted(assigned(a))], timeout=CLIENT_TIMEOUT_S)
+    assert [tp.offset for tp in committed] == [5, 5]
+
+    b.close()
+    _OPEN.remove(b)
+    poll_until([a], lambda g: assigned(a) == {0, 1, 2, 3}, "the leaver's partitions to move")
+
+    doomed = subprocess.Popen([sys.executable, "-c", DOOMED_MEMBER, broker.bootstrap, group, topic])
+    try:
+        poll_until([a], lambda g: len(assigned(a)) == 2, "a second member to take two partitions")
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+    poll_until([a], lambda g: assigned(a) == {0, 1, 2, 3}, "the dead member's partitions to come back",
+               timeout=SESSION_MS / 1000 + CLIENT_TIMEOUT_S)
+
+
+def test_kip848_heartbeat_bad_input(broker):
+    from kafka_wire import compact_array, compact_string, uvarint
+
+    CONSUMER_GROUP_HEARTBEAT = 68
+    FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER, INVALID_REQUEST = 110, 25, 42
+
+    def heartbeat(member: str, epoch: int, topics: list[str] | None) -> int:
+        names = compact_array([compact_string(t) for t in topics]) if topics is not None else uvarint(0)
+        body = (compact_string("g-848") + compact_string(member) + kw.i32(epoch) + compact_string(None)
+                + compact_string(None) + kw.i32(5000) + names + compact_string(None) + uvarint(0) + uvarint(0))
+        rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, 0, body, flexible=True))
+        rd.i32()  # throttle
+        return rd.i16()
+
+    with kw.Conn(broker.bootstrap) as conn:
+        assert heartbeat("", 0, None) == INVALID_REQUEST, "a join must name its subscription"
+        assert heartbeat("ghost", 3, ["t"]) == UNKNOWN_MEMBER
+        body = (compact_string("g-848") + compact_string("") + kw.i32(0) + compact_string(None)
+                + compact_string(None) + kw.i32(5000) + compact_array([compact_string("t")])
+                + compact_string(None) + uvarint(0) + uvarint(0))
+        rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, 0, body, flexible=True))
+        rd.i32()
+        assert rd.i16() == kw.NONE
+        rd.compact_string()
+        member = rd.compact_string()
+        epoch = rd.i32()
+        assert member and epoch > 0
+        assert heartbeat(member, epoch + 7, ["t"]) == FENCED_MEMBER_EPOCH
+    assert_broker_serves(broker)

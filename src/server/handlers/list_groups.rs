@@ -41,13 +41,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .into_iter()
         .flatten()
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(str_bytes(g.group_id).into())
                 .with_protocol_type(str_bytes(g.protocol_type))
                 .with_group_state(str_bytes(g.state))
-                .with_group_type(str_bytes("classic"))
+                .with_group_type(str_bytes(g.group_type))
         })
         .collect();
     ctx.respond(&ListGroupsResponse::default().with_groups(groups))

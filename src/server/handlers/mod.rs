@@ -7,6 +7,8 @@
 mod alter_configs;
 mod api_versions;
 mod config_changes;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_partitions;
 mod create_topics;
 mod delete_groups;
@@ -143,6 +145,8 @@ handlers! {
     ListGroups => list_groups,
     DeleteGroups => delete_groups,
     OffsetDelete => offset_delete,
+    ConsumerGroupHeartbeat => consumer_group_heartbeat,
+    ConsumerGroupDescribe => consumer_group_describe,
 }
 
 /// Serves one request. A version outside what the handler declares closes the

@@ -1,0 +1,229 @@
+//! The KIP-848 machine driven by hand with a fake clock.
+
+use std::collections::BTreeSet;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::*;
+
+const LIMITS: Limits = Limits {
+    session_timeout_ms: 10_000,
+    heartbeat_interval_ms: 1_000,
+    members_max: 10,
+};
+
+fn topics() -> Topics {
+    [
+        (
+            "orders".to_string(),
+            TopicInfo {
+                id: Uuid::from_u128(1),
+                partitions: 4,
+            },
+        ),
+        (
+            "other".to_string(),
+            TopicInfo {
+                id: Uuid::from_u128(2),
+                partitions: 2,
+            },
+        ),
+    ]
+    .into()
+}
+
+fn join(id: &str, subscription: &[&str]) -> HeartbeatArgs {
+    HeartbeatArgs {
+        member_id: id.to_string(),
+        member_epoch: JOIN_EPOCH,
+        rebalance_timeout_ms: 5_000,
+        subscribed_topic_names: Some(subscription.iter().map(|s| s.to_string()).collect()),
+        owned: Some(Vec::new()),
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+        ..HeartbeatArgs::default()
+    }
+}
+
+fn beat(id: &str, epoch: i32, owned: &BTreeSet<TopicPartition>) -> HeartbeatArgs {
+    HeartbeatArgs {
+        member_id: id.to_string(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned: Some(owned.iter().copied().collect()),
+        ..HeartbeatArgs::default()
+    }
+}
+
+/// Heartbeats as a well-behaved client: owns exactly what it was last told.
+struct Client {
+    id: String,
+    epoch: i32,
+    owned: BTreeSet<TopicPartition>,
+}
+
+impl Client {
+    fn join(group: &mut ConsumerGroup, id: &str, now: i64) -> Client {
+        let reply = group.heartbeat(join(id, &["orders"]), &topics(), &LIMITS, now);
+        assert_eq!(reply.error, None);
+        let mut client = Client {
+            id: reply.member_id.clone(),
+            epoch: 0,
+            owned: BTreeSet::new(),
+        };
+        client.absorb(reply);
+        client
+    }
+
+    fn beat(&mut self, group: &mut ConsumerGroup, now: i64) -> HeartbeatReply {
+        let reply = group.heartbeat(
+            beat(&self.id, self.epoch, &self.owned),
+            &topics(),
+            &LIMITS,
+            now,
+        );
+        assert_eq!(reply.error, None, "{} at epoch {}", self.id, self.epoch);
+        self.absorb(reply.clone());
+        reply
+    }
+
+    fn absorb(&mut self, reply: HeartbeatReply) {
+        self.epoch = reply.member_epoch;
+        if let Some(assignment) = reply.assignment {
+            self.owned = assignment;
+        }
+    }
+}
+
+#[test]
+fn a_second_member_gets_partitions_only_after_the_first_revokes_them() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    assert_eq!(a.owned.len(), 4, "a lone member owns every partition");
+    assert_eq!(group.state(), "Stable");
+
+    let mut b = Client::join(&mut group, "b", 1);
+    assert!(b.owned.is_empty(), "b must wait for a to revoke");
+    assert_eq!(group.state(), "Reconciling");
+    let epoch_before = a.epoch;
+    a.beat(&mut group, 2);
+    assert_eq!(a.owned.len(), 2, "a is told to give up two partitions");
+    assert_eq!(a.epoch, epoch_before, "the epoch waits for the revocation");
+    b.beat(&mut group, 3);
+    assert!(b.owned.is_empty(), "a has not confirmed yet");
+    a.beat(&mut group, 4);
+    assert!(
+        a.epoch > epoch_before,
+        "confirmed: a moves to the new epoch"
+    );
+    b.beat(&mut group, 5);
+    assert_eq!(b.owned.len(), 2);
+    assert!(a.owned.is_disjoint(&b.owned));
+    assert_eq!(a.epoch, b.epoch);
+    assert_eq!(group.state(), "Stable");
+}
+
+#[test]
+fn wrong_epochs_and_strangers_are_fenced() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    a.beat(&mut group, 1);
+    let reply = group.heartbeat(beat("a", a.epoch + 5, &a.owned), &topics(), &LIMITS, 2);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::FencedMemberEpoch)
+    );
+    let reply = group.heartbeat(beat("nobody", 3, &BTreeSet::new()), &topics(), &LIMITS, 2);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(group.check_commit("a", a.epoch), Ok(()));
+    assert_eq!(
+        group.check_commit("a", a.epoch - 1),
+        Err(ResponseError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        group.check_commit("", -1),
+        Err(ResponseError::UnknownMemberId)
+    );
+}
+
+#[test]
+fn an_expired_member_leaves_its_partitions_to_the_others() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    let mut b = Client::join(&mut group, "b", 0);
+    for now in [1, 2, 3] {
+        a.beat(&mut group, now);
+        b.beat(&mut group, now);
+    }
+    assert_eq!((a.owned.len(), b.owned.len()), (2, 2));
+    // b goes silent; a keeps beating.
+    for now in (1_000..=12_000).step_by(1_000) {
+        group.tick(now);
+        a.beat(&mut group, now);
+    }
+    assert_eq!(group.members().count(), 1);
+    assert_eq!(a.owned.len(), 4);
+}
+
+#[test]
+fn leaving_frees_partitions_at_once() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    let mut b = Client::join(&mut group, "b", 0);
+    for now in [1, 2, 3] {
+        a.beat(&mut group, now);
+        b.beat(&mut group, now);
+    }
+    let reply = group.heartbeat(beat("b", LEAVE_EPOCH, &b.owned), &topics(), &LIMITS, 4);
+    assert_eq!((reply.error, reply.member_epoch), (None, LEAVE_EPOCH));
+    a.beat(&mut group, 5);
+    assert_eq!(a.owned.len(), 4);
+}
+
+#[test]
+fn a_pattern_subscribes_to_matching_topics_and_bad_patterns_are_refused() {
+    let mut group = ConsumerGroup::default();
+    let mut args = join("p", &[]);
+    args.subscribed_topic_names = None;
+    args.subscribed_topic_regex = Some("ord.*".into());
+    let reply = group.heartbeat(args.clone(), &topics(), &LIMITS, 0);
+    let owned = reply.assignment.expect("an assignment");
+    assert!(owned.iter().all(|(id, _)| *id == Uuid::from_u128(1)));
+    assert_eq!(owned.len(), 4);
+
+    args.member_id = "q".into();
+    args.subscribed_topic_regex = Some("(".into());
+    let reply = group.heartbeat(args, &topics(), &LIMITS, 0);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::InvalidRegularExpression)
+    );
+}
+
+#[test]
+fn a_joining_member_must_say_what_it_subscribes_to() {
+    let mut group = ConsumerGroup::default();
+    let mut args = join("x", &[]);
+    args.subscribed_topic_names = None;
+    let reply = group.heartbeat(args, &topics(), &LIMITS, 0);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::InvalidRequest)
+    );
+    assert!(group.is_empty());
+}
+
+#[test]
+fn new_partitions_are_assigned_without_a_membership_change() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    let mut grown = topics();
+    grown.get_mut("orders").expect("orders").partitions = 6;
+    let reply = group.heartbeat(beat("a", a.epoch, &a.owned), &grown, &LIMITS, 1);
+    a.absorb(reply);
+    assert_eq!(a.owned.len(), 6);
+}

@@ -1,0 +1,91 @@
+//! ConsumerGroupHeartbeat (KIP-848): one request joins, reconciles, keeps the session
+//! and leaves; the broker computes assignments. Answered by the coordinating shard.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+
+use super::groups::{home_of, opt_str, str_bytes};
+use super::{Ctx, Response};
+use crate::group::consumer::{by_topic, HeartbeatArgs, HeartbeatReply};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<ConsumerGroupHeartbeatRequest>(body) else {
+        return Response::Close;
+    };
+    let group_id = request.group_id.to_string();
+    let args = HeartbeatArgs {
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        instance_id: opt_str(request.instance_id),
+        rack_id: opt_str(request.rack_id),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request
+            .subscribed_topic_names
+            .map(|names| names.into_iter().map(|n| n.to_string()).collect()),
+        subscribed_topic_regex: opt_str(request.subscribed_topic_regex),
+        server_assignor: opt_str(request.server_assignor),
+        owned: request.topic_partitions.map(|topics| {
+            topics
+                .into_iter()
+                .flat_map(|t| t.partitions.into_iter().map(move |p| (t.topic_id, p)))
+                .collect()
+        }),
+        client_id: ctx.client_id.clone(),
+        client_host: ctx.client_host.to_string(),
+        new_member_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let reply = match home_of(&ctx.shard, &group_id).await {
+        Err(error) => error_reply(error, &args),
+        Ok(home) => {
+            let fallback = error_reply(ResponseError::NotCoordinator, &args);
+            // Cross-shard: the group lives on the shard owning its offsets partition.
+            ctx.shard
+                .invoke_on(home.shard, move |s| async move {
+                    s.groups
+                        .consumer_heartbeat(&s, &group_id, home.partition, args)
+                })
+                .await
+                .unwrap_or(fallback)
+        }
+    };
+    ctx.respond(&response(reply))
+}
+
+fn error_reply(error: ResponseError, args: &HeartbeatArgs) -> HeartbeatReply {
+    HeartbeatReply {
+        error: Some((error, error.to_string())),
+        member_id: args.member_id.clone(),
+        member_epoch: args.member_epoch,
+        ..HeartbeatReply::default()
+    }
+}
+
+fn response(reply: HeartbeatReply) -> ConsumerGroupHeartbeatResponse {
+    let response = ConsumerGroupHeartbeatResponse::default()
+        .with_member_id(Some(str_bytes(reply.member_id)))
+        .with_member_epoch(reply.member_epoch)
+        .with_heartbeat_interval_ms(reply.heartbeat_interval_ms);
+    if let Some((error, message)) = reply.error {
+        return response
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(message)));
+    }
+    let assignment = reply.assignment.map(|partitions| {
+        let topic_partitions = by_topic(&partitions)
+            .into_iter()
+            .map(|(topic_id, partitions)| {
+                TopicPartitions::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        Assignment::default().with_topic_partitions(topic_partitions)
+    });
+    response.with_assignment(assignment)
+}
