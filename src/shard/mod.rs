@@ -249,6 +249,9 @@ pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta)
             index_interval_bytes: effective.index_interval_bytes.max(1) as u64,
             log_append_time: effective.message_timestamp_type
                 == crate::config::TimestampType::LogAppendTime,
+            delete: effective.cleanup_policy.delete,
+            compact: effective.cleanup_policy.compact,
+            delete_retention_ms: effective.delete_retention_ms,
         },
         max_message_bytes: effective.max_message_bytes.max(0) as usize,
         // flush.ms=0 asks for a sync after every append: that is the strict mode.

@@ -275,8 +275,8 @@ async fn run_shard(
     Ok(())
 }
 
-/// Every `log.retention.check.interval.ms`, deletes the segments of this shard's
-/// partitions that retention no longer keeps.
+/// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions
+/// and deletes the segments that retention no longer keeps.
 async fn enforce_retention(shard: Rc<Shard>) {
     loop {
         let interval = shard
@@ -289,6 +289,15 @@ async fn enforce_retention(shard: Rc<Shard>) {
             return;
         }
         for partition in shard.local_partitions() {
+            match partition.log.compact(super::now_ms()).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, removed, "compaction removed records")
+                }
+                Err(error) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, %error, "compaction failed")
+                }
+            }
             match partition.log.enforce_retention(super::now_ms()).await {
                 Ok(0) => {}
                 Ok(deleted) => {

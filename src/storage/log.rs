@@ -17,6 +17,9 @@ use super::batch::{self, BatchInfo};
 use super::segment::{file_name, Segment};
 use super::{sync_dir, StorageError};
 
+#[path = "compact.rs"]
+mod compact;
+
 const LOG_START_FILE: &str = "log-start-offset";
 
 /// Per-log settings, resolved from the topic's config.
@@ -30,6 +33,12 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     pub index_interval_bytes: u64,
     pub log_append_time: bool,
+    /// `cleanup.policy` has delete: retention by time and size applies.
+    pub delete: bool,
+    /// `cleanup.policy` has compact: the cleaner keeps the last record per key.
+    pub compact: bool,
+    /// How long a tombstone (null value) survives once it is the last for its key.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -41,6 +50,9 @@ impl Default for LogConfig {
             retention_bytes: -1,
             index_interval_bytes: 4096,
             log_append_time: false,
+            delete: true,
+            compact: false,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -71,6 +83,8 @@ pub struct Log {
     end_offset: Cell<i64>,
     flushed_offset: Cell<i64>,
     appending: Cell<bool>,
+    /// Compaction has cleaned every sealed segment below this offset.
+    cleaned_up_to: Cell<i64>,
 }
 
 /// Clears `Log::appending` however an append ends.
@@ -117,6 +131,7 @@ impl Log {
             end_offset: Cell::new(end),
             flushed_offset: Cell::new(end),
             appending: Cell::new(false),
+            cleaned_up_to: Cell::new(-1),
         })
     }
 
@@ -347,6 +362,10 @@ impl Log {
     /// oldest first, never the active one. Returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let config = *self.config.borrow();
+        // A compact-only topic keeps every key's last record however old.
+        if !config.delete {
+            return Ok(0);
+        }
         // An expired active segment is rolled so it can go too, as Kafka does; with an
         // append under way it waits for the next run.
         let active = self.active();

@@ -20,6 +20,8 @@ pub enum StorageError {
 }
 
 #[cfg(test)]
+mod compact_tests;
+#[cfg(test)]
 mod tests;
 
 /// Replaces `path` with `bytes` atomically and durably: a crash leaves either the old

@@ -221,7 +221,16 @@ impl Segment {
 
     /// Unlinks the segment's files. Readers holding `file()` keep reading the open file.
     pub async fn remove(&self, dir: &Path) -> io::Result<()> {
-        for extension in ["log", "index", "timeindex"] {
+        self.unlink(dir, &["log", "index", "timeindex"]).await
+    }
+
+    /// Unlinks the index files only (they are rebuilt from the log when missing).
+    pub async fn remove_indexes(&self, dir: &Path) -> io::Result<()> {
+        self.unlink(dir, &["index", "timeindex"]).await
+    }
+
+    async fn unlink(&self, dir: &Path, extensions: &[&str]) -> io::Result<()> {
+        for extension in extensions {
             match glommio::io::remove(dir.join(file_name(self.base_offset, extension))).await {
                 Ok(()) => {}
                 Err(error) => {
@@ -411,7 +420,7 @@ async fn write_all(file: &BufferedFile, bytes: Vec<u8>, position: u64) -> io::Re
     Ok(())
 }
 
-async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+pub(super) async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
