@@ -16,6 +16,7 @@ use glommio::net::TcpStream;
 
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
+use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
 use crate::shard::Shard;
 
@@ -29,6 +30,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tracing::warn!(%error, "connection dropped: cannot make it non-blocking");
         return;
     }
+    let _open = shard.metrics.connection_opened();
     let stream = stream.buffered();
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
@@ -40,7 +42,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     mut reader: R,
-    queue: local_channel::LocalSender<glommio::Task<Response>>,
+    queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
     loop {
@@ -62,8 +64,9 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
+        let timer = RequestTimer::start(&shard, request.api_key, request.version);
         let task = glommio::spawn_local(handlers::handle(Rc::clone(&shard), request));
-        if queue.send(task).await.is_err() {
+        if queue.send((task, timer)).await.is_err() {
             return;
         }
     }
@@ -94,9 +97,9 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
     socket: RawFd,
     mut writer: W,
-    responses: local_channel::LocalReceiver<glommio::Task<Response>>,
+    responses: local_channel::LocalReceiver<(glommio::Task<Response>, RequestTimer)>,
 ) {
-    while let Some(task) = responses.recv().await {
+    while let Some((task, timer)) = responses.recv().await {
         let written = match task.await {
             Response::Frame(frame) => writer.write_all(&frame).await,
             Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
@@ -110,6 +113,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
             tracing::debug!(%error, "closing connection");
             break;
         }
+        timer.answered();
     }
     // Wakes the reader if it is still waiting for a frame.
     // SAFETY: shutdown on the connection's own open socket.
