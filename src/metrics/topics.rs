@@ -129,6 +129,10 @@ mod tests {
         c.produce_failed("b");
         let (_, topics) = c.sample(|_| true);
         let b = topics.iter().find(|(t, _)| t == "b").map(|(_, c)| *c);
-        assert_eq!(b.map(|c| c.failed_produce_requests), Some(1), "b starts again from zero");
+        assert_eq!(
+            b.map(|c| c.failed_produce_requests),
+            Some(1),
+            "b starts again from zero"
+        );
     }
 }
