@@ -70,7 +70,11 @@ class Prometheus:
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.dir,
             preexec_fn=_die_with_parent,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -85,7 +89,8 @@ class Prometheus:
         raise AssertionError(f"prometheus not ready within {START_TIMEOUT_S}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def _api(self, path: str, params: list[tuple[str, str]]) -> dict:
