@@ -573,6 +573,19 @@ impl Coordinator {
         }
     }
 
+    /// Every committed offset of the groups here: (group, topic, partition, offset).
+    pub fn positions(&self) -> Vec<(String, String, i32, i64)> {
+        let groups = self.groups.borrow();
+        groups
+            .iter()
+            .flat_map(|(id, g)| {
+                g.offsets
+                    .iter()
+                    .map(move |((topic, p), c)| (id.clone(), topic.clone(), *p, c.offset))
+            })
+            .collect()
+    }
+
     pub fn list(&self) -> Vec<Listing> {
         self.groups
             .borrow()

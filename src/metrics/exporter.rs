@@ -1,29 +1,47 @@
-//! The HTTP endpoint Prometheus scrapes: `/metrics` (text format), `/health`
-//! (liveness) and `/ready` (the log is recovered and listeners accept: the exporter
-//! starts only after that). Runs on shard 0.
+//! The HTTP endpoint Prometheus scrapes, on shard 0 (`metrics.port`):
+//! - `GET /metrics`: every shard's sample, as Prometheus text (`families`);
+//! - `GET /health`: liveness, 200 while every shard answers a message;
+//! - `GET /ready`: 200 once every shard has recovered its logs and its listener
+//!   accepts, 503 before that and once the broker is stopping.
+//!
+//! Answers run on their own task queue with few shares, so a scrape of a big broker
+//! gives way to Kafka requests on shard 0 whenever both are runnable.
 
 use std::rc::Rc;
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
-use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
+use glommio::{Latency, Shares, TaskQueueHandle};
 
-use super::Sample;
+use super::families::{self, Broker};
+use super::sample::sample;
 use crate::shard::Shard;
 
 /// A scrape request's head may be this long, at most.
 const REQUEST_BYTES_MAX: usize = 8192;
 
+/// The answers' task queue shares; request work runs with glommio's default 1000.
+const EXPORTER_SHARES: usize = 100;
+
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    let queue = glommio::executor().create_task_queue(
+        Shares::Static(EXPORTER_SHARES),
+        Latency::NotImportant,
+        "metrics",
+    );
     loop {
         match shard.unless_stopping(listener.accept()).await {
-            Some(Ok(stream)) => glommio::spawn_local(answer(Rc::clone(&shard), stream)).detach(),
-            Some(Err(error)) => {
-                tracing::warn!(%error, "metrics accept failed");
-                continue;
-            }
+            Some(Ok(stream)) => spawn_answer(queue, Rc::clone(&shard), stream),
+            Some(Err(error)) => tracing::warn!(%error, "metrics accept failed"),
             None => return,
-        };
+        }
+    }
+}
+
+fn spawn_answer(queue: TaskQueueHandle, shard: Rc<Shard>, stream: TcpStream) {
+    match glommio::spawn_local_into(answer(shard, stream), queue) {
+        Ok(task) => drop(task.detach()),
+        Err(error) => tracing::warn!(%error, "metrics request not answered"),
     }
 }
 
@@ -36,63 +54,51 @@ async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
-    let line = String::from_utf8_lossy(&head);
-    let path = line.split_whitespace().nth(1).unwrap_or("");
-    let (status, body) = match path {
-        "/metrics" => ("200 OK", render(&shard).await),
-        "/health" | "/ready" => ("200 OK", "ok\n".to_string()),
-        _ => ("404 Not Found", "not found\n".to_string()),
+    let head = String::from_utf8_lossy(&head);
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, body) = match (method, path) {
+        ("GET", "/metrics") => match metrics(&shard).await {
+            Some(text) => ("200 OK", text),
+            None => ("503 Service Unavailable", "a shard is not running\n".into()),
+        },
+        ("GET", "/health") if alive(&shard).await => ("200 OK", "ok\n".into()),
+        ("GET", "/health") => ("503 Service Unavailable", "a shard is not running\n".into()),
+        ("GET", "/ready") if ready(&shard).await => ("200 OK", "ready\n".into()),
+        ("GET", "/ready") => ("503 Service Unavailable", "not ready\n".into()),
+        ("GET", _) => ("404 Not Found", "not found\n".into()),
+        _ => ("405 Method Not Allowed", "only GET\n".into()),
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
 }
 
-async fn render(shard: &Rc<Shard>) -> String {
-    // Cross-shard: every shard reports its own counters; they are summed here.
+async fn metrics(shard: &Rc<Shard>) -> Option<String> {
+    // Cross-shard: every shard samples its own probes; the families are built here.
     let samples = shard
-        .invoke_on_all(|s| async move { s.metrics.sample() })
+        .invoke_on_all(|s| async move { sample(&s) })
         .await
-        .unwrap_or_default();
-    let total = samples.into_iter().fold(Sample::default(), |a, b| a + b);
-    let registry = Registry::new();
-    let counters = [
-        (
-            "shoal_fetch_sendfile_bytes_total",
-            "Record bytes sent from segment files with sendfile",
-            total.fetch_sendfile_bytes,
-        ),
-        (
-            "shoal_fetch_framing_bytes_total",
-            "Fetch response bytes written from memory (framing only)",
-            total.fetch_framing_bytes,
-        ),
-        (
-            "kafka_server_brokertopicmetrics_bytesin_total",
-            "Record bytes produced",
-            total.produce_bytes,
-        ),
-        (
-            "kafka_server_brokertopicmetrics_totalproducerequests_total",
-            "Produce requests",
-            total.produce_requests,
-        ),
-        (
-            "kafka_server_brokertopicmetrics_totalfetchrequests_total",
-            "Fetch requests",
-            total.fetch_requests,
-        ),
-    ];
-    for (name, help, value) in counters {
-        if let Ok(counter) = IntCounter::new(name, help) {
-            counter.inc_by(value);
-            let _ = registry.register(Box::new(counter));
-        }
-    }
-    let mut out = Vec::new();
-    let _ = TextEncoder::new().encode(&registry.gather(), &mut out);
-    String::from_utf8(out).unwrap_or_default()
+        .ok()?;
+    let snapshot = shard.snapshot();
+    let listener = snapshot
+        .broker
+        .listeners
+        .first()
+        .map_or("", |l| l.name.as_str());
+    Some(families::render(&samples, &Broker { listener }))
+}
+
+async fn alive(shard: &Rc<Shard>) -> bool {
+    // Cross-shard: a shard that answers a message is running its executor.
+    shard.invoke_on_all(|_| async {}).await.is_ok()
+}
+
+async fn ready(shard: &Rc<Shard>) -> bool {
+    // Cross-shard: each shard says whether its logs are open and its listener accepts.
+    let accepting = shard.invoke_on_all(|s| async move { s.is_accepting() });
+    accepting.await.is_ok_and(|all| all.into_iter().all(|a| a))
 }

@@ -16,6 +16,7 @@ use glommio::net::TcpStream;
 
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
+use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
 use crate::shard::Shard;
 
@@ -29,6 +30,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         tracing::warn!(%error, "connection dropped: cannot make it non-blocking");
         return;
     }
+    let _open = shard.metrics.connection_opened();
     // Kafka's form of the client's address, as DescribeGroups shows it.
     let client_host: Rc<str> = match stream.peer_addr() {
         Ok(peer) => format!("/{}", peer.ip()).into(),
@@ -46,7 +48,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     client_host: Rc<str>,
     mut reader: R,
-    queue: local_channel::LocalSender<glommio::Task<Response>>,
+    queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
     loop {
@@ -68,12 +70,13 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
+        let timer = RequestTimer::start(&shard, request.api_key, request.version);
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
             Rc::clone(&client_host),
             request,
         ));
-        if queue.send(task).await.is_err() {
+        if queue.send((task, timer)).await.is_err() {
             return;
         }
     }
@@ -104,9 +107,9 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
     socket: RawFd,
     mut writer: W,
-    responses: local_channel::LocalReceiver<glommio::Task<Response>>,
+    responses: local_channel::LocalReceiver<(glommio::Task<Response>, RequestTimer)>,
 ) {
-    while let Some(task) = responses.recv().await {
+    while let Some((task, timer)) = responses.recv().await {
         let written = match task.await {
             Response::Frame(frame) => writer.write_all(&frame).await,
             Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
@@ -120,6 +123,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
             tracing::debug!(%error, "closing connection");
             break;
         }
+        timer.answered();
     }
     // Wakes the reader if it is still waiting for a frame.
     // SAFETY: shutdown on the connection's own open socket.

@@ -49,6 +49,8 @@ pub struct Shard {
     /// Fired once when the broker starts shutting down.
     pub stopping: Event,
     stopped: Cell<bool>,
+    /// Set once the shard's logs are open and its listener is bound.
+    accepting: Cell<bool>,
     advertised: (String, i32),
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
@@ -76,6 +78,7 @@ impl Shard {
             controller,
             stopping: Event::default(),
             stopped: Cell::new(false),
+            accepting: Cell::new(false),
             advertised,
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
@@ -112,12 +115,27 @@ impl Shard {
             .cloned()
     }
 
+    /// Whether this shard hosts the controller (shard 0 does).
+    pub fn has_controller(&self) -> bool {
+        self.controller.is_some()
+    }
+
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
         self.partitions.borrow().values().cloned().collect()
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopped.get()
+    }
+
+    /// The shard's logs are recovered and its listener accepts connections.
+    pub fn set_accepting(&self) {
+        self.accepting.set(true);
+    }
+
+    /// Ready for clients: accepting, and not stopping.
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.get() && !self.is_stopping()
     }
 
     pub fn stop(&self) {
@@ -165,6 +183,7 @@ impl Shard {
             .send_to(target.0, job)
             .await
             .map_err(|_| ShardGone(target))?;
+        self.metrics.cross_shard_sent.add(1);
         result.await.map_err(|_| ShardGone(target))
     }
 

@@ -245,6 +245,7 @@ async fn run_shard(
     }
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
+    shard.set_accepting();
     let metrics = if index == 0 {
         let at = SocketAddr::new(address.ip(), shard.snapshot().broker.metrics_port);
         let listener = glommio::net::TcpListener::bind(at)
@@ -356,7 +357,14 @@ fn spawn_mailboxes(
         let shard = Rc::clone(shard);
         glommio::spawn_local(async move {
             while let Some(job) = receiver.recv().await {
-                glommio::spawn_local(job(Rc::clone(&shard))).detach();
+                shard.metrics.cross_shard_received.add(1);
+                let shard = Rc::clone(&shard);
+                glommio::spawn_local(async move {
+                    shard.metrics.cross_shard_running.add(1);
+                    job(Rc::clone(&shard)).await;
+                    shard.metrics.cross_shard_running.add(-1);
+                })
+                .detach();
             }
         })
         .detach();

@@ -15,6 +15,7 @@ use futures::channel::oneshot;
 
 use super::event::Event;
 use super::partition::Partition;
+use crate::metrics::{Counter, DurationHistogram};
 use crate::storage::{Appended, BatchInfo, StorageError};
 
 pub type AppendResult = Result<Appended, StorageError>;
@@ -41,6 +42,11 @@ pub struct Writer {
     syncs: RefCell<Vec<SyncJob>>,
     sync_ready: Event,
     stopped: Cell<bool>,
+    /// Each group-commit fdatasync of one log.
+    pub fdatasync: DurationHistogram,
+    /// Group-commit rounds, and the acks=all appends they answered.
+    pub group_commits: Counter,
+    pub group_committed_appends: Counter,
 }
 
 impl Writer {
@@ -65,6 +71,11 @@ impl Writer {
         });
         self.append_ready.notify();
         result.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Appends waiting to be written, and written acks=all appends waiting for a sync.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.appends.borrow().len(), self.syncs.borrow().len())
     }
 
     /// Runs the appender until `stop`; spawn it once per shard.
@@ -129,7 +140,9 @@ impl Writer {
                     logs.push(Rc::clone(&job.partition));
                 }
             }
-            let results = futures::future::join_all(logs.iter().map(|p| p.log.flush())).await;
+            let results = futures::future::join_all(logs.iter().map(|p| self.sync(p))).await;
+            self.group_commits.add(1);
+            self.group_committed_appends.add(round.len() as u64);
             for job in round {
                 let at = logs
                     .iter()
@@ -142,6 +155,17 @@ impl Writer {
                 let _ = job.reply.send(result);
             }
         }
+    }
+
+    /// fdatasyncs `partition`'s log, timing the sync when there was one to do.
+    async fn sync(&self, partition: &Partition) -> Result<(), StorageError> {
+        let dirty = partition.log.is_dirty();
+        let started = std::time::Instant::now();
+        let result = partition.log.flush().await;
+        if dirty {
+            self.fdatasync.observe(started.elapsed());
+        }
+        result
     }
 
     /// Lets both tasks finish the work already queued, then return.

@@ -426,3 +426,26 @@ def test_kip848_heartbeat_bad_input(broker):
         assert member and epoch > 0
         assert heartbeat(member, epoch + 7, ["t"]) == FENCED_MEMBER_EPOCH
     assert_broker_serves(broker)
+
+
+def test_lag_is_exported_per_group_and_partition(broker):
+    import re
+    import urllib.request
+
+    topic = unique_topic("lag")
+    fill(broker, topic, per_partition=10, partitions=2)
+    group = unique_topic("g")
+    c = group_consumer(broker, group)
+    c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 10)], asynchronous=False)
+    m = re.search(r"shoal metrics: listening on (\S+)", broker.log_text())
+    assert m, "the broker printed no metrics address"
+    text = urllib.request.urlopen(f"http://{m.group(1)}/metrics", timeout=10).read().decode()
+
+    def gauge(name: str, partition: int) -> float:
+        labels = f'{{group="{group}",topic="{topic}",partition="{partition}"}}'
+        found = re.search(rf"^{name}{re.escape(labels)} (\S+)$", text, re.M)
+        assert found, f"{name}{labels} not exported"
+        return float(found.group(1))
+
+    assert [gauge("kafka_consumergroup_current_offset", p) for p in (0, 1)] == [4, 10]
+    assert [gauge("kafka_consumergroup_lag", p) for p in (0, 1)] == [6, 0]

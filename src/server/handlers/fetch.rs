@@ -47,7 +47,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<FetchRequest>(body) else {
         return Response::Close;
     };
-    ctx.shard.metrics.fetch_requests.add(1);
     let snapshot = ctx.shard.snapshot();
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
@@ -103,6 +102,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             budget -= i64::from(*length);
         }
         let data = data.filter(|(_, length)| *length > 0);
+        // Counted here, where the bytes that go out are known; unknown partitions not at all.
+        if got.error != ResponseError::UnknownTopicOrPartition.code() {
+            let sent = data.as_ref().map_or(0, |(_, length)| u64::from(*length));
+            let topics = &ctx.shard.metrics.topics;
+            topics.fetched(topic, sent, got.error != 0);
+        }
         if incremental && data.is_none() && sp.last_sent == Some(summary) {
             continue;
         }

@@ -39,8 +39,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let acks = request.acks;
-    let metrics = &ctx.shard.metrics;
-    metrics.produce_requests.add(1);
     let snapshot = ctx.shard.snapshot();
     let mut items = Vec::new();
     for topic in request.topic_data {
@@ -53,8 +51,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             topic.name.to_string()
         };
         for partition in topic.partition_data {
-            let size = partition.records.as_ref().map_or(0, Bytes::len);
-            metrics.produce_bytes.add(size as u64);
             items.push(Item {
                 topic: name.clone(),
                 topic_id: topic.topic_id,
@@ -134,7 +130,9 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
     let Some(partition) = shard.partition(&item.topic, item.partition) else {
         return failure(ApiError::code(ResponseError::UnknownTopicOrPartition));
     };
+    let topics = &shard.metrics.topics;
     let Some(records) = item.records else {
+        topics.produce_failed(&item.topic);
         return failure(ApiError::new(
             ResponseError::InvalidRecord,
             "a produce request needs records",
@@ -142,21 +140,35 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
     };
     let infos = match batch::validate(&records, partition.max_message_bytes.get()) {
         Ok(infos) => infos,
-        Err(error) => return failure(error.into()),
+        Err(error) => {
+            topics.produce_failed(&item.topic);
+            return failure(error.into());
+        }
     };
+    let messages = infos
+        .iter()
+        .map(|i| u64::try_from(i.records_count).unwrap_or(0))
+        .sum();
     let durable = acks == -1 && partition.syncs_every_append();
     let bytes = records.to_vec();
+    let size = bytes.len() as u64;
     match shard
         .writer
         .append(Rc::clone(&partition), bytes, infos, durable, now_ms())
         .await
     {
-        Ok(appended) => Outcome {
-            error: None,
-            base_offset: appended.base_offset,
-            log_append_time_ms: appended.log_append_time_ms,
-            log_start_offset: partition.log.start_offset(),
-        },
-        Err(error) => failure(error.into()),
+        Ok(appended) => {
+            topics.produced(&item.topic, size, messages);
+            Outcome {
+                error: None,
+                base_offset: appended.base_offset,
+                log_append_time_ms: appended.log_append_time_ms,
+                log_start_offset: partition.log.start_offset(),
+            }
+        }
+        Err(error) => {
+            topics.produce_failed(&item.topic);
+            failure(error.into())
+        }
     }
 }

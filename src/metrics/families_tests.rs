@@ -1,0 +1,351 @@
+//! Tests of the Prometheus families built from made-up shard samples.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::ApiKey;
+
+use super::families::{build, render, Broker, QUANTILES, TOPIC_FAMILIES};
+use super::histogram::DurationHistogram;
+use super::requests::RequestMetrics;
+use super::sample::{GroupOffsets, PartitionSample, ShardSample};
+use super::topics::TopicCounts;
+
+const BROKER: Broker = Broker {
+    listener: "PLAINTEXT",
+};
+
+/// `(series as written: name{labels}, value)` for every sample line.
+fn lines(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("a sample line has a value");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    let found: Vec<f64> = lines(text)
+        .into_iter()
+        .filter(|(s, _)| s == series)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(found.len(), 1, "{series} in:\n{text}");
+    found[0]
+}
+
+fn counts(bytes_in: u64, bytes_out: u64) -> TopicCounts {
+    TopicCounts {
+        bytes_in,
+        bytes_out,
+        messages_in: 1,
+        produce_requests: 1,
+        ..TopicCounts::default()
+    }
+}
+
+fn shard(id: usize) -> ShardSample {
+    ShardSample {
+        shard: id,
+        ..ShardSample::default()
+    }
+}
+
+#[test]
+fn topic_counters_are_summed_over_shards_with_an_all_topics_series() {
+    let mut s0 = shard(0);
+    s0.all_topics = counts(30, 5);
+    s0.topics = vec![("a".into(), counts(10, 5)), ("b".into(), counts(20, 0))];
+    let mut s1 = shard(1);
+    s1.all_topics = counts(7, 0);
+    s1.topics = vec![("a".into(), counts(7, 0))];
+    let text = render(&[s0, s1], &BROKER);
+    let bytes_in = "kafka_server_brokertopicmetrics_bytesin_total";
+    assert_eq!(value(&text, bytes_in), 37.0);
+    assert_eq!(value(&text, &format!("{bytes_in}{{topic=\"a\"}}")), 17.0);
+    assert_eq!(value(&text, &format!("{bytes_in}{{topic=\"b\"}}")), 20.0);
+    let out = "kafka_server_brokertopicmetrics_bytesout_total{topic=\"a\"}";
+    assert_eq!(value(&text, out), 5.0);
+    for (name, _, _) in TOPIC_FAMILIES {
+        assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name}");
+    }
+    let failed = "kafka_server_brokertopicmetrics_failedfetchrequests_total{topic=\"b\"}";
+    assert_eq!(value(&text, failed), 0.0);
+}
+
+#[test]
+fn request_latency_quantiles_merge_every_shards_histogram() {
+    let now = Instant::now();
+    let (m0, m1) = (RequestMetrics::default(), RequestMetrics::default());
+    for ms in 1..=50 {
+        m0.record(ApiKey::Produce, 9, Duration::from_millis(ms), now);
+    }
+    for ms in 51..=100 {
+        m1.record(ApiKey::Produce, 7, Duration::from_millis(ms), now);
+    }
+    m1.record(ApiKey::Fetch, 12, Duration::from_micros(500), now);
+    let mut s0 = shard(0);
+    s0.requests = m0.sample(now);
+    let mut s1 = shard(1);
+    s1.requests = m1.sample(now);
+    let text = render(&[s0, s1], &BROKER);
+    let q = |request: &str, quantile: &str| {
+        let series = format!(
+            "kafka_network_requestmetrics_totaltimems{{request=\"{request}\",quantile=\"{quantile}\"}}"
+        );
+        value(&text, &series)
+    };
+    assert!(
+        (q("Produce", "0.50") - 50.0).abs() <= 0.5,
+        "{}",
+        q("Produce", "0.50")
+    );
+    assert!((q("Produce", "0.99") - 99.0).abs() <= 1.0);
+    assert!(q("Produce", "0.999") >= q("Produce", "0.99"));
+    assert!((q("FetchConsumer", "0.75") - 0.5).abs() <= 0.01);
+    for (label, _) in QUANTILES {
+        q("Fetch", label);
+    }
+    let rate = |request: &str, version: i16| {
+        let series = format!(
+            "kafka_network_requestmetrics_requests_total{{request=\"{request}\",version=\"{version}\"}}"
+        );
+        value(&text, &series)
+    };
+    assert_eq!(rate("Produce", 9), 50.0);
+    assert_eq!(rate("Produce", 7), 50.0);
+    assert_eq!(rate("Fetch", 12), 1.0);
+    let count = "kafka_network_requestmetrics_totaltimems_count{request=\"Produce\"}";
+    assert_eq!(value(&text, count), 100.0);
+}
+
+#[test]
+fn broker_gauges_and_connections_per_network_processor() {
+    let mut s0 = shard(0);
+    s0.controller = true;
+    s0.connections = 3;
+    s0.connections_created = 10;
+    s0.offline_partitions = 1;
+    let partition = |topic: &str, partition, end| PartitionSample {
+        topic: topic.into(),
+        partition,
+        size_bytes: 1000,
+        log_start_offset: 2,
+        log_end_offset: end,
+    };
+    s0.partitions = vec![partition("t", 1, 40), partition("t", 0, 30)];
+    let mut s1 = shard(1);
+    s1.partitions = vec![partition("s", 0, 5)];
+    let text = render(&[s0, s1], &BROKER);
+    assert_eq!(
+        value(&text, "kafka_server_replicamanager_partitioncount"),
+        3.0
+    );
+    assert_eq!(value(&text, "kafka_server_replicamanager_leadercount"), 3.0);
+    assert_eq!(
+        value(
+            &text,
+            "kafka_server_replicamanager_underreplicatedpartitions"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_controller_kafkacontroller_activecontrollercount"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_controller_kafkacontroller_offlinepartitionscount"
+        ),
+        1.0
+    );
+    let conn = "kafka_server_socket_server_metrics_connection_count{listener=\"PLAINTEXT\",networkprocessor=\"0\"}";
+    assert_eq!(value(&text, conn), 3.0);
+    let created = "kafka_server_socket_server_metrics_connection_creation_total{listener=\"PLAINTEXT\",networkprocessor=\"0\"}";
+    assert_eq!(value(&text, created), 10.0);
+    assert_eq!(
+        value(
+            &text,
+            "kafka_log_log_logendoffset{topic=\"t\",partition=\"1\"}"
+        ),
+        40.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_log_log_logstartoffset{topic=\"s\",partition=\"0\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&text, "kafka_log_log_size{topic=\"t\",partition=\"0\"}"),
+        1000.0
+    );
+    let order: Vec<String> = lines(&text)
+        .into_iter()
+        .map(|(s, _)| s)
+        .filter(|s| s.starts_with("kafka_log_log_size"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "kafka_log_log_size{topic=\"s\",partition=\"0\"}",
+            "kafka_log_log_size{topic=\"t\",partition=\"0\"}",
+            "kafka_log_log_size{topic=\"t\",partition=\"1\"}",
+        ]
+    );
+    assert_eq!(value(&text, "shoal_shard_partitions{shard=\"1\"}"), 1.0);
+}
+
+#[test]
+fn fsync_latency_is_a_prometheus_histogram_per_shard() {
+    let h = DurationHistogram::default();
+    h.observe(Duration::from_micros(700));
+    h.observe(Duration::from_millis(2));
+    h.observe(Duration::from_secs(30));
+    let mut s0 = shard(0);
+    s0.fdatasync = h.sample();
+    let text = render(&[s0], &BROKER);
+    assert!(text.contains("# TYPE shoal_writer_fdatasync_seconds histogram\n"));
+    let bucket = |le: &str| {
+        value(
+            &text,
+            &format!("shoal_writer_fdatasync_seconds_bucket{{shard=\"0\",le=\"{le}\"}}"),
+        )
+    };
+    assert_eq!(bucket("0.0005"), 0.0);
+    assert_eq!(bucket("0.001"), 1.0);
+    assert_eq!(bucket("0.0025"), 2.0);
+    assert_eq!(bucket("10"), 2.0);
+    assert_eq!(bucket("+Inf"), 3.0);
+    assert_eq!(
+        value(&text, "shoal_writer_fdatasync_seconds_count{shard=\"0\"}"),
+        3.0
+    );
+    let sum = value(&text, "shoal_writer_fdatasync_seconds_sum{shard=\"0\"}");
+    assert!((sum - 30.0027).abs() < 1e-9, "{sum}");
+}
+
+#[test]
+fn shard_signals_carry_a_shard_label_and_zero_copy_counters_none() {
+    let mut s0 = shard(0);
+    s0.fetch_sendfile_bytes = 5000;
+    s0.runtime.busy_seconds = 1.5;
+    s0.runtime.io[2].ops = 4;
+    s0.runtime.io[2].bytes = 4096;
+    s0.writer_queued_syncs = 2;
+    s0.cross_shard_sent = 9;
+    let mut s1 = shard(1);
+    s1.fetch_sendfile_bytes = 1000;
+    let text = render(&[s0, s1], &BROKER);
+    assert_eq!(value(&text, "shoal_fetch_sendfile_bytes_total"), 6000.0);
+    assert_eq!(value(&text, "shoal_fetch_framing_bytes_total"), 0.0);
+    assert_eq!(
+        value(&text, "shoal_shard_busy_seconds_total{shard=\"0\"}"),
+        1.5
+    );
+    assert_eq!(
+        value(
+            &text,
+            "shoal_io_uring_file_ops_total{shard=\"0\",op=\"write\"}"
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "shoal_io_uring_file_bytes_total{shard=\"0\",op=\"write\"}"
+        ),
+        4096.0
+    );
+    assert!(!text.contains("shoal_io_uring_file_bytes_total{shard=\"0\",op=\"open\"}"));
+    assert_eq!(
+        value(
+            &text,
+            "shoal_writer_queue_depth{shard=\"0\",queue=\"sync\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "shoal_shard_cross_shard_messages_sent_total{shard=\"0\"}"
+        ),
+        9.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "shoal_shard_cross_shard_messages_received_total{shard=\"1\"}"
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn families_without_series_are_left_out_and_names_are_valid() {
+    let text = render(&[shard(0)], &BROKER);
+    // No request was timed and no group reports: those families do not appear.
+    assert!(!text.contains("kafka_network_requestmetrics_totaltimems"));
+    assert!(!text.contains("kafka_consumergroup"));
+    assert!(!text.contains("kafka_log_log_size"));
+    for (series, _) in lines(&text) {
+        let name = series.split('{').next().unwrap_or_default();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit()),
+            "{name}"
+        );
+    }
+    for family in build(&[shard(0)], &BROKER) {
+        assert!(text.contains(&format!("# HELP {} ", family.name())));
+    }
+}
+
+#[test]
+fn consumer_group_positions_become_lag_families() {
+    let mut s1 = shard(1);
+    s1.consumer_groups = vec![
+        GroupOffsets {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+            current_offset: 90,
+            lag: Some(10),
+            lag_seconds: Some(2.5),
+        },
+        GroupOffsets {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 1,
+            current_offset: 5,
+            lag: Some(0),
+            lag_seconds: None,
+        },
+    ];
+    let text = render(&[shard(0), s1], &BROKER);
+    let labels = "{group=\"g\",topic=\"t\",partition=\"0\"}";
+    assert_eq!(
+        value(&text, &format!("kafka_consumergroup_lag{labels}")),
+        10.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("kafka_consumergroup_current_offset{labels}")
+        ),
+        90.0
+    );
+    assert_eq!(
+        value(&text, &format!("kafka_consumergroup_lag_seconds{labels}")),
+        2.5
+    );
+    assert!(
+        !text.contains("kafka_consumergroup_lag_seconds{group=\"g\",topic=\"t\",partition=\"1\"}")
+    );
+}

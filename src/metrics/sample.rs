@@ -1,0 +1,184 @@
+//! What one shard reports to a scrape: its probes, its partitions' log gauges and
+//! glommio's statistics for its executor. `sample` runs on the shard it describes
+//! (the scrape reaches it with `invoke_on_all`) and returns owned, `Send` data.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::histogram::BucketSample;
+use super::requests::RequestSample;
+use super::topics::TopicCounts;
+use super::ShardMetrics;
+use crate::shard::Shard;
+
+/// One shard at the moment of a scrape.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSample {
+    pub shard: usize,
+    pub fetch_sendfile_bytes: u64,
+    pub fetch_framing_bytes: u64,
+    pub all_topics: TopicCounts,
+    pub topics: Vec<(String, TopicCounts)>,
+    pub requests: Vec<RequestSample>,
+    pub requests_in_flight: i64,
+    pub connections: i64,
+    pub connections_created: u64,
+    pub cross_shard_sent: u64,
+    pub cross_shard_received: u64,
+    pub cross_shard_running: i64,
+    pub fdatasync: BucketSample,
+    pub group_commits: u64,
+    pub group_committed_appends: u64,
+    /// Appends waiting for the writer, and acks=all appends waiting for a sync.
+    pub writer_queued_appends: usize,
+    pub writer_queued_syncs: usize,
+    pub runtime: RuntimeSample,
+    pub partitions: Vec<PartitionSample>,
+    /// Partitions the snapshot gives this shard whose log it does not have open.
+    pub offline_partitions: u64,
+    pub controller: bool,
+    pub consumer_groups: Vec<GroupOffsets>,
+}
+
+/// A partition's log, as Kafka's `kafka.log:type=Log` beans describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSample {
+    pub topic: String,
+    pub partition: i32,
+    pub size_bytes: u64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A consumer group's position on one partition, reported by the shard that
+/// coordinates the group (DESIGN §5); the `kafka_consumergroup_*` families are built
+/// from these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupOffsets {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub current_offset: i64,
+    /// Log end offset minus the committed offset; `None` when the reporting shard does
+    /// not own the partition: the scrape computes it from the partition's sample.
+    pub lag: Option<i64>,
+    /// How long ago the first record past the committed offset was appended.
+    pub lag_seconds: Option<f64>,
+}
+
+/// The file operations glommio counts per ring, summed over the rings (labels `op`).
+pub const IO_OPS: [&str; 6] = [
+    "read",
+    "buffered_read",
+    "write",
+    "buffered_write",
+    "open",
+    "close",
+];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounts {
+    pub ops: u64,
+    pub bytes: u64,
+}
+
+/// glommio's view of a shard's executor and io_uring rings, totalled since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RuntimeSample {
+    /// Time running tasks or polling I/O: everything but parked or spinning idle.
+    pub busy_seconds: f64,
+    /// Of that, time inside tasks.
+    pub task_seconds: f64,
+    pub tasks_executed: u64,
+    pub scheduler_runs: u64,
+    /// Completed io_uring file operations, in `IO_OPS` order.
+    pub io: [IoCounts; IO_OPS.len()],
+}
+
+/// Reads every probe of `shard`; runs on that shard.
+pub fn sample(shard: &Shard) -> ShardSample {
+    let m = &shard.metrics;
+    let snapshot = shard.snapshot();
+    let (all_topics, topics) = m.topics.sample(|topic| snapshot.topic(topic).is_some());
+    let local = shard.local_partitions();
+    let partitions: Vec<PartitionSample> = local
+        .iter()
+        .map(|p| PartitionSample {
+            topic: p.topic.clone(),
+            partition: p.index,
+            size_bytes: p.log.size_bytes(),
+            log_start_offset: p.log.start_offset(),
+            log_end_offset: p.log.end_offset(),
+        })
+        .collect();
+    let open: HashSet<(&str, i32)> = local.iter().map(|p| (p.topic.as_str(), p.index)).collect();
+    let offline = snapshot
+        .topics()
+        .flat_map(|(topic, meta)| (0..meta.partitions).map(move |p| (topic.as_str(), p)))
+        .filter(|(topic, p)| snapshot.shard_for(topic, *p) == shard.id)
+        .filter(|key| !open.contains(key))
+        .count();
+    let (writer_queued_appends, writer_queued_syncs) = shard.writer.queued();
+    ShardSample {
+        shard: shard.id.0,
+        fetch_sendfile_bytes: m.fetch_sendfile_bytes.get(),
+        fetch_framing_bytes: m.fetch_framing_bytes.get(),
+        all_topics,
+        topics,
+        requests: m.requests.sample(Instant::now()),
+        requests_in_flight: m.requests_in_flight.get(),
+        connections: m.connections.get(),
+        connections_created: m.connections_created.get(),
+        cross_shard_sent: m.cross_shard_sent.get(),
+        cross_shard_received: m.cross_shard_received.get(),
+        cross_shard_running: m.cross_shard_running.get(),
+        fdatasync: shard.writer.fdatasync.sample(),
+        group_commits: shard.writer.group_commits.get(),
+        group_committed_appends: shard.writer.group_committed_appends.get(),
+        writer_queued_appends,
+        writer_queued_syncs,
+        runtime: runtime(m),
+        partitions,
+        offline_partitions: offline as u64,
+        controller: shard.has_controller(),
+        consumer_groups: shard
+            .groups
+            .positions()
+            .into_iter()
+            .map(|(group, topic, partition, current_offset)| GroupOffsets {
+                group,
+                topic,
+                partition,
+                current_offset,
+                lag: None,
+                lag_seconds: None,
+            })
+            .collect(),
+    }
+}
+
+/// glommio hands out its executor and ring statistics as deltas (reading resets
+/// them); this shard adds each delta to its totals, so counters never go back.
+fn runtime(metrics: &ShardMetrics) -> RuntimeSample {
+    let executor = glommio::executor();
+    let stats = executor.executor_stats();
+    let io = executor.io_stats().all_rings();
+    let mut totals = metrics.runtime.borrow_mut();
+    totals.busy_seconds += stats.total_runtime().as_secs_f64();
+    totals.task_seconds += stats.executor_runtime().as_secs_f64();
+    totals.tasks_executed += stats.tasks_executed();
+    totals.scheduler_runs += stats.scheduler_runs();
+    let deltas = [
+        io.file_reads(),
+        io.file_buffered_reads(),
+        io.file_writes(),
+        io.file_buffered_writes(),
+        (io.files_opened(), 0),
+        (io.files_closed(), 0),
+    ];
+    for (total, (ops, bytes)) in totals.io.iter_mut().zip(deltas) {
+        total.ops += ops;
+        total.bytes += bytes;
+    }
+    *totals
+}
