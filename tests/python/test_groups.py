@@ -84,11 +84,16 @@ def total(n: int):
 
 def test_members_split_partitions_and_groups_read_independently(broker):
     topic = unique_topic("split")
-    fill(broker, topic, per_partition=10)
+    create_topic(broker, topic, 4)
     a, b = group_consumer(broker, "split-1"), group_consumer(broker, "split-1")
     for c in (a, b):
         c.subscribe([topic])
-    got = poll_until([a, b], lambda g: total(40)(g) and assigned(a) and assigned(b), "40 records in group 1")
+    # Records are produced once both members own partitions: a member alone at first owns
+    # all four, and what it reads then would not be its share.
+    poll_until([a, b], lambda g: len(assigned(a)) == 2 and len(assigned(b)) == 2, "both members' shares")
+    records = [{"value": f"{p}-{i}".encode(), "partition": p} for p in range(4) for i in range(10)]
+    produce_all(producer(broker, acks="all"), topic, records)
+    got = poll_until([a, b], total(40), "40 records in group 1")
     assert assigned(a) | assigned(b) == {0, 1, 2, 3}
     assert not assigned(a) & assigned(b), "a partition went to two members"
     for c, records in zip((a, b), got):
