@@ -74,90 +74,9 @@ impl Member {
     }
 }
 
-/// A JoinGroup request, as the machine needs it.
-#[derive(Debug, Clone)]
-pub struct JoinArgs {
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub session_timeout_ms: i64,
-    pub rebalance_timeout_ms: i64,
-    pub protocol_type: String,
-    pub protocols: Vec<(String, Bytes)>,
-    /// JoinGroup v4+: a new dynamic member must first learn its id (KIP-394).
-    pub require_known_member_id: bool,
-    /// The id to give this member if it is new (the shell makes it unique).
-    pub new_member_id: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JoinedMember {
-    pub id: String,
-    pub instance_id: Option<String>,
-    pub metadata: Bytes,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JoinReply {
-    pub error: Option<ResponseError>,
-    pub generation: i32,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub leader: String,
-    pub member_id: String,
-    /// Filled for the leader only: every member and its metadata.
-    pub members: Vec<JoinedMember>,
-}
-
-impl JoinReply {
-    fn error(error: ResponseError, member_id: &str) -> JoinReply {
-        JoinReply {
-            error: Some(error),
-            generation: -1,
-            member_id: member_id.to_string(),
-            ..JoinReply::default()
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SyncReply {
-    pub error: Option<ResponseError>,
-    pub protocol_type: Option<String>,
-    pub protocol_name: Option<String>,
-    pub assignment: Bytes,
-}
-
-impl SyncReply {
-    fn error(error: ResponseError) -> SyncReply {
-        SyncReply {
-            error: Some(error),
-            ..SyncReply::default()
-        }
-    }
-}
-
-/// A reply owed to a request that was left waiting.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    Join(String, JoinReply),
-    Sync(String, SyncReply),
-}
-
-/// The answer to one request: now, or later as a `Reply` to the named member.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer<T> {
-    Now(T),
-    Later(String),
-}
-
-/// What one input produced.
-#[derive(Debug)]
-pub struct Step<T> {
-    pub answer: Answer<T>,
-    pub replies: Vec<Reply>,
-}
+pub use super::classic_messages::{
+    Answer, JoinArgs, JoinReply, JoinedMember, Reply, Step, SyncReply,
+};
 
 #[derive(Debug, Clone)]
 pub struct ClassicGroup {
@@ -344,18 +263,11 @@ impl ClassicGroup {
         let Some(mut member) = self.members.shift_remove(old_id) else {
             return Answer::Now(JoinReply::error(ResponseError::UnknownMemberId, ""));
         };
-        if member.awaiting_join {
-            self.replies.push(Reply::Join(
-                old_id.to_string(),
-                JoinReply::error(ResponseError::FencedInstanceId, old_id),
-            ));
-        }
-        if member.awaiting_sync {
-            self.replies.push(Reply::Sync(
-                old_id.to_string(),
-                SyncReply::error(ResponseError::FencedInstanceId),
-            ));
-        }
+        self.fail_waiting(
+            &member,
+            member.awaiting_join,
+            ResponseError::FencedInstanceId,
+        );
         let changed = member.protocols != args.protocols;
         member.id = new_id.clone();
         member.awaiting_join = false;
@@ -802,20 +714,23 @@ impl ClassicGroup {
                 self.instances.remove(instance);
             }
         }
-        if member.awaiting_join && self.state == State::PreparingRebalance {
-            self.replies.push(Reply::Join(
-                id.to_string(),
-                JoinReply::error(ResponseError::UnknownMemberId, id),
-            ));
-        }
-        if member.awaiting_sync {
-            self.replies.push(Reply::Sync(
-                id.to_string(),
-                SyncReply::error(ResponseError::UnknownMemberId),
-            ));
-        }
+        let joining = member.awaiting_join && self.state == State::PreparingRebalance;
+        self.fail_waiting(&member, joining, ResponseError::UnknownMemberId);
         if self.leader.as_deref() == Some(id) {
             self.leader = None;
+        }
+    }
+
+    /// Answers with `error` the JoinGroup (when `joining`) and SyncGroup a member left
+    /// waiting.
+    fn fail_waiting(&mut self, member: &Member, joining: bool, error: ResponseError) {
+        if joining {
+            let reply = JoinReply::error(error, &member.id);
+            self.replies.push(Reply::Join(member.id.clone(), reply));
+        }
+        if member.awaiting_sync {
+            self.replies
+                .push(Reply::Sync(member.id.clone(), SyncReply::error(error)));
         }
     }
 

@@ -4,8 +4,7 @@
 //! The shell around the membership machines: it feeds them requests and the clock
 //! (`run_timers` wakes at the earliest deadline any group has), parks the requests
 //! they answer later and delivers those answers, and makes offsets durable in the
-//! offsets topic (acks=all through the shard's writer) before a commit is answered.
-//! On start-up `load` replays the offsets topic's partitions this shard owns.
+//! offsets topic before a commit is answered (`offsets.rs`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -17,16 +16,11 @@ use futures::channel::oneshot;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
 use kafka_protocol::protocol::Decodable;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
 use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
 use super::consumer::{self, ConsumerGroup, HeartbeatArgs, HeartbeatReply, TopicInfo, Topics};
-use super::records::{self, Committed, Entry};
-use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
-use crate::client::records::{encode_batch, NewRecord};
-use crate::error::ApiError;
+use super::records::Committed;
 use crate::shard::{now_ms, Event, Shard};
-use crate::storage::{batch, StorageError};
 
 /// One group: its membership and its committed offsets. Members speak one protocol at
 /// a time: a group with classic members refuses KIP-848 ones and the other way round.
@@ -42,7 +36,7 @@ pub struct Group {
 }
 
 impl Group {
-    fn new(partition: i32) -> Group {
+    pub(super) fn new(partition: i32) -> Group {
         Group {
             classic: ClassicGroup::new(),
             consumer: ConsumerGroup::default(),
@@ -53,7 +47,7 @@ impl Group {
     }
 
     /// Nothing left to keep: no members and no offsets.
-    fn is_forgotten(&self) -> bool {
+    pub(super) fn is_forgotten(&self) -> bool {
         self.has_no_members() && self.offsets.is_empty()
     }
 
@@ -92,27 +86,6 @@ pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
     ConsumerProtocolSubscription::decode(&mut buf, version)
         .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
         .unwrap_or_default()
-}
-
-/// Per topic, per partition: the committed offset, if any.
-pub type TopicOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
-
-/// A member asking to commit: `generation` -1 and no member id for admin commits.
-#[derive(Debug, Clone)]
-pub struct Committer {
-    pub member_id: String,
-    pub instance_id: Option<String>,
-    pub generation: i32,
-}
-
-/// One offset to commit.
-#[derive(Debug, Clone)]
-pub struct NewOffset {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub leader_epoch: i32,
-    pub metadata: String,
 }
 
 /// A group as ListGroups shows it.
@@ -160,15 +133,12 @@ enum Wait {
     Sync,
 }
 
-/// Bytes read from the offsets topic at a time while loading.
-const LOAD_CHUNK_BYTES: usize = 1 << 20;
-
 /// How long the timer sleeps when no group has a deadline.
 const IDLE_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct Coordinator {
-    groups: RefCell<HashMap<String, Group>>,
+    pub(super) groups: RefCell<HashMap<String, Group>>,
     /// Requests parked until their group answers them: (group, member, kind).
     waiters: RefCell<HashMap<(String, String, Wait), oneshot::Sender<Reply>>>,
     deadlines_changed: Event,
@@ -185,7 +155,12 @@ pub fn limits(shard: &Shard) -> Limits {
 }
 
 impl Coordinator {
-    fn with_group<R>(&self, id: &str, partition: i32, f: impl FnOnce(&mut Group) -> R) -> R {
+    pub(super) fn with_group<R>(
+        &self,
+        id: &str,
+        partition: i32,
+        f: impl FnOnce(&mut Group) -> R,
+    ) -> R {
         let mut groups = self.groups.borrow_mut();
         let group = groups
             .entry(id.to_string())
@@ -193,7 +168,7 @@ impl Coordinator {
         f(group)
     }
 
-    fn with_existing<R>(&self, id: &str, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
+    pub(super) fn with_existing<R>(&self, id: &str, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
         self.groups.borrow_mut().get_mut(id).map(f)
     }
 
@@ -208,25 +183,17 @@ impl Coordinator {
         let member_id = args.member_id.clone();
         let step = self.with_group(group_id, partition, |g| {
             if !g.consumer.is_empty() {
+                let refused =
+                    JoinReply::error(ResponseError::InconsistentGroupProtocol, &args.member_id);
                 return Step {
-                    answer: Answer::Now(JoinReply {
-                        error: Some(ResponseError::InconsistentGroupProtocol),
-                        generation: -1,
-                        member_id: args.member_id.clone(),
-                        ..JoinReply::default()
-                    }),
+                    answer: Answer::Now(refused),
                     replies: Vec::new(),
                 };
             }
             g.group_type = "classic";
             g.classic.join(args, &limits, now_ms())
         });
-        let gone = JoinReply {
-            error: Some(ResponseError::NotCoordinator),
-            generation: -1,
-            member_id,
-            ..JoinReply::default()
-        };
+        let gone = JoinReply::error(ResponseError::NotCoordinator, &member_id);
         let reply = self.answer(shard, group_id, Wait::Join, step).await;
         match reply {
             Some(Reply::Join(_, reply)) => reply,
@@ -257,11 +224,11 @@ impl Coordinator {
             )
         });
         let Some(step) = step else {
-            return sync_error(ResponseError::UnknownMemberId);
+            return SyncReply::error(ResponseError::UnknownMemberId);
         };
         match self.answer(shard, group_id, Wait::Sync, step).await {
             Some(Reply::Sync(_, reply)) => reply,
-            _ => sync_error(ResponseError::NotCoordinator),
+            _ => SyncReply::error(ResponseError::NotCoordinator),
         }
     }
 
@@ -453,139 +420,6 @@ impl Coordinator {
         next
     }
 
-    /// OffsetCommit: the error per offset (in order), or `None` for committed.
-    pub async fn commit(
-        &self,
-        shard: &Shard,
-        group_id: &str,
-        partition: i32,
-        committer: &Committer,
-        offsets: Vec<NewOffset>,
-    ) -> Vec<Option<ResponseError>> {
-        let now = now_ms();
-        let checked = self.with_existing(group_id, |g| {
-            if !g.consumer.is_empty() {
-                return g
-                    .consumer
-                    .check_commit(&committer.member_id, committer.generation);
-            }
-            g.classic.check_commit(
-                &committer.member_id,
-                committer.instance_id.as_deref(),
-                committer.generation,
-                now,
-            )
-        });
-        let allowed = match checked {
-            Some(result) => result,
-            // Without group management (no member, no generation) a commit creates
-            // the group; anything else names a generation that never was.
-            None if committer.generation < 0 && committer.member_id.is_empty() => Ok(()),
-            None => Err(ResponseError::IllegalGeneration),
-        };
-        if let Err(error) = allowed {
-            return vec![Some(error); offsets.len()];
-        }
-        let snapshot = shard.snapshot();
-        let mut results: Vec<Option<ResponseError>> = offsets
-            .iter()
-            .map(|o| {
-                if !snapshot.has_partition(&o.topic, o.partition) {
-                    Some(ResponseError::UnknownTopicOrPartition)
-                } else if o.metadata.len() > OFFSET_METADATA_BYTES_MAX {
-                    Some(ResponseError::OffsetMetadataTooLarge)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let accepted: Vec<(String, i32, Committed)> = offsets
-            .into_iter()
-            .zip(&results)
-            .filter(|(_, error)| error.is_none())
-            .map(|(o, _)| {
-                let committed = Committed {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata,
-                    commit_timestamp_ms: now,
-                };
-                (o.topic, o.partition, committed)
-            })
-            .collect();
-        if accepted.is_empty() {
-            return results;
-        }
-        let entries = accepted
-            .iter()
-            .map(|(topic, p, c)| {
-                (
-                    records::offset_key(group_id, topic, *p),
-                    Some(records::offset_value(c)),
-                )
-            })
-            .collect();
-        if let Err(error) = append(shard, partition, entries).await {
-            for result in results.iter_mut().filter(|r| r.is_none()) {
-                *result = Some(error.code);
-            }
-            return results;
-        }
-        self.with_group(group_id, partition, |g| {
-            for (topic, p, committed) in accepted {
-                g.offsets.insert((topic, p), committed);
-            }
-        });
-        results
-    }
-
-    /// OffsetFetch: the committed offsets of `topics` (all of them for `None`).
-    pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> TopicOffsets {
-        let groups = self.groups.borrow();
-        let offsets = groups.get(group_id).map(|g| &g.offsets);
-        match topics {
-            Some(topics) => topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    let found = partitions
-                        .into_iter()
-                        .map(|p| {
-                            let committed =
-                                offsets.and_then(|o| o.get(&(topic.clone(), p)).cloned());
-                            (p, committed)
-                        })
-                        .collect();
-                    (topic, found)
-                })
-                .collect(),
-            None => {
-                let mut by_topic: TopicOffsets = Vec::new();
-                for ((topic, p), committed) in offsets.into_iter().flatten() {
-                    match by_topic.last_mut() {
-                        Some((last, partitions)) if last == topic => {
-                            partitions.push((*p, Some(committed.clone())))
-                        }
-                        _ => by_topic.push((topic.clone(), vec![(*p, Some(committed.clone()))])),
-                    }
-                }
-                by_topic
-            }
-        }
-    }
-
-    /// Every committed offset of the groups here: (group, topic, partition, offset).
-    pub fn positions(&self) -> Vec<(String, String, i32, i64)> {
-        let groups = self.groups.borrow();
-        groups
-            .iter()
-            .flat_map(|(id, g)| {
-                g.offsets
-                    .iter()
-                    .map(move |((topic, p), c)| (id.clone(), topic.clone(), *p, c.offset))
-            })
-            .collect()
-    }
-
     pub fn list(&self) -> Vec<Listing> {
         self.groups
             .borrow()
@@ -633,213 +467,6 @@ impl Coordinator {
             members,
         })
     }
-
-    /// DeleteGroups for one group: only an empty group goes, with its offsets.
-    pub async fn delete(&self, shard: &Shard, group_id: &str) -> Result<(), ApiError> {
-        let (partition, keys) = {
-            let groups = self.groups.borrow();
-            let group = groups
-                .get(group_id)
-                .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
-            if !group.has_no_members() {
-                return Err(ApiError::code(ResponseError::NonEmptyGroup));
-            }
-            let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
-            (group.partition, keys)
-        };
-        let tombstones = keys
-            .iter()
-            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
-            .collect();
-        append(shard, partition, tombstones).await?;
-        let mut groups = self.groups.borrow_mut();
-        if groups.get(group_id).is_some_and(Group::has_no_members) {
-            groups.remove(group_id);
-        }
-        Ok(())
-    }
-
-    /// OffsetDelete: removes offsets of topics the group does not consume from.
-    pub async fn delete_offsets(
-        &self,
-        shard: &Shard,
-        group_id: &str,
-        topics: Vec<(String, Vec<i32>)>,
-    ) -> Result<Vec<(String, Vec<(i32, Option<ResponseError>)>)>, ApiError> {
-        let snapshot = shard.snapshot();
-        let (partition, results, doomed) = {
-            let groups = self.groups.borrow();
-            let group = groups
-                .get(group_id)
-                .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
-            let consumer =
-                group.classic.protocol_type() == Some("consumer") || !group.consumer.is_empty();
-            if !group.has_no_members() && !consumer {
-                return Err(ApiError::code(ResponseError::NonEmptyGroup));
-            }
-            let subscribed = group.subscribed_topics();
-            let mut doomed = Vec::new();
-            let results = topics
-                .into_iter()
-                .map(|(topic, partitions)| {
-                    let results = partitions
-                        .into_iter()
-                        .map(|p| {
-                            let error = if subscribed.contains(&topic) {
-                                Some(ResponseError::GroupSubscribedToTopic)
-                            } else if !snapshot.has_partition(&topic, p) {
-                                Some(ResponseError::UnknownTopicOrPartition)
-                            } else {
-                                if group.offsets.contains_key(&(topic.clone(), p)) {
-                                    doomed.push((topic.clone(), p));
-                                }
-                                None
-                            };
-                            (p, error)
-                        })
-                        .collect();
-                    (topic, results)
-                })
-                .collect();
-            (group.partition, results, doomed)
-        };
-        let tombstones = doomed
-            .iter()
-            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
-            .collect();
-        append(shard, partition, tombstones).await?;
-        self.with_existing(group_id, |g| {
-            for key in &doomed {
-                g.offsets.remove(key);
-            }
-        });
-        Ok(results)
-    }
-
-    /// Replays the offsets topic's partitions this shard owns (start-up).
-    pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
-        let mut loaded = 0;
-        for partition in shard.local_partitions() {
-            if partition.topic != OFFSETS_TOPIC {
-                continue;
-            }
-            let log = &partition.log;
-            let mut offset = log.start_offset();
-            while offset < log.end_offset() {
-                let Some(slice) = log.read(offset, LOAD_CHUNK_BYTES).await? else {
-                    break;
-                };
-                let bytes = slice
-                    .file
-                    .read_at(slice.position, slice.length as usize)
-                    .await
-                    .map_err(std::io::Error::from)?;
-                let mut next = None;
-                batch::walk(&bytes, false, |position, header| {
-                    let Ok(size) = header.total_size() else {
-                        return;
-                    };
-                    let raw = Bytes::copy_from_slice(&bytes[position..position + size]);
-                    loaded += self.replay(partition.index, raw);
-                    next = Some(header.last_offset() + 1);
-                });
-                match next {
-                    Some(next) => offset = next,
-                    None => {
-                        tracing::error!(
-                            partition = partition.index,
-                            offset,
-                            "unreadable batch in the offsets topic; loading stops here"
-                        );
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(loaded)
-    }
-
-    /// Applies one stored batch; returns how many records it held.
-    fn replay(&self, partition: i32, mut raw: Bytes) -> usize {
-        let set = match RecordBatchDecoder::decode(&mut raw) {
-            Ok(set) => set,
-            Err(error) => {
-                tracing::error!(partition, %error, "undecodable batch in the offsets topic");
-                return 0;
-            }
-        };
-        let count = set.records.len();
-        for record in set.records {
-            let key = record.key.unwrap_or_default();
-            match records::decode(&key, record.value.as_deref()) {
-                Some(Entry::Offset {
-                    group,
-                    topic,
-                    partition: p,
-                    committed,
-                }) => {
-                    let mut groups = self.groups.borrow_mut();
-                    let entry = groups
-                        .entry(group.clone())
-                        .or_insert_with(|| Group::new(partition));
-                    match committed {
-                        Some(committed) => {
-                            entry.offsets.insert((topic, p), committed);
-                        }
-                        None => {
-                            entry.offsets.remove(&(topic, p));
-                            if entry.is_forgotten() {
-                                groups.remove(&group);
-                            }
-                        }
-                    }
-                }
-                Some(Entry::Group { .. }) => {}
-                None => tracing::warn!(partition, "unknown record in the offsets topic"),
-            }
-        }
-        count
-    }
-}
-
-fn sync_error(error: ResponseError) -> SyncReply {
-    SyncReply {
-        error: Some(error),
-        ..SyncReply::default()
-    }
-}
-
-/// Appends records (key, value or tombstone) to an offsets-topic partition this shard
-/// owns, and returns once they are durable.
-async fn append(
-    shard: &Shard,
-    partition: i32,
-    entries: Vec<(Bytes, Option<Bytes>)>,
-) -> Result<(), ApiError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let Some(log) = shard.partition(OFFSETS_TOPIC, partition) else {
-        return Err(ApiError::code(ResponseError::NotCoordinator));
-    };
-    let now = now_ms();
-    let new: Vec<NewRecord> = entries
-        .into_iter()
-        .map(|(key, value)| NewRecord {
-            key: Some(key),
-            value,
-            timestamp: now,
-        })
-        .collect();
-    let bytes = encode_batch(&new, Compression::None)
-        .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-    let infos = batch::validate(&bytes, usize::MAX)?;
-    // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
-    shard
-        .writer
-        .append(Rc::clone(&log), bytes.to_vec(), infos, true, now)
-        .await?;
-    Ok(())
 }
 
 impl From<JoinReply> for Reply {

@@ -9,8 +9,10 @@
 
 pub mod assignor;
 pub mod classic;
+pub mod classic_messages;
 pub mod consumer;
 pub mod coordinator;
+pub mod offsets;
 pub mod records;
 
 pub use coordinator::Coordinator;

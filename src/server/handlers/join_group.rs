@@ -25,9 +25,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let group_id = request.group_id.to_string();
     let member_id = request.member_id.to_string();
     let reply = match home_of(&ctx.shard, &group_id).await {
-        Err(error) => error_reply(error, &member_id),
+        Err(error) => JoinReply::error(error, &member_id),
         Ok(_) if request.protocols.len() > PROTOCOLS_MAX => {
-            error_reply(ResponseError::InconsistentGroupProtocol, &member_id)
+            JoinReply::error(ResponseError::InconsistentGroupProtocol, &member_id)
         }
         Ok(home) => {
             let client_id = ctx.client_id.clone();
@@ -59,19 +59,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     s.groups.join(&s, &group_id, home.partition, args).await
                 })
                 .await
-                .unwrap_or_else(|_| error_reply(ResponseError::NotCoordinator, ""))
+                .unwrap_or_else(|_| JoinReply::error(ResponseError::NotCoordinator, ""))
         }
     };
     ctx.respond(&response(reply, ctx.version))
-}
-
-fn error_reply(error: ResponseError, member_id: &str) -> JoinReply {
-    JoinReply {
-        error: Some(error),
-        generation: -1,
-        member_id: member_id.to_string(),
-        ..JoinReply::default()
-    }
 }
 
 fn response(reply: JoinReply, version: i16) -> JoinGroupResponse {

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::groups::{code, home_of, opt_str};
 use super::{group_by_topic, topic_name, Ctx, Response};
-use crate::group::coordinator::{Committer, NewOffset};
+use crate::group::offsets::{Committer, NewOffset};
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=9;
 

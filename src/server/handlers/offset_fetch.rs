@@ -14,7 +14,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{topic_name, Ctx, Response};
-use crate::group::coordinator::TopicOffsets as Found;
+use crate::group::offsets::TopicOffsets as Found;
 use crate::group::records::Committed;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=9;

@@ -19,7 +19,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let group_id = request.group_id.to_string();
     let reply = match home_of(&ctx.shard, &group_id).await {
-        Err(error) => error_reply(error),
+        Err(error) => SyncReply::error(error),
         Ok(home) => {
             let member_id = request.member_id.to_string();
             let instance_id = opt_str(request.group_instance_id);
@@ -47,7 +47,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                         .await
                 })
                 .await
-                .unwrap_or_else(|_| error_reply(ResponseError::NotCoordinator))
+                .unwrap_or_else(|_| SyncReply::error(ResponseError::NotCoordinator))
         }
     };
     let mut response = SyncGroupResponse::default()
@@ -59,11 +59,4 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_protocol_name(reply.protocol_name.map(str_bytes));
     }
     ctx.respond(&response)
-}
-
-fn error_reply(error: ResponseError) -> SyncReply {
-    SyncReply {
-        error: Some(error),
-        ..SyncReply::default()
-    }
 }
