@@ -3,6 +3,7 @@
 //! Every change is appended to the group's offsets partition through the shard's
 //! writer and fdatasynced before the in-memory map changes and the client is answered.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
 use crate::client::records::{encode_batch, NewRecord};
+use crate::cluster::ShardId;
 use crate::error::ApiError;
 use crate::shard::{now_ms, Shard};
 use crate::storage::{batch, StorageError};
@@ -29,6 +31,58 @@ pub struct Committer {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub generation: i32,
+}
+
+/// A group's committed offset on one partition, for the lag metrics.
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// When the first record at or after the offset was written; `None` when the
+    /// group has consumed everything (or the partition is gone).
+    pub oldest_unconsumed_ms: Option<i64>,
+}
+
+/// The positions of the groups `shard` coordinates, each with the timestamp of its
+/// oldest unconsumed record, read on the shard that owns the partition.
+pub async fn positions_with_age(shard: &Rc<Shard>) -> Vec<Position> {
+    let positions = shard.groups.positions();
+    let snapshot = shard.snapshot();
+    let mut by_owner: BTreeMap<ShardId, Vec<(usize, String, i32, i64)>> = BTreeMap::new();
+    for (i, p) in positions.iter().enumerate() {
+        if snapshot.has_partition(&p.topic, p.partition) {
+            let owner = snapshot.shard_for(&p.topic, p.partition);
+            by_owner
+                .entry(owner)
+                .or_default()
+                .push((i, p.topic.clone(), p.partition, p.offset));
+        }
+    }
+    let mut positions = positions;
+    for (owner, asked) in by_owner {
+        // Cross-shard: a partition's log is read by the shard that owns it.
+        let found = shard
+            .invoke_on(owner, move |s| async move {
+                let mut found = Vec::with_capacity(asked.len());
+                for (i, topic, partition, offset) in asked {
+                    let Some(log) = s.partition(&topic, partition) else {
+                        continue;
+                    };
+                    if let Ok(Some(timestamp)) = log.log.timestamp_at(offset).await {
+                        found.push((i, timestamp));
+                    }
+                }
+                found
+            })
+            .await
+            .unwrap_or_default();
+        for (i, timestamp) in found {
+            positions[i].oldest_unconsumed_ms = Some(timestamp);
+        }
+    }
+    positions
 }
 
 /// One offset to commit.
@@ -162,15 +216,19 @@ impl Coordinator {
         }
     }
 
-    /// Every committed offset of the groups here: (group, topic, partition, offset).
-    pub fn positions(&self) -> Vec<(String, String, i32, i64)> {
+    /// Every committed offset of the groups here.
+    pub fn positions(&self) -> Vec<Position> {
         let groups = self.groups.borrow();
         groups
             .iter()
             .flat_map(|(id, g)| {
-                g.offsets
-                    .iter()
-                    .map(move |((topic, p), c)| (id.clone(), topic.clone(), *p, c.offset))
+                g.offsets.iter().map(move |((topic, p), c)| Position {
+                    group: id.clone(),
+                    topic: topic.clone(),
+                    partition: *p,
+                    offset: c.offset,
+                    oldest_unconsumed_ms: None,
+                })
             })
             .collect()
     }

@@ -78,9 +78,19 @@ async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
 }
 
 async fn metrics(shard: &Rc<Shard>) -> Option<String> {
-    // Cross-shard: every shard samples its own probes; the families are built here.
+    // Cross-shard: every shard samples its own probes (its groups' positions read the
+    // owning shards' logs); the families are built here.
     let samples = shard
-        .invoke_on_all(|s| async move { sample(&s) })
+        .invoke_on_all(|s| async move {
+            let mut sample = sample(&s);
+            let now = crate::shard::now_ms();
+            sample.consumer_groups = crate::group::offsets::positions_with_age(&s)
+                .await
+                .into_iter()
+                .map(|p| super::sample::GroupOffsets::new(p, now))
+                .collect();
+            sample
+        })
         .await
         .ok()?;
     let snapshot = shard.snapshot();

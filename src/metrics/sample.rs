@@ -62,8 +62,27 @@ pub struct GroupOffsets {
     /// Log end offset minus the committed offset; `None` when the reporting shard does
     /// not own the partition: the scrape computes it from the partition's sample.
     pub lag: Option<i64>,
-    /// How long ago the first record past the committed offset was appended.
+    /// How long ago the first record at or after the committed offset was written (its
+    /// timestamp), 0 when the group has read everything.
     pub lag_seconds: Option<f64>,
+}
+
+impl GroupOffsets {
+    /// `lag` is left to the scrape, which knows every partition's log end.
+    pub fn new(position: crate::group::offsets::Position, now_ms: i64) -> GroupOffsets {
+        GroupOffsets {
+            lag_seconds: Some(
+                position
+                    .oldest_unconsumed_ms
+                    .map_or(0.0, |at| (now_ms - at).max(0) as f64 / 1000.0),
+            ),
+            group: position.group,
+            topic: position.topic,
+            partition: position.partition,
+            current_offset: position.offset,
+            lag: None,
+        }
+    }
 }
 
 /// The file operations glommio counts per ring, summed over the rings (labels `op`).
@@ -141,19 +160,8 @@ pub fn sample(shard: &Shard) -> ShardSample {
         partitions,
         offline_partitions: offline as u64,
         controller: shard.has_controller(),
-        consumer_groups: shard
-            .groups
-            .positions()
-            .into_iter()
-            .map(|(group, topic, partition, current_offset)| GroupOffsets {
-                group,
-                topic,
-                partition,
-                current_offset,
-                lag: None,
-                lag_seconds: None,
-            })
-            .collect(),
+        // Filled by the scrape from `group::offsets::positions_with_age` (it reads logs).
+        consumer_groups: Vec::new(),
     }
 }
 

@@ -346,6 +346,31 @@ impl Log {
         Ok(None)
     }
 
+    /// The timestamp of the first record at or after `offset`; `None` at the log end.
+    /// Reads and decodes the one batch holding it.
+    pub async fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, StorageError> {
+        let offset = offset.max(self.start_offset.get());
+        if offset >= self.end_offset.get() {
+            return Ok(None);
+        }
+        let Some(slice) = self.read(offset, 1).await? else {
+            return Ok(None);
+        };
+        let bytes = slice
+            .file
+            .read_at(slice.position, slice.length as usize)
+            .await
+            .map_err(io::Error::from)?;
+        let mut buf = bytes::Bytes::copy_from_slice(&bytes);
+        let records = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+            .map(|set| set.records)
+            .unwrap_or_default();
+        Ok(records
+            .iter()
+            .find(|r| r.offset >= offset)
+            .map(|r| r.timestamp))
+    }
+
     /// Kafka's DeleteRecords: records before `offset` become unreadable, and segments
     /// wholly before it are deleted.
     pub async fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {

@@ -438,7 +438,10 @@ def test_lag_is_exported_per_group_and_partition(broker):
     import urllib.request
 
     topic = unique_topic("lag")
-    fill(broker, topic, per_partition=10, partitions=2)
+    create_topic(broker, topic, 2)
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    records = [{"value": b"v", "partition": p, "timestamp": hour_ago + i} for p in (0, 1) for i in range(10)]
+    produce_all(producer(broker, acks="all"), topic, records)
     group = unique_topic("g")
     c = group_consumer(broker, group)
     c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 10)], asynchronous=False)
@@ -454,3 +457,7 @@ def test_lag_is_exported_per_group_and_partition(broker):
 
     assert [gauge("kafka_consumergroup_current_offset", p) for p in (0, 1)] == [4, 10]
     assert [gauge("kafka_consumergroup_lag", p) for p in (0, 1)] == [6, 0]
+    # The oldest unconsumed record of partition 0 (offset 4) is an hour old; partition 1 has none.
+    age = gauge("kafka_consumergroup_lag_seconds", 0)
+    assert 3600 - 0.004 <= age < 3600 + CLIENT_TIMEOUT_S, age
+    assert gauge("kafka_consumergroup_lag_seconds", 1) == 0
