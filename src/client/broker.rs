@@ -57,10 +57,10 @@ impl Broker {
     /// Connects to `address` (HOST:PORT) and asks which API versions it serves.
     pub fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Broker> {
         let connection =
-            Connection::connect_timeout(address, client_id, timeout).map_err(|source| {
+            Connection::connect_timeout(address, client_id, timeout).map_err(|error| {
                 Error::Connect {
                     address: address.to_string(),
-                    source,
+                    error,
                 }
             })?;
         let mut broker = Broker {
@@ -173,10 +173,10 @@ impl Broker {
             .map_err(|error| self.protocol_error(format!("ApiVersions v{layout}: {error}")))
     }
 
-    fn io_error(&self, source: std::io::Error) -> Error {
+    fn io_error(&self, error: std::io::Error) -> Error {
         Error::Io {
             address: self.address.clone(),
-            source,
+            error,
         }
     }
 

@@ -10,11 +10,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No TCP connection could be made (refused, unreachable, timed out, bad address).
-    #[error("cannot connect to {address}: {source}")]
-    Connect { address: String, source: io::Error },
+    /// (`error` is not a `source`: the message already carries it, once.)
+    #[error("cannot connect to {address}: {error}")]
+    Connect { address: String, error: io::Error },
     /// The connection failed after it was made, or a frame could not be read or written.
-    #[error("{address}: {source}")]
-    Io { address: String, source: io::Error },
+    #[error("{address}: {error}")]
+    Io { address: String, error: io::Error },
     /// The broker answered something this client cannot use (undecodable, no common version).
     #[error("{address}: {message}")]
     Protocol { address: String, message: String },
