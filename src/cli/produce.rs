@@ -125,7 +125,15 @@ pub fn run(args: ProduceArgs) -> Result<()> {
             Ok(line) => {
                 let line = line.context("cannot read stdin")?;
                 line_number += 1;
-                let record = format.parse(&line, line_number)?;
+                let record = match format.parse(&line, line_number) {
+                    Ok(record) => record,
+                    Err(error) => {
+                        // The lines before the bad one still go out, as they would have
+                        // had it come later.
+                        producer.send(pending)?;
+                        return Err(error);
+                    }
+                };
                 if pending.is_empty() {
                     oldest = Instant::now();
                 }

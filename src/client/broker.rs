@@ -174,6 +174,14 @@ impl Broker {
     }
 
     fn io_error(&self, error: std::io::Error) -> Error {
+        // read_exact's "failed to fill whole buffer" means the peer hung up mid-answer.
+        let error = match error.kind() {
+            std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the broker closed the connection",
+            ),
+            _ => error,
+        };
         Error::Io {
             address: self.address.clone(),
             error,

@@ -129,8 +129,12 @@ impl Cluster {
         Ok(&mut self.bootstrap)
     }
 
-    /// The connection to broker `id`, opened on first use.
+    /// The connection to broker `id`, opened on first use (asking Metadata for its
+    /// address if no answer named it yet).
     pub fn broker(&mut self, id: i32) -> Result<&mut Broker> {
+        if !self.brokers.contains_key(&id) {
+            self.metadata(Some(&[]), false)?;
+        }
         if !self.connections.contains_key(&id) {
             let address = self.brokers.get(&id).ok_or_else(|| {
                 Error::Invalid(format!("broker {id} is not in the cluster's metadata"))
@@ -227,7 +231,9 @@ impl Cluster {
                 message: None,
             };
             let outcome: Result<TopicMetadata> = match metadata.topics.get(topic) {
-                Some(t) if t.error_code == UNKNOWN_TOPIC_OR_PARTITION && !auto_create => {
+                // With auto-creation the broker would have made it (or said it is being
+                // made): this answer means it will not exist.
+                Some(t) if t.error_code == UNKNOWN_TOPIC_OR_PARTITION => {
                     return Err(Error::Invalid(format!("topic '{topic}' does not exist")))
                 }
                 Some(t) if t.error_code != 0 && !is_retriable(t.error_code) => {
