@@ -67,7 +67,12 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "PARTITION")]
     pub partition: Option<i32>,
     /// With --partition: where to start, an offset or earliest or latest (default latest).
-    #[arg(long, value_name = "OFFSET", requires = "partition", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        requires = "partition",
+        allow_negative_numbers = true
+    )]
     pub offset: Option<String>,
     /// Exit when no record has arrived for this many milliseconds.
     #[arg(long, value_name = "MS")]

@@ -120,7 +120,12 @@ fn usage_summary(rendered: &str) -> String {
 
 /// Errors are printed on one line: line breaks inside a message become spaces.
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -140,6 +145,6 @@ mod tests {
             usage_summary(missing),
             "the following required arguments were not provided: --topic <TOPIC>"
         );
-        assert_eq!(one_line("a\n  b\tc"), "a b c");
+        assert_eq!(one_line("a\n  b\tc\n"), "a b\tc");
     }
 }
