@@ -57,8 +57,13 @@ pub fn encode_batch(records: &[NewRecord], compression: Compression) -> anyhow::
 /// partitionLeaderEpoch(4) magic(1) crc(4) attributes(2) lastOffsetDelta(4) ...
 const BATCH_LENGTH_OFFSET: usize = 8;
 const MAGIC_OFFSET: usize = 16;
+const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+const RECORD_COUNT_OFFSET: usize = 57;
 const BATCH_HEADER_BYTES: usize = 61;
+/// The smallest record: length, attributes, timestamp/offset deltas, key and value
+/// lengths and header count, one byte each.
+const RECORD_BYTES_MIN: usize = 7;
 /// baseOffset and batchLength come before what batchLength counts.
 const LOG_OVERHEAD: usize = 12;
 
@@ -115,6 +120,21 @@ pub fn decode_batches(mut bytes: Bytes, from_offset: i64) -> Result<Decoded, Dec
         }
         let last_offset_delta =
             (&batch[LAST_OFFSET_DELTA_OFFSET..LAST_OFFSET_DELTA_OFFSET + 4]).get_i32();
+        let count = (&batch[RECORD_COUNT_OFFSET..BATCH_HEADER_BYTES]).get_i32();
+        let compressed = batch[ATTRIBUTES_OFFSET + 1] & 0x07 != 0;
+        // The decoder sizes its record vector from the count before reading a record:
+        // a count no batch can hold is refused here (offsets in a batch are distinct and
+        // at most base + lastOffsetDelta; uncompressed records take bytes each).
+        let most = i64::from(last_offset_delta) + 1;
+        let fits = compressed
+            || usize::try_from(count).map_or(false, |n| {
+                n.saturating_mul(RECORD_BYTES_MIN) <= total - BATCH_HEADER_BYTES
+            });
+        if count < 0 || i64::from(count) > most || !fits {
+            return Err(corrupt(format!(
+                "record count {count} with last offset delta {last_offset_delta} in {total} bytes"
+            )));
+        }
         let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| corrupt(format!("{e:#}")))?;
         decoded.records.extend(
             set.records
@@ -157,13 +177,7 @@ mod tests {
 
     #[test]
     fn round_trips_every_codec() {
-        for codec in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for codec in CODECS {
             let sent = records(20);
             let batch = at_offset(encode_batch(&sent, codec).unwrap(), 100);
             let got = decode_batches(batch, 0).unwrap();
@@ -220,5 +234,59 @@ mod tests {
         let mut negative = BytesMut::from(&batch[..]);
         negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
         assert!(decode_batches(negative.freeze(), 0).is_err());
+        for count in [-1, 4, i32::MAX] {
+            let mut counted = BytesMut::from(&batch[..]);
+            counted[RECORD_COUNT_OFFSET..BATCH_HEADER_BYTES].copy_from_slice(&count.to_be_bytes());
+            reseal(&mut counted);
+            assert!(
+                matches!(
+                    decode_batches(counted.freeze(), 0),
+                    Err(DecodeError::Corrupt { .. })
+                ),
+                "count {count}"
+            );
+        }
+    }
+
+    /// Recomputes a batch's CRC-32C (attributes to the end) after its bytes changed.
+    fn reseal(batch: &mut [u8]) {
+        let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+        batch[MAGIC_OFFSET + 1..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    proptest::proptest! {
+        /// Garbage where the records are, under a valid CRC (a broker could send that):
+        /// decoding fails or succeeds, and never panics.
+        #[test]
+        fn garbage_records_under_a_valid_crc_never_panic(
+            codec in 0..CODECS.len(),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+                1..24,
+            ),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let batch = at_offset(encode_batch(&records(12), CODECS[codec]).unwrap(), 0);
+            let mut b = BytesMut::from(&batch[..]);
+            let body = b.len() - BATCH_HEADER_BYTES;
+            for (at, byte) in edits {
+                b[BATCH_HEADER_BYTES + at.index(body)] = byte;
+            }
+            // A shorter batch that says so: its length field follows the cut.
+            let keep = BATCH_HEADER_BYTES + cut.index(body + 1);
+            b.truncate(keep);
+            let length = (keep - LOG_OVERHEAD) as i32;
+            b[BATCH_LENGTH_OFFSET..LOG_OVERHEAD].copy_from_slice(&length.to_be_bytes());
+            reseal(&mut b);
+            let _ = decode_batches(b.freeze(), 0);
+        }
     }
 }
