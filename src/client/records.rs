@@ -127,9 +127,8 @@ pub fn decode_batches(mut bytes: Bytes, from_offset: i64) -> Result<Decoded, Dec
         // at most base + lastOffsetDelta; uncompressed records take bytes each).
         let most = i64::from(last_offset_delta) + 1;
         let fits = compressed
-            || usize::try_from(count).map_or(false, |n| {
-                n.saturating_mul(RECORD_BYTES_MIN) <= total - BATCH_HEADER_BYTES
-            });
+            || usize::try_from(count)
+                .is_ok_and(|n| n.saturating_mul(RECORD_BYTES_MIN) <= total - BATCH_HEADER_BYTES);
         if count < 0 || i64::from(count) > most || !fits {
             return Err(corrupt(format!(
                 "record count {count} with last offset delta {last_offset_delta} in {total} bytes"
