@@ -175,6 +175,7 @@ fn encode_batch(records: usize, record_bytes: usize) -> anyhow::Result<Bytes> {
                     .collect::<Vec<u8>>(),
             )),
             timestamp,
+            headers: Vec::new(),
         })
         .collect();
     encode_batch_of(&records, Compression::None)

@@ -2,6 +2,7 @@
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
 pub mod alloc;
+pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod config;

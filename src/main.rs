@@ -1,10 +1,11 @@
-//! The `shoal` command: `shoal serve` runs a broker; more tools join it later
-//! (topics, produce, consume, groups, configs, bench).
+//! The `shoal` command: `shoal serve` runs a broker; `topics`, `produce`, `consume` and
+//! `configs` are Kafka-style tools (src/cli/). This file only parses and dispatches.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shoal::cli;
 use shoal::config::BrokerConfig;
 
 #[global_allocator]
@@ -32,6 +33,14 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Create, list, describe, alter or delete topics (Kafka's kafka-topics.sh).
+    Topics(cli::topics::TopicsArgs),
+    /// Send stdin's lines as records (Kafka's kafka-console-producer.sh).
+    Produce(cli::produce::ProduceArgs),
+    /// Print a topic's records (Kafka's kafka-console-consumer.sh).
+    Consume(cli::consume::ConsumeArgs),
+    /// Describe or alter topic and broker configs (Kafka's kafka-configs.sh).
+    Configs(cli::configs::ConfigsArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +51,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return cli::usage_error(error),
+    };
     match cli.command {
         Command::Serve { config, overrides } => {
             let env: Vec<(String, String)> = std::env::vars().collect();
@@ -61,5 +73,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Topics(args) => cli::finish(cli::topics::run(args)),
+        Command::Produce(args) => cli::finish(cli::produce::run(args)),
+        Command::Consume(args) => cli::finish(cli::consume::run(args)),
+        Command::Configs(args) => cli::finish(cli::configs::run(args)),
     }
 }

@@ -1,11 +1,23 @@
 //! A small Kafka client on kafka-protocol, for shoal's own tools and bench harness.
 //! Blocking std I/O: tools run outside the shards, and one thread per connection is
 //! plenty for them. It speaks the Kafka protocol, so it works against any broker.
+//!
+//! Layers: `Connection` (frames, correlation ids) < `broker::Broker` (negotiated versions)
+//! < `cluster::Cluster` (bootstrap, metadata, a connection per broker id, leader routing).
+//! `admin`, `produce` and `fetch` are the requests the tools make; `records` and
+//! `partitioner` are pure.
 
+pub mod admin;
+pub mod broker;
+pub mod cluster;
+pub mod error;
+pub mod fetch;
+pub mod partitioner;
+pub mod produce;
 pub mod records;
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -31,6 +43,34 @@ impl Connection {
             next_correlation_id: 1,
             client_id: client_id.to_string(),
         })
+    }
+
+    /// Connects to HOST:PORT, trying each address it resolves to for at most `timeout`
+    /// each; reads and writes time out after `timeout` too, so a dead broker is an error
+    /// rather than a hang.
+    pub fn connect_timeout(
+        address: &str,
+        client_id: &str,
+        timeout: Duration,
+    ) -> io::Result<Connection> {
+        let addresses: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
+        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address resolved");
+        for socket_address in addresses {
+            match TcpStream::connect_timeout(&socket_address, timeout) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    stream.set_read_timeout(Some(timeout))?;
+                    stream.set_write_timeout(Some(timeout))?;
+                    return Ok(Connection {
+                        stream,
+                        next_correlation_id: 1,
+                        client_id: client_id.to_string(),
+                    });
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        Err(last_error)
     }
 
     /// A second handle on the same socket (e.g. to read responses on another thread).

@@ -421,6 +421,7 @@ async fn append(
             key: Some(key),
             value,
             timestamp: now,
+            headers: Vec::new(),
         })
         .collect();
     let bytes = encode_batch(&new, Compression::None)

@@ -300,6 +300,7 @@ pub(crate) mod tests {
                 key: Some(Bytes::from_static(b"k")),
                 value: Some(Bytes::copy_from_slice(value)),
                 timestamp: *timestamp,
+                headers: Vec::new(),
             })
             .collect();
         crate::client::records::encode_batch(&records, compression)

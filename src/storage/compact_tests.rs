@@ -23,6 +23,7 @@ async fn put(log: &Log, records: &[(&str, Option<&str>, i64)], compression: Comp
             key: Some(Bytes::from(key.to_string())),
             value: value.map(|v| Bytes::from(v.to_string())),
             timestamp: *timestamp,
+            headers: Vec::new(),
         })
         .collect();
     let bytes = encode_batch(&records, compression)

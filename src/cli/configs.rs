@@ -1,0 +1,455 @@
+//! `shoal configs`: Kafka's kafka-configs.sh for topics and brokers — describe dynamic
+//! (or, with --all, every) config with its synonyms, and alter them with
+//! IncrementalAlterConfigs, in its output layout and with its checks.
+
+use anyhow::{bail, Result};
+use clap::{ArgGroup, Args};
+
+use super::ConnectArgs;
+use crate::client::admin::{self, ConfigEntry, ConfigResource, ConfigSource};
+use crate::client::cluster::Cluster;
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
+pub struct ConfigsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// List configs for the given entity (every entity of the type without a name).
+    #[arg(long)]
+    pub describe: bool,
+    /// Alter the configuration of the entity.
+    #[arg(long)]
+    pub alter: bool,
+    /// With --describe: list every config, not only the dynamic ones.
+    #[arg(long)]
+    pub all: bool,
+    /// The type of entity: topics or brokers.
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers"])]
+    pub entity_type: Option<String>,
+    /// The entity: a topic name or a broker id.
+    #[arg(long, value_name = "NAME")]
+    pub entity_name: Option<String>,
+    /// The cluster-wide default config of every broker (with --entity-type brokers).
+    #[arg(long, conflicts_with = "entity_name")]
+    pub entity_default: bool,
+    /// Same as --entity-type topics --entity-name TOPIC.
+    #[arg(long, value_name = "TOPIC",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker", "broker_defaults"])]
+    pub topic: Option<String>,
+    /// Same as --entity-type brokers --entity-name ID.
+    #[arg(long, value_name = "ID",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker_defaults"])]
+    pub broker: Option<String>,
+    /// Same as --entity-type brokers --entity-default.
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
+    pub broker_defaults: bool,
+    /// Configs to set: 'k1=v1,k2=[v1,v2],k3=v3' (brackets group values holding commas).
+    #[arg(long, value_name = "K=V,...")]
+    pub add_config: Option<String>,
+    /// Config keys to remove: 'k1,k2' (repeatable).
+    #[arg(long, value_name = "K,...", value_delimiter = ',')]
+    pub delete_config: Vec<String>,
+}
+
+/// What the command line names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entity {
+    /// A topic, or every topic.
+    Topics(Option<String>),
+    /// A broker by id, every broker and the default (None), or the default alone.
+    Brokers(Option<i32>),
+    BrokerDefault,
+}
+
+impl Entity {
+    fn from_args(args: &ConfigsArgs) -> Result<Entity> {
+        if args.all && !args.describe {
+            bail!("--all can only be used with --describe");
+        }
+        if args.describe && (args.add_config.is_some() || !args.delete_config.is_empty()) {
+            bail!("--add-config and --delete-config can only be used with --alter");
+        }
+        if let Some(topic) = &args.topic {
+            return Ok(Entity::Topics(Some(topic.clone())));
+        }
+        if let Some(broker) = &args.broker {
+            return Ok(Entity::Brokers(Some(broker_id(broker)?)));
+        }
+        if args.broker_defaults {
+            return Ok(Entity::BrokerDefault);
+        }
+        match args.entity_type.as_deref() {
+            Some("topics") if args.entity_default => {
+                bail!("--entity-default can only be used with --entity-type brokers")
+            }
+            Some("topics") => Ok(Entity::Topics(args.entity_name.clone())),
+            Some(_) if args.entity_default => Ok(Entity::BrokerDefault),
+            Some(_) => Ok(Entity::Brokers(
+                args.entity_name.as_deref().map(broker_id).transpose()?,
+            )),
+            None => {
+                bail!("at least one entity type must be specified (--entity-type topics|brokers)")
+            }
+        }
+    }
+}
+
+fn broker_id(name: &str) -> Result<i32> {
+    name.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "The entity name for brokers must be a valid integer broker id, but it is: {name}"
+        )
+    })
+}
+
+pub fn run(args: ConfigsArgs) -> Result<()> {
+    let entity = Entity::from_args(&args)?;
+    let mut cluster = args.connect.connect()?;
+    if args.describe {
+        describe(&mut cluster, &entity, args.all)
+    } else {
+        alter(&mut cluster, &entity, &args)
+    }
+}
+
+fn describe(cluster: &mut Cluster, entity: &Entity, all: bool) -> Result<()> {
+    let metadata = cluster.metadata(None, false)?;
+    let kind = if all { "All" } else { "Dynamic" };
+    let mut blocks: Vec<(String, ConfigResource)> = Vec::new();
+    match entity {
+        Entity::Topics(Some(name)) => {
+            if !all && !metadata.topics.contains_key(name) {
+                super::say(format_args!(
+                    "The topic '{name}' doesn't exist and doesn't have dynamic config."
+                ))?;
+                return Ok(());
+            }
+            blocks.push((
+                format!("{kind} configs for topic {name} are:"),
+                ConfigResource::Topic(name.clone()),
+            ));
+        }
+        Entity::Topics(None) => {
+            for name in metadata.topics.keys() {
+                blocks.push((
+                    format!("{kind} configs for topic {name} are:"),
+                    ConfigResource::Topic(name.clone()),
+                ));
+            }
+        }
+        Entity::Brokers(Some(id)) => {
+            if !all && !metadata.brokers.contains_key(id) {
+                super::say(format_args!(
+                    "The broker '{id}' doesn't exist and doesn't have dynamic config."
+                ))?;
+                return Ok(());
+            }
+            blocks.push((
+                format!("{kind} configs for broker {id} are:"),
+                ConfigResource::Broker(Some(*id)),
+            ));
+        }
+        Entity::Brokers(None) | Entity::BrokerDefault => {
+            if *entity == Entity::Brokers(None) {
+                for id in metadata.brokers.keys() {
+                    blocks.push((
+                        format!("{kind} configs for broker {id} are:"),
+                        ConfigResource::Broker(Some(*id)),
+                    ));
+                }
+            }
+            blocks.push((
+                "Default configs for brokers in the cluster are:".to_string(),
+                ConfigResource::Broker(None),
+            ));
+        }
+    }
+    for (header, resource) in blocks {
+        let entries = admin::describe_configs(cluster, std::slice::from_ref(&resource), true)?;
+        let filter = (!all).then(|| dynamic_source(&resource));
+        super::say(&header)?;
+        for line in entry_lines(entries.first().map_or(&[][..], Vec::as_slice), filter) {
+            super::say(line)?;
+        }
+    }
+    Ok(())
+}
+
+fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<()> {
+    let (resource, done) = match entity {
+        Entity::Topics(Some(name)) => (
+            ConfigResource::Topic(name.clone()),
+            format!("Completed updating config for topic {name}."),
+        ),
+        Entity::Brokers(Some(id)) => (
+            ConfigResource::Broker(Some(*id)),
+            format!("Completed updating config for broker {id}."),
+        ),
+        Entity::BrokerDefault => (
+            ConfigResource::Broker(None),
+            "Completed updating default config for brokers in the cluster.".to_string(),
+        ),
+        Entity::Topics(None) => bail!("an entity name must be specified with --alter of topics"),
+        Entity::Brokers(None) => {
+            bail!("an entity name or default entity must be specified with --alter of brokers")
+        }
+    };
+    let set = match &args.add_config {
+        Some(configs) => parse_add_config(configs)?,
+        None => Vec::new(),
+    };
+    let delete: Vec<String> = args
+        .delete_config
+        .iter()
+        .map(|k| k.trim().to_string())
+        .collect();
+    if set.is_empty() && delete.is_empty() {
+        bail!("at least one of --add-config or --delete-config must be specified with --alter");
+    }
+    // As Kafka does: a key to delete must be set at this level now.
+    let current = admin::describe_configs(cluster, std::slice::from_ref(&resource), false)?;
+    let source = dynamic_source(&resource);
+    let set_now: Vec<&str> = current
+        .iter()
+        .flatten()
+        .filter(|e| e.source == source)
+        .map(|e| e.name.as_str())
+        .collect();
+    let invalid: Vec<&str> = delete
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !set_now.contains(k))
+        .collect();
+    if !invalid.is_empty() {
+        bail!("Invalid config(s): {}", invalid.join(","));
+    }
+    admin::alter_configs(cluster, &resource, &set, &delete)?;
+    super::say(&done)?;
+    Ok(())
+}
+
+/// The source a resource's own (dynamic) configs have.
+fn dynamic_source(resource: &ConfigResource) -> ConfigSource {
+    match resource {
+        ConfigResource::Topic(_) => ConfigSource::DynamicTopic,
+        ConfigResource::Broker(Some(_)) => ConfigSource::DynamicBroker,
+        ConfigResource::Broker(None) => ConfigSource::DynamicDefaultBroker,
+    }
+}
+
+/// kafka-configs.sh's entry lines, sorted by name, only `filter`'s source when given:
+/// `  name=value sensitive=false synonyms={SOURCE:name=value, ...}`.
+pub fn entry_lines(entries: &[ConfigEntry], filter: Option<ConfigSource>) -> Vec<String> {
+    let mut chosen: Vec<&ConfigEntry> = entries
+        .iter()
+        .filter(|e| filter.is_none_or(|source| e.source == source))
+        .collect();
+    chosen.sort_by(|a, b| a.name.cmp(&b.name));
+    chosen
+        .into_iter()
+        .map(|e| {
+            let synonyms: Vec<String> = e
+                .synonyms
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}:{}={}",
+                        s.source.name(),
+                        s.name,
+                        s.value.as_deref().unwrap_or("null")
+                    )
+                })
+                .collect();
+            format!(
+                "  {}={} sensitive={} synonyms={{{}}}",
+                e.name,
+                e.value.as_deref().unwrap_or("null"),
+                e.sensitive,
+                synonyms.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// --add-config as Kafka reads it: pairs split at commas outside square brackets, each
+/// `key=value` with exactly one `=` outside brackets; brackets are then dropped from
+/// values, so `k=[a,b]` sets `a,b`. Keys may hold only letters, digits, `.`, `_`, `-`.
+pub fn parse_add_config(configs: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for pair in split_outside_brackets(configs, ',') {
+        let parts = split_outside_brackets(pair, '=');
+        let [key, value] = parts.as_slice() else {
+            bail!(
+                "Invalid entity config: all configs to be added must be in the format \"key=val\" or \"key=[val1,val2]\" to group values which contain commas."
+            );
+        };
+        let key = key.trim();
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            bail!("Invalid character found for config key: {key}");
+        }
+        let value: String = value.chars().filter(|c| *c != '[' && *c != ']').collect();
+        pairs.push((key.to_string(), value.trim().to_string()));
+    }
+    Ok(pairs)
+}
+
+fn split_outside_brackets(s: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            c if c == separator && depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::admin::ConfigSynonym;
+
+    #[test]
+    fn entry_lines_match_kafka_configs_layout() {
+        let entries = vec![
+            ConfigEntry {
+                name: "retention.ms".into(),
+                value: Some("60000".into()),
+                source: ConfigSource::DynamicTopic,
+                sensitive: false,
+                read_only: false,
+                synonyms: vec![
+                    ConfigSynonym {
+                        name: "retention.ms".into(),
+                        value: Some("60000".into()),
+                        source: ConfigSource::DynamicTopic,
+                    },
+                    ConfigSynonym {
+                        name: "log.retention.hours".into(),
+                        value: Some("168".into()),
+                        source: ConfigSource::Default,
+                    },
+                ],
+            },
+            ConfigEntry {
+                name: "cleanup.policy".into(),
+                value: Some("delete".into()),
+                source: ConfigSource::Default,
+                sensitive: false,
+                read_only: false,
+                synonyms: vec![],
+            },
+            ConfigEntry {
+                name: "password".into(),
+                value: None,
+                source: ConfigSource::DynamicTopic,
+                sensitive: true,
+                read_only: false,
+                synonyms: vec![],
+            },
+        ];
+        assert_eq!(
+            entry_lines(&entries, Some(ConfigSource::DynamicTopic)),
+            [
+                "  password=null sensitive=true synonyms={}",
+                "  retention.ms=60000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=60000, DEFAULT_CONFIG:log.retention.hours=168}",
+            ]
+        );
+        assert_eq!(entry_lines(&entries, None).len(), 3);
+        assert_eq!(
+            entry_lines(&entries, None)[0],
+            "  cleanup.policy=delete sensitive=false synonyms={}"
+        );
+    }
+
+    #[test]
+    fn add_config_groups_bracketed_values() {
+        assert_eq!(
+            parse_add_config("a=1, b = [x,y] ,c=").unwrap(),
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), "x,y".into()),
+                ("c".into(), String::new())
+            ]
+        );
+        assert!(parse_add_config("a").is_err());
+        assert!(parse_add_config("a=b=c").is_err());
+        assert!(parse_add_config("").is_err());
+        assert_eq!(
+            parse_add_config("bad key=1").unwrap_err().to_string(),
+            "Invalid character found for config key: bad key"
+        );
+    }
+
+    #[test]
+    fn entities_follow_the_flags() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ConfigsArgs,
+        }
+        let entity = |argv: &[&str]| {
+            let cli =
+                Cli::try_parse_from([&["configs"], argv].concat()).map_err(|e| e.to_string())?;
+            Entity::from_args(&cli.args).map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            entity(&[
+                "--describe",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "t"
+            ]),
+            Ok(Entity::Topics(Some("t".into())))
+        );
+        assert_eq!(
+            entity(&["--describe", "--topic", "t"]),
+            Ok(Entity::Topics(Some("t".into())))
+        );
+        assert_eq!(
+            entity(&["--describe", "--entity-type", "brokers"]),
+            Ok(Entity::Brokers(None))
+        );
+        assert_eq!(
+            entity(&[
+                "--alter",
+                "--entity-type",
+                "brokers",
+                "--entity-default",
+                "--add-config",
+                "a=1"
+            ]),
+            Ok(Entity::BrokerDefault)
+        );
+        assert_eq!(
+            entity(&["--describe", "--broker", "1"]),
+            Ok(Entity::Brokers(Some(1)))
+        );
+        assert!(entity(&[
+            "--describe",
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "x"
+        ])
+        .unwrap_err()
+        .contains("valid integer broker id"));
+        assert!(entity(&["--describe", "--entity-type", "users"]).is_err());
+        assert!(entity(&["--describe"]).is_err());
+        assert!(entity(&["--describe", "--add-config", "a=1", "--topic", "t"]).is_err());
+        assert!(entity(&["--describe", "--alter", "--topic", "t"]).is_err());
+    }
+}

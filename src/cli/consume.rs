@@ -1,0 +1,470 @@
+//! `shoal consume`: Kafka's kafka-console-consumer.sh — records printed one per line
+//! with its DefaultMessageFormatter's properties and layout.
+//!
+//! Without a group the tool reads every partition (or the one --partition names) itself:
+//! it resolves where to start with ListOffsets, then fetches from each leader in turn,
+//! following leaders through Metadata when they move. Reading as a member of a consumer
+//! group (--group: JoinGroup/SyncGroup, committed offsets) plugs in where the start
+//! positions are chosen and after each fetch; it needs the broker's group coordinator.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use kafka_protocol::records::{Record, TimestampType};
+
+use super::properties::Properties;
+use super::ConnectArgs;
+use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
+use crate::client::error::{is_retriable, Error};
+use crate::client::fetch::{self, FetchLimits, EARLIEST, LATEST};
+
+/// Kafka's OFFSET_OUT_OF_RANGE.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// Longest a fetch waits for records at the broker (the Java consumer's fetch.max.wait.ms).
+const FETCH_WAIT_MAX: Duration = Duration::from_millis(500);
+
+pub const FORMATTER_PROPERTIES: &[&str] = &[
+    "print.timestamp",
+    "print.key",
+    "print.value",
+    "print.partition",
+    "print.offset",
+    "print.headers",
+    "key.separator",
+    "line.separator",
+    "headers.separator",
+    "null.literal",
+];
+
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The topic to consume.
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: String,
+    /// Start from the earliest record rather than the latest (also where a reader whose
+    /// offset fell out of range resumes).
+    #[arg(long, conflicts_with = "offset")]
+    pub from_beginning: bool,
+    /// How records print (repeatable): print.key, print.value (default true),
+    /// print.partition, print.offset, print.timestamp, print.headers, key.separator
+    /// (default tab), line.separator, headers.separator, null.literal.
+    #[arg(
+        long = "property",
+        alias = "formatter-property",
+        value_name = "KEY=VALUE"
+    )]
+    pub properties: Vec<String>,
+    /// Exit after printing this many records.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    /// Read only this partition.
+    #[arg(long, value_name = "PARTITION")]
+    pub partition: Option<i32>,
+    /// With --partition: where to start, an offset or earliest or latest (default latest).
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        requires = "partition",
+        allow_negative_numbers = true
+    )]
+    pub offset: Option<String>,
+    /// Exit when no record has arrived for this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Consume as a member of this consumer group. Not available yet: it needs the
+    /// broker's group coordinator (JoinGroup/SyncGroup/OffsetCommit). Without it, every
+    /// partition is read directly and no offsets are committed.
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+}
+
+/// Where a partition starts: an offset, or the log's start or end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Offset(i64),
+    Earliest,
+    Latest,
+}
+
+pub fn parse_offset(offset: &str) -> Result<Start> {
+    match offset {
+        "earliest" => Ok(Start::Earliest),
+        "latest" => Ok(Start::Latest),
+        n => match n.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Start::Offset(n)),
+            _ => bail!(
+                "the offset '{offset}' is not valid: use 'earliest', 'latest' or a non-negative number"
+            ),
+        },
+    }
+}
+
+pub fn run(args: ConsumeArgs) -> Result<()> {
+    if let Some(group) = &args.group {
+        bail!(
+            "--group {group}: consuming as a group member is not available yet (it needs the broker's group coordinator); leave --group out to read every partition"
+        );
+    }
+    let format =
+        Format::from_properties(&Properties::parse(&args.properties, FORMATTER_PROPERTIES)?);
+    let start = match (&args.offset, args.from_beginning) {
+        (Some(offset), _) => parse_offset(offset)?,
+        (None, true) => Start::Earliest,
+        (None, false) => Start::Latest,
+    };
+    let stop = super::stop_flag()?;
+    let mut cluster = args.connect.connect()?;
+    let topic = cluster.topic(&args.topic, false)?;
+    let mut reader = Reader {
+        cluster,
+        topic,
+        reset: if args.from_beginning {
+            EARLIEST
+        } else {
+            LATEST
+        },
+        positions: BTreeMap::new(),
+    };
+    let partitions: Vec<i32> = match args.partition {
+        Some(p) if reader.topic.partitions.iter().any(|m| m.index == p) => vec![p],
+        Some(p) => bail!(
+            "partition {p} of topic '{}' does not exist (it has {})",
+            args.topic,
+            reader.topic.partitions.len()
+        ),
+        None => reader.topic.partitions.iter().map(|m| m.index).collect(),
+    };
+    reader.seek(&partitions, start)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut printed = 0u64;
+    let mut last_record = Instant::now();
+    let result = (|| -> Result<()> {
+        loop {
+            if stop.load(Ordering::Relaxed) || args.max_messages.is_some_and(|m| printed >= m) {
+                return Ok(());
+            }
+            let wait = match timeout {
+                Some(t) if last_record.elapsed() >= t => return Ok(()),
+                Some(t) => (t - last_record.elapsed()).min(FETCH_WAIT_MAX),
+                None => FETCH_WAIT_MAX,
+            };
+            let records = reader.poll(wait)?;
+            if !records.is_empty() {
+                last_record = Instant::now();
+            }
+            for (partition, record) in records {
+                if args.max_messages.is_some_and(|m| printed >= m) {
+                    break;
+                }
+                format.write(&mut out, partition, &record)?;
+                printed += 1;
+            }
+            out.flush()?;
+        }
+    })();
+    let _ = out.flush();
+    eprintln!("Processed a total of {printed} messages");
+    result
+}
+
+/// Reads partitions of one topic from their leaders, one position per partition.
+struct Reader {
+    cluster: Cluster,
+    topic: TopicMetadata,
+    /// Where a partition whose offset fell out of range resumes: EARLIEST or LATEST.
+    reset: i64,
+    positions: BTreeMap<i32, i64>,
+}
+
+impl Reader {
+    fn seek(&mut self, partitions: &[i32], start: Start) -> Result<()> {
+        match start {
+            Start::Offset(offset) => {
+                for &p in partitions {
+                    self.positions.insert(p, offset);
+                }
+                Ok(())
+            }
+            Start::Earliest => self.resolve(partitions, EARLIEST),
+            Start::Latest => self.resolve(partitions, LATEST),
+        }
+    }
+
+    /// Sets the position of each of `partitions` to where `timestamp` points.
+    fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
+        for (leader, partitions) in self.by_leader(partitions)? {
+            let broker = self.cluster.broker(leader)?;
+            for (partition, code, offset) in
+                fetch::list_offsets(broker, &self.topic.name, &partitions, timestamp)?
+            {
+                Error::check(code, None, || {
+                    format!("cannot find offsets of {}-{partition}", self.topic.name)
+                })?;
+                self.positions.insert(partition, offset);
+            }
+        }
+        Ok(())
+    }
+
+    fn by_leader(&self, partitions: &[i32]) -> Result<BTreeMap<i32, Vec<i32>>> {
+        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+        for &p in partitions {
+            let Some(leader) = self.topic.leader(p) else {
+                bail!("{}-{p} has no leader", self.topic.name);
+            };
+            by_leader.entry(leader).or_default().push(p);
+        }
+        Ok(by_leader)
+    }
+
+    /// One fetch from each leader; returns the records in the order they came.
+    fn poll(&mut self, wait: Duration) -> Result<Vec<(i32, Record)>> {
+        let mut records = Vec::new();
+        let mut stale = false;
+        let mut out_of_range = Vec::new();
+        let partitions: Vec<i32> = self.positions.keys().copied().collect();
+        let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
+        for p in partitions {
+            match self.topic.leader(p) {
+                Some(leader) => by_leader
+                    .entry(leader)
+                    .or_default()
+                    .push((p, self.positions[&p])),
+                None => stale = true,
+            }
+        }
+        let limits = FetchLimits {
+            max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(i32::MAX),
+            ..FetchLimits::default()
+        };
+        for (leader, positions) in by_leader {
+            let broker = self.cluster.broker(leader)?;
+            let fetched = fetch::fetch(broker, &self.topic.name, self.topic.id, &positions, limits)
+                .inspect_err(|_| self.cluster.disconnect(leader))?;
+            for partition in fetched {
+                match partition.error_code {
+                    0 => {
+                        self.positions
+                            .insert(partition.partition, partition.next_offset);
+                        records.extend(
+                            partition
+                                .records
+                                .into_iter()
+                                .map(|r| (partition.partition, r)),
+                        );
+                    }
+                    OFFSET_OUT_OF_RANGE => out_of_range.push(partition.partition),
+                    code if is_retriable(code) => stale = true,
+                    code => Error::check(code, None, || {
+                        format!("cannot fetch {}-{}", self.topic.name, partition.partition)
+                    })?,
+                }
+            }
+        }
+        if !out_of_range.is_empty() {
+            let before = self.positions.clone();
+            self.resolve(&out_of_range, self.reset)?;
+            for p in out_of_range {
+                eprintln!(
+                    "shoal: offset {} is out of range for {}-{p}; resetting to {}",
+                    before[&p], self.topic.name, self.positions[&p]
+                );
+            }
+        }
+        if stale {
+            // A leader moved or is being elected: wait, then ask Metadata where it went.
+            std::thread::sleep(RETRY_BACKOFF);
+            self.topic = self.cluster.topic(&self.topic.name, false)?;
+        }
+        Ok(records)
+    }
+}
+
+/// Kafka's DefaultMessageFormatter: the fields asked for, in its order (timestamp,
+/// partition, offset, headers, key, value), separated by key.separator, ended by
+/// line.separator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Format {
+    timestamp: bool,
+    partition: bool,
+    offset: bool,
+    headers: bool,
+    key: bool,
+    value: bool,
+    key_separator: Vec<u8>,
+    line_separator: Vec<u8>,
+    headers_separator: Vec<u8>,
+    null_literal: Vec<u8>,
+}
+
+impl Format {
+    pub fn from_properties(p: &Properties) -> Format {
+        Format {
+            timestamp: p.flag("print.timestamp").unwrap_or(false),
+            partition: p.flag("print.partition").unwrap_or(false),
+            offset: p.flag("print.offset").unwrap_or(false),
+            headers: p.flag("print.headers").unwrap_or(false),
+            key: p.flag("print.key").unwrap_or(false),
+            value: p.flag("print.value").unwrap_or(true),
+            key_separator: p.bytes("key.separator").unwrap_or_else(|| b"\t".to_vec()),
+            line_separator: p.bytes("line.separator").unwrap_or_else(|| b"\n".to_vec()),
+            headers_separator: p
+                .bytes("headers.separator")
+                .unwrap_or_else(|| b",".to_vec()),
+            null_literal: p.bytes("null.literal").unwrap_or_else(|| b"null".to_vec()),
+        }
+    }
+
+    pub fn write(&self, out: &mut impl Write, partition: i32, record: &Record) -> io::Result<()> {
+        let mut fields: Vec<Vec<u8>> = Vec::new();
+        if self.timestamp {
+            let kind = match record.timestamp_type {
+                TimestampType::Creation => "CreateTime",
+                TimestampType::LogAppend => "LogAppendTime",
+            };
+            fields.push(format!("{kind}:{}", record.timestamp).into_bytes());
+        }
+        if self.partition {
+            fields.push(format!("Partition:{partition}").into_bytes());
+        }
+        if self.offset {
+            fields.push(format!("Offset:{}", record.offset).into_bytes());
+        }
+        if self.headers {
+            fields.push(self.headers_field(record));
+        }
+        if self.key {
+            fields.push(self.or_null(record.key.as_deref()).to_vec());
+        }
+        if self.value {
+            fields.push(self.or_null(record.value.as_deref()).to_vec());
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        out.write_all(&fields.join(&self.key_separator[..]))?;
+        out.write_all(&self.line_separator)
+    }
+
+    fn headers_field(&self, record: &Record) -> Vec<u8> {
+        if record.headers.is_empty() {
+            return b"NO_HEADERS".to_vec();
+        }
+        let pairs: Vec<Vec<u8>> = record
+            .headers
+            .iter()
+            .map(|(k, v)| [k.as_bytes(), b":", self.or_null(v.as_deref())].concat())
+            .collect();
+        pairs.join(&self.headers_separator[..])
+    }
+
+    fn or_null<'a>(&'a self, bytes: Option<&'a [u8]>) -> &'a [u8] {
+        bytes.unwrap_or(&self.null_literal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use indexmap::IndexMap;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn record(
+        key: Option<&'static [u8]>,
+        value: Option<&'static [u8]>,
+        headers: &[(&'static str, Option<&'static [u8]>)],
+    ) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 42,
+            sequence: 0,
+            timestamp: 1_700_000_000_123,
+            key: key.map(Bytes::from_static),
+            value: value.map(Bytes::from_static),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (StrBytes::from_static_str(k), v.map(Bytes::from_static)))
+                .collect::<IndexMap<_, _>>(),
+        }
+    }
+
+    fn printed(props: &[&str], partition: i32, r: &Record) -> String {
+        let props: Vec<String> = props.iter().map(|s| s.to_string()).collect();
+        let f = Format::from_properties(&Properties::parse(&props, FORMATTER_PROPERTIES).unwrap());
+        let mut out = Vec::new();
+        f.write(&mut out, partition, r).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn values_only_by_default() {
+        let r = record(Some(b"k"), Some(b"v"), &[]);
+        assert_eq!(printed(&[], 0, &r), "v\n");
+        assert_eq!(printed(&[], 0, &record(None, None, &[])), "null\n");
+    }
+
+    #[test]
+    fn every_field_in_kafkas_order() {
+        let r = record(Some(b"k"), Some(b"v"), &[("a", Some(b"1")), ("b", None)]);
+        let all = [
+            "print.timestamp=true",
+            "print.partition=true",
+            "print.offset=true",
+            "print.headers=true",
+            "print.key=true",
+        ];
+        assert_eq!(
+            printed(&all, 3, &r),
+            "CreateTime:1700000000123\tPartition:3\tOffset:42\ta:1,b:null\tk\tv\n"
+        );
+        assert_eq!(
+            printed(
+                &[
+                    "print.key=true",
+                    "key.separator=:",
+                    "line.separator=;",
+                    "null.literal=-"
+                ],
+                0,
+                &record(None, Some(b"v"), &[])
+            ),
+            "-:v;"
+        );
+        assert_eq!(
+            printed(&["print.key=true", "print.value=false"], 0, &r),
+            "k\n"
+        );
+        assert_eq!(printed(&["print.value=false"], 0, &r), "");
+        assert_eq!(
+            printed(
+                &["print.headers=true", "print.value=false"],
+                0,
+                &record(None, None, &[])
+            ),
+            "NO_HEADERS\n"
+        );
+    }
+
+    #[test]
+    fn offsets_parse_as_kafka_takes_them() {
+        assert_eq!(parse_offset("earliest").unwrap(), Start::Earliest);
+        assert_eq!(parse_offset("latest").unwrap(), Start::Latest);
+        assert_eq!(parse_offset("17").unwrap(), Start::Offset(17));
+        assert!(parse_offset("-1").is_err());
+        assert!(parse_offset("beginning").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `configs`),
+//! one file per tool, mirroring Kafka's scripts' flags and output so habits and scripts
+//! carry over. They speak the Kafka protocol through `crate::client`, so they work
+//! against any Kafka-compatible broker.
+//!
+//! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
+//! stderr, `shoal: ...`, and a non-zero exit (1 for a failed operation, 2 for bad usage).
+
+pub mod configs;
+pub mod consume;
+pub mod produce;
+pub mod properties;
+pub mod topics;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::Args;
+
+use crate::client::cluster::{Cluster, Options};
+
+/// How to reach the cluster; shared by every tool.
+#[derive(Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// The broker to connect to; a comma-separated list tries each in turn.
+    #[arg(long, value_name = "HOST:PORT", default_value = "localhost:9092")]
+    pub bootstrap_server: String,
+    /// How long to wait for a connection, or for any one answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub request_timeout_ms: u32,
+}
+
+impl ConnectArgs {
+    pub fn connect(&self) -> anyhow::Result<Cluster> {
+        let options = Options {
+            client_id: "shoal-cli".to_string(),
+            timeout: self.timeout(),
+        };
+        Ok(Cluster::connect(&self.bootstrap_server, options)?)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.request_timeout_ms))
+    }
+
+    /// The time a broker may take over an admin operation, as requests carry it.
+    pub fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.request_timeout_ms).unwrap_or(i32::MAX)
+    }
+}
+
+/// Set by SIGINT or SIGTERM, so a streaming tool can finish what it holds (send the
+/// pending batch, print its count) and exit 0 instead of dying mid-write.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    Ok(stop)
+}
+
+/// One line on stdout; a closed pipe is an error to return, not a panic.
+pub fn say(line: impl std::fmt::Display) -> io::Result<()> {
+    writeln!(io::stdout().lock(), "{line}")
+}
+
+/// The exit of a tool: 0, or its error as one line on stderr and 1. Output cut short by
+/// its reader (`| head`) is not a failure.
+pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("shoal: {}", one_line(&format!("{error:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<io::Error>()
+        .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// A command line clap refused: help and version print as usual; anything else becomes
+/// one line naming the problem, and exit code 2.
+pub fn usage_error(error: clap::Error) -> ExitCode {
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            eprintln!("shoal: {} (see --help)", usage_summary(&rendered));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The first line of clap's rendered error, without its `error: ` prefix; a line that
+/// ends in `:` introduces the next one (e.g. the missing arguments), which joins it.
+fn usage_summary(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match lines.next() {
+        Some(next) if first.ends_with(':') => format!("{first} {next}"),
+        _ => first.to_string(),
+    }
+}
+
+/// Errors are printed on one line: line breaks inside a message become spaces.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_are_one_line() {
+        let rendered =
+            "error: unexpected argument '--bogus' found\n\n  tip: ...\n\nUsage: shoal topics\n";
+        assert_eq!(
+            usage_summary(rendered),
+            "unexpected argument '--bogus' found"
+        );
+        let missing = "error: the following required arguments were not provided:\n  --topic <TOPIC>\n\nUsage: x\n";
+        assert_eq!(
+            usage_summary(missing),
+            "the following required arguments were not provided: --topic <TOPIC>"
+        );
+        assert_eq!(one_line("a\n  b\tc\n"), "a b\tc");
+    }
+}

@@ -1,0 +1,345 @@
+//! Admin requests the tools make: CreateTopics, DeleteTopics, CreatePartitions,
+//! DescribeConfigs and IncrementalAlterConfigs, each built for the version the broker
+//! negotiated and each per-resource error turned into an `Error` naming the resource.
+
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::broker::Broker;
+use super::cluster::Cluster;
+use super::error::{Error, Result};
+
+/// Kafka's TOPIC_ALREADY_EXISTS.
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+
+/// Config resource types on the wire.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// None: the broker's default (CreateTopics v4+).
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i16>,
+    pub configs: Vec<(String, String)>,
+}
+
+/// A config resource, as Kafka's tools name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigResource {
+    Topic(String),
+    /// A broker by id, or (None) the cluster-wide default every broker shares.
+    Broker(Option<i32>),
+}
+
+impl ConfigResource {
+    fn wire(&self) -> (i8, String) {
+        match self {
+            ConfigResource::Topic(name) => (RESOURCE_TOPIC, name.clone()),
+            ConfigResource::Broker(Some(id)) => (RESOURCE_BROKER, id.to_string()),
+            ConfigResource::Broker(None) => (RESOURCE_BROKER, String::new()),
+        }
+    }
+
+    /// A broker's own configs are only known to that broker.
+    fn broker<'a>(&self, cluster: &'a mut Cluster) -> Result<&'a mut Broker> {
+        match self {
+            ConfigResource::Broker(Some(id)) => cluster.broker(*id),
+            _ => Ok(cluster.any()),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigResource::Topic(name) => write!(f, "topic '{name}'"),
+            ConfigResource::Broker(Some(id)) => write!(f, "broker {id}"),
+            ConfigResource::Broker(None) => write!(f, "the brokers' default"),
+        }
+    }
+}
+
+/// Where a config value comes from (DescribeConfigs `config_source`), named as Kafka's
+/// `ConfigEntry.ConfigSource` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    Unknown,
+    DynamicTopic,
+    DynamicBroker,
+    DynamicDefaultBroker,
+    StaticBroker,
+    Default,
+    DynamicBrokerLogger,
+    DynamicClientMetrics,
+    DynamicGroup,
+}
+
+impl ConfigSource {
+    pub fn from_wire(source: i8) -> ConfigSource {
+        match source {
+            1 => ConfigSource::DynamicTopic,
+            2 => ConfigSource::DynamicBroker,
+            3 => ConfigSource::DynamicDefaultBroker,
+            4 => ConfigSource::StaticBroker,
+            5 => ConfigSource::Default,
+            6 => ConfigSource::DynamicBrokerLogger,
+            7 => ConfigSource::DynamicClientMetrics,
+            8 => ConfigSource::DynamicGroup,
+            _ => ConfigSource::Unknown,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigSource::Unknown => "UNKNOWN",
+            ConfigSource::DynamicTopic => "DYNAMIC_TOPIC_CONFIG",
+            ConfigSource::DynamicBroker => "DYNAMIC_BROKER_CONFIG",
+            ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+            ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
+            ConfigSource::Default => "DEFAULT_CONFIG",
+            ConfigSource::DynamicBrokerLogger => "DYNAMIC_BROKER_LOGGER_CONFIG",
+            ConfigSource::DynamicClientMetrics => "DYNAMIC_CLIENT_METRICS_CONFIG",
+            ConfigSource::DynamicGroup => "DYNAMIC_GROUP_CONFIG",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: String,
+    /// None for sensitive values and values without one.
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub sensitive: bool,
+    pub read_only: bool,
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+fn str_bytes(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// Creates one topic; `timeout_ms` is how long the controller may take.
+pub fn create_topic(cluster: &mut Cluster, topic: &NewTopic, timeout_ms: i32) -> Result<()> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<CreateTopicsRequest>()?;
+    if version < 4 && (topic.partitions.is_none() || topic.replication_factor.is_none()) {
+        return Err(Error::Invalid(format!(
+            "the broker takes CreateTopics only up to v{version}, which needs --partitions and --replication-factor"
+        )));
+    }
+    let creatable = CreatableTopic::default()
+        .with_name(topic_name(&topic.name))
+        .with_num_partitions(topic.partitions.unwrap_or(-1))
+        .with_replication_factor(topic.replication_factor.unwrap_or(-1))
+        .with_configs(
+            topic
+                .configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(str_bytes(k))
+                        .with_value(Some(str_bytes(v)))
+                })
+                .collect(),
+        );
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![creatable])
+        .with_timeout_ms(timeout_ms);
+    let response = broker.call(version, &request)?;
+    let result = response
+        .topics
+        .iter()
+        .find(|t| t.name.0.as_str() == topic.name)
+        .ok_or_else(|| missing(broker, "CreateTopics", &topic.name))?;
+    Error::check(result.error_code, result.error_message.as_deref(), || {
+        format!("cannot create topic '{}'", topic.name)
+    })
+}
+
+/// Deletes topics by name.
+pub fn delete_topics(cluster: &mut Cluster, names: &[String], timeout_ms: i32) -> Result<()> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<DeleteTopicsRequest>()?;
+    let mut request = DeleteTopicsRequest::default().with_timeout_ms(timeout_ms);
+    // v6 moved the names into `topics`, next to topic ids.
+    if version >= 6 {
+        request.topics = names
+            .iter()
+            .map(|n| DeleteTopicState::default().with_name(Some(topic_name(n))))
+            .collect();
+    } else {
+        request.topic_names = names.iter().map(|n| topic_name(n)).collect();
+    }
+    let response = broker.call(version, &request)?;
+    for name in names {
+        let result = response
+            .responses
+            .iter()
+            .find(|r| r.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+            .ok_or_else(|| missing(broker, "DeleteTopics", name))?;
+        Error::check(result.error_code, result.error_message.as_deref(), || {
+            format!("cannot delete topic '{name}'")
+        })?;
+    }
+    Ok(())
+}
+
+/// Grows `topic` to `count` partitions.
+pub fn create_partitions(
+    cluster: &mut Cluster,
+    topic: &str,
+    count: i32,
+    timeout_ms: i32,
+) -> Result<()> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<CreatePartitionsRequest>()?;
+    let request = CreatePartitionsRequest::default()
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(topic_name(topic))
+            .with_count(count)])
+        .with_timeout_ms(timeout_ms);
+    let response = broker.call(version, &request)?;
+    let result = response
+        .results
+        .iter()
+        .find(|r| r.name.0.as_str() == topic)
+        .ok_or_else(|| missing(broker, "CreatePartitions", topic))?;
+    Error::check(result.error_code, result.error_message.as_deref(), || {
+        format!("cannot alter topic '{topic}'")
+    })
+}
+
+/// Every config of each resource (with synonyms when asked), in the broker's order.
+/// Resources are asked of the broker that knows them, one request per resource.
+pub fn describe_configs(
+    cluster: &mut Cluster,
+    resources: &[ConfigResource],
+    synonyms: bool,
+) -> Result<Vec<Vec<ConfigEntry>>> {
+    resources
+        .iter()
+        .map(|resource| describe_one(cluster, resource, synonyms))
+        .collect()
+}
+
+fn describe_one(
+    cluster: &mut Cluster,
+    resource: &ConfigResource,
+    synonyms: bool,
+) -> Result<Vec<ConfigEntry>> {
+    let broker = resource.broker(cluster)?;
+    let version = broker.version::<DescribeConfigsRequest>()?;
+    let (resource_type, name) = resource.wire();
+    let request = DescribeConfigsRequest::default()
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(str_bytes(&name))
+            .with_configuration_keys(None)])
+        .with_include_synonyms(synonyms);
+    let response = broker.call(version, &request)?;
+    let result = response
+        .results
+        .into_iter()
+        .find(|r| r.resource_type == resource_type && r.resource_name.as_str() == name)
+        .ok_or_else(|| missing(broker, "DescribeConfigs", &name))?;
+    Error::check(result.error_code, result.error_message.as_deref(), || {
+        format!("cannot describe the configs of {resource}")
+    })?;
+    Ok(result
+        .configs
+        .into_iter()
+        .map(|c| ConfigEntry {
+            name: c.name.to_string(),
+            value: c.value.map(|v| v.to_string()),
+            source: ConfigSource::from_wire(c.config_source),
+            sensitive: c.is_sensitive,
+            read_only: c.read_only,
+            synonyms: c
+                .synonyms
+                .into_iter()
+                .map(|s| ConfigSynonym {
+                    name: s.name.to_string(),
+                    value: s.value.map(|v| v.to_string()),
+                    source: ConfigSource::from_wire(s.source),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// IncrementalAlterConfigs: deletes `delete`, then sets `set`, in one request.
+pub fn alter_configs(
+    cluster: &mut Cluster,
+    resource: &ConfigResource,
+    set: &[(String, String)],
+    delete: &[String],
+) -> Result<()> {
+    let broker = resource.broker(cluster)?;
+    let version = broker.version::<IncrementalAlterConfigsRequest>()?;
+    let (resource_type, name) = resource.wire();
+    let configs = delete
+        .iter()
+        .map(|k| {
+            AlterableConfig::default()
+                .with_name(str_bytes(k))
+                .with_config_operation(OP_DELETE)
+                .with_value(None)
+        })
+        .chain(set.iter().map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(str_bytes(k))
+                .with_config_operation(OP_SET)
+                .with_value(Some(str_bytes(v)))
+        }))
+        .collect();
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(str_bytes(&name))
+            .with_configs(configs),
+    ]);
+    let response = broker.call(version, &request)?;
+    let result = response
+        .responses
+        .iter()
+        .find(|r| r.resource_type == resource_type && r.resource_name.as_str() == name)
+        .ok_or_else(|| missing(broker, "IncrementalAlterConfigs", &name))?;
+    Error::check(result.error_code, result.error_message.as_deref(), || {
+        format!("cannot alter the configs of {resource}")
+    })
+}
+
+fn missing(broker: &Broker, api: &str, name: &str) -> Error {
+    Error::Protocol {
+        address: broker.address().to_string(),
+        message: format!("{api} response does not mention '{name}'"),
+    }
+}

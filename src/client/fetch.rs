@@ -1,0 +1,163 @@
+//! Fetch and ListOffsets for partitions of one topic on their leader: sessionless fetches
+//! (every request names every partition), records decoded by `records::decode_batches`.
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{FetchRequest, ListOffsetsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Record;
+use uuid::Uuid;
+
+use super::broker::Broker;
+use super::error::{Error, Result};
+use super::records::decode_batches;
+
+/// Fetch v13 names topics by id only.
+const FETCH_TOPIC_ID_VERSION: i16 = 13;
+/// Kafka's FINAL_EPOCH: a full fetch that opens no incremental session.
+const SESSIONLESS_EPOCH: i32 = -1;
+/// ListOffsets timestamps meaning "log start" and "log end".
+pub const EARLIEST: i64 = -2;
+pub const LATEST: i64 = -1;
+
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    pub max_wait_ms: i32,
+    pub partition_max_bytes: i32,
+    pub max_bytes: i32,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        // The Java consumer's defaults: fetch.max.wait.ms, max.partition.fetch.bytes,
+        // fetch.max.bytes.
+        FetchLimits {
+            max_wait_ms: 500,
+            partition_max_bytes: 1 << 20,
+            max_bytes: 50 << 20,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PartitionFetch {
+    pub partition: i32,
+    pub error_code: i16,
+    pub high_watermark: i64,
+    /// Data records at or after the requested offset.
+    pub records: Vec<Record>,
+    /// Where the next fetch of this partition starts (the requested offset if no whole
+    /// batch came back).
+    pub next_offset: i64,
+}
+
+/// Fetches `positions` (partition, offset) of `topic` from their leader.
+pub fn fetch(
+    broker: &mut Broker,
+    topic: &str,
+    topic_id: Uuid,
+    positions: &[(i32, i64)],
+    limits: FetchLimits,
+) -> Result<Vec<PartitionFetch>> {
+    let mut version = broker.version::<FetchRequest>()?;
+    if topic_id.is_nil() {
+        version = version.min(FETCH_TOPIC_ID_VERSION - 1);
+    }
+    let request = FetchRequest::default()
+        .with_max_wait_ms(limits.max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(limits.max_bytes)
+        .with_session_id(0)
+        .with_session_epoch(SESSIONLESS_EPOCH)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_topic_id(topic_id)
+            .with_partitions(
+                positions
+                    .iter()
+                    .map(|&(partition, offset)| {
+                        FetchPartition::default()
+                            .with_partition(partition)
+                            .with_current_leader_epoch(-1)
+                            .with_fetch_offset(offset)
+                            .with_log_start_offset(-1)
+                            .with_partition_max_bytes(limits.partition_max_bytes)
+                    })
+                    .collect(),
+            )]);
+    let response = broker.call(version, &request)?;
+    Error::check(response.error_code, None, || {
+        format!("{}: Fetch {topic}", broker.address())
+    })?;
+    let mut out = Vec::with_capacity(positions.len());
+    let answered = response
+        .responses
+        .into_iter()
+        .filter(|t| t.topic.0.as_str() == topic || (!topic_id.is_nil() && t.topic_id == topic_id))
+        .flat_map(|t| t.partitions);
+    for data in answered {
+        let Some(&(_, offset)) = positions.iter().find(|(p, _)| *p == data.partition_index) else {
+            continue;
+        };
+        let mut fetched = PartitionFetch {
+            partition: data.partition_index,
+            error_code: data.error_code,
+            high_watermark: data.high_watermark,
+            records: Vec::new(),
+            next_offset: offset,
+        };
+        if let Some(bytes) = data.records.filter(|_| data.error_code == 0) {
+            let decoded = decode_batches(bytes, offset).map_err(|error| Error::Protocol {
+                address: broker.address().to_string(),
+                message: format!("{topic}-{}: {error}", data.partition_index),
+            })?;
+            fetched.records = decoded.records;
+            fetched.next_offset = decoded.next_offset.unwrap_or(offset).max(offset);
+        }
+        out.push(fetched);
+    }
+    Ok(out)
+}
+
+/// The offset `timestamp` (EARLIEST, LATEST, or a time in ms) resolves to in each of
+/// `partitions` of `topic`, asked of their leader: (partition, error code, offset).
+pub fn list_offsets(
+    broker: &mut Broker,
+    topic: &str,
+    partitions: &[i32],
+    timestamp: i64,
+) -> Result<Vec<(i32, i16, i64)>> {
+    let version = broker.version::<ListOffsetsRequest>()?;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(p)
+                            .with_current_leader_epoch(-1)
+                            .with_timestamp(timestamp)
+                    })
+                    .collect(),
+            )]);
+    let response = broker.call(version, &request)?;
+    let answers: Vec<(i32, i16, i64)> = response
+        .topics
+        .iter()
+        .filter(|t| t.name.0.as_str() == topic)
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| (p.partition_index, p.error_code, p.offset))
+        .collect();
+    for partition in partitions {
+        if !answers.iter().any(|(p, _, _)| p == partition) {
+            return Err(Error::Protocol {
+                address: broker.address().to_string(),
+                message: format!("ListOffsets response does not mention {topic}-{partition}"),
+            });
+        }
+    }
+    Ok(answers)
+}
