@@ -185,6 +185,31 @@ def shards() -> list[dict]:
     ]
 
 
+def consumer_groups() -> list[dict]:
+    g = f'{SEL},group=~"$group"'
+    return [
+        stat("Groups with commits", f"count(count by (group) (kafka_consumergroup_current_offset{{{g}}}))",
+             description="Groups with at least one committed offset on the selected brokers."),
+        stat("Total lag (records)", f"sum(kafka_consumergroup_lag{{{g}}})"),
+        stat("Oldest unconsumed record", f"max(kafka_consumergroup_lag_seconds{{{g}}})", unit="s",
+             description="Age of the oldest record any selected group has not consumed yet."),
+        series("Lag per group (records)", [q(f"sum by (group) (kafka_consumergroup_lag{{{g}}})", "{{group}}")]),
+        series("Lag per group (seconds)", [q(f"max by (group) (kafka_consumergroup_lag_seconds{{{g}}})", "{{group}}")],
+               unit="s", description="Age of each group's oldest unconsumed record."),
+        series("Lag per group and topic", [
+            q(f"sum by (group, topic) (kafka_consumergroup_lag{{{g}}})", "{{group}} {{topic}}"),
+        ], w=24),
+        series("Commit rate per group", [
+            q(f"sum by (group) (rate(kafka_consumergroup_current_offset{{{g}}}{RATE}))", "{{group}}"),
+        ], unit="ops", w=24, description="How fast each group's committed offsets move (records per second)."),
+        table("Partitions", [
+            q(f"kafka_consumergroup_current_offset{{{g}}}", "committed offset", instant=True),
+            q(f"kafka_consumergroup_lag{{{g}}}", "lag", instant=True),
+            q(f"kafka_consumergroup_lag_seconds{{{g}}}", "lag seconds", instant=True),
+        ], description="Per group and partition: committed offset, lag in records and in seconds."),
+    ]
+
+
 def variable(name: str, label: str, query: str) -> dict:
     return {
         "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
@@ -261,7 +286,13 @@ def dashboards() -> dict[str, dict]:
     topic_var = variable("topic", "Topic", 'label_values(kafka_log_log_size{job=~"$job",instance=~"$instance"}, topic)')
     shard_var = variable("shard", "Shard",
                          'label_values(shoal_shard_busy_seconds_total{job=~"$job",instance=~"$instance"}, shard)')
+    group_var = variable("group", "Group",
+                         'label_values(kafka_consumergroup_current_offset{job=~"$job",instance=~"$instance"}, group)')
     return {
+        "consumer-groups.json": dashboard(
+            "shoal-consumer-groups", "shoal / Consumer groups",
+            "Committed offsets and lag, in records and in seconds, per group, topic and partition.",
+            consumer_groups(), [group_var]),
         "cluster-overview.json": dashboard(
             "shoal-cluster", "shoal / Cluster overview",
             "Brokers, throughput, requests and latency per API, partition health, connections.",

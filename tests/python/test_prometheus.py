@@ -48,15 +48,19 @@ def scrape(broker) -> dict[str, float]:
 
 
 class Load:
-    """confluent-kafka producing with acks=all and consuming every partition, until stopped."""
+    """confluent-kafka producing with acks=all and a group member consuming every partition and
+    committing, until stopped."""
 
     def __init__(self, broker, topics: dict[str, int]):
         self.stop = threading.Event()
         self.errors: list[BaseException] = []
         self.produced = self.consumed = 0
         self.p = producer(broker, acks="all", linger_ms=5)
-        self.c = consumer(broker, auto_offset_reset="earliest", fetch_wait_max_ms=100)
-        self.c.assign([TopicPartition(t, i, 0) for t, n in topics.items() for i in range(n)])
+        # A group member with auto-commit, so the consumer-group families have series.
+        self.c = consumer(broker, group_id=unique_topic("prom-group"), auto_offset_reset="earliest",
+                          fetch_wait_max_ms=100, enable_auto_commit=True, enable_auto_offset_store=True,
+                          auto_commit_interval_ms=500)
+        self.c.subscribe(list(topics))
         self.topics = list(topics)
         self.threads = [threading.Thread(target=self._guard, args=(f,), daemon=True)
                         for f in (self._produce, self._consume)]
