@@ -8,6 +8,7 @@
 
 pub mod configs;
 pub mod consume;
+pub mod consume_group;
 pub mod groups;
 pub mod groups_reset;
 pub mod produce;

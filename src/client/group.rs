@@ -35,7 +35,7 @@ pub const ILLEGAL_GENERATION: i16 = 22;
 pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const REBALANCE_IN_PROGRESS: i16 = 27;
 pub const GROUP_ID_NOT_FOUND: i16 = 69;
-pub const MEMBER_ID_REQUIRED: i16 = 79;
+const MEMBER_ID_REQUIRED: i16 = 79;
 /// The protocol type of groups of consumers (as opposed to e.g. Connect workers).
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 /// FindCoordinator v4 asks for several keys at once, in `coordinator_keys`.
@@ -348,9 +348,15 @@ pub struct Joined {
     pub members: Vec<(String, Bytes)>,
 }
 
-/// One JoinGroup round trip. A new member's MEMBER_ID_REQUIRED answer (KIP-394) carries
-/// its member id; the caller joins again with it.
-pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<Joined> {
+#[derive(Debug, Clone)]
+pub enum JoinOutcome {
+    Joined(Joined),
+    /// KIP-394: a new member is first handed its member id, and joins again with it.
+    MemberIdRequired(String),
+}
+
+/// One JoinGroup round trip.
+pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<JoinOutcome> {
     let version = broker.version::<JoinGroupRequest>()?;
     let mut request = JoinGroupRequest::default()
         .with_group_id(group_id(params.group))
@@ -373,16 +379,12 @@ pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<Joined
     }
     let response = broker.call(version, &request)?;
     if response.error_code == MEMBER_ID_REQUIRED {
-        return Err(Error::Broker {
-            context: response.member_id.to_string(),
-            code: MEMBER_ID_REQUIRED,
-            message: None,
-        });
+        return Ok(JoinOutcome::MemberIdRequired(response.member_id.to_string()));
     }
     Error::check(response.error_code, None, || {
         format!("cannot join group '{}'", params.group)
     })?;
-    Ok(Joined {
+    Ok(JoinOutcome::Joined(Joined {
         generation: response.generation_id,
         member_id: response.member_id.to_string(),
         leader: response.leader.to_string(),
@@ -392,7 +394,7 @@ pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<Joined
             .into_iter()
             .map(|m| (m.member_id.to_string(), m.metadata))
             .collect(),
-    })
+    }))
 }
 
 /// SyncGroup: the leader hands in every member's assignment; every member gets its own.
