@@ -119,11 +119,8 @@ impl Membership {
             Some(ILLEGAL_GENERATION) => {}
             Some(UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID) => self.member_id.clear(),
             Some(code) if COORDINATOR_MOVED.contains(&code) => {
-                self.coordinator = group::coordinator(
-                    &mut reader.cluster,
-                    &self.group,
-                    REBALANCE_TIMEOUT,
-                )?;
+                self.coordinator =
+                    group::coordinator(&mut reader.cluster, &self.group, REBALANCE_TIMEOUT)?;
             }
             _ => return Err(error.into()),
         }
@@ -160,7 +157,10 @@ impl Membership {
         let assignment = loop {
             attempts += 1;
             if attempts > JOIN_ATTEMPTS_MAX {
-                bail!("could not join group '{}' after {JOIN_ATTEMPTS_MAX} attempts", self.group);
+                bail!(
+                    "could not join group '{}' after {JOIN_ATTEMPTS_MAX} attempts",
+                    self.group
+                );
             }
             match self.join_once(reader) {
                 Ok(Some(assignment)) => break assignment,
@@ -261,7 +261,12 @@ impl Membership {
             .topics
             .values()
             .filter(|t| t.error_code == 0)
-            .map(|t| (t.name.clone(), i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+                )
+            })
             .collect();
         assignor::range(&members, &counts)
             .into_iter()

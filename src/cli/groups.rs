@@ -127,14 +127,17 @@ fn list(cluster: &mut Cluster, state: Option<&str>) -> Result<()> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let brokers: Vec<i32> = cluster.metadata(Some(&[]), false)?.brokers.into_keys().collect();
+    let brokers: Vec<i32> = cluster
+        .metadata(Some(&[]), false)?
+        .brokers
+        .into_keys()
+        .collect();
     let mut groups = BTreeMap::new();
     for id in brokers {
         for listing in group::list_groups(cluster.broker(id)?, &states)? {
             // Kafka lists consumer groups: those of the consumer protocol, and groups that
             // only hold offsets (committed by admin tools), whose protocol type is empty.
-            if listing.protocol_type == CONSUMER_PROTOCOL_TYPE || listing.protocol_type.is_empty()
-            {
+            if listing.protocol_type == CONSUMER_PROTOCOL_TYPE || listing.protocol_type.is_empty() {
                 groups.insert(listing.group_id, listing.state);
             }
         }
@@ -280,7 +283,10 @@ pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
     let number = |v: Option<i64>| v.map_or_else(|| MISSING.to_string(), |n| n.to_string());
     let g = column_width([group.len()]);
     let t = column_width(rows.iter().map(|r| r.topic.as_ref().map_or(0, String::len)));
-    let c = column_width(rows.iter().map(|r| r.consumer_id.as_ref().map_or(0, String::len)));
+    let c = column_width(
+        rows.iter()
+            .map(|r| r.consumer_id.as_ref().map_or(0, String::len)),
+    );
     let h = column_width(rows.iter().map(|r| r.host.as_ref().map_or(0, String::len)));
     let line = |cells: [String; 9]| {
         let [group, topic, partition, current, end, lag, consumer, host, client] = cells;
@@ -311,7 +317,8 @@ pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
         out += &line([
             group.to_string(),
             text(&row.topic),
-            row.partition.map_or_else(|| MISSING.to_string(), |p| p.to_string()),
+            row.partition
+                .map_or_else(|| MISSING.to_string(), |p| p.to_string()),
             number(row.current_offset),
             number(row.log_end_offset),
             number(lag),
@@ -332,14 +339,22 @@ fn delete(cluster: &mut Cluster, args: &GroupsArgs) -> Result<()> {
     let mut failed = Vec::new();
     for g in &args.group {
         let coordinator = group::coordinator(cluster, g, args.connect.timeout())?;
-        for (g, code) in group::delete_groups(cluster.broker(coordinator)?, std::slice::from_ref(g))? {
+        for (g, code) in
+            group::delete_groups(cluster.broker(coordinator)?, std::slice::from_ref(g))?
+        {
             if code != 0 {
-                failed.push(format!("Group '{g}' could not be deleted due to: {}", error_name(code)));
+                failed.push(format!(
+                    "Group '{g}' could not be deleted due to: {}",
+                    error_name(code)
+                ));
             }
         }
     }
     if !failed.is_empty() {
-        bail!("Deletion of some consumer groups failed: {}", failed.join("; "));
+        bail!(
+            "Deletion of some consumer groups failed: {}",
+            failed.join("; ")
+        );
     }
     let names: Vec<String> = args.group.iter().map(|g| format!("'{g}'")).collect();
     super::say(format!(

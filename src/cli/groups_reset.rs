@@ -109,7 +109,12 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()
         eprintln!("WARN: No action will be performed as the --execute option is missing. Add --dry-run to keep this behaviour without the warning.");
     }
     if args.execute && !new_offsets.is_empty() {
-        group::offset_commit(cluster.broker(coordinator)?, group, Committer::ADMIN, &new_offsets)?;
+        group::offset_commit(
+            cluster.broker(coordinator)?,
+            group,
+            Committer::ADMIN,
+            &new_offsets,
+        )?;
     }
     print!("{}", reset_table(group, &new_offsets));
     Ok(())
@@ -271,7 +276,10 @@ mod tests {
             parse_datetime("2024-02-29T07:04:56.7-0530").unwrap(),
             1_709_210_096_700
         );
-        assert_eq!(parse_datetime("2000-03-01T00:00:00Z").unwrap(), 951_868_800_000);
+        assert_eq!(
+            parse_datetime("2000-03-01T00:00:00Z").unwrap(),
+            951_868_800_000
+        );
         for bad in [
             "yesterday",
             "2024-02-30T00:00:00",

@@ -58,7 +58,7 @@ mod tests {
         list.iter().map(|(t, n)| (t.to_string(), *n)).collect()
     }
 
-    fn of(out: &BTreeMap<String, Assignment>, member: &str) -> Vec<(&str, Vec<i32>)> {
+    fn of<'a>(out: &'a BTreeMap<String, Assignment>, member: &str) -> Vec<(&'a str, Vec<i32>)> {
         out[member]
             .iter()
             .map(|(t, ps)| (t.as_str(), ps.clone()))
@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn more_members_than_partitions_leaves_some_empty() {
-        let out = range(&members(&[("a", &["t"]), ("b", &["t"])]), &counts(&[("t", 1)]));
+        let out = range(
+            &members(&[("a", &["t"]), ("b", &["t"])]),
+            &counts(&[("t", 1)]),
+        );
         assert_eq!(of(&out, "a"), vec![("t", vec![0])]);
         assert!(out["b"].is_empty());
     }
@@ -89,7 +92,10 @@ mod tests {
             &members(&[("a", &["x", "y"]), ("b", &["y"])]),
             &counts(&[("x", 4), ("y", 4), ("z", 3)]),
         );
-        assert_eq!(of(&out, "a"), vec![("x", vec![0, 1, 2, 3]), ("y", vec![0, 1])]);
+        assert_eq!(
+            of(&out, "a"),
+            vec![("x", vec![0, 1, 2, 3]), ("y", vec![0, 1])]
+        );
         assert_eq!(of(&out, "b"), vec![("y", vec![2, 3])]);
     }
 }

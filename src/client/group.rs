@@ -237,7 +237,10 @@ pub fn offset_fetch(
                 )
             })?;
             if p.committed_offset >= 0 {
-                offsets.insert((topic.name.0.to_string(), p.partition_index), p.committed_offset);
+                offsets.insert(
+                    (topic.name.0.to_string(), p.partition_index),
+                    p.committed_offset,
+                );
             }
         }
     }
@@ -311,8 +314,8 @@ pub fn offset_commit(
 /// DeleteGroups: each group's error code (0 for deleted).
 pub fn delete_groups(broker: &mut Broker, groups: &[String]) -> Result<Vec<(String, i16)>> {
     let version = broker.version::<DeleteGroupsRequest>()?;
-    let request =
-        DeleteGroupsRequest::default().with_groups_names(groups.iter().map(|g| group_id(g)).collect());
+    let request = DeleteGroupsRequest::default()
+        .with_groups_names(groups.iter().map(|g| group_id(g)).collect());
     let response = broker.call(version, &request)?;
     groups
         .iter()
@@ -379,7 +382,9 @@ pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<JoinOu
     }
     let response = broker.call(version, &request)?;
     if response.error_code == MEMBER_ID_REQUIRED {
-        return Ok(JoinOutcome::MemberIdRequired(response.member_id.to_string()));
+        return Ok(JoinOutcome::MemberIdRequired(
+            response.member_id.to_string(),
+        ));
     }
     Error::check(response.error_code, None, || {
         format!("cannot join group '{}'", params.group)
@@ -456,7 +461,9 @@ pub fn leave_group(broker: &mut Broker, group: &str, member_id: &str) -> Result<
         format!("cannot leave group '{group}'")
     })?;
     for m in response.members {
-        Error::check(m.error_code, None, || format!("cannot leave group '{group}'"))?;
+        Error::check(m.error_code, None, || {
+            format!("cannot leave group '{group}'")
+        })?;
     }
     Ok(())
 }
