@@ -325,3 +325,13 @@ def test_restarted_member_resumes_at_its_committed_offset(broker):
     assert everything == sorted((p, f"{p}-{i}") for p in range(4) for i in range(10))
     _, rows, _ = describe(broker, g)
     assert [(r["CURRENT-OFFSET"], r["LAG"]) for r in rows] == [("10", "0")] * 4
+
+
+def test_help_documents_every_flag():
+    cp = subprocess.run([str(shoal_bin()), "groups", "--help"], capture_output=True, timeout=CLIENT_TIMEOUT_S)
+    assert cp.returncode == 0, cp.stderr
+    text = cp.stdout.decode()
+    for flag in ["--bootstrap-server", "--list", "--state", "--describe", "--reset-offsets", "--delete", "--group",
+                 "--topic", "--all-topics", "--to-earliest", "--to-latest", "--to-offset", "--shift-by",
+                 "--to-datetime", "--dry-run", "--execute"]:
+        assert flag in text, f"shoal groups --help does not mention {flag}"
