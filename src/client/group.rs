@@ -86,11 +86,12 @@ pub fn coordinator(cluster: &mut Cluster, group: &str, timeout: Duration) -> Res
         if code == 0 {
             return Ok(node);
         }
-        let error = Error::check(code, message.as_deref(), || {
-            format!("cannot find the coordinator of group '{group}'")
-        });
         if !is_retriable(code) || Instant::now() >= deadline {
-            return error.map(|()| node);
+            return Err(Error::Broker {
+                context: format!("cannot find the coordinator of group '{group}'"),
+                code,
+                message: message.map(|m| m.to_string()),
+            });
         }
         // Not a hot path: a tool waiting for a coordinator to finish loading.
         std::thread::sleep(RETRY_BACKOFF);
