@@ -335,3 +335,56 @@ def test_help_documents_every_flag():
                  "--topic", "--all-topics", "--to-earliest", "--to-latest", "--to-offset", "--shift-by",
                  "--to-datetime", "--dry-run", "--execute"]:
         assert flag in text, f"shoal groups --help does not mention {flag}"
+
+
+def owners_of(rows: list[dict]) -> dict[str, set[int]]:
+    owners: dict[str, set[int]] = {}
+    for r in rows:
+        if r["PARTITION"] != "-":
+            owners.setdefault(r["CONSUMER-ID"], set()).add(int(r["PARTITION"]))
+    return owners
+
+
+def test_shoal_and_librdkafka_members_share_a_group(broker):
+    """shoal's member and librdkafka's agree on the range protocol, whichever of them leads."""
+    t, g = unique_topic("mixed"), unique_topic("g")
+    fill(broker, t, 3)
+    m = Member(broker, t, g)
+    try:
+        wait_describe(broker, g, lambda rows: len(owners_of(rows)) == 1 and "-" not in owners_of(rows),
+                      "shoal's member owns the topic")
+        c = group_consumer(broker, g)
+        c.subscribe([t])
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while len(c.assignment()) != 2:
+            assert time.monotonic() < deadline, f"librdkafka's assignment {c.assignment()}"
+            c.poll(0.1)
+        rows = wait_describe(broker, g, lambda rows: len(owners_of(rows)) == 2, "two members")
+        owners = owners_of(rows)
+        assert sorted(map(sorted, owners.values())) == [[0, 1], [2, 3]]
+        rdkafka = {tp.partition for tp in c.assignment()}
+        assert [ps for member, ps in owners.items() if member.startswith("rdkafka-")] == [rdkafka]
+        c.close()
+        wait_describe(broker, g, lambda rows: owners_of(rows) and list(owners_of(rows).values()) == [{0, 1, 2, 3}],
+                      "shoal's member takes all four back after librdkafka leaves")
+    finally:
+        m.stop()
+
+
+def test_a_dead_members_partitions_move_within_the_session(broker):
+    t, g = unique_topic("death"), unique_topic("g")
+    fill(broker, t, 3)
+    a, b = Member(broker, t, g), Member(broker, t, g)
+    try:
+        wait_describe(broker, g, lambda rows: len(owners_of(rows)) == 2, "two members split the topic")
+        b.proc.kill()  # no LeaveGroup: the coordinator must notice the silence
+        b.proc.wait(CLIENT_TIMEOUT_S)
+        wait_describe(broker, g, lambda rows: list(owners_of(rows).values()) == [{0, 1, 2, 3}],
+                      "the survivor owns all four after the dead member's session expires")
+    finally:
+        a.stop()
+        if b.proc.poll() is None:
+            b.proc.kill()
+    # every record was printed by one member or the other (the dead one may have printed some it
+    # never committed, which the survivor then printed again)
+    assert {v for _, v in a.records()} | {v for _, v in b.records()} >= {f"{p}-{i}" for p in range(4) for i in range(3)}
