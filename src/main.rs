@@ -39,6 +39,9 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print a topic's records (Kafka's kafka-console-consumer.sh).
     Consume(cli::consume::ConsumeArgs),
+    /// List, describe, reset the offsets of, or delete consumer groups
+    /// (Kafka's kafka-consumer-groups.sh).
+    Groups(cli::groups::GroupsArgs),
     /// Describe or alter topic and broker configs (Kafka's kafka-configs.sh).
     Configs(cli::configs::ConfigsArgs),
 }
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Topics(args) => cli::finish(cli::topics::run(args)),
         Command::Produce(args) => cli::finish(cli::produce::run(args)),
         Command::Consume(args) => cli::finish(cli::consume::run(args)),
+        Command::Groups(args) => cli::finish(cli::groups::run(args)),
         Command::Configs(args) => cli::finish(cli::configs::run(args)),
     }
 }

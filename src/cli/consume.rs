@@ -3,9 +3,9 @@
 //!
 //! Without a group the tool reads every partition (or the one --partition names) itself:
 //! it resolves where to start with ListOffsets, then fetches from each leader in turn,
-//! following leaders through Metadata when they move. Reading as a member of a consumer
-//! group (--group: JoinGroup/SyncGroup, committed offsets) plugs in where the start
-//! positions are chosen and after each fetch; it needs the broker's group coordinator.
+//! following leaders through Metadata when they move. As a member of a consumer group
+//! (--group, `consume_group`) it reads the partitions the group assigns it, from their
+//! committed offsets, and heartbeats and commits between fetches.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -16,6 +16,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use kafka_protocol::records::{Record, TimestampType};
 
+use super::consume_group::Membership;
 use super::properties::Properties;
 use super::ConnectArgs;
 use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
@@ -77,10 +78,10 @@ pub struct ConsumeArgs {
     /// Exit when no record has arrived for this many milliseconds.
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
-    /// Consume as a member of this consumer group. Not available yet: it needs the
-    /// broker's group coordinator (JoinGroup/SyncGroup/OffsetCommit). Without it, every
-    /// partition is read directly and no offsets are committed.
-    #[arg(long, value_name = "GROUP")]
+    /// Consume as a member of this consumer group: read the partitions it assigns, from
+    /// its committed offsets (else as --from-beginning says), committing what was printed
+    /// every 5 s and on exit. Without it, every partition is read and nothing committed.
+    #[arg(long, value_name = "GROUP", conflicts_with = "partition")]
     pub group: Option<String>,
 }
 
@@ -106,11 +107,6 @@ pub fn parse_offset(offset: &str) -> Result<Start> {
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
-    if let Some(group) = &args.group {
-        bail!(
-            "--group {group}: consuming as a group member is not available yet (it needs the broker's group coordinator); leave --group out to read every partition"
-        );
-    }
     let format =
         Format::from_properties(&Properties::parse(&args.properties, FORMATTER_PROPERTIES)?);
     let start = match (&args.offset, args.from_beginning) {
@@ -140,7 +136,17 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         ),
         None => reader.topic.partitions.iter().map(|m| m.index).collect(),
     };
-    reader.seek(&partitions, start)?;
+    let mut membership = match &args.group {
+        Some(group) => Some(Membership::join(
+            &mut reader,
+            group,
+            args.connect.timeout(),
+        )?),
+        None => {
+            reader.seek(&partitions, start)?;
+            None
+        }
+    };
     let mut out = io::BufWriter::new(io::stdout().lock());
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let mut printed = 0u64;
@@ -155,7 +161,16 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                 Some(t) => (t - last_record.elapsed()).min(FETCH_WAIT_MAX),
                 None => FETCH_WAIT_MAX,
             };
-            let records = reader.poll(wait)?;
+            if let Some(membership) = membership.as_mut() {
+                membership.tick(&mut reader)?;
+            }
+            let records = if reader.positions.is_empty() {
+                // A group member given no partitions: nothing to fetch, only heartbeats.
+                std::thread::sleep(wait);
+                Vec::new()
+            } else {
+                reader.poll(wait)?
+            };
             if !records.is_empty() {
                 last_record = Instant::now();
             }
@@ -165,22 +180,29 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                 }
                 format.write(&mut out, partition, &record)?;
                 printed += 1;
+                if let Some(membership) = membership.as_mut() {
+                    membership.printed(partition, record.offset);
+                }
             }
             out.flush()?;
         }
     })();
     let _ = out.flush();
     eprintln!("Processed a total of {printed} messages");
-    result
+    let left = match membership {
+        Some(membership) => membership.close(&mut reader),
+        None => Ok(()),
+    };
+    result.and(left)
 }
 
 /// Reads partitions of one topic from their leaders, one position per partition.
-struct Reader {
-    cluster: Cluster,
-    topic: TopicMetadata,
+pub struct Reader {
+    pub cluster: Cluster,
+    pub topic: TopicMetadata,
     /// Where a partition whose offset fell out of range resumes: EARLIEST or LATEST.
-    reset: i64,
-    positions: BTreeMap<i32, i64>,
+    pub reset: i64,
+    pub positions: BTreeMap<i32, i64>,
 }
 
 impl Reader {
@@ -198,7 +220,7 @@ impl Reader {
     }
 
     /// Sets the position of each of `partitions` to where `timestamp` points.
-    fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
+    pub fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
         for (leader, partitions) in self.by_leader(partitions)? {
             let broker = self.cluster.broker(leader)?;
             for (partition, code, offset) in

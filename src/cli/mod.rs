@@ -1,6 +1,6 @@
-//! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `configs`),
-//! one file per tool, mirroring Kafka's scripts' flags and output so habits and scripts
-//! carry over. They speak the Kafka protocol through `crate::client`, so they work
+//! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
+//! `configs`), one file per tool (a second file where one would grow too long), mirroring
+//! Kafka's scripts' flags and output so habits and scripts carry over. They speak the Kafka protocol through `crate::client`, so they work
 //! against any Kafka-compatible broker.
 //!
 //! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
@@ -8,6 +8,9 @@
 
 pub mod configs;
 pub mod consume;
+pub mod consume_group;
+pub mod groups;
+pub mod groups_reset;
 pub mod produce;
 pub mod properties;
 pub mod topics;

@@ -4,14 +4,16 @@
 //!
 //! Layers: `Connection` (frames, correlation ids) < `broker::Broker` (negotiated versions)
 //! < `cluster::Cluster` (bootstrap, metadata, a connection per broker id, leader routing).
-//! `admin`, `produce` and `fetch` are the requests the tools make; `records` and
-//! `partitioner` are pure.
+//! `admin`, `produce`, `fetch` and `group` are the requests the tools make; `records`,
+//! `partitioner` and `assignor` are pure.
 
 pub mod admin;
+pub mod assignor;
 pub mod broker;
 pub mod cluster;
 pub mod error;
 pub mod fetch;
+pub mod group;
 pub mod partitioner;
 pub mod produce;
 pub mod records;

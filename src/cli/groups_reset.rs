@@ -1,0 +1,326 @@
+//! `shoal groups --reset-offsets`: Kafka's offset reset for an inactive group. New
+//! offsets are computed from the partitions' logs (ListOffsets on their leaders) and the
+//! group's committed offsets, kept within [log start, log end] as Kafka keeps them, printed
+//! as Kafka's GROUP TOPIC PARTITION NEW-OFFSET table, and committed only with --execute.
+//!
+//! Invariant: nothing is committed for a group with active members (their own commits
+//! would overwrite ours, and Kafka refuses too).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+use super::groups::{column_width, describe_group, offsets_at, GroupsArgs};
+use crate::client::cluster::Cluster;
+use crate::client::fetch::{EARLIEST, LATEST};
+use crate::client::group::{self, Committer};
+
+/// Where the offsets go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Earliest,
+    Latest,
+    Offset(i64),
+    ShiftBy(i64),
+    /// Milliseconds since the epoch.
+    Datetime(i64),
+}
+
+fn target(args: &GroupsArgs) -> Result<Target> {
+    Ok(if args.to_earliest {
+        Target::Earliest
+    } else if args.to_latest {
+        Target::Latest
+    } else if let Some(offset) = args.to_offset {
+        Target::Offset(offset)
+    } else if let Some(n) = args.shift_by {
+        Target::ShiftBy(n)
+    } else if let Some(datetime) = &args.to_datetime {
+        Target::Datetime(parse_datetime(datetime)?)
+    } else {
+        bail!("--reset-offsets needs one of --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime")
+    })
+}
+
+pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()> {
+    let target = target(args)?;
+    if args.topic.is_empty() && !args.all_topics {
+        bail!("--reset-offsets needs --topic or --all-topics");
+    }
+    let (coordinator, description) = describe_group(cluster, args, group)?;
+    if description.exists() && description.state != "Empty" {
+        bail!(
+            "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
+            description.state
+        );
+    }
+    let committed = group::offset_fetch(cluster.broker(coordinator)?, group, None)?;
+    let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    if args.all_topics {
+        for (topic, p) in committed.keys() {
+            partitions.entry(topic.clone()).or_default().push(*p);
+        }
+    }
+    for spec in &args.topic {
+        let (topic, chosen) = parse_topic_partitions(spec)?;
+        let chosen = match chosen {
+            Some(chosen) => chosen,
+            None => cluster
+                .topic(&topic, false)?
+                .partitions
+                .iter()
+                .map(|p| p.index)
+                .collect(),
+        };
+        partitions.entry(topic).or_default().extend(chosen);
+    }
+    let mut new_offsets = Vec::new();
+    for (topic, mut ps) in partitions {
+        ps.sort_unstable();
+        ps.dedup();
+        let start = offsets_at(cluster, &topic, &ps, EARLIEST)?;
+        let end = offsets_at(cluster, &topic, &ps, LATEST)?;
+        let at_time = match target {
+            Target::Datetime(ms) => Some(offsets_at(cluster, &topic, &ps, ms)?),
+            _ => None,
+        };
+        for p in ps {
+            let bounds = (start[&p], end[&p]);
+            let offset = match target {
+                Target::Earliest => bounds.0,
+                Target::Latest => bounds.1,
+                Target::Offset(n) => clamp(n, bounds),
+                Target::ShiftBy(n) => {
+                    let Some(&current) = committed.get(&(topic.clone(), p)) else {
+                        bail!("cannot shift the offset of {topic}-{p}: the group has no committed offset there");
+                    };
+                    clamp(current.saturating_add(n), bounds)
+                }
+                // No record at or after that time: the log end, as Kafka resets.
+                Target::Datetime(_) => match at_time.as_ref().and_then(|m| m.get(&p)) {
+                    Some(&offset) if offset >= 0 => offset,
+                    _ => bounds.1,
+                },
+            };
+            new_offsets.push((topic.clone(), p, offset));
+        }
+    }
+    if !args.execute && !args.dry_run {
+        eprintln!("WARN: No action will be performed as the --execute option is missing. Add --dry-run to keep this behaviour without the warning.");
+    }
+    if args.execute && !new_offsets.is_empty() {
+        group::offset_commit(
+            cluster.broker(coordinator)?,
+            group,
+            Committer::ADMIN,
+            &new_offsets,
+        )?;
+    }
+    print!("{}", reset_table(group, &new_offsets));
+    Ok(())
+}
+
+/// Kafka keeps reset offsets inside the log: below its start is its start, past its end
+/// is its end.
+fn clamp(offset: i64, (start, end): (i64, i64)) -> i64 {
+    offset.max(start).min(end.max(start))
+}
+
+/// `TOPIC` (every partition) or `TOPIC:0,2` (those), as Kafka's --topic takes them.
+pub fn parse_topic_partitions(spec: &str) -> Result<(String, Option<Vec<i32>>)> {
+    let Some((topic, list)) = spec.rsplit_once(':') else {
+        return Ok((spec.to_string(), None));
+    };
+    if topic.is_empty() {
+        bail!("--topic '{spec}' names no topic");
+    }
+    let partitions = list
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|&p| p >= 0)
+                .with_context(|| format!("--topic '{spec}': '{p}' is not a partition number"))
+        })
+        .collect::<Result<Vec<i32>>>()?;
+    Ok((topic.to_string(), Some(partitions)))
+}
+
+/// Kafka's reset table: a blank line, GROUP TOPIC PARTITION NEW-OFFSET, one line per
+/// partition; group and topic columns as wide as their longest value (at least 15).
+pub fn reset_table(group: &str, offsets: &[(String, i32, i64)]) -> String {
+    let g = column_width([group.len()]);
+    let t = column_width(offsets.iter().map(|(topic, _, _)| topic.len()));
+    let mut out = format!(
+        "\n{:<g$} {:<t$} {:<10} NEW-OFFSET\n",
+        "GROUP", "TOPIC", "PARTITION"
+    );
+    for (topic, partition, offset) in offsets {
+        out += &format!("{group:<g$} {topic:<t$} {partition:<10} {offset}\n");
+    }
+    out
+}
+
+/// An ISO-8601 time as Kafka's --to-datetime takes it, `YYYY-MM-DDTHH:mm:SS[.sss]`
+/// followed by `Z`, `+HH:mm`, `-HH:mm` (or `+HHmm`, `+HH`), or nothing for UTC; returns
+/// milliseconds since the epoch.
+pub fn parse_datetime(text: &str) -> Result<i64> {
+    let bad = || {
+        anyhow::anyhow!(
+            "'{text}' is not a date and time like 2024-01-31T12:00:00.000 (optionally ending in Z or +HH:mm)"
+        )
+    };
+    let (date, time) = text.split_once('T').ok_or_else(bad)?;
+    let date: Vec<&str> = date.split('-').collect();
+    let [year, month, day] = date.as_slice() else {
+        return Err(bad());
+    };
+    let (year, month, day) = (
+        digits(year, 4).ok_or_else(bad)?,
+        digits(month, 2).ok_or_else(bad)?,
+        digits(day, 2).ok_or_else(bad)?,
+    );
+    let zone_at = time.find(['Z', '+', '-']).unwrap_or(time.len());
+    let (clock, zone) = time.split_at(zone_at);
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((hms, fraction)) => (hms, Some(fraction)),
+        None => (clock, None),
+    };
+    let hms: Vec<&str> = hms.split(':').collect();
+    let [hour, minute, second] = hms.as_slice() else {
+        return Err(bad());
+    };
+    let (hour, minute, second) = (
+        digits(hour, 2).ok_or_else(bad)?,
+        digits(minute, 2).ok_or_else(bad)?,
+        digits(second, 2).ok_or_else(bad)?,
+    );
+    let millis = match fraction {
+        None => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{f:0<3}")[..3].parse::<i64>().map_err(|_| bad())?
+        }
+        Some(_) => return Err(bad()),
+    };
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return Err(bad());
+    }
+    let offset_minutes = zone_minutes(zone).ok_or_else(bad)?;
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    Ok(seconds * 1000 + millis)
+}
+
+/// Exactly `width` ASCII digits.
+fn digits(text: &str, width: usize) -> Option<i64> {
+    (text.len() == width && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// The zone's offset from UTC in minutes: "" and "Z" are UTC.
+fn zone_minutes(zone: &str) -> Option<i64> {
+    let sign = match zone.as_bytes().first() {
+        None => return Some(0),
+        Some(b'Z') if zone.len() == 1 => return Some(0),
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        Some(_) => return None,
+    };
+    let rest = zone[1..].replace(':', "");
+    let (hours, minutes) = match rest.len() {
+        2 => (digits(&rest, 2)?, 0),
+        4 => (digits(&rest[..2], 2)?, digits(&rest[2..], 2)?),
+        _ => return None,
+    };
+    (hours <= 18 && minutes <= 59).then_some(sign * (hours * 60 + minutes))
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_parse_as_kafka_reads_them() {
+        assert_eq!(parse_datetime("1970-01-01T00:00:00").unwrap(), 0);
+        assert_eq!(parse_datetime("1970-01-01T00:00:00.000Z").unwrap(), 0);
+        // `date -u -d 2024-02-29T12:34:56 +%s` = 1709210096
+        assert_eq!(
+            parse_datetime("2024-02-29T12:34:56.789").unwrap(),
+            1_709_210_096_789
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T14:34:56.789+02:00").unwrap(),
+            1_709_210_096_789
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T07:04:56.7-0530").unwrap(),
+            1_709_210_096_700
+        );
+        assert_eq!(
+            parse_datetime("2000-03-01T00:00:00Z").unwrap(),
+            951_868_800_000
+        );
+        for bad in [
+            "yesterday",
+            "2024-02-30T00:00:00",
+            "2023-02-29T00:00:00",
+            "2024-01-01",
+            "2024-01-01T25:00:00",
+            "2024-1-01T00:00:00",
+            "2024-01-01T00:00:00.",
+            "2024-01-01T00:00:00+2",
+            "2024-01-01T00:00:00Zulu",
+        ] {
+            assert!(parse_datetime(bad).is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn topics_name_all_or_some_partitions() {
+        assert_eq!(parse_topic_partitions("t").unwrap(), ("t".into(), None));
+        assert_eq!(
+            parse_topic_partitions("t:0,2").unwrap(),
+            ("t".into(), Some(vec![0, 2]))
+        );
+        assert!(parse_topic_partitions("t:x").is_err());
+        assert!(parse_topic_partitions(":1").is_err());
+    }
+
+    #[test]
+    fn offsets_stay_within_the_log() {
+        assert_eq!(clamp(-5, (2, 10)), 2);
+        assert_eq!(clamp(50, (2, 10)), 10);
+        assert_eq!(clamp(7, (2, 10)), 7);
+    }
+
+    #[test]
+    fn reset_table_is_aligned_like_kafkas() {
+        let table = reset_table("g", &[("t".into(), 0, 5), ("t".into(), 11, 0)]);
+        assert_eq!(
+            table,
+            "\nGROUP           TOPIC           PARTITION  NEW-OFFSET\n\
+             g               t               0          5\n\
+             g               t               11         0\n"
+        );
+    }
+}
