@@ -133,6 +133,19 @@ async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), Stor
     Ok(())
 }
 
+/// Whether every record in `batches` (validated batches) has a key: a compacted topic
+/// refuses keyless records, as Kafka does, since compaction could not place them.
+pub fn every_record_has_a_key(batches: &[u8]) -> bool {
+    let mut buf = Bytes::copy_from_slice(batches);
+    match RecordBatchDecoder::decode_all(&mut buf) {
+        Ok(sets) => sets
+            .iter()
+            .flat_map(|set| &set.records)
+            .all(|r| r.control || r.key.is_some()),
+        Err(_) => false,
+    }
+}
+
 fn decode(bytes: &[u8]) -> Vec<Record> {
     let mut buf = Bytes::copy_from_slice(bytes);
     RecordBatchDecoder::decode(&mut buf)

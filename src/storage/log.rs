@@ -20,6 +20,8 @@ use super::{sync_dir, StorageError};
 #[path = "compact.rs"]
 mod compact;
 
+pub use compact::every_record_has_a_key;
+
 const LOG_START_FILE: &str = "log-start-offset";
 
 /// Per-log settings, resolved from the topic's config.
@@ -164,6 +166,11 @@ impl Log {
 
     pub fn segment_count(&self) -> usize {
         self.segments.borrow().len()
+    }
+
+    /// Whether the cleaner compacts this log (`cleanup.policy` has compact).
+    pub fn is_compacted(&self) -> bool {
+        self.config.borrow().compact
     }
 
     pub fn set_config(&self, config: LogConfig) {

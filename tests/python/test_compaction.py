@@ -45,3 +45,16 @@ def test_compaction_keeps_the_last_value_per_key(start_broker, policy):
     for r in got:
         seen[r.key] = r.value
     assert seen == {k: rec.value for k, rec in last.items()}
+
+
+def test_a_compacted_topic_refuses_records_without_a_key(broker):
+    from confluent_kafka import KafkaError
+
+    from clients import produce_one_error
+
+    topic = unique_topic("compact-nokey")
+    create_topic(broker, topic, 1, {"cleanup.policy": "compact"})
+    p = producer(broker, acks="all", retries=0)
+    err = produce_one_error(p, topic, value=b"no key", partition=0)
+    assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
+    assert produce_one_error(p, topic, key=b"k", value=b"keyed", partition=0) is None

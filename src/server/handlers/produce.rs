@@ -145,6 +145,13 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
             return failure(error.into());
         }
     };
+    if partition.log.is_compacted() && !crate::storage::log::every_record_has_a_key(&records) {
+        topics.produce_failed(&item.topic);
+        return failure(ApiError::new(
+            ResponseError::InvalidRecord,
+            "a compacted topic needs a key on every record",
+        ));
+    }
     let messages = infos
         .iter()
         .map(|i| u64::try_from(i.records_count).unwrap_or(0))
