@@ -447,6 +447,26 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.group_consumer_heartbeat_interval_ms.to_string()),
     },
     BrokerKey {
+        name: "offsets.retention.minutes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.offsets_retention_minutes = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.offsets_retention_minutes.to_string()),
+    },
+    BrokerKey {
+        name: "offsets.retention.check.interval.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.offsets_retention_check_interval_ms = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.offsets_retention_check_interval_ms.to_string()),
+    },
+    BrokerKey {
         name: "offsets.topic.num.partitions",
         kind: ConfigType::Int,
         dynamic: false,

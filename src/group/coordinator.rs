@@ -262,7 +262,7 @@ impl Coordinator {
     }
 
     /// Drops a group that has nothing left (a failed join, members all gone, no offsets).
-    fn forget_if_unused(&self, group_id: &str) {
+    pub(super) fn forget_if_unused(&self, group_id: &str) {
         let mut groups = self.groups.borrow_mut();
         if groups.get(group_id).is_some_and(Group::is_forgotten) {
             groups.remove(group_id);

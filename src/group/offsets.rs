@@ -33,6 +33,9 @@ pub struct Committer {
     pub generation: i32,
 }
 
+/// A committed offset's place: (topic, partition).
+type OffsetKey = (String, i32);
+
 /// A group's committed offset on one partition, for the lag metrics.
 #[derive(Debug, Clone)]
 pub struct Position {
@@ -231,6 +234,67 @@ impl Coordinator {
                 })
             })
             .collect()
+    }
+
+    /// Removes the committed offsets of groups without members that are older than
+    /// `offsets.retention.minutes` (tombstones first). Returns how many went.
+    pub async fn expire_offsets(&self, shard: &Shard, now_ms: i64) -> usize {
+        let retention_ms = shard
+            .snapshot()
+            .broker
+            .offsets_retention_minutes
+            .saturating_mul(60_000);
+        // (group, its offsets partition, the expired offsets' keys)
+        let doomed: Vec<(String, i32, Vec<OffsetKey>)> = self
+            .groups
+            .borrow()
+            .iter()
+            .filter(|(_, g)| g.has_no_members())
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.partition,
+                    expired(&g.offsets, now_ms, retention_ms),
+                )
+            })
+            .filter(|(_, _, keys)| !keys.is_empty())
+            .collect();
+        let mut count = 0;
+        for (group_id, partition, keys) in doomed {
+            let tombstones = keys
+                .iter()
+                .map(|(topic, p)| (records::offset_key(&group_id, topic, *p), None))
+                .collect();
+            if let Err(error) = append(shard, partition, tombstones).await {
+                tracing::warn!(group = %group_id, error = ?error, "expiring offsets failed");
+                continue;
+            }
+            count += keys.len();
+            self.with_existing(&group_id, |g| {
+                for key in &keys {
+                    g.offsets.remove(key);
+                }
+            });
+            self.forget_if_unused(&group_id);
+        }
+        count
+    }
+
+    /// Runs `expire_offsets` every `offsets.retention.check.interval.ms` (one task per
+    /// shard).
+    pub async fn run_expiry(shard: Rc<Shard>) {
+        loop {
+            let interval = shard.snapshot().broker.offsets_retention_check_interval_ms;
+            let wait =
+                glommio::timer::sleep(std::time::Duration::from_millis(interval.max(1) as u64));
+            if shard.unless_stopping(wait).await.is_none() {
+                return;
+            }
+            let expired = shard.groups.expire_offsets(&shard, now_ms()).await;
+            if expired > 0 {
+                tracing::info!(expired, "committed offsets expired");
+            }
+        }
     }
 
     /// DeleteGroups for one group: only an empty group goes, with its offsets.
@@ -433,4 +497,40 @@ async fn append(
         .append(Rc::clone(&log), bytes.to_vec(), infos, true, now)
         .await?;
     Ok(())
+}
+
+/// The offsets whose last commit is older than the retention (groups without members).
+fn expired(
+    offsets: &BTreeMap<(String, i32), Committed>,
+    now_ms: i64,
+    retention_ms: i64,
+) -> Vec<(String, i32)> {
+    offsets
+        .iter()
+        .filter(|(_, c)| now_ms.saturating_sub(c.commit_timestamp_ms) > retention_ms)
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_offsets_older_than_the_retention_expire() {
+        let commit = |at: i64| Committed {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: at,
+        };
+        let offsets: BTreeMap<(String, i32), Committed> = [
+            (("t".to_string(), 0), commit(1_000)),
+            (("t".to_string(), 1), commit(5_000)),
+        ]
+        .into();
+        assert_eq!(expired(&offsets, 6_000, 4_999), vec![("t".to_string(), 0)]);
+        assert_eq!(expired(&offsets, 6_000, 5_000), Vec::<(String, i32)>::new());
+        assert_eq!(expired(&offsets, 20_000, 0).len(), 2);
+    }
 }

@@ -262,6 +262,7 @@ async fn run_shard(
     glommio::spawn_local(enforce_retention(Rc::clone(&shard))).detach();
     glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(&shard))).detach();
+    glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(&shard))).detach();
     let stopper = Rc::clone(&shard);
     glommio::spawn_local(async move {
         let _ = stop.await;
