@@ -268,6 +268,7 @@ impl Controller {
         }
         let mut state = self.state.borrow().clone();
         state.broker_overrides = updated.dynamic_overrides();
+        state.broker_default_overrides = updated.default_overrides();
         *self.broker.borrow_mut() = updated;
         self.commit(shard, state).await
     }
@@ -357,7 +358,9 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         }
     }
     // Dynamic broker configs are checked now, so a bad one stops start-up with its name.
-    broker.with_dynamic_overrides(&state.broker_overrides)?;
+    broker
+        .with_default_overrides(&state.broker_default_overrides)?
+        .with_dynamic_overrides(&state.broker_overrides)?;
     Ok(state)
 }
 
@@ -375,6 +378,7 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         cluster_id: Uuid::new_v4().simple().to_string(),
         topics,
         broker_overrides: BTreeMap::new(),
+        broker_default_overrides: BTreeMap::new(),
     }
 }
 

@@ -24,6 +24,9 @@ pub struct ClusterState {
     /// Broker configs changed at runtime (AlterConfigs on the broker resource).
     #[serde(default)]
     pub broker_overrides: BTreeMap<String, String>,
+    /// Cluster-wide broker defaults changed at runtime (the "" broker resource).
+    #[serde(default)]
+    pub broker_default_overrides: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

@@ -95,7 +95,11 @@ pub struct BrokerConfig {
     pub metrics_port: u16,
     pub(super) raw: RawKeys,
     explicit: BTreeMap<String, String>,
+    /// Set at runtime for this broker (resource name = its node id).
     dynamic: BTreeMap<String, String>,
+    /// Set at runtime as the cluster-wide default (resource name ""); a per-broker
+    /// value wins over it.
+    dynamic_default: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -162,6 +166,7 @@ impl Default for BrokerConfig {
             },
             explicit: BTreeMap::new(),
             dynamic: BTreeMap::new(),
+            dynamic_default: BTreeMap::new(),
         }
     }
 }
@@ -194,7 +199,7 @@ impl BrokerConfig {
             known(&key)?;
             explicit.insert(key, value);
         }
-        Self::build(explicit, BTreeMap::new())
+        Self::build(explicit, BTreeMap::new(), BTreeMap::new())
     }
 
     /// Where clients are told to connect: `advertised.listeners`, else `listeners`.
@@ -228,28 +233,30 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// Applies dynamic changes: `Some(v)` sets a key, `None` deletes its dynamic
-    /// value so the static or default one shows again. All or nothing.
+    /// Applies dynamic changes to this broker: `Some(v)` sets a key, `None` deletes its
+    /// dynamic value so the default, static or built-in one shows again. All or nothing.
     pub fn alter(&self, changes: &[(String, Option<String>)]) -> Result<BrokerConfig, ConfigError> {
-        let mut dynamic = self.dynamic.clone();
-        for (key, value) in changes {
-            dynamic_key(key)?;
-            match value {
-                Some(value) => {
-                    check_len(key, value)?;
-                    dynamic.insert(key.clone(), value.trim().to_string());
-                }
-                None => {
-                    dynamic.remove(key);
-                }
-            }
-        }
-        Self::build(self.explicit.clone(), dynamic)
+        let dynamic = apply_changes(&self.dynamic, changes)?;
+        Self::build(self.explicit.clone(), dynamic, self.dynamic_default.clone())
     }
 
-    /// The dynamically set keys and their values, to persist across restarts.
+    /// Applies dynamic changes to the cluster-wide default, as `alter` does.
+    pub fn alter_defaults(
+        &self,
+        changes: &[(String, Option<String>)],
+    ) -> Result<BrokerConfig, ConfigError> {
+        let defaults = apply_changes(&self.dynamic_default, changes)?;
+        Self::build(self.explicit.clone(), self.dynamic.clone(), defaults)
+    }
+
+    /// This broker's dynamically set keys and their values, to persist across restarts.
     pub fn dynamic_overrides(&self) -> BTreeMap<String, String> {
         self.dynamic.clone()
+    }
+
+    /// The cluster-wide dynamic defaults, to persist across restarts.
+    pub fn default_overrides(&self) -> BTreeMap<String, String> {
+        self.dynamic_default.clone()
     }
 
     /// This config with its dynamic values replaced by `map` (as saved from
@@ -258,11 +265,35 @@ impl BrokerConfig {
         &self,
         map: &BTreeMap<String, String>,
     ) -> Result<BrokerConfig, ConfigError> {
-        for (key, value) in map {
-            dynamic_key(key)?;
-            check_len(key, value)?;
-        }
-        Self::build(self.explicit.clone(), map.clone())
+        check_saved(map)?;
+        Self::build(
+            self.explicit.clone(),
+            map.clone(),
+            self.dynamic_default.clone(),
+        )
+    }
+
+    /// This config with its cluster-wide defaults replaced by `map`.
+    pub fn with_default_overrides(
+        &self,
+        map: &BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, ConfigError> {
+        check_saved(map)?;
+        Self::build(self.explicit.clone(), self.dynamic.clone(), map.clone())
+    }
+
+    /// The cluster-wide dynamic defaults as DescribeConfigs shows the "" broker
+    /// resource: only the keys set there.
+    pub fn describe_defaults(&self) -> Vec<ConfigEntry> {
+        self.describe()
+            .into_iter()
+            .filter(|entry| self.dynamic_default.contains_key(&entry.name))
+            .map(|entry| ConfigEntry {
+                value: self.dynamic_default.get(&entry.name).cloned(),
+                source: ConfigSource::DynamicDefaultBrokerConfig,
+                ..entry
+            })
+            .collect()
     }
 
     /// The source of the highest-precedence value among `keys` (a key and its
@@ -270,6 +301,8 @@ impl BrokerConfig {
     pub(crate) fn source_of(&self, keys: &[&str]) -> ConfigSource {
         if keys.iter().any(|k| self.dynamic.contains_key(*k)) {
             ConfigSource::DynamicBrokerConfig
+        } else if keys.iter().any(|k| self.dynamic_default.contains_key(*k)) {
+            ConfigSource::DynamicDefaultBrokerConfig
         } else if keys.iter().any(|k| self.explicit.contains_key(*k)) {
             ConfigSource::StaticBrokerConfig
         } else {
@@ -280,10 +313,15 @@ impl BrokerConfig {
     fn build(
         explicit: BTreeMap<String, String>,
         dynamic: BTreeMap<String, String>,
+        dynamic_default: BTreeMap<String, String>,
     ) -> Result<BrokerConfig, ConfigError> {
         let mut config = BrokerConfig::default();
         for key in BROKER_KEYS {
-            if let Some(value) = dynamic.get(key.name).or_else(|| explicit.get(key.name)) {
+            let value = dynamic
+                .get(key.name)
+                .or_else(|| dynamic_default.get(key.name))
+                .or_else(|| explicit.get(key.name));
+            if let Some(value) = value {
                 (key.apply)(&mut config, key.name, value)?;
             }
         }
@@ -293,6 +331,7 @@ impl BrokerConfig {
         }
         config.explicit = explicit;
         config.dynamic = dynamic;
+        config.dynamic_default = dynamic_default;
         Ok(config)
     }
 
@@ -314,6 +353,36 @@ impl BrokerConfig {
         // Kafka: any negative retention means unlimited, reported as -1.
         self.log_retention_ms = retention.max(-1);
     }
+}
+
+/// `current` with `changes` applied: `Some` sets a dynamic key, `None` removes it.
+fn apply_changes(
+    current: &BTreeMap<String, String>,
+    changes: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut dynamic = current.clone();
+    for (key, value) in changes {
+        dynamic_key(key)?;
+        match value {
+            Some(value) => {
+                check_len(key, value)?;
+                dynamic.insert(key.clone(), value.trim().to_string());
+            }
+            None => {
+                dynamic.remove(key);
+            }
+        }
+    }
+    Ok(dynamic)
+}
+
+/// Saved dynamic values must still name dynamic keys with sane lengths.
+fn check_saved(map: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    for (key, value) in map {
+        dynamic_key(key)?;
+        check_len(key, value)?;
+    }
+    Ok(())
 }
 
 fn known(key: &str) -> Result<(), ConfigError> {

@@ -496,3 +496,49 @@ proptest! {
         prop_assert_eq!(replayed, c);
     }
 }
+
+#[test]
+fn cluster_defaults_sit_below_per_broker_values() {
+    let c = BrokerConfig::default()
+        .alter_defaults(&[
+            change("log.retention.ms", Some("1000")),
+            change("compression.type", Some("gzip")),
+        ])
+        .unwrap()
+        .alter(&[change("log.retention.ms", Some("2000"))])
+        .unwrap();
+    assert_eq!(c.log_retention_ms, 2000, "the per-broker value wins");
+    assert_eq!(
+        c.compression_type.to_string(),
+        "gzip",
+        "the default applies where the broker sets nothing"
+    );
+    let described = c.describe();
+    assert_eq!(
+        entry(&described, "log.retention.ms").source,
+        ConfigSource::DynamicBrokerConfig
+    );
+    assert_eq!(
+        entry(&described, "compression.type").source,
+        ConfigSource::DynamicDefaultBrokerConfig
+    );
+    let defaults = c.describe_defaults();
+    let mut names: Vec<&str> = defaults.iter().map(|e| e.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["compression.type", "log.retention.ms"]);
+    assert_eq!(
+        entry(&defaults, "log.retention.ms").value.as_deref(),
+        Some("1000")
+    );
+    let replayed = BrokerConfig::default()
+        .with_default_overrides(&c.default_overrides())
+        .unwrap()
+        .with_dynamic_overrides(&c.dynamic_overrides())
+        .unwrap();
+    assert_eq!(replayed, c);
+    let back = c.alter(&[change("log.retention.ms", None)]).unwrap();
+    assert_eq!(
+        back.log_retention_ms, 1000,
+        "deleting the broker's value shows the default"
+    );
+}

@@ -41,7 +41,9 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let log_dir = log_dir.canonicalize()?;
     let state = controller::load_state(&log_dir, &config)?;
-    let broker = config.with_dynamic_overrides(&state.broker_overrides)?;
+    let broker = config
+        .with_default_overrides(&state.broker_default_overrides)?
+        .with_dynamic_overrides(&state.broker_overrides)?;
     let shard_count = config.cores;
     let listener = config
         .listeners

@@ -360,6 +360,25 @@ def test_configs_broker_describe_alter_delete(broker):
         "The broker '4242' doesn't exist and doesn't have dynamic config.\n"
 
 
+def test_configs_cluster_default_is_its_own_layer(broker):
+    (bid,) = admin(broker).list_topics(timeout=TOOL_TIMEOUT_S).brokers
+    assert ok(broker, "configs", "--alter", "--broker-defaults", "--add-config", "log.retention.ms=5000") == \
+        "Completed updating default config for brokers in the cluster.\n"
+    defaults = ok(broker, "configs", "--describe", "--broker-defaults").splitlines()
+    assert defaults[0] == "Default configs for brokers in the cluster are:"
+    assert defaults[1].startswith("  log.retention.ms=5000 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:"
+                                  "log.retention.ms=5000"), defaults
+    # The broker has no value of its own; its effective value comes from the default.
+    assert ok(broker, "configs", "--describe", "--broker", str(bid)) == f"Dynamic configs for broker {bid} are:\n"
+    c = admin(broker).describe_configs([ConfigResource(ResourceType.BROKER, str(bid))])
+    entries = list(c.values())[0].result(timeout=TOOL_TIMEOUT_S)
+    assert entries["log.retention.ms"].value == "5000"
+    assert entries["log.retention.ms"].source == ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    ok(broker, "configs", "--alter", "--broker-defaults", "--delete-config", "log.retention.ms")
+    assert ok(broker, "configs", "--describe", "--broker-defaults") == \
+        "Default configs for brokers in the cluster are:\n"
+
+
 # ---------------------------------------------------------------------- errors and help
 def test_errors_are_one_line_and_non_zero(start_broker):
     b = start_broker({"auto.create.topics.enable": "false"})

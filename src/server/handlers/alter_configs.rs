@@ -33,15 +33,23 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_topic(&ctx, name, change, request.validate_only).await
             }
-            Ok(Resource::Broker) => {
+            Ok(Resource::Broker { cluster_default }) => {
+                // AlterConfigs replaces every dynamic value of the resource.
                 let change = move |broker: &crate::config::BrokerConfig| {
-                    let mut changes: Vec<(String, Option<String>)> = broker
-                        .dynamic_overrides()
-                        .into_keys()
-                        .map(|key| (key, None))
-                        .collect();
+                    let current = if cluster_default {
+                        broker.default_overrides()
+                    } else {
+                        broker.dynamic_overrides()
+                    };
+                    let mut changes: Vec<(String, Option<String>)> =
+                        current.into_keys().map(|key| (key, None)).collect();
                     changes.extend(given.into_iter().map(|(k, v)| (k, Some(v))));
-                    broker.alter(&changes).map_err(ApiError::from)
+                    if cluster_default {
+                        broker.alter_defaults(&changes)
+                    } else {
+                        broker.alter(&changes)
+                    }
+                    .map_err(ApiError::from)
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }

@@ -15,7 +15,10 @@ pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 pub enum Resource {
     Topic(String),
-    Broker,
+    /// This broker (its node id), or with `cluster_default` the cluster-wide default ("").
+    Broker {
+        cluster_default: bool,
+    },
 }
 
 /// The resource a request names, or the error Kafka gives for it.
@@ -36,7 +39,9 @@ pub fn resource(ctx: &Ctx, resource_type: i8, name: &str) -> Result<Resource, Ap
         }
         RESOURCE_BROKER => {
             if name.is_empty() || name == snapshot.broker.node_id.to_string() {
-                Ok(Resource::Broker)
+                Ok(Resource::Broker {
+                    cluster_default: name.is_empty(),
+                })
             } else {
                 Err(ApiError::new(
                     ResponseError::InvalidRequest,

@@ -32,7 +32,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     Some(meta) => meta.config.describe(&snapshot.broker),
                     None => Vec::new(),
                 },
-                Ok(Resource::Broker) => snapshot.broker.describe(),
+                Ok(Resource::Broker {
+                    cluster_default: false,
+                }) => snapshot.broker.describe(),
+                Ok(Resource::Broker {
+                    cluster_default: true,
+                }) => snapshot.broker.describe_defaults(),
                 Err(error) => {
                     return result
                         .with_error_code(error.wire_code())

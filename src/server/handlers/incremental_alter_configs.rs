@@ -50,10 +50,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_topic(&ctx, name, change, request.validate_only).await
             }
-            Ok(Resource::Broker) => {
+            Ok(Resource::Broker { cluster_default }) => {
                 let change = move |broker: &BrokerConfig| {
                     let changes = resolve(&ops, &broker.describe())?;
-                    broker.alter(&changes).map_err(ApiError::from)
+                    if cluster_default {
+                        broker.alter_defaults(&changes)
+                    } else {
+                        broker.alter(&changes)
+                    }
+                    .map_err(ApiError::from)
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
