@@ -142,6 +142,13 @@ impl ClassicGroup {
         self.leader.as_deref()
     }
 
+    /// Sets the protocol type of a group restored without members (start-up).
+    pub fn restore_protocol_type(&mut self, protocol_type: String) {
+        if self.members.is_empty() {
+            self.protocol_type = Some(protocol_type);
+        }
+    }
+
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
     }
@@ -416,8 +423,9 @@ impl ClassicGroup {
         self.generation = self.generation.wrapping_add(1);
         if self.members.is_empty() {
             self.state = State::Empty;
+            // The protocol type stays, as in Kafka: ListGroups still shows an empty
+            // consumer group as one.
             self.protocol = None;
-            self.protocol_type = None;
             self.leader = None;
             return;
         }

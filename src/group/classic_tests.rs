@@ -244,6 +244,11 @@ fn leaving_rebalances_and_the_last_leaves_an_empty_group() {
         Answer::Now(vec![Ok(()), Err(ResponseError::UnknownMemberId)])
     );
     assert_eq!(group.state(), State::Empty);
+    assert_eq!(
+        group.protocol_type(),
+        Some("consumer"),
+        "an empty group keeps its type"
+    );
     assert_eq!(group.check_commit("", None, -1, 3), Ok(()));
 }
 

@@ -19,7 +19,7 @@ use kafka_protocol::protocol::Decodable;
 
 use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
 use super::consumer::{self, ConsumerGroup, HeartbeatArgs, HeartbeatReply, TopicInfo, Topics};
-use super::records::Committed;
+use super::records::{self, Committed};
 use crate::shard::{now_ms, Event, Shard};
 
 /// One group: its membership and its committed offsets. Members speak one protocol at
@@ -30,6 +30,8 @@ pub struct Group {
     /// The protocol members last joined with: "classic" or "consumer" (ListGroups'
     /// group type, kept while the group is empty).
     pub group_type: &'static str,
+    /// The protocol type last written to the offsets topic (a group metadata record).
+    pub stored_protocol_type: Option<String>,
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// The offsets-topic partition this group's records go to.
     pub partition: i32,
@@ -41,14 +43,16 @@ impl Group {
             classic: ClassicGroup::new(),
             consumer: ConsumerGroup::default(),
             group_type: "classic",
+            stored_protocol_type: None,
             offsets: BTreeMap::new(),
             partition,
         }
     }
 
-    /// Nothing left to keep: no members and no offsets.
+    /// Nothing left to keep: no members, no offsets, and no stored metadata (a group
+    /// that had members stays listed, Empty, until offset expiry clears it).
     pub(super) fn is_forgotten(&self) -> bool {
-        self.has_no_members() && self.offsets.is_empty()
+        self.has_no_members() && self.offsets.is_empty() && self.stored_protocol_type.is_none()
     }
 
     pub fn has_no_members(&self) -> bool {
@@ -195,6 +199,9 @@ impl Coordinator {
         });
         let gone = JoinReply::error(ResponseError::NotCoordinator, &member_id);
         let reply = self.answer(shard, group_id, Wait::Join, step).await;
+        // After the answer: nothing may await between a step and parking its request,
+        // or a reply delivered meanwhile would find no one waiting.
+        self.store_protocol_type(shard, group_id).await;
         match reply {
             Some(Reply::Join(_, reply)) => reply,
             _ => gone,
@@ -259,6 +266,39 @@ impl Coordinator {
         self.deliver(group_id, step.replies);
         self.deadlines_changed.notify();
         shard.unless_stopping(receiver).await?.ok()
+    }
+
+    /// Writes the group's metadata record when its protocol type is new, so a restart
+    /// brings the group back with its type. A failure is logged and retried at the
+    /// next join: nothing a client was told depends on it.
+    async fn store_protocol_type(&self, shard: &Shard, group_id: &str) {
+        let record = self.with_existing(group_id, |g| {
+            let protocol_type = g.classic.protocol_type()?.to_string();
+            if g.stored_protocol_type.as_deref() == Some(protocol_type.as_str()) {
+                return None;
+            }
+            g.stored_protocol_type = Some(protocol_type.clone());
+            let value = records::group_value(
+                &protocol_type,
+                g.classic.generation(),
+                g.classic.protocol().unwrap_or_default(),
+                g.classic.leader().unwrap_or_default(),
+                now_ms(),
+            );
+            Some((g.partition, value))
+        });
+        let Some((partition, value)) = record.flatten() else {
+            return;
+        };
+        let entry = (records::group_key(group_id), Some(value));
+        if let Err(error) = super::offsets::append(shard, partition, vec![entry]).await {
+            tracing::warn!(
+                group = group_id,
+                ?error,
+                "storing the group's metadata failed"
+            );
+            self.with_existing(group_id, |g| g.stored_protocol_type = None);
+        }
     }
 
     /// Drops a group that has nothing left (a failed join, members all gone, no offsets).

@@ -237,7 +237,9 @@ impl Coordinator {
     }
 
     /// Removes the committed offsets of groups without members that are older than
-    /// `offsets.retention.minutes` (tombstones first). Returns how many went.
+    /// `offsets.retention.minutes` (tombstones first), and the metadata of groups left
+    /// with neither members nor offsets, as Kafka's cleanup does. Returns how many
+    /// offsets went.
     pub async fn expire_offsets(&self, shard: &Shard, now_ms: i64) -> usize {
         let retention_ms = shard
             .snapshot()
@@ -250,20 +252,22 @@ impl Coordinator {
             .borrow()
             .iter()
             .filter(|(_, g)| g.has_no_members())
-            .map(|(id, g)| {
-                (
-                    id.clone(),
-                    g.partition,
-                    expired(&g.offsets, now_ms, retention_ms),
-                )
+            .filter_map(|(id, g)| {
+                let keys = expired(&g.offsets, now_ms, retention_ms);
+                // A group with neither members nor offsets goes too (its metadata).
+                let due = !keys.is_empty() || g.offsets.is_empty();
+                due.then(|| (id.clone(), g.partition, keys))
             })
-            .filter(|(_, _, keys)| !keys.is_empty())
             .collect();
         let mut count = 0;
         for (group_id, partition, keys) in doomed {
+            let last = self
+                .with_existing(&group_id, |g| g.offsets.len() == keys.len())
+                .unwrap_or(true);
             let tombstones = keys
                 .iter()
                 .map(|(topic, p)| (records::offset_key(&group_id, topic, *p), None))
+                .chain(last.then(|| (records::group_key(&group_id), None)))
                 .collect();
             if let Err(error) = append(shard, partition, tombstones).await {
                 tracing::warn!(group = %group_id, error = ?error, "expiring offsets failed");
@@ -273,6 +277,9 @@ impl Coordinator {
             self.with_existing(&group_id, |g| {
                 for key in &keys {
                     g.offsets.remove(key);
+                }
+                if last {
+                    g.stored_protocol_type = None;
                 }
             });
             self.forget_if_unused(&group_id);
@@ -313,6 +320,7 @@ impl Coordinator {
         let tombstones = keys
             .iter()
             .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
+            .chain([(records::group_key(group_id), None)])
             .collect();
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
@@ -419,6 +427,8 @@ impl Coordinator {
                 }
             }
         }
+        // A group record without offsets or members is nothing to keep.
+        self.groups.borrow_mut().retain(|_, g| !g.is_forgotten());
         Ok(loaded)
     }
 
@@ -457,7 +467,22 @@ impl Coordinator {
                         }
                     }
                 }
-                Some(Entry::Group { .. }) => {}
+                Some(Entry::Group {
+                    group,
+                    protocol_type,
+                }) => {
+                    let mut groups = self.groups.borrow_mut();
+                    let entry = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(partition));
+                    if let Some(protocol_type) = &protocol_type {
+                        entry.classic.restore_protocol_type(protocol_type.clone());
+                    }
+                    entry.stored_protocol_type = protocol_type;
+                    if entry.is_forgotten() {
+                        groups.remove(&group);
+                    }
+                }
                 None => tracing::warn!(partition, "unknown record in the offsets topic"),
             }
         }
@@ -467,7 +492,7 @@ impl Coordinator {
 
 /// Appends records (key, value or tombstone) to an offsets-topic partition this shard
 /// owns, and returns once they are durable.
-async fn append(
+pub(super) async fn append(
     shard: &Shard,
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,

@@ -1,8 +1,9 @@
 //! The records of `__consumer_offsets`, in Kafka's own layout so its tools can read the
 //! topic: key version 1 (group, topic, partition) with value version 3 (offset, leader
 //! epoch, metadata, commit time) for a committed offset; a null value deletes it.
-//! Key version 2 (a group's membership) is recognised and skipped: shoal keeps
-//! membership in memory only, and groups come back Empty after a restart.
+//! Key version 2 is a group's metadata: shoal writes it (value version 3) with the
+//! protocol type, generation, protocol and leader but no members, so a group comes
+//! back Empty after a restart, with its type.
 //!
 //! Pure encoding; decoding is total (bad bytes give `None`, never a panic).
 
@@ -27,13 +28,17 @@ pub enum Entry {
         partition: i32,
         committed: Option<Committed>,
     },
-    /// A membership record: not used by shoal.
-    Group { group: String },
+    /// A group's metadata; `None`: the group was deleted.
+    Group {
+        group: String,
+        protocol_type: Option<String>,
+    },
 }
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
+const GROUP_VALUE_VERSION: i16 = 3;
 
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     let mut buf = BytesMut::with_capacity(2 + 2 + group.len() + 2 + topic.len() + 4);
@@ -41,6 +46,32 @@ pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     put_string(&mut buf, group);
     put_string(&mut buf, topic);
     buf.put_i32(partition);
+    buf.freeze()
+}
+
+pub fn group_key(group: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 + 2 + group.len());
+    buf.put_i16(GROUP_KEY_VERSION);
+    put_string(&mut buf, group);
+    buf.freeze()
+}
+
+/// Kafka's group metadata value, version 3, with no members.
+pub fn group_value(
+    protocol_type: &str,
+    generation: i32,
+    protocol: &str,
+    leader: &str,
+    now_ms: i64,
+) -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.put_i16(GROUP_VALUE_VERSION);
+    put_string(&mut buf, protocol_type);
+    buf.put_i32(generation);
+    put_string(&mut buf, protocol);
+    put_string(&mut buf, leader);
+    buf.put_i64(now_ms);
+    buf.put_i32(0);
     buf.freeze()
 }
 
@@ -73,9 +104,20 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
                 committed,
             })
         }
-        GROUP_KEY_VERSION => Some(Entry::Group {
-            group: get_string(&mut key)?,
-        }),
+        GROUP_KEY_VERSION => {
+            let group = get_string(&mut key)?;
+            let protocol_type = match value {
+                None => None,
+                Some(mut value) => {
+                    let _version = get_i16(&mut value)?;
+                    Some(get_string(&mut value)?)
+                }
+            };
+            Some(Entry::Group {
+                group,
+                protocol_type,
+            })
+        }
         _ => None,
     }
 }
@@ -162,6 +204,25 @@ mod tests {
                 topic: "orders".into(),
                 partition: 3,
                 committed: None,
+            })
+        );
+    }
+
+    #[test]
+    fn group_metadata_round_trips_its_protocol_type() {
+        let value = group_value("consumer", 7, "range", "m-1", 1_000);
+        assert_eq!(
+            decode(&group_key("g"), Some(&value)),
+            Some(Entry::Group {
+                group: "g".into(),
+                protocol_type: Some("consumer".into()),
+            })
+        );
+        assert_eq!(
+            decode(&group_key("g"), None),
+            Some(Entry::Group {
+                group: "g".into(),
+                protocol_type: None,
             })
         );
     }

@@ -135,6 +135,9 @@ def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker):
     _OPEN.remove(c)
 
     broker.restart()
+    # After a restart the group is back, empty, and still a consumer group (not a simple one).
+    listed = {g.group_id: g for g in admin(broker).list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert listed["resume"].state.name == "EMPTY" and not listed["resume"].is_simple_consumer_group
     again = group_consumer(broker, "resume")
     committed = again.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=CLIENT_TIMEOUT_S)
     assert [(tp.partition, tp.offset) for tp in committed] == [(0, 4), (1, 7)]
@@ -203,6 +206,9 @@ def test_admin_lists_describes_alters_and_deletes_groups(broker):
     assert err is not None and err.args[0].code() == KafkaError.NON_EMPTY_GROUP
     c.close()
     _OPEN.remove(c)
+    listed = {g.group_id: g for g in a.list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
+    assert listed[group].state.name == "EMPTY"
+    assert not listed[group].is_simple_consumer_group, "an empty consumer group keeps its protocol type"
 
     # An admin tool may commit for an empty group; the committed offsets read back.
     wanted = [TopicPartition(topic, 0, 1), TopicPartition(topic, 1, 2)]
