@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
+use kafka_protocol::records::Compression;
 
 use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
@@ -43,27 +43,35 @@ pub struct Position {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    /// When the first record at or after the offset was written; `None` when the
-    /// group has consumed everything (or the partition is gone).
-    pub oldest_unconsumed_ms: Option<i64>,
+    pub unconsumed: Unconsumed,
 }
 
-/// The positions of the groups `shard` coordinates, each with the timestamp of its
-/// oldest unconsumed record, read on the shard that owns the partition.
+/// What a group has left to read on a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unconsumed {
+    /// The committed offset is at (or past) the log end.
+    Nothing,
+    /// Records from this timestamp on (the first timestamp of the batch holding the
+    /// committed offset).
+    Since(i64),
+    /// The log could not be read.
+    Unknown,
+}
+
+/// The positions of the groups `shard` coordinates on partitions that exist, each with
+/// what is left to read, learnt from the shard that owns the partition.
 pub async fn positions_with_age(shard: &Rc<Shard>) -> Vec<Position> {
-    let positions = shard.groups.positions();
     let snapshot = shard.snapshot();
+    let mut positions = shard.groups.positions();
+    positions.retain(|p| snapshot.has_partition(&p.topic, p.partition));
     let mut by_owner: BTreeMap<ShardId, Vec<(usize, String, i32, i64)>> = BTreeMap::new();
     for (i, p) in positions.iter().enumerate() {
-        if snapshot.has_partition(&p.topic, p.partition) {
-            let owner = snapshot.shard_for(&p.topic, p.partition);
-            by_owner
-                .entry(owner)
-                .or_default()
-                .push((i, p.topic.clone(), p.partition, p.offset));
-        }
+        let owner = snapshot.shard_for(&p.topic, p.partition);
+        by_owner
+            .entry(owner)
+            .or_default()
+            .push((i, p.topic.clone(), p.partition, p.offset));
     }
-    let mut positions = positions;
     for (owner, asked) in by_owner {
         // Cross-shard: a partition's log is read by the shard that owns it.
         let found = shard
@@ -73,16 +81,19 @@ pub async fn positions_with_age(shard: &Rc<Shard>) -> Vec<Position> {
                     let Some(log) = s.partition(&topic, partition) else {
                         continue;
                     };
-                    if let Ok(Some(timestamp)) = log.log.timestamp_at(offset).await {
-                        found.push((i, timestamp));
-                    }
+                    let unconsumed = match log.log.timestamp_at(offset).await {
+                        Ok(Some(timestamp)) => Unconsumed::Since(timestamp),
+                        Ok(None) => Unconsumed::Nothing,
+                        Err(_) => Unconsumed::Unknown,
+                    };
+                    found.push((i, unconsumed));
                 }
                 found
             })
             .await
             .unwrap_or_default();
-        for (i, timestamp) in found {
-            positions[i].oldest_unconsumed_ms = Some(timestamp);
+        for (i, unconsumed) in found {
+            positions[i].unconsumed = unconsumed;
         }
     }
     positions
@@ -230,7 +241,7 @@ impl Coordinator {
                     topic: topic.clone(),
                     partition: *p,
                     offset: c.offset,
-                    oldest_unconsumed_ms: None,
+                    unconsumed: Unconsumed::Unknown,
                 })
             })
             .collect()
@@ -433,8 +444,8 @@ impl Coordinator {
     }
 
     /// Applies one stored batch; returns how many records it held.
-    fn replay(&self, partition: i32, mut raw: Bytes) -> usize {
-        let set = match RecordBatchDecoder::decode(&mut raw) {
+    fn replay(&self, partition: i32, raw: Bytes) -> usize {
+        let set = match crate::storage::decode::decode(&raw) {
             Ok(set) => set,
             Err(error) => {
                 tracing::error!(partition, %error, "undecodable batch in the offsets topic");

@@ -450,7 +450,7 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
         offset.push(gauge(&labels, g.current_offset as f64));
         let computed = || {
             let end = log_ends.get(&(g.topic.as_str(), g.partition))?;
-            Some((end - g.current_offset).max(0))
+            Some(end.saturating_sub(g.current_offset).max(0))
         };
         if let Some(records) = g.lag.or_else(computed) {
             lag.push(gauge(&labels, records as f64));

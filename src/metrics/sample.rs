@@ -9,6 +9,7 @@ use super::histogram::BucketSample;
 use super::requests::RequestSample;
 use super::topics::TopicCounts;
 use super::ShardMetrics;
+use crate::group::offsets::{Position, Unconsumed};
 use crate::shard::Shard;
 
 /// One shard at the moment of a scrape.
@@ -69,13 +70,13 @@ pub struct GroupOffsets {
 
 impl GroupOffsets {
     /// `lag` is left to the scrape, which knows every partition's log end.
-    pub fn new(position: crate::group::offsets::Position, now_ms: i64) -> GroupOffsets {
+    pub fn new(position: Position, now_ms: i64) -> GroupOffsets {
         GroupOffsets {
-            lag_seconds: Some(
-                position
-                    .oldest_unconsumed_ms
-                    .map_or(0.0, |at| (now_ms - at).max(0) as f64 / 1000.0),
-            ),
+            lag_seconds: match position.unconsumed {
+                Unconsumed::Nothing => Some(0.0),
+                Unconsumed::Since(at) => Some(now_ms.saturating_sub(at).max(0) as f64 / 1000.0),
+                Unconsumed::Unknown => None,
+            },
             group: position.group,
             topic: position.topic,
             partition: position.partition,

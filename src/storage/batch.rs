@@ -5,8 +5,6 @@
 //! count uncompressed records (their varint lengths only) and, on request, to find the
 //! exact record for a timestamp (`records_at_or_after`).
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -272,8 +270,7 @@ pub fn walk(buf: &[u8], verify: bool, mut each: impl FnMut(usize, &BatchHeader))
 /// The offset and timestamp of the first record in `batch` whose timestamp is at or
 /// after `timestamp`, decoding (and decompressing) the records.
 pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i64)> {
-    let mut bytes = Bytes::copy_from_slice(batch);
-    let set = RecordBatchDecoder::decode(&mut bytes).ok()?;
+    let set = super::decode::decode(batch).ok()?;
     set.records
         .iter()
         .find(|record| record.timestamp >= timestamp)
@@ -284,6 +281,7 @@ pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, i6
 pub(crate) mod tests {
     use super::*;
     use crate::client::records::NewRecord;
+    use bytes::Bytes;
     use kafka_protocol::records::Compression;
     use proptest::prelude::*;
 

@@ -12,9 +12,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::super::batch::{self, BatchHeader, WalkEnd};
 use super::super::segment::{file_name, write_file, Segment};
@@ -136,8 +134,7 @@ async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), Stor
 /// Whether every record in `batches` (validated batches) has a key: a compacted topic
 /// refuses keyless records, as Kafka does, since compaction could not place them.
 pub fn every_record_has_a_key(batches: &[u8]) -> bool {
-    let mut buf = Bytes::copy_from_slice(batches);
-    match RecordBatchDecoder::decode_all(&mut buf) {
+    match super::super::decode::decode_all(batches) {
         Ok(sets) => sets
             .iter()
             .flat_map(|set| &set.records)
@@ -147,16 +144,14 @@ pub fn every_record_has_a_key(batches: &[u8]) -> bool {
 }
 
 fn decode(bytes: &[u8]) -> Vec<Record> {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    RecordBatchDecoder::decode(&mut buf)
+    super::super::decode::decode(bytes)
         .map(|set| set.records)
         .unwrap_or_default()
 }
 
 /// The batch as it stays after cleaning (possibly empty), and how many records left.
 fn clean_batch(bytes: &[u8], latest: &HashMap<Bytes, i64>, horizon: i64) -> (Vec<u8>, usize) {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    let Ok(set) = RecordBatchDecoder::decode(&mut buf) else {
+    let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.
         return (bytes.to_vec(), 0);
     };

@@ -353,8 +353,9 @@ impl Log {
         Ok(None)
     }
 
-    /// The timestamp of the first record at or after `offset`; `None` at the log end.
-    /// Reads and decodes the one batch holding it.
+    /// The first timestamp of the batch holding `offset` (its first record's, so never
+    /// later than the record at `offset`); `None` at the log end. Reads one batch
+    /// header, decodes nothing.
     pub async fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, StorageError> {
         let offset = offset.max(self.start_offset.get());
         if offset >= self.end_offset.get() {
@@ -363,19 +364,15 @@ impl Log {
         let Some(slice) = self.read(offset, 1).await? else {
             return Ok(None);
         };
+        let length = (slice.length as usize).min(batch::HEADER_BYTES);
         let bytes = slice
             .file
-            .read_at(slice.position, slice.length as usize)
+            .read_at(slice.position, length)
             .await
             .map_err(io::Error::from)?;
-        let mut buf = bytes::Bytes::copy_from_slice(&bytes);
-        let records = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-            .map(|set| set.records)
-            .unwrap_or_default();
-        Ok(records
-            .iter()
-            .find(|r| r.offset >= offset)
-            .map(|r| r.timestamp))
+        Ok(batch::BatchHeader::parse(&bytes)
+            .ok()
+            .map(|header| header.base_timestamp.get()))
     }
 
     /// Kafka's DeleteRecords: records before `offset` become unreadable, and segments

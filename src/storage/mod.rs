@@ -4,6 +4,7 @@
 //! This module knows nothing of Kafka requests, replication, or other shards.
 
 pub mod batch;
+pub mod decode;
 mod index;
 pub mod log;
 mod segment;

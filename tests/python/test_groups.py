@@ -467,3 +467,10 @@ def test_lag_is_exported_per_group_and_partition(broker):
     age = gauge("kafka_consumergroup_lag_seconds", 0)
     assert 3600 - 0.004 <= age < 3600 + CLIENT_TIMEOUT_S, age
     assert gauge("kafka_consumergroup_lag_seconds", 1) == 0
+
+    # Offsets are the client's to choose: an absurd one must not break the scrape.
+    with kw.Conn(broker.bootstrap) as conn:
+        assert commit_error(conn, offset_commit_v2(group, -1, "", topic, 0, -2**63)) == kw.NONE
+    text = urllib.request.urlopen(f"http://{m.group(1)}/metrics", timeout=10).read().decode()
+    assert gauge("kafka_consumergroup_current_offset", 0) == -2**63
+    assert_broker_serves(broker)
