@@ -156,9 +156,10 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
             if stop.load(Ordering::Relaxed) || args.max_messages.is_some_and(|m| printed >= m) {
                 return Ok(());
             }
+            let quiet = last_record.elapsed();
             let wait = match timeout {
-                Some(t) if last_record.elapsed() >= t => return Ok(()),
-                Some(t) => (t - last_record.elapsed()).min(FETCH_WAIT_MAX),
+                Some(t) if quiet >= t => return Ok(()),
+                Some(t) => t.saturating_sub(quiet).min(FETCH_WAIT_MAX),
                 None => FETCH_WAIT_MAX,
             };
             if let Some(membership) = membership.as_mut() {

@@ -47,6 +47,10 @@ pub fn highest_common(theirs: (i16, i16), ours: (i16, i16)) -> Option<i16> {
     (high >= theirs.0.max(ours.0)).then_some(high)
 }
 
+/// What a held request's wait is given on top of the broker's own bound (Java's consumer
+/// gives JoinGroup its rebalance timeout plus 5 s).
+const WAIT_MARGIN: Duration = Duration::from_secs(5);
+
 pub struct Broker {
     address: String,
     connection: Connection,
@@ -104,6 +108,29 @@ impl Broker {
         self.connection
             .call(api, version, request)
             .map_err(|source| self.io_error(source))
+    }
+
+    /// As `call`, for a request the broker may hold for up to `wait` (JoinGroup waits
+    /// for a rebalance): reads wait that long, plus a margin, for this call only.
+    pub fn call_waiting<R: Request>(
+        &mut self,
+        version: i16,
+        request: &R,
+        wait: Duration,
+    ) -> Result<R::Response> {
+        let usual = self
+            .connection
+            .read_timeout()
+            .map_err(|e| self.io_error(e))?;
+        let patient = usual.map(|t| t.max(wait + WAIT_MARGIN));
+        self.connection
+            .set_read_timeout(patient)
+            .map_err(|e| self.io_error(e))?;
+        let response = self.call(version, request);
+        self.connection
+            .set_read_timeout(usual)
+            .map_err(|e| self.io_error(e))?;
+        response
     }
 
     /// Sends `request` and expects no response (Produce with acks=0).

@@ -73,15 +73,21 @@ pub fn coordinator(cluster: &mut Cluster, group: &str, timeout: Duration) -> Res
             request.key = str_bytes(group);
         }
         let response = broker.call(version, &request)?;
-        let (code, message, node) = match response.coordinators.first() {
-            Some(c) if version >= FIND_COORDINATOR_BATCH_VERSION => {
-                (c.error_code, c.error_message.clone(), c.node_id.0)
-            }
-            _ => (
+        let (code, message, node) = if version >= FIND_COORDINATOR_BATCH_VERSION {
+            // v4+ answers in the per-key list only; its top-level fields stay default.
+            let Some(c) = response.coordinators.first() else {
+                return Err(Error::Protocol {
+                    address: broker.address().to_string(),
+                    message: format!("FindCoordinator named no coordinator for group '{group}'"),
+                });
+            };
+            (c.error_code, c.error_message.clone(), c.node_id.0)
+        } else {
+            (
                 response.error_code,
                 response.error_message.clone(),
                 response.node_id.0,
-            ),
+            )
         };
         if code == 0 {
             return Ok(node);
@@ -381,7 +387,8 @@ pub fn join_group(broker: &mut Broker, params: &JoinParams<'_>) -> Result<JoinOu
     if version >= 1 {
         request.rebalance_timeout_ms = params.rebalance_timeout_ms;
     }
-    let response = broker.call(version, &request)?;
+    let rebalance = Duration::from_millis(params.rebalance_timeout_ms.max(0) as u64);
+    let response = broker.call_waiting(version, &request, rebalance)?;
     if response.error_code == MEMBER_ID_REQUIRED {
         return Ok(JoinOutcome::MemberIdRequired(
             response.member_id.to_string(),

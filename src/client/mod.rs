@@ -22,7 +22,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -75,13 +75,13 @@ impl Connection {
         Err(last_error)
     }
 
-    /// A second handle on the same socket (e.g. to read responses on another thread).
-    pub fn try_clone(&self) -> io::Result<Connection> {
-        Ok(Connection {
-            stream: self.stream.try_clone()?,
-            next_correlation_id: self.next_correlation_id,
-            client_id: self.client_id.clone(),
-        })
+    /// How long a read may wait (`None`: forever).
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.stream.read_timeout()
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
     }
 
     /// Writes one request; returns its correlation id.
@@ -148,11 +148,6 @@ impl Connection {
         }
         Ok(response)
     }
-}
-
-/// The correlation id at the start of a response frame.
-pub fn correlation_id(frame: &Bytes) -> Option<i32> {
-    (frame.len() >= 4).then(|| frame.clone().get_i32())
 }
 
 fn invalid(error: impl ToString) -> io::Error {

@@ -20,6 +20,13 @@ use crate::shard::Shard;
 /// A scrape request's head may be this long, at most.
 const REQUEST_BYTES_MAX: usize = 8192;
 
+/// A client has this long to send its request head, and every answer this long to be
+/// ready: a silent client or a wedged shard gets dropped or a 503, not a task forever.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers in progress at once, at most; connections beyond it are closed at once.
+const ANSWERS_MAX: usize = 64;
+
 /// The answers' task queue shares; request work runs with glommio's default 1000.
 const EXPORTER_SHARES: usize = 100;
 
@@ -29,17 +36,35 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         Latency::NotImportant,
         "metrics",
     );
+    let answering = Rc::new(std::cell::Cell::new(0usize));
     loop {
         match shard.unless_stopping(listener.accept()).await {
-            Some(Ok(stream)) => spawn_answer(queue, Rc::clone(&shard), stream),
+            Some(Ok(stream)) if answering.get() >= ANSWERS_MAX => drop(stream),
+            Some(Ok(stream)) => {
+                spawn_answer(queue, Rc::clone(&shard), stream, Rc::clone(&answering))
+            }
             Some(Err(error)) => tracing::warn!(%error, "metrics accept failed"),
             None => return,
         }
     }
 }
 
-fn spawn_answer(queue: TaskQueueHandle, shard: Rc<Shard>, stream: TcpStream) {
-    match glommio::spawn_local_into(answer(shard, stream), queue) {
+fn spawn_answer(
+    queue: TaskQueueHandle,
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    answering: Rc<std::cell::Cell<usize>>,
+) {
+    let work = async move {
+        answering.set(answering.get() + 1);
+        let bounded = glommio::timer::timeout(REQUEST_TIMEOUT, async {
+            answer(shard, stream).await;
+            Ok(())
+        });
+        let _ = bounded.await;
+        answering.set(answering.get() - 1);
+    };
+    match glommio::spawn_local_into(work, queue) {
         Ok(task) => drop(task.detach()),
         Err(error) => tracing::warn!(%error, "metrics request not answered"),
     }

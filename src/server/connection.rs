@@ -70,7 +70,12 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
-        let timer = RequestTimer::start(&shard, request.api_key, request.version);
+        // Versions outside what the API serves (answered UNSUPPORTED_VERSION or closed)
+        // share one label, so a client cannot mint metric series at will.
+        let served =
+            handlers::versions(request.api_key).is_some_and(|v| v.contains(&request.version));
+        let version = if served { request.version } else { -1 };
+        let timer = RequestTimer::start(&shard, request.api_key, version);
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
             Rc::clone(&client_host),
