@@ -1,5 +1,6 @@
 //! The `shoal` command: `shoal serve` runs a broker; `topics`, `produce`, `consume` and
-//! `configs` are Kafka-style tools (src/cli/). This file only parses and dispatches.
+//! `configs` are Kafka-style tools (src/cli/); `bench` is the load harness (bench/harness/).
+//! This file only parses and dispatches.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// Describe or alter topic and broker configs (Kafka's kafka-configs.sh).
     Configs(cli::configs::ConfigsArgs),
+    /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
+    Bench(shoal::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,5 +80,6 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::finish(cli::produce::run(args)),
         Command::Consume(args) => cli::finish(cli::consume::run(args)),
         Command::Configs(args) => cli::finish(cli::configs::run(args)),
+        Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }
