@@ -137,7 +137,11 @@ pub fn run(
                 .get(partition)
                 .is_some_and(|hw| offset >= hw)
         });
-        if draining && at_end {
+        // Every record producers sent must come back too: with acks=0 the high
+        // watermark may not cover them yet when producing ends.
+        let all_read = shared.consumed_records.load(Ordering::Relaxed)
+            >= shared.acked_records.load(Ordering::Relaxed);
+        if draining && at_end && all_read {
             consumed.caught_up = true;
             break;
         }

@@ -16,7 +16,7 @@ pub mod load;
 pub mod producer;
 pub mod report;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -320,11 +320,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if consume_deadline.is_some_and(|d| clock.start.elapsed() >= d) {
             shared.stop.store(true, Ordering::Relaxed);
         }
-        progress.tick(&shared, &clock);
+        progress.tick(&shared);
         std::thread::sleep(Duration::from_millis(20));
     }
     let run_end = clock.now_us();
-    eprintln!();
+    if progress.printed && std::io::stderr().is_terminal() {
+        eprintln!();
+    }
 
     let mut produced = Vec::new();
     for thread in producer_threads {
@@ -487,6 +489,7 @@ struct Progress {
     started: Instant,
     acked: (u64, u64),
     consumed: (u64, u64),
+    printed: bool,
 }
 
 impl Progress {
@@ -496,10 +499,11 @@ impl Progress {
             started: Instant::now(),
             acked: counts(&shared.acked_records, &shared.acked_bytes),
             consumed: counts(&shared.consumed_records, &shared.consumed_bytes),
+            printed: false,
         }
     }
 
-    fn tick(&mut self, shared: &Shared, _clock: &Clock) {
+    fn tick(&mut self, shared: &Shared) {
         let elapsed = self.last.elapsed();
         if elapsed < Duration::from_secs(1) {
             return;
@@ -513,8 +517,15 @@ impl Progress {
             (consumed.0 - self.consumed.0, consumed.1 - self.consumed.1),
             (acked.0, consumed.0),
         );
-        let _ = write!(std::io::stderr().lock(), "\r{line}");
+        // A terminal gets one line rewritten in place; a log gets a line per second.
+        let mut stderr = std::io::stderr().lock();
+        let _ = if stderr.is_terminal() {
+            write!(stderr, "\r{line}")
+        } else {
+            writeln!(stderr, "{}", line.trim_end())
+        };
         self.last = Instant::now();
+        self.printed = true;
         (self.acked, self.consumed) = (acked, consumed);
     }
 }
