@@ -46,6 +46,8 @@ pub struct Consumed {
     pub latency: Histogram<u64>,
     /// Whether it read every partition to its end before it stopped.
     pub caught_up: bool,
+    /// When it stopped, µs from the run's start.
+    pub finished_us: u64,
 }
 
 pub fn run(
@@ -68,6 +70,7 @@ pub fn run(
         bytes: 0,
         latency: histogram(),
         caught_up: false,
+        finished_us: 0,
     };
     let mut drain_deadline = None;
     loop {
@@ -149,6 +152,7 @@ pub fn run(
             break;
         }
     }
+    consumed.finished_us = clock.now_us();
     Ok(consumed)
 }
 

@@ -307,11 +307,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         _ => None,
     };
     let mut progress = Progress::new(&shared);
-    let mut produce_end = None;
     loop {
         let producers_done = producer_threads.iter().all(JoinHandle::is_finished);
-        if producers_done && produce_end.is_none() {
-            produce_end = Some(clock.now_us());
+        if producers_done {
             shared.drain.store(true, Ordering::Release);
         }
         if producers_done && consumer_threads.iter().all(JoinHandle::is_finished) {
@@ -347,7 +345,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                     .add(&p.latency)
                     .map_err(|e| anyhow!("merging latencies: {e}"))?;
             }
-            let end = produce_end.unwrap_or(run_end);
+            let end = produced
+                .iter()
+                .map(|p| p.finished_us)
+                .max()
+                .unwrap_or(run_end);
             Ok(Flow::new(
                 produced.iter().map(|p| p.records).sum(),
                 produced.iter().map(|p| p.bytes).sum(),
@@ -365,7 +367,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Flow::new(
             consumed.iter().map(|c| c.records).sum(),
             consumed.iter().map(|c| c.bytes).sum(),
-            Duration::from_micros(run_end.saturating_sub(produce_start)),
+            Duration::from_micros(
+                consumed
+                    .iter()
+                    .map(|c| c.finished_us)
+                    .max()
+                    .unwrap_or(run_end)
+                    .saturating_sub(produce_start),
+            ),
             None,
         )
     });

@@ -64,6 +64,8 @@ pub struct Produced {
     pub records: u64,
     pub bytes: u64,
     pub latency: Histogram<u64>,
+    /// When the last answer came, µs from the run's start.
+    pub finished_us: u64,
 }
 
 /// A request on its way: what to account for when its answer comes.
@@ -171,6 +173,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         records: producer.sent_records,
         bytes: producer.sent_bytes,
         latency,
+        finished_us: producer.clock.now_us(),
     })
 }
 
