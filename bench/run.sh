@@ -8,12 +8,14 @@
 #   the produce_fetch bench: fetch MB/s from a warm log
 # and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99.
 # Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk
-# being measured; BENCH_FLAGS adds flags to every `shoal bench` run, e.g. "--producers 2")
+# being measured; BENCH_FLAGS replaces the load shape given to every `shoal bench` run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 dir=${BENCH_DIR:-target/bench}
-flags=${BENCH_FLAGS:-}
+# Enough concurrency and batching for the closed loop to find the broker's limit, and a
+# short linger so half-load latency is mostly the broker's.
+flags=${BENCH_FLAGS:---producers 2 --partitions 16 --batch-size 262144 --in-flight 16 --linger-ms 1}
 need=()
 command -v fio >/dev/null || need+=(fio)
 command -v iperf3 >/dev/null || need+=(iperf3)
@@ -32,11 +34,16 @@ fio_sync_p99_ms=$(jq '.jobs[0].sync.lat_ns.percentile["99.000000"] / 1e6' <<<"$f
 rm -rf "$dir/fio"
 
 echo "iperf3: loopback TCP" >&2
-iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+port=${IPERF_PORT:-5201}
+iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
 iperf_pid=$!
-until iperf3_json=$(iperf3 -c 127.0.0.1 -p 5201 -t "$seconds" -J 2>/dev/null); do :; done
+# A client that connects while the server is still starting can fail half-way and leave
+# the server waiting, so the client starts only once the port listens.
+until ss -Hltn "sport = :$port" | grep -q .; do kill -0 "$iperf_pid" || exit 1; sleep 0.1; done
+iperf3_json=$(iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J)
+kill "$iperf_pid" 2>/dev/null || true
 wait "$iperf_pid" || true
-iperf_mb=$(jq '.end.sum_received.bits_per_second / 8 / 1e6' <<<"$iperf3_json")
+iperf_mb=$(jq -e '.end.sum_received.bits_per_second / 8 / 1e6' <<<"$iperf3_json")
 
 echo "shoal: a broker on loopback" >&2
 ./target/release/shoal serve --override listeners=PLAINTEXT://127.0.0.1:0 --override metrics.port=0 \
