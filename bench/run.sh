@@ -78,6 +78,7 @@ jq -n --argjson fio "$fio_mb" --argjson sync_p99 "$fio_sync_p99_ms" --argjson ip
     produce_max_p99_ms: $max[0].produce.latency.p99_ms,
     half_load_records_per_s: $half[0].produce.records_per_s,
     produce_half_load_p99_ms: $half[0].produce.latency.p99_ms,
+    half_load_schedule_lag_p99_ms: $half[0].schedule_lag.p99_ms,
     end_to_end_half_load_p99_ms: $e2e[0].end_to_end_latency.p99_ms,
     harness_cpu_seconds_per_mb: {max: $max[0].harness_cpu.seconds_per_mb,
                                  half: $half[0].harness_cpu.seconds_per_mb,

@@ -358,6 +358,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ))
         })
         .transpose()?;
+    let mut schedule_lag = report::histogram();
+    for p in &produced {
+        schedule_lag
+            .add(&p.schedule_lag)
+            .map_err(|e| anyhow!("merging latencies: {e}"))?;
+    }
     let mut e2e = report::histogram();
     for c in &consumed {
         e2e.add(&c.latency)
@@ -396,6 +402,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         machine,
         produce,
         consume,
+        schedule_lag: args
+            .rate
+            .and_then(|_| Latency::from_histogram(&schedule_lag)),
         end_to_end_latency: (args.scenario == Scenario::EndToEnd)
             .then(|| Latency::from_histogram(&e2e))
             .flatten(),

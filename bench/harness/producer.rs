@@ -64,6 +64,8 @@ pub struct Produced {
     pub records: u64,
     pub bytes: u64,
     pub latency: Histogram<u64>,
+    /// Open loop: how late each record was made against its due time.
+    pub schedule_lag: Histogram<u64>,
     /// When the last answer came, µs from the run's start.
     pub finished_us: u64,
 }
@@ -147,6 +149,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         plan,
         clock,
         shared,
+        schedule_lag: histogram(),
     };
     let outcome = producer.produce();
     // Closing the ticket channels lets each reader finish once it has every answer.
@@ -173,6 +176,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         records: producer.sent_records,
         bytes: producer.sent_bytes,
         latency,
+        schedule_lag: std::mem::replace(&mut producer.schedule_lag, histogram()),
         finished_us: producer.clock.now_us(),
     })
 }
@@ -192,6 +196,7 @@ struct Producer {
     sent_records: u64,
     sent_bytes: u64,
     shared: Arc<Shared>,
+    schedule_lag: Histogram<u64>,
 }
 
 impl Producer {
@@ -218,6 +223,10 @@ impl Producer {
                     }
                 }
                 _ => {
+                    if let Some(due) = due {
+                        // Late: the harness, or a full in-flight window, held it up.
+                        self.schedule_lag.saturating_record(now - due + 1);
+                    }
                     self.make(due.unwrap_or(now))?;
                     made += 1;
                     if made.is_multiple_of(LINGER_CHECK_EVERY) {

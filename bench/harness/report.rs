@@ -103,6 +103,10 @@ pub struct Report {
     pub consume: Option<Flow>,
     /// Consume time minus the producer's timestamp in each record (end-to-end only).
     pub end_to_end_latency: Option<Latency>,
+    /// Open loop only: how late records were made against their schedule (µs granularity,
+    /// +1 µs). Large values mean producers could not keep the offered rate: the harness's
+    /// CPU, or a full `--in-flight` window waiting on the broker (see `harness_cpu`).
+    pub schedule_lag: Option<Latency>,
     pub harness_cpu: HarnessCpu,
 }
 
@@ -146,6 +150,9 @@ pub fn table(report: &Report) -> String {
     }
     if let Some(latency) = &report.end_to_end_latency {
         row("end-to-end", None, Some(latency));
+    }
+    if let Some(lag) = &report.schedule_lag {
+        row("schedule lag", None, Some(lag));
     }
     let cpu = &report.harness_cpu;
     let _ = writeln!(
@@ -350,6 +357,7 @@ mod tests {
             consume: Some(Flow::new(10, 10_000, Duration::from_secs(1), None)),
             // Below 2048 µs a 3-digit histogram is exact.
             end_to_end_latency: Some(latency_of(&[1000])),
+            schedule_lag: None,
             harness_cpu: harness_cpu(
                 (Duration::ZERO, Duration::ZERO),
                 (Duration::from_millis(500), Duration::ZERO),

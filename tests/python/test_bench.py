@@ -85,6 +85,7 @@ def test_produce_puts_every_record_in_the_log(broker, tmp_path):
     assert produce["mb_per_s"] > 0 and produce["records_per_s"] > 0
     check_latency(produce["latency"], 2000)
     assert report["consume"] is None and report["end_to_end_latency"] is None
+    assert report["schedule_lag"] is None  # closed loop: no schedule to lag behind
     assert report["parameters"]["loop"] == "closed" and report["parameters"]["acks"] == "all"
     assert sum(end_offsets(broker, topic, 4)) == 2000
     # Keyed records landed where Kafka's default partitioner puts them, and carry the
@@ -127,6 +128,7 @@ def test_end_to_end_reads_back_every_record(broker, tmp_path):
     assert report["consume"]["bytes"] == report["produce"]["bytes"]
     check_latency(report["produce"]["latency"], 2000)
     check_latency(report["end_to_end_latency"], 2000)
+    check_latency(report["schedule_lag"], 2000)
     assert sum(end_offsets(broker, topic, 3)) == 2000
 
 
