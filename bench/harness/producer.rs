@@ -90,6 +90,9 @@ struct Pending {
     records: Vec<NewRecord>,
     due_us: Vec<u64>,
     bytes: u64,
+    /// When its first record was added, µs from the start: linger runs from here, as in
+    /// Kafka's producer, so a producer catching up on late records fills whole batches.
+    opened_us: u64,
 }
 
 pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Produced> {
@@ -227,7 +230,7 @@ impl Producer {
                         // Late: the harness, or a full in-flight window, held it up.
                         self.schedule_lag.saturating_record(now - due + 1);
                     }
-                    self.make(due.unwrap_or(now))?;
+                    self.make(due.unwrap_or(now), now)?;
                     made += 1;
                     if made.is_multiple_of(LINGER_CHECK_EVERY) {
                         self.send_lingered(now)?;
@@ -242,9 +245,9 @@ impl Producer {
         Ok(())
     }
 
-    /// Makes one record due at `due_us` and adds it to its partition's batch, sending
-    /// the batch once it is full.
-    fn make(&mut self, due_us: u64) -> Result<()> {
+    /// Makes one record due at `due_us` and adds it (at `now_us`) to its partition's
+    /// batch, sending the batch once it is full.
+    fn make(&mut self, due_us: u64, now_us: u64) -> Result<()> {
         let key = self.keys.next_key().map(key_bytes);
         let slot = match &key {
             Some(key) => partition_for_key(key, self.partitions.len()),
@@ -259,6 +262,9 @@ impl Producer {
         }
         let bytes = (value.len() + key.as_ref().map_or(0, Vec::len)) as u64;
         let pending = self.pending.entry(slot).or_default();
+        if pending.records.is_empty() {
+            pending.opened_us = now_us;
+        }
         pending.records.push(NewRecord {
             key: key.map(Bytes::from),
             value: Some(value.freeze()),
@@ -273,14 +279,14 @@ impl Producer {
         Ok(())
     }
 
-    /// Sends every batch whose first record has waited `linger`; returns when the next
+    /// Sends every batch that has been open for `linger`; returns when the next
     /// pending batch's linger runs out.
     fn send_lingered(&mut self, now_us: u64) -> Result<Option<u64>> {
         let linger = self.plan.linger.as_micros() as u64;
         let expired: Vec<usize> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.due_us.first().is_some_and(|&d| d + linger <= now_us))
+            .filter(|(_, p)| !p.records.is_empty() && p.opened_us + linger <= now_us)
             .map(|(&slot, _)| slot)
             .collect();
         for slot in expired {
@@ -289,7 +295,8 @@ impl Producer {
         Ok(self
             .pending
             .values()
-            .filter_map(|p| p.due_us.first().map(|&d| d + linger))
+            .filter(|p| !p.records.is_empty())
+            .map(|p| p.opened_us + linger)
             .min())
     }
 
