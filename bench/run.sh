@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Produce and fetch throughput of shoal against the machine's own limits, in one run:
-#   produce MB/s (1 KiB records, acks=all, fsync on)  vs  fio sequential write with fdatasync
-#   fetch MB/s from a warm log                         vs  iperf3 over loopback
-# Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk being measured)
+# shoal against the machine's own limits, in one run (bench/README.md explains the output):
+#   fio: sequential 1 MiB O_DIRECT writes with fdatasync after each -> MB/s and fdatasync p99
+#   iperf3: loopback TCP -> MB/s
+#   shoal bench produce, acks=all, 1 KiB records, closed loop  -> max MB/s, ack p99
+#   shoal bench produce at half that rate (open loop)          -> ack p99
+#   shoal bench end-to-end at half that rate                   -> end-to-end p99
+#   the produce_fetch bench: fetch MB/s from a warm log
+# and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99.
+# Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk
+# being measured; BENCH_FLAGS replaces the load shape given to every `shoal bench` run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 dir=${BENCH_DIR:-target/bench}
+# Enough concurrency and batching for the closed loop to find the broker's limit, and a
+# short linger so half-load latency is mostly the broker's.
+flags=${BENCH_FLAGS:---producers 2 --partitions 16 --batch-size 262144 --in-flight 16 --linger-ms 1}
 need=()
 command -v fio >/dev/null || need+=(fio)
 command -v iperf3 >/dev/null || need+=(iperf3)
@@ -15,36 +24,66 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet --bin shoal --bench produce_fetch
-rm -rf "$dir" && mkdir -p "$dir/fio" "$dir/data"
+rm -rf "$dir" && mkdir -p "$dir/fio" "$dir/data" "$dir/reports"
 
 echo "fio: sequential 1 MiB writes, io_uring, O_DIRECT, fdatasync after each" >&2
-fio_json=$(fio --name=seq --directory="$dir/fio" --ioengine=io_uring --direct=1 --bs=1M --rw=write \
-  --fdatasync=1 --size=1G --runtime="$seconds" --time_based --output-format=json)
+fio_json=$(fio --name=w --filename="$dir/fio/file" --ioengine=io_uring --direct=1 --bs=1M --rw=write \
+  --size=1G --fdatasync=1 --output-format=json)
 fio_mb=$(jq '.jobs[0].write.bw_bytes / 1e6' <<<"$fio_json")
+fio_sync_p99_ms=$(jq '.jobs[0].sync.lat_ns.percentile["99.000000"] / 1e6' <<<"$fio_json")
 rm -rf "$dir/fio"
 
 echo "iperf3: loopback TCP" >&2
-iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+port=${IPERF_PORT:-5201}
+iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
 iperf_pid=$!
-until iperf3_json=$(iperf3 -c 127.0.0.1 -p 5201 -t "$seconds" -J 2>/dev/null); do :; done
+# A client that connects while the server is still starting can fail half-way and leave
+# the server waiting, so the client starts only once the port listens.
+until ss -Hltn "sport = :$port" | grep -q .; do kill -0 "$iperf_pid" || exit 1; sleep 0.1; done
+iperf3_json=$(iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J)
+kill "$iperf_pid" 2>/dev/null || true
 wait "$iperf_pid" || true
-iperf_mb=$(jq '.end.sum_received.bits_per_second / 8 / 1e6' <<<"$iperf3_json")
+iperf_mb=$(jq -e '.end.sum_received.bits_per_second / 8 / 1e6' <<<"$iperf3_json")
 
-echo "shoal: produce then fetch" >&2
+echo "shoal: a broker on loopback" >&2
 ./target/release/shoal serve --override listeners=PLAINTEXT://127.0.0.1:0 --override metrics.port=0 \
   --override log.dirs="$dir/data" >"$dir/broker.out" 2>"$dir/broker.err" &
 broker=$!
 trap 'kill "$broker" 2>/dev/null || true' EXIT
 until grep -q '^shoal ready' "$dir/broker.out"; do kill -0 "$broker" || { cat "$dir/broker.err"; exit 1; }; done
 address=$(sed -n 's/^shoal ready: listening on //p' "$dir/broker.out")
+
+bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, its report kept
+  local name=$1; shift
+  echo "shoal bench $*" >&2
+  # shellcheck disable=SC2086
+  ./target/release/shoal bench "$@" --bootstrap-server "$address" --topic "bench-$name" \
+    --acks all --message-size 1024 --duration "$seconds" --json "$dir/reports/$name.json" $flags >&2
+}
+bench max produce
+half_rate=$(jq '.produce.records_per_s / 2 | floor' "$dir/reports/max.json")
+bench half produce --rate "$half_rate"
+bench e2e end-to-end --rate "$half_rate"
+
+echo "produce_fetch: fetch from a warm log" >&2
 result=$(cargo bench --quiet --bench produce_fetch -- --bootstrap "$address" --seconds "$seconds" | tail -n 1)
 kill -TERM "$broker"; wait "$broker" || true
 
-produce_mb=$(jq '.produce_mb_per_s' <<<"$result")
-fetch_mb=$(jq '.fetch_mb_per_s' <<<"$result")
-jq -n --argjson fio "$fio_mb" --argjson iperf "$iperf_mb" --argjson p "$produce_mb" --argjson f "$fetch_mb" \
-  --argjson run "$result" --arg cores "$(nproc)" --arg kernel "$(uname -r)" '{
-    machine: {cores: $cores, kernel: $kernel},
-    fio_fdatasync_mb_per_s: $fio, iperf3_loopback_mb_per_s: $iperf,
-    shoal: $run,
-    produce_over_fio: ($p / $fio), fetch_over_iperf3: ($f / $iperf)}'
+jq -n --argjson fio "$fio_mb" --argjson sync_p99 "$fio_sync_p99_ms" --argjson iperf "$iperf_mb" \
+  --argjson fetch "$result" --slurpfile max "$dir/reports/max.json" \
+  --slurpfile half "$dir/reports/half.json" --slurpfile e2e "$dir/reports/e2e.json" '{
+    machine: $max[0].machine,
+    fio_fdatasync_mb_per_s: $fio, fio_fdatasync_p99_ms: $sync_p99, iperf3_loopback_mb_per_s: $iperf,
+    produce_max_mb_per_s: $max[0].produce.mb_per_s,
+    produce_max_p99_ms: $max[0].produce.latency.p99_ms,
+    half_load_records_per_s: $half[0].produce.records_per_s,
+    produce_half_load_p99_ms: $half[0].produce.latency.p99_ms,
+    half_load_schedule_lag_p99_ms: $half[0].schedule_lag.p99_ms,
+    end_to_end_half_load_p99_ms: $e2e[0].end_to_end_latency.p99_ms,
+    harness_cpu_seconds_per_mb: {max: $max[0].harness_cpu.seconds_per_mb,
+                                 half: $half[0].harness_cpu.seconds_per_mb,
+                                 e2e: $e2e[0].harness_cpu.seconds_per_mb},
+    fetch_mb_per_s: $fetch.fetch_mb_per_s,
+    produce_over_fio: ($max[0].produce.mb_per_s / $fio),
+    half_load_p99_over_fdatasync_p99: ($half[0].produce.latency.p99_ms / $sync_p99),
+    fetch_over_iperf3: ($fetch.fetch_mb_per_s / $iperf)}'

@@ -2,6 +2,9 @@
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
 pub mod alloc;
+/// `shoal bench`: the load harness; its code lives under bench/ with the other benchmarks.
+#[path = "../bench/harness/mod.rs"]
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cluster;

@@ -75,7 +75,7 @@ pub struct ProduceArgs {
     pub sync: bool,
 }
 
-fn parse_acks(s: &str) -> Result<Acks, String> {
+pub fn parse_acks(s: &str) -> Result<Acks, String> {
     match s {
         "all" | "-1" => Ok(Acks::All),
         "1" => Ok(Acks::Leader),
@@ -84,7 +84,7 @@ fn parse_acks(s: &str) -> Result<Acks, String> {
     }
 }
 
-fn parse_compression(s: &str) -> Result<Compression, String> {
+pub fn parse_compression(s: &str) -> Result<Compression, String> {
     match s {
         "none" => Ok(Compression::None),
         "gzip" => Ok(Compression::Gzip),

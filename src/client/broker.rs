@@ -102,6 +102,12 @@ impl Broker {
         Ok(version)
     }
 
+    /// The raw connection, for callers that pipeline requests (the bench harness);
+    /// `try_clone` it to read answers on another thread.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
+
     /// Sends `request` at `version` and waits for its response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response> {
         let api = self.api_key::<R>()?;

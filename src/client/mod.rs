@@ -75,6 +75,16 @@ impl Connection {
         Err(last_error)
     }
 
+    /// A second handle on the same socket (the bench writes on one thread and reads the
+    /// responses on another).
+    pub fn try_clone(&self) -> io::Result<Connection> {
+        Ok(Connection {
+            stream: self.stream.try_clone()?,
+            next_correlation_id: self.next_correlation_id,
+            client_id: self.client_id.clone(),
+        })
+    }
+
     /// How long a read may wait (`None`: forever).
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         self.stream.read_timeout()

@@ -1,0 +1,412 @@
+//! A bench producer: one OS thread making records on schedule, batching them per
+//! partition (batch size / linger, as Kafka's producer does) and pipelining Produce
+//! requests to each partition's leader; one reader thread per leader connection takes the
+//! answers in order and records each record's acknowledgement latency.
+//!
+//! Invariants: at most `in_flight` requests are unanswered on a connection (the writer
+//! hands the reader a ticket, through a channel of that many slots, before it writes);
+//! a record's latency runs from its due time (open loop) or making (closed loop) to the
+//! answer; any error ends the run instead of being counted and skipped.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::{Bytes, BytesMut};
+use hdrhistogram::Histogram;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+use super::load::{key_bytes, Keys, Pace};
+use super::report::histogram;
+use super::{Clock, Limit, Shared};
+use crate::client::cluster::{Cluster, Options};
+use crate::client::error::error_name;
+use crate::client::partitioner::partition_for_key;
+use crate::client::produce::Acks;
+use crate::client::records::{encode_batch, NewRecord};
+use crate::client::Connection;
+
+/// Produce v13 names topics by id only.
+const PRODUCE_TOPIC_ID_VERSION: i16 = 13;
+/// Pending batches are checked against linger every this many records made.
+const LINGER_CHECK_EVERY: u64 = 64;
+
+/// Everything one producer thread needs.
+#[derive(Clone)]
+pub struct ProducerPlan {
+    pub index: usize,
+    pub bootstrap: String,
+    pub options: Options,
+    pub topic: String,
+    pub acks: Acks,
+    pub compression: Compression,
+    pub records_per_batch: usize,
+    pub linger: Duration,
+    pub in_flight: usize,
+    pub pace: Pace,
+    pub limit: Limit,
+    pub keys: super::load::KeyDistribution,
+    pub key_space: u64,
+    pub seed: u64,
+    pub message_size: usize,
+    pub timeout_ms: i32,
+}
+
+/// What a producer measured.
+pub struct Produced {
+    pub records: u64,
+    pub bytes: u64,
+    pub latency: Histogram<u64>,
+    /// Open loop: how late each record was made against its due time.
+    pub schedule_lag: Histogram<u64>,
+    /// When the last answer came, µs from the run's start.
+    pub finished_us: u64,
+}
+
+/// A request on its way: what to account for when its answer comes.
+struct Ticket {
+    records: u64,
+    bytes: u64,
+    /// Each record's due time, µs from the run's start.
+    due_us: Vec<u64>,
+}
+
+struct Link {
+    writer: Connection,
+    version: i16,
+    tickets: Option<SyncSender<Ticket>>,
+    reader: Option<JoinHandle<Result<Histogram<u64>>>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    records: Vec<NewRecord>,
+    due_us: Vec<u64>,
+    bytes: u64,
+    /// When its first record was added, µs from the start: linger runs from here, as in
+    /// Kafka's producer, so a producer catching up on late records fills whole batches.
+    opened_us: u64,
+}
+
+pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Produced> {
+    let mut cluster = Cluster::connect(&plan.bootstrap, plan.options.clone())?;
+    let topic = cluster.topic(&plan.topic, false)?;
+    let partitions: Vec<(i32, i32)> = topic
+        .partitions
+        .iter()
+        .map(|p| (p.index, p.leader))
+        .collect();
+    if partitions.iter().any(|&(_, leader)| leader < 0) {
+        bail!("a partition of '{}' has no leader", plan.topic);
+    }
+    let mut links: BTreeMap<i32, Link> = BTreeMap::new();
+    for &(_, leader) in &partitions {
+        if links.contains_key(&leader) {
+            continue;
+        }
+        let broker = cluster.broker(leader)?;
+        let mut version = broker.version::<ProduceRequest>()?;
+        if topic.id.is_nil() {
+            version = version.min(PRODUCE_TOPIC_ID_VERSION - 1);
+        }
+        let writer = broker.connection().try_clone()?;
+        let (tickets, reader) = if plan.acks == Acks::None {
+            (None, None)
+        } else {
+            // The reader holds one ticket while it waits, so the channel has one slot fewer.
+            let (tx, rx) = mpsc::sync_channel(plan.in_flight.max(1) - 1);
+            let connection = broker.connection().try_clone()?;
+            let shared = Arc::clone(&shared);
+            let handle = std::thread::Builder::new()
+                .name(format!("bench-acks-{}-{leader}", plan.index))
+                .spawn(move || read_acks(connection, version, rx, clock, &shared))?;
+            (Some(tx), Some(handle))
+        };
+        links.insert(
+            leader,
+            Link {
+                writer,
+                version,
+                tickets,
+                reader,
+            },
+        );
+    }
+    let mut producer = Producer {
+        keys: Keys::new(plan.keys, plan.key_space, plan.seed),
+        template: template(plan.message_size, plan.seed),
+        sticky: plan.index % partitions.len().max(1),
+        pending: BTreeMap::new(),
+        sent_records: 0,
+        sent_bytes: 0,
+        topic_id: topic.id,
+        partitions,
+        links,
+        plan,
+        clock,
+        shared,
+        schedule_lag: histogram(),
+    };
+    let outcome = producer.produce();
+    // Closing the ticket channels lets each reader finish once it has every answer.
+    let mut latency = histogram();
+    let mut reader_error = None;
+    for link in producer.links.values_mut() {
+        link.tickets = None;
+        if let Some(reader) = link.reader.take() {
+            match reader.join() {
+                Ok(Ok(h)) => latency
+                    .add(&h)
+                    .map_err(|e| anyhow!("merging latencies: {e}"))?,
+                Ok(Err(error)) => reader_error = reader_error.or(Some(error)),
+                Err(_) => reader_error = Some(anyhow!("an acknowledgement reader panicked")),
+            }
+        }
+    }
+    // A reader's error explains a writer's "channel closed", so it comes first.
+    if let Some(error) = reader_error {
+        return Err(error);
+    }
+    outcome?;
+    Ok(Produced {
+        records: producer.sent_records,
+        bytes: producer.sent_bytes,
+        latency,
+        schedule_lag: std::mem::replace(&mut producer.schedule_lag, histogram()),
+        finished_us: producer.clock.now_us(),
+    })
+}
+
+struct Producer {
+    plan: ProducerPlan,
+    clock: Clock,
+    keys: Keys,
+    template: Bytes,
+    /// (partition, leader), by partition index.
+    partitions: Vec<(i32, i32)>,
+    topic_id: uuid::Uuid,
+    links: BTreeMap<i32, Link>,
+    /// Where unkeyed records go: one partition per batch, then the next.
+    sticky: usize,
+    pending: BTreeMap<usize, Pending>,
+    sent_records: u64,
+    sent_bytes: u64,
+    shared: Arc<Shared>,
+    schedule_lag: Histogram<u64>,
+}
+
+impl Producer {
+    fn produce(&mut self) -> Result<()> {
+        let mut made: u64 = 0;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let now = self.clock.now_us();
+            let due = self.plan.pace.due(made).map(|d| d.as_micros() as u64);
+            let finished = match self.plan.limit {
+                Limit::Records(n) => made >= n,
+                Limit::Duration(d) => due.unwrap_or(now) >= d.as_micros() as u64,
+            };
+            if finished {
+                break;
+            }
+            match due {
+                Some(due) if due > now => {
+                    let wake = self.send_lingered(now)?.map_or(due, |l| l.min(due));
+                    if wake > now {
+                        std::thread::sleep(Duration::from_micros(wake - now));
+                    }
+                }
+                _ => {
+                    if let Some(due) = due {
+                        // Late: the harness, or a full in-flight window, held it up.
+                        self.schedule_lag.saturating_record(now - due + 1);
+                    }
+                    self.make(due.unwrap_or(now), now)?;
+                    made += 1;
+                    if made.is_multiple_of(LINGER_CHECK_EVERY) {
+                        self.send_lingered(now)?;
+                    }
+                }
+            }
+        }
+        let partitions: Vec<usize> = self.pending.keys().copied().collect();
+        for slot in partitions {
+            self.send(slot)?;
+        }
+        Ok(())
+    }
+
+    /// Makes one record due at `due_us` and adds it (at `now_us`) to its partition's
+    /// batch, sending the batch once it is full.
+    fn make(&mut self, due_us: u64, now_us: u64) -> Result<()> {
+        let key = self.keys.next_key().map(key_bytes);
+        let slot = match &key {
+            Some(key) => partition_for_key(key, self.partitions.len()),
+            None => self.sticky,
+        };
+        let mut value = BytesMut::from(&self.template[..]);
+        let stamp = self.clock.epoch_us(due_us);
+        // The producer's timestamp in µs leads the value, for end-to-end latency; a
+        // record too small for it carries only Kafka's ms timestamp.
+        if value.len() >= 8 {
+            value[..8].copy_from_slice(&stamp.to_be_bytes());
+        }
+        let bytes = (value.len() + key.as_ref().map_or(0, Vec::len)) as u64;
+        let pending = self.pending.entry(slot).or_default();
+        if pending.records.is_empty() {
+            pending.opened_us = now_us;
+        }
+        pending.records.push(NewRecord {
+            key: key.map(Bytes::from),
+            value: Some(value.freeze()),
+            timestamp: (stamp / 1000) as i64,
+            headers: Vec::new(),
+        });
+        pending.due_us.push(due_us);
+        pending.bytes += bytes;
+        if pending.records.len() >= self.plan.records_per_batch {
+            self.send(slot)?;
+        }
+        Ok(())
+    }
+
+    /// Sends every batch that has been open for `linger`; returns when the next
+    /// pending batch's linger runs out.
+    fn send_lingered(&mut self, now_us: u64) -> Result<Option<u64>> {
+        let linger = self.plan.linger.as_micros() as u64;
+        let expired: Vec<usize> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.records.is_empty() && p.opened_us + linger <= now_us)
+            .map(|(&slot, _)| slot)
+            .collect();
+        for slot in expired {
+            self.send(slot)?;
+        }
+        Ok(self
+            .pending
+            .values()
+            .filter(|p| !p.records.is_empty())
+            .map(|p| p.opened_us + linger)
+            .min())
+    }
+
+    fn send(&mut self, slot: usize) -> Result<()> {
+        let Some(pending) = self.pending.remove(&slot) else {
+            return Ok(());
+        };
+        if pending.records.is_empty() {
+            return Ok(());
+        }
+        if slot == self.sticky {
+            self.sticky = (self.sticky + 1) % self.partitions.len();
+        }
+        let (partition, leader) = self.partitions[slot];
+        let batch = encode_batch(&pending.records, self.plan.compression)?;
+        let link = self
+            .links
+            .get_mut(&leader)
+            .ok_or_else(|| anyhow!("no connection to broker {leader}"))?;
+        let request = ProduceRequest::default()
+            .with_acks(acks_wire(self.plan.acks))
+            .with_timeout_ms(self.plan.timeout_ms)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(self.plan.topic.clone())))
+                .with_topic_id(self.topic_id)
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(batch))])]);
+        let records = pending.records.len() as u64;
+        if let Some(tickets) = &link.tickets {
+            // Blocks while `in_flight` requests are unanswered: the closed loop's brake.
+            tickets
+                .send(Ticket {
+                    records,
+                    bytes: pending.bytes,
+                    due_us: pending.due_us,
+                })
+                .map_err(|_| anyhow!("the acknowledgement reader stopped"))?;
+        }
+        link.writer
+            .send(ApiKey::Produce, link.version, &request)
+            .with_context(|| format!("sending to broker {leader}"))?;
+        self.sent_records += records;
+        self.sent_bytes += pending.bytes;
+        if link.tickets.is_none() {
+            // acks=0: nothing will answer, so a written request counts as done.
+            let shared = &self.shared;
+            shared.acked_records.fetch_add(records, Ordering::Relaxed);
+            shared
+                .acked_bytes
+                .fetch_add(pending.bytes, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Takes a connection's answers in order, one per ticket; records latencies and counts.
+fn read_acks(
+    mut connection: Connection,
+    version: i16,
+    tickets: Receiver<Ticket>,
+    clock: Clock,
+    shared: &Shared,
+) -> Result<Histogram<u64>> {
+    let mut latency = histogram();
+    for ticket in tickets {
+        let (_, response): (i32, ProduceResponse) = connection
+            .receive(ApiKey::Produce, version)
+            .context("reading a Produce answer")?;
+        let now = clock.now_us();
+        for partition in response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+        {
+            if partition.error_code != 0 {
+                shared.stop.store(true, Ordering::Relaxed);
+                bail!(
+                    "produce to partition {} failed: {}",
+                    partition.index,
+                    error_name(partition.error_code)
+                );
+            }
+        }
+        for due in ticket.due_us {
+            latency.saturating_record(now.saturating_sub(due).max(1));
+        }
+        shared
+            .acked_records
+            .fetch_add(ticket.records, Ordering::Relaxed);
+        shared
+            .acked_bytes
+            .fetch_add(ticket.bytes, Ordering::Relaxed);
+    }
+    Ok(latency)
+}
+
+fn acks_wire(acks: Acks) -> i16 {
+    match acks {
+        Acks::None => 0,
+        Acks::Leader => 1,
+        Acks::All => -1,
+    }
+}
+
+/// A value of `size` pseudo-random bytes (seeded): compressible only as much as real
+/// payloads, not the all-zero best case.
+fn template(size: usize, seed: u64) -> Bytes {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut value = vec![0u8; size];
+    rng.fill(&mut value);
+    Bytes::from(value)
+}

@@ -1,0 +1,152 @@
+"""`shoal bench`, the load harness, run briefly against the broker fixture in each scenario.
+
+Each run's JSON report is checked for the fields bench/README.md documents, and what the
+bench says it did is cross-checked with confluent-kafka (librdkafka): the records it
+produced are in the log (end offsets), keyed records sit where Kafka's default
+partitioner (kafka-python's murmur2) puts them, and what it consumed is what a third-party
+producer wrote. No timing is asserted: speed is what the bench reports, not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from kafka.partitioner.default import murmur2
+
+from clients import consume_all, create_topic, produce_all, producer, unique_topic, watermarks
+from conftest import shoal_bin
+
+BENCH_TIMEOUT_S = 120.0
+KEY_BYTES = len(b"key-0000000000")
+PERCENTILES = ["p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms"]
+
+
+def bench(b, tmp_path, scenario: str, *args: str) -> dict:
+    """Runs `shoal bench SCENARIO` to completion; returns its JSON report."""
+    report = tmp_path / f"{scenario}-{time.monotonic_ns()}.json"
+    cmd = [str(shoal_bin()), "bench", scenario, "--bootstrap-server", b.bootstrap, "--json", str(report), *args]
+    cp = subprocess.run(cmd, capture_output=True, timeout=BENCH_TIMEOUT_S)
+    assert cp.returncode == 0, f"{' '.join(cmd)} exited {cp.returncode}: {cp.stderr.decode()}"
+    table = cp.stdout.decode()
+    assert "records/s" in table and "harness cpu" in table, table
+    return json.loads(report.read_text())
+
+
+def end_offsets(b, topic: str, partitions: int) -> list[int]:
+    return [watermarks(b, topic, p)[1] for p in range(partitions)]
+
+
+def check_latency(latency: dict, count: int) -> None:
+    assert latency["count"] == count
+    values = [latency[k] for k in PERCENTILES]
+    assert values == sorted(values), latency
+    assert values[0] > 0
+
+
+def strings(value) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def check_common(report: dict, scenario: str) -> None:
+    assert report["scenario"] == scenario
+    assert report["tool"].startswith("shoal bench")
+    machine = report["machine"]
+    assert machine["cores"] >= 1 and machine["kernel"].startswith("Linux")
+    # The machine is described, never located: no path of it in the report.
+    assert not [s for s in strings(machine) if s.startswith("/")], machine
+    cpu = report["harness_cpu"]
+    assert cpu["user_seconds"] >= 0 and cpu["system_seconds"] >= 0
+    assert cpu["seconds_per_mb"] >= 0 and 0 <= cpu["share_of_machine"]
+    params = report["parameters"]
+    for key in ["bootstrap_server", "topic", "partitions", "message_size", "producers", "consumers", "acks",
+                "compression", "batch_size", "linger_ms", "in_flight", "rate", "loop", "messages",
+                "key_distribution", "key_space", "seed", "records_per_batch"]:
+        assert key in params, key
+
+
+def test_produce_puts_every_record_in_the_log(broker, tmp_path):
+    topic = unique_topic("bench")
+    report = bench(broker, tmp_path, "produce", "--topic", topic, "--partitions", "4", "--messages", "2000",
+                   "--message-size", "200", "--key-distribution", "sequential", "--key-space", "50",
+                   "--producers", "2", "--acks", "all", "--in-flight", "3")
+    check_common(report, "produce")
+    produce = report["produce"]
+    assert produce["records"] == 2000
+    assert produce["bytes"] == 2000 * (200 + KEY_BYTES)
+    assert produce["mb_per_s"] > 0 and produce["records_per_s"] > 0
+    check_latency(produce["latency"], 2000)
+    assert report["consume"] is None and report["end_to_end_latency"] is None
+    assert report["schedule_lag"] is None  # closed loop: no schedule to lag behind
+    assert report["parameters"]["loop"] == "closed" and report["parameters"]["acks"] == "all"
+    assert sum(end_offsets(broker, topic, 4)) == 2000
+    # Keyed records landed where Kafka's default partitioner puts them, and carry the
+    # producer's µs timestamp in their first 8 bytes.
+    got = consume_all(broker, topic, [0, 1, 2, 3])
+    keys = set()
+    for partition, records in got.items():
+        for r in records:
+            assert len(r.key) == KEY_BYTES and len(r.value) == 200
+            assert (murmur2(r.key) & 0x7FFFFFFF) % 4 == partition, r.key
+            stamp_us = int.from_bytes(r.value[:8], "big")
+            assert abs(stamp_us // 1000 - r.timestamp) <= 1
+            keys.add(r.key)
+    assert len(keys) == 50
+
+
+def test_consume_reads_what_another_client_wrote(broker, tmp_path):
+    topic = unique_topic("bench")
+    create_topic(broker, topic, partitions=3)
+    p = producer(broker, acks="all")
+    produce_all(p, topic, [{"value": b"v" * (i % 100 + 1), "partition": i % 3} for i in range(900)])
+    value_bytes = sum(i % 100 + 1 for i in range(900))
+    report = bench(broker, tmp_path, "consume", "--topic", topic, "--consumers", "2", "--duration", "60")
+    check_common(report, "consume")
+    consume = report["consume"]
+    # The log's end comes before 60 s: the bench stops there, having read everything.
+    assert consume["records"] == 900 and consume["bytes"] == value_bytes
+    assert report["produce"] is None
+    limited = bench(broker, tmp_path, "consume", "--topic", topic, "--messages", "300")
+    assert 300 <= limited["consume"]["records"] <= 900
+
+
+def test_end_to_end_reads_back_every_record(broker, tmp_path):
+    topic = unique_topic("bench")
+    report = bench(broker, tmp_path, "end-to-end", "--topic", topic, "--partitions", "3", "--messages", "2000",
+                   "--rate", "4000", "--consumers", "2", "--key-distribution", "random", "--linger-ms", "2")
+    check_common(report, "end-to-end")
+    assert report["parameters"]["loop"] == "open" and report["parameters"]["rate"] == 4000
+    assert report["produce"]["records"] == 2000 and report["consume"]["records"] == 2000
+    assert report["consume"]["bytes"] == report["produce"]["bytes"]
+    check_latency(report["produce"]["latency"], 2000)
+    check_latency(report["end_to_end_latency"], 2000)
+    check_latency(report["schedule_lag"], 2000)
+    assert sum(end_offsets(broker, topic, 3)) == 2000
+
+
+def test_end_to_end_without_acks_and_compressed(broker, tmp_path):
+    topic = unique_topic("bench")
+    report = bench(broker, tmp_path, "end-to-end", "--topic", topic, "--partitions", "2", "--messages", "1000",
+                   "--acks", "0", "--compression", "lz4", "--message-size", "100")
+    # acks=0: no acknowledgement latency to report, but every record still comes back.
+    assert report["produce"]["records"] == 1000 and report["produce"]["latency"] is None
+    assert report["consume"]["records"] == 1000
+    check_latency(report["end_to_end_latency"], 1000)
+    assert report["parameters"]["compression"] == "lz4"
+    assert sum(end_offsets(broker, topic, 2)) == 1000
+
+
+def test_consuming_a_missing_topic_fails_cleanly(broker, tmp_path):
+    cmd = [str(shoal_bin()), "bench", "consume", "--bootstrap-server", broker.bootstrap,
+           "--topic", unique_topic("absent"), "--messages", "10"]
+    cp = subprocess.run(cmd, capture_output=True, timeout=BENCH_TIMEOUT_S)
+    assert cp.returncode == 1
+    assert cp.stderr.decode().startswith("shoal: topic ") and "does not exist" in cp.stderr.decode()
