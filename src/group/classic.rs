@@ -410,15 +410,7 @@ impl ClassicGroup {
     /// Ends PreparingRebalance: members that did not rejoin are dropped, the
     /// generation advances, and every member gets its JoinGroup answer.
     fn complete_join(&mut self, now: i64) {
-        let gone: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| !m.awaiting_join)
-            .map(|m| m.id.clone())
-            .collect();
-        for id in gone {
-            self.remove_member(&id);
-        }
+        self.remove_members_where(|m| !m.awaiting_join);
         self.pending.clear();
         self.generation = self.generation.wrapping_add(1);
         if self.members.is_empty() {
@@ -712,6 +704,18 @@ impl ClassicGroup {
         Ok(())
     }
 
+    fn remove_members_where(&mut self, doomed: impl Fn(&Member) -> bool) {
+        let ids: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| doomed(m))
+            .map(|m| m.id.clone())
+            .collect();
+        for id in ids {
+            self.remove_member(&id);
+        }
+    }
+
     /// Drops a member; a request it left waiting is told UNKNOWN_MEMBER_ID.
     fn remove_member(&mut self, id: &str) {
         let Some(member) = self.members.shift_remove(id) else {
@@ -755,27 +759,15 @@ impl ClassicGroup {
     pub fn tick(&mut self, limits: &Limits, now: i64) -> Vec<Reply> {
         self.pending.retain(|_, lapses| *lapses > now);
         let preparing = self.state == State::PreparingRebalance;
-        let expired: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.heartbeat_deadline_ms <= now && !(preparing && m.awaiting_join))
-            .map(|m| m.id.clone())
-            .collect();
-        for id in &expired {
-            self.remove_member(id);
-        }
+        let before = self.members.len();
+        self.remove_members_where(|m| {
+            m.heartbeat_deadline_ms <= now && !(preparing && m.awaiting_join)
+        });
+        let expired = self.members.len() < before;
         if self.state == State::CompletingRebalance && now >= self.phase_deadline_ms {
-            let unsynced: Vec<String> = self
-                .members
-                .values()
-                .filter(|m| !m.awaiting_sync)
-                .map(|m| m.id.clone())
-                .collect();
-            for id in &unsynced {
-                self.remove_member(id);
-            }
+            self.remove_members_where(|m| !m.awaiting_sync);
             self.prepare_rebalance(limits, now);
-        } else if !expired.is_empty() {
+        } else if expired {
             self.membership_changed(limits, now);
         } else {
             self.try_complete_join(now);
