@@ -96,8 +96,8 @@ def test_members_split_partitions_and_groups_read_independently(broker):
     got = poll_until([a, b], total(40), "40 records in group 1")
     assert assigned(a) | assigned(b) == {0, 1, 2, 3}
     assert not assigned(a) & assigned(b), "a partition went to two members"
-    for c, records in zip((a, b), got):
-        assert {p for p, _, _ in records} <= assigned(c), "a member read a partition it does not own"
+    for c, mine in zip((a, b), got):
+        assert {p for p, _, _ in mine} <= assigned(c), "a member read a partition it does not own"
     values = sorted(v for records in got for _, _, v in records)
     assert values == sorted(f"{p}-{i}".encode() for p in range(4) for i in range(10))
 
@@ -374,16 +374,22 @@ def test_kip848_members_split_commit_and_a_dead_one_is_replaced(start_broker):
 
     broker = start_broker(KIP848_OVERRIDES)
     topic = unique_topic("kip848")
-    fill(broker, topic, per_partition=5)
+    create_topic(broker, topic, 4)
     group = unique_topic("g")
     a, b = kip848_consumer(broker, group), kip848_consumer(broker, group)
     for c in (a, b):
         c.subscribe([topic])
-    got = poll_until([a, b], lambda g: total(20)(g) and len(assigned(a)) == 2 and len(assigned(b)) == 2,
-                     "two KIP-848 members to split four partitions")
+    # Records are produced once the split is done: a first member alone owns all four
+    # partitions, and without commits the next owner would read them again.
+    poll_until([a, b], lambda g: len(assigned(a)) == 2 and len(assigned(b)) == 2,
+               "two KIP-848 members to split four partitions")
     assert assigned(a) | assigned(b) == {0, 1, 2, 3}
-    assert sorted(v for records in got for _, _, v in records) == \
-        sorted(f"{p}-{i}".encode() for p in range(4) for i in range(5))
+    records = [{"value": f"{p}-{i}".encode(), "partition": p} for p in range(4) for i in range(5)]
+    produce_all(producer(broker, acks="all"), topic, records)
+    got = poll_until([a, b], total(20), "the twenty records")
+    assert sorted(v for records in got for _, _, v in records) == sorted(r["value"] for r in records)
+    for c, mine in zip((a, b), got):
+        assert {p for p, _, _ in mine} <= assigned(c), "a member read a partition it does not own"
 
     desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
     assert desc.type.name == "CONSUMER" and len(desc.members) == 2
