@@ -13,11 +13,11 @@ use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
     IncrementalAlterConfigsRequest, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
 
 use super::broker::Broker;
 use super::cluster::Cluster;
 use super::error::{Error, Result};
+use super::{missing, str_bytes};
 
 /// Kafka's TOPIC_ALREADY_EXISTS.
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -136,10 +136,6 @@ pub struct ConfigEntry {
     pub sensitive: bool,
     pub read_only: bool,
     pub synonyms: Vec<ConfigSynonym>,
-}
-
-fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
 }
 
 fn topic_name(s: &str) -> TopicName {
@@ -335,11 +331,4 @@ pub fn alter_configs(
     Error::check(result.error_code, result.error_message.as_deref(), || {
         format!("cannot alter the configs of {resource}")
     })
-}
-
-fn missing(broker: &Broker, api: &str, name: &str) -> Error {
-    Error::Protocol {
-        address: broker.address().to_string(),
-        message: format!("{api} response does not mention '{name}'"),
-    }
 }

@@ -30,6 +30,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use super::broker::Broker;
 use super::cluster::{Cluster, RETRY_BACKOFF};
 use super::error::{is_retriable, Error, Result};
+use super::{missing, str_bytes};
 
 pub const ILLEGAL_GENERATION: i16 = 22;
 pub const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -50,10 +51,6 @@ const CONSUMER_PROTOCOL_VERSION_MAX: i16 = 3;
 
 /// A topic's partitions, as the consumer protocol lists them.
 pub type Assignment = Vec<(String, Vec<i32>)>;
-
-fn str_bytes(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 fn group_id(s: &str) -> GroupId {
     GroupId(str_bytes(s))
@@ -541,13 +538,6 @@ fn read_version(bytes: &mut Bytes) -> std::result::Result<i16, String> {
         return Err(format!("consumer protocol version {version}"));
     }
     Ok(version.min(CONSUMER_PROTOCOL_VERSION_MAX))
-}
-
-fn missing(broker: &Broker, api: &str, name: &str) -> Error {
-    Error::Protocol {
-        address: broker.address().to_string(),
-        message: format!("{api} response does not mention '{name}'"),
-    }
 }
 
 #[cfg(test)]

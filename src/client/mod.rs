@@ -163,3 +163,16 @@ impl Connection {
 fn invalid(error: impl ToString) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
+
+/// A protocol string from a Rust one.
+pub(crate) fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
+}
+
+/// A response that leaves out what the request asked about.
+pub(crate) fn missing(broker: &broker::Broker, api: &str, name: &str) -> error::Error {
+    error::Error::Protocol {
+        address: broker.address().to_string(),
+        message: format!("{api} response does not mention '{name}'"),
+    }
+}
