@@ -222,29 +222,9 @@ impl Reader {
 
     /// Sets the position of each of `partitions` to where `timestamp` points.
     pub fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
-        for (leader, partitions) in self.by_leader(partitions)? {
-            let broker = self.cluster.broker(leader)?;
-            for (partition, code, offset) in
-                fetch::list_offsets(broker, &self.topic.name, &partitions, timestamp)?
-            {
-                Error::check(code, None, || {
-                    format!("cannot find offsets of {}-{partition}", self.topic.name)
-                })?;
-                self.positions.insert(partition, offset);
-            }
-        }
+        let offsets = fetch::offsets_at(&mut self.cluster, &self.topic, partitions, timestamp)?;
+        self.positions.extend(offsets);
         Ok(())
-    }
-
-    fn by_leader(&self, partitions: &[i32]) -> Result<BTreeMap<i32, Vec<i32>>> {
-        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-        for &p in partitions {
-            let Some(leader) = self.topic.leader(p) else {
-                bail!("{}-{p} has no leader", self.topic.name);
-            };
-            by_leader.entry(leader).or_default().push(p);
-        }
-        Ok(by_leader)
     }
 
     /// One fetch from each leader; returns the records in the order they came.
@@ -252,17 +232,10 @@ impl Reader {
         let mut records = Vec::new();
         let mut stale = false;
         let mut out_of_range = Vec::new();
-        let partitions: Vec<i32> = self.positions.keys().copied().collect();
-        let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
-        for p in partitions {
-            match self.topic.leader(p) {
-                Some(leader) => by_leader
-                    .entry(leader)
-                    .or_default()
-                    .push((p, self.positions[&p])),
-                None => stale = true,
-            }
-        }
+        let (by_leader, leaderless) = self
+            .topic
+            .by_leader(self.positions.iter().map(|(&p, &offset)| (p, offset)));
+        stale |= !leaderless.is_empty();
         let limits = FetchLimits {
             max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(i32::MAX),
             ..FetchLimits::default()

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{ArgGroup, Args};
 
 use super::groups_reset;
@@ -259,25 +259,9 @@ pub fn offsets_at(
     timestamp: i64,
 ) -> Result<BTreeMap<i32, i64>> {
     let metadata = cluster.topic(topic, false)?;
-    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for &p in partitions {
-        let leader = metadata
-            .leader(p)
-            .with_context(|| format!("partition {topic}-{p} does not exist or has no leader"))?;
-        by_leader.entry(leader).or_default().push(p);
-    }
-    let mut out = BTreeMap::new();
-    for (leader, partitions) in by_leader {
-        for (p, code, offset) in
-            fetch::list_offsets(cluster.broker(leader)?, topic, &partitions, timestamp)?
-        {
-            crate::client::error::Error::check(code, None, || {
-                format!("cannot list the offsets of {topic}-{p}")
-            })?;
-            out.insert(p, offset);
-        }
-    }
-    Ok(out)
+    Ok(fetch::offsets_at(
+        cluster, &metadata, partitions, timestamp,
+    )?)
 }
 
 /// Kafka's `--describe` table: a blank line, the header, one line per row; the group,

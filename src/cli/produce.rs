@@ -243,22 +243,18 @@ impl Producer {
 
     /// One Produce request per leader; returns the partitions that failed retriably.
     fn send_batches(&mut self, batches: &BTreeMap<i32, Bytes>) -> Result<Vec<PartitionAck>> {
-        let mut by_leader: BTreeMap<i32, Vec<(i32, Bytes)>> = BTreeMap::new();
-        let mut failed = Vec::new();
-        for (&partition, batch) in batches {
-            match self.topic.leader(partition) {
-                Some(leader) => by_leader
-                    .entry(leader)
-                    .or_default()
-                    .push((partition, batch.clone())),
-                None => failed.push(PartitionAck {
-                    partition,
-                    error_code: LEADER_NOT_AVAILABLE,
-                    error_message: None,
-                    base_offset: -1,
-                }),
-            }
-        }
+        let (by_leader, leaderless) = self
+            .topic
+            .by_leader(batches.iter().map(|(&p, batch)| (p, batch.clone())));
+        let mut failed: Vec<PartitionAck> = leaderless
+            .into_iter()
+            .map(|(partition, _)| PartitionAck {
+                partition,
+                error_code: LEADER_NOT_AVAILABLE,
+                error_message: None,
+                base_offset: -1,
+            })
+            .collect();
         for (leader, batches) in by_leader {
             let broker = self.cluster.broker(leader)?;
             let acks = produce::produce(

@@ -70,6 +70,9 @@ pub struct PartitionMetadata {
     pub isr: Vec<i32>,
 }
 
+/// Per-partition items grouped by leader, and the items whose partition has none.
+pub type ByLeader<T> = (BTreeMap<i32, Vec<(i32, T)>>, Vec<(i32, T)>);
+
 impl TopicMetadata {
     pub fn leader(&self, partition: i32) -> Option<i32> {
         self.partitions
@@ -77,6 +80,19 @@ impl TopicMetadata {
             .find(|p| p.index == partition)
             .map(|p| p.leader)
             .filter(|&leader| leader >= 0)
+    }
+
+    /// `items` (partition, item) grouped by the partition's leader, one request each.
+    pub fn by_leader<T>(&self, items: impl IntoIterator<Item = (i32, T)>) -> ByLeader<T> {
+        let mut grouped: BTreeMap<i32, Vec<(i32, T)>> = BTreeMap::new();
+        let mut leaderless = Vec::new();
+        for (partition, item) in items {
+            match self.leader(partition) {
+                Some(leader) => grouped.entry(leader).or_default().push((partition, item)),
+                None => leaderless.push((partition, item)),
+            }
+        }
+        (grouped, leaderless)
     }
 }
 

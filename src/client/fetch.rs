@@ -8,7 +8,10 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Record;
 use uuid::Uuid;
 
+use std::collections::BTreeMap;
+
 use super::broker::Broker;
+use super::cluster::{Cluster, TopicMetadata};
 use super::error::{Error, Result};
 use super::records::decode_batches;
 
@@ -160,4 +163,34 @@ pub fn list_offsets(
         }
     }
     Ok(answers)
+}
+
+/// Where `timestamp` (EARLIEST, LATEST or ms since the epoch) points in each of
+/// `partitions` of `topic`, asked of each partition's leader (-1: no record at or after
+/// that time).
+pub fn offsets_at(
+    cluster: &mut Cluster,
+    topic: &TopicMetadata,
+    partitions: &[i32],
+    timestamp: i64,
+) -> Result<BTreeMap<i32, i64>> {
+    let (by_leader, leaderless) = topic.by_leader(partitions.iter().map(|&p| (p, ())));
+    if let Some((p, ())) = leaderless.first() {
+        return Err(Error::Invalid(format!(
+            "partition {}-{p} does not exist or has no leader",
+            topic.name
+        )));
+    }
+    let mut out = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        let partitions: Vec<i32> = partitions.into_iter().map(|(p, ())| p).collect();
+        let broker = cluster.broker(leader)?;
+        for (p, code, offset) in list_offsets(broker, &topic.name, &partitions, timestamp)? {
+            Error::check(code, None, || {
+                format!("cannot list the offsets of {}-{p}", topic.name)
+            })?;
+            out.insert(p, offset);
+        }
+    }
+    Ok(out)
 }
