@@ -2,10 +2,13 @@
 //! DescribeConfigs and IncrementalAlterConfigs, each built for the version the broker
 //! negotiated and each per-resource error turned into an `Error` naming the resource.
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -234,43 +237,78 @@ pub fn create_partitions(
 }
 
 /// Every config of each resource (with synonyms when asked), in the broker's order.
-/// Resources are asked of the broker that knows them, one request per resource.
+/// A broker's own configs are asked of that broker; everything else goes to one broker
+/// in a single request.
 pub fn describe_configs(
     cluster: &mut Cluster,
     resources: &[ConfigResource],
     synonyms: bool,
 ) -> Result<Vec<Vec<ConfigEntry>>> {
+    let mut by_target: BTreeMap<Option<i32>, Vec<usize>> = BTreeMap::new();
+    for (i, resource) in resources.iter().enumerate() {
+        let target = match resource {
+            ConfigResource::Broker(Some(id)) => Some(*id),
+            _ => None,
+        };
+        by_target.entry(target).or_default().push(i);
+    }
+    let mut described: Vec<Option<Vec<ConfigEntry>>> = vec![None; resources.len()];
+    for (target, indexes) in by_target {
+        let broker = match target {
+            Some(id) => cluster.broker(id)?,
+            None => cluster.any(),
+        };
+        let asked: Vec<&ConfigResource> = indexes.iter().map(|&i| &resources[i]).collect();
+        for (i, entries) in indexes
+            .into_iter()
+            .zip(describe_on(broker, &asked, synonyms)?)
+        {
+            described[i] = Some(entries);
+        }
+    }
+    Ok(described.into_iter().flatten().collect())
+}
+
+/// One DescribeConfigs request for `resources`; their configs in the same order.
+fn describe_on(
+    broker: &mut Broker,
+    resources: &[&ConfigResource],
+    synonyms: bool,
+) -> Result<Vec<Vec<ConfigEntry>>> {
+    let version = broker.version::<DescribeConfigsRequest>()?;
+    let wire: Vec<(i8, String)> = resources.iter().map(|r| r.wire()).collect();
+    let request = DescribeConfigsRequest::default()
+        .with_resources(
+            wire.iter()
+                .map(|(resource_type, name)| {
+                    DescribeConfigsResource::default()
+                        .with_resource_type(*resource_type)
+                        .with_resource_name(str_bytes(name))
+                        .with_configuration_keys(None)
+                })
+                .collect(),
+        )
+        .with_include_synonyms(synonyms);
+    let mut results = broker.call(version, &request)?.results;
     resources
         .iter()
-        .map(|resource| describe_one(cluster, resource, synonyms))
+        .zip(&wire)
+        .map(|(resource, (resource_type, name))| {
+            let at = results
+                .iter()
+                .position(|r| r.resource_type == *resource_type && r.resource_name.as_str() == name)
+                .ok_or_else(|| missing(broker, "DescribeConfigs", name))?;
+            let result = results.swap_remove(at);
+            Error::check(result.error_code, result.error_message.as_deref(), || {
+                format!("cannot describe the configs of {resource}")
+            })?;
+            Ok(entries(result.configs))
+        })
         .collect()
 }
 
-fn describe_one(
-    cluster: &mut Cluster,
-    resource: &ConfigResource,
-    synonyms: bool,
-) -> Result<Vec<ConfigEntry>> {
-    let broker = resource.broker(cluster)?;
-    let version = broker.version::<DescribeConfigsRequest>()?;
-    let (resource_type, name) = resource.wire();
-    let request = DescribeConfigsRequest::default()
-        .with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(str_bytes(&name))
-            .with_configuration_keys(None)])
-        .with_include_synonyms(synonyms);
-    let response = broker.call(version, &request)?;
-    let result = response
-        .results
-        .into_iter()
-        .find(|r| r.resource_type == resource_type && r.resource_name.as_str() == name)
-        .ok_or_else(|| missing(broker, "DescribeConfigs", &name))?;
-    Error::check(result.error_code, result.error_message.as_deref(), || {
-        format!("cannot describe the configs of {resource}")
-    })?;
-    Ok(result
-        .configs
+fn entries(configs: Vec<DescribeConfigsResourceResult>) -> Vec<ConfigEntry> {
+    configs
         .into_iter()
         .map(|c| ConfigEntry {
             name: c.name.to_string(),
@@ -288,7 +326,7 @@ fn describe_one(
                 })
                 .collect(),
         })
-        .collect())
+        .collect()
 }
 
 /// IncrementalAlterConfigs: deletes `delete`, then sets `set`, in one request.
