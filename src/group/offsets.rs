@@ -14,13 +14,9 @@ use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
 use crate::client::records::{encode_batch, NewRecord};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
-use crate::shard::{now_ms, Shard};
+use crate::shard::{now_ms, on_owning_shards, Shard};
 use crate::storage::{batch, StorageError};
-
-/// Bytes read from the offsets topic at a time while loading.
-const LOAD_CHUNK_BYTES: usize = 1 << 20;
 
 /// Per topic, per partition: the committed offset, if any.
 pub type TopicOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
@@ -64,37 +60,30 @@ pub async fn positions_with_age(shard: &Rc<Shard>) -> Vec<Position> {
     let snapshot = shard.snapshot();
     let mut positions = shard.groups.positions();
     positions.retain(|p| snapshot.has_partition(&p.topic, p.partition));
-    let mut by_owner: BTreeMap<ShardId, Vec<(usize, String, i32, i64)>> = BTreeMap::new();
-    for (i, p) in positions.iter().enumerate() {
-        let owner = snapshot.shard_for(&p.topic, p.partition);
-        by_owner
-            .entry(owner)
-            .or_default()
-            .push((i, p.topic.clone(), p.partition, p.offset));
-    }
-    for (owner, asked) in by_owner {
-        // Cross-shard: a partition's log is read by the shard that owns it.
-        let found = shard
-            .invoke_on(owner, move |s| async move {
-                let mut found = Vec::with_capacity(asked.len());
-                for (i, topic, partition, offset) in asked {
-                    let Some(log) = s.partition(&topic, partition) else {
-                        continue;
-                    };
-                    let unconsumed = match log.log.timestamp_at(offset).await {
-                        Ok(Some(timestamp)) => Unconsumed::Since(timestamp),
-                        Ok(None) => Unconsumed::Nothing,
-                        Err(_) => Unconsumed::Unknown,
-                    };
-                    found.push((i, unconsumed));
-                }
-                found
-            })
-            .await
-            .unwrap_or_default();
-        for (i, unconsumed) in found {
-            positions[i].unconsumed = unconsumed;
-        }
+    let asked: Vec<(String, i32, i64)> = positions
+        .iter()
+        .map(|p| (p.topic.clone(), p.partition, p.offset))
+        .collect();
+    // Cross-shard: a partition's log is read by the shard that owns it.
+    let found = on_owning_shards(
+        shard,
+        asked,
+        |(topic, partition, _)| (topic.as_str(), *partition),
+        |s, (topic, partition, offset)| async move {
+            let Some(owned) = s.partition(&topic, partition) else {
+                return Unconsumed::Unknown;
+            };
+            match owned.log.timestamp_at(offset).await {
+                Ok(Some(timestamp)) => Unconsumed::Since(timestamp),
+                Ok(None) => Unconsumed::Nothing,
+                Err(_) => Unconsumed::Unknown,
+            }
+        },
+        |_| Unconsumed::Unknown,
+    )
+    .await;
+    for (position, unconsumed) in positions.iter_mut().zip(found) {
+        position.unconsumed = unconsumed;
     }
     positions
 }
@@ -275,11 +264,10 @@ impl Coordinator {
             let last = self
                 .with_existing(&group_id, |g| g.offsets.len() == keys.len())
                 .unwrap_or(true);
-            let tombstones = keys
-                .iter()
-                .map(|(topic, p)| (records::offset_key(&group_id, topic, *p), None))
-                .chain(last.then(|| (records::group_key(&group_id), None)))
-                .collect();
+            let mut tombstones = tombstones(&group_id, &keys);
+            if last {
+                tombstones.push((records::group_key(&group_id), None));
+            }
             if let Err(error) = append(shard, partition, tombstones).await {
                 tracing::warn!(group = %group_id, error = ?error, "expiring offsets failed");
                 continue;
@@ -328,11 +316,8 @@ impl Coordinator {
             let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
             (group.partition, keys)
         };
-        let tombstones = keys
-            .iter()
-            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
-            .chain([(records::group_key(group_id), None)])
-            .collect();
+        let mut tombstones = tombstones(group_id, &keys);
+        tombstones.push((records::group_key(group_id), None));
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
         if groups.get(group_id).is_some_and(Group::has_no_members) {
@@ -385,11 +370,7 @@ impl Coordinator {
                 .collect();
             (group.partition, results, doomed)
         };
-        let tombstones = doomed
-            .iter()
-            .map(|(topic, p)| (records::offset_key(group_id, topic, *p), None))
-            .collect();
-        append(shard, partition, tombstones).await?;
+        append(shard, partition, tombstones(group_id, &doomed)).await?;
         self.with_existing(group_id, |g| {
             for key in &doomed {
                 g.offsets.remove(key);
@@ -402,40 +383,12 @@ impl Coordinator {
     pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
         let mut loaded = 0;
         for partition in shard.local_partitions() {
-            if partition.topic != OFFSETS_TOPIC {
-                continue;
-            }
-            let log = &partition.log;
-            let mut offset = log.start_offset();
-            while offset < log.end_offset() {
-                let Some(slice) = log.read(offset, LOAD_CHUNK_BYTES).await? else {
-                    break;
-                };
-                let bytes = slice
-                    .file
-                    .read_at(slice.position, slice.length as usize)
-                    .await
-                    .map_err(std::io::Error::from)?;
-                let mut next = None;
-                batch::walk(&bytes, false, |position, header| {
-                    let Ok(size) = header.total_size() else {
-                        return;
-                    };
-                    let raw = Bytes::copy_from_slice(&bytes[position..position + size]);
-                    loaded += self.replay(partition.index, raw);
-                    next = Some(header.last_offset() + 1);
-                });
-                match next {
-                    Some(next) => offset = next,
-                    None => {
-                        tracing::error!(
-                            partition = partition.index,
-                            offset,
-                            "unreadable batch in the offsets topic; loading stops here"
-                        );
-                        break;
-                    }
-                }
+            if partition.topic == OFFSETS_TOPIC {
+                let index = partition.index;
+                partition
+                    .log
+                    .for_each_batch(|raw| loaded += self.replay(index, raw))
+                    .await?;
             }
         }
         // A group record without offsets or members is nothing to keep.
@@ -444,8 +397,8 @@ impl Coordinator {
     }
 
     /// Applies one stored batch; returns how many records it held.
-    fn replay(&self, partition: i32, raw: Bytes) -> usize {
-        let set = match crate::storage::decode::decode(&raw) {
+    fn replay(&self, partition: i32, raw: &[u8]) -> usize {
+        let set = match crate::storage::decode::decode(raw) {
             Ok(set) => set,
             Err(error) => {
                 tracing::error!(partition, %error, "undecodable batch in the offsets topic");
@@ -533,6 +486,13 @@ pub(super) async fn append(
         .append(Rc::clone(&log), bytes.to_vec(), infos, true, now)
         .await?;
     Ok(())
+}
+
+/// Records deleting `group`'s committed offsets at `keys`.
+fn tombstones(group: &str, keys: &[OffsetKey]) -> Vec<(Bytes, Option<Bytes>)> {
+    keys.iter()
+        .map(|(topic, p)| (records::offset_key(group, topic, *p), None))
+        .collect()
 }
 
 /// The offsets whose last commit is older than the retention (groups without members).

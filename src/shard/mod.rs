@@ -256,6 +256,62 @@ impl Shard {
     }
 }
 
+/// Runs `op` for every item on the shard that owns the item's partition: one
+/// `invoke_on` per owning shard, all shards at once, items of one shard concurrently.
+/// Results come back in the order of `items`; an item whose shard is gone gets
+/// `gone(error)`.
+pub async fn on_owning_shards<T, R, F, Fut>(
+    shard: &Rc<Shard>,
+    items: Vec<T>,
+    key: impl Fn(&T) -> (&str, i32),
+    op: F,
+    gone: impl Fn(ShardGone) -> R,
+) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Rc<Shard>, T) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    let snapshot = shard.snapshot();
+    let count = items.len();
+    let mut groups: Vec<(ShardId, Vec<(usize, T)>)> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let (topic, partition) = key(&item);
+        let owner = snapshot.shard_for(topic, partition);
+        match groups.iter_mut().find(|(id, _)| *id == owner) {
+            Some((_, group)) => group.push((i, item)),
+            None => groups.push((owner, vec![(i, item)])),
+        }
+    }
+    let calls = groups.into_iter().map(|(owner, group)| {
+        let indexes: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
+        let op = op.clone();
+        let call = shard.invoke_on(owner, move |s| async move {
+            let work = group.into_iter().map(|(i, item)| {
+                let s = Rc::clone(&s);
+                let op = op.clone();
+                async move { (i, op(s, item).await) }
+            });
+            futures::future::join_all(work).await
+        });
+        async move { (indexes, call.await) }
+    });
+    let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
+    for (indexes, result) in futures::future::join_all(calls).await {
+        match result {
+            Ok(results) => results.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
+            Err(error) => indexes
+                .into_iter()
+                .for_each(|i| slots[i] = Some(gone(error))),
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| slot.expect("every item has a result"))
+        .collect()
+}
+
 /// What each partition of a topic takes from the topic's effective config.
 pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta) -> Settings {
     let effective = meta.config.resolve(&snapshot.broker);

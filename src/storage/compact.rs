@@ -14,13 +14,9 @@ use std::rc::Rc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
-use super::super::batch::{self, BatchHeader, WalkEnd};
 use super::super::segment::{file_name, write_file, Segment};
 use super::super::{sync_dir, StorageError};
 use super::Log;
-
-/// Bytes read from a segment at a time while scanning it.
-const SCAN_WINDOW_BYTES: usize = 1 << 20;
 
 impl Log {
     /// Cleans the sealed segments if any were sealed since the last run. Returns how
@@ -36,16 +32,14 @@ impl Log {
             return Ok(0);
         }
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        for segment in &segments {
-            scan(segment, |bytes| {
-                for record in decode(bytes) {
-                    if let Some(key) = record.key {
-                        latest.insert(key, record.offset);
-                    }
+        self.for_each_batch(|bytes| {
+            for record in decode(bytes) {
+                if let Some(key) = record.key {
+                    latest.insert(key, record.offset);
                 }
-            })
-            .await?;
-        }
+            }
+        })
+        .await?;
         let horizon = now_ms.saturating_sub(config.delete_retention_ms);
         let mut removed = 0;
         for segment in sealed {
@@ -70,7 +64,7 @@ impl Log {
     ) -> Result<usize, StorageError> {
         let mut kept = Vec::new();
         let mut removed = 0;
-        scan(segment, |bytes| {
+        super::scan(segment, |bytes| {
             let (batch, dropped) = clean_batch(bytes, latest, horizon);
             kept.extend_from_slice(&batch);
             removed += dropped;
@@ -98,37 +92,6 @@ impl Log {
         }
         Ok(removed)
     }
-}
-
-/// Calls `each` with every whole batch of a segment, in order.
-async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
-    let size = segment.size();
-    let mut position = 0u64;
-    while position < size {
-        let want = (size - position).min(SCAN_WINDOW_BYTES as u64) as usize;
-        let mut window = segment.read_exact(position, want).await?;
-        let mut consumed = 0;
-        let end = batch::walk(&window, false, |at, header| {
-            if let Ok(length) = header.total_size() {
-                each(&window[at..at + length]);
-                consumed = at + length;
-            }
-        });
-        if consumed == 0 {
-            // One batch larger than the window: read exactly that batch.
-            let whole = BatchHeader::parse(&window).and_then(|h| h.total_size());
-            let length = match (end, whole) {
-                (WalkEnd::Partial(0), Ok(length)) => length,
-                // Recovery and appends guarantee whole batches; stop at anything else.
-                _ => return Ok(()),
-            };
-            window = segment.read_exact(position, length).await?;
-            each(&window);
-            consumed = length;
-        }
-        position += consumed as u64;
-    }
-    Ok(())
 }
 
 /// Whether every record in `batches` (validated batches) has a key: a compacted topic

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use glommio::io::BufferedFile;
 
-use super::batch::{self, BatchInfo};
+use super::batch::{self, BatchHeader, BatchInfo, WalkEnd};
 use super::segment::{file_name, Segment};
 use super::{sync_dir, StorageError};
 
@@ -23,6 +23,9 @@ mod compact;
 pub use compact::every_record_has_a_key;
 
 const LOG_START_FILE: &str = "log-start-offset";
+
+/// Bytes read from a segment at a time while scanning it.
+const SCAN_WINDOW_BYTES: usize = 1 << 20;
 
 /// Per-log settings, resolved from the topic's config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,6 +463,15 @@ impl Log {
         }
     }
 
+    /// Calls `each` with every whole batch of the log, oldest first.
+    pub async fn for_each_batch(&self, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
+        let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
+        for segment in &segments {
+            scan(segment, &mut each).await?;
+        }
+        Ok(())
+    }
+
     /// Flushes the log so a restart finds it whole.
     pub async fn close(&self) -> Result<(), StorageError> {
         self.flush().await
@@ -473,6 +485,37 @@ impl Log {
             .await?;
         Ok(())
     }
+}
+
+/// Calls `each` with every whole batch of a segment, in order.
+async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
+    let size = segment.size();
+    let mut position = 0u64;
+    while position < size {
+        let want = (size - position).min(SCAN_WINDOW_BYTES as u64) as usize;
+        let mut window = segment.read_exact(position, want).await?;
+        let mut consumed = 0;
+        let end = batch::walk(&window, false, |at, header| {
+            if let Ok(length) = header.total_size() {
+                each(&window[at..at + length]);
+                consumed = at + length;
+            }
+        });
+        if consumed == 0 {
+            // One batch larger than the window: read exactly that batch.
+            let whole = BatchHeader::parse(&window).and_then(|h| h.total_size());
+            let length = match (end, whole) {
+                (WalkEnd::Partial(0), Ok(length)) => length,
+                // Recovery and appends guarantee whole batches; stop at anything else.
+                _ => return Ok(()),
+            };
+            window = segment.read_exact(position, length).await?;
+            each(&window);
+            consumed = length;
+        }
+        position += consumed as u64;
+    }
+    Ok(())
 }
 
 /// Base offsets of the segments in `dir`, in order; leftovers of interrupted operations

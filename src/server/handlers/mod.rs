@@ -35,7 +35,6 @@ mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 
-use std::future::Future;
 use std::ops::RangeInclusive;
 use std::rc::Rc;
 
@@ -43,10 +42,10 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::cluster::ShardId;
 use crate::protocol::{self, fetch::Chunk, Request};
 use crate::server::sendfile::SendSlice;
-use crate::shard::{Shard, ShardGone};
+pub use crate::shard::on_owning_shards;
+use crate::shard::Shard;
 
 /// What the connection does with a handled request.
 pub enum Response {
@@ -181,62 +180,6 @@ pub async fn handle(shard: Rc<Shard>, client_host: Rc<str>, request: Request) ->
         return Response::Close;
     }
     dispatch(ctx, body).await
-}
-
-/// Runs `op` for every item on the shard that owns the item's partition: one
-/// `invoke_on` per owning shard, all shards at once, items of one shard concurrently.
-/// Results come back in the order of `items`; an item whose shard is gone gets
-/// `gone(error)`.
-pub async fn on_owning_shards<T, R, F, Fut>(
-    shard: &Rc<Shard>,
-    items: Vec<T>,
-    key: impl Fn(&T) -> (&str, i32),
-    op: F,
-    gone: impl Fn(ShardGone) -> R,
-) -> Vec<R>
-where
-    T: Send + 'static,
-    R: Send + 'static,
-    F: Fn(Rc<Shard>, T) -> Fut + Send + Clone + 'static,
-    Fut: Future<Output = R> + 'static,
-{
-    let snapshot = shard.snapshot();
-    let count = items.len();
-    let mut groups: Vec<(ShardId, Vec<(usize, T)>)> = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let (topic, partition) = key(&item);
-        let owner = snapshot.shard_for(topic, partition);
-        match groups.iter_mut().find(|(id, _)| *id == owner) {
-            Some((_, group)) => group.push((i, item)),
-            None => groups.push((owner, vec![(i, item)])),
-        }
-    }
-    let calls = groups.into_iter().map(|(owner, group)| {
-        let indexes: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
-        let op = op.clone();
-        let call = shard.invoke_on(owner, move |s| async move {
-            let work = group.into_iter().map(|(i, item)| {
-                let s = Rc::clone(&s);
-                let op = op.clone();
-                async move { (i, op(s, item).await) }
-            });
-            futures::future::join_all(work).await
-        });
-        async move { (indexes, call.await) }
-    });
-    let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
-    for (indexes, result) in futures::future::join_all(calls).await {
-        match result {
-            Ok(results) => results.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
-            Err(error) => indexes
-                .into_iter()
-                .for_each(|i| slots[i] = Some(gone(error))),
-        }
-    }
-    slots
-        .into_iter()
-        .map(|slot| slot.expect("every item has a result"))
-        .collect()
 }
 
 /// Gathers runs of items with the same key (a topic) into one entry each, in order:
