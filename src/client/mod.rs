@@ -164,10 +164,7 @@ fn invalid(error: impl ToString) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
-/// A protocol string from a Rust one.
-pub(crate) fn str_bytes(s: &str) -> kafka_protocol::protocol::StrBytes {
-    kafka_protocol::protocol::StrBytes::from_string(s.to_string())
-}
+pub(crate) use crate::protocol::str_bytes;
 
 /// A response that leaves out what the request asked about.
 pub(crate) fn missing(broker: &broker::Broker, api: &str, name: &str) -> error::Error {

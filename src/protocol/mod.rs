@@ -16,6 +16,11 @@ pub struct Request {
     pub body: Bytes,
 }
 
+/// A protocol string from a Rust one.
+pub fn str_bytes(s: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
+    kafka_protocol::protocol::StrBytes::from_string(s.into())
+}
+
 /// Why a frame could not be taken as a request. Kafka closes the connection for each.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {

@@ -94,18 +94,6 @@ impl Log {
     }
 }
 
-/// Whether every record in `batches` (validated batches) has a key: a compacted topic
-/// refuses keyless records, as Kafka does, since compaction could not place them.
-pub fn every_record_has_a_key(batches: &[u8]) -> bool {
-    match super::super::decode::decode_all(batches) {
-        Ok(sets) => sets
-            .iter()
-            .flat_map(|set| &set.records)
-            .all(|r| r.control || r.key.is_some()),
-        Err(_) => false,
-    }
-}
-
 fn decode(bytes: &[u8]) -> Vec<Record> {
     super::super::decode::decode(bytes)
         .map(|set| set.records)

@@ -37,6 +37,18 @@ pub fn decode_all(batches: &[u8]) -> anyhow::Result<Vec<RecordSet>> {
     Ok(sets)
 }
 
+/// Whether every record in `batches` (validated batches) has a key: a compacted topic
+/// refuses keyless records, as Kafka does, since compaction could not place them.
+pub fn every_record_has_a_key(batches: &[u8]) -> bool {
+    match decode_all(batches) {
+        Ok(sets) => sets
+            .iter()
+            .flat_map(|set| &set.records)
+            .all(|r| r.control || r.key.is_some()),
+        Err(_) => false,
+    }
+}
+
 fn bounded(payload: &mut Bytes, codec: Compression) -> anyhow::Result<Bytes> {
     let input = payload.split_to(payload.len());
     let max = DECOMPRESSED_BYTES_MAX;

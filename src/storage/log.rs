@@ -20,8 +20,6 @@ use super::{sync_dir, StorageError};
 #[path = "compact.rs"]
 mod compact;
 
-pub use compact::every_record_has_a_key;
-
 const LOG_START_FILE: &str = "log-start-offset";
 
 /// Bytes read from a segment at a time while scanning it.

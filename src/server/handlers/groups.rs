@@ -65,9 +65,7 @@ async fn create_offsets_topic(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
         .ok_or(ResponseError::CoordinatorNotAvailable)
 }
 
-pub fn str_bytes(s: impl Into<String>) -> StrBytes {
-    StrBytes::from_string(s.into())
-}
+pub use crate::protocol::str_bytes;
 
 pub fn opt_str(s: Option<StrBytes>) -> Option<String> {
     s.map(|s| s.to_string())

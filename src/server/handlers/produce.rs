@@ -145,7 +145,7 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
             return failure(error.into());
         }
     };
-    if partition.log.is_compacted() && !crate::storage::log::every_record_has_a_key(&records) {
+    if partition.log.is_compacted() && !crate::storage::decode::every_record_has_a_key(&records) {
         topics.produce_failed(&item.topic);
         return failure(ApiError::new(
             ResponseError::InvalidRecord,
