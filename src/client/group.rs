@@ -114,7 +114,7 @@ pub fn list_groups(broker: &mut Broker, states: &[String]) -> Result<Vec<GroupLi
     let version = broker.version::<ListGroupsRequest>()?;
     let mut request = ListGroupsRequest::default();
     if version >= 4 {
-        request.states_filter = states.iter().map(|s| str_bytes(s)).collect();
+        request.states_filter = states.iter().map(str_bytes).collect();
     }
     let response = broker.call(version, &request)?;
     Error::check(response.error_code, None, || {
