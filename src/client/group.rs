@@ -475,8 +475,8 @@ pub fn leave_group(broker: &mut Broker, group: &str, member_id: &str) -> Result<
 
 /// A ConsumerProtocolSubscription, as JoinGroup carries it: version, then the fields.
 pub fn encode_subscription(topics: &[String]) -> Result<Bytes> {
-    let subscription = ConsumerProtocolSubscription::default()
-        .with_topics(topics.iter().map(|t| str_bytes(t)).collect());
+    let subscription =
+        ConsumerProtocolSubscription::default().with_topics(topics.iter().map(str_bytes).collect());
     encode_versioned(&subscription)
 }
 
