@@ -9,6 +9,8 @@
 //! fails at the first element the frame does not hold, and the mapping is released.
 //! Real allocations this large do not occur (frames are bounded by
 //! `socket.request.max.bytes`), so the system allocator serves everything else.
+//!
+//! `keep_large_buffers` tunes that system allocator for a broker's traffic: see there.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -17,6 +19,26 @@ const RESERVE_FROM_BYTES: usize = 1 << 30;
 const PAGE_BYTES: usize = 4096;
 
 pub struct Allocator;
+
+/// Below this size glibc serves allocations from its heaps instead of fresh mappings
+/// (its own upper bound for the threshold it otherwise adjusts by itself).
+const HEAP_UP_TO_BYTES: i32 = 32 << 20;
+/// Free memory a heap keeps before glibc returns its top to the kernel.
+const KEEP_FREE_BYTES: i32 = 128 << 20;
+
+/// Makes request-sized buffers (a produce request is a few hundred KiB to a few MiB)
+/// reuse warm heap memory. glibc's defaults serve them from new mappings and return
+/// freed heap tops to the kernel, so every request faulted its pages in again and had
+/// the kernel zero them: measured with `shoal bench produce`, 45 page faults per MB
+/// produced before, under 1 after. Call once, first thing in `main`.
+pub fn keep_large_buffers() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_UP_TO_BYTES);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP_FREE_BYTES);
+    }
+}
 
 fn reserved(layout: Layout) -> bool {
     layout.size() >= RESERVE_FROM_BYTES && layout.align() <= PAGE_BYTES

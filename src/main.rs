@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    shoal::alloc::keep_large_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")

@@ -12,6 +12,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use std::os::fd::{AsRawFd, BorrowedFd};
+
 use glommio::io::{BufferedFile, OpenOptions};
 
 use super::batch::{self, BatchHeader, BatchInfo, WalkEnd, HEADER_BYTES};
@@ -155,7 +157,7 @@ impl Segment {
     ) -> io::Result<()> {
         let start = self.size.get();
         let length = bytes.len() as u64;
-        if let Err(error) = write_all(&self.file, bytes, start).await {
+        if let Err(error) = copy_to_page_cache(&self.file, &bytes, start) {
             // A partial write must not stay behind as a torn batch.
             let _ = self.file.truncate(start).await;
             return Err(error);
@@ -403,6 +405,34 @@ async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
         .buffered_open(path)
         .await?;
     Ok(file)
+}
+
+/// Copies `bytes` into the page cache at `position` with a plain `pwrite` on the
+/// shard's thread, as Kafka's handler threads do. Through io_uring the same write is
+/// never asynchronous on ext4 (it refuses non-blocking buffered writes), so the ring
+/// hands each one to a kernel worker thread: on a 2-core machine those threads took
+/// about a fifth more broker CPU per MB than the copy itself costs here (measured
+/// with `shoal bench produce`). The durable part, fdatasync, stays on the ring.
+fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) -> io::Result<()> {
+    // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+    while !bytes.is_empty() {
+        match rustix::io::pwrite(fd, bytes, position) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "short write to a segment",
+                ))
+            }
+            Ok(written) => {
+                bytes = &bytes[written..];
+                position += written as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` at `position`. The buffer moves into the ring, so a short write (only
