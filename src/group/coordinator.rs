@@ -35,6 +35,10 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// The offsets-topic partition this group's records go to.
     pub partition: i32,
+    /// Since when the group has had no members (Kafka's state timestamp of an Empty
+    /// group, from which its offsets' retention counts); `None` while it has members.
+    /// Membership is not persisted, so a restart counts as the moment groups emptied.
+    pub empty_since_ms: Option<i64>,
 }
 
 impl Group {
@@ -46,6 +50,16 @@ impl Group {
             stored_protocol_type: None,
             offsets: BTreeMap::new(),
             partition,
+            empty_since_ms: None,
+        }
+    }
+
+    /// Keeps `empty_since_ms` true after a change of membership at `now`.
+    pub(super) fn note_membership(&mut self, now: i64) {
+        if self.has_no_members() {
+            self.empty_since_ms.get_or_insert(now);
+        } else {
+            self.empty_since_ms = None;
         }
     }
 
@@ -169,11 +183,17 @@ impl Coordinator {
         let group = groups
             .entry(id.to_string())
             .or_insert_with(|| Group::new(partition));
-        f(group)
+        let result = f(group);
+        group.note_membership(now_ms());
+        result
     }
 
     pub(super) fn with_existing<R>(&self, id: &str, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
-        self.groups.borrow_mut().get_mut(id).map(f)
+        let mut groups = self.groups.borrow_mut();
+        let group = groups.get_mut(id)?;
+        let result = f(group);
+        group.note_membership(now_ms());
+        Some(result)
     }
 
     pub async fn join(
@@ -445,6 +465,7 @@ impl Coordinator {
                 group.consumer.tick(now);
                 due.push((id.clone(), Vec::new()));
             }
+            group.note_membership(now);
             let deadlines = [
                 group.classic.next_deadline(),
                 group.consumer.next_deadline(),

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::Compression;
 
+use super::classic::State;
 use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
@@ -236,10 +237,9 @@ impl Coordinator {
             .collect()
     }
 
-    /// Removes the committed offsets of groups without members that are older than
-    /// `offsets.retention.minutes` (tombstones first), and the metadata of groups left
-    /// with neither members nor offsets, as Kafka's cleanup does. Returns how many
-    /// offsets went.
+    /// Removes committed offsets past `offsets.retention.minutes` by Kafka's rules (see
+    /// `expiry`; tombstones first), and the metadata of groups left with neither members
+    /// nor offsets, as Kafka's cleanup does. Returns how many offsets went.
     pub async fn expire_offsets(&self, shard: &Shard, now_ms: i64) -> usize {
         let retention_ms = shard
             .snapshot()
@@ -251,18 +251,19 @@ impl Coordinator {
             .groups
             .borrow()
             .iter()
-            .filter(|(_, g)| g.has_no_members())
             .filter_map(|(id, g)| {
-                let keys = expired(&g.offsets, now_ms, retention_ms);
+                let keys = expired(&g.offsets, &expiry(g), now_ms, retention_ms);
                 // A group with neither members nor offsets goes too (its metadata).
-                let due = !keys.is_empty() || g.offsets.is_empty();
+                let due = !keys.is_empty() || (g.offsets.is_empty() && g.has_no_members());
                 due.then(|| (id.clone(), g.partition, keys))
             })
             .collect();
         let mut count = 0;
         for (group_id, partition, keys) in doomed {
             let last = self
-                .with_existing(&group_id, |g| g.offsets.len() == keys.len())
+                .with_existing(&group_id, |g| {
+                    g.has_no_members() && g.offsets.len() == keys.len()
+                })
                 .unwrap_or(true);
             let mut tombstones = tombstones(&group_id, &keys);
             if last {
@@ -391,8 +392,12 @@ impl Coordinator {
                     .await?;
             }
         }
-        // A group record without offsets or members is nothing to keep.
-        self.groups.borrow_mut().retain(|_, g| !g.is_forgotten());
+        // A group record without offsets or members is nothing to keep. The others come
+        // back without members: emptied now, as far as offset retention is concerned.
+        let now = now_ms();
+        let mut groups = self.groups.borrow_mut();
+        groups.retain(|_, g| !g.is_forgotten());
+        groups.values_mut().for_each(|g| g.note_membership(now));
         Ok(loaded)
     }
 
@@ -495,15 +500,66 @@ fn tombstones(group: &str, keys: &[OffsetKey]) -> Vec<(Bytes, Option<Bytes>)> {
         .collect()
 }
 
-/// The offsets whose last commit is older than the retention (groups without members).
+/// When a group's committed offsets expire (Kafka's offset expiration conditions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expiry {
+    /// Never while the group is as it is (a classic group with members, rebalancing or
+    /// not speaking the consumer protocol).
+    Never,
+    /// All of them, once the retention has passed since this time (a classic group
+    /// that has been Empty since then).
+    AllFrom(i64),
+    /// Each one once the retention has passed since its commit, except on these topics,
+    /// which members consume (standalone commits, KIP-848 groups, stable consumer groups).
+    ByCommit { kept_topics: Vec<String> },
+}
+
+fn expiry(group: &Group) -> Expiry {
+    if group.group_type == "consumer" {
+        return Expiry::ByCommit {
+            kept_topics: group.consumer.subscribed_topics(),
+        };
+    }
+    let protocol_type = group
+        .classic
+        .protocol_type()
+        .or(group.stored_protocol_type.as_deref());
+    let Some(protocol_type) = protocol_type else {
+        return Expiry::ByCommit {
+            kept_topics: Vec::new(),
+        };
+    };
+    match (group.has_no_members(), group.empty_since_ms) {
+        (true, Some(since)) => Expiry::AllFrom(since),
+        (true, None) => Expiry::ByCommit {
+            kept_topics: Vec::new(),
+        },
+        (false, _) if protocol_type == "consumer" && group.classic.state() == State::Stable => {
+            Expiry::ByCommit {
+                kept_topics: group.subscribed_topics(),
+            }
+        }
+        (false, _) => Expiry::Never,
+    }
+}
+
+/// The offsets `expiry` lets go at `now_ms`.
 fn expired(
     offsets: &BTreeMap<(String, i32), Committed>,
+    expiry: &Expiry,
     now_ms: i64,
     retention_ms: i64,
 ) -> Vec<(String, i32)> {
+    let past = |from: i64| now_ms.saturating_sub(from) >= retention_ms;
     offsets
         .iter()
-        .filter(|(_, c)| now_ms.saturating_sub(c.commit_timestamp_ms) > retention_ms)
+        .filter(|((topic, _), c)| match expiry {
+            Expiry::Never => false,
+            Expiry::AllFrom(since) => past(*since),
+            Expiry::ByCommit { kept_topics } => {
+                !kept_topics.contains(topic) && past(c.commit_timestamp_ms)
+            }
+        })
         .map(|(key, _)| key.clone())
         .collect()
 }
@@ -512,21 +568,89 @@ fn expired(
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_offsets_older_than_the_retention_expire() {
-        let commit = |at: i64| Committed {
+    fn commit(at: i64) -> Committed {
+        Committed {
             offset: 1,
             leader_epoch: -1,
             metadata: String::new(),
             commit_timestamp_ms: at,
-        };
-        let offsets: BTreeMap<(String, i32), Committed> = [
-            (("t".to_string(), 0), commit(1_000)),
-            (("t".to_string(), 1), commit(5_000)),
-        ]
-        .into();
-        assert_eq!(expired(&offsets, 6_000, 4_999), vec![("t".to_string(), 0)]);
-        assert_eq!(expired(&offsets, 6_000, 5_000), Vec::<(String, i32)>::new());
-        assert_eq!(expired(&offsets, 20_000, 0).len(), 2);
+        }
+    }
+
+    fn offsets(commits: &[(&str, i32, i64)]) -> BTreeMap<(String, i32), Committed> {
+        commits
+            .iter()
+            .map(|(topic, p, at)| ((topic.to_string(), *p), commit(*at)))
+            .collect()
+    }
+
+    fn by_commit(kept: &[&str]) -> Expiry {
+        Expiry::ByCommit {
+            kept_topics: kept.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn standalone_offsets_expire_a_retention_after_their_commit() {
+        let offsets = offsets(&[("t", 0, 1_000), ("t", 1, 5_000)]);
+        let none = by_commit(&[]);
+        assert_eq!(
+            expired(&offsets, &none, 6_000, 5_000),
+            vec![("t".to_string(), 0)]
+        );
+        assert_eq!(
+            expired(&offsets, &none, 6_000, 5_001),
+            Vec::<OffsetKey>::new()
+        );
+        assert_eq!(expired(&offsets, &none, 20_000, 0).len(), 2);
+    }
+
+    #[test]
+    fn an_empty_groups_offsets_expire_a_retention_after_it_emptied_however_old() {
+        // Committed long ago, but the group emptied only at 90_000.
+        let offsets = offsets(&[("t", 0, 1_000), ("u", 0, 2_000)]);
+        let emptied = Expiry::AllFrom(90_000);
+        assert!(expired(&offsets, &emptied, 99_999, 10_000).is_empty());
+        assert_eq!(expired(&offsets, &emptied, 100_000, 10_000).len(), 2);
+    }
+
+    #[test]
+    fn consumed_topics_keep_their_offsets() {
+        let offsets = offsets(&[("t", 0, 1_000), ("gone", 0, 1_000), ("gone", 1, 9_000)]);
+        let stable = by_commit(&["t"]);
+        assert_eq!(
+            expired(&offsets, &stable, 10_000, 5_000),
+            vec![("gone".to_string(), 0)]
+        );
+        assert!(expired(&offsets, &Expiry::Never, i64::MAX, 0).is_empty());
+    }
+
+    #[test]
+    fn the_group_decides_which_rule_applies() {
+        let mut group = Group::new(0);
+        assert_eq!(
+            expiry(&group),
+            by_commit(&[]),
+            "no protocol type: standalone"
+        );
+        group.classic.restore_protocol_type("consumer".to_string());
+        assert_eq!(
+            expiry(&group),
+            by_commit(&[]),
+            "empty since an unknown time"
+        );
+        group.note_membership(7_000);
+        group.note_membership(8_000);
+        assert_eq!(
+            expiry(&group),
+            Expiry::AllFrom(7_000),
+            "empty since it emptied"
+        );
+        group.group_type = "consumer";
+        assert_eq!(
+            expiry(&group),
+            by_commit(&[]),
+            "a KIP-848 group with no members"
+        );
     }
 }
