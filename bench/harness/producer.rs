@@ -142,6 +142,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     let mut producer = Producer {
         keys: Keys::new(plan.keys, plan.key_space, plan.seed),
         template: template(plan.message_size, plan.seed),
+        values: BytesMut::new(),
         sticky: plan.index % partitions.len().max(1),
         pending: BTreeMap::new(),
         sent_records: 0,
@@ -189,6 +190,9 @@ struct Producer {
     clock: Clock,
     keys: Keys,
     template: Bytes,
+    /// Where record values are written: one allocation holds many values, which are
+    /// split off it (a record each would mean an allocation and a free each).
+    values: BytesMut,
     /// (partition, leader), by partition index.
     partitions: Vec<(i32, i32)>,
     topic_id: uuid::Uuid,
@@ -253,7 +257,12 @@ impl Producer {
             Some(key) => partition_for_key(key, self.partitions.len()),
             None => self.sticky,
         };
-        let mut value = BytesMut::from(&self.template[..]);
+        if self.values.capacity() < self.template.len() {
+            self.values
+                .reserve(self.template.len() * VALUES_PER_ALLOCATION);
+        }
+        self.values.extend_from_slice(&self.template);
+        let mut value = self.values.split();
         let stamp = self.clock.epoch_us(due_us);
         // The producer's timestamp in µs leads the value, for end-to-end latency; a
         // record too small for it carries only Kafka's ms timestamp.
@@ -401,6 +410,9 @@ fn acks_wire(acks: Acks) -> i16 {
         Acks::All => -1,
     }
 }
+
+/// Record values sharing one allocation.
+const VALUES_PER_ALLOCATION: usize = 256;
 
 /// A value of `size` pseudo-random bytes (seeded): compressible only as much as real
 /// payloads, not the all-zero best case.

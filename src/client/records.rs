@@ -44,7 +44,17 @@ pub fn encode_batch(records: &[NewRecord], compression: Compression) -> anyhow::
                 .collect::<IndexMap<_, _>>(),
         })
         .collect();
-    let mut buf = BytesMut::new();
+    // Sized for the uncompressed batch up front: growing it as it fills would copy it
+    // again and again.
+    let payload: usize = records
+        .iter()
+        .map(|r| {
+            let key = r.key.as_ref().map_or(0, Bytes::len);
+            let value = r.value.as_ref().map_or(0, Bytes::len);
+            key + value + RECORD_OVERHEAD_BYTES
+        })
+        .sum();
+    let mut buf = BytesMut::with_capacity(BATCH_HEADER_BYTES + payload);
     let options = RecordEncodeOptions {
         version: 2,
         compression,
@@ -61,6 +71,8 @@ const ATTRIBUTES_OFFSET: usize = 21;
 const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 const RECORD_COUNT_OFFSET: usize = 57;
 const BATCH_HEADER_BYTES: usize = 61;
+/// A record's framing around its key and value, about (varint lengths, deltas).
+const RECORD_OVERHEAD_BYTES: usize = 16;
 /// The smallest record: length, attributes, timestamp/offset deltas, key and value
 /// lengths and header count, one byte each.
 const RECORD_BYTES_MIN: usize = 7;
