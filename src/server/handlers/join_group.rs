@@ -10,6 +10,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::groups::{home_of, opt_str, str_bytes};
+use crate::acl::Operation;
 use super::{Ctx, Response};
 use crate::group::classic::{JoinArgs, JoinReply};
 
@@ -24,7 +25,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let group_id = request.group_id.to_string();
     let member_id = request.member_id.to_string();
-    let reply = match home_of(&ctx.shard, &group_id).await {
+    let reply = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => JoinReply::error(error, &member_id),
         Ok(_) if request.protocols.len() > PROTOCOLS_MAX => {
             JoinReply::error(ResponseError::InconsistentGroupProtocol, &member_id)

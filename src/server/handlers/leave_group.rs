@@ -9,6 +9,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::groups::{code, home_of, opt_str, str_bytes};
+use crate::acl::Operation;
 use super::{Ctx, Response};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
@@ -27,7 +28,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let result = match home_of(&ctx.shard, &group_id).await {
+    let result = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => Err(error),
         Ok(home) => {
             let members = leaving.clone();
