@@ -215,7 +215,10 @@ impl AclBinding {
         ) {
             return refuse(format!("Invalid resourceType {}", self.resource_type));
         }
-        if !matches!(self.pattern_type, PatternType::Literal | PatternType::Prefixed) {
+        if !matches!(
+            self.pattern_type,
+            PatternType::Literal | PatternType::Prefixed
+        ) {
             return refuse(format!("Invalid patternType {}", self.pattern_type));
         }
         if matches!(self.operation, Operation::Unknown | Operation::Any) {

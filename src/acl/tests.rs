@@ -19,8 +19,20 @@ fn acl(
     }
 }
 
-fn topic_acl(name: &str, principal: &str, operation: Operation, permission: Permission) -> AclBinding {
-    acl(ResourceType::Topic, name, PatternType::Literal, principal, operation, permission)
+fn topic_acl(
+    name: &str,
+    principal: &str,
+    operation: Operation,
+    permission: Permission,
+) -> AclBinding {
+    acl(
+        ResourceType::Topic,
+        name,
+        PatternType::Literal,
+        principal,
+        operation,
+        permission,
+    )
 }
 
 const ALICE: &str = "User:alice";
@@ -39,9 +51,18 @@ fn codes_round_trip_and_unknown_codes_are_unknown() {
     assert_eq!(ResourceType::from_code(-1), ResourceType::Unknown);
     assert_eq!(PatternType::from_code(5), PatternType::Unknown);
     assert_eq!(Permission::from_code(3), Permission::Allow);
-    assert_eq!(Operation::parse("DescribeConfigs"), Some(Operation::DescribeConfigs));
-    assert_eq!(Operation::parse("describe_configs"), Some(Operation::DescribeConfigs));
-    assert_eq!(ResourceType::parse("TransactionalId"), Some(ResourceType::TransactionalId));
+    assert_eq!(
+        Operation::parse("DescribeConfigs"),
+        Some(Operation::DescribeConfigs)
+    );
+    assert_eq!(
+        Operation::parse("describe_configs"),
+        Some(Operation::DescribeConfigs)
+    );
+    assert_eq!(
+        ResourceType::parse("TransactionalId"),
+        Some(ResourceType::TransactionalId)
+    );
     assert_eq!(Operation::parse("Reed"), None);
 }
 
@@ -56,7 +77,12 @@ fn no_acl_denies_unless_allow_everyone() {
 #[test]
 fn allow_everyone_applies_only_when_no_acl_applies_to_the_resource() {
     // Another principal's ACL on the topic: the topic has ACLs, so Alice is denied.
-    let acls = [topic_acl("t", "User:bob", Operation::Read, Permission::Allow)];
+    let acls = [topic_acl(
+        "t",
+        "User:bob",
+        Operation::Read,
+        Permission::Allow,
+    )];
     let authorizer = Authorizer::new(&[], true, &acls);
     assert!(!may(&authorizer, Operation::Read, "t"));
     // A topic no ACL names falls back to allow-everyone.
@@ -78,19 +104,52 @@ fn deny_beats_allow() {
 
 #[test]
 fn all_implies_every_operation_and_reads_imply_describe() {
-    let all = Authorizer::new(&[], false, &[topic_acl("t", ALICE, Operation::All, Permission::Allow)]);
+    let all = Authorizer::new(
+        &[],
+        false,
+        &[topic_acl("t", ALICE, Operation::All, Permission::Allow)],
+    );
     for op in Operation::of(ResourceType::Topic) {
         assert!(may(&all, *op, "t"), "{op}");
     }
-    for granted in [Operation::Read, Operation::Write, Operation::Delete, Operation::Alter] {
-        let one = Authorizer::new(&[], false, &[topic_acl("t", ALICE, granted, Permission::Allow)]);
-        assert!(may(&one, Operation::Describe, "t"), "{granted} implies DESCRIBE");
+    for granted in [
+        Operation::Read,
+        Operation::Write,
+        Operation::Delete,
+        Operation::Alter,
+    ] {
+        let one = Authorizer::new(
+            &[],
+            false,
+            &[topic_acl("t", ALICE, granted, Permission::Allow)],
+        );
+        assert!(
+            may(&one, Operation::Describe, "t"),
+            "{granted} implies DESCRIBE"
+        );
         assert!(!may(&one, Operation::Create, "t"));
     }
-    let describe = Authorizer::new(&[], false, &[topic_acl("t", ALICE, Operation::Describe, Permission::Allow)]);
+    let describe = Authorizer::new(
+        &[],
+        false,
+        &[topic_acl(
+            "t",
+            ALICE,
+            Operation::Describe,
+            Permission::Allow,
+        )],
+    );
     assert!(!may(&describe, Operation::Read, "t"));
-    let alter_configs =
-        Authorizer::new(&[], false, &[topic_acl("t", ALICE, Operation::AlterConfigs, Permission::Allow)]);
+    let alter_configs = Authorizer::new(
+        &[],
+        false,
+        &[topic_acl(
+            "t",
+            ALICE,
+            Operation::AlterConfigs,
+            Permission::Allow,
+        )],
+    );
     assert!(may(&alter_configs, Operation::DescribeConfigs, "t"));
     assert!(!may(&alter_configs, Operation::Describe, "t"));
 }
@@ -120,7 +179,14 @@ fn a_deny_denies_only_what_it_names() {
 fn wildcard_name_prefixes_wildcard_principal_and_hosts() {
     let acls = [
         topic_acl("*", "User:*", Operation::Describe, Permission::Allow),
-        acl(ResourceType::Topic, "orders-", PatternType::Prefixed, ALICE, Operation::Write, Permission::Allow),
+        acl(
+            ResourceType::Topic,
+            "orders-",
+            PatternType::Prefixed,
+            ALICE,
+            Operation::Write,
+            Permission::Allow,
+        ),
         topic_acl("orders", ALICE, Operation::Read, Permission::Allow),
     ];
     let authorizer = Authorizer::new(&[], false, &acls);
@@ -131,8 +197,17 @@ fn wildcard_name_prefixes_wildcard_principal_and_hosts() {
     assert!(!may(&authorizer, Operation::Read, "orders2"));
     assert!(may(&authorizer, Operation::Read, "orders"));
     // Only `User:*` is a wildcard principal.
-    let group_wildcard = [topic_acl("t", "Group:*", Operation::Read, Permission::Allow)];
-    assert!(!may(&Authorizer::new(&[], false, &group_wildcard), Operation::Read, "t"));
+    let group_wildcard = [topic_acl(
+        "t",
+        "Group:*",
+        Operation::Read,
+        Permission::Allow,
+    )];
+    assert!(!may(
+        &Authorizer::new(&[], false, &group_wildcard),
+        Operation::Read,
+        "t"
+    ));
 
     let mut by_host = topic_acl("t", ALICE, Operation::Read, Permission::Allow);
     by_host.host = "10.0.0.2".to_string();
@@ -145,7 +220,13 @@ fn wildcard_name_prefixes_wildcard_principal_and_hosts() {
 fn super_users_bypass_every_acl() {
     let acls = [topic_acl("t", "User:*", Operation::All, Permission::Deny)];
     let authorizer = Authorizer::new(&["User:admin".to_string()], false, &acls);
-    assert!(authorizer.authorize("User:admin", HOST, Operation::Write, ResourceType::Topic, "t"));
+    assert!(authorizer.authorize(
+        "User:admin",
+        HOST,
+        Operation::Write,
+        ResourceType::Topic,
+        "t"
+    ));
     assert!(!may(&authorizer, Operation::Write, "t"));
 }
 
@@ -154,7 +235,10 @@ fn authorized_operations_are_a_bit_set_of_the_types_operations() {
     let acls = [topic_acl("t", ALICE, Operation::Read, Permission::Allow)];
     let authorizer = Authorizer::new(&[], false, &acls);
     let bits = authorizer.authorized_operations(ALICE, HOST, ResourceType::Topic, "t");
-    assert_eq!(bits, (1 << Operation::Read.code()) | (1 << Operation::Describe.code()));
+    assert_eq!(
+        bits,
+        (1 << Operation::Read.code()) | (1 << Operation::Describe.code())
+    );
 }
 
 #[test]
@@ -189,7 +273,14 @@ fn creations_are_validated_as_kafka_does() {
 fn filters_match_as_kafkas_do() {
     let literal = topic_acl("orders", ALICE, Operation::Read, Permission::Allow);
     let wildcard = topic_acl("*", ALICE, Operation::Read, Permission::Allow);
-    let prefixed = acl(ResourceType::Topic, "ord", PatternType::Prefixed, ALICE, Operation::Read, Permission::Allow);
+    let prefixed = acl(
+        ResourceType::Topic,
+        "ord",
+        PatternType::Prefixed,
+        ALICE,
+        Operation::Read,
+        Permission::Allow,
+    );
     let named = |pattern_type: PatternType| AclFilter {
         resource_type: ResourceType::Topic,
         resource_name: Some("orders".to_string()),

@@ -90,7 +90,10 @@ fn parse_super_users(key: &str, value: &str) -> Result<Vec<String>, ConfigError>
         .filter(|user| !user.is_empty())
         .map(str::to_string)
         .collect();
-    match users.iter().find(|user| crate::acl::parse_principal(user).is_err()) {
+    match users
+        .iter()
+        .find(|user| crate::acl::parse_principal(user).is_err())
+    {
         Some(bad) => Err(invalid(
             key,
             value,

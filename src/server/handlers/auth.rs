@@ -105,4 +105,3 @@ where
         .filter_map(|outcome| outcome.or_else(|| done.next()))
         .collect()
 }
-

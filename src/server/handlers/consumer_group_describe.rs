@@ -12,8 +12,8 @@ use kafka_protocol::messages::consumer_group_describe_response::{
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
 
 use super::groups::{home_of, str_bytes};
-use crate::acl::Operation;
 use super::{topic_name, Ctx, Response};
+use crate::acl::Operation;
 use crate::cluster::Snapshot;
 use crate::group::consumer::{by_topic, TopicPartition};
 use crate::group::coordinator::ConsumerDescription;

@@ -9,8 +9,8 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
 use super::groups::{home_of, opt_str, str_bytes};
-use crate::acl::{Operation, ResourceType};
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::consumer::{by_topic, HeartbeatArgs, HeartbeatReply};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;

@@ -10,8 +10,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::auth::only_allowed;
 use super::{Ctx, Response};
-use crate::cluster::ShardId;
 use crate::acl::{Operation, ResourceType};
+use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;

@@ -11,12 +11,12 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::config_changes::name_value;
 use super::auth::only_allowed;
+use super::config_changes::name_value;
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
-use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
@@ -50,7 +50,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     // Kafka: CREATE on the cluster allows every topic; else each needs CREATE on itself.
     let on_cluster = ctx.allowed_on_cluster(Operation::Create);
     let allowed = |topic: &NewTopic| {
-        on_cluster || ctx.allowed_in(&snapshot, Operation::Create, ResourceType::Topic, &topic.name)
+        on_cluster
+            || ctx.allowed_in(
+                &snapshot,
+                Operation::Create,
+                ResourceType::Topic,
+                &topic.name,
+            )
     };
     let refused = |_: &NewTopic| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
     let shard = &ctx.shard;

@@ -9,8 +9,8 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::groups::{home_of, str_bytes};
-use crate::acl::Operation;
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::auth::only_allowed;
 use super::{topic_name, Ctx, Response};
-use crate::cluster::ShardId;
 use crate::acl::{Operation, ResourceType};
+use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=6;

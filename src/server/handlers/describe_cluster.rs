@@ -30,7 +30,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     // Kafka reports the cluster's operations only to who may describe it.
     let operations = match request.include_cluster_authorized_operations {
         true if !ctx.allowed_on_cluster(Operation::Describe) => 0,
-        requested => ctx.authorized_operations(&snapshot, requested, ResourceType::Cluster, CLUSTER_NAME),
+        requested => {
+            ctx.authorized_operations(&snapshot, requested, ResourceType::Cluster, CLUSTER_NAME)
+        }
     };
     ctx.respond(&response.with_cluster_authorized_operations(operations))
 }

@@ -9,8 +9,8 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::groups::{home_of, str_bytes};
-use crate::acl::{Operation, ResourceType};
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::coordinator::Description;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;

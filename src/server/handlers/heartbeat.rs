@@ -8,8 +8,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::groups::{home_of, opt_str};
-use crate::acl::Operation;
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 

@@ -43,7 +43,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 )
             })
             .collect();
-        let outcome = match resource(&ctx, Operation::AlterConfigs, asked.resource_type, &asked.resource_name) {
+        let outcome = match resource(
+            &ctx,
+            Operation::AlterConfigs,
+            asked.resource_type,
+            &asked.resource_name,
+        ) {
             Ok(Resource::Topic(name)) => {
                 let change = move |current: &TopicConfig, broker: &BrokerConfig| {
                     let changes = resolve(&ops, &current.describe(broker))?;

@@ -10,8 +10,8 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::groups::{home_of, opt_str, str_bytes};
-use crate::acl::Operation;
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::group::classic::{JoinArgs, JoinReply};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;

@@ -9,8 +9,8 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::groups::{code, home_of, opt_str, str_bytes};
-use crate::acl::Operation;
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 

@@ -8,8 +8,8 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
 use super::groups::str_bytes;
-use crate::acl::{Operation, ResourceType};
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -45,7 +45,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .into_iter()
         .flatten()
         .filter(|g| {
-            all || ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Group, &g.group_id)
+            all || ctx.allowed_in(
+                &snapshot,
+                Operation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
         })
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))

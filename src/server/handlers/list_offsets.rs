@@ -57,7 +57,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let snapshot = ctx.shard.snapshot();
     let answers = only_allowed(
         queries,
-        |q| ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, &q.topic),
+        |q| {
+            ctx.allowed_in(
+                &snapshot,
+                Operation::Describe,
+                ResourceType::Topic,
+                &q.topic,
+            )
+        },
         |_| (ResponseError::TopicAuthorizationFailed.code(), -1, -1, -1),
         |queries| {
             // Cross-shard: each partition is looked up by the shard that owns it.

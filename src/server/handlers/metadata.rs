@@ -85,7 +85,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         names
             .iter()
             .map(|name| match name.as_deref() {
-                Some(name) if !describable(&snapshot, name) || refused_creation.iter().any(|n| n == name) => {
+                Some(name)
+                    if !describable(&snapshot, name)
+                        || refused_creation.iter().any(|n| n == name) =>
+                {
                     with_operations(refused(name), name)
                 }
                 Some(name) => with_operations(describe_requested(&snapshot, Some(name)), name),
@@ -123,11 +126,7 @@ fn may_auto_create(snapshot: &Snapshot, name: &str) -> bool {
 }
 
 /// Creates the requested topics that do not exist yet; returns the snapshot that has them.
-async fn create_missing(
-    ctx: &Ctx,
-    snapshot: &Snapshot,
-    names: &[String],
-) -> std::rc::Rc<Snapshot> {
+async fn create_missing(ctx: &Ctx, snapshot: &Snapshot, names: &[String]) -> std::rc::Rc<Snapshot> {
     let missing: Vec<NewTopic> = names
         .iter()
         .filter(|name| may_auto_create(snapshot, name))

@@ -10,10 +10,10 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::groups::{code, home_of, opt_str};
-use crate::acl::{Operation, ResourceType};
 use super::auth::only_allowed;
+use super::groups::{code, home_of, opt_str};
 use super::{group_by_topic, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::offsets::{Committer, NewOffset};
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=9;
@@ -55,7 +55,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             // Kafka also asks for READ on each topic.
             let snapshot = ctx.shard.snapshot();
             let allowed = |offset: &NewOffset| {
-                ctx.allowed_in(&snapshot, Operation::Read, ResourceType::Topic, &offset.topic)
+                ctx.allowed_in(
+                    &snapshot,
+                    Operation::Read,
+                    ResourceType::Topic,
+                    &offset.topic,
+                )
             };
             let refused = |_: &NewOffset| Some(ResponseError::TopicAuthorizationFailed);
             let shard = &ctx.shard;

@@ -11,8 +11,8 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::groups::{code, home_of};
-use crate::acl::{Operation, ResourceType};
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
@@ -79,7 +79,10 @@ async fn delete(
         .unwrap_or(Err(ResponseError::NotCoordinator))?;
     let refusal = Some(ResponseError::TopicAuthorizationFailed);
     results.extend(refused.into_iter().map(|(topic, partitions)| {
-        (topic, partitions.into_iter().map(|p| (p, refusal)).collect())
+        (
+            topic,
+            partitions.into_iter().map(|p| (p, refusal)).collect(),
+        )
     }));
     Ok(results)
 }

@@ -13,8 +13,8 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use super::groups::{home_of, str_bytes};
-use crate::acl::{Operation, ResourceType};
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::records::Committed;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=9;
@@ -137,15 +137,19 @@ async fn fetch(
     let describable = |topic: &str| ctx.allowed(Operation::Describe, ResourceType::Topic, topic);
     let (topics, refused) = match topics {
         Some(topics) => {
-            let (allowed, refused): (Vec<_>, Vec<_>) =
-                topics.into_iter().partition(|(topic, _)| describable(topic));
+            let (allowed, refused): (Vec<_>, Vec<_>) = topics
+                .into_iter()
+                .partition(|(topic, _)| describable(topic));
             (Some(allowed), refused)
         }
         None => (None, Vec::new()),
     };
     let refused = refused.into_iter().map(|(topic, partitions)| {
         let refusal = ResponseError::TopicAuthorizationFailed;
-        (topic, partitions.into_iter().map(|p| (p, Err(refusal))).collect())
+        (
+            topic,
+            partitions.into_iter().map(|p| (p, Err(refusal))).collect(),
+        )
     });
     let asked = topics.clone();
     // Cross-shard: the group lives on the shard owning its offsets partition.
@@ -161,7 +165,10 @@ async fn fetch(
                 .into_iter()
                 .filter(|(topic, _)| describable(topic))
                 .map(|(topic, partitions)| {
-                    (topic, partitions.into_iter().map(|(p, c)| (p, Ok(c))).collect())
+                    (
+                        topic,
+                        partitions.into_iter().map(|(p, c)| (p, Ok(c))).collect(),
+                    )
                 });
             (found.chain(refused).collect(), None)
         }

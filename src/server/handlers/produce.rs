@@ -74,7 +74,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         // A topic id naming no topic is answered by the owning shard's lookup.
         let allowed = |item: &Item| {
             item.topic.is_empty()
-                || ctx.allowed_in(&snapshot, Operation::Write, ResourceType::Topic, &item.topic)
+                || ctx.allowed_in(
+                    &snapshot,
+                    Operation::Write,
+                    ResourceType::Topic,
+                    &item.topic,
+                )
         };
         let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
         only_allowed(items, allowed, refused, |items| {

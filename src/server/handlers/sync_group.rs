@@ -8,8 +8,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::groups::{code, home_of, opt_str, str_bytes};
-use crate::acl::Operation;
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::group::classic::SyncReply;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
