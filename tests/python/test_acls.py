@@ -369,3 +369,58 @@ def test_an_unknown_authorizer_class_stops_the_broker(tmp_path):
     cp = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S)
     assert cp.returncode != 0
     assert b"com.example.MyAuthorizer" in cp.stderr and b"authorizer.class.name" in cp.stderr, cp.stderr
+
+
+# ------------------------------------------------------------------------------------ shoal acls
+
+def shoal_acls(b, *args, input: bytes = b"") -> subprocess.CompletedProcess:
+    cmd = [str(shoal_bin()), "acls", "--bootstrap-server", b.bootstrap, *args]
+    return subprocess.run(cmd, input=input, capture_output=True, timeout=TIMEOUT_S)
+
+
+def test_shoal_acls_adds_lists_and_removes_as_kafka_acls_does(start_broker):
+    b = secured(start_broker)
+    added = shoal_acls(b, "--add", "--allow-principal", "User:alice", "--operation", "Read", "--operation",
+                       "Describe", "--topic", "orders", "--resource-pattern-type", "prefixed")
+    assert added.returncode == 0, added.stderr
+    out = added.stdout.decode()
+    header = "`ResourcePattern(resourceType=TOPIC, name=orders, patternType=PREFIXED)`: \n"
+    assert "Adding ACLs for resource " + header in out
+    assert "Current ACLs for resource " + header in out
+    assert "\t(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)" in out
+    # What the tool added is what a real client reads back.
+    read = topic_acl("orders", AclOperation.READ, principal="User:alice", pattern=PREFIXED)
+    describe_op = topic_acl("orders", AclOperation.DESCRIBE, principal="User:alice", pattern=PREFIXED)
+    assert describe(b, filt()) == {read, describe_op}
+    assert create(b, group_acl("billing", AclOperation.READ, DENY, principal="User:*")) == [None]
+
+    listed = shoal_acls(b, "--list", "--group", "billing")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.decode() == (
+        "Current ACLs for resource `ResourcePattern(resourceType=GROUP, name=billing, patternType=LITERAL)`: \n"
+        " \t(principal=User:*, host=*, operation=READ, permissionType=DENY) \n\n")
+
+    # Removing one ACL by its principal and operation; then, after a 'y', all of a resource's.
+    one = shoal_acls(b, "--remove", "--force", "--topic", "orders", "--resource-pattern-type", "PREFIXED",
+                     "--allow-principal", "User:alice", "--operation", "Read")
+    assert one.returncode == 0, one.stderr
+    assert describe(b, filt()) == {describe_op, group_acl("billing", AclOperation.READ, DENY, principal="User:*")}
+    kept = shoal_acls(b, "--remove", "--group", "billing", input=b"n\n")
+    assert kept.returncode == 0 and b"Are you sure" in kept.stdout
+    assert len(describe(b, filt(ResourceType.GROUP))) == 1
+    gone = shoal_acls(b, "--remove", "--group", "billing", input=b"y\n")
+    assert gone.returncode == 0, gone.stderr
+    assert describe(b, filt(ResourceType.GROUP)) == set()
+
+
+def test_shoal_acls_errors_are_one_line(start_broker, broker):
+    disabled = shoal_acls(broker, "--list")
+    assert disabled.returncode == 1
+    assert disabled.stderr.decode().startswith("shoal: ") and b"SECURITY_DISABLED" in disabled.stderr
+    b = secured(start_broker)
+    bad_op = shoal_acls(b, "--add", "--allow-principal", "User:a", "--operation", "Write", "--group", "g")
+    assert bad_op.returncode == 1 and b"GROUP only supports operations" in bad_op.stderr
+    bad_principal = shoal_acls(b, "--add", "--allow-principal", "alice", "--topic", "t")
+    assert bad_principal.returncode == 1 and b"INVALID_REQUEST" in bad_principal.stderr, bad_principal.stderr
+    usage = shoal_acls(b, "--topic", "t")
+    assert usage.returncode == 2 and usage.stderr.count(b"\n") == 1
