@@ -1,6 +1,7 @@
 //! shoal: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
 //! See docs/ARCHITECTURE.md for the design every module follows.
 
+pub mod acl;
 pub mod alloc;
 /// `shoal bench`: the load harness; its code lives under bench/ with the other benchmarks.
 #[path = "../bench/harness/mod.rs"]

@@ -1,5 +1,6 @@
-//! The `shoal` command: `shoal serve` runs a broker; `topics`, `produce`, `consume` and
-//! `configs` are Kafka-style tools (src/cli/); `bench` is the load harness (bench/harness/).
+//! The `shoal` command: `shoal serve` runs a broker; `topics`, `produce`, `consume`,
+//! `groups`, `configs` and `acls` are Kafka-style tools (src/cli/); `bench` is the load
+//! harness (bench/harness/).
 //! This file only parses and dispatches.
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
     Groups(cli::groups::GroupsArgs),
     /// Describe or alter topic and broker configs (Kafka's kafka-configs.sh).
     Configs(cli::configs::ConfigsArgs),
+    /// List, add or remove ACLs (Kafka's kafka-acls.sh).
+    Acls(cli::acls::AclsArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => cli::finish(cli::consume::run(args)),
         Command::Groups(args) => cli::finish(cli::groups::run(args)),
         Command::Configs(args) => cli::finish(cli::configs::run(args)),
+        Command::Acls(args) => cli::finish(cli::acls::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -1,11 +1,12 @@
 //! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
-//! `configs`), one file per tool (a second file where one would grow too long), mirroring
+//! `configs`, `acls`), one file per tool (a second file where one would grow too long), mirroring
 //! Kafka's scripts' flags and output so habits and scripts carry over. They speak the Kafka protocol through `crate::client`, so they work
 //! against any Kafka-compatible broker.
 //!
 //! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
 //! stderr, `shoal: ...`, and a non-zero exit (1 for a failed operation, 2 for bad usage).
 
+pub mod acls;
 pub mod configs;
 pub mod consume;
 pub mod consume_group;

@@ -7,6 +7,7 @@
 //! `admin`, `produce`, `fetch` and `group` are the requests the tools make; `records`,
 //! `partitioner` and `assignor` are pure.
 
+pub mod acls;
 pub mod admin;
 pub mod assignor;
 pub mod broker;

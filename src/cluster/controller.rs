@@ -16,6 +16,7 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::{ClusterState, Snapshot, TopicMeta};
+use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
 use crate::error::ApiError;
 use crate::shard::Shard;
@@ -273,6 +274,58 @@ impl Controller {
         self.commit(shard, state).await
     }
 
+    /// Adds ACLs (each validated by the caller); one already present succeeds without
+    /// a second copy, as in Kafka.
+    pub async fn create_acls(
+        &self,
+        shard: &Rc<Shard>,
+        acls: Vec<AclBinding>,
+    ) -> Vec<Result<(), ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        let mut state = self.state.borrow().clone();
+        let results = acls
+            .into_iter()
+            .map(|acl| {
+                if state.acls.contains(&acl) {
+                    return Ok(());
+                }
+                if state.acls.len() >= ACLS_MAX {
+                    let message = format!("the cluster holds at most {ACLS_MAX} ACLs");
+                    return Err(ApiError::new(ResponseError::InvalidRequest, message));
+                }
+                state.acls.push(acl);
+                Ok(())
+            })
+            .collect();
+        self.commit_if_any(shard, state, results, false).await
+    }
+
+    /// Removes every ACL each filter matches; answers, per filter, the ACLs it removed.
+    pub async fn delete_acls(
+        &self,
+        shard: &Rc<Shard>,
+        filters: Vec<AclFilter>,
+    ) -> Result<Vec<Vec<AclBinding>>, ApiError> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        let mut state = self.state.borrow().clone();
+        // Each filter sees the ACLs as they were before the request, as in Kafka: an
+        // ACL two filters match is reported by both.
+        let removed: Vec<Vec<AclBinding>> = filters
+            .iter()
+            .map(|filter| {
+                let matched = state.acls.iter().filter(|acl| filter.matches(acl));
+                matched.cloned().collect()
+            })
+            .collect();
+        if removed.iter().any(|gone| !gone.is_empty()) {
+            state
+                .acls
+                .retain(|acl| !filters.iter().any(|filter| filter.matches(acl)));
+            self.commit(shard, state).await?;
+        }
+        Ok(removed)
+    }
+
     /// Commits `state` when any change in `results` succeeded (and this is not a dry
     /// run); if the commit fails, every successful result becomes that failure.
     async fn commit_if_any<T>(
@@ -379,6 +432,7 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         topics,
         broker_overrides: BTreeMap::new(),
         broker_default_overrides: BTreeMap::new(),
+        acls: Vec::new(),
     }
 }
 

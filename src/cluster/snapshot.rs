@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{shard_for, ShardId};
+use crate::acl::{AclBinding, Authorizer};
 use crate::config::{BrokerConfig, TopicConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub struct ClusterState {
     /// Cluster-wide broker defaults changed at runtime (the "" broker resource).
     #[serde(default)]
     pub broker_default_overrides: BTreeMap<String, String>,
+    /// Every ACL, in the order they were created, each once.
+    #[serde(default)]
+    pub acls: Vec<AclBinding>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ pub struct Snapshot {
     pub broker: BrokerConfig,
     pub shard_count: usize,
     topic_names: HashMap<Uuid, String>,
+    /// `None` when no authorizer is configured: every request is allowed.
+    authorizer: Option<Authorizer>,
 }
 
 impl Snapshot {
@@ -51,13 +57,26 @@ impl Snapshot {
             .iter()
             .map(|(name, meta)| (meta.id, name.clone()))
             .collect();
+        let authorizer = broker.authorizer_enabled().then(|| {
+            Authorizer::new(
+                &broker.super_users,
+                broker.allow_everyone_if_no_acl_found,
+                &state.acls,
+            )
+        });
         Snapshot {
             version,
             state,
             broker,
             shard_count,
             topic_names,
+            authorizer,
         }
+    }
+
+    /// The authorizer, when `authorizer.class.name` configures one.
+    pub fn authorizer(&self) -> Option<&Authorizer> {
+        self.authorizer.as_ref()
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicMeta> {

@@ -30,6 +30,9 @@ const LOG_DIRS_DEFAULT: &str = "./data";
 /// Used when nothing is set: Kafka's default port, reachable only from this host.
 const LISTENER_DEFAULT_HOST: &str = "127.0.0.1";
 const LISTENER_DEFAULT_PORT: u16 = 9092;
+/// Dynamic keys Kafka accepts only for one broker (its `PerBrokerConfigs`), not as the
+/// cluster-wide default.
+const PER_BROKER_ONLY: &[&str] = &["sasl.kerberos.min.time.before.relogin"];
 
 /// Keys read as given, before aliases and unit synonyms are folded into the fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +96,13 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_num_partitions: i32,
     pub metrics_port: u16,
+    /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
+    pub authorizer_class_name: String,
+    /// Principals (`User:admin`) every ACL check allows.
+    pub super_users: Vec<String>,
+    pub allow_everyone_if_no_acl_found: bool,
+    /// Stored and described only: shoal has no SASL/Kerberos yet.
+    pub sasl_kerberos_min_time_before_relogin: i64,
     pub(super) raw: RawKeys,
     explicit: BTreeMap<String, String>,
     /// Set at runtime for this broker (resource name = its node id).
@@ -155,6 +165,10 @@ impl Default for BrokerConfig {
             offsets_topic_replication_factor: 1,
             transaction_state_log_num_partitions: 50,
             metrics_port: 9644,
+            authorizer_class_name: String::new(),
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
+            sasl_kerberos_min_time_before_relogin: 60_000,
             raw: RawKeys {
                 log_dirs: None,
                 log_dir: None,
@@ -209,6 +223,11 @@ impl BrokerConfig {
             .unwrap_or(&self.listeners)
     }
 
+    /// Whether ACLs are stored and enforced (`authorizer.class.name` is set).
+    pub fn authorizer_enabled(&self) -> bool {
+        !self.authorizer_class_name.is_empty()
+    }
+
     /// Whether `alter` accepts `key`.
     pub fn is_dynamic(key: &str) -> bool {
         broker_keys::find(key).is_some_and(|k| k.dynamic)
@@ -245,6 +264,13 @@ impl BrokerConfig {
         &self,
         changes: &[(String, Option<String>)],
     ) -> Result<BrokerConfig, ConfigError> {
+        // As Kafka: listener-level security keys are set per broker, never as a default.
+        if let Some((key, _)) = changes
+            .iter()
+            .find(|(key, _)| PER_BROKER_ONLY.contains(&key.as_str()))
+        {
+            return Err(ConfigError::PerBrokerOnly { key: key.clone() });
+        }
         let defaults = apply_changes(&self.dynamic_default, changes)?;
         Self::build(self.explicit.clone(), self.dynamic.clone(), defaults)
     }

@@ -64,6 +64,45 @@ fn cores(key: &str, value: &str) -> Result<usize, ConfigError> {
     usize::try_from(n).map_err(|_| invalid(key, value, "a core count"))
 }
 
+/// The authorizer classes that select shoal's built-in authorizer ("" = none).
+pub(crate) const AUTHORIZERS: [&str; 2] = [
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "kafka.security.authorizer.AclAuthorizer",
+];
+
+fn parse_authorizer(key: &str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() || AUTHORIZERS.contains(&value) {
+        return Ok(value.to_string());
+    }
+    Err(invalid(
+        key,
+        value,
+        format!("\"\" or one of {}", AUTHORIZERS.join(", ")),
+    ))
+}
+
+/// Kafka's form: principals separated by ';', each `Type:name`.
+fn parse_super_users(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let users: Vec<String> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|user| !user.is_empty())
+        .map(str::to_string)
+        .collect();
+    match users
+        .iter()
+        .find(|user| crate::acl::parse_principal(user).is_err())
+    {
+        Some(bad) => Err(invalid(
+            key,
+            value,
+            format!("principals of the form Type:name separated by ';' ({bad:?} is not)"),
+        )),
+        None => Ok(users),
+    }
+}
+
 pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "node.id",
@@ -495,6 +534,48 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.transaction_state_log_num_partitions.to_string()),
+    },
+    BrokerKey {
+        name: "authorizer.class.name",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.authorizer_class_name = parse_authorizer(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.authorizer_class_name.clone()),
+    },
+    BrokerKey {
+        name: "super.users",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.super_users = parse_super_users(k, v)?;
+            Ok(())
+        },
+        render: |c| (!c.super_users.is_empty()).then(|| c.super_users.join(";")),
+    },
+    BrokerKey {
+        name: "allow.everyone.if.no.acl.found",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.allow_everyone_if_no_acl_found = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.allow_everyone_if_no_acl_found.to_string()),
+    },
+    BrokerKey {
+        // Kafka reconfigures it per broker at runtime; shoal has no SASL yet, so the
+        // value is only stored and described.
+        name: "sasl.kerberos.min.time.before.relogin",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.sasl_kerberos_min_time_before_relogin = parse_int(k, v, i64::MIN, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.sasl_kerberos_min_time_before_relogin.to_string()),
     },
     BrokerKey {
         name: "metrics.port",

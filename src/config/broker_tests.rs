@@ -542,3 +542,48 @@ fn cluster_defaults_sit_below_per_broker_values() {
         "deleting the broker's value shows the default"
     );
 }
+
+#[test]
+fn authorizer_keys_take_kafkas_names_and_refuse_other_classes() {
+    let off = with_overrides(&[]).unwrap();
+    assert!(!off.authorizer_enabled());
+    assert!(!off.allow_everyone_if_no_acl_found);
+    for class in [
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "kafka.security.authorizer.AclAuthorizer",
+    ] {
+        let on = with_overrides(&[&format!("authorizer.class.name={class}")]).unwrap();
+        assert!(on.authorizer_enabled());
+    }
+    let error = with_overrides(&["authorizer.class.name=com.example.Mine"]).unwrap_err();
+    assert!(error.to_string().contains("com.example.Mine"), "{error}");
+    let config = with_overrides(&[
+        "super.users=User:admin; User:ops ;",
+        "allow.everyone.if.no.acl.found=true",
+    ])
+    .unwrap();
+    assert_eq!(config.super_users, ["User:admin", "User:ops"]);
+    assert!(config.allow_everyone_if_no_acl_found);
+    assert_eq!(
+        entry(&config.describe(), "super.users").value.as_deref(),
+        Some("User:admin;User:ops")
+    );
+    assert!(with_overrides(&["super.users=admin"]).is_err());
+}
+
+#[test]
+fn kerberos_relogin_time_is_dynamic_per_broker_only() {
+    let config = with_overrides(&[]).unwrap();
+    let key = "sasl.kerberos.min.time.before.relogin";
+    assert_eq!(config.sasl_kerberos_min_time_before_relogin, 60_000);
+    let changed = config.alter(&[change(key, Some("58000"))]).unwrap();
+    assert_eq!(changed.sasl_kerberos_min_time_before_relogin, 58_000);
+    assert_eq!(
+        entry(&changed.describe(), key).source,
+        ConfigSource::DynamicBrokerConfig
+    );
+    assert!(matches!(
+        config.alter_defaults(&[change(key, Some("58000"))]),
+        Err(ConfigError::PerBrokerOnly { .. })
+    ));
+}

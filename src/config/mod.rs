@@ -83,6 +83,10 @@ pub enum ConfigError {
     MalformedOverride { arg: String },
     #[error("config key {key:?} cannot be changed while the broker runs")]
     ReadOnly { key: String },
+    #[error(
+        "cannot update config key {key:?} at default cluster level, broker id must be specified"
+    )]
+    PerBrokerOnly { key: String },
 }
 
 impl ConfigError {

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{change_broker, change_topic, name_value, resource, Resource};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::config::TopicConfig;
 use crate::error::ApiError;
 
@@ -26,7 +27,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .iter()
             .map(|c| name_value(&c.name, &c.value))
             .collect();
-        let outcome = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+        let outcome = match resource(
+            &ctx,
+            Operation::AlterConfigs,
+            asked.resource_type,
+            &asked.resource_name,
+        ) {
             Ok(Resource::Topic(name)) => {
                 let change = move |_: &TopicConfig, _: &_| {
                     TopicConfig::new(given.clone()).map_err(ApiError::from)

@@ -5,6 +5,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
 use super::Ctx;
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
 use crate::error::ApiError;
@@ -21,10 +22,23 @@ pub enum Resource {
     },
 }
 
-/// The resource a request names, or the error Kafka gives for it.
-pub fn resource(ctx: &Ctx, resource_type: i8, name: &str) -> Result<Resource, ApiError> {
+/// The resource a request names, or the error Kafka gives for it: first whether the
+/// caller may perform `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it, on the
+/// topic or, for broker resources, on the cluster.
+pub fn resource(
+    ctx: &Ctx,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Result<Resource, ApiError> {
     let snapshot = ctx.shard.snapshot();
     match resource_type {
+        RESOURCE_TOPIC if !ctx.allowed_in(&snapshot, operation, ResourceType::Topic, name) => {
+            Err(ApiError::code(ResponseError::TopicAuthorizationFailed))
+        }
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !ctx.allowed_on_cluster(operation) => {
+            Err(ApiError::code(ResponseError::ClusterAuthorizationFailed))
+        }
         RESOURCE_TOPIC => {
             crate::config::valid_topic_name(name)
                 .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 
 use super::groups::{home_of, str_bytes};
 use super::{topic_name, Ctx, Response};
+use crate::acl::Operation;
 use crate::cluster::Snapshot;
 use crate::group::consumer::{by_topic, TopicPartition};
 use crate::group::coordinator::ConsumerDescription;
@@ -45,7 +46,7 @@ async fn describe(
     ctx: &Ctx,
     group_id: String,
 ) -> Result<Option<ConsumerDescription>, ResponseError> {
-    let home = home_of(&ctx.shard, &group_id).await?;
+    let home = home_of(ctx, Operation::Describe, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
         .invoke_on(home.shard, move |s| async move {

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 
 use super::groups::{home_of, opt_str, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::consumer::{by_topic, HeartbeatArgs, HeartbeatReply};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
@@ -40,8 +41,17 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         client_host: ctx.client_host.to_string(),
         new_member_id: uuid::Uuid::new_v4().to_string(),
     };
-    let reply = match home_of(&ctx.shard, &group_id).await {
+    // Kafka: a member may subscribe only to topics it may describe.
+    let hidden = |names: &Vec<String>| {
+        names
+            .iter()
+            .any(|name| !ctx.allowed(Operation::Describe, ResourceType::Topic, name))
+    };
+    let reply = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => error_reply(error, &args),
+        Ok(_) if args.subscribed_topic_names.as_ref().is_some_and(hidden) => {
+            error_reply(ResponseError::TopicAuthorizationFailed, &args)
+        }
         Ok(home) => {
             let fallback = error_reply(ResponseError::NotCoordinator, &args);
             // Cross-shard: the group lives on the shard owning its offsets partition.

@@ -3,11 +3,14 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::auth::only_allowed;
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
 
@@ -24,17 +27,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .collect();
     let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
     let validate_only = request.validate_only;
-    let count = changes.len();
-    // Cross-shard: partition counts change in the controller on shard 0.
-    let results = ctx
-        .shard
-        .invoke_on(ShardId(0), move |s| async move {
-            s.controller()
-                .create_partitions(&s, changes, validate_only)
-                .await
-        })
-        .await
-        .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect());
+    let snapshot = ctx.shard.snapshot();
+    let allowed = |(name, _): &(String, i32)| {
+        ctx.allowed_in(&snapshot, Operation::Alter, ResourceType::Topic, name)
+    };
+    let refused = |_: &(String, i32)| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    let shard = &ctx.shard;
+    let results = only_allowed(changes, allowed, refused, |changes| async move {
+        let count = changes.len();
+        // Cross-shard: partition counts change in the controller on shard 0.
+        shard
+            .invoke_on(ShardId(0), move |s| async move {
+                s.controller()
+                    .create_partitions(&s, changes, validate_only)
+                    .await
+            })
+            .await
+            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    })
+    .await;
     let results = names
         .into_iter()
         .zip(results)

@@ -4,14 +4,17 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::auth::only_allowed;
 use super::config_changes::name_value;
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
 use crate::error::ApiError;
@@ -43,23 +46,58 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .collect();
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     let validate_only = request.validate_only;
-    // Cross-shard: topics are created by the controller on shard 0.
-    let results = ctx
-        .shard
-        .invoke_on(ShardId(0), move |s| async move {
-            s.controller()
-                .create_topics(&s, topics, validate_only)
-                .await
-        })
-        .await
-        .unwrap_or_else(|gone| names.iter().map(|_| Err(ApiError::from(gone))).collect());
-    let broker = ctx.shard.snapshot().broker.clone();
+    let snapshot = ctx.shard.snapshot();
+    // Kafka: CREATE on the cluster allows every topic; else each needs CREATE on itself.
+    let on_cluster = ctx.allowed_on_cluster(Operation::Create);
+    let allowed = |topic: &NewTopic| {
+        on_cluster
+            || ctx.allowed_in(
+                &snapshot,
+                Operation::Create,
+                ResourceType::Topic,
+                &topic.name,
+            )
+    };
+    let refused = |_: &NewTopic| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    let shard = &ctx.shard;
+    let results = only_allowed(topics, allowed, refused, |topics| async move {
+        let count = topics.len();
+        // Cross-shard: topics are created by the controller on shard 0.
+        shard
+            .invoke_on(ShardId(0), move |s| async move {
+                s.controller()
+                    .create_topics(&s, topics, validate_only)
+                    .await
+            })
+            .await
+            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    })
+    .await;
+    let broker = snapshot.broker.clone();
     let results = names
         .iter()
         .zip(results)
         .map(|(name, result)| {
             let base = CreatableTopicResult::default().with_name(topic_name(name));
             match result {
+                // Kafka shows a new topic's configs only to who may describe them.
+                Ok(meta)
+                    if ctx.version >= 5
+                        && !ctx.allowed_in(
+                            &snapshot,
+                            Operation::DescribeConfigs,
+                            ResourceType::Topic,
+                            name,
+                        ) =>
+                {
+                    base.with_topic_id(meta.id)
+                        .with_num_partitions(meta.partitions)
+                        .with_replication_factor(1)
+                        .with_topic_config_error_code(
+                            ResponseError::TopicAuthorizationFailed.code(),
+                        )
+                        .with_configs(Some(Vec::new()))
+                }
                 Ok(meta) => {
                     let configs = meta
                         .config

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -31,7 +32,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn delete(ctx: &Ctx, group_id: String) -> Result<(), ResponseError> {
-    let home = home_of(&ctx.shard, &group_id).await?;
+    let home = home_of(ctx, Operation::Delete, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
         .invoke_on(home.shard, move |s| async move {

@@ -11,7 +11,9 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use super::auth::only_allowed;
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -31,13 +33,21 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let shape: Vec<(String, i32)> = items.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
-    // Cross-shard: each log is trimmed by the shard that owns it.
-    let results = on_owning_shards(
-        &ctx.shard,
+    let snapshot = ctx.shard.snapshot();
+    let results = only_allowed(
         items,
-        |(topic, partition, _)| (topic.as_str(), *partition),
-        |s, (topic, partition, offset)| delete(s, topic, partition, offset),
-        |gone| (ApiError::from(gone).wire_code(), -1),
+        |(topic, ..)| ctx.allowed_in(&snapshot, Operation::Delete, ResourceType::Topic, topic),
+        |_| (ResponseError::TopicAuthorizationFailed.code(), -1),
+        |items| {
+            // Cross-shard: each log is trimmed by the shard that owns it.
+            on_owning_shards(
+                &ctx.shard,
+                items,
+                |(topic, partition, _)| (topic.as_str(), *partition),
+                |s, (topic, partition, offset)| delete(s, topic, partition, offset),
+                |gone| (ApiError::from(gone).wire_code(), -1),
+            )
+        },
     )
     .await;
     let partitions =

@@ -9,7 +9,9 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::auth::only_allowed;
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
 
@@ -44,16 +46,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .filter_map(|(name, _)| name.clone())
         .collect();
-    let count = names.len();
-    // Cross-shard: topics are deleted by the controller on shard 0.
-    let mut results = ctx
-        .shard
-        .invoke_on(ShardId(0), move |s| async move {
-            s.controller().delete_topics(&s, names).await
-        })
-        .await
-        .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
-        .into_iter();
+    let allowed =
+        |name: &String| ctx.allowed_in(&snapshot, Operation::Delete, ResourceType::Topic, name);
+    // Kafka tells a caller who may describe the topic that it does not exist.
+    let refused = |name: &String| {
+        let describe = ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, name);
+        let code = if describe && snapshot.topic(name).is_none() {
+            ResponseError::UnknownTopicOrPartition
+        } else {
+            ResponseError::TopicAuthorizationFailed
+        };
+        Err(ApiError::code(code))
+    };
+    let shard = &ctx.shard;
+    let mut results = only_allowed(names, allowed, refused, |names| async move {
+        let count = names.len();
+        // Cross-shard: topics are deleted by the controller on shard 0.
+        shard
+            .invoke_on(ShardId(0), move |s| async move {
+                s.controller().delete_topics(&s, names).await
+            })
+            .await
+            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    })
+    .await
+    .into_iter();
     let responses = targets
         .into_iter()
         .map(|(name, id)| {

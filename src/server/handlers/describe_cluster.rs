@@ -8,6 +8,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
@@ -26,5 +27,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_broker_id(node)
             .with_host(StrBytes::from_string(host))
             .with_port(port)]);
-    ctx.respond(&response)
+    // Kafka reports the cluster's operations only to who may describe it.
+    let operations = match request.include_cluster_authorized_operations {
+        true if !ctx.allowed_on_cluster(Operation::Describe) => 0,
+        requested => {
+            ctx.authorized_operations(&snapshot, requested, ResourceType::Cluster, CLUSTER_NAME)
+        }
+    };
+    ctx.respond(&response.with_cluster_authorized_operations(operations))
 }

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{resource, Resource};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::config::ConfigEntry;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=4;
@@ -27,7 +28,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let result = DescribeConfigsResult::default()
                 .with_resource_type(asked.resource_type)
                 .with_resource_name(asked.resource_name.clone());
-            let entries = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+            let entries = match resource(
+                &ctx,
+                Operation::DescribeConfigs,
+                asked.resource_type,
+                &asked.resource_name,
+            ) {
                 Ok(Resource::Topic(name)) => match snapshot.topic(&name) {
                     Some(meta) => meta.config.describe(&snapshot.broker),
                     None => Vec::new(),

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::coordinator::Description;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;
@@ -22,13 +23,20 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     for group_id in request.groups {
         let group_id = group_id.to_string();
         let described = describe(&ctx, group_id.clone()).await;
-        groups.push(described_group(group_id, described, ctx.version));
+        let operations = ctx.authorized_operations(
+            &ctx.shard.snapshot(),
+            request.include_authorized_operations && described.is_ok(),
+            ResourceType::Group,
+            &group_id,
+        );
+        let group = described_group(group_id, described, ctx.version);
+        groups.push(group.with_authorized_operations(operations));
     }
     ctx.respond(&DescribeGroupsResponse::default().with_groups(groups))
 }
 
 async fn describe(ctx: &Ctx, group_id: String) -> Result<Option<Description>, ResponseError> {
-    let home = home_of(&ctx.shard, &group_id).await?;
+    let home = home_of(ctx, Operation::Describe, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
         .invoke_on(

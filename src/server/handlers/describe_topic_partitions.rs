@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
@@ -25,7 +26,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let snapshot = ctx.shard.snapshot();
     let node = BrokerId(snapshot.broker.node_id);
-    let mut names: Vec<String> = if request.topics.is_empty() {
+    let all = request.topics.is_empty();
+    let mut names: Vec<String> = if all {
         snapshot.topics().map(|(name, _)| name.clone()).collect()
     } else {
         request.topics.iter().map(|t| t.name.to_string()).collect()
@@ -39,11 +41,26 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let mut topics = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|name| *name >= start_topic) {
+        let operations = ctx.authorized_operations(&snapshot, true, ResourceType::Topic, &name);
+        // Kafka leaves topics the caller may not describe out of a full listing and
+        // refuses them when named, without saying whether they exist.
+        if !ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, &name) {
+            if !all {
+                topics.push(
+                    DescribeTopicPartitionsResponseTopic::default()
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                        .with_name(Some(topic_name(&name)))
+                        .with_topic_authorized_operations(operations),
+                );
+            }
+            continue;
+        }
         let Some(meta) = snapshot.topic(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
                     .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                    .with_name(Some(topic_name(&name))),
+                    .with_name(Some(topic_name(&name)))
+                    .with_topic_authorized_operations(operations),
             );
             continue;
         };
@@ -79,7 +96,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .with_name(Some(topic_name(&name)))
                 .with_topic_id(meta.id)
                 .with_is_internal(crate::group::is_internal_topic(&name))
-                .with_partitions(partitions),
+                .with_partitions(partitions)
+                .with_topic_authorized_operations(operations),
         );
         if next_cursor.is_some() {
             break;

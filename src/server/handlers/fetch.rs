@@ -14,7 +14,9 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::FetchRequest;
 use uuid::Uuid;
 
+use super::auth::only_allowed;
 use super::{on_owning_shards, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
@@ -86,7 +88,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let gots = read_until_enough(&ctx.shard, &wants, request.min_bytes, max_wait).await;
+    let shard = Rc::clone(&ctx.shard);
+    let min_bytes = request.min_bytes;
+    let gots = only_allowed(
+        wants,
+        |want| ctx.allowed_in(&snapshot, Operation::Read, ResourceType::Topic, &want.topic),
+        |_| failed(ResponseError::TopicAuthorizationFailed.code()),
+        |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait).await },
+    )
+    .await;
     let mut topics: Vec<TopicData<SendSlice>> = Vec::new();
     let mut budget = i64::from(request.max_bytes.max(0));
     let mut first_data = true;
@@ -102,8 +112,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             budget -= i64::from(*length);
         }
         let data = data.filter(|(_, length)| *length > 0);
-        // Counted here, where the bytes that go out are known; unknown partitions not at all.
-        if got.error != ResponseError::UnknownTopicOrPartition.code() {
+        // Counted here, where the bytes that go out are known; unknown or refused
+        // partitions not at all.
+        let counted = [
+            ResponseError::UnknownTopicOrPartition.code(),
+            ResponseError::TopicAuthorizationFailed.code(),
+        ];
+        if !counted.contains(&got.error) {
             let sent = data.as_ref().map_or(0, |(_, length)| u64::from(*length));
             let topics = &ctx.shard.metrics.topics;
             topics.fetched(topic, sent, got.error != 0);

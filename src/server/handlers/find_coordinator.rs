@@ -1,5 +1,5 @@
 //! FindCoordinator: which broker coordinates a consumer group, transactional id or
-//! share group. With one broker it is this one, for every key. (Which of its shards
+//! share group. With one broker it is this one, for every key the caller may DESCRIBE. (Which of its shards
 //! runs a coordinator is decided inside the broker and invisible to clients.)
 //!
 //! librdkafka also reads this API's presence as "the broker supports LZ4 framing
@@ -14,11 +14,14 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
+use crate::acl::Operation::Describe;
+use crate::acl::ResourceType;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
 /// Key types: consumer group, transactional id, share group.
 const KEY_TYPES: RangeInclusive<i8> = 0..=2;
+const TRANSACTION: i8 = 1;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<FindCoordinatorRequest>(body) else {
@@ -26,31 +29,47 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let node = BrokerId(ctx.shard.snapshot().broker.node_id);
     let (host, port) = ctx.shard.advertised();
-    let error = if !KEY_TYPES.contains(&request.key_type) {
-        ResponseError::InvalidRequest.code()
-    } else {
-        0
+    let key_type = request.key_type;
+    let error = |key: &str| match key_type {
+        _ if !KEY_TYPES.contains(&key_type) => ResponseError::InvalidRequest.code(),
+        TRANSACTION if !ctx.allowed(Describe, ResourceType::TransactionalId, key) => {
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        }
+        TRANSACTION => 0,
+        _ if !ctx.allowed(Describe, ResourceType::Group, key) => {
+            ResponseError::GroupAuthorizationFailed.code()
+        }
+        _ => 0,
     };
     let response = if ctx.version >= 4 {
         let coordinators = request
             .coordinator_keys
             .into_iter()
-            .map(|key| {
-                Coordinator::default()
+            .map(|key| match error(&key) {
+                0 => Coordinator::default()
                     .with_key(key)
                     .with_node_id(node)
                     .with_host(StrBytes::from_string(host.clone()))
-                    .with_port(port)
-                    .with_error_code(error)
+                    .with_port(port),
+                code => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code),
             })
             .collect();
         FindCoordinatorResponse::default().with_coordinators(coordinators)
     } else {
-        FindCoordinatorResponse::default()
-            .with_error_code(error)
-            .with_node_id(node)
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)
+        match error(&request.key) {
+            0 => FindCoordinatorResponse::default()
+                .with_node_id(node)
+                .with_host(StrBytes::from_string(host))
+                .with_port(port),
+            code => FindCoordinatorResponse::default()
+                .with_error_code(code)
+                .with_node_id(BrokerId(-1))
+                .with_port(-1),
+        }
     };
     ctx.respond(&response)
 }

@@ -1,10 +1,13 @@
-//! What the consumer-group handlers share: finding the shard that coordinates a group.
+//! What the consumer-group handlers share: finding the shard that coordinates a group,
+//! after checking the caller's right to the group.
 
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
+use super::Ctx;
+use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
 use crate::group::{self, GROUP_ID_BYTES_MAX, OFFSETS_TOPIC};
@@ -17,8 +20,14 @@ pub struct Home {
     pub partition: i32,
 }
 
-/// The home of `group`. The offsets topic is created on first use, as Kafka does.
-pub async fn home_of(shard: &Rc<Shard>, group: &str) -> Result<Home, ResponseError> {
+/// The home of `group`, once the caller is found allowed to perform `operation` on the
+/// group (else GROUP_AUTHORIZATION_FAILED, before anything else, as in Kafka). The
+/// offsets topic is created on first use, as Kafka does.
+pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Home, ResponseError> {
+    if !ctx.allowed(operation, ResourceType::Group, group) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    let shard = &ctx.shard;
     if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
         return Err(ResponseError::InvalidGroupId);
     }

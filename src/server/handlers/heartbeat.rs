@@ -9,6 +9,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::groups::{home_of, opt_str};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
@@ -17,7 +18,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let group_id = request.group_id.to_string();
-    let result = match home_of(&ctx.shard, &group_id).await {
+    let result = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => Err(error),
         Ok(home) => {
             let member_id = request.member_id.to_string();

@@ -12,6 +12,7 @@ use super::config_changes::{
     change_broker, change_topic, described, edit_list, resource, Resource,
 };
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
 use crate::error::ApiError;
 
@@ -42,7 +43,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 )
             })
             .collect();
-        let outcome = match resource(&ctx, asked.resource_type, &asked.resource_name) {
+        let outcome = match resource(
+            &ctx,
+            Operation::AlterConfigs,
+            asked.resource_type,
+            &asked.resource_name,
+        ) {
             Ok(Resource::Topic(name)) => {
                 let change = move |current: &TopicConfig, broker: &BrokerConfig| {
                     let changes = resolve(&ops, &current.describe(broker))?;

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::groups::{home_of, opt_str, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::group::classic::{JoinArgs, JoinReply};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=9;
@@ -24,7 +25,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let group_id = request.group_id.to_string();
     let member_id = request.member_id.to_string();
-    let reply = match home_of(&ctx.shard, &group_id).await {
+    let reply = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => JoinReply::error(error, &member_id),
         Ok(_) if request.protocols.len() > PROTOCOLS_MAX => {
             JoinReply::error(ResponseError::InconsistentGroupProtocol, &member_id)

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::groups::{code, home_of, opt_str, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -27,7 +28,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let result = match home_of(&ctx.shard, &group_id).await {
+    let result = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => Err(error),
         Ok(home) => {
             let members = leaving.clone();

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
 use super::groups::str_bytes;
 use super::{Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -37,9 +38,20 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_error_code(ResponseError::CoordinatorNotAvailable.code());
         return ctx.respond(&response);
     };
+    // Kafka lists every group to who may describe the cluster, else those it may describe.
+    let all = ctx.allowed_on_cluster(Operation::Describe);
+    let snapshot = ctx.shard.snapshot();
     let groups = per_shard
         .into_iter()
         .flatten()
+        .filter(|g| {
+            all || ctx.allowed_in(
+                &snapshot,
+                Operation::Describe,
+                ResourceType::Group,
+                &g.group_id,
+            )
+        })
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .map(|g| {

@@ -11,7 +11,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::auth::only_allowed;
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -52,13 +54,28 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .map(|q| (q.topic.clone(), q.partition))
         .collect();
-    // Cross-shard: each partition is looked up by the shard that owns it.
-    let answers = on_owning_shards(
-        &ctx.shard,
+    let snapshot = ctx.shard.snapshot();
+    let answers = only_allowed(
         queries,
-        |q| (q.topic.as_str(), q.partition),
-        answer,
-        |gone| (ApiError::from(gone).wire_code(), -1, -1, -1),
+        |q| {
+            ctx.allowed_in(
+                &snapshot,
+                Operation::Describe,
+                ResourceType::Topic,
+                &q.topic,
+            )
+        },
+        |_| (ResponseError::TopicAuthorizationFailed.code(), -1, -1, -1),
+        |queries| {
+            // Cross-shard: each partition is looked up by the shard that owns it.
+            on_owning_shards(
+                &ctx.shard,
+                queries,
+                |q| (q.topic.as_str(), q.partition),
+                answer,
+                |gone| (ApiError::from(gone).wire_code(), -1, -1, -1),
+            )
+        },
     )
     .await;
     let version = ctx.version;

@@ -1,5 +1,7 @@
 //! Metadata: brokers, topics and partition leaders; auto-creates requested topics
-//! when both the client and `auto.create.topics.enable` allow it.
+//! when both the client and `auto.create.topics.enable` allow it. With an authorizer,
+//! topics the caller may not DESCRIBE are left out of a full list and refused when
+//! named, and auto-creation needs CREATE on the cluster or on the topic.
 
 use std::ops::RangeInclusive;
 
@@ -12,6 +14,9 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
+use crate::acl::Operation::{Create, Describe};
+use crate::acl::ResourceType::{Cluster, Topic};
+use crate::acl::CLUSTER_NAME;
 use crate::cluster::controller::NewTopic;
 use crate::cluster::{ShardId, Snapshot};
 
@@ -37,22 +42,64 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             names.push(name);
         }
     }
-    let auto_create = request.allow_auto_topic_creation || ctx.version < 4;
-    let snapshot = if auto_create && snapshot.broker.auto_create_topics_enable {
-        create_missing(&ctx, &snapshot, &names).await
+    let describable =
+        |snapshot: &Snapshot, name: &str| ctx.allowed_in(snapshot, Describe, Topic, name);
+    let auto_create = (request.allow_auto_topic_creation || ctx.version < 4)
+        && snapshot.broker.auto_create_topics_enable;
+    // Kafka: creating needs CREATE on the cluster, or else on each topic.
+    let refused_creation: Vec<String> = if auto_create && !ctx.allowed_on_cluster(Create) {
+        names
+            .iter()
+            .flatten()
+            .filter(|name| may_auto_create(&snapshot, name) && describable(&snapshot, name))
+            .filter(|name| !ctx.allowed_in(&snapshot, Create, Topic, name))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let snapshot = if auto_create {
+        let wanted: Vec<String> = names
+            .iter()
+            .flatten()
+            .filter(|name| describable(&snapshot, name) && !refused_creation.contains(name))
+            .cloned()
+            .collect();
+        create_missing(&ctx, &snapshot, &wanted).await
     } else {
         snapshot
     };
+    let with_operations = |topic: MetadataResponseTopic, name: &str| {
+        let requested = request.include_topic_authorized_operations;
+        let operations = ctx.authorized_operations(&snapshot, requested, Topic, name);
+        topic.with_topic_authorized_operations(operations)
+    };
     let topics = if all {
+        // Topics the caller may not describe are left out of the list.
         snapshot
             .topics()
-            .map(|(name, _)| describe(&snapshot, name))
+            .filter(|(name, _)| describable(&snapshot, name))
+            .map(|(name, _)| with_operations(describe(&snapshot, name), name))
             .collect()
     } else {
         names
             .iter()
-            .map(|name| describe_requested(&snapshot, name.as_deref()))
+            .map(|name| match name.as_deref() {
+                Some(name)
+                    if !describable(&snapshot, name)
+                        || refused_creation.iter().any(|n| n == name) =>
+                {
+                    with_operations(refused(name), name)
+                }
+                Some(name) => with_operations(describe_requested(&snapshot, Some(name)), name),
+                None => describe_requested(&snapshot, None),
+            })
             .collect()
+    };
+    // Kafka reports the cluster's operations only to who may describe it (v8-10).
+    let cluster_operations = match request.include_cluster_authorized_operations {
+        true if !ctx.allowed_on_cluster(Describe) => 0,
+        requested => ctx.authorized_operations(&snapshot, requested, Cluster, CLUSTER_NAME),
     };
     let broker = &snapshot.broker;
     let (host, port) = ctx.shard.advertised();
@@ -65,25 +112,24 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             snapshot.cluster_id().to_string(),
         )))
         .with_controller_id(BrokerId(broker.node_id))
-        .with_topics(topics);
+        .with_topics(topics)
+        .with_cluster_authorized_operations(cluster_operations);
     ctx.respond(&response)
 }
 
+/// Whether Metadata would create `name` if it is missing: internal topics are created
+/// by their coordinators, with their own configs.
+fn may_auto_create(snapshot: &Snapshot, name: &str) -> bool {
+    snapshot.topic(name).is_none()
+        && crate::config::valid_topic_name(name).is_ok()
+        && !crate::group::is_internal_topic(name)
+}
+
 /// Creates the requested topics that do not exist yet; returns the snapshot that has them.
-async fn create_missing(
-    ctx: &Ctx,
-    snapshot: &Snapshot,
-    names: &[Option<String>],
-) -> std::rc::Rc<Snapshot> {
+async fn create_missing(ctx: &Ctx, snapshot: &Snapshot, names: &[String]) -> std::rc::Rc<Snapshot> {
     let missing: Vec<NewTopic> = names
         .iter()
-        .flatten()
-        .filter(|name| {
-            snapshot.topic(name).is_none()
-                && crate::config::valid_topic_name(name).is_ok()
-                // Internal topics are created by their coordinators, with their own configs.
-                && !crate::group::is_internal_topic(name)
-        })
+        .filter(|name| may_auto_create(snapshot, name))
         .map(|name| NewTopic {
             name: name.clone(),
             partitions: -1,
@@ -112,6 +158,13 @@ async fn create_missing(
         }
     }
     ctx.shard.snapshot()
+}
+
+/// A topic the caller may not describe (or create): Kafka does not say whether it exists.
+fn refused(name: &str) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+        .with_name(Some(StrBytes::from_string(name.to_string()).into()))
 }
 
 fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataResponseTopic {

@@ -6,14 +6,18 @@
 
 mod alter_configs;
 mod api_versions;
+mod auth;
 mod config_changes;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -128,6 +132,9 @@ handlers! {
     DeleteTopics => delete_topics,
     DeleteRecords => delete_records,
     OffsetForLeaderEpoch => offset_for_leader_epoch,
+    DescribeAcls => describe_acls,
+    CreateAcls => create_acls,
+    DeleteAcls => delete_acls,
     DescribeConfigs => describe_configs,
     AlterConfigs => alter_configs,
     CreatePartitions => create_partitions,

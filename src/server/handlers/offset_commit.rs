@@ -10,8 +10,10 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use super::auth::only_allowed;
 use super::groups::{code, home_of, opt_str};
 use super::{group_by_topic, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::group::offsets::{Committer, NewOffset};
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=9;
@@ -47,19 +49,34 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         instance_id: opt_str(request.group_instance_id),
         generation: request.generation_id_or_member_epoch,
     };
-    let errors = match home_of(&ctx.shard, &group_id).await {
+    let errors = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => vec![Some(error); offsets.len()],
         Ok(home) => {
-            let count = offsets.len();
-            // Cross-shard: the group lives on the shard owning its offsets partition.
-            ctx.shard
-                .invoke_on(home.shard, move |s| async move {
-                    s.groups
-                        .commit(&s, &group_id, home.partition, &committer, offsets)
-                        .await
-                })
-                .await
-                .unwrap_or_else(|_| vec![Some(ResponseError::NotCoordinator); count])
+            // Kafka also asks for READ on each topic.
+            let snapshot = ctx.shard.snapshot();
+            let allowed = |offset: &NewOffset| {
+                ctx.allowed_in(
+                    &snapshot,
+                    Operation::Read,
+                    ResourceType::Topic,
+                    &offset.topic,
+                )
+            };
+            let refused = |_: &NewOffset| Some(ResponseError::TopicAuthorizationFailed);
+            let shard = &ctx.shard;
+            only_allowed(offsets, allowed, refused, |offsets| async move {
+                let count = offsets.len();
+                // Cross-shard: the group lives on the shard owning its offsets partition.
+                shard
+                    .invoke_on(home.shard, move |s| async move {
+                        s.groups
+                            .commit(&s, &group_id, home.partition, &committer, offsets)
+                            .await
+                    })
+                    .await
+                    .unwrap_or_else(|_| vec![Some(ResponseError::NotCoordinator); count])
+            })
+            .await
         }
     };
     let partitions = shape

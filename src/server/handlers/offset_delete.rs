@@ -12,6 +12,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::groups::{code, home_of};
 use super::{topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
@@ -60,9 +61,14 @@ async fn delete(
     group_id: String,
     topics: Vec<(String, Vec<i32>)>,
 ) -> Result<Results, ResponseError> {
-    let home = home_of(&ctx.shard, &group_id).await?;
+    let home = home_of(ctx, Operation::Delete, &group_id).await?;
+    // Kafka also asks for READ on each topic.
+    let (topics, refused): (Vec<_>, Vec<_>) = topics
+        .into_iter()
+        .partition(|(topic, _)| ctx.allowed(Operation::Read, ResourceType::Topic, topic));
     // Cross-shard: the group lives on the shard owning its offsets partition.
-    ctx.shard
+    let mut results = ctx
+        .shard
         .invoke_on(home.shard, move |s| async move {
             s.groups
                 .delete_offsets(&s, &group_id, topics)
@@ -70,5 +76,13 @@ async fn delete(
                 .map_err(|e| e.code)
         })
         .await
-        .unwrap_or(Err(ResponseError::NotCoordinator))
+        .unwrap_or(Err(ResponseError::NotCoordinator))?;
+    let refusal = Some(ResponseError::TopicAuthorizationFailed);
+    results.extend(refused.into_iter().map(|(topic, partitions)| {
+        (
+            topic,
+            partitions.into_iter().map(|p| (p, refusal)).collect(),
+        )
+    }));
+    Ok(results)
 }

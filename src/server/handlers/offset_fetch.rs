@@ -14,7 +14,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{topic_name, Ctx, Response};
-use crate::group::offsets::TopicOffsets as Found;
+use crate::acl::{Operation, ResourceType};
 use crate::group::records::Committed;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=9;
@@ -40,9 +40,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     let partitions = partitions
                         .into_iter()
                         .map(|(p, committed)| {
-                            let (offset, epoch, metadata) = fields(committed);
+                            let (offset, epoch, metadata, error) = fields(committed);
                             OffsetFetchResponsePartitions::default()
                                 .with_partition_index(p)
+                                .with_error_code(error)
                                 .with_committed_offset(offset)
                                 .with_committed_leader_epoch(epoch)
                                 .with_metadata(Some(str_bytes(metadata)))
@@ -76,9 +77,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let partitions = partitions
                 .into_iter()
                 .map(|(p, committed)| {
-                    let (offset, epoch, metadata) = fields(committed);
+                    let (offset, epoch, metadata, error) = fields(committed);
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
+                        .with_error_code(error)
                         .with_committed_offset(offset)
                         .with_committed_leader_epoch(if epochs { epoch } else { -1 })
                         .with_metadata(Some(str_bytes(metadata)))
@@ -98,12 +100,19 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&response)
 }
 
-fn fields(committed: Option<Committed>) -> (i64, i32, String) {
+/// A partition's offset, leader epoch, metadata and error code.
+fn fields(committed: Answer) -> (i64, i32, String, i16) {
     match committed {
-        Some(c) => (c.offset, c.leader_epoch, c.metadata),
-        None => (-1, -1, String::new()),
+        Ok(Some(c)) => (c.offset, c.leader_epoch, c.metadata, 0),
+        Ok(None) => (-1, -1, String::new(), 0),
+        Err(error) => (-1, -1, String::new(), error.code()),
     }
 }
+
+/// A partition's committed offset (if any), or why the caller may not see it.
+type Answer = Result<Option<Committed>, ResponseError>;
+/// Per topic, each partition's answer.
+type Answers = Vec<(String, Vec<(i32, Answer)>)>;
 
 /// One group's offsets for `topics` (every committed one for `None`), or the error
 /// that stands for the whole group.
@@ -111,18 +120,37 @@ async fn fetch(
     ctx: &Ctx,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
-) -> (Found, Option<ResponseError>) {
-    let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Found {
+) -> (Answers, Option<ResponseError>) {
+    let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Answers {
         topics
             .unwrap_or_default()
             .into_iter()
-            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, Ok(None))).collect()))
             .collect()
     };
-    let home = match home_of(&ctx.shard, &group_id).await {
+    let home = match home_of(ctx, Operation::Describe, &group_id).await {
         Ok(home) => home,
         Err(error) => return (unanswered(topics), Some(error)),
     };
+    // Kafka: each topic needs DESCRIBE; asked-for topics the caller may not describe are
+    // answered TOPIC_AUTHORIZATION_FAILED, and a fetch of every topic leaves them out.
+    let describable = |topic: &str| ctx.allowed(Operation::Describe, ResourceType::Topic, topic);
+    let (topics, refused) = match topics {
+        Some(topics) => {
+            let (allowed, refused): (Vec<_>, Vec<_>) = topics
+                .into_iter()
+                .partition(|(topic, _)| describable(topic));
+            (Some(allowed), refused)
+        }
+        None => (None, Vec::new()),
+    };
+    let refused = refused.into_iter().map(|(topic, partitions)| {
+        let refusal = ResponseError::TopicAuthorizationFailed;
+        (
+            topic,
+            partitions.into_iter().map(|p| (p, Err(refusal))).collect(),
+        )
+    });
     let asked = topics.clone();
     // Cross-shard: the group lives on the shard owning its offsets partition.
     match ctx
@@ -132,7 +160,21 @@ async fn fetch(
         })
         .await
     {
-        Ok(found) => (found, None),
-        Err(_) => (unanswered(asked), Some(ResponseError::NotCoordinator)),
+        Ok(found) => {
+            let found = found
+                .into_iter()
+                .filter(|(topic, _)| describable(topic))
+                .map(|(topic, partitions)| {
+                    (
+                        topic,
+                        partitions.into_iter().map(|(p, c)| (p, Ok(c))).collect(),
+                    )
+                });
+            (found.chain(refused).collect(), None)
+        }
+        Err(_) => (
+            unanswered(asked).into_iter().chain(refused).collect(),
+            Some(ResponseError::NotCoordinator),
+        ),
     }
 }

@@ -13,7 +13,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use super::auth::only_allowed;
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -41,13 +43,21 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let shape: Vec<(String, i32)> = items.iter().map(|(t, p, _, _)| (t.clone(), *p)).collect();
-    // Cross-shard: each partition's epochs are known to the shard that owns it.
-    let answers = on_owning_shards(
-        &ctx.shard,
+    let snapshot = ctx.shard.snapshot();
+    let answers = only_allowed(
         items,
-        |(topic, partition, _, _)| (topic.as_str(), *partition),
-        |s, (topic, partition, current, asked)| answer(s, topic, partition, current, asked),
-        |gone| (ApiError::from(gone).wire_code(), -1, -1),
+        |(topic, ..)| ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, topic),
+        |_| (ResponseError::TopicAuthorizationFailed.code(), -1, -1),
+        |items| {
+            // Cross-shard: each partition's epochs are known to the shard that owns it.
+            on_owning_shards(
+                &ctx.shard,
+                items,
+                |(topic, partition, _, _)| (topic.as_str(), *partition),
+                |s, (topic, partition, current, asked)| answer(s, topic, partition, current, asked),
+                |gone| (ApiError::from(gone).wire_code(), -1, -1),
+            )
+        },
     )
     .await;
     let partitions =

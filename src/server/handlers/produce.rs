@@ -12,7 +12,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::auth::only_allowed;
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
@@ -69,14 +71,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
             .collect()
     } else {
-        // Cross-shard: every partition is appended by the shard that owns it.
-        on_owning_shards(
-            &ctx.shard,
-            items,
-            |item| (item.topic.as_str(), item.partition),
-            move |shard, item| append(shard, item, acks),
-            |gone| failure(gone.into()),
-        )
+        // A topic id naming no topic is answered by the owning shard's lookup.
+        let allowed = |item: &Item| {
+            item.topic.is_empty()
+                || ctx.allowed_in(
+                    &snapshot,
+                    Operation::Write,
+                    ResourceType::Topic,
+                    &item.topic,
+                )
+        };
+        let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
+        only_allowed(items, allowed, refused, |items| {
+            // Cross-shard: every partition is appended by the shard that owns it.
+            on_owning_shards(
+                &ctx.shard,
+                items,
+                |item| (item.topic.as_str(), item.partition),
+                move |shard, item| append(shard, item, acks),
+                |gone| failure(gone.into()),
+            )
+        })
         .await
     };
     if acks == 0 {

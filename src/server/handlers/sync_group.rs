@@ -9,6 +9,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use super::groups::{code, home_of, opt_str, str_bytes};
 use super::{Ctx, Response};
+use crate::acl::Operation;
 use crate::group::classic::SyncReply;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
@@ -18,7 +19,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let group_id = request.group_id.to_string();
-    let reply = match home_of(&ctx.shard, &group_id).await {
+    let reply = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => SyncReply::error(error),
         Ok(home) => {
             let member_id = request.member_id.to_string();
