@@ -69,6 +69,8 @@ pub struct BrokerConfig {
     /// -1 = unlimited.
     pub log_retention_bytes: i64,
     pub log_retention_check_interval_ms: i64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for compaction's key maps, all shards.
+    pub log_cleaner_dedupe_buffer_size: i64,
     pub log_index_interval_bytes: i32,
     pub log_flush_interval_messages: i64,
     /// `None`: flush on the scheduler's interval only.
@@ -140,6 +142,7 @@ impl Default for BrokerConfig {
             log_retention_ms: i64::from(WEEK_HOURS) * MS_PER_HOUR,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            log_cleaner_dedupe_buffer_size: 128 << 20,
             log_index_interval_bytes: 4096,
             log_flush_interval_messages: i64::MAX,
             log_flush_interval_ms: None,

@@ -305,6 +305,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.log_retention_check_interval_ms.to_string()),
     },
     BrokerKey {
+        name: "log.cleaner.dedupe.buffer.size",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.log_cleaner_dedupe_buffer_size = parse_int(k, v, 1 << 20, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.log_cleaner_dedupe_buffer_size.to_string()),
+    },
+    BrokerKey {
         name: "log.index.interval.bytes",
         kind: ConfigType::Int,
         dynamic: true,

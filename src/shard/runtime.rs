@@ -292,8 +292,16 @@ async fn enforce_retention(shard: Rc<Shard>) {
         if shard.unless_stopping(wait).await.is_none() {
             return;
         }
+        // Kafka's cleaner threads share the dedupe buffer; here the shards do.
+        let map_entries_max = (shard.snapshot().broker.log_cleaner_dedupe_buffer_size as usize)
+            / shard.shard_count().max(1)
+            / crate::storage::log::MAP_ENTRY_BYTES;
         for partition in shard.local_partitions() {
-            match partition.log.compact(super::now_ms()).await {
+            match partition
+                .log
+                .compact(super::now_ms(), map_entries_max)
+                .await
+            {
                 Ok(0) => {}
                 Ok(removed) => {
                     tracing::info!(topic = %partition.topic, partition = partition.index, removed, "compaction removed records")

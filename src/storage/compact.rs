@@ -1,51 +1,90 @@
-//! Log compaction (`cleanup.policy=compact`): every sealed segment is rewritten to keep
+//! Log compaction (`cleanup.policy=compact`): sealed segments are rewritten to keep
 //! only the last record of each key, and tombstones (null values) are dropped once
 //! they are older than `delete.retention.ms`. Offsets never change and records never
 //! move past one another: a batch that loses records is re-encoded with the survivors'
 //! own offsets, timestamps and codec; a batch that loses none is copied byte for byte.
 //!
-//! The active segment is read (its records supersede older ones) but never rewritten.
-//! A cleaned segment replaces the old one by rename; a reader holding the old file
-//! keeps reading it. Runs on the shard that owns the log, between appends to it.
+//! As in Kafka's cleaner, the key map covers only what is new since the last run (the
+//! sealed segments from `cleaned_up_to`, and the active segment, whose records
+//! supersede older ones but which is never rewritten), and holds a 128-bit digest of
+//! each key, not the key, up to a bound. Everything before the cleaned part was already
+//! deduplicated by earlier runs, so a record whose key the map lacks stays. When the
+//! map fills, the run cleans up to the last segment it mapped whole and the next run
+//! goes on from there. Every map entry names a record that exists, so a record older
+//! than its key's entry is superseded whatever the map leaves out.
+//!
+//! A cleaned segment is written beside the old one in bounded chunks and replaces it
+//! by rename; a reader holding the old file keeps reading it. Runs on the shard that
+//! owns the log, between appends to it.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use glommio::io::{BufferedFile, OpenOptions};
 use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
-use super::super::segment::{file_name, write_file, Segment};
+use super::super::segment::{file_name, Segment};
 use super::super::{sync_dir, StorageError};
 use super::Log;
 
+/// Memory one key-map entry costs, about: its digest, its offset, the table's slack.
+pub const MAP_ENTRY_BYTES: usize = 32;
+/// A cleaned segment is written in chunks of this size.
+const WRITE_CHUNK_BYTES: usize = 1 << 20;
+
+/// The newest offset of each key (by digest) in the part of the log being mapped.
+type KeyMap = HashMap<u128, i64>;
+
+fn digest(key: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(key)
+}
+
 impl Log {
-    /// Cleans the sealed segments if any were sealed since the last run. Returns how
-    /// many records were removed.
-    pub async fn compact(&self, now_ms: i64) -> Result<usize, StorageError> {
+    /// Cleans the sealed segments if any were sealed since the last run, with a key
+    /// map of at most `map_entries_max` keys. Returns how many records were removed.
+    pub async fn compact(
+        &self,
+        now_ms: i64,
+        map_entries_max: usize,
+    ) -> Result<usize, StorageError> {
         let config = *self.config.borrow();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
         let Some((active, sealed)) = segments.split_last() else {
             return Ok(0);
         };
-        if !config.compact || sealed.is_empty() || active.base_offset() <= self.cleaned_up_to.get()
-        {
+        let cleaned_up_to = self.cleaned_up_to.get();
+        if !config.compact || sealed.is_empty() || active.base_offset() <= cleaned_up_to {
             return Ok(0);
         }
-        let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        self.for_each_batch(|bytes| {
-            for record in decode(bytes) {
-                if let Some(key) = record.key {
-                    latest.insert(key, record.offset);
-                }
+        let dirty = sealed.partition_point(|s| s.next_offset() <= cleaned_up_to);
+        let mut latest = KeyMap::new();
+        // Sealed segments mapped whole, counted from the first dirty one.
+        let mut mapped = 0;
+        for segment in &segments[dirty..] {
+            if !map_segment(segment, &mut latest, map_entries_max).await? {
+                break;
             }
-        })
-        .await?;
+            mapped += 1;
+        }
+        let clean_end = (dirty + mapped).min(sealed.len());
+        if clean_end == 0 || mapped == 0 {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                map_entries_max,
+                "one segment holds more keys than log.cleaner.dedupe.buffer.size allows a map: not compacted"
+            );
+            return Ok(0);
+        }
         let horizon = now_ms.saturating_sub(config.delete_retention_ms);
         let mut removed = 0;
-        for segment in sealed {
+        for segment in &sealed[..clean_end] {
             removed += self.clean(segment, &latest, horizon, now_ms).await?;
         }
-        self.cleaned_up_to.set(active.base_offset());
+        let next = sealed
+            .get(clean_end)
+            .map_or(active.base_offset(), |s| s.base_offset());
+        self.cleaned_up_to.set(next);
         Ok(removed)
     }
 
@@ -58,24 +97,44 @@ impl Log {
     async fn clean(
         &self,
         segment: &Rc<Segment>,
-        latest: &HashMap<Bytes, i64>,
+        latest: &KeyMap,
         horizon: i64,
         now_ms: i64,
     ) -> Result<usize, StorageError> {
-        let mut kept = Vec::new();
-        let mut removed = 0;
-        super::scan(segment, |bytes| {
-            let (batch, dropped) = clean_batch(bytes, latest, horizon);
-            kept.extend_from_slice(&batch);
-            removed += dropped;
-        })
-        .await?;
-        if removed == 0 {
-            return Ok(0);
-        }
         let base = segment.base_offset();
         let cleaned = self.dir.join(format!("{}.cleaned", file_name(base, "log")));
-        write_file(&cleaned, kept).await?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .buffered_open(&cleaned)
+            .await
+            .map_err(std::io::Error::from)?;
+        let mut out = Cleaned {
+            file,
+            written: 0,
+            pending: Vec::new(),
+        };
+        let mut removed = 0;
+        let mut position = 0;
+        while let Some(batches) = super::scan_from(segment, &mut position).await? {
+            for bytes in batches.iter() {
+                let (batch, dropped) = clean_batch(bytes, latest, horizon);
+                out.pending.extend_from_slice(&batch);
+                removed += dropped;
+            }
+            if out.pending.len() >= WRITE_CHUNK_BYTES {
+                out.write_pending().await?;
+            }
+        }
+        if removed == 0 {
+            drop(out.file.close().await);
+            let _ = glommio::io::remove(&cleaned).await;
+            return Ok(0);
+        }
+        out.write_pending().await?;
+        out.file.fdatasync().await.map_err(std::io::Error::from)?;
+        out.file.close().await.map_err(std::io::Error::from)?;
         // Indexes are rebuilt from the cleaned file; a crash before the rename leaves
         // the old segment, which reopens without them just as well.
         segment.remove_indexes(&self.dir).await?;
@@ -94,6 +153,56 @@ impl Log {
     }
 }
 
+/// A cleaned segment being written: what is on disk, and what waits for the next chunk.
+struct Cleaned {
+    file: BufferedFile,
+    written: u64,
+    pending: Vec<u8>,
+}
+
+impl Cleaned {
+    async fn write_pending(&mut self) -> Result<(), StorageError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        let length = chunk.len();
+        let written = self
+            .file
+            .write_at(chunk, self.written)
+            .await
+            .map_err(std::io::Error::from)?;
+        if written != length {
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write").into());
+        }
+        self.written += length as u64;
+        Ok(())
+    }
+}
+
+/// Adds `segment`'s keys to the map; `false` when the map filled before the segment's
+/// end (what it added stays: each entry still names a record that exists).
+async fn map_segment(
+    segment: &Segment,
+    latest: &mut KeyMap,
+    entries_max: usize,
+) -> Result<bool, StorageError> {
+    let mut position = 0;
+    while let Some(batches) = super::scan_from(segment, &mut position).await? {
+        for bytes in batches.iter() {
+            for record in decode(bytes) {
+                let Some(key) = record.key else { continue };
+                let digest = digest(&key);
+                if latest.len() >= entries_max && !latest.contains_key(&digest) {
+                    return Ok(false);
+                }
+                latest.insert(digest, record.offset);
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn decode(bytes: &[u8]) -> Vec<Record> {
     super::super::decode::decode(bytes)
         .map(|set| set.records)
@@ -101,7 +210,7 @@ fn decode(bytes: &[u8]) -> Vec<Record> {
 }
 
 /// The batch as it stays after cleaning (possibly empty), and how many records left.
-fn clean_batch(bytes: &[u8], latest: &HashMap<Bytes, i64>, horizon: i64) -> (Vec<u8>, usize) {
+fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) {
     let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.
         return (bytes.to_vec(), 0);
@@ -116,7 +225,7 @@ fn clean_batch(bytes: &[u8], latest: &HashMap<Bytes, i64>, horizon: i64) -> (Vec
         .filter(|r| match &r.key {
             None => true,
             Some(key) => {
-                let newest = latest.get(key) == Some(&r.offset);
+                let newest = latest.get(&digest(key)).is_none_or(|at| r.offset >= *at);
                 let expired_tombstone = r.value.is_none() && r.timestamp < horizon;
                 newest && !expired_tombstone
             }

@@ -99,7 +99,7 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
         assert!(log.segment_count() > 3, "the test needs sealed segments");
         let before = records(&log).await;
         let end = log.end_offset();
-        let removed = log.compact(12).await.expect("compact");
+        let removed = log.compact(12, usize::MAX).await.expect("compact");
         let after = records(&log).await;
         assert_eq!(removed, before.len() - after.len());
         assert!(removed > 0);
@@ -141,7 +141,9 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
         // Once old enough, the tombstone goes as well.
         put(&log, &[("k0", Some("late"), 5_000)], Compression::None).await;
         put(&log, &[("k1", Some("late"), 5_000)], Compression::None).await;
-        log.compact(10_000).await.expect("compact again");
+        log.compact(10_000, usize::MAX)
+            .await
+            .expect("compact again");
         let tombstones: Vec<_> = records(&log)
             .await
             .into_iter()
@@ -151,5 +153,62 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
             tombstones.is_empty(),
             "expired tombstones kept: {tombstones:?}"
         );
+    });
+}
+
+#[test]
+fn a_bounded_key_map_cleans_in_several_runs_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let config = LogConfig {
+            segment_bytes: 300,
+            compact: true,
+            delete: false,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), config, 0).await.expect("open");
+        for round in 0..30i64 {
+            let (a, b) = (format!("k{}", round % 10), format!("k{}", (round * 7) % 10));
+            let (va, vb) = (format!("v{round}a"), format!("v{round}b"));
+            let batch = [
+                (a.as_str(), Some(va.as_str()), round),
+                (b.as_str(), Some(vb.as_str()), round),
+            ];
+            put(&log, &batch, Compression::None).await;
+        }
+        let before = records(&log).await;
+        // Room for a few segments' keys, not for all ten keys at once.
+        let map_entries_max = 6;
+        let mut runs = 0;
+        while log.cleaned_up_to() < log.active_base_offset() {
+            let reached = log.cleaned_up_to();
+            log.compact(100, map_entries_max).await.expect("compact");
+            runs += 1;
+            assert!(log.cleaned_up_to() > reached, "run {runs} made no progress");
+        }
+        assert!(runs > 1);
+        let after = records(&log).await;
+        let cleaned_up_to = log.cleaned_up_to();
+        // Each key's newest record survives, and in the cleaned part nothing older.
+        let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+        for (offset, key, _) in &before {
+            newest.insert(key.clone(), *offset);
+        }
+        for (key, offset) in &newest {
+            assert!(
+                after.iter().any(|r| r.0 == *offset && &r.1 == key),
+                "{key} lost its last record"
+            );
+        }
+        let mut newest_cleaned: BTreeMap<String, i64> = BTreeMap::new();
+        for (offset, key, _) in before.iter().filter(|r| r.0 < cleaned_up_to) {
+            newest_cleaned.insert(key.clone(), *offset);
+        }
+        for (offset, key, _) in after.iter().filter(|r| r.0 < cleaned_up_to) {
+            assert_eq!(
+                newest_cleaned[key], *offset,
+                "superseded record {offset} of {key} kept"
+            );
+        }
     });
 }

@@ -20,6 +20,8 @@ use super::{sync_dir, StorageError};
 #[path = "compact.rs"]
 mod compact;
 
+pub use compact::MAP_ENTRY_BYTES;
+
 const LOG_START_FILE: &str = "log-start-offset";
 
 /// Bytes read from a segment at a time while scanning it.
@@ -163,6 +165,11 @@ impl Log {
             .map(|s| s.max_timestamp())
             .max()
             .unwrap_or(-1)
+    }
+
+    /// Where the active segment starts: everything before it is sealed.
+    pub fn active_base_offset(&self) -> i64 {
+        self.active().base_offset()
     }
 
     pub fn segment_count(&self) -> usize {
@@ -487,33 +494,62 @@ impl Log {
 
 /// Calls `each` with every whole batch of a segment, in order.
 async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
-    let size = segment.size();
-    let mut position = 0u64;
-    while position < size {
-        let want = (size - position).min(SCAN_WINDOW_BYTES as u64) as usize;
-        let mut window = segment.read_exact(position, want).await?;
-        let mut consumed = 0;
-        let end = batch::walk(&window, false, |at, header| {
-            if let Ok(length) = header.total_size() {
-                each(&window[at..at + length]);
-                consumed = at + length;
-            }
-        });
-        if consumed == 0 {
-            // One batch larger than the window: read exactly that batch.
-            let whole = BatchHeader::parse(&window).and_then(|h| h.total_size());
-            let length = match (end, whole) {
-                (WalkEnd::Partial(0), Ok(length)) => length,
-                // Recovery and appends guarantee whole batches; stop at anything else.
-                _ => return Ok(()),
-            };
-            window = segment.read_exact(position, length).await?;
-            each(&window);
-            consumed = length;
-        }
-        position += consumed as u64;
+    let mut position = 0;
+    while let Some(batches) = scan_from(segment, &mut position).await? {
+        batches.iter().for_each(&mut each);
     }
     Ok(())
+}
+
+/// Whole batches read from one window of a segment.
+struct Batches {
+    window: Vec<u8>,
+    /// (start, length) of each batch in `window`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Batches {
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.spans
+            .iter()
+            .map(|(at, length)| &self.window[*at..*at + *length])
+    }
+}
+
+/// The whole batches of the window at `position` (at least one, however large),
+/// moving `position` past them; `None` at the segment's end.
+async fn scan_from(segment: &Segment, position: &mut u64) -> Result<Option<Batches>, StorageError> {
+    let size = segment.size();
+    if *position >= size {
+        return Ok(None);
+    }
+    let want = (size - *position).min(SCAN_WINDOW_BYTES as u64) as usize;
+    let window = segment.read_exact(*position, want).await?;
+    let mut spans = Vec::new();
+    let mut consumed = 0;
+    let end = batch::walk(&window, false, |at, header| {
+        if let Ok(length) = header.total_size() {
+            spans.push((at, length));
+            consumed = at + length;
+        }
+    });
+    if consumed == 0 {
+        // One batch larger than the window: read exactly that batch.
+        let whole = BatchHeader::parse(&window).and_then(|h| h.total_size());
+        let length = match (end, whole) {
+            (WalkEnd::Partial(0), Ok(length)) => length,
+            // Recovery and appends guarantee whole batches; stop at anything else.
+            _ => return Ok(None),
+        };
+        let window = segment.read_exact(*position, length).await?;
+        *position += length as u64;
+        return Ok(Some(Batches {
+            window,
+            spans: vec![(0, length)],
+        }));
+    }
+    *position += consumed as u64;
+    Ok(Some(Batches { window, spans }))
 }
 
 /// Base offsets of the segments in `dir`, in order; leftovers of interrupted operations
