@@ -101,6 +101,20 @@ impl Log {
         horizon: i64,
         now_ms: i64,
     ) -> Result<usize, StorageError> {
+        // A first read finds whether there is anything to drop: most segments of a
+        // cleaned log have nothing, and rewriting them all at every run would double
+        // the disk's work.
+        let mut droppable = 0;
+        let mut position = 0;
+        while let Some(batches) = super::scan_from(segment, &mut position).await? {
+            droppable += batches
+                .iter()
+                .map(|b| dropped_from(b, latest, horizon))
+                .sum::<usize>();
+        }
+        if droppable == 0 {
+            return Ok(0);
+        }
         let base = segment.base_offset();
         let cleaned = self.dir.join(format!("{}.cleaned", file_name(base, "log")));
         let file = OpenOptions::new()
@@ -126,11 +140,6 @@ impl Log {
             if out.pending.len() >= WRITE_CHUNK_BYTES {
                 out.write_pending().await?;
             }
-        }
-        if removed == 0 {
-            drop(out.file.close().await);
-            let _ = glommio::io::remove(&cleaned).await;
-            return Ok(0);
         }
         out.write_pending().await?;
         out.file.fdatasync().await.map_err(std::io::Error::from)?;
@@ -210,6 +219,31 @@ fn decode(bytes: &[u8]) -> Vec<Record> {
 }
 
 /// The batch as it stays after cleaning (possibly empty), and how many records left.
+/// Whether `record` stays: it is its key's newest known record, and not a tombstone
+/// past the horizon. Keyless records stay (only a compacted topic's are refused).
+fn survives(record: &Record, latest: &KeyMap, horizon: i64) -> bool {
+    let Some(key) = &record.key else {
+        return true;
+    };
+    let newest = latest
+        .get(&digest(key))
+        .is_none_or(|at| record.offset >= *at);
+    let expired_tombstone = record.value.is_none() && record.timestamp < horizon;
+    newest && !expired_tombstone
+}
+
+/// How many records of the batch cleaning drops.
+fn dropped_from(bytes: &[u8], latest: &KeyMap, horizon: i64) -> usize {
+    match super::super::decode::decode(bytes) {
+        Ok(set) if !set.records.first().is_some_and(|r| r.control) => set
+            .records
+            .iter()
+            .filter(|r| !survives(r, latest, horizon))
+            .count(),
+        _ => 0,
+    }
+}
+
 fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) {
     let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.
@@ -222,14 +256,7 @@ fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) 
     let mut survivors: Vec<Record> = set
         .records
         .into_iter()
-        .filter(|r| match &r.key {
-            None => true,
-            Some(key) => {
-                let newest = latest.get(&digest(key)).is_none_or(|at| r.offset >= *at);
-                let expired_tombstone = r.value.is_none() && r.timestamp < horizon;
-                newest && !expired_tombstone
-            }
-        })
+        .filter(|r| survives(r, latest, horizon))
         .collect();
     let dropped = total - survivors.len();
     if dropped == 0 {
