@@ -58,3 +58,26 @@ def test_a_compacted_topic_refuses_records_without_a_key(broker):
     err = produce_one_error(p, topic, value=b"no key", partition=0)
     assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
     assert produce_one_error(p, topic, key=b"k", value=b"keyed", partition=0) is None
+
+
+def test_a_key_map_smaller_than_the_key_space_still_compacts_everything(start_broker):
+    # 1 MiB of dedupe buffer holds 32768 keys (16384 a shard with two): fewer than the 50000
+    # keys written, so the cleaner must stop at a full map and go on in later runs.
+    broker = start_broker({"log.retention.check.interval.ms": 100, "log.cleaner.dedupe.buffer.size": 1 << 20})
+    topic = unique_topic("compact-bounded")
+    create_topic(broker, topic, 1, {"cleanup.policy": "compact", "segment.bytes": 65536})
+    p = producer(broker, acks="all", linger_ms=5)
+    keys = 50_000
+    sent = []
+    for r in range(2):
+        sent += produce_all(p, topic, [{"key": b"k%d" % k, "value": b"v%d" % r, "partition": 0} for k in range(keys)])
+    last = {rec.key: rec for rec in sent}
+    assert len(last) == keys
+
+    deadline = time.monotonic() + 2 * CLIENT_TIMEOUT_S
+    while True:
+        got = consume_all(broker, topic, [0])[0]
+        if len(got) == keys:
+            break
+        assert time.monotonic() < deadline, f"{len(got)} records left, {keys} expected once compacted"
+    assert {(r.key, r.offset, r.value) for r in got} == {(k, rec.offset, rec.value) for k, rec in last.items()}
