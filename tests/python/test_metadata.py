@@ -69,6 +69,18 @@ def test_auto_create_on_first_produce_uses_num_partitions(start_broker):
     assert kcat(b, "-L", "-t", t).stdout.decode().count("partition ") == 3
 
 
+def test_metadata_that_creates_a_topic_answers_leader_not_available_first(start_broker):
+    # As Kafka: the request that auto-creates a topic says its leader is not available yet
+    # (no partitions); the client asks again and finds it whole.
+    b = start_broker({"num.partitions": 2})
+    t = unique_topic("lna")
+    with kw.Conn(b.bootstrap) as c:
+        err, parts = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([t]))).topics[t]
+        assert (err, parts) == (kw.LEADER_NOT_AVAILABLE, [])
+        err, parts = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([t]))).topics[t]
+        assert err == kw.NONE and sorted(p[0] for p in parts) == [0, 1]
+
+
 def test_auto_create_disabled_refuses_unknown_topic(start_broker):
     b = start_broker({"auto.create.topics.enable": "false"})
     t = unique_topic("noauto")

@@ -58,7 +58,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     } else {
         Vec::new()
     };
-    let snapshot = if auto_create {
+    let (snapshot, created) = if auto_create {
         let wanted: Vec<String> = names
             .iter()
             .flatten()
@@ -67,7 +67,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .collect();
         create_missing(&ctx, &snapshot, &wanted).await
     } else {
-        snapshot
+        (snapshot, Vec::new())
     };
     let with_operations = |topic: MetadataResponseTopic, name: &str| {
         let requested = request.include_topic_authorized_operations;
@@ -91,6 +91,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 {
                     with_operations(refused(name), name)
                 }
+                Some(name) if created.iter().any(|n| n == name) => being_created(name),
                 Some(name) => with_operations(describe_requested(&snapshot, Some(name)), name),
                 None => describe_requested(&snapshot, None),
             })
@@ -125,8 +126,13 @@ fn may_auto_create(snapshot: &Snapshot, name: &str) -> bool {
         && !crate::group::is_internal_topic(name)
 }
 
-/// Creates the requested topics that do not exist yet; returns the snapshot that has them.
-async fn create_missing(ctx: &Ctx, snapshot: &Snapshot, names: &[String]) -> std::rc::Rc<Snapshot> {
+/// Creates the requested topics that do not exist yet; returns the snapshot that has
+/// them, and which ones this request created.
+async fn create_missing(
+    ctx: &Ctx,
+    snapshot: &Snapshot,
+    names: &[String],
+) -> (std::rc::Rc<Snapshot>, Vec<String>) {
     let missing: Vec<NewTopic> = names
         .iter()
         .filter(|name| may_auto_create(snapshot, name))
@@ -157,7 +163,23 @@ async fn create_missing(ctx: &Ctx, snapshot: &Snapshot, names: &[String]) -> std
             }
         }
     }
-    ctx.shard.snapshot()
+    let after = ctx.shard.snapshot();
+    let created = names
+        .iter()
+        .filter(|name| may_auto_create(snapshot, name) && after.topic(name).is_some())
+        .cloned()
+        .collect();
+    (after, created)
+}
+
+/// A topic this very request auto-created: as Kafka does, the answer says its leader is
+/// not available yet, and the client asks again. Clients that learnt the leader at once
+/// started sending before the topic's records were all queued for it, and split batches
+/// that Kafka's clients expect whole (librdkafka's purge test shows it).
+fn being_created(name: &str) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(ResponseError::LeaderNotAvailable.code())
+        .with_name(Some(StrBytes::from_string(name.to_string()).into()))
 }
 
 /// A topic the caller may not describe (or create): Kafka does not say whether it exists.
