@@ -59,7 +59,7 @@ impl Log {
         }
         let dirty = sealed.partition_point(|s| s.next_offset() <= cleaned_up_to);
         let mut latest = KeyMap::new();
-        // Sealed segments mapped whole, counted from the first dirty one.
+        // Segments mapped whole (the active one last), counted from the first dirty one.
         let mut mapped = 0;
         for segment in &segments[dirty..] {
             if !map_segment(segment, &mut latest, map_entries_max).await? {
@@ -68,7 +68,7 @@ impl Log {
             mapped += 1;
         }
         let clean_end = (dirty + mapped).min(sealed.len());
-        if clean_end == 0 || mapped == 0 {
+        if mapped == 0 {
             tracing::warn!(
                 dir = %self.dir.display(),
                 map_entries_max,

@@ -9,10 +9,9 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::ops::ControlFlow;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-use std::os::fd::{AsRawFd, BorrowedFd};
 
 use glommio::io::{BufferedFile, OpenOptions};
 
@@ -410,9 +409,9 @@ async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
 /// Copies `bytes` into the page cache at `position` with a plain `pwrite` on the
 /// shard's thread, as Kafka's handler threads do. Through io_uring the same write is
 /// never asynchronous on ext4 (it refuses non-blocking buffered writes), so the ring
-/// hands each one to a kernel worker thread: on a 2-core machine those threads took
-/// about a fifth more broker CPU per MB than the copy itself costs here (measured
-/// with `shoal bench produce`). The durable part, fdatasync, stays on the ring.
+/// handed each one to a kernel worker thread, and on a 2-core machine the broker spent
+/// about a fifth more CPU per MB (measured with `shoal bench produce`). The durable
+/// part, fdatasync, stays on the ring.
 fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) -> io::Result<()> {
     // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
