@@ -5,8 +5,10 @@
 //! own offsets, timestamps and codec; a batch that loses none is copied byte for byte.
 //!
 //! As in Kafka's cleaner, the key map covers only what is new since the last run (the
-//! sealed segments from `cleaned_up_to`, and the active segment, whose records
-//! supersede older ones but which is never rewritten), and holds a 128-bit digest of
+//! sealed segments from `cleaned_up_to`, and, while the map has room, the active
+//! segment, whose records supersede older ones but which is never rewritten: a
+//! duplicate whose newer record the map missed there waits for that segment to be
+//! sealed and cleaned, as in Kafka), and holds a 128-bit digest of
 //! each key, not the key, up to a bound. Everything before the cleaned part was already
 //! deduplicated by earlier runs, so a record whose key the map lacks stays. When the
 //! map fills, the run cleans up to the last segment it mapped whole and the next run
