@@ -26,7 +26,7 @@ use bytes::BytesMut;
 use glommio::io::{BufferedFile, OpenOptions};
 use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
-use super::super::segment::{file_name, Segment};
+use super::super::segment::{file_name, write_all, Segment};
 use super::super::{sync_dir, StorageError};
 use super::Log;
 
@@ -178,14 +178,7 @@ impl Cleaned {
         }
         let chunk = std::mem::take(&mut self.pending);
         let length = chunk.len();
-        let written = self
-            .file
-            .write_at(chunk, self.written)
-            .await
-            .map_err(std::io::Error::from)?;
-        if written != length {
-            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "short write").into());
-        }
+        write_all(&self.file, chunk, self.written).await?;
         self.written += length as u64;
         Ok(())
     }

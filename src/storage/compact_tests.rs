@@ -62,16 +62,23 @@ async fn records(log: &Log) -> Vec<(i64, String, Option<String>)> {
     out
 }
 
+/// A compact-only log with segments of a few batches each.
+fn compacted() -> LogConfig {
+    LogConfig {
+        segment_bytes: 300,
+        compact: true,
+        delete: false,
+        ..LogConfig::default()
+    }
+}
+
 #[test]
 fn compaction_keeps_the_last_value_per_key_in_offset_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
         let config = LogConfig {
-            segment_bytes: 300,
-            compact: true,
-            delete: false,
             delete_retention_ms: 1_000,
-            ..LogConfig::default()
+            ..compacted()
         };
         let log = Log::open(dir.path(), config, 0).await.expect("open");
         let mut expected: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
@@ -160,12 +167,7 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
 fn a_bounded_key_map_cleans_in_several_runs_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
-        let config = LogConfig {
-            segment_bytes: 300,
-            compact: true,
-            delete: false,
-            ..LogConfig::default()
-        };
+        let config = compacted();
         let log = Log::open(dir.path(), config, 0).await.expect("open");
         for round in 0..30i64 {
             let (a, b) = (format!("k{}", round % 10), format!("k{}", (round * 7) % 10));

@@ -437,7 +437,11 @@ fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) 
 /// Writes `bytes` at `position`. The buffer moves into the ring, so a short write (only
 /// seen when the device is full) cannot be resumed: it is an error, and the caller
 /// truncates what was written.
-async fn write_all(file: &BufferedFile, bytes: Vec<u8>, position: u64) -> io::Result<()> {
+pub(super) async fn write_all(
+    file: &BufferedFile,
+    bytes: Vec<u8>,
+    position: u64,
+) -> io::Result<()> {
     let length = bytes.len();
     let written = file.write_at(bytes, position).await?;
     if written != length {
