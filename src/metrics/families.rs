@@ -312,7 +312,7 @@ const SHARD_COUNTERS: [(&str, &str, ShardField); 8] = [
     ),
     (
         "shoal_writer_group_commits_total",
-        "Group-commit rounds of the shard's writer (each syncs every dirty log once)",
+        "Group commits of the shard's writer (one fdatasync of one log each)",
         |s| s.group_commits as f64,
     ),
     (

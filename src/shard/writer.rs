@@ -1,7 +1,7 @@
 //! The shard's sequential writer (DESIGN §3): appends from all of the shard's
 //! partitions are written one after another in arrival order, and made durable by
-//! group commit: one fdatasync per dirty log covers every acks=all append that
-//! arrived while the previous sync ran.
+//! group commit: one fdatasync of a log covers every acks=all append to it that
+//! arrived while its previous sync ran.
 //!
 //! Two tasks on the owning shard: the appender (writes to the page cache, wakes
 //! fetches, answers acks=0/1) and the syncer (fdatasync, answers acks=all). Both
@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use futures::channel::oneshot;
+use futures::future::Either;
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::event::Event;
 use super::partition::Partition;
@@ -44,7 +46,8 @@ pub struct Writer {
     stopped: Cell<bool>,
     /// Each group-commit fdatasync of one log.
     pub fdatasync: DurationHistogram,
-    /// Group-commit rounds, and the acks=all appends they answered.
+    /// Group commits (one fdatasync of one log each), and the acks=all appends they
+    /// answered.
     pub group_commits: Counter,
     pub group_committed_appends: Counter,
 }
@@ -121,40 +124,67 @@ impl Writer {
         }
     }
 
-    /// Runs the syncer until `stop`: each round takes every waiting acks=all append,
-    /// syncs each dirty log once, and answers them all.
+    /// Runs the syncer until `stop`. Each log is synced on its own: when a log has
+    /// written acks=all appends waiting and no sync running, one fdatasync starts and
+    /// answers all of them; appends that arrive meanwhile wait for the log's next one.
+    /// A slow sync of one log so never holds up the answers of another.
     pub async fn run_syncer(self: Rc<Self>) {
+        let mut running = FuturesUnordered::new();
+        let mut syncing: Vec<Rc<Partition>> = Vec::new();
         loop {
             let ready = self.sync_ready.listen();
-            let round = std::mem::take(&mut *self.syncs.borrow_mut());
-            if round.is_empty() {
+            for (partition, jobs) in self.take_startable(&syncing) {
+                syncing.push(Rc::clone(&partition));
+                let this = &self;
+                running.push(async move {
+                    let result = this.sync(&partition).await;
+                    (partition, jobs, result)
+                });
+            }
+            if running.is_empty() {
                 if self.stopped.get() && self.appends.borrow().is_empty() {
                     return;
                 }
                 ready.await;
                 continue;
             }
-            let mut logs: Vec<Rc<Partition>> = Vec::new();
-            for job in &round {
-                if !logs.iter().any(|p| Rc::ptr_eq(p, &job.partition)) {
-                    logs.push(Rc::clone(&job.partition));
-                }
-            }
-            let results = futures::future::join_all(logs.iter().map(|p| self.sync(p))).await;
+            let finished = match futures::future::select(ready, running.next()).await {
+                Either::Left(_) | Either::Right((None, _)) => continue,
+                Either::Right((Some(finished), _)) => finished,
+            };
+            let (partition, jobs, result) = finished;
+            syncing.retain(|p| !Rc::ptr_eq(p, &partition));
             self.group_commits.add(1);
-            self.group_committed_appends.add(round.len() as u64);
-            for job in round {
-                let at = logs
-                    .iter()
-                    .position(|p| Rc::ptr_eq(p, &job.partition))
-                    .unwrap_or(0);
-                let result = match &results[at] {
+            self.group_committed_appends.add(jobs.len() as u64);
+            for job in jobs {
+                let answer = match &result {
                     Ok(()) => Ok(job.appended),
                     Err(error) => Err(StorageError::Io(std::io::Error::other(error.to_string()))),
                 };
-                let _ = job.reply.send(result);
+                let _ = job.reply.send(answer);
             }
         }
+    }
+
+    /// Takes the waiting appends of every log not in `syncing`, grouped by log; those of
+    /// logs being synced stay queued, in order.
+    fn take_startable(&self, syncing: &[Rc<Partition>]) -> Vec<(Rc<Partition>, Vec<SyncJob>)> {
+        let mut groups: Vec<(Rc<Partition>, Vec<SyncJob>)> = Vec::new();
+        let mut queue = self.syncs.borrow_mut();
+        let mut held = Vec::new();
+        for job in queue.drain(..) {
+            if syncing.iter().any(|p| Rc::ptr_eq(p, &job.partition)) {
+                held.push(job);
+            } else if let Some((_, jobs)) =
+                groups.iter_mut().find(|(p, _)| Rc::ptr_eq(p, &job.partition))
+            {
+                jobs.push(job);
+            } else {
+                groups.push((Rc::clone(&job.partition), vec![job]));
+            }
+        }
+        *queue = held;
+        groups
     }
 
     /// fdatasyncs `partition`'s log, timing the sync when there was one to do.
