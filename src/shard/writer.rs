@@ -175,8 +175,9 @@ impl Writer {
         for job in queue.drain(..) {
             if syncing.iter().any(|p| Rc::ptr_eq(p, &job.partition)) {
                 held.push(job);
-            } else if let Some((_, jobs)) =
-                groups.iter_mut().find(|(p, _)| Rc::ptr_eq(p, &job.partition))
+            } else if let Some((_, jobs)) = groups
+                .iter_mut()
+                .find(|(p, _)| Rc::ptr_eq(p, &job.partition))
             {
                 jobs.push(job);
             } else {
