@@ -488,7 +488,7 @@ pub(super) async fn append(
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
     shard
         .writer
-        .append(Rc::clone(&log), bytes.to_vec(), infos, true, now)
+        .append(Rc::clone(&log), bytes, infos, true, now)
         .await?;
     Ok(())
 }

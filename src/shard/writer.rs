@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::Either;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -24,7 +25,7 @@ pub type AppendResult = Result<Appended, StorageError>;
 
 struct AppendJob {
     partition: Rc<Partition>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     infos: Vec<BatchInfo>,
     durable: bool,
     now_ms: i64,
@@ -58,7 +59,7 @@ impl Writer {
     pub async fn append(
         &self,
         partition: Rc<Partition>,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         infos: Vec<BatchInfo>,
         durable: bool,
         now_ms: i64,
@@ -103,7 +104,7 @@ impl Writer {
             } = job;
             let result = partition
                 .log
-                .append(bytes, infos, partition.leader_epoch, now_ms)
+                .append(&bytes, infos, partition.leader_epoch, now_ms)
                 .await;
             if result.is_ok() {
                 partition.appended().notify();

@@ -217,16 +217,29 @@ pub fn assign_offset(batch: &mut [u8], base: i64, leader_epoch: i32) {
     header.partition_leader_epoch = I32::new(leader_epoch);
 }
 
-/// Rewrites a batch for `message.timestamp.type=LogAppendTime`: the broker's clock
-/// becomes the batch's max timestamp, and the CRC is recomputed since both changed
-/// fields are covered by it.
-pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let (header, _) = BatchHeader::mut_from_prefix(batch).expect("caller passes a validated batch");
-    header.attributes = I16::new(header.attributes.get() | ATTR_LOG_APPEND_TIME);
-    header.max_timestamp = I64::new(now_ms);
-    let crc = crc32c::crc32c(&batch[CRC_START..]);
-    let (header, _) = BatchHeader::mut_from_prefix(batch).expect("caller passes a validated batch");
-    header.crc = U32::new(crc);
+/// The header the log stores in front of a validated `batch`: the client's, with the
+/// offsets the log assigns and, for `message.timestamp.type=LogAppendTime`, the broker's
+/// clock as max timestamp and the CRC recomputed over the changed fields and the
+/// unchanged body. The body is written as the client sent it, without a copy.
+pub fn stored_header(
+    batch: &[u8],
+    base: i64,
+    leader_epoch: i32,
+    log_append_time: Option<i64>,
+) -> [u8; HEADER_BYTES] {
+    let mut stored = [0u8; HEADER_BYTES];
+    stored.copy_from_slice(&batch[..HEADER_BYTES]);
+    assign_offset(&mut stored, base, leader_epoch);
+    if let Some(now_ms) = log_append_time {
+        let (header, _) = BatchHeader::mut_from_prefix(&mut stored).expect("a whole header");
+        header.attributes = I16::new(header.attributes.get() | ATTR_LOG_APPEND_TIME);
+        header.max_timestamp = I64::new(now_ms);
+        let crc =
+            crc32c::crc32c_append(crc32c::crc32c(&stored[CRC_START..]), &batch[HEADER_BYTES..]);
+        let (header, _) = BatchHeader::mut_from_prefix(&mut stored).expect("a whole header");
+        header.crc = U32::new(crc);
+    }
+    stored
 }
 
 /// How a walk over stored batches ended.
@@ -356,11 +369,26 @@ pub(crate) mod tests {
         assert_eq!(header.base_offset.get(), 1234);
         assert_eq!(header.last_offset(), 1235);
         assert!(validate(&batch, 1 << 20).is_ok());
-        set_log_append_time(&mut batch, 99);
-        assert_eq!(
-            validate(&batch, 1 << 20).expect("valid")[0].max_timestamp,
-            99
-        );
+    }
+
+    #[test]
+    fn a_stored_header_keeps_the_batch_valid() {
+        let batch = encode_batch(&[b"x", b"y"], &[5, 6], Compression::None);
+        let stored = |log_append_time| {
+            let header = stored_header(&batch, 1234, 7, log_append_time);
+            [&header[..], &batch[HEADER_BYTES..]].concat()
+        };
+        let create_time = stored(None);
+        let header = BatchHeader::parse(&create_time).expect("header");
+        assert_eq!(header.base_offset.get(), 1234);
+        assert_eq!(header.partition_leader_epoch.get(), 7);
+        assert_eq!(create_time[HEADER_BYTES..], batch[HEADER_BYTES..]);
+        let info = validate(&create_time, 1 << 20).expect("valid")[0];
+        assert_eq!(info.max_timestamp, 6);
+        let append_time = stored(Some(99));
+        let info = validate(&append_time, 1 << 20).expect("valid")[0];
+        assert_eq!(info.max_timestamp, 99);
+        assert_eq!(append_time[HEADER_BYTES..], batch[HEADER_BYTES..]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ async fn put(log: &Log, records: &[(&str, Option<&str>, i64)], compression: Comp
         .expect("encode")
         .to_vec();
     let infos = batch::validate(&bytes, 1 << 20).expect("valid");
-    log.append(bytes, infos, 0, 1_000).await.expect("append");
+    log.append(&bytes, infos, 0, 1_000).await.expect("append");
 }
 
 /// (offset, key, value) of every record in the log, in order.

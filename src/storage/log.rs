@@ -201,11 +201,12 @@ impl Log {
     }
 
     /// Appends validated batches (`infos` from `batch::validate` over `bytes`), giving
-    /// them consecutive offsets from the log end. Returns once the bytes are written to
-    /// the page cache; `flush` makes them durable.
+    /// them consecutive offsets from the log end. Each batch is written as a header with
+    /// the assigned offsets followed by its body straight from `bytes`. Returns once the
+    /// bytes are written to the page cache; `flush` makes them durable.
     pub async fn append(
         &self,
-        mut bytes: Vec<u8>,
+        bytes: &[u8],
         mut infos: Vec<BatchInfo>,
         leader_epoch: i32,
         now_ms: i64,
@@ -218,21 +219,35 @@ impl Log {
         let config = *self.config.borrow();
         self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
         let base = self.end_offset.get();
+        let log_append_time = config.log_append_time.then_some(now_ms);
         let mut next = base;
+        let mut headers = Vec::with_capacity(infos.len());
         for info in &mut infos {
-            let batch = &mut bytes[info.position..info.position + info.size];
-            batch::assign_offset(batch, next, leader_epoch);
-            if config.log_append_time {
-                batch::set_log_append_time(batch, now_ms);
+            let batch = &bytes[info.position..info.position + info.size];
+            headers.push(batch::stored_header(
+                batch,
+                next,
+                leader_epoch,
+                log_append_time,
+            ));
+            if let Some(now_ms) = log_append_time {
                 info.max_timestamp = now_ms;
             }
             next += i64::from(info.last_offset_delta) + 1;
         }
+        let parts: Vec<&[u8]> = infos
+            .iter()
+            .zip(&headers)
+            .flat_map(|(info, header)| {
+                let body = &bytes[info.position + batch::HEADER_BYTES..info.position + info.size];
+                [&header[..], body]
+            })
+            .collect();
         self.active()
-            .append(bytes, &infos, config.index_interval_bytes)
+            .append(&parts, &infos, config.index_interval_bytes)
             .await?;
         self.end_offset.set(next);
-        let log_append_time_ms = if config.log_append_time { now_ms } else { -1 };
+        let log_append_time_ms = log_append_time.unwrap_or(-1);
         Ok(Appended {
             base_offset: base,
             last_offset: next - 1,

@@ -7,7 +7,7 @@
 //! serialises them).
 
 use std::cell::{Cell, RefCell};
-use std::io;
+use std::io::{self, IoSlice};
 use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -146,17 +146,18 @@ impl Segment {
         &self.file
     }
 
-    /// Writes batches whose offsets were already assigned, then indexes them. Returns
-    /// once the bytes are in the page cache (not yet durable: see `flush`).
+    /// Writes batches whose offsets were already assigned, given as `parts` written one
+    /// after another, then indexes them (`infos` positions count from the first part).
+    /// Returns once the bytes are in the page cache (not yet durable: see `flush`).
     pub async fn append(
         &self,
-        bytes: Vec<u8>,
+        parts: &[&[u8]],
         infos: &[BatchInfo],
         interval: u64,
     ) -> io::Result<()> {
         let start = self.size.get();
-        let length = bytes.len() as u64;
-        if let Err(error) = copy_to_page_cache(&self.file, &bytes, start) {
+        let length: u64 = parts.iter().map(|part| part.len() as u64).sum();
+        if let Err(error) = copy_to_page_cache(&self.file, parts, start) {
             // A partial write must not stay behind as a torn batch.
             let _ = self.file.truncate(start).await;
             return Err(error);
@@ -406,17 +407,21 @@ async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
     Ok(file)
 }
 
-/// Copies `bytes` into the page cache at `position` with a plain `pwrite` on the
-/// shard's thread, as Kafka's handler threads do. Through io_uring the same write is
-/// never asynchronous on ext4 (it refuses non-blocking buffered writes), so the ring
-/// handed each one to a kernel worker thread, and on a 2-core machine the broker spent
-/// about a fifth more CPU per MB (measured with `shoal bench produce`). The durable
-/// part, fdatasync, stays on the ring.
-fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) -> io::Result<()> {
+/// Copies `parts`, one after another, into the page cache at `position` with plain
+/// `pwritev`s on the shard's thread, as Kafka's handler threads write. Through io_uring
+/// the same write is never asynchronous on ext4 (it refuses non-blocking buffered
+/// writes), so the ring handed each one to a kernel worker thread, and on a 2-core
+/// machine the broker spent about a fifth more CPU per MB (measured with `shoal bench
+/// produce`). The durable part, fdatasync, stays on the ring.
+fn copy_to_page_cache(file: &BufferedFile, parts: &[&[u8]], mut position: u64) -> io::Result<()> {
     // SAFETY: the descriptor belongs to `file`, which outlives this borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
-    while !bytes.is_empty() {
-        match rustix::io::pwrite(fd, bytes, position) {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let at_most = rest.len().min(IOV_MAX);
+        match rustix::io::pwritev(fd, &rest[..at_most], position) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
@@ -424,7 +429,7 @@ fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) 
                 ))
             }
             Ok(written) => {
-                bytes = &bytes[written..];
+                IoSlice::advance_slices(&mut rest, written);
                 position += written as u64;
             }
             Err(rustix::io::Errno::INTR) => {}
@@ -433,6 +438,9 @@ fn copy_to_page_cache(file: &BufferedFile, mut bytes: &[u8], mut position: u64) 
     }
     Ok(())
 }
+
+/// Buffers one `pwritev` takes at most (Linux's UIO_MAXIOV).
+const IOV_MAX: usize = 1024;
 
 /// Writes `bytes` at `position`. The buffer moves into the ring, so a short write (only
 /// seen when the device is full) cannot be resumed: it is an error, and the caller

@@ -34,7 +34,7 @@ async fn append(log: &Log, count: usize, ts0: i64) -> Appended {
     let timestamps: Vec<i64> = (0..count as i64).map(|i| ts0 + i).collect();
     let bytes = encode_batch(&refs, &timestamps, Compression::None);
     let infos = batch::validate(&bytes, 1 << 20).expect("valid");
-    log.append(bytes, infos, 0, 1_000).await.expect("append")
+    log.append(&bytes, infos, 0, 1_000).await.expect("append")
 }
 
 /// Every base offset readable from `from` to the end, following batch headers.

@@ -6,7 +6,7 @@ import random
 import time
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError
 
 import kafka_wire as kw
 from clients import consume, create_topic, produce_all, produce_one_error, producer, unique_topic
@@ -112,3 +112,30 @@ def test_record_over_message_max_bytes_is_refused(start_broker):
     assert produce_one_error(p, t, value=b"y" * 1000, partition=0) is None
     got = consume(b, t, {0: 0}, {0: 1})[0]
     assert [r.value for r in got] == [b"y" * 1000]
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_log_append_time_topic_stamps_the_broker_clock(broker, codec):
+    """With message.timestamp.type=LogAppendTime the broker's clock becomes each batch's max
+    timestamp (the CRC recomputed around the client's unchanged records), the produce answer
+    carries it, and consumers read it as a log-append time."""
+    t = unique_topic(f"lat-{codec}")
+    create_topic(broker, t, 1, {"message.timestamp.type": "LogAppendTime"})
+    records = [{"value": b"value-%d " % i * 20, "partition": 0, "timestamp": 1_000 + i} for i in range(40)]
+    reports = []
+    p = producer(broker, acks="all", **{"compression.type": codec, "linger.ms": 50})
+    before = int(time.time() * 1000)
+    for r in records:
+        p.produce(t, on_delivery=lambda err, msg: reports.append((err, msg.timestamp())), **r)
+    assert p.flush(30) == 0
+    after = int(time.time() * 1000)
+    assert [err for err, _ in reports] == [None] * len(records)
+    assert {ts_type for _, (ts_type, _) in reports} == {TIMESTAMP_LOG_APPEND_TIME}
+    assert all(before <= ts <= after for _, (_, ts) in reports), reports
+    got = consume(broker, t, {0: 0}, {0: len(records)})[0]
+    assert [r.value for r in got] == [r["value"] for r in records]
+    assert all(before <= r.timestamp <= after for r in got), [r.timestamp for r in got]
+    batches = kw.fetch_all_batches(broker.bootstrap, t, 0)
+    assert batches and all(b.crc_ok for b in batches)
+    assert all(b.attributes & 0x08 and before <= b.max_timestamp <= after for b in batches)
+    assert {b.codec for b in batches} <= {kw.CODECS[codec], kw.CODECS["none"]}

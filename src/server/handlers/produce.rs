@@ -134,7 +134,7 @@ fn failure(error: ApiError) -> Outcome {
     }
 }
 
-/// On the owning shard: validate, copy into a write buffer, queue for the writer.
+/// On the owning shard: validate and queue for the writer.
 async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
     if crate::group::is_internal_topic(&item.topic) {
         return failure(ApiError::new(
@@ -172,11 +172,10 @@ async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
         .map(|i| u64::try_from(i.records_count).unwrap_or(0))
         .sum();
     let durable = acks == -1 && partition.syncs_every_append();
-    let bytes = records.to_vec();
-    let size = bytes.len() as u64;
+    let size = records.len() as u64;
     match shard
         .writer
-        .append(Rc::clone(&partition), bytes, infos, durable, now_ms())
+        .append(Rc::clone(&partition), records, infos, durable, now_ms())
         .await
     {
         Ok(appended) => {
