@@ -419,9 +419,10 @@ fn copy_to_page_cache(file: &BufferedFile, parts: &[&[u8]], mut position: u64) -
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
     let mut rest = &mut slices[..];
     IoSlice::advance_slices(&mut rest, 0);
+    // rustix passes at most 1024 buffers (Linux's UIO_MAXIOV) to one call; the loop
+    // goes on from wherever a call stopped.
     while !rest.is_empty() {
-        let at_most = rest.len().min(IOV_MAX);
-        match rustix::io::pwritev(fd, &rest[..at_most], position) {
+        match rustix::io::pwritev(fd, rest, position) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::WriteZero,
@@ -438,9 +439,6 @@ fn copy_to_page_cache(file: &BufferedFile, parts: &[&[u8]], mut position: u64) -
     }
     Ok(())
 }
-
-/// Buffers one `pwritev` takes at most (Linux's UIO_MAXIOV).
-const IOV_MAX: usize = 1024;
 
 /// Writes `bytes` at `position`. The buffer moves into the ring, so a short write (only
 /// seen when the device is full) cannot be resumed: it is an error, and the caller

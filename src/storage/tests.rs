@@ -84,6 +84,34 @@ fn appends_read_back_across_segment_rolls() {
 }
 
 #[test]
+fn one_append_of_more_batches_than_one_pwritev_takes() {
+    // Each batch is written as two buffers (its stored header, then its body), so 700
+    // batches are more than one pwritev passes (1024 buffers): the append goes on where
+    // the first call stopped.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batches: Vec<Vec<u8>> = (0..700)
+        .map(|i| encode_batch(&[b"a", b"bb"], &[i, i + 1], Compression::None))
+        .collect();
+    let bytes = batches.concat();
+    let infos = batch::validate(&bytes, 1 << 20).expect("valid");
+    let expected: Vec<i64> = (0..700).map(|i| i * 2).collect();
+    run(async {
+        let config = LogConfig {
+            segment_bytes: 1 << 20,
+            ..small_config()
+        };
+        let log = Log::open(dir.path(), config, 0).await.expect("open");
+        let appended = log.append(&bytes, infos, 3, 1_000).await.expect("append");
+        assert_eq!((appended.base_offset, appended.last_offset), (0, 1399));
+        assert_eq!(read_all(&log, 0).await, expected);
+        log.close().await.expect("close");
+        let log = Log::open(dir.path(), config, 0).await.expect("reopen");
+        assert_eq!(log.end_offset(), 1400);
+        assert_eq!(read_all(&log, 0).await, expected);
+    });
+}
+
+#[test]
 fn reopening_finds_everything_and_rebuilds_missing_indexes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let expected = run(async {
