@@ -9,9 +9,9 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::auth::only_allowed;
+use super::on_controller;
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;
@@ -33,17 +33,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let refused = |_: &(String, i32)| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
     let shard = &ctx.shard;
-    let results = only_allowed(changes, allowed, refused, |changes| async move {
-        let count = changes.len();
-        // Cross-shard: partition counts change in the controller on shard 0.
-        shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller()
-                    .create_partitions(&s, changes, validate_only)
-                    .await
-            })
-            .await
-            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    let results = only_allowed(changes, allowed, refused, |changes| {
+        on_controller(shard, changes, move |s, changes| async move {
+            s.controller()
+                .create_partitions(&s, changes, validate_only)
+                .await
+        })
     })
     .await;
     let results = names

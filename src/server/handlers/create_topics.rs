@@ -13,10 +13,10 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::auth::only_allowed;
 use super::config_changes::name_value;
+use super::on_controller;
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
@@ -60,17 +60,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let refused = |_: &NewTopic| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
     let shard = &ctx.shard;
-    let results = only_allowed(topics, allowed, refused, |topics| async move {
-        let count = topics.len();
-        // Cross-shard: topics are created by the controller on shard 0.
-        shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller()
-                    .create_topics(&s, topics, validate_only)
-                    .await
-            })
-            .await
-            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    let results = only_allowed(topics, allowed, refused, |topics| {
+        on_controller(shard, topics, move |s, topics| async move {
+            s.controller()
+                .create_topics(&s, topics, validate_only)
+                .await
+        })
     })
     .await;
     let broker = snapshot.broker.clone();

@@ -10,9 +10,9 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::auth::only_allowed;
+use super::on_controller;
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=6;
@@ -59,15 +59,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Err(ApiError::code(code))
     };
     let shard = &ctx.shard;
-    let mut results = only_allowed(names, allowed, refused, |names| async move {
-        let count = names.len();
-        // Cross-shard: topics are deleted by the controller on shard 0.
-        shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller().delete_topics(&s, names).await
-            })
-            .await
-            .unwrap_or_else(|gone| (0..count).map(|_| Err(ApiError::from(gone))).collect())
+    let mut results = only_allowed(names, allowed, refused, |names| {
+        on_controller(shard, names, |s, names| async move {
+            s.controller().delete_topics(&s, names).await
+        })
     })
     .await
     .into_iter();

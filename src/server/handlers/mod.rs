@@ -211,3 +211,23 @@ pub fn group_by_topic<K: PartialEq, P, T>(
 pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
     kafka_protocol::protocol::StrBytes::from_string(name.to_string()).into()
 }
+
+/// Runs `work` over a batch of `items` on shard 0, where the controller lives, and
+/// answers one result per item: each fails alike if that shard is gone.
+pub async fn on_controller<I, T, F, Fut>(
+    shard: &Rc<Shard>,
+    items: Vec<I>,
+    work: F,
+) -> Vec<Result<T, crate::error::ApiError>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(Rc<Shard>, Vec<I>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Result<T, crate::error::ApiError>>> + 'static,
+{
+    let count = items.len();
+    shard
+        .invoke_on(crate::cluster::ShardId(0), move |s| work(s, items))
+        .await
+        .unwrap_or_else(|gone| (0..count).map(|_| Err(gone.into())).collect())
+}
