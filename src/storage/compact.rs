@@ -213,7 +213,6 @@ fn decode(bytes: &[u8]) -> Vec<Record> {
         .unwrap_or_default()
 }
 
-/// The batch as it stays after cleaning (possibly empty), and how many records left.
 /// Whether `record` stays: it is its key's newest known record, and not a tombstone
 /// past the horizon. Keyless records stay (only a compacted topic's are refused).
 fn survives(record: &Record, latest: &KeyMap, horizon: i64) -> bool {
@@ -239,6 +238,7 @@ fn dropped_from(bytes: &[u8], latest: &KeyMap, horizon: i64) -> usize {
     }
 }
 
+/// The batch as it stays after cleaning (possibly empty), and how many records left.
 fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) {
     let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.

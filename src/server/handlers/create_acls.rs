@@ -12,9 +12,9 @@ use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Ctx, Response};
+use super::auth::only_allowed;
+use super::{on_controller, Ctx, Response};
 use crate::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=3;
@@ -55,43 +55,26 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 /// Validates each binding and has the controller add the valid ones.
 async fn create(ctx: &Ctx, bindings: Vec<AclBinding>) -> Vec<Result<(), ApiError>> {
-    let mut results: Vec<Option<Result<(), ApiError>>> = Vec::with_capacity(bindings.len());
-    let mut valid = Vec::new();
-    for binding in bindings {
-        match binding.validate() {
-            Ok(()) => {
-                results.push(None);
-                valid.push(binding);
-            }
-            Err(why) => results.push(Some(Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                why.0,
-            )))),
-        }
-    }
-    let count = valid.len();
-    let created = if valid.is_empty() {
-        Vec::new()
-    } else {
-        // Cross-shard: ACLs are cluster metadata, changed by the controller on shard 0.
-        ctx.shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller().create_acls(&s, valid).await
-            })
-            .await
-            .unwrap_or_else(|gone| vec![Err(ApiError::from(gone)); count])
+    let invalid = |binding: &AclBinding| {
+        let why = binding
+            .validate()
+            .err()
+            .map(|why| why.0)
+            .unwrap_or_default();
+        Err(ApiError::new(ResponseError::InvalidRequest, why))
     };
-    let mut created = created.into_iter();
-    results
-        .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| {
-                created
-                    .next()
-                    .unwrap_or(Err(ApiError::code(ResponseError::UnknownServerError)))
-            })
+    let valid = |binding: &AclBinding| binding.validate().is_ok();
+    only_allowed(bindings, valid, invalid, |valid| async move {
+        if valid.is_empty() {
+            return Vec::new();
+        }
+        // ACLs are cluster metadata, changed by the controller.
+        on_controller(&ctx.shard, valid, |s, valid| async move {
+            s.controller().create_acls(&s, valid).await
         })
-        .collect()
+        .await
+    })
+    .await
 }
 
 fn binding(creation: &AclCreation) -> AclBinding {
