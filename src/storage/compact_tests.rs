@@ -214,3 +214,34 @@ fn a_bounded_key_map_cleans_in_several_runs_and_loses_nothing() {
         }
     });
 }
+
+#[test]
+fn segments_compaction_emptied_do_not_move_the_log_start_under_time_retention() {
+    // Every record but the last supersedes an older one, so cleaning leaves the first
+    // sealed segments without records. Kafka dates such a segment by its file, not as
+    // older than any retention: the log start stays where it was.
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let now = 1_000_000_000;
+        let config = LogConfig {
+            delete: true,
+            retention_ms: 60_000,
+            ..compacted()
+        };
+        let log = Log::open(dir.path(), config, now).await.expect("open");
+        for i in 0..20 {
+            let value = format!("v{i}");
+            put(&log, &[("k", Some(value.as_str()), now)], Compression::None).await;
+        }
+        assert!(log.segment_count() > 3, "small segments roll");
+        assert!(log.compact(now, 1 << 20).await.expect("compact") > 0);
+        assert_eq!(log.enforce_retention(now).await.expect("retention"), 0);
+        assert_eq!(log.start_offset(), 0);
+        // Read from offset 0: what stays is the active segment, never rewritten.
+        let kept = records(&log).await;
+        assert_eq!(kept.last(), Some(&(19, "k".into(), Some("v19".into()))));
+        assert!(kept
+            .iter()
+            .all(|(at, _, _)| *at >= log.active_base_offset()));
+    });
+}

@@ -423,7 +423,7 @@ impl Log {
         let active = self.active();
         let active_expired = config.retention_ms >= 0
             && active.size() > 0
-            && now_ms - active.max_timestamp() > config.retention_ms;
+            && now_ms - active.retention_timestamp() > config.retention_ms;
         if active_expired && !self.appending.replace(true) {
             let _turn = AppendGuard(&self.appending);
             self.roll(now_ms).await?;
@@ -440,8 +440,8 @@ impl Log {
                 .collect()
         };
         for segment in sealed {
-            let expired =
-                config.retention_ms >= 0 && now_ms - segment.max_timestamp() > config.retention_ms;
+            let expired = config.retention_ms >= 0
+                && now_ms - segment.retention_timestamp() > config.retention_ms;
             let oversized = config.retention_bytes >= 0
                 && total - segment.size() as i64 >= config.retention_bytes;
             if !(expired || oversized) {
@@ -552,8 +552,9 @@ async fn scan_from(segment: &Segment, position: &mut u64) -> Result<Option<Batch
         // One batch larger than the window: read exactly that batch.
         let whole = BatchHeader::parse(&window).and_then(|h| h.total_size());
         let length = match (end, whole) {
-            (WalkEnd::Partial(0), Ok(length)) => length,
-            // Recovery and appends guarantee whole batches; stop at anything else.
+            (WalkEnd::Partial(0), Ok(length)) if length as u64 <= size - *position => length,
+            // Recovery and appends guarantee whole batches; stop at anything else (a
+            // length past the segment's end is not read, however large it claims to be).
             _ => return Ok(None),
         };
         let window = segment.read_exact(*position, length).await?;

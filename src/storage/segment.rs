@@ -138,6 +138,16 @@ impl Segment {
         self.max_timestamp.get()
     }
 
+    /// The time retention counts this segment's age from: its newest record's
+    /// timestamp, or, when it has none (a segment compaction emptied), the time it was
+    /// opened, as Kafka falls back on the file's modification time.
+    pub fn retention_timestamp(&self) -> i64 {
+        match self.max_timestamp.get() {
+            newest if newest >= 0 => newest,
+            _ => self.created_ms,
+        }
+    }
+
     pub fn created_ms(&self) -> i64 {
         self.created_ms
     }
