@@ -11,6 +11,7 @@
 //! failure; counters shared between threads are relaxed atomics bumped once per request,
 //! and histograms are per thread, merged at the end; the report records every parameter.
 
+pub mod batch;
 pub mod consumer;
 pub mod load;
 pub mod producer;

@@ -16,13 +16,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 
+use super::batch::BatchBuilder;
 use super::load::{key_bytes, Keys, Pace};
 use super::report::histogram;
 use super::{Clock, Limit, Shared};
@@ -30,11 +31,12 @@ use crate::client::cluster::{Cluster, Options};
 use crate::client::error::error_name;
 use crate::client::partitioner::partition_for_key;
 use crate::client::produce::Acks;
-use crate::client::records::{encode_batch, NewRecord};
 use crate::client::Connection;
 
 /// Produce v13 names topics by id only.
 const PRODUCE_TOPIC_ID_VERSION: i16 = 13;
+/// A record's bytes besides its key and value, at most, for sizing a batch's buffer.
+const RECORD_FRAMING_BYTES: usize = 16;
 /// Pending batches are checked against linger every this many records made.
 const LINGER_CHECK_EVERY: u64 = 64;
 
@@ -87,7 +89,7 @@ struct Link {
 
 #[derive(Default)]
 struct Pending {
-    records: Vec<NewRecord>,
+    records: BatchBuilder,
     due_us: Vec<u64>,
     bytes: u64,
     /// When its first record was added, µs from the start: linger runs from here, as in
@@ -142,7 +144,6 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     let mut producer = Producer {
         keys: Keys::new(plan.keys, plan.key_space, plan.seed),
         template: template(plan.message_size, plan.seed),
-        values: BytesMut::new(),
         sticky: plan.index % partitions.len().max(1),
         pending: BTreeMap::new(),
         sent_records: 0,
@@ -190,9 +191,6 @@ struct Producer {
     clock: Clock,
     keys: Keys,
     template: Bytes,
-    /// Where record values are written: one allocation holds many values, which are
-    /// split off it (a record each would mean an allocation and a free each).
-    values: BytesMut,
     /// (partition, leader), by partition index.
     partitions: Vec<(i32, i32)>,
     topic_id: uuid::Uuid,
@@ -257,29 +255,26 @@ impl Producer {
             Some(key) => partition_for_key(key, self.partitions.len()),
             None => self.sticky,
         };
-        if self.values.capacity() < self.template.len() {
-            self.values
-                .reserve(self.template.len() * VALUES_PER_ALLOCATION);
-        }
-        self.values.extend_from_slice(&self.template);
-        let mut value = self.values.split();
         let stamp = self.clock.epoch_us(due_us);
-        // The producer's timestamp in µs leads the value, for end-to-end latency; a
-        // record too small for it carries only Kafka's ms timestamp.
-        if value.len() >= 8 {
-            value[..8].copy_from_slice(&stamp.to_be_bytes());
-        }
-        let bytes = (value.len() + key.as_ref().map_or(0, Vec::len)) as u64;
-        let pending = self.pending.entry(slot).or_default();
+        let bytes = (self.template.len() + key.as_ref().map_or(0, Vec::len)) as u64;
+        let capacity = self.plan.records_per_batch * (bytes as usize + RECORD_FRAMING_BYTES);
+        let pending = self.pending.entry(slot).or_insert_with(|| Pending {
+            records: BatchBuilder::with_capacity(capacity),
+            ..Pending::default()
+        });
         if pending.records.is_empty() {
             pending.opened_us = now_us;
         }
-        pending.records.push(NewRecord {
-            key: key.map(Bytes::from),
-            value: Some(value.freeze()),
-            timestamp: (stamp / 1000) as i64,
-            headers: Vec::new(),
-        });
+        // The producer's timestamp in µs leads the value, for end-to-end latency; a
+        // record too small for it carries only Kafka's ms timestamp.
+        let stamp_bytes = stamp.to_be_bytes();
+        let value: [&[u8]; 2] = match self.template.get(stamp_bytes.len()..) {
+            Some(rest) => [&stamp_bytes, rest],
+            None => [&self.template, &[]],
+        };
+        pending
+            .records
+            .push(key.as_deref(), &value, (stamp / 1000) as i64);
         pending.due_us.push(due_us);
         pending.bytes += bytes;
         if pending.records.len() >= self.plan.records_per_batch {
@@ -320,7 +315,8 @@ impl Producer {
             self.sticky = (self.sticky + 1) % self.partitions.len();
         }
         let (partition, leader) = self.partitions[slot];
-        let batch = encode_batch(&pending.records, self.plan.compression)?;
+        let records = pending.records.len() as u64;
+        let batch = pending.records.finish(self.plan.compression)?;
         let link = self
             .links
             .get_mut(&leader)
@@ -334,7 +330,6 @@ impl Producer {
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
                     .with_records(Some(batch))])]);
-        let records = pending.records.len() as u64;
         if let Some(tickets) = &link.tickets {
             // Blocks while `in_flight` requests are unanswered: the closed loop's brake.
             tickets
@@ -410,9 +405,6 @@ fn acks_wire(acks: Acks) -> i16 {
         Acks::All => -1,
     }
 }
-
-/// Record values sharing one allocation.
-const VALUES_PER_ALLOCATION: usize = 256;
 
 /// A value of `size` pseudo-random bytes (seeded): compressible only as much as real
 /// payloads, not the all-zero best case.

@@ -109,11 +109,14 @@ impl Connection {
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let mut buf = BytesMut::new();
+        let header_version = api_key.request_header_version(version);
+        // Sized up front: a Produce request grown as it is encoded would be copied again
+        // and again.
+        let size = header.compute_size(header_version).map_err(invalid)?
+            + request.compute_size(version).map_err(invalid)?;
+        let mut buf = BytesMut::with_capacity(4 + size);
         buf.put_i32(0);
-        header
-            .encode(&mut buf, api_key.request_header_version(version))
-            .map_err(invalid)?;
+        header.encode(&mut buf, header_version).map_err(invalid)?;
         request.encode(&mut buf, version).map_err(invalid)?;
         let length = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&length.to_be_bytes());
