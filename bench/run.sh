@@ -28,10 +28,14 @@ fi
 cargo build --release --quiet --bin shoal --bench produce_fetch
 rm -rf "$dir" && mkdir -p "$dir/fio" "$dir/data" "$dir/reports"
 
+# fio writes for as long as a broker run, into as much new page cache as the broker does
+# (a short run reuses the pages the last one freed, which is far cheaper on a VM: see the
+# README), up to half the free space.
+fio_size_mb=$(( $(df -Pm "$dir" | awk 'NR == 2 {print $4}') / 2 ))
 fio_run() { # DIRECT: 1 MiB sequential writes, fdatasync after each; prints fio's JSON
   rm -f "$dir/fio/file"
   fio --name=w --filename="$dir/fio/file" --ioengine=io_uring --direct="$1" --bs=1M --rw=write \
-    --size=1G --fdatasync=1 --output-format=json
+    --size="${fio_size_mb}M" --runtime="$seconds" --fdatasync=1 --output-format=json
 }
 echo "fio: sequential 1 MiB writes, io_uring, O_DIRECT, fdatasync after each" >&2
 fio_json=$(fio_run 1)
