@@ -428,6 +428,8 @@ fn copy_to_page_cache(file: &BufferedFile, parts: &[&[u8]], mut position: u64) -
     let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
     let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
     let mut rest = &mut slices[..];
+    // Drops empty leading parts, so that nothing left to write is an empty `rest`, never
+    // a pwritev of zero bytes (which the loop would take for a short write).
     IoSlice::advance_slices(&mut rest, 0);
     // rustix passes at most 1024 buffers (Linux's UIO_MAXIOV) to one call; the loop
     // goes on from wherever a call stopped.
