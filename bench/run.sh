@@ -6,6 +6,7 @@
 #   shoal bench produce, acks=all, 1 KiB records, closed loop  -> max MB/s, ack p99
 #   shoal bench produce at half that rate (open loop)          -> ack p99
 #   shoal bench end-to-end, closed loop, then at half its rate -> end-to-end p99
+#   (each run's topic is deleted before the next starts, as fio removes its file)
 #   the produce_fetch bench: fetch MB/s from a warm log
 # and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99, against
 # each of the two fio runs.
@@ -70,6 +71,11 @@ bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, 
   # shellcheck disable=SC2086
   ./target/release/shoal bench "$@" --bootstrap-server "$address" --topic "bench-$name" \
     --acks all --message-size 1024 --duration "$seconds" --json "$dir/reports/$name.json" $flags >&2
+  # The run's data goes before the next run measures, as fio's file does. Left behind,
+  # the gigabytes a max run wrote were still being written back by this VM's host during
+  # the half-load run after it, which then measured the host (see the README).
+  ./target/release/shoal topics --bootstrap-server "$address" --delete --topic "bench-$name" >&2
+  while compgen -G "$dir/data/bench-$name-[0-9]*" >/dev/null; do sleep 0.1; done
 }
 bench max produce
 half_rate=$(jq '.produce.records_per_s / 2 | floor' "$dir/reports/max.json")
