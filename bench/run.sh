@@ -72,10 +72,10 @@ bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, 
   ./target/release/shoal bench "$@" --bootstrap-server "$address" --topic "bench-$name" \
     --acks all --message-size 1024 --duration "$seconds" --json "$dir/reports/$name.json" $flags >&2
   # The run's data goes before the next run measures, as fio's file does. Left behind,
-  # the gigabytes a max run wrote were still being written back by this VM's host during
-  # the half-load run after it, which then measured the host (see the README).
+  # the gigabytes a max run wrote slowed the half-load run after it, most likely because
+  # this VM's host was still writing them back (see the README).
   ./target/release/shoal topics --bootstrap-server "$address" --delete --topic "bench-$name" >&2
-  while compgen -G "$dir/data/bench-$name-[0-9]*" >/dev/null; do sleep 0.1; done
+  while compgen -G "$dir/data/bench-$name-[0-9]*" >/dev/null; do kill -0 "$broker"; sleep 0.1; done
 }
 bench max produce
 half_rate=$(jq '.produce.records_per_s / 2 | floor' "$dir/reports/max.json")
