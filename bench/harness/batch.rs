@@ -11,14 +11,10 @@ use anyhow::Result;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::Compression;
+use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
+use zerocopy::IntoBytes;
 
-/// Bytes of a v2 batch header before its records.
-const HEADER_BYTES: usize = 61;
-/// baseOffset and batchLength come before what batchLength counts.
-const LOG_OVERHEAD: usize = 12;
-/// The CRC covers the batch from its attributes on.
-const CRC_OFFSET: usize = 17;
-const ATTRIBUTES_OFFSET: usize = 21;
+use crate::storage::batch::{BatchHeader, CRC_START, HEADER_BYTES, LOG_OVERHEAD};
 
 pub struct BatchBuilder {
     /// Room for the batch header, then the records back to back, uncompressed: an
@@ -94,23 +90,25 @@ impl BatchBuilder {
             Compression::None => self.buf,
             codec => compressed(&self.buf[HEADER_BYTES..], codec)?,
         };
-        let length = (batch.len() - LOG_OVERHEAD) as i32;
-        let mut header = &mut batch[..HEADER_BYTES];
-        header.put_i64(0); // baseOffset
-        header.put_i32(length);
-        header.put_i32(-1); // partitionLeaderEpoch
-        header.put_i8(2); // magic
-        header.put_u32(0); // crc, below
-        header.put_i16(compression as i16); // attributes: the codec, CreateTime
-        header.put_i32(self.count - 1); // lastOffsetDelta
-        header.put_i64(self.base_timestamp);
-        header.put_i64(self.max_timestamp);
-        header.put_i64(-1); // producerId
-        header.put_i16(-1); // producerEpoch
-        header.put_i32(-1); // baseSequence
-        header.put_i32(self.count);
-        let crc = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
-        batch[CRC_OFFSET..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
+        let mut header = BatchHeader {
+            base_offset: I64::new(0),
+            batch_length: I32::new((batch.len() - LOG_OVERHEAD) as i32),
+            partition_leader_epoch: I32::new(-1),
+            magic: 2,
+            crc: U32::new(0),
+            // The codec; the timestamps are CreateTime.
+            attributes: I16::new(compression as i16),
+            last_offset_delta: I32::new(self.count - 1),
+            base_timestamp: I64::new(self.base_timestamp),
+            max_timestamp: I64::new(self.max_timestamp),
+            producer_id: I64::new(-1),
+            producer_epoch: I16::new(-1),
+            base_sequence: I32::new(-1),
+            records_count: I32::new(self.count),
+        };
+        let crc = crc32c::crc32c(&header.as_bytes()[CRC_START..]);
+        header.crc = U32::new(crc32c::crc32c_append(crc, &batch[HEADER_BYTES..]));
+        batch[..HEADER_BYTES].copy_from_slice(header.as_bytes());
         Ok(batch.freeze())
     }
 }
@@ -184,13 +182,7 @@ mod tests {
     #[test]
     fn a_built_batch_decodes_to_its_records_with_every_codec() {
         let value = vec![7u8; 300];
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in crate::storage::batch::tests::CODECS {
             let mut builder = BatchBuilder::default();
             builder.push(Some(b"k0"), &[b"head", &value], 1_000);
             builder.push(None, &[&value], 900);

@@ -265,13 +265,7 @@ mod tests {
         batch[MAGIC_OFFSET + 1..ATTRIBUTES_OFFSET].copy_from_slice(&crc.to_be_bytes());
     }
 
-    const CODECS: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    use crate::storage::batch::tests::CODECS;
 
     proptest::proptest! {
         /// Garbage where the records are, under a valid CRC (a broker could send that):

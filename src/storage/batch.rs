@@ -33,7 +33,7 @@ pub struct BatchHeader {
 pub const LOG_OVERHEAD: usize = 12;
 pub const HEADER_BYTES: usize = 61;
 /// Where the CRC-covered bytes start.
-const CRC_START: usize = 21;
+pub const CRC_START: usize = 21;
 const MAGIC_V2: i8 = 2;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
@@ -298,6 +298,15 @@ pub(crate) mod tests {
     use kafka_protocol::records::Compression;
     use proptest::prelude::*;
 
+    /// Every codec a batch can be compressed with.
+    pub(crate) const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// A real batch, encoded by kafka-protocol as a client would.
     pub(crate) fn encode_batch(
         values: &[&[u8]],
@@ -321,13 +330,7 @@ pub(crate) mod tests {
 
     #[test]
     fn validates_what_a_client_encodes() {
-        for compression in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for compression in CODECS {
             let batch = encode_batch(&[b"a", b"bb", b"ccc"], &[10, 20, 30], compression);
             let infos = validate(&batch, 1 << 20).expect("valid");
             assert_eq!(infos.len(), 1);

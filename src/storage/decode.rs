@@ -117,13 +117,7 @@ mod tests {
                 headers: Vec::new(),
             })
             .collect();
-        for codec in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for codec in crate::storage::batch::tests::CODECS {
             let batch = encode_batch(&records, codec).expect("encode");
             let set = decode(&batch).expect("decode");
             assert_eq!(set.records.len(), 50, "{codec:?}");
