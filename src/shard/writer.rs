@@ -111,6 +111,9 @@ impl Writer {
             }
             match result {
                 Ok(appended) if durable => {
+                    // The disk starts on the bytes now, not when the log's sync comes
+                    // round (which may wait for the log's running one).
+                    partition.log.start_writeback();
                     self.syncs.borrow_mut().push(SyncJob {
                         partition,
                         appended,

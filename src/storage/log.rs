@@ -283,6 +283,11 @@ impl Log {
         Ok(())
     }
 
+    /// Starts writing the active segment's new bytes to disk, ahead of a `flush`.
+    pub fn start_writeback(&self) {
+        self.active().start_writeback();
+    }
+
     /// Makes every append so far durable (fdatasync of the active segment; sealed ones
     /// were synced when they rolled).
     pub async fn flush(&self) -> Result<(), StorageError> {
