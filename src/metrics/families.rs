@@ -302,12 +302,12 @@ const SHARD_COUNTERS: [(&str, &str, ShardField); 8] = [
     ),
     (
         "shoal_shard_cross_shard_messages_sent_total",
-        "Jobs this shard shipped to another shard (invoke_on)",
+        "Jobs this shard shipped to another shard: invoke_on calls and their answers",
         |s| s.cross_shard_sent as f64,
     ),
     (
         "shoal_shard_cross_shard_messages_received_total",
-        "Jobs other shards shipped to this one",
+        "Jobs other shards shipped to this one: calls and answers",
         |s| s.cross_shard_received as f64,
     ),
     (

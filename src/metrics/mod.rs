@@ -74,7 +74,8 @@ pub struct ShardMetrics {
     pub requests_in_flight: Gauge,
     pub connections: Gauge,
     pub connections_created: Counter,
-    /// Jobs this shard shipped to another shard (`invoke_on`), and those it ran.
+    /// Jobs this shard shipped to another shard (`invoke_on` calls and their answers),
+    /// and those it ran.
     pub cross_shard_sent: Counter,
     pub cross_shard_received: Counter,
     /// Jobs from other shards running here now.

@@ -7,6 +7,7 @@
 
 mod event;
 pub mod partition;
+mod reply;
 pub mod runtime;
 pub mod writer;
 
@@ -17,11 +18,11 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use futures::channel::oneshot;
 use glommio::channels::channel_mesh::Senders;
 
 pub use self::event::Event;
 use self::partition::{Partition, Settings};
+use self::reply::Reply;
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
 use crate::cluster::{ShardId, Snapshot};
@@ -158,8 +159,8 @@ impl Shard {
     }
 
     /// Runs `work` on shard `target` and returns its result. On this shard it runs
-    /// inline; otherwise it travels through the mesh (bounded mailbox) and the result
-    /// comes back through a oneshot.
+    /// inline; otherwise it travels through the mesh (bounded mailbox), and its result
+    /// comes back the same way, as a job that hands it over here.
     pub async fn invoke_on<R, F, Fut>(
         self: &Rc<Self>,
         target: ShardId,
@@ -173,18 +174,28 @@ impl Shard {
         if target == self.id {
             return Ok(work(Rc::clone(self)).await);
         }
-        let (reply, result) = oneshot::channel();
+        let (reply, result) = Reply::channel();
+        let home = self.id;
         let job: Job = Box::new(move |shard| {
             Box::pin(async move {
-                let _ = reply.send(work(shard).await);
+                let value = work(Rc::clone(&shard)).await;
+                // Handed over at home, never from here (see `reply`).
+                let answer: Job = Box::new(move |_| Box::pin(async move { reply.send(value) }));
+                let _ = shard.ship(home, answer).await;
             })
         });
+        self.ship(target, job).await?;
+        result.await.map_err(|_| ShardGone(target))
+    }
+
+    /// Puts `job` in shard `target`'s mailbox, waiting while it is full.
+    async fn ship(&self, target: ShardId, job: Job) -> Result<(), ShardGone> {
         self.senders
             .send_to(target.0, job)
             .await
             .map_err(|_| ShardGone(target))?;
         self.metrics.cross_shard_sent.add(1);
-        result.await.map_err(|_| ShardGone(target))
+        Ok(())
     }
 
     /// Runs `work` on every shard at once and gathers the results in shard order.
@@ -339,3 +350,6 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+#[cfg(test)]
+mod tests;

@@ -265,18 +265,30 @@ async fn run_shard(
     glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(&shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(&shard))).detach();
+    let finished = Rc::new(super::Event::default());
+    let finishing = finished.listen();
     let stopper = Rc::clone(&shard);
-    glommio::spawn_local(async move {
-        let _ = stop.await;
-        stopper.stop();
-    })
-    .detach();
+    relay(stop, move || stopper.stop());
+    let finisher = Rc::clone(&finished);
+    relay(finish, move || finisher.notify());
     crate::server::serve(Rc::clone(&shard), listener).await;
     let _ = events.send(Event::Drained);
-    let _ = finish.await;
+    finishing.await;
     shard.writer.stop();
     shard.flush_all().await;
     Ok(())
+}
+
+/// Runs `then` once the coordinator sends `signal` (or drops it). The coordinator's
+/// thread wakes the task that waits for it, so that task is a detached one: glommio
+/// frees a task twice only when it completes and its handle is dropped while another
+/// thread drops its last waker (see `shard::reply`), and a detached task has no handle.
+fn relay(signal: oneshot::Receiver<()>, then: impl FnOnce() + 'static) {
+    glommio::spawn_local(async move {
+        let _ = signal.await;
+        then();
+    })
+    .detach();
 }
 
 /// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions
@@ -360,7 +372,7 @@ async fn flush_on_interval(shard: Rc<Shard>) {
 }
 
 /// One task per peer shard runs the work it ships here, each job as its own task.
-fn spawn_mailboxes(
+pub(super) fn spawn_mailboxes(
     shard: &Rc<Shard>,
     mut receivers: glommio::channels::channel_mesh::Receivers<super::Job>,
 ) {

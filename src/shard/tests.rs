@@ -1,0 +1,115 @@
+//! Two real shards (glommio executors joined by the channel mesh) calling each other.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+use std::thread::{self, ThreadId};
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::{runtime, Job, Shard, MAILBOX_DEPTH_MAX};
+use crate::cluster::{ClusterState, ShardId, Snapshot};
+use crate::config::BrokerConfig;
+
+/// Forwards wakes to the task's own waker and notes the thread each came from.
+struct Witness {
+    task: Waker,
+    wakes: Arc<Mutex<Vec<ThreadId>>>,
+}
+
+impl Wake for Witness {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes
+            .lock()
+            .expect("no thread panicked holding it")
+            .push(thread::current().id());
+        self.task.wake_by_ref();
+    }
+}
+
+/// Runs `caller` on shard 0 of two; shard 1 serves its mailboxes until shard 0 is done.
+fn on_two_shards<F, Fut>(caller: F)
+where
+    F: FnOnce(std::rc::Rc<Shard>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let mesh = MeshBuilder::full(2, MAILBOX_DEPTH_MAX);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let caller = Arc::new(Mutex::new(Some(caller)));
+    let shards: Vec<_> = (0..2)
+        .map(|index| {
+            let (mesh, log_dir, caller) = (mesh.clone(), dir.path().to_path_buf(), caller.clone());
+            LocalExecutorBuilder::new(Placement::Unbound)
+                .spawn(move || async move {
+                    let (senders, receivers) = mesh.join().await.expect("the mesh forms");
+                    let snapshot =
+                        Snapshot::new(1, ClusterState::default(), BrokerConfig::default(), 2);
+                    let advertised = ("127.0.0.1".to_string(), 9092);
+                    let shard =
+                        Shard::new(ShardId(index), senders, log_dir, snapshot, None, advertised);
+                    runtime::spawn_mailboxes(&shard, receivers);
+                    if index == 0 {
+                        let caller = caller.lock().expect("unpoisoned").take();
+                        caller.expect("one caller")(std::rc::Rc::clone(&shard)).await;
+                        let stop: Job = Box::new(|s| Box::pin(async move { s.stop() }));
+                        shard.ship(ShardId(1), stop).await.expect("shard 1 runs");
+                    } else {
+                        shard
+                            .unless_stopping(futures::future::pending::<()>())
+                            .await;
+                    }
+                })
+                .expect("a shard starts")
+        })
+        .collect();
+    for shard in shards {
+        shard.join().expect("a shard ends");
+    }
+}
+
+#[test]
+fn invoke_on_runs_the_work_on_the_target_and_wakes_the_caller_only_on_its_own_thread() {
+    on_two_shards(|shard| async move {
+        let home = thread::current().id();
+        let wakes = Arc::new(Mutex::new(Vec::new()));
+        let mut call =
+            pin!(shard.invoke_on(
+                ShardId(1),
+                |s| async move { (s.id, thread::current().id()) }
+            ));
+        let (ran_on, ran_by) = futures::future::poll_fn(|cx| {
+            let witness = Waker::from(Arc::new(Witness {
+                task: cx.waker().clone(),
+                wakes: wakes.clone(),
+            }));
+            call.as_mut().poll(&mut Context::from_waker(&witness))
+        })
+        .await
+        .expect("shard 1 answers");
+        assert_eq!(ran_on, ShardId(1));
+        assert_ne!(ran_by, home, "the work ran on shard 1's thread");
+        let wakes = wakes.lock().expect("unpoisoned");
+        assert!(!wakes.is_empty(), "the call waited for its answer");
+        assert!(
+            wakes.iter().all(|&thread| thread == home),
+            "woken from another thread: {wakes:?} (home {home:?})"
+        );
+    });
+}
+
+#[test]
+fn invoke_on_all_gathers_every_shards_answer_in_order() {
+    on_two_shards(|shard| async move {
+        let ids = shard
+            .invoke_on_all(|s| async move { s.id })
+            .await
+            .expect("both shards answer");
+        assert_eq!(ids, vec![ShardId(0), ShardId(1)]);
+    });
+}
