@@ -88,9 +88,10 @@ pub struct BenchArgs {
     /// Bytes of records gathered per partition before a batch is sent.
     #[arg(long, default_value_t = 16384)]
     pub batch_size: usize,
-    /// How long a record may wait for its batch to fill, in ms.
-    #[arg(long, default_value_t = 5)]
-    pub linger_ms: u64,
+    /// How long a record may wait for its batch to fill, in ms; fractions allowed, as
+    /// librdkafka's `linger.ms` allows them (0.5 is 500 µs).
+    #[arg(long, default_value_t = 5.0, value_parser = parse_linger_ms)]
+    pub linger_ms: f64,
     /// Unanswered Produce requests allowed per producer connection.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub in_flight: u32,
@@ -177,9 +178,20 @@ pub struct Shared {
     pub consumed_bytes: AtomicU64,
 }
 
+/// The longest linger `--linger-ms` takes (an hour).
+const LINGER_MAX_MS: f64 = 3_600_000.0;
+
 /// Records per batch for `batch_size` bytes of records of `record_bytes` each.
 pub fn records_per_batch(batch_size: usize, record_bytes: usize) -> usize {
     (batch_size / (record_bytes + RECORD_OVERHEAD_BYTES).max(1)).max(1)
+}
+
+/// A linger in ms: a finite number, 0 or more, of at most an hour.
+fn parse_linger_ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(ms) if (0.0..=LINGER_MAX_MS).contains(&ms) => Ok(ms),
+        _ => Err(format!("expected a number of ms from 0 to {LINGER_MAX_MS}")),
+    }
 }
 
 /// Partitions consumer `index` of `consumers` reads: every `consumers`-th one.
@@ -285,7 +297,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 acks: args.acks,
                 compression: args.compression,
                 records_per_batch: batch_records,
-                linger: Duration::from_millis(args.linger_ms),
+                linger: Duration::from_secs_f64(args.linger_ms / 1000.0),
                 in_flight: args.in_flight as usize,
                 pace: Pace::for_producer(args.rate, index, producers),
                 limit: share,
@@ -591,6 +603,16 @@ mod tests {
         assert_eq!(records_per_batch(16384, 1024), 15);
         assert_eq!(records_per_batch(100, 1024), 1);
         assert_eq!(records_per_batch(0, 0), 1);
+    }
+
+    #[test]
+    fn linger_takes_fractions_of_a_ms_within_bounds() {
+        assert_eq!(parse_linger_ms("0.25"), Ok(0.25));
+        assert_eq!(parse_linger_ms("0"), Ok(0.0));
+        assert_eq!(parse_linger_ms("5"), Ok(5.0));
+        for bad in ["-1", "NaN", "inf", "3600001", "", "1ms"] {
+            assert!(parse_linger_ms(bad).is_err(), "{bad} taken");
+        }
     }
 
     #[test]
