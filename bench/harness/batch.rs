@@ -14,6 +14,7 @@ use kafka_protocol::records::Compression;
 use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::IntoBytes;
 
+use crate::protocol::fetch::put_uvarint;
 use crate::storage::batch::{BatchHeader, CRC_START, HEADER_BYTES, LOG_OVERHEAD};
 
 pub struct BatchBuilder {
@@ -137,19 +138,18 @@ fn compressed(records: &[u8], codec: Compression) -> Result<BytesMut> {
     Ok(out)
 }
 
+/// `value` zigzag encoded, as the record format's signed varints are.
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
 /// Bytes of `value` as a zigzag varint.
 fn varint_len(value: i64) -> usize {
-    let zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    (64 - (zigzag | 1).leading_zeros() as usize).div_ceil(7)
+    (64 - (zigzag(value) | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_varint(out: &mut BytesMut, value: i64) {
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    while zigzag >= 0x80 {
-        out.put_u8(zigzag as u8 | 0x80);
-        zigzag >>= 7;
-    }
-    out.put_u8(zigzag as u8);
+    put_uvarint(out, zigzag(value));
 }
 
 #[cfg(test)]

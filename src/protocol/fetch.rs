@@ -141,7 +141,7 @@ impl<F> Writer<F> {
         };
         self.buf.put_slice(before);
         if version >= FLEXIBLE {
-            put_uvarint(&mut self.buf, length + 1);
+            put_uvarint(&mut self.buf, u64::from(length) + 1);
         } else {
             self.buf.put_i32(length as i32);
         }
@@ -173,7 +173,7 @@ fn tagged_fields_len(partition: &PartitionData, version: i16) -> anyhow::Result<
 
 fn put_array_len(buf: &mut BytesMut, len: usize, flexible: bool) {
     if flexible {
-        put_uvarint(buf, len as u32 + 1);
+        put_uvarint(buf, len as u64 + 1);
     } else {
         buf.put_i32(len as i32);
     }
@@ -181,14 +181,16 @@ fn put_array_len(buf: &mut BytesMut, len: usize, flexible: bool) {
 
 fn put_string(buf: &mut BytesMut, value: &str, flexible: bool) {
     if flexible {
-        put_uvarint(buf, value.len() as u32 + 1);
+        put_uvarint(buf, value.len() as u64 + 1);
     } else {
         buf.put_i16(value.len() as i16);
     }
     buf.put_slice(value.as_bytes());
 }
 
-fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
+/// An unsigned varint (7 bits a byte, low bits first), as the flexible versions' compact
+/// lengths and the record format's varints (after zigzag) are written.
+pub(crate) fn put_uvarint(buf: &mut BytesMut, mut value: u64) {
     while value >= 0x80 {
         buf.put_u8((value as u8) | 0x80);
         value >>= 7;
