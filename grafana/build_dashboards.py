@@ -48,6 +48,21 @@ RED_ABOVE_ZERO = [{"color": "green", "value": None}, {"color": "red", "value": 1
 RED_BELOW_ONE = [{"color": "red", "value": None}, {"color": "green", "value": 1}]
 
 
+# Kafka's split of a request's time (RequestMetrics), as the exporter names the families.
+PHASES = [("requestqueue", "request queue"), ("local", "local"), ("remote", "remote"),
+          ("responsequeue", "response queue"), ("responsesend", "response send")]
+
+
+def phases(request: str) -> dict:
+    return series(f"p99 {request} time by phase", [
+        q(f'max(kafka_network_requestmetrics_{phase}timems{{{SEL},request="{request}",quantile="0.99"}})', legend)
+        for phase, legend in PHASES
+    ], unit="ms", description="Where a request's time goes: waiting for its handler, handling it, waiting on "
+                              "others (fetch long polls, group rebalances; acks=all fsyncs are local), waiting "
+                              "for the responses ahead of it on its connection, and writing it. Each phase's "
+                              "p99 on its own, so they need not add up to the total's.")
+
+
 def cluster_overview() -> list[dict]:
     all_topics = f'{SEL},topic=""'
     return [
@@ -80,6 +95,8 @@ def cluster_overview() -> list[dict]:
               "{{request}}"),
         ], unit="ms", description="Request read to response written, over the last 1-2 minutes. "
                                   "Fetch includes long-poll waits (max.wait.ms)."),
+        phases("Produce"),
+        phases("Fetch"),
         series("Failed produce / fetch (partitions)", [
             q(f"sum(rate(kafka_server_brokertopicmetrics_failedproducerequests_total{{{all_topics}}}{RATE}))",
               "produce"),

@@ -17,6 +17,7 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 
 use super::histogram::{latency_histogram, BucketSample};
+use super::requests::PHASE_COUNT;
 use super::sample::{ShardSample, IO_OPS};
 use super::topics::TopicCounts;
 
@@ -35,6 +36,35 @@ pub const QUANTILES: [(&str, f64); 6] = [
     ("0.98", 0.98),
     ("0.99", 0.99),
     ("0.999", 0.999),
+];
+
+/// Kafka's request-time families, one per phase in `RequestTimes::phases` order: name
+/// and help.
+const PHASE_FAMILIES: [(&str, &str); PHASE_COUNT] = [
+    (
+        "kafka_network_requestmetrics_requestqueuetimems",
+        "Request time in ms from read to its handler's first run, over the last 1-2 minutes (RequestMetrics RequestQueueTimeMs)",
+    ),
+    (
+        "kafka_network_requestmetrics_localtimems",
+        "Request time in ms in its handler, less remote time, over the last 1-2 minutes (RequestMetrics LocalTimeMs); acks=all fsyncs are local",
+    ),
+    (
+        "kafka_network_requestmetrics_remotetimems",
+        "Request time in ms waiting on others (fetch long polls, group rebalances), over the last 1-2 minutes (RequestMetrics RemoteTimeMs)",
+    ),
+    (
+        "kafka_network_requestmetrics_responsequeuetimems",
+        "Request time in ms from handled to its response's turn (responses leave in request order), over the last 1-2 minutes (RequestMetrics ResponseQueueTimeMs)",
+    ),
+    (
+        "kafka_network_requestmetrics_responsesendtimems",
+        "Request time in ms writing its response, over the last 1-2 minutes (RequestMetrics ResponseSendTimeMs)",
+    ),
+    (
+        "kafka_network_requestmetrics_totaltimems",
+        "Request total time in ms, request read to response written, over the last 1-2 minutes (RequestMetrics TotalTimeMs)",
+    ),
 ];
 
 type TopicField = fn(&TopicCounts) -> u64;
@@ -125,14 +155,18 @@ fn topic_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
 
 fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     let mut versions: BTreeMap<(&str, i16), u64> = BTreeMap::new();
-    let mut latency: BTreeMap<&str, Histogram<u64>> = BTreeMap::new();
+    let mut times: BTreeMap<&str, Vec<Histogram<u64>>> = BTreeMap::new();
     for r in samples.iter().flat_map(|s| &s.requests) {
         for (version, n) in &r.versions {
             *versions.entry((&r.request, *version)).or_default() += n;
         }
-        let merged = latency.entry(&r.request).or_insert_with(latency_histogram);
-        // Every latency histogram comes from `latency_histogram`: same bounds, no error.
-        let _ = merged.add(&r.latency_us);
+        let merged = times
+            .entry(&r.request)
+            .or_insert_with(|| (0..PHASE_COUNT).map(|_| latency_histogram()).collect());
+        for (merged, phase) in merged.iter_mut().zip(&r.times_us) {
+            // Every latency histogram comes from `latency_histogram`: same bounds, no error.
+            let _ = merged.add(phase);
+        }
     }
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for ((request, _), n) in &versions {
@@ -145,40 +179,42 @@ fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             counter(&[("request", request), ("version", &version)], *n as f64)
         })
         .collect();
-    let quantiles = latency
-        .iter()
-        .filter(|(_, h)| !h.is_empty())
-        .flat_map(|(request, h)| {
-            QUANTILES.iter().map(move |(label, q)| {
-                let ms = h.value_at_quantile(*q) as f64 / 1000.0;
-                gauge(&[("request", request), ("quantile", label)], ms)
+    let quantiles = |phase: usize| -> Vec<Metric> {
+        times
+            .iter()
+            .filter_map(|(request, h)| Some((request, h.get(phase)?)))
+            .filter(|(_, h)| !h.is_empty())
+            .flat_map(|(request, h)| {
+                QUANTILES.iter().map(move |(label, q)| {
+                    let ms = h.value_at_quantile(*q) as f64 / 1000.0;
+                    gauge(&[("request", request), ("quantile", label)], ms)
+                })
             })
-        })
-        .collect();
+            .collect()
+    };
     let totals = counts
         .iter()
         .map(|(request, n)| counter(&[("request", request)], *n as f64))
         .collect();
-    vec![
-        family(
-            "kafka_network_requestmetrics_requests_total",
-            "Requests answered, per API and version (RequestMetrics RequestsPerSec)",
-            MetricType::COUNTER,
-            rates,
-        ),
-        family(
-            "kafka_network_requestmetrics_totaltimems",
-            "Request total time in ms, request read to response written, over the last 1-2 minutes (RequestMetrics TotalTimeMs)",
-            MetricType::GAUGE,
-            quantiles,
-        ),
-        family(
-            "kafka_network_requestmetrics_totaltimems_count",
-            "Requests timed, per API (RequestMetrics TotalTimeMs Count)",
-            MetricType::COUNTER,
-            totals,
-        ),
-    ]
+    let mut families = vec![family(
+        "kafka_network_requestmetrics_requests_total",
+        "Requests answered, per API and version (RequestMetrics RequestsPerSec)",
+        MetricType::COUNTER,
+        rates,
+    )];
+    families.extend(
+        PHASE_FAMILIES
+            .iter()
+            .enumerate()
+            .map(|(phase, (name, help))| family(name, help, MetricType::GAUGE, quantiles(phase))),
+    );
+    families.push(family(
+        "kafka_network_requestmetrics_totaltimems_count",
+        "Requests timed, per API (RequestMetrics TotalTimeMs Count)",
+        MetricType::COUNTER,
+        totals,
+    ));
+    families
 }
 
 fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {

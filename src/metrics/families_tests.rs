@@ -6,7 +6,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::families::{build, render, Broker, QUANTILES, TOPIC_FAMILIES};
 use super::histogram::DurationHistogram;
-use super::requests::RequestMetrics;
+use super::requests::{RequestMetrics, RequestTimes};
 use super::sample::{GroupOffsets, PartitionSample, ShardSample};
 use super::topics::TopicCounts;
 
@@ -79,12 +79,27 @@ fn request_latency_quantiles_merge_every_shards_histogram() {
     let now = Instant::now();
     let (m0, m1) = (RequestMetrics::default(), RequestMetrics::default());
     for ms in 1..=50 {
-        m0.record(ApiKey::Produce, 9, Duration::from_millis(ms), now);
+        m0.record(
+            ApiKey::Produce,
+            9,
+            &handled_in(Duration::from_millis(ms)),
+            now,
+        );
     }
     for ms in 51..=100 {
-        m1.record(ApiKey::Produce, 7, Duration::from_millis(ms), now);
+        m1.record(
+            ApiKey::Produce,
+            7,
+            &handled_in(Duration::from_millis(ms)),
+            now,
+        );
     }
-    m1.record(ApiKey::Fetch, 12, Duration::from_micros(500), now);
+    m1.record(
+        ApiKey::Fetch,
+        12,
+        &handled_in(Duration::from_micros(500)),
+        now,
+    );
     let mut s0 = shard(0);
     s0.requests = m0.sample(now);
     let mut s1 = shard(1);
@@ -118,6 +133,31 @@ fn request_latency_quantiles_merge_every_shards_histogram() {
     assert_eq!(rate("Fetch", 12), 1.0);
     let count = "kafka_network_requestmetrics_totaltimems_count{request=\"Produce\"}";
     assert_eq!(value(&text, count), 100.0);
+    // Each phase has its own family; these requests spent all their time in a handler.
+    let phase = |family: &str| {
+        let series = format!(
+            "kafka_network_requestmetrics_{family}{{request=\"Produce\",quantile=\"0.99\"}}"
+        );
+        value(&text, &series)
+    };
+    assert_eq!(phase("localtimems"), q("Produce", "0.99"));
+    for family in [
+        "requestqueuetimems",
+        "remotetimems",
+        "responsequeuetimems",
+        "responsesendtimems",
+    ] {
+        assert_eq!(phase(family), 0.0, "{family}");
+    }
+}
+
+/// A request's times when all of it went in its handler.
+fn handled_in(time: Duration) -> RequestTimes {
+    RequestTimes {
+        local: time,
+        total: time,
+        ..RequestTimes::default()
+    }
 }
 
 #[test]

@@ -26,7 +26,7 @@ use std::cell::Cell;
 
 pub use exporter::serve;
 pub use histogram::DurationHistogram;
-pub use requests::{RequestMetrics, RequestTimer};
+pub use requests::{HandlerTimes, RequestMetrics, RequestTimer};
 pub use sample::{sample, GroupOffsets, PartitionSample, RuntimeSample, ShardSample};
 pub use topics::{TopicCounters, TopicCounts};
 

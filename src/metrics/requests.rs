@@ -1,11 +1,14 @@
 //! Kafka's RequestMetrics, one shard's share: requests answered per API and version,
-//! and each API's total time (request read to response written) in a `LatencyWindow`.
+//! and each API's time in a `LatencyWindow` per phase, split as Kafka splits it: waiting
+//! for a handler, handling, waiting on others (remote), waiting for the responses
+//! ahead of it, and writing; plus the total, request read to response written.
 //!
 //! As Kafka does, a Fetch counts under `Fetch` and under `FetchConsumer` (or, once
 //! replication exists, `FetchFollower`): dashboards made for Kafka use both names.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -33,10 +36,48 @@ impl RequestName {
     }
 }
 
+/// How many phases `RequestTimes::phases` gives.
+pub const PHASE_COUNT: usize = 6;
+
+/// Where one request's time went. The first five add up to `total`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestTimes {
+    /// Frame read to its handler's first run (Kafka: in the request queue).
+    pub request_queue: Duration,
+    /// The handler's run, less `remote`.
+    pub local: Duration,
+    /// The handler waiting on others: a fetch's long poll, a group's rebalance. Kafka
+    /// counts the same waits (its purgatories) here, and acks=all replication, which
+    /// shoal does not have yet: its fsync is local, as Kafka's with `flush.messages=1`.
+    pub remote: Duration,
+    /// Handler done to its response's turn to be written: responses leave in request
+    /// order, so this is mostly the requests ahead of it on the connection.
+    pub response_queue: Duration,
+    /// Writing the response (sendfile included).
+    pub response_send: Duration,
+    pub total: Duration,
+}
+
+impl RequestTimes {
+    /// In the order of Kafka's names: RequestQueueTimeMs, LocalTimeMs, RemoteTimeMs,
+    /// ResponseQueueTimeMs, ResponseSendTimeMs, TotalTimeMs.
+    pub fn phases(&self) -> [Duration; PHASE_COUNT] {
+        [
+            self.request_queue,
+            self.local,
+            self.remote,
+            self.response_queue,
+            self.response_send,
+            self.total,
+        ]
+    }
+}
+
 struct ApiStats {
     /// Requests answered, by request version.
     versions: BTreeMap<i16, u64>,
-    latency: LatencyWindow,
+    /// One window per phase, in `RequestTimes::phases` order.
+    times: [LatencyWindow; PHASE_COUNT],
 }
 
 /// One shard's request counts and latencies.
@@ -50,8 +91,9 @@ pub struct RequestMetrics {
 pub struct RequestSample {
     pub request: String,
     pub versions: Vec<(i16, u64)>,
-    /// Total times of the last one to two latency windows, in microseconds.
-    pub latency_us: Histogram<u64>,
+    /// Each phase's times (`RequestTimes::phases` order) in the last one to two latency
+    /// windows, in microseconds.
+    pub times_us: Vec<Histogram<u64>>,
 }
 
 impl RequestSample {
@@ -61,15 +103,17 @@ impl RequestSample {
 }
 
 impl RequestMetrics {
-    pub fn record(&self, api: ApiKey, version: i16, total: Duration, now: Instant) {
+    pub fn record(&self, api: ApiKey, version: i16, times: &RequestTimes, now: Instant) {
         let mut by_name = self.by_name.borrow_mut();
         let mut count = |name| {
             let stats = by_name.entry(name).or_insert_with(|| ApiStats {
                 versions: BTreeMap::new(),
-                latency: LatencyWindow::new(now),
+                times: std::array::from_fn(|_| LatencyWindow::new(now)),
             });
             *stats.versions.entry(version).or_default() += 1;
-            stats.latency.record(total, now);
+            for (window, time) in stats.times.iter_mut().zip(times.phases()) {
+                window.record(time, now);
+            }
         };
         count(RequestName::Api(api));
         if api == ApiKey::Fetch {
@@ -84,9 +128,36 @@ impl RequestMetrics {
             .map(|(name, stats)| RequestSample {
                 request: name.label(),
                 versions: stats.versions.iter().map(|(v, n)| (*v, *n)).collect(),
-                latency_us: stats.latency.recent(now),
+                times_us: stats.times.iter_mut().map(|w| w.recent(now)).collect(),
             })
             .collect()
+    }
+}
+
+/// What a request's handler tells its timer: when it ran, and how long it waited on
+/// others.
+#[derive(Debug, Default)]
+pub struct HandlerTimes {
+    started: Cell<Option<Instant>>,
+    finished: Cell<Option<Instant>>,
+    remote: Cell<Duration>,
+}
+
+impl HandlerTimes {
+    pub fn started(&self) {
+        self.started.set(Some(Instant::now()));
+    }
+
+    pub fn finished(&self) {
+        self.finished.set(Some(Instant::now()));
+    }
+
+    /// Awaits `wait`, counting its time as remote (see `RequestTimes::remote`).
+    pub async fn remote<F: Future>(&self, wait: F) -> F::Output {
+        let began = Instant::now();
+        let output = wait.await;
+        self.remote.set(self.remote.get() + began.elapsed());
+        output
     }
 }
 
@@ -96,7 +167,9 @@ pub struct RequestTimer {
     shard: Rc<Shard>,
     api: ApiKey,
     version: i16,
-    started: Instant,
+    read: Instant,
+    handler: Rc<HandlerTimes>,
+    sending: Option<Instant>,
 }
 
 impl RequestTimer {
@@ -106,16 +179,63 @@ impl RequestTimer {
             shard: Rc::clone(shard),
             api,
             version,
-            started: Instant::now(),
+            read: Instant::now(),
+            handler: Rc::default(),
+            sending: None,
         }
+    }
+
+    /// For the request's handler to fill in.
+    pub fn handler(&self) -> Rc<HandlerTimes> {
+        Rc::clone(&self.handler)
+    }
+
+    /// The response's turn to be written has come.
+    pub fn sending(&mut self) {
+        self.sending = Some(Instant::now());
     }
 
     /// The response is written (or, for acks=0, there is none to write).
     pub fn answered(self) {
         let now = Instant::now();
-        let total = now.saturating_duration_since(self.started);
+        let times = self.times(now);
         let requests = &self.shard.metrics.requests;
-        requests.record(self.api, self.version, total, now);
+        requests.record(self.api, self.version, &times, now);
+    }
+
+    /// The phases up to `now`; a moment not marked counts as the one before it.
+    fn times(&self, now: Instant) -> RequestTimes {
+        phases(
+            self.read,
+            self.handler.started.get(),
+            self.handler.finished.get(),
+            self.handler.remote.get(),
+            self.sending,
+            now,
+        )
+    }
+}
+
+fn phases(
+    read: Instant,
+    started: Option<Instant>,
+    finished: Option<Instant>,
+    remote: Duration,
+    sending: Option<Instant>,
+    now: Instant,
+) -> RequestTimes {
+    let started = started.unwrap_or(read).clamp(read, now);
+    let finished = finished.unwrap_or(started).clamp(started, now);
+    let sending = sending.unwrap_or(finished).clamp(finished, now);
+    let handling = finished - started;
+    let remote = remote.min(handling);
+    RequestTimes {
+        request_queue: started - read,
+        local: handling - remote,
+        remote,
+        response_queue: sending - finished,
+        response_send: now - sending,
+        total: now - read,
     }
 }
 
@@ -133,9 +253,9 @@ mod tests {
     fn fetches_count_as_fetch_and_fetch_consumer() {
         let m = RequestMetrics::default();
         let now = Instant::now();
-        m.record(ApiKey::Fetch, 12, Duration::from_millis(5), now);
-        m.record(ApiKey::Fetch, 11, Duration::from_millis(7), now);
-        m.record(ApiKey::Produce, 9, Duration::from_millis(2), now);
+        m.record(ApiKey::Fetch, 12, &total(5), now);
+        m.record(ApiKey::Fetch, 11, &total(7), now);
+        m.record(ApiKey::Produce, 9, &total(2), now);
         let mut samples = m.sample(now);
         samples.sort_by(|a, b| a.request.cmp(&b.request));
         let names: Vec<&str> = samples.iter().map(|s| s.request.as_str()).collect();
@@ -143,7 +263,49 @@ mod tests {
         assert_eq!(samples[0].versions, [(11, 1), (12, 1)]);
         assert_eq!(samples[1].count(), 2);
         assert_eq!(samples[2].versions, [(9, 1)]);
-        assert_eq!(samples[2].latency_us.len(), 1);
+        assert_eq!(samples[2].times_us.len(), PHASE_COUNT);
+        assert!(samples[2].times_us.iter().all(|h| h.len() == 1));
+    }
+
+    fn total(ms: u64) -> RequestTimes {
+        RequestTimes {
+            total: Duration::from_millis(ms),
+            ..RequestTimes::default()
+        }
+    }
+
+    #[test]
+    fn phases_split_the_total_between_the_marks() {
+        let read = Instant::now();
+        let at = |ms: u64| read + Duration::from_millis(ms);
+        let ms = Duration::from_millis;
+        let times = phases(read, Some(at(1)), Some(at(11)), ms(6), Some(at(14)), at(15));
+        assert_eq!(
+            times,
+            RequestTimes {
+                request_queue: ms(1),
+                local: ms(4),
+                remote: ms(6),
+                response_queue: ms(3),
+                response_send: ms(1),
+                total: ms(15),
+            }
+        );
+        let sum: Duration = times.phases()[..PHASE_COUNT - 1].iter().sum();
+        assert_eq!(sum, times.total);
+    }
+
+    #[test]
+    fn unmarked_moments_count_as_the_one_before() {
+        let read = Instant::now();
+        let now = read + Duration::from_millis(8);
+        // A handler that never ran, and a remote wait longer than its run, still add up.
+        let times = phases(read, None, None, Duration::from_millis(3), None, now);
+        assert_eq!(times.request_queue, Duration::ZERO);
+        assert_eq!(times.local + times.remote, Duration::ZERO);
+        assert_eq!(times.response_queue, Duration::ZERO);
+        assert_eq!(times.response_send, times.total);
+        assert_eq!(times.total, Duration::from_millis(8));
     }
 
     #[test]

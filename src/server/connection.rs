@@ -80,6 +80,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             Rc::clone(&shard),
             Rc::clone(&client_host),
             request,
+            timer.handler(),
         ));
         if queue.send((task, timer)).await.is_err() {
             return;
@@ -114,8 +115,10 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     mut writer: W,
     responses: local_channel::LocalReceiver<(glommio::Task<Response>, RequestTimer)>,
 ) {
-    while let Some((task, timer)) = responses.recv().await {
-        let written = match task.await {
+    while let Some((task, mut timer)) = responses.recv().await {
+        let response = task.await;
+        timer.sending();
+        let written = match response {
             Response::Frame(frame) => writer.write_all(&frame).await,
             Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
             Response::Nothing => Ok(()),

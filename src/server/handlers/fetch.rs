@@ -19,6 +19,7 @@ use super::{on_owning_shards, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
+use crate::metrics::HandlerTimes;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition};
 use crate::server::sendfile::SendSlice;
@@ -89,12 +90,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let shard = Rc::clone(&ctx.shard);
+    let times = Rc::clone(&ctx.times);
     let min_bytes = request.min_bytes;
     let gots = only_allowed(
         wants,
         |want| ctx.allowed_in(&snapshot, Operation::Read, ResourceType::Topic, &want.topic),
         |_| failed(ResponseError::TopicAuthorizationFailed.code()),
-        |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait).await },
+        |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait, &times).await },
     )
     .await;
     let mut topics: Vec<TopicData<SendSlice>> = Vec::new();
@@ -243,12 +245,14 @@ fn remember_sent(shard: &Shard, session_id: i32, key: PartitionKey, summary: (i1
 }
 
 /// Reads every partition; while fewer than `min_bytes` came back and time is left,
-/// waits for an append on any of them and reads again.
+/// waits for an append on any of them (remote time, as Kafka's fetch purgatory) and
+/// reads again.
 async fn read_until_enough(
     shard: &Rc<Shard>,
     wants: &[Want],
     min_bytes: i32,
     max_wait: Duration,
+    times: &HandlerTimes,
 ) -> Vec<Got> {
     let deadline = Instant::now() + max_wait;
     loop {
@@ -271,7 +275,9 @@ async fn read_until_enough(
         if bytes >= i64::from(min_bytes) || errors || now >= deadline || shard.is_stopping() {
             return gots;
         }
-        wait_for_appends(shard, wants, deadline - now).await;
+        times
+            .remote(wait_for_appends(shard, wants, deadline - now))
+            .await;
     }
 }
 

@@ -54,11 +54,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     .collect(),
                 require_known_member_id: ctx.version >= 4,
             };
-            // Cross-shard: the group lives on the shard owning its offsets partition.
-            ctx.shard
-                .invoke_on(home.shard, move |s| async move {
+            // Cross-shard: the group lives on the shard owning its offsets partition. The
+            // wait is remote time, as in Kafka's purgatory: the rebalance decides when.
+            ctx.times
+                .remote(ctx.shard.invoke_on(home.shard, move |s| async move {
                     s.groups.join(&s, &group_id, home.partition, args).await
-                })
+                }))
                 .await
                 .unwrap_or_else(|_| JoinReply::error(ResponseError::NotCoordinator, ""))
         }

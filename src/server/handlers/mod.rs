@@ -46,6 +46,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::metrics::HandlerTimes;
 use crate::protocol::{self, fetch::Chunk, Request};
 use crate::server::sendfile::SendSlice;
 pub use crate::shard::on_owning_shards;
@@ -73,6 +74,8 @@ pub struct Ctx {
     pub client_id: String,
     /// The peer's address as Kafka shows it ("/127.0.0.1").
     pub client_host: Rc<str>,
+    /// Where the handler marks its waits on others (`HandlerTimes::remote`).
+    pub times: Rc<HandlerTimes>,
 }
 
 impl Ctx {
@@ -158,7 +161,24 @@ handlers! {
 /// Serves one request. A version outside what the handler declares closes the
 /// connection, as Kafka does, except for ApiVersions, which answers
 /// UNSUPPORTED_VERSION in its v0 layout so the client can pick a version it has.
-pub async fn handle(shard: Rc<Shard>, client_host: Rc<str>, request: Request) -> Response {
+pub async fn handle(
+    shard: Rc<Shard>,
+    client_host: Rc<str>,
+    request: Request,
+    times: Rc<HandlerTimes>,
+) -> Response {
+    times.started();
+    let response = handle_request(shard, client_host, request, Rc::clone(&times)).await;
+    times.finished();
+    response
+}
+
+async fn handle_request(
+    shard: Rc<Shard>,
+    client_host: Rc<str>,
+    request: Request,
+    times: Rc<HandlerTimes>,
+) -> Response {
     let Request {
         api_key,
         version,
@@ -175,6 +195,7 @@ pub async fn handle(shard: Rc<Shard>, client_host: Rc<str>, request: Request) ->
             .map(|id| id.to_string())
             .unwrap_or_default(),
         client_host,
+        times,
     };
     let Some(range) = versions(api_key) else {
         return Response::Close;

@@ -32,9 +32,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .map(|a| (a.member_id.to_string(), a.assignment))
                 .collect();
             let generation = request.generation_id;
-            // Cross-shard: the group lives on the shard owning its offsets partition.
-            ctx.shard
-                .invoke_on(home.shard, move |s| async move {
+            // Cross-shard: the group lives on the shard owning its offsets partition. The
+            // wait is remote time, as in Kafka's purgatory: the rebalance decides when.
+            ctx.times
+                .remote(ctx.shard.invoke_on(home.shard, move |s| async move {
                     s.groups
                         .sync(
                             &s,
@@ -46,7 +47,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                             assignments,
                         )
                         .await
-                })
+                }))
                 .await
                 .unwrap_or_else(|_| SyncReply::error(ResponseError::NotCoordinator))
         }
