@@ -207,27 +207,38 @@ def test_kafka_families_follow_a_real_client(start_broker):
     assert sum(v for k, v in m.items() if k.startswith("shoal_shard_cross_shard_messages_received_total{")) >= 1
 
 
+JOIN_GROUP = 11
+
+
 def test_request_time_is_split_as_kafka_splits_it(broker):
-    """A fetch parked at the log end spends its max wait as remote time (Kafka's purgatory), not
-    local time; the phases of a request add up to its total, and acks=all has no remote time on a
-    single broker."""
+    """A fetch parked at the log end, and a join waiting out the group's initial rebalance delay,
+    spend the wait as remote time (Kafka's purgatories), not local time; the phases of a request
+    add up to its total, and acks=all has no remote time on a single broker."""
     topic = unique_topic("phases")
     create_topic(broker, topic, partitions=1)
     produce_all(producer(broker, acks="all", linger_ms=0), topic, [{"value": b"x", "partition": 0}])
     with kw.Conn(broker.bootstrap) as conn:
         request = kw.fetch_v4(topic, 0, 1, max_wait_ms=1500, min_bytes=1)
         resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, request, timeout=20))
-    assert (resp[(topic, 0)].error_code, resp[(topic, 0)].records) == (kw.NONE, b"")
+        assert (resp[(topic, 0)].error_code, resp[(topic, 0)].records) == (kw.NONE, b"")
+        # JoinGroup v0 of a new group's first member: answered once the broker's default
+        # group.initial.rebalance.delay.ms (3000) has passed.
+        protocols = kw.array([kw.string("range") + kw.nbytes(b"\x00" * 8)])
+        join = kw.string(unique_topic("phases-group")) + kw.i32(10000) + kw.string("") + kw.string("consumer")
+        assert kw.Reader(conn.request(JOIN_GROUP, 0, join + protocols, timeout=20)).i16() == kw.NONE
     m = scrape(broker)
 
     def ms(phase: str, request: str) -> float:
         return m[f'kafka_network_requestmetrics_{phase}timems{{request="{request}",quantile="0.999"}}']
 
-    # The only Fetch this broker saw: each quantile is its time, within the histogram's 1%.
-    assert 1400 <= ms("remote", "Fetch") <= 1600
+    # The only Fetch and JoinGroup this broker saw: each quantile is that request's time, within
+    # the histogram's 1%.
+    assert 1400 <= ms("remote", "Fetch") < 10_000
     assert ms("local", "Fetch") < 500
     parts = sum(ms(p, "Fetch") for p in ("requestqueue", "local", "remote", "responsequeue", "responsesend"))
     assert abs(parts - ms("total", "Fetch")) <= 0.05 * ms("total", "Fetch")
+    assert 2700 <= ms("remote", "JoinGroup") < 10_000
+    assert ms("local", "JoinGroup") < 500
     assert ms("remote", "Produce") == 0
     assert ms("local", "Produce") > 0  # at least the append and its fsync
 
