@@ -9,7 +9,7 @@
 #   (each run's topic is deleted before the next starts, as fio removes its file)
 #   the produce_fetch bench: fetch MB/s from a warm log
 # and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99, against
-# each of the two fio runs.
+# each of the two fio runs, and the broker's own fdatasyncs during the half-load run.
 # Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk
 # being measured; BENCH_FLAGS replaces the load shape given to every `shoal bench` run)
 set -euo pipefail
@@ -23,6 +23,7 @@ need=()
 command -v fio >/dev/null || need+=(fio)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -64,6 +65,14 @@ broker=$!
 trap 'kill "$broker" 2>/dev/null || true' EXIT
 until grep -q '^shoal ready' "$dir/broker.out"; do kill -0 "$broker" || { cat "$dir/broker.err"; exit 1; }; done
 address=$(sed -n 's/^shoal ready: listening on //p' "$dir/broker.out")
+metrics=$(sed -n 's/^shoal metrics: listening on //p' "$dir/broker.out")
+syncs() { # the broker's fdatasyncs so far, all shards: {count, sum_s, within_2_5ms}
+  curl -fsS "http://$metrics/metrics" | awk '
+    /^shoal_writer_fdatasync_seconds_count/ { count += $2 }
+    /^shoal_writer_fdatasync_seconds_sum/ { sum += $2 }
+    /^shoal_writer_fdatasync_seconds_bucket.*le="0.0025"/ { within += $2 }
+    END { printf "{\"count\": %d, \"sum_s\": %.6f, \"within_2_5ms\": %d}\n", count, sum, within }'
+}
 
 bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, its report kept
   local name=$1; shift
@@ -79,7 +88,9 @@ bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, 
 }
 bench max produce
 half_rate=$(jq '.produce.records_per_s / 2 | floor' "$dir/reports/max.json")
+half_syncs_before=$(syncs)
 bench half produce --rate "$half_rate"
+half_syncs_after=$(syncs)
 # Consumers share the machine with the producers, so end-to-end has its own maximum: half
 # of produce's would be more than the machine can carry, and its latency only queueing.
 bench e2e-max end-to-end
@@ -93,7 +104,8 @@ kill -TERM "$broker"; wait "$broker" || true
 jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --argjson iperf "$iperf_mb" \
   --argjson fetch "$result" --slurpfile max "$dir/reports/max.json" \
   --slurpfile half "$dir/reports/half.json" --slurpfile e2e_max "$dir/reports/e2e-max.json" \
-  --slurpfile e2e "$dir/reports/e2e.json" '
+  --slurpfile e2e "$dir/reports/e2e.json" \
+  --argjson syncs_before "$half_syncs_before" --argjson syncs_after "$half_syncs_after" '
   def mb: .jobs[0].write.bw_bytes / 1e6;
   def sync_p99: .jobs[0].sync.lat_ns.percentile["99.000000"] / 1e6;
   {
@@ -107,6 +119,11 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
     half_load_records_per_s: $half[0].produce.records_per_s,
     produce_half_load_p99_ms: $half[0].produce.latency.p99_ms,
     half_load_schedule_lag_p99_ms: $half[0].schedule_lag.p99_ms,
+    half_load_broker_fdatasync: (($syncs_after.count - $syncs_before.count) as $n | {
+      count: $n,
+      mean_ms: (if $n > 0 then ($syncs_after.sum_s - $syncs_before.sum_s) / $n * 1000 else null end),
+      over_2_5ms_share: (if $n > 0
+        then 1 - ($syncs_after.within_2_5ms - $syncs_before.within_2_5ms) / $n else null end)}),
     end_to_end_max_records_per_s: $e2e_max[0].produce.records_per_s,
     end_to_end_half_load_p99_ms: $e2e[0].end_to_end_latency.p99_ms,
     end_to_end_half_load_schedule_lag_p99_ms: $e2e[0].schedule_lag.p99_ms,
