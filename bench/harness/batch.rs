@@ -15,7 +15,7 @@ use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::IntoBytes;
 
 use crate::protocol::fetch::put_uvarint;
-use crate::storage::batch::{BatchHeader, CRC_START, HEADER_BYTES, LOG_OVERHEAD};
+use crate::storage::batch::{batch_crc, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
 
 pub struct BatchBuilder {
     /// Room for the batch header, then the records back to back, uncompressed: an
@@ -107,8 +107,7 @@ impl BatchBuilder {
             base_sequence: I32::new(-1),
             records_count: I32::new(self.count),
         };
-        let crc = crc32c::crc32c(&header.as_bytes()[CRC_START..]);
-        header.crc = U32::new(crc32c::crc32c_append(crc, &batch[HEADER_BYTES..]));
+        header.crc = U32::new(batch_crc(&header, &batch[HEADER_BYTES..]));
         batch[..HEADER_BYTES].copy_from_slice(header.as_bytes());
         Ok(batch.freeze())
     }

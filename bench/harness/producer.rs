@@ -98,9 +98,10 @@ struct Pending {
     records: BatchBuilder,
     due_us: Vec<u64>,
     bytes: u64,
-    /// When its first record was due, or was added if that was later than the slack allows, µs
-    /// from the start. Linger runs from here, as in Kafka's producer from the first
-    /// record's adding; a producer catching up on late records so fills whole batches.
+    /// When its first record was due, or was added if that was later than the slack
+    /// allows, µs from the start. Linger runs from here, as in Kafka's producer from the
+    /// first record's adding; a producer catching up on late records so fills whole
+    /// batches.
     opened_us: u64,
 }
 
@@ -148,6 +149,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
             },
         );
     }
+    let slack_us = (plan.linger / 4).as_micros() as u64;
     let mut producer = Producer {
         keys: Keys::new(plan.keys, plan.key_space, plan.seed),
         template: template(plan.message_size, plan.seed),
@@ -162,6 +164,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         clock,
         shared,
         schedule_lag: histogram(),
+        slack_us,
     };
     let outcome = producer.produce();
     // Closing the ticket channels lets each reader finish once it has every answer.
@@ -209,6 +212,9 @@ struct Producer {
     sent_bytes: u64,
     shared: Arc<Shared>,
     schedule_lag: Histogram<u64>,
+    /// How late an open-loop producer makes a record on purpose, at most, in µs: a
+    /// quarter of the linger.
+    slack_us: u64,
 }
 
 impl Producer {
@@ -229,7 +235,7 @@ impl Producer {
             }
             match due {
                 Some(due) if due > now => {
-                    let burst = due + self.slack_us();
+                    let burst = due + self.slack_us;
                     let wake = self.send_lingered(now)?.map_or(burst, |l| l.min(burst));
                     if wake > now {
                         std::thread::sleep(Duration::from_micros(wake - now));
@@ -266,13 +272,12 @@ impl Producer {
         let stamp = self.clock.epoch_us(due_us);
         let bytes = (self.template.len() + key.as_ref().map_or(0, Vec::len)) as u64;
         let capacity = self.plan.records_per_batch * (bytes as usize + RECORD_FRAMING_BYTES);
-        let slack = self.slack_us();
         let pending = self.pending.entry(slot).or_insert_with(|| Pending {
             records: BatchBuilder::with_capacity(capacity),
             ..Pending::default()
         });
         if pending.records.is_empty() {
-            pending.opened_us = due_us.max(now_us.saturating_sub(slack));
+            pending.opened_us = due_us.max(now_us.saturating_sub(self.slack_us));
         }
         // The producer's timestamp in µs leads the value, for end-to-end latency; a
         // record too small for it carries only Kafka's ms timestamp.
@@ -290,12 +295,6 @@ impl Producer {
             self.send(slot)?;
         }
         Ok(())
-    }
-
-    /// How late an open-loop producer makes a record on purpose, at most, in µs: a
-    /// quarter of the linger.
-    fn slack_us(&self) -> u64 {
-        (self.plan.linger / 4).as_micros() as u64
     }
 
     /// Sends every batch that has been open for `linger`; returns when the next

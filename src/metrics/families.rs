@@ -155,14 +155,14 @@ fn topic_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
 
 fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     let mut versions: BTreeMap<(&str, i16), u64> = BTreeMap::new();
-    let mut times: BTreeMap<&str, Vec<Histogram<u64>>> = BTreeMap::new();
+    let mut times: BTreeMap<&str, [Histogram<u64>; PHASE_COUNT]> = BTreeMap::new();
     for r in samples.iter().flat_map(|s| &s.requests) {
         for (version, n) in &r.versions {
             *versions.entry((&r.request, *version)).or_default() += n;
         }
         let merged = times
             .entry(&r.request)
-            .or_insert_with(|| (0..PHASE_COUNT).map(|_| latency_histogram()).collect());
+            .or_insert_with(|| std::array::from_fn(|_| latency_histogram()));
         for (merged, phase) in merged.iter_mut().zip(&r.times_us) {
             // Every latency histogram comes from `latency_histogram`: same bounds, no error.
             let _ = merged.add(phase);
@@ -182,7 +182,7 @@ fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     let quantiles = |phase: usize| -> Vec<Metric> {
         times
             .iter()
-            .filter_map(|(request, h)| Some((request, h.get(phase)?)))
+            .map(|(request, h)| (request, &h[phase]))
             .filter(|(_, h)| !h.is_empty())
             .flat_map(|(request, h)| {
                 QUANTILES.iter().map(move |(label, q)| {

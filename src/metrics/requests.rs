@@ -93,7 +93,7 @@ pub struct RequestSample {
     pub versions: Vec<(i16, u64)>,
     /// Each phase's times (`RequestTimes::phases` order) in the last one to two latency
     /// windows, in microseconds.
-    pub times_us: Vec<Histogram<u64>>,
+    pub times_us: [Histogram<u64>; PHASE_COUNT],
 }
 
 impl RequestSample {
@@ -128,7 +128,7 @@ impl RequestMetrics {
             .map(|(name, stats)| RequestSample {
                 request: name.label(),
                 versions: stats.versions.iter().map(|(v, n)| (*v, *n)).collect(),
-                times_us: stats.times.iter_mut().map(|w| w.recent(now)).collect(),
+                times_us: stats.times.each_mut().map(|w| w.recent(now)),
             })
             .collect()
     }

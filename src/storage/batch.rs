@@ -33,7 +33,7 @@ pub struct BatchHeader {
 pub const LOG_OVERHEAD: usize = 12;
 pub const HEADER_BYTES: usize = 61;
 /// Where the CRC-covered bytes start.
-pub const CRC_START: usize = 21;
+const CRC_START: usize = 21;
 const MAGIC_V2: i8 = 2;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
@@ -234,12 +234,16 @@ pub fn stored_header(
         let (header, _) = BatchHeader::mut_from_prefix(&mut stored).expect("a whole header");
         header.attributes = I16::new(header.attributes.get() | ATTR_LOG_APPEND_TIME);
         header.max_timestamp = I64::new(now_ms);
-        let crc =
-            crc32c::crc32c_append(crc32c::crc32c(&stored[CRC_START..]), &batch[HEADER_BYTES..]);
-        let (header, _) = BatchHeader::mut_from_prefix(&mut stored).expect("a whole header");
+        let crc = batch_crc(header, &batch[HEADER_BYTES..]);
         header.crc = U32::new(crc);
     }
     stored
+}
+
+/// The CRC of a batch made of `header` (its own CRC field aside) and `body`, the bytes
+/// after the header, without joining them.
+pub fn batch_crc(header: &BatchHeader, body: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&header.as_bytes()[CRC_START..]), body)
 }
 
 /// How a walk over stored batches ended.
