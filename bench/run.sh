@@ -66,12 +66,18 @@ trap 'kill "$broker" 2>/dev/null || true' EXIT
 until grep -q '^shoal ready' "$dir/broker.out"; do kill -0 "$broker" || { cat "$dir/broker.err"; exit 1; }; done
 address=$(sed -n 's/^shoal ready: listening on //p' "$dir/broker.out")
 metrics=$(sed -n 's/^shoal metrics: listening on //p' "$dir/broker.out")
-syncs() { # the broker's fdatasyncs so far, all shards: {count, sum_s, within_2_5ms}
+syncs() { # the broker's fdatasyncs so far, all shards: {count, sum_s, buckets: [[le, cumulative], ...]}
   curl -fsS "http://$metrics/metrics" | awk '
     /^shoal_writer_fdatasync_seconds_count/ { count += $2 }
     /^shoal_writer_fdatasync_seconds_sum/ { sum += $2 }
-    /^shoal_writer_fdatasync_seconds_bucket.*le="0.0025"/ { within += $2 }
-    END { printf "{\"count\": %d, \"sum_s\": %.6f, \"within_2_5ms\": %d}\n", count, sum, within }'
+    /^shoal_writer_fdatasync_seconds_bucket/ {
+      match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
+      if (!(le in cumulative)) order[n++] = le
+      cumulative[le] += $2 }
+    END {
+      printf "{\"count\": %d, \"sum_s\": %.6f, \"buckets\": [", count, sum
+      for (i = 0; i < n; i++) printf "%s[\"%s\", %d]", (i ? ", " : ""), order[i], cumulative[order[i]]
+      print "]}" }'
 }
 
 bench() { # NAME SCENARIO FLAGS...: one `shoal bench` run, its table on stderr, its report kept
@@ -108,7 +114,25 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
   --argjson syncs_before "$half_syncs_before" --argjson syncs_after "$half_syncs_after" '
   def mb: .jobs[0].write.bw_bytes / 1e6;
   def sync_p99: .jobs[0].sync.lat_ns.percentile["99.000000"] / 1e6;
-  {
+  # Prometheus histogram_quantile estimate from [[le, cumulative], ...] ending with +Inf.
+  def bucket_quantile($q):
+    (.[-1][1] * $q) as $rank
+    | (map(.[1] >= $rank) | index(true)) as $i
+    | if .[$i][0] == "+Inf" then .[$i - 1][0] | tonumber
+      else (if $i == 0 then [0, 0] else [(.[$i - 1][0] | tonumber), .[$i - 1][1]] end) as [$low, $below]
+        | $low + ((.[$i][0] | tonumber) - $low) * ($rank - $below) / (.[$i][1] - $below)
+      end;
+  # The syncs of the half-load run: counts after it less counts before it.
+  ([$syncs_after.buckets, $syncs_before.buckets] | transpose | map([.[0][0], .[0][1] - .[1][1]]))
+    as $buckets
+  | ($syncs_after.count - $syncs_before.count) as $n
+  | (if $n > 0 then {
+      count: $n,
+      mean_ms: (($syncs_after.sum_s - $syncs_before.sum_s) / $n * 1000),
+      p99_ms: ($buckets | bucket_quantile(0.99) * 1000),
+      over_2_5ms_share: (1 - ($buckets | map(select(.[0] == "0.0025"))[0][1]) / $n)}
+    else {count: 0} end) as $half_syncs
+  | {
     machine: $max[0].machine,
     fio_fdatasync_mb_per_s: ($fio | mb), fio_fdatasync_p99_ms: ($fio | sync_p99),
     fio_buffered_fdatasync_mb_per_s: ($fio_buffered | mb),
@@ -119,11 +143,7 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
     half_load_records_per_s: $half[0].produce.records_per_s,
     produce_half_load_p99_ms: $half[0].produce.latency.p99_ms,
     half_load_schedule_lag_p99_ms: $half[0].schedule_lag.p99_ms,
-    half_load_broker_fdatasync: (($syncs_after.count - $syncs_before.count) as $n | {
-      count: $n,
-      mean_ms: (if $n > 0 then ($syncs_after.sum_s - $syncs_before.sum_s) / $n * 1000 else null end),
-      over_2_5ms_share: (if $n > 0
-        then 1 - ($syncs_after.within_2_5ms - $syncs_before.within_2_5ms) / $n else null end)}),
+    half_load_broker_fdatasync: $half_syncs,
     end_to_end_max_records_per_s: $e2e_max[0].produce.records_per_s,
     end_to_end_half_load_p99_ms: $e2e[0].end_to_end_latency.p99_ms,
     end_to_end_half_load_schedule_lag_p99_ms: $e2e[0].schedule_lag.p99_ms,
@@ -136,4 +156,6 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
     produce_over_fio_buffered: ($max[0].produce.mb_per_s / ($fio_buffered | mb)),
     half_load_p99_over_buffered_fdatasync_p99:
       ($half[0].produce.latency.p99_ms / ($fio_buffered | sync_p99)),
+    half_load_p99_over_broker_fdatasync_p99:
+      (if $half_syncs.p99_ms then $half[0].produce.latency.p99_ms / $half_syncs.p99_ms else null end),
     fetch_over_iperf3: ($fetch.fetch_mb_per_s / $iperf)}'
