@@ -9,7 +9,8 @@
 #   (each run's topic is deleted before the next starts, as fio removes its file)
 #   the produce_fetch bench: fetch MB/s from a warm log
 # and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99, against
-# each of the two fio runs, and the broker's own fdatasyncs during the half-load run.
+# each of the two fio runs, and the broker's own fdatasyncs during the half-load run (with
+# the ack p99 over their p99).
 # Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk
 # being measured; BENCH_FLAGS replaces the load shape given to every `shoal bench` run)
 set -euo pipefail
