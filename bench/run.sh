@@ -67,7 +67,8 @@ trap 'kill "$broker" 2>/dev/null || true' EXIT
 until grep -q '^shoal ready' "$dir/broker.out"; do kill -0 "$broker" || { cat "$dir/broker.err"; exit 1; }; done
 address=$(sed -n 's/^shoal ready: listening on //p' "$dir/broker.out")
 metrics=$(sed -n 's/^shoal metrics: listening on //p' "$dir/broker.out")
-syncs() { # the broker's fdatasyncs so far, all shards: {count, sum_s, buckets: [[le, cumulative], ...]}
+# The broker's fdatasyncs so far, all shards: {count, sum_s, buckets: [[le, cumulative], ...]}
+syncs() {
   curl -fsS "http://$metrics/metrics" | awk '
     /^shoal_writer_fdatasync_seconds_count/ { count += $2 }
     /^shoal_writer_fdatasync_seconds_sum/ { sum += $2 }
