@@ -4,13 +4,14 @@
 #   fio: the same writes through the page cache, the broker's own write path -> the same
 #   iperf3: loopback TCP -> MB/s
 #   shoal bench produce, acks=all, 1 KiB records, closed loop  -> max MB/s, ack p99
-#   shoal bench produce at half that rate (open loop)          -> ack p99
+#   shoal bench produce at half that rate (open loop)          -> ack p99, request p99
 #   shoal bench end-to-end, closed loop, then at half its rate -> end-to-end p99
 #   (each run's topic is deleted before the next starts, as fio removes its file)
 #   the produce_fetch bench: fetch MB/s from a warm log
 # and prints the ratios: produce MB/s / fio MB/s, half-load ack p99 / fdatasync p99, against
 # each of the two fio runs, and the broker's own fdatasyncs during the half-load run (with
-# the ack p99 over their p99).
+# the ack p99 over their p99); the same for the half-load request p99 (written to answered,
+# without the producer's linger) against buffered fio and the broker's own syncs.
 # Usage: bench/run.sh [seconds]   (data goes under ${BENCH_DIR:-target/bench}, on the disk
 # being measured; BENCH_FLAGS replaces the load shape given to every `shoal bench` run)
 set -euo pipefail
@@ -144,6 +145,7 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
     produce_max_p99_ms: $max[0].produce.latency.p99_ms,
     half_load_records_per_s: $half[0].produce.records_per_s,
     produce_half_load_p99_ms: $half[0].produce.latency.p99_ms,
+    produce_half_load_request_p99_ms: $half[0].request_latency.p99_ms,
     half_load_schedule_lag_p99_ms: $half[0].schedule_lag.p99_ms,
     half_load_broker_fdatasync: $half_syncs,
     end_to_end_max_records_per_s: $e2e_max[0].produce.records_per_s,
@@ -160,4 +162,8 @@ jq -n --argjson fio "$fio_json" --argjson fio_buffered "$fio_buffered_json" --ar
       ($half[0].produce.latency.p99_ms / ($fio_buffered | sync_p99)),
     half_load_p99_over_broker_fdatasync_p99:
       (if $half_syncs.p99_ms then $half[0].produce.latency.p99_ms / $half_syncs.p99_ms else null end),
+    half_load_request_p99_over_buffered_fdatasync_p99:
+      ($half[0].request_latency.p99_ms / ($fio_buffered | sync_p99)),
+    half_load_request_p99_over_broker_fdatasync_p99:
+      (if $half_syncs.p99_ms then $half[0].request_latency.p99_ms / $half_syncs.p99_ms else null end),
     fetch_over_iperf3: ($fetch.fetch_mb_per_s / $iperf)}'

@@ -352,12 +352,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let produce = producing
         .then(|| -> Result<Flow> {
-            let mut latency = report::histogram();
-            for p in &produced {
-                latency
-                    .add(&p.latency)
-                    .map_err(|e| anyhow!("merging latencies: {e}"))?;
-            }
+            let latency = report::merged(produced.iter().map(|p| &p.latency))?;
             let end = produced
                 .iter()
                 .map(|p| p.finished_us)
@@ -371,17 +366,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
             ))
         })
         .transpose()?;
-    let mut schedule_lag = report::histogram();
-    for p in &produced {
-        schedule_lag
-            .add(&p.schedule_lag)
-            .map_err(|e| anyhow!("merging latencies: {e}"))?;
-    }
-    let mut e2e = report::histogram();
-    for c in &consumed {
-        e2e.add(&c.latency)
-            .map_err(|e| anyhow!("merging latencies: {e}"))?;
-    }
+    let request_latency = report::merged(produced.iter().map(|p| &p.request_latency))?;
+    let schedule_lag = report::merged(produced.iter().map(|p| &p.schedule_lag))?;
+    let e2e = report::merged(consumed.iter().map(|c| &c.latency))?;
     let consume = consuming.then(|| {
         Flow::new(
             consumed.iter().map(|c| c.records).sum(),
@@ -415,6 +402,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         machine,
         produce,
         consume,
+        request_latency: Latency::from_histogram(&request_latency),
         schedule_lag: args
             .rate
             .and_then(|_| Latency::from_histogram(&schedule_lag)),

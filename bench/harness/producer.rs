@@ -1,12 +1,14 @@
 //! A bench producer: one OS thread making records on schedule, batching them per
 //! partition (batch size / linger, as Kafka's producer does) and pipelining Produce
 //! requests to each partition's leader; one reader thread per leader connection takes the
-//! answers in order and records each record's acknowledgement latency.
+//! answers in order and records each record's acknowledgement latency, and each
+//! request's.
 //!
 //! Invariants: at most `in_flight` requests are unanswered on a connection (the writer
-//! hands the reader a ticket, through a channel of that many slots, before it writes);
-//! a record's latency runs from its due time (open loop) or making (closed loop) to the
-//! answer; any error ends the run instead of being counted and skipped.
+//! takes one of that many slots before it writes, and the reader frees it with the
+//! answer); a record's latency runs from its due time (open loop) or making (closed
+//! loop) to the answer, a request's from its writing; any error ends the run instead of
+//! being counted and skipped.
 //!
 //! Open loop, a producer does not wake for every record: it sleeps until a quarter of
 //! the linger past the next record's due time (or until a batch's linger runs out), then
@@ -16,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -31,7 +33,7 @@ use kafka_protocol::records::Compression;
 
 use super::batch::BatchBuilder;
 use super::load::{key_bytes, Keys, Pace};
-use super::report::histogram;
+use super::report::{histogram, merged};
 use super::{Clock, Limit, Shared};
 use crate::client::cluster::{Cluster, Options};
 use crate::client::error::error_name;
@@ -72,6 +74,8 @@ pub struct Produced {
     pub records: u64,
     pub bytes: u64,
     pub latency: Histogram<u64>,
+    /// Each request's, from its writing to its answer (Kafka's producer `request-latency`).
+    pub request_latency: Histogram<u64>,
     /// Open loop: how late each record was made against its due time.
     pub schedule_lag: Histogram<u64>,
     /// When the last answer came, µs from the run's start.
@@ -84,13 +88,30 @@ struct Ticket {
     bytes: u64,
     /// Each record's due time, µs from the run's start.
     due_us: Vec<u64>,
+    /// When the request was written, µs from the run's start.
+    sent_us: u64,
+}
+
+/// The way to a connection's acknowledgement reader.
+struct ToReader {
+    /// The in-flight brake: the writer takes a slot before it writes (blocking while
+    /// every slot is taken), and the reader frees one when it starts waiting for an answer.
+    slots: SyncSender<()>,
+    /// A ticket follows each request once it is written.
+    tickets: Sender<Ticket>,
+}
+
+/// What a reader measured: per record and per request.
+struct Answered {
+    records: Histogram<u64>,
+    requests: Histogram<u64>,
 }
 
 struct Link {
     writer: Connection,
     version: i16,
-    tickets: Option<SyncSender<Ticket>>,
-    reader: Option<JoinHandle<Result<Histogram<u64>>>>,
+    to_reader: Option<ToReader>,
+    reader: Option<JoinHandle<Result<Answered>>>,
 }
 
 #[derive(Default)]
@@ -127,24 +148,25 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
             version = version.min(PRODUCE_TOPIC_ID_VERSION - 1);
         }
         let writer = broker.connection().try_clone()?;
-        let (tickets, reader) = if plan.acks == Acks::None {
+        let (to_reader, reader) = if plan.acks == Acks::None {
             (None, None)
         } else {
-            // The reader holds one ticket while it waits, so the channel has one slot fewer.
-            let (tx, rx) = mpsc::sync_channel(plan.in_flight.max(1) - 1);
+            // The reader holds one slot while it waits, so the channel has one fewer.
+            let (slots, taken) = mpsc::sync_channel(plan.in_flight.max(1) - 1);
+            let (tickets, received) = mpsc::channel();
             let connection = broker.connection().try_clone()?;
             let shared = Arc::clone(&shared);
             let handle = std::thread::Builder::new()
                 .name(format!("bench-acks-{}-{leader}", plan.index))
-                .spawn(move || read_acks(connection, version, rx, clock, &shared))?;
-            (Some(tx), Some(handle))
+                .spawn(move || read_acks(connection, version, taken, received, clock, &shared))?;
+            (Some(ToReader { slots, tickets }), Some(handle))
         };
         links.insert(
             leader,
             Link {
                 writer,
                 version,
-                tickets,
+                to_reader,
                 reader,
             },
         );
@@ -167,16 +189,14 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         slack_us,
     };
     let outcome = producer.produce();
-    // Closing the ticket channels lets each reader finish once it has every answer.
-    let mut latency = histogram();
+    // Closing the channels lets each reader finish once it has every answer.
+    let mut answered = Vec::new();
     let mut reader_error = None;
     for link in producer.links.values_mut() {
-        link.tickets = None;
+        link.to_reader = None;
         if let Some(reader) = link.reader.take() {
             match reader.join() {
-                Ok(Ok(h)) => latency
-                    .add(&h)
-                    .map_err(|e| anyhow!("merging latencies: {e}"))?,
+                Ok(Ok(reader)) => answered.push(reader),
                 Ok(Err(error)) => reader_error = reader_error.or(Some(error)),
                 Err(_) => reader_error = Some(anyhow!("an acknowledgement reader panicked")),
             }
@@ -190,7 +210,8 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     Ok(Produced {
         records: producer.sent_records,
         bytes: producer.sent_bytes,
-        latency,
+        latency: merged(answered.iter().map(|a| &a.records))?,
+        request_latency: merged(answered.iter().map(|a| &a.requests))?,
         schedule_lag: std::mem::replace(&mut producer.schedule_lag, histogram()),
         finished_us: producer.clock.now_us(),
     })
@@ -344,22 +365,29 @@ impl Producer {
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
                     .with_records(Some(batch))])]);
-        if let Some(tickets) = &link.tickets {
+        let reader_stopped = || anyhow!("the acknowledgement reader stopped");
+        if let Some(to_reader) = &link.to_reader {
             // Blocks while `in_flight` requests are unanswered: the closed loop's brake.
-            tickets
-                .send(Ticket {
-                    records,
-                    bytes: pending.bytes,
-                    due_us: pending.due_us,
-                })
-                .map_err(|_| anyhow!("the acknowledgement reader stopped"))?;
+            to_reader.slots.send(()).map_err(|_| reader_stopped())?;
         }
+        let sent_us = self.clock.now_us();
         link.writer
             .send(ApiKey::Produce, link.version, &request)
             .with_context(|| format!("sending to broker {leader}"))?;
         self.sent_records += records;
         self.sent_bytes += pending.bytes;
-        if link.tickets.is_none() {
+        if let Some(to_reader) = &link.to_reader {
+            let ticket = Ticket {
+                records,
+                bytes: pending.bytes,
+                due_us: pending.due_us,
+                sent_us,
+            };
+            to_reader
+                .tickets
+                .send(ticket)
+                .map_err(|_| reader_stopped())?;
+        } else {
             // acks=0: nothing will answer, so a written request counts as done.
             let shared = &self.shared;
             shared.acked_records.fetch_add(records, Ordering::Relaxed);
@@ -372,15 +400,22 @@ impl Producer {
 }
 
 /// Takes a connection's answers in order, one per ticket; records latencies and counts.
+/// Ends when the writer closes the channels.
 fn read_acks(
     mut connection: Connection,
     version: i16,
+    slots: Receiver<()>,
     tickets: Receiver<Ticket>,
     clock: Clock,
     shared: &Shared,
-) -> Result<Histogram<u64>> {
-    let mut latency = histogram();
-    for ticket in tickets {
+) -> Result<Answered> {
+    let mut answered = Answered {
+        records: histogram(),
+        requests: histogram(),
+    };
+    // A slot is taken before its request is written, and its ticket follows the writing.
+    while slots.recv().is_ok() {
+        let Ok(ticket) = tickets.recv() else { break };
         let (_, response): (i32, ProduceResponse) = connection
             .receive(ApiKey::Produce, version)
             .context("reading a Produce answer")?;
@@ -400,8 +435,13 @@ fn read_acks(
             }
         }
         for due in ticket.due_us {
-            latency.saturating_record(now.saturating_sub(due).max(1));
+            answered
+                .records
+                .saturating_record(now.saturating_sub(due).max(1));
         }
+        answered
+            .requests
+            .saturating_record(now.saturating_sub(ticket.sent_us).max(1));
         shared
             .acked_records
             .fetch_add(ticket.records, Ordering::Relaxed);
@@ -409,7 +449,7 @@ fn read_acks(
             .acked_bytes
             .fetch_add(ticket.bytes, Ordering::Relaxed);
     }
-    Ok(latency)
+    Ok(answered)
 }
 
 fn acks_wire(acks: Acks) -> i16 {

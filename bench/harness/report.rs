@@ -20,6 +20,18 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).unwrap_or_else(|_| unreachable!())
 }
 
+/// One histogram with the samples of all of `parts` (each made by `histogram`).
+pub fn merged<'a>(
+    parts: impl IntoIterator<Item = &'a Histogram<u64>>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut all = histogram();
+    for part in parts {
+        all.add(part)
+            .map_err(|e| anyhow::anyhow!("merging latencies: {e}"))?;
+    }
+    Ok(all)
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
@@ -101,6 +113,11 @@ pub struct Report {
     pub machine: Machine,
     pub produce: Option<Flow>,
     pub consume: Option<Flow>,
+    /// Produce: each request's, from its writing to its answer, as Kafka's producer
+    /// reports `request-latency`. Unlike `produce.latency` it leaves out the time records
+    /// wait in the producer for their batch (linger), so it is the broker's answer time
+    /// plus the network's.
+    pub request_latency: Option<Latency>,
     /// Consume time minus the producer's timestamp in each record (end-to-end only).
     pub end_to_end_latency: Option<Latency>,
     /// Open loop only: how late records were made against their schedule (µs granularity,
@@ -144,6 +161,9 @@ pub fn table(report: &Report) -> String {
     };
     if let Some(produce) = &report.produce {
         row("produce (ack)", Some(produce), produce.latency.as_ref());
+    }
+    if let Some(latency) = &report.request_latency {
+        row("produce request", None, Some(latency));
     }
     if let Some(consume) = &report.consume {
         row("consume", Some(consume), None);
@@ -354,6 +374,7 @@ mod tests {
                 Duration::from_secs(1),
                 Some(latency_of(&[1500, 2000])),
             )),
+            request_latency: Some(latency_of(&[700])),
             consume: Some(Flow::new(10, 10_000, Duration::from_secs(1), None)),
             // Below 2048 µs a 3-digit histogram is exact.
             end_to_end_latency: Some(latency_of(&[1000])),
@@ -368,16 +389,19 @@ mod tests {
         };
         let text = table(&report);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 5, "{text}");
+        assert_eq!(lines.len(), 6, "{text}");
         assert!(lines[0].contains("p99.9 ms"));
         let produce: Vec<&str> = lines[1].split_whitespace().collect();
         assert_eq!(produce[..5], ["produce", "(ack)", "10", "10", "0.01"]);
         assert_eq!(produce[5], "1.500");
-        assert!(lines[2].starts_with("consume") && lines[2].ends_with('-'));
-        assert!(lines[3].starts_with("end-to-end") && lines[3].contains("1.000"));
-        assert!(lines[4].contains("25.0000 s per MB"), "{}", lines[4]);
+        let request: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(request[..6], ["produce", "request", "-", "-", "-", "0.700"]);
+        assert!(lines[3].starts_with("consume") && lines[3].ends_with('-'));
+        assert!(lines[4].starts_with("end-to-end") && lines[4].contains("1.000"));
+        assert!(lines[5].contains("25.0000 s per MB"), "{}", lines[5]);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["produce"]["latency"]["max_ms"], 2.0);
+        assert_eq!(json["request_latency"]["p50_ms"], 0.7);
         assert!(json["consume"]["latency"].is_null());
     }
 

@@ -45,6 +45,17 @@ def check_latency(latency: dict, count: int) -> None:
     assert values[0] > 0
 
 
+def check_request_latency(report: dict) -> None:
+    """One sample per Produce request, from its writing to its answer."""
+    requests = report["request_latency"]
+    records = report["produce"]["records"]
+    per_batch = report["parameters"]["records_per_batch"]
+    assert -(-records // per_batch) <= requests["count"] <= records, requests
+    check_latency(requests, requests["count"])
+    # A record is made before its request is written, so it never waits less.
+    assert requests["max_ms"] <= report["produce"]["latency"]["max_ms"], requests
+
+
 def strings(value) -> list[str]:
     """Every string inside a JSON value."""
     if isinstance(value, str):
@@ -84,6 +95,7 @@ def test_produce_puts_every_record_in_the_log(broker, tmp_path):
     assert produce["bytes"] == 2000 * (200 + KEY_BYTES)
     assert produce["mb_per_s"] > 0 and produce["records_per_s"] > 0
     check_latency(produce["latency"], 2000)
+    check_request_latency(report)
     assert report["consume"] is None and report["end_to_end_latency"] is None
     assert report["schedule_lag"] is None  # closed loop: no schedule to lag behind
     assert report["parameters"]["loop"] == "closed" and report["parameters"]["acks"] == "all"
@@ -113,7 +125,7 @@ def test_consume_reads_what_another_client_wrote(broker, tmp_path):
     consume = report["consume"]
     # The log's end comes before 60 s: the bench stops there, having read everything.
     assert consume["records"] == 900 and consume["bytes"] == value_bytes
-    assert report["produce"] is None
+    assert report["produce"] is None and report["request_latency"] is None
     limited = bench(broker, tmp_path, "consume", "--topic", topic, "--messages", "300")
     assert 300 <= limited["consume"]["records"] <= 900
 
@@ -127,6 +139,7 @@ def test_end_to_end_reads_back_every_record(broker, tmp_path):
     assert report["produce"]["records"] == 2000 and report["consume"]["records"] == 2000
     assert report["consume"]["bytes"] == report["produce"]["bytes"]
     check_latency(report["produce"]["latency"], 2000)
+    check_request_latency(report)
     check_latency(report["end_to_end_latency"], 2000)
     check_latency(report["schedule_lag"], 2000)
     assert sum(end_offsets(broker, topic, 3)) == 2000
@@ -138,6 +151,7 @@ def test_end_to_end_without_acks_and_compressed(broker, tmp_path):
                    "--acks", "0", "--compression", "lz4", "--message-size", "100")
     # acks=0: no acknowledgement latency to report, but every record still comes back.
     assert report["produce"]["records"] == 1000 and report["produce"]["latency"] is None
+    assert report["request_latency"] is None
     assert report["consume"]["records"] == 1000
     check_latency(report["end_to_end_latency"], 1000)
     assert report["parameters"]["compression"] == "lz4"
