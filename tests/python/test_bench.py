@@ -132,8 +132,10 @@ def test_consume_reads_what_another_client_wrote(broker, tmp_path):
 
 def test_end_to_end_reads_back_every_record(broker, tmp_path):
     topic = unique_topic("bench")
+    # One request in flight: the producer and its reader hand over each slot directly.
     report = bench(broker, tmp_path, "end-to-end", "--topic", topic, "--partitions", "3", "--messages", "2000",
-                   "--rate", "4000", "--consumers", "2", "--key-distribution", "random", "--linger-ms", "2")
+                   "--rate", "4000", "--consumers", "2", "--key-distribution", "random", "--linger-ms", "2",
+                   "--in-flight", "1")
     check_common(report, "end-to-end")
     assert report["parameters"]["loop"] == "open" and report["parameters"]["rate"] == 4000
     assert report["produce"]["records"] == 2000 and report["consume"]["records"] == 2000
