@@ -94,8 +94,9 @@ struct Ticket {
 
 /// The way to a connection's acknowledgement reader.
 struct ToReader {
-    /// The in-flight brake: the writer takes a slot before it writes (blocking while
-    /// every slot is taken), and the reader frees one when it starts waiting for an answer.
+    /// The in-flight brake: the writer puts a slot in before it writes, blocking while
+    /// the channel is full; the reader takes one out when it starts waiting for an
+    /// answer and holds it until the answer comes, so the channel has one place fewer.
     slots: SyncSender<()>,
     /// A ticket follows each request once it is written.
     tickets: Sender<Ticket>,
@@ -151,7 +152,6 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         let (to_reader, reader) = if plan.acks == Acks::None {
             (None, None)
         } else {
-            // The reader holds one slot while it waits, so the channel has one fewer.
             let (slots, taken) = mpsc::sync_channel(plan.in_flight.max(1) - 1);
             let (tickets, received) = mpsc::channel();
             let connection = broker.connection().try_clone()?;
