@@ -3,6 +3,7 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::partition::producers::ProducerError;
 use crate::shard::ShardGone;
 use crate::storage::{BatchError, StorageError};
 
@@ -33,10 +34,17 @@ impl ApiError {
     }
 }
 
+impl From<ResponseError> for ApiError {
+    fn from(code: ResponseError) -> ApiError {
+        ApiError::code(code)
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> ApiError {
         let code = match error {
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            StorageError::OutOfOrder { .. } => ResponseError::UnknownServerError,
             StorageError::Io(_) => ResponseError::KafkaStorageError,
         };
         ApiError::new(code, error.to_string())
@@ -52,6 +60,18 @@ impl From<BatchError> for ApiError {
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
             BatchError::BadMagic(_) | BatchError::Invalid(_) => ResponseError::InvalidRecord,
             BatchError::BadCompression(_) => ResponseError::UnsupportedCompressionType,
+        };
+        ApiError::new(code, error.to_string())
+    }
+}
+
+impl From<ProducerError> for ApiError {
+    fn from(error: ProducerError) -> ApiError {
+        let code = match error {
+            ProducerError::InvalidEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            ProducerError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber,
+            ProducerError::NotTransactional { .. } => ResponseError::InvalidTxnState,
+            ProducerError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
         };
         ApiError::new(code, error.to_string())
     }

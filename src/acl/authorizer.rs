@@ -111,6 +111,48 @@ impl Authorizer {
         allowed || (!applies && self.allow_everyone_if_no_acl_found)
     }
 
+    /// Whether the caller may perform `operation` on some resource of `resource_type`
+    /// (Kafka's `authorizeByResourceType`, KIP-679: how an idempotent producer without
+    /// IDEMPOTENT_WRITE is allowed when it may write any topic): some ALLOW matches the
+    /// caller that no DENY of the caller covers (a literal DENY of the same name, a
+    /// prefixed DENY of a prefix of it, or the `*` DENY).
+    pub fn authorize_any(
+        &self,
+        principal: &str,
+        host: &str,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if self.super_users.iter().any(|user| user == principal) {
+            return true;
+        }
+        let Some(acls) = self.by_type.get(&resource_type) else {
+            return self.allow_everyone_if_no_acl_found;
+        };
+        let mine = |entry: &Entry, permission| {
+            decide(entry, principal, host, operation) == Some(permission)
+        };
+        let literal = acls
+            .literal
+            .iter()
+            .flat_map(|(name, entries)| entries.iter().map(move |e| (name.as_str(), false, e)));
+        let prefixed = acls
+            .prefixed
+            .iter()
+            .map(|(name, entry)| (name.as_str(), true, entry));
+        let all: Vec<(&str, bool, &Entry)> = literal.chain(prefixed).collect();
+        let denied = |name: &str, prefix: bool| {
+            all.iter().any(|(deny_name, deny_prefix, entry)| {
+                mine(entry, Permission::Deny)
+                    && ((*deny_name == WILDCARD_RESOURCE && !deny_prefix)
+                        || (*deny_prefix && name.starts_with(deny_name))
+                        || (!deny_prefix && !prefix && *deny_name == name))
+            })
+        };
+        all.iter()
+            .any(|(name, prefix, entry)| mine(entry, Permission::Allow) && !denied(name, *prefix))
+    }
+
     /// The bit set of `resource_type`'s operations the caller may perform on the
     /// resource (bit `1 << code`), as Metadata and DescribeGroups report it.
     pub fn authorized_operations(

@@ -318,3 +318,61 @@ fn filters_match_as_kafkas_do() {
     };
     assert!(!group.matches(&literal));
 }
+
+#[test]
+fn authorize_any_finds_an_allow_no_deny_covers() {
+    let any_write = |acls: &[AclBinding]| {
+        Authorizer::new(&[], false, acls).authorize_any(
+            ALICE,
+            HOST,
+            Operation::Write,
+            ResourceType::Topic,
+        )
+    };
+    let prefixed = |name: &str, permission| {
+        acl(
+            ResourceType::Topic,
+            name,
+            PatternType::Prefixed,
+            ALICE,
+            Operation::Write,
+            permission,
+        )
+    };
+    assert!(!any_write(&[]));
+    assert!(any_write(&[topic_acl(
+        "t",
+        ALICE,
+        Operation::Write,
+        Permission::Allow
+    )]));
+    assert!(any_write(&[prefixed("orders-", Permission::Allow)]));
+    assert!(!any_write(&[topic_acl(
+        "t",
+        ALICE,
+        Operation::Read,
+        Permission::Allow
+    )]));
+    assert!(!any_write(&[topic_acl(
+        "t",
+        "User:bob",
+        Operation::Write,
+        Permission::Allow
+    )]));
+    assert!(!any_write(&[
+        topic_acl("t", ALICE, Operation::Write, Permission::Allow),
+        topic_acl("t", ALICE, Operation::Write, Permission::Deny),
+    ]));
+    assert!(!any_write(&[
+        prefixed("orders-eu", Permission::Allow),
+        prefixed("orders-", Permission::Deny),
+    ]));
+    assert!(any_write(&[
+        prefixed("orders-", Permission::Allow),
+        prefixed("orders-eu", Permission::Deny),
+    ]));
+    assert!(!any_write(&[
+        topic_acl("t", ALICE, Operation::Write, Permission::Allow),
+        topic_acl("*", ALICE, Operation::All, Permission::Deny),
+    ]));
+}

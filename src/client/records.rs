@@ -18,22 +18,48 @@ pub struct NewRecord {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
+/// The producer a batch is written for (an idempotent or transactional one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerFields {
+    pub id: i64,
+    pub epoch: i16,
+    /// The first record's sequence; -1 for a coordinator's batch, which has none.
+    pub base_sequence: i32,
+    pub transactional: bool,
+}
+
 /// One batch holding `records` in order, offsets from 0, no producer id.
 pub fn encode_batch(records: &[NewRecord], compression: Compression) -> anyhow::Result<Bytes> {
+    encode_batch_as(records, compression, None)
+}
+
+/// One batch holding `records` in order, offsets from 0, for `producer` if given.
+pub fn encode_batch_as(
+    records: &[NewRecord],
+    compression: Compression,
+    producer: Option<ProducerFields>,
+) -> anyhow::Result<Bytes> {
+    let producer = producer.unwrap_or(ProducerFields {
+        id: -1,
+        epoch: -1,
+        base_sequence: 0,
+        transactional: false,
+    });
     let records: Vec<Record> = records
         .iter()
         .enumerate()
         .map(|(i, record)| Record {
-            transactional: false,
+            transactional: producer.transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            // The encoder starts a new batch wherever offset minus sequence changes.
-            sequence: i as i32,
+            // The encoder starts a new batch wherever offset minus sequence changes, and
+            // takes the batch's base sequence from its first record.
+            sequence: producer.base_sequence.wrapping_add(i as i32),
             timestamp: record.timestamp,
             key: record.key.clone(),
             value: record.value.clone(),

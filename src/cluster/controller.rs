@@ -25,6 +25,8 @@ use crate::shard::Shard;
 pub const STATE_FILE: &str = "cluster.json";
 /// Partitions one topic may have, at most.
 pub const PARTITIONS_MAX: i32 = 10_000;
+/// Producer ids handed to a shard at a time (Kafka's ProducerIdsBlock size).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// A topic to create, as the request gave it (-1: the broker's default).
 #[derive(Debug, Clone)]
@@ -326,6 +328,21 @@ impl Controller {
         Ok(removed)
     }
 
+    /// Hands out the next block of producer ids. The block is on disk before anyone
+    /// gets an id from it, so no id is handed out twice, across restarts too.
+    pub async fn allocate_producer_ids(&self) -> Result<std::ops::Range<i64>, ApiError> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        let mut state = self.state.borrow().clone();
+        let first = state.next_producer_id;
+        let end = first.checked_add(PRODUCER_ID_BLOCK_SIZE).ok_or_else(|| {
+            ApiError::new(ResponseError::UnknownServerError, "producer ids exhausted")
+        })?;
+        state.next_producer_id = end;
+        self.persist(&state).await?;
+        *self.state.borrow_mut() = state;
+        Ok(first..end)
+    }
+
     /// Commits `state` when any change in `results` succeeded (and this is not a dry
     /// run); if the commit fails, every successful result becomes that failure.
     async fn commit_if_any<T>(
@@ -349,11 +366,7 @@ impl Controller {
 
     /// Persists `state`, then publishes it to every shard and waits until all have it.
     async fn commit(&self, shard: &Rc<Shard>, state: ClusterState) -> Result<(), ApiError> {
-        let bytes = serde_json::to_vec_pretty(&state)
-            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-        crate::storage::replace_file(&self.path, bytes)
-            .await
-            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.persist(&state).await?;
         *self.state.borrow_mut() = state;
         self.version.set(self.version.get() + 1);
         let snapshot = self.snapshot();
@@ -364,6 +377,17 @@ impl Controller {
             result.map_err(ApiError::from)?;
         }
         Ok(())
+    }
+}
+
+impl Controller {
+    /// Writes `state` to the state file, atomically and durably.
+    async fn persist(&self, state: &ClusterState) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec_pretty(state)
+            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+        crate::storage::replace_file(&self.path, bytes)
+            .await
+            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
     }
 }
 
@@ -433,6 +457,9 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         broker_overrides: BTreeMap::new(),
         broker_default_overrides: BTreeMap::new(),
         acls: Vec::new(),
+        // The partitions may remember producer ids the lost state handed out: new ones
+        // start far above any a broker hands out in blocks (ms since 1970 run to 10^12).
+        next_producer_id: crate::shard::now_ms(),
     }
 }
 

@@ -31,6 +31,9 @@ pub struct ClusterState {
     /// Every ACL, in the order they were created, each once.
     #[serde(default)]
     pub acls: Vec<AclBinding>,
+    /// The first producer id no block has handed out yet.
+    #[serde(default)]
+    pub next_producer_id: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -97,6 +97,18 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: i64,
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_num_partitions: i32,
+    pub transaction_state_log_segment_bytes: i32,
+    /// Longest `transaction.timeout.ms` a producer may ask for.
+    pub transaction_max_timeout_ms: i64,
+    /// How often the coordinator aborts transactions past their timeout.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
+    /// A transactional id unused this long is forgotten.
+    pub transactional_id_expiration_ms: i64,
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i64,
+    /// KIP-890: a transactional produce is checked with the coordinator first.
+    pub transaction_partition_verification_enable: bool,
+    /// A producer id silent this long is forgotten by the partitions it wrote.
+    pub producer_id_expiration_ms: i64,
     pub metrics_port: u16,
     /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
     pub authorizer_class_name: String,
@@ -167,6 +179,13 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             offsets_topic_replication_factor: 1,
             transaction_state_log_num_partitions: 50,
+            transaction_state_log_segment_bytes: 104_857_600,
+            transaction_max_timeout_ms: 900_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
+            transaction_partition_verification_enable: true,
+            producer_id_expiration_ms: 86_400_000,
             metrics_port: 9644,
             authorizer_class_name: String::new(),
             super_users: Vec::new(),

@@ -546,6 +546,88 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.transaction_state_log_num_partitions.to_string()),
     },
     BrokerKey {
+        name: "transaction.state.log.segment.bytes",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_state_log_segment_bytes = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.transaction_state_log_segment_bytes.to_string()),
+    },
+    BrokerKey {
+        name: "transaction.max.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_max_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.transaction_max_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_abort_timed_out_transaction_cleanup_interval_ms =
+                parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| {
+            Some(
+                c.transaction_abort_timed_out_transaction_cleanup_interval_ms
+                    .to_string(),
+            )
+        },
+    },
+    BrokerKey {
+        name: "transactional.id.expiration.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transactional_id_expiration_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.transactional_id_expiration_ms.to_string()),
+    },
+    BrokerKey {
+        name: "transaction.remove.expired.transaction.cleanup.interval.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_remove_expired_transaction_cleanup_interval_ms =
+                parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| {
+            Some(
+                c.transaction_remove_expired_transaction_cleanup_interval_ms
+                    .to_string(),
+            )
+        },
+    },
+    BrokerKey {
+        name: "transaction.partition.verification.enable",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_partition_verification_enable = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.transaction_partition_verification_enable.to_string()),
+    },
+    BrokerKey {
+        name: "producer.id.expiration.ms",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.producer_id_expiration_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.producer_id_expiration_ms.to_string()),
+    },
+    BrokerKey {
         name: "authorizer.class.name",
         kind: ConfigType::String,
         dynamic: false,

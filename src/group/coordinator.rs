@@ -33,6 +33,9 @@ pub struct Group {
     /// The protocol type last written to the offsets topic (a group metadata record).
     pub stored_protocol_type: Option<String>,
     pub offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets committed in transactions still open, by producer id: they count once
+    /// their transaction commits (TxnOffsetCommit).
+    pub pending: BTreeMap<i64, BTreeMap<(String, i32), Committed>>,
     /// The offsets-topic partition this group's records go to.
     pub partition: i32,
     /// Since when the group has had no members (Kafka's state timestamp of an Empty
@@ -49,6 +52,7 @@ impl Group {
             group_type: "classic",
             stored_protocol_type: None,
             offsets: BTreeMap::new(),
+            pending: BTreeMap::new(),
             partition,
             empty_since_ms: None,
         }
@@ -66,7 +70,10 @@ impl Group {
     /// Nothing left to keep: no members, no offsets, and no stored metadata (a group
     /// that had members stays listed, Empty, until offset expiry clears it).
     pub(super) fn is_forgotten(&self) -> bool {
-        self.has_no_members() && self.offsets.is_empty() && self.stored_protocol_type.is_none()
+        self.has_no_members()
+            && self.offsets.is_empty()
+            && self.pending.is_empty()
+            && self.stored_protocol_type.is_none()
     }
 
     pub fn has_no_members(&self) -> bool {

@@ -14,6 +14,7 @@ pub mod consumer;
 pub mod coordinator;
 pub mod offsets;
 pub mod records;
+pub mod txn_offsets;
 
 pub use coordinator::Coordinator;
 
@@ -38,7 +39,7 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 
 /// Whether a topic is Kafka-internal (clients may not produce to it).
 pub fn is_internal_topic(topic: &str) -> bool {
-    topic == OFFSETS_TOPIC || topic == "__transaction_state"
+    topic == OFFSETS_TOPIC || topic == crate::txn::TRANSACTION_STATE_TOPIC
 }
 
 #[cfg(test)]

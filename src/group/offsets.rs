@@ -14,8 +14,9 @@ use super::classic::State;
 use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
-use crate::client::records::{encode_batch, NewRecord};
+use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
 use crate::error::ApiError;
+use crate::partition::{Acks, Origin};
 use crate::shard::{now_ms, on_owning_shards, Shard};
 use crate::storage::{batch, StorageError};
 
@@ -74,7 +75,7 @@ pub async fn positions_with_age(shard: &Rc<Shard>) -> Vec<Position> {
             let Some(owned) = s.partition(&topic, partition) else {
                 return Unconsumed::Unknown;
             };
-            match owned.log.timestamp_at(offset).await {
+            match owned.timestamp_at(offset).await {
                 Ok(Some(timestamp)) => Unconsumed::Since(timestamp),
                 Ok(None) => Unconsumed::Nothing,
                 Err(_) => Unconsumed::Unknown,
@@ -110,6 +111,26 @@ impl Coordinator {
         offsets: Vec<NewOffset>,
     ) -> Vec<Option<ResponseError>> {
         let now = now_ms();
+        if let Err(error) = self.check_committer(group_id, committer, now) {
+            return vec![Some(error); offsets.len()];
+        }
+        let (results, accepted) = accept(shard, offsets, now);
+        if accepted.is_empty() {
+            return results;
+        }
+        self.write_offsets(shard, group_id, partition, accepted, results, None)
+            .await
+    }
+
+    /// Whether `committer` may commit the group's offsets. Without group management (no
+    /// member, no generation) a commit creates the group; anything else names a
+    /// generation that never was.
+    pub(super) fn check_committer(
+        &self,
+        group_id: &str,
+        committer: &Committer,
+        now: i64,
+    ) -> Result<(), ResponseError> {
         let checked = self.with_existing(group_id, |g| {
             if !g.consumer.is_empty() {
                 return g
@@ -123,18 +144,66 @@ impl Coordinator {
                 now,
             )
         });
-        let allowed = match checked {
+        match checked {
             Some(result) => result,
-            // Without group management (no member, no generation) a commit creates
-            // the group; anything else names a generation that never was.
             None if committer.generation < 0 && committer.member_id.is_empty() => Ok(()),
             None => Err(ResponseError::IllegalGeneration),
-        };
-        if let Err(error) = allowed {
-            return vec![Some(error); offsets.len()];
         }
+    }
+
+    /// Writes `accepted` offsets to the group's partition (in `producer`'s transaction,
+    /// if given: they wait for its marker) and applies them; `results` get the write's
+    /// error if it fails.
+    pub(super) async fn write_offsets(
+        &self,
+        shard: &Shard,
+        group_id: &str,
+        partition: i32,
+        accepted: Vec<(String, i32, Committed)>,
+        mut results: Vec<Option<ResponseError>>,
+        producer: Option<ProducerFields>,
+    ) -> Vec<Option<ResponseError>> {
+        let entries = accepted
+            .iter()
+            .map(|(topic, p, c)| {
+                (
+                    records::offset_key(group_id, topic, *p),
+                    Some(records::offset_value(c)),
+                )
+            })
+            .collect();
+        if let Err(error) = append_as(shard, partition, entries, producer).await {
+            for result in results.iter_mut().filter(|r| r.is_none()) {
+                *result = Some(error.code);
+            }
+            return results;
+        }
+        self.with_group(group_id, partition, |g| {
+            let target = match producer {
+                Some(producer) => g.pending.entry(producer.id).or_default(),
+                None => &mut g.offsets,
+            };
+            for (topic, p, committed) in accepted {
+                target.insert((topic, p), committed);
+            }
+        });
+        results
+    }
+}
+
+/// An offset a commit stores: topic, partition, what is committed.
+pub(super) type Accepted = (String, i32, Committed);
+
+/// The offsets a commit may store (known partitions, metadata within bounds), with the
+/// error of each one it may not, in order.
+pub(super) fn accept(
+    shard: &Shard,
+    offsets: Vec<NewOffset>,
+    now: i64,
+) -> (Vec<Option<ResponseError>>, Vec<Accepted>) {
+    {
         let snapshot = shard.snapshot();
-        let mut results: Vec<Option<ResponseError>> = offsets
+        let results: Vec<Option<ResponseError>> = offsets
             .iter()
             .map(|o| {
                 if !snapshot.has_partition(&o.topic, o.partition) {
@@ -160,32 +229,11 @@ impl Coordinator {
                 (o.topic, o.partition, committed)
             })
             .collect();
-        if accepted.is_empty() {
-            return results;
-        }
-        let entries = accepted
-            .iter()
-            .map(|(topic, p, c)| {
-                (
-                    records::offset_key(group_id, topic, *p),
-                    Some(records::offset_value(c)),
-                )
-            })
-            .collect();
-        if let Err(error) = append(shard, partition, entries).await {
-            for result in results.iter_mut().filter(|r| r.is_none()) {
-                *result = Some(error.code);
-            }
-            return results;
-        }
-        self.with_group(group_id, partition, |g| {
-            for (topic, p, committed) in accepted {
-                g.offsets.insert((topic, p), committed);
-            }
-        });
-        results
+        (results, accepted)
     }
+}
 
+impl Coordinator {
     /// OffsetFetch: the committed offsets of `topics` (all of them for `None`).
     pub fn fetch(&self, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> TopicOffsets {
         let groups = self.groups.borrow();
@@ -387,7 +435,6 @@ impl Coordinator {
             if partition.topic == OFFSETS_TOPIC {
                 let index = partition.index;
                 partition
-                    .log
                     .for_each_batch(|raw| loaded += self.replay(index, raw))
                     .await?;
             }
@@ -401,8 +448,20 @@ impl Coordinator {
         Ok(loaded)
     }
 
-    /// Applies one stored batch; returns how many records it held.
+    /// Applies one stored batch; returns how many records it held. A transaction's
+    /// offsets wait for its marker, which commits or drops them.
     fn replay(&self, partition: i32, raw: &[u8]) -> usize {
+        let Ok(header) = batch::BatchHeader::parse(raw) else {
+            return 0;
+        };
+        let producer_id = header.producer_id.get();
+        if header.is_control() {
+            if let Some((kind, _)) = batch::control_record(raw) {
+                self.complete_txn(partition, producer_id, kind == batch::CONTROL_COMMIT);
+            }
+            return 1;
+        }
+        let in_txn = header.is_transactional().then_some(producer_id);
         let set = match crate::storage::decode::decode(raw) {
             Ok(set) => set,
             Err(error) => {
@@ -424,11 +483,15 @@ impl Coordinator {
                     let entry = groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(partition));
-                    match committed {
-                        Some(committed) => {
+                    match (committed, in_txn) {
+                        (Some(committed), Some(producer_id)) => {
+                            let pending = entry.pending.entry(producer_id).or_default();
+                            pending.insert((topic, p), committed);
+                        }
+                        (Some(committed), None) => {
                             entry.offsets.insert((topic, p), committed);
                         }
-                        None => {
+                        (None, _) => {
                             entry.offsets.remove(&(topic, p));
                             if entry.is_forgotten() {
                                 groups.remove(&group);
@@ -466,10 +529,20 @@ pub(super) async fn append(
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(), ApiError> {
+    append_as(shard, partition, entries, None).await
+}
+
+/// `append`, in `producer`'s transaction when given.
+async fn append_as(
+    shard: &Shard,
+    partition: i32,
+    entries: Vec<(Bytes, Option<Bytes>)>,
+    producer: Option<ProducerFields>,
+) -> Result<(), ApiError> {
     if entries.is_empty() {
         return Ok(());
     }
-    let Some(log) = shard.partition(OFFSETS_TOPIC, partition) else {
+    let Some(partition) = shard.partition(OFFSETS_TOPIC, partition) else {
         return Err(ApiError::code(ResponseError::NotCoordinator));
     };
     let now = now_ms();
@@ -482,13 +555,11 @@ pub(super) async fn append(
             headers: Vec::new(),
         })
         .collect();
-    let bytes = encode_batch(&new, Compression::None)
+    let bytes = encode_batch_as(&new, Compression::None, producer)
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-    let infos = batch::validate(&bytes, usize::MAX)?;
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
-    shard
-        .writer
-        .append(Rc::clone(&log), bytes, infos, true, now)
+    partition
+        .append(bytes, Acks::All, Origin::Coordinator, now)?
         .await?;
     Ok(())
 }

@@ -7,7 +7,9 @@
 //!
 //! Pure encoding; decoding is total (bad bytes give `None`, never a panic).
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::protocol::codec::{get_i16, get_i32, get_i64, get_string, put_string};
 
 /// A committed offset as it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,35 +145,6 @@ fn decode_offset_value(mut value: &[u8]) -> Option<Committed> {
         metadata,
         commit_timestamp_ms,
     })
-}
-
-fn put_string(buf: &mut BytesMut, s: &str) {
-    // Group ids, topic names and metadata are bounded well below i16::MAX by callers.
-    let len = s.len().min(i16::MAX as usize);
-    buf.put_i16(len as i16);
-    buf.put_slice(&s.as_bytes()[..len]);
-}
-
-fn get_i16(buf: &mut &[u8]) -> Option<i16> {
-    (buf.remaining() >= 2).then(|| buf.get_i16())
-}
-
-fn get_i32(buf: &mut &[u8]) -> Option<i32> {
-    (buf.remaining() >= 4).then(|| buf.get_i32())
-}
-
-fn get_i64(buf: &mut &[u8]) -> Option<i64> {
-    (buf.remaining() >= 8).then(|| buf.get_i64())
-}
-
-fn get_string(buf: &mut &[u8]) -> Option<String> {
-    let len = usize::try_from(get_i16(buf)?).ok()?;
-    if buf.remaining() < len {
-        return None;
-    }
-    let s = String::from_utf8(buf[..len].to_vec()).ok()?;
-    buf.advance(len);
-    Some(s)
 }
 
 #[cfg(test)]

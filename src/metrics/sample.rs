@@ -123,12 +123,15 @@ pub fn sample(shard: &Shard) -> ShardSample {
     let local = shard.local_partitions();
     let partitions: Vec<PartitionSample> = local
         .iter()
-        .map(|p| PartitionSample {
-            topic: p.topic.clone(),
-            partition: p.index,
-            size_bytes: p.log.size_bytes(),
-            log_start_offset: p.log.start_offset(),
-            log_end_offset: p.log.end_offset(),
+        .map(|p| {
+            let offsets = p.offsets();
+            PartitionSample {
+                topic: p.topic.clone(),
+                partition: p.index,
+                size_bytes: p.size_bytes(),
+                log_start_offset: offsets.log_start,
+                log_end_offset: offsets.log_end,
+            }
         })
         .collect();
     let open: HashSet<(&str, i32)> = local.iter().map(|p| (p.topic.as_str(), p.index)).collect();

@@ -1,6 +1,7 @@
 //! Kafka framing: request headers in, response frames out, and the zero-copy fetch
 //! response encoder. Pure: no I/O, no async, no state.
 
+pub mod codec;
 pub mod fetch;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};

@@ -10,9 +10,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
 use bytes::Bytes;
+use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
+use kafka_protocol::messages::ApiKey;
 
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
@@ -51,6 +53,8 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
+    // The turn of the last produce request read: the next one waits for it.
+    let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
         let frame = match shard
             .unless_stopping(read_frame(&mut reader, frame_max))
@@ -76,15 +80,47 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             handlers::versions(request.api_key).is_some_and(|v| v.contains(&request.version));
         let version = if served { request.version } else { -1 };
         let timer = RequestTimer::start(&shard, request.api_key, version);
+        let turn = (request.api_key == ApiKey::Produce).then(|| {
+            let (done, next) = oneshot::channel();
+            let after = last_produce.replace(next);
+            Turn { after, done }
+        });
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
             Rc::clone(&client_host),
             request,
             timer.handler(),
+            turn,
         ));
         if queue.send((task, timer)).await.is_err() {
             return;
         }
+    }
+}
+
+/// A produce request's place in its connection's order. Its handler waits for the
+/// produce request read before it to have queued its appends (`wait`) before queueing
+/// its own, and lets the next one go when it has (`pass`, or by being dropped, however
+/// the handler ends). Each partition queues appends in the order they come, so a
+/// connection's pipelined produce requests reach each log in the order they were sent,
+/// whatever order their tasks run in.
+pub struct Turn {
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Returns once every earlier produce request of the connection has queued its
+    /// appends (or ended without any).
+    pub async fn wait(&mut self) {
+        if let Some(earlier) = self.after.take() {
+            let _ = earlier.await;
+        }
+    }
+
+    /// This request's appends are queued: the next produce request may queue its own.
+    pub fn pass(self) {
+        let _ = self.done.send(());
     }
 }
 

@@ -24,9 +24,14 @@ pub struct SessionPartition {
     pub fetch_offset: i64,
     pub max_bytes: i32,
     pub current_leader_epoch: i32,
-    /// (error, high watermark, log start offset) as last sent; None before the first.
-    pub last_sent: Option<(i16, i64, i64)>,
+    /// What was last sent without records; None before the first.
+    pub last_sent: Option<Summary>,
 }
+
+/// A partition's answer without its records: error, high watermark, last stable
+/// offset, log start offset. An incremental response leaves out a partition without
+/// records whose summary has not changed.
+pub type Summary = (i16, i64, i64, i64);
 
 pub type PartitionKey = (String, i32);
 

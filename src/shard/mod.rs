@@ -6,7 +6,6 @@
 //! whole by a message from the controller.
 
 mod event;
-pub mod partition;
 mod reply;
 pub mod runtime;
 pub mod writer;
@@ -21,12 +20,12 @@ use std::rc::Rc;
 use glommio::channels::channel_mesh::Senders;
 
 pub use self::event::Event;
-use self::partition::{Partition, Settings};
 use self::reply::Reply;
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
 use crate::cluster::{ShardId, Snapshot};
-use crate::storage::{Log, LogConfig, StorageError};
+use crate::partition::{Partition, Settings};
+use crate::storage::{LogConfig, StorageError};
 
 /// Work shipped to another shard: runs there, on that shard's executor.
 pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
@@ -58,6 +57,10 @@ pub struct Shard {
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
     /// The consumer groups this shard coordinates.
     pub groups: crate::group::Coordinator,
+    /// The transactional ids this shard coordinates.
+    pub txns: crate::txn::Coordinator,
+    /// Producer ids this shard may hand out, from the controller's last block.
+    producer_ids: RefCell<std::ops::Range<i64>>,
 }
 
 impl Shard {
@@ -84,6 +87,8 @@ impl Shard {
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
             groups: Default::default(),
+            txns: Default::default(),
+            producer_ids: RefCell::new(0..0),
         })
     }
 
@@ -171,21 +176,46 @@ impl Shard {
         F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
         Fut: Future<Output = R> + 'static,
     {
+        self.dispatch_on(target, work).await?.await
+    }
+
+    /// The first stage of `invoke_on`: returns once `work` is called on `target` (here,
+    /// at once) or sits in its mailbox, with a future for its result. The target calls
+    /// the `work` of its mailbox's jobs in the order they were put there, before it runs
+    /// any of their futures, so a caller that dispatches one piece of work after
+    /// another has them start on the target in that order (what keeps pipelined
+    /// produce requests in order).
+    pub async fn dispatch_on<R, F, Fut>(
+        self: &Rc<Self>,
+        target: ShardId,
+        work: F,
+    ) -> Result<impl Future<Output = Result<R, ShardGone>> + 'static, ShardGone>
+    where
+        R: Send + 'static,
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+    {
         if target == self.id {
-            return Ok(work(Rc::clone(self)).await);
+            let started = work(Rc::clone(self));
+            return Ok(futures::future::Either::Left(
+                async move { Ok(started.await) },
+            ));
         }
         let (reply, result) = Reply::channel();
         let home = self.id;
         let job: Job = Box::new(move |shard| {
+            let started = work(Rc::clone(&shard));
             Box::pin(async move {
-                let value = work(Rc::clone(&shard)).await;
+                let value = started.await;
                 // Handed over at home, never from here (see `reply`).
                 let answer: Job = Box::new(move |_| Box::pin(async move { reply.send(value) }));
                 let _ = shard.ship(home, answer).await;
             })
         });
         self.ship(target, job).await?;
-        result.await.map_err(|_| ShardGone(target))
+        Ok(futures::future::Either::Right(async move {
+            result.await.map_err(|_| ShardGone(target))
+        }))
     }
 
     /// Puts `job` in shard `target`'s mailbox, waiting while it is full.
@@ -209,6 +239,31 @@ impl Shard {
         futures::future::join_all(calls).await.into_iter().collect()
     }
 
+    /// A producer id no one else has: from this shard's block, and when that is used
+    /// up, from a new block the controller hands out.
+    pub async fn new_producer_id(self: &Rc<Self>) -> Result<i64, crate::error::ApiError> {
+        if let Some(id) = self.producer_ids.borrow_mut().next() {
+            return Ok(id);
+        }
+        // Cross-shard: producer id blocks come from the controller on shard 0.
+        let block = self
+            .invoke_on(ShardId(0), |s| async move {
+                s.controller().allocate_producer_ids().await
+            })
+            .await??;
+        let mut ids = self.producer_ids.borrow_mut();
+        // Another task may have fetched a block meanwhile: the newer one is kept.
+        if ids.is_empty() || block.start > ids.start {
+            *ids = block;
+        }
+        ids.next().ok_or_else(|| {
+            crate::error::ApiError::new(
+                kafka_protocol::error::ResponseError::UnknownServerError,
+                "no producer id left",
+            )
+        })
+    }
+
     /// Installs a newer snapshot: opens the logs of partitions this shard now owns,
     /// deletes those of removed topics, and applies changed topic configs.
     pub async fn apply_snapshot(self: &Rc<Self>, snapshot: Snapshot) -> Result<(), StorageError> {
@@ -230,8 +285,9 @@ impl Shard {
                 Some(partition) => partition.apply(settings),
                 None => {
                     let dir = self.log_dir.join(format!("{topic}-{index}"));
-                    let log = Log::open(&dir, settings.log, now).await?;
-                    let partition = Partition::new(topic.clone(), *index, log, settings, now);
+                    let writer = Rc::clone(&self.writer);
+                    let partition =
+                        Partition::open(topic.clone(), *index, &dir, settings, writer, now).await?;
                     self.partitions
                         .borrow_mut()
                         .insert((topic.clone(), *index), Rc::new(partition));
@@ -251,7 +307,7 @@ impl Shard {
                 .remove(&(partition.topic.clone(), partition.index));
             // Long-poll fetches waiting on it wake up and find it gone.
             partition.appended().notify();
-            partition.log.delete().await?;
+            partition.delete().await?;
         }
         *self.snapshot.borrow_mut() = snapshot;
         Ok(())
@@ -260,7 +316,7 @@ impl Shard {
     /// Flushes every log this shard owns (shutdown).
     pub async fn flush_all(&self) {
         for partition in self.local_partitions() {
-            if let Err(error) = partition.log.close().await {
+            if let Err(error) = partition.close().await {
                 tracing::error!(topic = %partition.topic, partition = partition.index, %error, "flush at shutdown failed");
             }
         }
@@ -276,8 +332,29 @@ pub async fn on_owning_shards<T, R, F, Fut>(
     items: Vec<T>,
     key: impl Fn(&T) -> (&str, i32),
     op: F,
-    gone: impl Fn(ShardGone) -> R,
+    gone: impl Fn(ShardGone) -> R + 'static,
 ) -> Vec<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Rc<Shard>, T) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = R> + 'static,
+{
+    dispatch_to_owners(shard, items, key, op, gone).await.await
+}
+
+/// The first stage of `on_owning_shards`: returns once `op` has been called for every
+/// item, in the order of `items`, on the owning shards (on this shard at once; on
+/// another, when its mailbox reaches the job shipped there, before anything shipped
+/// later), with a future for the results. `op`'s synchronous part is where a
+/// partition takes its place in line.
+pub async fn dispatch_to_owners<T, R, F, Fut>(
+    shard: &Rc<Shard>,
+    items: Vec<T>,
+    key: impl Fn(&T) -> (&str, i32),
+    op: F,
+    gone: impl Fn(ShardGone) -> R + 'static,
+) -> impl Future<Output = Vec<R>> + 'static
 where
     T: Send + 'static,
     R: Send + 'static,
@@ -295,32 +372,46 @@ where
             None => groups.push((owner, vec![(i, item)])),
         }
     }
-    let calls = groups.into_iter().map(|(owner, group)| {
+    let mut calls = Vec::with_capacity(groups.len());
+    for (owner, group) in groups {
         let indexes: Vec<usize> = group.iter().map(|(i, _)| *i).collect();
         let op = op.clone();
-        let call = shard.invoke_on(owner, move |s| async move {
-            let work = group.into_iter().map(|(i, item)| {
-                let s = Rc::clone(&s);
-                let op = op.clone();
-                async move { (i, op(s, item).await) }
-            });
-            futures::future::join_all(work).await
-        });
-        async move { (indexes, call.await) }
-    });
-    let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
-    for (indexes, result) in futures::future::join_all(calls).await {
-        match result {
-            Ok(results) => results.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
-            Err(error) => indexes
-                .into_iter()
-                .for_each(|i| slots[i] = Some(gone(error))),
-        }
+        let dispatched = shard
+            .dispatch_on(owner, move |s| {
+                let started: Vec<_> = group
+                    .into_iter()
+                    .map(|(i, item)| {
+                        let work = op(Rc::clone(&s), item);
+                        async move { (i, work.await) }
+                    })
+                    .collect();
+                futures::future::join_all(started)
+            })
+            .await;
+        calls.push((indexes, dispatched));
     }
-    slots
-        .into_iter()
-        .map(|slot| slot.expect("every item has a result"))
-        .collect()
+    async move {
+        let mut slots: Vec<Option<R>> = (0..count).map(|_| None).collect();
+        let results = calls.into_iter().map(|(indexes, dispatched)| async move {
+            let result = match dispatched {
+                Ok(pending) => pending.await,
+                Err(error) => Err(error),
+            };
+            (indexes, result)
+        });
+        for (indexes, result) in futures::future::join_all(results).await {
+            match result {
+                Ok(results) => results.into_iter().for_each(|(i, r)| slots[i] = Some(r)),
+                Err(error) => indexes
+                    .into_iter()
+                    .for_each(|i| slots[i] = Some(gone(error))),
+            }
+        }
+        slots
+            .into_iter()
+            .map(|slot| slot.expect("every item has a result"))
+            .collect()
+    }
 }
 
 /// What each partition of a topic takes from the topic's effective config.
@@ -342,6 +433,7 @@ pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta)
         max_message_bytes: effective.max_message_bytes.max(0) as usize,
         // flush.ms=0 asks for a sync after every append: that is the strict mode.
         flush_interval_ms: effective.flush_ms.filter(|ms| *ms > 0),
+        producer_id_expiration_ms: snapshot.broker.producer_id_expiration_ms,
     }
 }
 

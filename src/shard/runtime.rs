@@ -245,6 +245,14 @@ async fn run_shard(
     if loaded > 0 {
         tracing::info!(shard = index, records = loaded, "committed offsets loaded");
     }
+    let loaded = shard
+        .txns
+        .load(&shard)
+        .await
+        .context("loading transaction states")?;
+    if loaded > 0 {
+        tracing::info!(shard = index, records = loaded, "transaction states loaded");
+    }
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     shard.set_accepting();
@@ -265,6 +273,7 @@ async fn run_shard(
     glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(&shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(&shard))).detach();
+    glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(&shard))).detach();
     let finished = Rc::new(super::Event::default());
     let finishing = finished.listen();
     let stopper = Rc::clone(&shard);
@@ -291,8 +300,9 @@ fn relay(signal: oneshot::Receiver<()>, then: impl FnOnce() + 'static) {
     .detach();
 }
 
-/// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions
-/// and deletes the segments that retention no longer keeps.
+/// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions,
+/// forgets producer ids past `producer.id.expiration.ms` and deletes the segments that
+/// retention no longer keeps.
 async fn enforce_retention(shard: Rc<Shard>) {
     loop {
         let interval = shard
@@ -309,11 +319,7 @@ async fn enforce_retention(shard: Rc<Shard>) {
             / shard.shard_count().max(1)
             / crate::storage::log::MAP_ENTRY_BYTES;
         for partition in shard.local_partitions() {
-            match partition
-                .log
-                .compact(super::now_ms(), map_entries_max)
-                .await
-            {
+            match partition.compact(super::now_ms(), map_entries_max).await {
                 Ok(0) => {}
                 Ok(removed) => {
                     tracing::info!(topic = %partition.topic, partition = partition.index, removed, "compaction removed records")
@@ -322,7 +328,11 @@ async fn enforce_retention(shard: Rc<Shard>) {
                     tracing::error!(topic = %partition.topic, partition = partition.index, %error, "compaction failed")
                 }
             }
-            match partition.log.enforce_retention(super::now_ms()).await {
+            let expired = partition.expire_producers(super::now_ms());
+            if expired > 0 {
+                tracing::debug!(topic = %partition.topic, partition = partition.index, expired, "producer ids expired");
+            }
+            match partition.enforce_retention(super::now_ms()).await {
                 Ok(0) => {}
                 Ok(deleted) => {
                     tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments")
@@ -346,18 +356,17 @@ async fn flush_on_interval(shard: Rc<Shard>) {
         let now = super::now_ms();
         let mut next_due = now + FLUSH_CHECK_MS;
         for partition in shard.local_partitions() {
-            let Some(interval) = partition.flush_interval_ms.get() else {
+            let (Some(interval), flushed_at) = partition.flush_schedule() else {
                 continue;
             };
-            let due = partition.flushed_at_ms.get().saturating_add(interval);
+            let due = flushed_at.saturating_add(interval);
             if due > now {
                 next_due = next_due.min(due);
                 continue;
             }
-            if let Err(error) = partition.log.flush().await {
+            if let Err(error) = partition.flush_on_schedule(now).await {
                 tracing::error!(topic = %partition.topic, partition = partition.index, %error, "periodic flush failed");
             }
-            partition.flushed_at_ms.set(now);
             next_due = next_due.min(now.saturating_add(interval));
         }
         let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
@@ -371,7 +380,9 @@ async fn flush_on_interval(shard: Rc<Shard>) {
     }
 }
 
-/// One task per peer shard runs the work it ships here, each job as its own task.
+/// One task per peer shard runs the work it ships here: each job is called at once,
+/// in mailbox order (its synchronous part runs here, before the next job's), and the
+/// future it returns runs as its own task.
 pub(super) fn spawn_mailboxes(
     shard: &Rc<Shard>,
     mut receivers: glommio::channels::channel_mesh::Receivers<super::Job>,
@@ -381,10 +392,11 @@ pub(super) fn spawn_mailboxes(
         glommio::spawn_local(async move {
             while let Some(job) = receiver.recv().await {
                 shard.metrics.cross_shard_received.add(1);
+                shard.metrics.cross_shard_running.add(1);
+                let work = job(Rc::clone(&shard));
                 let shard = Rc::clone(&shard);
                 glommio::spawn_local(async move {
-                    shard.metrics.cross_shard_running.add(1);
-                    job(Rc::clone(&shard)).await;
+                    work.await;
                     shard.metrics.cross_shard_running.add(-1);
                 })
                 .detach();

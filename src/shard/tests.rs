@@ -113,3 +113,42 @@ fn invoke_on_all_gathers_every_shards_answer_in_order() {
         assert_eq!(ids, vec![ShardId(0), ShardId(1)]);
     });
 }
+
+thread_local! {
+    /// The order in which work started on this thread's shard.
+    static STARTED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn dispatched_work_starts_on_the_target_in_dispatch_order_whatever_order_it_ends_in() {
+    on_two_shards(|shard| async move {
+        let count = 50;
+        let mut pending = Vec::new();
+        for i in 0..count {
+            let answer = shard
+                .dispatch_on(ShardId(1), move |_| {
+                    STARTED.with(|started| started.borrow_mut().push(i));
+                    // Later work ends first.
+                    let wait = std::time::Duration::from_micros(((count - i) * 50) as u64);
+                    async move {
+                        glommio::timer::sleep(wait).await;
+                        i
+                    }
+                })
+                .await
+                .expect("shard 1 runs");
+            pending.push(answer);
+        }
+        let answers: Vec<usize> = futures::future::join_all(pending)
+            .await
+            .into_iter()
+            .map(|a| a.expect("answered"))
+            .collect();
+        assert_eq!(answers, (0..count).collect::<Vec<_>>());
+        let started = shard
+            .invoke_on(ShardId(1), |_| async { STARTED.with(|s| s.take()) })
+            .await
+            .expect("shard 1 answers");
+        assert_eq!(started, (0..count).collect::<Vec<_>>());
+    });
+}

@@ -17,18 +17,18 @@ use futures::future::Either;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::event::Event;
-use super::partition::Partition;
+use crate::error::ApiError;
 use crate::metrics::{Counter, DurationHistogram};
-use crate::storage::{Appended, BatchInfo, StorageError};
+use crate::partition::{Job, Partition};
+use crate::storage::{Appended, StorageError};
 
-pub type AppendResult = Result<Appended, StorageError>;
+pub type AppendResult = Result<Appended, ApiError>;
 
 struct AppendJob {
     partition: Rc<Partition>,
     bytes: Bytes,
-    infos: Vec<BatchInfo>,
+    job: Job,
     durable: bool,
-    now_ms: i64,
     reply: oneshot::Sender<AppendResult>,
 }
 
@@ -54,27 +54,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Queues `bytes` (validated batches) for `partition`. Resolves once they are in the
-    /// page cache, or, with `durable` (acks=all), once they are fdatasynced.
-    pub async fn append(
+    /// Queues `bytes` (validated batches) for `partition`, behind every append queued
+    /// before it. The returned future resolves once they are in the page cache, or,
+    /// with `durable` (acks=all), once they are fdatasynced.
+    pub(crate) fn enqueue(
         &self,
         partition: Rc<Partition>,
         bytes: Bytes,
-        infos: Vec<BatchInfo>,
+        job: Job,
         durable: bool,
-        now_ms: i64,
-    ) -> AppendResult {
+    ) -> impl std::future::Future<Output = AppendResult> + 'static {
         let (reply, result) = oneshot::channel();
         self.appends.borrow_mut().push_back(AppendJob {
             partition,
             bytes,
-            infos,
+            job,
             durable,
-            now_ms,
             reply,
         });
         self.append_ready.notify();
-        result.await.unwrap_or_else(|_| Err(stopped()))
+        async move { result.await.unwrap_or_else(|_| Err(stopped())) }
     }
 
     /// Appends waiting to be written, and written acks=all appends waiting for a sync.
@@ -97,23 +96,15 @@ impl Writer {
             let AppendJob {
                 partition,
                 bytes,
-                infos,
+                job,
                 durable,
-                now_ms,
                 reply,
             } = job;
-            let result = partition
-                .log
-                .append(&bytes, infos, partition.leader_epoch, now_ms)
-                .await;
-            if result.is_ok() {
-                partition.appended().notify();
-            }
-            match result {
+            match partition.write(&bytes, job).await {
                 Ok(appended) if durable => {
                     // The disk starts on the bytes now, not when the log's sync comes
                     // round (which may wait for the log's running one).
-                    partition.log.start_writeback();
+                    partition.start_writeback();
                     self.syncs.borrow_mut().push(SyncJob {
                         partition,
                         appended,
@@ -160,11 +151,9 @@ impl Writer {
             syncing.retain(|p| !Rc::ptr_eq(p, &partition));
             self.group_commits.add(1);
             self.group_committed_appends.add(jobs.len() as u64);
+            let failure = result.err().map(ApiError::from);
             for job in jobs {
-                let answer = match &result {
-                    Ok(()) => Ok(job.appended),
-                    Err(error) => Err(StorageError::Io(std::io::Error::other(error.to_string()))),
-                };
+                let answer = failure.clone().map_or(Ok(job.appended), Err);
                 let _ = job.reply.send(answer);
             }
         }
@@ -194,9 +183,9 @@ impl Writer {
 
     /// fdatasyncs `partition`'s log, timing the sync when there was one to do.
     async fn sync(&self, partition: &Partition) -> Result<(), StorageError> {
-        let dirty = partition.log.is_dirty();
+        let dirty = partition.is_dirty();
         let started = std::time::Instant::now();
-        let result = partition.log.flush().await;
+        let result = partition.flush().await;
         if dirty {
             self.fdatasync.observe(started.elapsed());
         }
@@ -211,6 +200,8 @@ impl Writer {
     }
 }
 
-fn stopped() -> StorageError {
-    StorageError::Io(std::io::Error::other("the shard's writer has stopped"))
+fn stopped() -> ApiError {
+    ApiError::from(StorageError::Io(std::io::Error::other(
+        "the shard's writer has stopped",
+    )))
 }

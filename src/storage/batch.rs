@@ -37,7 +37,11 @@ const CRC_START: usize = 21;
 const MAGIC_V2: i8 = 2;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
+const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
+/// Control record types (the key of a control batch's one record).
+pub const CONTROL_ABORT: i16 = 0;
+pub const CONTROL_COMMIT: i16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -68,6 +72,11 @@ pub struct BatchInfo {
     pub max_timestamp: i64,
     pub compressed: bool,
     pub control: bool,
+    /// -1 for a producer without an id (neither idempotent nor transactional).
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub transactional: bool,
 }
 
 impl BatchHeader {
@@ -105,6 +114,88 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes.get() & ATTR_CONTROL != 0
     }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes.get() & ATTR_TRANSACTIONAL != 0
+    }
+}
+
+/// A commit (or abort) marker as the broker writes it: a control batch of one record
+/// whose key is (version 0, type) and value (version 0, coordinator epoch), for the
+/// producer's transaction; offsets are assigned when it is appended.
+pub fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+    timestamp: i64,
+) -> Vec<u8> {
+    let kind = if commit {
+        CONTROL_COMMIT
+    } else {
+        CONTROL_ABORT
+    };
+    // attributes, timestamp delta 0, offset delta 0, key length 4 (zig-zag 8)
+    let mut record = vec![0u8, 0, 0, 8];
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&kind.to_be_bytes());
+    record.push(12); // value length 6, zig-zag
+    record.extend_from_slice(&0i16.to_be_bytes());
+    record.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    record.push(0); // no headers
+    let mut body = vec![(record.len() as u8) << 1];
+    body.extend_from_slice(&record);
+    let header = BatchHeader {
+        base_offset: I64::new(0),
+        batch_length: I32::new((HEADER_BYTES - LOG_OVERHEAD + body.len()) as i32),
+        partition_leader_epoch: I32::new(-1),
+        magic: MAGIC_V2,
+        crc: U32::new(0),
+        attributes: I16::new(ATTR_TRANSACTIONAL | ATTR_CONTROL),
+        last_offset_delta: I32::new(0),
+        base_timestamp: I64::new(timestamp),
+        max_timestamp: I64::new(timestamp),
+        producer_id: I64::new(producer_id),
+        producer_epoch: I16::new(producer_epoch),
+        base_sequence: I32::new(-1),
+        records_count: I32::new(1),
+    };
+    let crc = batch_crc(&header, &body);
+    let header = BatchHeader {
+        crc: U32::new(crc),
+        ..header
+    };
+    let mut batch = header.as_bytes().to_vec();
+    batch.extend_from_slice(&body);
+    batch
+}
+
+/// The type and coordinator epoch of an uncompressed control batch's record (its key is
+/// version and type, its value version and coordinator epoch); `None` when `batch` is
+/// not one or its record does not read.
+pub fn control_record(batch: &[u8]) -> Option<(i16, i32)> {
+    let header = BatchHeader::parse(batch).ok()?;
+    if !header.is_control() || header.compression() != 0 {
+        return None;
+    }
+    let mut rest = batch.get(HEADER_BYTES..)?;
+    let varint = |rest: &mut &[u8]| {
+        let (value, used) = read_varint(rest)?;
+        *rest = &rest[used..];
+        Some(value)
+    };
+    varint(&mut rest)?; // record length
+    rest = rest.get(1..)?; // attributes
+    varint(&mut rest)?; // timestamp delta
+    varint(&mut rest)?; // offset delta
+    let key_length = usize::try_from(varint(&mut rest)?).ok()?;
+    let key = rest.get(..key_length)?;
+    rest = &rest[key_length..];
+    let value_length = usize::try_from(varint(&mut rest)?).ok()?;
+    let value = rest.get(..value_length)?;
+    let kind = i16::from_be_bytes(key.get(2..4)?.try_into().ok()?);
+    let coordinator_epoch = i32::from_be_bytes(value.get(2..6)?.try_into().ok()?);
+    Some((kind, coordinator_epoch))
 }
 
 /// Checks every batch in `buf` (one or more, back to back) and describes each.
@@ -167,6 +258,10 @@ fn validate_one(buf: &[u8], size_max: usize) -> Result<BatchInfo, BatchError> {
         max_timestamp: header.max_timestamp.get(),
         compressed: compression != 0,
         control: header.is_control(),
+        producer_id: header.producer_id.get(),
+        producer_epoch: header.producer_epoch.get(),
+        base_sequence: header.base_sequence.get(),
+        transactional: header.is_transactional(),
     })
 }
 
@@ -396,6 +491,30 @@ pub(crate) mod tests {
         let info = validate(&append_time, 1 << 20).expect("valid")[0];
         assert_eq!(info.max_timestamp, 99);
         assert_eq!(append_time[HEADER_BYTES..], batch[HEADER_BYTES..]);
+    }
+
+    #[test]
+    fn markers_are_valid_control_batches_that_read_back() {
+        for commit in [true, false] {
+            let marker = control_batch(77, 3, 5, commit, 1234);
+            let infos = validate(&marker, 1 << 20).expect("valid");
+            assert!(infos[0].control && infos[0].transactional);
+            assert_eq!((infos[0].producer_id, infos[0].producer_epoch), (77, 3));
+            let kind = if commit {
+                CONTROL_COMMIT
+            } else {
+                CONTROL_ABORT
+            };
+            assert_eq!(control_record(&marker), Some((kind, 5)));
+            // kafka-protocol (what clients use) reads it as a control record too.
+            let set = crate::storage::decode::decode(&marker).expect("decodes");
+            assert!(set.records[0].control);
+            assert_eq!(set.records[0].producer_id, 77);
+        }
+        assert_eq!(
+            control_record(&encode_batch(&[b"x"], &[1], Compression::None)),
+            None
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ async fn put(log: &Log, records: &[(&str, Option<&str>, i64)], compression: Comp
 async fn records(log: &Log) -> Vec<(i64, String, Option<String>)> {
     let mut out = Vec::new();
     let mut next = log.start_offset();
-    while let Some(slice) = log.read(next, 1 << 20).await.expect("read") {
+    while let Some(slice) = log.read(next, 1 << 20, i64::MAX).await.expect("read") {
         let bytes = slice
             .file
             .read_at(slice.position, slice.length as usize)

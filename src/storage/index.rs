@@ -55,6 +55,12 @@ impl OffsetIndex {
         }
     }
 
+    /// The relative offset of the first indexed batch at or after `position`.
+    pub fn offset_at_or_after(&self, position: u32) -> Option<u32> {
+        let at = self.entries.partition_point(|(_, p)| *p < position);
+        self.entries.get(at).map(|(offset, _)| *offset)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let entries: Vec<OffsetEntry> = self
             .entries

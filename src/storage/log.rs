@@ -78,6 +78,9 @@ pub struct FileSlice {
     pub file: Rc<BufferedFile>,
     pub position: u64,
     pub length: u32,
+    /// No record in the slice has this offset or a later one (Kafka's upper bound for
+    /// the aborted transactions a fetch returns).
+    pub upper_bound: i64,
 }
 
 pub struct Log {
@@ -176,6 +179,11 @@ impl Log {
         self.segments.borrow().len()
     }
 
+    /// The base offsets of the segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        self.segments.borrow().keys().copied().collect()
+    }
+
     /// Whether the cleaner compacts this log (`cleanup.policy` has compact).
     pub fn is_compacted(&self) -> bool {
         self.config.borrow().compact
@@ -183,6 +191,11 @@ impl Log {
 
     pub fn set_config(&self, config: LogConfig) {
         *self.config.borrow_mut() = config;
+    }
+
+    /// Everything before this offset is on disk (fdatasynced).
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed_offset.get()
     }
 
     /// Whether appends since the last flush wait for one.
@@ -201,9 +214,10 @@ impl Log {
     }
 
     /// Appends validated batches (`infos` from `batch::validate` over `bytes`), giving
-    /// them consecutive offsets from the log end. Each batch is written as a header with
-    /// the assigned offsets followed by its body straight from `bytes`. Returns once the
-    /// bytes are written to the page cache; `flush` makes them durable.
+    /// them consecutive offsets from the log end (a leader's append). Each batch is
+    /// written as a header with the assigned offsets followed by its body straight from
+    /// `bytes`. Returns once the bytes are written to the page cache; `flush` makes them
+    /// durable.
     pub async fn append(
         &self,
         bytes: &[u8],
@@ -211,17 +225,14 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
-        assert!(
-            !self.appending.replace(true),
-            "appends to a log are serialised by its shard"
-        );
-        let _guard = AppendGuard(&self.appending);
+        let _turn = self.append_turn();
         let config = *self.config.borrow();
         self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
         let base = self.end_offset.get();
         let log_append_time = config.log_append_time.then_some(now_ms);
         let mut next = base;
         let mut headers = Vec::with_capacity(infos.len());
+        let mut bases = Vec::with_capacity(infos.len());
         for info in &mut infos {
             let batch = &bytes[info.position..info.position + info.size];
             headers.push(batch::stored_header(
@@ -233,6 +244,7 @@ impl Log {
             if let Some(now_ms) = log_append_time {
                 info.max_timestamp = now_ms;
             }
+            bases.push(next);
             next += i64::from(info.last_offset_delta) + 1;
         }
         let parts: Vec<&[u8]> = infos
@@ -244,15 +256,122 @@ impl Log {
             })
             .collect();
         self.active()
-            .append(&parts, &infos, config.index_interval_bytes)
+            .append(&parts, &infos, &bases, config.index_interval_bytes)
             .await?;
         self.end_offset.set(next);
-        let log_append_time_ms = log_append_time.unwrap_or(-1);
         Ok(Appended {
             base_offset: base,
             last_offset: next - 1,
-            log_append_time_ms,
+            log_append_time_ms: log_append_time.unwrap_or(-1),
         })
+    }
+
+    /// Appends validated batches that already carry their offsets (a follower's copy
+    /// of its leader's log), byte for byte. Their offsets must increase and start at
+    /// or after the log end; a gap (records the leader's cleaner removed) is kept.
+    pub async fn append_at(
+        &self,
+        bytes: &[u8],
+        infos: Vec<BatchInfo>,
+        now_ms: i64,
+    ) -> Result<Appended, StorageError> {
+        let _turn = self.append_turn();
+        let mut bases = Vec::with_capacity(infos.len());
+        let mut next = self.end_offset.get();
+        for info in &infos {
+            let header = BatchHeader::parse(&bytes[info.position..])
+                .map_err(|e| StorageError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+            let base = header.base_offset.get();
+            if base < next {
+                return Err(StorageError::OutOfOrder {
+                    offset: base,
+                    expected: next,
+                });
+            }
+            bases.push(base);
+            next = header.last_offset().saturating_add(1);
+        }
+        let Some(&first) = bases.first() else {
+            return Err(StorageError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "nothing to append",
+            )));
+        };
+        let config = *self.config.borrow();
+        self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
+        self.active()
+            .append(&[bytes], &infos, &bases, config.index_interval_bytes)
+            .await?;
+        self.end_offset.set(next);
+        Ok(Appended {
+            base_offset: first,
+            last_offset: next - 1,
+            log_append_time_ms: -1,
+        })
+    }
+
+    /// Takes the log's one append turn (appends, rolls and truncations never overlap).
+    fn append_turn(&self) -> AppendGuard<'_> {
+        assert!(
+            !self.appending.replace(true),
+            "appends to a log are serialised by its shard"
+        );
+        AppendGuard(&self.appending)
+    }
+
+    /// Removes every batch from the one holding `offset` to the end (a follower whose
+    /// log went past its leader's). The log then ends at that batch's base offset, at
+    /// or before `offset`. An `offset` before the log start empties the log and starts
+    /// it at `offset`. Returns the new log end.
+    pub async fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
+        if offset >= self.end_offset.get() {
+            return Ok(self.end_offset.get());
+        }
+        let _turn = self.append_turn();
+        if offset < self.start_offset.get() || offset <= self.first_base_offset() {
+            return self.truncate_fully(offset.max(0), now_ms).await;
+        }
+        let later: Vec<Rc<Segment>> = self
+            .segments
+            .borrow()
+            .range(offset + 1..)
+            .map(|(_, s)| Rc::clone(s))
+            .collect();
+        for segment in later {
+            self.segments.borrow_mut().remove(&segment.base_offset());
+            segment.remove(&self.dir).await?;
+        }
+        let active = self.active();
+        let interval = self.config.borrow().index_interval_bytes;
+        if let Some((position, _)) = active.position_of(offset).await? {
+            active.truncate(&self.dir, position, interval).await?;
+        }
+        sync_dir(&self.dir).await?;
+        let end = active.next_offset();
+        self.end_offset.set(end);
+        self.flushed_offset.set(self.flushed_offset.get().min(end));
+        Ok(end)
+    }
+
+    /// Deletes every segment and starts the log afresh, empty, at `offset`.
+    async fn truncate_fully(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let all: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
+        for segment in all {
+            segment.remove(&self.dir).await?;
+        }
+        let fresh = Segment::create(&self.dir, offset, now_ms).await?;
+        sync_dir(&self.dir).await?;
+        *self.segments.borrow_mut() = BTreeMap::from([(offset, Rc::new(fresh))]);
+        self.start_offset.set(offset);
+        write_start_offset(&self.dir, offset).await?;
+        self.end_offset.set(offset);
+        self.flushed_offset.set(offset);
+        self.cleaned_up_to.set(-1);
+        Ok(offset)
+    }
+
+    fn first_base_offset(&self) -> i64 {
+        self.segments.borrow().keys().next().copied().unwrap_or(0)
     }
 
     async fn maybe_roll(
@@ -302,13 +421,18 @@ impl Log {
     }
 
     /// Whole batches from the one holding `offset`, up to about `max_bytes` (at least
-    /// one batch, as Kafka's KIP-74). `None` at the log end.
+    /// one batch, as Kafka's KIP-74), and none at or past `bound` (a batch boundary: the
+    /// high watermark or the last stable offset). `None` when nothing is readable.
     pub async fn read(
         &self,
         offset: i64,
         max_bytes: usize,
+        bound: i64,
     ) -> Result<Option<FileSlice>, StorageError> {
         self.check_range(offset)?;
+        if offset >= bound {
+            return Ok(None);
+        }
         let candidates: Vec<Rc<Segment>> = self
             .segments
             .borrow()
@@ -319,7 +443,7 @@ impl Log {
             .chain(
                 self.segments
                     .borrow()
-                    .range(offset + 1..)
+                    .range(offset + 1..bound)
                     .map(|(_, s)| Rc::clone(s)),
             )
             .collect();
@@ -330,14 +454,26 @@ impl Log {
             let Some((position, first_size)) = segment.position_of(offset).await? else {
                 continue;
             };
-            let available = segment.size().saturating_sub(position);
+            let mut end = segment.size();
+            if bound < segment.next_offset() {
+                match segment.position_of(bound).await? {
+                    Some((bound_position, _)) => end = bound_position,
+                    None => return Ok(None),
+                }
+            }
+            let available = end.saturating_sub(position);
+            if available == 0 {
+                return Ok(None);
+            }
             let length = available
                 .min(max_bytes.max(first_size) as u64)
                 .min(u64::from(u32::MAX));
+            let upper_bound = segment.offset_bound_after(position + length).min(bound);
             return Ok(Some(FileSlice {
                 file: Rc::clone(segment.file()),
                 position,
                 length: length as u32,
+                upper_bound,
             }));
         }
         Ok(None)
@@ -389,7 +525,7 @@ impl Log {
         if offset >= self.end_offset.get() {
             return Ok(None);
         }
-        let Some(slice) = self.read(offset, 1).await? else {
+        let Some(slice) = self.read(offset, 1, i64::MAX).await? else {
             return Ok(None);
         };
         let length = (slice.length as usize).min(batch::HEADER_BYTES);
@@ -489,10 +625,33 @@ impl Log {
     }
 
     /// Calls `each` with every whole batch of the log, oldest first.
-    pub async fn for_each_batch(&self, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
-        let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
+    pub async fn for_each_batch(&self, each: impl FnMut(&[u8])) -> Result<(), StorageError> {
+        self.for_each_batch_from(i64::MIN, each).await
+    }
+
+    /// Calls `each` with every whole batch that holds an offset at or after `from`,
+    /// oldest first.
+    pub async fn for_each_batch_from(
+        &self,
+        from: i64,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), StorageError> {
+        let segments: Vec<Rc<Segment>> = self
+            .segments
+            .borrow()
+            .values()
+            .filter(|s| s.next_offset() > from)
+            .cloned()
+            .collect();
         for segment in &segments {
-            scan(segment, &mut each).await?;
+            let first = from.max(segment.base_offset());
+            let mut position = match segment.position_of(first).await? {
+                Some((position, _)) => position,
+                None => continue,
+            };
+            while let Some(batches) = scan_from(segment, &mut position).await? {
+                batches.iter().for_each(&mut each);
+            }
         }
         Ok(())
     }
@@ -510,15 +669,6 @@ impl Log {
             .await?;
         Ok(())
     }
-}
-
-/// Calls `each` with every whole batch of a segment, in order.
-async fn scan(segment: &Segment, mut each: impl FnMut(&[u8])) -> Result<(), StorageError> {
-    let mut position = 0;
-    while let Some(batches) = scan_from(segment, &mut position).await? {
-        batches.iter().for_each(&mut each);
-    }
-    Ok(())
 }
 
 /// Whole batches read from one window of a segment.

@@ -11,11 +11,14 @@ mod segment;
 
 pub use self::batch::{BatchError, BatchInfo};
 pub use self::log::{Appended, FileSlice, Log, LogConfig};
+pub use self::segment::file_name as segment_file_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("offset {offset} is outside the log's range [{start}, {end}]")]
     OffsetOutOfRange { offset: i64, start: i64, end: i64 },
+    #[error("batch at offset {offset} is out of order: the log ends at {expected}")]
+    OutOfOrder { offset: i64, expected: i64 },
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
 }

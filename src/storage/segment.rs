@@ -157,14 +157,17 @@ impl Segment {
     }
 
     /// Writes batches whose offsets were already assigned, given as `parts` written one
-    /// after another, then indexes them (`infos` positions count from the first part).
-    /// Returns once the bytes are in the page cache (not yet durable: see `flush`).
+    /// after another, then indexes them (`infos` positions count from the first part;
+    /// `bases` are their base offsets). Returns once the bytes are in the page cache
+    /// (not yet durable: see `flush`).
     pub async fn append(
         &self,
         parts: &[&[u8]],
         infos: &[BatchInfo],
+        bases: &[i64],
         interval: u64,
     ) -> io::Result<()> {
+        debug_assert_eq!(infos.len(), bases.len());
         let start = self.size.get();
         let length: u64 = parts.iter().map(|part| part.len() as u64).sum();
         if let Err(error) = copy_to_page_cache(&self.file, parts, start) {
@@ -172,13 +175,11 @@ impl Segment {
             let _ = self.file.truncate(start).await;
             return Err(error);
         }
-        // Offsets come from the patched headers, which the log assigned before writing.
-        for info in infos {
+        for (info, base) in infos.iter().zip(bases) {
             let position = start + info.position as u64;
-            let base = self.next_offset.get();
             self.index_batch(
                 position,
-                base,
+                *base,
                 info.size as u64,
                 info.max_timestamp,
                 interval,
@@ -188,6 +189,19 @@ impl Segment {
         }
         self.size.set(start + length);
         Ok(())
+    }
+
+    /// Cuts the segment at `position` (a batch boundary), durably, and re-derives its
+    /// offsets and in-memory indexes from what is left. Its index files go: they are
+    /// written again when it is sealed.
+    pub async fn truncate(&self, dir: &Path, position: u64, interval: u64) -> io::Result<()> {
+        self.file.truncate(position).await?;
+        self.file.fdatasync().await?;
+        self.remove_indexes(dir).await?;
+        self.size.set(position);
+        self.next_offset.set(self.base_offset);
+        self.max_timestamp.set(-1);
+        self.rescan_tail(0, interval, true).await
     }
 
     fn index_batch(
@@ -244,7 +258,18 @@ impl Segment {
 
     /// Unlinks the segment's files. Readers holding `file()` keep reading the open file.
     pub async fn remove(&self, dir: &Path) -> io::Result<()> {
-        self.unlink(dir, &["log", "index", "timeindex"]).await
+        self.unlink(dir, &["log", "index", "timeindex", "txnindex"])
+            .await
+    }
+
+    /// No batch at or after `position` holds an offset below this: the offset of the
+    /// first indexed batch from there, else the segment's end.
+    pub fn offset_bound_after(&self, position: u64) -> i64 {
+        let position = u32::try_from(position).unwrap_or(u32::MAX);
+        match self.index.borrow().offset_at_or_after(position) {
+            Some(relative) => self.base_offset + i64::from(relative),
+            None => self.next_offset.get(),
+        }
     }
 
     /// Unlinks the index files only (they are rebuilt from the log when missing).

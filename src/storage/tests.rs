@@ -40,7 +40,7 @@ async fn append(log: &Log, count: usize, ts0: i64) -> Appended {
 /// Every base offset readable from `from` to the end, following batch headers.
 async fn read_all(log: &Log, mut from: i64) -> Vec<i64> {
     let mut bases = Vec::new();
-    while let Some(slice) = log.read(from, 1 << 20).await.expect("read") {
+    while let Some(slice) = log.read(from, 1 << 20, i64::MAX).await.expect("read") {
         let bytes = slice
             .file
             .read_at(slice.position, slice.length as usize)
@@ -72,12 +72,12 @@ fn appends_read_back_across_segment_rolls() {
         // A fetch in the middle of a batch starts at that batch.
         assert_eq!(read_all(&log, 31).await[0], 30);
         assert!(log
-            .read(log.end_offset(), 100)
+            .read(log.end_offset(), 100, i64::MAX)
             .await
             .expect("at end")
             .is_none());
         assert!(matches!(
-            log.read(91, 100).await,
+            log.read(91, 100, i64::MAX).await,
             Err(StorageError::OffsetOutOfRange { .. })
         ));
     });
@@ -187,7 +187,7 @@ fn retention_and_delete_records_drop_whole_old_segments() {
         let start = log.start_offset();
         assert!(start > 0);
         assert!(matches!(
-            log.read(start - 1, 10).await,
+            log.read(start - 1, 10, i64::MAX).await,
             Err(StorageError::OffsetOutOfRange { .. })
         ));
         assert_eq!(read_all(&log, start).await[0], start);
@@ -199,7 +199,7 @@ fn retention_and_delete_records_drop_whole_old_segments() {
                 .expect("delete records"),
             cut
         );
-        assert!(log.read(cut - 1, 10).await.is_err());
+        assert!(log.read(cut - 1, 10, i64::MAX).await.is_err());
         let config = LogConfig {
             retention_ms: 500,
             ..small_config()
@@ -216,7 +216,7 @@ fn retention_and_delete_records_drop_whole_old_segments() {
             (log.end_offset(), 0)
         );
         assert!(log
-            .read(log.end_offset(), 10)
+            .read(log.end_offset(), 10, i64::MAX)
             .await
             .expect("at the end")
             .is_none());
@@ -331,4 +331,121 @@ fn log_directory_layout_is_kafkas() {
     assert!(names.contains(&"00000000000000000000.index".to_string()));
     assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
     assert!(names.iter().all(|n| Path::new(n).extension().is_some()));
+}
+
+#[test]
+fn reads_stop_at_the_bound_they_are_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        for i in 0..4 {
+            append(&log, 2, i * 10).await;
+        }
+        // Batches start at 0, 2, 4 and 6: a bound at 4 lets two of them through.
+        let slice = log.read(0, 1 << 20, 4).await.expect("read").expect("data");
+        let bytes = slice
+            .file
+            .read_at(slice.position, slice.length as usize)
+            .await
+            .expect("read");
+        let mut bases = Vec::new();
+        let end = batch::walk(&bytes, true, |_, h| bases.push(h.base_offset.get()));
+        assert_eq!((bases, end), (vec![0, 2], batch::WalkEnd::Clean));
+        assert!(log.read(4, 1 << 20, 4).await.expect("read").is_none());
+        assert!(log.read(5, 1 << 20, 4).await.expect("read").is_none());
+    });
+}
+
+#[test]
+fn truncation_cuts_at_the_batch_holding_the_offset_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        for i in 0..30 {
+            append(&log, 3, i * 10).await;
+        }
+        let segments = log.segment_count();
+        assert!(segments > 3);
+        // Offset 40 lies in the batch 39..=41: that whole batch goes.
+        assert_eq!(log.truncate_to(40, 5_000).await.expect("truncate"), 39);
+        assert_eq!(log.end_offset(), 39);
+        assert!(log.segment_count() < segments);
+        assert_eq!(read_all(&log, 0).await.last(), Some(&36));
+        assert_eq!(append(&log, 1, 7).await.base_offset, 39);
+        // Beyond the end it changes nothing.
+        assert_eq!(log.truncate_to(1_000, 5_000).await.expect("no-op"), 40);
+    });
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("reopen");
+        assert_eq!(log.end_offset(), 40);
+        let bases = read_all(&log, 0).await;
+        assert_eq!(bases.len(), 14);
+        assert_eq!(bases.last(), Some(&39));
+        // Before the first offset the log starts over, empty, there.
+        assert_eq!(log.truncate_to(0, 6_000).await.expect("truncate"), 0);
+        assert_eq!((log.start_offset(), log.end_offset()), (0, 0));
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(append(&log, 2, 8).await.base_offset, 0);
+    });
+}
+
+/// A batch of `count` records stored at `base` in leader epoch `epoch`, as a follower
+/// receives it.
+fn stored_batch(base: i64, count: usize, epoch: i32) -> Vec<u8> {
+    let values: Vec<&[u8]> = (0..count).map(|_| &b"replica"[..]).collect();
+    let timestamps: Vec<i64> = (0..count as i64).collect();
+    let mut bytes = encode_batch(&values, &timestamps, Compression::None);
+    batch::assign_offset(&mut bytes, base, epoch);
+    bytes
+}
+
+#[test]
+fn a_follower_append_keeps_its_leaders_offsets_and_refuses_going_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        // Offsets 3 and 4 were compacted away on the leader: the gap is kept.
+        let bytes = [stored_batch(0, 3, 1), stored_batch(5, 2, 1)].concat();
+        let infos = batch::validate(&bytes, 1 << 20).expect("valid");
+        let appended = log.append_at(&bytes, infos, 0).await.expect("append");
+        assert_eq!((appended.base_offset, appended.last_offset), (0, 6));
+        assert_eq!(log.end_offset(), 7);
+        assert_eq!(read_all(&log, 0).await, vec![0, 5]);
+        assert_eq!(read_all(&log, 3).await, vec![5]);
+        let old = stored_batch(6, 1, 1);
+        let infos = batch::validate(&old, 1 << 20).expect("valid");
+        assert!(matches!(
+            log.append_at(&old, infos, 0).await,
+            Err(StorageError::OutOfOrder {
+                offset: 6,
+                expected: 7
+            })
+        ));
+    });
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("reopen");
+        assert_eq!(log.end_offset(), 7);
+        let header = {
+            let slice = log.read(0, 1, i64::MAX).await.expect("read").expect("data");
+            let bytes = slice.file.read_at(slice.position, 61).await.expect("read");
+            BatchHeader::parse(&bytes)
+                .expect("header")
+                .partition_leader_epoch
+                .get()
+        };
+        assert_eq!(
+            header, 1,
+            "stored byte for byte, the leader's epoch included"
+        );
+    });
 }

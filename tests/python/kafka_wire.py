@@ -25,6 +25,10 @@ LEADER_NOT_AVAILABLE = 5
 MESSAGE_TOO_LARGE = 10
 INVALID_TOPIC_EXCEPTION = 17
 UNSUPPORTED_VERSION = 35
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_PRODUCER_EPOCH = 47
+INVALID_TXN_STATE = 48
+INVALID_RECORD = 87
 
 # ---------------------------------------------------------------- API keys
 PRODUCE = 0
@@ -42,6 +46,7 @@ CREATE_PARTITIONS = 37
 INCREMENTAL_ALTER_CONFIGS = 44
 DESCRIBE_CLUSTER = 60
 DESCRIBE_TOPIC_PARTITIONS = 75
+INIT_PRODUCER_ID = 22
 
 # compression codec ids in a RecordBatch's attributes (low 3 bits)
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -457,6 +462,10 @@ def fetch_v4(topic: str, partition: int, offset: int, max_wait_ms: int = 500, mi
     )
 
 
+def init_producer_id_v0(transactional_id: str | None = None, timeout_ms: int = 60000) -> bytes:
+    return string(transactional_id) + i32(timeout_ms)
+
+
 # ---------------------------------------------------------------- responses
 @dataclasses.dataclass
 class ApiVersions:
@@ -515,6 +524,13 @@ def parse_produce_v3(body: bytes) -> dict[tuple[str, int], tuple[int, int]]:
             out[(name, idx)] = (err, base)
     rd.i32()
     return out
+
+
+def parse_init_producer_id_v0(body: bytes) -> tuple[int, int, int]:
+    """(error_code, producer_id, producer_epoch)."""
+    rd = Reader(body)
+    rd.i32()
+    return rd.i16(), rd.i64(), rd.i16()
 
 
 @dataclasses.dataclass

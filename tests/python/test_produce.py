@@ -3,6 +3,7 @@ checking that keys, values, headers and timestamps come back exactly, and that t
 the producer's batches verbatim (same codec, valid CRC) as seen on the wire."""
 
 import random
+import struct
 import time
 
 import pytest
@@ -139,3 +140,29 @@ def test_log_append_time_topic_stamps_the_broker_clock(broker, codec):
     assert batches and all(b.crc_ok for b in batches)
     assert all(b.attributes & 0x08 and before <= b.max_timestamp <= after for b in batches)
     assert {b.codec for b in batches} <= {kw.CODECS[codec], kw.CODECS["none"]}
+
+
+@pytest.mark.parametrize("acks", [1, -1], ids=lambda a: f"acks{a}")
+def test_pipelined_produce_requests_reach_each_partition_in_request_order(broker, acks):
+    """Produce requests written back to back on one connection, each holding a batch for every
+    partition (spread over the shards), are appended to each partition in the order they were
+    sent: base offsets and the values read back both follow the request order."""
+    t = unique_topic("order")
+    partitions = 6
+    create_topic(broker, t, partitions)
+    requests = 60
+    with kw.Conn(broker.bootstrap) as c:
+        corrs = []
+        for i in range(requests):
+            parts = [kw.i32(p) + kw.nbytes(kw.encode_batch([kw.Record(None, b"%d" % i)])) for p in range(partitions)]
+            body = kw.string(None) + kw.i16(acks) + kw.i32(10000) + kw.array([kw.string(t) + kw.array(parts)])
+            corrs.append(c.send(kw.PRODUCE, 3, body))
+        answers = []
+        for corr in corrs:
+            frame = c.recv_frame(30)
+            assert struct.unpack(">i", frame[:4])[0] == corr
+            answers.append(kw.parse_produce_v3(frame[4:]))
+    for p in range(partitions):
+        assert [a[(t, p)] for a in answers] == [(0, i) for i in range(requests)], p
+        values = [r.value for b in kw.fetch_all_batches(broker.bootstrap, t, p) for _, _, r in b.records]
+        assert values == [b"%d" % i for i in range(requests)], p

@@ -46,6 +46,13 @@ impl Ctx {
         })
     }
 
+    /// Whether the caller may perform `operation` on some resource of the type.
+    pub fn allowed_on_any(&self, operation: Operation, resource: ResourceType) -> bool {
+        self.shard.snapshot().authorizer().is_none_or(|authorizer| {
+            authorizer.authorize_any(self.principal(), self.host(), operation, resource)
+        })
+    }
+
     /// Whether the caller may perform `operation` on the cluster.
     pub fn allowed_on_cluster(&self, operation: Operation) -> bool {
         self.allowed(operation, ResourceType::Cluster, CLUSTER_NAME)

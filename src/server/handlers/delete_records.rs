@@ -73,16 +73,8 @@ async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i1
     let Some(partition) = shard.partition(&topic, index) else {
         return (ResponseError::UnknownTopicOrPartition.code(), -1);
     };
-    let offset = if offset == -1 {
-        partition.high_watermark()
-    } else {
-        offset
-    };
-    if offset < 0 || offset > partition.high_watermark() {
-        return (ResponseError::OffsetOutOfRange.code(), -1);
-    }
-    match partition.log.delete_records_before(offset).await {
+    match partition.delete_records(offset).await {
         Ok(low_watermark) => (0, low_watermark),
-        Err(error) => (ApiError::from(error).wire_code(), -1),
+        Err(error) => (error.wire_code(), -1),
     }
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, PartitionData};
+use kafka_protocol::messages::{FetchRequest, ProducerId};
 use uuid::Uuid;
 
 use super::auth::only_allowed;
@@ -20,8 +20,9 @@ use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
+use crate::partition::Isolation;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
-use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition};
+use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition, Summary};
 use crate::server::sendfile::SendSlice;
 use crate::shard::Shard;
 
@@ -35,6 +36,7 @@ struct Want {
     offset: i64,
     max_bytes: i32,
     leader_epoch: i32,
+    isolation: Isolation,
 }
 
 /// What the owning shard found.
@@ -42,7 +44,10 @@ struct Want {
 struct Got {
     error: i16,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
+    /// read_committed: the aborted transactions the data may hold.
+    aborted: Option<Vec<(i64, i64)>>,
     data: Option<(SendSlice, u32)>,
 }
 
@@ -78,6 +83,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Ok(session) => session,
         Err(code) => return respond(&ctx, code.code(), 0, Vec::new()),
     };
+    let isolation = Isolation::from_wire(request.isolation_level);
     let wants: Vec<Want> = wanted
         .iter()
         .map(|((topic, partition), p)| Want {
@@ -86,6 +92,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             offset: p.fetch_offset,
             max_bytes: p.max_bytes,
             leader_epoch: p.current_leader_epoch,
+            isolation,
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -103,7 +110,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let mut budget = i64::from(request.max_bytes.max(0));
     let mut first_data = true;
     for (((topic, index), sp), got) in wanted.iter().zip(gots) {
-        let summary = (got.error, got.high_watermark, got.log_start_offset);
+        let summary = (
+            got.error,
+            got.high_watermark,
+            got.last_stable_offset,
+            got.log_start_offset,
+        );
         let mut data = got.data;
         if let Some((_, length)) = &mut data {
             // The first partition with data is sent whole (KIP-74), the rest within max_bytes.
@@ -132,8 +144,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_partition_index(*index)
             .with_error_code(got.error)
             .with_high_watermark(got.high_watermark)
-            .with_last_stable_offset(got.high_watermark)
+            .with_last_stable_offset(got.last_stable_offset)
             .with_log_start_offset(got.log_start_offset)
+            .with_aborted_transactions(got.aborted.map(|aborted| {
+                aborted
+                    .into_iter()
+                    .map(|(producer_id, first_offset)| {
+                        AbortedTransaction::default()
+                            .with_producer_id(ProducerId(producer_id))
+                            .with_first_offset(first_offset)
+                    })
+                    .collect()
+            }))
             .with_records(data.is_none().then(Bytes::new));
         remember_sent(&ctx.shard, session_id, (topic.clone(), *index), summary);
         push_partition(&mut topics, topic, sp.topic_id, partition, data);
@@ -233,7 +255,7 @@ fn open_session(
     }
 }
 
-fn remember_sent(shard: &Shard, session_id: i32, key: PartitionKey, summary: (i16, i64, i64)) {
+fn remember_sent(shard: &Shard, session_id: i32, key: PartitionKey, summary: Summary) {
     if session_id == 0 {
         return;
     }
@@ -285,7 +307,9 @@ fn failed(error: i16) -> Got {
     Got {
         error,
         high_watermark: -1,
+        last_stable_offset: -1,
         log_start_offset: -1,
+        aborted: None,
         data: None,
     }
 }
@@ -295,40 +319,35 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
     let Some(partition) = shard.partition(&want.topic, want.partition) else {
         return failed(ResponseError::UnknownTopicOrPartition.code());
     };
-    if want.leader_epoch > partition.leader_epoch {
-        return failed(ResponseError::UnknownLeaderEpoch.code());
-    }
-    if want.leader_epoch >= 0 && want.leader_epoch < partition.leader_epoch {
-        return failed(ResponseError::FencedLeaderEpoch.code());
-    }
-    let mut got = Got {
-        error: 0,
-        high_watermark: partition.high_watermark(),
-        log_start_offset: partition.log.start_offset(),
-        data: None,
-    };
-    if want.max_bytes <= 0 {
-        return got;
-    }
-    match partition
-        .log
-        .read(want.offset, want.max_bytes as usize)
+    let max_bytes = want.max_bytes.max(0) as usize;
+    let read = match partition
+        .read(want.offset, max_bytes, want.leader_epoch, want.isolation)
         .await
     {
-        Ok(Some(slice)) => match SendSlice::of(&slice.file, slice.position) {
+        Ok(read) => read,
+        Err(error) => return failed(error.wire_code()),
+    };
+    let mut got = Got {
+        error: 0,
+        high_watermark: read.offsets.high_watermark,
+        last_stable_offset: read.offsets.last_stable,
+        log_start_offset: read.offsets.log_start,
+        aborted: read.aborted,
+        data: None,
+    };
+    if let Some(slice) = read.slice {
+        match SendSlice::of(&slice.file, slice.position) {
             Ok(send) => got.data = Some((send, slice.length)),
             Err(error) => {
                 got.error = ApiError::from(crate::storage::StorageError::Io(error)).wire_code()
             }
-        },
-        Ok(None) => {}
-        Err(error) => got.error = ApiError::from(error).wire_code(),
+        }
     }
     got
 }
 
-/// A partition to wait on: topic, partition, fetch offset.
-type WaitItem = (String, i32, i64);
+/// A partition to wait on: topic, partition, fetch offset, isolation.
+type WaitItem = (String, i32, i64, Isolation);
 
 /// Returns when any partition gets records past its fetch offset, when `timeout`
 /// passes, or when the broker stops.
@@ -337,7 +356,12 @@ async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) 
     let mut groups: Vec<(ShardId, Vec<WaitItem>)> = Vec::new();
     for want in wants {
         let owner = snapshot.shard_for(&want.topic, want.partition);
-        let item = (want.topic.clone(), want.partition, want.offset);
+        let item = (
+            want.topic.clone(),
+            want.partition,
+            want.offset,
+            want.isolation,
+        );
         match groups.iter_mut().find(|(id, _)| *id == owner) {
             Some((_, group)) => group.push(item),
             None => groups.push((owner, vec![item])),
@@ -361,15 +385,19 @@ async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) 
 async fn wait_here(shard: Rc<Shard>, items: Vec<WaitItem>, timeout: Duration) {
     let partitions: Vec<_> = items
         .iter()
-        .filter_map(|(topic, index, offset)| shard.partition(topic, *index).map(|p| (p, *offset)))
+        .filter_map(|(topic, index, offset, isolation)| {
+            shard
+                .partition(topic, *index)
+                .map(|p| (p, *offset, *isolation))
+        })
         .collect();
     let appended: Vec<_> = partitions
         .iter()
-        .map(|(p, _)| p.appended().listen())
+        .map(|(p, ..)| p.appended().listen())
         .collect();
     let ready = partitions
         .iter()
-        .any(|(p, offset)| p.high_watermark() > *offset);
+        .any(|(p, offset, isolation)| p.has_data_past(*offset, *isolation));
     if ready || partitions.len() < items.len() {
         return;
     }

@@ -44,15 +44,27 @@ pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Hom
 
 async fn create_offsets_topic(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
     let partitions = shard.snapshot().broker.offsets_topic_num_partitions;
+    create_internal_topic(shard, OFFSETS_TOPIC, partitions, 104_857_600, "producer").await
+}
+
+/// Creates an internal topic on its first use, as Kafka does (compacted, with the given
+/// segment size and compression); answers its partition count.
+pub async fn create_internal_topic(
+    shard: &Rc<Shard>,
+    name: &str,
+    partitions: i32,
+    segment_bytes: i32,
+    compression: &str,
+) -> Result<i32, ResponseError> {
     let topic = NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
+        name: name.to_string(),
         partitions,
         replication_factor: -1,
         assignments: Vec::new(),
         configs: vec![
             ("cleanup.policy".to_string(), "compact".to_string()),
-            ("segment.bytes".to_string(), "104857600".to_string()),
-            ("compression.type".to_string(), "producer".to_string()),
+            ("segment.bytes".to_string(), segment_bytes.to_string()),
+            ("compression.type".to_string(), compression.to_string()),
         ],
     };
     // Cross-shard: topics are created by the controller on shard 0. Two requests may
@@ -64,12 +76,12 @@ async fn create_offsets_topic(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
         .await;
     if let Ok(results) = created {
         for error in results.into_iter().filter_map(Result::err) {
-            tracing::debug!(?error, "creating the offsets topic");
+            tracing::debug!(topic = name, ?error, "creating an internal topic");
         }
     }
     shard
         .snapshot()
-        .topic(OFFSETS_TOPIC)
+        .topic(name)
         .map(|meta| meta.partitions)
         .ok_or(ResponseError::CoordinatorNotAvailable)
 }

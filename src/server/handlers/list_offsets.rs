@@ -15,6 +15,7 @@ use super::auth::only_allowed;
 use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
+use crate::partition::{Isolation, OffsetQuery};
 use crate::shard::Shard;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=9;
@@ -30,6 +31,7 @@ struct Query {
     partition: i32,
     timestamp: i64,
     leader_epoch: i32,
+    isolation: Isolation,
 }
 
 /// (error, timestamp, offset, leader epoch)
@@ -47,6 +49,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 partition: partition.partition_index,
                 timestamp: partition.timestamp,
                 leader_epoch: partition.current_leader_epoch,
+                isolation: Isolation::from_wire(request.isolation_level),
             });
         }
     }
@@ -104,25 +107,26 @@ async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
     let Some(partition) = shard.partition(&query.topic, query.partition) else {
         return (ResponseError::UnknownTopicOrPartition.code(), -1, -1, -1);
     };
-    if query.leader_epoch > partition.leader_epoch {
-        return (ResponseError::UnknownLeaderEpoch.code(), -1, -1, -1);
-    }
-    if query.leader_epoch >= 0 && query.leader_epoch < partition.leader_epoch {
-        return (ResponseError::FencedLeaderEpoch.code(), -1, -1, -1);
-    }
-    let epoch = partition.leader_epoch;
-    let log = &partition.log;
-    let lookup = match query.timestamp {
-        LATEST => return (0, -1, partition.high_watermark(), epoch),
-        EARLIEST | EARLIEST_LOCAL => return (0, -1, log.start_offset(), epoch),
-        LATEST_TIERED => return (0, -1, -1, -1),
-        MAX_TIMESTAMP => log.offset_for_timestamp(log.max_timestamp()).await,
-        timestamp if timestamp >= 0 => log.offset_for_timestamp(timestamp).await,
+    let question = match query.timestamp {
+        LATEST => OffsetQuery::Latest,
+        EARLIEST | EARLIEST_LOCAL => OffsetQuery::Earliest,
+        MAX_TIMESTAMP => OffsetQuery::MaxTimestamp,
+        LATEST_TIERED => {
+            // No tiered storage: no record is in it.
+            return match partition.check_leader_epoch(query.leader_epoch) {
+                Ok(()) => (0, -1, -1, -1),
+                Err(error) => (error.wire_code(), -1, -1, -1),
+            };
+        }
+        timestamp if timestamp >= 0 => OffsetQuery::Timestamp(timestamp),
         _ => return (ResponseError::InvalidRequest.code(), -1, -1, -1),
     };
-    match lookup {
-        Ok(Some((offset, timestamp))) => (0, timestamp, offset, epoch),
+    match partition
+        .list_offset(question, query.leader_epoch, query.isolation)
+        .await
+    {
+        Ok(Some(found)) => (0, found.timestamp, found.offset, found.leader_epoch),
         Ok(None) => (0, -1, -1, -1),
-        Err(error) => (ApiError::from(error).wire_code(), -1, -1, -1),
+        Err(error) => (error.wire_code(), -1, -1, -1),
     }
 }

@@ -4,6 +4,8 @@
 //! The `handlers!` table below is the only list of served APIs: dispatch and the
 //! ApiVersions answer both come from it, and each handler declares its own versions.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod auth;
@@ -22,11 +24,13 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_topic_partitions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod groups;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -38,6 +42,8 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
+mod txns;
 
 use std::ops::RangeInclusive;
 use std::rc::Rc;
@@ -48,9 +54,10 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::metrics::HandlerTimes;
 use crate::protocol::{self, fetch::Chunk, Request};
+use crate::server::connection::Turn;
 use crate::server::sendfile::SendSlice;
-pub use crate::shard::on_owning_shards;
 use crate::shard::Shard;
+pub use crate::shard::{dispatch_to_owners, on_owning_shards};
 
 /// What the connection does with a handled request.
 pub enum Response {
@@ -76,6 +83,8 @@ pub struct Ctx {
     pub client_host: Rc<str>,
     /// Where the handler marks its waits on others (`HandlerTimes::remote`).
     pub times: Rc<HandlerTimes>,
+    /// A produce request's place in its connection's order (`None` for other APIs).
+    pub turn: Option<Turn>,
 }
 
 impl Ctx {
@@ -156,6 +165,11 @@ handlers! {
     OffsetDelete => offset_delete,
     ConsumerGroupHeartbeat => consumer_group_heartbeat,
     ConsumerGroupDescribe => consumer_group_describe,
+    InitProducerId => init_producer_id,
+    AddPartitionsToTxn => add_partitions_to_txn,
+    AddOffsetsToTxn => add_offsets_to_txn,
+    EndTxn => end_txn,
+    TxnOffsetCommit => txn_offset_commit,
 }
 
 /// Serves one request. A version outside what the handler declares closes the
@@ -166,9 +180,10 @@ pub async fn handle(
     client_host: Rc<str>,
     request: Request,
     times: Rc<HandlerTimes>,
+    turn: Option<Turn>,
 ) -> Response {
     times.started();
-    let response = handle_request(shard, client_host, request, Rc::clone(&times)).await;
+    let response = handle_request(shard, client_host, request, Rc::clone(&times), turn).await;
     times.finished();
     response
 }
@@ -178,6 +193,7 @@ async fn handle_request(
     client_host: Rc<str>,
     request: Request,
     times: Rc<HandlerTimes>,
+    turn: Option<Turn>,
 ) -> Response {
     let Request {
         api_key,
@@ -196,6 +212,7 @@ async fn handle_request(
             .unwrap_or_default(),
         client_host,
         times,
+        turn,
     };
     let Some(range) = versions(api_key) else {
         return Response::Close;

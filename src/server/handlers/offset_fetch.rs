@@ -33,7 +33,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     .collect()
             });
             let group_id = group.group_id.to_string();
-            let (found, error) = fetch(&ctx, group_id.clone(), topics).await;
+            let (found, error) =
+                fetch(&ctx, group_id.clone(), topics, request.require_stable).await;
             let topics = found
                 .into_iter()
                 .map(|(topic, partitions)| {
@@ -69,7 +70,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let (found, error) = fetch(&ctx, request.group_id.to_string(), topics).await;
+    let stable = request.require_stable;
+    let (found, error) = fetch(&ctx, request.group_id.to_string(), topics, stable).await;
     let epochs = ctx.version >= 5;
     let topics = found
         .into_iter()
@@ -115,11 +117,14 @@ type Answer = Result<Option<Committed>, ResponseError>;
 type Answers = Vec<(String, Vec<(i32, Answer)>)>;
 
 /// One group's offsets for `topics` (every committed one for `None`), or the error
-/// that stands for the whole group.
+/// that stands for the whole group. With `require_stable`, an offset a transaction
+/// still open has committed is UNSTABLE_OFFSET_COMMIT, as Kafka answers (the client
+/// asks again).
 async fn fetch(
     ctx: &Ctx,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> (Answers, Option<ResponseError>) {
     let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Answers {
         topics
@@ -156,20 +161,31 @@ async fn fetch(
     match ctx
         .shard
         .invoke_on(home.shard, move |s| async move {
-            s.groups.fetch(&group_id, topics)
+            let found = s.groups.fetch(&group_id, topics);
+            let answers: Answers = found
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let answers = partitions
+                        .into_iter()
+                        .map(|(p, c)| {
+                            let unstable =
+                                require_stable && s.groups.has_pending(&group_id, &topic, p);
+                            let answer = match unstable {
+                                true => Err(ResponseError::UnstableOffsetCommit),
+                                false => Ok(c),
+                            };
+                            (p, answer)
+                        })
+                        .collect();
+                    (topic, answers)
+                })
+                .collect();
+            answers
         })
         .await
     {
         Ok(found) => {
-            let found = found
-                .into_iter()
-                .filter(|(topic, _)| describable(topic))
-                .map(|(topic, partitions)| {
-                    (
-                        topic,
-                        partitions.into_iter().map(|(p, c)| (p, Ok(c))).collect(),
-                    )
-                });
+            let found = found.into_iter().filter(|(topic, _)| describable(topic));
             (found.chain(refused).collect(), None)
         }
         Err(_) => (

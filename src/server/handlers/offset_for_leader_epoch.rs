@@ -1,7 +1,6 @@
-//! OffsetForLeaderEpoch: the end offset of the largest leader epoch at or below the
-//! requested one. A partition's only epoch so far is its current one, which starts
-//! at the log's beginning, so the answer is the log end for that epoch and
-//! "undefined" (-1, -1) for any other.
+//! OffsetForLeaderEpoch: the largest leader epoch at or below the requested one and
+//! the offset where it ended, from the partition's leader-epoch history ("undefined",
+//! (-1, -1), when no epoch answers).
 
 use std::ops::RangeInclusive;
 use std::rc::Rc;
@@ -84,15 +83,8 @@ async fn answer(shard: Rc<Shard>, topic: String, index: i32, current: i32, asked
     let Some(partition) = shard.partition(&topic, index) else {
         return (ResponseError::UnknownTopicOrPartition.code(), -1, -1);
     };
-    if current > partition.leader_epoch {
-        return (ResponseError::UnknownLeaderEpoch.code(), -1, -1);
-    }
-    if current >= 0 && current < partition.leader_epoch {
-        return (ResponseError::FencedLeaderEpoch.code(), -1, -1);
-    }
-    if asked == partition.leader_epoch {
-        (0, partition.leader_epoch, partition.high_watermark())
-    } else {
-        (0, -1, -1)
+    match partition.end_offset_for_epoch(asked, current) {
+        Ok((epoch, end_offset)) => (0, epoch, end_offset),
+        Err(error) => (error.wire_code(), -1, -1),
     }
 }

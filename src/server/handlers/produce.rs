@@ -1,7 +1,12 @@
 //! Produce: each partition's batches are validated and appended by the shard that
 //! owns the partition; acks=all answers only after the shard's group commit synced
 //! them; acks=0 gets no response at all.
+//!
+//! Two stages, as Redpanda's produce: a request queues its appends in its connection's
+//! order (`Turn`), then awaits their answers, so the requests a connection pipelines
+//! reach each partition in the order they were sent.
 
+use std::future::Future;
 use std::ops::RangeInclusive;
 use std::rc::Rc;
 
@@ -13,9 +18,10 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::auth::only_allowed;
-use super::{group_by_topic, on_owning_shards, topic_name, Ctx, Response};
+use super::{dispatch_to_owners, group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
+use crate::partition::Acks;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -26,6 +32,8 @@ struct Item {
     topic_id: Uuid,
     partition: i32,
     records: Option<Bytes>,
+    /// A transactional batch's verification: the transaction's number, or why not.
+    verified: Option<Result<u64, ApiError>>,
 }
 
 #[derive(Debug)]
@@ -36,11 +44,12 @@ struct Outcome {
     log_start_offset: i64,
 }
 
-pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<ProduceRequest>(body) else {
         return Response::Close;
     };
-    let acks = request.acks;
+    let turn = ctx.turn.take();
+    let acks = Acks::from_wire(request.acks);
     let snapshot = ctx.shard.snapshot();
     let mut items = Vec::new();
     for topic in request.topic_data {
@@ -58,6 +67,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 topic_id: topic.topic_id,
                 partition: partition.index,
                 records: partition.records,
+                verified: None,
             });
         }
     }
@@ -65,12 +75,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .map(|i| (i.topic.clone(), i.topic_id, i.partition))
         .collect();
-    let outcomes = if ![0, 1, -1].contains(&acks) {
-        items
-            .iter()
-            .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
-            .collect()
-    } else {
+    let transactional = match transactional_producer(&ctx, &request.transactional_id, &items) {
+        Ok(producer) => producer,
+        Err(error) => {
+            let outcomes = items.iter().map(|_| failure(error.clone())).collect();
+            return respond(&ctx, acks, shape, outcomes);
+        }
+    };
+    let outcomes = if let Some(acks) = acks {
         // A topic id naming no topic is answered by the owning shard's lookup.
         let allowed = |item: &Item| {
             item.topic.is_empty()
@@ -82,19 +94,48 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 )
         };
         let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
-        only_allowed(items, allowed, refused, |items| {
-            // Cross-shard: every partition is appended by the shard that owns it.
-            on_owning_shards(
-                &ctx.shard,
+        let shard = Rc::clone(&ctx.shard);
+        let ctx = &ctx;
+        only_allowed(items, allowed, refused, |mut items| async move {
+            if let Some((id, producer)) = transactional {
+                verify_transactional(ctx, &id, producer, &mut items).await;
+            }
+            let mut turn = turn;
+            if let Some(turn) = &mut turn {
+                turn.wait().await;
+            }
+            // Cross-shard: every partition is appended by the shard that owns it, in
+            // the order the connection's requests were read.
+            let answers = dispatch_to_owners(
+                &shard,
                 items,
                 |item| (item.topic.as_str(), item.partition),
                 move |shard, item| append(shard, item, acks),
                 |gone| failure(gone.into()),
             )
+            .await;
+            if let Some(turn) = turn {
+                turn.pass();
+            }
+            answers.await
         })
         .await
+    } else {
+        items
+            .iter()
+            .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
+            .collect()
     };
-    if acks == 0 {
+    respond(&ctx, acks, shape, outcomes)
+}
+
+fn respond(
+    ctx: &Ctx,
+    acks: Option<Acks>,
+    shape: Vec<(String, Uuid, i32)>,
+    outcomes: Vec<Outcome>,
+) -> Response {
+    if acks == Some(Acks::None) {
         return Response::Nothing;
     }
     let partitions =
@@ -125,6 +166,75 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&ProduceResponse::default().with_responses(responses))
 }
 
+/// A transactional id and its producer's id and epoch.
+type TxnProducer = (String, (i64, i16));
+
+/// The transactional id and producer of a request that writes in a transaction, after
+/// Kafka's checks of the whole request: a transactional id the caller may WRITE, and
+/// one producer for every transactional batch.
+fn transactional_producer(
+    ctx: &Ctx,
+    id: &Option<kafka_protocol::messages::TransactionalId>,
+    items: &[Item],
+) -> Result<Option<TxnProducer>, ApiError> {
+    let mut producers = items
+        .iter()
+        .filter_map(|item| batch::BatchHeader::parse(item.records.as_deref()?).ok())
+        .filter(|header| header.is_transactional())
+        .map(|header| (header.producer_id.get(), header.producer_epoch.get()));
+    let Some(producer) = producers.next() else {
+        return Ok(None);
+    };
+    let id = id.as_ref().map(|id| id.to_string());
+    let allowed = id
+        .as_ref()
+        .is_some_and(|id| ctx.allowed(Operation::Write, ResourceType::TransactionalId, id));
+    let (Some(id), true) = (id, allowed) else {
+        return Err(ApiError::code(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ));
+    };
+    if producers.any(|other| other != producer) {
+        return Err(ApiError::new(
+            ResponseError::InvalidProducerIdMapping,
+            "transactional records contained more than one producer id",
+        ));
+    }
+    Ok(Some((id, producer)))
+}
+
+/// KIP-890: the transactional batches' partitions must be in the producer's
+/// transaction; each gets its verification (skipped when
+/// `transaction.partition.verification.enable` is off).
+async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: &mut [Item]) {
+    if !ctx
+        .shard
+        .snapshot()
+        .broker
+        .transaction_partition_verification_enable
+    {
+        return;
+    }
+    let in_txn: Vec<usize> = (0..items.len())
+        .filter(|i| {
+            let header = items[*i]
+                .records
+                .as_deref()
+                .and_then(|r| batch::BatchHeader::parse(r).ok());
+            header.is_some_and(|h| h.is_transactional())
+        })
+        .collect();
+    let partitions = in_txn
+        .iter()
+        .map(|i| (items[*i].topic.clone(), items[*i].partition))
+        .collect();
+    // Produce v11 is the first to know TRANSACTION_ABORTABLE.
+    let verified = txns::verify(ctx, id, producer, partitions, 11).await;
+    for (i, outcome) in in_txn.into_iter().zip(verified) {
+        items[i].verified = Some(outcome);
+    }
+}
+
 fn failure(error: ApiError) -> Outcome {
     Outcome {
         error: Some(error),
@@ -134,62 +244,50 @@ fn failure(error: ApiError) -> Outcome {
     }
 }
 
-/// On the owning shard: validate and queue for the writer.
-async fn append(shard: Rc<Shard>, item: Item, acks: i16) -> Outcome {
-    if crate::group::is_internal_topic(&item.topic) {
-        return failure(ApiError::new(
-            ResponseError::InvalidTopicException,
-            "clients may not write to an internal topic",
-        ));
-    }
-    let Some(partition) = shard.partition(&item.topic, item.partition) else {
-        return failure(ApiError::code(ResponseError::UnknownTopicOrPartition));
-    };
-    let topics = &shard.metrics.topics;
-    let Some(records) = item.records else {
-        topics.produce_failed(&item.topic);
-        return failure(ApiError::new(
+/// On the owning shard: validates the batches and queues them for the writer at once
+/// (the partition's place in line is taken when this is called), then awaits the
+/// answer.
+fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outcome> {
+    let queued = match (shard.partition(&item.topic, item.partition), item.records) {
+        (None, _) => Err(ApiError::code(ResponseError::UnknownTopicOrPartition)),
+        (Some(_), None) => Err(ApiError::new(
             ResponseError::InvalidRecord,
             "a produce request needs records",
-        ));
-    };
-    let infos = match batch::validate(&records, partition.max_message_bytes.get()) {
-        Ok(infos) => infos,
-        Err(error) => {
-            topics.produce_failed(&item.topic);
-            return failure(error.into());
-        }
-    };
-    if partition.log.is_compacted() && !crate::storage::decode::every_record_has_a_key(&records) {
-        topics.produce_failed(&item.topic);
-        return failure(ApiError::new(
-            ResponseError::InvalidRecord,
-            "a compacted topic needs a key on every record",
-        ));
-    }
-    let messages = infos
-        .iter()
-        .map(|i| u64::try_from(i.records_count).unwrap_or(0))
-        .sum();
-    let durable = acks == -1 && partition.syncs_every_append();
-    let size = records.len() as u64;
-    match shard
-        .writer
-        .append(Rc::clone(&partition), records, infos, durable, now_ms())
-        .await
-    {
-        Ok(appended) => {
-            topics.produced(&item.topic, size, messages);
-            Outcome {
-                error: None,
-                base_offset: appended.base_offset,
-                log_append_time_ms: appended.log_append_time_ms,
-                log_start_offset: partition.log.start_offset(),
+        )),
+        (Some(partition), Some(records)) => {
+            let size = records.len() as u64;
+            match item.verified.clone().transpose() {
+                Ok(verified) => partition
+                    .append_from_client(records, acks, verified, now_ms())
+                    .map(|pending| (pending, size)),
+                Err(error) => Err(error),
             }
         }
-        Err(error) => {
-            topics.produce_failed(&item.topic);
-            failure(error.into())
+    };
+    async move {
+        let known = shard.partition(&item.topic, item.partition).is_some();
+        let produced = match queued {
+            Ok((pending, size)) => pending.await.map(|produced| (produced, size)),
+            Err(error) => Err(error),
+        };
+        let topics = &shard.metrics.topics;
+        match produced {
+            Ok((produced, size)) => {
+                topics.produced(&item.topic, size, produced.records);
+                Outcome {
+                    error: None,
+                    base_offset: produced.base_offset,
+                    log_append_time_ms: produced.log_append_time_ms,
+                    log_start_offset: produced.log_start_offset,
+                }
+            }
+            Err(error) => {
+                // Partitions that do not exist are counted nowhere.
+                if known {
+                    topics.produce_failed(&item.topic);
+                }
+                failure(error)
+            }
         }
     }
 }

@@ -1,0 +1,528 @@
+//! One partition replica on the shard that owns it: its log, leader epochs, high
+//! watermark and the offsets a client sees. Handlers make one call per partition
+//! (`append`, `read`, `list_offset`, `end_offset_for_epoch`, `delete_records`) and know
+//! nothing of segments or epochs; the cluster will add what a follower needs
+//! (`append_at`, `truncate_to`) without changing those calls.
+//!
+//! Only the owning shard touches a `Partition`. Appends reach the log through the
+//! shard's sequential writer, in the order `append` was called: `append` fixes a
+//! batch's place synchronously and returns a future for its answer (Redpanda's
+//! two-stage produce), so pipelined requests cannot overtake each other.
+//!
+//! Offsets, lowest first: log start <= last stable <= high watermark <= log end.
+//! The log end moves when the writer has written; "durable" when the log was
+//! fdatasynced past it; the high watermark when the in-sync replicas hold it. With one
+//! broker the in-sync replicas are this one, so the high watermark follows the log end,
+//! as it does in Kafka with a single replica; replication moves them apart.
+
+pub mod epochs;
+pub mod producers;
+mod snapshots;
+pub mod txn_index;
+mod write;
+
+pub(crate) use self::write::Job;
+pub use self::write::MarkerSpec;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::rc::Rc;
+
+use kafka_protocol::error::ResponseError;
+
+use self::epochs::EpochCache;
+use self::producers::ProducerState;
+use self::txn_index::TxnIndex;
+use crate::error::ApiError;
+use crate::shard::writer::Writer;
+use crate::shard::Event;
+use crate::storage::{FileSlice, Log, LogConfig, StorageError};
+
+/// What a partition takes from its topic's and the broker's config, besides the log's
+/// own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub log: LogConfig,
+    /// `max.message.bytes`: the largest batch a producer may send.
+    pub max_message_bytes: usize,
+    /// `flush.ms` when set: acks=all is answered once records are in the page cache,
+    /// and the shard syncs the log this often. Unset (the default): every acks=all
+    /// append is fdatasynced before it is answered.
+    pub flush_interval_ms: Option<i64>,
+    /// `producer.id.expiration.ms`: a producer silent this long is forgotten.
+    pub producer_id_expiration_ms: i64,
+}
+
+/// A producer's `acks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// No answer at all.
+    None,
+    /// Answered once the leader has written the records.
+    Leader,
+    /// Answered once the records are durable (fdatasynced, unless `flush.ms` trades
+    /// that away) and, with replication, held by every in-sync replica.
+    All,
+}
+
+impl Acks {
+    pub fn from_wire(acks: i16) -> Option<Acks> {
+        match acks {
+            0 => Some(Acks::None),
+            1 => Some(Acks::Leader),
+            -1 => Some(Acks::All),
+            _ => None,
+        }
+    }
+}
+
+/// Who appends (Kafka's AppendOrigin): clients may not write internal topics; the
+/// broker's coordinators do, and their records are always made durable first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Coordinator,
+}
+
+/// Which records a reader may see (Kafka's IsolationLevel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Up to the high watermark.
+    ReadUncommitted,
+    /// Up to the last stable offset: no record of a transaction still open.
+    ReadCommitted,
+}
+
+impl Isolation {
+    pub fn from_wire(level: i8) -> Isolation {
+        if level == 1 {
+            Isolation::ReadCommitted
+        } else {
+            Isolation::ReadUncommitted
+        }
+    }
+}
+
+/// The offsets a client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    pub log_start: i64,
+    pub last_stable: i64,
+    pub high_watermark: i64,
+    pub log_end: i64,
+}
+
+impl Offsets {
+    /// Where a reader at `isolation` must stop.
+    pub fn readable_end(&self, isolation: Isolation) -> i64 {
+        match isolation {
+            Isolation::ReadUncommitted => self.high_watermark,
+            Isolation::ReadCommitted => self.last_stable,
+        }
+    }
+}
+
+/// Where a produced batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub base_offset: i64,
+    /// -1 unless the topic stamps LogAppendTime.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    /// Records in the batches.
+    pub records: u64,
+}
+
+/// What a fetch gets from one partition.
+#[derive(Clone)]
+pub struct Read {
+    pub offsets: Offsets,
+    /// Whole batches from the fetch offset, `None` when there is nothing to read yet.
+    pub slice: Option<FileSlice>,
+    /// read_committed only: the aborted transactions the records may hold, as
+    /// (producer id, first offset).
+    pub aborted: Option<Vec<(i64, i64)>>,
+}
+
+/// A ListOffsets question about one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetQuery {
+    Earliest,
+    Latest,
+    MaxTimestamp,
+    /// The first record at or after this time.
+    Timestamp(i64),
+}
+
+/// A ListOffsets answer: the record's timestamp (-1 when the question was not about
+/// time), its offset and the leader epoch it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+    pub leader_epoch: i32,
+}
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: Log,
+    writer: Rc<Writer>,
+    /// This broker's leader epoch for the partition; constant while shoal runs alone.
+    leader_epoch: Cell<i32>,
+    epochs: RefCell<EpochCache>,
+    high_watermark: Cell<i64>,
+    producers: RefCell<ProducerState>,
+    aborted: RefCell<TxnIndex>,
+    /// Segments whose aborts are not in their `.txnindex` file yet.
+    aborts_unsaved: RefCell<BTreeSet<i64>>,
+    /// Per producer id, the lowest transaction number (the coordinator's count) whose
+    /// verified writes may still open a transaction here: markers raise it.
+    closed_txns: RefCell<HashMap<i64, u64>>,
+    producer_id_expiration_ms: Cell<i64>,
+    max_message_bytes: Cell<usize>,
+    flush_interval_ms: Cell<Option<i64>>,
+    /// When the log was last synced by the periodic flusher (ms since the epoch).
+    flushed_at_ms: Cell<i64>,
+    appended: Event,
+}
+
+impl Partition {
+    /// Opens (or creates) the partition's log in `dir` and takes the lead of it: the
+    /// leader-epoch history is read from its checkpoint, cut back to the log (a crash
+    /// may have cut the log's tail), and continued with this broker's epoch.
+    pub async fn open(
+        topic: String,
+        index: i32,
+        dir: &Path,
+        settings: &Settings,
+        writer: Rc<Writer>,
+        now_ms: i64,
+    ) -> Result<Partition, StorageError> {
+        let log = Log::open(dir, settings.log, now_ms).await?;
+        let stored = EpochCache::load(dir)?;
+        let mut epochs = stored.clone().unwrap_or_default();
+        epochs.truncate_from_end(log.end_offset());
+        let leader_epoch = epochs.latest().map_or(0, |e| e.epoch);
+        // Every batch shoal wrote before the checkpoint existed carries epoch 0, the
+        // epoch of a partition that never changed leader: it started at the log start.
+        if epochs.latest().is_none() {
+            epochs.assign(leader_epoch, log.start_offset());
+        }
+        if stored.as_ref() != Some(&epochs) {
+            epochs.save(dir).await?;
+        }
+        let had_snapshots = !snapshots::list(dir)?.is_empty();
+        let rebuilt = snapshots::rebuild(&log, log.end_offset()).await?;
+        let mut producers = rebuilt.state;
+        producers.expire(now_ms, settings.producer_id_expiration_ms);
+        let mut aborted = TxnIndex::load(dir, &log.segment_bases())?;
+        aborted.truncate_from(rebuilt.from);
+        let bases = log.segment_bases();
+        let mut unsaved = BTreeSet::new();
+        for abort in rebuilt.aborts {
+            unsaved.extend(TxnIndex::segment_of(&bases, abort.last_offset));
+            aborted.push(abort);
+        }
+        // A log written before snapshots existed was replayed whole, sealed segments
+        // too: once is enough.
+        let replayed_sealed = !had_snapshots && log.start_offset() < log.active_base_offset();
+        let partition = Partition {
+            topic,
+            index,
+            high_watermark: Cell::new(log.end_offset()),
+            log,
+            writer,
+            leader_epoch: Cell::new(leader_epoch),
+            epochs: RefCell::new(epochs),
+            producers: RefCell::new(producers),
+            aborted: RefCell::new(aborted),
+            aborts_unsaved: RefCell::new(unsaved),
+            closed_txns: RefCell::default(),
+            producer_id_expiration_ms: Cell::new(settings.producer_id_expiration_ms),
+            max_message_bytes: Cell::new(0),
+            flush_interval_ms: Cell::new(None),
+            flushed_at_ms: Cell::new(now_ms),
+            appended: Event::default(),
+        };
+        partition.apply(settings);
+        if replayed_sealed {
+            partition
+                .save_producer_state(partition.log.end_offset())
+                .await;
+        }
+        Ok(partition)
+    }
+
+    pub fn apply(&self, settings: &Settings) {
+        self.log.set_config(settings.log);
+        self.max_message_bytes.set(settings.max_message_bytes);
+        self.flush_interval_ms.set(settings.flush_interval_ms);
+        self.producer_id_expiration_ms
+            .set(settings.producer_id_expiration_ms);
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.get()
+    }
+
+    /// Kafka's check of a request's `current_leader_epoch` (-1: the client does not
+    /// know it, and any is fine).
+    pub fn check_leader_epoch(&self, current: i32) -> Result<(), ApiError> {
+        let epoch = self.leader_epoch.get();
+        if current > epoch {
+            return Err(ApiError::code(ResponseError::UnknownLeaderEpoch));
+        }
+        if current >= 0 && current < epoch {
+            return Err(ApiError::code(ResponseError::FencedLeaderEpoch));
+        }
+        Ok(())
+    }
+
+    pub fn offsets(&self) -> Offsets {
+        let high_watermark = self.high_watermark.get();
+        let log_start = self.log.start_offset();
+        let unstable = self.producers.borrow().first_unstable_offset();
+        Offsets {
+            log_start,
+            last_stable: unstable
+                .map_or(high_watermark, |first| first.min(high_watermark))
+                .max(log_start),
+            high_watermark,
+            log_end: self.log.end_offset(),
+        }
+    }
+
+    /// Everything before this offset is on this broker's disk.
+    pub fn durable_offset(&self) -> i64 {
+        self.log.flushed_offset()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// Fires after every append; long-poll fetches listen to it.
+    pub fn appended(&self) -> &Event {
+        &self.appended
+    }
+
+    /// Whole batches from `offset`, at most about `max_bytes` (at least one batch), up to
+    /// what `isolation` lets a reader see.
+    pub async fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        current_leader_epoch: i32,
+        isolation: Isolation,
+    ) -> Result<Read, ApiError> {
+        self.check_leader_epoch(current_leader_epoch)?;
+        let offsets = self.offsets();
+        let slice = if max_bytes == 0 {
+            None
+        } else {
+            let bound = offsets.readable_end(isolation);
+            self.log.read(offset, max_bytes, bound).await?
+        };
+        let aborted = (isolation == Isolation::ReadCommitted).then(|| match &slice {
+            Some(slice) => self.aborted.borrow().overlapping(offset, slice.upper_bound),
+            None => Vec::new(),
+        });
+        Ok(Read {
+            offsets,
+            slice,
+            aborted,
+        })
+    }
+
+    /// Whether a reader at `offset` has something new to read.
+    pub fn has_data_past(&self, offset: i64, isolation: Isolation) -> bool {
+        self.offsets().readable_end(isolation) > offset
+    }
+
+    /// ListOffsets for one partition; `None` when no record answers (a time after
+    /// every record).
+    pub async fn list_offset(
+        &self,
+        query: OffsetQuery,
+        current_leader_epoch: i32,
+        isolation: Isolation,
+    ) -> Result<Option<FoundOffset>, ApiError> {
+        self.check_leader_epoch(current_leader_epoch)?;
+        let offsets = self.offsets();
+        let at = |offset: i64| FoundOffset {
+            timestamp: -1,
+            offset,
+            leader_epoch: self.epoch_of(offset),
+        };
+        let timestamp = match query {
+            OffsetQuery::Earliest => return Ok(Some(at(offsets.log_start))),
+            OffsetQuery::Latest => {
+                return Ok(Some(FoundOffset {
+                    leader_epoch: self.leader_epoch.get(),
+                    ..at(offsets.readable_end(isolation))
+                }))
+            }
+            OffsetQuery::MaxTimestamp => self.log.max_timestamp(),
+            OffsetQuery::Timestamp(timestamp) => timestamp,
+        };
+        let found = self.log.offset_for_timestamp(timestamp).await?;
+        // A record past what the reader may see is not its answer yet.
+        Ok(found
+            .filter(|(offset, _)| *offset < offsets.readable_end(isolation))
+            .map(|(offset, timestamp)| FoundOffset {
+                timestamp,
+                ..at(offset)
+            }))
+    }
+
+    /// The epoch the record at `offset` was written in, as the epoch history says.
+    fn epoch_of(&self, offset: i64) -> i32 {
+        self.epochs
+            .borrow()
+            .entries()
+            .iter()
+            .rev()
+            .find(|e| e.start_offset <= offset)
+            .map_or(-1, |e| e.epoch)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `requested` and where it ended.
+    pub fn end_offset_for_epoch(
+        &self,
+        requested: i32,
+        current_leader_epoch: i32,
+    ) -> Result<(i32, i64), ApiError> {
+        self.check_leader_epoch(current_leader_epoch)?;
+        Ok(self
+            .epochs
+            .borrow()
+            .end_offset_for(requested, self.log.end_offset()))
+    }
+
+    /// DeleteRecords: records before `offset` (-1: the high watermark) become unreadable.
+    /// An offset at or before the log start changes nothing, as in Kafka. Returns the
+    /// log start (the low watermark) afterwards.
+    pub async fn delete_records(&self, offset: i64) -> Result<i64, ApiError> {
+        let high_watermark = self.high_watermark.get();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
+            return Err(ApiError::code(ResponseError::OffsetOutOfRange));
+        }
+        if offset <= self.log.start_offset() {
+            return Ok(self.log.start_offset());
+        }
+        let start = self.log.delete_records_before(offset).await?;
+        self.forget_before(start).await?;
+        Ok(start)
+    }
+
+    /// The log starts at `start` now: epochs and aborts wholly before it are forgotten
+    /// (the aborts' files went with their segments).
+    async fn forget_before(&self, start: i64) -> Result<(), StorageError> {
+        if let Some(first) = self.log.segment_bases().first() {
+            self.aborted.borrow_mut().drop_before(*first);
+        }
+        self.forget_epochs_before(start).await
+    }
+
+    async fn forget_epochs_before(&self, start: i64) -> Result<(), StorageError> {
+        let changed = self.epochs.borrow_mut().truncate_from_start(start);
+        if changed {
+            let epochs = self.epochs.borrow().clone();
+            epochs.save(self.log.dir()).await?;
+        }
+        Ok(())
+    }
+
+    /// Compacts the log when its topic asks for it; returns how many records went.
+    pub async fn compact(
+        &self,
+        now_ms: i64,
+        map_entries_max: usize,
+    ) -> Result<usize, StorageError> {
+        self.log.compact(now_ms, map_entries_max).await
+    }
+
+    /// Deletes the segments retention no longer keeps; returns how many went.
+    pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let deleted = self.log.enforce_retention(now_ms).await?;
+        if deleted > 0 {
+            self.forget_before(self.log.start_offset()).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Whether an acks=all append waits for its fdatasync.
+    pub fn syncs_every_append(&self) -> bool {
+        self.flush_interval_ms.get().is_none()
+    }
+
+    /// `flush.ms`, and when the periodic flusher last synced the log.
+    pub fn flush_schedule(&self) -> (Option<i64>, i64) {
+        (self.flush_interval_ms.get(), self.flushed_at_ms.get())
+    }
+
+    /// Makes every append so far durable.
+    pub async fn flush(&self) -> Result<(), StorageError> {
+        self.log.flush().await
+    }
+
+    /// The periodic flusher's sync; it notes when it ran.
+    pub async fn flush_on_schedule(&self, now_ms: i64) -> Result<(), StorageError> {
+        let result = self.log.flush().await;
+        self.flushed_at_ms.set(now_ms);
+        result
+    }
+
+    /// Whether appends since the last flush wait for one.
+    pub fn is_dirty(&self) -> bool {
+        self.log.is_dirty()
+    }
+
+    /// Starts writing the log's new bytes to disk, ahead of a `flush`.
+    pub fn start_writeback(&self) {
+        self.log.start_writeback();
+    }
+
+    /// The first timestamp of the batch holding `offset` (consumer lag in seconds).
+    pub async fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, StorageError> {
+        self.log.timestamp_at(offset).await
+    }
+
+    /// Calls `each` with every whole batch, oldest first (a coordinator's replay).
+    pub async fn for_each_batch(&self, each: impl FnMut(&[u8])) -> Result<(), StorageError> {
+        self.log.for_each_batch(each).await
+    }
+
+    /// Forgets producers silent for `producer.id.expiration.ms` (unless a transaction
+    /// of theirs is open here). Returns how many went.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        let expiration = self.producer_id_expiration_ms.get();
+        self.producers.borrow_mut().expire(now_ms, expiration)
+    }
+
+    /// The producers this partition knows, for DescribeProducers.
+    pub fn producers(&self) -> std::cell::Ref<'_, ProducerState> {
+        self.producers.borrow()
+    }
+
+    /// Flushes the log so a restart finds it whole, and snapshots the producer state at
+    /// the log end so the restart replays nothing.
+    pub async fn close(&self) -> Result<(), StorageError> {
+        self.log.close().await?;
+        if !self.producers.borrow().is_empty() {
+            self.save_producer_state(self.log.end_offset()).await;
+        }
+        Ok(())
+    }
+
+    /// Removes the partition's files (topic deletion).
+    pub async fn delete(&self) -> Result<(), StorageError> {
+        self.log.delete().await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,465 @@
+//! Partition tests on a real glommio executor, real files and the shard's writer.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::records::Compression;
+
+use super::*;
+use crate::storage::batch::tests::encode_batch;
+
+fn run<T>(future: impl Future<Output = T>) -> T {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .make()
+        .expect("executor")
+        .run(future)
+}
+
+fn settings() -> Settings {
+    Settings {
+        log: LogConfig {
+            segment_bytes: 2048,
+            index_interval_bytes: 100,
+            ..LogConfig::default()
+        },
+        max_message_bytes: 1 << 20,
+        flush_interval_ms: None,
+        producer_id_expiration_ms: 86_400_000,
+    }
+}
+
+/// Opens the partition in `dir` with a running writer.
+async fn open(dir: &Path) -> Rc<Partition> {
+    let writer = Rc::new(Writer::default());
+    glommio::spawn_local(Rc::clone(&writer).run_appender()).detach();
+    glommio::spawn_local(Rc::clone(&writer).run_syncer()).detach();
+    let partition = Partition::open("t".into(), 0, dir, &settings(), writer, 0)
+        .await
+        .expect("open");
+    Rc::new(partition)
+}
+
+fn records(count: usize) -> Bytes {
+    let values: Vec<&[u8]> = (0..count).map(|_| &b"value"[..]).collect();
+    let timestamps: Vec<i64> = (0..count as i64).collect();
+    Bytes::from(encode_batch(&values, &timestamps, Compression::None))
+}
+
+async fn produce(partition: &Rc<Partition>, count: usize) -> Produced {
+    partition
+        .append(records(count), Acks::All, Origin::Client, 1_000)
+        .expect("queued")
+        .await
+        .expect("appended")
+}
+
+#[test]
+fn appends_are_answered_in_the_order_they_were_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        // Queued one after another, awaited all at once in reverse: the offsets follow
+        // the queueing order, not the order anything is polled in.
+        let pending: Vec<_> = (1..=20)
+            .map(|count| {
+                partition
+                    .append(records(count), Acks::All, Origin::Client, 1_000)
+                    .expect("queued")
+            })
+            .collect();
+        let mut answers = futures::future::join_all(pending.into_iter().rev()).await;
+        answers.reverse();
+        let mut expected = 0;
+        for (i, answer) in answers.into_iter().enumerate() {
+            assert_eq!(answer.expect("appended").base_offset, expected);
+            expected += i as i64 + 1;
+        }
+        let offsets = partition.offsets();
+        assert_eq!(offsets.log_end, expected);
+        assert_eq!(
+            offsets.high_watermark, expected,
+            "one replica: all of it committed"
+        );
+        assert_eq!(
+            partition.durable_offset(),
+            expected,
+            "acks=all waited for the sync"
+        );
+    });
+}
+
+#[test]
+fn the_leader_epoch_history_is_checkpointed_and_answers_offset_for_leader_epoch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        produce(&partition, 3).await;
+        assert_eq!(partition.end_offset_for_epoch(0, -1), Ok((0, 3)));
+        assert_eq!(partition.end_offset_for_epoch(1, -1), Ok(epochs::UNDEFINED));
+        assert_eq!(
+            partition.end_offset_for_epoch(0, 1).map_err(|e| e.code),
+            Err(ResponseError::UnknownLeaderEpoch)
+        );
+        // A follower's copy of batches its leader wrote in epoch 4.
+        let mut batch = records(2).to_vec();
+        crate::storage::batch::assign_offset(&mut batch, 3, 4);
+        partition.append_at(&batch, 2_000).await.expect("append");
+        assert_eq!(partition.end_offset_for_epoch(0, -1), Ok((0, 3)));
+        assert_eq!(partition.end_offset_for_epoch(2, -1), Ok((0, 3)));
+        assert_eq!(partition.end_offset_for_epoch(4, -1), Ok((4, 5)));
+        partition.close().await.expect("close");
+    });
+    let text = std::fs::read_to_string(dir.path().join(epochs::CHECKPOINT_FILE)).expect("file");
+    assert_eq!(text, "0\n2\n0 0\n4 3\n");
+    run(async {
+        let partition = open(dir.path()).await;
+        assert_eq!(partition.leader_epoch(), 4);
+        assert_eq!(partition.end_offset_for_epoch(4, 4), Ok((4, 5)));
+        assert_eq!(
+            partition.end_offset_for_epoch(4, 3).map_err(|e| e.code),
+            Err(ResponseError::FencedLeaderEpoch)
+        );
+        // Truncating below epoch 4's start forgets it.
+        assert_eq!(partition.truncate_to(3, 3_000).await.expect("truncate"), 3);
+        assert_eq!(partition.offsets().high_watermark, 3);
+        assert_eq!(partition.end_offset_for_epoch(4, -1), Ok(epochs::UNDEFINED));
+    });
+    let text = std::fs::read_to_string(dir.path().join(epochs::CHECKPOINT_FILE)).expect("file");
+    assert_eq!(text, "0\n1\n0 0\n");
+}
+
+#[test]
+fn a_damaged_epoch_checkpoint_stops_the_open_and_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(epochs::CHECKPOINT_FILE), "0\n1\nzero 0\n").expect("write");
+    run(async {
+        let writer = Rc::new(Writer::default());
+        let opened = Partition::open("t".into(), 0, dir.path(), &settings(), writer, 0).await;
+        let error = opened.err().expect("refused").to_string();
+        assert!(error.contains(epochs::CHECKPOINT_FILE), "{error}");
+    });
+}
+
+#[test]
+fn reads_list_offsets_and_delete_records_see_the_clients_offsets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        for _ in 0..10 {
+            produce(&partition, 4).await;
+        }
+        let read = partition
+            .read(8, 1 << 20, -1, Isolation::ReadCommitted)
+            .await
+            .expect("read");
+        assert_eq!(read.offsets.high_watermark, 40);
+        assert!(read.slice.is_some());
+        let empty = partition
+            .read(40, 1 << 20, 0, Isolation::ReadUncommitted)
+            .await
+            .expect("read at the end");
+        assert!(empty.slice.is_none());
+        let past = partition
+            .read(41, 1 << 20, -1, Isolation::ReadUncommitted)
+            .await;
+        assert_eq!(
+            past.err().map(|e| e.code),
+            Some(ResponseError::OffsetOutOfRange)
+        );
+        let latest = partition
+            .list_offset(OffsetQuery::Latest, -1, Isolation::ReadUncommitted)
+            .await
+            .expect("latest");
+        assert_eq!(latest.map(|f| (f.offset, f.leader_epoch)), Some((40, 0)));
+        let at = partition
+            .list_offset(OffsetQuery::Timestamp(2), -1, Isolation::ReadUncommitted)
+            .await
+            .expect("by time");
+        assert_eq!(at.map(|f| (f.offset, f.timestamp)), Some((2, 2)));
+        assert_eq!(partition.delete_records(20).await, Ok(20));
+        assert_eq!(
+            partition.delete_records(10).await,
+            Ok(20),
+            "below the start: no change"
+        );
+        assert_eq!(
+            partition.delete_records(41).await.map_err(|e| e.code),
+            Err(ResponseError::OffsetOutOfRange)
+        );
+        let earliest = partition
+            .list_offset(OffsetQuery::Earliest, -1, Isolation::ReadUncommitted)
+            .await
+            .expect("earliest");
+        assert_eq!(earliest.map(|f| f.offset), Some(20));
+    });
+}
+
+#[test]
+fn clients_may_not_write_internal_topics_nor_bad_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let writer = Rc::new(Writer::default());
+        let internal = Partition::open(
+            crate::group::OFFSETS_TOPIC.into(),
+            0,
+            dir.path(),
+            &settings(),
+            writer,
+            0,
+        )
+        .await
+        .expect("open");
+        let internal = Rc::new(internal);
+        let refused = internal.append(records(1), Acks::All, Origin::Client, 0);
+        assert_eq!(
+            refused.err().map(|e| e.code),
+            Some(ResponseError::InvalidTopicException)
+        );
+        let mut corrupt = records(2).to_vec();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        let refused = internal.append(corrupt.into(), Acks::All, Origin::Coordinator, 0);
+        assert_eq!(
+            refused.err().map(|e| e.code),
+            Some(ResponseError::CorruptMessage)
+        );
+        assert_eq!(internal.offsets().log_end, 0);
+    });
+}
+
+/// A batch of `count` records from producer `id` at `epoch`, starting at `sequence`.
+fn idempotent(count: usize, id: i64, epoch: i16, sequence: i32) -> Bytes {
+    producer_records(count, id, epoch, sequence, false)
+}
+
+/// The same, in a transaction.
+fn transactional(count: usize, id: i64, sequence: i32) -> Bytes {
+    producer_records(count, id, 0, sequence, true)
+}
+
+fn producer_records(count: usize, id: i64, epoch: i16, sequence: i32, txn: bool) -> Bytes {
+    use crate::storage::batch::{batch_crc, BatchHeader, HEADER_BYTES};
+    use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
+    use zerocopy::FromBytes;
+    let mut bytes = records(count).to_vec();
+    let (header, body) = bytes.split_at_mut(HEADER_BYTES);
+    let header = BatchHeader::mut_from_bytes(header).expect("a header");
+    header.producer_id = I64::new(id);
+    header.producer_epoch = I16::new(epoch);
+    header.base_sequence = I32::new(sequence);
+    if txn {
+        header.attributes = I16::new(header.attributes.get() | 0x10);
+    }
+    header.crc = U32::new(batch_crc(header, body));
+    Bytes::from(bytes)
+}
+
+async fn produce_as(partition: &Rc<Partition>, records: Bytes) -> Result<Produced, ApiError> {
+    partition
+        .append(records, Acks::All, Origin::Client, 1_000)?
+        .await
+}
+
+#[test]
+fn deduplication_survives_a_clean_close_a_crash_and_a_truncation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        for i in 0..4 {
+            let produced = produce_as(&partition, idempotent(2, 9, 0, 2 * i)).await;
+            assert_eq!(produced.map(|p| p.base_offset), Ok(2 * i64::from(i)));
+        }
+        let retry = produce_as(&partition, idempotent(2, 9, 0, 6)).await;
+        assert_eq!(
+            retry.map(|p| p.base_offset),
+            Ok(6),
+            "a retry: its first offset"
+        );
+        assert_eq!(partition.offsets().log_end, 8, "and nothing written again");
+        partition.close().await.expect("close");
+    });
+    assert!(dir.path().join("00000000000000000008.snapshot").exists());
+    run(async {
+        // From the snapshot written at close.
+        let partition = open(dir.path()).await;
+        let retry = produce_as(&partition, idempotent(2, 9, 0, 4)).await;
+        assert_eq!(retry.map(|p| p.base_offset), Ok(4));
+        let produced = produce_as(&partition, idempotent(1, 9, 0, 8)).await;
+        assert_eq!(produced.map(|p| p.base_offset), Ok(8));
+        // Dropped without a close: as after kill -9.
+    });
+    run(async {
+        // From the snapshot at 8 and the log after it.
+        let partition = open(dir.path()).await;
+        let retry = produce_as(&partition, idempotent(1, 9, 0, 8)).await;
+        assert_eq!(retry.map(|p| p.base_offset), Ok(8));
+        let gap = produce_as(&partition, idempotent(1, 9, 0, 10)).await;
+        assert_eq!(
+            gap.map_err(|e| e.code),
+            Err(ResponseError::OutOfOrderSequenceNumber)
+        );
+        // Cut back to offset 4: the batches from there are gone, and so is what the
+        // producer state knew of them.
+        assert_eq!(partition.truncate_to(4, 2_000).await.expect("truncate"), 4);
+        let again = produce_as(&partition, idempotent(2, 9, 0, 4)).await;
+        assert_eq!(again.map(|p| p.base_offset), Ok(4), "written anew");
+        assert!(
+            !dir.path().join("00000000000000000008.snapshot").exists(),
+            "a snapshot past the new end is removed"
+        );
+    });
+}
+
+#[test]
+fn an_unreadable_snapshot_is_replaced_by_a_replay_of_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        produce_as(&partition, idempotent(3, 4, 0, 0))
+            .await
+            .expect("append");
+        partition.close().await.expect("close");
+    });
+    let snapshot = dir.path().join("00000000000000000003.snapshot");
+    std::fs::write(&snapshot, b"not a snapshot").expect("damage");
+    run(async {
+        let partition = open(dir.path()).await;
+        let retry = produce_as(&partition, idempotent(3, 4, 0, 0)).await;
+        assert_eq!(retry.map(|p| p.base_offset), Ok(0));
+        assert_eq!(partition.offsets().log_end, 3);
+    });
+    assert!(!snapshot.exists(), "the unreadable snapshot is removed");
+}
+
+async fn end_txn(partition: &Rc<Partition>, producer_id: i64, commit: bool) -> i64 {
+    let marker = write::MarkerSpec {
+        producer_id,
+        producer_epoch: 0,
+        coordinator_epoch: 0,
+        commit,
+        txn_number: 0,
+    };
+    let written = partition.append_marker(marker, 5_000).expect("queued");
+    written.await.expect("written").base_offset
+}
+
+async fn read_committed(partition: &Partition, offset: i64) -> Read {
+    partition
+        .read(offset, 1 << 20, -1, Isolation::ReadCommitted)
+        .await
+        .expect("read")
+}
+
+#[test]
+fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        produce(&partition, 2).await; // 0..2, outside any transaction
+        produce_as(&partition, transactional(3, 7, 0))
+            .await
+            .expect("2..5");
+        produce_as(&partition, transactional(2, 8, 0))
+            .await
+            .expect("5..7");
+        let offsets = partition.offsets();
+        assert_eq!((offsets.last_stable, offsets.high_watermark), (2, 7));
+        let read = read_committed(&partition, 0).await;
+        assert_eq!(
+            read.slice.map(|s| s.upper_bound),
+            Some(2),
+            "stops at the LSO"
+        );
+        assert_eq!(read.aborted, Some(Vec::new()));
+        assert!(read_committed(&partition, 2).await.slice.is_none());
+        let uncommitted = partition
+            .read(2, 1 << 20, -1, Isolation::ReadUncommitted)
+            .await
+            .expect("read");
+        assert!(uncommitted.slice.is_some() && uncommitted.aborted.is_none());
+        // A non-transactional write of a producer in a transaction is refused.
+        let stray = produce_as(&partition, idempotent(1, 7, 0, 3)).await;
+        assert_eq!(
+            stray.map_err(|e| e.code),
+            Err(ResponseError::InvalidTxnState)
+        );
+
+        assert_eq!(end_txn(&partition, 7, false).await, 7);
+        assert_eq!(
+            partition.offsets().last_stable,
+            5,
+            "producer 8 is still open"
+        );
+        assert_eq!(end_txn(&partition, 8, true).await, 8);
+        assert_eq!(partition.offsets().last_stable, 9);
+        let read = read_committed(&partition, 0).await;
+        assert_eq!(read.aborted, Some(vec![(7, 2)]));
+        assert_eq!(
+            read_committed(&partition, 8).await.aborted,
+            Some(Vec::new())
+        );
+        // A marker from an older epoch is refused.
+        let old = write::MarkerSpec {
+            producer_id: 8,
+            producer_epoch: -1,
+            coordinator_epoch: 0,
+            commit: true,
+            txn_number: 0,
+        };
+        let refused = partition.append_marker(old, 6_000).expect("queued").await;
+        assert_eq!(
+            refused.map_err(|e| e.code),
+            Err(ResponseError::InvalidProducerEpoch)
+        );
+        partition.close().await.expect("close");
+    });
+    assert!(dir.path().join("00000000000000000000.txnindex").exists());
+    for crashed in [false, true] {
+        if crashed {
+            // As after kill -9 before any snapshot: the log alone tells it all.
+            for file in std::fs::read_dir(dir.path()).expect("dir") {
+                let path = file.expect("entry").path();
+                let name = path.to_string_lossy().to_string();
+                if name.ends_with(".snapshot") || name.ends_with(".txnindex") {
+                    std::fs::remove_file(path).expect("remove");
+                }
+            }
+        }
+        run(async {
+            let partition = open(dir.path()).await;
+            assert_eq!(partition.offsets().last_stable, 9, "crashed: {crashed}");
+            let read = read_committed(&partition, 3).await;
+            assert_eq!(read.aborted, Some(vec![(7, 2)]), "crashed: {crashed}");
+        });
+    }
+}
+
+#[test]
+fn a_verified_write_cannot_reopen_a_transaction_its_marker_ended() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        let verified = |sequence, number| {
+            partition
+                .append_from_client(
+                    transactional(1, 3, sequence),
+                    Acks::All,
+                    Some(number),
+                    1_000,
+                )
+                .expect("queued")
+        };
+        assert_eq!(verified(0, 0).await.map(|p| p.base_offset), Ok(0));
+        assert_eq!(end_txn(&partition, 3, true).await, 1);
+        // Verified for transaction 0, which has ended here: refused.
+        let late = verified(1, 0).await;
+        assert_eq!(
+            late.map_err(|e| e.code),
+            Err(ResponseError::InvalidTxnState)
+        );
+        // Verified for the next one: it opens it.
+        assert_eq!(verified(1, 1).await.map(|p| p.base_offset), Ok(2));
+        assert_eq!(partition.offsets().last_stable, 2);
+    });
+}

@@ -1,0 +1,389 @@
+//! The partition's write side: appends (a client's, a coordinator's, a follower's),
+//! commit and abort markers, producer-state upkeep and snapshots, truncation.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+
+use super::producers::{Marker, ProducerBatch, Verdict};
+use super::snapshots;
+use super::txn_index::TxnIndex;
+use super::{Acks, Origin, Partition, Produced};
+use crate::error::ApiError;
+use crate::storage::{batch, Appended, BatchInfo, StorageError};
+
+/// A transaction marker to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkerSpec {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    pub commit: bool,
+    /// The coordinator's number of the transaction it ends (not stored): writes verified
+    /// for it are refused here from now on.
+    pub txn_number: u64,
+}
+
+impl Partition {
+    /// Validates `records` and takes their place in the log's order at once; the
+    /// returned future answers once they are written (`Acks::Leader`) or durable
+    /// (`Acks::All`). Refused batches are answered here, before anything is queued.
+    pub fn append(
+        self: &Rc<Self>,
+        records: Bytes,
+        acks: Acks,
+        origin: Origin,
+        now_ms: i64,
+    ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
+        self.queue(records, acks, origin, None, now_ms)
+    }
+
+    /// A client's `append`; a transactional batch the coordinator verified as part of
+    /// its transaction number `verified` (KIP-890) is refused if that transaction has
+    /// ended here since.
+    pub fn append_from_client(
+        self: &Rc<Self>,
+        records: Bytes,
+        acks: Acks,
+        verified: Option<u64>,
+        now_ms: i64,
+    ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
+        self.queue(records, acks, Origin::Client, verified, now_ms)
+    }
+
+    /// Writes a transaction's commit or abort marker (a coordinator's append, durable
+    /// before it is answered).
+    pub fn append_marker(
+        self: &Rc<Self>,
+        marker: MarkerSpec,
+        now_ms: i64,
+    ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
+        let records = batch::control_batch(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.commit,
+            now_ms,
+        );
+        let records = Bytes::from(records);
+        let origin = Origin::Coordinator;
+        self.queue(records, Acks::All, origin, Some(marker.txn_number), now_ms)
+    }
+
+    fn queue(
+        self: &Rc<Self>,
+        records: Bytes,
+        acks: Acks,
+        origin: Origin,
+        txn_number: Option<u64>,
+        now_ms: i64,
+    ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
+        if origin == Origin::Client && crate::group::is_internal_topic(&self.topic) {
+            return Err(ApiError::new(
+                ResponseError::InvalidTopicException,
+                "clients may not write to an internal topic",
+            ));
+        }
+        let infos = batch::validate(&records, self.max_message_bytes.get())?;
+        if origin == Origin::Client {
+            check_client_batches(&infos)?;
+        }
+        if self.log.is_compacted() && !crate::storage::decode::every_record_has_a_key(&records) {
+            return Err(ApiError::new(
+                ResponseError::InvalidRecord,
+                "a compacted topic needs a key on every record",
+            ));
+        }
+        let count: u64 = infos
+            .iter()
+            .map(|i| u64::try_from(i.records_count).unwrap_or(0))
+            .sum();
+        let durable = match origin {
+            Origin::Coordinator => true,
+            Origin::Client => acks == Acks::All && self.syncs_every_append(),
+        };
+        let job = Job {
+            infos,
+            origin,
+            txn_number,
+            now_ms,
+        };
+        let written = self.writer.enqueue(Rc::clone(self), records, job, durable);
+        let partition = Rc::clone(self);
+        Ok(async move {
+            let appended = written.await?;
+            Ok(Produced {
+                base_offset: appended.base_offset,
+                log_append_time_ms: appended.log_append_time_ms,
+                log_start_offset: partition.log.start_offset(),
+                records: count,
+            })
+        })
+    }
+
+    /// The writer's turn for this partition: writes validated batches as the leader, in
+    /// this broker's epoch, and moves the offsets on. A batch with a producer id passes
+    /// the producer-state check first: a client's retry of a stored batch is answered
+    /// with that batch's offsets and written again nowhere; a transactional write that
+    /// would open a transaction here needs a verification this partition has not seen
+    /// that transaction end since; a marker may not come from an older producer epoch
+    /// or coordinator epoch than the last one.
+    pub(crate) async fn write(&self, bytes: &[u8], job: Job) -> Result<Appended, ApiError> {
+        let Job {
+            infos,
+            origin,
+            txn_number,
+            now_ms,
+        } = job;
+        let producer = producer_batch(&infos);
+        let marker = match &producer {
+            Some(batch) if infos[0].control => Some(marker_of(bytes, batch)?),
+            _ => None,
+        };
+        match (&producer, &marker, origin) {
+            (_, Some(marker), _) => self.producers.borrow().check_marker(marker)?,
+            (Some(batch), None, Origin::Client) => {
+                match self.producers.borrow().check(batch)? {
+                    Verdict::Append => {}
+                    Verdict::Duplicate(stored) => {
+                        // Kafka answers a duplicate with the stored batch's timestamp.
+                        return Ok(Appended {
+                            base_offset: stored.first_offset(),
+                            last_offset: stored.last_offset,
+                            log_append_time_ms: stored.timestamp,
+                        });
+                    }
+                }
+                self.check_guard(batch, txn_number)?;
+            }
+            (Some(batch), None, Origin::Coordinator) => {
+                self.producers.borrow().check_epoch(batch)?
+            }
+            (None, ..) => {}
+        }
+        let epoch = self.leader_epoch.get();
+        let active_base = self.log.active_base_offset();
+        let appended = self.log.append(bytes, infos, epoch, now_ms).await?;
+        // A roll happened: the state before this batch is the state at the new
+        // segment's base, where Kafka snapshots it.
+        let rolled = self.log.active_base_offset() != active_base;
+        let snapshot = rolled.then(|| self.producers.borrow().to_snapshot());
+        match (producer, marker) {
+            (_, Some(marker)) => {
+                self.record_marker(Marker {
+                    offset: appended.base_offset,
+                    ..marker
+                });
+                if let Some(number) = txn_number {
+                    let mut closed = self.closed_txns.borrow_mut();
+                    let next = closed.entry(marker.producer_id).or_default();
+                    *next = (*next).max(number + 1);
+                }
+            }
+            (Some(batch), None) => self
+                .producers
+                .borrow_mut()
+                .record(&batch, appended.base_offset),
+            (None, None) => {}
+        }
+        // The in-sync replicas are this broker alone.
+        self.high_watermark.set(self.log.end_offset());
+        self.appended.notify();
+        if let Some(state) = snapshot {
+            self.save_snapshot(self.log.active_base_offset(), state)
+                .await;
+        }
+        self.note_epoch(epoch, appended.base_offset).await?;
+        Ok(appended)
+    }
+
+    /// A transactional batch that opens a transaction here carries the number of the
+    /// transaction the coordinator verified it for: refused if that transaction's
+    /// marker reached this partition since (Kafka's verification guard). Unverified
+    /// writes (verification turned off) are not checked.
+    fn check_guard(&self, batch: &ProducerBatch, txn_number: Option<u64>) -> Result<(), ApiError> {
+        let opens = batch.transactional
+            && self
+                .producers
+                .borrow()
+                .get(batch.producer_id)
+                .is_none_or(|entry| entry.txn_first_offset.is_none());
+        let closed = self
+            .closed_txns
+            .borrow()
+            .get(&batch.producer_id)
+            .copied()
+            .unwrap_or(0);
+        match txn_number {
+            Some(number) if opens && number < closed => Err(ApiError::new(
+                ResponseError::InvalidTxnState,
+                "Record was not part of an ongoing transaction",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a stored marker: the transaction it ends is closed, and an aborted one
+    /// goes into the aborted-transaction index.
+    fn record_marker(&self, marker: Marker) {
+        let Some(abort) = self.producers.borrow_mut().apply_marker(&marker) else {
+            return;
+        };
+        self.aborted.borrow_mut().push(abort);
+        let segment = self.log.active_base_offset();
+        self.aborts_unsaved.borrow_mut().insert(segment);
+    }
+
+    /// Snapshots the producer state as it is now, at `offset` (the log end).
+    pub(super) async fn save_producer_state(&self, offset: i64) {
+        let state = self.producers.borrow().to_snapshot();
+        self.save_snapshot(offset, state).await;
+    }
+
+    /// Writes a producer-state snapshot, after the aborted-transaction index files of
+    /// the segments with unsaved aborts (the snapshot vouches for every abort before its
+    /// offset). A failure costs a longer replay at the next start, never data, so it is
+    /// logged and the write goes on.
+    async fn save_snapshot(&self, offset: i64, state: Vec<u8>) {
+        let dir = self.log.dir();
+        let unsaved = std::mem::take(&mut *self.aborts_unsaved.borrow_mut());
+        if !unsaved.is_empty() {
+            let index = self.aborted.borrow().clone();
+            let bases = self.log.segment_bases();
+            let written = index
+                .write_files(dir, &bases, |base| unsaved.contains(&base))
+                .await;
+            if let Err(error) = written {
+                tracing::warn!(dir = %dir.display(), %error, "aborted-transaction index not written, so no producer snapshot either");
+                self.aborts_unsaved.borrow_mut().extend(unsaved);
+                return;
+            }
+        }
+        if let Err(error) = snapshots::write(dir, offset, state).await {
+            let file = snapshots::path(dir, offset);
+            tracing::warn!(file = %file.display(), %error, "producer snapshot not written");
+        }
+    }
+
+    /// A follower's append: batches that carry their leader's offsets and epochs,
+    /// stored byte for byte. The high watermark is the leader's to move.
+    pub async fn append_at(&self, bytes: &[u8], now_ms: i64) -> Result<Appended, ApiError> {
+        let infos = batch::validate(bytes, usize::MAX)?;
+        let mut epochs = Vec::with_capacity(infos.len());
+        for info in &infos {
+            let header = batch::BatchHeader::parse(&bytes[info.position..])?;
+            epochs.push((
+                header.partition_leader_epoch.get(),
+                header.base_offset.get(),
+            ));
+        }
+        let appended = self.log.append_at(bytes, infos, now_ms).await?;
+        for (epoch, base_offset) in epochs {
+            self.note_epoch(epoch, base_offset).await?;
+        }
+        self.appended.notify();
+        Ok(appended)
+    }
+
+    /// Records that `epoch` has written from `offset` on, if that is news.
+    pub(super) async fn note_epoch(&self, epoch: i32, offset: i64) -> Result<(), StorageError> {
+        let changed = self.epochs.borrow_mut().assign(epoch, offset);
+        if changed {
+            let epochs = self.epochs.borrow().clone();
+            epochs.save(self.log.dir()).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything from the batch holding `offset` on (a follower's log that went
+    /// past its leader's), with the epochs that started there and what the producer
+    /// state and the aborted-transaction index knew of it. The caller holds the
+    /// partition's appends: a follower takes none from clients.
+    pub async fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let end = self.log.truncate_to(offset, now_ms).await?;
+        let rebuilt = snapshots::rebuild(&self.log, end).await?;
+        *self.producers.borrow_mut() = rebuilt.state;
+        let bases = self.log.segment_bases();
+        let first_touched = TxnIndex::segment_of(&bases, rebuilt.from).unwrap_or(i64::MIN);
+        {
+            let mut aborted = self.aborted.borrow_mut();
+            aborted.truncate_from(rebuilt.from);
+            rebuilt.aborts.into_iter().for_each(|a| aborted.push(a));
+        }
+        let index = self.aborted.borrow().clone();
+        index
+            .write_files(self.log.dir(), &bases, |base| base >= first_touched)
+            .await?;
+        self.aborts_unsaved.borrow_mut().clear();
+        let changed = self.epochs.borrow_mut().truncate_from_end(end);
+        if changed {
+            let epochs = self.epochs.borrow().clone();
+            epochs.save(self.log.dir()).await?;
+        }
+        self.high_watermark.set(self.high_watermark.get().min(end));
+        Ok(end)
+    }
+}
+
+/// What the writer hands the partition with a batch's bytes.
+pub(crate) struct Job {
+    pub infos: Vec<BatchInfo>,
+    pub origin: Origin,
+    /// A verified transactional write's transaction number, or the number of the
+    /// transaction a marker ends.
+    pub txn_number: Option<u64>,
+    pub now_ms: i64,
+}
+
+/// The marker a control batch from a coordinator is.
+fn marker_of(bytes: &[u8], batch: &ProducerBatch) -> Result<Marker, ApiError> {
+    let invalid = || ApiError::new(ResponseError::InvalidRecord, "not a transaction marker");
+    let (kind, coordinator_epoch) = batch::control_record(bytes).ok_or_else(invalid)?;
+    if kind != batch::CONTROL_ABORT && kind != batch::CONTROL_COMMIT {
+        return Err(invalid());
+    }
+    Ok(Marker {
+        producer_id: batch.producer_id,
+        epoch: batch.epoch,
+        coordinator_epoch,
+        commit: kind == batch::CONTROL_COMMIT,
+        offset: -1,
+        timestamp: batch.max_timestamp,
+    })
+}
+
+/// Kafka's checks of a client's batches, before anything is queued: one batch per
+/// partition, no control batch, a sequence with every producer id.
+fn check_client_batches(infos: &[BatchInfo]) -> Result<(), ApiError> {
+    let invalid = |message: &str| Err(ApiError::new(ResponseError::InvalidRecord, message));
+    if infos.len() > 1 {
+        return invalid("a produce request holds exactly one record batch per partition");
+    }
+    if infos.iter().any(|i| i.control) {
+        return invalid("clients may not write control records");
+    }
+    if infos
+        .iter()
+        .any(|i| i.producer_id >= 0 && i.base_sequence < 0)
+    {
+        return invalid("a batch with a producer id needs a sequence number");
+    }
+    Ok(())
+}
+
+/// The producer of a lone batch that has a producer id.
+fn producer_batch(infos: &[BatchInfo]) -> Option<ProducerBatch> {
+    let [info] = infos else {
+        return None;
+    };
+    (info.producer_id >= 0).then_some(ProducerBatch {
+        producer_id: info.producer_id,
+        epoch: info.producer_epoch,
+        base_sequence: info.base_sequence,
+        last_offset_delta: info.last_offset_delta,
+        transactional: info.transactional,
+        max_timestamp: info.max_timestamp,
+    })
+}

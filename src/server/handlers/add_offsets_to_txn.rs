@@ -1,0 +1,48 @@
+//! AddOffsetsToTxn: a consumer group's offsets partition joins a producer's
+//! transaction, so TxnOffsetCommit may write the group's offsets in it.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+
+use super::groups::home_of;
+use super::{txns, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
+use crate::error::ApiError;
+use crate::group::OFFSETS_TOPIC;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<AddOffsetsToTxnRequest>(body) else {
+        return Response::Close;
+    };
+    let code = match add(&ctx, &request).await {
+        Ok(()) => 0,
+        Err(error) => txns::for_version(error, ctx.version, 2).wire_code(),
+    };
+    ctx.respond(&AddOffsetsToTxnResponse::default().with_error_code(code))
+}
+
+async fn add(ctx: &Ctx, request: &AddOffsetsToTxnRequest) -> Result<(), ApiError> {
+    let id = request.transactional_id.to_string();
+    if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, &id) {
+        return Err(ApiError::code(
+            ResponseError::TransactionalIdAuthorizationFailed,
+        ));
+    }
+    let group = home_of(ctx, Operation::Read, &request.group_id).await?;
+    let home = txns::txn_home(&ctx.shard, &id).await?;
+    let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
+    let partitions = vec![(OFFSETS_TOPIC.to_string(), group.partition)];
+    // Cross-shard: the id's coordinator is the shard owning its state partition.
+    ctx.shard
+        .invoke_on(home.shard, move |s| async move {
+            s.txns
+                .add_partitions(&s, &id, producer_id, epoch, partitions)
+                .await
+        })
+        .await?
+}

@@ -1,0 +1,157 @@
+//! AddPartitionsToTxn: partitions join a producer's transaction, at its coordinator.
+//! Versions 0-3 come from clients (one transaction); 4 and 5 from brokers, batched and
+//! maybe only verifying (KIP-890), which needs CLUSTER_ACTION. One error answers every
+//! partition of a transaction; partitions the caller may not write, or that do not
+//! exist, fail alone and the others get OPERATION_NOT_ATTEMPTED, as in Kafka.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
+
+use super::{group_by_topic, topic_name, txns, Ctx, Response};
+use crate::acl::{Operation, ResourceType};
+use crate::error::ApiError;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
+
+/// One transaction's request, whatever the version.
+struct Add {
+    id: String,
+    producer: (i64, i16),
+    verify_only: bool,
+    partitions: Vec<(String, i32)>,
+}
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<AddPartitionsToTxnRequest>(body) else {
+        return Response::Close;
+    };
+    if ctx.version <= 3 {
+        let add = Add {
+            id: request.v3_and_below_transactional_id.to_string(),
+            producer: (
+                request.v3_and_below_producer_id.0,
+                request.v3_and_below_producer_epoch,
+            ),
+            verify_only: false,
+            partitions: flatten(&request.v3_and_below_topics),
+        };
+        let results = add_one(&ctx, &add).await;
+        let response = AddPartitionsToTxnResponse::default()
+            .with_results_by_topic_v3_and_below(topic_results(results));
+        return ctx.respond(&response);
+    }
+    if !ctx.allowed_on_cluster(Operation::ClusterAction) {
+        let response = AddPartitionsToTxnResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        return ctx.respond(&response);
+    }
+    let mut by_transaction = Vec::new();
+    for txn in &request.transactions {
+        let add = Add {
+            id: txn.transactional_id.to_string(),
+            producer: (txn.producer_id.0, txn.producer_epoch),
+            verify_only: txn.verify_only,
+            partitions: flatten(&txn.topics),
+        };
+        let results = add_one(&ctx, &add).await;
+        by_transaction.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id.clone())
+                .with_topic_results(topic_results(results)),
+        );
+    }
+    ctx.respond(&AddPartitionsToTxnResponse::default().with_results_by_transaction(by_transaction))
+}
+
+fn flatten(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {
+    topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
+        .collect()
+}
+
+/// The error of each partition of one transaction's request, in order.
+async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
+    let answer = |code: i16| -> Vec<((String, i32), i16)> {
+        add.partitions.iter().map(|p| (p.clone(), code)).collect()
+    };
+    if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, &add.id) {
+        return answer(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    let snapshot = ctx.shard.snapshot();
+    let refusals: Vec<Option<ResponseError>> = add
+        .partitions
+        .iter()
+        .map(|(topic, partition)| {
+            if !ctx.allowed_in(&snapshot, Operation::Write, ResourceType::Topic, topic) {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else if !snapshot.has_partition(topic, *partition) {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else {
+                None
+            }
+        })
+        .collect();
+    if refusals.iter().any(Option::is_some) {
+        return add
+            .partitions
+            .iter()
+            .cloned()
+            .zip(refusals)
+            .map(|(p, refusal)| {
+                let code = refusal.unwrap_or(ResponseError::OperationNotAttempted);
+                (p, code.code())
+            })
+            .collect();
+    }
+    if add.verify_only {
+        let verified = txns::verify(ctx, &add.id, add.producer, add.partitions.clone(), 5).await;
+        return add
+            .partitions
+            .iter()
+            .cloned()
+            .zip(verified)
+            .map(|(p, outcome)| (p, outcome.map_or_else(|e| e.wire_code(), |_| 0)))
+            .collect();
+    }
+    let code = match added(ctx, add).await {
+        Ok(()) => 0,
+        Err(error) => txns::for_version(error, ctx.version, 2).wire_code(),
+    };
+    answer(code)
+}
+
+async fn added(ctx: &Ctx, add: &Add) -> Result<(), ApiError> {
+    let home = txns::txn_home(&ctx.shard, &add.id).await?;
+    let (id, (producer_id, epoch), partitions) =
+        (add.id.clone(), add.producer, add.partitions.clone());
+    // Cross-shard: the id's coordinator is the shard owning its state partition.
+    ctx.shard
+        .invoke_on(home.shard, move |s| async move {
+            s.txns
+                .add_partitions(&s, &id, producer_id, epoch, partitions)
+                .await
+        })
+        .await?
+}
+
+fn topic_results(results: Vec<((String, i32), i16)>) -> Vec<AddPartitionsToTxnTopicResult> {
+    let partitions = results.into_iter().map(|((topic, partition), code)| {
+        let result = AddPartitionsToTxnPartitionResult::default()
+            .with_partition_index(partition)
+            .with_partition_error_code(code);
+        (topic, result)
+    });
+    group_by_topic(partitions, |topic, partitions| {
+        AddPartitionsToTxnTopicResult::default()
+            .with_name(topic_name(&topic))
+            .with_results_by_partition(partitions)
+    })
+}

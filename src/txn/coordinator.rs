@@ -1,0 +1,527 @@
+//! The transactional ids one shard coordinates: those whose `__transaction_state`
+//! partition this shard owns. Only this shard touches them; handlers reach them with
+//! `invoke_on`.
+//!
+//! The shell around the state machine (`state`): it looks an id up, lets the machine
+//! decide, writes the new state to the id's partition (durably) and only then applies
+//! it. While an id's state is being written, or its markers are, other requests for it
+//! get CONCURRENT_TRANSACTIONS. Ending a transaction writes PrepareCommit (or
+//! PrepareAbort), then a marker to every partition in it, then CompleteCommit; EndTxn
+//! is answered once all three are done, so the next transaction never waits on them.
+//! Markers that cannot be written yet (a partition still opening, a disk error) leave
+//! the transaction prepared, and the timer task tries again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::records::Compression;
+
+use super::records;
+use super::state::{End, Init, TxnMeta, TxnState};
+use super::TRANSACTION_STATE_TOPIC;
+use crate::client::records::{encode_batch, NewRecord};
+use crate::error::ApiError;
+use crate::partition::{Acks, MarkerSpec, Origin};
+use crate::shard::{now_ms, on_owning_shards, Shard};
+use crate::storage::StorageError;
+
+struct Entry {
+    meta: TxnMeta,
+    /// The `__transaction_state` partition the id's records go to.
+    partition: i32,
+    /// A state or its markers are being written.
+    busy: bool,
+    /// How many of the id's transactions this coordinator has completed since it
+    /// started: the number of the current one. A verified write carries it, and a
+    /// partition refuses it once that transaction's marker is written there (Kafka's
+    /// verification guard).
+    number: u64,
+}
+
+/// What DescribeTransactions and ListTransactions show of an id.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub transactional_id: String,
+    pub meta: TxnMeta,
+}
+
+#[derive(Default)]
+pub struct Coordinator {
+    txns: RefCell<HashMap<String, Entry>>,
+}
+
+/// An id's busy mark: whoever holds it may change the id's state; it is cleared
+/// however the work holding it ends.
+struct Busy {
+    shard: Rc<Shard>,
+    id: String,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(entry) = self.shard.txns.txns.borrow_mut().get_mut(&self.id) {
+            entry.busy = false;
+        }
+    }
+}
+
+impl Coordinator {
+    /// Marks `id` busy if it is not: the one caller that gets the mark may change it.
+    fn claim(&self, shard: &Rc<Shard>, id: &str) -> Result<Busy, ResponseError> {
+        let mut txns = self.txns.borrow_mut();
+        let entry = txns
+            .get_mut(id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        if entry.busy {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        entry.busy = true;
+        Ok(Busy {
+            shard: Rc::clone(shard),
+            id: id.to_string(),
+        })
+    }
+
+    fn meta(&self, id: &str) -> Option<(TxnMeta, i32)> {
+        self.txns
+            .borrow()
+            .get(id)
+            .map(|e| (e.meta.clone(), e.partition))
+    }
+
+    /// Writes `next` as `id`'s state, then applies it.
+    async fn write(
+        &self,
+        shard: &Shard,
+        id: &str,
+        partition: i32,
+        next: TxnMeta,
+    ) -> Result<(), ApiError> {
+        append_state(shard, partition, id, Some(&next)).await?;
+        if let Some(entry) = self.txns.borrow_mut().get_mut(id) {
+            entry.meta = next;
+        }
+        Ok(())
+    }
+
+    /// InitProducerId with a transactional id: its producer id and a new epoch, after
+    /// fencing (aborting) whatever transaction an older producer left open.
+    pub async fn init_producer_id(
+        &self,
+        shard: &Rc<Shard>,
+        id: &str,
+        partition: i32,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), ApiError> {
+        let now = now_ms();
+        if self.meta(id).is_none() {
+            let producer_id = shard.new_producer_id().await?;
+            self.txns
+                .borrow_mut()
+                .entry(id.to_string())
+                .or_insert(Entry {
+                    meta: TxnMeta::new(producer_id, timeout_ms, now),
+                    partition,
+                    busy: false,
+                    number: 0,
+                });
+        }
+        let needs_id = self
+            .meta(id)
+            .is_some_and(|(meta, _)| meta.needs_new_producer_id());
+        let fresh_id = match needs_id {
+            true => Some(shard.new_producer_id().await?),
+            false => None,
+        };
+        let busy = self.claim(shard, id)?;
+        let Some((meta, partition)) = self.meta(id) else {
+            return Err(ApiError::code(ResponseError::InvalidProducerIdMapping));
+        };
+        match meta.init_producer_id(expected, timeout_ms, fresh_id, now)? {
+            Init::Ready(next) => {
+                let answer = (next.producer_id, next.producer_epoch);
+                self.write(shard, id, partition, next).await?;
+                Ok(answer)
+            }
+            Init::Fence(next) => {
+                self.write(shard, id, partition, next).await?;
+                drop(complete_in_background(busy));
+                Err(ApiError::code(ResponseError::ConcurrentTransactions))
+            }
+        }
+    }
+
+    /// AddPartitionsToTxn and AddOffsetsToTxn: `partitions` join the transaction.
+    pub async fn add_partitions(
+        &self,
+        shard: &Rc<Shard>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<(), ApiError> {
+        let _busy = self.claim(shard, id)?;
+        let (meta, partition) = self
+            .meta(id)
+            .ok_or(ApiError::code(ResponseError::InvalidProducerIdMapping))?;
+        match meta.add_partitions(producer_id, epoch, &partitions, now_ms())? {
+            None => Ok(()),
+            Some(next) => self.write(shard, id, partition, next).await,
+        }
+    }
+
+    /// EndTxn: prepares the commit (or abort), writes the markers and completes it.
+    pub async fn end(
+        &self,
+        shard: &Rc<Shard>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), ApiError> {
+        let busy = self.claim(shard, id)?;
+        let (meta, partition) = self
+            .meta(id)
+            .ok_or(ApiError::code(ResponseError::InvalidProducerIdMapping))?;
+        match meta.end(producer_id, epoch, commit, now_ms())? {
+            End::AlreadyDone => Ok(()),
+            End::Prepare(next) => {
+                self.write(shard, id, partition, next).await?;
+                let done = complete_in_background(busy);
+                match done.await {
+                    Ok(result) => result,
+                    Err(_) => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
+                }
+            }
+        }
+    }
+
+    /// Writes the markers of the prepared transaction `busy` holds and completes it.
+    /// Runs detached (`complete_in_background`), so a client that goes away never leaves
+    /// a transaction half-ended.
+    async fn complete(&self, busy: &Busy) -> Result<(), ApiError> {
+        let (shard, id) = (&busy.shard, busy.id.as_str());
+        let Some((meta, partition)) = self.meta(id) else {
+            return Ok(());
+        };
+        let number = self.txns.borrow().get(id).map_or(0, |e| e.number);
+        let commit = match meta.state {
+            TxnState::PrepareCommit => true,
+            TxnState::PrepareAbort => false,
+            _ => return Ok(()),
+        };
+        let spec = MarkerSpec {
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            coordinator_epoch: coordinator_epoch(shard, partition),
+            commit,
+            txn_number: number,
+        };
+        let partitions: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
+        // Cross-shard: each marker is written by the shard that owns its partition.
+        let written = on_owning_shards(
+            shard,
+            partitions,
+            |(topic, p)| (topic.as_str(), *p),
+            move |s, (topic, p)| write_marker(s, topic, p, spec),
+            |gone| Err(ApiError::from(gone)),
+        )
+        .await;
+        if let Some(error) = written.into_iter().find_map(Result::err) {
+            tracing::warn!(transactional_id = id, error = ?error, "transaction markers not all written: retried later");
+            return Err(ApiError::code(ResponseError::CoordinatorNotAvailable));
+        }
+        self.write(shard, id, partition, meta.complete(now_ms()))
+            .await?;
+        if let Some(entry) = self.txns.borrow_mut().get_mut(id) {
+            entry.number += 1;
+        }
+        Ok(())
+    }
+
+    /// KIP-890's check that a transactional producer added `partitions` before writing
+    /// to them: an error for the whole request, or the transaction's number (for the
+    /// partitions' guard) and an outcome per partition.
+    pub fn verify(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(u64, Vec<Result<(), ResponseError>>), ResponseError> {
+        let txns = self.txns.borrow();
+        let entry = txns
+            .get(id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let checked: Vec<Result<(), ResponseError>> = partitions
+            .iter()
+            .map(|p| entry.meta.verify(producer_id, epoch, p))
+            .collect();
+        let whole = [
+            ResponseError::InvalidProducerIdMapping,
+            ResponseError::ProducerFenced,
+            ResponseError::ConcurrentTransactions,
+        ];
+        if let Some(error) = checked
+            .iter()
+            .find_map(|r| r.err().filter(|e| whole.contains(e)))
+        {
+            return Err(error);
+        }
+        Ok((entry.number, checked))
+    }
+
+    pub fn describe(&self, id: &str) -> Option<TxnMeta> {
+        self.meta(id)
+            .map(|(meta, _)| meta)
+            .filter(|meta| meta.state != TxnState::Dead)
+    }
+
+    pub fn list(&self) -> Vec<Listing> {
+        self.txns
+            .borrow()
+            .iter()
+            .filter(|(_, e)| e.meta.state != TxnState::Dead)
+            .map(|(id, e)| Listing {
+                transactional_id: id.clone(),
+                meta: e.meta.clone(),
+            })
+            .collect()
+    }
+
+    /// Replays the `__transaction_state` partitions this shard owns (start-up); the
+    /// transactions found prepared are completed once the broker runs.
+    pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
+        let mut loaded = 0;
+        for partition in shard.local_partitions() {
+            if partition.topic != TRANSACTION_STATE_TOPIC {
+                continue;
+            }
+            let index = partition.index;
+            partition
+                .for_each_batch(|raw| loaded += self.replay(index, raw))
+                .await?;
+        }
+        Ok(loaded)
+    }
+
+    fn replay(&self, partition: i32, raw: &[u8]) -> usize {
+        let Ok(set) = crate::storage::decode::decode(raw) else {
+            return 0;
+        };
+        let mut txns = self.txns.borrow_mut();
+        for record in &set.records {
+            let Some(key) = &record.key else { continue };
+            match records::decode(key, record.value.as_deref()) {
+                Some((id, Some(meta))) => {
+                    txns.insert(
+                        id,
+                        Entry {
+                            meta,
+                            partition,
+                            busy: false,
+                            number: 0,
+                        },
+                    );
+                }
+                Some((id, None)) => {
+                    txns.remove(&id);
+                }
+                None => tracing::warn!(partition, "unknown record in the transaction state topic"),
+            }
+        }
+        set.records.len()
+    }
+
+    /// The timer task (one per shard): every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` aborts transactions
+    /// past their timeout (fencing their producer) and finishes prepared ones whose
+    /// markers could not all be written; every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` forgets ids unused
+    /// for `transactional.id.expiration.ms`.
+    pub async fn run_timers(shard: Rc<Shard>) {
+        let mut last_expiry = now_ms();
+        loop {
+            let broker = shard.snapshot().broker.clone();
+            // First at once: transactions found prepared at start-up end as soon as
+            // their partitions are open.
+            let now = now_ms();
+            shard.txns.abort_timed_out(&shard, now).await;
+            let every = broker.transaction_remove_expired_transaction_cleanup_interval_ms;
+            if now - last_expiry >= every {
+                last_expiry = now;
+                shard
+                    .txns
+                    .expire(&shard, now, broker.transactional_id_expiration_ms)
+                    .await;
+            }
+            let interval = broker.transaction_abort_timed_out_transaction_cleanup_interval_ms;
+            let wait = glommio::timer::sleep(Duration::from_millis(interval.max(1) as u64));
+            if shard.unless_stopping(wait).await.is_none() {
+                return;
+            }
+        }
+    }
+
+    async fn abort_timed_out(&self, shard: &Rc<Shard>, now: i64) {
+        let due: Vec<String> = self
+            .txns
+            .borrow()
+            .iter()
+            .filter(|(_, e)| !e.busy)
+            .filter(|(_, e)| {
+                e.meta.timed_out(now).is_some()
+                    || matches!(
+                        e.meta.state,
+                        TxnState::PrepareCommit | TxnState::PrepareAbort
+                    )
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            let Ok(busy) = self.claim(shard, &id) else {
+                continue;
+            };
+            let Some((meta, partition)) = self.meta(&id) else {
+                continue;
+            };
+            if let Some(aborting) = meta.timed_out(now) {
+                tracing::info!(transactional_id = %id, producer_id = meta.producer_id, "aborting a transaction past its timeout");
+                if let Err(error) = self.write(shard, &id, partition, aborting).await {
+                    tracing::warn!(transactional_id = %id, error = ?error, "timed-out transaction not aborted");
+                    continue;
+                }
+            }
+            drop(complete_in_background(busy));
+        }
+    }
+
+    async fn expire(&self, shard: &Rc<Shard>, now: i64, expiration_ms: i64) {
+        let due: Vec<(String, i32)> = self
+            .txns
+            .borrow()
+            .iter()
+            .filter(|(_, e)| !e.busy && e.meta.expired(now, expiration_ms))
+            .map(|(id, e)| (id.clone(), e.partition))
+            .collect();
+        for (id, partition) in due {
+            let Ok(_busy) = self.claim(shard, &id) else {
+                continue;
+            };
+            match append_state(shard, partition, &id, None).await {
+                Ok(()) => {
+                    if let Some(entry) = self.txns.borrow_mut().get_mut(&id) {
+                        entry.meta.state = TxnState::Dead;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(transactional_id = %id, error = ?error, "transactional id not expired")
+                }
+            }
+        }
+        self.txns
+            .borrow_mut()
+            .retain(|_, e| e.meta.state != TxnState::Dead);
+    }
+}
+
+/// Completes the prepared transaction `busy` holds on a detached task, which keeps the
+/// hold until it is done; the receiver gets how it went.
+fn complete_in_background(busy: Busy) -> oneshot::Receiver<Result<(), ApiError>> {
+    let (done, result) = oneshot::channel();
+    glommio::spawn_local(async move {
+        let shard = Rc::clone(&busy.shard);
+        let _ = done.send(shard.txns.complete(&busy).await);
+    })
+    .detach();
+    result
+}
+
+/// The coordinator epoch markers carry: the leader epoch of the id's state partition.
+fn coordinator_epoch(shard: &Shard, partition: i32) -> i32 {
+    shard
+        .partition(TRANSACTION_STATE_TOPIC, partition)
+        .map_or(0, |p| p.leader_epoch())
+}
+
+/// On the partition's shard: writes one marker, and for a consumer-offsets partition
+/// lets the group coordinator commit or drop the transaction's offsets. A partition
+/// whose topic is gone needs no marker; one still opening gets it on a later try.
+async fn write_marker(
+    shard: Rc<Shard>,
+    topic: String,
+    index: i32,
+    spec: MarkerSpec,
+) -> Result<(), ApiError> {
+    let Some(partition) = shard.partition(&topic, index) else {
+        if shard.snapshot().has_partition(&topic, index) {
+            return Err(ApiError::code(ResponseError::NotLeaderOrFollower));
+        }
+        return Ok(());
+    };
+    let written = match partition.append_marker(spec, now_ms()) {
+        Ok(pending) => pending.await,
+        Err(error) => Err(error),
+    };
+    match written {
+        Ok(_) => {}
+        // The producer or coordinator moved on: this marker has nothing left to end.
+        Err(error)
+            if [
+                ResponseError::InvalidProducerEpoch,
+                ResponseError::TransactionCoordinatorFenced,
+            ]
+            .contains(&error.code) =>
+        {
+            tracing::debug!(topic, partition = index, error = ?error, "marker not written");
+        }
+        Err(error) => return Err(error),
+    }
+    if topic == crate::group::OFFSETS_TOPIC {
+        shard
+            .groups
+            .complete_txn(index, spec.producer_id, spec.commit);
+    }
+    Ok(())
+}
+
+/// Writes `id`'s state (or its tombstone) to its partition, durably.
+async fn append_state(
+    shard: &Shard,
+    partition: i32,
+    id: &str,
+    meta: Option<&TxnMeta>,
+) -> Result<(), ApiError> {
+    let Some(log) = shard.partition(TRANSACTION_STATE_TOPIC, partition) else {
+        return Err(ApiError::code(ResponseError::NotCoordinator));
+    };
+    let now = now_ms();
+    let record = NewRecord {
+        key: Some(records::key(id)),
+        value: meta.map(records::value),
+        timestamp: now,
+        headers: Vec::new(),
+    };
+    let bytes = encode_batch(&[record], Compression::None)
+        .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+    let written = match log.append(bytes, Acks::All, Origin::Coordinator, now) {
+        Ok(pending) => pending.await,
+        Err(error) => Err(error),
+    };
+    // As Kafka maps a failed append of the coordinator's log.
+    written.map(|_| ()).map_err(|error| {
+        let code = match error.code {
+            ResponseError::KafkaStorageError => ResponseError::NotCoordinator,
+            _ => ResponseError::CoordinatorNotAvailable,
+        };
+        ApiError {
+            code,
+            message: error.message,
+        }
+    })
+}
