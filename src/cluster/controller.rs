@@ -442,6 +442,14 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
 }
 
 fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
+    // Partitions found without the state that listed them may remember producer ids it
+    // handed out: new ones start far above any a broker hands out in blocks (ms since
+    // 1970 count to 10^12).
+    let next_producer_id = if directories.is_empty() {
+        0
+    } else {
+        crate::shard::now_ms()
+    };
     let mut topics: BTreeMap<String, TopicMeta> = BTreeMap::new();
     for (topic, partition, _) in directories {
         let meta = topics.entry(topic.clone()).or_insert_with(|| TopicMeta {
@@ -457,9 +465,7 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         broker_overrides: BTreeMap::new(),
         broker_default_overrides: BTreeMap::new(),
         acls: Vec::new(),
-        // The partitions may remember producer ids the lost state handed out: new ones
-        // start far above any a broker hands out in blocks (ms since 1970 run to 10^12).
-        next_producer_id: crate::shard::now_ms(),
+        next_producer_id,
     }
 }
 

@@ -37,6 +37,7 @@ use self::txn_index::TxnIndex;
 use crate::error::ApiError;
 use crate::shard::writer::Writer;
 use crate::shard::Event;
+use crate::storage::log::Stable;
 use crate::storage::{FileSlice, Log, LogConfig, StorageError};
 
 /// What a partition takes from its topic's and the broker's config, besides the log's
@@ -436,13 +437,22 @@ impl Partition {
         Ok(())
     }
 
-    /// Compacts the log when its topic asks for it; returns how many records went.
+    /// Compacts the log when its topic asks for it, below the last stable offset and
+    /// without the records of aborted transactions; returns how many records went.
     pub async fn compact(
         &self,
         now_ms: i64,
         map_entries_max: usize,
     ) -> Result<usize, StorageError> {
-        self.log.compact(now_ms, map_entries_max).await
+        let mut stable = Stable {
+            below: self.offsets().last_stable,
+            ..Stable::default()
+        };
+        for abort in self.aborted.borrow().entries() {
+            let ranges = stable.aborted.entry(abort.producer_id).or_default();
+            ranges.push((abort.first_offset, abort.last_offset));
+        }
+        self.log.compact(now_ms, map_entries_max, &stable).await
     }
 
     /// Deletes the segments retention no longer keeps; returns how many went.

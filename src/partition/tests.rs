@@ -338,7 +338,7 @@ async fn end_txn(partition: &Rc<Partition>, producer_id: i64, commit: bool) -> i
         producer_epoch: 0,
         coordinator_epoch: 0,
         commit,
-        txn_number: 0,
+        txn_number: Some(0),
     };
     let written = partition.append_marker(marker, 5_000).expect("queued");
     written.await.expect("written").base_offset
@@ -405,7 +405,7 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
             producer_epoch: -1,
             coordinator_epoch: 0,
             commit: true,
-            txn_number: 0,
+            txn_number: Some(0),
         };
         let refused = partition.append_marker(old, 6_000).expect("queued").await;
         assert_eq!(
@@ -462,4 +462,63 @@ fn a_verified_write_cannot_reopen_a_transaction_its_marker_ended() {
         assert_eq!(verified(1, 1).await.map(|p| p.base_offset), Ok(2));
         assert_eq!(partition.offsets().last_stable, 2);
     });
+}
+
+#[test]
+fn compaction_drops_aborted_records_keeps_markers_and_leaves_open_transactions_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut compacted = settings();
+    compacted.log.compact = true;
+    compacted.log.segment_bytes = 600;
+    run(async {
+        let writer = Rc::new(Writer::default());
+        glommio::spawn_local(Rc::clone(&writer).run_appender()).detach();
+        glommio::spawn_local(Rc::clone(&writer).run_syncer()).detach();
+        let partition = Partition::open("t".into(), 0, dir.path(), &compacted, writer, 0)
+            .await
+            .expect("open");
+        let partition = Rc::new(partition);
+        // Every record has the key "k": compaction keeps the newest committed one.
+        produce(&partition, 1).await; // 0
+        produce_as(&partition, transactional(1, 7, 0))
+            .await
+            .expect("1"); // aborted
+        assert_eq!(end_txn(&partition, 7, false).await, 2);
+        for _ in 0..8 {
+            produce(&partition, 1).await; // 3..=10
+        }
+        produce_as(&partition, transactional(1, 8, 0))
+            .await
+            .expect("11"); // left open
+        for _ in 0..8 {
+            produce(&partition, 1).await; // 12..=19, behind the open transaction
+        }
+        let before = batches(&partition).await;
+        assert!(partition.compact(10_000, 1 << 20).await.expect("compact") > 0);
+        let after = batches(&partition).await;
+        assert!(after.contains(&(2, true)), "the abort marker stays");
+        assert!(!after.contains(&(1, false)), "the aborted record goes");
+        assert!(!after.contains(&(0, false)), "a superseded record goes");
+        let open_tail: Vec<_> = before.iter().filter(|(o, _)| *o >= 11).collect();
+        let kept_tail: Vec<_> = after.iter().filter(|(o, _)| *o >= 11).collect();
+        assert_eq!(
+            open_tail, kept_tail,
+            "nothing at or past the LSO is cleaned"
+        );
+        assert_eq!(partition.offsets().last_stable, 11);
+    });
+}
+
+/// (base offset, is a control batch) of every stored batch.
+async fn batches(partition: &Partition) -> Vec<(i64, bool)> {
+    let mut found = Vec::new();
+    partition
+        .for_each_batch(|bytes| {
+            if let Ok(header) = crate::storage::batch::BatchHeader::parse(bytes) {
+                found.push((header.base_offset.get(), header.is_control()));
+            }
+        })
+        .await
+        .expect("scan");
+    found
 }

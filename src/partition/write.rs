@@ -22,8 +22,9 @@ pub struct MarkerSpec {
     pub coordinator_epoch: i32,
     pub commit: bool,
     /// The coordinator's number of the transaction it ends (not stored): writes verified
-    /// for it are refused here from now on.
-    pub txn_number: u64,
+    /// for it are refused here from now on. `None` for a marker from elsewhere (an
+    /// operator aborting a hanging transaction).
+    pub txn_number: Option<u64>,
 }
 
 impl Partition {
@@ -69,7 +70,7 @@ impl Partition {
         );
         let records = Bytes::from(records);
         let origin = Origin::Coordinator;
-        self.queue(records, Acks::All, origin, Some(marker.txn_number), now_ms)
+        self.queue(records, Acks::All, origin, marker.txn_number, now_ms)
     }
 
     fn queue(

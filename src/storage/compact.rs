@@ -18,6 +18,12 @@
 //! A cleaned segment is written beside the old one in bounded chunks and replaces it
 //! by rename; a reader holding the old file keeps reading it. Runs on the shard that
 //! owns the log, between appends to it.
+//!
+//! Transactions (`Stable`): nothing at or past the last stable offset is mapped or
+//! cleaned, since an open transaction may still commit or abort; records of aborted
+//! transactions never supersede anything and are removed; commit and abort markers
+//! are never mapped and always kept, so a read_committed reader still finds the abort
+//! marker that ends each aborted range it was told of.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -38,6 +44,41 @@ const WRITE_CHUNK_BYTES: usize = 1 << 20;
 /// The newest offset of each key (by digest) in the part of the log being mapped.
 type KeyMap = HashMap<u128, i64>;
 
+/// What the partition tells the cleaner about transactions.
+#[derive(Debug, Clone, Default)]
+pub struct Stable {
+    /// The last stable offset: nothing from here on is cleaned or mapped.
+    pub below: i64,
+    /// Aborted transactions by producer id: (first offset, abort marker's offset).
+    pub aborted: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl Stable {
+    /// Everything stable, nothing aborted (a log without transactions).
+    pub fn all() -> Stable {
+        Stable {
+            below: i64::MAX,
+            aborted: HashMap::new(),
+        }
+    }
+
+    fn is_aborted(&self, record: &Record) -> bool {
+        record.transactional
+            && self.aborted.get(&record.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(first, marker)| (*first..*marker).contains(&record.offset))
+            })
+    }
+}
+
+/// What a cleaning run goes by.
+struct Rules<'a> {
+    latest: &'a KeyMap,
+    horizon: i64,
+    stable: &'a Stable,
+}
+
 fn digest(key: &[u8]) -> u128 {
     xxhash_rust::xxh3::xxh3_128(key)
 }
@@ -49,12 +90,16 @@ impl Log {
         &self,
         now_ms: i64,
         map_entries_max: usize,
+        stable: &Stable,
     ) -> Result<usize, StorageError> {
         let config = *self.config.borrow();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
         let Some((active, sealed)) = segments.split_last() else {
             return Ok(0);
         };
+        // Only segments wholly below the last stable offset may be cleaned.
+        let cleanable = sealed.partition_point(|s| s.next_offset() <= stable.below);
+        let sealed = &sealed[..cleanable];
         let cleaned_up_to = self.cleaned_up_to.get();
         if !config.compact || sealed.is_empty() || active.base_offset() <= cleaned_up_to {
             return Ok(0);
@@ -64,7 +109,7 @@ impl Log {
         // Segments mapped whole (the active one last), counted from the first dirty one.
         let mut mapped = 0;
         for segment in &segments[dirty..] {
-            if !map_segment(segment, &mut latest, map_entries_max).await? {
+            if !map_segment(segment, &mut latest, map_entries_max, stable).await? {
                 break;
             }
             mapped += 1;
@@ -78,13 +123,18 @@ impl Log {
             );
             return Ok(0);
         }
-        let horizon = now_ms.saturating_sub(config.delete_retention_ms);
+        let rules = Rules {
+            latest: &latest,
+            horizon: now_ms.saturating_sub(config.delete_retention_ms),
+            stable,
+        };
         let mut removed = 0;
         for segment in &sealed[..clean_end] {
-            removed += self.clean(segment, &latest, horizon, now_ms).await?;
+            removed += self.clean(segment, &rules, now_ms).await?;
         }
         let next = sealed
             .get(clean_end)
+            .or(segments.get(cleanable))
             .map_or(active.base_offset(), |s| s.base_offset());
         self.cleaned_up_to.set(next);
         Ok(removed)
@@ -99,8 +149,7 @@ impl Log {
     async fn clean(
         &self,
         segment: &Rc<Segment>,
-        latest: &KeyMap,
-        horizon: i64,
+        rules: &Rules<'_>,
         now_ms: i64,
     ) -> Result<usize, StorageError> {
         // A first read finds whether there is anything to drop: most segments of a
@@ -111,7 +160,7 @@ impl Log {
         while let Some(batches) = super::scan_from(segment, &mut position).await? {
             droppable += batches
                 .iter()
-                .map(|b| dropped_from(b, latest, horizon))
+                .map(|b| dropped_from(b, rules))
                 .sum::<usize>();
         }
         if droppable == 0 {
@@ -135,7 +184,7 @@ impl Log {
         let mut position = 0;
         while let Some(batches) = super::scan_from(segment, &mut position).await? {
             for bytes in batches.iter() {
-                let (batch, dropped) = clean_batch(bytes, latest, horizon);
+                let (batch, dropped) = clean_batch(bytes, rules);
                 out.pending.extend_from_slice(&batch);
                 removed += dropped;
             }
@@ -184,17 +233,22 @@ impl Cleaned {
     }
 }
 
-/// Adds `segment`'s keys to the map; `false` when the map filled before the segment's
-/// end (what it added stays: each entry still names a record that exists).
+/// Adds `segment`'s keys to the map (stable records only, neither markers nor aborted
+/// ones); `false` when the map filled before the segment's end (what it added stays:
+/// each entry still names a record that exists).
 async fn map_segment(
     segment: &Segment,
     latest: &mut KeyMap,
     entries_max: usize,
+    stable: &Stable,
 ) -> Result<bool, StorageError> {
     let mut position = 0;
     while let Some(batches) = super::scan_from(segment, &mut position).await? {
         for bytes in batches.iter() {
             for record in decode(bytes) {
+                if record.control || record.offset >= stable.below || stable.is_aborted(&record) {
+                    continue;
+                }
                 let Some(key) = record.key else { continue };
                 let digest = digest(&key);
                 if latest.len() >= entries_max && !latest.contains_key(&digest) {
@@ -213,33 +267,36 @@ fn decode(bytes: &[u8]) -> Vec<Record> {
         .unwrap_or_default()
 }
 
-/// Whether `record` stays: it is its key's newest known record, and not a tombstone
-/// past the horizon. Keyless records stay (only a compacted topic's are refused).
-fn survives(record: &Record, latest: &KeyMap, horizon: i64) -> bool {
+/// Whether `record` stays: it is not part of an aborted transaction, it is its key's
+/// newest known record, and not a tombstone past the horizon. Keyless records stay
+/// (only a compacted topic's are refused).
+fn survives(record: &Record, rules: &Rules<'_>) -> bool {
+    if rules.stable.is_aborted(record) {
+        return false;
+    }
     let Some(key) = &record.key else {
         return true;
     };
-    let newest = latest
+    let newest = rules
+        .latest
         .get(&digest(key))
         .is_none_or(|at| record.offset >= *at);
-    let expired_tombstone = record.value.is_none() && record.timestamp < horizon;
+    let expired_tombstone = record.value.is_none() && record.timestamp < rules.horizon;
     newest && !expired_tombstone
 }
 
 /// How many records of the batch cleaning drops.
-fn dropped_from(bytes: &[u8], latest: &KeyMap, horizon: i64) -> usize {
+fn dropped_from(bytes: &[u8], rules: &Rules<'_>) -> usize {
     match super::super::decode::decode(bytes) {
-        Ok(set) if !set.records.first().is_some_and(|r| r.control) => set
-            .records
-            .iter()
-            .filter(|r| !survives(r, latest, horizon))
-            .count(),
+        Ok(set) if !set.records.first().is_some_and(|r| r.control) => {
+            set.records.iter().filter(|r| !survives(r, rules)).count()
+        }
         _ => 0,
     }
 }
 
 /// The batch as it stays after cleaning (possibly empty), and how many records left.
-fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) {
+fn clean_batch(bytes: &[u8], rules: &Rules<'_>) -> (Vec<u8>, usize) {
     let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.
         return (bytes.to_vec(), 0);
@@ -251,7 +308,7 @@ fn clean_batch(bytes: &[u8], latest: &KeyMap, horizon: i64) -> (Vec<u8>, usize) 
     let mut survivors: Vec<Record> = set
         .records
         .into_iter()
-        .filter(|r| survives(r, latest, horizon))
+        .filter(|r| survives(r, rules))
         .collect();
     let dropped = total - survivors.len();
     if dropped == 0 {

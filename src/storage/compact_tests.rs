@@ -106,7 +106,10 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
         assert!(log.segment_count() > 3, "the test needs sealed segments");
         let before = records(&log).await;
         let end = log.end_offset();
-        let removed = log.compact(12, usize::MAX).await.expect("compact");
+        let removed = log
+            .compact(12, usize::MAX, &log::Stable::all())
+            .await
+            .expect("compact");
         let after = records(&log).await;
         assert_eq!(removed, before.len() - after.len());
         assert!(removed > 0);
@@ -148,7 +151,7 @@ fn compaction_keeps_the_last_value_per_key_in_offset_order() {
         // Once old enough, the tombstone goes as well.
         put(&log, &[("k0", Some("late"), 5_000)], Compression::None).await;
         put(&log, &[("k1", Some("late"), 5_000)], Compression::None).await;
-        log.compact(10_000, usize::MAX)
+        log.compact(10_000, usize::MAX, &log::Stable::all())
             .await
             .expect("compact again");
         let tombstones: Vec<_> = records(&log)
@@ -184,7 +187,9 @@ fn a_bounded_key_map_cleans_in_several_runs_and_loses_nothing() {
         let mut runs = 0;
         while log.cleaned_up_to() < log.active_base_offset() {
             let reached = log.cleaned_up_to();
-            log.compact(100, map_entries_max).await.expect("compact");
+            log.compact(100, map_entries_max, &log::Stable::all())
+                .await
+                .expect("compact");
             runs += 1;
             assert!(log.cleaned_up_to() > reached, "run {runs} made no progress");
         }
@@ -234,7 +239,12 @@ fn segments_compaction_emptied_do_not_move_the_log_start_under_time_retention() 
             put(&log, &[("k", Some(value.as_str()), now)], Compression::None).await;
         }
         assert!(log.segment_count() > 3, "small segments roll");
-        assert!(log.compact(now, 1 << 20).await.expect("compact") > 0);
+        assert!(
+            log.compact(now, 1 << 20, &log::Stable::all())
+                .await
+                .expect("compact")
+                > 0
+        );
         assert_eq!(log.enforce_retention(now).await.expect("retention"), 0);
         assert_eq!(log.start_offset(), 0);
         // Read from offset 0: what stays is the active segment, never rewritten.

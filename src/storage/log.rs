@@ -20,7 +20,7 @@ use super::{sync_dir, StorageError};
 #[path = "compact.rs"]
 mod compact;
 
-pub use compact::MAP_ENTRY_BYTES;
+pub use compact::{Stable, MAP_ENTRY_BYTES};
 
 const LOG_START_FILE: &str = "log-start-offset";
 

@@ -220,7 +220,7 @@ impl Coordinator {
             producer_epoch: meta.producer_epoch,
             coordinator_epoch: coordinator_epoch(shard, partition),
             commit,
-            txn_number: number,
+            txn_number: Some(number),
         };
         let partitions: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
         // Cross-shard: each marker is written by the shard that owns its partition.
@@ -232,7 +232,16 @@ impl Coordinator {
             |gone| Err(ApiError::from(gone)),
         )
         .await;
-        if let Some(error) = written.into_iter().find_map(Result::err) {
+        // A producer or coordinator that moved on leaves that marker nothing to end.
+        let moved_on = [
+            ResponseError::InvalidProducerEpoch,
+            ResponseError::TransactionCoordinatorFenced,
+        ];
+        let failed = written
+            .into_iter()
+            .filter_map(Result::err)
+            .find(|error| !moved_on.contains(&error.code));
+        if let Some(error) = failed {
             tracing::warn!(transactional_id = id, error = ?error, "transaction markers not all written: retried later");
             return Err(ApiError::code(ResponseError::CoordinatorNotAvailable));
         }
@@ -452,7 +461,7 @@ fn coordinator_epoch(shard: &Shard, partition: i32) -> i32 {
 /// On the partition's shard: writes one marker, and for a consumer-offsets partition
 /// lets the group coordinator commit or drop the transaction's offsets. A partition
 /// whose topic is gone needs no marker; one still opening gets it on a later try.
-async fn write_marker(
+pub(crate) async fn write_marker(
     shard: Rc<Shard>,
     topic: String,
     index: i32,
@@ -464,24 +473,7 @@ async fn write_marker(
         }
         return Ok(());
     };
-    let written = match partition.append_marker(spec, now_ms()) {
-        Ok(pending) => pending.await,
-        Err(error) => Err(error),
-    };
-    match written {
-        Ok(_) => {}
-        // The producer or coordinator moved on: this marker has nothing left to end.
-        Err(error)
-            if [
-                ResponseError::InvalidProducerEpoch,
-                ResponseError::TransactionCoordinatorFenced,
-            ]
-            .contains(&error.code) =>
-        {
-            tracing::debug!(topic, partition = index, error = ?error, "marker not written");
-        }
-        Err(error) => return Err(error),
-    }
+    partition.append_marker(spec, now_ms())?.await?;
     if topic == crate::group::OFFSETS_TOPIC {
         shard
             .groups

@@ -23,7 +23,9 @@ mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
 mod describe_topic_partitions;
+mod describe_transactions;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -35,6 +37,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -44,6 +47,7 @@ mod produce;
 mod sync_group;
 mod txn_offset_commit;
 mod txns;
+mod write_txn_markers;
 
 use std::ops::RangeInclusive;
 use std::rc::Rc;
@@ -170,6 +174,10 @@ handlers! {
     AddOffsetsToTxn => add_offsets_to_txn,
     EndTxn => end_txn,
     TxnOffsetCommit => txn_offset_commit,
+    WriteTxnMarkers => write_txn_markers,
+    DescribeProducers => describe_producers,
+    DescribeTransactions => describe_transactions,
+    ListTransactions => list_transactions,
 }
 
 /// Serves one request. A version outside what the handler declares closes the
