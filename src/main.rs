@@ -48,6 +48,8 @@ enum Command {
     Configs(cli::configs::ConfigsArgs),
     /// List, add or remove ACLs (Kafka's kafka-acls.sh).
     Acls(cli::acls::AclsArgs),
+    /// List, describe, find hanging and abort transactions (Kafka's kafka-transactions.sh).
+    Transactions(cli::transactions::TransactionsArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Groups(args) => cli::finish(cli::groups::run(args)),
         Command::Configs(args) => cli::finish(cli::configs::run(args)),
         Command::Acls(args) => cli::finish(cli::acls::run(args)),
+        Command::Transactions(args) => cli::finish(cli::transactions::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -14,8 +14,12 @@ use kafka_protocol::records::Compression;
 use zerocopy::byteorder::big_endian::{I16, I32, I64, U32};
 use zerocopy::IntoBytes;
 
+use crate::client::records::ProducerFields;
 use crate::protocol::fetch::put_uvarint;
 use crate::storage::batch::{batch_crc, BatchHeader, HEADER_BYTES, LOG_OVERHEAD};
+
+/// A batch's transactional flag (in its attributes).
+const TRANSACTIONAL: i16 = 0x10;
 
 pub struct BatchBuilder {
     /// Room for the batch header, then the records back to back, uncompressed: an
@@ -85,26 +89,43 @@ impl BatchBuilder {
         self.count += 1;
     }
 
-    /// The batch: offsets from 0, no producer id, records compressed with `compression`.
-    pub fn finish(self, compression: Compression) -> Result<Bytes> {
+    /// The batch: offsets from 0, records compressed with `compression`, written by
+    /// `producer` when given (else with no producer id).
+    pub fn finish(
+        self,
+        compression: Compression,
+        producer: Option<ProducerFields>,
+    ) -> Result<Bytes> {
         let mut batch = match compression {
             Compression::None => self.buf,
             codec => compressed(&self.buf[HEADER_BYTES..], codec)?,
         };
+        let producer = producer.unwrap_or(ProducerFields {
+            id: -1,
+            epoch: -1,
+            base_sequence: -1,
+            transactional: false,
+        });
+        // The codec, the transactional flag; the timestamps are CreateTime.
+        let attributes = compression as i16
+            | if producer.transactional {
+                TRANSACTIONAL
+            } else {
+                0
+            };
         let mut header = BatchHeader {
             base_offset: I64::new(0),
             batch_length: I32::new((batch.len() - LOG_OVERHEAD) as i32),
             partition_leader_epoch: I32::new(-1),
             magic: 2,
             crc: U32::new(0),
-            // The codec; the timestamps are CreateTime.
-            attributes: I16::new(compression as i16),
+            attributes: I16::new(attributes),
             last_offset_delta: I32::new(self.count - 1),
             base_timestamp: I64::new(self.base_timestamp),
             max_timestamp: I64::new(self.max_timestamp),
-            producer_id: I64::new(-1),
-            producer_epoch: I16::new(-1),
-            base_sequence: I32::new(-1),
+            producer_id: I64::new(producer.id),
+            producer_epoch: I16::new(producer.epoch),
+            base_sequence: I32::new(producer.base_sequence),
             records_count: I32::new(self.count),
         };
         header.crc = U32::new(batch_crc(&header, &batch[HEADER_BYTES..]));
@@ -187,7 +208,7 @@ mod tests {
             builder.push(None, &[&value], 900);
             builder.push(Some(b""), &[], 1_200);
             assert_eq!(builder.len(), 3);
-            let batch = builder.finish(compression).unwrap();
+            let batch = builder.finish(compression, None).unwrap();
             // The broker's own check: framing, CRC, record count.
             let infos = crate::storage::batch::validate(&batch, usize::MAX).unwrap();
             assert_eq!(infos.len(), 1);

@@ -16,6 +16,7 @@ pub mod consumer;
 pub mod load;
 pub mod producer;
 pub mod report;
+pub mod txn;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -33,11 +34,16 @@ use crate::cli::ConnectArgs;
 use crate::client::admin::{self, NewTopic, TOPIC_ALREADY_EXISTS};
 use crate::client::cluster::{Options, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::client::produce::Acks;
+use hdrhistogram::Histogram;
 use load::{KeyDistribution, Pace};
 use report::{Flow, Latency, Report};
+use txn::ProducerMode;
 
 /// Run length when neither --duration nor --messages is given.
 const DURATION_DEFAULT_S: f64 = 10.0;
+/// Requests an idempotent producer may have in flight, at most, as Kafka's producer
+/// allows: the broker remembers each producer's last five batches to find retries.
+const IDEMPOTENT_IN_FLIGHT_MAX: u32 = 5;
 /// Batches are sized assuming this much framing per record (length, deltas, header count).
 const RECORD_OVERHEAD_BYTES: usize = 10;
 
@@ -95,6 +101,14 @@ pub struct BenchArgs {
     /// Unanswered Produce requests allowed per producer connection.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub in_flight: u32,
+    /// Produce as idempotent producers: a producer id and a sequence on every batch
+    /// (needs acks=all and at most 5 requests in flight, as Kafka's producer does).
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Produce in transactions of this many records each, one committed after another (a
+    /// transactional producer per thread, idempotent too); reports commit latency.
+    #[arg(long, value_name = "RECORDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub transactional: Option<u64>,
     /// Offered load in records/s over all producers (open loop); without it, producers
     /// send as fast as acknowledgements allow (closed loop).
     #[arg(long, value_name = "RECORDS_PER_S")]
@@ -205,6 +219,19 @@ pub fn assigned(partitions: &[i32], index: usize, consumers: usize) -> Vec<i32> 
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    let mode = match (args.transactional, args.idempotent) {
+        (Some(records), _) => ProducerMode::Transactional(records),
+        (None, true) => ProducerMode::Idempotent,
+        (None, false) => ProducerMode::Plain,
+    };
+    if mode != ProducerMode::Plain {
+        if args.acks != Acks::All {
+            bail!("idempotent and transactional producers need --acks all");
+        }
+        if args.in_flight > IDEMPOTENT_IN_FLIGHT_MAX {
+            bail!("idempotent and transactional producers allow at most {IDEMPOTENT_IN_FLIGHT_MAX} requests in flight (--in-flight)");
+        }
+    }
     let stop = crate::cli::stop_flag()?;
     let shared = Arc::new(Shared {
         stop,
@@ -306,6 +333,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 seed: seed.wrapping_add(index as u64),
                 message_size: args.message_size,
                 timeout_ms: args.connect.timeout_ms(),
+                mode,
             };
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -367,6 +395,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         })
         .transpose()?;
     let request_latency = report::merged(produced.iter().map(|p| &p.request_latency))?;
+    let commits: Vec<&(Histogram<u64>, u64)> =
+        produced.iter().filter_map(|p| p.commits.as_ref()).collect();
+    let transactions = if commits.is_empty() {
+        None
+    } else {
+        let latency = report::merged(commits.iter().map(|(h, _)| h))?;
+        let count: u64 = commits.iter().map(|(_, n)| n).sum();
+        let seconds = run_end.saturating_sub(produce_start) as f64 / 1e6;
+        Some(report::Transactions {
+            count,
+            per_s: count as f64 / seconds.max(1e-9),
+            commit_latency: Latency::from_histogram(&latency),
+        })
+    };
     let schedule_lag = report::merged(produced.iter().map(|p| &p.schedule_lag))?;
     let e2e = report::merged(consumed.iter().map(|c| &c.latency))?;
     let consume = consuming.then(|| {
@@ -403,6 +445,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         produce,
         consume,
         request_latency: Latency::from_histogram(&request_latency),
+        transactions,
         schedule_lag: args
             .rate
             .and_then(|_| Latency::from_histogram(&schedule_lag)),
@@ -491,6 +534,8 @@ fn parameters(args: &BenchArgs, seed: u64, records_per_batch: usize) -> serde_js
         "records_per_batch": records_per_batch,
         "linger_ms": args.linger_ms,
         "in_flight": args.in_flight,
+        "idempotent": args.idempotent || args.transactional.is_some(),
+        "records_per_transaction": args.transactional,
         "rate": args.rate,
         "loop": if args.rate.is_some() { "open" } else { "closed" },
         "duration_s": args.messages.is_none().then(|| args.duration.unwrap_or(DURATION_DEFAULT_S)),

@@ -34,6 +34,7 @@ use kafka_protocol::records::Compression;
 use super::batch::BatchBuilder;
 use super::load::{key_bytes, Keys, Pace};
 use super::report::{histogram, merged};
+use super::txn::{Identity, ProducerMode};
 use super::{Clock, Limit, Shared};
 use crate::client::cluster::{Cluster, Options};
 use crate::client::error::error_name;
@@ -67,6 +68,7 @@ pub struct ProducerPlan {
     pub seed: u64,
     pub message_size: usize,
     pub timeout_ms: i32,
+    pub mode: ProducerMode,
 }
 
 /// What a producer measured.
@@ -80,6 +82,8 @@ pub struct Produced {
     pub schedule_lag: Histogram<u64>,
     /// When the last answer came, µs from the run's start.
     pub finished_us: u64,
+    /// Transactional mode: each commit's latency (EndTxn), and how many committed.
+    pub commits: Option<(Histogram<u64>, u64)>,
 }
 
 /// A request on its way: what to account for when its answer comes.
@@ -115,6 +119,13 @@ struct Link {
     reader: Option<JoinHandle<Result<Answered>>>,
 }
 
+/// Transactional mode: the readers tell the writer each answer, so it can wait for a
+/// transaction's records to be acknowledged before it commits.
+struct Answers {
+    outstanding: u64,
+    answered: Receiver<()>,
+}
+
 #[derive(Default)]
 struct Pending {
     records: BatchBuilder,
@@ -138,6 +149,10 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     if partitions.iter().any(|&(_, leader)| leader < 0) {
         bail!("a partition of '{}' has no leader", plan.topic);
     }
+    let name = format!("shoal-bench-{}-{:x}", plan.index, plan.seed);
+    let identity = Identity::init(&plan.bootstrap, &plan.options, plan.mode, &name)?;
+    let (tell_writer, answered) = mpsc::channel();
+    let tell_writer = matches!(plan.mode, ProducerMode::Transactional(_)).then_some(tell_writer);
     let mut links: BTreeMap<i32, Link> = BTreeMap::new();
     for &(_, leader) in &partitions {
         if links.contains_key(&leader) {
@@ -156,9 +171,12 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
             let (tickets, received) = mpsc::channel();
             let connection = broker.connection().try_clone()?;
             let shared = Arc::clone(&shared);
+            let tell = tell_writer.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("bench-acks-{}-{leader}", plan.index))
-                .spawn(move || read_acks(connection, version, taken, received, clock, &shared))?;
+                .spawn(move || {
+                    read_acks(connection, version, (taken, received, tell), clock, &shared)
+                })?;
             (Some(ToReader { slots, tickets }), Some(handle))
         };
         links.insert(
@@ -187,6 +205,11 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         shared,
         schedule_lag: histogram(),
         slack_us,
+        answers: tell_writer.map(|_| Answers {
+            outstanding: 0,
+            answered,
+        }),
+        identity,
     };
     let outcome = producer.produce();
     // Closing the channels lets each reader finish once it has every answer.
@@ -214,6 +237,7 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         request_latency: merged(answered.iter().map(|a| &a.requests))?,
         schedule_lag: std::mem::replace(&mut producer.schedule_lag, histogram()),
         finished_us: producer.clock.now_us(),
+        commits: producer.identity.take().and_then(Identity::commits),
     })
 }
 
@@ -236,6 +260,9 @@ struct Producer {
     /// How late an open-loop producer makes a record on purpose, at most, in µs: a
     /// quarter of the linger.
     slack_us: u64,
+    /// An idempotent or transactional producer's id, epoch and sequences.
+    identity: Option<Identity>,
+    answers: Option<Answers>,
 }
 
 impl Producer {
@@ -275,11 +302,37 @@ impl Producer {
                 }
             }
         }
+        self.send_all()?;
+        if self.identity.as_ref().is_some_and(Identity::in_transaction) {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn send_all(&mut self) -> Result<()> {
         let partitions: Vec<usize> = self.pending.keys().copied().collect();
         for slot in partitions {
             self.send(slot)?;
         }
         Ok(())
+    }
+
+    /// Commits the open transaction once every one of its records is acknowledged.
+    fn commit(&mut self) -> Result<()> {
+        self.send_all()?;
+        if let Some(answers) = &mut self.answers {
+            while answers.outstanding > 0 {
+                answers
+                    .answered
+                    .recv()
+                    .map_err(|_| anyhow!("the acknowledgement reader stopped"))?;
+                answers.outstanding -= 1;
+            }
+        }
+        match &mut self.identity {
+            Some(identity) => identity.commit(),
+            None => Ok(()),
+        }
     }
 
     /// Makes one record due at `due_us` and adds it (at `now_us`) to its partition's
@@ -314,6 +367,9 @@ impl Producer {
         pending.bytes += bytes;
         if pending.records.len() >= self.plan.records_per_batch {
             self.send(slot)?;
+        }
+        if self.identity.as_mut().is_some_and(Identity::made_one) {
+            self.commit()?;
         }
         Ok(())
     }
@@ -351,13 +407,25 @@ impl Producer {
         }
         let (partition, leader) = self.partitions[slot];
         let records = pending.records.len() as u64;
-        let batch = pending.records.finish(self.plan.compression)?;
+        let producer = match &mut self.identity {
+            Some(identity) => {
+                Some(identity.next_batch(&self.plan.topic, partition, records as i32)?)
+            }
+            None => None,
+        };
+        let batch = pending.records.finish(self.plan.compression, producer)?;
         let link = self
             .links
             .get_mut(&leader)
             .ok_or_else(|| anyhow!("no connection to broker {leader}"))?;
+        let transactional_id = self
+            .identity
+            .as_ref()
+            .and_then(Identity::transactional_id)
+            .map(|id| StrBytes::from_string(id.to_string()).into());
         let request = ProduceRequest::default()
-            .with_acks(acks_wire(self.plan.acks))
+            .with_transactional_id(transactional_id)
+            .with_acks(self.plan.acks.wire())
             .with_timeout_ms(self.plan.timeout_ms)
             .with_topic_data(vec![TopicProduceData::default()
                 .with_name(TopicName(StrBytes::from_string(self.plan.topic.clone())))
@@ -387,6 +455,9 @@ impl Producer {
                 .tickets
                 .send(ticket)
                 .map_err(|_| reader_stopped())?;
+            if let Some(answers) = &mut self.answers {
+                answers.outstanding += 1;
+            }
         } else {
             // acks=0: nothing will answer, so a written request counts as done.
             let shared = &self.shared;
@@ -399,13 +470,16 @@ impl Producer {
     }
 }
 
+/// A reader's channels: the in-flight slots, the tickets, and (transactional mode) the
+/// way to tell the writer of each answer.
+type ReaderChannels = (Receiver<()>, Receiver<Ticket>, Option<Sender<()>>);
+
 /// Takes a connection's answers in order, one per ticket; records latencies and counts.
 /// Ends when the writer closes the channels.
 fn read_acks(
     mut connection: Connection,
     version: i16,
-    slots: Receiver<()>,
-    tickets: Receiver<Ticket>,
+    (slots, tickets, tell_writer): ReaderChannels,
     clock: Clock,
     shared: &Shared,
 ) -> Result<Answered> {
@@ -448,16 +522,11 @@ fn read_acks(
         shared
             .acked_bytes
             .fetch_add(ticket.bytes, Ordering::Relaxed);
+        if let Some(tell) = &tell_writer {
+            let _ = tell.send(());
+        }
     }
     Ok(answered)
-}
-
-fn acks_wire(acks: Acks) -> i16 {
-    match acks {
-        Acks::None => 0,
-        Acks::Leader => 1,
-        Acks::All => -1,
-    }
 }
 
 /// A value of `size` pseudo-random bytes (seeded): compressible only as much as real

@@ -118,6 +118,9 @@ pub struct Report {
     /// wait in the producer for their batch (linger), so it is the broker's answer time
     /// plus the network's.
     pub request_latency: Option<Latency>,
+    /// Transactional producers only: transactions committed, and each EndTxn's latency
+    /// (records acknowledged before it is sent, so it is the commit alone).
+    pub transactions: Option<Transactions>,
     /// Consume time minus the producer's timestamp in each record (end-to-end only).
     pub end_to_end_latency: Option<Latency>,
     /// Open loop only: how late records were made against their schedule (µs granularity,
@@ -125,6 +128,13 @@ pub struct Report {
     /// CPU, or a full `--in-flight` window waiting on the broker (see `harness_cpu`).
     pub schedule_lag: Option<Latency>,
     pub harness_cpu: HarnessCpu,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transactions {
+    pub count: u64,
+    pub per_s: f64,
+    pub commit_latency: Option<Latency>,
 }
 
 /// The table printed at the end of a run.
@@ -135,44 +145,58 @@ pub fn table(report: &Report) -> String {
         "{:<16} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "", "records", "records/s", "MB/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
     );
-    let mut row = |name: &str, flow: Option<&Flow>, latency: Option<&Latency>| {
-        let (records, rate, mb) = match flow {
-            Some(f) => (
-                f.records.to_string(),
-                format!("{:.0}", f.records_per_s),
-                format!("{:.2}", f.mb_per_s),
-            ),
-            None => ("-".into(), "-".into(), "-".into()),
-        };
-        let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        let _ = writeln!(
-            out,
-            "{:<16} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            name,
-            records,
-            rate,
-            mb,
-            cell(latency.map(|l| l.p50_ms)),
-            cell(latency.map(|l| l.p90_ms)),
-            cell(latency.map(|l| l.p99_ms)),
-            cell(latency.map(|l| l.p99_9_ms)),
-            cell(latency.map(|l| l.max_ms)),
-        );
+    // (count, per second, MB/s) of a row, each "-" where it means nothing.
+    let counts = |flow: Option<&Flow>| match flow {
+        Some(f) => (
+            f.records.to_string(),
+            format!("{:.0}", f.records_per_s),
+            format!("{:.2}", f.mb_per_s),
+        ),
+        None => ("-".into(), "-".into(), "-".into()),
     };
+    let mut row =
+        |name: &str, (records, rate, mb): (String, String, String), latency: Option<&Latency>| {
+            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            let _ = writeln!(
+                out,
+                "{:<16} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                name,
+                records,
+                rate,
+                mb,
+                cell(latency.map(|l| l.p50_ms)),
+                cell(latency.map(|l| l.p90_ms)),
+                cell(latency.map(|l| l.p99_ms)),
+                cell(latency.map(|l| l.p99_9_ms)),
+                cell(latency.map(|l| l.max_ms)),
+            );
+        };
     if let Some(produce) = &report.produce {
-        row("produce (ack)", Some(produce), produce.latency.as_ref());
+        row(
+            "produce (ack)",
+            counts(Some(produce)),
+            produce.latency.as_ref(),
+        );
     }
     if let Some(latency) = &report.request_latency {
-        row("produce request", None, Some(latency));
+        row("produce request", counts(None), Some(latency));
+    }
+    if let Some(txns) = &report.transactions {
+        let commits = (
+            txns.count.to_string(),
+            format!("{:.0}", txns.per_s),
+            "-".into(),
+        );
+        row("txn commit", commits, txns.commit_latency.as_ref());
     }
     if let Some(consume) = &report.consume {
-        row("consume", Some(consume), None);
+        row("consume", counts(Some(consume)), None);
     }
     if let Some(latency) = &report.end_to_end_latency {
-        row("end-to-end", None, Some(latency));
+        row("end-to-end", counts(None), Some(latency));
     }
     if let Some(lag) = &report.schedule_lag {
-        row("schedule lag", None, Some(lag));
+        row("schedule lag", counts(None), Some(lag));
     }
     let cpu = &report.harness_cpu;
     let _ = writeln!(
@@ -375,6 +399,11 @@ mod tests {
                 Some(latency_of(&[1500, 2000])),
             )),
             request_latency: Some(latency_of(&[700])),
+            transactions: Some(Transactions {
+                count: 4,
+                per_s: 4.0,
+                commit_latency: Some(latency_of(&[1200])),
+            }),
             consume: Some(Flow::new(10, 10_000, Duration::from_secs(1), None)),
             // Below 2048 µs a 3-digit histogram is exact.
             end_to_end_latency: Some(latency_of(&[1000])),
@@ -389,20 +418,23 @@ mod tests {
         };
         let text = table(&report);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6, "{text}");
+        assert_eq!(lines.len(), 7, "{text}");
         assert!(lines[0].contains("p99.9 ms"));
         let produce: Vec<&str> = lines[1].split_whitespace().collect();
         assert_eq!(produce[..5], ["produce", "(ack)", "10", "10", "0.01"]);
         assert_eq!(produce[5], "1.500");
         let request: Vec<&str> = lines[2].split_whitespace().collect();
         assert_eq!(request[..6], ["produce", "request", "-", "-", "-", "0.700"]);
-        assert!(lines[3].starts_with("consume") && lines[3].ends_with('-'));
-        assert!(lines[4].starts_with("end-to-end") && lines[4].contains("1.000"));
-        assert!(lines[5].contains("25.0000 s per MB"), "{}", lines[5]);
+        let commit: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(commit[..6], ["txn", "commit", "4", "4", "-", "1.200"]);
+        assert!(lines[4].starts_with("consume") && lines[4].ends_with('-'));
+        assert!(lines[5].starts_with("end-to-end") && lines[5].contains("1.000"));
+        assert!(lines[6].contains("25.0000 s per MB"), "{}", lines[6]);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["produce"]["latency"]["max_ms"], 2.0);
         assert_eq!(json["request_latency"]["p50_ms"], 0.7);
         assert!(json["consume"]["latency"].is_null());
+        assert_eq!(json["transactions"]["commit_latency"]["p50_ms"], 1.2);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
-//! `configs`, `acls`), one file per tool (a second file where one would grow too long), mirroring
-//! Kafka's scripts' flags and output so habits and scripts carry over. They speak the Kafka protocol through `crate::client`, so they work
-//! against any Kafka-compatible broker.
+//! `configs`, `acls`, `transactions`), one file per tool (a second file where one would
+//! grow too long), mirroring Kafka's scripts' flags and output so habits and scripts carry
+//! over. They speak the Kafka protocol through `crate::client`, so they work against any
+//! Kafka-compatible broker.
 //!
 //! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
 //! stderr, `shoal: ...`, and a non-zero exit (1 for a failed operation, 2 for bad usage).
@@ -15,6 +16,7 @@ pub mod groups_reset;
 pub mod produce;
 pub mod properties;
 pub mod topics;
+pub mod transactions;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -59,15 +59,45 @@ fn group_id(s: &str) -> GroupId {
 /// The broker id coordinating `group`, waiting out "not available yet" answers (the
 /// coordinator is loading its offsets partition) until `timeout`.
 pub fn coordinator(cluster: &mut Cluster, group: &str, timeout: Duration) -> Result<i32> {
-    let deadline = Instant::now() + timeout;
+    find_coordinator(cluster, Coordinated::Group, group, Instant::now() + timeout)
+}
+
+/// What a FindCoordinator key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coordinated {
+    Group = 0,
+    Transaction = 1,
+}
+
+impl Coordinated {
+    fn what(self) -> &'static str {
+        match self {
+            Coordinated::Group => "group",
+            Coordinated::Transaction => "transactional id",
+        }
+    }
+}
+
+/// The broker id coordinating `key` (a group or a transactional id), waiting out "not
+/// available yet" answers until `deadline`.
+pub fn find_coordinator(
+    cluster: &mut Cluster,
+    kind: Coordinated,
+    key: &str,
+    deadline: Instant,
+) -> Result<i32> {
     loop {
         let broker = cluster.any();
-        let version = broker.version::<FindCoordinatorRequest>()?;
-        let mut request = FindCoordinatorRequest::default();
+        // Key types other than groups came with v1.
+        let version = match kind {
+            Coordinated::Group => broker.version::<FindCoordinatorRequest>()?,
+            _ => broker.version_at_least::<FindCoordinatorRequest>(1)?,
+        };
+        let mut request = FindCoordinatorRequest::default().with_key_type(kind as i8);
         if version >= FIND_COORDINATOR_BATCH_VERSION {
-            request.coordinator_keys = vec![str_bytes(group)];
+            request.coordinator_keys = vec![str_bytes(key)];
         } else {
-            request.key = str_bytes(group);
+            request.key = str_bytes(key);
         }
         let response = broker.call(version, &request)?;
         let (code, message, node) = if version >= FIND_COORDINATOR_BATCH_VERSION {
@@ -75,7 +105,10 @@ pub fn coordinator(cluster: &mut Cluster, group: &str, timeout: Duration) -> Res
             let Some(c) = response.coordinators.first() else {
                 return Err(Error::Protocol {
                     address: broker.address().to_string(),
-                    message: format!("FindCoordinator named no coordinator for group '{group}'"),
+                    message: format!(
+                        "FindCoordinator named no coordinator for {} '{key}'",
+                        kind.what()
+                    ),
                 });
             };
             (c.error_code, c.error_message.clone(), c.node_id.0)
@@ -91,7 +124,7 @@ pub fn coordinator(cluster: &mut Cluster, group: &str, timeout: Duration) -> Res
         }
         if !is_retriable(code) || Instant::now() >= deadline {
             return Err(Error::Broker {
-                context: format!("cannot find the coordinator of group '{group}'"),
+                context: format!("cannot find the coordinator of {} '{key}'", kind.what()),
                 code,
                 message: message.map(|m| m.to_string()),
             });

@@ -18,6 +18,7 @@ pub mod group;
 pub mod partitioner;
 pub mod produce;
 pub mod records;
+pub mod transactions;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -13,24 +13,7 @@ use super::error::{Error, Result};
 /// Produce v13 names topics by id only.
 const PRODUCE_TOPIC_ID_VERSION: i16 = 13;
 
-/// How many replicas must have a batch before the leader answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acks {
-    /// No answer at all.
-    None,
-    Leader,
-    All,
-}
-
-impl Acks {
-    fn wire(self) -> i16 {
-        match self {
-            Acks::None => 0,
-            Acks::Leader => 1,
-            Acks::All => -1,
-        }
-    }
-}
+pub use crate::protocol::Acks;
 
 /// The leader's answer for one partition.
 #[derive(Debug, Clone)]

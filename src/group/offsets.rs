@@ -101,7 +101,9 @@ pub struct NewOffset {
 }
 
 impl Coordinator {
-    /// OffsetCommit: the error per offset (in order), or `None` for committed.
+    /// OffsetCommit, and TxnOffsetCommit with the transaction's `producer` (id, epoch):
+    /// the error per offset (in order), or `None` for committed (pending, in a
+    /// transaction).
     pub async fn commit(
         &self,
         shard: &Shard,
@@ -109,6 +111,7 @@ impl Coordinator {
         partition: i32,
         committer: &Committer,
         offsets: Vec<NewOffset>,
+        producer: Option<(i64, i16)>,
     ) -> Vec<Option<ResponseError>> {
         let now = now_ms();
         if let Err(error) = self.check_committer(group_id, committer, now) {
@@ -118,14 +121,21 @@ impl Coordinator {
         if accepted.is_empty() {
             return results;
         }
-        self.write_offsets(shard, group_id, partition, accepted, results, None)
+        // A coordinator's batch in a transaction carries no sequence.
+        let producer = producer.map(|(id, epoch)| ProducerFields {
+            id,
+            epoch,
+            base_sequence: -1,
+            transactional: true,
+        });
+        self.write_offsets(shard, group_id, partition, accepted, results, producer)
             .await
     }
 
     /// Whether `committer` may commit the group's offsets. Without group management (no
     /// member, no generation) a commit creates the group; anything else names a
     /// generation that never was.
-    pub(super) fn check_committer(
+    fn check_committer(
         &self,
         group_id: &str,
         committer: &Committer,
@@ -154,7 +164,7 @@ impl Coordinator {
     /// Writes `accepted` offsets to the group's partition (in `producer`'s transaction,
     /// if given: they wait for its marker) and applies them; `results` get the write's
     /// error if it fails.
-    pub(super) async fn write_offsets(
+    async fn write_offsets(
         &self,
         shard: &Shard,
         group_id: &str,
@@ -192,11 +202,11 @@ impl Coordinator {
 }
 
 /// An offset a commit stores: topic, partition, what is committed.
-pub(super) type Accepted = (String, i32, Committed);
+type Accepted = (String, i32, Committed);
 
 /// The offsets a commit may store (known partitions, metadata within bounds), with the
 /// error of each one it may not, in order.
-pub(super) fn accept(
+fn accept(
     shard: &Shard,
     offsets: Vec<NewOffset>,
     now: i64,

@@ -1,51 +1,12 @@
 //! Offsets committed inside a transaction (TxnOffsetCommit): written to the group's
-//! offsets partition as part of the producer's transaction, held apart as pending, and
-//! made the group's committed offsets by the commit marker (or dropped by the abort
-//! marker) that the transaction coordinator writes to that partition.
-
-use kafka_protocol::error::ResponseError;
+//! offsets partition as part of the producer's transaction (`Coordinator::commit` with
+//! a producer), held apart as pending, and made the group's committed offsets by the
+//! commit marker (or dropped by the abort marker) that the transaction coordinator
+//! writes to that partition.
 
 use super::coordinator::Coordinator;
-use super::offsets::{accept, Committer, NewOffset};
-use crate::client::records::ProducerFields;
-use crate::shard::{now_ms, Shard};
 
 impl Coordinator {
-    /// TxnOffsetCommit: the error per offset (in order), or `None` for stored pending.
-    pub async fn txn_commit(
-        &self,
-        shard: &Shard,
-        group_id: &str,
-        partition: i32,
-        committer: &Committer,
-        producer: (i64, i16),
-        offsets: Vec<NewOffset>,
-    ) -> Vec<Option<ResponseError>> {
-        let now = now_ms();
-        if let Err(error) = self.check_committer(group_id, committer, now) {
-            return vec![Some(error); offsets.len()];
-        }
-        let (results, accepted) = accept(shard, offsets, now);
-        if accepted.is_empty() {
-            return results;
-        }
-        let producer = ProducerFields {
-            id: producer.0,
-            epoch: producer.1,
-            base_sequence: -1,
-            transactional: true,
-        };
-        self.write_offsets(
-            shard,
-            group_id,
-            partition,
-            accepted,
-            results,
-            Some(producer),
-        )
-        .await
-    }
-
     /// The transaction of `producer_id` ended on offsets partition `partition`: its
     /// pending offsets become committed ones, or are dropped.
     pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {

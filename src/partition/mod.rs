@@ -55,28 +55,7 @@ pub struct Settings {
     pub producer_id_expiration_ms: i64,
 }
 
-/// A producer's `acks`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acks {
-    /// No answer at all.
-    None,
-    /// Answered once the leader has written the records.
-    Leader,
-    /// Answered once the records are durable (fdatasynced, unless `flush.ms` trades
-    /// that away) and, with replication, held by every in-sync replica.
-    All,
-}
-
-impl Acks {
-    pub fn from_wire(acks: i16) -> Option<Acks> {
-        match acks {
-            0 => Some(Acks::None),
-            1 => Some(Acks::Leader),
-            -1 => Some(Acks::All),
-            _ => None,
-        }
-    }
-}
+pub use crate::protocol::Acks;
 
 /// Who appends (Kafka's AppendOrigin): clients may not write internal topics; the
 /// broker's coordinators do, and their records are always made durable first.

@@ -17,6 +17,37 @@ pub struct Request {
     pub body: Bytes,
 }
 
+/// A producer's `acks`: how many replicas must have a batch before the leader answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// No answer at all.
+    None,
+    /// Answered once the leader has written the records.
+    Leader,
+    /// Answered once the records are durable (fdatasynced, unless `flush.ms` trades
+    /// that away) and, with replication, held by every in-sync replica.
+    All,
+}
+
+impl Acks {
+    pub fn from_wire(acks: i16) -> Option<Acks> {
+        match acks {
+            0 => Some(Acks::None),
+            1 => Some(Acks::Leader),
+            -1 => Some(Acks::All),
+            _ => None,
+        }
+    }
+
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
 /// A protocol string from a Rust one.
 pub fn str_bytes(s: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
     kafka_protocol::protocol::StrBytes::from_string(s.into())

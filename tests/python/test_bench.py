@@ -10,12 +10,15 @@ producer wrote. No timing is asserted: speed is what the bench reports, not a te
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import time
 
+from confluent_kafka import TopicPartition
 from kafka.partitioner.default import murmur2
 
-from clients import consume_all, create_topic, produce_all, producer, unique_topic, watermarks
+import kafka_wire as kw
+from clients import consume_all, consumer, create_topic, produce_all, producer, unique_topic, watermarks
 from conftest import shoal_bin
 
 BENCH_TIMEOUT_S = 120.0
@@ -166,3 +169,44 @@ def test_consuming_a_missing_topic_fails_cleanly(broker, tmp_path):
     cp = subprocess.run(cmd, capture_output=True, timeout=BENCH_TIMEOUT_S)
     assert cp.returncode == 1
     assert cp.stderr.decode().startswith("shoal: topic ") and "does not exist" in cp.stderr.decode()
+
+
+def test_idempotent_and_transactional_producers(broker, tmp_path):
+    """--idempotent writes batches with a producer id and sequences the broker checks;
+    --transactional commits transactions of the given size, which a read_committed consumer
+    (librdkafka's default) reads whole, and reports one commit latency per transaction."""
+    t = unique_topic("bench-idem")
+    report = bench(broker, tmp_path, "produce", "--topic", t, "--partitions", "3", "--messages", "3000",
+                   "--idempotent", "--in-flight", "5")
+    assert report["parameters"]["idempotent"] is True and report["transactions"] is None
+    assert sum(end_offsets(broker, t, 3)) == 3000
+    got = consume_all(broker, t, [0, 1, 2])
+    assert sum(len(rs) for rs in got.values()) == 3000
+    with_ids = [b for q in range(3) for b in kw.fetch_all_batches(broker.bootstrap, t, q)]
+    assert all(struct.unpack(">q", b.raw[43:51])[0] >= 0 for b in with_ids)
+
+    t = unique_topic("bench-txn")
+    report = bench(broker, tmp_path, "produce", "--topic", t, "--partitions", "2", "--messages", "1000",
+                   "--transactional", "100", "--producers", "2")
+    txns = report["transactions"]
+    assert txns["count"] == 10 and report["parameters"]["records_per_transaction"] == 100
+    check_latency(txns["commit_latency"], 10)
+    # Each partition ends with a commit marker after the records; librdkafka's consumers read
+    # committed records only, and find all 1000.
+    c = consumer(broker, **{"isolation.level": "read_committed", "enable.partition.eof": True})
+    try:
+        c.assign([TopicPartition(t, q, 0) for q in (0, 1)])
+        records, eof = 0, set()
+        deadline = time.monotonic() + BENCH_TIMEOUT_S
+        while len(eof) < 2 and time.monotonic() < deadline:
+            for m in c.consume(500, timeout=0.5):
+                if m.error():
+                    eof.add(m.partition())
+                else:
+                    records += 1
+        assert records == 1000 and eof == {0, 1}
+    finally:
+        c.close()
+    refused = subprocess.run([str(shoal_bin()), "bench", "produce", "--bootstrap-server", broker.bootstrap,
+                              "--topic", t, "--idempotent", "--acks", "1"], capture_output=True, timeout=60)
+    assert refused.returncode == 1 and b"need --acks all" in refused.stderr, refused.stderr

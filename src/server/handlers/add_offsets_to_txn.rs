@@ -34,15 +34,7 @@ async fn add(ctx: &Ctx, request: &AddOffsetsToTxnRequest) -> Result<(), ApiError
         ));
     }
     let group = home_of(ctx, Operation::Read, &request.group_id).await?;
-    let home = txns::txn_home(&ctx.shard, &id).await?;
-    let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
+    let producer = (request.producer_id.0, request.producer_epoch);
     let partitions = vec![(OFFSETS_TOPIC.to_string(), group.partition)];
-    // Cross-shard: the id's coordinator is the shard owning its state partition.
-    ctx.shard
-        .invoke_on(home.shard, move |s| async move {
-            s.txns
-                .add_partitions(&s, &id, producer_id, epoch, partitions)
-                .await
-        })
-        .await?
+    txns::add_to_txn(ctx, &id, producer, partitions).await
 }

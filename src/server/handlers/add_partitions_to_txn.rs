@@ -16,7 +16,6 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use super::{group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -121,25 +120,11 @@ async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
             .map(|(p, outcome)| (p, outcome.map_or_else(|e| e.wire_code(), |_| 0)))
             .collect();
     }
-    let code = match added(ctx, add).await {
+    let code = match txns::add_to_txn(ctx, &add.id, add.producer, add.partitions.clone()).await {
         Ok(()) => 0,
         Err(error) => txns::for_version(error, ctx.version, 2).wire_code(),
     };
     answer(code)
-}
-
-async fn added(ctx: &Ctx, add: &Add) -> Result<(), ApiError> {
-    let home = txns::txn_home(&ctx.shard, &add.id).await?;
-    let (id, (producer_id, epoch), partitions) =
-        (add.id.clone(), add.producer, add.partitions.clone());
-    // Cross-shard: the id's coordinator is the shard owning its state partition.
-    ctx.shard
-        .invoke_on(home.shard, move |s| async move {
-            s.txns
-                .add_partitions(&s, &id, producer_id, epoch, partitions)
-                .await
-        })
-        .await?
 }
 
 fn topic_results(results: Vec<((String, i32), i16)>) -> Vec<AddPartitionsToTxnTopicResult> {

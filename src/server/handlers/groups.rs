@@ -1,15 +1,17 @@
 //! What the consumer-group handlers share: finding the shard that coordinates a group,
-//! after checking the caller's right to the group.
+//! after checking the caller's right to the group, and committing offsets there.
 
 use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 
+use super::auth::only_allowed;
 use super::Ctx;
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
+use crate::group::offsets::{Committer, NewOffset};
 use crate::group::{self, GROUP_ID_BYTES_MAX, OFFSETS_TOPIC};
 use crate::shard::Shard;
 
@@ -84,6 +86,85 @@ pub async fn create_internal_topic(
         .topic(name)
         .map(|meta| meta.partitions)
         .ok_or(ResponseError::CoordinatorNotAvailable)
+}
+
+/// The offsets an OffsetCommit or a TxnOffsetCommit request commits (their topics and
+/// partitions have the same fields), in request order.
+macro_rules! new_offsets {
+    ($topics:expr) => {
+        $topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| crate::group::offsets::NewOffset {
+                        topic: t.name.to_string(),
+                        partition: p.partition_index,
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p
+                            .committed_metadata
+                            .as_ref()
+                            .map(|m| m.to_string())
+                            .unwrap_or_default(),
+                    })
+            })
+            .collect::<Vec<_>>()
+    };
+}
+pub(crate) use new_offsets;
+
+/// Commits `offsets` at the group's coordinator (in `producer`'s transaction, if
+/// given), once the caller is found allowed to READ each topic (Kafka asks for that on
+/// top of READ on the group): one error or `None` per offset, in order.
+pub async fn commit_offsets(
+    ctx: &Ctx,
+    home: Home,
+    group_id: String,
+    committer: Committer,
+    offsets: Vec<NewOffset>,
+    producer: Option<(i64, i16)>,
+) -> Vec<Option<ResponseError>> {
+    let snapshot = ctx.shard.snapshot();
+    let allowed = |offset: &NewOffset| {
+        ctx.allowed_in(
+            &snapshot,
+            Operation::Read,
+            ResourceType::Topic,
+            &offset.topic,
+        )
+    };
+    let refused = |_: &NewOffset| Some(ResponseError::TopicAuthorizationFailed);
+    let shard = &ctx.shard;
+    only_allowed(offsets, allowed, refused, |offsets| async move {
+        let count = offsets.len();
+        // Cross-shard: the group lives on the shard owning its offsets partition.
+        shard
+            .invoke_on(home.shard, move |s| async move {
+                let groups = &s.groups;
+                groups
+                    .commit(&s, &group_id, home.partition, &committer, offsets, producer)
+                    .await
+            })
+            .await
+            .unwrap_or_else(|_| vec![Some(ResponseError::NotCoordinator); count])
+    })
+    .await
+}
+
+/// The response's topics of an offset commit: `make_partition` builds each partition's
+/// answer from its index and error code, `make_topic` each topic's from its partitions.
+pub fn commit_results<P, T>(
+    shape: Vec<(String, i32)>,
+    errors: Vec<Option<ResponseError>>,
+    make_partition: impl Fn(i32, i16) -> P,
+    make_topic: impl Fn(String, Vec<P>) -> T,
+) -> Vec<T> {
+    let partitions = shape
+        .into_iter()
+        .zip(errors)
+        .map(|((topic, partition), error)| (topic, make_partition(partition, code(error))));
+    super::group_by_topic(partitions, make_topic)
 }
 
 pub use crate::protocol::str_bytes;

@@ -94,7 +94,6 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
                 )
         };
         let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
-        let shard = Rc::clone(&ctx.shard);
         let ctx = &ctx;
         only_allowed(items, allowed, refused, |mut items| async move {
             if let Some((id, producer)) = transactional {
@@ -107,7 +106,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             // Cross-shard: every partition is appended by the shard that owns it, in
             // the order the connection's requests were read.
             let answers = dispatch_to_owners(
-                &shard,
+                &ctx.shard,
                 items,
                 |item| (item.topic.as_str(), item.partition),
                 move |shard, item| append(shard, item, acks),

@@ -15,11 +15,10 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::auth::only_allowed;
-use super::groups::{home_of, opt_str, Home};
-use super::{group_by_topic, topic_name, txns, Ctx, Response};
+use super::groups::{commit_offsets, commit_results, home_of, new_offsets, opt_str, Home};
+use super::{topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::group::offsets::{Committer, NewOffset};
+use crate::group::offsets::Committer;
 use crate::group::OFFSETS_TOPIC;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
@@ -28,45 +27,38 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<TxnOffsetCommitRequest>(body) else {
         return Response::Close;
     };
-    let offsets: Vec<NewOffset> = request
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| NewOffset {
-                topic: t.name.to_string(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                leader_epoch: p.committed_leader_epoch,
-                metadata: p
-                    .committed_metadata
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            })
-        })
-        .collect();
+    let offsets = new_offsets!(request.topics);
     let shape: Vec<(String, i32)> = offsets
         .iter()
         .map(|o| (o.topic.clone(), o.partition))
         .collect();
     let errors = match admitted(&ctx, &request).await {
         Err(error) => vec![Some(error); offsets.len()],
-        Ok(home) => commit(&ctx, &request, home, offsets).await,
+        Ok(home) => {
+            let committer = Committer {
+                member_id: request.member_id.to_string(),
+                instance_id: opt_str(request.group_instance_id.clone()),
+                generation: request.generation_id,
+            };
+            let group_id = request.group_id.to_string();
+            let producer = Some((request.producer_id.0, request.producer_epoch));
+            commit_offsets(&ctx, home, group_id, committer, offsets, producer).await
+        }
     };
-    let partitions = shape
-        .into_iter()
-        .zip(errors)
-        .map(|((topic, partition), error)| {
-            let result = TxnOffsetCommitResponsePartition::default()
+    let topics = commit_results(
+        shape,
+        errors,
+        |partition, code| {
+            TxnOffsetCommitResponsePartition::default()
                 .with_partition_index(partition)
-                .with_error_code(error.map_or(0, |e| e.code()));
-            (topic, result)
-        });
-    let topics = group_by_topic(partitions, |topic, partitions| {
-        TxnOffsetCommitResponseTopic::default()
-            .with_name(topic_name(&topic))
-            .with_partitions(partitions)
-    });
+                .with_error_code(code)
+        },
+        |topic, partitions| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic_name(&topic))
+                .with_partitions(partitions)
+        },
+    );
     ctx.respond(&TxnOffsetCommitResponse::default().with_topics(topics))
 }
 
@@ -93,44 +85,4 @@ async fn admitted(ctx: &Ctx, request: &TxnOffsetCommitRequest) -> Result<Home, R
         }
     }
     Ok(home)
-}
-
-async fn commit(
-    ctx: &Ctx,
-    request: &TxnOffsetCommitRequest,
-    home: Home,
-    offsets: Vec<NewOffset>,
-) -> Vec<Option<ResponseError>> {
-    let committer = Committer {
-        member_id: request.member_id.to_string(),
-        instance_id: opt_str(request.group_instance_id.clone()),
-        generation: request.generation_id,
-    };
-    let group_id = request.group_id.to_string();
-    let producer = (request.producer_id.0, request.producer_epoch);
-    let snapshot = ctx.shard.snapshot();
-    let allowed = |offset: &NewOffset| {
-        ctx.allowed_in(
-            &snapshot,
-            Operation::Read,
-            ResourceType::Topic,
-            &offset.topic,
-        )
-    };
-    let refused = |_: &NewOffset| Some(ResponseError::TopicAuthorizationFailed);
-    let shard = &ctx.shard;
-    only_allowed(offsets, allowed, refused, |offsets| async move {
-        let count = offsets.len();
-        // Cross-shard: the group lives on the shard owning its offsets partition.
-        shard
-            .invoke_on(home.shard, move |s| async move {
-                let groups = &s.groups;
-                groups
-                    .txn_commit(&s, &group_id, home.partition, &committer, producer, offsets)
-                    .await
-            })
-            .await
-            .unwrap_or_else(|_| vec![Some(ResponseError::NotCoordinator); count])
-    })
-    .await
 }

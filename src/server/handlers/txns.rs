@@ -51,6 +51,26 @@ pub async fn txn_home(shard: &Rc<Shard>, id: &str) -> Result<TxnHome, ResponseEr
     })
 }
 
+/// AddPartitionsToTxn and AddOffsetsToTxn at the id's coordinator: `partitions` join
+/// the transaction of `producer` (id, epoch).
+pub async fn add_to_txn(
+    ctx: &Ctx,
+    id: &str,
+    (producer_id, epoch): (i64, i16),
+    partitions: Vec<(String, i32)>,
+) -> Result<(), ApiError> {
+    let home = txn_home(&ctx.shard, id).await?;
+    let id = id.to_string();
+    // Cross-shard: the id's coordinator is the shard owning its state partition.
+    ctx.shard
+        .invoke_on(home.shard, move |s| async move {
+            s.txns
+                .add_partitions(&s, &id, producer_id, epoch, partitions)
+                .await
+        })
+        .await?
+}
+
 /// Clients older than `fenced_since` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH.
 pub fn for_version(error: ApiError, version: i16, fenced_since: i16) -> ApiError {
     if error.code == ResponseError::ProducerFenced && version < fenced_since {
