@@ -1,4 +1,4 @@
-"""Idempotent producers: confluent-kafka (librdkafka), kafka-python and aiokafka with
+"""Idempotent producers: confluent-kafka (librdkafka), kcat, kafka-python and aiokafka with
 enable.idempotence and five requests in flight write every record once, in order; retries are
 answered with their first offsets, gaps and old epochs are refused with Kafka's errors, and all of
 it holds across kill -9 and clean restarts of the broker."""
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from kafka import KafkaProducer
 
 import kafka_wire as kw
-from clients import consume_all, create_topic, producer, unique_topic, watermarks
+from clients import consume_all, create_topic, kcat, producer, unique_topic, watermarks
 
 PARTITIONS = 3
 
@@ -92,6 +92,23 @@ def test_aiokafka_idempotent_producer(broker):
     asyncio.run(run())
     check_once_in_order(broker, t, total)
     assert all(min(stored_producer_ids(broker, t, q)) >= 0 for q in range(PARTITIONS))
+
+
+def test_kcat_idempotent_producer(broker):
+    t = unique_topic("idem-kcat")
+    create_topic(broker, t, PARTITIONS)
+    total = 900
+    lines = b"".join(b"%s:v%d\n" % (key_of(i), i) for i in range(total))
+    # -p -1 with keys: librdkafka's partitioner spreads them; the order within each partition
+    # is the order kcat read them in.
+    kcat(broker, "-P", "-t", t, "-K:", "-X", "enable.idempotence=true", "-X", "linger.ms=2", input=lines)
+    got = consume_all(broker, t, list(range(PARTITIONS)))
+    keys = [r.key for rs in got.values() for r in rs]
+    assert sorted(keys) == sorted(key_of(i) for i in range(total)), "each record once"
+    for rs in got.values():
+        assert [r.key for r in rs] == sorted(r.key for r in rs), "in order within a partition"
+    ids = set().union(*(stored_producer_ids(broker, t, q) for q in range(PARTITIONS)))
+    assert len(ids) == 1 and min(ids) >= 0, f"batches carry producer ids {ids}"
 
 
 def init_producer_id(broker) -> tuple[int, int]:
