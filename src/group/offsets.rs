@@ -100,10 +100,19 @@ pub struct NewOffset {
     pub metadata: String,
 }
 
+/// A commit in a transaction (TxnOffsetCommit): the producer's id and epoch, and the
+/// number of the transaction its coordinator verified the group's offsets partition
+/// for (KIP-890; `None` with verification turned off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InTxn {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub verified: Option<u64>,
+}
+
 impl Coordinator {
-    /// OffsetCommit, and TxnOffsetCommit with the transaction's `producer` (id, epoch):
-    /// the error per offset (in order), or `None` for committed (pending, in a
-    /// transaction).
+    /// OffsetCommit, and TxnOffsetCommit `in_txn`: the error per offset (in order), or
+    /// `None` for committed (pending, in a transaction).
     pub async fn commit(
         &self,
         shard: &Shard,
@@ -111,7 +120,7 @@ impl Coordinator {
         partition: i32,
         committer: &Committer,
         offsets: Vec<NewOffset>,
-        producer: Option<(i64, i16)>,
+        in_txn: Option<InTxn>,
     ) -> Vec<Option<ResponseError>> {
         let now = now_ms();
         if let Err(error) = self.check_committer(group_id, committer, now) {
@@ -121,14 +130,7 @@ impl Coordinator {
         if accepted.is_empty() {
             return results;
         }
-        // A coordinator's batch in a transaction carries no sequence.
-        let producer = producer.map(|(id, epoch)| ProducerFields {
-            id,
-            epoch,
-            base_sequence: -1,
-            transactional: true,
-        });
-        self.write_offsets(shard, group_id, partition, accepted, results, producer)
+        self.write_offsets(shard, group_id, partition, accepted, results, in_txn)
             .await
     }
 
@@ -171,7 +173,7 @@ impl Coordinator {
         partition: i32,
         accepted: Vec<(String, i32, Committed)>,
         mut results: Vec<Option<ResponseError>>,
-        producer: Option<ProducerFields>,
+        in_txn: Option<InTxn>,
     ) -> Vec<Option<ResponseError>> {
         let entries = accepted
             .iter()
@@ -182,15 +184,15 @@ impl Coordinator {
                 )
             })
             .collect();
-        if let Err(error) = append_as(shard, partition, entries, producer).await {
+        if let Err(error) = append_as(shard, partition, entries, in_txn).await {
             for result in results.iter_mut().filter(|r| r.is_none()) {
                 *result = Some(error.code);
             }
             return results;
         }
         self.with_group(group_id, partition, |g| {
-            let target = match producer {
-                Some(producer) => g.pending.entry(producer.id).or_default(),
+            let target = match in_txn {
+                Some(txn) => g.pending.entry(txn.producer_id).or_default(),
                 None => &mut g.offsets,
             };
             for (topic, p, committed) in accepted {
@@ -542,12 +544,12 @@ pub(super) async fn append(
     append_as(shard, partition, entries, None).await
 }
 
-/// `append`, in `producer`'s transaction when given.
+/// `append`, in a producer's transaction when given.
 async fn append_as(
     shard: &Shard,
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,
-    producer: Option<ProducerFields>,
+    in_txn: Option<InTxn>,
 ) -> Result<(), ApiError> {
     if entries.is_empty() {
         return Ok(());
@@ -565,11 +567,19 @@ async fn append_as(
             headers: Vec::new(),
         })
         .collect();
+    // A coordinator's batch in a transaction carries no sequence.
+    let producer = in_txn.map(|txn| ProducerFields {
+        id: txn.producer_id,
+        epoch: txn.epoch,
+        base_sequence: -1,
+        transactional: true,
+    });
     let bytes = encode_batch_as(&new, Compression::None, producer)
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
+    let verified = in_txn.and_then(|txn| txn.verified);
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
     partition
-        .append(bytes, Acks::All, Origin::Coordinator, now)?
+        .append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?
         .await?;
     Ok(())
 }

@@ -437,31 +437,33 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
 
 #[test]
 fn a_verified_write_cannot_reopen_a_transaction_its_marker_ended() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    run(async {
-        let partition = open(dir.path()).await;
-        let verified = |sequence, number| {
-            partition
-                .append_from_client(
-                    transactional(1, 3, sequence),
-                    Acks::All,
-                    Some(number),
-                    1_000,
-                )
-                .expect("queued")
-        };
-        assert_eq!(verified(0, 0).await.map(|p| p.base_offset), Ok(0));
-        assert_eq!(end_txn(&partition, 3, true).await, 1);
-        // Verified for transaction 0, which has ended here: refused.
-        let late = verified(1, 0).await;
-        assert_eq!(
-            late.map_err(|e| e.code),
-            Err(ResponseError::InvalidTxnState)
-        );
-        // Verified for the next one: it opens it.
-        assert_eq!(verified(1, 1).await.map(|p| p.base_offset), Ok(2));
-        assert_eq!(partition.offsets().last_stable, 2);
-    });
+    // A client's batch carries sequences; a coordinator's (TxnOffsetCommit) none.
+    for (origin, sequences) in [(Origin::Client, [0, 1]), (Origin::Coordinator, [-1, -1])] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        run(async {
+            let partition = open(dir.path()).await;
+            let verified = |sequence, number| {
+                let records = transactional(1, 3, sequence);
+                partition
+                    .append_verified(records, Acks::All, origin, Some(number), 1_000)
+                    .expect("queued")
+            };
+            let first = verified(sequences[0], 0).await;
+            assert_eq!(first.map(|p| p.base_offset), Ok(0), "{origin:?}");
+            assert_eq!(end_txn(&partition, 3, true).await, 1);
+            // Verified for transaction 0, which has ended here: refused.
+            let late = verified(sequences[1], 0).await;
+            assert_eq!(
+                late.map_err(|e| e.code),
+                Err(ResponseError::InvalidTxnState),
+                "{origin:?}"
+            );
+            // Verified for the next one: it opens it.
+            let next = verified(sequences[1], 1).await;
+            assert_eq!(next.map(|p| p.base_offset), Ok(2), "{origin:?}");
+            assert_eq!(partition.offsets().last_stable, 2);
+        });
+    }
 }
 
 #[test]

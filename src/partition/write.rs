@@ -41,17 +41,18 @@ impl Partition {
         self.queue(records, acks, origin, None, now_ms)
     }
 
-    /// A client's `append`; a transactional batch the coordinator verified as part of
-    /// its transaction number `verified` (KIP-890) is refused if that transaction has
-    /// ended here since.
-    pub fn append_from_client(
+    /// `append` of a transactional batch the coordinator verified as part of its
+    /// transaction number `verified` (KIP-890): refused if that transaction has ended
+    /// here since.
+    pub fn append_verified(
         self: &Rc<Self>,
         records: Bytes,
         acks: Acks,
+        origin: Origin,
         verified: Option<u64>,
         now_ms: i64,
     ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
-        self.queue(records, acks, Origin::Client, verified, now_ms)
+        self.queue(records, acks, origin, verified, now_ms)
     }
 
     /// Writes a transaction's commit or abort marker (a coordinator's append, durable
@@ -160,7 +161,8 @@ impl Partition {
                 self.check_guard(batch, txn_number)?;
             }
             (Some(batch), None, Origin::Coordinator) => {
-                self.producers.borrow().check_epoch(batch)?
+                self.producers.borrow().check_epoch(batch)?;
+                self.check_guard(batch, txn_number)?;
             }
             (None, ..) => {}
         }

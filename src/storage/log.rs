@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use glommio::io::BufferedFile;
+use glommio::sync::{Permit, Semaphore};
 
 use super::batch::{self, BatchHeader, BatchInfo, WalkEnd};
 use super::segment::{file_name, Segment};
@@ -90,18 +91,10 @@ pub struct Log {
     start_offset: Cell<i64>,
     end_offset: Cell<i64>,
     flushed_offset: Cell<i64>,
-    appending: Cell<bool>,
+    /// The log's one append turn: appends, rolls and truncations never overlap.
+    turn: Semaphore,
     /// Compaction has cleaned every sealed segment below this offset.
     cleaned_up_to: Cell<i64>,
-}
-
-/// Clears `Log::appending` however an append ends.
-struct AppendGuard<'a>(&'a Cell<bool>);
-
-impl Drop for AppendGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 impl Log {
@@ -138,7 +131,7 @@ impl Log {
             start_offset: Cell::new(start),
             end_offset: Cell::new(end),
             flushed_offset: Cell::new(end),
-            appending: Cell::new(false),
+            turn: Semaphore::new(1),
             cleaned_up_to: Cell::new(-1),
         })
     }
@@ -225,7 +218,7 @@ impl Log {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
-        let _turn = self.append_turn();
+        let _turn = self.append_turn().await?;
         let config = *self.config.borrow();
         self.maybe_roll(bytes.len() as u64, &config, now_ms).await?;
         let base = self.end_offset.get();
@@ -275,7 +268,7 @@ impl Log {
         infos: Vec<BatchInfo>,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
-        let _turn = self.append_turn();
+        let _turn = self.append_turn().await?;
         let mut bases = Vec::with_capacity(infos.len());
         let mut next = self.end_offset.get();
         for info in &infos {
@@ -310,13 +303,11 @@ impl Log {
         })
     }
 
-    /// Takes the log's one append turn (appends, rolls and truncations never overlap).
-    fn append_turn(&self) -> AppendGuard<'_> {
-        assert!(
-            !self.appending.replace(true),
-            "appends to a log are serialised by its shard"
-        );
-        AppendGuard(&self.appending)
+    /// Waits for the log's one append turn (appends, rolls and truncations never
+    /// overlap).
+    async fn append_turn(&self) -> Result<Permit<'_>, StorageError> {
+        let permit = self.turn.acquire_permit(1).await;
+        permit.map_err(|error| StorageError::Io(error.into()))
     }
 
     /// Removes every batch from the one holding `offset` to the end (a follower whose
@@ -327,7 +318,7 @@ impl Log {
         if offset >= self.end_offset.get() {
             return Ok(self.end_offset.get());
         }
-        let _turn = self.append_turn();
+        let _turn = self.append_turn().await?;
         if offset < self.start_offset.get() || offset <= self.first_base_offset() {
             return self.truncate_fully(offset.max(0), now_ms).await;
         }
@@ -565,9 +556,10 @@ impl Log {
         let active_expired = config.retention_ms >= 0
             && active.size() > 0
             && now_ms - active.retention_timestamp() > config.retention_ms;
-        if active_expired && !self.appending.replace(true) {
-            let _turn = AppendGuard(&self.appending);
-            self.roll(now_ms).await?;
+        if active_expired {
+            if let Ok(_turn) = self.turn.try_acquire_permit(1) {
+                self.roll(now_ms).await?;
+            }
         }
         let mut total = self.size_bytes() as i64;
         let mut new_start = None;

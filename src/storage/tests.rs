@@ -234,6 +234,27 @@ fn retention_and_delete_records_drop_whole_old_segments() {
     });
 }
 
+#[test]
+fn an_append_waits_for_the_roll_retention_started() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let config = LogConfig {
+            retention_ms: 500,
+            ..small_config()
+        };
+        let log = Log::open(dir.path(), config, 0).await.expect("open");
+        append(&log, 3, 0).await;
+        // Retention takes the append turn to roll the expired active segment and awaits
+        // the new segment's files; the append comes in meanwhile and waits its turn.
+        let (retention, appended) =
+            futures::join!(log.enforce_retention(10_000), append(&log, 1, 10_000));
+        assert_eq!(retention.expect("retention"), 1);
+        assert_eq!(appended.base_offset, 3);
+        assert_eq!(log.start_offset(), 3);
+        assert_eq!(read_all(&log, 3).await, vec![3]);
+    });
+}
+
 /// Appends `batches` batches, cuts the active segment at `cut` bytes (or flips a byte
 /// there), reopens, and checks the log holds exactly the whole, sound batches before it.
 fn recover_after_damage(batches: usize, cut: usize, flip: bool) {

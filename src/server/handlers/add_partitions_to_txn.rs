@@ -111,13 +111,18 @@ async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
             .collect();
     }
     if add.verify_only {
-        let verified = txns::verify(ctx, &add.id, add.producer, add.partitions.clone(), 5).await;
+        // A broker asks: the coordinator's own errors answer it.
+        let count = add.partitions.len();
+        let verified = match txns::verify(ctx, &add.id, add.producer, add.partitions.clone()).await {
+            Ok((_, each)) => each,
+            Err(error) => vec![Err(error); count],
+        };
         return add
             .partitions
             .iter()
             .cloned()
             .zip(verified)
-            .map(|(p, outcome)| (p, outcome.map_or_else(|e| e.wire_code(), |_| 0)))
+            .map(|(p, outcome)| (p, outcome.err().map_or(0, |e| e.code())))
             .collect();
     }
     let code = match txns::add_to_txn(ctx, &add.id, add.producer, add.partitions.clone()).await {

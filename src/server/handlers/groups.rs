@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
 use crate::cluster::ShardId;
-use crate::group::offsets::{Committer, NewOffset};
+use crate::group::offsets::{Committer, InTxn, NewOffset};
 use crate::group::{self, GROUP_ID_BYTES_MAX, OFFSETS_TOPIC};
 use crate::shard::Shard;
 
@@ -114,8 +114,7 @@ macro_rules! new_offsets {
 }
 pub(crate) use new_offsets;
 
-/// Commits `offsets` at the group's coordinator (in `producer`'s transaction, if
-/// given), once the caller is found allowed to READ each topic (Kafka asks for that on
+/// Commits `offsets` at the group's coordinator (in a transaction, if given), once the caller is found allowed to READ each topic (Kafka asks for that on
 /// top of READ on the group): one error or `None` per offset, in order.
 pub async fn commit_offsets(
     ctx: &Ctx,
@@ -123,7 +122,7 @@ pub async fn commit_offsets(
     group_id: String,
     committer: Committer,
     offsets: Vec<NewOffset>,
-    producer: Option<(i64, i16)>,
+    in_txn: Option<InTxn>,
 ) -> Vec<Option<ResponseError>> {
     let snapshot = ctx.shard.snapshot();
     let allowed = |offset: &NewOffset| {
@@ -143,7 +142,7 @@ pub async fn commit_offsets(
             .invoke_on(home.shard, move |s| async move {
                 let groups = &s.groups;
                 groups
-                    .commit(&s, &group_id, home.partition, &committer, offsets, producer)
+                    .commit(&s, &group_id, home.partition, &committer, offsets, in_txn)
                     .await
             })
             .await

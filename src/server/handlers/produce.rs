@@ -21,7 +21,7 @@ use super::auth::only_allowed;
 use super::{dispatch_to_owners, group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
-use crate::partition::Acks;
+use crate::partition::{Acks, Origin};
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -223,14 +223,33 @@ async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: 
             header.is_some_and(|h| h.is_transactional())
         })
         .collect();
-    let partitions = in_txn
+    let partitions: Vec<(String, i32)> = in_txn
         .iter()
         .map(|i| (items[*i].topic.clone(), items[*i].partition))
         .collect();
+    let count = partitions.len();
+    let verified = txns::verify(ctx, id, producer, partitions).await;
     // Produce v11 is the first to know TRANSACTION_ABORTABLE.
-    let verified = txns::verify(ctx, id, producer, partitions, 11).await;
+    let verified = txns::per_partition(verified, count, ctx.version, 11);
     for (i, outcome) in in_txn.into_iter().zip(verified) {
-        items[i].verified = Some(outcome);
+        items[i].verified = Some(outcome.map_err(unverified));
+    }
+}
+
+/// A failed verification as Produce answers it: a coordinator that is busy or away
+/// (Kafka's "unable to verify") is NOT_ENOUGH_REPLICAS, which clients retry.
+fn unverified(error: ResponseError) -> ApiError {
+    match error {
+        ResponseError::InvalidTxnState | ResponseError::TransactionAbortable => {
+            ApiError::new(error, "Partition was not added to the transaction")
+        }
+        ResponseError::InvalidProducerEpoch | ResponseError::InvalidProducerIdMapping => {
+            ApiError::code(error)
+        }
+        _ => ApiError::new(
+            ResponseError::NotEnoughReplicas,
+            format!("Unable to verify the partition has been added to the transaction: {error:?}"),
+        ),
     }
 }
 
@@ -257,7 +276,7 @@ fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outc
             let size = records.len() as u64;
             match item.verified.clone().transpose() {
                 Ok(verified) => partition
-                    .append_from_client(records, acks, verified, now_ms())
+                    .append_verified(records, acks, Origin::Client, verified, now_ms())
                     .map(|pending| (pending, size)),
                 Err(error) => Err(error),
             }

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use super::groups::{commit_offsets, commit_results, home_of, new_offsets, opt_str, Home};
 use super::{topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::group::offsets::Committer;
+use crate::group::offsets::{Committer, InTxn};
 use crate::group::OFFSETS_TOPIC;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
@@ -34,15 +34,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .collect();
     let errors = match admitted(&ctx, &request).await {
         Err(error) => vec![Some(error); offsets.len()],
-        Ok(home) => {
+        Ok((home, in_txn)) => {
             let committer = Committer {
                 member_id: request.member_id.to_string(),
                 instance_id: opt_str(request.group_instance_id.clone()),
                 generation: request.generation_id,
             };
             let group_id = request.group_id.to_string();
-            let producer = Some((request.producer_id.0, request.producer_epoch));
-            commit_offsets(&ctx, home, group_id, committer, offsets, producer).await
+            commit_offsets(&ctx, home, group_id, committer, offsets, Some(in_txn)).await
         }
     };
     let topics = commit_results(
@@ -63,26 +62,36 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 /// Kafka's checks before any offset: WRITE on the transactional id, READ on the group,
-/// and (KIP-890) the group's offsets partition in the producer's transaction.
-async fn admitted(ctx: &Ctx, request: &TxnOffsetCommitRequest) -> Result<Home, ResponseError> {
+/// and (KIP-890) the group's offsets partition in the producer's transaction. Passes
+/// the group's home and the commit's transaction.
+async fn admitted(
+    ctx: &Ctx,
+    request: &TxnOffsetCommitRequest,
+) -> Result<(Home, InTxn), ResponseError> {
     let id = request.transactional_id.to_string();
     if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, &id) {
         return Err(ResponseError::TransactionalIdAuthorizationFailed);
     }
     let home = home_of(ctx, Operation::Read, &request.group_id).await?;
+    let mut in_txn = InTxn {
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+        verified: None,
+    };
     if ctx
         .shard
         .snapshot()
         .broker
         .transaction_partition_verification_enable
     {
-        let producer = (request.producer_id.0, request.producer_epoch);
+        let producer = (in_txn.producer_id, in_txn.epoch);
         let partition = vec![(OFFSETS_TOPIC.to_string(), home.partition)];
-        // Version 4 is the first to know TRANSACTION_ABORTABLE.
-        let verified = txns::verify(ctx, &id, producer, partition, 4).await;
-        if let Some(Err(error)) = verified.into_iter().next() {
-            return Err(error.code);
-        }
+        let verified = txns::verify(ctx, &id, producer, partition).await;
+        // Version 4 is the first to know TRANSACTION_ABORTABLE. A coordinator that is
+        // busy or away answers in its own errors, which committers retry.
+        let verified = txns::per_partition(verified, 1, ctx.version, 4);
+        let number = verified.into_iter().next().unwrap_or(Err(ResponseError::UnknownServerError))?;
+        in_txn.verified = Some(number);
     }
-    Ok(home)
+    Ok((home, in_txn))
 }

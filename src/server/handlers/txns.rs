@@ -82,59 +82,53 @@ pub fn for_version(error: ApiError, version: i16, fenced_since: i16) -> ApiError
     error
 }
 
+/// What a transaction's coordinator answers KIP-890's check: an error for the whole
+/// request, or the transaction's number (the guard a verified write carries) and an
+/// outcome per partition.
+pub type Verified = Result<(u64, Vec<Result<(), ResponseError>>), ResponseError>;
+
 /// KIP-890's check (`transaction.partition.verification.enable`) that `partitions`
-/// were added to the transaction `id` of `producer` (id, epoch) before a write to them:
-/// one outcome per partition, in Kafka's produce errors (`abortable_since`: the first
-/// version of the request that knows TRANSACTION_ABORTABLE; older ones get
-/// INVALID_TXN_STATE). A partition that passes gets the transaction's number, the
-/// guard its write carries.
+/// were added to the transaction `id` of `producer` (id, epoch) before a write to them,
+/// at the id's coordinator, in the coordinator's own errors.
 pub async fn verify(
     ctx: &Ctx,
     id: &str,
     producer: (i64, i16),
     partitions: Vec<(String, i32)>,
+) -> Verified {
+    let home = txn_home(&ctx.shard, id).await?;
+    let id = id.to_string();
+    // Cross-shard: the transaction's state lives with its coordinator.
+    ctx.shard
+        .invoke_on(home.shard, move |s| async move {
+            s.txns.verify(&id, producer.0, producer.1, &partitions)
+        })
+        .await
+        .unwrap_or(Err(ResponseError::CoordinatorNotAvailable))
+}
+
+/// `verified` for each of `count` partitions, as the writing broker passes it on:
+/// PRODUCER_FENCED as INVALID_PRODUCER_EPOCH, and TRANSACTION_ABORTABLE as
+/// INVALID_TXN_STATE to a request older than `abortable_since` (the first version that
+/// knows it).
+pub fn per_partition(
+    verified: Verified,
+    count: usize,
+    version: i16,
     abortable_since: i16,
-) -> Vec<Result<u64, ApiError>> {
-    let count = partitions.len();
-    let checked = match txn_home(&ctx.shard, id).await {
-        Err(error) => Err(error),
-        Ok(home) => {
-            let id = id.to_string();
-            // Cross-shard: the transaction's state lives with its coordinator.
-            ctx.shard
-                .invoke_on(home.shard, move |s| async move {
-                    s.txns.verify(&id, producer.0, producer.1, &partitions)
-                })
-                .await
-                .unwrap_or(Err(ResponseError::CoordinatorNotAvailable))
+) -> Vec<Result<u64, ResponseError>> {
+    let passed_on = |error| match error {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::TransactionAbortable if version < abortable_since => {
+            ResponseError::InvalidTxnState
         }
+        other => other,
     };
-    let produce_error = |error: ResponseError| {
-        let code = match error {
-            ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
-            ResponseError::TransactionAbortable if ctx.version < abortable_since => {
-                ResponseError::InvalidTxnState
-            }
-            ResponseError::TransactionAbortable | ResponseError::InvalidProducerIdMapping => error,
-            ResponseError::InvalidTxnState => error,
-            // The coordinator is busy or away: the client retries.
-            _ => ResponseError::NotEnoughReplicas,
-        };
-        let message = match code {
-            ResponseError::InvalidTxnState | ResponseError::TransactionAbortable => {
-                "Partition was not added to the transaction".to_string()
-            }
-            _ => format!(
-                "Unable to verify the partition has been added to the transaction: {error:?}"
-            ),
-        };
-        ApiError::new(code, message)
-    };
-    match checked {
+    match verified {
         Ok((number, each)) => each
             .into_iter()
-            .map(|r| r.map(|()| number).map_err(produce_error))
+            .map(|r| r.map(|()| number).map_err(passed_on))
             .collect(),
-        Err(error) => (0..count).map(|_| Err(produce_error(error))).collect(),
+        Err(error) => vec![Err(passed_on(error)); count],
     }
 }
