@@ -80,11 +80,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             handlers::versions(request.api_key).is_some_and(|v| v.contains(&request.version));
         let version = if served { request.version } else { -1 };
         let timer = RequestTimer::start(&shard, request.api_key, version);
-        let turn = (request.api_key == ApiKey::Produce).then(|| {
-            let (done, next) = oneshot::channel();
-            let after = last_produce.replace(next);
-            Turn { after, done }
-        });
+        let turn = (request.api_key == ApiKey::Produce).then(|| Turn::after(&mut last_produce));
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
             Rc::clone(&client_host),
@@ -106,10 +102,19 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
 /// whatever order their tasks run in.
 pub struct Turn {
     after: Option<oneshot::Receiver<()>>,
-    done: oneshot::Sender<()>,
+    done: Option<oneshot::Sender<()>>,
 }
 
 impl Turn {
+    /// The turn after the one `last` waits for; `last` then waits for this one.
+    fn after(last: &mut Option<oneshot::Receiver<()>>) -> Turn {
+        let (done, next) = oneshot::channel();
+        Turn {
+            after: last.replace(next),
+            done: Some(done),
+        }
+    }
+
     /// Returns once every earlier produce request of the connection has queued its
     /// appends (or ended without any).
     pub async fn wait(&mut self) {
@@ -119,8 +124,25 @@ impl Turn {
     }
 
     /// This request's appends are queued: the next produce request may queue its own.
-    pub fn pass(self) {
-        let _ = self.done.send(());
+    pub fn pass(mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Drop for Turn {
+    /// A handler that ends before its turn came (a refused request) still holds the
+    /// next one back until the earlier ones have queued.
+    fn drop(&mut self) {
+        let (Some(earlier), Some(done)) = (self.after.take(), self.done.take()) else {
+            return;
+        };
+        glommio::spawn_local(async move {
+            let _ = earlier.await;
+            let _ = done.send(());
+        })
+        .detach();
     }
 }
 
@@ -172,6 +194,11 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     // Wakes the reader if it is still waiting for a frame.
     // SAFETY: shutdown on the connection's own open socket.
     unsafe { libc::shutdown(socket, libc::SHUT_RDWR) };
+    // Requests read but not answered still run to their end (a coordinator's write
+    // stopped halfway would leave its state behind its log), unanswered.
+    while let Some((task, _)) = responses.recv().await {
+        task.detach();
+    }
 }
 
 async fn write_chunks<W: futures::AsyncWrite + Unpin>(
@@ -203,4 +230,37 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
     }
     sendfile::set_cork(socket, false);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    #[test]
+    fn a_turn_dropped_before_it_came_still_holds_the_next_back() {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor")
+            .run(async {
+                let mut last = None;
+                let first = Turn::after(&mut last);
+                let refused = Turn::after(&mut last);
+                let mut third = Turn::after(&mut last);
+                let order = Rc::new(RefCell::new(Vec::new()));
+                let seen = Rc::clone(&order);
+                let waiting = glommio::spawn_local(async move {
+                    third.wait().await;
+                    seen.borrow_mut().push("third");
+                });
+                drop(refused);
+                glommio::executor().yield_now().await;
+                order.borrow_mut().push("first");
+                first.pass();
+                waiting.await;
+                assert_eq!(*order.borrow(), ["first", "third"]);
+            });
+    }
 }
