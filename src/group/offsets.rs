@@ -184,18 +184,25 @@ impl Coordinator {
                 )
             })
             .collect();
-        if let Err(error) = append_as(shard, partition, entries, in_txn).await {
-            for result in results.iter_mut().filter(|r| r.is_none()) {
-                *result = Some(error.code);
+        let base_offset = match append_as(shard, partition, entries, in_txn).await {
+            Ok(base_offset) => base_offset,
+            Err(error) => {
+                for result in results.iter_mut().filter(|r| r.is_none()) {
+                    *result = Some(error.code);
+                }
+                return results;
             }
-            return results;
-        }
+        };
         self.with_group(group_id, partition, |g| {
             let target = match in_txn {
                 Some(txn) => g.pending.entry(txn.producer_id).or_default(),
                 None => &mut g.offsets,
             };
-            for (topic, p, committed) in accepted {
+            for (record_offset, (topic, p, committed)) in (base_offset..).zip(accepted) {
+                let committed = Committed {
+                    record_offset,
+                    ..committed
+                };
                 target.insert((topic, p), committed);
             }
         });
@@ -237,6 +244,7 @@ fn accept(
                     leader_epoch: o.leader_epoch,
                     metadata: o.metadata,
                     commit_timestamp_ms: now,
+                    record_offset: -1,
                 };
                 (o.topic, o.partition, committed)
             })
@@ -495,6 +503,10 @@ impl Coordinator {
                     let entry = groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(partition));
+                    let committed = committed.map(|c| Committed {
+                        record_offset: record.offset,
+                        ..c
+                    });
                     match (committed, in_txn) {
                         (Some(committed), Some(producer_id)) => {
                             let pending = entry.pending.entry(producer_id).or_default();
@@ -541,18 +553,18 @@ pub(super) async fn append(
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(), ApiError> {
-    append_as(shard, partition, entries, None).await
+    append_as(shard, partition, entries, None).await.map(drop)
 }
 
-/// `append`, in a producer's transaction when given.
+/// `append`, in a producer's transaction when given; returns the first record's offset.
 async fn append_as(
     shard: &Shard,
     partition: i32,
     entries: Vec<(Bytes, Option<Bytes>)>,
     in_txn: Option<InTxn>,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     if entries.is_empty() {
-        return Ok(());
+        return Ok(-1);
     }
     let Some(partition) = shard.partition(OFFSETS_TOPIC, partition) else {
         return Err(ApiError::code(ResponseError::NotCoordinator));
@@ -578,10 +590,8 @@ async fn append_as(
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
     let verified = in_txn.and_then(|txn| txn.verified);
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
-    partition
-        .append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?
-        .await?;
-    Ok(())
+    let written = partition.append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?;
+    Ok(written.await?.base_offset)
 }
 
 /// Records deleting `group`'s committed offsets at `keys`.
@@ -665,6 +675,7 @@ mod tests {
             leader_epoch: -1,
             metadata: String::new(),
             commit_timestamp_ms: at,
+            record_offset: -1,
         }
     }
 

@@ -18,6 +18,10 @@ pub struct Committed {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
+    /// Where the record stands in the offsets partition (-1 until it is written; not
+    /// part of the stored value): of two commits of one partition, the later record
+    /// wins, whatever order their transactions end in.
+    pub record_offset: i64,
 }
 
 /// What one record of the topic says.
@@ -144,6 +148,7 @@ fn decode_offset_value(mut value: &[u8]) -> Option<Committed> {
         leader_epoch,
         metadata,
         commit_timestamp_ms,
+        record_offset: -1,
     })
 }
 
@@ -158,6 +163,7 @@ mod tests {
             leader_epoch: 7,
             metadata: "meta".into(),
             commit_timestamp_ms: 1_700_000_000_000,
+            record_offset: -1,
         };
         let key = offset_key("g", "orders", 3);
         let value = offset_value(&committed);
@@ -208,6 +214,7 @@ mod tests {
             leader_epoch: -1,
             metadata: String::new(),
             commit_timestamp_ms: 0,
+            record_offset: -1,
         });
         for cut in 0..key.len() {
             assert_eq!(decode(&key[..cut], Some(&value)), None, "key cut at {cut}");

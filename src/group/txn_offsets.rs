@@ -8,15 +8,25 @@ use super::coordinator::Coordinator;
 
 impl Coordinator {
     /// The transaction of `producer_id` ended on offsets partition `partition`: its
-    /// pending offsets become committed ones, or are dropped.
+    /// pending offsets become committed ones, or are dropped. A commit written after
+    /// a pending one (a plain commit while the transaction was open) stays.
     pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
         let mut groups = self.groups.borrow_mut();
         for group in groups.values_mut().filter(|g| g.partition == partition) {
             let Some(pending) = group.pending.remove(&producer_id) else {
                 continue;
             };
-            if commit {
-                group.offsets.extend(pending);
+            if !commit {
+                continue;
+            }
+            for (key, committed) in pending {
+                let newer = group
+                    .offsets
+                    .get(&key)
+                    .is_none_or(|c| c.record_offset < committed.record_offset);
+                if newer {
+                    group.offsets.insert(key, committed);
+                }
             }
         }
         groups.retain(|_, g| !g.is_forgotten());

@@ -175,6 +175,37 @@ def test_consume_transform_produce_commits_offsets_with_the_output(broker):
     assert values(read_committed(broker, sink, [0])) == sorted(b"x%d" % i for i in range(10))
 
 
+def test_a_commit_written_after_a_transactions_offsets_outlives_the_transaction(start_broker):
+    # Kafka keeps the later record of two commits, whatever order they take effect in; a
+    # restart replays them to the same answer.
+    broker = start_broker()
+    source = unique_topic("later")
+    create_topic(broker, source, 2)
+    group = unique_topic("later-g")
+    conf = {"group.id": group, "enable.auto.commit": False}
+    c = Consumer(base_conf(broker, **conf))
+    p = txn_producer(broker)
+    p.init_transactions(TIMEOUT_S)
+    try:
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition(source, 0, 10), TopicPartition(source, 1, 10)],
+                                      c.consumer_group_metadata(), TIMEOUT_S)
+        # A plain commit of partition 0 while the transaction is open.
+        c.commit(offsets=[TopicPartition(source, 0, 15)], asynchronous=False)
+        p.commit_transaction(TIMEOUT_S)
+        committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
+        assert [tp.offset for tp in committed] == [15, 10]
+    finally:
+        c.close()
+    broker.restart()
+    c = Consumer(base_conf(broker, **conf))
+    try:
+        committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
+        assert [tp.offset for tp in committed] == [15, 10]
+    finally:
+        c.close()
+
+
 def test_kafka_python_transactional_producer(broker):
     t = unique_topic("kp-txn")
     create_topic(broker, t, 2)
