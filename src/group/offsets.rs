@@ -590,7 +590,8 @@ async fn append_as(
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
     let verified = in_txn.and_then(|txn| txn.verified);
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
-    let written = partition.append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?;
+    let written =
+        partition.append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?;
     Ok(written.await?.base_offset)
 }
 

@@ -431,6 +431,14 @@ impl Partition {
             let ranges = stable.aborted.entry(abort.producer_id).or_default();
             ranges.push((abort.first_offset, abort.last_offset));
         }
+        // Kafka keeps each producer's last batch, so its sequence state outlives the
+        // cleaning.
+        stable.kept_batches = self
+            .producers
+            .borrow()
+            .entries()
+            .filter_map(|(_, entry)| entry.batches.back().map(|b| b.last_offset))
+            .collect();
         self.log.compact(now_ms, map_entries_max, &stable).await
     }
 

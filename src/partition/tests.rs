@@ -486,14 +486,18 @@ fn compaction_drops_aborted_records_keeps_markers_and_leaves_open_transactions_a
             .await
             .expect("1"); // aborted
         assert_eq!(end_txn(&partition, 7, false).await, 2);
+        produce_as(&partition, transactional(1, 7, 1))
+            .await
+            .expect("3"); // committed: producer 7's last batch
+        assert_eq!(end_txn(&partition, 7, true).await, 4);
         for _ in 0..8 {
-            produce(&partition, 1).await; // 3..=10
+            produce(&partition, 1).await; // 5..=12
         }
         produce_as(&partition, transactional(1, 8, 0))
             .await
-            .expect("11"); // left open
+            .expect("13"); // left open
         for _ in 0..8 {
-            produce(&partition, 1).await; // 12..=19, behind the open transaction
+            produce(&partition, 1).await; // 14..=21, behind the open transaction
         }
         let before = batches(&partition).await;
         assert!(partition.compact(10_000, 1 << 20).await.expect("compact") > 0);
@@ -501,13 +505,17 @@ fn compaction_drops_aborted_records_keeps_markers_and_leaves_open_transactions_a
         assert!(after.contains(&(2, true)), "the abort marker stays");
         assert!(!after.contains(&(1, false)), "the aborted record goes");
         assert!(!after.contains(&(0, false)), "a superseded record goes");
-        let open_tail: Vec<_> = before.iter().filter(|(o, _)| *o >= 11).collect();
-        let kept_tail: Vec<_> = after.iter().filter(|(o, _)| *o >= 11).collect();
+        assert!(
+            after.contains(&(3, false)),
+            "a producer's last batch stays whole, superseded or not"
+        );
+        let open_tail: Vec<_> = before.iter().filter(|(o, _)| *o >= 13).collect();
+        let kept_tail: Vec<_> = after.iter().filter(|(o, _)| *o >= 13).collect();
         assert_eq!(
             open_tail, kept_tail,
             "nothing at or past the LSO is cleaned"
         );
-        assert_eq!(partition.offsets().last_stable, 11);
+        assert_eq!(partition.offsets().last_stable, 13);
     });
 }
 

@@ -23,15 +23,19 @@
 //! cleaned, since an open transaction may still commit or abort; records of aborted
 //! transactions never supersede anything and are removed; commit and abort markers
 //! are never mapped and always kept, so a read_committed reader still finds the abort
-//! marker that ends each aborted range it was told of.
+//! marker that ends each aborted range it was told of. Each producer's last batch is
+//! kept whole: its header is the producer's sequence state when that state is rebuilt
+//! from the log. (Kafka keeps such a batch's header even when all its records go;
+//! keeping the batch whole is simpler and costs at most one batch per live producer.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use bytes::BytesMut;
 use glommio::io::{BufferedFile, OpenOptions};
 use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
+use super::super::batch::BatchHeader;
 use super::super::segment::{file_name, write_all, Segment};
 use super::super::{sync_dir, StorageError};
 use super::Log;
@@ -51,6 +55,9 @@ pub struct Stable {
     pub below: i64,
     /// Aborted transactions by producer id: (first offset, abort marker's offset).
     pub aborted: HashMap<i64, Vec<(i64, i64)>>,
+    /// The last offsets of batches kept whole: each producer's last, whose header holds
+    /// the sequence state a replay of the log recovers the producer from.
+    pub kept_batches: HashSet<i64>,
 }
 
 impl Stable {
@@ -59,7 +66,14 @@ impl Stable {
         Stable {
             below: i64::MAX,
             aborted: HashMap::new(),
+            kept_batches: HashSet::new(),
         }
+    }
+
+    /// Whether the batch is one to keep whole.
+    fn keeps(&self, batch: &[u8]) -> bool {
+        !self.kept_batches.is_empty()
+            && BatchHeader::parse(batch).is_ok_and(|h| self.kept_batches.contains(&h.last_offset()))
     }
 
     fn is_aborted(&self, record: &Record) -> bool {
@@ -287,6 +301,9 @@ fn survives(record: &Record, rules: &Rules<'_>) -> bool {
 
 /// How many records of the batch cleaning drops.
 fn dropped_from(bytes: &[u8], rules: &Rules<'_>) -> usize {
+    if rules.stable.keeps(bytes) {
+        return 0;
+    }
     match super::super::decode::decode(bytes) {
         Ok(set) if !set.records.first().is_some_and(|r| r.control) => {
             set.records.iter().filter(|r| !survives(r, rules)).count()
@@ -297,6 +314,9 @@ fn dropped_from(bytes: &[u8], rules: &Rules<'_>) -> usize {
 
 /// The batch as it stays after cleaning (possibly empty), and how many records left.
 fn clean_batch(bytes: &[u8], rules: &Rules<'_>) -> (Vec<u8>, usize) {
+    if rules.stable.keeps(bytes) {
+        return (bytes.to_vec(), 0);
+    }
     let Ok(set) = super::super::decode::decode(bytes) else {
         // Not ours to judge: an undecodable batch is kept as it is.
         return (bytes.to_vec(), 0);

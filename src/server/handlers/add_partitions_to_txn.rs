@@ -113,7 +113,8 @@ async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
     if add.verify_only {
         // A broker asks: the coordinator's own errors answer it.
         let count = add.partitions.len();
-        let verified = match txns::verify(ctx, &add.id, add.producer, add.partitions.clone()).await {
+        let verified = match txns::verify(ctx, &add.id, add.producer, add.partitions.clone()).await
+        {
             Ok((_, each)) => each,
             Err(error) => vec![Err(error); count],
         };

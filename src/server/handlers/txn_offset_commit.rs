@@ -90,7 +90,10 @@ async fn admitted(
         // Version 4 is the first to know TRANSACTION_ABORTABLE. A coordinator that is
         // busy or away answers in its own errors, which committers retry.
         let verified = txns::per_partition(verified, 1, ctx.version, 4);
-        let number = verified.into_iter().next().unwrap_or(Err(ResponseError::UnknownServerError))?;
+        let number = verified
+            .into_iter()
+            .next()
+            .unwrap_or(Err(ResponseError::UnknownServerError))?;
         in_txn.verified = Some(number);
     }
     Ok((home, in_txn))
