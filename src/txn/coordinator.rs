@@ -422,6 +422,13 @@ impl Coordinator {
             let Ok(_busy) = self.claim(shard, &id) else {
                 continue;
             };
+            // Used again while earlier ids were being written off: kept.
+            let still_expired = self
+                .meta(&id)
+                .is_some_and(|(meta, _)| meta.expired(now_ms(), expiration_ms));
+            if !still_expired {
+                continue;
+            }
             match append_state(shard, partition, &id, None).await {
                 Ok(()) => {
                     if let Some(entry) = self.txns.borrow_mut().get_mut(&id) {

@@ -189,7 +189,12 @@ impl TxnMeta {
                     next.previous_producer_id = self.producer_id;
                     next.producer_id = fresh_id.ok_or(ResponseError::CoordinatorNotAvailable)?;
                     next.producer_epoch = 0;
-                    next.last_producer_epoch = -1;
+                    // A producer that named its epoch may retry this request: the old
+                    // epoch recognises the retry.
+                    next.last_producer_epoch = match expected {
+                        Some(_) => self.producer_epoch,
+                        None => -1,
+                    };
                     return Ok(Init::Ready(next));
                 }
                 match expected {

@@ -134,6 +134,14 @@ fn an_exhausted_epoch_moves_to_a_new_producer_id() {
         (99, 0, 5)
     );
     assert!(!rotated.needs_new_producer_id());
+    // A producer that named its exhausted epoch retries: it gets the new id again.
+    let named = ready(meta.init_producer_id(Some((5, EPOCH_EXHAUSTED)), 1_000, Some(99), 1));
+    let retried = ready(named.init_producer_id(Some((5, EPOCH_EXHAUSTED)), 1_000, None, 2));
+    assert_eq!((retried.producer_id, retried.producer_epoch), (99, 0));
+    assert_eq!(
+        named.init_producer_id(Some((5, 7)), 1_000, None, 2),
+        Err(ResponseError::ProducerFenced)
+    );
 }
 
 #[test]
