@@ -55,6 +55,39 @@ async fn produce(partition: &Rc<Partition>, count: usize) -> Produced {
 }
 
 #[test]
+fn a_stopping_writer_answers_every_append_queued_before_it_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let writer = Rc::new(Writer::default());
+        let appender = glommio::spawn_local(Rc::clone(&writer).run_appender());
+        let syncer = glommio::spawn_local(Rc::clone(&writer).run_syncer());
+        let partition = Partition::open(
+            "t".into(),
+            0,
+            dir.path(),
+            &settings(),
+            Rc::clone(&writer),
+            0,
+        )
+        .await
+        .expect("open");
+        let partition = Rc::new(partition);
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let append = partition.append(records(1), Acks::All, Origin::Client, 1_000);
+                glommio::spawn_local(append.expect("queued"))
+            })
+            .collect();
+        writer.stop();
+        appender.await;
+        syncer.await;
+        for (offset, answer) in (0..).zip(queued) {
+            assert_eq!(answer.await.map(|p| p.base_offset), Ok(offset));
+        }
+    });
+}
+
+#[test]
 fn appends_are_answered_in_the_order_they_were_queued() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {

@@ -231,8 +231,8 @@ async fn run_shard(
         advertised,
     );
     spawn_mailboxes(&shard, receivers);
-    glommio::spawn_local(Rc::clone(&shard.writer).run_appender()).detach();
-    glommio::spawn_local(Rc::clone(&shard.writer).run_syncer()).detach();
+    let appender = glommio::spawn_local(Rc::clone(&shard.writer).run_appender());
+    let syncer = glommio::spawn_local(Rc::clone(&shard.writer).run_syncer());
     shard
         .apply_snapshot(snapshot)
         .await
@@ -284,6 +284,8 @@ async fn run_shard(
     let _ = events.send(Event::Drained);
     finishing.await;
     shard.writer.stop();
+    appender.await;
+    syncer.await;
     shard.flush_all().await;
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct Writer {
     syncs: RefCell<Vec<SyncJob>>,
     sync_ready: Event,
     stopped: Cell<bool>,
+    /// The appender has returned: nothing more comes for the syncer.
+    appender_done: Cell<bool>,
     /// Each group-commit fdatasync of one log.
     pub fdatasync: DurationHistogram,
     /// Group commits (one fdatasync of one log each), and the acks=all appends they
@@ -88,6 +90,8 @@ impl Writer {
             let job = self.appends.borrow_mut().pop_front();
             let Some(job) = job else {
                 if self.stopped.get() {
+                    self.appender_done.set(true);
+                    self.sync_ready.notify();
                     return;
                 }
                 ready.await;
@@ -137,7 +141,7 @@ impl Writer {
                 });
             }
             if running.is_empty() {
-                if self.stopped.get() && self.appends.borrow().is_empty() {
+                if self.appender_done.get() && self.syncs.borrow().is_empty() {
                     return;
                 }
                 ready.await;
@@ -192,7 +196,8 @@ impl Writer {
         result
     }
 
-    /// Lets both tasks finish the work already queued, then return.
+    /// Lets both tasks finish the work already queued, then return (the appender
+    /// first, then the syncer once it has answered all it wrote).
     pub fn stop(&self) {
         self.stopped.set(true);
         self.append_ready.notify();

@@ -31,7 +31,10 @@ mod tests;
 /// Replaces `path` with `bytes` atomically and durably: a crash leaves either the old
 /// content or the new, never a mix (write aside, fdatasync, rename, sync the directory).
 pub async fn replace_file(path: &std::path::Path, bytes: Vec<u8>) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
+    // `name.tmp`, not a swapped extension: `X.snapshot` and `X.txnindex` differ.
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
     let file = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
