@@ -197,10 +197,15 @@ impl Partition {
         let rebuilt = snapshots::rebuild(&log, log.end_offset()).await?;
         let mut producers = rebuilt.state;
         producers.expire(now_ms, settings.producer_id_expiration_ms);
-        let mut aborted = TxnIndex::load(dir, &log.segment_bases())?;
-        aborted.truncate_from(rebuilt.from);
         let bases = log.segment_bases();
+        let mut aborted = TxnIndex::load(dir, &bases)?;
         let mut unsaved = BTreeSet::new();
+        // Index files may name aborts the log no longer holds (a tail lost in a
+        // crash): their segments' files are rewritten at the next snapshot.
+        if aborted.truncate_from(rebuilt.from) {
+            let first = TxnIndex::segment_of(&bases, rebuilt.from).unwrap_or(i64::MIN);
+            unsaved.extend(bases.iter().filter(|base| **base >= first));
+        }
         for abort in rebuilt.aborts {
             unsaved.extend(TxnIndex::segment_of(&bases, abort.last_offset));
             aborted.push(abort);

@@ -469,6 +469,56 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
 }
 
 #[test]
+fn an_abort_whose_records_a_crash_cut_off_leaves_the_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        produce(&partition, 1).await; // 0
+        produce_as(&partition, transactional(1, 7, 0))
+            .await
+            .expect("1");
+        assert_eq!(end_txn(&partition, 7, false).await, 2);
+        partition.close().await.expect("close");
+    });
+    // As if the last two batches had never reached the disk, while the index file of
+    // the abort had (and no snapshot vouches for anything).
+    let log = dir.path().join("00000000000000000000.log");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("log");
+    file.set_len(records(1).len() as u64).expect("cut");
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+    run(async {
+        let partition = open(dir.path()).await;
+        assert_eq!(partition.offsets().high_watermark, 1);
+        produce_as(&partition, transactional(1, 7, 0))
+            .await
+            .expect("1");
+        assert_eq!(end_txn(&partition, 7, true).await, 2);
+        assert_eq!(
+            read_committed(&partition, 0).await.aborted,
+            Some(Vec::new())
+        );
+        partition.close().await.expect("close");
+    });
+    run(async {
+        let partition = open(dir.path()).await;
+        let read = read_committed(&partition, 0).await;
+        assert_eq!(
+            read.aborted,
+            Some(Vec::new()),
+            "the committed record is not aborted"
+        );
+    });
+}
+
+#[test]
 fn a_verified_write_cannot_reopen_a_transaction_its_marker_ended() {
     // A client's batch carries sequences; a coordinator's (TxnOffsetCommit) none.
     for (origin, sequences) in [(Origin::Client, [0, 1]), (Origin::Coordinator, [-1, -1])] {
