@@ -476,8 +476,8 @@ impl Coordinator {
         };
         let producer_id = header.producer_id.get();
         if header.is_control() {
-            if let Some((kind, _)) = batch::control_record(raw) {
-                self.complete_txn(partition, producer_id, kind == batch::CONTROL_COMMIT);
+            if let Some((commit, _)) = batch::marker_record(raw) {
+                self.complete_txn(partition, producer_id, commit);
             }
             return 1;
         }

@@ -502,7 +502,15 @@ impl Partition {
     /// of theirs is open here). Returns how many went.
     pub fn expire_producers(&self, now_ms: i64) -> usize {
         let expiration = self.producer_id_expiration_ms.get();
-        self.producers.borrow_mut().expire(now_ms, expiration)
+        let expired = self.producers.borrow_mut().expire(now_ms, expiration);
+        if expired > 0 {
+            // Their verification guards go with them (Kafka keeps the guard in the
+            // producer's entry).
+            let producers = self.producers.borrow();
+            let mut closed = self.closed_txns.borrow_mut();
+            closed.retain(|producer_id, _| producers.get(*producer_id).is_some());
+        }
+        expired
     }
 
     /// The producers this partition knows, for DescribeProducers.

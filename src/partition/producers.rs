@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use zerocopy::byteorder::big_endian::{I16, I32, I64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
+use crate::storage::batch::{self, BatchHeader};
+
 /// Batches remembered per producer, as Kafka's NUM_BATCHES_TO_RETAIN: a producer has at
 /// most five requests in flight, so any retry is one of these.
 pub const BATCHES_RETAINED: usize = 5;
@@ -172,6 +174,23 @@ pub struct Marker {
     pub timestamp: i64,
 }
 
+impl Marker {
+    /// The marker a stored (or about to be stored) batch is; `None` when it is not a
+    /// commit or abort marker.
+    pub fn parse(bytes: &[u8]) -> Option<Marker> {
+        let header = BatchHeader::parse(bytes).ok()?;
+        let (commit, coordinator_epoch) = batch::marker_record(bytes)?;
+        Some(Marker {
+            producer_id: header.producer_id.get(),
+            epoch: header.producer_epoch.get(),
+            coordinator_epoch,
+            commit,
+            offset: header.base_offset.get(),
+            timestamp: header.max_timestamp.get(),
+        })
+    }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
@@ -205,8 +224,8 @@ impl ProducerState {
     /// Decides what to do with a client's data batch, without changing anything.
     pub fn check(&self, batch: &ProducerBatch) -> Result<Verdict, ProducerError> {
         let Some(entry) = self.producers.get(&batch.producer_id) else {
-            // Unknown here (never seen, expired, or its records deleted): any sequence
-            // may start it, as in Kafka since KIP-360.
+            // Unknown here (never seen, or expired): any sequence may start it, as in
+            // Kafka since KIP-360.
             return Ok(Verdict::Append);
         };
         if batch.epoch < entry.epoch {
@@ -299,7 +318,7 @@ impl ProducerState {
     }
 
     /// Records a stored marker; returns the transaction it ended, if one was open.
-    pub fn record_marker(&mut self, marker: &Marker) -> Option<CompletedTxn> {
+    fn record_marker(&mut self, marker: &Marker) -> Option<CompletedTxn> {
         let entry = self
             .producers
             .entry(marker.producer_id)

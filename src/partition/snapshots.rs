@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::producers::{Marker, ProducerBatch, ProducerState};
 use super::txn_index::AbortedTxn;
-use crate::storage::batch::{self, BatchHeader};
+use crate::storage::batch::BatchHeader;
 use crate::storage::{Log, StorageError};
 
 const SUFFIX: &str = ".snapshot";
@@ -128,19 +128,8 @@ fn replay(rebuilt: &mut Rebuilt, bytes: &[u8], end: i64) {
         rebuilt.state.record(&producer_batch(header), base_offset);
         return;
     }
-    let Some((kind, coordinator_epoch)) = batch::control_record(bytes) else {
+    let Some(marker) = Marker::parse(bytes) else {
         return;
-    };
-    if kind != batch::CONTROL_ABORT && kind != batch::CONTROL_COMMIT {
-        return;
-    }
-    let marker = Marker {
-        producer_id,
-        epoch: header.producer_epoch.get(),
-        coordinator_epoch,
-        commit: kind == batch::CONTROL_COMMIT,
-        offset: base_offset,
-        timestamp: header.max_timestamp.get(),
     };
     if let Some(abort) = rebuilt.state.apply_marker(&marker) {
         rebuilt.aborts.push(abort);

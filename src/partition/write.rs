@@ -141,7 +141,12 @@ impl Partition {
         } = job;
         let producer = producer_batch(&infos);
         let marker = match &producer {
-            Some(batch) if infos[0].control => Some(marker_of(bytes, batch)?),
+            Some(_) if infos[0].control => {
+                let marker = Marker::parse(bytes);
+                let invalid =
+                    || ApiError::new(ResponseError::InvalidRecord, "not a transaction marker");
+                Some(marker.ok_or_else(invalid)?)
+            }
             _ => None,
         };
         match (&producer, &marker, origin) {
@@ -175,7 +180,7 @@ impl Partition {
         let snapshot = rolled.then(|| self.producers.borrow().to_snapshot());
         match (producer, marker) {
             (_, Some(marker)) => {
-                self.record_marker(Marker {
+                self.close_txn(Marker {
                     offset: appended.base_offset,
                     ..marker
                 });
@@ -230,7 +235,7 @@ impl Partition {
 
     /// Applies a stored marker: the transaction it ends is closed, and an aborted one
     /// goes into the aborted-transaction index.
-    fn record_marker(&self, marker: Marker) {
+    fn close_txn(&self, marker: Marker) {
         let Some(abort) = self.producers.borrow_mut().apply_marker(&marker) else {
             return;
         };
@@ -338,23 +343,6 @@ pub(crate) struct Job {
     /// transaction a marker ends.
     pub txn_number: Option<u64>,
     pub now_ms: i64,
-}
-
-/// The marker a control batch from a coordinator is.
-fn marker_of(bytes: &[u8], batch: &ProducerBatch) -> Result<Marker, ApiError> {
-    let invalid = || ApiError::new(ResponseError::InvalidRecord, "not a transaction marker");
-    let (kind, coordinator_epoch) = batch::control_record(bytes).ok_or_else(invalid)?;
-    if kind != batch::CONTROL_ABORT && kind != batch::CONTROL_COMMIT {
-        return Err(invalid());
-    }
-    Ok(Marker {
-        producer_id: batch.producer_id,
-        epoch: batch.epoch,
-        coordinator_epoch,
-        commit: kind == batch::CONTROL_COMMIT,
-        offset: -1,
-        timestamp: batch.max_timestamp,
-    })
 }
 
 /// Kafka's checks of a client's batches, before anything is queued: one batch per

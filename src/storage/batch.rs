@@ -170,10 +170,11 @@ pub fn control_batch(
     batch
 }
 
-/// The type and coordinator epoch of an uncompressed control batch's record (its key is
-/// version and type, its value version and coordinator epoch); `None` when `batch` is
-/// not one or its record does not read.
-pub fn control_record(batch: &[u8]) -> Option<(i16, i32)> {
+/// A transaction marker's outcome (whether it commits) and coordinator epoch, from its
+/// control record (key: version and type; value: version and coordinator epoch);
+/// `None` when `batch` is not an uncompressed commit or abort marker, or its record
+/// does not read.
+pub fn marker_record(batch: &[u8]) -> Option<(bool, i32)> {
     let header = BatchHeader::parse(batch).ok()?;
     if !header.is_control() || header.compression() != 0 {
         return None;
@@ -195,7 +196,11 @@ pub fn control_record(batch: &[u8]) -> Option<(i16, i32)> {
     let value = rest.get(..value_length)?;
     let kind = i16::from_be_bytes(key.get(2..4)?.try_into().ok()?);
     let coordinator_epoch = i32::from_be_bytes(value.get(2..6)?.try_into().ok()?);
-    Some((kind, coordinator_epoch))
+    match kind {
+        CONTROL_COMMIT => Some((true, coordinator_epoch)),
+        CONTROL_ABORT => Some((false, coordinator_epoch)),
+        _ => None,
+    }
 }
 
 /// Checks every batch in `buf` (one or more, back to back) and describes each.
@@ -500,19 +505,14 @@ pub(crate) mod tests {
             let infos = validate(&marker, 1 << 20).expect("valid");
             assert!(infos[0].control && infos[0].transactional);
             assert_eq!((infos[0].producer_id, infos[0].producer_epoch), (77, 3));
-            let kind = if commit {
-                CONTROL_COMMIT
-            } else {
-                CONTROL_ABORT
-            };
-            assert_eq!(control_record(&marker), Some((kind, 5)));
+            assert_eq!(marker_record(&marker), Some((commit, 5)));
             // kafka-protocol (what clients use) reads it as a control record too.
             let set = crate::storage::decode::decode(&marker).expect("decodes");
             assert!(set.records[0].control);
             assert_eq!(set.records[0].producer_id, 77);
         }
         assert_eq!(
-            control_record(&encode_batch(&[b"x"], &[1], Compression::None)),
+            marker_record(&encode_batch(&[b"x"], &[1], Compression::None)),
             None
         );
     }
