@@ -436,7 +436,7 @@ impl Partition {
             let ranges = stable.aborted.entry(abort.producer_id).or_default();
             ranges.push((abort.first_offset, abort.last_offset));
         }
-        // Kafka keeps each producer's last batch, so its sequence state outlives the
+        // Each producer's last batch stays whole, so its sequence state outlives the
         // cleaning.
         stable.kept_batches = self
             .producers

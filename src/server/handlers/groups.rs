@@ -114,8 +114,9 @@ macro_rules! new_offsets {
 }
 pub(crate) use new_offsets;
 
-/// Commits `offsets` at the group's coordinator (in a transaction, if given), once the caller is found allowed to READ each topic (Kafka asks for that on
-/// top of READ on the group): one error or `None` per offset, in order.
+/// Commits `offsets` at the group's coordinator (in a transaction, if given), once the
+/// caller is found allowed to READ each topic (Kafka asks for that on top of READ on
+/// the group): one error or `None` per offset, in order.
 pub async fn commit_offsets(
     ctx: &Ctx,
     home: Home,
