@@ -141,12 +141,13 @@ impl Partition {
         } = job;
         let producer = producer_batch(&infos);
         let marker = match &producer {
-            Some(_) if infos[0].control => {
-                let marker = Marker::parse(bytes);
-                let invalid =
-                    || ApiError::new(ResponseError::InvalidRecord, "not a transaction marker");
-                Some(marker.ok_or_else(invalid)?)
-            }
+            Some(_) if infos[0].control => match Marker::parse(bytes) {
+                Some(marker) => Some(marker),
+                None => {
+                    let message = "not a transaction marker";
+                    return Err(ApiError::new(ResponseError::InvalidRecord, message));
+                }
+            },
             _ => None,
         };
         match (&producer, &marker, origin) {
