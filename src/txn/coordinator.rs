@@ -21,12 +21,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::Compression;
 
 use super::records;
-use super::state::{End, Init, TxnMeta, TxnState};
+use super::state::{End, Init, TxnMeta, TxnState, TV2};
 use super::TRANSACTION_STATE_TOPIC;
 use crate::client::records::{encode_batch, NewRecord};
 use crate::error::ApiError;
 use crate::partition::{Acks, MarkerSpec, Origin};
-use crate::shard::{now_ms, on_owning_shards, Shard};
+use crate::shard::{now_ms, on_owning_shards, Event, Shard};
 use crate::storage::StorageError;
 
 struct Entry {
@@ -52,7 +52,17 @@ pub struct Listing {
 #[derive(Default)]
 pub struct Coordinator {
     txns: RefCell<HashMap<String, Entry>>,
+    /// Some id stopped being busy.
+    released: Event,
 }
+
+/// How long a write that adds its partition to its transaction itself (transaction
+/// version 2) waits for the id to stop being busy (typically with the add of the
+/// request pipelined before it) before it gets CONCURRENT_TRANSACTIONS. Kafka's broker
+/// retries such an add for `add.partitions.to.txn.retry.backoff.max.ms` (100 ms);
+/// here the wait ends the moment the id is free, so a longer bound costs nothing and
+/// covers a few durable writes on a slow disk.
+const IMPLICIT_ADD_WAIT: Duration = Duration::from_secs(1);
 
 /// An id's busy mark: whoever holds it may change the id's state; it is cleared
 /// however the work holding it ends.
@@ -66,6 +76,7 @@ impl Drop for Busy {
         if let Some(entry) = self.shard.txns.txns.borrow_mut().get_mut(&self.id) {
             entry.busy = false;
         }
+        self.shard.txns.released.notify();
     }
 }
 
@@ -84,6 +95,29 @@ impl Coordinator {
             shard: Rc::clone(shard),
             id: id.to_string(),
         })
+    }
+
+    /// `claim`, waiting up to `wait` for an id that is busy.
+    async fn claim_within(
+        &self,
+        shard: &Rc<Shard>,
+        id: &str,
+        wait: Duration,
+    ) -> Result<Busy, ResponseError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let released = self.released.listen();
+            match self.claim(shard, id) {
+                Err(ResponseError::ConcurrentTransactions) => {}
+                claimed => return claimed,
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ResponseError::ConcurrentTransactions);
+            }
+            let timer = glommio::timer::sleep(left);
+            futures::future::select(released, Box::pin(timer)).await;
+        }
     }
 
     fn meta(&self, id: &str) -> Option<(TxnMeta, i32)> {
@@ -156,49 +190,80 @@ impl Coordinator {
         }
     }
 
-    /// AddPartitionsToTxn and AddOffsetsToTxn: `partitions` join the transaction.
+    /// AddPartitionsToTxn and AddOffsetsToTxn (`client_version` 0), or a write of
+    /// transaction version 2 adding its partitions itself (`client_version` 2, which
+    /// waits a moment for an id that is busy): `partitions` join the transaction.
+    /// Returns the transaction's number, the guard of writes to them.
     pub async fn add_partitions(
         &self,
         shard: &Rc<Shard>,
         id: &str,
-        producer_id: i64,
-        epoch: i16,
+        (producer_id, epoch): (i64, i16),
         partitions: Vec<(String, i32)>,
-    ) -> Result<(), ApiError> {
-        let _busy = self.claim(shard, id)?;
+        client_version: i16,
+    ) -> Result<u64, ApiError> {
+        // Partitions the transaction holds already need no write, nor the id's turn.
+        if let Ok((number, each)) = self.verify(id, producer_id, epoch, &partitions) {
+            if each.iter().all(Result::is_ok) {
+                return Ok(number);
+            }
+        }
+        let _busy = match client_version {
+            TV2 => self.claim_within(shard, id, IMPLICIT_ADD_WAIT).await?,
+            _ => self.claim(shard, id)?,
+        };
         let (meta, partition) = self
             .meta(id)
             .ok_or(ApiError::code(ResponseError::InvalidProducerIdMapping))?;
-        match meta.add_partitions(producer_id, epoch, &partitions, now_ms())? {
-            None => Ok(()),
-            Some(next) => self.write(shard, id, partition, next).await,
+        let now = now_ms();
+        if let Some(next) =
+            meta.add_partitions(producer_id, epoch, &partitions, client_version, now)?
+        {
+            self.write(shard, id, partition, next).await?;
         }
+        let number = self.txns.borrow().get(id).map_or(0, |e| e.number);
+        Ok(number)
     }
 
-    /// EndTxn: prepares the commit (or abort), writes the markers and completes it.
+    /// EndTxn (`tv2`: of transaction version 2, which bumps the epoch): prepares the
+    /// commit (or abort), writes the markers and completes it. Returns the producer id
+    /// and epoch the producer goes on with.
     pub async fn end(
         &self,
         shard: &Rc<Shard>,
         id: &str,
-        producer_id: i64,
-        epoch: i16,
+        (producer_id, epoch): (i64, i16),
         commit: bool,
-    ) -> Result<(), ApiError> {
+        tv2: bool,
+    ) -> Result<(i64, i16), ApiError> {
+        let exhausted = self
+            .meta(id)
+            .is_some_and(|(meta, _)| meta.epoch_exhausted());
+        let fresh_id = match tv2 && exhausted {
+            true => Some(shard.new_producer_id().await?),
+            false => None,
+        };
         let busy = self.claim(shard, id)?;
         let (meta, partition) = self
             .meta(id)
             .ok_or(ApiError::code(ResponseError::InvalidProducerIdMapping))?;
-        match meta.end(producer_id, epoch, commit, now_ms())? {
-            End::AlreadyDone => Ok(()),
-            End::Prepare(next) => {
-                self.write(shard, id, partition, next).await?;
-                let done = complete_in_background(busy);
-                match done.await {
-                    Ok(result) => result,
-                    Err(_) => Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
-                }
+        let now = now_ms();
+        let decided = match tv2 {
+            true => meta.end_v2(producer_id, epoch, commit, fresh_id, now)?,
+            false => meta.end(producer_id, epoch, commit, now)?,
+        };
+        if let End::Prepare(next) = decided {
+            self.write(shard, id, partition, next).await?;
+            let done = complete_in_background(busy);
+            match done.await {
+                Ok(result) => result?,
+                Err(_) => return Err(ApiError::code(ResponseError::CoordinatorNotAvailable)),
             }
         }
+        let (meta, _) = self
+            .meta(id)
+            .ok_or(ApiError::code(ResponseError::InvalidProducerIdMapping))?;
+        Ok((meta.producer_id, meta.producer_epoch))
     }
 
     /// Writes the markers of the prepared transaction `busy` holds and completes it.

@@ -1,12 +1,17 @@
 //! A transactional id's state and Kafka's rules for changing it (TransactionMetadata
-//! and the TransactionCoordinator's decisions, transaction version 1). Pure: requests
-//! and the time go in, the next state (for the caller to write to
-//! `__transaction_state` before it is applied) or an error comes out.
+//! and the TransactionCoordinator's decisions). Pure: requests and the time go in, the
+//! next state (for the caller to write to `__transaction_state` before it is applied)
+//! or an error comes out.
 //!
 //! States: Empty → Ongoing (partitions added) → PrepareCommit / PrepareAbort (EndTxn,
 //! a timeout, or a new producer fencing this one) → CompleteCommit / CompleteAbort
 //! (markers written) → Ongoing again with the next transaction, or Empty after
 //! InitProducerId.
+//!
+//! Two transaction versions (Kafka's `transaction.version` feature, which a request's
+//! version shows): with 1, the producer's epoch changes only at InitProducerId; with 2
+//! (KIP-890's second part), every EndTxn bumps it, so the markers carry the new epoch
+//! and fence whatever the producer still had in flight for the transaction they end.
 
 use std::collections::BTreeSet;
 
@@ -14,6 +19,9 @@ use kafka_protocol::error::ResponseError;
 
 /// From this epoch on a producer id is used up: InitProducerId moves to a new id.
 pub const EPOCH_EXHAUSTED: i16 = i16::MAX - 1;
+
+/// The transaction version whose EndTxn bumps the epoch (KIP-890's second part).
+pub const TV2: i16 = 2;
 
 /// Kafka's state ids, as `__transaction_state` stores them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +101,12 @@ pub struct TxnMeta {
     /// When the transaction began, -1 without one.
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// The id the producer moves to when the prepared transaction completes (its epoch
+    /// ran out at a version 2 EndTxn), -1 if none.
+    pub next_producer_id: i64,
+    /// The transaction version the producer speaks (Kafka's ClientTransactionVersion;
+    /// 0 until a request shows it).
+    pub client_version: i16,
 }
 
 /// What the coordinator answers a request with, when it is not a success.
@@ -130,6 +144,8 @@ impl TxnMeta {
             partitions: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now_ms,
+            next_producer_id: -1,
+            client_version: 0,
         }
     }
 
@@ -166,14 +182,11 @@ impl TxnMeta {
             }
         }
         match self.state {
-            TxnState::Ongoing => {
-                let epoch = self.producer_epoch.saturating_add(1);
-                Ok(Init::Fence(self.transition(
-                    TxnState::PrepareAbort,
-                    epoch,
-                    now_ms,
-                )))
-            }
+            TxnState::Ongoing => Ok(Init::Fence(self.transition(
+                TxnState::PrepareAbort,
+                self.fence_epoch(),
+                now_ms,
+            ))),
             state if state.is_complete() => {
                 let mut next = self.clone();
                 next.timeout_ms = timeout_ms;
@@ -218,13 +231,16 @@ impl TxnMeta {
         }
     }
 
-    /// AddPartitionsToTxn (and AddOffsetsToTxn, with the group's offsets partition):
-    /// `None` when every partition is in the transaction already.
+    /// AddPartitionsToTxn (and AddOffsetsToTxn, with the group's offsets partition; or,
+    /// with transaction version 2, the write that adds its partition itself) from a
+    /// producer speaking `client_version`: `None` when every partition is in the
+    /// transaction already.
     pub fn add_partitions(
         &self,
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
+        client_version: i16,
         now_ms: i64,
     ) -> Result<Option<TxnMeta>, TxnError> {
         self.check_producer(producer_id, epoch)?;
@@ -236,6 +252,7 @@ impl TxnMeta {
             return Ok(None);
         }
         let mut next = self.transition(TxnState::Ongoing, self.producer_epoch, now_ms);
+        next.client_version = client_version;
         if self.state != TxnState::Ongoing {
             next.start_ms = now_ms;
             next.partitions.clear();
@@ -265,8 +282,77 @@ impl TxnMeta {
         }
     }
 
+    /// EndTxn of transaction version 2, which bumps the epoch: the prepared state
+    /// carries the next epoch (the markers' epoch), and an EndTxn at an exhausted
+    /// epoch moves the producer to `fresh_id` (which must be given when
+    /// `epoch_exhausted`) once the transaction completes. A retry is recognised by the
+    /// epoch it names being the one before the current.
+    pub fn end_v2(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        fresh_id: Option<i64>,
+        now_ms: i64,
+    ) -> Result<End, TxnError> {
+        let retry = self.is_retry_v2(producer_id, epoch);
+        if !retry && producer_id != self.producer_id {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        let current = !retry && epoch == self.producer_epoch;
+        use TxnState::*;
+        match (self.state, commit) {
+            (PrepareCommit, true) | (PrepareAbort, false) if retry => {
+                Err(ResponseError::ConcurrentTransactions)
+            }
+            (PrepareCommit | PrepareAbort, _) if retry => Err(ResponseError::InvalidTxnState),
+            (CompleteCommit, true) | (CompleteAbort, false) if retry => Ok(End::AlreadyDone),
+            (CompleteCommit | CompleteAbort, _) if retry => Err(ResponseError::InvalidTxnState),
+            (Ongoing, _) | (Empty | CompleteCommit | CompleteAbort, false) if current => {
+                let state = if commit { PrepareCommit } else { PrepareAbort };
+                let mut next =
+                    self.transition(state, self.producer_epoch.saturating_add(1), now_ms);
+                next.client_version = TV2;
+                if self.state != Ongoing {
+                    // An abort with nothing open still bumps the epoch.
+                    next.partitions.clear();
+                    next.start_ms = now_ms;
+                }
+                if self.producer_epoch >= EPOCH_EXHAUSTED {
+                    next.next_producer_id =
+                        fresh_id.ok_or(ResponseError::CoordinatorNotAvailable)?;
+                }
+                Ok(End::Prepare(next))
+            }
+            (CompleteCommit | CompleteAbort, true) if current => {
+                Err(ResponseError::InvalidTxnState)
+            }
+            (Empty, true) if current => Err(ResponseError::InvalidTxnState),
+            _ => Err(ResponseError::ProducerFenced),
+        }
+    }
+
+    /// Whether a version 2 EndTxn needs a fresh producer id: the epoch it would bump
+    /// is used up.
+    pub fn epoch_exhausted(&self) -> bool {
+        self.producer_epoch >= EPOCH_EXHAUSTED
+    }
+
+    /// A version 2 EndTxn that names the epoch before the current: the producer's
+    /// retry of the EndTxn that bumped it (or moved it to a new producer id).
+    fn is_retry_v2(&self, producer_id: i64, epoch: i16) -> bool {
+        let bumped =
+            producer_id == self.producer_id && epoch < i16::MAX && self.producer_epoch == epoch + 1;
+        let moved = producer_id == self.previous_producer_id
+            && producer_id != self.producer_id
+            && self.producer_epoch == 0
+            && epoch >= EPOCH_EXHAUSTED;
+        bumped || moved
+    }
+
     /// The markers are written: PrepareCommit becomes CompleteCommit, PrepareAbort
-    /// CompleteAbort, and the transaction's partitions are forgotten.
+    /// CompleteAbort, the transaction's partitions are forgotten, and a producer whose
+    /// epoch ran out moves to its next producer id, at epoch 0.
     pub fn complete(&self, now_ms: i64) -> TxnMeta {
         let state = match self.state {
             TxnState::PrepareCommit => TxnState::CompleteCommit,
@@ -274,6 +360,13 @@ impl TxnMeta {
         };
         let mut next = self.transition(state, self.producer_epoch, now_ms);
         next.partitions.clear();
+        if self.next_producer_id >= 0 {
+            next.previous_producer_id = self.producer_id;
+            next.producer_id = self.next_producer_id;
+            next.next_producer_id = -1;
+            next.producer_epoch = 0;
+            next.last_producer_epoch = -1;
+        }
         next
     }
 
@@ -300,10 +393,17 @@ impl TxnMeta {
     /// the epoch bumped, fencing the producer that left it.
     pub fn timed_out(&self, now_ms: i64) -> Option<TxnMeta> {
         let due = self.start_ms.saturating_add(i64::from(self.timeout_ms));
-        (self.state == TxnState::Ongoing && due < now_ms).then(|| {
-            let epoch = self.producer_epoch.saturating_add(1);
-            self.transition(TxnState::PrepareAbort, epoch, now_ms)
-        })
+        (self.state == TxnState::Ongoing && due < now_ms)
+            .then(|| self.transition(TxnState::PrepareAbort, self.fence_epoch(), now_ms))
+    }
+
+    /// The epoch of an abort the coordinator starts (a timeout, a new producer): one
+    /// past the producer's, to fence it; with transaction version 2 one more, the
+    /// bump every end of a transaction makes, so the producer's retry of an EndTxn
+    /// is never taken for a success.
+    fn fence_epoch(&self) -> i16 {
+        let bump = if self.client_version >= TV2 { 2 } else { 1 };
+        self.producer_epoch.saturating_add(bump)
     }
 
     /// Whether the id may be forgotten: no transaction open, unused for `expiration_ms`.

@@ -28,13 +28,16 @@ fn a_transaction_goes_from_empty_to_complete() {
         (100, 0, TxnState::Empty)
     );
     let ongoing = meta
-        .add_partitions(100, 0, &[tp("a", 0), tp("a", 1)], 10)
+        .add_partitions(100, 0, &[tp("a", 0), tp("a", 1)], 1, 10)
         .expect("added")
         .expect("a change");
     assert_eq!((ongoing.state, ongoing.start_ms), (TxnState::Ongoing, 10));
-    assert_eq!(ongoing.add_partitions(100, 0, &[tp("a", 1)], 11), Ok(None));
+    assert_eq!(
+        ongoing.add_partitions(100, 0, &[tp("a", 1)], 1, 11),
+        Ok(None)
+    );
     let more = ongoing
-        .add_partitions(100, 0, &[tp("b", 0)], 12)
+        .add_partitions(100, 0, &[tp("b", 0)], 1, 12)
         .expect("added")
         .expect("a change");
     assert_eq!((more.partitions.len(), more.start_ms), (3, 10));
@@ -45,7 +48,7 @@ fn a_transaction_goes_from_empty_to_complete() {
         Err(ResponseError::ConcurrentTransactions)
     );
     assert_eq!(
-        preparing.add_partitions(100, 0, &[tp("a", 0)], 21),
+        preparing.add_partitions(100, 0, &[tp("a", 0)], 1, 21),
         Err(ResponseError::ConcurrentTransactions)
     );
     let done = preparing.complete(30);
@@ -60,7 +63,7 @@ fn a_transaction_goes_from_empty_to_complete() {
     );
     // The next transaction starts from a complete state, with a new start time.
     let next = done
-        .add_partitions(100, 0, &[tp("c", 0)], 40)
+        .add_partitions(100, 0, &[tp("c", 0)], 1, 40)
         .expect("added")
         .expect("a change");
     assert_eq!((next.start_ms, next.partitions.len()), (40, 1));
@@ -70,7 +73,7 @@ fn a_transaction_goes_from_empty_to_complete() {
 fn a_new_producer_fences_the_old_one() {
     let meta = ready(TxnMeta::new(7, 60_000, 0).init_producer_id(None, 60_000, None, 0));
     let ongoing = meta
-        .add_partitions(7, 0, &[tp("t", 0)], 5)
+        .add_partitions(7, 0, &[tp("t", 0)], 1, 5)
         .expect("added")
         .expect("a change");
     let Ok(Init::Fence(fencing)) = ongoing.init_producer_id(None, 60_000, None, 6) else {
@@ -92,11 +95,11 @@ fn a_new_producer_fences_the_old_one() {
     let again = ready(aborted.init_producer_id(None, 60_000, None, 9));
     assert_eq!((again.producer_epoch, again.state), (2, TxnState::Empty));
     assert_eq!(
-        again.add_partitions(7, 1, &[tp("t", 0)], 10),
+        again.add_partitions(7, 1, &[tp("t", 0)], 1, 10),
         Err(ResponseError::ProducerFenced)
     );
     assert_eq!(
-        again.add_partitions(8, 2, &[tp("t", 0)], 10),
+        again.add_partitions(8, 2, &[tp("t", 0)], 1, 10),
         Err(ResponseError::InvalidProducerIdMapping)
     );
 }
@@ -144,6 +147,125 @@ fn an_exhausted_epoch_moves_to_a_new_producer_id() {
     );
 }
 
+/// An id at epoch 0 with partition t-0 in an open transaction, of producer 5.
+fn ongoing_v2() -> TxnMeta {
+    let meta = ready(TxnMeta::new(5, 1_000, 0).init_producer_id(None, 1_000, None, 0));
+    meta.add_partitions(5, 0, &[tp("t", 0)], TV2, 1)
+        .expect("added")
+        .expect("a change")
+}
+
+#[test]
+fn a_version_2_end_bumps_the_epoch_and_recognises_its_retry() {
+    let ongoing = ongoing_v2();
+    assert_eq!(ongoing.client_version, TV2);
+    let preparing = prepared(ongoing.end_v2(5, 0, true, None, 2));
+    assert_eq!(
+        (preparing.state, preparing.producer_epoch),
+        (TxnState::PrepareCommit, 1)
+    );
+    // Retried while the markers are written: busy; the other outcome: wrong.
+    assert_eq!(
+        preparing.end_v2(5, 0, true, None, 3),
+        Err(ResponseError::ConcurrentTransactions)
+    );
+    assert_eq!(
+        preparing.end_v2(5, 0, false, None, 3),
+        Err(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(
+        preparing.end_v2(5, 1, true, None, 3),
+        Err(ResponseError::ProducerFenced)
+    );
+    let done = preparing.complete(4);
+    assert_eq!(
+        (done.state, done.producer_epoch),
+        (TxnState::CompleteCommit, 1)
+    );
+    // Kafka's table for a completed transaction: (outcome, epoch named) → answer.
+    let cases = [
+        (true, 0, Ok(End::AlreadyDone)),
+        (false, 0, Err(ResponseError::InvalidTxnState)),
+        (true, 1, Err(ResponseError::InvalidTxnState)),
+        (true, 5, Err(ResponseError::ProducerFenced)),
+    ];
+    for (commit, epoch, answer) in cases {
+        assert_eq!(
+            done.end_v2(5, epoch, commit, None, 5),
+            answer,
+            "{commit} at {epoch}"
+        );
+    }
+    // An abort with nothing open still bumps the epoch.
+    let aborting = prepared(done.end_v2(5, 1, false, None, 6));
+    assert_eq!((aborting.producer_epoch, aborting.partitions.len()), (2, 0));
+    let empty = ready(done.init_producer_id(None, 1_000, None, 7));
+    assert_eq!(
+        empty.end_v2(5, empty.producer_epoch, true, None, 8),
+        Err(ResponseError::InvalidTxnState)
+    );
+    assert_eq!(
+        empty.end_v2(6, empty.producer_epoch, false, None, 8),
+        Err(ResponseError::InvalidProducerIdMapping)
+    );
+}
+
+#[test]
+fn a_version_2_end_at_an_exhausted_epoch_moves_to_a_new_producer_id() {
+    let mut ongoing = ongoing_v2();
+    ongoing.producer_epoch = EPOCH_EXHAUSTED;
+    assert!(ongoing.epoch_exhausted());
+    assert_eq!(
+        ongoing.end_v2(5, EPOCH_EXHAUSTED, true, None, 2),
+        Err(ResponseError::CoordinatorNotAvailable),
+        "the caller must bring a fresh id"
+    );
+    let preparing = prepared(ongoing.end_v2(5, EPOCH_EXHAUSTED, true, Some(9), 2));
+    // The markers still go out under the old id, at the last epoch.
+    assert_eq!(
+        (preparing.producer_id, preparing.producer_epoch),
+        (5, i16::MAX)
+    );
+    let done = preparing.complete(3);
+    assert_eq!(
+        (
+            done.producer_id,
+            done.producer_epoch,
+            done.previous_producer_id
+        ),
+        (9, 0, 5)
+    );
+    assert_eq!(
+        done.end_v2(5, EPOCH_EXHAUSTED, true, None, 4),
+        Ok(End::AlreadyDone),
+        "a retry"
+    );
+    assert_eq!(
+        done.end_v2(5, 3, true, None, 4),
+        Err(ResponseError::InvalidProducerIdMapping)
+    );
+}
+
+#[test]
+fn a_coordinator_abort_of_a_version_2_transaction_fences_its_producer() {
+    let ongoing = ongoing_v2();
+    let aborting = ongoing.timed_out(10_000).expect("timed out");
+    assert_eq!(
+        aborting.producer_epoch, 2,
+        "one bump to fence, one for the end"
+    );
+    let done = aborting.complete(10_001);
+    // The producer's EndTxn at its epoch is neither current nor a retry.
+    assert_eq!(
+        done.end_v2(5, 0, false, None, 10_002),
+        Err(ResponseError::ProducerFenced)
+    );
+    let Ok(Init::Fence(fenced)) = ongoing.init_producer_id(None, 1_000, None, 3) else {
+        panic!("not fenced");
+    };
+    assert_eq!(fenced.producer_epoch, 2);
+}
+
 #[test]
 fn timeouts_verification_and_expiry() {
     let meta = ready(TxnMeta::new(3, 1_000, 0).init_producer_id(None, 1_000, None, 0));
@@ -153,7 +275,7 @@ fn timeouts_verification_and_expiry() {
         Err(ResponseError::TransactionAbortable)
     );
     let ongoing = meta
-        .add_partitions(3, 0, &[tp("t", 0)], 100)
+        .add_partitions(3, 0, &[tp("t", 0)], 1, 100)
         .expect("added")
         .expect("a change");
     assert_eq!(ongoing.verify(3, 0, &tp("t", 0)), Ok(()));
@@ -198,6 +320,8 @@ enum Op {
     Init,
     Add(i32),
     End(bool),
+    /// EndTxn of transaction version 2.
+    EndV2(bool),
     /// The markers were written.
     Complete,
     Tick(i64),
@@ -210,6 +334,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Init),
         4 => (0i32..4).prop_map(Op::Add),
         2 => any::<bool>().prop_map(Op::End),
+        2 => any::<bool>().prop_map(Op::EndV2),
         2 => Just(Op::Complete),
         1 => (0i64..3_000).prop_map(Op::Tick),
         1 => (0i32..4).prop_map(Op::Stale),
@@ -233,13 +358,20 @@ proptest! {
                     Err(_) => None,
                 },
                 Op::Add(p) => meta
-                    .add_partitions(meta.producer_id, meta.producer_epoch, &[tp("t", p)], now)
+                    .add_partitions(meta.producer_id, meta.producer_epoch, &[tp("t", p)], 1, now)
                     .ok()
                     .flatten(),
                 Op::End(commit) => match meta.end(meta.producer_id, meta.producer_epoch, commit, now) {
                     Ok(End::Prepare(m)) => Some(m),
                     _ => None,
                 },
+                Op::EndV2(commit) => {
+                    let fresh = meta.producer_id + 1;
+                    match meta.end_v2(meta.producer_id, meta.producer_epoch, commit, Some(fresh), now) {
+                        Ok(End::Prepare(m)) => Some(m),
+                        _ => None,
+                    }
+                }
                 Op::Complete if meta.state.is_preparing() => Some(meta.complete(now)),
                 Op::Complete => None,
                 Op::Tick(ms) => {
@@ -248,8 +380,11 @@ proptest! {
                 }
                 Op::Stale(p) => {
                     let stale = meta.producer_epoch - 1;
-                    prop_assert!(meta.add_partitions(meta.producer_id, stale, &[tp("t", p)], now).is_err());
+                    prop_assert!(meta.add_partitions(meta.producer_id, stale, &[tp("t", p)], 1, now).is_err());
                     prop_assert!(meta.end(meta.producer_id, stale, true, now).is_err());
+                    // One epoch back is a version 2 retry; two back is stale.
+                    let older = meta.producer_epoch - 2;
+                    prop_assert!(meta.end_v2(meta.producer_id, older, false, Some(9), now).is_err());
                     None
                 }
             };
@@ -262,6 +397,8 @@ proptest! {
                 TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                     prop_assert!(meta.partitions.is_empty())
                 }
+                // Transaction version 2 aborts with nothing open too.
+                TxnState::PrepareAbort => {}
                 _ => prop_assert!(!meta.partitions.is_empty()),
             }
         }

@@ -52,6 +52,7 @@ DESCRIBE_TOPIC_PARTITIONS = 75
 INIT_PRODUCER_ID = 22
 ADD_PARTITIONS_TO_TXN = 24
 END_TXN = 26
+TXN_OFFSET_COMMIT = 28
 
 # compression codec ids in a RecordBatch's attributes (low 3 bits)
 CODECS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}

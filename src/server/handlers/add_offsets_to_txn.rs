@@ -36,5 +36,6 @@ async fn add(ctx: &Ctx, request: &AddOffsetsToTxnRequest) -> Result<(), ApiError
     let group = home_of(ctx, Operation::Read, &request.group_id).await?;
     let producer = (request.producer_id.0, request.producer_epoch);
     let partitions = vec![(OFFSETS_TOPIC.to_string(), group.partition)];
-    txns::add_to_txn(ctx, &id, producer, partitions).await
+    txns::add_to_txn(ctx, &id, producer, partitions, 0).await?;
+    Ok(())
 }

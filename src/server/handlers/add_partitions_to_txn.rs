@@ -16,6 +16,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 
 use super::{group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
+use crate::txn::state::TV2;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -126,8 +127,12 @@ async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
             .map(|(p, outcome)| (p, outcome.err().map_or(0, |e| e.code())))
             .collect();
     }
-    let code = match txns::add_to_txn(ctx, &add.id, add.producer, add.partitions.clone()).await {
-        Ok(()) => 0,
+    // A broker's add (version 4 on) is for a producer of transaction version 2.
+    let client_version = if ctx.version >= 4 { TV2 } else { 0 };
+    let partitions = add.partitions.clone();
+    let code = match txns::add_to_txn(ctx, &add.id, add.producer, partitions, client_version).await
+    {
+        Ok(_) => 0,
         Err(error) => txns::for_version(error, ctx.version, 2).wire_code(),
     };
     answer(code)

@@ -1,14 +1,19 @@
 //! ApiVersions: the versions of every API shoal serves, computed from the handlers'
-//! own declarations.
+//! own declarations, and the features it finalizes: `transaction.version` 2, so
+//! clients that know it speak KIP-890's second part (Kafka 4's default).
 
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
+use crate::txn::state::TV2;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=4;
 
@@ -38,7 +43,20 @@ fn response(error_code: i16) -> ApiVersionsResponse {
                 .with_max_version((*versions.end()).min(theirs.max))
         })
         .collect();
+    let name = || StrBytes::from_static_str("transaction.version");
+    let supported = SupportedFeatureKey::default()
+        .with_name(name())
+        .with_min_version(0)
+        .with_max_version(TV2);
+    let finalized = FinalizedFeatureKey::default()
+        .with_name(name())
+        .with_min_version_level(TV2)
+        .with_max_version_level(TV2);
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)
+        .with_supported_features(vec![supported])
+        // The features never change: one epoch for the broker's life.
+        .with_finalized_features_epoch(1)
+        .with_finalized_features(vec![finalized])
 }

@@ -204,14 +204,16 @@ fn transactional_producer(
 
 /// KIP-890: the transactional batches' partitions must be in the producer's
 /// transaction; each gets its verification (skipped when
-/// `transaction.partition.verification.enable` is off).
+/// `transaction.partition.verification.enable` is off). From version 12 (transaction
+/// version 2) the request adds them to the transaction itself instead.
 async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: &mut [Item]) {
-    if !ctx
+    let adds = ctx.version >= 12;
+    let verifies = ctx
         .shard
         .snapshot()
         .broker
-        .transaction_partition_verification_enable
-    {
+        .transaction_partition_verification_enable;
+    if !adds && !verifies {
         return;
     }
     let in_txn: Vec<usize> = (0..items.len())
@@ -228,18 +230,24 @@ async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: 
         .map(|i| (items[*i].topic.clone(), items[*i].partition))
         .collect();
     let count = partitions.len();
-    let verified = txns::verify(ctx, id, producer, partitions).await;
+    let verified = match adds {
+        true => txns::add_implicitly(ctx, id, producer, partitions).await,
+        false => txns::verify(ctx, id, producer, partitions).await,
+    };
     // Produce v11 is the first to know TRANSACTION_ABORTABLE.
     let verified = txns::per_partition(verified, count, ctx.version, 11);
     for (i, outcome) in in_txn.into_iter().zip(verified) {
-        items[i].verified = Some(outcome.map_err(unverified));
+        items[i].verified = Some(outcome.map_err(|error| unverified(error, adds)));
     }
 }
 
-/// A failed verification as Produce answers it: a coordinator that is busy or away
-/// (Kafka's "unable to verify") is NOT_ENOUGH_REPLICAS, which clients retry.
-fn unverified(error: ResponseError) -> ApiError {
+/// A failed verification (or add) as Produce answers it: a coordinator that is busy
+/// or away (Kafka's "unable to verify") is NOT_ENOUGH_REPLICAS, which clients retry,
+/// except that a busy one that did not free up in time is CONCURRENT_TRANSACTIONS to
+/// a request that adds its partitions itself.
+fn unverified(error: ResponseError, added: bool) -> ApiError {
     match error {
+        ResponseError::ConcurrentTransactions if added => ApiError::code(error),
         ResponseError::InvalidTxnState | ResponseError::TransactionAbortable => {
             ApiError::new(error, "Partition was not added to the transaction")
         }

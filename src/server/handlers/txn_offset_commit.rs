@@ -1,10 +1,9 @@
 //! TxnOffsetCommit: a transactional producer commits a consumer group's offsets as part
 //! of its transaction (consume-transform-produce). The group's coordinator writes them
 //! to the group's offsets partition in the transaction; they count once its commit
-//! marker is written there, and never if it aborts. Served up to version 4: version 5
-//! adds the partition to the transaction by itself (KIP-890's second part, which shoal
-//! does not finalize), so clients send AddOffsetsToTxn first and the partition is
-//! verified here.
+//! marker is written there, and never if it aborts. Up to version 4 clients send
+//! AddOffsetsToTxn first and the partition is verified here (KIP-890); version 5
+//! (transaction version 2) adds it to the transaction itself.
 
 use std::ops::RangeInclusive;
 
@@ -21,7 +20,7 @@ use crate::acl::{Operation, ResourceType};
 use crate::group::offsets::{Committer, InTxn};
 use crate::group::OFFSETS_TOPIC;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=4;
+pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<TxnOffsetCommitRequest>(body) else {
@@ -78,15 +77,19 @@ async fn admitted(
         epoch: request.producer_epoch,
         verified: None,
     };
-    if ctx
+    let adds = ctx.version >= 5;
+    let verifies = ctx
         .shard
         .snapshot()
         .broker
-        .transaction_partition_verification_enable
-    {
+        .transaction_partition_verification_enable;
+    if adds || verifies {
         let producer = (in_txn.producer_id, in_txn.epoch);
         let partition = vec![(OFFSETS_TOPIC.to_string(), home.partition)];
-        let verified = txns::verify(ctx, &id, producer, partition).await;
+        let verified = match adds {
+            true => txns::add_implicitly(ctx, &id, producer, partition).await,
+            false => txns::verify(ctx, &id, producer, partition).await,
+        };
         // Version 4 is the first to know TRANSACTION_ABORTABLE. A coordinator that is
         // busy or away answers in its own errors, which committers retry.
         let verified = txns::per_partition(verified, 1, ctx.version, 4);

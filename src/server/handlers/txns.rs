@@ -13,6 +13,7 @@ use crate::cluster::ShardId;
 use crate::error::ApiError;
 use crate::group;
 use crate::shard::Shard;
+use crate::txn::state::TV2;
 use crate::txn::{TRANSACTIONAL_ID_BYTES_MAX, TRANSACTION_STATE_TOPIC};
 
 /// Where a transactional id lives: the shard coordinating it and its state partition.
@@ -51,24 +52,43 @@ pub async fn txn_home(shard: &Rc<Shard>, id: &str) -> Result<TxnHome, ResponseEr
     })
 }
 
-/// AddPartitionsToTxn and AddOffsetsToTxn at the id's coordinator: `partitions` join
-/// the transaction of `producer` (id, epoch).
+/// AddPartitionsToTxn and AddOffsetsToTxn (`client_version` 0), or a write of
+/// transaction version 2 adding its partitions itself (`client_version` 2), at the
+/// id's coordinator: `partitions` join the transaction of `producer` (id, epoch).
+/// Returns the transaction's number, the guard of writes to them.
 pub async fn add_to_txn(
     ctx: &Ctx,
     id: &str,
-    (producer_id, epoch): (i64, i16),
+    producer: (i64, i16),
     partitions: Vec<(String, i32)>,
-) -> Result<(), ApiError> {
+    client_version: i16,
+) -> Result<u64, ApiError> {
     let home = txn_home(&ctx.shard, id).await?;
     let id = id.to_string();
     // Cross-shard: the id's coordinator is the shard owning its state partition.
     ctx.shard
         .invoke_on(home.shard, move |s| async move {
             s.txns
-                .add_partitions(&s, &id, producer_id, epoch, partitions)
+                .add_partitions(&s, &id, producer, partitions, client_version)
                 .await
         })
         .await?
+}
+
+/// A write of transaction version 2 (Produce v12, TxnOffsetCommit v5) adds its
+/// partitions to the transaction itself; the outcome in `Verified`'s shape, one
+/// per partition.
+pub async fn add_implicitly(
+    ctx: &Ctx,
+    id: &str,
+    producer: (i64, i16),
+    partitions: Vec<(String, i32)>,
+) -> Verified {
+    let count = partitions.len();
+    match add_to_txn(ctx, id, producer, partitions, TV2).await {
+        Ok(number) => Ok((number, vec![Ok(()); count])),
+        Err(error) => Err(error.code),
+    }
 }
 
 /// Clients older than `fenced_since` know PRODUCER_FENCED as INVALID_PRODUCER_EPOCH.
