@@ -169,7 +169,8 @@ impl Identity {
             return Ok(());
         };
         let broker = self.cluster.broker(session.coordinator)?;
-        let version = broker.version::<EndTxnRequest>()?;
+        // Transaction version 1, as librdkafka speaks it: version 5 would bump the epoch.
+        let version = broker.version::<EndTxnRequest>()?.min(4);
         let request = EndTxnRequest::default()
             .with_transactional_id(StrBytes::from_string(session.transactional_id.clone()).into())
             .with_producer_id(ProducerId(self.id))
