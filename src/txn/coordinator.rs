@@ -115,8 +115,8 @@ impl Coordinator {
             if left.is_zero() {
                 return Err(ResponseError::ConcurrentTransactions);
             }
-            let timer = glommio::timer::sleep(left);
-            futures::future::select(released, Box::pin(timer)).await;
+            let timer = std::pin::pin!(glommio::timer::sleep(left));
+            futures::future::select(released, timer).await;
         }
     }
 

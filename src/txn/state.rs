@@ -318,7 +318,7 @@ impl TxnMeta {
                     next.partitions.clear();
                     next.start_ms = now_ms;
                 }
-                if self.producer_epoch >= EPOCH_EXHAUSTED {
+                if self.epoch_exhausted() {
                     next.next_producer_id =
                         fresh_id.ok_or(ResponseError::CoordinatorNotAvailable)?;
                 }
@@ -343,7 +343,8 @@ impl TxnMeta {
     fn is_retry_v2(&self, producer_id: i64, epoch: i16) -> bool {
         let bumped =
             producer_id == self.producer_id && epoch < i16::MAX && self.producer_epoch == epoch + 1;
-        let moved = producer_id == self.previous_producer_id
+        let moved = self.previous_producer_id >= 0
+            && producer_id == self.previous_producer_id
             && producer_id != self.producer_id
             && self.producer_epoch == 0
             && epoch >= EPOCH_EXHAUSTED;
