@@ -11,6 +11,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod failpoint;
 pub mod group;
 pub mod metrics;
 pub mod partition;

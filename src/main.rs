@@ -69,6 +69,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve { config, overrides } => {
+            shoal::failpoint::setup();
             let env: Vec<(String, String)> = std::env::vars().collect();
             let config = match BrokerConfig::load(config.as_deref(), &env, &overrides) {
                 Ok(config) => config,

@@ -284,6 +284,7 @@ impl Shard {
             match self.partition(topic, *index) {
                 Some(partition) => partition.apply(settings),
                 None => {
+                    crate::failpoint::delay("shard::open_partition").await;
                     let dir = self.log_dir.join(format!("{topic}-{index}"));
                     let writer = Rc::clone(&self.writer);
                     let partition =

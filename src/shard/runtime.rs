@@ -6,13 +6,15 @@
 //! asks every shard to stop and waits for them.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::mpsc;
 
 use anyhow::Context;
 use futures::channel::oneshot;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use super::{Shard, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
@@ -23,6 +25,8 @@ enum Event {
     /// A shard listens; shard 0 also says where its metrics endpoint is.
     Ready(Option<SocketAddr>),
     Failed(usize, String),
+    /// A shard's executor could not start (see `StartGuard`).
+    NotStarted(usize),
     /// A shard stopped serving connections; its logs stay open until every shard has.
     Drained,
     Exited,
@@ -32,6 +36,9 @@ enum Event {
 /// Runs a broker until SIGTERM or SIGINT. Prints `shoal ready: listening on ADDR` once
 /// every shard accepts connections.
 pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    // First, so that a signal during start-up stops the broker cleanly too.
+    let (events, events_rx) = mpsc::channel::<Event>();
+    spawn_signal_thread(events.clone())?;
     let log_dir = config
         .log_dirs
         .first()
@@ -40,6 +47,8 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     // glommio opens files relative to no directory, so paths must be absolute.
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let log_dir = log_dir.canonicalize()?;
+    let _lock = lock_log_dir(&log_dir)?;
+    raise_memlock_limit()?;
     let state = controller::load_state(&log_dir, &config)?;
     let broker = config
         .with_default_overrides(&state.broker_default_overrides)?
@@ -52,11 +61,15 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .clone();
     // Port 0 is resolved once here, so every shard binds the same port.
     let address = resolve(&listener.bind_address())?;
-    let placeholder = bind_reuseport(address)?;
+    let placeholder = claim(address)?;
     let address = placeholder
         .local_addr()?
         .as_socket()
         .context("the listener has no IP address")?;
+    let metrics_address = SocketAddr::new(address.ip(), broker.metrics_port);
+    let metrics = std::net::TcpListener::bind(metrics_address)
+        .map_err(|e| in_use(metrics_address, "the metrics listener", e))?;
+    let mut metrics = Some(metrics);
     let advertised = match config.advertised().first() {
         Some(a) if a.port != 0 => (a.host.clone(), i32::from(a.port)),
         Some(a) if !a.host.is_empty() && a.host != "0.0.0.0" => {
@@ -66,7 +79,6 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     };
     let snapshot = Snapshot::new(1, state.clone(), broker.clone(), shard_count);
     let mesh = MeshBuilder::full(shard_count, MAILBOX_DEPTH_MAX);
-    let (events, events_rx) = mpsc::channel::<Event>();
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map_err(|e| anyhow::anyhow!("listing CPUs: {e}"))?
         .iter()
@@ -88,6 +100,12 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         );
         // Built on its shard: the controller is not Send.
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone()));
+        let metrics = if index == 0 { metrics.take() } else { None };
+        // Dropped unused when the executor cannot start: the coordinator hears of it.
+        let started = StartGuard {
+            index,
+            events: Some(events.clone()),
+        };
         let placement = match cpus.get(index % cpus.len().max(1)) {
             Some(cpu) if shard_count <= cpus.len() => Placement::Fixed(*cpu),
             _ => Placement::Unbound,
@@ -95,6 +113,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{index}"))
             .spawn(move || async move {
+                started.ran();
                 let controller = controller_input
                     .map(|(state, broker)| Controller::new(&log_dir, state, broker, shard_count));
                 let run = run_shard(
@@ -104,7 +123,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     log_dir,
                     controller,
                     advertised,
-                    address,
+                    (address, metrics),
                     &events,
                     (stop_rx, finish_rx),
                 );
@@ -114,32 +133,22 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                 };
             })
             .map_err(|e| anyhow::anyhow!("starting shard {index}: {e}"))?;
-        handles.push(handle);
+        handles.push(Some(handle));
     }
-    spawn_signal_thread(events)?;
-    let result = coordinate(
-        &events_rx,
-        shard_count,
-        placeholder,
-        address,
-        stops,
-        finishes,
-    );
-    for handle in handles {
-        let _ = handle.join();
-    }
-    result
+    coordinate(&events_rx, placeholder, address, handles, stops, finishes)
 }
 
-/// Waits for readiness, then for a signal or a shard's failure.
+/// Waits for readiness, then for a signal or a shard's failure, then for every shard
+/// to exit.
 fn coordinate(
     events: &mpsc::Receiver<Event>,
-    shard_count: usize,
     placeholder: socket2::Socket,
     address: SocketAddr,
+    mut handles: Vec<Option<ExecutorJoinHandle<()>>>,
     stops: Vec<oneshot::Sender<()>>,
     finishes: Vec<oneshot::Sender<()>>,
 ) -> anyhow::Result<()> {
+    let shard_count = handles.len();
     let mut placeholder = Some(placeholder);
     let (mut ready, mut drained, mut exited) = (0, 0, 0);
     let mut failure = None;
@@ -153,13 +162,23 @@ fn coordinate(
                     println!("shoal metrics: listening on {metrics}");
                 }
                 ready += 1;
-                if ready == shard_count {
+                // A broker told to stop while starting never says it is ready.
+                if ready == shard_count && stops.is_some() {
                     // The placeholder must not take connections meant for the shards.
                     drop(placeholder.take());
                     println!("shoal ready: listening on {address}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
                 }
+            }
+            Event::NotStarted(index) => {
+                let error = match handles[index].take().map(ExecutorJoinHandle::join) {
+                    Some(Err(error)) => error.to_string(),
+                    _ => "its executor did not run".to_string(),
+                };
+                // No shard gets past joining the mesh without this one, so none has
+                // touched a log: the others end with the process.
+                anyhow::bail!("shard {index} could not start: {error}");
             }
             Event::Failed(index, error) => {
                 tracing::error!(shard = index, %error, "shard failed");
@@ -179,6 +198,9 @@ fn coordinate(
         if drained == shard_count {
             stop_all(&mut finishes);
         }
+    }
+    for handle in handles.into_iter().flatten() {
+        let _ = handle.join();
     }
     failure.map_or(Ok(()), Err)
 }
@@ -214,7 +236,7 @@ async fn run_shard(
     log_dir: std::path::PathBuf,
     controller: Option<Controller>,
     advertised: (String, i32),
-    address: SocketAddr,
+    (address, metrics): (SocketAddr, Option<std::net::TcpListener>),
     events: &mpsc::Sender<Event>,
     (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
 ) -> anyhow::Result<()> {
@@ -233,13 +255,38 @@ async fn run_shard(
     spawn_mailboxes(&shard, receivers);
     let appender = glommio::spawn_local(Rc::clone(&shard.writer).run_appender());
     let syncer = glommio::spawn_local(Rc::clone(&shard.writer).run_syncer());
+    let finished = Rc::new(super::Event::default());
+    let finishing = finished.listen();
+    let stopper = Rc::clone(&shard);
+    relay(stop, move || stopper.stop());
+    let finisher = Rc::clone(&finished);
+    relay(finish, move || finisher.notify());
+    // A stop during recovery ends it between two awaits, as a crash there would, and
+    // the next start recovers again.
+    if let Some(started) = shard.unless_stopping(start(&shard, snapshot)).await {
+        started?;
+        listen_and_serve(&shard, address, metrics, events).await?;
+    }
+    let _ = events.send(Event::Drained);
+    finishing.await;
+    shard.writer.stop();
+    appender.await;
+    syncer.await;
+    shard.flush_all().await;
+    Ok(())
+}
+
+/// Opens the shard's logs and loads the coordinators' state from them.
+async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
+    let index = shard.id.0;
+    tracing::debug!(shard = index, "opening partition logs");
     shard
         .apply_snapshot(snapshot)
         .await
         .context("opening partition logs")?;
     let loaded = shard
         .groups
-        .load(&shard)
+        .load(shard)
         .await
         .context("loading committed offsets")?;
     if loaded > 0 {
@@ -247,46 +294,43 @@ async fn run_shard(
     }
     let loaded = shard
         .txns
-        .load(&shard)
+        .load(shard)
         .await
         .context("loading transaction states")?;
     if loaded > 0 {
         tracing::info!(shard = index, records = loaded, "transaction states loaded");
     }
+    Ok(())
+}
+
+/// Listens, runs the shard's background tasks, and serves connections until the
+/// broker stops.
+async fn listen_and_serve(
+    shard: &Rc<Shard>,
+    address: SocketAddr,
+    metrics: Option<std::net::TcpListener>,
+    events: &mpsc::Sender<Event>,
+) -> anyhow::Result<()> {
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     shard.set_accepting();
-    let metrics = if index == 0 {
-        let at = SocketAddr::new(address.ip(), shard.snapshot().broker.metrics_port);
-        let listener = glommio::net::TcpListener::bind(at)
-            .map_err(|e| anyhow::anyhow!("binding metrics {at}: {e}"))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| anyhow::anyhow!("metrics address: {e}"))?;
-        glommio::spawn_local(crate::metrics::serve(Rc::clone(&shard), listener)).detach();
-        Some(bound)
-    } else {
-        None
+    let metrics = match metrics {
+        Some(metrics) => {
+            let bound = metrics.local_addr()?;
+            // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
+            let listener = unsafe { glommio::net::TcpListener::from_raw_fd(metrics.into_raw_fd()) };
+            glommio::spawn_local(crate::metrics::serve(Rc::clone(shard), listener)).detach();
+            Some(bound)
+        }
+        None => None,
     };
     let _ = events.send(Event::Ready(metrics));
-    glommio::spawn_local(enforce_retention(Rc::clone(&shard))).detach();
-    glommio::spawn_local(flush_on_interval(Rc::clone(&shard))).detach();
-    glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(&shard))).detach();
-    glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(&shard))).detach();
-    glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(&shard))).detach();
-    let finished = Rc::new(super::Event::default());
-    let finishing = finished.listen();
-    let stopper = Rc::clone(&shard);
-    relay(stop, move || stopper.stop());
-    let finisher = Rc::clone(&finished);
-    relay(finish, move || finisher.notify());
-    crate::server::serve(Rc::clone(&shard), listener).await;
-    let _ = events.send(Event::Drained);
-    finishing.await;
-    shard.writer.stop();
-    appender.await;
-    syncer.await;
-    shard.flush_all().await;
+    glommio::spawn_local(enforce_retention(Rc::clone(shard))).detach();
+    glommio::spawn_local(flush_on_interval(Rc::clone(shard))).detach();
+    glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
+    glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
+    glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();
+    crate::server::serve(Rc::clone(shard), listener).await;
     Ok(())
 }
 
@@ -415,17 +459,182 @@ fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{address} resolves to no address"))
 }
 
-/// Binds the listening address with SO_REUSEPORT (as glommio's listeners do) to fix
-/// the port before the shards bind it.
-fn bind_reuseport(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(address),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    socket.set_reuse_port(true)?;
-    socket
+/// Claims the Kafka listener's address before the shards bind it (port 0 becomes a
+/// real port here). The shards bind with SO_REUSEPORT, which would let a second broker
+/// share the port and split clients between two brokers' data; so the address is first
+/// bound without it, which fails if anything else holds or listens on it. What is
+/// returned is an SO_REUSEPORT placeholder that keeps the port until the shards listen.
+fn claim(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
+    let new_socket = |reuse_port: bool| -> std::io::Result<socket2::Socket> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            None,
+        )?;
+        // As Kafka's listener: a restart is not refused for connections in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(reuse_port)?;
+        Ok(socket)
+    };
+    let probe = new_socket(false)?;
+    probe
         .bind(&address.into())
-        .with_context(|| format!("binding {address}"))?;
-    Ok(socket)
+        .map_err(|e| in_use(address, "the listener", e))?;
+    let address = probe
+        .local_addr()?
+        .as_socket()
+        .context("the listener has no IP address")?;
+    drop(probe);
+    let placeholder = new_socket(true)?;
+    placeholder
+        .bind(&address.into())
+        .map_err(|e| in_use(address, "the listener", e))?;
+    Ok(placeholder)
+}
+
+/// The error for a listener that cannot bind, plainly so when the address is taken.
+fn in_use(address: SocketAddr, what: &str, error: std::io::Error) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "{what} cannot bind {address}: address already in use (is another broker running?)"
+        )
+    } else {
+        anyhow::anyhow!("{what} cannot bind {address}: {error}")
+    }
+}
+
+/// Locks the log directory as Kafka does, with an flock on its `.lock` file, which also
+/// names the process holding it. Held until the returned file is dropped.
+fn lock_log_dir(log_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let path = log_dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            anyhow::bail!(
+                "{} is locked: another broker{holder} uses this log directory",
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    let pid = format!("{}\n", std::process::id());
+    file.write_all_at(pid.as_bytes(), 0)
+        .and_then(|()| file.set_len(pid.len() as u64))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(file)
+}
+
+/// glommio refuses to start a shard's io_uring below this locked-memory limit.
+const MEMLOCK_MIN: u64 = 512 * 1024;
+
+/// Raises the soft locked-memory limit to the hard one when it is below what io_uring
+/// needs (the old Docker and systemd default is 64 KiB); fails, naming the limit and
+/// the fix, when the hard limit is below it too.
+fn raise_memlock_limit() -> anyhow::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("reading RLIMIT_MEMLOCK");
+    }
+    if limit.rlim_cur >= MEMLOCK_MIN {
+        return Ok(());
+    }
+    let soft = limit.rlim_cur;
+    if limit.rlim_max >= MEMLOCK_MIN {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } == 0 {
+            tracing::info!(
+                from = soft,
+                to = limit.rlim_max,
+                "raised the locked-memory limit (RLIMIT_MEMLOCK) for io_uring"
+            );
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "the locked-memory limit (RLIMIT_MEMLOCK, `ulimit -l`) is {} KiB; io_uring needs at least {} KiB. \
+         Raise it: `ulimit -l 8192` in the shell, LimitMEMLOCK=8M in a systemd unit, \
+         `--ulimit memlock=8388608` for docker run",
+        soft / 1024,
+        MEMLOCK_MIN / 1024
+    )
+}
+
+/// Sends `NotStarted` when dropped before `ran`: glommio drops a shard's closure unrun
+/// when its executor cannot start (io_uring refused, for one), and the thread ends with
+/// nobody told.
+struct StartGuard {
+    index: usize,
+    events: Option<mpsc::Sender<Event>>,
+}
+
+impl StartGuard {
+    fn ran(mut self) {
+        self.events = None;
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if let Some(events) = self.events.take() {
+            let _ = events.send(Event::NotStarted(self.index));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_whose_executor_never_ran_is_reported() {
+        let (events, received) = mpsc::channel();
+        drop(StartGuard {
+            index: 3,
+            events: Some(events.clone()),
+        });
+        assert!(matches!(received.try_recv(), Ok(Event::NotStarted(3))));
+        StartGuard {
+            index: 1,
+            events: Some(events),
+        }
+        .ran();
+        assert!(received.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_locked_log_dir_names_the_process_holding_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_log_dir(dir.path()).unwrap();
+        let error = lock_log_dir(dir.path()).unwrap_err().to_string();
+        let expected = format!(
+            "{} is locked: another broker (process {}) uses this log directory",
+            dir.path().join(".lock").display(),
+            std::process::id()
+        );
+        assert_eq!(error, expected);
+        drop(held);
+        lock_log_dir(dir.path()).unwrap();
+    }
 }

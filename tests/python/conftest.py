@@ -21,6 +21,7 @@ import pathlib
 import queue
 import random
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -76,6 +77,11 @@ class Broker:
         self.port: int | None = None
         self.starts = 0
         self.expect_exit = False  # set by stop()/kill9(): any other exit is a crash
+        self.env: dict[str, str] = {}  # extra environment for the process (FAILPOINTS, ...)
+        self.limits: dict[int, tuple[int, int]] = {}  # resource.RLIMIT_* -> (soft, hard) for the process
+        self.stdout_lines: list[str] = []  # this start's stdout
+        self._err_lines: queue.Queue = queue.Queue()  # this start's stderr, for wait_for_stderr
+        self._ready: queue.Queue = queue.Queue()
         self._log_lock = threading.Lock()
         self._log_file = open(self.log_path, "a", encoding="utf-8", buffering=1)
         self._pumps: list[threading.Thread] = []
@@ -115,15 +121,13 @@ class Broker:
             if not self._log_file.closed:
                 self._log_file.write(line if line.endswith("\n") else line + "\n")
 
-    def _pump(self, stream, tag: str, ready: queue.Queue | None) -> None:
+    def _pump(self, stream, tag: str, ready: queue.Queue) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.log(f"[{tag}] {line}")
-            if ready is not None:
-                ready.put(line)
+            ready.put(line)
         stream.close()
-        if ready is not None:
-            ready.put(_EOF)
+        ready.put(_EOF)
 
     def log_text(self) -> str:
         with self._log_lock:
@@ -136,41 +140,79 @@ class Broker:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = START_TIMEOUT_S) -> "Broker":
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> "Broker":
+        """Starts the process without waiting for its ready line (see wait_ready)."""
         assert not self.running, "already running"
         self.starts += 1
         self.expect_exit = False
         argv = self.argv()
         self.log(f"==== start #{self.starts}: {' '.join(argv)}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_") and k != "FAILPOINTS"}
         env.setdefault("RUST_BACKTRACE", "1")
+        env.update(self.env)
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=self.work_dir, env=env, preexec_fn=_die_with_parent,
+            cwd=self.work_dir, env=env, preexec_fn=self._preexec,
         )
         _LIVE.add(self)
         self.log(f"==== pid {self.proc.pid}")
-        ready: queue.Queue = queue.Queue()
+        self.stdout_lines = []
+        self._ready, self._err_lines = queue.Queue(), queue.Queue()
         self._pumps = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, "out", ready), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, "err", None), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stdout, "out", self._ready), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, "err", self._err_lines), daemon=True),
         ]
         for t in self._pumps:
             t.start()
+        return self
+
+    def _preexec(self) -> None:
+        _die_with_parent()
+        for which, limit in self.limits.items():
+            resource.setrlimit(which, limit)
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> "Broker":
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             try:
-                item = ready.get(timeout=max(left, 0.001))
+                item = self._ready.get(timeout=max(left, 0.001))
             except queue.Empty:
                 self.kill9()
                 raise BrokerError(f"{self.name}: no ready line within {timeout}s\n{self.log_tail(40)}")
             if item is _EOF:
                 rc = self._reap(10)
                 raise BrokerError(f"{self.name}: exited with code {rc} before its ready line\n{self.log_tail(40)}")
+            self.stdout_lines.append(item)
             m = READY_RE.match(item)
             if m:
                 self.host, self.port = m.group(1), int(m.group(2))
                 return self
+
+    def wait_for_stderr(self, pattern: str, timeout: float = START_TIMEOUT_S) -> str:
+        """The first line of this start's stderr that matches `pattern` (a regex)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = self._err_lines.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except queue.Empty:
+                raise BrokerError(f"{self.name}: no stderr line like {pattern!r} within {timeout}s\n{self.log_tail(40)}")
+            if item is _EOF:
+                raise BrokerError(f"{self.name}: stderr closed before a line like {pattern!r}\n{self.log_tail(40)}")
+            if re.search(pattern, item):
+                return item
+
+    def stdout_after_exit(self) -> list[str]:
+        """Every stdout line of this start, once the process has exited."""
+        assert not self.running, f"{self.name} is still running"
+        while True:
+            item = self._ready.get(timeout=10)
+            if item is _EOF:
+                return self.stdout_lines
+            self.stdout_lines.append(item)
 
     def _reap(self, timeout: float) -> int:
         assert self.proc is not None

@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/python/run_compat.py [SUITE ...]     (default suites: $SHOAL_COMPAT_SUITES or kcat)
 
-The broker is started as its header asks (num.partitions=4), with the same harness the pytest
+The broker is started as its header asks (num.partitions=4, and an authorizer that allows
+everyone when a resource has no ACLs, for librdkafka's admin test 0081), with the same harness the pytest
 suite uses (ready line, log file, SIGTERM and exit 0 at the end). Exit status: non-zero when the
 broker dies, does not start or does not exit 0 on SIGTERM. The battery's own failures are
 reported, and fail the run only with SHOAL_COMPAT_STRICT=1: librdkafka tests that need consumer
@@ -32,7 +33,12 @@ def main() -> int:
         print(f"compat: skipped, {SCRIPT} not found")
         return 0
     with tempfile.TemporaryDirectory(prefix="shoal-compat-") as d:
-        b = Broker(shoal_bin(), pathlib.Path(d), "compat", os.cpu_count() or 1, {"num.partitions": 4})
+        settings = {
+            "num.partitions": 4,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
+        }
+        b = Broker(shoal_bin(), pathlib.Path(d), "compat", os.cpu_count() or 1, settings)
         try:
             b.start()
             print(f"compat: broker at {b.bootstrap}, suites: {' '.join(suites)}", flush=True)

@@ -1,0 +1,112 @@
+"""Starting and stopping: a broker refuses an address or a log directory that another broker
+holds, says what to change when the locked-memory limit is too low for io_uring, and obeys
+SIGTERM and SIGINT while it is still recovering its logs (through the `shard::open_partition`
+failpoint, which holds recovery between two partitions)."""
+
+from __future__ import annotations
+
+import re
+import resource
+import signal
+
+import pytest
+
+import clients
+from conftest import Broker, BrokerError, shoal_bin
+
+
+def another(tmp_path, cores, name: str, overrides: dict) -> Broker:
+    return Broker(shoal_bin(), tmp_path, name, cores, overrides)
+
+
+def metrics_port(broker: Broker) -> int:
+    m = re.search(r"shoal metrics: listening on 127\.0\.0\.1:(\d+)", broker.log_text())
+    assert m, "the broker printed no metrics address"
+    return int(m.group(1))
+
+
+def fails_to_start(broker: Broker) -> str:
+    """Starts `broker`, which must exit with code 1 before its ready line; returns its log."""
+    try:
+        with pytest.raises(BrokerError, match="exited with code 1 before its ready line"):
+            broker.start()
+        return broker.log_text()
+    finally:
+        broker.close()
+
+
+def test_a_second_broker_on_a_taken_address_fails_at_once(start_broker, tmp_path, cores):
+    first = start_broker()
+    log = fails_to_start(another(tmp_path, cores, "same-port", {"listeners": f"PLAINTEXT://127.0.0.1:{first.port}"}))
+    assert f"the listener cannot bind 127.0.0.1:{first.port}: address already in use" in log
+    port = metrics_port(first)
+    log = fails_to_start(another(tmp_path, cores, "same-metrics-port", {"metrics.port": port}))
+    assert f"the metrics listener cannot bind 127.0.0.1:{port}: address already in use" in log
+    clients.assert_broker_serves(first)
+
+
+def test_a_log_directory_in_use_is_refused_naming_its_holder(start_broker, tmp_path, cores):
+    first = start_broker()
+    t = clients.unique_topic()
+    sent = clients.produce_all(clients.producer(first, acks="all"), t, [{"value": b"kept", "partition": 0}])
+    second = another(tmp_path, cores, "same-dir", {"log.dirs": str(first.log_dir)})
+    log = fails_to_start(second)
+    lock = first.log_dir.resolve() / ".lock"
+    assert f"{lock} is locked: another broker (process {first.pid}) uses this log directory" in log
+    clients.assert_broker_serves(first)
+    clients.close_all()
+    first.stop()
+    # The lock goes with its process: the next broker on the directory starts and has the data.
+    second = another(tmp_path, cores, "same-dir-later", {"log.dirs": str(first.log_dir)})
+    try:
+        second.start()
+        got = clients.consume(second, t, {0: 0}, {0: sent[0].offset + 1})
+        assert [r.value for r in got[0]] == [b"kept"]
+        clients.close_all()
+        second.stop()
+    finally:
+        second.close()
+
+
+def test_a_locked_memory_limit_too_low_for_io_uring(tmp_path, cores):
+    low = 64 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    broker = another(tmp_path, cores, "memlock-64k", {})
+    broker.limits = {resource.RLIMIT_MEMLOCK: (low, low)}
+    log = fails_to_start(broker)
+    assert "the locked-memory limit (RLIMIT_MEMLOCK, `ulimit -l`) is 64 KiB; io_uring needs at least 512 KiB" in log
+    assert "`ulimit -l 8192`" in log and "LimitMEMLOCK=" in log
+    # A low soft limit under a high enough hard one is raised, and the broker runs.
+    assert hard == resource.RLIM_INFINITY or hard >= 512 * 1024, f"this machine's hard RLIMIT_MEMLOCK is {hard}"
+    broker = another(tmp_path, cores, "memlock-soft-64k", {})
+    broker.limits = {resource.RLIMIT_MEMLOCK: (low, hard)}
+    try:
+        broker.start()
+        assert "raised the locked-memory limit (RLIMIT_MEMLOCK) for io_uring" in broker.log_text()
+        clients.assert_broker_serves(broker)
+        clients.close_all()
+        broker.stop()
+    finally:
+        broker.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_broker_that_is_recovering(start_broker, cores, sig):
+    broker = start_broker({"num.partitions": 1})
+    p = clients.producer(broker, acks="all")
+    topics = [clients.unique_topic() for _ in range(3)]
+    sent = {t: clients.produce_all(p, t, [{"value": f"{t}-{i}".encode(), "partition": 0} for i in range(20)])
+            for t in topics}
+    clients.close_all()
+    broker.stop()
+    # The second partition log a shard opens holds recovery for ten minutes.
+    broker.env = {"FAILPOINTS": "shard::open_partition=1*off->return(600000)"}
+    broker.launch()
+    broker.wait_for_stderr(r"failpoint: waiting")
+    broker.stop(sig)
+    assert not any(line.startswith("shoal ready") for line in broker.stdout_after_exit())
+    broker.env = {}
+    broker.start()
+    for t in topics:
+        got = clients.consume(broker, t, {0: 0}, {0: 20})
+        assert [r.value for r in got[0]] == [r.value for r in sent[t]]
