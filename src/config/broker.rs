@@ -110,6 +110,8 @@ pub struct BrokerConfig {
     /// A producer id silent this long is forgotten by the partitions it wrote.
     pub producer_id_expiration_ms: i64,
     pub metrics_port: u16,
+    /// A shard that makes no start-up progress this long stops the broker (shoal's own).
+    pub startup_stall_timeout_ms: i64,
     /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
     pub authorizer_class_name: String,
     /// Principals (`User:admin`) every ACL check allows.
@@ -187,6 +189,7 @@ impl Default for BrokerConfig {
             transaction_partition_verification_enable: true,
             producer_id_expiration_ms: 86_400_000,
             metrics_port: 9644,
+            startup_stall_timeout_ms: 120_000,
             authorizer_class_name: String::new(),
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,

@@ -679,4 +679,14 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         },
         render: |c| Some(c.metrics_port.to_string()),
     },
+    BrokerKey {
+        name: "startup.stall.timeout.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.startup_stall_timeout_ms = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.startup_stall_timeout_ms.to_string()),
+    },
 ];

@@ -16,6 +16,8 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use glommio::channels::channel_mesh::Senders;
 
@@ -61,6 +63,33 @@ pub struct Shard {
     pub txns: crate::txn::Coordinator,
     /// Producer ids this shard may hand out, from the controller's last block.
     producer_ids: RefCell<std::ops::Range<i64>>,
+    /// How far its start has come, for the coordinator's watchdog.
+    pub progress: Arc<StartProgress>,
+}
+
+/// How far a shard's start has come, read from the coordinator's thread: a count of
+/// steps that moves with each stage and each partition log opened, and the stage.
+#[derive(Default)]
+pub struct StartProgress {
+    steps: AtomicU64,
+    stage: Mutex<&'static str>,
+}
+
+impl StartProgress {
+    pub fn stage(&self, stage: &'static str) {
+        *self.stage.lock().unwrap_or_else(|e| e.into_inner()) = stage;
+        self.tick();
+    }
+
+    pub fn tick(&self) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The step count and the current stage.
+    pub fn read(&self) -> (u64, &'static str) {
+        let stage = *self.stage.lock().unwrap_or_else(|e| e.into_inner());
+        (self.steps.load(Ordering::Relaxed), stage)
+    }
 }
 
 impl Shard {
@@ -71,6 +100,7 @@ impl Shard {
         snapshot: Snapshot,
         controller: Option<Controller>,
         advertised: (String, i32),
+        progress: Arc<StartProgress>,
     ) -> Rc<Shard> {
         Rc::new(Shard {
             id,
@@ -89,6 +119,7 @@ impl Shard {
             groups: Default::default(),
             txns: Default::default(),
             producer_ids: RefCell::new(0..0),
+            progress,
         })
     }
 
@@ -292,6 +323,7 @@ impl Shard {
                     self.partitions
                         .borrow_mut()
                         .insert((topic.clone(), *index), Rc::new(partition));
+                    self.progress.tick();
                 }
             }
         }

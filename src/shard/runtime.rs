@@ -9,21 +9,21 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use anyhow::Context;
 use futures::channel::oneshot;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
-use super::{Shard, MAILBOX_DEPTH_MAX};
+use super::{Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
 use crate::cluster::{ShardId, Snapshot};
 use crate::config::BrokerConfig;
 
 enum Event {
     /// A shard listens; shard 0 also says where its metrics endpoint is.
-    Ready(Option<SocketAddr>),
+    Ready(usize, Option<SocketAddr>),
     Failed(usize, String),
     /// A shard's executor could not start (see `StartGuard`).
     NotStarted(usize),
@@ -85,18 +85,20 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .map(|l| l.cpu)
         .collect();
     let (mut stops, mut finishes) = (Vec::new(), Vec::new());
+    let progress: Vec<Arc<StartProgress>> = (0..shard_count).map(|_| Arc::default()).collect();
     let mut handles = Vec::new();
-    for index in 0..shard_count {
+    for (index, shard_progress) in progress.iter().enumerate() {
         let (stop, stop_rx) = oneshot::channel::<()>();
         let (finish, finish_rx) = oneshot::channel::<()>();
         stops.push(stop);
         finishes.push(finish);
-        let (mesh, snapshot, events, log_dir, advertised) = (
+        let (mesh, snapshot, events, log_dir, advertised, shard_progress) = (
             mesh.clone(),
             snapshot.clone(),
             events.clone(),
             log_dir.clone(),
             advertised.clone(),
+            Arc::clone(shard_progress),
         );
         // Built on its shard: the controller is not Send.
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone()));
@@ -126,6 +128,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     (address, metrics),
                     &events,
                     (stop_rx, finish_rx),
+                    shard_progress,
                 );
                 let _ = match run.await {
                     Ok(()) => events.send(Event::Exited),
@@ -135,8 +138,28 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("starting shard {index}: {e}"))?;
         handles.push(Some(handle));
     }
-    coordinate(&events_rx, placeholder, address, handles, stops, finishes)
+    let watch = Watch {
+        progress,
+        stall: std::time::Duration::from_millis(broker.startup_stall_timeout_ms as u64),
+    };
+    coordinate(
+        &events_rx,
+        placeholder,
+        address,
+        handles,
+        watch,
+        (stops, finishes),
+    )
 }
+
+/// The start-up watchdog: each shard's progress, and how long one may go without any.
+struct Watch {
+    progress: Vec<Arc<StartProgress>>,
+    stall: std::time::Duration,
+}
+
+/// How often the coordinator looks at the shards' start-up progress.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Waits for readiness, then for a signal or a shard's failure, then for every shard
 /// to exit.
@@ -145,25 +168,36 @@ fn coordinate(
     placeholder: socket2::Socket,
     address: SocketAddr,
     mut handles: Vec<Option<ExecutorJoinHandle<()>>>,
-    stops: Vec<oneshot::Sender<()>>,
-    finishes: Vec<oneshot::Sender<()>>,
+    watch: Watch,
+    (stops, finishes): (Vec<oneshot::Sender<()>>, Vec<oneshot::Sender<()>>),
 ) -> anyhow::Result<()> {
     let shard_count = handles.len();
     let mut placeholder = Some(placeholder);
-    let (mut ready, mut drained, mut exited) = (0, 0, 0);
+    let (mut drained, mut exited) = (0, 0);
+    let mut ready = vec![false; shard_count];
+    // Per shard: the progress last seen, and when it was first seen.
+    let mut seen: Vec<(u64, std::time::Instant)> =
+        vec![(0, std::time::Instant::now()); shard_count];
     let mut failure = None;
     let mut stops = Some(stops);
     let mut finishes = Some(finishes);
     while exited < shard_count {
-        let Ok(event) = events.recv() else { break };
+        if stops.is_some() {
+            check_progress(&watch, &ready, &mut seen)?;
+        }
+        let event = match events.recv_timeout(WATCH_INTERVAL) {
+            Ok(event) => event,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         match event {
-            Event::Ready(metrics) => {
+            Event::Ready(index, metrics) => {
                 if let Some(metrics) = metrics {
                     println!("shoal metrics: listening on {metrics}");
                 }
-                ready += 1;
+                ready[index] = true;
                 // A broker told to stop while starting never says it is ready.
-                if ready == shard_count && stops.is_some() {
+                if ready.iter().all(|r| *r) && stops.is_some() {
                     // The placeholder must not take connections meant for the shards.
                     drop(placeholder.take());
                     println!("shoal ready: listening on {address}");
@@ -205,6 +239,34 @@ fn coordinate(
     failure.map_or(Ok(()), Err)
 }
 
+/// Fails the start when a shard that is not ready has made no progress for the
+/// watchdog's whole stall time: a shard asleep for good (a lost wakeup) would
+/// otherwise leave a broker that never serves and never says why.
+fn check_progress(
+    watch: &Watch,
+    ready: &[bool],
+    seen: &mut [(u64, std::time::Instant)],
+) -> anyhow::Result<()> {
+    for (index, progress) in watch.progress.iter().enumerate() {
+        if ready[index] {
+            continue;
+        }
+        let (steps, stage) = progress.read();
+        let (last, since) = &mut seen[index];
+        if steps != *last {
+            (*last, *since) = (steps, std::time::Instant::now());
+        } else if since.elapsed() >= watch.stall {
+            // The stalled shard cannot be stopped; it ends with the process, as in a crash.
+            anyhow::bail!(
+                "shard {index} made no start-up progress for {} ms while {stage} \
+                 (startup.stall.timeout.ms): stopping",
+                watch.stall.as_millis()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn stop_all(stops: &mut Option<Vec<oneshot::Sender<()>>>) {
     for stop in stops.take().into_iter().flatten() {
         let _ = stop.send(());
@@ -239,7 +301,9 @@ async fn run_shard(
     (address, metrics): (SocketAddr, Option<std::net::TcpListener>),
     events: &mpsc::Sender<Event>,
     (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
+    progress: Arc<StartProgress>,
 ) -> anyhow::Result<()> {
+    progress.stage("joining the shard mesh");
     let (senders, receivers) = mesh
         .join()
         .await
@@ -251,6 +315,7 @@ async fn run_shard(
         snapshot.clone(),
         controller,
         advertised,
+        progress,
     );
     spawn_mailboxes(&shard, receivers);
     let appender = glommio::spawn_local(Rc::clone(&shard.writer).run_appender());
@@ -279,11 +344,12 @@ async fn run_shard(
 /// Opens the shard's logs and loads the coordinators' state from them.
 async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
     let index = shard.id.0;
-    tracing::debug!(shard = index, "opening partition logs");
+    shard.progress.stage("opening partition logs");
     shard
         .apply_snapshot(snapshot)
         .await
         .context("opening partition logs")?;
+    shard.progress.stage("loading committed offsets");
     let loaded = shard
         .groups
         .load(shard)
@@ -292,6 +358,7 @@ async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
     if loaded > 0 {
         tracing::info!(shard = index, records = loaded, "committed offsets loaded");
     }
+    shard.progress.stage("loading transaction states");
     let loaded = shard
         .txns
         .load(shard)
@@ -311,6 +378,7 @@ async fn listen_and_serve(
     metrics: Option<std::net::TcpListener>,
     events: &mpsc::Sender<Event>,
 ) -> anyhow::Result<()> {
+    shard.progress.stage("binding its listener");
     let listener = glommio::net::TcpListener::bind(address)
         .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     shard.set_accepting();
@@ -324,7 +392,7 @@ async fn listen_and_serve(
         }
         None => None,
     };
-    let _ = events.send(Event::Ready(metrics));
+    let _ = events.send(Event::Ready(shard.id.0, metrics));
     glommio::spawn_local(enforce_retention(Rc::clone(shard))).detach();
     glommio::spawn_local(flush_on_interval(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();

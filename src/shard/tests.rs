@@ -51,8 +51,15 @@ where
                     let snapshot =
                         Snapshot::new(1, ClusterState::default(), BrokerConfig::default(), 2);
                     let advertised = ("127.0.0.1".to_string(), 9092);
-                    let shard =
-                        Shard::new(ShardId(index), senders, log_dir, snapshot, None, advertised);
+                    let shard = Shard::new(
+                        ShardId(index),
+                        senders,
+                        log_dir,
+                        snapshot,
+                        None,
+                        advertised,
+                        Default::default(),
+                    );
                     runtime::spawn_mailboxes(&shard, receivers);
                     if index == 0 {
                         let caller = caller.lock().expect("unpoisoned").take();

@@ -110,3 +110,24 @@ def test_a_signal_stops_a_broker_that_is_recovering(start_broker, cores, sig):
     for t in topics:
         got = clients.consume(broker, t, {0: 0}, {0: 20})
         assert [r.value for r in got[0]] == [r.value for r in sent[t]]
+
+
+def test_a_shard_that_makes_no_start_up_progress_stops_the_broker(start_broker, cores):
+    broker = start_broker({"num.partitions": 1})
+    t = clients.unique_topic()
+    sent = clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"kept", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    # Every partition log a shard opens holds it for ten minutes: no progress, as a shard
+    # asleep for good would make none.
+    broker.env = {"FAILPOINTS": "shard::open_partition=return(600000)"}
+    broker.overrides["startup.stall.timeout.ms"] = "1500"
+    with pytest.raises(BrokerError, match="exited with code 1 before its ready line"):
+        broker.start()
+    assert re.search(r"shard \d made no start-up progress for 1500 ms while opening partition logs "
+                     r"\(startup\.stall\.timeout\.ms\): stopping", broker.log_text())
+    broker.env = {}
+    del broker.overrides["startup.stall.timeout.ms"]
+    broker.start()
+    got = clients.consume(broker, t, {0: 0}, {0: sent[0].offset + 1})
+    assert [r.value for r in got[0]] == [b"kept"]
