@@ -9,13 +9,13 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
-use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use kafka_protocol::messages::ApiKey;
 
+use super::frame::read_frame;
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
 use crate::metrics::RequestTimer;
@@ -38,10 +38,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         Ok(peer) => format!("/{}", peer.ip()).into(),
         Err(_) => "".into(),
     };
-    let stream = stream.buffered();
+    // Unbuffered: frames are read partly from the socket itself (`frame`).
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
-    let reading = read_requests(Rc::clone(&shard), client_host, reader, queue);
+    let reading = read_requests(Rc::clone(&shard), client_host, reader, socket, queue);
     let writing = write_responses(&shard, socket, writer, responses);
     futures::future::join(reading, writing).await;
 }
@@ -50,6 +50,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     client_host: Rc<str>,
     mut reader: R,
+    socket: RawFd,
     queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
@@ -57,7 +58,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
         let frame = match shard
-            .unless_stopping(read_frame(&mut reader, frame_max))
+            .unless_stopping(read_frame(&mut reader, socket, frame_max))
             .await
         {
             Some(Ok(Some(frame))) => frame,
@@ -147,26 +148,6 @@ impl Drop for Turn {
 }
 
 /// Reads one length-prefixed frame; `None` at a clean end of stream.
-async fn read_frame<R: futures::AsyncRead + Unpin>(
-    reader: &mut R,
-    frame_max: usize,
-) -> io::Result<Option<Bytes>> {
-    let mut length = [0u8; 4];
-    match reader.read_exact(&mut length).await {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(error) => return Err(error),
-    }
-    let length = i32::from_be_bytes(length);
-    if length < 0 || length as usize > frame_max {
-        let message = format!("frame length {length} outside 0..={frame_max}");
-        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
-    }
-    let mut frame = vec![0u8; length as usize];
-    reader.read_exact(&mut frame).await?;
-    Ok(Some(Bytes::from(frame)))
-}
-
 async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
     socket: RawFd,

@@ -287,3 +287,60 @@ def test_pipelined_requests_are_answered_in_order(b):
                 corrs.append(c.send(kw.FETCH, 4, kw.fetch_v4(t, 0, 0, max_wait_ms=0)))
         got = [struct.unpack(">i", c.recv_frame(10)[:4])[0] for _ in corrs]
     assert got == corrs
+
+
+def server_side_receive_queues(broker, client_ports: set[int]) -> dict[int, int]:
+    """Bytes waiting in the broker's receive queue of each of our connections (/proc/net/tcp)."""
+    queues = {}
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        if local_port == broker.port and remote_port in client_ports:
+            queues[remote_port] = int(fields[4].split(":")[1], 16)
+    return queues
+
+
+def wait_until_read(broker, sockets: list, timeout: float = 30.0) -> None:
+    """Returns once the broker has taken everything we sent out of its sockets."""
+    import time
+    ports = {s.getsockname()[1] for s in sockets}
+    deadline = time.monotonic() + timeout
+    while True:
+        queues = server_side_receive_queues(broker, ports)
+        if len(queues) == len(ports) and not any(queues.values()):
+            return
+        assert time.monotonic() < deadline, f"the broker left bytes unread: {queues}"
+        time.sleep(0.05)
+
+
+def rss_bytes(broker) -> int:
+    for line in open(f"/proc/{broker.pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_declared_frame_length_is_a_limit_not_an_allocation(start_broker):
+    """40 connections declare 30 MiB frames: the broker holds memory for the bytes that came,
+    not for the lengths declared (it used to zero-fill 30 MiB for each, 1.2 GB)."""
+    import socket
+    broker = start_broker({"socket.request.max.bytes": 100 << 20})
+    sockets = [socket.create_connection((broker.host, broker.port)) for _ in range(40)]
+    try:
+        before = rss_bytes(broker)
+        for s in sockets:
+            s.sendall(struct.pack(">i", 30 << 20))
+        wait_until_read(broker, sockets)
+        after_prefix = rss_bytes(broker)
+        assert after_prefix - before < 4 << 20, f"40 length prefixes cost {after_prefix - before} bytes"
+        for s in sockets:
+            s.sendall(bytes(256 << 10))
+        wait_until_read(broker, sockets)
+        after_body = rss_bytes(broker)
+        # Each buffer holds what came, at most about twice that: 40 x 256 KiB arrived.
+        assert after_body - before < 40 << 20, f"40 x 256 KiB of frames cost {after_body - before} bytes"
+    finally:
+        for s in sockets:
+            s.close()
+    still_serving(broker)

@@ -1,0 +1,184 @@
+//! Reading request frames: a 4-byte length, then that many bytes.
+//!
+//! The declared length is a limit, not an allocation. A frame's buffer grows with the
+//! bytes that have arrived: to what the socket holds (`FIONREAD`), and at least by as
+//! much as was read so far (so a reallocation copies each byte about once), never past
+//! the declared length. Bytes are received straight into the buffer's spare capacity,
+//! so nothing is zero-filled first. A peer that declares 30 MiB and sends nothing
+//! holds no memory for it; one that sends has its bytes counted, not its word.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use bytes::Bytes;
+use futures::AsyncReadExt;
+
+/// The least a frame's buffer grows by (small frames come whole in one allocation).
+const GROWTH_MIN: usize = 4096;
+
+/// Reads one frame from `reader`, whose socket is `socket`: `None` at a clean end of
+/// stream between frames. A length outside `0..=frame_max` is an error (the caller
+/// closes, as Kafka does). `reader` must not buffer: bytes are also received from
+/// `socket` directly, and it serves only to wait until the socket has more.
+pub async fn read_frame<R: futures::AsyncRead + Unpin>(
+    reader: &mut R,
+    socket: RawFd,
+    frame_max: usize,
+) -> io::Result<Option<Bytes>> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let length = i32::from_be_bytes(length);
+    if length < 0 || length as usize > frame_max {
+        let message = format!("frame length {length} outside 0..={frame_max}");
+        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+    }
+    let length = length as usize;
+    let mut frame = Vec::new();
+    while frame.len() < length {
+        if frame.len() == frame.capacity() {
+            frame.reserve_exact(growth(frame.len(), length, queued(socket)));
+        }
+        let want = (length - frame.len()).min(frame.capacity() - frame.len());
+        match receive(socket, &mut frame, want) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a frame",
+                ))
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                // The reader waits until the socket is readable; the byte it reads is the
+                // frame's next (there is room for it: the buffer was not full).
+                let mut byte = [0u8; 1];
+                reader.read_exact(&mut byte).await?;
+                frame.push(byte[0]);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(Some(Bytes::from(frame)))
+}
+
+/// How much room to add to a frame of `length` bytes of which `read` are in: what the
+/// socket holds now, at least `read` and `GROWTH_MIN`, at most what is still missing.
+fn growth(read: usize, length: usize, queued: usize) -> usize {
+    queued.max(read).max(GROWTH_MIN).min(length - read)
+}
+
+/// Bytes waiting in the socket's receive queue (0 if the kernel will not say).
+fn queued(socket: RawFd) -> usize {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer given.
+    let result = unsafe { libc::ioctl(socket, libc::FIONREAD, &mut queued) };
+    if result < 0 {
+        0
+    } else {
+        queued.max(0) as usize
+    }
+}
+
+/// Receives up to `want` bytes, without blocking, into `frame`'s spare capacity.
+fn receive(socket: RawFd, frame: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let spare = frame.spare_capacity_mut();
+    let want = want.min(spare.len());
+    // SAFETY: recv writes at most `want` bytes at the start of the spare capacity, which
+    // is at least that long.
+    let received =
+        unsafe { libc::recv(socket, spare.as_mut_ptr().cast(), want, libc::MSG_DONTWAIT) };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let received = received as usize;
+    // SAFETY: recv initialized exactly `received` bytes past the old length.
+    unsafe { frame.set_len(frame.len() + received) };
+    Ok(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_grows_with_what_arrived_never_past_its_length() {
+        // Nothing queued: a small step, however much the peer declared.
+        assert_eq!(growth(0, 30 << 20, 0), GROWTH_MIN);
+        // A frame that arrived whole is allocated once, exactly.
+        assert_eq!(growth(0, 100_000, 100_000), 100_000);
+        assert_eq!(growth(0, 100, 5000), 100);
+        // Later steps at least double what was read, bounded by what is missing.
+        assert_eq!(growth(8192, 30 << 20, 10), 8192);
+        assert_eq!(growth(1 << 20, (1 << 20) + 10, 0), 10);
+    }
+
+    #[test]
+    fn frames_arriving_in_pieces_are_read_whole() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor")
+            .run(async {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let address = listener.local_addr().unwrap();
+                let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+                let sent = body.clone();
+                let peer = std::thread::spawn(move || {
+                    let (mut socket, _) = listener.accept().unwrap();
+                    let mut frames = Vec::new();
+                    frames.extend_from_slice(&(sent.len() as u32).to_be_bytes());
+                    frames.extend_from_slice(&sent);
+                    frames.extend_from_slice(&3u32.to_be_bytes());
+                    frames.extend_from_slice(b"abc");
+                    frames.extend_from_slice(&0u32.to_be_bytes());
+                    // Odd pieces, so that lengths and bodies are cut anywhere.
+                    for piece in frames.chunks(7919) {
+                        socket.write_all(piece).unwrap();
+                        socket.flush().unwrap();
+                    }
+                    // A last frame that declares more than it brings, then the end.
+                    socket.write_all(&1000u32.to_be_bytes()).unwrap();
+                    socket.write_all(b"short").unwrap();
+                });
+                let mut stream = glommio::net::TcpStream::connect(address).await.unwrap();
+                let socket = stream.as_raw_fd();
+                let max = 1 << 20;
+                let first = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
+                assert!(first[..] == body[..], "the first frame came back whole");
+                let second = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
+                assert_eq!(&second[..], b"abc");
+                let empty = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
+                assert!(empty.is_empty());
+                let cut = read_frame(&mut stream, socket, max).await.unwrap_err();
+                assert_eq!(cut.kind(), io::ErrorKind::UnexpectedEof);
+                peer.join().unwrap();
+            });
+    }
+
+    #[test]
+    fn a_length_outside_the_limit_is_refused() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor")
+            .run(async {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let address = listener.local_addr().unwrap();
+                let peer = std::thread::spawn(move || {
+                    let (mut socket, _) = listener.accept().unwrap();
+                    socket.write_all(&(-1i32).to_be_bytes()).unwrap();
+                });
+                let mut stream = glommio::net::TcpStream::connect(address).await.unwrap();
+                let socket = stream.as_raw_fd();
+                let error = read_frame(&mut stream, socket, 100).await.unwrap_err();
+                assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+                peer.join().unwrap();
+            });
+    }
+}
