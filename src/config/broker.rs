@@ -86,6 +86,12 @@ pub struct BrokerConfig {
     /// -1 = the OS default.
     pub socket_receive_buffer_bytes: i32,
     pub connections_max_idle_ms: i64,
+    /// Connections the broker serves at once; past it, accepting waits for one to close.
+    pub max_connections: i32,
+    /// Connections one client address may hold; past it, a new one is closed.
+    pub max_connections_per_ip: i32,
+    /// Per-address exceptions to `max_connections_per_ip`: as configured, and resolved.
+    pub max_connections_per_ip_overrides: Vec<(String, std::net::IpAddr, i32)>,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -169,6 +175,9 @@ impl Default for BrokerConfig {
             socket_send_buffer_bytes: 102_400,
             socket_receive_buffer_bytes: 102_400,
             connections_max_idle_ms: 600_000,
+            max_connections: i32::MAX,
+            max_connections_per_ip: i32::MAX,
+            max_connections_per_ip_overrides: Vec::new(),
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,

@@ -103,6 +103,36 @@ fn parse_super_users(key: &str, value: &str) -> Result<Vec<String>, ConfigError>
     }
 }
 
+/// Kafka's form: `host:count` entries separated by ',', each host an address or a name
+/// that resolves to one.
+fn parse_ip_overrides(
+    key: &str,
+    value: &str,
+) -> Result<Vec<(String, std::net::IpAddr, i32)>, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let expected = "host:count entries separated by ','";
+    let mut overrides = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((host, count)) = entry.rsplit_once(':') else {
+            return Err(invalid(key, value, expected));
+        };
+        let count = parse_int(key, count, 0, i32::MAX)?;
+        let address = (host, 0)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                invalid(
+                    key,
+                    value,
+                    format!("{expected} ({host:?} does not resolve)"),
+                )
+            })?;
+        overrides.push((host.to_string(), address.ip(), count));
+    }
+    Ok(overrides)
+}
+
 pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
     BrokerKey {
         name: "node.id",
@@ -433,6 +463,43 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.connections_max_idle_ms.to_string()),
+    },
+    BrokerKey {
+        name: "max.connections",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_connections.to_string()),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections_per_ip = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_connections_per_ip.to_string()),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip.overrides",
+        kind: ConfigType::String,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections_per_ip_overrides = parse_ip_overrides(k, v)?;
+            Ok(())
+        },
+        render: |c| {
+            let entries: Vec<String> = c
+                .max_connections_per_ip_overrides
+                .iter()
+                .map(|(host, _, count)| format!("{host}:{count}"))
+                .collect();
+            Some(entries.join(","))
+        },
     },
     BrokerKey {
         name: "group.initial.rebalance.delay.ms",

@@ -344,8 +344,10 @@ fn described_values_load_back_to_the_same_config() {
 fn every_key_has_a_distinct_env_name_and_a_toml_spelling() {
     let envs: BTreeSet<String> = BROKER_KEYS.iter().map(|k| env_name(k.name)).collect();
     assert_eq!(envs.len(), BROKER_KEYS.len());
-    // `a.b = 1` nests `b` inside table `a`, so no key may be a table of another.
-    for a in BROKER_KEYS {
+    // `a.b = 1` nests `b` inside table `a`, so no key may be a table of another, except
+    // Kafka's `max.connections` family: a file that sets more than one of them quotes them.
+    let quoted = ["max.connections", "max.connections.per.ip"];
+    for a in BROKER_KEYS.iter().filter(|k| !quoted.contains(&k.name)) {
         for b in BROKER_KEYS {
             assert!(
                 !b.name.starts_with(&format!("{}.", a.name)),
@@ -355,6 +357,21 @@ fn every_key_has_a_distinct_env_name_and_a_toml_spelling() {
             );
         }
     }
+}
+
+#[test]
+fn the_max_connections_keys_load_from_toml_quoted() {
+    let file = toml_file(
+        "\"max.connections\" = 100\n\"max.connections.per.ip\" = 5\n\
+         \"max.connections.per.ip.overrides\" = \"127.0.0.1:50,localhost:7\"\n",
+    );
+    let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    assert_eq!((c.max_connections, c.max_connections_per_ip), (100, 5));
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert_eq!(c.max_connections_per_ip_overrides[0], ("127.0.0.1".to_string(), loopback, 50));
+    assert_eq!(c.max_connections_per_ip_overrides[1].0, "localhost");
+    let bad = BrokerConfig::load(None, &[], &["max.connections.per.ip.overrides=nohost".into()]);
+    assert!(bad.unwrap_err().to_string().contains("max.connections.per.ip.overrides"));
 }
 
 #[test]

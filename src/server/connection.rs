@@ -5,9 +5,13 @@
 //! the connection (as Kafka does), and at most `IN_FLIGHT_MAX` requests are in flight;
 //! beyond that the connection stops reading its socket.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
@@ -41,24 +45,81 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     // Unbuffered: frames are read partly from the socket itself (`frame`).
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
-    let reading = read_requests(Rc::clone(&shard), client_host, reader, socket, queue);
-    let writing = write_responses(&shard, socket, writer, responses);
+    let activity = Activity::new();
+    let reading = read_requests(
+        Rc::clone(&shard),
+        client_host,
+        (reader, socket),
+        queue,
+        &activity,
+    );
+    let writing = write_responses(&shard, socket, writer, responses, &activity);
     futures::future::join(reading, writing).await;
+}
+
+/// When the connection last read a request or wrote a response, and how many requests
+/// it holds: `connections.max.idle.ms` closes it once it has been idle that long.
+struct Activity {
+    last: Cell<Instant>,
+    in_flight: Cell<usize>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            last: Cell::new(Instant::now()),
+            in_flight: Cell::new(0),
+        }
+    }
+
+    fn request_read(&self) {
+        self.last.set(Instant::now());
+        self.in_flight.set(self.in_flight.get() + 1);
+    }
+
+    fn answered(&self) {
+        self.last.set(Instant::now());
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+    }
+
+    /// Completes (with an error, to close the connection) once the connection has
+    /// been idle for `idle`: nothing read or written, no request in flight. Never when
+    /// `idle` is `None`.
+    async fn expiry(&self, idle: Option<Duration>) -> io::Result<Option<Bytes>> {
+        let Some(idle) = idle else {
+            return futures::future::pending().await;
+        };
+        loop {
+            let due = self.last.get() + idle;
+            let now = Instant::now();
+            if now >= due && self.in_flight.get() == 0 {
+                let message = format!("idle for {} ms (connections.max.idle.ms)", idle.as_millis());
+                return Err(io::Error::new(io::ErrorKind::TimedOut, message));
+            }
+            glommio::timer::sleep(due.saturating_duration_since(now).max(idle / 10)).await;
+        }
+    }
 }
 
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     client_host: Rc<str>,
-    mut reader: R,
-    socket: RawFd,
+    (mut reader, socket): (R, RawFd),
     queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
+    activity: &Activity,
 ) {
-    let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
+    let broker = &shard.snapshot().broker;
+    let frame_max = broker.socket_request_max_bytes.max(0) as usize;
+    let idle = u64::try_from(broker.connections_max_idle_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
+        let next = read_frame(&mut reader, socket, frame_max);
         let frame = match shard
-            .unless_stopping(read_frame(&mut reader, socket, frame_max))
+            .unless_stopping(futures_lite::future::or(next, activity.expiry(idle)))
             .await
         {
             Some(Ok(Some(frame))) => frame,
@@ -82,6 +143,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
         let version = if served { request.version } else { -1 };
         let timer = RequestTimer::start(&shard, request.api_key, version);
         let turn = (request.api_key == ApiKey::Produce).then(|| Turn::after(&mut last_produce));
+        activity.request_read();
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
             Rc::clone(&client_host),
@@ -153,6 +215,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     socket: RawFd,
     mut writer: W,
     responses: local_channel::LocalReceiver<(glommio::Task<Response>, RequestTimer)>,
+    activity: &Activity,
 ) {
     while let Some((task, mut timer)) = responses.recv().await {
         let response = task.await;
@@ -171,6 +234,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
             break;
         }
         timer.answered();
+        activity.answered();
     }
     // Wakes the reader if it is still waiting for a frame.
     // SAFETY: shutdown on the connection's own open socket.

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
+pub mod quotas;
 pub mod sendfile;
 
 use std::cell::Cell;
@@ -20,28 +21,54 @@ pub const CONNECTIONS_MAX: usize = 10_000;
 /// How long a stopping broker waits for in-flight requests.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long accepting pauses when it cannot go on: out of descriptors or memory, or the
+/// broker holding `max.connections`.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Accepts connections until the broker stops, then waits for the open ones to finish
 /// what they were doing.
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
+    // Whether accepting is paused for lack of descriptors or memory: said once per episode.
+    let mut starved = false;
     loop {
         let stream = match shard.unless_stopping(listener.accept()).await {
             Some(Ok(stream)) => stream,
+            Some(Err(glommio::GlommioError::IoError(error))) if out_of_resources(&error) => {
+                if !starved {
+                    tracing::warn!(shard = shard.id.0, %error, "cannot accept connections: serving the open ones and retrying every {ACCEPT_RETRY:?}");
+                    starved = true;
+                }
+                if pause(&shard).await.is_none() {
+                    break;
+                }
+                continue;
+            }
             Some(Err(error)) => {
-                tracing::warn!(%error, "accept failed");
+                tracing::debug!(%error, "accept failed");
                 continue;
             }
             None => break,
         };
+        if std::mem::take(&mut starved) {
+            tracing::info!(shard = shard.id.0, "accepting connections again");
+        }
         if open.get() >= CONNECTIONS_MAX {
             tracing::warn!("connection refused: {CONNECTIONS_MAX} already open on this shard");
             continue;
         }
+        let Some(slot) = admit(&shard, &stream).await else {
+            if shard.is_stopping() {
+                break;
+            }
+            continue;
+        };
         open.set(open.get() + 1);
         let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
         let served = connections.spawn(async move {
             connection::serve(shard, stream).await;
+            drop(slot);
             open.set(open.get() - 1);
         });
         match served {
@@ -60,6 +87,45 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         Some(Err(error)) => tracing::warn!(?error, "closing connections"),
         None => {
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping without them")
+        }
+    }
+}
+
+/// Errors of accept(2) that last until something else frees descriptors or memory.
+fn out_of_resources(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile.
+async fn pause(shard: &Shard) -> Option<()> {
+    shard
+        .unless_stopping(glommio::timer::sleep(ACCEPT_RETRY))
+        .await
+}
+
+/// A place for an accepted connection under the connection quotas: `None` when its
+/// address holds its limit (the connection is closed), or when the broker stops while
+/// it waits for `max.connections` to leave room (as Kafka's acceptor, it accepts no
+/// other connection meanwhile).
+async fn admit(shard: &Shard, stream: &glommio::net::TcpStream) -> Option<quotas::Slot> {
+    let ip = stream.peer_addr().ok()?.ip();
+    let mut waiting = false;
+    loop {
+        match quotas::admit(ip, &shard.snapshot().broker) {
+            Ok(slot) => return Some(slot),
+            Err(quotas::Refused::AddressFull(open)) => {
+                tracing::info!(%ip, open, "connection refused: its address holds max.connections.per.ip");
+                return None;
+            }
+            Err(quotas::Refused::BrokerFull) => {
+                if !std::mem::replace(&mut waiting, true) {
+                    tracing::info!("the broker holds max.connections: accepting waits for a connection to close");
+                }
+                pause(shard).await?;
+            }
         }
     }
 }

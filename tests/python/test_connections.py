@@ -1,0 +1,129 @@
+"""Connections a client cannot hold on to: `connections.max.idle.ms` closes idle ones;
+`max.connections.per.ip` (with its overrides) closes those past an address's limit;
+`max.connections` makes accepting wait for a connection to close, as Kafka's acceptor does;
+and a broker out of file descriptors keeps serving the connections it has, says so once,
+and accepts again when descriptors free up."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+import pytest
+
+import kafka_wire as kw
+from clients import assert_broker_serves
+
+
+def answered(conn: kw.Conn, timeout: float = 10.0) -> bool:
+    """An ApiVersions request on `conn` is answered within `timeout` (False: not answered)."""
+    try:
+        kw.parse_api_versions(conn.request(kw.API_VERSIONS, 0, kw.api_versions_v0(), timeout=timeout), 0)
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_an_idle_connection_is_closed_and_a_busy_one_kept(start_broker):
+    broker = start_broker({"connections.max.idle.ms": 1000})
+    with kw.Conn(broker.bootstrap) as idle, kw.Conn(broker.bootstrap) as busy:
+        assert answered(idle)
+        # Requests 300 ms apart keep the busy one open well past the idle time.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert answered(busy)
+            time.sleep(0.3)  # pacing the requests, not waiting for the broker
+        idle.wait_closed(timeout=10)
+        assert answered(busy)
+
+
+def test_an_address_past_max_connections_per_ip_is_refused(start_broker):
+    broker = start_broker({"max.connections.per.ip": 3})
+    held = [kw.Conn(broker.bootstrap) for _ in range(3)]
+    try:
+        assert all(answered(c) for c in held)
+        with kw.Conn(broker.bootstrap) as fourth:
+            fourth.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+            fourth.wait_closed(timeout=10)
+        held.pop().close()
+        # The broker sees the close when it reads it: until then a new connection is refused.
+        deadline = time.monotonic() + 10
+        while True:
+            with kw.Conn(broker.bootstrap) as again:
+                try:
+                    if answered(again, timeout=5):
+                        break
+                except kw.Closed:
+                    pass
+            assert time.monotonic() < deadline, "no place came back after a connection closed"
+    finally:
+        for c in held:
+            c.close()
+    assert "connection refused: its address holds max.connections.per.ip" in broker.log_text()
+
+
+def test_an_override_raises_one_addresss_limit(start_broker):
+    broker = start_broker({"max.connections.per.ip": 1, "max.connections.per.ip.overrides": "127.0.0.1:4"})
+    held = [kw.Conn(broker.bootstrap) for _ in range(4)]
+    try:
+        assert all(answered(c) for c in held)
+        with kw.Conn(broker.bootstrap) as fifth:
+            fifth.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+            fifth.wait_closed(timeout=10)
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_max_connections_makes_accepting_wait_for_a_close(start_broker):
+    broker = start_broker({"max.connections": 3})
+    held = [kw.Conn(broker.bootstrap) for _ in range(3)]
+    try:
+        assert all(answered(c) for c in held)
+        with kw.Conn(broker.bootstrap) as waiting:
+            corr = waiting.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+            # Not served while the broker holds three (the kernel has the connection queued).
+            with pytest.raises(TimeoutError):
+                waiting.recv_response(corr, timeout=2)
+            held.pop().close()
+            kw.parse_api_versions(waiting.recv_response(corr, timeout=10), 0)
+    finally:
+        for c in held:
+            c.close()
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_out_of_descriptors_the_broker_serves_what_it_has_and_recovers(start_broker, cores):
+    broker = start_broker()
+    baseline = open_descriptors(broker.pid)
+    broker.stop()
+    # Room for a handful of connections beyond what the broker holds when idle.
+    limit = baseline + 5
+    broker.limits = {resource.RLIMIT_NOFILE: (limit, limit)}
+    broker.start()
+    conns = [kw.Conn(broker.bootstrap) for _ in range(9)]
+    try:
+        served = [c for c in conns if answered(c, timeout=2)]
+        stuck = [c for c in conns if c not in served]
+        assert served and stuck, f"{len(served)} connections served with RLIMIT_NOFILE {limit}"
+        broker.wait_for_stderr(r"cannot accept connections: serving the open ones")
+        # Retried every 100 ms meanwhile, said once by each shard's acceptor.
+        said = broker.log_text().count("cannot accept connections")
+        assert said <= cores, f"said {said} times by {cores} shards in one episode"
+        # The connections it has are still served.
+        assert answered(served[0])
+        # Descriptors free up: the connections waiting in the backlog are served (their
+        # request from before is answered).
+        for c in served[1:]:
+            c.close()
+        for c in stuck[: len(served) - 1]:
+            c.recv_frame(timeout=10)
+        broker.wait_for_stderr(r"accepting connections again")
+    finally:
+        for c in conns:
+            c.close()
+    assert_broker_serves(broker)
