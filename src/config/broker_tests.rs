@@ -368,10 +368,20 @@ fn the_max_connections_keys_load_from_toml_quoted() {
     let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!((c.max_connections, c.max_connections_per_ip), (100, 5));
     let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    assert_eq!(c.max_connections_per_ip_overrides[0], ("127.0.0.1".to_string(), loopback, 50));
+    assert_eq!(
+        c.max_connections_per_ip_overrides[0],
+        ("127.0.0.1".to_string(), loopback, 50)
+    );
     assert_eq!(c.max_connections_per_ip_overrides[1].0, "localhost");
-    let bad = BrokerConfig::load(None, &[], &["max.connections.per.ip.overrides=nohost".into()]);
-    assert!(bad.unwrap_err().to_string().contains("max.connections.per.ip.overrides"));
+    let bad = BrokerConfig::load(
+        None,
+        &[],
+        &["max.connections.per.ip.overrides=nohost".into()],
+    );
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("max.connections.per.ip.overrides"));
 }
 
 #[test]
