@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use anyhow::Context;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
@@ -413,16 +414,33 @@ fn unknown_topic(name: &str) -> ApiError {
 pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<ClusterState> {
     std::fs::create_dir_all(log_dir)?;
     let path = log_dir.join(STATE_FILE);
+    finish_deletions(log_dir)?;
     let directories = partition_directories(log_dir)?;
     let state = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<ClusterState>(&bytes)
             .map_err(|e| anyhow::anyhow!("cluster state {} is unreadable: {e}", path.display()))?,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            // The ACLs were in the lost file: rebuilt from the directories, they would be
+            // none, and an authorizer would then allow what they denied.
+            if !directories.is_empty() && !broker.authorizer_class_name.is_empty() {
+                anyhow::bail!(
+                    "{} is missing but {} holds {} partition directories, and an authorizer \
+                     is configured: its ACLs were in that file, so the broker does not start \
+                     without them (restore the file, or start once without \
+                     authorizer.class.name to rebuild the topics from the directories)",
+                    path.display(),
+                    log_dir.display(),
+                    directories.len()
+                );
+            }
             let state = discover(&directories);
-            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)?;
+            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)
+                .with_context(|| format!("writing {}", path.display()))?;
             state
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading {}", path.display()));
+        }
     };
     for (topic, partition, dir) in directories {
         if state
@@ -430,8 +448,16 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
             .get(&topic)
             .is_none_or(|meta| partition >= meta.partitions)
         {
-            tracing::warn!(dir = %dir.display(), "removing the directory of a deleted partition");
-            std::fs::remove_dir_all(&dir)?;
+            // An old backup of the state, or one that lists nothing, must not cost data:
+            // the directory is kept aside, as Kafka keeps stray logs.
+            let stray = crate::storage::log::aside(&dir, "stray");
+            std::fs::rename(&dir, &stray)
+                .with_context(|| format!("renaming {} to {}", dir.display(), stray.display()))?;
+            tracing::warn!(
+                dir = %dir.display(),
+                kept_as = %stray.display(),
+                "a partition directory that {STATE_FILE} does not list is kept aside; delete it if it is not needed"
+            );
         }
     }
     // Dynamic broker configs are checked now, so a bad one stops start-up with its name.
@@ -439,6 +465,20 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         .with_default_overrides(&state.broker_default_overrides)?
         .with_dynamic_overrides(&state.broker_overrides)?;
     Ok(state)
+}
+
+/// Removes the directories of deleted partitions that a stop interrupted.
+fn finish_deletions(log_dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(log_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_dir() && name.ends_with("-delete") {
+            tracing::info!(dir = %entry.path().display(), "finishing the deletion of a partition");
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {

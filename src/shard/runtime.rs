@@ -379,8 +379,7 @@ async fn listen_and_serve(
     events: &mpsc::Sender<Event>,
 ) -> anyhow::Result<()> {
     shard.progress.stage("binding its listener");
-    let listener = glommio::net::TcpListener::bind(address)
-        .map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
+    let listener = listen(address).map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     shard.set_accepting();
     let metrics = match metrics {
         Some(metrics) => {
@@ -528,23 +527,17 @@ fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// Claims the Kafka listener's address before the shards bind it (port 0 becomes a
-/// real port here). The shards bind with SO_REUSEPORT, which would let a second broker
-/// share the port and split clients between two brokers' data; so the address is first
-/// bound without it, which fails if anything else holds or listens on it. What is
-/// returned is an SO_REUSEPORT placeholder that keeps the port until the shards listen.
+/// real port here). The shards listen with SO_REUSEPORT, which would let a second broker
+/// share the port and split clients between two brokers' data. So the address is first
+/// bound without it, which fails if another socket listens there, or holds the address
+/// without SO_REUSEADDR (another broker's placeholder). What is returned is an
+/// SO_REUSEPORT placeholder that keeps the port until the shards listen.
+///
+/// Every socket on the port but the placeholder has SO_REUSEADDR, as Kafka's listener
+/// does: a broker killed with connections open leaves them closing (FIN_WAIT, TIME_WAIT),
+/// and those must not refuse its restart.
 fn claim(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
-    let new_socket = |reuse_port: bool| -> std::io::Result<socket2::Socket> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(address),
-            socket2::Type::STREAM,
-            None,
-        )?;
-        // As Kafka's listener: a restart is not refused for connections in TIME_WAIT.
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(reuse_port)?;
-        Ok(socket)
-    };
-    let probe = new_socket(false)?;
+    let probe = new_socket(address, true, false)?;
     probe
         .bind(&address.into())
         .map_err(|e| in_use(address, "the listener", e))?;
@@ -553,11 +546,36 @@ fn claim(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
         .as_socket()
         .context("the listener has no IP address")?;
     drop(probe);
-    let placeholder = new_socket(true)?;
+    let placeholder = new_socket(address, false, true)?;
     placeholder
         .bind(&address.into())
         .map_err(|e| in_use(address, "the listener", e))?;
     Ok(placeholder)
+}
+
+fn new_socket(
+    address: SocketAddr,
+    reuse_address: bool,
+    reuse_port: bool,
+) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(reuse_address)?;
+    socket.set_reuse_port(reuse_port)?;
+    Ok(socket)
+}
+
+/// A shard's listener on the claimed address: SO_REUSEPORT to share it with the other
+/// shards, SO_REUSEADDR for its connections' sake (see `claim`).
+fn listen(address: SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
+    let socket = new_socket(address, true, true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
 /// The error for a listener that cannot bind, plainly so when the address is taken.

@@ -653,14 +653,27 @@ impl Log {
         self.flush().await
     }
 
-    /// Removes the log's files and directory (topic deletion).
+    /// Removes the log's files and directory (topic deletion). The directory is first
+    /// renamed `<name>.<id>-delete`, in one step: a stop part way leaves no directory
+    /// under the partition's name, and the next start finishes the removal.
     pub async fn delete(&self) -> Result<(), StorageError> {
         let dir = self.dir.clone();
         glommio::executor()
-            .spawn_blocking(move || std::fs::remove_dir_all(dir))
+            .spawn_blocking(move || {
+                let doomed = aside(&dir, "delete");
+                std::fs::rename(&dir, &doomed)?;
+                std::fs::remove_dir_all(doomed)
+            })
             .await?;
         Ok(())
     }
+}
+
+/// `dir`'s name with Kafka's suffix for a log set aside: `<topic>-<partition>.<id>-<what>`
+/// (`-delete` for one being deleted, `-stray` for one the metadata does not list).
+pub fn aside(dir: &Path, what: &str) -> PathBuf {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    dir.with_file_name(format!("{name}.{}-{what}", uuid::Uuid::new_v4().simple()))
 }
 
 /// Whole batches read from one window of a segment.

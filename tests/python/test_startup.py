@@ -5,6 +5,7 @@ failpoint, which holds recovery between two partitions)."""
 
 from __future__ import annotations
 
+import json
 import re
 import resource
 import signal
@@ -43,6 +44,21 @@ def test_a_second_broker_on_a_taken_address_fails_at_once(start_broker, tmp_path
     log = fails_to_start(another(tmp_path, cores, "same-metrics-port", {"metrics.port": port}))
     assert f"the metrics listener cannot bind 127.0.0.1:{port}: address already in use" in log
     clients.assert_broker_serves(first)
+
+
+def test_a_second_broker_fails_while_the_first_is_still_recovering(start_broker, tmp_path, cores):
+    first = start_broker({"num.partitions": 1})
+    clients.produce_all(clients.producer(first, acks="all"), clients.unique_topic(), [{"value": b"x", "partition": 0}])
+    clients.close_all()
+    port = first.port
+    first.stop()
+    first.overrides["listeners"] = f"PLAINTEXT://127.0.0.1:{port}"
+    first.env = {"FAILPOINTS": "shard::open_partition=return(600000)"}
+    first.launch()
+    first.wait_for_stderr(r"failpoint: waiting")
+    log = fails_to_start(another(tmp_path, cores, "during-recovery", {"listeners": f"PLAINTEXT://127.0.0.1:{port}"}))
+    assert f"the listener cannot bind 127.0.0.1:{port}: address already in use" in log
+    first.stop()
 
 
 def test_a_log_directory_in_use_is_refused_naming_its_holder(start_broker, tmp_path, cores):
@@ -130,4 +146,80 @@ def test_a_shard_that_makes_no_start_up_progress_stops_the_broker(start_broker, 
     del broker.overrides["startup.stall.timeout.ms"]
     broker.start()
     got = clients.consume(broker, t, {0: 0}, {0: sent[0].offset + 1})
+    assert [r.value for r in got[0]] == [b"kept"]
+
+
+def partition_dirs(broker: Broker, topic: str) -> list:
+    return sorted(p.name for p in broker.log_dir.iterdir() if p.is_dir() and p.name.startswith(f"{topic}-"))
+
+
+def test_a_cluster_state_that_disagrees_with_the_data_deletes_nothing(start_broker):
+    """An old backup of cluster.json, then one that lists no topics: every partition it does
+    not list is kept aside as Kafka keeps stray logs (`<dir>.<id>-stray`), never deleted."""
+    broker = start_broker({"num.partitions": 1})
+    p = clients.producer(broker, acks="all")
+    old, new = clients.unique_topic("old"), clients.unique_topic("new")
+    clients.produce_all(p, old, [{"value": b"old", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    backup = (broker.log_dir / "cluster.json").read_bytes()
+    broker.start()
+    clients.produce_all(clients.producer(broker, acks="all"), new, [{"value": b"new", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    (broker.log_dir / "cluster.json").write_bytes(backup)
+    broker.start()
+    assert partition_dirs(broker, old) == [f"{old}-0"]
+    [stray] = partition_dirs(broker, new)
+    assert re.fullmatch(rf"{new}-0\.[0-9a-f]{{32}}-stray", stray), stray
+    assert any(p.name.endswith(".log") for p in (broker.log_dir / stray).iterdir())
+    assert "a partition directory that cluster.json does not list is kept aside" in broker.log_text()
+    assert clients.topic_partitions(broker, new) is None
+    clients.assert_broker_serves(broker)
+    clients.close_all()
+    broker.stop()
+    # A state that lists no topics: the old topic's data is kept aside too.
+    state = json.loads((broker.log_dir / "cluster.json").read_text())
+    state["topics"] = {}
+    (broker.log_dir / "cluster.json").write_text(json.dumps(state))
+    broker.start()
+    assert len([d for d in partition_dirs(broker, old) if d.endswith("-stray")]) == 1
+    assert (broker.log_dir / stray).is_dir()
+
+
+def test_a_deletion_a_stop_interrupted_is_finished_at_the_next_start(start_broker):
+    broker = start_broker({"num.partitions": 1})
+    t = clients.unique_topic()
+    clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"gone", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    # What a stop between the rename and the removal leaves: the topic gone from the state,
+    # its directory renamed.
+    state = json.loads((broker.log_dir / "cluster.json").read_text())
+    del state["topics"][t]
+    (broker.log_dir / "cluster.json").write_text(json.dumps(state))
+    doomed = broker.log_dir / f"{t}-0"
+    doomed.rename(broker.log_dir / f"{t}-0.{'ab' * 16}-delete")
+    broker.start()
+    assert partition_dirs(broker, t) == []
+    assert "finishing the deletion of a partition" in broker.log_text()
+
+
+def test_with_an_authorizer_a_lost_cluster_state_fails_closed(start_broker):
+    secured = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+               "allow.everyone.if.no.acl.found": "true", "num.partitions": 1}
+    broker = start_broker(secured)
+    t = clients.unique_topic()
+    clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"kept", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    (broker.log_dir / "cluster.json").unlink()
+    with pytest.raises(BrokerError, match="exited with code 1 before its ready line"):
+        broker.start()
+    assert "cluster.json is missing but" in broker.log_text()
+    assert "an authorizer is configured: its ACLs were in that file" in broker.log_text()
+    # Without the authorizer the topics are rebuilt from the directories.
+    del broker.overrides["authorizer.class.name"]
+    broker.start()
+    got = clients.consume(broker, t, {0: 0}, {0: 1})
     assert [r.value for r in got[0]] == [b"kept"]
