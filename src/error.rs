@@ -45,7 +45,7 @@ impl From<StorageError> for ApiError {
         let code = match error {
             StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             StorageError::OutOfOrder { .. } => ResponseError::UnknownServerError,
-            StorageError::Io(_) => ResponseError::KafkaStorageError,
+            StorageError::Io(_) | StorageError::Offline { .. } => ResponseError::KafkaStorageError,
         };
         ApiError::new(code, error.to_string())
     }

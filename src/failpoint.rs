@@ -6,6 +6,8 @@
 //! The points, and what `return(ARG)` does at each:
 //! - `shard::open_partition`, before each partition log a shard opens while starting:
 //!   waits ARG milliseconds (the shard keeps running its other tasks).
+//! - `storage::fdatasync`, before a segment's fdatasync: fails it with EIO when the
+//!   segment's path contains ARG (all of them without an ARG).
 
 /// Reads `FAILPOINTS`; a configuration that does not parse stops the broker.
 pub fn setup() {
@@ -23,4 +25,20 @@ pub async fn delay(name: &str) {
     }
     #[cfg(not(feature = "failpoints"))]
     let _ = name;
+}
+
+/// Where `name` is configured with `return(TEXT)` and `path` contains TEXT (or no TEXT
+/// is given): an EIO error, as the failing device would give.
+pub fn io_error(name: &str, path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    if let Some(Some(())) = fail::eval(name, |arg| {
+        let hit = arg.is_none_or(|text| path.to_string_lossy().contains(text.as_str()));
+        hit.then_some(())
+    }) {
+        tracing::warn!(failpoint = name, path = %path.display(), "failpoint: failing with EIO");
+        return Err(std::io::Error::from_raw_os_error(libc::EIO));
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = (name, path);
+    Ok(())
 }

@@ -134,7 +134,12 @@ pub fn sample(shard: &Shard) -> ShardSample {
             }
         })
         .collect();
-    let open: HashSet<(&str, i32)> = local.iter().map(|p| (p.topic.as_str(), p.index)).collect();
+    // A partition whose log went offline (a failed fdatasync) is offline too.
+    let open: HashSet<(&str, i32)> = local
+        .iter()
+        .filter(|p| !p.is_offline())
+        .map(|p| (p.topic.as_str(), p.index))
+        .collect();
     let offline = snapshot
         .topics()
         .flat_map(|(topic, meta)| (0..meta.partitions).map(move |p| (topic.as_str(), p)))

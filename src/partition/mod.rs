@@ -478,6 +478,11 @@ impl Partition {
         result
     }
 
+    /// Whether a failed fdatasync took the partition's log offline.
+    pub fn is_offline(&self) -> bool {
+        self.log.is_offline()
+    }
+
     /// Whether appends since the last flush wait for one.
     pub fn is_dirty(&self) -> bool {
         self.log.is_dirty()

@@ -106,6 +106,9 @@ impl Log {
         map_entries_max: usize,
         stable: &Stable,
     ) -> Result<usize, StorageError> {
+        if self.is_offline() {
+            return Ok(0);
+        }
         let config = *self.config.borrow();
         let segments: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();
         let Some((active, sealed)) = segments.split_last() else {

@@ -95,6 +95,9 @@ pub struct Log {
     turn: Semaphore,
     /// Compaction has cleaned every sealed segment below this offset.
     cleaned_up_to: Cell<i64>,
+    /// Why the log is offline (a failed fdatasync), if it is: nothing more is written,
+    /// synced or read.
+    offline: RefCell<Option<String>>,
 }
 
 impl Log {
@@ -133,6 +136,7 @@ impl Log {
             flushed_offset: Cell::new(end),
             turn: Semaphore::new(1),
             cleaned_up_to: Cell::new(-1),
+            offline: RefCell::new(None),
         })
     }
 
@@ -307,7 +311,35 @@ impl Log {
     /// overlap).
     async fn append_turn(&self) -> Result<Permit<'_>, StorageError> {
         let permit = self.turn.acquire_permit(1).await;
-        permit.map_err(|error| StorageError::Io(error.into()))
+        let permit = permit.map_err(|error| StorageError::Io(error.into()))?;
+        self.check_online()?;
+        Ok(permit)
+    }
+
+    /// fdatasyncs the active segment; a failure takes the log offline (see `flush`).
+    async fn sync_active(&self) -> Result<(), StorageError> {
+        self.check_online()?;
+        if let Err(error) = self.active().flush().await {
+            tracing::error!(dir = %self.dir.display(), %error, "fdatasync failed: the log is offline (KAFKA_STORAGE_ERROR) until the broker restarts and recovers it");
+            *self.offline.borrow_mut() = Some(error.to_string());
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Whether a failed fdatasync took the log offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline.borrow().is_some()
+    }
+
+    fn check_online(&self) -> Result<(), StorageError> {
+        match &*self.offline.borrow() {
+            None => Ok(()),
+            Some(reason) => Err(StorageError::Offline {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            }),
+        }
     }
 
     /// Removes every batch from the one holding `offset` to the end (a follower whose
@@ -385,6 +417,7 @@ impl Log {
     /// Seals the active segment and starts a new one at the log end. Callers hold the
     /// append turn: a roll in the middle of an append would split its offsets.
     async fn roll(&self, now_ms: i64) -> Result<(), StorageError> {
+        self.sync_active().await?;
         self.active().seal(&self.dir).await?;
         let base = self.end_offset.get();
         let segment = Segment::create(&self.dir, base, now_ms).await?;
@@ -400,12 +433,17 @@ impl Log {
 
     /// Makes every append so far durable (fdatasync of the active segment; sealed ones
     /// were synced when they rolled).
+    ///
+    /// A failed fdatasync is not retried: Linux may have dropped the pages it could not
+    /// write and marked them clean, so a second call could succeed without them. The log
+    /// goes offline instead; nothing more is acknowledged from it.
     pub async fn flush(&self) -> Result<(), StorageError> {
+        self.check_online()?;
         let target = self.end_offset.get();
         if self.flushed_offset.get() >= target {
             return Ok(());
         }
-        self.active().flush().await?;
+        self.sync_active().await?;
         self.flushed_offset
             .set(self.flushed_offset.get().max(target));
         Ok(())
@@ -420,6 +458,7 @@ impl Log {
         max_bytes: usize,
         bound: i64,
     ) -> Result<Option<FileSlice>, StorageError> {
+        self.check_online()?;
         self.check_range(offset)?;
         if offset >= bound {
             return Ok(None);
@@ -533,6 +572,7 @@ impl Log {
     /// Kafka's DeleteRecords: records before `offset` become unreadable, and segments
     /// wholly before it are deleted.
     pub async fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        self.check_online()?;
         self.check_range(offset)?;
         if offset > self.start_offset.get() {
             self.start_offset.set(offset);
@@ -545,6 +585,10 @@ impl Log {
     /// Deletes whole segments older than `retention.ms` or beyond `retention.bytes`,
     /// oldest first, never the active one. Returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        // An offline log is left as it is until a restart recovers it.
+        if self.is_offline() {
+            return Ok(0);
+        }
         let config = *self.config.borrow();
         // A compact-only topic keeps every key's last record however old.
         if !config.delete {

@@ -21,6 +21,14 @@ pub enum StorageError {
     OutOfOrder { offset: i64, expected: i64 },
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A failed fdatasync took the log offline: Linux may have dropped the dirty pages,
+    /// so what it holds is no longer known to be on disk, and a later sync that succeeds
+    /// would not prove otherwise.
+    #[error("the log in {dir} is offline since an fdatasync failed: {reason}")]
+    Offline {
+        dir: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 #[cfg(test)]

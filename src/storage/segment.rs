@@ -229,6 +229,7 @@ impl Segment {
     }
 
     pub async fn flush(&self) -> io::Result<()> {
+        crate::failpoint::io_error("storage::fdatasync", &self.log_path)?;
         self.file.fdatasync().await.map_err(io::Error::from)
     }
 

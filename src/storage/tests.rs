@@ -470,3 +470,53 @@ fn a_follower_append_keeps_its_leaders_offsets_and_refuses_going_back() {
         );
     });
 }
+
+#[cfg(feature = "failpoints")]
+#[test]
+fn a_failed_fdatasync_takes_the_log_offline_for_good() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    run(async {
+        let log = Log::open(dir.path(), LogConfig::default(), 1_000)
+            .await
+            .expect("open");
+        append(&log, 3, 0).await;
+        // Only this test's directory fails: the fail crate's points are the process's.
+        fail::cfg("storage::fdatasync", &format!("return({marker})")).unwrap();
+        let first = log.flush().await.unwrap_err();
+        fail::remove("storage::fdatasync");
+        assert!(matches!(first, StorageError::Io(_)), "{first}");
+        assert!(log.is_offline());
+        // The device would succeed now; the log still refuses, instead of a sync that
+        // could succeed without the pages the failed one lost.
+        assert!(matches!(
+            log.flush().await,
+            Err(StorageError::Offline { .. })
+        ));
+        let values: [&[u8]; 1] = [b"late"];
+        let bytes = encode_batch(&values, &[1], Compression::None);
+        let infos = batch::validate(&bytes, 1 << 20).expect("valid");
+        let refused = log.append(&bytes, infos, 0, 1_000).await.unwrap_err();
+        assert!(refused
+            .to_string()
+            .contains("is offline since an fdatasync failed"));
+        assert!(matches!(
+            log.read(0, 1 << 20, i64::MAX).await,
+            Err(StorageError::Offline { .. })
+        ));
+    });
+    // A restart recovers the log from disk, as after a crash.
+    run(async {
+        let log = Log::open(dir.path(), LogConfig::default(), 1_000)
+            .await
+            .expect("reopen");
+        assert!(!log.is_offline());
+        append(&log, 1, 10).await;
+        log.flush().await.expect("flush");
+    });
+}

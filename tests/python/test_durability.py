@@ -3,9 +3,11 @@ or corrupt segment tail is cut back to the last whole batch on restart and never
 SIGTERM/SIGINT exit 0 with everything flushed."""
 
 import random
+import re
 import signal
 import threading
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
@@ -194,3 +196,41 @@ def test_shutdown_with_busy_clients_is_prompt(start_broker):
     c.close()
     b.start()
     assert watermarks(b, t, 0) == (0, 1)
+
+
+def test_a_failed_fdatasync_takes_the_log_offline_and_acknowledges_nothing_more(start_broker):
+    """The `storage::fdatasync` failpoint fails the fdatasync of one topic's segments (EIO).
+    Retried, an fdatasync after a failure can succeed without the pages Linux dropped, so the
+    log goes offline instead: KAFKA_STORAGE_ERROR (56) for every produce and fetch, while the
+    broker serves its other topics; the offline-partition gauge counts it. A restart recovers
+    it."""
+    storage_error = 56
+    doomed = unique_topic("doomed")
+    b = start_broker({"num.partitions": 1})
+    b.stop()
+    b.env = {"FAILPOINTS": f"storage::fdatasync=return({doomed}-0)"}
+    b.start()
+    batch = kw.encode_batch([kw.Record(b"k", b"v")])
+    with kw.Conn(b.bootstrap) as c:
+        kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([doomed])))  # auto-creates
+        for acks in (-1, -1, 1):
+            res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(doomed, 0, batch, acks=acks)))
+            assert res[(doomed, 0)][0] == storage_error, (acks, res)
+        fetched = kw.parse_fetch_v4(c.request(kw.FETCH, 4, kw.fetch_v4(doomed, 0, 0, max_wait_ms=0)))
+        assert fetched[(doomed, 0)].error_code == storage_error
+    text = b.log_text()
+    assert f"{doomed}-0" in text and "fdatasync failed: the log is offline" in text
+    assert text.count("failpoint: failing with EIO") == 1, "the failed fdatasync was retried"
+    metrics = re.findall(r"shoal metrics: listening on (\S+)", text)[-1]  # this start's
+    body = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10).read().decode()
+    assert "kafka_controller_kafkacontroller_offlinepartitionscount 1" in body
+    # The rest of the broker serves.
+    other = unique_topic("fine")
+    produce_all(producer(b, acks="all"), other, [{"value": b"ok", "partition": 0}])
+    # A restart without the fault recovers the log, which serves again.
+    b.stop()
+    b.env = {}
+    b.start()
+    sent = produce_all(producer(b, acks="all"), doomed, [{"value": b"after", "partition": 0}])
+    got = consume(b, doomed, {0: sent[0].offset}, {0: sent[0].offset + 1})
+    assert [r.value for r in got[0]] == [b"after"]
