@@ -49,6 +49,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let log_dir = log_dir.canonicalize()?;
     let _lock = lock_log_dir(&log_dir)?;
     raise_memlock_limit()?;
+    raise_descriptor_limit();
     let state = controller::load_state(&log_dir, &config)?;
     let broker = config
         .with_default_overrides(&state.broker_default_overrides)?
@@ -634,29 +635,22 @@ const MEMLOCK_MIN: u64 = 512 * 1024;
 /// needs (the old Docker and systemd default is 64 KiB); fails, naming the limit and
 /// the fix, when the hard limit is below it too.
 fn raise_memlock_limit() -> anyhow::Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write `limit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("reading RLIMIT_MEMLOCK");
-    }
-    if limit.rlim_cur >= MEMLOCK_MIN {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Memlock);
+    // `None` is unlimited.
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if soft >= MEMLOCK_MIN {
         return Ok(());
     }
-    let soft = limit.rlim_cur;
-    if limit.rlim_max >= MEMLOCK_MIN {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } == 0 {
-            tracing::info!(
-                from = soft,
-                to = limit.rlim_max,
-                "raised the locked-memory limit (RLIMIT_MEMLOCK) for io_uring"
-            );
-            return Ok(());
-        }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if limit.maximum.is_none_or(|hard| hard >= MEMLOCK_MIN)
+        && setrlimit(Resource::Memlock, raised).is_ok()
+    {
+        tracing::info!(from = soft, to = ?limit.maximum, "raised the locked-memory limit (RLIMIT_MEMLOCK) for io_uring");
+        return Ok(());
     }
     anyhow::bail!(
         "the locked-memory limit (RLIMIT_MEMLOCK, `ulimit -l`) is {} KiB; io_uring needs at least {} KiB. \
@@ -665,6 +659,23 @@ fn raise_memlock_limit() -> anyhow::Result<()> {
         soft / 1024,
         MEMLOCK_MIN / 1024
     )
+}
+
+/// Raises the soft limit on open descriptors to the hard one, as the JVM does for
+/// Kafka: segments and connections each hold one, and the usual soft default (1024) is
+/// far below what a broker needs.
+fn raise_descriptor_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the descriptor limit (RLIMIT_NOFILE)");
+        }
+    }
 }
 
 /// Sends `NotStarted` when dropped before `ran`: glommio drops a shard's closure unrun

@@ -118,7 +118,7 @@ impl Log {
             };
             segments.insert(*base, Rc::new(segment));
         }
-        let checkpoint = read_start_offset(dir).await;
+        let checkpoint = read_start_offset(dir)?;
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0);
             segments.insert(base, Rc::new(Segment::create(dir, base, now_ms).await?));
@@ -126,7 +126,13 @@ impl Log {
         }
         let first = segments.values().next().map_or(0, |s| s.base_offset());
         let end = segments.values().next_back().map_or(0, |s| s.next_offset());
-        let start = checkpoint.unwrap_or(first).clamp(first, end);
+        // A start past the end would hide every record the log holds: refused, not obeyed.
+        if let Some(start) = checkpoint.filter(|start| *start > end) {
+            let message = format!("the log start {start} is past the log's end {end}");
+            let error = io::Error::new(io::ErrorKind::InvalidData, message);
+            return Err(named(&dir.join(LOG_START_FILE), error).into());
+        }
+        let start = checkpoint.unwrap_or(first).max(first);
         Ok(Log {
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
@@ -798,9 +804,31 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(bases)
 }
 
-async fn read_start_offset(dir: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(dir.join(LOG_START_FILE)).ok()?;
-    text.trim().parse().ok()
+/// The log start offset DeleteRecords and retention checkpointed, if they did. A file
+/// that does not hold an offset is an error naming it: guessing would move the log start.
+fn read_start_offset(dir: &Path) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(LOG_START_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(named(&path, error).into()),
+    };
+    match text.trim().parse::<i64>() {
+        Ok(offset) if offset >= 0 => Ok(Some(offset)),
+        _ => Err(named(
+            &path,
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{text:?} is not an offset"),
+            ),
+        )
+        .into()),
+    }
+}
+
+/// `error`, with the file it is about in front.
+fn named(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
 async fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {

@@ -520,3 +520,40 @@ fn a_failed_fdatasync_takes_the_log_offline_for_good() {
         log.flush().await.expect("flush");
     });
 }
+
+#[test]
+fn a_log_start_checkpoint_that_is_not_an_offset_or_past_the_end_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checkpoint = dir.path().join("log-start-offset");
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 1_000)
+            .await
+            .expect("open");
+        for i in 0..5 {
+            append(&log, 3, i * 10).await;
+        }
+        log.flush().await.expect("flush");
+    });
+    for (text, says) in [
+        ("seven\n", "is not an offset"),
+        ("-3\n", "is not an offset"),
+        ("999\n", "the log start 999 is past the log's end 15"),
+    ] {
+        std::fs::write(&checkpoint, text).unwrap();
+        let error = run(Log::open(dir.path(), small_config(), 1_000))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains(&checkpoint.display().to_string()), "{error}");
+        assert!(error.contains(says), "{error}");
+    }
+    // A start below the first segment is the first segment's base, as before.
+    std::fs::write(&checkpoint, "0\n").unwrap();
+    let start = run(async {
+        let log = Log::open(dir.path(), small_config(), 1_000)
+            .await
+            .expect("open");
+        log.start_offset()
+    });
+    assert_eq!(start, 0);
+}

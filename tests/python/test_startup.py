@@ -223,3 +223,21 @@ def test_with_an_authorizer_a_lost_cluster_state_fails_closed(start_broker):
     broker.start()
     got = clients.consume(broker, t, {0: 0}, {0: 1})
     assert [r.value for r in got[0]] == [b"kept"]
+
+
+def test_a_log_start_checkpoint_that_does_not_parse_or_lies_stops_the_broker_naming_it(start_broker):
+    broker = start_broker({"num.partitions": 1})
+    t = clients.unique_topic()
+    clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"%d" % i, "partition": 0} for i in range(3)])
+    clients.close_all()
+    broker.stop()
+    checkpoint = broker.log_dir.resolve() / f"{t}-0" / "log-start-offset"
+    for text, says in [("garbage\n", "is not an offset"), ("1000\n", "the log start 1000 is past the log's end 3")]:
+        checkpoint.write_text(text)
+        with pytest.raises(BrokerError, match="exited with code 1 before its ready line"):
+            broker.start()
+        assert f"{checkpoint}: " in broker.log_text() and says in broker.log_text()
+    # A checkpoint within the log is obeyed.
+    checkpoint.write_text("1\n")
+    broker.start()
+    assert clients.watermarks(broker, t, 0) == (1, 3)
