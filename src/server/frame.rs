@@ -116,69 +116,74 @@ mod tests {
         assert_eq!(growth(1 << 20, (1 << 20) + 10, 0), 10);
     }
 
-    #[test]
-    fn frames_arriving_in_pieces_are_read_whole() {
+    /// Reads up to `count` frames (stopping at the first error) from a loopback peer that
+    /// writes `pieces` one by one, then closes.
+    fn frames_read(
+        pieces: Vec<Vec<u8>>,
+        max: usize,
+        count: usize,
+    ) -> Vec<io::Result<Option<Bytes>>> {
         use std::io::Write;
         use std::os::fd::AsRawFd;
-        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            for piece in pieces {
+                socket.write_all(&piece).unwrap();
+                socket.flush().unwrap();
+            }
+        });
+        let results = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .make()
             .expect("executor")
-            .run(async {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                let address = listener.local_addr().unwrap();
-                let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-                let sent = body.clone();
-                let peer = std::thread::spawn(move || {
-                    let (mut socket, _) = listener.accept().unwrap();
-                    let mut frames = Vec::new();
-                    frames.extend_from_slice(&(sent.len() as u32).to_be_bytes());
-                    frames.extend_from_slice(&sent);
-                    frames.extend_from_slice(&3u32.to_be_bytes());
-                    frames.extend_from_slice(b"abc");
-                    frames.extend_from_slice(&0u32.to_be_bytes());
-                    // Odd pieces, so that lengths and bodies are cut anywhere.
-                    for piece in frames.chunks(7919) {
-                        socket.write_all(piece).unwrap();
-                        socket.flush().unwrap();
-                    }
-                    // A last frame that declares more than it brings, then the end.
-                    socket.write_all(&1000u32.to_be_bytes()).unwrap();
-                    socket.write_all(b"short").unwrap();
-                });
+            .run(async move {
                 let mut stream = glommio::net::TcpStream::connect(address).await.unwrap();
                 let socket = stream.as_raw_fd();
-                let max = 1 << 20;
-                let first = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
-                assert!(first[..] == body[..], "the first frame came back whole");
-                let second = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
-                assert_eq!(&second[..], b"abc");
-                let empty = read_frame(&mut stream, socket, max).await.unwrap().unwrap();
-                assert!(empty.is_empty());
-                let cut = read_frame(&mut stream, socket, max).await.unwrap_err();
-                assert_eq!(cut.kind(), io::ErrorKind::UnexpectedEof);
-                peer.join().unwrap();
+                let mut results = Vec::new();
+                while results.len() < count {
+                    let result = read_frame(&mut stream, socket, max).await;
+                    let failed = result.is_err();
+                    results.push(result);
+                    if failed {
+                        break;
+                    }
+                }
+                results
             });
+        peer.join().unwrap();
+        results
+    }
+
+    #[test]
+    fn frames_arriving_in_pieces_are_read_whole() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut frames = Vec::new();
+        frames.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        frames.extend_from_slice(&body);
+        frames.extend_from_slice(&3u32.to_be_bytes());
+        frames.extend_from_slice(b"abc");
+        frames.extend_from_slice(&0u32.to_be_bytes());
+        // Odd pieces, so that lengths and bodies are cut anywhere; then a last frame that
+        // declares more than it brings before the end.
+        let mut pieces: Vec<Vec<u8>> = frames.chunks(7919).map(<[u8]>::to_vec).collect();
+        pieces.push(1000u32.to_be_bytes().to_vec());
+        pieces.push(b"short".to_vec());
+        let mut results = frames_read(pieces, 1 << 20, 4).into_iter();
+        let mut next = || results.next().unwrap();
+        assert!(
+            next().unwrap().unwrap()[..] == body[..],
+            "the first frame came back whole"
+        );
+        assert_eq!(&next().unwrap().unwrap()[..], b"abc");
+        assert!(next().unwrap().unwrap().is_empty());
+        assert_eq!(next().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
     fn a_length_outside_the_limit_is_refused() {
-        use std::io::Write;
-        use std::os::fd::AsRawFd;
-        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor")
-            .run(async {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                let address = listener.local_addr().unwrap();
-                let peer = std::thread::spawn(move || {
-                    let (mut socket, _) = listener.accept().unwrap();
-                    socket.write_all(&(-1i32).to_be_bytes()).unwrap();
-                });
-                let mut stream = glommio::net::TcpStream::connect(address).await.unwrap();
-                let socket = stream.as_raw_fd();
-                let error = read_frame(&mut stream, socket, 100).await.unwrap_err();
-                assert_eq!(error.kind(), io::ErrorKind::InvalidData);
-                peer.join().unwrap();
-            });
+        let results = frames_read(vec![(-1i32).to_be_bytes().to_vec()], 100, 1);
+        let error = results.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -6,6 +6,7 @@ and accepts again when descriptors free up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import time
@@ -24,6 +25,25 @@ def answered(conn: kw.Conn, timeout: float = 10.0) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def held(broker, count: int):
+    """`count` raw connections, each answered once, closed at the end."""
+    conns = [kw.Conn(broker.bootstrap) for _ in range(count)]
+    try:
+        assert all(answered(c) for c in conns)
+        yield conns
+    finally:
+        for c in conns:
+            c.close()
+
+
+def refused(broker) -> None:
+    """A new connection's request gets the connection closed."""
+    with kw.Conn(broker.bootstrap) as conn:
+        conn.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+        conn.wait_closed(timeout=10)
+
+
 def test_an_idle_connection_is_closed_and_a_busy_one_kept(start_broker):
     broker = start_broker({"connections.max.idle.ms": 1000})
     with kw.Conn(broker.bootstrap) as idle, kw.Conn(broker.bootstrap) as busy:
@@ -39,13 +59,9 @@ def test_an_idle_connection_is_closed_and_a_busy_one_kept(start_broker):
 
 def test_an_address_past_max_connections_per_ip_is_refused(start_broker):
     broker = start_broker({"max.connections.per.ip": 3})
-    held = [kw.Conn(broker.bootstrap) for _ in range(3)]
-    try:
-        assert all(answered(c) for c in held)
-        with kw.Conn(broker.bootstrap) as fourth:
-            fourth.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
-            fourth.wait_closed(timeout=10)
-        held.pop().close()
+    with held(broker, 3) as conns:
+        refused(broker)
+        conns.pop().close()
         # The broker sees the close when it reads it: until then a new connection is refused.
         deadline = time.monotonic() + 10
         while True:
@@ -56,40 +72,24 @@ def test_an_address_past_max_connections_per_ip_is_refused(start_broker):
                 except kw.Closed:
                     pass
             assert time.monotonic() < deadline, "no place came back after a connection closed"
-    finally:
-        for c in held:
-            c.close()
     assert "connection refused: its address holds max.connections.per.ip" in broker.log_text()
 
 
 def test_an_override_raises_one_addresss_limit(start_broker):
     broker = start_broker({"max.connections.per.ip": 1, "max.connections.per.ip.overrides": "127.0.0.1:4"})
-    held = [kw.Conn(broker.bootstrap) for _ in range(4)]
-    try:
-        assert all(answered(c) for c in held)
-        with kw.Conn(broker.bootstrap) as fifth:
-            fifth.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
-            fifth.wait_closed(timeout=10)
-    finally:
-        for c in held:
-            c.close()
+    with held(broker, 4):
+        refused(broker)
 
 
 def test_max_connections_makes_accepting_wait_for_a_close(start_broker):
     broker = start_broker({"max.connections": 3})
-    held = [kw.Conn(broker.bootstrap) for _ in range(3)]
-    try:
-        assert all(answered(c) for c in held)
-        with kw.Conn(broker.bootstrap) as waiting:
-            corr = waiting.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
-            # Not served while the broker holds three (the kernel has the connection queued).
-            with pytest.raises(TimeoutError):
-                waiting.recv_response(corr, timeout=2)
-            held.pop().close()
-            kw.parse_api_versions(waiting.recv_response(corr, timeout=10), 0)
-    finally:
-        for c in held:
-            c.close()
+    with held(broker, 3) as conns, kw.Conn(broker.bootstrap) as waiting:
+        corr = waiting.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+        # Not served while the broker holds three (the kernel has the connection queued).
+        with pytest.raises(TimeoutError):
+            waiting.recv_response(corr, timeout=2)
+        conns.pop().close()
+        kw.parse_api_versions(waiting.recv_response(corr, timeout=10), 0)
 
 
 def open_descriptors(pid: int) -> int:
