@@ -3,7 +3,8 @@
 //!
 //! Bounded: a frame over `socket.request.max.bytes` or with a negative length closes
 //! the connection (as Kafka does), and at most `IN_FLIGHT_MAX` requests are in flight;
-//! beyond that the connection stops reading its socket.
+//! beyond that the connection stops reading its socket. A connection idle for
+//! `connections.max.idle.ms` is closed.
 
 use std::cell::Cell;
 use std::io;
@@ -12,7 +13,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
@@ -209,7 +209,6 @@ impl Drop for Turn {
     }
 }
 
-/// Reads one length-prefixed frame; `None` at a clean end of stream.
 async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
     socket: RawFd,
