@@ -43,6 +43,11 @@ impl OffsetIndex {
         self.entries.push((relative_offset, position));
     }
 
+    /// The (relative offset, position) entries, in order.
+    pub fn entries(&self) -> &[(u32, u32)] {
+        &self.entries
+    }
+
     /// Position of the last indexed batch starting at or before `relative_offset`.
     pub fn floor(&self, relative_offset: u32) -> u32 {
         let at = self

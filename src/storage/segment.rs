@@ -77,7 +77,16 @@ impl Segment {
         segment.size.set(size);
         let index = read_whole(&dir.join(file_name(base_offset, "index"))).await;
         let time_index = read_whole(&dir.join(file_name(base_offset, "timeindex"))).await;
-        let index = index.and_then(|bytes| OffsetIndex::from_bytes(&bytes, size));
+        let index = match index.and_then(|bytes| OffsetIndex::from_bytes(&bytes, size)) {
+            Some(index) if segment.index_matches(&index).await => Some(index),
+            Some(_) => {
+                // Well formed, but of another log, or of this one before a change: its
+                // seeks would land inside batches.
+                tracing::warn!(segment = %segment.log_path.display(), "its offset index does not match it: rebuilt from the log");
+                None
+            }
+            None => None,
+        };
         let time_index = time_index.and_then(|bytes| TimeIndex::from_bytes(&bytes));
         match (index, time_index) {
             (Some(index), Some(time_index)) => {
@@ -87,9 +96,39 @@ impl Segment {
                 *segment.time_index.borrow_mut() = time_index;
                 segment.rescan_tail(tail_start, interval, false).await?;
             }
-            _ => segment.rescan_tail(0, interval, true).await?,
+            _ => {
+                segment.rescan_tail(0, interval, true).await?;
+                if let Err(error) = segment.write_indexes(dir).await {
+                    // The index in memory is right; the files are rebuilt again next time.
+                    tracing::warn!(segment = %segment.log_path.display(), %error, "rebuilt index files not written");
+                }
+            }
         }
         Ok(segment)
+    }
+
+    /// Whether `index` agrees with the log: the batches at its first, middle and last
+    /// entries start at the offsets those entries name. (Checking every entry would read
+    /// the whole segment at start-up.)
+    async fn index_matches(&self, index: &OffsetIndex) -> bool {
+        let entries = index.entries();
+        let Some(last) = entries.len().checked_sub(1) else {
+            return true;
+        };
+        for (relative, position) in [entries[0], entries[last / 2], entries[last]] {
+            let Ok(bytes) = self
+                .read_exact(u64::from(position), batch::HEADER_BYTES)
+                .await
+            else {
+                return false;
+            };
+            match BatchHeader::parse(&bytes) {
+                Ok(header)
+                    if header.base_offset.get() == self.base_offset + i64::from(relative) => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Opens the last segment after a possible crash: every batch's CRC and framing is
@@ -247,6 +286,11 @@ impl Segment {
     /// Makes the segment durable and writes its index files: after this it never changes.
     pub async fn seal(&self, dir: &Path) -> io::Result<()> {
         self.flush().await?;
+        self.write_indexes(dir).await
+    }
+
+    /// Writes the segment's offset and time index files from its in-memory indexes.
+    async fn write_indexes(&self, dir: &Path) -> io::Result<()> {
         let index = self.index.borrow().to_bytes();
         let time_index = self.time_index.borrow().to_bytes();
         write_file(&dir.join(file_name(self.base_offset, "index")), index).await?;

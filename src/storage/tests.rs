@@ -557,3 +557,61 @@ fn a_log_start_checkpoint_that_is_not_an_offset_or_past_the_end_is_refused() {
     });
     assert_eq!(start, 0);
 }
+
+#[test]
+fn a_well_formed_index_that_does_not_match_its_segment_is_rebuilt() {
+    use super::index::OffsetIndex;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        let mut bases = Vec::new();
+        for i in 0..20 {
+            bases.push(append(&log, 2, i).await.base_offset);
+        }
+        log.close().await.expect("close");
+        bases
+    });
+    let path = dir.path().join(format!("{:020}.index", 0));
+    let good = std::fs::read(&path).unwrap();
+    let size = std::fs::metadata(segment_path(dir.path(), 0))
+        .unwrap()
+        .len();
+    let index = OffsetIndex::from_bytes(&good, size).expect("a well-formed index");
+    assert!(
+        !index.entries().is_empty(),
+        "the test needs an indexed sealed segment"
+    );
+    // Every entry points one byte into its batch: ordered, in bounds, and a seek to
+    // garbage.
+    let mut wrong = OffsetIndex::default();
+    for (relative, position) in index.entries() {
+        wrong.push(*relative, position + 1);
+    }
+    std::fs::write(&path, wrong.to_bytes()).unwrap();
+    assert!(OffsetIndex::from_bytes(&std::fs::read(&path).unwrap(), size).is_some());
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("reopen");
+        assert_eq!(read_all(&log, 0).await, expected);
+        for (i, base) in expected.iter().enumerate() {
+            // Each batch holds two records: both offsets lead to it.
+            assert_eq!(read_all(&log, base + 1).await[0], *base, "batch {i}");
+        }
+    });
+    // The file is written again from the log (the rebuilt one also indexes the first
+    // batch, which appends do not).
+    let rebuilt = OffsetIndex::from_bytes(&std::fs::read(&path).unwrap(), size).unwrap();
+    let kept: Vec<_> = rebuilt
+        .entries()
+        .iter()
+        .filter(|e| index.entries().contains(e))
+        .collect();
+    assert_eq!(kept.len(), index.entries().len(), "{rebuilt:?}");
+    assert!(rebuilt
+        .entries()
+        .iter()
+        .all(|e| !wrong.entries().contains(e)));
+}
