@@ -111,20 +111,24 @@ fn one_append_of_more_batches_than_one_pwritev_takes() {
     });
 }
 
-#[test]
-fn reopening_finds_everything_and_rebuilds_missing_indexes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let expected = run(async {
-        let log = Log::open(dir.path(), small_config(), 0)
-            .await
-            .expect("open");
+/// Writes 20 batches of two records into a new log of small segments, closes it, and
+/// returns the batches' base offsets.
+fn twenty_batches_in_small_segments(dir: &std::path::Path) -> Vec<i64> {
+    run(async {
+        let log = Log::open(dir, small_config(), 0).await.expect("open");
         let mut bases = Vec::new();
         for i in 0..20 {
             bases.push(append(&log, 2, i).await.base_offset);
         }
         log.close().await.expect("close");
         bases
-    });
+    })
+}
+
+#[test]
+fn reopening_finds_everything_and_rebuilds_missing_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = twenty_batches_in_small_segments(dir.path());
     let index = dir.path().join(format!("{:020}.index", 0));
     std::fs::remove_file(&index).expect("an index for the first sealed segment");
     run(async {
@@ -562,17 +566,7 @@ fn a_log_start_checkpoint_that_is_not_an_offset_or_past_the_end_is_refused() {
 fn a_well_formed_index_that_does_not_match_its_segment_is_rebuilt() {
     use super::index::OffsetIndex;
     let dir = tempfile::tempdir().expect("tempdir");
-    let expected = run(async {
-        let log = Log::open(dir.path(), small_config(), 0)
-            .await
-            .expect("open");
-        let mut bases = Vec::new();
-        for i in 0..20 {
-            bases.push(append(&log, 2, i).await.base_offset);
-        }
-        log.close().await.expect("close");
-        bases
-    });
+    let expected = twenty_batches_in_small_segments(dir.path());
     let path = dir.path().join(format!("{:020}.index", 0));
     let good = std::fs::read(&path).unwrap();
     let size = std::fs::metadata(segment_path(dir.path(), 0))
