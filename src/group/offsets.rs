@@ -18,7 +18,7 @@ use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
 use crate::error::ApiError;
 use crate::partition::{Acks, Origin};
 use crate::shard::{now_ms, on_owning_shards, Shard};
-use crate::storage::{batch, StorageError};
+use crate::storage::{batch, skip_offline, StorageError};
 
 /// Per topic, per partition: the committed offset, if any.
 pub type TopicOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
@@ -456,7 +456,8 @@ impl Coordinator {
                 let index = partition.index;
                 partition
                     .for_each_batch(|raw| loaded += self.replay(index, raw))
-                    .await?;
+                    .await
+                    .or_else(skip_offline)?;
             }
         }
         // A group record without offsets or members is nothing to keep. The others come

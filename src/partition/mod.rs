@@ -194,7 +194,12 @@ impl Partition {
             epochs.save(dir).await?;
         }
         let had_snapshots = !snapshots::list(dir)?.is_empty();
-        let rebuilt = snapshots::rebuild(&log, log.end_offset()).await?;
+        let rebuilt = match snapshots::rebuild(&log, log.end_offset()).await {
+            // A damaged log is served no more until a restart recovers it: nothing to
+            // rebuild for.
+            Err(StorageError::Offline { .. }) => snapshots::Rebuilt::empty(log.start_offset()),
+            rebuilt => rebuilt?,
+        };
         let mut producers = rebuilt.state;
         producers.expire(now_ms, settings.producer_id_expiration_ms);
         let bases = log.segment_bases();

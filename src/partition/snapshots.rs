@@ -71,6 +71,17 @@ pub struct Rebuilt {
     pub aborts: Vec<AbortedTxn>,
 }
 
+impl Rebuilt {
+    /// No producer state, as of `from`.
+    pub fn empty(from: i64) -> Rebuilt {
+        Rebuilt {
+            state: ProducerState::default(),
+            from,
+            aborts: Vec::new(),
+        }
+    }
+}
+
 /// The producer state of every batch of `log` before `end`: the newest snapshot at or
 /// below `end` (newer ones describe records that are gone and are removed; one that does
 /// not read is removed, with a warning, and the one before it tried), then a replay of
@@ -101,12 +112,15 @@ pub async fn rebuild(log: &Log, end: i64) -> Result<Rebuilt, StorageError> {
             }
         }
     }
-    let (state, from) = loaded.unwrap_or_else(|| (ProducerState::default(), log.start_offset()));
-    let mut rebuilt = Rebuilt {
-        state,
-        from,
-        aborts: Vec::new(),
+    let mut rebuilt = match loaded {
+        Some((state, from)) => Rebuilt {
+            state,
+            from,
+            aborts: Vec::new(),
+        },
+        None => Rebuilt::empty(log.start_offset()),
     };
+    let from = rebuilt.from;
     if from < end {
         log.for_each_batch_from(from, |bytes| replay(&mut rebuilt, bytes, end))
             .await?;

@@ -169,6 +169,7 @@ impl Log {
         rules: &Rules<'_>,
         now_ms: i64,
     ) -> Result<usize, StorageError> {
+        self.ensure_checked(segment).await?;
         // A first read finds whether there is anything to drop: most segments of a
         // cleaned log have nothing, and rewriting them all at every run would double
         // the disk's work.
@@ -221,6 +222,7 @@ impl Log {
         sync_dir(&self.dir).await?;
         let interval = self.config.borrow().index_interval_bytes;
         let replacement = Segment::open_sealed(&self.dir, base, now_ms, interval).await?;
+        replacement.set_verified();
         replacement.seal(&self.dir).await?;
         let mut segments = self.segments.borrow_mut();
         if segments.get(&base).is_some_and(|s| Rc::ptr_eq(s, segment)) {

@@ -24,6 +24,10 @@ mod compact;
 pub use compact::{Stable, MAP_ENTRY_BYTES};
 
 const LOG_START_FILE: &str = "log-start-offset";
+/// Every offset below the one this file holds was durable in checked segments when it
+/// was written (Kafka's recovery point): after a crash, only the segments holding
+/// offsets from it on are verified at start-up.
+const RECOVERY_POINT_FILE: &str = "recovery-point-offset";
 
 /// Bytes read from a segment at a time while scanning it.
 const SCAN_WINDOW_BYTES: usize = 1 << 20;
@@ -95,13 +99,21 @@ pub struct Log {
     turn: Semaphore,
     /// Compaction has cleaned every sealed segment below this offset.
     cleaned_up_to: Cell<i64>,
-    /// Why the log is offline (a failed fdatasync), if it is: nothing more is written,
-    /// synced or read.
+    /// Why the log is offline (a failed fdatasync, a damaged segment), if it is: nothing
+    /// more is written, synced or read.
     offline: RefCell<Option<String>>,
+    /// The recovery point last written to `RECOVERY_POINT_FILE`.
+    recovery_point: Cell<i64>,
+    /// One segment check at a time: a second reader of the same unverified segment
+    /// waits for the first's verdict instead of reading it again.
+    check_turn: Semaphore,
 }
 
 impl Log {
-    /// Opens (or creates) the log in `dir`, recovering the last segment.
+    /// Opens (or creates) the log in `dir`. Every segment holding offsets at or after
+    /// the recovery point is verified: the last one is cut at a torn tail, damage in
+    /// another takes the log offline (naming the file and offset). Older segments are
+    /// checked before their first read.
     pub async fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
         let handle = glommio::io::Directory::create(dir)
             .await
@@ -110,15 +122,51 @@ impl Log {
         let bases = segment_bases(dir)?;
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
-        for (i, base) in bases.iter().enumerate() {
-            let segment = if i + 1 == bases.len() {
-                Segment::open_recovering(dir, *base, now_ms, interval).await?
+        let mut damage = None;
+        // The last segment first: the recovery point is checked against its end.
+        if let Some(&base) = bases.last() {
+            let last = Segment::open_recovering(dir, base, now_ms, interval).await?;
+            segments.insert(base, Rc::new(last));
+        }
+        let end = segments.values().next_back().map_or(0, |s| s.next_offset());
+        let recovery_point = match read_offset(dir, RECOVERY_POINT_FILE)? {
+            Some(point) if point <= end => point,
+            Some(point) => {
+                tracing::warn!(dir = %dir.display(), point, end, "the recovery point is past the log's end: every segment is verified");
+                -1
+            }
+            None => -1,
+        };
+        for (base, next_base) in bases.iter().zip(bases.iter().skip(1)) {
+            let sealed = if *next_base > recovery_point {
+                None
             } else {
-                Segment::open_sealed(dir, *base, now_ms, interval).await?
+                match Segment::open_sealed(dir, *base, now_ms, interval).await {
+                    Ok(segment) => Some(segment),
+                    // Its headers do not chain up: verified below, to say where.
+                    Err(error) if error.kind() == io::ErrorKind::InvalidData => None,
+                    Err(error) => return Err(error.into()),
+                }
+            };
+            let segment = match sealed {
+                Some(segment) => segment,
+                None => {
+                    let (segment, file_size) =
+                        Segment::open_verified(dir, *base, now_ms, interval).await?;
+                    damage = damage.or(segment.damage(file_size));
+                    segment
+                }
             };
             segments.insert(*base, Rc::new(segment));
         }
-        let checkpoint = read_start_offset(dir)?;
+        // A flipped base offset in a segment's last batch is in order within its file,
+        // but runs into the next segment.
+        for (segment, next) in segments.values().zip(segments.values().skip(1)) {
+            if segment.next_offset() > next.base_offset() {
+                damage = damage.or(Some(segment.overlaps(next.base_offset())));
+            }
+        }
+        let checkpoint = read_offset(dir, LOG_START_FILE)?;
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0);
             segments.insert(base, Rc::new(Segment::create(dir, base, now_ms).await?));
@@ -133,7 +181,7 @@ impl Log {
             return Err(named(&dir.join(LOG_START_FILE), error).into());
         }
         let start = checkpoint.unwrap_or(first).max(first);
-        Ok(Log {
+        let log = Log {
             dir: dir.to_path_buf(),
             config: RefCell::new(config),
             segments: RefCell::new(segments),
@@ -143,7 +191,13 @@ impl Log {
             turn: Semaphore::new(1),
             cleaned_up_to: Cell::new(-1),
             offline: RefCell::new(None),
-        })
+            recovery_point: Cell::new(recovery_point),
+            check_turn: Semaphore::new(1),
+        };
+        if let Some(damage) = damage {
+            log.go_offline(damage);
+        }
+        Ok(log)
     }
 
     pub fn dir(&self) -> &Path {
@@ -326,11 +380,52 @@ impl Log {
     async fn sync_active(&self) -> Result<(), StorageError> {
         self.check_online()?;
         if let Err(error) = self.active().flush().await {
-            tracing::error!(dir = %self.dir.display(), %error, "fdatasync failed: the log is offline (KAFKA_STORAGE_ERROR) until the broker restarts and recovers it");
-            *self.offline.borrow_mut() = Some(error.to_string());
+            self.go_offline(format!("fdatasync failed: {error}"));
             return Err(error.into());
         }
         Ok(())
+    }
+
+    /// Takes the log offline: every append, flush and read answers KAFKA_STORAGE_ERROR
+    /// until a restart recovers it.
+    fn go_offline(&self, reason: String) {
+        tracing::error!(dir = %self.dir.display(), %reason, "the log is offline (KAFKA_STORAGE_ERROR) until the broker restarts and recovers it");
+        *self.offline.borrow_mut() = Some(reason);
+    }
+
+    /// Checks `segment` before its first read (see `Segment::check`); damage takes the
+    /// log offline.
+    pub(super) async fn ensure_checked(&self, segment: &Segment) -> Result<(), StorageError> {
+        if segment.is_verified() {
+            return Ok(());
+        }
+        let permit = self.check_turn.acquire_permit(1).await;
+        let _turn = permit.map_err(|error| StorageError::Io(error.into()))?;
+        self.check_online()?;
+        if segment.is_verified() {
+            return Ok(());
+        }
+        if let Some(damage) = segment.check().await? {
+            self.go_offline(damage);
+            self.check_online()?;
+        }
+        Ok(())
+    }
+
+    /// Records that every offset below `offset` is durable in checked segments. A
+    /// failure only costs verification time at the next start: it is logged, not
+    /// returned (a full disk must not stop a roll for it).
+    async fn set_recovery_point(&self, offset: i64) {
+        if self.recovery_point.get() == offset {
+            return;
+        }
+        let bytes = format!("{offset}\n").into_bytes();
+        match super::replace_file(&self.dir.join(RECOVERY_POINT_FILE), bytes).await {
+            Ok(()) => self.recovery_point.set(offset),
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), %error, "recovery point not written: the next start after a crash verifies more segments")
+            }
+        }
     }
 
     /// Whether a failed fdatasync took the log offline.
@@ -360,6 +455,16 @@ impl Log {
         if offset < self.start_offset.get() || offset <= self.first_base_offset() {
             return self.truncate_fully(offset.max(0), now_ms).await;
         }
+        // The recovery point must not stay past the new end: first lowered to the base of
+        // the segment that is cut.
+        let cut = self
+            .segments
+            .borrow()
+            .range(..=offset)
+            .next_back()
+            .map(|(base, _)| *base);
+        let point = self.recovery_point.get().min(cut.unwrap_or(0));
+        self.set_recovery_point(point).await;
         let later: Vec<Rc<Segment>> = self
             .segments
             .borrow()
@@ -396,6 +501,7 @@ impl Log {
         self.end_offset.set(offset);
         self.flushed_offset.set(offset);
         self.cleaned_up_to.set(-1);
+        self.set_recovery_point(offset).await;
         Ok(offset)
     }
 
@@ -426,6 +532,7 @@ impl Log {
         self.sync_active().await?;
         self.active().seal(&self.dir).await?;
         let base = self.end_offset.get();
+        self.set_recovery_point(base).await;
         let segment = Segment::create(&self.dir, base, now_ms).await?;
         sync_dir(&self.dir).await?;
         self.segments.borrow_mut().insert(base, Rc::new(segment));
@@ -487,6 +594,7 @@ impl Log {
             if offset >= segment.next_offset() {
                 continue;
             }
+            self.ensure_checked(&segment).await?;
             let Some((position, first_size)) = segment.position_of(offset).await? else {
                 continue;
             };
@@ -535,6 +643,7 @@ impl Log {
             if segment.max_timestamp() < timestamp || segment.next_offset() <= start {
                 continue;
             }
+            self.ensure_checked(&segment).await?;
             let Some((position, size)) = segment.batch_for_timestamp(timestamp).await? else {
                 continue;
             };
@@ -686,6 +795,7 @@ impl Log {
             .cloned()
             .collect();
         for segment in &segments {
+            self.ensure_checked(segment).await?;
             let first = from.max(segment.base_offset());
             let mut position = match segment.position_of(first).await? {
                 Some((position, _)) => position,
@@ -700,7 +810,9 @@ impl Log {
 
     /// Flushes the log so a restart finds it whole.
     pub async fn close(&self) -> Result<(), StorageError> {
-        self.flush().await
+        self.flush().await?;
+        self.set_recovery_point(self.end_offset.get()).await;
+        Ok(())
     }
 
     /// Removes the log's files and directory (topic deletion). The directory is first
@@ -804,10 +916,11 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     Ok(bases)
 }
 
-/// The log start offset DeleteRecords and retention checkpointed, if they did. A file
-/// that does not hold an offset is an error naming it: guessing would move the log start.
-fn read_start_offset(dir: &Path) -> Result<Option<i64>, StorageError> {
-    let path = dir.join(LOG_START_FILE);
+/// The offset checkpointed in the file `name` of `dir` (the log start, the recovery
+/// point), if there is one. A file that does not hold an offset is an error naming it:
+/// guessing could hide records or skip verifying them.
+fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(name);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -21,14 +21,23 @@ pub enum StorageError {
     OutOfOrder { offset: i64, expected: i64 },
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
-    /// A failed fdatasync took the log offline: Linux may have dropped the dirty pages,
+    /// The log is offline: an fdatasync failed (Linux may have dropped the dirty pages,
     /// so what it holds is no longer known to be on disk, and a later sync that succeeds
-    /// would not prove otherwise.
-    #[error("the log in {dir} is offline since an fdatasync failed: {reason}")]
+    /// would not prove otherwise), or a segment is damaged.
+    #[error("the log in {dir} is offline: {reason}")]
     Offline {
         dir: std::path::PathBuf,
         reason: String,
     },
+}
+
+/// An offline log's records are not loaded (coordinators' state at start-up): it said
+/// why when it went offline, and serves nothing until a restart recovers it.
+pub fn skip_offline(error: StorageError) -> Result<(), StorageError> {
+    match error {
+        StorageError::Offline { .. } => Ok(()),
+        error => Err(error),
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ pub struct Segment {
     time_index: RefCell<TimeIndex>,
     bytes_since_index: Cell<u64>,
     created_ms: i64,
+    /// Every batch was checked (CRC, framing, offsets in order) or written by this
+    /// process. A sealed segment opened before the log's recovery point is trusted at
+    /// start-up and checked the first time something reads it.
+    verified: Cell<bool>,
 }
 
 impl Segment {
@@ -60,12 +64,13 @@ impl Segment {
             time_index: RefCell::default(),
             bytes_since_index: Cell::new(0),
             created_ms,
+            verified: Cell::new(true),
         }
     }
 
     /// Opens a sealed segment: indexes from their files when they are sound, otherwise
     /// rebuilt from the log. Sealed segments were fsynced when they were rolled, so their
-    /// batches are not re-verified.
+    /// batches are not verified here but by `check`, before the first read.
     pub async fn open_sealed(
         dir: &Path,
         base_offset: i64,
@@ -73,6 +78,7 @@ impl Segment {
         interval: u64,
     ) -> io::Result<Segment> {
         let segment = Segment::open(dir, base_offset, now_ms).await?;
+        segment.verified.set(false);
         let size = segment.file.file_size().await?;
         segment.size.set(size);
         let index = read_whole(&dir.join(file_name(base_offset, "index"))).await;
@@ -131,6 +137,32 @@ impl Segment {
         true
     }
 
+    /// Opens a segment and verifies every batch (CRC, framing, offsets in order); the
+    /// segment then describes the sound prefix. Also returns the file's size: a sound
+    /// prefix shorter than the file is a torn tail in the last segment, damage in any
+    /// other.
+    pub async fn open_verified(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        interval: u64,
+    ) -> io::Result<(Segment, u64)> {
+        let segment = Segment::open(dir, base_offset, now_ms).await?;
+        let file_size = segment.file.file_size().await?;
+        segment.bytes_since_index.set(interval);
+        walk_sound(&segment.file, file_size, base_offset, |position, header| {
+            let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
+            let base = header.base_offset.get();
+            segment.index_batch(position, base, size, header.max_timestamp.get(), interval);
+            segment
+                .next_offset
+                .set(header.last_offset().saturating_add(1));
+            segment.size.set(position + size);
+        })
+        .await?;
+        Ok((segment, file_size))
+    }
+
     /// Opens the last segment after a possible crash: every batch's CRC and framing is
     /// verified, and the file is truncated at the first torn or corrupt batch.
     pub async fn open_recovering(
@@ -139,9 +171,9 @@ impl Segment {
         now_ms: i64,
         interval: u64,
     ) -> io::Result<Segment> {
-        let segment = Segment::open(dir, base_offset, now_ms).await?;
-        let file_size = segment.file.file_size().await?;
-        let valid_end = segment.verify(file_size, interval).await?;
+        let (segment, file_size) =
+            Segment::open_verified(dir, base_offset, now_ms, interval).await?;
+        let valid_end = segment.size();
         if valid_end < file_size {
             tracing::warn!(
                 segment = %segment.log_path.display(),
@@ -153,6 +185,63 @@ impl Segment {
             segment.file.fdatasync().await?;
         }
         Ok(segment)
+    }
+
+    /// What is wrong with a segment whose sound prefix (after `open_verified`) ends
+    /// before `file_size`: its file, and the position and offset where damage starts.
+    pub fn damage(&self, file_size: u64) -> Option<String> {
+        (self.size() < file_size).then(|| self.damaged_at(self.size(), self.next_offset()))
+    }
+
+    /// What is wrong with a segment whose offsets run to or past `next_base`, the next
+    /// segment's first.
+    pub fn overlaps(&self, next_base: i64) -> String {
+        format!(
+            "{}: its batches run to offset {}, past the next segment's first offset {next_base}: a base offset is damaged",
+            self.log_path.display(),
+            self.next_offset() - 1
+        )
+    }
+
+    /// Whether every batch was checked or written here (see `check`).
+    pub fn is_verified(&self) -> bool {
+        self.verified.get()
+    }
+
+    /// Marks a segment this process wrote from checked batches (a compaction's output).
+    pub fn set_verified(&self) {
+        self.verified.set(true);
+    }
+
+    /// Verifies every batch of a segment opened unverified: `Some` description of the
+    /// damage (naming the file and offset) when the batches do not fill the file
+    /// soundly up to where the segment says it ends.
+    pub async fn check(&self) -> io::Result<Option<String>> {
+        let file_size = self.file.file_size().await?;
+        let mut sound = (0, self.base_offset);
+        walk_sound(
+            &self.file,
+            file_size,
+            self.base_offset,
+            |position, header| {
+                let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
+                sound = (position + size, header.last_offset().saturating_add(1));
+            },
+        )
+        .await?;
+        let (end, next) = sound;
+        if end == file_size && end == self.size() && next == self.next_offset() {
+            self.verified.set(true);
+            return Ok(None);
+        }
+        Ok(Some(self.damaged_at(end, next)))
+    }
+
+    fn damaged_at(&self, position: u64, offset: i64) -> String {
+        format!(
+            "{}: the batch at position {position} (offset {offset}) is damaged: its CRC, length or offsets are wrong, or the file ends inside it",
+            self.log_path.display()
+        )
     }
 
     async fn open(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
@@ -436,52 +525,51 @@ impl Segment {
         }
         Ok(())
     }
+}
 
-    /// Verifies every batch from the start; returns the end of the last sound one and
-    /// leaves the segment's state describing exactly the sound prefix.
-    async fn verify(&self, file_size: u64, interval: u64) -> io::Result<u64> {
-        self.bytes_since_index.set(interval);
-        let mut position = 0u64;
-        while position < file_size {
-            let want = (file_size - position).min(RECOVERY_CHUNK_BYTES as u64) as usize;
-            let mut chunk = self.file.read_at(position, want).await?.to_vec();
-            if let Ok(header) = BatchHeader::parse(&chunk) {
-                // A batch larger than the chunk is read whole, if the file holds it.
-                let size = header.total_size().unwrap_or(0) as u64;
-                if size as usize > chunk.len() && position + size <= file_size {
-                    chunk = self.file.read_at(position, size as usize).await?.to_vec();
-                }
+/// Walks `file`'s batches from the start up to `file_size`, verifying each (CRC,
+/// framing, offsets increasing from `first_offset`), and calls `each` with the position
+/// and header of every batch of the sound prefix.
+async fn walk_sound(
+    file: &BufferedFile,
+    file_size: u64,
+    first_offset: i64,
+    mut each: impl FnMut(u64, &BatchHeader),
+) -> io::Result<()> {
+    let mut position = 0u64;
+    let mut next_offset = first_offset;
+    while position < file_size {
+        let want = (file_size - position).min(RECOVERY_CHUNK_BYTES as u64) as usize;
+        let mut chunk = file.read_at(position, want).await?.to_vec();
+        if let Ok(header) = BatchHeader::parse(&chunk) {
+            // A batch larger than the chunk is read whole, if the file holds it.
+            let size = header.total_size().unwrap_or(0) as u64;
+            if size as usize > chunk.len() && position + size <= file_size {
+                chunk = file.read_at(position, size as usize).await?.to_vec();
             }
-            let mut sound = true;
-            let end = batch::walk(&chunk, true, |at, header| {
-                let in_order = header.base_offset.get() >= self.next_offset.get();
-                sound &= in_order;
-                if sound {
-                    let size = header.total_size().unwrap_or(HEADER_BYTES) as u64;
-                    let at = position + at as u64;
-                    self.index_batch(
-                        at,
-                        header.base_offset.get(),
-                        size,
-                        header.max_timestamp.get(),
-                        interval,
-                    );
-                    self.next_offset.set(header.last_offset().saturating_add(1));
-                    self.size.set(at + size);
-                }
-            });
-            let whole = match end {
-                WalkEnd::Clean => true,
-                WalkEnd::Partial(at) => at > 0 && position + (chunk.len() as u64) < file_size,
-                WalkEnd::Corrupt(_) => false,
-            };
-            if !sound || !whole || self.size.get() <= position {
-                return Ok(self.size.get());
-            }
-            position = self.size.get();
         }
-        Ok(self.size.get())
+        let mut sound_end = position;
+        let mut in_order = true;
+        let end = batch::walk(&chunk, true, |at, header| {
+            in_order &= header.base_offset.get() >= next_offset;
+            if in_order {
+                let at = position + at as u64;
+                each(at, header);
+                next_offset = header.last_offset().saturating_add(1);
+                sound_end = at + header.total_size().unwrap_or(HEADER_BYTES) as u64;
+            }
+        });
+        let whole = match end {
+            WalkEnd::Clean => true,
+            WalkEnd::Partial(at) => at > 0 && position + (chunk.len() as u64) < file_size,
+            WalkEnd::Corrupt(_) => false,
+        };
+        if !in_order || !whole || sound_end <= position {
+            return Ok(());
+        }
+        position = sound_end;
     }
+    Ok(())
 }
 
 fn corrupt(error: impl ToString) -> io::Error {

@@ -355,7 +355,11 @@ fn log_directory_layout_is_kafkas() {
     assert!(names.contains(&"00000000000000000000.log".to_string()));
     assert!(names.contains(&"00000000000000000000.index".to_string()));
     assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
-    assert!(names.iter().all(|n| Path::new(n).extension().is_some()));
+    // Beside Kafka's files, only the log's recovery point (Kafka keeps one file for
+    // every log of a directory; here each shard's logs are its own).
+    assert!(names
+        .iter()
+        .all(|n| Path::new(n).extension().is_some() || n == "recovery-point-offset"));
 }
 
 #[test]
@@ -506,9 +510,7 @@ fn a_failed_fdatasync_takes_the_log_offline_for_good() {
         let bytes = encode_batch(&values, &[1], Compression::None);
         let infos = batch::validate(&bytes, 1 << 20).expect("valid");
         let refused = log.append(&bytes, infos, 0, 1_000).await.unwrap_err();
-        assert!(refused
-            .to_string()
-            .contains("is offline since an fdatasync failed"));
+        assert!(refused.to_string().contains("is offline: fdatasync failed"));
         assert!(matches!(
             log.read(0, 1 << 20, i64::MAX).await,
             Err(StorageError::Offline { .. })
@@ -608,4 +610,128 @@ fn a_well_formed_index_that_does_not_match_its_segment_is_rebuilt() {
         .entries()
         .iter()
         .all(|e| !wrong.entries().contains(e)));
+}
+
+/// Damage done to a sealed segment while its log is closed.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// The file ends inside a batch.
+    Cut,
+    /// A batch's length field is one more than it should be.
+    Length,
+    /// A batch's base offset grows by 64 (the CRC does not cover it).
+    BaseOffset,
+    /// A byte of a batch's records flips.
+    Payload,
+}
+
+/// Damages the third batch of the log's first segment; returns that batch's base offset.
+fn damage_first_segment(dir: &Path, damage: Damage) -> i64 {
+    let path = segment_path(dir, 0);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut batches = Vec::new();
+    batch::walk(&bytes, true, |at, header| {
+        batches.push((at, header.total_size().unwrap(), header.base_offset.get()))
+    });
+    assert!(batches.len() > 3, "the test needs a fuller first segment");
+    let (at, size, base) = batches[2];
+    match damage {
+        Damage::Cut => bytes.truncate(at + size / 2),
+        Damage::Length => bytes[at + 11] ^= 0x01,
+        Damage::BaseOffset => bytes[at + 7] ^= 0x40,
+        Damage::Payload => bytes[at + size - 1] ^= 0xff,
+    }
+    std::fs::write(&path, bytes).unwrap();
+    base
+}
+
+const DAMAGES: [Damage; 4] = [
+    Damage::Cut,
+    Damage::Length,
+    Damage::BaseOffset,
+    Damage::Payload,
+];
+
+#[test]
+fn the_recovery_point_follows_rolls_and_a_clean_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let point = dir.path().join("recovery-point-offset");
+    let read_point = || {
+        std::fs::read_to_string(&point)
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+    };
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        for i in 0..20 {
+            append(&log, 2, i).await;
+        }
+        // Rolled segments are durable: the point is the active segment's base.
+        assert!(log.segment_count() > 1);
+        assert_eq!(read_point(), log.active_base_offset());
+        log.close().await.expect("close");
+        assert_eq!(read_point(), 40);
+        // Cutting the log back lowers it to the base of the segment that is cut.
+        let bases = log.segment_bases();
+        let end = log.truncate_to(bases[1] + 1, 0).await.expect("truncate");
+        assert!(end <= bases[1] + 1);
+        assert_eq!(read_point(), bases[1]);
+    });
+}
+
+#[test]
+fn damage_in_an_older_segment_takes_the_log_offline_naming_the_file_and_offset() {
+    // A clean close leaves the recovery point at the end: the damaged segment is checked
+    // when a read first reaches it. After a crash (a point below it, or none yet) it is
+    // checked at start-up.
+    for damage in DAMAGES {
+        for point in ["clean", "0", "none"] {
+            let case = format!("{damage:?}, recovery point {point}");
+            let dir = tempfile::tempdir().expect("tempdir");
+            twenty_batches_in_small_segments(dir.path());
+            let base = damage_first_segment(dir.path(), damage);
+            let point_file = dir.path().join("recovery-point-offset");
+            match point {
+                "0" => std::fs::write(&point_file, "0\n").unwrap(),
+                "none" => std::fs::remove_file(&point_file).unwrap(),
+                _ => {}
+            }
+            let error = run(async {
+                let log = Log::open(dir.path(), small_config(), 0).await.expect(&case);
+                assert_eq!(log.is_offline(), point != "clean", "{case}");
+                let error = log.read(0, 1 << 20, i64::MAX).await.err().expect(&case);
+                assert!(log.is_offline(), "{case}");
+                // Nothing of the log is served any more, nor appended.
+                let later = log.read(log.end_offset() - 1, 1 << 20, i64::MAX).await;
+                assert!(matches!(later, Err(StorageError::Offline { .. })), "{case}");
+                error.to_string()
+            });
+            let file = segment_path(dir.path(), 0).display().to_string();
+            assert!(error.contains(&file), "{case}: {error}");
+            if !matches!(damage, Damage::BaseOffset) {
+                assert!(
+                    error.contains(&format!("(offset {base})")),
+                    "{case}: {error}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_intact_log_behind_its_recovery_point_reads_whole_once_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = twenty_batches_in_small_segments(dir.path());
+    run(async {
+        let log = Log::open(dir.path(), small_config(), 0)
+            .await
+            .expect("open");
+        assert_eq!(read_all(&log, 0).await, expected);
+        assert_eq!(read_all(&log, 0).await, expected);
+        assert!(!log.is_offline());
+    });
 }

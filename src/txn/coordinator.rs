@@ -27,7 +27,7 @@ use crate::client::records::{encode_batch, NewRecord};
 use crate::error::ApiError;
 use crate::partition::{Acks, MarkerSpec, Origin};
 use crate::shard::{now_ms, on_owning_shards, Event, Shard};
-use crate::storage::StorageError;
+use crate::storage::{skip_offline, StorageError};
 
 struct Entry {
     meta: TxnMeta,
@@ -379,7 +379,8 @@ impl Coordinator {
             let index = partition.index;
             partition
                 .for_each_batch(|raw| loaded += self.replay(index, raw))
-                .await?;
+                .await
+                .or_else(skip_offline)?;
         }
         Ok(loaded)
     }
