@@ -382,11 +382,19 @@ impl Controller {
 }
 
 impl Controller {
-    /// Writes `state` to the state file, atomically and durably.
+    /// Allocates the space the next state write uses (see `replace_file_from_spare`),
+    /// so that a broker started on a full disk can still delete a topic.
+    pub async fn set_aside_space(&self) {
+        let length = serde_json::to_vec_pretty(&*self.state.borrow()).map_or(0, |b| b.len());
+        crate::storage::allocate_spare(&self.path, length).await;
+    }
+
+    /// Writes `state` to the state file, atomically and durably, into space set aside
+    /// (a full disk does not stop the deletion that would free it).
     async fn persist(&self, state: &ClusterState) -> Result<(), ApiError> {
         let bytes = serde_json::to_vec_pretty(state)
             .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-        crate::storage::replace_file(&self.path, bytes)
+        crate::storage::replace_file_from_spare(&self.path, bytes)
             .await
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
     }

@@ -345,6 +345,9 @@ async fn run_shard(
 /// Opens the shard's logs and loads the coordinators' state from them.
 async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
     let index = shard.id.0;
+    if index == 0 {
+        shard.controller().set_aside_space().await;
+    }
     shard.progress.stage("opening partition logs");
     shard
         .apply_snapshot(snapshot)

@@ -685,14 +685,17 @@ impl Log {
     }
 
     /// Kafka's DeleteRecords: records before `offset` become unreadable, and segments
-    /// wholly before it are deleted.
+    /// wholly before it are deleted. They go before the new start is checkpointed, so
+    /// that on a full disk the checkpoint has the space they free; a crash between the
+    /// two brings back the records of the first remaining segment below `offset` (Kafka
+    /// checkpoints the log start later still).
     pub async fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
         self.check_online()?;
         self.check_range(offset)?;
         if offset > self.start_offset.get() {
             self.start_offset.set(offset);
-            write_start_offset(&self.dir, offset).await?;
             self.remove_segments_before_start().await?;
+            write_start_offset(&self.dir, offset).await?;
         }
         Ok(self.start_offset.get())
     }
@@ -717,7 +720,11 @@ impl Log {
             && now_ms - active.retention_timestamp() > config.retention_ms;
         if active_expired {
             if let Ok(_turn) = self.turn.try_acquire_permit(1) {
-                self.roll(now_ms).await?;
+                // A roll writes index files: on a full disk it fails, and the sealed
+                // segments still go.
+                if let Err(error) = self.roll(now_ms).await {
+                    tracing::warn!(dir = %self.dir.display(), %error, "the expired active segment was not rolled");
+                }
             }
         }
         let mut total = self.size_bytes() as i64;
@@ -746,11 +753,14 @@ impl Log {
             return Ok(0);
         };
         let before = self.segment_count();
-        if new_start > self.start_offset.get() {
+        let moved = new_start > self.start_offset.get();
+        if moved {
             self.start_offset.set(new_start);
-            write_start_offset(&self.dir, new_start).await?;
         }
         self.remove_segments_before_start().await?;
+        if moved {
+            write_start_offset(&self.dir, new_start).await?;
+        }
         Ok(before - self.segment_count())
     }
 

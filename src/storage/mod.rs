@@ -13,6 +13,10 @@ pub use self::batch::{BatchError, BatchInfo};
 pub use self::log::{Appended, FileSlice, Log, LogConfig};
 pub use self::segment::file_name as segment_file_name;
 
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("offset {offset} is outside the log's range [{start}, {end}]")]
@@ -40,6 +44,30 @@ pub fn skip_offline(error: StorageError) -> Result<(), StorageError> {
     }
 }
 
+thread_local! {
+    /// Whether this shard's last append failed for a full disk: the first failure of an
+    /// episode is logged, and the first success after it, not every request between.
+    static DISK_FULL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes how an append to `path` went, saying when the disk fills and when it has
+/// space again.
+pub(crate) fn note_append(path: &Path, result: &io::Result<()>) {
+    let full = match result {
+        Ok(()) => false,
+        Err(error) if error.raw_os_error() == Some(libc::ENOSPC) => true,
+        Err(_) => return,
+    };
+    if DISK_FULL.with(|was| was.replace(full)) == full {
+        return;
+    }
+    if full {
+        tracing::error!(file = %path.display(), "the disk is full: appends get KAFKA_STORAGE_ERROR until space is freed (DeleteRecords, DeleteTopics and retention free it)");
+    } else {
+        tracing::info!(file = %path.display(), "the disk has space again: appends succeed");
+    }
+}
+
 #[cfg(test)]
 mod compact_tests;
 #[cfg(test)]
@@ -47,34 +75,79 @@ mod tests;
 
 /// Replaces `path` with `bytes` atomically and durably: a crash leaves either the old
 /// content or the new, never a mix (write aside, fdatasync, rename, sync the directory).
-pub async fn replace_file(path: &std::path::Path, bytes: Vec<u8>) -> std::io::Result<()> {
+pub async fn replace_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
     // `name.tmp`, not a swapped extension: `X.snapshot` and `X.txnindex` differ.
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = std::path::PathBuf::from(temporary);
+    write_and_rename(&beside(path, ".tmp"), path, bytes).await
+}
+
+/// As `replace_file`, but written into `<path>.spare`, a file whose space was allocated
+/// beforehand: the write needs no new space, so it succeeds on a full disk, where it may
+/// be the metadata change (a topic's deletion) that frees space. The next spare is
+/// allocated afterwards; when it cannot be (the disk is still full), the next write
+/// tries again first.
+pub async fn replace_file_from_spare(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    let length = bytes.len();
+    allocate_spare(path, length).await;
+    write_and_rename(&beside(path, ".spare"), path, bytes).await?;
+    allocate_spare(path, length).await;
+    Ok(())
+}
+
+/// Makes sure the spare of `path` has room for about twice `length` bytes (at least
+/// 64 KiB); a failure is logged, not returned (the write then needs fresh space, as
+/// without a spare).
+pub async fn allocate_spare(path: &Path, length: usize) {
+    let spare = beside(path, ".spare");
+    let spare = spare.as_path();
+    let size = (2 * length).max(64 << 10) as u64;
+    let allocated = async {
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .buffered_open(spare)
+            .await?;
+        // SAFETY: the descriptor belongs to `file`, open until the `close` below.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(file.as_raw_fd()) };
+        let result = rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size);
+        file.close().await?;
+        result.map_err(io::Error::from)
+    };
+    if let Err(error) = allocated.await {
+        tracing::warn!(file = %spare.display(), %error, "no space set aside for the next metadata write");
+    }
+}
+
+/// `path` with `suffix` added to its name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` at the start of `temporary` (without truncating it first, which would
+/// free a spare's allocation), cuts it to their length, syncs it and renames it to
+/// `path`, then syncs the directory.
+async fn write_and_rename(temporary: &Path, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
     let file = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
-        .buffered_open(&temporary)
+        .buffered_open(temporary)
         .await?;
     let length = bytes.len();
     if file.write_at(bytes, 0).await? != length {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::WriteZero,
-            "short write",
-        ));
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
     }
+    file.truncate(length as u64).await?;
     file.fdatasync().await?;
     file.close().await?;
-    glommio::io::rename(&temporary, path).await?;
+    glommio::io::rename(temporary, path).await?;
     if let Some(dir) = path.parent() {
         sync_dir(dir).await?;
     }
     Ok(())
 }
 
-pub async fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+pub async fn sync_dir(dir: &Path) -> io::Result<()> {
     let handle = glommio::io::Directory::open(dir).await?;
     handle.sync().await?;
     handle.close().await?;

@@ -298,7 +298,9 @@ impl Segment {
         debug_assert_eq!(infos.len(), bases.len());
         let start = self.size.get();
         let length: u64 = parts.iter().map(|part| part.len() as u64).sum();
-        if let Err(error) = copy_to_page_cache(&self.file, parts, start) {
+        let copied = copy_to_page_cache(&self.file, parts, start);
+        super::note_append(&self.log_path, &copied);
+        if let Err(error) = copied {
             // A partial write must not stay behind as a torn batch.
             let _ = self.file.truncate(start).await;
             return Err(error);

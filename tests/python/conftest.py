@@ -79,6 +79,7 @@ class Broker:
         self.expect_exit = False  # set by stop()/kill9(): any other exit is a crash
         self.env: dict[str, str] = {}  # extra environment for the process (FAILPOINTS, ...)
         self.limits: dict[int, tuple[int, int]] = {}  # resource.RLIMIT_* -> (soft, hard) for the process
+        self.wrapper: list[str] = []  # a command the broker runs under (nsenter into a test's mount namespace)
         self.stdout_lines: list[str] = []  # this start's stdout
         self._err_lines: queue.Queue = queue.Queue()  # this start's stderr, for wait_for_stderr
         self._ready: queue.Queue = queue.Queue()
@@ -101,7 +102,7 @@ class Broker:
         return self.proc is not None and self.proc.poll() is None
 
     def argv(self) -> list[str]:
-        cmd = [str(self.binary)]
+        cmd = [*self.wrapper, str(self.binary)]
         settings = {
             "listeners": "PLAINTEXT://127.0.0.1:0",
             "log.dirs": str(self.log_dir),
@@ -282,7 +283,8 @@ def cores(request) -> int:
 
 @pytest.fixture
 def start_broker(request, tmp_path, cores):
-    """Factory: start_broker({"num.partitions": 3}) -> a running Broker.
+    """Factory: start_broker({"num.partitions": 3}) -> a running Broker (`wrapper=[...]`: a
+    command it runs under).
 
     At teardown every broker still running gets SIGTERM and must exit 0 within 30 s (a broker
     that cannot shut down cleanly after serving a test is a bug); any that does not, and every
@@ -294,8 +296,9 @@ def start_broker(request, tmp_path, cores):
     brokers: list[Broker] = []
     request.node.stash[_BROKERS] = brokers
 
-    def start(overrides: dict | None = None, **kwargs) -> Broker:
+    def start(overrides: dict | None = None, wrapper: list[str] | None = None, **kwargs) -> Broker:
         b = Broker(binary, tmp_path, f"broker{len(brokers)}", cores, overrides or {})
+        b.wrapper = wrapper or []
         brokers.append(b)
         return b.start(**kwargs)
 
