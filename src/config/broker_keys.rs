@@ -105,30 +105,27 @@ fn parse_super_users(key: &str, value: &str) -> Result<Vec<String>, ConfigError>
 
 /// Kafka's form: `host:count` entries separated by ',', each host an address or a name
 /// that resolves to one.
+/// `max.connections.per.ip.overrides`: `address:count` entries. Addresses are IP
+/// literals only: the key is dynamic, and resolving a host name would block the shard
+/// that applies it (Kafka resolves names here; shoal refuses them, saying why).
 fn parse_ip_overrides(
     key: &str,
     value: &str,
 ) -> Result<Vec<(String, std::net::IpAddr, i32)>, ConfigError> {
-    use std::net::ToSocketAddrs;
-    let expected = "host:count entries separated by ','";
+    let expected = "address:count entries separated by ','";
     let mut overrides = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let Some((host, count)) = entry.rsplit_once(':') else {
             return Err(invalid(key, value, expected));
         };
         let count = parse_int(key, count, 0, i32::MAX)?;
-        let address = (host, 0)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addresses| addresses.next())
-            .ok_or_else(|| {
-                invalid(
-                    key,
-                    value,
-                    format!("{expected} ({host:?} does not resolve)"),
-                )
-            })?;
-        overrides.push((host.to_string(), address.ip(), count));
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let address = literal.parse::<std::net::IpAddr>().map_err(|_| {
+            let why =
+                format!("{expected}; {host:?} is not an IP address (host names are not resolved)");
+            invalid(key, value, why)
+        })?;
+        overrides.push((host.to_string(), address, count));
     }
     Ok(overrides)
 }

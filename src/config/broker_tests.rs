@@ -363,7 +363,7 @@ fn every_key_has_a_distinct_env_name_and_a_toml_spelling() {
 fn the_max_connections_keys_load_from_toml_quoted() {
     let file = toml_file(
         "\"max.connections\" = 100\n\"max.connections.per.ip\" = 5\n\
-         \"max.connections.per.ip.overrides\" = \"127.0.0.1:50,localhost:7\"\n",
+         \"max.connections.per.ip.overrides\" = \"127.0.0.1:50,[::1]:7\"\n",
     );
     let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!((c.max_connections, c.max_connections_per_ip), (100, 5));
@@ -372,7 +372,7 @@ fn the_max_connections_keys_load_from_toml_quoted() {
         c.max_connections_per_ip_overrides[0],
         ("127.0.0.1".to_string(), loopback, 50)
     );
-    assert_eq!(c.max_connections_per_ip_overrides[1].0, "localhost");
+    assert_eq!(c.max_connections_per_ip_overrides[1].0, "[::1]");
     let bad = BrokerConfig::load(
         None,
         &[],
@@ -613,4 +613,31 @@ fn kerberos_relogin_time_is_dynamic_per_broker_only() {
         config.alter_defaults(&[change(key, Some("58000"))]),
         Err(ConfigError::PerBrokerOnly { .. })
     ));
+}
+
+#[test]
+fn connection_overrides_take_ip_literals_and_refuse_host_names() {
+    let c =
+        with_overrides(&["max.connections.per.ip.overrides=127.0.0.1:4, [::1]:2,::2:3"]).unwrap();
+    let addresses: Vec<(String, i32)> = c
+        .max_connections_per_ip_overrides
+        .iter()
+        .map(|(_, ip, count)| (ip.to_string(), *count))
+        .collect();
+    assert_eq!(
+        addresses,
+        [
+            ("127.0.0.1".into(), 4),
+            ("::1".into(), 2),
+            ("::2".into(), 3)
+        ]
+    );
+    let err = with_overrides(&["max.connections.per.ip.overrides=localhost:4"]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"localhost\" is not an IP address"),
+        "{err}"
+    );
+    let err = with_overrides(&["max.connections.per.ip.overrides=127.0.0.1"]).unwrap_err();
+    assert!(err.to_string().contains("address:count"), "{err}");
 }
