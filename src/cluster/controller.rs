@@ -157,6 +157,7 @@ impl Controller {
             (topic.assignments.len() as i32, 1)
         };
         check_partition_count(partitions)?;
+        self.check_partition_budget(state, partitions)?;
         if replication != 1 {
             let message = format!(
                 "replication factor {replication} is not possible: the cluster has 1 broker"
@@ -224,6 +225,12 @@ impl Controller {
                     return Err(ApiError::new(ResponseError::InvalidPartitions, message));
                 }
                 check_partition_count(*count)?;
+                let adding = *count - meta.partitions;
+                self.check_partition_budget(&state, adding)?;
+                let meta = state
+                    .topics
+                    .get_mut(name)
+                    .ok_or_else(|| unknown_topic(name))?;
                 meta.partitions = *count;
                 Ok(())
             })
@@ -382,6 +389,36 @@ impl Controller {
 }
 
 impl Controller {
+    /// Refuses `adding` partitions to `state` when the broker would then hold more than
+    /// `max.broker.partitions`, or more than its descriptor limit (RLIMIT_NOFILE) leaves
+    /// room to open: a broker that cannot open its partitions fails every start.
+    fn check_partition_budget(&self, state: &ClusterState, adding: i32) -> Result<(), ApiError> {
+        let total =
+            |s: &ClusterState| -> i64 { s.topics.values().map(|t| i64::from(t.partitions)).sum() };
+        let after = total(state) + i64::from(adding);
+        let limit = self.broker.borrow().max_broker_partitions;
+        if after > i64::from(limit) {
+            let message = format!(
+                "the broker would hold {after} partitions; max.broker.partitions is {limit}"
+            );
+            return Err(ApiError::new(ResponseError::PolicyViolation, message));
+        }
+        // Partitions this change and the ones before it in the request would open.
+        let unopened = after - total(&self.state.borrow());
+        let Some((open, limit)) = descriptors() else {
+            return Ok(());
+        };
+        let needed = open + unopened * DESCRIPTORS_PER_PARTITION + DESCRIPTORS_KEPT;
+        if needed > limit {
+            let message = format!(
+                "{unopened} new partitions need about {} file descriptors: {open} of the limit {limit} (RLIMIT_NOFILE) are open, and {DESCRIPTORS_KEPT} are kept for connections; raise the limit (ulimit -n, systemd's LimitNOFILE)",
+                unopened * DESCRIPTORS_PER_PARTITION
+            );
+            return Err(ApiError::new(ResponseError::PolicyViolation, message));
+        }
+        Ok(())
+    }
+
     /// Allocates the space the next state write uses (see `replace_file_from_spare`),
     /// so that a broker started on a full disk can still delete a topic.
     pub async fn set_aside_space(&self) {
@@ -398,6 +435,21 @@ impl Controller {
             .await
             .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
     }
+}
+
+/// Descriptors a new partition is counted for: its active segment's, and one for the
+/// segment it rolls to (sealed segments stay open, as Kafka's do).
+const DESCRIPTORS_PER_PARTITION: i64 = 2;
+/// Descriptors the partition budget leaves for connections, index and checkpoint
+/// writes, and the metrics port.
+const DESCRIPTORS_KEPT: i64 = 256;
+
+/// How many descriptors the process has open, and its soft limit (`None` when either
+/// cannot be read, or there is no limit).
+fn descriptors() -> Option<(i64, i64)> {
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64;
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    Some((open, i64::try_from(limit).unwrap_or(i64::MAX)))
 }
 
 fn check_partition_count(partitions: i32) -> Result<(), ApiError> {

@@ -90,8 +90,11 @@ pub struct BrokerConfig {
     pub max_connections: i32,
     /// Connections one client address may hold; past it, a new one is closed.
     pub max_connections_per_ip: i32,
-    /// Per-address exceptions to `max_connections_per_ip`: as configured, and resolved.
+    /// Per-address exceptions to `max_connections_per_ip`: as configured, and parsed.
     pub max_connections_per_ip_overrides: Vec<(String, std::net::IpAddr, i32)>,
+    /// Partitions the broker holds at most (KIP-578's name); CreateTopics and
+    /// CreatePartitions past it get POLICY_VIOLATION.
+    pub max_broker_partitions: i32,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -178,6 +181,7 @@ impl Default for BrokerConfig {
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: Vec::new(),
+            max_broker_partitions: i32::MAX,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,

@@ -472,6 +472,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.max_connections.to_string()),
     },
     BrokerKey {
+        name: "max.broker.partitions",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_broker_partitions = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_broker_partitions.to_string()),
+    },
+    BrokerKey {
         name: "max.connections.per.ip",
         kind: ConfigType::Int,
         dynamic: true,

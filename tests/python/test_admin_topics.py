@@ -1,5 +1,7 @@
 """CreateTopics / DeleteTopics / CreatePartitions through confluent-kafka's AdminClient."""
 
+import resource
+
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import NewPartitions, NewTopic
@@ -147,3 +149,39 @@ def test_create_with_default_counts_uses_num_partitions(start_broker):
     t = unique_topic("defaults")
     wait_futures(admin(b).create_topics([NewTopic(t)], operation_timeout=20))  # KIP-464: -1/-1
     assert sorted(topic_partitions(b, t)) == [0, 1, 2]
+
+
+def test_partitions_past_max_broker_partitions_are_a_policy_violation(start_broker):
+    b = start_broker({"max.broker.partitions": 10})
+    a = admin(b)
+    first, second = unique_topic("budget"), unique_topic("budget")
+    wait_futures(a.create_topics([NewTopic(first, 8, 1)], operation_timeout=20))
+    err = future_error(a.create_topics([NewTopic(second, 5, 1)])[second])
+    assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
+    assert "max.broker.partitions is 10" in err.str()
+    err = future_error(a.create_partitions([NewPartitions(first, 11)])[first])
+    assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
+    wait_futures(a.create_partitions([NewPartitions(first, 10)]))
+    assert sorted(topic_partitions(b, first)) == list(range(10))
+    assert topic_partitions(b, second) is None
+    b.restart()
+    assert sorted(topic_partitions(b, first)) == list(range(10))
+
+
+def test_partitions_past_the_descriptor_limit_are_refused_not_half_applied(start_broker):
+    """With 600 descriptors, a topic of 1000 partitions could not be opened: the broker would
+    fail every start. It is refused, naming the limit; the broker serves and restarts."""
+    b = start_broker()
+    b.stop()
+    b.limits = {resource.RLIMIT_NOFILE: (600, 600)}
+    b.start()
+    a = admin(b)
+    big, small = unique_topic("fds"), unique_topic("fds")
+    err = future_error(a.create_topics([NewTopic(big, 1000, 1)])[big])
+    assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
+    assert "RLIMIT_NOFILE" in err.str(), err
+    assert topic_partitions(b, big) is None
+    wait_futures(a.create_topics([NewTopic(small, 10, 1)], operation_timeout=20))
+    b.restart()
+    recs = produce_all(producer(b), small, [{"value": b"v", "partition": p} for p in range(10)])
+    assert len(recs) == 10
