@@ -5,7 +5,10 @@
 //!
 //! The points, and what `return(ARG)` does at each:
 //! - `shard::open_partition`, before each partition log a shard opens while starting:
-//!   waits ARG milliseconds (the shard keeps running its other tasks).
+//!   `return(MS)` or `return(MS@TEXT)` waits MS milliseconds (for the partitions whose
+//!   directory name contains TEXT).
+//! - `produce::answer`, before a partition's produce result is answered: the same, for
+//!   the topics whose name contains TEXT.
 //! - `storage::fdatasync`, before a segment's fdatasync: fails it with EIO when the
 //!   segment's path contains ARG (all of them without an ARG).
 
@@ -15,16 +18,21 @@ pub fn setup() {
     std::mem::forget(fail::FailScenario::setup());
 }
 
-/// Where `name` is configured with `return(MS)`: waits MS milliseconds.
-pub async fn delay(name: &str) {
+/// Where `name` is configured with `return(MS)`, or `return(MS@TEXT)` and `subject`
+/// contains TEXT: waits MS milliseconds (the shard runs its other tasks meanwhile).
+pub async fn delay(name: &str, subject: &str) {
     #[cfg(feature = "failpoints")]
-    if let Some(ms) = fail::eval(name, |arg| arg.and_then(|a| a.parse::<u64>().ok())) {
-        let ms = ms.unwrap_or(0);
-        tracing::warn!(failpoint = name, ms, "failpoint: waiting");
+    if let Some(Some(ms)) = fail::eval(name, |arg| {
+        let arg = arg.unwrap_or_default();
+        let (ms, text) = arg.split_once('@').unwrap_or((arg.as_str(), ""));
+        let ms = ms.parse::<u64>().ok()?;
+        subject.contains(text).then_some(ms)
+    }) {
+        tracing::warn!(failpoint = name, ms, subject, "failpoint: waiting");
         glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
     }
     #[cfg(not(feature = "failpoints"))]
-    let _ = name;
+    let _ = (name, subject);
 }
 
 /// Where `name` is configured with `return(TEXT)` and `path` contains TEXT (or no TEXT

@@ -81,6 +81,9 @@ pub struct BrokerConfig {
     pub compression_type: CompressionType,
     pub min_insync_replicas: i32,
     pub queued_max_requests: i32,
+    /// Bytes of requests read but not yet answered, for the whole broker (each shard
+    /// gets its share); -1: no limit. Past it, shards stop reading sockets.
+    pub queued_max_request_bytes: i64,
     /// -1 = the OS default.
     pub socket_send_buffer_bytes: i32,
     /// -1 = the OS default.
@@ -175,6 +178,7 @@ impl Default for BrokerConfig {
             compression_type: CompressionType::Producer,
             min_insync_replicas: 1,
             queued_max_requests: 500,
+            queued_max_request_bytes: 512 << 20,
             socket_send_buffer_bytes: 102_400,
             socket_receive_buffer_bytes: 102_400,
             connections_max_idle_ms: 600_000,

@@ -432,6 +432,20 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.queued_max_requests.to_string()),
     },
     BrokerKey {
+        name: "queued.max.request.bytes",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            let bytes = parse_int(k, v, -1, i64::MAX)?;
+            if bytes == 0 {
+                return Err(invalid(k, v, "-1 (no limit) or a positive number of bytes"));
+            }
+            c.queued_max_request_bytes = bytes;
+            Ok(())
+        },
+        render: |c| Some(c.queued_max_request_bytes.to_string()),
+    },
+    BrokerKey {
         name: "socket.send.buffer.bytes",
         kind: ConfigType::Int,
         dynamic: false,

@@ -12,14 +12,13 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use kafka_protocol::messages::ApiKey;
 
-use super::frame::read_frame;
+use super::frame::{read_frame, Reserved};
 use super::handlers::{self, Response};
 use super::sendfile::{self, send_file};
 use crate::metrics::RequestTimer;
@@ -28,6 +27,10 @@ use crate::shard::Shard;
 
 /// Requests read but not yet answered, per connection, at most.
 pub const IN_FLIGHT_MAX: usize = 64;
+
+/// A request read and being handled: its handler, its timer, and its bytes' share of
+/// the shard's request budget.
+type InFlight = (glommio::Task<Response>, RequestTimer, Reserved);
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let socket = stream.as_raw_fd();
@@ -85,7 +88,7 @@ impl Activity {
     /// Completes (with an error, to close the connection) once the connection has
     /// been idle for `idle`: nothing read or written, no request in flight. Never when
     /// `idle` is `None`.
-    async fn expiry(&self, idle: Option<Duration>) -> io::Result<Option<Bytes>> {
+    async fn expiry<T>(&self, idle: Option<Duration>) -> io::Result<T> {
         let Some(idle) = idle else {
             return futures::future::pending().await;
         };
@@ -105,7 +108,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     client_host: Rc<str>,
     (mut reader, socket): (R, RawFd),
-    queue: local_channel::LocalSender<(glommio::Task<Response>, RequestTimer)>,
+    queue: local_channel::LocalSender<InFlight>,
     activity: &Activity,
 ) {
     let broker = &shard.snapshot().broker;
@@ -117,8 +120,8 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
-        let next = read_frame(&mut reader, socket, frame_max);
-        let frame = match shard
+        let next = read_frame(&mut reader, socket, frame_max, &shard.request_budget);
+        let (frame, reserved) = match shard
             .unless_stopping(futures_lite::future::or(next, activity.expiry(idle)))
             .await
         {
@@ -151,7 +154,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             timer.handler(),
             turn,
         ));
-        if queue.send((task, timer)).await.is_err() {
+        if queue.send((task, timer, reserved)).await.is_err() {
             return;
         }
     }
@@ -213,10 +216,11 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
     socket: RawFd,
     mut writer: W,
-    responses: local_channel::LocalReceiver<(glommio::Task<Response>, RequestTimer)>,
+    responses: local_channel::LocalReceiver<InFlight>,
     activity: &Activity,
 ) {
-    while let Some((task, mut timer)) = responses.recv().await {
+    // The request's bytes count against the shard's budget until it is answered.
+    while let Some((task, mut timer, _reserved)) = responses.recv().await {
         let response = task.await;
         timer.sending();
         let written = match response {
@@ -240,7 +244,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     unsafe { libc::shutdown(socket, libc::SHUT_RDWR) };
     // Requests read but not answered still run to their end (a coordinator's write
     // stopped halfway would leave its state behind its log), unanswered.
-    while let Some((task, _)) = responses.recv().await {
+    while let Some((task, _, _)) = responses.recv().await {
         task.detach();
     }
 }

@@ -9,22 +9,71 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use futures::AsyncReadExt;
+use glommio::sync::{Semaphore, StaticPermit};
 
 /// The least a frame's buffer grows by (small frames come whole in one allocation).
 const GROWTH_MIN: usize = 4096;
 
+/// A shard's budget for the bytes of requests read but not yet answered (its share of
+/// `queued.max.request.bytes`). A frame's length is taken from it before its body is
+/// read: when it is spent, connections stop reading (their peers' bytes wait in the
+/// kernel's buffers, then in the peers) instead of the broker buffering them.
+pub struct RequestBudget {
+    /// `None`: no limit.
+    bytes: Option<(Rc<Semaphore>, u64)>,
+}
+
+/// Bytes taken from a `RequestBudget`, given back when dropped (once the request is
+/// answered).
+pub struct Reserved {
+    _permit: Option<StaticPermit>,
+}
+
+impl RequestBudget {
+    pub fn new(capacity: Option<u64>) -> RequestBudget {
+        RequestBudget {
+            bytes: capacity.map(|bytes| (Rc::new(Semaphore::new(bytes)), bytes)),
+        }
+    }
+
+    /// Waits until `length` bytes are free, and takes them. A frame larger than the
+    /// whole budget takes all of it (it waits for every other request to finish).
+    pub async fn take(&self, length: usize) -> io::Result<Reserved> {
+        let Some((semaphore, capacity)) = &self.bytes else {
+            return Ok(Reserved { _permit: None });
+        };
+        let units = (length as u64).min(*capacity);
+        let permit = semaphore.acquire_static_permit(units).await;
+        let permit = permit.map_err(io::Error::from)?;
+        Ok(Reserved {
+            _permit: Some(permit),
+        })
+    }
+
+    /// Bytes free now (`None`: no limit).
+    pub fn available(&self) -> Option<u64> {
+        self.bytes
+            .as_ref()
+            .map(|(semaphore, _)| semaphore.available())
+    }
+}
+
 /// Reads one frame from `reader`, whose socket is `socket`: `None` at a clean end of
 /// stream between frames. A length outside `0..=frame_max` is an error (the caller
-/// closes, as Kafka does). `reader` must not buffer: bytes are also received from
-/// `socket` directly, and it serves only to wait until the socket has more.
+/// closes, as Kafka does). The length is taken from `budget` before the body is read,
+/// and held until the returned `Reserved` drops. `reader` must not buffer: bytes are
+/// also received from `socket` directly, and it serves only to wait until the socket
+/// has more.
 pub async fn read_frame<R: futures::AsyncRead + Unpin>(
     reader: &mut R,
     socket: RawFd,
     frame_max: usize,
-) -> io::Result<Option<Bytes>> {
+    budget: &RequestBudget,
+) -> io::Result<Option<(Bytes, Reserved)>> {
     let mut length = [0u8; 4];
     match reader.read_exact(&mut length).await {
         Ok(()) => {}
@@ -37,6 +86,7 @@ pub async fn read_frame<R: futures::AsyncRead + Unpin>(
         return Err(io::Error::new(io::ErrorKind::InvalidData, message));
     }
     let length = length as usize;
+    let reserved = budget.take(length).await?;
     let mut frame = Vec::new();
     while frame.len() < length {
         if frame.len() == frame.capacity() {
@@ -62,7 +112,7 @@ pub async fn read_frame<R: futures::AsyncRead + Unpin>(
             Err(error) => return Err(error),
         }
     }
-    Ok(Some(Bytes::from(frame)))
+    Ok(Some((Bytes::from(frame), reserved)))
 }
 
 /// How much room to add to a frame of `length` bytes of which `read` are in: what the
@@ -123,6 +173,7 @@ mod tests {
         max: usize,
         count: usize,
     ) -> Vec<io::Result<Option<Bytes>>> {
+        let budget = RequestBudget::new(None);
         use std::io::Write;
         use std::os::fd::AsRawFd;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -142,7 +193,9 @@ mod tests {
                 let socket = stream.as_raw_fd();
                 let mut results = Vec::new();
                 while results.len() < count {
-                    let result = read_frame(&mut stream, socket, max).await;
+                    let result = read_frame(&mut stream, socket, max, &budget)
+                        .await
+                        .map(|frame| frame.map(|(bytes, _)| bytes));
                     let failed = result.is_err();
                     results.push(result);
                     if failed {
@@ -178,6 +231,30 @@ mod tests {
         assert_eq!(&next().unwrap().unwrap()[..], b"abc");
         assert!(next().unwrap().unwrap().is_empty());
         assert_eq!(next().unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn the_budget_holds_a_frame_until_earlier_ones_give_their_bytes_back() {
+        use futures::FutureExt;
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor")
+            .run(async {
+                let budget = RequestBudget::new(Some(10));
+                let first = budget.take(8).await.unwrap();
+                assert_eq!(budget.available(), Some(2));
+                let mut second = Box::pin(budget.take(5));
+                assert!((&mut second).now_or_never().is_none(), "5 of 2 bytes free");
+                drop(first);
+                let second = second.await.unwrap();
+                // Larger than the whole budget: it takes all of it, once the rest is free.
+                let mut huge = Box::pin(budget.take(1 << 20));
+                assert!((&mut huge).now_or_never().is_none());
+                drop(second);
+                let _huge = huge.await.unwrap();
+                assert_eq!(budget.available(), Some(0));
+                assert_eq!(RequestBudget::new(None).available(), None);
+            });
     }
 
     #[test]

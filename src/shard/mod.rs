@@ -27,6 +27,7 @@ use self::writer::Writer;
 use crate::cluster::controller::Controller;
 use crate::cluster::{ShardId, Snapshot};
 use crate::partition::{Partition, Settings};
+use crate::server::frame::RequestBudget;
 use crate::storage::{LogConfig, StorageError};
 
 /// Work shipped to another shard: runs there, on that shard's executor.
@@ -65,6 +66,8 @@ pub struct Shard {
     producer_ids: RefCell<std::ops::Range<i64>>,
     /// How far its start has come, for the coordinator's watchdog.
     pub progress: Arc<StartProgress>,
+    /// This shard's share of `queued.max.request.bytes`.
+    pub request_budget: RequestBudget,
 }
 
 /// How far a shard's start has come, read from the coordinator's thread: a count of
@@ -102,8 +105,13 @@ impl Shard {
         advertised: (String, i32),
         progress: Arc<StartProgress>,
     ) -> Rc<Shard> {
+        let shards = senders.nr_consumers().max(1) as u64;
+        let budget = u64::try_from(snapshot.broker.queued_max_request_bytes)
+            .ok()
+            .map(|bytes| (bytes / shards).max(1));
         Rc::new(Shard {
             id,
+            request_budget: RequestBudget::new(budget),
             senders,
             log_dir,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -315,8 +323,9 @@ impl Shard {
             match self.partition(topic, *index) {
                 Some(partition) => partition.apply(settings),
                 None => {
-                    crate::failpoint::delay("shard::open_partition").await;
-                    let dir = self.log_dir.join(format!("{topic}-{index}"));
+                    let name = format!("{topic}-{index}");
+                    crate::failpoint::delay("shard::open_partition", &name).await;
+                    let dir = self.log_dir.join(name);
                     let writer = Rc::clone(&self.writer);
                     let partition =
                         Partition::open(topic.clone(), *index, &dir, settings, writer, now).await?;

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import select
 import time
 
 import pytest
@@ -129,3 +130,28 @@ def test_out_of_descriptors_the_broker_serves_what_it_has_and_recovers(start_bro
     # more descriptors than this limit leaves).
     with kw.Conn(broker.bootstrap) as fresh:
         assert answered(fresh)
+
+
+def test_requests_past_the_shards_byte_budget_wait_unread(start_broker):
+    """queued.max.request.bytes: with 2 MiB for one shard, a produce request of 1.5 MiB held
+    before its answer (failpoint `produce::answer`, for its topic only) keeps the budget, so
+    a second one of 1.5 MiB, on another connection and to a topic that is not held, is not
+    read until the first is answered. Without the budget the second would be answered first."""
+    from clients import create_topic, unique_topic
+    held_topic, free_topic = unique_topic("held"), unique_topic("free")
+    b = start_broker({"cores": 1, "queued.max.request.bytes": 2 << 20})
+    for t in (held_topic, free_topic):
+        create_topic(b, t, 1, config={"max.message.bytes": str(2 << 20)})
+    b.stop()
+    b.env = {"FAILPOINTS": f"produce::answer=return(3000@{held_topic})"}
+    b.start()
+    batch = kw.encode_batch([kw.Record(None, bytes(1_500_000))])
+    with kw.Conn(b.bootstrap, timeout=30) as first, kw.Conn(b.bootstrap, timeout=30) as second:
+        first_corr = first.send(kw.PRODUCE, 3, kw.produce_v3(held_topic, 0, batch))
+        b.wait_for_stderr(r"failpoint: waiting")
+        second_corr = second.send(kw.PRODUCE, 3, kw.produce_v3(free_topic, 0, batch))
+        readable, _, _ = select.select([first.sock, second.sock], [], [], 30)
+        assert first.sock in readable, "the second request was read past the budget and answered first"
+        for conn, corr, t in ((first, first_corr, held_topic), (second, second_corr, free_topic)):
+            res = kw.parse_produce_v3(conn.recv_response(corr))
+            assert res[(t, 0)] == (0, 0), res

@@ -296,6 +296,7 @@ fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outc
             Ok((pending, size)) => pending.await.map(|produced| (produced, size)),
             Err(error) => Err(error),
         };
+        crate::failpoint::delay("produce::answer", &item.topic).await;
         let topics = &shard.metrics.topics;
         match produced {
             Ok((produced, size)) => {
