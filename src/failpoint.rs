@@ -3,14 +3,22 @@
 //! `FAILPOINTS` environment variable, in the fail crate's syntax:
 //! `FAILPOINTS="name=ACTIONS;..."`, e.g. `shard::open_partition=2*off->return(60000)`.
 //!
-//! The points, and what `return(ARG)` does at each:
-//! - `shard::open_partition`, before each partition log a shard opens while starting:
-//!   `return(MS)` or `return(MS@TEXT)` waits MS milliseconds (for the partitions whose
-//!   directory name contains TEXT).
-//! - `produce::answer`, before a partition's produce result is answered: the same, for
-//!   the topics whose name contains TEXT.
-//! - `storage::fdatasync`, before a segment's fdatasync: fails it with EIO when the
-//!   segment's path contains ARG (all of them without an ARG).
+//! Delays, `return(MS)` or `return(MS@TEXT)` (for subjects containing TEXT), wait MS
+//! milliseconds while the shard runs its other tasks:
+//! - `shard::open_partition`, before each partition log a shard opens while starting
+//!   (the subject: the partition's directory name);
+//! - `produce::answer`, before a partition's produce result is answered (the topic).
+//!
+//! Faults, `return(eio)` or `return(die)`, each optionally `@TEXT` (only for files whose
+//! path contains TEXT): `eio` fails the operation with EIO, as a failing device would;
+//! `die` kills the process with SIGKILL right there, as a crash would:
+//! - `storage::write`, before bytes are written to a file (segment appends, index files,
+//!   a compaction's output);
+//! - `storage::fdatasync`, before a segment's fdatasync;
+//! - `storage::rename`, before a file replaces another (checkpoints, `cluster.json`, a
+//!   compacted segment);
+//! - `storage::unlink`, before a segment's file is removed (retention, DeleteRecords,
+//!   truncation).
 
 /// Reads `FAILPOINTS`; a configuration that does not parse stops the broker.
 pub fn setup() {
@@ -35,14 +43,25 @@ pub async fn delay(name: &str, subject: &str) {
     let _ = (name, subject);
 }
 
-/// Where `name` is configured with `return(TEXT)` and `path` contains TEXT (or no TEXT
-/// is given): an EIO error, as the failing device would give.
-pub fn io_error(name: &str, path: &std::path::Path) -> std::io::Result<()> {
+/// Where `name` is configured with a fault (see the module's doc) for `path`: EIO, or
+/// the process killed.
+pub fn fault(name: &str, path: &std::path::Path) -> std::io::Result<()> {
     #[cfg(feature = "failpoints")]
-    if let Some(Some(())) = fail::eval(name, |arg| {
-        let hit = arg.is_none_or(|text| path.to_string_lossy().contains(text.as_str()));
-        hit.then_some(())
+    if let Some(Some(die)) = fail::eval(name, |arg| {
+        let arg = arg.unwrap_or_default();
+        let (action, text) = arg.split_once('@').unwrap_or((arg.as_str(), ""));
+        let die = match action {
+            "die" => true,
+            "eio" => false,
+            _ => return None,
+        };
+        path.to_string_lossy().contains(text).then_some(die)
     }) {
+        if die {
+            tracing::warn!(failpoint = name, path = %path.display(), "failpoint: killing the process");
+            // SAFETY: kill(2) on this process; nothing runs after it.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
         tracing::warn!(failpoint = name, path = %path.display(), "failpoint: failing with EIO");
         return Err(std::io::Error::from_raw_os_error(libc::EIO));
     }

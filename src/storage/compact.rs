@@ -198,6 +198,7 @@ impl Log {
             written: 0,
             pending: Vec::new(),
         };
+        crate::failpoint::fault("storage::write", &cleaned)?;
         let mut removed = 0;
         let mut position = 0;
         while let Some(batches) = super::scan_from(segment, &mut position).await? {
@@ -216,6 +217,7 @@ impl Log {
         // Indexes are rebuilt from the cleaned file; a crash before the rename leaves
         // the old segment, which reopens without them just as well.
         segment.remove_indexes(&self.dir).await?;
+        crate::failpoint::fault("storage::rename", &cleaned)?;
         glommio::io::rename(&cleaned, self.dir.join(file_name(base, "log")))
             .await
             .map_err(std::io::Error::from)?;

@@ -128,6 +128,7 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// free a spare's allocation), cuts it to their length, syncs it and renames it to
 /// `path`, then syncs the directory.
 async fn write_and_rename(temporary: &Path, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    crate::failpoint::fault("storage::write", temporary)?;
     let file = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
@@ -140,6 +141,7 @@ async fn write_and_rename(temporary: &Path, path: &Path, bytes: Vec<u8>) -> io::
     file.truncate(length as u64).await?;
     file.fdatasync().await?;
     file.close().await?;
+    crate::failpoint::fault("storage::rename", path)?;
     glommio::io::rename(temporary, path).await?;
     if let Some(dir) = path.parent() {
         sync_dir(dir).await?;

@@ -298,7 +298,8 @@ impl Segment {
         debug_assert_eq!(infos.len(), bases.len());
         let start = self.size.get();
         let length: u64 = parts.iter().map(|part| part.len() as u64).sum();
-        let copied = copy_to_page_cache(&self.file, parts, start);
+        let copied = crate::failpoint::fault("storage::write", &self.log_path)
+            .and_then(|()| copy_to_page_cache(&self.file, parts, start));
         super::note_append(&self.log_path, &copied);
         if let Err(error) = copied {
             // A partial write must not stay behind as a torn batch.
@@ -359,7 +360,7 @@ impl Segment {
     }
 
     pub async fn flush(&self) -> io::Result<()> {
-        crate::failpoint::io_error("storage::fdatasync", &self.log_path)?;
+        crate::failpoint::fault("storage::fdatasync", &self.log_path)?;
         self.file.fdatasync().await.map_err(io::Error::from)
     }
 
@@ -415,7 +416,9 @@ impl Segment {
 
     async fn unlink(&self, dir: &Path, extensions: &[&str]) -> io::Result<()> {
         for extension in extensions {
-            match glommio::io::remove(dir.join(file_name(self.base_offset, extension))).await {
+            let path = dir.join(file_name(self.base_offset, extension));
+            crate::failpoint::fault("storage::unlink", &path)?;
+            match glommio::io::remove(path).await {
                 Ok(()) => {}
                 Err(error) => {
                     let error = io::Error::from(error);
@@ -643,6 +646,7 @@ pub(super) async fn write_all(
 }
 
 pub(super) async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    crate::failpoint::fault("storage::write", path)?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)

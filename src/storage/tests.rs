@@ -495,7 +495,7 @@ fn a_failed_fdatasync_takes_the_log_offline_for_good() {
             .expect("open");
         append(&log, 3, 0).await;
         // Only this test's directory fails: the fail crate's points are the process's.
-        fail::cfg("storage::fdatasync", &format!("return({marker})")).unwrap();
+        fail::cfg("storage::fdatasync", &format!("return(eio@{marker})")).unwrap();
         let first = log.flush().await.unwrap_err();
         fail::remove("storage::fdatasync");
         assert!(matches!(first, StorageError::Io(_)), "{first}");

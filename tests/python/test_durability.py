@@ -261,7 +261,7 @@ def test_a_failed_fdatasync_takes_the_log_offline_and_acknowledges_nothing_more(
     doomed = unique_topic("doomed")
     b = start_broker({"num.partitions": 1})
     b.stop()
-    b.env = {"FAILPOINTS": f"storage::fdatasync=return({doomed}-0)"}
+    b.env = {"FAILPOINTS": f"storage::fdatasync=return(eio@{doomed}-0)"}
     b.start()
     batch = kw.encode_batch([kw.Record(b"k", b"v")])
     with kw.Conn(b.bootstrap) as c:
