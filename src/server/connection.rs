@@ -267,7 +267,7 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
                 shard.metrics.fetch_sendfile_bytes.add(u64::from(length));
                 // Framing written so far must reach the socket before the file's bytes.
                 match writer.flush().await {
-                    Ok(()) => send_file(socket, &file, length as usize).await,
+                    Ok(()) => send_file(socket, writer, &file, length as usize).await,
                     Err(error) => Err(error),
                 }
             }

@@ -1,20 +1,19 @@
 //! Zero-copy sends: log bytes go from a segment file to a socket with `sendfile(2)`,
 //! never through userspace.
 //!
-//! glommio does not wrap sendfile, so it is issued non-blocking on the socket; when
-//! the socket's buffer is full (EAGAIN) the task waits for writability with a
-//! `poll(2)` on glommio's blocking-thread pool, so the executor never blocks and
-//! never spins.
+//! glommio does not wrap sendfile, so it is issued non-blocking on the socket. When the
+//! socket's buffer is full (EAGAIN), the file's next byte is written through the
+//! connection's glommio writer, which waits for room with a poll on the shard's
+//! io_uring (as the frame reader waits for a request's next byte); sendfile then goes on
+//! after it. Nothing blocks a thread, and a consumer that reads nothing costs only its
+//! pending poll.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
+use futures::AsyncWriteExt;
 use glommio::io::BufferedFile;
-
-/// How long one readiness wait lasts before it is re-armed (a peer that reads nothing
-/// for this long is still waited for; the connection's own limits end it).
-const WRITABLE_WAIT_MS: i32 = 1000;
 
 /// A run of a segment file to send, as a file descriptor of its own: it can cross
 /// shards, and the segment may be deleted meanwhile without affecting the send.
@@ -39,9 +38,15 @@ impl SendSlice {
     }
 }
 
-/// Sends `length` bytes of `slice` to `socket`. Fails if the file turns out shorter
-/// (the response frame already announced the length, so the caller must close).
-pub async fn send_file(socket: RawFd, slice: &SendSlice, length: usize) -> io::Result<()> {
+/// Sends `length` bytes of `slice` to `socket`, whose glommio writer is `writer` (it
+/// must not buffer). Fails if the file turns out shorter (the response frame already
+/// announced the length, so the caller must close).
+pub async fn send_file<W: futures::AsyncWrite + Unpin>(
+    socket: RawFd,
+    writer: &mut W,
+    slice: &SendSlice,
+    length: usize,
+) -> io::Result<()> {
     let mut offset = slice.position as libc::off_t;
     let mut remaining = length;
     while remaining > 0 {
@@ -52,14 +57,17 @@ pub async fn send_file(socket: RawFd, slice: &SendSlice, length: usize) -> io::R
             continue;
         }
         if sent == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "segment file ended early",
-            ));
+            return Err(file_ended());
         }
         let error = io::Error::last_os_error();
         match error.kind() {
-            io::ErrorKind::WouldBlock => wait_writable(socket).await?,
+            io::ErrorKind::WouldBlock => {
+                // Full: the write of the next byte waits on the ring until there is room.
+                let byte = byte_at(&slice.fd, offset)?;
+                writer.write_all(&[byte]).await?;
+                offset += 1;
+                remaining -= 1;
+            }
             io::ErrorKind::Interrupted => {}
             _ => return Err(error),
         }
@@ -67,30 +75,28 @@ pub async fn send_file(socket: RawFd, slice: &SendSlice, length: usize) -> io::R
     Ok(())
 }
 
-async fn wait_writable(socket: RawFd) -> io::Result<()> {
-    let revents = glommio::executor()
-        .spawn_blocking(move || {
-            let mut poll = libc::pollfd {
-                fd: socket,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; the socket stays open while the sender awaits us.
-            let ready = unsafe { libc::poll(&mut poll, 1, WRITABLE_WAIT_MS) };
-            if ready < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(poll.revents)
+/// The byte of `file` at `offset` (from the page cache, where sendfile also reads).
+fn byte_at(file: &OwnedFd, offset: libc::off_t) -> io::Result<u8> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reads at most one byte into `byte`, from an open descriptor.
+        let read =
+            unsafe { libc::pread(file.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, offset) };
+        match read {
+            1 => return Ok(byte),
+            0 => return Err(file_ended()),
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
             }
-        })
-        .await?;
-    if revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "peer went away during a send",
-        ));
+        }
     }
-    Ok(())
+}
+
+fn file_ended() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "segment file ended early")
 }
 
 /// Makes `socket` non-blocking, so sendfile returns EAGAIN instead of blocking.
