@@ -7,65 +7,103 @@
 //! so nothing is zero-filled first. A peer that declares 30 MiB and sends nothing
 //! holds no memory for it; one that sends has its bytes counted, not its word.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use futures::AsyncReadExt;
-use glommio::sync::{Semaphore, StaticPermit};
+
+use crate::shard::Event;
 
 /// The least a frame's buffer grows by (small frames come whole in one allocation).
 const GROWTH_MIN: usize = 4096;
 
 /// A shard's budget for the bytes of requests read but not yet answered (its share of
-/// `queued.max.request.bytes`). A frame's length is taken from it before its body is
-/// read: when it is spent, connections stop reading (their peers' bytes wait in the
-/// kernel's buffers, then in the peers) instead of the broker buffering them.
+/// `queued.max.request.bytes`). Bytes count as they arrive (the buffers they fill), not
+/// as declared, so a peer that declares a large frame and sends nothing holds none of
+/// it. While the bytes held reach the budget, connections read no new request (their
+/// peers' bytes wait in the kernel's buffers, then in the peers); a request already
+/// being read is finished, so that requests half read never wait on each other.
 pub struct RequestBudget {
     /// `None`: no limit.
-    bytes: Option<(Rc<Semaphore>, u64)>,
+    budget: Option<Rc<Budget>>,
 }
 
-/// Bytes taken from a `RequestBudget`, given back when dropped (once the request is
-/// answered).
+struct Budget {
+    capacity: u64,
+    used: Cell<u64>,
+    freed: Event,
+}
+
+/// The bytes of one request, counted in its shard's budget until this drops (once the
+/// request is answered).
 pub struct Reserved {
-    _permit: Option<StaticPermit>,
+    budget: Option<Rc<Budget>>,
+    bytes: u64,
 }
 
 impl RequestBudget {
     pub fn new(capacity: Option<u64>) -> RequestBudget {
-        RequestBudget {
-            bytes: capacity.map(|bytes| (Rc::new(Semaphore::new(bytes)), bytes)),
+        let budget = capacity.map(|capacity| {
+            Rc::new(Budget {
+                capacity,
+                used: Cell::new(0),
+                freed: Event::default(),
+            })
+        });
+        RequestBudget { budget }
+    }
+
+    /// Waits until the bytes held are below the budget; then a request may be read.
+    pub async fn admit(&self) -> Reserved {
+        if let Some(budget) = &self.budget {
+            loop {
+                let freed = budget.freed.listen();
+                if budget.used.get() < budget.capacity {
+                    break;
+                }
+                freed.await;
+            }
+        }
+        Reserved {
+            budget: self.budget.clone(),
+            bytes: 0,
         }
     }
 
-    /// Waits until `length` bytes are free, and takes them. A frame larger than the
-    /// whole budget takes all of it (it waits for every other request to finish).
-    pub async fn take(&self, length: usize) -> io::Result<Reserved> {
-        let Some((semaphore, capacity)) = &self.bytes else {
-            return Ok(Reserved { _permit: None });
-        };
-        let units = (length as u64).min(*capacity);
-        let permit = semaphore.acquire_static_permit(units).await;
-        let permit = permit.map_err(io::Error::from)?;
-        Ok(Reserved {
-            _permit: Some(permit),
-        })
+    /// Bytes held now (`None`: no limit).
+    pub fn used(&self) -> Option<u64> {
+        self.budget.as_ref().map(|budget| budget.used.get())
     }
+}
 
-    /// Bytes free now (`None`: no limit).
-    pub fn available(&self) -> Option<u64> {
-        self.bytes
-            .as_ref()
-            .map(|(semaphore, _)| semaphore.available())
+impl Reserved {
+    /// Counts `bytes` more (a frame's buffer grew).
+    fn add(&mut self, bytes: usize) {
+        if let Some(budget) = &self.budget {
+            self.bytes += bytes as u64;
+            budget.used.set(budget.used.get() + bytes as u64);
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.used.set(budget.used.get() - self.bytes);
+            if self.bytes > 0 {
+                budget.freed.notify();
+            }
+        }
     }
 }
 
 /// Reads one frame from `reader`, whose socket is `socket`: `None` at a clean end of
 /// stream between frames. A length outside `0..=frame_max` is an error (the caller
-/// closes, as Kafka does). The length is taken from `budget` before the body is read,
-/// and held until the returned `Reserved` drops. `reader` must not buffer: bytes are
+/// closes, as Kafka does). The body is read once `budget` admits it, and its bytes
+/// count there until the returned `Reserved` drops. `reader` must not buffer: bytes are
 /// also received from `socket` directly, and it serves only to wait until the socket
 /// has more.
 pub async fn read_frame<R: futures::AsyncRead + Unpin>(
@@ -86,11 +124,13 @@ pub async fn read_frame<R: futures::AsyncRead + Unpin>(
         return Err(io::Error::new(io::ErrorKind::InvalidData, message));
     }
     let length = length as usize;
-    let reserved = budget.take(length).await?;
+    let mut reserved = budget.admit().await;
     let mut frame = Vec::new();
     while frame.len() < length {
         if frame.len() == frame.capacity() {
+            let held = frame.capacity();
             frame.reserve_exact(growth(frame.len(), length, queued(socket)));
+            reserved.add(frame.capacity() - held);
         }
         let want = (length - frame.len()).min(frame.capacity() - frame.len());
         match receive(socket, &mut frame, want) {
@@ -234,26 +274,27 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_holds_a_frame_until_earlier_ones_give_their_bytes_back() {
+    fn past_the_budget_no_new_request_is_admitted_until_bytes_are_given_back() {
         use futures::FutureExt;
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .make()
             .expect("executor")
             .run(async {
                 let budget = RequestBudget::new(Some(10));
-                let first = budget.take(8).await.unwrap();
-                assert_eq!(budget.available(), Some(2));
-                let mut second = Box::pin(budget.take(5));
-                assert!((&mut second).now_or_never().is_none(), "5 of 2 bytes free");
+                let mut first = budget.admit().await;
+                // Admitted below the budget, a request grows past it as its bytes come.
+                first.add(8);
+                let mut second = budget.admit().await;
+                second.add(7);
+                assert_eq!(budget.used(), Some(15));
+                let mut third = Box::pin(budget.admit());
+                assert!((&mut third).now_or_never().is_none(), "15 of 10 bytes held");
                 drop(first);
-                let second = second.await.unwrap();
-                // Larger than the whole budget: it takes all of it, once the rest is free.
-                let mut huge = Box::pin(budget.take(1 << 20));
-                assert!((&mut huge).now_or_never().is_none());
+                assert!((&mut third).now_or_never().is_some(), "7 of 10 bytes held");
                 drop(second);
-                let _huge = huge.await.unwrap();
-                assert_eq!(budget.available(), Some(0));
-                assert_eq!(RequestBudget::new(None).available(), None);
+                assert_eq!(budget.used(), Some(0));
+                let mut free = RequestBudget::new(None).admit().await;
+                free.add(1 << 30);
             });
     }
 

@@ -133,13 +133,13 @@ def test_out_of_descriptors_the_broker_serves_what_it_has_and_recovers(start_bro
 
 
 def test_requests_past_the_shards_byte_budget_wait_unread(start_broker):
-    """queued.max.request.bytes: with 2 MiB for one shard, a produce request of 1.5 MiB held
-    before its answer (failpoint `produce::answer`, for its topic only) keeps the budget, so
-    a second one of 1.5 MiB, on another connection and to a topic that is not held, is not
+    """queued.max.request.bytes: with 1 MiB for one shard, a produce request of 1.5 MiB held
+    before its answer (failpoint `produce::answer`, for its topic only) holds more than the
+    budget, so a second one, on another connection and to a topic that is not held, is not
     read until the first is answered. Without the budget the second would be answered first."""
     from clients import create_topic, unique_topic
     held_topic, free_topic = unique_topic("held"), unique_topic("free")
-    b = start_broker({"cores": 1, "queued.max.request.bytes": 2 << 20})
+    b = start_broker({"cores": 1, "queued.max.request.bytes": 1 << 20})
     for t in (held_topic, free_topic):
         create_topic(b, t, 1, config={"max.message.bytes": str(2 << 20)})
     b.stop()
