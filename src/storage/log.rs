@@ -428,7 +428,7 @@ impl Log {
         }
     }
 
-    /// Whether a failed fdatasync took the log offline.
+    /// Whether the log is offline (a failed fdatasync, a damaged segment).
     pub fn is_offline(&self) -> bool {
         self.offline.borrow().is_some()
     }
