@@ -44,8 +44,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let results = results
         .into_iter()
         .map(|result| match result {
-            Ok(()) => AclCreationResult::default(),
+            Ok(()) => AclCreationResult::default().with_error_message(None),
             Err(error) => AclCreationResult::default()
+                .with_error_message(None)
                 .with_error_code(error.wire_code())
                 .with_error_message(error.message.map(StrBytes::from_string)),
         })

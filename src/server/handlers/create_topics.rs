@@ -73,7 +73,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .zip(results)
         .map(|(name, result)| {
-            let base = CreatableTopicResult::default().with_name(topic_name(name));
+            let base = CreatableTopicResult::default()
+                .with_error_message(None)
+                .with_name(topic_name(name));
             match result {
                 // Kafka shows a new topic's configs only to who may describe them.
                 Ok(meta)

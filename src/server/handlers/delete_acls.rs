@@ -70,6 +70,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Ok(removed) => removed.iter().map(|acls| matched(acls)).collect(),
         Err(error) => {
             let failed = DeleteAclsFilterResult::default()
+                .with_error_message(None)
                 .with_error_code(error.wire_code())
                 .with_error_message(error.message.map(StrBytes::from_string));
             vec![failed; count]
@@ -83,6 +84,7 @@ fn matched(acls: &[AclBinding]) -> DeleteAclsFilterResult {
         .iter()
         .map(|acl| {
             DeleteAclsMatchingAcl::default()
+                .with_error_message(None)
                 .with_resource_type(acl.resource_type.code())
                 .with_resource_name(StrBytes::from_string(acl.resource_name.clone()))
                 .with_pattern_type(acl.pattern_type.code())
@@ -92,5 +94,7 @@ fn matched(acls: &[AclBinding]) -> DeleteAclsFilterResult {
                 .with_permission_type(acl.permission.code())
         })
         .collect();
-    DeleteAclsFilterResult::default().with_matching_acls(acls)
+    DeleteAclsFilterResult::default()
+        .with_error_message(None)
+        .with_matching_acls(acls)
 }

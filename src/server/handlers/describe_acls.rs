@@ -36,7 +36,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     }
     let snapshot = ctx.shard.snapshot();
-    let response = DescribeAclsResponse::default();
+    let response = DescribeAclsResponse::default().with_error_message(None);
     let response = if !ctx.allowed_on_cluster(Operation::Describe) {
         response.with_error_code(ResponseError::ClusterAuthorizationFailed.code())
     } else if !snapshot.broker.authorizer_enabled() {

@@ -26,6 +26,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .map(|asked| {
             let result = DescribeConfigsResult::default()
+                .with_error_message(None)
                 .with_resource_type(asked.resource_type)
                 .with_resource_name(asked.resource_name.clone());
             let entries = match resource(

@@ -48,25 +48,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .into_iter()
             .map(|key| match error(&key) {
                 0 => Coordinator::default()
+                    .with_error_message(None)
                     .with_key(key)
                     .with_node_id(node)
                     .with_host(StrBytes::from_string(host.clone()))
                     .with_port(port),
                 code => Coordinator::default()
+                    .with_error_message(None)
                     .with_key(key)
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code),
             })
             .collect();
-        FindCoordinatorResponse::default().with_coordinators(coordinators)
+        FindCoordinatorResponse::default()
+            .with_error_message(None)
+            .with_coordinators(coordinators)
     } else {
         match error(&request.key) {
             0 => FindCoordinatorResponse::default()
+                .with_error_message(None)
                 .with_node_id(node)
                 .with_host(StrBytes::from_string(host))
                 .with_port(port),
             code => FindCoordinatorResponse::default()
+                .with_error_message(None)
                 .with_error_code(code)
                 .with_node_id(BrokerId(-1))
                 .with_port(-1),

@@ -71,6 +71,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             Err(error) => Err(error),
         };
         let response = AlterConfigsResourceResponse::default()
+            .with_error_message(None)
             .with_resource_type(asked.resource_type)
             .with_resource_name(asked.resource_name.clone());
         responses.push(match outcome {
