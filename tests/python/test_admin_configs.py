@@ -156,6 +156,9 @@ def test_delete_records_moves_low_watermark(broker):
     # a fetch below the new start is out of range: 'earliest' resets to the new start
     got = consume(broker, t, {0: 5}, {0: 100}, **{"auto.offset.reset": "earliest"})[0]
     assert got[0].offset == 40
+    # an offset below the log start succeeds and answers the current low watermark, as Kafka does
+    res = wait_futures(a.delete_records([TopicPartition(t, 0, 10)]))
+    assert [r.low_watermark for r in res.values()] == [40]
     # deleting past the high watermark is refused
     res = a.delete_records([TopicPartition(t, 0, 1000)])
     err = future_error(next(iter(res.values())))
