@@ -31,7 +31,6 @@ fn unknown_keys_and_bad_values_are_refused_by_name() {
         ("segment.bytes", "1023"),
         ("max.message.bytes", "3000000000"),
         ("cleanup.policy", "delete,archive"),
-        ("cleanup.policy", ""),
         ("message.timestamp.type", "Now"),
         ("compression.type", "rar"),
         ("min.cleanable.dirty.ratio", "1.5"),

@@ -189,10 +189,8 @@ impl CleanupPolicy {
                 _ => return Err(invalid(key, value, "a list of delete and/or compact")),
             }
         }
-        // An empty policy would keep data forever without anyone asking for that.
-        if !policy.delete && !policy.compact {
-            return Err(invalid(key, value, "a list of delete and/or compact"));
-        }
+        // Empty: neither deleted nor compacted, kept forever (as Kafka 4.2 takes it, the
+        // same as retention.ms and retention.bytes at -1).
         Ok(policy)
     }
 }
@@ -202,7 +200,8 @@ impl fmt::Display for CleanupPolicy {
         match (self.delete, self.compact) {
             (true, true) => f.write_str("delete,compact"),
             (false, true) => f.write_str("compact"),
-            _ => f.write_str("delete"),
+            (true, false) => f.write_str("delete"),
+            (false, false) => Ok(()),
         }
     }
 }
@@ -238,7 +237,11 @@ mod tests {
         assert!(CompressionType::parse("k", "brotli").is_err());
         let both = CleanupPolicy::parse("k", "compact, delete").ok();
         assert_eq!(both.map(|p| p.to_string()), Some("delete,compact".into()));
-        assert!(CleanupPolicy::parse("k", "").is_err());
+        let none = CleanupPolicy::parse("k", " ").ok();
+        assert_eq!(
+            none.map(|p| (p.delete, p.compact, p.to_string())),
+            Some((false, false, String::new()))
+        );
         assert!(CleanupPolicy::parse("k", "delete,shred").is_err());
         assert_eq!(split_list(" a,, b ,"), vec!["a", "b"]);
         assert!(parse_ratio("k", "0.5").is_ok() && parse_ratio("k", "1.5").is_err());

@@ -1,6 +1,8 @@
 """DescribeConfigs / AlterConfigs / IncrementalAlterConfigs (topic and broker), DeleteRecords,
 DescribeCluster and DescribeTopicPartitions, through confluent-kafka's AdminClient."""
 
+import time
+
 from confluent_kafka import KafkaError, OFFSET_BEGINNING, OFFSET_END, TopicCollection, TopicPartition
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, OffsetSpec,
                                    ResourceType)
@@ -84,6 +86,30 @@ def test_incremental_alter_configs_set_and_delete(broker):
     broker.restart()
     cfg = describe(broker, ResourceType.TOPIC, t)
     assert cfg["retention.ms"].value == "3600000" and cfg["retention.bytes"].value == "1048576"
+
+
+def test_subtract_may_empty_the_cleanup_policy(start_broker):
+    """As in Kafka 4.2, an empty cleanup.policy is accepted and keeps data forever: retention
+    deletes nothing however old it is. A control topic of four partitions (on every shard)
+    with the delete policy shows retention ran."""
+    b = start_broker({"log.retention.check.interval.ms": 100})
+    t = unique_topic("keep")
+    create_topic(b, t, 1, config={"cleanup.policy": "delete", "retention.ms": "1000", "segment.bytes": "1024"})
+    err = incremental(b, ResourceType.TOPIC, t, [("cleanup.policy", "delete", AlterConfigOpType.SUBTRACT)])
+    assert err is None, err
+    assert describe(b, ResourceType.TOPIC, t)["cleanup.policy"].value == ""
+    control = unique_topic("aged")
+    create_topic(b, control, 4, config={"cleanup.policy": "delete", "retention.ms": "1000", "segment.bytes": "1024"})
+    old = int(time.time() * 1000) - 3_600_000
+    records = [{"key": b"k", "value": b"v%d" % i, "timestamp": old, "partition": 0} for i in range(50)]
+    sent = produce_all(producer(b), t, records)
+    produce_all(producer(b), control, [dict(r, partition=p) for p in range(4) for r in records])
+    # Once retention has trimmed every control partition, it has run on every shard.
+    deadline = time.monotonic() + 30
+    while any(watermarks(b, control, p)[0] == 0 for p in range(4)):
+        assert time.monotonic() < deadline, "retention never ran"
+    assert watermarks(b, t, 0) == (0, 50)
+    assert [r.value for r in consume(b, t, {0: 0}, {0: 50})[0]] == [r.value for r in sent]
 
 
 def test_invalid_topic_configs_are_refused(broker):
