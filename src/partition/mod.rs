@@ -53,6 +53,8 @@ pub struct Settings {
     pub flush_interval_ms: Option<i64>,
     /// `producer.id.expiration.ms`: a producer silent this long is forgotten.
     pub producer_id_expiration_ms: i64,
+    /// `min.insync.replicas`: with fewer replicas in sync, acks=all is refused.
+    pub min_insync_replicas: i32,
 }
 
 pub use crate::protocol::Acks;
@@ -162,6 +164,7 @@ pub struct Partition {
     closed_txns: RefCell<HashMap<i64, u64>>,
     producer_id_expiration_ms: Cell<i64>,
     max_message_bytes: Cell<usize>,
+    min_insync_replicas: Cell<i32>,
     flush_interval_ms: Cell<Option<i64>>,
     /// When the log was last synced by the periodic flusher (ms since the epoch).
     flushed_at_ms: Cell<i64>,
@@ -232,6 +235,7 @@ impl Partition {
             closed_txns: RefCell::default(),
             producer_id_expiration_ms: Cell::new(settings.producer_id_expiration_ms),
             max_message_bytes: Cell::new(0),
+            min_insync_replicas: Cell::new(1),
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
             appended: Event::default(),
@@ -248,6 +252,7 @@ impl Partition {
     pub fn apply(&self, settings: &Settings) {
         self.log.set_config(settings.log);
         self.max_message_bytes.set(settings.max_message_bytes);
+        self.min_insync_replicas.set(settings.min_insync_replicas);
         self.flush_interval_ms.set(settings.flush_interval_ms);
         self.producer_id_expiration_ms
             .set(settings.producer_id_expiration_ms);

@@ -26,6 +26,7 @@ fn settings() -> Settings {
         max_message_bytes: 1 << 20,
         flush_interval_ms: None,
         producer_id_expiration_ms: 86_400_000,
+        min_insync_replicas: 1,
     }
 }
 

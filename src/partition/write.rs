@@ -88,6 +88,18 @@ impl Partition {
                 "clients may not write to an internal topic",
             ));
         }
+        // The one broker is the only replica in sync. Kafka refuses acks=all below
+        // min.insync.replicas before it appends; coordinators' own writes are not
+        // refused here (the group and transaction coordinators would stop).
+        let in_sync = 1;
+        if origin == Origin::Client && acks == Acks::All && in_sync < self.min_insync_replicas.get()
+        {
+            let message = format!(
+                "the partition has {in_sync} in-sync replica; min.insync.replicas is {}",
+                self.min_insync_replicas.get()
+            );
+            return Err(ApiError::new(ResponseError::NotEnoughReplicas, message));
+        }
         let infos = batch::validate(&records, self.max_message_bytes.get())?;
         if origin == Origin::Client {
             check_client_batches(&infos)?;

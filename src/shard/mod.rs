@@ -476,6 +476,7 @@ pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta)
         // flush.ms=0 asks for a sync after every append: that is the strict mode.
         flush_interval_ms: effective.flush_ms.filter(|ms| *ms > 0),
         producer_id_expiration_ms: snapshot.broker.producer_id_expiration_ms,
+        min_insync_replicas: effective.min_insync_replicas,
     }
 }
 

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError
 
 import kafka_wire as kw
-from clients import consume, create_topic, produce_all, produce_one_error, producer, unique_topic
+from clients import admin, consume, create_topic, produce_all, produce_one_error, producer, unique_topic, wait_futures
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 ACKS = ["0", "1", "all"]
@@ -166,3 +166,26 @@ def test_pipelined_produce_requests_reach_each_partition_in_request_order(broker
         assert [a[(t, p)] for a in answers] == [(0, i) for i in range(requests)], p
         values = [r.value for b in kw.fetch_all_batches(broker.bootstrap, t, p) for _, _, r in b.records]
         assert values == [b"%d" % i for i in range(requests)], p
+
+
+def test_acks_all_below_min_insync_replicas_is_not_enough_replicas(broker):
+    """With min.insync.replicas above the replicas in sync (one broker: one), Kafka refuses
+    acks=all with NOT_ENOUGH_REPLICAS (19) and appends nothing; acks=1 is served. Lowering the
+    setting serves acks=all again."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    t = unique_topic("minisr")
+    create_topic(broker, t, 1, config={"min.insync.replicas": "2"})
+    batch = kw.encode_batch([kw.Record(b"k", b"v")])
+    with kw.Conn(broker.bootstrap) as c:
+        res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, batch, acks=-1)))
+        assert res[(t, 0)][0] == 19, res
+        res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, batch, acks=1)))
+        assert res[(t, 0)] == (0, 0), res
+    [rec] = produce_all(producer(broker, acks=1), t, [{"value": b"leader only", "partition": 0}])
+    assert rec.offset == 1
+    resource = ConfigResource(ConfigResource.Type.TOPIC, t, incremental_configs=[
+        ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)])
+    wait_futures(admin(broker).incremental_alter_configs([resource]))
+    [rec] = produce_all(producer(broker, acks="all"), t, [{"value": b"all", "partition": 0}])
+    assert rec.offset == 2
