@@ -35,9 +35,18 @@ pub struct NewTopic {
     pub name: String,
     pub partitions: i32,
     pub replication_factor: i16,
-    /// Replica lists per partition when the client assigned them by hand.
-    pub assignments: Vec<Vec<i32>>,
+    /// Replica lists when the client assigned them by hand: (partition index, brokers).
+    pub assignments: Vec<(i32, Vec<i32>)>,
     pub configs: Vec<(String, String)>,
+}
+
+/// A CreatePartitions request for one topic.
+pub struct NewPartitions {
+    pub name: String,
+    /// The partition count asked for.
+    pub count: i32,
+    /// The new partitions' replica lists, when the client assigned them by hand.
+    pub assignments: Option<Vec<Vec<i32>>>,
 }
 
 pub struct Controller {
@@ -140,20 +149,27 @@ impl Controller {
                     "give either replica assignments or partition count and replication factor";
                 return Err(ApiError::new(ResponseError::InvalidRequest, message));
             }
-            if topic
-                .assignments
+            let count = topic.assignments.len();
+            let mut indexes: Vec<i32> = topic.assignments.iter().map(|(i, _)| *i).collect();
+            indexes.sort_unstable();
+            if indexes
                 .iter()
-                .any(|replicas| replicas.as_slice() != [broker.node_id])
+                .enumerate()
+                .any(|(n, i)| usize::try_from(*i) != Ok(n))
             {
                 let message = format!(
-                    "replicas must be exactly [{}], the only broker",
-                    broker.node_id
+                    "partitions should be numbered 0 to {}, each once",
+                    count - 1
                 );
                 return Err(ApiError::new(
                     ResponseError::InvalidReplicaAssignment,
                     message,
                 ));
             }
+            let replicas: Vec<Vec<i32>> =
+                topic.assignments.iter().map(|(_, r)| r.clone()).collect();
+            let first = replicas[0].len();
+            check_assignments(&replicas, first, broker.node_id)?;
             (topic.assignments.len() as i32, 1)
         };
         check_partition_count(partitions)?;
@@ -202,17 +218,20 @@ impl Controller {
         self.commit_if_any(shard, state, results, false).await
     }
 
+    /// Grows topics to the partition counts asked, with the new partitions' replica
+    /// lists when the client assigned them by hand.
     pub async fn create_partitions(
         &self,
         shard: &Rc<Shard>,
-        requests: Vec<(String, i32)>,
+        requests: Vec<NewPartitions>,
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
         let mut state = self.state.borrow().clone();
+        let node_id = self.broker.borrow().node_id;
         let results: Vec<Result<(), ApiError>> = requests
             .iter()
-            .map(|(name, count)| {
+            .map(|NewPartitions { name, count, assignments }| {
                 let meta = state
                     .topics
                     .get_mut(name)
@@ -226,6 +245,17 @@ impl Controller {
                 }
                 check_partition_count(*count)?;
                 let adding = *count - meta.partitions;
+                if let Some(assignments) = assignments {
+                    if assignments.len() != adding as usize {
+                        let message = format!(
+                            "Attempted to add {adding} additional partitions, but {} assignments were given",
+                            assignments.len()
+                        );
+                        return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+                    }
+                    // The existing partitions have one replica each.
+                    check_assignments(assignments, 1, node_id)?;
+                }
                 self.check_partition_budget(&state, adding)?;
                 let meta = state
                     .topics
@@ -450,6 +480,42 @@ fn descriptors() -> Option<(i64, i64)> {
     let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64;
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
     Some((open, i64::try_from(limit).unwrap_or(i64::MAX)))
+}
+
+/// Kafka's checks of replica lists assigned by hand: each names `replicas` brokers, each
+/// once, and only brokers that exist (here, the one broker `node_id`).
+fn check_assignments(
+    assignments: &[Vec<i32>],
+    replicas: usize,
+    node_id: i32,
+) -> Result<(), ApiError> {
+    let invalid = |message: String| {
+        Err(ApiError::new(
+            ResponseError::InvalidReplicaAssignment,
+            message,
+        ))
+    };
+    for brokers in assignments {
+        if brokers.len() != replicas {
+            return invalid(format!(
+                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with the others, which have {replicas} replica(s)",
+                brokers.len()
+            ));
+        }
+        for (i, id) in brokers.iter().enumerate() {
+            if brokers[..i].contains(id) {
+                return invalid(format!(
+                    "The manual partition assignment includes the broker {id} more than once"
+                ));
+            }
+            if *id != node_id {
+                return invalid(format!(
+                    "The manual partition assignment includes broker {id}, but no broker with that id was found"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_partition_count(partitions: i32) -> Result<(), ApiError> {

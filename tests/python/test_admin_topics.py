@@ -185,3 +185,25 @@ def test_partitions_past_the_descriptor_limit_are_refused_not_half_applied(start
     b.restart()
     recs = produce_all(producer(b), small, [{"value": b"v", "partition": p} for p in range(10)])
     assert len(recs) == 10
+
+
+def test_manual_replica_assignments_are_validated(broker):
+    """INVALID_REPLICA_ASSIGNMENT, as Kafka answers, for a broker that does not exist, a
+    broker named twice, replica counts that differ, and a CreatePartitions whose assignments
+    do not cover exactly the partitions it adds. Valid ones are applied."""
+    a = admin(broker)
+    (node,) = a.list_topics(timeout=30).brokers
+    bad = [[[node], [node, node]], [[node + 7]], [[node], [node + 7]]]
+    for assignment in bad:
+        t = unique_topic("assign")
+        err = future_error(a.create_topics([NewTopic(t, num_partitions=len(assignment), replica_assignment=assignment)])[t])
+        assert err is not None and err.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, (assignment, err)
+        assert topic_partitions(broker, t) is None
+    t = unique_topic("assign")
+    wait_futures(a.create_topics([NewTopic(t, num_partitions=2, replica_assignment=[[node], [node]])], operation_timeout=20))
+    assert sorted(topic_partitions(broker, t)) == [0, 1]
+    for assignment in ([[node]], [[node], [node], [node]], [[node], [node + 7]], [[node], [node, node]]):
+        err = future_error(a.create_partitions([NewPartitions(t, 4, replica_assignment=assignment)])[t])
+        assert err is not None and err.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, (assignment, err)
+    wait_futures(a.create_partitions([NewPartitions(t, 4, replica_assignment=[[node], [node]])]))
+    assert sorted(topic_partitions(broker, t)) == [0, 1, 2, 3]

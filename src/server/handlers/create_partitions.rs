@@ -12,6 +12,7 @@ use super::auth::only_allowed;
 use super::on_controller;
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
+use crate::cluster::controller::NewPartitions;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=3;
@@ -20,18 +21,34 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<CreatePartitionsRequest>(body) else {
         return Response::Close;
     };
-    let changes: Vec<(String, i32)> = request
+    let changes: Vec<NewPartitions> = request
         .topics
         .iter()
-        .map(|t| (t.name.to_string(), t.count))
+        .map(|t| {
+            let assignments = t.assignments.as_ref().map(|list| {
+                list.iter()
+                    .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+                    .collect()
+            });
+            NewPartitions {
+                name: t.name.to_string(),
+                count: t.count,
+                assignments,
+            }
+        })
         .collect();
     let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
     let validate_only = request.validate_only;
     let snapshot = ctx.shard.snapshot();
-    let allowed = |(name, _): &(String, i32)| {
-        ctx.allowed_in(&snapshot, Operation::Alter, ResourceType::Topic, name)
+    let allowed = |change: &NewPartitions| {
+        ctx.allowed_in(
+            &snapshot,
+            Operation::Alter,
+            ResourceType::Topic,
+            &change.name,
+        )
     };
-    let refused = |_: &(String, i32)| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    let refused = |_: &NewPartitions| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
     let shard = &ctx.shard;
     let results = only_allowed(changes, allowed, refused, |changes| {
         on_controller(shard, changes, move |s, changes| async move {

@@ -35,7 +35,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             assignments: topic
                 .assignments
                 .iter()
-                .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+                .map(|a| {
+                    (
+                        a.partition_index,
+                        a.broker_ids.iter().map(|id| id.0).collect(),
+                    )
+                })
                 .collect(),
             configs: topic
                 .configs
