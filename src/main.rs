@@ -54,15 +54,27 @@ enum Command {
     Bench(shoal::bench::BenchArgs),
 }
 
-fn main() -> ExitCode {
-    shoal::alloc::keep_large_buffers();
-    tracing_subscriber::fmt()
+/// Log lines go to stderr: filtered by `SHOAL_LOG` (tracing's syntax, default `info`),
+/// one JSON object per line with `SHOAL_LOG_FORMAT=json`, and coloured only on a terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    if std::env::var("SHOAL_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+fn main() -> ExitCode {
+    shoal::alloc::keep_large_buffers();
+    init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return cli::usage_error(error),

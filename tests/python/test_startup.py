@@ -241,3 +241,21 @@ def test_a_log_start_checkpoint_that_does_not_parse_or_lies_stops_the_broker_nam
     checkpoint.write_text("1\n")
     broker.start()
     assert clients.watermarks(broker, t, 0) == (1, 3)
+
+
+def test_log_lines_are_plain_off_a_terminal_and_json_when_asked(start_broker):
+    """Off a terminal (here a pipe) the log has no colour codes; SHOAL_LOG_FORMAT=json makes
+    each line one JSON object: timestamp, level, target and fields."""
+    b = start_broker()
+    b.stop()
+    text = b.log_text()
+    assert "stopping" in text and "\x1b[" not in text
+    b.env = {"SHOAL_LOG_FORMAT": "json"}
+    b.start()
+    b.stop()
+    second = b.log_text().split("==== start #2")[1]
+    lines = [line[len("[err] "):] for line in second.splitlines() if line.startswith("[err] ")]
+    assert lines, second
+    events = [json.loads(line) for line in lines]
+    assert any(e["level"] == "INFO" and e["fields"]["message"] == "stopping" for e in events), events
+    assert all({"timestamp", "level", "target"} <= e.keys() for e in events)
