@@ -223,7 +223,10 @@ pub fn create_partitions(
     let request = CreatePartitionsRequest::default()
         .with_topics(vec![CreatePartitionsTopic::default()
             .with_name(topic_name(topic))
-            .with_count(count)])
+            .with_count(count)
+            // Null: the broker places the new partitions (an empty list would ask for
+            // none, and Kafka refuses it as INVALID_REPLICA_ASSIGNMENT).
+            .with_assignments(None)])
         .with_timeout_ms(timeout_ms);
     let response = broker.call(version, &request)?;
     let result = response
