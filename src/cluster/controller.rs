@@ -166,10 +166,9 @@ impl Controller {
                     message,
                 ));
             }
-            let replicas: Vec<Vec<i32>> =
-                topic.assignments.iter().map(|(_, r)| r.clone()).collect();
-            let first = replicas[0].len();
-            check_assignments(&replicas, first, broker.node_id)?;
+            let replicas = topic.assignments.iter().map(|(_, r)| r.as_slice());
+            let first = topic.assignments[0].1.len();
+            check_assignments(replicas, first, broker.node_id)?;
             (topic.assignments.len() as i32, 1)
         };
         check_partition_count(partitions)?;
@@ -232,19 +231,18 @@ impl Controller {
         let results: Vec<Result<(), ApiError>> = requests
             .iter()
             .map(|NewPartitions { name, count, assignments }| {
-                let meta = state
+                let current = state
                     .topics
-                    .get_mut(name)
-                    .ok_or_else(|| unknown_topic(name))?;
-                if *count <= meta.partitions {
-                    let message = format!(
-                        "topic has {} partitions; the new count must be larger",
-                        meta.partitions
-                    );
+                    .get(name)
+                    .ok_or_else(|| unknown_topic(name))?
+                    .partitions;
+                if *count <= current {
+                    let message =
+                        format!("topic has {current} partitions; the new count must be larger");
                     return Err(ApiError::new(ResponseError::InvalidPartitions, message));
                 }
                 check_partition_count(*count)?;
-                let adding = *count - meta.partitions;
+                let adding = *count - current;
                 if let Some(assignments) = assignments {
                     if assignments.len() != adding as usize {
                         let message = format!(
@@ -254,14 +252,12 @@ impl Controller {
                         return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
                     }
                     // The existing partitions have one replica each.
-                    check_assignments(assignments, 1, node_id)?;
+                    check_assignments(assignments.iter().map(Vec::as_slice), 1, node_id)?;
                 }
                 self.check_partition_budget(&state, adding)?;
-                let meta = state
-                    .topics
-                    .get_mut(name)
-                    .ok_or_else(|| unknown_topic(name))?;
-                meta.partitions = *count;
+                if let Some(meta) = state.topics.get_mut(name) {
+                    meta.partitions = *count;
+                }
                 Ok(())
             })
             .collect();
@@ -484,8 +480,8 @@ fn descriptors() -> Option<(i64, i64)> {
 
 /// Kafka's checks of replica lists assigned by hand: each names `replicas` brokers, each
 /// once, and only brokers that exist (here, the one broker `node_id`).
-fn check_assignments(
-    assignments: &[Vec<i32>],
+fn check_assignments<'a>(
+    assignments: impl IntoIterator<Item = &'a [i32]>,
     replicas: usize,
     node_id: i32,
 ) -> Result<(), ApiError> {
