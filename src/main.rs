@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Run a broker (defaults: 127.0.0.1:9092, data in ./data, one shard per core).
     Serve {
-        /// A TOML file of broker properties (Kafka's names: log.dirs, num.partitions, ...).
+        /// Broker properties: Kafka's server.properties format, or TOML for a .toml file
+        /// (Kafka's names: log.dirs, num.partitions, ...).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Set one property, overriding the file and the environment (repeatable).
@@ -84,7 +85,12 @@ fn main() -> ExitCode {
             shoal::failpoint::setup();
             let env: Vec<(String, String)> = std::env::vars().collect();
             let config = match BrokerConfig::load(config.as_deref(), &env, &overrides) {
-                Ok(config) => config,
+                Ok((config, notices)) => {
+                    for notice in notices {
+                        tracing::info!(target: "shoal::config", "{notice}");
+                    }
+                    config
+                }
                 Err(error) => {
                     eprintln!("shoal: {error}");
                     return ExitCode::from(2);

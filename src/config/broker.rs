@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::broker_keys::{self, BROKER_KEYS};
+use super::kafka_keys::{env_key, Given};
+use super::kraft::{self, Kraft};
 use super::listener::{check_advertised, Listener};
-use super::source::{env_name, parse_override, read_toml};
+use super::source::{parse_override, read_file};
 use super::value::check_len;
 use super::{
     CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, TimestampType,
@@ -131,6 +133,9 @@ pub struct BrokerConfig {
     pub allow_everyone_if_no_acl_found: bool,
     /// Stored and described only: shoal has no SASL/Kerberos yet.
     pub sasl_kerberos_min_time_before_relogin: i64,
+    /// `process.roles`, `controller.*`, `listener.security.protocol.map` and
+    /// `inter.broker.listener.name`.
+    pub kraft: Kraft,
     pub(super) raw: RawKeys,
     explicit: BTreeMap<String, String>,
     /// Set at runtime for this broker (resource name = its node id).
@@ -186,7 +191,10 @@ impl Default for BrokerConfig {
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: Vec::new(),
             max_broker_partitions: i32::MAX,
-            group_initial_rebalance_delay_ms: 3000,
+            // Kafka's quick-start server.properties sets 0 (its code default is 3000), so a
+            // newcomer's first consumer gets records at once; ops/server.properties keeps
+            // 3000 for production, where it saves rebalances while a group's members start.
+            group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             // Kafka leaves this unbounded (i32::MAX); shoal bounds every collection.
@@ -211,6 +219,7 @@ impl Default for BrokerConfig {
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
             sasl_kerberos_min_time_before_relogin: 60_000,
+            kraft: Kraft::default(),
             raw: RawKeys {
                 log_dirs: None,
                 log_dir: None,
@@ -228,34 +237,52 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// Builds the config from defaults < `file` (TOML) < `env` (`SHOAL_*`) <
-    /// `overrides` (`key=value`, later ones win). Unknown keys in the file or the
-    /// overrides are errors; unknown `SHOAL_*` variables are ignored, since other
-    /// tools may set them.
+    /// Builds the config from defaults < `file` (Kafka's properties format, or TOML for
+    /// a `.toml` file) < `env` (`SHOAL_*`) < `overrides` (`key=value`, later ones win),
+    /// with the notices to log: one line per Kafka key accepted without effect. Unknown
+    /// keys and unknown `SHOAL_*` variables are errors (`SHOAL_LOG` and
+    /// `SHOAL_LOG_FORMAT` are the log's, not config keys).
     pub fn load(
         file: Option<&Path>,
         env: &[(String, String)],
         overrides: &[String],
-    ) -> Result<BrokerConfig, ConfigError> {
-        let mut explicit: BTreeMap<String, String> = BTreeMap::new();
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut given = Given::default();
         if let Some(path) = file {
-            for (key, value) in read_toml(path)? {
-                known(&key)?;
-                explicit.insert(key, value);
+            for (key, value) in read_file(path)? {
+                given.set(&key, &value)?;
             }
         }
         for (name, value) in env {
-            if let Some(key) = BROKER_KEYS.iter().find(|k| env_name(k.name) == *name) {
-                check_len(key.name, value)?;
-                explicit.insert(key.name.to_string(), value.trim().to_string());
+            if let Some(key) = env_key(name)? {
+                given.set(key, value)?;
             }
         }
         for arg in overrides {
             let (key, value) = parse_override(arg)?;
-            known(&key)?;
-            explicit.insert(key, value);
+            given.set(&key, &value)?;
         }
-        Self::build(explicit, BTreeMap::new(), BTreeMap::new())
+        let (explicit, mut notices) = given.finish()?;
+        let config = Self::build(explicit, BTreeMap::new(), BTreeMap::new())?;
+        notices.extend(kraft::notices(&config));
+        Ok((config, notices))
+    }
+
+    /// The one listener clients connect to (the others are controller listeners).
+    pub fn client_listener(&self) -> Option<&Listener> {
+        self.listeners
+            .iter()
+            .find(|l| !self.kraft.is_controller_listener(&l.name))
+    }
+
+    /// Where clients are told to connect: the client listener's `advertised.listeners`
+    /// entry, else the client listener itself.
+    pub fn client_advertised(&self) -> Option<&Listener> {
+        let listener = self.client_listener()?;
+        self.advertised()
+            .iter()
+            .find(|a| a.name == listener.name)
+            .or(Some(listener))
     }
 
     /// Where clients are told to connect: `advertised.listeners`, else `listeners`.
@@ -397,6 +424,7 @@ impl BrokerConfig {
         if let Some(advertised) = &config.advertised_listeners {
             check_advertised("advertised.listeners", advertised, &config.listeners)?;
         }
+        kraft::check(&config)?;
         config.explicit = explicit;
         config.dynamic = dynamic;
         config.dynamic_default = dynamic_default;
@@ -458,6 +486,7 @@ fn known(key: &str) -> Result<(), ConfigError> {
         Some(_) => Ok(()),
         None => Err(ConfigError::UnknownKey {
             key: key.to_string(),
+            hint: String::new(),
         }),
     }
 }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use super::broker::BrokerConfig;
+use super::kraft;
 use super::listener::{parse_listeners, render_listeners};
 use super::value::{invalid, parse_bool, parse_int, split_list};
 use super::{
@@ -160,6 +161,75 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| c.advertised_listeners.as_deref().map(render_listeners),
+    },
+    BrokerKey {
+        name: "process.roles",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.kraft.process_roles = kraft::parse_roles(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.kraft.process_roles.join(",")),
+    },
+    BrokerKey {
+        name: "controller.listener.names",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.kraft.controller_listener_names = kraft::parse_names(k, v)?;
+            Ok(())
+        },
+        render: |c| {
+            let names = &c.kraft.controller_listener_names;
+            (!names.is_empty()).then(|| names.join(","))
+        },
+    },
+    BrokerKey {
+        name: "listener.security.protocol.map",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.kraft.protocol_map = Some(kraft::parse_protocol_map(k, v)?);
+            Ok(())
+        },
+        render: |c| {
+            let map = c.kraft.protocol_map.as_deref();
+            Some(map.map_or(
+                kraft::PROTOCOL_MAP_DEFAULT.to_string(),
+                kraft::render_protocol_map,
+            ))
+        },
+    },
+    BrokerKey {
+        name: "inter.broker.listener.name",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, _, v| {
+            c.kraft.inter_broker_listener_name = Some(v.trim().to_ascii_uppercase());
+            Ok(())
+        },
+        render: |c| c.kraft.inter_broker_listener_name.clone(),
+    },
+    BrokerKey {
+        name: "controller.quorum.voters",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.kraft.quorum_voters = kraft::parse_voters(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(kraft::render_voters(&c.kraft.quorum_voters)),
+    },
+    BrokerKey {
+        name: "controller.quorum.bootstrap.servers",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.kraft.quorum_bootstrap_servers = kraft::parse_servers(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.kraft.quorum_bootstrap_servers.join(",")),
     },
     BrokerKey {
         name: "log.dirs",

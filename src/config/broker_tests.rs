@@ -10,20 +10,29 @@ use super::broker_keys::BROKER_KEYS;
 use super::source::env_name;
 use super::*;
 
-fn with_overrides(args: &[&str]) -> Result<BrokerConfig, ConfigError> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    BrokerConfig::load(None, &[], &args)
+/// `BrokerConfig::load` without its notices.
+pub(super) fn load(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    overrides: &[String],
+) -> Result<BrokerConfig, ConfigError> {
+    BrokerConfig::load(file, env, overrides).map(|(config, _)| config)
 }
 
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn with_overrides(args: &[&str]) -> Result<BrokerConfig, ConfigError> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    load(None, &[], &args)
+}
+
+pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn toml_file(text: &str) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
+pub(super) fn toml_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     file.write_all(text.as_bytes()).unwrap();
     file
 }
@@ -38,7 +47,7 @@ fn change(key: &str, value: Option<&str>) -> (String, Option<String>) {
 
 #[test]
 fn defaults_are_kafkas() {
-    let c = BrokerConfig::load(None, &[], &[]).unwrap();
+    let c = load(None, &[], &[]).unwrap();
     assert_eq!(c, BrokerConfig::default());
     assert_eq!(c.node_id, 1);
     assert_eq!(c.listeners[0].to_string(), "PLAINTEXT://127.0.0.1:9092");
@@ -67,7 +76,8 @@ fn defaults_are_kafkas() {
     assert_eq!(c.socket_send_buffer_bytes, 102_400);
     assert_eq!(c.socket_receive_buffer_bytes, 102_400);
     assert_eq!(c.connections_max_idle_ms, 600_000);
-    assert_eq!(c.group_initial_rebalance_delay_ms, 3000);
+    // Kafka's quick-start value (its code default is 3000).
+    assert_eq!(c.group_initial_rebalance_delay_ms, 0);
     assert_eq!(c.offsets_topic_num_partitions, 50);
     assert_eq!(c.offsets_topic_replication_factor, 1);
     assert_eq!(c.transaction_state_log_num_partitions, 50);
@@ -87,7 +97,7 @@ fn file_accepts_quoted_and_nested_keys() {
         bytes = 1000
         "#,
     );
-    let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    let c = load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!(
         c.log_dirs,
         vec![PathBuf::from("/var/a"), PathBuf::from("/var/b")]
@@ -107,39 +117,40 @@ fn file_accepts_quoted_and_nested_keys() {
 #[test]
 fn file_arrays_are_lists() {
     let file = toml_file(r#"log.dirs = ["/x", "/y"]"#);
-    let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    let c = load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!(c.log_dirs, vec![PathBuf::from("/x"), PathBuf::from("/y")]);
 }
 
 #[test]
 fn missing_file_and_bad_toml_are_one_line_errors() {
-    let err = BrokerConfig::load(Some(Path::new("/nonexistent/shoal.toml")), &[], &[]);
+    let err = load(Some(Path::new("/nonexistent/shoal.toml")), &[], &[]);
     let err = err.unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/shoal.toml"));
     let file = toml_file("num.partitions = \n");
-    let err = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap_err();
+    let err = load(Some(file.path()), &[], &[]).unwrap_err();
     assert!(matches!(err, ConfigError::Toml { line: 1, .. }), "{err}");
     assert!(!err.to_string().contains('\n'));
     let file = toml_file("num.partitions = 3.0\n");
-    let err = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap_err();
+    let err = load(Some(file.path()), &[], &[]).unwrap_err();
     assert!(err.to_string().contains("3.0"), "{err}");
 }
 
 #[test]
-fn env_sets_known_keys_and_ignores_other_shoal_vars() {
+fn env_sets_known_keys_and_ignores_other_prefixes() {
     let vars = env(&[
         ("SHOAL_NUM_PARTITIONS", "6"),
         ("SHOAL_LOG_DIRS", "/e1,/e2"),
         ("SHOAL_CORES", "2"),
-        ("SHOAL_SOMETHING_ELSE", "whatever"),
+        ("SHOAL_LOG", "debug"),
+        ("SHOAL_LOG_FORMAT", "json"),
         ("NUM_PARTITIONS", "9"),
     ]);
-    let c = BrokerConfig::load(None, &vars, &[]).unwrap();
+    let c = load(None, &vars, &[]).unwrap();
     assert_eq!(c.num_partitions, 6);
     assert_eq!(c.log_dirs.len(), 2);
     assert_eq!(c.cores, 2);
-    let err = BrokerConfig::load(None, &env(&[("SHOAL_CORES", "many")]), &[]).unwrap_err();
+    let err = load(None, &env(&[("SHOAL_CORES", "many")]), &[]).unwrap_err();
     assert!(err.to_string().contains("cores") && err.to_string().contains("many"));
 }
 
@@ -151,7 +162,7 @@ fn layers_override_in_order() {
         "num.partitions=4".to_string(),
         "num.partitions=5".to_string(),
     ];
-    let c = BrokerConfig::load(Some(file.path()), &vars, &args).unwrap();
+    let c = load(Some(file.path()), &vars, &args).unwrap();
     assert_eq!(
         c.num_partitions, 5,
         "override beats env and file; last wins"
@@ -163,10 +174,14 @@ fn layers_override_in_order() {
 #[test]
 fn unknown_keys_are_errors_naming_the_key() {
     let err = with_overrides(&["log.dirz=/x"]).unwrap_err();
-    assert!(matches!(err, ConfigError::UnknownKey { ref key } if key == "log.dirz"));
+    assert!(matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "log.dirz"));
     assert!(err.to_string().contains("log.dirz"));
+    assert!(
+        err.to_string().contains(r#"did you mean "log.dirs"?"#),
+        "{err}"
+    );
     let file = toml_file("[num]\npartitionz = 3\n");
-    let err = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap_err();
+    let err = load(Some(file.path()), &[], &[]).unwrap_err();
     assert!(err.to_string().contains("num.partitionz"), "{err}");
     let err = with_overrides(&["no-equals-sign"]).unwrap_err();
     assert!(matches!(err, ConfigError::MalformedOverride { .. }));
@@ -233,7 +248,7 @@ fn listeners_port_zero_ipv6_and_plaintext_only() {
         Some("PLAINTEXT://[::1]:9092")
     );
     let err = with_overrides(&["listeners=SSL://:9093"]).unwrap_err();
-    assert!(err.to_string().contains("only PLAINTEXT"), "{err}");
+    assert!(err.to_string().contains("does not speak yet"), "{err}");
 }
 
 #[test]
@@ -333,7 +348,7 @@ fn described_values_load_back_to_the_same_config() {
         .into_iter()
         .filter_map(|e| e.value.map(|v| format!("{}={}", e.name, v)))
         .collect();
-    let again = BrokerConfig::load(None, &[], &args).unwrap();
+    let again = load(None, &[], &args).unwrap();
     assert_eq!(again.describe().len(), c.describe().len());
     for (a, b) in again.describe().iter().zip(c.describe().iter()) {
         assert_eq!(a.value, b.value, "{}", a.name);
@@ -365,7 +380,7 @@ fn the_max_connections_keys_load_from_toml_quoted() {
         "\"max.connections\" = 100\n\"max.connections.per.ip\" = 5\n\
          \"max.connections.per.ip.overrides\" = \"127.0.0.1:50,[::1]:7\"\n",
     );
-    let c = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    let c = load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!((c.max_connections, c.max_connections_per_ip), (100, 5));
     let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     assert_eq!(
@@ -373,7 +388,7 @@ fn the_max_connections_keys_load_from_toml_quoted() {
         ("127.0.0.1".to_string(), loopback, 50)
     );
     assert_eq!(c.max_connections_per_ip_overrides[1].0, "[::1]");
-    let bad = BrokerConfig::load(
+    let bad = load(
         None,
         &[],
         &["max.connections.per.ip.overrides=nohost".into()],

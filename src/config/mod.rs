@@ -5,7 +5,9 @@
 //!   passed its limit; callers never re-validate (the limits are the `*_MAX`/`*_MIN`
 //!   constants below and in the key tables).
 //! - Broker values come from four layers, each overriding the one before: embedded
-//!   defaults < TOML file < `SHOAL_*` environment < `--override key=value`. Dynamic
+//!   defaults < config file (Kafka's `server.properties` format, or TOML) < `SHOAL_*`
+//!   environment < `--override key=value`. Kafka's names that shoal gives no meaning to
+//!   pass through `kafka_keys` at start-up only. Dynamic
 //!   changes (`BrokerConfig::alter`) sit above all four and are kept apart so they can
 //!   be persisted and replayed on restart.
 //! - A topic's effective value is its override if it has one, else the value of the
@@ -16,6 +18,8 @@
 
 mod broker;
 mod broker_keys;
+mod kafka_keys;
+mod kraft;
 mod listener;
 mod source;
 mod topic;
@@ -24,6 +28,8 @@ mod value;
 
 #[cfg(test)]
 mod broker_tests;
+#[cfg(test)]
+mod kafka_tests;
 #[cfg(test)]
 mod topic_tests;
 
@@ -69,8 +75,22 @@ pub enum ConfigError {
         line: usize,
         message: String,
     },
-    #[error("unknown config key {key:?}")]
-    UnknownKey { key: String },
+    #[error("config file {} is not a valid properties file (line {line}): {message}", path.display())]
+    Properties {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// `hint` is empty or `; did you mean "..."?`.
+    #[error("unknown config key {key:?}{hint}")]
+    UnknownKey { key: String, hint: String },
+    #[error(
+        "unknown environment variable {name}{hint} (a SHOAL_ variable sets the config key \
+         it names in capitals, dots as underscores: SHOAL_LOG_DIRS sets log.dirs)"
+    )]
+    UnknownVariable { name: String, hint: String },
+    #[error("config key {key:?} is not accepted: {why}")]
+    Refused { key: String, why: &'static str },
     #[error("config key {key:?} is given twice")]
     DuplicateKey { key: String },
     #[error("invalid value {value:?} for config key {key:?}: expected {expected}")]

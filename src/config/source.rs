@@ -1,4 +1,4 @@
-//! Turns each configuration layer (TOML file, environment, `--override`) into plain
+//! Turns each configuration layer (config file, environment, `--override`) into plain
 //! `(dotted.key, value)` strings, so every layer goes through the same value parsers.
 //!
 //! Invariant: this module knows nothing of which keys exist; `broker.rs` checks names.
@@ -9,7 +9,7 @@ use super::value::{check_len, invalid};
 use super::ConfigError;
 
 /// Prefix of the environment variables the broker reads.
-const ENV_PREFIX: &str = "SHOAL_";
+pub(crate) const ENV_PREFIX: &str = "SHOAL_";
 
 /// The environment variable for `key`: `log.dirs` -> `SHOAL_LOG_DIRS`.
 pub(crate) fn env_name(key: &str) -> String {
@@ -27,6 +27,56 @@ pub(crate) fn parse_override(arg: &str) -> Result<(String, String), ConfigError>
             arg: arg.to_string(),
         }),
     }
+}
+
+/// Reads a config file: TOML if its name ends in `.toml`, else Java properties, the
+/// format of Kafka's `server.properties`.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    if path.extension().is_some_and(|e| e == "toml") {
+        read_toml(path)
+    } else {
+        read_properties(path)
+    }
+}
+
+/// Reads a Java properties file (comments, `=`/`:`/blank separators, `\` escapes and
+/// continuation lines) into `(key, value)` pairs in file order; as in Java, a key given
+/// twice takes its last value. The file is read as UTF-8, not Java's ISO-8859-1, so a
+/// path with non-ASCII letters means what it shows.
+pub(crate) fn read_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let file = std::fs::File::open(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_properties(path, std::io::BufReader::new(file))
+}
+
+pub(crate) fn parse_properties(
+    path: &Path,
+    input: impl std::io::Read,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in java_properties::PropertiesIter::new_with_encoding(input, encoding_rs::UTF_8) {
+        let line = line.map_err(|e| {
+            // The library's text ends in its own " (line_number = N)"; the line is
+            // reported apart. An I/O failure carries its cause as the source.
+            let text = e.to_string();
+            let mut message = text.split(" (line_number").next().unwrap_or("").to_string();
+            if let Some(cause) = std::error::Error::source(&e) {
+                message = format!("{message}: {cause}");
+            }
+            ConfigError::Properties {
+                path: path.to_path_buf(),
+                line: e.line_number().unwrap_or(0),
+                message,
+            }
+        })?;
+        if let java_properties::LineContent::KVPair(key, value) = line.consume_content() {
+            check_len(&key, &value)?;
+            out.push((key, value));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a TOML file and flattens it to `(dotted.key, value)` pairs sorted by key,

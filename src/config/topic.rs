@@ -209,6 +209,7 @@ impl From<TopicConfig> for BTreeMap<String, String> {
 fn known(key: &str) -> Result<&'static topic_keys::TopicKey, ConfigError> {
     topic_keys::find(key).ok_or_else(|| ConfigError::UnknownKey {
         key: key.to_string(),
+        hint: String::new(),
     })
 }
 

@@ -12,8 +12,7 @@ fn topic(pairs: &[(&str, &str)]) -> Result<TopicConfig, ConfigError> {
 }
 
 fn broker(args: &[&str]) -> BrokerConfig {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    BrokerConfig::load(None, &[], &args).unwrap()
+    super::broker_tests::with_overrides(args).unwrap()
 }
 
 fn described(entries: &[ConfigEntry], name: &str) -> (Option<String>, ConfigSource) {
@@ -24,7 +23,7 @@ fn described(entries: &[ConfigEntry], name: &str) -> (Option<String>, ConfigSour
 #[test]
 fn unknown_keys_and_bad_values_are_refused_by_name() {
     let err = topic(&[("retention.msec", "1")]).unwrap_err();
-    assert!(matches!(err, ConfigError::UnknownKey { ref key } if key == "retention.msec"));
+    assert!(matches!(err, ConfigError::UnknownKey { ref key, .. } if key == "retention.msec"));
     for (key, value) in [
         ("retention.ms", "-2"),
         ("retention.ms", "soon"),

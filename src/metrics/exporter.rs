@@ -121,8 +121,7 @@ async fn metrics(shard: &Rc<Shard>) -> Option<String> {
     let snapshot = shard.snapshot();
     let listener = snapshot
         .broker
-        .listeners
-        .first()
+        .client_listener()
         .map_or("", |l| l.name.as_str());
     Some(families::render(&samples, &Broker { listener }))
 }

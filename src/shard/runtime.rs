@@ -15,6 +15,7 @@ use anyhow::Context;
 use futures::channel::oneshot;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use sd_notify::NotifyState;
 
 use super::{Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
@@ -56,9 +57,8 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .with_dynamic_overrides(&state.broker_overrides)?;
     let shard_count = config.cores;
     let listener = config
-        .listeners
-        .first()
-        .context("listeners is empty")?
+        .client_listener()
+        .context("no listener for clients")?
         .clone();
     // Port 0 is resolved once here, so every shard binds the same port.
     let address = resolve(&listener.bind_address())?;
@@ -71,7 +71,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let metrics = std::net::TcpListener::bind(metrics_address)
         .map_err(|e| in_use(metrics_address, "the metrics listener", e))?;
     let mut metrics = Some(metrics);
-    let advertised = match config.advertised().first() {
+    let advertised = match config.client_advertised() {
         Some(a) if a.port != 0 => (a.host.clone(), i32::from(a.port)),
         Some(a) if !a.host.is_empty() && a.host != "0.0.0.0" => {
             (a.host.clone(), i32::from(address.port()))
@@ -204,6 +204,8 @@ fn coordinate(
                     println!("shoal ready: listening on {address}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
+                    let status = format!("listening on {address}");
+                    tell_service_manager(&[NotifyState::Ready, NotifyState::Status(&status)]);
                 }
             }
             Event::NotStarted(index) => {
@@ -226,6 +228,7 @@ fn coordinate(
             Event::Exited => exited += 1,
             Event::Signal(signal) => {
                 tracing::info!(signal, "stopping");
+                tell_service_manager(&[NotifyState::Stopping]);
                 stop_all(&mut stops);
             }
         }
@@ -540,6 +543,14 @@ fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
 /// Every socket on the port but the placeholder has SO_REUSEADDR, as Kafka's listener
 /// does: a broker killed with connections open leaves them closing (FIN_WAIT, TIME_WAIT),
 /// and those must not refuse its restart.
+/// Tells systemd (a `Type=notify` unit, through `NOTIFY_SOCKET`) how start and stop
+/// go; without `NOTIFY_SOCKET` it does nothing. A failure only costs the unit's view.
+fn tell_service_manager(states: &[NotifyState]) {
+    if let Err(error) = sd_notify::notify(false, states) {
+        tracing::warn!(%error, "cannot tell the service manager (NOTIFY_SOCKET)");
+    }
+}
+
 fn claim(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
     let probe = new_socket(address, true, false)?;
     probe

@@ -80,6 +80,7 @@ class Broker:
         self.env: dict[str, str] = {}  # extra environment for the process (FAILPOINTS, ...)
         self.limits: dict[int, tuple[int, int]] = {}  # resource.RLIMIT_* -> (soft, hard) for the process
         self.wrapper: list[str] = []  # a command the broker runs under (nsenter into a test's mount namespace)
+        self.config_file: pathlib.Path | None = None  # passed as --config (the overrides still win)
         self.stdout_lines: list[str] = []  # this start's stdout
         self._err_lines: queue.Queue = queue.Queue()  # this start's stderr, for wait_for_stderr
         self._ready: queue.Queue = queue.Queue()
@@ -112,6 +113,8 @@ class Broker:
             **self.overrides,
         }
         cmd.append("serve")
+        if self.config_file is not None:
+            cmd += ["--config", str(self.config_file)]
         for k, v in settings.items():
             cmd += ["--override", f"{k}={v}"]
         return cmd

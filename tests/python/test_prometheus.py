@@ -210,10 +210,11 @@ def test_kafka_families_follow_a_real_client(start_broker):
 JOIN_GROUP = 11
 
 
-def test_request_time_is_split_as_kafka_splits_it(broker):
+def test_request_time_is_split_as_kafka_splits_it(start_broker):
     """A fetch parked at the log end, and a join waiting out the group's initial rebalance delay,
     spend the wait as remote time (Kafka's purgatories), not local time; the phases of a request
     add up to its total, and acks=all has no remote time on a single broker."""
+    broker = start_broker({"group.initial.rebalance.delay.ms": 3000})
     topic = unique_topic("phases")
     create_topic(broker, topic, partitions=1)
     produce_all(producer(broker, acks="all", linger_ms=0), topic, [{"value": b"x", "partition": 0}])
@@ -221,8 +222,8 @@ def test_request_time_is_split_as_kafka_splits_it(broker):
         request = kw.fetch_v4(topic, 0, 1, max_wait_ms=1500, min_bytes=1)
         resp = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, request, timeout=20))
         assert (resp[(topic, 0)].error_code, resp[(topic, 0)].records) == (kw.NONE, b"")
-        # JoinGroup v0 of a new group's first member: answered once the broker's default
-        # group.initial.rebalance.delay.ms (3000) has passed.
+        # JoinGroup v0 of a new group's first member: answered once
+        # group.initial.rebalance.delay.ms (3000, Kafka's code default) has passed.
         protocols = kw.array([kw.string("range") + kw.nbytes(b"\x00" * 8)])
         join = kw.string(unique_topic("phases-group")) + kw.i32(10000) + kw.string("") + kw.string("consumer")
         assert kw.Reader(conn.request(JOIN_GROUP, 0, join + protocols, timeout=20)).i16() == kw.NONE

@@ -1,14 +1,17 @@
 """Starting and stopping: a broker refuses an address or a log directory that another broker
 holds, says what to change when the locked-memory limit is too low for io_uring, and obeys
 SIGTERM and SIGINT while it is still recovering its logs (through the `shard::open_partition`
-failpoint, which holds recovery between two partitions)."""
+failpoint, which holds recovery between two partitions), and tells systemd when it is ready."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import signal
+import socket
+import tempfile
 
 import pytest
 
@@ -259,3 +262,24 @@ def test_log_lines_are_plain_off_a_terminal_and_json_when_asked(start_broker):
     events = [json.loads(line) for line in lines]
     assert any(e["level"] == "INFO" and e["fields"]["message"] == "stopping" for e in events), events
     assert all({"timestamp", "level", "target"} <= e.keys() for e in events)
+
+
+def test_systemd_hears_when_the_broker_is_ready_and_when_it_stops(tmp_path, cores):
+    """With NOTIFY_SOCKET set (a Type=notify unit, ops/shoal.service), the broker sends
+    READY=1 once it serves, with its address as STATUS, and STOPPING=1 at SIGTERM."""
+    with tempfile.TemporaryDirectory(prefix="sd") as short:  # a socket path fits in 108 bytes
+        path = os.path.join(short, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(60)
+        b = another(tmp_path, cores, "notified", {})
+        b.env = {"NOTIFY_SOCKET": path}
+        try:
+            b.start()
+            ready = sock.recv(4096).decode().splitlines()
+            assert ready == ["READY=1", f"STATUS=listening on 127.0.0.1:{b.port}"], ready
+            b.stop()
+            assert sock.recv(4096).decode().splitlines() == ["STOPPING=1"]
+        finally:
+            b.close()
+            sock.close()

@@ -1,0 +1,385 @@
+//! Tests of Kafka's configuration as operators have it: `server.properties` files, Kafka's
+//! KRaft keys, aliases, keys accepted without effect, and what stops the broker.
+
+use std::io::Write;
+use std::path::Path;
+
+use proptest::prelude::*;
+
+use super::broker_tests::{env, load, toml_file, with_overrides};
+use super::source::parse_properties;
+use super::*;
+
+fn properties_file(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".properties")
+        .tempfile()
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+/// The settings of Kafka 4's shipped `config/server.properties` (combined mode).
+const KAFKA_4_QUICK_START: &str = "\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+inter.broker.listener.name=PLAINTEXT
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+#log.flush.interval.messages=10000
+#log.flush.interval.ms=1000
+log.retention.hours=168
+#log.retention.bytes=1073741824
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+";
+
+#[test]
+fn kafka_4_quick_start_properties_start_a_broker_of_one() {
+    let file = properties_file(KAFKA_4_QUICK_START);
+    let (c, notices) = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    assert_eq!(c.node_id, 1);
+    assert_eq!(
+        c.client_listener().unwrap().to_string(),
+        "PLAINTEXT://:9092"
+    );
+    assert_eq!(
+        c.client_advertised().unwrap().to_string(),
+        "PLAINTEXT://localhost:9092"
+    );
+    assert_eq!(c.log_dirs, vec![Path::new("/tmp/kraft-combined-logs")]);
+    assert_eq!(c.log_retention_ms, 168 * 3_600_000);
+    for key in [
+        "num.network.threads=3",
+        "num.io.threads=8",
+        "num.recovery.threads.per.data.dir=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "controller listener CONTROLLER://:9093 is not opened",
+        "inter.broker.listener.name=PLAINTEXT has no effect",
+    ] {
+        let found = notices.iter().filter(|n| n.starts_with(key)).count();
+        assert_eq!(found, 1, "one notice for {key:?} in {notices:#?}");
+    }
+    assert_eq!(notices.len(), 9, "{notices:#?}");
+    let described = c.describe();
+    let value = |name: &str| {
+        let entry = described.iter().find(|e| e.name == name).unwrap();
+        (entry.value.clone(), entry.source)
+    };
+    assert_eq!(
+        value("process.roles"),
+        (
+            Some("broker,controller".into()),
+            ConfigSource::StaticBrokerConfig
+        )
+    );
+    assert_eq!(
+        value("controller.quorum.bootstrap.servers").0.as_deref(),
+        Some("localhost:9093")
+    );
+}
+
+#[test]
+fn kafka_3_kraft_voters_naming_this_node_are_accepted() {
+    let file = properties_file(
+        "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@localhost:9093\n\
+         listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
+         advertised.listeners=PLAINTEXT://localhost:9092\n",
+    );
+    let c = load(Some(file.path()), &[], &[]).unwrap();
+    assert_eq!(c.kraft.quorum_voters.len(), 1);
+    let described = c.describe();
+    let voters = described
+        .iter()
+        .find(|e| e.name == "controller.quorum.voters")
+        .unwrap();
+    assert_eq!(voters.value.as_deref(), Some("1@localhost:9093"));
+    // No protocol map given: Kafka maps a controller listener to PLAINTEXT.
+    assert!(c.kraft.protocol_map.is_none());
+}
+
+fn refused(args: &[&str], key: &str, says: &str) {
+    let err = with_overrides(args).unwrap_err().to_string();
+    assert!(
+        err.contains(key) && err.contains(says),
+        "{args:?}: {err:?} should name {key:?} and say {says:?}"
+    );
+}
+
+#[test]
+fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
+    let controller = [
+        "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+        "controller.listener.names=CONTROLLER",
+    ];
+    let with = |extra: &'static str| -> Vec<&'static str> {
+        let mut args = controller.to_vec();
+        args.push(extra);
+        args
+    };
+    refused(&["process.roles=broker"], "process.roles", "cluster of one");
+    refused(
+        &["process.roles=controller"],
+        "process.roles",
+        "cluster of one",
+    );
+    refused(
+        &["process.roles=broker,observer"],
+        "process.roles",
+        "broker, controller",
+    );
+    refused(
+        &with("controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"),
+        "controller.quorum.voters",
+        "one voter",
+    );
+    refused(
+        &with("controller.quorum.voters=2@localhost:9093"),
+        "controller.quorum.voters",
+        "node.id=1",
+    );
+    refused(
+        &with("controller.quorum.bootstrap.servers=a:9093,b:9093"),
+        "controller.quorum.bootstrap.servers",
+        "one server",
+    );
+    refused(&["listeners=SSL://:9093"], "listeners", "SSL");
+    refused(
+        &["listeners=INTERNAL://:9092"],
+        "listener.security.protocol.map",
+        "INTERNAL",
+    );
+    refused(
+        &[
+            "listeners=PLAINTEXT://:9092,OTHER://:9093",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT",
+        ],
+        "listeners",
+        "exactly one listener for clients",
+    );
+    refused(
+        &["controller.listener.names=CONTROLLER"],
+        "controller.listener.names",
+        "listeners",
+    );
+    refused(
+        &with("inter.broker.listener.name=CONTROLLER"),
+        "inter.broker.listener.name",
+        "not a controller listener",
+    );
+    refused(
+        &["listener.security.protocol.map=PLAINTEXT:TLS"],
+        "listener.security.protocol.map",
+        "PLAINTEXT, SSL",
+    );
+    refused(
+        &["zookeeper.connect=localhost:2181"],
+        "zookeeper.connect",
+        "ZooKeeper",
+    );
+}
+
+#[test]
+fn named_plaintext_listeners_are_served() {
+    let c = with_overrides(&[
+        "listeners=CLIENT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        "listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names=CONTROLLER",
+        "advertised.listeners=CLIENT://broker1:19092",
+    ])
+    .unwrap();
+    assert_eq!(c.client_listener().unwrap().name, "CLIENT");
+    assert_eq!(
+        c.client_advertised().unwrap().to_string(),
+        "CLIENT://broker1:19092"
+    );
+}
+
+#[test]
+fn broker_id_is_node_id() {
+    assert_eq!(with_overrides(&["broker.id=5"]).unwrap().node_id, 5);
+    assert_eq!(
+        with_overrides(&["broker.id=5", "node.id=5"])
+            .unwrap()
+            .node_id,
+        5
+    );
+    refused(&["broker.id=5", "node.id=6"], "broker.id", "node.id (6)");
+    let vars = env(&[("SHOAL_BROKER_ID", "4")]);
+    assert_eq!(load(None, &vars, &[]).unwrap().node_id, 4);
+}
+
+#[test]
+fn inert_keys_get_one_notice_each_from_any_layer() {
+    let file = toml_file("num.io.threads = 8\n");
+    let vars = env(&[("SHOAL_NUM_IO_THREADS", "16")]);
+    let args = vec![
+        "num.io.threads=32".to_string(),
+        "num.network.threads=3".to_string(),
+    ];
+    let (_, notices) = BrokerConfig::load(Some(file.path()), &vars, &args).unwrap();
+    assert_eq!(
+        notices,
+        vec![
+            "num.io.threads=32 is accepted and has no effect: each core's shard handles its own connections' requests",
+            "num.network.threads=3 is accepted and has no effect: each core's shard reads and writes its own connections",
+        ]
+    );
+    let (_, notices) = BrokerConfig::load(None, &[], &[]).unwrap();
+    assert!(notices.is_empty(), "{notices:?}");
+}
+
+#[test]
+fn unknown_names_stop_the_broker_with_the_closest_known() {
+    let err = with_overrides(&["num.partition=3"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(r#"did you mean "num.partitions"?"#), "{err}");
+    let err = with_overrides(&["retention.ms=1000"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(r#"did you mean "log.retention.ms"?"#), "{err}");
+    let err = with_overrides(&["completely.different=1"])
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("did you mean"), "{err}");
+    let err = load(None, &env(&[("SHOAL_NUM_PARTITION", "3")]), &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::UnknownVariable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("did you mean \"SHOAL_NUM_PARTITIONS\"?"),
+        "{err}"
+    );
+    let err = load(None, &env(&[("SHOAL_BIN", "/x")]), &[]).unwrap_err();
+    assert!(err.to_string().contains("SHOAL_BIN"), "{err}");
+    let err = load(None, &env(&[("SHOAL_ZOOKEEPER_CONNECT", "zk:2181")]), &[]).unwrap_err();
+    assert!(err.to_string().contains("needs no ZooKeeper"), "{err}");
+}
+
+fn parsed(text: &str) -> Vec<(String, String)> {
+    parse_properties(Path::new("t.properties"), text.as_bytes()).unwrap()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn properties_read_as_java_reads_them() {
+    let text = "# a comment\n! another\n\n  log.dirs = /a,\\\n     /b\nnum.partitions:3\n\
+                node.id 7\nkey\\ with\\ spaces=v\\=1\\:2\\\\\nunicode=caf\\u00e9 Ω\n\
+                num.partitions=4\nempty=\n";
+    assert_eq!(
+        parsed(text),
+        pairs(&[
+            ("log.dirs", "/a,/b"),
+            ("num.partitions", "3"),
+            ("node.id", "7"),
+            ("key with spaces", "v=1:2\\"),
+            ("unicode", "café Ω"),
+            ("num.partitions", "4"),
+            ("empty", ""),
+        ])
+    );
+    // The last of a repeated key wins, as in java.util.Properties.
+    let file = properties_file("num.partitions=3\nnum.partitions=4\n");
+    assert_eq!(load(Some(file.path()), &[], &[]).unwrap().num_partitions, 4);
+}
+
+#[test]
+fn malformed_properties_name_the_file_and_line() {
+    let file = properties_file("num.partitions=3\nbad=\\u12\n");
+    let err = load(Some(file.path()), &[], &[]).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Properties { line: 2, .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&file.path().display().to_string()), "{text}");
+    assert!(
+        !text.contains('\n') && !text.contains("line_number"),
+        "{text}"
+    );
+    let missing = load(Some(Path::new("/nonexistent/server.properties")), &[], &[]);
+    assert!(matches!(missing, Err(ConfigError::Io { .. })));
+}
+
+proptest! {
+    /// Whatever a properties writer escapes (separators, comment marks, backslashes,
+    /// blanks at either end, non-ASCII), the reader gives back.
+    #[test]
+    fn written_properties_read_back(
+        items in proptest::collection::vec(("[a-z.=: #!\\\\é]{1,12}", "[ -~é\u{3a9}\t]{0,24}"), 0..8),
+    ) {
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let mut writer =
+                java_properties::PropertiesWriter::new_with_encoding(&mut out, encoding_rs::UTF_8);
+            for (k, v) in &items {
+                writer.write(k, v).unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        let read = parse_properties(Path::new("p.properties"), &out[..]).unwrap();
+        prop_assert_eq!(read, items);
+    }
+
+    /// Every broker value, described and written out as server.properties, loads back to
+    /// the same description.
+    #[test]
+    fn described_config_round_trips_through_properties(
+        partitions in 1..1000i32,
+        retention_ms in -1..i64::from(i32::MAX),
+        dirs in proptest::collection::vec("/[a-z0-9é]{1,10}", 1..3),
+    ) {
+        let mut dirs = dirs;
+        dirs.sort();
+        dirs.dedup();
+        let args = vec![
+            format!("num.partitions={partitions}"),
+            format!("log.retention.ms={retention_ms}"),
+            format!("log.dirs={}", dirs.join(",")),
+        ];
+        let c = load(None, &[], &args).unwrap();
+        let mut out: Vec<u8> = Vec::new();
+        {
+            let mut writer =
+                java_properties::PropertiesWriter::new_with_encoding(&mut out, encoding_rs::UTF_8);
+            for entry in c.describe() {
+                if let Some(value) = &entry.value {
+                    writer.write(&entry.name, value).unwrap();
+                }
+            }
+            writer.finish().unwrap();
+        }
+        let mut file = tempfile::Builder::new().suffix(".properties").tempfile().unwrap();
+        file.write_all(&out).unwrap();
+        let again = load(Some(file.path()), &[], &[]).unwrap();
+        let values = |c: &BrokerConfig| -> Vec<(String, Option<String>)> {
+            c.describe().into_iter().map(|e| (e.name, e.value)).collect()
+        };
+        prop_assert_eq!(values(&again), values(&c));
+    }
+}

@@ -1,0 +1,303 @@
+//! Kafka's KRaft settings: `process.roles`, `controller.listener.names`,
+//! `listener.security.protocol.map`, `inter.broker.listener.name`,
+//! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
+//! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
+//! for something shoal cannot be yet (a node of a larger quorum, a TLS listener) stops
+//! with a message instead of running as something else.
+//!
+//! Invariant of a config that passed `check`: the node is broker and controller (a
+//! cluster of one), exactly one listener serves clients and speaks PLAINTEXT, and every
+//! other listener is a controller listener. Controller listeners are not opened: the
+//! controller of a cluster of one runs inside the broker and nobody else dials it.
+
+use super::broker::BrokerConfig;
+use super::listener::{join_host_port, parse_host_port, render_listeners};
+use super::value::{invalid, split_list};
+use super::ConfigError;
+
+/// Kafka's default `listener.security.protocol.map`.
+pub(crate) const PROTOCOL_MAP_DEFAULT: &str =
+    "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT";
+const PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+/// The only protocol shoal speaks so far.
+const PLAINTEXT: &str = "PLAINTEXT";
+const ROLES: [&str; 2] = ["broker", "controller"];
+
+/// One `controller.quorum.voters` entry: `id@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kraft {
+    /// `broker`, `controller`, each at most once.
+    pub process_roles: Vec<String>,
+    pub controller_listener_names: Vec<String>,
+    /// `(listener name, security protocol)`; `None`: Kafka's default map, where a
+    /// controller listener that names no protocol speaks PLAINTEXT, as in Kafka.
+    pub protocol_map: Option<Vec<(String, String)>>,
+    pub inter_broker_listener_name: Option<String>,
+    pub quorum_voters: Vec<Voter>,
+    /// `host:port` entries, as given.
+    pub quorum_bootstrap_servers: Vec<String>,
+}
+
+impl Default for Kraft {
+    /// A node that is broker and controller, as `shoal serve` without settings runs.
+    fn default() -> Self {
+        Kraft {
+            process_roles: ROLES.iter().map(|r| r.to_string()).collect(),
+            controller_listener_names: Vec::new(),
+            protocol_map: None,
+            inter_broker_listener_name: None,
+            quorum_voters: Vec::new(),
+            quorum_bootstrap_servers: Vec::new(),
+        }
+    }
+}
+
+impl Kraft {
+    pub(crate) fn is_controller_listener(&self, name: &str) -> bool {
+        self.controller_listener_names.iter().any(|n| n == name)
+    }
+
+    /// The protocol `listener` speaks, or `None` when the map names no such listener.
+    fn protocol(&self, listener: &str) -> Option<String> {
+        match &self.protocol_map {
+            Some(map) => map
+                .iter()
+                .find(|(n, _)| n == listener)
+                .map(|(_, p)| p.clone()),
+            None if PROTOCOLS.contains(&listener) => Some(listener.to_string()),
+            None => self
+                .is_controller_listener(listener)
+                .then(|| PLAINTEXT.to_string()),
+        }
+    }
+}
+
+pub(crate) fn parse_roles(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut roles: Vec<String> = Vec::new();
+    for item in split_list(value) {
+        if !ROLES.contains(&item) || roles.iter().any(|r| r == item) {
+            return Err(invalid(key, value, "broker, controller, or both"));
+        }
+        roles.push(item.to_string());
+    }
+    if roles.is_empty() {
+        return Err(invalid(key, value, "broker, controller, or both"));
+    }
+    Ok(roles)
+}
+
+/// Listener names, upper-cased as Kafka normalises them.
+pub(crate) fn parse_names(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut names: Vec<String> = Vec::new();
+    for item in split_list(value) {
+        let name = item.to_ascii_uppercase();
+        if names.contains(&name) {
+            return Err(invalid(key, value, "each listener name at most once"));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+pub(crate) fn parse_protocol_map(
+    key: &str,
+    value: &str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let form = "NAME:PROTOCOL pairs, the protocol one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL";
+    let mut map: Vec<(String, String)> = Vec::new();
+    for item in split_list(value) {
+        let (name, protocol) = item
+            .split_once(':')
+            .ok_or_else(|| invalid(key, value, form))?;
+        let (name, protocol) = (
+            name.trim().to_ascii_uppercase(),
+            protocol.trim().to_ascii_uppercase(),
+        );
+        if name.is_empty() || !PROTOCOLS.contains(&protocol.as_str()) {
+            return Err(invalid(key, value, form));
+        }
+        if map.iter().any(|(n, _)| *n == name) {
+            return Err(invalid(key, value, "each listener name at most once"));
+        }
+        map.push((name, protocol));
+    }
+    Ok(map)
+}
+
+pub(crate) fn render_protocol_map(map: &[(String, String)]) -> String {
+    let items: Vec<String> = map.iter().map(|(n, p)| format!("{n}:{p}")).collect();
+    items.join(",")
+}
+
+pub(crate) fn parse_voters(key: &str, value: &str) -> Result<Vec<Voter>, ConfigError> {
+    let mut voters: Vec<Voter> = Vec::new();
+    for item in split_list(value) {
+        let (id, address) = item
+            .split_once('@')
+            .ok_or_else(|| invalid(key, value, "id@host:port entries, e.g. 1@localhost:9093"))?;
+        let id = id
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| invalid(key, value, "a node id >= 0 before each '@'"))?;
+        if voters.iter().any(|v| v.id == id) {
+            return Err(invalid(key, value, "each node id at most once"));
+        }
+        let (host, port) = parse_host_port(key, value, address)?;
+        voters.push(Voter { id, host, port });
+    }
+    Ok(voters)
+}
+
+pub(crate) fn render_voters(voters: &[Voter]) -> String {
+    let items: Vec<String> = voters
+        .iter()
+        .map(|v| format!("{}@{}", v.id, join_host_port(&v.host, v.port)))
+        .collect();
+    items.join(",")
+}
+
+pub(crate) fn parse_servers(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut servers: Vec<String> = Vec::new();
+    for item in split_list(value) {
+        parse_host_port(key, value, item)?;
+        servers.push(item.to_string());
+    }
+    Ok(servers)
+}
+
+/// Refuses a KRaft layout shoal cannot run yet, naming the key and what it takes.
+pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
+    let k = &c.kraft;
+    let roles = k.process_roles.join(",");
+    if k.process_roles.len() != ROLES.len() {
+        return Err(invalid(
+            "process.roles",
+            &roles,
+            "broker,controller: shoal runs as a cluster of one node, which is both",
+        ));
+    }
+    for listener in &c.listeners {
+        let protocol = k.protocol(&listener.name).ok_or_else(|| {
+            invalid(
+                "listener.security.protocol.map",
+                &protocol_map_value(k),
+                format!("a security protocol for listener {}", listener.name),
+            )
+        })?;
+        if protocol != PLAINTEXT {
+            return Err(invalid(
+                "listeners",
+                &listener.to_string(),
+                format!(
+                    "a PLAINTEXT listener ({} speaks {protocol}, which shoal does not speak yet)",
+                    listener.name
+                ),
+            ));
+        }
+    }
+    let controller_names = k.controller_listener_names.join(",");
+    if !k.controller_listener_names.is_empty()
+        && !c
+            .listeners
+            .iter()
+            .any(|l| k.is_controller_listener(&l.name))
+    {
+        return Err(invalid(
+            "controller.listener.names",
+            &controller_names,
+            "at least one name that listeners uses (this node is the controller)",
+        ));
+    }
+    let clients = c
+        .listeners
+        .iter()
+        .filter(|l| !k.is_controller_listener(&l.name))
+        .count();
+    if clients != 1 {
+        return Err(invalid(
+            "listeners",
+            &render_listeners(&c.listeners),
+            format!(
+                "exactly one listener for clients besides the controller listeners ({controller_names}); \
+                 shoal serves one so far"
+            ),
+        ));
+    }
+    if let Some(name) = &k.inter_broker_listener_name {
+        if k.is_controller_listener(name) || !c.listeners.iter().any(|l| l.name == *name) {
+            return Err(invalid(
+                "inter.broker.listener.name",
+                name,
+                "a listener that listeners uses and that is not a controller listener",
+            ));
+        }
+    }
+    let voters = render_voters(&k.quorum_voters);
+    match k.quorum_voters.as_slice() {
+        [] => {}
+        [voter] if voter.id == c.node_id => {}
+        [voter] => {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &voters,
+                format!(
+                    "this node (node.id={}) as the voter, not node {}",
+                    c.node_id, voter.id
+                ),
+            ))
+        }
+        _ => {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &voters,
+                "one voter, this node: shoal runs as a cluster of one node so far",
+            ))
+        }
+    }
+    if k.quorum_bootstrap_servers.len() > 1 {
+        return Err(invalid(
+            "controller.quorum.bootstrap.servers",
+            &k.quorum_bootstrap_servers.join(","),
+            "one server, this node: shoal runs as a cluster of one node so far",
+        ));
+    }
+    Ok(())
+}
+
+fn protocol_map_value(k: &Kraft) -> String {
+    match &k.protocol_map {
+        Some(map) => render_protocol_map(map),
+        None => PROTOCOL_MAP_DEFAULT.to_string(),
+    }
+}
+
+/// One line for each KRaft setting that is accepted but changes nothing here.
+pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
+    let k = &c.kraft;
+    let mut notices: Vec<String> = c
+        .listeners
+        .iter()
+        .filter(|l| k.is_controller_listener(&l.name))
+        .map(|l| {
+            format!(
+                "controller listener {l} is not opened: this node is the only controller, \
+                 and its controller runs inside the broker"
+            )
+        })
+        .collect();
+    if let Some(name) = &k.inter_broker_listener_name {
+        notices.push(format!(
+            "inter.broker.listener.name={name} has no effect: a cluster of one has no other broker"
+        ));
+    }
+    notices
+}
