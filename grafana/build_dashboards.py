@@ -203,26 +203,26 @@ def shards() -> list[dict]:
 
 
 def consumer_groups() -> list[dict]:
-    g = f'{SEL},group=~"$group"'
+    g = f'{SEL},consumergroup=~"$group"'
     return [
-        stat("Groups with commits", f"count(count by (group) (kafka_consumergroup_current_offset{{{g}}}))",
+        stat("Groups with commits", f"count(count by (consumergroup) (kafka_consumergroup_current_offset{{{g}}}))",
              description="Groups with at least one committed offset on the selected brokers."),
-        stat("Total lag (records)", f"sum(kafka_consumergroup_lag{{{g}}})"),
-        stat("Oldest unconsumed record", f"max(kafka_consumergroup_lag_seconds{{{g}}})", unit="s",
+        stat("Total lag (records)", f"sum(kafka_consumergroup_lag_sum{{{g}}})"),
+        stat("Oldest unconsumed record", f"max(shoal_consumergroup_lag_seconds{{{g}}})", unit="s",
              description="Age of the oldest record any selected group has not consumed yet."),
-        series("Lag per group (records)", [q(f"sum by (group) (kafka_consumergroup_lag{{{g}}})", "{{group}}")]),
-        series("Lag per group (seconds)", [q(f"max by (group) (kafka_consumergroup_lag_seconds{{{g}}})", "{{group}}")],
+        series("Lag per group (records)", [q(f"sum by (consumergroup) (kafka_consumergroup_lag{{{g}}})", "{{consumergroup}}")]),
+        series("Lag per group (seconds)", [q(f"max by (consumergroup) (shoal_consumergroup_lag_seconds{{{g}}})", "{{consumergroup}}")],
                unit="s", description="Age of each group's oldest unconsumed record."),
         series("Lag per group and topic", [
-            q(f"sum by (group, topic) (kafka_consumergroup_lag{{{g}}})", "{{group}} {{topic}}"),
+            q(f"sum by (consumergroup, topic) (kafka_consumergroup_lag{{{g}}})", "{{consumergroup}} {{topic}}"),
         ], w=24),
         series("Commit rate per group", [
-            q(f"sum by (group) (rate(kafka_consumergroup_current_offset{{{g}}}{RATE}))", "{{group}}"),
+            q(f"sum by (consumergroup) (rate(kafka_consumergroup_current_offset{{{g}}}{RATE}))", "{{consumergroup}}"),
         ], unit="ops", w=24, description="How fast each group's committed offsets move (records per second)."),
         table("Partitions", [
             q(f"kafka_consumergroup_current_offset{{{g}}}", "committed offset", instant=True),
             q(f"kafka_consumergroup_lag{{{g}}}", "lag", instant=True),
-            q(f"kafka_consumergroup_lag_seconds{{{g}}}", "lag seconds", instant=True),
+            q(f"shoal_consumergroup_lag_seconds{{{g}}}", "lag seconds", instant=True),
         ], description="Per group and partition: committed offset, lag in records and in seconds."),
     ]
 
@@ -304,7 +304,7 @@ def dashboards() -> dict[str, dict]:
     shard_var = variable("shard", "Shard",
                          'label_values(shoal_shard_busy_seconds_total{job=~"$job",instance=~"$instance"}, shard)')
     group_var = variable("group", "Group",
-                         'label_values(kafka_consumergroup_current_offset{job=~"$job",instance=~"$instance"}, group)')
+                         'label_values(kafka_consumergroup_current_offset{job=~"$job",instance=~"$instance"}, consumergroup)')
     return {
         "consumer-groups.json": dashboard(
             "shoal-consumer-groups", "shoal / Consumer groups",

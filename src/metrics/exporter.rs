@@ -12,6 +12,8 @@ use std::rc::Rc;
 use futures::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{Latency, Shares, TaskQueueHandle};
+use prometheus::core::Collector;
+use prometheus::process_collector::ProcessCollector;
 
 use super::families::{self, Broker};
 use super::sample::sample;
@@ -123,7 +125,33 @@ async fn metrics(shard: &Rc<Shard>) -> Option<String> {
         .broker
         .client_listener()
         .map_or("", |l| l.name.as_str());
-    Some(families::render(&samples, &Broker { listener }))
+    let broker = Broker {
+        listener,
+        node_id: snapshot.broker.node_id,
+    };
+    let mut families = families::build(&samples, &broker);
+    // process_* (CPU, resident memory, open descriptors, start time): small reads of
+    // /proc/self on this shard's thread, once per scrape.
+    families.extend(ProcessCollector::for_self().collect());
+    families.extend(families::log_dir_families(&log_dir_space(
+        &snapshot.broker.log_dirs,
+    )));
+    Some(families::encode(&families))
+}
+
+/// `(dir, available bytes, capacity bytes)` of each log directory's file system; a
+/// directory that cannot be read is left out (its logs' errors say why).
+fn log_dir_space(dirs: &[std::path::PathBuf]) -> Vec<(String, u64, u64)> {
+    dirs.iter()
+        .filter_map(|dir| {
+            let fs = rustix::fs::statvfs(dir).ok()?;
+            Some((
+                dir.display().to_string(),
+                fs.f_bavail.saturating_mul(fs.f_frsize),
+                fs.f_blocks.saturating_mul(fs.f_frsize),
+            ))
+        })
+        .collect()
 }
 
 async fn alive(shard: &Rc<Shard>) -> bool {

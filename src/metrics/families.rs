@@ -25,6 +25,8 @@ use super::topics::TopicCounts;
 pub struct Broker<'a> {
     /// The client listener's name (Kafka's `listener` tag), e.g. `PLAINTEXT`.
     pub listener: &'a str,
+    /// This broker's `node.id`: the leader kafka_exporter reports for its partitions.
+    pub node_id: i32,
 }
 
 /// Kafka's request-time percentiles, with the `quantile` label the JMX exporter
@@ -115,18 +117,18 @@ pub fn build(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     families.extend(topic_families(samples));
     families.extend(request_families(samples));
     families.extend(broker_families(samples, broker));
-    families.extend(log_families(samples));
+    families.extend(log_families(samples, broker));
     families.extend(shard_families(samples));
     families.extend(consumer_group_families(samples));
     families.retain(|f| !f.get_metric().is_empty());
     families
 }
 
-/// The text exposition format (version 0.0.4) of `build`'s families.
-pub fn render(samples: &[ShardSample], broker: &Broker) -> String {
+/// The text exposition format (version 0.0.4) of `families`, none of them empty.
+pub fn encode(families: &[MetricFamily]) -> String {
     let mut out = Vec::new();
     // Writing to a Vec fails only for a family without series; `build` drops those.
-    let _ = TextEncoder::new().encode(&build(samples, broker), &mut out);
+    let _ = TextEncoder::new().encode(families, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -219,6 +221,13 @@ fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
 
 fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     let partitions: usize = samples.iter().map(|s| s.partitions.len()).sum();
+    let held = || samples.iter().flat_map(|s| &s.partitions);
+    let under_min_isr = held()
+        .filter(|p| p.in_sync_replicas < p.min_insync_replicas)
+        .count();
+    let at_min_isr = held()
+        .filter(|p| p.in_sync_replicas == p.min_insync_replicas)
+        .count();
     let offline: u64 = samples.iter().map(|s| s.offline_partitions).sum();
     let controllers = samples.iter().filter(|s| s.controller).count();
     let per_processor = |value: ShardField, make: MakeMetric| -> Vec<Metric> {
@@ -254,6 +263,33 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             0.0,
         ),
         single(
+            "kafka_server_replicamanager_underminisrpartitioncount",
+            "Partitions with fewer in-sync replicas than min.insync.replicas (ReplicaManager UnderMinIsrPartitionCount)",
+            under_min_isr as f64,
+        ),
+        single(
+            "kafka_server_replicamanager_atminisrpartitioncount",
+            "Partitions with exactly min.insync.replicas in-sync replicas (ReplicaManager AtMinIsrPartitionCount)",
+            at_min_isr as f64,
+        ),
+        single(
+            "kafka_server_replicamanager_replicacount",
+            "Replicas on this broker, leaders and followers (ReplicaManager ReplicaCount)",
+            partitions as f64,
+        ),
+        // One broker never elects a leader that was out of sync.
+        family(
+            "kafka_controller_controllerstats_uncleanleaderelections_total",
+            "Leaders elected from out-of-sync replicas (ControllerStats UncleanLeaderElectionsPerSec)",
+            MetricType::COUNTER,
+            vec![counter(&[], 0.0)],
+        ),
+        single(
+            "kafka_brokers",
+            "Brokers in the cluster (kafka_exporter's name)",
+            1.0,
+        ),
+        single(
             "kafka_controller_kafkacontroller_activecontrollercount",
             "1 on the broker whose controller is active (KafkaController ActiveControllerCount)",
             controllers as f64,
@@ -278,13 +314,14 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
     ]
 }
 
-fn log_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
+fn log_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     let mut partitions: Vec<_> = samples.iter().flat_map(|s| &s.partitions).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    let mut size = Vec::with_capacity(partitions.len());
-    let mut start = Vec::with_capacity(partitions.len());
-    let mut end = Vec::with_capacity(partitions.len());
+    let mut per_topic: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut size, mut start, mut end, mut isr) = (vec![], vec![], vec![], vec![]);
+    let (mut replicas, mut leader, mut under, mut preferred) = (vec![], vec![], vec![], vec![]);
     for p in partitions {
+        *per_topic.entry(&p.topic).or_default() += 1;
         let labels = [
             ("topic", p.topic.as_str()),
             ("partition", &p.partition.to_string()),
@@ -292,8 +329,56 @@ fn log_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
         size.push(gauge(&labels, p.size_bytes as f64));
         start.push(gauge(&labels, p.log_start_offset as f64));
         end.push(gauge(&labels, p.log_end_offset as f64));
+        isr.push(gauge(&labels, f64::from(p.in_sync_replicas)));
+        // One replica, this broker's: the leader, the preferred one, never under-replicated.
+        replicas.push(gauge(&labels, 1.0));
+        leader.push(gauge(&labels, f64::from(broker.node_id)));
+        under.push(gauge(&labels, 0.0));
+        preferred.push(gauge(&labels, 1.0));
     }
-    vec![
+    let counts = per_topic
+        .iter()
+        .map(|(topic, n)| gauge(&[("topic", topic)], *n as f64))
+        .collect();
+    // kafka_exporter's per-partition families: its offsets are the log's ends.
+    let kafka_exporter = [
+        (
+            "kafka_topic_partition_current_offset",
+            "The partition's log end offset (kafka_exporter's name)",
+            end.clone(),
+        ),
+        (
+            "kafka_topic_partition_oldest_offset",
+            "The partition's log start offset (kafka_exporter's name)",
+            start.clone(),
+        ),
+        (
+            "kafka_topic_partition_in_sync_replica",
+            "In-sync replicas of the partition (kafka_exporter's name)",
+            isr,
+        ),
+        (
+            "kafka_topic_partition_replicas",
+            "Replicas of the partition (kafka_exporter's name)",
+            replicas,
+        ),
+        (
+            "kafka_topic_partition_leader",
+            "Node id of the partition's leader (kafka_exporter's name)",
+            leader,
+        ),
+        (
+            "kafka_topic_partition_under_replicated_partition",
+            "1 if the partition is under-replicated (kafka_exporter's name)",
+            under,
+        ),
+        (
+            "kafka_topic_partition_leader_is_preferred",
+            "1 if the partition's leader is its preferred replica (kafka_exporter's name)",
+            preferred,
+        ),
+    ];
+    let mut families = vec![
         family(
             "kafka_log_log_size",
             "Bytes of the partition's log on disk (Log Size)",
@@ -312,7 +397,19 @@ fn log_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             MetricType::GAUGE,
             end,
         ),
-    ]
+        family(
+            "kafka_topic_partitions",
+            "Partitions of the topic (kafka_exporter's name)",
+            MetricType::GAUGE,
+            counts,
+        ),
+    ];
+    families.extend(
+        kafka_exporter
+            .into_iter()
+            .map(|(name, help, series)| family(name, help, MetricType::GAUGE, series)),
+    );
+    families
 }
 
 const SHARD_COUNTERS: [(&str, &str, ShardField); 8] = [
@@ -465,7 +562,8 @@ fn shard_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     families
 }
 
-/// Consumer-group positions, as kafka_exporter and kafka-lag-exporter name them.
+/// Consumer-group positions, as kafka_exporter names them (label `consumergroup`), and
+/// lag in seconds as shoal's own family.
 fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     let log_ends: HashMap<(&str, i32), i64> = samples
         .iter()
@@ -476,10 +574,12 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     groups
         .sort_by(|a, b| (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition)));
     let (mut offset, mut lag, mut lag_seconds) = (vec![], vec![], vec![]);
+    // (group, topic) -> (offsets, lag): kafka_exporter's `_sum` families.
+    let mut sums: BTreeMap<(&str, &str), (i64, Option<i64>)> = BTreeMap::new();
     for g in groups {
         let partition = g.partition.to_string();
         let labels = [
-            ("group", g.group.as_str()),
+            ("consumergroup", g.group.as_str()),
             ("topic", &g.topic),
             ("partition", &partition),
         ];
@@ -488,11 +588,23 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             let end = log_ends.get(&(g.topic.as_str(), g.partition))?;
             Some(end.saturating_sub(g.current_offset).max(0))
         };
-        if let Some(records) = g.lag.or_else(computed) {
+        let records = g.lag.or_else(computed);
+        let sum = sums.entry((&g.group, &g.topic)).or_insert((0, None));
+        sum.0 = sum.0.saturating_add(g.current_offset);
+        if let Some(records) = records {
             lag.push(gauge(&labels, records as f64));
+            sum.1 = Some(sum.1.unwrap_or(0).saturating_add(records));
         }
         if let Some(seconds) = g.lag_seconds {
             lag_seconds.push(gauge(&labels, seconds));
+        }
+    }
+    let (mut offset_sums, mut lag_sums) = (vec![], vec![]);
+    for ((group, topic), (offsets, lag)) in sums {
+        let labels = [("consumergroup", group), ("topic", topic)];
+        offset_sums.push(gauge(&labels, offsets as f64));
+        if let Some(lag) = lag {
+            lag_sums.push(gauge(&labels, lag as f64));
         }
     }
     vec![
@@ -503,18 +615,56 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             offset,
         ),
         family(
+            "kafka_consumergroup_current_offset_sum",
+            "The group's committed offsets on the topic, summed over its partitions",
+            MetricType::GAUGE,
+            offset_sums,
+        ),
+        family(
             "kafka_consumergroup_lag",
             "Records between the group's committed offset and the log end",
             MetricType::GAUGE,
             lag,
         ),
         family(
-            "kafka_consumergroup_lag_seconds",
-            "Age of the oldest record the group has not consumed",
+            "kafka_consumergroup_lag_sum",
+            "Records the group has not consumed on the topic, summed over its partitions",
+            MetricType::GAUGE,
+            lag_sums,
+        ),
+        family(
+            "shoal_consumergroup_lag_seconds",
+            "Age of the oldest record the group has not consumed on the partition",
             MetricType::GAUGE,
             lag_seconds,
         ),
     ]
+}
+
+/// Space in each log directory's file system, `(dir, available, capacity)` in bytes:
+/// what a disk-usage alert needs without a node exporter.
+pub fn log_dir_families(dirs: &[(String, u64, u64)]) -> Vec<MetricFamily> {
+    let (mut available, mut capacity) = (vec![], vec![]);
+    for (dir, free, size) in dirs {
+        available.push(gauge(&[("dir", dir)], *free as f64));
+        capacity.push(gauge(&[("dir", dir)], *size as f64));
+    }
+    let mut families = vec![
+        family(
+            "shoal_log_dir_available_bytes",
+            "Bytes an unprivileged writer may still use in the log directory's file system",
+            MetricType::GAUGE,
+            available,
+        ),
+        family(
+            "shoal_log_dir_capacity_bytes",
+            "Size of the log directory's file system",
+            MetricType::GAUGE,
+            capacity,
+        ),
+    ];
+    families.retain(|f| !f.get_metric().is_empty());
+    families
 }
 
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::ApiKey;
 
-use super::families::{build, render, Broker, QUANTILES, TOPIC_FAMILIES};
+use super::families::{build, encode, Broker, QUANTILES, TOPIC_FAMILIES};
 use super::histogram::DurationHistogram;
 use super::requests::{RequestMetrics, RequestTimes};
 use super::sample::{GroupOffsets, PartitionSample, ShardSample};
@@ -12,7 +12,12 @@ use super::topics::TopicCounts;
 
 const BROKER: Broker = Broker {
     listener: "PLAINTEXT",
+    node_id: 7,
 };
+
+fn render(samples: &[ShardSample], broker: &Broker) -> String {
+    encode(&build(samples, broker))
+}
 
 /// `(series as written: name{labels}, value)` for every sample line.
 fn lines(text: &str) -> Vec<(String, f64)> {
@@ -173,6 +178,8 @@ fn broker_gauges_and_connections_per_network_processor() {
         size_bytes: 1000,
         log_start_offset: 2,
         log_end_offset: end,
+        in_sync_replicas: 1,
+        min_insync_replicas: if topic == "s" { 2 } else { 1 },
     };
     s0.partitions = vec![partition("t", 1, 40), partition("t", 0, 30)];
     let mut s1 = shard(1);
@@ -240,6 +247,45 @@ fn broker_gauges_and_connections_per_network_processor() {
         ]
     );
     assert_eq!(value(&text, "shoal_shard_partitions{shard=\"1\"}"), 1.0);
+    // "s" wants two in-sync replicas and has one; "t"'s two partitions are at one of one.
+    let replica_manager = |name: &str| value(&text, &format!("kafka_server_replicamanager_{name}"));
+    assert_eq!(replica_manager("underminisrpartitioncount"), 1.0);
+    assert_eq!(replica_manager("atminisrpartitioncount"), 2.0);
+    assert_eq!(replica_manager("replicacount"), 3.0);
+    assert_eq!(
+        value(
+            &text,
+            "kafka_controller_controllerstats_uncleanleaderelections_total"
+        ),
+        0.0
+    );
+    // kafka_exporter's names.
+    assert_eq!(value(&text, "kafka_brokers"), 1.0);
+    assert_eq!(value(&text, "kafka_topic_partitions{topic=\"t\"}"), 2.0);
+    let p = "{topic=\"t\",partition=\"1\"}";
+    assert_eq!(
+        value(&text, &format!("kafka_topic_partition_current_offset{p}")),
+        40.0
+    );
+    assert_eq!(
+        value(&text, &format!("kafka_topic_partition_oldest_offset{p}")),
+        2.0
+    );
+    assert_eq!(
+        value(&text, &format!("kafka_topic_partition_leader{p}")),
+        7.0
+    );
+    assert_eq!(
+        value(&text, &format!("kafka_topic_partition_in_sync_replica{p}")),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("kafka_topic_partition_under_replicated_partition{p}")
+        ),
+        0.0
+    );
 }
 
 #[test]
@@ -369,7 +415,7 @@ fn consumer_group_positions_become_lag_families() {
         },
     ];
     let text = render(&[shard(0), s1], &BROKER);
-    let labels = "{group=\"g\",topic=\"t\",partition=\"0\"}";
+    let labels = "{consumergroup=\"g\",topic=\"t\",partition=\"0\"}";
     assert_eq!(
         value(&text, &format!("kafka_consumergroup_lag{labels}")),
         10.0
@@ -382,10 +428,38 @@ fn consumer_group_positions_become_lag_families() {
         90.0
     );
     assert_eq!(
-        value(&text, &format!("kafka_consumergroup_lag_seconds{labels}")),
+        value(&text, &format!("shoal_consumergroup_lag_seconds{labels}")),
         2.5
     );
-    assert!(
-        !text.contains("kafka_consumergroup_lag_seconds{group=\"g\",topic=\"t\",partition=\"1\"}")
+    assert!(!text.contains(
+        "shoal_consumergroup_lag_seconds{consumergroup=\"g\",topic=\"t\",partition=\"1\"}"
+    ));
+    let sum = "{consumergroup=\"g\",topic=\"t\"}";
+    assert_eq!(
+        value(&text, &format!("kafka_consumergroup_lag_sum{sum}")),
+        10.0
     );
+    assert_eq!(
+        value(
+            &text,
+            &format!("kafka_consumergroup_current_offset_sum{sum}")
+        ),
+        95.0
+    );
+}
+
+#[test]
+fn log_directory_space_is_labelled_by_directory() {
+    let dirs = vec![("/var/lib/shoal".to_string(), 250, 1000)];
+    let text = encode(&super::families::log_dir_families(&dirs));
+    let dir = "{dir=\"/var/lib/shoal\"}";
+    assert_eq!(
+        value(&text, &format!("shoal_log_dir_available_bytes{dir}")),
+        250.0
+    );
+    assert_eq!(
+        value(&text, &format!("shoal_log_dir_capacity_bytes{dir}")),
+        1000.0
+    );
+    assert!(super::families::log_dir_families(&[]).is_empty());
 }

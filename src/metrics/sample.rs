@@ -49,6 +49,8 @@ pub struct PartitionSample {
     pub size_bytes: u64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+    pub in_sync_replicas: i32,
+    pub min_insync_replicas: i32,
 }
 
 /// A consumer group's position on one partition, reported by the shard that
@@ -131,6 +133,8 @@ pub fn sample(shard: &Shard) -> ShardSample {
                 size_bytes: p.size_bytes(),
                 log_start_offset: offsets.log_start,
                 log_end_offset: offsets.log_end,
+                in_sync_replicas: p.in_sync_replicas(),
+                min_insync_replicas: p.min_insync_replicas(),
             }
         })
         .collect();

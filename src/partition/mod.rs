@@ -298,6 +298,15 @@ impl Partition {
         self.log.size_bytes()
     }
 
+    /// Replicas in sync: this broker's, the only one until replication exists.
+    pub fn in_sync_replicas(&self) -> i32 {
+        1
+    }
+
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.min_insync_replicas.get()
+    }
+
     /// Fires after every append; long-poll fetches listen to it.
     pub fn appended(&self) -> &Event {
         &self.appended

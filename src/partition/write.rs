@@ -88,15 +88,14 @@ impl Partition {
                 "clients may not write to an internal topic",
             ));
         }
-        // The one broker is the only replica in sync. Kafka refuses acks=all below
-        // min.insync.replicas before it appends; coordinators' own writes are not
-        // refused here (the group and transaction coordinators would stop).
-        let in_sync = 1;
-        if origin == Origin::Client && acks == Acks::All && in_sync < self.min_insync_replicas.get()
-        {
+        // Kafka refuses acks=all below min.insync.replicas before it appends;
+        // coordinators' own writes are not refused here (the group and transaction
+        // coordinators would stop).
+        let in_sync = self.in_sync_replicas();
+        if origin == Origin::Client && acks == Acks::All && in_sync < self.min_insync_replicas() {
             let message = format!(
                 "the partition has {in_sync} in-sync replica; min.insync.replicas is {}",
-                self.min_insync_replicas.get()
+                self.min_insync_replicas()
             );
             return Err(ApiError::new(ResponseError::NotEnoughReplicas, message));
         }

@@ -48,7 +48,8 @@ def http(url: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, str
 
 
 class Prometheus:
-    def __init__(self, work_dir: pathlib.Path, targets: list[str], scrape_interval: str = "1s"):
+    def __init__(self, work_dir: pathlib.Path, targets: list[str], scrape_interval: str = "1s",
+                 rule_files: list[pathlib.Path] | None = None):
         binary = shutil.which("prometheus")
         assert binary, "prometheus is not installed (bash .ci/run install adds Debian's package)"
         self.dir = work_dir / "prometheus"
@@ -57,6 +58,7 @@ class Prometheus:
             "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
             "scrape_configs": [{"job_name": JOB, "scrape_timeout": scrape_interval,
                                 "static_configs": [{"targets": targets}]}],
+            "rule_files": [str(p) for p in rule_files or []],
         }
         # JSON is YAML: no YAML library needed to write the config.
         (self.dir / "prometheus.yml").write_text(json.dumps(config))
@@ -107,6 +109,10 @@ class Prometheus:
         if data["resultType"] == "scalar":
             return [{"metric": {}, "value": data["result"]}]
         return []
+
+    def rules(self) -> list[dict]:
+        """Every loaded rule, with its health and last error."""
+        return [r for g in self._api("rules", [])["groups"] for r in g["rules"]]
 
     def label_values(self, label: str, selector: str) -> list[str]:
         return self._api(f"label/{label}/values", [("match[]", selector)])

@@ -462,7 +462,7 @@ def test_lag_is_exported_per_group_and_partition(broker):
     text = urllib.request.urlopen(f"http://{m.group(1)}/metrics", timeout=10).read().decode()
 
     def gauge(name: str, partition: int) -> float:
-        labels = f'{{group="{group}",topic="{topic}",partition="{partition}"}}'
+        labels = f'{{consumergroup="{group}",topic="{topic}",partition="{partition}"}}'
         found = re.search(rf"^{name}{re.escape(labels)} (\S+)$", text, re.M)
         assert found, f"{name}{labels} not exported"
         return float(found.group(1))
@@ -470,9 +470,9 @@ def test_lag_is_exported_per_group_and_partition(broker):
     assert [gauge("kafka_consumergroup_current_offset", p) for p in (0, 1)] == [4, 10]
     assert [gauge("kafka_consumergroup_lag", p) for p in (0, 1)] == [6, 0]
     # The oldest unconsumed record of partition 0 (offset 4) is an hour old; partition 1 has none.
-    age = gauge("kafka_consumergroup_lag_seconds", 0)
+    age = gauge("shoal_consumergroup_lag_seconds", 0)
     assert 3600 - 0.004 <= age < 3600 + CLIENT_TIMEOUT_S, age
-    assert gauge("kafka_consumergroup_lag_seconds", 1) == 0
+    assert gauge("shoal_consumergroup_lag_seconds", 1) == 0
 
     # Offsets are the client's to choose: an absurd one must not break the scrape.
     with kw.Conn(broker.bootstrap) as conn:
