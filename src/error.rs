@@ -12,6 +12,16 @@ use crate::storage::{BatchError, StorageError};
 pub struct ApiError {
     pub code: ResponseError,
     pub message: Option<String>,
+    /// KIP-467: the records of a produced batch that were refused, each by its index in
+    /// the batch, with why.
+    pub record_errors: Vec<RecordError>,
+}
+
+/// One refused record of a produced batch (ProduceResponse v8+ `record_errors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
 }
 
 impl ApiError {
@@ -19,6 +29,7 @@ impl ApiError {
         ApiError {
             code,
             message: Some(message.into()),
+            record_errors: Vec::new(),
         }
     }
 
@@ -26,6 +37,7 @@ impl ApiError {
         ApiError {
             code,
             message: None,
+            record_errors: Vec::new(),
         }
     }
 

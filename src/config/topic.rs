@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::broker::BrokerConfig;
 use super::topic_keys::{
     self, FILE_DELETE_DELAY_MS_DEFAULT, SEGMENT_INDEX_BYTES_DEFAULT, SEGMENT_JITTER_MS_DEFAULT,
-    TOPIC_KEYS,
+    TIMESTAMP_AFTER_MAX_MS_DEFAULT, TOPIC_KEYS,
 };
 use super::value::{check_len, split_list};
 use super::{
@@ -118,8 +118,9 @@ impl TopicConfig {
     pub fn resolve(&self, broker: &BrokerConfig) -> EffectiveTopicConfig {
         let difference_max_ms = self.num("message.timestamp.difference.max.ms", i64::MAX);
         // Kafka 3.6+: the deprecated difference bound applies where the newer
-        // before/after bounds are left at "no limit".
-        let bound = |key: &str| match self.num(key, i64::MAX) {
+        // before/after bound is "no limit" (before's default; after's since Kafka 4.0
+        // is an hour).
+        let bound = |key: &str, default: i64| match self.num(key, default) {
             i64::MAX => difference_max_ms,
             ms => ms,
         };
@@ -145,8 +146,11 @@ impl TopicConfig {
                 .get("message.timestamp.type")
                 .and_then(|v| TimestampType::parse("message.timestamp.type", v).ok())
                 .unwrap_or(broker.log_message_timestamp_type),
-            message_timestamp_before_max_ms: bound("message.timestamp.before.max.ms"),
-            message_timestamp_after_max_ms: bound("message.timestamp.after.max.ms"),
+            message_timestamp_before_max_ms: bound("message.timestamp.before.max.ms", i64::MAX),
+            message_timestamp_after_max_ms: bound(
+                "message.timestamp.after.max.ms",
+                TIMESTAMP_AFTER_MAX_MS_DEFAULT,
+            ),
             min_insync_replicas: self.num("min.insync.replicas", broker.min_insync_replicas),
             flush_messages: self.num("flush.messages", broker.log_flush_interval_messages),
             flush_ms,

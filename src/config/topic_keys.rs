@@ -15,6 +15,8 @@ use super::{
 pub(crate) const FILE_DELETE_DELAY_MS_DEFAULT: i64 = 60_000;
 pub(crate) const SEGMENT_INDEX_BYTES_DEFAULT: i32 = 10 * 1024 * 1024;
 pub(crate) const SEGMENT_JITTER_MS_DEFAULT: i64 = 0;
+/// Kafka 4.0's (KIP-1030): a record may be stamped at most an hour ahead of the broker.
+pub(crate) const TIMESTAMP_AFTER_MAX_MS_DEFAULT: i64 = 3_600_000;
 /// Kafka's minimum `segment.index.bytes`.
 const SEGMENT_INDEX_BYTES_MIN: i64 = 4;
 /// `local.retention.*`: -2 means "same as retention.*" (tiered storage off).
@@ -235,7 +237,7 @@ pub(crate) static TOPIC_KEYS: &[TopicKey] = &[
             max: LONG_MAX,
         },
         broker_keys: &[],
-        inherited: |_| i64::MAX.to_string(),
+        inherited: |_| TIMESTAMP_AFTER_MAX_MS_DEFAULT.to_string(),
     },
     TopicKey {
         name: "message.timestamp.before.max.ms",

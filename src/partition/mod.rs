@@ -17,6 +17,7 @@
 
 pub mod epochs;
 pub mod producers;
+mod record_check;
 mod snapshots;
 pub mod txn_index;
 mod write;
@@ -55,6 +56,10 @@ pub struct Settings {
     pub producer_id_expiration_ms: i64,
     /// `min.insync.replicas`: with fewer replicas in sync, acks=all is refused.
     pub min_insync_replicas: i32,
+    /// `(message.timestamp.before.max.ms, message.timestamp.after.max.ms)` of a
+    /// CreateTime topic: a produced record's timestamp must lie within them of now.
+    /// `None` for a LogAppendTime topic, whose records get the broker's time.
+    pub timestamp_bounds: Option<(i64, i64)>,
 }
 
 pub use crate::protocol::Acks;
@@ -165,6 +170,7 @@ pub struct Partition {
     producer_id_expiration_ms: Cell<i64>,
     max_message_bytes: Cell<usize>,
     min_insync_replicas: Cell<i32>,
+    timestamp_bounds: Cell<Option<(i64, i64)>>,
     flush_interval_ms: Cell<Option<i64>>,
     /// When the log was last synced by the periodic flusher (ms since the epoch).
     flushed_at_ms: Cell<i64>,
@@ -236,6 +242,7 @@ impl Partition {
             producer_id_expiration_ms: Cell::new(settings.producer_id_expiration_ms),
             max_message_bytes: Cell::new(0),
             min_insync_replicas: Cell::new(1),
+            timestamp_bounds: Cell::new(None),
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
             appended: Event::default(),
@@ -253,6 +260,7 @@ impl Partition {
         self.log.set_config(settings.log);
         self.max_message_bytes.set(settings.max_message_bytes);
         self.min_insync_replicas.set(settings.min_insync_replicas);
+        self.timestamp_bounds.set(settings.timestamp_bounds);
         self.flush_interval_ms.set(settings.flush_interval_ms);
         self.producer_id_expiration_ms
             .set(settings.producer_id_expiration_ms);

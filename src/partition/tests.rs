@@ -27,6 +27,7 @@ fn settings() -> Settings {
         flush_interval_ms: None,
         producer_id_expiration_ms: 86_400_000,
         min_insync_replicas: 1,
+        timestamp_bounds: None,
     }
 }
 

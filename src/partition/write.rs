@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::producers::{Marker, ProducerBatch, Verdict};
+use super::record_check::{self, RecordRules};
 use super::snapshots;
 use super::txn_index::TxnIndex;
 use super::{Acks, Origin, Partition, Produced};
@@ -103,11 +104,15 @@ impl Partition {
         if origin == Origin::Client {
             check_client_batches(&infos)?;
         }
-        if self.log.is_compacted() && !crate::storage::decode::every_record_has_a_key(&records) {
-            return Err(ApiError::new(
-                ResponseError::InvalidRecord,
-                "a compacted topic needs a key on every record",
-            ));
+        if origin == Origin::Client {
+            let rules = RecordRules {
+                compacted: self.log.is_compacted(),
+                timestamp_bounds: self.timestamp_bounds.get(),
+                now_ms,
+            };
+            if rules.need_records(&infos) {
+                record_check::check(&records, &rules, &format!("{}-{}", self.topic, self.index))?;
+            }
         }
         let count: u64 = infos
             .iter()

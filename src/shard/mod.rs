@@ -477,6 +477,12 @@ pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta)
         flush_interval_ms: effective.flush_ms.filter(|ms| *ms > 0),
         producer_id_expiration_ms: snapshot.broker.producer_id_expiration_ms,
         min_insync_replicas: effective.min_insync_replicas,
+        timestamp_bounds: (effective.message_timestamp_type
+            == crate::config::TimestampType::CreateTime)
+            .then_some((
+                effective.message_timestamp_before_max_ms,
+                effective.message_timestamp_after_max_ms,
+            )),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Record batches the broker itself decodes (ListOffsets by time, compaction, the key
-//! check of compacted topics, the offsets topic), with the decompressed size bounded.
+//! Record batches the broker itself decodes (ListOffsets by time, compaction, the
+//! checks of produced records, the offsets topic), with the decompressed size bounded.
 //! kafka-protocol's own decoders inflate a batch without limit, so a small "bomb"
 //! (a megabyte of zstd that expands to gigabytes) would exhaust memory; here every codec
 //! reads through a bound and a batch beyond it is an error.
@@ -35,18 +35,6 @@ pub fn decode_all(batches: &[u8]) -> anyhow::Result<Vec<RecordSet>> {
         )?);
     }
     Ok(sets)
-}
-
-/// Whether every record in `batches` (validated batches) has a key: a compacted topic
-/// refuses keyless records, as Kafka does, since compaction could not place them.
-pub fn every_record_has_a_key(batches: &[u8]) -> bool {
-    match decode_all(batches) {
-        Ok(sets) => sets
-            .iter()
-            .flat_map(|set| &set.records)
-            .all(|r| r.control || r.key.is_some()),
-        Err(_) => false,
-    }
 }
 
 fn bounded(payload: &mut Bytes, codec: Compression) -> anyhow::Result<Bytes> {

@@ -587,6 +587,7 @@ async fn append_state(
         ApiError {
             code,
             message: error.message,
+            record_errors: Vec::new(),
         }
     })
 }

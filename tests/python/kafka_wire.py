@@ -32,6 +32,7 @@ INVALID_PRODUCER_ID_MAPPING = 49
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 PRODUCER_FENCED = 90
 INVALID_RECORD = 87
+INVALID_TIMESTAMP = 32
 
 # ---------------------------------------------------------------- API keys
 PRODUCE = 0
@@ -528,6 +529,33 @@ def parse_produce_v3(body: bytes) -> dict[tuple[str, int], tuple[int, int]]:
     for name, parts in rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.i64(), q.i64())))) or []:
         for idx, err, base, _append_time in parts or []:
             out[(name, idx)] = (err, base)
+    rd.i32()
+    return out
+
+
+@dataclasses.dataclass
+class ProducedV8:
+    error_code: int
+    base_offset: int
+    record_errors: list[tuple[int, str | None]]
+    error_message: str | None
+
+
+def parse_produce_v8(body: bytes) -> dict[tuple[str, int], ProducedV8]:
+    """(topic, partition) -> what ProduceResponse v8 says, KIP-467's record errors included.
+    (Version 8 has the same request as version 3.)"""
+    rd = Reader(body)
+    out = {}
+
+    def partition(r: Reader) -> tuple[int, ProducedV8]:
+        index, error, base = r.i32(), r.i16(), r.i64()
+        r.i64(), r.i64()  # log_append_time_ms, log_start_offset
+        errors = r.array(lambda q: (q.i32(), q.string())) or []
+        return index, ProducedV8(error, base, errors, r.string())
+
+    for name, parts in rd.array(lambda r: (r.string(), r.array(partition))) or []:
+        for index, produced in parts or []:
+            out[(name, index)] = produced
     rd.i32()
     return out
 

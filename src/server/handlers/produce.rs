@@ -12,7 +12,9 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -142,15 +144,23 @@ fn respond(
             .into_iter()
             .zip(outcomes)
             .map(|((topic, topic_id, partition), outcome)| {
+                let (code, message, records) = match outcome.error {
+                    Some(e) => (e.wire_code(), e.message, e.record_errors),
+                    None => (0, None, Vec::new()),
+                };
+                let records = records
+                    .into_iter()
+                    .map(|r| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(r.batch_index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(r.message)))
+                    })
+                    .collect();
                 let response = PartitionProduceResponse::default()
                     .with_index(partition)
-                    .with_error_code(outcome.error.as_ref().map_or(0, ApiError::wire_code))
-                    .with_error_message(
-                        outcome
-                            .error
-                            .and_then(|e| e.message)
-                            .map(StrBytes::from_string),
-                    )
+                    .with_error_code(code)
+                    .with_error_message(message.map(StrBytes::from_string))
+                    .with_record_errors(records)
                     .with_base_offset(outcome.base_offset)
                     .with_log_append_time_ms(outcome.log_append_time_ms)
                     .with_log_start_offset(outcome.log_start_offset);
