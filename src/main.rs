@@ -51,6 +51,8 @@ enum Command {
     Acls(cli::acls::AclsArgs),
     /// List, describe, find hanging and abort transactions (Kafka's kafka-transactions.sh).
     Transactions(cli::transactions::TransactionsArgs),
+    /// Print the offset a time resolves to in each partition (Kafka's kafka-get-offsets.sh).
+    GetOffsets(cli::get_offsets::GetOffsetsArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Configs(args) => cli::finish(cli::configs::run(args)),
         Command::Acls(args) => cli::finish(cli::acls::run(args)),
         Command::Transactions(args) => cli::finish(cli::transactions::run(args)),
+        Command::GetOffsets(args) => cli::finish(cli::get_offsets::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -177,7 +177,8 @@ mod tests {
             );
             let message = error.message.unwrap();
             assert!(
-                message.starts_with("One or more records have been rejected due to 2 record errors")
+                message
+                    .starts_with("One or more records have been rejected due to 2 record errors")
                     && message.contains("RecordError(batchIndex=3, message='Compacted topic"),
                 "{message}"
             );
@@ -193,7 +194,11 @@ mod tests {
             record(None, -1),
             record(None, NOW + 1000),
         ];
-        let error = refused(&records, Compression::None, &rules(false, Some((1000, 1000))));
+        let error = refused(
+            &records,
+            Compression::None,
+            &rules(false, Some((1000, 1000))),
+        );
         assert_eq!(error.code, ResponseError::InvalidTimestamp);
         assert_eq!(
             error.message.as_deref(),

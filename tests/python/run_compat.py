@@ -6,10 +6,10 @@ The broker is started as its header asks (num.partitions=4, and an authorizer th
 everyone when a resource has no ACLs, for librdkafka's admin test 0081), with the same harness the pytest
 suite uses (ready line, log file, SIGTERM and exit 0 at the end). Exit status: non-zero when the
 broker dies, does not start or does not exit 0 on SIGTERM. The battery's own failures are
-reported, and fail the run only with SHOAL_COMPAT_STRICT=1: librdkafka tests that need consumer
-groups or idempotence cannot pass before those issues land, and the kcat check "consume from
-beginning" expects a cross-partition order (a=1, b=2, a=3 over 4 partitions) that no broker
-guarantees.
+reported, and fail the run only with SHOAL_COMPAT_STRICT=1. SHOAL_COMPAT_KNOWN_FAILURES lists
+librdkafka tests (by number) expected to fail until the work that fixes them lands: their
+failures are reported as known and never fail the run, so a strict run fails on a regression
+only.
 """
 
 from __future__ import annotations
@@ -57,16 +57,27 @@ def main() -> int:
             return 1
         finally:
             b.close()
+    known = set(os.environ.get("SHOAL_COMPAT_KNOWN_FAILURES", "").split())
     fails = [ln for ln in out.splitlines() if ln.startswith("FAIL")]
     if not re.search(r"^compat: \d+ passed, \d+ failed$", out, re.M):
         print("compat: run.sh printed no summary line", file=sys.stderr)
         return 1
+    expected = [test for test in map(librdkafka_test, fails) if test in known]
+    if expected:
+        print(f"compat: {len(expected)} known failure(s), not counted: {' '.join(expected)}")
+    fails = [ln for ln in fails if librdkafka_test(ln) not in known]
     if fails:
         strict = os.environ.get("SHOAL_COMPAT_STRICT") == "1"
         print(f"compat: {len(fails)} check(s) of the battery did not pass"
               f"{'' if strict else ' (reported only; SHOAL_COMPAT_STRICT=1 makes them fatal)'}")
         return 1 if strict else 0
     return 0
+
+
+def librdkafka_test(line: str) -> str | None:
+    """The test number of a battery line about one of librdkafka's tests."""
+    m = re.match(r"(?:PASS|FAIL)\s+librdkafka (\d{4})\b", line)
+    return m.group(1) if m else None
 
 
 if __name__ == "__main__":
