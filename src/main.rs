@@ -53,6 +53,8 @@ enum Command {
     Transactions(cli::transactions::TransactionsArgs),
     /// Print the offset a time resolves to in each partition (Kafka's kafka-get-offsets.sh).
     GetOffsets(cli::get_offsets::GetOffsetsArgs),
+    /// Describe each broker's log directories and partition sizes (Kafka's kafka-log-dirs.sh).
+    LogDirs(cli::log_dirs::LogDirsArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -114,6 +116,7 @@ fn main() -> ExitCode {
         Command::Acls(args) => cli::finish(cli::acls::run(args)),
         Command::Transactions(args) => cli::finish(cli::transactions::run(args)),
         Command::GetOffsets(args) => cli::finish(cli::get_offsets::run(args)),
+        Command::LogDirs(args) => cli::finish(cli::log_dirs::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

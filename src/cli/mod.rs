@@ -1,5 +1,5 @@
 //! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
-//! `configs`, `acls`, `transactions`, `get-offsets`), one file per tool (a second file where one would
+//! `configs`, `acls`, `transactions`, `get-offsets`, `log-dirs`), one file per tool (a second file where one would
 //! grow too long), mirroring Kafka's scripts' flags and output so habits and scripts carry
 //! over. They speak the Kafka protocol through `crate::client`, so they work against any
 //! Kafka-compatible broker.
@@ -14,6 +14,7 @@ pub mod consume_group;
 pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;
+pub mod log_dirs;
 pub mod produce;
 pub mod properties;
 pub mod topics;

@@ -1,5 +1,5 @@
 //! Admin requests the tools make: CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs and IncrementalAlterConfigs, each built for the version the broker
+//! DescribeConfigs, IncrementalAlterConfigs and DescribeLogDirs, each built for the version the broker
 //! negotiated and each per-resource error turned into an `Error` naming the resource.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, TopicName,
+    DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
 };
 
 use super::broker::Broker;
@@ -372,4 +372,51 @@ pub fn alter_configs(
     Error::check(result.error_code, result.error_message.as_deref(), || {
         format!("cannot alter the configs of {resource}")
     })
+}
+
+/// One log directory of a broker, as DescribeLogDirs reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDir {
+    pub path: String,
+    /// 0, or the error that makes the directory unreadable (KAFKA_STORAGE_ERROR).
+    pub error_code: i16,
+    /// (topic, partition, size in bytes, offset lag, whether a future replica).
+    pub partitions: Vec<(String, i32, i64, i64, bool)>,
+}
+
+/// The log directories of `broker`, with every partition in them (Kafka's tool, too,
+/// asks for all and filters).
+pub fn describe_log_dirs(broker: &mut Broker) -> Result<Vec<LogDir>> {
+    let version = broker.version::<DescribeLogDirsRequest>()?;
+    let request = DescribeLogDirsRequest::default().with_topics(None);
+    let response = broker.call(version, &request)?;
+    Error::check(response.error_code, None, || {
+        format!(
+            "cannot describe the log directories of {}",
+            broker.address()
+        )
+    })?;
+    Ok(response
+        .results
+        .into_iter()
+        .map(|dir| LogDir {
+            path: dir.log_dir.to_string(),
+            error_code: dir.error_code,
+            partitions: dir
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(|p| {
+                        (
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            p.partition_size,
+                            p.offset_lag,
+                            p.is_future_key,
+                        )
+                    })
+                })
+                .collect(),
+        })
+        .collect())
 }

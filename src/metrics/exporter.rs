@@ -144,12 +144,8 @@ async fn metrics(shard: &Rc<Shard>) -> Option<String> {
 fn log_dir_space(dirs: &[std::path::PathBuf]) -> Vec<(String, u64, u64)> {
     dirs.iter()
         .filter_map(|dir| {
-            let fs = rustix::fs::statvfs(dir).ok()?;
-            Some((
-                dir.display().to_string(),
-                fs.f_bavail.saturating_mul(fs.f_frsize),
-                fs.f_blocks.saturating_mul(fs.f_frsize),
-            ))
+            let (available, capacity) = crate::storage::file_system_space(dir)?;
+            Some((dir.display().to_string(), available, capacity))
         })
         .collect()
 }

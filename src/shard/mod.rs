@@ -165,6 +165,11 @@ impl Shard {
         self.controller.is_some()
     }
 
+    /// The log directory this shard's partitions live in (absolute).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
         self.partitions.borrow().values().cloned().collect()
     }

@@ -44,6 +44,16 @@ pub fn skip_offline(error: StorageError) -> Result<(), StorageError> {
     }
 }
 
+/// `(available, capacity)` in bytes of the file system holding `dir`: what an
+/// unprivileged writer may still use, and its size. `None` when it cannot be read.
+pub fn file_system_space(dir: &Path) -> Option<(u64, u64)> {
+    let fs = rustix::fs::statvfs(dir).ok()?;
+    Some((
+        fs.f_bavail.saturating_mul(fs.f_frsize),
+        fs.f_blocks.saturating_mul(fs.f_frsize),
+    ))
+}
+
 thread_local! {
     /// Whether this shard's last append failed for a full disk: the first failure of an
     /// episode is logged, and the first success after it, not every request between.

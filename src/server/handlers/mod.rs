@@ -23,6 +23,7 @@ mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_topic_partitions;
 mod describe_transactions;
@@ -157,6 +158,7 @@ handlers! {
     IncrementalAlterConfigs => incremental_alter_configs,
     DescribeCluster => describe_cluster,
     DescribeTopicPartitions => describe_topic_partitions,
+    DescribeLogDirs => describe_log_dirs,
     OffsetCommit => offset_commit,
     OffsetFetch => offset_fetch,
     JoinGroup => join_group,

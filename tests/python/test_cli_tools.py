@@ -1,0 +1,83 @@
+"""Kafka's smaller scripts as shoal's tools: `shoal get-offsets` as kafka-get-offsets.sh
+(`topic:partition:offset` lines for latest, earliest, max-timestamp and a time in ms, over
+--topic/--partitions or --topic-partitions patterns), and `shoal log-dirs` as
+kafka-log-dirs.sh over DescribeLogDirs, which kafka-python reads too."""
+
+from __future__ import annotations
+
+import json
+
+from kafka.admin import KafkaAdminClient
+
+from clients import create_topic, produce_all, producer, unique_topic, watermarks
+from test_cli import fails, ok
+
+
+def test_get_offsets_reads_each_time_and_pattern(broker):
+    t, other = unique_topic("offsets"), unique_topic("offsets-other")
+    create_topic(broker, t, 3)
+    create_topic(broker, other, 1)
+    base = 1_700_000_000_000
+    # Partition 0: 4 records, timestamps base+0..3 with the largest at offset 2; partition 1: 2.
+    stamps = {0: [base, base + 1, base + 9, base + 3], 1: [base + 5, base + 6]}
+    produce_all(producer(broker, acks="all"), t,
+                [{"value": b"v", "partition": p, "timestamp": ts} for p, tss in stamps.items() for ts in tss])
+
+    def lines(*args: str) -> list[str]:
+        return ok(broker, "get-offsets", *args).splitlines()
+
+    assert lines("--topic", t) == [f"{t}:0:4", f"{t}:1:2", f"{t}:2:0"]
+    assert lines("--topic", t, "--time", "earliest") == [f"{t}:0:0", f"{t}:1:0", f"{t}:2:0"]
+    assert lines("--topic", t, "--time", "-2", "--partitions", "1") == [f"{t}:1:0"]
+    # max-timestamp: the offset of the record with the largest timestamp; none in an empty partition.
+    assert lines("--topic", t, "--time", "max-timestamp") == [f"{t}:0:2", f"{t}:1:1"]
+    # A time: the first offset stamped at or after it; a partition with none prints nothing.
+    assert lines("--topic", t, "--time", str(base + 4)) == [f"{t}:0:2", f"{t}:1:0"]
+    assert lines("--topic-partitions", f"{t}:1-3,{other}") == [f"{t}:1:2", f"{t}:2:0", f"{other}:0:0"]
+    assert lines("--topic-partitions", f"{t}:-1") == [f"{t}:0:4"]
+    everything = lines()
+    assert f"{t}:0:4" in everything and f"{other}:0:0" in everything
+    assert lines("--topic", "offsets-nothing-matches.*") == []
+    assert "--time must be" in fails(broker, "get-offsets", "--time", "yesterday")
+    assert "is not topicRegex[:partition]" in fails(broker, "get-offsets", "--topic-partitions", f"{t}:x")
+
+
+def test_log_dirs_describes_every_partitions_size(broker):
+    t, other = unique_topic("dirs"), unique_topic("dirs-other")
+    create_topic(broker, t, 2)
+    create_topic(broker, other, 1)
+    produce_all(producer(broker, acks="all"), t, [{"value": b"x" * 100, "partition": 1} for _ in range(5)])
+    assert watermarks(broker, t, 1) == (0, 5)
+    out = ok(broker, "log-dirs", "--describe", "--topic-list", t).splitlines()
+    assert out[:2] == ["Querying brokers for log directories information",
+                       "Received log directory information from brokers 1"], out
+    report = json.loads(out[2])
+    assert report["version"] == 1 and [b["broker"] for b in report["brokers"]] == [1]
+    [log_dir] = report["brokers"][0]["logDirs"]
+    assert log_dir["error"] is None and log_dir["logDir"].endswith("-data"), log_dir
+    sizes = {p["partition"]: p["size"] for p in log_dir["partitions"]}
+    assert set(sizes) == {f"{t}-0", f"{t}-1"} and sizes[f"{t}-0"] == 0 and sizes[f"{t}-1"] > 500, sizes
+    assert all(p["offsetLag"] == 0 and p["isFuture"] is False for p in log_dir["partitions"])
+    assert "broker '7' is not in the cluster" in fails(broker, "log-dirs", "--describe", "--broker-list", "7")
+    assert "--describe is the only action" in fails(broker, "log-dirs")
+
+    # kafka-python's admin client reads the same answer.
+    a = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        described = a.describe_log_dirs()
+    finally:
+        a.close()
+    [mine] = described
+    assert mine["broker"] == 1, described
+    [d] = mine["log_dirs"]
+    assert d["error_code"] == 0 and d["log_dir"] == log_dir["logDir"], d
+    by_topic = {x["name"]: {p["partition_index"]: p["partition_size"] for p in x["partitions"]} for x in d["topics"]}
+    assert by_topic[t] == {0: 0, 1: sizes[f"{t}-1"]} and by_topic[other] == {0: 0}, by_topic
+    # Version 4's file-system space.
+    assert 0 <= d["usable_bytes"] <= d["total_bytes"] and d["total_bytes"] > 0, d
+
+
+def test_log_dirs_needs_describe_on_the_cluster(start_broker):
+    b = start_broker({"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                      "allow.everyone.if.no.acl.found": "false"})
+    assert "CLUSTER_AUTHORIZATION_FAILED" in fails(b, "log-dirs", "--describe")
