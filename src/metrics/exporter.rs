@@ -32,7 +32,12 @@ const ANSWERS_MAX: usize = 64;
 /// The answers' task queue shares; request work runs with glommio's default 1000.
 const EXPORTER_SHARES: usize = 100;
 
+/// The shards' summed busy time at the previous scrape, and when: the idle ratios are
+/// measured from one scrape to the next (none at the first).
+type LastBusy = Rc<std::cell::Cell<Option<(std::time::Instant, f64)>>>;
+
 pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+    let last_busy: LastBusy = Rc::default();
     let queue = glommio::executor().create_task_queue(
         Shares::Static(EXPORTER_SHARES),
         Latency::NotImportant,
@@ -42,9 +47,13 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
     loop {
         match shard.unless_stopping(listener.accept()).await {
             Some(Ok(stream)) if answering.get() >= ANSWERS_MAX => drop(stream),
-            Some(Ok(stream)) => {
-                spawn_answer(queue, Rc::clone(&shard), stream, Rc::clone(&answering))
-            }
+            Some(Ok(stream)) => spawn_answer(
+                queue,
+                Rc::clone(&shard),
+                stream,
+                Rc::clone(&answering),
+                Rc::clone(&last_busy),
+            ),
             Some(Err(error)) => tracing::warn!(%error, "metrics accept failed"),
             None => return,
         }
@@ -56,11 +65,12 @@ fn spawn_answer(
     shard: Rc<Shard>,
     stream: TcpStream,
     answering: Rc<std::cell::Cell<usize>>,
+    last_busy: LastBusy,
 ) {
     let work = async move {
         answering.set(answering.get() + 1);
         let bounded = glommio::timer::timeout(REQUEST_TIMEOUT, async {
-            answer(shard, stream).await;
+            answer(shard, stream, &last_busy).await;
             Ok(())
         });
         let _ = bounded.await;
@@ -72,7 +82,7 @@ fn spawn_answer(
     }
 }
 
-async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
+async fn answer(shard: Rc<Shard>, mut stream: TcpStream, last_busy: &LastBusy) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REQUEST_BYTES_MAX {
@@ -85,7 +95,7 @@ async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let (status, body) = match (method, path) {
-        ("GET", "/metrics") => match metrics(&shard).await {
+        ("GET", "/metrics") => match metrics(&shard, last_busy).await {
             Some(text) => ("200 OK", text),
             None => ("503 Service Unavailable", "a shard is not running\n".into()),
         },
@@ -104,7 +114,7 @@ async fn answer(shard: Rc<Shard>, mut stream: TcpStream) {
     let _ = stream.close().await;
 }
 
-async fn metrics(shard: &Rc<Shard>) -> Option<String> {
+async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     // Cross-shard: every shard samples its own probes (its groups' positions read the
     // owning shards' logs); the families are built here.
     let samples = shard
@@ -136,6 +146,17 @@ async fn metrics(shard: &Rc<Shard>) -> Option<String> {
     families.extend(families::log_dir_families(&log_dir_space(
         &snapshot.broker.log_dirs,
     )));
+    // A shard both reads its connections and handles their requests: Kafka's network
+    // processors' and request handlers' idle ratios are both its idle time, averaged.
+    let now = std::time::Instant::now();
+    let busy: f64 = samples.iter().map(|s| s.runtime.busy_seconds).sum();
+    if let Some((then, busy_then)) = last_busy.replace(Some((now, busy))) {
+        let elapsed = now.duration_since(then).as_secs_f64() * samples.len() as f64;
+        if elapsed > 0.0 {
+            let idle = (1.0 - (busy - busy_then) / elapsed).clamp(0.0, 1.0);
+            families.extend(families::idle_families(idle));
+        }
+    }
     Some(families::encode(&families))
 }
 

@@ -641,6 +641,23 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     ]
 }
 
+/// Kafka's idle ratios (0 to 1) of its request handler pool and network processors,
+/// as the JMX exporter names them: for shoal, the shards' idle time since the last scrape.
+pub fn idle_families(idle: f64) -> Vec<MetricFamily> {
+    vec![
+        single(
+            "kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent",
+            "Fraction of time the request handlers were idle (KafkaRequestHandlerPool RequestHandlerAvgIdlePercent): the shards', since the previous scrape",
+            idle,
+        ),
+        single(
+            "kafka_network_socketserver_networkprocessoravgidlepercent",
+            "Fraction of time the network processors were idle (SocketServer NetworkProcessorAvgIdlePercent): the shards', since the previous scrape",
+            idle,
+        ),
+    ]
+}
+
 /// Space in each log directory's file system, `(dir, available, capacity)` in bytes:
 /// what a disk-usage alert needs without a node exporter.
 pub fn log_dir_families(dirs: &[(String, u64, u64)]) -> Vec<MetricFamily> {

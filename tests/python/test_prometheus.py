@@ -250,3 +250,15 @@ def test_health_ready_and_other_paths(broker):
     assert prom.http(f"{base}/ready") == (200, "ready\n")
     assert prom.http(f"{base}/nothing-here")[0] == 404
     assert prom.http(f"{base}/metrics", method="POST")[0] == 405
+
+
+def test_idle_ratios_are_measured_between_scrapes(broker):
+    """Kafka's request-handler and network-processor idle ratios: the shards' idle time from
+    one scrape to the next, so the first scrape has none."""
+    names = ["kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent",
+             "kafka_network_socketserver_networkprocessoravgidlepercent"]
+    first = scrape(broker)
+    assert not [n for n in names if n in first]
+    second = scrape(broker)
+    for name in names:
+        assert 0.0 <= second[name] <= 1.0, (name, second.get(name))
