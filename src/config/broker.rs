@@ -19,7 +19,7 @@ use super::listener::{check_advertised, Listener};
 use super::source::{parse_override, read_file};
 use super::value::check_len;
 use super::{
-    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, TimestampType,
+    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, Synonym, TimestampType,
     CORES_MAX, GROUP_SIZE_MAX,
 };
 
@@ -304,6 +304,7 @@ impl BrokerConfig {
 
     /// Every broker key with its current value, as DescribeConfigs shows it.
     pub fn describe(&self) -> Vec<ConfigEntry> {
+        let defaults = BrokerConfig::default();
         BROKER_KEYS
             .iter()
             .map(|key| ConfigEntry {
@@ -317,8 +318,50 @@ impl BrokerConfig {
                 read_only: !key.dynamic,
                 sensitive: false,
                 config_type: key.kind,
+                synonyms: self.synonyms(key.name, &defaults),
             })
             .collect()
+    }
+
+    /// Kafka's synonyms of broker key `name`: each of its synonym group's values, by
+    /// source (dynamic per broker, dynamic default, static, then `defaults`), from the
+    /// first that is `name` itself on.
+    pub(crate) fn synonyms(&self, name: &str, defaults: &BrokerConfig) -> Vec<Synonym> {
+        let group = broker_keys::synonym_group(name);
+        let mut found = Vec::new();
+        let layers = [
+            (&self.dynamic, ConfigSource::DynamicBrokerConfig),
+            (
+                &self.dynamic_default,
+                ConfigSource::DynamicDefaultBrokerConfig,
+            ),
+            (&self.explicit, ConfigSource::StaticBrokerConfig),
+        ];
+        for (values, source) in layers {
+            for key in &group {
+                if let Some(value) = values.get(*key) {
+                    found.push(Synonym {
+                        name: key.to_string(),
+                        value: Some(value.clone()),
+                        source,
+                    });
+                }
+            }
+        }
+        for key in &group {
+            if let Some(value) = broker_keys::find(key).and_then(|k| (k.render)(defaults)) {
+                found.push(Synonym {
+                    name: key.to_string(),
+                    value: Some(value),
+                    source: ConfigSource::DefaultConfig,
+                });
+            }
+        }
+        let first = found
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(found.len());
+        found.split_off(first)
     }
 
     /// Applies dynamic changes to this broker: `Some(v)` sets a key, `None` deletes its
@@ -386,6 +429,12 @@ impl BrokerConfig {
             .map(|entry| ConfigEntry {
                 value: self.dynamic_default.get(&entry.name).cloned(),
                 source: ConfigSource::DynamicDefaultBrokerConfig,
+                // As Kafka: the default resource lists only cluster-wide defaults.
+                synonyms: entry
+                    .synonyms
+                    .into_iter()
+                    .filter(|s| s.source == ConfigSource::DynamicDefaultBrokerConfig)
+                    .collect(),
                 ..entry
             })
             .collect()

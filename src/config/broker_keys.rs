@@ -33,6 +33,25 @@ pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
     BROKER_KEYS.iter().find(|k| k.name == name)
 }
 
+/// Keys that set one value, highest precedence first (Kafka's
+/// `DynamicBrokerConfig.brokerConfigSynonyms`); any other key is its own only synonym.
+const SYNONYM_GROUPS: [&[&str]; 2] = [
+    &["log.roll.ms", "log.roll.hours"],
+    &[
+        "log.retention.ms",
+        "log.retention.minutes",
+        "log.retention.hours",
+    ],
+];
+
+/// The synonyms of `name`, itself included.
+pub(crate) fn synonym_group(name: &str) -> Vec<&str> {
+    SYNONYM_GROUPS
+        .iter()
+        .find(|group| group.contains(&name))
+        .map_or_else(|| vec![name], |group| group.to_vec())
+}
+
 fn parse_dirs(key: &str, value: &str) -> Result<Vec<PathBuf>, ConfigError> {
     let items = split_list(value);
     if items.is_empty() || items.len() > LOG_DIRS_MAX {

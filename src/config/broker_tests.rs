@@ -656,3 +656,54 @@ fn connection_overrides_take_ip_literals_and_refuse_host_names() {
     let err = with_overrides(&["max.connections.per.ip.overrides=127.0.0.1"]).unwrap_err();
     assert!(err.to_string().contains("address:count"), "{err}");
 }
+
+#[test]
+fn broker_synonyms_list_every_source_from_the_key_itself_on() {
+    let c = with_overrides(&["log.retention.minutes=30", "log.retention.hours=2"])
+        .unwrap()
+        .alter(&[change("log.retention.ms", Some("5000"))])
+        .unwrap()
+        .alter_defaults(&[change("log.retention.ms", Some("7000"))])
+        .unwrap();
+    let listed = |entries: &[ConfigEntry], name: &str| -> Vec<(String, ConfigSource)> {
+        entry(entries, name)
+            .synonyms
+            .iter()
+            .map(|s| (s.name.clone(), s.source))
+            .collect()
+    };
+    let to = |items: &[(&str, ConfigSource)]| -> Vec<(String, ConfigSource)> {
+        items.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+    };
+    let d = c.describe();
+    // By source first, then in the group's order; everything before the key dropped.
+    assert_eq!(
+        listed(&d, "log.retention.ms"),
+        to(&[
+            ("log.retention.ms", ConfigSource::DynamicBrokerConfig),
+            ("log.retention.ms", ConfigSource::DynamicDefaultBrokerConfig),
+            ("log.retention.minutes", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::DefaultConfig),
+        ])
+    );
+    assert_eq!(
+        listed(&d, "log.retention.minutes"),
+        to(&[
+            ("log.retention.minutes", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::DefaultConfig),
+        ])
+    );
+    assert_eq!(
+        listed(&d, "num.partitions"),
+        to(&[("num.partitions", ConfigSource::DefaultConfig)])
+    );
+    // Unset with no default: no synonym at all.
+    assert!(listed(&d, "log.flush.interval.ms").is_empty());
+    // The "" resource lists only cluster-wide defaults.
+    assert_eq!(
+        listed(&c.describe_defaults(), "log.retention.ms"),
+        to(&[("log.retention.ms", ConfigSource::DynamicDefaultBrokerConfig)])
+    );
+}

@@ -176,4 +176,16 @@ pub struct ConfigEntry {
     pub read_only: bool,
     pub sensitive: bool,
     pub config_type: ConfigType,
+    /// Every value that could set this one, highest precedence first, as Kafka lists
+    /// them: the topic's override, then the broker keys it falls back to, by source
+    /// (dynamic per broker, dynamic default, static, default).
+    pub synonyms: Vec<Synonym>,
+}
+
+/// One of a described value's sources (DescribeConfigs' `synonyms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
 }

@@ -20,7 +20,7 @@ use super::topic_keys::{
 };
 use super::value::{check_len, split_list};
 use super::{
-    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigType,
+    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigType, Synonym,
     TimestampType, TOPIC_NAME_BYTES_MAX,
 };
 
@@ -168,20 +168,41 @@ impl TopicConfig {
 
     /// Every topic key with its effective value and where that value came from.
     pub fn describe(&self, broker: &BrokerConfig) -> Vec<ConfigEntry> {
+        let defaults = BrokerConfig::default();
         TOPIC_KEYS
             .iter()
             .map(|key| {
-                let (value, source) = match self.get(key.name) {
-                    Some(value) => (value.to_string(), ConfigSource::DynamicTopicConfig),
-                    None => ((key.inherited)(broker), broker.source_of(key.broker_keys)),
+                // Kafka's: the override, then the broker key's synonyms; the source is
+                // the first one's, DEFAULT_CONFIG when there is none.
+                let mut synonyms: Vec<Synonym> = key
+                    .broker_keys
+                    .first()
+                    .map(|name| broker.synonyms(name, &defaults))
+                    .unwrap_or_default();
+                let value = match self.get(key.name) {
+                    Some(value) => {
+                        synonyms.insert(
+                            0,
+                            Synonym {
+                                name: key.name.to_string(),
+                                value: Some(value.to_string()),
+                                source: ConfigSource::DynamicTopicConfig,
+                            },
+                        );
+                        value.to_string()
+                    }
+                    None => (key.inherited)(broker),
                 };
                 ConfigEntry {
                     name: key.name.to_string(),
                     value: Some(value),
-                    source,
+                    source: synonyms
+                        .first()
+                        .map_or(ConfigSource::DefaultConfig, |s| s.source),
                     read_only: false,
                     sensitive: false,
                     config_type: key.kind,
+                    synonyms,
                 }
             })
             .collect()

@@ -143,14 +143,70 @@ fn describe_sources_follow_where_the_value_came_from() {
         described(&d, "max.message.bytes"),
         (Some("500".into()), ConfigSource::DynamicTopicConfig)
     );
+    // Kafka's quirk, kept: retention.ms lists the broker's values from log.retention.ms
+    // on, so one set only as log.retention.hours leaves it no synonym and DEFAULT_CONFIG.
     assert_eq!(
         described(&d, "retention.ms"),
-        (Some("3600000".into()), ConfigSource::StaticBrokerConfig)
+        (Some("3600000".into()), ConfigSource::DefaultConfig)
     );
     assert_eq!(
         described(&d, "segment.bytes"),
         (Some("4096".into()), ConfigSource::DynamicBrokerConfig)
     );
+    let synonyms = |name: &str| -> Vec<(String, Option<String>, ConfigSource)> {
+        let entry = d.iter().find(|e| e.name == name).unwrap();
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.clone(), s.value.clone(), s.source))
+            .collect()
+    };
+    let synonym =
+        |name: &str, value: &str, source| (name.to_string(), Some(value.to_string()), source);
+    assert_eq!(
+        synonyms("segment.bytes"),
+        [
+            synonym(
+                "log.segment.bytes",
+                "4096",
+                ConfigSource::DynamicBrokerConfig
+            ),
+            synonym(
+                "log.segment.bytes",
+                "1073741824",
+                ConfigSource::DefaultConfig
+            ),
+        ]
+    );
+    assert_eq!(
+        synonyms("max.message.bytes"),
+        [
+            synonym("max.message.bytes", "500", ConfigSource::DynamicTopicConfig),
+            synonym("message.max.bytes", "1048588", ConfigSource::DefaultConfig),
+        ]
+    );
+    assert!(synonyms("retention.ms").is_empty());
+    assert!(
+        synonyms("segment.jitter.ms").is_empty(),
+        "no broker key: no synonym"
+    );
+    let b = broker(&["log.retention.ms=5000", "log.retention.hours=2"]);
+    let d = TopicConfig::default().describe(&b);
+    let entry = d.iter().find(|e| e.name == "retention.ms").unwrap();
+    let listed: Vec<(&str, ConfigSource)> = entry
+        .synonyms
+        .iter()
+        .map(|s| (s.name.as_str(), s.source))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("log.retention.ms", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+            ("log.retention.hours", ConfigSource::DefaultConfig),
+        ]
+    );
+    assert_eq!(entry.source, ConfigSource::StaticBrokerConfig);
     assert_eq!(
         described(&d, "segment.ms"),
         (Some("604800000".into()), ConfigSource::DefaultConfig)
@@ -218,8 +274,11 @@ fn describe_and_resolve_agree_on_inherited_values() {
         value("file.delete.delay.ms"),
         r.file_delete_delay_ms.to_string()
     );
+    // Set as log.retention.minutes: before log.retention.ms in no list, so Kafka reports
+    // the default source.
+    assert_eq!(described(&d, "retention.ms").1, ConfigSource::DefaultConfig);
     assert_eq!(
-        described(&d, "retention.ms").1,
+        described(&d, "segment.ms").1,
         ConfigSource::StaticBrokerConfig
     );
 }

@@ -223,3 +223,43 @@ def test_describe_topics(broker):
     missing = unique_topic("nosuch")
     err = future_error(a.describe_topics(TopicCollection([missing]))[missing])
     assert err is not None and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+
+
+def test_synonyms_are_listed_as_kafka_lists_them(start_broker):
+    """DescribeConfigs with include_synonyms (kafka-python asks for them): a topic value's
+    sources, highest precedence first: its override, then the broker key it falls back
+    to, dynamic before static before the default. As in Kafka, a topic's retention.ms
+    lists the broker's values from log.retention.ms on, so a broker that sets only
+    log.retention.hours leaves it none."""
+    from kafka.admin import ConfigResource as KConfigResource, ConfigResourceType, KafkaAdminClient
+
+    b = start_broker({"log.segment.bytes": "2097152", "log.retention.hours": "2"})
+    t = unique_topic("synonyms")
+    create_topic(b, t, 1, {"max.message.bytes": "5000"})
+    bid = broker_id(b)
+    assert incremental(b, ResourceType.BROKER, bid, [("log.segment.bytes", "4194304", AlterConfigOpType.SET)]) is None
+    a = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        topic = a.describe_configs([KConfigResource(ConfigResourceType.TOPIC, t)], include_synonyms=True,
+                                   config_filter="all")["topic"][t]
+        broker = a.describe_configs([KConfigResource(ConfigResourceType.BROKER, bid)], include_synonyms=True,
+                                    config_filter="all")["broker"][bid]
+    finally:
+        a.close()
+
+    def listed(entry: dict) -> list[tuple[str, str, str]]:
+        return [(s["source"], s["name"], s["value"]) for s in entry["synonyms"]]
+
+    assert listed(topic["max.message.bytes"]) == [
+        ("DYNAMIC_TOPIC_CONFIG", "max.message.bytes", "5000"), ("DEFAULT_CONFIG", "message.max.bytes", "1048588")]
+    assert topic["segment.bytes"]["config_source"] == "DYNAMIC_BROKER_CONFIG"
+    assert listed(topic["segment.bytes"]) == [
+        ("DYNAMIC_BROKER_CONFIG", "log.segment.bytes", "4194304"),
+        ("STATIC_BROKER_CONFIG", "log.segment.bytes", "2097152"),
+        ("DEFAULT_CONFIG", "log.segment.bytes", "1073741824")]
+    assert (topic["retention.ms"]["value"], topic["retention.ms"]["config_source"]) == ("7200000", "DEFAULT_CONFIG")
+    assert listed(topic["retention.ms"]) == []
+    assert listed(broker["log.retention.hours"]) == [
+        ("STATIC_BROKER_CONFIG", "log.retention.hours", "2"), ("DEFAULT_CONFIG", "log.retention.hours", "168")]
+    assert listed(broker["log.retention.ms"]) == []
+    assert broker["log.segment.bytes"]["read_only"] is False and broker["num.partitions"]["read_only"] is True

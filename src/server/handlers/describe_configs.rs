@@ -69,17 +69,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 fn describe(entry: ConfigEntry, synonyms: bool) -> DescribeConfigsResourceResult {
-    let value = entry.value.map(StrBytes::from_string);
-    let synonym = DescribeConfigsSynonym::default()
-        .with_name(StrBytes::from_string(entry.name.clone()))
-        .with_value(value.clone())
-        .with_source(entry.source.code());
+    let synonyms = match synonyms {
+        false => Vec::new(),
+        true => entry
+            .synonyms
+            .into_iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(StrBytes::from_string(s.name))
+                    .with_value(s.value.map(StrBytes::from_string))
+                    .with_source(s.source.code())
+            })
+            .collect(),
+    };
     DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(entry.name))
-        .with_value(value)
+        .with_value(entry.value.map(StrBytes::from_string))
         .with_read_only(entry.read_only)
         .with_config_source(entry.source.code())
         .with_is_sensitive(entry.sensitive)
         .with_config_type(entry.config_type.code())
-        .with_synonyms(if synonyms { vec![synonym] } else { Vec::new() })
+        .with_synonyms(synonyms)
 }
