@@ -17,7 +17,7 @@ from kafka.errors import ClusterAuthorizationFailedError, SecurityDisabledError
 from kafka.errors import KafkaError as KafkaPythonError
 
 import kafka_wire as kw
-from conftest import shoal_bin
+from conftest import Broker, BrokerError, shoal_bin
 from clients import (admin, assert_broker_serves, close_all, consume, consumer, create_topic, produce_all,
                      produce_one_error, producer, unique_topic, watermarks)
 
@@ -363,12 +363,14 @@ def test_super_users_bypass_every_acl(start_broker):
 
 
 def test_an_unknown_authorizer_class_stops_the_broker(tmp_path):
-    cmd = [str(shoal_bin()), "serve", "--override", "listeners=PLAINTEXT://127.0.0.1:0",
-           "--override", f"log.dirs={tmp_path / 'data'}", "--override", "metrics.port=0",
-           "--override", "authorizer.class.name=com.example.MyAuthorizer"]
-    cp = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S)
-    assert cp.returncode != 0
-    assert b"com.example.MyAuthorizer" in cp.stderr and b"authorizer.class.name" in cp.stderr, cp.stderr
+    b = Broker(shoal_bin(), tmp_path, "b", 1, {"authorizer.class.name": "com.example.MyAuthorizer"})
+    try:
+        with pytest.raises(BrokerError, match="exited with code 2 before its ready line"):
+            b.start()
+        log = b.log_text()
+    finally:
+        b.close()
+    assert "com.example.MyAuthorizer" in log and "authorizer.class.name" in log, log
 
 
 # ------------------------------------------------------------------------------------ shoal acls
