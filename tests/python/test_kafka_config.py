@@ -3,6 +3,7 @@ broker, Kafka's keys without meaning here are accepted with a notice, ZooKeeper 
 unknown names stop the broker with a message, and `shoal serve` without settings behaves
 like Kafka's quick start."""
 
+import pathlib
 import time
 
 import pytest
@@ -11,41 +12,9 @@ from kafka import KafkaConsumer, KafkaProducer
 import clients
 from conftest import Broker, BrokerError, shoal_bin
 
-# What Kafka 4's shipped config/server.properties sets (combined broker and controller).
-KAFKA_4_SERVER_PROPERTIES = """\
-# Kafka 4's quick-start settings, as `bin/kafka-server-start.sh config/server.properties` reads them.
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=localhost:9093
-
-listeners=PLAINTEXT://:9092,CONTROLLER://:9093
-inter.broker.listener.name=PLAINTEXT
-advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,\\
-    SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
-
-num.network.threads=3
-num.io.threads=8
-socket.send.buffer.bytes=102400
-socket.receive.buffer.bytes=102400
-socket.request.max.bytes=104857600
-
-log.dirs=/tmp/kraft-combined-logs
-num.partitions=1
-num.recovery.threads.per.data.dir=1
-offsets.topic.replication.factor=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-#log.flush.interval.messages=10000
-#log.flush.interval.ms=1000
-log.retention.hours=168
-#log.retention.bytes=1073741824
-log.segment.bytes=1073741824
-log.retention.check.interval.ms=300000
-"""
+# What Kafka 4's shipped config/server.properties sets (combined broker and controller),
+# shared with the config parser's unit tests.
+KAFKA_4_SERVER_PROPERTIES = (pathlib.Path(__file__).resolve().parents[1] / "config" / "kafka-4-server.properties").read_text()
 
 # Kafka 3's config/kraft/server.properties names its voters instead of bootstrap servers.
 KAFKA_3_VOTERS = KAFKA_4_SERVER_PROPERTIES.replace(
