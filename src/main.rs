@@ -17,7 +17,9 @@ static ALLOCATOR: shoal::alloc::Allocator = shoal::alloc::Allocator;
 #[command(
     name = "shoal",
     version,
-    about = "A Kafka-compatible message broker, thread-per-core on io_uring"
+    about = "A Kafka-compatible message broker, thread-per-core on io_uring",
+    // As Kafka's scripts (joptsimple): an unambiguous prefix names a flag (--from-begin).
+    infer_long_args = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -118,5 +120,19 @@ fn main() -> ExitCode {
         Command::GetOffsets(args) => cli::finish(cli::get_offsets::run(args)),
         Command::LogDirs(args) => cli::finish(cli::log_dirs::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own checks of every subcommand (no flag named twice, ...), which it would
+    /// otherwise make only when that subcommand runs in a debug build.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -48,6 +48,9 @@ pub const READER_PROPERTIES: &[&str] = &[
 pub struct ProduceArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// The old console producer's name for --bootstrap-server.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "bootstrap_server")]
+    pub broker_list: Option<String>,
     /// The topic to produce to (created on first use if the broker auto-creates topics).
     #[arg(long, value_name = "TOPIC")]
     pub topic: String,
@@ -95,7 +98,10 @@ pub fn parse_compression(s: &str) -> Result<Compression, String> {
     }
 }
 
-pub fn run(args: ProduceArgs) -> Result<()> {
+pub fn run(mut args: ProduceArgs) -> Result<()> {
+    if let Some(servers) = args.broker_list.take() {
+        args.connect.bootstrap_server = servers;
+    }
     let properties = Properties::parse(&args.properties, READER_PROPERTIES)?;
     let format = LineFormat::from_properties(&properties)?;
     let stop = super::stop_flag()?;

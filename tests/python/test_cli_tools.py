@@ -6,10 +6,12 @@ kafka-log-dirs.sh over DescribeLogDirs, which kafka-python reads too."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 from kafka.admin import KafkaAdminClient
 
 from clients import create_topic, produce_all, producer, unique_topic, watermarks
+from conftest import shoal_bin
 from test_cli import fails, ok
 
 
@@ -81,3 +83,16 @@ def test_log_dirs_needs_describe_on_the_cluster(start_broker):
     b = start_broker({"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                       "allow.everyone.if.no.acl.found": "false"})
     assert "CLUSTER_AUTHORIZATION_FAILED" in fails(b, "log-dirs", "--describe")
+
+
+def test_flags_as_kafkas_scripts_take_them(broker):
+    """Kafka's scripts take any unambiguous prefix of a flag (`--from-begin`), and the old
+    console producer's `--broker-list`; shoal's tools do too."""
+    t = unique_topic("flags")
+    create_topic(broker, t, 1)
+    ok(broker, "produce", "--topic", t, input=b"one\ntwo\n")
+    done = subprocess.run([str(shoal_bin()), "produce", "--broker-list", broker.bootstrap, "--topic", t],
+                          input=b"three\n", capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    out = ok(broker, "consume", "--topic", t, "--from-begin", "--max-mess", "3").splitlines()
+    assert out == ["one", "two", "three"], out
