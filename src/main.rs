@@ -57,6 +57,8 @@ enum Command {
     GetOffsets(cli::get_offsets::GetOffsetsArgs),
     /// Describe each broker's log directories and partition sizes (Kafka's kafka-log-dirs.sh).
     LogDirs(cli::log_dirs::LogDirsArgs),
+    /// Delete records before given offsets (Kafka's kafka-delete-records.sh).
+    DeleteRecords(cli::delete_records::DeleteRecordsArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
         Command::Transactions(args) => cli::finish(cli::transactions::run(args)),
         Command::GetOffsets(args) => cli::finish(cli::get_offsets::run(args)),
         Command::LogDirs(args) => cli::finish(cli::log_dirs::run(args)),
+        Command::DeleteRecords(args) => cli::finish(cli::delete_records::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

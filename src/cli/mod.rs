@@ -1,7 +1,7 @@
 //! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
-//! `configs`, `acls`, `transactions`, `get-offsets`, `log-dirs`), one file per tool (a second file where one would
-//! grow too long), mirroring Kafka's scripts' flags and output so habits and scripts carry
-//! over. They speak the Kafka protocol through `crate::client`, so they work against any
+//! `configs`, `acls`, `transactions`, `get-offsets`, `log-dirs`, `delete-records`), one
+//! file per tool (a second file where one would grow too long), mirroring Kafka's
+//! scripts' flags and output so habits and scripts carry over. They speak the Kafka protocol through `crate::client`, so they work against any
 //! Kafka-compatible broker.
 //!
 //! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
@@ -11,6 +11,7 @@ pub mod acls;
 pub mod configs;
 pub mod consume;
 pub mod consume_group;
+pub mod delete_records;
 pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;

@@ -59,6 +59,10 @@ pub struct TopicsArgs {
     /// With --list or --describe: leave out internal topics.
     #[arg(long)]
     pub exclude_internal: bool,
+    /// With --describe: only the topics whose configs are not all defaults, summary
+    /// lines only (as Kafka's tool).
+    #[arg(long)]
+    pub topics_with_overrides: bool,
 }
 
 pub fn run(args: TopicsArgs) -> Result<()> {
@@ -125,6 +129,12 @@ fn check_args(args: &TopicsArgs) -> Result<()> {
         "--config",
         args.create,
         "--create",
+    )?;
+    only_with(
+        args.topics_with_overrides,
+        "--topics-with-overrides",
+        args.describe,
+        "--describe",
     )?;
     only_with(
         args.if_exists,
@@ -208,8 +218,16 @@ fn describe(cluster: &mut Cluster, args: &TopicsArgs) -> Result<()> {
         .collect();
     let configs = admin::describe_configs(cluster, &resources, false)?;
     for (topic, configs) in topics.iter().zip(&configs) {
-        for line in describe_lines(topic, configs) {
-            super::say(line)?;
+        let lines = describe_lines(topic, configs);
+        if !args.topics_with_overrides {
+            for line in lines {
+                super::say(line)?;
+            }
+        } else if let Some(summary) = lines
+            .first()
+            .filter(|_| configs.iter().any(|c| c.source != ConfigSource::Default))
+        {
+            super::say(summary)?;
         }
     }
     Ok(())

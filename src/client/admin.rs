@@ -1,11 +1,14 @@
 //! Admin requests the tools make: CreateTopics, DeleteTopics, CreatePartitions,
-//! DescribeConfigs, IncrementalAlterConfigs and DescribeLogDirs, each built for the version the broker
+//! DescribeConfigs, IncrementalAlterConfigs, DescribeLogDirs and DeleteRecords, each built for the version the broker
 //! negotiated and each per-resource error turned into an `Error` naming the resource.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
@@ -13,17 +16,19 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
 };
 
 use super::broker::Broker;
-use super::cluster::Cluster;
+use super::cluster::{Cluster, TopicMetadata};
 use super::error::{Error, Result};
 use super::{missing, str_bytes};
 
 /// Kafka's TOPIC_ALREADY_EXISTS.
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// Kafka's LEADER_NOT_AVAILABLE.
+const LEADER_NOT_AVAILABLE: i16 = 5;
 
 /// Config resource types on the wire.
 const RESOURCE_TOPIC: i8 = 2;
@@ -419,4 +424,57 @@ pub fn describe_log_dirs(broker: &mut Broker) -> Result<Vec<LogDir>> {
                 .collect(),
         })
         .collect())
+}
+
+/// Deletes the records of `topic` before each `(partition, offset)` (-1: the high
+/// watermark), asked of each partition's leader: (partition, error code, low watermark).
+pub fn delete_records(
+    cluster: &mut Cluster,
+    topic: &TopicMetadata,
+    offsets: &[(i32, i64)],
+    timeout_ms: i32,
+) -> Result<Vec<(i32, i16, i64)>> {
+    let (by_leader, leaderless) = topic.by_leader(offsets.iter().copied());
+    // No leader to ask: Kafka's admin client reports LEADER_NOT_AVAILABLE for these.
+    let mut out: Vec<(i32, i16, i64)> = leaderless
+        .into_iter()
+        .map(|(partition, _)| (partition, LEADER_NOT_AVAILABLE, -1))
+        .collect();
+    for (leader, offsets) in by_leader {
+        let broker = cluster.broker(leader)?;
+        let version = broker.version::<DeleteRecordsRequest>()?;
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic_name(&topic.name))
+                .with_partitions(
+                    offsets
+                        .iter()
+                        .map(|&(partition, offset)| {
+                            DeleteRecordsPartition::default()
+                                .with_partition_index(partition)
+                                .with_offset(offset)
+                        })
+                        .collect(),
+                )]);
+        let response = broker.call(version, &request)?;
+        for (partition, _) in &offsets {
+            let answer = response
+                .topics
+                .iter()
+                .filter(|t| t.name.0.as_str() == topic.name)
+                .flat_map(|t| &t.partitions)
+                .find(|p| p.partition_index == *partition)
+                .ok_or_else(|| {
+                    missing(
+                        broker,
+                        "DeleteRecords",
+                        &format!("{}-{partition}", topic.name),
+                    )
+                })?;
+            out.push((*partition, answer.error_code, answer.low_watermark));
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
 }

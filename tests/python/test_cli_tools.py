@@ -96,3 +96,33 @@ def test_flags_as_kafkas_scripts_take_them(broker):
     assert done.returncode == 0, done.stderr
     out = ok(broker, "consume", "--topic", t, "--from-begin", "--max-mess", "3").splitlines()
     assert out == ["one", "two", "three"], out
+
+
+def test_delete_records_from_kafkas_offset_file(broker, tmp_path):
+    t = unique_topic("delrec")
+    create_topic(broker, t, 2)
+    produce_all(producer(broker, acks="all"), t, [{"value": b"v", "partition": p} for p in (0, 1) for _ in range(5)])
+    spec = tmp_path / "offsets.json"
+    spec.write_text(json.dumps({"partitions": [{"topic": t, "partition": 0, "offset": 3},
+                                               {"topic": t, "partition": 1, "offset": -1}], "version": 1}))
+    out = ok(broker, "delete-records", "--offset-json-file", str(spec)).splitlines()
+    assert out == ["Executing records delete operation", "Records delete operation completed:",
+                   f"partition: {t}-0\tlow_watermark: 3", f"partition: {t}-1\tlow_watermark: 5"], out
+    assert watermarks(broker, t, 0) == (3, 5) and watermarks(broker, t, 1) == (5, 5)
+    # Past the high watermark: Kafka's error for the partition, the others still done.
+    spec.write_text(json.dumps({"partitions": [{"topic": t, "partition": 0, "offset": 99}]}))
+    out = ok(broker, "delete-records", "--offset-json-file", str(spec)).splitlines()
+    assert out[2] == f"partition: {t}-0\terror: OFFSET_OUT_OF_RANGE", out
+    spec.write_text(json.dumps({"partitions": [{"topic": t, "partition": 0, "offset": 1},
+                                               {"topic": t, "partition": 0, "offset": 2}]}))
+    assert "duplicate topic partitions" in fails(broker, "delete-records", "--offset-json-file", str(spec))
+
+
+def test_topics_with_overrides_lists_only_topics_that_have_them(broker):
+    plain, tuned = unique_topic("plain"), unique_topic("tuned")
+    create_topic(broker, plain, 1)
+    create_topic(broker, tuned, 2, {"retention.ms": "60000"})
+    out = ok(broker, "topics", "--describe", "--topics-with-overrides", "--exclude-internal").splitlines()
+    mine = [line for line in out if plain in line or tuned in line]
+    assert len(mine) == 1 and mine[0].startswith(f"Topic: {tuned}\t") and "retention.ms=60000" in mine[0], out
+    assert "can only be used with --describe" in fails(broker, "topics", "--list", "--topics-with-overrides")
