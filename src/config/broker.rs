@@ -304,7 +304,6 @@ impl BrokerConfig {
 
     /// Every broker key with its current value, as DescribeConfigs shows it.
     pub fn describe(&self) -> Vec<ConfigEntry> {
-        let defaults = BrokerConfig::default();
         BROKER_KEYS
             .iter()
             .map(|key| ConfigEntry {
@@ -318,15 +317,18 @@ impl BrokerConfig {
                 read_only: !key.dynamic,
                 sensitive: false,
                 config_type: key.kind,
-                synonyms: self.synonyms(key.name, &defaults),
+                synonyms: self.synonyms(key.name),
             })
             .collect()
     }
 
     /// Kafka's synonyms of broker key `name`: each of its synonym group's values, by
-    /// source (dynamic per broker, dynamic default, static, then `defaults`), from the
-    /// first that is `name` itself on.
-    pub(crate) fn synonyms(&self, name: &str, defaults: &BrokerConfig) -> Vec<Synonym> {
+    /// source (dynamic per broker, dynamic default, static, then the built-in default),
+    /// from the first that is `name` itself on.
+    pub(crate) fn synonyms(&self, name: &str) -> Vec<Synonym> {
+        // Built once: `Default` asks the system for its CPU count.
+        static DEFAULTS: std::sync::OnceLock<BrokerConfig> = std::sync::OnceLock::new();
+        let defaults = DEFAULTS.get_or_init(BrokerConfig::default);
         let group = broker_keys::synonym_group(name);
         let mut found = Vec::new();
         let layers = [

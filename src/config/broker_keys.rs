@@ -212,13 +212,7 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             c.kraft.protocol_map = Some(kraft::parse_protocol_map(k, v)?);
             Ok(())
         },
-        render: |c| {
-            let map = c.kraft.protocol_map.as_deref();
-            Some(map.map_or(
-                kraft::PROTOCOL_MAP_DEFAULT.to_string(),
-                kraft::render_protocol_map,
-            ))
-        },
+        render: |c| Some(kraft::render_protocol_map(&c.kraft)),
     },
     BrokerKey {
         name: "inter.broker.listener.name",

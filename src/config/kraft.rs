@@ -16,7 +16,7 @@ use super::value::{invalid, split_list};
 use super::ConfigError;
 
 /// Kafka's default `listener.security.protocol.map`.
-pub(crate) const PROTOCOL_MAP_DEFAULT: &str =
+const PROTOCOL_MAP_DEFAULT: &str =
     "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT";
 const PROTOCOLS: [&str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
 /// The only protocol shoal speaks so far.
@@ -131,9 +131,16 @@ pub(crate) fn parse_protocol_map(
     Ok(map)
 }
 
-pub(crate) fn render_protocol_map(map: &[(String, String)]) -> String {
-    let items: Vec<String> = map.iter().map(|(n, p)| format!("{n}:{p}")).collect();
-    items.join(",")
+/// `listener.security.protocol.map` as described: the configured map, else Kafka's
+/// default.
+pub(crate) fn render_protocol_map(k: &Kraft) -> String {
+    match &k.protocol_map {
+        Some(map) => {
+            let items: Vec<String> = map.iter().map(|(n, p)| format!("{n}:{p}")).collect();
+            items.join(",")
+        }
+        None => PROTOCOL_MAP_DEFAULT.to_string(),
+    }
 }
 
 pub(crate) fn parse_voters(key: &str, value: &str) -> Result<Vec<Voter>, ConfigError> {
@@ -189,7 +196,7 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         let protocol = k.protocol(&listener.name).ok_or_else(|| {
             invalid(
                 "listener.security.protocol.map",
-                &protocol_map_value(k),
+                &render_protocol_map(k),
                 format!("a security protocol for listener {}", listener.name),
             )
         })?;
@@ -271,13 +278,6 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-fn protocol_map_value(k: &Kraft) -> String {
-    match &k.protocol_map {
-        Some(map) => render_protocol_map(map),
-        None => PROTOCOL_MAP_DEFAULT.to_string(),
-    }
 }
 
 /// One line for each KRaft setting that is accepted but changes nothing here.

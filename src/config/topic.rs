@@ -168,7 +168,6 @@ impl TopicConfig {
 
     /// Every topic key with its effective value and where that value came from.
     pub fn describe(&self, broker: &BrokerConfig) -> Vec<ConfigEntry> {
-        let defaults = BrokerConfig::default();
         TOPIC_KEYS
             .iter()
             .map(|key| {
@@ -177,7 +176,7 @@ impl TopicConfig {
                 let mut synonyms: Vec<Synonym> = key
                     .broker_keys
                     .first()
-                    .map(|name| broker.synonyms(name, &defaults))
+                    .map(|name| broker.synonyms(name))
                     .unwrap_or_default();
                 let value = match self.get(key.name) {
                     Some(value) => {
