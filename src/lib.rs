@@ -16,6 +16,7 @@ pub mod group;
 pub mod metrics;
 pub mod partition;
 pub mod protocol;
+pub mod quorum;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -1,0 +1,312 @@
+//! The metadata quorum: the controller's log of metadata records, replicated among the
+//! voters (`controller.quorum.voters`) with Raft. The consensus is TiKV's `raft` crate,
+//! a state machine without I/O or threads of its own: a member feeds it ticks, peers'
+//! messages and proposals, and gets back what to write, what to send and what was
+//! committed (`Output`). So the shard that drives it never blocks on it, and the tests
+//! drive it with a fake clock and a simulated network (`sim_tests`), seeded.
+//!
+//! Raft's messages cross the network in `codec`'s format, not protobuf; the member's
+//! log (hard state, snapshot, entries) is `store::QuorumLog`.
+//!
+//! Peers are trusted as Kafka trusts its controller listener: a frame that does not
+//! decode is refused, but a well-formed message from a voter is believed.
+
+pub mod codec;
+pub mod store;
+
+#[cfg(test)]
+mod sim_tests;
+
+use bytes::Bytes;
+use raft::eraftpb::{Entry, EntryType, HardState, Message, MessageType, Snapshot};
+use raft::{RawNode, SnapshotStatus, StateRole};
+
+pub use self::store::{LogError, QuorumLog};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfig {
+    /// This member's id (`node.id`); never 0, which Raft reserves.
+    pub id: u64,
+    pub voters: Vec<u64>,
+    /// Ticks without a leader's word before a follower stands for election; the
+    /// actual wait is drawn between this and twice this.
+    pub election_ticks: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_ticks: usize,
+    /// Seeds the election timeouts (see `Quorum::pin_election_timeout`).
+    pub seed: u64,
+}
+
+/// One committed metadata record, in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub index: u64,
+    pub term: u64,
+    pub data: Bytes,
+}
+
+/// What a member must do after feeding Raft, in this order: make `persist` durable,
+/// then send `messages`, then apply `restored` (when a leader's snapshot replaced the
+/// log) and `committed`.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub persist: Persist,
+    pub messages: Vec<Message>,
+    /// The image at a snapshot's index, to replace the member's own.
+    pub restored: Option<(u64, Bytes)>,
+    pub committed: Vec<Committed>,
+}
+
+/// The log's changes since the last output, already applied to `Quorum::log`.
+#[derive(Debug, Default)]
+pub struct Persist {
+    pub snapshot: Option<Snapshot>,
+    /// Replaces the log from the first entry's index on.
+    pub entries: Vec<Entry>,
+    pub hard_state: Option<HardState>,
+}
+
+impl Persist {
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.is_none() && self.entries.is_empty() && self.hard_state.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("not the quorum's leader (the leader is {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+pub struct Quorum {
+    node: RawNode<QuorumLog>,
+    seed: u64,
+    election_ticks: usize,
+    /// Snapshots sent and not reported on, with the ticks left before they count as
+    /// lost. Raft waits for that report before it replicates to the peer again.
+    snapshots_out: Vec<(u64, usize)>,
+}
+
+/// How many election timeouts a sent snapshot may take before the leader gives it up
+/// and tries again, unless the transport reported on it first (`report_snapshot`).
+const SNAPSHOT_WAIT_ELECTIONS: usize = 5;
+
+impl Quorum {
+    /// Starts a member on its log: a new one (`QuorumLog::new`) or one read back from
+    /// disk.
+    pub fn open(config: &QuorumConfig, log: QuorumLog) -> Result<Quorum, QuorumError> {
+        let raft_config = raft::Config {
+            id: config.id,
+            election_tick: config.election_ticks,
+            heartbeat_tick: config.heartbeat_ticks,
+            applied: log.snapshot_ref().get_metadata().index,
+            // A leader that cannot reach a majority steps down, so a cut-off leader stops
+            // taking proposals; pre-vote keeps a member coming back from such a cut from
+            // deposing a working leader.
+            check_quorum: true,
+            pre_vote: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            ..Default::default()
+        };
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let node = RawNode::new(&raft_config, log, &logger)?;
+        let mut quorum = Quorum {
+            node,
+            seed: config.seed,
+            election_ticks: config.election_ticks,
+            snapshots_out: Vec::new(),
+        };
+        quorum.pin_election_timeout();
+        Ok(quorum)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.node.raft.id
+    }
+
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    pub fn leader(&self) -> Option<u64> {
+        match self.node.raft.leader_id {
+            raft::INVALID_ID => None,
+            id => Some(id),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.node.raft.state == StateRole::Leader
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    pub fn log(&self) -> &QuorumLog {
+        self.node.store()
+    }
+
+    pub fn tick(&mut self) {
+        self.node.tick();
+        self.pin_election_timeout();
+        for (_, ticks) in &mut self.snapshots_out {
+            *ticks = ticks.saturating_sub(1);
+        }
+        let lost: Vec<u64> = self
+            .snapshots_out
+            .iter()
+            .filter(|(_, ticks)| *ticks == 0)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in lost {
+            self.report_snapshot(peer, false);
+        }
+    }
+
+    /// What became of a snapshot sent to `peer`: the transport knows when it was
+    /// delivered or could not be. A success the peer has already acknowledged, or a
+    /// report on no snapshot, changes nothing.
+    pub fn report_snapshot(&mut self, peer: u64, delivered: bool) {
+        self.snapshots_out.retain(|(p, _)| *p != peer);
+        let status = if delivered {
+            SnapshotStatus::Finish
+        } else {
+            SnapshotStatus::Failure
+        };
+        self.node.report_snapshot(peer, status);
+    }
+
+    /// A message from a peer. One not addressed to this member, from a member that is
+    /// not a voter, or of a kind only a member makes for itself, is dropped.
+    pub fn step(&mut self, message: Message) -> Result<(), QuorumError> {
+        let known = self.node.raft.prs().conf().voters().contains(message.from);
+        if message.to != self.id() || !known || raft::raw_node::is_local_msg(message.msg_type) {
+            return Ok(());
+        }
+        let stepped = self.node.step(message);
+        self.pin_election_timeout();
+        match stepped {
+            // A message for a peer Raft no longer tracks is not an error of ours.
+            Err(raft::Error::StepPeerNotFound) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Appends a record to the log if this member leads; it is committed (and comes out
+    /// of `poll`) once a majority holds it.
+    pub fn propose(&mut self, data: Vec<u8>) -> Result<(), QuorumError> {
+        if !self.is_leader() {
+            return Err(QuorumError::NotLeader {
+                leader: self.leader(),
+            });
+        }
+        match self.node.propose(Vec::new(), data) {
+            Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
+                leader: self.leader(),
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    /// Stands for election at once (a test's shortcut, and the start of a cluster of one).
+    pub fn campaign(&mut self) -> Result<(), QuorumError> {
+        self.node.campaign()?;
+        self.pin_election_timeout();
+        Ok(())
+    }
+
+    /// Collects what Raft decided since the last call. The log has taken it already;
+    /// the caller makes `persist` durable before it sends anything.
+    pub fn poll(&mut self) -> Result<Output, QuorumError> {
+        let mut out = Output::default();
+        if !self.node.has_ready() {
+            return Ok(out);
+        }
+        let mut ready = self.node.ready();
+        out.messages.extend(ready.take_messages());
+        if !is_empty(ready.snapshot()) {
+            let snapshot = ready.snapshot().clone();
+            out.restored = Some((snapshot.get_metadata().index, snapshot.data.clone()));
+            self.node.mut_store().apply_snapshot(snapshot.clone());
+            out.persist.snapshot = Some(snapshot);
+        }
+        push_committed(&mut out.committed, ready.take_committed_entries());
+        let entries = ready.take_entries();
+        self.node.mut_store().append(&entries)?;
+        out.persist.entries = entries;
+        if let Some(hard_state) = ready.hs() {
+            self.node.mut_store().set_hard_state(hard_state.clone());
+            out.persist.hard_state = Some(hard_state.clone());
+        }
+        out.messages.extend(ready.take_persisted_messages());
+        let mut light = self.node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().set_commit(commit);
+            out.persist.hard_state = Some(self.node.store().hard_state().clone());
+        }
+        out.messages.extend(light.take_messages());
+        push_committed(&mut out.committed, light.take_committed_entries());
+        self.node.advance_apply();
+        let wait = SNAPSHOT_WAIT_ELECTIONS * self.election_ticks;
+        for m in out
+            .messages
+            .iter()
+            .filter(|m| m.msg_type == MessageType::MsgSnapshot)
+        {
+            self.snapshots_out.retain(|(p, _)| *p != m.to);
+            self.snapshots_out.push((m.to, wait));
+        }
+        Ok(out)
+    }
+
+    /// Bounds the log: a snapshot at `index` (applied already) holding the image there.
+    /// Peers too far behind are sent it instead of the entries it replaces.
+    pub fn compact(&mut self, index: u64, image: Vec<u8>) -> Result<(), QuorumError> {
+        Ok(self.node.mut_store().compact(index, image)?)
+    }
+
+    /// Raft draws each election timeout from the thread's random generator. A draw made
+    /// here replaces it: a pure function of the seed, this member and its Raft state, so
+    /// a simulation replays from its seed, and members still differ from each other.
+    /// Whenever Raft may have drawn (its state changed), the timeout is set again; a draw
+    /// it made without a change of state is undone, to the same value as before.
+    fn pin_election_timeout(&mut self) {
+        let raft = &mut self.node.raft;
+        let state = raft.state as u64;
+        let mix = self.seed
+            ^ raft.id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ raft.term.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ state.wrapping_mul(0x1656_67B1_9E37_79F9)
+            ^ raft.leader_id.wrapping_mul(0x27D4_EB2F_1656_67C5);
+        let min = self.election_ticks;
+        let timeout = fastrand::Rng::with_seed(mix).usize(min..2 * min);
+        if raft.randomized_election_timeout() != timeout {
+            raft.set_randomized_election_timeout(timeout);
+        }
+    }
+}
+
+fn is_empty(snapshot: &Snapshot) -> bool {
+    snapshot.get_metadata().index == 0
+}
+
+/// Committed entries the member applies: the records, not a new leader's empty entry
+/// (nor configuration changes, which this quorum never proposes).
+fn push_committed(out: &mut Vec<Committed>, entries: Vec<Entry>) {
+    out.extend(
+        entries
+            .into_iter()
+            .filter(|e| e.entry_type == EntryType::EntryNormal && !e.data.is_empty())
+            .map(|e| Committed {
+                index: e.index,
+                term: e.term,
+                data: e.data,
+            }),
+    );
+}
