@@ -17,7 +17,10 @@ pub mod metrics;
 pub mod partition;
 pub mod protocol;
 pub mod quorum;
+pub mod replication;
 pub mod server;
 pub mod shard;
+#[cfg(test)]
+mod sim;
 pub mod storage;
 pub mod txn;

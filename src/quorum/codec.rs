@@ -221,7 +221,10 @@ fn snapshot(r: &mut Reader) -> Result<Snapshot, CodecError> {
         auto_leave: r.flag("auto leave")?,
         ..Default::default()
     });
-    let mut s = Snapshot { data, ..Default::default() };
+    let mut s = Snapshot {
+        data,
+        ..Default::default()
+    };
     s.set_metadata(meta);
     Ok(s)
 }
@@ -309,7 +312,10 @@ mod tests {
             data: Bytes::from_static(b"{\"record\":1}"),
             ..Default::default()
         };
-        let mut s = Snapshot { data: Bytes::from_static(b"image"), ..Default::default() };
+        let mut s = Snapshot {
+            data: Bytes::from_static(b"image"),
+            ..Default::default()
+        };
         s.mut_metadata().index = 30;
         s.mut_metadata().term = 5;
         s.mut_metadata().mut_conf_state().voters = vec![1, 2, 3];
@@ -334,7 +340,10 @@ mod tests {
     fn a_message_survives_the_round_trip() {
         let m = sample();
         assert_eq!(decode_message(&encode_message(&m)).unwrap(), m);
-        let bare = Message { entries: vec![Entry::default()].into(), ..Default::default() };
+        let bare = Message {
+            entries: vec![Entry::default()].into(),
+            ..Default::default()
+        };
         assert_eq!(decode_message(&encode_message(&bare)).unwrap(), bare);
         let h = HardState {
             term: 9,
@@ -365,7 +374,10 @@ mod tests {
 
     #[test]
     fn a_declared_count_larger_than_the_frame_allocates_nothing() {
-        let m = Message { msg_type: MessageType::MsgAppend, ..Default::default() };
+        let m = Message {
+            msg_type: MessageType::MsgAppend,
+            ..Default::default()
+        };
         let mut bytes = encode_message(&m);
         // The entry count sits just before the snapshot flag at the end.
         let at = bytes.len() - 5;

@@ -4,11 +4,9 @@
 //! Throughout, no two members may apply different records at one index; once the
 //! faults stop, every member must apply every committed record and take new ones.
 //!
-//! Each run is seeded. A failure names its seed; `SHOAL_SIM_SEED=<seed>` replays that
-//! one run alone (`SHOAL_SIM_RUNS` sets how many seeds a run covers).
+//! Seeded as `crate::sim` says: a failure names the seed that replays it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
 use raft::eraftpb::Message;
@@ -365,7 +363,7 @@ fn run(seed: u64, steps: usize) {
     }
     let during_faults = sim.committed.len();
     sim.heal_and_converge();
-    if std::env::var("SHOAL_SIM_SEED").is_ok() {
+    if crate::sim::replaying() {
         let terms: Vec<u64> = sim
             .members
             .iter()
@@ -381,29 +379,9 @@ fn run(seed: u64, steps: usize) {
     }
 }
 
-fn seeds() -> Vec<u64> {
-    if let Ok(seed) = std::env::var("SHOAL_SIM_SEED") {
-        return vec![seed.parse().expect("SHOAL_SIM_SEED is a number")];
-    }
-    let runs = std::env::var("SHOAL_SIM_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(60);
-    let base = fastrand::u64(..);
-    eprintln!(
-        "quorum simulation: seeds {base} and the {} after it",
-        runs - 1
-    );
-    (0..runs).map(|i| base.wrapping_add(i)).collect()
-}
-
 #[test]
 fn no_two_members_apply_different_records_and_all_converge_after_faults() {
-    for seed in seeds() {
-        if catch_unwind(AssertUnwindSafe(|| run(seed, 4000))).is_err() {
-            panic!("quorum simulation failed with seed {seed}; replay: SHOAL_SIM_SEED={seed}");
-        }
-    }
+    crate::sim::for_each_seed("quorum", 60, |seed| run(seed, 4000));
 }
 
 #[test]

@@ -131,7 +131,10 @@ impl QuorumLog {
         }
         let term = self.entries[(index - self.first()) as usize].term;
         let conf = self.snapshot.get_metadata().get_conf_state().clone();
-        let mut snapshot = Snapshot { data: data.into(), ..Default::default() };
+        let mut snapshot = Snapshot {
+            data: data.into(),
+            ..Default::default()
+        };
         let meta = snapshot.mut_metadata();
         meta.index = index;
         meta.term = term;

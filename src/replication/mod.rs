@@ -1,0 +1,10 @@
+//! Kafka's replication, decided without I/O: the leader's view of its followers, the
+//! ISR and the high watermark (`isr`), and where a follower's log parts from its
+//! leader's (`divergence`). The partition's owning shard feeds them fetches, appends
+//! and the clock, and carries out what they decide.
+
+pub mod divergence;
+pub mod isr;
+
+#[cfg(test)]
+mod sim_tests;
