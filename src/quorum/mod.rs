@@ -12,6 +12,7 @@
 //! decode is refused, but a well-formed message from a voter is believed.
 
 pub mod codec;
+pub mod disk;
 pub mod store;
 
 #[cfg(test)]

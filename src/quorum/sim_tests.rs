@@ -11,16 +11,54 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use raft::eraftpb::Message;
 
-use super::codec;
-use super::{Output, Quorum, QuorumConfig, QuorumLog};
+use super::{codec, disk};
+use super::{Output, Persist, Quorum, QuorumConfig, QuorumLog};
 
 struct Member {
     id: u64,
-    /// `None` while crashed; the log it made durable stays in `disk`.
+    /// `None` while crashed; the log it made durable stays in `files`.
     quorum: Option<Quorum>,
-    disk: QuorumLog,
+    files: Files,
     /// What it applied: index → record.
     image: BTreeMap<u64, Bytes>,
+}
+
+/// A member's files (`disk`), as written from each output's `Persist` and each
+/// compaction; a restart reads the member's log back from them.
+#[derive(Default)]
+struct Files {
+    state: Option<Vec<u8>>,
+    snapshot: Option<Vec<u8>>,
+    entries: Vec<u8>,
+}
+
+impl Files {
+    fn write(&mut self, persist: &Persist) {
+        if let Some(snapshot) = &persist.snapshot {
+            // A leader's snapshot replaces the log: the entries file starts over.
+            self.snapshot = Some(disk::encode_snapshot(snapshot));
+            self.entries.clear();
+        }
+        self.entries.extend(disk::encode_entries(&persist.entries));
+        if let Some(hard_state) = &persist.hard_state {
+            self.state = Some(disk::encode_state(hard_state));
+        }
+    }
+
+    fn read(&self, voters: &[u64]) -> Result<QuorumLog, disk::DiskError> {
+        let (log, valid) = disk::load(
+            voters,
+            self.state.as_deref(),
+            self.snapshot.as_deref(),
+            Some(&self.entries),
+        )?;
+        assert_eq!(
+            valid,
+            self.entries.len(),
+            "a file written whole reads whole"
+        );
+        Ok(log)
+    }
 }
 
 struct Sim {
@@ -55,11 +93,11 @@ impl Sim {
             restores: 0,
         };
         for id in voters {
-            let disk = QuorumLog::new(&sim.voters);
+            let files = Files::default();
             sim.members.push(Member {
                 id,
                 quorum: None,
-                disk,
+                files,
                 image: BTreeMap::new(),
             });
             sim.start(id as usize - 1);
@@ -85,7 +123,10 @@ impl Sim {
     /// the committed entries after it.
     fn start(&mut self, at: usize) {
         let config = self.config(self.members[at].id);
-        let disk = self.members[at].disk.clone();
+        let disk = self.members[at]
+            .files
+            .read(&self.voters)
+            .unwrap_or_else(|e| self.fail(format!("read back: {e}")));
         let image = decode_image(&disk.snapshot_ref().data);
         let quorum =
             Quorum::open(&config, disk).unwrap_or_else(|e| self.fail(format!("open: {e}")));
@@ -94,11 +135,20 @@ impl Sim {
         self.drain(at);
     }
 
+    /// Everything in memory goes; the files stay. They must read back as the log the
+    /// member held: it changes only in `poll` and `compact`, and both wrote what
+    /// changed before anything was sent.
     fn crash(&mut self, at: usize) {
         if let Some(q) = self.members[at].quorum.take() {
-            // The log changes only in `poll`, whose output counts as written before its
-            // messages leave: what the member holds now is exactly what it made durable.
-            self.members[at].disk = q.log().clone();
+            let read = self.members[at].files.read(&self.voters);
+            match read {
+                Ok(log) if log == *q.log() => {}
+                Ok(_) => self.fail(format!(
+                    "member {}'s files hold another log than its own",
+                    at + 1
+                )),
+                Err(e) => self.fail(format!("member {}'s files: {e}", at + 1)),
+            }
         }
     }
 
@@ -110,6 +160,7 @@ impl Sim {
         let out: Output = q
             .poll()
             .unwrap_or_else(|e| panic!("seed {}: poll: {e}", self.seed));
+        self.members[at].files.write(&out.persist);
         for m in out.messages {
             // Every message crosses the wire in the codec's format.
             let decoded = codec::decode_message(&codec::encode_message(&m))
@@ -276,6 +327,8 @@ impl Sim {
         if applied > q.log().snapshot_ref().get_metadata().index {
             q.compact(applied, encode_image(&image))
                 .unwrap_or_else(|e| panic!("seed {}: compact: {e}", self.seed));
+            let snapshot = disk::encode_snapshot(q.log().snapshot_ref());
+            self.members[at].files.snapshot = Some(snapshot);
         }
     }
 
