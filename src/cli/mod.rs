@@ -16,6 +16,7 @@ pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;
 pub mod log_dirs;
+pub mod metadata_quorum;
 pub mod produce;
 pub mod properties;
 pub mod topics;

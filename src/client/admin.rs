@@ -391,6 +391,64 @@ pub struct LogDir {
 
 /// The log directories of `broker`, with every partition in them (Kafka's tool, too,
 /// asks for all and filters).
+/// What DescribeQuorum says of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    /// (node, log end offset, last fetch ms, last caught-up ms); -1 where unknown.
+    pub voters: Vec<(i32, i64, i64, i64)>,
+    pub observers: Vec<(i32, i64, i64, i64)>,
+}
+
+/// DescribeQuorum of the metadata log (`__cluster_metadata-0`).
+pub fn describe_quorum(broker: &mut Broker) -> Result<QuorumDescription> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+    let version = broker.version::<DescribeQuorumRequest>()?;
+    let topic = TopicData::default()
+        .with_topic_name(TopicName(str_bytes("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)]);
+    let request = DescribeQuorumRequest::default().with_topics(vec![topic]);
+    let response = broker.call(version, &request)?;
+    let what = || {
+        format!(
+            "cannot describe the metadata quorum at {}",
+            broker.address()
+        )
+    };
+    Error::check(response.error_code, None, what)?;
+    let partition = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| Error::Protocol {
+            address: broker.address().to_string(),
+            message: "DescribeQuorum answered no partition".to_string(),
+        })?;
+    Error::check(partition.error_code, None, what)?;
+    let replicas = |list: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        list.iter()
+            .map(|r| {
+                (
+                    r.replica_id.0,
+                    r.log_end_offset,
+                    r.last_fetch_timestamp,
+                    r.last_caught_up_timestamp,
+                )
+            })
+            .collect()
+    };
+    Ok(QuorumDescription {
+        leader_id: partition.leader_id.0,
+        leader_epoch: partition.leader_epoch,
+        high_watermark: partition.high_watermark,
+        voters: replicas(&partition.current_voters),
+        observers: replicas(&partition.observers),
+    })
+}
+
 pub fn describe_log_dirs(broker: &mut Broker) -> Result<Vec<LogDir>> {
     let version = broker.version::<DescribeLogDirsRequest>()?;
     let request = DescribeLogDirsRequest::default().with_topics(None);

@@ -46,6 +46,8 @@ pub struct Metadata {
     /// broker id -> HOST:PORT
     pub brokers: BTreeMap<i32, String>,
     pub controller_id: i32,
+    /// Empty when the broker did not say.
+    pub cluster_id: String,
     pub topics: BTreeMap<String, TopicMetadata>,
 }
 
@@ -197,6 +199,10 @@ impl Cluster {
                 .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
                 .collect(),
             controller_id: response.controller_id.0,
+            cluster_id: response
+                .cluster_id
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
             topics: BTreeMap::new(),
         };
         for topic in response.topics {

@@ -20,6 +20,7 @@ use super::{ClusterState, Snapshot, TopicMeta};
 use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
 use crate::error::ApiError;
+use crate::quorum::member::{Member, QuorumStatus, VoterStatus};
 use crate::shard::Shard;
 
 /// The file in the first log dir holding the cluster state.
@@ -56,6 +57,8 @@ pub struct Controller {
     version: Cell<u64>,
     shard_count: usize,
     one_change_at_a_time: glommio::sync::Semaphore,
+    /// This node's metadata quorum member, when the quorum has other voters.
+    quorum: RefCell<Option<Rc<Member>>>,
 }
 
 impl Controller {
@@ -72,6 +75,31 @@ impl Controller {
             version: Cell::new(1),
             shard_count,
             one_change_at_a_time: glommio::sync::Semaphore::new(1),
+            quorum: RefCell::new(None),
+        }
+    }
+
+    pub fn set_quorum(&self, member: Rc<Member>) {
+        *self.quorum.borrow_mut() = Some(member);
+    }
+
+    /// The metadata quorum as DescribeQuorum reports it. A cluster of one has no
+    /// replicated log: it is its own leader, at epoch 0, with nothing in the log.
+    pub fn quorum_status(&self) -> QuorumStatus {
+        if let Some(member) = self.quorum.borrow().as_ref() {
+            return member.status();
+        }
+        let node = self.broker.borrow().node_id;
+        QuorumStatus {
+            leader: Some(node),
+            epoch: 0,
+            high_watermark: 0,
+            voters: vec![VoterStatus {
+                node,
+                log_end: 0,
+                last_heard_ms: -1,
+                last_caught_up_ms: -1,
+            }],
         }
     }
 

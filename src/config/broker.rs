@@ -269,6 +269,11 @@ impl BrokerConfig {
     }
 
     /// The one listener clients connect to (the others are controller listeners).
+    /// The metadata quorum this node votes in, when it has other voters.
+    pub fn quorum_peers(&self) -> Option<kraft::QuorumPeers> {
+        kraft::quorum_peers(self)
+    }
+
     pub fn client_listener(&self) -> Option<&Listener> {
         self.listeners
             .iter()

@@ -89,6 +89,28 @@ fn kafka_3_kraft_voters_naming_this_node_are_accepted() {
     assert!(c.kraft.protocol_map.is_none());
 }
 
+#[test]
+fn a_node_among_several_voters_listens_for_them_on_its_controller_listener() {
+    let file = properties_file(
+        "node.id=2\ncontroller.quorum.voters=1@localhost:9093,2@localhost:9095,3@localhost:9097\n\
+         listeners=PLAINTEXT://:9094,CONTROLLER://127.0.0.1:9095\ncontroller.listener.names=CONTROLLER\n",
+    );
+    let (c, notices) = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
+    let peers = c.quorum_peers().unwrap();
+    assert_eq!(peers.listen, "127.0.0.1:9095");
+    let ids: Vec<i32> = peers.voters.iter().map(|v| v.id).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("carries no topic metadata yet")),
+        "{notices:?}"
+    );
+    // A single voter is a cluster of one, as before.
+    let single = with_overrides(&["controller.quorum.voters=1@localhost:9093"]).unwrap();
+    assert_eq!(single.quorum_peers(), None);
+}
+
 fn refused(args: &[&str], key: &str, says: &str) {
     let err = with_overrides(args).unwrap_err().to_string();
     assert!(
@@ -120,9 +142,14 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
         "broker, controller",
     );
     refused(
-        &with("controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093"),
+        &with("controller.quorum.voters=2@a:9093,3@b:9093"),
         "controller.quorum.voters",
-        "one voter",
+        "among the voters",
+    );
+    refused(
+        &["controller.quorum.voters=1@a:9093,2@b:9093"],
+        "controller.listener.names",
+        "exactly one controller listener",
     );
     refused(
         &with("controller.quorum.voters=2@localhost:9093"),

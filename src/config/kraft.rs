@@ -5,10 +5,12 @@
 //! for something shoal cannot be yet (a node of a larger quorum, a TLS listener) stops
 //! with a message instead of running as something else.
 //!
-//! Invariant of a config that passed `check`: the node is broker and controller (a
-//! cluster of one), exactly one listener serves clients and speaks PLAINTEXT, and every
-//! other listener is a controller listener. Controller listeners are not opened: the
-//! controller of a cluster of one runs inside the broker and nobody else dials it.
+//! Invariant of a config that passed `check`: the node is broker and controller,
+//! exactly one listener serves clients and speaks PLAINTEXT, and every other listener
+//! is a controller listener. With one voter (or none named), controller listeners are
+//! not opened: the controller of a cluster of one runs inside the broker and nobody
+//! else dials it. With several voters, this node is one of them and has exactly one
+//! controller listener, where its quorum peers reach it (`quorum_peers`).
 
 use super::broker::BrokerConfig;
 use super::listener::{join_host_port, parse_host_port, render_listeners};
@@ -262,12 +264,29 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
                 ),
             ))
         }
-        _ => {
-            return Err(invalid(
-                "controller.quorum.voters",
-                &voters,
-                "one voter, this node: shoal runs as a cluster of one node so far",
-            ))
+        many => {
+            if !many.iter().any(|v| v.id == c.node_id) {
+                return Err(invalid(
+                    "controller.quorum.voters",
+                    &voters,
+                    format!(
+                        "this node (node.id={}) among the voters: shoal runs every node as broker and controller",
+                        c.node_id
+                    ),
+                ));
+            }
+            let controllers = c
+                .listeners
+                .iter()
+                .filter(|l| k.is_controller_listener(&l.name))
+                .count();
+            if controllers != 1 {
+                return Err(invalid(
+                    "controller.listener.names",
+                    &controller_names,
+                    "exactly one controller listener in listeners: the quorum's peers reach this node there",
+                ));
+            }
         }
     }
     if k.quorum_bootstrap_servers.len() > 1 {
@@ -280,9 +299,44 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// One line for each KRaft setting that is accepted but changes nothing here.
+/// The metadata quorum this node is a voter of, when `controller.quorum.voters` names
+/// other nodes too: where it listens for its peers (the controller listener), and the
+/// voters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumPeers {
+    pub listen: String,
+    pub voters: Vec<Voter>,
+}
+
+/// The quorum of a config that passed `check`; `None` for a cluster of one.
+pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
+    let k = &c.kraft;
+    if k.quorum_voters.len() < 2 {
+        return None;
+    }
+    let listener = c
+        .listeners
+        .iter()
+        .find(|l| k.is_controller_listener(&l.name))?;
+    Some(QuorumPeers {
+        listen: listener.bind_address(),
+        voters: k.quorum_voters.clone(),
+    })
+}
+
+/// One line for each KRaft setting that is accepted but changes nothing here, and for
+/// what a quorum of several voters does not do yet.
 pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
     let k = &c.kraft;
+    if let Some(peers) = quorum_peers(c) {
+        return vec![format!(
+            "this node is one of {} metadata quorum voters and listens for them on {}; \
+             the quorum elects a leader and keeps its log, but carries no topic metadata yet: \
+             each node still serves its own topics alone",
+            peers.voters.len(),
+            peers.listen
+        )];
+    }
     let mut notices: Vec<String> = c
         .listeners
         .iter()

@@ -36,6 +36,7 @@ mod topic_tests;
 use std::path::PathBuf;
 
 pub use broker::BrokerConfig;
+pub use kraft::{QuorumPeers, Voter};
 pub use listener::Listener;
 pub use topic::{valid_topic_name, EffectiveTopicConfig, TopicConfig};
 pub use value::{split_list, CleanupPolicy, CompressionType, TimestampType};

@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod disk;
+pub mod member;
 pub mod store;
 
 #[cfg(test)]
@@ -151,6 +152,32 @@ impl Quorum {
 
     pub fn log(&self) -> &QuorumLog {
         self.node.store()
+    }
+
+    /// The index of the member's last entry: its log's end.
+    pub fn last_index(&self) -> u64 {
+        self.node.raft.raft_log.last_index()
+    }
+
+    /// Each voter's last index as far as this member knows: all of them on a leader
+    /// (what each acknowledged), only its own elsewhere.
+    pub fn progress(&self) -> Vec<(u64, Option<u64>)> {
+        let raft = &self.node.raft;
+        let mut voters: Vec<u64> = raft.prs().conf().voters().ids().iter().collect();
+        voters.sort_unstable();
+        voters
+            .into_iter()
+            .map(|id| {
+                let known = if id == raft.id {
+                    Some(self.last_index())
+                } else if self.is_leader() {
+                    raft.prs().get(id).map(|p| p.matched)
+                } else {
+                    None
+                };
+                (id, known)
+            })
+            .collect()
     }
 
     pub fn tick(&mut self) {

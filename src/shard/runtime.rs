@@ -350,6 +350,10 @@ async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
     let index = shard.id.0;
     if index == 0 {
         shard.controller().set_aside_space().await;
+        if let Some(peers) = snapshot.broker.quorum_peers() {
+            shard.progress.stage("starting the metadata quorum member");
+            start_quorum(shard, &peers).await?;
+        }
     }
     shard.progress.stage("opening partition logs");
     shard
@@ -374,6 +378,22 @@ async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
     if loaded > 0 {
         tracing::info!(shard = index, records = loaded, "transaction states loaded");
     }
+    Ok(())
+}
+
+/// Opens this node's quorum member and its controller listener, where the other
+/// voters reach it (bound without SO_REUSEPORT: a second broker on the port fails).
+async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> anyhow::Result<()> {
+    let address = resolve(&peers.listen)?;
+    let bound = std::net::TcpListener::bind(address)
+        .map_err(|e| in_use(address, "the controller listener", e))?;
+    // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
+    let listener = unsafe { glommio::net::TcpListener::from_raw_fd(bound.into_raw_fd()) };
+    let node = shard.snapshot().broker.node_id;
+    let member = crate::quorum::member::Member::open(&shard.log_dir, node, peers).await?;
+    member.start(shard, listener);
+    shard.controller().set_quorum(member);
+    tracing::info!(listener = %address, voters = peers.voters.len(), "metadata quorum member started");
     Ok(())
 }
 

@@ -25,6 +25,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_quorum;
 mod describe_topic_partitions;
 mod describe_transactions;
 mod end_txn;
@@ -157,6 +158,7 @@ handlers! {
     CreatePartitions => create_partitions,
     IncrementalAlterConfigs => incremental_alter_configs,
     DescribeCluster => describe_cluster,
+    DescribeQuorum => describe_quorum,
     DescribeTopicPartitions => describe_topic_partitions,
     DescribeLogDirs => describe_log_dirs,
     OffsetCommit => offset_commit,

@@ -1,0 +1,442 @@
+//! This node's quorum member, run on shard 0 when `controller.quorum.voters` names other
+//! nodes. One task drives the `Quorum`: it ticks every `TICK`, steps what peers sent,
+//! and after each round makes Raft's output durable in the member's files before it
+//! sends anything. Peers are reached on their controller listeners, one outgoing
+//! connection each, with the quorum codec's messages framed by a 4-byte length; this
+//! node's controller listener takes theirs.
+//!
+//! A write of the files that fails stops the member (the broker goes on serving): a
+//! member that cannot keep its vote or its entries must not take part.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use futures::AsyncWriteExt;
+use glommio::io::BufferedFile;
+use glommio::net::{TcpListener, TcpStream};
+use raft::eraftpb::{Message, MessageType};
+
+use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
+use super::{codec, Persist, Quorum, QuorumConfig};
+use crate::config::QuorumPeers;
+use crate::server::frame::{read_frame, RequestBudget};
+use crate::shard::{Event, Shard};
+
+/// Raft's clock.
+pub const TICK: Duration = Duration::from_millis(100);
+/// An election after 1 to 2 s without a leader (Kafka's
+/// `controller.quorum.election.timeout.ms` is 1 s); heartbeats every 200 ms.
+const ELECTION_TICKS: usize = 10;
+const HEARTBEAT_TICKS: usize = 2;
+/// The largest frame a peer may send (a snapshot of the metadata image).
+const FRAME_MAX: usize = 64 << 20;
+/// Messages waiting for a peer's connection, at most; older ones go first (Raft sends
+/// again what matters).
+const PEER_QUEUE_MAX: usize = 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The pause after a peer could not be reached, before the next try.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Raft ids start at 1; Kafka's node ids at 0.
+fn raft_id(node: i32) -> u64 {
+    node as u64 + 1
+}
+
+fn node_id(raft: u64) -> i32 {
+    raft as i32 - 1
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What DescribeQuorum reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader: Option<i32>,
+    /// Raft's term: Kafka's leader epoch of the metadata log.
+    pub epoch: i32,
+    /// The commit index: the metadata log's high watermark.
+    pub high_watermark: i64,
+    pub voters: Vec<VoterStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterStatus {
+    pub node: i32,
+    /// -1 when this member does not know it (it is not the leader).
+    pub log_end: i64,
+    /// When this member last heard from the voter (ms since the epoch), -1 if never.
+    pub last_heard_ms: i64,
+    /// When the voter last held all of the leader's log, -1 if never (leader only).
+    pub last_caught_up_ms: i64,
+}
+
+struct Peer {
+    id: u64,
+    address: String,
+    queue: RefCell<VecDeque<Vec<u8>>>,
+    queued: Event,
+}
+
+pub struct Member {
+    quorum: RefCell<Quorum>,
+    dir: PathBuf,
+    entries: BufferedFile,
+    /// Bytes in the entries file.
+    entries_len: Cell<u64>,
+    inbound: RefCell<Vec<Message>>,
+    arrived: Event,
+    peers: Vec<Rc<Peer>>,
+    /// Per peer: when a message last came from it, and when it last held the leader's
+    /// whole log.
+    heard: RefCell<BTreeMap<u64, (i64, i64)>>,
+    stopped: Cell<bool>,
+}
+
+impl Member {
+    /// Reads the member's files under `log_dir` (creating the directory on the first
+    /// start) and starts its Raft state from them.
+    pub async fn open(
+        log_dir: &Path,
+        node: i32,
+        peers: &QuorumPeers,
+    ) -> anyhow::Result<Rc<Member>> {
+        let dir = log_dir.join(DIR);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let read = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+            let path = dir.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+            }
+        };
+        let voters: Vec<u64> = peers.voters.iter().map(|v| raft_id(v.id)).collect();
+        let (state, snapshot, entries) =
+            (read(STATE_FILE)?, read(SNAPSHOT_FILE)?, read(ENTRIES_FILE)?);
+        let (log, valid) = disk::load(
+            &voters,
+            state.as_deref(),
+            snapshot.as_deref(),
+            entries.as_deref(),
+        )
+        .with_context(|| format!("the metadata quorum's files in {}", dir.display()))?;
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .buffered_open(dir.join(ENTRIES_FILE))
+            .await
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("opening {}", dir.join(ENTRIES_FILE).display()))?;
+        if entries.as_ref().is_some_and(|e| e.len() > valid) {
+            tracing::warn!(file = %dir.join(ENTRIES_FILE).display(), at = valid, "cutting a torn write off the metadata quorum's entries");
+            file.truncate(valid as u64)
+                .await
+                .map_err(std::io::Error::from)?;
+            file.fdatasync().await.map_err(std::io::Error::from)?;
+        }
+        let config = QuorumConfig {
+            id: raft_id(node),
+            voters: voters.clone(),
+            election_ticks: ELECTION_TICKS,
+            heartbeat_ticks: HEARTBEAT_TICKS,
+            seed: fastrand::u64(..),
+        };
+        let quorum = Quorum::open(&config, log)?;
+        let peers = peers
+            .voters
+            .iter()
+            .filter(|v| v.id != node)
+            .map(|v| {
+                Rc::new(Peer {
+                    id: raft_id(v.id),
+                    address: crate::config::Listener {
+                        name: String::new(),
+                        host: v.host.clone(),
+                        port: v.port,
+                    }
+                    .bind_address(),
+                    queue: RefCell::new(VecDeque::new()),
+                    queued: Event::default(),
+                })
+            })
+            .collect();
+        Ok(Rc::new(Member {
+            quorum: RefCell::new(quorum),
+            dir,
+            entries: file,
+            entries_len: Cell::new(valid as u64),
+            inbound: RefCell::new(Vec::new()),
+            arrived: Event::default(),
+            peers,
+            heard: RefCell::new(BTreeMap::new()),
+            stopped: Cell::new(false),
+        }))
+    }
+
+    /// Starts the member's tasks on this shard: Raft's, the listener's, and one per peer.
+    pub fn start(self: &Rc<Self>, shard: &Rc<Shard>, listener: TcpListener) {
+        glommio::spawn_local(Rc::clone(self).run(Rc::clone(shard))).detach();
+        glommio::spawn_local(Rc::clone(self).accept(Rc::clone(shard), listener)).detach();
+        for peer in &self.peers {
+            glommio::spawn_local(send_to(Rc::clone(peer), Rc::clone(shard))).detach();
+        }
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let quorum = self.quorum.borrow();
+        let heard = self.heard.borrow();
+        let voters = quorum
+            .progress()
+            .into_iter()
+            .map(|(id, last)| {
+                let (heard_ms, caught_up_ms) = heard.get(&id).copied().unwrap_or((-1, -1));
+                VoterStatus {
+                    node: node_id(id),
+                    log_end: last.map_or(-1, |l| l as i64),
+                    last_heard_ms: heard_ms,
+                    last_caught_up_ms: caught_up_ms,
+                }
+            })
+            .collect();
+        QuorumStatus {
+            leader: quorum.leader().map(node_id),
+            epoch: quorum.term() as i32,
+            high_watermark: quorum.commit_index() as i64,
+            voters,
+        }
+    }
+
+    async fn run(self: Rc<Self>, shard: Rc<Shard>) {
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let arrived = self.arrived.listen();
+            if self.inbound.borrow().is_empty() {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                let woken = futures_lite::future::or(arrived, glommio::timer::sleep(wait));
+                if shard.unless_stopping(woken).await.is_none() {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            while now >= next_tick {
+                self.quorum.borrow_mut().tick();
+                next_tick += TICK;
+            }
+            let messages = std::mem::take(&mut *self.inbound.borrow_mut());
+            for message in messages {
+                self.heard_from(&message);
+                if let Err(error) = self.quorum.borrow_mut().step(message) {
+                    tracing::debug!(%error, "metadata quorum message refused");
+                }
+            }
+            if let Err(error) = self.round().await {
+                tracing::error!(dir = %self.dir.display(), %error, "the metadata quorum member stops: its files cannot be written");
+                self.stopped.set(true);
+                return;
+            }
+        }
+    }
+
+    /// Notes when a peer was last heard from and, on a leader, last caught up.
+    fn heard_from(&self, message: &Message) {
+        let now = now_ms();
+        let quorum = self.quorum.borrow();
+        let caught_up = quorum.is_leader()
+            && message.msg_type == MessageType::MsgAppendResponse
+            && !message.reject
+            && message.index >= quorum.last_index();
+        let mut heard = self.heard.borrow_mut();
+        let entry = heard.entry(message.from).or_insert((-1, -1));
+        entry.0 = now;
+        if caught_up {
+            entry.1 = now;
+        }
+    }
+
+    /// Takes Raft's output until it has none: written, then sent.
+    async fn round(&self) -> anyhow::Result<()> {
+        loop {
+            let out = self.quorum.borrow_mut().poll()?;
+            if out.persist.is_empty() && out.messages.is_empty() && out.committed.is_empty() {
+                return Ok(());
+            }
+            self.persist(&out.persist).await?;
+            for message in out.messages {
+                self.send(message);
+            }
+            // The log carries no metadata records yet: committed entries are Raft's own.
+        }
+    }
+
+    async fn persist(&self, persist: &Persist) -> anyhow::Result<()> {
+        if let Some(snapshot) = &persist.snapshot {
+            crate::storage::replace_file(
+                &self.dir.join(SNAPSHOT_FILE),
+                disk::encode_snapshot(snapshot),
+            )
+            .await?;
+            self.entries
+                .truncate(0)
+                .await
+                .map_err(std::io::Error::from)?;
+            self.entries_len.set(0);
+        }
+        if !persist.entries.is_empty() {
+            let bytes = disk::encode_entries(&persist.entries);
+            let length = bytes.len();
+            let written = self
+                .entries
+                .write_at(bytes, self.entries_len.get())
+                .await
+                .map_err(std::io::Error::from)?;
+            anyhow::ensure!(written == length, "short write to {ENTRIES_FILE}");
+            self.entries
+                .fdatasync()
+                .await
+                .map_err(std::io::Error::from)?;
+            self.entries_len.set(self.entries_len.get() + length as u64);
+        }
+        if let Some(hard_state) = &persist.hard_state {
+            crate::storage::replace_file(
+                &self.dir.join(STATE_FILE),
+                disk::encode_state(hard_state),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, message: Message) {
+        let Some(peer) = self.peers.iter().find(|p| p.id == message.to) else {
+            return;
+        };
+        let mut queue = peer.queue.borrow_mut();
+        if queue.len() >= PEER_QUEUE_MAX {
+            queue.pop_front();
+        }
+        queue.push_back(codec::encode_message(&message));
+        peer.queued.notify();
+    }
+
+    async fn accept(self: Rc<Self>, shard: Rc<Shard>, listener: TcpListener) {
+        loop {
+            match shard.unless_stopping(listener.accept()).await {
+                None => return,
+                Some(Ok(stream)) => {
+                    glommio::spawn_local(Rc::clone(&self).receive(Rc::clone(&shard), stream))
+                        .detach();
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "metadata quorum listener: accept failed");
+                    if shard
+                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a peer's messages until it closes; a frame that does not decode closes it.
+    async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: TcpStream) {
+        let socket = stream.as_raw_fd();
+        if crate::server::sendfile::set_nonblocking(socket).is_err() {
+            return;
+        }
+        let budget = RequestBudget::new(None);
+        loop {
+            let frame = match shard
+                .unless_stopping(read_frame(&mut stream, socket, FRAME_MAX, &budget))
+                .await
+            {
+                Some(Ok(Some((frame, _reserved)))) => frame,
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "metadata quorum peer dropped");
+                    return;
+                }
+                _ => return,
+            };
+            match codec::decode_message(&frame) {
+                Ok(message) if !self.stopped.get() => {
+                    self.inbound.borrow_mut().push(message);
+                    self.arrived.notify();
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "metadata quorum peer sent a frame that does not decode: closing its connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends a peer's queued messages over one connection, made again when it breaks.
+/// Messages queued while it cannot be reached are dropped: Raft sends again.
+async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
+    let mut stream: Option<TcpStream> = None;
+    loop {
+        let queued = peer.queued.listen();
+        if peer.queue.borrow().is_empty() {
+            if shard.unless_stopping(queued).await.is_none() {
+                return;
+            }
+            continue;
+        }
+        if stream.is_none() {
+            match shard
+                .unless_stopping(TcpStream::connect_timeout(
+                    peer.address.as_str(),
+                    CONNECT_TIMEOUT,
+                ))
+                .await
+            {
+                None => return,
+                Some(Ok(connected)) => {
+                    let _ = connected.set_nodelay(true);
+                    stream = Some(connected);
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
+                    peer.queue.borrow_mut().clear();
+                    if shard
+                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let mut bytes = Vec::new();
+        for frame in peer.queue.borrow_mut().drain(..) {
+            bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(&frame);
+        }
+        let Some(connection) = stream.as_mut() else {
+            continue;
+        };
+        match shard.unless_stopping(connection.write_all(&bytes)).await {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                tracing::debug!(peer = %peer.address, %error, "metadata quorum connection lost");
+                stream = None;
+            }
+        }
+    }
+}

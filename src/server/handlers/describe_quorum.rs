@@ -1,0 +1,120 @@
+//! DescribeQuorum: the metadata quorum's leader, epoch, high watermark and voters, for
+//! `shoal metadata-quorum describe` and Kafka's kafka-metadata-quorum.sh.
+//!
+//! Kafka's brokers forward this request to the active controller, so the answer is the
+//! leader's. Here every node answers from its own member: a follower knows the leader,
+//! the epoch and its own log end, and reports -1 for the other voters' log ends.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_quorum_response::{
+    Listener, Node, PartitionData, ReplicaState, TopicData,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeQuorumRequest, DescribeQuorumResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Ctx, Response};
+use crate::acl::Operation;
+use crate::cluster::ShardId;
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+/// The metadata log, as Kafka names it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DescribeQuorumRequest>(body) else {
+        return Response::Close;
+    };
+    if !ctx.allowed_on_cluster(Operation::Describe) {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        return ctx.respond(&DescribeQuorumResponse::default().with_error_code(error.code()));
+    }
+    let asks_for_metadata_log = matches!(
+        request.topics.as_slice(),
+        [topic] if topic.topic_name.0.as_str() == METADATA_TOPIC
+            && matches!(topic.partitions.as_slice(), [p] if p.partition_index == 0)
+    );
+    if !asks_for_metadata_log {
+        let error = ResponseError::UnknownTopicOrPartition;
+        let topics = request
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        PartitionData::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(error.code())
+                    })
+                    .collect();
+                TopicData::default()
+                    .with_topic_name(t.topic_name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        return ctx.respond(&DescribeQuorumResponse::default().with_topics(topics));
+    }
+    // Cross-shard: the quorum member lives with the controller on shard 0.
+    let Ok(status) = ctx
+        .shard
+        .invoke_on(
+            ShardId(0),
+            |s| async move { s.controller().quorum_status() },
+        )
+        .await
+    else {
+        return Response::Close;
+    };
+    let voters = status
+        .voters
+        .iter()
+        .map(|v| {
+            ReplicaState::default()
+                .with_replica_id(BrokerId(v.node))
+                .with_log_end_offset(v.log_end)
+                .with_last_fetch_timestamp(v.last_heard_ms)
+                .with_last_caught_up_timestamp(v.last_caught_up_ms)
+        })
+        .collect();
+    let partition = PartitionData::default()
+        .with_partition_index(0)
+        .with_leader_id(BrokerId(status.leader.unwrap_or(-1)))
+        .with_leader_epoch(status.epoch)
+        .with_high_watermark(status.high_watermark)
+        .with_current_voters(voters);
+    let topic = TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+        .with_partitions(vec![partition]);
+    let broker = &ctx.shard.snapshot().broker;
+    let listener_name = broker
+        .kraft
+        .controller_listener_names
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let nodes = broker
+        .kraft
+        .quorum_voters
+        .iter()
+        .map(|v| {
+            Node::default()
+                .with_node_id(BrokerId(v.id))
+                .with_listeners(vec![Listener::default()
+                    .with_name(StrBytes::from_string(listener_name.clone()))
+                    .with_host(StrBytes::from_string(v.host.clone()))
+                    .with_port(v.port)])
+        })
+        .collect();
+    ctx.respond(
+        &DescribeQuorumResponse::default()
+            .with_topics(vec![topic])
+            .with_nodes(nodes),
+    )
+}

@@ -1,0 +1,148 @@
+"""The metadata quorum of three shoal processes on loopback, each a voter of
+`controller.quorum.voters` and listening for the others on its controller listener.
+Observed as an operator does, with `shoal metadata-quorum describe` (Kafka's
+kafka-metadata-quorum.sh): the three agree on a leader; when it is killed with SIGKILL
+the other two elect another at a higher epoch; the killed node, restarted on its files,
+follows the new leader and catches up. A peer's frame that does not decode, or that
+declares a hostile length, costs only its connection."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import shoal_bin
+
+TOOL_TIMEOUT_S = 30.0
+# An election takes 1 to 2 s of silence plus a round trip; a loaded machine gets margin.
+ELECTION_DEADLINE_S = 30.0
+POLL_S = 0.2
+
+
+def free_ports(count: int) -> list[int]:
+    """Free ports below the kernel's ephemeral range. The voters must be named before any
+    node starts, and a port taken from the ephemeral range could meanwhile become some
+    connection's local port (the nodes' own connections to each other among them)."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    rng = random.Random()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(max(1024, low - 10_000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def describe(b, mode: str) -> str:
+    cp = subprocess.run([str(shoal_bin()), "metadata-quorum", "--bootstrap-server", b.bootstrap,
+                         "describe", f"--{mode}"], capture_output=True, timeout=TOOL_TIMEOUT_S)
+    assert cp.returncode == 0, cp.stderr.decode()
+    return cp.stdout.decode()
+
+
+def status(b) -> dict[str, str]:
+    return dict(re.match(r"(\w+):\s+(.*)", line).groups() for line in describe(b, "status").splitlines())
+
+
+def replication(b) -> dict[int, tuple[int, str]]:
+    """node -> (log end offset, Leader|Follower)."""
+    rows = [line.split() for line in describe(b, "replication").splitlines()[1:]]
+    return {int(r[0]): (int(r[1]), r[-1]) for r in rows}
+
+
+def wait_for(what: str, check, deadline_s: float = ELECTION_DEADLINE_S):
+    """Polls `check` until it returns something truthy; fails naming `what` and the last answer."""
+    deadline = time.monotonic() + deadline_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(POLL_S)
+    pytest.fail(f"{what} within {deadline_s} s; last answer: {last!r}")
+
+
+def agreed_leader(brokers) -> tuple[int, int] | None:
+    """(leader, epoch) when every running broker names the same leader at the same epoch."""
+    seen = {(int(s["LeaderId"]), int(s["LeaderEpoch"])) for s in (status(b) for b in brokers)}
+    if len(seen) == 1:
+        leader, epoch = seen.pop()
+        if leader >= 0:
+            return leader, epoch
+    return None
+
+
+@pytest.fixture
+def quorum(start_broker):
+    ports = free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+    brokers = []
+    for i, port in enumerate(ports):
+        brokers.append(start_broker({
+            "node.id": i + 1,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+        }))
+    return brokers, ports
+
+
+def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum):
+    brokers, _ = quorum
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    leader, epoch = wait_for("the three voters agreeing on a leader", lambda: agreed_leader(brokers))
+    assert "ClusterId:" in describe(by_id[leader], "status")
+    assert set(by_id) == set(map(int, status(by_id[leader])["CurrentVoters"].strip("[]").split(",")))
+
+    # The leader knows every voter's log end; all reach its own.
+    def caught_up():
+        rows = replication(by_id[leader])
+        ends = {node: end for node, (end, _) in rows.items()}
+        return rows if len(set(ends.values())) == 1 and rows[leader][1] == "Leader" else None
+    wait_for("every voter holding the leader's log", caught_up)
+
+    by_id[leader].kill9()
+    rest = [b for i, b in by_id.items() if i != leader]
+    # Until their election timeout the survivors still name the dead leader.
+    def new_leader_elected():
+        agreed = agreed_leader(rest)
+        return agreed if agreed and agreed[0] != leader else None
+    new_leader, new_epoch = wait_for("the two survivors electing a new leader", new_leader_elected)
+    assert new_epoch > epoch
+
+    # Restarted on its files, the old leader follows and catches up with the new one.
+    by_id[leader].restart()
+
+    def rejoined():
+        if agreed_leader(brokers) != (new_leader, new_epoch):
+            return None
+        rows = replication(by_id[new_leader])
+        return rows if rows[leader][0] == rows[new_leader][0] else None
+    wait_for("the restarted node following the new leader with its whole log", rejoined)
+
+
+def test_a_peer_frame_that_does_not_decode_costs_only_its_connection(quorum):
+    brokers, ports = quorum
+    wait_for("a leader", lambda: agreed_leader(brokers))
+    for frame in (b"\x00\x00\x00\x05hello",           # not a quorum message
+                  b"\x7f\xff\xff\xff" + b"x" * 64,    # a 2 GiB length: refused, not allocated
+                  b"\xff\xff\xff\xff"):               # a negative length
+        with socket.create_connection(("127.0.0.1", ports[0]), timeout=TOOL_TIMEOUT_S) as s:
+            s.sendall(frame)
+            try:
+                answer = s.recv(1)
+            except ConnectionResetError:  # closed with bytes unread: the kernel resets it
+                answer = b""
+            assert answer == b"", "the member closes a connection whose frame is refused"
+    assert all(b.running for b in brokers)
+    wait_for("the voters still agreeing on a leader", lambda: agreed_leader(brokers))
