@@ -6,6 +6,8 @@
 //! changing the snapshot every shard reads.
 
 pub mod controller;
+pub mod image;
+pub mod rules;
 mod snapshot;
 
 pub use self::snapshot::{ClusterState, Snapshot, TopicMeta};

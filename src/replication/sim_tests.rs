@@ -1,9 +1,10 @@
 //! One partition replicated on three brokers under a simulated network and fake clock,
 //! with Kafka's rules: followers fetch from the leader naming their last epoch and
 //! truncate where the leader says they diverge; the leader tracks the ISR and moves the
-//! high watermark; acks=all producers are answered at the high watermark; a controller
-//! (an oracle here: the quorum has its own simulation) fences brokers it cannot hear,
-//! elects leaders from the ISR only and commits ISR changes. Brokers crash as kill -9
+//! high watermark; acks=all producers are answered at the high watermark; the
+//! controller's rules (`cluster::rules`, on a `MetadataImage`; the quorum that commits
+//! their records has its own simulation) fence brokers it cannot hear, elect leaders
+//! from the ISR only and commit ISR changes. Brokers crash as kill -9
 //! does (the log and epochs stay, everything in memory goes) and come back; links drop
 //! messages and are cut and healed.
 //!
@@ -17,9 +18,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use uuid::Uuid;
+
 use super::divergence::{diverging_epoch, truncation};
 use super::isr::{AlterAnswer, AlterIsr, Leadership};
+use crate::cluster::image::{MetadataImage, MetadataRecord, Replica, NO_LEADER};
+use crate::cluster::rules;
 use crate::partition::epochs::EpochCache;
+
+/// The one partition's topic.
+const TOPIC: Uuid = Uuid::from_u128(1);
 
 const BROKERS: [i32; 3] = [1, 2, 3];
 /// The controller, as a network endpoint.
@@ -126,8 +134,8 @@ struct Sim {
     rng: fastrand::Rng,
     now_ms: i64,
     brokers: Vec<Broker>,
-    state: PartitionState,
-    fenced: BTreeSet<i32>,
+    /// The controller's metadata, changed only by the records its rules return.
+    image: MetadataImage,
     min_insync: usize,
     in_flight: Vec<Envelope>,
     cut: BTreeSet<(i32, i32)>,
@@ -158,19 +166,12 @@ impl Sim {
                 known: None,
             })
             .collect();
-        let state = PartitionState {
-            leader: Some(1),
-            leader_epoch: 0,
-            isr: BROKERS.to_vec(),
-            partition_epoch: 0,
-        };
         let mut sim = Sim {
             seed,
             rng,
             now_ms: 0,
             brokers,
-            state,
-            fenced: BTreeSet::new(),
+            image: MetadataImage::default(),
             min_insync,
             in_flight: Vec::new(),
             cut: BTreeSet::new(),
@@ -181,8 +182,80 @@ impl Sim {
             elections: 0,
             trace: std::env::var_os("SHOAL_SIM_TRACE").is_some(),
         };
-        sim.publish();
+        let mut records = Vec::new();
+        for id in BROKERS {
+            let incarnation = Uuid::from_u128(id as u128);
+            let (host, port, shards) = ("sim".to_string(), 9092, 1);
+            records.push(MetadataRecord::RegisterBroker {
+                broker: id,
+                incarnation,
+                host,
+                port,
+                shards,
+            });
+        }
+        sim.commit(records);
+        for id in BROKERS {
+            sim.commit(rules::unfence(&sim.image, id));
+        }
+        let replicas = BROKERS
+            .iter()
+            .map(|&broker| Replica { broker, shard: 0 })
+            .collect();
+        sim.commit(vec![
+            MetadataRecord::Topic {
+                name: "sim".into(),
+                id: TOPIC,
+            },
+            MetadataRecord::Partition {
+                topic: TOPIC,
+                partition: 0,
+                replicas,
+                isr: BROKERS.to_vec(),
+                leader: 1,
+            },
+        ]);
         sim
+    }
+
+    /// What the metadata says of the partition, as brokers are told it.
+    fn state(&self) -> PartitionState {
+        let p = self
+            .image
+            .partition(TOPIC, 0)
+            .expect("the partition exists");
+        PartitionState {
+            leader: (p.leader != NO_LEADER).then_some(p.leader),
+            leader_epoch: p.leader_epoch,
+            isr: p.isr.clone(),
+            partition_epoch: p.partition_epoch,
+        }
+    }
+
+    /// Commits records as the quorum would, and tells every broker the partition's new
+    /// state when it changed. A new leader must hold every committed record.
+    fn commit(&mut self, records: Vec<MetadataRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        let before = self.image.partition(TOPIC, 0).map(|p| p.leader_epoch);
+        for record in &records {
+            let offset = self.image.offset + 1;
+            if let Err(e) = self.image.apply(offset, record) {
+                self.fail(format!("the controller's own record does not apply: {e}"));
+            }
+        }
+        self.trace(|| format!("controller commits {records:?}"));
+        let Some(p) = self.image.partition(TOPIC, 0) else {
+            return;
+        };
+        if before.is_some_and(|epoch| epoch != p.leader_epoch) {
+            self.elections += 1;
+            if p.leader != NO_LEADER {
+                self.check_leader_log(p.leader);
+            }
+        }
+        self.publish();
     }
 
     fn trace(&self, what: impl FnOnce() -> String) {
@@ -205,81 +278,26 @@ impl Sim {
 
     /// The controller's new partition state goes to every broker, in order.
     fn publish(&mut self) {
+        let state = self.state();
         for id in BROKERS {
-            self.send(CONTROLLER, id, Msg::Metadata(self.state.clone()));
+            self.send(CONTROLLER, id, Msg::Metadata(state.clone()));
         }
     }
 
-    /// Fences a broker the controller cannot hear: it leaves the ISR (unless it is the
-    /// last member) and loses the lead to the first live ISR member; with none, the
-    /// partition has no leader until one comes back (no unclean election).
+    /// A broker the controller cannot hear is fenced (`rules::fence`).
     fn fence(&mut self, id: i32) {
-        if !self.fenced.insert(id) {
-            return;
-        }
-        if self.state.isr.len() > 1 {
-            self.state.isr.retain(|&r| r != id);
-        }
-        if self.state.leader == Some(id) || self.state.leader.is_none() {
-            self.elect();
-        }
-        self.state.partition_epoch += 1;
-        self.publish();
+        self.commit(rules::fence(&self.image, id, false));
     }
 
     fn unfence(&mut self, id: i32) {
-        if self.fenced.remove(&id) && self.state.leader.is_none() {
-            self.elect();
-            self.state.partition_epoch += 1;
-            self.publish();
-        }
+        self.commit(rules::unfence(&self.image, id));
     }
 
-    fn elect(&mut self) {
-        let leader = self
-            .state
-            .isr
-            .iter()
-            .copied()
-            .find(|r| !self.fenced.contains(r));
-        self.trace(|| {
-            format!(
-                "controller elects {leader:?} from ISR {:?}, fenced {:?}",
-                self.state.isr, self.fenced
-            )
-        });
-        if let Some(id) = leader {
-            self.check_leader_log(id);
-        }
-        self.state.leader = leader;
-        self.state.leader_epoch += 1;
-        self.elections += 1;
-    }
-
-    /// The controller's AlterPartition: valid only at the current leader and partition
-    /// epochs, and adding no fenced broker.
+    /// The controller's AlterPartition (`rules::alter_partition`).
     fn alter(&mut self, from: i32, change: AlterIsr) {
-        let current = self.state.leader == Some(from)
-            && change.leader_epoch == self.state.leader_epoch
-            && change.partition_epoch == self.state.partition_epoch;
-        let eligible = change
-            .isr
-            .iter()
-            .all(|r| !self.fenced.contains(r) || self.state.isr.contains(r));
-        let answer = match (current, eligible) {
-            (false, _) => AlterAnswer::Stale,
-            (true, false) => AlterAnswer::Refused,
-            (true, true) => {
-                self.state.isr = change.isr.clone();
-                self.state.partition_epoch += 1;
-                self.publish();
-                AlterAnswer::Committed {
-                    isr: change.isr.clone(),
-                    partition_epoch: self.state.partition_epoch,
-                }
-            }
-        };
+        let (answer, record) = rules::alter_partition(&self.image, from, TOPIC, 0, &change);
         self.trace(|| format!("controller: {change:?} from {from}: {answer:?}"));
+        self.commit(record.into_iter().collect());
         self.send(
             CONTROLLER,
             from,
@@ -400,7 +418,9 @@ impl Sim {
     }
 
     fn produce(&mut self) {
-        let Some(id) = self.state.leader else { return };
+        let Some(id) = self.state().leader else {
+            return;
+        };
         let record = self.next_record;
         self.next_record += 1;
         let now = self.now_ms;
@@ -610,7 +630,7 @@ impl Sim {
         self.trace(|| format!("broker {id} restarts"));
         self.broker(id).alive = true;
         // The broker registers: the controller sends it the state as it is.
-        self.send(CONTROLLER, id, Msg::Metadata(self.state.clone()));
+        self.send(CONTROLLER, id, Msg::Metadata(self.state()));
         self.unfence(id);
     }
 
@@ -693,9 +713,9 @@ impl Sim {
             while !self.in_flight.is_empty() {
                 self.deliver(0);
             }
-            let leader = self.state.leader;
+            let leader = self.state().leader;
             let same_logs = self.brokers.iter().all(|b| b.log == self.brokers[0].log);
-            if self.state.isr.len() == BROKERS.len()
+            if self.state().isr.len() == BROKERS.len()
                 && same_logs
                 && self.acked.len() > before
                 && leader.is_some()
@@ -712,7 +732,7 @@ impl Sim {
         }
         self.fail(format!(
             "no convergence after healing: state {:?}, log ends {:?}",
-            self.state,
+            self.state(),
             self.brokers.iter().map(Broker::end).collect::<Vec<_>>()
         ));
     }

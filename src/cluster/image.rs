@@ -1,0 +1,391 @@
+//! The cluster's metadata as records and the image they build, after KRaft's metadata
+//! log: brokers register and are fenced or unfenced, topics and their partitions are
+//! created with their replicas, and partitions change leader and ISR. The quorum
+//! commits records in one order; every node applies them to its `MetadataImage`, so
+//! every node's image at an offset is the same. Pure; records are JSON in the log.
+//!
+//! Not wired in yet: the single-broker controller still keeps `cluster.json`, and the
+//! quorum carries no records (see docs/ARCHITECTURE.md, The metadata quorum).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// No leader: every replica that could lead is fenced (Kafka's -1).
+pub const NO_LEADER: i32 = -1;
+
+/// Where one replica of a partition lives: the broker, and the shard (core) on it that
+/// owns the replica, so replication goes shard to shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    pub broker: i32,
+    pub shard: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    /// A broker (re)starts: a new incarnation gets a new epoch (the record's offset, as
+    /// in Kafka) and starts fenced until its first heartbeat finds it caught up.
+    RegisterBroker {
+        broker: i32,
+        incarnation: Uuid,
+        host: String,
+        port: u16,
+        shards: u32,
+    },
+    FenceBroker {
+        broker: i32,
+        epoch: u64,
+    },
+    UnfenceBroker {
+        broker: i32,
+        epoch: u64,
+    },
+    Topic {
+        name: String,
+        id: Uuid,
+    },
+    Partition {
+        topic: Uuid,
+        partition: i32,
+        replicas: Vec<Replica>,
+        isr: Vec<i32>,
+        leader: i32,
+    },
+    /// A new ISR, leader, or both. A new leader starts a new leader epoch; any change
+    /// starts a new partition epoch.
+    PartitionChange {
+        topic: Uuid,
+        partition: i32,
+        isr: Option<Vec<i32>>,
+        leader: Option<i32>,
+    },
+    RemoveTopic {
+        id: Uuid,
+    },
+    /// A block of producer ids handed to a broker: ids below `next` are taken.
+    ProducerIds {
+        broker: i32,
+        next: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// The offset of its registration record.
+    pub epoch: u64,
+    pub incarnation: Uuid,
+    pub host: String,
+    pub port: u16,
+    pub shards: u32,
+    pub fenced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionImage {
+    pub replicas: Vec<Replica>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+impl PartitionImage {
+    pub fn replica_on(&self, broker: i32) -> Option<Replica> {
+        self.replicas.iter().copied().find(|r| r.broker == broker)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub name: String,
+    pub partitions: BTreeMap<i32, PartitionImage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataImage {
+    /// The offset of the last record applied.
+    pub offset: u64,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topics: BTreeMap<Uuid, TopicImage>,
+    pub topic_ids: BTreeMap<String, Uuid>,
+    pub next_producer_id: i64,
+}
+
+/// A record that does not fit the image. Every node applies the same records in the same
+/// order, so every node refuses the same ones: the controller proposed something it
+/// should not have, and the image stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metadata record at offset {offset} does not apply: {reason}")]
+pub struct ImageError {
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl MetadataImage {
+    pub fn partition(&self, topic: Uuid, partition: i32) -> Option<&PartitionImage> {
+        self.topics.get(&topic)?.partitions.get(&partition)
+    }
+
+    pub fn is_fenced(&self, broker: i32) -> bool {
+        self.brokers.get(&broker).is_none_or(|b| b.fenced)
+    }
+
+    /// Applies the record committed at `offset`.
+    pub fn apply(&mut self, offset: u64, record: &MetadataRecord) -> Result<(), ImageError> {
+        let refuse = |reason: String| Err(ImageError { offset, reason });
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker,
+                incarnation,
+                host,
+                port,
+                shards,
+            } => {
+                self.brokers.insert(
+                    *broker,
+                    BrokerRegistration {
+                        epoch: offset,
+                        incarnation: *incarnation,
+                        host: host.clone(),
+                        port: *port,
+                        shards: *shards,
+                        fenced: true,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { broker, epoch }
+            | MetadataRecord::UnfenceBroker { broker, epoch } => {
+                let Some(b) = self.brokers.get_mut(broker).filter(|b| b.epoch == *epoch) else {
+                    return refuse(format!(
+                        "broker {broker} has no registration at epoch {epoch}"
+                    ));
+                };
+                b.fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+            }
+            MetadataRecord::Topic { name, id } => {
+                if self.topic_ids.contains_key(name) || self.topics.contains_key(id) {
+                    return refuse(format!("topic {name} ({id}) exists"));
+                }
+                self.topic_ids.insert(name.clone(), *id);
+                self.topics.insert(
+                    *id,
+                    TopicImage {
+                        name: name.clone(),
+                        partitions: BTreeMap::new(),
+                    },
+                );
+            }
+            MetadataRecord::Partition {
+                topic,
+                partition,
+                replicas,
+                isr,
+                leader,
+            } => {
+                let Some(t) = self.topics.get_mut(topic) else {
+                    return refuse(format!("partition {partition} of unknown topic {topic}"));
+                };
+                if t.partitions.contains_key(partition) {
+                    return refuse(format!("partition {partition} of {} exists", t.name));
+                }
+                let image = PartitionImage {
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                };
+                t.partitions.insert(*partition, image);
+            }
+            MetadataRecord::PartitionChange {
+                topic,
+                partition,
+                isr,
+                leader,
+            } => {
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(partition))
+                else {
+                    return refuse(format!("change to unknown partition {topic}-{partition}"));
+                };
+                if let Some(isr) = isr {
+                    p.isr = isr.clone();
+                }
+                if let Some(leader) = leader {
+                    if *leader != p.leader {
+                        p.leader = *leader;
+                        p.leader_epoch += 1;
+                    }
+                }
+                p.partition_epoch += 1;
+            }
+            MetadataRecord::RemoveTopic { id } => {
+                let Some(t) = self.topics.remove(id) else {
+                    return refuse(format!("removing unknown topic {id}"));
+                };
+                self.topic_ids.remove(&t.name);
+            }
+            MetadataRecord::ProducerIds { next, .. } => {
+                if *next <= self.next_producer_id {
+                    return refuse(format!("producer ids up to {next} are handed out already"));
+                }
+                self.next_producer_id = *next;
+            }
+        }
+        self.offset = offset;
+        Ok(())
+    }
+}
+
+pub fn encode(record: &MetadataRecord) -> Vec<u8> {
+    serde_json::to_vec(record).expect("a metadata record always serializes")
+}
+
+pub fn decode(bytes: &[u8]) -> Result<MetadataRecord, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic_with_partition(image: &mut MetadataImage, id: Uuid) {
+        image
+            .apply(
+                3,
+                &MetadataRecord::Topic {
+                    name: "orders".into(),
+                    id,
+                },
+            )
+            .unwrap();
+        let replicas = vec![
+            Replica {
+                broker: 1,
+                shard: 0,
+            },
+            Replica {
+                broker: 2,
+                shard: 1,
+            },
+        ];
+        let partition = MetadataRecord::Partition {
+            topic: id,
+            partition: 0,
+            replicas,
+            isr: vec![1, 2],
+            leader: 1,
+        };
+        image.apply(4, &partition).unwrap();
+    }
+
+    #[test]
+    fn a_registration_takes_its_offset_as_epoch_and_starts_fenced() {
+        let mut image = MetadataImage::default();
+        let register = MetadataRecord::RegisterBroker {
+            broker: 1,
+            incarnation: Uuid::from_u128(7),
+            host: "a".into(),
+            port: 9092,
+            shards: 2,
+        };
+        image.apply(5, &register).unwrap();
+        assert!(image.is_fenced(1));
+        assert!(image
+            .apply(
+                6,
+                &MetadataRecord::UnfenceBroker {
+                    broker: 1,
+                    epoch: 4
+                }
+            )
+            .is_err());
+        image
+            .apply(
+                6,
+                &MetadataRecord::UnfenceBroker {
+                    broker: 1,
+                    epoch: 5,
+                },
+            )
+            .unwrap();
+        assert!(!image.is_fenced(1));
+        assert_eq!(image.offset, 6);
+    }
+
+    #[test]
+    fn a_new_leader_starts_a_new_leader_epoch_and_every_change_a_partition_epoch() {
+        let mut image = MetadataImage::default();
+        let id = Uuid::from_u128(1);
+        topic_with_partition(&mut image, id);
+        let shrink = MetadataRecord::PartitionChange {
+            topic: id,
+            partition: 0,
+            isr: Some(vec![1]),
+            leader: None,
+        };
+        image.apply(5, &shrink).unwrap();
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!(
+            (p.leader_epoch, p.partition_epoch, p.isr.clone()),
+            (0, 1, vec![1])
+        );
+        let elect = MetadataRecord::PartitionChange {
+            topic: id,
+            partition: 0,
+            isr: None,
+            leader: Some(2),
+        };
+        image.apply(6, &elect).unwrap();
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 1, 2));
+    }
+
+    #[test]
+    fn records_that_do_not_fit_leave_the_image_as_it_was() {
+        let mut image = MetadataImage::default();
+        let id = Uuid::from_u128(1);
+        topic_with_partition(&mut image, id);
+        let before = image.clone();
+        for bad in [
+            MetadataRecord::Topic {
+                name: "orders".into(),
+                id: Uuid::from_u128(2),
+            },
+            MetadataRecord::PartitionChange {
+                topic: id,
+                partition: 9,
+                isr: None,
+                leader: Some(1),
+            },
+            MetadataRecord::RemoveTopic {
+                id: Uuid::from_u128(3),
+            },
+            MetadataRecord::FenceBroker {
+                broker: 4,
+                epoch: 0,
+            },
+        ] {
+            let err = image.apply(10, &bad).unwrap_err();
+            assert_eq!(err.offset, 10);
+            assert_eq!(image, before);
+        }
+    }
+
+    #[test]
+    fn records_read_back_from_their_bytes() {
+        let record = MetadataRecord::PartitionChange {
+            topic: Uuid::from_u128(9),
+            partition: 3,
+            isr: Some(vec![1, 3]),
+            leader: Some(3),
+        };
+        assert_eq!(decode(&encode(&record)).unwrap(), record);
+        assert!(decode(b"{\"type\":\"Nope\"}").is_err());
+    }
+}

@@ -1,0 +1,359 @@
+//! The active controller's decisions about brokers and partitions, as Kafka's KRaft
+//! controller makes them (`ReplicationControlManager`, `PartitionChangeBuilder`,
+//! `StripedReplicaPlacer`): each reads the image and returns the records that carry it
+//! out, which the quorum then commits. Pure.
+
+use uuid::Uuid;
+
+use super::image::{MetadataImage, MetadataRecord, PartitionImage, Replica, NO_LEADER};
+use super::shard_for;
+use crate::replication::isr::{AlterAnswer, AlterIsr};
+
+/// The leader a partition gets from `isr`: its first replica (in replica order, so the
+/// preferred leader wins when it can) that is in the ISR and not fenced. With
+/// `unclean.leader.election.enable`, any unfenced replica when no ISR member is left.
+pub fn elect(image: &MetadataImage, p: &PartitionImage, isr: &[i32], unclean: bool) -> Option<i32> {
+    let live = |b: &i32| !image.is_fenced(*b);
+    let clean = p
+        .replicas
+        .iter()
+        .map(|r| r.broker)
+        .find(|b| isr.contains(b) && live(b));
+    clean.or_else(|| {
+        unclean
+            .then(|| p.replicas.iter().map(|r| r.broker).find(live))
+            .flatten()
+    })
+}
+
+/// A broker the controller fences (its session expired, or it shut down): it leaves
+/// every ISR it is in, except as the last member (the ISR never empties, so the
+/// partition can come back with it clean), and its leaderships pass to the next ISR
+/// member, or to nobody. Returns the records: the fence, then one change per partition.
+pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataRecord> {
+    let Some(registration) = image.brokers.get(&broker).filter(|b| !b.fenced) else {
+        return Vec::new();
+    };
+    let mut records = vec![MetadataRecord::FenceBroker {
+        broker,
+        epoch: registration.epoch,
+    }];
+    // Decide as if the fence were applied: nothing may be elected onto the fenced broker.
+    let mut after = image.clone();
+    if let Some(b) = after.brokers.get_mut(&broker) {
+        b.fenced = true;
+    }
+    for (&topic, t) in &image.topics {
+        for (&partition, p) in &t.partitions {
+            if !p.isr.contains(&broker) && p.leader != broker {
+                continue;
+            }
+            let isr: Vec<i32> = if p.isr.len() > 1 {
+                p.isr.iter().copied().filter(|&r| r != broker).collect()
+            } else {
+                p.isr.clone()
+            };
+            let leader = if p.leader == broker || p.leader == NO_LEADER {
+                elect(&after, p, &isr, unclean).unwrap_or(NO_LEADER)
+            } else {
+                p.leader
+            };
+            // An unclean leader is the whole ISR: nothing else is known to hold its log.
+            let isr = if leader != NO_LEADER && !isr.contains(&leader) {
+                vec![leader]
+            } else {
+                isr
+            };
+            records.push(MetadataRecord::PartitionChange {
+                topic,
+                partition,
+                isr: (isr != p.isr).then_some(isr),
+                leader: (leader != p.leader).then_some(leader),
+            });
+        }
+    }
+    records
+}
+
+/// A fenced broker that heartbeats again, caught up with the metadata: it is unfenced,
+/// and the partitions left without a leader that it can lead cleanly get it.
+pub fn unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+    let Some(registration) = image.brokers.get(&broker).filter(|b| b.fenced) else {
+        return Vec::new();
+    };
+    let mut records = vec![MetadataRecord::UnfenceBroker {
+        broker,
+        epoch: registration.epoch,
+    }];
+    for (&topic, t) in &image.topics {
+        for (&partition, p) in &t.partitions {
+            if p.leader == NO_LEADER && p.isr.contains(&broker) {
+                records.push(MetadataRecord::PartitionChange {
+                    topic,
+                    partition,
+                    isr: None,
+                    leader: Some(broker),
+                });
+            }
+        }
+    }
+    records
+}
+
+/// AlterPartition from a leader: Kafka's checks, in Kafka's order. A stale leader or
+/// partition epoch answers `Stale`; an ISR that adds a fenced broker, or names one that
+/// is not a replica, or leaves the leader out, answers `Refused`; otherwise the change
+/// is committed with the record returned.
+pub fn alter_partition(
+    image: &MetadataImage,
+    broker: i32,
+    topic: Uuid,
+    partition: i32,
+    change: &AlterIsr,
+) -> (AlterAnswer, Option<MetadataRecord>) {
+    let Some(p) = image.partition(topic, partition) else {
+        return (AlterAnswer::Refused, None);
+    };
+    if p.leader != broker
+        || change.leader_epoch != p.leader_epoch
+        || change.partition_epoch != p.partition_epoch
+    {
+        return (AlterAnswer::Stale, None);
+    }
+    let eligible = change
+        .isr
+        .iter()
+        .all(|r| p.replica_on(*r).is_some() && (p.isr.contains(r) || !image.is_fenced(*r)));
+    if !eligible || !change.isr.contains(&broker) {
+        return (AlterAnswer::Refused, None);
+    }
+    let record = MetadataRecord::PartitionChange {
+        topic,
+        partition,
+        isr: Some(change.isr.clone()),
+        leader: None,
+    };
+    let answer = AlterAnswer::Committed {
+        isr: change.isr.clone(),
+        partition_epoch: p.partition_epoch + 1,
+    };
+    (answer, Some(record))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    #[error("replication factor {wanted} is larger than the {available} brokers available")]
+    NotEnoughBrokers { wanted: usize, available: usize },
+    #[error("replication factor must be at least 1")]
+    NoReplicas,
+}
+
+/// Replicas for the partitions of a new topic over the unfenced brokers, striped as
+/// Kafka's placer does: partition `p`'s replicas are `rf` consecutive brokers starting
+/// at `start + p`, so leaders (the first replica) spread evenly. Within a broker, the
+/// replica goes to the shard `shard_for` names for its shard count, the shard a broker
+/// of one would have used.
+pub fn place(
+    image: &MetadataImage,
+    topic: &str,
+    partitions: i32,
+    replication_factor: usize,
+    start: usize,
+) -> Result<Vec<Vec<Replica>>, PlacementError> {
+    if replication_factor == 0 {
+        return Err(PlacementError::NoReplicas);
+    }
+    let live: Vec<(i32, u32)> = image
+        .brokers
+        .iter()
+        .filter(|(_, b)| !b.fenced)
+        .map(|(&id, b)| (id, b.shards))
+        .collect();
+    if replication_factor > live.len() {
+        return Err(PlacementError::NotEnoughBrokers {
+            wanted: replication_factor,
+            available: live.len(),
+        });
+    }
+    Ok((0..partitions)
+        .map(|p| {
+            (0..replication_factor)
+                .map(|r| {
+                    let (broker, shards) = live[(start + p as usize + r) % live.len()];
+                    let shard = shard_for(topic, p, shards as usize).0 as u32;
+                    Replica { broker, shard }
+                })
+                .collect()
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(brokers: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        let mut offset = 0;
+        for &b in brokers {
+            offset += 1;
+            let register = MetadataRecord::RegisterBroker {
+                broker: b,
+                incarnation: Uuid::from_u128(b as u128),
+                host: "h".into(),
+                port: 9092,
+                shards: 2,
+            };
+            image.apply(offset, &register).unwrap();
+            for r in unfence(&image, b) {
+                offset += 1;
+                image.apply(offset, &r).unwrap();
+            }
+        }
+        image
+    }
+
+    fn with_topic(
+        mut image: MetadataImage,
+        replicas: &[i32],
+        isr: &[i32],
+        leader: i32,
+    ) -> (MetadataImage, Uuid) {
+        let id = Uuid::from_u128(42);
+        let offset = image.offset;
+        image
+            .apply(
+                offset + 1,
+                &MetadataRecord::Topic {
+                    name: "t".into(),
+                    id,
+                },
+            )
+            .unwrap();
+        let replicas = replicas
+            .iter()
+            .map(|&broker| Replica { broker, shard: 0 })
+            .collect();
+        let partition = MetadataRecord::Partition {
+            topic: id,
+            partition: 0,
+            replicas,
+            isr: isr.to_vec(),
+            leader,
+        };
+        image.apply(offset + 2, &partition).unwrap();
+        (image, id)
+    }
+
+    fn apply_all(image: &mut MetadataImage, records: &[MetadataRecord]) {
+        for r in records {
+            let offset = image.offset + 1;
+            image.apply(offset, r).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_fenced_leader_hands_over_to_the_next_isr_member() {
+        let (mut image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 2, 3], 1);
+        let records = fence(&image, 1, false);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!(
+            (p.leader, p.isr.clone(), p.leader_epoch),
+            (2, vec![2, 3], 1)
+        );
+        assert!(
+            fence(&image, 1, false).is_empty(),
+            "fencing twice changes nothing"
+        );
+    }
+
+    #[test]
+    fn the_last_isr_member_stays_in_it_and_the_partition_waits_for_it() {
+        let (mut image, id) = with_topic(image(&[1, 2]), &[1, 2], &[1], 1);
+        let records = fence(&image, 1, false);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!(
+            (p.leader, p.isr.clone()),
+            (NO_LEADER, vec![1]),
+            "2 is not in the ISR: no clean leader"
+        );
+        let records = unfence(&image, 1);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch), (1, 2));
+    }
+
+    #[test]
+    fn unclean_election_takes_any_live_replica_and_makes_it_the_isr() {
+        let (mut image, id) = with_topic(image(&[1, 2]), &[1, 2], &[1], 1);
+        let records = fence(&image, 1, true);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
+    fn alter_partition_answers_as_kafka_checks() {
+        let (image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 2], 1);
+        let change = |isr: Vec<i32>, leader_epoch, partition_epoch| AlterIsr {
+            leader_epoch,
+            partition_epoch,
+            isr,
+        };
+        let (answer, record) = alter_partition(&image, 1, id, 0, &change(vec![1, 2, 3], 0, 0));
+        assert_eq!(
+            answer,
+            AlterAnswer::Committed {
+                isr: vec![1, 2, 3],
+                partition_epoch: 1
+            }
+        );
+        assert!(record.is_some());
+        assert_eq!(
+            alter_partition(&image, 1, id, 0, &change(vec![1], 0, 1)).0,
+            AlterAnswer::Stale
+        );
+        assert_eq!(
+            alter_partition(&image, 2, id, 0, &change(vec![1], 0, 0)).0,
+            AlterAnswer::Stale
+        );
+        assert_eq!(
+            alter_partition(&image, 1, id, 0, &change(vec![1, 4], 0, 0)).0,
+            AlterAnswer::Refused
+        );
+        assert_eq!(
+            alter_partition(&image, 1, id, 0, &change(vec![2], 0, 0)).0,
+            AlterAnswer::Refused
+        );
+        let mut fenced = image.clone();
+        let epoch = fenced.brokers[&3].epoch;
+        fenced
+            .apply(99, &MetadataRecord::FenceBroker { broker: 3, epoch })
+            .unwrap();
+        assert_eq!(
+            alter_partition(&fenced, 1, id, 0, &change(vec![1, 2, 3], 0, 0)).0,
+            AlterAnswer::Refused
+        );
+    }
+
+    #[test]
+    fn placement_stripes_leaders_over_the_live_brokers() {
+        let placed = place(&image(&[1, 2, 3]), "orders", 4, 3, 0).unwrap();
+        let leaders: Vec<i32> = placed.iter().map(|r| r[0].broker).collect();
+        assert_eq!(leaders, vec![1, 2, 3, 1]);
+        assert!(placed.iter().all(|r| {
+            let mut brokers: Vec<i32> = r.iter().map(|x| x.broker).collect();
+            brokers.sort();
+            brokers == vec![1, 2, 3]
+        }));
+        assert_eq!(
+            place(&image(&[1, 2]), "orders", 1, 3, 0),
+            Err(PlacementError::NotEnoughBrokers {
+                wanted: 3,
+                available: 2
+            })
+        );
+    }
+}
