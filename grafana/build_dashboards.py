@@ -112,6 +112,15 @@ def cluster_overview() -> list[dict]:
             q(f"sum(kafka_server_replicamanager_underreplicatedpartitions{{{SEL}}})", "under-replicated"),
             q(f"sum(kafka_controller_kafkacontroller_offlinepartitionscount{{{SEL}}})", "offline"),
         ], w=24),
+        # The metadata quorum (Kafka's raft-metrics).
+        stat("Quorum leader", f"max(kafka_server_raft_metrics_current_leader{{{SEL}}})",
+             description="The node id of the metadata quorum's leader, the active controller (-1: none)."),
+        stat("Quorum epoch", f"max(kafka_server_raft_metrics_current_epoch{{{SEL}}})",
+             description="Rises with each election of the metadata quorum."),
+        series("Metadata log: high watermark and each node's end", [
+            q(f"max(kafka_server_raft_metrics_high_watermark{{{SEL}}})", "high watermark"),
+            q(f"max by (instance) (kafka_server_raft_metrics_log_end_offset{{{SEL}}})", "{{instance}} end"),
+        ], w=16, description="A node whose end falls behind the high watermark is not keeping up with the quorum."),
     ]
 
 

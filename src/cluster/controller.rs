@@ -91,6 +91,7 @@ impl Controller {
         }
         let node = self.broker.borrow().node_id;
         QuorumStatus {
+            state: "leader",
             leader: Some(node),
             epoch: 0,
             high_watermark: 0,

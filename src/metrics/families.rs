@@ -118,6 +118,7 @@ pub fn build(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     families.extend(request_families(samples));
     families.extend(broker_families(samples, broker));
     families.extend(log_families(samples, broker));
+    families.extend(quorum_families(samples, broker));
     families.extend(shard_families(samples));
     families.extend(consumer_group_families(samples));
     families.retain(|f| !f.get_metric().is_empty());
@@ -229,7 +230,11 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
         .filter(|p| p.in_sync_replicas == p.min_insync_replicas)
         .count();
     let offline: u64 = samples.iter().map(|s| s.offline_partitions).sum();
-    let controllers = samples.iter().filter(|s| s.controller).count();
+    // The active controller: the quorum's leader (a cluster of one leads itself).
+    let controllers = samples
+        .iter()
+        .filter(|s| s.quorum.as_ref().is_some_and(|q| q.state == "leader"))
+        .count();
     let per_processor = |value: ShardField, make: MakeMetric| -> Vec<Metric> {
         samples
             .iter()
@@ -310,6 +315,59 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             "Client connections accepted per listener and shard (socket-server-metrics connection-creation-total)",
             MetricType::COUNTER,
             per_processor(|s| s.connections_created as f64, counter),
+        ),
+    ]
+}
+
+/// The states Kafka's raft-metrics `current-state` takes, one series each.
+const QUORUM_STATES: [&str; 5] = [
+    "leader",
+    "candidate",
+    "prospective",
+    "follower",
+    "unattached",
+];
+
+/// The metadata quorum as this node's member sees it (Kafka's `raft-metrics`).
+fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
+    let Some(q) = samples.iter().find_map(|s| s.quorum.as_ref()) else {
+        return Vec::new();
+    };
+    let own_end = q
+        .voters
+        .iter()
+        .find(|v| v.node == broker.node_id)
+        .map_or(-1, |v| v.log_end);
+    let states = QUORUM_STATES
+        .iter()
+        .map(|state| gauge(&[("state", state)], f64::from(u8::from(*state == q.state))))
+        .collect();
+    vec![
+        single(
+            "kafka_server_raft_metrics_current_leader",
+            "The metadata quorum's leader as this node knows it, -1 if none (raft-metrics current-leader)",
+            f64::from(q.leader.unwrap_or(-1)),
+        ),
+        single(
+            "kafka_server_raft_metrics_current_epoch",
+            "The metadata quorum's epoch (raft-metrics current-epoch)",
+            f64::from(q.epoch),
+        ),
+        single(
+            "kafka_server_raft_metrics_high_watermark",
+            "The metadata log's high watermark (raft-metrics high-watermark)",
+            q.high_watermark as f64,
+        ),
+        single(
+            "kafka_server_raft_metrics_log_end_offset",
+            "The end of this node's metadata log (raft-metrics log-end-offset)",
+            own_end as f64,
+        ),
+        family(
+            "kafka_server_raft_metrics_current_state",
+            "1 for this node's state in the metadata quorum (raft-metrics current-state)",
+            MetricType::GAUGE,
+            states,
         ),
     ]
 }

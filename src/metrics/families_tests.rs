@@ -9,6 +9,7 @@ use super::histogram::DurationHistogram;
 use super::requests::{RequestMetrics, RequestTimes};
 use super::sample::{GroupOffsets, PartitionSample, ShardSample};
 use super::topics::TopicCounts;
+use crate::quorum::member::{QuorumStatus, VoterStatus};
 
 const BROKER: Broker = Broker {
     listener: "PLAINTEXT",
@@ -165,10 +166,77 @@ fn handled_in(time: Duration) -> RequestTimes {
     }
 }
 
+fn quorum(state: &'static str) -> QuorumStatus {
+    QuorumStatus {
+        state,
+        leader: Some(2),
+        epoch: 4,
+        high_watermark: 17,
+        voters: vec![
+            VoterStatus {
+                node: 7,
+                log_end: 15,
+                last_heard_ms: -1,
+                last_caught_up_ms: -1,
+            },
+            VoterStatus {
+                node: 2,
+                log_end: 18,
+                last_heard_ms: -1,
+                last_caught_up_ms: -1,
+            },
+        ],
+    }
+}
+
+#[test]
+fn the_quorum_families_are_kafkas_raft_metrics_and_only_its_leader_is_active() {
+    let mut s0 = shard(0);
+    s0.controller = true;
+    s0.quorum = Some(quorum("follower"));
+    let text = render(&[s0], &BROKER);
+    assert_eq!(
+        value(&text, "kafka_server_raft_metrics_current_leader"),
+        2.0
+    );
+    assert_eq!(value(&text, "kafka_server_raft_metrics_current_epoch"), 4.0);
+    assert_eq!(
+        value(&text, "kafka_server_raft_metrics_high_watermark"),
+        17.0
+    );
+    assert_eq!(
+        value(&text, "kafka_server_raft_metrics_log_end_offset"),
+        15.0,
+        "the node's own log end (node 7)"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_server_raft_metrics_current_state{state=\"follower\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_server_raft_metrics_current_state{state=\"leader\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_controller_kafkacontroller_activecontrollercount"
+        ),
+        0.0
+    );
+}
+
 #[test]
 fn broker_gauges_and_connections_per_network_processor() {
     let mut s0 = shard(0);
     s0.controller = true;
+    s0.quorum = Some(quorum("leader"));
     s0.connections = 3;
     s0.connections_created = 10;
     s0.offline_partitions = 1;

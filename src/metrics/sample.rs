@@ -38,6 +38,8 @@ pub struct ShardSample {
     /// Partitions the snapshot gives this shard whose log it does not have open.
     pub offline_partitions: u64,
     pub controller: bool,
+    /// The metadata quorum as this node's member sees it (shard 0 only).
+    pub quorum: Option<crate::quorum::member::QuorumStatus>,
     pub consumer_groups: Vec<GroupOffsets>,
 }
 
@@ -173,6 +175,9 @@ pub fn sample(shard: &Shard) -> ShardSample {
         partitions,
         offline_partitions: offline as u64,
         controller: shard.has_controller(),
+        quorum: shard
+            .has_controller()
+            .then(|| shard.controller().quorum_status()),
         // Filled by the scrape from `group::offsets::positions_with_age` (it reads logs).
         consumer_groups: Vec::new(),
     }

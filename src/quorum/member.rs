@@ -60,6 +60,8 @@ fn now_ms() -> i64 {
 /// What DescribeQuorum reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumStatus {
+    /// This member's state, by Kafka's names (`Quorum::state_name`).
+    pub state: &'static str,
     pub leader: Option<i32>,
     /// Raft's term: Kafka's leader epoch of the metadata log.
     pub epoch: i32,
@@ -208,6 +210,7 @@ impl Member {
             })
             .collect();
         QuorumStatus {
+            state: quorum.state_name(),
             leader: quorum.leader().map(node_id),
             epoch: quorum.term() as i32,
             high_watermark: quorum.commit_index() as i64,

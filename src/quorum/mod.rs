@@ -146,6 +146,19 @@ impl Quorum {
         self.node.raft.state == StateRole::Leader
     }
 
+    /// The member's state by Kafka's names for a KRaft voter (raft-metrics
+    /// `current-state`): leader, candidate, prospective (pre-vote), follower, or
+    /// unattached (a follower that knows no leader).
+    pub fn state_name(&self) -> &'static str {
+        match self.node.raft.state {
+            StateRole::Leader => "leader",
+            StateRole::Candidate => "candidate",
+            StateRole::PreCandidate => "prospective",
+            StateRole::Follower if self.leader().is_some() => "follower",
+            StateRole::Follower => "unattached",
+        }
+    }
+
     pub fn commit_index(&self) -> u64 {
         self.node.raft.raft_log.committed
     }

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+import prom
 from conftest import shoal_bin
 
 TOOL_TIMEOUT_S = 30.0
@@ -72,6 +73,16 @@ def wait_for(what: str, check, deadline_s: float = ELECTION_DEADLINE_S):
     pytest.fail(f"{what} within {deadline_s} s; last answer: {last!r}")
 
 
+def raft_metrics(b) -> dict[str, float]:
+    """The broker's raft-metrics and active-controller samples from its /metrics."""
+    address = re.search(r"shoal metrics: listening on (\S+)", b.log_text()).group(1)
+    code, text = prom.http(f"http://{address}/metrics")
+    assert code == 200, text
+    wanted = ("kafka_server_raft_metrics_", "kafka_controller_kafkacontroller_activecontrollercount")
+    return {series: float(value) for series, value in (line.rsplit(" ", 1) for line in text.splitlines()
+                                                      if line.startswith(wanted))}
+
+
 def agreed_leader(brokers) -> tuple[int, int] | None:
     """(leader, epoch) when every running broker names the same leader at the same epoch."""
     seen = {(int(s["LeaderId"]), int(s["LeaderEpoch"])) for s in (status(b) for b in brokers)}
@@ -102,14 +113,32 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     by_id = {i + 1: b for i, b in enumerate(brokers)}
     leader, epoch = wait_for("the three voters agreeing on a leader", lambda: agreed_leader(brokers))
     assert "ClusterId:" in describe(by_id[leader], "status")
+
+    # Their metrics say the same: one active controller, the leader, in state "leader".
+    # (Compared with what the tool says at the same moment: a loaded machine may hold an
+    # election in between.)
+    def metrics_agree():
+        m = {i: raft_metrics(b) for i, b in by_id.items()}
+        now = agreed_leader(brokers)
+        same = now is not None and all(x["kafka_server_raft_metrics_current_leader"] == now[0] and
+                                       x["kafka_server_raft_metrics_current_epoch"] == now[1] for x in m.values())
+        return (now[0], m) if same else None
+    current, m = wait_for("the metrics naming the same leader", metrics_agree)
+    active = {i for i, x in m.items() if x["kafka_controller_kafkacontroller_activecontrollercount"] == 1}
+    assert active == {current}, m
+    assert m[current]['kafka_server_raft_metrics_current_state{state="leader"}'] == 1
+    assert all(m[i]['kafka_server_raft_metrics_current_state{state="follower"}'] == 1 for i in by_id if i != current)
     assert set(by_id) == set(map(int, status(by_id[leader])["CurrentVoters"].strip("[]").split(",")))
 
     # The leader knows every voter's log end; all reach its own.
     def caught_up():
-        rows = replication(by_id[leader])
-        ends = {node: end for node, (end, _) in rows.items()}
-        return rows if len(set(ends.values())) == 1 and rows[leader][1] == "Leader" else None
-    wait_for("every voter holding the leader's log", caught_up)
+        agreed = agreed_leader(brokers)
+        if agreed is None:
+            return None
+        rows = replication(by_id[agreed[0]])
+        ends = {end for end, _ in rows.values()}
+        return agreed if len(ends) == 1 and rows[agreed[0]][1] == "Leader" else None
+    leader, epoch = wait_for("every voter holding the leader's log", caught_up)
 
     by_id[leader].kill9()
     rest = [b for i, b in by_id.items() if i != leader]
@@ -124,10 +153,11 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     by_id[leader].restart()
 
     def rejoined():
-        if agreed_leader(brokers) != (new_leader, new_epoch):
+        agreed = agreed_leader(brokers)
+        if agreed is None or agreed[1] < new_epoch:
             return None
-        rows = replication(by_id[new_leader])
-        return rows if rows[leader][0] == rows[new_leader][0] else None
+        rows = replication(by_id[agreed[0]])
+        return rows if rows[leader][0] == rows[agreed[0]][0] else None
     wait_for("the restarted node following the new leader with its whole log", rejoined)
 
 
