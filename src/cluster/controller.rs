@@ -50,6 +50,15 @@ pub struct NewPartitions {
     pub assignments: Option<Vec<Vec<i32>>>,
 }
 
+/// The brokers a quorum of several voters has registered and not fenced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredBrokers {
+    /// The quorum's leader, -1 when there is none.
+    pub controller: i32,
+    /// `(id, host, port)`, by id.
+    pub brokers: Vec<(i32, String, u16)>,
+}
+
 pub struct Controller {
     path: PathBuf,
     state: RefCell<ClusterState>,
@@ -81,6 +90,23 @@ impl Controller {
 
     pub fn set_quorum(&self, member: Rc<Member>) {
         *self.quorum.borrow_mut() = Some(member);
+    }
+
+    /// With a quorum of several voters: the active controller and the unfenced brokers
+    /// as the image has them. `None` for a cluster of one.
+    pub fn registered_brokers(&self) -> Option<RegisteredBrokers> {
+        let member = self.quorum.borrow().as_ref().map(Rc::clone)?;
+        let brokers = member
+            .image()
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(&id, b)| (id, b.host.clone(), b.port))
+            .collect();
+        Some(RegisteredBrokers {
+            controller: member.status().leader.unwrap_or(-1),
+            brokers,
+        })
     }
 
     /// The metadata quorum as DescribeQuorum reports it. A cluster of one has no
@@ -669,6 +695,10 @@ fn partition_directories(log_dir: &Path) -> std::io::Result<Vec<(String, i32, Pa
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
+        // The metadata quorum's own log, not a partition.
+        if name == crate::quorum::disk::DIR {
+            continue;
+        }
         let Some((topic, partition)) = name.rsplit_once('-') else {
             continue;
         };

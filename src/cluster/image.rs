@@ -27,7 +27,8 @@ pub struct Replica {
 #[serde(tag = "type")]
 pub enum MetadataRecord {
     /// A broker (re)starts: a new incarnation gets a new epoch (the record's offset, as
-    /// in Kafka) and starts fenced until its first heartbeat finds it caught up.
+    /// in Kafka) and starts fenced until the controller finds it alive and caught up;
+    /// the same incarnation again (a retried registration) changes nothing.
     RegisterBroker {
         broker: i32,
         incarnation: Uuid,

@@ -126,6 +126,12 @@ pub struct BrokerConfig {
     pub metrics_port: u16,
     /// A shard that makes no start-up progress this long stops the broker (shoal's own).
     pub startup_stall_timeout_ms: i64,
+    /// `broker.session.timeout.ms`: the active controller fences a broker it has not
+    /// heard from for this long.
+    pub broker_session_timeout_ms: i64,
+    /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this
+    /// long (to twice it) stands for election.
+    pub quorum_election_timeout_ms: i64,
     /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
     pub authorizer_class_name: String,
     /// Principals (`User:admin`) every ACL check allows.
@@ -215,6 +221,8 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 86_400_000,
             metrics_port: 9644,
             startup_stall_timeout_ms: 120_000,
+            broker_session_timeout_ms: 9_000,
+            quorum_election_timeout_ms: 1_000,
             authorizer_class_name: String::new(),
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,

@@ -860,4 +860,24 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         },
         render: |c| Some(c.startup_stall_timeout_ms.to_string()),
     },
+    BrokerKey {
+        name: "broker.session.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.broker_session_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.broker_session_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "controller.quorum.election.timeout.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.quorum_election_timeout_ms = parse_int(k, v, 200, i32::MAX)?.into();
+            Ok(())
+        },
+        render: |c| Some(c.quorum_election_timeout_ms.to_string()),
+    },
 ];

@@ -291,8 +291,8 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
         ),
         single(
             "kafka_brokers",
-            "Brokers in the cluster (kafka_exporter's name)",
-            1.0,
+            "Brokers in the cluster, registered and not fenced (kafka_exporter's name)",
+            samples.iter().find_map(|s| s.registered_brokers).unwrap_or(1) as f64,
         ),
         single(
             "kafka_controller_kafkacontroller_activecontrollercount",

@@ -40,6 +40,8 @@ pub struct ShardSample {
     pub controller: bool,
     /// The metadata quorum as this node's member sees it (shard 0 only).
     pub quorum: Option<crate::quorum::member::QuorumStatus>,
+    /// Brokers registered and not fenced, with a quorum of several voters (shard 0).
+    pub registered_brokers: Option<usize>,
     pub consumer_groups: Vec<GroupOffsets>,
 }
 
@@ -178,6 +180,15 @@ pub fn sample(shard: &Shard) -> ShardSample {
         quorum: shard
             .has_controller()
             .then(|| shard.controller().quorum_status()),
+        registered_brokers: shard
+            .has_controller()
+            .then(|| {
+                shard
+                    .controller()
+                    .registered_brokers()
+                    .map(|r| r.brokers.len())
+            })
+            .flatten(),
         // Filled by the scrape from `group::offsets::positions_with_age` (it reads logs).
         consumer_groups: Vec::new(),
     }

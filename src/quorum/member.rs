@@ -5,6 +5,14 @@
 //! connection each, with the quorum codec's messages framed by a 4-byte length; this
 //! node's controller listener takes theirs.
 //!
+//! The committed records build this node's `MetadataImage`. So far they are the
+//! brokers': each node registers itself (forwarded to the leader, retried until its
+//! registration is in the image), and the leader, the active controller, fences a
+//! broker it has not heard from for `broker.session.timeout.ms` and unfences one it
+//! hears again once it holds the log up to its registration (`cluster::rules`). In
+//! combined mode every broker is a voter, so the quorum's own traffic is its heartbeat.
+//! Every `COMPACT_EVERY` records the log is cut to a snapshot of the image.
+//!
 //! A write of the files that fails stops the member (the broker goes on serving): a
 //! member that cannot keep its vote or its entries must not take part.
 
@@ -20,19 +28,27 @@ use futures::AsyncWriteExt;
 use glommio::io::BufferedFile;
 use glommio::net::{TcpListener, TcpStream};
 use raft::eraftpb::{Message, MessageType};
+use uuid::Uuid;
 
 use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
-use super::{codec, Persist, Quorum, QuorumConfig};
+use super::{codec, Committed, Persist, Quorum, QuorumConfig};
+use crate::cluster::image::{self, MetadataImage, MetadataRecord};
+use crate::cluster::rules;
 use crate::config::QuorumPeers;
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::shard::{Event, Shard};
 
 /// Raft's clock.
 pub const TICK: Duration = Duration::from_millis(100);
-/// An election after 1 to 2 s without a leader (Kafka's
-/// `controller.quorum.election.timeout.ms` is 1 s); heartbeats every 200 ms.
-const ELECTION_TICKS: usize = 10;
+/// Heartbeats every 200 ms (elections after `controller.quorum.election.timeout.ms` to
+/// twice it without a leader).
 const HEARTBEAT_TICKS: usize = 2;
+/// Records between two snapshots of the image.
+const COMPACT_EVERY: u64 = 1_000;
+/// How long a proposal about one broker (its registration, fence or unfence) waits to
+/// show in the image before it is made again: a proposal is lost when the leader
+/// changes before committing it.
+const PROPOSAL_RETRY: Duration = Duration::from_secs(1);
 /// The largest frame a peer may send (a snapshot of the metadata image).
 const FRAME_MAX: usize = 64 << 20;
 /// Messages waiting for a peer's connection, at most; older ones go first (Raft sends
@@ -81,6 +97,23 @@ pub struct VoterStatus {
     pub last_caught_up_ms: i64,
 }
 
+/// What this node registers as a broker.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub node: i32,
+    /// The client listener clients are told.
+    pub host: String,
+    pub port: u16,
+    pub shards: u32,
+}
+
+/// The member's timing, from the broker's config.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub election_timeout_ms: i64,
+    pub session_timeout_ms: i64,
+}
+
 struct Peer {
     id: u64,
     address: String,
@@ -89,9 +122,19 @@ struct Peer {
 }
 
 pub struct Member {
+    registration: Registration,
+    /// This process's incarnation: a restart registers anew.
+    incarnation: Uuid,
+    timing: Timing,
     quorum: RefCell<Quorum>,
+    image: RefCell<MetadataImage>,
+    /// When a proposal about a broker was last made (see `PROPOSAL_RETRY`).
+    proposed: RefCell<BTreeMap<i32, Instant>>,
+    /// Since when this member leads: every broker gets a session from then.
+    leading_since: Cell<Option<Instant>>,
     dir: PathBuf,
-    entries: BufferedFile,
+    /// The entries file, replaced when compaction rewrites it.
+    entries: RefCell<Rc<BufferedFile>>,
     /// Bytes in the entries file.
     entries_len: Cell<u64>,
     inbound: RefCell<Vec<Message>>,
@@ -108,9 +151,11 @@ impl Member {
     /// start) and starts its Raft state from them.
     pub async fn open(
         log_dir: &Path,
-        node: i32,
+        registration: Registration,
+        timing: Timing,
         peers: &QuorumPeers,
     ) -> anyhow::Result<Rc<Member>> {
+        let node = registration.node;
         let dir = log_dir.join(DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let read = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
@@ -145,10 +190,20 @@ impl Member {
                 .map_err(std::io::Error::from)?;
             file.fdatasync().await.map_err(std::io::Error::from)?;
         }
+        let image = match log.snapshot_ref().data.as_ref() {
+            [] => MetadataImage::default(),
+            data => serde_json::from_slice(data).with_context(|| {
+                format!(
+                    "the metadata image in {}",
+                    dir.join(SNAPSHOT_FILE).display()
+                )
+            })?,
+        };
+        let election_ticks = (timing.election_timeout_ms / TICK.as_millis() as i64).max(2) as usize;
         let config = QuorumConfig {
             id: raft_id(node),
             voters: voters.clone(),
-            election_ticks: ELECTION_TICKS,
+            election_ticks,
             heartbeat_ticks: HEARTBEAT_TICKS,
             seed: fastrand::u64(..),
         };
@@ -172,9 +227,15 @@ impl Member {
             })
             .collect();
         Ok(Rc::new(Member {
+            registration,
+            incarnation: Uuid::new_v4(),
+            timing,
             quorum: RefCell::new(quorum),
+            image: RefCell::new(image),
+            proposed: RefCell::new(BTreeMap::new()),
+            leading_since: Cell::new(None),
             dir,
-            entries: file,
+            entries: RefCell::new(Rc::new(file)),
             entries_len: Cell::new(valid as u64),
             inbound: RefCell::new(Vec::new()),
             arrived: Event::default(),
@@ -246,7 +307,144 @@ impl Member {
                 self.stopped.set(true);
                 return;
             }
+            self.act();
+            if let Err(error) = self.compact().await {
+                tracing::error!(dir = %self.dir.display(), %error, "the metadata quorum member stops: its snapshot cannot be written");
+                self.stopped.set(true);
+                return;
+            }
         }
+    }
+
+    /// The brokers this node knows, as the image has them.
+    pub fn image(&self) -> MetadataImage {
+        self.image.borrow().clone()
+    }
+
+    /// Proposes what the image lacks: this broker's registration, and on the leader the
+    /// fences and unfences the brokers' sessions call for.
+    fn act(&self) {
+        let now = Instant::now();
+        let mut quorum = self.quorum.borrow_mut();
+        match (quorum.is_leader(), self.leading_since.get()) {
+            (true, None) => self.leading_since.set(Some(now)),
+            (false, Some(_)) => self.leading_since.set(None),
+            _ => {}
+        }
+        let image = self.image.borrow();
+        let node = self.registration.node;
+        let mut records = Vec::new();
+        let registered = image
+            .brokers
+            .get(&node)
+            .is_some_and(|b| b.incarnation == self.incarnation);
+        if !registered {
+            records.push((node, vec![self.register_record()]));
+        }
+        if let Some(since) = self.leading_since.get() {
+            let session = Duration::from_millis(self.timing.session_timeout_ms.max(0) as u64);
+            let heard = self.heard.borrow();
+            for (&broker, b) in &image.brokers {
+                let last = heard.get(&raft_id(broker)).map(|&(ms, _)| ms);
+                let alive = broker == node
+                    || now.duration_since(since) < session
+                    || last.is_some_and(|ms| now_ms() - ms < session.as_millis() as i64);
+                // Unfenced once it holds the log up to its own registration, as Kafka's
+                // controller waits for a broker to catch up.
+                let caught_up = broker == node
+                    || quorum
+                        .matched(raft_id(broker))
+                        .is_some_and(|m| m >= b.epoch);
+                let change = match (b.fenced, alive) {
+                    (true, true) if caught_up => rules::unfence(&image, broker),
+                    (false, false) => rules::fence(&image, broker, false),
+                    _ => Vec::new(),
+                };
+                if !change.is_empty() {
+                    records.push((broker, change));
+                }
+            }
+        }
+        let mut proposed = self.proposed.borrow_mut();
+        for (broker, change) in records {
+            if proposed
+                .get(&broker)
+                .is_some_and(|at| now.duration_since(*at) < PROPOSAL_RETRY)
+            {
+                continue;
+            }
+            for record in change {
+                if quorum.propose_anywhere(image::encode(&record)).is_err() {
+                    // No leader yet: the next round tries again.
+                    return;
+                }
+            }
+            proposed.insert(broker, now);
+        }
+    }
+
+    fn register_record(&self) -> MetadataRecord {
+        let r = &self.registration;
+        MetadataRecord::RegisterBroker {
+            broker: r.node,
+            incarnation: self.incarnation,
+            host: r.host.clone(),
+            port: r.port,
+            shards: r.shards,
+        }
+    }
+
+    /// Applies committed records to the image, in order; one that does not decode or
+    /// does not fit is skipped on every node alike, and logged.
+    fn apply(&self, committed: Vec<Committed>) {
+        let mut image = self.image.borrow_mut();
+        for c in committed {
+            let applied = image::decode(&c.data)
+                .map_err(|e| e.to_string())
+                .and_then(|record| image.apply(c.index, &record).map_err(|e| e.to_string()));
+            if let Err(error) = applied {
+                tracing::warn!(offset = c.index, %error, "metadata record skipped");
+                image.offset = c.index;
+            }
+        }
+    }
+
+    /// Cuts the log to a snapshot of the image once `COMPACT_EVERY` records follow the
+    /// last one, and rewrites the entries file with what remains.
+    async fn compact(&self) -> anyhow::Result<()> {
+        let (at, data) = {
+            let image = self.image.borrow();
+            let quorum = self.quorum.borrow();
+            let snapshot_at = quorum.log().snapshot_ref().get_metadata().index;
+            if image.offset < snapshot_at + COMPACT_EVERY {
+                return Ok(());
+            }
+            (image.offset, serde_json::to_vec(&*image)?)
+        };
+        let (snapshot, rest) = {
+            let mut quorum = self.quorum.borrow_mut();
+            quorum.compact(at, data)?;
+            let log = quorum.log();
+            (
+                disk::encode_snapshot(log.snapshot_ref()),
+                disk::encode_entries(log.entries_ref()),
+            )
+        };
+        crate::storage::replace_file(&self.dir.join(SNAPSHOT_FILE), snapshot).await?;
+        let length = rest.len() as u64;
+        crate::storage::replace_file(&self.dir.join(ENTRIES_FILE), rest).await?;
+        // The entries file was replaced: appends go to the new one.
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .buffered_open(self.dir.join(ENTRIES_FILE))
+            .await
+            .map_err(std::io::Error::from)?;
+        let old = self.entries.replace(Rc::new(file));
+        if let Ok(old) = Rc::try_unwrap(old) {
+            let _ = old.close().await;
+        }
+        self.entries_len.set(length);
+        Ok(())
     }
 
     /// Notes when a peer was last heard from and, on a leader, last caught up.
@@ -276,36 +474,36 @@ impl Member {
             for message in out.messages {
                 self.send(message);
             }
-            // The log carries no metadata records yet: committed entries are Raft's own.
+            if let Some((index, data)) = out.restored {
+                let restored: MetadataImage = serde_json::from_slice(&data).with_context(|| {
+                    format!("the metadata image of the leader's snapshot at {index}")
+                })?;
+                *self.image.borrow_mut() = restored;
+            }
+            self.apply(out.committed);
         }
     }
 
     async fn persist(&self, persist: &Persist) -> anyhow::Result<()> {
+        let entries = Rc::clone(&self.entries.borrow());
         if let Some(snapshot) = &persist.snapshot {
             crate::storage::replace_file(
                 &self.dir.join(SNAPSHOT_FILE),
                 disk::encode_snapshot(snapshot),
             )
             .await?;
-            self.entries
-                .truncate(0)
-                .await
-                .map_err(std::io::Error::from)?;
+            entries.truncate(0).await.map_err(std::io::Error::from)?;
             self.entries_len.set(0);
         }
         if !persist.entries.is_empty() {
             let bytes = disk::encode_entries(&persist.entries);
             let length = bytes.len();
-            let written = self
-                .entries
+            let written = entries
                 .write_at(bytes, self.entries_len.get())
                 .await
                 .map_err(std::io::Error::from)?;
             anyhow::ensure!(written == length, "short write to {ENTRIES_FILE}");
-            self.entries
-                .fdatasync()
-                .await
-                .map_err(std::io::Error::from)?;
+            entries.fdatasync().await.map_err(std::io::Error::from)?;
             self.entries_len.set(self.entries_len.get() + length as u64);
         }
         if let Some(hard_state) = &persist.hard_state {

@@ -230,6 +230,14 @@ impl Quorum {
         if message.to != self.id() || !known || raft::raw_node::is_local_msg(message.msg_type) {
             return Ok(());
         }
+        let mut message = message;
+        if message.msg_type == MessageType::MsgHeartbeat {
+            // A leader's heartbeat commits up to what it believes this member holds. A
+            // member whose files were lost holds less, and Raft would panic committing
+            // past its log's end: the commit is cut to the log here, and the entries
+            // that follow bring it forward.
+            message.commit = message.commit.min(self.last_index());
+        }
         let stepped = self.node.step(message);
         self.pin_election_timeout();
         match stepped {
@@ -253,6 +261,33 @@ impl Quorum {
             }),
             other => Ok(other?),
         }
+    }
+
+    /// Appends a record from any member: a follower forwards it to the leader it knows
+    /// (it is lost if the leader changes first, so the caller retries until it sees the
+    /// record's effect). `NotLeader` when no leader is known.
+    pub fn propose_anywhere(&mut self, data: Vec<u8>) -> Result<(), QuorumError> {
+        if self.is_leader() {
+            return self.propose(data);
+        }
+        if self.leader().is_none() {
+            return Err(QuorumError::NotLeader { leader: None });
+        }
+        match self.node.propose(Vec::new(), data) {
+            Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
+                leader: self.leader(),
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    /// What the leader knows a peer holds: its last index acknowledged. `None` when this
+    /// member does not lead.
+    pub fn matched(&self, peer: u64) -> Option<u64> {
+        if !self.is_leader() {
+            return None;
+        }
+        self.node.raft.prs().get(peer).map(|p| p.matched)
     }
 
     /// Stands for election at once (a test's shortcut, and the start of a cluster of one).

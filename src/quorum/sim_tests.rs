@@ -472,3 +472,30 @@ fn a_follower_refuses_proposals_and_names_the_leader() {
         other => panic!("a follower took a proposal: {other:?}"),
     }
 }
+
+#[test]
+fn a_member_whose_files_were_lost_catches_up_without_panicking() {
+    // Raft commits on a heartbeat up to what the leader believes a member holds; a member
+    // that lost its files holds nothing, and raft-rs would panic committing past its end.
+    let mut sim = Sim::new(11);
+    sim.heal_and_converge();
+    let lost = (0..sim.members.len())
+        .find(|&i| !sim.members[i].quorum.as_ref().unwrap().is_leader())
+        .unwrap();
+    let leader = (0..sim.members.len())
+        .find(|&i| sim.members[i].quorum.as_ref().unwrap().is_leader())
+        .unwrap();
+    sim.crash(lost);
+    sim.members[lost].files = Files::default();
+    sim.start(lost);
+    // The leader's next heartbeat, before anything else reaches the member.
+    for _ in 0..2 {
+        sim.members[leader].quorum.as_mut().unwrap().tick();
+        sim.drain(leader);
+    }
+    while !sim.in_flight.is_empty() {
+        sim.deliver(0);
+    }
+    sim.heal_and_converge();
+    assert_eq!(sim.members[lost].image, sim.committed);
+}

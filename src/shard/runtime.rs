@@ -37,6 +37,7 @@ enum Event {
 /// Runs a broker until SIGTERM or SIGINT. Prints `shoal ready: listening on ADDR` once
 /// every shard accepts connections.
 pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    abort_on_panic();
     // First, so that a signal during start-up stops the broker cleanly too.
     let (events, events_rx) = mpsc::channel::<Event>();
     spawn_signal_thread(events.clone())?;
@@ -151,6 +152,19 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         watch,
         (stops, finishes),
     )
+}
+
+/// A panic ends the process once it is reported. It unwinds only its own shard's
+/// thread: the other shards would wait on the dead one's mailbox for ever, and the
+/// broker would hang, holding its port and log directory, instead of exiting for its
+/// supervisor to restart it. (A shard of a quorum member hung so until this.)
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        eprintln!("shoal: a shard panicked; the broker stops");
+        std::process::abort();
+    }));
 }
 
 /// The start-up watchdog: each shard's progress, and how long one may go without any.
@@ -389,8 +403,20 @@ async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> 
         .map_err(|e| in_use(address, "the controller listener", e))?;
     // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
     let listener = unsafe { glommio::net::TcpListener::from_raw_fd(bound.into_raw_fd()) };
-    let node = shard.snapshot().broker.node_id;
-    let member = crate::quorum::member::Member::open(&shard.log_dir, node, peers).await?;
+    let broker = &shard.snapshot().broker;
+    let (host, port) = shard.advertised();
+    let registration = crate::quorum::member::Registration {
+        node: broker.node_id,
+        host,
+        port: u16::try_from(port).unwrap_or(0),
+        shards: shard.shard_count() as u32,
+    };
+    let timing = crate::quorum::member::Timing {
+        election_timeout_ms: broker.quorum_election_timeout_ms,
+        session_timeout_ms: broker.broker_session_timeout_ms,
+    };
+    let member =
+        crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;
     member.start(shard, listener);
     shard.controller().set_quorum(member);
     tracing::info!(listener = %address, voters = peers.voters.len(), "metadata quorum member started");

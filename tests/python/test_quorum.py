@@ -16,6 +16,9 @@ import time
 
 import pytest
 
+from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
+
+import kafka_wire as kw
 import prom
 from conftest import shoal_bin
 
@@ -73,6 +76,13 @@ def wait_for(what: str, check, deadline_s: float = ELECTION_DEADLINE_S):
     pytest.fail(f"{what} within {deadline_s} s; last answer: {last!r}")
 
 
+def scrape_value(b, series: str) -> float:
+    address = re.search(r"shoal metrics: listening on (\S+)", b.log_text()).group(1)
+    code, text = prom.http(f"http://{address}/metrics")
+    assert code == 200, text
+    return next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(series + " "))
+
+
 def raft_metrics(b) -> dict[str, float]:
     """The broker's raft-metrics and active-controller samples from its /metrics."""
     address = re.search(r"shoal metrics: listening on (\S+)", b.log_text()).group(1)
@@ -81,6 +91,17 @@ def raft_metrics(b) -> dict[str, float]:
     wanted = ("kafka_server_raft_metrics_", "kafka_controller_kafkacontroller_activecontrollercount")
     return {series: float(value) for series, value in (line.rsplit(" ", 1) for line in text.splitlines()
                                                       if line.startswith(wanted))}
+
+
+def describe_cluster(b) -> tuple[int, dict[int, int]]:
+    """DescribeCluster, encoded and decoded by kafka-python: (controller, {broker: port})."""
+    with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
+        request = DescribeClusterRequest(include_cluster_authorized_operations=False)
+        request.with_header(correlation_id=1, client_id="shoal-tests")
+        c.send_raw(request.encode(version=0, header=True, framed=True))
+        r = DescribeClusterResponse.decode(c.recv_frame(), version=0, header=True)
+    assert r.error_code == 0, r
+    return r.controller_id, {x.broker_id: x.port for x in r.brokers}
 
 
 def agreed_leader(brokers) -> tuple[int, int] | None:
@@ -104,6 +125,8 @@ def quorum(start_broker):
             "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
+            # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
+            "broker.session.timeout.ms": 2000,
         }))
     return brokers, ports
 
@@ -140,6 +163,17 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
         return agreed if len(ends) == 1 and rows[agreed[0]][1] == "Leader" else None
     leader, epoch = wait_for("every voter holding the leader's log", caught_up)
 
+    # Each node registered itself through the quorum: every node lists all three, with
+    # the quorum's leader as the controller, and counts them in kafka_brokers.
+    ports = {i: b.port for i, b in by_id.items()}
+    def all_registered():
+        seen = [describe_cluster(b) for b in brokers]
+        agreed = agreed_leader(brokers)
+        listed = agreed is not None and all(c == agreed[0] and listed == ports for c, listed in seen)
+        return seen if listed else None
+    wait_for("every node listing the three registered brokers, and the leader as controller", all_registered)
+    assert all(scrape_value(b, "kafka_brokers") == 3 for b in brokers)
+
     by_id[leader].kill9()
     rest = [b for i, b in by_id.items() if i != leader]
     # Until their election timeout the survivors still name the dead leader.
@@ -148,6 +182,10 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
         return agreed if agreed and agreed[0] != leader else None
     new_leader, new_epoch = wait_for("the two survivors electing a new leader", new_leader_elected)
     assert new_epoch > epoch
+    # The new active controller fences the dead broker once its session has run out.
+    survivors = {i: p for i, p in ports.items() if i != leader}
+    wait_for("the dead broker fenced", lambda: all(describe_cluster(b)[1] == survivors for b in rest))
+    assert all(scrape_value(b, "kafka_brokers") == 2 for b in rest)
 
     # Restarted on its files, the old leader follows and catches up with the new one.
     by_id[leader].restart()
@@ -159,6 +197,9 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
         rows = replication(by_id[agreed[0]])
         return rows if rows[leader][0] == rows[agreed[0]][0] else None
     wait_for("the restarted node following the new leader with its whole log", rejoined)
+    # Registered again under a new incarnation, and unfenced once it caught up.
+    ports[leader] = by_id[leader].port
+    wait_for("the restarted broker listed again", lambda: all(describe_cluster(b)[1] == ports for b in brokers))
 
 
 def test_a_peer_frame_that_does_not_decode_costs_only_its_connection(quorum):

@@ -152,6 +152,25 @@ def test_a_shard_that_makes_no_start_up_progress_stops_the_broker(start_broker, 
     assert [r.value for r in got[0]] == [b"kept"]
 
 
+def test_a_shard_that_panics_stops_the_broker_instead_of_hanging(start_broker, tmp_path, cores):
+    """A panic unwinds one shard's thread; the others would wait on it for ever, holding
+    the port and the log directory. The broker aborts instead, so its supervisor restarts
+    it. (Run outside the fixture's own brokers: their logs must hold no panic.)"""
+    broker = another(tmp_path, cores, "panics", {"num.partitions": 1})
+    try:
+        broker.start()
+        clients.create_topic(broker, clients.unique_topic(), partitions=1)
+        clients.close_all()
+        broker.stop()
+        broker.env = {"FAILPOINTS": "shard::open_partition=panic(a test's panic)"}
+        with pytest.raises(BrokerError, match=r"exited with code -6 before its ready line"):
+            broker.start()
+        log = broker.log_text()
+        assert "a test's panic" in log and "shoal: a shard panicked; the broker stops" in log
+    finally:
+        broker.close()
+
+
 def partition_dirs(broker: Broker, topic: str) -> list:
     return sorted(p.name for p in broker.log_dir.iterdir() if p.is_dir() and p.name.startswith(f"{topic}-"))
 

@@ -1,4 +1,6 @@
-//! DescribeCluster: this broker, the cluster id and the controller.
+//! DescribeCluster: the cluster id, the active controller and the brokers. A cluster of
+//! one is this broker; with a quorum of several voters, the brokers registered and not
+//! fenced in the metadata image, and the quorum's leader as the controller.
 
 use std::ops::RangeInclusive;
 
@@ -9,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
+use crate::cluster::ShardId;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
@@ -17,16 +20,37 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let snapshot = ctx.shard.snapshot();
-    let node = BrokerId(snapshot.broker.node_id);
-    let (host, port) = ctx.shard.advertised();
+    let node = snapshot.broker.node_id;
+    // Cross-shard: the quorum's image lives with the controller on shard 0.
+    let registered = ctx
+        .shard
+        .invoke_on(ShardId(0), |s| async move {
+            s.controller().registered_brokers()
+        })
+        .await
+        .ok()
+        .flatten();
+    let (controller, brokers) = match registered {
+        Some(known) => (known.controller, known.brokers),
+        None => {
+            let (host, port) = ctx.shard.advertised();
+            (node, vec![(node, host, u16::try_from(port).unwrap_or(0))])
+        }
+    };
+    let brokers = brokers
+        .into_iter()
+        .map(|(id, host, port)| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(i32::from(port))
+        })
+        .collect();
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(snapshot.cluster_id().to_string()))
-        .with_controller_id(node)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node)
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)]);
+        .with_controller_id(BrokerId(controller))
+        .with_brokers(brokers);
     // Kafka reports the cluster's operations only to who may describe it.
     let operations = match request.include_cluster_authorized_operations {
         true if !ctx.allowed_on_cluster(Operation::Describe) => 0,
