@@ -189,6 +189,8 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
 
     # Restarted on its files, the old leader follows and catches up with the new one.
     by_id[leader].restart()
+    kept = [p.name for p in by_id[leader].log_dir.iterdir()]
+    assert "__cluster_metadata-0" in kept and not any(name.endswith("-stray") for name in kept), kept
 
     def rejoined():
         agreed = agreed_leader(brokers)
