@@ -23,6 +23,7 @@ import random
 import re
 import resource
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -43,6 +44,31 @@ _EOF = object()
 
 def shoal_bin() -> pathlib.Path:
     return pathlib.Path(os.environ.get("SHOAL_BIN", ROOT / "target" / "debug" / "shoal")).resolve()
+
+
+def free_ports(count: int, consecutive: bool = False) -> list[int]:
+    """Free ports below the kernel's ephemeral range, for addresses a test must name
+    before any process starts (a quorum's voters). A port taken from the ephemeral range
+    could meanwhile become some connection's local port, the nodes' own among them."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    rng = random.Random()
+    while True:
+        if consecutive:
+            first = rng.randrange(max(1024, low - 10_000), low - count)
+            ports = list(range(first, first + count))
+        else:
+            ports = rng.sample(range(max(1024, low - 10_000), low), count)
+        if all(_bindable(p) for p in ports):
+            return ports
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 class BrokerError(AssertionError):

@@ -2,6 +2,7 @@
 passes systemd's own check, and the alert rules pass promtool and read a live broker's
 metrics in a real Prometheus."""
 
+import os
 import pathlib
 import re
 import shutil
@@ -14,7 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 import clients
 import prom
-from conftest import Broker, shoal_bin
+from conftest import Broker, free_ports, shoal_bin
 
 OPS = pathlib.Path(__file__).resolve().parents[2] / "ops"
 
@@ -123,3 +124,46 @@ def test_the_alert_rules_pass_promtool_and_read_a_live_brokers_metrics(start_bro
         assert down[0]["metric"]["job"] == "shoal", down
     finally:
         prometheus.close()
+
+
+def test_the_cluster_script_runs_three_nodes_that_elect_and_fail_over(tmp_path):
+    """ops/cluster.sh as its header shows it: start 3, status, kill a node, restart it,
+    stop. Every node it started is gone afterwards."""
+    env = dict(os.environ)
+    env.update({
+        "CLUSTER_DIR": str(tmp_path / "cluster"),
+        "CLUSTER_BIN": str(shoal_bin()),
+        "CLUSTER_CLIENT_PORT": str(free_ports(3, consecutive=True)[0]),
+        "CLUSTER_CONTROLLER_PORT": str(free_ports(3, consecutive=True)[0]),
+        "CLUSTER_METRICS_PORT": str(free_ports(3, consecutive=True)[0]),
+    })
+
+    def script(*args: str) -> str:
+        cp = subprocess.run([str(OPS / "cluster.sh"), *args], env=env, capture_output=True, text=True,
+                            timeout=120)
+        assert cp.returncode == 0, f"cluster.sh {' '.join(args)}: {cp.stdout}{cp.stderr}"
+        return cp.stdout
+
+    pids = tmp_path / "cluster"
+    try:
+        started = script("start", "3")
+        assert re.search(r"^quorum: node [123] leads$", started, re.M), started
+        status = script("status")
+        assert len(re.findall(r"^node \d: running", status, re.M)) == 3, status
+        assert "CurrentVoters:          [1,2,3]" in status
+        assert script("kill", "2") == "node 2: stopped (KILL)\n"
+        assert "node 2: stopped" in script("status")
+        assert script("restart", "2").startswith("node 2: ready on 127.0.0.1:")
+        assert len(re.findall(r"^node \d: running", script("status"), re.M)) == 3
+        stopped = script("stop")
+        assert stopped.count("stopped (TERM)") == 3, stopped
+    finally:
+        for pid_file in pids.glob("node-*.pid"):
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    for i in (1, 2, 3):
+        log = (pids / f"node-{i}.log").read_text()
+        assert "panicked" not in log, log

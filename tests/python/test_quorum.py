@@ -8,7 +8,6 @@ declares a hostile length, costs only its connection."""
 
 from __future__ import annotations
 
-import random
 import re
 import socket
 import subprocess
@@ -20,31 +19,12 @@ from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
 
 import kafka_wire as kw
 import prom
-from conftest import shoal_bin
+from conftest import free_ports, shoal_bin
 
 TOOL_TIMEOUT_S = 30.0
 # An election takes 1 to 2 s of silence plus a round trip; a loaded machine gets margin.
 ELECTION_DEADLINE_S = 30.0
 POLL_S = 0.2
-
-
-def free_ports(count: int) -> list[int]:
-    """Free ports below the kernel's ephemeral range. The voters must be named before any
-    node starts, and a port taken from the ephemeral range could meanwhile become some
-    connection's local port (the nodes' own connections to each other among them)."""
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    rng = random.Random()
-    ports: list[int] = []
-    while len(ports) < count:
-        port = rng.randrange(max(1024, low - 10_000), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def describe(b, mode: str) -> str:
