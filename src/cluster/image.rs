@@ -2,10 +2,12 @@
 //! log: brokers register and are fenced or unfenced, topics and their partitions are
 //! created with their replicas, and partitions change leader and ISR. The quorum
 //! commits records in one order; every node applies them to its `MetadataImage`, so
-//! every node's image at an offset is the same. Pure; records are JSON in the log.
+//! every node's image at an offset is the same. Pure. A log entry holds one decision's
+//! records as a JSON array, applied whole (`apply_batch`).
 //!
-//! Not wired in yet: the single-broker controller still keeps `cluster.json`, and the
-//! quorum carries no records (see docs/ARCHITECTURE.md, The metadata quorum).
+//! The quorum carries the brokers' records so far (`quorum::member`); topics are still
+//! the single-broker controller's, in `cluster.json` (see docs/ARCHITECTURE.md, The
+//! metadata quorum).
 
 use std::collections::BTreeMap;
 
@@ -243,11 +245,30 @@ impl MetadataImage {
     }
 }
 
-pub fn encode(record: &MetadataRecord) -> Vec<u8> {
-    serde_json::to_vec(record).expect("a metadata record always serializes")
+impl MetadataImage {
+    /// Applies the records of one log entry, all or none: a change the controller
+    /// decided as one (a fence and the leaderships it moves) is never half applied.
+    pub fn apply_batch(
+        &mut self,
+        offset: u64,
+        records: &[MetadataRecord],
+    ) -> Result<(), ImageError> {
+        let mut next = self.clone();
+        for record in records {
+            next.apply(offset, record)?;
+        }
+        next.offset = offset;
+        *self = next;
+        Ok(())
+    }
 }
 
-pub fn decode(bytes: &[u8]) -> Result<MetadataRecord, serde_json::Error> {
+/// One log entry's records.
+pub fn encode(records: &[MetadataRecord]) -> Vec<u8> {
+    serde_json::to_vec(records).expect("metadata records always serialize")
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Vec<MetadataRecord>, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
@@ -379,6 +400,32 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_applies_whole_or_not_at_all() {
+        let mut image = MetadataImage::default();
+        let id = Uuid::from_u128(1);
+        topic_with_partition(&mut image, id);
+        let before = image.clone();
+        let half_bad = [
+            MetadataRecord::PartitionChange {
+                topic: id,
+                partition: 0,
+                isr: Some(vec![1]),
+                leader: None,
+            },
+            MetadataRecord::RemoveTopic {
+                id: Uuid::from_u128(3),
+            },
+        ];
+        assert!(image.apply_batch(9, &half_bad).is_err());
+        assert_eq!(image, before);
+        image.apply_batch(9, &half_bad[..1]).unwrap();
+        assert_eq!(
+            (image.offset, image.partition(id, 0).unwrap().isr.clone()),
+            (9, vec![1])
+        );
+    }
+
+    #[test]
     fn records_read_back_from_their_bytes() {
         let record = MetadataRecord::PartitionChange {
             topic: Uuid::from_u128(9),
@@ -386,7 +433,8 @@ mod tests {
             isr: Some(vec![1, 3]),
             leader: Some(3),
         };
-        assert_eq!(decode(&encode(&record)).unwrap(), record);
-        assert!(decode(b"{\"type\":\"Nope\"}").is_err());
+        let batch = vec![record.clone(), record];
+        assert_eq!(decode(&encode(&batch)).unwrap(), batch);
+        assert!(decode(b"[{\"type\":\"Nope\"}]").is_err());
     }
 }

@@ -373,11 +373,10 @@ impl Member {
             {
                 continue;
             }
-            for record in change {
-                if quorum.propose_anywhere(image::encode(&record)).is_err() {
-                    // No leader yet: the next round tries again.
-                    return;
-                }
+            // One entry per decision, applied whole (`MetadataImage::apply_batch`).
+            if quorum.propose_anywhere(image::encode(&change)).is_err() {
+                // No leader yet: the next round tries again.
+                return;
             }
             proposed.insert(broker, now);
         }
@@ -394,14 +393,18 @@ impl Member {
         }
     }
 
-    /// Applies committed records to the image, in order; one that does not decode or
-    /// does not fit is skipped on every node alike, and logged.
+    /// Applies committed entries to the image, in order, each entry's records whole; one
+    /// that does not decode or does not fit is skipped on every node alike, and logged.
     fn apply(&self, committed: Vec<Committed>) {
         let mut image = self.image.borrow_mut();
         for c in committed {
             let applied = image::decode(&c.data)
                 .map_err(|e| e.to_string())
-                .and_then(|record| image.apply(c.index, &record).map_err(|e| e.to_string()));
+                .and_then(|records| {
+                    image
+                        .apply_batch(c.index, &records)
+                        .map_err(|e| e.to_string())
+                });
             if let Err(error) = applied {
                 tracing::warn!(offset = c.index, %error, "metadata record skipped");
                 image.offset = c.index;
