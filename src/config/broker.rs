@@ -132,6 +132,9 @@ pub struct BrokerConfig {
     /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this
     /// long (to twice it) stands for election.
     pub quorum_election_timeout_ms: i64,
+    /// `metadata.log.max.record.bytes.between.snapshots`: the metadata log is cut to a
+    /// snapshot of the image once this many bytes of records follow the last one.
+    pub metadata_snapshot_bytes: i64,
     /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
     pub authorizer_class_name: String,
     /// Principals (`User:admin`) every ACL check allows.
@@ -223,6 +226,7 @@ impl Default for BrokerConfig {
             startup_stall_timeout_ms: 120_000,
             broker_session_timeout_ms: 9_000,
             quorum_election_timeout_ms: 1_000,
+            metadata_snapshot_bytes: 20 << 20,
             authorizer_class_name: String::new(),
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,

@@ -880,4 +880,14 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         },
         render: |c| Some(c.quorum_election_timeout_ms.to_string()),
     },
+    BrokerKey {
+        name: "metadata.log.max.record.bytes.between.snapshots",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.metadata_snapshot_bytes = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.metadata_snapshot_bytes.to_string()),
+    },
 ];

@@ -11,7 +11,8 @@
 //! broker it has not heard from for `broker.session.timeout.ms` and unfences one it
 //! hears again once it holds the log up to its registration (`cluster::rules`). In
 //! combined mode every broker is a voter, so the quorum's own traffic is its heartbeat.
-//! Every `COMPACT_EVERY` records the log is cut to a snapshot of the image.
+//! Once `metadata.log.max.record.bytes.between.snapshots` of records follow the last
+//! snapshot, the log is cut to a snapshot of the image.
 //!
 //! A write of the files that fails stops the member (the broker goes on serving): a
 //! member that cannot keep its vote or its entries must not take part.
@@ -43,8 +44,6 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// Heartbeats every 200 ms (elections after `controller.quorum.election.timeout.ms` to
 /// twice it without a leader).
 const HEARTBEAT_TICKS: usize = 2;
-/// Records between two snapshots of the image.
-const COMPACT_EVERY: u64 = 1_000;
 /// How long a proposal about one broker (its registration, fence or unfence) waits to
 /// show in the image before it is made again: a proposal is lost when the leader
 /// changes before committing it.
@@ -112,6 +111,8 @@ pub struct Registration {
 pub struct Timing {
     pub election_timeout_ms: i64,
     pub session_timeout_ms: i64,
+    /// Bytes of records between two snapshots of the image.
+    pub snapshot_bytes: u64,
 }
 
 struct Peer {
@@ -132,6 +133,8 @@ pub struct Member {
     proposed: RefCell<BTreeMap<i32, Instant>>,
     /// Since when this member leads: every broker gets a session from then.
     leading_since: Cell<Option<Instant>>,
+    /// Bytes of records applied since the last snapshot (since the start, after one).
+    since_snapshot: Cell<u64>,
     dir: PathBuf,
     /// The entries file, replaced when compaction rewrites it.
     entries: RefCell<Rc<BufferedFile>>,
@@ -234,6 +237,7 @@ impl Member {
             image: RefCell::new(image),
             proposed: RefCell::new(BTreeMap::new()),
             leading_since: Cell::new(None),
+            since_snapshot: Cell::new(0),
             dir,
             entries: RefCell::new(Rc::new(file)),
             entries_len: Cell::new(valid as u64),
@@ -398,6 +402,8 @@ impl Member {
     fn apply(&self, committed: Vec<Committed>) {
         let mut image = self.image.borrow_mut();
         for c in committed {
+            self.since_snapshot
+                .set(self.since_snapshot.get() + c.data.len() as u64);
             let applied = image::decode(&c.data)
                 .map_err(|e| e.to_string())
                 .and_then(|records| {
@@ -412,14 +418,15 @@ impl Member {
         }
     }
 
-    /// Cuts the log to a snapshot of the image once `COMPACT_EVERY` records follow the
-    /// last one, and rewrites the entries file with what remains.
+    /// Cuts the log to a snapshot of the image once enough records follow the last one
+    /// (`Timing::snapshot_bytes`), and rewrites the entries file with what remains.
     async fn compact(&self) -> anyhow::Result<()> {
         let (at, data) = {
             let image = self.image.borrow();
             let quorum = self.quorum.borrow();
             let snapshot_at = quorum.log().snapshot_ref().get_metadata().index;
-            if image.offset < snapshot_at + COMPACT_EVERY {
+            if self.since_snapshot.get() < self.timing.snapshot_bytes || image.offset <= snapshot_at
+            {
                 return Ok(());
             }
             (image.offset, serde_json::to_vec(&*image)?)
@@ -442,6 +449,8 @@ impl Member {
             .buffered_open(self.dir.join(ENTRIES_FILE))
             .await
             .map_err(std::io::Error::from)?;
+        self.since_snapshot.set(0);
+        tracing::info!(offset = at, "metadata log cut to a snapshot of the image");
         let old = self.entries.replace(Rc::new(file));
         if let Ok(old) = Rc::try_unwrap(old) {
             let _ = old.close().await;
@@ -482,6 +491,11 @@ impl Member {
                     format!("the metadata image of the leader's snapshot at {index}")
                 })?;
                 *self.image.borrow_mut() = restored;
+                self.since_snapshot.set(0);
+                tracing::info!(
+                    offset = index,
+                    "installed the leader's snapshot of the metadata image"
+                );
             }
             self.apply(out.committed);
         }

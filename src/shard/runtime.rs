@@ -414,6 +414,7 @@ async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> 
     let timing = crate::quorum::member::Timing {
         election_timeout_ms: broker.quorum_election_timeout_ms,
         session_timeout_ms: broker.broker_session_timeout_ms,
+        snapshot_bytes: broker.metadata_snapshot_bytes.max(1) as u64,
     };
     let member =
         crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;

@@ -94,8 +94,7 @@ def agreed_leader(brokers) -> tuple[int, int] | None:
     return None
 
 
-@pytest.fixture
-def quorum(start_broker):
+def start_quorum(start_broker, extra: dict | None = None):
     ports = free_ports(3)
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
     brokers = []
@@ -107,8 +106,14 @@ def quorum(start_broker):
             "controller.listener.names": "CONTROLLER",
             # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
             "broker.session.timeout.ms": 2000,
+            **(extra or {}),
         }))
     return brokers, ports
+
+
+@pytest.fixture
+def quorum(start_broker):
+    return start_quorum(start_broker)
 
 
 def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum):
@@ -199,3 +204,32 @@ def test_a_peer_frame_that_does_not_decode_costs_only_its_connection(quorum):
             assert answer == b"", "the member closes a connection whose frame is refused"
     assert all(b.running for b in brokers)
     wait_for("the voters still agreeing on a leader", lambda: agreed_leader(brokers))
+
+
+def test_a_node_behind_the_leaders_snapshot_catches_up_from_it(start_broker):
+    """With snapshots every 100 bytes of records, the leader's log is cut past what a
+    stopped node holds; started again, that node is sent the snapshot of the image and
+    lists the brokers registered while it was away."""
+    brokers, _ = start_quorum(start_broker, {"metadata.log.max.record.bytes.between.snapshots": 100})
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    ports = {i: b.port for i, b in by_id.items()}
+    wait_for("every node listing the three brokers",
+             lambda: all(describe_cluster(b)[1] == ports for b in brokers))
+    leader, _ = wait_for("a leader", lambda: agreed_leader(brokers))
+    away, other = [i for i in by_id if i != leader]
+    by_id[away].stop()
+    # Records while it is away: it is fenced, the other follower restarts (a new
+    # registration), and each batch cuts the leader's log to a snapshot.
+    wait_for("the stopped node fenced", lambda: away not in describe_cluster(by_id[leader])[1])
+    by_id[other].restart()
+    ports[other] = by_id[other].port
+    present = {i: p for i, p in ports.items() if i != away}
+    wait_for("the restarted follower registered again",
+             lambda: describe_cluster(by_id[leader])[1] == present)
+    assert "metadata log cut to a snapshot of the image" in by_id[leader].log_text()
+
+    by_id[away].restart()
+    ports[away] = by_id[away].port
+    wait_for("the node that was away listing every broker",
+             lambda: describe_cluster(by_id[away])[1] == ports)
+    assert "installed the leader's snapshot of the metadata image" in by_id[away].log_text()
