@@ -54,6 +54,12 @@ const FRAME_MAX: usize = 64 << 20;
 /// again what matters).
 const PEER_QUEUE_MAX: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Connections the controller listener holds at once: each voter dials once, and a few
+/// more cover reconnects whose old connection is not closed yet.
+const INBOUND_MAX: usize = 32;
+/// An inbound connection without a frame for this long is closed. A leader's heartbeats
+/// and the answers to them keep the connections that matter busy.
+const INBOUND_IDLE: Duration = Duration::from_secs(10);
 /// The pause after a peer could not be reached, before the next try.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
@@ -545,13 +551,26 @@ impl Member {
         peer.queued.notify();
     }
 
+    /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
+    /// few voters, and anyone else who connects must not hold its descriptors or tasks.
     async fn accept(self: Rc<Self>, shard: Rc<Shard>, listener: TcpListener) {
+        let open = Rc::new(Cell::new(0usize));
         loop {
             match shard.unless_stopping(listener.accept()).await {
                 None => return,
+                Some(Ok(stream)) if open.get() >= INBOUND_MAX => {
+                    tracing::warn!("metadata quorum listener: {INBOUND_MAX} connections open; refusing another");
+                    drop(stream);
+                }
                 Some(Ok(stream)) => {
-                    glommio::spawn_local(Rc::clone(&self).receive(Rc::clone(&shard), stream))
-                        .detach();
+                    open.set(open.get() + 1);
+                    let (member, shard, open) =
+                        (Rc::clone(&self), Rc::clone(&shard), Rc::clone(&open));
+                    glommio::spawn_local(async move {
+                        member.receive(shard, stream).await;
+                        open.set(open.get() - 1);
+                    })
+                    .detach();
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%error, "metadata quorum listener: accept failed");
@@ -567,16 +586,24 @@ impl Member {
         }
     }
 
-    /// Reads a peer's messages until it closes; a frame that does not decode closes it.
+    /// Reads a peer's messages until it closes. A frame that does not decode, a message
+    /// that is not from a voter to this one, or `INBOUND_IDLE` without a frame closes
+    /// it (a peer with something to say dials again).
     async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: TcpStream) {
         let socket = stream.as_raw_fd();
         if crate::server::sendfile::set_nonblocking(socket).is_err() {
             return;
         }
         let budget = RequestBudget::new(None);
+        let me = raft_id(self.registration.node);
         loop {
+            let read = read_frame(&mut stream, socket, FRAME_MAX, &budget);
+            let idle = async {
+                glommio::timer::sleep(INBOUND_IDLE).await;
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
+            };
             let frame = match shard
-                .unless_stopping(read_frame(&mut stream, socket, FRAME_MAX, &budget))
+                .unless_stopping(futures_lite::future::or(read, idle))
                 .await
             {
                 Some(Ok(Some((frame, _reserved)))) => frame,
@@ -586,16 +613,24 @@ impl Member {
                 }
                 _ => return,
             };
-            match codec::decode_message(&frame) {
-                Ok(message) if !self.stopped.get() => {
-                    self.inbound.borrow_mut().push(message);
-                    self.arrived.notify();
-                }
-                Ok(_) => {}
+            let message = match codec::decode_message(&frame) {
+                Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(%error, "metadata quorum peer sent a frame that does not decode: closing its connection");
                     return;
                 }
+            };
+            if message.to != me || !self.peers.iter().any(|p| p.id == message.from) {
+                tracing::warn!(
+                    from = message.from,
+                    to = message.to,
+                    "metadata quorum message not from a voter to this one: closing its connection"
+                );
+                return;
+            }
+            if !self.stopped.get() {
+                self.inbound.borrow_mut().push(message);
+                self.arrived.notify();
             }
         }
     }

@@ -189,10 +189,42 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     wait_for("the restarted broker listed again", lambda: all(describe_cluster(b)[1] == ports for b in brokers))
 
 
+def test_connections_that_are_not_voters_cannot_crowd_them_out(quorum):
+    """The controller listener holds at most 32 connections: 40 idle ones from a stranger
+    leave the quorum working, and those past the limit are closed at once."""
+    brokers, ports = quorum
+    wait_for("a leader", lambda: agreed_leader(brokers))
+    flood = [socket.create_connection(("127.0.0.1", ports[0]), timeout=TOOL_TIMEOUT_S) for _ in range(40)]
+    try:
+        closed = 0
+        for s in flood:
+            s.settimeout(0.5)
+            try:
+                closed += s.recv(1) == b""
+            except TimeoutError:
+                pass  # held open, idle
+            except ConnectionResetError:
+                closed += 1
+        # Its peers' connections count too, so at least the last 8 were refused.
+        assert closed >= 8, closed
+        # The voters still agree, and a node killed and restarted rejoins.
+        leader, epoch = wait_for("the voters agreeing on a leader", lambda: agreed_leader(brokers))
+        follower = next(b for i, b in enumerate(brokers, 1) if i != leader)
+        follower.kill9()
+        follower.restart()
+        wait_for("the restarted node following again",
+                 lambda: (agreed := agreed_leader(brokers)) is not None and agreed[1] >= epoch)
+    finally:
+        for s in flood:
+            s.close()
+
+
 def test_a_peer_frame_that_does_not_decode_costs_only_its_connection(quorum):
     brokers, ports = quorum
     wait_for("a leader", lambda: agreed_leader(brokers))
+    not_for_me = bytes([0, 3]) + (7).to_bytes(8, "big") * 2 + bytes(8 * 6 + 1 + 8 + 8 + 4 + 4 + 1)
     for frame in (b"\x00\x00\x00\x05hello",           # not a quorum message
+                  len(not_for_me).to_bytes(4, "big") + not_for_me,  # well formed, from no voter
                   b"\x7f\xff\xff\xff" + b"x" * 64,    # a 2 GiB length: refused, not allocated
                   b"\xff\xff\xff\xff"):               # a negative length
         with socket.create_connection(("127.0.0.1", ports[0]), timeout=TOOL_TIMEOUT_S) as s:
