@@ -121,6 +121,7 @@ pub struct Listing {
     pub state: &'static str,
     /// "classic" or "consumer" (KIP-848).
     pub group_type: &'static str,
+    pub members: usize,
 }
 
 /// A group as DescribeGroups shows it.
@@ -493,13 +494,14 @@ impl Coordinator {
             .borrow()
             .iter()
             .map(|(id, g)| {
-                let (protocol_type, state) = if g.group_type == "consumer" {
-                    ("consumer", g.consumer.state())
+                let (protocol_type, state, members) = if g.group_type == "consumer" {
+                    ("consumer", g.consumer.state(), g.consumer.members().count())
                 } else {
                     let classic = &g.classic;
                     (
                         classic.protocol_type().unwrap_or_default(),
                         classic.state().name(),
+                        classic.members().count(),
                     )
                 };
                 Listing {
@@ -507,6 +509,7 @@ impl Coordinator {
                     protocol_type: protocol_type.to_string(),
                     state,
                     group_type: g.group_type,
+                    members,
                 }
             })
             .collect()

@@ -657,6 +657,16 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             lag_seconds.push(gauge(&labels, seconds));
         }
     }
+    let mut members: Vec<(&str, usize)> = samples
+        .iter()
+        .flat_map(|s| &s.group_members)
+        .map(|(group, count)| (group.as_str(), *count))
+        .collect();
+    members.sort();
+    let members = members
+        .into_iter()
+        .map(|(group, count)| gauge(&[("consumergroup", group)], count as f64))
+        .collect();
     let (mut offset_sums, mut lag_sums) = (vec![], vec![]);
     for ((group, topic), (offsets, lag)) in sums {
         let labels = [("consumergroup", group), ("topic", topic)];
@@ -689,6 +699,12 @@ fn consumer_group_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             "Records the group has not consumed on the topic, summed over its partitions",
             MetricType::GAUGE,
             lag_sums,
+        ),
+        family(
+            "kafka_consumergroup_members",
+            "Members of the group, each group counted by the shard that coordinates it",
+            MetricType::GAUGE,
+            members,
         ),
         family(
             "shoal_consumergroup_lag_seconds",

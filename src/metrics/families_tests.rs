@@ -464,6 +464,7 @@ fn families_without_series_are_left_out_and_names_are_valid() {
 #[test]
 fn consumer_group_positions_become_lag_families() {
     let mut s1 = shard(1);
+    s1.group_members = vec![("g".into(), 2), ("empty".into(), 0)];
     s1.consumer_groups = vec![
         GroupOffsets {
             group: "g".into(),
@@ -483,6 +484,17 @@ fn consumer_group_positions_become_lag_families() {
         },
     ];
     let text = render(&[shard(0), s1], &BROKER);
+    assert_eq!(
+        value(&text, "kafka_consumergroup_members{consumergroup=\"g\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            "kafka_consumergroup_members{consumergroup=\"empty\"}"
+        ),
+        0.0
+    );
     let labels = "{consumergroup=\"g\",topic=\"t\",partition=\"0\"}";
     assert_eq!(
         value(&text, &format!("kafka_consumergroup_lag{labels}")),

@@ -42,6 +42,8 @@ pub struct ShardSample {
     pub quorum: Option<crate::quorum::member::QuorumStatus>,
     /// Brokers registered and not fenced, with a quorum of several voters (shard 0).
     pub registered_brokers: Option<usize>,
+    /// The groups this shard coordinates and their member counts.
+    pub group_members: Vec<(String, usize)>,
     pub consumer_groups: Vec<GroupOffsets>,
 }
 
@@ -189,6 +191,12 @@ pub fn sample(shard: &Shard) -> ShardSample {
                     .map(|r| r.brokers.len())
             })
             .flatten(),
+        group_members: shard
+            .groups
+            .list()
+            .into_iter()
+            .map(|g| (g.group_id, g.members))
+            .collect(),
         // Filled by the scrape from `group::offsets::positions_with_age` (it reads logs).
         consumer_groups: Vec::new(),
     }

@@ -479,4 +479,22 @@ def test_lag_is_exported_per_group_and_partition(broker):
         assert commit_error(conn, offset_commit_v2(group, -1, "", topic, 0, -2**63)) == kw.NONE
     text = urllib.request.urlopen(f"http://{m.group(1)}/metrics", timeout=10).read().decode()
     assert gauge("kafka_consumergroup_current_offset", 0) == -2**63
+
+    # kafka_exporter's member count: none in the group that only committed, one in a
+    # group whose consumer subscribed and got its assignment.
+    joined = unique_topic("g")
+    member = group_consumer(broker, joined)
+    member.subscribe([topic])
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    assert member.assignment(), "the consumer got no assignment"
+    text = urllib.request.urlopen(f"http://{m.group(1)}/metrics", timeout=10).read().decode()
+
+    def members(g: str) -> float:
+        found = re.search(rf'^kafka_consumergroup_members{{consumergroup="{g}"}} (\S+)$', text, re.M)
+        assert found, f"no member count for {g}"
+        return float(found.group(1))
+
+    assert (members(group), members(joined)) == (0, 1)
     assert_broker_serves(broker)
