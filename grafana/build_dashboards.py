@@ -219,6 +219,8 @@ def consumer_groups() -> list[dict]:
         stat("Total lag (records)", f"sum(kafka_consumergroup_lag_sum{{{g}}})"),
         stat("Oldest unconsumed record", f"max(shoal_consumergroup_lag_seconds{{{g}}})", unit="s",
              description="Age of the oldest record any selected group has not consumed yet."),
+        stat("Members", f"sum(kafka_consumergroup_members{{{g}}})",
+             description="Consumers in the selected groups, classic and KIP-848."),
         series("Lag per group (records)", [q(f"sum by (consumergroup) (kafka_consumergroup_lag{{{g}}})", "{{consumergroup}}")]),
         series("Lag per group (seconds)", [q(f"max by (consumergroup) (shoal_consumergroup_lag_seconds{{{g}}})", "{{consumergroup}}")],
                unit="s", description="Age of each group's oldest unconsumed record."),
