@@ -2,8 +2,8 @@
 //! `listener.security.protocol.map`, `inter.broker.listener.name`,
 //! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
 //! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
-//! for something shoal cannot be yet (a node of a larger quorum, a TLS listener) stops
-//! with a message instead of running as something else.
+//! for something shoal cannot be yet (a TLS listener, a controller-only node) stops with
+//! a message instead of running as something else.
 //!
 //! Invariant of a config that passed `check`: the node is broker and controller,
 //! exactly one listener serves clients and speaks PLAINTEXT, and every other listener

@@ -114,6 +114,30 @@ mod tests {
     }
 
     #[test]
+    fn offsets_and_timestamps_past_i64_wrap_as_in_kafka() {
+        let records: Vec<NewRecord> = (0..2)
+            .map(|i| NewRecord {
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                timestamp: i * 5,
+                headers: Vec::new(),
+            })
+            .collect();
+        let mut batch = encode_batch(&records, Compression::None)
+            .expect("encode")
+            .to_vec();
+        // A hostile producer's header: the base offset and first timestamp at i64::MAX,
+        // so the second record's deltas overflow. The CRC covers the timestamp.
+        batch[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        batch[27..35].copy_from_slice(&i64::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        let set = decode(&batch).expect("decodes, as Kafka's Java decoder does");
+        assert_eq!(set.records[1].offset, i64::MIN);
+        assert_eq!(set.records[1].timestamp, i64::MIN + 4);
+    }
+
+    #[test]
     fn a_batch_that_inflates_past_the_bound_is_refused() {
         let value = Bytes::from(vec![0u8; DECOMPRESSED_BYTES_MAX + 1]);
         let record = NewRecord {
