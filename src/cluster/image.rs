@@ -28,6 +28,10 @@ pub struct Replica {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum MetadataRecord {
+    /// The cluster's id, proposed once by the first leader: every node then reports it.
+    ClusterId {
+        id: String,
+    },
     /// A broker (re)starts: a new incarnation gets a new epoch (the record's offset, as
     /// in Kafka) and starts fenced until the controller finds it alive and caught up;
     /// the same incarnation again (a retried registration) changes nothing.
@@ -46,9 +50,12 @@ pub enum MetadataRecord {
         broker: i32,
         epoch: u64,
     },
+    /// A topic, with the configs it was created with (its overrides of the broker's).
     Topic {
         name: String,
         id: Uuid,
+        #[serde(default)]
+        configs: BTreeMap<String, String>,
     },
     Partition {
         topic: Uuid,
@@ -65,12 +72,20 @@ pub enum MetadataRecord {
         isr: Option<Vec<i32>>,
         leader: Option<i32>,
     },
+    /// A topic's configs, replaced whole.
+    TopicConfigs {
+        topic: Uuid,
+        configs: BTreeMap<String, String>,
+    },
     RemoveTopic {
         id: Uuid,
     },
-    /// A block of producer ids handed to a broker: ids below `next` are taken.
+    /// The block of producer ids from `first` to `next` (excluded) handed to a broker.
+    /// It must start where the last one ended: two brokers asking at once cannot both
+    /// get it.
     ProducerIds {
         broker: i32,
+        first: i64,
         next: i64,
     },
 }
@@ -104,6 +119,8 @@ impl PartitionImage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicImage {
     pub name: String,
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
     pub partitions: BTreeMap<i32, PartitionImage>,
 }
 
@@ -111,6 +128,8 @@ pub struct TopicImage {
 pub struct MetadataImage {
     /// The offset of the last record applied.
     pub offset: u64,
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topics: BTreeMap<Uuid, TopicImage>,
     pub topic_ids: BTreeMap<String, Uuid>,
@@ -140,6 +159,12 @@ impl MetadataImage {
     pub fn apply(&mut self, offset: u64, record: &MetadataRecord) -> Result<(), ImageError> {
         let refuse = |reason: String| Err(ImageError { offset, reason });
         match record {
+            MetadataRecord::ClusterId { id } => {
+                if self.cluster_id.as_ref().is_some_and(|known| known != id) {
+                    return refuse("the cluster's id is set already".to_string());
+                }
+                self.cluster_id = Some(id.clone());
+            }
             MetadataRecord::RegisterBroker {
                 broker,
                 incarnation,
@@ -168,7 +193,7 @@ impl MetadataImage {
                 };
                 b.fenced = matches!(record, MetadataRecord::FenceBroker { .. });
             }
-            MetadataRecord::Topic { name, id } => {
+            MetadataRecord::Topic { name, id, configs } => {
                 if self.topic_ids.contains_key(name) || self.topics.contains_key(id) {
                     return refuse(format!("topic {name} ({id}) exists"));
                 }
@@ -177,6 +202,7 @@ impl MetadataImage {
                     *id,
                     TopicImage {
                         name: name.clone(),
+                        configs: configs.clone(),
                         partitions: BTreeMap::new(),
                     },
                 );
@@ -227,15 +253,24 @@ impl MetadataImage {
                 }
                 p.partition_epoch += 1;
             }
+            MetadataRecord::TopicConfigs { topic, configs } => {
+                let Some(t) = self.topics.get_mut(topic) else {
+                    return refuse(format!("configs of unknown topic {topic}"));
+                };
+                t.configs = configs.clone();
+            }
             MetadataRecord::RemoveTopic { id } => {
                 let Some(t) = self.topics.remove(id) else {
                     return refuse(format!("removing unknown topic {id}"));
                 };
                 self.topic_ids.remove(&t.name);
             }
-            MetadataRecord::ProducerIds { next, .. } => {
-                if *next <= self.next_producer_id {
-                    return refuse(format!("producer ids up to {next} are handed out already"));
+            MetadataRecord::ProducerIds { first, next, .. } => {
+                if *first != self.next_producer_id || next <= first {
+                    return refuse(format!(
+                        "producer ids {first}..{next} do not follow {}",
+                        self.next_producer_id
+                    ));
                 }
                 self.next_producer_id = *next;
             }
@@ -283,6 +318,7 @@ mod tests {
                 &MetadataRecord::Topic {
                     name: "orders".into(),
                     id,
+                    configs: Default::default(),
                 },
             )
             .unwrap();
@@ -378,6 +414,7 @@ mod tests {
             MetadataRecord::Topic {
                 name: "orders".into(),
                 id: Uuid::from_u128(2),
+                configs: Default::default(),
             },
             MetadataRecord::PartitionChange {
                 topic: id,

@@ -8,7 +8,7 @@
 pub mod controller;
 pub mod image;
 pub mod rules;
-mod snapshot;
+pub mod snapshot;
 
 pub use self::snapshot::{ClusterState, Snapshot, TopicMeta};
 

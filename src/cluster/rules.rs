@@ -227,6 +227,7 @@ mod tests {
                 &MetadataRecord::Topic {
                     name: "t".into(),
                     id,
+                    configs: Default::default(),
                 },
             )
             .unwrap();

@@ -1,11 +1,13 @@
 //! The read-mostly cluster metadata each shard holds as an `Rc<Snapshot>`, replaced
 //! whole by a message from the controller; never mutated in place.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::image::{MetadataImage, PartitionImage, NO_LEADER};
 use super::{shard_for, ShardId};
 use crate::acl::{AclBinding, Authorizer};
 use crate::config::{BrokerConfig, TopicConfig};
@@ -36,6 +38,56 @@ pub struct ClusterState {
     pub next_producer_id: i64,
 }
 
+/// The cluster as this node's metadata quorum has applied it, when the quorum has other
+/// voters: which broker holds and leads each partition, on which of its shards.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// This node's id.
+    pub node: i32,
+    /// The quorum's leader (the active controller), -1 when there is none.
+    pub controller: i32,
+    pub image: MetadataImage,
+    /// Topic ids records removed while this process ran: their logs here are deleted.
+    pub removed: BTreeSet<Uuid>,
+}
+
+impl Layout {
+    /// The layout a node starts with: its image as its files hold it, no leader known.
+    pub fn at_start(node: i32, image: MetadataImage) -> Layout {
+        Layout {
+            node,
+            controller: NO_LEADER,
+            image,
+            removed: BTreeSet::new(),
+        }
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {
+        let id = self.image.topic_ids.get(topic)?;
+        self.image.partition(*id, partition)
+    }
+}
+
+/// A partition's leader and replicas, as Metadata and DescribeTopicPartitions list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replicas {
+    /// -1 when no replica can lead.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Replicas on fenced brokers.
+    pub offline: Vec<i32>,
+}
+
+/// A broker as Metadata lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Grows with every change; a shard ignores a snapshot older than the one it has.
@@ -46,6 +98,8 @@ pub struct Snapshot {
     topic_names: HashMap<Uuid, String>,
     /// `None` when no authorizer is configured: every request is allowed.
     authorizer: Option<Authorizer>,
+    /// `None` for a cluster of one: this broker holds and leads every partition.
+    layout: Option<Arc<Layout>>,
 }
 
 impl Snapshot {
@@ -54,7 +108,13 @@ impl Snapshot {
         state: ClusterState,
         broker: BrokerConfig,
         shard_count: usize,
+        layout: Option<Arc<Layout>>,
     ) -> Snapshot {
+        let mut state = state;
+        if let Some(layout) = &layout {
+            // The quorum's topics, not the state file's.
+            state.topics = topics_of(&layout.image);
+        }
         let topic_names = state
             .topics
             .iter()
@@ -74,7 +134,13 @@ impl Snapshot {
             shard_count,
             topic_names,
             authorizer,
+            layout,
         }
+    }
+
+    /// The cluster's layout, when the metadata quorum has other voters.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_deref()
     }
 
     /// The authorizer, when `authorizer.class.name` configures one.
@@ -94,12 +160,107 @@ impl Snapshot {
         self.state.topics.iter()
     }
 
+    /// The quorum's cluster id once its leader set one, else this node's.
     pub fn cluster_id(&self) -> &str {
-        &self.state.cluster_id
+        self.layout()
+            .and_then(|l| l.image.cluster_id.as_deref())
+            .unwrap_or(&self.state.cluster_id)
     }
 
+    /// The shard that owns `partition` of `topic` on this broker: the one its replica
+    /// here was placed on, or for a partition with no replica here (or a cluster of
+    /// one) the one `shard_for` names.
     pub fn shard_for(&self, topic: &str, partition: i32) -> ShardId {
-        shard_for(topic, partition, self.shard_count)
+        let placed = self
+            .layout()
+            .and_then(|l| l.partition(topic, partition)?.replica_on(l.node));
+        match placed {
+            Some(replica) => ShardId(replica.shard as usize % self.shard_count.max(1)),
+            None => shard_for(topic, partition, self.shard_count),
+        }
+    }
+
+    /// Whether this broker holds a replica of `partition` of `topic`.
+    pub fn is_local(&self, topic: &str, partition: i32) -> bool {
+        match self.layout() {
+            None => self.has_partition(topic, partition),
+            Some(l) => l
+                .partition(topic, partition)
+                .is_some_and(|p| p.replica_on(l.node).is_some()),
+        }
+    }
+
+    /// Who holds and leads `partition` of `topic`: this broker alone in a cluster of one.
+    pub fn replicas_of(&self, topic: &str, partition: i32) -> Option<Replicas> {
+        let Some(layout) = self.layout() else {
+            let node = self.broker.node_id;
+            return self.has_partition(topic, partition).then(|| Replicas {
+                leader: node,
+                leader_epoch: 0,
+                replicas: vec![node],
+                isr: vec![node],
+                offline: Vec::new(),
+            });
+        };
+        let p = layout.partition(topic, partition)?;
+        let replicas: Vec<i32> = p.replicas.iter().map(|r| r.broker).collect();
+        Some(Replicas {
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            offline: replicas
+                .iter()
+                .copied()
+                .filter(|&b| layout.image.is_fenced(b))
+                .collect(),
+            replicas,
+            isr: p.isr.clone(),
+        })
+    }
+
+    /// The brokers clients are told of: this one (at `advertised`) and, with a metadata
+    /// quorum, every other unfenced broker it registered. By id.
+    pub fn brokers(&self, advertised: (String, i32)) -> Vec<BrokerAddress> {
+        let node = self.broker.node_id;
+        let mut brokers = vec![BrokerAddress {
+            id: node,
+            host: advertised.0,
+            port: advertised.1,
+        }];
+        if let Some(layout) = self.layout() {
+            let others = layout
+                .image
+                .brokers
+                .iter()
+                .filter(|(&id, b)| id != node && !b.fenced);
+            brokers.extend(others.map(|(&id, b)| BrokerAddress {
+                id,
+                host: b.host.clone(),
+                port: i32::from(b.port),
+            }));
+            brokers.sort_by_key(|b| b.id);
+        }
+        brokers
+    }
+
+    /// The controller clients are told of: the quorum's leader (-1 while there is none),
+    /// or this broker in a cluster of one.
+    pub fn controller(&self) -> i32 {
+        self.layout()
+            .map_or(self.broker.node_id, |layout| layout.controller)
+    }
+
+    /// The broker that leads `partition` of `topic`; `None` when it has no leader or
+    /// does not exist.
+    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
+        match self.layout() {
+            None => self
+                .has_partition(topic, partition)
+                .then_some(self.broker.node_id),
+            Some(l) => l
+                .partition(topic, partition)
+                .map(|p| p.leader)
+                .filter(|&leader| leader != NO_LEADER),
+        }
     }
 
     /// Whether `partition` of `topic` exists.
@@ -107,4 +268,28 @@ impl Snapshot {
         self.topic(topic)
             .is_some_and(|meta| partition >= 0 && partition < meta.partitions)
     }
+}
+
+/// The topics of a metadata image, as the snapshot lists them.
+fn topics_of(image: &MetadataImage) -> BTreeMap<String, TopicMeta> {
+    image
+        .topics
+        .iter()
+        .map(|(&id, t)| {
+            let config = TopicConfig::new(t.configs.clone()).unwrap_or_else(|error| {
+                // Validated when proposed; a key this build does not know keeps its default.
+                tracing::warn!(topic = %t.name, %error, "topic config not applied");
+                TopicConfig::default()
+            });
+            let partitions = t.partitions.keys().next_back().map_or(0, |p| p + 1);
+            (
+                t.name.clone(),
+                TopicMeta {
+                    id,
+                    partitions,
+                    config,
+                },
+            )
+        })
+        .collect()
 }

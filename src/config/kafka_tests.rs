@@ -103,7 +103,7 @@ fn a_node_among_several_voters_listens_for_them_on_its_controller_listener() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("carries no topic metadata yet")),
+            .any(|n| n.contains("do not copy partitions to each other yet")),
         "{notices:?}"
     );
     // A single voter is a cluster of one, as before.

@@ -331,8 +331,8 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
     if let Some(peers) = quorum_peers(c) {
         return vec![format!(
             "this node is one of {} metadata quorum voters and listens for them on {}; \
-             the quorum elects a leader and keeps its log, but carries no topic metadata yet: \
-             each node still serves its own topics alone",
+             topics live in the quorum and are placed over the brokers, one replica per \
+             partition: brokers do not copy partitions to each other yet",
             peers.voters.len(),
             peers.listen
         )];

@@ -18,13 +18,14 @@
 //! member that cannot keep its vote or its entries must not take part.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use futures::channel::oneshot;
 use futures::AsyncWriteExt;
 use glommio::io::BufferedFile;
 use glommio::net::{TcpListener, TcpStream};
@@ -32,6 +33,7 @@ use raft::eraftpb::{Message, MessageType};
 use uuid::Uuid;
 
 use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
+use super::store::QuorumLog;
 use super::{codec, Committed, Persist, Quorum, QuorumConfig};
 use crate::cluster::image::{self, MetadataImage, MetadataRecord};
 use crate::cluster::rules;
@@ -48,6 +50,9 @@ const HEARTBEAT_TICKS: usize = 2;
 /// show in the image before it is made again: a proposal is lost when the leader
 /// changes before committing it.
 const PROPOSAL_RETRY: Duration = Duration::from_secs(1);
+/// The key `proposed` keeps the leader's proposal of the cluster's id under (brokers'
+/// ids are never negative).
+const CLUSTER_ID_PROPOSAL: i32 = -1;
 /// The largest frame a peer may send (a snapshot of the metadata image).
 const FRAME_MAX: usize = 64 << 20;
 /// Messages waiting for a peer's connection, at most; older ones go first (Raft sends
@@ -62,6 +67,79 @@ const INBOUND_MAX: usize = 32;
 const INBOUND_IDLE: Duration = Duration::from_secs(10);
 /// The pause after a peer could not be reached, before the next try.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Reads the member's files in `dir` (none yet: an empty log): the log, the length of
+/// the entries file's valid part, and the file's length.
+fn read_log(dir: &Path, voters: &[u64]) -> anyhow::Result<(QuorumLog, usize, usize)> {
+    let read = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        let path = dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
+    };
+    let (state, snapshot, entries) = (read(STATE_FILE)?, read(SNAPSHOT_FILE)?, read(ENTRIES_FILE)?);
+    let (log, valid) = disk::load(
+        voters,
+        state.as_deref(),
+        snapshot.as_deref(),
+        entries.as_deref(),
+    )
+    .with_context(|| format!("the metadata quorum's files in {}", dir.display()))?;
+    Ok((log, valid, entries.map_or(0, |e| e.len())))
+}
+
+/// The image the log's files hold: the snapshot's, then every entry the files know
+/// committed.
+fn committed_image(log: &QuorumLog, dir: &Path) -> anyhow::Result<MetadataImage> {
+    let mut image: MetadataImage = match log.snapshot_ref().data.as_ref() {
+        [] => MetadataImage::default(),
+        data => serde_json::from_slice(data).with_context(|| {
+            format!(
+                "the metadata image in {}",
+                dir.join(SNAPSHOT_FILE).display()
+            )
+        })?,
+    };
+    let commit = log.hard_state().commit;
+    for entry in log.entries_ref() {
+        if entry.index <= image.offset || entry.index > commit {
+            continue;
+        }
+        if entry.entry_type == raft::eraftpb::EntryType::EntryNormal && !entry.data.is_empty() {
+            let _ = apply_entry(&mut image, entry.index, &entry.data);
+        }
+        image.offset = entry.index;
+    }
+    Ok(image)
+}
+
+/// The metadata image this node's quorum files under `log_dir` hold, read before the
+/// broker's shards start (blocking I/O).
+pub fn read_image(log_dir: &Path, peers: &QuorumPeers) -> anyhow::Result<MetadataImage> {
+    let dir = log_dir.join(DIR);
+    let voters: Vec<u64> = peers.voters.iter().map(|v| raft_id(v.id)).collect();
+    let (log, _, _) = read_log(&dir, &voters)?;
+    committed_image(&log, &dir)
+}
+
+/// Applies one committed entry's records, whole; one that does not decode or does not
+/// fit is skipped on every node alike, and logged.
+fn apply_entry(image: &mut MetadataImage, index: u64, data: &[u8]) -> Result<(), String> {
+    let applied = image::decode(data)
+        .map_err(|e| e.to_string())
+        .and_then(|records| {
+            image
+                .apply_batch(index, &records)
+                .map_err(|e| e.to_string())
+        });
+    if let Err(error) = &applied {
+        tracing::warn!(offset = index, %error, "metadata record skipped");
+        image.offset = index;
+    }
+    applied
+}
 
 /// Raft ids start at 1; Kafka's node ids at 0.
 fn raft_id(node: i32) -> u64 {
@@ -153,6 +231,26 @@ pub struct Member {
     /// whole log.
     heard: RefCell<BTreeMap<u64, (i64, i64)>>,
     stopped: Cell<bool>,
+    /// Proposals of `propose` waiting to be applied, by number.
+    waiting: RefCell<HashMap<u64, oneshot::Sender<Result<u64, String>>>>,
+    next_proposal: Cell<u64>,
+    /// Every topic id a record removed while this process ran.
+    removed: RefCell<BTreeSet<Uuid>>,
+    /// Notified when committed records changed the image, or the leader changed.
+    changed: Event,
+    last_leader: Cell<Option<u64>>,
+}
+
+/// Why a proposal of `Member::propose` did not take effect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    #[error("the metadata quorum has no leader")]
+    NoLeader,
+    #[error("the metadata quorum did not commit the change within {0:?}")]
+    TimedOut(Duration),
+    /// Committed, but it did not fit the image when applied (a change made meanwhile).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl Member {
@@ -167,24 +265,8 @@ impl Member {
         let node = registration.node;
         let dir = log_dir.join(DIR);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let read = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
-            let path = dir.join(name);
-            match std::fs::read(&path) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
-            }
-        };
         let voters: Vec<u64> = peers.voters.iter().map(|v| raft_id(v.id)).collect();
-        let (state, snapshot, entries) =
-            (read(STATE_FILE)?, read(SNAPSHOT_FILE)?, read(ENTRIES_FILE)?);
-        let (log, valid) = disk::load(
-            &voters,
-            state.as_deref(),
-            snapshot.as_deref(),
-            entries.as_deref(),
-        )
-        .with_context(|| format!("the metadata quorum's files in {}", dir.display()))?;
+        let (log, valid, entries_len) = read_log(&dir, &voters)?;
         let file = glommio::io::OpenOptions::new()
             .write(true)
             .create(true)
@@ -192,22 +274,14 @@ impl Member {
             .await
             .map_err(std::io::Error::from)
             .with_context(|| format!("opening {}", dir.join(ENTRIES_FILE).display()))?;
-        if entries.as_ref().is_some_and(|e| e.len() > valid) {
+        if entries_len > valid {
             tracing::warn!(file = %dir.join(ENTRIES_FILE).display(), at = valid, "cutting a torn write off the metadata quorum's entries");
             file.truncate(valid as u64)
                 .await
                 .map_err(std::io::Error::from)?;
             file.fdatasync().await.map_err(std::io::Error::from)?;
         }
-        let image = match log.snapshot_ref().data.as_ref() {
-            [] => MetadataImage::default(),
-            data => serde_json::from_slice(data).with_context(|| {
-                format!(
-                    "the metadata image in {}",
-                    dir.join(SNAPSHOT_FILE).display()
-                )
-            })?,
-        };
+        let image = committed_image(&log, &dir)?;
         let election_ticks = (timing.election_timeout_ms / TICK.as_millis() as i64).max(2) as usize;
         let config = QuorumConfig {
             id: raft_id(node),
@@ -216,7 +290,7 @@ impl Member {
             heartbeat_ticks: HEARTBEAT_TICKS,
             seed: fastrand::u64(..),
         };
-        let quorum = Quorum::open(&config, log)?;
+        let quorum = Quorum::open_applied(&config, log, image.offset)?;
         let peers = peers
             .voters
             .iter()
@@ -252,6 +326,11 @@ impl Member {
             peers,
             heard: RefCell::new(BTreeMap::new()),
             stopped: Cell::new(false),
+            waiting: RefCell::new(HashMap::new()),
+            next_proposal: Cell::new(0),
+            removed: RefCell::new(BTreeSet::new()),
+            changed: Event::default(),
+            last_leader: Cell::new(None),
         }))
     }
 
@@ -318,6 +397,10 @@ impl Member {
                 return;
             }
             self.act();
+            let leader = self.quorum.borrow().leader();
+            if self.last_leader.replace(leader) != leader {
+                self.changed.notify();
+            }
             if let Err(error) = self.compact().await {
                 tracing::error!(dir = %self.dir.display(), %error, "the metadata quorum member stops: its snapshot cannot be written");
                 self.stopped.set(true);
@@ -326,7 +409,12 @@ impl Member {
         }
     }
 
-    /// The brokers this node knows, as the image has them.
+    /// The node the quorum's leader is, as far as this member knows.
+    pub fn leader(&self) -> Option<i32> {
+        self.quorum.borrow().leader().map(node_id)
+    }
+
+    /// The metadata as this node has applied it.
     pub fn image(&self) -> MetadataImage {
         self.image.borrow().clone()
     }
@@ -350,6 +438,10 @@ impl Member {
             .is_some_and(|b| b.incarnation == self.incarnation);
         if !registered {
             records.push((node, vec![self.register_record()]));
+        }
+        if self.leading_since.get().is_some() && image.cluster_id.is_none() {
+            let id = Uuid::new_v4().simple().to_string();
+            records.push((CLUSTER_ID_PROPOSAL, vec![MetadataRecord::ClusterId { id }]));
         }
         if let Some(since) = self.leading_since.get() {
             let session = Duration::from_millis(self.timing.session_timeout_ms.max(0) as u64);
@@ -384,7 +476,10 @@ impl Member {
                 continue;
             }
             // One entry per decision, applied whole (`MetadataImage::apply_batch`).
-            if quorum.propose_anywhere(image::encode(&change)).is_err() {
+            if quorum
+                .propose_anywhere(Vec::new(), image::encode(&change))
+                .is_err()
+            {
                 // No leader yet: the next round tries again.
                 return;
             }
@@ -406,22 +501,78 @@ impl Member {
     /// Applies committed entries to the image, in order, each entry's records whole; one
     /// that does not decode or does not fit is skipped on every node alike, and logged.
     fn apply(&self, committed: Vec<Committed>) {
+        if committed.is_empty() {
+            return;
+        }
         let mut image = self.image.borrow_mut();
         for c in committed {
             self.since_snapshot
                 .set(self.since_snapshot.get() + c.data.len() as u64);
-            let applied = image::decode(&c.data)
-                .map_err(|e| e.to_string())
-                .and_then(|records| {
-                    image
-                        .apply_batch(c.index, &records)
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(error) = applied {
-                tracing::warn!(offset = c.index, %error, "metadata record skipped");
-                image.offset = c.index;
+            let before: BTreeSet<Uuid> = image.topics.keys().copied().collect();
+            let applied = apply_entry(&mut image, c.index, &c.data);
+            self.removed.borrow_mut().extend(
+                before
+                    .into_iter()
+                    .filter(|id| !image.topics.contains_key(id)),
+            );
+            if let Some(number) = self.own_proposal(&c.context) {
+                if let Some(waiter) = self.waiting.borrow_mut().remove(&number) {
+                    let _ = waiter.send(applied.map(|()| c.index));
+                }
             }
         }
+        self.changed.notify();
+    }
+
+    /// The number of a proposal this process made, from a committed entry's context.
+    fn own_proposal(&self, context: &[u8]) -> Option<u64> {
+        let (incarnation, number) = context.split_at_checked(16)?;
+        (incarnation == self.incarnation.as_bytes().as_slice())
+            .then(|| number.try_into().ok().map(u64::from_be_bytes))
+            .flatten()
+    }
+
+    /// Proposes one decision's records from this node (a follower forwards them to the
+    /// leader) and waits until they are committed and applied here: the image's offset
+    /// then, or why they did not take effect. A proposal lost to a change of leader
+    /// times out; the caller may ask again.
+    pub async fn propose(
+        &self,
+        records: &[MetadataRecord],
+        timeout: Duration,
+    ) -> Result<u64, ProposalError> {
+        let number = self.next_proposal.get();
+        self.next_proposal.set(number + 1);
+        let mut context = self.incarnation.as_bytes().to_vec();
+        context.extend_from_slice(&number.to_be_bytes());
+        let (sender, receiver) = oneshot::channel();
+        self.quorum
+            .borrow_mut()
+            .propose_anywhere(context, image::encode(records))
+            .map_err(|_| ProposalError::NoLeader)?;
+        self.waiting.borrow_mut().insert(number, sender);
+        // The Raft task sends it on its next round.
+        self.arrived.notify();
+        let answer = glommio::timer::timeout(timeout, async {
+            Ok(receiver.await.map_err(|_| ProposalError::TimedOut(timeout)))
+        })
+        .await;
+        self.waiting.borrow_mut().remove(&number);
+        match answer {
+            Ok(Ok(applied)) => applied.map_err(ProposalError::Refused),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(ProposalError::TimedOut(timeout)),
+        }
+    }
+
+    /// Topic ids removed by records applied while this process ran.
+    pub fn removed_topics(&self) -> BTreeSet<Uuid> {
+        self.removed.borrow().clone()
+    }
+
+    /// Completes when committed records change the image after this call.
+    pub fn changed(&self) -> crate::shard::Listen<'_> {
+        self.changed.listen()
     }
 
     /// Cuts the log to a snapshot of the image once enough records follow the last one
@@ -496,7 +647,16 @@ impl Member {
                 let restored: MetadataImage = serde_json::from_slice(&data).with_context(|| {
                     format!("the metadata image of the leader's snapshot at {index}")
                 })?;
-                *self.image.borrow_mut() = restored;
+                {
+                    let mut image = self.image.borrow_mut();
+                    let removed = image
+                        .topics
+                        .keys()
+                        .filter(|id| !restored.topics.contains_key(id));
+                    self.removed.borrow_mut().extend(removed);
+                    *image = restored;
+                }
+                self.changed.notify();
                 self.since_snapshot.set(0);
                 tracing::info!(
                     offset = index,

@@ -45,6 +45,8 @@ pub struct Committed {
     pub index: u64,
     pub term: u64,
     pub data: Bytes,
+    /// What the proposer attached to find its proposal again (`propose_anywhere`).
+    pub context: Bytes,
 }
 
 /// What a member must do after feeding Raft, in this order: make `persist` durable,
@@ -99,13 +101,24 @@ const SNAPSHOT_WAIT_ELECTIONS: usize = 5;
 
 impl Quorum {
     /// Starts a member on its log: a new one (`QuorumLog::new`) or one read back from
-    /// disk.
+    /// disk, with nothing applied beyond its snapshot.
     pub fn open(config: &QuorumConfig, log: QuorumLog) -> Result<Quorum, QuorumError> {
+        let applied = log.snapshot_ref().get_metadata().index;
+        Quorum::open_applied(config, log, applied)
+    }
+
+    /// Starts a member whose owner has applied the log up to `applied` (at most its
+    /// commit): committed entries come out of `poll` from the next one on.
+    pub fn open_applied(
+        config: &QuorumConfig,
+        log: QuorumLog,
+        applied: u64,
+    ) -> Result<Quorum, QuorumError> {
         let raft_config = raft::Config {
             id: config.id,
             election_tick: config.election_ticks,
             heartbeat_tick: config.heartbeat_ticks,
-            applied: log.snapshot_ref().get_metadata().index,
+            applied,
             // A leader that cannot reach a majority steps down, so a cut-off leader stops
             // taking proposals; pre-vote keeps a member coming back from such a cut from
             // deposing a working leader.
@@ -265,15 +278,13 @@ impl Quorum {
 
     /// Appends a record from any member: a follower forwards it to the leader it knows
     /// (it is lost if the leader changes first, so the caller retries until it sees the
-    /// record's effect). `NotLeader` when no leader is known.
-    pub fn propose_anywhere(&mut self, data: Vec<u8>) -> Result<(), QuorumError> {
-        if self.is_leader() {
-            return self.propose(data);
-        }
+    /// record's effect). `context` comes back with the committed entry, so the proposer
+    /// can tell its own. `NotLeader` when no leader is known.
+    pub fn propose_anywhere(&mut self, context: Vec<u8>, data: Vec<u8>) -> Result<(), QuorumError> {
         if self.leader().is_none() {
             return Err(QuorumError::NotLeader { leader: None });
         }
-        match self.node.propose(Vec::new(), data) {
+        match self.node.propose(context, data) {
             Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
                 leader: self.leader(),
             }),
@@ -383,6 +394,7 @@ fn push_committed(out: &mut Vec<Committed>, entries: Vec<Entry>) {
                 index: e.index,
                 term: e.term,
                 data: e.data,
+                context: e.context,
             }),
     );
 }

@@ -206,6 +206,7 @@ impl Sim {
             MetadataRecord::Topic {
                 name: "sim".into(),
                 id: TOPIC,
+                configs: Default::default(),
             },
             MetadataRecord::Partition {
                 topic: TOPIC,

@@ -19,9 +19,11 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use uuid::Uuid;
+
 use glommio::channels::channel_mesh::Senders;
 
-pub use self::event::Event;
+pub use self::event::{Event, Listen};
 use self::reply::Reply;
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
@@ -47,6 +49,8 @@ pub struct Shard {
     log_dir: PathBuf,
     snapshot: RefCell<Rc<Snapshot>>,
     partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
+    /// The topic id each open partition was opened for.
+    partition_ids: RefCell<HashMap<(String, i32), uuid::Uuid>>,
     pub writer: Rc<Writer>,
     controller: Option<Controller>,
     /// Fired once when the broker starts shutting down.
@@ -116,6 +120,7 @@ impl Shard {
             log_dir,
             snapshot: RefCell::new(Rc::new(snapshot)),
             partitions: RefCell::default(),
+            partition_ids: RefCell::default(),
             writer: Rc::default(),
             controller,
             stopping: Event::default(),
@@ -309,22 +314,60 @@ impl Shard {
     }
 
     /// Installs a newer snapshot: opens the logs of partitions this shard now owns,
-    /// deletes those of removed topics, and applies changed topic configs.
+    /// deletes those of removed topics, and applies changed topic configs. With a
+    /// metadata quorum, a partition the snapshot no longer lists here is deleted only
+    /// when a record removed its topic; otherwise (it moved away, or the image does not
+    /// list it yet) it is closed and its files kept.
     pub async fn apply_snapshot(self: &Rc<Self>, snapshot: Snapshot) -> Result<(), StorageError> {
         if snapshot.version < self.snapshot.borrow().version {
             return Ok(());
         }
         let snapshot = Rc::new(snapshot);
         let now = now_ms();
-        let owned: Vec<(String, i32, Settings)> = snapshot
+        let owned: HashMap<(String, i32), (Uuid, Settings)> = snapshot
             .topics()
             .flat_map(|(name, meta)| {
                 let settings = partition_settings(&snapshot, meta);
-                (0..meta.partitions).map(move |p| (name.clone(), p, settings.clone()))
+                (0..meta.partitions).map(move |p| ((name.clone(), p), (meta.id, settings.clone())))
             })
-            .filter(|(name, p, _)| snapshot.shard_for(name, *p) == self.id)
+            .filter(|((name, p), _)| {
+                snapshot.is_local(name, *p) && snapshot.shard_for(name, *p) == self.id
+            })
             .collect();
-        for (topic, index, settings) in &owned {
+        let gone: Vec<(Rc<Partition>, bool)> = {
+            let ids = self.partition_ids.borrow();
+            self.partitions
+                .borrow()
+                .iter()
+                .filter_map(|(key, partition)| {
+                    let opened_for = ids.get(key);
+                    let delete = match (owned.get(key), snapshot.layout()) {
+                        (Some((id, _)), _) if opened_for.is_none_or(|o| o == id) => return None,
+                        // The name is a new topic's now.
+                        (Some(_), _) => true,
+                        (None, None) => true,
+                        (None, Some(layout)) => {
+                            opened_for.is_some_and(|id| layout.removed.contains(id))
+                        }
+                    };
+                    Some((Rc::clone(partition), delete))
+                })
+                .collect()
+        };
+        for (partition, delete) in gone {
+            let key = (partition.topic.clone(), partition.index);
+            self.partitions.borrow_mut().remove(&key);
+            self.partition_ids.borrow_mut().remove(&key);
+            // Long-poll fetches waiting on it wake up and find it gone.
+            partition.appended().notify();
+            if delete {
+                partition.delete().await?;
+            } else {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, "the metadata no longer places this partition here: closed, its files kept");
+                partition.close().await?;
+            }
+        }
+        for ((topic, index), (id, settings)) in &owned {
             match self.partition(topic, *index) {
                 Some(partition) => partition.apply(settings),
                 None => {
@@ -334,30 +377,29 @@ impl Shard {
                     let writer = Rc::clone(&self.writer);
                     let partition =
                         Partition::open(topic.clone(), *index, &dir, settings, writer, now).await?;
+                    let key = (topic.clone(), *index);
                     self.partitions
                         .borrow_mut()
-                        .insert((topic.clone(), *index), Rc::new(partition));
+                        .insert(key.clone(), Rc::new(partition));
+                    self.partition_ids.borrow_mut().insert(key, *id);
                     self.progress.tick();
                 }
             }
         }
-        let removed: Vec<Rc<Partition>> = self
-            .partitions
-            .borrow()
-            .values()
-            .filter(|p| !owned.iter().any(|(t, i, _)| *t == p.topic && *i == p.index))
-            .cloned()
-            .collect();
-        for partition in removed {
-            self.partitions
-                .borrow_mut()
-                .remove(&(partition.topic.clone(), partition.index));
-            // Long-poll fetches waiting on it wake up and find it gone.
-            partition.appended().notify();
-            partition.delete().await?;
-        }
         *self.snapshot.borrow_mut() = snapshot;
         Ok(())
+    }
+
+    /// The error for a partition this shard does not hold: NOT_LEADER_OR_FOLLOWER when
+    /// the cluster has it elsewhere (the client asks the metadata again), else
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn not_here(&self, topic: &str, index: i32) -> kafka_protocol::error::ResponseError {
+        use kafka_protocol::error::ResponseError;
+        if self.snapshot().has_partition(topic, index) {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        }
     }
 
     /// Flushes every log this shard owns (shutdown).

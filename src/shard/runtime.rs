@@ -19,6 +19,7 @@ use sd_notify::NotifyState;
 
 use super::{Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
+use crate::cluster::snapshot::Layout;
 use crate::cluster::{ShardId, Snapshot};
 use crate::config::BrokerConfig;
 
@@ -79,7 +80,16 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         }
         _ => (address.ip().to_string(), i32::from(address.port())),
     };
-    let snapshot = Snapshot::new(1, state.clone(), broker.clone(), shard_count);
+    // With a quorum of several voters, topics are the quorum's: its image as this node's
+    // files hold it, until the member runs.
+    let image = match broker.quorum_peers() {
+        Some(peers) => Some(crate::quorum::member::read_image(&log_dir, &peers)?),
+        None => None,
+    };
+    let layout = image
+        .clone()
+        .map(|image| Arc::new(Layout::at_start(broker.node_id, image)));
+    let snapshot = Snapshot::new(1, state.clone(), broker.clone(), shard_count, layout);
     let mesh = MeshBuilder::full(shard_count, MAILBOX_DEPTH_MAX);
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map_err(|e| anyhow::anyhow!("listing CPUs: {e}"))?
@@ -103,7 +113,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             Arc::clone(shard_progress),
         );
         // Built on its shard: the controller is not Send.
-        let controller_input = (index == 0).then(|| (state.clone(), broker.clone()));
+        let controller_input = (index == 0).then(|| (state.clone(), broker.clone(), image.clone()));
         let metrics = if index == 0 { metrics.take() } else { None };
         // Dropped unused when the executor cannot start: the coordinator hears of it.
         let started = StartGuard {
@@ -118,8 +128,9 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             .name(&format!("shard-{index}"))
             .spawn(move || async move {
                 started.ran();
-                let controller = controller_input
-                    .map(|(state, broker)| Controller::new(&log_dir, state, broker, shard_count));
+                let controller = controller_input.map(|(state, broker, image)| {
+                    Controller::new(&log_dir, state, broker, shard_count, image)
+                });
                 let run = run_shard(
                     index,
                     mesh,
@@ -419,7 +430,7 @@ async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> 
     let member =
         crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;
     member.start(shard, listener);
-    shard.controller().set_quorum(member);
+    shard.controller().set_quorum(shard, member);
     tracing::info!(listener = %address, voters = peers.voters.len(), "metadata quorum member started");
     Ok(())
 }

@@ -49,7 +49,7 @@ where
                 .spawn(move || async move {
                     let (senders, receivers) = mesh.join().await.expect("the mesh forms");
                     let snapshot =
-                        Snapshot::new(1, ClusterState::default(), BrokerConfig::default(), 2);
+                        Snapshot::new(1, ClusterState::default(), BrokerConfig::default(), 2, None);
                     let advertised = ("127.0.0.1".to_string(), 9092);
                     let shard = Shard::new(
                         ShardId(index),

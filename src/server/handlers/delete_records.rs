@@ -71,7 +71,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i16, i64) {
     let Some(partition) = shard.partition(&topic, index) else {
-        return (ResponseError::UnknownTopicOrPartition.code(), -1);
+        return (shard.not_here(&topic, index).code(), -1);
     };
     match partition.delete_records(offset).await {
         Ok(low_watermark) => (0, low_watermark),

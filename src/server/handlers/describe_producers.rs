@@ -75,7 +75,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 fn producers(shard: Rc<Shard>, topic: &str, index: i32) -> Answer {
     let partition = shard
         .partition(topic, index)
-        .ok_or(ApiError::code(ResponseError::UnknownTopicOrPartition))?;
+        .ok_or_else(|| ApiError::code(shard.not_here(topic, index)))?;
     let state = partition.producers();
     let mut active: Vec<ProducerState> = state
         .entries()

@@ -25,7 +25,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let snapshot = ctx.shard.snapshot();
-    let node = BrokerId(snapshot.broker.node_id);
     let all = request.topics.is_empty();
     let mut names: Vec<String> = if all {
         snapshot.topics().map(|(name, _)| name.clone()).collect()
@@ -80,13 +79,23 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 break;
             }
             budget -= 1;
+            let Some(r) = snapshot.replicas_of(&name, index) else {
+                continue;
+            };
+            let ids = |brokers: Vec<i32>| brokers.into_iter().map(BrokerId).collect();
+            let error = match r.leader {
+                -1 => ResponseError::LeaderNotAvailable.code(),
+                _ => 0,
+            };
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
+                    .with_error_code(error)
                     .with_partition_index(index)
-                    .with_leader_id(node)
-                    .with_leader_epoch(0)
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
+                    .with_leader_id(BrokerId(r.leader))
+                    .with_leader_epoch(r.leader_epoch)
+                    .with_replica_nodes(ids(r.replicas))
+                    .with_isr_nodes(ids(r.isr))
+                    .with_offline_replicas(ids(r.offline))
                     .with_eligible_leader_replicas(Some(Vec::new()))
                     .with_last_known_elr(Some(Vec::new())),
             );

@@ -14,9 +14,14 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::groups::offsets_partitions;
+use super::txns::txn_partitions;
 use super::{Ctx, Response};
 use crate::acl::Operation::Describe;
 use crate::acl::ResourceType;
+use crate::cluster::snapshot::BrokerAddress;
+use crate::group::OFFSETS_TOPIC;
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
@@ -28,8 +33,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<FindCoordinatorRequest>(body) else {
         return Response::Close;
     };
-    let node = BrokerId(ctx.shard.snapshot().broker.node_id);
-    let (host, port) = ctx.shard.advertised();
     let key_type = request.key_type;
     let error = |key: &str| match key_type {
         _ if !KEY_TYPES.contains(&key_type) => ResponseError::InvalidRequest.code(),
@@ -43,35 +46,42 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         _ => 0,
     };
     let response = if ctx.version >= 4 {
-        let coordinators = request
-            .coordinator_keys
-            .into_iter()
-            .map(|key| match error(&key) {
-                0 => Coordinator::default()
+        let mut coordinators = Vec::with_capacity(request.coordinator_keys.len());
+        for key in request.coordinator_keys {
+            let found = match error(&key) {
+                0 => coordinator(&ctx, key_type, &key).await,
+                code => Err(code),
+            };
+            coordinators.push(match found {
+                Ok(b) => Coordinator::default()
                     .with_error_message(None)
                     .with_key(key)
-                    .with_node_id(node)
-                    .with_host(StrBytes::from_string(host.clone()))
-                    .with_port(port),
-                code => Coordinator::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(StrBytes::from_string(b.host))
+                    .with_port(b.port),
+                Err(code) => Coordinator::default()
                     .with_error_message(None)
                     .with_key(key)
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code),
-            })
-            .collect();
+            });
+        }
         FindCoordinatorResponse::default()
             .with_error_message(None)
             .with_coordinators(coordinators)
     } else {
-        match error(&request.key) {
-            0 => FindCoordinatorResponse::default()
+        let found = match error(&request.key) {
+            0 => coordinator(&ctx, key_type, &request.key).await,
+            code => Err(code),
+        };
+        match found {
+            Ok(b) => FindCoordinatorResponse::default()
                 .with_error_message(None)
-                .with_node_id(node)
-                .with_host(StrBytes::from_string(host))
-                .with_port(port),
-            code => FindCoordinatorResponse::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port),
+            Err(code) => FindCoordinatorResponse::default()
                 .with_error_message(None)
                 .with_error_code(code)
                 .with_node_id(BrokerId(-1))
@@ -79,4 +89,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         }
     };
     ctx.respond(&response)
+}
+
+/// The broker coordinating `key`: this one in a cluster of one; with a metadata quorum,
+/// the leader of the key's partition of the offsets or transaction state topic
+/// (created on first use, as Kafka does).
+async fn coordinator(ctx: &Ctx, key_type: i8, key: &str) -> Result<BrokerAddress, i16> {
+    let shard = &ctx.shard;
+    let snapshot = shard.snapshot();
+    if snapshot.layout().is_none() {
+        let (host, port) = shard.advertised();
+        let id = snapshot.broker.node_id;
+        return Ok(BrokerAddress { id, host, port });
+    }
+    let (topic, partitions) = match key_type {
+        TRANSACTION => (TRANSACTION_STATE_TOPIC, txn_partitions(shard).await),
+        _ => (OFFSETS_TOPIC, offsets_partitions(shard).await),
+    };
+    let partitions = partitions.map_err(|e| e.code())?;
+    let partition = crate::group::partition_for(key, partitions);
+    let snapshot = shard.snapshot();
+    let unavailable = ResponseError::CoordinatorNotAvailable.code();
+    let leader = snapshot.leader_of(topic, partition).ok_or(unavailable)?;
+    snapshot
+        .brokers(shard.advertised())
+        .into_iter()
+        .find(|b| b.id == leader)
+        .ok_or(unavailable)
 }

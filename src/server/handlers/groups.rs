@@ -33,20 +33,33 @@ pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Hom
     if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
         return Err(ResponseError::InvalidGroupId);
     }
-    let partitions = match shard.snapshot().topic(OFFSETS_TOPIC) {
-        Some(meta) => meta.partitions,
-        None => create_offsets_topic(shard).await?,
-    };
-    let partition = group::partition_for(group, partitions);
+    let partition = group::partition_for(group, offsets_partitions(shard).await?);
+    led_here(shard, OFFSETS_TOPIC, partition)?;
     Ok(Home {
         shard: shard.snapshot().shard_for(OFFSETS_TOPIC, partition),
         partition,
     })
 }
 
-async fn create_offsets_topic(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
+/// The offsets topic's partition count; the topic is created on first use.
+pub async fn offsets_partitions(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
+    if let Some(meta) = shard.snapshot().topic(OFFSETS_TOPIC) {
+        return Ok(meta.partitions);
+    }
     let partitions = shard.snapshot().broker.offsets_topic_num_partitions;
     create_internal_topic(shard, OFFSETS_TOPIC, partitions, 104_857_600, "producer").await
+}
+
+/// A coordinator's partition must be led by this broker: NOT_COORDINATOR when another
+/// leads it (the client asks FindCoordinator again), COORDINATOR_NOT_AVAILABLE when
+/// none does.
+pub fn led_here(shard: &Shard, topic: &str, partition: i32) -> Result<(), ResponseError> {
+    let snapshot = shard.snapshot();
+    match snapshot.leader_of(topic, partition) {
+        Some(leader) if leader == snapshot.broker.node_id => Ok(()),
+        Some(_) => Err(ResponseError::NotCoordinator),
+        None => Err(ResponseError::CoordinatorNotAvailable),
+    }
 }
 
 /// Creates an internal topic on its first use, as Kafka does (compacted, with the given

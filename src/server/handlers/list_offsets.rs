@@ -105,7 +105,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
     let Some(partition) = shard.partition(&query.topic, query.partition) else {
-        return (ResponseError::UnknownTopicOrPartition.code(), -1, -1, -1);
+        return (
+            shard.not_here(&query.topic, query.partition).code(),
+            -1,
+            -1,
+            -1,
+        );
     };
     let question = match query.timestamp {
         LATEST => OffsetQuery::Latest,

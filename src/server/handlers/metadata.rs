@@ -102,17 +102,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         true if !ctx.allowed_on_cluster(Describe) => 0,
         requested => ctx.authorized_operations(&snapshot, requested, Cluster, CLUSTER_NAME),
     };
-    let broker = &snapshot.broker;
-    let (host, port) = ctx.shard.advertised();
+    let brokers = snapshot
+        .brokers(ctx.shard.advertised())
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host))
+                .with_port(b.port)
+        })
+        .collect();
     let response = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.node_id))
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(
             snapshot.cluster_id().to_string(),
         )))
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_controller_id(BrokerId(snapshot.controller()))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations);
     ctx.respond(&response)
@@ -209,18 +214,25 @@ fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataRespon
 }
 
 fn describe(snapshot: &Snapshot, name: &str) -> MetadataResponseTopic {
-    let node = BrokerId(snapshot.broker.node_id);
     let Some(meta) = snapshot.topic(name) else {
         return describe_requested(snapshot, Some(name));
     };
+    let ids = |brokers: Vec<i32>| brokers.into_iter().map(BrokerId).collect();
     let partitions = (0..meta.partitions)
-        .map(|index| {
+        .filter_map(|index| Some((index, snapshot.replicas_of(name, index)?)))
+        .map(|(index, r)| {
+            let error = match r.leader {
+                -1 => ResponseError::LeaderNotAvailable.code(),
+                _ => 0,
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_leader_id(BrokerId(r.leader))
+                .with_leader_epoch(r.leader_epoch)
+                .with_replica_nodes(ids(r.replicas))
+                .with_isr_nodes(ids(r.isr))
+                .with_offline_replicas(ids(r.offline))
         })
         .collect();
     MetadataResponseTopic::default()

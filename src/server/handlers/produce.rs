@@ -285,7 +285,7 @@ fn failure(error: ApiError) -> Outcome {
 /// answer.
 fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outcome> {
     let queued = match (shard.partition(&item.topic, item.partition), item.records) {
-        (None, _) => Err(ApiError::code(ResponseError::UnknownTopicOrPartition)),
+        (None, _) => Err(ApiError::code(shard.not_here(&item.topic, item.partition))),
         (Some(_), None) => Err(ApiError::new(
             ResponseError::InvalidRecord,
             "a produce request needs records",

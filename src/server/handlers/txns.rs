@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use kafka_protocol::error::ResponseError;
 
-use super::groups::create_internal_topic;
+use super::groups::{create_internal_topic, led_here};
 use super::Ctx;
 use crate::cluster::ShardId;
 use crate::error::ApiError;
@@ -27,29 +27,32 @@ pub async fn txn_home(shard: &Rc<Shard>, id: &str) -> Result<TxnHome, ResponseEr
     if id.is_empty() || id.len() > TRANSACTIONAL_ID_BYTES_MAX {
         return Err(ResponseError::InvalidRequest);
     }
-    let partitions = match shard.snapshot().topic(TRANSACTION_STATE_TOPIC) {
-        Some(meta) => meta.partitions,
-        None => {
-            let broker = &shard.snapshot().broker;
-            let partitions = broker.transaction_state_log_num_partitions;
-            let segment_bytes = broker.transaction_state_log_segment_bytes;
-            create_internal_topic(
-                shard,
-                TRANSACTION_STATE_TOPIC,
-                partitions,
-                segment_bytes,
-                "uncompressed",
-            )
-            .await?
-        }
-    };
-    let partition = group::partition_for(id, partitions);
+    let partition = group::partition_for(id, txn_partitions(shard).await?);
+    led_here(shard, TRANSACTION_STATE_TOPIC, partition)?;
     Ok(TxnHome {
         shard: shard
             .snapshot()
             .shard_for(TRANSACTION_STATE_TOPIC, partition),
         partition,
     })
+}
+
+/// The transaction state topic's partition count; the topic is created on first use.
+pub async fn txn_partitions(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
+    if let Some(meta) = shard.snapshot().topic(TRANSACTION_STATE_TOPIC) {
+        return Ok(meta.partitions);
+    }
+    let broker = &shard.snapshot().broker;
+    let partitions = broker.transaction_state_log_num_partitions;
+    let segment_bytes = broker.transaction_state_log_segment_bytes;
+    create_internal_topic(
+        shard,
+        TRANSACTION_STATE_TOPIC,
+        partitions,
+        segment_bytes,
+        "uncompressed",
+    )
+    .await
 }
 
 /// AddPartitionsToTxn and AddOffsetsToTxn (`client_version` 0), or a write of

@@ -11,11 +11,15 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::Context;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use self::quorum::publish_changes;
+use super::image::MetadataImage;
+use super::snapshot::Layout;
 use super::{ClusterState, Snapshot, TopicMeta};
 use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
@@ -66,9 +70,15 @@ pub struct Controller {
     version: Cell<u64>,
     shard_count: usize,
     one_change_at_a_time: glommio::sync::Semaphore,
+    /// Snapshots go to the shards one at a time, in version order.
+    one_publish_at_a_time: glommio::sync::Semaphore,
     /// This node's metadata quorum member, when the quorum has other voters.
     quorum: RefCell<Option<Rc<Member>>>,
+    /// With such a quorum, the image its files held at start-up, until the member runs.
+    image_at_start: Option<MetadataImage>,
 }
+
+mod quorum;
 
 impl Controller {
     pub fn new(
@@ -76,6 +86,7 @@ impl Controller {
         state: ClusterState,
         broker: BrokerConfig,
         shard_count: usize,
+        image_at_start: Option<MetadataImage>,
     ) -> Controller {
         Controller {
             path: log_dir.join(STATE_FILE),
@@ -84,12 +95,51 @@ impl Controller {
             version: Cell::new(1),
             shard_count,
             one_change_at_a_time: glommio::sync::Semaphore::new(1),
+            one_publish_at_a_time: glommio::sync::Semaphore::new(1),
             quorum: RefCell::new(None),
+            image_at_start,
         }
     }
 
-    pub fn set_quorum(&self, member: Rc<Member>) {
-        *self.quorum.borrow_mut() = Some(member);
+    /// Takes this node's running quorum member: from now on the snapshot's topics and
+    /// layout are its image's, published to every shard whenever it changes.
+    pub fn set_quorum(&self, shard: &Rc<Shard>, member: Rc<Member>) {
+        *self.quorum.borrow_mut() = Some(Rc::clone(&member));
+        glommio::spawn_local(publish_changes(Rc::clone(shard), member)).detach();
+    }
+
+    fn member(&self) -> Option<Rc<Member>> {
+        self.quorum.borrow().as_ref().map(Rc::clone)
+    }
+
+    /// The cluster's layout, when the quorum has other voters.
+    fn layout(&self) -> Option<Arc<Layout>> {
+        let node = self.broker.borrow().node_id;
+        if let Some(member) = self.member() {
+            return Some(Arc::new(Layout {
+                node,
+                controller: member.leader().unwrap_or(-1),
+                image: member.image(),
+                removed: member.removed_topics(),
+            }));
+        }
+        let image = self.image_at_start.clone()?;
+        Some(Arc::new(Layout::at_start(node, image)))
+    }
+
+    /// Publishes a snapshot of the current state to every shard and waits until all
+    /// have it.
+    async fn publish(&self, shard: &Rc<Shard>) -> Result<(), ApiError> {
+        let _turn = self.one_publish_at_a_time.acquire_permit(1).await;
+        self.version.set(self.version.get() + 1);
+        let snapshot = self.snapshot();
+        let applied = shard
+            .invoke_on_all(move |s| async move { s.apply_snapshot(snapshot).await })
+            .await?;
+        for result in applied {
+            result.map_err(ApiError::from)?;
+        }
+        Ok(())
     }
 
     /// With a quorum of several voters: the active controller and the unfenced brokers
@@ -136,6 +186,7 @@ impl Controller {
             self.state.borrow().clone(),
             self.broker.borrow().clone(),
             self.shard_count,
+            self.layout(),
         )
     }
 
@@ -146,6 +197,11 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<TopicMeta, ApiError>> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self
+                .create_topics_in_quorum(shard, &member, topics, validate_only)
+                .await;
+        }
         let mut state = self.state.borrow().clone();
         let mut results = Vec::with_capacity(topics.len());
         for (i, topic) in topics.iter().enumerate() {
@@ -165,6 +221,14 @@ impl Controller {
         }
         self.commit_if_any(shard, state, results, validate_only)
             .await
+    }
+
+    /// Whether broker `id` exists: this one alone, or one the quorum registered.
+    fn broker_exists(&self, id: i32) -> bool {
+        match self.member() {
+            None => id == self.broker.borrow().node_id,
+            Some(member) => member.image().brokers.contains_key(&id),
+        }
     }
 
     fn validate_new_topic(
@@ -223,15 +287,20 @@ impl Controller {
             }
             let replicas = topic.assignments.iter().map(|(_, r)| r.as_slice());
             let first = topic.assignments[0].1.len();
-            check_assignments(replicas, first, broker.node_id)?;
-            (topic.assignments.len() as i32, 1)
+            check_assignments(replicas, first, |id| self.broker_exists(id))?;
+            (topic.assignments.len() as i32, first as i16)
         };
         check_partition_count(partitions)?;
         self.check_partition_budget(state, partitions)?;
         if replication != 1 {
-            let message = format!(
-                "replication factor {replication} is not possible: the cluster has 1 broker"
-            );
+            let message = match self.member() {
+                None => format!(
+                    "replication factor {replication} is not possible: the cluster has 1 broker"
+                ),
+                Some(_) => format!(
+                    "replication factor {replication} is not possible yet: brokers do not copy partitions to each other, so each partition has 1 replica"
+                ),
+            };
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
                 message,
@@ -251,6 +320,9 @@ impl Controller {
         names: Vec<String>,
     ) -> Vec<Result<Uuid, ApiError>> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self.delete_topics_in_quorum(shard, &member, names).await;
+        }
         let mut state = self.state.borrow().clone();
         let enabled = self.broker.borrow().delete_topic_enable;
         let results: Vec<Result<Uuid, ApiError>> = names
@@ -281,40 +353,35 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self
+                .create_partitions_in_quorum(shard, &member, requests, validate_only)
+                .await;
+        }
         let mut state = self.state.borrow().clone();
         let node_id = self.broker.borrow().node_id;
         let results: Vec<Result<(), ApiError>> = requests
             .iter()
-            .map(|NewPartitions { name, count, assignments }| {
-                let current = state
-                    .topics
-                    .get(name)
-                    .ok_or_else(|| unknown_topic(name))?
-                    .partitions;
-                if *count <= current {
-                    let message =
-                        format!("topic has {current} partitions; the new count must be larger");
-                    return Err(ApiError::new(ResponseError::InvalidPartitions, message));
-                }
-                check_partition_count(*count)?;
-                let adding = *count - current;
-                if let Some(assignments) = assignments {
-                    if assignments.len() != adding as usize {
-                        let message = format!(
-                            "Attempted to add {adding} additional partitions, but {} assignments were given",
-                            assignments.len()
-                        );
-                        return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+            .map(
+                |NewPartitions {
+                     name,
+                     count,
+                     assignments,
+                 }| {
+                    let current = state
+                        .topics
+                        .get(name)
+                        .ok_or_else(|| unknown_topic(name))?
+                        .partitions;
+                    let adding =
+                        check_growth(current, *count, assignments.as_deref(), |id| id == node_id)?;
+                    self.check_partition_budget(&state, adding)?;
+                    if let Some(meta) = state.topics.get_mut(name) {
+                        meta.partitions = *count;
                     }
-                    // The existing partitions have one replica each.
-                    check_assignments(assignments.iter().map(Vec::as_slice), 1, node_id)?;
-                }
-                self.check_partition_budget(&state, adding)?;
-                if let Some(meta) = state.topics.get_mut(name) {
-                    meta.partitions = *count;
-                }
-                Ok(())
-            })
+                    Ok(())
+                },
+            )
             .collect();
         self.commit_if_any(shard, state, results, validate_only)
             .await
@@ -330,6 +397,11 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self
+                .set_topic_configs_in_quorum(shard, &member, change, names, validate_only)
+                .await;
+        }
         let mut state = self.state.borrow().clone();
         let results: Vec<Result<(), ApiError>> = names
             .iter()
@@ -421,6 +493,9 @@ impl Controller {
     /// gets an id from it, so no id is handed out twice, across restarts too.
     pub async fn allocate_producer_ids(&self) -> Result<std::ops::Range<i64>, ApiError> {
         let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self.allocate_producer_ids_in_quorum(&member).await;
+        }
         let mut state = self.state.borrow().clone();
         let first = state.next_producer_id;
         let end = first.checked_add(PRODUCER_ID_BLOCK_SIZE).ok_or_else(|| {
@@ -457,15 +532,7 @@ impl Controller {
     async fn commit(&self, shard: &Rc<Shard>, state: ClusterState) -> Result<(), ApiError> {
         self.persist(&state).await?;
         *self.state.borrow_mut() = state;
-        self.version.set(self.version.get() + 1);
-        let snapshot = self.snapshot();
-        let applied = shard
-            .invoke_on_all(move |s| async move { s.apply_snapshot(snapshot).await })
-            .await?;
-        for result in applied {
-            result.map_err(ApiError::from)?;
-        }
-        Ok(())
+        self.publish(shard).await
     }
 }
 
@@ -534,11 +601,11 @@ fn descriptors() -> Option<(i64, i64)> {
 }
 
 /// Kafka's checks of replica lists assigned by hand: each names `replicas` brokers, each
-/// once, and only brokers that exist (here, the one broker `node_id`).
+/// once, and only brokers that `exists`.
 fn check_assignments<'a>(
     assignments: impl IntoIterator<Item = &'a [i32]>,
     replicas: usize,
-    node_id: i32,
+    exists: impl Fn(i32) -> bool,
 ) -> Result<(), ApiError> {
     let invalid = |message: String| {
         Err(ApiError::new(
@@ -559,7 +626,7 @@ fn check_assignments<'a>(
                     "The manual partition assignment includes the broker {id} more than once"
                 ));
             }
-            if *id != node_id {
+            if !exists(*id) {
                 return invalid(format!(
                     "The manual partition assignment includes broker {id}, but no broker with that id was found"
                 ));
@@ -567,6 +634,37 @@ fn check_assignments<'a>(
         }
     }
     Ok(())
+}
+
+/// Kafka's checks of a CreatePartitions from `current` partitions to `count`, with the
+/// new partitions' replica lists when assigned by hand (one replica each, on brokers
+/// that `exists`): answers how many partitions it adds.
+fn check_growth(
+    current: i32,
+    count: i32,
+    assignments: Option<&[Vec<i32>]>,
+    exists: impl Fn(i32) -> bool,
+) -> Result<i32, ApiError> {
+    if count <= current {
+        let message = format!("topic has {current} partitions; the new count must be larger");
+        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    }
+    check_partition_count(count)?;
+    let adding = count - current;
+    if let Some(assignments) = assignments {
+        if assignments.len() != adding as usize {
+            let message = format!(
+                "Attempted to add {adding} additional partitions, but {} assignments were given",
+                assignments.len()
+            );
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicaAssignment,
+                message,
+            ));
+        }
+        check_assignments(assignments.iter().map(Vec::as_slice), 1, exists)?;
+    }
+    Ok(adding)
 }
 
 fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
@@ -618,6 +716,12 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         Err(error) => {
             return Err(error).with_context(|| format!("reading {}", path.display()));
         }
+    };
+    // With a quorum of several voters, topics are the quorum's, not the file's: a
+    // directory its image does not list is left alone (and not opened).
+    let directories = match broker.quorum_peers() {
+        Some(_) => Vec::new(),
+        None => directories,
     };
     for (topic, partition, dir) in directories {
         if state

@@ -1,0 +1,365 @@
+//! The controller's changes when the metadata quorum has other voters. Each is decided
+//! on this node against its image, proposed as one entry of records (a follower's goes
+//! to the quorum's leader), and answered once the quorum committed it and this node
+//! applied it: then the new snapshot is on every shard of this node, and the other
+//! nodes publish theirs as they apply the same entry. Two nodes deciding at once is
+//! settled by the log's order: the later entry no longer fits the image (a topic name
+//! taken, a producer-id block handed out) and is refused on every node alike.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+
+use super::{
+    check_growth, unknown_topic, Controller, NewPartitions, NewTopic, PRODUCER_ID_BLOCK_SIZE,
+};
+use crate::cluster::image::{MetadataImage, MetadataRecord, Replica};
+use crate::cluster::{rules, shard_for, TopicMeta};
+use crate::config::TopicConfig;
+use crate::error::ApiError;
+use crate::quorum::member::{Member, ProposalError};
+use crate::shard::Shard;
+
+/// Publishes this node's snapshot whenever the quorum's committed records, or its
+/// leader, change: the changes other nodes made reach this node's shards so.
+pub(super) async fn publish_changes(shard: Rc<Shard>, member: Rc<Member>) {
+    loop {
+        let changed = member.changed();
+        if let Err(error) = shard.controller().publish(&shard).await {
+            tracing::error!(
+                ?error,
+                "publishing the metadata quorum's image to the shards"
+            );
+        }
+        if shard.unless_stopping(changed).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// How long a change waits for the quorum to commit it.
+const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Controller {
+    pub(super) async fn create_topics_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicMeta, ApiError>> {
+        let image = member.image();
+        let mut state = self.snapshot().state;
+        let mut decided = Vec::with_capacity(topics.len());
+        for (i, topic) in topics.iter().enumerate() {
+            let result = if topics[..i].iter().any(|t| t.name == topic.name) {
+                Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    "topic named twice in one request",
+                ))
+            } else {
+                self.validate_new_topic(&state, topic).and_then(|meta| {
+                    let records = topic_records(&image, topic, &meta)?;
+                    Ok((meta, records))
+                })
+            };
+            if let Ok((meta, _)) = &result {
+                state.topics.insert(topic.name.clone(), meta.clone());
+            }
+            decided.push(result);
+        }
+        let mut results = Vec::with_capacity(decided.len());
+        for (topic, result) in topics.iter().zip(decided) {
+            results.push(match result {
+                Ok((meta, _)) if validate_only => Ok(meta),
+                Ok((meta, records)) => propose(member, &records, || {
+                    let message = format!("topic '{}' already exists", topic.name);
+                    ApiError::new(ResponseError::TopicAlreadyExists, message)
+                })
+                .await
+                .map(|_| meta),
+                Err(error) => Err(error),
+            });
+        }
+        self.publish_if_any(shard, results).await
+    }
+
+    pub(super) async fn delete_topics_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        names: Vec<String>,
+    ) -> Vec<Result<uuid::Uuid, ApiError>> {
+        let enabled = self.broker.borrow().delete_topic_enable;
+        let image = member.image();
+        let mut results = Vec::with_capacity(names.len());
+        for name in &names {
+            let result = match image.topic_ids.get(name) {
+                _ if !enabled => Err(ApiError::new(
+                    ResponseError::TopicDeletionDisabled,
+                    "delete.topic.enable is false",
+                )),
+                None => Err(unknown_topic(name)),
+                Some(&id) => {
+                    let records = [MetadataRecord::RemoveTopic { id }];
+                    propose(member, &records, || unknown_topic(name))
+                        .await
+                        .map(|_| id)
+                }
+            };
+            results.push(result);
+        }
+        self.publish_if_any(shard, results).await
+    }
+
+    pub(super) async fn create_partitions_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        requests: Vec<NewPartitions>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let image = member.image();
+        let state = self.snapshot().state;
+        let mut results = Vec::with_capacity(requests.len());
+        for request in &requests {
+            let decided = partition_records(&image, request).and_then(|records| {
+                self.check_partition_budget(&state, records.len() as i32)?;
+                Ok(records)
+            });
+            let result = match decided {
+                Ok(_) if validate_only => Ok(()),
+                Ok(records) => propose(member, &records, || {
+                    let message = format!("topic '{}' changed meanwhile", request.name);
+                    ApiError::new(ResponseError::InvalidPartitions, message)
+                })
+                .await
+                .map(|_| ()),
+                Err(error) => Err(error),
+            };
+            results.push(result);
+        }
+        self.publish_if_any(shard, results).await
+    }
+
+    pub(super) async fn set_topic_configs_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        change: impl Fn(&str, &TopicConfig) -> Result<TopicConfig, ApiError>,
+        names: Vec<String>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let snapshot = self.snapshot();
+        let mut results = Vec::with_capacity(names.len());
+        for name in &names {
+            let decided = snapshot
+                .topic(name)
+                .ok_or_else(|| unknown_topic(name))
+                .and_then(|meta| Ok((meta.id, change(name, &meta.config)?)));
+            let result = match decided {
+                Ok(_) if validate_only => Ok(()),
+                Ok((topic, config)) => {
+                    let records = [MetadataRecord::TopicConfigs {
+                        topic,
+                        configs: config.overrides().clone(),
+                    }];
+                    propose(member, &records, || unknown_topic(name))
+                        .await
+                        .map(|_| ())
+                }
+                Err(error) => Err(error),
+            };
+            results.push(result);
+        }
+        self.publish_if_any(shard, results).await
+    }
+
+    /// The next block of producer ids, from the quorum: each block starts where the last
+    /// one the log handed out ended, so no two brokers get the same ids.
+    pub(super) async fn allocate_producer_ids_in_quorum(
+        &self,
+        member: &Member,
+    ) -> Result<std::ops::Range<i64>, ApiError> {
+        let broker = self.broker.borrow().node_id;
+        // Another broker may take the block this one asked for: ask again after it.
+        for _ in 0..3 {
+            let first = member.image().next_producer_id;
+            let next = first.checked_add(PRODUCER_ID_BLOCK_SIZE).ok_or_else(|| {
+                ApiError::new(ResponseError::UnknownServerError, "producer ids exhausted")
+            })?;
+            let records = [MetadataRecord::ProducerIds {
+                broker,
+                first,
+                next,
+            }];
+            match member.propose(&records, PROPOSAL_TIMEOUT).await {
+                Ok(_) => return Ok(first..next),
+                Err(ProposalError::Refused(_)) => continue,
+                Err(error) => return Err(failed(error)),
+            }
+        }
+        Err(ApiError::new(
+            ResponseError::CoordinatorLoadInProgress,
+            "other brokers took every producer-id block this one asked for; try again",
+        ))
+    }
+
+    /// Publishes the new snapshot to this node's shards when any change succeeded; if
+    /// that fails, every successful result becomes the failure.
+    async fn publish_if_any<T>(
+        &self,
+        shard: &Rc<Shard>,
+        results: Vec<Result<T, ApiError>>,
+    ) -> Vec<Result<T, ApiError>> {
+        if !results.iter().any(Result::is_ok) {
+            return results;
+        }
+        match self.publish(shard).await {
+            Ok(()) => results,
+            Err(error) => results
+                .into_iter()
+                .map(|r| r.and(Err(error.clone())))
+                .collect(),
+        }
+    }
+}
+
+/// Proposes `records` as one entry and waits until this node applied it. A committed
+/// entry that no longer fit the image becomes `refused()`.
+async fn propose(
+    member: &Member,
+    records: &[MetadataRecord],
+    refused: impl FnOnce() -> ApiError,
+) -> Result<u64, ApiError> {
+    match member.propose(records, PROPOSAL_TIMEOUT).await {
+        Err(ProposalError::Refused(reason)) => {
+            tracing::debug!(%reason, "metadata change refused when applied");
+            Err(refused())
+        }
+        other => other.map_err(failed),
+    }
+}
+
+/// The Kafka error for a change the quorum did not take.
+fn failed(error: ProposalError) -> ApiError {
+    let code = match error {
+        // Retriable: clients look for the controller again and retry.
+        ProposalError::NoLeader => ResponseError::NotController,
+        ProposalError::TimedOut(_) => ResponseError::RequestTimedOut,
+        ProposalError::Refused(_) => ResponseError::UnknownServerError,
+    };
+    ApiError::new(code, error.to_string())
+}
+
+/// The records creating `topic` (validated as `meta`): the topic, then its partitions,
+/// placed over the unfenced brokers unless the client assigned them.
+fn topic_records(
+    image: &MetadataImage,
+    topic: &NewTopic,
+    meta: &TopicMeta,
+) -> Result<Vec<MetadataRecord>, ApiError> {
+    let replicas = if topic.assignments.is_empty() {
+        place(image, &topic.name, meta.partitions)?
+    } else {
+        let mut assigned = topic.assignments.clone();
+        assigned.sort_by_key(|(p, _)| *p);
+        assigned
+            .into_iter()
+            .map(|(p, brokers)| on_brokers(image, &topic.name, p, &brokers))
+            .collect()
+    };
+    let mut records = vec![MetadataRecord::Topic {
+        name: topic.name.clone(),
+        id: meta.id,
+        configs: meta.config.overrides().clone(),
+    }];
+    records.extend(partitions(image, meta.id, 0, replicas)?);
+    Ok(records)
+}
+
+/// The records adding the partitions a CreatePartitions asks for.
+fn partition_records(
+    image: &MetadataImage,
+    request: &NewPartitions,
+) -> Result<Vec<MetadataRecord>, ApiError> {
+    let id = *image
+        .topic_ids
+        .get(&request.name)
+        .ok_or_else(|| unknown_topic(&request.name))?;
+    let current = image.topics[&id]
+        .partitions
+        .keys()
+        .next_back()
+        .map_or(0, |p| p + 1);
+    let exists = |broker: i32| image.brokers.contains_key(&broker);
+    check_growth(
+        current,
+        request.count,
+        request.assignments.as_deref(),
+        exists,
+    )?;
+    let replicas = match &request.assignments {
+        Some(assigned) => assigned
+            .iter()
+            .zip(current..)
+            .map(|(brokers, p)| on_brokers(image, &request.name, p, brokers))
+            .collect(),
+        None => place(image, &request.name, request.count)?.split_off(current as usize),
+    };
+    partitions(image, id, current, replicas)
+}
+
+/// Replicas striped over the unfenced brokers from a random one, as Kafka's placer
+/// starts, one per partition until brokers copy partitions to each other.
+fn place(image: &MetadataImage, topic: &str, count: i32) -> Result<Vec<Vec<Replica>>, ApiError> {
+    rules::place(image, topic, count, 1, fastrand::usize(..1 << 16))
+        .map_err(|e| ApiError::new(ResponseError::InvalidReplicationFactor, e.to_string()))
+}
+
+/// A hand-assigned partition's replicas, each on the shard its broker would pick.
+fn on_brokers(image: &MetadataImage, topic: &str, partition: i32, brokers: &[i32]) -> Vec<Replica> {
+    brokers
+        .iter()
+        .map(|&broker| {
+            let shards = image.brokers.get(&broker).map_or(1, |b| b.shards);
+            Replica {
+                broker,
+                shard: shard_for(topic, partition, shards as usize).0 as u32,
+            }
+        })
+        .collect()
+}
+
+/// `Partition` records numbered from `first`, each led by its first unfenced replica.
+fn partitions(
+    image: &MetadataImage,
+    topic: uuid::Uuid,
+    first: i32,
+    replicas: Vec<Vec<Replica>>,
+) -> Result<Vec<MetadataRecord>, ApiError> {
+    replicas
+        .into_iter()
+        .zip(first..)
+        .map(|(replicas, partition)| {
+            let leader = replicas
+                .iter()
+                .map(|r| r.broker)
+                .find(|&b| !image.is_fenced(b))
+                .ok_or_else(|| {
+                    let message = format!(
+                        "every broker assigned to partition {partition} is fenced or unknown"
+                    );
+                    ApiError::new(ResponseError::InvalidReplicaAssignment, message)
+                })?;
+            Ok(MetadataRecord::Partition {
+                topic,
+                partition,
+                isr: replicas.iter().map(|r| r.broker).collect(),
+                replicas,
+                leader,
+            })
+        })
+        .collect()
+}

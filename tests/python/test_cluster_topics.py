@@ -1,0 +1,80 @@
+"""Topics of a three-node cluster, kept by its metadata quorum and used with real clients
+(confluent-kafka, i.e. librdkafka): a topic created through any node is placed over the
+three brokers, every node's Metadata lists the same leaders, a producer that bootstraps
+from one node writes to every partition through their leaders, a consumer group that
+bootstraps from another finds its coordinator wherever the offsets topic put it, reads
+everything back and commits, and a deletion through a third node removes the topic
+everywhere. A replication factor above 1 is refused: brokers do not copy partitions to
+each other yet."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from clients import (CLIENT_TIMEOUT_S, admin, base_conf, future_error, produce_all, producer, topic_partitions,
+                     unique_topic, wait_futures)
+from test_quorum import describe_cluster, start_quorum, wait_for
+
+PARTITIONS = 6
+RECORDS = 60
+
+
+def leaders(b, topic: str) -> dict[int, int] | None:
+    """partition -> leader as node `b` lists them, once it lists every partition with one."""
+    parts = topic_partitions(b, topic)
+    if parts is None or len(parts) != PARTITIONS or any(p.leader < 0 for p in parts.values()):
+        return None
+    return {i: p.leader for i, p in parts.items()}
+
+
+def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker):
+    brokers, _ = start_quorum(start_broker)
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
+
+    topic = unique_topic("spread")
+    wait_futures(admin(by_id[2]).create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=20))
+    placed = wait_for("every node listing the topic's leaders alike",
+                      lambda: (lambda seen: seen[0] if seen[0] and seen.count(seen[0]) == 3 else None)(
+                          [leaders(b, topic) for b in brokers]))
+    # Striped over the brokers, as Kafka's placer does: each leads two of the six.
+    assert sorted(placed.values()) == sorted(list(by_id) * 2), placed
+
+    p = producer(by_id[1], acks="all")
+    records = [{"partition": i % PARTITIONS, "key": f"k{i}".encode(), "value": f"v{i}".encode()}
+               for i in range(RECORDS)]
+    reports = produce_all(p, topic, records)
+    assert [r.partition for r in reports] == [i % PARTITIONS for i in range(RECORDS)]
+
+    group = unique_topic("g")
+    c = Consumer({**base_conf(by_id[3]), "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    try:
+        c.subscribe([topic])
+        got = set()
+        deadline_polls = int(CLIENT_TIMEOUT_S * 4)
+        for _ in range(deadline_polls):
+            m = c.poll(0.25)
+            if m is None:
+                if len(got) == RECORDS:
+                    break
+                continue
+            assert m.error() is None, m.error()
+            got.add(m.value().decode())
+        assert got == {f"v{i}" for i in range(RECORDS)}
+        c.commit(asynchronous=False)
+        committed = c.committed([TopicPartition(topic, i) for i in range(PARTITIONS)], timeout=CLIENT_TIMEOUT_S)
+        assert {tp.partition: tp.offset for tp in committed} == {i: RECORDS // PARTITIONS for i in range(PARTITIONS)}
+    finally:
+        c.close()
+
+    # Brokers do not copy partitions yet: more than one replica is refused, with Kafka's error.
+    rf3 = unique_topic("rf3")
+    err = future_error(admin(by_id[1]).create_topics([NewTopic(rf3, 1, 3)])[rf3])
+    assert err is not None and err.code() == KafkaError.INVALID_REPLICATION_FACTOR, err
+
+    wait_futures(admin(by_id[3]).delete_topics([topic], operation_timeout=20))
+    wait_for("every node forgetting the deleted topic",
+             lambda: all(topic_partitions(b, topic) is None for b in brokers))
