@@ -5,9 +5,9 @@
 //! every node's image at an offset is the same. Pure. A log entry holds one decision's
 //! records as a JSON array, applied whole (`apply_batch`).
 //!
-//! The quorum carries the brokers' records so far (`quorum::member`); topics are still
-//! the single-broker controller's, in `cluster.json` (see docs/ARCHITECTURE.md, The
-//! metadata quorum).
+//! With a quorum of several voters, the brokers and the topics are its records
+//! (`quorum::member`, `cluster::controller::quorum`); a cluster of one keeps its topics
+//! in `cluster.json` (see docs/ARCHITECTURE.md, The metadata quorum).
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,9 @@
 //! Cluster metadata: the immutable snapshot every shard reads, and the controller that
 //! changes it (owned by shard 0).
 //!
-//! For now the cluster is a single broker and the controller persists its state in one
-//! file; the Raft-replicated metadata log of DESIGN §4 replaces that file later without
-//! changing the snapshot every shard reads.
+//! A cluster of one persists its state in one file. With a metadata quorum of several
+//! voters, topics are the quorum's replicated log (DESIGN §4) and the snapshot carries
+//! its image as a `Layout`; the snapshot every shard reads is the same type.
 
 pub mod controller;
 pub mod image;

@@ -1,7 +1,8 @@
 //! FindCoordinator: which broker coordinates a consumer group, transactional id or
-//! share group. With one broker it is this one, for every key the caller may DESCRIBE.
-//! (Which of its shards runs a coordinator is decided inside the broker and invisible
-//! to clients.)
+//! share group. With one broker it is this one, for every key the caller may DESCRIBE;
+//! with a metadata quorum, the leader of the key's partition of the offsets or
+//! transaction state topic. (Which of its shards runs a coordinator is decided inside
+//! the broker and invisible to clients.)
 //!
 //! librdkafka also reads this API's presence as "the broker supports LZ4 framing
 //! correctly", so it must be advertised for lz4-compressed produce.
