@@ -4,17 +4,20 @@ three brokers, every node's Metadata lists the same leaders, a producer that boo
 from one node writes to every partition through their leaders, a consumer group that
 bootstraps from another finds its coordinator wherever the offsets topic put it, reads
 everything back and commits, and a deletion through a third node removes the topic
-everywhere. A replication factor above 1 is refused: brokers do not copy partitions to
+everywhere. Changes go through followers of the quorum, whose proposals Raft forwards to
+its leader. A replication factor above 1 is refused: brokers do not copy partitions to
 each other yet."""
 
 from __future__ import annotations
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
+from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 from clients import (CLIENT_TIMEOUT_S, admin, base_conf, future_error, produce_all, producer, topic_partitions,
                      unique_topic, wait_futures)
-from test_quorum import describe_cluster, start_quorum, wait_for
+import kafka_wire as kw
+from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
 
 PARTITIONS = 6
 RECORDS = 60
@@ -28,28 +31,42 @@ def leaders(b, topic: str) -> dict[int, int] | None:
     return {i: p.leader for i, p in parts.items()}
 
 
+def auto_create(b, topic: str) -> int:
+    """Metadata v4 asking node `b` for `topic` with auto-creation allowed, encoded and
+    decoded by kafka-python: the topic's error code."""
+    with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=True)
+        request.with_header(correlation_id=1, client_id="shoal-tests")
+        c.send_raw(request.encode(version=4, header=True, framed=True))
+        r = MetadataResponse.decode(c.recv_frame(), version=4, header=True)
+    return r.topics[0].error_code
+
+
 def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker):
     brokers, _ = start_quorum(start_broker)
     by_id = {i + 1: b for i, b in enumerate(brokers)}
     wait_for("every node registering the three brokers",
              lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
+    leader, _ = wait_for("the three agreeing on a leader", lambda: agreed_leader(brokers))
+    first, second = (i for i in sorted(by_id) if i != leader)
 
     topic = unique_topic("spread")
-    wait_futures(admin(by_id[2]).create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=20))
+    wait_futures(admin(by_id[first]).create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=20))
     placed = wait_for("every node listing the topic's leaders alike",
                       lambda: (lambda seen: seen[0] if seen[0] and seen.count(seen[0]) == 3 else None)(
                           [leaders(b, topic) for b in brokers]))
     # Striped over the brokers, as Kafka's placer does: each leads two of the six.
     assert sorted(placed.values()) == sorted(list(by_id) * 2), placed
 
-    p = producer(by_id[1], acks="all")
+    p = producer(by_id[leader], acks="all")
     records = [{"partition": i % PARTITIONS, "key": f"k{i}".encode(), "value": f"v{i}".encode()}
                for i in range(RECORDS)]
     reports = produce_all(p, topic, records)
     assert [r.partition for r in reports] == [i % PARTITIONS for i in range(RECORDS)]
 
     group = unique_topic("g")
-    c = Consumer({**base_conf(by_id[3]), "group.id": group, "auto.offset.reset": "earliest",
+    c = Consumer({**base_conf(by_id[second]), "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     try:
         c.subscribe([topic])
@@ -70,11 +87,18 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     finally:
         c.close()
 
+    # Auto-creation at a follower: its proposal reaches the leader through Raft, and the
+    # new topic reaches every node. Kafka answers the creating request LEADER_NOT_AVAILABLE.
+    auto = unique_topic("auto")
+    assert auto_create(by_id[second], auto) == KafkaError.LEADER_NOT_AVAILABLE
+    wait_for("every node listing the auto-created topic",
+             lambda: all(topic_partitions(b, auto) is not None for b in brokers))
+
     # Brokers do not copy partitions yet: more than one replica is refused, with Kafka's error.
     rf3 = unique_topic("rf3")
-    err = future_error(admin(by_id[1]).create_topics([NewTopic(rf3, 1, 3)])[rf3])
+    err = future_error(admin(by_id[first]).create_topics([NewTopic(rf3, 1, 3)])[rf3])
     assert err is not None and err.code() == KafkaError.INVALID_REPLICATION_FACTOR, err
 
-    wait_futures(admin(by_id[3]).delete_topics([topic], operation_timeout=20))
+    wait_futures(admin(by_id[second]).delete_topics([topic], operation_timeout=20))
     wait_for("every node forgetting the deleted topic",
              lambda: all(topic_partitions(b, topic) is None for b in brokers))
