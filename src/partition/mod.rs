@@ -270,6 +270,15 @@ impl Partition {
         self.leader_epoch.get()
     }
 
+    /// Leads from `epoch` on, the metadata's leader epoch, when it is newer: the next
+    /// batches carry it (and start it in the epoch history as they are appended), and
+    /// requests naming an older epoch are fenced.
+    pub fn lead_at(&self, epoch: i32) {
+        if epoch > self.leader_epoch.get() {
+            self.leader_epoch.set(epoch);
+        }
+    }
+
     /// Kafka's check of a request's `current_leader_epoch` (-1: the client does not
     /// know it, and any is fine).
     pub fn check_leader_epoch(&self, current: i32) -> Result<(), ApiError> {

@@ -19,6 +19,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use glommio::channels::channel_mesh::Senders;
@@ -368,8 +369,11 @@ impl Shard {
             }
         }
         for ((topic, index), (id, settings)) in &owned {
-            match self.partition(topic, *index) {
-                Some(partition) => partition.apply(settings),
+            let partition = match self.partition(topic, *index) {
+                Some(partition) => {
+                    partition.apply(settings);
+                    partition
+                }
                 None => {
                     let name = format!("{topic}-{index}");
                     crate::failpoint::delay("shard::open_partition", &name).await;
@@ -378,11 +382,20 @@ impl Shard {
                     let partition =
                         Partition::open(topic.clone(), *index, &dir, settings, writer, now).await?;
                     let key = (topic.clone(), *index);
+                    let partition = Rc::new(partition);
                     self.partitions
                         .borrow_mut()
-                        .insert(key.clone(), Rc::new(partition));
+                        .insert(key.clone(), Rc::clone(&partition));
                     self.partition_ids.borrow_mut().insert(key, *id);
                     self.progress.tick();
+                    partition
+                }
+            };
+            if let (Some(layout), Some(r)) =
+                (snapshot.layout(), snapshot.replicas_of(topic, *index))
+            {
+                if r.leader == layout.node {
+                    partition.lead_at(r.leader_epoch);
                 }
             }
         }
@@ -390,11 +403,26 @@ impl Shard {
         Ok(())
     }
 
+    /// The partition, when this broker leads it: clients produce to and fetch from the
+    /// leader only. NOT_LEADER_OR_FOLLOWER when the cluster has it elsewhere, or has it
+    /// here without this broker leading it (fenced, or not yet unfenced).
+    pub fn led(&self, topic: &str, index: i32) -> Result<Rc<Partition>, ResponseError> {
+        let partition = self
+            .partition(topic, index)
+            .ok_or_else(|| self.not_here(topic, index))?;
+        let snapshot = self.snapshot();
+        match snapshot.layout() {
+            Some(layout) if snapshot.leader_of(topic, index) != Some(layout.node) => {
+                Err(ResponseError::NotLeaderOrFollower)
+            }
+            _ => Ok(partition),
+        }
+    }
+
     /// The error for a partition this shard does not hold: NOT_LEADER_OR_FOLLOWER when
     /// the cluster has it elsewhere (the client asks the metadata again), else
     /// UNKNOWN_TOPIC_OR_PARTITION.
-    pub fn not_here(&self, topic: &str, index: i32) -> kafka_protocol::error::ResponseError {
-        use kafka_protocol::error::ResponseError;
+    fn not_here(&self, topic: &str, index: i32) -> ResponseError {
         if self.snapshot().has_partition(topic, index) {
             ResponseError::NotLeaderOrFollower
         } else {

@@ -14,8 +14,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import NewTopic
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
-from clients import (CLIENT_TIMEOUT_S, admin, base_conf, future_error, produce_all, producer, topic_partitions,
-                     unique_topic, wait_futures)
+from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, produce_all, producer,
+                     topic_partitions, unique_topic, wait_futures)
 import kafka_wire as kw
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
 
@@ -102,3 +102,40 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     wait_futures(admin(by_id[second]).delete_topics([topic], operation_timeout=20))
     wait_for("every node forgetting the deleted topic",
              lambda: all(topic_partitions(b, topic) is None for b in brokers))
+
+
+def test_a_broker_killed_and_restarted_leads_its_partitions_again_with_their_records(start_broker):
+    """RF 1: a killed broker's partitions have no leader while it is fenced (Metadata says
+    LEADER_NOT_AVAILABLE); restarted on its files (and on a new client port), it reads
+    its partitions from its copy of the metadata log, registers anew, leads them again,
+    and serves every record written before the kill."""
+    brokers, _ = start_quorum(start_broker)
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
+    leader, _ = wait_for("the three agreeing on a leader", lambda: agreed_leader(brokers))
+
+    topic = unique_topic("restart")
+    wait_futures(admin(by_id[leader]).create_topics([NewTopic(topic, 3, 1)], operation_timeout=20))
+    placed = wait_for("every node listing the topic's leaders",
+                      lambda: all(len(topic_partitions(b, topic) or {}) == 3 for b in brokers)
+                      and {i: p.leader for i, p in topic_partitions(brokers[0], topic).items()})
+    assert sorted(placed.values()) == sorted(by_id), placed
+    records = [{"partition": i % 3, "value": f"v{i}".encode()} for i in range(30)]
+    produce_all(producer(by_id[leader], acks="all"), topic, records)
+
+    victim = next(i for i in sorted(by_id) if i != leader)
+    lost = next(p for p, b in placed.items() if b == victim)
+    by_id[victim].kill9()
+    survivors = [b for i, b in by_id.items() if i != victim]
+    wait_for(f"partition {lost} left without a leader once broker {victim} is fenced",
+             lambda: all((topic_partitions(b, topic) or {}).get(lost) is not None
+                         and topic_partitions(b, topic)[lost].leader == -1 for b in survivors))
+
+    by_id[victim].restart()
+    wait_for("every node listing the first leaders again",
+             lambda: all({i: p.leader for i, p in (topic_partitions(b, topic) or {}).items()} == placed
+                         for b in brokers))
+    got = consume(by_id[leader], topic, {p: 0 for p in range(3)}, {p: 10 for p in range(3)})
+    assert {p: [r.value for r in rs] for p, rs in got.items()} == \
+        {p: [f"v{i}".encode() for i in range(p, 30, 3)] for p in range(3)}

@@ -690,7 +690,13 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
     std::fs::create_dir_all(log_dir)?;
     let path = log_dir.join(STATE_FILE);
     finish_deletions(log_dir)?;
-    let directories = partition_directories(log_dir)?;
+    // With a quorum of several voters, topics are the quorum's, not the file's: the
+    // directories are neither rediscovered into the file nor checked against it (a
+    // directory the quorum's image does not list is left alone, and not opened).
+    let directories = match broker.quorum_peers() {
+        Some(_) => Vec::new(),
+        None => partition_directories(log_dir)?,
+    };
     let state = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice::<ClusterState>(&bytes)
             .map_err(|e| anyhow::anyhow!("cluster state {} is unreadable: {e}", path.display()))?,
@@ -716,12 +722,6 @@ pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<Clust
         Err(error) => {
             return Err(error).with_context(|| format!("reading {}", path.display()));
         }
-    };
-    // With a quorum of several voters, topics are the quorum's, not the file's: a
-    // directory its image does not list is left alone (and not opened).
-    let directories = match broker.quorum_peers() {
-        Some(_) => Vec::new(),
-        None => directories,
     };
     for (topic, partition, dir) in directories {
         if state

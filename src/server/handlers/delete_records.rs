@@ -70,8 +70,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i16, i64) {
-    let Some(partition) = shard.partition(&topic, index) else {
-        return (shard.not_here(&topic, index).code(), -1);
+    let partition = match shard.led(&topic, index) {
+        Ok(partition) => partition,
+        Err(code) => return (code.code(), -1),
     };
     match partition.delete_records(offset).await {
         Ok(low_watermark) => (0, low_watermark),

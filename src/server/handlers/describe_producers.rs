@@ -73,9 +73,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 fn producers(shard: Rc<Shard>, topic: &str, index: i32) -> Answer {
-    let partition = shard
-        .partition(topic, index)
-        .ok_or_else(|| ApiError::code(shard.not_here(topic, index)))?;
+    let partition = shard.led(topic, index).map_err(ApiError::code)?;
     let state = partition.producers();
     let mut active: Vec<ProducerState> = state
         .entries()

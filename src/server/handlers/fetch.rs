@@ -316,8 +316,9 @@ fn failed(error: i16) -> Got {
 
 /// On the owning shard: where the records from `want.offset` are.
 async fn read(shard: Rc<Shard>, want: Want) -> Got {
-    let Some(partition) = shard.partition(&want.topic, want.partition) else {
-        return failed(shard.not_here(&want.topic, want.partition).code());
+    let partition = match shard.led(&want.topic, want.partition) {
+        Ok(partition) => partition,
+        Err(code) => return failed(code.code()),
     };
     let max_bytes = want.max_bytes.max(0) as usize;
     let read = match partition

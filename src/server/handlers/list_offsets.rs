@@ -104,13 +104,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
-    let Some(partition) = shard.partition(&query.topic, query.partition) else {
-        return (
-            shard.not_here(&query.topic, query.partition).code(),
-            -1,
-            -1,
-            -1,
-        );
+    let partition = match shard.led(&query.topic, query.partition) {
+        Ok(partition) => partition,
+        Err(code) => return (code.code(), -1, -1, -1),
     };
     let question = match query.timestamp {
         LATEST => OffsetQuery::Latest,

@@ -80,8 +80,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn answer(shard: Rc<Shard>, topic: String, index: i32, current: i32, asked: i32) -> Answer {
-    let Some(partition) = shard.partition(&topic, index) else {
-        return (shard.not_here(&topic, index).code(), -1, -1);
+    let partition = match shard.led(&topic, index) {
+        Ok(partition) => partition,
+        Err(code) => return (code.code(), -1, -1),
     };
     match partition.end_offset_for_epoch(asked, current) {
         Ok((epoch, end_offset)) => (0, epoch, end_offset),

@@ -284,13 +284,13 @@ fn failure(error: ApiError) -> Outcome {
 /// (the partition's place in line is taken when this is called), then awaits the
 /// answer.
 fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outcome> {
-    let queued = match (shard.partition(&item.topic, item.partition), item.records) {
-        (None, _) => Err(ApiError::code(shard.not_here(&item.topic, item.partition))),
-        (Some(_), None) => Err(ApiError::new(
+    let queued = match (shard.led(&item.topic, item.partition), item.records) {
+        (Err(code), _) => Err(ApiError::code(code)),
+        (Ok(_), None) => Err(ApiError::new(
             ResponseError::InvalidRecord,
             "a produce request needs records",
         )),
-        (Some(partition), Some(records)) => {
+        (Ok(partition), Some(records)) => {
             let size = records.len() as u64;
             match item.verified.clone().transpose() {
                 Ok(verified) => partition
