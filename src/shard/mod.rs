@@ -31,7 +31,7 @@ use crate::cluster::controller::Controller;
 use crate::cluster::{ShardId, Snapshot};
 use crate::partition::{Partition, Settings};
 use crate::server::frame::RequestBudget;
-use crate::storage::{LogConfig, StorageError};
+use crate::storage::{topic_id, LogConfig, StorageError};
 
 /// Work shipped to another shard: runs there, on that shard's executor.
 pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
@@ -378,9 +378,11 @@ impl Shard {
                     let name = format!("{topic}-{index}");
                     crate::failpoint::delay("shard::open_partition", &name).await;
                     let dir = self.log_dir.join(name);
+                    topic_id::settle(&dir, *id)?;
                     let writer = Rc::clone(&self.writer);
                     let partition =
                         Partition::open(topic.clone(), *index, &dir, settings, writer, now).await?;
+                    topic_id::record(&dir, *id).await;
                     let key = (topic.clone(), *index);
                     let partition = Rc::new(partition);
                     self.partitions

@@ -8,6 +8,7 @@ pub mod decode;
 mod index;
 pub mod log;
 mod segment;
+pub mod topic_id;
 
 pub use self::batch::{BatchError, BatchInfo};
 pub use self::log::{Appended, FileSlice, Log, LogConfig};

@@ -5,6 +5,7 @@ failpoint, which holds recovery between two partitions), and tells systemd when 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import resource
 import signal
 import socket
 import tempfile
+import uuid
 
 import pytest
 
@@ -207,6 +209,42 @@ def test_a_cluster_state_that_disagrees_with_the_data_deletes_nothing(start_brok
     broker.start()
     assert len([d for d in partition_dirs(broker, old) if d.endswith("-stray")]) == 1
     assert (broker.log_dir / stray).is_dir()
+
+
+def test_partition_metadata_names_the_topic_a_directory_belongs_to(start_broker):
+    """Each partition directory keeps Kafka's `partition.metadata` (the topic id). A state
+    file rebuilt from the directories keeps that id; a directory whose file names another
+    topic of the same name is kept aside, and the topic starts empty instead of serving
+    the other topic's records."""
+    broker = start_broker({"num.partitions": 1})
+    t = clients.unique_topic()
+    clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"first", "partition": 0}])
+    clients.close_all()
+    broker.stop()
+    state = json.loads((broker.log_dir / "cluster.json").read_text())
+    topic_id = uuid.UUID(state["topics"][t]["id"])
+    written = (broker.log_dir / f"{t}-0" / "partition.metadata").read_text()
+    encoded = base64.urlsafe_b64encode(topic_id.bytes).decode().rstrip("=")
+    assert written == f"version: 0\ntopic_id: {encoded}\n"
+
+    # The state file lost: rebuilt from the directories, with the id they keep.
+    (broker.log_dir / "cluster.json").unlink()
+    broker.start()
+    clients.close_all()
+    broker.stop()
+    rebuilt = json.loads((broker.log_dir / "cluster.json").read_text())
+    assert uuid.UUID(rebuilt["topics"][t]["id"]) == topic_id
+
+    # The directory claims another topic: kept aside, and the topic starts empty.
+    other = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    (broker.log_dir / f"{t}-0" / "partition.metadata").write_text(f"version: 0\ntopic_id: {other}\n")
+    broker.start()
+    stray = [d for d in partition_dirs(broker, t) if d.endswith("-stray")]
+    assert len(stray) == 1 and any(p.name.endswith(".log") for p in (broker.log_dir / stray[0]).iterdir())
+    assert "holds another topic of the same name" in broker.log_text()
+    clients.produce_all(clients.producer(broker, acks="all"), t, [{"value": b"second", "partition": 0}])
+    got = clients.consume(broker, t, {0: 0}, {0: 1})
+    assert [r.value for r in got[0]] == [b"second"]
 
 
 def test_a_deletion_a_stop_interrupted_is_finished_at_the_next_start(start_broker):

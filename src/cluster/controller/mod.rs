@@ -772,9 +772,12 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         crate::shard::now_ms()
     };
     let mut topics: BTreeMap<String, TopicMeta> = BTreeMap::new();
-    for (topic, partition, _) in directories {
+    for (topic, partition, dir) in directories {
+        // The id the directory's `partition.metadata` keeps, so the rebuilt state names
+        // the topic its logs belong to.
+        let known = crate::storage::topic_id::read(dir).ok().flatten();
         let meta = topics.entry(topic.clone()).or_insert_with(|| TopicMeta {
-            id: Uuid::new_v4(),
+            id: known.unwrap_or_else(Uuid::new_v4),
             partitions: 0,
             config: TopicConfig::default(),
         });
