@@ -19,10 +19,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use glommio::channels::channel_mesh::Senders;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
-
-use glommio::channels::channel_mesh::Senders;
 
 pub use self::event::{Event, Listen};
 use self::reply::Reply;
@@ -51,7 +50,7 @@ pub struct Shard {
     snapshot: RefCell<Rc<Snapshot>>,
     partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
     /// The topic id each open partition was opened for.
-    partition_ids: RefCell<HashMap<(String, i32), uuid::Uuid>>,
+    partition_ids: RefCell<HashMap<(String, i32), Uuid>>,
     pub writer: Rc<Writer>,
     controller: Option<Controller>,
     /// Fired once when the broker starts shutting down.

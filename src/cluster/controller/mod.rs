@@ -5,7 +5,10 @@
 //! sees it on any connection right after.
 //!
 //! Changes run one at a time (a local semaphore), so validation sees the state the
-//! change applies to.
+//! change applies to. With a metadata quorum of several voters, topic changes and
+//! producer-id blocks are proposed to the quorum instead (`quorum`).
+
+mod quorum;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -77,8 +80,6 @@ pub struct Controller {
     /// With such a quorum, the image its files held at start-up, until the member runs.
     image_at_start: Option<MetadataImage>,
 }
-
-mod quorum;
 
 impl Controller {
     pub fn new(
