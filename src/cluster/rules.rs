@@ -26,10 +26,8 @@ pub fn elect(image: &MetadataImage, p: &PartitionImage, isr: &[i32], unclean: bo
     })
 }
 
-/// A broker the controller fences (its session expired, or it shut down): it leaves
-/// every ISR it is in, except as the last member (the ISR never empties, so the
-/// partition can come back with it clean), and its leaderships pass to the next ISR
-/// member, or to nobody. Returns the records: the fence, then one change per partition.
+/// A broker the controller fences (its session expired, or it shut down): the fence,
+/// then the changes of `leave`.
 pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataRecord> {
     let Some(registration) = image.brokers.get(&broker).filter(|b| !b.fenced) else {
         return Vec::new();
@@ -38,11 +36,23 @@ pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
         broker,
         epoch: registration.epoch,
     }];
-    // Decide as if the fence were applied: nothing may be elected onto the fenced broker.
+    records.extend(leave(image, broker, unclean));
+    records
+}
+
+/// The partition changes when `broker` is fenced, or registers as a new incarnation
+/// while its last one still leads (Kafka's handling of an unclean shutdown): it leaves
+/// every ISR it is in, except as the last member (the ISR never empties, so the
+/// partition can come back with it clean), and its leaderships pass to the next ISR
+/// member, or to nobody. A new leader epoch then fences whatever the old incarnation
+/// still believed. Only partitions that change get a record.
+pub fn leave(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataRecord> {
+    // Decide as if the broker were fenced: nothing may be elected onto it.
     let mut after = image.clone();
     if let Some(b) = after.brokers.get_mut(&broker) {
         b.fenced = true;
     }
+    let mut records = Vec::new();
     for (&topic, t) in &image.topics {
         for (&partition, p) in &t.partitions {
             if !p.isr.contains(&broker) && p.leader != broker {
@@ -64,6 +74,9 @@ pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
             } else {
                 isr
             };
+            if isr == p.isr && leader == p.leader {
+                continue;
+            }
             records.push(MetadataRecord::PartitionChange {
                 topic,
                 partition,

@@ -457,7 +457,15 @@ impl Member {
                     || quorum
                         .matched(raft_id(broker))
                         .is_some_and(|m| m >= b.epoch);
+                // A new incarnation registered while its last one still led or shared
+                // an ISR (an unclean shutdown, quicker than the session): those move
+                // first, so a new leader epoch fences what the old one believed.
+                let leave = match b.fenced {
+                    true => rules::leave(&image, broker, false),
+                    false => Vec::new(),
+                };
                 let change = match (b.fenced, alive) {
+                    (true, _) if !leave.is_empty() => leave,
                     (true, true) if caught_up => rules::unfence(&image, broker),
                     (false, false) => rules::fence(&image, broker, false),
                     _ => Vec::new(),

@@ -291,9 +291,21 @@ impl Leadership {
         Some(self.change(isr))
     }
 
-    /// The controller's answer to the pending change. Returns whether the high
-    /// watermark moved.
-    pub fn on_alter_answer(&mut self, answer: AlterAnswer, leader_end: i64, now_ms: i64) -> bool {
+    /// The controller's answer to the change this leader asked for at partition epoch
+    /// `asked_at`. Returns whether the high watermark moved. An answer to a request
+    /// made before the partition moved on is ignored, as Kafka does: the change it
+    /// answers is no longer the pending one (taking its "stale" for the new one's left
+    /// that one unsent for good).
+    pub fn on_alter_answer(
+        &mut self,
+        asked_at: i32,
+        answer: AlterAnswer,
+        leader_end: i64,
+        now_ms: i64,
+    ) -> bool {
+        if asked_at != self.partition_epoch {
+            return false;
+        }
         match answer {
             AlterAnswer::Committed {
                 isr,
@@ -410,7 +422,7 @@ mod tests {
         assert_eq!((shrink.leader_epoch, shrink.partition_epoch), (5, 10));
         // Until the controller commits it, the high watermark still waits for 3.
         assert_eq!(l.high_watermark(), 100);
-        assert!(l.on_alter_answer(committed(vec![1, 2], 11), 200, 31_002));
+        assert!(l.on_alter_answer(l.partition_epoch, committed(vec![1, 2], 11), 200, 31_002));
         assert_eq!(l.high_watermark(), 200);
     }
 
@@ -439,7 +451,7 @@ mod tests {
         // While it is pending the high watermark counts replica 2.
         l.on_leader_append(160, 1_003);
         assert_eq!(l.high_watermark(), 130);
-        assert!(!l.on_alter_answer(committed(vec![1, 2], 11), 160, 1_004));
+        assert!(!l.on_alter_answer(l.partition_epoch, committed(vec![1, 2], 11), 160, 1_004));
         assert_eq!(l.on_follower_fetch(2, 160, 160, 1_005), (true, None));
         assert_eq!(l.high_watermark(), 160);
     }
@@ -451,7 +463,12 @@ mod tests {
         l.on_follower_fetch(2, 100, 100, 1_000);
         l.on_leader_append(120, 1_000);
         l.check_lag(120, 1_000 + LAG + 1).unwrap();
-        l.on_alter_answer(committed(vec![1], 11), 120, 1_000 + LAG + 2);
+        l.on_alter_answer(
+            l.partition_epoch,
+            committed(vec![1], 11),
+            120,
+            1_000 + LAG + 2,
+        );
         assert_eq!(l.check_acks_all(), Err(AcksError::NotEnoughReplicas));
         assert_eq!(
             l.acks_all_done(120),
@@ -478,14 +495,42 @@ mod tests {
         l.on_follower_fetch(2, 100, 100, 1_000);
         let shrink = l.check_lag(100, 1_000 + LAG + 1).unwrap();
         assert_eq!(shrink.isr, vec![1, 2]);
-        l.on_alter_answer(AlterAnswer::Refused, 100, 1_000 + LAG + 2);
+        l.on_alter_answer(
+            l.partition_epoch,
+            AlterAnswer::Refused,
+            100,
+            1_000 + LAG + 2,
+        );
         assert_eq!(l.isr, vec![1, 2, 3]);
         assert_eq!(l.pending_isr(), None);
-        l.on_alter_answer(committed(vec![1], 9), 100, 1_000 + LAG + 3);
+        l.on_alter_answer(
+            l.partition_epoch,
+            committed(vec![1], 9),
+            100,
+            1_000 + LAG + 3,
+        );
         assert_eq!(
             l.isr,
             vec![1, 2, 3],
             "a commit older than the ISR held is ignored"
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_request_from_before_the_partition_moved_on_is_ignored() {
+        let mut l = leader(vec![1], 1);
+        l.on_leader_append(120, 1_000);
+        let first = l.on_follower_fetch(2, 120, 120, 1_001).1.unwrap();
+        // The metadata moves on before the answer (the controller changed the partition
+        // on its own), and the leader asks again from there.
+        l.on_partition_change(vec![1], first.partition_epoch + 1, 120, 1_002);
+        let second = l.on_follower_fetch(2, 120, 120, 1_003).1.unwrap();
+        assert_eq!(second.partition_epoch, first.partition_epoch + 1);
+        assert!(!l.on_alter_answer(first.partition_epoch, AlterAnswer::Stale, 120, 1_004));
+        assert_eq!(
+            l.resend(1_003 + ALTER_RETRY_MS).map(|c| c.isr),
+            Some(second.isr),
+            "the new request is still resent"
         );
     }
 
@@ -497,7 +542,7 @@ mod tests {
         let expand = l.on_follower_fetch(2, 120, 120, 1_001).1.unwrap();
         assert_eq!(expand.isr, vec![1, 2]);
         assert!(l.resend(1_001 + ALTER_RETRY_MS).is_some());
-        assert!(!l.on_alter_answer(AlterAnswer::Stale, 120, 2_100));
+        assert!(!l.on_alter_answer(l.partition_epoch, AlterAnswer::Stale, 120, 2_100));
         assert_eq!(l.pending_isr(), Some(&[1, 2][..]));
         assert_eq!(
             l.resend(10_000),

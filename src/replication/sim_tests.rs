@@ -61,6 +61,8 @@ enum Msg {
     Alter(AlterIsr),
     AlterAnswer {
         leader_epoch: i32,
+        /// The partition epoch the leader asked at.
+        partition_epoch: i32,
         answer: AlterAnswer,
     },
     Metadata(PartitionState),
@@ -146,6 +148,7 @@ struct Sim {
     next_record: u64,
     next_fetch: u64,
     elections: usize,
+    restarts: u32,
     /// `SHOAL_SIM_TRACE` set: every decision is printed, to follow a failing seed.
     trace: bool,
 }
@@ -180,6 +183,7 @@ impl Sim {
             next_record: 0,
             next_fetch: 0,
             elections: 0,
+            restarts: 0,
             trace: std::env::var_os("SHOAL_SIM_TRACE").is_some(),
         };
         let mut records = Vec::new();
@@ -304,6 +308,7 @@ impl Sim {
             from,
             Msg::AlterAnswer {
                 leader_epoch: change.leader_epoch,
+                partition_epoch: change.partition_epoch,
                 answer,
             },
         );
@@ -569,7 +574,7 @@ impl Sim {
         }
     }
 
-    fn on_alter_answer(&mut self, id: i32, leader_epoch: i32, answer: AlterAnswer) {
+    fn on_alter_answer(&mut self, id: i32, leader_epoch: i32, asked_at: i32, answer: AlterAnswer) {
         let now = self.now_ms;
         let b = self.broker(id);
         let end = b.end();
@@ -579,7 +584,7 @@ impl Sim {
         if lead.leader_epoch != leader_epoch {
             return;
         }
-        if lead.on_alter_answer(answer, end, now) {
+        if lead.on_alter_answer(asked_at, answer, end, now) {
             self.on_high_watermark(id);
         }
     }
@@ -612,8 +617,9 @@ impl Sim {
             Msg::FetchAnswer { id, answer } => self.on_fetch_answer(to, id, answer),
             Msg::AlterAnswer {
                 leader_epoch,
+                partition_epoch,
                 answer,
-            } => self.on_alter_answer(to, leader_epoch, answer),
+            } => self.on_alter_answer(to, leader_epoch, partition_epoch, answer),
             Msg::Metadata(state) => self.on_metadata(to, state),
             Msg::Alter(_) => {}
         }
@@ -621,6 +627,8 @@ impl Sim {
 
     fn crash(&mut self, id: i32) {
         self.trace(|| format!("broker {id} crashes"));
+        // Its connections die with it: what was on the way to it is lost.
+        self.in_flight.retain(|e| e.to != id);
         let b = self.broker(id);
         b.alive = false;
         b.role = Role::Idle;
@@ -630,7 +638,21 @@ impl Sim {
     fn restart(&mut self, id: i32) {
         self.trace(|| format!("broker {id} restarts"));
         self.broker(id).alive = true;
-        // The broker registers: the controller sends it the state as it is.
+        // The broker registers as a new incarnation, fenced. If the controller had not
+        // fenced the last one, it handles its unclean shutdown as Kafka does: the old
+        // incarnation's leaderships move and it leaves the ISRs (`rules::leave`), so a
+        // new leader epoch fences what the broker believed before it crashed.
+        self.restarts += 1;
+        let incarnation = Uuid::from_u128(((id as u128) << 32) | self.restarts as u128);
+        self.commit(vec![MetadataRecord::RegisterBroker {
+            broker: id,
+            incarnation,
+            host: "sim".to_string(),
+            port: 9092,
+            shards: 1,
+        }]);
+        self.commit(rules::leave(&self.image, id, false));
+        // Then the controller sends it the state as it is, and unfences it.
         self.send(CONTROLLER, id, Msg::Metadata(self.state()));
         self.unfence(id);
     }
