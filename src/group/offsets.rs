@@ -16,7 +16,7 @@ use super::records::{self, Committed, Entry};
 use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
 use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
 use crate::error::ApiError;
-use crate::partition::{Acks, Origin};
+use crate::partition::{Acks, Origin, Partition};
 use crate::shard::{now_ms, on_owning_shards, Shard};
 use crate::storage::{batch, skip_offline, StorageError};
 
@@ -453,19 +453,31 @@ impl Coordinator {
         let mut loaded = 0;
         for partition in shard.local_partitions() {
             if partition.topic == OFFSETS_TOPIC {
-                let index = partition.index;
-                partition
-                    .for_each_batch(|raw| loaded += self.replay(index, raw))
-                    .await
-                    .or_else(skip_offline)?;
+                loaded += self.load_partition(&partition).await?;
             }
         }
+        Ok(loaded)
+    }
+
+    /// Replays one partition of the offsets topic: at start-up, and when one comes to
+    /// this shard later (a cluster of one's topics carried into a quorum). Replaying a
+    /// partition twice leaves the same groups.
+    pub async fn load_partition(&self, partition: &Partition) -> Result<usize, StorageError> {
+        let mut loaded = 0;
+        let index = partition.index;
+        partition
+            .for_each_batch(|raw| loaded += self.replay(index, raw))
+            .await
+            .or_else(skip_offline)?;
         // A group record without offsets or members is nothing to keep. The others come
         // back without members: emptied now, as far as offset retention is concerned.
         let now = now_ms();
         let mut groups = self.groups.borrow_mut();
-        groups.retain(|_, g| !g.is_forgotten());
-        groups.values_mut().for_each(|g| g.note_membership(now));
+        groups.retain(|_, g| g.partition != index || !g.is_forgotten());
+        groups
+            .values_mut()
+            .filter(|g| g.partition == index)
+            .for_each(|g| g.note_membership(now));
         Ok(loaded)
     }
 

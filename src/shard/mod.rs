@@ -49,6 +49,9 @@ pub struct Shard {
     log_dir: PathBuf,
     snapshot: RefCell<Rc<Snapshot>>,
     partitions: RefCell<HashMap<(String, i32), Rc<Partition>>>,
+    /// Set when start-up begins loading the coordinators' state: a partition of an
+    /// internal topic opened from then on is loaded as it opens.
+    pub coordinators_loading: Cell<bool>,
     /// The topic id each open partition was opened for.
     partition_ids: RefCell<HashMap<(String, i32), Uuid>>,
     pub writer: Rc<Writer>,
@@ -121,6 +124,7 @@ impl Shard {
             snapshot: RefCell::new(Rc::new(snapshot)),
             partitions: RefCell::default(),
             partition_ids: RefCell::default(),
+            coordinators_loading: Cell::new(false),
             writer: Rc::default(),
             controller,
             stopping: Event::default(),
@@ -389,6 +393,9 @@ impl Shard {
                         .insert(key.clone(), Rc::clone(&partition));
                     self.partition_ids.borrow_mut().insert(key, *id);
                     self.progress.tick();
+                    if self.coordinators_loading.get() {
+                        self.load_coordinator_state(&partition).await?;
+                    }
                     partition
                 }
             };
@@ -401,6 +408,20 @@ impl Shard {
             }
         }
         *self.snapshot.borrow_mut() = snapshot;
+        Ok(())
+    }
+
+    /// Loads what a coordinator keeps in `partition`, when it is one of the internal
+    /// topics' (opened after start-up: carried into a quorum, or moved here).
+    async fn load_coordinator_state(&self, partition: &Partition) -> Result<(), StorageError> {
+        let loaded = match partition.topic.as_str() {
+            crate::group::OFFSETS_TOPIC => self.groups.load_partition(partition).await?,
+            crate::txn::TRANSACTION_STATE_TOPIC => self.txns.load_partition(partition).await?,
+            _ => return Ok(()),
+        };
+        if loaded > 0 {
+            tracing::info!(topic = %partition.topic, partition = partition.index, records = loaded, "coordinator state loaded");
+        }
         Ok(())
     }
 

@@ -385,6 +385,7 @@ async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
         .apply_snapshot(snapshot)
         .await
         .context("opening partition logs")?;
+    shard.coordinators_loading.set(true);
     shard.progress.stage("loading committed offsets");
     let loaded = shard
         .groups

@@ -373,15 +373,25 @@ impl Coordinator {
     pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
         let mut loaded = 0;
         for partition in shard.local_partitions() {
-            if partition.topic != TRANSACTION_STATE_TOPIC {
-                continue;
+            if partition.topic == TRANSACTION_STATE_TOPIC {
+                loaded += self.load_partition(&partition).await?;
             }
-            let index = partition.index;
-            partition
-                .for_each_batch(|raw| loaded += self.replay(index, raw))
-                .await
-                .or_else(skip_offline)?;
         }
+        Ok(loaded)
+    }
+
+    /// Replays one partition of the transaction state topic: at start-up, and when one
+    /// comes to this shard later. Replaying a partition twice leaves the same states.
+    pub async fn load_partition(
+        &self,
+        partition: &crate::partition::Partition,
+    ) -> Result<usize, StorageError> {
+        let mut loaded = 0;
+        let index = partition.index;
+        partition
+            .for_each_batch(|raw| loaded += self.replay(index, raw))
+            .await
+            .or_else(skip_offline)?;
         Ok(loaded)
     }
 

@@ -17,6 +17,7 @@ from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, produce_all, producer,
                      topic_partitions, unique_topic, wait_futures)
 import kafka_wire as kw
+from conftest import free_ports
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
 
 PARTITIONS = 6
@@ -139,3 +140,46 @@ def test_a_broker_killed_and_restarted_leads_its_partitions_again_with_their_rec
     got = consume(by_id[leader], topic, {p: 0 for p in range(3)}, {p: 10 for p in range(3)})
     assert {p: [r.value for r in rs] for p, rs in got.items()} == \
         {p: [f"v{i}".encode() for i in range(p, 30, 3)] for p in range(3)}
+
+
+def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_broker):
+    """A broker that ran alone, restarted as node 1 of a three-node quorum on the same log
+    dir: its topics (its cluster.json's) are carried into the quorum under their ids, all
+    on node 1, where their logs are; every node lists them, their records are read
+    through another node, and a group's committed offsets, kept in its offsets topic,
+    are found through the third."""
+    alone = start_broker({"num.partitions": 2})
+    topic = unique_topic("carried")
+    records = [{"partition": i % 2, "value": f"v{i}".encode()} for i in range(20)]
+    produce_all(producer(alone, acks="all"), topic, records)
+    group = unique_topic("g")
+    c = Consumer({**base_conf(alone), "group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 3)], asynchronous=False)
+    finally:
+        c.close()
+    alone.stop()
+
+    ports = free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+
+    def quorum_node(i: int) -> dict:
+        return {"node.id": i + 1, "controller.quorum.voters": voters,
+                "listeners": f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{ports[i]}",
+                "controller.listener.names": "CONTROLLER", "broker.session.timeout.ms": 2000}
+
+    alone.overrides.update({k: str(v) for k, v in quorum_node(0).items()})
+    brokers = [alone.start(), start_broker(quorum_node(1)), start_broker(quorum_node(2))]
+    wait_for("every node listing the carried topic on node 1",
+             lambda: all({i: p.leader for i, p in (topic_partitions(b, topic) or {}).items()} == {0: 1, 1: 1}
+                         for b in brokers))
+    got = consume(brokers[1], topic, {0: 0, 1: 0}, {0: 10, 1: 10})
+    assert {p: [r.value for r in rs] for p, rs in got.items()} == \
+        {p: [f"v{i}".encode() for i in range(p, 20, 2)] for p in range(2)}
+    c = Consumer({**base_conf(brokers[2]), "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=CLIENT_TIMEOUT_S)
+    finally:
+        c.close()
+    assert {tp.partition: tp.offset for tp in committed} == {0: 7, 1: 3}
+    assert "cluster.json's topic carried into the metadata quorum" in alone.log_text()

@@ -20,7 +20,7 @@ use anyhow::Context;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use self::quorum::publish_changes;
+use self::quorum::{migrate_file_topics, publish_changes};
 use super::image::MetadataImage;
 use super::snapshot::Layout;
 use super::{ClusterState, Snapshot, TopicMeta};
@@ -106,7 +106,8 @@ impl Controller {
     /// layout are its image's, published to every shard whenever it changes.
     pub fn set_quorum(&self, shard: &Rc<Shard>, member: Rc<Member>) {
         *self.quorum.borrow_mut() = Some(Rc::clone(&member));
-        glommio::spawn_local(publish_changes(Rc::clone(shard), member)).detach();
+        glommio::spawn_local(publish_changes(Rc::clone(shard), Rc::clone(&member))).detach();
+        glommio::spawn_local(migrate_file_topics(Rc::clone(shard), member)).detach();
     }
 
     fn member(&self) -> Option<Rc<Member>> {

@@ -38,6 +38,88 @@ pub(super) async fn publish_changes(shard: Rc<Shard>, member: Rc<Member>) {
     }
 }
 
+/// Carries a cluster of one's topics (this node's `cluster.json`) into the quorum,
+/// once this broker is registered and unfenced: each topic the image lacks is proposed
+/// under its own id with every partition on this broker, where its logs are, led by it;
+/// then the file forgets it. A name the quorum has under another id is not carried: if
+/// the quorum's topic is placed here, its directories are put aside as another topic's
+/// (`storage::topic_id`). Internal topics come too, and their coordinators' state is
+/// loaded as the shards open them.
+pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
+    let controller = shard.controller();
+    loop {
+        let next = controller
+            .state
+            .borrow()
+            .topics
+            .first_key_value()
+            .map(|(n, m)| (n.clone(), m.clone()));
+        let Some((name, meta)) = next else {
+            return;
+        };
+        let node = controller.broker.borrow().node_id;
+        let image = member.image();
+        let serving = image.brokers.get(&node).is_some_and(|b| !b.fenced);
+        let settled = match image.topic_ids.get(&name) {
+            Some(&id) if id == meta.id => true,
+            Some(_) => {
+                tracing::warn!(topic = %name, "cluster.json's topic is not carried into the metadata quorum: the quorum has a topic of that name with another id; its directories here are kept aside if the quorum's topic is placed on them");
+                true
+            }
+            None if !serving => false,
+            None => {
+                let records = carried(&name, &meta, node, controller.shard_count);
+                match member.propose(&records, PROPOSAL_TIMEOUT).await {
+                    Ok(_) => {
+                        tracing::info!(topic = %name, partitions = meta.partitions, "cluster.json's topic carried into the metadata quorum");
+                        true
+                    }
+                    // The name was taken meanwhile: looked at again.
+                    Err(ProposalError::Refused(_)) => continue,
+                    Err(_) => false,
+                }
+            }
+        };
+        if settled {
+            let _turn = controller.one_change_at_a_time.acquire_permit(1).await;
+            let mut state = controller.state.borrow().clone();
+            state.topics.remove(&name);
+            if let Err(error) = controller.persist(&state).await {
+                tracing::error!(?error, "cluster.json could not forget a topic carried into the quorum; it is carried again at the next start");
+                return;
+            }
+            *controller.state.borrow_mut() = state;
+            continue;
+        }
+        let pause = glommio::timer::sleep(Duration::from_secs(1));
+        if shard.unless_stopping(pause).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// The records carrying a cluster of one's topic into the quorum: all of it on `node`.
+fn carried(name: &str, meta: &TopicMeta, node: i32, shard_count: usize) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::Topic {
+        name: name.to_string(),
+        id: meta.id,
+        configs: meta.config.overrides().clone(),
+    }];
+    records.extend(
+        (0..meta.partitions).map(|partition| MetadataRecord::Partition {
+            topic: meta.id,
+            partition,
+            replicas: vec![Replica {
+                broker: node,
+                shard: shard_for(name, partition, shard_count).0 as u32,
+            }],
+            isr: vec![node],
+            leader: node,
+        }),
+    );
+    records
+}
+
 /// How long a change waits for the quorum to commit it.
 const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 
