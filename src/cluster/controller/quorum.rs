@@ -66,6 +66,11 @@ pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
                 tracing::warn!(topic = %name, "cluster.json's topic is not carried into the metadata quorum: the quorum has a topic of that name with another id; its directories here are kept aside if the quorum's topic is placed on them");
                 true
             }
+            // Its id under another name (two nodes' files from one backup).
+            None if image.topics.contains_key(&meta.id) => {
+                tracing::warn!(topic = %name, id = %meta.id, "cluster.json's topic is not carried into the metadata quorum: the quorum has its id under another name");
+                true
+            }
             None if !serving => false,
             None => {
                 let records = carried(&name, &meta, node, controller.shard_count);
