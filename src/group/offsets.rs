@@ -18,7 +18,7 @@ use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
 use crate::error::ApiError;
 use crate::partition::{Acks, Origin, Partition};
 use crate::shard::{now_ms, on_owning_shards, Shard};
-use crate::storage::{batch, skip_offline, StorageError};
+use crate::storage::{batch, StorageError};
 
 /// Per topic, per partition: the committed offset, if any.
 pub type TopicOffsets = Vec<(String, Vec<(i32, Option<Committed>)>)>;
@@ -463,12 +463,8 @@ impl Coordinator {
     /// this shard later (a cluster of one's topics carried into a quorum). Replaying a
     /// partition twice leaves the same groups.
     pub async fn load_partition(&self, partition: &Partition) -> Result<usize, StorageError> {
-        let mut loaded = 0;
         let index = partition.index;
-        partition
-            .for_each_batch(|raw| loaded += self.replay(index, raw))
-            .await
-            .or_else(skip_offline)?;
+        let loaded = partition.replay(|raw| self.replay(index, raw)).await?;
         // A group record without offsets or members is nothing to keep. The others come
         // back without members: emptied now, as far as offset retention is concerned.
         let now = now_ms();

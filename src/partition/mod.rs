@@ -539,6 +539,20 @@ impl Partition {
         self.log.for_each_batch(each).await
     }
 
+    /// A coordinator's replay of every batch, oldest first: `replay` answers how many
+    /// records it took from a batch, and the sum is returned. An offline log has
+    /// nothing to load (it said why when it went offline).
+    pub async fn replay(
+        &self,
+        mut replay: impl FnMut(&[u8]) -> usize,
+    ) -> Result<usize, StorageError> {
+        let mut records = 0;
+        self.for_each_batch(|raw| records += replay(raw))
+            .await
+            .or_else(crate::storage::skip_offline)?;
+        Ok(records)
+    }
+
     /// Forgets producers silent for `producer.id.expiration.ms` (unless a transaction
     /// of theirs is open here). Returns how many went.
     pub fn expire_producers(&self, now_ms: i64) -> usize {

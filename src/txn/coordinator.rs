@@ -27,7 +27,7 @@ use crate::client::records::{encode_batch, NewRecord};
 use crate::error::ApiError;
 use crate::partition::{Acks, MarkerSpec, Origin};
 use crate::shard::{now_ms, on_owning_shards, Event, Shard};
-use crate::storage::{skip_offline, StorageError};
+use crate::storage::StorageError;
 
 struct Entry {
     meta: TxnMeta,
@@ -386,13 +386,8 @@ impl Coordinator {
         &self,
         partition: &crate::partition::Partition,
     ) -> Result<usize, StorageError> {
-        let mut loaded = 0;
         let index = partition.index;
-        partition
-            .for_each_batch(|raw| loaded += self.replay(index, raw))
-            .await
-            .or_else(skip_offline)?;
-        Ok(loaded)
+        partition.replay(|raw| self.replay(index, raw)).await
     }
 
     fn replay(&self, partition: i32, raw: &[u8]) -> usize {
