@@ -414,6 +414,12 @@ impl Member {
         self.quorum.borrow().leader().map(node_id)
     }
 
+    /// Whether broker `id` has registered, as this node's image has it (no copy of the
+    /// image, which `image` makes).
+    pub fn has_broker(&self, id: i32) -> bool {
+        self.image.borrow().brokers.contains_key(&id)
+    }
+
     /// The metadata as this node has applied it.
     pub fn image(&self) -> MetadataImage {
         self.image.borrow().clone()

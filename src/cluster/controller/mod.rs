@@ -229,7 +229,7 @@ impl Controller {
     fn broker_exists(&self, id: i32) -> bool {
         match self.member() {
             None => id == self.broker.borrow().node_id,
-            Some(member) => member.image().brokers.contains_key(&id),
+            Some(member) => member.has_broker(id),
         }
     }
 
