@@ -105,22 +105,7 @@ impl Connection {
     ) -> io::Result<i32> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let header_version = api_key.request_header_version(version);
-        // Sized up front: a Produce request grown as it is encoded would be copied again
-        // and again.
-        let size = header.compute_size(header_version).map_err(invalid)?
-            + request.compute_size(version).map_err(invalid)?;
-        let mut buf = BytesMut::with_capacity(4 + size);
-        buf.put_i32(0);
-        header.encode(&mut buf, header_version).map_err(invalid)?;
-        request.encode(&mut buf, version).map_err(invalid)?;
-        let length = (buf.len() - 4) as i32;
-        buf[..4].copy_from_slice(&length.to_be_bytes());
+        let buf = request_frame(api_key, version, correlation_id, &self.client_id, request)?;
         self.stream.write_all(&buf)?;
         Ok(correlation_id)
     }
@@ -163,6 +148,33 @@ impl Connection {
         }
         Ok(response)
     }
+}
+
+/// One request as it goes on the wire: length prefix, header, body.
+pub fn request_frame<R: Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    request: &R,
+) -> io::Result<BytesMut> {
+    let header = RequestHeader::default()
+        .with_request_api_key(api_key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
+    let header_version = api_key.request_header_version(version);
+    // Sized up front: a Produce request grown as it is encoded would be copied again
+    // and again.
+    let size = header.compute_size(header_version).map_err(invalid)?
+        + request.compute_size(version).map_err(invalid)?;
+    let mut buf = BytesMut::with_capacity(4 + size);
+    buf.put_i32(0);
+    header.encode(&mut buf, header_version).map_err(invalid)?;
+    request.encode(&mut buf, version).map_err(invalid)?;
+    let length = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(buf)
 }
 
 fn invalid(error: impl ToString) -> io::Error {

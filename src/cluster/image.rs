@@ -41,6 +41,9 @@ pub enum MetadataRecord {
         host: String,
         port: u16,
         shards: u32,
+        /// Each shard's replication listener on `host`, by shard.
+        #[serde(default)]
+        replication_ports: Vec<u16>,
     },
     FenceBroker {
         broker: i32,
@@ -72,6 +75,15 @@ pub enum MetadataRecord {
         isr: Option<Vec<i32>>,
         leader: Option<i32>,
     },
+    /// An ISR its leader asked for (AlterPartition) at partition epoch
+    /// `partition_epoch`: applied only if the partition is still there, so two changes
+    /// decided on one state cannot both apply. Starts a new partition epoch.
+    AlterIsr {
+        topic: Uuid,
+        partition: i32,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    },
     /// A topic's configs, replaced whole.
     TopicConfigs {
         topic: Uuid,
@@ -98,6 +110,8 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: u16,
     pub shards: u32,
+    #[serde(default)]
+    pub replication_ports: Vec<u16>,
     pub fenced: bool,
 }
 
@@ -171,6 +185,7 @@ impl MetadataImage {
                 host,
                 port,
                 shards,
+                replication_ports,
             } => {
                 self.brokers.insert(
                     *broker,
@@ -180,6 +195,7 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         shards: *shards,
+                        replication_ports: replication_ports.clone(),
                         fenced: true,
                     },
                 );
@@ -251,6 +267,28 @@ impl MetadataImage {
                         p.leader_epoch += 1;
                     }
                 }
+                p.partition_epoch += 1;
+            }
+            MetadataRecord::AlterIsr {
+                topic,
+                partition,
+                isr,
+                partition_epoch,
+            } => {
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| t.partitions.get_mut(partition))
+                else {
+                    return refuse(format!("ISR of unknown partition {topic}-{partition}"));
+                };
+                if p.partition_epoch != *partition_epoch {
+                    return refuse(format!(
+                        "ISR change of {topic}-{partition} asked at partition epoch {partition_epoch}, now {}",
+                        p.partition_epoch
+                    ));
+                }
+                p.isr = isr.clone();
                 p.partition_epoch += 1;
             }
             MetadataRecord::TopicConfigs { topic, configs } => {
@@ -351,6 +389,7 @@ mod tests {
             host: "a".into(),
             port: 9092,
             shards: 2,
+            replication_ports: Vec::new(),
         };
         image.apply(5, &register).unwrap();
         assert!(image.is_fenced(1));

@@ -140,11 +140,11 @@ pub fn alter_partition(
     if !eligible || !change.isr.contains(&broker) {
         return (AlterAnswer::Refused, None);
     }
-    let record = MetadataRecord::PartitionChange {
+    let record = MetadataRecord::AlterIsr {
         topic,
         partition,
-        isr: Some(change.isr.clone()),
-        leader: None,
+        isr: change.isr.clone(),
+        partition_epoch: p.partition_epoch,
     };
     let answer = AlterAnswer::Committed {
         isr: change.isr.clone(),
@@ -216,6 +216,7 @@ mod tests {
                 host: "h".into(),
                 port: 9092,
                 shards: 2,
+                replication_ports: Vec::new(),
             };
             image.apply(offset, &register).unwrap();
             for r in unfence(&image, b) {

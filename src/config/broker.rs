@@ -111,6 +111,9 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: i64,
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_num_partitions: i32,
+    /// Replicas of each transaction state partition in a cluster (as Kafka's
+    /// quick-start, 1 unless set).
+    pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_segment_bytes: i32,
     /// Longest `transaction.timeout.ms` a producer may ask for.
     pub transaction_max_timeout_ms: i64,
@@ -129,6 +132,9 @@ pub struct BrokerConfig {
     /// `broker.session.timeout.ms`: the active controller fences a broker it has not
     /// heard from for this long.
     pub broker_session_timeout_ms: i64,
+    /// `replica.lag.time.max.ms`: a follower not caught up with its leader for this
+    /// long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
     /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this
     /// long (to twice it) stands for election.
     pub quorum_election_timeout_ms: i64,
@@ -215,6 +221,7 @@ impl Default for BrokerConfig {
             offsets_retention_check_interval_ms: 600_000,
             offsets_topic_replication_factor: 1,
             transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 1,
             transaction_state_log_segment_bytes: 104_857_600,
             transaction_max_timeout_ms: 900_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
@@ -225,6 +232,7 @@ impl Default for BrokerConfig {
             metrics_port: 9644,
             startup_stall_timeout_ms: 120_000,
             broker_session_timeout_ms: 9_000,
+            replica_lag_time_max_ms: 30_000,
             quorum_election_timeout_ms: 1_000,
             metadata_snapshot_bytes: 20 << 20,
             authorizer_class_name: String::new(),

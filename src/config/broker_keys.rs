@@ -707,6 +707,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.offsets_topic_replication_factor.to_string()),
     },
     BrokerKey {
+        name: "transaction.state.log.replication.factor",
+        kind: ConfigType::Short,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.transaction_state_log_replication_factor = parse_int(k, v, 1, i16::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.transaction_state_log_replication_factor.to_string()),
+    },
+    BrokerKey {
         name: "transaction.state.log.num.partitions",
         kind: ConfigType::Int,
         dynamic: false,
@@ -869,6 +879,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.broker_session_timeout_ms.to_string()),
+    },
+    BrokerKey {
+        name: "replica.lag.time.max.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.replica_lag_time_max_ms = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.replica_lag_time_max_ms.to_string()),
     },
     BrokerKey {
         name: "controller.quorum.election.timeout.ms",

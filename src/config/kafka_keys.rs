@@ -57,11 +57,7 @@ const INERT: &[(&str, &str)] = &[
     ),
     (
         "num.replica.fetchers",
-        "a cluster of one has no replicas to fetch",
-    ),
-    (
-        "transaction.state.log.replication.factor",
-        "a cluster of one keeps one replica of each internal topic",
+        "each shard fetches the partitions it follows from each leader's shard",
     ),
     (
         "transaction.state.log.min.isr",

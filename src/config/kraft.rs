@@ -324,15 +324,14 @@ pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
     })
 }
 
-/// One line for each KRaft setting that is accepted but changes nothing here, and for
-/// what a quorum of several voters does not do yet.
+/// One line for each KRaft setting that is accepted but changes nothing here, and one
+/// saying where a node of a quorum of several voters listens.
 pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
     let k = &c.kraft;
     if let Some(peers) = quorum_peers(c) {
         return vec![format!(
             "this node is one of {} metadata quorum voters and listens for them on {}; \
-             topics live in the quorum and are placed over the brokers, one replica per \
-             partition: brokers do not copy partitions to each other yet",
+             topics live in the quorum, and their replicas are placed over the brokers",
             peers.voters.len(),
             peers.listen
         )];

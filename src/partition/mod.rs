@@ -18,10 +18,12 @@
 pub mod epochs;
 pub mod producers;
 mod record_check;
+mod replica;
 mod snapshots;
 pub mod txn_index;
 mod write;
 
+pub use self::replica::Lead;
 pub(crate) use self::write::Job;
 pub use self::write::MarkerSpec;
 
@@ -36,6 +38,7 @@ use self::epochs::EpochCache;
 use self::producers::ProducerState;
 use self::txn_index::TxnIndex;
 use crate::error::ApiError;
+use crate::replication::isr::Leadership;
 use crate::shard::writer::Writer;
 use crate::shard::Event;
 use crate::storage::log::Stable;
@@ -79,6 +82,8 @@ pub enum Isolation {
     ReadUncommitted,
     /// Up to the last stable offset: no record of a transaction still open.
     ReadCommitted,
+    /// A follower's fetch: up to the leader's log end.
+    Replica,
 }
 
 impl Isolation {
@@ -106,6 +111,7 @@ impl Offsets {
         match isolation {
             Isolation::ReadUncommitted => self.high_watermark,
             Isolation::ReadCommitted => self.last_stable,
+            Isolation::Replica => self.log_end,
         }
     }
 }
@@ -174,6 +180,10 @@ pub struct Partition {
     flush_interval_ms: Cell<Option<i64>>,
     /// When the log was last synced by the periodic flusher (ms since the epoch).
     flushed_at_ms: Cell<i64>,
+    /// This broker's view of its followers while it leads the partition in a cluster;
+    /// `None` while it follows, and in a cluster of one (the high watermark follows
+    /// the log end).
+    leadership: RefCell<Option<Leadership>>,
     appended: Event,
 }
 
@@ -245,6 +255,7 @@ impl Partition {
             timestamp_bounds: Cell::new(None),
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
+            leadership: RefCell::new(None),
             appended: Event::default(),
         };
         partition.apply(settings);
@@ -315,16 +326,20 @@ impl Partition {
         self.log.size_bytes()
     }
 
-    /// Replicas in sync: this broker's, the only one until replication exists.
+    /// Replicas in sync: the ISR while this broker leads in a cluster, else this one.
     pub fn in_sync_replicas(&self) -> i32 {
-        1
+        self.leadership
+            .borrow()
+            .as_ref()
+            .map_or(1, |l| l.isr.len() as i32)
     }
 
     pub fn min_insync_replicas(&self) -> i32 {
         self.min_insync_replicas.get()
     }
 
-    /// Fires after every append; long-poll fetches listen to it.
+    /// Fires after every append, every move of the high watermark and every change of
+    /// leadership; long-poll fetches and acks=all appends listen to it.
     pub fn appended(&self) -> &Event {
         &self.appended
     }

@@ -92,13 +92,8 @@ impl Partition {
         // Kafka refuses acks=all below min.insync.replicas before it appends;
         // coordinators' own writes are not refused here (the group and transaction
         // coordinators would stop).
-        let in_sync = self.in_sync_replicas();
-        if origin == Origin::Client && acks == Acks::All && in_sync < self.min_insync_replicas() {
-            let message = format!(
-                "the partition has {in_sync} in-sync replica; min.insync.replicas is {}",
-                self.min_insync_replicas()
-            );
-            return Err(ApiError::new(ResponseError::NotEnoughReplicas, message));
+        if origin == Origin::Client && acks == Acks::All {
+            self.check_in_sync()?;
         }
         let infos = batch::validate(&records, self.max_message_bytes.get())?;
         if origin == Origin::Client {
@@ -132,6 +127,9 @@ impl Partition {
         let partition = Rc::clone(self);
         Ok(async move {
             let appended = written.await?;
+            if acks == Acks::All || origin == Origin::Coordinator {
+                partition.replicated(appended.last_offset + 1).await?;
+            }
             Ok(Produced {
                 base_offset: appended.base_offset,
                 log_append_time_ms: appended.log_append_time_ms,
@@ -213,8 +211,7 @@ impl Partition {
                 .record(&batch, appended.base_offset),
             (None, None) => {}
         }
-        // The in-sync replicas are this broker alone.
-        self.high_watermark.set(self.log.end_offset());
+        self.leader_appended(now_ms);
         self.appended.notify();
         if let Some(state) = snapshot {
             self.save_snapshot(self.log.active_base_offset(), state)
@@ -293,20 +290,38 @@ impl Partition {
     }
 
     /// A follower's append: batches that carry their leader's offsets and epochs,
-    /// stored byte for byte. The high watermark is the leader's to move.
+    /// stored byte for byte, with what they tell the producer state (sequences,
+    /// transactions opened and ended), so this replica can lead next. The high
+    /// watermark is the leader's to move.
     pub async fn append_at(&self, bytes: &[u8], now_ms: i64) -> Result<Appended, ApiError> {
         let infos = batch::validate(bytes, usize::MAX)?;
-        let mut epochs = Vec::with_capacity(infos.len());
+        let mut batches = Vec::with_capacity(infos.len());
         for info in &infos {
             let header = batch::BatchHeader::parse(&bytes[info.position..])?;
-            epochs.push((
-                header.partition_leader_epoch.get(),
-                header.base_offset.get(),
-            ));
+            let marker = match info.control {
+                true => Marker::parse(&bytes[info.position..]),
+                false => None,
+            };
+            let epoch = header.partition_leader_epoch.get();
+            batches.push((epoch, header.base_offset.get(), *info, marker));
         }
+        let active_base = self.log.active_base_offset();
         let appended = self.log.append_at(bytes, infos, now_ms).await?;
-        for (epoch, base_offset) in epochs {
+        let rolled = self.log.active_base_offset() != active_base;
+        let snapshot = rolled.then(|| self.producers.borrow().to_snapshot());
+        for (epoch, base_offset, info, marker) in batches {
+            match (marker, producer_batch(&[info])) {
+                (Some(marker), _) => self.close_txn(marker),
+                (None, Some(batch)) if !info.control => {
+                    self.producers.borrow_mut().record(&batch, base_offset)
+                }
+                _ => {}
+            }
             self.note_epoch(epoch, base_offset).await?;
+        }
+        if let Some(state) = snapshot {
+            self.save_snapshot(self.log.active_base_offset(), state)
+                .await;
         }
         self.appended.notify();
         Ok(appended)

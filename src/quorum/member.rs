@@ -188,6 +188,8 @@ pub struct Registration {
     pub host: String,
     pub port: u16,
     pub shards: u32,
+    /// Each shard's replication listener port, by shard.
+    pub replication_ports: Vec<u16>,
 }
 
 /// The member's timing, from the broker's config.
@@ -509,6 +511,7 @@ impl Member {
             host: r.host.clone(),
             port: r.port,
             shards: r.shards,
+            replication_ports: r.replication_ports.clone(),
         }
     }
 

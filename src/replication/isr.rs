@@ -153,6 +153,15 @@ impl Leadership {
         self.high_watermark
     }
 
+    /// `min.insync.replicas` changed (a topic config).
+    pub fn set_min_insync(&mut self, min_insync: usize) {
+        self.min_insync = min_insync;
+    }
+
+    pub fn is_replica(&self, broker: i32) -> bool {
+        self.replicas.contains(&broker)
+    }
+
     pub fn pending_isr(&self) -> Option<&[i32]> {
         self.pending.as_ref().map(|p| p.isr.as_slice())
     }

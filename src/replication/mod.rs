@@ -4,7 +4,9 @@
 //! and the clock, and carries out what they decide.
 
 pub mod divergence;
+pub mod fetcher;
 pub mod isr;
+pub mod leader;
 
 #[cfg(test)]
 mod sim_tests;

@@ -196,6 +196,7 @@ impl Sim {
                 host,
                 port,
                 shards,
+                replication_ports: Vec::new(),
             });
         }
         sim.commit(records);
@@ -650,6 +651,7 @@ impl Sim {
             host: "sim".to_string(),
             port: 9092,
             shards: 1,
+            replication_ports: Vec::new(),
         }]);
         self.commit(rules::leave(&self.image, id, false));
         // Then the controller sends it the state as it is, and unfences it.

@@ -27,8 +27,10 @@ pub use self::event::{Event, Listen};
 use self::reply::Reply;
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
+use crate::cluster::snapshot::Layout;
 use crate::cluster::{ShardId, Snapshot};
-use crate::partition::{Partition, Settings};
+use crate::partition::{Lead, Partition, Settings};
+use crate::replication::fetcher::Source;
 use crate::server::frame::RequestBudget;
 use crate::storage::{topic_id, LogConfig, StorageError};
 
@@ -69,6 +71,8 @@ pub struct Shard {
     pub groups: crate::group::Coordinator,
     /// The transactional ids this shard coordinates.
     pub txns: crate::txn::Coordinator,
+    /// The partitions this shard follows, fetched from their leaders' shards.
+    pub fetchers: crate::replication::fetcher::Fetchers,
     /// Producer ids this shard may hand out, from the controller's last block.
     producer_ids: RefCell<std::ops::Range<i64>>,
     /// How far its start has come, for the coordinator's watchdog.
@@ -135,6 +139,7 @@ impl Shard {
             metrics: Default::default(),
             groups: Default::default(),
             txns: Default::default(),
+            fetchers: Default::default(),
             producer_ids: RefCell::new(0..0),
             progress,
         })
@@ -360,6 +365,7 @@ impl Shard {
         };
         for (partition, delete) in gone {
             let key = (partition.topic.clone(), partition.index);
+            self.fetchers.unfollow(&key);
             self.partitions.borrow_mut().remove(&key);
             self.partition_ids.borrow_mut().remove(&key);
             // Long-poll fetches waiting on it wake up and find it gone.
@@ -399,16 +405,47 @@ impl Shard {
                     partition
                 }
             };
-            if let (Some(layout), Some(r)) =
-                (snapshot.layout(), snapshot.replicas_of(topic, *index))
-            {
-                if r.leader == layout.node {
-                    partition.lead_at(r.leader_epoch);
-                }
+            if let Some(layout) = snapshot.layout() {
+                let lag = snapshot.broker.replica_lag_time_max_ms;
+                self.take_role(&partition, layout, lag, now);
             }
         }
         *self.snapshot.borrow_mut() = snapshot;
         Ok(())
+    }
+
+    /// Leads or follows `partition` as the layout says: a leader keeps its followers'
+    /// state, a follower fetches from the leader's shard (or waits while there is no
+    /// leader).
+    fn take_role(self: &Rc<Self>, partition: &Rc<Partition>, layout: &Layout, lag: i64, now: i64) {
+        let key = (partition.topic.clone(), partition.index);
+        let Some(p) = layout.partition(&key.0, key.1) else {
+            return;
+        };
+        if p.leader == layout.node {
+            self.fetchers.unfollow(&key);
+            let lead = Lead {
+                broker: layout.node,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                replicas: p.replicas.iter().map(|r| r.broker).collect(),
+                isr: p.isr.clone(),
+                lag_max_ms: lag,
+            };
+            partition.lead(lead, now);
+            return;
+        }
+        partition.follow(p.leader_epoch);
+        match p.replica_on(p.leader) {
+            Some(leader) => {
+                let source = Source {
+                    broker: leader.broker,
+                    shard: leader.shard,
+                };
+                self.fetchers.follow(self, key, source, p.leader_epoch);
+            }
+            None => self.fetchers.unfollow(&key),
+        }
     }
 
     /// Loads what a coordinator keeps in `partition`, when it is one of the internal

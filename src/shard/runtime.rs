@@ -90,6 +90,21 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .clone()
         .map(|image| Arc::new(Layout::at_start(broker.node_id, image)));
     let snapshot = Snapshot::new(1, state.clone(), broker.clone(), shard_count, layout);
+    // With a quorum, each shard listens for its followers on a port of its own (chosen
+    // by the kernel, registered in the quorum), so replication goes shard to shard.
+    let mut replication = Vec::new();
+    if image.is_some() {
+        for _ in 0..shard_count {
+            let bound = std::net::TcpListener::bind(SocketAddr::new(address.ip(), 0))
+                .context("binding a replication listener")?;
+            replication.push(bound);
+        }
+    }
+    let replication_ports = replication
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<Vec<u16>>>()?;
+    let mut replication = replication.into_iter();
     let mesh = MeshBuilder::full(shard_count, MAILBOX_DEPTH_MAX);
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map_err(|e| anyhow::anyhow!("listing CPUs: {e}"))?
@@ -114,7 +129,12 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         );
         // Built on its shard: the controller is not Send.
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone(), image.clone()));
-        let metrics = if index == 0 { metrics.take() } else { None };
+        let listeners = Listeners {
+            address,
+            metrics: if index == 0 { metrics.take() } else { None },
+            replication: replication.next(),
+            replication_ports: replication_ports.clone(),
+        };
         // Dropped unused when the executor cannot start: the coordinator hears of it.
         let started = StartGuard {
             index,
@@ -138,7 +158,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     log_dir,
                     controller,
                     advertised,
-                    (address, metrics),
+                    listeners,
                     &events,
                     (stop_rx, finish_rx),
                     shard_progress,
@@ -319,6 +339,16 @@ fn spawn_signal_thread(events: mpsc::Sender<Event>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a shard listens on: the shared client address, shard 0's metrics listener, and
+/// with a quorum its own replication listener (and every shard's port, which shard 0
+/// registers).
+struct Listeners {
+    address: SocketAddr,
+    metrics: Option<std::net::TcpListener>,
+    replication: Option<std::net::TcpListener>,
+    replication_ports: Vec<u16>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_shard(
     index: usize,
@@ -327,7 +357,7 @@ async fn run_shard(
     log_dir: std::path::PathBuf,
     controller: Option<Controller>,
     advertised: (String, i32),
-    (address, metrics): (SocketAddr, Option<std::net::TcpListener>),
+    listeners: Listeners,
     events: &mpsc::Sender<Event>,
     (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
     progress: Arc<StartProgress>,
@@ -357,9 +387,10 @@ async fn run_shard(
     relay(finish, move || finisher.notify());
     // A stop during recovery ends it between two awaits, as a crash there would, and
     // the next start recovers again.
-    if let Some(started) = shard.unless_stopping(start(&shard, snapshot)).await {
+    let started = start(&shard, snapshot, &listeners.replication_ports);
+    if let Some(started) = shard.unless_stopping(started).await {
         started?;
-        listen_and_serve(&shard, address, metrics, events).await?;
+        listen_and_serve(&shard, listeners, events).await?;
     }
     let _ = events.send(Event::Drained);
     finishing.await;
@@ -371,13 +402,17 @@ async fn run_shard(
 }
 
 /// Opens the shard's logs and loads the coordinators' state from them.
-async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
+async fn start(
+    shard: &Rc<Shard>,
+    snapshot: Snapshot,
+    replication_ports: &[u16],
+) -> anyhow::Result<()> {
     let index = shard.id.0;
     if index == 0 {
         shard.controller().set_aside_space().await;
         if let Some(peers) = snapshot.broker.quorum_peers() {
             shard.progress.stage("starting the metadata quorum member");
-            start_quorum(shard, &peers).await?;
+            start_quorum(shard, &peers, replication_ports).await?;
         }
     }
     shard.progress.stage("opening partition logs");
@@ -409,7 +444,11 @@ async fn start(shard: &Rc<Shard>, snapshot: Snapshot) -> anyhow::Result<()> {
 
 /// Opens this node's quorum member and its controller listener, where the other
 /// voters reach it (bound without SO_REUSEPORT: a second broker on the port fails).
-async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> anyhow::Result<()> {
+async fn start_quorum(
+    shard: &Rc<Shard>,
+    peers: &crate::config::QuorumPeers,
+    replication_ports: &[u16],
+) -> anyhow::Result<()> {
     let address = resolve(&peers.listen)?;
     let bound = std::net::TcpListener::bind(address)
         .map_err(|e| in_use(address, "the controller listener", e))?;
@@ -422,6 +461,7 @@ async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> 
         host,
         port: u16::try_from(port).unwrap_or(0),
         shards: shard.shard_count() as u32,
+        replication_ports: replication_ports.to_vec(),
     };
     let timing = crate::quorum::member::Timing {
         election_timeout_ms: broker.quorum_election_timeout_ms,
@@ -440,14 +480,21 @@ async fn start_quorum(shard: &Rc<Shard>, peers: &crate::config::QuorumPeers) -> 
 /// broker stops.
 async fn listen_and_serve(
     shard: &Rc<Shard>,
-    address: SocketAddr,
-    metrics: Option<std::net::TcpListener>,
+    listeners: Listeners,
     events: &mpsc::Sender<Event>,
 ) -> anyhow::Result<()> {
     shard.progress.stage("binding its listener");
+    let address = listeners.address;
     let listener = listen(address).map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
     shard.set_accepting();
-    let metrics = match metrics {
+    if let Some(replication) = listeners.replication {
+        // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
+        let replication =
+            unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
+        glommio::spawn_local(crate::server::serve(Rc::clone(shard), replication)).detach();
+        glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
+    }
+    let metrics = match listeners.metrics {
         Some(metrics) => {
             let bound = metrics.local_addr()?;
             // SAFETY: the descriptor is a bound, listening socket that nothing else owns.

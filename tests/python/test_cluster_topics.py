@@ -5,8 +5,8 @@ from one node writes to every partition through their leaders, a consumer group 
 bootstraps from another finds its coordinator wherever the offsets topic put it, reads
 everything back and commits, and a deletion through a third node removes the topic
 everywhere. Changes go through followers of the quorum, whose proposals Raft forwards to
-its leader. A replication factor above 1 is refused: brokers do not copy partitions to
-each other yet."""
+its leader. A replication factor above the brokers there are is refused (replication
+itself: test_replication.py)."""
 
 from __future__ import annotations
 
@@ -95,9 +95,9 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     wait_for("every node listing the auto-created topic",
              lambda: all(topic_partitions(b, auto) is not None for b in brokers))
 
-    # Brokers do not copy partitions yet: more than one replica is refused, with Kafka's error.
-    rf3 = unique_topic("rf3")
-    err = future_error(admin(by_id[first]).create_topics([NewTopic(rf3, 1, 3)])[rf3])
+    # More replicas than brokers is refused, with Kafka's error.
+    rf4 = unique_topic("rf4")
+    err = future_error(admin(by_id[first]).create_topics([NewTopic(rf4, 1, 4)])[rf4])
     assert err is not None and err.code() == KafkaError.INVALID_REPLICATION_FACTOR, err
 
     wait_futures(admin(by_id[second]).delete_topics([topic], operation_timeout=20))

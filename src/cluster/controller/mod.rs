@@ -294,13 +294,12 @@ impl Controller {
         };
         check_partition_count(partitions)?;
         self.check_partition_budget(state, partitions)?;
-        if replication != 1 {
-            let message = match self.member() {
-                None => format!(
+        // With a quorum, placement checks the factor against the brokers there are.
+        if replication < 1 || (replication != 1 && self.member().is_none()) {
+            let message = match replication {
+                ..1 => "replication factor must be at least 1".to_string(),
+                _ => format!(
                     "replication factor {replication} is not possible: the cluster has 1 broker"
-                ),
-                Some(_) => format!(
-                    "replication factor {replication} is not possible yet: brokers do not copy partitions to each other, so each partition has 1 replica"
                 ),
             };
             return Err(ApiError::new(

@@ -19,6 +19,7 @@ use crate::cluster::{rules, shard_for, TopicMeta};
 use crate::config::TopicConfig;
 use crate::error::ApiError;
 use crate::quorum::member::{Member, ProposalError};
+use crate::replication::isr::{AlterAnswer, AlterIsr};
 use crate::shard::Shard;
 
 /// Publishes this node's snapshot whenever the quorum's committed records, or its
@@ -129,6 +130,31 @@ fn carried(name: &str, meta: &TopicMeta, node: i32, shard_count: usize) -> Vec<M
 const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Controller {
+    /// AlterPartition from this node's leader of `topic`-`partition`: checked against
+    /// the image as Kafka's controller checks it, then committed through the quorum,
+    /// where it applies only at the partition epoch it was asked at. `None` when no
+    /// answer can be given (no quorum leader, or the proposal timed out).
+    pub async fn alter_isr(
+        &self,
+        topic: uuid::Uuid,
+        partition: i32,
+        change: AlterIsr,
+    ) -> Option<AlterAnswer> {
+        let member = self.member()?;
+        let node = self.broker.borrow().node_id;
+        let (answer, record) =
+            rules::alter_partition(&member.image(), node, topic, partition, &change);
+        let Some(record) = record else {
+            return Some(answer);
+        };
+        match member.propose(&[record], PROPOSAL_TIMEOUT).await {
+            Ok(_) => Some(answer),
+            // The partition moved on meanwhile: the metadata will say how.
+            Err(ProposalError::Refused(_)) => Some(AlterAnswer::Stale),
+            Err(_) => None,
+        }
+    }
+
     pub(super) async fn create_topics_in_quorum(
         &self,
         shard: &Rc<Shard>,
@@ -147,7 +173,11 @@ impl Controller {
                 ))
             } else {
                 self.validate_new_topic(&state, topic).and_then(|meta| {
-                    let records = topic_records(&image, topic, &meta)?;
+                    let replication = match topic.replication_factor {
+                        -1 => self.broker.borrow().default_replication_factor,
+                        other => other,
+                    };
+                    let records = topic_records(&image, topic, &meta, replication as usize)?;
                     Ok((meta, records))
                 })
             };
@@ -346,9 +376,10 @@ fn topic_records(
     image: &MetadataImage,
     topic: &NewTopic,
     meta: &TopicMeta,
+    replication: usize,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
     let replicas = if topic.assignments.is_empty() {
-        place(image, &topic.name, meta.partitions)?
+        place(image, &topic.name, meta.partitions, replication)?
     } else {
         let mut assigned = topic.assignments.clone();
         assigned.sort_by_key(|(p, _)| *p);
@@ -393,15 +424,28 @@ fn partition_records(
             .zip(current..)
             .map(|(brokers, p)| on_brokers(image, &request.name, p, brokers))
             .collect(),
-        None => place(image, &request.name, request.count)?.split_off(current as usize),
+        None => {
+            // New partitions get as many replicas as the topic's first.
+            let replication = image.topics[&id]
+                .partitions
+                .values()
+                .next()
+                .map_or(1, |p| p.replicas.len());
+            place(image, &request.name, request.count, replication)?.split_off(current as usize)
+        }
     };
     partitions(image, id, current, replicas)
 }
 
 /// Replicas striped over the unfenced brokers from a random one, as Kafka's placer
-/// starts, one per partition until brokers copy partitions to each other.
-fn place(image: &MetadataImage, topic: &str, count: i32) -> Result<Vec<Vec<Replica>>, ApiError> {
-    rules::place(image, topic, count, 1, fastrand::usize(..1 << 16))
+/// starts.
+fn place(
+    image: &MetadataImage,
+    topic: &str,
+    count: i32,
+    replication: usize,
+) -> Result<Vec<Vec<Replica>>, ApiError> {
+    rules::place(image, topic, count, replication, fastrand::usize(..1 << 16))
         .map_err(|e| ApiError::new(ResponseError::InvalidReplicationFactor, e.to_string()))
 }
 

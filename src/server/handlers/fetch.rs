@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, PartitionData};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, EpochEndOffset, PartitionData};
 use kafka_protocol::messages::{FetchRequest, ProducerId};
 use uuid::Uuid;
 
@@ -37,6 +37,8 @@ struct Want {
     max_bytes: i32,
     leader_epoch: i32,
     isolation: Isolation,
+    /// A follower's fetch: its broker, and the epoch of the last batch it holds.
+    replica: Option<(i32, i32)>,
 }
 
 /// What the owning shard found.
@@ -49,6 +51,8 @@ struct Got {
     /// read_committed: the aborted transactions the data may hold.
     aborted: Option<Vec<(i64, i64)>>,
     data: Option<(SendSlice, u32)>,
+    /// A follower's log parts from the leader's: the epoch and its end on the leader.
+    diverging: Option<(i32, i64)>,
 }
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
@@ -56,6 +60,21 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let snapshot = ctx.shard.snapshot();
+    let replica_id = match ctx.version {
+        15.. => request.replica_state.replica_id.0,
+        _ => request.replica_id.0,
+    };
+    // A follower's fetch (Kafka checks CLUSTER_ACTION on the cluster for it).
+    let replica = (replica_id >= 0).then_some(replica_id);
+    if replica.is_some() && !ctx.allowed_on_cluster(Operation::ClusterAction) {
+        return respond(
+            &ctx,
+            ResponseError::ClusterAuthorizationFailed.code(),
+            0,
+            Vec::new(),
+        );
+    }
+    let mut last_epochs: std::collections::HashMap<PartitionKey, i32> = Default::default();
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
     for topic in &request.topics {
@@ -76,23 +95,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 current_leader_epoch: partition.current_leader_epoch,
                 last_sent: None,
             };
-            asked.insert((name.clone(), partition.partition), wanted);
+            let key = (name.clone(), partition.partition);
+            if replica.is_some() {
+                last_epochs.insert(key.clone(), partition.last_fetched_epoch);
+            }
+            asked.insert(key, wanted);
         }
     }
     let (session_id, incremental, wanted) = match open_session(&ctx, &request, asked) {
         Ok(session) => session,
         Err(code) => return respond(&ctx, code.code(), 0, Vec::new()),
     };
-    let isolation = Isolation::from_wire(request.isolation_level);
+    let isolation = match replica {
+        Some(_) => Isolation::Replica,
+        None => Isolation::from_wire(request.isolation_level),
+    };
     let wants: Vec<Want> = wanted
         .iter()
-        .map(|((topic, partition), p)| Want {
-            topic: topic.clone(),
-            partition: *partition,
+        .map(|(key, p)| Want {
+            topic: key.0.clone(),
+            partition: key.1,
             offset: p.fetch_offset,
             max_bytes: p.max_bytes,
             leader_epoch: p.current_leader_epoch,
             isolation,
+            replica: replica.map(|r| (r, last_epochs.get(key).copied().unwrap_or(-1))),
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -132,7 +159,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             ResponseError::UnknownTopicOrPartition.code(),
             ResponseError::TopicAuthorizationFailed.code(),
         ];
-        if !counted.contains(&got.error) {
+        if !counted.contains(&got.error) && replica.is_none() {
             let sent = data.as_ref().map_or(0, |(_, length)| u64::from(*length));
             let topics = &ctx.shard.metrics.topics;
             topics.fetched(topic, sent, got.error != 0);
@@ -146,6 +173,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_high_watermark(got.high_watermark)
             .with_last_stable_offset(got.last_stable_offset)
             .with_log_start_offset(got.log_start_offset)
+            .with_diverging_epoch(
+                EpochEndOffset::default()
+                    .with_epoch(got.diverging.map_or(-1, |(epoch, _)| epoch))
+                    .with_end_offset(got.diverging.map_or(-1, |(_, end)| end)),
+            )
             .with_aborted_transactions(got.aborted.map(|aborted| {
                 aborted
                     .into_iter()
@@ -311,15 +343,34 @@ fn failed(error: i16) -> Got {
         log_start_offset: -1,
         aborted: None,
         data: None,
+        diverging: None,
     }
 }
 
-/// On the owning shard: where the records from `want.offset` are.
+/// On the owning shard: where the records from `want.offset` are. A follower's fetch
+/// first learns whether its log parts from this one (then it gets only where), and
+/// once read, counts as the follower's position: the high watermark may move, and the
+/// ISR may grow.
 async fn read(shard: Rc<Shard>, want: Want) -> Got {
     let partition = match shard.led(&want.topic, want.partition) {
         Ok(partition) => partition,
         Err(code) => return failed(code.code()),
     };
+    if let Some((_, last_epoch)) = want.replica {
+        if let Err(error) = partition.check_leader_epoch(want.leader_epoch) {
+            return failed(error.wire_code());
+        }
+        if let Some(diverging) = partition.diverging(want.offset, last_epoch) {
+            let offsets = partition.offsets();
+            return Got {
+                high_watermark: offsets.high_watermark,
+                last_stable_offset: offsets.last_stable,
+                log_start_offset: offsets.log_start,
+                diverging: Some(diverging),
+                ..failed(0)
+            };
+        }
+    }
     let max_bytes = want.max_bytes.max(0) as usize;
     let read = match partition
         .read(want.offset, max_bytes, want.leader_epoch, want.isolation)
@@ -335,7 +386,19 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         log_start_offset: read.offsets.log_start,
         aborted: read.aborted,
         data: None,
+        diverging: None,
     };
+    if let Some((replica, _)) = want.replica {
+        match partition.on_follower_fetch(replica, want.offset, crate::shard::now_ms()) {
+            Ok(change) => {
+                if let Some(change) = change {
+                    crate::replication::leader::send_alter(&shard, &partition, change);
+                }
+                got.high_watermark = partition.offsets().high_watermark;
+            }
+            Err(error) => return failed(error.wire_code()),
+        }
+    }
     if let Some(slice) = read.slice {
         match SendSlice::of(&slice.file, slice.position) {
             Ok(send) => got.data = Some((send, slice.length)),

@@ -46,8 +46,12 @@ pub async fn offsets_partitions(shard: &Rc<Shard>) -> Result<i32, ResponseError>
     if let Some(meta) = shard.snapshot().topic(OFFSETS_TOPIC) {
         return Ok(meta.partitions);
     }
-    let partitions = shard.snapshot().broker.offsets_topic_num_partitions;
-    create_internal_topic(shard, OFFSETS_TOPIC, partitions, 104_857_600, "producer").await
+    let broker = &shard.snapshot().broker;
+    let shape = (
+        broker.offsets_topic_num_partitions,
+        broker.offsets_topic_replication_factor,
+    );
+    create_internal_topic(shard, OFFSETS_TOPIC, shape, 104_857_600, "producer").await
 }
 
 /// A coordinator's partition must be led by this broker: NOT_COORDINATOR when another
@@ -63,18 +67,23 @@ pub fn led_here(shard: &Shard, topic: &str, partition: i32) -> Result<(), Respon
 }
 
 /// Creates an internal topic on its first use, as Kafka does (compacted, with the given
-/// segment size and compression); answers its partition count.
+/// partition count, replication factor, segment size and compression); answers its
+/// partition count. A cluster of one keeps one replica whatever the factor says.
 pub async fn create_internal_topic(
     shard: &Rc<Shard>,
     name: &str,
-    partitions: i32,
+    (partitions, replication_factor): (i32, i16),
     segment_bytes: i32,
     compression: &str,
 ) -> Result<i32, ResponseError> {
+    let replication_factor = match shard.snapshot().layout() {
+        Some(_) => replication_factor,
+        None => 1,
+    };
     let topic = NewTopic {
         name: name.to_string(),
         partitions,
-        replication_factor: -1,
+        replication_factor,
         assignments: Vec::new(),
         configs: vec![
             ("cleanup.policy".to_string(), "compact".to_string()),

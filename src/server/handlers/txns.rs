@@ -45,10 +45,11 @@ pub async fn txn_partitions(shard: &Rc<Shard>) -> Result<i32, ResponseError> {
     let broker = &shard.snapshot().broker;
     let partitions = broker.transaction_state_log_num_partitions;
     let segment_bytes = broker.transaction_state_log_segment_bytes;
+    let replication = broker.transaction_state_log_replication_factor;
     create_internal_topic(
         shard,
         TRANSACTION_STATE_TOPIC,
-        partitions,
+        (partitions, replication),
         segment_bytes,
         "uncompressed",
     )

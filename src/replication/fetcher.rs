@@ -1,0 +1,392 @@
+//! The follower's side of replication on one shard, as Kafka's replica fetcher: for
+//! each leader (broker, shard) this shard follows partitions of, one task and one
+//! connection to that shard's replication listener, fetching every such partition
+//! from its log end with Fetch (replica_id set, v12: the last fetched epoch and the
+//! diverging epoch). The answer's batches are appended as they are (`append_at`), a
+//! diverging epoch truncates the log, and the leader's high watermark and log start
+//! are taken. Replication traffic so stays on one core at each end.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::AsyncWriteExt;
+use glommio::net::TcpStream;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, ResponseHeader};
+use kafka_protocol::protocol::Decodable;
+
+use crate::protocol::str_bytes;
+use crate::server::frame::{read_frame, RequestBudget};
+use crate::shard::{now_ms, Shard};
+use crate::storage::batch::{self, WalkEnd};
+
+/// The Fetch version followers send: the first with the last fetched epoch and the
+/// diverging epoch (KIP-595), and still with topic names.
+const VERSION: i16 = 12;
+/// How long the leader may hold a fetch with nothing new (Kafka's
+/// `replica.fetch.wait.max.ms`).
+const WAIT_MAX_MS: i32 = 500;
+/// Bytes per partition and per response (`replica.fetch.max.bytes`,
+/// `replica.fetch.response.max.bytes`).
+const PARTITION_BYTES_MAX: i32 = 1 << 20;
+const RESPONSE_BYTES_MAX: i32 = 10 << 20;
+/// The largest answer frame read.
+const FRAME_MAX: usize = 64 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A fetch unanswered this long (well past `WAIT_MAX_MS`) drops its connection.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The pause after a failed connection or an answer with errors and nothing to append
+/// (Kafka's `replica.fetch.backoff.ms`).
+const BACKOFF: Duration = Duration::from_secs(1);
+
+/// Where a leader's replica lives: the broker and its shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub broker: i32,
+    pub shard: u32,
+}
+
+type Key = (String, i32);
+
+/// The partitions followed from one source, with the leader epoch each follows.
+#[derive(Default)]
+struct Followed {
+    partitions: RefCell<BTreeMap<Key, i32>>,
+}
+
+/// This shard's fetchers, by source.
+#[derive(Default)]
+pub struct Fetchers {
+    sources: RefCell<HashMap<Source, Rc<Followed>>>,
+}
+
+impl Fetchers {
+    /// Follows `topic`-`partition` from `source` at `leader_epoch`, and from nowhere else.
+    pub fn follow(&self, shard: &Rc<Shard>, key: Key, source: Source, leader_epoch: i32) {
+        self.unfollow_except(&key, Some(source));
+        let known = self.sources.borrow().get(&source).map(Rc::clone);
+        if let Some(followed) = known {
+            followed.partitions.borrow_mut().insert(key, leader_epoch);
+            return;
+        }
+        // The task may run as it is spawned: it must find the partition there.
+        let followed = Rc::new(Followed::default());
+        followed.partitions.borrow_mut().insert(key, leader_epoch);
+        self.sources
+            .borrow_mut()
+            .insert(source, Rc::clone(&followed));
+        glommio::spawn_local(run(Rc::clone(shard), source, followed)).detach();
+    }
+
+    /// Stops following `key` (this broker leads it now, or holds it no more).
+    pub fn unfollow(&self, key: &Key) {
+        self.unfollow_except(key, None);
+    }
+
+    fn unfollow_except(&self, key: &Key, keep: Option<Source>) {
+        for (source, followed) in self.sources.borrow().iter() {
+            if Some(*source) != keep {
+                followed.partitions.borrow_mut().remove(key);
+            }
+        }
+    }
+
+    /// The partitions this shard follows, with their leader.
+    pub fn followed(&self) -> Vec<(Key, Source)> {
+        self.sources
+            .borrow()
+            .iter()
+            .flat_map(|(source, f)| {
+                f.partitions
+                    .borrow()
+                    .keys()
+                    .map(|k| (k.clone(), *source))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// One source's fetch loop: ends when it follows nothing (and is forgotten then, in the
+/// same step, so `follow` never adds to a finished one) or the broker stops.
+async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
+    let mut connection: Option<(TcpStream, i32)> = None;
+    loop {
+        if followed.partitions.borrow().is_empty() {
+            let mut sources = shard.fetchers.sources.borrow_mut();
+            if sources
+                .get(&source)
+                .is_some_and(|f| Rc::ptr_eq(f, &followed))
+            {
+                sources.remove(&source);
+            }
+            return;
+        }
+        if shard.is_stopping() {
+            return;
+        }
+        if connection.is_none() {
+            connection = match connect(&shard, source).await {
+                Some(stream) => Some((stream, 0)),
+                None => {
+                    if shard
+                        .unless_stopping(glommio::timer::sleep(BACKOFF))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            };
+        }
+        let Some((stream, correlation)) = connection.as_mut() else {
+            continue;
+        };
+        *correlation = correlation.wrapping_add(1);
+        let asked = request(&shard, &followed);
+        let answer = shard
+            .unless_stopping(glommio::timer::timeout(ANSWER_TIMEOUT, async {
+                Ok(exchange(stream, *correlation, &asked).await)
+            }))
+            .await;
+        let response = match answer {
+            None => return,
+            Some(Ok(Ok(response))) => response,
+            Some(failed) => {
+                let error = match failed {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "no answer in time".to_string(),
+                };
+                tracing::debug!(broker = source.broker, shard = source.shard, %error, "replica fetch failed; connecting again");
+                connection = None;
+                if shard
+                    .unless_stopping(glommio::timer::sleep(BACKOFF))
+                    .await
+                    .is_none()
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        let progressed = take(&shard, &followed, response).await;
+        if !progressed
+            && shard
+                .unless_stopping(glommio::timer::sleep(BACKOFF))
+                .await
+                .is_none()
+        {
+            return;
+        }
+    }
+}
+
+/// Connects to the leader shard's replication listener, as its registration names it.
+async fn connect(shard: &Rc<Shard>, source: Source) -> Option<TcpStream> {
+    let address = {
+        let snapshot = shard.snapshot();
+        let broker = snapshot.layout()?.image.brokers.get(&source.broker)?;
+        let port = *broker.replication_ports.get(source.shard as usize)?;
+        crate::config::Listener {
+            name: String::new(),
+            host: broker.host.clone(),
+            port,
+        }
+        .bind_address()
+    };
+    match TcpStream::connect_timeout(address.as_str(), CONNECT_TIMEOUT).await {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Some(stream)
+        }
+        Err(error) => {
+            tracing::debug!(%address, %error, "replication listener unreachable");
+            None
+        }
+    }
+}
+
+/// A fetch of every partition followed from this source, each from its log end.
+fn request(shard: &Shard, followed: &Followed) -> FetchRequest {
+    let node = shard.snapshot().broker.node_id;
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for ((topic, index), &leader_epoch) in followed.partitions.borrow().iter() {
+        let Some(partition) = shard.partition(topic, *index) else {
+            continue;
+        };
+        let offsets = partition.offsets();
+        let asked = FetchPartition::default()
+            .with_partition(*index)
+            .with_current_leader_epoch(leader_epoch)
+            .with_fetch_offset(offsets.log_end)
+            .with_last_fetched_epoch(partition.last_epoch())
+            .with_log_start_offset(offsets.log_start)
+            .with_partition_max_bytes(PARTITION_BYTES_MAX);
+        match topics.last_mut() {
+            Some(last) if last.topic.0.as_str() == topic => last.partitions.push(asked),
+            _ => topics.push(
+                FetchTopic::default()
+                    .with_topic(str_bytes(topic.clone()).into())
+                    .with_partitions(vec![asked]),
+            ),
+        }
+    }
+    FetchRequest::default()
+        .with_replica_id(BrokerId(node))
+        .with_max_wait_ms(WAIT_MAX_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(RESPONSE_BYTES_MAX)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(topics)
+}
+
+async fn exchange(
+    stream: &mut TcpStream,
+    correlation: i32,
+    request: &FetchRequest,
+) -> std::io::Result<FetchResponse> {
+    let frame = crate::client::request_frame(
+        ApiKey::Fetch,
+        VERSION,
+        correlation,
+        "shoal-replica-fetcher",
+        request,
+    )?;
+    stream.write_all(&frame).await?;
+    let socket = stream.as_raw_fd();
+    let budget = RequestBudget::new(None);
+    let Some((mut frame, _reserved)) = read_frame(stream, socket, FRAME_MAX, &budget).await? else {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    };
+    let invalid =
+        |e: anyhow::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+    let header = ResponseHeader::decode(&mut frame, ApiKey::Fetch.response_header_version(VERSION))
+        .map_err(invalid)?;
+    if header.correlation_id != correlation {
+        let message = format!(
+            "correlation id {}, expected {correlation}",
+            header.correlation_id
+        );
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            message,
+        ));
+    }
+    FetchResponse::decode(&mut frame, VERSION).map_err(invalid)
+}
+
+/// Takes what the leader sent for each partition still followed from it at the epoch
+/// asked. Returns whether the answer moved anything on (false: back off before the
+/// next fetch, as after an error).
+async fn take(shard: &Rc<Shard>, followed: &Followed, response: FetchResponse) -> bool {
+    if response.error_code != 0 {
+        tracing::debug!(error = response.error_code, "replica fetch refused");
+        return false;
+    }
+    let mut progressed = true;
+    for topic in response.responses {
+        let name = topic.topic.0.to_string();
+        for data in topic.partitions {
+            let key = (name.clone(), data.partition_index);
+            if !followed.partitions.borrow().contains_key(&key) {
+                continue;
+            }
+            if !take_partition(shard, &key, data).await {
+                progressed = false;
+            }
+        }
+    }
+    progressed
+}
+
+/// One partition's answer: an error (the leader not there yet), a diverging epoch to
+/// truncate to, or batches to append; then the leader's offsets.
+async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bool {
+    let Some(partition) = shard.partition(&key.0, key.1) else {
+        return true;
+    };
+    if partition.is_leading() {
+        return true;
+    }
+    let (topic, index) = (key.0.as_str(), key.1);
+    if data.error_code != 0 {
+        let error = ResponseError::try_from_code(data.error_code);
+        tracing::debug!(
+            topic,
+            partition = index,
+            ?error,
+            "replica fetch of a partition refused"
+        );
+        return false;
+    }
+    let now = now_ms();
+    let diverging = data.diverging_epoch;
+    if diverging.epoch >= 0 || diverging.end_offset >= 0 {
+        return match partition
+            .truncate_diverging((diverging.epoch, diverging.end_offset), now)
+            .await
+        {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(topic, partition = index, %error, "truncating a follower's log failed");
+                false
+            }
+        };
+    }
+    let records = data.records.unwrap_or_default();
+    let whole = whole_batches(&records);
+    if whole > 0 {
+        if let Err(error) = partition.append_at(&records[..whole], now).await {
+            tracing::error!(
+                topic,
+                partition = index,
+                ?error,
+                "appending the leader's batches failed"
+            );
+            return false;
+        }
+    } else if !records.is_empty() {
+        tracing::warn!(
+            topic,
+            partition = index,
+            "the leader sent no whole batch that checks"
+        );
+    }
+    if let Err(error) = partition
+        .follower_offsets(data.high_watermark, data.log_start_offset)
+        .await
+    {
+        tracing::warn!(
+            topic,
+            partition = index,
+            ?error,
+            "following the leader's log start failed"
+        );
+    }
+    true
+}
+
+/// The length of the whole batches, CRCs checked, at the start of `records`: a response
+/// cut to its size limit may end inside one, and a batch that does not check ends what
+/// is taken.
+fn whole_batches(records: &Bytes) -> usize {
+    match batch::walk(records, true, |_, _| {}) {
+        WalkEnd::Clean => records.len(),
+        WalkEnd::Partial(at) => at,
+        WalkEnd::Corrupt(at) => {
+            tracing::warn!(
+                at,
+                "a batch from the leader does not check; taking what comes before it"
+            );
+            at
+        }
+    }
+}
