@@ -8,10 +8,10 @@
 #     ops/cluster.sh restart 2    # start node 2 again on its data
 #     ops/cluster.sh stop         # SIGTERM every node and wait for it
 #
-# What works so far: the quorum elects a leader, fails over and keeps its log, and the
-# brokers register through it (DescribeCluster lists them). Topics are not carried by
-# it yet, so each node still serves its own topics alone: see docs/ARCHITECTURE.md,
-# "The metadata quorum".
+# The quorum elects a leader, fails over and keeps its log; the brokers register
+# through it, topics live in it, and partitions are replicated between the brokers
+# (`shoal topics --create --replication-factor 3`): see docs/ARCHITECTURE.md, "The
+# metadata quorum" and "Replication between brokers".
 #
 # Settings (environment):
 #   CLUSTER_DIR              data, logs and pid files (default ./shoal-cluster)

@@ -1,8 +1,8 @@
 //! One partition replica on the shard that owns it: its log, leader epochs, high
 //! watermark and the offsets a client sees. Handlers make one call per partition
 //! (`append`, `read`, `list_offset`, `end_offset_for_epoch`, `delete_records`) and know
-//! nothing of segments or epochs; the cluster will add what a follower needs
-//! (`append_at`, `truncate_to`) without changing those calls.
+//! nothing of segments or epochs. In a cluster, `replica` adds the leader's view of its
+//! followers and what a follower does (`append_at`, `truncate_diverging`).
 //!
 //! Only the owning shard touches a `Partition`. Appends reach the log through the
 //! shard's sequential writer, in the order `append` was called: `append` fixes a
@@ -13,7 +13,7 @@
 //! The log end moves when the writer has written; "durable" when the log was
 //! fdatasynced past it; the high watermark when the in-sync replicas hold it. With one
 //! broker the in-sync replicas are this one, so the high watermark follows the log end,
-//! as it does in Kafka with a single replica; replication moves them apart.
+//! as it does in Kafka with a single replica; in a cluster it follows the ISR.
 
 pub mod epochs;
 pub mod producers;

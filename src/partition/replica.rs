@@ -23,6 +23,8 @@ pub struct Lead {
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// Replicas on brokers the metadata has fenced: kept out of the ISR.
+    pub fenced: Vec<i32>,
     /// `replica.lag.time.max.ms`.
     pub lag_max_ms: i64,
 }
@@ -37,10 +39,13 @@ impl Partition {
     /// the leader's.
     pub fn lead(&self, lead: Lead, now_ms: i64) {
         let end = self.log.end_offset();
+        let min_insync = self.min_insync_replicas().max(1) as usize;
         let mut leadership = self.leadership.borrow_mut();
         let moved = match leadership.as_mut() {
             Some(l) if l.leader_epoch == lead.leader_epoch => {
-                l.on_partition_change(lead.isr, lead.partition_epoch, end, now_ms)
+                l.set_min_insync(min_insync);
+                let unfenced = l.set_fenced(lead.fenced, end, now_ms);
+                l.on_partition_change(lead.isr, lead.partition_epoch, end, now_ms) || unfenced
             }
             _ => {
                 self.lead_at(lead.leader_epoch);
@@ -53,19 +58,16 @@ impl Partition {
                     lead.isr,
                     lead.partition_epoch,
                     lead.lag_max_ms,
-                    self.min_insync_replicas().max(1) as usize,
+                    min_insync,
                     now_ms,
                 );
-                l.on_leader_append(end, now_ms);
+                l.set_fenced(lead.fenced, end, now_ms);
                 *leadership = Some(l);
                 true
             }
         };
-        if let Some(l) = leadership.as_mut() {
-            l.set_min_insync(self.min_insync_replicas().max(1) as usize);
-            if moved {
-                self.high_watermark.set(l.high_watermark());
-            }
+        if let Some(l) = leadership.as_ref().filter(|_| moved) {
+            self.high_watermark.set(l.high_watermark());
         }
         drop(leadership);
         if moved {
@@ -148,9 +150,12 @@ impl Partition {
                 changed.await;
             }
         };
-        glommio::timer::timeout(REPLICATION_WAIT_MAX, async { Ok(wait.await) })
-            .await
-            .unwrap_or_else(|_| Err(ApiError::code(ResponseError::RequestTimedOut)))
+        let waited = glommio::timer::timeout(REPLICATION_WAIT_MAX, async { Ok(wait.await) }).await;
+        waited.unwrap_or_else(|_| {
+            let leadership = self.leadership.borrow();
+            tracing::warn!(topic = %self.topic, partition = self.index, end_offset, high_watermark = self.high_watermark.get(), leadership = ?leadership.as_ref(), "acks=all append not replicated in time");
+            Err(ApiError::code(ResponseError::RequestTimedOut))
+        })
     }
 
     /// A follower's fetch reached `fetch_offset`: it holds everything before it.

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::AsyncWriteExt;
@@ -44,6 +44,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pause after a failed connection or an answer with errors and nothing to append
 /// (Kafka's `replica.fetch.backoff.ms`).
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How often a source whose every partition waits out a refusal looks again.
+const IDLE: Duration = Duration::from_millis(100);
 
 /// Where a leader's replica lives: the broker and its shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,10 +56,18 @@ pub struct Source {
 
 type Key = (String, i32);
 
-/// The partitions followed from one source, with the leader epoch each follows.
+/// The partitions followed from one source.
 #[derive(Default)]
 struct Followed {
-    partitions: RefCell<BTreeMap<Key, i32>>,
+    partitions: RefCell<BTreeMap<Key, Follow>>,
+}
+
+/// How one partition is followed: at which leader epoch, and when it may be fetched
+/// again after the leader refused it (`BACKOFF`, for that partition alone).
+#[derive(Debug, Clone, Copy)]
+struct Follow {
+    leader_epoch: i32,
+    retry_at: Option<Instant>,
 }
 
 /// This shard's fetchers, by source.
@@ -72,12 +82,21 @@ impl Fetchers {
         self.unfollow_except(&key, Some(source));
         let known = self.sources.borrow().get(&source).map(Rc::clone);
         if let Some(followed) = known {
-            followed.partitions.borrow_mut().insert(key, leader_epoch);
+            let mut partitions = followed.partitions.borrow_mut();
+            match partitions.get_mut(&key) {
+                Some(follow) if follow.leader_epoch == leader_epoch => {}
+                _ => {
+                    partitions.insert(key, Follow::at(leader_epoch));
+                }
+            }
             return;
         }
         // The task may run as it is spawned: it must find the partition there.
         let followed = Rc::new(Followed::default());
-        followed.partitions.borrow_mut().insert(key, leader_epoch);
+        followed
+            .partitions
+            .borrow_mut()
+            .insert(key, Follow::at(leader_epoch));
         self.sources
             .borrow_mut()
             .insert(source, Rc::clone(&followed));
@@ -96,20 +115,14 @@ impl Fetchers {
             }
         }
     }
+}
 
-    /// The partitions this shard follows, with their leader.
-    pub fn followed(&self) -> Vec<(Key, Source)> {
-        self.sources
-            .borrow()
-            .iter()
-            .flat_map(|(source, f)| {
-                f.partitions
-                    .borrow()
-                    .keys()
-                    .map(|k| (k.clone(), *source))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+impl Follow {
+    fn at(leader_epoch: i32) -> Follow {
+        Follow {
+            leader_epoch,
+            retry_at: None,
+        }
     }
 }
 
@@ -132,60 +145,53 @@ async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
             return;
         }
         if connection.is_none() {
-            connection = match connect(&shard, source).await {
-                Some(stream) => Some((stream, 0)),
-                None => {
-                    if shard
-                        .unless_stopping(glommio::timer::sleep(BACKOFF))
-                        .await
-                        .is_none()
-                    {
-                        return;
-                    }
-                    continue;
-                }
-            };
+            connection = connect(&shard, source).await.map(|stream| (stream, 0));
+            if connection.is_none() && !pause(&shard, BACKOFF).await {
+                return;
+            }
+            continue;
         }
         let Some((stream, correlation)) = connection.as_mut() else {
             continue;
         };
-        *correlation = correlation.wrapping_add(1);
         let asked = request(&shard, &followed);
+        if asked.topics.is_empty() {
+            // Every partition waits out a refusal.
+            if !pause(&shard, IDLE).await {
+                return;
+            }
+            continue;
+        }
+        *correlation = correlation.wrapping_add(1);
         let answer = shard
             .unless_stopping(glommio::timer::timeout(ANSWER_TIMEOUT, async {
                 Ok(exchange(stream, *correlation, &asked).await)
             }))
             .await;
-        let response = match answer {
+        let error = match answer {
             None => return,
-            Some(Ok(Ok(response))) => response,
-            Some(failed) => {
-                let error = match failed {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "no answer in time".to_string(),
-                };
-                tracing::debug!(broker = source.broker, shard = source.shard, %error, "replica fetch failed; connecting again");
-                connection = None;
-                if shard
-                    .unless_stopping(glommio::timer::sleep(BACKOFF))
-                    .await
-                    .is_none()
-                {
-                    return;
-                }
+            Some(Ok(Ok(response))) if response.error_code == 0 => {
+                take(&shard, &followed, &asked, response).await;
                 continue;
             }
+            Some(Ok(Ok(response))) => format!("error code {}", response.error_code),
+            Some(Ok(Err(error))) => error.to_string(),
+            Some(Err(_)) => "no answer in time".to_string(),
         };
-        let progressed = take(&shard, &followed, response).await;
-        if !progressed
-            && shard
-                .unless_stopping(glommio::timer::sleep(BACKOFF))
-                .await
-                .is_none()
-        {
+        tracing::debug!(broker = source.broker, shard = source.shard, %error, "replica fetch failed; connecting again");
+        connection = None;
+        if !pause(&shard, BACKOFF).await {
             return;
         }
     }
+}
+
+/// Sleeps unless the broker stops first; false if it does.
+async fn pause(shard: &Shard, pause: Duration) -> bool {
+    shard
+        .unless_stopping(glommio::timer::sleep(pause))
+        .await
+        .is_some()
 }
 
 /// Connects to the leader shard's replication listener, as its registration names it.
@@ -217,14 +223,18 @@ async fn connect(shard: &Rc<Shard>, source: Source) -> Option<TcpStream> {
 fn request(shard: &Shard, followed: &Followed) -> FetchRequest {
     let node = shard.snapshot().broker.node_id;
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for ((topic, index), &leader_epoch) in followed.partitions.borrow().iter() {
+    let now = Instant::now();
+    for ((topic, index), follow) in followed.partitions.borrow().iter() {
+        if follow.retry_at.is_some_and(|at| at > now) {
+            continue;
+        }
         let Some(partition) = shard.partition(topic, *index) else {
             continue;
         };
         let offsets = partition.offsets();
         let asked = FetchPartition::default()
             .with_partition(*index)
-            .with_current_leader_epoch(leader_epoch)
+            .with_current_leader_epoch(follow.leader_epoch)
             .with_fetch_offset(offsets.log_end)
             .with_last_fetched_epoch(partition.last_epoch())
             .with_log_start_offset(offsets.log_start)
@@ -284,27 +294,48 @@ async fn exchange(
 }
 
 /// Takes what the leader sent for each partition still followed from it at the epoch
-/// asked. Returns whether the answer moved anything on (false: back off before the
-/// next fetch, as after an error).
-async fn take(shard: &Rc<Shard>, followed: &Followed, response: FetchResponse) -> bool {
-    if response.error_code != 0 {
-        tracing::debug!(error = response.error_code, "replica fetch refused");
-        return false;
-    }
-    let mut progressed = true;
+/// asked, and still at the offset asked (Kafka's fetcher drops an answer otherwise: a
+/// truncation, or another leader's batches, came in between); one the leader refused
+/// waits `BACKOFF` before it is fetched again.
+async fn take(
+    shard: &Rc<Shard>,
+    followed: &Followed,
+    asked: &FetchRequest,
+    response: FetchResponse,
+) {
+    let asked: HashMap<(&str, i32), (i64, i32)> = asked
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                let at = (p.fetch_offset, p.current_leader_epoch);
+                ((t.topic.0.as_str(), p.partition), at)
+            })
+        })
+        .collect();
     for topic in response.responses {
         let name = topic.topic.0.to_string();
         for data in topic.partitions {
             let key = (name.clone(), data.partition_index);
-            if !followed.partitions.borrow().contains_key(&key) {
+            let Some(&(offset, epoch)) = asked.get(&(name.as_str(), data.partition_index)) else {
+                continue;
+            };
+            let current = followed
+                .partitions
+                .borrow()
+                .get(&key)
+                .map(|f| f.leader_epoch);
+            let end = shard.partition(&key.0, key.1).map(|p| p.offsets().log_end);
+            if current != Some(epoch) || end != Some(offset) {
                 continue;
             }
             if !take_partition(shard, &key, data).await {
-                progressed = false;
+                if let Some(follow) = followed.partitions.borrow_mut().get_mut(&key) {
+                    follow.retry_at = Some(Instant::now() + BACKOFF);
+                }
             }
         }
     }
-    progressed
 }
 
 /// One partition's answer: an error (the leader not there yet), a diverging epoch to

@@ -102,6 +102,9 @@ pub struct Leadership {
     high_watermark: i64,
     lag_max_ms: i64,
     min_insync: usize,
+    /// Replicas on brokers the metadata has fenced: not added to the ISR (Kafka's
+    /// `isReplicaIsrEligible`; the controller would refuse them).
+    fenced: Vec<i32>,
 }
 
 impl Leadership {
@@ -146,6 +149,7 @@ impl Leadership {
             high_watermark: high_watermark.min(log_end),
             lag_max_ms,
             min_insync,
+            fenced: Vec::new(),
         }
     }
 
@@ -156,6 +160,13 @@ impl Leadership {
     /// `min.insync.replicas` changed (a topic config).
     pub fn set_min_insync(&mut self, min_insync: usize) {
         self.min_insync = min_insync;
+    }
+
+    /// The replicas on brokers the metadata has fenced now. Returns whether the high
+    /// watermark moved: it no longer waits for a fenced replica about to join the ISR.
+    pub fn set_fenced(&mut self, fenced: Vec<i32>, leader_end: i64, now_ms: i64) -> bool {
+        self.fenced = fenced;
+        self.advance_high_watermark(leader_end, now_ms)
     }
 
     pub fn is_replica(&self, broker: i32) -> bool {
@@ -228,7 +239,7 @@ impl Leadership {
     /// Kafka's `isFollowerInSync`, for a replica outside the ISR: it has reached the
     /// high watermark and the start of this leader's epoch.
     fn expansion(&mut self, replica: i32, now_ms: i64) -> Option<AlterIsr> {
-        if self.pending.is_some() || self.isr.contains(&replica) {
+        if self.pending.is_some() || self.isr.contains(&replica) || self.fenced.contains(&replica) {
             return None;
         }
         let f = self.followers.get(&replica)?;
@@ -354,13 +365,14 @@ impl Leadership {
     }
 
     /// Kafka's `maybeIncrementLeaderHW`: the smallest log end among the leader, the
-    /// maximal ISR, and replicas caught up enough that they are about to join it. Never
-    /// moves back.
+    /// maximal ISR, and replicas caught up enough that they are about to join it (not
+    /// a fenced one: it cannot join). Never moves back.
     fn advance_high_watermark(&mut self, leader_end: i64, now_ms: i64) -> bool {
         let mut candidate = leader_end;
         for (&replica, f) in &self.followers {
             let in_isr = self.maximal_isr().any(|r| r == replica);
-            let joining = f.caught_up(leader_end, now_ms, self.lag_max_ms);
+            let joining =
+                !self.fenced.contains(&replica) && f.caught_up(leader_end, now_ms, self.lag_max_ms);
             if f.log_end < candidate && (in_isr || joining) {
                 candidate = f.log_end;
             }
@@ -415,6 +427,24 @@ mod tests {
         assert_eq!(l.high_watermark(), 120);
         assert_eq!(l.acks_all_done(150), None);
         assert_eq!(l.acks_all_done(120), Some(Ok(())));
+    }
+
+    #[test]
+    fn a_fenced_replica_that_was_caught_up_neither_holds_the_high_watermark_nor_joins() {
+        let mut l = leader(vec![1, 2, 3], 2);
+        l.on_follower_fetch(2, 100, 100, 1_000);
+        l.on_follower_fetch(3, 100, 100, 1_000);
+        // The controller fenced broker 2 and took it out of the ISR; caught up a moment
+        // ago, it would count as about to join again, and hold the high watermark.
+        l.on_leader_append(150, 1_100);
+        l.on_partition_change(vec![1, 3], 11, 150, 1_100);
+        l.on_follower_fetch(3, 150, 150, 1_200);
+        assert_eq!(l.high_watermark(), 100);
+        // Known as fenced, it holds nothing (Kafka's isReplicaIsrEligible), and a fetch
+        // of its does not ask to add it.
+        assert!(l.set_fenced(vec![2], 150, 1_300));
+        assert_eq!(l.high_watermark(), 150);
+        assert_eq!(l.on_follower_fetch(2, 150, 150, 1_400), (false, None));
     }
 
     #[test]

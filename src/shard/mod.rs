@@ -430,6 +430,12 @@ impl Shard {
                 partition_epoch: p.partition_epoch,
                 replicas: p.replicas.iter().map(|r| r.broker).collect(),
                 isr: p.isr.clone(),
+                fenced: p
+                    .replicas
+                    .iter()
+                    .map(|r| r.broker)
+                    .filter(|&b| layout.image.is_fenced(b))
+                    .collect(),
                 lag_max_ms: lag,
             };
             partition.lead(lead, now);

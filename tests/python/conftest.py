@@ -183,6 +183,7 @@ class Broker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_") and k != "FAILPOINTS"}
         env.setdefault("RUST_BACKTRACE", "1")
         env.update(self.env)
+        if os.environ.get("DEBUG_SHOAL_LOG"): env["SHOAL_LOG"] = os.environ["DEBUG_SHOAL_LOG"]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self.work_dir, env=env, preexec_fn=self._preexec,

@@ -1,0 +1,191 @@
+"""Replication between three shoal processes, with real clients (confluent-kafka, i.e.
+librdkafka): a topic of replication factor 3 is copied to every broker, shard to shard,
+and its ISR is full on every node. A partition leader killed with kill -9 while an
+idempotent producer writes with acks=all is replaced by an ISR member; the producer
+carries on, and every acknowledged record is there once, in order. The killed broker,
+restarted, truncates to the new leader's log, catches up and rejoins the ISR. With fewer
+in-sync replicas than min.insync.replicas, acks=all is refused with NOT_ENOUGH_REPLICAS.
+
+`SHOAL_TEST_SEED` replays the victims' order of a failed run (the seed is printed)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from clients import base_conf, consume_all, produce_one_error, producer, unique_topic, wait_futures
+from test_quorum import describe_cluster, start_quorum, wait_for
+
+PARTITIONS = 4
+ROUNDS = 20
+LIST_TIMEOUT_S = 5.0
+
+
+def cluster_admin(brokers) -> AdminClient:
+    return AdminClient({**base_conf(brokers[0]), "bootstrap.servers": ",".join(b.bootstrap for b in brokers)})
+
+
+def layout(a: AdminClient, topic: str) -> dict[int, tuple[int, list[int], list[int]]] | None:
+    """partition -> (leader, replicas, isr) as the cluster lists them; None while the
+    client finds no broker to ask (it may be trying the one just killed)."""
+    try:
+        t = a.list_topics(topic, timeout=LIST_TIMEOUT_S).topics.get(topic)
+    except KafkaException:
+        return None
+    if t is None or t.error is not None:
+        return None
+    return {i: (p.leader, list(p.replicas), sorted(p.isrs)) for i, p in t.partitions.items()}
+
+
+def full_isr(a: AdminClient, topic: str, brokers: set[int], partitions: int = PARTITIONS):
+    parts = layout(a, topic)
+    ok = parts is not None and len(parts) == partitions and all(
+        leader in brokers and set(isr) == brokers for leader, _, isr in parts.values())
+    return parts if ok else None
+
+
+def start_cluster(start_broker):
+    brokers, _ = start_quorum(start_broker)
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
+    return by_id
+
+
+class Writer(threading.Thread):
+    """An idempotent acks=all producer writing numbered records until stopped; keeps what
+    was acknowledged (partition, offset, value) and any delivery error."""
+
+    def __init__(self, brokers):
+        super().__init__(daemon=True)
+        self.p = Producer({**base_conf(brokers[0]), "bootstrap.servers": ",".join(b.bootstrap for b in brokers),
+                           "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+        self.topic = None
+        self.acked: list[tuple[int, int, bytes]] = []
+        self.errors: list = []
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+
+    def on_delivery(self, err, msg):
+        with self.lock:
+            if err is not None:
+                self.errors.append(err)
+            else:
+                self.acked.append((msg.partition(), msg.offset(), msg.value()))
+
+    def run(self):
+        i = 0
+        while not self.stopping.is_set():
+            try:
+                self.p.produce(self.topic, key=str(i % 16).encode(), value=b"%08d" % i, on_delivery=self.on_delivery)
+                i += 1
+            except BufferError:
+                self.p.poll(0.05)
+                continue
+            self.p.poll(0)
+            if i % 200 == 0:
+                time.sleep(0.01)
+        self.p.flush(120)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+
+@pytest.mark.timeout(600)
+def test_leaders_killed_during_idempotent_acks_all_production_lose_nothing(start_broker, seed):
+    rng = random.Random(seed)
+    by_id = start_cluster(start_broker)
+    brokers = list(by_id.values())
+    a = cluster_admin(brokers)
+    topic = unique_topic("failover")
+    wait_futures(a.create_topics([NewTopic(topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})],
+                                 operation_timeout=20))
+    wait_for("every partition with a full ISR", lambda: full_isr(a, topic, set(by_id)))
+
+    w = Writer(brokers)
+    w.topic = topic
+    w.start()
+    try:
+        for round_ in range(ROUNDS):
+            leaders = {leader for leader, _, _ in layout(a, topic).values()}
+            victim = rng.choice(sorted(leaders))
+            before = w.count()
+            killed_at = time.monotonic()
+            by_id[victim].kill9()
+            others = set(by_id) - {victim}
+            wait_for(f"round {round_}: leaders moving off killed broker {victim}",
+                     lambda: (lambda parts: parts if parts and all(
+                         leader in others for leader, _, _ in parts.values()) else None)(layout(a, topic)),
+                     deadline_s=60)
+            wait_for(f"round {round_}: the producer carrying on without broker {victim}",
+                     lambda: w.count() > before + 100, deadline_s=60)
+            carried_on = time.monotonic() - killed_at
+            by_id[victim].start()
+            wait_for(f"round {round_}: broker {victim} back in every ISR",
+                     lambda: full_isr(a, topic, set(by_id)), deadline_s=60)
+            print(f"round {round_}: broker {victim} killed; the producer carried on after {carried_on:.1f} s; "
+                  f"back in every ISR {time.monotonic() - killed_at:.1f} s after the kill")
+    finally:
+        w.stopping.set()
+        w.join(180)
+    assert not w.is_alive(), "the producer did not finish"
+    assert not w.errors, f"delivery errors: {w.errors[:5]}"
+    acked = w.acked
+    assert len(acked) > ROUNDS * 100
+
+    got = consume_all(brokers[0], topic, list(range(PARTITIONS)))
+    stored = {(r.partition, r.offset): r.value for rs in got.values() for r in rs}
+    values = [r.value for rs in got.values() for r in rs]
+    assert len(values) == len(set(values)), "a record stored twice"
+    for partition, offset, value in acked:
+        assert stored.get((partition, offset)) == value, f"acknowledged {value!r} at {partition}/{offset} is not there"
+    # Each key's records are in the order they were produced.
+    for rs in got.values():
+        by_key: dict[bytes, list[int]] = {}
+        for r in rs:
+            by_key.setdefault(r.key, []).append(int(r.value))
+        assert all(v == sorted(v) for v in by_key.values())
+    # Every replica holds the same bytes: followers store the leader's batches as they are.
+    wait_for("every broker's copy of each partition alike", lambda: all(
+        len({log_bytes(b, topic, p) for b in brokers}) == 1 for p in range(PARTITIONS)))
+
+
+def log_bytes(broker, topic: str, partition: int) -> bytes:
+    """A replica's log, its segments' bytes in order."""
+    directory = broker.log_dir / f"{topic}-{partition}"
+    return b"".join(f.read_bytes() for f in sorted(directory.glob("*.log")))
+
+
+@pytest.mark.timeout(180)
+def test_acks_all_is_refused_below_min_insync_replicas(start_broker):
+    by_id = start_cluster(start_broker)
+    brokers = list(by_id.values())
+    a = cluster_admin(brokers)
+    topic = unique_topic("minisr")
+    wait_futures(a.create_topics([NewTopic(topic, 1, 3, config={"min.insync.replicas": "3"})], operation_timeout=20))
+    leader = wait_for("a full ISR", lambda: full_isr(a, topic, set(by_id), 1))[0][0]
+    strict = producer(by_id[leader], acks="all", **{"message.timeout.ms": 10000})
+    assert produce_one_error(strict, topic, value=b"all three") is None
+
+    victim = next(i for i in by_id if i != leader)
+    by_id[victim].kill9()
+    wait_for("the ISR shrinking to two", lambda: len((layout(a, topic) or {0: (0, [], [1, 2, 3])})[0][2]) == 2)
+    # librdkafka retries NOT_ENOUGH_REPLICAS until its message times out: without
+    # retries the broker's answer is what the application sees.
+    once = producer(by_id[leader], acks="all", retries=0)
+    err = produce_one_error(once, topic, value=b"two of three")
+    assert err is not None and err.code() == KafkaError.NOT_ENOUGH_REPLICAS, err
+    relaxed = producer(by_id[leader], acks=1)
+    assert produce_one_error(relaxed, topic, value=b"leader only") is None
+
+    by_id[victim].start()
+    wait_for("the ISR full again", lambda: full_isr(a, topic, set(by_id), 1), deadline_s=60)
+    assert produce_one_error(strict, topic, value=b"all three again") is None
+    values = [r.value for r in consume_all(by_id[leader], topic, [0])[0]]
+    assert values == [b"all three", b"leader only", b"all three again"]
