@@ -10,6 +10,7 @@ Environment:
   SHOAL_TEST_CORES     comma-separated `cores` values to run the client tests with (default 1,2)
   SHOAL_TEST_SEED      replay a randomised test with this seed (each prints the seed it used)
   SHOAL_START_TIMEOUT  seconds to wait for the ready line (default 60)
+  SHOAL_TEST_BROKER_LOG  the brokers' SHOAL_LOG (log filter), e.g. info,shoal::replication=debug
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ class Broker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_") and k != "FAILPOINTS"}
         env.setdefault("RUST_BACKTRACE", "1")
         env.update(self.env)
-        if os.environ.get("DEBUG_SHOAL_LOG"): env["SHOAL_LOG"] = os.environ["DEBUG_SHOAL_LOG"]
+        if os.environ.get("SHOAL_TEST_BROKER_LOG"):
+            env["SHOAL_LOG"] = os.environ["SHOAL_TEST_BROKER_LOG"]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self.work_dir, env=env, preexec_fn=self._preexec,
