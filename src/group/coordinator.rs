@@ -181,6 +181,17 @@ pub fn limits(shard: &Shard) -> Limits {
 }
 
 impl Coordinator {
+    /// Forgets the groups of one partition of the offsets topic (its leadership went
+    /// elsewhere, or is loaded afresh): their waiting members are answered as by a
+    /// coordinator that is gone.
+    pub fn unload_partition(&self, index: i32) {
+        let mut groups = self.groups.borrow_mut();
+        groups.retain(|_, g| g.partition != index);
+        self.waiters
+            .borrow_mut()
+            .retain(|(group, ..), _| groups.contains_key(group));
+    }
+
     pub(super) fn with_group<R>(
         &self,
         id: &str,

@@ -448,10 +448,11 @@ impl Coordinator {
         Ok(results)
     }
 
-    /// Replays the offsets topic's partitions this shard owns (start-up).
+    /// Replays the offsets topic's partitions this shard leads (start-up; in a cluster,
+    /// a partition whose leadership comes here later is loaded then).
     pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
         let mut loaded = 0;
-        for partition in shard.local_partitions() {
+        for partition in shard.led_partitions() {
             if partition.topic == OFFSETS_TOPIC {
                 loaded += self.load_partition(&partition).await?;
             }
@@ -460,8 +461,8 @@ impl Coordinator {
     }
 
     /// Replays one partition of the offsets topic: at start-up, and when one comes to
-    /// this shard later (a cluster of one's topics carried into a quorum). Replaying a
-    /// partition twice leaves the same groups.
+    /// this shard later (its leadership moved here, or a cluster of one's topics were
+    /// carried into a quorum). Replaying a partition twice leaves the same groups.
     pub async fn load_partition(&self, partition: &Partition) -> Result<usize, StorageError> {
         let index = partition.index;
         let loaded = partition.replay(|raw| self.replay(index, raw)).await?;

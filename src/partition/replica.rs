@@ -29,15 +29,17 @@ pub struct Lead {
     pub lag_max_ms: i64,
 }
 
-/// How long an acks=all append waits for the ISR at most (a coordinator's write; a
-/// client's produce is bounded by its own timeout first).
+/// How long an acks=all append waits for the ISR at most (a client's or a
+/// coordinator's; Produce's own `timeout_ms` is not applied).
 pub const REPLICATION_WAIT_MAX: Duration = Duration::from_secs(30);
 
 impl Partition {
     /// Leads as the metadata says: a new leader epoch starts a new `Leadership` (its
     /// epoch starting at this log's end); within the same epoch, a newer ISR replaces
-    /// the leader's.
-    pub fn lead(&self, lead: Lead, now_ms: i64) {
+    /// the leader's. Returns whether this broker did not lead the partition before (an
+    /// election here: its coordinator state is loaded).
+    pub fn lead(&self, lead: Lead, now_ms: i64) -> bool {
+        let elected = !self.is_leading();
         let end = self.log.end_offset();
         let min_insync = self.min_insync_replicas().max(1) as usize;
         let mut leadership = self.leadership.borrow_mut();
@@ -73,15 +75,19 @@ impl Partition {
         if moved {
             self.appended.notify();
         }
+        elected
     }
 
     /// Follows the leader at `leader_epoch` (or waits for one): acks=all appends waiting
-    /// for the ISR are answered NOT_LEADER_OR_FOLLOWER.
-    pub fn follow(&self, leader_epoch: i32) {
+    /// for the ISR are answered NOT_LEADER_OR_FOLLOWER. Returns whether this broker led
+    /// the partition until now (a resignation: its coordinator state goes).
+    pub fn follow(&self, leader_epoch: i32) -> bool {
         self.lead_at(leader_epoch);
-        if self.leadership.borrow_mut().take().is_some() {
+        let resigned = self.leadership.borrow_mut().take().is_some();
+        if resigned {
             self.appended.notify();
         }
+        resigned
     }
 
     pub fn is_leading(&self) -> bool {
@@ -217,13 +223,13 @@ impl Partition {
     }
 
     /// Follower side: cuts the log where the leader's `(epoch, end offset)` says it went
-    /// astray. Returns whether that was final, or the follower must fetch again with its
-    /// new last epoch.
+    /// astray. The next fetch names the new last epoch, and the leader answers again if
+    /// the cut was not far enough (the follower never had the leader's epoch).
     pub async fn truncate_diverging(
         &self,
         leader: (i32, i64),
         now_ms: i64,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<(), StorageError> {
         let end = self.log.end_offset();
         let cut = divergence::truncation(
             &self.epochs.borrow(),
@@ -235,7 +241,7 @@ impl Partition {
             tracing::info!(topic = %self.topic, partition = self.index, from = cut.offset, end, "truncating where the leader's log parts from this one");
             self.truncate_to(cut.offset, now_ms).await?;
         }
-        Ok(cut.done)
+        Ok(())
     }
 
     /// Follower side: what the leader's fetch answer says of the committed records. The

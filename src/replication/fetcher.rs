@@ -8,21 +8,18 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, ResponseHeader};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
+use super::peer;
 use crate::protocol::str_bytes;
-use crate::server::frame::{read_frame, RequestBudget};
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch::{self, WalkEnd};
 
@@ -36,9 +33,6 @@ const WAIT_MAX_MS: i32 = 500;
 /// `replica.fetch.response.max.bytes`).
 const PARTITION_BYTES_MAX: i32 = 1 << 20;
 const RESPONSE_BYTES_MAX: i32 = 10 << 20;
-/// The largest answer frame read.
-const FRAME_MAX: usize = 64 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A fetch unanswered this long (well past `WAIT_MAX_MS`) drops its connection.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pause after a failed connection or an answer with errors and nothing to append
@@ -165,7 +159,13 @@ async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
         *correlation = correlation.wrapping_add(1);
         let answer = shard
             .unless_stopping(glommio::timer::timeout(ANSWER_TIMEOUT, async {
-                Ok(exchange(stream, *correlation, &asked).await)
+                Ok(peer::exchange::<_, FetchResponse>(
+                    stream,
+                    (ApiKey::Fetch, VERSION),
+                    *correlation,
+                    &asked,
+                )
+                .await)
             }))
             .await;
         let error = match answer {
@@ -207,11 +207,8 @@ async fn connect(shard: &Rc<Shard>, source: Source) -> Option<TcpStream> {
         }
         .bind_address()
     };
-    match TcpStream::connect_timeout(address.as_str(), CONNECT_TIMEOUT).await {
-        Ok(stream) => {
-            let _ = stream.set_nodelay(true);
-            Some(stream)
-        }
+    match peer::connect(&address).await {
+        Ok(stream) => Some(stream),
         Err(error) => {
             tracing::debug!(%address, %error, "replication listener unreachable");
             None
@@ -256,41 +253,6 @@ fn request(shard: &Shard, followed: &Followed) -> FetchRequest {
         .with_session_id(0)
         .with_session_epoch(-1)
         .with_topics(topics)
-}
-
-async fn exchange(
-    stream: &mut TcpStream,
-    correlation: i32,
-    request: &FetchRequest,
-) -> std::io::Result<FetchResponse> {
-    let frame = crate::client::request_frame(
-        ApiKey::Fetch,
-        VERSION,
-        correlation,
-        "shoal-replica-fetcher",
-        request,
-    )?;
-    stream.write_all(&frame).await?;
-    let socket = stream.as_raw_fd();
-    let budget = RequestBudget::new(None);
-    let Some((mut frame, _reserved)) = read_frame(stream, socket, FRAME_MAX, &budget).await? else {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    };
-    let invalid =
-        |e: anyhow::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
-    let header = ResponseHeader::decode(&mut frame, ApiKey::Fetch.response_header_version(VERSION))
-        .map_err(invalid)?;
-    if header.correlation_id != correlation {
-        let message = format!(
-            "correlation id {}, expected {correlation}",
-            header.correlation_id
-        );
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            message,
-        ));
-    }
-    FetchResponse::decode(&mut frame, VERSION).map_err(invalid)
 }
 
 /// Takes what the leader sent for each partition still followed from it at the epoch
@@ -365,7 +327,7 @@ async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bo
             .truncate_diverging((diverging.epoch, diverging.end_offset), now)
             .await
         {
-            Ok(_) => true,
+            Ok(()) => true,
             Err(error) => {
                 tracing::error!(topic, partition = index, %error, "truncating a follower's log failed");
                 false

@@ -7,6 +7,7 @@ pub mod divergence;
 pub mod fetcher;
 pub mod isr;
 pub mod leader;
+pub mod peer;
 
 #[cfg(test)]
 mod sim_tests;

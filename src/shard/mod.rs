@@ -184,6 +184,14 @@ impl Shard {
         &self.log_dir
     }
 
+    /// The partitions this shard leads: every one in a cluster of one.
+    pub fn led_partitions(&self) -> Vec<Rc<Partition>> {
+        let clustered = self.snapshot().layout().is_some();
+        let mut led = self.local_partitions();
+        led.retain(|p| !clustered || p.is_leading());
+        led
+    }
+
     pub fn local_partitions(&self) -> Vec<Rc<Partition>> {
         self.partitions.borrow().values().cloned().collect()
     }
@@ -366,6 +374,7 @@ impl Shard {
         for (partition, delete) in gone {
             let key = (partition.topic.clone(), partition.index);
             self.fetchers.unfollow(&key);
+            self.unload_coordinator_state(&partition);
             self.partitions.borrow_mut().remove(&key);
             self.partition_ids.borrow_mut().remove(&key);
             // Long-poll fetches waiting on it wake up and find it gone.
@@ -399,7 +408,8 @@ impl Shard {
                         .insert(key.clone(), Rc::clone(&partition));
                     self.partition_ids.borrow_mut().insert(key, *id);
                     self.progress.tick();
-                    if self.coordinators_loading.get() {
+                    // In a cluster, taking the lead loads it (below).
+                    if self.coordinators_loading.get() && snapshot.layout().is_none() {
                         self.load_coordinator_state(&partition).await?;
                     }
                     partition
@@ -407,7 +417,17 @@ impl Shard {
             };
             if let Some(layout) = snapshot.layout() {
                 let lag = snapshot.broker.replica_lag_time_max_ms;
-                self.take_role(&partition, layout, lag, now);
+                match self.take_role(&partition, layout, lag, now) {
+                    // Kafka's coordinator onElection: the state is read afresh from
+                    // the log (the start-up load reads the partitions led then).
+                    Some(true) if self.coordinators_loading.get() => {
+                        self.unload_coordinator_state(&partition);
+                        self.load_coordinator_state(&partition).await?;
+                    }
+                    // onResignation.
+                    Some(false) => self.unload_coordinator_state(&partition),
+                    _ => {}
+                }
             }
         }
         *self.snapshot.borrow_mut() = snapshot;
@@ -416,12 +436,17 @@ impl Shard {
 
     /// Leads or follows `partition` as the layout says: a leader keeps its followers'
     /// state, a follower fetches from the leader's shard (or waits while there is no
-    /// leader).
-    fn take_role(self: &Rc<Self>, partition: &Rc<Partition>, layout: &Layout, lag: i64, now: i64) {
+    /// leader). Returns `Some(true)` when this broker just took the lead, `Some(false)`
+    /// when it just gave it up.
+    fn take_role(
+        self: &Rc<Self>,
+        partition: &Rc<Partition>,
+        layout: &Layout,
+        lag: i64,
+        now: i64,
+    ) -> Option<bool> {
         let key = (partition.topic.clone(), partition.index);
-        let Some(p) = layout.partition(&key.0, key.1) else {
-            return;
-        };
+        let p = layout.partition(&key.0, key.1)?;
         if p.leader == layout.node {
             self.fetchers.unfollow(&key);
             let lead = Lead {
@@ -438,10 +463,9 @@ impl Shard {
                     .collect(),
                 lag_max_ms: lag,
             };
-            partition.lead(lead, now);
-            return;
+            return partition.lead(lead, now).then_some(true);
         }
-        partition.follow(p.leader_epoch);
+        let resigned = partition.follow(p.leader_epoch);
         match p.replica_on(p.leader) {
             Some(leader) => {
                 let source = Source {
@@ -451,6 +475,16 @@ impl Shard {
                 self.fetchers.follow(self, key, source, p.leader_epoch);
             }
             None => self.fetchers.unfollow(&key),
+        }
+        resigned.then_some(false)
+    }
+
+    /// Forgets what a coordinator kept from `partition`, when it is an internal topic's.
+    fn unload_coordinator_state(&self, partition: &Partition) {
+        match partition.topic.as_str() {
+            crate::group::OFFSETS_TOPIC => self.groups.unload_partition(partition.index),
+            crate::txn::TRANSACTION_STATE_TOPIC => self.txns.unload_partition(partition.index),
+            _ => {}
         }
     }
 

@@ -287,16 +287,23 @@ impl Coordinator {
             commit,
             txn_number: Some(number),
         };
-        let partitions: Vec<(String, i32)> = meta.partitions.iter().cloned().collect();
+        let snapshot = shard.snapshot();
+        let node = snapshot.broker.node_id;
+        // In a cluster, a marker goes to its partition's leader, wherever it is.
+        let (here, elsewhere): (Vec<_>, Vec<_>) =
+            meta.partitions.iter().cloned().partition(|(topic, p)| {
+                snapshot.layout().is_none() || snapshot.leader_of(topic, *p) == Some(node)
+            });
         // Cross-shard: each marker is written by the shard that owns its partition.
-        let written = on_owning_shards(
+        let mut written = on_owning_shards(
             shard,
-            partitions,
+            here,
             |(topic, p)| (topic.as_str(), *p),
             move |s, (topic, p)| write_marker(s, topic, p, spec),
             |gone| Err(ApiError::from(gone)),
         )
         .await;
+        written.extend(write_markers_elsewhere(&snapshot, elsewhere, spec).await);
         // A producer or coordinator that moved on leaves that marker nothing to end.
         let moved_on = [
             ResponseError::InvalidProducerEpoch,
@@ -368,16 +375,22 @@ impl Coordinator {
             .collect()
     }
 
-    /// Replays the `__transaction_state` partitions this shard owns (start-up); the
+    /// Replays the `__transaction_state` partitions this shard leads (start-up); the
     /// transactions found prepared are completed once the broker runs.
     pub async fn load(&self, shard: &Shard) -> Result<usize, StorageError> {
         let mut loaded = 0;
-        for partition in shard.local_partitions() {
+        for partition in shard.led_partitions() {
             if partition.topic == TRANSACTION_STATE_TOPIC {
                 loaded += self.load_partition(&partition).await?;
             }
         }
         Ok(loaded)
+    }
+
+    /// Forgets the transactional ids of one partition of the transaction state topic
+    /// (its leadership went elsewhere, or is loaded afresh).
+    pub fn unload_partition(&self, index: i32) {
+        self.txns.borrow_mut().retain(|_, e| e.partition != index);
     }
 
     /// Replays one partition of the transaction state topic: at start-up, and when one
@@ -536,20 +549,115 @@ fn coordinator_epoch(shard: &Shard, partition: i32) -> i32 {
         .map_or(0, |p| p.leader_epoch())
 }
 
+/// Sends the markers of partitions led by other brokers to their leaders
+/// (WriteTxnMarkers, as Kafka's coordinator does), one request per leader; an outcome
+/// per partition, in no particular order. A partition without a leader, or a leader
+/// that cannot be reached, gets an error: the markers are written again later.
+async fn write_markers_elsewhere(
+    snapshot: &crate::cluster::Snapshot,
+    partitions: Vec<(String, i32)>,
+    spec: MarkerSpec,
+) -> Vec<Result<(), ApiError>> {
+    let mut by_leader: std::collections::BTreeMap<i32, Vec<(String, i32)>> = Default::default();
+    let mut outcomes = Vec::new();
+    for (topic, p) in partitions {
+        match snapshot.leader_of(&topic, p) {
+            Some(leader) => by_leader.entry(leader).or_default().push((topic, p)),
+            None => outcomes.push(Err(ApiError::code(ResponseError::NotLeaderOrFollower))),
+        }
+    }
+    for (leader, partitions) in by_leader {
+        let count = partitions.len();
+        let address = snapshot
+            .layout()
+            .and_then(|l| l.image.brokers.get(&leader))
+            .map(|b| {
+                crate::config::Listener {
+                    name: String::new(),
+                    host: b.host.clone(),
+                    port: b.port,
+                }
+                .bind_address()
+            });
+        let answered = match address {
+            Some(address) => send_markers(&address, partitions, spec).await,
+            None => Err(ApiError::code(ResponseError::NotLeaderOrFollower)),
+        };
+        match answered {
+            Ok(each) => outcomes.extend(each),
+            Err(error) => outcomes.extend((0..count).map(|_| Err(error.clone()))),
+        }
+    }
+    outcomes
+}
+
+/// One WriteTxnMarkers request to the broker at `address`: its outcome per partition.
+async fn send_markers(
+    address: &str,
+    partitions: Vec<(String, i32)>,
+    spec: MarkerSpec,
+) -> Result<Vec<Result<(), ApiError>>, ApiError> {
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, ProducerId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    };
+    let mut topics: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+    for (topic, p) in partitions {
+        topics.entry(topic).or_default().push(p);
+    }
+    let marker = WritableTxnMarker::default()
+        .with_producer_id(ProducerId(spec.producer_id))
+        .with_producer_epoch(spec.producer_epoch)
+        .with_transaction_result(spec.commit)
+        .with_coordinator_epoch(spec.coordinator_epoch)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, indexes)| {
+                    WritableTxnMarkerTopic::default()
+                        .with_name(crate::protocol::str_bytes(name).into())
+                        .with_partition_indexes(indexes)
+                })
+                .collect(),
+        );
+    let request = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
+    let response: WriteTxnMarkersResponse =
+        crate::replication::peer::call(address, (ApiKey::WriteTxnMarkers, 1), &request)
+            .await
+            .map_err(|error| {
+                tracing::debug!(%address, %error, "transaction markers not sent");
+                ApiError::code(ResponseError::CoordinatorNotAvailable)
+            })?;
+    Ok(response
+        .markers
+        .iter()
+        .flat_map(|m| &m.topics)
+        .flat_map(|t| &t.partitions)
+        .map(|p| match p.error_code {
+            0 => Ok(()),
+            code => Err(ApiError::code(
+                ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError),
+            )),
+        })
+        .collect())
+}
+
 /// On the partition's shard: writes one marker, and for a consumer-offsets partition
 /// lets the group coordinator commit or drop the transaction's offsets. A partition
-/// whose topic is gone needs no marker; one still opening gets it on a later try.
+/// whose topic is gone needs no marker; one still opening, or led elsewhere now, gets
+/// it on a later try.
 pub(crate) async fn write_marker(
     shard: Rc<Shard>,
     topic: String,
     index: i32,
     spec: MarkerSpec,
 ) -> Result<(), ApiError> {
-    let Some(partition) = shard.partition(&topic, index) else {
-        if shard.snapshot().has_partition(&topic, index) {
-            return Err(ApiError::code(ResponseError::NotLeaderOrFollower));
-        }
-        return Ok(());
+    let partition = match shard.led(&topic, index) {
+        Ok(partition) => partition,
+        Err(_) if !shard.snapshot().has_partition(&topic, index) => return Ok(()),
+        Err(code) => return Err(ApiError::code(code)),
     };
     partition.append_marker(spec, now_ms())?.await?;
     if topic == crate::group::OFFSETS_TOPIC {

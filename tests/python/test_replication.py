@@ -15,10 +15,10 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from clients import base_conf, consume_all, produce_one_error, producer, unique_topic, wait_futures
+from clients import base_conf, consume_all, produce_all, produce_one_error, producer, unique_topic, wait_futures
 from test_quorum import describe_cluster, start_quorum, wait_for
 
 PARTITIONS = 4
@@ -50,7 +50,11 @@ def full_isr(a: AdminClient, topic: str, brokers: set[int], partitions: int = PA
 
 
 def start_cluster(start_broker):
-    brokers, _ = start_quorum(start_broker)
+    return start_cluster_with(start_broker, {})
+
+
+def start_cluster_with(start_broker, extra: dict):
+    brokers, _ = start_quorum(start_broker, extra)
     by_id = {i + 1: b for i, b in enumerate(brokers)}
     wait_for("every node registering the three brokers",
              lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
@@ -189,3 +193,75 @@ def test_acks_all_is_refused_below_min_insync_replicas(start_broker):
     assert produce_one_error(strict, topic, value=b"all three again") is None
     values = [r.value for r in consume_all(by_id[leader], topic, [0])[0]]
     assert values == [b"all three", b"leader only", b"all three again"]
+
+
+@pytest.mark.timeout(300)
+def test_a_group_and_a_transaction_survive_their_coordinators_death(start_broker):
+    """The internal topics replicated three times: the broker coordinating a group (the
+    leader of its offsets partition) is killed, and a new member of the group, through
+    another broker, finds the offsets committed before; the broker coordinating a
+    transactional id is killed with a transaction of its open, and the id's next
+    producer, through the new coordinator, aborts it and commits a new one, so a
+    read_committed consumer sees the committed records only."""
+    internal = {"offsets.topic.replication.factor": 3, "offsets.topic.num.partitions": 1,
+                "transaction.state.log.replication.factor": 3, "transaction.state.log.num.partitions": 1}
+    by_id = start_cluster_with(start_broker, internal)
+    brokers = list(by_id.values())
+    a = cluster_admin(brokers)
+    topic = unique_topic("coordinated")
+    wait_futures(a.create_topics([NewTopic(topic, 2, 3)], operation_timeout=20))
+    wait_for("a full ISR", lambda: full_isr(a, topic, set(by_id), 2))
+    everyone = ",".join(b.bootstrap for b in brokers)
+
+    # A group commits offsets; its coordinator dies; the group's next member finds them.
+    group = unique_topic("g")
+    produce_all(producer(brokers[0], acks="all"), topic,
+                [{"partition": i % 2, "value": f"v{i}".encode()} for i in range(20)])
+    c = Consumer({**base_conf(brokers[0]), "bootstrap.servers": everyone, "group.id": group,
+                  "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 6)], asynchronous=False)
+    c.close()
+    coordinator = wait_for("the offsets partition with a full ISR",
+                           lambda: full_isr(a, "__consumer_offsets", set(by_id), 1))[0][0]
+    by_id[coordinator].kill9()
+    others = [b for i, b in by_id.items() if i != coordinator]
+    wait_for("the offsets partition led elsewhere",
+             lambda: (layout(a, "__consumer_offsets") or {0: (coordinator,)})[0][0] in {i for i in by_id if i != coordinator})
+    c = Consumer({**base_conf(others[0]), "bootstrap.servers": ",".join(b.bootstrap for b in others),
+                  "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = c.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=30)
+    finally:
+        c.close()
+    assert {tp.partition: tp.offset for tp in committed} == {0: 4, 1: 6}
+    by_id[coordinator].start()
+    wait_for("every ISR full again", lambda: full_isr(a, "__consumer_offsets", set(by_id), 1), deadline_s=60)
+
+    # A transaction is left open when its coordinator dies; the id's next producer
+    # aborts it and commits its own.
+    txn_id = unique_topic("txn")
+    first = Producer({**base_conf(brokers[0]), "bootstrap.servers": everyone, "transactional.id": txn_id})
+    first.init_transactions(30)
+    first.begin_transaction()
+    first.produce(topic, value=b"committed", partition=0)
+    first.commit_transaction(30)
+    first.begin_transaction()
+    first.produce(topic, value=b"left open", partition=0)
+    first.flush(30)
+    coordinator = wait_for("the transaction state partition with a full ISR",
+                           lambda: full_isr(a, "__transaction_state", set(by_id), 1))[0][0]
+    by_id[coordinator].kill9()
+    others = [b for i, b in by_id.items() if i != coordinator]
+    second = Producer({**base_conf(others[0]), "bootstrap.servers": ",".join(b.bootstrap for b in others),
+                       "transactional.id": txn_id})
+    second.init_transactions(60)
+    second.begin_transaction()
+    second.produce(topic, value=b"after the failover", partition=0)
+    second.commit_transaction(30)
+    # A record after the last marker: the reader stops at a record it can see.
+    produce_all(producer(others[0], acks="all"), topic, [{"partition": 0, "value": b"v-last"}])
+    by_id[coordinator].start()
+    wait_for("every ISR full again", lambda: full_isr(a, topic, set(by_id), 2), deadline_s=60)
+    got = consume_all(others[0], topic, [0], **{"isolation.level": "read_committed"})
+    values = [r.value for r in got[0] if not r.value.startswith(b"v")]
+    assert values == [b"committed", b"after the failover"], values
