@@ -165,6 +165,10 @@ impl MetadataImage {
         self.topics.get(&topic)?.partitions.get(&partition)
     }
 
+    fn partition_mut(&mut self, topic: Uuid, partition: i32) -> Option<&mut PartitionImage> {
+        self.topics.get_mut(&topic)?.partitions.get_mut(&partition)
+    }
+
     pub fn is_fenced(&self, broker: i32) -> bool {
         self.brokers.get(&broker).is_none_or(|b| b.fenced)
     }
@@ -251,11 +255,7 @@ impl MetadataImage {
                 isr,
                 leader,
             } => {
-                let Some(p) = self
-                    .topics
-                    .get_mut(topic)
-                    .and_then(|t| t.partitions.get_mut(partition))
-                else {
+                let Some(p) = self.partition_mut(*topic, *partition) else {
                     return refuse(format!("change to unknown partition {topic}-{partition}"));
                 };
                 if let Some(isr) = isr {
@@ -275,11 +275,7 @@ impl MetadataImage {
                 isr,
                 partition_epoch,
             } => {
-                let Some(p) = self
-                    .topics
-                    .get_mut(topic)
-                    .and_then(|t| t.partitions.get_mut(partition))
-                else {
+                let Some(p) = self.partition_mut(*topic, *partition) else {
                     return refuse(format!("ISR of unknown partition {topic}-{partition}"));
                 };
                 if p.partition_epoch != *partition_epoch {
