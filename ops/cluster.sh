@@ -20,6 +20,7 @@
 #   CLUSTER_CONTROLLER_PORT  node 1's controller port, likewise (default 9192)
 #   CLUSTER_METRICS_PORT     node 1's metrics port, likewise (default 9644)
 #   CLUSTER_READY_TIMEOUT    seconds a node may take to become ready (default 60)
+#   CLUSTER_CORES            each node's shard count (default: the broker's, one per core)
 set -euo pipefail
 
 dir=${CLUSTER_DIR:-./shoal-cluster}
@@ -27,6 +28,7 @@ client_port=${CLUSTER_CLIENT_PORT:-9092}
 controller_port=${CLUSTER_CONTROLLER_PORT:-9192}
 metrics_port=${CLUSTER_METRICS_PORT:-9644}
 ready_timeout=${CLUSTER_READY_TIMEOUT:-60}
+cores=${CLUSTER_CORES:-}
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -73,6 +75,7 @@ launch() {
     --override controller.listener.names=CONTROLLER \
     --override log.dirs="$(cd "$dir" && pwd)/node-$i" \
     --override metrics.port=$((metrics_port + i - 1)) \
+    ${cores:+--override cores="$cores"} \
     >>"$log" 2>&1 </dev/null &
   echo $! >"$dir/node-$i.pid"
   local waited=0

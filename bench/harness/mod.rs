@@ -501,7 +501,10 @@ fn prepare_topic(args: &BenchArgs) -> Result<Vec<i32>> {
             other => other?,
         }
     }
-    let topic = cluster.topic(&args.topic, false)?;
+    let topic = match missing {
+        true => cluster.created_topic(&args.topic)?,
+        false => cluster.topic(&args.topic, false)?,
+    };
     Ok(topic.partitions.iter().map(|p| p.index).collect())
 }
 

@@ -243,6 +243,22 @@ impl Cluster {
     /// Metadata for one topic that must exist; waits out retriable errors and missing
     /// leaders (a topic being created) until the timeout.
     pub fn topic(&mut self, topic: &str, auto_create: bool) -> Result<TopicMetadata> {
+        self.topic_waiting(topic, auto_create, false)
+    }
+
+    /// `topic` for a topic this client just created: a broker of a cluster that has not
+    /// applied the creation yet answers UNKNOWN_TOPIC_OR_PARTITION, which is waited out
+    /// too.
+    pub fn created_topic(&mut self, topic: &str) -> Result<TopicMetadata> {
+        self.topic_waiting(topic, false, true)
+    }
+
+    fn topic_waiting(
+        &mut self,
+        topic: &str,
+        auto_create: bool,
+        created: bool,
+    ) -> Result<TopicMetadata> {
         let deadline = Instant::now() + self.options.timeout;
         let names = [topic.to_string()];
         loop {
@@ -255,8 +271,11 @@ impl Cluster {
             let outcome: Result<TopicMetadata> = match metadata.topics.get(topic) {
                 // With auto-creation the broker would have made it (or said it is being
                 // made): this answer means it will not exist.
-                Some(t) if t.error_code == UNKNOWN_TOPIC_OR_PARTITION => {
+                Some(t) if t.error_code == UNKNOWN_TOPIC_OR_PARTITION && !created => {
                     return Err(Error::Invalid(format!("topic '{topic}' does not exist")))
+                }
+                Some(t) if t.error_code == UNKNOWN_TOPIC_OR_PARTITION => {
+                    Err(Error::Invalid(format!("topic '{topic}' does not exist")))
                 }
                 Some(t) if t.error_code != 0 && !is_retriable(t.error_code) => {
                     return Err(broker_error(t.error_code))

@@ -101,6 +101,9 @@ class Writer(threading.Thread):
             return len(self.acked)
 
 
+# Two shards a broker, so replicas of a partition sit on different shards of different
+# brokers; once is enough for this long test (the others run with each core count).
+@pytest.mark.parametrize("cores", [2], ids=["cores2"])
 @pytest.mark.timeout(600)
 def test_leaders_killed_during_idempotent_acks_all_production_lose_nothing(start_broker, seed):
     rng = random.Random(seed)
