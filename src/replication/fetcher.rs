@@ -38,6 +38,8 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pause after a failed connection or an answer with errors and nothing to append
 /// (Kafka's `replica.fetch.backoff.ms`).
 const BACKOFF: Duration = Duration::from_secs(1);
+/// The pause of a partition whose leader has not caught up with the metadata yet.
+const NOT_YET: Duration = Duration::from_millis(100);
 /// How often a source whose every partition waits out a refusal looks again.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -291,9 +293,9 @@ async fn take(
             if current != Some(epoch) || end != Some(offset) {
                 continue;
             }
-            if !take_partition(shard, &key, data).await {
+            if let Err(pause) = take_partition(shard, &key, data).await {
                 if let Some(follow) = followed.partitions.borrow_mut().get_mut(&key) {
-                    follow.retry_at = Some(Instant::now() + BACKOFF);
+                    follow.retry_at = Some(Instant::now() + pause);
                 }
             }
         }
@@ -301,13 +303,14 @@ async fn take(
 }
 
 /// One partition's answer: an error (the leader not there yet), a diverging epoch to
-/// truncate to, or batches to append; then the leader's offsets.
-async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bool {
+/// truncate to, or batches to append; then the leader's offsets. An error gives how long
+/// the partition waits before it is fetched again.
+async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> Result<(), Duration> {
     let Some(partition) = shard.partition(&key.0, key.1) else {
-        return true;
+        return Ok(());
     };
     if partition.is_leading() {
-        return true;
+        return Ok(());
     }
     let (topic, index) = (key.0.as_str(), key.1);
     if data.error_code != 0 {
@@ -318,7 +321,7 @@ async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bo
             ?error,
             "replica fetch of a partition refused"
         );
-        return false;
+        return Err(backoff(error));
     }
     let now = now_ms();
     let diverging = data.diverging_epoch;
@@ -327,10 +330,10 @@ async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bo
             .truncate_diverging((diverging.epoch, diverging.end_offset), now)
             .await
         {
-            Ok(()) => true,
+            Ok(()) => Ok(()),
             Err(error) => {
                 tracing::error!(topic, partition = index, %error, "truncating a follower's log failed");
-                false
+                Err(BACKOFF)
             }
         };
     }
@@ -344,7 +347,7 @@ async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bo
                 ?error,
                 "appending the leader's batches failed"
             );
-            return false;
+            return Err(BACKOFF);
         }
     } else if !records.is_empty() {
         tracing::warn!(
@@ -364,7 +367,23 @@ async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> bo
             "following the leader's log start failed"
         );
     }
-    true
+    Ok(())
+}
+
+/// How long a partition waits after the leader refused it: a tenth of a second while
+/// the two brokers' metadata disagree (the leader has not applied the partition, or
+/// its leadership, yet: a new topic's first writes wait for that), Kafka's
+/// `replica.fetch.backoff.ms` otherwise.
+fn backoff(error: Option<ResponseError>) -> Duration {
+    match error {
+        Some(
+            ResponseError::UnknownTopicOrPartition
+            | ResponseError::NotLeaderOrFollower
+            | ResponseError::UnknownLeaderEpoch
+            | ResponseError::FencedLeaderEpoch,
+        ) => NOT_YET,
+        _ => BACKOFF,
+    }
 }
 
 /// The length of the whole batches, CRCs checked, at the start of `records`: a response
