@@ -402,3 +402,35 @@ fn whole_batches(records: &Bytes) -> usize {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_batches_that_check_are_taken() {
+        let one = batch::control_batch(7, 0, 0, true, 1_000);
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        assert_eq!(whole_batches(&Bytes::from(two.clone())), two.len());
+        // An answer cut at its size limit ends inside the second batch.
+        let cut = Bytes::copy_from_slice(&two[..two.len() - 5]);
+        assert_eq!(whole_batches(&cut), one.len());
+        // A flipped byte in the second batch's records fails its CRC.
+        let mut flipped = two.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        assert_eq!(whole_batches(&Bytes::from(flipped)), one.len());
+    }
+
+    #[test]
+    fn a_leader_behind_on_the_metadata_is_asked_again_sooner() {
+        assert_eq!(
+            backoff(Some(ResponseError::UnknownTopicOrPartition)),
+            NOT_YET
+        );
+        assert_eq!(backoff(Some(ResponseError::FencedLeaderEpoch)), NOT_YET);
+        assert_eq!(backoff(Some(ResponseError::KafkaStorageError)), BACKOFF);
+        assert_eq!(backoff(None), BACKOFF);
+    }
+}
