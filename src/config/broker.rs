@@ -141,7 +141,7 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots`: the metadata log is cut to a
     /// snapshot of the image once this many bytes of records follow the last one.
     pub metadata_snapshot_bytes: i64,
-    /// "" (no authorizer) or one of `broker_keys::AUTHORIZERS`.
+    /// "" (no authorizer) or one of `broker_values::AUTHORIZERS`.
     pub authorizer_class_name: String,
     /// Principals (`User:admin`) every ACL check allows.
     pub super_users: Vec<String>,

@@ -18,6 +18,7 @@
 
 mod broker;
 mod broker_keys;
+mod broker_values;
 mod kafka_keys;
 mod kraft;
 mod listener;
