@@ -112,11 +112,8 @@ impl Connection {
 
     /// Reads the next response; returns its correlation id and body.
     pub fn receive<R: Decodable>(&mut self, api_key: ApiKey, version: i16) -> io::Result<(i32, R)> {
-        let mut frame = self.receive_frame()?;
-        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
-            .map_err(invalid)?;
-        let body = R::decode(&mut frame, version).map_err(invalid)?;
-        Ok((header.correlation_id, body))
+        let frame = self.receive_frame()?;
+        decode_response(frame, api_key, version)
     }
 
     /// Reads one whole response frame (after its length prefix).
@@ -148,6 +145,18 @@ impl Connection {
         }
         Ok(response)
     }
+}
+
+/// A response frame (after its length prefix): its correlation id and body.
+pub fn decode_response<R: Decodable>(
+    mut frame: Bytes,
+    api_key: ApiKey,
+    version: i16,
+) -> io::Result<(i32, R)> {
+    let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+        .map_err(invalid)?;
+    let body = R::decode(&mut frame, version).map_err(invalid)?;
+    Ok((header.correlation_id, body))
 }
 
 /// One request as it goes on the wire: length prefix, header, body.

@@ -124,6 +124,14 @@ pub struct PartitionImage {
     pub partition_epoch: i32,
 }
 
+impl BrokerRegistration {
+    /// Where to reach the broker on `port` of its host (its client port, or a shard's
+    /// replication port).
+    pub fn address(&self, port: u16) -> String {
+        crate::config::join_host_port(&self.host, port)
+    }
+}
+
 impl PartitionImage {
     pub fn replica_on(&self, broker: i32) -> Option<Replica> {
         self.replicas.iter().copied().find(|r| r.broker == broker)

@@ -43,7 +43,7 @@ impl fmt::Display for Listener {
     }
 }
 
-pub(crate) fn join_host_port(host: &str, port: u16) -> String {
+pub fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

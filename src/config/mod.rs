@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 pub use broker::BrokerConfig;
 pub use kraft::{QuorumPeers, Voter};
-pub use listener::Listener;
+pub use listener::{join_host_port, Listener};
 pub use topic::{valid_topic_name, EffectiveTopicConfig, TopicConfig};
 pub use value::{split_list, CleanupPolicy, CompressionType, TimestampType};
 

@@ -19,6 +19,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
 use super::peer;
+use crate::partition::Partition;
 use crate::protocol::str_bytes;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch::{self, WalkEnd};
@@ -201,13 +202,7 @@ async fn connect(shard: &Rc<Shard>, source: Source) -> Option<TcpStream> {
     let address = {
         let snapshot = shard.snapshot();
         let broker = snapshot.layout()?.image.brokers.get(&source.broker)?;
-        let port = *broker.replication_ports.get(source.shard as usize)?;
-        crate::config::Listener {
-            name: String::new(),
-            host: broker.host.clone(),
-            port,
-        }
-        .bind_address()
+        broker.address(*broker.replication_ports.get(source.shard as usize)?)
     };
     match peer::connect(&address).await {
         Ok(stream) => Some(stream),
@@ -289,11 +284,13 @@ async fn take(
                 .borrow()
                 .get(&key)
                 .map(|f| f.leader_epoch);
-            let end = shard.partition(&key.0, key.1).map(|p| p.offsets().log_end);
-            if current != Some(epoch) || end != Some(offset) {
+            let Some(partition) = shard.partition(&key.0, key.1) else {
+                continue;
+            };
+            if current != Some(epoch) || partition.offsets().log_end != offset {
                 continue;
             }
-            if let Err(pause) = take_partition(shard, &key, data).await {
+            if let Err(pause) = take_partition(&partition, data).await {
                 if let Some(follow) = followed.partitions.borrow_mut().get_mut(&key) {
                     follow.retry_at = Some(Instant::now() + pause);
                 }
@@ -305,14 +302,11 @@ async fn take(
 /// One partition's answer: an error (the leader not there yet), a diverging epoch to
 /// truncate to, or batches to append; then the leader's offsets. An error gives how long
 /// the partition waits before it is fetched again.
-async fn take_partition(shard: &Rc<Shard>, key: &Key, data: PartitionData) -> Result<(), Duration> {
-    let Some(partition) = shard.partition(&key.0, key.1) else {
-        return Ok(());
-    };
+async fn take_partition(partition: &Partition, data: PartitionData) -> Result<(), Duration> {
     if partition.is_leading() {
         return Ok(());
     }
-    let (topic, index) = (key.0.as_str(), key.1);
+    let (topic, index) = (partition.topic.as_str(), partition.index);
     if data.error_code != 0 {
         let error = ResponseError::try_from_code(data.error_code);
         tracing::debug!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
-use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::server::frame::{read_frame, RequestBudget};
@@ -31,20 +31,15 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
     stream.write_all(&frame).await?;
     let socket = stream.as_raw_fd();
     let budget = RequestBudget::new(None);
-    let Some((mut frame, _reserved)) = read_frame(stream, socket, FRAME_MAX, &budget).await? else {
+    let Some((frame, _reserved)) = read_frame(stream, socket, FRAME_MAX, &budget).await? else {
         return Err(io::ErrorKind::UnexpectedEof.into());
     };
-    let invalid = |e: anyhow::Error| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
-    let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
-        .map_err(invalid)?;
-    if header.correlation_id != correlation {
-        let message = format!(
-            "correlation id {}, expected {correlation}",
-            header.correlation_id
-        );
+    let (answered, response) = crate::client::decode_response(frame, api_key, version)?;
+    if answered != correlation {
+        let message = format!("correlation id {answered}, expected {correlation}");
         return Err(io::Error::new(io::ErrorKind::InvalidData, message));
     }
-    R::decode(&mut frame, version).map_err(invalid)
+    Ok(response)
 }
 
 /// Connects to `address` (host:port) within `CONNECT_TIMEOUT`.

@@ -24,6 +24,9 @@ pub struct SessionPartition {
     pub fetch_offset: i64,
     pub max_bytes: i32,
     pub current_leader_epoch: i32,
+    /// The epoch of the fetcher's last batch (Fetch v12+; -1 when unknown): a
+    /// follower's log that went past that epoch on the leader is told where it parts.
+    pub last_fetched_epoch: i32,
     /// What was last sent without records; None before the first.
     pub last_sent: Option<Summary>,
 }

@@ -571,14 +571,7 @@ async fn write_markers_elsewhere(
         let address = snapshot
             .layout()
             .and_then(|l| l.image.brokers.get(&leader))
-            .map(|b| {
-                crate::config::Listener {
-                    name: String::new(),
-                    host: b.host.clone(),
-                    port: b.port,
-                }
-                .bind_address()
-            });
+            .map(|b| b.address(b.port));
         let answered = match address {
             Some(address) => send_markers(&address, partitions, spec).await,
             None => Err(ApiError::code(ResponseError::NotLeaderOrFollower)),

@@ -74,7 +74,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             Vec::new(),
         );
     }
-    let mut last_epochs: std::collections::HashMap<PartitionKey, i32> = Default::default();
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
     for topic in &request.topics {
@@ -93,13 +92,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 fetch_offset: partition.fetch_offset,
                 max_bytes: partition.partition_max_bytes,
                 current_leader_epoch: partition.current_leader_epoch,
+                last_fetched_epoch: partition.last_fetched_epoch,
                 last_sent: None,
             };
-            let key = (name.clone(), partition.partition);
-            if replica.is_some() {
-                last_epochs.insert(key.clone(), partition.last_fetched_epoch);
-            }
-            asked.insert(key, wanted);
+            asked.insert((name.clone(), partition.partition), wanted);
         }
     }
     let (session_id, incremental, wanted) = match open_session(&ctx, &request, asked) {
@@ -112,14 +108,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let wants: Vec<Want> = wanted
         .iter()
-        .map(|(key, p)| Want {
-            topic: key.0.clone(),
-            partition: key.1,
+        .map(|((topic, partition), p)| Want {
+            topic: topic.clone(),
+            partition: *partition,
             offset: p.fetch_offset,
             max_bytes: p.max_bytes,
             leader_epoch: p.current_leader_epoch,
             isolation,
-            replica: replica.map(|r| (r, last_epochs.get(key).copied().unwrap_or(-1))),
+            replica: replica.map(|r| (r, p.last_fetched_epoch)),
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
