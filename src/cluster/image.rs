@@ -53,6 +53,14 @@ pub enum MetadataRecord {
         broker: i32,
         epoch: u64,
     },
+    /// The broker at `epoch` is stopping (SIGTERM): it may no longer lead or join an
+    /// ISR, and the controller moves its leaderships away before it goes (Kafka's
+    /// `BrokerRegistrationChangeRecord` with `InControlledShutdown`). Its next
+    /// incarnation's registration clears it.
+    ControlledShutdown {
+        broker: i32,
+        epoch: u64,
+    },
     /// A topic, with the configs it was created with (its overrides of the broker's).
     Topic {
         name: String,
@@ -68,12 +76,16 @@ pub enum MetadataRecord {
         leader: i32,
     },
     /// A new ISR, leader, or both. A new leader starts a new leader epoch; any change
-    /// starts a new partition epoch.
+    /// starts a new partition epoch. Decided at `partition_epoch` (when given), it
+    /// applies only while the partition is still there: a leader chosen from an ISR
+    /// that an AlterIsr committed meanwhile has changed could lack acknowledged records.
     PartitionChange {
         topic: Uuid,
         partition: i32,
         isr: Option<Vec<i32>>,
         leader: Option<i32>,
+        #[serde(default)]
+        partition_epoch: Option<i32>,
     },
     /// An ISR its leader asked for (AlterPartition) at partition epoch
     /// `partition_epoch`: applied only if the partition is still there, so two changes
@@ -113,6 +125,9 @@ pub struct BrokerRegistration {
     #[serde(default)]
     pub replication_ports: Vec<u16>,
     pub fenced: bool,
+    /// In controlled shutdown: not to lead, nor to join an ISR.
+    #[serde(default)]
+    pub shutting_down: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +196,14 @@ impl MetadataImage {
         self.brokers.get(&broker).is_none_or(|b| b.fenced)
     }
 
+    /// Whether the broker may lead or join an ISR: registered, unfenced and not shutting
+    /// down (Kafka's `isReplicaIsrEligible`, KIP-841).
+    pub fn is_eligible(&self, broker: i32) -> bool {
+        self.brokers
+            .get(&broker)
+            .is_some_and(|b| !b.fenced && !b.shutting_down)
+    }
+
     /// Applies the record committed at `offset`.
     pub fn apply(&mut self, offset: u64, record: &MetadataRecord) -> Result<(), ImageError> {
         let refuse = |reason: String| Err(ImageError { offset, reason });
@@ -209,6 +232,7 @@ impl MetadataImage {
                         shards: *shards,
                         replication_ports: replication_ports.clone(),
                         fenced: true,
+                        shutting_down: false,
                     },
                 );
             }
@@ -220,6 +244,14 @@ impl MetadataImage {
                     ));
                 };
                 b.fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+            }
+            MetadataRecord::ControlledShutdown { broker, epoch } => {
+                let Some(b) = self.brokers.get_mut(broker).filter(|b| b.epoch == *epoch) else {
+                    return refuse(format!(
+                        "broker {broker} has no registration at epoch {epoch}"
+                    ));
+                };
+                b.shutting_down = true;
             }
             MetadataRecord::Topic { name, id, configs } => {
                 if self.topic_ids.contains_key(name) || self.topics.contains_key(id) {
@@ -262,10 +294,18 @@ impl MetadataImage {
                 partition,
                 isr,
                 leader,
+                partition_epoch,
             } => {
                 let Some(p) = self.partition_mut(*topic, *partition) else {
                     return refuse(format!("change to unknown partition {topic}-{partition}"));
                 };
+                if partition_epoch.is_some_and(|e| e != p.partition_epoch) {
+                    return refuse(format!(
+                        "change of {topic}-{partition} decided at partition epoch {}, now {}",
+                        partition_epoch.unwrap_or_default(),
+                        p.partition_epoch
+                    ));
+                }
                 if let Some(isr) = isr {
                     p.isr = isr.clone();
                 }
@@ -429,6 +469,7 @@ mod tests {
             partition: 0,
             isr: Some(vec![1]),
             leader: None,
+            partition_epoch: None,
         };
         image.apply(5, &shrink).unwrap();
         let p = image.partition(id, 0).unwrap();
@@ -441,6 +482,7 @@ mod tests {
             partition: 0,
             isr: None,
             leader: Some(2),
+            partition_epoch: None,
         };
         image.apply(6, &elect).unwrap();
         let p = image.partition(id, 0).unwrap();
@@ -464,6 +506,7 @@ mod tests {
                 partition: 9,
                 isr: None,
                 leader: Some(1),
+                partition_epoch: None,
             },
             MetadataRecord::RemoveTopic {
                 id: Uuid::from_u128(3),
@@ -491,6 +534,7 @@ mod tests {
                 partition: 0,
                 isr: Some(vec![1]),
                 leader: None,
+                partition_epoch: None,
             },
             MetadataRecord::RemoveTopic {
                 id: Uuid::from_u128(3),
@@ -512,6 +556,7 @@ mod tests {
             partition: 3,
             isr: Some(vec![1, 3]),
             leader: Some(3),
+            partition_epoch: None,
         };
         let batch = vec![record.clone(), record];
         assert_eq!(decode(&encode(&batch)).unwrap(), batch);

@@ -10,10 +10,11 @@ use super::shard_for;
 use crate::replication::isr::{AlterAnswer, AlterIsr};
 
 /// The leader a partition gets from `isr`: its first replica (in replica order, so the
-/// preferred leader wins when it can) that is in the ISR and not fenced. With
-/// `unclean.leader.election.enable`, any unfenced replica when no ISR member is left.
+/// preferred leader wins when it can) that is in the ISR and neither fenced nor shutting
+/// down. With `unclean.leader.election.enable`, any such replica when no ISR member is
+/// left.
 pub fn elect(image: &MetadataImage, p: &PartitionImage, isr: &[i32], unclean: bool) -> Option<i32> {
-    let live = |b: &i32| !image.is_fenced(*b);
+    let live = |b: &i32| image.is_eligible(*b);
     let clean = p
         .replicas
         .iter()
@@ -82,6 +83,7 @@ pub fn leave(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
                 partition,
                 isr: (isr != p.isr).then_some(isr),
                 leader: (leader != p.leader).then_some(leader),
+                partition_epoch: Some(p.partition_epoch),
             });
         }
     }
@@ -106,6 +108,7 @@ pub fn unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
                     partition,
                     isr: None,
                     leader: Some(broker),
+                    partition_epoch: Some(p.partition_epoch),
                 });
             }
         }
@@ -136,7 +139,7 @@ pub fn alter_partition(
     let eligible = change
         .isr
         .iter()
-        .all(|r| p.replica_on(*r).is_some() && (p.isr.contains(r) || !image.is_fenced(*r)));
+        .all(|r| p.replica_on(*r).is_some() && (p.isr.contains(r) || image.is_eligible(*r)));
     if !eligible || !change.isr.contains(&broker) {
         return (AlterAnswer::Refused, None);
     }
@@ -179,7 +182,7 @@ pub fn place(
     let live: Vec<(i32, u32)> = image
         .brokers
         .iter()
-        .filter(|(_, b)| !b.fenced)
+        .filter(|(_, b)| !b.fenced && !b.shutting_down)
         .map(|(&id, b)| (id, b.shards))
         .collect();
     if replication_factor > live.len() {
@@ -351,6 +354,61 @@ mod tests {
             alter_partition(&fenced, 1, id, 0, &change(vec![1, 2, 3], 0, 0)).0,
             AlterAnswer::Refused
         );
+    }
+
+    #[test]
+    fn a_broker_in_controlled_shutdown_gives_up_its_places_and_gets_none_back() {
+        let (mut image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 3], 1);
+        let epoch = image.brokers[&1].epoch;
+        let offset = image.offset + 1;
+        image
+            .apply(
+                offset,
+                &MetadataRecord::ControlledShutdown { broker: 1, epoch },
+            )
+            .unwrap();
+        assert!(!image.is_fenced(1) && !image.is_eligible(1));
+        let records = leave(&image, 1, false);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
+        assert!(leave(&image, 1, false).is_empty(), "nothing left to move");
+        let back = AlterIsr {
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr: vec![3, 1],
+        };
+        assert_eq!(
+            alter_partition(&image, 3, id, 0, &back).0,
+            AlterAnswer::Refused,
+            "it may not rejoin the ISR"
+        );
+        let placed = place(&image, "orders", 3, 2, 0).unwrap();
+        assert!(placed.iter().flatten().all(|r| r.broker != 1));
+    }
+
+    #[test]
+    fn a_change_decided_on_an_older_partition_epoch_does_not_apply() {
+        let (mut image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 2, 3], 1);
+        // Broker 1 is fenced; decided now, its leadership goes to 2, the next in the ISR.
+        let fence = fence(&image, 1, false);
+        // Meanwhile the leader's shrink of the ISR to {1, 3} is committed first.
+        let shrink = AlterIsr {
+            leader_epoch: 0,
+            partition_epoch: 0,
+            isr: vec![1, 3],
+        };
+        let (_, record) = alter_partition(&image, 1, id, 0, &shrink);
+        apply_all(&mut image, &[record.unwrap()]);
+        let offset = image.offset + 1;
+        assert!(
+            image.apply_batch(offset, &fence).is_err(),
+            "2 left the ISR: electing it could lose what 1 and 3 acknowledged"
+        );
+        let records = super::fence(&image, 1, false);
+        image.apply_batch(offset, &records).unwrap();
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower not caught up with its leader for this
     /// long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `controlled.shutdown.enable`: on SIGTERM a broker of a cluster first has its
+    /// leaderships moved away.
+    pub controlled_shutdown_enable: bool,
     /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this
     /// long (to twice it) stands for election.
     pub quorum_election_timeout_ms: i64,
@@ -233,6 +236,7 @@ impl Default for BrokerConfig {
             startup_stall_timeout_ms: 120_000,
             broker_session_timeout_ms: 9_000,
             replica_lag_time_max_ms: 30_000,
+            controlled_shutdown_enable: true,
             quorum_election_timeout_ms: 1_000,
             metadata_snapshot_bytes: 20 << 20,
             authorizer_class_name: String::new(),

@@ -794,6 +794,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.replica_lag_time_max_ms.to_string()),
     },
     BrokerKey {
+        name: "controlled.shutdown.enable",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.controlled_shutdown_enable = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.controlled_shutdown_enable.to_string()),
+    },
+    BrokerKey {
         name: "controller.quorum.election.timeout.ms",
         kind: ConfigType::Int,
         dynamic: false,

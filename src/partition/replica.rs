@@ -23,7 +23,8 @@ pub struct Lead {
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
-    /// Replicas on brokers the metadata has fenced: kept out of the ISR.
+    /// Replicas on brokers the metadata has fenced or that are shutting down: kept out of
+    /// the ISR.
     pub fenced: Vec<i32>,
     /// `replica.lag.time.max.ms`.
     pub lag_max_ms: i64,

@@ -468,13 +468,14 @@ impl Member {
                 // A new incarnation registered while its last one still led or shared
                 // an ISR (an unclean shutdown, quicker than the session): those move
                 // first, so a new leader epoch fences what the old one believed.
-                let leave = match b.fenced {
+                // So do the places of a broker in controlled shutdown, before it goes.
+                let leave = match b.fenced || b.shutting_down {
                     true => rules::leave(&image, broker, false),
                     false => Vec::new(),
                 };
                 let change = match (b.fenced, alive) {
-                    (true, _) if !leave.is_empty() => leave,
-                    (true, true) if caught_up => rules::unfence(&image, broker),
+                    _ if !leave.is_empty() => leave,
+                    (true, true) if caught_up && !b.shutting_down => rules::unfence(&image, broker),
                     (false, false) => rules::fence(&image, broker, false),
                     _ => Vec::new(),
                 };
@@ -580,6 +581,102 @@ impl Member {
             Ok(Err(error)) => Err(error),
             Err(_) => Err(ProposalError::TimedOut(timeout)),
         }
+    }
+
+    /// Kafka's controlled shutdown: marks this broker as stopping in the metadata, so the
+    /// active controller moves its leaderships away and takes it out of the ISRs (as it
+    /// would on a fence, `rules::leave`), and waits until the image shows it holds none,
+    /// at most `timeout`. Then, if this member leads the quorum, it hands the lead to a
+    /// voter that holds its log, so the others need not wait out an election. Whether the
+    /// leaderships moved in time.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+        let node = self.registration.node;
+        let deadline = Instant::now() + timeout;
+        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
+        let mut leaderless_since = None;
+        let moved = loop {
+            // Without a quorum (the other voters stopped first) nothing can move: no
+            // point waiting once an election had time to find a leader.
+            match self.leader() {
+                Some(_) => leaderless_since = None,
+                None => {
+                    let since = *leaderless_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > 2 * election {
+                        break false;
+                    }
+                }
+            }
+            let (marked, left) = {
+                let image = self.image.borrow();
+                match image
+                    .brokers
+                    .get(&node)
+                    .filter(|b| b.incarnation == self.incarnation && !b.fenced)
+                {
+                    // Fenced (or never registered): it leads nothing clients can reach.
+                    None => break true,
+                    Some(b) if !b.shutting_down => (
+                        Some(MetadataRecord::ControlledShutdown {
+                            broker: node,
+                            epoch: b.epoch,
+                        }),
+                        true,
+                    ),
+                    Some(_) => (None, !rules::leave(&image, node, false).is_empty()),
+                }
+            };
+            if !left {
+                break true;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break false;
+            }
+            let changed = self.changed();
+            match marked {
+                Some(record) => {
+                    let wait = remaining.min(PROPOSAL_RETRY);
+                    if let Err(error) = self.propose(&[record], wait).await {
+                        tracing::debug!(%error, "controlled shutdown not recorded yet");
+                        glommio::timer::sleep(wait.min(RECONNECT_PAUSE)).await;
+                    }
+                }
+                None => {
+                    let _ = glommio::timer::timeout(remaining.min(PROPOSAL_RETRY), async {
+                        changed.await;
+                        Ok(())
+                    })
+                    .await;
+                }
+            }
+        };
+        self.hand_over_lead(deadline).await;
+        moved
+    }
+
+    /// Hands the quorum's lead to the voter that holds most of the log, and waits (until
+    /// `deadline`, at most two election timeouts) for the lead to move.
+    async fn hand_over_lead(&self, deadline: Instant) {
+        let Some(to) = self.quorum.borrow_mut().hand_over() else {
+            return;
+        };
+        self.arrived.notify();
+        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
+        let deadline = deadline.min(Instant::now() + 2 * election);
+        while self.quorum.borrow().is_leader() && Instant::now() < deadline {
+            let changed = self.changed();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let _ = glommio::timer::timeout(remaining, async {
+                changed.await;
+                Ok(())
+            })
+            .await;
+        }
+        tracing::info!(
+            to = node_id(to),
+            moved = !self.quorum.borrow().is_leader(),
+            "metadata quorum lead handed over"
+        );
     }
 
     /// Topic ids removed by records applied while this process ran.

@@ -301,6 +301,25 @@ impl Quorum {
         self.node.raft.prs().get(peer).map(|p| p.matched)
     }
 
+    /// On a leader, starts handing the lead to the voter that has acknowledged most of
+    /// the log (Raft's leadership transfer: it is told to stand once it holds all of
+    /// it). The voter chosen, if any.
+    pub fn hand_over(&mut self) -> Option<u64> {
+        if !self.is_leader() {
+            return None;
+        }
+        let me = self.id();
+        let to = self
+            .progress()
+            .into_iter()
+            .filter(|(id, _)| *id != me)
+            .filter_map(|(id, matched)| Some((matched?, id)))
+            .max()?
+            .1;
+        self.node.transfer_leader(to);
+        Some(to)
+    }
+
     /// Stands for election at once (a test's shortcut, and the start of a cluster of one).
     pub fn campaign(&mut self) -> Result<(), QuorumError> {
         self.node.campaign()?;

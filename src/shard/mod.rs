@@ -459,7 +459,7 @@ impl Shard {
                     .replicas
                     .iter()
                     .map(|r| r.broker)
-                    .filter(|&b| layout.image.is_fenced(b))
+                    .filter(|&b| !layout.image.is_eligible(b))
                     .collect(),
                 lag_max_ms: lag,
             };

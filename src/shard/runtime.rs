@@ -33,6 +33,8 @@ enum Event {
     Drained,
     Exited,
     Signal(i32),
+    /// Shard 0's controlled shutdown is over: the shards may stop.
+    LeadershipsMoved,
 }
 
 /// Runs a broker until SIGTERM or SIGINT. Prints `shoal ready: listening on ADDR` once
@@ -112,6 +114,8 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .map(|l| l.cpu)
         .collect();
     let (mut stops, mut finishes) = (Vec::new(), Vec::new());
+    let (controlled, controlled_rx) = oneshot::channel::<()>();
+    let mut controlled_rx = Some(controlled_rx);
     let progress: Vec<Arc<StartProgress>> = (0..shard_count).map(|_| Arc::default()).collect();
     let mut handles = Vec::new();
     for (index, shard_progress) in progress.iter().enumerate() {
@@ -129,6 +133,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         );
         // Built on its shard: the controller is not Send.
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone(), image.clone()));
+        let controlled = controlled_rx.take();
         let listeners = Listeners {
             address,
             metrics: if index == 0 { metrics.take() } else { None },
@@ -161,6 +166,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     listeners,
                     &events,
                     (stop_rx, finish_rx),
+                    controlled,
                     shard_progress,
                 );
                 let _ = match run.await {
@@ -182,6 +188,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         handles,
         watch,
         (stops, finishes),
+        controlled,
     )
 }
 
@@ -216,7 +223,9 @@ fn coordinate(
     mut handles: Vec<Option<ExecutorJoinHandle<()>>>,
     watch: Watch,
     (stops, finishes): (Vec<oneshot::Sender<()>>, Vec<oneshot::Sender<()>>),
+    controlled: oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
+    let mut controlled = Some(controlled);
     let shard_count = handles.len();
     let mut placeholder = Some(placeholder);
     let (mut drained, mut exited) = (0, 0);
@@ -274,8 +283,17 @@ fn coordinate(
             Event::Signal(signal) => {
                 tracing::info!(signal, "stopping");
                 tell_service_manager(&[NotifyState::Stopping]);
-                stop_all(&mut stops);
+                // A serving broker first has its leaderships moved (shard 0 answers
+                // `LeadershipsMoved`); a second signal, or one during start-up, stops it
+                // at once.
+                match controlled.take() {
+                    Some(c) if ready.iter().all(|r| *r) && stops.is_some() => {
+                        let _ = c.send(());
+                    }
+                    _ => stop_all(&mut stops),
+                }
             }
+            Event::LeadershipsMoved => stop_all(&mut stops),
         }
         // Logs close only once no shard serves requests that could still reach them.
         if drained == shard_count {
@@ -360,6 +378,7 @@ async fn run_shard(
     listeners: Listeners,
     events: &mpsc::Sender<Event>,
     (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
+    controlled: Option<oneshot::Receiver<()>>,
     progress: Arc<StartProgress>,
 ) -> anyhow::Result<()> {
     progress.stage("joining the shard mesh");
@@ -385,6 +404,17 @@ async fn run_shard(
     relay(stop, move || stopper.stop());
     let finisher = Rc::clone(&finished);
     relay(finish, move || finisher.notify());
+    if let Some(controlled) = controlled {
+        // Detached, as `relay`'s tasks are: the coordinator's thread wakes it.
+        let (shard, events) = (Rc::clone(&shard), events.clone());
+        glommio::spawn_local(async move {
+            if controlled.await.is_ok() {
+                shard.controller().controlled_shutdown().await;
+                let _ = events.send(Event::LeadershipsMoved);
+            }
+        })
+        .detach();
+    }
     // A stop during recovery ends it between two awaits, as a crash there would, and
     // the next start recovers again.
     let started = start(&shard, snapshot, &listeners.replication_ports);

@@ -65,10 +65,10 @@ class Writer(threading.Thread):
     """An idempotent acks=all producer writing numbered records until stopped; keeps what
     was acknowledged (partition, offset, value) and any delivery error."""
 
-    def __init__(self, brokers):
+    def __init__(self, brokers, **conf):
         super().__init__(daemon=True)
         self.p = Producer({**base_conf(brokers[0]), "bootstrap.servers": ",".join(b.bootstrap for b in brokers),
-                           "acks": "all", "enable.idempotence": True, "linger.ms": 5})
+                           "acks": "all", "enable.idempotence": True, "linger.ms": 5, **conf})
         self.topic = None
         self.acked: list[tuple[int, int, bytes]] = []
         self.errors: list = []
@@ -141,17 +141,8 @@ def test_leaders_killed_during_idempotent_acks_all_production_lose_nothing(start
     finally:
         w.stopping.set()
         w.join(180)
-    assert not w.is_alive(), "the producer did not finish"
-    assert not w.errors, f"delivery errors: {w.errors[:5]}"
-    acked = w.acked
-    assert len(acked) > ROUNDS * 100
-
-    got = consume_all(brokers[0], topic, list(range(PARTITIONS)))
-    stored = {(r.partition, r.offset): r.value for rs in got.values() for r in rs}
-    values = [r.value for rs in got.values() for r in rs]
-    assert len(values) == len(set(values)), "a record stored twice"
-    for partition, offset, value in acked:
-        assert stored.get((partition, offset)) == value, f"acknowledged {value!r} at {partition}/{offset} is not there"
+    assert len(w.acked) > ROUNDS * 100
+    got = check_acked(w, brokers, topic)
     # Each key's records are in the order they were produced.
     for rs in got.values():
         by_key: dict[bytes, list[int]] = {}
@@ -161,6 +152,58 @@ def test_leaders_killed_during_idempotent_acks_all_production_lose_nothing(start
     # Every replica holds the same bytes: followers store the leader's batches as they are.
     wait_for("every broker's copy of each partition alike", lambda: all(
         len({log_bytes(b, topic, p) for b in brokers}) == 1 for p in range(PARTITIONS)))
+
+
+def check_acked(w: Writer, brokers, topic: str, partitions: int = PARTITIONS):
+    """No delivery error, and every acknowledged record stored once at its offset."""
+    assert not w.is_alive(), "the producer did not finish"
+    assert not w.errors, f"delivery errors: {w.errors[:5]}"
+    got = consume_all(brokers[0], topic, list(range(partitions)))
+    stored = {(r.partition, r.offset): r.value for rs in got.values() for r in rs}
+    values = [r.value for rs in got.values() for r in rs]
+    assert len(values) == len(set(values)), "a record stored twice"
+    for partition, offset, value in w.acked:
+        assert stored.get((partition, offset)) == value, f"acknowledged {value!r} at {partition}/{offset} is not there"
+    return got
+
+
+@pytest.mark.timeout(300)
+def test_a_broker_stopped_with_sigterm_hands_its_leaderships_over_first(start_broker):
+    """Controlled shutdown: SIGTERM a broker of three while an acks=all producer writes.
+    Before it exits, its leaderships are elsewhere and it is in no ISR, so clients never
+    wait for it. The session timeout is 30 s here and the producer gives up on a record
+    after 15 s: a broker that stopped leading only when the controller fenced it would
+    fail the producer's records."""
+    by_id = start_cluster_with(start_broker, {"broker.session.timeout.ms": 30000})
+    brokers = list(by_id.values())
+    a = cluster_admin(brokers)
+    topic = unique_topic("sigterm")
+    wait_futures(a.create_topics([NewTopic(topic, PARTITIONS, 3, config={"min.insync.replicas": "2"})],
+                                 operation_timeout=20))
+    wait_for("every partition with a full ISR", lambda: full_isr(a, topic, set(by_id)))
+    w = Writer(brokers, **{"message.timeout.ms": 15000})
+    w.topic = topic
+    w.start()
+    try:
+        for victim in sorted(by_id):
+            before = w.count()
+            by_id[victim].stop()
+            assert "this broker leads no partition" in by_id[victim].log_text()
+            others = set(by_id) - {victim}
+            # Read from another broker at once: the move is the stopped broker's doing,
+            # not a fence (that would take the 30 s session).
+            asker = cluster_admin([by_id[i] for i in sorted(others)])
+            parts = wait_for(f"broker {victim}'s places taken over", lambda: (lambda parts: parts if parts and all(
+                leader in others and victim not in isr for leader, _, isr in parts.values()) else None)(
+                layout(asker, topic)), deadline_s=10)
+            assert all(set(isr) == others for _, _, isr in parts.values()), parts
+            wait_for(f"the producer carrying on without broker {victim}", lambda: w.count() > before + 100)
+            by_id[victim].start()
+            wait_for(f"broker {victim} back in every ISR", lambda: full_isr(a, topic, set(by_id)), deadline_s=60)
+    finally:
+        w.stopping.set()
+        w.join(180)
+    check_acked(w, brokers, topic)
 
 
 def log_bytes(broker, topic: str, partition: int) -> bytes:

@@ -36,6 +36,9 @@ pub const STATE_FILE: &str = "cluster.json";
 pub const PARTITIONS_MAX: i32 = 10_000;
 /// Producer ids handed to a shard at a time (Kafka's ProducerIdsBlock size).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+/// How long a stopping broker waits for its leaderships to move (the rest of systemd's
+/// default 90 s stop timeout is left for flushing the logs).
+const CONTROLLED_SHUTDOWN_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A topic to create, as the request gave it (-1: the broker's default).
 #[derive(Debug, Clone)]
@@ -108,6 +111,26 @@ impl Controller {
         *self.quorum.borrow_mut() = Some(Rc::clone(&member));
         glommio::spawn_local(publish_changes(Rc::clone(shard), Rc::clone(&member))).detach();
         glommio::spawn_local(migrate_file_topics(Rc::clone(shard), member)).detach();
+    }
+
+    /// On SIGTERM, before the shards stop: with a quorum (and `controlled.shutdown.enable`),
+    /// has this broker's leaderships moved away (`Member::controlled_shutdown`), at most
+    /// `CONTROLLED_SHUTDOWN_MAX`. A broker that could not have them moved in time stops
+    /// anyway, as Kafka's does; its session then ends and it is fenced.
+    pub async fn controlled_shutdown(&self) {
+        let Some(member) = self.member() else {
+            return;
+        };
+        if !self.broker.borrow().controlled_shutdown_enable {
+            return;
+        }
+        tracing::info!("controlled shutdown: moving this broker's leaderships away");
+        match member.controlled_shutdown(CONTROLLED_SHUTDOWN_MAX).await {
+            true => tracing::info!("controlled shutdown: this broker leads no partition"),
+            false => tracing::warn!(
+                "controlled shutdown: leaderships not moved within {CONTROLLED_SHUTDOWN_MAX:?}; stopping anyway"
+            ),
+        }
     }
 
     fn member(&self) -> Option<Rc<Member>> {
