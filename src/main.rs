@@ -59,6 +59,8 @@ enum Command {
     LogDirs(cli::log_dirs::LogDirsArgs),
     /// Delete records before given offsets (Kafka's kafka-delete-records.sh).
     DeleteRecords(cli::delete_records::DeleteRecordsArgs),
+    /// Elect preferred (or unclean) partition leaders (Kafka's kafka-leader-election.sh).
+    LeaderElection(cli::leader_election::LeaderElectionArgs),
     /// Describe the metadata quorum (Kafka's kafka-metadata-quorum.sh).
     MetadataQuorum(cli::metadata_quorum::MetadataQuorumArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         Command::LogDirs(args) => cli::finish(cli::log_dirs::run(args)),
         Command::MetadataQuorum(args) => cli::finish(cli::metadata_quorum::run(args)),
         Command::DeleteRecords(args) => cli::finish(cli::delete_records::run(args)),
+        Command::LeaderElection(args) => cli::finish(cli::leader_election::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -15,6 +15,7 @@ pub mod delete_records;
 pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;
+pub mod leader_election;
 pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod produce;

@@ -12,12 +12,14 @@ use kafka_protocol::messages::delete_records_request::{
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions as ElectLeadersTopicPartitions;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
+    DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
+    IncrementalAlterConfigsRequest, TopicName,
 };
 
 use super::broker::Broker;
@@ -480,6 +482,65 @@ pub fn describe_log_dirs(broker: &mut Broker) -> Result<Vec<LogDir>> {
                     })
                 })
                 .collect(),
+        })
+        .collect())
+}
+
+/// One partition's ElectLeaders answer: its error code (0: elected) and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElectionOutcome {
+    pub topic: String,
+    pub partition: i32,
+    pub error_code: i16,
+    pub error_message: Option<String>,
+}
+
+/// ElectLeaders (`unclean`, or preferred) for the partitions named, or every partition
+/// (`None`), asked of the controller.
+pub fn elect_leaders(
+    cluster: &mut Cluster,
+    unclean: bool,
+    partitions: Option<&BTreeMap<String, Vec<i32>>>,
+    timeout_ms: i32,
+) -> Result<Vec<ElectionOutcome>> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<ElectLeadersRequest>()?;
+    if unclean && version < 1 {
+        return Err(Error::Invalid(format!(
+            "{} cannot hold unclean elections (ElectLeaders v{version})",
+            broker.address()
+        )));
+    }
+    let wanted = partitions.map(|p| {
+        p.iter()
+            .map(|(topic, partitions)| {
+                ElectLeadersTopicPartitions::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(partitions.clone())
+            })
+            .collect()
+    });
+    let request = ElectLeadersRequest::default()
+        .with_election_type(i8::from(unclean))
+        .with_topic_partitions(wanted)
+        .with_timeout_ms(timeout_ms);
+    let response = broker.call(version, &request)?;
+    Error::check(response.error_code, None, || {
+        "cannot elect leaders".to_string()
+    })?;
+    Ok(response
+        .replica_election_results
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.topic.0.to_string();
+            t.partition_result
+                .into_iter()
+                .map(move |p| ElectionOutcome {
+                    topic: topic.clone(),
+                    partition: p.partition_id,
+                    error_code: p.error_code,
+                    error_message: p.error_message.map(|m| m.to_string()),
+                })
         })
         .collect())
 }

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::image::{MetadataImage, MetadataRecord, PartitionImage, Replica, NO_LEADER};
+use super::image::{MetadataImage, MetadataRecord, PartitionImage, Replica, TopicImage, NO_LEADER};
 use super::shard_for;
 use crate::replication::isr::{AlterAnswer, AlterIsr};
 
@@ -27,6 +27,14 @@ pub fn elect(image: &MetadataImage, p: &PartitionImage, isr: &[i32], unclean: bo
     })
 }
 
+/// Whether a topic's leaders may be elected from outside the ISR: its
+/// `unclean.leader.election.enable`, or the cluster's `default`.
+pub fn unclean_allowed(t: &TopicImage, default: bool) -> bool {
+    t.configs
+        .get("unclean.leader.election.enable")
+        .map_or(default, |v| v.eq_ignore_ascii_case("true"))
+}
+
 /// A broker the controller fences (its session expired, or it shut down): the fence,
 /// then the changes of `leave`.
 pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataRecord> {
@@ -45,8 +53,10 @@ pub fn fence(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
 /// while its last one still leads (Kafka's handling of an unclean shutdown): it leaves
 /// every ISR it is in, except as the last member (the ISR never empties, so the
 /// partition can come back with it clean), and its leaderships pass to the next ISR
-/// member, or to nobody. A new leader epoch then fences whatever the old incarnation
-/// still believed. Only partitions that change get a record.
+/// member, or to nobody (or, where the topic allows unclean elections, to any replica
+/// that may lead). A new leader epoch then fences whatever the old incarnation still
+/// believed. Only partitions that change get a record. `unclean` is the cluster's
+/// default for topics that do not set it.
 pub fn leave(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataRecord> {
     // Decide as if the broker were fenced: nothing may be elected onto it.
     let mut after = image.clone();
@@ -55,6 +65,7 @@ pub fn leave(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
     }
     let mut records = Vec::new();
     for (&topic, t) in &image.topics {
+        let unclean = unclean_allowed(t, unclean);
         for (&partition, p) in &t.partitions {
             if !p.isr.contains(&broker) && p.leader != broker {
                 continue;
@@ -154,6 +165,93 @@ pub fn alter_partition(
         partition_epoch: p.partition_epoch + 1,
     };
     (answer, Some(record))
+}
+
+/// ElectLeaders' two kinds (Kafka's `ElectionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// The first replica, if it is in the ISR and may lead.
+    Preferred,
+    /// For a partition without a leader: an ISR member, or else any replica that may
+    /// lead (which then is the ISR).
+    Unclean,
+}
+
+/// Why ElectLeaders elected nobody for a partition (Kafka's errors of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotElected {
+    /// The partition already has the leader asked for (or, unclean, a leader).
+    NotNeeded,
+    PreferredLeaderNotAvailable,
+    EligibleLeadersNotAvailable,
+}
+
+/// ElectLeaders for one partition, as Kafka's controller decides it: the change that
+/// elects the leader, or why there is none.
+pub fn elect_leader(
+    image: &MetadataImage,
+    topic: Uuid,
+    partition: i32,
+    p: &PartitionImage,
+    election: Election,
+) -> Result<MetadataRecord, NotElected> {
+    let preferred = p.replicas.first().map(|r| r.broker);
+    let (leader, isr) = match election {
+        Election::Preferred if preferred == Some(p.leader) => return Err(NotElected::NotNeeded),
+        Election::Preferred => {
+            let leader = preferred
+                .filter(|b| p.isr.contains(b) && image.is_eligible(*b))
+                .ok_or(NotElected::PreferredLeaderNotAvailable)?;
+            (leader, None)
+        }
+        Election::Unclean if p.leader != NO_LEADER => return Err(NotElected::NotNeeded),
+        Election::Unclean => {
+            let leader =
+                elect(image, p, &p.isr, true).ok_or(NotElected::EligibleLeadersNotAvailable)?;
+            // An unclean leader is the whole ISR: nothing else is known to hold its log.
+            (leader, (!p.isr.contains(&leader)).then(|| vec![leader]))
+        }
+    };
+    Ok(MetadataRecord::PartitionChange {
+        topic,
+        partition,
+        isr,
+        leader: Some(leader),
+        partition_epoch: Some(p.partition_epoch),
+    })
+}
+
+/// The partitions without a leader whose topic allows unclean elections and that have a
+/// replica that may lead: the changes that elect one (Kafka's controller does this
+/// periodically, and so when the config is turned on).
+pub fn unclean_elections(image: &MetadataImage, default: bool) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for (&topic, t) in image
+        .topics
+        .iter()
+        .filter(|(_, t)| unclean_allowed(t, default))
+    {
+        for (&partition, p) in &t.partitions {
+            if let Ok(record) = elect_leader(image, topic, partition, p, Election::Unclean) {
+                records.push(record);
+            }
+        }
+    }
+    records
+}
+
+/// The partitions whose preferred replica could lead and does not (Kafka's
+/// auto.leader.rebalance): the changes that give them back to it.
+pub fn rebalance(image: &MetadataImage) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for (&topic, t) in &image.topics {
+        for (&partition, p) in &t.partitions {
+            if let Ok(record) = elect_leader(image, topic, partition, p, Election::Preferred) {
+                records.push(record);
+            }
+        }
+    }
+    records
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -313,6 +411,33 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_that_allows_unclean_elections_gets_a_leader_from_outside_the_isr() {
+        let (mut image, id) = with_topic(image(&[1, 2]), &[1, 2], &[1], 1);
+        let records = fence(&image, 1, false);
+        apply_all(&mut image, &records);
+        assert_eq!(image.partition(id, 0).unwrap().leader, NO_LEADER);
+        assert!(unclean_elections(&image, false).is_empty());
+        let configs = [(
+            "unclean.leader.election.enable".to_string(),
+            "true".to_string(),
+        )];
+        let offset = image.offset + 1;
+        image
+            .apply(
+                offset,
+                &MetadataRecord::TopicConfigs {
+                    topic: id,
+                    configs: configs.into_iter().collect(),
+                },
+            )
+            .unwrap();
+        let records = unclean_elections(&image, false);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
     fn alter_partition_answers_as_kafka_checks() {
         let (image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 2], 1);
         let change = |isr: Vec<i32>, leader_epoch, partition_epoch| AlterIsr {
@@ -409,6 +534,64 @@ mod tests {
         image.apply_batch(offset, &records).unwrap();
         let p = image.partition(id, 0).unwrap();
         assert_eq!((p.leader, p.isr.clone()), (3, vec![3]));
+    }
+
+    #[test]
+    fn a_preferred_election_gives_the_lead_back_to_the_first_replica_only_from_the_isr() {
+        let (mut image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[2, 3], 2);
+        let p = image.partition(id, 0).unwrap().clone();
+        assert_eq!(
+            elect_leader(&image, id, 0, &p, Election::Preferred),
+            Err(NotElected::PreferredLeaderNotAvailable),
+            "1 is not in the ISR"
+        );
+        assert!(rebalance(&image).is_empty());
+        let (_, grow) = alter_partition(
+            &image,
+            2,
+            id,
+            0,
+            &AlterIsr {
+                leader_epoch: 0,
+                partition_epoch: 0,
+                isr: vec![2, 3, 1],
+            },
+        );
+        apply_all(&mut image, &[grow.unwrap()]);
+        let records = rebalance(&image);
+        assert_eq!(records.len(), 1);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap().clone();
+        assert_eq!((p.leader, p.leader_epoch), (1, 1));
+        assert_eq!(
+            elect_leader(&image, id, 0, &p, Election::Preferred),
+            Err(NotElected::NotNeeded)
+        );
+    }
+
+    #[test]
+    fn an_unclean_election_is_for_partitions_without_a_leader() {
+        let (mut image, id) = with_topic(image(&[1, 2]), &[1, 2], &[1], 1);
+        let p = image.partition(id, 0).unwrap().clone();
+        assert_eq!(
+            elect_leader(&image, id, 0, &p, Election::Unclean),
+            Err(NotElected::NotNeeded)
+        );
+        let records = fence(&image, 1, false);
+        apply_all(&mut image, &records);
+        let p = image.partition(id, 0).unwrap().clone();
+        assert_eq!(p.leader, NO_LEADER);
+        let record = elect_leader(&image, id, 0, &p, Election::Unclean).unwrap();
+        apply_all(&mut image, &[record]);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+        let mut none_left = image.clone();
+        apply_all(&mut none_left, &fence(&image, 2, false));
+        let p = none_left.partition(id, 0).unwrap().clone();
+        assert_eq!(
+            elect_leader(&none_left, id, 0, &p, Election::Unclean),
+            Err(NotElected::EligibleLeadersNotAvailable)
+        );
     }
 
     #[test]

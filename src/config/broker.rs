@@ -138,6 +138,10 @@ pub struct BrokerConfig {
     /// `controlled.shutdown.enable`: on SIGTERM a broker of a cluster first has its
     /// leaderships moved away.
     pub controlled_shutdown_enable: bool,
+    /// `auto.leader.rebalance.enable`: the active controller gives partitions back to
+    /// their preferred replicas every `leader.imbalance.check.interval.seconds`.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: i64,
     /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this
     /// long (to twice it) stands for election.
     pub quorum_election_timeout_ms: i64,
@@ -237,6 +241,8 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9_000,
             replica_lag_time_max_ms: 30_000,
             controlled_shutdown_enable: true,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
             quorum_election_timeout_ms: 1_000,
             metadata_snapshot_bytes: 20 << 20,
             authorizer_class_name: String::new(),

@@ -804,6 +804,26 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.controlled_shutdown_enable.to_string()),
     },
     BrokerKey {
+        name: "auto.leader.rebalance.enable",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.auto_leader_rebalance_enable = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.auto_leader_rebalance_enable.to_string()),
+    },
+    BrokerKey {
+        name: "leader.imbalance.check.interval.seconds",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.leader_imbalance_check_interval_seconds = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.leader_imbalance_check_interval_seconds.to_string()),
+    },
+    BrokerKey {
         name: "controller.quorum.election.timeout.ms",
         kind: ConfigType::Int,
         dynamic: false,

@@ -53,6 +53,10 @@ const PROPOSAL_RETRY: Duration = Duration::from_secs(1);
 /// The key `proposed` keeps the leader's proposal of the cluster's id under (brokers'
 /// ids are never negative).
 const CLUSTER_ID_PROPOSAL: i32 = -1;
+/// The key `proposed` keeps the leader's preferred-leader rebalance under.
+const REBALANCE_PROPOSAL: i32 = -2;
+/// The key `proposed` keeps the leader's unclean elections under.
+const UNCLEAN_PROPOSAL: i32 = -3;
 /// The largest frame a peer may send (a snapshot of the metadata image).
 const FRAME_MAX: usize = 64 << 20;
 /// Messages waiting for a peer's connection, at most; older ones go first (Raft sends
@@ -199,6 +203,9 @@ pub struct Timing {
     pub session_timeout_ms: i64,
     /// Bytes of records between two snapshots of the image.
     pub snapshot_bytes: u64,
+    /// How often the active controller gives partitions back to their preferred
+    /// replicas (`auto.leader.rebalance.enable`); never when `None`.
+    pub leader_rebalance: Option<Duration>,
 }
 
 struct Peer {
@@ -219,6 +226,9 @@ pub struct Member {
     proposed: RefCell<BTreeMap<i32, Instant>>,
     /// Since when this member leads: every broker gets a session from then.
     leading_since: Cell<Option<Instant>>,
+    /// When the leader last looked for partitions to give back to their preferred
+    /// replicas.
+    rebalanced: Cell<Option<Instant>>,
     /// Bytes of records applied since the last snapshot (since the start, after one).
     since_snapshot: Cell<u64>,
     dir: PathBuf,
@@ -319,6 +329,7 @@ impl Member {
             image: RefCell::new(image),
             proposed: RefCell::new(BTreeMap::new()),
             leading_since: Cell::new(None),
+            rebalanced: Cell::new(None),
             since_snapshot: Cell::new(0),
             dir,
             entries: RefCell::new(Rc::new(file)),
@@ -452,6 +463,26 @@ impl Member {
             records.push((CLUSTER_ID_PROPOSAL, vec![MetadataRecord::ClusterId { id }]));
         }
         if let Some(since) = self.leading_since.get() {
+            // Topics that allow unclean elections do not wait for their ISR to return.
+            let unclean = rules::unclean_elections(&image, false);
+            if !unclean.is_empty() {
+                records.push((UNCLEAN_PROPOSAL, unclean));
+            }
+            if let Some(every) = self.timing.leader_rebalance {
+                // The first check an interval after this member took the lead.
+                let last = self.rebalanced.get().unwrap_or(since).max(since);
+                if now.duration_since(last) >= every {
+                    self.rebalanced.set(Some(now));
+                    let balance = rules::rebalance(&image);
+                    if !balance.is_empty() {
+                        tracing::info!(
+                            partitions = balance.len(),
+                            "giving partitions back to their preferred leaders"
+                        );
+                        records.push((REBALANCE_PROPOSAL, balance));
+                    }
+                }
+            }
             let session = Duration::from_millis(self.timing.session_timeout_ms.max(0) as u64);
             let heard = self.heard.borrow();
             for (&broker, b) in &image.brokers {

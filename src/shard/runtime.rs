@@ -497,6 +497,9 @@ async fn start_quorum(
         election_timeout_ms: broker.quorum_election_timeout_ms,
         session_timeout_ms: broker.broker_session_timeout_ms,
         snapshot_bytes: broker.metadata_snapshot_bytes.max(1) as u64,
+        leader_rebalance: broker.auto_leader_rebalance_enable.then(|| {
+            std::time::Duration::from_secs(broker.leader_imbalance_check_interval_seconds as u64)
+        }),
     };
     let member =
         crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use self::quorum::{migrate_file_topics, publish_changes};
 use super::image::MetadataImage;
+use super::rules;
 use super::snapshot::Layout;
 use super::{ClusterState, Snapshot, TopicMeta};
 use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
@@ -34,6 +35,8 @@ use crate::shard::Shard;
 pub const STATE_FILE: &str = "cluster.json";
 /// Partitions one topic may have, at most.
 pub const PARTITIONS_MAX: i32 = 10_000;
+/// ElectLeaders' answer for one topic: each partition asked, elected or why not.
+pub type ElectionResult = (String, Vec<(i32, Result<(), ApiError>)>);
 /// Producer ids handed to a shard at a time (Kafka's ProducerIdsBlock size).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// How long a stopping broker waits for its leaderships to move (the rest of systemd's
@@ -409,6 +412,44 @@ impl Controller {
             .collect();
         self.commit_if_any(shard, state, results, validate_only)
             .await
+    }
+
+    /// ElectLeaders: for each partition asked (every partition when `wanted` is `None`),
+    /// the leader `election` gives it, or why none. A cluster of one leads every
+    /// partition it has: no election is needed.
+    pub async fn elect_leaders(
+        &self,
+        shard: &Rc<Shard>,
+        election: rules::Election,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<ElectionResult> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self
+                .elect_leaders_in_quorum(shard, &member, election, wanted)
+                .await;
+        }
+        let state = self.state.borrow();
+        let Some(wanted) = wanted else {
+            return Vec::new();
+        };
+        wanted
+            .into_iter()
+            .map(|(name, partitions)| {
+                let count = state.topics.get(&name).map_or(0, |t| t.partitions);
+                let results = partitions
+                    .into_iter()
+                    .map(|p| {
+                        let error = match (0..count).contains(&p) {
+                            true => ResponseError::ElectionNotNeeded,
+                            false => ResponseError::UnknownTopicOrPartition,
+                        };
+                        (p, Err(ApiError::code(error)))
+                    })
+                    .collect();
+                (name, results)
+            })
+            .collect()
     }
 
     /// Replaces topics' configs (each already validated by the caller against the

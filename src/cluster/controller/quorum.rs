@@ -12,7 +12,8 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::{
-    check_growth, unknown_topic, Controller, NewPartitions, NewTopic, PRODUCER_ID_BLOCK_SIZE,
+    check_growth, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic,
+    PRODUCER_ID_BLOCK_SIZE,
 };
 use crate::cluster::image::{MetadataImage, MetadataRecord, Replica};
 use crate::cluster::{rules, shard_for, TopicMeta};
@@ -323,6 +324,44 @@ impl Controller {
         ))
     }
 
+    /// ElectLeaders through the quorum: every election decided on the image goes in one
+    /// entry. When a partition changed before it applied (its partition epoch moved),
+    /// the whole is decided again on the new image.
+    pub(super) async fn elect_leaders_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        election: rules::Election,
+        wanted: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<ElectionResult> {
+        let mut outcome = Err(ProposalError::TimedOut(PROPOSAL_TIMEOUT));
+        let mut decided = Vec::new();
+        for _ in 0..3 {
+            let image = member.image();
+            let records;
+            (decided, records) = elections(&image, election, wanted.as_deref());
+            if records.is_empty() {
+                return decided;
+            }
+            outcome = member.propose(&records, PROPOSAL_TIMEOUT).await;
+            if !matches!(outcome, Err(ProposalError::Refused(_))) {
+                break;
+            }
+        }
+        // Applied here: answered once this node's shards have it too.
+        let outcome = match outcome {
+            Ok(_) => self.publish(shard).await,
+            Err(error) => Err(failed(error)),
+        };
+        if let Err(error) = outcome {
+            let elected = decided.iter_mut().flat_map(|(_, ps)| ps.iter_mut());
+            for (_, result) in elected.filter(|(_, r)| r.is_ok()) {
+                *result = Err(error.clone());
+            }
+        }
+        decided
+    }
+
     /// Publishes the new snapshot to this node's shards when any change succeeded; if
     /// that fails, every successful result becomes the failure.
     async fn publish_if_any<T>(
@@ -357,6 +396,62 @@ async fn propose(
         }
         other => other.map_err(failed),
     }
+}
+
+/// ElectLeaders decided on `image`: each partition's answer, and the records of the
+/// elections made. Asked for every partition (`wanted` is `None`), the partitions that
+/// need none are left out of the answer, as Kafka leaves them out.
+fn elections(
+    image: &MetadataImage,
+    election: rules::Election,
+    wanted: Option<&[(String, Vec<i32>)]>,
+) -> (Vec<ElectionResult>, Vec<MetadataRecord>) {
+    let mut records = Vec::new();
+    let mut elect = |id: Option<uuid::Uuid>, partition: i32| {
+        let Some((id, p)) = id.and_then(|id| Some((id, image.partition(id, partition)?))) else {
+            return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+        };
+        let record = rules::elect_leader(image, id, partition, p, election).map_err(|why| {
+            ApiError::code(match why {
+                rules::NotElected::NotNeeded => ResponseError::ElectionNotNeeded,
+                rules::NotElected::PreferredLeaderNotAvailable => {
+                    ResponseError::PreferredLeaderNotAvailable
+                }
+                rules::NotElected::EligibleLeadersNotAvailable => {
+                    ResponseError::EligibleLeadersNotAvailable
+                }
+            })
+        })?;
+        records.push(record);
+        Ok(())
+    };
+    let results = match wanted {
+        Some(wanted) => wanted
+            .iter()
+            .map(|(name, partitions)| {
+                let id = image.topic_ids.get(name).copied();
+                let results = partitions.iter().map(|&p| (p, elect(id, p))).collect();
+                (name.clone(), results)
+            })
+            .collect(),
+        None => image
+            .topics
+            .iter()
+            .map(|(&id, t)| {
+                let results = t
+                    .partitions
+                    .keys()
+                    .map(|&p| (p, elect(Some(id), p)))
+                    .filter(
+                        |(_, r)| !matches!(r, Err(e) if e.code == ResponseError::ElectionNotNeeded),
+                    )
+                    .collect();
+                (t.name.clone(), results)
+            })
+            .filter(|(_, results): &ElectionResult| !results.is_empty())
+            .collect(),
+    };
+    (results, records)
 }
 
 /// The Kafka error for a change the quorum did not take.

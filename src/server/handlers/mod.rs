@@ -28,6 +28,7 @@ mod describe_producers;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod describe_transactions;
+mod elect_leaders;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -161,6 +162,7 @@ handlers! {
     DescribeQuorum => describe_quorum,
     DescribeTopicPartitions => describe_topic_partitions,
     DescribeLogDirs => describe_log_dirs,
+    ElectLeaders => elect_leaders,
     OffsetCommit => offset_commit,
     OffsetFetch => offset_fetch,
     JoinGroup => join_group,
