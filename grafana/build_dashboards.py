@@ -121,6 +121,36 @@ def cluster_overview() -> list[dict]:
             q(f"max(kafka_server_raft_metrics_high_watermark{{{SEL}}})", "high watermark"),
             q(f"max by (instance) (kafka_server_raft_metrics_log_end_offset{{{SEL}}})", "{{instance}} end"),
         ], w=16, description="A node whose end falls behind the high watermark is not keeping up with the quorum."),
+        # Replication between brokers.
+        stat("Active brokers", f"max(kafka_controller_kafkacontroller_activebrokercount{{{SEL}}})",
+             thresholds=RED_BELOW_ONE, description="Registered and not fenced, as the active controller sees them."),
+        stat("Fenced brokers", f"max(kafka_controller_kafkacontroller_fencedbrokercount{{{SEL}}})",
+             thresholds=RED_ABOVE_ZERO, description="Registered but fenced: their sessions ended, or they stopped."),
+        stat("Under min ISR", f"sum(kafka_server_replicamanager_underminisrpartitioncount{{{SEL}}})",
+             thresholds=RED_ABOVE_ZERO, description="Partitions where acks=all is refused (NOT_ENOUGH_REPLICAS)."),
+        stat("At min ISR", f"sum(kafka_server_replicamanager_atminisrpartitioncount{{{SEL}}})",
+             description="Partitions one more lost replica away from refusing acks=all."),
+        stat("Preferred leader imbalance",
+             f"max(kafka_controller_kafkacontroller_preferredreplicaimbalancecount{{{SEL}}})",
+             description="Partitions not led by their first replica; auto.leader.rebalance or "
+                         "shoal leader-election gives them back."),
+        stat("Unclean elections", f"sum(kafka_controller_controllerstats_uncleanleaderelections_total{{{SEL}}})",
+             thresholds=RED_ABOVE_ZERO, description="Leaders elected from outside the ISR since the controllers "
+                                                    "started: records may have been lost."),
+        series("Leaders per broker", [
+            q(f"sum by (instance) (kafka_server_replicamanager_leadercount{{{SEL}}})", "{{instance}}"),
+        ], w=8),
+        series("ISR shrinks / expands and leader elections", [
+            q(f"sum(rate(kafka_server_replicamanager_isrshrinks_total{{{SEL}}}{RATE}))", "ISR shrinks"),
+            q(f"sum(rate(kafka_server_replicamanager_isrexpands_total{{{SEL}}}{RATE}))", "ISR expands"),
+            q(f"sum(rate(kafka_controller_controllerstats_leaderelectionrateandtimems_count{{{SEL}}}{RATE}))",
+              "leader elections"),
+        ], unit="ops", w=8, description="Followers falling out of and back into sync, and partitions changing "
+                                        "leader (failover, controlled shutdown, rebalance)."),
+        series("Replica fetcher max lag", [
+            q(f"max by (instance) (kafka_server_replicafetchermanager_maxlag{{{SEL}}})", "{{instance}}"),
+        ], w=8, description="Records the furthest-behind follower on each broker lacks behind its leader's "
+                            "high watermark."),
     ]
 
 

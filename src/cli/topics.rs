@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::ConnectArgs;
 use crate::client::admin::{self, ConfigEntry, ConfigResource, ConfigSource, NewTopic};
+use crate::client::cluster::PartitionMetadata;
 use crate::client::cluster::{Cluster, TopicMetadata};
 
 #[derive(Args, Debug)]
@@ -63,6 +64,44 @@ pub struct TopicsArgs {
     /// lines only (as Kafka's tool).
     #[arg(long)]
     pub topics_with_overrides: bool,
+    #[command(flatten)]
+    pub filters: PartitionFilters,
+}
+
+/// With --describe: only the partitions in one of these states, without the topics'
+/// summary lines (as Kafka's tool).
+#[derive(Args, Debug, Default)]
+pub struct PartitionFilters {
+    /// Partitions with fewer in-sync replicas than replicas.
+    #[arg(long)]
+    pub under_replicated_partitions: bool,
+    /// Partitions with fewer in-sync replicas than their min.insync.replicas, or no leader.
+    #[arg(long)]
+    pub under_min_isr_partitions: bool,
+    /// Partitions with exactly min.insync.replicas in-sync replicas.
+    #[arg(long)]
+    pub at_min_isr_partitions: bool,
+    /// Partitions without a leader, or led by a broker that is not live.
+    #[arg(long)]
+    pub unavailable_partitions: bool,
+}
+
+impl PartitionFilters {
+    fn any(&self) -> bool {
+        self.under_replicated_partitions
+            || self.under_min_isr_partitions
+            || self.at_min_isr_partitions
+            || self.unavailable_partitions
+    }
+
+    /// Kafka's TopicCommand rules; `live` are the brokers Metadata lists.
+    fn keeps(&self, p: &PartitionMetadata, min_isr: Option<usize>, live: &[i32]) -> bool {
+        let led = p.leader >= 0;
+        (self.under_replicated_partitions && p.isr.len() < p.replicas.len())
+            || (self.under_min_isr_partitions && (!led || min_isr.is_some_and(|m| p.isr.len() < m)))
+            || (self.at_min_isr_partitions && min_isr == Some(p.isr.len()))
+            || (self.unavailable_partitions && (!led || !live.contains(&p.leader)))
+    }
 }
 
 pub fn run(args: TopicsArgs) -> Result<()> {
@@ -133,6 +172,12 @@ fn check_args(args: &TopicsArgs) -> Result<()> {
     only_with(
         args.topics_with_overrides,
         "--topics-with-overrides",
+        args.describe,
+        "--describe",
+    )?;
+    only_with(
+        args.filters.any(),
+        "--under-replicated-partitions, --under-min-isr-partitions, --at-min-isr-partitions and --unavailable-partitions",
         args.describe,
         "--describe",
     )?;
@@ -217,9 +262,26 @@ fn describe(cluster: &mut Cluster, args: &TopicsArgs) -> Result<()> {
         .map(|t| ConfigResource::Topic(t.name.clone()))
         .collect();
     let configs = admin::describe_configs(cluster, &resources, false)?;
+    let live: Vec<i32> = match args.filters.any() {
+        true => cluster
+            .metadata(Some(&[]), false)?
+            .brokers
+            .into_keys()
+            .collect(),
+        false => Vec::new(),
+    };
     for (topic, configs) in topics.iter().zip(&configs) {
         let lines = describe_lines(topic, configs);
-        if !args.topics_with_overrides {
+        if args.filters.any() {
+            let min_isr = configs
+                .iter()
+                .find(|c| c.name == "min.insync.replicas")
+                .and_then(|c| c.value.as_deref()?.parse().ok());
+            let partitions = topic.partitions.iter().zip(lines.into_iter().skip(1));
+            for (_, line) in partitions.filter(|(p, _)| args.filters.keeps(p, min_isr, &live)) {
+                super::say(line)?;
+            }
+        } else if !args.topics_with_overrides {
             for line in lines {
                 super::say(line)?;
             }
@@ -314,7 +376,6 @@ pub fn describe_lines(topic: &TopicMetadata, configs: &[ConfigEntry]) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::cluster::PartitionMetadata;
 
     fn entry(name: &str, value: Option<&str>, source: ConfigSource) -> ConfigEntry {
         ConfigEntry {
@@ -371,6 +432,37 @@ mod tests {
             describe_lines(&unnamed, &[]),
             ["Topic: orders\tPartitionCount: 0\tReplicationFactor: 0\tConfigs: "]
         );
+    }
+
+    #[test]
+    fn partition_filters_are_kafkas() {
+        let p = |leader, replicas: &[i32], isr: &[i32]| PartitionMetadata {
+            index: 0,
+            error_code: 0,
+            leader,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+        };
+        let only = |f: fn(&mut PartitionFilters)| {
+            let mut filters = PartitionFilters::default();
+            f(&mut filters);
+            filters
+        };
+        let live = [1, 2];
+        let under = only(|f| f.under_replicated_partitions = true);
+        assert!(under.keeps(&p(1, &[1, 2, 3], &[1, 2]), Some(2), &live));
+        assert!(!under.keeps(&p(1, &[1, 2], &[1, 2]), Some(2), &live));
+        let below = only(|f| f.under_min_isr_partitions = true);
+        assert!(below.keeps(&p(1, &[1, 2, 3], &[1]), Some(2), &live));
+        assert!(below.keeps(&p(-1, &[1, 2, 3], &[1, 2, 3]), Some(2), &live));
+        assert!(!below.keeps(&p(1, &[1, 2, 3], &[1, 2]), Some(2), &live));
+        let at = only(|f| f.at_min_isr_partitions = true);
+        assert!(at.keeps(&p(1, &[1, 2, 3], &[1, 2]), Some(2), &live));
+        assert!(!at.keeps(&p(1, &[1, 2, 3], &[1, 2, 3]), Some(2), &live));
+        let unavailable = only(|f| f.unavailable_partitions = true);
+        assert!(unavailable.keeps(&p(-1, &[1], &[1]), None, &live));
+        assert!(unavailable.keeps(&p(3, &[3], &[3]), None, &live));
+        assert!(!unavailable.keeps(&p(2, &[2], &[2]), None, &live));
     }
 
     #[test]

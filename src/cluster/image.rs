@@ -380,6 +380,31 @@ impl MetadataImage {
     }
 }
 
+/// Leader elections `records` make when applied to `image`: how many, and how many of
+/// them chose a leader outside the ISR (unclean).
+pub fn elections(image: &MetadataImage, records: &[MetadataRecord]) -> (u64, u64) {
+    let (mut all, mut unclean) = (0, 0);
+    for record in records {
+        let MetadataRecord::PartitionChange {
+            topic,
+            partition,
+            leader: Some(leader),
+            ..
+        } = record
+        else {
+            continue;
+        };
+        let Some(p) = image.partition(*topic, *partition) else {
+            continue;
+        };
+        if *leader != NO_LEADER && *leader != p.leader {
+            all += 1;
+            unclean += u64::from(!p.isr.contains(leader));
+        }
+    }
+    (all, unclean)
+}
+
 /// One log entry's records.
 pub fn encode(records: &[MetadataRecord]) -> Vec<u8> {
     serde_json::to_vec(records).expect("metadata records always serialize")

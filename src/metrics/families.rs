@@ -7,7 +7,7 @@
 //! without the `topic` label). Families with no series are left out: the text format
 //! has no way to write one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use hdrhistogram::Histogram;
 use prometheus::proto::{
@@ -18,7 +18,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use super::histogram::{latency_histogram, BucketSample};
 use super::requests::PHASE_COUNT;
-use super::sample::{ShardSample, IO_OPS};
+use super::sample::{ClusterSample, ShardSample, IO_OPS};
 use super::topics::TopicCounts;
 
 /// What the families need to know about the broker beyond its shards' samples.
@@ -117,7 +117,8 @@ pub fn build(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     families.extend(topic_families(samples));
     families.extend(request_families(samples));
     families.extend(broker_families(samples, broker));
-    families.extend(log_families(samples, broker));
+    families.extend(replication_families(samples, broker));
+    families.extend(log_families(samples));
     families.extend(quorum_families(samples, broker));
     families.extend(shard_families(samples));
     families.extend(consumer_group_families(samples));
@@ -222,14 +223,24 @@ fn request_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
 
 fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     let partitions: usize = samples.iter().map(|s| s.partitions.len()).sum();
-    let held = || samples.iter().flat_map(|s| &s.partitions);
-    let under_min_isr = held()
+    // As Kafka's ReplicaManager counts them: of the partitions this broker leads.
+    let led = || {
+        samples
+            .iter()
+            .flat_map(|s| &s.partitions)
+            .filter(|p| p.leader == broker.node_id)
+    };
+    let under_replicated = led().filter(|p| p.in_sync_replicas < p.replicas).count();
+    let under_min_isr = led()
         .filter(|p| p.in_sync_replicas < p.min_insync_replicas)
         .count();
-    let at_min_isr = held()
+    let at_min_isr = led()
         .filter(|p| p.in_sync_replicas == p.min_insync_replicas)
         .count();
-    let offline: u64 = samples.iter().map(|s| s.offline_partitions).sum();
+    // Logs this broker cannot serve, and on the active controller partitions without a
+    // leader.
+    let offline: u64 = samples.iter().map(|s| s.offline_partitions).sum::<u64>()
+        + cluster(samples).offline_partitions;
     // The active controller: the quorum's leader (a cluster of one leads itself).
     let controllers = samples
         .iter()
@@ -254,40 +265,30 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             "Partitions on this broker (ReplicaManager PartitionCount)",
             partitions as f64,
         ),
-        // A single broker leads every partition it holds.
         single(
             "kafka_server_replicamanager_leadercount",
             "Partitions this broker leads (ReplicaManager LeaderCount)",
-            partitions as f64,
+            led().count() as f64,
         ),
-        // Every partition has one replica, this broker's, and it is always in sync;
-        // replication brings partitions whose in-sync set is smaller than the replica set.
         single(
             "kafka_server_replicamanager_underreplicatedpartitions",
-            "Partitions with fewer in-sync replicas than replicas (ReplicaManager UnderReplicatedPartitions)",
-            0.0,
+            "Partitions led here with fewer in-sync replicas than replicas (ReplicaManager UnderReplicatedPartitions)",
+            under_replicated as f64,
         ),
         single(
             "kafka_server_replicamanager_underminisrpartitioncount",
-            "Partitions with fewer in-sync replicas than min.insync.replicas (ReplicaManager UnderMinIsrPartitionCount)",
+            "Partitions led here with fewer in-sync replicas than min.insync.replicas (ReplicaManager UnderMinIsrPartitionCount)",
             under_min_isr as f64,
         ),
         single(
             "kafka_server_replicamanager_atminisrpartitioncount",
-            "Partitions with exactly min.insync.replicas in-sync replicas (ReplicaManager AtMinIsrPartitionCount)",
+            "Partitions led here with exactly min.insync.replicas in-sync replicas (ReplicaManager AtMinIsrPartitionCount)",
             at_min_isr as f64,
         ),
         single(
             "kafka_server_replicamanager_replicacount",
             "Replicas on this broker, leaders and followers (ReplicaManager ReplicaCount)",
             partitions as f64,
-        ),
-        // One broker never elects a leader that was out of sync.
-        family(
-            "kafka_controller_controllerstats_uncleanleaderelections_total",
-            "Leaders elected from out-of-sync replicas (ControllerStats UncleanLeaderElectionsPerSec)",
-            MetricType::COUNTER,
-            vec![counter(&[], 0.0)],
         ),
         single(
             "kafka_brokers",
@@ -301,7 +302,7 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
         ),
         single(
             "kafka_controller_kafkacontroller_offlinepartitionscount",
-            "Partitions without a serving leader (KafkaController OfflinePartitionsCount)",
+            "Partitions without a serving leader: logs this broker cannot serve, and on the active controller partitions without a leader (KafkaController OfflinePartitionsCount)",
             offline as f64,
         ),
         family(
@@ -317,6 +318,115 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             per_processor(|s| s.connections_created as f64, counter),
         ),
     ]
+}
+
+/// The cluster as the controller on shard 0 sees it; a cluster of one is its own.
+fn cluster(samples: &[ShardSample]) -> ClusterSample {
+    samples.iter().find_map(|s| s.cluster).unwrap_or_default()
+}
+
+/// Replication: the active controller's view of the cluster (KafkaController,
+/// ControllerStats), this broker's ISR changes and its followers' lag behind their
+/// leaders (ReplicaManager, ReplicaFetcherManager, FetcherLagMetrics).
+fn replication_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
+    let held = || samples.iter().flat_map(|s| &s.partitions);
+    let c = match samples.iter().find_map(|s| s.cluster) {
+        Some(c) => c,
+        // A cluster of one: its controller is always active and holds every partition.
+        None => {
+            let topics: BTreeSet<&str> = held().map(|p| p.topic.as_str()).collect();
+            ClusterSample {
+                active: true,
+                topics: topics.len() as u64,
+                partitions: held().count() as u64,
+                active_brokers: 1,
+                ..ClusterSample::default()
+            }
+        }
+    };
+    let controller = [
+        (
+            "kafka_controller_kafkacontroller_globaltopiccount",
+            "Topics in the cluster, on the active controller (KafkaController GlobalTopicCount)",
+            c.topics,
+        ),
+        (
+            "kafka_controller_kafkacontroller_globalpartitioncount",
+            "Partitions in the cluster, on the active controller (KafkaController GlobalPartitionCount)",
+            c.partitions,
+        ),
+        (
+            "kafka_controller_kafkacontroller_preferredreplicaimbalancecount",
+            "Partitions not led by their first replica, on the active controller (KafkaController PreferredReplicaImbalanceCount)",
+            c.preferred_imbalance,
+        ),
+        (
+            "kafka_controller_kafkacontroller_activebrokercount",
+            "Registered brokers not fenced, on the active controller (KafkaController ActiveBrokerCount)",
+            c.active_brokers,
+        ),
+        (
+            "kafka_controller_kafkacontroller_fencedbrokercount",
+            "Registered brokers fenced, on the active controller (KafkaController FencedBrokerCount)",
+            c.fenced_brokers,
+        ),
+    ];
+    let total = |f: fn(&ShardSample) -> u64| samples.iter().map(f).sum::<u64>() as f64;
+    let following = || held().filter(|p| p.leader != broker.node_id);
+    let lags = following()
+        .map(|p| {
+            let client = format!("ReplicaFetcherThread-0-{}", p.leader);
+            let labels = [
+                ("clientid", client.as_str()),
+                ("topic", p.topic.as_str()),
+                ("partition", &p.partition.to_string()),
+            ];
+            gauge(&labels, p.fetch_lag as f64)
+        })
+        .collect();
+    let mut families: Vec<MetricFamily> = controller
+        .into_iter()
+        .map(|(name, help, value)| single(name, help, value as f64))
+        .collect();
+    families.extend([
+        family(
+            "kafka_controller_controllerstats_leaderelectionrateandtimems_count",
+            "Leader elections this node applied as the active controller (ControllerStats LeaderElectionRateAndTimeMs)",
+            MetricType::COUNTER,
+            vec![counter(&[], c.leader_elections as f64)],
+        ),
+        family(
+            "kafka_controller_controllerstats_uncleanleaderelections_total",
+            "Leaders elected from out-of-sync replicas by this node as the active controller (ControllerStats UncleanLeaderElectionsPerSec)",
+            MetricType::COUNTER,
+            vec![counter(&[], c.unclean_leader_elections as f64)],
+        ),
+        family(
+            "kafka_server_replicamanager_isrshrinks_total",
+            "ISR shrinks committed for partitions led here (ReplicaManager IsrShrinksPerSec)",
+            MetricType::COUNTER,
+            vec![counter(&[], total(|s| s.isr_shrinks))],
+        ),
+        family(
+            "kafka_server_replicamanager_isrexpands_total",
+            "ISR expansions committed for partitions led here (ReplicaManager IsrExpandsPerSec)",
+            MetricType::COUNTER,
+            vec![counter(&[], total(|s| s.isr_expands))],
+        ),
+        single_labelled(
+            "kafka_server_replicafetchermanager_maxlag",
+            "Records the furthest-behind follower replica here lacks (ReplicaFetcherManager MaxLag)",
+            &[("clientid", "Replica")],
+            following().map(|p| p.fetch_lag).max().unwrap_or(0) as f64,
+        ),
+        family(
+            "kafka_server_fetcherlagmetrics_consumerlag",
+            "Records each follower replica here lacks behind its leader's high watermark (FetcherLagMetrics ConsumerLag)",
+            MetricType::GAUGE,
+            lags,
+        ),
+    ]);
+    families
 }
 
 /// The states Kafka's raft-metrics `current-state` takes, one series each.
@@ -372,7 +482,7 @@ fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
     ]
 }
 
-fn log_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
+fn log_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
     let mut partitions: Vec<_> = samples.iter().flat_map(|s| &s.partitions).collect();
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     let mut per_topic: BTreeMap<&str, usize> = BTreeMap::new();
@@ -388,11 +498,12 @@ fn log_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
         start.push(gauge(&labels, p.log_start_offset as f64));
         end.push(gauge(&labels, p.log_end_offset as f64));
         isr.push(gauge(&labels, f64::from(p.in_sync_replicas)));
-        // One replica, this broker's: the leader, the preferred one, never under-replicated.
-        replicas.push(gauge(&labels, 1.0));
-        leader.push(gauge(&labels, f64::from(broker.node_id)));
-        under.push(gauge(&labels, 0.0));
-        preferred.push(gauge(&labels, 1.0));
+        replicas.push(gauge(&labels, f64::from(p.replicas)));
+        leader.push(gauge(&labels, f64::from(p.leader)));
+        let under_replicated = p.in_sync_replicas < p.replicas;
+        under.push(gauge(&labels, f64::from(u8::from(under_replicated))));
+        let is_preferred = p.leader == p.preferred_leader;
+        preferred.push(gauge(&labels, f64::from(u8::from(is_preferred))));
     }
     let counts = per_topic
         .iter()
@@ -765,6 +876,10 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
     f.set_field_type(kind);
     f.set_metric(metrics);
     f
+}
+
+fn single_labelled(name: &str, help: &str, labels: &[(&str, &str)], value: f64) -> MetricFamily {
+    family(name, help, MetricType::GAUGE, vec![gauge(labels, value)])
 }
 
 fn single(name: &str, help: &str, value: f64) -> MetricFamily {

@@ -7,7 +7,7 @@ use kafka_protocol::messages::ApiKey;
 use super::families::{build, encode, Broker, QUANTILES, TOPIC_FAMILIES};
 use super::histogram::DurationHistogram;
 use super::requests::{RequestMetrics, RequestTimes};
-use super::sample::{GroupOffsets, PartitionSample, ShardSample};
+use super::sample::{ClusterSample, GroupOffsets, PartitionSample, ShardSample};
 use super::topics::TopicCounts;
 use crate::quorum::member::{QuorumStatus, VoterStatus};
 
@@ -248,6 +248,10 @@ fn broker_gauges_and_connections_per_network_processor() {
         log_end_offset: end,
         in_sync_replicas: 1,
         min_insync_replicas: if topic == "s" { 2 } else { 1 },
+        replicas: 1,
+        leader: 7,
+        preferred_leader: 7,
+        fetch_lag: 0,
     };
     s0.partitions = vec![partition("t", 1, 40), partition("t", 0, 30)];
     let mut s1 = shard(1);
@@ -353,6 +357,91 @@ fn broker_gauges_and_connections_per_network_processor() {
             &format!("kafka_topic_partition_under_replicated_partition{p}")
         ),
         0.0
+    );
+}
+
+#[test]
+fn replication_counts_partitions_led_here_and_followers_lag() {
+    let replicated = |partition, leader, isr, lag| PartitionSample {
+        topic: "r".into(),
+        partition,
+        size_bytes: 0,
+        log_start_offset: 0,
+        log_end_offset: 0,
+        in_sync_replicas: isr,
+        min_insync_replicas: 2,
+        replicas: 3,
+        leader,
+        preferred_leader: 7,
+        fetch_lag: lag,
+    };
+    let mut s0 = shard(0);
+    s0.partitions = vec![
+        replicated(0, 7, 3, 0),
+        replicated(1, 7, 2, 0),
+        replicated(2, 8, 1, 40),
+    ];
+    s0.cluster = Some(ClusterSample {
+        active: true,
+        topics: 1,
+        partitions: 3,
+        offline_partitions: 1,
+        preferred_imbalance: 1,
+        fenced_brokers: 1,
+        active_brokers: 2,
+        leader_elections: 5,
+        unclean_leader_elections: 1,
+    });
+    s0.isr_shrinks = 2;
+    let mut s1 = shard(1);
+    s1.partitions = vec![replicated(3, 9, 3, 15)];
+    s1.isr_expands = 1;
+    let text = render(&[s0, s1], &BROKER);
+    let replica_manager = |name: &str| value(&text, &format!("kafka_server_replicamanager_{name}"));
+    assert_eq!(replica_manager("partitioncount"), 4.0);
+    assert_eq!(replica_manager("leadercount"), 2.0);
+    // Of the two led here, one has an ISR of two of three: under-replicated, at min ISR.
+    assert_eq!(replica_manager("underreplicatedpartitions"), 1.0);
+    assert_eq!(replica_manager("atminisrpartitioncount"), 1.0);
+    assert_eq!(replica_manager("underminisrpartitioncount"), 0.0);
+    assert_eq!(replica_manager("isrshrinks_total"), 2.0);
+    assert_eq!(replica_manager("isrexpands_total"), 1.0);
+    let controller = |name: &str| value(&text, &format!("kafka_controller_kafkacontroller_{name}"));
+    assert_eq!(controller("offlinepartitionscount"), 1.0);
+    assert_eq!(controller("preferredreplicaimbalancecount"), 1.0);
+    assert_eq!(controller("globalpartitioncount"), 3.0);
+    assert_eq!(controller("fencedbrokercount"), 1.0);
+    assert_eq!(controller("activebrokercount"), 2.0);
+    let stats = |name: &str| value(&text, &format!("kafka_controller_controllerstats_{name}"));
+    assert_eq!(stats("leaderelectionrateandtimems_count"), 5.0);
+    assert_eq!(stats("uncleanleaderelections_total"), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            "kafka_server_replicafetchermanager_maxlag{clientid=\"Replica\"}"
+        ),
+        40.0
+    );
+    let lag = "kafka_server_fetcherlagmetrics_consumerlag{clientid=\"ReplicaFetcherThread-0-9\",topic=\"r\",partition=\"3\"}";
+    assert_eq!(value(&text, lag), 15.0);
+    let p = "{topic=\"r\",partition=\"2\"}";
+    assert_eq!(
+        value(&text, &format!("kafka_topic_partition_leader{p}")),
+        8.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("kafka_topic_partition_leader_is_preferred{p}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("kafka_topic_partition_under_replicated_partition{p}")
+        ),
+        1.0
     );
 }
 

@@ -27,7 +27,9 @@ use std::cell::Cell;
 pub use exporter::serve;
 pub use histogram::DurationHistogram;
 pub use requests::{HandlerTimes, RequestMetrics, RequestTimer};
-pub use sample::{sample, GroupOffsets, PartitionSample, RuntimeSample, ShardSample};
+pub use sample::{
+    sample, ClusterSample, GroupOffsets, PartitionSample, RuntimeSample, ShardSample,
+};
 pub use topics::{TopicCounters, TopicCounts};
 
 /// A count that only its own shard bumps.
@@ -80,6 +82,10 @@ pub struct ShardMetrics {
     pub cross_shard_received: Counter,
     /// Jobs from other shards running here now.
     pub cross_shard_running: Gauge,
+    /// ISR changes committed for partitions this shard leads (ReplicaManager
+    /// IsrShrinksPerSec and IsrExpandsPerSec).
+    pub isr_shrinks: Counter,
+    pub isr_expands: Counter,
     // The writer's fdatasync histogram and group-commit counts live on the shard's
     // `Writer`, which bumps them; `sample` reads them there.
     /// glommio's executor and ring statistics reset when read; the totals live here.

@@ -42,12 +42,18 @@ pub struct ShardSample {
     pub quorum: Option<crate::quorum::member::QuorumStatus>,
     /// Brokers registered and not fenced, with a quorum of several voters (shard 0).
     pub registered_brokers: Option<usize>,
+    /// The controller's view of the cluster, with a quorum of several voters (shard 0).
+    pub cluster: Option<ClusterSample>,
+    /// ISR changes this shard's leaders had committed: shrinks and expansions.
+    pub isr_shrinks: u64,
+    pub isr_expands: u64,
     /// The groups this shard coordinates and their member counts.
     pub group_members: Vec<(String, usize)>,
     pub consumer_groups: Vec<GroupOffsets>,
 }
 
-/// A partition's log, as Kafka's `kafka.log:type=Log` beans describe it.
+/// A partition's log, as Kafka's `kafka.log:type=Log` beans describe it, and its
+/// replicas as the metadata has them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionSample {
     pub topic: String,
@@ -57,6 +63,33 @@ pub struct PartitionSample {
     pub log_end_offset: i64,
     pub in_sync_replicas: i32,
     pub min_insync_replicas: i32,
+    pub replicas: i32,
+    /// The leader's node id (-1: none).
+    pub leader: i32,
+    /// The first replica, which leads when it can.
+    pub preferred_leader: i32,
+    /// Follower side: how far behind the leader's high watermark it was at the last
+    /// fetch answer.
+    pub fetch_lag: i64,
+}
+
+/// What the active controller knows of the cluster (Kafka's KafkaController and
+/// ControllerStats beans); every gauge is 0 on a node that does not lead the quorum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterSample {
+    pub active: bool,
+    pub topics: u64,
+    pub partitions: u64,
+    /// Partitions without a leader.
+    pub offline_partitions: u64,
+    /// Partitions not led by their first replica.
+    pub preferred_imbalance: u64,
+    pub fenced_brokers: u64,
+    pub active_brokers: u64,
+    /// Leader elections this node applied while it led the quorum, and of them the
+    /// unclean ones: counters.
+    pub leader_elections: u64,
+    pub unclean_leader_elections: u64,
 }
 
 /// A consumer group's position on one partition, reported by the shard that
@@ -133,14 +166,22 @@ pub fn sample(shard: &Shard) -> ShardSample {
         .iter()
         .map(|p| {
             let offsets = p.offsets();
+            let replicas = snapshot.replicas_of(&p.topic, p.index);
+            let replicas = replicas.as_ref();
             PartitionSample {
                 topic: p.topic.clone(),
                 partition: p.index,
                 size_bytes: p.size_bytes(),
                 log_start_offset: offsets.log_start,
                 log_end_offset: offsets.log_end,
-                in_sync_replicas: p.in_sync_replicas(),
+                in_sync_replicas: replicas.map_or(1, |r| r.isr.len() as i32),
                 min_insync_replicas: p.min_insync_replicas(),
+                replicas: replicas.map_or(1, |r| r.replicas.len() as i32),
+                leader: replicas.map_or(-1, |r| r.leader),
+                preferred_leader: replicas
+                    .and_then(|r| r.replicas.first().copied())
+                    .unwrap_or(-1),
+                fetch_lag: p.fetch_lag(),
             }
         })
         .collect();
@@ -191,6 +232,12 @@ pub fn sample(shard: &Shard) -> ShardSample {
                     .map(|r| r.brokers.len())
             })
             .flatten(),
+        cluster: shard
+            .has_controller()
+            .then(|| shard.controller().cluster_sample())
+            .flatten(),
+        isr_shrinks: m.isr_shrinks.get(),
+        isr_expands: m.isr_expands.get(),
         group_members: shard
             .groups
             .list()

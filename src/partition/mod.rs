@@ -184,6 +184,9 @@ pub struct Partition {
     /// `None` while it follows, and in a cluster of one (the high watermark follows
     /// the log end).
     leadership: RefCell<Option<Leadership>>,
+    /// Follower side: how far this log's end was behind the leader's high watermark at
+    /// the last fetch answer (Kafka's FetcherLagMetrics ConsumerLag).
+    fetch_lag: Cell<i64>,
     appended: Event,
 }
 
@@ -256,6 +259,7 @@ impl Partition {
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
             leadership: RefCell::new(None),
+            fetch_lag: Cell::new(0),
             appended: Event::default(),
         };
         partition.apply(settings);
@@ -332,6 +336,15 @@ impl Partition {
             .borrow()
             .as_ref()
             .map_or(1, |l| l.isr.len() as i32)
+    }
+
+    /// How far this follower was behind its leader at the last fetch answer (0 while it
+    /// leads).
+    pub fn fetch_lag(&self) -> i64 {
+        match self.is_leading() {
+            true => 0,
+            false => self.fetch_lag.get(),
+        }
     }
 
     pub fn min_insync_replicas(&self) -> i32 {

@@ -254,6 +254,7 @@ impl Partition {
         log_start: i64,
     ) -> Result<(), ApiError> {
         let end = self.log.end_offset();
+        self.fetch_lag.set((high_watermark - end).max(0));
         let high_watermark = high_watermark.min(end).max(0);
         if high_watermark != self.high_watermark.get() {
             self.high_watermark.set(high_watermark);

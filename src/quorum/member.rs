@@ -38,6 +38,7 @@ use super::{codec, Committed, Persist, Quorum, QuorumConfig};
 use crate::cluster::image::{self, MetadataImage, MetadataRecord};
 use crate::cluster::rules;
 use crate::config::QuorumPeers;
+use crate::metrics::ClusterSample;
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::shard::{Event, Shard};
 
@@ -130,12 +131,15 @@ pub fn read_image(log_dir: &Path, peers: &QuorumPeers) -> anyhow::Result<Metadat
 
 /// Applies one committed entry's records, whole; one that does not decode or does not
 /// fit is skipped on every node alike, and logged.
-fn apply_entry(image: &mut MetadataImage, index: u64, data: &[u8]) -> Result<(), String> {
+/// The leader elections the entry made (all, unclean).
+fn apply_entry(image: &mut MetadataImage, index: u64, data: &[u8]) -> Result<(u64, u64), String> {
     let applied = image::decode(data)
         .map_err(|e| e.to_string())
         .and_then(|records| {
+            let elections = image::elections(image, &records);
             image
                 .apply_batch(index, &records)
+                .map(|()| elections)
                 .map_err(|e| e.to_string())
         });
     if let Err(error) = &applied {
@@ -229,6 +233,9 @@ pub struct Member {
     /// When the leader last looked for partitions to give back to their preferred
     /// replicas.
     rebalanced: Cell<Option<Instant>>,
+    /// Leader elections (and of them unclean ones) applied while this member led.
+    elections: Cell<u64>,
+    unclean_elections: Cell<u64>,
     /// Bytes of records applied since the last snapshot (since the start, after one).
     since_snapshot: Cell<u64>,
     dir: PathBuf,
@@ -330,6 +337,8 @@ impl Member {
             proposed: RefCell::new(BTreeMap::new()),
             leading_since: Cell::new(None),
             rebalanced: Cell::new(None),
+            elections: Cell::new(0),
+            unclean_elections: Cell::new(0),
             since_snapshot: Cell::new(0),
             dir,
             entries: RefCell::new(Rc::new(file)),
@@ -431,6 +440,36 @@ impl Member {
     /// image, which `image` makes).
     pub fn has_broker(&self, id: i32) -> bool {
         self.image.borrow().brokers.contains_key(&id)
+    }
+
+    /// The cluster as the active controller sees it (gauges only on the leader), and the
+    /// elections this member counted.
+    pub fn cluster_sample(&self) -> ClusterSample {
+        let counted = ClusterSample {
+            leader_elections: self.elections.get(),
+            unclean_leader_elections: self.unclean_elections.get(),
+            ..ClusterSample::default()
+        };
+        if !self.quorum.borrow().is_leader() {
+            return counted;
+        }
+        let image = self.image.borrow();
+        let partitions = || image.topics.values().flat_map(|t| t.partitions.values());
+        let fenced = image.brokers.values().filter(|b| b.fenced).count() as u64;
+        ClusterSample {
+            active: true,
+            topics: image.topics.len() as u64,
+            partitions: partitions().count() as u64,
+            offline_partitions: partitions()
+                .filter(|p| p.leader == image::NO_LEADER)
+                .count() as u64,
+            preferred_imbalance: partitions()
+                .filter(|p| p.replicas.first().map(|r| r.broker) != Some(p.leader))
+                .count() as u64,
+            fenced_brokers: fenced,
+            active_brokers: image.brokers.len() as u64 - fenced,
+            ..counted
+        }
     }
 
     /// The metadata as this node has applied it.
@@ -559,6 +598,14 @@ impl Member {
                 .set(self.since_snapshot.get() + c.data.len() as u64);
             let before: BTreeSet<Uuid> = image.topics.keys().copied().collect();
             let applied = apply_entry(&mut image, c.index, &c.data);
+            // Counted by the active controller, as Kafka's controller counts the
+            // elections it makes.
+            if let (Ok((all, unclean)), true) = (&applied, self.quorum.borrow().is_leader()) {
+                self.elections.set(self.elections.get() + all);
+                self.unclean_elections
+                    .set(self.unclean_elections.get() + unclean);
+            }
+            let applied = applied.map(|_| ());
             self.removed.borrow_mut().extend(
                 before
                     .into_iter()

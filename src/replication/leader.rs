@@ -51,6 +51,13 @@ pub fn send_alter(shard: &Rc<Shard>, partition: &Rc<Partition>, change: AlterIsr
         if let Ok(Some(answer)) = answer {
             if let AlterAnswer::Committed { isr, .. } = &answer {
                 tracing::info!(topic = %partition.topic, partition = index, ?isr, "ISR changed");
+                let before = partition.in_sync_replicas() as usize;
+                let metrics = &shard.metrics;
+                match isr.len().cmp(&before) {
+                    std::cmp::Ordering::Less => metrics.isr_shrinks.add(1),
+                    std::cmp::Ordering::Greater => metrics.isr_expands.add(1),
+                    std::cmp::Ordering::Equal => {}
+                }
             }
             partition.on_alter_answer(asked_at, answer, now_ms());
         }

@@ -11,6 +11,7 @@ in-sync replicas than min.insync.replicas, acks=all is refused with NOT_ENOUGH_R
 from __future__ import annotations
 
 import random
+import subprocess
 import threading
 import time
 
@@ -19,7 +20,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from clients import base_conf, consume_all, produce_all, produce_one_error, producer, unique_topic, wait_futures
-from test_quorum import describe_cluster, start_quorum, wait_for
+from conftest import shoal_bin
+from test_quorum import describe_cluster, scrape_value, start_quorum, wait_for
 
 PARTITIONS = 4
 ROUNDS = 20
@@ -206,6 +208,13 @@ def test_a_broker_stopped_with_sigterm_hands_its_leaderships_over_first(start_br
     check_acked(w, brokers, topic)
 
 
+def topics_tool(b, *args: str) -> str:
+    cp = subprocess.run([str(shoal_bin()), "topics", "--bootstrap-server", b.bootstrap, *args],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout
+
+
 def log_bytes(broker, topic: str, partition: int) -> bytes:
     """A replica's log, its segments' bytes in order."""
     directory = broker.log_dir / f"{topic}-{partition}"
@@ -233,9 +242,24 @@ def test_acks_all_is_refused_below_min_insync_replicas(start_broker):
     assert err is not None and err.code() == KafkaError.NOT_ENOUGH_REPLICAS, err
     relaxed = producer(by_id[leader], acks=1)
     assert produce_one_error(relaxed, topic, value=b"leader only") is None
+    # What an operator sees: kafka-topics.sh's partition filters and the leader's metrics.
+    line = f"\tTopic: {topic}\tPartition: 0\tLeader: {leader}\t"
+    for flag, listed in [("--under-replicated-partitions", True), ("--under-min-isr-partitions", True),
+                         ("--at-min-isr-partitions", False), ("--unavailable-partitions", False)]:
+        out = topics_tool(by_id[leader], "--describe", flag)
+        assert out.startswith(line) == listed and out.count("\n") == int(listed), (flag, out)
+    # (The controller's fence took the victim out of the ISR: as in Kafka, that is no
+    # shrink of the leader's.)
+    replica_manager = {name: scrape_value(by_id[leader], f"kafka_server_replicamanager_{name}")
+                       for name in ["underreplicatedpartitions", "underminisrpartitioncount", "isrshrinks_total"]}
+    assert replica_manager == {"underreplicatedpartitions": 1, "underminisrpartitioncount": 1,
+                               "isrshrinks_total": 0}, replica_manager
 
     by_id[victim].start()
     wait_for("the ISR full again", lambda: full_isr(a, topic, set(by_id), 1), deadline_s=60)
+    assert topics_tool(by_id[leader], "--describe", "--under-replicated-partitions") == ""
+    assert scrape_value(by_id[leader], "kafka_server_replicamanager_underreplicatedpartitions") == 0
+    assert scrape_value(by_id[leader], "kafka_server_replicamanager_isrexpands_total") == 1
     assert produce_one_error(strict, topic, value=b"all three again") is None
     values = [r.value for r in consume_all(by_id[leader], topic, [0])[0]]
     assert values == [b"all three", b"leader only", b"all three again"]

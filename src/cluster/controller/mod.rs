@@ -136,6 +136,11 @@ impl Controller {
         }
     }
 
+    /// The controller's view of the cluster for the metrics, with a quorum.
+    pub fn cluster_sample(&self) -> Option<crate::metrics::ClusterSample> {
+        self.member().map(|m| m.cluster_sample())
+    }
+
     fn member(&self) -> Option<Rc<Member>> {
         self.quorum.borrow().as_ref().map(Rc::clone)
     }
