@@ -61,6 +61,8 @@ enum Command {
     DeleteRecords(cli::delete_records::DeleteRecordsArgs),
     /// Elect preferred (or unclean) partition leaders (Kafka's kafka-leader-election.sh).
     LeaderElection(cli::leader_election::LeaderElectionArgs),
+    /// Move partitions to other brokers (Kafka's kafka-reassign-partitions.sh).
+    Reassign(cli::reassign::ReassignArgs),
     /// Describe the metadata quorum (Kafka's kafka-metadata-quorum.sh).
     MetadataQuorum(cli::metadata_quorum::MetadataQuorumArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
@@ -128,6 +130,7 @@ fn main() -> ExitCode {
         Command::MetadataQuorum(args) => cli::finish(cli::metadata_quorum::run(args)),
         Command::DeleteRecords(args) => cli::finish(cli::delete_records::run(args)),
         Command::LeaderElection(args) => cli::finish(cli::leader_election::run(args)),
+        Command::Reassign(args) => cli::finish(cli::reassign::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -79,7 +79,7 @@ pub fn run(args: LeaderElectionArgs) -> Result<()> {
         wanted.as_ref(),
         args.connect.timeout_ms(),
     )?;
-    let name = |o: &crate::client::admin::ElectionOutcome| format!("{}-{}", o.topic, o.partition);
+    let name = |o: &crate::client::admin::PartitionOutcome| format!("{}-{}", o.topic, o.partition);
     let elected: Vec<String> = outcomes
         .iter()
         .filter(|o| o.error_code == 0)

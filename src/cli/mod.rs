@@ -20,6 +20,7 @@ pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod produce;
 pub mod properties;
+pub mod reassign;
 pub mod topics;
 pub mod transactions;
 

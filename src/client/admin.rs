@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_records_request::{
@@ -17,9 +20,10 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest, TopicName,
+    AlterPartitionReassignmentsRequest, BrokerId, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeLogDirsRequest,
+    ElectLeadersRequest, IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest,
+    TopicName,
 };
 
 use super::broker::Broker;
@@ -486,9 +490,10 @@ pub fn describe_log_dirs(broker: &mut Broker) -> Result<Vec<LogDir>> {
         .collect())
 }
 
-/// One partition's ElectLeaders answer: its error code (0: elected) and message.
+/// One partition's answer to ElectLeaders or AlterPartitionReassignments: its error
+/// code (0: done) and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectionOutcome {
+pub struct PartitionOutcome {
     pub topic: String,
     pub partition: i32,
     pub error_code: i16,
@@ -502,7 +507,7 @@ pub fn elect_leaders(
     unclean: bool,
     partitions: Option<&BTreeMap<String, Vec<i32>>>,
     timeout_ms: i32,
-) -> Result<Vec<ElectionOutcome>> {
+) -> Result<Vec<PartitionOutcome>> {
     let broker = cluster.controller()?;
     let version = broker.version::<ElectLeadersRequest>()?;
     if unclean && version < 1 {
@@ -535,12 +540,101 @@ pub fn elect_leaders(
             let topic = t.topic.0.to_string();
             t.partition_result
                 .into_iter()
-                .map(move |p| ElectionOutcome {
+                .map(move |p| PartitionOutcome {
                     topic: topic.clone(),
                     partition: p.partition_id,
                     error_code: p.error_code,
                     error_message: p.error_message.map(|m| m.to_string()),
                 })
+        })
+        .collect())
+}
+
+/// One partition's move: its target replicas, or `None` to cancel the move in
+/// progress.
+pub type Move = (String, i32, Option<Vec<i32>>);
+
+/// AlterPartitionReassignments, asked of the controller: each partition's outcome
+/// (topic, partition, error code, message), in the order asked.
+pub fn alter_reassignments(
+    cluster: &mut Cluster,
+    moves: &[Move],
+    timeout_ms: i32,
+) -> Result<Vec<PartitionOutcome>> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<AlterPartitionReassignmentsRequest>()?;
+    let mut topics: BTreeMap<&str, Vec<ReassignablePartition>> = BTreeMap::new();
+    for (topic, partition, replicas) in moves {
+        topics.entry(topic).or_default().push(
+            ReassignablePartition::default()
+                .with_partition_index(*partition)
+                .with_replicas(
+                    replicas
+                        .as_ref()
+                        .map(|r| r.iter().map(|&b| BrokerId(b)).collect()),
+                ),
+        );
+    }
+    let request = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(timeout_ms)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    ReassignableTopic::default()
+                        .with_name(topic_name(name))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let response = broker.call(version, &request)?;
+    Error::check(
+        response.error_code,
+        response.error_message.as_deref(),
+        || "cannot reassign partitions".to_string(),
+    )?;
+    Ok(response
+        .responses
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.0.to_string();
+            t.partitions.into_iter().map(move |p| PartitionOutcome {
+                topic: topic.clone(),
+                partition: p.partition_index,
+                error_code: p.error_code,
+                error_message: p.error_message.map(|m| m.to_string()),
+            })
+        })
+        .collect())
+}
+
+/// A move in progress: (topic, partition, replicas, adding, removing).
+pub type Ongoing = (String, i32, Vec<i32>, Vec<i32>, Vec<i32>);
+
+/// ListPartitionReassignments, asked of the controller: every move in progress.
+pub fn list_reassignments(cluster: &mut Cluster, timeout_ms: i32) -> Result<Vec<Ongoing>> {
+    let broker = cluster.controller()?;
+    let version = broker.version::<ListPartitionReassignmentsRequest>()?;
+    let request = ListPartitionReassignmentsRequest::default()
+        .with_timeout_ms(timeout_ms)
+        .with_topics(None);
+    let response = broker.call(version, &request)?;
+    Error::check(
+        response.error_code,
+        response.error_message.as_deref(),
+        || "cannot list partition reassignments".to_string(),
+    )?;
+    let ids = |b: Vec<BrokerId>| b.into_iter().map(|b| b.0).collect();
+    Ok(response
+        .topics
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.name.0.to_string();
+            t.partitions.into_iter().map(move |p| {
+                let replicas = ids(p.replicas);
+                let (adding, removing) = (ids(p.adding_replicas), ids(p.removing_replicas));
+                (topic.clone(), p.partition_index, replicas, adding, removing)
+            })
         })
         .collect())
 }

@@ -138,11 +138,13 @@ impl Cluster {
         &mut self.bootstrap
     }
 
-    /// The controller if Metadata named one we know, else any broker (KRaft brokers
-    /// forward admin requests to the controller themselves).
+    /// The controller if Metadata named one we know and it can be reached, else any
+    /// broker (KRaft brokers forward admin requests to the controller themselves, and
+    /// a controller just gone may be named until the quorum elects another).
     pub fn controller(&mut self) -> Result<&mut Broker> {
-        if self.brokers.contains_key(&self.controller_id) {
-            return self.broker(self.controller_id);
+        let id = self.controller_id;
+        if self.brokers.contains_key(&id) && self.broker(id).is_ok() {
+            return self.broker(id);
         }
         Ok(&mut self.bootstrap)
     }

@@ -96,6 +96,19 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         partition_epoch: i32,
     },
+    /// A partition's replicas change (KIP-455 reassignment: started, completed or
+    /// cancelled, `cluster::reassign`): its replicas, the ones being added and removed,
+    /// and its ISR and leader. Decided at `partition_epoch`, applied only there.
+    Reassignment {
+        topic: Uuid,
+        partition: i32,
+        replicas: Vec<Replica>,
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        partition_epoch: i32,
+    },
     /// A topic's configs, replaced whole.
     TopicConfigs {
         topic: Uuid,
@@ -132,11 +145,18 @@ pub struct BrokerRegistration {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionImage {
+    /// During a reassignment, the target replicas and then those being removed.
     pub replicas: Vec<Replica>,
     pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress: replicas being added (not in the original set) and
+    /// removed (not in the target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<i32>,
 }
 
 impl BrokerRegistration {
@@ -286,6 +306,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: 0,
                     partition_epoch: 0,
+                    adding: Vec::new(),
+                    removing: Vec::new(),
                 };
                 t.partitions.insert(*partition, image);
             }
@@ -333,6 +355,37 @@ impl MetadataImage {
                     ));
                 }
                 p.isr = isr.clone();
+                p.partition_epoch += 1;
+            }
+            MetadataRecord::Reassignment {
+                topic,
+                partition,
+                replicas,
+                adding,
+                removing,
+                isr,
+                leader,
+                partition_epoch,
+            } => {
+                let Some(p) = self.partition_mut(*topic, *partition) else {
+                    return refuse(format!(
+                        "reassignment of unknown partition {topic}-{partition}"
+                    ));
+                };
+                if p.partition_epoch != *partition_epoch {
+                    return refuse(format!(
+                        "reassignment of {topic}-{partition} decided at partition epoch {partition_epoch}, now {}",
+                        p.partition_epoch
+                    ));
+                }
+                p.replicas = replicas.clone();
+                p.adding = adding.clone();
+                p.removing = removing.clone();
+                p.isr = isr.clone();
+                if *leader != p.leader {
+                    p.leader = *leader;
+                    p.leader_epoch += 1;
+                }
                 p.partition_epoch += 1;
             }
             MetadataRecord::TopicConfigs { topic, configs } => {

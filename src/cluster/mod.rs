@@ -7,6 +7,7 @@
 
 pub mod controller;
 pub mod image;
+pub mod reassign;
 pub mod rules;
 pub mod snapshot;
 

@@ -184,6 +184,10 @@ pub struct Partition {
     /// `None` while it follows, and in a cluster of one (the high watermark follows
     /// the log end).
     leadership: RefCell<Option<Leadership>>,
+    /// Whether the metadata replicates this partition between brokers (it led or
+    /// followed once): acks=all then waits for the ISR, and an append whose leadership
+    /// went before it was replicated is not acknowledged.
+    in_cluster: Cell<bool>,
     /// Follower side: how far this log's end was behind the leader's high watermark at
     /// the last fetch answer (Kafka's FetcherLagMetrics ConsumerLag).
     fetch_lag: Cell<i64>,
@@ -259,6 +263,7 @@ impl Partition {
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
             leadership: RefCell::new(None),
+            in_cluster: Cell::new(false),
             fetch_lag: Cell::new(0),
             appended: Event::default(),
         };
@@ -289,6 +294,7 @@ impl Partition {
     /// batches carry it (and start it in the epoch history as they are appended), and
     /// requests naming an older epoch are fenced.
     pub fn lead_at(&self, epoch: i32) {
+        self.in_cluster.set(true);
         if epoch > self.leader_epoch.get() {
             self.leader_epoch.set(epoch);
         }

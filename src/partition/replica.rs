@@ -48,7 +48,8 @@ impl Partition {
             Some(l) if l.leader_epoch == lead.leader_epoch => {
                 l.set_min_insync(min_insync);
                 let unfenced = l.set_fenced(lead.fenced, end, now_ms);
-                l.on_partition_change(lead.isr, lead.partition_epoch, end, now_ms) || unfenced
+                let (replicas, isr) = (lead.replicas, lead.isr);
+                l.on_partition_change(replicas, isr, lead.partition_epoch, end, now_ms) || unfenced
             }
             _ => {
                 self.lead_at(lead.leader_epoch);
@@ -84,6 +85,12 @@ impl Partition {
     /// the partition until now (a resignation: its coordinator state goes).
     pub fn follow(&self, leader_epoch: i32) -> bool {
         self.lead_at(leader_epoch);
+        self.resign()
+    }
+
+    /// Stops leading (the replica follows, or leaves this broker): acks=all appends
+    /// waiting for the ISR are answered NOT_LEADER_OR_FOLLOWER. Whether it led.
+    pub fn resign(&self) -> bool {
         let resigned = self.leadership.borrow_mut().take().is_some();
         if resigned {
             self.appended.notify();
@@ -129,13 +136,13 @@ impl Partition {
         Ok(())
     }
 
-    /// Waits until the ISR holds everything before `end_offset` (acks=all). Without a
-    /// leadership (a cluster of one) that is at once; a leadership lost meanwhile
-    /// answers NOT_LEADER_OR_FOLLOWER, an ISR that shrank below the minimum
-    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND, and `REPLICATION_WAIT_MAX` without it
-    /// REQUEST_TIMED_OUT.
+    /// Waits until the ISR holds everything before `end_offset` (acks=all). In a
+    /// cluster of one that is at once; a leadership lost meanwhile (even before this
+    /// call: the append's fsync is awaited first) answers NOT_LEADER_OR_FOLLOWER, an ISR
+    /// that shrank below the minimum NOT_ENOUGH_REPLICAS_AFTER_APPEND, and
+    /// `REPLICATION_WAIT_MAX` without it REQUEST_TIMED_OUT.
     pub async fn replicated(&self, end_offset: i64) -> Result<(), ApiError> {
-        if !self.is_leading() {
+        if !self.in_cluster.get() {
             return Ok(());
         }
         let wait = async {

@@ -617,3 +617,30 @@ async fn batches(partition: &Partition) -> Vec<(i64, bool)> {
         .expect("scan");
     found
 }
+
+#[test]
+fn an_append_whose_leadership_goes_before_it_is_replicated_is_not_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        let lead = Lead {
+            broker: 1,
+            leader_epoch: 1,
+            partition_epoch: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            fenced: Vec::new(),
+            lag_max_ms: 30_000,
+        };
+        partition.lead(lead, 0);
+        let append = partition
+            .append(records(1), Acks::All, Origin::Client, 1_000)
+            .expect("queued");
+        // The leadership moves while the append waits for its fsync: the ISR never
+        // confirmed it, so it must not be acknowledged (the broker used to, once it no
+        // longer led).
+        partition.follow(2);
+        let answer = append.await.map(|_| ()).map_err(|e| e.code);
+        assert_eq!(answer, Err(ResponseError::NotLeaderOrFollower));
+    });
+}

@@ -58,6 +58,8 @@ const CLUSTER_ID_PROPOSAL: i32 = -1;
 const REBALANCE_PROPOSAL: i32 = -2;
 /// The key `proposed` keeps the leader's unclean elections under.
 const UNCLEAN_PROPOSAL: i32 = -3;
+/// The key `proposed` keeps the leader's completions of reassignments under.
+const REASSIGNED_PROPOSAL: i32 = -4;
 /// The largest frame a peer may send (a snapshot of the metadata image).
 const FRAME_MAX: usize = 64 << 20;
 /// Messages waiting for a peer's connection, at most; older ones go first (Raft sends
@@ -258,6 +260,17 @@ pub struct Member {
     /// Notified when committed records changed the image, or the leader changed.
     changed: Event,
     last_leader: Cell<Option<u64>>,
+}
+
+/// How a controlled shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownOutcome {
+    /// This broker leads no partition another could lead.
+    Moved,
+    /// The quorum had no leader (the other voters stopped first): nothing can move.
+    NoQuorum,
+    /// Its time ran out.
+    TimedOut,
 }
 
 /// Why a proposal of `Member::propose` did not take effect.
@@ -507,6 +520,11 @@ impl Member {
             if !unclean.is_empty() {
                 records.push((UNCLEAN_PROPOSAL, unclean));
             }
+            // Reassignments whose new replicas all joined the ISR.
+            let done = crate::cluster::reassign::completions(&image);
+            if !done.is_empty() {
+                records.push((REASSIGNED_PROPOSAL, done));
+            }
             if let Some(every) = self.timing.leader_rebalance {
                 // The first check an interval after this member took the lead.
                 let last = self.rebalanced.get().unwrap_or(since).max(since);
@@ -665,9 +683,8 @@ impl Member {
     /// active controller moves its leaderships away and takes it out of the ISRs (as it
     /// would on a fence, `rules::leave`), and waits until the image shows it holds none,
     /// at most `timeout`. Then, if this member leads the quorum, it hands the lead to a
-    /// voter that holds its log, so the others need not wait out an election. Whether the
-    /// leaderships moved in time.
-    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
+    /// voter that holds its log, so the others need not wait out an election.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> ShutdownOutcome {
         let node = self.registration.node;
         let deadline = Instant::now() + timeout;
         let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
@@ -680,7 +697,7 @@ impl Member {
                 None => {
                     let since = *leaderless_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > 2 * election {
-                        break false;
+                        break ShutdownOutcome::NoQuorum;
                     }
                 }
             }
@@ -692,7 +709,7 @@ impl Member {
                     .filter(|b| b.incarnation == self.incarnation && !b.fenced)
                 {
                     // Fenced (or never registered): it leads nothing clients can reach.
-                    None => break true,
+                    None => break ShutdownOutcome::Moved,
                     Some(b) if !b.shutting_down => (
                         Some(MetadataRecord::ControlledShutdown {
                             broker: node,
@@ -704,11 +721,11 @@ impl Member {
                 }
             };
             if !left {
-                break true;
+                break ShutdownOutcome::Moved;
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                break false;
+                break ShutdownOutcome::TimedOut;
             }
             let changed = self.changed();
             match marked {

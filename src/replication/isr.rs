@@ -330,7 +330,10 @@ impl Leadership {
             AlterAnswer::Committed {
                 isr,
                 partition_epoch,
-            } => self.on_partition_change(isr, partition_epoch, leader_end, now_ms),
+            } => {
+                let replicas = self.replicas.clone();
+                self.on_partition_change(replicas, isr, partition_epoch, leader_end, now_ms)
+            }
             AlterAnswer::Stale => {
                 if let Some(p) = self.pending.as_mut() {
                     p.sent_ms = None;
@@ -345,11 +348,14 @@ impl Leadership {
     }
 
     /// The metadata log changed the partition within this leader's epoch: an ISR the
-    /// controller committed (in answer to this leader or on its own, fencing a broker).
-    /// One newer than the leader's replaces it and ends any change in flight, as in
-    /// Kafka; an older one is ignored. Returns whether the high watermark moved.
+    /// controller committed (in answer to this leader or on its own, fencing a broker),
+    /// or its replicas (a reassignment: a replica added is followed from now, its
+    /// position unknown until it fetches; one removed is forgotten). One newer than the
+    /// leader's replaces it and ends any change in flight, as in Kafka; an older one is
+    /// ignored. Returns whether the high watermark moved.
     pub fn on_partition_change(
         &mut self,
+        replicas: Vec<i32>,
         isr: Vec<i32>,
         partition_epoch: i32,
         leader_end: i64,
@@ -358,6 +364,16 @@ impl Leadership {
         if partition_epoch <= self.partition_epoch {
             return false;
         }
+        let broker = self.broker;
+        self.followers.retain(|r, _| replicas.contains(r));
+        for &r in replicas.iter().filter(|&&r| r != broker) {
+            self.followers.entry(r).or_insert(Follower {
+                log_end: UNKNOWN,
+                caught_up_ms: None,
+                last_fetch: None,
+            });
+        }
+        self.replicas = replicas;
         self.isr = isr;
         self.partition_epoch = partition_epoch;
         self.pending = None;
@@ -437,7 +453,7 @@ mod tests {
         // The controller fenced broker 2 and took it out of the ISR; caught up a moment
         // ago, it would count as about to join again, and hold the high watermark.
         l.on_leader_append(150, 1_100);
-        l.on_partition_change(vec![1, 3], 11, 150, 1_100);
+        l.on_partition_change(l.replicas.clone(), vec![1, 3], 11, 150, 1_100);
         l.on_follower_fetch(3, 150, 150, 1_200);
         assert_eq!(l.high_watermark(), 100);
         // Known as fenced, it holds nothing (Kafka's isReplicaIsrEligible), and a fetch
@@ -445,6 +461,22 @@ mod tests {
         assert!(l.set_fenced(vec![2], 150, 1_300));
         assert_eq!(l.high_watermark(), 150);
         assert_eq!(l.on_follower_fetch(2, 150, 150, 1_400), (false, None));
+    }
+
+    #[test]
+    fn a_replica_a_reassignment_adds_is_followed_and_asked_into_the_isr_once_caught_up() {
+        let mut l = leader(vec![1, 2, 3], 2);
+        l.on_follower_fetch(2, 100, 100, 1_000);
+        l.on_follower_fetch(3, 100, 100, 1_000);
+        // Broker 4 is added and 3 stays until the move completes.
+        l.on_partition_change(vec![4, 1, 2, 3], vec![1, 2, 3], 11, 100, 1_100);
+        assert!(l.is_replica(4));
+        assert_eq!(l.on_follower_fetch(4, 50, 100, 1_200), (false, None));
+        let (_, change) = l.on_follower_fetch(4, 100, 100, 1_300);
+        assert_eq!(change.map(|c| c.isr), Some(vec![1, 2, 3, 4]));
+        // The move completes: 3 is no replica any more, and no longer followed.
+        l.on_partition_change(vec![4, 1, 2], vec![1, 2, 4], 13, 100, 1_400);
+        assert!(!l.is_replica(3) && !l.followers.contains_key(&3));
     }
 
     #[test]
@@ -523,7 +555,7 @@ mod tests {
         assert_eq!(l.resend(1_000 + LAG + 2), None);
         assert_eq!(l.resend(1_000 + LAG + 1 + ALTER_RETRY_MS), Some(shrink));
         // The controller committed it; the answer was lost, the metadata arrives.
-        l.on_partition_change(vec![1, 2], 11, 100, 1_000 + LAG + 1_100);
+        l.on_partition_change(l.replicas.clone(), vec![1, 2], 11, 100, 1_000 + LAG + 1_100);
         assert_eq!(l.pending_isr(), None);
         assert_eq!(l.isr, vec![1, 2]);
     }
@@ -562,7 +594,13 @@ mod tests {
         let first = l.on_follower_fetch(2, 120, 120, 1_001).1.unwrap();
         // The metadata moves on before the answer (the controller changed the partition
         // on its own), and the leader asks again from there.
-        l.on_partition_change(vec![1], first.partition_epoch + 1, 120, 1_002);
+        l.on_partition_change(
+            l.replicas.clone(),
+            vec![1],
+            first.partition_epoch + 1,
+            120,
+            1_002,
+        );
         let second = l.on_follower_fetch(2, 120, 120, 1_003).1.unwrap();
         assert_eq!(second.partition_epoch, first.partition_epoch + 1);
         assert!(!l.on_alter_answer(first.partition_epoch, AlterAnswer::Stale, 120, 1_004));
@@ -591,7 +629,7 @@ mod tests {
         // The high watermark still waits for replica 2, which may be in the ISR.
         l.on_leader_append(150, 2_200);
         assert_eq!(l.high_watermark(), 120);
-        l.on_partition_change(vec![1, 2], 11, 150, 2_300);
+        l.on_partition_change(l.replicas.clone(), vec![1, 2], 11, 150, 2_300);
         assert_eq!((l.pending_isr(), l.isr.clone()), (None, vec![1, 2]));
     }
 }

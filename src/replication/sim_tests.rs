@@ -337,7 +337,8 @@ impl Sim {
             (Some(l), Role::Leader { lead, .. }) if l == id && !new_epoch => {
                 // Same leadership, a committed ISR change.
                 let end = b.log.len() as i64;
-                if lead.on_partition_change(state.isr, state.partition_epoch, end, now) {
+                let replicas = lead.replicas.clone();
+                if lead.on_partition_change(replicas, state.isr, state.partition_epoch, end, now) {
                     self.on_high_watermark(id);
                 }
             }

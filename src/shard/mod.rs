@@ -333,8 +333,8 @@ impl Shard {
     /// Installs a newer snapshot: opens the logs of partitions this shard now owns,
     /// deletes those of removed topics, and applies changed topic configs. With a
     /// metadata quorum, a partition the snapshot no longer lists here is deleted only
-    /// when a record removed its topic; otherwise (it moved away, or the image does not
-    /// list it yet) it is closed and its files kept.
+    /// when a record removed its topic or reassigned its replica to other brokers;
+    /// otherwise (the image does not list it yet) it is closed and its files kept.
     pub async fn apply_snapshot(self: &Rc<Self>, snapshot: Snapshot) -> Result<(), StorageError> {
         if snapshot.version < self.snapshot.borrow().version {
             return Ok(());
@@ -363,9 +363,15 @@ impl Shard {
                         // The name is a new topic's now.
                         (Some(_), _) => true,
                         (None, None) => true,
-                        (None, Some(layout)) => {
-                            opened_for.is_some_and(|id| layout.removed.contains(id))
-                        }
+                        // Its topic removed, or the replica reassigned away: the image
+                        // holds the partition, without this broker.
+                        (None, Some(layout)) => opened_for.is_some_and(|id| {
+                            layout.removed.contains(id)
+                                || layout
+                                    .image
+                                    .partition(*id, key.1)
+                                    .is_some_and(|p| p.replica_on(layout.node).is_none())
+                        }),
                     };
                     Some((Rc::clone(partition), delete))
                 })
@@ -377,7 +383,9 @@ impl Shard {
             self.unload_coordinator_state(&partition);
             self.partitions.borrow_mut().remove(&key);
             self.partition_ids.borrow_mut().remove(&key);
-            // Long-poll fetches waiting on it wake up and find it gone.
+            // Long-poll fetches waiting on it wake up and find it gone; acks=all appends
+            // waiting for its ISR are answered NOT_LEADER_OR_FOLLOWER.
+            partition.resign();
             partition.appended().notify();
             if delete {
                 partition.delete().await?;

@@ -28,13 +28,32 @@ use super::{ClusterState, Snapshot, TopicMeta};
 use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
 use crate::error::ApiError;
-use crate::quorum::member::{Member, QuorumStatus, VoterStatus};
+use crate::quorum::member::{Member, QuorumStatus, ShutdownOutcome, VoterStatus};
 use crate::shard::Shard;
 
 /// The file in the first log dir holding the cluster state.
 pub const STATE_FILE: &str = "cluster.json";
 /// Partitions one topic may have, at most.
 pub const PARTITIONS_MAX: i32 = 10_000;
+/// One partition of AlterPartitionReassignments: its target replicas, or `None` to
+/// cancel the reassignment in progress.
+#[derive(Debug, Clone)]
+pub struct Reassign {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Option<Vec<i32>>,
+}
+
+/// A reassignment in progress, as ListPartitionReassignments reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ongoing {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
 /// ElectLeaders' answer for one topic: each partition asked, elected or why not.
 pub type ElectionResult = (String, Vec<(i32, Result<(), ApiError>)>);
 /// Producer ids handed to a shard at a time (Kafka's ProducerIdsBlock size).
@@ -129,8 +148,13 @@ impl Controller {
         }
         tracing::info!("controlled shutdown: moving this broker's leaderships away");
         match member.controlled_shutdown(CONTROLLED_SHUTDOWN_MAX).await {
-            true => tracing::info!("controlled shutdown: this broker leads no partition"),
-            false => tracing::warn!(
+            ShutdownOutcome::Moved => {
+                tracing::info!("controlled shutdown: this broker leads no partition")
+            }
+            ShutdownOutcome::NoQuorum => tracing::warn!(
+                "controlled shutdown: the metadata quorum has no leader, nothing can move; stopping anyway"
+            ),
+            ShutdownOutcome::TimedOut => tracing::warn!(
                 "controlled shutdown: leaderships not moved within {CONTROLLED_SHUTDOWN_MAX:?}; stopping anyway"
             ),
         }
@@ -453,6 +477,77 @@ impl Controller {
                     })
                     .collect();
                 (name, results)
+            })
+            .collect()
+    }
+
+    /// AlterPartitionReassignments: starts (or cancels) each partition's move. A cluster
+    /// of one has no other broker to move to: only its own replica is a valid target.
+    pub async fn alter_reassignments(
+        &self,
+        shard: &Rc<Shard>,
+        wanted: Vec<Reassign>,
+        allow_replication_factor_change: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        if let Some(member) = self.member() {
+            return self
+                .alter_reassignments_in_quorum(
+                    shard,
+                    &member,
+                    wanted,
+                    allow_replication_factor_change,
+                )
+                .await;
+        }
+        let node = self.broker.borrow().node_id;
+        let state = self.state.borrow();
+        wanted
+            .into_iter()
+            .map(|w| {
+                let count = state.topics.get(&w.topic).map_or(0, |t| t.partitions);
+                if !(0..count).contains(&w.partition) {
+                    return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+                }
+                match w.replicas {
+                    None => Err(ApiError::code(ResponseError::NoReassignmentInProgress)),
+                    Some(to) if to == [node] => Ok(()),
+                    Some(_) => Err(ApiError::new(
+                        ResponseError::InvalidReplicaAssignment,
+                        format!("a cluster of one has only broker {node}"),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// ListPartitionReassignments: the moves in progress, of the partitions named (all
+    /// when `None`).
+    pub fn list_reassignments(&self, wanted: Option<&[(String, Vec<i32>)]>) -> Vec<Ongoing> {
+        let Some(member) = self.member() else {
+            return Vec::new();
+        };
+        let image = member.image();
+        let asked = |name: &str, partition: i32| {
+            wanted.is_none_or(|w| w.iter().any(|(t, ps)| t == name && ps.contains(&partition)))
+        };
+        image
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |(&i, p)| (t.name.as_str(), i, p))
+            })
+            .filter(|(name, i, p)| {
+                (!p.adding.is_empty() || !p.removing.is_empty()) && asked(name, *i)
+            })
+            .map(|(name, partition, p)| Ongoing {
+                topic: name.to_string(),
+                partition,
+                replicas: p.replicas.iter().map(|r| r.broker).collect(),
+                adding: p.adding.clone(),
+                removing: p.removing.clone(),
             })
             .collect()
     }

@@ -12,11 +12,11 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::{
-    check_growth, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic,
+    check_growth, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic, Reassign,
     PRODUCER_ID_BLOCK_SIZE,
 };
 use crate::cluster::image::{MetadataImage, MetadataRecord, Replica};
-use crate::cluster::{rules, shard_for, TopicMeta};
+use crate::cluster::{reassign, rules, shard_for, TopicMeta};
 use crate::config::TopicConfig;
 use crate::error::ApiError;
 use crate::quorum::member::{Member, ProposalError};
@@ -324,9 +324,7 @@ impl Controller {
         ))
     }
 
-    /// ElectLeaders through the quorum: every election decided on the image goes in one
-    /// entry. When a partition changed before it applied (its partition epoch moved),
-    /// the whole is decided again on the new image.
+    /// ElectLeaders through the quorum (`decide_and_propose`).
     pub(super) async fn elect_leaders_in_quorum(
         &self,
         shard: &Rc<Shard>,
@@ -334,32 +332,88 @@ impl Controller {
         election: rules::Election,
         wanted: Option<Vec<(String, Vec<i32>)>>,
     ) -> Vec<ElectionResult> {
-        let mut outcome = Err(ProposalError::TimedOut(PROPOSAL_TIMEOUT));
-        let mut decided = Vec::new();
-        for _ in 0..3 {
-            let image = member.image();
-            let records;
-            (decided, records) = elections(&image, election, wanted.as_deref());
+        let decide = |image: &MetadataImage| elections(image, election, wanted.as_deref());
+        let fail = |decided: &mut Vec<ElectionResult>, error: &ApiError| {
+            let results = decided.iter_mut().flat_map(|(_, ps)| ps.iter_mut());
+            fail_successes(results.map(|(_, r)| r), error);
+        };
+        self.decide_and_propose(shard, member, decide, fail).await
+    }
+
+    /// AlterPartitionReassignments through the quorum (`decide_and_propose`): for each
+    /// partition its target replicas, or `None` to cancel its reassignment.
+    pub(super) async fn alter_reassignments_in_quorum(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        wanted: Vec<Reassign>,
+        allow_replication_factor_change: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let decide = |image: &MetadataImage| {
+            let mut records = Vec::new();
+            let results = wanted
+                .iter()
+                .map(|w| {
+                    let id = image.topic_ids.get(&w.topic).copied();
+                    let p = id.and_then(|id| image.partition(id, w.partition));
+                    let (Some(id), Some(p)) = (id, p) else {
+                        return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+                    };
+                    let from = reassign::original(p).len();
+                    if let Some(to) = w.replicas.as_ref().filter(|to| to.len() != from) {
+                        if !allow_replication_factor_change {
+                            return Err(ApiError::new(
+                                ResponseError::InvalidReplicationFactor,
+                                format!(
+                                    "the move changes the replication factor from {from} to {}",
+                                    to.len()
+                                ),
+                            ));
+                        }
+                    }
+                    let record = reassign::reassign(image, id, w.partition, w.replicas.as_deref())
+                        .map_err(reassign_error)?;
+                    records.extend(record);
+                    Ok(())
+                })
+                .collect();
+            (results, records)
+        };
+        let fail = |results: &mut Vec<Result<(), ApiError>>, error: &ApiError| {
+            fail_successes(results.iter_mut(), error);
+        };
+        self.decide_and_propose(shard, member, decide, fail).await
+    }
+
+    /// Decides a change on the image and proposes its records as one entry. When a
+    /// partition changed before the entry applied (its partition epoch moved), the whole
+    /// is decided again on the new image, three times at most. Answered once this
+    /// node's shards have it; if it did not take effect, `fail` marks the successes
+    /// with why.
+    async fn decide_and_propose<T>(
+        &self,
+        shard: &Rc<Shard>,
+        member: &Member,
+        decide: impl Fn(&MetadataImage) -> (T, Vec<MetadataRecord>),
+        fail: impl Fn(&mut T, &ApiError),
+    ) -> T {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (mut decided, records) = decide(&member.image());
             if records.is_empty() {
                 return decided;
             }
-            outcome = member.propose(&records, PROPOSAL_TIMEOUT).await;
-            if !matches!(outcome, Err(ProposalError::Refused(_))) {
-                break;
+            let outcome = match member.propose(&records, PROPOSAL_TIMEOUT).await {
+                Err(ProposalError::Refused(_)) if attempts < 3 => continue,
+                Ok(_) => self.publish(shard).await,
+                Err(error) => Err(failed(error)),
+            };
+            if let Err(error) = outcome {
+                fail(&mut decided, &error);
             }
+            return decided;
         }
-        // Applied here: answered once this node's shards have it too.
-        let outcome = match outcome {
-            Ok(_) => self.publish(shard).await,
-            Err(error) => Err(failed(error)),
-        };
-        if let Err(error) = outcome {
-            let elected = decided.iter_mut().flat_map(|(_, ps)| ps.iter_mut());
-            for (_, result) in elected.filter(|(_, r)| r.is_ok()) {
-                *result = Err(error.clone());
-            }
-        }
-        decided
     }
 
     /// Publishes the new snapshot to this node's shards when any change succeeded; if
@@ -452,6 +506,30 @@ fn elections(
             .collect(),
     };
     (results, records)
+}
+
+/// Every success among `results` becomes `error`.
+fn fail_successes<'a>(
+    results: impl Iterator<Item = &'a mut Result<(), ApiError>>,
+    error: &ApiError,
+) {
+    for result in results.filter(|r| r.is_ok()) {
+        *result = Err(error.clone());
+    }
+}
+
+fn reassign_error(error: reassign::ReassignError) -> ApiError {
+    match error {
+        reassign::ReassignError::UnknownTopicOrPartition => {
+            ApiError::code(ResponseError::UnknownTopicOrPartition)
+        }
+        reassign::ReassignError::InvalidReplicaAssignment(why) => {
+            ApiError::new(ResponseError::InvalidReplicaAssignment, why)
+        }
+        reassign::ReassignError::NoReassignmentInProgress => {
+            ApiError::code(ResponseError::NoReassignmentInProgress)
+        }
+    }
 }
 
 /// The Kafka error for a change the quorum did not take.

@@ -7,6 +7,7 @@
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
+mod alter_partition_reassignments;
 mod api_versions;
 mod auth;
 mod config_changes;
@@ -40,6 +41,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod list_transactions;
 mod metadata;
 mod offset_commit;
@@ -163,6 +165,8 @@ handlers! {
     DescribeTopicPartitions => describe_topic_partitions,
     DescribeLogDirs => describe_log_dirs,
     ElectLeaders => elect_leaders,
+    AlterPartitionReassignments => alter_partition_reassignments,
+    ListPartitionReassignments => list_partition_reassignments,
     OffsetCommit => offset_commit,
     OffsetFetch => offset_fetch,
     JoinGroup => join_group,

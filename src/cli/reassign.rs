@@ -1,0 +1,439 @@
+//! `shoal reassign`: Kafka's kafka-reassign-partitions.sh — proposes a spread of topics
+//! over brokers (--generate), starts moves from Kafka's reassignment JSON (--execute),
+//! reports whether they finished (--verify), cancels them (--cancel) and lists those in
+//! progress (--list), printing what Kafka's tool prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::ConnectArgs;
+use crate::client::admin::{alter_reassignments, list_reassignments, Move};
+use crate::client::cluster::Cluster;
+
+#[derive(Args, Debug)]
+pub struct ReassignArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Propose a reassignment of --topics-to-move-json-file over --broker-list.
+    #[arg(long)]
+    pub generate: bool,
+    /// Start the moves of --reassignment-json-file.
+    #[arg(long)]
+    pub execute: bool,
+    /// Report whether the moves of --reassignment-json-file finished.
+    #[arg(long)]
+    pub verify: bool,
+    /// Cancel the moves of --reassignment-json-file in progress.
+    #[arg(long)]
+    pub cancel: bool,
+    /// List the moves in progress.
+    #[arg(long)]
+    pub list: bool,
+    /// Kafka's JSON: {"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}.
+    #[arg(long, value_name = "FILE")]
+    pub reassignment_json_file: Option<std::path::PathBuf>,
+    /// Kafka's JSON: {"version":1,"topics":[{"topic":"t"}]}.
+    #[arg(long, value_name = "FILE")]
+    pub topics_to_move_json_file: Option<std::path::PathBuf>,
+    /// Comma-separated broker ids to spread the topics over.
+    #[arg(long, value_name = "IDS")]
+    pub broker_list: Option<String>,
+    /// With --execute: start the moves even though others are in progress.
+    #[arg(long)]
+    pub additional: bool,
+}
+
+/// One partition of Kafka's reassignment JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Assignment {
+    topic: String,
+    partition: i32,
+    replicas: Vec<i32>,
+    #[serde(default)]
+    log_dirs: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AssignmentFile {
+    #[serde(default = "version_one")]
+    version: i32,
+    partitions: Vec<Assignment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicsFile {
+    topics: Vec<TopicName>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicName {
+    topic: String,
+}
+
+fn version_one() -> i32 {
+    1
+}
+
+pub fn run(args: ReassignArgs) -> Result<()> {
+    let actions = [
+        args.generate,
+        args.execute,
+        args.verify,
+        args.cancel,
+        args.list,
+    ];
+    if actions.iter().filter(|a| **a).count() != 1 {
+        bail!("exactly one of --generate, --execute, --verify, --cancel or --list is required");
+    }
+    let mut cluster = args.connect.connect()?;
+    let timeout = args.connect.timeout_ms();
+    if args.list {
+        return list(&mut cluster, timeout);
+    }
+    if args.generate {
+        let (Some(topics), Some(brokers)) = (&args.topics_to_move_json_file, &args.broker_list)
+        else {
+            bail!("--generate needs --topics-to-move-json-file and --broker-list");
+        };
+        let topics: TopicsFile = serde_json::from_str(&read(topics)?)
+            .context("the topics-to-move JSON file is not Kafka's format")?;
+        let brokers = parse_ids(brokers)?;
+        let names: Vec<String> = topics.topics.into_iter().map(|t| t.topic).collect();
+        return generate(&mut cluster, &names, &brokers);
+    }
+    let path = args
+        .reassignment_json_file
+        .as_ref()
+        .context("--execute, --verify and --cancel need --reassignment-json-file")?;
+    let wanted = parse_assignments(&read(path)?)?;
+    if args.execute {
+        execute(&mut cluster, &wanted, args.additional, timeout)
+    } else if args.verify {
+        verify(&mut cluster, &wanted, timeout)
+    } else {
+        cancel(&mut cluster, &wanted, timeout)
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn parse_ids(list: &str) -> Result<Vec<i32>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .with_context(|| format!("'{s}' is not a broker id"))
+        })
+        .collect()
+}
+
+/// The file's moves; a partition named twice, a replica named twice, or an empty
+/// replica list is refused, as Kafka's tool refuses them.
+fn parse_assignments(text: &str) -> Result<Vec<Assignment>> {
+    let file: AssignmentFile =
+        serde_json::from_str(text).context("the reassignment JSON file is not Kafka's format")?;
+    if file.partitions.is_empty() {
+        bail!("Partition reassignment list cannot be empty");
+    }
+    let mut seen = BTreeSet::new();
+    for a in &file.partitions {
+        if !seen.insert((a.topic.clone(), a.partition)) {
+            bail!(
+                "Partition reassignment contains duplicate topic partitions: {}-{}",
+                a.topic,
+                a.partition
+            );
+        }
+        if a.replicas.is_empty() {
+            bail!("Partition replica list cannot be empty");
+        }
+        let distinct: BTreeSet<i32> = a.replicas.iter().copied().collect();
+        if distinct.len() != a.replicas.len() {
+            bail!(
+                "Partition replica lists may not contain duplicate entries: {}-{} has {:?}",
+                a.topic,
+                a.partition,
+                a.replicas
+            );
+        }
+    }
+    Ok(file.partitions)
+}
+
+/// Kafka's compact reassignment JSON, partitions sorted.
+fn to_json(mut partitions: Vec<Assignment>) -> String {
+    partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    for a in &mut partitions {
+        a.log_dirs = vec!["any".to_string(); a.replicas.len()];
+    }
+    let file = AssignmentFile {
+        version: 1,
+        partitions,
+    };
+    serde_json::to_string(&file).unwrap_or_default()
+}
+
+/// The replicas each partition of `topics` has now.
+fn current(cluster: &mut Cluster, topics: &BTreeSet<&str>) -> Result<Vec<Assignment>> {
+    let mut out = Vec::new();
+    for &topic in topics {
+        let metadata = cluster.topic(topic, false)?;
+        out.extend(metadata.partitions.iter().map(|p| Assignment {
+            topic: topic.to_string(),
+            partition: p.index,
+            replicas: p.replicas.clone(),
+            log_dirs: Vec::new(),
+        }));
+    }
+    Ok(out)
+}
+
+fn generate(cluster: &mut Cluster, topics: &[String], brokers: &[i32]) -> Result<()> {
+    if brokers.is_empty() {
+        bail!("--broker-list names no broker");
+    }
+    let names: BTreeSet<&str> = topics.iter().map(String::as_str).collect();
+    let now = current(cluster, &names)?;
+    let proposed = propose(&now, brokers, fastrand::usize(..brokers.len()))?;
+    super::say("Current partition replica assignment")?;
+    super::say(to_json(now))?;
+    super::say("")?;
+    super::say("Proposed partition reassignment configuration")?;
+    Ok(super::say(to_json(proposed))?)
+}
+
+/// Each topic's partitions striped over `brokers` from `start`, keeping their
+/// replication factor, as Kafka's tool spreads them (without racks).
+fn propose(now: &[Assignment], brokers: &[i32], start: usize) -> Result<Vec<Assignment>> {
+    now.iter()
+        .map(|a| {
+            let rf = a.replicas.len();
+            if rf > brokers.len() {
+                bail!(
+                    "Replication factor: {rf} larger than available brokers: {}.",
+                    brokers.len()
+                );
+            }
+            let replicas = (0..rf)
+                .map(|r| brokers[(start + a.partition as usize + r) % brokers.len()])
+                .collect();
+            Ok(Assignment {
+                replicas,
+                ..a.clone()
+            })
+        })
+        .collect()
+}
+
+fn execute(
+    cluster: &mut Cluster,
+    wanted: &[Assignment],
+    additional: bool,
+    timeout: i32,
+) -> Result<()> {
+    let ongoing = list_reassignments(cluster, timeout)?;
+    if !ongoing.is_empty() && !additional {
+        bail!(
+            "Cannot execute because there is an existing partition assignment. Use --additional \
+             to override this and create a new partition assignment in addition to the existing one."
+        );
+    }
+    let names: BTreeSet<&str> = wanted.iter().map(|a| a.topic.as_str()).collect();
+    let now = current(cluster, &names)?;
+    let moved: Vec<Assignment> = now
+        .into_iter()
+        .filter(|a| {
+            wanted
+                .iter()
+                .any(|w| w.topic == a.topic && w.partition == a.partition)
+        })
+        .collect();
+    super::say("Current partition replica assignment")?;
+    super::say("")?;
+    super::say(to_json(moved))?;
+    super::say("")?;
+    super::say("Save this to use as the --reassignment-json-file option during rollback")?;
+    let moves: Vec<Move> = wanted
+        .iter()
+        .map(|a| (a.topic.clone(), a.partition, Some(a.replicas.clone())))
+        .collect();
+    let outcomes = alter_reassignments(cluster, &moves, timeout)?;
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.error_code != 0)
+        .map(|o| {
+            let why = o.error_message.as_deref().unwrap_or_default();
+            format!("{}-{}: {why}", o.topic, o.partition)
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!("Error reassigning partition(s):\n{}", failed.join("\n"));
+    }
+    Ok(super::say(format!(
+        "Successfully started partition reassignments for {}",
+        partition_names(wanted.iter().map(|a| (a.topic.as_str(), a.partition)))
+    ))?)
+}
+
+fn verify(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<()> {
+    let ongoing: BTreeSet<(String, i32)> = list_reassignments(cluster, timeout)?
+        .into_iter()
+        .map(|(topic, partition, ..)| (topic, partition))
+        .collect();
+    let names: BTreeSet<&str> = wanted.iter().map(|a| a.topic.as_str()).collect();
+    let now: BTreeMap<(String, i32), Vec<i32>> = current(cluster, &names)?
+        .into_iter()
+        .map(|a| ((a.topic, a.partition), a.replicas))
+        .collect();
+    super::say("Status of partition reassignment:")?;
+    for a in wanted {
+        let key = (a.topic.clone(), a.partition);
+        let name = format!("{}-{}", a.topic, a.partition);
+        let line = match now.get(&key) {
+            _ if ongoing.contains(&key) => {
+                format!("Reassignment of partition {name} is still in progress.")
+            }
+            Some(replicas) if *replicas == a.replicas => {
+                format!("Reassignment of partition {name} is completed.")
+            }
+            Some(replicas) => format!(
+                "There is no active reassignment of partition {name}, but replica set is {} rather than {}.",
+                ids(replicas),
+                ids(&a.replicas)
+            ),
+            None => format!("Reassignment of partition {name} failed: no such partition."),
+        };
+        super::say(line)?;
+    }
+    Ok(())
+}
+
+fn cancel(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<()> {
+    let moves: Vec<Move> = wanted
+        .iter()
+        .map(|a| (a.topic.clone(), a.partition, None))
+        .collect();
+    let outcomes = alter_reassignments(cluster, &moves, timeout)?;
+    /// NO_REASSIGNMENT_IN_PROGRESS: nothing to cancel there.
+    const NOT_MOVING: i16 = 85;
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.error_code != 0 && o.error_code != NOT_MOVING)
+        .map(|o| {
+            let why = o.error_message.as_deref().unwrap_or_default();
+            format!("{}-{}: {why}", o.topic, o.partition)
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "Error cancelling partition reassignment(s):\n{}",
+            failed.join("\n")
+        );
+    }
+    let cancelled: Vec<(&str, i32)> = outcomes
+        .iter()
+        .filter(|o| o.error_code == 0)
+        .map(|o| (o.topic.as_str(), o.partition))
+        .collect();
+    if cancelled.is_empty() {
+        return Ok(super::say(
+            "None of the specified partition reassignments are active.",
+        )?);
+    }
+    Ok(super::say(format!(
+        "Successfully cancelled partition reassignments for: {}",
+        partition_names(cancelled.into_iter())
+    ))?)
+}
+
+fn list(cluster: &mut Cluster, timeout: i32) -> Result<()> {
+    let mut ongoing = list_reassignments(cluster, timeout)?;
+    if ongoing.is_empty() {
+        return Ok(super::say("No partition reassignments found.")?);
+    }
+    ongoing.sort();
+    super::say("Current partition reassignments:")?;
+    for (topic, partition, replicas, adding, removing) in ongoing {
+        super::say(format!(
+            "{topic}-{partition}: replicas: {}. adding: {}. removing: {}.",
+            ids(&replicas),
+            ids(&adding),
+            ids(&removing)
+        ))?;
+    }
+    Ok(())
+}
+
+fn ids(ids: &[i32]) -> String {
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn partition_names<'a>(partitions: impl Iterator<Item = (&'a str, i32)>) -> String {
+    let mut names: Vec<(&str, i32)> = partitions.collect();
+    names.sort();
+    names
+        .iter()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reassignment_file_is_read_and_written_as_kafkas() {
+        let text = r#"{"version":1,"partitions":[{"topic":"b","partition":0,"replicas":[2,3],"log_dirs":["any","any"]},
+                       {"topic":"a","partition":1,"replicas":[1]}]}"#;
+        let parsed = parse_assignments(text).unwrap();
+        assert_eq!(parsed[1].replicas, [1]);
+        assert_eq!(
+            to_json(parsed),
+            r#"{"version":1,"partitions":[{"topic":"a","partition":1,"replicas":[1],"log_dirs":["any"]},{"topic":"b","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}]}"#
+        );
+        for (bad, why) in [
+            (r#"{"partitions":[]}"#, "cannot be empty"),
+            (
+                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1]},{"topic":"a","partition":0,"replicas":[2]}]}"#,
+                "duplicate topic partitions: a-0",
+            ),
+            (
+                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[1,1]}]}"#,
+                "duplicate entries",
+            ),
+            (
+                r#"{"partitions":[{"topic":"a","partition":0,"replicas":[]}]}"#,
+                "cannot be empty",
+            ),
+        ] {
+            let error = parse_assignments(bad).unwrap_err().to_string();
+            assert!(error.contains(why), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_proposal_keeps_each_partitions_replication_factor() {
+        let now: Vec<Assignment> = (0..3)
+            .map(|p| Assignment {
+                topic: "t".into(),
+                partition: p,
+                replicas: vec![1, 2],
+                log_dirs: Vec::new(),
+            })
+            .collect();
+        let proposed = propose(&now, &[3, 4, 5], 0).unwrap();
+        let replicas: Vec<Vec<i32>> = proposed.iter().map(|a| a.replicas.clone()).collect();
+        assert_eq!(replicas, [vec![3, 4], vec![4, 5], vec![5, 3]]);
+        assert!(propose(&now, &[3], 0)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than available brokers"));
+    }
+}

@@ -1,0 +1,125 @@
+"""Partition reassignment on three shoal processes, with `shoal reassign` (the options,
+JSON files and output of kafka-reassign-partitions.sh) and a real producer: every
+partition of a topic moves to another pair of brokers while an idempotent acks=all
+producer writes, without a delivery error or a lost record; the replicas left behind
+are deleted. A move that cannot finish (its new broker is down) is listed, reported in
+progress, and cancelled back to where it was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from clients import unique_topic, wait_futures
+from conftest import shoal_bin
+from test_quorum import describe_cluster, wait_for
+from test_replication import Writer, check_acked, cluster_admin, layout, log_bytes, start_cluster
+
+BEFORE = [[1, 2], [2, 3], [3, 1], [1, 2]]
+AFTER = [[2, 3], [3, 1], [1, 2], [3, 1]]
+
+
+def reassign_tool(b, *args: str) -> subprocess.CompletedProcess:
+    cmd = [str(shoal_bin()), "reassign", "--bootstrap-server", b.bootstrap, *args]
+    return subprocess.run(cmd, capture_output=True, timeout=60, text=True)
+
+
+def moves_file(tmp_path, topic: str, targets: dict[int, list[int]]):
+    path = tmp_path / f"moves-{len(list(tmp_path.iterdir()))}.json"
+    path.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": p, "replicas": r} for p, r in targets.items()]}))
+    return str(path)
+
+
+@pytest.mark.timeout(300)
+def test_partitions_move_to_other_brokers_while_a_producer_writes(start_broker, tmp_path):
+    by_id = start_cluster(start_broker)
+    brokers = list(by_id.values())
+    a = cluster_admin(brokers)
+    topic = unique_topic("moving")
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=len(BEFORE), replica_assignment=BEFORE,
+                                           config={"min.insync.replicas": "2"})], operation_timeout=20))
+    # Created with full ISRs; the tool's broker must have applied the creation too.
+    wait_for("every broker knowing the topic", lambda: all(
+        layout(cluster_admin([b]), topic) for b in brokers))
+
+    # --generate proposes a spread over the brokers named, keeping each replication factor.
+    topics_file = tmp_path / "topics.json"
+    topics_file.write_text(json.dumps({"version": 1, "topics": [{"topic": topic}]}))
+    out = reassign_tool(by_id[1], "--generate", "--topics-to-move-json-file", str(topics_file),
+                        "--broker-list", "1,2,3")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Current partition replica assignment" and lines[3] == "Proposed partition reassignment configuration"
+    current = json.loads(lines[1])["partitions"]
+    assert [(c["partition"], c["replicas"], c["log_dirs"]) for c in current] == \
+        [(p, r, ["any", "any"]) for p, r in enumerate(BEFORE)]
+    assert all(len(set(x["replicas"])) == 2 for x in json.loads(lines[4])["partitions"])
+
+    w = Writer(brokers)
+    w.topic = topic
+    w.start()
+    try:
+        wait_for("the producer writing", lambda: w.count() > 200)
+        plan = moves_file(tmp_path, topic, dict(enumerate(AFTER)))
+        out = reassign_tool(by_id[2], "--execute", "--reassignment-json-file", plan)
+        assert out.returncode == 0, out.stderr
+        assert "Save this to use as the --reassignment-json-file option during rollback" in out.stdout
+        rollback = json.loads(out.stdout.split("\n\n")[1])
+        assert [x["replicas"] for x in rollback["partitions"]] == BEFORE
+        assert out.stdout.strip().endswith(
+            "Successfully started partition reassignments for " + ",".join(f"{topic}-{p}" for p in range(4)))
+        done = "\n".join(["Status of partition reassignment:"] + [
+            f"Reassignment of partition {topic}-{p} is completed." for p in range(4)]) + "\n"
+        wait_for("--verify reporting every move completed",
+                 lambda: reassign_tool(by_id[3], "--verify", "--reassignment-json-file", plan).stdout == done,
+                 deadline_s=90)
+        parts = layout(a, topic)
+        for p, (leader, replicas, isr) in parts.items():
+            assert replicas == AFTER[p] and sorted(isr) == sorted(AFTER[p]) and leader in AFTER[p], parts
+        before = w.count()
+        wait_for("the producer carrying on", lambda: w.count() > before + 200)
+    finally:
+        w.stopping.set()
+        w.join(180)
+    check_acked(w, brokers, topic, len(AFTER))
+    for p, (old, new) in enumerate(zip(BEFORE, AFTER)):
+        for gone in set(old) - set(new):
+            wait_for(f"broker {gone}'s replica of partition {p} deleted",
+                     lambda: not (by_id[gone].log_dir / f"{topic}-{p}").exists())
+        wait_for(f"partition {p}'s new replicas equal", lambda: len({log_bytes(by_id[b], topic, p) for b in new}) == 1)
+    assert reassign_tool(by_id[1], "--list").stdout == "No partition reassignments found.\n"
+
+
+@pytest.mark.timeout(240)
+def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_broker, tmp_path):
+    by_id = start_cluster(start_broker)
+    a = cluster_admin(list(by_id.values()))
+    topic = unique_topic("stuck")
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
+                                 operation_timeout=20))
+    wait_for("the ISR full", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2])
+    by_id[3].kill9()
+    # Once fenced, the quorum has a leader other than the killed broker (if it was it).
+    wait_for("broker 3 fenced", lambda: set(describe_cluster(by_id[1])[1]) == {1, 2})
+    plan = moves_file(tmp_path, topic, {0: [1, 3]})
+    out = reassign_tool(by_id[1], "--execute", "--reassignment-json-file", plan)
+    assert out.returncode == 0, out.stderr
+    listed = f"Current partition reassignments:\n{topic}-0: replicas: 1,3,2. adding: 3. removing: 2.\n"
+    assert reassign_tool(by_id[2], "--list").stdout == listed
+    out = reassign_tool(by_id[2], "--verify", "--reassignment-json-file", plan)
+    assert out.stdout.splitlines()[1] == f"Reassignment of partition {topic}-0 is still in progress."
+    # A second move while one is in progress needs --additional.
+    out = reassign_tool(by_id[1], "--execute", "--reassignment-json-file", plan)
+    assert out.returncode == 1 and "Use --additional" in out.stderr
+    out = reassign_tool(by_id[1], "--cancel", "--reassignment-json-file", plan)
+    assert out.stdout == f"Successfully cancelled partition reassignments for: {topic}-0\n", out.stderr
+    wait_for("the original replicas back", lambda: (layout(a, topic) or {0: (0, [], [])})[0][1:] == ([1, 2], [1, 2]))
+    out = reassign_tool(by_id[1], "--verify", "--reassignment-json-file", plan)
+    assert out.stdout.splitlines()[1] == (f"There is no active reassignment of partition {topic}-0, "
+                                          "but replica set is 1,2 rather than 1,3.")
+    assert reassign_tool(by_id[1], "--cancel", "--reassignment-json-file", plan).stdout == \
+        "None of the specified partition reassignments are active.\n"
