@@ -2,6 +2,7 @@
 //! one place (STYLE: precise errors per module, one mapping to the wire).
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::partition::producers::ProducerError;
 use crate::shard::ShardGone;
@@ -43,6 +44,12 @@ impl ApiError {
 
     pub fn wire_code(&self) -> i16 {
         self.code.code()
+    }
+
+    /// The message, or the error's own description when it has none (Kafka's
+    /// `ApiError.messageWithFallback`, which some responses carry).
+    pub fn message_or_default(self) -> StrBytes {
+        StrBytes::from_string(self.message.unwrap_or_else(|| self.code.to_string()))
     }
 }
 

@@ -211,7 +211,8 @@ fn record(topic: Uuid, partition: i32, p: &PartitionImage, at: i32) -> MetadataR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::rules::{alter_partition, unfence};
+    use crate::cluster::rules::alter_partition;
+    use crate::cluster::rules::tests::{image, with_topic};
     use crate::replication::isr::AlterIsr;
 
     fn cluster(
@@ -220,45 +221,7 @@ mod tests {
         isr: &[i32],
         leader: i32,
     ) -> (MetadataImage, Uuid) {
-        let mut image = MetadataImage::default();
-        let mut offset = 0;
-        let mut apply = |image: &mut MetadataImage, r: &MetadataRecord| {
-            offset += 1;
-            image.apply(offset, r).unwrap();
-        };
-        for &b in brokers {
-            let register = MetadataRecord::RegisterBroker {
-                broker: b,
-                incarnation: Uuid::from_u128(b as u128),
-                host: "h".into(),
-                port: 9092,
-                shards: 2,
-                replication_ports: Vec::new(),
-            };
-            apply(&mut image, &register);
-            for r in unfence(&image.clone(), b) {
-                apply(&mut image, &r);
-            }
-        }
-        let id = Uuid::from_u128(42);
-        let topic = MetadataRecord::Topic {
-            name: "t".into(),
-            id,
-            configs: Default::default(),
-        };
-        apply(&mut image, &topic);
-        let partition = MetadataRecord::Partition {
-            topic: id,
-            partition: 0,
-            replicas: replicas
-                .iter()
-                .map(|&broker| Replica { broker, shard: 0 })
-                .collect(),
-            isr: isr.to_vec(),
-            leader,
-        };
-        apply(&mut image, &partition);
-        (image, id)
+        with_topic(image(brokers), replicas, isr, leader)
     }
 
     fn apply(image: &mut MetadataImage, record: MetadataRecord) {

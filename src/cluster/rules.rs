@@ -101,6 +101,22 @@ pub fn leave(image: &MetadataImage, broker: i32, unclean: bool) -> Vec<MetadataR
     records
 }
 
+/// What a broker cut off from the quorum for a session takes the metadata to be: itself
+/// fenced, with the leaderships a fence moves moved (`leave`), as the active controller
+/// will have decided. It only ever gives leaderships up; the real image returns when it
+/// is back in touch.
+pub fn cut_off_view(image: &MetadataImage, broker: i32) -> MetadataImage {
+    let mut view = image.clone();
+    for record in leave(image, broker, false) {
+        // Each change applies to the partition it was decided on.
+        let _ = view.apply(image.offset, &record);
+    }
+    if let Some(b) = view.brokers.get_mut(&broker) {
+        b.fenced = true;
+    }
+    view
+}
+
 /// A fenced broker that heartbeats again, caught up with the metadata: it is unfenced,
 /// and the partitions left without a leader that it can lead cleanly get it.
 pub fn unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
@@ -303,10 +319,11 @@ pub fn place(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn image(brokers: &[i32]) -> MetadataImage {
+    /// Brokers registered and unfenced.
+    pub(crate) fn image(brokers: &[i32]) -> MetadataImage {
         let mut image = MetadataImage::default();
         let mut offset = 0;
         for &b in brokers {
@@ -328,7 +345,8 @@ mod tests {
         image
     }
 
-    fn with_topic(
+    /// Topic "t" (id 42) with partition 0 as given.
+    pub(crate) fn with_topic(
         mut image: MetadataImage,
         replicas: &[i32],
         isr: &[i32],
@@ -435,6 +453,21 @@ mod tests {
         apply_all(&mut image, &records);
         let p = image.partition(id, 0).unwrap();
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+    }
+
+    #[test]
+    fn a_broker_cut_off_from_the_quorum_sees_itself_fenced_and_leading_nothing() {
+        let (image, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[1, 2, 3], 1);
+        let view = cut_off_view(&image, 1);
+        let p = view.partition(id, 0).unwrap();
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2, 3]));
+        assert!(view.is_fenced(1));
+        assert_eq!(view.offset, image.offset);
+        assert_eq!(
+            image.partition(id, 0).unwrap().leader,
+            1,
+            "the image itself is unchanged"
+        );
     }
 
     #[test]

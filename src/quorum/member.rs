@@ -235,6 +235,10 @@ pub struct Member {
     /// When the leader last looked for partitions to give back to their preferred
     /// replicas.
     rebalanced: Cell<Option<Instant>>,
+    /// When this member last knew itself in touch with the quorum (leading it, or
+    /// hearing from its leader), and whether that was longer than a broker session ago.
+    contact_ms: Cell<i64>,
+    cut_off: Cell<bool>,
     /// Leader elections (and of them unclean ones) applied while this member led.
     elections: Cell<u64>,
     unclean_elections: Cell<u64>,
@@ -350,6 +354,8 @@ impl Member {
             proposed: RefCell::new(BTreeMap::new()),
             leading_since: Cell::new(None),
             rebalanced: Cell::new(None),
+            contact_ms: Cell::new(now_ms()),
+            cut_off: Cell::new(false),
             elections: Cell::new(0),
             unclean_elections: Cell::new(0),
             since_snapshot: Cell::new(0),
@@ -432,6 +438,7 @@ impl Member {
                 return;
             }
             self.act();
+            self.note_contact();
             let leader = self.quorum.borrow().leader();
             if self.last_leader.replace(leader) != leader {
                 self.changed.notify();
@@ -441,6 +448,43 @@ impl Member {
                 self.stopped.set(true);
                 return;
             }
+        }
+    }
+
+    /// Whether this node lost the quorum for longer than `broker.session.timeout.ms`: it
+    /// neither leads it (a leader that loses its majority steps down, raft-rs's
+    /// check-quorum) nor heard from its leader within an election timeout since. The
+    /// active controller fences a broker it has not heard from for as long, so such a
+    /// node must assume it is fenced (`rules::cut_off_view`); it hears of any change
+    /// when it is back in touch.
+    pub fn is_cut_off(&self) -> bool {
+        self.cut_off.get()
+    }
+
+    fn note_contact(&self) {
+        let now = now_ms();
+        let in_touch = {
+            let quorum = self.quorum.borrow();
+            let heard = self.heard.borrow();
+            quorum.is_leader()
+                || quorum.leader().is_some_and(|leader| {
+                    heard
+                        .get(&leader)
+                        .is_some_and(|&(ms, _)| now - ms <= self.timing.election_timeout_ms)
+                })
+        };
+        if in_touch {
+            self.contact_ms.set(now);
+        }
+        let cut_off = now - self.contact_ms.get() > self.timing.session_timeout_ms;
+        if self.cut_off.replace(cut_off) != cut_off {
+            match cut_off {
+                true => tracing::warn!(
+                    "cut off from the metadata quorum for broker.session.timeout.ms: this broker stops leading partitions until it is back in touch"
+                ),
+                false => tracing::info!("back in touch with the metadata quorum"),
+            }
+            self.changed.notify();
         }
     }
 

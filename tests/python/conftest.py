@@ -32,7 +32,7 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-READY_RE = re.compile(r"^shoal ready: listening on (127\.0\.0\.1):(\d+)$")
+READY_RE = re.compile(r"^shoal ready: listening on (\d+\.\d+\.\d+\.\d+):(\d+)$")
 START_TIMEOUT_S = float(os.environ.get("SHOAL_START_TIMEOUT", "60"))
 STOP_TIMEOUT_S = 30.0
 LOG_TAIL_LINES = 120

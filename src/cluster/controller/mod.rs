@@ -173,10 +173,16 @@ impl Controller {
     fn layout(&self) -> Option<Arc<Layout>> {
         let node = self.broker.borrow().node_id;
         if let Some(member) = self.member() {
+            // Cut off from the quorum, this node takes itself for fenced, as the active
+            // controller will have: it stops leading, so clients go to the new leaders.
+            let image = match member.is_cut_off() {
+                true => rules::cut_off_view(&member.image(), node),
+                false => member.image(),
+            };
             return Some(Arc::new(Layout {
                 node,
                 controller: member.leader().unwrap_or(-1),
-                image: member.image(),
+                image,
                 removed: member.removed_topics(),
             }));
         }

@@ -72,9 +72,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                         Ok(()) => answer,
                         Err(error) => answer
                             .with_error_code(error.wire_code())
-                            .with_error_message(Some(StrBytes::from_string(
-                                error.message.unwrap_or_else(|| error.code.to_string()),
-                            ))),
+                            .with_error_message(Some(error.message_or_default())),
                     }
                 })
                 .collect();

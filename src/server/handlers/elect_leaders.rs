@@ -10,7 +10,6 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::{topic_name, Ctx, Response};
 use crate::acl::Operation;
@@ -77,9 +76,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                         // Kafka sends the error's own message when it has no other.
                         Err(error) => answer
                             .with_error_code(error.wire_code())
-                            .with_error_message(Some(StrBytes::from_string(
-                                error.message.unwrap_or_else(|| error.code.to_string()),
-                            ))),
+                            .with_error_message(Some(error.message_or_default())),
                     }
                 })
                 .collect();
