@@ -179,7 +179,9 @@ impl ClassicGroup {
     }
 
     pub fn join(&mut self, args: JoinArgs, limits: &Limits, now: i64) -> Step<JoinReply> {
+        tracing::debug!(member = %args.member_id, state = ?self.state, pending = self.pending.len(), members = self.members.len(), "join");
         let answer = self.join_inner(args, limits, now);
+        tracing::debug!(state = ?self.state, generation = self.generation, "joined");
         self.step(answer)
     }
 
@@ -627,6 +629,7 @@ impl ClassicGroup {
         generation: i32,
         now: i64,
     ) -> Result<(), ResponseError> {
+        tracing::debug!(member = member_id, state = ?self.state, generation, "heartbeat");
         if self.state == State::Empty {
             return Err(ResponseError::UnknownMemberId);
         }

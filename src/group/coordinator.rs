@@ -289,6 +289,13 @@ impl Coordinator {
     where
         T: Into<Reply>,
     {
+        tracing::debug!(
+            group = group_id,
+            ?wait,
+            now = matches!(step.answer, Answer::Now(_)),
+            replies = step.replies.len(),
+            "group step"
+        );
         let receiver = match step.answer {
             Answer::Now(reply) => {
                 self.deliver(group_id, step.replies);
@@ -355,7 +362,9 @@ impl Coordinator {
                 Reply::Sync(member, _) => (member.clone(), Wait::Sync),
             };
             let key = (group_id.to_string(), member, wait);
-            if let Some(waiter) = self.waiters.borrow_mut().remove(&key) {
+            let waiter = self.waiters.borrow_mut().remove(&key);
+            tracing::debug!(group = group_id, member = %key.1, wait = ?key.2, found = waiter.is_some(), "group reply");
+            if let Some(waiter) = waiter {
                 let _ = waiter.send(reply);
             }
         }
