@@ -63,6 +63,13 @@ impl EpochCache {
         true
     }
 
+    /// Forgets every epoch (the log started over, empty).
+    pub fn clear(&mut self) -> bool {
+        let had = !self.entries.is_empty();
+        self.entries.clear();
+        had
+    }
+
     /// Forgets epochs that start at or after `end_offset` (the log was truncated there).
     pub fn truncate_from_end(&mut self, end_offset: i64) -> bool {
         let before = self.entries.len();

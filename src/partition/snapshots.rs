@@ -55,7 +55,7 @@ pub async fn write(dir: &Path, offset: i64, state: Vec<u8>) -> std::io::Result<(
     Ok(())
 }
 
-fn remove(dir: &Path, offset: i64) -> std::io::Result<()> {
+pub fn remove(dir: &Path, offset: i64) -> std::io::Result<()> {
     match std::fs::remove_file(path(dir, offset)) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),

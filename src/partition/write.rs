@@ -343,6 +343,32 @@ impl Partition {
     /// partition's appends: a follower takes none from clients.
     pub async fn truncate_to(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
         let end = self.log.truncate_to(offset, now_ms).await?;
+        self.truncated(end).await
+    }
+
+    /// Follower side: empties the log and starts it at `offset` (Kafka's
+    /// `truncateFullyAndStartAt`): the leader's log starts after this one ends
+    /// (retention or DeleteRecords ran there while this replica was away), or the
+    /// leader's first batch starts before the start this log took.
+    pub async fn start_over_at(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
+        tracing::info!(topic = %self.topic, partition = self.index, offset, end = self.log.end_offset(), "starting this replica's log over at the leader's");
+        let end = self.log.start_over_at(offset, now_ms).await?;
+        // Nothing of the old log's producers, aborts or epochs holds any more.
+        for snapshot in snapshots::list(self.log.dir())? {
+            snapshots::remove(self.log.dir(), snapshot)?;
+        }
+        self.aborted.borrow_mut().drop_before(end);
+        if self.epochs.borrow_mut().clear() {
+            let epochs = self.epochs.borrow().clone();
+            epochs.save(self.log.dir()).await?;
+        }
+        self.truncated(end).await
+    }
+
+    /// After the log was cut to end at `end`: the producer state and transaction index
+    /// rebuilt from what is left, the epochs that started after it forgotten, the high
+    /// watermark within the log.
+    async fn truncated(&self, end: i64) -> Result<i64, StorageError> {
         let rebuilt = snapshots::rebuild(&self.log, end).await?;
         *self.producers.borrow_mut() = rebuilt.state;
         let bases = self.log.segment_bases();
@@ -362,7 +388,9 @@ impl Partition {
             let epochs = self.epochs.borrow().clone();
             epochs.save(self.log.dir()).await?;
         }
-        self.high_watermark.set(self.high_watermark.get().min(end));
+        let start = self.log.start_offset();
+        self.high_watermark
+            .set(self.high_watermark.get().min(end).max(start));
         Ok(end)
     }
 }

@@ -307,6 +307,14 @@ async fn take_partition(partition: &Partition, data: PartitionData) -> Result<()
         return Ok(());
     }
     let (topic, index) = (partition.topic.as_str(), partition.index);
+    let now = now_ms();
+    let end = partition.offsets().log_end;
+    // Retention or DeleteRecords ran on the leader while this replica was away: its
+    // log now starts after this one ends, and this one starts over there.
+    let out_of_range = data.error_code == ResponseError::OffsetOutOfRange.code();
+    if out_of_range && data.log_start_offset > end {
+        return start_over(partition, data.log_start_offset, now).await;
+    }
     if data.error_code != 0 {
         let error = ResponseError::try_from_code(data.error_code);
         tracing::debug!(
@@ -317,7 +325,6 @@ async fn take_partition(partition: &Partition, data: PartitionData) -> Result<()
         );
         return Err(backoff(error));
     }
-    let now = now_ms();
     let diverging = data.diverging_epoch;
     if diverging.epoch >= 0 || diverging.end_offset >= 0 {
         return match partition
@@ -333,6 +340,14 @@ async fn take_partition(partition: &Partition, data: PartitionData) -> Result<()
     }
     let records = data.records.unwrap_or_default();
     let whole = whole_batches(&records);
+    // A log that started over at the leader's log start gets the batch holding it,
+    // which may begin before it: the log starts at that batch instead.
+    if let Some((base, last)) = first_batch(&records[..whole]) {
+        let offsets = partition.offsets();
+        if offsets.log_start == end && base < end && end <= last {
+            start_over(partition, base, now).await?;
+        }
+    }
     if whole > 0 {
         if let Err(error) = partition.append_at(&records[..whole], now).await {
             tracing::error!(
@@ -362,6 +377,21 @@ async fn take_partition(partition: &Partition, data: PartitionData) -> Result<()
         );
     }
     Ok(())
+}
+
+/// Starts the follower's log over, empty, at `offset` (Kafka's
+/// `truncateFullyAndStartAt`).
+async fn start_over(partition: &Partition, offset: i64, now: i64) -> Result<(), Duration> {
+    partition.start_over_at(offset, now).await.map(|_| ()).map_err(|error| {
+        tracing::error!(topic = %partition.topic, partition = partition.index, %error, "starting a follower's log over failed");
+        BACKOFF
+    })
+}
+
+/// The first and last offsets of the first batch in `records`, if it holds one.
+fn first_batch(records: &[u8]) -> Option<(i64, i64)> {
+    let header = batch::BatchHeader::parse(records).ok()?;
+    Some((header.base_offset.get(), header.last_offset()))
 }
 
 /// How long a partition waits after the leader refused it: a tenth of a second while

@@ -39,6 +39,9 @@ pub fn send_alter(shard: &Rc<Shard>, partition: &Rc<Partition>, change: AlterIsr
     };
     let (shard, partition) = (Rc::clone(shard), Rc::clone(partition));
     let index = partition.index;
+    // The ISR the change was asked from: the metadata may bring the new one to this
+    // shard before the controller's answer does.
+    let before = partition.in_sync_replicas() as usize;
     tracing::debug!(topic = %partition.topic, partition = index, isr = ?change.isr, "asking the controller for a new ISR");
     glommio::spawn_local(async move {
         let asked_at = change.partition_epoch;
@@ -51,7 +54,6 @@ pub fn send_alter(shard: &Rc<Shard>, partition: &Rc<Partition>, change: AlterIsr
         if let Ok(Some(answer)) = answer {
             if let AlterAnswer::Committed { isr, .. } = &answer {
                 tracing::info!(topic = %partition.topic, partition = index, ?isr, "ISR changed");
-                let before = partition.in_sync_replicas() as usize;
                 let metrics = &shard.metrics;
                 match isr.len().cmp(&before) {
                     std::cmp::Ordering::Less => metrics.isr_shrinks.add(1),

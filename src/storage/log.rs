@@ -359,6 +359,13 @@ impl Log {
         Ok(end)
     }
 
+    /// Empties the log, whatever it holds, and starts it afresh at `offset`: a follower
+    /// whose log ends before its leader's starts (Kafka's `truncateFullyAndStartAt`).
+    pub async fn start_over_at(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
+        let _turn = self.append_turn().await?;
+        self.truncate_fully(offset.max(0), now_ms).await
+    }
+
     /// Deletes every segment and starts the log afresh, empty, at `offset`.
     async fn truncate_fully(&self, offset: i64, now_ms: i64) -> Result<i64, StorageError> {
         let all: Vec<Rc<Segment>> = self.segments.borrow().values().cloned().collect();

@@ -335,3 +335,35 @@ def test_a_group_and_a_transaction_survive_their_coordinators_death(start_broker
     got = consume_all(others[0], topic, [0], **{"isolation.level": "read_committed"})
     values = [r.value for r in got[0] if not r.value.startswith(b"v")]
     assert values == [b"committed", b"after the failover"], values
+
+
+@pytest.mark.timeout(240)
+def test_a_follower_behind_the_leaders_log_start_starts_over_there(start_broker):
+    """Records are deleted on the leader (DeleteRecords) past the end of a follower that
+    is down: back, the follower finds the leader's log starting after its own end,
+    starts its log over at the leader's start (Kafka's truncateFullyAndStartAt, the
+    batch holding that start included), catches up and rejoins the ISR. Led by it next,
+    the partition serves every record from the new start."""
+    by_id = start_cluster(start_broker)
+    a = cluster_admin(list(by_id.values()))
+    topic = unique_topic("behind")
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
+                                 operation_timeout=20))
+    wait_for("both replicas in the ISR", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2])
+    p = producer(by_id[1], acks="all", linger_ms=20)
+    produce_all(p, topic, [{"partition": 0, "value": b"before-%03d" % i} for i in range(100)])
+    by_id[2].kill9()
+    wait_for("the ISR shrinking to broker 1", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1])
+    produce_all(p, topic, [{"partition": 0, "value": b"after-%03d" % i} for i in range(200)])
+    # The new start falls inside a batch (linger batches records): the follower's first
+    # fetch gets a batch that begins before it.
+    deleted = wait_futures(a.delete_records([TopicPartition(topic, 0, 250)]))
+    assert [r.low_watermark for r in deleted.values()] == [250]
+    by_id[2].start()
+    wait_for("broker 2 back in the ISR", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2],
+             deadline_s=60)
+    assert "starting this replica's log over at the leader's" in by_id[2].log_text()
+    by_id[1].kill9()
+    wait_for("broker 2 leading", lambda: (layout(cluster_admin([by_id[2], by_id[3]]), topic) or {0: (0,)})[0][0] == 2)
+    values = [r.value for r in consume_all(by_id[2], topic, [0])[0]]
+    assert values == [b"after-%03d" % i for i in range(150, 200)], values[:3]

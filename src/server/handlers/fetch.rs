@@ -373,6 +373,16 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         .await
     {
         Ok(read) => read,
+        // A follower below the log start learns where the log starts now, and starts
+        // over there (Kafka's follower asks ListOffsets for it).
+        Err(error) if want.replica.is_some() => {
+            let offsets = partition.offsets();
+            return Got {
+                high_watermark: offsets.high_watermark,
+                log_start_offset: offsets.log_start,
+                ..failed(error.wire_code())
+            };
+        }
         Err(error) => return failed(error.wire_code()),
     };
     let mut got = Got {
