@@ -111,6 +111,16 @@ pub fn cut_off_view(image: &MetadataImage, broker: i32) -> MetadataImage {
         // Each change applies to the partition it was decided on.
         let _ = view.apply(image.offset, &record);
     }
+    // The epochs stay: the view is this node's guess, not a decision, and a partition
+    // that took a bumped epoch from it would stay ahead of the real metadata when it is
+    // back in touch (fencing its own clients and followers).
+    for (id, t) in view.topics.iter_mut() {
+        for (index, p) in t.partitions.iter_mut() {
+            if let Some(real) = image.partition(*id, *index) {
+                (p.leader_epoch, p.partition_epoch) = (real.leader_epoch, real.partition_epoch);
+            }
+        }
+    }
     if let Some(b) = view.brokers.get_mut(&broker) {
         b.fenced = true;
     }
@@ -461,6 +471,12 @@ pub(crate) mod tests {
         let view = cut_off_view(&image, 1);
         let p = view.partition(id, 0).unwrap();
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2, 3]));
+        let real = image.partition(id, 0).unwrap();
+        assert_eq!(
+            (p.leader_epoch, p.partition_epoch),
+            (real.leader_epoch, real.partition_epoch),
+            "a guess bumps no epoch"
+        );
         assert!(view.is_fenced(1));
         assert_eq!(view.offset, image.offset);
         assert_eq!(
