@@ -58,9 +58,17 @@ pub fn fault(name: &str, path: &std::path::Path) -> std::io::Result<()> {
         path.to_string_lossy().contains(text).then_some(die)
     }) {
         if die {
-            tracing::warn!(failpoint = name, path = %path.display(), "failpoint: killing the process");
-            // SAFETY: kill(2) on this process; nothing runs after it.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            // Two shards can reach a fault at once: only the first one says so and kills; the
+            // other waits for the signal, as a thread of a crashing process stops where it is.
+            static DYING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !DYING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                tracing::warn!(failpoint = name, path = %path.display(), "failpoint: killing the process");
+                // SAFETY: kill(2) on this process.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            loop {
+                std::thread::park();
+            }
         }
         tracing::warn!(failpoint = name, path = %path.display(), "failpoint: failing with EIO");
         return Err(std::io::Error::from_raw_os_error(libc::EIO));

@@ -18,6 +18,7 @@ pub mod partition;
 pub mod protocol;
 pub mod quorum;
 pub mod replication;
+pub mod security;
 pub mod server;
 pub mod shard;
 #[cfg(test)]

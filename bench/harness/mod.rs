@@ -251,6 +251,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let options = Options {
         client_id: "shoal-bench".to_string(),
         timeout: args.connect.timeout(),
+        login: args.connect.login()?,
     };
     let partitions = prepare_topic(&args)?;
     let key_bytes = match args.key_distribution {

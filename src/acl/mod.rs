@@ -14,7 +14,7 @@
 
 mod authorizer;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 

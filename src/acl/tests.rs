@@ -19,7 +19,7 @@ fn acl(
     }
 }
 
-fn topic_acl(
+pub(crate) fn topic_acl(
     name: &str,
     principal: &str,
     operation: Operation,

@@ -1,4 +1,5 @@
-//! `shoal configs`: Kafka's kafka-configs.sh for topics and brokers — describe dynamic
+//! `shoal configs`: Kafka's kafka-configs.sh for topics and brokers (users' SCRAM
+//! credentials are `configs_users`'s) — describe dynamic
 //! (or, with --all, every) config with its synonyms, and alter them with
 //! IncrementalAlterConfigs, in its output layout and with its checks.
 
@@ -23,10 +24,10 @@ pub struct ConfigsArgs {
     /// With --describe: list every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// The type of entity: topics or brokers.
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers"])]
+    /// The type of entity: topics, brokers or users (SCRAM credentials).
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users"])]
     pub entity_type: Option<String>,
-    /// The entity: a topic name or a broker id.
+    /// The entity: a topic name, a broker id or a user name.
     #[arg(long, value_name = "NAME")]
     pub entity_name: Option<String>,
     /// The cluster-wide default config of every broker (with --entity-type brokers).
@@ -103,6 +104,9 @@ fn broker_id(name: &str) -> Result<i32> {
 }
 
 pub fn run(args: ConfigsArgs) -> Result<()> {
+    if args.entity_type.as_deref() == Some("users") {
+        return super::configs_users::run(&args);
+    }
     let entity = Entity::from_args(&args)?;
     let mut cluster = args.connect.connect()?;
     if args.describe {
@@ -447,7 +451,7 @@ mod tests {
         ])
         .unwrap_err()
         .contains("valid integer broker id"));
-        assert!(entity(&["--describe", "--entity-type", "users"]).is_err());
+        assert!(entity(&["--describe", "--entity-type", "groups"]).is_err());
         assert!(entity(&["--describe"]).is_err());
         assert!(entity(&["--describe", "--add-config", "a=1", "--topic", "t"]).is_err());
         assert!(entity(&["--describe", "--alter", "--topic", "t"]).is_err());

@@ -8,7 +8,9 @@
 //! stderr, `shoal: ...`, and a non-zero exit (1 for a failed operation, 2 for bad usage).
 
 pub mod acls;
+pub mod command_config;
 pub mod configs;
+pub mod configs_users;
 pub mod consume;
 pub mod consume_group;
 pub mod delete_records;
@@ -45,6 +47,10 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub request_timeout_ms: u32,
+    /// Client properties for a secured broker (security.protocol, sasl.mechanism,
+    /// sasl.jaas.config or sasl.username/sasl.password), as Kafka's tools take them.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ConnectArgs {
@@ -52,8 +58,17 @@ impl ConnectArgs {
         let options = Options {
             client_id: "shoal-cli".to_string(),
             timeout: self.timeout(),
+            login: self.login()?,
         };
         Ok(Cluster::connect(&self.bootstrap_server, options)?)
+    }
+
+    /// The SASL login `--command-config` asks for, if any.
+    pub fn login(&self) -> anyhow::Result<Option<crate::client::cluster::Login>> {
+        match &self.command_config {
+            Some(path) => command_config::login(path),
+            None => Ok(None),
+        }
     }
 
     pub fn timeout(&self) -> Duration {

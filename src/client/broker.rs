@@ -7,12 +7,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Buf;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseHeader};
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Decodable, Message, Request, StrBytes, VersionRange};
 
+use super::cluster::{Login, Options};
 use super::error::{Error, Result};
 use super::Connection;
+use crate::security::scram::ScramClient;
+use crate::security::Mechanism;
 
 /// Kafka's UNSUPPORTED_VERSION: an ApiVersions request newer than the broker knows is
 /// answered in the v0 layout with this code and the versions the broker does know.
@@ -58,8 +64,10 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects to `address` (HOST:PORT) and asks which API versions it serves.
-    pub fn connect(address: &str, client_id: &str, timeout: Duration) -> Result<Broker> {
+    /// Connects to `address` (HOST:PORT), asks which API versions it serves, and logs in
+    /// when the options carry a SASL login.
+    pub fn connect(address: &str, options: &Options) -> Result<Broker> {
+        let (client_id, timeout) = (&options.client_id, options.timeout);
         let connection =
             Connection::connect_timeout(address, client_id, timeout).map_err(|error| {
                 Error::Connect {
@@ -73,7 +81,55 @@ impl Broker {
             versions: Versions::default(),
         };
         broker.versions = broker.negotiate()?;
+        if let Some(login) = &options.login {
+            broker.log_in(login)?;
+        }
         Ok(broker)
+    }
+
+    /// SaslHandshake, then the mechanism's messages in SaslAuthenticate requests.
+    fn log_in(&mut self, login: &Login) -> Result<()> {
+        let mechanism = login.mechanism.name();
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let answer = self.call(
+            self.version_at_least::<SaslHandshakeRequest>(1)?,
+            &handshake,
+        )?;
+        let offered: Vec<&str> = answer.mechanisms.iter().map(|m| m.as_str()).collect();
+        let offered = offered.join(", ");
+        Error::check(answer.error_code, None, || {
+            format!("SASL {mechanism} (the broker offers: {offered})")
+        })?;
+        let version = self.version::<SaslAuthenticateRequest>()?;
+        let send = |broker: &mut Broker, bytes: Vec<u8>| -> Result<Bytes> {
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+            let answer = broker.call(version, &request)?;
+            Error::check(answer.error_code, answer.error_message.as_deref(), || {
+                format!("SASL {mechanism} login as {}", login.username)
+            })?;
+            Ok(answer.auth_bytes)
+        };
+        match login.mechanism {
+            Mechanism::Scram(scram) => {
+                let (client, first) = ScramClient::first(scram, &login.username)
+                    .map_err(|error| self.io_error(error))?;
+                let server_first = send(self, first)?;
+                let (last, expected) = client
+                    .last(&server_first, &login.password)
+                    .map_err(|message| self.protocol_error(message))?;
+                if send(self, last)? != expected {
+                    return Err(self.protocol_error(
+                        "the broker's SCRAM signature is wrong: it does not hold this user's credential".to_string(),
+                    ));
+                }
+            }
+            _ => {
+                let message = format!("\0{}\0{}", login.username, login.password);
+                send(self, message.into_bytes())?;
+            }
+        }
+        Ok(())
     }
 
     pub fn address(&self) -> &str {

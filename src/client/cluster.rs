@@ -30,6 +30,23 @@ pub struct Options {
     pub client_id: String,
     /// For connecting, and for any one request to be answered.
     pub timeout: Duration,
+    /// How to log in on a SASL listener (`None`: no login).
+    pub login: Option<Login>,
+}
+
+/// A SASL login: PLAIN or SCRAM with a user's password.
+#[derive(Clone)]
+pub struct Login {
+    pub mechanism: crate::security::Mechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    /// Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login({} as {})", self.mechanism, self.username)
+    }
 }
 
 impl Default for Options {
@@ -37,6 +54,7 @@ impl Default for Options {
         Options {
             client_id: "shoal-cli".to_string(),
             timeout: Duration::from_secs(30),
+            login: None,
         }
     }
 }
@@ -115,7 +133,7 @@ impl Cluster {
             .map(str::trim)
             .filter(|a| !a.is_empty())
         {
-            match Broker::connect(address, &options.client_id, options.timeout) {
+            match Broker::connect(address, &options) {
                 Ok(bootstrap) => {
                     return Ok(Cluster {
                         options,
@@ -159,7 +177,7 @@ impl Cluster {
             let address = self.brokers.get(&id).ok_or_else(|| {
                 Error::Invalid(format!("broker {id} is not in the cluster's metadata"))
             })?;
-            let broker = Broker::connect(address, &self.options.client_id, self.options.timeout)?;
+            let broker = Broker::connect(address, &self.options)?;
             self.connections.insert(id, broker);
         }
         self.connections

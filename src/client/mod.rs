@@ -18,6 +18,7 @@ pub mod group;
 pub mod partitioner;
 pub mod produce;
 pub mod records;
+pub mod scram;
 pub mod transactions;
 
 use std::io::{self, Read, Write};

@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, ACLS_MAX};
+use crate::cluster::snapshot::ScramCredentials;
+use crate::security::{ScramCredential, ScramMechanism};
+
 /// No leader: every replica that could lead is fenced (Kafka's -1).
 pub const NO_LEADER: i32 = -1;
 
@@ -44,6 +48,10 @@ pub enum MetadataRecord {
         /// Each shard's replication listener on `host`, by shard.
         #[serde(default)]
         replication_ports: Vec<u16>,
+        /// A broker-only node's quorum listener on `host`, where the leader sends it
+        /// the log as a learner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quorum_port: Option<u16>,
     },
     FenceBroker {
         broker: i32,
@@ -125,6 +133,53 @@ pub enum MetadataRecord {
         first: i64,
         next: i64,
     },
+    /// ACLs created (Kafka's `AccessControlEntryRecord`); one the image has already is
+    /// not added twice.
+    AddAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// ACLs deleted; one the image lacks is passed over.
+    RemoveAcls {
+        acls: Vec<AclBinding>,
+    },
+    /// Changes to dynamic broker configs (Kafka's `ConfigRecord`s for a broker
+    /// resource): one broker's, or with no broker the cluster-wide defaults (the ""
+    /// resource). `Some` sets a key, `None` removes it.
+    BrokerConfigs {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        broker: Option<i32>,
+        changes: BTreeMap<String, Option<String>>,
+    },
+    /// SCRAM credentials set or deleted (Kafka's `UserScramCredentialRecord` and
+    /// `RemoveUserScramCredentialRecord`).
+    ScramCredentials {
+        changes: Vec<ScramChange>,
+    },
+}
+
+/// One SCRAM credential set (`Some`) or deleted (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramChange {
+    pub user: String,
+    pub mechanism: ScramMechanism,
+    pub credential: Option<ScramCredential>,
+}
+
+/// The most SCRAM users a cluster holds: each is in every shard's snapshot.
+pub const SCRAM_USERS_MAX: usize = 100_000;
+
+/// `changes` applied to `credentials`: a user left with none is gone.
+pub fn apply_scram(credentials: &mut ScramCredentials, changes: &[ScramChange]) {
+    for change in changes {
+        let user = credentials.entry(change.user.clone()).or_default();
+        match &change.credential {
+            Some(credential) => user.insert(change.mechanism, credential.clone()),
+            None => user.remove(&change.mechanism),
+        };
+        if user.is_empty() {
+            credentials.remove(&change.user);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +192,8 @@ pub struct BrokerRegistration {
     pub shards: u32,
     #[serde(default)]
     pub replication_ports: Vec<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_port: Option<u16>,
     pub fenced: bool,
     /// In controlled shutdown: not to lead, nor to join an ISR.
     #[serde(default)]
@@ -160,6 +217,13 @@ pub struct PartitionImage {
 }
 
 impl BrokerRegistration {
+    /// Where another broker reaches this one for a broker's request (WriteTxnMarkers,
+    /// AddPartitionsToTxn): its first replication port, which asks for no login, unlike
+    /// a SASL client listener.
+    pub fn broker_address(&self) -> Option<String> {
+        Some(self.address(*self.replication_ports.first()?))
+    }
+
     /// Where to reach the broker on `port` of its host (its client port, or a shard's
     /// replication port).
     pub fn address(&self, port: u16) -> String {
@@ -191,6 +255,18 @@ pub struct MetadataImage {
     pub topics: BTreeMap<Uuid, TopicImage>,
     pub topic_ids: BTreeMap<String, Uuid>,
     pub next_producer_id: i64,
+    /// Every ACL, in the order they were created, each once.
+    #[serde(default)]
+    pub acls: Vec<AclBinding>,
+    /// The cluster-wide dynamic broker defaults.
+    #[serde(default)]
+    pub broker_defaults: BTreeMap<String, String>,
+    /// Each broker's own dynamic configs.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// SCRAM users' credentials.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram: ScramCredentials,
 }
 
 /// A record that does not fit the image. Every node applies the same records in the same
@@ -241,6 +317,7 @@ impl MetadataImage {
                 port,
                 shards,
                 replication_ports,
+                quorum_port,
             } => {
                 self.brokers.insert(
                     *broker,
@@ -251,6 +328,7 @@ impl MetadataImage {
                         port: *port,
                         shards: *shards,
                         replication_ports: replication_ports.clone(),
+                        quorum_port: *quorum_port,
                         fenced: true,
                         shutting_down: false,
                     },
@@ -409,6 +487,45 @@ impl MetadataImage {
                 }
                 self.next_producer_id = *next;
             }
+            MetadataRecord::AddAcls { acls } => {
+                let mut added = self.acls.clone();
+                for acl in acls {
+                    if !added.contains(acl) {
+                        added.push(acl.clone());
+                    }
+                }
+                if added.len() > ACLS_MAX {
+                    return refuse(format!("the cluster holds at most {ACLS_MAX} ACLs"));
+                }
+                self.acls = added;
+            }
+            MetadataRecord::RemoveAcls { acls } => self.acls.retain(|acl| !acls.contains(acl)),
+            MetadataRecord::ScramCredentials { changes } => {
+                let mut scram = self.scram.clone();
+                apply_scram(&mut scram, changes);
+                if scram.len() > SCRAM_USERS_MAX {
+                    return refuse(format!(
+                        "the cluster holds at most {SCRAM_USERS_MAX} SCRAM users"
+                    ));
+                }
+                self.scram = scram;
+            }
+            MetadataRecord::BrokerConfigs { broker, changes } => {
+                let configs = match broker {
+                    None => &mut self.broker_defaults,
+                    Some(id) => self.broker_configs.entry(*id).or_default(),
+                };
+                for (key, value) in changes {
+                    match value {
+                        Some(value) => configs.insert(key.clone(), value.clone()),
+                        None => configs.remove(key),
+                    };
+                }
+                if let Some(id) = broker {
+                    self.broker_configs
+                        .retain(|b, configs| b != id || !configs.is_empty());
+                }
+            }
         }
         self.offset = offset;
         Ok(())
@@ -512,6 +629,7 @@ mod tests {
             port: 9092,
             shards: 2,
             replication_ports: Vec::new(),
+            quorum_port: None,
         };
         image.apply(5, &register).unwrap();
         assert!(image.is_fenced(1));
@@ -639,5 +757,109 @@ mod tests {
         let batch = vec![record.clone(), record];
         assert_eq!(decode(&encode(&batch)).unwrap(), batch);
         assert!(decode(b"[{\"type\":\"Nope\"}]").is_err());
+    }
+
+    fn acl(topic: &str) -> AclBinding {
+        use crate::acl::{Operation, Permission};
+        crate::acl::tests::topic_acl(topic, "User:alice", Operation::Write, Permission::Allow)
+    }
+
+    #[test]
+    fn acls_are_added_once_in_order_and_removed_when_there() {
+        let mut image = MetadataImage::default();
+        let add = |acls: Vec<AclBinding>| MetadataRecord::AddAcls { acls };
+        image.apply(1, &add(vec![acl("a"), acl("b")])).unwrap();
+        image.apply(2, &add(vec![acl("b"), acl("c")])).unwrap();
+        assert_eq!(image.acls, vec![acl("a"), acl("b"), acl("c")]);
+        let remove = MetadataRecord::RemoveAcls {
+            acls: vec![acl("b"), acl("z")],
+        };
+        image.apply(3, &remove).unwrap();
+        assert_eq!(image.acls, vec![acl("a"), acl("c")]);
+        // Past the limit, the whole record is refused and the image is as it was.
+        image.acls = (0..ACLS_MAX).map(|i| acl(&format!("t{i}"))).collect();
+        let before = image.clone();
+        assert!(image.apply(4, &add(vec![acl("a"), acl("new")])).is_err());
+        assert_eq!(image, before);
+        image.apply(4, &add(vec![acl("t0")])).unwrap();
+    }
+
+    #[test]
+    fn scram_credentials_are_set_and_deleted_and_the_users_bounded() {
+        use crate::security::{ScramCredential, ScramMechanism};
+        let credential = ScramCredential {
+            salt: vec![1],
+            stored_key: vec![2],
+            server_key: vec![3],
+            iterations: 4096,
+        };
+        let change = |user: &str, mechanism, set: bool| ScramChange {
+            user: user.to_string(),
+            mechanism,
+            credential: set.then(|| credential.clone()),
+        };
+        let record = |changes| MetadataRecord::ScramCredentials { changes };
+        let (sha256, sha512) = (ScramMechanism::Sha256, ScramMechanism::Sha512);
+        let mut image = MetadataImage::default();
+        let both = vec![change("a", sha256, true), change("a", sha512, true)];
+        image.apply(1, &record(both)).unwrap();
+        assert_eq!(image.scram["a"].len(), 2);
+        image
+            .apply(2, &record(vec![change("a", sha256, false)]))
+            .unwrap();
+        assert_eq!(image.scram["a"].keys().collect::<Vec<_>>(), [&sha512]);
+        // A user left without credentials is gone.
+        image
+            .apply(3, &record(vec![change("a", sha512, false)]))
+            .unwrap();
+        assert!(image.scram.is_empty());
+        // Past the limit, the whole record is refused and the image is as it was.
+        for i in 0..SCRAM_USERS_MAX {
+            let user = image.scram.entry(format!("u{i}")).or_default();
+            user.insert(sha256, credential.clone());
+        }
+        let before = image.clone();
+        let extra = vec![change("u0", sha512, true), change("new", sha256, true)];
+        assert!(image.apply(4, &record(extra)).is_err());
+        assert_eq!(image, before);
+        image
+            .apply(4, &record(vec![change("u0", sha512, true)]))
+            .unwrap();
+    }
+
+    #[test]
+    fn broker_configs_are_set_and_removed_key_by_key() {
+        let mut image = MetadataImage::default();
+        let change = |pairs: &[(&str, Option<&str>)]| MetadataRecord::BrokerConfigs {
+            broker: None,
+            changes: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        };
+        let set = change(&[
+            ("log.retention.ms", Some("5000")),
+            ("num.partitions", Some("3")),
+        ]);
+        image.apply(1, &set).unwrap();
+        let remove = change(&[("num.partitions", None), ("log.roll.ms", None)]);
+        image.apply(2, &remove).unwrap();
+        let expected = BTreeMap::from([("log.retention.ms".to_string(), "5000".to_string())]);
+        assert_eq!(image.broker_defaults, expected);
+        // One broker's own configs sit apart from the defaults, and go when emptied.
+        let own = |value: Option<&str>| MetadataRecord::BrokerConfigs {
+            broker: Some(2),
+            changes: BTreeMap::from([("log.retention.ms".to_string(), value.map(str::to_string))]),
+        };
+        image.apply(3, &own(Some("7000"))).unwrap();
+        assert_eq!(image.broker_configs[&2]["log.retention.ms"], "7000");
+        assert_eq!(image.broker_defaults, expected);
+        image.apply(4, &own(None)).unwrap();
+        assert!(image.broker_configs.is_empty());
+        // An image saved before these fields existed reads with none.
+        let old = serde_json::json!({"offset": 3, "brokers": {}, "topics": {}, "topic_ids": {}, "next_producer_id": 0});
+        let read: MetadataImage = serde_json::from_value(old).unwrap();
+        assert!(read.acls.is_empty() && read.broker_defaults.is_empty());
+        assert!(read.broker_configs.is_empty());
     }
 }

@@ -345,6 +345,7 @@ pub(crate) mod tests {
                 port: 9092,
                 shards: 2,
                 replication_ports: Vec::new(),
+                quorum_port: None,
             };
             image.apply(offset, &register).unwrap();
             for r in unfence(&image, b) {

@@ -11,6 +11,7 @@ use super::image::{MetadataImage, PartitionImage, NO_LEADER};
 use super::{shard_for, ShardId};
 use crate::acl::{AclBinding, Authorizer};
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::security::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMeta {
@@ -36,7 +37,13 @@ pub struct ClusterState {
     /// The first producer id no block has handed out yet.
     #[serde(default)]
     pub next_producer_id: i64,
+    /// SCRAM users' credentials, by user and mechanism.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram: ScramCredentials,
 }
+
+/// SCRAM users' credentials, by user and mechanism.
+pub type ScramCredentials = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
 
 /// The cluster as this node's metadata quorum has applied it, when the quorum has other
 /// voters: which broker holds and leads each partition, on which of its shards.
@@ -114,6 +121,14 @@ impl Snapshot {
         if let Some(layout) = &layout {
             // The quorum's topics, not the state file's.
             state.topics = topics_of(&layout.image);
+            // The quorum's ACLs, and any of the file's not carried into it yet.
+            let image = &layout.image.acls;
+            let uncarried = state.acls.iter().filter(|acl| !image.contains(acl));
+            state.acls = image.iter().chain(uncarried).cloned().collect();
+            // The quorum's SCRAM users, and any of the file's not carried into it yet.
+            for (user, credentials) in &layout.image.scram {
+                state.scram.insert(user.clone(), credentials.clone());
+            }
         }
         let topic_names = state
             .topics
@@ -141,6 +156,15 @@ impl Snapshot {
     /// The cluster's layout, when the metadata quorum has other voters.
     pub fn layout(&self) -> Option<&Layout> {
         self.layout.as_deref()
+    }
+
+    /// A SCRAM user's credential for `mechanism`.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
+        self.state.scram.get(user)?.get(&mechanism)
     }
 
     /// The authorizer, when `authorizer.class.name` configures one.

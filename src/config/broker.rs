@@ -153,8 +153,19 @@ pub struct BrokerConfig {
     /// Principals (`User:admin`) every ACL check allows.
     pub super_users: Vec<String>,
     pub allow_everyone_if_no_acl_found: bool,
-    /// Stored and described only: shoal has no SASL/Kerberos yet.
+    /// Stored and described only: shoal has no Kerberos.
     pub sasl_kerberos_min_time_before_relogin: i64,
+    /// `sasl.enabled.mechanisms`: what a SASL listener offers unless its own
+    /// listener-prefixed key says otherwise.
+    pub sasl_enabled_mechanisms: Vec<crate::security::Mechanism>,
+    /// How long a failed login's answer (and the connection's close) waits, which
+    /// slows a client guessing passwords.
+    pub connection_failed_authentication_delay_ms: i32,
+    /// How clients of the client listener log in (from its security protocol and SASL
+    /// settings; plaintext on a controller-only node without one).
+    pub client_security: crate::security::ListenerSecurity,
+    /// The listener-prefixed keys given (`listener.name.<listener>.…`), by whole key.
+    listener_settings: BTreeMap<String, String>,
     /// `process.roles`, `controller.*`, `listener.security.protocol.map` and
     /// `inter.broker.listener.name`.
     pub kraft: Kraft,
@@ -249,6 +260,10 @@ impl Default for BrokerConfig {
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
             sasl_kerberos_min_time_before_relogin: 60_000,
+            sasl_enabled_mechanisms: super::sasl::default_mechanisms(),
+            connection_failed_authentication_delay_ms: 100,
+            client_security: crate::security::ListenerSecurity::plaintext(),
+            listener_settings: BTreeMap::new(),
             kraft: Kraft::default(),
             raw: RawKeys {
                 log_dirs: None,
@@ -298,12 +313,17 @@ impl BrokerConfig {
         Ok((config, notices))
     }
 
-    /// The one listener clients connect to (the others are controller listeners).
     /// The metadata quorum this node votes in, when it has other voters.
     pub fn quorum_peers(&self) -> Option<kraft::QuorumPeers> {
         kraft::quorum_peers(self)
     }
 
+    /// A listener-prefixed key's value, if given.
+    pub(super) fn listener_setting(&self, key: &str) -> Option<&str> {
+        self.listener_settings.get(key).map(String::as_str)
+    }
+
+    /// The one listener clients connect to (the others are controller listeners).
     pub fn client_listener(&self) -> Option<&Listener> {
         self.listeners
             .iter()
@@ -510,7 +530,16 @@ impl BrokerConfig {
         if let Some(advertised) = &config.advertised_listeners {
             check_advertised("advertised.listeners", advertised, &config.listeners)?;
         }
+        config.listener_settings = explicit
+            .iter()
+            .filter(|(key, _)| key.starts_with(super::sasl::LISTENER_PREFIX))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
         kraft::check(&config)?;
+        if let Some(listener) = config.client_listener() {
+            let protocol = config.kraft.security_protocol(&listener.name);
+            config.client_security = super::sasl::listener_security(&config, listener, protocol)?;
+        }
         config.explicit = explicit;
         config.dynamic = dynamic;
         config.dynamic_default = dynamic_default;

@@ -10,6 +10,7 @@ use super::broker_values::{
 };
 use super::kraft;
 use super::listener::{parse_listeners, render_listeners};
+use super::sasl;
 use super::value::{invalid, parse_bool, parse_int};
 use super::{
     CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, GROUP_SIZE_MAX,
@@ -742,7 +743,27 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.allow_everyone_if_no_acl_found.to_string()),
     },
     BrokerKey {
-        // Kafka reconfigures it per broker at runtime; shoal has no SASL yet, so the
+        name: "sasl.enabled.mechanisms",
+        kind: ConfigType::List,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.sasl_enabled_mechanisms = sasl::parse_mechanisms(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(sasl::render_mechanisms(&c.sasl_enabled_mechanisms)),
+    },
+    BrokerKey {
+        name: "connection.failed.authentication.delay.ms",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.connection_failed_authentication_delay_ms = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.connection_failed_authentication_delay_ms.to_string()),
+    },
+    BrokerKey {
+        // Kafka reconfigures it per broker at runtime; shoal has no Kerberos, so the
         // value is only stored and described.
         name: "sasl.kerberos.min.time.before.relogin",
         kind: ConfigType::Long,

@@ -236,7 +236,7 @@ fn bad_values_name_key_value_and_expectation() {
 }
 
 #[test]
-fn listeners_port_zero_ipv6_and_plaintext_only() {
+fn listeners_port_zero_ipv6_and_no_tls_yet() {
     let c = with_overrides(&["listeners=PLAINTEXT://127.0.0.1:0"]).unwrap();
     assert_eq!(c.listeners[0].port, 0);
     let c = with_overrides(&["listeners=PLAINTEXT://[::1]:9092"]).unwrap();
@@ -248,7 +248,10 @@ fn listeners_port_zero_ipv6_and_plaintext_only() {
         Some("PLAINTEXT://[::1]:9092")
     );
     let err = with_overrides(&["listeners=SSL://:9093"]).unwrap_err();
-    assert!(err.to_string().contains("does not speak yet"), "{err}");
+    assert!(
+        err.to_string().contains("does not serve there yet"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -706,4 +709,73 @@ fn broker_synonyms_list_every_source_from_the_key_itself_on() {
         listed(&c.describe_defaults(), "log.retention.ms"),
         to(&[("log.retention.ms", ConfigSource::DynamicDefaultBrokerConfig)])
     );
+}
+
+#[test]
+fn a_sasl_listener_takes_kafkas_listener_prefixed_settings() {
+    use crate::security::{Mechanism, ScramMechanism, SecurityProtocol};
+    let jaas = r#"listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="a-pw";"#;
+    let c = with_overrides(&[
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9092",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+        jaas,
+    ])
+    .unwrap();
+    let security = &c.client_security;
+    assert_eq!(security.protocol, SecurityProtocol::SaslPlaintext);
+    assert_eq!(
+        security.mechanisms,
+        [Mechanism::Plain, Mechanism::Scram(ScramMechanism::Sha512)]
+    );
+    assert_eq!(security.plain_users["alice"], "a-pw");
+    // The listener's own list wins over the broker's.
+    let c = with_overrides(&[
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9092",
+        "sasl.enabled.mechanisms=PLAIN",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256",
+    ])
+    .unwrap();
+    assert_eq!(
+        c.client_security.mechanisms,
+        [Mechanism::Scram(ScramMechanism::Sha256)]
+    );
+    // A PLAINTEXT listener asks for nothing, whatever the SASL keys say.
+    let c = with_overrides(&["sasl.enabled.mechanisms=PLAIN"]).unwrap();
+    assert_eq!(c.client_security.protocol, SecurityProtocol::Plaintext);
+}
+
+#[test]
+fn sasl_settings_that_cannot_work_are_refused_without_showing_passwords() {
+    let sasl = "listeners=SASL_PLAINTEXT://127.0.0.1:9092";
+    for (args, expected) in [
+        (vec![sasl], "GSSAPI is not served"),
+        (
+            vec![sasl, "sasl.enabled.mechanisms=PLAIN"],
+            "PlainLoginModule's users",
+        ),
+        (
+            vec![sasl, "sasl.enabled.mechanisms=MD5"],
+            "SASL mechanisms among",
+        ),
+        (
+            vec![
+                sasl,
+                "sasl.enabled.mechanisms=PLAIN",
+                r#"listener.name.sasl_plaintext.plain.sasl.jaas.config=M required password="secret""#,
+            ],
+            "not shown",
+        ),
+        (
+            vec!["listeners=SSL://127.0.0.1:9092"],
+            "PLAINTEXT or SASL_PLAINTEXT",
+        ),
+        (
+            vec!["listener.name.x.ssl.keystore.location=/k"],
+            "listener-prefixed keys",
+        ),
+    ] {
+        let error = with_overrides(&args).unwrap_err().to_string();
+        assert!(error.contains(expected), "{args:?}: {error}");
+        assert!(!error.contains("secret"), "{error}");
+    }
 }

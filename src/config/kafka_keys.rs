@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::broker_keys::{self, BROKER_KEYS};
+use super::sasl;
 use super::source::{env_name, ENV_PREFIX};
 use super::value::check_len;
 use super::ConfigError;
@@ -84,6 +85,18 @@ const INERT: &[(&str, &str)] = &[
         "shoal needs no ZooKeeper",
     ),
     ("zookeeper.session.timeout.ms", "shoal needs no ZooKeeper"),
+    (
+        "sasl.mechanism.inter.broker.protocol",
+        "brokers reach each other on their replication ports, without a login",
+    ),
+    (
+        "security.inter.broker.protocol",
+        "brokers reach each other on their replication ports, without a login",
+    ),
+    (
+        "sasl.mechanism.controller.protocol",
+        "the metadata quorum's voters reach each other on their controller listeners, without a login",
+    ),
 ];
 
 /// Kafka's other names for shoal's keys: `(alias, key)`.
@@ -119,7 +132,8 @@ impl Given {
                 why,
             });
         }
-        if broker_keys::find(key).is_some() {
+        if broker_keys::find(key).is_some() || key.starts_with(sasl::LISTENER_PREFIX) {
+            sasl::check_listener_key(key)?;
             self.explicit.insert(key.to_string(), value);
         } else if let Some((alias, target)) = ALIASES.iter().find(|(alias, _)| *alias == key) {
             self.aliased.insert(target, (alias, value));

@@ -103,7 +103,7 @@ fn a_node_among_several_voters_listens_for_them_on_its_controller_listener() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("3 metadata quorum voters")),
+            .any(|n| n.contains("metadata quorum of 3 voters")),
         "{notices:?}"
     );
     // A single voter is a cluster of one, as before.
@@ -120,6 +120,46 @@ fn refused(args: &[&str], key: &str, says: &str) {
 }
 
 #[test]
+fn separate_controller_and_broker_nodes_take_part_in_the_quorum_by_role() {
+    let broker = with_overrides(&[
+        "process.roles=broker",
+        "node.id=4",
+        "listeners=PLAINTEXT://10.0.0.4:9092",
+        "controller.listener.names=CONTROLLER",
+        "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
+    ])
+    .unwrap();
+    let peers = broker.quorum_peers().expect("a quorum");
+    assert_eq!((peers.voter, peers.broker), (false, true));
+    assert_eq!(
+        peers.listen, "10.0.0.4:0",
+        "its port is the kernel's choice"
+    );
+    let controller = with_overrides(&[
+        "process.roles=controller",
+        "node.id=1",
+        "listeners=CONTROLLER://:9093",
+        "controller.listener.names=CONTROLLER",
+        "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
+    ])
+    .unwrap();
+    assert!(controller.client_listener().is_none());
+    let peers = controller.quorum_peers().expect("a quorum");
+    assert_eq!((peers.voter, peers.broker), (true, false));
+    assert_eq!(peers.listen, "0.0.0.0:9093");
+    // One controller alone is a quorum too, when the brokers are other nodes.
+    let alone = with_overrides(&[
+        "process.roles=controller",
+        "node.id=1",
+        "listeners=CONTROLLER://:9093",
+        "controller.listener.names=CONTROLLER",
+        "controller.quorum.voters=1@a:9093",
+    ])
+    .unwrap();
+    assert!(alone.quorum_peers().is_some());
+}
+
+#[test]
 fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
     let controller = [
         "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
@@ -130,11 +170,31 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
         args.push(extra);
         args
     };
-    refused(&["process.roles=broker"], "process.roles", "cluster of one");
+    refused(
+        &["process.roles=broker"],
+        "process.roles",
+        "unless controller.quorum.voters names the controllers",
+    );
     refused(
         &["process.roles=controller"],
         "process.roles",
-        "cluster of one",
+        "unless controller.quorum.voters names the controllers",
+    );
+    refused(
+        &[
+            "process.roles=broker",
+            "controller.quorum.voters=1@a:9093,2@b:9093",
+        ],
+        "controller.quorum.voters",
+        "has process.roles=broker and is not one",
+    );
+    refused(
+        &with("process.roles=controller")
+            .into_iter()
+            .chain(["controller.quorum.voters=2@a:9093"])
+            .collect::<Vec<_>>(),
+        "controller.quorum.voters",
+        "among the voters",
     );
     refused(
         &["process.roles=broker,observer"],

@@ -2,20 +2,24 @@
 //! `listener.security.protocol.map`, `inter.broker.listener.name`,
 //! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
 //! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
-//! for something shoal cannot be yet (a TLS listener, a controller-only node) stops with
-//! a message instead of running as something else.
+//! for something shoal cannot be yet (a TLS listener) stops with a message instead of
+//! running as something else.
 //!
-//! Invariant of a config that passed `check`: the node is broker and controller,
-//! exactly one listener serves clients and speaks PLAINTEXT, and every other listener
-//! is a controller listener. With one voter (or none named), controller listeners are
-//! not opened: the controller of a cluster of one runs inside the broker and nobody
-//! else dials it. With several voters, this node is one of them and has exactly one
-//! controller listener, where its quorum peers reach it (`quorum_peers`).
+//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT, a
+//! client listener PLAINTEXT or SASL_PLAINTEXT (its SASL settings checked); a broker
+//! has exactly one listener for clients (a controller-only node at most one), and every
+//! other listener is a controller listener. A node that is both broker and controller,
+//! with one voter (or none named), is a cluster of one: its controller listeners are
+//! not opened, as nobody else dials them. Otherwise the node takes part in a metadata
+//! quorum (`quorum_peers`): a controller is one of the voters and has exactly one
+//! controller listener, where its peers reach it; a broker-only node is none of them
+//! and follows the quorum's log from them.
 
 use super::broker::BrokerConfig;
 use super::listener::{join_host_port, parse_host_port, render_listeners};
 use super::value::{invalid, split_list};
 use super::ConfigError;
+use crate::security::SecurityProtocol;
 
 /// Kafka's default `listener.security.protocol.map`.
 const PROTOCOL_MAP_DEFAULT: &str =
@@ -62,8 +66,27 @@ impl Default for Kraft {
 }
 
 impl Kraft {
+    /// Whether the node serves clients as a broker (`process.roles` has `broker`).
+    pub fn is_broker(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "broker")
+    }
+
+    /// Whether the node is a voter of the metadata quorum (`process.roles` has
+    /// `controller`).
+    pub fn is_controller(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "controller")
+    }
+
     pub(crate) fn is_controller_listener(&self, name: &str) -> bool {
         self.controller_listener_names.iter().any(|n| n == name)
+    }
+
+    /// The protocol `listener` speaks (PLAINTEXT when the map does not name it; `check`
+    /// refused such a config).
+    pub(crate) fn security_protocol(&self, listener: &str) -> SecurityProtocol {
+        self.protocol(listener)
+            .and_then(|p| SecurityProtocol::parse(&p))
+            .unwrap_or(SecurityProtocol::Plaintext)
     }
 
     /// The protocol `listener` speaks, or `None` when the map names no such listener.
@@ -187,11 +210,11 @@ pub(crate) fn parse_servers(key: &str, value: &str) -> Result<Vec<String>, Confi
 pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
     let k = &c.kraft;
     let roles = k.process_roles.join(",");
-    if k.process_roles.len() != ROLES.len() {
+    if k.process_roles.len() != ROLES.len() && k.quorum_voters.is_empty() {
         return Err(invalid(
             "process.roles",
             &roles,
-            "broker,controller: shoal runs as a cluster of one node, which is both",
+            "broker,controller, unless controller.quorum.voters names the controllers",
         ));
     }
     for listener in &c.listeners {
@@ -202,12 +225,22 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
                 format!("a security protocol for listener {}", listener.name),
             )
         })?;
-        if protocol != PLAINTEXT {
+        let controller = k.is_controller_listener(&listener.name);
+        let served = match SecurityProtocol::parse(&protocol) {
+            Some(SecurityProtocol::Plaintext) => true,
+            Some(SecurityProtocol::SaslPlaintext) => !controller,
+            _ => false,
+        };
+        if !served {
+            let expected = match controller {
+                true => "a PLAINTEXT controller listener",
+                false => "a PLAINTEXT or SASL_PLAINTEXT listener",
+            };
             return Err(invalid(
                 "listeners",
                 &listener.to_string(),
                 format!(
-                    "a PLAINTEXT listener ({} speaks {protocol}, which shoal does not speak yet)",
+                    "{expected} ({} speaks {protocol}, which shoal does not serve there yet)",
                     listener.name
                 ),
             ));
@@ -215,6 +248,7 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
     }
     let controller_names = k.controller_listener_names.join(",");
     if !k.controller_listener_names.is_empty()
+        && k.is_controller()
         && !c
             .listeners
             .iter()
@@ -231,13 +265,15 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         .iter()
         .filter(|l| !k.is_controller_listener(&l.name))
         .count();
-    if clients != 1 {
+    // A broker serves clients on one listener; a controller-only node on one or none.
+    let allowed = if k.is_broker() { 1..=1 } else { 0..=1 };
+    if !allowed.contains(&clients) {
         return Err(invalid(
             "listeners",
             &render_listeners(&c.listeners),
             format!(
-                "exactly one listener for clients besides the controller listeners ({controller_names}); \
-                 shoal serves one so far"
+                "exactly one listener for clients besides the controller listeners ({controller_names}) \
+                 on a broker, at most one on a controller-only node; shoal serves one so far"
             ),
         ));
     }
@@ -251,10 +287,26 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         }
     }
     let voters = render_voters(&k.quorum_voters);
+    let voting = k.quorum_voters.iter().any(|v| v.id == c.node_id);
+    if !k.is_controller() {
+        // A broker-only node follows the controllers' quorum.
+        if voting {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &voters,
+                format!(
+                    "the controllers: this node (node.id={}) has process.roles=broker and is not one",
+                    c.node_id
+                ),
+            ));
+        }
+        return check_bootstrap(k);
+    }
+    let split = k.process_roles.len() != ROLES.len();
     match k.quorum_voters.as_slice() {
         [] => {}
-        [voter] if voter.id == c.node_id => {}
-        [voter] => {
+        [voter] if voter.id == c.node_id && !split => {}
+        [voter] if !split => {
             return Err(invalid(
                 "controller.quorum.voters",
                 &voters,
@@ -264,13 +316,13 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
                 ),
             ))
         }
-        many => {
-            if !many.iter().any(|v| v.id == c.node_id) {
+        _ => {
+            if !voting {
                 return Err(invalid(
                     "controller.quorum.voters",
                     &voters,
                     format!(
-                        "this node (node.id={}) among the voters: shoal runs every node as broker and controller",
+                        "this node (node.id={}) among the voters: it has process.roles={roles}",
                         c.node_id
                     ),
                 ));
@@ -289,38 +341,62 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
             }
         }
     }
+    check_bootstrap(k)
+}
+
+fn check_bootstrap(k: &Kraft) -> Result<(), ConfigError> {
     if k.quorum_bootstrap_servers.len() > 1 {
         return Err(invalid(
             "controller.quorum.bootstrap.servers",
             &k.quorum_bootstrap_servers.join(","),
-            "one server, this node: shoal runs as a cluster of one node so far",
+            "one server, this node: a quorum of several needs controller.quorum.voters (shoal has no dynamic voters)",
         ));
     }
     Ok(())
 }
 
-/// The metadata quorum this node is a voter of, when `controller.quorum.voters` names
-/// other nodes too: where it listens for its peers (the controller listener), and the
-/// voters.
+/// The metadata quorum this node takes part in, when it is not a cluster of one: where
+/// it listens for its peers (a voter's controller listener; a broker-only node's port
+/// is the kernel's choice, on its client listener's host, and registered with the
+/// broker), the voters, and the node's roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumPeers {
     pub listen: String,
     pub voters: Vec<Voter>,
+    /// This node votes (`process.roles` has `controller`).
+    pub voter: bool,
+    /// This node registers as a broker (`process.roles` has `broker`).
+    pub broker: bool,
 }
 
 /// The quorum of a config that passed `check`; `None` for a cluster of one.
 pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
     let k = &c.kraft;
-    if k.quorum_voters.len() < 2 {
+    let combined = k.is_broker() && k.is_controller();
+    if k.quorum_voters.is_empty() || (k.quorum_voters.len() < 2 && combined) {
         return None;
     }
-    let listener = c
-        .listeners
-        .iter()
-        .find(|l| k.is_controller_listener(&l.name))?;
+    let listen = match k.is_controller() {
+        true => c
+            .listeners
+            .iter()
+            .find(|l| k.is_controller_listener(&l.name))?
+            .bind_address(),
+        false => {
+            let client = c.client_listener()?;
+            super::listener::Listener {
+                name: String::new(),
+                host: client.host.clone(),
+                port: 0,
+            }
+            .bind_address()
+        }
+    };
     Some(QuorumPeers {
-        listen: listener.bind_address(),
+        listen,
         voters: k.quorum_voters.clone(),
+        voter: k.is_controller(),
+        broker: k.is_broker(),
     })
 }
 
@@ -329,11 +405,19 @@ pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
 pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
     let k = &c.kraft;
     if let Some(peers) = quorum_peers(c) {
+        let role = match (peers.voter, peers.broker) {
+            (true, true) => "broker and controller",
+            (true, false) => "a controller only: it serves no clients and holds no partitions",
+            (false, _) => "a broker only: it follows the controllers' log as a learner",
+        };
+        let listens = match peers.voter {
+            true => format!("listens for them on {}", peers.listen),
+            false => "listens for the leader on a port of the kernel's choice".to_string(),
+        };
         return vec![format!(
-            "this node is one of {} metadata quorum voters and listens for them on {}; \
+            "this node is {role}, in a metadata quorum of {} voters, and {listens}; \
              topics live in the quorum, and their replicas are placed over the brokers",
             peers.voters.len(),
-            peers.listen
         )];
     }
     let mut notices: Vec<String> = c

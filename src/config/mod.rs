@@ -22,6 +22,7 @@ mod broker_values;
 mod kafka_keys;
 mod kraft;
 mod listener;
+mod sasl;
 mod source;
 mod topic;
 mod topic_keys;
@@ -39,6 +40,7 @@ use std::path::PathBuf;
 pub use broker::BrokerConfig;
 pub use kraft::{QuorumPeers, Voter};
 pub use listener::{join_host_port, Listener};
+pub use source::read_properties;
 pub use topic::{valid_topic_name, EffectiveTopicConfig, TopicConfig};
 pub use value::{split_list, CleanupPolicy, CompressionType, TimestampType};
 

@@ -43,7 +43,7 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<(String, String)>, ConfigErro
 /// continuation lines) into `(key, value)` pairs in file order; as in Java, a key given
 /// twice takes its last value. The file is read as UTF-8, not Java's ISO-8859-1, so a
 /// path with non-ASCII letters means what it shows.
-pub(crate) fn read_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+pub fn read_properties(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let file = std::fs::File::open(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,

@@ -641,8 +641,9 @@ impl ClassicGroup {
         Ok(())
     }
 
-    /// Whether an OffsetCommit may be accepted. A commit without member and generation
-    /// (an admin tool's) is only accepted while the group has no members.
+    /// Whether an OffsetCommit may be accepted. A commit without a generation (an admin
+    /// tool's, or a consumer's that assigned its partitions itself, whatever member id
+    /// it sends) is only accepted while the group has no members, as in Kafka.
     pub fn check_commit(
         &mut self,
         member_id: &str,
@@ -650,11 +651,11 @@ impl ClassicGroup {
         generation: i32,
         now: i64,
     ) -> Result<(), ResponseError> {
+        if generation < 0 && self.state == State::Empty {
+            return Ok(());
+        }
         if generation < 0 && member_id.is_empty() && instance_id.is_none() {
-            return match self.state {
-                State::Empty => Ok(()),
-                _ => Err(ResponseError::UnknownMemberId),
-            };
+            return Err(ResponseError::UnknownMemberId);
         }
         self.check_member(member_id, instance_id, generation)?;
         if self.state == State::CompletingRebalance {

@@ -250,6 +250,8 @@ fn leaving_rebalances_and_the_last_leaves_an_empty_group() {
         "an empty group keeps its type"
     );
     assert_eq!(group.check_commit("", None, -1, 3), Ok(()));
+    // So does one with a member id but no generation (librdkafka after assign()).
+    assert_eq!(group.check_commit("self-assigned", None, -1, 3), Ok(()));
 }
 
 #[test]

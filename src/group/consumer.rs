@@ -232,14 +232,13 @@ impl ConsumerGroup {
         }
     }
 
-    /// Whether an OffsetCommit from this member at this epoch may be accepted.
+    /// Whether an OffsetCommit from this member at this epoch may be accepted. Epoch -1
+    /// (no group management: an admin tool, or a consumer that assigned its partitions
+    /// itself, whatever member id it sends) commits only while the group is empty, as in
+    /// Kafka.
     pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
-        if member_id.is_empty() && epoch < 0 {
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(ResponseError::UnknownMemberId)
-            };
+        if epoch < 0 && self.members.is_empty() {
+            return Ok(());
         }
         let member = self
             .members
@@ -265,6 +264,9 @@ impl ConsumerGroup {
                 Err(reply) => return *reply,
             },
             epoch => {
+                if let Err(reply) = self.check_static(&args) {
+                    return *reply;
+                }
                 let Some(member) = self.members.get(&args.member_id) else {
                     return HeartbeatReply::error(
                         ResponseError::UnknownMemberId,
@@ -340,14 +342,31 @@ impl ConsumerGroup {
         } else {
             args.member_id.clone()
         };
-        // A static member coming back takes over its predecessor's assignment.
-        let predecessor = args
+        // A static member coming back takes over its predecessor's assignment, once
+        // that one has left for a while (epoch -2); while it is still in the group, the
+        // instance id is not released, as Kafka's coordinator answers.
+        let holder = args
             .instance_id
             .as_ref()
-            .and_then(|instance| self.instances.get(instance).cloned())
-            .and_then(|old| self.members.remove(&old));
+            .and_then(|instance| self.instances.get(instance).cloned());
+        if let Some(holder) = holder.as_ref().filter(|h| **h != id) {
+            if self
+                .members
+                .get(holder)
+                .is_some_and(|m| m.epoch != STATIC_LEAVE_EPOCH)
+            {
+                let instance = args.instance_id.as_deref().unwrap_or_default();
+                return Err(Box::new(HeartbeatReply::error(
+                    ResponseError::UnreleasedInstanceId,
+                    format!("static member {id} with instance id {instance} cannot join the group because the instance id is owned by member {holder}"),
+                    args,
+                )));
+            }
+        }
+        let predecessor = holder.and_then(|old| self.members.remove(&old));
         if let Some(mut member) = predecessor {
             member.id = id.clone();
+            member.epoch = JOIN_EPOCH;
             member.assignment_changed = true;
             self.members.insert(id.clone(), member);
         } else {
@@ -368,11 +387,42 @@ impl ConsumerGroup {
         Ok(id)
     }
 
+    /// A static member's heartbeat or leave must come from the member that holds its
+    /// instance id: UNKNOWN_MEMBER_ID when none does, FENCED_INSTANCE_ID when another.
+    fn check_static(&self, args: &HeartbeatArgs) -> Result<(), Box<HeartbeatReply>> {
+        let Some(instance) = &args.instance_id else {
+            return Ok(());
+        };
+        let refuse =
+            |error, message: String| Err(Box::new(HeartbeatReply::error(error, message, args)));
+        match self.instances.get(instance) {
+            None => refuse(
+                ResponseError::UnknownMemberId,
+                format!("instance id {instance} is unknown"),
+            ),
+            Some(holder) if *holder != args.member_id => refuse(
+                ResponseError::FencedInstanceId,
+                format!("instance id {instance} is held by member {holder}"),
+            ),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A member leaves (epoch -1); a static one leaving with epoch -2 only steps out
+    /// for now: it keeps its instance id and assignment until its session expires, so
+    /// it comes back (with a new member id) to what it had, without a rebalance.
     fn leave(&mut self, args: &HeartbeatArgs) -> HeartbeatReply {
+        if let Err(reply) = self.check_static(args) {
+            return *reply;
+        }
         if !self.members.contains_key(&args.member_id) {
             return HeartbeatReply::error(ResponseError::UnknownMemberId, "no such member", args);
         }
-        self.remove(&args.member_id);
+        let temporary = args.member_epoch == STATIC_LEAVE_EPOCH && args.instance_id.is_some();
+        match (temporary, self.members.get_mut(&args.member_id)) {
+            (true, Some(member)) => member.epoch = STATIC_LEAVE_EPOCH,
+            _ => self.remove(&args.member_id),
+        }
         HeartbeatReply {
             member_id: args.member_id.clone(),
             member_epoch: args.member_epoch,

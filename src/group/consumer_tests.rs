@@ -148,6 +148,15 @@ fn wrong_epochs_and_strangers_are_fenced() {
         group.check_commit("", -1),
         Err(ResponseError::UnknownMemberId)
     );
+    // Epoch -1 with a member id (a consumer that assigned its partitions itself) is
+    // refused while the group has members, and accepted once it is empty.
+    assert_eq!(
+        group.check_commit("self-assigned", -1),
+        Err(ResponseError::UnknownMemberId)
+    );
+    assert!(ConsumerGroup::default()
+        .check_commit("self-assigned", -1)
+        .is_ok());
 }
 
 #[test]
@@ -226,4 +235,56 @@ fn new_partitions_are_assigned_without_a_membership_change() {
     let reply = group.heartbeat(beat("a", a.epoch, &a.owned), &grown, &LIMITS, 1);
     a.absorb(reply);
     assert_eq!(a.owned.len(), 6);
+}
+
+#[test]
+fn a_static_members_instance_id_is_its_own_until_it_leaves() {
+    let mut group = ConsumerGroup::default();
+    let as_static = |mut args: HeartbeatArgs| {
+        args.instance_id = Some("i1".into());
+        args
+    };
+    let code = |reply: HeartbeatReply| reply.error.map(|e| e.0);
+    let first = group.heartbeat(as_static(join("m1", &["orders"])), &topics(), &LIMITS, 0);
+    assert_eq!(first.error, None);
+    let owned = first.assignment.clone().expect("an assignment");
+    assert_eq!(owned.len(), 4);
+    // Another member claiming the instance id while m1 is in the group is refused,
+    // and m1 keeps it.
+    let second = group.heartbeat(as_static(join("m2", &["orders"])), &topics(), &LIMITS, 1);
+    assert_eq!(code(second), Some(ResponseError::UnreleasedInstanceId));
+    let stranger = group.heartbeat(as_static(beat("m2", 1, &owned)), &topics(), &LIMITS, 1);
+    assert_eq!(code(stranger), Some(ResponseError::FencedInstanceId));
+    let unknown = HeartbeatArgs {
+        instance_id: Some("i9".into()),
+        ..beat("m1", first.member_epoch, &owned)
+    };
+    let unknown = group.heartbeat(unknown, &topics(), &LIMITS, 1);
+    assert_eq!(code(unknown), Some(ResponseError::UnknownMemberId));
+    // m1 steps out (epoch -2): it stays in the group with its partitions, and the
+    // member coming back under the instance id takes them over.
+    let out = group.heartbeat(
+        as_static(beat("m1", STATIC_LEAVE_EPOCH, &owned)),
+        &topics(),
+        &LIMITS,
+        2,
+    );
+    assert_eq!((out.error, out.member_epoch), (None, STATIC_LEAVE_EPOCH));
+    let back = group.heartbeat(as_static(join("m2", &["orders"])), &topics(), &LIMITS, 3);
+    assert_eq!(back.error, None);
+    assert_eq!(
+        (back.member_id.as_str(), back.assignment),
+        ("m2", Some(owned.clone()))
+    );
+    assert!(back.member_epoch > 0);
+    // Leaving for good (epoch -1) releases the instance id.
+    let gone = group.heartbeat(
+        as_static(beat("m2", LEAVE_EPOCH, &owned)),
+        &topics(),
+        &LIMITS,
+        4,
+    );
+    assert_eq!(gone.error, None);
+    let after = group.heartbeat(as_static(beat("m2", 1, &owned)), &topics(), &LIMITS, 5);
+    assert_eq!(code(after), Some(ResponseError::UnknownMemberId));
 }

@@ -29,6 +29,9 @@ pub struct Committer {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub generation: i32,
+    /// The answer to a generation of a group that does not exist: GROUP_ID_NOT_FOUND
+    /// from OffsetCommit v9 on, ILLEGAL_GENERATION before (and for TxnOffsetCommit).
+    pub no_such_group: ResponseError,
 }
 
 /// A committed offset's place: (topic, partition).
@@ -101,13 +104,13 @@ pub struct NewOffset {
 }
 
 /// A commit in a transaction (TxnOffsetCommit): the producer's id and epoch, and the
-/// number of the transaction its coordinator verified the group's offsets partition
-/// for (KIP-890; `None` with verification turned off).
+/// guard of the verification of the group's offsets partition in its transaction
+/// (KIP-890; `None` with verification turned off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InTxn {
     pub producer_id: i64,
     pub epoch: i16,
-    pub verified: Option<u64>,
+    pub verified: Option<crate::partition::TxnGuard>,
 }
 
 impl Coordinator {
@@ -134,9 +137,10 @@ impl Coordinator {
             .await
     }
 
-    /// Whether `committer` may commit the group's offsets. Without group management (no
-    /// member, no generation) a commit creates the group; anything else names a
-    /// generation that never was.
+    /// Whether `committer` may commit the group's offsets. Without group management
+    /// (generation -1, whatever member id comes with it: librdkafka's consumer sends its
+    /// own after assign()) a commit creates the group; anything else names a generation
+    /// that never was.
     fn check_committer(
         &self,
         group_id: &str,
@@ -158,8 +162,8 @@ impl Coordinator {
         });
         match checked {
             Some(result) => result,
-            None if committer.generation < 0 && committer.member_id.is_empty() => Ok(()),
-            None => Err(ResponseError::IllegalGeneration),
+            None if committer.generation < 0 => Ok(()),
+            None => Err(committer.no_such_group),
         }
     }
 
@@ -600,8 +604,9 @@ async fn append_as(
         .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
     let verified = in_txn.and_then(|txn| txn.verified);
     // Durable whatever the topic's flush settings: a commit is answered after fdatasync.
+    let wait = crate::partition::REPLICATION_WAIT_MAX;
     let written =
-        partition.append_verified(bytes, Acks::All, Origin::Coordinator, verified, now)?;
+        partition.append_verified(bytes, Acks::All, Origin::Coordinator, verified, now, wait)?;
     Ok(written.await?.base_offset)
 }
 

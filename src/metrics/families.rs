@@ -322,6 +322,18 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             MetricType::COUNTER,
             per_processor(|s| s.connections_created as f64, counter),
         ),
+        family(
+            "kafka_server_socket_server_metrics_successful_authentication_total",
+            "SASL logins that succeeded per listener and shard (socket-server-metrics successful-authentication-total)",
+            MetricType::COUNTER,
+            per_processor(|s| s.authentications_succeeded as f64, counter),
+        ),
+        family(
+            "kafka_server_socket_server_metrics_failed_authentication_total",
+            "SASL logins that failed per listener and shard (socket-server-metrics failed-authentication-total)",
+            MetricType::COUNTER,
+            per_processor(|s| s.authentications_failed as f64, counter),
+        ),
     ]
 }
 

@@ -76,6 +76,9 @@ pub struct ShardMetrics {
     pub requests_in_flight: Gauge,
     pub connections: Gauge,
     pub connections_created: Counter,
+    /// SASL logins that succeeded and failed on this shard's connections.
+    pub authentications_succeeded: Counter,
+    pub authentications_failed: Counter,
     /// Jobs this shard shipped to another shard (`invoke_on` calls and their answers),
     /// and those it ran.
     pub cross_shard_sent: Counter,

@@ -23,9 +23,9 @@ mod snapshots;
 pub mod txn_index;
 mod write;
 
-pub use self::replica::Lead;
+pub use self::replica::{Lead, REPLICATION_WAIT_MAX};
 pub(crate) use self::write::Job;
-pub use self::write::MarkerSpec;
+pub use self::write::{MarkerSpec, TxnGuard};
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -170,9 +170,9 @@ pub struct Partition {
     aborted: RefCell<TxnIndex>,
     /// Segments whose aborts are not in their `.txnindex` file yet.
     aborts_unsaved: RefCell<BTreeSet<i64>>,
-    /// Per producer id, the lowest transaction number (the coordinator's count) whose
-    /// verified writes may still open a transaction here: markers raise it.
-    closed_txns: RefCell<HashMap<i64, u64>>,
+    /// Per producer id, what ended its transactions here (the verification guards'
+    /// reference).
+    closed_txns: RefCell<HashMap<i64, write::TxnsEnded>>,
     producer_id_expiration_ms: Cell<i64>,
     max_message_bytes: Cell<usize>,
     min_insync_replicas: Cell<i32>,
@@ -600,6 +600,15 @@ impl Partition {
             closed.retain(|producer_id, _| producers.get(*producer_id).is_some());
         }
         expired
+    }
+
+    /// The markers this partition has written for `producer_id` (a verification by a
+    /// coordinator elsewhere starts from it, `TxnGuard::Markers`).
+    pub fn markers_written(&self, producer_id: i64) -> u64 {
+        let closed = self.closed_txns.borrow();
+        closed
+            .get(&producer_id)
+            .map_or(0, write::TxnsEnded::markers)
     }
 
     /// The producers this partition knows, for DescribeProducers.

@@ -30,8 +30,8 @@ pub struct Lead {
     pub lag_max_ms: i64,
 }
 
-/// How long an acks=all append waits for the ISR at most (a client's or a
-/// coordinator's; Produce's own `timeout_ms` is not applied).
+/// How long a coordinator's acks=all append waits for the ISR at most (a client's
+/// waits its Produce request's `timeout_ms`).
 pub const REPLICATION_WAIT_MAX: Duration = Duration::from_secs(30);
 
 impl Partition {
@@ -139,9 +139,10 @@ impl Partition {
     /// Waits until the ISR holds everything before `end_offset` (acks=all). In a
     /// cluster of one that is at once; a leadership lost meanwhile (even before this
     /// call: the append's fsync is awaited first) answers NOT_LEADER_OR_FOLLOWER, an ISR
-    /// that shrank below the minimum NOT_ENOUGH_REPLICAS_AFTER_APPEND, and
-    /// `REPLICATION_WAIT_MAX` without it REQUEST_TIMED_OUT.
-    pub async fn replicated(&self, end_offset: i64) -> Result<(), ApiError> {
+    /// that shrank below the minimum NOT_ENOUGH_REPLICAS_AFTER_APPEND, and `wait_max`
+    /// without it REQUEST_TIMED_OUT (as Kafka's DelayedProduce expires; a wait of 0
+    /// still answers what the ISR holds already).
+    pub async fn replicated(&self, end_offset: i64, wait_max: Duration) -> Result<(), ApiError> {
         if !self.in_cluster.get() {
             return Ok(());
         }
@@ -164,8 +165,13 @@ impl Partition {
                 changed.await;
             }
         };
-        let waited = glommio::timer::timeout(REPLICATION_WAIT_MAX, async { Ok(wait.await) }).await;
-        waited.unwrap_or_else(|_| {
+        // The wait is polled first: what is done already is answered so.
+        let expired = async {
+            glommio::timer::sleep(wait_max).await;
+            None
+        };
+        let waited = futures_lite::future::or(async { Some(wait.await) }, expired).await;
+        waited.unwrap_or_else(|| {
             let leadership = self.leadership.borrow();
             tracing::warn!(topic = %self.topic, partition = self.index, end_offset, high_watermark = self.high_watermark.get(), leadership = ?leadership.as_ref(), "acks=all append not replicated in time");
             Err(ApiError::code(ResponseError::RequestTimedOut))

@@ -523,30 +523,52 @@ fn an_abort_whose_records_a_crash_cut_off_leaves_the_index() {
 #[test]
 fn a_verified_write_cannot_reopen_a_transaction_its_marker_ended() {
     // A client's batch carries sequences; a coordinator's (TxnOffsetCommit) none.
-    for (origin, sequences) in [(Origin::Client, [0, 1]), (Origin::Coordinator, [-1, -1])] {
+    for (origin, sequences) in [
+        (Origin::Client, [0, 1, 2]),
+        (Origin::Coordinator, [-1, -1, -1]),
+    ] {
         let dir = tempfile::tempdir().expect("tempdir");
         run(async {
             let partition = open(dir.path()).await;
-            let verified = |sequence, number| {
+            let verified = |sequence, guard| {
                 let records = transactional(1, 3, sequence);
                 partition
-                    .append_verified(records, Acks::All, origin, Some(number), 1_000)
+                    .append_verified(
+                        records,
+                        Acks::All,
+                        origin,
+                        Some(guard),
+                        1_000,
+                        REPLICATION_WAIT_MAX,
+                    )
                     .expect("queued")
             };
-            let first = verified(sequences[0], 0).await;
+            let first = verified(sequences[0], TxnGuard::Number(0)).await;
             assert_eq!(first.map(|p| p.base_offset), Ok(0), "{origin:?}");
             assert_eq!(end_txn(&partition, 3, true).await, 1);
             // Verified for transaction 0, which has ended here: refused.
-            let late = verified(sequences[1], 0).await;
+            let late = verified(sequences[1], TxnGuard::Number(0)).await;
             assert_eq!(
                 late.map_err(|e| e.code),
                 Err(ResponseError::InvalidTxnState),
                 "{origin:?}"
             );
             // Verified for the next one: it opens it.
-            let next = verified(sequences[1], 1).await;
+            let next = verified(sequences[1], TxnGuard::Number(1)).await;
             assert_eq!(next.map(|p| p.base_offset), Ok(2), "{origin:?}");
             assert_eq!(partition.offsets().last_stable, 2);
+            // Verified by a coordinator elsewhere: the guard is the markers written
+            // before the question. One more since ends that transaction here.
+            assert_eq!(partition.markers_written(3), 1);
+            assert_eq!(end_txn(&partition, 3, true).await, 3);
+            let stale = verified(sequences[2], TxnGuard::Markers(1)).await;
+            assert_eq!(
+                stale.map_err(|e| e.code),
+                Err(ResponseError::InvalidTxnState),
+                "{origin:?}"
+            );
+            let fresh = verified(sequences[2], TxnGuard::Markers(2)).await;
+            assert_eq!(fresh.map(|p| p.base_offset), Ok(4), "{origin:?}");
         });
     }
 }
@@ -618,21 +640,26 @@ async fn batches(partition: &Partition) -> Vec<(i64, bool)> {
     found
 }
 
+/// Leads as broker 1, with broker 2 following in the ISR.
+fn lead_with_follower(partition: &Partition) {
+    let lead = Lead {
+        broker: 1,
+        leader_epoch: 1,
+        partition_epoch: 0,
+        replicas: vec![1, 2],
+        isr: vec![1, 2],
+        fenced: Vec::new(),
+        lag_max_ms: 30_000,
+    };
+    partition.lead(lead, 0);
+}
+
 #[test]
 fn an_append_whose_leadership_goes_before_it_is_replicated_is_not_acknowledged() {
     let dir = tempfile::tempdir().expect("tempdir");
     run(async {
         let partition = open(dir.path()).await;
-        let lead = Lead {
-            broker: 1,
-            leader_epoch: 1,
-            partition_epoch: 0,
-            replicas: vec![1, 2],
-            isr: vec![1, 2],
-            fenced: Vec::new(),
-            lag_max_ms: 30_000,
-        };
-        partition.lead(lead, 0);
+        lead_with_follower(&partition);
         let append = partition
             .append(records(1), Acks::All, Origin::Client, 1_000)
             .expect("queued");
@@ -642,5 +669,25 @@ fn an_append_whose_leadership_goes_before_it_is_replicated_is_not_acknowledged()
         partition.follow(2);
         let answer = append.await.map(|_| ()).map_err(|e| e.code);
         assert_eq!(answer, Err(ResponseError::NotLeaderOrFollower));
+    });
+}
+
+#[test]
+fn an_acks_all_append_waits_its_request_timeout_for_the_isr_and_no_longer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        lead_with_follower(&partition);
+        // The follower never fetches: the request's 50 ms run out.
+        let wait = std::time::Duration::from_millis(50);
+        let append = partition
+            .append_verified(records(1), Acks::All, Origin::Client, None, 1_000, wait)
+            .expect("queued");
+        let answer = append.await.map(|_| ()).map_err(|e| e.code);
+        assert_eq!(answer, Err(ResponseError::RequestTimedOut));
+        // What the ISR holds already is answered even with a timeout of 0.
+        partition.on_follower_fetch(2, 1, 1_000).expect("a replica");
+        let done = partition.replicated(1, std::time::Duration::ZERO).await;
+        assert!(done.is_ok(), "{done:?}");
     });
 }

@@ -3,12 +3,14 @@
 
 use std::future::Future;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::producers::{Marker, ProducerBatch, Verdict};
 use super::record_check::{self, RecordRules};
+use super::replica::REPLICATION_WAIT_MAX;
 use super::snapshots;
 use super::txn_index::TxnIndex;
 use super::{Acks, Origin, Partition, Produced};
@@ -28,6 +30,32 @@ pub struct MarkerSpec {
     pub txn_number: Option<u64>,
 }
 
+/// What a verified transactional write carries (KIP-890's verification guard): it is
+/// refused if the transaction it was verified for has ended here since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnGuard {
+    /// Verified by this broker's coordinator: the transaction's number there.
+    Number(u64),
+    /// Verified by a coordinator on another broker, which names no number: the markers
+    /// this partition had written for the producer when the verification began.
+    Markers(u64),
+}
+
+/// Per producer id, what ended its transactions here: the lowest coordinator number
+/// whose verified writes may still open one (markers of this broker's coordinator
+/// raise it), and the markers written.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct TxnsEnded {
+    below: u64,
+    markers: u64,
+}
+
+impl TxnsEnded {
+    pub(super) fn markers(&self) -> u64 {
+        self.markers
+    }
+}
+
 impl Partition {
     /// Validates `records` and takes their place in the log's order at once; the
     /// returned future answers once they are written (`Acks::Leader`) or durable
@@ -39,21 +67,23 @@ impl Partition {
         origin: Origin,
         now_ms: i64,
     ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
-        self.queue(records, acks, origin, None, now_ms)
+        self.queue(records, acks, origin, None, now_ms, REPLICATION_WAIT_MAX)
     }
 
-    /// `append` of a transactional batch the coordinator verified as part of its
-    /// transaction number `verified` (KIP-890): refused if that transaction has ended
-    /// here since.
+    /// `append` of a transactional batch its coordinator verified (KIP-890), with that
+    /// verification's guard: refused if the transaction has ended here since. An
+    /// acks=all append waits `isr_wait` at most for the ISR (a Produce request's
+    /// `timeout_ms`, as Kafka's DelayedProduce waits).
     pub fn append_verified(
         self: &Rc<Self>,
         records: Bytes,
         acks: Acks,
         origin: Origin,
-        verified: Option<u64>,
+        verified: Option<TxnGuard>,
         now_ms: i64,
+        isr_wait: Duration,
     ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
-        self.queue(records, acks, origin, verified, now_ms)
+        self.queue(records, acks, origin, verified, now_ms, isr_wait)
     }
 
     /// Writes a transaction's commit or abort marker (a coordinator's append, durable
@@ -72,7 +102,9 @@ impl Partition {
         );
         let records = Bytes::from(records);
         let origin = Origin::Coordinator;
-        self.queue(records, Acks::All, origin, marker.txn_number, now_ms)
+        let wait = REPLICATION_WAIT_MAX;
+        let guard = marker.txn_number.map(TxnGuard::Number);
+        self.queue(records, Acks::All, origin, guard, now_ms, wait)
     }
 
     fn queue(
@@ -80,8 +112,9 @@ impl Partition {
         records: Bytes,
         acks: Acks,
         origin: Origin,
-        txn_number: Option<u64>,
+        guard: Option<TxnGuard>,
         now_ms: i64,
+        isr_wait: Duration,
     ) -> Result<impl Future<Output = Result<Produced, ApiError>> + 'static, ApiError> {
         if origin == Origin::Client && crate::group::is_internal_topic(&self.topic) {
             return Err(ApiError::new(
@@ -120,7 +153,7 @@ impl Partition {
         let job = Job {
             infos,
             origin,
-            txn_number,
+            guard,
             now_ms,
         };
         let written = self.writer.enqueue(Rc::clone(self), records, job, durable);
@@ -128,7 +161,9 @@ impl Partition {
         Ok(async move {
             let appended = written.await?;
             if acks == Acks::All || origin == Origin::Coordinator {
-                partition.replicated(appended.last_offset + 1).await?;
+                partition
+                    .replicated(appended.last_offset + 1, isr_wait)
+                    .await?;
             }
             Ok(Produced {
                 base_offset: appended.base_offset,
@@ -150,7 +185,7 @@ impl Partition {
         let Job {
             infos,
             origin,
-            txn_number,
+            guard,
             now_ms,
         } = job;
         let producer = producer_batch(&infos);
@@ -178,11 +213,11 @@ impl Partition {
                         });
                     }
                 }
-                self.check_guard(batch, txn_number)?;
+                self.check_guard(batch, guard)?;
             }
             (Some(batch), None, Origin::Coordinator) => {
                 self.producers.borrow().check_epoch(batch)?;
-                self.check_guard(batch, txn_number)?;
+                self.check_guard(batch, guard)?;
             }
             (None, ..) => {}
         }
@@ -199,10 +234,11 @@ impl Partition {
                     offset: appended.base_offset,
                     ..marker
                 });
-                if let Some(number) = txn_number {
-                    let mut closed = self.closed_txns.borrow_mut();
-                    let next = closed.entry(marker.producer_id).or_default();
-                    *next = (*next).max(number + 1);
+                let mut closed = self.closed_txns.borrow_mut();
+                let ended = closed.entry(marker.producer_id).or_default();
+                ended.markers += 1;
+                if let Some(TxnGuard::Number(number)) = guard {
+                    ended.below = ended.below.max(number + 1);
                 }
             }
             (Some(batch), None) => self
@@ -221,25 +257,30 @@ impl Partition {
         Ok(appended)
     }
 
-    /// A transactional batch that opens a transaction here carries the number of the
-    /// transaction the coordinator verified it for: refused if that transaction's
-    /// marker reached this partition since (Kafka's verification guard). Unverified
-    /// writes (verification turned off) are not checked.
-    fn check_guard(&self, batch: &ProducerBatch, txn_number: Option<u64>) -> Result<(), ApiError> {
+    /// A transactional batch that opens a transaction here carries the guard of its
+    /// verification: refused if the transaction's marker reached this partition since
+    /// (Kafka's verification guard). Unverified writes (verification turned off) are
+    /// not checked.
+    fn check_guard(&self, batch: &ProducerBatch, guard: Option<TxnGuard>) -> Result<(), ApiError> {
         let opens = batch.transactional
             && self
                 .producers
                 .borrow()
                 .get(batch.producer_id)
                 .is_none_or(|entry| entry.txn_first_offset.is_none());
-        let closed = self
+        let ended = self
             .closed_txns
             .borrow()
             .get(&batch.producer_id)
             .copied()
-            .unwrap_or(0);
-        match txn_number {
-            Some(number) if opens && number < closed => Err(ApiError::new(
+            .unwrap_or_default();
+        let stale = match guard {
+            Some(TxnGuard::Number(number)) => number < ended.below,
+            Some(TxnGuard::Markers(seen)) => ended.markers > seen,
+            None => false,
+        };
+        match stale {
+            true if opens => Err(ApiError::new(
                 ResponseError::InvalidTxnState,
                 "Record was not part of an ongoing transaction",
             )),
@@ -399,9 +440,9 @@ impl Partition {
 pub(crate) struct Job {
     pub infos: Vec<BatchInfo>,
     pub origin: Origin,
-    /// A verified transactional write's transaction number, or the number of the
-    /// transaction a marker ends.
-    pub txn_number: Option<u64>,
+    /// A verified transactional write's guard, or the number of the transaction a
+    /// marker ends.
+    pub guard: Option<TxnGuard>,
     pub now_ms: i64,
 }
 

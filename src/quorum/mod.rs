@@ -20,7 +20,12 @@ pub mod store;
 mod sim_tests;
 
 use bytes::Bytes;
-use raft::eraftpb::{Entry, EntryType, HardState, Message, MessageType, Snapshot};
+use std::collections::BTreeSet;
+
+use raft::eraftpb::{
+    ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType, HardState, Message,
+    MessageType, Snapshot,
+};
 use raft::{RawNode, SnapshotStatus, StateRole};
 
 pub use self::store::{LogError, QuorumLog};
@@ -237,10 +242,17 @@ impl Quorum {
     }
 
     /// A message from a peer. One not addressed to this member, from a member that is
-    /// not a voter, or of a kind only a member makes for itself, is dropped.
+    /// neither voter nor learner, or of a kind only a member makes for itself, is
+    /// dropped; but a proposal is taken from anyone (a broker-only node proposes its
+    /// registration before it is a learner, `propose_to`).
     pub fn step(&mut self, message: Message) -> Result<(), QuorumError> {
-        let known = self.node.raft.prs().conf().voters().contains(message.from);
-        if message.to != self.id() || !known || raft::raw_node::is_local_msg(message.msg_type) {
+        let conf = self.node.raft.prs().conf();
+        let known = conf.voters().contains(message.from) || conf.learners().contains(&message.from);
+        let proposal = message.msg_type == MessageType::MsgPropose;
+        if message.to != self.id()
+            || !(known || proposal)
+            || raft::raw_node::is_local_msg(message.msg_type)
+        {
             return Ok(());
         }
         let mut message = message;
@@ -290,6 +302,51 @@ impl Quorum {
             }),
             other => Ok(other?),
         }
+    }
+
+    /// A proposal for voter `to` to take: it appends it if it leads, or forwards it to
+    /// the leader it knows. How a member that knows no leader yet (a broker-only node
+    /// before it is a learner) proposes; the caller sends it.
+    pub fn propose_to(&self, to: u64, context: Vec<u8>, data: Vec<u8>) -> Message {
+        let entry = Entry {
+            data: data.into(),
+            context: context.into(),
+            ..Default::default()
+        };
+        Message {
+            msg_type: MessageType::MsgPropose,
+            to,
+            from: self.id(),
+            entries: vec![entry].into(),
+            ..Default::default()
+        }
+    }
+
+    /// Makes `learners` (the brokers that are no voters) this member's learners: the
+    /// leader replicates the log to them, and they never vote. Every node derives them
+    /// from the same committed image, so no configuration change goes through the log;
+    /// learners do not count in any quorum, so a node that has not applied as far yet
+    /// decides nothing differently. Learners are only ever added.
+    pub fn add_learners(&mut self, learners: &BTreeSet<u64>) -> Result<(), QuorumError> {
+        let conf = self.node.raft.prs().conf();
+        let changes: Vec<ConfChangeSingle> = learners
+            .iter()
+            .filter(|id| !conf.voters().contains(**id) && !conf.learners().contains(*id))
+            .map(|&node_id| ConfChangeSingle {
+                change_type: ConfChangeType::AddLearnerNode,
+                node_id,
+                ..Default::default()
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let change = ConfChangeV2 {
+            changes: changes.into(),
+            ..Default::default()
+        };
+        self.node.apply_conf_change(&change)?;
+        Ok(())
     }
 
     /// What the leader knows a peer holds: its last index acknowledged. `None` when this

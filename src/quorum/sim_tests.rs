@@ -499,3 +499,84 @@ fn a_member_whose_files_were_lost_catches_up_without_panicking() {
     sim.heal_and_converge();
     assert_eq!(sim.members[lost].image, sim.committed);
 }
+
+/// Delivers every message the nodes send, in order, until none is left; returns what
+/// each node committed meanwhile.
+fn exchange(nodes: &mut [Quorum]) -> Vec<Vec<Bytes>> {
+    let mut committed = vec![Vec::new(); nodes.len()];
+    loop {
+        let mut sent = Vec::new();
+        for (i, q) in nodes.iter_mut().enumerate() {
+            let out = q.poll().unwrap();
+            committed[i].extend(out.committed.into_iter().map(|c| c.data));
+            sent.extend(out.messages);
+        }
+        if sent.is_empty() {
+            return committed;
+        }
+        for message in sent {
+            if let Some(q) = nodes.iter_mut().find(|q| q.id() == message.to) {
+                q.step(message).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_learner_gets_the_log_and_a_snapshot_proposes_through_a_voter_and_never_stands() {
+    let voters = vec![1, 2, 3];
+    let config = |id| QuorumConfig {
+        id,
+        voters: voters.clone(),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        seed: 5,
+    };
+    let mut nodes: Vec<Quorum> = (1..=4)
+        .map(|id| Quorum::open(&config(id), QuorumLog::new(&voters)).unwrap())
+        .collect();
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    assert!(nodes[0].is_leader());
+    nodes[0].propose(b"before".to_vec()).unwrap();
+    let committed = exchange(&mut nodes);
+    assert!(
+        committed[3].is_empty(),
+        "no learner yet: node 4 gets nothing"
+    );
+    // The leader's log is cut to a snapshot: the learner must be sent it.
+    let applied = nodes[0].commit_index();
+    nodes[0].compact(applied, b"image".to_vec()).unwrap();
+    // Node 4 knows no leader: it proposes through a follower, which forwards it.
+    let proposal = nodes[3].propose_to(2, Vec::new(), b"registered".to_vec());
+    nodes[1].step(proposal).unwrap();
+    let committed = exchange(&mut nodes);
+    assert_eq!(committed[0], vec![Bytes::from_static(b"registered")]);
+    // Every node makes it a learner, as each does from its image.
+    for q in &mut nodes {
+        q.add_learners(&BTreeSet::from([4])).unwrap();
+    }
+    for _ in 0..4 {
+        nodes[0].tick();
+    }
+    // It restores the snapshot (what it covers is not committed again) and takes the
+    // entries after it.
+    let committed = exchange(&mut nodes);
+    assert_eq!(committed[3], vec![Bytes::from_static(b"registered")]);
+    assert_eq!(nodes[3].leader(), Some(1));
+    assert_eq!(nodes[3].log().snapshot_ref().get_metadata().index, applied);
+    nodes[0].propose(b"after".to_vec()).unwrap();
+    let committed = exchange(&mut nodes);
+    assert_eq!(committed[3], vec![Bytes::from_static(b"after")]);
+    // Cut off from the leader, the learner never stands for election.
+    for _ in 0..100 {
+        nodes[3].tick();
+    }
+    let out = nodes[3].poll().unwrap();
+    assert!(
+        out.messages.is_empty(),
+        "a learner asked for votes: {:?}",
+        out.messages
+    );
+    assert_eq!(nodes[3].state_name(), "follower");
+}

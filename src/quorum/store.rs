@@ -207,7 +207,15 @@ impl Storage for QuorumLog {
         Ok(self.last())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        Ok(self.snapshot.clone())
+    /// The last snapshot. Its configuration names the voters only (learners come from
+    /// the image, `Quorum::add_learners`); one sent to a learner names it too, as Raft
+    /// refuses a snapshot that leaves its receiver out.
+    fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        let mut snapshot = self.snapshot.clone();
+        let conf = snapshot.mut_metadata().mut_conf_state();
+        if !conf.voters.contains(&to) && !conf.learners.contains(&to) {
+            conf.learners.push(to);
+        }
+        Ok(snapshot)
     }
 }

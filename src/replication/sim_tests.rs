@@ -197,6 +197,7 @@ impl Sim {
                 port,
                 shards,
                 replication_ports: Vec::new(),
+                quorum_port: None,
             });
         }
         sim.commit(records);
@@ -653,6 +654,7 @@ impl Sim {
             port: 9092,
             shards: 1,
             replication_ports: Vec::new(),
+            quorum_port: None,
         }]);
         self.commit(rules::leave(&self.image, id, false));
         // Then the controller sends it the state as it is, and unfences it.

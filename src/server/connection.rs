@@ -1,10 +1,10 @@
 //! One client connection: frames in, requests handled concurrently (pipelining), and
 //! responses written strictly in request order.
 //!
-//! Bounded: a frame over `socket.request.max.bytes` or with a negative length closes
-//! the connection (as Kafka does), and at most `IN_FLIGHT_MAX` requests are in flight;
-//! beyond that the connection stops reading its socket. A connection idle for
-//! `connections.max.idle.ms` is closed.
+//! Bounded: a frame over `socket.request.max.bytes` (before a SASL login, over
+//! `SASL_RECEIVE_MAX`) or with a negative length closes the connection (as Kafka does),
+//! and at most `IN_FLIGHT_MAX` requests are in flight; beyond that the connection stops
+//! reading its socket. A connection idle for `connections.max.idle.ms` is closed.
 
 use std::cell::Cell;
 use std::io;
@@ -19,8 +19,10 @@ use glommio::net::TcpStream;
 use kafka_protocol::messages::ApiKey;
 
 use super::frame::{read_frame, Reserved};
-use super::handlers::{self, Response};
+use super::handlers::{self, Peer, Response};
+use super::sasl::{Login, Step};
 use super::sendfile::{self, send_file};
+use crate::acl::ANONYMOUS;
 use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
 use crate::shard::Shard;
@@ -28,11 +30,17 @@ use crate::shard::Shard;
 /// Requests read but not yet answered, per connection, at most.
 pub const IN_FLIGHT_MAX: usize = 64;
 
+/// The largest frame a SASL listener reads before the client has logged in (Kafka's
+/// `sasl.server.max.receive.size` default): larger ones close the connection.
+pub const SASL_RECEIVE_MAX: usize = 512 * 1024;
+
 /// A request read and being handled: its handler, its timer, and its bytes' share of
 /// the shard's request budget.
 type InFlight = (glommio::Task<Response>, RequestTimer, Reserved);
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+/// Serves one connection; `login` when its listener's security settings apply (the
+/// client listener; not the brokers' replication listeners).
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool) {
     let socket = stream.as_raw_fd();
     let _ = stream.set_nodelay(true);
     if let Err(error) = sendfile::set_nonblocking(socket) {
@@ -41,17 +49,23 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     let _open = shard.metrics.connection_opened();
     // Kafka's form of the client's address, as DescribeGroups shows it.
-    let client_host: Rc<str> = match stream.peer_addr() {
-        Ok(peer) => format!("/{}", peer.ip()).into(),
-        Err(_) => "".into(),
+    let peer = Peer {
+        host: match stream.peer_addr() {
+            Ok(peer) => format!("/{}", peer.ip()),
+            Err(_) => String::new(),
+        },
+        principal: ANONYMOUS.to_string(),
     };
+    let login = login
+        .then(|| Login::new(&shard.snapshot().broker.client_security))
+        .flatten();
     // Unbuffered: frames are read partly from the socket itself (`frame`).
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
     let activity = Activity::new();
     let reading = read_requests(
         Rc::clone(&shard),
-        client_host,
+        (peer, login),
         (reader, socket),
         queue,
         &activity,
@@ -106,7 +120,7 @@ impl Activity {
 
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
-    client_host: Rc<str>,
+    (peer, mut login): (Peer, Option<Login>),
     (mut reader, socket): (R, RawFd),
     queue: local_channel::LocalSender<InFlight>,
     activity: &Activity,
@@ -117,9 +131,16 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
         .ok()
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis);
+    let mut peer = Rc::new(peer);
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
+        // Before the login, a frame is a SASL message, at most Kafka's
+        // `sasl.server.max.receive.size` default.
+        let frame_max = match login {
+            Some(_) => frame_max.min(SASL_RECEIVE_MAX),
+            None => frame_max,
+        };
         let next = read_frame(&mut reader, socket, frame_max, &shard.request_budget);
         let (frame, reserved) = match shard
             .unless_stopping(futures_lite::future::or(next, activity.expiry(idle)))
@@ -132,11 +153,40 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
-        let request = match protocol::parse_request(frame) {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::debug!(%error, "closing connection");
-                return;
+        // `login` is `Some` until the client has logged in.
+        let request = match login.as_mut() {
+            None => match protocol::parse_request(frame) {
+                Ok(request) => request,
+                Err(error) => {
+                    tracing::debug!(%error, "closing connection");
+                    return;
+                }
+            },
+            Some(pending) => {
+                let step = pending.read(&shard, frame);
+                if let Some(principal) = pending.principal() {
+                    peer = Rc::new(Peer {
+                        host: peer.host.clone(),
+                        principal: principal.to_string(),
+                    });
+                    login = None;
+                }
+                match step {
+                    Step::Serve(request) => request,
+                    Step::Answer(api, frame) => {
+                        let answer = ready(Response::Frame(frame));
+                        if !queue_answer(&shard, &queue, activity, api, answer, reserved).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    Step::Last(api, frame, delay) => {
+                        let answer = delayed(Response::Last(frame), delay);
+                        queue_answer(&shard, &queue, activity, api, answer, reserved).await;
+                        return;
+                    }
+                    Step::Close => return,
+                }
             }
         };
         // Versions outside what the API serves (answered UNSUPPORTED_VERSION or closed)
@@ -149,7 +199,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
         activity.request_read();
         let task = glommio::spawn_local(handlers::handle(
             Rc::clone(&shard),
-            Rc::clone(&client_host),
+            Rc::clone(&peer),
             request,
             timer.handler(),
             turn,
@@ -158,6 +208,34 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             return;
         }
     }
+}
+
+/// Queues a login exchange's answer to a request of `api` (its key and version); false
+/// when the connection is closing.
+async fn queue_answer(
+    shard: &Rc<Shard>,
+    queue: &local_channel::LocalSender<InFlight>,
+    activity: &Activity,
+    (api, version): (ApiKey, i16),
+    answer: glommio::Task<Response>,
+    reserved: Reserved,
+) -> bool {
+    let timer = RequestTimer::start(shard, api, version);
+    activity.request_read();
+    queue.send((answer, timer, reserved)).await.is_ok()
+}
+
+/// A task that answers `response` at once.
+fn ready(response: Response) -> glommio::Task<Response> {
+    glommio::spawn_local(async move { response })
+}
+
+/// A task that answers `response` after `delay`.
+fn delayed(response: Response, delay: Duration) -> glommio::Task<Response> {
+    glommio::spawn_local(async move {
+        glommio::timer::sleep(delay).await;
+        response
+    })
 }
 
 /// A produce request's place in its connection's order. Its handler waits for the
@@ -225,6 +303,13 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
         timer.sending();
         let written = match response {
             Response::Frame(frame) => writer.write_all(&frame).await,
+            Response::Last(frame) => match writer.write_all(&frame).await {
+                Ok(()) => Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "login failed",
+                )),
+                Err(error) => Err(error),
+            },
             Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
             Response::Nothing => Ok(()),
             Response::Close => Err(io::Error::new(

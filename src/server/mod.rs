@@ -6,6 +6,7 @@ pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
 pub mod quotas;
+pub mod sasl;
 pub mod sendfile;
 
 use std::cell::Cell;
@@ -26,8 +27,8 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Accepts connections until the broker stops, then waits for the open ones to finish
-/// what they were doing.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+/// what they were doing. `login`: the client listener's security settings apply.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     // Whether accepting is paused for lack of descriptors or memory: said once per episode.
@@ -67,7 +68,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
         open.set(open.get() + 1);
         let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
         let served = connections.spawn(async move {
-            connection::serve(shard, stream).await;
+            connection::serve(shard, stream, login).await;
             drop(slot);
             open.set(open.get() - 1);
         });

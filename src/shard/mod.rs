@@ -6,6 +6,7 @@
 //! whole by a message from the controller.
 
 mod event;
+mod housekeeping;
 mod reply;
 pub mod runtime;
 pub mod writer;

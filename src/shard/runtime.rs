@@ -17,7 +17,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use sd_notify::NotifyState;
 
-use super::{Shard, StartProgress, MAILBOX_DEPTH_MAX};
+use super::{housekeeping, Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
 use crate::cluster::snapshot::Layout;
 use crate::cluster::{ShardId, Snapshot};
@@ -56,14 +56,29 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     raise_memlock_limit()?;
     raise_descriptor_limit();
     let state = controller::load_state(&log_dir, &config)?;
+    // With a quorum of several voters, topics, ACLs and the cluster-wide broker defaults
+    // are the quorum's: its image as this node's files hold it, until the member runs.
+    let image = match config.quorum_peers() {
+        Some(peers) => Some(crate::quorum::member::read_image(&log_dir, &peers)?),
+        None => None,
+    };
+    let (defaults, own) = controller::dynamic_configs(&state, image.as_ref(), config.node_id);
     let broker = config
-        .with_default_overrides(&state.broker_default_overrides)?
-        .with_dynamic_overrides(&state.broker_overrides)?;
+        .with_default_overrides(&defaults)?
+        .with_dynamic_overrides(&own)?;
     let shard_count = config.cores;
-    let listener = config
-        .client_listener()
-        .context("no listener for clients")?
-        .clone();
+    // A controller-only node serves no clients; it still answers admin requests
+    // (DescribeQuorum, DescribeCluster) on a loopback port of the kernel's choice.
+    let loopback = || crate::config::Listener {
+        name: "PLAINTEXT".to_string(),
+        host: "127.0.0.1".to_string(),
+        port: 0,
+    };
+    let listener = match config.client_listener() {
+        Some(listener) => listener.clone(),
+        None if !config.kraft.is_broker() => loopback(),
+        None => anyhow::bail!("no listener for clients"),
+    };
     // Port 0 is resolved once here, so every shard binds the same port.
     let address = resolve(&listener.bind_address())?;
     let placeholder = claim(address)?;
@@ -81,12 +96,6 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             (a.host.clone(), i32::from(address.port()))
         }
         _ => (address.ip().to_string(), i32::from(address.port())),
-    };
-    // With a quorum of several voters, topics are the quorum's: its image as this node's
-    // files hold it, until the member runs.
-    let image = match broker.quorum_peers() {
-        Some(peers) => Some(crate::quorum::member::read_image(&log_dir, &peers)?),
-        None => None,
     };
     let layout = image
         .clone()
@@ -482,6 +491,10 @@ async fn start_quorum(
     let address = resolve(&peers.listen)?;
     let bound = std::net::TcpListener::bind(address)
         .map_err(|e| in_use(address, "the controller listener", e))?;
+    // A broker-only node's port is the kernel's choice, registered for the leader.
+    let quorum_port = (!peers.voter)
+        .then(|| bound.local_addr().map(|a| a.port()))
+        .transpose()?;
     // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
     let listener = unsafe { glommio::net::TcpListener::from_raw_fd(bound.into_raw_fd()) };
     let broker = &shard.snapshot().broker;
@@ -492,6 +505,7 @@ async fn start_quorum(
         port: u16::try_from(port).unwrap_or(0),
         shards: shard.shard_count() as u32,
         replication_ports: replication_ports.to_vec(),
+        quorum_port,
     };
     let timing = crate::quorum::member::Timing {
         election_timeout_ms: broker.quorum_election_timeout_ms,
@@ -524,7 +538,7 @@ async fn listen_and_serve(
         // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
         let replication =
             unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
-        glommio::spawn_local(crate::server::serve(Rc::clone(shard), replication)).detach();
+        glommio::spawn_local(crate::server::serve(Rc::clone(shard), replication, false)).detach();
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }
     let metrics = match listeners.metrics {
@@ -538,12 +552,12 @@ async fn listen_and_serve(
         None => None,
     };
     let _ = events.send(Event::Ready(shard.id.0, metrics));
-    glommio::spawn_local(enforce_retention(Rc::clone(shard))).detach();
-    glommio::spawn_local(flush_on_interval(Rc::clone(shard))).detach();
+    glommio::spawn_local(housekeeping::enforce_retention(Rc::clone(shard))).detach();
+    glommio::spawn_local(housekeeping::flush_on_interval(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();
-    crate::server::serve(Rc::clone(shard), listener).await;
+    crate::server::serve(Rc::clone(shard), listener, true).await;
     Ok(())
 }
 
@@ -557,86 +571,6 @@ fn relay(signal: oneshot::Receiver<()>, then: impl FnOnce() + 'static) {
         then();
     })
     .detach();
-}
-
-/// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions,
-/// forgets producer ids past `producer.id.expiration.ms` and deletes the segments that
-/// retention no longer keeps.
-async fn enforce_retention(shard: Rc<Shard>) {
-    loop {
-        let interval = shard
-            .snapshot()
-            .broker
-            .log_retention_check_interval_ms
-            .max(1) as u64;
-        let wait = glommio::timer::sleep(std::time::Duration::from_millis(interval));
-        if shard.unless_stopping(wait).await.is_none() {
-            return;
-        }
-        // Kafka's cleaner threads share the dedupe buffer; here the shards do.
-        let map_entries_max = (shard.snapshot().broker.log_cleaner_dedupe_buffer_size as usize)
-            / shard.shard_count().max(1)
-            / crate::storage::log::MAP_ENTRY_BYTES;
-        for partition in shard.local_partitions() {
-            match partition.compact(super::now_ms(), map_entries_max).await {
-                Ok(0) => {}
-                Ok(removed) => {
-                    tracing::info!(topic = %partition.topic, partition = partition.index, removed, "compaction removed records")
-                }
-                Err(error) => {
-                    tracing::error!(topic = %partition.topic, partition = partition.index, %error, "compaction failed")
-                }
-            }
-            let expired = partition.expire_producers(super::now_ms());
-            if expired > 0 {
-                tracing::debug!(topic = %partition.topic, partition = partition.index, expired, "producer ids expired");
-            }
-            match partition.enforce_retention(super::now_ms()).await {
-                Ok(0) => {}
-                Ok(deleted) => {
-                    tracing::info!(topic = %partition.topic, partition = partition.index, deleted, "retention deleted segments")
-                }
-                Err(error) => {
-                    tracing::error!(topic = %partition.topic, partition = partition.index, %error, "retention failed")
-                }
-            }
-        }
-    }
-}
-
-/// How often the periodic flusher looks for logs due a sync when none is configured
-/// (a topic may gain `flush.ms` at any time).
-const FLUSH_CHECK_MS: i64 = 1000;
-
-/// Syncs the logs of topics with `flush.ms` set (whose acks=all appends did not wait
-/// for a sync) once their interval has passed since their last sync.
-async fn flush_on_interval(shard: Rc<Shard>) {
-    loop {
-        let now = super::now_ms();
-        let mut next_due = now + FLUSH_CHECK_MS;
-        for partition in shard.local_partitions() {
-            let (Some(interval), flushed_at) = partition.flush_schedule() else {
-                continue;
-            };
-            let due = flushed_at.saturating_add(interval);
-            if due > now {
-                next_due = next_due.min(due);
-                continue;
-            }
-            if let Err(error) = partition.flush_on_schedule(now).await {
-                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "periodic flush failed");
-            }
-            next_due = next_due.min(now.saturating_add(interval));
-        }
-        let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
-        if shard
-            .unless_stopping(glommio::timer::sleep(wait))
-            .await
-            .is_none()
-        {
-            return;
-        }
-    }
 }
 
 /// One task per peer shard runs the work it ships here: each job is called at once,

@@ -571,7 +571,7 @@ async fn write_markers_elsewhere(
         let address = snapshot
             .layout()
             .and_then(|l| l.image.brokers.get(&leader))
-            .map(|b| b.address(b.port));
+            .and_then(|b| b.broker_address());
         let answered = match address {
             Some(address) => send_markers(&address, partitions, spec).await,
             None => Err(ApiError::code(ResponseError::NotLeaderOrFollower)),

@@ -200,8 +200,8 @@ def consume(broker, topic: str, starts: dict[int, int], ends: dict[int, int], ti
         c.close()
 
 
-def watermarks(broker, topic: str, partition: int) -> tuple[int, int]:
-    c = consumer(broker)
+def watermarks(broker, topic: str, partition: int, **conf) -> tuple[int, int]:
+    c = consumer(broker, **conf)
     try:
         return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=CLIENT_TIMEOUT_S, cached=False)
     finally:
@@ -210,7 +210,7 @@ def watermarks(broker, topic: str, partition: int) -> tuple[int, int]:
 
 def consume_all(broker, topic: str, partitions: list[int], **conf) -> dict[int, list[Rec]]:
     """Everything between each partition's low and high watermark."""
-    marks = {p: watermarks(broker, topic, p) for p in partitions}
+    marks = {p: watermarks(broker, topic, p, **conf) for p in partitions}
     return consume(broker, topic, {p: lo for p, (lo, _) in marks.items()}, {p: hi for p, (_, hi) in marks.items()}, **conf)
 
 

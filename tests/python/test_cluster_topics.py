@@ -10,8 +10,9 @@ itself: test_replication.py)."""
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import (AclOperation, ConfigSource, NewPartitions, NewTopic, ScramCredentialInfo,
+                                  ScramMechanism, UserScramCredentialUpsertion)
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, produce_all, producer,
@@ -19,6 +20,8 @@ from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, 
 import kafka_wire as kw
 from conftest import free_ports
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
+from test_acls import DENY, create, describe, filt, topic_acl
+from test_cluster_acls_configs import SECURED, effective, set_default
 
 PARTITIONS = 6
 RECORDS = 60
@@ -147,8 +150,9 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
     dir: its topics (its cluster.json's) are carried into the quorum under their ids, all
     on node 1, where their logs are; every node lists them, their records are read
     through another node, and a group's committed offsets, kept in its offsets topic,
-    are found through the third."""
-    alone = start_broker({"num.partitions": 2})
+    are found through the third. Its ACLs and dynamic broker configs become the
+    quorum's, listed and applied by the other nodes, and so do its SCRAM users."""
+    alone = start_broker({"num.partitions": 2, **SECURED})
     topic = unique_topic("carried")
     records = [{"partition": i % 2, "value": f"v{i}".encode()} for i in range(20)]
     produce_all(producer(alone, acks="all"), topic, records)
@@ -158,6 +162,13 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
         c.commit(offsets=[TopicPartition(topic, 0, 7), TopicPartition(topic, 1, 3)], asynchronous=False)
     finally:
         c.close()
+    # Its ACLs and dynamic broker configs (the defaults and its own) come along too.
+    deny = topic_acl("elsewhere", AclOperation.WRITE, DENY)
+    assert create(alone, deny) == [None]
+    set_default(alone, "log.retention.ms", "5000")
+    # And its SCRAM users.
+    upsert = UserScramCredentialUpsertion("mia", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"pw")
+    admin(alone).alter_user_scram_credentials([upsert])["mia"].result(CLIENT_TIMEOUT_S)
     alone.stop()
 
     ports = free_ports(3)
@@ -166,7 +177,7 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
     def quorum_node(i: int) -> dict:
         return {"node.id": i + 1, "controller.quorum.voters": voters,
                 "listeners": f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{ports[i]}",
-                "controller.listener.names": "CONTROLLER", "broker.session.timeout.ms": 2000}
+                "controller.listener.names": "CONTROLLER", "broker.session.timeout.ms": 2000, **SECURED}
 
     alone.overrides.update({k: str(v) for k, v in quorum_node(0).items()})
     brokers = [alone.start(), start_broker(quorum_node(1)), start_broker(quorum_node(2))]
@@ -183,3 +194,42 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
         c.close()
     assert {tp.partition: tp.offset for tp in committed} == {0: 7, 1: 3}
     assert "cluster.json's topic carried into the metadata quorum" in alone.log_text()
+    wait_for("the other nodes listing the carried ACL", lambda: describe(brokers[2], filt()) == {deny})
+    wanted = ("5000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    wait_for("the other nodes taking the carried default", lambda: effective(brokers[1], 2, "log.retention.ms") == wanted)
+    def described() -> list | None:
+        users = admin(brokers[2]).describe_user_scram_credentials(["mia"])
+        try:
+            infos = users["mia"].result(CLIENT_TIMEOUT_S).scram_credential_infos
+        except KafkaException:  # not carried yet: RESOURCE_NOT_FOUND
+            return None
+        return [(i.mechanism, i.iterations) for i in infos]
+    assert wait_for("the other nodes listing the carried SCRAM user", described) == \
+        [(ScramMechanism.SCRAM_SHA_256, 4096)]
+    assert "cluster.json's ACLs, broker configs and SCRAM users carried into the metadata quorum" \
+        in alone.log_text()
+
+
+def test_max_broker_partitions_counts_each_brokers_replicas(start_broker):
+    """max.broker.partitions bounds the replicas each broker holds, as Kafka's controller
+    checks it (KIP-578), not the partitions of the whole cluster: six single-replica
+    partitions over three brokers with a limit of 4 are two each; growing them to nine
+    is three each; two more partitions with three replicas each would be five on every
+    broker and are refused with POLICY_VIOLATION, and nothing of them is created."""
+    brokers, _ = start_quorum(start_broker, {"max.broker.partitions": 4})
+    by_id = {i + 1: b for i, b in enumerate(brokers)}
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
+    a = admin(by_id[1])
+    spread = unique_topic("spread")
+    wait_futures(a.create_topics([NewTopic(spread, 6, 1)], operation_timeout=20))
+    wait_futures(a.create_partitions([NewPartitions(spread, 9)], operation_timeout=20))
+    wide = unique_topic("wide")
+    err = future_error(a.create_topics([NewTopic(wide, 2, 3)], operation_timeout=20)[wide])
+    assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
+    assert "max.broker.partitions is 4" in err.str(), err
+    placed = wait_for("every node listing nine partitions",
+                      lambda: all(len(topic_partitions(b, spread) or {}) == 9 for b in brokers)
+                      and topic_partitions(brokers[0], spread))
+    assert sorted(p.leader for p in placed.values()) == sorted(list(by_id) * 3), placed
+    assert topic_partitions(by_id[2], wide) is None

@@ -414,6 +414,60 @@ def test_kip848_members_split_commit_and_a_dead_one_is_replaced(start_broker):
                timeout=SESSION_MS / 1000 + CLIENT_TIMEOUT_S)
 
 
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_a_consumer_that_assigns_its_partitions_commits_to_an_empty_group(broker, protocol):
+    """assign() and commit, no subscription: librdkafka commits with generation -1 and,
+    under the consumer protocol, its own member id. Kafka accepts that while the group
+    has no members (or does not exist yet), and so must shoal."""
+    t, group = unique_topic("assigned"), unique_topic("g")
+    create_topic(broker, t, 1)
+    c = Consumer(base_conf(broker, **{"group.id": group, "group.protocol": protocol,
+                                      "enable.auto.commit": False}))
+    try:
+        c.assign([TopicPartition(t, 0, 0)])
+        for offset in (5, 7):
+            [done] = c.commit(offsets=[TopicPartition(t, 0, offset)], asynchronous=False)
+            assert done.error is None, done.error
+        [committed] = c.committed([TopicPartition(t, 0)], timeout=CLIENT_TIMEOUT_S)
+        assert committed.offset == 7
+    finally:
+        c.close()
+
+
+def test_kip848_static_member_keeps_its_instance_id_until_it_leaves(broker):
+    """Under the consumer protocol a second member claiming a static member's
+    group.instance.id while it is in the group gets UNRELEASED_INSTANCE_ID (Kafka's new
+    coordinator does not fence the holder); closed, the holder only steps out (epoch -2),
+    and its successor under the same id gets its whole assignment."""
+    topic = unique_topic("static848")
+    fill(broker, topic, per_partition=1)
+    group = unique_topic("g")
+    first = kip848_consumer(broker, group, group_instance_id="instance-1")
+    first.subscribe([topic])
+    poll_until([first], lambda g: assigned(first) == {0, 1, 2, 3}, "the static member's assignment")
+    rival = kip848_consumer(broker, group, group_instance_id="instance-1")
+    rival.subscribe([topic])
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    refused = None
+    while refused is None and time.monotonic() < deadline:
+        poll_until([first], lambda g: True, "a poll")
+        m = rival.poll(0.2)
+        if m is not None and m.error() is not None:
+            refused = m.error()
+    assert refused is not None, "the rival was never refused"
+    # librdkafka makes it fatal and names it by its description (error 111's).
+    assert refused.code() == KafkaError._FATAL, refused
+    assert "The instance ID is still used by another member" in refused.str(), refused
+    assert assigned(first) == {0, 1, 2, 3}
+    rival.close()
+    _OPEN.remove(rival)
+    first.close()
+    _OPEN.remove(first)
+    second = kip848_consumer(broker, group, group_instance_id="instance-1")
+    second.subscribe([topic])
+    poll_until([second], lambda g: assigned(second) == {0, 1, 2, 3}, "the successor's assignment")
+
+
 def test_kip848_heartbeat_bad_input(broker):
     from kafka_wire import compact_array, compact_string, uvarint
 

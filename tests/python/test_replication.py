@@ -10,7 +10,9 @@ in-sync replicas than min.insync.replicas, acks=all is refused with NOT_ENOUGH_R
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -19,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+import kafka_wire as kw
 from clients import base_conf, consume_all, produce_all, produce_one_error, producer, unique_topic, wait_futures
 from conftest import shoal_bin
 from test_quorum import describe_cluster, scrape_value, start_quorum, wait_for
@@ -263,6 +266,35 @@ def test_acks_all_is_refused_below_min_insync_replicas(start_broker):
     assert produce_one_error(strict, topic, value=b"all three again") is None
     values = [r.value for r in consume_all(by_id[leader], topic, [0])[0]]
     assert values == [b"all three", b"leader only", b"all three again"]
+
+
+def test_acks_all_waits_for_the_isr_as_long_as_the_request_timeout_says(start_broker):
+    """A follower that stops fetching (SIGSTOP) but is not yet out of the ISR (Kafka's
+    30 s replica.lag.time.max.ms, and a session timeout longer than the test) holds the
+    high watermark back: an acks=all Produce gets REQUEST_TIMED_OUT after its own
+    timeout_ms, as Kafka's DelayedProduce expires. The record stays in the leader's log;
+    once the follower runs again it is replicated, and a producer's next write is
+    acknowledged."""
+    by_id = start_cluster_with(start_broker, {"broker.session.timeout.ms": 60000})
+    a = cluster_admin(list(by_id.values()))
+    topic = unique_topic("timeout")
+    wait_futures(a.create_topics([NewTopic(topic, 1, 3)], operation_timeout=20))
+    leader = wait_for("a full ISR", lambda: full_isr(a, topic, set(by_id), 1))[0][0]
+    acked = producer(by_id[leader], acks="all")
+    assert produce_one_error(acked, topic, value=b"before") is None
+    follower = next(i for i in by_id if i != leader)
+    os.kill(by_id[follower].pid, signal.SIGSTOP)
+    try:
+        batch = kw.encode_batch([kw.Record(None, b"timed out")])
+        # Well below the 30 s a coordinator's own writes wait.
+        with kw.Conn(by_id[leader].bootstrap, timeout=20) as c:
+            body = c.request(kw.PRODUCE, 3, kw.produce_v3(topic, 0, batch, acks=-1, timeout_ms=500))
+        assert kw.parse_produce_v3(body)[(topic, 0)][0] == kw.REQUEST_TIMED_OUT
+    finally:
+        os.kill(by_id[follower].pid, signal.SIGCONT)
+    assert produce_one_error(acked, topic, value=b"after") is None
+    values = [r.value for r in consume_all(by_id[leader], topic, [0])[0]]
+    assert values == [b"before", b"timed out", b"after"]
 
 
 @pytest.mark.timeout(300)

@@ -8,24 +8,31 @@
 //! change applies to. With a metadata quorum of several voters, topic changes and
 //! producer-id blocks are proposed to the quorum instead (`quorum`).
 
+mod acls;
+mod configs;
+mod limits;
+mod moves;
 mod quorum;
+mod scram;
+mod state_file;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use anyhow::Context;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+pub use self::configs::dynamic_configs;
+use self::limits::{check_assignments, check_growth, check_partition_count};
+pub use self::moves::{ElectionResult, Ongoing, Reassign};
 use self::quorum::{migrate_file_topics, publish_changes};
+pub use self::state_file::load_state;
 use super::image::MetadataImage;
 use super::rules;
 use super::snapshot::Layout;
 use super::{ClusterState, Snapshot, TopicMeta};
-use crate::acl::{AclBinding, AclFilter, ACLS_MAX};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
 use crate::error::ApiError;
 use crate::quorum::member::{Member, QuorumStatus, ShutdownOutcome, VoterStatus};
@@ -35,27 +42,6 @@ use crate::shard::Shard;
 pub const STATE_FILE: &str = "cluster.json";
 /// Partitions one topic may have, at most.
 pub const PARTITIONS_MAX: i32 = 10_000;
-/// One partition of AlterPartitionReassignments: its target replicas, or `None` to
-/// cancel the reassignment in progress.
-#[derive(Debug, Clone)]
-pub struct Reassign {
-    pub topic: String,
-    pub partition: i32,
-    pub replicas: Option<Vec<i32>>,
-}
-
-/// A reassignment in progress, as ListPartitionReassignments reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ongoing {
-    pub topic: String,
-    pub partition: i32,
-    pub replicas: Vec<i32>,
-    pub adding: Vec<i32>,
-    pub removing: Vec<i32>,
-}
-
-/// ElectLeaders' answer for one topic: each partition asked, elected or why not.
-pub type ElectionResult = (String, Vec<(i32, Result<(), ApiError>)>);
 /// Producer ids handed to a shard at a time (Kafka's ProducerIdsBlock size).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// How long a stopping broker waits for its leaderships to move (the rest of systemd's
@@ -181,7 +167,7 @@ impl Controller {
             };
             return Some(Arc::new(Layout {
                 node,
-                controller: member.leader().unwrap_or(-1),
+                controller: controller_for_clients(member.leader(), &image, node),
                 image,
                 removed: member.removed_topics(),
             }));
@@ -209,15 +195,16 @@ impl Controller {
     /// as the image has them. `None` for a cluster of one.
     pub fn registered_brokers(&self) -> Option<RegisteredBrokers> {
         let member = self.quorum.borrow().as_ref().map(Rc::clone)?;
-        let brokers = member
-            .image()
+        let image = member.image();
+        let brokers = image
             .brokers
             .iter()
             .filter(|(_, b)| !b.fenced)
             .map(|(&id, b)| (id, b.host.clone(), b.port))
             .collect();
+        let node = self.broker.borrow().node_id;
         Some(RegisteredBrokers {
-            controller: member.status().leader.unwrap_or(-1),
+            controller: controller_for_clients(member.leader(), &image, node),
             brokers,
         })
     }
@@ -243,13 +230,19 @@ impl Controller {
         }
     }
 
+    /// The snapshot shards read. With a quorum, this node's broker config first takes
+    /// the cluster-wide defaults its image has.
     pub fn snapshot(&self) -> Snapshot {
+        let layout = self.layout();
+        if let Some(layout) = &layout {
+            self.follow_configs(&layout.image);
+        }
         Snapshot::new(
             self.version.get(),
             self.state.borrow().clone(),
             self.broker.borrow().clone(),
             self.shard_count,
-            self.layout(),
+            layout,
         )
     }
 
@@ -354,7 +347,10 @@ impl Controller {
             (topic.assignments.len() as i32, first as i16)
         };
         check_partition_count(partitions)?;
-        self.check_partition_budget(state, partitions)?;
+        // With a quorum, each broker's share is checked once the topic is placed.
+        if self.member().is_none() {
+            self.check_partition_budget(state, partitions)?;
+        }
         // With a quorum, placement checks the factor against the brokers there are.
         if replication < 1 || (replication != 1 && self.member().is_none()) {
             let message = match replication {
@@ -449,115 +445,6 @@ impl Controller {
             .await
     }
 
-    /// ElectLeaders: for each partition asked (every partition when `wanted` is `None`),
-    /// the leader `election` gives it, or why none. A cluster of one leads every
-    /// partition it has: no election is needed.
-    pub async fn elect_leaders(
-        &self,
-        shard: &Rc<Shard>,
-        election: rules::Election,
-        wanted: Option<Vec<(String, Vec<i32>)>>,
-    ) -> Vec<ElectionResult> {
-        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
-        if let Some(member) = self.member() {
-            return self
-                .elect_leaders_in_quorum(shard, &member, election, wanted)
-                .await;
-        }
-        let state = self.state.borrow();
-        let Some(wanted) = wanted else {
-            return Vec::new();
-        };
-        wanted
-            .into_iter()
-            .map(|(name, partitions)| {
-                let count = state.topics.get(&name).map_or(0, |t| t.partitions);
-                let results = partitions
-                    .into_iter()
-                    .map(|p| {
-                        let error = match (0..count).contains(&p) {
-                            true => ResponseError::ElectionNotNeeded,
-                            false => ResponseError::UnknownTopicOrPartition,
-                        };
-                        (p, Err(ApiError::code(error)))
-                    })
-                    .collect();
-                (name, results)
-            })
-            .collect()
-    }
-
-    /// AlterPartitionReassignments: starts (or cancels) each partition's move. A cluster
-    /// of one has no other broker to move to: only its own replica is a valid target.
-    pub async fn alter_reassignments(
-        &self,
-        shard: &Rc<Shard>,
-        wanted: Vec<Reassign>,
-        allow_replication_factor_change: bool,
-    ) -> Vec<Result<(), ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
-        if let Some(member) = self.member() {
-            return self
-                .alter_reassignments_in_quorum(
-                    shard,
-                    &member,
-                    wanted,
-                    allow_replication_factor_change,
-                )
-                .await;
-        }
-        let node = self.broker.borrow().node_id;
-        let state = self.state.borrow();
-        wanted
-            .into_iter()
-            .map(|w| {
-                let count = state.topics.get(&w.topic).map_or(0, |t| t.partitions);
-                if !(0..count).contains(&w.partition) {
-                    return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
-                }
-                match w.replicas {
-                    None => Err(ApiError::code(ResponseError::NoReassignmentInProgress)),
-                    Some(to) if to == [node] => Ok(()),
-                    Some(_) => Err(ApiError::new(
-                        ResponseError::InvalidReplicaAssignment,
-                        format!("a cluster of one has only broker {node}"),
-                    )),
-                }
-            })
-            .collect()
-    }
-
-    /// ListPartitionReassignments: the moves in progress, of the partitions named (all
-    /// when `None`).
-    pub fn list_reassignments(&self, wanted: Option<&[(String, Vec<i32>)]>) -> Vec<Ongoing> {
-        let Some(member) = self.member() else {
-            return Vec::new();
-        };
-        let image = member.image();
-        let asked = |name: &str, partition: i32| {
-            wanted.is_none_or(|w| w.iter().any(|(t, ps)| t == name && ps.contains(&partition)))
-        };
-        image
-            .topics
-            .values()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |(&i, p)| (t.name.as_str(), i, p))
-            })
-            .filter(|(name, i, p)| {
-                (!p.adding.is_empty() || !p.removing.is_empty()) && asked(name, *i)
-            })
-            .map(|(name, partition, p)| Ongoing {
-                topic: name.to_string(),
-                partition,
-                replicas: p.replicas.iter().map(|r| r.broker).collect(),
-                adding: p.adding.clone(),
-                removing: p.removing.clone(),
-            })
-            .collect()
-    }
-
     /// Replaces topics' configs (each already validated by the caller against the
     /// current one).
     pub async fn set_topic_configs(
@@ -587,77 +474,6 @@ impl Controller {
             .collect();
         self.commit_if_any(shard, state, results, validate_only)
             .await
-    }
-
-    /// Changes dynamic broker configs: `change` maps the current config to the new one.
-    pub async fn set_broker_config(
-        &self,
-        shard: &Rc<Shard>,
-        change: impl FnOnce(&BrokerConfig) -> Result<BrokerConfig, ApiError>,
-        validate_only: bool,
-    ) -> Result<(), ApiError> {
-        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
-        let updated = change(&self.broker.borrow())?;
-        if validate_only {
-            return Ok(());
-        }
-        let mut state = self.state.borrow().clone();
-        state.broker_overrides = updated.dynamic_overrides();
-        state.broker_default_overrides = updated.default_overrides();
-        *self.broker.borrow_mut() = updated;
-        self.commit(shard, state).await
-    }
-
-    /// Adds ACLs (each validated by the caller); one already present succeeds without
-    /// a second copy, as in Kafka.
-    pub async fn create_acls(
-        &self,
-        shard: &Rc<Shard>,
-        acls: Vec<AclBinding>,
-    ) -> Vec<Result<(), ApiError>> {
-        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
-        let mut state = self.state.borrow().clone();
-        let results = acls
-            .into_iter()
-            .map(|acl| {
-                if state.acls.contains(&acl) {
-                    return Ok(());
-                }
-                if state.acls.len() >= ACLS_MAX {
-                    let message = format!("the cluster holds at most {ACLS_MAX} ACLs");
-                    return Err(ApiError::new(ResponseError::InvalidRequest, message));
-                }
-                state.acls.push(acl);
-                Ok(())
-            })
-            .collect();
-        self.commit_if_any(shard, state, results, false).await
-    }
-
-    /// Removes every ACL each filter matches; answers, per filter, the ACLs it removed.
-    pub async fn delete_acls(
-        &self,
-        shard: &Rc<Shard>,
-        filters: Vec<AclFilter>,
-    ) -> Result<Vec<Vec<AclBinding>>, ApiError> {
-        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
-        let mut state = self.state.borrow().clone();
-        // Each filter sees the ACLs as they were before the request, as in Kafka: an
-        // ACL two filters match is reported by both.
-        let removed: Vec<Vec<AclBinding>> = filters
-            .iter()
-            .map(|filter| {
-                let matched = state.acls.iter().filter(|acl| filter.matches(acl));
-                matched.cloned().collect()
-            })
-            .collect();
-        if removed.iter().any(|gone| !gone.is_empty()) {
-            state
-                .acls
-                .retain(|acl| !filters.iter().any(|filter| filter.matches(acl)));
-            self.commit(shard, state).await?;
-        }
-        Ok(removed)
     }
 
     /// Hands out the next block of producer ids. The block is on disk before anyone
@@ -692,10 +508,7 @@ impl Controller {
         }
         match self.commit(shard, state).await {
             Ok(()) => results,
-            Err(error) => results
-                .into_iter()
-                .map(|r| r.and(Err(error.clone())))
-                .collect(),
+            Err(error) => fail_each(results, &error),
         }
     }
 
@@ -707,145 +520,6 @@ impl Controller {
     }
 }
 
-impl Controller {
-    /// Refuses `adding` partitions to `state` when the broker would then hold more than
-    /// `max.broker.partitions`, or more than its descriptor limit (RLIMIT_NOFILE) leaves
-    /// room to open: a broker that cannot open its partitions fails every start.
-    fn check_partition_budget(&self, state: &ClusterState, adding: i32) -> Result<(), ApiError> {
-        let total =
-            |s: &ClusterState| -> i64 { s.topics.values().map(|t| i64::from(t.partitions)).sum() };
-        let after = total(state) + i64::from(adding);
-        let limit = self.broker.borrow().max_broker_partitions;
-        if after > i64::from(limit) {
-            let message = format!(
-                "the broker would hold {after} partitions; max.broker.partitions is {limit}"
-            );
-            return Err(ApiError::new(ResponseError::PolicyViolation, message));
-        }
-        // Partitions this change and the ones before it in the request would open.
-        let unopened = after - total(&self.state.borrow());
-        let Some((open, limit)) = descriptors() else {
-            return Ok(());
-        };
-        let needed = open + unopened * DESCRIPTORS_PER_PARTITION + DESCRIPTORS_KEPT;
-        if needed > limit {
-            let message = format!(
-                "{unopened} new partitions need about {} file descriptors: {open} of the limit {limit} (RLIMIT_NOFILE) are open, and {DESCRIPTORS_KEPT} are kept for connections; raise the limit (ulimit -n, systemd's LimitNOFILE)",
-                unopened * DESCRIPTORS_PER_PARTITION
-            );
-            return Err(ApiError::new(ResponseError::PolicyViolation, message));
-        }
-        Ok(())
-    }
-
-    /// Allocates the space the next state write uses (see `replace_file_from_spare`),
-    /// so that a broker started on a full disk can still delete a topic.
-    pub async fn set_aside_space(&self) {
-        let length = serde_json::to_vec_pretty(&*self.state.borrow()).map_or(0, |b| b.len());
-        crate::storage::allocate_spare(&self.path, length).await;
-    }
-
-    /// Writes `state` to the state file, atomically and durably, into space set aside
-    /// (a full disk does not stop the deletion that would free it).
-    async fn persist(&self, state: &ClusterState) -> Result<(), ApiError> {
-        let bytes = serde_json::to_vec_pretty(state)
-            .map_err(|e| ApiError::new(ResponseError::UnknownServerError, e.to_string()))?;
-        crate::storage::replace_file_from_spare(&self.path, bytes)
-            .await
-            .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))
-    }
-}
-
-/// Descriptors a new partition is counted for: its active segment's, and one for the
-/// segment it rolls to (sealed segments stay open, as Kafka's do).
-const DESCRIPTORS_PER_PARTITION: i64 = 2;
-/// Descriptors the partition budget leaves for connections, index and checkpoint
-/// writes, and the metrics port.
-const DESCRIPTORS_KEPT: i64 = 256;
-
-/// How many descriptors the process has open, and its soft limit (`None` when either
-/// cannot be read, or there is no limit).
-fn descriptors() -> Option<(i64, i64)> {
-    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as i64;
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
-    Some((open, i64::try_from(limit).unwrap_or(i64::MAX)))
-}
-
-/// Kafka's checks of replica lists assigned by hand: each names `replicas` brokers, each
-/// once, and only brokers that `exists`.
-fn check_assignments<'a>(
-    assignments: impl IntoIterator<Item = &'a [i32]>,
-    replicas: usize,
-    exists: impl Fn(i32) -> bool,
-) -> Result<(), ApiError> {
-    let invalid = |message: String| {
-        Err(ApiError::new(
-            ResponseError::InvalidReplicaAssignment,
-            message,
-        ))
-    };
-    for brokers in assignments {
-        if brokers.len() != replicas {
-            return invalid(format!(
-                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with the others, which have {replicas} replica(s)",
-                brokers.len()
-            ));
-        }
-        for (i, id) in brokers.iter().enumerate() {
-            if brokers[..i].contains(id) {
-                return invalid(format!(
-                    "The manual partition assignment includes the broker {id} more than once"
-                ));
-            }
-            if !exists(*id) {
-                return invalid(format!(
-                    "The manual partition assignment includes broker {id}, but no broker with that id was found"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Kafka's checks of a CreatePartitions from `current` partitions to `count`, with the
-/// new partitions' replica lists when assigned by hand (one replica each, on brokers
-/// that `exists`): answers how many partitions it adds.
-fn check_growth(
-    current: i32,
-    count: i32,
-    assignments: Option<&[Vec<i32>]>,
-    exists: impl Fn(i32) -> bool,
-) -> Result<i32, ApiError> {
-    if count <= current {
-        let message = format!("topic has {current} partitions; the new count must be larger");
-        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
-    }
-    check_partition_count(count)?;
-    let adding = count - current;
-    if let Some(assignments) = assignments {
-        if assignments.len() != adding as usize {
-            let message = format!(
-                "Attempted to add {adding} additional partitions, but {} assignments were given",
-                assignments.len()
-            );
-            return Err(ApiError::new(
-                ResponseError::InvalidReplicaAssignment,
-                message,
-            ));
-        }
-        check_assignments(assignments.iter().map(Vec::as_slice), 1, exists)?;
-    }
-    Ok(adding)
-}
-
-fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
-    if partitions <= 0 || partitions > PARTITIONS_MAX {
-        let message = format!("partition count {partitions} is outside 1..={PARTITIONS_MAX}");
-        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
-    }
-    Ok(())
-}
-
 fn unknown_topic(name: &str) -> ApiError {
     ApiError::new(
         ResponseError::UnknownTopicOrPartition,
@@ -853,139 +527,29 @@ fn unknown_topic(name: &str) -> ApiError {
     )
 }
 
-/// Loads the cluster state at start-up (before any shard runs, so plain blocking I/O).
-/// Without a state file, topics are rediscovered from the partition directories; a
-/// partition directory the state does not know is left from an interrupted deletion
-/// and is removed.
-pub fn load_state(log_dir: &Path, broker: &BrokerConfig) -> anyhow::Result<ClusterState> {
-    std::fs::create_dir_all(log_dir)?;
-    let path = log_dir.join(STATE_FILE);
-    finish_deletions(log_dir)?;
-    // With a quorum of several voters, topics are the quorum's, not the file's: the
-    // directories are neither rediscovered into the file nor checked against it (a
-    // directory the quorum's image does not list is left alone, and not opened).
-    let directories = match broker.quorum_peers() {
-        Some(_) => Vec::new(),
-        None => partition_directories(log_dir)?,
+/// The controller clients are told of (Metadata, DescribeCluster): the quorum's leader
+/// when it is a broker they can reach; with a controller-only leader, as Kafka's brokers
+/// answer, a broker instead (this node if it is one), which takes their admin requests
+/// to the quorum. -1 while the quorum has no leader.
+fn controller_for_clients(leader: Option<i32>, image: &MetadataImage, node: i32) -> i32 {
+    let Some(leader) = leader else {
+        return -1;
     };
-    let state = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<ClusterState>(&bytes)
-            .map_err(|e| anyhow::anyhow!("cluster state {} is unreadable: {e}", path.display()))?,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            // The ACLs were in the lost file: rebuilt from the directories, they would be
-            // none, and an authorizer would then allow what they denied.
-            if !directories.is_empty() && !broker.authorizer_class_name.is_empty() {
-                anyhow::bail!(
-                    "{} is missing but {} holds {} partition directories, and an authorizer \
-                     is configured: its ACLs were in that file, so the broker does not start \
-                     without them (restore the file, or start once without \
-                     authorizer.class.name to rebuild the topics from the directories)",
-                    path.display(),
-                    log_dir.display(),
-                    directories.len()
-                );
-            }
-            let state = discover(&directories);
-            std::fs::write(&path, serde_json::to_vec_pretty(&state)?)
-                .with_context(|| format!("writing {}", path.display()))?;
-            state
-        }
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading {}", path.display()));
-        }
-    };
-    for (topic, partition, dir) in directories {
-        if state
-            .topics
-            .get(&topic)
-            .is_none_or(|meta| partition >= meta.partitions)
-        {
-            // An old backup of the state, or one that lists nothing, must not cost data:
-            // the directory is kept aside, as Kafka keeps stray logs.
-            let stray = crate::storage::log::aside(&dir, "stray");
-            std::fs::rename(&dir, &stray)
-                .with_context(|| format!("renaming {} to {}", dir.display(), stray.display()))?;
-            tracing::warn!(
-                dir = %dir.display(),
-                kept_as = %stray.display(),
-                "a partition directory that {STATE_FILE} does not list is kept aside; delete it if it is not needed"
-            );
-        }
+    let reachable = |id: i32| image.brokers.get(&id).is_some_and(|b| !b.fenced);
+    if reachable(leader) {
+        return leader;
     }
-    // Dynamic broker configs are checked now, so a bad one stops start-up with its name.
-    broker
-        .with_default_overrides(&state.broker_default_overrides)?
-        .with_dynamic_overrides(&state.broker_overrides)?;
-    Ok(state)
+    if reachable(node) {
+        return node;
+    }
+    let first = image.brokers.iter().find(|(_, b)| !b.fenced);
+    first.map_or(-1, |(&id, _)| id)
 }
 
-/// Removes the directories of deleted partitions that a stop interrupted.
-fn finish_deletions(log_dir: &Path) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(log_dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_dir() && name.ends_with("-delete") {
-            tracing::info!(dir = %entry.path().display(), "finishing the deletion of a partition");
-            std::fs::remove_dir_all(entry.path())
-                .with_context(|| format!("removing {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
-    // Partitions found without the state that listed them may remember producer ids it
-    // handed out: new ones start far above any a broker hands out in blocks (ms since
-    // 1970 count to 10^12).
-    let next_producer_id = if directories.is_empty() {
-        0
-    } else {
-        crate::shard::now_ms()
-    };
-    let mut topics: BTreeMap<String, TopicMeta> = BTreeMap::new();
-    for (topic, partition, dir) in directories {
-        // The id the directory's `partition.metadata` keeps, so the rebuilt state names
-        // the topic its logs belong to.
-        let known = crate::storage::topic_id::read(dir).ok().flatten();
-        let meta = topics.entry(topic.clone()).or_insert_with(|| TopicMeta {
-            id: known.unwrap_or_else(Uuid::new_v4),
-            partitions: 0,
-            config: TopicConfig::default(),
-        });
-        meta.partitions = meta.partitions.max(partition + 1);
-    }
-    ClusterState {
-        cluster_id: Uuid::new_v4().simple().to_string(),
-        topics,
-        broker_overrides: BTreeMap::new(),
-        broker_default_overrides: BTreeMap::new(),
-        acls: Vec::new(),
-        next_producer_id,
-    }
-}
-
-/// `<topic>-<partition>` directories under the log dir.
-fn partition_directories(log_dir: &Path) -> std::io::Result<Vec<(String, i32, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(log_dir)? {
-        let entry = entry?;
-        if !entry.file_type()?.is_dir() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // The metadata quorum's own log, not a partition.
-        if name == crate::quorum::disk::DIR {
-            continue;
-        }
-        let Some((topic, partition)) = name.rsplit_once('-') else {
-            continue;
-        };
-        let Ok(partition) = partition.parse::<i32>() else {
-            continue;
-        };
-        if partition >= 0 && valid_topic_name(topic).is_ok() {
-            found.push((topic.to_string(), partition, entry.path()));
-        }
-    }
-    Ok(found)
+/// Every successful answer becomes `error`: the change they were part of failed.
+fn fail_each<T>(results: Vec<Result<T, ApiError>>, error: &ApiError) -> Vec<Result<T, ApiError>> {
+    results
+        .into_iter()
+        .map(|r| r.and(Err(error.clone())))
+        .collect()
 }

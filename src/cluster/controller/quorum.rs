@@ -6,16 +6,18 @@
 //! settled by the log's order: the later entry no longer fits the image (a topic name
 //! taken, a producer-id block handed out) and is refused on every node alike.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 
+use super::limits::{check_growth, replicas_by_broker};
 use super::{
-    check_growth, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic, Reassign,
+    fail_each, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic, Reassign,
     PRODUCER_ID_BLOCK_SIZE,
 };
-use crate::cluster::image::{MetadataImage, MetadataRecord, Replica};
+use crate::cluster::image::{MetadataImage, MetadataRecord, Replica, ScramChange};
 use crate::cluster::{reassign, rules, shard_for, TopicMeta};
 use crate::config::TopicConfig;
 use crate::error::ApiError;
@@ -57,7 +59,7 @@ pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
             .first_key_value()
             .map(|(n, m)| (n.clone(), m.clone()));
         let Some((name, meta)) = next else {
-            return;
+            return carry_acls_and_configs(&shard, &member).await;
         };
         let node = controller.broker.borrow().node_id;
         let image = member.image();
@@ -97,6 +99,104 @@ pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
             }
             *controller.state.borrow_mut() = state;
             continue;
+        }
+        let pause = glommio::timer::sleep(Duration::from_secs(1));
+        if shard.unless_stopping(pause).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// Carries a cluster of one's ACLs, dynamic broker configs and SCRAM users into the
+/// quorum: the ACLs its image lacks are added, the config keys it lacks (the defaults
+/// and this broker's own) are set, the users it lacks are created; then the file
+/// forgets them. Until then the snapshot holds the file's
+/// too.
+async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
+    let controller = shard.controller();
+    loop {
+        let state = controller.state.borrow().clone();
+        let (acls, defaults, own, scram) = (
+            state.acls,
+            state.broker_default_overrides,
+            state.broker_overrides,
+            state.scram,
+        );
+        if acls.is_empty() && defaults.is_empty() && own.is_empty() && scram.is_empty() {
+            return;
+        }
+        let image = member.image();
+        let mut records = Vec::new();
+        let acls: Vec<_> = acls
+            .into_iter()
+            .filter(|acl| !image.acls.contains(acl))
+            .collect();
+        if !acls.is_empty() {
+            records.push(MetadataRecord::AddAcls { acls });
+        }
+        let node = controller.broker.borrow().node_id;
+        let none = BTreeMap::new();
+        let imaged = [
+            (None, defaults, &image.broker_defaults),
+            (
+                Some(node),
+                own,
+                image.broker_configs.get(&node).unwrap_or(&none),
+            ),
+        ];
+        for (broker, file, quorum) in imaged {
+            let changes: BTreeMap<_, _> = file
+                .into_iter()
+                .filter(|(key, _)| !quorum.contains_key(key))
+                .map(|(key, value)| (key, Some(value)))
+                .collect();
+            if !changes.is_empty() {
+                records.push(MetadataRecord::BrokerConfigs { broker, changes });
+            }
+        }
+        // SCRAM users the quorum does not have yet.
+        let changes: Vec<ScramChange> = scram
+            .into_iter()
+            .filter(|(user, _)| !image.scram.contains_key(user))
+            .flat_map(|(user, held)| {
+                held.into_iter()
+                    .map(move |(mechanism, credential)| ScramChange {
+                        user: user.clone(),
+                        mechanism,
+                        credential: Some(credential),
+                    })
+            })
+            .collect();
+        if !changes.is_empty() {
+            records.push(MetadataRecord::ScramCredentials { changes });
+        }
+        let carried = match records.is_empty() {
+            true => true,
+            false => match member.propose(&records, PROPOSAL_TIMEOUT).await {
+                Ok(_) => true,
+                Err(ProposalError::Refused(reason)) => {
+                    tracing::error!(%reason, "cluster.json's ACLs, broker configs and SCRAM users cannot be carried into the metadata quorum; this broker keeps applying them");
+                    return;
+                }
+                Err(_) => false,
+            },
+        };
+        if carried {
+            let _turn = controller.one_change_at_a_time.acquire_permit(1).await;
+            let mut state = controller.state.borrow().clone();
+            state.acls.clear();
+            state.broker_default_overrides.clear();
+            state.broker_overrides.clear();
+            state.scram.clear();
+            if let Err(error) = controller.persist(&state).await {
+                tracing::error!(?error, "cluster.json could not forget the ACLs, broker configs and SCRAM users carried into the quorum; they are carried again at the next start");
+                return;
+            }
+            *controller.state.borrow_mut() = state;
+            tracing::info!(
+                "cluster.json's ACLs, broker configs and SCRAM users carried into the metadata quorum"
+            );
+            return;
         }
         let pause = glommio::timer::sleep(Duration::from_secs(1));
         if shard.unless_stopping(pause).await.is_none() {
@@ -165,6 +265,7 @@ impl Controller {
     ) -> Vec<Result<TopicMeta, ApiError>> {
         let image = member.image();
         let mut state = self.snapshot().state;
+        let mut held = replicas_by_broker(&image);
         let mut decided = Vec::with_capacity(topics.len());
         for (i, topic) in topics.iter().enumerate() {
             let result = if topics[..i].iter().any(|t| t.name == topic.name) {
@@ -179,6 +280,7 @@ impl Controller {
                         other => other,
                     };
                     let records = topic_records(&image, topic, &meta, replication as usize)?;
+                    self.check_replica_budget(&mut held, &records)?;
                     Ok((meta, records))
                 })
             };
@@ -239,11 +341,11 @@ impl Controller {
         validate_only: bool,
     ) -> Vec<Result<(), ApiError>> {
         let image = member.image();
-        let state = self.snapshot().state;
+        let mut held = replicas_by_broker(&image);
         let mut results = Vec::with_capacity(requests.len());
         for request in &requests {
             let decided = partition_records(&image, request).and_then(|records| {
-                self.check_partition_budget(&state, records.len() as i32)?;
+                self.check_replica_budget(&mut held, &records)?;
                 Ok(records)
             });
             let result = match decided {
@@ -418,7 +520,7 @@ impl Controller {
 
     /// Publishes the new snapshot to this node's shards when any change succeeded; if
     /// that fails, every successful result becomes the failure.
-    async fn publish_if_any<T>(
+    pub(super) async fn publish_if_any<T>(
         &self,
         shard: &Rc<Shard>,
         results: Vec<Result<T, ApiError>>,
@@ -428,17 +530,14 @@ impl Controller {
         }
         match self.publish(shard).await {
             Ok(()) => results,
-            Err(error) => results
-                .into_iter()
-                .map(|r| r.and(Err(error.clone())))
-                .collect(),
+            Err(error) => fail_each(results, &error),
         }
     }
 }
 
 /// Proposes `records` as one entry and waits until this node applied it. A committed
 /// entry that no longer fit the image becomes `refused()`.
-async fn propose(
+pub(super) async fn propose(
     member: &Member,
     records: &[MetadataRecord],
     refused: impl FnOnce() -> ApiError,

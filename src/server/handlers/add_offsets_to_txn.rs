@@ -7,7 +7,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
-use super::groups::home_of;
+use super::groups::offsets_partition_of;
 use super::{txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
@@ -33,9 +33,10 @@ async fn add(ctx: &Ctx, request: &AddOffsetsToTxnRequest) -> Result<(), ApiError
             ResponseError::TransactionalIdAuthorizationFailed,
         ));
     }
-    let group = home_of(ctx, Operation::Read, &request.group_id).await?;
+    // The group may be coordinated on another broker: only its partition matters here.
+    let partition = offsets_partition_of(ctx, Operation::Read, &request.group_id).await?;
     let producer = (request.producer_id.0, request.producer_epoch);
-    let partitions = vec![(OFFSETS_TOPIC.to_string(), group.partition)];
+    let partitions = vec![(OFFSETS_TOPIC.to_string(), partition)];
     txns::add_to_txn(ctx, &id, producer, partitions, 0).await?;
     Ok(())
 }

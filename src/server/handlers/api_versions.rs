@@ -1,8 +1,7 @@
 //! ApiVersions: the versions of every API shoal serves, computed from the handlers'
 //! own declarations, and the features it finalizes: `transaction.version` 2, so
-//! clients that know it speak KIP-890's second part (Kafka 4's default). A broker of a
-//! cluster finalizes 1: a partition's leader cannot yet ask a coordinator on another
-//! broker to add the partition to a transaction, which version 2's produce needs.
+//! clients that know it speak KIP-890's second part (Kafka 4's default), in a cluster
+//! too (a partition's leader adds the partition at a coordinator on another broker).
 
 use std::ops::RangeInclusive;
 
@@ -25,21 +24,17 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         // closing, so the client can retry with a version it knows we have.
         return unsupported(ctx);
     };
-    let finalized = match ctx.shard.snapshot().layout() {
-        Some(_) => 1,
-        None => TV2,
-    };
-    ctx.respond(&response(0, finalized))
+    ctx.respond(&response(0))
 }
 
 /// The v0 answer to an ApiVersions request of a version shoal does not know.
 pub fn unsupported(mut ctx: Ctx) -> Response {
     ctx.version = 0;
-    ctx.respond(&response(ResponseError::UnsupportedVersion.code(), TV2))
+    ctx.respond(&response(ResponseError::UnsupportedVersion.code()))
 }
 
-/// The served versions, and `transaction.version` finalized at `finalized`.
-fn response(error_code: i16, finalized: i16) -> ApiVersionsResponse {
+/// The served versions, and `transaction.version` 2 finalized.
+fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = super::served()
         .into_iter()
         .map(|(api, versions)| {
@@ -57,8 +52,8 @@ fn response(error_code: i16, finalized: i16) -> ApiVersionsResponse {
         .with_max_version(TV2);
     let finalized = FinalizedFeatureKey::default()
         .with_name(name())
-        .with_min_version_level(finalized)
-        .with_max_version_level(finalized);
+        .with_min_version_level(TV2)
+        .with_max_version_level(TV2);
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)

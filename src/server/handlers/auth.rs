@@ -1,13 +1,13 @@
 //! The one way handlers ask whether the caller may do something: `Ctx::allowed` and
 //! friends, over the authorizer in the shard's current snapshot (`acl::Authorizer`).
 //!
-//! With no authorizer configured everything is allowed. The caller's principal is
-//! `User:ANONYMOUS` (every listener is PLAINTEXT; there is no SASL yet) and its host is
-//! the peer's IP address.
+//! With no authorizer configured everything is allowed. The caller's principal is the
+//! user it logged in as on a SASL listener (`User:alice`), else `User:ANONYMOUS`; its
+//! host is the peer's IP address.
 
 use std::future::Future;
 
-use crate::acl::{Operation, ResourceType, ANONYMOUS, CLUSTER_NAME};
+use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::cluster::Snapshot;
 
 use super::Ctx;
@@ -18,14 +18,13 @@ pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 impl Ctx {
     /// The authenticated identity of the caller.
     pub fn principal(&self) -> &str {
-        ANONYMOUS
+        &self.peer.principal
     }
 
     /// The caller's IP address, as ACL hosts name it.
     pub fn host(&self) -> &str {
-        self.client_host
-            .strip_prefix('/')
-            .unwrap_or(&self.client_host)
+        let host = &self.peer.host;
+        host.strip_prefix('/').unwrap_or(host)
     }
 
     /// Whether the caller may perform `operation` on the resource.

@@ -38,7 +38,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .collect()
         }),
         client_id: ctx.client_id.clone(),
-        client_host: ctx.client_host.to_string(),
+        client_host: ctx.peer.host.clone(),
         new_member_id: uuid::Uuid::new_v4().to_string(),
     };
     // Kafka: a member may subscribe only to topics it may describe.

@@ -26,19 +26,32 @@ pub struct Home {
 /// group (else GROUP_AUTHORIZATION_FAILED, before anything else, as in Kafka). The
 /// offsets topic is created on first use, as Kafka does.
 pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Home, ResponseError> {
-    if !ctx.allowed(operation, ResourceType::Group, group) {
-        return Err(ResponseError::GroupAuthorizationFailed);
-    }
     let shard = &ctx.shard;
-    if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
-        return Err(ResponseError::InvalidGroupId);
-    }
-    let partition = group::partition_for(group, offsets_partitions(shard).await?);
+    let partition = offsets_partition_of(ctx, operation, group).await?;
     led_here(shard, OFFSETS_TOPIC, partition)?;
     Ok(Home {
         shard: shard.snapshot().shard_for(OFFSETS_TOPIC, partition),
         partition,
     })
+}
+
+/// The offsets partition of `group`, wherever it is led, with `home_of`'s checks
+/// before (AddOffsetsToTxn at a transaction coordinator needs no more).
+pub async fn offsets_partition_of(
+    ctx: &Ctx,
+    operation: Operation,
+    group: &str,
+) -> Result<i32, ResponseError> {
+    if !ctx.allowed(operation, ResourceType::Group, group) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
+        return Err(ResponseError::InvalidGroupId);
+    }
+    Ok(group::partition_for(
+        group,
+        offsets_partitions(&ctx.shard).await?,
+    ))
 }
 
 /// The offsets topic's partition count; the topic is created on first use.

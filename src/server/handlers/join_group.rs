@@ -37,7 +37,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 member_id,
                 instance_id: opt_str(request.group_instance_id),
                 client_id,
-                client_host: ctx.client_host.to_string(),
+                client_host: ctx.peer.host.clone(),
                 session_timeout_ms: request.session_timeout_ms.into(),
                 // v0 has no rebalance timeout: the session timeout serves for both.
                 rebalance_timeout_ms: if ctx.version >= 1 {

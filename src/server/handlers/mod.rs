@@ -8,6 +8,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod auth;
 mod config_changes;
@@ -29,6 +30,7 @@ mod describe_producers;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -49,6 +51,8 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod sync_group;
 mod txn_offset_commit;
 mod txns;
@@ -78,6 +82,17 @@ pub enum Response {
     Nothing,
     /// The request was unreadable: Kafka closes the connection.
     Close,
+    /// A whole encoded frame, then the connection closes (a failed login).
+    Last(Bytes),
+}
+
+/// The client at the other end of a connection.
+#[derive(Debug)]
+pub struct Peer {
+    /// Its address as Kafka shows it ("/127.0.0.1").
+    pub host: String,
+    /// Who it proved to be (`User:alice`), or `User:ANONYMOUS`.
+    pub principal: String,
 }
 
 /// The request being served.
@@ -88,8 +103,8 @@ pub struct Ctx {
     pub correlation_id: i32,
     /// The request header's client id ("" when absent).
     pub client_id: String,
-    /// The peer's address as Kafka shows it ("/127.0.0.1").
-    pub client_host: Rc<str>,
+    /// Who sent it, from where.
+    pub peer: Rc<Peer>,
     /// Where the handler marks its waits on others (`HandlerTimes::remote`).
     pub times: Rc<HandlerTimes>,
     /// A produce request's place in its connection's order (`None` for other APIs).
@@ -149,6 +164,8 @@ handlers! {
     Metadata => metadata,
     FindCoordinator => find_coordinator,
     ApiVersions => api_versions,
+    SaslHandshake => sasl_handshake,
+    SaslAuthenticate => sasl_authenticate,
     CreateTopics => create_topics,
     DeleteTopics => delete_topics,
     DeleteRecords => delete_records,
@@ -188,6 +205,8 @@ handlers! {
     DescribeProducers => describe_producers,
     DescribeTransactions => describe_transactions,
     ListTransactions => list_transactions,
+    DescribeUserScramCredentials => describe_user_scram_credentials,
+    AlterUserScramCredentials => alter_user_scram_credentials,
 }
 
 /// Serves one request. A version outside what the handler declares closes the
@@ -195,20 +214,20 @@ handlers! {
 /// UNSUPPORTED_VERSION in its v0 layout so the client can pick a version it has.
 pub async fn handle(
     shard: Rc<Shard>,
-    client_host: Rc<str>,
+    peer: Rc<Peer>,
     request: Request,
     times: Rc<HandlerTimes>,
     turn: Option<Turn>,
 ) -> Response {
     times.started();
-    let response = handle_request(shard, client_host, request, Rc::clone(&times), turn).await;
+    let response = handle_request(shard, peer, request, Rc::clone(&times), turn).await;
     times.finished();
     response
 }
 
 async fn handle_request(
     shard: Rc<Shard>,
-    client_host: Rc<str>,
+    peer: Rc<Peer>,
     request: Request,
     times: Rc<HandlerTimes>,
     turn: Option<Turn>,
@@ -228,7 +247,7 @@ async fn handle_request(
             .client_id
             .map(|id| id.to_string())
             .unwrap_or_default(),
-        client_host,
+        peer,
         times,
         turn,
     };

@@ -4,6 +4,7 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -30,6 +31,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         member_id: request.member_id.to_string(),
         instance_id: opt_str(request.group_instance_id),
         generation: request.generation_id_or_member_epoch,
+        no_such_group: match ctx.version {
+            9.. => ResponseError::GroupIdNotFound,
+            _ => ResponseError::IllegalGeneration,
+        },
     };
     let errors = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => vec![Some(error); offsets.len()],

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -23,7 +24,7 @@ use super::auth::only_allowed;
 use super::{dispatch_to_owners, group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
-use crate::partition::{Acks, Origin};
+use crate::partition::{Acks, Origin, TxnGuard};
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -34,8 +35,8 @@ struct Item {
     topic_id: Uuid,
     partition: i32,
     records: Option<Bytes>,
-    /// A transactional batch's verification: the transaction's number, or why not.
-    verified: Option<Result<u64, ApiError>>,
+    /// A transactional batch's verification: its guard, or why not.
+    verified: Option<Result<TxnGuard, ApiError>>,
 }
 
 #[derive(Debug)]
@@ -52,6 +53,9 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
     };
     let turn = ctx.turn.take();
     let acks = Acks::from_wire(request.acks);
+    // How long acks=all waits for the ISR: the request's timeout, as Kafka's
+    // DelayedProduce waits (a negative one expires at once).
+    let isr_wait = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let snapshot = ctx.shard.snapshot();
     let mut items = Vec::new();
     for topic in request.topic_data {
@@ -111,7 +115,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
                 &ctx.shard,
                 items,
                 |item| (item.topic.as_str(), item.partition),
-                move |shard, item| append(shard, item, acks),
+                move |shard, item| append(shard, item, acks, isr_wait),
                 |gone| failure(gone.into()),
             )
             .await;
@@ -226,16 +230,6 @@ async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: 
     if !adds && !verifies {
         return;
     }
-    // In a cluster the id's coordinator may be on another broker, which this one cannot
-    // ask yet: the write goes unverified, as with verification turned off.
-    let elsewhere = ctx.shard.snapshot().layout().is_some()
-        && matches!(
-            txns::txn_home(&ctx.shard, id).await,
-            Err(ResponseError::NotCoordinator)
-        );
-    if !adds && elsewhere {
-        return;
-    }
     let in_txn: Vec<usize> = (0..items.len())
         .filter(|i| {
             let header = items[*i]
@@ -250,14 +244,14 @@ async fn verify_transactional(ctx: &Ctx, id: &str, producer: (i64, i16), items: 
         .map(|i| (items[*i].topic.clone(), items[*i].partition))
         .collect();
     let count = partitions.len();
-    let verified = match adds {
-        true => txns::add_implicitly(ctx, id, producer, partitions).await,
-        false => txns::verify(ctx, id, producer, partitions).await,
-    };
+    let (verified, guards) = txns::check_writes(ctx, id, producer, partitions, adds).await;
     // Produce v11 is the first to know TRANSACTION_ABORTABLE.
     let verified = txns::per_partition(verified, count, ctx.version, 11);
-    for (i, outcome) in in_txn.into_iter().zip(verified) {
-        items[i].verified = Some(outcome.map_err(|error| unverified(error, adds)));
+    for ((i, outcome), guard) in in_txn.into_iter().zip(verified).zip(guards) {
+        let outcome = outcome
+            .map(|_| guard)
+            .map_err(|error| unverified(error, adds));
+        items[i].verified = Some(outcome);
     }
 }
 
@@ -292,8 +286,13 @@ fn failure(error: ApiError) -> Outcome {
 
 /// On the owning shard: validates the batches and queues them for the writer at once
 /// (the partition's place in line is taken when this is called), then awaits the
-/// answer.
-fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outcome> {
+/// answer; an acks=all answer waits `isr_wait` at most for the ISR.
+fn append(
+    shard: Rc<Shard>,
+    item: Item,
+    acks: Acks,
+    isr_wait: Duration,
+) -> impl Future<Output = Outcome> {
     let queued = match (shard.led(&item.topic, item.partition), item.records) {
         (Err(code), _) => Err(ApiError::code(code)),
         (Ok(_), None) => Err(ApiError::new(
@@ -304,7 +303,7 @@ fn append(shard: Rc<Shard>, item: Item, acks: Acks) -> impl Future<Output = Outc
             let size = records.len() as u64;
             match item.verified.clone().transpose() {
                 Ok(verified) => partition
-                    .append_verified(records, acks, Origin::Client, verified, now_ms())
+                    .append_verified(records, acks, Origin::Client, verified, now_ms(), isr_wait)
                     .map(|pending| (pending, size)),
                 Err(error) => Err(error),
             }

@@ -38,6 +38,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 member_id: request.member_id.to_string(),
                 instance_id: opt_str(request.group_instance_id.clone()),
                 generation: request.generation_id,
+                no_such_group: ResponseError::IllegalGeneration,
             };
             let group_id = request.group_id.to_string();
             commit_offsets(&ctx, home, group_id, committer, offsets, Some(in_txn)).await
@@ -86,18 +87,16 @@ async fn admitted(
     if adds || verifies {
         let producer = (in_txn.producer_id, in_txn.epoch);
         let partition = vec![(OFFSETS_TOPIC.to_string(), home.partition)];
-        let verified = match adds {
-            true => txns::add_implicitly(ctx, &id, producer, partition).await,
-            false => txns::verify(ctx, &id, producer, partition).await,
-        };
+        let (verified, guards) = txns::check_writes(ctx, &id, producer, partition, adds).await;
         // Version 4 is the first to know TRANSACTION_ABORTABLE. A coordinator that is
         // busy or away answers in its own errors, which committers retry.
         let verified = txns::per_partition(verified, 1, ctx.version, 4);
-        let number = verified
+        let outcome = verified
             .into_iter()
             .next()
-            .unwrap_or(Err(ResponseError::UnknownServerError))?;
-        in_txn.verified = Some(number);
+            .unwrap_or(Err(ResponseError::UnknownServerError));
+        outcome?;
+        in_txn.verified = guards.into_iter().next();
     }
     Ok((home, in_txn))
 }

@@ -1,45 +1,49 @@
-//! This node's quorum member, run on shard 0 when `controller.quorum.voters` names other
-//! nodes. One task drives the `Quorum`: it ticks every `TICK`, steps what peers sent,
+//! This node's quorum member, run on shard 0 when the node takes part in a metadata
+//! quorum. One task drives the `Quorum`: it ticks every `TICK`, steps what peers sent,
 //! and after each round makes Raft's output durable in the member's files before it
-//! sends anything. Peers are reached on their controller listeners, one outgoing
-//! connection each, with the quorum codec's messages framed by a 4-byte length; this
-//! node's controller listener takes theirs.
+//! sends anything. Peers are reached on their controller listeners (a broker-only
+//! node's on the quorum port it registered), one outgoing connection each, with the
+//! quorum codec's messages framed by a 4-byte length; this node's listener takes theirs.
 //!
-//! The committed records build this node's `MetadataImage`. So far they are the
-//! brokers': each node registers itself (forwarded to the leader, retried until its
-//! registration is in the image), and the leader, the active controller, fences a
-//! broker it has not heard from for `broker.session.timeout.ms` and unfences one it
-//! hears again once it holds the log up to its registration (`cluster::rules`). In
-//! combined mode every broker is a voter, so the quorum's own traffic is its heartbeat.
+//! The committed records build this node's `MetadataImage`. Each broker registers
+//! itself (forwarded to the leader, retried until its registration is in the image),
+//! and the leader, the active controller, fences a broker it has not heard from for
+//! `broker.session.timeout.ms` and unfences one it hears again once it holds the log up
+//! to its registration (`cluster::rules`). A controller-only node registers no broker.
+//! A broker-only node is a Raft learner (`follow_learners`), so, as a voter's, its
+//! answers to the leader's appends and heartbeats are its heartbeat.
 //! Once `metadata.log.max.record.bytes.between.snapshots` of records follow the last
 //! snapshot, the log is cut to a snapshot of the image.
 //!
 //! A write of the files that fails stops the member (the broker goes on serving): a
 //! member that cannot keep its vote or its entries must not take part.
 
+mod peers;
+mod report;
+mod shutdown;
+
+use self::peers::Peer;
+pub use self::report::{QuorumStatus, VoterStatus};
+
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::os::fd::AsRawFd;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use futures::channel::oneshot;
-use futures::AsyncWriteExt;
 use glommio::io::BufferedFile;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use raft::eraftpb::{Message, MessageType};
 use uuid::Uuid;
 
 use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
 use super::store::QuorumLog;
-use super::{codec, Committed, Persist, Quorum, QuorumConfig};
+use super::{Committed, Persist, Quorum, QuorumConfig};
 use crate::cluster::image::{self, MetadataImage, MetadataRecord};
 use crate::cluster::rules;
 use crate::config::QuorumPeers;
-use crate::metrics::ClusterSample;
-use crate::server::frame::{read_frame, RequestBudget};
 use crate::shard::{Event, Shard};
 
 /// Raft's clock.
@@ -166,30 +170,6 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// What DescribeQuorum reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuorumStatus {
-    /// This member's state, by Kafka's names (`Quorum::state_name`).
-    pub state: &'static str,
-    pub leader: Option<i32>,
-    /// Raft's term: Kafka's leader epoch of the metadata log.
-    pub epoch: i32,
-    /// The commit index: the metadata log's high watermark.
-    pub high_watermark: i64,
-    pub voters: Vec<VoterStatus>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VoterStatus {
-    pub node: i32,
-    /// -1 when this member does not know it (it is not the leader).
-    pub log_end: i64,
-    /// When this member last heard from the voter (ms since the epoch), -1 if never.
-    pub last_heard_ms: i64,
-    /// When the voter last held all of the leader's log, -1 if never (leader only).
-    pub last_caught_up_ms: i64,
-}
-
 /// What this node registers as a broker.
 #[derive(Debug, Clone)]
 pub struct Registration {
@@ -200,6 +180,9 @@ pub struct Registration {
     pub shards: u32,
     /// Each shard's replication listener port, by shard.
     pub replication_ports: Vec<u16>,
+    /// A broker-only node's quorum listener, where the leader sends it the log (a
+    /// voter's peers know its controller listener from their config).
+    pub quorum_port: Option<u16>,
 }
 
 /// The member's timing, from the broker's config.
@@ -214,15 +197,14 @@ pub struct Timing {
     pub leader_rebalance: Option<Duration>,
 }
 
-struct Peer {
-    id: u64,
-    address: String,
-    queue: RefCell<VecDeque<Vec<u8>>>,
-    queued: Event,
-}
-
 pub struct Member {
     registration: Registration,
+    /// Whether this node votes (`process.roles` has `controller`), and whether it
+    /// registers as a broker (has `broker`).
+    voter: bool,
+    broker: bool,
+    /// The voters' Raft ids.
+    voters: Vec<u64>,
     /// This process's incarnation: a restart registers anew.
     incarnation: Uuid,
     timing: Timing,
@@ -251,7 +233,12 @@ pub struct Member {
     entries_len: Cell<u64>,
     inbound: RefCell<Vec<Message>>,
     arrived: Event,
-    peers: Vec<Rc<Peer>>,
+    /// The voters, and on a voter the learners (brokers that are no voters).
+    peers: RefCell<Vec<Rc<Peer>>>,
+    /// The shard the member's tasks run on, once started.
+    shard: RefCell<Option<Rc<Shard>>>,
+    /// The voter a broker-only node sends its next proposal to while it knows no leader.
+    next_voter: Cell<usize>,
     /// Per peer: when a message last came from it, and when it last held the leader's
     /// whole log.
     heard: RefCell<BTreeMap<u64, (i64, i64)>>,
@@ -327,26 +314,26 @@ impl Member {
             seed: fastrand::u64(..),
         };
         let quorum = Quorum::open_applied(&config, log, image.offset)?;
+        let (voter, broker) = (peers.voter, peers.broker);
         let peers = peers
             .voters
             .iter()
             .filter(|v| v.id != node)
             .map(|v| {
-                Rc::new(Peer {
-                    id: raft_id(v.id),
-                    address: crate::config::Listener {
-                        name: String::new(),
-                        host: v.host.clone(),
-                        port: v.port,
-                    }
-                    .bind_address(),
-                    queue: RefCell::new(VecDeque::new()),
-                    queued: Event::default(),
-                })
+                let address = crate::config::Listener {
+                    name: String::new(),
+                    host: v.host.clone(),
+                    port: v.port,
+                }
+                .bind_address();
+                Peer::new(raft_id(v.id), address)
             })
             .collect();
         Ok(Rc::new(Member {
             registration,
+            voter,
+            broker,
+            voters,
             incarnation: Uuid::new_v4(),
             timing,
             quorum: RefCell::new(quorum),
@@ -364,7 +351,9 @@ impl Member {
             entries_len: Cell::new(valid as u64),
             inbound: RefCell::new(Vec::new()),
             arrived: Event::default(),
-            peers,
+            peers: RefCell::new(peers),
+            shard: RefCell::new(None),
+            next_voter: Cell::new(0),
             heard: RefCell::new(BTreeMap::new()),
             stopped: Cell::new(false),
             waiting: RefCell::new(HashMap::new()),
@@ -377,35 +366,11 @@ impl Member {
 
     /// Starts the member's tasks on this shard: Raft's, the listener's, and one per peer.
     pub fn start(self: &Rc<Self>, shard: &Rc<Shard>, listener: TcpListener) {
+        *self.shard.borrow_mut() = Some(Rc::clone(shard));
         glommio::spawn_local(Rc::clone(self).run(Rc::clone(shard))).detach();
         glommio::spawn_local(Rc::clone(self).accept(Rc::clone(shard), listener)).detach();
-        for peer in &self.peers {
-            glommio::spawn_local(send_to(Rc::clone(peer), Rc::clone(shard))).detach();
-        }
-    }
-
-    pub fn status(&self) -> QuorumStatus {
-        let quorum = self.quorum.borrow();
-        let heard = self.heard.borrow();
-        let voters = quorum
-            .progress()
-            .into_iter()
-            .map(|(id, last)| {
-                let (heard_ms, caught_up_ms) = heard.get(&id).copied().unwrap_or((-1, -1));
-                VoterStatus {
-                    node: node_id(id),
-                    log_end: last.map_or(-1, |l| l as i64),
-                    last_heard_ms: heard_ms,
-                    last_caught_up_ms: caught_up_ms,
-                }
-            })
-            .collect();
-        QuorumStatus {
-            state: quorum.state_name(),
-            leader: quorum.leader().map(node_id),
-            epoch: quorum.term() as i32,
-            high_watermark: quorum.commit_index() as i64,
-            voters,
+        for peer in self.peers.borrow().iter() {
+            glommio::spawn_local(peers::send_to(Rc::clone(peer), Rc::clone(shard))).detach();
         }
     }
 
@@ -432,6 +397,7 @@ impl Member {
                     tracing::debug!(%error, "metadata quorum message refused");
                 }
             }
+            self.follow_learners();
             if let Err(error) = self.round().await {
                 tracing::error!(dir = %self.dir.display(), %error, "the metadata quorum member stops: its files cannot be written");
                 self.stopped.set(true);
@@ -451,43 +417,6 @@ impl Member {
         }
     }
 
-    /// Whether this node lost the quorum for longer than `broker.session.timeout.ms`: it
-    /// neither leads it (a leader that loses its majority steps down, raft-rs's
-    /// check-quorum) nor heard from its leader within an election timeout since. The
-    /// active controller fences a broker it has not heard from for as long, so such a
-    /// node must assume it is fenced (`rules::cut_off_view`); it hears of any change
-    /// when it is back in touch.
-    pub fn is_cut_off(&self) -> bool {
-        self.cut_off.get()
-    }
-
-    fn note_contact(&self) {
-        let now = now_ms();
-        let in_touch = {
-            let quorum = self.quorum.borrow();
-            let heard = self.heard.borrow();
-            quorum.is_leader()
-                || quorum.leader().is_some_and(|leader| {
-                    heard
-                        .get(&leader)
-                        .is_some_and(|&(ms, _)| now - ms <= self.timing.election_timeout_ms)
-                })
-        };
-        if in_touch {
-            self.contact_ms.set(now);
-        }
-        let cut_off = now - self.contact_ms.get() > self.timing.session_timeout_ms;
-        if self.cut_off.replace(cut_off) != cut_off {
-            match cut_off {
-                true => tracing::warn!(
-                    "cut off from the metadata quorum for broker.session.timeout.ms: this broker stops leading partitions until it is back in touch"
-                ),
-                false => tracing::info!("back in touch with the metadata quorum"),
-            }
-            self.changed.notify();
-        }
-    }
-
     /// The node the quorum's leader is, as far as this member knows.
     pub fn leader(&self) -> Option<i32> {
         self.quorum.borrow().leader().map(node_id)
@@ -497,36 +426,6 @@ impl Member {
     /// image, which `image` makes).
     pub fn has_broker(&self, id: i32) -> bool {
         self.image.borrow().brokers.contains_key(&id)
-    }
-
-    /// The cluster as the active controller sees it (gauges only on the leader), and the
-    /// elections this member counted.
-    pub fn cluster_sample(&self) -> ClusterSample {
-        let counted = ClusterSample {
-            leader_elections: self.elections.get(),
-            unclean_leader_elections: self.unclean_elections.get(),
-            ..ClusterSample::default()
-        };
-        if !self.quorum.borrow().is_leader() {
-            return counted;
-        }
-        let image = self.image.borrow();
-        let partitions = || image.topics.values().flat_map(|t| t.partitions.values());
-        let fenced = image.brokers.values().filter(|b| b.fenced).count() as u64;
-        ClusterSample {
-            active: true,
-            topics: image.topics.len() as u64,
-            partitions: partitions().count() as u64,
-            offline_partitions: partitions()
-                .filter(|p| p.leader == image::NO_LEADER)
-                .count() as u64,
-            preferred_imbalance: partitions()
-                .filter(|p| p.replicas.first().map(|r| r.broker) != Some(p.leader))
-                .count() as u64,
-            fenced_brokers: fenced,
-            active_brokers: image.brokers.len() as u64 - fenced,
-            ..counted
-        }
     }
 
     /// The metadata as this node has applied it.
@@ -551,7 +450,7 @@ impl Member {
             .brokers
             .get(&node)
             .is_some_and(|b| b.incarnation == self.incarnation);
-        if !registered {
+        if !registered && self.broker {
             records.push((node, vec![self.register_record()]));
         }
         if self.leading_since.get().is_some() && image.cluster_id.is_none() {
@@ -625,12 +524,17 @@ impl Member {
                 continue;
             }
             // One entry per decision, applied whole (`MetadataImage::apply_batch`).
-            if quorum
-                .propose_anywhere(Vec::new(), image::encode(&change))
-                .is_err()
-            {
-                // No leader yet: the next round tries again.
-                return;
+            let data = image::encode(&change);
+            if quorum.propose_anywhere(Vec::new(), data.clone()).is_err() {
+                // No leader known: a broker-only node asks a voter (in turn) to take
+                // it; a voter tries again next round.
+                if self.voter || self.voters.is_empty() {
+                    return;
+                }
+                let at = self.next_voter.get() % self.voters.len();
+                self.next_voter.set(at + 1);
+                let message = quorum.propose_to(self.voters[at], Vec::new(), data);
+                self.send(message);
             }
             proposed.insert(broker, now);
         }
@@ -645,6 +549,7 @@ impl Member {
             port: r.port,
             shards: r.shards,
             replication_ports: r.replication_ports.clone(),
+            quorum_port: r.quorum_port,
         }
     }
 
@@ -721,101 +626,6 @@ impl Member {
             Ok(Err(error)) => Err(error),
             Err(_) => Err(ProposalError::TimedOut(timeout)),
         }
-    }
-
-    /// Kafka's controlled shutdown: marks this broker as stopping in the metadata, so the
-    /// active controller moves its leaderships away and takes it out of the ISRs (as it
-    /// would on a fence, `rules::leave`), and waits until the image shows it holds none,
-    /// at most `timeout`. Then, if this member leads the quorum, it hands the lead to a
-    /// voter that holds its log, so the others need not wait out an election.
-    pub async fn controlled_shutdown(&self, timeout: Duration) -> ShutdownOutcome {
-        let node = self.registration.node;
-        let deadline = Instant::now() + timeout;
-        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
-        let mut leaderless_since = None;
-        let moved = loop {
-            // Without a quorum (the other voters stopped first) nothing can move: no
-            // point waiting once an election had time to find a leader.
-            match self.leader() {
-                Some(_) => leaderless_since = None,
-                None => {
-                    let since = *leaderless_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > 2 * election {
-                        break ShutdownOutcome::NoQuorum;
-                    }
-                }
-            }
-            let (marked, left) = {
-                let image = self.image.borrow();
-                match image
-                    .brokers
-                    .get(&node)
-                    .filter(|b| b.incarnation == self.incarnation && !b.fenced)
-                {
-                    // Fenced (or never registered): it leads nothing clients can reach.
-                    None => break ShutdownOutcome::Moved,
-                    Some(b) if !b.shutting_down => (
-                        Some(MetadataRecord::ControlledShutdown {
-                            broker: node,
-                            epoch: b.epoch,
-                        }),
-                        true,
-                    ),
-                    Some(_) => (None, !rules::leave(&image, node, false).is_empty()),
-                }
-            };
-            if !left {
-                break ShutdownOutcome::Moved;
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                break ShutdownOutcome::TimedOut;
-            }
-            let changed = self.changed();
-            match marked {
-                Some(record) => {
-                    let wait = remaining.min(PROPOSAL_RETRY);
-                    if let Err(error) = self.propose(&[record], wait).await {
-                        tracing::debug!(%error, "controlled shutdown not recorded yet");
-                        glommio::timer::sleep(wait.min(RECONNECT_PAUSE)).await;
-                    }
-                }
-                None => {
-                    let _ = glommio::timer::timeout(remaining.min(PROPOSAL_RETRY), async {
-                        changed.await;
-                        Ok(())
-                    })
-                    .await;
-                }
-            }
-        };
-        self.hand_over_lead(deadline).await;
-        moved
-    }
-
-    /// Hands the quorum's lead to the voter that holds most of the log, and waits (until
-    /// `deadline`, at most two election timeouts) for the lead to move.
-    async fn hand_over_lead(&self, deadline: Instant) {
-        let Some(to) = self.quorum.borrow_mut().hand_over() else {
-            return;
-        };
-        self.arrived.notify();
-        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
-        let deadline = deadline.min(Instant::now() + 2 * election);
-        while self.quorum.borrow().is_leader() && Instant::now() < deadline {
-            let changed = self.changed();
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let _ = glommio::timer::timeout(remaining, async {
-                changed.await;
-                Ok(())
-            })
-            .await;
-        }
-        tracing::info!(
-            to = node_id(to),
-            moved = !self.quorum.borrow().is_leader(),
-            "metadata quorum lead handed over"
-        );
     }
 
     /// Topic ids removed by records applied while this process ran.
@@ -950,159 +760,5 @@ impl Member {
             .await?;
         }
         Ok(())
-    }
-
-    fn send(&self, message: Message) {
-        let Some(peer) = self.peers.iter().find(|p| p.id == message.to) else {
-            return;
-        };
-        let mut queue = peer.queue.borrow_mut();
-        if queue.len() >= PEER_QUEUE_MAX {
-            queue.pop_front();
-        }
-        queue.push_back(codec::encode_message(&message));
-        peer.queued.notify();
-    }
-
-    /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
-    /// few voters, and anyone else who connects must not hold its descriptors or tasks.
-    async fn accept(self: Rc<Self>, shard: Rc<Shard>, listener: TcpListener) {
-        let open = Rc::new(Cell::new(0usize));
-        loop {
-            match shard.unless_stopping(listener.accept()).await {
-                None => return,
-                Some(Ok(stream)) if open.get() >= INBOUND_MAX => {
-                    tracing::warn!("metadata quorum listener: {INBOUND_MAX} connections open; refusing another");
-                    drop(stream);
-                }
-                Some(Ok(stream)) => {
-                    open.set(open.get() + 1);
-                    let (member, shard, open) =
-                        (Rc::clone(&self), Rc::clone(&shard), Rc::clone(&open));
-                    glommio::spawn_local(async move {
-                        member.receive(shard, stream).await;
-                        open.set(open.get() - 1);
-                    })
-                    .detach();
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(%error, "metadata quorum listener: accept failed");
-                    if shard
-                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
-                        .await
-                        .is_none()
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads a peer's messages until it closes. A frame that does not decode, a message
-    /// that is not from a voter to this one, or `INBOUND_IDLE` without a frame closes
-    /// it (a peer with something to say dials again).
-    async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: TcpStream) {
-        let socket = stream.as_raw_fd();
-        if crate::server::sendfile::set_nonblocking(socket).is_err() {
-            return;
-        }
-        let budget = RequestBudget::new(None);
-        let me = raft_id(self.registration.node);
-        loop {
-            let read = read_frame(&mut stream, socket, FRAME_MAX, &budget);
-            let idle = async {
-                glommio::timer::sleep(INBOUND_IDLE).await;
-                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
-            };
-            let frame = match shard
-                .unless_stopping(futures_lite::future::or(read, idle))
-                .await
-            {
-                Some(Ok(Some((frame, _reserved)))) => frame,
-                Some(Err(error)) => {
-                    tracing::debug!(%error, "metadata quorum peer dropped");
-                    return;
-                }
-                _ => return,
-            };
-            let message = match codec::decode_message(&frame) {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "metadata quorum peer sent a frame that does not decode: closing its connection");
-                    return;
-                }
-            };
-            if message.to != me || !self.peers.iter().any(|p| p.id == message.from) {
-                tracing::warn!(
-                    from = message.from,
-                    to = message.to,
-                    "metadata quorum message not from a voter to this one: closing its connection"
-                );
-                return;
-            }
-            if !self.stopped.get() {
-                self.inbound.borrow_mut().push(message);
-                self.arrived.notify();
-            }
-        }
-    }
-}
-
-/// Sends a peer's queued messages over one connection, made again when it breaks.
-/// Messages queued while it cannot be reached are dropped: Raft sends again.
-async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
-    let mut stream: Option<TcpStream> = None;
-    loop {
-        let queued = peer.queued.listen();
-        if peer.queue.borrow().is_empty() {
-            if shard.unless_stopping(queued).await.is_none() {
-                return;
-            }
-            continue;
-        }
-        if stream.is_none() {
-            match shard
-                .unless_stopping(TcpStream::connect_timeout(
-                    peer.address.as_str(),
-                    CONNECT_TIMEOUT,
-                ))
-                .await
-            {
-                None => return,
-                Some(Ok(connected)) => {
-                    let _ = connected.set_nodelay(true);
-                    stream = Some(connected);
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
-                    peer.queue.borrow_mut().clear();
-                    if shard
-                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
-                        .await
-                        .is_none()
-                    {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        }
-        let mut bytes = Vec::new();
-        for frame in peer.queue.borrow_mut().drain(..) {
-            bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(&frame);
-        }
-        let Some(connection) = stream.as_mut() else {
-            continue;
-        };
-        match shard.unless_stopping(connection.write_all(&bytes)).await {
-            None => return,
-            Some(Ok(())) => {}
-            Some(Err(error)) => {
-                tracing::debug!(peer = %peer.address, %error, "metadata quorum connection lost");
-                stream = None;
-            }
-        }
     }
 }

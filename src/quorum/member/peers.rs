@@ -1,0 +1,245 @@
+//! The member's connections to its peers: one outgoing connection per voter (and, on a
+//! voter, per learner: the brokers that are no voters, `follow_learners`), fed from its
+//! queue (`send`, `send_to`), and the listener that takes the peers' connections
+//! (`accept`, `receive`). Messages are the quorum codec's, framed by a
+//! 4-byte length.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use futures::AsyncWriteExt;
+use glommio::net::{TcpListener, TcpStream};
+use raft::eraftpb::Message;
+
+use super::{raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
+use super::{PEER_QUEUE_MAX, RECONNECT_PAUSE};
+use crate::quorum::codec;
+use crate::server::frame::{read_frame, RequestBudget};
+use crate::shard::{Event, Shard};
+
+pub(super) struct Peer {
+    id: u64,
+    address: String,
+    queue: RefCell<VecDeque<Vec<u8>>>,
+    queued: Event,
+    /// Replaced (a learner that came back at another address): its task ends.
+    retired: Cell<bool>,
+}
+
+impl Peer {
+    pub(super) fn new(id: u64, address: String) -> Rc<Peer> {
+        Rc::new(Peer {
+            id,
+            address,
+            queue: RefCell::new(VecDeque::new()),
+            queued: Event::default(),
+            retired: Cell::new(false),
+        })
+    }
+}
+
+impl Member {
+    /// Follows the image's brokers that are no voters: Raft's learners (on every node,
+    /// so a new leader replicates to them at once) and, on a voter, peers to send to at
+    /// the quorum port they registered.
+    pub(super) fn follow_learners(&self) {
+        let learners: Vec<(u64, Option<String>)> = {
+            let image = self.image.borrow();
+            image
+                .brokers
+                .iter()
+                .map(|(&id, b)| (raft_id(id), b.quorum_port.map(|port| b.address(port))))
+                .filter(|(id, _)| !self.voters.contains(id))
+                .collect()
+        };
+        let ids = learners.iter().map(|(id, _)| *id).collect();
+        if let Err(error) = self.quorum.borrow_mut().add_learners(&ids) {
+            tracing::warn!(%error, "metadata quorum learners not added");
+        }
+        if !self.voter {
+            return;
+        }
+        let shard = self.shard.borrow().clone();
+        let mut peers = self.peers.borrow_mut();
+        for (id, address) in learners {
+            let Some(address) = address else { continue };
+            let known = peers.iter().position(|p| p.id == id);
+            if known.is_some_and(|i| peers[i].address == address) {
+                continue;
+            }
+            if let Some(i) = known {
+                let old = peers.remove(i);
+                old.retired.set(true);
+                old.queued.notify();
+            }
+            let peer = Peer::new(id, address);
+            if let Some(shard) = &shard {
+                glommio::spawn_local(send_to(Rc::clone(&peer), Rc::clone(shard))).detach();
+            }
+            peers.push(peer);
+        }
+    }
+
+    pub(super) fn send(&self, message: Message) {
+        let peers = self.peers.borrow();
+        let Some(peer) = peers.iter().find(|p| p.id == message.to) else {
+            return;
+        };
+        let mut queue = peer.queue.borrow_mut();
+        if queue.len() >= PEER_QUEUE_MAX {
+            queue.pop_front();
+        }
+        queue.push_back(codec::encode_message(&message));
+        peer.queued.notify();
+    }
+
+    /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
+    /// few voters, and anyone else who connects must not hold its descriptors or tasks.
+    pub(super) async fn accept(self: Rc<Self>, shard: Rc<Shard>, listener: TcpListener) {
+        let open = Rc::new(Cell::new(0usize));
+        loop {
+            match shard.unless_stopping(listener.accept()).await {
+                None => return,
+                Some(Ok(stream)) if open.get() >= INBOUND_MAX => {
+                    tracing::warn!("metadata quorum listener: {INBOUND_MAX} connections open; refusing another");
+                    drop(stream);
+                }
+                Some(Ok(stream)) => {
+                    open.set(open.get() + 1);
+                    let (member, shard, open) =
+                        (Rc::clone(&self), Rc::clone(&shard), Rc::clone(&open));
+                    glommio::spawn_local(async move {
+                        member.receive(shard, stream).await;
+                        open.set(open.get() - 1);
+                    })
+                    .detach();
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "metadata quorum listener: accept failed");
+                    if shard
+                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a peer's messages until it closes. A frame that does not decode, a message
+    /// that is not from a voter to this one, or `INBOUND_IDLE` without a frame closes
+    /// it (a peer with something to say dials again).
+    async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: TcpStream) {
+        let socket = stream.as_raw_fd();
+        if crate::server::sendfile::set_nonblocking(socket).is_err() {
+            return;
+        }
+        let budget = RequestBudget::new(None);
+        let me = raft_id(self.registration.node);
+        loop {
+            let read = read_frame(&mut stream, socket, FRAME_MAX, &budget);
+            let idle = async {
+                glommio::timer::sleep(INBOUND_IDLE).await;
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
+            };
+            let frame = match shard
+                .unless_stopping(futures_lite::future::or(read, idle))
+                .await
+            {
+                Some(Ok(Some((frame, _reserved)))) => frame,
+                Some(Err(error)) => {
+                    tracing::debug!(%error, "metadata quorum peer dropped");
+                    return;
+                }
+                _ => return,
+            };
+            let message = match codec::decode_message(&frame) {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "metadata quorum peer sent a frame that does not decode: closing its connection");
+                    return;
+                }
+            };
+            // A proposal may come from a broker-only node that is no learner yet.
+            let known = message.msg_type == raft::eraftpb::MessageType::MsgPropose
+                || self.peers.borrow().iter().any(|p| p.id == message.from);
+            if message.to != me || !known {
+                tracing::warn!(
+                    from = message.from,
+                    to = message.to,
+                    "metadata quorum message not from a voter to this one: closing its connection"
+                );
+                return;
+            }
+            if !self.stopped.get() {
+                self.inbound.borrow_mut().push(message);
+                self.arrived.notify();
+            }
+        }
+    }
+}
+
+/// Sends a peer's queued messages over one connection, made again when it breaks.
+/// Messages queued while it cannot be reached are dropped: Raft sends again.
+pub(super) async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
+    let mut stream: Option<TcpStream> = None;
+    loop {
+        if peer.retired.get() {
+            return;
+        }
+        let queued = peer.queued.listen();
+        if peer.queue.borrow().is_empty() {
+            if shard.unless_stopping(queued).await.is_none() {
+                return;
+            }
+            continue;
+        }
+        if stream.is_none() {
+            match shard
+                .unless_stopping(TcpStream::connect_timeout(
+                    peer.address.as_str(),
+                    CONNECT_TIMEOUT,
+                ))
+                .await
+            {
+                None => return,
+                Some(Ok(connected)) => {
+                    let _ = connected.set_nodelay(true);
+                    stream = Some(connected);
+                }
+                Some(Err(error)) => {
+                    tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
+                    peer.queue.borrow_mut().clear();
+                    if shard
+                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
+                        .await
+                        .is_none()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let mut bytes = Vec::new();
+        for frame in peer.queue.borrow_mut().drain(..) {
+            bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(&frame);
+        }
+        let Some(connection) = stream.as_mut() else {
+            continue;
+        };
+        match shard.unless_stopping(connection.write_all(&bytes)).await {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                tracing::debug!(peer = %peer.address, %error, "metadata quorum connection lost");
+                stream = None;
+            }
+        }
+    }
+}

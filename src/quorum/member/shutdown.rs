@@ -1,0 +1,146 @@
+//! How a member leaves or loses the quorum: whether it is cut off from it
+//! (`is_cut_off`, noted each round), and Kafka's controlled shutdown with the hand-over
+//! of the quorum's lead.
+
+use std::time::{Duration, Instant};
+
+use super::{node_id, now_ms, Member, ShutdownOutcome, PROPOSAL_RETRY, RECONNECT_PAUSE};
+use crate::cluster::image::MetadataRecord;
+use crate::cluster::rules;
+
+impl Member {
+    /// Whether this node lost the quorum for longer than `broker.session.timeout.ms`: it
+    /// neither leads it (a leader that loses its majority steps down, raft-rs's
+    /// check-quorum) nor heard from its leader within an election timeout since. The
+    /// active controller fences a broker it has not heard from for as long, so such a
+    /// node must assume it is fenced (`rules::cut_off_view`); it hears of any change
+    /// when it is back in touch.
+    pub fn is_cut_off(&self) -> bool {
+        self.cut_off.get()
+    }
+
+    /// Whether this member leads the quorum or heard from its leader within an election
+    /// timeout (a broker-only node, which never stands, keeps naming a leader that died).
+    fn in_touch(&self, now: i64) -> bool {
+        let quorum = self.quorum.borrow();
+        let heard = self.heard.borrow();
+        quorum.is_leader()
+            || quorum.leader().is_some_and(|leader| {
+                heard
+                    .get(&leader)
+                    .is_some_and(|&(ms, _)| now - ms <= self.timing.election_timeout_ms)
+            })
+    }
+
+    pub(super) fn note_contact(&self) {
+        let now = now_ms();
+        if self.in_touch(now) {
+            self.contact_ms.set(now);
+        }
+        let cut_off = now - self.contact_ms.get() > self.timing.session_timeout_ms;
+        if self.cut_off.replace(cut_off) != cut_off {
+            match cut_off {
+                true => tracing::warn!(
+                    "cut off from the metadata quorum for broker.session.timeout.ms: this broker stops leading partitions until it is back in touch"
+                ),
+                false => tracing::info!("back in touch with the metadata quorum"),
+            }
+            self.changed.notify();
+        }
+    }
+
+    /// Kafka's controlled shutdown: marks this broker as stopping in the metadata, so the
+    /// active controller moves its leaderships away and takes it out of the ISRs (as it
+    /// would on a fence, `rules::leave`), and waits until the image shows it holds none,
+    /// at most `timeout`. Then, if this member leads the quorum, it hands the lead to a
+    /// voter that holds its log, so the others need not wait out an election.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> ShutdownOutcome {
+        let node = self.registration.node;
+        let deadline = Instant::now() + timeout;
+        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
+        let mut leaderless_since = None;
+        let moved = loop {
+            // Without a quorum (the other voters stopped first) nothing can move: no
+            // point waiting once an election had time to find a leader.
+            match self.in_touch(now_ms()) {
+                true => leaderless_since = None,
+                false => {
+                    let since = *leaderless_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > 2 * election {
+                        break ShutdownOutcome::NoQuorum;
+                    }
+                }
+            }
+            let (marked, left) = {
+                let image = self.image.borrow();
+                match image
+                    .brokers
+                    .get(&node)
+                    .filter(|b| b.incarnation == self.incarnation && !b.fenced)
+                {
+                    // Fenced (or never registered): it leads nothing clients can reach.
+                    None => break ShutdownOutcome::Moved,
+                    Some(b) if !b.shutting_down => (
+                        Some(MetadataRecord::ControlledShutdown {
+                            broker: node,
+                            epoch: b.epoch,
+                        }),
+                        true,
+                    ),
+                    Some(_) => (None, !rules::leave(&image, node, false).is_empty()),
+                }
+            };
+            if !left {
+                break ShutdownOutcome::Moved;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break ShutdownOutcome::TimedOut;
+            }
+            let changed = self.changed();
+            match marked {
+                Some(record) => {
+                    let wait = remaining.min(PROPOSAL_RETRY);
+                    if let Err(error) = self.propose(&[record], wait).await {
+                        tracing::debug!(%error, "controlled shutdown not recorded yet");
+                        glommio::timer::sleep(wait.min(RECONNECT_PAUSE)).await;
+                    }
+                }
+                None => {
+                    let _ = glommio::timer::timeout(remaining.min(PROPOSAL_RETRY), async {
+                        changed.await;
+                        Ok(())
+                    })
+                    .await;
+                }
+            }
+        };
+        self.hand_over_lead(deadline).await;
+        moved
+    }
+
+    /// Hands the quorum's lead to the voter that holds most of the log, and waits (until
+    /// `deadline`, at most two election timeouts) for the lead to move.
+    async fn hand_over_lead(&self, deadline: Instant) {
+        let Some(to) = self.quorum.borrow_mut().hand_over() else {
+            return;
+        };
+        self.arrived.notify();
+        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
+        let deadline = deadline.min(Instant::now() + 2 * election);
+        while self.quorum.borrow().is_leader() && Instant::now() < deadline {
+            let changed = self.changed();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let _ = glommio::timer::timeout(remaining, async {
+                changed.await;
+                Ok(())
+            })
+            .await;
+        }
+        tracing::info!(
+            to = node_id(to),
+            moved = !self.quorum.borrow().is_leader(),
+            "metadata quorum lead handed over"
+        );
+    }
+}

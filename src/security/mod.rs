@@ -1,0 +1,129 @@
+//! Who a client is: the SASL mechanisms (PLAIN, SCRAM-SHA-256/512) and what they check
+//! against, a listener's security settings, and the credentials kept in the cluster's
+//! metadata. The connection side (the SaslHandshake/SaslAuthenticate exchange) is
+//! `server::sasl`.
+
+pub mod jaas;
+pub mod plain;
+pub mod scram;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub use scram::{ScramCredential, ScramMechanism};
+
+/// Kafka's security protocols, as `listener.security.protocol.map` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    Plaintext,
+    SaslPlaintext,
+    Ssl,
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn parse(name: &str) -> Option<SecurityProtocol> {
+        Some(match name {
+            "PLAINTEXT" => SecurityProtocol::Plaintext,
+            "SASL_PLAINTEXT" => SecurityProtocol::SaslPlaintext,
+            "SSL" => SecurityProtocol::Ssl,
+            "SASL_SSL" => SecurityProtocol::SaslSsl,
+            _ => return None,
+        })
+    }
+
+    pub fn is_sasl(self) -> bool {
+        matches!(
+            self,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }
+}
+
+/// The SASL mechanisms Kafka knows, as clients and `sasl.enabled.mechanisms` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mechanism {
+    Gssapi,
+    Plain,
+    Scram(ScramMechanism),
+    OAuthBearer,
+}
+
+impl Mechanism {
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        Some(match name {
+            "GSSAPI" => Mechanism::Gssapi,
+            "PLAIN" => Mechanism::Plain,
+            "OAUTHBEARER" => Mechanism::OAuthBearer,
+            _ => Mechanism::Scram(ScramMechanism::parse(name)?),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Gssapi => "GSSAPI",
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Scram(scram) => scram.name(),
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    /// Whether shoal can authenticate with it.
+    pub fn served(self) -> bool {
+        matches!(self, Mechanism::Plain | Mechanism::Scram(_))
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a listener's clients prove who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSecurity {
+    pub protocol: SecurityProtocol,
+    /// The mechanisms a SASL listener offers, in the configured order.
+    pub mechanisms: Vec<Mechanism>,
+    /// PLAIN's users and passwords, from the listener's JAAS config (`user_NAME="..."`).
+    pub plain_users: BTreeMap<String, String>,
+}
+
+impl ListenerSecurity {
+    /// A listener that asks nothing: every client is `User:ANONYMOUS`.
+    pub fn plaintext() -> ListenerSecurity {
+        ListenerSecurity {
+            protocol: SecurityProtocol::Plaintext,
+            mechanisms: Vec::new(),
+            plain_users: BTreeMap::new(),
+        }
+    }
+}
+
+/// The principal of a user who logged in, as ACLs and `super.users` name it.
+pub fn user_principal(user: &str) -> String {
+    format!("User:{user}")
+}
+
+/// A failed login, with the message the client gets in SASL_AUTHENTICATION_FAILED.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+impl Refused {
+    /// Kafka's message for anything but the few failures it names: it says no more to a
+    /// client that has not proven who it is.
+    pub fn invalid_credentials(mechanism: Mechanism) -> Refused {
+        Refused(format!(
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism {mechanism}"
+        ))
+    }
+
+    pub fn other_authorization_id() -> Refused {
+        Refused(
+            "Authentication failed: Client requested an authorization id that is different from username"
+                .to_string(),
+        )
+    }
+}

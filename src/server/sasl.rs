@@ -1,0 +1,262 @@
+//! A SASL listener's side of logging in, as Kafka's `SaslServerAuthenticator` runs it:
+//! ApiVersions and SaslHandshake may come first, then SaslAuthenticate requests (after a
+//! v1 handshake; bare tokens after a v0 one) carry the mechanism's messages until the
+//! client has proven who it is. Any other
+//! request before that closes the connection; so does a failed login, once its answer
+//! (SASL_AUTHENTICATION_FAILED and Kafka's message) has gone out, after
+//! `connection.failed.authentication.delay.ms`.
+//!
+//! The exchange runs in the connection's reading task, one request at a time, so each
+//! step sees the state the one before left; it does no I/O (SCRAM's keys are derived
+//! when credentials are stored, not at login).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::cluster::Snapshot;
+use crate::protocol::{self, Request};
+use crate::security::scram::ScramExchange;
+use crate::security::{plain, user_principal, ListenerSecurity, Mechanism, Refused};
+use crate::shard::Shard;
+
+/// After a v0 handshake the mechanism's messages come as bare tokens (no SaslAuthenticate).
+pub const HANDSHAKE_VERSIONS: std::ops::RangeInclusive<i16> = 0..=1;
+pub const AUTHENTICATE_VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
+
+/// Where a connection of a SASL listener stands.
+pub struct Login {
+    security: ListenerSecurity,
+    state: State,
+    /// The handshake was v0: tokens come bare.
+    bare: bool,
+}
+
+enum State {
+    /// Waiting for SaslHandshake.
+    Handshake,
+    /// The mechanism agreed; waiting for its first message.
+    Started(Mechanism),
+    /// SCRAM, waiting for the client's final message.
+    ScramFinal(Box<ScramExchange>),
+    /// Logged in as this principal.
+    Done(String),
+}
+
+/// What the connection does with a frame read before the login completed.
+pub enum Step {
+    /// Serve it as any request (ApiVersions).
+    Serve(Request),
+    /// Send this answer to a request of the API and version, and go on reading.
+    Answer((ApiKey, i16), Bytes),
+    /// Send this answer after the delay, then close the connection.
+    Last((ApiKey, i16), Bytes, Duration),
+    /// Close the connection without an answer.
+    Close,
+}
+
+impl Login {
+    /// `None` for a listener that asks for no login.
+    pub fn new(security: &ListenerSecurity) -> Option<Login> {
+        security.protocol.is_sasl().then(|| Login {
+            security: security.clone(),
+            state: State::Handshake,
+            bare: false,
+        })
+    }
+
+    /// The principal, once logged in.
+    pub fn principal(&self) -> Option<&str> {
+        match &self.state {
+            State::Done(principal) => Some(principal),
+            _ => None,
+        }
+    }
+
+    /// One frame of the login exchange (the connection calls it only until `principal`
+    /// is `Some`).
+    pub fn read(&mut self, shard: &Shard, frame: Bytes) -> Step {
+        if self.wants_bare_token() {
+            return self.bare_token(shard, &frame);
+        }
+        match protocol::parse_request(frame) {
+            Ok(request) => self.step(shard, request),
+            Err(error) => {
+                tracing::debug!(%error, "closing connection");
+                Step::Close
+            }
+        }
+    }
+
+    fn step(&mut self, shard: &Shard, request: Request) -> Step {
+        match request.api_key {
+            ApiKey::ApiVersions => Step::Serve(request),
+            ApiKey::SaslHandshake => self.handshake(&request),
+            ApiKey::SaslAuthenticate => self.authenticate(shard, &request),
+            other => {
+                tracing::debug!(api = ?other, "closing connection: a request before the SASL login completed");
+                Step::Close
+            }
+        }
+    }
+
+    fn handshake(&mut self, request: &Request) -> Step {
+        let Some(handshake) = decode::<SaslHandshakeRequest>(request, &HANDSHAKE_VERSIONS) else {
+            return Step::Close;
+        };
+        let enabled = self
+            .security
+            .mechanisms
+            .iter()
+            .map(|m| StrBytes::from_static_str(m.name()))
+            .collect();
+        let mut response = SaslHandshakeResponse::default().with_mechanisms(enabled);
+        let chosen =
+            Mechanism::parse(&handshake.mechanism).filter(|m| self.security.mechanisms.contains(m));
+        match (&self.state, chosen) {
+            (State::Handshake, Some(mechanism)) => {
+                self.state = State::Started(mechanism);
+                self.bare = request.version == 0;
+                answer(request, &response)
+            }
+            (State::Handshake, None) => {
+                tracing::debug!(mechanism = %handshake.mechanism.as_str(), "closing connection: SASL mechanism not enabled");
+                response.error_code = ResponseError::UnsupportedSaslMechanism.code();
+                last(request, &response, Duration::ZERO)
+            }
+            _ => {
+                response.error_code = ResponseError::IllegalSaslState.code();
+                last(request, &response, Duration::ZERO)
+            }
+        }
+    }
+
+    fn authenticate(&mut self, shard: &Shard, request: &Request) -> Step {
+        let Some(message) = decode::<SaslAuthenticateRequest>(request, &AUTHENTICATE_VERSIONS)
+        else {
+            return Step::Close;
+        };
+        let snapshot = &shard.snapshot();
+        match self.exchange(shard, &message.auth_bytes) {
+            Some(Ok(reply)) => answer(
+                request,
+                &SaslAuthenticateResponse::default().with_auth_bytes(reply),
+            ),
+            Some(Err(Refused(reason))) => {
+                let response = SaslAuthenticateResponse::default()
+                    .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                    .with_error_message(Some(StrBytes::from_string(reason)));
+                last(request, &response, failed_login_delay(snapshot))
+            }
+            None => {
+                let response = SaslAuthenticateResponse::default()
+                    .with_error_code(ResponseError::IllegalSaslState.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Unexpected SaslAuthenticate request before a SaslHandshake",
+                    )));
+                last(request, &response, Duration::ZERO)
+            }
+        }
+    }
+
+    /// Whether the next frame is a bare token: after a v0 handshake, the mechanism's
+    /// messages come without Kafka's request header.
+    fn wants_bare_token(&self) -> bool {
+        self.bare && matches!(self.state, State::Started(_) | State::ScramFinal(_))
+    }
+
+    /// A bare token (see `wants_bare_token`): answered with a bare token; a failed login
+    /// closes the connection without an answer, as Kafka does there.
+    fn bare_token(&mut self, shard: &Shard, token: &[u8]) -> Step {
+        match self.exchange(shard, token) {
+            Some(Ok(reply)) => {
+                let mut frame = Vec::with_capacity(4 + reply.len());
+                frame.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&reply);
+                Step::Answer((ApiKey::SaslAuthenticate, 0), Bytes::from(frame))
+            }
+            _ => Step::Close,
+        }
+    }
+
+    /// One message of the mechanism's exchange: the reply, a refused login, or `None`
+    /// when no message was expected.
+    fn exchange(&mut self, shard: &Shard, bytes: &[u8]) -> Option<Result<Bytes, Refused>> {
+        let snapshot = shard.snapshot();
+        let state = std::mem::replace(&mut self.state, State::Handshake);
+        let outcome = match state {
+            State::Started(Mechanism::Plain) => {
+                plain::authenticate(bytes, &self.security.plain_users)
+                    .map(|user| (Some(user), Bytes::new()))
+            }
+            State::Started(Mechanism::Scram(mechanism)) => {
+                let lookup = |user: &str| snapshot.scram_credential(user, mechanism).cloned();
+                ScramExchange::start(mechanism, bytes, lookup).map(|(exchange, first)| {
+                    self.state = State::ScramFinal(Box::new(exchange));
+                    (None, Bytes::from(first))
+                })
+            }
+            State::ScramFinal(exchange) => exchange
+                .finish(bytes)
+                .map(|(user, last)| (Some(user), Bytes::from(last))),
+            State::Handshake | State::Started(_) | State::Done(_) => return None,
+        };
+        Some(match outcome {
+            Ok((user, reply)) => {
+                if let Some(user) = user {
+                    tracing::debug!(%user, "SASL login");
+                    shard.metrics.authentications_succeeded.add(1);
+                    self.state = State::Done(user_principal(&user));
+                }
+                Ok(reply)
+            }
+            Err(refused) => {
+                tracing::info!(reason = %refused, "SASL login failed");
+                shard.metrics.authentications_failed.add(1);
+                Err(refused)
+            }
+        })
+    }
+}
+
+fn decode<R: Decodable>(request: &Request, versions: &std::ops::RangeInclusive<i16>) -> Option<R> {
+    if !versions.contains(&request.version) {
+        tracing::debug!(api = ?request.api_key, version = request.version, "closing connection: unsupported version");
+        return None;
+    }
+    let mut body = request.body.clone();
+    R::decode(&mut body, request.version).ok()
+}
+
+fn encode<R: Encodable>(request: &Request, body: &R) -> Option<Bytes> {
+    protocol::encode_response(
+        request.api_key,
+        request.version,
+        request.header.correlation_id,
+        body,
+    )
+    .ok()
+}
+
+fn answer<R: Encodable>(request: &Request, body: &R) -> Step {
+    let api = (request.api_key, request.version);
+    encode(request, body).map_or(Step::Close, |frame| Step::Answer(api, frame))
+}
+
+/// The last answer on the connection, sent after `delay`.
+fn last<R: Encodable>(request: &Request, body: &R, delay: Duration) -> Step {
+    let api = (request.api_key, request.version);
+    encode(request, body).map_or(Step::Close, |frame| Step::Last(api, frame, delay))
+}
+
+/// How long a failed login's answer waits: `connection.failed.authentication.delay.ms`.
+fn failed_login_delay(snapshot: &Snapshot) -> Duration {
+    let ms = snapshot.broker.connection_failed_authentication_delay_ms;
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}

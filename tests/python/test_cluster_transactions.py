@@ -1,0 +1,112 @@
+"""Transactions whose partitions, group and coordinator live on different brokers of a
+three-node cluster. A partition leader checks each transactional write with the id's
+coordinator (KIP-890): on another broker it asks it with AddPartitionsToTxn (version 5, a
+broker's request), verifying only for older producers and adding the partition for
+transaction version 2's (Produce v12), as Kafka's partition leaders do; a group coordinator
+does the same for TxnOffsetCommit. Clients: kafka-python's generated protocol classes for
+transaction version 2 (no client here speaks it yet), confluent-kafka (librdkafka) for the
+classic protocol, and librdkafka's read_committed consumer for what was written."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import NewTopic
+from kafka.protocol.producer.produce import ProduceResponse
+
+import kafka_wire as kw
+from clients import base_conf, producer, topic_partitions, unique_topic, wait_futures
+from test_quorum import wait_for
+from test_replication import cluster_admin, start_cluster
+from test_transactions import read_committed, values
+from test_transactions_v2 import call, commit_offset, committed, end, init, produce_error, produce_request
+
+PARTITIONS = 3
+TIMEOUT_S = 30
+GROUP, TRANSACTION = 0, 1
+
+
+def coordinator(b, key: str, key_type: int) -> int | None:
+    """FindCoordinator v1 at broker `b`: the coordinator's node id, None while it has none."""
+    with kw.Conn(b.bootstrap, timeout=TIMEOUT_S) as c:
+        body = c.request(10, 1, kw.string(key) + kw.i8(key_type))
+    r = kw.Reader(body)
+    r.i32()  # throttle
+    error = r.i16()
+    r.string()
+    node = r.i32()
+    return node if error == 0 else None
+
+
+def spread_topic(by_id) -> tuple[str, dict[int, int]]:
+    """A topic with one single-replica partition on each broker: partition -> leader."""
+    topic = unique_topic("spread")
+    a = cluster_admin(list(by_id.values()))
+    wait_futures(a.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=20))
+    leaders = wait_for("every node listing the topic's leaders", lambda: all(
+        len(topic_partitions(b, topic) or {}) == PARTITIONS for b in by_id.values())
+        and {i: p.leader for i, p in topic_partitions(by_id[1], topic).items()})
+    assert sorted(leaders.values()) == sorted(by_id), leaders
+    return topic, leaders
+
+
+def ids_apart(by_id) -> tuple[str, int, str, int]:
+    """A transactional id and a group whose coordinators are on different brokers."""
+    tid = unique_topic("tid")
+    txn_home = wait_for("the transaction's coordinator", lambda: coordinator(by_id[1], tid, TRANSACTION))
+    for _ in range(100):
+        group = unique_topic("g")
+        group_home = wait_for("the group's coordinator", lambda: coordinator(by_id[1], group, GROUP))
+        if group_home != txn_home:
+            # Each coordinator asks the other's broker about its internal topic: every
+            # broker has both before the test goes on (a client would retry meanwhile).
+            internal = ["__consumer_offsets", "__transaction_state"]
+            wait_for("every broker listing the internal topics", lambda: all(
+                topic_partitions(b, t) is not None for b in by_id.values() for t in internal))
+            return tid, txn_home, group, group_home
+    raise AssertionError("no group coordinated away from the transaction's coordinator")
+
+
+def test_version_2_writes_add_their_partitions_at_a_coordinator_on_another_broker(start_broker):
+    by_id = start_cluster(start_broker)
+    topic, leaders = spread_topic(by_id)
+    tid, txn_home, group, group_home = ids_apart(by_id)
+    assert any(leader != txn_home for leader in leaders.values())
+    with kw.Conn(by_id[txn_home].bootstrap, timeout=TIMEOUT_S) as c:
+        pid, epoch = init(c, tid)
+    # Each write goes to its partition's leader, which adds the partition at the
+    # coordinator (on another broker for at least two of the three).
+    for partition, leader in leaders.items():
+        request = produce_request(tid, topic, pid, epoch, 0, b"v%d" % partition, partition=partition)
+        with kw.Conn(by_id[leader].bootstrap, timeout=TIMEOUT_S) as c:
+            assert produce_error(call(c, request, ProduceResponse, 12)) == 0, (partition, leader)
+    with kw.Conn(by_id[group_home].bootstrap, timeout=TIMEOUT_S) as c:
+        assert commit_offset(c, tid, group, pid, epoch, topic, 1) == 0
+    with kw.Conn(by_id[txn_home].bootstrap, timeout=TIMEOUT_S) as c:
+        assert end(c, tid, pid, epoch, commit=True) == (0, pid, epoch + 1)
+    assert values(read_committed(by_id[1], topic, list(leaders))) == [b"v0", b"v1", b"v2"]
+    assert committed(by_id[2], group, topic) == 1
+
+
+def test_a_classic_transaction_is_verified_at_a_coordinator_on_another_broker(start_broker):
+    by_id = start_cluster(start_broker)
+    topic, leaders = spread_topic(by_id)
+    tid, _, group, _ = ids_apart(by_id)
+    bootstrap = ",".join(b.bootstrap for b in by_id.values())
+    p = producer(by_id[1], **{"bootstrap.servers": bootstrap, "transactional.id": tid})
+    member = Consumer(base_conf(by_id[1], **{"bootstrap.servers": bootstrap, "group.id": group}))
+    try:
+        p.init_transactions(TIMEOUT_S)
+        p.begin_transaction()
+        for partition in leaders:
+            p.produce(topic, value=b"kept-%d" % partition, partition=partition)
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 2)], member.consumer_group_metadata(),
+                                      TIMEOUT_S)
+        p.commit_transaction(TIMEOUT_S)
+        p.begin_transaction()
+        for partition in leaders:
+            p.produce(topic, value=b"dropped-%d" % partition, partition=partition)
+        p.abort_transaction(TIMEOUT_S)
+    finally:
+        member.close()
+    assert values(read_committed(by_id[2], topic, list(leaders))) == [b"kept-0", b"kept-1", b"kept-2"]
+    assert committed(by_id[3], group, topic) == 2
