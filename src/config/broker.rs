@@ -12,15 +12,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::broker_keys::{self, BROKER_KEYS};
+use super::broker_keys;
 use super::kafka_keys::{env_key, Given};
 use super::kraft::{self, Kraft};
 use super::listener::{check_advertised, Listener};
 use super::source::{parse_override, read_file};
 use super::value::check_len;
 use super::{
-    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, Synonym, TimestampType,
-    CORES_MAX, GROUP_SIZE_MAX,
+    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigType, Synonym,
+    TimestampType, CORES_MAX, GROUP_SIZE_MAX,
 };
 
 const MS_PER_MINUTE: i64 = 60 * 1000;
@@ -166,6 +166,9 @@ pub struct BrokerConfig {
     pub client_security: crate::security::ListenerSecurity,
     /// The listener-prefixed keys given (`listener.name.<listener>.…`), by whole key.
     listener_settings: BTreeMap<String, String>,
+    /// The `ssl.*` keys given (`config::ssl`), by key; a TLS listener's settings are
+    /// resolved from them at start-up.
+    pub(super) ssl: BTreeMap<String, String>,
     /// `process.roles`, `controller.*`, `listener.security.protocol.map` and
     /// `inter.broker.listener.name`.
     pub kraft: Kraft,
@@ -264,6 +267,7 @@ impl Default for BrokerConfig {
             connection_failed_authentication_delay_ms: 100,
             client_security: crate::security::ListenerSecurity::plaintext(),
             listener_settings: BTreeMap::new(),
+            ssl: BTreeMap::new(),
             kraft: Kraft::default(),
             raw: RawKeys {
                 log_dirs: None,
@@ -359,8 +363,7 @@ impl BrokerConfig {
 
     /// Every broker key with its current value, as DescribeConfigs shows it.
     pub fn describe(&self) -> Vec<ConfigEntry> {
-        BROKER_KEYS
-            .iter()
+        broker_keys::all()
             .map(|key| ConfigEntry {
                 name: key.name.to_string(),
                 value: (key.render)(self),
@@ -370,7 +373,7 @@ impl BrokerConfig {
                     name => self.source_of(&[name]),
                 },
                 read_only: !key.dynamic,
-                sensitive: false,
+                sensitive: key.kind == ConfigType::Password,
                 config_type: key.kind,
                 synonyms: self.synonyms(key.name),
             })
@@ -517,7 +520,7 @@ impl BrokerConfig {
         dynamic_default: BTreeMap<String, String>,
     ) -> Result<BrokerConfig, ConfigError> {
         let mut config = BrokerConfig::default();
-        for key in BROKER_KEYS {
+        for key in broker_keys::all() {
             let value = dynamic
                 .get(key.name)
                 .or_else(|| dynamic_default.get(key.name))
@@ -538,7 +541,11 @@ impl BrokerConfig {
         kraft::check(&config)?;
         if let Some(listener) = config.client_listener() {
             let protocol = config.kraft.security_protocol(&listener.name);
-            config.client_security = super::sasl::listener_security(&config, listener, protocol)?;
+            let mut security = super::sasl::listener_security(&config, listener, protocol)?;
+            if protocol.is_tls() {
+                security.tls = Some(super::ssl::listener_tls(&config, listener)?);
+            }
+            config.client_security = security;
         }
         config.explicit = explicit;
         config.dynamic = dynamic;

@@ -32,7 +32,12 @@ pub(crate) struct BrokerKey {
 }
 
 pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
-    BROKER_KEYS.iter().find(|k| k.name == name)
+    all().find(|k| k.name == name)
+}
+
+/// Every broker key, in describe order: this table's, then the `ssl.*` keys.
+pub(crate) fn all() -> impl Iterator<Item = &'static BrokerKey> {
+    BROKER_KEYS.iter().chain(super::ssl::SSL_KEYS)
 }
 
 /// Keys that set one value, highest precedence first (Kafka's

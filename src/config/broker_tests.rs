@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use super::broker_keys::BROKER_KEYS;
+use super::broker_keys;
+use crate::security::tls::{ClientAuth, Keystore, Pem};
 use super::source::env_name;
 use super::*;
 
@@ -248,10 +249,7 @@ fn listeners_port_zero_ipv6_and_no_tls_yet() {
         Some("PLAINTEXT://[::1]:9092")
     );
     let err = with_overrides(&["listeners=SSL://:9093"]).unwrap_err();
-    assert!(
-        err.to_string().contains("does not serve there yet"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("ssl.keystore.location"), "{err}");
 }
 
 #[test]
@@ -309,8 +307,8 @@ fn describe_lists_every_key_once_with_sources() {
     let c = with_overrides(&["num.partitions=3"]).unwrap();
     let d = c.describe();
     let names: BTreeSet<&str> = d.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names.len(), BROKER_KEYS.len());
-    assert_eq!(d.len(), BROKER_KEYS.len());
+    assert_eq!(names.len(), broker_keys::all().count());
+    assert_eq!(d.len(), broker_keys::all().count());
     let np = entry(&d, "num.partitions");
     assert_eq!(np.value.as_deref(), Some("3"));
     assert_eq!(np.source, ConfigSource::StaticBrokerConfig);
@@ -360,13 +358,13 @@ fn described_values_load_back_to_the_same_config() {
 
 #[test]
 fn every_key_has_a_distinct_env_name_and_a_toml_spelling() {
-    let envs: BTreeSet<String> = BROKER_KEYS.iter().map(|k| env_name(k.name)).collect();
-    assert_eq!(envs.len(), BROKER_KEYS.len());
+    let envs: BTreeSet<String> = broker_keys::all().map(|k| env_name(k.name)).collect();
+    assert_eq!(envs.len(), broker_keys::all().count());
     // `a.b = 1` nests `b` inside table `a`, so no key may be a table of another, except
     // Kafka's `max.connections` family: a file that sets more than one of them quotes them.
     let quoted = ["max.connections", "max.connections.per.ip"];
-    for a in BROKER_KEYS.iter().filter(|k| !quoted.contains(&k.name)) {
-        for b in BROKER_KEYS {
+    for a in broker_keys::all().filter(|k| !quoted.contains(&k.name)) {
+        for b in broker_keys::all() {
             assert!(
                 !b.name.starts_with(&format!("{}.", a.name)),
                 "{} / {}",
@@ -766,13 +764,74 @@ fn sasl_settings_that_cannot_work_are_refused_without_showing_passwords() {
             "not shown",
         ),
         (
-            vec!["listeners=SSL://127.0.0.1:9092"],
-            "PLAINTEXT or SASL_PLAINTEXT",
-        ),
-        (
-            vec!["listener.name.x.ssl.keystore.location=/k"],
+            vec!["listener.name.x.ssl.keystore.flavour=/k"],
             "listener-prefixed keys",
         ),
+    ] {
+        let error = with_overrides(&args).unwrap_err().to_string();
+        assert!(error.contains(expected), "{args:?}: {error}");
+        assert!(!error.contains("secret"), "{error}");
+    }
+}
+
+#[test]
+fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
+    let ssl = "listeners=SSL://127.0.0.1:9093";
+    let c = with_overrides(&[
+        ssl,
+        "ssl.keystore.type=PEM",
+        "ssl.keystore.location=/etc/shoal/broker.pem",
+        "ssl.client.auth=required",
+        "ssl.truststore.type=PEM",
+        "ssl.truststore.location=/etc/shoal/ca.pem",
+        "listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=(.*?),.*$/$1/L,DEFAULT",
+        "ssl.key.password=",
+    ])
+    .unwrap();
+    let tls = c.client_security.tls.as_ref().expect("TLS settings");
+    assert_eq!(tls.keystore, Keystore::File("/etc/shoal/broker.pem".into()));
+    assert_eq!(tls.truststore, Some(Pem::File("/etc/shoal/ca.pem".into())));
+    assert_eq!(tls.client_auth, ClientAuth::Required);
+    assert_eq!(tls.versions, ["TLSv1.2", "TLSv1.3"]);
+    assert!(tls.principal_rules.starts_with("RULE:"), "the listener's own");
+    let d = c.describe();
+    assert_eq!(entry(&d, "ssl.client.auth").value.as_deref(), Some("required"));
+    assert_eq!(entry(&d, "ssl.keystore.type").value.as_deref(), Some("PEM"));
+    let key = entry(&d, "ssl.keystore.key");
+    assert!(key.sensitive && key.value.is_none());
+    assert_eq!(key.config_type, ConfigType::Password);
+    // Inline PEM.
+    let c = with_overrides(&[
+        "listeners=SASL_SSL://127.0.0.1:9093",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+        "listener.name.sasl_ssl.ssl.keystore.certificate.chain=-----BEGIN CERTIFICATE----- x",
+        "listener.name.sasl_ssl.ssl.keystore.key=-----BEGIN PRIVATE KEY----- secret",
+    ])
+    .unwrap();
+    let tls = c.client_security.tls.as_ref().expect("TLS settings");
+    assert!(matches!(tls.keystore, Keystore::Inline { .. }));
+    assert!(!format!("{tls:?}").contains("secret"), "{tls:?}");
+    // What cannot work stops the start, naming the key, never showing a secret.
+    let keystore = ["ssl.keystore.type=PEM", "ssl.keystore.location=/k.pem"];
+    for (args, expected) in [
+        (vec![ssl, "ssl.keystore.location=/k.jks"], "PEM"),
+        (vec![ssl, "ssl.keystore.type=PEM"], "ssl.keystore.location"),
+        (
+            [&[ssl, "ssl.client.auth=required"], &keystore[..]].concat(),
+            "ssl.client.auth",
+        ),
+        (
+            [&[ssl, "ssl.keystore.password=secret"], &keystore[..]].concat(),
+            "no password",
+        ),
+        (
+            [&[ssl, "ssl.key.password=secret"], &keystore[..]].concat(),
+            "encrypted private keys",
+        ),
+        (vec![ssl, "ssl.client.auth=always"], "required, requested, none"),
+        (vec![ssl, "ssl.enabled.protocols=TLSv1.1"], "TLSv1.2"),
+        (vec![ssl, "ssl.principal.mapping.rules=RULE:x"], "invalid rule"),
     ] {
         let error = with_overrides(&args).unwrap_err().to_string();
         assert!(error.contains(expected), "{args:?}: {error}");

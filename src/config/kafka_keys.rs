@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::broker_keys::{self, BROKER_KEYS};
+use super::broker_keys;
 use super::sasl;
 use super::source::{env_name, ENV_PREFIX};
 use super::value::check_len;
@@ -192,8 +192,7 @@ pub(crate) fn env_key(name: &str) -> Result<Option<&'static str>, ConfigError> {
 
 /// Every name a start-up layer may use.
 fn names() -> impl Iterator<Item = &'static str> {
-    BROKER_KEYS
-        .iter()
+    broker_keys::all()
         .map(|k| k.name)
         .chain(ALIASES.iter().map(|(alias, _)| *alias))
         .chain(INERT.iter().map(|(name, _)| *name))

@@ -221,7 +221,16 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
         "controller.quorum.bootstrap.servers",
         "one server",
     );
-    refused(&["listeners=SSL://:9093"], "listeners", "SSL");
+    refused(&["listeners=SSL://:9093"], "ssl.keystore.location", "SSL");
+    refused(
+        &[
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        ],
+        "listeners",
+        "a PLAINTEXT controller listener",
+    );
     refused(
         &["listeners=INTERNAL://:9092"],
         "listener.security.protocol.map",

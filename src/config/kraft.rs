@@ -2,11 +2,11 @@
 //! `listener.security.protocol.map`, `inter.broker.listener.name`,
 //! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
 //! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
-//! for something shoal cannot be yet (a TLS listener) stops with a message instead of
-//! running as something else.
+//! for something shoal cannot be yet (a TLS controller listener) stops with a message
+//! instead of running as something else.
 //!
 //! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT, a
-//! client listener PLAINTEXT or SASL_PLAINTEXT (its SASL settings checked); a broker
+//! client listener any of Kafka's four protocols (its SASL and TLS settings checked); a broker
 //! has exactly one listener for clients (a controller-only node at most one), and every
 //! other listener is a controller listener. A node that is both broker and controller,
 //! with one voter (or none named), is a cluster of one: its controller listeners are
@@ -228,14 +228,11 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         let controller = k.is_controller_listener(&listener.name);
         let served = match SecurityProtocol::parse(&protocol) {
             Some(SecurityProtocol::Plaintext) => true,
-            Some(SecurityProtocol::SaslPlaintext) => !controller,
-            _ => false,
+            Some(_) => !controller,
+            None => false,
         };
         if !served {
-            let expected = match controller {
-                true => "a PLAINTEXT controller listener",
-                false => "a PLAINTEXT or SASL_PLAINTEXT listener",
-            };
+            let expected = "a PLAINTEXT controller listener";
             return Err(invalid(
                 "listeners",
                 &listener.to_string(),

@@ -24,6 +24,7 @@ mod kraft;
 mod listener;
 mod sasl;
 mod source;
+mod ssl;
 mod topic;
 mod topic_keys;
 mod value;
@@ -153,6 +154,8 @@ pub enum ConfigType {
     Long,
     Double,
     List,
+    /// A secret (Kafka's PASSWORD): described as sensitive, without its value.
+    Password,
 }
 
 impl ConfigType {
@@ -166,6 +169,7 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Password => 9,
         }
     }
 }

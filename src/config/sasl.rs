@@ -53,6 +53,7 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
     let known = rest.split_once('.').is_some_and(|(listener, setting)| {
         !listener.is_empty()
             && (setting == MECHANISMS_KEY
+                || super::ssl::is_key(setting)
                 || setting
                     .strip_suffix(JAAS_SUFFIX)
                     .is_some_and(|m| Mechanism::parse(&m.to_ascii_uppercase()).is_some()))
@@ -62,8 +63,8 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
         false => Err(ConfigError::UnknownKey {
             key: key.to_string(),
             hint: format!(
-                "; the listener-prefixed keys shoal reads are {LISTENER_PREFIX}<listener>.{MECHANISMS_KEY} \
-                 and {LISTENER_PREFIX}<listener>.<mechanism>{JAAS_SUFFIX}"
+                "; the listener-prefixed keys shoal reads are {LISTENER_PREFIX}<listener>.{MECHANISMS_KEY}, \
+                 {LISTENER_PREFIX}<listener>.<mechanism>{JAAS_SUFFIX} and {LISTENER_PREFIX}<listener>.ssl.*"
             ),
         }),
     }

@@ -324,13 +324,13 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
         ),
         family(
             "kafka_server_socket_server_metrics_successful_authentication_total",
-            "SASL logins that succeeded per listener and shard (socket-server-metrics successful-authentication-total)",
+            "SASL logins and TLS handshakes that succeeded per listener and shard (socket-server-metrics successful-authentication-total)",
             MetricType::COUNTER,
             per_processor(|s| s.authentications_succeeded as f64, counter),
         ),
         family(
             "kafka_server_socket_server_metrics_failed_authentication_total",
-            "SASL logins that failed per listener and shard (socket-server-metrics failed-authentication-total)",
+            "SASL logins and TLS handshakes that failed per listener and shard (socket-server-metrics failed-authentication-total)",
             MetricType::COUNTER,
             per_processor(|s| s.authentications_failed as f64, counter),
         ),
@@ -565,6 +565,15 @@ fn shard_families(samples: &[ShardSample]) -> Vec<MetricFamily> {
             vec![counter(
                 &[],
                 samples.iter().map(|s| s.fetch_sendfile_bytes).sum::<u64>() as f64,
+            )],
+        ),
+        family(
+            "shoal_fetch_copied_bytes_total",
+            "Record bytes copied from segment files through userspace, for TLS connections",
+            MetricType::COUNTER,
+            vec![counter(
+                &[],
+                samples.iter().map(|s| s.fetch_copied_bytes).sum::<u64>() as f64,
             )],
         ),
         family(

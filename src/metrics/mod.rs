@@ -67,6 +67,8 @@ pub struct ShardMetrics {
     pub fetch_sendfile_bytes: Counter,
     /// Bytes of fetch responses written from userspace buffers: framing only.
     pub fetch_framing_bytes: Counter,
+    /// Record bytes copied from segment files through userspace to a TLS connection.
+    pub fetch_copied_bytes: Counter,
     /// Kafka's BrokerTopicMetrics: produce counted on the partition's owning shard,
     /// fetch on the connection's shard (where the response size is known).
     pub topics: TopicCounters,

@@ -6,6 +6,7 @@
 pub mod jaas;
 pub mod plain;
 pub mod scram;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,11 @@ impl SecurityProtocol {
             "SASL_SSL" => SecurityProtocol::SaslSsl,
             _ => return None,
         })
+    }
+
+    /// Whether the listener speaks TLS (SSL, SASL_SSL).
+    pub fn is_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
     }
 
     pub fn is_sasl(self) -> bool {
@@ -88,6 +94,8 @@ pub struct ListenerSecurity {
     pub mechanisms: Vec<Mechanism>,
     /// PLAIN's users and passwords, from the listener's JAAS config (`user_NAME="..."`).
     pub plain_users: BTreeMap<String, String>,
+    /// An SSL or SASL_SSL listener's TLS settings.
+    pub tls: Option<tls::TlsSettings>,
 }
 
 impl ListenerSecurity {
@@ -97,6 +105,7 @@ impl ListenerSecurity {
             protocol: SecurityProtocol::Plaintext,
             mechanisms: Vec::new(),
             plain_users: BTreeMap::new(),
+            tls: None,
         }
     }
 }

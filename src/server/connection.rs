@@ -22,6 +22,7 @@ use super::frame::{read_frame, Reserved};
 use super::handlers::{self, Peer, Response};
 use super::sasl::{Login, Step};
 use super::sendfile::{self, send_file};
+use super::tls::Accept;
 use crate::acl::ANONYMOUS;
 use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
@@ -39,8 +40,9 @@ pub const SASL_RECEIVE_MAX: usize = 512 * 1024;
 type InFlight = (glommio::Task<Response>, RequestTimer, Reserved);
 
 /// Serves one connection; `login` when its listener's security settings apply (the
-/// client listener; not the brokers' replication listeners).
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool) {
+/// client listener; not the brokers' replication listeners); `tls` on a TLS listener,
+/// whose handshake comes first.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, tls: Option<Accept>) {
     let socket = stream.as_raw_fd();
     let _ = stream.set_nodelay(true);
     if let Err(error) = sendfile::set_nonblocking(socket) {
@@ -49,7 +51,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool) {
     }
     let _open = shard.metrics.connection_opened();
     // Kafka's form of the client's address, as DescribeGroups shows it.
-    let peer = Peer {
+    let mut peer = Peer {
         host: match stream.peer_addr() {
             Ok(peer) => format!("/{}", peer.ip()),
             Err(_) => String::new(),
@@ -59,19 +61,82 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool) {
     let login = login
         .then(|| Login::new(&shard.snapshot().broker.client_security))
         .flatten();
+    let activity = Activity::new();
+    let Some(tls) = tls else {
+        let wire = Wire { socket, tls: false };
+        return talk(&shard, stream, wire, (peer, login), &activity).await;
+    };
+    let handshake = async { tls.acceptor.accept(stream).await };
+    let stream = match shard
+        .unless_stopping(futures_lite::future::or(handshake, activity.expiry(idle_limit(&shard))))
+        .await
+    {
+        Some(Ok(stream)) => stream,
+        Some(Err(error)) => {
+            // Kafka counts a failed handshake as a failed authentication.
+            shard.metrics.authentications_failed.add(1);
+            tracing::debug!(%error, host = %peer.host, "TLS handshake failed; closing connection");
+            return;
+        }
+        None => return,
+    };
+    if login.is_none() {
+        // An SSL listener: the client certificate, if any, says who the client is.
+        match tls.principal(stream.get_ref().1) {
+            Ok(principal) => {
+                shard.metrics.authentications_succeeded.add(1);
+                if let Some(principal) = principal {
+                    peer.principal = principal;
+                }
+            }
+            Err(why) => {
+                shard.metrics.authentications_failed.add(1);
+                tracing::info!(host = %peer.host, "connection refused: {why}");
+                return;
+            }
+        }
+    }
+    let wire = Wire { socket, tls: true };
+    talk(&shard, stream, wire, (peer, login), &activity).await;
+}
+
+/// The socket under a connection's stream, and whether the stream is TLS: then bytes
+/// are read and written only through the stream (no `recv` or `sendfile` on the
+/// socket, which carries records, not requests).
+#[derive(Clone, Copy)]
+struct Wire {
+    socket: RawFd,
+    tls: bool,
+}
+
+/// Reads requests and writes their responses until either side ends.
+async fn talk<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
+    shard: &Rc<Shard>,
+    stream: S,
+    wire: Wire,
+    (peer, login): (Peer, Option<Login>),
+    activity: &Activity,
+) {
     // Unbuffered: frames are read partly from the socket itself (`frame`).
     let (reader, writer) = stream.split();
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
-    let activity = Activity::new();
     let reading = read_requests(
-        Rc::clone(&shard),
+        Rc::clone(shard),
         (peer, login),
-        (reader, socket),
+        (reader, wire),
         queue,
-        &activity,
+        activity,
     );
-    let writing = write_responses(&shard, socket, writer, responses, &activity);
+    let writing = write_responses(shard, wire, writer, responses, activity);
     futures::future::join(reading, writing).await;
+}
+
+/// `connections.max.idle.ms`, or `None` for no limit.
+fn idle_limit(shard: &Shard) -> Option<Duration> {
+    u64::try_from(shard.snapshot().broker.connections_max_idle_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// When the connection last read a request or wrote a response, and how many requests
@@ -121,16 +186,14 @@ impl Activity {
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
     (peer, mut login): (Peer, Option<Login>),
-    (mut reader, socket): (R, RawFd),
+    (mut reader, wire): (R, Wire),
     queue: local_channel::LocalSender<InFlight>,
     activity: &Activity,
 ) {
-    let broker = &shard.snapshot().broker;
-    let frame_max = broker.socket_request_max_bytes.max(0) as usize;
-    let idle = u64::try_from(broker.connections_max_idle_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
+    let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
+    let idle = idle_limit(&shard);
+    // Under TLS the socket carries records: frames are read through the stream.
+    let socket = (!wire.tls).then_some(wire.socket);
     let mut peer = Rc::new(peer);
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
@@ -292,7 +355,7 @@ impl Drop for Turn {
 
 async fn write_responses<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
-    socket: RawFd,
+    wire: Wire,
     mut writer: W,
     responses: local_channel::LocalReceiver<InFlight>,
     activity: &Activity,
@@ -310,12 +373,17 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
                 )),
                 Err(error) => Err(error),
             },
-            Response::Chunks(chunks) => write_chunks(shard, socket, &mut writer, chunks).await,
+            Response::Chunks(chunks) => write_chunks(shard, wire, &mut writer, chunks).await,
             Response::Nothing => Ok(()),
             Response::Close => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "request refused",
             )),
+        };
+        // A TLS stream holds what it encrypted until flushed.
+        let written = match written {
+            Ok(()) if wire.tls => writer.flush().await,
+            other => other,
         };
         if let Err(error) = written {
             tracing::debug!(%error, "closing connection");
@@ -326,7 +394,7 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
     }
     // Wakes the reader if it is still waiting for a frame.
     // SAFETY: shutdown on the connection's own open socket.
-    unsafe { libc::shutdown(socket, libc::SHUT_RDWR) };
+    unsafe { libc::shutdown(wire.socket, libc::SHUT_RDWR) };
     // Requests read but not answered still run to their end (a coordinator's write
     // stopped halfway would leave its state behind its log), unanswered.
     while let Some((task, _, _)) = responses.recv().await {
@@ -336,11 +404,11 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
 
 async fn write_chunks<W: futures::AsyncWrite + Unpin>(
     shard: &Shard,
-    socket: RawFd,
+    wire: Wire,
     writer: &mut W,
     chunks: Vec<Chunk<sendfile::SendSlice>>,
 ) -> io::Result<()> {
-    sendfile::set_cork(socket, true);
+    sendfile::set_cork(wire.socket, true);
     let mut result = Ok(());
     for chunk in chunks {
         result = match chunk {
@@ -348,11 +416,16 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
                 shard.metrics.fetch_framing_bytes.add(bytes.len() as u64);
                 writer.write_all(&bytes).await
             }
+            Chunk::File { file, length } if wire.tls => {
+                // TLS encrypts in userspace: the file's bytes go through it.
+                shard.metrics.fetch_copied_bytes.add(u64::from(length));
+                sendfile::copy_file(writer, &file, length as usize).await
+            }
             Chunk::File { file, length } => {
                 shard.metrics.fetch_sendfile_bytes.add(u64::from(length));
                 // Framing written so far must reach the socket before the file's bytes.
                 match writer.flush().await {
-                    Ok(()) => send_file(socket, writer, &file, length as usize).await,
+                    Ok(()) => send_file(wire.socket, writer, &file, length as usize).await,
                     Err(error) => Err(error),
                 }
             }
@@ -361,7 +434,7 @@ async fn write_chunks<W: futures::AsyncWrite + Unpin>(
             break;
         }
     }
-    sendfile::set_cork(socket, false);
+    sendfile::set_cork(wire.socket, false);
     result
 }
 

@@ -20,6 +20,10 @@ use crate::shard::Event;
 /// The least a frame's buffer grows by (small frames come whole in one allocation).
 const GROWTH_MIN: usize = 4096;
 
+/// The most read from a stream at once: a TLS record's most plaintext, so that what is
+/// zeroed before a read is about what the read brings.
+const STREAM_STEP: usize = 16 * 1024;
+
 /// A shard's budget for the bytes of requests read but not yet answered (its share of
 /// `queued.max.request.bytes`). Bytes count as they arrive (the buffers they fill), not
 /// as declared, so a peer that declares a large frame and sends nothing holds none of
@@ -103,12 +107,13 @@ impl Drop for Reserved {
 /// Reads one frame from `reader`, whose socket is `socket`: `None` at a clean end of
 /// stream between frames. A length outside `0..=frame_max` is an error (the caller
 /// closes, as Kafka does). The body is read once `budget` admits it, and its bytes
-/// count there until the returned `Reserved` drops. `reader` must not buffer: bytes are
-/// also received from `socket` directly, and it serves only to wait until the socket
-/// has more.
+/// count there until the returned `Reserved` drops. With a socket, `reader` must not
+/// buffer: bytes are also received from `socket` directly, and it serves only to wait
+/// until the socket has more. Without one (a TLS stream, whose socket carries records)
+/// every byte comes through `reader`, a step of at most `STREAM_STEP` at a time.
 pub async fn read_frame<R: futures::AsyncRead + Unpin>(
     reader: &mut R,
-    socket: RawFd,
+    socket: Option<RawFd>,
     frame_max: usize,
     budget: &RequestBudget,
 ) -> io::Result<Option<(Bytes, Reserved)>> {
@@ -129,10 +134,20 @@ pub async fn read_frame<R: futures::AsyncRead + Unpin>(
     while frame.len() < length {
         if frame.len() == frame.capacity() {
             let held = frame.capacity();
-            frame.reserve_exact(growth(frame.len(), length, queued(socket)));
+            let queued = socket.map_or(0, queued);
+            frame.reserve_exact(growth(frame.len(), length, queued));
             reserved.add(frame.capacity() - held);
         }
         let want = (length - frame.len()).min(frame.capacity() - frame.len());
+        let Some(socket) = socket else {
+            if read_some(reader, &mut frame, want.min(STREAM_STEP)).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a frame",
+                ));
+            }
+            continue;
+        };
         match receive(socket, &mut frame, want) {
             Ok(0) => {
                 return Err(io::Error::new(
@@ -153,6 +168,21 @@ pub async fn read_frame<R: futures::AsyncRead + Unpin>(
         }
     }
     Ok(Some((Bytes::from(frame), reserved)))
+}
+
+/// Reads up to `want` bytes from `reader` onto the end of `frame`, which has the room.
+/// The bytes are zeroed first (the stream writes only into initialized memory), never
+/// more than `want`.
+async fn read_some<R: futures::AsyncRead + Unpin>(
+    reader: &mut R,
+    frame: &mut Vec<u8>,
+    want: usize,
+) -> io::Result<usize> {
+    let start = frame.len();
+    frame.resize(start + want, 0);
+    let read = reader.read(&mut frame[start..]).await;
+    frame.truncate(start + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// How much room to add to a frame of `length` bytes of which `read` are in: what the
@@ -233,7 +263,7 @@ mod tests {
                 let socket = stream.as_raw_fd();
                 let mut results = Vec::new();
                 while results.len() < count {
-                    let result = read_frame(&mut stream, socket, max, &budget)
+                    let result = read_frame(&mut stream, Some(socket), max, &budget)
                         .await
                         .map(|frame| frame.map(|(bytes, _)| bytes));
                     let failed = result.is_err();

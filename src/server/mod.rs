@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod quotas;
 pub mod sasl;
 pub mod sendfile;
+pub mod tls;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,8 +28,9 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Accepts connections until the broker stops, then waits for the open ones to finish
-/// what they were doing. `login`: the client listener's security settings apply.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool) {
+/// what they were doing. `login`: the client listener's security settings apply;
+/// `tls`: its TLS config, on an SSL or SASL_SSL listener.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, mut tls: Option<tls::Tls>) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     // Whether accepting is paused for lack of descriptors or memory: said once per episode.
@@ -67,8 +69,9 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool) {
         };
         open.set(open.get() + 1);
         let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
+        let accept = tls.as_mut().map(tls::Tls::accept);
         let served = connections.spawn(async move {
-            connection::serve(shard, stream, login).await;
+            connection::serve(shard, stream, login, accept).await;
             drop(slot);
             open.set(open.get() - 1);
         });

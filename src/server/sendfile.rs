@@ -7,6 +7,10 @@
 //! io_uring (as the frame reader waits for a request's next byte); sendfile then goes on
 //! after it. Nothing blocks a thread, and a consumer that reads nothing costs only its
 //! pending poll.
+//!
+//! A TLS connection cannot take sendfile (this kernel has no TLS offload, and rustls
+//! encrypts in userspace): `copy_file` reads the file's bytes from the page cache and
+//! writes them through the connection's TLS stream.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -70,6 +74,44 @@ pub async fn send_file<W: futures::AsyncWrite + Unpin>(
             }
             io::ErrorKind::Interrupted => {}
             _ => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// How much of a file `copy_file` holds in memory at once.
+const COPY_STEP: usize = 64 * 1024;
+
+/// Writes `length` bytes of `slice` through `writer` (a TLS stream, which must see the
+/// bytes to encrypt them), a step at a time. Fails if the file turns out shorter.
+pub async fn copy_file<W: futures::AsyncWrite + Unpin>(
+    writer: &mut W,
+    slice: &SendSlice,
+    length: usize,
+) -> io::Result<()> {
+    let mut buffer = vec![0u8; length.min(COPY_STEP)];
+    let mut offset = slice.position as libc::off_t;
+    let mut remaining = length;
+    while remaining > 0 {
+        let step = remaining.min(buffer.len());
+        // SAFETY: reads at most `step` bytes into `buffer`, which holds at least that
+        // many, from an open descriptor.
+        let read = unsafe {
+            libc::pread(slice.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), step, offset)
+        };
+        match read {
+            0 => return Err(file_ended()),
+            read if read > 0 => {
+                writer.write_all(&buffer[..read as usize]).await?;
+                offset += read as libc::off_t;
+                remaining -= read as usize;
+            }
+            _ => {
+                let error = io::Error::last_os_error();
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
         }
     }
     Ok(())

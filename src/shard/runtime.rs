@@ -79,6 +79,11 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         None if !config.kraft.is_broker() => loopback(),
         None => anyhow::bail!("no listener for clients"),
     };
+    // Certificates are read before anything binds: a wrong one stops the start, named.
+    let tls = match &broker.client_security.tls {
+        Some(settings) => Some(crate::server::tls::Tls::load(settings)?),
+        None => None,
+    };
     // Port 0 is resolved once here, so every shard binds the same port.
     let address = resolve(&listener.bind_address())?;
     let placeholder = claim(address)?;
@@ -145,6 +150,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         let controlled = controlled_rx.take();
         let listeners = Listeners {
             address,
+            tls: tls.clone(),
             metrics: if index == 0 { metrics.take() } else { None },
             replication: replication.next(),
             replication_ports: replication_ports.clone(),
@@ -371,6 +377,8 @@ fn spawn_signal_thread(events: mpsc::Sender<Event>) -> anyhow::Result<()> {
 /// registers).
 struct Listeners {
     address: SocketAddr,
+    /// The client listener's TLS config, on an SSL or SASL_SSL listener.
+    tls: Option<crate::server::tls::Tls>,
     metrics: Option<std::net::TcpListener>,
     replication: Option<std::net::TcpListener>,
     replication_ports: Vec<u16>,
@@ -538,7 +546,8 @@ async fn listen_and_serve(
         // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
         let replication =
             unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
-        glommio::spawn_local(crate::server::serve(Rc::clone(shard), replication, false)).detach();
+        let serving = crate::server::serve(Rc::clone(shard), replication, false, None);
+        glommio::spawn_local(serving).detach();
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }
     let metrics = match listeners.metrics {
@@ -557,7 +566,7 @@ async fn listen_and_serve(
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();
-    crate::server::serve(Rc::clone(shard), listener, true).await;
+    crate::server::serve(Rc::clone(shard), listener, true, listeners.tls).await;
     Ok(())
 }
 

@@ -141,7 +141,7 @@ impl Member {
         let budget = RequestBudget::new(None);
         let me = raft_id(self.registration.node);
         loop {
-            let read = read_frame(&mut stream, socket, FRAME_MAX, &budget);
+            let read = read_frame(&mut stream, Some(socket), FRAME_MAX, &budget);
             let idle = async {
                 glommio::timer::sleep(INBOUND_IDLE).await;
                 Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))

@@ -1,0 +1,238 @@
+//! TLS settings: Kafka's `ssl.*` broker keys, each of which a listener may override
+//! with `listener.name.<listener>.ssl.*` (the listener's name in lower case), resolved
+//! into a TLS listener's `TlsSettings`. shoal reads PEM keystores and truststores only
+//! (`ssl.keystore.type=PEM`, Kafka's KIP-651): files, or PEM text in the settings.
+//!
+//! Private keys, passwords and inline PEM are Kafka's PASSWORD keys: described as
+//! sensitive, without their value, and never repeated in an error.
+
+use std::path::PathBuf;
+
+use crate::security::tls::{self, ClientAuth, Keystore, Pem, PrincipalRules, TlsSettings};
+
+use super::broker::BrokerConfig;
+use super::broker_keys::BrokerKey;
+use super::listener::Listener;
+use super::value::{invalid, split_list};
+use super::{ConfigError, ConfigType};
+
+/// The keys, their types and Kafka's defaults.
+const KEYS: &[(&str, ConfigType, Option<&str>)] = &[
+    ("ssl.keystore.type", ConfigType::String, Some("JKS")),
+    ("ssl.keystore.location", ConfigType::String, None),
+    ("ssl.keystore.password", ConfigType::Password, None),
+    ("ssl.key.password", ConfigType::Password, None),
+    ("ssl.keystore.certificate.chain", ConfigType::Password, None),
+    ("ssl.keystore.key", ConfigType::Password, None),
+    ("ssl.truststore.type", ConfigType::String, Some("JKS")),
+    ("ssl.truststore.location", ConfigType::String, None),
+    ("ssl.truststore.password", ConfigType::Password, None),
+    ("ssl.truststore.certificates", ConfigType::Password, None),
+    ("ssl.client.auth", ConfigType::String, Some("none")),
+    ("ssl.principal.mapping.rules", ConfigType::String, Some("DEFAULT")),
+    ("ssl.enabled.protocols", ConfigType::List, Some("TLSv1.2,TLSv1.3")),
+    ("ssl.protocol", ConfigType::String, Some("TLSv1.3")),
+    ("ssl.cipher.suites", ConfigType::List, Some("")),
+    (
+        "ssl.endpoint.identification.algorithm",
+        ConfigType::String,
+        Some("https"),
+    ),
+];
+
+macro_rules! ssl_key {
+    ($name:literal, $kind:expr) => {
+        BrokerKey {
+            name: $name,
+            kind: $kind,
+            dynamic: false,
+            apply: set,
+            render: |c| rendered(c, $name),
+        }
+    };
+}
+
+/// The broker-key rows of the `ssl.*` keys (`broker_keys` lists them after its own).
+pub(crate) static SSL_KEYS: &[BrokerKey] = &[
+    ssl_key!("ssl.keystore.type", ConfigType::String),
+    ssl_key!("ssl.keystore.location", ConfigType::String),
+    ssl_key!("ssl.keystore.password", ConfigType::Password),
+    ssl_key!("ssl.key.password", ConfigType::Password),
+    ssl_key!("ssl.keystore.certificate.chain", ConfigType::Password),
+    ssl_key!("ssl.keystore.key", ConfigType::Password),
+    ssl_key!("ssl.truststore.type", ConfigType::String),
+    ssl_key!("ssl.truststore.location", ConfigType::String),
+    ssl_key!("ssl.truststore.password", ConfigType::Password),
+    ssl_key!("ssl.truststore.certificates", ConfigType::Password),
+    ssl_key!("ssl.client.auth", ConfigType::String),
+    ssl_key!("ssl.principal.mapping.rules", ConfigType::String),
+    ssl_key!("ssl.enabled.protocols", ConfigType::List),
+    ssl_key!("ssl.protocol", ConfigType::String),
+    ssl_key!("ssl.cipher.suites", ConfigType::List),
+    ssl_key!("ssl.endpoint.identification.algorithm", ConfigType::String),
+];
+
+/// Whether `setting` (a key without its listener prefix) is one of the `ssl.*` keys.
+pub(crate) fn is_key(setting: &str) -> bool {
+    KEYS.iter().any(|(name, _, _)| *name == setting)
+}
+
+/// Stores `value` for `key`, checked as far as it can be alone.
+fn set(c: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
+    check(key, value)?;
+    c.ssl.insert(key.to_string(), value.to_string());
+    Ok(())
+}
+
+fn check(key: &str, value: &str) -> Result<(), ConfigError> {
+    let setting = key.rsplit_once("ssl.").map_or(key, |(_, s)| s);
+    match setting {
+        "client.auth" if ClientAuth::parse(value).is_none() => {
+            Err(invalid(key, value, "one of required, requested, none"))
+        }
+        "principal.mapping.rules" => PrincipalRules::parse(value)
+            .map(drop)
+            .map_err(|why| invalid(key, value, why)),
+        "enabled.protocols" => match split_list(value)
+            .iter()
+            .find(|v| !tls::VERSIONS.contains(v))
+        {
+            Some(_) => Err(invalid(key, value, "TLSv1.2 and/or TLSv1.3")),
+            None => Ok(()),
+        },
+        "protocol" if !matches!(value, "TLSv1.2" | "TLSv1.3" | "TLS") => {
+            Err(invalid(key, value, "TLSv1.2, TLSv1.3 or TLS"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The value of `key` as DescribeConfigs shows it (a sensitive key never).
+fn rendered(c: &BrokerConfig, key: &str) -> Option<String> {
+    let (_, kind, default) = KEYS.iter().find(|(name, _, _)| *name == key)?;
+    if *kind == ConfigType::Password {
+        return None;
+    }
+    c.ssl
+        .get(key)
+        .cloned()
+        .or_else(|| default.map(str::to_string))
+}
+
+/// `listener`'s TLS settings, checked: a PEM keystore (a file, or chain and key inline),
+/// an optional PEM truststore, and the rest of the `ssl.*` keys, each the listener's
+/// own (`listener.name.<listener>.ssl.*`) if set, else the broker's.
+pub(crate) fn listener_tls(
+    config: &BrokerConfig,
+    listener: &Listener,
+) -> Result<TlsSettings, ConfigError> {
+    let prefix = format!("{}{}.", super::sasl::LISTENER_PREFIX, listener.name.to_ascii_lowercase());
+    let get = |key: &str| -> Result<(String, Option<String>), ConfigError> {
+        let prefixed = format!("{prefix}{key}");
+        if let Some(value) = config.listener_setting(&prefixed) {
+            check(&prefixed, value)?;
+            return Ok((prefixed, Some(value.to_string())));
+        }
+        let default = KEYS.iter().find(|(name, _, _)| *name == key).and_then(|k| k.2);
+        let value = config.ssl.get(key).cloned().or(default.map(str::to_string));
+        Ok((key.to_string(), value.filter(|v| !v.is_empty())))
+    };
+    let pem_only = |key: &str| -> Result<(), ConfigError> {
+        let (name, value) = get(key)?;
+        let value = value.unwrap_or_default();
+        match value.eq_ignore_ascii_case("PEM") {
+            true => Ok(()),
+            false => Err(invalid(
+                &name,
+                &value,
+                format!(
+                    "PEM (shoal reads PEM files and inline PEM only, for TLS listener {}; \
+                     keytool and openssl convert a JKS or PKCS12 store)",
+                    listener.name
+                ),
+            )),
+        }
+    };
+    let hidden = "(not shown)";
+    for key in ["ssl.keystore.password", "ssl.key.password", "ssl.truststore.password"] {
+        let (name, value) = get(key)?;
+        if value.is_some() {
+            let why = match key {
+                "ssl.key.password" => "unset: shoal does not read encrypted private keys yet; store the key unencrypted, readable only by the broker's user",
+                _ => "unset: a PEM store has no password (Kafka refuses one too)",
+            };
+            return Err(invalid(&name, hidden, why));
+        }
+    }
+    let keystore = match (
+        get("ssl.keystore.location")?,
+        get("ssl.keystore.certificate.chain")?,
+        get("ssl.keystore.key")?,
+    ) {
+        ((_, Some(location)), (_, None), (_, None)) => Keystore::File(PathBuf::from(location)),
+        ((_, None), (_, Some(chain)), (_, Some(key))) => Keystore::Inline { chain, key },
+        _ => {
+            return Err(invalid(
+                "ssl.keystore.location",
+                hidden,
+                format!(
+                    "for TLS listener {}: either ssl.keystore.location (a PEM file with the \
+                     certificate chain and the private key) or both ssl.keystore.certificate.chain \
+                     and ssl.keystore.key",
+                    listener.name
+                ),
+            ))
+        }
+    };
+    pem_only("ssl.keystore.type")?;
+    let truststore = match (
+        get("ssl.truststore.location")?.1,
+        get("ssl.truststore.certificates")?.1,
+    ) {
+        (None, None) => None,
+        (Some(location), None) => Some(Pem::File(PathBuf::from(location))),
+        (None, Some(certificates)) => Some(Pem::Inline(certificates)),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "ssl.truststore.location",
+                hidden,
+                "unset when ssl.truststore.certificates is set (one of the two)",
+            ))
+        }
+    };
+    if truststore.is_some() {
+        pem_only("ssl.truststore.type")?;
+    }
+    let (auth_key, auth) = get("ssl.client.auth")?;
+    let client_auth = auth
+        .as_deref()
+        .and_then(ClientAuth::parse)
+        .unwrap_or(ClientAuth::None);
+    if client_auth != ClientAuth::None && truststore.is_none() {
+        return Err(invalid(
+            &auth_key,
+            &auth.unwrap_or_default(),
+            "none unless ssl.truststore.location or ssl.truststore.certificates names the CAs \
+             client certificates chain to",
+        ));
+    }
+    let (versions_key, versions) = get("ssl.enabled.protocols")?;
+    let versions = strings(&versions.unwrap_or_default());
+    if versions.is_empty() {
+        return Err(invalid(&versions_key, "", "TLSv1.2 and/or TLSv1.3"));
+    }
+    Ok(TlsSettings {
+        keystore,
+        truststore,
+        client_auth,
+        versions,
+        cipher_suites: strings(&get("ssl.cipher.suites")?.1.unwrap_or_default()),
+        principal_rules: get("ssl.principal.mapping.rules")?
+            .1
+            .unwrap_or_else(|| "DEFAULT".to_string()),
+    })
+}
+
+fn strings(list: &str) -> Vec<String> {
+    split_list(list).into_iter().map(str::to_string).collect()
+}

@@ -1,0 +1,535 @@
+//! TLS for SSL and SASL_SSL listeners, with rustls: a listener's settings as Kafka's
+//! `ssl.*` keys give them, the rustls server config built from PEM text, and the
+//! principal of a client certificate (its subject as Java's `X500Principal` prints it,
+//! through `ssl.principal.mapping.rules`). Reading the PEM files is the caller's.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use regex::Regex;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+
+/// Where PEM text comes from: a file (`ssl.keystore.location`), or the setting itself
+/// (`ssl.keystore.certificate.chain`, `ssl.keystore.key`, `ssl.truststore.certificates`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Pem {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl fmt::Debug for Pem {
+    /// Inline PEM may be a private key: never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pem::File(path) => write!(f, "File({})", path.display()),
+            Pem::Inline(_) => f.write_str("Inline(..)"),
+        }
+    }
+}
+
+/// The server's certificate chain and private key: one PEM file holding both (Kafka's
+/// `ssl.keystore.location` with `ssl.keystore.type=PEM`), or each inline.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Keystore {
+    File(PathBuf),
+    Inline { chain: String, key: String },
+}
+
+impl fmt::Debug for Keystore {
+    /// The inline key is never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keystore::File(path) => write!(f, "File({})", path.display()),
+            Keystore::Inline { .. } => f.write_str("Inline(..)"),
+        }
+    }
+}
+
+/// `ssl.client.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    Requested,
+    Required,
+}
+
+impl ClientAuth {
+    /// Kafka's values, in any case.
+    pub fn parse(value: &str) -> Option<ClientAuth> {
+        Some(match value.to_ascii_lowercase().as_str() {
+            "none" => ClientAuth::None,
+            "requested" => ClientAuth::Requested,
+            "required" => ClientAuth::Required,
+            _ => return None,
+        })
+    }
+}
+
+/// The TLS protocol versions rustls speaks, by Kafka's (JSSE's) names.
+pub const VERSIONS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
+
+/// A TLS listener's settings, checked (`config::ssl` builds them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub keystore: Keystore,
+    /// The CAs client certificates must chain to; needed when clients may present one.
+    pub truststore: Option<Pem>,
+    pub client_auth: ClientAuth,
+    /// Among `VERSIONS`, at least one.
+    pub versions: Vec<String>,
+    /// IANA names (`TLS_AES_128_GCM_SHA256`); empty: rustls's defaults.
+    pub cipher_suites: Vec<String>,
+    /// `ssl.principal.mapping.rules`, as given (it parses).
+    pub principal_rules: String,
+}
+
+/// PEM text read for a listener: the chain and key, and the trusted CAs.
+pub struct Material {
+    pub chain: Vec<u8>,
+    pub key: Vec<u8>,
+    pub trust: Option<Vec<u8>>,
+}
+
+/// The rustls server config for `settings` from `material`; the error says which part
+/// is wrong (never its content).
+pub fn server_config(settings: &TlsSettings, material: &Material) -> Result<ServerConfig, String> {
+    let chain = certificates(&material.chain, "the certificate chain")?;
+    if material
+        .key
+        .windows(b"ENCRYPTED PRIVATE KEY".len())
+        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+    {
+        return Err("the private key is encrypted, which shoal does not read yet (ssl.key.password): \
+                    store it unencrypted (openssl pkcs8 -topk8 -nocrypt) with permissions only the broker's user can read"
+            .to_string());
+    }
+    let key = PrivateKeyDer::from_pem_slice(&material.key)
+        .map_err(|e| format!("no private key in PEM form ({e})"))?;
+    let provider = Arc::new(provider(&settings.cipher_suites)?);
+    let versions: Vec<&'static SupportedProtocolVersion> = settings
+        .versions
+        .iter()
+        .filter_map(|v| match v.as_str() {
+            "TLSv1.2" => Some(&rustls::version::TLS12),
+            "TLSv1.3" => Some(&rustls::version::TLS13),
+            _ => None,
+        })
+        .collect();
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("ssl.enabled.protocols and ssl.cipher.suites: {e}"))?;
+    let builder = match (settings.client_auth, &material.trust) {
+        (ClientAuth::None, _) => builder.with_no_client_auth(),
+        (_, None) => {
+            return Err(
+                "ssl.client.auth asks for client certificates: set ssl.truststore.location or \
+                 ssl.truststore.certificates to the CAs they chain to"
+                    .to_string(),
+            )
+        }
+        (auth, Some(trust)) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in certificates(trust, "the truststore")? {
+                roots
+                    .add(certificate)
+                    .map_err(|e| format!("a truststore certificate: {e}"))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = match auth {
+                ClientAuth::Requested => verifier.allow_unauthenticated(),
+                _ => verifier,
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| format!("the truststore: {e}"))?,
+            )
+        }
+    };
+    builder
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate chain and key: {e}"))
+}
+
+fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("{what} holds no certificate in PEM form"));
+    }
+    Ok(certificates)
+}
+
+/// rustls's ring provider, its suites narrowed to `names` (IANA names) when any are given.
+fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, String> {
+    // Deprecated in favour of aws-lc-rs for its post-quantum key exchange, which the
+    // Kafka clients' TLS libraries do not offer; ring builds without cmake.
+    #[allow(deprecated)]
+    let mut provider = rustls::crypto::ring::default_provider();
+    if names.is_empty() {
+        return Ok(provider);
+    }
+    for name in names {
+        if !provider.cipher_suites.iter().any(|s| &iana_name(s) == name) {
+            let known: Vec<String> = provider.cipher_suites.iter().map(iana_name).collect();
+            return Err(format!(
+                "ssl.cipher.suites names {name}, which shoal does not offer (it offers {})",
+                known.join(", ")
+            ));
+        }
+    }
+    provider
+        .cipher_suites
+        .retain(|suite| names.contains(&iana_name(suite)));
+    Ok(provider)
+}
+
+/// A suite's IANA name, as Kafka's `ssl.cipher.suites` lists them.
+fn iana_name(suite: &rustls::SupportedCipherSuite) -> String {
+    let name = format!("{:?}", suite.suite());
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name,
+    }
+}
+
+/// The subject of a DER certificate as Java's `X500Principal.getName()` writes it
+/// (RFC 2253: the most specific name first, `CN=alice,OU=eng,O=acme,C=US`).
+pub fn subject_name(der: &[u8]) -> Result<String, String> {
+    use x509_parser::prelude::FromDer;
+    let (_, certificate) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| format!("the client certificate does not parse: {e}"))?;
+    let names: Vec<String> = certificate
+        .subject()
+        .iter_rdn()
+        .map(|rdn| {
+            let parts: Vec<String> = rdn.iter().map(attribute).collect();
+            parts.join("+")
+        })
+        .collect();
+    Ok(names.into_iter().rev().collect::<Vec<_>>().join(","))
+}
+
+/// One `type=value` of a name: a keyword RFC 2253 knows with its string, else the
+/// type's OID with the value's DER in hex, as Java writes them.
+fn attribute(attribute: &x509_parser::x509::AttributeTypeAndValue) -> String {
+    let oid = attribute.attr_type().to_id_string();
+    let keyword = match oid.as_str() {
+        "2.5.4.3" => Some("CN"),
+        "2.5.4.6" => Some("C"),
+        "2.5.4.7" => Some("L"),
+        "2.5.4.8" => Some("ST"),
+        "2.5.4.9" => Some("STREET"),
+        "2.5.4.10" => Some("O"),
+        "2.5.4.11" => Some("OU"),
+        "0.9.2342.19200300.100.1.25" => Some("DC"),
+        "0.9.2342.19200300.100.1.1" => Some("UID"),
+        _ => None,
+    };
+    match (keyword, attribute.as_str()) {
+        (Some(keyword), Ok(value)) => format!("{keyword}={}", escape(value)),
+        _ => {
+            let value = attribute.attr_value();
+            let content = value.as_bytes();
+            let mut der = vec![value.tag().0 as u8];
+            match u8::try_from(content.len()) {
+                Ok(short) if short < 0x80 => der.push(short),
+                _ => {
+                    let length = (content.len() as u32).to_be_bytes();
+                    let skip = length.iter().take_while(|b| **b == 0).count();
+                    der.push(0x80 | (4 - skip) as u8);
+                    der.extend_from_slice(&length[skip..]);
+                }
+            }
+            der.extend_from_slice(content);
+            let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{oid}=#{hex}")
+        }
+    }
+}
+
+/// RFC 2253's escapes: its special characters, and a leading `#` or space and a
+/// trailing space.
+fn escape(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// `ssl.principal.mapping.rules`: `DEFAULT` (the whole name) and
+/// `RULE:pattern/replacement/[LU]` rules, comma-separated, tried in order; the first
+/// whose pattern matches the whole name gives the principal's name. Patterns are
+/// Rust's `regex` syntax, which shares Java's for what mapping rules use (no
+/// look-around, no back-references in patterns).
+#[derive(Debug)]
+pub struct PrincipalRules {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+enum Rule {
+    Default,
+    Map {
+        /// The pattern, anchored: a rule applies only when it matches the whole name.
+        whole: Regex,
+        pattern: Regex,
+        /// In `regex`'s replacement syntax.
+        replacement: String,
+        case: Case,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Keep,
+    Lower,
+    Upper,
+}
+
+impl PrincipalRules {
+    pub fn parse(rules: &str) -> Result<PrincipalRules, String> {
+        let mut parsed = Vec::new();
+        let mut rest = rules.trim();
+        while !rest.is_empty() {
+            let (rule, after) = if let Some(after) = rest.strip_prefix("DEFAULT") {
+                if !after.trim_start().is_empty() && !after.trim_start().starts_with(',') {
+                    return Err(format!("invalid rule `{rest}`: text after DEFAULT"));
+                }
+                (Rule::Default, after)
+            } else if let Some(after) = rest.strip_prefix("RULE:") {
+                let (pattern, after) = until_slash(after)
+                    .ok_or_else(|| format!("invalid rule `{rest}`: no / after its pattern"))?;
+                let (replacement, after) = until_slash(after).ok_or_else(|| {
+                    format!("invalid rule `{rest}`: no / after its replacement")
+                })?;
+                let (case, after) = match after.chars().next() {
+                    Some('L') => (Case::Lower, &after[1..]),
+                    Some('U') => (Case::Upper, &after[1..]),
+                    _ => (Case::Keep, after),
+                };
+                let compile = |source: &str| {
+                    Regex::new(source).map_err(|e| format!("invalid rule pattern `{pattern}`: {e}"))
+                };
+                let pattern_regex = compile(pattern)?;
+                let rule = Rule::Map {
+                    whole: compile(&format!("^(?:{pattern})$"))?,
+                    replacement: replacement_of(replacement, pattern_regex.captures_len() - 1),
+                    pattern: pattern_regex,
+                    case,
+                };
+                (rule, after)
+            } else {
+                return Err(format!(
+                    "invalid rule `{rest}`: rules are DEFAULT or RULE:pattern/replacement/[LU]"
+                ));
+            };
+            parsed.push(rule);
+            // Anything up to the next comma belongs to this rule and is ignored, as Kafka
+            // ignores it.
+            rest = match after.split_once(',') {
+                Some((_, next)) => next.trim_start(),
+                None => "",
+            };
+        }
+        Ok(PrincipalRules { rules: parsed })
+    }
+
+    /// The principal's name for a subject, from the first rule that applies; `None`
+    /// when none does (Kafka then refuses the connection).
+    pub fn name(&self, subject: &str) -> Option<String> {
+        self.rules.iter().find_map(|rule| match rule {
+            Rule::Default => Some(subject.to_string()),
+            Rule::Map {
+                whole,
+                pattern,
+                replacement,
+                case,
+            } => {
+                if !whole.is_match(subject) {
+                    return None;
+                }
+                let name = pattern.replace_all(subject, replacement.as_str());
+                Some(match case {
+                    Case::Keep => name.into_owned(),
+                    Case::Lower => name.to_lowercase(),
+                    Case::Upper => name.to_uppercase(),
+                })
+            }
+        })
+    }
+}
+
+/// The text before the first `/` not escaped by a backslash, and what follows it.
+fn until_slash(text: &str) -> Option<(&str, &str)> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '/' if !escaped => return Some((&text[..i], &text[i + 1..])),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// A Java replacement (`$1` group references, `\x` a literal x) in `regex`'s syntax.
+/// A reference past the pattern's `groups` loses digits from its end while it names
+/// 10 or more, and is literal text if it still names no group (Kafka's reading).
+fn replacement_of(java: &str, groups: usize) -> String {
+    let mut out = String::new();
+    let mut chars = java.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(literal) = chars.next() {
+                    push_literal(&mut out, literal);
+                }
+            }
+            '$' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                let mut used = digits.len();
+                let mut index: usize = digits.parse().unwrap_or(usize::MAX);
+                while index > groups && index >= 10 && used > 1 {
+                    index /= 10;
+                    used -= 1;
+                }
+                if digits.is_empty() || index > groups {
+                    out.push_str("$$");
+                    out.push_str(&digits);
+                } else {
+                    out.push_str(&format!("${{{index}}}"));
+                    out.push_str(&digits[used..]);
+                }
+            }
+            other => push_literal(&mut out, other),
+        }
+    }
+    out
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '$' {
+        out.push_str("$$");
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(rules: &str, subject: &str) -> Option<String> {
+        PrincipalRules::parse(rules).unwrap().name(subject)
+    }
+
+    #[test]
+    fn kafka_s_mapping_rules_map_names_as_its_documentation_shows() {
+        let subject = "CN=kafka-client,OU=ServiceUsers,O=Unknown,L=Unknown,ST=Unknown,C=Unknown";
+        assert_eq!(map("DEFAULT", subject).as_deref(), Some(subject));
+        let rules = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L,DEFAULT";
+        assert_eq!(map(rules, subject).as_deref(), Some("kafka-client"));
+        assert_eq!(
+            map(rules, "CN=Admin,OU=Ops,O=A,L=B,ST=C,C=D").as_deref(),
+            Some("admin@ops")
+        );
+        assert_eq!(map(rules, "CN=x").as_deref(), Some("CN=x"), "DEFAULT last");
+        assert_eq!(
+            map("RULE:^CN=(.*)$/$1/U", "CN=alice").as_deref(),
+            Some("ALICE")
+        );
+        // No rule applies: no principal (the connection is refused).
+        assert_eq!(map("RULE:^CN=(.*)$/$1/", "O=acme"), None);
+        // Spaces around rules, an escaped slash in a pattern, a literal $ and a
+        // reference past the groups.
+        assert_eq!(
+            map(" RULE:^CN=(.*)\\/x$/$1\\$$2/ , DEFAULT ", "CN=a/x").as_deref(),
+            Some("a$$2")
+        );
+        assert_eq!(
+            map("RULE:^CN=(.*)$/$10/", "CN=a").as_deref(),
+            Some("a0"),
+            "$10 with one group is $1 then 0"
+        );
+    }
+
+    #[test]
+    fn malformed_rules_are_refused() {
+        for rules in [
+            "RULE:^CN=(.*)$",
+            "RULE:^CN=(.*)$/$1",
+            "DEFAULTS",
+            "NOPE",
+            "RULE:(/x/",
+        ] {
+            assert!(PrincipalRules::parse(rules).is_err(), "{rules}");
+        }
+        assert!(PrincipalRules::parse("").unwrap().name("CN=a").is_none());
+    }
+
+    #[test]
+    fn rfc_2253_escapes_special_characters() {
+        assert_eq!(escape("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape("#x "), "\\#x\\ ");
+        assert_eq!(escape(" "), "\\ ");
+        assert_eq!(escape("plain"), "plain");
+    }
+
+    #[test]
+    fn client_auth_takes_kafka_s_values_in_any_case() {
+        assert_eq!(ClientAuth::parse("REQUIRED"), Some(ClientAuth::Required));
+        assert_eq!(ClientAuth::parse("requested"), Some(ClientAuth::Requested));
+        assert_eq!(ClientAuth::parse("none"), Some(ClientAuth::None));
+        assert_eq!(ClientAuth::parse("yes"), None);
+    }
+
+    #[test]
+    fn pem_that_is_not_a_certificate_or_key_is_refused_by_name() {
+        let settings = TlsSettings {
+            keystore: Keystore::Inline {
+                chain: String::new(),
+                key: String::new(),
+            },
+            truststore: None,
+            client_auth: ClientAuth::None,
+            versions: vec!["TLSv1.3".to_string()],
+            cipher_suites: Vec::new(),
+            principal_rules: "DEFAULT".to_string(),
+        };
+        let material = Material {
+            chain: b"not pem".to_vec(),
+            key: Vec::new(),
+            trust: None,
+        };
+        let error = server_config(&settings, &material).unwrap_err();
+        assert!(error.contains("certificate chain holds no certificate"), "{error}");
+        let encrypted = Material {
+            chain: Vec::new(),
+            key: b"-----BEGIN ENCRYPTED PRIVATE KEY-----".to_vec(),
+            trust: None,
+        };
+        assert!(server_config(&settings, &encrypted).is_err());
+        assert!(format!("{:?}", settings.keystore).contains(".."));
+        assert!(provider(&["TLS_NOPE".to_string()]).is_err());
+        let named = provider(&["TLS_AES_128_GCM_SHA256".to_string()]).unwrap();
+        assert_eq!(named.cipher_suites.len(), 1);
+    }
+}

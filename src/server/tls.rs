@@ -1,0 +1,148 @@
+//! A TLS listener's server side: its rustls config, loaded from the PEM files or inline
+//! PEM of its settings, reloaded when those files change (checked at most once a
+//! second, when a connection comes), and the principal of a client certificate.
+//!
+//! Each shard keeps its own `Tls` in its accept loop: a reload on one shard is that
+//! shard's, with nothing shared on the request path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use futures_rustls::TlsAcceptor;
+use rustls::ServerConfig;
+
+use crate::security::tls::{self, Keystore, Material, Pem, PrincipalRules, TlsSettings};
+
+/// How often, at most, the files are looked at for a change.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// What a file's change shows in: its modification time, length and inode.
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+#[derive(Clone)]
+pub struct Tls {
+    settings: TlsSettings,
+    config: Arc<ServerConfig>,
+    rules: Arc<PrincipalRules>,
+    stamps: Vec<(PathBuf, Stamp)>,
+    checked: Instant,
+}
+
+impl Tls {
+    /// Loads `settings`' certificates and key: an error names the file or setting that
+    /// is wrong (start-up stops on it).
+    pub fn load(settings: &TlsSettings) -> anyhow::Result<Tls> {
+        let rules = PrincipalRules::parse(&settings.principal_rules)
+            .map_err(|why| anyhow::anyhow!("ssl.principal.mapping.rules: {why}"))?;
+        let files = files(settings);
+        let stamps = files.iter().map(|f| (f.clone(), stamp(f))).collect();
+        let config = build(settings)?;
+        Ok(Tls {
+            settings: settings.clone(),
+            config: Arc::new(config),
+            rules: Arc::new(rules),
+            stamps,
+            checked: Instant::now(),
+        })
+    }
+
+    /// What a new connection's handshake needs, after a reload if the files changed
+    /// since they were last read. A reload that fails is logged and the last good
+    /// config kept (until the files change again).
+    pub fn accept(&mut self) -> Accept {
+        if self.checked.elapsed() >= RELOAD_CHECK {
+            self.checked = Instant::now();
+            let now: Vec<(PathBuf, Stamp)> = self
+                .stamps
+                .iter()
+                .map(|(file, _)| (file.clone(), stamp(file)))
+                .collect();
+            if now != self.stamps {
+                self.stamps = now;
+                match build(&self.settings) {
+                    Ok(config) => {
+                        self.config = Arc::new(config);
+                        tracing::info!("TLS certificates reloaded: their files changed");
+                    }
+                    Err(error) => tracing::warn!(
+                        "TLS certificates not reloaded, the last ones stay in use: {error:#}"
+                    ),
+                }
+            }
+        }
+        Accept {
+            acceptor: TlsAcceptor::from(Arc::clone(&self.config)),
+            rules: Arc::clone(&self.rules),
+        }
+    }
+}
+
+/// One connection's handshake: the acceptor, and the rules that map its client
+/// certificate to a principal.
+pub struct Accept {
+    pub acceptor: TlsAcceptor,
+    rules: Arc<PrincipalRules>,
+}
+
+impl Accept {
+    /// The principal a client certificate proves (`User:` and its subject mapped by
+    /// `ssl.principal.mapping.rules`); `Ok(None)` without a certificate; an error when
+    /// no rule maps its subject (Kafka refuses the connection then).
+    pub fn principal(&self, session: &rustls::ServerConnection) -> Result<Option<String>, String> {
+        let Some(certificate) = session.peer_certificates().and_then(|c| c.first()) else {
+            return Ok(None);
+        };
+        let subject = tls::subject_name(certificate)?;
+        match self.rules.name(&subject) {
+            Some(name) => Ok(Some(crate::security::user_principal(&name))),
+            None => Err(format!(
+                "no ssl.principal.mapping.rules rule applies to {subject}"
+            )),
+        }
+    }
+}
+
+/// The files the settings name.
+fn files(settings: &TlsSettings) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Keystore::File(path) = &settings.keystore {
+        files.push(path.clone());
+    }
+    if let Some(Pem::File(path)) = &settings.truststore {
+        files.push(path.clone());
+    }
+    files
+}
+
+fn stamp(file: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(file).ok()?;
+    Some((metadata.modified().ok()?, metadata.len(), metadata.ino()))
+}
+
+fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {
+    let (chain, key, keystore) = match &settings.keystore {
+        Keystore::File(path) => {
+            let pem = read(path, "ssl.keystore.location")?;
+            (pem.clone(), pem, format!("ssl.keystore.location {}", path.display()))
+        }
+        Keystore::Inline { chain, key } => (
+            chain.as_bytes().to_vec(),
+            key.as_bytes().to_vec(),
+            "ssl.keystore.certificate.chain and ssl.keystore.key".to_string(),
+        ),
+    };
+    let trust = match &settings.truststore {
+        None => None,
+        Some(Pem::File(path)) => Some(read(path, "ssl.truststore.location")?),
+        Some(Pem::Inline(pem)) => Some(pem.as_bytes().to_vec()),
+    };
+    let material = Material { chain, key, trust };
+    tls::server_config(settings, &material).map_err(|why| anyhow::anyhow!("TLS listener: {why} (keystore: {keystore})"))
+}
+
+fn read(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{key}: reading {}", path.display()))
+}
