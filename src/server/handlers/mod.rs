@@ -58,7 +58,9 @@ mod txn_offset_commit;
 mod txns;
 mod write_txn_markers;
 
+use std::future::Future;
 use std::ops::RangeInclusive;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -133,6 +135,20 @@ impl Ctx {
     }
 }
 
+/// `handler`'s future for a request, on the heap. Each handler's future is made in
+/// this function's own frame: made in `dispatch`, an unoptimized build gave its frame
+/// room for every handler's at once (over 1 MiB), and a request's handler, which runs
+/// at once on the stack of the connection that read it, could overflow a shard's
+/// 2 MiB stack.
+#[inline(never)]
+fn boxed<F, H>(handler: H, ctx: Ctx, body: Bytes) -> Pin<Box<dyn Future<Output = Response>>>
+where
+    H: FnOnce(Ctx, Bytes) -> F,
+    F: Future<Output = Response> + 'static,
+{
+    Box::pin(handler(ctx, body))
+}
+
 macro_rules! handlers {
     ($($api:ident => $module:ident),* $(,)?) => {
         /// The versions shoal serves of `api`, if it serves it at all.
@@ -149,10 +165,11 @@ macro_rules! handlers {
         }
 
         async fn dispatch(ctx: Ctx, body: Bytes) -> Response {
-            match ctx.api_key {
-                $(ApiKey::$api => $module::handle(ctx, body).await,)*
-                _ => Response::Close,
-            }
+            let handler = match ctx.api_key {
+                $(ApiKey::$api => boxed($module::handle, ctx, body),)*
+                _ => return Response::Close,
+            };
+            handler.await
         }
     };
 }
