@@ -32,7 +32,7 @@ use kafka_protocol::records::Compression;
 use crate::cli::produce::{parse_acks, parse_compression};
 use crate::cli::ConnectArgs;
 use crate::client::admin::{self, NewTopic, TOPIC_ALREADY_EXISTS};
-use crate::client::cluster::{Options, UNKNOWN_TOPIC_OR_PARTITION};
+use crate::client::cluster::UNKNOWN_TOPIC_OR_PARTITION;
 use crate::client::produce::Acks;
 use hdrhistogram::Histogram;
 use load::{KeyDistribution, Pace};
@@ -248,11 +248,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             Limit::Duration(Duration::from_secs_f64(seconds))
         }
     };
-    let options = Options {
-        client_id: "shoal-bench".to_string(),
-        timeout: args.connect.timeout(),
-        login: args.connect.login()?,
-    };
+    let options = args.connect.options("shoal-bench")?;
     let partitions = prepare_topic(&args)?;
     let key_bytes = match args.key_distribution {
         KeyDistribution::None => 0,

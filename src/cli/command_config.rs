@@ -1,40 +1,66 @@
 //! `--command-config FILE`: the client properties Kafka's tools take, for a secured
-//! broker. Read: `security.protocol` (PLAINTEXT or SASL_PLAINTEXT), `sasl.mechanism`
-//! (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and the user and password, from
-//! `sasl.jaas.config` (`...LoginModule required username="..." password="...";`, as
-//! Java clients give them) or from `sasl.username`/`sasl.password` (librdkafka's names).
-//! Other client properties are passed over, as Kafka's clients pass over ones they do
-//! not use.
+//! broker. Read: `security.protocol` (PLAINTEXT, SASL_PLAINTEXT, SSL or SASL_SSL);
+//! for SASL, `sasl.mechanism` (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and the user and
+//! password, from `sasl.jaas.config` (`...LoginModule required username="..."
+//! password="...";`, as Java clients give them) or from `sasl.username`/`sasl.password`
+//! (librdkafka's names); for TLS, the CAs the broker's certificate chains to
+//! (librdkafka's `ssl.ca.location`, or Java's `ssl.truststore.location` or
+//! `ssl.truststore.certificates` with `ssl.truststore.type=PEM`) and, for a broker that
+//! asks for one, the client's certificate and key (`ssl.certificate.location` and
+//! `ssl.key.location`, or a PEM `ssl.keystore.location`, or
+//! `ssl.keystore.certificate.chain` and `ssl.keystore.key`). Other client properties
+//! are passed over, as Kafka's clients pass over ones they do not use.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::client::cluster::Login;
-use crate::security::{jaas, Mechanism, SecurityProtocol};
+use crate::security::{jaas, tls, Mechanism, SecurityProtocol};
 
-/// The login a command-config file asks for (`None`: none).
-pub fn login(path: &Path) -> Result<Option<Login>> {
+/// How a command-config file asks to reach the broker.
+#[derive(Default)]
+pub struct Security {
+    pub login: Option<Login>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// What `path` asks for.
+pub fn security(path: &Path) -> Result<Security> {
     let properties = crate::config::read_properties(path)
         .with_context(|| format!("reading --command-config {}", path.display()))?;
-    let get = |key: &str| {
+    // The last value given for `key`, trimmed; `Some("")` when given empty.
+    let raw = |key: &str| {
         properties
             .iter()
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.trim().to_string())
     };
-    let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".to_string());
-    match SecurityProtocol::parse(&protocol.to_ascii_uppercase()) {
-        Some(SecurityProtocol::Plaintext) => return Ok(None),
-        Some(SecurityProtocol::SaslPlaintext) => {}
-        Some(_) => bail!(
-            "security.protocol={protocol}: shoal's tools speak PLAINTEXT and SASL_PLAINTEXT so far"
-        ),
-        None => bail!(
-            "security.protocol={protocol} is not one of PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL"
-        ),
+    if raw("ssl.endpoint.identification.algorithm").is_some_and(|v| v.is_empty()) {
+        bail!("ssl.endpoint.identification.algorithm is empty: shoal's tools always check the broker's name against its certificate");
     }
+    let get = |key: &str| raw(key).filter(|v| !v.is_empty());
+    let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".to_string());
+    let Some(protocol) = SecurityProtocol::parse(&protocol.to_ascii_uppercase()) else {
+        bail!(
+            "security.protocol={protocol} is not one of PLAINTEXT, SASL_PLAINTEXT, SSL, SASL_SSL"
+        );
+    };
+    Ok(Security {
+        login: match protocol.is_sasl() {
+            true => Some(login(path, &get)?),
+            false => None,
+        },
+        tls: match protocol.is_tls() {
+            true => Some(Arc::new(client_tls(&get)?)),
+            false => None,
+        },
+    })
+}
+
+fn login(path: &Path, get: &dyn Fn(&str) -> Option<String>) -> Result<Login> {
     let name = get("sasl.mechanism").unwrap_or_else(|| "GSSAPI".to_string());
     let mechanism = Mechanism::parse(&name.to_ascii_uppercase())
         .filter(|m| m.served())
@@ -51,9 +77,54 @@ pub fn login(path: &Path) -> Result<Option<Login>> {
     let (Some(username), Some(password)) = (username, password) else {
         bail!("{} names no user and password: sasl.jaas.config with username=\"...\" password=\"...\", or sasl.username and sasl.password", path.display());
     };
-    Ok(Some(Login {
+    Ok(Login {
         mechanism,
         username,
         password,
-    }))
+    })
+}
+
+/// The client's TLS config from librdkafka's or Java's PEM settings.
+fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConfig> {
+    let read = |key: &str| -> Result<Option<Vec<u8>>> {
+        match get(key) {
+            Some(path) => Ok(Some(
+                std::fs::read(&path).with_context(|| format!("{key}: reading {path}"))?,
+            )),
+            None => Ok(None),
+        }
+    };
+    for key in ["ssl.truststore.type", "ssl.keystore.type"] {
+        if let Some(kind) = get(key).filter(|k| !k.eq_ignore_ascii_case("PEM")) {
+            bail!("{key}={kind}: shoal's tools read PEM only");
+        }
+    }
+    if get("ssl.key.password").is_some() {
+        bail!("ssl.key.password: shoal's tools do not read encrypted private keys yet");
+    }
+    let ca = match (read("ssl.ca.location")?, read("ssl.truststore.location")?, get("ssl.truststore.certificates")) {
+        (Some(ca), _, _) | (None, Some(ca), _) => ca,
+        (None, None, Some(inline)) => inline.into_bytes(),
+        (None, None, None) => bail!(
+            "TLS needs the CAs the broker's certificate chains to: ssl.ca.location (or ssl.truststore.location, ssl.truststore.certificates)"
+        ),
+    };
+    let identity = match (
+        read("ssl.certificate.location")?,
+        read("ssl.key.location")?,
+        read("ssl.keystore.location")?,
+    ) {
+        (Some(chain), Some(key), _) => Some((chain, key)),
+        (None, None, Some(both)) => Some((both.clone(), both)),
+        (None, None, None) => match (
+            get("ssl.keystore.certificate.chain"),
+            get("ssl.keystore.key"),
+        ) {
+            (Some(chain), Some(key)) => Some((chain.into_bytes(), key.into_bytes())),
+            _ => None,
+        },
+        _ => bail!("a client certificate needs both ssl.certificate.location and ssl.key.location"),
+    };
+    let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+    tls::client_config(&ca, identity).map_err(|why| anyhow::anyhow!("TLS: {why}"))
 }

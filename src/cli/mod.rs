@@ -48,27 +48,33 @@ pub struct ConnectArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub request_timeout_ms: u32,
     /// Client properties for a secured broker (security.protocol, sasl.mechanism,
-    /// sasl.jaas.config or sasl.username/sasl.password), as Kafka's tools take them.
+    /// sasl.jaas.config or sasl.username/sasl.password, ssl.ca.location, ...), as
+    /// Kafka's tools take them.
     #[arg(long, value_name = "FILE")]
     pub command_config: Option<std::path::PathBuf>,
 }
 
 impl ConnectArgs {
     pub fn connect(&self) -> anyhow::Result<Cluster> {
-        let options = Options {
-            client_id: "shoal-cli".to_string(),
-            timeout: self.timeout(),
-            login: self.login()?,
-        };
-        Ok(Cluster::connect(&self.bootstrap_server, options)?)
+        Ok(Cluster::connect(
+            &self.bootstrap_server,
+            self.options("shoal-cli")?,
+        )?)
     }
 
-    /// The SASL login `--command-config` asks for, if any.
-    pub fn login(&self) -> anyhow::Result<Option<crate::client::cluster::Login>> {
-        match &self.command_config {
-            Some(path) => command_config::login(path),
-            None => Ok(None),
-        }
+    /// The client options for `client_id`, with the login and TLS `--command-config`
+    /// asks for.
+    pub fn options(&self, client_id: &str) -> anyhow::Result<Options> {
+        let security = match &self.command_config {
+            Some(path) => command_config::security(path)?,
+            None => command_config::Security::default(),
+        };
+        Ok(Options {
+            client_id: client_id.to_string(),
+            timeout: self.timeout(),
+            login: security.login,
+            tls: security.tls,
+        })
     }
 
     pub fn timeout(&self) -> Duration {

@@ -64,17 +64,20 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects to `address` (HOST:PORT), asks which API versions it serves, and logs in
-    /// when the options carry a SASL login.
+    /// Connects to `address` (HOST:PORT), over TLS when the options carry a TLS config,
+    /// asks which API versions it serves, and logs in when the options carry a SASL login.
     pub fn connect(address: &str, options: &Options) -> Result<Broker> {
         let (client_id, timeout) = (&options.client_id, options.timeout);
-        let connection =
-            Connection::connect_timeout(address, client_id, timeout).map_err(|error| {
-                Error::Connect {
-                    address: address.to_string(),
-                    error,
-                }
-            })?;
+        let failed = |error| Error::Connect {
+            address: address.to_string(),
+            error,
+        };
+        let mut connection =
+            Connection::connect_timeout(address, client_id, timeout).map_err(failed)?;
+        if let Some(tls) = &options.tls {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            connection = connection.start_tls(tls, host).map_err(failed)?;
+        }
         let mut broker = Broker {
             address: address.to_string(),
             connection,

@@ -32,6 +32,8 @@ pub struct Options {
     pub timeout: Duration,
     /// How to log in on a SASL listener (`None`: no login).
     pub login: Option<Login>,
+    /// TLS, for an SSL or SASL_SSL listener (`None`: plaintext).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// A SASL login: PLAIN or SCRAM with a user's password.
@@ -55,6 +57,7 @@ impl Default for Options {
             client_id: "shoal-cli".to_string(),
             timeout: Duration::from_secs(30),
             login: None,
+            tls: None,
         }
     }
 }

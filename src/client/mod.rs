@@ -19,6 +19,7 @@ pub mod partitioner;
 pub mod produce;
 pub mod records;
 pub mod scram;
+pub mod tls;
 pub mod transactions;
 
 use std::io::{self, Read, Write};
@@ -33,7 +34,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 pub const RESPONSE_BYTES_MAX: usize = 256 << 20;
 
 pub struct Connection {
-    stream: TcpStream,
+    stream: tls::Stream,
     next_correlation_id: i32,
     client_id: String,
 }
@@ -44,7 +45,7 @@ impl Connection {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         Ok(Connection {
-            stream,
+            stream: tls::Stream::Plain(stream),
             next_correlation_id: 1,
             client_id: client_id.to_string(),
         })
@@ -67,7 +68,7 @@ impl Connection {
                     stream.set_read_timeout(Some(timeout))?;
                     stream.set_write_timeout(Some(timeout))?;
                     return Ok(Connection {
-                        stream,
+                        stream: tls::Stream::Plain(stream),
                         next_correlation_id: 1,
                         client_id: client_id.to_string(),
                     });
@@ -78,8 +79,26 @@ impl Connection {
         Err(last_error)
     }
 
+    /// Starts TLS on the connection with the broker `host` (see `tls::Stream::start_tls`).
+    pub fn start_tls(
+        self,
+        config: &std::sync::Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> io::Result<Connection> {
+        let tls::Stream::Plain(socket) = self.stream else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS already started",
+            ));
+        };
+        Ok(Connection {
+            stream: tls::Stream::start_tls(socket, config, host)?,
+            ..self
+        })
+    }
+
     /// A second handle on the same socket (the bench writes on one thread and reads the
-    /// responses on another).
+    /// responses on another); not for a TLS connection.
     pub fn try_clone(&self) -> io::Result<Connection> {
         Ok(Connection {
             stream: self.stream.try_clone()?,
@@ -90,11 +109,11 @@ impl Connection {
 
     /// How long a read may wait (`None`: forever).
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.stream.read_timeout()
+        self.stream.socket().read_timeout()
     }
 
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
+        self.stream.socket().set_read_timeout(timeout)
     }
 
     /// Writes one request; returns its correlation id.
@@ -108,6 +127,7 @@ impl Connection {
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let buf = request_frame(api_key, version, correlation_id, &self.client_id, request)?;
         self.stream.write_all(&buf)?;
+        self.stream.flush()?;
         Ok(correlation_id)
     }
 

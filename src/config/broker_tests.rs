@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 
 use super::broker_keys;
-use crate::security::tls::{ClientAuth, Keystore, Pem};
 use super::source::env_name;
 use super::*;
+use crate::security::tls::{ClientAuth, Keystore, Pem};
 
 /// `BrokerConfig::load` without its notices.
 pub(super) fn load(
@@ -793,9 +793,15 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
     assert_eq!(tls.truststore, Some(Pem::File("/etc/shoal/ca.pem".into())));
     assert_eq!(tls.client_auth, ClientAuth::Required);
     assert_eq!(tls.versions, ["TLSv1.2", "TLSv1.3"]);
-    assert!(tls.principal_rules.starts_with("RULE:"), "the listener's own");
+    assert!(
+        tls.principal_rules.starts_with("RULE:"),
+        "the listener's own"
+    );
     let d = c.describe();
-    assert_eq!(entry(&d, "ssl.client.auth").value.as_deref(), Some("required"));
+    assert_eq!(
+        entry(&d, "ssl.client.auth").value.as_deref(),
+        Some("required")
+    );
     assert_eq!(entry(&d, "ssl.keystore.type").value.as_deref(), Some("PEM"));
     let key = entry(&d, "ssl.keystore.key");
     assert!(key.sensitive && key.value.is_none());
@@ -829,9 +835,15 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
             [&[ssl, "ssl.key.password=secret"], &keystore[..]].concat(),
             "encrypted private keys",
         ),
-        (vec![ssl, "ssl.client.auth=always"], "required, requested, none"),
+        (
+            vec![ssl, "ssl.client.auth=always"],
+            "required, requested, none",
+        ),
         (vec![ssl, "ssl.enabled.protocols=TLSv1.1"], "TLSv1.2"),
-        (vec![ssl, "ssl.principal.mapping.rules=RULE:x"], "invalid rule"),
+        (
+            vec![ssl, "ssl.principal.mapping.rules=RULE:x"],
+            "invalid rule",
+        ),
     ] {
         let error = with_overrides(&args).unwrap_err().to_string();
         assert!(error.contains(expected), "{args:?}: {error}");

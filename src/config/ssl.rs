@@ -29,8 +29,16 @@ const KEYS: &[(&str, ConfigType, Option<&str>)] = &[
     ("ssl.truststore.password", ConfigType::Password, None),
     ("ssl.truststore.certificates", ConfigType::Password, None),
     ("ssl.client.auth", ConfigType::String, Some("none")),
-    ("ssl.principal.mapping.rules", ConfigType::String, Some("DEFAULT")),
-    ("ssl.enabled.protocols", ConfigType::List, Some("TLSv1.2,TLSv1.3")),
+    (
+        "ssl.principal.mapping.rules",
+        ConfigType::String,
+        Some("DEFAULT"),
+    ),
+    (
+        "ssl.enabled.protocols",
+        ConfigType::List,
+        Some("TLSv1.2,TLSv1.3"),
+    ),
     ("ssl.protocol", ConfigType::String, Some("TLSv1.3")),
     ("ssl.cipher.suites", ConfigType::List, Some("")),
     (
@@ -126,14 +134,21 @@ pub(crate) fn listener_tls(
     config: &BrokerConfig,
     listener: &Listener,
 ) -> Result<TlsSettings, ConfigError> {
-    let prefix = format!("{}{}.", super::sasl::LISTENER_PREFIX, listener.name.to_ascii_lowercase());
+    let prefix = format!(
+        "{}{}.",
+        super::sasl::LISTENER_PREFIX,
+        listener.name.to_ascii_lowercase()
+    );
     let get = |key: &str| -> Result<(String, Option<String>), ConfigError> {
         let prefixed = format!("{prefix}{key}");
         if let Some(value) = config.listener_setting(&prefixed) {
             check(&prefixed, value)?;
             return Ok((prefixed, Some(value.to_string())));
         }
-        let default = KEYS.iter().find(|(name, _, _)| *name == key).and_then(|k| k.2);
+        let default = KEYS
+            .iter()
+            .find(|(name, _, _)| *name == key)
+            .and_then(|k| k.2);
         let value = config.ssl.get(key).cloned().or(default.map(str::to_string));
         Ok((key.to_string(), value.filter(|v| !v.is_empty())))
     };
@@ -154,7 +169,11 @@ pub(crate) fn listener_tls(
         }
     };
     let hidden = "(not shown)";
-    for key in ["ssl.keystore.password", "ssl.key.password", "ssl.truststore.password"] {
+    for key in [
+        "ssl.keystore.password",
+        "ssl.key.password",
+        "ssl.truststore.password",
+    ] {
         let (name, value) = get(key)?;
         if value.is_some() {
             let why = match key {

@@ -31,7 +31,8 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
     stream.write_all(&frame).await?;
     let socket = stream.as_raw_fd();
     let budget = RequestBudget::new(None);
-    let Some((frame, _reserved)) = read_frame(stream, Some(socket), FRAME_MAX, &budget).await? else {
+    let Some((frame, _reserved)) = read_frame(stream, Some(socket), FRAME_MAX, &budget).await?
+    else {
         return Err(io::ErrorKind::UnexpectedEof.into());
     };
     let (answered, response) = crate::client::decode_response(frame, api_key, version)?;

@@ -1,7 +1,8 @@
 //! TLS for SSL and SASL_SSL listeners, with rustls: a listener's settings as Kafka's
 //! `ssl.*` keys give them, the rustls server config built from PEM text, and the
 //! principal of a client certificate (its subject as Java's `X500Principal` prints it,
-//! through `ssl.principal.mapping.rules`). Reading the PEM files is the caller's.
+//! through `ssl.principal.mapping.rules`); and the tools' client config. Reading the
+//! PEM files is the caller's.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use regex::Regex;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 /// Where PEM text comes from: a file (`ssl.keystore.location`), or the setting itself
 /// (`ssl.keystore.certificate.chain`, `ssl.keystore.key`, `ssl.truststore.certificates`).
@@ -155,7 +156,7 @@ pub fn server_config(settings: &TlsSettings, material: &Material) -> Result<Serv
         .map_err(|e| format!("the certificate chain and key: {e}"))
 }
 
-fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{what}: {e}"))?;
@@ -165,8 +166,35 @@ fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certificates)
 }
 
+/// A client's rustls config: the broker's certificate must chain to `ca` (PEM) and
+/// name the host dialled; `identity` (a PEM chain and key) is shown when the broker
+/// asks for one.
+pub fn client_config(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<ClientConfig, String> {
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(ca, "the CA certificates")? {
+        roots
+            .add(certificate)
+            .map_err(|e| format!("a CA certificate: {e}"))?;
+    }
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider(&[])?))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => {
+            let chain = certificates(chain, "the client certificate")?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| format!("no private key in PEM form ({e})"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("the client certificate and key: {e}"))
+        }
+    }
+}
+
 /// rustls's ring provider, its suites narrowed to `names` (IANA names) when any are given.
-fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, String> {
+pub(crate) fn provider(names: &[String]) -> Result<rustls::crypto::CryptoProvider, String> {
     // Deprecated in favour of aws-lc-rs for its post-quantum key exchange, which the
     // Kafka clients' TLS libraries do not offer; ring builds without cmake.
     #[allow(deprecated)]
@@ -313,9 +341,8 @@ impl PrincipalRules {
             } else if let Some(after) = rest.strip_prefix("RULE:") {
                 let (pattern, after) = until_slash(after)
                     .ok_or_else(|| format!("invalid rule `{rest}`: no / after its pattern"))?;
-                let (replacement, after) = until_slash(after).ok_or_else(|| {
-                    format!("invalid rule `{rest}`: no / after its replacement")
-                })?;
+                let (replacement, after) = until_slash(after)
+                    .ok_or_else(|| format!("invalid rule `{rest}`: no / after its replacement"))?;
                 let (case, after) = match after.chars().next() {
                     Some('L') => (Case::Lower, &after[1..]),
                     Some('U') => (Case::Upper, &after[1..]),
@@ -520,7 +547,10 @@ mod tests {
             trust: None,
         };
         let error = server_config(&settings, &material).unwrap_err();
-        assert!(error.contains("certificate chain holds no certificate"), "{error}");
+        assert!(
+            error.contains("certificate chain holds no certificate"),
+            "{error}"
+        );
         let encrypted = Material {
             chain: Vec::new(),
             key: b"-----BEGIN ENCRYPTED PRIVATE KEY-----".to_vec(),

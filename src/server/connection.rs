@@ -68,7 +68,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, tls: Option
     };
     let handshake = async { tls.acceptor.accept(stream).await };
     let stream = match shard
-        .unless_stopping(futures_lite::future::or(handshake, activity.expiry(idle_limit(&shard))))
+        .unless_stopping(futures_lite::future::or(
+            handshake,
+            activity.expiry(idle_limit(&shard)),
+        ))
         .await
     {
         Some(Ok(stream)) => stream,

@@ -30,7 +30,12 @@ const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 /// Accepts connections until the broker stops, then waits for the open ones to finish
 /// what they were doing. `login`: the client listener's security settings apply;
 /// `tls`: its TLS config, on an SSL or SASL_SSL listener.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, mut tls: Option<tls::Tls>) {
+pub async fn serve(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    login: bool,
+    mut tls: Option<tls::Tls>,
+) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     // Whether accepting is paused for lack of descriptors or memory: said once per episode.

@@ -97,7 +97,12 @@ pub async fn copy_file<W: futures::AsyncWrite + Unpin>(
         // SAFETY: reads at most `step` bytes into `buffer`, which holds at least that
         // many, from an open descriptor.
         let read = unsafe {
-            libc::pread(slice.fd.as_raw_fd(), buffer.as_mut_ptr().cast(), step, offset)
+            libc::pread(
+                slice.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                step,
+                offset,
+            )
         };
         match read {
             0 => return Err(file_ended()),

@@ -126,7 +126,11 @@ fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {
     let (chain, key, keystore) = match &settings.keystore {
         Keystore::File(path) => {
             let pem = read(path, "ssl.keystore.location")?;
-            (pem.clone(), pem, format!("ssl.keystore.location {}", path.display()))
+            (
+                pem.clone(),
+                pem,
+                format!("ssl.keystore.location {}", path.display()),
+            )
         }
         Keystore::Inline { chain, key } => (
             chain.as_bytes().to_vec(),
@@ -140,7 +144,8 @@ fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {
         Some(Pem::Inline(pem)) => Some(pem.as_bytes().to_vec()),
     };
     let material = Material { chain, key, trust };
-    tls::server_config(settings, &material).map_err(|why| anyhow::anyhow!("TLS listener: {why} (keystore: {keystore})"))
+    tls::server_config(settings, &material)
+        .map_err(|why| anyhow::anyhow!("TLS listener: {why} (keystore: {keystore})"))
 }
 
 fn read(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {

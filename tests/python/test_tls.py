@@ -352,3 +352,42 @@ def test_tls_settings_that_cannot_work_stop_the_broker(tmp_path, pki, settings, 
     assert done.returncode != 0
     assert expected.encode() in done.stderr, done.stderr
     assert b"secret-pw" not in done.stderr and b"PRIVATE KEY" not in done.stderr
+
+
+# ---------------------------------------------------------------- shoal's own tools
+
+def test_shoal_tools_speak_tls_with_command_config(start_broker, pki, tmp_path):
+    from test_cli import fails, ok
+
+    b = start_broker(mtls_settings(pki, "requested", **{
+        "listeners": "SASL_SSL://127.0.0.1:0",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+        "super.users": "User:admin",
+    }))
+    # librdkafka's names for the CA, Java's for the user.
+    admin_config = tmp_path / "admin.properties"
+    admin_config.write_text(
+        f"security.protocol=SASL_SSL\nssl.ca.location={pki.ca}\nsasl.mechanism=PLAIN\n"
+        'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+        'username="admin" password="admin-secret";\n')
+    login = ["--command-config", str(admin_config)]
+    topic = unique_topic("tools-tls")
+    ok(b, "topics", "--create", "--topic", topic, "--partitions", "1", *login)
+    ok(b, "produce", "--topic", topic, *login, input=b"over tls\n")
+    assert topic in ok(b, "topics", "--list", *login).split()
+    out = ok(b, "consume", "--topic", topic, "--from-beginning", "--max-messages", "1", *login)
+    assert out.strip() == "over tls", out
+
+    # A CA that did not sign the broker's certificate, a missing CA, a plaintext protocol.
+    stranger = Pki(tmp_path / "stranger", "a stranger CA")
+    for text, says in (
+        (f"security.protocol=SSL\nssl.ca.location={stranger.ca}\n", "certificate"),
+        ("security.protocol=SSL\n", "ssl.ca.location"),
+        (f"security.protocol=SSL\nssl.ca.location={pki.ca}\nssl.endpoint.identification.algorithm=\n",
+         "ssl.endpoint.identification.algorithm"),
+    ):
+        config = tmp_path / "bad.properties"
+        config.write_text(text)
+        err = fails(b, "topics", "--list", "--command-config", str(config))
+        assert says in err, err
