@@ -1,6 +1,12 @@
 """Run the shared client battery (../shared/compat/run.sh) against a fresh broker.
 
-    .venv/bin/python tests/python/run_compat.py [SUITE ...]     (default suites: $SHOAL_COMPAT_SUITES or kcat)
+    .venv/bin/python tests/python/run_compat.py [--sasl-ssl] [SUITE ...]     (default suites: $SHOAL_COMPAT_SUITES or kcat)
+
+With --sasl-ssl the broker's listener is SASL_SSL (a certificate made here with openssl, PLAIN
+and SCRAM users) and librdkafka's tests connect as its super user through a config file of
+their own (RDKAFKA_TEST_CONF): by default those of SASL_SSL_TESTS, which include 0135
+(SASL credentials), the one SASL test of the battery's suite a single broker can run (0097
+needs trivup's PKCS#12 stores, 0115 and 0119 Kafka's Java tools, 0126 an OIDC server).
 
 The broker is started as its header asks (num.partitions=4, and an authorizer that allows
 everyone when a resource has no ACLs, for librdkafka's admin test 0081), with the same harness the pytest
@@ -27,8 +33,17 @@ from conftest import ROOT, Broker, shoal_bin  # noqa: E402
 SCRIPT = ROOT.parent / "shared" / "compat" / "run.sh"
 
 
+# librdkafka's tests run over SASL_SSL: its SASL credentials test, and a spread of produce,
+# consume, group, admin and transaction tests that go through the login and TLS.
+SASL_SSL_TESTS = "0001 0002 0013 0030 0040 0063 0129 0135"
+PASSWORD = "compat-secret"
+
+
 def main() -> int:
-    suites = sys.argv[1:] or os.environ.get("SHOAL_COMPAT_SUITES", "kcat").split()
+    args = sys.argv[1:]
+    secure = "--sasl-ssl" in args
+    args = [a for a in args if a != "--sasl-ssl"]
+    suites = args or os.environ.get("SHOAL_COMPAT_SUITES", "kcat").split()
     if not SCRIPT.exists():
         print(f"compat: skipped, {SCRIPT} not found")
         return 0
@@ -45,12 +60,19 @@ def main() -> int:
             # in 15 here; none in 25 with the delay).
             "group.initial.rebalance.delay.ms": 3000,
         }
+        env = dict(os.environ)
+        if secure:
+            settings.update(sasl_ssl_settings(pathlib.Path(d)))
         b = Broker(shoal_bin(), pathlib.Path(d), "compat", os.cpu_count() or 1, settings)
         try:
             b.start()
-            print(f"compat: broker at {b.bootstrap}, suites: {' '.join(suites)}", flush=True)
+            print(f"compat: broker at {b.bootstrap}{' (SASL_SSL)' if secure else ''}, suites: {' '.join(suites)}",
+                  flush=True)
+            if secure:
+                env["RDKAFKA_TEST_CONF"] = str(client_conf(pathlib.Path(d), b.bootstrap))
+                env.setdefault("RDK_TESTS", SASL_SSL_TESTS)
             cp = subprocess.run(["bash", str(SCRIPT), b.bootstrap, *suites], stdin=subprocess.DEVNULL,
-                                capture_output=True, text=True, timeout=3 * 3600)
+                                capture_output=True, text=True, timeout=3 * 3600, env=env)
             out = cp.stdout
             print(out, end="")
             if cp.stderr.strip():
@@ -79,6 +101,30 @@ def main() -> int:
               f"{'' if strict else ' (reported only; SHOAL_COMPAT_STRICT=1 makes them fatal)'}")
         return 1 if strict else 0
     return 0
+
+
+def sasl_ssl_settings(folder: pathlib.Path) -> dict:
+    """A SASL_SSL listener with a certificate of a CA made here, PLAIN's users in its JAAS
+    config, and the user the tests log in as a super user."""
+    from pki import Pki
+    pki = Pki(folder / "pki")
+    return {
+        "listeners": "SASL_SSL://127.0.0.1:0",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystore("broker")),
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config":
+            f'org.apache.kafka.common.security.plain.PlainLoginModule required user_compat="{PASSWORD}";',
+        "super.users": "User:compat",
+    }
+
+
+def client_conf(folder: pathlib.Path, bootstrap: str) -> pathlib.Path:
+    """librdkafka's test config for the SASL_SSL broker."""
+    conf = folder / "sasl-ssl.conf"
+    conf.write_text(f"bootstrap.servers={bootstrap}\nsecurity.protocol=SASL_SSL\nssl.ca.location={folder / 'pki' / 'ca.pem'}\n"
+                    f"sasl.mechanism=PLAIN\nsasl.username=compat\nsasl.password={PASSWORD}\n")
+    return conf
 
 
 def librdkafka_test(line: str) -> str | None:

@@ -1,0 +1,41 @@
+"""Certificates for the TLS tests, made with openssl: a CA, and the broker and client
+certificates it signs, as PEM files in one folder."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+
+
+def openssl(*args: str, cwd: pathlib.Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+class Pki:
+    """A CA and the certificates it signs, as PEM files in one folder."""
+
+    def __init__(self, folder: pathlib.Path, name: str = "shoal test CA"):
+        self.dir = folder
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ca = self.dir / "ca.pem"
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", f"/CN={name}", cwd=self.dir)
+
+    def issue(self, name: str, subject: str, server: bool) -> tuple[pathlib.Path, pathlib.Path]:
+        """(certificate, key) files for `subject` (openssl's /O=../CN=.. form)."""
+        extensions = self.dir / f"{name}.ext"
+        usage = "serverAuth" if server else "clientAuth"
+        san = "subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else ""
+        extensions.write_text(f"{san}extendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+                "-out", f"{name}.csr", "-subj", subject, cwd=self.dir)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "2", "-extfile", extensions.name, cwd=self.dir)
+        return self.dir / f"{name}.crt", self.dir / f"{name}.key"
+
+    def keystore(self, name: str, subject: str = "/CN=localhost") -> pathlib.Path:
+        """A PEM keystore file for the broker: its certificate, then its key."""
+        certificate, key = self.issue(name, subject, server=True)
+        store = self.dir / f"{name}.pem"
+        store.write_bytes(certificate.read_bytes() + key.read_bytes())
+        return store
