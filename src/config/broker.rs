@@ -166,9 +166,9 @@ pub struct BrokerConfig {
     pub client_security: crate::security::ListenerSecurity,
     /// The listener-prefixed keys given (`listener.name.<listener>.…`), by whole key.
     listener_settings: BTreeMap<String, String>,
-    /// The `ssl.*` keys given (`config::ssl`), by key; a TLS listener's settings are
-    /// resolved from them at start-up.
-    pub(super) ssl: BTreeMap<String, String>,
+    /// The `ssl.*` and `sasl.oauthbearer.*` keys given (`config::kept`), by key; a
+    /// listener's TLS and OAUTHBEARER settings are resolved from them at start-up.
+    pub(super) kept: BTreeMap<String, String>,
     /// `process.roles`, `controller.*`, `listener.security.protocol.map` and
     /// `inter.broker.listener.name`.
     pub kraft: Kraft,
@@ -267,7 +267,7 @@ impl Default for BrokerConfig {
             connection_failed_authentication_delay_ms: 100,
             client_security: crate::security::ListenerSecurity::plaintext(),
             listener_settings: BTreeMap::new(),
-            ssl: BTreeMap::new(),
+            kept: BTreeMap::new(),
             kraft: Kraft::default(),
             raw: RawKeys {
                 log_dirs: None,

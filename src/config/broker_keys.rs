@@ -35,9 +35,10 @@ pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
     all().find(|k| k.name == name)
 }
 
-/// Every broker key, in describe order: this table's, then the `ssl.*` keys.
+/// Every broker key, in describe order: this table's, then the kept `ssl.*` and
+/// `sasl.oauthbearer.*` keys.
 pub(crate) fn all() -> impl Iterator<Item = &'static BrokerKey> {
-    BROKER_KEYS.iter().chain(super::ssl::SSL_KEYS)
+    BROKER_KEYS.iter().chain(super::kept::KEPT_KEYS)
 }
 
 /// Keys that set one value, highest precedence first (Kafka's

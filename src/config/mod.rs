@@ -20,6 +20,7 @@ mod broker;
 mod broker_keys;
 mod broker_values;
 mod kafka_keys;
+mod kept;
 mod kraft;
 mod listener;
 mod sasl;

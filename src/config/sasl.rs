@@ -5,9 +5,11 @@
 //!
 //! A JAAS config holds passwords: errors about one never repeat its value.
 
+use crate::security::oauth::OAuthSettings;
 use crate::security::{jaas, ListenerSecurity, Mechanism, SecurityProtocol};
 
 use super::broker::BrokerConfig;
+use super::kept;
 use super::listener::Listener;
 use super::value::{invalid, split_list};
 use super::ConfigError;
@@ -15,6 +17,14 @@ use super::ConfigError;
 pub(crate) const LISTENER_PREFIX: &str = "listener.name.";
 const MECHANISMS_KEY: &str = "sasl.enabled.mechanisms";
 const JAAS_SUFFIX: &str = ".sasl.jaas.config";
+const CALLBACK_SUFFIX: &str = ".sasl.server.callback.handler.class";
+/// KIP-768's validator, by its names in Kafka 3.4+ and before: shoal checks OAUTHBEARER
+/// tokens against a JWKS only (Kafka's default, unsecured, validator takes unsigned
+/// tokens, which a production broker must not).
+const VALIDATORS: [&str; 2] = [
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
+];
 /// What an error shows instead of a JAAS config.
 const HIDDEN: &str = "(not shown: it holds passwords)";
 
@@ -53,7 +63,10 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
     let known = rest.split_once('.').is_some_and(|(listener, setting)| {
         !listener.is_empty()
             && (setting == MECHANISMS_KEY
-                || super::ssl::is_key(setting)
+                || super::kept::is_listener_key(setting)
+                || setting
+                    .strip_suffix(CALLBACK_SUFFIX)
+                    .is_some_and(|m| m.eq_ignore_ascii_case("oauthbearer"))
                 || setting
                     .strip_suffix(JAAS_SUFFIX)
                     .is_some_and(|m| Mechanism::parse(&m.to_ascii_uppercase()).is_some()))
@@ -64,7 +77,8 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
             key: key.to_string(),
             hint: format!(
                 "; the listener-prefixed keys shoal reads are {LISTENER_PREFIX}<listener>.{MECHANISMS_KEY}, \
-                 {LISTENER_PREFIX}<listener>.<mechanism>{JAAS_SUFFIX} and {LISTENER_PREFIX}<listener>.ssl.*"
+                 {LISTENER_PREFIX}<listener>.<mechanism>{JAAS_SUFFIX}, \
+                 {LISTENER_PREFIX}<listener>.oauthbearer{CALLBACK_SUFFIX} and {LISTENER_PREFIX}<listener>.ssl.*"
             ),
         }),
     }
@@ -101,8 +115,8 @@ pub(crate) fn listener_security(
             MECHANISMS_KEY,
             &shown,
             format!(
-                "mechanisms shoal serves on listener {} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); \
-                 {unserved} is not served yet",
+                "mechanisms shoal serves on listener {} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, \
+                 OAUTHBEARER); {unserved} is not served yet",
                 listener.name
             ),
         ));
@@ -126,6 +140,9 @@ pub(crate) fn listener_security(
             ));
         }
     }
+    if security.mechanisms.contains(&Mechanism::OAuthBearer) {
+        security.oauth = Some(oauth_settings(config, listener, &prefix)?);
+    }
     // SCRAM's users are in the cluster's metadata; its JAAS config, if any, only parses.
     for scram in security
         .mechanisms
@@ -138,4 +155,53 @@ pub(crate) fn listener_security(
         }
     }
     Ok(security)
+}
+
+/// How `listener` checks OAUTHBEARER tokens: KIP-768's validator against a JWKS file,
+/// with the `sasl.oauthbearer.*` keys.
+fn oauth_settings(
+    config: &BrokerConfig,
+    listener: &Listener,
+    prefix: &str,
+) -> Result<OAuthSettings, ConfigError> {
+    let key = format!("{prefix}oauthbearer{CALLBACK_SUFFIX}");
+    let class = config.listener_setting(&key).unwrap_or("(not set)");
+    if !VALIDATORS.contains(&class) {
+        return Err(invalid(
+            &key,
+            class,
+            format!(
+                "{} for OAUTHBEARER on listener {}: shoal validates tokens against a JWKS only",
+                VALIDATORS[0], listener.name
+            ),
+        ));
+    }
+    let get = |key: &str| kept::listener_value(config, listener, key);
+    let (url_key, url) = get("sasl.oauthbearer.jwks.endpoint.url")?;
+    let url = url.unwrap_or_default();
+    let jwks = url
+        .strip_prefix("file://")
+        .or_else(|| url.strip_prefix("file:"))
+        .filter(|path| path.starts_with('/'))
+        .ok_or_else(|| {
+            invalid(
+                &url_key,
+                &url,
+                "a file: URL of the JWKS (file:///path/jwks.json); shoal does not fetch one over HTTP(S) yet",
+            )
+        })?;
+    let (_, audience) = get("sasl.oauthbearer.expected.audience")?;
+    let (_, skew) = get("sasl.oauthbearer.clock.skew.seconds")?;
+    Ok(OAuthSettings {
+        jwks: jwks.into(),
+        audience: split_list(&audience.unwrap_or_default())
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        issuer: get("sasl.oauthbearer.expected.issuer")?.1,
+        sub_claim: get("sasl.oauthbearer.sub.claim.name")?
+            .1
+            .unwrap_or_else(|| "sub".to_string()),
+        clock_skew_seconds: skew.and_then(|s| s.trim().parse().ok()).unwrap_or(30),
+    })
 }

@@ -1,6 +1,6 @@
-//! TLS settings: Kafka's `ssl.*` broker keys, each of which a listener may override
-//! with `listener.name.<listener>.ssl.*` (the listener's name in lower case), resolved
-//! into a TLS listener's `TlsSettings`. shoal reads PEM keystores and truststores only
+//! TLS settings: Kafka's `ssl.*` broker keys (kept as given, `config::kept`), each of
+//! which a listener may override with `listener.name.<listener>.ssl.*` (the listener's
+//! name in lower case), resolved into a TLS listener's `TlsSettings`. shoal reads PEM keystores and truststores only
 //! (`ssl.keystore.type=PEM`, Kafka's KIP-651): files, or PEM text in the settings.
 //!
 //! Private keys, passwords and inline PEM are Kafka's PASSWORD keys: described as
@@ -11,88 +11,14 @@ use std::path::PathBuf;
 use crate::security::tls::{self, ClientAuth, Keystore, Pem, PrincipalRules, TlsSettings};
 
 use super::broker::BrokerConfig;
-use super::broker_keys::BrokerKey;
+use super::kept;
 use super::listener::Listener;
 use super::value::{invalid, split_list};
-use super::{ConfigError, ConfigType};
+use super::ConfigError;
 
-/// The keys, their types and Kafka's defaults.
-const KEYS: &[(&str, ConfigType, Option<&str>)] = &[
-    ("ssl.keystore.type", ConfigType::String, Some("JKS")),
-    ("ssl.keystore.location", ConfigType::String, None),
-    ("ssl.keystore.password", ConfigType::Password, None),
-    ("ssl.key.password", ConfigType::Password, None),
-    ("ssl.keystore.certificate.chain", ConfigType::Password, None),
-    ("ssl.keystore.key", ConfigType::Password, None),
-    ("ssl.truststore.type", ConfigType::String, Some("JKS")),
-    ("ssl.truststore.location", ConfigType::String, None),
-    ("ssl.truststore.password", ConfigType::Password, None),
-    ("ssl.truststore.certificates", ConfigType::Password, None),
-    ("ssl.client.auth", ConfigType::String, Some("none")),
-    (
-        "ssl.principal.mapping.rules",
-        ConfigType::String,
-        Some("DEFAULT"),
-    ),
-    (
-        "ssl.enabled.protocols",
-        ConfigType::List,
-        Some("TLSv1.2,TLSv1.3"),
-    ),
-    ("ssl.protocol", ConfigType::String, Some("TLSv1.3")),
-    ("ssl.cipher.suites", ConfigType::List, Some("")),
-    (
-        "ssl.endpoint.identification.algorithm",
-        ConfigType::String,
-        Some("https"),
-    ),
-];
-
-macro_rules! ssl_key {
-    ($name:literal, $kind:expr) => {
-        BrokerKey {
-            name: $name,
-            kind: $kind,
-            dynamic: false,
-            apply: set,
-            render: |c| rendered(c, $name),
-        }
-    };
-}
-
-/// The broker-key rows of the `ssl.*` keys (`broker_keys` lists them after its own).
-pub(crate) static SSL_KEYS: &[BrokerKey] = &[
-    ssl_key!("ssl.keystore.type", ConfigType::String),
-    ssl_key!("ssl.keystore.location", ConfigType::String),
-    ssl_key!("ssl.keystore.password", ConfigType::Password),
-    ssl_key!("ssl.key.password", ConfigType::Password),
-    ssl_key!("ssl.keystore.certificate.chain", ConfigType::Password),
-    ssl_key!("ssl.keystore.key", ConfigType::Password),
-    ssl_key!("ssl.truststore.type", ConfigType::String),
-    ssl_key!("ssl.truststore.location", ConfigType::String),
-    ssl_key!("ssl.truststore.password", ConfigType::Password),
-    ssl_key!("ssl.truststore.certificates", ConfigType::Password),
-    ssl_key!("ssl.client.auth", ConfigType::String),
-    ssl_key!("ssl.principal.mapping.rules", ConfigType::String),
-    ssl_key!("ssl.enabled.protocols", ConfigType::List),
-    ssl_key!("ssl.protocol", ConfigType::String),
-    ssl_key!("ssl.cipher.suites", ConfigType::List),
-    ssl_key!("ssl.endpoint.identification.algorithm", ConfigType::String),
-];
-
-/// Whether `setting` (a key without its listener prefix) is one of the `ssl.*` keys.
-pub(crate) fn is_key(setting: &str) -> bool {
-    KEYS.iter().any(|(name, _, _)| *name == setting)
-}
-
-/// Stores `value` for `key`, checked as far as it can be alone.
-fn set(c: &mut BrokerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
-    check(key, value)?;
-    c.ssl.insert(key.to_string(), value.to_string());
-    Ok(())
-}
-
-fn check(key: &str, value: &str) -> Result<(), ConfigError> {
+/// Checks a value of an `ssl.*` key (`key` may carry a listener prefix) as far as it
+/// can be checked alone.
+pub(super) fn check(key: &str, value: &str) -> Result<(), ConfigError> {
     let setting = key.rsplit_once("ssl.").map_or(key, |(_, s)| s);
     match setting {
         "client.auth" if ClientAuth::parse(value).is_none() => {
@@ -115,18 +41,6 @@ fn check(key: &str, value: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// The value of `key` as DescribeConfigs shows it (a sensitive key never).
-fn rendered(c: &BrokerConfig, key: &str) -> Option<String> {
-    let (_, kind, default) = KEYS.iter().find(|(name, _, _)| *name == key)?;
-    if *kind == ConfigType::Password {
-        return None;
-    }
-    c.ssl
-        .get(key)
-        .cloned()
-        .or_else(|| default.map(str::to_string))
-}
-
 /// `listener`'s TLS settings, checked: a PEM keystore (a file, or chain and key inline),
 /// an optional PEM truststore, and the rest of the `ssl.*` keys, each the listener's
 /// own (`listener.name.<listener>.ssl.*`) if set, else the broker's.
@@ -134,24 +48,7 @@ pub(crate) fn listener_tls(
     config: &BrokerConfig,
     listener: &Listener,
 ) -> Result<TlsSettings, ConfigError> {
-    let prefix = format!(
-        "{}{}.",
-        super::sasl::LISTENER_PREFIX,
-        listener.name.to_ascii_lowercase()
-    );
-    let get = |key: &str| -> Result<(String, Option<String>), ConfigError> {
-        let prefixed = format!("{prefix}{key}");
-        if let Some(value) = config.listener_setting(&prefixed) {
-            check(&prefixed, value)?;
-            return Ok((prefixed, Some(value.to_string())));
-        }
-        let default = KEYS
-            .iter()
-            .find(|(name, _, _)| *name == key)
-            .and_then(|k| k.2);
-        let value = config.ssl.get(key).cloned().or(default.map(str::to_string));
-        Ok((key.to_string(), value.filter(|v| !v.is_empty())))
-    };
+    let get = |key: &str| kept::listener_value(config, listener, key);
     let pem_only = |key: &str| -> Result<(), ConfigError> {
         let (name, value) = get(key)?;
         let value = value.unwrap_or_default();

@@ -4,6 +4,7 @@
 //! `server::sasl`.
 
 pub mod jaas;
+pub mod oauth;
 pub mod plain;
 pub mod scram;
 pub mod tls;
@@ -76,7 +77,7 @@ impl Mechanism {
 
     /// Whether shoal can authenticate with it.
     pub fn served(self) -> bool {
-        matches!(self, Mechanism::Plain | Mechanism::Scram(_))
+        !matches!(self, Mechanism::Gssapi)
     }
 }
 
@@ -96,6 +97,8 @@ pub struct ListenerSecurity {
     pub plain_users: BTreeMap<String, String>,
     /// An SSL or SASL_SSL listener's TLS settings.
     pub tls: Option<tls::TlsSettings>,
+    /// How OAUTHBEARER tokens are checked, when the listener enables it.
+    pub oauth: Option<oauth::OAuthSettings>,
 }
 
 impl ListenerSecurity {
@@ -106,6 +109,7 @@ impl ListenerSecurity {
             mechanisms: Vec::new(),
             plain_users: BTreeMap::new(),
             tls: None,
+            oauth: None,
         }
     }
 }

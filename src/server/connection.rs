@@ -10,6 +10,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -26,6 +27,7 @@ use super::tls::Accept;
 use crate::acl::ANONYMOUS;
 use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
+use crate::security::oauth::Validator;
 use crate::shard::Shard;
 
 /// Requests read but not yet answered, per connection, at most.
@@ -39,10 +41,17 @@ pub const SASL_RECEIVE_MAX: usize = 512 * 1024;
 /// the shard's request budget.
 type InFlight = (glommio::Task<Response>, RequestTimer, Reserved);
 
+/// What a connection's listener checks its clients with: the TLS handshake's config on
+/// a TLS listener, and the OAUTHBEARER validator when the listener enables it.
+pub struct Security {
+    pub tls: Option<Accept>,
+    pub oauth: Option<Arc<Validator>>,
+}
+
 /// Serves one connection; `login` when its listener's security settings apply (the
-/// client listener; not the brokers' replication listeners); `tls` on a TLS listener,
-/// whose handshake comes first.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, tls: Option<Accept>) {
+/// client listener; not the brokers' replication listeners), with `security`; on a
+/// TLS listener the handshake comes first.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: Security) {
     let socket = stream.as_raw_fd();
     let _ = stream.set_nodelay(true);
     if let Err(error) = sendfile::set_nonblocking(socket) {
@@ -59,10 +68,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, tls: Option
         principal: ANONYMOUS.to_string(),
     };
     let login = login
-        .then(|| Login::new(&shard.snapshot().broker.client_security))
+        .then(|| Login::new(&shard.snapshot().broker.client_security, security.oauth))
         .flatten();
     let activity = Activity::new();
-    let Some(tls) = tls else {
+    let Some(tls) = security.tls else {
         let wire = Wire { socket, tls: false };
         return talk(&shard, stream, wire, (peer, login), &activity).await;
     };

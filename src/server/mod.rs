@@ -5,10 +5,12 @@ pub mod connection;
 pub mod fetch_session;
 pub mod frame;
 pub mod handlers;
+pub mod oauth;
 pub mod quotas;
 pub mod sasl;
 pub mod sendfile;
 pub mod tls;
+pub mod watch;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -27,15 +29,29 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1
 /// broker holding `max.connections`.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// What a client listener reads its security material from: its TLS config, on an SSL
+/// or SASL_SSL listener, and its OAUTHBEARER keys, when it enables OAUTHBEARER. Each
+/// shard has its own copy, reloaded when the files change.
+#[derive(Clone, Default)]
+pub struct ListenerKeys {
+    pub tls: Option<tls::Tls>,
+    pub jwks: Option<oauth::Jwks>,
+}
+
+impl ListenerKeys {
+    /// Reads the files `security` names: an error names the file (start-up stops).
+    pub fn load(security: &crate::security::ListenerSecurity) -> anyhow::Result<ListenerKeys> {
+        Ok(ListenerKeys {
+            tls: security.tls.as_ref().map(tls::Tls::load).transpose()?,
+            jwks: security.oauth.as_ref().map(oauth::Jwks::load).transpose()?,
+        })
+    }
+}
+
 /// Accepts connections until the broker stops, then waits for the open ones to finish
-/// what they were doing. `login`: the client listener's security settings apply;
-/// `tls`: its TLS config, on an SSL or SASL_SSL listener.
-pub async fn serve(
-    shard: Rc<Shard>,
-    listener: TcpListener,
-    login: bool,
-    mut tls: Option<tls::Tls>,
-) {
+/// what they were doing. `login`: the client listener's security settings apply, with
+/// `keys`.
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, mut keys: ListenerKeys) {
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     // Whether accepting is paused for lack of descriptors or memory: said once per episode.
@@ -74,9 +90,12 @@ pub async fn serve(
         };
         open.set(open.get() + 1);
         let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
-        let accept = tls.as_mut().map(tls::Tls::accept);
+        let security = connection::Security {
+            tls: keys.tls.as_mut().map(tls::Tls::accept),
+            oauth: keys.jwks.as_mut().map(oauth::Jwks::validator),
+        };
         let served = connections.spawn(async move {
-            connection::serve(shard, stream, login, accept).await;
+            connection::serve(shard, stream, login, security).await;
             drop(slot);
             open.set(open.get() - 1);
         });

@@ -10,6 +10,7 @@
 //! step sees the state the one before left; it does no I/O (SCRAM's keys are derived
 //! when credentials are stored, not at login).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::cluster::Snapshot;
 use crate::protocol::{self, Request};
+use crate::security::oauth::{self, Validator};
 use crate::security::scram::ScramExchange;
 use crate::security::{plain, user_principal, ListenerSecurity, Mechanism, Refused};
 use crate::shard::Shard;
@@ -33,6 +35,8 @@ pub const AUTHENTICATE_VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 /// Where a connection of a SASL listener stands.
 pub struct Login {
     security: ListenerSecurity,
+    /// OAUTHBEARER's keys, when the listener enables it.
+    oauth: Option<Arc<Validator>>,
     state: State,
     /// The handshake was v0: tokens come bare.
     bare: bool,
@@ -45,6 +49,9 @@ enum State {
     Started(Mechanism),
     /// SCRAM, waiting for the client's final message.
     ScramFinal(Box<ScramExchange>),
+    /// OAUTHBEARER refused the token: waiting for the client's `\x01` (RFC 7628), to
+    /// fail with `INVALID_TOKEN`.
+    OAuthRefused,
     /// Logged in as this principal.
     Done(String),
 }
@@ -63,9 +70,10 @@ pub enum Step {
 
 impl Login {
     /// `None` for a listener that asks for no login.
-    pub fn new(security: &ListenerSecurity) -> Option<Login> {
+    pub fn new(security: &ListenerSecurity, oauth: Option<Arc<Validator>>) -> Option<Login> {
         security.protocol.is_sasl().then(|| Login {
             security: security.clone(),
+            oauth,
             state: State::Handshake,
             bare: false,
         })
@@ -168,7 +176,11 @@ impl Login {
     /// Whether the next frame is a bare token: after a v0 handshake, the mechanism's
     /// messages come without Kafka's request header.
     fn wants_bare_token(&self) -> bool {
-        self.bare && matches!(self.state, State::Started(_) | State::ScramFinal(_))
+        self.bare
+            && matches!(
+                self.state,
+                State::Started(_) | State::ScramFinal(_) | State::OAuthRefused
+            )
     }
 
     /// A bare token (see `wants_bare_token`): answered with a bare token; a failed login
@@ -205,6 +217,19 @@ impl Login {
             State::ScramFinal(exchange) => exchange
                 .finish(bytes)
                 .map(|(user, last)| (Some(user), Bytes::from(last))),
+            State::Started(Mechanism::OAuthBearer) => {
+                let validator = self.oauth.as_ref()?;
+                match validator.authenticate(bytes) {
+                    Ok(user) => Ok((Some(user), Bytes::new())),
+                    // RFC 7628: the error goes to the client, which ends the exchange.
+                    Err(None) => {
+                        self.state = State::OAuthRefused;
+                        return Some(Ok(Bytes::from_static(oauth::INVALID_TOKEN.as_bytes())));
+                    }
+                    Err(Some(refused)) => Err(refused),
+                }
+            }
+            State::OAuthRefused => Err(Refused(oauth::INVALID_TOKEN.to_string())),
             State::Handshake | State::Started(_) | State::Done(_) => return None,
         };
         Some(match outcome {

@@ -7,27 +7,20 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use futures_rustls::TlsAcceptor;
 use rustls::ServerConfig;
 
+use super::watch::FileWatch;
 use crate::security::tls::{self, Keystore, Material, Pem, PrincipalRules, TlsSettings};
-
-/// How often, at most, the files are looked at for a change.
-const RELOAD_CHECK: Duration = Duration::from_secs(1);
-
-/// What a file's change shows in: its modification time, length and inode.
-type Stamp = Option<(SystemTime, u64, u64)>;
 
 #[derive(Clone)]
 pub struct Tls {
     settings: TlsSettings,
     config: Arc<ServerConfig>,
     rules: Arc<PrincipalRules>,
-    stamps: Vec<(PathBuf, Stamp)>,
-    checked: Instant,
+    files: FileWatch,
 }
 
 impl Tls {
@@ -36,15 +29,13 @@ impl Tls {
     pub fn load(settings: &TlsSettings) -> anyhow::Result<Tls> {
         let rules = PrincipalRules::parse(&settings.principal_rules)
             .map_err(|why| anyhow::anyhow!("ssl.principal.mapping.rules: {why}"))?;
-        let files = files(settings);
-        let stamps = files.iter().map(|f| (f.clone(), stamp(f))).collect();
+        let files = FileWatch::new(files(settings));
         let config = build(settings)?;
         Ok(Tls {
             settings: settings.clone(),
             config: Arc::new(config),
             rules: Arc::new(rules),
-            stamps,
-            checked: Instant::now(),
+            files,
         })
     }
 
@@ -52,24 +43,15 @@ impl Tls {
     /// since they were last read. A reload that fails is logged and the last good
     /// config kept (until the files change again).
     pub fn accept(&mut self) -> Accept {
-        if self.checked.elapsed() >= RELOAD_CHECK {
-            self.checked = Instant::now();
-            let now: Vec<(PathBuf, Stamp)> = self
-                .stamps
-                .iter()
-                .map(|(file, _)| (file.clone(), stamp(file)))
-                .collect();
-            if now != self.stamps {
-                self.stamps = now;
-                match build(&self.settings) {
-                    Ok(config) => {
-                        self.config = Arc::new(config);
-                        tracing::info!("TLS certificates reloaded: their files changed");
-                    }
-                    Err(error) => tracing::warn!(
-                        "TLS certificates not reloaded, the last ones stay in use: {error:#}"
-                    ),
+        if self.files.changed() {
+            match build(&self.settings) {
+                Ok(config) => {
+                    self.config = Arc::new(config);
+                    tracing::info!("TLS certificates reloaded: their files changed");
                 }
+                Err(error) => tracing::warn!(
+                    "TLS certificates not reloaded, the last ones stay in use: {error:#}"
+                ),
             }
         }
         Accept {
@@ -114,12 +96,6 @@ fn files(settings: &TlsSettings) -> Vec<PathBuf> {
         files.push(path.clone());
     }
     files
-}
-
-fn stamp(file: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    let metadata = std::fs::metadata(file).ok()?;
-    Some((metadata.modified().ok()?, metadata.len(), metadata.ino()))
 }
 
 fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {

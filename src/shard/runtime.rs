@@ -79,11 +79,9 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         None if !config.kraft.is_broker() => loopback(),
         None => anyhow::bail!("no listener for clients"),
     };
-    // Certificates are read before anything binds: a wrong one stops the start, named.
-    let tls = match &broker.client_security.tls {
-        Some(settings) => Some(crate::server::tls::Tls::load(settings)?),
-        None => None,
-    };
+    // Certificates and keys are read before anything binds: a wrong one stops the
+    // start, named.
+    let keys = crate::server::ListenerKeys::load(&broker.client_security)?;
     // Port 0 is resolved once here, so every shard binds the same port.
     let address = resolve(&listener.bind_address())?;
     let placeholder = claim(address)?;
@@ -150,7 +148,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         let controlled = controlled_rx.take();
         let listeners = Listeners {
             address,
-            tls: tls.clone(),
+            keys: keys.clone(),
             metrics: if index == 0 { metrics.take() } else { None },
             replication: replication.next(),
             replication_ports: replication_ports.clone(),
@@ -377,8 +375,8 @@ fn spawn_signal_thread(events: mpsc::Sender<Event>) -> anyhow::Result<()> {
 /// registers).
 struct Listeners {
     address: SocketAddr,
-    /// The client listener's TLS config, on an SSL or SASL_SSL listener.
-    tls: Option<crate::server::tls::Tls>,
+    /// The client listener's TLS config and OAUTHBEARER keys.
+    keys: crate::server::ListenerKeys,
     metrics: Option<std::net::TcpListener>,
     replication: Option<std::net::TcpListener>,
     replication_ports: Vec<u16>,
@@ -546,7 +544,8 @@ async fn listen_and_serve(
         // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
         let replication =
             unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
-        let serving = crate::server::serve(Rc::clone(shard), replication, false, None);
+        let serving =
+            crate::server::serve(Rc::clone(shard), replication, false, Default::default());
         glommio::spawn_local(serving).detach();
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }
@@ -566,7 +565,7 @@ async fn listen_and_serve(
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();
-    crate::server::serve(Rc::clone(shard), listener, true, listeners.tls).await;
+    crate::server::serve(Rc::clone(shard), listener, true, listeners.keys).await;
     Ok(())
 }
 
