@@ -91,6 +91,8 @@ pub struct BrokerConfig {
     /// -1 = the OS default.
     pub socket_receive_buffer_bytes: i32,
     pub connections_max_idle_ms: i64,
+    /// How long a SASL login holds (KIP-368); 0: for the connection's life.
+    pub connections_max_reauth_ms: i64,
     /// Connections the broker serves at once; past it, accepting waits for one to close.
     pub max_connections: i32,
     /// Connections one client address may hold; past it, a new one is closed.
@@ -223,6 +225,7 @@ impl Default for BrokerConfig {
             socket_send_buffer_bytes: 102_400,
             socket_receive_buffer_bytes: 102_400,
             connections_max_idle_ms: 600_000,
+            connections_max_reauth_ms: 0,
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: Vec::new(),

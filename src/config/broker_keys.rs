@@ -469,6 +469,18 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.connections_max_idle_ms.to_string()),
     },
     BrokerKey {
+        // KIP-368: a SASL login holds for this long; the client logs in again on the
+        // same connection before then, or is disconnected. 0: for the connection's life.
+        name: "connections.max.reauth.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.connections_max_reauth_ms = parse_int(k, v, 0, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.connections_max_reauth_ms.to_string()),
+    },
+    BrokerKey {
         name: "max.connections",
         kind: ConfigType::Int,
         dynamic: true,

@@ -28,6 +28,7 @@ use crate::acl::ANONYMOUS;
 use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
 use crate::security::oauth::Validator;
+use crate::security::Mechanism;
 use crate::shard::Shard;
 
 /// Requests read but not yet answered, per connection, at most.
@@ -67,13 +68,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: S
         },
         principal: ANONYMOUS.to_string(),
     };
+    let oauth = security.oauth;
     let login = login
-        .then(|| Login::new(&shard.snapshot().broker.client_security, security.oauth))
+        .then(|| Login::new(&shard.snapshot().broker.client_security, oauth.clone()))
         .flatten();
     let activity = Activity::new();
     let Some(tls) = security.tls else {
         let wire = Wire { socket, tls: false };
-        return talk(&shard, stream, wire, (peer, login), &activity).await;
+        return talk(&shard, stream, wire, (peer, login, oauth), &activity).await;
     };
     let handshake = async { tls.acceptor.accept(stream).await };
     let stream = match shard
@@ -109,7 +111,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: S
         }
     }
     let wire = Wire { socket, tls: true };
-    talk(&shard, stream, wire, (peer, login), &activity).await;
+    talk(&shard, stream, wire, (peer, login, oauth), &activity).await;
 }
 
 /// The socket under a connection's stream, and whether the stream is TLS: then bytes
@@ -126,7 +128,7 @@ async fn talk<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     shard: &Rc<Shard>,
     stream: S,
     wire: Wire,
-    (peer, login): (Peer, Option<Login>),
+    (peer, login, oauth): (Peer, Option<Login>, Option<Arc<Validator>>),
     activity: &Activity,
 ) {
     // Unbuffered: frames are read partly from the socket itself (`frame`).
@@ -134,7 +136,7 @@ async fn talk<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     let (queue, responses) = local_channel::new_bounded(IN_FLIGHT_MAX);
     let reading = read_requests(
         Rc::clone(shard),
-        (peer, login),
+        (peer, login, oauth),
         (reader, wire),
         queue,
         activity,
@@ -195,9 +197,16 @@ impl Activity {
     }
 }
 
+/// A connection's SASL login: its mechanism, which a login again must use, and when it
+/// expires (`connections.max.reauth.ms`).
+struct Session {
+    mechanism: Mechanism,
+    expires: Option<Instant>,
+}
+
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
-    (peer, mut login): (Peer, Option<Login>),
+    (peer, mut login, oauth): (Peer, Option<Login>, Option<Arc<Validator>>),
     (mut reader, wire): (R, Wire),
     queue: local_channel::LocalSender<InFlight>,
     activity: &Activity,
@@ -207,6 +216,12 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     // Under TLS the socket carries records: frames are read through the stream.
     let socket = (!wire.tls).then_some(wire.socket);
     let mut peer = Rc::new(peer);
+    // The SASL login in force, and how long one holds (KIP-368).
+    let reauth = u64::try_from(shard.snapshot().broker.connections_max_reauth_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
+    let mut session: Option<Session> = None;
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
@@ -228,41 +243,62 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
-        // `login` is `Some` until the client has logged in.
-        let request = match login.as_mut() {
+        // `login` is `Some` until the client has logged in, and again while it logs in
+        // again (KIP-368).
+        let step = match login.as_mut() {
+            Some(pending) => pending.read(&shard, frame),
             None => match protocol::parse_request(frame) {
-                Ok(request) => request,
+                Ok(request) => match &session {
+                    Some(current)
+                        if request.api_key == ApiKey::SaslHandshake && reauth.is_some() =>
+                    {
+                        let security = &shard.snapshot().broker.client_security;
+                        let principal = (peer.principal.as_str(), current.mechanism);
+                        let again = Login::again(security, oauth.clone(), principal);
+                        login.insert(again).read_request(&shard, request)
+                    }
+                    Some(current) if current.expires.is_some_and(|at| Instant::now() >= at) => {
+                        tracing::debug!("closing connection: its SASL login expired (connections.max.reauth.ms)");
+                        return;
+                    }
+                    _ => Step::Serve(request),
+                },
                 Err(error) => {
                     tracing::debug!(%error, "closing connection");
                     return;
                 }
             },
-            Some(pending) => {
-                let step = pending.read(&shard, frame);
-                if let Some(principal) = pending.principal() {
-                    peer = Rc::new(Peer {
-                        host: peer.host.clone(),
-                        principal: principal.to_string(),
-                    });
-                    login = None;
-                }
-                match step {
-                    Step::Serve(request) => request,
-                    Step::Answer(api, frame) => {
-                        let answer = ready(Response::Frame(frame));
-                        if !queue_answer(&shard, &queue, activity, api, answer, reserved).await {
-                            return;
-                        }
-                        continue;
-                    }
-                    Step::Last(api, frame, delay) => {
-                        let answer = delayed(Response::Last(frame), delay);
-                        queue_answer(&shard, &queue, activity, api, answer, reserved).await;
-                        return;
-                    }
-                    Step::Close => return,
-                }
+        };
+        if let Some((principal, mechanism)) = login.as_ref().and_then(Login::completed) {
+            if session.is_some() && principal != peer.principal {
+                tracing::info!(was = %peer.principal, now = %principal, "closing connection: a login again as another principal");
+                return;
             }
+            peer = Rc::new(Peer {
+                host: peer.host.clone(),
+                principal,
+            });
+            session = Some(Session {
+                mechanism,
+                expires: reauth.map(|lifetime| Instant::now() + lifetime),
+            });
+            login = None;
+        }
+        let request = match step {
+            Step::Serve(request) => request,
+            Step::Answer(api, frame) => {
+                let answer = ready(Response::Frame(frame));
+                if !queue_answer(&shard, &queue, activity, api, answer, reserved).await {
+                    return;
+                }
+                continue;
+            }
+            Step::Last(api, frame, delay) => {
+                let answer = delayed(Response::Last(frame), delay);
+                queue_answer(&shard, &queue, activity, api, answer, reserved).await;
+                return;
+            }
+            Step::Close => return,
         };
         // Versions outside what the API serves (answered UNSUPPORTED_VERSION or closed)
         // share one label, so a client cannot mint metric series at will.

@@ -40,6 +40,10 @@ pub struct Login {
     state: State,
     /// The handshake was v0: tokens come bare.
     bare: bool,
+    /// The mechanism the handshake agreed on.
+    agreed: Option<Mechanism>,
+    /// On a login again, the principal it must prove (Kafka refuses another).
+    expected: Option<String>,
 }
 
 enum State {
@@ -76,7 +80,38 @@ impl Login {
             oauth,
             state: State::Handshake,
             bare: false,
+            agreed: None,
+            expected: None,
         })
+    }
+
+    /// A login again on a connection logged in as `principal` with `mechanism`
+    /// (KIP-368): only that mechanism is offered, and only that principal accepted.
+    pub fn again(
+        security: &ListenerSecurity,
+        oauth: Option<Arc<Validator>>,
+        (principal, mechanism): (&str, Mechanism),
+    ) -> Login {
+        let mut security = security.clone();
+        security.mechanisms = vec![mechanism];
+        Login {
+            security,
+            oauth,
+            state: State::Handshake,
+            bare: false,
+            agreed: None,
+            expected: Some(principal.to_string()),
+        }
+    }
+
+    /// The principal and the mechanism, once logged in.
+    pub fn completed(&self) -> Option<(String, Mechanism)> {
+        Some((self.principal()?.to_string(), self.agreed?))
+    }
+
+    /// Serves a request already parsed (the SaslHandshake that starts a login again).
+    pub fn read_request(&mut self, shard: &Shard, request: Request) -> Step {
+        self.step(shard, request)
     }
 
     /// The principal, once logged in.
@@ -130,6 +165,7 @@ impl Login {
         match (&self.state, chosen) {
             (State::Handshake, Some(mechanism)) => {
                 self.state = State::Started(mechanism);
+                self.agreed = Some(mechanism);
                 self.bare = request.version == 0;
                 answer(request, &response)
             }
@@ -152,10 +188,14 @@ impl Login {
         };
         let snapshot = &shard.snapshot();
         match self.exchange(shard, &message.auth_bytes) {
-            Some(Ok(reply)) => answer(
-                request,
-                &SaslAuthenticateResponse::default().with_auth_bytes(reply),
-            ),
+            Some(Ok(reply)) => {
+                let mut response = SaslAuthenticateResponse::default().with_auth_bytes(reply);
+                if self.principal().is_some() {
+                    // KIP-368: the client learns how long its login holds (v1+).
+                    response.session_lifetime_ms = snapshot.broker.connections_max_reauth_ms;
+                }
+                answer(request, &response)
+            }
             Some(Err(Refused(reason))) => {
                 let response = SaslAuthenticateResponse::default()
                     .with_error_code(ResponseError::SaslAuthenticationFailed.code())
@@ -232,6 +272,15 @@ impl Login {
             State::OAuthRefused => Err(Refused(oauth::INVALID_TOKEN.to_string())),
             State::Handshake | State::Started(_) | State::Done(_) => return None,
         };
+        let outcome = outcome.and_then(|(user, reply)| match (&user, &self.expected) {
+            (Some(user), Some(expected)) if user_principal(user) != *expected => {
+                Err(Refused(format!(
+                    "Cannot change principals during re-authentication from {expected}: {}",
+                    user_principal(user)
+                )))
+            }
+            _ => Ok((user, reply)),
+        });
         Some(match outcome {
             Ok((user, reply)) => {
                 if let Some(user) = user {

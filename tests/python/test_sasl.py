@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -455,3 +456,71 @@ def test_a_cluster_shares_its_scram_users_and_runs_transactions_across_brokers(s
         assert sorted(got) == [b"kept-0", b"kept-1", b"kept-2"]
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------- logging in again (KIP-368)
+
+def metric_total(broker, name: str) -> float:
+    return sum(v for k, v in scrape(broker).items() if k.startswith(name))
+
+
+def test_clients_log_in_again_before_their_login_expires(start_broker):
+    b = start_broker(sasl_settings(**{"connections.max.reauth.ms": "2000"}))
+    topic = unique_topic("reauth")
+    wait_futures(admin(b, **login_conf("admin")).create_topics([NewTopic(topic, 1, 1)]))
+    p = producer(b, **login_conf("alice"))
+    produce_all(p, topic, [{"value": b"first", "partition": 0}])
+    logins = metric_total(b, "kafka_server_socket_server_metrics_successful_authentication_total")
+    connections = metric_total(b, "kafka_server_socket_server_metrics_connection_creation_total")
+    # librdkafka logs in again at about 90% of the 2 s it was told: produce until the broker
+    # has seen two more logins, on the connections the producer already had.
+    sent = 1
+    deadline = time.monotonic() + 30
+    while metric_total(b, "kafka_server_socket_server_metrics_successful_authentication_total") < logins + 2:
+        assert time.monotonic() < deadline, "the producer did not log in again within 30 s"
+        produce_all(p, topic, [{"value": b"v%d" % sent, "partition": 0}])
+        sent += 1
+    assert metric_total(b, "kafka_server_socket_server_metrics_connection_creation_total") == connections
+    got = consume_all(b, topic, [0], **{k.replace("_", "."): v for k, v in login_conf("bob").items()})
+    assert [r.value for r in got[0]] == [b"first"] + [b"v%d" % i for i in range(1, sent)]
+
+
+def plain_login(c: kw.Conn, user: str, password: str) -> bytes:
+    """SaslHandshake v1 and SaslAuthenticate v1 with PLAIN: the response body after the
+    error code and message."""
+    assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+    rd = kw.Reader(c.request(SASL_AUTHENTICATE, 1, authenticate_v0(f"\0{user}\0{password}".encode())))
+    assert rd.i16() == 0
+    rd.string()
+    rd.nbytes()
+    return rd.i64()
+
+
+def test_a_login_that_expires_closes_the_connection_and_may_be_renewed_only_as_the_same_user(start_broker):
+    b = start_broker(sasl_settings(**{"connections.max.reauth.ms": "1500"}))
+    with kw.Conn(b.bootstrap) as c:
+        assert plain_login(c, "alice", PASSWORDS["alice"]) == 1500
+        logged_in = time.monotonic()
+        # Requests are served until the login expires; the first one after closes it.
+        while True:
+            try:
+                c.request(kw.METADATA, 1, kw.metadata_v1([]), timeout=10)
+            except kw.Closed:
+                break
+            assert time.monotonic() - logged_in < 15, "the expired login was still served"
+        assert time.monotonic() - logged_in >= 1.5
+    with kw.Conn(b.bootstrap) as c:
+        plain_login(c, "alice", PASSWORDS["alice"])
+        # Logging in again as alice renews the login; as bob, closes the connection.
+        assert plain_login(c, "alice", PASSWORDS["alice"]) == 1500
+        assert kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([]))).brokers
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        rd = kw.Reader(c.request(SASL_AUTHENTICATE, 1, authenticate_v0(b"\0bob\0" + PASSWORDS["bob"].encode())))
+        assert rd.i16() == SASL_AUTHENTICATION_FAILED
+        assert "Cannot change principals during re-authentication from User:alice: User:bob" in rd.string()
+        assert c.wait_closed() == b""
+    with kw.Conn(b.bootstrap) as c:
+        plain_login(c, "alice", PASSWORDS["alice"])
+        # Another mechanism than the login's is refused.
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("SCRAM-SHA-256"))).i16() == UNSUPPORTED_SASL_MECHANISM
+        assert c.wait_closed() == b""
