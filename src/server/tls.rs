@@ -1,9 +1,6 @@
 //! A TLS listener's server side: its rustls config, loaded from the PEM files or inline
-//! PEM of its settings, reloaded when those files change (checked at most once a
-//! second, when a connection comes), and the principal of a client certificate.
-//!
-//! Each shard keeps its own `Tls` in its accept loop: a reload on one shard is that
-//! shard's, with nothing shared on the request path.
+//! PEM of its settings and reloaded when those files change (`watch::Reloading`), and
+//! the principal of a client certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,15 +9,13 @@ use anyhow::Context;
 use futures_rustls::TlsAcceptor;
 use rustls::ServerConfig;
 
-use super::watch::FileWatch;
+use super::watch::Reloading;
 use crate::security::tls::{self, Keystore, Material, Pem, PrincipalRules, TlsSettings};
 
 #[derive(Clone)]
 pub struct Tls {
-    settings: TlsSettings,
-    config: Arc<ServerConfig>,
+    config: Reloading<TlsSettings, ServerConfig>,
     rules: Arc<PrincipalRules>,
-    files: FileWatch,
 }
 
 impl Tls {
@@ -29,33 +24,16 @@ impl Tls {
     pub fn load(settings: &TlsSettings) -> anyhow::Result<Tls> {
         let rules = PrincipalRules::parse(&settings.principal_rules)
             .map_err(|why| anyhow::anyhow!("ssl.principal.mapping.rules: {why}"))?;
-        let files = FileWatch::new(files(settings));
-        let config = build(settings)?;
         Ok(Tls {
-            settings: settings.clone(),
-            config: Arc::new(config),
+            config: Reloading::load(settings, files(settings), "TLS certificates", build)?,
             rules: Arc::new(rules),
-            files,
         })
     }
 
-    /// What a new connection's handshake needs, after a reload if the files changed
-    /// since they were last read. A reload that fails is logged and the last good
-    /// config kept (until the files change again).
+    /// What a new connection's handshake needs.
     pub fn accept(&mut self) -> Accept {
-        if self.files.changed() {
-            match build(&self.settings) {
-                Ok(config) => {
-                    self.config = Arc::new(config);
-                    tracing::info!("TLS certificates reloaded: their files changed");
-                }
-                Err(error) => tracing::warn!(
-                    "TLS certificates not reloaded, the last ones stay in use: {error:#}"
-                ),
-            }
-        }
         Accept {
-            acceptor: TlsAcceptor::from(Arc::clone(&self.config)),
+            acceptor: TlsAcceptor::from(self.config.current()),
             rules: Arc::clone(&self.rules),
         }
     }

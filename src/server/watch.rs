@@ -1,7 +1,11 @@
-//! Files a listener reads its security material from (certificates, a JWKS), looked at
-//! again at most once a second, when a connection comes: a change means a reload.
+//! Security material a listener builds from files (a TLS config from certificates, OAUTHBEARER
+//! keys from a JWKS): the files are looked at again at most once a second, when a
+//! connection comes, and a change rebuilds it. A rebuild that fails is logged and the last
+//! good one kept (until the files change again). Each shard keeps its own copy in its
+//! accept loop, so a reload is that shard's, with nothing shared on the request path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often, at most, the files are looked at for a change.
@@ -10,27 +14,72 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// What a file's change shows in: its modification time, length and inode.
 type Stamp = Option<(SystemTime, u64, u64)>;
 
-#[derive(Clone)]
-pub struct FileWatch {
+/// `T` built from settings `S` and the files they name.
+pub struct Reloading<S, T> {
+    settings: S,
+    built: Arc<T>,
+    build: fn(&S) -> anyhow::Result<T>,
+    /// What `T` is, for the log ("TLS certificates").
+    what: &'static str,
     stamps: Vec<(PathBuf, Stamp)>,
     checked: Instant,
 }
 
-impl FileWatch {
-    /// Watches `files` as they are now.
-    pub fn new(files: Vec<PathBuf>) -> FileWatch {
-        FileWatch {
-            stamps: files
-                .into_iter()
-                .map(|f| (stamp(&f), f))
-                .map(|(s, f)| (f, s))
-                .collect(),
-            checked: Instant::now(),
+impl<S: Clone, T> Clone for Reloading<S, T> {
+    fn clone(&self) -> Self {
+        Reloading {
+            settings: self.settings.clone(),
+            built: Arc::clone(&self.built),
+            build: self.build,
+            what: self.what,
+            stamps: self.stamps.clone(),
+            checked: self.checked,
         }
+    }
+}
+
+impl<S: Clone, T> Reloading<S, T> {
+    /// Builds it now (an error stops start-up), watching `files`.
+    pub fn load(
+        settings: &S,
+        files: Vec<PathBuf>,
+        what: &'static str,
+        build: fn(&S) -> anyhow::Result<T>,
+    ) -> anyhow::Result<Reloading<S, T>> {
+        let stamps = files
+            .into_iter()
+            .map(|f| (stamp(&f), f))
+            .map(|(s, f)| (f, s))
+            .collect();
+        Ok(Reloading {
+            built: Arc::new(build(settings)?),
+            settings: settings.clone(),
+            build,
+            what,
+            stamps,
+            checked: Instant::now(),
+        })
+    }
+
+    /// The current one, rebuilt first if its files changed since they were last looked at.
+    pub fn current(&mut self) -> Arc<T> {
+        if self.changed() {
+            match (self.build)(&self.settings) {
+                Ok(built) => {
+                    self.built = Arc::new(built);
+                    tracing::info!("{} reloaded: their files changed", self.what);
+                }
+                Err(error) => tracing::warn!(
+                    "{} not reloaded, the last ones stay in use: {error:#}",
+                    self.what
+                ),
+            }
+        }
+        Arc::clone(&self.built)
     }
 
     /// Whether a file changed since the last look, looking at most once a second.
-    pub fn changed(&mut self) -> bool {
+    fn changed(&mut self) -> bool {
         if self.checked.elapsed() < CHECK_EVERY {
             return false;
         }

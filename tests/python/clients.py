@@ -242,3 +242,20 @@ def kcat(broker, *args: str, input: bytes | None = None, timeout: float = CLIENT
 
 def kcat_json_lines(cp: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(ln) for ln in cp.stdout.decode().splitlines() if ln.strip()]
+
+
+def login_refused(conf: dict):
+    """The error a client with `conf` (confluent-kafka's settings, as given) reports when
+    its login is refused: librdkafka reports it through its error callback, and the request
+    itself fails for want of a connection. A poll first serves an OAUTHBEARER token callback."""
+    import pytest
+
+    errors: list = []
+    a = AdminClient({**conf, "error_cb": errors.append})
+    a.poll(0.5)
+    with pytest.raises(KafkaException):
+        a.list_topics(timeout=5)
+    a.poll(0)
+    refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+    assert refused, errors
+    return refused[0]

@@ -26,7 +26,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from clients import base_conf, kcat_bin, produce_all, unique_topic, wait_futures
+from clients import base_conf, kcat_bin, login_refused, produce_all, unique_topic, wait_futures
 from pki import Pki, openssl
 
 AUDIENCE = "shoal-test"
@@ -93,26 +93,16 @@ def oauth_settings(keys, jwks: pathlib.Path, **extra) -> dict:
     }
 
 
-def token_conf(keys, token: str, errors: list | None = None) -> dict:
+def token_conf(keys, token: str) -> dict:
     """confluent-kafka settings logging in with `token` (oauth_cb hands it over)."""
     _, pki, _, _ = keys
-    conf = {"security.protocol": "SASL_SSL", "ssl.ca.location": str(pki.ca), "sasl.mechanism": "OAUTHBEARER",
+    return {"security.protocol": "SASL_SSL", "ssl.ca.location": str(pki.ca), "sasl.mechanism": "OAUTHBEARER",
             "oauth_cb": lambda _config: (token, time.time() + 600)}
-    if errors is not None:
-        conf["error_cb"] = errors.append
-    return conf
 
 
 def refused(broker, keys, token: str) -> KafkaError:
     """The error a client logging in with `token` is refused with."""
-    errors: list[KafkaError] = []
-    a = client(AdminClient, broker, token_conf(keys, token, errors))
-    with pytest.raises(KafkaException):
-        a.list_topics(timeout=5)
-    a.poll(0)
-    failed = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
-    assert failed, errors
-    return failed[0]
+    return login_refused({**base_conf(broker), **token_conf(keys, token)})
 
 
 _KEPT: list = []

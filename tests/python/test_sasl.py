@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 )
 
 import kafka_wire as kw
-from clients import admin, base_conf, consume_all, future_error, kcat_bin, produce_all, producer, unique_topic, wait_futures
+from clients import admin, base_conf, consume_all, future_error, kcat_bin, login_refused, produce_all, producer, unique_topic, wait_futures
 from test_prometheus import scrape
 
 PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
@@ -74,16 +74,8 @@ def sasl_broker(start_broker):
 
 
 def refused_login(broker, **conf) -> KafkaError:
-    """The error a client reports when its login is refused (librdkafka reports it through
-    its error callback; the request itself fails for want of a connection)."""
-    errors: list[KafkaError] = []
-    a = AdminClient({**base_conf(broker, **conf), "error_cb": errors.append})
-    with pytest.raises(KafkaException):
-        a.list_topics(timeout=5)
-    a.poll(0)
-    refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
-    assert refused, errors
-    return refused[0]
+    """The error a client reports when its login is refused."""
+    return login_refused(base_conf(broker, **conf))
 
 
 def test_plain_users_produce_and_consume_and_a_wrong_password_is_refused(sasl_broker):
