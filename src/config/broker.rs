@@ -391,6 +391,8 @@ impl BrokerConfig {
         static DEFAULTS: std::sync::OnceLock<BrokerConfig> = std::sync::OnceLock::new();
         let defaults = DEFAULTS.get_or_init(BrokerConfig::default);
         let group = broker_keys::synonym_group(name);
+        // A secret (a private key, a password) is never described, in any layer.
+        let sensitive = broker_keys::find(name).is_some_and(|k| k.kind == ConfigType::Password);
         let mut found = Vec::new();
         let layers = [
             (&self.dynamic, ConfigSource::DynamicBrokerConfig),
@@ -405,7 +407,7 @@ impl BrokerConfig {
                 if let Some(value) = values.get(*key) {
                     found.push(Synonym {
                         name: key.to_string(),
-                        value: Some(value.clone()),
+                        value: (!sensitive).then(|| value.clone()),
                         source,
                     });
                 }
@@ -546,7 +548,8 @@ impl BrokerConfig {
             let protocol = config.kraft.security_protocol(&listener.name);
             let mut security = super::sasl::listener_security(&config, listener, protocol)?;
             if protocol.is_tls() {
-                security.tls = Some(super::ssl::listener_tls(&config, listener)?);
+                let sasl = protocol.is_sasl();
+                security.tls = Some(super::ssl::listener_tls(&config, listener, sasl)?);
             }
             config.client_security = security;
         }

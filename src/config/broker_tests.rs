@@ -806,6 +806,15 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
     let key = entry(&d, "ssl.keystore.key");
     assert!(key.sensitive && key.value.is_none());
     assert_eq!(key.config_type, ConfigType::Password);
+    // Nor through its synonyms (kafka-configs.sh --describe --all asks for them).
+    let inline = with_overrides(&[ssl, "ssl.keystore.key=-----BEGIN PRIVATE KEY----- secret"]);
+    let inline = inline.unwrap_err().to_string();
+    assert!(!inline.contains("secret"), "{inline}");
+    let c = with_overrides(&["ssl.keystore.key=-----BEGIN PRIVATE KEY----- secret"]).unwrap();
+    let synonyms = c.synonyms("ssl.keystore.key");
+    assert_eq!(synonyms.len(), 1);
+    assert_eq!(synonyms[0].source, ConfigSource::StaticBrokerConfig);
+    assert_eq!(synonyms[0].value, None);
     // Inline PEM.
     let c = with_overrides(&[
         "listeners=SASL_SSL://127.0.0.1:9093",
@@ -817,6 +826,21 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
     .unwrap();
     let tls = c.client_security.tls.as_ref().expect("TLS settings");
     assert!(matches!(tls.keystore, Keystore::Inline { .. }));
+    // The broker-wide ssl.client.auth is an SSL listener's; SASL_SSL takes its own only.
+    let sasl_ssl = [
+        "listeners=SASL_SSL://127.0.0.1:9093",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "ssl.keystore.type=PEM",
+        "ssl.keystore.location=/k.pem",
+    ];
+    let c = with_overrides(&[&sasl_ssl[..], &["ssl.client.auth=required"]].concat()).unwrap();
+    assert_eq!(c.client_security.tls.unwrap().client_auth, ClientAuth::None);
+    let own = "listener.name.sasl_ssl.ssl.client.auth=required";
+    let error = with_overrides(&[&sasl_ssl[..], &[own]].concat()).unwrap_err();
+    assert!(
+        error.to_string().contains(own.split('=').next().unwrap()),
+        "{error}"
+    );
     assert!(!format!("{tls:?}").contains("secret"), "{tls:?}");
     // What cannot work stops the start, naming the key, never showing a secret.
     let keystore = ["ssl.keystore.type=PEM", "ssl.keystore.location=/k.pem"];

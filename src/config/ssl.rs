@@ -47,6 +47,7 @@ pub(super) fn check(key: &str, value: &str) -> Result<(), ConfigError> {
 pub(crate) fn listener_tls(
     config: &BrokerConfig,
     listener: &Listener,
+    sasl: bool,
 ) -> Result<TlsSettings, ConfigError> {
     let get = |key: &str| kept::listener_value(config, listener, key);
     let pem_only = |key: &str| -> Result<(), ConfigError> {
@@ -119,7 +120,21 @@ pub(crate) fn listener_tls(
     if truststore.is_some() {
         pem_only("ssl.truststore.type")?;
     }
-    let (auth_key, auth) = get("ssl.client.auth")?;
+    // On SASL_SSL only the listener's own `ssl.client.auth` counts, as in Kafka
+    // (KIP-684): the broker-wide key is for SSL listeners, and SASL clients are asked
+    // for no certificate unless the listener says so.
+    let (auth_key, auth) = match sasl {
+        true => {
+            let own = format!(
+                "{}{}.ssl.client.auth",
+                super::sasl::LISTENER_PREFIX,
+                listener.name.to_ascii_lowercase()
+            );
+            let value = config.listener_setting(&own).map(str::to_string);
+            (own, value)
+        }
+        false => get("ssl.client.auth")?,
+    };
     let client_auth = auth
         .as_deref()
         .and_then(ClientAuth::parse)

@@ -50,9 +50,10 @@ impl Validator {
     /// The user a client's first message proves, or why not: `Err(None)` for a token
     /// that does not validate (answered with `INVALID_TOKEN`), `Err(Some(..))` for a
     /// message that breaks the protocol.
-    pub fn authenticate(&self, message: &[u8]) -> Result<String, Option<Refused>> {
+    /// The user and when the token expires (milliseconds since the epoch), or why not.
+    pub fn authenticate(&self, message: &[u8]) -> Result<(String, u64), Option<Refused>> {
         let (authzid, token) = parse_first_message(message).map_err(Some)?;
-        let user = self.validate(token).map_err(|why| {
+        let (user, expires_ms) = self.validate(token).map_err(|why| {
             tracing::info!("OAUTHBEARER token refused: {why}");
             None
         })?;
@@ -61,11 +62,12 @@ impl Validator {
                 "Authentication failed: Client requested an authorization id ({authzid}) that is different from the token's principal name ({user})"
             ))));
         }
-        Ok(user)
+        Ok((user, expires_ms))
     }
 
-    /// The token's subject, once its signature and claims check out.
-    fn validate(&self, token: &str) -> Result<String, String> {
+    /// The token's subject and expiry (ms), once its signature and claims check out:
+    /// `exp` and `iat` present, `nbf` passed if given, as Kafka's validator requires.
+    fn validate(&self, token: &str) -> Result<(String, u64), String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| format!("its header: {e}"))?;
         let key = match &header.kid {
             Some(kid) => self.keys.find(kid),
@@ -79,6 +81,8 @@ impl Validator {
         }
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.settings.clock_skew_seconds;
+        validation.validate_nbf = true;
+        validation.required_spec_claims.insert("iat".to_string());
         validation.validate_aud = !self.settings.audience.is_empty();
         if validation.validate_aud {
             validation.set_audience(&self.settings.audience);
@@ -91,11 +95,15 @@ impl Validator {
         let claims = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
             .map_err(|e| e.to_string())?
             .claims;
+        let expires_ms = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_f64)
+            .map_or(0, |seconds| (seconds * 1000.0) as u64);
         match claims
             .get(&self.settings.sub_claim)
             .and_then(|s| s.as_str())
         {
-            Some(subject) if !subject.trim().is_empty() => Ok(subject.to_string()),
+            Some(subject) if !subject.trim().is_empty() => Ok((subject.to_string(), expires_ms)),
             _ => Err(format!(
                 "no {} claim naming its subject",
                 self.settings.sub_claim

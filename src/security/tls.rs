@@ -281,15 +281,16 @@ fn attribute(attribute: &x509_parser::x509::AttributeTypeAndValue) -> String {
     }
 }
 
-/// RFC 2253's escapes: its special characters, and a leading `#` or space and a
-/// trailing space.
+/// RFC 2253's escapes as Java writes them: `,=+<>#;"\` wherever they are, and every
+/// leading and trailing space.
 fn escape(value: &str) -> String {
     let mut escaped = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
+    let leading = value.chars().take_while(|c| *c == ' ').count();
+    let trailing_from =
+        value.chars().count() - value.chars().rev().take_while(|c| *c == ' ').count();
     for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
-            || (i == 0 && (c == '#' || c == ' '))
-            || (i == last && c == ' ');
+        let special = matches!(c, ',' | '=' | '+' | '<' | '>' | '#' | ';' | '"' | '\\')
+            || (c == ' ' && (i < leading || i >= trailing_from));
         if special {
             escaped.push('\\');
         }
@@ -514,8 +515,9 @@ mod tests {
 
     #[test]
     fn rfc_2253_escapes_special_characters() {
-        assert_eq!(escape("a,b+c"), "a\\,b\\+c");
-        assert_eq!(escape("#x "), "\\#x\\ ");
+        assert_eq!(escape("a,b+c=d"), "a\\,b\\+c\\=d");
+        assert_eq!(escape("#x#  "), "\\#x\\#\\ \\ ");
+        assert_eq!(escape("  a b "), "\\ \\ a b\\ ");
         assert_eq!(escape(" "), "\\ ");
         assert_eq!(escape("plain"), "plain");
     }

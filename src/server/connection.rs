@@ -10,7 +10,6 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -21,13 +20,13 @@ use kafka_protocol::messages::ApiKey;
 
 use super::frame::{read_frame, Reserved};
 use super::handlers::{self, Peer, Response};
+use super::oauth::SharedJwks;
 use super::sasl::{Login, Step};
 use super::sendfile::{self, send_file};
 use super::tls::Accept;
 use crate::acl::ANONYMOUS;
 use crate::metrics::RequestTimer;
 use crate::protocol::{self, fetch::Chunk};
-use crate::security::oauth::Validator;
 use crate::security::Mechanism;
 use crate::shard::Shard;
 
@@ -46,7 +45,7 @@ type InFlight = (glommio::Task<Response>, RequestTimer, Reserved);
 /// a TLS listener, and the OAUTHBEARER validator when the listener enables it.
 pub struct Security {
     pub tls: Option<Accept>,
-    pub oauth: Option<Arc<Validator>>,
+    pub oauth: Option<SharedJwks>,
 }
 
 /// Serves one connection; `login` when its listener's security settings apply (the
@@ -128,7 +127,7 @@ async fn talk<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
     shard: &Rc<Shard>,
     stream: S,
     wire: Wire,
-    (peer, login, oauth): (Peer, Option<Login>, Option<Arc<Validator>>),
+    (peer, login, oauth): (Peer, Option<Login>, Option<SharedJwks>),
     activity: &Activity,
 ) {
     // Unbuffered: frames are read partly from the socket itself (`frame`).
@@ -206,7 +205,7 @@ struct Session {
 
 async fn read_requests<R: futures::AsyncRead + Unpin>(
     shard: Rc<Shard>,
-    (peer, mut login, oauth): (Peer, Option<Login>, Option<Arc<Validator>>),
+    (peer, mut login, oauth): (Peer, Option<Login>, Option<SharedJwks>),
     (mut reader, wire): (R, Wire),
     queue: local_channel::LocalSender<InFlight>,
     activity: &Activity,
@@ -216,11 +215,8 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     // Under TLS the socket carries records: frames are read through the stream.
     let socket = (!wire.tls).then_some(wire.socket);
     let mut peer = Rc::new(peer);
-    // The SASL login in force, and how long one holds (KIP-368).
-    let reauth = u64::try_from(shard.snapshot().broker.connections_max_reauth_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
+    // The SASL login in force, and how long one may hold (KIP-368).
+    let reauth = super::sasl::reauth_limit(&shard.snapshot());
     let mut session: Option<Session> = None;
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
@@ -250,7 +246,8 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             None => match protocol::parse_request(frame) {
                 Ok(request) => match &session {
                     Some(current)
-                        if request.api_key == ApiKey::SaslHandshake && reauth.is_some() =>
+                        if request.api_key == ApiKey::SaslHandshake
+                            && current.expires.is_some() =>
                     {
                         let security = &shard.snapshot().broker.client_security;
                         let principal = (peer.principal.as_str(), current.mechanism);
@@ -278,9 +275,10 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 host: peer.host.clone(),
                 principal,
             });
+            let lifetime = login.as_ref().and_then(|l| l.lifetime(reauth));
             session = Some(Session {
                 mechanism,
-                expires: reauth.map(|lifetime| Instant::now() + lifetime),
+                expires: lifetime.map(|lifetime| Instant::now() + lifetime),
             });
             login = None;
         }
@@ -415,10 +413,12 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
         let written = match response {
             Response::Frame(frame) => writer.write_all(&frame).await,
             Response::Last(frame) => match writer.write_all(&frame).await {
-                Ok(()) => Err(io::Error::new(
+                // The refusal must leave before the connection shuts (a TLS stream holds
+                // it until flushed).
+                Ok(()) => writer.flush().await.and(Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     "login failed",
-                )),
+                ))),
                 Err(error) => Err(error),
             },
             Response::Chunks(chunks) => write_chunks(shard, wire, &mut writer, chunks).await,

@@ -51,7 +51,11 @@ impl ListenerKeys {
 /// Accepts connections until the broker stops, then waits for the open ones to finish
 /// what they were doing. `login`: the client listener's security settings apply, with
 /// `keys`.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, mut keys: ListenerKeys) {
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: ListenerKeys) {
+    let (mut tls, jwks) = (
+        keys.tls,
+        keys.jwks.map(|j| Rc::new(std::cell::RefCell::new(j))),
+    );
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
     // Whether accepting is paused for lack of descriptors or memory: said once per episode.
@@ -91,8 +95,8 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, mut key
         open.set(open.get() + 1);
         let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
         let security = connection::Security {
-            tls: keys.tls.as_mut().map(tls::Tls::accept),
-            oauth: keys.jwks.as_mut().map(oauth::Jwks::validator),
+            tls: tls.as_mut().map(tls::Tls::accept),
+            oauth: jwks.clone(),
         };
         let served = connections.spawn(async move {
             connection::serve(shard, stream, login, security).await;

@@ -1,6 +1,8 @@
 //! A listener's OAUTHBEARER keys: the JWKS file read at start-up, and again when it
 //! changes (`watch::Reloading`).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,6 +12,10 @@ use crate::security::oauth::{OAuthSettings, Validator};
 
 #[derive(Clone)]
 pub struct Jwks(Reloading<OAuthSettings, Validator>);
+
+/// A shard's keys, shared by its connections: a login, and each login again, takes
+/// the keys current then.
+pub type SharedJwks = Rc<RefCell<Jwks>>;
 
 impl Jwks {
     /// Reads the JWKS file: an error names it (start-up stops on it).

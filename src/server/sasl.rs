@@ -10,8 +10,7 @@
 //! step sees the state the one before left; it does no I/O (SCRAM's keys are derived
 //! when credentials are stored, not at login).
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -21,9 +20,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use super::oauth::SharedJwks;
 use crate::cluster::Snapshot;
 use crate::protocol::{self, Request};
-use crate::security::oauth::{self, Validator};
+use crate::security::oauth;
 use crate::security::scram::ScramExchange;
 use crate::security::{plain, user_principal, ListenerSecurity, Mechanism, Refused};
 use crate::shard::Shard;
@@ -36,7 +36,7 @@ pub const AUTHENTICATE_VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 pub struct Login {
     security: ListenerSecurity,
     /// OAUTHBEARER's keys, when the listener enables it.
-    oauth: Option<Arc<Validator>>,
+    oauth: Option<SharedJwks>,
     state: State,
     /// The handshake was v0: tokens come bare.
     bare: bool,
@@ -44,6 +44,8 @@ pub struct Login {
     agreed: Option<Mechanism>,
     /// On a login again, the principal it must prove (Kafka refuses another).
     expected: Option<String>,
+    /// When the credential proven expires (an OAUTHBEARER token's `exp`).
+    credential_expires: Option<SystemTime>,
 }
 
 enum State {
@@ -74,7 +76,7 @@ pub enum Step {
 
 impl Login {
     /// `None` for a listener that asks for no login.
-    pub fn new(security: &ListenerSecurity, oauth: Option<Arc<Validator>>) -> Option<Login> {
+    pub fn new(security: &ListenerSecurity, oauth: Option<SharedJwks>) -> Option<Login> {
         security.protocol.is_sasl().then(|| Login {
             security: security.clone(),
             oauth,
@@ -82,6 +84,7 @@ impl Login {
             bare: false,
             agreed: None,
             expected: None,
+            credential_expires: None,
         })
     }
 
@@ -89,7 +92,7 @@ impl Login {
     /// (KIP-368): only that mechanism is offered, and only that principal accepted.
     pub fn again(
         security: &ListenerSecurity,
-        oauth: Option<Arc<Validator>>,
+        oauth: Option<SharedJwks>,
         (principal, mechanism): (&str, Mechanism),
     ) -> Login {
         let mut security = security.clone();
@@ -101,6 +104,21 @@ impl Login {
             bare: false,
             agreed: None,
             expected: Some(principal.to_string()),
+            credential_expires: None,
+        }
+    }
+
+    /// How long the login holds (KIP-368): the least of `reauth`
+    /// (`connections.max.reauth.ms`) and what is left of the credential's lifetime;
+    /// `None` when neither bounds it.
+    pub fn lifetime(&self, reauth: Option<Duration>) -> Option<Duration> {
+        let left = self.credential_expires.map(|at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+        match (left, reauth) {
+            (Some(left), Some(reauth)) => Some(left.min(reauth)),
+            (left, reauth) => left.or(reauth),
         }
     }
 
@@ -192,7 +210,9 @@ impl Login {
                 let mut response = SaslAuthenticateResponse::default().with_auth_bytes(reply);
                 if self.principal().is_some() {
                     // KIP-368: the client learns how long its login holds (v1+).
-                    response.session_lifetime_ms = snapshot.broker.connections_max_reauth_ms;
+                    let lifetime = self.lifetime(reauth_limit(snapshot));
+                    response.session_lifetime_ms =
+                        lifetime.map_or(0, |l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX));
                 }
                 answer(request, &response)
             }
@@ -258,9 +278,14 @@ impl Login {
                 .finish(bytes)
                 .map(|(user, last)| (Some(user), Bytes::from(last))),
             State::Started(Mechanism::OAuthBearer) => {
-                let validator = self.oauth.as_ref()?;
+                // The keys current now: a login again after a rotation takes the new ones.
+                let validator = self.oauth.as_ref()?.borrow_mut().validator();
                 match validator.authenticate(bytes) {
-                    Ok(user) => Ok((Some(user), Bytes::new())),
+                    Ok((user, expires_ms)) => {
+                        self.credential_expires =
+                            Some(UNIX_EPOCH + Duration::from_millis(expires_ms));
+                        Ok((Some(user), Bytes::new()))
+                    }
                     // RFC 7628: the error goes to the client, which ends the exchange.
                     Err(None) => {
                         self.state = State::OAuthRefused;
@@ -327,6 +352,14 @@ fn answer<R: Encodable>(request: &Request, body: &R) -> Step {
 fn last<R: Encodable>(request: &Request, body: &R, delay: Duration) -> Step {
     let api = (request.api_key, request.version);
     encode(request, body).map_or(Step::Close, |frame| Step::Last(api, frame, delay))
+}
+
+/// `connections.max.reauth.ms`, or `None` when logins hold for the connection's life.
+pub fn reauth_limit(snapshot: &Snapshot) -> Option<Duration> {
+    u64::try_from(snapshot.broker.connections_max_reauth_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
 }
 
 /// How long a failed login's answer waits: `connection.failed.authentication.delay.ms`.

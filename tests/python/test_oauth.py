@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+import kafka_wire as kw
 from clients import base_conf, kcat_bin, login_refused, produce_all, unique_topic, wait_futures
 from pki import Pki, openssl
 
@@ -205,6 +206,37 @@ def test_a_rotated_jwks_is_read_again(start_broker, keys):
     topic = unique_topic("rotated")
     p = client(Producer, b, token_conf(keys, new.token("alice")))
     produce_all(p, topic, [{"value": b"new key", "partition": 0}])
+
+
+def test_a_login_holds_only_while_its_token_is_valid(start_broker, keys):
+    """Kafka bounds an OAUTHBEARER login by its token's expiry, whatever
+    connections.max.reauth.ms says: the client is told the lifetime, and the first request
+    after it closes the connection."""
+    folder, _, signer, _ = keys
+    jwks = folder / "jwks-lifetime.json"
+    write_jwks(jwks, signer)
+    b = start_broker(oauth_settings(keys, jwks, **{
+        "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class": VALIDATOR,
+    }))
+    token = signer.token("alice", lifetime=3)
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(17, 1, kw.string("OAUTHBEARER"))).i16() == 0
+        first = b"n,,\x01auth=Bearer " + token.encode() + b"\x01\x01"
+        rd = kw.Reader(c.request(36, 1, kw.nbytes(first)))
+        assert rd.i16() == 0
+        rd.string()
+        rd.nbytes()
+        lifetime = rd.i64()
+        logged_in = time.monotonic()
+        assert 0 < lifetime <= 3000, lifetime
+        while True:
+            try:
+                c.request(kw.METADATA, 1, kw.metadata_v1([]), timeout=10)
+            except kw.Closed:
+                break
+            assert time.monotonic() - logged_in < 15, "a login past its token's expiry was still served"
+        assert time.monotonic() - logged_in >= lifetime / 1000 - 0.1
 
 
 @pytest.mark.parametrize("settings, expected", [
