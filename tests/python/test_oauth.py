@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 )
 
 import kafka_wire as kw
-from clients import base_conf, kcat_bin, login_refused, produce_all, unique_topic, wait_futures
+from clients import _OPEN, base_conf, kcat_bin, login_refused, produce_all, unique_topic, wait_futures
 from pki import Pki, openssl
 
 AUDIENCE = "shoal-test"
@@ -106,14 +106,11 @@ def refused(broker, keys, token: str) -> KafkaError:
     return login_refused({**base_conf(broker), **token_conf(keys, token)})
 
 
-_KEPT: list = []
-
-
 def client(kind, broker, conf: dict, **extra):
     """A confluent-kafka client of `kind` with `conf` as given (keys such as oauth_cb keep
-    their underscores), kept referenced until the module ends, with its token fetched."""
+    their underscores), closed when the test ends (clients' registry), its token fetched."""
     made = kind({**base_conf(broker, **extra), **conf})
-    _KEPT.append(made)
+    _OPEN.append(made)
     made.poll(1)  # oauth_cb is served by a poll
     return made
 
