@@ -158,11 +158,7 @@ pub(crate) fn listener_value(
     listener: &Listener,
     key: &str,
 ) -> Result<(String, Option<String>), ConfigError> {
-    let prefixed = format!(
-        "{}{}.{key}",
-        super::sasl::LISTENER_PREFIX,
-        listener.name.to_ascii_lowercase()
-    );
+    let prefixed = listener_key(listener, key);
     if let Some(value) = config.listener_setting(&prefixed) {
         check(&prefixed, value)?;
         return Ok((prefixed, Some(value.to_string())));
@@ -177,4 +173,13 @@ pub(crate) fn listener_value(
         .cloned()
         .or(default.map(str::to_string));
     Ok((key.to_string(), value.filter(|v| !v.is_empty())))
+}
+
+/// `key` as `listener` overrides it: `listener.name.<listener>.<key>`, the name in lower case.
+pub(crate) fn listener_key(listener: &Listener, key: &str) -> String {
+    format!(
+        "{}{}.{key}",
+        super::sasl::LISTENER_PREFIX,
+        listener.name.to_ascii_lowercase()
+    )
 }

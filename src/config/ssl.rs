@@ -125,11 +125,7 @@ pub(crate) fn listener_tls(
     // for no certificate unless the listener says so.
     let (auth_key, auth) = match sasl {
         true => {
-            let own = format!(
-                "{}{}.ssl.client.auth",
-                super::sasl::LISTENER_PREFIX,
-                listener.name.to_ascii_lowercase()
-            );
+            let own = kept::listener_key(listener, "ssl.client.auth");
             let value = config.listener_setting(&own).map(str::to_string);
             (own, value)
         }

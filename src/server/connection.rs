@@ -146,10 +146,7 @@ async fn talk<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
 
 /// `connections.max.idle.ms`, or `None` for no limit.
 fn idle_limit(shard: &Shard) -> Option<Duration> {
-    u64::try_from(shard.snapshot().broker.connections_max_idle_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
+    super::sasl::limit_ms(shard.snapshot().broker.connections_max_idle_ms)
 }
 
 /// When the connection last read a request or wrote a response, and how many requests

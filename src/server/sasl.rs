@@ -356,7 +356,12 @@ fn last<R: Encodable>(request: &Request, body: &R, delay: Duration) -> Step {
 
 /// `connections.max.reauth.ms`, or `None` when logins hold for the connection's life.
 pub fn reauth_limit(snapshot: &Snapshot) -> Option<Duration> {
-    u64::try_from(snapshot.broker.connections_max_reauth_ms)
+    limit_ms(snapshot.broker.connections_max_reauth_ms)
+}
+
+/// A limit in milliseconds as Kafka's connection settings give it: 0 or less is none.
+pub fn limit_ms(ms: i64) -> Option<Duration> {
+    u64::try_from(ms)
         .ok()
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis)
