@@ -249,7 +249,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                         let security = &shard.snapshot().broker.client_security;
                         let principal = (peer.principal.as_str(), current.mechanism);
                         let again = Login::again(security, oauth.clone(), principal);
-                        login.insert(again).read_request(&shard, request)
+                        login.insert(again).step(&shard, request)
                     }
                     Some(current) if current.expires.is_some_and(|at| Instant::now() >= at) => {
                         tracing::debug!("closing connection: its SASL login expired (connections.max.reauth.ms)");

@@ -77,15 +77,10 @@ pub enum Step {
 impl Login {
     /// `None` for a listener that asks for no login.
     pub fn new(security: &ListenerSecurity, oauth: Option<SharedJwks>) -> Option<Login> {
-        security.protocol.is_sasl().then(|| Login {
-            security: security.clone(),
-            oauth,
-            state: State::Handshake,
-            bare: false,
-            agreed: None,
-            expected: None,
-            credential_expires: None,
-        })
+        security
+            .protocol
+            .is_sasl()
+            .then(|| Login::start(security.clone(), oauth, None))
     }
 
     /// A login again on a connection logged in as `principal` with `mechanism`
@@ -97,13 +92,21 @@ impl Login {
     ) -> Login {
         let mut security = security.clone();
         security.mechanisms = vec![mechanism];
+        Login::start(security, oauth, Some(principal.to_string()))
+    }
+
+    fn start(
+        security: ListenerSecurity,
+        oauth: Option<SharedJwks>,
+        expected: Option<String>,
+    ) -> Login {
         Login {
             security,
             oauth,
             state: State::Handshake,
             bare: false,
             agreed: None,
-            expected: Some(principal.to_string()),
+            expected,
             credential_expires: None,
         }
     }
@@ -125,11 +128,6 @@ impl Login {
     /// The principal and the mechanism, once logged in.
     pub fn completed(&self) -> Option<(String, Mechanism)> {
         Some((self.principal()?.to_string(), self.agreed?))
-    }
-
-    /// Serves a request already parsed (the SaslHandshake that starts a login again).
-    pub fn read_request(&mut self, shard: &Shard, request: Request) -> Step {
-        self.step(shard, request)
     }
 
     /// The principal, once logged in.
@@ -155,7 +153,9 @@ impl Login {
         }
     }
 
-    fn step(&mut self, shard: &Shard, request: Request) -> Step {
+    /// Serves a request already parsed (`read` parses; a login again starts with the
+    /// SaslHandshake the connection parsed).
+    pub fn step(&mut self, shard: &Shard, request: Request) -> Step {
         match request.api_key {
             ApiKey::ApiVersions => Step::Serve(request),
             ApiKey::SaslHandshake => self.handshake(&request),
