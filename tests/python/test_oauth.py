@@ -220,12 +220,14 @@ def test_a_login_holds_only_while_its_token_is_valid(start_broker, keys):
     with kw.Conn(b.bootstrap) as c:
         assert kw.Reader(c.request(17, 1, kw.string("OAUTHBEARER"))).i16() == 0
         first = b"n,,\x01auth=Bearer " + token.encode() + b"\x01\x01"
+        # The broker starts the session between sending and answering, so the clock starts
+        # before the request goes out.
+        logged_in = time.monotonic()
         rd = kw.Reader(c.request(36, 1, kw.nbytes(first)))
         assert rd.i16() == 0
         rd.string()
         rd.nbytes()
         lifetime = rd.i64()
-        logged_in = time.monotonic()
         assert 0 < lifetime <= 3000, lifetime
         while True:
             try:
@@ -233,7 +235,7 @@ def test_a_login_holds_only_while_its_token_is_valid(start_broker, keys):
             except kw.Closed:
                 break
             assert time.monotonic() - logged_in < 15, "a login past its token's expiry was still served"
-        assert time.monotonic() - logged_in >= lifetime / 1000 - 0.1
+        assert time.monotonic() - logged_in >= lifetime / 1000
 
 
 @pytest.mark.parametrize("settings, expected", [
