@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod partition;
 pub mod protocol;
 pub mod quorum;
+pub mod quota;
 pub mod replication;
 pub mod security;
 pub mod server;

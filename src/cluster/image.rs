@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::acl::{AclBinding, ACLS_MAX};
 use crate::cluster::snapshot::ScramCredentials;
+use crate::quota::{ClientQuotas, QuotaChange, QUOTA_ENTITIES_MAX};
 use crate::security::{ScramCredential, ScramMechanism};
 
 /// No leader: every replica that could lead is fenced (Kafka's -1).
@@ -155,6 +156,10 @@ pub enum MetadataRecord {
     ScramCredentials {
         changes: Vec<ScramChange>,
     },
+    /// Client quotas set or removed (Kafka's `ClientQuotaRecord`).
+    ClientQuotas {
+        changes: Vec<QuotaChange>,
+    },
 }
 
 /// One SCRAM credential set (`Some`) or deleted (`None`).
@@ -267,6 +272,9 @@ pub struct MetadataImage {
     /// SCRAM users' credentials.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram: ScramCredentials,
+    /// Client quotas.
+    #[serde(default, skip_serializing_if = "ClientQuotas::is_empty")]
+    pub client_quotas: ClientQuotas,
 }
 
 /// A record that does not fit the image. Every node applies the same records in the same
@@ -509,6 +517,16 @@ impl MetadataImage {
                     ));
                 }
                 self.scram = scram;
+            }
+            MetadataRecord::ClientQuotas { changes } => {
+                let mut quotas = self.client_quotas.clone();
+                quotas.apply(changes);
+                if quotas.len() > QUOTA_ENTITIES_MAX {
+                    return refuse(format!(
+                        "the cluster holds at most {QUOTA_ENTITIES_MAX} client quota entities"
+                    ));
+                }
+                self.client_quotas = quotas;
             }
             MetadataRecord::BrokerConfigs { broker, changes } => {
                 let configs = match broker {

@@ -11,6 +11,7 @@ use super::image::{MetadataImage, PartitionImage, NO_LEADER};
 use super::{shard_for, ShardId};
 use crate::acl::{AclBinding, Authorizer};
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::quota::ClientQuotas;
 use crate::security::{ScramCredential, ScramMechanism};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,9 @@ pub struct ClusterState {
     /// SCRAM users' credentials, by user and mechanism.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram: ScramCredentials,
+    /// Client quotas, by entity and key.
+    #[serde(default, skip_serializing_if = "ClientQuotas::is_empty")]
+    pub client_quotas: ClientQuotas,
 }
 
 /// SCRAM users' credentials, by user and mechanism.
@@ -129,6 +133,10 @@ impl Snapshot {
             for (user, credentials) in &layout.image.scram {
                 state.scram.insert(user.clone(), credentials.clone());
             }
+            // The quorum's client quotas, over any of the file's not carried into it yet.
+            state
+                .client_quotas
+                .apply(&layout.image.client_quotas.changes());
         }
         let topic_names = state
             .topics

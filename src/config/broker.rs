@@ -102,6 +102,10 @@ pub struct BrokerConfig {
     /// Partitions the broker holds at most (KIP-578's name); CreateTopics and
     /// CreatePartitions past it get POLICY_VIOLATION.
     pub max_broker_partitions: i32,
+    /// Client quotas' windows: how many (`quota.window.num`) of how long
+    /// (`quota.window.size.seconds`) a client's use is measured over.
+    pub quota_window_num: i32,
+    pub quota_window_size_seconds: i32,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -230,6 +234,8 @@ impl Default for BrokerConfig {
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: Vec::new(),
             max_broker_partitions: i32::MAX,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             // Kafka's quick-start server.properties sets 0 (its code default is 3000), so a
             // newcomer's first consumer gets records at once; ops/server.properties keeps
             // 3000 for production, where it saves rebalances while a group's members start.

@@ -511,6 +511,27 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.max_connections_per_ip.to_string()),
     },
     BrokerKey {
+        // Kafka sets no upper bound; each quota sensor holds this many windows.
+        name: "quota.window.num",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.quota_window_num = parse_int(k, v, 1, 1000)?;
+            Ok(())
+        },
+        render: |c| Some(c.quota_window_num.to_string()),
+    },
+    BrokerKey {
+        name: "quota.window.size.seconds",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
+            Ok(())
+        },
+        render: |c| Some(c.quota_window_size_seconds.to_string()),
+    },
+    BrokerKey {
         name: "max.connections.per.ip.overrides",
         kind: ConfigType::String,
         dynamic: true,

@@ -143,6 +143,8 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     // process_* (CPU, resident memory, open descriptors, start time): small reads of
     // /proc/self on this shard's thread, once per scrape.
     families.extend(ProcessCollector::for_self().collect());
+    // Client quota sensors are the broker's, not a shard's: read once here.
+    families.extend(families::quota_families(&crate::quota::sensors::sample()));
     families.extend(families::log_dir_families(&log_dir_space(
         &snapshot.broker.log_dirs,
     )));

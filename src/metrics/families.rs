@@ -26,6 +26,11 @@ use super::topics::TopicCounts;
 mod replication;
 use replication::{cluster, replication_families};
 
+// Client quotas' families (Kafka's Produce, Fetch and Request quota beans).
+#[path = "families_quotas.rs"]
+mod quotas;
+pub use quotas::quota_families;
+
 /// What the families need to know about the broker beyond its shards' samples.
 pub struct Broker<'a> {
     /// The client listener's name (Kafka's `listener` tag), e.g. `PLAINTEXT`.

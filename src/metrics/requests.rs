@@ -141,9 +141,18 @@ pub struct HandlerTimes {
     started: Cell<Option<Instant>>,
     finished: Cell<Option<Instant>>,
     remote: Cell<Duration>,
+    /// How long a client quota has the connection muted after the answer.
+    throttle: Cell<Duration>,
 }
 
 impl HandlerTimes {
+    /// The request's client is over a quota: its channel is muted `ms` after the
+    /// answer (the longest, if several quotas throttle it).
+    pub fn throttle(&self, ms: u64) {
+        self.throttle
+            .set(self.throttle.get().max(Duration::from_millis(ms)));
+    }
+
     pub fn started(&self) {
         self.started.set(Some(Instant::now()));
     }
@@ -188,6 +197,11 @@ impl RequestTimer {
     /// For the request's handler to fill in.
     pub fn handler(&self) -> Rc<HandlerTimes> {
         Rc::clone(&self.handler)
+    }
+
+    /// How long the connection stays muted after this answer (client quotas).
+    pub fn throttle(&self) -> Duration {
+        self.handler.throttle.get()
     }
 
     /// The response's turn to be written has come.

@@ -66,6 +66,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: S
             Err(_) => String::new(),
         },
         principal: ANONYMOUS.to_string(),
+        internal: !login,
     };
     let oauth = security.oauth;
     let login = login
@@ -150,10 +151,12 @@ fn idle_limit(shard: &Shard) -> Option<Duration> {
 }
 
 /// When the connection last read a request or wrote a response, and how many requests
-/// it holds: `connections.max.idle.ms` closes it once it has been idle that long.
+/// it holds: `connections.max.idle.ms` closes it once it has been idle that long. And
+/// until when a client quota has it muted.
 struct Activity {
     last: Cell<Instant>,
     in_flight: Cell<usize>,
+    muted_until: Cell<Option<Instant>>,
 }
 
 impl Activity {
@@ -161,6 +164,28 @@ impl Activity {
         Activity {
             last: Cell::new(Instant::now()),
             in_flight: Cell::new(0),
+            muted_until: Cell::new(None),
+        }
+    }
+
+    /// A client over its quota: no request of the connection is served for `wait`
+    /// (Kafka mutes the channel; a client since KIP-219 also holds back by the answer's
+    /// throttle time).
+    fn mute(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        self.muted_until
+            .set(Some(self.muted_until.get().map_or(until, |u| u.max(until))));
+    }
+
+    /// Returns once the connection is not muted.
+    async fn unmuted(&self) {
+        while let Some(until) = self.muted_until.get() {
+            let now = Instant::now();
+            if now >= until {
+                self.muted_until.set(None);
+                return;
+            }
+            glommio::timer::sleep(until - now).await;
         }
     }
 
@@ -236,6 +261,10 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
         };
+        // A muted connection's next request waits, read or not, until the mute ends.
+        if shard.unless_stopping(activity.unmuted()).await.is_none() {
+            return;
+        }
         // `login` is `Some` until the client has logged in, and again while it logs in
         // again (KIP-368).
         let step = match login.as_mut() {
@@ -271,6 +300,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             peer = Rc::new(Peer {
                 host: peer.host.clone(),
                 principal,
+                internal: peer.internal,
             });
             let lifetime = login.as_ref().and_then(|l| l.lifetime(reauth));
             session = Some(Session {
@@ -433,6 +463,10 @@ async fn write_responses<W: futures::AsyncWrite + Unpin>(
         if let Err(error) = written {
             tracing::debug!(%error, "closing connection");
             break;
+        }
+        let throttle = timer.throttle();
+        if !throttle.is_zero() {
+            activity.mute(throttle);
         }
         timer.answered();
         activity.answered();

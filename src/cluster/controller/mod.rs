@@ -13,6 +13,7 @@ mod configs;
 mod limits;
 mod moves;
 mod quorum;
+mod quotas;
 mod scram;
 mod state_file;
 
@@ -28,6 +29,7 @@ pub use self::configs::dynamic_configs;
 use self::limits::{check_assignments, check_growth, check_partition_count};
 pub use self::moves::{ElectionResult, Ongoing, Reassign};
 use self::quorum::{migrate_file_topics, publish_changes};
+pub use self::quotas::Alteration as QuotaAlteration;
 pub use self::state_file::load_state;
 use super::image::MetadataImage;
 use super::rules;

@@ -107,22 +107,28 @@ pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
     }
 }
 
-/// Carries a cluster of one's ACLs, dynamic broker configs and SCRAM users into the
-/// quorum: the ACLs its image lacks are added, the config keys it lacks (the defaults
-/// and this broker's own) are set, the users it lacks are created; then the file
-/// forgets them. Until then the snapshot holds the file's
+/// Carries a cluster of one's ACLs, dynamic broker configs, SCRAM users and client
+/// quotas into the quorum: the ACLs its image lacks are added, the config keys it lacks
+/// (the defaults and this broker's own) are set, the users and quota entities it lacks
+/// are created; then the file forgets them. Until then the snapshot holds the file's
 /// too.
 async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
     let controller = shard.controller();
     loop {
         let state = controller.state.borrow().clone();
-        let (acls, defaults, own, scram) = (
+        let (acls, defaults, own, scram, quotas) = (
             state.acls,
             state.broker_default_overrides,
             state.broker_overrides,
             state.scram,
+            state.client_quotas,
         );
-        if acls.is_empty() && defaults.is_empty() && own.is_empty() && scram.is_empty() {
+        if acls.is_empty()
+            && defaults.is_empty()
+            && own.is_empty()
+            && scram.is_empty()
+            && quotas.is_empty()
+        {
             return;
         }
         let image = member.image();
@@ -170,12 +176,21 @@ async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
         if !changes.is_empty() {
             records.push(MetadataRecord::ScramCredentials { changes });
         }
+        // Client quota entities the quorum does not have yet.
+        let changes: Vec<_> = quotas
+            .changes()
+            .into_iter()
+            .filter(|change| image.client_quotas.get(&change.entity).is_none())
+            .collect();
+        if !changes.is_empty() {
+            records.push(MetadataRecord::ClientQuotas { changes });
+        }
         let carried = match records.is_empty() {
             true => true,
             false => match member.propose(&records, PROPOSAL_TIMEOUT).await {
                 Ok(_) => true,
                 Err(ProposalError::Refused(reason)) => {
-                    tracing::error!(%reason, "cluster.json's ACLs, broker configs and SCRAM users cannot be carried into the metadata quorum; this broker keeps applying them");
+                    tracing::error!(%reason, "cluster.json's ACLs, broker configs, SCRAM users and client quotas cannot be carried into the metadata quorum; this broker keeps applying them");
                     return;
                 }
                 Err(_) => false,
@@ -188,13 +203,14 @@ async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
             state.broker_default_overrides.clear();
             state.broker_overrides.clear();
             state.scram.clear();
+            state.client_quotas = Default::default();
             if let Err(error) = controller.persist(&state).await {
-                tracing::error!(?error, "cluster.json could not forget the ACLs, broker configs and SCRAM users carried into the quorum; they are carried again at the next start");
+                tracing::error!(?error, "cluster.json could not forget the ACLs, broker configs, SCRAM users and client quotas carried into the quorum; they are carried again at the next start");
                 return;
             }
             *controller.state.borrow_mut() = state;
             tracing::info!(
-                "cluster.json's ACLs, broker configs and SCRAM users carried into the metadata quorum"
+                "cluster.json's ACLs, broker configs, SCRAM users and client quotas carried into the metadata quorum"
             );
             return;
         }

@@ -14,6 +14,7 @@ use super::{Controller, STATE_FILE};
 use crate::cluster::{ClusterState, TopicMeta};
 use crate::config::{valid_topic_name, BrokerConfig, TopicConfig};
 use crate::error::ApiError;
+use crate::quota::ClientQuotas;
 
 impl Controller {
     /// Allocates the space the next state write uses (see `replace_file_from_spare`),
@@ -143,6 +144,7 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         acls: Vec::new(),
         next_producer_id,
         scram: BTreeMap::new(),
+        client_quotas: ClientQuotas::default(),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
 use crate::partition::Isolation;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
+use crate::quota::QuotaKind;
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition, Summary};
 use crate::server::sendfile::SendSlice;
 use crate::shard::Shard;
@@ -69,9 +70,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     if replica.is_some() && !ctx.allowed_on_cluster(Operation::ClusterAction) {
         return respond(
             &ctx,
-            ResponseError::ClusterAuthorizationFailed.code(),
-            0,
+            (ResponseError::ClusterAuthorizationFailed.code(), 0),
             Vec::new(),
+            0,
         );
     }
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
@@ -100,7 +101,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     }
     let (session_id, incremental, wanted) = match open_session(&ctx, &request, asked) {
         Ok(session) => session,
-        Err(code) => return respond(&ctx, code.code(), 0, Vec::new()),
+        Err(code) => return respond(&ctx, (code.code(), 0), Vec::new(), 0),
     };
     let isolation = match replica {
         Some(_) => Isolation::Replica,
@@ -129,9 +130,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait, &times).await },
     )
     .await;
-    let mut topics: Vec<TopicData<SendSlice>> = Vec::new();
+    // A consumer's fetch quota bounds a response as its max_bytes does.
     let mut budget = i64::from(request.max_bytes.max(0));
-    let mut first_data = true;
+    if replica.is_none() {
+        if let Some(most) = ctx.most_at_once(QuotaKind::Fetch) {
+            budget = budget.min(most as i64);
+        }
+    }
+    let mut gots = gots;
+    let sending = cut_to_budget(&mut gots, budget);
+    // A consumer over its fetch quota gets nothing this time, only the wait (Kafka's
+    // throttled response: the session's partitions stay as they were).
+    let throttle = match replica {
+        Some(_) => 0,
+        None => ctx.use_quota(QuotaKind::Fetch, sending as f64),
+    };
+    if throttle > 0 {
+        ctx.unuse_quota(QuotaKind::Fetch, sending as f64);
+        let session = if incremental { session_id } else { 0 };
+        return respond(&ctx, (0, session), Vec::new(), throttle);
+    }
+    let mut topics: Vec<TopicData<SendSlice>> = Vec::new();
     for (((topic, index), sp), got) in wanted.iter().zip(gots) {
         let summary = (
             got.error,
@@ -139,16 +158,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             got.last_stable_offset,
             got.log_start_offset,
         );
-        let mut data = got.data;
-        if let Some((_, length)) = &mut data {
-            // The first partition with data is sent whole (KIP-74), the rest within max_bytes.
-            if !first_data && i64::from(*length) > budget {
-                *length = budget.max(0) as u32;
-            }
-            first_data = false;
-            budget -= i64::from(*length);
-        }
-        let data = data.filter(|(_, length)| *length > 0);
+        let data = got.data;
         // Counted here, where the bytes that go out are known; unknown or refused
         // partitions not at all.
         let counted = [
@@ -195,7 +205,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_high_watermark(-1);
         push_partition(&mut topics, "", topic_id, partition, None);
     }
-    respond(&ctx, 0, session_id, topics)
+    respond(&ctx, (0, session_id), topics, 0)
+}
+
+/// Cuts the partitions' data to `budget` bytes: the first partition with data is sent
+/// whole (KIP-74), the rest within what is left, and a partition left with none sends
+/// none. Answers the bytes that go out.
+fn cut_to_budget(gots: &mut [Got], mut budget: i64) -> u64 {
+    let mut first_data = true;
+    let mut sending = 0;
+    for got in gots {
+        if let Some((_, length)) = &mut got.data {
+            if !first_data && i64::from(*length) > budget {
+                *length = budget.max(0) as u32;
+            }
+            first_data = false;
+            budget -= i64::from(*length);
+            sending += u64::from(*length);
+        }
+        got.data = got.data.take().filter(|(_, length)| *length > 0);
+    }
+    sending
 }
 
 fn push_partition(
@@ -217,12 +247,12 @@ fn push_partition(
 
 fn respond(
     ctx: &Ctx,
-    error_code: i16,
-    session_id: i32,
+    (error_code, session_id): (i16, i32),
     topics: Vec<TopicData<SendSlice>>,
+    throttle_time_ms: i32,
 ) -> Response {
     let parts = FetchResponseParts {
-        throttle_time_ms: 0,
+        throttle_time_ms,
         error_code,
         session_id,
         topics,

@@ -6,6 +6,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
@@ -22,6 +23,7 @@ mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_acls;
+mod describe_client_quotas;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -54,6 +56,7 @@ mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
+mod throttle;
 mod txn_offset_commit;
 mod txns;
 mod write_txn_markers;
@@ -95,6 +98,9 @@ pub struct Peer {
     pub host: String,
     /// Who it proved to be (`User:alice`), or `User:ANONYMOUS`.
     pub principal: String,
+    /// Another broker, on a replication port: client quotas do not apply to it (Kafka
+    /// exempts inter-broker requests).
+    pub internal: bool,
 }
 
 /// The request being served.
@@ -224,6 +230,8 @@ handlers! {
     ListTransactions => list_transactions,
     DescribeUserScramCredentials => describe_user_scram_credentials,
     AlterUserScramCredentials => alter_user_scram_credentials,
+    DescribeClientQuotas => describe_client_quotas,
+    AlterClientQuotas => alter_client_quotas,
 }
 
 /// Serves one request. A version outside what the handler declares closes the
@@ -278,7 +286,16 @@ async fn handle_request(
         tracing::debug!(api = ?api_key, version, "unsupported request version");
         return Response::Close;
     }
-    dispatch(ctx, body).await
+    // With a request quota on the client, its time on the shard counts against it.
+    match ctx.request_quota() {
+        None => dispatch(ctx, body).await,
+        Some(quota) => {
+            let times = Rc::clone(&ctx.times);
+            let (response, busy) = throttle::timed(dispatch(ctx, body)).await;
+            quota.count(busy, &times);
+            response
+        }
+    }
 }
 
 /// Gathers runs of items with the same key (a topic) into one entry each, in order:

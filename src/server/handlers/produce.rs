@@ -25,6 +25,7 @@ use super::{dispatch_to_owners, group_by_topic, topic_name, txns, Ctx, Response}
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 use crate::partition::{Acks, Origin, TxnGuard};
+use crate::quota::QuotaKind;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
@@ -48,6 +49,8 @@ struct Outcome {
 }
 
 pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
+    // What the client's produce quota counts: the request's size.
+    let size = body.len() as f64;
     let Some(request) = ctx.decode::<ProduceRequest>(body) else {
         return Response::Close;
     };
@@ -85,7 +88,8 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
         Ok(producer) => producer,
         Err(error) => {
             let outcomes = items.iter().map(|_| failure(error.clone())).collect();
-            return respond(&ctx, acks, shape, outcomes);
+            let throttle = ctx.use_quota(QuotaKind::Produce, size);
+            return respond(&ctx, acks, (shape, outcomes), throttle);
         }
     };
     let outcomes = if let Some(acks) = acks {
@@ -131,14 +135,17 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
             .collect()
     };
-    respond(&ctx, acks, shape, outcomes)
+    let throttle = ctx.use_quota(QuotaKind::Produce, size);
+    respond(&ctx, acks, (shape, outcomes), throttle)
 }
 
+/// The answer: each partition's outcome, and how long the client's produce quota has
+/// it wait (its channel is muted that long even with acks=0, which gets no answer).
 fn respond(
     ctx: &Ctx,
     acks: Option<Acks>,
-    shape: Vec<(String, Uuid, i32)>,
-    outcomes: Vec<Outcome>,
+    (shape, outcomes): (Vec<(String, Uuid, i32)>, Vec<Outcome>),
+    throttle_ms: i32,
 ) -> Response {
     if acks == Some(Acks::None) {
         return Response::Nothing;
@@ -176,7 +183,11 @@ fn respond(
             .with_topic_id(topic_id)
             .with_partition_responses(partitions)
     });
-    ctx.respond(&ProduceResponse::default().with_responses(responses))
+    ctx.respond(
+        &ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(throttle_ms),
+    )
 }
 
 /// A transactional id and its producer's id and epoch.

@@ -1,0 +1,193 @@
+//! AlterClientQuotas (KIP-546): sets and removes quotas of user, client-id and user +
+//! client-id entities (each name or the default). Needs ALTER_CONFIGS on the cluster.
+//! Each entity is checked as Kafka's controller checks it (its types, its keys, whole
+//! numbers for the byte rates) and answered on its own; the checked ones go to the
+//! controller together. IP entities (`connection_creation_rate`) and
+//! `controller_mutation_rate` are refused: shoal does not enforce them yet.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_client_quotas_request::EntryData;
+use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData as ResultData};
+use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{on_controller, Ctx, Response};
+use crate::acl::Operation;
+use crate::cluster::controller::QuotaAlteration;
+use crate::error::ApiError;
+use crate::quota::{EntityName, QuotaEntity, QuotaKind, CLIENT_ID, IP, USER};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<AlterClientQuotasRequest>(body) else {
+        return Response::Close;
+    };
+    let allowed = ctx.allowed_on_cluster(Operation::AlterConfigs);
+    let mut results: Vec<Result<(), ApiError>> = Vec::with_capacity(request.entries.len());
+    let mut valid: Vec<QuotaAlteration> = Vec::new();
+    let mut seen: Vec<QuotaEntity> = Vec::new();
+    for entry in &request.entries {
+        let checked = match allowed {
+            false => Err(ApiError::code(ResponseError::ClusterAuthorizationFailed)),
+            true => checked(entry),
+        };
+        let checked = checked.and_then(|(entity, keys)| {
+            if seen.contains(&entity) {
+                return Err(invalid(format!(
+                    "Ignoring duplicate entity {}",
+                    shown(&entity)
+                )));
+            }
+            seen.push(entity.clone());
+            Ok((entity, keys))
+        });
+        match checked {
+            Ok(alteration) => {
+                valid.push(alteration);
+                results.push(Ok(()));
+            }
+            Err(error) => results.push(Err(error)),
+        }
+    }
+    if !valid.is_empty() {
+        let validate_only = request.validate_only;
+        let mut applied = on_controller(&ctx.shard, valid, move |s, valid| async move {
+            s.controller()
+                .alter_client_quotas(&s, valid, validate_only)
+                .await
+        })
+        .await
+        .into_iter();
+        for result in results.iter_mut().filter(|r| r.is_ok()) {
+            *result = applied
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError)));
+        }
+    }
+    let entries = request
+        .entries
+        .iter()
+        .zip(results)
+        .map(|(entry, result)| {
+            let (code, message) = match result {
+                Ok(()) => (0, None),
+                Err(error) => (error.code.code(), error.message.map(StrBytes::from_string)),
+            };
+            let entity = entry
+                .entity
+                .iter()
+                .map(|e| {
+                    EntityData::default()
+                        .with_entity_type(e.entity_type.clone())
+                        .with_entity_name(e.entity_name.clone())
+                })
+                .collect();
+            ResultData::default()
+                .with_error_code(code)
+                .with_error_message(message)
+                .with_entity(entity)
+        })
+        .collect();
+    ctx.respond(&AlterClientQuotasResponse::default().with_entries(entries))
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::new(ResponseError::InvalidRequest, message)
+}
+
+/// An entity as Kafka's messages show it: `ClientQuotaEntity(entries={user=alice})`.
+fn shown(entity: &QuotaEntity) -> String {
+    let name = |n: &EntityName| n.to_wire().unwrap_or("null").to_string();
+    let mut parts = Vec::new();
+    if let Some(user) = &entity.user {
+        parts.push(format!("{USER}={}", name(user)));
+    }
+    if let Some(client) = &entity.client_id {
+        parts.push(format!("{CLIENT_ID}={}", name(client)));
+    }
+    format!("ClientQuotaEntity(entries={{{}}})", parts.join(", "))
+}
+
+/// One entry's entity and alterations, checked in Kafka's order.
+fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
+    if entry.entity.is_empty() {
+        return Err(invalid("Invalid empty client quota entity".into()));
+    }
+    let mut entity = QuotaEntity::default();
+    let mut types: Vec<&str> = Vec::with_capacity(entry.entity.len());
+    for part in &entry.entity {
+        let entity_type = part.entity_type.as_str();
+        if types.contains(&entity_type) {
+            return Err(invalid(format!(
+                "Invalid empty client quota entity, duplicate entity entry {entity_type}"
+            )));
+        }
+        types.push(entity_type);
+        let slot = match entity_type {
+            USER => Some(&mut entity.user),
+            CLIENT_ID => Some(&mut entity.client_id),
+            IP => None,
+            other => {
+                return Err(invalid(format!(
+                    "Unhandled client quota entity type: {other}"
+                )))
+            }
+        };
+        let name = part.entity_name.as_deref();
+        if name == Some("") {
+            return Err(invalid(format!("Empty {entity_type} not supported")));
+        }
+        if let Some(slot) = slot {
+            *slot = Some(EntityName::from_wire(name));
+        }
+    }
+    if types.contains(&IP) {
+        return Err(invalid(match types.len() {
+            1 => "IP quotas (connection_creation_rate) are not served: shoal limits connections per address with max.connections.per.ip".into(),
+            _ => "Invalid empty client quota entity".into(),
+        }));
+    }
+    let mut keys = BTreeMap::new();
+    for op in &entry.ops {
+        let key = op.key.to_string();
+        if keys.contains_key(&key) {
+            return Err(invalid(format!(
+                "Duplicate quota key {key} not updating quota for this entity {}",
+                shown(&entity)
+            )));
+        }
+        let value = match op.remove {
+            true => None,
+            false => Some(checked_value(&key, op.value)?),
+        };
+        keys.insert(key, value);
+    }
+    Ok((entity, keys))
+}
+
+fn checked_value(key: &str, value: f64) -> Result<f64, ApiError> {
+    let Some(kind) = QuotaKind::from_key(key) else {
+        return Err(invalid(format!("Invalid configuration key {key}")));
+    };
+    if kind == QuotaKind::ControllerMutation {
+        // Refused rather than kept unenforced: an operator must not believe it holds.
+        return Err(invalid(format!(
+            "Configuration {key} is not enforced by shoal yet"
+        )));
+    }
+    if !value.is_finite() {
+        return Err(invalid(format!(
+            "Configuration {key} must be a finite number"
+        )));
+    }
+    // Kafka's LONG check: within a millionth of a whole number.
+    if kind.whole() && ((value + 1e-6).trunc() - value).abs() > 1e-6 {
+        return Err(invalid(format!("Configuration {key} must be a Long value")));
+    }
+    Ok(value)
+}

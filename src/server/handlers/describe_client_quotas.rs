@@ -1,0 +1,227 @@
+//! DescribeClientQuotas (KIP-546): the quotas of the entities a filter matches. Needs
+//! DESCRIBE_CONFIGS on the cluster. Each filter component names an entity type and
+//! matches one name (exact), the default, or any name but the default (specified); a
+//! strict filter matches only entities of exactly those types. The filter is checked as
+//! Kafka checks it, and a bad one fails the whole request with INVALID_REQUEST.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+use kafka_protocol::messages::describe_client_quotas_response::{EntityData, EntryData, ValueData};
+use kafka_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Ctx, Response};
+use crate::acl::Operation;
+use crate::quota::{EntityName, QuotaEntity, CLIENT_ID, IP, USER};
+
+pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+
+const MATCH_EXACT: i8 = 0;
+const MATCH_DEFAULT: i8 = 1;
+const MATCH_SPECIFIED: i8 = 2;
+
+/// What a filter asks of one entity type: one name or the default (`Some`), or any name
+/// but the default (`None`).
+#[derive(Debug, PartialEq)]
+struct Component {
+    entity_type: String,
+    wanted: Option<EntityName>,
+}
+
+pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
+    let Some(request) = ctx.decode::<DescribeClientQuotasRequest>(body) else {
+        return Response::Close;
+    };
+    let failed = |code: ResponseError, message: Option<String>| {
+        ctx.respond(
+            &DescribeClientQuotasResponse::default()
+                .with_error_code(code.code())
+                .with_error_message(message.map(StrBytes::from_string))
+                .with_entries(None),
+        )
+    };
+    if !ctx.allowed_on_cluster(Operation::DescribeConfigs) {
+        return failed(ResponseError::ClusterAuthorizationFailed, None);
+    }
+    let components = match filter(&request.components) {
+        Ok(components) => components,
+        Err(message) => return failed(ResponseError::InvalidRequest, Some(message)),
+    };
+    let snapshot = ctx.shard.snapshot();
+    let entries = snapshot
+        .state
+        .client_quotas
+        .iter()
+        .filter(|(entity, _)| matches(entity, &components, request.strict))
+        .map(|(entity, quotas)| {
+            let values = quotas
+                .iter()
+                .map(|(key, value)| {
+                    ValueData::default()
+                        .with_key(StrBytes::from_string(key.clone()))
+                        .with_value(*value)
+                })
+                .collect();
+            EntryData::default()
+                .with_entity(entity_data(entity))
+                .with_values(values)
+        })
+        .collect();
+    ctx.respond(
+        &DescribeClientQuotasResponse::default()
+            .with_error_message(None)
+            .with_entries(Some(entries)),
+    )
+}
+
+/// The filter's components, checked.
+fn filter(components: &[ComponentData]) -> Result<Vec<Component>, String> {
+    let mut checked: Vec<Component> = Vec::with_capacity(components.len());
+    for component in components {
+        let entity_type = component.entity_type.to_string();
+        if checked.iter().any(|c| c.entity_type == entity_type) {
+            return Err(format!(
+                "Entity type {entity_type} cannot appear more than once in the filter."
+            ));
+        }
+        if ![USER, CLIENT_ID, IP].contains(&entity_type.as_str()) {
+            return Err(format!("Unknown entity type {entity_type}"));
+        }
+        let name = component._match.as_ref().map(|m| m.to_string());
+        let wanted =
+            match (component.match_type, name) {
+                (MATCH_EXACT, Some(name)) => Some(EntityName::Named(name)),
+                (MATCH_EXACT, None) => {
+                    return Err(
+                        "Request specified MATCH_TYPE_EXACT, but set match string to null.".into(),
+                    )
+                }
+                (MATCH_DEFAULT, None) => Some(EntityName::Default),
+                (MATCH_DEFAULT, Some(_)) => {
+                    return Err(
+                        "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
+                            .into(),
+                    )
+                }
+                (MATCH_SPECIFIED, None) => None,
+                (MATCH_SPECIFIED, Some(_)) => return Err(
+                    "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string."
+                        .into(),
+                ),
+                (other, _) => return Err(format!("Unknown match type {other}")),
+            };
+        checked.push(Component {
+            entity_type,
+            wanted,
+        });
+    }
+    let has = |t: &str| checked.iter().any(|c| c.entity_type == t);
+    if has(IP) && (has(USER) || has(CLIENT_ID)) {
+        return Err("Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.".into());
+    }
+    Ok(checked)
+}
+
+/// Whether `entity` passes every component (and, for a strict filter, has no other
+/// type). shoal holds no IP quotas, so an IP component matches nothing.
+fn matches(entity: &QuotaEntity, components: &[Component], strict: bool) -> bool {
+    let part = |entity_type: &str| match entity_type {
+        USER => entity.user.as_ref(),
+        CLIENT_ID => entity.client_id.as_ref(),
+        _ => None,
+    };
+    let types = usize::from(entity.user.is_some()) + usize::from(entity.client_id.is_some());
+    if strict && types != components.len() {
+        return false;
+    }
+    components
+        .iter()
+        .all(|c| match (part(&c.entity_type), &c.wanted) {
+            (None, _) => false,
+            (Some(name), Some(wanted)) => name == wanted,
+            (Some(name), None) => *name != EntityName::Default,
+        })
+}
+
+fn entity_data(entity: &QuotaEntity) -> Vec<EntityData> {
+    let parts = [(USER, &entity.user), (CLIENT_ID, &entity.client_id)];
+    parts
+        .into_iter()
+        .filter_map(|(entity_type, name)| {
+            let name = name.as_ref()?;
+            Some(
+                EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str(entity_type))
+                    .with_entity_name(name.to_wire().map(|n| StrBytes::from_string(n.to_string()))),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(entity_type: &str, match_type: i8, name: Option<&str>) -> ComponentData {
+        ComponentData::default()
+            .with_entity_type(StrBytes::from_string(entity_type.into()))
+            .with_match_type(match_type)
+            .with_match(name.map(|n| StrBytes::from_string(n.into())))
+    }
+
+    #[test]
+    fn filters_match_as_kafkas() {
+        let alice = QuotaEntity {
+            user: Some(EntityName::Named("alice".into())),
+            client_id: None,
+        };
+        let alice_default_client = QuotaEntity {
+            user: Some(EntityName::Named("alice".into())),
+            client_id: Some(EntityName::Default),
+        };
+        let default_user = QuotaEntity {
+            user: Some(EntityName::Default),
+            client_id: None,
+        };
+        let exact = filter(&[component(USER, MATCH_EXACT, Some("alice"))]).unwrap();
+        assert!(matches(&alice, &exact, true));
+        assert!(!matches(&alice_default_client, &exact, true));
+        assert!(matches(&alice_default_client, &exact, false));
+        assert!(!matches(&default_user, &exact, false));
+        let specified = filter(&[component(USER, MATCH_SPECIFIED, None)]).unwrap();
+        assert!(matches(&alice, &specified, false));
+        assert!(!matches(&default_user, &specified, false));
+        let default = filter(&[component(USER, MATCH_DEFAULT, None)]).unwrap();
+        assert!(matches(&default_user, &default, true));
+        // No component, not strict: everything.
+        assert!(matches(&alice_default_client, &[], false));
+        assert!(!matches(&alice_default_client, &[], true));
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_kafkas_messages() {
+        let refused = |components: &[ComponentData]| filter(components).unwrap_err();
+        assert_eq!(
+            refused(&[component(USER, MATCH_EXACT, None)]),
+            "Request specified MATCH_TYPE_EXACT, but set match string to null."
+        );
+        assert!(refused(&[
+            component(USER, MATCH_DEFAULT, None),
+            component(USER, MATCH_SPECIFIED, None)
+        ])
+        .contains("cannot appear more than once"));
+        assert_eq!(
+            refused(&[component("group", MATCH_DEFAULT, None)]),
+            "Unknown entity type group"
+        );
+        assert_eq!(refused(&[component(USER, 7, None)]), "Unknown match type 7");
+        assert!(refused(&[
+            component(IP, MATCH_DEFAULT, None),
+            component(USER, MATCH_DEFAULT, None)
+        ])
+        .starts_with("Invalid entity filter component combination"));
+    }
+}
