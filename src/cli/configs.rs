@@ -1,5 +1,5 @@
 //! `shoal configs`: Kafka's kafka-configs.sh for topics and brokers (users' SCRAM
-//! credentials are `configs_users`'s) — describe dynamic
+//! credentials and client quotas are `configs_users`'s) — describe dynamic
 //! (or, with --all, every) config with its synonyms, and alter them with
 //! IncrementalAlterConfigs, in its output layout and with its checks.
 
@@ -24,15 +24,32 @@ pub struct ConfigsArgs {
     /// With --describe: list every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// The type of entity: topics, brokers or users (SCRAM credentials).
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users"])]
+    /// The type of entity: topics, brokers, users (client quotas and SCRAM credentials)
+    /// or clients (client quotas).
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users", "clients"])]
     pub entity_type: Option<String>,
-    /// The entity: a topic name, a broker id or a user name.
+    /// The entity: a topic name, a broker id, a user name or a client id.
     #[arg(long, value_name = "NAME")]
     pub entity_name: Option<String>,
-    /// The cluster-wide default config of every broker (with --entity-type brokers).
+    /// The default entity of the type: every broker's cluster-wide config, or the
+    /// default user's or client id's quotas.
     #[arg(long, conflicts_with = "entity_name")]
     pub entity_default: bool,
+    /// Same as --entity-type users --entity-name USER; with --client or
+    /// --client-defaults, the quotas of that user and client id together.
+    #[arg(long, value_name = "USER",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "user_defaults"])]
+    pub user: Option<String>,
+    /// Same as --entity-type users --entity-default.
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
+    pub user_defaults: bool,
+    /// Same as --entity-type clients --entity-name CLIENT_ID.
+    #[arg(long, value_name = "CLIENT_ID",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "client_defaults"])]
+    pub client: Option<String>,
+    /// Same as --entity-type clients --entity-default.
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
+    pub client_defaults: bool,
     /// Same as --entity-type topics --entity-name TOPIC.
     #[arg(long, value_name = "TOPIC",
           conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker", "broker_defaults"])]
@@ -104,7 +121,9 @@ fn broker_id(name: &str) -> Result<i32> {
 }
 
 pub fn run(args: ConfigsArgs) -> Result<()> {
-    if args.entity_type.as_deref() == Some("users") {
+    let shorthand =
+        args.user.is_some() || args.user_defaults || args.client.is_some() || args.client_defaults;
+    if shorthand || matches!(args.entity_type.as_deref(), Some("users" | "clients")) {
         return super::configs_users::run(&args);
     }
     let entity = Entity::from_args(&args)?;

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod group;
 pub mod partitioner;
 pub mod produce;
+pub mod quotas;
 pub mod records;
 pub mod scram;
 pub mod tls;

@@ -107,13 +107,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Some(_) => Isolation::Replica,
         None => Isolation::from_wire(request.isolation_level),
     };
+    // A consumer's fetch quota bounds a response as its max_bytes does (Kafka's
+    // `getMaxValueInQuotaWindow`): each partition reads at most that much (and at least
+    // one batch), so a client over its quota is not asked for more than it may ever take.
+    let quota_most = match replica {
+        Some(_) => None,
+        None => ctx
+            .most_at_once(QuotaKind::Fetch)
+            .map(|most| most.clamp(0.0, f64::from(i32::MAX)) as i32),
+    };
     let wants: Vec<Want> = wanted
         .iter()
         .map(|((topic, partition), p)| Want {
             topic: topic.clone(),
             partition: *partition,
             offset: p.fetch_offset,
-            max_bytes: p.max_bytes,
+            max_bytes: quota_most.map_or(p.max_bytes, |most| p.max_bytes.min(most)),
             leader_epoch: p.current_leader_epoch,
             isolation,
             replica: replica.map(|r| (r, p.last_fetched_epoch)),
@@ -130,12 +139,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait, &times).await },
     )
     .await;
-    // A consumer's fetch quota bounds a response as its max_bytes does.
     let mut budget = i64::from(request.max_bytes.max(0));
-    if replica.is_none() {
-        if let Some(most) = ctx.most_at_once(QuotaKind::Fetch) {
-            budget = budget.min(most as i64);
-        }
+    if let Some(most) = quota_most {
+        budget = budget.min(i64::from(most));
     }
     let mut gots = gots;
     let sending = cut_to_budget(&mut gots, budget);

@@ -1,0 +1,212 @@
+"""Client quotas (issue 20): AlterClientQuotas and DescribeClientQuotas as Kafka answers them
+(encoded and decoded by kafka-python), `shoal configs` for users and clients, and produce and
+fetch quotas that throttle real clients (confluent-kafka's throttle_cb sees the throttle time)
+while clients without a quota go unthrottled.
+
+The brokers measure quotas over 2 windows of 1 s (`quota.window.num`,
+`quota.window.size.seconds`), so a client's rate is known within a second or two; the timing
+checks are lower bounds only: a throttled client cannot move its bytes faster than its quota
+allows, give or take the two windows the broker forgets."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import NewTopic
+from kafka.protocol.admin import (
+    AlterClientQuotasRequest,
+    AlterClientQuotasResponse,
+    DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse,
+)
+
+import kafka_wire as kw
+from clients import admin, base_conf, consume_all, produce_all, unique_topic, wait_futures
+from test_prometheus import scrape
+from test_sasl import login_conf, sasl_settings
+
+INVALID_REQUEST = 42
+CLUSTER_AUTHORIZATION_FAILED = 31
+WINDOWS = {"quota.window.num": "2", "quota.window.size.seconds": "1"}
+RATE = 100_000  # bytes per second
+VALUE = b"q" * 10_000
+
+
+@pytest.fixture
+def cores() -> int:
+    """Two shards: a client's quota is the broker's, whichever shard its connection is on."""
+    return 2
+
+
+def call(b, request, response_class, version: int = 1):
+    with kw.Conn(b.bootstrap) as c:
+        request.with_header(correlation_id=7, client_id="quota-tests")
+        c.send_raw(request.encode(version=version, header=True, framed=True))
+        return response_class.decode(c.recv_frame(), version=version, header=True)
+
+
+def alter(b, entity: dict, ops: dict, validate_only: bool = False) -> tuple[int, str | None]:
+    """AlterClientQuotas of one entity ({type: name or None for the default}); a None value
+    removes the key. Answers the entity's (error code, message)."""
+    A = AlterClientQuotasRequest
+    entry = A.EntryData(
+        entity=[A.EntryData.EntityData(entity_type=t, entity_name=n) for t, n in entity.items()],
+        ops=[A.EntryData.OpData(key=k, value=v or 0.0, remove=v is None) for k, v in ops.items()])
+    r = call(b, A(entries=[entry], validate_only=validate_only), AlterClientQuotasResponse)
+    assert len(r.entries) == 1, r
+    return r.entries[0].error_code, r.entries[0].error_message
+
+
+def describe(b, components: list[tuple[str, int, str | None]], strict: bool):
+    D = DescribeClientQuotasRequest
+    request = D(components=[D.ComponentData(entity_type=t, match_type=m, match=n) for t, m, n in components],
+                strict=strict)
+    return call(b, request, DescribeClientQuotasResponse)
+
+
+def described(b, components=(), strict=False) -> dict:
+    """{frozenset of (type, name): {key: value}} of the entities a filter matches."""
+    r = describe(b, list(components), strict)
+    assert r.error_code == 0, r
+    return {frozenset((e.entity_type, e.entity_name) for e in entry.entity): {v.key: v.value for v in entry.values}
+            for entry in r.entries}
+
+
+ALICE = frozenset({("user", "alice")})
+DEFAULTS = frozenset({("user", None), ("client-id", None)})
+
+
+def test_quotas_are_set_described_and_removed_as_kafka_answers(start_broker):
+    b = start_broker()
+    assert alter(b, {"user": "alice"}, {"producer_byte_rate": 1024.0}) == (0, None)
+    assert alter(b, {"user": None, "client-id": None},
+                 {"consumer_byte_rate": 2048.0, "request_percentage": 12.5}) == (0, None)
+    # A dry run answers as the change would and changes nothing.
+    assert alter(b, {"client-id": "c1"}, {"producer_byte_rate": 10.0}, validate_only=True) == (0, None)
+    refused = [
+        ({"user": "alice"}, {"nonsense": 1.0}, "Invalid configuration key nonsense"),
+        ({"user": "alice"}, {"producer_byte_rate": 1.5}, "Configuration producer_byte_rate must be a Long value"),
+        ({}, {"producer_byte_rate": 1.0}, "Invalid empty client quota entity"),
+        ({"group": "g"}, {"producer_byte_rate": 1.0}, "Unhandled client quota entity type: group"),
+        ({"user": ""}, {"producer_byte_rate": 1.0}, "Empty user not supported"),
+        ({"user": "alice"}, {"controller_mutation_rate": 1.0}, "Configuration controller_mutation_rate is not enforced by shoal yet"),
+    ]
+    for entity, ops, message in refused:
+        assert alter(b, entity, ops) == (INVALID_REQUEST, message)
+    assert described(b) == {ALICE: {"producer_byte_rate": 1024.0},
+                            DEFAULTS: {"consumer_byte_rate": 2048.0, "request_percentage": 12.5}}
+    # Filters: exact, default, any specified name; strict matches only exactly those types.
+    assert set(described(b, [("user", 0, "alice")], strict=True)) == {ALICE}
+    assert set(described(b, [("user", 2, None)], strict=True)) == {ALICE}
+    assert set(described(b, [("user", 1, None)], strict=False)) == {DEFAULTS}
+    assert described(b, [("user", 1, None)], strict=True) == {}
+    assert set(described(b, [("user", 1, None), ("client-id", 1, None)], strict=True)) == {DEFAULTS}
+    bad = describe(b, [("user", 0, None)], strict=False)
+    assert (bad.error_code, bad.error_message) == (
+        INVALID_REQUEST, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
+    # Removing a key; the quotas outlive a restart.
+    assert alter(b, {"user": "alice"}, {"producer_byte_rate": None}) == (0, None)
+    b.restart()
+    assert described(b) == {DEFAULTS: {"consumer_byte_rate": 2048.0, "request_percentage": 12.5}}
+
+
+def test_only_a_cluster_admin_alters_or_describes_quotas(start_broker):
+    b = start_broker(sasl_settings(**{
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+    }))
+    from test_sasl import plain_login, PASSWORDS
+    A = AlterClientQuotasRequest
+    entry = A.EntryData(entity=[A.EntryData.EntityData(entity_type="user", entity_name="bob")],
+                        ops=[A.EntryData.OpData(key="producer_byte_rate", value=1.0, remove=False)])
+    for user, code in (("alice", CLUSTER_AUTHORIZATION_FAILED), ("admin", 0)):
+        with kw.Conn(b.bootstrap) as c:
+            plain_login(c, user, PASSWORDS[user])
+            request = A(entries=[entry], validate_only=False)
+            request.with_header(correlation_id=1, client_id="quota-tests")
+            c.send_raw(request.encode(version=1, header=True, framed=True))
+            assert AlterClientQuotasResponse.decode(c.recv_frame(), version=1, header=True).entries[0].error_code == code
+            request = DescribeClientQuotasRequest(components=[], strict=False)
+            request.with_header(correlation_id=2, client_id="quota-tests")
+            c.send_raw(request.encode(version=1, header=True, framed=True))
+            assert DescribeClientQuotasResponse.decode(c.recv_frame(), version=1, header=True).error_code == code
+
+
+def timed_produce(b, topic: str, count: int, **conf) -> tuple[float, list]:
+    """Produces `count` records of VALUE in small requests, one at a time; answers how long it
+    took and the throttle events the producer saw."""
+    events: list = []
+    p = Producer({**base_conf(b, **conf), "throttle_cb": events.append, "batch.size": 16384,
+                  "linger.ms": 0, "max.in.flight.requests.per.connection": 1})
+    try:
+        began = time.monotonic()
+        produce_all(p, topic, [{"value": VALUE, "partition": 0} for _ in range(count)], flush_s=60)
+        return time.monotonic() - began, events
+    finally:
+        p.flush(0)
+
+
+def test_a_produce_quota_throttles_its_user_and_no_one_else(start_broker, tmp_path):
+    from test_cli import ok
+
+    b = start_broker(sasl_settings(**WINDOWS))
+    topic = unique_topic("quota")
+    wait_futures(admin(b, **login_conf("admin")).create_topics([NewTopic(topic, 1, 1)]))
+    admin_config = tmp_path / "admin.properties"
+    admin_config.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                            "sasl.username=admin\nsasl.password=admin-secret\n")
+    login = ["--command-config", str(admin_config)]
+    out = ok(b, "configs", "--alter", "--entity-type", "users", "--entity-name", "alice",
+             "--add-config", f"producer_byte_rate={RATE}", *login)
+    assert out.strip() == "Completed updating config for user alice."
+    out = ok(b, "configs", "--describe", "--entity-type", "users", "--entity-name", "alice", *login)
+    assert out.strip() == f"Quota configs for user-principal 'alice' are producer_byte_rate={RATE}.0"
+
+    count = 60  # 600 KB: 6 s at the quota; the two windows forgotten allow 2 s of it sooner
+    elapsed, events = timed_produce(b, topic, count, **login_conf("alice"))
+    assert any(e.throttle_time > 0 for e in events), events
+    assert elapsed >= 2.5, f"alice produced {count * len(VALUE)} bytes in {elapsed:.2f} s against {RATE} bytes/s"
+    _, bob_events = timed_produce(b, topic, count, **login_conf("bob"))
+    assert not [e for e in bob_events if e.throttle_time > 0], bob_events
+
+    metrics = scrape(b)
+    alice = '{user="alice",client_id=""}'
+    assert metrics[f"kafka_server_produce_throttle_time{alice}"] > 0
+    assert metrics[f"kafka_server_produce_byte_rate{alice}"] > 0
+    assert not [k for k in metrics if 'user="bob"' in k]
+    got = consume_all(b, topic, [0], **{k.replace("_", "."): v for k, v in login_conf("admin").items()})
+    assert len(got[0]) == 2 * count and all(r.value == VALUE for r in got[0])
+
+    # Removed, the quota throttles no more.
+    ok(b, "configs", "--alter", "--user", "alice", "--delete-config", "producer_byte_rate", *login)
+    assert ok(b, "configs", "--describe", "--entity-type", "users", *login).strip() == ""
+
+
+def test_a_fetch_quota_throttles_its_client_id(start_broker):
+    b = start_broker(WINDOWS)
+    topic = unique_topic("quota")
+    wait_futures(admin(b).create_topics([NewTopic(topic, 1, 1)]))
+    count = 40  # 400 KB
+    elapsed, _ = timed_produce(b, topic, count)
+    assert alter(b, {"client-id": "slow-reader"}, {"consumer_byte_rate": float(RATE)}) == (0, None)
+
+    events: list = []
+    c = Consumer({**base_conf(b), "group.id": unique_topic("g"), "client.id": "slow-reader",
+                  "throttle_cb": events.append, "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got, began = [], time.monotonic()
+        while len(got) < count:
+            assert time.monotonic() - began < 60, f"read {len(got)} of {count} records in 60 s"
+            for m in c.consume(num_messages=100, timeout=1.0):
+                assert m.error() is None, m.error()
+                got.append(m)
+        elapsed = time.monotonic() - began
+    finally:
+        c.close()
+    assert [m.offset() for m in got] == list(range(count))
+    assert any(e.throttle_time > 0 for e in events), events
+    assert elapsed >= 1.5, f"read {count * len(VALUE)} bytes in {elapsed:.2f} s against {RATE} bytes/s"
+    assert scrape(b)['kafka_server_fetch_throttle_time{user="",client_id="slow-reader"}'] > 0
