@@ -84,11 +84,7 @@ pub fn describe_quotas(
 
 /// Sets (`Some`) and removes (`None`) quotas of one entity; the broker's refusal is the
 /// error.
-pub fn alter_quotas(
-    cluster: &mut Cluster,
-    entity: &Entity,
-    ops: &QuotaOps,
-) -> Result<()> {
+pub fn alter_quotas(cluster: &mut Cluster, entity: &Entity, ops: &QuotaOps) -> Result<()> {
     let broker = cluster.controller()?;
     let version = broker.version::<AlterClientQuotasRequest>()?;
     let entity_data = entity

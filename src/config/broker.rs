@@ -106,6 +106,9 @@ pub struct BrokerConfig {
     /// (`quota.window.size.seconds`) a client's use is measured over.
     pub quota_window_num: i32,
     pub quota_window_size_seconds: i32,
+    /// The same for `controller_mutation_rate` (`controller.quota.window.*`).
+    pub controller_quota_window_num: i32,
+    pub controller_quota_window_size_seconds: i32,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -236,6 +239,8 @@ impl Default for BrokerConfig {
             max_broker_partitions: i32::MAX,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
+            controller_quota_window_num: 11,
+            controller_quota_window_size_seconds: 1,
             // Kafka's quick-start server.properties sets 0 (its code default is 3000), so a
             // newcomer's first consumer gets records at once; ops/server.properties keeps
             // 3000 for production, where it saves rebalances while a group's members start.

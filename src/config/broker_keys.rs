@@ -532,6 +532,26 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.quota_window_size_seconds.to_string()),
     },
     BrokerKey {
+        name: "controller.quota.window.num",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.controller_quota_window_num = parse_int(k, v, 1, 1000)?;
+            Ok(())
+        },
+        render: |c| Some(c.controller_quota_window_num.to_string()),
+    },
+    BrokerKey {
+        name: "controller.quota.window.size.seconds",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.controller_quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
+            Ok(())
+        },
+        render: |c| Some(c.controller_quota_window_size_seconds.to_string()),
+    },
+    BrokerKey {
         name: "max.connections.per.ip.overrides",
         kind: ConfigType::String,
         dynamic: true,

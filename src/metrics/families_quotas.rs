@@ -1,5 +1,5 @@
 //! Client quotas' families, as the JMX exporter names Kafka's quota beans
-//! (`kafka.server:type=Produce|Fetch|Request,user=...,client-id=...`): per sensor, the
+//! (`kafka.server:type=Produce|Fetch|Request|ControllerMutation,user=...,client-id=...`): per sensor, the
 //! rate it measures and the mean throttle time handed out, both over the quota windows.
 //! A sensor exists only for a client a quota applies to, so an unquoted broker exports
 //! none.
@@ -12,7 +12,7 @@ use crate::quota::QuotaKind;
 
 pub fn quota_families(sensors: &[SensorSample]) -> Vec<MetricFamily> {
     let mut families = Vec::new();
-    for kind in [QuotaKind::Produce, QuotaKind::Fetch, QuotaKind::Request] {
+    for kind in QuotaKind::ALL {
         let (mut rate, mut throttle) = (vec![], vec![]);
         for s in sensors.iter().filter(|s| s.kind == kind) {
             let labels = [
@@ -30,6 +30,10 @@ pub fn quota_families(sensors: &[SensorSample]) -> Vec<MetricFamily> {
             QuotaKind::Request => (
                 "request_time",
                 "Percent of a shard's time the client's requests took",
+            ),
+            QuotaKind::ControllerMutation => (
+                "rate",
+                "Partitions per second the client created or deleted",
             ),
             _ => ("byte_rate", "Bytes per second the client sent or fetched"),
         };

@@ -25,10 +25,19 @@ pub struct Windows {
 }
 
 impl Windows {
-    pub fn of(broker: &BrokerConfig) -> Windows {
+    /// The windows quotas of `kind` are measured over: `controller.quota.window.*` for
+    /// controller mutations, `quota.window.*` for the rest.
+    pub fn of(broker: &BrokerConfig, kind: QuotaKind) -> Windows {
+        let (samples, seconds) = match kind {
+            QuotaKind::ControllerMutation => (
+                broker.controller_quota_window_num,
+                broker.controller_quota_window_size_seconds,
+            ),
+            _ => (broker.quota_window_num, broker.quota_window_size_seconds),
+        };
         Windows {
-            samples: broker.quota_window_num.max(1) as usize,
-            window_ms: broker.quota_window_size_seconds.max(1) as u64 * 1000,
+            samples: samples.max(1) as usize,
+            window_ms: seconds.max(1) as u64 * 1000,
         }
     }
 
@@ -110,6 +119,17 @@ pub fn record(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) 
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let sensor = table.sensor(key(kind, applied), applied.bound, windows, now);
     sensor.used.record(value, now);
+    let observed = sensor.used.rate(now);
+    let span = sensor.used.span_ms(now);
+    throttle_ms(observed, applied.bound, span)
+}
+
+/// How long the client would have to wait now, recording nothing: KIP-599's strict
+/// check, which refuses a mutation once the client is over its quota.
+pub fn wait_now(kind: QuotaKind, applied: &Applied, windows: Windows) -> u64 {
+    let now = now_ms();
+    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let sensor = table.sensor(key(kind, applied), applied.bound, windows, now);
     let observed = sensor.used.rate(now);
     let span = sensor.used.span_ms(now);
     throttle_ms(observed, applied.bound, span)

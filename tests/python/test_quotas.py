@@ -18,6 +18,10 @@ from confluent_kafka.admin import NewTopic
 from kafka.protocol.admin import (
     AlterClientQuotasRequest,
     AlterClientQuotasResponse,
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
     DescribeClientQuotasRequest,
     DescribeClientQuotasResponse,
 )
@@ -28,6 +32,7 @@ from test_prometheus import scrape
 from test_sasl import login_conf, sasl_settings
 
 INVALID_REQUEST = 42
+THROTTLING_QUOTA_EXCEEDED = 89
 CLUSTER_AUTHORIZATION_FAILED = 31
 WINDOWS = {"quota.window.num": "2", "quota.window.size.seconds": "1"}
 RATE = 100_000  # bytes per second
@@ -40,9 +45,9 @@ def cores() -> int:
     return 2
 
 
-def call(b, request, response_class, version: int = 1):
+def call(b, request, response_class, version: int = 1, client_id: str = "quota-tests"):
     with kw.Conn(b.bootstrap) as c:
-        request.with_header(correlation_id=7, client_id="quota-tests")
+        request.with_header(correlation_id=7, client_id=client_id)
         c.send_raw(request.encode(version=version, header=True, framed=True))
         return response_class.decode(c.recv_frame(), version=version, header=True)
 
@@ -91,7 +96,8 @@ def test_quotas_are_set_described_and_removed_as_kafka_answers(start_broker):
         ({}, {"producer_byte_rate": 1.0}, "Invalid empty client quota entity"),
         ({"group": "g"}, {"producer_byte_rate": 1.0}, "Unhandled client quota entity type: group"),
         ({"user": ""}, {"producer_byte_rate": 1.0}, "Empty user not supported"),
-        ({"user": "alice"}, {"controller_mutation_rate": 1.0}, "Configuration controller_mutation_rate is not enforced by shoal yet"),
+        ({"ip": "127.0.0.1"}, {"connection_creation_rate": 1.0},
+         "IP quotas (connection_creation_rate) are not served: shoal limits connections per address with max.connections.per.ip"),
     ]
     for entity, ops, message in refused:
         assert alter(b, entity, ops) == (INVALID_REQUEST, message)
@@ -210,3 +216,51 @@ def test_a_fetch_quota_throttles_its_client_id(start_broker):
     assert any(e.throttle_time > 0 for e in events), events
     assert elapsed >= 1.5, f"read {count * len(VALUE)} bytes in {elapsed:.2f} s against {RATE} bytes/s"
     assert scrape(b)['kafka_server_fetch_throttle_time{user="",client_id="slow-reader"}'] > 0
+
+
+def create_topic(b, name: str, partitions: int, version: int) -> tuple[int, int]:
+    """CreateTopics from client id "mutator": (the topic's error code, the throttle time)."""
+    C = CreateTopicsRequest
+    request = C(topics=[C.CreatableTopic(name=name, num_partitions=partitions, replication_factor=1,
+                                         assignments=[], configs=[])],
+                timeout_ms=10_000, validate_only=False)
+    r = call(b, request, CreateTopicsResponse, version=version, client_id="mutator")
+    return r.topics[0].error_code, r.throttle_time_ms
+
+
+def test_a_mutation_quota_refuses_topics_once_over_and_throttles_older_versions(start_broker):
+    # Two windows of 5 s: what the client did is remembered for 5 to 10 s, long enough for
+    # the requests below on a slow machine.
+    b = start_broker({"controller.quota.window.num": "2", "controller.quota.window.size.seconds": "5"})
+    assert alter(b, {"client-id": "mutator"}, {"controller_mutation_rate": 0.5}) == (0, None)
+    first, second = unique_topic("m"), unique_topic("m")
+    # Within the quota before it, a topic of 4 partitions is created, and takes the client
+    # over it: the answer names the wait (4 partitions over 5 s at 0.5 a second: 3 s more).
+    code, throttle = create_topic(b, first, 4, version=7)
+    assert code == 0 and throttle > 0, (code, throttle)
+    # Over it, the next one is refused (v6+), with the wait.
+    code, throttle = create_topic(b, second, 1, version=7)
+    assert (code, throttle > 0) == (THROTTLING_QUOTA_EXCEEDED, True)
+    # An older version is not refused, only throttled.
+    code, throttle = create_topic(b, second, 1, version=5)
+    assert code == 0 and throttle > 0, (code, throttle)
+    # Deleting counts too; another client id is not limited.
+    D = DeleteTopicsRequest
+    r = call(b, D(topic_names=[first], timeout_ms=10_000), DeleteTopicsResponse, version=5, client_id="mutator")
+    assert r.responses[0].error_code == THROTTLING_QUOTA_EXCEEDED and r.throttle_time_ms > 0, r
+    r = call(b, D(topic_names=[first], timeout_ms=10_000), DeleteTopicsResponse, version=5, client_id="other")
+    assert (r.responses[0].error_code, r.throttle_time_ms) == (0, 0), r
+
+
+def test_a_request_quota_counts_a_clients_time_on_the_shard(start_broker):
+    b = start_broker(WINDOWS)
+    # 1 % of a shard: 10 ms a second. Metadata requests, one after another, take more.
+    assert alter(b, {"client-id": "shoal-tests"}, {"request_percentage": 1.0}) == (0, None)
+    series = 'kafka_server_request_throttle_time{user="",client_id="shoal-tests"}'
+    deadline = time.monotonic() + 30
+    with kw.Conn(b.bootstrap) as c:
+        while scrape(b).get(series, 0) == 0:
+            assert time.monotonic() < deadline, "no request of the client was throttled in 30 s"
+            for _ in range(50):
+                assert kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([]), timeout=30)).brokers
+    assert scrape(b)['kafka_server_request_request_time{user="",client_id="shoal-tests"}'] > 0

@@ -2,8 +2,8 @@
 //! client-id entities (each name or the default). Needs ALTER_CONFIGS on the cluster.
 //! Each entity is checked as Kafka's controller checks it (its types, its keys, whole
 //! numbers for the byte rates) and answered on its own; the checked ones go to the
-//! controller together. IP entities (`connection_creation_rate`) and
-//! `controller_mutation_rate` are refused: shoal does not enforce them yet.
+//! controller together. IP entities (`connection_creation_rate`) are refused: shoal
+//! does not enforce them.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -174,12 +174,6 @@ fn checked_value(key: &str, value: f64) -> Result<f64, ApiError> {
     let Some(kind) = QuotaKind::from_key(key) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
-    if kind == QuotaKind::ControllerMutation {
-        // Refused rather than kept unenforced: an operator must not believe it holds.
-        return Err(invalid(format!(
-            "Configuration {key} is not enforced by shoal yet"
-        )));
-    }
     if !value.is_finite() {
         return Err(invalid(format!(
             "Configuration {key} must be a finite number"

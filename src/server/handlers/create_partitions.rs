@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::auth::only_allowed;
 use super::on_controller;
+use super::throttle::over_mutation_quota;
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewPartitions;
@@ -49,15 +50,35 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         )
     };
     let refused = |_: &NewPartitions| Err(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    // KIP-599: the partitions added count against the client's mutation quota.
+    let quota = ctx.mutation_quota(3, validate_only);
+    let added = |change: &NewPartitions| {
+        let now = snapshot
+            .topic(&change.name)
+            .map_or(0, |meta| meta.partitions);
+        change.count.saturating_sub(now).max(0)
+    };
+    let counts: Vec<i32> = changes.iter().map(added).collect();
+    let admitted = |change: &NewPartitions| quota.as_ref().is_none_or(|q| q.admit(added(change)));
     let shard = &ctx.shard;
     let results = only_allowed(changes, allowed, refused, |changes| {
-        on_controller(shard, changes, move |s, changes| async move {
-            s.controller()
-                .create_partitions(&s, changes, validate_only)
-                .await
-        })
+        only_allowed(
+            changes,
+            admitted,
+            |_| Err(over_mutation_quota()),
+            |changes| {
+                on_controller(shard, changes, move |s, changes| async move {
+                    s.controller()
+                        .create_partitions(&s, changes, validate_only)
+                        .await
+                })
+            },
+        )
     })
     .await;
+    let throttle = quota.map_or(0, |q| {
+        q.finish(counts.into_iter().zip(&results), &ctx.times)
+    });
     let results = names
         .into_iter()
         .zip(results)
@@ -71,5 +92,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             }
         })
         .collect();
-    ctx.respond(&CreatePartitionsResponse::default().with_results(results))
+    ctx.respond(
+        &CreatePartitionsResponse::default()
+            .with_results(results)
+            .with_throttle_time_ms(throttle),
+    )
 }

@@ -2,10 +2,14 @@
 //! (from its principal and client id), its use counted on the broker's sensors, and
 //! the throttle time the connection then mutes the channel for.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
+
 use super::Ctx;
+use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
 use crate::quota::sensors::{self, Windows};
 use crate::quota::{Applied, QuotaKind};
@@ -24,7 +28,7 @@ impl Ctx {
             .split_once(':')
             .map_or(principal, |(_, name)| name);
         let applied = quotas.applied(kind, user, &self.client_id)?;
-        Some((applied, Windows::of(&snapshot.broker)))
+        Some((applied, Windows::of(&snapshot.broker, kind)))
     }
 
     /// Counts `value` against the client's quota of `kind`: the throttle time in ms (0
@@ -97,4 +101,94 @@ pub async fn timed<F: Future>(work: F) -> (F::Output, Duration) {
     })
     .await;
     (output, busy)
+}
+
+/// A request's controller mutation quota (KIP-599's `controller_mutation_rate`):
+/// partitions created or deleted per second. From the versions that know the error
+/// (`strict`), a topic asked for while the client is over its quota is refused with
+/// THROTTLING_QUOTA_EXCEEDED; older versions are only throttled afterwards.
+pub struct MutationQuota {
+    applied: Applied,
+    windows: Windows,
+    strict: bool,
+    /// The longest wait a refusal named.
+    refused_wait: Cell<u64>,
+}
+
+impl Ctx {
+    /// The mutation quota of this request, when one applies (never to a dry run);
+    /// strict from `strict_since`.
+    pub fn mutation_quota(&self, strict_since: i16, validate_only: bool) -> Option<MutationQuota> {
+        if validate_only {
+            return None;
+        }
+        let (applied, windows) = self.quota(QuotaKind::ControllerMutation)?;
+        Some(MutationQuota {
+            applied,
+            windows,
+            strict: self.version >= strict_since,
+            refused_wait: Cell::new(0),
+        })
+    }
+}
+
+/// Kafka's refusal of a mutation over the quota.
+pub fn over_mutation_quota() -> ApiError {
+    ApiError::new(
+        ResponseError::ThrottlingQuotaExceeded,
+        "The throttling quota has been exceeded.",
+    )
+}
+
+impl MutationQuota {
+    /// Whether `partitions` more may be created or deleted: false once a strict quota
+    /// is exceeded; an admitted mutation is counted.
+    pub fn admit(&self, partitions: i32) -> bool {
+        let kind = QuotaKind::ControllerMutation;
+        if self.strict {
+            let wait = sensors::wait_now(kind, &self.applied, self.windows);
+            if wait > 0 {
+                self.refused_wait.set(self.refused_wait.get().max(wait));
+                return false;
+            }
+        }
+        sensors::record(
+            kind,
+            &self.applied,
+            f64::from(partitions.max(0)),
+            self.windows,
+        );
+        true
+    }
+
+    /// Gives back what the mutations that failed after their admission counted (each
+    /// result with the partitions it asked for), and answers the throttle time to
+    /// answer with; the connection is muted as long.
+    pub fn finish<'a, T: 'a>(
+        self,
+        results: impl IntoIterator<Item = (i32, &'a Result<T, ApiError>)>,
+        times: &HandlerTimes,
+    ) -> i32 {
+        let kind = QuotaKind::ControllerMutation;
+        let not_admitted = [
+            ResponseError::ThrottlingQuotaExceeded,
+            ResponseError::TopicAuthorizationFailed,
+            ResponseError::ClusterAuthorizationFailed,
+        ];
+        for (partitions, result) in results {
+            if let Err(error) = result {
+                if !not_admitted.contains(&error.code) {
+                    let value = f64::from(partitions.max(0));
+                    sensors::unrecord(kind, &self.applied, value, self.windows);
+                }
+            }
+        }
+        let wait =
+            sensors::wait_now(kind, &self.applied, self.windows).max(self.refused_wait.get());
+        if wait > 0 {
+            sensors::throttled(kind, &self.applied, wait, self.windows);
+            times.throttle(wait);
+        }
+        i32::try_from(wait).unwrap_or(i32::MAX)
+    }
 }
