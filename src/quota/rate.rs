@@ -104,7 +104,8 @@ impl Sampled {
 
 /// How long a client over `bound` must wait for its rate to fall back to it, if nothing
 /// more is recorded: with O observed over W, a wait X makes O·W / (W + X) = bound, so
-/// X = (O − bound) / bound · W (Kafka's `ClientQuotaManager.throttleTime`).
+/// X = (O − bound) / bound · W (Kafka's `ClientQuotaManager.throttleTime`), at most
+/// what the protocol's `throttle_time_ms` holds.
 pub fn throttle_ms(observed: f64, bound: f64, span_ms: u64) -> u64 {
     if observed <= bound {
         return 0;
@@ -113,7 +114,8 @@ pub fn throttle_ms(observed: f64, bound: f64, span_ms: u64) -> u64 {
         // A quota of 0 allows nothing: the longest wait, one whole span.
         return span_ms;
     }
-    ((observed - bound) / bound * span_ms as f64).round() as u64
+    let wait = ((observed - bound) / bound * span_ms as f64).round();
+    wait.min(f64::from(i32::MAX)) as u64
 }
 
 #[cfg(test)]
@@ -148,6 +150,7 @@ mod tests {
         assert_eq!(throttle_ms(900.0, 1000.0, 10_000), 0);
         assert_eq!(throttle_ms(10.0, 0.0, 10_000), 10_000);
         assert_eq!(throttle_ms(0.0, 0.0, 10_000), 0);
+        assert_eq!(throttle_ms(1e12, 1e-6, 10_000), i32::MAX as u64);
     }
 
     #[test]
