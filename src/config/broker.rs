@@ -37,6 +37,10 @@ const LISTENER_DEFAULT_PORT: u16 = 9092;
 const PER_BROKER_ONLY: &[&str] = &["sasl.kerberos.min.time.before.relogin"];
 
 /// Keys read as given, before aliases and unit synonyms are folded into the fields.
+/// The listener name the metrics endpoint's TLS settings are given under
+/// (`listener.name.metrics.ssl.*`).
+pub const METRICS_LISTENER: &str = "METRICS";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RawKeys {
     pub log_dirs: Option<Vec<PathBuf>>,
@@ -136,6 +140,17 @@ pub struct BrokerConfig {
     /// A producer id silent this long is forgotten by the partitions it wrote.
     pub producer_id_expiration_ms: i64,
     pub metrics_port: u16,
+    /// The address the metrics endpoint binds (`metrics.host`); empty: the client
+    /// listener's.
+    pub metrics_host: String,
+    /// Whether /metrics names topics (`metrics.topic.names`); false leaves out every
+    /// series with a `topic` label.
+    pub metrics_topic_names: bool,
+    /// `metrics.ssl.enabled`: the endpoint speaks TLS.
+    pub metrics_ssl_enabled: bool,
+    /// Its TLS settings when it does: the `ssl.*` keys of listener name `METRICS`
+    /// (`listener.name.metrics.ssl.*`, else the broker's `ssl.*`).
+    pub metrics_tls: Option<crate::security::tls::TlsSettings>,
     /// A shard that makes no start-up progress this long stops the broker (shoal's own).
     pub startup_stall_timeout_ms: i64,
     /// `broker.session.timeout.ms`: the active controller fences a broker it has not
@@ -265,6 +280,10 @@ impl Default for BrokerConfig {
             transaction_partition_verification_enable: true,
             producer_id_expiration_ms: 86_400_000,
             metrics_port: 9644,
+            metrics_host: String::new(),
+            metrics_topic_names: true,
+            metrics_ssl_enabled: false,
+            metrics_tls: None,
             startup_stall_timeout_ms: 120_000,
             broker_session_timeout_ms: 9_000,
             replica_lag_time_max_ms: 30_000,
@@ -563,6 +582,14 @@ impl BrokerConfig {
                 security.tls = Some(super::ssl::listener_tls(&config, listener, sasl)?);
             }
             config.client_security = security;
+        }
+        if config.metrics_ssl_enabled {
+            let metrics = Listener {
+                name: METRICS_LISTENER.to_string(),
+                host: String::new(),
+                port: 0,
+            };
+            config.metrics_tls = Some(super::ssl::listener_tls(&config, &metrics, false)?);
         }
         config.explicit = explicit;
         config.dynamic = dynamic;

@@ -844,6 +844,36 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.metrics_port.to_string()),
     },
     BrokerKey {
+        name: "metrics.host",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, _, v| {
+            c.metrics_host = v.trim().to_string();
+            Ok(())
+        },
+        render: |c| Some(c.metrics_host.clone()),
+    },
+    BrokerKey {
+        name: "metrics.topic.names",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.metrics_topic_names = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.metrics_topic_names.to_string()),
+    },
+    BrokerKey {
+        name: "metrics.ssl.enabled",
+        kind: ConfigType::Boolean,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.metrics_ssl_enabled = parse_bool(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.metrics_ssl_enabled.to_string()),
+    },
+    BrokerKey {
         name: "startup.stall.timeout.ms",
         kind: ConfigType::Long,
         dynamic: false,

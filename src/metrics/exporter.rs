@@ -5,11 +5,14 @@
 //!   accepts, 503 before that and once the broker is stopping.
 //!
 //! Answers run on their own task queue with few shares, so a scrape of a big broker
-//! gives way to Kafka requests on shard 0 whenever both are runnable.
+//! gives way to Kafka requests on shard 0 whenever both are runnable. With
+//! `metrics.ssl.enabled` every answer goes over TLS (a scraper without a certificate
+//! the truststore accepts is refused when `listener.name.metrics.ssl.client.auth` asks
+//! for one), and `metrics.topic.names=false` leaves out every series naming a topic.
 
 use std::rc::Rc;
 
-use futures::{AsyncReadExt, AsyncWriteExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{Latency, Shares, TaskQueueHandle};
 use prometheus::core::Collector;
@@ -17,6 +20,7 @@ use prometheus::process_collector::ProcessCollector;
 
 use super::families::{self, Broker};
 use super::sample::sample;
+use crate::server::tls::{Accept, Tls};
 use crate::shard::Shard;
 
 /// A scrape request's head may be this long, at most.
@@ -36,7 +40,7 @@ const EXPORTER_SHARES: usize = 100;
 /// measured from one scrape to the next (none at the first).
 type LastBusy = Rc<std::cell::Cell<Option<(std::time::Instant, f64)>>>;
 
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn serve(shard: Rc<Shard>, listener: TcpListener, mut tls: Option<Tls>) {
     let last_busy: LastBusy = Rc::default();
     let queue = glommio::executor().create_task_queue(
         Shares::Static(EXPORTER_SHARES),
@@ -50,7 +54,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
             Some(Ok(stream)) => spawn_answer(
                 queue,
                 Rc::clone(&shard),
-                stream,
+                (stream, tls.as_mut().map(Tls::accept)),
                 Rc::clone(&answering),
                 Rc::clone(&last_busy),
             ),
@@ -63,14 +67,21 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener) {
 fn spawn_answer(
     queue: TaskQueueHandle,
     shard: Rc<Shard>,
-    stream: TcpStream,
+    (stream, tls): (TcpStream, Option<Accept>),
     answering: Rc<std::cell::Cell<usize>>,
     last_busy: LastBusy,
 ) {
     let work = async move {
         answering.set(answering.get() + 1);
+        // The handshake, the request and the answer all within the bound.
         let bounded = glommio::timer::timeout(REQUEST_TIMEOUT, async {
-            answer(shard, stream, &last_busy).await;
+            match tls {
+                None => answer(shard, stream, &last_busy).await,
+                Some(tls) => match tls.acceptor.accept(stream).await {
+                    Ok(stream) => answer(shard, stream, &last_busy).await,
+                    Err(error) => tracing::debug!(%error, "metrics TLS handshake failed"),
+                },
+            }
             Ok(())
         });
         let _ = bounded.await;
@@ -82,7 +93,11 @@ fn spawn_answer(
     }
 }
 
-async fn answer(shard: Rc<Shard>, mut stream: TcpStream, last_busy: &LastBusy) {
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    shard: Rc<Shard>,
+    mut stream: S,
+    last_busy: &LastBusy,
+) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REQUEST_BYTES_MAX {
@@ -143,6 +158,9 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     // process_* (CPU, resident memory, open descriptors, start time): small reads of
     // /proc/self on this shard's thread, once per scrape.
     families.extend(ProcessCollector::for_self().collect());
+    if !snapshot.broker.metrics_topic_names {
+        families::without_topics(&mut families);
+    }
     // Client quota sensors are the broker's, not a shard's: read once here.
     families.extend(families::quota_families(&crate::quota::sensors::sample()));
     families.extend(families::log_dir_families(&log_dir_space(

@@ -765,6 +765,20 @@ pub fn idle_families(idle: f64) -> Vec<MetricFamily> {
     ]
 }
 
+/// Leaves out every series that names a topic (a `topic` label), and the families left
+/// with none (`metrics.topic.names=false`): a scraper learns no topic's name.
+pub fn without_topics(families: &mut Vec<MetricFamily>) {
+    for family in families.iter_mut() {
+        let kept: Vec<Metric> = family
+            .take_metric()
+            .into_iter()
+            .filter(|m| !m.get_label().iter().any(|l| l.name() == "topic"))
+            .collect();
+        family.set_metric(kept);
+    }
+    families.retain(|f| !f.get_metric().is_empty());
+}
+
 /// Space in each log directory's file system, `(dir, available, capacity)` in bytes:
 /// what a disk-usage alert needs without a node exporter.
 pub fn log_dir_families(dirs: &[(String, u64, u64)]) -> Vec<MetricFamily> {

@@ -81,6 +81,24 @@ fn topic_counters_are_summed_over_shards_with_an_all_topics_series() {
 }
 
 #[test]
+fn without_topics_leaves_out_every_series_naming_a_topic() {
+    let mut s0 = shard(0);
+    s0.all_topics = counts(30, 5);
+    s0.topics = vec![("secret".into(), counts(30, 5))];
+    let mut families = build(&[s0], &BROKER);
+    super::families::without_topics(&mut families);
+    let text = encode(&families);
+    assert!(
+        !text.contains("secret") && !text.contains("topic=\""),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "kafka_server_brokertopicmetrics_bytesin_total"),
+        30.0
+    );
+}
+
+#[test]
 fn request_latency_quantiles_merge_every_shards_histogram() {
     let now = Instant::now();
     let (m0, m1) = (RequestMetrics::default(), RequestMetrics::default());

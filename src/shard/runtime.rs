@@ -89,10 +89,21 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .local_addr()?
         .as_socket()
         .context("the listener has no IP address")?;
-    let metrics_address = SocketAddr::new(address.ip(), broker.metrics_port);
+    // The metrics endpoint: on `metrics.host`, else the client listener's address.
+    let metrics_address = match broker.metrics_host.as_str() {
+        "" => SocketAddr::new(address.ip(), broker.metrics_port),
+        host => resolve(&crate::config::join_host_port(host, broker.metrics_port))?,
+    };
     let metrics = std::net::TcpListener::bind(metrics_address)
         .map_err(|e| in_use(metrics_address, "the metrics listener", e))?;
-    let mut metrics = Some(metrics);
+    let metrics_tls = match &broker.metrics_tls {
+        Some(settings) => Some(
+            crate::server::tls::Tls::load(settings)
+                .context("the metrics endpoint's TLS (listener.name.metrics.ssl.*)")?,
+        ),
+        None => None,
+    };
+    let mut metrics = Some((metrics, metrics_tls));
     let advertised = match config.client_advertised() {
         Some(a) if a.port != 0 => (a.host.clone(), i32::from(a.port)),
         Some(a) if !a.host.is_empty() && a.host != "0.0.0.0" => {
@@ -377,7 +388,8 @@ struct Listeners {
     address: SocketAddr,
     /// The client listener's TLS config and OAUTHBEARER keys.
     keys: crate::server::ListenerKeys,
-    metrics: Option<std::net::TcpListener>,
+    /// Shard 0's: the metrics listener, and its TLS when `metrics.ssl.enabled`.
+    metrics: Option<(std::net::TcpListener, Option<crate::server::tls::Tls>)>,
     replication: Option<std::net::TcpListener>,
     replication_ports: Vec<u16>,
 }
@@ -550,11 +562,11 @@ async fn listen_and_serve(
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }
     let metrics = match listeners.metrics {
-        Some(metrics) => {
+        Some((metrics, tls)) => {
             let bound = metrics.local_addr()?;
             // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
             let listener = unsafe { glommio::net::TcpListener::from_raw_fd(metrics.into_raw_fd()) };
-            glommio::spawn_local(crate::metrics::serve(Rc::clone(shard), listener)).detach();
+            glommio::spawn_local(crate::metrics::serve(Rc::clone(shard), listener, tls)).detach();
             Some(bound)
         }
         None => None,

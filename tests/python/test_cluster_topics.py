@@ -151,7 +151,8 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
     on node 1, where their logs are; every node lists them, their records are read
     through another node, and a group's committed offsets, kept in its offsets topic,
     are found through the third. Its ACLs and dynamic broker configs become the
-    quorum's, listed and applied by the other nodes, and so do its SCRAM users."""
+    quorum's, listed and applied by the other nodes, and so do its SCRAM users and client
+    quotas."""
     alone = start_broker({"num.partitions": 2, **SECURED})
     topic = unique_topic("carried")
     records = [{"partition": i % 2, "value": f"v{i}".encode()} for i in range(20)]
@@ -169,6 +170,9 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
     # And its SCRAM users.
     upsert = UserScramCredentialUpsertion("mia", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"pw")
     admin(alone).alter_user_scram_credentials([upsert])["mia"].result(CLIENT_TIMEOUT_S)
+    # And its client quotas.
+    from test_quotas import alter as alter_quotas, described as described_quotas
+    assert alter_quotas(alone, {"user": "mia"}, {"producer_byte_rate": 1024.0}) == (0, None)
     alone.stop()
 
     ports = free_ports(3)
@@ -206,7 +210,9 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
         return [(i.mechanism, i.iterations) for i in infos]
     assert wait_for("the other nodes listing the carried SCRAM user", described) == \
         [(ScramMechanism.SCRAM_SHA_256, 4096)]
-    assert "cluster.json's ACLs, broker configs and SCRAM users carried into the metadata quorum" \
+    quota = {frozenset({("user", "mia")}): {"producer_byte_rate": 1024.0}}
+    wait_for("the other nodes listing the carried client quota", lambda: described_quotas(brokers[2]) == quota)
+    assert "cluster.json's ACLs, broker configs, SCRAM users and client quotas carried into the metadata quorum" \
         in alone.log_text()
 
 

@@ -357,3 +357,59 @@ def test_shoal_tools_speak_tls_with_command_config(start_broker, pki, tmp_path):
         config.write_text(text)
         err = fails(b, "topics", "--list", "--command-config", str(config))
         assert says in err, err
+
+
+# ---------------------------------------------------------------- the metrics endpoint
+
+def https_get(address: str, pki: Pki, path: str, certificate=None) -> tuple[int, str]:
+    """(status, body) of a GET over TLS to the metrics endpoint at `address`."""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if certificate:
+        context.load_cert_chain(*map(str, certificate))
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def test_the_metrics_endpoint_has_its_own_address_serves_tls_to_scrapers_with_a_certificate_and_hides_topics(
+        start_broker, pki):
+    from test_prometheus import metrics_address
+
+    b = start_broker({
+        "metrics.host": "127.0.0.2",
+        "metrics.ssl.enabled": "true",
+        "metrics.topic.names": "false",
+        "listener.name.metrics.ssl.keystore.type": "PEM",
+        "listener.name.metrics.ssl.keystore.location": str(pki.keystore("metrics")),
+        "listener.name.metrics.ssl.truststore.type": "PEM",
+        "listener.name.metrics.ssl.truststore.location": str(pki.ca),
+        "listener.name.metrics.ssl.client.auth": "required",
+    })
+    address = metrics_address(b)
+    assert address.startswith("127.0.0.2:"), address
+    topic = unique_topic("secret-topic")
+    produce_all(producer(b), topic, [{"value": b"v", "partition": 0}])
+    scraper = pki.issue("scraper", "/CN=prometheus", server=False)
+
+    status, body = https_get(address, pki, "/metrics", scraper)
+    assert status == 200, body
+    assert "kafka_server_brokertopicmetrics_messagesin_total " in body
+    assert topic not in body and 'topic="' not in body
+    assert https_get(address, pki, "/ready", scraper) == (200, "ready\n")
+    # Plain HTTP gets no answer; TLS without a client certificate is refused.
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+        try:
+            answer = s.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/")
+    with pytest.raises((ssl.SSLError, ConnectionError, IndexError)):
+        https_get(address, pki, "/metrics")
