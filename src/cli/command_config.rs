@@ -99,9 +99,6 @@ fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConf
             bail!("{key}={kind}: shoal's tools read PEM only");
         }
     }
-    if get("ssl.key.password").is_some() {
-        bail!("ssl.key.password: shoal's tools do not read encrypted private keys yet");
-    }
     let ca = match (read("ssl.ca.location")?, read("ssl.truststore.location")?, get("ssl.truststore.certificates")) {
         (Some(ca), _, _) | (None, Some(ca), _) => ca,
         (None, None, Some(inline)) => inline.into_bytes(),
@@ -125,6 +122,9 @@ fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConf
         },
         _ => bail!("a client certificate needs both ssl.certificate.location and ssl.key.location"),
     };
-    let identity = identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice()));
+    let password = get("ssl.key.password").map(tls::KeyPassword);
+    let identity = identity
+        .as_ref()
+        .map(|(c, k)| (c.as_slice(), k.as_slice(), password.as_ref()));
     tls::client_config(&ca, identity).map_err(|why| anyhow::anyhow!("TLS: {why}"))
 }

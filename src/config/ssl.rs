@@ -8,7 +8,9 @@
 
 use std::path::PathBuf;
 
-use crate::security::tls::{self, ClientAuth, Keystore, Pem, PrincipalRules, TlsSettings};
+use crate::security::tls::{
+    self, ClientAuth, KeyPassword, Keystore, Pem, PrincipalRules, TlsSettings,
+};
 
 use super::broker::BrokerConfig;
 use super::kept;
@@ -67,20 +69,14 @@ pub(crate) fn listener_tls(
         }
     };
     let hidden = "(not shown)";
-    for key in [
-        "ssl.keystore.password",
-        "ssl.key.password",
-        "ssl.truststore.password",
-    ] {
+    for key in ["ssl.keystore.password", "ssl.truststore.password"] {
         let (name, value) = get(key)?;
         if value.is_some() {
-            let why = match key {
-                "ssl.key.password" => "unset: shoal does not read encrypted private keys yet; store the key unencrypted, readable only by the broker's user",
-                _ => "unset: a PEM store has no password (Kafka refuses one too)",
-            };
+            let why = "unset: a PEM store has no password (Kafka refuses one too); an encrypted private key's is ssl.key.password";
             return Err(invalid(&name, hidden, why));
         }
     }
+    let key_password = get("ssl.key.password")?.1.map(KeyPassword);
     let keystore = match (
         get("ssl.keystore.location")?,
         get("ssl.keystore.certificate.chain")?,
@@ -150,6 +146,7 @@ pub(crate) fn listener_tls(
     }
     Ok(TlsSettings {
         keystore,
+        key_password,
         truststore,
         client_auth,
         versions,

@@ -50,6 +50,16 @@ impl fmt::Debug for Keystore {
     }
 }
 
+/// `ssl.key.password`: the password of an encrypted private key. Never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPassword(pub String);
+
+impl fmt::Debug for KeyPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyPassword(..)")
+    }
+}
+
 /// `ssl.client.auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -77,6 +87,8 @@ pub const VERSIONS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     pub keystore: Keystore,
+    /// The keystore's private key is encrypted with this (PKCS#8, PBES2).
+    pub key_password: Option<KeyPassword>,
     /// The CAs client certificates must chain to; needed when clients may present one.
     pub truststore: Option<Pem>,
     pub client_auth: ClientAuth,
@@ -99,17 +111,7 @@ pub struct Material {
 /// is wrong (never its content).
 pub fn server_config(settings: &TlsSettings, material: &Material) -> Result<ServerConfig, String> {
     let chain = certificates(&material.chain, "the certificate chain")?;
-    if material
-        .key
-        .windows(b"ENCRYPTED PRIVATE KEY".len())
-        .any(|w| w == b"ENCRYPTED PRIVATE KEY")
-    {
-        return Err("the private key is encrypted, which shoal does not read yet (ssl.key.password): \
-                    store it unencrypted (openssl pkcs8 -topk8 -nocrypt) with permissions only the broker's user can read"
-            .to_string());
-    }
-    let key = PrivateKeyDer::from_pem_slice(&material.key)
-        .map_err(|e| format!("no private key in PEM form ({e})"))?;
+    let key = private_key(&material.key, settings.key_password.as_ref())?;
     let provider = Arc::new(provider(&settings.cipher_suites)?);
     let versions: Vec<&'static SupportedProtocolVersion> = settings
         .versions
@@ -167,9 +169,12 @@ pub(crate) fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<
 }
 
 /// A client's rustls config: the broker's certificate must chain to `ca` (PEM) and
-/// name the host dialled; `identity` (a PEM chain and key) is shown when the broker
-/// asks for one.
-pub fn client_config(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<ClientConfig, String> {
+/// name the host dialled; `identity` (a PEM chain, its key, and the key's password if
+/// it is encrypted) is shown when the broker asks for one.
+pub fn client_config(
+    ca: &[u8],
+    identity: Option<(&[u8], &[u8], Option<&KeyPassword>)>,
+) -> Result<ClientConfig, String> {
     let mut roots = RootCertStore::empty();
     for certificate in certificates(ca, "the CA certificates")? {
         roots
@@ -182,15 +187,51 @@ pub fn client_config(ca: &[u8], identity: Option<(&[u8], &[u8])>) -> Result<Clie
         .with_root_certificates(roots);
     match identity {
         None => Ok(builder.with_no_client_auth()),
-        Some((chain, key)) => {
+        Some((chain, key, password)) => {
             let chain = certificates(chain, "the client certificate")?;
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| format!("no private key in PEM form ({e})"))?;
+            let key = private_key(key, password)?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("the client certificate and key: {e}"))
         }
     }
+}
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+/// The private key in `pem`; an encrypted PKCS#8 key is decrypted with `password`
+/// (Kafka's `ssl.key.password`), which must be given for one and only for one. Errors
+/// never hold the key or the password.
+fn private_key(
+    pem: &[u8],
+    password: Option<&KeyPassword>,
+) -> Result<PrivateKeyDer<'static>, String> {
+    let text = String::from_utf8_lossy(pem);
+    let Some(begin) = text.find(ENCRYPTED_BEGIN) else {
+        if password.is_some() {
+            return Err("ssl.key.password is set, but the private key is not encrypted".into());
+        }
+        return PrivateKeyDer::from_pem_slice(pem)
+            .map_err(|e| format!("no private key in PEM form ({e})"));
+    };
+    let Some(password) = password else {
+        return Err("the private key is encrypted: set ssl.key.password".into());
+    };
+    let end = text[begin..]
+        .find(ENCRYPTED_END)
+        .map(|at| begin + at + ENCRYPTED_END.len())
+        .ok_or("the encrypted private key's PEM block has no end")?;
+    let (_, document) = pkcs8::der::Document::from_pem(&text[begin..end])
+        .map_err(|e| format!("the encrypted private key is not PEM-encoded DER ({e})"))?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(document.as_bytes())
+        .map_err(|e| format!("the encrypted private key does not parse ({e})"))?;
+    let decrypted = info.decrypt(password.0.as_bytes()).map_err(|_| {
+        "the private key does not decrypt with ssl.key.password (a wrong password, or a \
+         scheme other than PKCS#5 v2 with AES)"
+            .to_string()
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(decrypted.as_bytes().to_vec().into()))
 }
 
 /// rustls's ring provider, its suites narrowed to `names` (IANA names) when any are given.
@@ -531,12 +572,32 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_key_needs_its_password_and_only_it_does() {
+        let password = KeyPassword("pw".to_string());
+        let encrypted = format!("{ENCRYPTED_BEGIN}\nMAA=\n{ENCRYPTED_END}\n");
+        let error = |pem: &str, password| private_key(pem.as_bytes(), password).unwrap_err();
+        assert_eq!(
+            error(&encrypted, None),
+            "the private key is encrypted: set ssl.key.password"
+        );
+        assert!(error(&encrypted, Some(&password)).contains("does not parse"));
+        assert!(error(ENCRYPTED_BEGIN, Some(&password)).contains("has no end"));
+        let plain = "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            error(plain, Some(&password)),
+            "ssl.key.password is set, but the private key is not encrypted"
+        );
+        assert_eq!(format!("{password:?}"), "KeyPassword(..)");
+    }
+
+    #[test]
     fn pem_that_is_not_a_certificate_or_key_is_refused_by_name() {
         let settings = TlsSettings {
             keystore: Keystore::Inline {
                 chain: String::new(),
                 key: String::new(),
             },
+            key_password: None,
             truststore: None,
             client_auth: ClientAuth::None,
             versions: vec!["TLSv1.3".to_string()],

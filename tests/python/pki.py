@@ -39,3 +39,13 @@ class Pki:
         store = self.dir / f"{name}.pem"
         store.write_bytes(certificate.read_bytes() + key.read_bytes())
         return store
+
+    def encrypted_keystore(self, name: str, password: str) -> pathlib.Path:
+        """A PEM keystore whose key is encrypted (PKCS#8, PBES2 with AES-256-CBC) with
+        `password`, as `ssl.key.password` unlocks it."""
+        certificate, key = self.issue(name, "/CN=localhost", server=True)
+        openssl("pkcs8", "-topk8", "-in", key.name, "-out", f"{name}.enc.key", "-v2", "aes-256-cbc",
+                "-passout", f"pass:{password}", cwd=self.dir)
+        store = self.dir / f"{name}.pem"
+        store.write_bytes(certificate.read_bytes() + (self.dir / f"{name}.enc.key").read_bytes())
+        return store

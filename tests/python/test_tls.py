@@ -240,6 +240,18 @@ def test_requested_client_auth_lets_clients_without_a_certificate_in_as_anonymou
     produce_all(producer(b, **as_kwargs(tls_conf(pki))), topic, [{"value": b"anonymous", "partition": 0}])
 
 
+def test_an_encrypted_private_key_is_read_with_ssl_key_password(start_broker, pki):
+    store = pki.encrypted_keystore("locked", "key-secret")
+    b = start_broker(tls_settings(pki, **{"ssl.keystore.location": str(store), "ssl.key.password": "key-secret"}))
+    topic = unique_topic("locked")
+    produce_all(producer(b, **as_kwargs(tls_conf(pki))), topic, [{"value": b"through a locked key", "partition": 0}])
+    got = consume_all(b, topic, [0], **as_kwargs(tls_conf(pki)))
+    assert [r.value for r in got[0]] == [b"through a locked key"]
+    # The broker's own output never shows the password (the harness logs its command line).
+    assert not [line for line in b.log_text().splitlines()
+                if line.startswith(("[out]", "[err]")) and "key-secret" in line]
+
+
 # ---------------------------------------------------------------- reload, bad input, settings
 
 def served_certificate(broker, pki: Pki) -> bytes:
@@ -304,11 +316,15 @@ def test_plaintext_and_tls_clients_on_the_wrong_listener_are_closed(start_broker
     ({"ssl.client.auth": "required"}, "ssl.truststore"),
     ({"ssl.principal.mapping.rules": "RULE:^CN=(.*)$"}, "invalid rule"),
     ({"ssl.cipher.suites": "TLS_RSA_WITH_NULL_SHA"}, "does not offer"),
-    ({"ssl.key.password": "secret-pw"}, "encrypted private keys"),
+    ({"ssl.key.password": "secret-pw"}, "ssl.key.password is set, but the private key is not encrypted"),
+    ({"ssl.keystore.location": "LOCKED"}, "the private key is encrypted: set ssl.key.password"),
+    ({"ssl.keystore.location": "LOCKED", "ssl.key.password": "secret-pw"}, "does not decrypt with ssl.key.password"),
 ])
 def test_tls_settings_that_cannot_work_stop_the_broker(tmp_path, pki, settings, expected):
     from conftest import shoal_bin
     files = {"CA": str(pki.ca), "KEY": str(pki.dir / "ca.key")}
+    if "LOCKED" in settings.values():
+        files["LOCKED"] = str(pki.encrypted_keystore("locked-bad", "the-right-pw"))
     settings = {k: files.get(v, v) for k, v in settings.items()}
     argv = [str(shoal_bin()), "serve"]
     for key, value in {**tls_settings(pki), "log.dirs": str(tmp_path), **settings}.items():
