@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from tls_cost import ROOT, Broker, run  # noqa: E402
+from tls_cost import ROOT, Broker, interleaved, print_ratios  # noqa: E402
 
 from kafka.protocol.admin import AlterClientQuotasRequest, AlterClientQuotasResponse  # noqa: E402
 
@@ -67,23 +66,11 @@ def main() -> None:
             brokers["baseline"] = Broker(args.baseline, folder, "baseline", settings)
         try:
             set_default_quotas(brokers["quota"])
-            results: dict[str, list[dict]] = {name: [] for name in brokers}
-            for n in range(args.rounds):
-                order = list(brokers) if n % 2 == 0 else list(reversed(brokers))
-                for name in order:
-                    broker = brokers[name]
-                    r = run(broker, {"bootstrap.servers": broker.bootstrap}, args.megabytes, n)
-                    results[name].append(r)
-                    print(f"round {n} {name:8} produce {r['produce_mb_s']:7.1f} MB/s {r['produce_cpu_per_gb']:6.2f} cpu-s/GB"
-                          f"   fetch {r['fetch_mb_s']:7.1f} MB/s {r['fetch_cpu_per_gb']:6.2f} cpu-s/GB", flush=True)
-            medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in results.items()}
-            for name, m in medians.items():
-                print(f"median {name:8} " + "  ".join(f"{k} {v:.2f}" for k, v in m.items()))
+            confs = {name: (b, {"bootstrap.servers": b.bootstrap}) for name, b in brokers.items()}
+            medians = interleaved(confs, args.rounds, args.megabytes)
             for name in medians:
                 if name != "none":
-                    ratios = (f"{k} {medians[name][k] / base:.2f}x" if base else f"{k} -"
-                              for k, base in medians["none"].items())
-                    print(f"{name} / none  " + "  ".join(ratios))
+                    print_ratios(medians, name, "none")
         finally:
             for broker in brokers.values():
                 broker.stop()

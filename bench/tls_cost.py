@@ -105,6 +105,30 @@ def run(broker: Broker, conf: dict, megabytes: int, n: int) -> dict:
     }
 
 
+def interleaved(confs: dict[str, tuple[Broker, dict]], rounds: int, megabytes: int) -> dict[str, dict]:
+    """`run` on each broker (name -> (broker, client settings)) `rounds` times, their order
+    reversed every other round; prints each run and the medians, and answers the medians."""
+    results: dict[str, list[dict]] = {name: [] for name in confs}
+    for n in range(rounds):
+        order = list(confs) if n % 2 == 0 else list(reversed(confs))
+        for name in order:
+            broker, conf = confs[name]
+            r = run(broker, conf, megabytes, n)
+            results[name].append(r)
+            print(f"round {n} {name:9} produce {r['produce_mb_s']:7.1f} MB/s {r['produce_cpu_per_gb']:6.2f} cpu-s/GB"
+                  f"   fetch {r['fetch_mb_s']:7.1f} MB/s {r['fetch_cpu_per_gb']:6.2f} cpu-s/GB", flush=True)
+    medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in results.items()}
+    for name, m in medians.items():
+        print(f"median {name:9} " + "  ".join(f"{k} {v:.2f}" for k, v in m.items()))
+    return medians
+
+
+def print_ratios(medians: dict[str, dict], name: str, base: str) -> None:
+    ratios = (f"{k} {medians[name][k] / b:.2f}x" if b else f"{k} - (no CPU tick measured)"
+              for k, b in medians[base].items())
+    print(f"{name} / {base}  " + "  ".join(ratios))
+
+
 # ---------------------------------------------------------------- logins
 
 def frame(api: int, version: int, corr: int, body: bytes) -> bytes:
@@ -201,21 +225,8 @@ def main() -> None:
                 "PLAINTEXT": (plain, {"bootstrap.servers": plain.bootstrap}),
                 "SASL_SSL": (secure, {**admin_conf, "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "bench"}),
             }
-            results: dict[str, list[dict]] = {name: [] for name in confs}
-            for n in range(args.pairs):
-                order = list(confs) if n % 2 == 0 else list(reversed(confs))
-                for name in order:
-                    broker, conf = confs[name]
-                    r = run(broker, conf, args.megabytes, n)
-                    results[name].append(r)
-                    print(f"pair {n} {name:9} produce {r['produce_mb_s']:7.1f} MB/s {r['produce_cpu_per_gb']:6.2f} cpu-s/GB"
-                          f"   fetch {r['fetch_mb_s']:7.1f} MB/s {r['fetch_cpu_per_gb']:6.2f} cpu-s/GB", flush=True)
-            medians = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in results.items()}
-            for name, m in medians.items():
-                print(f"median {name:9} " + "  ".join(f"{k} {v:.2f}" for k, v in m.items()))
-            ratios = (f"{k} {medians['SASL_SSL'][k] / base:.2f}x" if base else f"{k} - (no CPU tick measured)"
-                      for k, base in medians["PLAINTEXT"].items())
-            print("SASL_SSL / PLAINTEXT  " + "  ".join(ratios))
+            medians = interleaved(confs, args.pairs, args.megabytes)
+            print_ratios(medians, "SASL_SSL", "PLAINTEXT")
             rate, cpu_ms = logins(secure, pki.ca, args.login_seconds)
             print(f"TLS + SCRAM-SHA-512 logins: {rate:.0f}/s one at a time, {cpu_ms:.2f} broker CPU ms each")
         finally:
