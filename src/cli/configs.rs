@@ -24,11 +24,11 @@ pub struct ConfigsArgs {
     /// With --describe: list every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// The type of entity: topics, brokers, users (client quotas and SCRAM credentials)
-    /// or clients (client quotas).
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users", "clients"])]
+    /// The type of entity: topics, brokers, users (client quotas and SCRAM credentials),
+    /// clients (client quotas) or ips (connection_creation_rate).
+    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users", "clients", "ips"])]
     pub entity_type: Option<String>,
-    /// The entity: a topic name, a broker id, a user name or a client id.
+    /// The entity: a topic name, a broker id, a user name, a client id or an address.
     #[arg(long, value_name = "NAME")]
     pub entity_name: Option<String>,
     /// The default entity of the type: every broker's cluster-wide config, or the
@@ -123,7 +123,12 @@ fn broker_id(name: &str) -> Result<i32> {
 pub fn run(args: ConfigsArgs) -> Result<()> {
     let shorthand =
         args.user.is_some() || args.user_defaults || args.client.is_some() || args.client_defaults;
-    if shorthand || matches!(args.entity_type.as_deref(), Some("users" | "clients")) {
+    if shorthand
+        || matches!(
+            args.entity_type.as_deref(),
+            Some("users" | "clients" | "ips")
+        )
+    {
         return super::configs_users::run(&args);
     }
     let entity = Entity::from_args(&args)?;

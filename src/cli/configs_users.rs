@@ -1,6 +1,6 @@
-//! `shoal configs --entity-type users|clients` (and `--user`, `--client`,
-//! `--user-defaults`, `--client-defaults`): client quotas and SCRAM credentials, as
-//! kafka-configs.sh manages them.
+//! `shoal configs --entity-type users|clients|ips` (and `--user`, `--client`,
+//! `--user-defaults`, `--client-defaults`): client quotas, connection rate quotas of
+//! client addresses, and SCRAM credentials, as kafka-configs.sh manages them.
 //! - `--add-config 'producer_byte_rate=1024,request_percentage=50'` sets quotas and
 //!   `--delete-config producer_byte_rate` removes them (AlterClientQuotas);
 //! - for a named user, `--add-config 'SCRAM-SHA-512=[iterations=8192,password=...]'`
@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use super::configs::{parse_add_config, ConfigsArgs};
 use crate::client::cluster::Cluster;
-use crate::client::quotas::{self, Match, QuotaOps};
+use crate::client::quotas::{self, Entity, Match, QuotaOps};
 use crate::client::scram::{self, ScramChange};
 use crate::security::ScramMechanism;
 
@@ -22,80 +22,77 @@ const ITERATIONS_DEFAULT: i32 = 4096;
 
 const USER: &str = "user";
 const CLIENT_ID: &str = "client-id";
+const IP: &str = "ip";
 
-/// One part of the entity the command line names: a name, the default, or (describe
-/// only) every named one.
-type Part = Option<Match>;
+/// The entity the command line names: its types (user, client-id, ip) in that order,
+/// each with a name, the default, or (describe only) every named one.
+type Components = Vec<(&'static str, Match)>;
 
-/// The user and client-id parts of the entity, each absent when not named.
-fn entity(args: &ConfigsArgs) -> Result<(Part, Part)> {
+fn entity(args: &ConfigsArgs) -> Result<Components> {
     let named = |name: &Option<String>, default: bool| match (name, default) {
         (Some(name), _) => Some(Match::Exact(name.clone())),
         (None, true) => Some(Match::Default),
         (None, false) => None,
     };
-    let (mut user, mut client) = (
-        named(&args.user, args.user_defaults),
-        named(&args.client, args.client_defaults),
-    );
-    match args.entity_type.as_deref() {
-        Some(entity_type) => {
-            let part = named(&args.entity_name, args.entity_default).unwrap_or(Match::Any);
-            match entity_type {
-                "users" => user = Some(part),
-                _ => client = Some(part),
-            }
+    let mut user = named(&args.user, args.user_defaults);
+    let mut client = named(&args.client, args.client_defaults);
+    let mut ip = None;
+    if let Some(entity_type) = args.entity_type.as_deref() {
+        let part = named(&args.entity_name, args.entity_default).unwrap_or(Match::Any);
+        match entity_type {
+            "users" => user = Some(part),
+            "ips" => ip = Some(part),
+            _ => client = Some(part),
         }
-        None if user.is_none() && client.is_none() => {
-            bail!("at least one entity type must be specified")
-        }
-        None => {}
     }
-    Ok((user, client))
+    let components: Components = [(USER, user), (CLIENT_ID, client), (IP, ip)]
+        .into_iter()
+        .filter_map(|(entity_type, part)| Some((entity_type, part?)))
+        .collect();
+    if components.is_empty() {
+        bail!("at least one entity type must be specified");
+    }
+    Ok(components)
 }
 
 pub fn run(args: &ConfigsArgs) -> Result<()> {
-    let (user, client) = entity(args)?;
+    let components = entity(args)?;
     if args.describe && (args.add_config.is_some() || !args.delete_config.is_empty()) {
         bail!("--add-config and --delete-config cannot be used with --describe");
     }
     let mut cluster = args.connect.connect()?;
     if args.describe {
-        return describe(&mut cluster, &user, &client);
+        return describe(&mut cluster, &components);
     }
-    let named = |part: &Part| -> Result<Option<Option<String>>> {
-        match part {
-            None => Ok(None),
-            Some(Match::Exact(name)) => Ok(Some(Some(name.clone()))),
-            Some(Match::Default) => Ok(Some(None)),
-            Some(Match::Any) => bail!("an entity name or default entity must be specified with --alter of users and clients"),
-        }
-    };
-    let (user_name, client_name) = (named(&user)?, named(&client)?);
+    let mut entity: Entity = Vec::new();
+    for (entity_type, part) in &components {
+        let name = match part {
+            Match::Exact(name) => Some(name.clone()),
+            Match::Default => None,
+            Match::Any => bail!("an entity name or default entity must be specified with --alter of users, clients and ips"),
+        };
+        entity.push((entity_type.to_string(), name));
+    }
     let (scram_changes, quota_ops) = changes(args)?;
     if !scram_changes.is_empty() {
-        let Some(Some(user)) = user_name.as_ref().filter(|_| client_name.is_none()) else {
+        let [(USER, Match::Exact(user))] = components.as_slice() else {
             bail!("SCRAM credentials are a named user's alone (--entity-type users --entity-name USER)");
         };
         scram::alter_scram(&mut cluster, user, &scram_changes)?;
     }
     if !quota_ops.is_empty() {
-        let mut entity = Vec::new();
-        if let Some(name) = &user_name {
-            entity.push((USER.to_string(), name.clone()));
-        }
-        if let Some(name) = &client_name {
-            entity.push((CLIENT_ID.to_string(), name.clone()));
-        }
         quotas::alter_quotas(&mut cluster, &entity, &quota_ops)?;
     }
-    let shown = |kind: &str, name: &Option<Option<String>>| {
-        name.as_ref()
-            .map(|n| format!("{kind} {}", n.as_deref().unwrap_or("<default>")))
-    };
-    let parts: Vec<String> = [shown("user", &user_name), shown("client", &client_name)]
-        .into_iter()
-        .flatten()
+    let parts: Vec<String> = entity
+        .iter()
+        .map(|(entity_type, name)| {
+            let kind = match entity_type.as_str() {
+                USER => "user",
+                CLIENT_ID => "client",
+                _ => "ip",
+            };
+            format!("{kind} {}", name.as_deref().unwrap_or("<default>"))
+        })
         .collect();
     super::say(format_args!(
         "Completed updating config for {}.",
@@ -104,28 +101,23 @@ pub fn run(args: &ConfigsArgs) -> Result<()> {
     Ok(())
 }
 
-fn describe(cluster: &mut Cluster, user: &Part, client: &Part) -> Result<()> {
-    let mut components = Vec::new();
-    if let Some(user) = user {
-        components.push((USER, user.clone()));
-    }
-    if let Some(client) = client {
-        components.push((CLIENT_ID, client.clone()));
-    }
-    for (entity, values) in quotas::describe_quotas(cluster, &components, true)? {
-        let part = |entity_type: &str, shown: &str| {
-            entity
-                .iter()
-                .find(|(t, _)| t == entity_type)
-                .map(|(_, name)| match name {
-                    Some(name) => format!("{shown} '{name}'"),
-                    None => format!("the default {shown}"),
-                })
-        };
-        let who: Vec<String> = [part(USER, "user-principal"), part(CLIENT_ID, "client-id")]
-            .into_iter()
-            .flatten()
-            .collect();
+fn describe(cluster: &mut Cluster, components: &Components) -> Result<()> {
+    for (entity, values) in quotas::describe_quotas(cluster, components, true)? {
+        // Kafka's wording: "user-principal 'alice', client-id 'c1'", "the default ip".
+        let who: Vec<String> = [
+            (USER, "user-principal"),
+            (CLIENT_ID, "client-id"),
+            (IP, "ip"),
+        ]
+        .into_iter()
+        .filter_map(|(entity_type, shown)| {
+            let (_, name) = entity.iter().find(|(t, _)| t == entity_type)?;
+            Some(match name {
+                Some(name) => format!("{shown} '{name}'"),
+                None => format!("the default {shown}"),
+            })
+        })
+        .collect();
         let values: Vec<String> = values
             .iter()
             .map(|(key, value)| format!("{key}={value:?}"))
@@ -137,9 +129,9 @@ fn describe(cluster: &mut Cluster, user: &Part, client: &Part) -> Result<()> {
         ))?;
     }
     // SCRAM credentials are a named user's (or every user's).
-    let users = match (user, client) {
-        (Some(Match::Exact(name)), None) => vec![name.clone()],
-        (Some(Match::Any), None) => Vec::new(),
+    let users = match components.as_slice() {
+        [(USER, Match::Exact(name))] => vec![name.clone()],
+        [(USER, Match::Any)] => Vec::new(),
         _ => return Ok(()),
     };
     let described = match scram::describe_scram(cluster, &users) {

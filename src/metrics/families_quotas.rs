@@ -12,7 +12,7 @@ use crate::quota::QuotaKind;
 
 pub fn quota_families(sensors: &[SensorSample]) -> Vec<MetricFamily> {
     let mut families = Vec::new();
-    for kind in QuotaKind::ALL {
+    for kind in QuotaKind::CLIENT {
         let (mut rate, mut throttle) = (vec![], vec![]);
         for s in sensors.iter().filter(|s| s.kind == kind) {
             let labels = [

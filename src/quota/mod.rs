@@ -1,6 +1,7 @@
 //! Client quotas, as Kafka has them: per user, client id, and user + client id, each
 //! with a default, for `producer_byte_rate`, `consumer_byte_rate`, `request_percentage`
-//! and `controller_mutation_rate`. The quotas are cluster metadata (every shard reads
+//! and `controller_mutation_rate`; and per client address (KIP-612), with a default,
+//! for `connection_creation_rate`. The quotas are cluster metadata (every shard reads
 //! them in its snapshot); what clients used of them is the broker's (`sensors`).
 //! Connection limits (`max.connections*`) are `server::quotas`'.
 
@@ -22,10 +23,13 @@ pub enum QuotaKind {
     Request,
     /// Partitions per second a client creates or deletes.
     ControllerMutation,
+    /// Connections per second from one address (an IP entity's only quota).
+    ConnectionCreation,
 }
 
 impl QuotaKind {
-    pub const ALL: [QuotaKind; 4] = [
+    /// The quotas of users and client ids.
+    pub const CLIENT: [QuotaKind; 4] = [
         QuotaKind::Produce,
         QuotaKind::Fetch,
         QuotaKind::Request,
@@ -39,16 +43,26 @@ impl QuotaKind {
             QuotaKind::Fetch => "consumer_byte_rate",
             QuotaKind::Request => "request_percentage",
             QuotaKind::ControllerMutation => "controller_mutation_rate",
+            QuotaKind::ConnectionCreation => "connection_creation_rate",
         }
     }
 
-    pub fn from_key(key: &str) -> Option<QuotaKind> {
-        QuotaKind::ALL.into_iter().find(|kind| kind.key() == key)
+    /// The quota `key` names for an IP entity (`ip`) or a user / client-id one.
+    pub fn from_key(key: &str, ip: bool) -> Option<QuotaKind> {
+        match ip {
+            true => (key == QuotaKind::ConnectionCreation.key())
+                .then_some(QuotaKind::ConnectionCreation),
+            false => QuotaKind::CLIENT.into_iter().find(|kind| kind.key() == key),
+        }
     }
 
-    /// Kafka's byte rates are LONG configs: a quota for them must be a whole number.
+    /// Kafka's byte rates are LONG configs and the connection rate an INT: a quota for
+    /// them must be a whole number.
     pub fn whole(self) -> bool {
-        matches!(self, QuotaKind::Produce | QuotaKind::Fetch)
+        matches!(
+            self,
+            QuotaKind::Produce | QuotaKind::Fetch | QuotaKind::ConnectionCreation
+        )
     }
 
     /// The `type` of Kafka's quota beans (`kafka.server:type=Produce,...`).
@@ -58,6 +72,7 @@ impl QuotaKind {
             QuotaKind::Fetch => "fetch",
             QuotaKind::Request => "request",
             QuotaKind::ControllerMutation => "controllermutation",
+            QuotaKind::ConnectionCreation => "connectioncreation",
         }
     }
 }
@@ -87,13 +102,16 @@ impl EntityName {
     }
 }
 
-/// Who a quota is for: a user, a client id, or both; each named or the default.
+/// Who a quota is for: a user, a client id, or both; or a client address. Each named
+/// or the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct QuotaEntity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<EntityName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<EntityName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<EntityName>,
 }
 
 /// The entity types the protocol names.
@@ -203,6 +221,7 @@ impl ClientQuotas {
             let entity = QuotaEntity {
                 user: u,
                 client_id: c,
+                ip: None,
             };
             let bound = *self.0.get(&entity)?.get(kind.key())?;
             Some(Applied {
@@ -219,6 +238,31 @@ impl ClientQuotas {
                 },
             })
         })
+    }
+}
+
+impl ClientQuotas {
+    /// The connection rate quota of a client address: its own, else the default
+    /// address's. Each address has its own rate (the sensor is named by the address).
+    pub fn applied_ip(&self, ip: &str) -> Option<Applied> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let key = QuotaKind::ConnectionCreation.key();
+        [EntityName::Named(ip.to_string()), EntityName::Default]
+            .into_iter()
+            .find_map(|name| {
+                let entity = QuotaEntity {
+                    ip: Some(name),
+                    ..QuotaEntity::default()
+                };
+                let bound = *self.0.get(&entity)?.get(key)?;
+                Some(Applied {
+                    bound,
+                    user: ip.to_string(),
+                    client_id: String::new(),
+                })
+            })
     }
 }
 
@@ -256,6 +300,7 @@ mod tests {
         QuotaEntity {
             user: user.map(name),
             client_id: client.map(name),
+            ip: None,
         }
     }
 
@@ -313,6 +358,22 @@ mod tests {
         // Another user falls to the defaults; another kind has none.
         assert_eq!(applied(&quotas, "bob", "d").unwrap().0, 5.0);
         assert_eq!(quotas.applied(QuotaKind::Fetch, "alice", "c"), None);
+        // An address: its own, else the default; never a user's.
+        assert_eq!(quotas.applied_ip("10.0.0.1"), None);
+        let ip = |name: Option<&str>| QuotaEntity {
+            ip: Some(EntityName::from_wire(name)),
+            ..QuotaEntity::default()
+        };
+        let rate = |entity, value| QuotaChange {
+            entity,
+            key: "connection_creation_rate".into(),
+            value: Some(value),
+        };
+        quotas.apply(&[rate(ip(None), 10.0), rate(ip(Some("10.0.0.1")), 2.0)]);
+        assert_eq!(quotas.applied_ip("10.0.0.1").unwrap().bound, 2.0);
+        let other = quotas.applied_ip("10.0.0.2").unwrap();
+        assert_eq!((other.bound, other.user.as_str()), (10.0, "10.0.0.2"));
+        assert_eq!(applied(&quotas, "alice", "c").unwrap().0, 1.0);
     }
 
     #[test]

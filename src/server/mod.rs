@@ -86,6 +86,10 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: L
             tracing::warn!("connection refused: {CONNECTIONS_MAX} already open on this shard");
             continue;
         }
+        // Client listeners only: replication ports are other brokers'.
+        if login && over_connection_rate(&shard, &stream) {
+            continue;
+        }
         let Some(slot) = admit(&shard, &stream).await else {
             if shard.is_stopping() {
                 break;
@@ -121,6 +125,36 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: L
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping without them")
         }
     }
+}
+
+/// Counts a new connection against its address's `connection_creation_rate` quota
+/// (KIP-612), if one applies; true when the address is over it, and the connection is
+/// to be closed at once. Kafka holds such a connection for the throttle time before it
+/// closes it; shoal closes it at once, so no descriptor is held for a client it refuses.
+fn over_connection_rate(shard: &Shard, stream: &glommio::net::TcpStream) -> bool {
+    use crate::quota::sensors::{self, Windows};
+    use crate::quota::QuotaKind;
+
+    let snapshot = shard.snapshot();
+    let quotas = &snapshot.state.client_quotas;
+    if quotas.is_empty() {
+        return false;
+    }
+    let Ok(peer) = stream.peer_addr() else {
+        return false;
+    };
+    let Some(applied) = quotas.applied_ip(&peer.ip().to_string()) else {
+        return false;
+    };
+    let kind = QuotaKind::ConnectionCreation;
+    let windows = Windows::of(&snapshot.broker, kind);
+    let wait = sensors::record(kind, &applied, 1.0, windows);
+    if wait == 0 {
+        return false;
+    }
+    sensors::throttled(kind, &applied, wait, windows);
+    tracing::debug!(ip = %peer.ip(), wait_ms = wait, "connection closed: its address is over its connection_creation_rate");
+    true
 }
 
 /// Errors of accept(2) that last until something else frees descriptors or memory.

@@ -96,8 +96,11 @@ def test_quotas_are_set_described_and_removed_as_kafka_answers(start_broker):
         ({}, {"producer_byte_rate": 1.0}, "Invalid empty client quota entity"),
         ({"group": "g"}, {"producer_byte_rate": 1.0}, "Unhandled client quota entity type: group"),
         ({"user": ""}, {"producer_byte_rate": 1.0}, "Empty user not supported"),
-        ({"ip": "127.0.0.1"}, {"connection_creation_rate": 1.0},
-         "IP quotas (connection_creation_rate) are not served: shoal limits connections per address with max.connections.per.ip"),
+        ({"ip": "nowhere"}, {"connection_creation_rate": 1.0},
+         "nowhere is not a valid IP (shoal takes addresses, not host names)"),
+        ({"ip": "127.0.0.1", "user": "alice"}, {"connection_creation_rate": 1.0}, "Invalid empty client quota entity"),
+        ({"ip": "127.0.0.1"}, {"producer_byte_rate": 1.0}, "Invalid configuration key producer_byte_rate"),
+        ({"user": "alice"}, {"connection_creation_rate": 1.0}, "Invalid configuration key connection_creation_rate"),
     ]
     for entity, ops, message in refused:
         assert alter(b, entity, ops) == (INVALID_REQUEST, message)
@@ -264,3 +267,27 @@ def test_a_request_quota_counts_a_clients_time_on_the_shard(start_broker):
             for _ in range(50):
                 assert kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([]), timeout=30)).brokers
     assert scrape(b)['kafka_server_request_request_time{user="",client_id="shoal-tests"}'] > 0
+
+
+def test_an_ip_connection_rate_quota_closes_connections_over_it(start_broker):
+    from test_cli import ok
+
+    b = start_broker(WINDOWS)
+    # 10 connections a second from any address (KIP-612), set with the tool.
+    out = ok(b, "configs", "--alter", "--entity-type", "ips", "--entity-default",
+             "--add-config", "connection_creation_rate=10")
+    assert out.strip() == "Completed updating config for ip <default>."
+    out = ok(b, "configs", "--describe", "--entity-type", "ips", "--entity-default")
+    assert out.strip() == "Quota configs for the default ip are connection_creation_rate=10.0"
+    assert set(described(b, [("ip", 1, None)], strict=True)) == {frozenset({("ip", None)})}
+    # Forty connections at once: the first are served, the ones over the rate closed
+    # before they are answered.
+    served = refused = 0
+    for _ in range(40):
+        with kw.Conn(b.bootstrap) as c:
+            try:
+                assert kw.parse_api_versions(c.request(kw.API_VERSIONS, 0, kw.api_versions_v0(), timeout=10), 0).error_code == 0
+                served += 1
+            except kw.Closed:
+                refused += 1
+    assert served >= 1 and refused >= 1, (served, refused)

@@ -2,8 +2,9 @@
 //! client-id entities (each name or the default). Needs ALTER_CONFIGS on the cluster.
 //! Each entity is checked as Kafka's controller checks it (its types, its keys, whole
 //! numbers for the byte rates) and answered on its own; the checked ones go to the
-//! controller together. IP entities (`connection_creation_rate`) are refused: shoal
-//! does not enforce them.
+//! controller together. An IP entity (an address or the default one) stands alone and
+//! takes only `connection_creation_rate` (KIP-612); the others take the four client
+//! quotas.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -110,6 +111,9 @@ fn shown(entity: &QuotaEntity) -> String {
     if let Some(client) = &entity.client_id {
         parts.push(format!("{CLIENT_ID}={}", name(client)));
     }
+    if let Some(ip) = &entity.ip {
+        parts.push(format!("{IP}={}", name(ip)));
+    }
     format!("ClientQuotaEntity(entries={{{}}})", parts.join(", "))
 }
 
@@ -129,9 +133,9 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
         }
         types.push(entity_type);
         let slot = match entity_type {
-            USER => Some(&mut entity.user),
-            CLIENT_ID => Some(&mut entity.client_id),
-            IP => None,
+            USER => &mut entity.user,
+            CLIENT_ID => &mut entity.client_id,
+            IP => &mut entity.ip,
             other => {
                 return Err(invalid(format!(
                     "Unhandled client quota entity type: {other}"
@@ -142,15 +146,19 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
         if name == Some("") {
             return Err(invalid(format!("Empty {entity_type} not supported")));
         }
-        if let Some(slot) = slot {
-            *slot = Some(EntityName::from_wire(name));
-        }
+        *slot = Some(EntityName::from_wire(name));
     }
-    if types.contains(&IP) {
-        return Err(invalid(match types.len() {
-            1 => "IP quotas (connection_creation_rate) are not served: shoal limits connections per address with max.connections.per.ip".into(),
-            _ => "Invalid empty client quota entity".into(),
-        }));
+    // An address stands alone (Kafka's valid combinations), and is an address.
+    let ip = entity.ip.is_some();
+    if ip && types.len() > 1 {
+        return Err(invalid("Invalid empty client quota entity".into()));
+    }
+    if let Some(EntityName::Named(address)) = &entity.ip {
+        if address.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(format!(
+                "{address} is not a valid IP (shoal takes addresses, not host names)"
+            )));
+        }
     }
     let mut keys = BTreeMap::new();
     for op in &entry.ops {
@@ -163,15 +171,15 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
         }
         let value = match op.remove {
             true => None,
-            false => Some(checked_value(&key, op.value)?),
+            false => Some(checked_value(&key, op.value, ip)?),
         };
         keys.insert(key, value);
     }
     Ok((entity, keys))
 }
 
-fn checked_value(key: &str, value: f64) -> Result<f64, ApiError> {
-    let Some(kind) = QuotaKind::from_key(key) else {
+fn checked_value(key: &str, value: f64, ip: bool) -> Result<f64, ApiError> {
+    let Some(kind) = QuotaKind::from_key(key, ip) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
     if !value.is_finite() {

@@ -126,14 +126,17 @@ fn filter(components: &[ComponentData]) -> Result<Vec<Component>, String> {
 }
 
 /// Whether `entity` passes every component (and, for a strict filter, has no other
-/// type). shoal holds no IP quotas, so an IP component matches nothing.
+/// type).
 fn matches(entity: &QuotaEntity, components: &[Component], strict: bool) -> bool {
     let part = |entity_type: &str| match entity_type {
         USER => entity.user.as_ref(),
         CLIENT_ID => entity.client_id.as_ref(),
-        _ => None,
+        _ => entity.ip.as_ref(),
     };
-    let types = usize::from(entity.user.is_some()) + usize::from(entity.client_id.is_some());
+    let types = [&entity.user, &entity.client_id, &entity.ip]
+        .into_iter()
+        .filter(|part| part.is_some())
+        .count();
     if strict && types != components.len() {
         return false;
     }
@@ -147,7 +150,11 @@ fn matches(entity: &QuotaEntity, components: &[Component], strict: bool) -> bool
 }
 
 fn entity_data(entity: &QuotaEntity) -> Vec<EntityData> {
-    let parts = [(USER, &entity.user), (CLIENT_ID, &entity.client_id)];
+    let parts = [
+        (USER, &entity.user),
+        (CLIENT_ID, &entity.client_id),
+        (IP, &entity.ip),
+    ];
     parts
         .into_iter()
         .filter_map(|(entity_type, name)| {
@@ -176,15 +183,20 @@ mod tests {
     fn filters_match_as_kafkas() {
         let alice = QuotaEntity {
             user: Some(EntityName::Named("alice".into())),
-            client_id: None,
+            ..QuotaEntity::default()
         };
         let alice_default_client = QuotaEntity {
             user: Some(EntityName::Named("alice".into())),
             client_id: Some(EntityName::Default),
+            ip: None,
         };
         let default_user = QuotaEntity {
             user: Some(EntityName::Default),
-            client_id: None,
+            ..QuotaEntity::default()
+        };
+        let an_address = QuotaEntity {
+            ip: Some(EntityName::Named("10.0.0.1".into())),
+            ..QuotaEntity::default()
         };
         let exact = filter(&[component(USER, MATCH_EXACT, Some("alice"))]).unwrap();
         assert!(matches(&alice, &exact, true));
@@ -196,6 +208,9 @@ mod tests {
         assert!(!matches(&default_user, &specified, false));
         let default = filter(&[component(USER, MATCH_DEFAULT, None)]).unwrap();
         assert!(matches(&default_user, &default, true));
+        let ip = filter(&[component(IP, MATCH_SPECIFIED, None)]).unwrap();
+        assert!(matches(&an_address, &ip, true));
+        assert!(!matches(&alice, &ip, false));
         // No component, not strict: everything.
         assert!(matches(&alice_default_client, &[], false));
         assert!(!matches(&alice_default_client, &[], true));
