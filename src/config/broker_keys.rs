@@ -5,9 +5,7 @@
 //! live in the same row so the two cannot drift apart. Rows are in describe order.
 
 use super::broker::BrokerConfig;
-use super::broker_values::{
-    cores, parse_authorizer, parse_dirs, parse_ip_overrides, parse_super_users, render_dirs,
-};
+use super::broker_values::{cores, parse_authorizer, parse_dirs, parse_super_users, render_dirs};
 use super::kraft;
 use super::listener::{parse_listeners, render_listeners};
 use super::sasl;
@@ -35,10 +33,13 @@ pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
     all().find(|k| k.name == name)
 }
 
-/// Every broker key, in describe order: this table's, then the kept `ssl.*` and
-/// `sasl.oauthbearer.*` keys.
+/// Every broker key, in describe order: this table's, the limits on clients
+/// (`limit_keys`), then the kept `ssl.*` and `sasl.oauthbearer.*` keys.
 pub(crate) fn all() -> impl Iterator<Item = &'static BrokerKey> {
-    BROKER_KEYS.iter().chain(super::kept::KEPT_KEYS)
+    BROKER_KEYS
+        .iter()
+        .chain(super::limit_keys::LIMIT_KEYS)
+        .chain(super::kept::KEPT_KEYS)
 }
 
 /// Keys that set one value, highest precedence first (Kafka's
@@ -481,16 +482,6 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.connections_max_reauth_ms.to_string()),
     },
     BrokerKey {
-        name: "max.connections",
-        kind: ConfigType::Int,
-        dynamic: true,
-        apply: |c, k, v| {
-            c.max_connections = parse_int(k, v, 0, i32::MAX)?;
-            Ok(())
-        },
-        render: |c| Some(c.max_connections.to_string()),
-    },
-    BrokerKey {
         name: "max.broker.partitions",
         kind: ConfigType::Int,
         dynamic: true,
@@ -499,74 +490,6 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.max_broker_partitions.to_string()),
-    },
-    BrokerKey {
-        name: "max.connections.per.ip",
-        kind: ConfigType::Int,
-        dynamic: true,
-        apply: |c, k, v| {
-            c.max_connections_per_ip = parse_int(k, v, 0, i32::MAX)?;
-            Ok(())
-        },
-        render: |c| Some(c.max_connections_per_ip.to_string()),
-    },
-    BrokerKey {
-        // Kafka sets no upper bound; each quota sensor holds this many windows.
-        name: "quota.window.num",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.quota_window_num = parse_int(k, v, 1, 1000)?;
-            Ok(())
-        },
-        render: |c| Some(c.quota_window_num.to_string()),
-    },
-    BrokerKey {
-        name: "quota.window.size.seconds",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
-            Ok(())
-        },
-        render: |c| Some(c.quota_window_size_seconds.to_string()),
-    },
-    BrokerKey {
-        name: "controller.quota.window.num",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.controller_quota_window_num = parse_int(k, v, 1, 1000)?;
-            Ok(())
-        },
-        render: |c| Some(c.controller_quota_window_num.to_string()),
-    },
-    BrokerKey {
-        name: "controller.quota.window.size.seconds",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.controller_quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
-            Ok(())
-        },
-        render: |c| Some(c.controller_quota_window_size_seconds.to_string()),
-    },
-    BrokerKey {
-        name: "max.connections.per.ip.overrides",
-        kind: ConfigType::String,
-        dynamic: true,
-        apply: |c, k, v| {
-            c.max_connections_per_ip_overrides = parse_ip_overrides(k, v)?;
-            Ok(())
-        },
-        render: |c| {
-            let entries: Vec<String> = c
-                .max_connections_per_ip_overrides
-                .iter()
-                .map(|(host, _, count)| format!("{host}:{count}"))
-                .collect();
-            Some(entries.join(","))
-        },
     },
     BrokerKey {
         name: "group.initial.rebalance.delay.ms",

@@ -22,6 +22,7 @@ mod broker_values;
 mod kafka_keys;
 mod kept;
 mod kraft;
+mod limit_keys;
 mod listener;
 mod sasl;
 mod source;

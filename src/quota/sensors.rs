@@ -124,6 +124,15 @@ pub fn record(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) 
     throttle_ms(observed, applied.bound, span)
 }
 
+/// `record`, and when the client must wait, `throttled` too: the wait in ms.
+pub fn charge(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) -> u64 {
+    let wait = record(kind, applied, value, windows);
+    if wait > 0 {
+        throttled(kind, applied, wait, windows);
+    }
+    wait
+}
+
 /// How long the client would have to wait now, recording nothing: KIP-599's strict
 /// check, which refuses a mutation once the client is over its quota.
 pub fn wait_now(kind: QuotaKind, applied: &Applied, windows: Windows) -> u64 {

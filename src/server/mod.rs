@@ -148,11 +148,10 @@ fn over_connection_rate(shard: &Shard, stream: &glommio::net::TcpStream) -> bool
     };
     let kind = QuotaKind::ConnectionCreation;
     let windows = Windows::of(&snapshot.broker, kind);
-    let wait = sensors::record(kind, &applied, 1.0, windows);
+    let wait = sensors::charge(kind, &applied, 1.0, windows);
     if wait == 0 {
         return false;
     }
-    sensors::throttled(kind, &applied, wait, windows);
     tracing::debug!(ip = %peer.ip(), wait_ms = wait, "connection closed: its address is over its connection_creation_rate");
     true
 }

@@ -37,11 +37,8 @@ impl Ctx {
         let Some((applied, windows)) = self.quota(kind) else {
             return 0;
         };
-        let wait = sensors::record(kind, &applied, value, windows);
-        if wait > 0 {
-            sensors::throttled(kind, &applied, wait, windows);
-            self.times.throttle(wait);
-        }
+        let wait = sensors::charge(kind, &applied, value, windows);
+        self.times.throttle(wait);
         i32::try_from(wait).unwrap_or(i32::MAX)
     }
 
@@ -71,13 +68,9 @@ impl RequestQuota {
     /// handler thread's time: in percent of one second, so the rate is the percentage
     /// of one shard the client takes.
     pub fn count(self, busy: Duration, times: &HandlerTimes) {
-        let kind = QuotaKind::Request;
         let value = busy.as_secs_f64() * 100.0;
-        let wait = sensors::record(kind, &self.applied, value, self.windows);
-        if wait > 0 {
-            sensors::throttled(kind, &self.applied, wait, self.windows);
-            times.throttle(wait);
-        }
+        let wait = sensors::charge(QuotaKind::Request, &self.applied, value, self.windows);
+        times.throttle(wait);
     }
 }
 

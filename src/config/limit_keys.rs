@@ -1,0 +1,89 @@
+//! The broker keys that limit what clients take: connections (Kafka's
+//! `max.connections*`) and the windows client quotas are measured over
+//! (`quota.window.*`, `controller.quota.window.*`). Rows as `broker_keys`' table.
+
+use super::broker_keys::BrokerKey;
+use super::broker_values::parse_ip_overrides;
+use super::value::parse_int;
+use super::ConfigType;
+
+pub(crate) static LIMIT_KEYS: &[BrokerKey] = &[
+    BrokerKey {
+        name: "max.connections",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_connections.to_string()),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections_per_ip = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_connections_per_ip.to_string()),
+    },
+    BrokerKey {
+        // Kafka sets no upper bound; each quota sensor holds this many windows.
+        name: "quota.window.num",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.quota_window_num = parse_int(k, v, 1, 1000)?;
+            Ok(())
+        },
+        render: |c| Some(c.quota_window_num.to_string()),
+    },
+    BrokerKey {
+        name: "quota.window.size.seconds",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
+            Ok(())
+        },
+        render: |c| Some(c.quota_window_size_seconds.to_string()),
+    },
+    BrokerKey {
+        name: "controller.quota.window.num",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.controller_quota_window_num = parse_int(k, v, 1, 1000)?;
+            Ok(())
+        },
+        render: |c| Some(c.controller_quota_window_num.to_string()),
+    },
+    BrokerKey {
+        name: "controller.quota.window.size.seconds",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.controller_quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
+            Ok(())
+        },
+        render: |c| Some(c.controller_quota_window_size_seconds.to_string()),
+    },
+    BrokerKey {
+        name: "max.connections.per.ip.overrides",
+        kind: ConfigType::String,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_connections_per_ip_overrides = parse_ip_overrides(k, v)?;
+            Ok(())
+        },
+        render: |c| {
+            let entries: Vec<String> = c
+                .max_connections_per_ip_overrides
+                .iter()
+                .map(|(host, _, count)| format!("{host}:{count}"))
+                .collect();
+            Some(entries.join(","))
+        },
+    },
+];
