@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::auth::only_allowed;
 use super::on_controller;
-use super::throttle::over_mutation_quota;
+use super::throttle::within_mutation_quota;
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewPartitions;
@@ -58,27 +58,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map_or(0, |meta| meta.partitions);
         change.count.saturating_sub(now).max(0)
     };
-    let counts: Vec<i32> = changes.iter().map(added).collect();
-    let admitted = |change: &NewPartitions| quota.as_ref().is_none_or(|q| q.admit(added(change)));
     let shard = &ctx.shard;
     let results = only_allowed(changes, allowed, refused, |changes| {
-        only_allowed(
-            changes,
-            admitted,
-            |_| Err(over_mutation_quota()),
-            |changes| {
-                on_controller(shard, changes, move |s, changes| async move {
-                    s.controller()
-                        .create_partitions(&s, changes, validate_only)
-                        .await
-                })
-            },
-        )
+        within_mutation_quota(quota.as_ref(), changes, added, |changes| {
+            on_controller(shard, changes, move |s, changes| async move {
+                s.controller()
+                    .create_partitions(&s, changes, validate_only)
+                    .await
+            })
+        })
     })
     .await;
-    let throttle = quota.map_or(0, |q| {
-        q.finish(counts.into_iter().zip(&results), &ctx.times)
-    });
+    let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
     let results = names
         .into_iter()
         .zip(results)

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::auth::only_allowed;
 use super::config_changes::name_value;
 use super::on_controller;
-use super::throttle::over_mutation_quota;
+use super::throttle::within_mutation_quota;
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
@@ -72,27 +72,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         (0, count) => count,
         (assigned, _) => i32::try_from(assigned).unwrap_or(i32::MAX),
     };
-    let counts: Vec<i32> = topics.iter().map(partitions).collect();
-    let admitted = |topic: &NewTopic| quota.as_ref().is_none_or(|q| q.admit(partitions(topic)));
     let shard = &ctx.shard;
     let results = only_allowed(topics, allowed, refused, |topics| {
-        only_allowed(
-            topics,
-            admitted,
-            |_| Err(over_mutation_quota()),
-            |topics| {
-                on_controller(shard, topics, move |s, topics| async move {
-                    s.controller()
-                        .create_topics(&s, topics, validate_only)
-                        .await
-                })
-            },
-        )
+        within_mutation_quota(quota.as_ref(), topics, partitions, |topics| {
+            on_controller(shard, topics, move |s, topics| async move {
+                s.controller()
+                    .create_topics(&s, topics, validate_only)
+                    .await
+            })
+        })
     })
     .await;
-    let throttle = quota.map_or(0, |q| {
-        q.finish(counts.into_iter().zip(&results), &ctx.times)
-    });
+    let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
     let broker = snapshot.broker.clone();
     let results = names
         .iter()

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::auth::only_allowed;
 use super::on_controller;
-use super::throttle::over_mutation_quota;
+use super::throttle::within_mutation_quota;
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
@@ -62,25 +62,16 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     // KIP-599: each topic's partitions count against the client's mutation quota.
     let quota = ctx.mutation_quota(5, false);
     let partitions = |name: &String| snapshot.topic(name).map_or(0, |meta| meta.partitions);
-    let counts: Vec<i32> = names.iter().map(partitions).collect();
-    let admitted = |name: &String| quota.as_ref().is_none_or(|q| q.admit(partitions(name)));
     let shard = &ctx.shard;
     let results = only_allowed(names, allowed, refused, |names| {
-        only_allowed(
-            names,
-            admitted,
-            |_| Err(over_mutation_quota()),
-            |names| {
-                on_controller(shard, names, |s, names| async move {
-                    s.controller().delete_topics(&s, names).await
-                })
-            },
-        )
+        within_mutation_quota(quota.as_ref(), names, partitions, |names| {
+            on_controller(shard, names, |s, names| async move {
+                s.controller().delete_topics(&s, names).await
+            })
+        })
     })
     .await;
-    let throttle = quota.map_or(0, |q| {
-        q.finish(counts.into_iter().zip(&results), &ctx.times)
-    });
+    let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
     let mut results = results.into_iter();
     let responses = targets
         .into_iter()

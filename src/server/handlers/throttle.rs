@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 
+use super::auth::only_allowed;
 use super::Ctx;
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
@@ -154,28 +155,9 @@ impl MutationQuota {
         true
     }
 
-    /// Gives back what the mutations that failed after their admission counted (each
-    /// result with the partitions it asked for), and answers the throttle time to
-    /// answer with; the connection is muted as long.
-    pub fn finish<'a, T: 'a>(
-        self,
-        results: impl IntoIterator<Item = (i32, &'a Result<T, ApiError>)>,
-        times: &HandlerTimes,
-    ) -> i32 {
+    /// The throttle time to answer with; the connection is muted as long.
+    pub fn finish(self, times: &HandlerTimes) -> i32 {
         let kind = QuotaKind::ControllerMutation;
-        let not_admitted = [
-            ResponseError::ThrottlingQuotaExceeded,
-            ResponseError::TopicAuthorizationFailed,
-            ResponseError::ClusterAuthorizationFailed,
-        ];
-        for (partitions, result) in results {
-            if let Err(error) = result {
-                if !not_admitted.contains(&error.code) {
-                    let value = f64::from(partitions.max(0));
-                    sensors::unrecord(kind, &self.applied, value, self.windows);
-                }
-            }
-        }
         let wait =
             sensors::wait_now(kind, &self.applied, self.windows).max(self.refused_wait.get());
         if wait > 0 {
@@ -184,4 +166,36 @@ impl MutationQuota {
         }
         i32::try_from(wait).unwrap_or(i32::MAX)
     }
+}
+
+/// Runs `work` on the items `quota` admits (each counting `partitions`), answering the
+/// others THROTTLING_QUOTA_EXCEEDED; an admitted item that then fails gives back what
+/// it counted. Without a quota, `work` runs on every item. Answers in order.
+pub async fn within_mutation_quota<I, T, F, Fut>(
+    quota: Option<&MutationQuota>,
+    items: Vec<I>,
+    partitions: impl Fn(&I) -> i32,
+    work: F,
+) -> Vec<Result<T, ApiError>>
+where
+    F: FnOnce(Vec<I>) -> Fut,
+    Fut: Future<Output = Vec<Result<T, ApiError>>>,
+{
+    let Some(quota) = quota else {
+        return work(items).await;
+    };
+    let counts: Vec<i32> = items.iter().map(&partitions).collect();
+    let admitted = |item: &I| quota.admit(partitions(item));
+    let results = only_allowed(items, admitted, |_| Err(over_mutation_quota()), work).await;
+    for (count, result) in counts.into_iter().zip(&results) {
+        match result {
+            Err(error) if error.code != ResponseError::ThrottlingQuotaExceeded => {
+                let value = f64::from(count.max(0));
+                let kind = QuotaKind::ControllerMutation;
+                sensors::unrecord(kind, &quota.applied, value, quota.windows);
+            }
+            _ => {}
+        }
+    }
+    results
 }
