@@ -13,7 +13,7 @@ from confluent_kafka.admin import AclOperation, ConfigResource, ConfigSource, Ne
 from clients import admin, produce_one_error, producer, topic_partitions, unique_topic, wait_futures
 from test_cli import ok
 from test_acls import AUTHORIZER, DENY, create, delete, describe, filt, topic_acl
-from test_quorum import TOOL_TIMEOUT_S, describe_cluster, start_quorum, wait_for
+from test_quorum import TOOL_TIMEOUT_S, describe_cluster, on_a_new_client_port, start_quorum, wait_for
 
 SECURED = {"authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true"}
 
@@ -37,6 +37,7 @@ def effective(b, node: int, key: str) -> tuple[str, int] | None:
 def restart(by_id, node: int) -> None:
     """Starts a killed broker again (on a new client port), and waits until every node
     has its new registration: a client told of its old port could not reach it."""
+    on_a_new_client_port(by_id[node])
     by_id[node].restart()
     port = int(by_id[node].bootstrap.rsplit(":", 1)[1])
     wait_for("every node registering the restarted broker at its new port",

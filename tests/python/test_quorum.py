@@ -95,20 +95,31 @@ def agreed_leader(brokers) -> tuple[int, int] | None:
 
 
 def start_quorum(start_broker, extra: dict | None = None):
-    ports = free_ports(3)
+    """Three nodes, each broker and voter. Each keeps its client port across restarts, as
+    a deployed broker does: a client that knows only the addresses it was given (and
+    learned) reaches a restarted broker there."""
+    ports = free_ports(6)
+    ports, client_ports = ports[:3], ports[3:]
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
     brokers = []
-    for i, port in enumerate(ports):
+    for i, (port, client_port) in enumerate(zip(ports, client_ports)):
         brokers.append(start_broker({
             "node.id": i + 1,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{client_port},CONTROLLER://127.0.0.1:{port}",
             "controller.listener.names": "CONTROLLER",
             # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
             "broker.session.timeout.ms": 2000,
             **(extra or {}),
         }))
     return brokers, ports
+
+
+def on_a_new_client_port(b) -> None:
+    """Its next start listens for clients on a port the kernel picks: a test sees from the
+    address a node lists whether it holds that node's new registration."""
+    b.overrides["listeners"] = b.overrides["listeners"].replace(f"PLAINTEXT://127.0.0.1:{b.port}",
+                                                                "PLAINTEXT://127.0.0.1:0")
 
 
 @pytest.fixture
@@ -172,7 +183,9 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     wait_for("the dead broker fenced", lambda: all(describe_cluster(b)[1] == survivors for b in rest))
     assert all(scrape_value(b, "kafka_brokers") == 2 for b in rest)
 
-    # Restarted on its files, the old leader follows and catches up with the new one.
+    # Restarted on its files (and on another client port, to see its registration carry
+    # its new address), the old leader follows and catches up with the new one.
+    on_a_new_client_port(by_id[leader])
     by_id[leader].restart()
     kept = [p.name for p in by_id[leader].log_dir.iterdir()]
     assert "__cluster_metadata-0" in kept and not any(name.endswith("-stray") for name in kept), kept
@@ -253,6 +266,7 @@ def test_a_node_behind_the_leaders_snapshot_catches_up_from_it(start_broker):
     # Records while it is away: it is fenced, the other follower restarts (a new
     # registration), and each batch cuts the leader's log to a snapshot.
     wait_for("the stopped node fenced", lambda: away not in describe_cluster(by_id[leader])[1])
+    on_a_new_client_port(by_id[other])
     by_id[other].restart()
     ports[other] = by_id[other].port
     present = {i: p for i, p in ports.items() if i != away}
@@ -260,6 +274,7 @@ def test_a_node_behind_the_leaders_snapshot_catches_up_from_it(start_broker):
              lambda: describe_cluster(by_id[leader])[1] == present)
     assert "metadata log cut to a snapshot of the image" in by_id[leader].log_text()
 
+    on_a_new_client_port(by_id[away])
     by_id[away].restart()
     ports[away] = by_id[away].port
     wait_for("the node that was away listing every broker",
