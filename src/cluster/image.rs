@@ -53,6 +53,11 @@ pub enum MetadataRecord {
         /// the log as a learner.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quorum_port: Option<u16>,
+        /// Every client listener's advertised address; `host` and `port` are the
+        /// inter-broker listener's. Empty in a registration from before brokers had
+        /// several listeners: `host` and `port` then serve them all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listeners: Vec<Endpoint>,
     },
     FenceBroker {
         broker: i32,
@@ -187,6 +192,15 @@ pub fn apply_scram(credentials: &mut ScramCredentials, changes: &[ScramChange]) 
     }
 }
 
+/// A client listener's advertised address, as a broker registers it (Kafka's listener
+/// endpoints): a client is told of each broker's address on the listener it came in on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
     /// The offset of its registration record.
@@ -199,6 +213,8 @@ pub struct BrokerRegistration {
     pub replication_ports: Vec<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Endpoint>,
     pub fenced: bool,
     /// In controlled shutdown: not to lead, nor to join an ISR.
     #[serde(default)]
@@ -227,6 +243,16 @@ impl BrokerRegistration {
     /// a SASL client listener.
     pub fn broker_address(&self) -> Option<String> {
         Some(self.address(*self.replication_ports.first()?))
+    }
+
+    /// Where clients of `listener` reach the broker; `None` when it has no such
+    /// listener.
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, u16)> {
+        if self.listeners.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        let endpoint = self.listeners.iter().find(|e| e.name == listener)?;
+        Some((&endpoint.host, endpoint.port))
     }
 
     /// Where to reach the broker on `port` of its host (its client port, or a shard's
@@ -326,6 +352,7 @@ impl MetadataImage {
                 shards,
                 replication_ports,
                 quorum_port,
+                listeners,
             } => {
                 self.brokers.insert(
                     *broker,
@@ -337,6 +364,7 @@ impl MetadataImage {
                         shards: *shards,
                         replication_ports: replication_ports.clone(),
                         quorum_port: *quorum_port,
+                        listeners: listeners.clone(),
                         fenced: true,
                         shutting_down: false,
                     },
@@ -648,6 +676,7 @@ mod tests {
             shards: 2,
             replication_ports: Vec::new(),
             quorum_port: None,
+            listeners: Vec::new(),
         };
         image.apply(5, &register).unwrap();
         assert!(image.is_fenced(1));

@@ -346,6 +346,7 @@ pub(crate) mod tests {
                 shards: 2,
                 replication_ports: Vec::new(),
                 quorum_port: None,
+                listeners: Vec::new(),
             };
             image.apply(offset, &register).unwrap();
             for r in unfence(&image, b) {

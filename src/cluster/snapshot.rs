@@ -249,14 +249,15 @@ impl Snapshot {
         })
     }
 
-    /// The brokers clients are told of: this one (at `advertised`) and, with a metadata
-    /// quorum, every other unfenced broker it registered. By id.
-    pub fn brokers(&self, advertised: (String, i32)) -> Vec<BrokerAddress> {
+    /// The brokers a client of `listener` is told of, at their addresses on that
+    /// listener: this one (at `own`, its advertised address there) and, with a metadata
+    /// quorum, every other unfenced broker that registered the listener. By id.
+    pub fn brokers(&self, listener: &str, own: (String, i32)) -> Vec<BrokerAddress> {
         let node = self.broker.node_id;
         let mut brokers = vec![BrokerAddress {
             id: node,
-            host: advertised.0,
-            port: advertised.1,
+            host: own.0,
+            port: own.1,
         }];
         if let Some(layout) = self.layout() {
             let others = layout
@@ -264,10 +265,13 @@ impl Snapshot {
                 .brokers
                 .iter()
                 .filter(|(&id, b)| id != node && !b.fenced);
-            brokers.extend(others.map(|(&id, b)| BrokerAddress {
-                id,
-                host: b.host.clone(),
-                port: i32::from(b.port),
+            brokers.extend(others.filter_map(|(&id, b)| {
+                let (host, port) = b.endpoint(listener)?;
+                Some(BrokerAddress {
+                    id,
+                    host: host.to_string(),
+                    port: i32::from(port),
+                })
             }));
             brokers.sort_by_key(|b| b.id);
         }
@@ -324,4 +328,68 @@ fn topics_of(image: &MetadataImage) -> BTreeMap<String, TopicMeta> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::image::{decode, Endpoint, MetadataRecord};
+
+    #[test]
+    fn clients_are_told_of_each_broker_at_its_address_on_their_listener() {
+        let mut image = crate::cluster::rules::tests::image(&[1, 2, 3, 4]);
+        let endpoint = |name: &str, port| Endpoint {
+            name: name.to_string(),
+            host: format!("{name}-host"),
+            port,
+        };
+        let mut listeners = |broker, endpoints| {
+            image.brokers.get_mut(&broker).unwrap().listeners = endpoints;
+        };
+        listeners(
+            2,
+            vec![endpoint("INTERNAL", 9092), endpoint("EXTERNAL", 9094)],
+        );
+        // Broker 3 registered before brokers had several listeners: its one address
+        // serves them all. Broker 4 has no EXTERNAL listener.
+        listeners(4, vec![endpoint("INTERNAL", 9092)]);
+        let layout = Arc::new(Layout::at_start(1, image));
+        let config = BrokerConfig::default();
+        assert_eq!(config.node_id, 1);
+        let snapshot = Snapshot::new(1, Default::default(), config, 1, Some(layout));
+        let listed = |listener| -> Vec<(i32, String, i32)> {
+            let own = ("me".to_string(), 1);
+            let brokers = snapshot.brokers(listener, own).into_iter();
+            brokers.map(|b| (b.id, b.host, b.port)).collect()
+        };
+        let at = |id, host: &str, port| (id, host.to_string(), port);
+        assert_eq!(
+            listed("EXTERNAL"),
+            [
+                at(1, "me", 1),
+                at(2, "EXTERNAL-host", 9094),
+                at(3, "h", 9092)
+            ]
+        );
+        assert_eq!(
+            listed("INTERNAL"),
+            [
+                at(1, "me", 1),
+                at(2, "INTERNAL-host", 9092),
+                at(3, "h", 9092),
+                at(4, "INTERNAL-host", 9092)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_registration_without_listeners_still_decodes() {
+        let written = br#"[{"type":"RegisterBroker","broker":2,
+            "incarnation":"00000000-0000-0000-0000-000000000007","host":"b2","port":9092,"shards":1}]"#;
+        let records = decode(written).unwrap();
+        let MetadataRecord::RegisterBroker { listeners, .. } = &records[0] else {
+            panic!("{records:?}");
+        };
+        assert!(listeners.is_empty());
+    }
 }

@@ -185,9 +185,9 @@ pub struct BrokerConfig {
     /// How long a failed login's answer (and the connection's close) waits, which
     /// slows a client guessing passwords.
     pub connection_failed_authentication_delay_ms: i32,
-    /// How clients of the client listener log in (from its security protocol and SASL
-    /// settings; plaintext on a controller-only node without one).
-    pub client_security: crate::security::ListenerSecurity,
+    /// How clients of each client listener log in (from its security protocol and SASL
+    /// settings), by listener name.
+    pub client_security: BTreeMap<String, crate::security::ListenerSecurity>,
     /// The listener-prefixed keys given (`listener.name.<listener>.…`), by whole key.
     listener_settings: BTreeMap<String, String>,
     /// The `ssl.*` and `sasl.oauthbearer.*` keys given (`config::kept`), by key; a
@@ -298,7 +298,10 @@ impl Default for BrokerConfig {
             sasl_kerberos_min_time_before_relogin: 60_000,
             sasl_enabled_mechanisms: super::sasl::default_mechanisms(),
             connection_failed_authentication_delay_ms: 100,
-            client_security: crate::security::ListenerSecurity::plaintext(),
+            client_security: BTreeMap::from([(
+                "PLAINTEXT".to_string(),
+                crate::security::ListenerSecurity::plaintext(),
+            )]),
             listener_settings: BTreeMap::new(),
             kept: BTreeMap::new(),
             kraft: Kraft::default(),
@@ -360,21 +363,40 @@ impl BrokerConfig {
         self.listener_settings.get(key).map(String::as_str)
     }
 
-    /// The one listener clients connect to (the others are controller listeners).
-    pub fn client_listener(&self) -> Option<&Listener> {
+    /// The listeners clients connect to, in `listeners` order (the others are controller
+    /// listeners).
+    pub fn client_listeners(&self) -> impl Iterator<Item = &Listener> {
         self.listeners
             .iter()
-            .find(|l| !self.kraft.is_controller_listener(&l.name))
+            .filter(|l| !self.kraft.is_controller_listener(&l.name))
     }
 
-    /// Where clients are told to connect: the client listener's `advertised.listeners`
-    /// entry, else the client listener itself.
-    pub fn client_advertised(&self) -> Option<&Listener> {
-        let listener = self.client_listener()?;
+    /// The client listener other brokers reach this one on (its host is where the
+    /// replication ports listen): `inter.broker.listener.name`, else the listener named
+    /// PLAINTEXT (Kafka's default `security.inter.broker.protocol`), else the first.
+    pub fn inter_broker_listener(&self) -> Option<&Listener> {
+        let named = |name: &str| self.client_listeners().find(|l| l.name == name);
+        match &self.kraft.inter_broker_listener_name {
+            Some(name) => named(name),
+            None => named("PLAINTEXT").or_else(|| self.client_listeners().next()),
+        }
+    }
+
+    /// Where clients of `listener` are told to connect: its `advertised.listeners`
+    /// entry, else the listener itself.
+    pub fn advertised_for<'a>(&'a self, listener: &'a Listener) -> &'a Listener {
         self.advertised()
             .iter()
             .find(|a| a.name == listener.name)
-            .or(Some(listener))
+            .unwrap_or(listener)
+    }
+
+    /// How clients of `listener` log in: as nobody (`User:ANONYMOUS`) on a port that is
+    /// no client listener's (a replication port, a controller-only node's loopback).
+    pub fn security_of(&self, listener: &str) -> &crate::security::ListenerSecurity {
+        static NONE: crate::security::ListenerSecurity =
+            crate::security::ListenerSecurity::plaintext();
+        self.client_security.get(listener).unwrap_or(&NONE)
     }
 
     /// Where clients are told to connect: `advertised.listeners`, else `listeners`.
@@ -574,15 +596,17 @@ impl BrokerConfig {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect();
         kraft::check(&config)?;
-        if let Some(listener) = config.client_listener() {
+        let mut client_security = BTreeMap::new();
+        for listener in config.client_listeners() {
             let protocol = config.kraft.security_protocol(&listener.name);
             let mut security = super::sasl::listener_security(&config, listener, protocol)?;
             if protocol.is_tls() {
                 let sasl = protocol.is_sasl();
                 security.tls = Some(super::ssl::listener_tls(&config, listener, sasl)?);
             }
-            config.client_security = security;
+            client_security.insert(listener.name.clone(), security);
         }
+        config.client_security = client_security;
         if config.metrics_ssl_enabled {
             let metrics = Listener {
                 name: METRICS_LISTENER.to_string(),

@@ -719,7 +719,7 @@ fn a_sasl_listener_takes_kafkas_listener_prefixed_settings() {
         jaas,
     ])
     .unwrap();
-    let security = &c.client_security;
+    let security = c.security_of("SASL_PLAINTEXT");
     assert_eq!(security.protocol, SecurityProtocol::SaslPlaintext);
     assert_eq!(
         security.mechanisms,
@@ -734,12 +734,15 @@ fn a_sasl_listener_takes_kafkas_listener_prefixed_settings() {
     ])
     .unwrap();
     assert_eq!(
-        c.client_security.mechanisms,
+        c.security_of("SASL_PLAINTEXT").mechanisms,
         [Mechanism::Scram(ScramMechanism::Sha256)]
     );
     // A PLAINTEXT listener asks for nothing, whatever the SASL keys say.
     let c = with_overrides(&["sasl.enabled.mechanisms=PLAIN"]).unwrap();
-    assert_eq!(c.client_security.protocol, SecurityProtocol::Plaintext);
+    assert_eq!(
+        c.security_of("PLAINTEXT").protocol,
+        SecurityProtocol::Plaintext
+    );
 }
 
 #[test]
@@ -788,7 +791,7 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
         "ssl.key.password=",
     ])
     .unwrap();
-    let tls = c.client_security.tls.as_ref().expect("TLS settings");
+    let tls = c.security_of("SSL").tls.as_ref().expect("TLS settings");
     assert_eq!(tls.keystore, Keystore::File("/etc/shoal/broker.pem".into()));
     assert_eq!(tls.truststore, Some(Pem::File("/etc/shoal/ca.pem".into())));
     assert_eq!(tls.client_auth, ClientAuth::Required);
@@ -824,7 +827,11 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
         "listener.name.sasl_ssl.ssl.keystore.key=-----BEGIN PRIVATE KEY----- secret",
     ])
     .unwrap();
-    let tls = c.client_security.tls.as_ref().expect("TLS settings");
+    let tls = c
+        .security_of("SASL_SSL")
+        .tls
+        .as_ref()
+        .expect("TLS settings");
     assert!(matches!(tls.keystore, Keystore::Inline { .. }));
     // The broker-wide ssl.client.auth is an SSL listener's; SASL_SSL takes its own only.
     let sasl_ssl = [
@@ -834,7 +841,10 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
         "ssl.keystore.location=/k.pem",
     ];
     let c = with_overrides(&[&sasl_ssl[..], &["ssl.client.auth=required"]].concat()).unwrap();
-    assert_eq!(c.client_security.tls.unwrap().client_auth, ClientAuth::None);
+    assert_eq!(
+        c.security_of("SASL_SSL").tls.clone().unwrap().client_auth,
+        ClientAuth::None
+    );
     let own = "listener.name.sasl_ssl.ssl.client.auth=required";
     let error = with_overrides(&[&sasl_ssl[..], &[own]].concat()).unwrap_err();
     assert!(
@@ -871,7 +881,7 @@ fn a_tls_listener_takes_kafka_s_pem_settings_its_own_first() {
     }
     // An encrypted private key's password is taken, and never shown.
     let c = with_overrides(&[&[ssl, "ssl.key.password=secret"], &keystore[..]].concat()).unwrap();
-    let tls = c.client_security.tls.expect("TLS settings");
+    let tls = c.security_of("SSL").tls.clone().expect("TLS settings");
     assert_eq!(tls.key_password, Some(KeyPassword("secret".to_string())));
     assert!(!format!("{tls:?}").contains("secret"), "{tls:?}");
 }

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use super::broker_tests::{env, load, toml_file, with_overrides};
 use super::source::parse_properties;
 use super::*;
+use crate::security::SecurityProtocol;
 
 fn properties_file(text: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::Builder::new()
@@ -27,12 +28,10 @@ fn kafka_4_quick_start_properties_start_a_broker_of_one() {
     let file = properties_file(KAFKA_4_QUICK_START);
     let (c, notices) = BrokerConfig::load(Some(file.path()), &[], &[]).unwrap();
     assert_eq!(c.node_id, 1);
+    let client = c.inter_broker_listener().unwrap();
+    assert_eq!(client.to_string(), "PLAINTEXT://:9092");
     assert_eq!(
-        c.client_listener().unwrap().to_string(),
-        "PLAINTEXT://:9092"
-    );
-    assert_eq!(
-        c.client_advertised().unwrap().to_string(),
+        c.advertised_for(client).to_string(),
         "PLAINTEXT://localhost:9092"
     );
     assert_eq!(c.log_dirs, vec![Path::new("/tmp/kraft-combined-logs")]);
@@ -143,7 +142,7 @@ fn separate_controller_and_broker_nodes_take_part_in_the_quorum_by_role() {
         "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
     ])
     .unwrap();
-    assert!(controller.client_listener().is_none());
+    assert!(controller.client_listeners().next().is_none());
     let peers = controller.quorum_peers().expect("a quorum");
     assert_eq!((peers.voter, peers.broker), (true, false));
     assert_eq!(peers.listen, "0.0.0.0:9093");
@@ -238,11 +237,16 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
     );
     refused(
         &[
-            "listeners=PLAINTEXT://:9092,OTHER://:9093",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT",
+            "listeners=CONTROLLER://:9093",
+            "controller.listener.names=CONTROLLER",
         ],
         "listeners",
-        "exactly one listener for clients",
+        "a listener for clients",
+    );
+    refused(
+        &with("inter.broker.listener.name=ELSEWHERE"),
+        "inter.broker.listener.name",
+        "a listener that listeners uses",
     );
     refused(
         &["controller.listener.names=CONTROLLER"],
@@ -275,11 +279,57 @@ fn named_plaintext_listeners_are_served() {
         "advertised.listeners=CLIENT://broker1:19092",
     ])
     .unwrap();
-    assert_eq!(c.client_listener().unwrap().name, "CLIENT");
+    let client = c.inter_broker_listener().unwrap();
+    assert_eq!(client.name, "CLIENT");
     assert_eq!(
-        c.client_advertised().unwrap().to_string(),
+        c.advertised_for(client).to_string(),
         "CLIENT://broker1:19092"
     );
+}
+
+#[test]
+fn several_client_listeners_each_have_their_protocol_and_address() {
+    let c = with_overrides(&[
+        "listeners=INTERNAL://127.0.0.1:9092,EXTERNAL://0.0.0.0:9094,CONTROLLER://127.0.0.1:9093",
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names=CONTROLLER",
+        "advertised.listeners=INTERNAL://127.0.0.1:9092,EXTERNAL://broker1.example.com:9094",
+        "listener.name.external.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"pw\";",
+        "sasl.enabled.mechanisms=PLAIN",
+    ])
+    .unwrap();
+    let names: Vec<&str> = c.client_listeners().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["INTERNAL", "EXTERNAL"]);
+    let external = c.client_listeners().nth(1).unwrap();
+    assert_eq!(
+        c.advertised_for(external).to_string(),
+        "EXTERNAL://broker1.example.com:9094"
+    );
+    assert_eq!(
+        c.security_of("INTERNAL").protocol,
+        SecurityProtocol::Plaintext
+    );
+    assert_eq!(
+        c.security_of("EXTERNAL").protocol,
+        SecurityProtocol::SaslPlaintext
+    );
+    assert_eq!(
+        c.security_of("EXTERNAL")
+            .plain_users
+            .keys()
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    // Without inter.broker.listener.name, other brokers use the one named PLAINTEXT, or
+    // else the first; with it, the one it names.
+    assert_eq!(c.inter_broker_listener().unwrap().name, "INTERNAL");
+    let named = with_overrides(&[
+        "listeners=A://127.0.0.1:9092,B://127.0.0.1:9094",
+        "listener.security.protocol.map=A:PLAINTEXT,B:PLAINTEXT",
+        "inter.broker.listener.name=B",
+    ])
+    .unwrap();
+    assert_eq!(named.inter_broker_listener().unwrap().name, "B");
 }
 
 #[test]

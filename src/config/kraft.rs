@@ -5,10 +5,10 @@
 //! for something shoal cannot be yet (a TLS controller listener) stops with a message
 //! instead of running as something else.
 //!
-//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT, a
-//! client listener any of Kafka's four protocols (its SASL and TLS settings checked); a broker
-//! has exactly one listener for clients (a controller-only node at most one), and every
-//! other listener is a controller listener. A node that is both broker and controller,
+//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT, client
+//! listeners any of Kafka's four protocols (their SASL and TLS settings checked); a broker
+//! has at least one listener for clients, every listener that is not a controller listener
+//! is one, and `inter.broker.listener.name` names one of them. A node that is both broker and controller,
 //! with one voter (or none named), is a cluster of one: its controller listeners are
 //! not opened, as nobody else dials them. Otherwise the node takes part in a metadata
 //! quorum (`quorum_peers`): a controller is one of the voters and has exactly one
@@ -257,20 +257,13 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
             "at least one name that listeners uses (this node is the controller)",
         ));
     }
-    let clients = c
-        .listeners
-        .iter()
-        .filter(|l| !k.is_controller_listener(&l.name))
-        .count();
-    // A broker serves clients on one listener; a controller-only node on one or none.
-    let allowed = if k.is_broker() { 1..=1 } else { 0..=1 };
-    if !allowed.contains(&clients) {
+    if k.is_broker() && c.client_listeners().next().is_none() {
         return Err(invalid(
             "listeners",
             &render_listeners(&c.listeners),
             format!(
-                "exactly one listener for clients besides the controller listeners ({controller_names}) \
-                 on a broker, at most one on a controller-only node; shoal serves one so far"
+                "a listener for clients besides the controller listeners ({controller_names}): \
+                 this node is a broker"
             ),
         ));
     }
@@ -380,7 +373,7 @@ pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
             .find(|l| k.is_controller_listener(&l.name))?
             .bind_address(),
         false => {
-            let client = c.client_listener()?;
+            let client = c.inter_broker_listener()?;
             super::listener::Listener {
                 name: String::new(),
                 host: client.host.clone(),

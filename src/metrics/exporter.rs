@@ -148,7 +148,8 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     let snapshot = shard.snapshot();
     let listener = snapshot
         .broker
-        .client_listener()
+        .client_listeners()
+        .next()
         .map_or("", |l| l.name.as_str());
     let broker = Broker {
         listener,

@@ -198,6 +198,7 @@ impl Sim {
                 shards,
                 replication_ports: Vec::new(),
                 quorum_port: None,
+                listeners: Vec::new(),
             });
         }
         sim.commit(records);
@@ -655,6 +656,7 @@ impl Sim {
             shards: 1,
             replication_ports: Vec::new(),
             quorum_port: None,
+            listeners: Vec::new(),
         }]);
         self.commit(rules::leave(&self.image, id, false));
         // Then the controller sends it the state as it is, and unfences it.

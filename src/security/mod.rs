@@ -103,7 +103,7 @@ pub struct ListenerSecurity {
 
 impl ListenerSecurity {
     /// A listener that asks nothing: every client is `User:ANONYMOUS`.
-    pub fn plaintext() -> ListenerSecurity {
+    pub const fn plaintext() -> ListenerSecurity {
         ListenerSecurity {
             protocol: SecurityProtocol::Plaintext,
             mechanisms: Vec::new(),

@@ -48,10 +48,15 @@ pub struct Security {
     pub oauth: Option<SharedJwks>,
 }
 
-/// Serves one connection; `login` when its listener's security settings apply (the
-/// client listener; not the brokers' replication listeners), with `security`; on a
-/// TLS listener the handshake comes first.
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: Security) {
+/// Serves one connection of client listener `listener` (its security settings apply,
+/// with `security`; on a TLS listener the handshake comes first), or with `None`, of a
+/// replication port (other brokers', who log in to nothing).
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    listener: Option<Rc<str>>,
+    security: Security,
+) {
     let socket = stream.as_raw_fd();
     let _ = stream.set_nodelay(true);
     if let Err(error) = sendfile::set_nonblocking(socket) {
@@ -66,12 +71,20 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, login: bool, security: S
             Err(_) => String::new(),
         },
         principal: ANONYMOUS.to_string(),
-        internal: !login,
+        internal: listener.is_none(),
+        listener: match listener {
+            Some(name) => name,
+            None => inter_broker_listener(&shard),
+        },
     };
     let oauth = security.oauth;
-    let login = login
-        .then(|| Login::new(&shard.snapshot().broker.client_security, oauth.clone()))
-        .flatten();
+    let login = match peer.internal {
+        true => None,
+        false => Login::new(
+            shard.snapshot().broker.security_of(&peer.listener),
+            oauth.clone(),
+        ),
+    };
     let activity = Activity::new();
     let Some(tls) = security.tls else {
         let wire = Wire { socket, tls: false };
@@ -218,6 +231,17 @@ impl Activity {
     }
 }
 
+/// The listener another broker's requests are answered for (their Metadata lists
+/// brokers at their inter-broker listeners' addresses).
+fn inter_broker_listener(shard: &Shard) -> Rc<str> {
+    let snapshot = shard.snapshot();
+    let name = snapshot
+        .broker
+        .inter_broker_listener()
+        .map(|l| l.name.as_str());
+    Rc::from(name.unwrap_or_default())
+}
+
 /// A connection's SASL login: its mechanism, which a login again must use, and when it
 /// expires (`connections.max.reauth.ms`).
 struct Session {
@@ -275,7 +299,8 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                         if request.api_key == ApiKey::SaslHandshake
                             && current.expires.is_some() =>
                     {
-                        let security = &shard.snapshot().broker.client_security;
+                        let snapshot = shard.snapshot();
+                        let security = snapshot.broker.security_of(&peer.listener);
                         let principal = (peer.principal.as_str(), current.mechanism);
                         let again = Login::again(security, oauth.clone(), principal);
                         login.insert(again).step(&shard, request)
@@ -301,6 +326,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 host: peer.host.clone(),
                 principal,
                 internal: peer.internal,
+                listener: Rc::clone(&peer.listener),
             });
             let lifetime = login.as_ref().and_then(|l| l.lifetime(reauth));
             session = Some(Session {

@@ -1,5 +1,6 @@
-//! Listeners and connections (DESIGN §2). Every shard accepts on the same port
-//! (SO_REUSEPORT) and a connection stays on the shard that accepted it.
+//! Listeners and connections (DESIGN §2). Every shard accepts on the same ports (each
+//! client listener's, with SO_REUSEPORT) and a connection stays on the shard that
+//! accepted it.
 
 pub mod connection;
 pub mod fetch_session;
@@ -49,9 +50,14 @@ impl ListenerKeys {
 }
 
 /// Accepts connections until the broker stops, then waits for the open ones to finish
-/// what they were doing. `login`: the client listener's security settings apply, with
-/// `keys`.
-pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: ListenerKeys) {
+/// what they were doing. `name`: the client listener's, whose security settings apply,
+/// with `keys`; `None` for a replication port.
+pub async fn serve(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    name: Option<Rc<str>>,
+    keys: ListenerKeys,
+) {
     let (mut tls, jwks) = (
         keys.tls,
         keys.jwks.map(|j| Rc::new(std::cell::RefCell::new(j))),
@@ -87,7 +93,7 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: L
             continue;
         }
         // Client listeners only: replication ports are other brokers'.
-        if login && over_connection_rate(&shard, &stream) {
+        if name.is_some() && over_connection_rate(&shard, &stream) {
             continue;
         }
         let Some(slot) = admit(&shard, &stream).await else {
@@ -97,13 +103,13 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, login: bool, keys: L
             continue;
         };
         open.set(open.get() + 1);
-        let (shard, open) = (Rc::clone(&shard), Rc::clone(&open));
+        let (shard, open, name) = (Rc::clone(&shard), Rc::clone(&open), name.clone());
         let security = connection::Security {
             tls: tls.as_mut().map(tls::Tls::accept),
             oauth: jwks.clone(),
         };
         let served = connections.spawn(async move {
-            connection::serve(shard, stream, login, security).await;
+            connection::serve(shard, stream, name, security).await;
             drop(slot);
             open.set(open.get() - 1);
         });

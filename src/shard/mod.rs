@@ -28,6 +28,7 @@ pub use self::event::{Event, Listen};
 use self::reply::Reply;
 use self::writer::Writer;
 use crate::cluster::controller::Controller;
+use crate::cluster::image::Endpoint;
 use crate::cluster::snapshot::Layout;
 use crate::cluster::{ShardId, Snapshot};
 use crate::partition::{Lead, Partition, Settings};
@@ -64,7 +65,8 @@ pub struct Shard {
     stopped: Cell<bool>,
     /// Set once the shard's logs are open and its listener is bound.
     accepting: Cell<bool>,
-    advertised: (String, i32),
+    /// Each client listener's advertised address.
+    advertised: Vec<Endpoint>,
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
@@ -114,7 +116,7 @@ impl Shard {
         log_dir: PathBuf,
         snapshot: Snapshot,
         controller: Option<Controller>,
-        advertised: (String, i32),
+        advertised: Vec<Endpoint>,
         progress: Arc<StartProgress>,
     ) -> Rc<Shard> {
         let shards = senders.nr_consumers().max(1) as u64;
@@ -150,9 +152,18 @@ impl Shard {
         self.senders.nr_consumers()
     }
 
-    /// The host and port clients are told to connect to.
-    pub fn advertised(&self) -> (String, i32) {
-        self.advertised.clone()
+    /// The host and port clients of `listener` are told to connect to (the first
+    /// listener's if this broker has no such listener).
+    pub fn advertised(&self, listener: &str) -> (String, i32) {
+        let endpoint = self.advertised.iter().find(|e| e.name == listener);
+        endpoint
+            .or(self.advertised.first())
+            .map_or((String::new(), 0), |e| (e.host.clone(), i32::from(e.port)))
+    }
+
+    /// Every client listener's advertised address, as this broker registers them.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.advertised
     }
 
     pub fn snapshot(&self) -> Rc<Snapshot> {

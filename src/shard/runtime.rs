@@ -19,6 +19,7 @@ use sd_notify::NotifyState;
 
 use super::{housekeeping, Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
+use crate::cluster::image::Endpoint;
 use crate::cluster::snapshot::Layout;
 use crate::cluster::{ShardId, Snapshot};
 use crate::config::BrokerConfig;
@@ -67,29 +68,10 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .with_default_overrides(&defaults)?
         .with_dynamic_overrides(&own)?;
     let shard_count = config.cores;
-    // A controller-only node serves no clients; it still answers admin requests
-    // (DescribeQuorum, DescribeCluster) on a loopback port of the kernel's choice.
-    let loopback = || crate::config::Listener {
-        name: "PLAINTEXT".to_string(),
-        host: "127.0.0.1".to_string(),
-        port: 0,
-    };
-    let listener = match config.client_listener() {
-        Some(listener) => listener.clone(),
-        None if !config.kraft.is_broker() => loopback(),
-        None => anyhow::bail!("no listener for clients"),
-    };
-    // Certificates and keys are read before anything binds: a wrong one stops the
-    // start, named.
-    let keys = crate::server::ListenerKeys::load(&broker.client_security)?;
-    // Port 0 is resolved once here, so every shard binds the same port.
-    let address = resolve(&listener.bind_address())?;
-    let placeholder = claim(address)?;
-    let address = placeholder
-        .local_addr()?
-        .as_socket()
-        .context("the listener has no IP address")?;
-    // The metrics endpoint: on `metrics.host`, else the client listener's address.
+    let clients = claim_client_listeners(&config, &broker)?;
+    // The first client listener's address is the one the ready line names.
+    let address = clients[0].port.address;
+    // The metrics endpoint: on `metrics.host`, else the first client listener's address.
     let metrics_address = match broker.metrics_host.as_str() {
         "" => SocketAddr::new(address.ip(), broker.metrics_port),
         host => resolve(&crate::config::join_host_port(host, broker.metrics_port))?,
@@ -104,13 +86,15 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         None => None,
     };
     let mut metrics = Some((metrics, metrics_tls));
-    let advertised = match config.client_advertised() {
-        Some(a) if a.port != 0 => (a.host.clone(), i32::from(a.port)),
-        Some(a) if !a.host.is_empty() && a.host != "0.0.0.0" => {
-            (a.host.clone(), i32::from(address.port()))
-        }
-        _ => (address.ip().to_string(), i32::from(address.port())),
-    };
+    let advertised: Vec<Endpoint> = clients.iter().map(|c| c.advertised.clone()).collect();
+    // Other brokers reach this one on the inter-broker listener's host.
+    let inter_broker = config.inter_broker_listener().map(|l| l.name.as_str());
+    let inter_broker = clients
+        .iter()
+        .find(|c| Some(c.port.name.as_str()) == inter_broker)
+        .unwrap_or(&clients[0])
+        .port
+        .address;
     let layout = image
         .clone()
         .map(|image| Arc::new(Layout::at_start(broker.node_id, image)));
@@ -120,7 +104,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let mut replication = Vec::new();
     if image.is_some() {
         for _ in 0..shard_count {
-            let bound = std::net::TcpListener::bind(SocketAddr::new(address.ip(), 0))
+            let bound = std::net::TcpListener::bind(SocketAddr::new(inter_broker.ip(), 0))
                 .context("binding a replication listener")?;
             replication.push(bound);
         }
@@ -158,8 +142,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone(), image.clone()));
         let controlled = controlled_rx.take();
         let listeners = Listeners {
-            address,
-            keys: keys.clone(),
+            clients: clients.iter().map(|c| c.port.clone()).collect(),
             metrics: if index == 0 { metrics.take() } else { None },
             replication: replication.next(),
             replication_ports: replication_ports.clone(),
@@ -207,8 +190,10 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     };
     coordinate(
         &events_rx,
-        placeholder,
-        address,
+        clients
+            .into_iter()
+            .map(|c| (c.port.name, c.port.address, c.placeholder))
+            .collect(),
         handles,
         watch,
         (stops, finishes),
@@ -242,8 +227,7 @@ const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500
 /// to exit.
 fn coordinate(
     events: &mpsc::Receiver<Event>,
-    placeholder: socket2::Socket,
-    address: SocketAddr,
+    clients: Vec<(String, SocketAddr, socket2::Socket)>,
     mut handles: Vec<Option<ExecutorJoinHandle<()>>>,
     watch: Watch,
     (stops, finishes): (Vec<oneshot::Sender<()>>, Vec<oneshot::Sender<()>>),
@@ -251,7 +235,11 @@ fn coordinate(
 ) -> anyhow::Result<()> {
     let mut controlled = Some(controlled);
     let shard_count = handles.len();
-    let mut placeholder = Some(placeholder);
+    let (listening, placeholders): (Vec<_>, Vec<_>) = clients
+        .into_iter()
+        .map(|(name, address, placeholder)| ((name, address), placeholder))
+        .unzip();
+    let mut placeholders = Some(placeholders);
     let (mut drained, mut exited) = (0, 0);
     let mut ready = vec![false; shard_count];
     // Per shard: the progress last seen, and when it was first seen.
@@ -277,8 +265,16 @@ fn coordinate(
                 ready[index] = true;
                 // A broker told to stop while starting never says it is ready.
                 if ready.iter().all(|r| *r) && stops.is_some() {
-                    // The placeholder must not take connections meant for the shards.
-                    drop(placeholder.take());
+                    // The placeholders must not take connections meant for the shards.
+                    drop(placeholders.take());
+                    // With several client listeners, each is named; the ready line
+                    // names the first.
+                    if listening.len() > 1 {
+                        for (name, address) in &listening {
+                            println!("shoal listener {name}: listening on {address}");
+                        }
+                    }
+                    let address = listening[0].1;
                     println!("shoal ready: listening on {address}");
                     use std::io::Write;
                     let _ = std::io::stdout().flush();
@@ -381,13 +377,11 @@ fn spawn_signal_thread(events: mpsc::Sender<Event>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a shard listens on: the shared client address, shard 0's metrics listener, and
-/// with a quorum its own replication listener (and every shard's port, which shard 0
-/// registers).
+/// What a shard listens on: the client listeners' shared addresses, shard 0's metrics
+/// listener, and with a quorum its own replication listener (and every shard's port,
+/// which shard 0 registers).
 struct Listeners {
-    address: SocketAddr,
-    /// The client listener's TLS config and OAUTHBEARER keys.
-    keys: crate::server::ListenerKeys,
+    clients: Vec<ClientPort>,
     /// Shard 0's: the metrics listener, and its TLS when `metrics.ssl.enabled`.
     metrics: Option<(std::net::TcpListener, Option<crate::server::tls::Tls>)>,
     replication: Option<std::net::TcpListener>,
@@ -401,7 +395,7 @@ async fn run_shard(
     snapshot: Snapshot,
     log_dir: std::path::PathBuf,
     controller: Option<Controller>,
-    advertised: (String, i32),
+    advertised: Vec<Endpoint>,
     listeners: Listeners,
     events: &mpsc::Sender<Event>,
     (stop, finish): (oneshot::Receiver<()>, oneshot::Receiver<()>),
@@ -516,11 +510,13 @@ async fn start_quorum(
     // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
     let listener = unsafe { glommio::net::TcpListener::from_raw_fd(bound.into_raw_fd()) };
     let broker = &shard.snapshot().broker;
-    let (host, port) = shard.advertised();
+    let inter_broker = broker.inter_broker_listener().map(|l| l.name.as_str());
+    let (host, port) = shard.advertised(inter_broker.unwrap_or_default());
     let registration = crate::quorum::member::Registration {
         node: broker.node_id,
         host,
         port: u16::try_from(port).unwrap_or(0),
+        listeners: shard.endpoints().to_vec(),
         shards: shard.shard_count() as u32,
         replication_ports: replication_ports.to_vec(),
         quorum_port,
@@ -548,16 +544,25 @@ async fn listen_and_serve(
     listeners: Listeners,
     events: &mpsc::Sender<Event>,
 ) -> anyhow::Result<()> {
-    shard.progress.stage("binding its listener");
-    let address = listeners.address;
-    let listener = listen(address).map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
+    shard.progress.stage("binding its listeners");
+    let mut clients = Vec::new();
+    for port in listeners.clients {
+        let address = port.address;
+        let listener = listen(address).map_err(|e| anyhow::anyhow!("binding {address}: {e}"))?;
+        let name: Rc<str> = Rc::from(port.name.as_str());
+        clients.push(crate::server::serve(
+            Rc::clone(shard),
+            listener,
+            Some(name),
+            port.keys,
+        ));
+    }
     shard.set_accepting();
     if let Some(replication) = listeners.replication {
         // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
         let replication =
             unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
-        let serving =
-            crate::server::serve(Rc::clone(shard), replication, false, Default::default());
+        let serving = crate::server::serve(Rc::clone(shard), replication, None, Default::default());
         glommio::spawn_local(serving).detach();
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }
@@ -577,8 +582,81 @@ async fn listen_and_serve(
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();
-    crate::server::serve(Rc::clone(shard), listener, true, listeners.keys).await;
+    futures::future::join_all(clients).await;
     Ok(())
+}
+
+/// A client listener as every shard binds it.
+#[derive(Clone)]
+struct ClientPort {
+    name: String,
+    address: SocketAddr,
+    /// Its TLS config and OAUTHBEARER keys.
+    keys: crate::server::ListenerKeys,
+}
+
+/// A client listener claimed at start-up: what the shards bind, where its clients are
+/// told to connect, and the placeholder that keeps its port until the shards listen.
+struct Claimed {
+    port: ClientPort,
+    advertised: Endpoint,
+    placeholder: socket2::Socket,
+}
+
+/// Claims every client listener's address, in `listeners` order. A controller-only
+/// node without one still answers admin requests (DescribeQuorum, DescribeCluster) on a
+/// loopback port of the kernel's choice. Certificates and keys are read before anything
+/// binds: a wrong one stops the start, named.
+fn claim_client_listeners(
+    config: &BrokerConfig,
+    broker: &BrokerConfig,
+) -> anyhow::Result<Vec<Claimed>> {
+    let mut wanted: Vec<crate::config::Listener> = config.client_listeners().cloned().collect();
+    if wanted.is_empty() {
+        anyhow::ensure!(!config.kraft.is_broker(), "no listener for clients");
+        wanted.push(crate::config::Listener {
+            name: "PLAINTEXT".to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 0,
+        });
+    }
+    let keys = wanted
+        .iter()
+        .map(|l| {
+            crate::server::ListenerKeys::load(broker.security_of(&l.name))
+                .with_context(|| format!("listener {}", l.name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut claimed = Vec::new();
+    for (listener, keys) in wanted.iter().zip(keys) {
+        // Port 0 is resolved once here, so every shard binds the same port.
+        let placeholder = claim(resolve(&listener.bind_address())?)?;
+        let address = placeholder
+            .local_addr()?
+            .as_socket()
+            .context("the listener has no IP address")?;
+        let a = config.advertised_for(listener);
+        let (host, port) = match a.port {
+            0 if !a.host.is_empty() && a.host != "0.0.0.0" => (a.host.clone(), address.port()),
+            0 => (address.ip().to_string(), address.port()),
+            port => (a.host.clone(), port),
+        };
+        let name = listener.name.clone();
+        claimed.push(Claimed {
+            advertised: Endpoint {
+                name: name.clone(),
+                host,
+                port,
+            },
+            port: ClientPort {
+                name,
+                address,
+                keys,
+            },
+            placeholder,
+        });
+    }
+    Ok(claimed)
 }
 
 /// Runs `then` once the coordinator sends `signal` (or drops it). The coordinator's

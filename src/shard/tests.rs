@@ -50,7 +50,11 @@ where
                     let (senders, receivers) = mesh.join().await.expect("the mesh forms");
                     let snapshot =
                         Snapshot::new(1, ClusterState::default(), BrokerConfig::default(), 2, None);
-                    let advertised = ("127.0.0.1".to_string(), 9092);
+                    let advertised = vec![crate::cluster::image::Endpoint {
+                        name: "PLAINTEXT".to_string(),
+                        host: "127.0.0.1".to_string(),
+                        port: 9092,
+                    }];
                     let shard = Shard::new(
                         ShardId(index),
                         senders,

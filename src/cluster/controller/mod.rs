@@ -75,8 +75,8 @@ pub struct NewPartitions {
 pub struct RegisteredBrokers {
     /// The quorum's leader, -1 when there is none.
     pub controller: i32,
-    /// `(id, host, port)`, by id.
-    pub brokers: Vec<(i32, String, u16)>,
+    /// The unfenced brokers' registrations, by id.
+    pub brokers: Vec<(i32, crate::cluster::image::BrokerRegistration)>,
 }
 
 pub struct Controller {
@@ -202,7 +202,7 @@ impl Controller {
             .brokers
             .iter()
             .filter(|(_, b)| !b.fenced)
-            .map(|(&id, b)| (id, b.host.clone(), b.port))
+            .map(|(&id, b)| (id, b.clone()))
             .collect();
         let node = self.broker.borrow().node_id;
         Some(RegisteredBrokers {

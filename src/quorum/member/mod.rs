@@ -174,9 +174,11 @@ fn now_ms() -> i64 {
 #[derive(Debug, Clone)]
 pub struct Registration {
     pub node: i32,
-    /// The client listener clients are told.
+    /// The inter-broker listener's advertised address.
     pub host: String,
     pub port: u16,
+    /// Every client listener's advertised address.
+    pub listeners: Vec<crate::cluster::image::Endpoint>,
     pub shards: u32,
     /// Each shard's replication listener port, by shard.
     pub replication_ports: Vec<u16>,
@@ -550,6 +552,7 @@ impl Member {
             shards: r.shards,
             replication_ports: r.replication_ports.clone(),
             quorum_port: r.quorum_port,
+            listeners: r.listeners.clone(),
         }
     }
 

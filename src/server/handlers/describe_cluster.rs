@@ -30,11 +30,19 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .await
         .ok()
         .flatten();
+    // Each broker at its address on the listener the client came in on.
+    let listener = &ctx.peer.listener;
     let (controller, brokers) = match registered {
-        Some(known) => (known.controller, known.brokers),
+        Some(known) => {
+            let at_listener = known.brokers.iter().filter_map(|(id, b)| {
+                let (host, port) = b.endpoint(listener)?;
+                Some((*id, host.to_string(), i32::from(port)))
+            });
+            (known.controller, at_listener.collect())
+        }
         None => {
-            let (host, port) = ctx.shard.advertised();
-            (node, vec![(node, host, u16::try_from(port).unwrap_or(0))])
+            let (host, port) = ctx.shard.advertised(listener);
+            (node, vec![(node, host, port)])
         }
     };
     let brokers = brokers
@@ -43,7 +51,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(id))
                 .with_host(StrBytes::from_string(host))
-                .with_port(i32::from(port))
+                .with_port(port)
         })
         .collect();
     let response = DescribeClusterResponse::default()

@@ -99,7 +99,7 @@ async fn coordinator(ctx: &Ctx, key_type: i8, key: &str) -> Result<BrokerAddress
     let shard = &ctx.shard;
     let snapshot = shard.snapshot();
     if snapshot.layout().is_none() {
-        let (host, port) = shard.advertised();
+        let (host, port) = shard.advertised(&ctx.peer.listener);
         let id = snapshot.broker.node_id;
         return Ok(BrokerAddress { id, host, port });
     }
@@ -112,8 +112,7 @@ async fn coordinator(ctx: &Ctx, key_type: i8, key: &str) -> Result<BrokerAddress
     let snapshot = shard.snapshot();
     let unavailable = ResponseError::CoordinatorNotAvailable.code();
     let leader = snapshot.leader_of(topic, partition).ok_or(unavailable)?;
-    snapshot
-        .brokers(shard.advertised())
+    ctx.brokers(&snapshot)
         .into_iter()
         .find(|b| b.id == leader)
         .ok_or(unavailable)

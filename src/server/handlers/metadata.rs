@@ -74,7 +74,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let operations = ctx.authorized_operations(&snapshot, requested, Topic, name);
         topic.with_topic_authorized_operations(operations)
     };
-    let topics = if all {
+    let mut topics: Vec<MetadataResponseTopic> = if all {
         // Topics the caller may not describe are left out of the list.
         snapshot
             .topics()
@@ -102,8 +102,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         true if !ctx.allowed_on_cluster(Describe) => 0,
         requested => ctx.authorized_operations(&snapshot, requested, Cluster, CLUSTER_NAME),
     };
-    let brokers = snapshot
-        .brokers(ctx.shard.advertised())
+    without_listener(&snapshot, &ctx.peer.listener, &mut topics);
+    let brokers = ctx
+        .brokers(&snapshot)
         .into_iter()
         .map(|b| {
             MetadataResponseBroker::default()
@@ -210,6 +211,22 @@ fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataRespon
         None => {
             MetadataResponseTopic::default().with_error_code(ResponseError::UnknownTopicId.code())
         }
+    }
+}
+
+/// A partition whose leader has no `listener` (brokers configured with different
+/// listeners) is answered as Kafka answers it: LISTENER_NOT_FOUND and no leader, as the
+/// client could not reach it.
+fn without_listener(snapshot: &Snapshot, listener: &str, topics: &mut [MetadataResponseTopic]) {
+    let Some(layout) = snapshot.layout() else {
+        return;
+    };
+    let unreachable =
+        |id: i32| (layout.image.brokers.get(&id)).is_some_and(|b| b.endpoint(listener).is_none());
+    let partitions = topics.iter_mut().flat_map(|t| t.partitions.iter_mut());
+    for p in partitions.filter(|p| unreachable(p.leader_id.0)) {
+        p.error_code = ResponseError::ListenerNotFound.code();
+        p.leader_id = BrokerId(-1);
     }
 }
 

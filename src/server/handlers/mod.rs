@@ -101,6 +101,9 @@ pub struct Peer {
     /// Another broker, on a replication port: client quotas do not apply to it (Kafka
     /// exempts inter-broker requests).
     pub internal: bool,
+    /// The client listener it came in on (on a replication port, the inter-broker
+    /// listener): Metadata and FindCoordinator answer with brokers' addresses there.
+    pub listener: Rc<str>,
 }
 
 /// The request being served.
@@ -128,6 +131,15 @@ impl Ctx {
                 None
             }
         }
+    }
+
+    /// The brokers this client is told of, at their addresses on its listener.
+    pub fn brokers(
+        &self,
+        snapshot: &crate::cluster::Snapshot,
+    ) -> Vec<crate::cluster::snapshot::BrokerAddress> {
+        let listener = &self.peer.listener;
+        snapshot.brokers(listener, self.shard.advertised(listener))
     }
 
     pub fn respond<R: Encodable>(&self, body: &R) -> Response {

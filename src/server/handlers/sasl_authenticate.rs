@@ -15,11 +15,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     if ctx.decode::<SaslAuthenticateRequest>(body).is_none() {
         return Response::Close;
     }
-    let message = match ctx
-        .shard
-        .snapshot()
+    let snapshot = ctx.shard.snapshot();
+    let message = match snapshot
         .broker
-        .client_security
+        .security_of(&ctx.peer.listener)
         .protocol
         .is_sasl()
     {

@@ -1,0 +1,123 @@
+"""Several client listeners at once, as Kafka runs them: an internal PLAINTEXT listener and
+an external SASL one, each with its own `advertised.listeners` entry. A client is told of
+every broker at its address on the listener the client came in on (Metadata, FindCoordinator,
+DescribeCluster), logs in as that listener asks, and other brokers use
+`inter.broker.listener.name`. Clients: confluent-kafka, kcat and kafka-python."""
+
+from __future__ import annotations
+
+import re
+
+from confluent_kafka import Consumer, KafkaError
+from confluent_kafka.admin import NewTopic
+
+from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
+from conftest import free_ports
+from test_quorum import describe_cluster, wait_for
+from test_replication import cluster_admin, full_isr
+from test_sasl import JAAS, login_conf
+
+
+def two_listeners(internal: int, external: int, external_host: str = "127.0.0.1", **extra) -> dict:
+    return {
+        "listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}",
+        "advertised.listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://{external_host}:{external}",
+        "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.external.plain.sasl.jaas.config": JAAS,
+        "connection.failed.authentication.delay.ms": "50",
+        **extra,
+    }
+
+
+def brokers_listed(b, **conf) -> dict[int, tuple[str, int]]:
+    """Metadata's brokers as a confluent-kafka client of `b` with `conf` is told of them."""
+    md = admin(b, **conf).list_topics(timeout=20)
+    return {x.id: (x.host, x.port) for x in md.brokers.values()}
+
+
+def test_each_listener_has_its_protocol_and_tells_clients_its_own_address(start_broker):
+    internal, external = free_ports(2)
+    b = start_broker(two_listeners(internal, external, external_host="localhost"))
+    # The ready line names the first listener; each is named on its own line.
+    assert b.port == internal
+    lines = b.stdout_lines
+    assert f"shoal listener INTERNAL: listening on 127.0.0.1:{internal}" in lines, lines
+    assert f"shoal listener EXTERNAL: listening on 127.0.0.1:{external}" in lines, lines
+
+    outside = base_conf(b, bootstrap_servers=f"127.0.0.1:{external}", **login_conf("alice"))
+    assert brokers_listed(b) == {1: ("127.0.0.1", internal)}
+    assert brokers_listed(b, **outside) == {1: ("localhost", external)}
+    # The external listener asks for a login; the internal one for none.
+    refused = login_refused(base_conf(b, bootstrap_servers=f"127.0.0.1:{external}", **login_conf("alice", password="wrong")))
+    assert refused.code() == KafkaError._AUTHENTICATION, refused
+    # Written inside, read outside (through the advertised name), and the reverse.
+    topic = unique_topic("two")
+    produce_all(producer(b, acks="all"), topic, [{"value": b"in", "partition": 0}])
+    produce_all(producer(b, **{"bootstrap.servers": outside["bootstrap.servers"], **login_conf("alice")}),
+                topic, [{"value": b"out", "partition": 0}])
+    got = consume_all(b, topic, [0], bootstrap_servers=outside["bootstrap.servers"], **login_conf("alice"))
+    assert [r.value for r in got[0]] == [b"in", b"out"]
+    # kcat's view of each listener.
+    listed = kcat(b, "-L", "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
+                  "-X", "sasl.username=alice", "-X", f"sasl.password={login_conf('alice')['sasl_password']}",
+                  "-b", f"127.0.0.1:{external}").stdout.decode()
+    assert re.search(rf"broker 1 at localhost:{external}", listed), listed
+    listed = kcat(b, "-L").stdout.decode()
+    assert re.search(rf"broker 1 at 127.0.0.1:{internal}", listed), listed
+    # A group's coordinator is found at the client's listener too: a consumer group
+    # that only reaches the external address commits and reads its offset back.
+    group = unique_topic("g")
+    c = Consumer({**outside, "group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        seen = []
+        for _ in range(60):
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                seen.append(m.value())
+            if len(seen) == 2:
+                break
+        assert seen == [b"in", b"out"]
+        c.commit(asynchronous=False)
+    finally:
+        c.close()
+
+
+def test_a_cluster_tells_each_listener_its_brokers_and_replicates_on_the_inter_broker_one(start_broker):
+    """Three nodes, each with an internal PLAINTEXT and an external SASL listener and
+    `inter.broker.listener.name=INTERNAL`: clients of either listener see every broker at
+    that listener's address; replicas follow their leaders."""
+    controller_ports = free_ports(3)
+    internal_ports, external_ports = free_ports(3), free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    brokers = []
+    for i in range(3):
+        settings = two_listeners(internal_ports[i], external_ports[i], **{
+            "node.id": i + 1,
+            "controller.quorum.voters": voters,
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "INTERNAL",
+            "broker.session.timeout.ms": 2000,
+        })
+        settings["listeners"] += f",CONTROLLER://127.0.0.1:{controller_ports[i]}"
+        brokers.append(start_broker(settings))
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == {1, 2, 3} for b in brokers))
+    inside = {i + 1: ("127.0.0.1", p) for i, p in enumerate(internal_ports)}
+    outside = {i + 1: ("127.0.0.1", p) for i, p in enumerate(external_ports)}
+    for b, external_port in zip(brokers, external_ports):
+        assert brokers_listed(b) == inside
+        assert brokers_listed(b, bootstrap_servers=f"127.0.0.1:{external_port}", **login_conf("alice")) == outside
+        # DescribeCluster (kafka-python's encoding) on the internal listener.
+        assert describe_cluster(b)[1] == {i: p for i, (_, p) in inside.items()}
+
+    topic = unique_topic("rf3")
+    external = ",".join(f"127.0.0.1:{p}" for p in external_ports)
+    a = admin(brokers[0], bootstrap_servers=external, **login_conf("alice"))
+    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "2"})], operation_timeout=20))
+    wait_for("every partition with a full ISR", lambda: full_isr(cluster_admin(brokers), topic, {1, 2, 3}, 2))
+    p = producer(brokers[0], acks="all", **{"bootstrap.servers": external, **login_conf("alice")})
+    produce_all(p, topic, [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
+    got = consume_all(brokers[1], topic, [0, 1])
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
