@@ -12,7 +12,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use glommio::net::TcpStream;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -126,7 +125,7 @@ impl Follow {
 /// One source's fetch loop: ends when it follows nothing (and is forgotten then, in the
 /// same step, so `follow` never adds to a finished one) or the broker stops.
 async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
-    let mut connection: Option<(TcpStream, i32)> = None;
+    let mut connection: Option<(peer::Stream, i32)> = None;
     loop {
         if followed.partitions.borrow().is_empty() {
             let mut sources = shard.fetchers.sources.borrow_mut();
@@ -198,13 +197,13 @@ async fn pause(shard: &Shard, pause: Duration) -> bool {
 }
 
 /// Connects to the leader shard's replication listener, as its registration names it.
-async fn connect(shard: &Rc<Shard>, source: Source) -> Option<TcpStream> {
+async fn connect(shard: &Rc<Shard>, source: Source) -> Option<peer::Stream> {
     let address = {
         let snapshot = shard.snapshot();
         let broker = snapshot.layout()?.image.brokers.get(&source.broker)?;
         broker.address(*broker.replication_ports.get(source.shard as usize)?)
     };
-    match peer::connect(&address).await {
+    match peer::connect(shard, &address).await {
         Ok(stream) => Some(stream),
         Err(error) => {
             tracing::debug!(%address, %error, "replication listener unreachable");

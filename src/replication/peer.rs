@@ -3,36 +3,98 @@
 //! WriteTxnMarkers to partition leaders elsewhere (a connection per call).
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::AsyncWriteExt;
+use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
+use rustls::pki_types::ServerName;
 
 use crate::server::frame::{read_frame, RequestBudget};
+use crate::shard::Shard;
 
 /// The largest answer frame read.
 const FRAME_MAX: usize = 64 << 20;
+/// How long connecting may take, and the TLS handshake after it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a one-off call waits for its answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "shoal-broker";
 
+/// A connection to another broker: plain, or TLS when the inter-broker listener speaks
+/// TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The socket frames may be read from directly (`read_frame`); none under TLS.
+    fn socket(&self) -> Option<RawFd> {
+        match self {
+            Stream::Plain(stream) => Some(stream.as_raw_fd()),
+            Stream::Tls(_) => None,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(stream) => Pin::new(stream).poll_close(cx),
+            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_close(cx),
+        }
+    }
+}
+
 /// Sends one request on `stream` and reads its answer.
 pub async fn exchange<Q: Encodable, R: Decodable>(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     (api_key, version): (ApiKey, i16),
     correlation: i32,
     request: &Q,
 ) -> io::Result<R> {
     let frame = crate::client::request_frame(api_key, version, correlation, CLIENT_ID, request)?;
     stream.write_all(&frame).await?;
-    let socket = stream.as_raw_fd();
+    stream.flush().await?;
+    let socket = stream.socket();
     let budget = RequestBudget::new(None);
-    let Some((frame, _reserved)) = read_frame(stream, Some(socket), FRAME_MAX, &budget).await?
-    else {
+    let Some((frame, _reserved)) = read_frame(stream, socket, FRAME_MAX, &budget).await? else {
         return Err(io::ErrorKind::UnexpectedEof.into());
     };
     let (answered, response) = crate::client::decode_response(frame, api_key, version)?;
@@ -43,24 +105,50 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
     Ok(response)
 }
 
-/// Connects to `address` (host:port) within `CONNECT_TIMEOUT`.
-pub async fn connect(address: &str) -> io::Result<TcpStream> {
+/// Connects to another broker's replication port at `address` (host:port) within
+/// `CONNECT_TIMEOUT`, then, when the inter-broker listener speaks TLS, shakes hands
+/// within as long again: the broker's certificate must name `host`.
+pub async fn connect(shard: &Shard, address: &str) -> io::Result<Stream> {
     let stream = TcpStream::connect_timeout(address, CONNECT_TIMEOUT)
         .await
         .map_err(io::Error::from)?;
     let _ = stream.set_nodelay(true);
-    Ok(stream)
+    let Some(tls) = shard.peer_tls() else {
+        return Ok(Stream::Plain(stream));
+    };
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("TLS server name {host}: {e}"),
+        )
+    })?;
+    let handshake = async {
+        Ok(futures_rustls::TlsConnector::from(tls)
+            .connect(name, stream)
+            .await)
+    };
+    match glommio::timer::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no TLS handshake in time",
+        )),
+    }
 }
 
 /// One request to the broker at `address` on a connection of its own, answered within
 /// `CALL_TIMEOUT`.
 pub async fn call<Q: Encodable, R: Decodable>(
+    shard: &Shard,
     address: &str,
     api: (ApiKey, i16),
     request: &Q,
 ) -> io::Result<R> {
     let answered = glommio::timer::timeout(CALL_TIMEOUT, async {
-        let mut stream = connect(address).await?;
+        let mut stream = connect(shard, address).await?;
         Ok(exchange(&mut stream, api, 1, request).await)
     })
     .await;

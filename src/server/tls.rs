@@ -1,6 +1,7 @@
 //! A TLS listener's server side: its rustls config, loaded from the PEM files or inline
 //! PEM of its settings and reloaded when those files change (`watch::Reloading`), and
-//! the principal of a client certificate.
+//! the principal of a client certificate. Also the client side brokers dial each other's
+//! replication ports with, from the inter-broker listener's settings.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,7 +77,32 @@ fn files(settings: &TlsSettings) -> Vec<PathBuf> {
     files
 }
 
+/// The TLS a broker dials other brokers with when the inter-broker listener speaks TLS:
+/// their certificates must chain to its truststore and name the host they registered,
+/// and its keystore is this broker's certificate, for a listener that asks for one.
+pub fn peer_client(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
+    let (material, keystore) = material(settings)?;
+    let trust = material.trust.as_deref().context(
+        "the inter-broker listener speaks TLS: its ssl.truststore.location (or \
+         ssl.truststore.certificates) must name the CA other brokers' certificates chain to",
+    )?;
+    let identity = (
+        &material.chain[..],
+        &material.key[..],
+        settings.key_password.as_ref(),
+    );
+    tls::client_config(trust, Some(identity))
+        .map_err(|why| anyhow::anyhow!("TLS to other brokers: {why} (keystore: {keystore})"))
+}
+
 fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {
+    let (material, keystore) = material(settings)?;
+    tls::server_config(settings, &material)
+        .map_err(|why| anyhow::anyhow!("TLS listener: {why} (keystore: {keystore})"))
+}
+
+/// The PEM text `settings` name, and how to name the keystore in an error.
+fn material(settings: &TlsSettings) -> anyhow::Result<(Material, String)> {
     let (chain, key, keystore) = match &settings.keystore {
         Keystore::File(path) => {
             let pem = read(path, "ssl.keystore.location")?;
@@ -97,9 +123,7 @@ fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {
         Some(Pem::File(path)) => Some(read(path, "ssl.truststore.location")?),
         Some(Pem::Inline(pem)) => Some(pem.as_bytes().to_vec()),
     };
-    let material = Material { chain, key, trust };
-    tls::server_config(settings, &material)
-        .map_err(|why| anyhow::anyhow!("TLS listener: {why} (keystore: {keystore})"))
+    Ok((Material { chain, key, trust }, keystore))
 }
 
 fn read(path: &Path, key: &str) -> anyhow::Result<Vec<u8>> {

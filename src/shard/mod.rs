@@ -67,6 +67,9 @@ pub struct Shard {
     accepting: Cell<bool>,
     /// Each client listener's advertised address.
     advertised: Vec<Endpoint>,
+    /// How other brokers' replication ports are dialled when the inter-broker listener
+    /// speaks TLS (set once at start-up).
+    peer_tls: std::cell::OnceCell<Arc<rustls::ClientConfig>>,
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
@@ -138,6 +141,7 @@ impl Shard {
             stopped: Cell::new(false),
             accepting: Cell::new(false),
             advertised,
+            peer_tls: Default::default(),
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
             groups: Default::default(),
@@ -159,6 +163,15 @@ impl Shard {
         endpoint
             .or(self.advertised.first())
             .map_or((String::new(), 0), |e| (e.host.clone(), i32::from(e.port)))
+    }
+
+    /// The TLS other brokers' replication ports are dialled with; `None`: plaintext.
+    pub fn peer_tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.peer_tls.get().cloned()
+    }
+
+    pub fn set_peer_tls(&self, config: Arc<rustls::ClientConfig>) {
+        let _ = self.peer_tls.set(config);
     }
 
     /// Every client listener's advertised address, as this broker registers them.

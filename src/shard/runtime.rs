@@ -89,12 +89,26 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let advertised: Vec<Endpoint> = clients.iter().map(|c| c.advertised.clone()).collect();
     // Other brokers reach this one on the inter-broker listener's host.
     let inter_broker = config.inter_broker_listener().map(|l| l.name.as_str());
-    let inter_broker = clients
+    let inter_broker = &clients
         .iter()
         .find(|c| Some(c.port.name.as_str()) == inter_broker)
         .unwrap_or(&clients[0])
-        .port
-        .address;
+        .port;
+    // With a quorum, the replication ports speak what the inter-broker listener speaks:
+    // TLS with its certificates when it speaks TLS (a SASL login stays its own).
+    let (replication_keys, peer_tls) = match &broker.security_of(&inter_broker.name).tls {
+        Some(settings) if image.is_some() => {
+            let peer_tls = crate::server::tls::peer_client(settings)
+                .with_context(|| format!("listener {}", inter_broker.name))?;
+            let keys = crate::server::ListenerKeys {
+                tls: inter_broker.keys.tls.clone(),
+                jwks: None,
+            };
+            (keys, Some(Arc::new(peer_tls)))
+        }
+        _ => Default::default(),
+    };
+    let inter_broker = inter_broker.address;
     let layout = image
         .clone()
         .map(|image| Arc::new(Layout::at_start(broker.node_id, image)));
@@ -146,6 +160,8 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             metrics: if index == 0 { metrics.take() } else { None },
             replication: replication.next(),
             replication_ports: replication_ports.clone(),
+            replication_keys: replication_keys.clone(),
+            peer_tls: peer_tls.clone(),
         };
         // Dropped unused when the executor cannot start: the coordinator hears of it.
         let started = StartGuard {
@@ -386,6 +402,10 @@ struct Listeners {
     metrics: Option<(std::net::TcpListener, Option<crate::server::tls::Tls>)>,
     replication: Option<std::net::TcpListener>,
     replication_ports: Vec<u16>,
+    /// The replication listener's TLS, when the inter-broker listener speaks TLS.
+    replication_keys: crate::server::ListenerKeys,
+    /// How this shard dials other brokers' replication ports over TLS.
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -417,6 +437,9 @@ async fn run_shard(
         progress,
     );
     spawn_mailboxes(&shard, receivers);
+    if let Some(tls) = &listeners.peer_tls {
+        shard.set_peer_tls(Arc::clone(tls));
+    }
     let appender = glommio::spawn_local(Rc::clone(&shard.writer).run_appender());
     let syncer = glommio::spawn_local(Rc::clone(&shard.writer).run_syncer());
     let finished = Rc::new(super::Event::default());
@@ -562,7 +585,12 @@ async fn listen_and_serve(
         // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
         let replication =
             unsafe { glommio::net::TcpListener::from_raw_fd(replication.into_raw_fd()) };
-        let serving = crate::server::serve(Rc::clone(shard), replication, None, Default::default());
+        let serving = crate::server::serve(
+            Rc::clone(shard),
+            replication,
+            None,
+            listeners.replication_keys,
+        );
         glommio::spawn_local(serving).detach();
         glommio::spawn_local(crate::replication::leader::run_isr_checks(Rc::clone(shard))).detach();
     }

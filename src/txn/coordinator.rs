@@ -303,7 +303,7 @@ impl Coordinator {
             |gone| Err(ApiError::from(gone)),
         )
         .await;
-        written.extend(write_markers_elsewhere(&snapshot, elsewhere, spec).await);
+        written.extend(write_markers_elsewhere(shard, elsewhere, spec).await);
         // A producer or coordinator that moved on leaves that marker nothing to end.
         let moved_on = [
             ResponseError::InvalidProducerEpoch,
@@ -554,10 +554,11 @@ fn coordinator_epoch(shard: &Shard, partition: i32) -> i32 {
 /// per partition, in no particular order. A partition without a leader, or a leader
 /// that cannot be reached, gets an error: the markers are written again later.
 async fn write_markers_elsewhere(
-    snapshot: &crate::cluster::Snapshot,
+    shard: &Shard,
     partitions: Vec<(String, i32)>,
     spec: MarkerSpec,
 ) -> Vec<Result<(), ApiError>> {
+    let snapshot = shard.snapshot();
     let mut by_leader: std::collections::BTreeMap<i32, Vec<(String, i32)>> = Default::default();
     let mut outcomes = Vec::new();
     for (topic, p) in partitions {
@@ -573,7 +574,7 @@ async fn write_markers_elsewhere(
             .and_then(|l| l.image.brokers.get(&leader))
             .and_then(|b| b.broker_address());
         let answered = match address {
-            Some(address) => send_markers(&address, partitions, spec).await,
+            Some(address) => send_markers(shard, &address, partitions, spec).await,
             None => Err(ApiError::code(ResponseError::NotLeaderOrFollower)),
         };
         match answered {
@@ -586,6 +587,7 @@ async fn write_markers_elsewhere(
 
 /// One WriteTxnMarkers request to the broker at `address`: its outcome per partition.
 async fn send_markers(
+    shard: &Shard,
     address: &str,
     partitions: Vec<(String, i32)>,
     spec: MarkerSpec,
@@ -617,7 +619,7 @@ async fn send_markers(
         );
     let request = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
     let response: WriteTxnMarkersResponse =
-        crate::replication::peer::call(address, (ApiKey::WriteTxnMarkers, 1), &request)
+        crate::replication::peer::call(shard, address, (ApiKey::WriteTxnMarkers, 1), &request)
             .await
             .map_err(|error| {
                 tracing::debug!(%address, %error, "transaction markers not sent");

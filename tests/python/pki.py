@@ -21,10 +21,11 @@ class Pki:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", f"/CN={name}", cwd=self.dir)
 
-    def issue(self, name: str, subject: str, server: bool) -> tuple[pathlib.Path, pathlib.Path]:
-        """(certificate, key) files for `subject` (openssl's /O=../CN=.. form)."""
+    def issue(self, name: str, subject: str, server: bool, client: bool = False) -> tuple[pathlib.Path, pathlib.Path]:
+        """(certificate, key) files for `subject` (openssl's /O=../CN=.. form): a server's
+        (also a client's with `client`, as a broker dialling others shows it), or a client's."""
         extensions = self.dir / f"{name}.ext"
-        usage = "serverAuth" if server else "clientAuth"
+        usage = ("serverAuth,clientAuth" if client else "serverAuth") if server else "clientAuth"
         san = "subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else ""
         extensions.write_text(f"{san}extendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
@@ -33,9 +34,9 @@ class Pki:
                 "-out", f"{name}.crt", "-days", "2", "-extfile", extensions.name, cwd=self.dir)
         return self.dir / f"{name}.crt", self.dir / f"{name}.key"
 
-    def keystore(self, name: str, subject: str = "/CN=localhost") -> pathlib.Path:
+    def keystore(self, name: str, subject: str = "/CN=localhost", client: bool = False) -> pathlib.Path:
         """A PEM keystore file for the broker: its certificate, then its key."""
-        certificate, key = self.issue(name, subject, server=True)
+        certificate, key = self.issue(name, subject, server=True, client=client)
         store = self.dir / f"{name}.pem"
         store.write_bytes(certificate.read_bytes() + key.read_bytes())
         return store

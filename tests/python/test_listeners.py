@@ -2,7 +2,8 @@
 an external SASL one, each with its own `advertised.listeners` entry. A client is told of
 every broker at its address on the listener the client came in on (Metadata, FindCoordinator,
 DescribeCluster), logs in as that listener asks, and other brokers use
-`inter.broker.listener.name`. Clients: confluent-kafka, kcat and kafka-python."""
+`inter.broker.listener.name`, over TLS when it speaks TLS. Clients: confluent-kafka, kcat
+and kafka-python."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from confluent_kafka.admin import NewTopic
 
 from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
 from conftest import free_ports
+from pki import Pki
 from test_quorum import describe_cluster, wait_for
 from test_replication import cluster_admin, full_isr
 from test_sasl import JAAS, login_conf
+from test_tls import AUTHORIZER
 
 
 def two_listeners(internal: int, external: int, external_host: str = "127.0.0.1", **extra) -> dict:
@@ -120,4 +123,43 @@ def test_a_cluster_tells_each_listener_its_brokers_and_replicates_on_the_inter_b
     p = producer(brokers[0], acks="all", **{"bootstrap.servers": external, **login_conf("alice")})
     produce_all(p, topic, [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
     got = consume_all(brokers[1], topic, [0, 1])
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+
+
+def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_broker, tmp_path):
+    """Three nodes whose one client listener speaks SSL and asks every client for a
+    certificate, with an authorizer: replication goes over TLS too, and a follower is
+    the principal of its certificate (a super user here; ANONYMOUS may not replicate)."""
+    pki = Pki(tmp_path / "pki")
+    keystore = pki.keystore("broker", "/CN=broker", client=True)
+    controller_ports, client_ports = free_ports(3), free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    brokers = [start_broker({
+        "node.id": i + 1,
+        "listeners": f"SSL://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "broker.session.timeout.ms": 2000,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca),
+        "ssl.client.auth": "required",
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": "User:CN=broker;User:CN=admin",
+    }) for i in range(3)]
+    crt, key = pki.issue("admin", "/CN=admin", server=False)
+    tls = {"security_protocol": "SSL", "ssl_ca_location": str(pki.ca),
+           "ssl_certificate_location": str(crt), "ssl_key_location": str(key)}
+    everyone = ",".join(f"127.0.0.1:{p}" for p in client_ports)
+    each = [admin(b, bootstrap_servers=f"127.0.0.1:{p}", **tls) for b, p in zip(brokers, client_ports)]
+    wait_for("every node listing the three brokers",
+             lambda: all(len(x.list_topics(timeout=10).brokers) == 3 for x in each))
+    a = admin(brokers[0], bootstrap_servers=everyone, **tls)
+    topic = unique_topic("tls-rf3")
+    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "3"})], operation_timeout=20))
+    wait_for("every partition with a full ISR", lambda: full_isr(a, topic, {1, 2, 3}, 2))
+    produce_all(producer(brokers[0], acks="all", bootstrap_servers=everyone, **tls), topic,
+                [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
+    got = consume_all(brokers[2], topic, [0, 1], **tls)
     assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))

@@ -160,6 +160,7 @@ pub async fn coordinator_elsewhere(
 /// broker's, `verify_only` unless it adds), as Kafka's AddPartitionsToTxnManager sends
 /// it. The coordinator there names no transaction number (0 here).
 pub async fn ask_coordinator(
+    shard: &Shard,
     address: &str,
     id: &str,
     producer: (i64, i16),
@@ -190,7 +191,7 @@ pub async fn ask_coordinator(
     let request = AddPartitionsToTxnRequest::default().with_transactions(vec![transaction]);
     let api = (ApiKey::AddPartitionsToTxn, 5);
     let response: AddPartitionsToTxnResponse =
-        match crate::replication::peer::call(address, api, &request).await {
+        match crate::replication::peer::call(shard, address, api, &request).await {
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(%address, %error, "transaction coordinator not reached");
@@ -249,7 +250,8 @@ pub async fn check_writes(
     match coordinator_elsewhere(&ctx.shard, id).await {
         Some(Ok(address)) => {
             let seen = markers_written(&ctx.shard, &partitions, producer.0).await;
-            let verified = ask_coordinator(&address, id, producer, &partitions, adds).await;
+            let verified =
+                ask_coordinator(&ctx.shard, &address, id, producer, &partitions, adds).await;
             (verified, seen.into_iter().map(TxnGuard::Markers).collect())
         }
         Some(Err(error)) => (Err(error), vec![TxnGuard::Markers(0); count]),
