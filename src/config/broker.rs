@@ -182,6 +182,11 @@ pub struct BrokerConfig {
     /// `sasl.enabled.mechanisms`: what a SASL listener offers unless its own
     /// listener-prefixed key says otherwise.
     pub sasl_enabled_mechanisms: Vec<crate::security::Mechanism>,
+    /// `sasl.mechanism.inter.broker.protocol`.
+    pub sasl_mechanism_inter_broker: crate::security::Mechanism,
+    /// With a quorum and a SASL inter-broker listener: how this broker logs in to the
+    /// others' replication ports.
+    pub inter_broker_login: Option<crate::security::InterBrokerLogin>,
     /// How long a failed login's answer (and the connection's close) waits, which
     /// slows a client guessing passwords.
     pub connection_failed_authentication_delay_ms: i32,
@@ -297,6 +302,8 @@ impl Default for BrokerConfig {
             allow_everyone_if_no_acl_found: false,
             sasl_kerberos_min_time_before_relogin: 60_000,
             sasl_enabled_mechanisms: super::sasl::default_mechanisms(),
+            sasl_mechanism_inter_broker: crate::security::Mechanism::Gssapi,
+            inter_broker_login: None,
             connection_failed_authentication_delay_ms: 100,
             client_security: BTreeMap::from([(
                 "PLAINTEXT".to_string(),
@@ -607,6 +614,7 @@ impl BrokerConfig {
             client_security.insert(listener.name.clone(), security);
         }
         config.client_security = client_security;
+        config.inter_broker_login = super::sasl::inter_broker_login(&config)?;
         if config.metrics_ssl_enabled {
             let metrics = Listener {
                 name: METRICS_LISTENER.to_string(),

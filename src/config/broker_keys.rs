@@ -735,6 +735,19 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(sasl::render_mechanisms(&c.sasl_enabled_mechanisms)),
     },
     BrokerKey {
+        name: "sasl.mechanism.inter.broker.protocol",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.sasl_mechanism_inter_broker = match &sasl::parse_mechanisms(k, v)?[..] {
+                [one] => *one,
+                _ => return Err(invalid(k, v, "one SASL mechanism")),
+            };
+            Ok(())
+        },
+        render: |c| Some(c.sasl_mechanism_inter_broker.name().to_string()),
+    },
+    BrokerKey {
         name: "connection.failed.authentication.delay.ms",
         kind: ConfigType::Int,
         dynamic: false,

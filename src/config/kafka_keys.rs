@@ -86,12 +86,9 @@ const INERT: &[(&str, &str)] = &[
     ),
     ("zookeeper.session.timeout.ms", "shoal needs no ZooKeeper"),
     (
-        "sasl.mechanism.inter.broker.protocol",
-        "brokers reach each other on their replication ports, without a login",
-    ),
-    (
         "security.inter.broker.protocol",
-        "brokers reach each other on their replication ports, without a login",
+        "brokers reach each other on the inter-broker listener's replication ports: \
+         inter.broker.listener.name names it",
     ),
     (
         "sasl.mechanism.controller.protocol",

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::broker_tests::{env, load, toml_file, with_overrides};
 use super::source::parse_properties;
 use super::*;
-use crate::security::SecurityProtocol;
+use crate::security::{Mechanism, SecurityProtocol};
 
 fn properties_file(text: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::Builder::new()
@@ -500,4 +500,53 @@ proptest! {
         };
         prop_assert_eq!(values(&again), values(&c));
     }
+}
+
+#[test]
+fn brokers_log_in_to_each_other_as_the_inter_broker_listener_asks() {
+    let quorum = [
+        "listeners=SASL_PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+        "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+    ];
+    let module = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+        org.apache.kafka.common.security.plain.PlainLoginModule required \
+        username=\"broker\" password=\"secret\" user_broker=\"secret\";";
+    let with = |extra: &[&str]| with_overrides(&[&quorum[..], extra].concat());
+    // Kafka's default mechanism, GSSAPI, is not served.
+    let error = with(&[module]).unwrap_err().to_string();
+    assert!(
+        error.contains("sasl.mechanism.inter.broker.protocol"),
+        "{error}"
+    );
+    let c = with(&[module, "sasl.mechanism.inter.broker.protocol=PLAIN"]).unwrap();
+    let login = c.inter_broker_login.clone().expect("a login");
+    assert_eq!(
+        (
+            login.mechanism,
+            login.username.as_str(),
+            login.password.as_str()
+        ),
+        (Mechanism::Plain, "broker", "secret")
+    );
+    assert!(!format!("{login:?}").contains("secret"), "{login:?}");
+    // SCRAM's login module names no users: only the broker's own login.
+    let scram = "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+        org.apache.kafka.common.security.scram.ScramLoginModule required \
+        username=\"broker\" password=\"pw\";";
+    let c = with(&[
+        module,
+        scram,
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+    ])
+    .unwrap();
+    assert_eq!(c.inter_broker_login.unwrap().username, "broker");
+    let error = with(&["sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512", module])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("scram-sha-512.sasl.jaas.config"), "{error}");
+    // A cluster of one has no other broker to log in to.
+    let alone = with_overrides(&[quorum[0], quorum[1], quorum[3], module]).unwrap();
+    assert!(alone.inter_broker_login.is_none());
 }

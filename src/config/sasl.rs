@@ -157,6 +157,64 @@ pub(crate) fn listener_security(
     Ok(security)
 }
 
+/// With a quorum whose inter-broker listener speaks SASL, how this broker logs in to the
+/// others' replication ports: `sasl.mechanism.inter.broker.protocol` (PLAIN or SCRAM,
+/// enabled on that listener) with the `username` and `password` options of the
+/// listener's JAAS config for it, as Kafka's brokers log in. `None` otherwise.
+pub(crate) fn inter_broker_login(
+    config: &BrokerConfig,
+) -> Result<Option<crate::security::InterBrokerLogin>, ConfigError> {
+    const KEY: &str = "sasl.mechanism.inter.broker.protocol";
+    let Some(listener) = config.inter_broker_listener() else {
+        return Ok(None);
+    };
+    let security = config.security_of(&listener.name);
+    if config.quorum_peers().is_none() || !security.protocol.is_sasl() {
+        return Ok(None);
+    }
+    let mechanism = config.sasl_mechanism_inter_broker;
+    let usable = matches!(mechanism, Mechanism::Plain | Mechanism::Scram(_));
+    if !usable || !security.mechanisms.contains(&mechanism) {
+        return Err(invalid(
+            KEY,
+            mechanism.name(),
+            format!(
+                "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, enabled on listener {}: the brokers \
+                 log in to each other with it on the inter-broker listener",
+                listener.name
+            ),
+        ));
+    }
+    let prefix = format!("{LISTENER_PREFIX}{}.", listener.name.to_ascii_lowercase());
+    let key = format!(
+        "{prefix}{}{JAAS_SUFFIX}",
+        mechanism.name().to_ascii_lowercase()
+    );
+    let module = match config.listener_setting(&key) {
+        Some(value) => jaas::parse(value).map_err(|why| invalid(&key, HIDDEN, why))?,
+        None => {
+            return Err(invalid(
+                &key,
+                "(not set)",
+                "the login module this broker logs in to the others with",
+            ))
+        }
+    };
+    let option = |name: &str| module.options.get(name).cloned();
+    let (Some(username), Some(password)) = (option("username"), option("password")) else {
+        return Err(invalid(
+            &key,
+            HIDDEN,
+            "username=\"...\" and password=\"...\" options: this broker logs in to the others with them",
+        ));
+    };
+    Ok(Some(crate::security::InterBrokerLogin {
+        mechanism,
+        username,
+        password,
+    }))
+}
+
 /// How `listener` checks OAUTHBEARER tokens: KIP-768's validator against a JWKS file,
 /// with the `sasl.oauthbearer.*` keys.
 fn oauth_settings(

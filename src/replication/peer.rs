@@ -8,12 +8,18 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
-use kafka_protocol::messages::ApiKey;
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{
+    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rustls::pki_types::ServerName;
 
+use crate::security::scram::ScramClient;
+use crate::security::{InterBrokerLogin, Mechanism};
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::shard::Shard;
 
@@ -105,10 +111,81 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
     Ok(response)
 }
 
-/// Connects to another broker's replication port at `address` (host:port) within
-/// `CONNECT_TIMEOUT`, then, when the inter-broker listener speaks TLS, shakes hands
-/// within as long again: the broker's certificate must name `host`.
+/// Connects to another broker's replication port at `address` (host:port) and does
+/// what the inter-broker listener asks: a TLS handshake (the broker's certificate must
+/// name `host`), a SASL login, each within `CONNECT_TIMEOUT`.
 pub async fn connect(shard: &Shard, address: &str) -> io::Result<Stream> {
+    let mut stream = open(shard, address).await?;
+    let login = shard.snapshot().broker.inter_broker_login.clone();
+    if let Some(login) = login {
+        let logged_in = async { Ok(log_in(&mut stream, &login).await) };
+        match glommio::timer::timeout(CONNECT_TIMEOUT, logged_in).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no SASL login in time",
+                ))
+            }
+        }
+    }
+    Ok(stream)
+}
+
+/// Logs in as `login` says (SaslHandshake v1, then SaslAuthenticate v2 once for PLAIN,
+/// twice for SCRAM); the other broker's refusal is an error.
+async fn log_in(stream: &mut Stream, login: &InterBrokerLogin) -> io::Result<()> {
+    let refused = |what: String| io::Error::new(io::ErrorKind::PermissionDenied, what);
+    let mechanism = login.mechanism.name();
+    let handshake =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+    let answer: SaslHandshakeResponse =
+        exchange(stream, (ApiKey::SaslHandshake, 1), 1, &handshake).await?;
+    if answer.error_code != 0 {
+        return Err(refused(format!(
+            "SASL {mechanism}: error code {}",
+            answer.error_code
+        )));
+    }
+    let mut correlation = 1;
+    let mut send = async |bytes: Vec<u8>| -> io::Result<Bytes> {
+        correlation += 1;
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+        let answer: SaslAuthenticateResponse =
+            exchange(stream, (ApiKey::SaslAuthenticate, 2), correlation, &request).await?;
+        match answer.error_code {
+            0 => Ok(answer.auth_bytes),
+            code => Err(refused(format!(
+                "SASL {mechanism} login as {}: error code {code} ({})",
+                login.username,
+                answer.error_message.as_deref().unwrap_or_default()
+            ))),
+        }
+    };
+    match login.mechanism {
+        Mechanism::Scram(scram) => {
+            let (client, first) = ScramClient::first(scram, &login.username)?;
+            let server_first = send(first).await?;
+            let (last, expected) = client
+                .last(&server_first, &login.password)
+                .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+            if send(last).await? != expected {
+                return Err(refused(
+                    "the other broker's SCRAM signature is wrong".to_string(),
+                ));
+            }
+        }
+        _ => {
+            let message = format!("\0{}\0{}", login.username, login.password);
+            send(message.into_bytes()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects within `CONNECT_TIMEOUT`, then shakes hands within as long again when the
+/// inter-broker listener speaks TLS.
+async fn open(shard: &Shard, address: &str) -> io::Result<Stream> {
     let stream = TcpStream::connect_timeout(address, CONNECT_TIMEOUT)
         .await
         .map_err(io::Error::from)?;

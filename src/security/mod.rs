@@ -114,6 +114,26 @@ impl ListenerSecurity {
     }
 }
 
+/// How a broker logs in to the other brokers' replication ports when the inter-broker
+/// listener speaks SASL: `sasl.mechanism.inter.broker.protocol`, and the `username` and
+/// `password` options of that listener's JAAS config for the mechanism. The password is
+/// never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InterBrokerLogin {
+    pub mechanism: Mechanism,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for InterBrokerLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterBrokerLogin")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The principal of a user who logged in, as ACLs and `super.users` name it.
 pub fn user_principal(user: &str) -> String {
     format!("User:{user}")

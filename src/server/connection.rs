@@ -50,7 +50,7 @@ pub struct Security {
 
 /// Serves one connection of client listener `listener` (its security settings apply,
 /// with `security`; on a TLS listener the handshake comes first), or with `None`, of a
-/// replication port (other brokers', who log in to nothing).
+/// replication port (other brokers', who log in as the inter-broker listener asks).
 pub async fn serve(
     shard: Rc<Shard>,
     stream: TcpStream,
@@ -78,13 +78,11 @@ pub async fn serve(
         },
     };
     let oauth = security.oauth;
-    let login = match peer.internal {
-        true => None,
-        false => Login::new(
-            shard.snapshot().broker.security_of(&peer.listener),
-            oauth.clone(),
-        ),
-    };
+    // A replication port asks for what the inter-broker listener asks for.
+    let login = Login::new(
+        shard.snapshot().broker.security_of(&peer.listener),
+        oauth.clone(),
+    );
     let activity = Activity::new();
     let Some(tls) = security.tls else {
         let wire = Wire { socket, tls: false };

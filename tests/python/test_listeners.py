@@ -7,17 +7,19 @@ and kafka-python."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
 
 from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
-from conftest import free_ports
+from conftest import free_ports, shoal_bin
 from pki import Pki
 from test_quorum import describe_cluster, wait_for
 from test_replication import cluster_admin, full_isr
-from test_sasl import JAAS, login_conf
+from test_sasl import JAAS, inter_broker_login, login_conf, sasl_settings
 from test_tls import AUTHORIZER
 
 
@@ -163,3 +165,51 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
                 [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
     got = consume_all(brokers[2], topic, [0, 1], **tls)
     assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+
+
+def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sasl(start_broker):
+    """Three nodes whose one client listener speaks SASL_PLAINTEXT, with an authorizer:
+    brokers log in to each other's replication ports with PLAIN as `broker`, a super user
+    (ANONYMOUS may not replicate), and acks=all from three replicas works."""
+    controller_ports, client_ports = free_ports(3), free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    brokers = [start_broker({
+        **sasl_settings(**inter_broker_login("bob")),
+        "node.id": i + 1,
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "broker.session.timeout.ms": 2000,
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": "User:bob;User:admin",
+    }) for i in range(3)]
+    sasl = login_conf("admin")
+    each = [admin(b, bootstrap_servers=f"127.0.0.1:{p}", **sasl) for b, p in zip(brokers, client_ports)]
+    wait_for("every node listing the three brokers",
+             lambda: all(len(x.list_topics(timeout=10).brokers) == 3 for x in each))
+    everyone = ",".join(f"127.0.0.1:{p}" for p in client_ports)
+    a = admin(brokers[0], bootstrap_servers=everyone, **sasl)
+    topic = unique_topic("sasl-rf3")
+    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "3"})], operation_timeout=20))
+    produce_all(producer(brokers[0], acks="all", bootstrap_servers=everyone, **sasl), topic,
+                [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
+    got = consume_all(brokers[2], topic, [0, 1], **sasl)
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+
+
+def test_a_sasl_inter_broker_listener_without_a_login_for_the_brokers_stops_the_start(tmp_path):
+    argv = [str(shoal_bin()), "serve"]
+    settings = {**sasl_settings(), "listeners": "SASL_PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:19093",
+                "controller.listener.names": "CONTROLLER", "log.dirs": str(tmp_path),
+                "controller.quorum.voters": "1@127.0.0.1:19093,2@127.0.0.1:19094"}
+    for key, value in settings.items():
+        argv += ["--override", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+    done = subprocess.run(argv, capture_output=True, timeout=60, env=env)
+    assert done.returncode != 0
+    assert b"sasl.mechanism.inter.broker.protocol" in done.stderr, done.stderr
+    argv += ["--override", "sasl.mechanism.inter.broker.protocol=PLAIN"]
+    done = subprocess.run(argv, capture_output=True, timeout=60, env=env)
+    assert done.returncode != 0
+    assert b'username="..." and password="..." options' in done.stderr, done.stderr
+    assert b"secret" not in done.stderr

@@ -52,6 +52,16 @@ def sasl_settings(**extra) -> dict:
     }
 
 
+def inter_broker_login(user: str, listener: str = "sasl_plaintext") -> dict:
+    """Settings with which brokers log in to each other as `user`, with PLAIN: Kafka's
+    `sasl.mechanism.inter.broker.protocol`, and the listener's PLAIN login module with its
+    `username` and `password` options besides its users."""
+    options = f'username="{user}" password="{PASSWORDS[user]}" '
+    module = JAAS.replace(" required ", f" required {options}", 1)
+    return {"sasl.mechanism.inter.broker.protocol": "PLAIN",
+            f"listener.name.{listener}.plain.sasl.jaas.config": module}
+
+
 def login_conf(user: str, mechanism: str = "PLAIN", password: str | None = None) -> dict:
     """confluent-kafka settings for logging in as `user`."""
     return {
@@ -378,14 +388,16 @@ def test_a_cluster_shares_its_scram_users_and_runs_transactions_across_brokers(s
     """Three nodes with SASL_PLAINTEXT client listeners: a SCRAM user created through one
     broker logs in on every broker (the credential is the quorum's), and a transaction whose
     partitions are led by all three commits (the coordinator's markers reach the other
-    brokers, whose client listeners would ask for a login, on their replication ports)."""
+    brokers on their replication ports, where brokers log in as the inter-broker listener
+    asks: with PLAIN, as admin)."""
     from conftest import free_ports
     from confluent_kafka import Consumer, Producer, TopicPartition
     from test_quorum import wait_for
 
     ports = free_ports(3)
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
-    brokers = [start_broker({**sasl_settings(), "node.id": i + 1, "controller.quorum.voters": voters,
+    brokers = [start_broker({**sasl_settings(**inter_broker_login("admin")), "node.id": i + 1,
+                             "controller.quorum.voters": voters,
                              "listeners": f"SASL_PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}",
                              "controller.listener.names": "CONTROLLER", "broker.session.timeout.ms": 2000})
                for i, port in enumerate(ports)]
