@@ -184,6 +184,8 @@ pub struct BrokerConfig {
     pub sasl_enabled_mechanisms: Vec<crate::security::Mechanism>,
     /// `sasl.mechanism.inter.broker.protocol`.
     pub sasl_mechanism_inter_broker: crate::security::Mechanism,
+    /// With a quorum whose controller listener speaks SSL: its TLS settings.
+    pub controller_tls: Option<crate::security::tls::TlsSettings>,
     /// With a quorum and a SASL inter-broker listener: how this broker logs in to the
     /// others' replication ports.
     pub inter_broker_login: Option<crate::security::InterBrokerLogin>,
@@ -304,6 +306,7 @@ impl Default for BrokerConfig {
             sasl_enabled_mechanisms: super::sasl::default_mechanisms(),
             sasl_mechanism_inter_broker: crate::security::Mechanism::Gssapi,
             inter_broker_login: None,
+            controller_tls: None,
             connection_failed_authentication_delay_ms: 100,
             client_security: BTreeMap::from([(
                 "PLAINTEXT".to_string(),
@@ -615,6 +618,7 @@ impl BrokerConfig {
         }
         config.client_security = client_security;
         config.inter_broker_login = super::sasl::inter_broker_login(&config)?;
+        config.controller_tls = kraft::controller_tls(&config)?;
         if config.metrics_ssl_enabled {
             let metrics = Listener {
                 name: METRICS_LISTENER.to_string(),

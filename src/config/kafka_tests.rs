@@ -225,10 +225,10 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
         &[
             "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
         ],
         "listeners",
-        "a PLAINTEXT controller listener",
+        "a PLAINTEXT or SSL controller listener",
     );
     refused(
         &["listeners=INTERNAL://:9092"],
@@ -549,4 +549,37 @@ fn brokers_log_in_to_each_other_as_the_inter_broker_listener_asks() {
     // A cluster of one has no other broker to log in to.
     let alone = with_overrides(&[quorum[0], quorum[1], quorum[3], module]).unwrap();
     assert!(alone.inter_broker_login.is_none());
+}
+
+#[test]
+fn a_quorums_controller_listener_may_speak_ssl() {
+    let c = with_overrides(&[
+        "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193",
+        "ssl.keystore.type=PEM",
+        "listener.name.controller.ssl.keystore.location=/etc/shoal/controller.pem",
+    ])
+    .unwrap();
+    let keystore = c.controller_tls.expect("TLS settings").keystore;
+    assert_eq!(
+        keystore,
+        crate::security::tls::Keystore::File("/etc/shoal/controller.pem".into())
+    );
+    // A broker-only node dials the voters as the map says; SASL is not served there.
+    let error = with_overrides(&[
+        "process.roles=broker",
+        "node.id=4",
+        "listeners=PLAINTEXT://127.0.0.1:9092",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+        "controller.quorum.voters=1@127.0.0.1:9093",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("PLAINTEXT or SSL for controller listener CONTROLLER"),
+        "{error}"
+    );
 }

@@ -2,10 +2,10 @@
 //! `listener.security.protocol.map`, `inter.broker.listener.name`,
 //! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
 //! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
-//! for something shoal cannot be yet (a TLS controller listener) stops with a message
+//! for something shoal cannot be yet (a SASL controller listener) stops with a message
 //! instead of running as something else.
 //!
-//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT, client
+//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT or SSL, client
 //! listeners any of Kafka's four protocols (their SASL and TLS settings checked); a broker
 //! has at least one listener for clients, every listener that is not a controller listener
 //! is one, and `inter.broker.listener.name` names one of them. A node that is both broker and controller,
@@ -227,12 +227,12 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
         })?;
         let controller = k.is_controller_listener(&listener.name);
         let served = match SecurityProtocol::parse(&protocol) {
-            Some(SecurityProtocol::Plaintext) => true,
+            Some(SecurityProtocol::Plaintext | SecurityProtocol::Ssl) => true,
             Some(_) => !controller,
             None => false,
         };
         if !served {
-            let expected = "a PLAINTEXT controller listener";
+            let expected = "a PLAINTEXT or SSL controller listener";
             return Err(invalid(
                 "listeners",
                 &listener.to_string(),
@@ -427,4 +427,39 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
         ));
     }
     notices
+}
+
+/// With a quorum, the controller listener's TLS settings when it speaks SSL (the first
+/// of `controller.listener.names`, as the protocol map names it, on a broker-only node
+/// too): the peers' connections to this node and this node's to them use them.
+pub(crate) fn controller_tls(
+    c: &BrokerConfig,
+) -> Result<Option<crate::security::tls::TlsSettings>, ConfigError> {
+    let k = &c.kraft;
+    let Some(name) = k.controller_listener_names.first() else {
+        return Ok(None);
+    };
+    if c.quorum_peers().is_none() {
+        return Ok(None);
+    }
+    match k.security_protocol(name) {
+        SecurityProtocol::Plaintext => Ok(None),
+        SecurityProtocol::Ssl => {
+            let listener = super::listener::Listener {
+                name: name.clone(),
+                host: String::new(),
+                port: 0,
+            };
+            Ok(Some(super::ssl::listener_tls(c, &listener, false)?))
+        }
+        _ => Err(invalid(
+            "listener.security.protocol.map",
+            &render_protocol_map(k),
+            format!(
+                "PLAINTEXT or SSL for controller listener {name}: shoal does not serve {} \
+                 between the quorum's nodes yet",
+                k.protocol(name).unwrap_or_default()
+            ),
+        )),
+    }
 }

@@ -3,24 +3,21 @@
 //! WriteTxnMarkers to partition leaders elsewhere (a connection per call).
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures::AsyncWriteExt;
 use glommio::net::TcpStream;
 use kafka_protocol::messages::{
     ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
     SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use rustls::pki_types::ServerName;
 
 use crate::security::scram::ScramClient;
 use crate::security::{InterBrokerLogin, Mechanism};
 use crate::server::frame::{read_frame, RequestBudget};
+pub use crate::server::stream::Stream;
 use crate::shard::Shard;
 
 /// The largest answer frame read.
@@ -30,63 +27,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a one-off call waits for its answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "shoal-broker";
-
-/// A connection to another broker: plain, or TLS when the inter-broker listener speaks
-/// TLS.
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    /// The socket frames may be read from directly (`read_frame`); none under TLS.
-    fn socket(&self) -> Option<RawFd> {
-        match self {
-            Stream::Plain(stream) => Some(stream.as_raw_fd()),
-            Stream::Tls(_) => None,
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(stream) => Pin::new(stream).poll_close(cx),
-            Stream::Tls(stream) => Pin::new(stream.as_mut()).poll_close(cx),
-        }
-    }
-}
 
 /// Sends one request on `stream` and reads its answer.
 pub async fn exchange<Q: Encodable, R: Decodable>(
@@ -193,27 +133,7 @@ async fn open(shard: &Shard, address: &str) -> io::Result<Stream> {
     let Some(tls) = shard.peer_tls() else {
         return Ok(Stream::Plain(stream));
     };
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let name = ServerName::try_from(host.to_string()).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("TLS server name {host}: {e}"),
-        )
-    })?;
-    let handshake = async {
-        Ok(futures_rustls::TlsConnector::from(tls)
-            .connect(name, stream)
-            .await)
-    };
-    match glommio::timer::timeout(CONNECT_TIMEOUT, handshake).await {
-        Ok(Ok(stream)) => Ok(Stream::Tls(Box::new(stream))),
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "no TLS handshake in time",
-        )),
-    }
+    Stream::dial_tls(stream, tls, address, CONNECT_TIMEOUT).await
 }
 
 /// One request to the broker at `address` on a connection of its own, answered within

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod quotas;
 pub mod sasl;
 pub mod sendfile;
+pub mod stream;
 pub mod tls;
 pub mod watch;
 

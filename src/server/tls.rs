@@ -77,14 +77,15 @@ fn files(settings: &TlsSettings) -> Vec<PathBuf> {
     files
 }
 
-/// The TLS a broker dials other brokers with when the inter-broker listener speaks TLS:
-/// their certificates must chain to its truststore and name the host they registered,
-/// and its keystore is this broker's certificate, for a listener that asks for one.
+/// The TLS a node dials the others with when the listener they meet on (the
+/// inter-broker listener, the controller listener) speaks TLS: their certificates must
+/// chain to its truststore and name the host dialled, and its keystore is this node's
+/// certificate, for a listener that asks for one.
 pub fn peer_client(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
     let (material, keystore) = material(settings)?;
     let trust = material.trust.as_deref().context(
-        "the inter-broker listener speaks TLS: its ssl.truststore.location (or \
-         ssl.truststore.certificates) must name the CA other brokers' certificates chain to",
+        "ssl.truststore.location (or ssl.truststore.certificates) must name the CA the other \
+         nodes' certificates chain to: this node dials them over TLS",
     )?;
     let identity = (
         &material.chain[..],

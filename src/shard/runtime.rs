@@ -68,6 +68,20 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         .with_default_overrides(&defaults)?
         .with_dynamic_overrides(&own)?;
     let shard_count = config.cores;
+    // The controller listener's TLS, read (like the client listeners' below) before
+    // anything binds.
+    let mut quorum_tls = match &broker.controller_tls {
+        Some(settings) => {
+            let read = || -> anyhow::Result<crate::quorum::member::QuorumTls> {
+                Ok(crate::quorum::member::QuorumTls {
+                    accept: crate::server::tls::Tls::load(settings)?,
+                    dial: Arc::new(crate::server::tls::peer_client(settings)?),
+                })
+            };
+            Some(read().context("the controller listener's TLS")?)
+        }
+        None => None,
+    };
     let clients = claim_client_listeners(&config, &broker)?;
     // The first client listener's address is the one the ready line names.
     let address = clients[0].port.address;
@@ -162,6 +176,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             replication_ports: replication_ports.clone(),
             replication_keys: replication_keys.clone(),
             peer_tls: peer_tls.clone(),
+            quorum_tls: if index == 0 { quorum_tls.take() } else { None },
         };
         // Dropped unused when the executor cannot start: the coordinator hears of it.
         let started = StartGuard {
@@ -406,6 +421,8 @@ struct Listeners {
     replication_keys: crate::server::ListenerKeys,
     /// How this shard dials other brokers' replication ports over TLS.
     peer_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Shard 0's: the controller listener's TLS, when it speaks SSL.
+    quorum_tls: Option<crate::quorum::member::QuorumTls>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -461,7 +478,8 @@ async fn run_shard(
     }
     // A stop during recovery ends it between two awaits, as a crash there would, and
     // the next start recovers again.
-    let started = start(&shard, snapshot, &listeners.replication_ports);
+    let quorum_tls = listeners.quorum_tls.clone();
+    let started = start(&shard, snapshot, &listeners.replication_ports, quorum_tls);
     if let Some(started) = shard.unless_stopping(started).await {
         started?;
         listen_and_serve(&shard, listeners, events).await?;
@@ -480,13 +498,14 @@ async fn start(
     shard: &Rc<Shard>,
     snapshot: Snapshot,
     replication_ports: &[u16],
+    quorum_tls: Option<crate::quorum::member::QuorumTls>,
 ) -> anyhow::Result<()> {
     let index = shard.id.0;
     if index == 0 {
         shard.controller().set_aside_space().await;
         if let Some(peers) = snapshot.broker.quorum_peers() {
             shard.progress.stage("starting the metadata quorum member");
-            start_quorum(shard, &peers, replication_ports).await?;
+            start_quorum(shard, &peers, replication_ports, quorum_tls).await?;
         }
     }
     shard.progress.stage("opening partition logs");
@@ -522,6 +541,7 @@ async fn start_quorum(
     shard: &Rc<Shard>,
     peers: &crate::config::QuorumPeers,
     replication_ports: &[u16],
+    tls: Option<crate::quorum::member::QuorumTls>,
 ) -> anyhow::Result<()> {
     let address = resolve(&peers.listen)?;
     let bound = std::net::TcpListener::bind(address)
@@ -554,7 +574,7 @@ async fn start_quorum(
     };
     let member =
         crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;
-    member.start(shard, listener);
+    member.start(shard, listener, tls);
     shard.controller().set_quorum(shard, member);
     tracing::info!(listener = %address, voters = peers.voters.len(), "metadata quorum member started");
     Ok(())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import ssl
 import subprocess
 
 from confluent_kafka import Consumer, KafkaError
@@ -129,9 +131,10 @@ def test_a_cluster_tells_each_listener_its_brokers_and_replicates_on_the_inter_b
 
 
 def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_broker, tmp_path):
-    """Three nodes whose one client listener speaks SSL and asks every client for a
-    certificate, with an authorizer: replication goes over TLS too, and a follower is
-    the principal of its certificate (a super user here; ANONYMOUS may not replicate)."""
+    """Three nodes whose client and controller listeners speak SSL and ask every client
+    for a certificate, with an authorizer: the quorum's messages and replication go over
+    TLS too, and a follower is the principal of its certificate (a super user here;
+    ANONYMOUS may not replicate)."""
     pki = Pki(tmp_path / "pki")
     keystore = pki.keystore("broker", "/CN=broker", client=True)
     controller_ports, client_ports = free_ports(3), free_ports(3)
@@ -141,6 +144,7 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
         "listeners": f"SSL://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
         "controller.quorum.voters": voters,
         "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL",
         "broker.session.timeout.ms": 2000,
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(keystore),
@@ -165,6 +169,25 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
                 [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
     got = consume_all(brokers[2], topic, [0, 1], **tls)
     assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+    # The controller listener speaks TLS, and takes no one without a certificate.
+    assert tls_handshake(controller_ports[0], pki, (crt, key)) is not None
+    assert tls_handshake(controller_ports[0], pki, None) is None
+
+
+def tls_handshake(port: int, pki: Pki, certificate) -> str | None:
+    """The TLS version a connection to `port` speaks, or None when the handshake is
+    refused. TLS 1.2, where the server checks the client's certificate within the
+    handshake (under 1.3 it refuses one after the handshake is over)."""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if certificate:
+        context.load_cert_chain(*map(str, certificate))
+    try:
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                 server_hostname="127.0.0.1") as s:
+            return s.version()
+    except (ssl.SSLError, ConnectionError):
+        return None
 
 
 def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sasl(start_broker):

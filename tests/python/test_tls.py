@@ -322,7 +322,7 @@ def test_plaintext_and_tls_clients_on_the_wrong_listener_are_closed(start_broker
     # In a quorum, brokers dial each other over TLS too, and check each other's certificates.
     ({"listeners": "SSL://127.0.0.1:0,CONTROLLER://127.0.0.1:19093", "controller.listener.names": "CONTROLLER",
       "controller.quorum.voters": "1@127.0.0.1:19093,2@127.0.0.1:19094"},
-     "must name the CA other brokers' certificates chain to"),
+     "must name the CA the other nodes' certificates chain to"),
 ])
 def test_tls_settings_that_cannot_work_stop_the_broker(tmp_path, pki, settings, expected):
     from conftest import shoal_bin

@@ -199,8 +199,18 @@ pub struct Timing {
     pub leader_rebalance: Option<Duration>,
 }
 
+/// The controller listener's TLS, when it speaks SSL: how peers' connections are
+/// accepted, and how this node dials its peers.
+#[derive(Clone)]
+pub struct QuorumTls {
+    pub accept: crate::server::tls::Tls,
+    pub dial: std::sync::Arc<rustls::ClientConfig>,
+}
+
 pub struct Member {
     registration: Registration,
+    /// How peers are dialled when the controller listener speaks TLS (set by `start`).
+    dial_tls: RefCell<Option<std::sync::Arc<rustls::ClientConfig>>>,
     /// Whether this node votes (`process.roles` has `controller`), and whether it
     /// registers as a broker (has `broker`).
     voter: bool,
@@ -354,6 +364,7 @@ impl Member {
             inbound: RefCell::new(Vec::new()),
             arrived: Event::default(),
             peers: RefCell::new(peers),
+            dial_tls: RefCell::new(None),
             shard: RefCell::new(None),
             next_voter: Cell::new(0),
             heard: RefCell::new(BTreeMap::new()),
@@ -367,12 +378,23 @@ impl Member {
     }
 
     /// Starts the member's tasks on this shard: Raft's, the listener's, and one per peer.
-    pub fn start(self: &Rc<Self>, shard: &Rc<Shard>, listener: TcpListener) {
+    pub fn start(
+        self: &Rc<Self>,
+        shard: &Rc<Shard>,
+        listener: TcpListener,
+        tls: Option<QuorumTls>,
+    ) {
         *self.shard.borrow_mut() = Some(Rc::clone(shard));
+        let (accept, dial) = match tls {
+            Some(tls) => (Some(tls.accept), Some(tls.dial)),
+            None => (None, None),
+        };
+        *self.dial_tls.borrow_mut() = dial.clone();
         glommio::spawn_local(Rc::clone(self).run(Rc::clone(shard))).detach();
-        glommio::spawn_local(Rc::clone(self).accept(Rc::clone(shard), listener)).detach();
+        glommio::spawn_local(Rc::clone(self).accept(Rc::clone(shard), listener, accept)).detach();
         for peer in self.peers.borrow().iter() {
-            glommio::spawn_local(peers::send_to(Rc::clone(peer), Rc::clone(shard))).detach();
+            let sending = peers::send_to(Rc::clone(peer), Rc::clone(shard), dial.clone());
+            glommio::spawn_local(sending).detach();
         }
     }
 

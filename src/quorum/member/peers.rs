@@ -6,8 +6,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
@@ -17,6 +17,7 @@ use super::{raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_M
 use super::{PEER_QUEUE_MAX, RECONNECT_PAUSE};
 use crate::quorum::codec;
 use crate::server::frame::{read_frame, RequestBudget};
+use crate::server::stream::Stream;
 use crate::shard::{Event, Shard};
 
 pub(super) struct Peer {
@@ -76,7 +77,8 @@ impl Member {
             }
             let peer = Peer::new(id, address);
             if let Some(shard) = &shard {
-                glommio::spawn_local(send_to(Rc::clone(&peer), Rc::clone(shard))).detach();
+                let dial = self.dial_tls.borrow().clone();
+                glommio::spawn_local(send_to(Rc::clone(&peer), Rc::clone(shard), dial)).detach();
             }
             peers.push(peer);
         }
@@ -97,7 +99,14 @@ impl Member {
 
     /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
     /// few voters, and anyone else who connects must not hold its descriptors or tasks.
-    pub(super) async fn accept(self: Rc<Self>, shard: Rc<Shard>, listener: TcpListener) {
+    /// With `tls`, each connection speaks TLS first (the handshake within
+    /// `CONNECT_TIMEOUT`), and a peer the listener's `ssl.client.auth` refuses is closed.
+    pub(super) async fn accept(
+        self: Rc<Self>,
+        shard: Rc<Shard>,
+        listener: TcpListener,
+        mut tls: Option<crate::server::tls::Tls>,
+    ) {
         let open = Rc::new(Cell::new(0usize));
         loop {
             match shard.unless_stopping(listener.accept()).await {
@@ -110,8 +119,20 @@ impl Member {
                     open.set(open.get() + 1);
                     let (member, shard, open) =
                         (Rc::clone(&self), Rc::clone(&shard), Rc::clone(&open));
+                    let acceptor = tls.as_mut().map(|tls| tls.accept().acceptor);
                     glommio::spawn_local(async move {
-                        member.receive(shard, stream).await;
+                        let stream = match acceptor {
+                            None => Ok(Stream::Plain(stream)),
+                            Some(acceptor) => {
+                                Stream::accept_tls(stream, acceptor, CONNECT_TIMEOUT).await
+                            }
+                        };
+                        match stream {
+                            Ok(stream) => member.receive(shard, stream).await,
+                            Err(error) => {
+                                tracing::debug!(%error, "metadata quorum peer's TLS handshake failed")
+                            }
+                        }
                         open.set(open.get() - 1);
                     })
                     .detach();
@@ -133,15 +154,15 @@ impl Member {
     /// Reads a peer's messages until it closes. A frame that does not decode, a message
     /// that is not from a voter to this one, or `INBOUND_IDLE` without a frame closes
     /// it (a peer with something to say dials again).
-    async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: TcpStream) {
-        let socket = stream.as_raw_fd();
-        if crate::server::sendfile::set_nonblocking(socket).is_err() {
+    async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: Stream) {
+        let socket = stream.socket();
+        if socket.is_some_and(|socket| crate::server::sendfile::set_nonblocking(socket).is_err()) {
             return;
         }
         let budget = RequestBudget::new(None);
         let me = raft_id(self.registration.node);
         loop {
-            let read = read_frame(&mut stream, Some(socket), FRAME_MAX, &budget);
+            let read = read_frame(&mut stream, socket, FRAME_MAX, &budget);
             let idle = async {
                 glommio::timer::sleep(INBOUND_IDLE).await;
                 Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle"))
@@ -183,10 +204,14 @@ impl Member {
     }
 }
 
-/// Sends a peer's queued messages over one connection, made again when it breaks.
-/// Messages queued while it cannot be reached are dropped: Raft sends again.
-pub(super) async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
-    let mut stream: Option<TcpStream> = None;
+/// Sends a peer's queued messages over one connection (TLS with `tls`), made again when
+/// it breaks. Messages queued while it cannot be reached are dropped: Raft sends again.
+pub(super) async fn send_to(
+    peer: Rc<Peer>,
+    shard: Rc<Shard>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) {
+    let mut stream: Option<Stream> = None;
     loop {
         if peer.retired.get() {
             return;
@@ -200,17 +225,11 @@ pub(super) async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
         }
         if stream.is_none() {
             match shard
-                .unless_stopping(TcpStream::connect_timeout(
-                    peer.address.as_str(),
-                    CONNECT_TIMEOUT,
-                ))
+                .unless_stopping(dial(&peer.address, tls.clone()))
                 .await
             {
                 None => return,
-                Some(Ok(connected)) => {
-                    let _ = connected.set_nodelay(true);
-                    stream = Some(connected);
-                }
+                Some(Ok(connected)) => stream = Some(connected),
                 Some(Err(error)) => {
                     tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
                     peer.queue.borrow_mut().clear();
@@ -241,5 +260,16 @@ pub(super) async fn send_to(peer: Rc<Peer>, shard: Rc<Shard>) {
                 stream = None;
             }
         }
+    }
+}
+
+/// Connects to a peer within `CONNECT_TIMEOUT`, and with `tls` shakes hands within as
+/// long again.
+async fn dial(address: &str, tls: Option<Arc<rustls::ClientConfig>>) -> std::io::Result<Stream> {
+    let connected = TcpStream::connect_timeout(address, CONNECT_TIMEOUT).await?;
+    let _ = connected.set_nodelay(true);
+    match tls {
+        None => Ok(Stream::Plain(connected)),
+        Some(tls) => Stream::dial_tls(connected, tls, address, CONNECT_TIMEOUT).await,
     }
 }
