@@ -151,6 +151,30 @@ def cluster_overview() -> list[dict]:
             q(f"max by (instance) (kafka_server_replicafetchermanager_maxlag{{{SEL}}})", "{{instance}}"),
         ], w=8, description="Records the furthest-behind follower on each broker lacks behind its leader's "
                             "high watermark."),
+        *client_quotas(),
+    ]
+
+
+def client_quotas() -> list[dict]:
+    """Kafka's quota families: each client (user, client id) a quota applies to, as the
+    broker measures it over the quota windows; none without quotas."""
+    by_client = "sum by (user, client_id)"
+    return [
+        series("Client quotas: bytes per second", [
+            q(f"{by_client} (kafka_server_produce_byte_rate{{{SEL}}})", "produce {{user}} {{client_id}}"),
+            q(f"{by_client} (kafka_server_fetch_byte_rate{{{SEL}}})", "fetch {{user}} {{client_id}}"),
+        ], unit="Bps", w=8, description="Produce and fetch bytes of each client under producer_byte_rate or "
+                                         "consumer_byte_rate, summed over the brokers (each enforces its share)."),
+        series("Client quotas: request time", [
+            q(f"{by_client} (kafka_server_request_request_time{{{SEL}}})", "{{user}} {{client_id}}"),
+        ], unit="percent", w=8, description="Each client's handler time under request_percentage, in percent "
+                                             "of one thread (100 = a whole core)."),
+        series("Client quotas: throttle time", [
+            q(f"max by (user, client_id) (kafka_server_{kind}_throttle_time{{{SEL}}})",
+              f"{kind} {{{{user}}}} {{{{client_id}}}}")
+            for kind in ("produce", "fetch", "request")
+        ], unit="ms", w=8, description="Mean time a client was throttled (its connection muted, and told in "
+                                        "throttle_time_ms) over the quota windows: above zero, it is over quota."),
     ]
 
 
@@ -353,7 +377,8 @@ def dashboards() -> dict[str, dict]:
             consumer_groups(), [group_var]),
         "cluster-overview.json": dashboard(
             "shoal-cluster", "shoal / Cluster overview",
-            "Brokers, throughput, requests and latency per API, partition health, connections.",
+            "Brokers, throughput, requests and latency per API, partition health, connections, "
+            "replication, the metadata quorum and client quotas.",
             cluster_overview(), []),
         "topics.json": dashboard(
             "shoal-topics", "shoal / Topics", "Per-topic rates and sizes.", topics(), [topic_var]),

@@ -110,6 +110,10 @@ def test_every_dashboard_panel_shows_data_from_a_live_broker(start_broker, tmp_p
                  for name, d in prom.dashboards().items() for var, label, selector in prom.variable_queries(d)]
     assert len(queries) >= 30, queries
     broker = start_broker()
+    # Quotas far above the load, so that the client quota families have series.
+    from test_quotas import alter
+    roomy = {"producer_byte_rate": 1e12, "consumer_byte_rate": 1e12, "request_percentage": 1e6}
+    assert alter(broker, {"client-id": None}, roomy) == (0, None)
     topics = {unique_topic("prom-a"): 4, unique_topic("prom-b"): 3}
     for name, partitions in topics.items():
         create_topic(broker, name, partitions=partitions)
