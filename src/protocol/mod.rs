@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod fetch;
+pub mod throttle;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};

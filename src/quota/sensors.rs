@@ -124,9 +124,15 @@ pub fn record(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) 
     throttle_ms(observed, applied.bound, span)
 }
 
-/// `record`, and when the client must wait, `throttled` too: the wait in ms.
+/// `record`, and when the client must wait, `throttled` too: the wait in ms. Kafka
+/// bounds the request and connection quotas' waits at one quota window (its
+/// `boundedThrottleTime`); the byte and mutation quotas' are not bounded.
 pub fn charge(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) -> u64 {
     let wait = record(kind, applied, value, windows);
+    let wait = match kind {
+        QuotaKind::Request | QuotaKind::ConnectionCreation => wait.min(windows.window_ms),
+        _ => wait,
+    };
     if wait > 0 {
         throttled(kind, applied, wait, windows);
     }

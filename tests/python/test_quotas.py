@@ -10,6 +10,7 @@ allows, give or take the two windows the broker forgets."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -256,17 +257,31 @@ def test_a_mutation_quota_refuses_topics_once_over_and_throttles_older_versions(
 
 
 def test_a_request_quota_counts_a_clients_time_on_the_shard(start_broker):
+    """Over its request_percentage, a client is told so in its responses' throttle_time_ms
+    (here Metadata's, encoded by kafka-python), and the quota's families show it."""
+    from kafka.protocol.metadata import MetadataRequest, MetadataResponse
+
     b = start_broker(WINDOWS)
     # 1 % of a shard: 10 ms a second. Metadata requests, one after another, take more.
     assert alter(b, {"client-id": "shoal-tests"}, {"request_percentage": 1.0}) == (0, None)
-    series = 'kafka_server_request_throttle_time{user="",client_id="shoal-tests"}'
     deadline = time.monotonic() + 30
+    throttled = []
     with kw.Conn(b.bootstrap) as c:
-        while scrape(b).get(series, 0) == 0:
+        for correlation in itertools.count(1):
             assert time.monotonic() < deadline, "no request of the client was throttled in 30 s"
-            for _ in range(50):
-                assert kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([]), timeout=30)).brokers
-    assert scrape(b)['kafka_server_request_request_time{user="",client_id="shoal-tests"}'] > 0
+            request = MetadataRequest(topics=[], allow_auto_topic_creation=False)
+            request.with_header(correlation_id=correlation, client_id="shoal-tests")
+            c.send_raw(request.encode(version=9, header=True, framed=True))
+            r = MetadataResponse.decode(c.recv_frame(timeout=30), version=9, header=True)
+            assert r.brokers, r
+            if r.throttle_time_ms > 0:
+                throttled.append(r.throttle_time_ms)
+                break
+    # At most one quota window (1 s here), as Kafka bounds a request quota's wait.
+    assert throttled and throttled[0] <= 1000, throttled
+    metrics = scrape(b)
+    assert metrics['kafka_server_request_throttle_time{user="",client_id="shoal-tests"}'] > 0
+    assert metrics['kafka_server_request_request_time{user="",client_id="shoal-tests"}'] > 0
 
 
 def test_an_ip_connection_rate_quota_closes_connections_over_it(start_broker):

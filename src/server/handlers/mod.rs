@@ -302,10 +302,10 @@ async fn handle_request(
     match ctx.request_quota() {
         None => dispatch(ctx, body).await,
         Some(quota) => {
-            let times = Rc::clone(&ctx.times);
+            let (times, api) = (Rc::clone(&ctx.times), (ctx.api_key, ctx.version));
             let (response, busy) = throttle::timed(dispatch(ctx, body)).await;
-            quota.count(busy, &times);
-            response
+            let wait = quota.count(busy, &times);
+            throttle::told(response, api, wait)
         }
     }
 }

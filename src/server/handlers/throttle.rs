@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
 use super::auth::only_allowed;
-use super::Ctx;
+use super::{Ctx, Response};
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
 use crate::quota::sensors::{self, Windows};
@@ -68,10 +71,27 @@ impl RequestQuota {
     /// Counts `busy`, the request's time on the shard, as Kafka counts a request
     /// handler thread's time: in percent of one second, so the rate is the percentage
     /// of one shard the client takes.
-    pub fn count(self, busy: Duration, times: &HandlerTimes) {
+    /// The throttle time in ms, which the connection mutes the channel for.
+    pub fn count(self, busy: Duration, times: &HandlerTimes) -> i32 {
         let value = busy.as_secs_f64() * 100.0;
         let wait = sensors::charge(QuotaKind::Request, &self.applied, value, self.windows);
         times.throttle(wait);
+        i32::try_from(wait).unwrap_or(i32::MAX)
+    }
+}
+
+/// `response` telling the client of a request quota's `wait` in its `throttle_time_ms`,
+/// as Kafka's responses do (the longer of it and a byte quota's). A fetch answered with
+/// file runs keeps its own (its byte quota's): its frame is not whole here.
+pub fn told(response: Response, (api_key, version): (ApiKey, i16), wait: i32) -> Response {
+    let tell = |frame: Bytes| {
+        let told = crate::protocol::throttle::with_throttle(api_key, version, &frame, wait);
+        told.unwrap_or(frame)
+    };
+    match response {
+        Response::Frame(frame) if wait > 0 => Response::Frame(tell(frame)),
+        Response::Last(frame) if wait > 0 => Response::Last(tell(frame)),
+        other => other,
     }
 }
 
