@@ -2,7 +2,9 @@
 //! windows of `window` each; a value counts in the window it was recorded in, windows
 //! older than all of them together are forgotten, and the rate is their sum over the
 //! time they span, never less than `samples - 1` whole windows (so a client's first
-//! burst is spread over that time, not measured over a few milliseconds).
+//! burst is spread over that time, not measured over a few milliseconds). And Kafka's
+//! token bucket (`TokenBucket`), which KIP-599's controller mutation quota is measured
+//! with.
 
 /// One window: when it began and what was recorded in it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -118,9 +120,78 @@ pub fn throttle_ms(observed: f64, bound: f64, span_ms: u64) -> u64 {
     wait.min(f64::from(i32::MAX)) as u64
 }
 
+/// Kafka's `TokenBucket`: it holds at most a burst of `bound` per second over the whole
+/// windows, starts full, refills at `bound` per second, and each use takes from it, down
+/// below zero (one request may go over); below zero, the client is over its quota.
+/// The burst follows the bound, which an operator may change.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last_ms: u64,
+    span_ms: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket of `bound` per second over `span_ms`.
+    pub fn full(bound: f64, span_ms: u64, now_ms: u64) -> TokenBucket {
+        TokenBucket {
+            tokens: bound * span_ms as f64 / 1000.0,
+            last_ms: now_ms,
+            span_ms,
+        }
+    }
+
+    fn burst(&self, bound: f64) -> f64 {
+        bound * self.span_ms as f64 / 1000.0
+    }
+
+    /// The tokens left at `now_ms`, refilled at `bound` per second since the last use.
+    pub fn tokens(&mut self, bound: f64, now_ms: u64) -> f64 {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.tokens = (self.tokens + bound * elapsed).min(self.burst(bound));
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens
+    }
+
+    /// Takes `value` (gives it back when negative), never above the burst.
+    pub fn take(&mut self, value: f64, bound: f64, now_ms: u64) {
+        self.tokens = (self.tokens(bound, now_ms) - value).min(self.burst(bound));
+    }
+}
+
+/// How long a bucket below zero takes to refill to zero at `bound` per second (Kafka's
+/// `ControllerMutationQuotaManager.throttleTimeMs`); 0 for one at or above zero.
+pub fn refill_ms(tokens: f64, bound: f64) -> u64 {
+    if tokens >= 0.0 {
+        return 0;
+    }
+    if bound <= 0.0 {
+        return i32::MAX as u64;
+    }
+    (-tokens / bound * 1000.0).round().min(f64::from(i32::MAX)) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_bucket_allows_a_burst_then_refills_at_the_bound() {
+        // 2 partitions a second over 10 s: a burst of 20.
+        let mut bucket = TokenBucket::full(2.0, 10_000, 0);
+        bucket.take(15.0, 2.0, 0);
+        assert_eq!(bucket.tokens(2.0, 0), 5.0);
+        // One request may take it below zero: 10 more leave -5, 2.5 s to refill.
+        bucket.take(10.0, 2.0, 0);
+        assert_eq!(refill_ms(bucket.tokens(2.0, 0), 2.0), 2500);
+        assert_eq!(refill_ms(bucket.tokens(2.0, 1000), 2.0), 1500);
+        // Never above the burst, however long it waits or what is given back.
+        assert_eq!(bucket.tokens(2.0, 100_000), 20.0);
+        bucket.take(-5.0, 2.0, 100_000);
+        assert_eq!(bucket.tokens(2.0, 100_000), 20.0);
+        assert_eq!(refill_ms(0.0, 2.0), 0);
+        assert_eq!(refill_ms(-1.0, 0.0), i32::MAX as u64);
+    }
 
     #[test]
     fn a_first_burst_is_spread_over_the_whole_windows() {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
-use super::rate::{throttle_ms, Sampled};
+use super::rate::{refill_ms, throttle_ms, Sampled, TokenBucket};
 use super::{Applied, QuotaKind};
 use crate::config::BrokerConfig;
 
@@ -57,6 +57,9 @@ struct Key {
 
 struct Sensor {
     used: Sampled,
+    /// A controller mutation quota's token bucket, which decides its waits (its rate is
+    /// the `mutation-rate` metric only).
+    bucket: TokenBucket,
     /// Each throttle time handed out, in ms.
     throttled: Sampled,
     bound: f64,
@@ -99,8 +102,10 @@ impl Table {
                 }
             }
         }
+        let span_ms = windows.samples as u64 * windows.window_ms;
         let sensor = self.sensors.entry(key).or_insert_with(|| Sensor {
             used: Sampled::new(windows.samples, windows.window_ms, now),
+            bucket: TokenBucket::full(bound, span_ms, now),
             throttled: Sampled::new(windows.samples, windows.window_ms, now),
             bound,
             last_ms: now,
@@ -119,9 +124,22 @@ pub fn record(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows) 
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let sensor = table.sensor(key(kind, applied), applied.bound, windows, now);
     sensor.used.record(value, now);
-    let observed = sensor.used.rate(now);
-    let span = sensor.used.span_ms(now);
-    throttle_ms(observed, applied.bound, span)
+    if kind == QuotaKind::ControllerMutation {
+        sensor.bucket.take(value, applied.bound, now);
+    }
+    sensor.wait(kind, now)
+}
+
+impl Sensor {
+    /// How long the client must wait now: for its bucket to refill to zero (controller
+    /// mutations), or for its rate to fall back to the bound.
+    fn wait(&mut self, kind: QuotaKind, now: u64) -> u64 {
+        if kind == QuotaKind::ControllerMutation {
+            return refill_ms(self.bucket.tokens(self.bound, now), self.bound);
+        }
+        let observed = self.used.rate(now);
+        throttle_ms(observed, self.bound, self.used.span_ms(now))
+    }
 }
 
 /// `record`, and when the client must wait, `throttled` too: the wait in ms. Kafka
@@ -145,9 +163,7 @@ pub fn wait_now(kind: QuotaKind, applied: &Applied, windows: Windows) -> u64 {
     let now = now_ms();
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let sensor = table.sensor(key(kind, applied), applied.bound, windows, now);
-    let observed = sensor.used.rate(now);
-    let span = sensor.used.span_ms(now);
-    throttle_ms(observed, applied.bound, span)
+    sensor.wait(kind, now)
 }
 
 /// Takes back `value` recorded for a request that was throttled instead of served
@@ -157,6 +173,9 @@ pub fn unrecord(kind: QuotaKind, applied: &Applied, value: f64, windows: Windows
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let sensor = table.sensor(key(kind, applied), applied.bound, windows, now);
     sensor.used.record(-value, now);
+    if kind == QuotaKind::ControllerMutation {
+        sensor.bucket.take(-value, applied.bound, now);
+    }
 }
 
 /// Notes a throttle time handed to the client (the `throttle-time` metric).

@@ -175,11 +175,15 @@ impl MutationQuota {
         true
     }
 
-    /// The throttle time to answer with; the connection is muted as long.
+    /// The throttle time to answer with; the connection is muted as long. As Kafka's
+    /// strict quota, a request that was refused nothing is not throttled, even if it
+    /// emptied the bucket: the next one is refused.
     pub fn finish(self, times: &HandlerTimes) -> i32 {
         let kind = QuotaKind::ControllerMutation;
-        let wait =
-            sensors::wait_now(kind, &self.applied, self.windows).max(self.refused_wait.get());
+        let wait = match self.strict {
+            true => self.refused_wait.get(),
+            false => sensors::wait_now(kind, &self.applied, self.windows),
+        };
         if wait > 0 {
             sensors::throttled(kind, &self.applied, wait, self.windows);
             times.throttle(wait);
