@@ -192,6 +192,9 @@ pub struct BrokerConfig {
     /// How long a failed login's answer (and the connection's close) waits, which
     /// slows a client guessing passwords.
     pub connection_failed_authentication_delay_ms: i32,
+    /// Failed logins a second one address may make before its new connections are
+    /// closed at accept (shoal's own); 0: no limit.
+    pub max_failed_authentication_rate_per_ip: i32,
     /// How clients of each client listener log in (from its security protocol and SASL
     /// settings), by listener name.
     pub client_security: BTreeMap<String, crate::security::ListenerSecurity>,
@@ -308,6 +311,7 @@ impl Default for BrokerConfig {
             inter_broker_login: None,
             controller_tls: None,
             connection_failed_authentication_delay_ms: 100,
+            max_failed_authentication_rate_per_ip: 10,
             client_security: BTreeMap::from([(
                 "PLAINTEXT".to_string(),
                 crate::security::ListenerSecurity::plaintext(),

@@ -1,6 +1,7 @@
 //! The broker keys that limit what clients take: connections (Kafka's
-//! `max.connections*`) and the windows client quotas are measured over
-//! (`quota.window.*`, `controller.quota.window.*`). Rows as `broker_keys`' table.
+//! `max.connections*`, and shoal's `max.failed.authentication.rate.per.ip`) and the
+//! windows client quotas are measured over (`quota.window.*`,
+//! `controller.quota.window.*`). Rows as `broker_keys`' table.
 
 use super::broker_keys::BrokerKey;
 use super::broker_values::parse_ip_overrides;
@@ -27,6 +28,17 @@ pub(crate) static LIMIT_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.max_connections_per_ip.to_string()),
+    },
+    BrokerKey {
+        // shoal's own: Kafka has only the failed login's delay.
+        name: "max.failed.authentication.rate.per.ip",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.max_failed_authentication_rate_per_ip = parse_int(k, v, 0, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.max_failed_authentication_rate_per_ip.to_string()),
     },
     BrokerKey {
         // Kafka sets no upper bound; each quota sensor holds this many windows.

@@ -74,7 +74,7 @@ struct Table {
 static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(Mutex::default);
 static START: LazyLock<Instant> = LazyLock::new(Instant::now);
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     START.elapsed().as_millis() as u64
 }
 

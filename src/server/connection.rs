@@ -117,6 +117,7 @@ pub async fn serve(
             Err(why) => {
                 shard.metrics.authentications_failed.add(1);
                 tracing::info!(host = %peer.host, "connection refused: {why}");
+                failed_login(&shard, &peer);
                 return;
             }
         }
@@ -226,6 +227,17 @@ impl Activity {
             }
             glommio::timer::sleep(due.saturating_duration_since(now).max(idle / 10)).await;
         }
+    }
+}
+
+/// Counts a failed login against the client's address
+/// (`max.failed.authentication.rate.per.ip`), saying so when it takes the address over.
+fn failed_login(shard: &Shard, peer: &Peer) {
+    let Ok(ip) = peer.host.trim_start_matches('/').parse() else {
+        return;
+    };
+    if super::quotas::failed_login(ip, &shard.snapshot().broker) {
+        tracing::info!(%ip, "failed logins from this address are over max.failed.authentication.rate.per.ip: its connections are closed at accept until they slow down");
     }
 }
 
@@ -343,6 +355,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 continue;
             }
             Step::Last(api, frame, delay) => {
+                failed_login(&shard, &peer);
                 let answer = delayed(Response::Last(frame), delay);
                 queue_answer(&shard, &queue, activity, api, answer, reserved).await;
                 return;

@@ -94,7 +94,9 @@ pub async fn serve(
             continue;
         }
         // Client listeners only: replication ports are other brokers'.
-        if name.is_some() && over_connection_rate(&shard, &stream) {
+        if name.is_some()
+            && (over_connection_rate(&shard, &stream) || over_failed_logins(&shard, &stream))
+        {
             continue;
         }
         let Some(slot) = admit(&shard, &stream).await else {
@@ -161,6 +163,19 @@ fn over_connection_rate(shard: &Shard, stream: &glommio::net::TcpStream) -> bool
     }
     tracing::debug!(ip = %peer.ip(), wait_ms = wait, "connection closed: its address is over its connection_creation_rate");
     true
+}
+
+/// Whether the connection's address failed too many logins lately
+/// (`max.failed.authentication.rate.per.ip`): it is closed at once.
+fn over_failed_logins(shard: &Shard, stream: &glommio::net::TcpStream) -> bool {
+    let Ok(peer) = stream.peer_addr() else {
+        return false;
+    };
+    let over = quotas::over_failed_logins(peer.ip(), &shard.snapshot().broker);
+    if over {
+        tracing::debug!(ip = %peer.ip(), "connection closed: its address failed too many logins lately");
+    }
+    over
 }
 
 /// Errors of accept(2) that last until something else frees descriptors or memory.

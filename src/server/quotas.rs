@@ -1,14 +1,18 @@
 //! Connection quotas, as Kafka's: `max.connections` for the broker and
 //! `max.connections.per.ip` (with `max.connections.per.ip.overrides`) per client
-//! address. The counts are the broker's, not a shard's (SO_REUSEPORT spreads one
-//! client's connections over the shards), so they sit behind one lock, taken only when
-//! a connection opens or closes, never on a request.
+//! address; and shoal's limit on failed logins per address. The counts are the
+//! broker's, not a shard's (SO_REUSEPORT spreads one client's connections over the
+//! shards), so they sit behind locks taken only when a connection opens or closes, or
+//! a login fails, never on a request.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{LazyLock, Mutex};
 
 use crate::config::BrokerConfig;
+use crate::quota::rate::Sampled;
+use crate::quota::sensors::{now_ms, Windows};
+use crate::quota::QuotaKind;
 
 #[derive(Default)]
 struct Counts {
@@ -67,9 +71,72 @@ impl Drop for Slot {
     }
 }
 
+/// Failed logins per client address (a SASL login refused, or a client certificate no
+/// mapping rule takes), measured as client quotas are (Kafka's sampled rate over
+/// `quota.window.*`). Only addresses that failed within the windows are kept.
+static FAILED: LazyLock<Mutex<HashMap<IpAddr, Sampled>>> = LazyLock::new(Mutex::default);
+
+/// Addresses followed at most: past it, a new one is followed once an old one's windows
+/// are empty (an attacker with many addresses cannot grow the table).
+const FAILED_ADDRESSES_MAX: usize = 100_000;
+
+/// Counts a failed login from `ip`; true when it takes the address over
+/// `max.failed.authentication.rate.per.ip`, from when its new connections are closed at
+/// accept (`over_failed_logins`) until its rate falls back.
+pub fn failed_login(ip: IpAddr, config: &BrokerConfig) -> bool {
+    let limit = f64::from(config.max_failed_authentication_rate_per_ip);
+    if limit <= 0.0 {
+        return false;
+    }
+    let now = now_ms();
+    let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+    if !failed.contains_key(&ip) && failed.len() >= FAILED_ADDRESSES_MAX {
+        failed.retain(|_, rate| rate.rate(now) > 0.0);
+        if failed.len() >= FAILED_ADDRESSES_MAX {
+            return false;
+        }
+    }
+    let windows = Windows::of(config, QuotaKind::ConnectionCreation);
+    let rate = failed
+        .entry(ip)
+        .or_insert_with(|| Sampled::new(windows.samples, windows.window_ms, now));
+    let before = rate.rate(now);
+    rate.record(1.0, now);
+    before <= limit && rate.rate(now) > limit
+}
+
+/// Whether `ip` is over `max.failed.authentication.rate.per.ip`: its connection is to be
+/// closed at once.
+pub fn over_failed_logins(ip: IpAddr, config: &BrokerConfig) -> bool {
+    let limit = f64::from(config.max_failed_authentication_rate_per_ip);
+    if limit <= 0.0 {
+        return false;
+    }
+    let mut failed = FAILED.lock().unwrap_or_else(|e| e.into_inner());
+    let now = now_ms();
+    failed
+        .get_mut(&ip)
+        .is_some_and(|rate| rate.rate(now) > limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_failing_logins_too_fast_is_refused_until_it_slows_down() {
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let mut config = BrokerConfig::default();
+        config.max_failed_authentication_rate_per_ip = 1;
+        // 11 windows of 1 s, at least 10 s: 10 failures are 1 a second, the 11th more.
+        assert!(!(0..10).any(|_| failed_login(ip, &config)));
+        assert!(!over_failed_logins(ip, &config));
+        assert!(failed_login(ip, &config));
+        assert!(over_failed_logins(ip, &config));
+        assert!(!failed_login(ip, &config), "said once, when it goes over");
+        config.max_failed_authentication_rate_per_ip = 0;
+        assert!(!over_failed_logins(ip, &config));
+    }
 
     #[test]
     fn limits_per_address_with_overrides_and_for_the_broker() {

@@ -532,3 +532,40 @@ def test_a_login_that_expires_closes_the_connection_and_may_be_renewed_only_as_t
         # Another mechanism than the login's is refused.
         assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("SCRAM-SHA-256"))).i16() == UNSUPPORTED_SASL_MECHANISM
         assert c.wait_closed() == b""
+
+
+def login_error(b) -> int | None:
+    """A PLAIN login as alice with a wrong password on a new connection: the error code
+    answered, or None when the connection is closed before it is answered."""
+    try:
+        with kw.Conn(b.bootstrap) as c:
+            assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+            return kw.Reader(c.request(SASL_AUTHENTICATE, 1, authenticate_v0(b"\0alice\0wrong"))).i16()
+    except (kw.Closed, ConnectionError):
+        return None
+
+
+def test_an_address_that_fails_logins_too_fast_is_shut_out_until_it_slows_down(start_broker):
+    """Over max.failed.authentication.rate.per.ip (1 a second here, over two windows of
+    1 s), an address's new connections are closed at accept, a right password or not,
+    until its failed logins slow down."""
+    b = start_broker(sasl_settings(**{"max.failed.authentication.rate.per.ip": "1",
+                                      "quota.window.num": "2", "quota.window.size.seconds": "1"}))
+    errors = []
+    while None not in errors:
+        assert len(errors) < 20, errors
+        errors.append(login_error(b))
+    assert set(errors[:-1]) == {SASL_AUTHENTICATION_FAILED} and len(errors) >= 3, errors
+    assert "are over max.failed.authentication.rate.per.ip" in b.log_text()
+    from test_quorum import wait_for
+
+    def logs_in() -> bool:
+        try:
+            with kw.Conn(b.bootstrap) as c:
+                plain_login(c, "alice", PASSWORDS["alice"])
+            return True
+        except (kw.Closed, ConnectionError):
+            return False
+    assert not logs_in()
+    # The windows pass without failures: the address is let in again.
+    wait_for("the address let in again", logs_in, deadline_s=10)
