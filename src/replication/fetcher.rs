@@ -126,6 +126,8 @@ impl Follow {
 /// same step, so `follow` never adds to a finished one) or the broker stops.
 async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
     let mut connection: Option<(peer::Stream, i32)> = None;
+    // Whether a refusal (TLS, login) was logged since the last connection made.
+    let mut warned = false;
     loop {
         if followed.partitions.borrow().is_empty() {
             let mut sources = shard.fetchers.sources.borrow_mut();
@@ -141,7 +143,25 @@ async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
             return;
         }
         if connection.is_none() {
-            connection = connect(&shard, source).await.map(|stream| (stream, 0));
+            match connect(&shard, source).await {
+                Some(Ok(stream)) => {
+                    connection = Some((stream, 0));
+                    warned = false;
+                }
+                Some(Err((address, error))) => {
+                    // A certificate or login the leader refuses is a setting to fix:
+                    // said once; an unreachable leader is only debug.
+                    use std::io::ErrorKind::{InvalidData, InvalidInput, PermissionDenied};
+                    let refused =
+                        matches!(error.kind(), InvalidData | InvalidInput | PermissionDenied);
+                    if refused && !std::mem::replace(&mut warned, true) {
+                        tracing::warn!(%address, %error, "the leader's replication port refuses this broker (TLS or login)");
+                    } else {
+                        tracing::debug!(%address, %error, "replication listener unreachable");
+                    }
+                }
+                None => {}
+            }
             if connection.is_none() && !pause(&shard, BACKOFF).await {
                 return;
             }
@@ -196,20 +216,22 @@ async fn pause(shard: &Shard, pause: Duration) -> bool {
         .is_some()
 }
 
-/// Connects to the leader shard's replication listener, as its registration names it.
-async fn connect(shard: &Rc<Shard>, source: Source) -> Option<peer::Stream> {
+/// Connects to the leader shard's replication listener, as its registration names it
+/// (`None` while it names none); an error comes with the address.
+async fn connect(
+    shard: &Rc<Shard>,
+    source: Source,
+) -> Option<Result<peer::Stream, (String, std::io::Error)>> {
     let address = {
         let snapshot = shard.snapshot();
         let broker = snapshot.layout()?.image.brokers.get(&source.broker)?;
         broker.address(*broker.replication_ports.get(source.shard as usize)?)
     };
-    match peer::connect(shard, &address).await {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            tracing::debug!(%address, %error, "replication listener unreachable");
-            None
-        }
-    }
+    Some(
+        peer::connect(shard, &address)
+            .await
+            .map_err(|error| (address, error)),
+    )
 }
 
 /// A fetch of every partition followed from this source, each from its log end.

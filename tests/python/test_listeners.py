@@ -218,6 +218,13 @@ def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sa
                 [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
     got = consume_all(brokers[2], topic, [0, 1], **sasl)
     assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+    # A broker whose password the others refuse cannot follow them, and says why.
+    third = brokers[2]
+    third.stop()
+    wrong = JAAS.replace(" required ", ' required username="bob" password="wrong" ', 1)
+    third.overrides["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = wrong
+    third.start()
+    wait_for("the follower saying it is refused", lambda: "replication port refuses this broker" in third.log_text())
 
 
 def test_a_sasl_inter_broker_listener_without_a_login_for_the_brokers_stops_the_start(tmp_path):
