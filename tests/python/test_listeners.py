@@ -20,21 +20,22 @@ from clients import admin, base_conf, consume_all, kcat, login_refused, produce_
 from conftest import free_ports, shoal_bin
 from pki import Pki
 from test_quorum import describe_cluster, wait_for
-from test_replication import cluster_admin, full_isr
+from test_replication import full_isr
 from test_sasl import JAAS, inter_broker_login, login_conf, sasl_settings
 from test_tls import AUTHORIZER
 
 
-def two_listeners(internal: int, external: int, external_host: str = "127.0.0.1", **extra) -> dict:
-    return {
-        "listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}",
-        "advertised.listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://{external_host}:{external}",
-        "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.external.plain.sasl.jaas.config": JAAS,
-        "connection.failed.authentication.delay.ms": "50",
-        **extra,
-    }
+# An internal PLAINTEXT listener and an external SASL_PLAINTEXT one, where alice logs in.
+TWO_LISTENERS = {
+    "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "sasl.enabled.mechanisms": "PLAIN",
+    "listener.name.external.plain.sasl.jaas.config": JAAS,
+    "connection.failed.authentication.delay.ms": "50",
+}
+
+
+def two_listeners(internal: int, external: int) -> str:
+    return f"INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external}"
 
 
 def brokers_listed(b, **conf) -> dict[int, tuple[str, int]]:
@@ -43,9 +44,47 @@ def brokers_listed(b, **conf) -> dict[int, tuple[str, int]]:
     return {x.id: (x.host, x.port) for x in md.brokers.values()}
 
 
+def start_three(start_broker, client_listeners, settings: dict) -> tuple[list, list[int]]:
+    """Three nodes, each broker and voter, with `settings`: node i's listeners are
+    `client_listeners(i)` and a controller listener. The brokers and controller ports."""
+    controller_ports = free_ports(3)
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
+    brokers = [start_broker({
+        **settings,
+        "node.id": i + 1,
+        "listeners": f"{client_listeners(i)},CONTROLLER://127.0.0.1:{controller_ports[i]}",
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "broker.session.timeout.ms": 2000,
+    }) for i in range(3)]
+    return brokers, controller_ports
+
+
+def replicated_write_and_read(brokers, bootstrap: str, min_isr: int, **conf) -> None:
+    """A topic of 2 partitions on all three brokers, 10 records written with acks=all
+    through `bootstrap` and read back from the third broker, with client settings `conf`."""
+    a = admin(brokers[0], bootstrap_servers=bootstrap, **conf)
+    topic = unique_topic("rf3")
+    new = NewTopic(topic, 2, 3, config={"min.insync.replicas": str(min_isr)})
+    wait_futures(a.create_topics([new], operation_timeout=20))
+    wait_for("every partition with a full ISR", lambda: full_isr(a, topic, {1, 2, 3}, 2))
+    produce_all(producer(brokers[0], acks="all", bootstrap_servers=bootstrap, **conf), topic,
+                [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
+    got = consume_all(brokers[2], topic, [0, 1], bootstrap_servers=bootstrap, **conf)
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+
+
+def each_listing_three(brokers, client_ports, **conf) -> None:
+    """Waits until every node's Metadata, asked with `conf`, lists the three brokers."""
+    each = [admin(b, bootstrap_servers=f"127.0.0.1:{p}", **conf) for b, p in zip(brokers, client_ports)]
+    wait_for("every node listing the three brokers",
+             lambda: all(len(x.list_topics(timeout=10).brokers) == 3 for x in each))
+
+
 def test_each_listener_has_its_protocol_and_tells_clients_its_own_address(start_broker):
     internal, external = free_ports(2)
-    b = start_broker(two_listeners(internal, external, external_host="localhost"))
+    b = start_broker({**TWO_LISTENERS, "listeners": two_listeners(internal, external),
+                      "advertised.listeners": f"INTERNAL://127.0.0.1:{internal},EXTERNAL://localhost:{external}"})
     # The ready line names the first listener; each is named on its own line.
     assert b.port == internal
     lines = b.stdout_lines
@@ -95,20 +134,9 @@ def test_a_cluster_tells_each_listener_its_brokers_and_replicates_on_the_inter_b
     """Three nodes, each with an internal PLAINTEXT and an external SASL listener and
     `inter.broker.listener.name=INTERNAL`: clients of either listener see every broker at
     that listener's address; replicas follow their leaders."""
-    controller_ports = free_ports(3)
     internal_ports, external_ports = free_ports(3), free_ports(3)
-    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
-    brokers = []
-    for i in range(3):
-        settings = two_listeners(internal_ports[i], external_ports[i], **{
-            "node.id": i + 1,
-            "controller.quorum.voters": voters,
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "INTERNAL",
-            "broker.session.timeout.ms": 2000,
-        })
-        settings["listeners"] += f",CONTROLLER://127.0.0.1:{controller_ports[i]}"
-        brokers.append(start_broker(settings))
+    brokers, _ = start_three(start_broker, lambda i: two_listeners(internal_ports[i], external_ports[i]),
+                             {**TWO_LISTENERS, "inter.broker.listener.name": "INTERNAL"})
     wait_for("every node registering the three brokers",
              lambda: all(set(describe_cluster(b)[1]) == {1, 2, 3} for b in brokers))
     inside = {i + 1: ("127.0.0.1", p) for i, p in enumerate(internal_ports)}
@@ -119,15 +147,8 @@ def test_a_cluster_tells_each_listener_its_brokers_and_replicates_on_the_inter_b
         # DescribeCluster (kafka-python's encoding) on the internal listener.
         assert describe_cluster(b)[1] == {i: p for i, (_, p) in inside.items()}
 
-    topic = unique_topic("rf3")
     external = ",".join(f"127.0.0.1:{p}" for p in external_ports)
-    a = admin(brokers[0], bootstrap_servers=external, **login_conf("alice"))
-    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "2"})], operation_timeout=20))
-    wait_for("every partition with a full ISR", lambda: full_isr(cluster_admin(brokers), topic, {1, 2, 3}, 2))
-    p = producer(brokers[0], acks="all", **{"bootstrap.servers": external, **login_conf("alice")})
-    produce_all(p, topic, [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
-    got = consume_all(brokers[1], topic, [0, 1])
-    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+    replicated_write_and_read(brokers, external, 2, **login_conf("alice"))
 
 
 def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_broker, tmp_path):
@@ -137,15 +158,9 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
     ANONYMOUS may not replicate)."""
     pki = Pki(tmp_path / "pki")
     keystore = pki.keystore("broker", "/CN=broker", client=True)
-    controller_ports, client_ports = free_ports(3), free_ports(3)
-    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
-    brokers = [start_broker({
-        "node.id": i + 1,
-        "listeners": f"SSL://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
-        "controller.quorum.voters": voters,
-        "controller.listener.names": "CONTROLLER",
+    client_ports = free_ports(3)
+    brokers, controller_ports = start_three(start_broker, lambda i: f"SSL://127.0.0.1:{client_ports[i]}", {
         "listener.security.protocol.map": "SSL:SSL,CONTROLLER:SSL",
-        "broker.session.timeout.ms": 2000,
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(keystore),
         "ssl.truststore.type": "PEM",
@@ -153,22 +168,12 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
         "ssl.client.auth": "required",
         "authorizer.class.name": AUTHORIZER,
         "super.users": "User:CN=broker;User:CN=admin",
-    }) for i in range(3)]
+    })
     crt, key = pki.issue("admin", "/CN=admin", server=False)
     tls = {"security_protocol": "SSL", "ssl_ca_location": str(pki.ca),
            "ssl_certificate_location": str(crt), "ssl_key_location": str(key)}
-    everyone = ",".join(f"127.0.0.1:{p}" for p in client_ports)
-    each = [admin(b, bootstrap_servers=f"127.0.0.1:{p}", **tls) for b, p in zip(brokers, client_ports)]
-    wait_for("every node listing the three brokers",
-             lambda: all(len(x.list_topics(timeout=10).brokers) == 3 for x in each))
-    a = admin(brokers[0], bootstrap_servers=everyone, **tls)
-    topic = unique_topic("tls-rf3")
-    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "3"})], operation_timeout=20))
-    wait_for("every partition with a full ISR", lambda: full_isr(a, topic, {1, 2, 3}, 2))
-    produce_all(producer(brokers[0], acks="all", bootstrap_servers=everyone, **tls), topic,
-                [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
-    got = consume_all(brokers[2], topic, [0, 1], **tls)
-    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+    each_listing_three(brokers, client_ports, **tls)
+    replicated_write_and_read(brokers, ",".join(f"127.0.0.1:{p}" for p in client_ports), 3, **tls)
     # The controller listener speaks TLS, and takes no one without a certificate.
     assert tls_handshake(controller_ports[0], pki, (crt, key)) is not None
     assert tls_handshake(controller_ports[0], pki, None) is None
@@ -194,30 +199,12 @@ def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sa
     """Three nodes whose one client listener speaks SASL_PLAINTEXT, with an authorizer:
     brokers log in to each other's replication ports with PLAIN as `broker`, a super user
     (ANONYMOUS may not replicate), and acks=all from three replicas works."""
-    controller_ports, client_ports = free_ports(3), free_ports(3)
-    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
-    brokers = [start_broker({
-        **sasl_settings(**inter_broker_login("bob")),
-        "node.id": i + 1,
-        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{client_ports[i]},CONTROLLER://127.0.0.1:{controller_ports[i]}",
-        "controller.quorum.voters": voters,
-        "controller.listener.names": "CONTROLLER",
-        "broker.session.timeout.ms": 2000,
-        "authorizer.class.name": AUTHORIZER,
-        "super.users": "User:bob;User:admin",
-    }) for i in range(3)]
-    sasl = login_conf("admin")
-    each = [admin(b, bootstrap_servers=f"127.0.0.1:{p}", **sasl) for b, p in zip(brokers, client_ports)]
-    wait_for("every node listing the three brokers",
-             lambda: all(len(x.list_topics(timeout=10).brokers) == 3 for x in each))
-    everyone = ",".join(f"127.0.0.1:{p}" for p in client_ports)
-    a = admin(brokers[0], bootstrap_servers=everyone, **sasl)
-    topic = unique_topic("sasl-rf3")
-    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "3"})], operation_timeout=20))
-    produce_all(producer(brokers[0], acks="all", bootstrap_servers=everyone, **sasl), topic,
-                [{"value": b"%d" % i, "partition": i % 2} for i in range(10)])
-    got = consume_all(brokers[2], topic, [0, 1], **sasl)
-    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(10))
+    client_ports = free_ports(3)
+    settings = {**sasl_settings(**inter_broker_login("bob")), "authorizer.class.name": AUTHORIZER,
+                "super.users": "User:bob;User:admin"}
+    brokers, _ = start_three(start_broker, lambda i: f"SASL_PLAINTEXT://127.0.0.1:{client_ports[i]}", settings)
+    each_listing_three(brokers, client_ports, **login_conf("admin"))
+    replicated_write_and_read(brokers, ",".join(f"127.0.0.1:{p}" for p in client_ports), 3, **login_conf("admin"))
     # A broker whose password the others refuse cannot follow them, and says why.
     third = brokers[2]
     third.stop()
