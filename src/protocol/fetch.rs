@@ -198,6 +198,24 @@ pub(crate) fn put_uvarint(buf: &mut BytesMut, mut value: u64) {
     buf.put_u8(value as u8);
 }
 
+/// Raises the `throttle_time_ms` of a response `encode` made (at the head of its first
+/// chunk, after the length and header) to at least `ms`; false when the first chunk is
+/// not that head.
+pub fn raise_throttle<F>(chunks: &mut [Chunk<F>], version: i16, ms: i32) -> bool {
+    let at = if version >= FLEXIBLE { 9 } else { 8 };
+    let Some(Chunk::Bytes(head)) = chunks.first_mut() else {
+        return false;
+    };
+    let Some(told) = head.get(at..at + 4) else {
+        return false;
+    };
+    let told = i32::from_be_bytes([told[0], told[1], told[2], told[3]]);
+    let mut raised = BytesMut::from(&head[..]);
+    raised[at..at + 4].copy_from_slice(&told.max(ms).to_be_bytes());
+    *head = raised.freeze();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,7 +283,10 @@ mod tests {
                     ],
                 }],
             };
-            let response = decode(version, encode(version, 7, parts).expect("encodes"));
+            let mut chunks = encode(version, 7, parts).expect("encodes");
+            assert!(raise_throttle(&mut chunks, version, 30));
+            let response = decode(version, chunks);
+            assert_eq!(response.throttle_time_ms, 30);
             let topic: &FetchableTopicResponse = &response.responses[0];
             if version >= TOPIC_IDS {
                 assert_eq!(topic.topic_id, id);

@@ -81,8 +81,7 @@ impl RequestQuota {
 }
 
 /// `response` telling the client of a request quota's `wait` in its `throttle_time_ms`,
-/// as Kafka's responses do (the longer of it and a byte quota's). A fetch answered with
-/// file runs keeps its own (its byte quota's): its frame is not whole here.
+/// as Kafka's responses do (the longer of it and a byte quota's).
 pub fn told(response: Response, (api_key, version): (ApiKey, i16), wait: i32) -> Response {
     let tell = |frame: Bytes| {
         let told = crate::protocol::throttle::with_throttle(api_key, version, &frame, wait);
@@ -91,6 +90,11 @@ pub fn told(response: Response, (api_key, version): (ApiKey, i16), wait: i32) ->
     match response {
         Response::Frame(frame) if wait > 0 => Response::Frame(tell(frame)),
         Response::Last(frame) if wait > 0 => Response::Last(tell(frame)),
+        // A fetch with file runs: its head is patched in place.
+        Response::Chunks(mut chunks) if wait > 0 && api_key == ApiKey::Fetch => {
+            crate::protocol::fetch::raise_throttle(&mut chunks, version, wait);
+            Response::Chunks(chunks)
+        }
         other => other,
     }
 }
