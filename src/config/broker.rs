@@ -387,10 +387,15 @@ impl BrokerConfig {
 
     /// The client listener other brokers reach this one on (its host is where the
     /// replication ports listen): `inter.broker.listener.name`, else the listener named
-    /// PLAINTEXT (Kafka's default `security.inter.broker.protocol`), else the first.
+    /// as `security.inter.broker.protocol` (by default PLAINTEXT), else the first.
     pub fn inter_broker_listener(&self) -> Option<&Listener> {
         let named = |name: &str| self.client_listeners().find(|l| l.name == name);
-        match &self.kraft.inter_broker_listener_name {
+        let k = &self.kraft;
+        match k
+            .inter_broker_listener_name
+            .as_ref()
+            .or(k.security_inter_broker_protocol.as_ref())
+        {
             Some(name) => named(name),
             None => named("PLAINTEXT").or_else(|| self.client_listeners().next()),
         }

@@ -136,6 +136,22 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| c.kraft.inter_broker_listener_name.clone(),
     },
     BrokerKey {
+        // Kafka's older way to name the inter-broker listener: the one named as the
+        // protocol.
+        name: "security.inter.broker.protocol",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            let protocol = v.trim().to_ascii_uppercase();
+            if crate::security::SecurityProtocol::parse(&protocol).is_none() {
+                return Err(invalid(k, v, "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"));
+            }
+            c.kraft.security_inter_broker_protocol = Some(protocol);
+            Ok(())
+        },
+        render: |c| c.kraft.security_inter_broker_protocol.clone(),
+    },
+    BrokerKey {
         name: "controller.quorum.voters",
         kind: ConfigType::List,
         dynamic: false,

@@ -86,11 +86,6 @@ const INERT: &[(&str, &str)] = &[
     ),
     ("zookeeper.session.timeout.ms", "shoal needs no ZooKeeper"),
     (
-        "security.inter.broker.protocol",
-        "brokers reach each other on the inter-broker listener's replication ports: \
-         inter.broker.listener.name names it",
-    ),
-    (
         "sasl.mechanism.controller.protocol",
         "the metadata quorum's voters reach each other on their controller listeners, without a login",
     ),

@@ -553,19 +553,30 @@ fn brokers_log_in_to_each_other_as_the_inter_broker_listener_asks() {
 
 #[test]
 fn a_quorums_controller_listener_may_speak_ssl() {
-    let c = with_overrides(&[
+    let ssl = [
         "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
         "controller.listener.names=CONTROLLER",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
         "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193",
         "ssl.keystore.type=PEM",
         "listener.name.controller.ssl.keystore.location=/etc/shoal/controller.pem",
-    ])
-    .unwrap();
+        "ssl.truststore.type=PEM",
+        "listener.name.controller.ssl.truststore.location=/etc/shoal/ca.pem",
+        "listener.name.controller.ssl.client.auth=required",
+    ];
+    let c = with_overrides(&ssl).unwrap();
     let keystore = c.controller_tls.expect("TLS settings").keystore;
     assert_eq!(
         keystore,
         crate::security::tls::Keystore::File("/etc/shoal/controller.pem".into())
+    );
+    // Each node must show a certificate: the quorum believes its peers.
+    let error = with_overrides(&ssl[..ssl.len() - 1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("listener.name.controller.ssl.client.auth"),
+        "{error}"
     );
     // A broker-only node dials the voters as the map says; SASL is not served there.
     let error = with_overrides(&[
@@ -582,4 +593,30 @@ fn a_quorums_controller_listener_may_speak_ssl() {
         error.contains("PLAINTEXT or SSL for controller listener CONTROLLER"),
         "{error}"
     );
+}
+
+#[test]
+fn security_inter_broker_protocol_names_the_inter_broker_listener_as_kafka_does() {
+    let listeners = "listeners=PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094";
+    let tls = [
+        "ssl.keystore.type=PEM",
+        "ssl.keystore.location=/etc/shoal/b.pem",
+    ];
+    let c =
+        with_overrides(&[&[listeners, "security.inter.broker.protocol=SSL"], &tls[..]].concat())
+            .unwrap();
+    assert_eq!(c.inter_broker_listener().unwrap().name, "SSL");
+    let both = [
+        listeners,
+        "security.inter.broker.protocol=SSL",
+        "inter.broker.listener.name=PLAINTEXT",
+    ];
+    let error = with_overrides(&[&both[..], &tls[..]].concat())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("security.inter.broker.protocol"), "{error}");
+    let error = with_overrides(&["security.inter.broker.protocol=SASL_SSL"])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("a listener that listeners uses"), "{error}");
 }

@@ -46,6 +46,9 @@ pub struct Kraft {
     /// controller listener that names no protocol speaks PLAINTEXT, as in Kafka.
     pub protocol_map: Option<Vec<(String, String)>>,
     pub inter_broker_listener_name: Option<String>,
+    /// `security.inter.broker.protocol`: the inter-broker listener is the one of that
+    /// name (Kafka's older key; at most one of the two is set).
+    pub security_inter_broker_protocol: Option<String>,
     pub quorum_voters: Vec<Voter>,
     /// `host:port` entries, as given.
     pub quorum_bootstrap_servers: Vec<String>,
@@ -59,6 +62,7 @@ impl Default for Kraft {
             controller_listener_names: Vec::new(),
             protocol_map: None,
             inter_broker_listener_name: None,
+            security_inter_broker_protocol: None,
             quorum_voters: Vec::new(),
             quorum_bootstrap_servers: Vec::new(),
         }
@@ -267,10 +271,25 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if let Some(name) = &k.inter_broker_listener_name {
+    let named = match (
+        &k.inter_broker_listener_name,
+        &k.security_inter_broker_protocol,
+    ) {
+        (Some(_), Some(protocol)) => {
+            return Err(invalid(
+                "security.inter.broker.protocol",
+                protocol,
+                "unset: inter.broker.listener.name is set, and Kafka takes only one of them",
+            ))
+        }
+        (Some(name), None) => Some(("inter.broker.listener.name", name)),
+        (None, Some(protocol)) => Some(("security.inter.broker.protocol", protocol)),
+        (None, None) => None,
+    };
+    if let Some((key, name)) = named {
         if k.is_controller_listener(name) || !c.listeners.iter().any(|l| l.name == *name) {
             return Err(invalid(
-                "inter.broker.listener.name",
+                key,
                 name,
                 "a listener that listeners uses and that is not a controller listener",
             ));
@@ -421,10 +440,19 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
             )
         })
         .collect();
-    if let Some(name) = &k.inter_broker_listener_name {
-        notices.push(format!(
-            "inter.broker.listener.name={name} has no effect: a cluster of one has no other broker"
-        ));
+    let inter_broker = [
+        ("inter.broker.listener.name", &k.inter_broker_listener_name),
+        (
+            "security.inter.broker.protocol",
+            &k.security_inter_broker_protocol,
+        ),
+    ];
+    for (key, value) in inter_broker {
+        if let Some(value) = value {
+            notices.push(format!(
+                "{key}={value} has no effect: a cluster of one has no other broker"
+            ));
+        }
     }
     notices
 }
@@ -442,7 +470,19 @@ pub(crate) fn controller_tls(
     if c.quorum_peers().is_none() {
         return Ok(None);
     }
-    match k.security_protocol(name) {
+    let protocol = k.security_protocol(name);
+    if let Some(other) = k
+        .controller_listener_names
+        .iter()
+        .find(|n| k.security_protocol(n) != protocol)
+    {
+        return Err(invalid(
+            "listener.security.protocol.map",
+            &render_protocol_map(k),
+            format!("the same protocol for every controller listener ({name} and {other} differ)"),
+        ));
+    }
+    match protocol {
         SecurityProtocol::Plaintext => Ok(None),
         SecurityProtocol::Ssl => {
             let listener = super::listener::Listener {
@@ -450,7 +490,20 @@ pub(crate) fn controller_tls(
                 host: String::new(),
                 port: 0,
             };
-            Ok(Some(super::ssl::listener_tls(c, &listener, false)?))
+            let settings = super::ssl::listener_tls(c, &listener, false)?;
+            // The quorum believes its peers' messages: each must prove who it is.
+            if settings.client_auth != crate::security::tls::ClientAuth::Required {
+                let key = format!(
+                    "listener.name.{}.ssl.client.auth",
+                    name.to_ascii_lowercase()
+                );
+                return Err(invalid(
+                    &key,
+                    &format!("{:?}", settings.client_auth).to_ascii_lowercase(),
+                    "required: the quorum's nodes believe each other's messages, so each must show a certificate",
+                ));
+            }
+            Ok(Some(settings))
         }
         _ => Err(invalid(
             "listener.security.protocol.map",

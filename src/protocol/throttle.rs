@@ -13,6 +13,9 @@ pub fn with_throttle(api_key: ApiKey, version: i16, frame: &Bytes, ms: i32) -> O
     let mut rest = frame.get(4..).map(|_| frame.slice(4..))?;
     let header = ResponseHeader::decode(&mut rest, header_version).ok()?;
     let mut body = ResponseKind::decode(api_key, &mut rest, version).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
     raise(&mut body, ms)?;
     let mut buf = BytesMut::with_capacity(frame.len());
     buf.put_i32(0);

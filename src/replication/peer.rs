@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::AsyncWriteExt;
-use glommio::net::TcpStream;
 use kafka_protocol::messages::{
     ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
     SaslHandshakeResponse,
@@ -55,7 +54,7 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
 /// what the inter-broker listener asks: a TLS handshake (the broker's certificate must
 /// name `host`), a SASL login, each within `CONNECT_TIMEOUT`.
 pub async fn connect(shard: &Shard, address: &str) -> io::Result<Stream> {
-    let mut stream = open(shard, address).await?;
+    let mut stream = Stream::connect(address, shard.peer_tls(), CONNECT_TIMEOUT).await?;
     let login = shard.snapshot().broker.inter_broker_login.clone();
     if let Some(login) = login {
         let logged_in = async { Ok(log_in(&mut stream, &login).await) };
@@ -121,19 +120,6 @@ async fn log_in(stream: &mut Stream, login: &InterBrokerLogin) -> io::Result<()>
         }
     }
     Ok(())
-}
-
-/// Connects within `CONNECT_TIMEOUT`, then shakes hands within as long again when the
-/// inter-broker listener speaks TLS.
-async fn open(shard: &Shard, address: &str) -> io::Result<Stream> {
-    let stream = TcpStream::connect_timeout(address, CONNECT_TIMEOUT)
-        .await
-        .map_err(io::Error::from)?;
-    let _ = stream.set_nodelay(true);
-    let Some(tls) = shard.peer_tls() else {
-        return Ok(Stream::Plain(stream));
-    };
-    Stream::dial_tls(stream, tls, address, CONNECT_TIMEOUT).await
 }
 
 /// One request to the broker at `address` on a connection of its own, answered within

@@ -317,7 +317,10 @@ impl ScramClient {
                 "the server's first SCRAM message is malformed: {text}"
             ));
         };
-        if !nonce.starts_with(&self.nonce) || iterations == 0 {
+        // Kafka's iterations are 4096 to 16384: more would hold the caller's core for
+        // as long as the other side asks.
+        let most = ScramMechanism::ITERATIONS_MAX as u32;
+        if !nonce.starts_with(&self.nonce) || !(1..=most).contains(&iterations) {
             return Err(
                 "the server's first SCRAM message does not continue this exchange".to_string(),
             );

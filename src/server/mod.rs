@@ -93,9 +93,10 @@ pub async fn serve(
             tracing::warn!("connection refused: {CONNECTIONS_MAX} already open on this shard");
             continue;
         }
-        // Client listeners only: replication ports are other brokers'.
-        if name.is_some()
-            && (over_connection_rate(&shard, &stream) || over_failed_logins(&shard, &stream))
+        // Connection rates are client listeners' (replication ports are other brokers');
+        // failed logins count wherever a login is asked for.
+        if (name.is_some() && over_connection_rate(&shard, &stream))
+            || over_failed_logins(&shard, &stream)
         {
             continue;
         }

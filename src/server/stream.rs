@@ -23,6 +23,21 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Connects to the node at `address` (host:port) within `limit`, and with `tls`
+    /// shakes hands within as long again.
+    pub async fn connect(
+        address: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        limit: Duration,
+    ) -> io::Result<Stream> {
+        let stream = TcpStream::connect_timeout(address, limit).await?;
+        let _ = stream.set_nodelay(true);
+        match tls {
+            None => Ok(Stream::Plain(stream)),
+            Some(tls) => Stream::dial_tls(stream, tls, address, limit).await,
+        }
+    }
+
     /// TLS over `stream` to the node at `address` (host:port), whose certificate must
     /// name its host, shaking hands within `limit`.
     pub async fn dial_tls(

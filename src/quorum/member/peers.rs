@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures::AsyncWriteExt;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpListener;
 use raft::eraftpb::Message;
 
 use super::{raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
@@ -100,7 +100,9 @@ impl Member {
     /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
     /// few voters, and anyone else who connects must not hold its descriptors or tasks.
     /// With `tls`, each connection speaks TLS first (the handshake within
-    /// `CONNECT_TIMEOUT`), and a peer the listener's `ssl.client.auth` refuses is closed.
+    /// `CONNECT_TIMEOUT`), and a peer without a certificate the truststore signs, or
+    /// (with an authorizer) whose certificate's principal may not CLUSTER_ACTION, is
+    /// closed: the quorum believes its peers' messages.
     pub(super) async fn accept(
         self: Rc<Self>,
         shard: Rc<Shard>,
@@ -119,18 +121,14 @@ impl Member {
                     open.set(open.get() + 1);
                     let (member, shard, open) =
                         (Rc::clone(&self), Rc::clone(&shard), Rc::clone(&open));
-                    let acceptor = tls.as_mut().map(|tls| tls.accept().acceptor);
+                    let accept = tls.as_mut().map(|tls| tls.accept());
                     glommio::spawn_local(async move {
-                        let stream = match acceptor {
-                            None => Ok(Stream::Plain(stream)),
-                            Some(acceptor) => {
-                                Stream::accept_tls(stream, acceptor, CONNECT_TIMEOUT).await
-                            }
-                        };
-                        match stream {
+                        match admitted(&shard, stream, accept).await {
                             Ok(stream) => member.receive(shard, stream).await,
-                            Err(error) => {
-                                tracing::debug!(%error, "metadata quorum peer's TLS handshake failed")
+                            Err(why) => {
+                                tracing::warn!(
+                                    "metadata quorum listener: a connection refused: {why}"
+                                )
                             }
                         }
                         open.set(open.get() - 1);
@@ -224,10 +222,8 @@ pub(super) async fn send_to(
             continue;
         }
         if stream.is_none() {
-            match shard
-                .unless_stopping(dial(&peer.address, tls.clone()))
-                .await
-            {
+            let dialled = Stream::connect(&peer.address, tls.clone(), CONNECT_TIMEOUT);
+            match shard.unless_stopping(dialled).await {
                 None => return,
                 Some(Ok(connected)) => stream = Some(connected),
                 Some(Err(error)) => {
@@ -252,7 +248,12 @@ pub(super) async fn send_to(
         let Some(connection) = stream.as_mut() else {
             continue;
         };
-        match shard.unless_stopping(connection.write_all(&bytes)).await {
+        // Flushed: a TLS stream holds what it encrypted until then.
+        let written = async {
+            connection.write_all(&bytes).await?;
+            connection.flush().await
+        };
+        match shard.unless_stopping(written).await {
             None => return,
             Some(Ok(())) => {}
             Some(Err(error)) => {
@@ -263,13 +264,40 @@ pub(super) async fn send_to(
     }
 }
 
-/// Connects to a peer within `CONNECT_TIMEOUT`, and with `tls` shakes hands within as
-/// long again.
-async fn dial(address: &str, tls: Option<Arc<rustls::ClientConfig>>) -> std::io::Result<Stream> {
-    let connected = TcpStream::connect_timeout(address, CONNECT_TIMEOUT).await?;
-    let _ = connected.set_nodelay(true);
-    match tls {
-        None => Ok(Stream::Plain(connected)),
-        Some(tls) => Stream::dial_tls(connected, tls, address, CONNECT_TIMEOUT).await,
+/// A peer's connection as the controller listener takes it: plain, or over TLS from a
+/// peer whose certificate's principal may CLUSTER_ACTION (anyone's without an
+/// authorizer); why not otherwise.
+async fn admitted(
+    shard: &Shard,
+    stream: glommio::net::TcpStream,
+    accept: Option<crate::server::tls::Accept>,
+) -> Result<Stream, String> {
+    let Some(accept) = accept else {
+        return Ok(Stream::Plain(stream));
+    };
+    let host = stream
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let acceptor = accept.acceptor.clone();
+    let stream = Stream::accept_tls(stream, acceptor, CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| format!("TLS handshake failed from {host}: {error}"))?;
+    let Stream::TlsServer(session) = &stream else {
+        return Err("not a TLS session".to_string());
+    };
+    let principal = accept.principal(session.get_ref().1)?;
+    let principal = principal.ok_or_else(|| format!("{host} showed no certificate"))?;
+    let snapshot = shard.snapshot();
+    let allowed = snapshot.authorizer().is_none_or(|authorizer| {
+        use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
+        let (operation, cluster) = (Operation::ClusterAction, ResourceType::Cluster);
+        authorizer.authorize(&principal, &host, operation, cluster, CLUSTER_NAME)
+    });
+    match allowed {
+        true => Ok(stream),
+        false => Err(format!(
+            "{principal} from {host} may not CLUSTER_ACTION on the cluster"
+        )),
     }
 }

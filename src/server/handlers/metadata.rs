@@ -221,8 +221,12 @@ fn without_listener(snapshot: &Snapshot, listener: &str, topics: &mut [MetadataR
     let Some(layout) = snapshot.layout() else {
         return;
     };
-    let unreachable =
-        |id: i32| (layout.image.brokers.get(&id)).is_some_and(|b| b.endpoint(listener).is_none());
+    // This broker is reachable where its client came in, whatever its registration says.
+    let me = snapshot.broker.node_id;
+    let unreachable = |id: i32| {
+        let registered = layout.image.brokers.get(&id);
+        id != me && registered.is_some_and(|b| b.endpoint(listener).is_none())
+    };
     let partitions = topics.iter_mut().flat_map(|t| t.partitions.iter_mut());
     for p in partitions.filter(|p| unreachable(p.leader_id.0)) {
         p.error_code = ResponseError::ListenerNotFound.code();

@@ -13,6 +13,7 @@ use kafka_protocol::messages::ApiKey;
 
 use super::auth::only_allowed;
 use super::{Ctx, Response};
+use crate::acl::Operation::ClusterAction;
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
 use crate::quota::sensors::{self, Windows};
@@ -23,7 +24,9 @@ impl Ctx {
     fn quota(&self, kind: QuotaKind) -> Option<(Applied, Windows)> {
         let snapshot = self.shard.snapshot();
         let quotas = &snapshot.state.client_quotas;
-        if quotas.is_empty() || self.peer.internal {
+        // Another broker (on a replication port, allowed CLUSTER_ACTION) is exempt, as
+        // Kafka exempts inter-broker requests.
+        if quotas.is_empty() || (self.peer.internal && self.allowed_on_cluster(ClusterAction)) {
             return None;
         }
         // Kafka's quota user is the principal's name, whatever its type.
