@@ -174,15 +174,22 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
            "ssl_certificate_location": str(crt), "ssl_key_location": str(key)}
     each_listing_three(brokers, client_ports, **tls)
     replicated_write_and_read(brokers, ",".join(f"127.0.0.1:{p}" for p in client_ports), 3, **tls)
-    # The controller listener speaks TLS, and takes no one without a certificate.
+    # The controller listener speaks TLS, and takes no one without a certificate; with
+    # the authorizer, no one whose principal may not CLUSTER_ACTION (closed once it is
+    # known who they are).
     assert tls_handshake(controller_ports[0], pki, (crt, key)) is not None
     assert tls_handshake(controller_ports[0], pki, None) is None
+    stranger = pki.issue("stranger", "/CN=stranger", server=False)
+    assert tls_handshake(controller_ports[0], pki, stranger, then_closed=True) is not None
+    wait_for("the stranger's refusal said", lambda: "User:CN=stranger from 127.0.0.1 may not CLUSTER_ACTION"
+             in brokers[0].log_text())
 
 
-def tls_handshake(port: int, pki: Pki, certificate) -> str | None:
+def tls_handshake(port: int, pki: Pki, certificate, then_closed: bool = False) -> str | None:
     """The TLS version a connection to `port` speaks, or None when the handshake is
     refused. TLS 1.2, where the server checks the client's certificate within the
-    handshake (under 1.3 it refuses one after the handshake is over)."""
+    handshake (under 1.3 it refuses one after the handshake is over). With `then_closed`,
+    None unless the server also closes the connection after the handshake."""
     context = ssl.create_default_context(cafile=str(pki.ca))
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     if certificate:
@@ -190,7 +197,13 @@ def tls_handshake(port: int, pki: Pki, certificate) -> str | None:
     try:
         with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
                                  server_hostname="127.0.0.1") as s:
-            return s.version()
+            version = s.version()
+            if then_closed:
+                try:
+                    return version if s.recv(1) == b"" else None
+                except (ssl.SSLError, ConnectionError):
+                    return version  # closed without TLS's goodbye
+            return version
     except (ssl.SSLError, ConnectionError):
         return None
 
