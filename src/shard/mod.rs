@@ -67,6 +67,9 @@ pub struct Shard {
     accepting: Cell<bool>,
     /// Each client listener's advertised address.
     advertised: Vec<Endpoint>,
+    /// One snapshot applied at a time: start-up's and the controller's may overlap, and
+    /// two at once would both open a partition that neither has inserted yet.
+    applying: glommio::sync::Semaphore,
     /// How other brokers' replication ports are dialled when the inter-broker listener
     /// speaks TLS (set once at start-up).
     peer_tls: std::cell::OnceCell<Arc<rustls::ClientConfig>>,
@@ -141,6 +144,7 @@ impl Shard {
             stopped: Cell::new(false),
             accepting: Cell::new(false),
             advertised,
+            applying: glommio::sync::Semaphore::new(1),
             peer_tls: Default::default(),
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
@@ -361,6 +365,7 @@ impl Shard {
     /// when a record removed its topic or reassigned its replica to other brokers;
     /// otherwise (the image does not list it yet) it is closed and its files kept.
     pub async fn apply_snapshot(self: &Rc<Self>, snapshot: Snapshot) -> Result<(), StorageError> {
+        let _turn = self.applying.acquire_permit(1).await;
         if snapshot.version < self.snapshot.borrow().version {
             return Ok(());
         }
