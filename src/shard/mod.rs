@@ -5,6 +5,7 @@
 //! closure over the channel mesh and runs it here. The cluster snapshot is replaced
 //! whole by a message from the controller.
 
+mod binding;
 mod event;
 mod housekeeping;
 mod reply;

@@ -5,7 +5,7 @@
 //! runs, waits for every shard to listen, prints the ready line, and on a signal
 //! asks every shard to stop and waits for them.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::Path;
 use std::rc::Rc;
@@ -17,6 +17,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use sd_notify::NotifyState;
 
+use super::binding::{claim_client_listeners, in_use, listen, resolve, ClientPort};
 use super::{housekeeping, Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
 use crate::cluster::image::Endpoint;
@@ -634,79 +635,6 @@ async fn listen_and_serve(
     Ok(())
 }
 
-/// A client listener as every shard binds it.
-#[derive(Clone)]
-struct ClientPort {
-    name: String,
-    address: SocketAddr,
-    /// Its TLS config and OAUTHBEARER keys.
-    keys: crate::server::ListenerKeys,
-}
-
-/// A client listener claimed at start-up: what the shards bind, where its clients are
-/// told to connect, and the placeholder that keeps its port until the shards listen.
-struct Claimed {
-    port: ClientPort,
-    advertised: Endpoint,
-    placeholder: socket2::Socket,
-}
-
-/// Claims every client listener's address, in `listeners` order. A controller-only
-/// node without one still answers admin requests (DescribeQuorum, DescribeCluster) on a
-/// loopback port of the kernel's choice. Certificates and keys are read before anything
-/// binds: a wrong one stops the start, named.
-fn claim_client_listeners(
-    config: &BrokerConfig,
-    broker: &BrokerConfig,
-) -> anyhow::Result<Vec<Claimed>> {
-    let mut wanted: Vec<crate::config::Listener> = config.client_listeners().cloned().collect();
-    if wanted.is_empty() {
-        anyhow::ensure!(!config.kraft.is_broker(), "no listener for clients");
-        wanted.push(crate::config::Listener {
-            name: "PLAINTEXT".to_string(),
-            host: "127.0.0.1".to_string(),
-            port: 0,
-        });
-    }
-    let keys = wanted
-        .iter()
-        .map(|l| {
-            crate::server::ListenerKeys::load(broker.security_of(&l.name))
-                .with_context(|| format!("listener {}", l.name))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut claimed = Vec::new();
-    for (listener, keys) in wanted.iter().zip(keys) {
-        // Port 0 is resolved once here, so every shard binds the same port.
-        let placeholder = claim(resolve(&listener.bind_address())?)?;
-        let address = placeholder
-            .local_addr()?
-            .as_socket()
-            .context("the listener has no IP address")?;
-        let a = config.advertised_for(listener);
-        let (host, port) = match a.port {
-            0 if !a.host.is_empty() && a.host != "0.0.0.0" => (a.host.clone(), address.port()),
-            0 => (address.ip().to_string(), address.port()),
-            port => (a.host.clone(), port),
-        };
-        let name = listener.name.clone();
-        claimed.push(Claimed {
-            advertised: Endpoint {
-                name: name.clone(),
-                host,
-                port,
-            },
-            port: ClientPort {
-                name,
-                address,
-                keys,
-            },
-            placeholder,
-        });
-    }
-    Ok(claimed)
-}
-
 /// Runs `then` once the coordinator sends `signal` (or drops it). The coordinator's
 /// thread wakes the task that waits for it, so that task is a detached one: glommio
 /// frees a task twice only when it completes and its handle is dropped while another
@@ -745,81 +673,11 @@ pub(super) fn spawn_mailboxes(
     }
 }
 
-fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
-    address
-        .to_socket_addrs()?
-        .next()
-        .with_context(|| format!("{address} resolves to no address"))
-}
-
-/// Claims the Kafka listener's address before the shards bind it (port 0 becomes a
-/// real port here). The shards listen with SO_REUSEPORT, which would let a second broker
-/// share the port and split clients between two brokers' data. So the address is first
-/// bound without it, which fails if another socket listens there, or holds the address
-/// without SO_REUSEADDR (another broker's placeholder). What is returned is an
-/// SO_REUSEPORT placeholder that keeps the port until the shards listen.
-///
-/// Every socket on the port but the placeholder has SO_REUSEADDR, as Kafka's listener
-/// does: a broker killed with connections open leaves them closing (FIN_WAIT, TIME_WAIT),
-/// and those must not refuse its restart.
 /// Tells systemd (a `Type=notify` unit, through `NOTIFY_SOCKET`) how start and stop
 /// go; without `NOTIFY_SOCKET` it does nothing. A failure only costs the unit's view.
 fn tell_service_manager(states: &[NotifyState]) {
     if let Err(error) = sd_notify::notify(false, states) {
         tracing::warn!(%error, "cannot tell the service manager (NOTIFY_SOCKET)");
-    }
-}
-
-fn claim(address: SocketAddr) -> anyhow::Result<socket2::Socket> {
-    let probe = new_socket(address, true, false)?;
-    probe
-        .bind(&address.into())
-        .map_err(|e| in_use(address, "the listener", e))?;
-    let address = probe
-        .local_addr()?
-        .as_socket()
-        .context("the listener has no IP address")?;
-    drop(probe);
-    let placeholder = new_socket(address, false, true)?;
-    placeholder
-        .bind(&address.into())
-        .map_err(|e| in_use(address, "the listener", e))?;
-    Ok(placeholder)
-}
-
-fn new_socket(
-    address: SocketAddr,
-    reuse_address: bool,
-    reuse_port: bool,
-) -> std::io::Result<socket2::Socket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(address),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    socket.set_reuse_address(reuse_address)?;
-    socket.set_reuse_port(reuse_port)?;
-    Ok(socket)
-}
-
-/// A shard's listener on the claimed address: SO_REUSEPORT to share it with the other
-/// shards, SO_REUSEADDR for its connections' sake (see `claim`).
-fn listen(address: SocketAddr) -> std::io::Result<glommio::net::TcpListener> {
-    let socket = new_socket(address, true, true)?;
-    socket.bind(&address.into())?;
-    socket.listen(1024)?;
-    // SAFETY: the descriptor is a bound, listening socket that nothing else owns.
-    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
-}
-
-/// The error for a listener that cannot bind, plainly so when the address is taken.
-fn in_use(address: SocketAddr, what: &str, error: std::io::Error) -> anyhow::Error {
-    if error.kind() == std::io::ErrorKind::AddrInUse {
-        anyhow::anyhow!(
-            "{what} cannot bind {address}: address already in use (is another broker running?)"
-        )
-    } else {
-        anyhow::anyhow!("{what} cannot bind {address}: {error}")
     }
 }
 
