@@ -8,7 +8,6 @@ use super::broker::BrokerConfig;
 use super::broker_values::{cores, parse_authorizer, parse_dirs, parse_super_users, render_dirs};
 use super::kraft;
 use super::listener::{parse_listeners, render_listeners};
-use super::sasl;
 use super::value::{invalid, parse_bool, parse_int};
 use super::{
     CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, GROUP_SIZE_MAX,
@@ -34,11 +33,12 @@ pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
 }
 
 /// Every broker key, in describe order: this table's, the limits on clients
-/// (`limit_keys`), then the kept `ssl.*` and `sasl.oauthbearer.*` keys.
+/// (`limit_keys`), how clients and brokers log in (`login_keys`), then the kept `ssl.*` and `sasl.oauthbearer.*` keys.
 pub(crate) fn all() -> impl Iterator<Item = &'static BrokerKey> {
     BROKER_KEYS
         .iter()
         .chain(super::limit_keys::LIMIT_KEYS)
+        .chain(super::login_keys::LOGIN_KEYS)
         .chain(super::kept::KEPT_KEYS)
 }
 
@@ -739,39 +739,6 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.allow_everyone_if_no_acl_found.to_string()),
-    },
-    BrokerKey {
-        name: "sasl.enabled.mechanisms",
-        kind: ConfigType::List,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.sasl_enabled_mechanisms = sasl::parse_mechanisms(k, v)?;
-            Ok(())
-        },
-        render: |c| Some(sasl::render_mechanisms(&c.sasl_enabled_mechanisms)),
-    },
-    BrokerKey {
-        name: "sasl.mechanism.inter.broker.protocol",
-        kind: ConfigType::String,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.sasl_mechanism_inter_broker = match &sasl::parse_mechanisms(k, v)?[..] {
-                [one] => *one,
-                _ => return Err(invalid(k, v, "one SASL mechanism")),
-            };
-            Ok(())
-        },
-        render: |c| Some(c.sasl_mechanism_inter_broker.name().to_string()),
-    },
-    BrokerKey {
-        name: "connection.failed.authentication.delay.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.connection_failed_authentication_delay_ms = parse_int(k, v, 0, i32::MAX)?;
-            Ok(())
-        },
-        render: |c| Some(c.connection_failed_authentication_delay_ms.to_string()),
     },
     BrokerKey {
         // Kafka reconfigures it per broker at runtime; shoal has no Kerberos, so the

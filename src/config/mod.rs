@@ -24,6 +24,7 @@ mod kept;
 mod kraft;
 mod limit_keys;
 mod listener;
+mod login_keys;
 mod sasl;
 mod source;
 mod ssl;
