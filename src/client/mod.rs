@@ -98,8 +98,8 @@ impl Connection {
         })
     }
 
-    /// A second handle on the same socket (the bench writes on one thread and reads the
-    /// responses on another); not for a TLS connection.
+    /// A second handle on the same connection (the bench writes on one thread and reads
+    /// the responses on another).
     pub fn try_clone(&self) -> io::Result<Connection> {
         Ok(Connection {
             stream: self.stream.try_clone()?,

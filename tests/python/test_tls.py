@@ -30,7 +30,8 @@ from confluent_kafka.admin import (
 
 import kafka_wire as kw
 from pki import Pki
-from clients import admin, base_conf, consume_all, kcat_bin, produce_all, producer, unique_topic, wait_futures
+from clients import (admin, base_conf, consume_all, kcat_bin, produce_all, producer, unique_topic, wait_futures,
+                     watermarks)
 from test_prometheus import scrape
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -377,6 +378,38 @@ def test_shoal_tools_speak_tls_with_command_config(start_broker, pki, tmp_path):
         config.write_text(text)
         err = fails(b, "topics", "--list", "--command-config", str(config))
         assert says in err, err
+
+
+def test_the_bench_harness_loads_a_sasl_ssl_listener(start_broker, pki, tmp_path):
+    """The bench's producer writes on one thread and reads acknowledgements on another,
+    both on one TLS session; its consumers and transactions run over TLS too."""
+    from test_bench import bench, check_common, check_latency
+
+    b = start_broker(tls_settings(pki, "SASL_SSL", **{
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+    }))
+    config = tmp_path / "admin.properties"
+    config.write_text(
+        f"security.protocol=SASL_SSL\nssl.ca.location={pki.ca}\nsasl.mechanism=PLAIN\n"
+        "sasl.username=admin\nsasl.password=admin-secret\n")
+    login = ("--command-config", str(config))
+    topic = unique_topic("bench-tls")
+    # Many requests in flight, records of a size that spans TLS records.
+    report = bench(b, tmp_path, "end-to-end", "--topic", topic, "--partitions", "2", "--messages", "4000",
+                   "--message-size", "20000", "--in-flight", "8", "--consumers", "2", *login)
+    check_common(report, "end-to-end")
+    assert report["produce"]["records"] == 4000 and report["consume"]["records"] == 4000
+    assert report["consume"]["bytes"] == report["produce"]["bytes"]
+    check_latency(report["produce"]["latency"], 4000)
+    check_latency(report["end_to_end_latency"], 4000)
+    conf = as_kwargs({**tls_conf(pki, **{"security.protocol": "SASL_SSL"}), "sasl.mechanism": "PLAIN",
+                      "sasl.username": "admin", "sasl.password": "admin-secret"})
+    assert sum(len(records) for records in consume_all(b, topic, [0, 1], **conf).values()) == 4000
+    report = bench(b, tmp_path, "produce", "--topic", topic, "--messages", "300", "--transactional", "100", *login)
+    assert report["transactions"]["count"] == 3
+    # 300 records and a commit marker at least per transaction.
+    assert sum(watermarks(b, topic, p, **conf)[1] for p in (0, 1)) >= 4303
 
 
 # ---------------------------------------------------------------- the metrics endpoint
