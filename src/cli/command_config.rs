@@ -5,7 +5,10 @@
 //! password="...";`, as Java clients give them) or from `sasl.username`/`sasl.password`
 //! (librdkafka's names); for TLS, the CAs the broker's certificate chains to
 //! (librdkafka's `ssl.ca.location`, or Java's `ssl.truststore.location` or
-//! `ssl.truststore.certificates` with `ssl.truststore.type=PEM`) and, for a broker that
+//! `ssl.truststore.certificates` with `ssl.truststore.type=PEM`; the system's CAs
+//! without one), whether its certificate must name the host dialled
+//! (`ssl.endpoint.identification.algorithm`: `https`, the default, or empty or `none`
+//! for no check) and, for a broker that
 //! asks for one, the client's certificate and key (`ssl.certificate.location` and
 //! `ssl.key.location`, or a PEM `ssl.keystore.location`, or
 //! `ssl.keystore.certificate.chain` and `ssl.keystore.key`). Other client properties
@@ -38,9 +41,13 @@ pub fn security(path: &Path) -> Result<Security> {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.trim().to_string())
     };
-    if raw("ssl.endpoint.identification.algorithm").is_some_and(|v| v.is_empty()) {
-        bail!("ssl.endpoint.identification.algorithm is empty: shoal's tools always check the broker's name against its certificate");
-    }
+    // Java's empty value and librdkafka's `none` check no host; `https` (the default) does.
+    let check_host = match raw("ssl.endpoint.identification.algorithm") {
+        None => true,
+        Some(value) if value.is_empty() || value.eq_ignore_ascii_case("none") => false,
+        Some(value) if value.eq_ignore_ascii_case("https") => true,
+        Some(value) => bail!("ssl.endpoint.identification.algorithm={value}: https, or none (or empty) for no host check"),
+    };
     let get = |key: &str| raw(key).filter(|v| !v.is_empty());
     let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".to_string());
     let Some(protocol) = SecurityProtocol::parse(&protocol.to_ascii_uppercase()) else {
@@ -54,7 +61,7 @@ pub fn security(path: &Path) -> Result<Security> {
             false => None,
         },
         tls: match protocol.is_tls() {
-            true => Some(Arc::new(client_tls(&get)?)),
+            true => Some(Arc::new(client_tls(&get, check_host)?)),
             false => None,
         },
     })
@@ -85,7 +92,10 @@ fn login(path: &Path, get: &dyn Fn(&str) -> Option<String>) -> Result<Login> {
 }
 
 /// The client's TLS config from librdkafka's or Java's PEM settings.
-fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConfig> {
+fn client_tls(
+    get: &dyn Fn(&str) -> Option<String>,
+    check_host: bool,
+) -> Result<rustls::ClientConfig> {
     let read = |key: &str| -> Result<Option<Vec<u8>>> {
         match get(key) {
             Some(path) => Ok(Some(
@@ -99,13 +109,16 @@ fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConf
             bail!("{key}={kind}: shoal's tools read PEM only");
         }
     }
-    let ca = match (read("ssl.ca.location")?, read("ssl.truststore.location")?, get("ssl.truststore.certificates")) {
-        (Some(ca), _, _) | (None, Some(ca), _) => ca,
-        (None, None, Some(inline)) => inline.into_bytes(),
-        (None, None, None) => bail!(
-            "TLS needs the CAs the broker's certificate chains to: ssl.ca.location (or ssl.truststore.location, ssl.truststore.certificates)"
-        ),
+    // Without a CA the system's are trusted, as librdkafka and Java do.
+    let ca = match (
+        read("ssl.ca.location")?,
+        read("ssl.truststore.location")?,
+        get("ssl.truststore.certificates"),
+    ) {
+        (Some(ca), _, _) | (None, Some(ca), _) => Some(ca),
+        (None, None, inline) => inline.map(String::into_bytes),
     };
+
     let identity = match (
         read("ssl.certificate.location")?,
         read("ssl.key.location")?,
@@ -126,5 +139,6 @@ fn client_tls(get: &dyn Fn(&str) -> Option<String>) -> Result<rustls::ClientConf
     let identity = identity
         .as_ref()
         .map(|(c, k)| (c.as_slice(), k.as_slice(), password.as_ref()));
-    tls::client_config(&ca, identity).map_err(|why| anyhow::anyhow!("TLS: {why}"))
+    tls::client_config(ca.as_deref(), check_host, identity)
+        .map_err(|why| anyhow::anyhow!("TLS: {why}"))
 }

@@ -9,10 +9,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use regex::Regex;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WantsClientCert;
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{
+    CertificateError, ClientConfig, ConfigBuilder, DigitallySignedStruct, RootCertStore,
+    ServerConfig, SignatureScheme, SupportedProtocolVersion, WantsVerifier,
+};
 
 /// Where PEM text comes from: a file (`ssl.keystore.location`), or the setting itself
 /// (`ssl.keystore.certificate.chain`, `ssl.keystore.key`, `ssl.truststore.certificates`).
@@ -98,6 +105,10 @@ pub struct TlsSettings {
     pub cipher_suites: Vec<String>,
     /// `ssl.principal.mapping.rules`, as given (it parses).
     pub principal_rules: String,
+    /// `ssl.endpoint.identification.algorithm` is `https` (Kafka's default): another
+    /// node this one dials must have a certificate naming the host dialled. Empty: any
+    /// certificate chaining to the truststore will do.
+    pub check_host: bool,
 }
 
 /// PEM text read for a listener: the chain and key, and the trusted CAs.
@@ -113,17 +124,8 @@ pub fn server_config(settings: &TlsSettings, material: &Material) -> Result<Serv
     let chain = certificates(&material.chain, "the certificate chain")?;
     let key = private_key(&material.key, settings.key_password.as_ref())?;
     let provider = Arc::new(provider(&settings.cipher_suites)?);
-    let versions: Vec<&'static SupportedProtocolVersion> = settings
-        .versions
-        .iter()
-        .filter_map(|v| match v.as_str() {
-            "TLSv1.2" => Some(&rustls::version::TLS12),
-            "TLSv1.3" => Some(&rustls::version::TLS13),
-            _ => None,
-        })
-        .collect();
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&versions(settings))
         .map_err(|e| format!("ssl.enabled.protocols and ssl.cipher.suites: {e}"))?;
     let builder = match (settings.client_auth, &material.trust) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
@@ -135,12 +137,7 @@ pub fn server_config(settings: &TlsSettings, material: &Material) -> Result<Serv
             )
         }
         (auth, Some(trust)) => {
-            let mut roots = RootCertStore::empty();
-            for certificate in certificates(trust, "the truststore")? {
-                roots
-                    .add(certificate)
-                    .map_err(|e| format!("a truststore certificate: {e}"))?;
-            }
+            let roots = roots(trust, "the truststore")?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match auth {
                 ClientAuth::Requested => verifier.allow_unauthenticated(),
@@ -168,23 +165,20 @@ pub(crate) fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<
     Ok(certificates)
 }
 
-/// A client's rustls config: the broker's certificate must chain to `ca` (PEM) and
-/// name the host dialled; `identity` (a PEM chain, its key, and the key's password if
-/// it is encrypted) is shown when the broker asks for one.
+/// A client's rustls config: the broker's certificate must chain to `ca` (PEM; the
+/// system's CAs without it) and, with `check_host`, name the host dialled; `identity`
+/// (a PEM chain, its key, and the key's password if it is encrypted) is shown when the
+/// broker asks for one.
 pub fn client_config(
-    ca: &[u8],
+    ca: Option<&[u8]>,
+    check_host: bool,
     identity: Option<(&[u8], &[u8], Option<&KeyPassword>)>,
 ) -> Result<ClientConfig, String> {
-    let mut roots = RootCertStore::empty();
-    for certificate in certificates(ca, "the CA certificates")? {
-        roots
-            .add(certificate)
-            .map_err(|e| format!("a CA certificate: {e}"))?;
-    }
-    let builder = ClientConfig::builder_with_provider(Arc::new(provider(&[])?))
+    let provider = Arc::new(provider(&[])?);
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
+        .map_err(|e| e.to_string())?;
+    let builder = trusting(builder, provider, ca, check_host)?;
     match identity {
         None => Ok(builder.with_no_client_auth()),
         Some((chain, key, password)) => {
@@ -194,6 +188,142 @@ pub fn client_config(
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| format!("the client certificate and key: {e}"))
         }
+    }
+}
+
+/// The rustls client config a node dials another with, from the settings of the
+/// listener they meet on: its protocol versions and cipher suites; the other node's
+/// certificate must chain to the truststore (the system's CAs when none is set, as
+/// Kafka falls back to the JVM's) and, with `check_host`, name the host dialled; the
+/// keystore is this node's certificate, for a listener that asks for one.
+pub fn node_client_config(
+    settings: &TlsSettings,
+    material: &Material,
+) -> Result<ClientConfig, String> {
+    let provider = Arc::new(provider(&settings.cipher_suites)?);
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions(settings))
+        .map_err(|e| format!("ssl.enabled.protocols and ssl.cipher.suites: {e}"))?;
+    let trust = material.trust.as_deref();
+    let builder = trusting(builder, provider, trust, settings.check_host)?;
+    let chain = certificates(&material.chain, "the certificate chain")?;
+    let key = private_key(&material.key, settings.key_password.as_ref())?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("the certificate chain and key: {e}"))
+}
+
+/// A client that trusts a server whose certificate chains to `ca` (PEM), else to the
+/// system's CAs, and, with `check_host`, names the host dialled.
+fn trusting(
+    builder: ConfigBuilder<ClientConfig, WantsVerifier>,
+    provider: Arc<CryptoProvider>,
+    ca: Option<&[u8]>,
+    check_host: bool,
+) -> Result<ConfigBuilder<ClientConfig, WantsClientCert>, String> {
+    let roots = match ca {
+        Some(pem) => roots(pem, "the truststore")?,
+        None => system_roots()?,
+    };
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("the truststore: {e}"))?;
+    Ok(match check_host {
+        true => builder.with_webpki_verifier(verifier),
+        false => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyHost(verifier))),
+    })
+}
+
+/// The protocol versions `settings` enable.
+fn versions(settings: &TlsSettings) -> Vec<&'static SupportedProtocolVersion> {
+    settings
+        .versions
+        .iter()
+        .filter_map(|v| match v.as_str() {
+            "TLSv1.2" => Some(&rustls::version::TLS12),
+            "TLSv1.3" => Some(&rustls::version::TLS13),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The CA certificates in `pem`.
+fn roots(pem: &[u8], what: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for certificate in certificates(pem, what)? {
+        roots
+            .add(certificate)
+            .map_err(|e| format!("a certificate of {what}: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// The system's CA certificates (`SSL_CERT_FILE` or `SSL_CERT_DIR` if set).
+fn system_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "no truststore is set (ssl.truststore.location or ssl.truststore.certificates) \
+             and the system has no CA certificates to fall back on ({})",
+            errors.join("; ")
+        ));
+    }
+    Ok(roots)
+}
+
+/// Checks a server's certificate as webpki does, but for the name in it
+/// (`ssl.endpoint.identification.algorithm` empty).
+#[derive(Debug)]
+struct AnyHost(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyHost {
+    fn verify_server_cert(
+        &self,
+        certificate: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the name last, once the chain is known good.
+        match self
+            .0
+            .verify_server_cert(certificate, intermediates, name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            checked => checked,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0
+            .verify_tls12_signature(message, certificate, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0
+            .verify_tls13_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 
@@ -603,6 +733,7 @@ mod tests {
             versions: vec!["TLSv1.3".to_string()],
             cipher_suites: Vec::new(),
             principal_rules: "DEFAULT".to_string(),
+            check_host: true,
         };
         let material = Material {
             chain: b"not pem".to_vec(),

@@ -1,7 +1,7 @@
 //! A TLS listener's server side: its rustls config, loaded from the PEM files or inline
 //! PEM of its settings and reloaded when those files change (`watch::Reloading`), and
-//! the principal of a client certificate. Also the client side brokers dial each other's
-//! replication ports with, from the inter-broker listener's settings.
+//! the principal of a client certificate. Also the client side nodes dial each other
+//! with, from the settings of the listener they meet on, reloaded alike.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,22 +78,24 @@ fn files(settings: &TlsSettings) -> Vec<PathBuf> {
 }
 
 /// The TLS a node dials the others with when the listener they meet on (the
-/// inter-broker listener, the controller listener) speaks TLS: their certificates must
-/// chain to its truststore and name the host dialled, and its keystore is this node's
-/// certificate, for a listener that asks for one.
-pub fn peer_client(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
+/// inter-broker listener, the controller listener) speaks TLS, rebuilt when its files
+/// change (`security::tls::node_client_config` says what it checks).
+pub type Dial = Reloading<TlsSettings, rustls::ClientConfig>;
+
+/// Loads `settings`' dialling side: an error names what is wrong (start-up stops on it).
+pub fn dial(settings: &TlsSettings) -> anyhow::Result<Dial> {
+    Reloading::load(
+        settings,
+        files(settings),
+        "TLS certificates for dialling other nodes",
+        build_dial,
+    )
+}
+
+fn build_dial(settings: &TlsSettings) -> anyhow::Result<rustls::ClientConfig> {
     let (material, keystore) = material(settings)?;
-    let trust = material.trust.as_deref().context(
-        "ssl.truststore.location (or ssl.truststore.certificates) must name the CA the other \
-         nodes' certificates chain to: this node dials them over TLS",
-    )?;
-    let identity = (
-        &material.chain[..],
-        &material.key[..],
-        settings.key_password.as_ref(),
-    );
-    tls::client_config(trust, Some(identity))
-        .map_err(|why| anyhow::anyhow!("TLS to other brokers: {why} (keystore: {keystore})"))
+    tls::node_client_config(settings, &material)
+        .map_err(|why| anyhow::anyhow!("TLS to other nodes: {why} (keystore: {keystore})"))
 }
 
 fn build(settings: &TlsSettings) -> anyhow::Result<ServerConfig> {

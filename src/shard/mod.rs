@@ -72,8 +72,8 @@ pub struct Shard {
     /// two at once would both open a partition that neither has inserted yet.
     applying: glommio::sync::Semaphore,
     /// How other brokers' replication ports are dialled when the inter-broker listener
-    /// speaks TLS (set once at start-up).
-    peer_tls: std::cell::OnceCell<Arc<rustls::ClientConfig>>,
+    /// speaks TLS (set at start-up; reloaded when its files change).
+    peer_tls: RefCell<Option<crate::server::tls::Dial>>,
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
@@ -172,11 +172,12 @@ impl Shard {
 
     /// The TLS other brokers' replication ports are dialled with; `None`: plaintext.
     pub fn peer_tls(&self) -> Option<Arc<rustls::ClientConfig>> {
-        self.peer_tls.get().cloned()
+        let mut dial = self.peer_tls.borrow_mut();
+        dial.as_mut().map(crate::server::tls::Dial::current)
     }
 
-    pub fn set_peer_tls(&self, config: Arc<rustls::ClientConfig>) {
-        let _ = self.peer_tls.set(config);
+    pub fn set_peer_tls(&self, dial: crate::server::tls::Dial) {
+        *self.peer_tls.borrow_mut() = Some(dial);
     }
 
     /// Every client listener's advertised address, as this broker registers them.

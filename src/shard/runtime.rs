@@ -76,7 +76,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             let read = || -> anyhow::Result<crate::quorum::member::QuorumTls> {
                 Ok(crate::quorum::member::QuorumTls {
                     accept: crate::server::tls::Tls::load(settings)?,
-                    dial: Arc::new(crate::server::tls::peer_client(settings)?),
+                    dial: crate::server::tls::dial(settings)?,
                 })
             };
             Some(read().context("the controller listener's TLS")?)
@@ -113,13 +113,13 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     // TLS with its certificates when it speaks TLS (a SASL login stays its own).
     let (replication_keys, peer_tls) = match &broker.security_of(&inter_broker.name).tls {
         Some(settings) if image.is_some() => {
-            let peer_tls = crate::server::tls::peer_client(settings)
+            let peer_tls = crate::server::tls::dial(settings)
                 .with_context(|| format!("listener {}", inter_broker.name))?;
             let keys = crate::server::ListenerKeys {
                 tls: inter_broker.keys.tls.clone(),
                 jwks: None,
             };
-            (keys, Some(Arc::new(peer_tls)))
+            (keys, Some(peer_tls))
         }
         _ => Default::default(),
     };
@@ -421,7 +421,7 @@ struct Listeners {
     /// The replication listener's TLS, when the inter-broker listener speaks TLS.
     replication_keys: crate::server::ListenerKeys,
     /// How this shard dials other brokers' replication ports over TLS.
-    peer_tls: Option<Arc<rustls::ClientConfig>>,
+    peer_tls: Option<crate::server::tls::Dial>,
     /// Shard 0's: the controller listener's TLS, when it speaks SSL.
     quorum_tls: Option<crate::quorum::member::QuorumTls>,
 }
@@ -455,8 +455,8 @@ async fn run_shard(
         progress,
     );
     spawn_mailboxes(&shard, receivers);
-    if let Some(tls) = &listeners.peer_tls {
-        shard.set_peer_tls(Arc::clone(tls));
+    if let Some(dial) = listeners.peer_tls.clone() {
+        shard.set_peer_tls(dial);
     }
     let appender = glommio::spawn_local(Rc::clone(&shard.writer).run_appender());
     let syncer = glommio::spawn_local(Rc::clone(&shard.writer).run_syncer());

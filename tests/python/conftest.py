@@ -328,9 +328,11 @@ def start_broker(request, tmp_path, cores):
     brokers: list[Broker] = []
     request.node.stash[_BROKERS] = brokers
 
-    def start(overrides: dict | None = None, wrapper: list[str] | None = None, **kwargs) -> Broker:
+    def start(overrides: dict | None = None, wrapper: list[str] | None = None, env: dict | None = None,
+              **kwargs) -> Broker:
         b = Broker(binary, tmp_path, f"broker{len(brokers)}", cores, overrides or {})
         b.wrapper = wrapper or []
+        b.env.update(env or {})
         brokers.append(b)
         return b.start(**kwargs)
 

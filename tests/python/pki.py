@@ -21,12 +21,14 @@ class Pki:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", f"/CN={name}", cwd=self.dir)
 
-    def issue(self, name: str, subject: str, server: bool, client: bool = False) -> tuple[pathlib.Path, pathlib.Path]:
+    def issue(self, name: str, subject: str, server: bool, client: bool = False,
+              hosts: str = "IP:127.0.0.1,DNS:localhost") -> tuple[pathlib.Path, pathlib.Path]:
         """(certificate, key) files for `subject` (openssl's /O=../CN=.. form): a server's
-        (also a client's with `client`, as a broker dialling others shows it), or a client's."""
+        for `hosts` (also a client's with `client`, as a broker dialling others shows it),
+        or a client's."""
         extensions = self.dir / f"{name}.ext"
         usage = ("serverAuth,clientAuth" if client else "serverAuth") if server else "clientAuth"
-        san = "subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else ""
+        san = f"subjectAltName={hosts}\n" if server else ""
         extensions.write_text(f"{san}extendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
                 "-out", f"{name}.csr", "-subj", subject, cwd=self.dir)
@@ -34,9 +36,10 @@ class Pki:
                 "-out", f"{name}.crt", "-days", "2", "-extfile", extensions.name, cwd=self.dir)
         return self.dir / f"{name}.crt", self.dir / f"{name}.key"
 
-    def keystore(self, name: str, subject: str = "/CN=localhost", client: bool = False) -> pathlib.Path:
+    def keystore(self, name: str, subject: str = "/CN=localhost", client: bool = False,
+                 hosts: str = "IP:127.0.0.1,DNS:localhost") -> pathlib.Path:
         """A PEM keystore file for the broker: its certificate, then its key."""
-        certificate, key = self.issue(name, subject, server=True, client=client)
+        certificate, key = self.issue(name, subject, server=True, client=client, hosts=hosts)
         store = self.dir / f"{name}.pem"
         store.write_bytes(certificate.read_bytes() + key.read_bytes())
         return store

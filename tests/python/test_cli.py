@@ -6,6 +6,7 @@ default partitioner, written independently of shoal's)."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import socket
 import subprocess
@@ -27,9 +28,11 @@ TOOL_TIMEOUT_S = 30.0
 
 
 def shoal(b, tool: str, *args: str, input: bytes | None = None, bootstrap: str | None = None,
-          timeout: float = TOOL_TIMEOUT_S) -> subprocess.CompletedProcess:
+          timeout: float = TOOL_TIMEOUT_S, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs `shoal TOOL` against `b` (or `bootstrap`), with `env` added to its environment."""
     cmd = [str(shoal_bin()), tool, "--bootstrap-server", bootstrap or b.bootstrap, *args]
-    return subprocess.run(cmd, input=input or b"", capture_output=True, timeout=timeout)
+    return subprocess.run(cmd, input=input or b"", capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def ok(b, tool: str, *args: str, **kwargs) -> str:

@@ -20,7 +20,7 @@ from clients import admin, base_conf, consume_all, kcat, login_refused, produce_
 from conftest import free_ports, shoal_bin
 from pki import Pki
 from test_quorum import describe_cluster, wait_for
-from test_replication import full_isr
+from test_replication import full_isr, layout
 from test_sasl import JAAS, inter_broker_login, login_conf, sasl_settings
 from test_tls import AUTHORIZER
 
@@ -44,9 +44,11 @@ def brokers_listed(b, **conf) -> dict[int, tuple[str, int]]:
     return {x.id: (x.host, x.port) for x in md.brokers.values()}
 
 
-def start_three(start_broker, client_listeners, settings: dict) -> tuple[list, list[int]]:
-    """Three nodes, each broker and voter, with `settings`: node i's listeners are
-    `client_listeners(i)` and a controller listener. The brokers and controller ports."""
+def start_three(start_broker, client_listeners, settings: dict, node_settings=lambda i: {},
+                env: dict | None = None) -> tuple[list, list[int]]:
+    """Three nodes, each broker and voter, with `settings` and node i's `node_settings(i)`,
+    and `env` in their environment: node i's listeners are `client_listeners(i)` and a
+    controller listener. The brokers and controller ports."""
     controller_ports = free_ports(3)
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controller_ports))
     brokers = [start_broker({
@@ -56,7 +58,8 @@ def start_three(start_broker, client_listeners, settings: dict) -> tuple[list, l
         "controller.quorum.voters": voters,
         "controller.listener.names": "CONTROLLER",
         "broker.session.timeout.ms": 2000,
-    }) for i in range(3)]
+        **node_settings(i),
+    }, env=env) for i in range(3)]
     return brokers, controller_ports
 
 
@@ -183,6 +186,58 @@ def test_brokers_replicate_over_tls_as_the_principal_of_their_certificate(start_
     assert tls_handshake(controller_ports[0], pki, stranger, then_closed=True) is not None
     wait_for("the stranger's refusal said", lambda: "User:CN=stranger from 127.0.0.1 may not CLUSTER_ACTION"
              in brokers[0].log_text())
+
+
+def test_brokers_dial_each_other_with_the_inter_broker_listener_s_tls_settings(start_broker, tmp_path):
+    """Brokers whose certificates name another host, with no truststore set: nodes 1 and 2
+    set ssl.endpoint.identification.algorithm empty and take any certificate the system's
+    CAs vouch for (SSL_CERT_FILE names the test's CA); node 3 keeps Kafka's default,
+    checks the host, and so cannot follow the others. The dialling side also speaks only
+    the listener's protocol version and cipher suite."""
+    pki = Pki(tmp_path / "pki")
+    keystore = pki.keystore("elsewhere", "/CN=broker", client=True, hosts="DNS:elsewhere.invalid")
+    client_ports = free_ports(3)
+    brokers, _ = start_three(start_broker, lambda i: f"SSL://127.0.0.1:{client_ports[i]}", {
+        "listener.security.protocol.map": "SSL:SSL,CONTROLLER:PLAINTEXT",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.enabled.protocols": "TLSv1.2",
+        "ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "replica.lag.time.max.ms": 3000,
+    }, node_settings=lambda i: {"ssl.endpoint.identification.algorithm": ""} if i < 2 else {},
+        env={"SSL_CERT_FILE": str(pki.ca)})
+    tls = {"security_protocol": "SSL", "ssl_ca_location": str(pki.ca),
+           "ssl_endpoint_identification_algorithm": "none"}
+    each_listing_three(brokers, client_ports, **tls)
+    bootstrap = ",".join(f"127.0.0.1:{p}" for p in client_ports)
+    a = admin(brokers[0], bootstrap_servers=bootstrap, **tls)
+    topic = unique_topic("dial")
+    wait_futures(a.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})],
+                                 operation_timeout=20))
+
+    def settled():
+        # Node 3 follows nobody; the others follow everybody, node 3 included.
+        parts = layout(a, topic)
+        return parts and len(parts) == 3 and all(
+            set(isr) == ({1, 2, 3} if leader == 3 else {1, 2}) for leader, _, isr in parts.values())
+    wait_for("node 3 in the ISR of its own partitions only", settled)
+    produce_all(producer(brokers[0], acks="all", bootstrap_servers=bootstrap, **tls), topic,
+                [{"value": b"%d" % i, "partition": i % 3} for i in range(9)])
+    got = consume_all(brokers[1], topic, [0, 1, 2], bootstrap_servers=bootstrap, **tls)
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"%d" % i for i in range(9))
+    wait_for("node 3 saying why it cannot follow", lambda: "not valid for name" in brokers[2].log_text())
+    assert "not valid for name" not in brokers[0].log_text() + brokers[1].log_text()
+
+    # shoal's tools dial alike: the system's CAs without ssl.ca.location, and the host
+    # checked unless the algorithm is empty (or librdkafka's none).
+    from test_cli import fails, ok
+    config = tmp_path / "tools.properties"
+    system_ca = {"SSL_CERT_FILE": str(pki.ca)}
+    for algorithm in ("", "none"):
+        config.write_text(f"security.protocol=SSL\nssl.endpoint.identification.algorithm={algorithm}\n")
+        assert topic in ok(brokers[0], "topics", "--list", "--command-config", str(config), env=system_ca)
+    config.write_text("security.protocol=SSL\n")
+    assert "not valid for name" in fails(brokers[0], "topics", "--list", "--command-config", str(config), env=system_ca)
 
 
 def tls_handshake(port: int, pki: Pki, certificate, then_closed: bool = False) -> str | None:

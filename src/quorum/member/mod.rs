@@ -204,13 +204,13 @@ pub struct Timing {
 #[derive(Clone)]
 pub struct QuorumTls {
     pub accept: crate::server::tls::Tls,
-    pub dial: std::sync::Arc<rustls::ClientConfig>,
+    pub dial: crate::server::tls::Dial,
 }
 
 pub struct Member {
     registration: Registration,
     /// How peers are dialled when the controller listener speaks TLS (set by `start`).
-    dial_tls: RefCell<Option<std::sync::Arc<rustls::ClientConfig>>>,
+    dial_tls: RefCell<Option<crate::server::tls::Dial>>,
     /// Whether this node votes (`process.roles` has `controller`), and whether it
     /// registers as a broker (has `broker`).
     voter: bool,

@@ -7,7 +7,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use futures::AsyncWriteExt;
 use glommio::net::TcpListener;
@@ -207,7 +206,7 @@ impl Member {
 pub(super) async fn send_to(
     peer: Rc<Peer>,
     shard: Rc<Shard>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    mut tls: Option<crate::server::tls::Dial>,
 ) {
     let mut stream: Option<Stream> = None;
     loop {
@@ -222,7 +221,8 @@ pub(super) async fn send_to(
             continue;
         }
         if stream.is_none() {
-            let dialled = Stream::connect(&peer.address, tls.clone(), CONNECT_TIMEOUT);
+            let config = tls.as_mut().map(crate::server::tls::Dial::current);
+            let dialled = Stream::connect(&peer.address, config, CONNECT_TIMEOUT);
             match shard.unless_stopping(dialled).await {
                 None => return,
                 Some(Ok(connected)) => stream = Some(connected),
