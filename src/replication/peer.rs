@@ -1,9 +1,11 @@
 //! Requests one broker sends another in the Kafka protocol, on glommio: the replica
-//! fetcher's fetches (on a connection it keeps) and the transaction coordinator's
-//! WriteTxnMarkers to partition leaders elsewhere (a connection per call).
+//! fetcher's fetches (on a connection it keeps), and the transaction coordinator's
+//! WriteTxnMarkers and partition leaders' AddPartitionsToTxn checks (`call`, on
+//! connections each shard pools per broker).
 
+use std::collections::HashMap;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::AsyncWriteExt;
@@ -23,7 +25,7 @@ use crate::shard::Shard;
 const FRAME_MAX: usize = 64 << 20;
 /// How long connecting may take, and the TLS handshake after it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a one-off call waits for its answer.
+/// How long a call waits for its answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "shoal-broker";
 
@@ -122,8 +124,12 @@ async fn log_in(stream: &mut Stream, login: &InterBrokerLogin) -> io::Result<()>
     Ok(())
 }
 
-/// One request to the broker at `address` on a connection of its own, answered within
-/// `CALL_TIMEOUT`.
+/// One request to the broker at `address`, answered within `CALL_TIMEOUT`, on a
+/// connection this shard made to it before and that is idle, else on a new one. A
+/// connection goes back to the shard's pool once answered; one that failed is dropped.
+/// A pooled connection the other broker has closed in the meantime is no answer: the
+/// request goes again on a new one (the callers' requests, WriteTxnMarkers and
+/// AddPartitionsToTxn, may be sent twice, as their callers retry them anyway).
 pub async fn call<Q: Encodable, R: Decodable>(
     shard: &Shard,
     address: &str,
@@ -131,9 +137,79 @@ pub async fn call<Q: Encodable, R: Decodable>(
     request: &Q,
 ) -> io::Result<R> {
     let answered = glommio::timer::timeout(CALL_TIMEOUT, async {
-        let mut stream = connect(shard, address).await?;
-        Ok(exchange(&mut stream, api, 1, request).await)
+        let pooled = shard.peer_pool.borrow_mut().take(address);
+        if let Some(mut idle) = pooled {
+            if let Ok(response) = idle.exchange(api, request).await {
+                shard.peer_pool.borrow_mut().put(address, idle);
+                return Ok(Ok(response));
+            }
+        }
+        let mut fresh = Pooled {
+            stream: connect(shard, address).await?,
+            correlation: 0,
+            since: Instant::now(),
+        };
+        let response = fresh.exchange(api, request).await;
+        if response.is_ok() {
+            shard.peer_pool.borrow_mut().put(address, fresh);
+        }
+        Ok(response)
     })
     .await;
     answered.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))?
+}
+
+/// Connections idle at most this long are used again; older ones are closed (the other
+/// broker may close them itself after `connections.max.idle.ms`).
+const POOLED_IDLE_MAX: Duration = Duration::from_secs(60);
+/// Idle connections kept per broker address.
+const POOLED_PER_ADDRESS: usize = 4;
+
+/// A shard's idle connections to other brokers' replication ports, for `call`.
+#[derive(Default)]
+pub struct Pool {
+    idle: HashMap<String, Vec<Pooled>>,
+}
+
+/// A connection, the correlation id it last used, and since when it has been idle.
+pub struct Pooled {
+    stream: Stream,
+    correlation: i32,
+    since: Instant,
+}
+
+impl Pooled {
+    async fn exchange<Q: Encodable, R: Decodable>(
+        &mut self,
+        api: (ApiKey, i16),
+        request: &Q,
+    ) -> io::Result<R> {
+        self.correlation = self.correlation.wrapping_add(1);
+        exchange(&mut self.stream, api, self.correlation, request).await
+    }
+}
+
+impl Pool {
+    /// The most recently idle connection to `address` still young enough.
+    fn take(&mut self, address: &str) -> Option<Pooled> {
+        self.sweep();
+        self.idle.get_mut(address)?.pop()
+    }
+
+    fn put(&mut self, address: &str, mut connection: Pooled) {
+        connection.since = Instant::now();
+        let idle = self.idle.entry(address.to_string()).or_default();
+        if idle.len() < POOLED_PER_ADDRESS {
+            idle.push(connection);
+        }
+    }
+
+    /// Closes connections idle too long, whatever their address (a broker that moved
+    /// leaves its old address behind).
+    fn sweep(&mut self) {
+        for idle in self.idle.values_mut() {
+            idle.retain(|c| c.since.elapsed() < POOLED_IDLE_MAX);
+        }
+        self.idle.retain(|_, idle| !idle.is_empty());
+    }
 }

@@ -74,6 +74,8 @@ pub struct Shard {
     /// How other brokers' replication ports are dialled when the inter-broker listener
     /// speaks TLS (set at start-up; reloaded when its files change).
     peer_tls: RefCell<Option<crate::server::tls::Dial>>,
+    /// Idle connections to other brokers' replication ports (`replication::peer::call`).
+    pub peer_pool: RefCell<crate::replication::peer::Pool>,
     pub metrics: crate::metrics::ShardMetrics,
     /// Incremental fetch sessions of the clients connected to this shard.
     pub fetch_sessions: RefCell<crate::server::fetch_session::FetchSessions>,
@@ -147,6 +149,7 @@ impl Shard {
             advertised,
             applying: glommio::sync::Semaphore::new(1),
             peer_tls: Default::default(),
+            peer_pool: Default::default(),
             fetch_sessions: RefCell::default(),
             metrics: Default::default(),
             groups: Default::default(),

@@ -15,6 +15,7 @@ from kafka.protocol.producer.produce import ProduceResponse
 
 import kafka_wire as kw
 from clients import base_conf, producer, topic_partitions, unique_topic, wait_futures
+from test_prometheus import scrape
 from test_quorum import wait_for
 from test_replication import cluster_admin, start_cluster
 from test_transactions import read_committed, values
@@ -110,3 +111,44 @@ def test_a_classic_transaction_is_verified_at_a_coordinator_on_another_broker(st
         member.close()
     assert values(read_committed(by_id[2], topic, list(leaders))) == [b"kept-0", b"kept-1", b"kept-2"]
     assert committed(by_id[3], group, topic) == 2
+
+
+def summed(by_id, prefix: str) -> float:
+    """The sum over every broker of the samples whose series starts with `prefix`."""
+    return sum(v for b in by_id.values() for k, v in scrape(b).items() if k.startswith(prefix))
+
+
+def test_brokers_keep_their_connections_to_each_other_across_transactions(start_broker):
+    """Each transaction has its partitions' leaders verify it with a coordinator on another
+    broker, and the coordinator write markers to those leaders: broker-to-broker calls,
+    which go over connections each shard keeps to the others rather than one per call."""
+    by_id = start_cluster(start_broker)
+    topic, leaders = spread_topic(by_id)
+    tid = unique_topic("tid")
+    bootstrap = ",".join(b.bootstrap for b in by_id.values())
+    p = producer(by_id[1], **{"bootstrap.servers": bootstrap, "transactional.id": tid})
+    p.init_transactions(TIMEOUT_S)
+
+    def transaction(n: int) -> None:
+        p.begin_transaction()
+        for partition in leaders:
+            p.produce(topic, value=b"%d-%d" % (n, partition), partition=partition)
+        p.commit_transaction(TIMEOUT_S)
+
+    # The client's own connections, and the fetchers', are all made by now.
+    transaction(0)
+    created = "kafka_server_socket_server_metrics_connection_creation_total"
+    calls = ('kafka_network_requestmetrics_requests_total{request="WriteTxnMarkers"',
+             'kafka_network_requestmetrics_requests_total{request="AddPartitionsToTxn"')
+    connections_before = summed(by_id, created)
+    calls_before = sum(summed(by_id, c) for c in calls)
+    for n in range(1, 31):
+        transaction(n)
+    # Two of the three partitions' leaders are away from the coordinator: each
+    # transaction makes at least two markers calls and two verifications across brokers.
+    remote_calls = sum(summed(by_id, c) for c in calls) - calls_before
+    assert remote_calls >= 30 * 4, remote_calls
+    # The first transaction made the connections these use (one per call made 120 here).
+    new_connections = summed(by_id, created) - connections_before
+    assert new_connections <= 6, (new_connections, remote_calls)
+    assert len(values(read_committed(by_id[2], topic, list(leaders)))) == 31 * 3
