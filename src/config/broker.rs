@@ -184,8 +184,13 @@ pub struct BrokerConfig {
     pub sasl_enabled_mechanisms: Vec<crate::security::Mechanism>,
     /// `sasl.mechanism.inter.broker.protocol`.
     pub sasl_mechanism_inter_broker: crate::security::Mechanism,
-    /// With a quorum whose controller listener speaks SSL: its TLS settings.
+    /// `sasl.mechanism.controller.protocol`.
+    pub sasl_mechanism_controller: crate::security::Mechanism,
+    /// With a quorum whose controller listener speaks SSL or SASL_SSL: its TLS settings.
     pub controller_tls: Option<crate::security::tls::TlsSettings>,
+    /// With a quorum whose controller listener speaks SASL: the login it asks for, and
+    /// the one this node makes to the others.
+    pub controller_login: Option<crate::security::QuorumLogin>,
     /// With a quorum and a SASL inter-broker listener: how this broker logs in to the
     /// others' replication ports.
     pub inter_broker_login: Option<crate::security::InterBrokerLogin>,
@@ -308,8 +313,10 @@ impl Default for BrokerConfig {
             sasl_kerberos_min_time_before_relogin: 60_000,
             sasl_enabled_mechanisms: super::sasl::default_mechanisms(),
             sasl_mechanism_inter_broker: crate::security::Mechanism::Gssapi,
+            sasl_mechanism_controller: crate::security::Mechanism::Gssapi,
             inter_broker_login: None,
             controller_tls: None,
+            controller_login: None,
             connection_failed_authentication_delay_ms: 100,
             max_failed_authentication_rate_per_ip: 10,
             client_security: BTreeMap::from([(
@@ -627,7 +634,7 @@ impl BrokerConfig {
         }
         config.client_security = client_security;
         config.inter_broker_login = super::sasl::inter_broker_login(&config)?;
-        config.controller_tls = kraft::controller_tls(&config)?;
+        (config.controller_tls, config.controller_login) = kraft::controller_security(&config)?;
         if config.metrics_ssl_enabled {
             let metrics = Listener {
                 name: METRICS_LISTENER.to_string(),

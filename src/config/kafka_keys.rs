@@ -85,10 +85,6 @@ const INERT: &[(&str, &str)] = &[
         "shoal needs no ZooKeeper",
     ),
     ("zookeeper.session.timeout.ms", "shoal needs no ZooKeeper"),
-    (
-        "sasl.mechanism.controller.protocol",
-        "the metadata quorum's voters reach each other on their controller listeners, without a login",
-    ),
 ];
 
 /// Kafka's other names for shoal's keys: `(alias, key)`.

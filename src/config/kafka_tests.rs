@@ -222,15 +222,6 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
     );
     refused(&["listeners=SSL://:9093"], "ssl.keystore.location", "SSL");
     refused(
-        &[
-            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
-        ],
-        "listeners",
-        "a PLAINTEXT or SSL controller listener",
-    );
-    refused(
         &["listeners=INTERNAL://:9092"],
         "listener.security.protocol.map",
         "INTERNAL",
@@ -578,7 +569,7 @@ fn a_quorums_controller_listener_may_speak_ssl() {
         error.contains("listener.name.controller.ssl.client.auth"),
         "{error}"
     );
-    // A broker-only node dials the voters as the map says; SASL is not served there.
+    // A broker-only node dials the voters as the map says: with their TLS settings.
     let error = with_overrides(&[
         "process.roles=broker",
         "node.id=4",
@@ -589,10 +580,44 @@ fn a_quorums_controller_listener_may_speak_ssl() {
     ])
     .unwrap_err()
     .to_string();
-    assert!(
-        error.contains("PLAINTEXT or SSL for controller listener CONTROLLER"),
-        "{error}"
-    );
+    assert!(error.contains("ssl.keystore.location"), "{error}");
+}
+
+#[test]
+fn a_quorums_controller_listener_may_ask_for_a_plain_login() {
+    let jaas = "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"node\" password=\"node-secret\" user_node=\"node-secret\";";
+    let sasl = [
+        "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        jaas,
+        "sasl.mechanism.controller.protocol=PLAIN",
+    ];
+    let c = with_overrides(&sasl).unwrap();
+    let login = c.controller_login.expect("a login");
+    assert_eq!(login.dial.username, "node");
+    assert_eq!(login.accept.plain_users.len(), 1);
+    assert!(c.controller_tls.is_none());
+    assert!(!format!("{:?}", login.dial).contains("node-secret"));
+    // Kafka's default mechanism, GSSAPI; SCRAM, whose users live in the quorum; a
+    // login module without this node's own user.
+    let mut scram = sasl.to_vec();
+    scram[4] = "listener.name.controller.sasl.enabled.mechanisms=SCRAM-SHA-512";
+    scram[6] = "sasl.mechanism.controller.protocol=SCRAM-SHA-512";
+    let unnamed = "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_node=\"node-secret\";";
+    let mut anonymous = sasl.to_vec();
+    anonymous[5] = unnamed;
+    for (args, expected) in [
+        (&sasl[..6], "sasl.mechanism.controller.protocol"),
+        (&scram[..], "sasl.mechanism.controller.protocol"),
+        (&anonymous[..], "username"),
+    ] {
+        let error = with_overrides(args).unwrap_err().to_string();
+        assert!(error.contains(expected), "{args:?}: {error}");
+        assert!(!error.contains("node-secret"), "{error}");
+    }
 }
 
 #[test]

@@ -2,11 +2,11 @@
 //! `listener.security.protocol.map`, `inter.broker.listener.name`,
 //! `controller.quorum.voters` and `controller.quorum.bootstrap.servers`. They are read so
 //! that a stock KRaft `server.properties` starts a broker, and checked so that one asking
-//! for something shoal cannot be yet (a SASL controller listener) stops with a message
-//! instead of running as something else.
+//! for something shoal cannot be yet stops with a message instead of running as
+//! something else.
 //!
-//! Invariant of a config that passed `check`: controller listeners speak PLAINTEXT or SSL, client
-//! listeners any of Kafka's four protocols (their SASL and TLS settings checked); a broker
+//! Invariant of a config that passed `check`: every listener speaks one of Kafka's four
+//! protocols (their SASL and TLS settings checked; a SASL controller listener PLAIN); a broker
 //! has at least one listener for clients, every listener that is not a controller listener
 //! is one, and `inter.broker.listener.name` names one of them. A node that is both broker and controller,
 //! with one voter (or none named), is a cluster of one: its controller listeners are
@@ -19,7 +19,8 @@ use super::broker::BrokerConfig;
 use super::listener::{join_host_port, parse_host_port, render_listeners};
 use super::value::{invalid, split_list};
 use super::ConfigError;
-use crate::security::SecurityProtocol;
+use crate::security::tls::TlsSettings;
+use crate::security::{Mechanism, QuorumLogin, SecurityProtocol};
 
 /// Kafka's default `listener.security.protocol.map`.
 const PROTOCOL_MAP_DEFAULT: &str =
@@ -221,31 +222,15 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
             "broker,controller, unless controller.quorum.voters names the controllers",
         ));
     }
+    // The map's protocols are Kafka's four, each of which every listener serves.
     for listener in &c.listeners {
-        let protocol = k.protocol(&listener.name).ok_or_else(|| {
+        k.protocol(&listener.name).ok_or_else(|| {
             invalid(
                 "listener.security.protocol.map",
                 &render_protocol_map(k),
                 format!("a security protocol for listener {}", listener.name),
             )
         })?;
-        let controller = k.is_controller_listener(&listener.name);
-        let served = match SecurityProtocol::parse(&protocol) {
-            Some(SecurityProtocol::Plaintext | SecurityProtocol::Ssl) => true,
-            Some(_) => !controller,
-            None => false,
-        };
-        if !served {
-            let expected = "a PLAINTEXT or SSL controller listener";
-            return Err(invalid(
-                "listeners",
-                &listener.to_string(),
-                format!(
-                    "{expected} ({} speaks {protocol}, which shoal does not serve there yet)",
-                    listener.name
-                ),
-            ));
-        }
     }
     let controller_names = k.controller_listener_names.join(",");
     if !k.controller_listener_names.is_empty()
@@ -457,18 +442,20 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
     notices
 }
 
-/// With a quorum, the controller listener's TLS settings when it speaks SSL (the first
-/// of `controller.listener.names`, as the protocol map names it, on a broker-only node
-/// too): the peers' connections to this node and this node's to them use them.
-pub(crate) fn controller_tls(
+/// With a quorum, how the quorum's nodes meet on the controller listener (the first of
+/// `controller.listener.names`, as the protocol map names it, on a broker-only node
+/// too): its TLS settings when it speaks SSL or SASL_SSL, and the login it asks for and
+/// makes when it speaks SASL. The peers' connections to this node and this node's to
+/// them use them.
+pub(crate) fn controller_security(
     c: &BrokerConfig,
-) -> Result<Option<crate::security::tls::TlsSettings>, ConfigError> {
+) -> Result<(Option<TlsSettings>, Option<QuorumLogin>), ConfigError> {
     let k = &c.kraft;
     let Some(name) = k.controller_listener_names.first() else {
-        return Ok(None);
+        return Ok((None, None));
     };
     if c.quorum_peers().is_none() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let protocol = k.security_protocol(name);
     if let Some(other) = k
@@ -482,37 +469,63 @@ pub(crate) fn controller_tls(
             format!("the same protocol for every controller listener ({name} and {other} differ)"),
         ));
     }
-    match protocol {
-        SecurityProtocol::Plaintext => Ok(None),
-        SecurityProtocol::Ssl => {
-            let listener = super::listener::Listener {
-                name: name.clone(),
-                host: String::new(),
-                port: 0,
-            };
-            let settings = super::ssl::listener_tls(c, &listener, false)?;
-            // The quorum believes its peers' messages: each must prove who it is.
-            if settings.client_auth != crate::security::tls::ClientAuth::Required {
-                let key = format!(
-                    "listener.name.{}.ssl.client.auth",
-                    name.to_ascii_lowercase()
-                );
-                return Err(invalid(
-                    &key,
-                    &format!("{:?}", settings.client_auth).to_ascii_lowercase(),
-                    "required: the quorum's nodes believe each other's messages, so each must show a certificate",
-                ));
-            }
-            Ok(Some(settings))
+    let listener = super::listener::Listener {
+        name: name.clone(),
+        host: String::new(),
+        port: 0,
+    };
+    let tls = match protocol.is_tls() {
+        true => Some(super::ssl::listener_tls(c, &listener, protocol.is_sasl())?),
+        false => None,
+    };
+    let login = match protocol.is_sasl() {
+        true => Some(controller_login(c, &listener, protocol)?),
+        false => None,
+    };
+    // The quorum believes its peers' messages: each must prove who it is, with a login
+    // or else a certificate.
+    if let Some(settings) = tls.as_ref().filter(|_| login.is_none()) {
+        if settings.client_auth != crate::security::tls::ClientAuth::Required {
+            let key = format!(
+                "listener.name.{}.ssl.client.auth",
+                name.to_ascii_lowercase()
+            );
+            return Err(invalid(
+                &key,
+                &format!("{:?}", settings.client_auth).to_ascii_lowercase(),
+                "required: the quorum's nodes believe each other's messages, so each must show a certificate",
+            ));
         }
-        _ => Err(invalid(
-            "listener.security.protocol.map",
-            &render_protocol_map(k),
-            format!(
-                "PLAINTEXT or SSL for controller listener {name}: shoal does not serve {} \
-                 between the quorum's nodes yet",
-                k.protocol(name).unwrap_or_default()
-            ),
-        )),
     }
+    Ok((tls, login))
+}
+
+/// A SASL controller listener's logins: its mechanisms and PLAIN users as any SASL
+/// listener's, and `sasl.mechanism.controller.protocol` with the `username` and
+/// `password` of the listener's login module for this node's own. PLAIN only: SCRAM's
+/// credentials live in the quorum's metadata, which a node cannot read before it has
+/// reached the quorum (Kafka writes them when it formats the storage, which shoal has
+/// no step for).
+fn controller_login(
+    c: &BrokerConfig,
+    listener: &super::listener::Listener,
+    protocol: SecurityProtocol,
+) -> Result<QuorumLogin, ConfigError> {
+    const KEY: &str = "sasl.mechanism.controller.protocol";
+    let accept = super::sasl::listener_security(c, listener, protocol)?;
+    let mechanism = c.sasl_mechanism_controller;
+    if mechanism != Mechanism::Plain || accept.mechanisms != [Mechanism::Plain] {
+        return Err(invalid(
+            KEY,
+            mechanism.name(),
+            format!(
+                "PLAIN, the only mechanism enabled on controller listener {}: the quorum's \
+                 nodes log in to each other with it before they can read SCRAM credentials \
+                 from the quorum",
+                listener.name
+            ),
+        ));
+    }
+    let dial = super::sasl::node_login(c, listener, mechanism)?;
+    Ok(QuorumLogin { accept, dial })
 }

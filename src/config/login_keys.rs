@@ -1,5 +1,6 @@
-//! The broker keys of SASL logins: the mechanisms offered, the one brokers log in to
-//! each other with, and the delay before a failed login's answer. Rows as
+//! The broker keys of SASL logins: the mechanisms offered, the ones brokers and the
+//! quorum's nodes log in to each other with, and the delay before a failed login's
+//! answer. Rows as
 //! `broker_keys`' table.
 
 use super::broker_keys::BrokerKey;
@@ -30,6 +31,19 @@ pub(crate) static LOGIN_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.sasl_mechanism_inter_broker.name().to_string()),
+    },
+    BrokerKey {
+        name: "sasl.mechanism.controller.protocol",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.sasl_mechanism_controller = match &sasl::parse_mechanisms(k, v)?[..] {
+                [one] => *one,
+                _ => return Err(invalid(k, v, "one SASL mechanism")),
+            };
+            Ok(())
+        },
+        render: |c| Some(c.sasl_mechanism_controller.name().to_string()),
     },
     BrokerKey {
         name: "connection.failed.authentication.delay.ms",

@@ -185,6 +185,16 @@ pub(crate) fn inter_broker_login(
             ),
         ));
     }
+    node_login(config, listener, mechanism).map(Some)
+}
+
+/// How this node logs in to the others on `listener` with `mechanism`: the `username`
+/// and `password` options of the listener's JAAS config for it.
+pub(crate) fn node_login(
+    config: &BrokerConfig,
+    listener: &Listener,
+    mechanism: Mechanism,
+) -> Result<crate::security::InterBrokerLogin, ConfigError> {
     let prefix = format!("{LISTENER_PREFIX}{}.", listener.name.to_ascii_lowercase());
     let key = format!(
         "{prefix}{}{JAAS_SUFFIX}",
@@ -196,7 +206,7 @@ pub(crate) fn inter_broker_login(
             return Err(invalid(
                 &key,
                 "(not set)",
-                "the login module this broker logs in to the others with",
+                "the login module this node logs in to the others with",
             ))
         }
     };
@@ -205,14 +215,14 @@ pub(crate) fn inter_broker_login(
         return Err(invalid(
             &key,
             HIDDEN,
-            "username=\"...\" and password=\"...\" options: this broker logs in to the others with them",
+            "username=\"...\" and password=\"...\" options: this node logs in to the others with them",
         ));
     };
-    Ok(Some(crate::security::InterBrokerLogin {
+    Ok(crate::security::InterBrokerLogin {
         mechanism,
         username,
         password,
-    }))
+    })
 }
 
 /// How `listener` checks OAUTHBEARER tokens: KIP-768's validator against a JWKS file,

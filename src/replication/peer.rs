@@ -53,13 +53,23 @@ pub async fn exchange<Q: Encodable, R: Decodable>(
 }
 
 /// Connects to another broker's replication port at `address` (host:port) and does
-/// what the inter-broker listener asks: a TLS handshake (the broker's certificate must
-/// name `host`), a SASL login, each within `CONNECT_TIMEOUT`.
+/// what the inter-broker listener asks: a TLS handshake, a SASL login.
 pub async fn connect(shard: &Shard, address: &str) -> io::Result<Stream> {
-    let mut stream = Stream::connect(address, shard.peer_tls(), CONNECT_TIMEOUT).await?;
     let login = shard.snapshot().broker.inter_broker_login.clone();
+    dial(address, shard.peer_tls(), login.as_ref()).await
+}
+
+/// Connects to another node at `address` (host:port), with `tls` shakes hands (see
+/// `server::tls::Dial` for what it checks), with `login` logs in, each within
+/// `CONNECT_TIMEOUT`.
+pub async fn dial(
+    address: &str,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    login: Option<&InterBrokerLogin>,
+) -> io::Result<Stream> {
+    let mut stream = Stream::connect(address, tls, CONNECT_TIMEOUT).await?;
     if let Some(login) = login {
-        let logged_in = async { Ok(log_in(&mut stream, &login).await) };
+        let logged_in = async { Ok(log_in(&mut stream, login).await) };
         match glommio::timer::timeout(CONNECT_TIMEOUT, logged_in).await {
             Ok(result) => result?,
             Err(_) => {

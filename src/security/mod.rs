@@ -116,8 +116,9 @@ impl ListenerSecurity {
 
 /// How a broker logs in to the other brokers' replication ports when the inter-broker
 /// listener speaks SASL: `sasl.mechanism.inter.broker.protocol`, and the `username` and
-/// `password` options of that listener's JAAS config for the mechanism. The password is
-/// never shown.
+/// `password` options of that listener's JAAS config for the mechanism; likewise to the
+/// other nodes' controller listeners with `sasl.mechanism.controller.protocol`. The
+/// password is never shown.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InterBrokerLogin {
     pub mechanism: Mechanism,
@@ -132,6 +133,14 @@ impl std::fmt::Debug for InterBrokerLogin {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
+}
+
+/// A SASL controller listener's logins: what it asks of the nodes that connect (its
+/// mechanisms and PLAIN users), and how this node logs in to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumLogin {
+    pub accept: ListenerSecurity,
+    pub dial: InterBrokerLogin,
 }
 
 /// The principal of a user who logged in, as ACLs and `super.users` name it.

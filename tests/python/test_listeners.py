@@ -16,12 +16,14 @@ import subprocess
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
 
+import kafka_wire as kw
 from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
 from conftest import free_ports, shoal_bin
 from pki import Pki
 from test_quorum import describe_cluster, wait_for
 from test_replication import full_isr, layout
-from test_sasl import JAAS, inter_broker_login, login_conf, sasl_settings
+from test_sasl import (JAAS, SASL_AUTHENTICATE, SASL_AUTHENTICATION_FAILED, SASL_HANDSHAKE, authenticate_v0,
+                       handshake_v1, inter_broker_login, login_conf, plain_login, sasl_settings)
 from test_tls import AUTHORIZER
 
 
@@ -280,6 +282,64 @@ def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sa
     third.overrides["listener.name.sasl_plaintext.plain.sasl.jaas.config"] = wrong
     third.start()
     wait_for("the follower saying it is refused", lambda: "replication port refuses this broker" in third.log_text())
+
+
+def test_the_quorum_s_nodes_log_in_to_each_other_on_a_sasl_ssl_controller_listener(start_broker, tmp_path):
+    """A SASL_SSL controller listener: the nodes shake hands over TLS and log in with
+    PLAIN (Kafka's sasl.mechanism.controller.protocol and the listener's login module)
+    before a message of the quorum's is taken. With an authorizer, a login whose
+    principal may not CLUSTER_ACTION is closed once logged in; a wrong password is
+    answered SASL_AUTHENTICATION_FAILED, and anything but a login is closed."""
+    pki = Pki(tmp_path / "pki")
+    jaas = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="node" '
+            'password="node-secret" user_node="node-secret" user_ivan="ivan-secret";')
+    client_ports = free_ports(3)
+    brokers, controller_ports = start_three(start_broker, lambda i: f"PLAINTEXT://127.0.0.1:{client_ports[i]}", {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": jaas,
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystore("broker")),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca),
+        # The clients here come in on the PLAINTEXT listener, as ANONYMOUS.
+        "authorizer.class.name": AUTHORIZER,
+        "super.users": "User:node;User:ANONYMOUS",
+    })
+    each_listing_three(brokers, client_ports)
+    replicated_write_and_read(brokers, ",".join(f"127.0.0.1:{p}" for p in client_ports), 3)
+
+    context = ssl.create_default_context(cafile=str(pki.ca))
+
+    def connection() -> kw.Conn:
+        c = kw.Conn(f"127.0.0.1:{controller_ports[0]}")
+        c.sock = context.wrap_socket(c.sock, server_hostname="127.0.0.1")
+        return c
+
+    def closed(c: kw.Conn) -> bool:
+        try:
+            return c.sock.recv(1) == b""
+        except TimeoutError:
+            return False
+        except (ssl.SSLError, ConnectionError):
+            return True
+
+    with connection() as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        refused = kw.Reader(c.request(SASL_AUTHENTICATE, 1, authenticate_v0(b"\0node\0wrong")))
+        assert refused.i16() == SASL_AUTHENTICATION_FAILED
+        assert closed(c)
+    with connection() as c:
+        assert plain_login(c, "ivan", "ivan-secret") == 0
+        assert closed(c)
+    wait_for("ivan's refusal said", lambda: "User:ivan from 127.0.0.1 may not CLUSTER_ACTION"
+             in brokers[0].log_text())
+    with connection() as c:
+        c.send(kw.METADATA, 1, kw.metadata_v1([]))
+        assert closed(c)
+    # The quorum still works after all that: a topic made now is listed everywhere.
+    replicated_write_and_read(brokers, ",".join(f"127.0.0.1:{p}" for p in client_ports), 3)
 
 
 def test_a_sasl_inter_broker_listener_without_a_login_for_the_brokers_stops_the_start(tmp_path):

@@ -222,7 +222,9 @@ pub(super) async fn send_to(
         }
         if stream.is_none() {
             let config = tls.as_mut().map(crate::server::tls::Dial::current);
-            let dialled = Stream::connect(&peer.address, config, CONNECT_TIMEOUT);
+            let login = shard.snapshot().broker.controller_login.clone();
+            let login = login.as_ref().map(|login| &login.dial);
+            let dialled = crate::replication::peer::dial(&peer.address, config, login);
             match shard.unless_stopping(dialled).await {
                 None => return,
                 Some(Ok(connected)) => stream = Some(connected),
@@ -265,29 +267,56 @@ pub(super) async fn send_to(
 }
 
 /// A peer's connection as the controller listener takes it: plain, or over TLS from a
-/// peer whose certificate's principal may CLUSTER_ACTION (anyone's without an
+/// peer with a certificate, or after a SASL login, by a peer whose principal (its
+/// login's, else its certificate's) may CLUSTER_ACTION (anyone's without an
 /// authorizer); why not otherwise.
 async fn admitted(
     shard: &Shard,
     stream: glommio::net::TcpStream,
     accept: Option<crate::server::tls::Accept>,
 ) -> Result<Stream, String> {
-    let Some(accept) = accept else {
-        return Ok(Stream::Plain(stream));
+    let login = shard.snapshot().broker.controller_login.clone();
+    let ip = stream.peer_addr().map(|a| a.ip()).ok();
+    let host = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let broker = &shard.snapshot().broker;
+    if login.is_some() && ip.is_some_and(|ip| crate::server::quotas::over_failed_logins(ip, broker))
+    {
+        return Err(format!(
+            "{host} is over max.failed.authentication.rate.per.ip"
+        ));
+    }
+    let (mut stream, certified) = match accept {
+        None if login.is_none() => return Ok(Stream::Plain(stream)),
+        None => (Stream::Plain(stream), None),
+        Some(accept) => {
+            let acceptor = accept.acceptor.clone();
+            let stream = Stream::accept_tls(stream, acceptor, CONNECT_TIMEOUT)
+                .await
+                .map_err(|error| format!("TLS handshake failed from {host}: {error}"))?;
+            let Stream::TlsServer(session) = &stream else {
+                return Err("not a TLS session".to_string());
+            };
+            let principal = accept.principal(session.get_ref().1)?;
+            (stream, principal)
+        }
     };
-    let host = stream
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let acceptor = accept.acceptor.clone();
-    let stream = Stream::accept_tls(stream, acceptor, CONNECT_TIMEOUT)
-        .await
-        .map_err(|error| format!("TLS handshake failed from {host}: {error}"))?;
-    let Stream::TlsServer(session) = &stream else {
-        return Err("not a TLS session".to_string());
+    let principal = match login {
+        Some(login) => {
+            let logged_in = log_in(shard, &mut stream, &login.accept);
+            let logged_in = glommio::timer::timeout(CONNECT_TIMEOUT, async { Ok(logged_in.await) });
+            match logged_in.await {
+                Ok(Ok(principal)) => principal,
+                Ok(Err(why)) => {
+                    if let Some(ip) = ip {
+                        crate::server::quotas::failed_login(ip, &shard.snapshot().broker);
+                    }
+                    return Err(format!("{host}: {why}"));
+                }
+                Err(_) => return Err(format!("{host} did not log in in time")),
+            }
+        }
+        None => certified.ok_or_else(|| format!("{host} showed no certificate"))?,
     };
-    let principal = accept.principal(session.get_ref().1)?;
-    let principal = principal.ok_or_else(|| format!("{host} showed no certificate"))?;
     let snapshot = shard.snapshot();
     let allowed = snapshot.authorizer().is_none_or(|authorizer| {
         use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
@@ -299,5 +328,56 @@ async fn admitted(
         false => Err(format!(
             "{principal} from {host} may not CLUSTER_ACTION on the cluster"
         )),
+    }
+}
+
+/// The largest frame of a login.
+const LOGIN_FRAME_MAX: usize = 64 << 10;
+
+/// Serves a peer's SASL login on a SASL controller listener, as a client listener
+/// serves one (`server::sasl::Login`: SaslHandshake, then SaslAuthenticate); the
+/// principal it proved, or why not. Nothing but the login is served before it.
+async fn log_in(
+    shard: &Shard,
+    stream: &mut Stream,
+    security: &crate::security::ListenerSecurity,
+) -> Result<String, String> {
+    use crate::server::sasl::{Login, Step};
+    let Some(mut login) = Login::new(security, None) else {
+        return Err("the controller listener asks for no login".to_string());
+    };
+    let socket = stream.socket();
+    if socket.is_some_and(|socket| crate::server::sendfile::set_nonblocking(socket).is_err()) {
+        return Err("its socket cannot be read".to_string());
+    }
+    let budget = RequestBudget::new(None);
+    loop {
+        let frame = match read_frame(stream, socket, LOGIN_FRAME_MAX, &budget).await {
+            Ok(Some((frame, _reserved))) => frame,
+            Ok(None) => return Err("closed before logging in".to_string()),
+            Err(error) => return Err(format!("a login frame not read: {error}")),
+        };
+        let answer = match login.read(shard, frame) {
+            Step::Answer(_, answer) => answer,
+            Step::Last(_, answer, delay) => {
+                glommio::timer::sleep(delay).await;
+                let _ = stream.write_all(&answer).await;
+                let _ = stream.flush().await;
+                return Err("its login was refused".to_string());
+            }
+            Step::Serve(_) | Step::Close => {
+                return Err("it sent something other than a login".to_string())
+            }
+        };
+        let written = async {
+            stream.write_all(&answer).await?;
+            stream.flush().await
+        };
+        written
+            .await
+            .map_err(|error| format!("a login answer not sent: {error}"))?;
+        if let Some(principal) = login.principal() {
+            return Ok(principal.to_string());
+        }
     }
 }
