@@ -65,11 +65,10 @@ pub async fn serve(
     }
     let _open = shard.metrics.connection_opened();
     // Kafka's form of the client's address, as DescribeGroups shows it.
+    let ip = stream.peer_addr().ok().map(|address| address.ip());
     let mut peer = Peer {
-        host: match stream.peer_addr() {
-            Ok(peer) => format!("/{}", peer.ip()),
-            Err(_) => String::new(),
-        },
+        ip,
+        host: ip.map(|ip| format!("/{ip}")).unwrap_or_default(),
         principal: ANONYMOUS.to_string(),
         internal: listener.is_none(),
         listener: match listener {
@@ -233,7 +232,7 @@ impl Activity {
 /// Counts a failed login against the client's address
 /// (`max.failed.authentication.rate.per.ip`), saying so when it takes the address over.
 fn failed_login(shard: &Shard, peer: &Peer) {
-    let Ok(ip) = peer.host.trim_start_matches('/').parse() else {
+    let Some(ip) = peer.ip else {
         return;
     };
     if super::quotas::failed_login(ip, &shard.snapshot().broker) {
@@ -333,6 +332,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 return;
             }
             peer = Rc::new(Peer {
+                ip: peer.ip,
                 host: peer.host.clone(),
                 principal,
                 internal: peer.internal,

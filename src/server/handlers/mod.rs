@@ -94,6 +94,8 @@ pub enum Response {
 /// The client at the other end of a connection.
 #[derive(Debug)]
 pub struct Peer {
+    /// Its address, when the socket tells it.
+    pub ip: Option<std::net::IpAddr>,
     /// Its address as Kafka shows it ("/127.0.0.1").
     pub host: String,
     /// Who it proved to be (`User:alice`), or `User:ANONYMOUS`.
