@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::storage::StorageError;
+use crate::storage::{OnFile, StorageError};
 
 pub const CHECKPOINT_FILE: &str = "leader-epoch-checkpoint";
 const CHECKPOINT_VERSION: i64 = 0;
@@ -166,15 +166,12 @@ impl EpochCache {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(error).on(&path).map_err(StorageError::from),
         };
-        EpochCache::from_text(&text).map(Some).map_err(|reason| {
-            let message = format!("{}: {reason}", path.display());
-            StorageError::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                message,
-            ))
-        })
+        let checkpoint = EpochCache::from_text(&text).map(Some);
+        let damaged = checkpoint
+            .map_err(|reason| std::io::Error::new(std::io::ErrorKind::InvalidData, reason));
+        damaged.on(&path).map_err(StorageError::from)
     }
 
     /// Replaces the checkpoint in `dir` atomically and durably.

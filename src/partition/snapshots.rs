@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::producers::{Marker, ProducerBatch, ProducerState};
 use super::txn_index::AbortedTxn;
 use crate::storage::batch::BatchHeader;
-use crate::storage::{Log, StorageError};
+use crate::storage::{Log, OnFile, StorageError};
 
 const SUFFIX: &str = ".snapshot";
 /// Snapshots kept per partition: the newest, and the one before in case a truncation
@@ -27,8 +27,8 @@ pub fn path(dir: &Path, offset: i64) -> PathBuf {
 /// The offsets of the snapshots in `dir`, oldest first.
 pub fn list(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut offsets = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
+    for entry in std::fs::read_dir(dir).on(dir)? {
+        let name = entry.on(dir)?.file_name();
         let name = name.to_string_lossy();
         let Some(stem) = name.strip_suffix(SUFFIX) else {
             continue;
@@ -56,8 +56,9 @@ pub async fn write(dir: &Path, offset: i64, state: Vec<u8>) -> std::io::Result<(
 }
 
 pub fn remove(dir: &Path, offset: i64) -> std::io::Result<()> {
-    match std::fs::remove_file(path(dir, offset)) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+    let file = path(dir, offset);
+    match std::fs::remove_file(&file) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error).on(&file),
         _ => Ok(()),
     }
 }
@@ -99,7 +100,8 @@ pub async fn rebuild(log: &Log, end: i64) -> Result<Rebuilt, StorageError> {
     }
     let mut loaded = None;
     while let Some(offset) = offsets.pop() {
-        let bytes = std::fs::read(path(dir, offset))?;
+        let file = path(dir, offset);
+        let bytes = std::fs::read(&file).on(&file)?;
         match ProducerState::from_snapshot(&bytes) {
             Ok(state) => {
                 loaded = Some((state, offset));

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use zerocopy::byteorder::big_endian::{I16, I64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::storage::StorageError;
+use crate::storage::{OnFile, StorageError};
 
 const VERSION: i16 = 0;
 
@@ -70,13 +70,11 @@ impl TxnIndex {
             let bytes = match std::fs::read(&file) {
                 Ok(bytes) => bytes,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error).on(&file).map_err(StorageError::from),
             };
             let damaged = |reason: &str| {
-                StorageError::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {reason}", file.display()),
-                ))
+                let error = std::io::Error::new(std::io::ErrorKind::InvalidData, reason);
+                StorageError::from(crate::storage::on_file(error, &file))
             };
             let entries = <[Entry]>::ref_from_bytes(&bytes)
                 .map_err(|_| damaged("not a whole number of 34-byte entries"))?;
@@ -160,7 +158,7 @@ impl TxnIndex {
             if entries.is_empty() {
                 match std::fs::remove_file(&file) {
                     Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(error)
+                        return Err(error).on(&file)
                     }
                     _ => {}
                 }

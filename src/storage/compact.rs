@@ -37,7 +37,7 @@ use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::super::batch::BatchHeader;
 use super::super::segment::{file_name, write_all, Segment};
-use super::super::{sync_dir, StorageError};
+use super::super::{renamed, sync_dir, OnFile, StorageError};
 use super::Log;
 
 /// Memory one key-map entry costs, about: its digest, its offset, the table's slack.
@@ -192,13 +192,13 @@ impl Log {
             .truncate(true)
             .buffered_open(&cleaned)
             .await
-            .map_err(std::io::Error::from)?;
+            .on(&cleaned)?;
         let mut out = Cleaned {
             file,
             written: 0,
             pending: Vec::new(),
         };
-        crate::failpoint::fault("storage::write", &cleaned)?;
+        crate::failpoint::fault("storage::write", &cleaned).on(&cleaned)?;
         let mut removed = 0;
         let mut position = 0;
         while let Some(batches) = super::scan_from(segment, &mut position).await? {
@@ -212,15 +212,16 @@ impl Log {
             }
         }
         out.write_pending().await?;
-        out.file.fdatasync().await.map_err(std::io::Error::from)?;
-        out.file.close().await.map_err(std::io::Error::from)?;
+        out.file.fdatasync().await.on(&cleaned)?;
+        out.file.close().await.on(&cleaned)?;
         // Indexes are rebuilt from the cleaned file; a crash before the rename leaves
         // the old segment, which reopens without them just as well.
         segment.remove_indexes(&self.dir).await?;
-        crate::failpoint::fault("storage::rename", &cleaned)?;
-        glommio::io::rename(&cleaned, self.dir.join(file_name(base, "log")))
+        crate::failpoint::fault("storage::rename", &cleaned).on(&cleaned)?;
+        let log = self.dir.join(file_name(base, "log"));
+        glommio::io::rename(&cleaned, &log)
             .await
-            .map_err(std::io::Error::from)?;
+            .about(|| renamed(&cleaned, &log))?;
         sync_dir(&self.dir).await?;
         let interval = self.config.borrow().index_interval_bytes;
         let replacement = Segment::open_sealed(&self.dir, base, now_ms, interval).await?;

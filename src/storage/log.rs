@@ -16,7 +16,7 @@ use glommio::sync::{Permit, Semaphore};
 
 use super::batch::{self, BatchHeader, BatchInfo, WalkEnd};
 use super::segment::{file_name, Segment};
-use super::{sync_dir, StorageError};
+use super::{renamed, sync_dir, OnFile, StorageError};
 use recovery::write_start_offset;
 
 #[path = "compact.rs"]
@@ -712,8 +712,8 @@ impl Log {
         glommio::executor()
             .spawn_blocking(move || {
                 let doomed = aside(&dir, "delete");
-                std::fs::rename(&dir, &doomed)?;
-                std::fs::remove_dir_all(doomed)
+                std::fs::rename(&dir, &doomed).about(|| renamed(&dir, &doomed))?;
+                std::fs::remove_dir_all(&doomed).on(&doomed)
             })
             .await?;
         Ok(())

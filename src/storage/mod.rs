@@ -45,6 +45,74 @@ pub fn skip_offline(error: StorageError) -> Result<(), StorageError> {
     }
 }
 
+/// An I/O error about a file, naming it: its kind and OS error number are kept
+/// (`os_error`), and its message is the file's path and the error's.
+#[derive(Debug)]
+struct FileError {
+    /// The file's path, or what was done to which files ("A renamed to B").
+    file: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Names the file an I/O error is about (every error about a file names it); an error
+/// that names one already is left as it is.
+pub(crate) trait OnFile<T>: Sized {
+    fn on(self, path: &Path) -> io::Result<T> {
+        self.about(|| path.display().to_string())
+    }
+
+    /// `file` says which file, or files.
+    fn about(self, file: impl FnOnce() -> String) -> io::Result<T>;
+}
+
+impl<T, E: Into<io::Error>> OnFile<T> for Result<T, E> {
+    fn about(self, file: impl FnOnce() -> String) -> io::Result<T> {
+        self.map_err(|error| naming(error.into(), file))
+    }
+}
+
+/// `source`, naming the file `path`.
+pub(crate) fn on_file(source: io::Error, path: &Path) -> io::Error {
+    naming(source, || path.display().to_string())
+}
+
+fn naming(source: io::Error, file: impl FnOnce() -> String) -> io::Error {
+    if source
+        .get_ref()
+        .is_some_and(|inner| inner.is::<FileError>())
+    {
+        return source;
+    }
+    let kind = source.kind();
+    io::Error::new(
+        kind,
+        FileError {
+            file: file(),
+            source,
+        },
+    )
+}
+
+/// The OS's error number behind `error`, through the file it names.
+pub(crate) fn os_error(error: &io::Error) -> Option<i32> {
+    error.raw_os_error().or_else(|| {
+        let named = error.get_ref()?.downcast_ref::<FileError>()?;
+        named.source.raw_os_error()
+    })
+}
+
 /// `(available, capacity)` in bytes of the file system holding `dir`: what an
 /// unprivileged writer may still use, and its size. `None` when it cannot be read.
 pub fn file_system_space(dir: &Path) -> Option<(u64, u64)> {
@@ -66,7 +134,7 @@ thread_local! {
 pub(crate) fn note_append(path: &Path, result: &io::Result<()>) {
     let full = match result {
         Ok(()) => false,
-        Err(error) if error.raw_os_error() == Some(libc::ENOSPC) => true,
+        Err(error) if os_error(error) == Some(libc::ENOSPC) => true,
         Err(_) => return,
     };
     if DISK_FULL.with(|was| was.replace(full)) == full {
@@ -139,30 +207,38 @@ fn beside(path: &Path, suffix: &str) -> PathBuf {
 /// free a spare's allocation), cuts it to their length, syncs it and renames it to
 /// `path`, then syncs the directory.
 async fn write_and_rename(temporary: &Path, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-    crate::failpoint::fault("storage::write", temporary)?;
+    crate::failpoint::fault("storage::write", temporary).on(temporary)?;
     let file = glommio::io::OpenOptions::new()
         .write(true)
         .create(true)
         .buffered_open(temporary)
-        .await?;
+        .await
+        .on(temporary)?;
     let length = bytes.len();
-    if file.write_at(bytes, 0).await? != length {
-        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
+    if file.write_at(bytes, 0).await.on(temporary)? != length {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "short write")).on(temporary);
     }
-    file.truncate(length as u64).await?;
-    file.fdatasync().await?;
-    file.close().await?;
-    crate::failpoint::fault("storage::rename", path)?;
-    glommio::io::rename(temporary, path).await?;
+    file.truncate(length as u64).await.on(temporary)?;
+    file.fdatasync().await.on(temporary)?;
+    file.close().await.on(temporary)?;
+    crate::failpoint::fault("storage::rename", path).on(path)?;
+    glommio::io::rename(temporary, path)
+        .await
+        .about(|| renamed(temporary, path))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir).await?;
     }
     Ok(())
 }
 
+/// What a failed rename was about: either file may be the one missing.
+pub(crate) fn renamed(from: &Path, to: &Path) -> String {
+    format!("{} renamed to {}", from.display(), to.display())
+}
+
 pub async fn sync_dir(dir: &Path) -> io::Result<()> {
-    let handle = glommio::io::Directory::open(dir).await?;
-    handle.sync().await?;
-    handle.close().await?;
+    let handle = glommio::io::Directory::open(dir).await.on(dir)?;
+    handle.sync().await.on(dir)?;
+    handle.close().await.on(dir)?;
     Ok(())
 }

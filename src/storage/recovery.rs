@@ -11,7 +11,7 @@ use std::rc::Rc;
 use glommio::sync::Semaphore;
 
 use super::super::segment::Segment;
-use super::super::{replace_file, sync_dir, StorageError};
+use super::super::{replace_file, sync_dir, OnFile, StorageError};
 use super::{Log, LogConfig};
 
 const LOG_START_FILE: &str = "log-start-offset";
@@ -26,10 +26,8 @@ impl Log {
     /// another takes the log offline (naming the file and offset). Older segments are
     /// checked before their first read.
     pub async fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, StorageError> {
-        let handle = glommio::io::Directory::create(dir)
-            .await
-            .map_err(io::Error::from)?;
-        handle.close().await.map_err(io::Error::from)?;
+        let handle = glommio::io::Directory::create(dir).await.on(dir)?;
+        handle.close().await.on(dir)?;
         let bases = segment_bases(dir)?;
         let interval = config.index_interval_bytes;
         let mut segments = BTreeMap::new();
@@ -89,7 +87,9 @@ impl Log {
         if let Some(start) = checkpoint.filter(|start| *start > end) {
             let message = format!("the log start {start} is past the log's end {end}");
             let error = io::Error::new(io::ErrorKind::InvalidData, message);
-            return Err(named(&dir.join(LOG_START_FILE), error).into());
+            return Err(error)
+                .on(&dir.join(LOG_START_FILE))
+                .map_err(StorageError::from);
         }
         let start = checkpoint.unwrap_or(first).max(first);
         let log = Log {
@@ -151,14 +151,15 @@ impl Log {
 /// (Kafka's `.deleted`, `.cleaned`, `.swap`) are removed.
 fn segment_bases(dir: &Path) -> Result<Vec<i64>, StorageError> {
     let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
+    for entry in std::fs::read_dir(dir).on(dir)? {
+        let name = entry.on(dir)?.file_name();
         let name = name.to_string_lossy();
         if [".deleted", ".cleaned", ".swap"]
             .iter()
             .any(|suffix| name.ends_with(suffix))
         {
-            std::fs::remove_file(dir.join(name.as_ref()))?;
+            let leftover = dir.join(name.as_ref());
+            std::fs::remove_file(&leftover).on(&leftover)?;
             continue;
         }
         if let Some(stem) = name.strip_suffix(".log") {
@@ -181,24 +182,16 @@ fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, StorageError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(named(&path, error).into()),
+        Err(error) => return Err(error).on(&path).map_err(StorageError::from),
     };
     match text.trim().parse::<i64>() {
         Ok(offset) if offset >= 0 => Ok(Some(offset)),
-        _ => Err(named(
-            &path,
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{text:?} is not an offset"),
-            ),
-        )
-        .into()),
+        _ => {
+            let message = format!("{text:?} is not an offset");
+            let error = io::Error::new(io::ErrorKind::InvalidData, message);
+            Err(error).on(&path).map_err(StorageError::from)
+        }
     }
-}
-
-/// `error`, with the file it is about in front.
-fn named(path: &Path, error: io::Error) -> io::Error {
-    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
 pub(super) async fn write_start_offset(dir: &Path, offset: i64) -> io::Result<()> {

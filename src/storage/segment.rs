@@ -17,6 +17,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use super::batch::{self, BatchHeader, BatchInfo, WalkEnd, HEADER_BYTES};
 use super::index::{OffsetIndex, TimeIndex};
+use super::OnFile;
 
 /// Bytes read at a time while walking batch headers: about one index interval, since
 /// a walk starts at the index entry before its target.
@@ -181,8 +182,9 @@ impl Segment {
                 file_size,
                 "truncating a torn or corrupt tail"
             );
-            segment.file.truncate(valid_end).await?;
-            segment.file.fdatasync().await?;
+            let path = &segment.log_path;
+            segment.file.truncate(valid_end).await.on(path)?;
+            segment.file.fdatasync().await.on(path)?;
         }
         Ok(segment)
     }
@@ -304,7 +306,7 @@ impl Segment {
         if let Err(error) = copied {
             // A partial write must not stay behind as a torn batch.
             let _ = self.file.truncate(start).await;
-            return Err(error);
+            return Err(error).on(&self.log_path);
         }
         for (info, base) in infos.iter().zip(bases) {
             let position = start + info.position as u64;
@@ -326,8 +328,8 @@ impl Segment {
     /// offsets and in-memory indexes from what is left. Its index files go: they are
     /// written again when it is sealed.
     pub async fn truncate(&self, dir: &Path, position: u64, interval: u64) -> io::Result<()> {
-        self.file.truncate(position).await?;
-        self.file.fdatasync().await?;
+        self.file.truncate(position).await.on(&self.log_path)?;
+        self.file.fdatasync().await.on(&self.log_path)?;
         self.remove_indexes(dir).await?;
         self.size.set(position);
         self.next_offset.set(self.base_offset);
@@ -360,8 +362,8 @@ impl Segment {
     }
 
     pub async fn flush(&self) -> io::Result<()> {
-        crate::failpoint::fault("storage::fdatasync", &self.log_path)?;
-        self.file.fdatasync().await.map_err(io::Error::from)
+        crate::failpoint::fault("storage::fdatasync", &self.log_path).on(&self.log_path)?;
+        self.file.fdatasync().await.on(&self.log_path)
     }
 
     /// Starts writing the segment's dirty pages to disk and returns without waiting
@@ -417,15 +419,10 @@ impl Segment {
     async fn unlink(&self, dir: &Path, extensions: &[&str]) -> io::Result<()> {
         for extension in extensions {
             let path = dir.join(file_name(self.base_offset, extension));
-            crate::failpoint::fault("storage::unlink", &path)?;
-            match glommio::io::remove(path).await {
-                Ok(()) => {}
-                Err(error) => {
-                    let error = io::Error::from(error);
-                    if error.kind() != io::ErrorKind::NotFound {
-                        return Err(error);
-                    }
-                }
+            crate::failpoint::fault("storage::unlink", &path).on(&path)?;
+            match glommio::io::remove(&path).await.on(&path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                _ => {}
             }
         }
         Ok(())
@@ -462,18 +459,31 @@ impl Segment {
     }
 
     pub async fn read_exact(&self, position: u64, length: usize) -> io::Result<Vec<u8>> {
-        let bytes = self.file.read_at(position, length).await?;
+        let bytes = self
+            .file
+            .read_at(position, length)
+            .await
+            .on(&self.log_path)?;
         if bytes.len() != length {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "segment shorter than indexed",
-            ));
+            let short =
+                io::Error::new(io::ErrorKind::UnexpectedEof, "segment shorter than indexed");
+            return Err(short).on(&self.log_path);
         }
         Ok(bytes.to_vec())
     }
 
     /// Walks batch headers from `start` up to the written size; `visit` stops the walk.
     async fn walk_headers<T>(
+        &self,
+        start: u64,
+        visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<T>,
+    ) -> io::Result<Option<T>> {
+        self.walk_headers_unnamed(start, visit)
+            .await
+            .on(&self.log_path)
+    }
+
+    async fn walk_headers_unnamed<T>(
         &self,
         start: u64,
         mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<T>,
@@ -587,7 +597,8 @@ async fn open_rw(path: &Path, create: bool) -> io::Result<BufferedFile> {
         .write(true)
         .create(create)
         .buffered_open(path)
-        .await?;
+        .await
+        .on(path)?;
     Ok(file)
 }
 
@@ -637,25 +648,25 @@ pub(super) async fn write_all(
     let length = bytes.len();
     let written = file.write_at(bytes, position).await?;
     if written != length {
-        return Err(io::Error::new(
-            io::ErrorKind::WriteZero,
-            "short write to a segment",
-        ));
+        let short = io::Error::new(io::ErrorKind::WriteZero, "short write");
+        let path = file.path().map(|path| path.display().to_string());
+        return Err(short).about(|| path.unwrap_or_else(|| "a segment".to_string()));
     }
     Ok(())
 }
 
 pub(super) async fn write_file(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-    crate::failpoint::fault("storage::write", path)?;
+    crate::failpoint::fault("storage::write", path).on(path)?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .buffered_open(path)
-        .await?;
-    write_all(&file, bytes, 0).await?;
-    file.fdatasync().await?;
-    file.close().await?;
+        .await
+        .on(path)?;
+    write_all(&file, bytes, 0).await.on(path)?;
+    file.fdatasync().await.on(path)?;
+    file.close().await.on(path)?;
     Ok(())
 }
 

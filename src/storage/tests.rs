@@ -499,6 +499,11 @@ fn a_failed_fdatasync_takes_the_log_offline_for_good() {
         let first = log.flush().await.unwrap_err();
         fail::remove("storage::fdatasync");
         assert!(matches!(first, StorageError::Io(_)), "{first}");
+        let segment = dir.path().join(super::segment_file_name(0, "log"));
+        assert!(
+            first.to_string().contains(&*segment.to_string_lossy()),
+            "{first}"
+        );
         assert!(log.is_offline());
         // The device would succeed now; the log still refuses, instead of a sync that
         // could succeed without the pages the failed one lost.
@@ -733,5 +738,29 @@ fn an_intact_log_behind_its_recovery_point_reads_whole_once_checked() {
         assert_eq!(read_all(&log, 0).await, expected);
         assert_eq!(read_all(&log, 0).await, expected);
         assert!(!log.is_offline());
+    });
+}
+
+#[test]
+fn an_io_error_names_its_file_and_keeps_its_kind_and_os_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone").join("partition.metadata");
+    run(async {
+        let error = super::replace_file(&missing, b"x".to_vec())
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("gone/partition.metadata"), "{text}");
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+        // A file named once is not named again by a caller further up.
+        let again = super::on_file(error, dir.path()).to_string();
+        assert_eq!(again, text);
+        // A full disk is still seen as one through the name (appends log it once).
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let full = super::on_file(full, &missing);
+        assert_eq!(super::os_error(&full), Some(libc::ENOSPC));
+        assert_eq!(full.kind(), std::io::ErrorKind::StorageFull);
+        let error = super::sync_dir(&dir.path().join("gone")).await.unwrap_err();
+        assert!(error.to_string().contains("gone"), "{error}");
     });
 }

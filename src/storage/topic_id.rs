@@ -9,6 +9,8 @@ use std::io;
 use std::path::Path;
 
 use base64::Engine;
+
+use super::OnFile;
 use uuid::Uuid;
 
 pub const FILE: &str = "partition.metadata";
@@ -37,12 +39,13 @@ pub fn read(dir: &Path) -> io::Result<Option<Uuid>> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        Err(e) => return Err(e).on(&path),
     };
-    parse(&text).map(Some).ok_or_else(|| {
-        let message = format!("{} does not name a topic id", path.display());
-        io::Error::new(io::ErrorKind::InvalidData, message)
-    })
+    let message = "it does not name a topic id";
+    parse(&text)
+        .map(Some)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, message))
+        .on(&path)
 }
 
 /// Makes `dir` fit to hold topic `id`'s partition: a directory whose file names another
@@ -52,7 +55,7 @@ pub fn settle(dir: &Path, id: Uuid) -> io::Result<()> {
     match read(dir)? {
         Some(found) if found != id => {
             let stray = super::log::aside(dir, "stray");
-            std::fs::rename(dir, &stray)?;
+            std::fs::rename(dir, &stray).about(|| super::renamed(dir, &stray))?;
             tracing::warn!(
                 dir = %dir.display(),
                 kept_as = %stray.display(),
