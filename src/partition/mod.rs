@@ -17,6 +17,7 @@
 
 pub mod epochs;
 pub mod producers;
+mod recompress;
 mod record_check;
 mod replica;
 mod snapshots;
@@ -63,6 +64,9 @@ pub struct Settings {
     /// CreateTime topic: a produced record's timestamp must lie within them of now.
     /// `None` for a LogAppendTime topic, whose records get the broker's time.
     pub timestamp_bounds: Option<(i64, i64)>,
+    /// `compression.type`: the codec produced batches are stored with (`Producer`: as
+    /// sent).
+    pub compression: crate::config::CompressionType,
 }
 
 pub use crate::protocol::Acks;
@@ -177,6 +181,7 @@ pub struct Partition {
     max_message_bytes: Cell<usize>,
     min_insync_replicas: Cell<i32>,
     timestamp_bounds: Cell<Option<(i64, i64)>>,
+    compression: Cell<crate::config::CompressionType>,
     flush_interval_ms: Cell<Option<i64>>,
     /// When the log was last synced by the periodic flusher (ms since the epoch).
     flushed_at_ms: Cell<i64>,
@@ -260,6 +265,7 @@ impl Partition {
             max_message_bytes: Cell::new(0),
             min_insync_replicas: Cell::new(1),
             timestamp_bounds: Cell::new(None),
+            compression: Cell::new(settings.compression),
             flush_interval_ms: Cell::new(None),
             flushed_at_ms: Cell::new(now_ms),
             leadership: RefCell::new(None),
@@ -281,6 +287,7 @@ impl Partition {
         self.max_message_bytes.set(settings.max_message_bytes);
         self.min_insync_replicas.set(settings.min_insync_replicas);
         self.timestamp_bounds.set(settings.timestamp_bounds);
+        self.compression.set(settings.compression);
         self.flush_interval_ms.set(settings.flush_interval_ms);
         self.producer_id_expiration_ms
             .set(settings.producer_id_expiration_ms);

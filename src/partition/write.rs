@@ -9,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::producers::{Marker, ProducerBatch, Verdict};
+use super::recompress;
 use super::record_check::{self, RecordRules};
 use super::replica::REPLICATION_WAIT_MAX;
 use super::snapshots;
@@ -128,11 +129,10 @@ impl Partition {
         if origin == Origin::Client && acks == Acks::All {
             self.check_in_sync()?;
         }
-        let infos = batch::validate(&records, self.max_message_bytes.get())?;
+        let mut infos = batch::validate(&records, self.max_message_bytes.get())?;
+        let mut records = records;
         if origin == Origin::Client {
             check_client_batches(&infos)?;
-        }
-        if origin == Origin::Client {
             let rules = RecordRules {
                 compacted: self.log.is_compacted(),
                 timestamp_bounds: self.timestamp_bounds.get(),
@@ -140,6 +140,10 @@ impl Partition {
             };
             if rules.need_records(&infos) {
                 record_check::check(&records, &rules, &format!("{}-{}", self.topic, self.index))?;
+            }
+            if let Some(codec) = recompress::needed(self.compression.get(), &infos) {
+                records = recompress::recompress(&records, codec)?;
+                infos = batch::validate(&records, self.max_message_bytes.get())?;
             }
         }
         let count: u64 = infos

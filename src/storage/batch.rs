@@ -70,7 +70,8 @@ pub struct BatchInfo {
     pub last_offset_delta: i32,
     pub records_count: i32,
     pub max_timestamp: i64,
-    pub compressed: bool,
+    /// Its records' codec: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub codec: i16,
     pub control: bool,
     /// -1 for a producer without an id (neither idempotent nor transactional).
     pub producer_id: i64,
@@ -261,7 +262,7 @@ fn validate_one(buf: &[u8], size_max: usize) -> Result<BatchInfo, BatchError> {
         last_offset_delta: header.last_offset_delta.get(),
         records_count: count,
         max_timestamp: header.max_timestamp.get(),
-        compressed: compression != 0,
+        codec: compression,
         control: header.is_control(),
         producer_id: header.producer_id.get(),
         producer_epoch: header.producer_epoch.get(),

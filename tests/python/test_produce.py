@@ -189,3 +189,49 @@ def test_acks_all_below_min_insync_replicas_is_not_enough_replicas(broker):
     wait_futures(admin(broker).incremental_alter_configs([resource]))
     [rec] = produce_all(producer(broker, acks="all"), t, [{"value": b"all", "partition": 0}])
     assert rec.offset == 2
+
+
+@pytest.mark.parametrize("target", ["zstd", "gzip", "uncompressed"])
+def test_a_topic_s_compression_type_recompresses_what_producers_send(broker, seed, target):
+    """compression.type other than `producer` stores every produced batch with the topic's
+    codec, as Kafka's broker recompresses: librdkafka sends lz4 (an idempotent producer,
+    whose sequences survive), kafka-python reads back exactly what was sent; `producer`
+    keeps the client's codec, and a change of the topic's setting applies to the next
+    appends."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    rng = random.Random(seed)
+    t = unique_topic(f"recompress-{target}")
+    create_topic(broker, t, 1, config={"compression.type": target})
+    records = make_records(rng, 200, 1)
+    p = producer(broker, acks="all", **{"compression.type": "lz4", "enable.idempotence": True,
+                                        "linger.ms": 200, "batch.num.messages": 50})
+    reports = produce_all(p, t, records)
+    stored = kw.fetch_all_batches(broker.bootstrap, t, 0)
+    codec = kw.CODECS["none" if target == "uncompressed" else target]
+    assert stored and all(b.crc_ok and b.codec == codec for b in stored), [b.codec for b in stored]
+    # The producer's id and sequences are kept: batch after batch, no gap.
+    sequences = [struct.unpack(">i", b.raw[53:57])[0] for b in stored]
+    counts = [b.record_count for b in stored]
+    assert sequences == [sum(counts[:i]) for i in range(len(counts))], (sequences, counts)
+    from kafka import KafkaConsumer, TopicPartition as KTopicPartition
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
+                      auto_offset_reset="earliest", consumer_timeout_ms=10000)
+    c.assign([KTopicPartition(t, 0)])
+    got = []
+    for message in c:
+        got.append((message.key, message.value, message.timestamp))
+        if len(got) == len(records):
+            break
+    c.close()
+    sent = sorted((r.offset, r.key, r.value) for r in reports)
+    assert [(k, v) for k, v, _ in got] == [(k, v) for _, k, v in sent]
+    assert [ts for _, _, ts in got] == [r["timestamp"] for r in records]
+    # Back to `producer`: the next batches are stored as sent.
+    resource = ConfigResource("topic", t, incremental_configs=[
+        ConfigEntry("compression.type", "producer", incremental_operation=AlterConfigOpType.SET)])
+    wait_futures(admin(broker).incremental_alter_configs([resource]))
+    produce_all(p, t, records[:50])
+    later = [b.codec for b in kw.fetch_all_batches(broker.bootstrap, t, 0, start=stored[-1].last_offset + 1)]
+    # (librdkafka may send a small batch uncompressed, when lz4 would not shrink it.)
+    assert kw.CODECS["lz4"] in later and set(later) <= {kw.CODECS["lz4"], kw.CODECS["none"]}, later
