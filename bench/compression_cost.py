@@ -48,7 +48,8 @@ def values(count: int) -> list[bytes]:
 def run(broker: Broker, target: str, megabytes: int, n: int, records: list[bytes]) -> dict:
     conf = {"bootstrap.servers": broker.bootstrap}
     topic = f"compression-{target}-{n}-{time.monotonic_ns()}"
-    AdminClient(conf).create_topics([NewTopic(topic, 1, 1, config={"compression.type": target})])[topic].result(30)
+    admin = AdminClient(conf)  # kept alive until its answer comes
+    admin.create_topics([NewTopic(topic, 1, 1, config={"compression.type": target})])[topic].result(30)
     count = megabytes * 1024 * 1024 // RECORD
     p = Producer({**conf, "acks": 1, "linger.ms": 5, "batch.size": 1 << 20, "compression.type": "lz4",
                   "queue.buffering.max.kbytes": 1 << 20})

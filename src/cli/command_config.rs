@@ -44,9 +44,10 @@ pub fn security(path: &Path) -> Result<Security> {
     // Java's empty value and librdkafka's `none` check no host; `https` (the default) does.
     let check_host = match raw("ssl.endpoint.identification.algorithm") {
         None => true,
-        Some(value) if value.is_empty() || value.eq_ignore_ascii_case("none") => false,
-        Some(value) if value.eq_ignore_ascii_case("https") => true,
-        Some(value) => bail!("ssl.endpoint.identification.algorithm={value}: https, or none (or empty) for no host check"),
+        Some(value) if value.eq_ignore_ascii_case("none") => false,
+        Some(value) => tls::checks_host(&value).with_context(|| {
+            format!("ssl.endpoint.identification.algorithm={value}: https, or none (or empty) for no host check")
+        })?,
     };
     let get = |key: &str| raw(key).filter(|v| !v.is_empty());
     let protocol = get("security.protocol").unwrap_or_else(|| "PLAINTEXT".to_string());

@@ -23,8 +23,10 @@ pub struct Session {
     /// order they were sealed when two handles write.
     writing: Arc<Mutex<()>>,
     socket: TcpStream,
-    /// This handle's buffer for what it reads from the socket.
+    /// This handle's buffer for what it reads from the socket, and the part of it not
+    /// yet given to the session.
     incoming: Box<[u8]>,
+    unfed: (usize, usize),
 }
 
 /// The most read from the socket at once: a TLS record and its header.
@@ -60,6 +62,7 @@ impl Stream {
             writing: Arc::new(Mutex::new(())),
             socket,
             incoming: vec![0; READ_CHUNK].into(),
+            unfed: (0, 0),
         }))
     }
 
@@ -80,6 +83,7 @@ impl Stream {
                 writing: Arc::clone(&session.writing),
                 socket: session.socket.try_clone()?,
                 incoming: vec![0; READ_CHUNK].into(),
+                unfed: (0, 0),
             }),
         })
     }
@@ -108,25 +112,34 @@ impl Session {
         Ok(taken)
     }
 
+    /// Reads plaintext, feeding the session from the socket only once what it opened
+    /// is all read (rustls refuses more TLS bytes while it holds over 16 KiB of
+    /// plaintext), and keeping what it has not taken for the next time.
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.connection().reader().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return done,
             }
-            let read = self.socket.read(&mut self.incoming)?;
-            let mut rest = &self.incoming[..read];
+            let (start, end) = self.unfed;
+            let closed = start == end && {
+                let read = self.socket.read(&mut self.incoming)?;
+                self.unfed = (0, read);
+                read == 0
+            };
+            let (start, end) = self.unfed;
+            let mut rest = &self.incoming[start..end];
             let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-            // An empty read tells the session the socket has closed.
-            loop {
-                connection.read_tls(&mut rest)?;
-                connection
-                    .process_new_packets()
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                if rest.is_empty() {
-                    break;
-                }
-            }
+            // An empty slice tells the session the socket has closed; after the other
+            // side's close_notify it takes nothing more, and what follows is dropped.
+            let fed = connection.read_tls(&mut rest)?;
+            self.unfed = match fed == 0 && !closed {
+                true => (end, end),
+                false => (start + fed, end),
+            };
+            connection
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }
     }
 }
@@ -155,5 +168,78 @@ impl Write for Stream {
             // of its own (an answer to a key update).
             Stream::Tls(session) => session.send(&[]).map(|_| ()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::security::tls::{self, ClientAuth, Keystore, Material, TlsSettings};
+
+    const CA: &[u8] = include_bytes!("../../tests/fixtures/tls/ca.pem");
+    /// A certificate for 127.0.0.1 the CA signed, then its key.
+    const SERVER: &[u8] = include_bytes!("../../tests/fixtures/tls/server.pem");
+
+    fn server_config() -> Arc<rustls::ServerConfig> {
+        let settings = TlsSettings {
+            keystore: Keystore::Inline {
+                chain: String::new(),
+                key: String::new(),
+            },
+            key_password: None,
+            truststore: None,
+            client_auth: ClientAuth::None,
+            versions: vec!["TLSv1.3".to_string()],
+            cipher_suites: Vec::new(),
+            principal_rules: "DEFAULT".to_string(),
+            check_host: true,
+        };
+        let material = Material {
+            chain: SERVER.to_vec(),
+            key: SERVER.to_vec(),
+            trust: None,
+        };
+        Arc::new(tls::server_config(&settings, &material).unwrap())
+    }
+
+    #[test]
+    fn a_shared_session_reads_what_came_in_many_records_while_another_handle_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        // 64 full records, all in the client's socket buffer before it reads: each read
+        // of the socket ends mid-record, at every place in a record in turn, and the
+        // session is fed a record at a time from what each read left.
+        let payload: Vec<u8> = (0..64 * 16_384u32).map(|i| (i % 251) as u8).collect();
+        let sent = payload.clone();
+        let config = server_config();
+        let (written, all_written) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut session = rustls::ServerConnection::new(config).unwrap();
+            let mut hello = [0u8; 5];
+            let mut stream = rustls::Stream::new(&mut session, &mut socket);
+            stream.read_exact(&mut hello).unwrap();
+            stream.write_all(&sent).unwrap();
+            session.send_close_notify();
+            while session.wants_write() {
+                session.write_tls(&mut socket).unwrap();
+            }
+            written.send(()).unwrap();
+            hello
+        });
+        let client = tls::client_config(Some(CA), true, None).unwrap();
+        let socket = TcpStream::connect(address).unwrap();
+        rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 4 << 20).unwrap();
+        let mut reader = Stream::start_tls(socket, &Arc::new(client), "127.0.0.1").unwrap();
+        let mut writer = reader.try_clone().unwrap();
+        writer.write_all(b"hello").unwrap();
+        all_written.recv().unwrap();
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got.len(), payload.len());
+        assert!(got == payload, "the bytes read differ from those sent");
+        assert_eq!(&server.join().unwrap(), b"hello");
     }
 }

@@ -600,7 +600,7 @@ fn a_quorums_controller_listener_may_ask_for_a_plain_login() {
     assert_eq!(login.dial.username, "node");
     assert_eq!(login.accept.plain_users.len(), 1);
     assert!(c.controller_tls.is_none());
-    assert!(!format!("{:?}", login.dial).contains("node-secret"));
+    assert!(!format!("{login:?}").contains("node-secret"), "{login:?}");
     // Kafka's default mechanism, GSSAPI; SCRAM, whose users live in the quorum; a
     // login module without this node's own user.
     let mut scram = sasl.to_vec();
@@ -644,4 +644,19 @@ fn security_inter_broker_protocol_names_the_inter_broker_listener_as_kafka_does(
         .unwrap_err()
         .to_string();
     assert!(error.contains("a listener that listeners uses"), "{error}");
+}
+
+#[test]
+fn a_listener_s_endpoint_identification_says_whether_nodes_check_each_other_s_host() {
+    let tls = [
+        "listeners=SSL://127.0.0.1:9093",
+        "ssl.keystore.type=PEM",
+        "ssl.keystore.location=/k.pem",
+    ];
+    for (algorithm, check_host) in [("", false), ("HTTPS", true)] {
+        let own = format!("listener.name.ssl.ssl.endpoint.identification.algorithm={algorithm}");
+        let c = with_overrides(&[&tls[..], &[own.as_str()]].concat()).unwrap();
+        let settings = c.security_of("SSL").tls.clone().expect("TLS settings");
+        assert_eq!(settings.check_host, check_host, "{algorithm:?}");
+    }
 }

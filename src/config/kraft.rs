@@ -514,14 +514,13 @@ fn controller_login(
     const KEY: &str = "sasl.mechanism.controller.protocol";
     let accept = super::sasl::listener_security(c, listener, protocol)?;
     let mechanism = c.sasl_mechanism_controller;
-    if mechanism != Mechanism::Plain || accept.mechanisms != [Mechanism::Plain] {
+    if mechanism != Mechanism::Plain || !accept.mechanisms.contains(&Mechanism::Plain) {
         return Err(invalid(
             KEY,
             mechanism.name(),
             format!(
-                "PLAIN, the only mechanism enabled on controller listener {}: the quorum's \
-                 nodes log in to each other with it before they can read SCRAM credentials \
-                 from the quorum",
+                "PLAIN, enabled on controller listener {}: the quorum's nodes log in to \
+                 each other with it, before they can read SCRAM credentials from the quorum",
                 listener.name
             ),
         ));

@@ -39,7 +39,7 @@ pub(super) fn check(key: &str, value: &str) -> Result<(), ConfigError> {
         "protocol" if !matches!(value, "TLSv1.2" | "TLSv1.3" | "TLS") => {
             Err(invalid(key, value, "TLSv1.2, TLSv1.3 or TLS"))
         }
-        "endpoint.identification.algorithm" if check_host(value).is_none() => Err(invalid(
+        "endpoint.identification.algorithm" if tls::checks_host(value).is_none() => Err(invalid(
             key,
             value,
             "https, or empty to accept another node's certificate whatever host it names",
@@ -159,23 +159,13 @@ pub(crate) fn listener_tls(
         principal_rules: get("ssl.principal.mapping.rules")?
             .1
             .unwrap_or_else(|| "DEFAULT".to_string()),
-        check_host: check_host(
+        check_host: tls::checks_host(
             &get("ssl.endpoint.identification.algorithm")?
                 .1
                 .unwrap_or_default(),
         )
         .unwrap_or(true),
     })
-}
-
-/// Whether `ssl.endpoint.identification.algorithm`'s value asks for the host to be
-/// checked: `https` does (in any case, as Java compares it), empty does not.
-fn check_host(value: &str) -> Option<bool> {
-    match value {
-        "" => Some(false),
-        _ if value.eq_ignore_ascii_case("https") => Some(true),
-        _ => None,
-    }
 }
 
 fn strings(list: &str) -> Vec<String> {

@@ -6,12 +6,14 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions, RecordSet};
 
 use crate::config::CompressionType;
 use crate::error::ApiError;
-use crate::storage::decode::decode_all;
 use crate::storage::BatchInfo;
+
+/// A batch's header and its records' framing, about.
+const BATCH_OVERHEAD_BYTES: usize = 256;
 
 /// The codec `batches` must be written again with under `target`, when any of them was
 /// sent with another; `None` when they are kept as sent.
@@ -27,20 +29,23 @@ pub(crate) fn needed(target: CompressionType, infos: &[BatchInfo]) -> Option<Com
     infos.iter().any(|info| info.codec != id).then_some(codec)
 }
 
-/// `batches` (validated whole batches) encoded again with `codec`.
-pub(crate) fn recompress(batches: &[u8], codec: Compression) -> Result<Bytes, ApiError> {
-    let invalid = |what: &str, error: anyhow::Error| {
-        ApiError::new(ResponseError::InvalidRecord, format!("{what}: {error}"))
-    };
-    let sets = decode_all(batches).map_err(|e| invalid("cannot read the batch's records", e))?;
-    let mut out = BytesMut::with_capacity(batches.len());
+/// The decoded records of a produced batch, `sets`, encoded again with `codec`.
+pub(crate) fn encode(sets: &[RecordSet], codec: Compression) -> Result<Bytes, ApiError> {
+    let size: usize = sets
+        .iter()
+        .flat_map(|set| &set.records)
+        .map(|r| r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len))
+        .sum();
+    let mut out = BytesMut::with_capacity(size + BATCH_OVERHEAD_BYTES);
     let options = RecordEncodeOptions {
         version: 2,
         compression: codec,
     };
-    for set in &sets {
-        RecordBatchEncoder::encode(&mut out, &set.records, &options)
-            .map_err(|e| invalid("cannot compress the batch's records again", e))?;
+    for set in sets {
+        RecordBatchEncoder::encode(&mut out, &set.records, &options).map_err(|error| {
+            let message = format!("cannot compress the batch's records again: {error}");
+            ApiError::new(ResponseError::InvalidRecord, message)
+        })?;
     }
     Ok(out.freeze())
 }
@@ -49,6 +54,7 @@ pub(crate) fn recompress(batches: &[u8], codec: Compression) -> Result<Bytes, Ap
 mod tests {
     use super::*;
     use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
+    use crate::partition::record_check::decode;
     use crate::storage::batch;
 
     fn records(count: usize) -> Vec<NewRecord> {
@@ -81,7 +87,7 @@ mod tests {
             (CompressionType::Uncompressed, 0),
         ] {
             let codec = needed(target, &infos).expect("another codec");
-            let stored = recompress(&sent, codec).unwrap();
+            let stored = encode(&decode(&sent).unwrap(), codec).unwrap();
             let again = batch::validate(&stored, usize::MAX).unwrap();
             assert_eq!(again.len(), 1);
             let (before, after) = (&infos[0], &again[0]);
@@ -94,19 +100,24 @@ mod tests {
                 (42, 3, 7)
             );
             assert!(after.transactional);
-            let (old, new) = (decode_all(&sent).unwrap(), decode_all(&stored).unwrap());
+            let (old, new) = (decode(&sent).unwrap(), decode(&stored).unwrap());
             assert_eq!(old[0].records, new[0].records, "{target}");
         }
     }
 
     #[test]
-    fn records_that_do_not_decode_are_refused_as_invalid() {
+    fn records_that_do_not_decompress_are_refused_as_invalid() {
         let mut sent = encode_batch_as(&records(3), Compression::Gzip, None)
             .unwrap()
             .to_vec();
-        let last = sent.len() - 1;
+        // Damage the compressed records, not the framing, and seal it with a good CRC,
+        // as a client with a broken codec would send it.
+        let last = sent.len() - 10;
         sent[last] ^= 0xff;
-        let error = recompress(&sent, Compression::Zstd).unwrap_err();
+        let crc = crc32c::crc32c(&sent[21..]);
+        sent[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(batch::validate(&sent, usize::MAX).is_ok());
+        let error = decode(&sent).unwrap_err();
         assert_eq!(error.code, ResponseError::InvalidRecord);
     }
 }

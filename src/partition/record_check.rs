@@ -11,6 +11,8 @@
 use kafka_protocol::error::ResponseError;
 
 use crate::error::{ApiError, RecordError};
+use kafka_protocol::records::RecordSet;
+
 use crate::storage::decode::decode_all;
 use crate::storage::BatchInfo;
 
@@ -41,21 +43,26 @@ impl RecordRules {
     }
 }
 
-/// Checks every record of `batches` (validated whole batches) for `topic_partition`.
-pub(crate) fn check(
-    batches: &[u8],
-    rules: &RecordRules,
-    topic_partition: &str,
-) -> Result<(), ApiError> {
-    let sets = decode_all(batches).map_err(|error| {
+/// The records of `batches` (validated whole batches), decoded for the checks and for
+/// recompression; records that do not decode are INVALID_RECORD.
+pub(crate) fn decode(batches: &[u8]) -> Result<Vec<RecordSet>, ApiError> {
+    decode_all(batches).map_err(|error| {
         ApiError::new(
             ResponseError::InvalidRecord,
             format!("cannot read the batch's records: {error}"),
         )
-    })?;
+    })
+}
+
+/// Checks every record of `sets` (a produced batch's, decoded) for `topic_partition`.
+pub(crate) fn check(
+    sets: &[RecordSet],
+    rules: &RecordRules,
+    topic_partition: &str,
+) -> Result<(), ApiError> {
     let mut errors: Vec<RecordError> = Vec::new();
     let mut bad_timestamp = false;
-    for set in &sets {
+    for set in sets {
         for (batch_index, record) in set.records.iter().enumerate() {
             let batch_index = i32::try_from(batch_index).unwrap_or(i32::MAX);
             if rules.compacted && record.key.is_none() {
@@ -155,7 +162,7 @@ mod tests {
         let bytes = encode_batch(records, compression).unwrap();
         let infos = batch::validate(&bytes, usize::MAX).unwrap();
         assert!(rules.need_records(&infos));
-        check(&bytes, rules, "t-0").unwrap_err()
+        check(&decode(&bytes).unwrap(), rules, "t-0").unwrap_err()
     }
 
     #[test]
@@ -234,6 +241,7 @@ mod tests {
         assert!(rules(true, None).need_records(&infos(NOW)));
         // Within bounds and keyed: checked, and accepted.
         let bytes = encode_batch(&[record(Some(b"k"), NOW)], Compression::None).unwrap();
-        assert!(check(&bytes, &rules(true, Some((1000, 1000))), "t-0").is_ok());
+        let sets = decode(&bytes).unwrap();
+        assert!(check(&sets, &rules(true, Some((1000, 1000))), "t-0").is_ok());
     }
 }

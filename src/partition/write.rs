@@ -138,12 +138,19 @@ impl Partition {
                 timestamp_bounds: self.timestamp_bounds.get(),
                 now_ms,
             };
-            if rules.need_records(&infos) {
-                record_check::check(&records, &rules, &format!("{}-{}", self.topic, self.index))?;
-            }
-            if let Some(codec) = recompress::needed(self.compression.get(), &infos) {
-                records = recompress::recompress(&records, codec)?;
-                infos = batch::validate(&records, self.max_message_bytes.get())?;
+            // The records are decoded once, and only when a check or the topic's codec
+            // needs them.
+            let codec = recompress::needed(self.compression.get(), &infos);
+            if rules.need_records(&infos) || codec.is_some() {
+                let sets = record_check::decode(&records)?;
+                if rules.need_records(&infos) {
+                    let partition = format!("{}-{}", self.topic, self.index);
+                    record_check::check(&sets, &rules, &partition)?;
+                }
+                if let Some(codec) = codec {
+                    records = recompress::encode(&sets, codec)?;
+                    infos = batch::validate(&records, self.max_message_bytes.get())?;
+                }
             }
         }
         let count: u64 = infos

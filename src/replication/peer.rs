@@ -200,10 +200,17 @@ impl Pooled {
 }
 
 impl Pool {
-    /// The most recently idle connection to `address` still young enough.
+    /// The most recently idle connection to `address` still young enough, and still
+    /// open as far as its socket tells.
     fn take(&mut self, address: &str) -> Option<Pooled> {
         self.sweep();
-        self.idle.get_mut(address)?.pop()
+        let idle = self.idle.get_mut(address)?;
+        while let Some(connection) = idle.pop() {
+            if !connection.stream.closed_or_unasked() {
+                return Some(connection);
+            }
+        }
+        None
     }
 
     fn put(&mut self, address: &str, mut connection: Pooled) {

@@ -88,7 +88,7 @@ impl fmt::Display for Mechanism {
 }
 
 /// How a listener's clients prove who they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ListenerSecurity {
     pub protocol: SecurityProtocol,
     /// The mechanisms a SASL listener offers, in the configured order.
@@ -99,6 +99,19 @@ pub struct ListenerSecurity {
     pub tls: Option<tls::TlsSettings>,
     /// How OAUTHBEARER tokens are checked, when the listener enables it.
     pub oauth: Option<oauth::OAuthSettings>,
+}
+
+impl std::fmt::Debug for ListenerSecurity {
+    /// PLAIN's users by name only, never their passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSecurity")
+            .field("protocol", &self.protocol)
+            .field("mechanisms", &self.mechanisms)
+            .field("plain_users", &self.plain_users.keys().collect::<Vec<_>>())
+            .field("tls", &self.tls)
+            .field("oauth", &self.oauth)
+            .finish()
+    }
 }
 
 impl ListenerSecurity {

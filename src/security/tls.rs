@@ -87,6 +87,17 @@ impl ClientAuth {
     }
 }
 
+/// Whether `ssl.endpoint.identification.algorithm`'s value asks for the host dialled to
+/// be checked: `https` does (in any case, as Java compares it), empty does not; `None`
+/// for a value Kafka does not know.
+pub fn checks_host(value: &str) -> Option<bool> {
+    match value {
+        "" => Some(false),
+        _ if value.eq_ignore_ascii_case("https") => Some(true),
+        _ => None,
+    }
+}
+
 /// The TLS protocol versions rustls speaks, by Kafka's (JSSE's) names.
 pub const VERSIONS: [&str; 2] = ["TLSv1.2", "TLSv1.3"];
 

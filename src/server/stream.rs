@@ -74,6 +74,25 @@ impl Stream {
         }
     }
 
+    /// Whether the other node has closed the connection, or sent something unasked,
+    /// as far as the socket tells without waiting: a connection kept idle is used
+    /// again only when neither.
+    pub fn closed_or_unasked(&self) -> bool {
+        let fd = match self {
+            Stream::Plain(stream) => stream.as_raw_fd(),
+            Stream::TlsClient(stream) => stream.get_ref().0.as_raw_fd(),
+            Stream::TlsServer(stream) => stream.get_ref().0.as_raw_fd(),
+        };
+        // SAFETY: the descriptor belongs to the stream, open while `self` is borrowed.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+        let mut byte = [0u8; 1];
+        !matches!(
+            rustix::net::recv(fd, &mut byte, flags),
+            Err(rustix::io::Errno::AGAIN)
+        )
+    }
+
     /// The socket frames may be read from directly (`read_frame`); none under TLS.
     pub fn socket(&self) -> Option<RawFd> {
         match self {

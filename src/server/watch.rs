@@ -1,8 +1,11 @@
-//! Security material a listener builds from files (a TLS config from certificates, OAUTHBEARER
-//! keys from a JWKS): the files are looked at again at most once a second, when a
-//! connection comes, and a change rebuilds it. A rebuild that fails is logged and the last
-//! good one kept (until the files change again). Each shard keeps its own copy in its
-//! accept loop, so a reload is that shard's, with nothing shared on the request path.
+//! Security material built from files (a listener's TLS config from certificates,
+//! OAUTHBEARER keys from a JWKS, the TLS a node dials other nodes with): the files are
+//! looked at again at most once a second, when a connection comes or is made, and a
+//! change rebuilds it. A rebuild that fails is logged and the last good one kept (until
+//! the files change again). Each holder (a shard's accept loop, a shard's dialler, a
+//! quorum peer's sender) keeps its own copy, so a reload is its own, with nothing shared
+//! on the request path. Only the files the settings name are watched: the system's CAs,
+//! which a node without a truststore trusts, are read at start-up and at such a rebuild.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

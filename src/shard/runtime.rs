@@ -422,7 +422,7 @@ struct Listeners {
     replication_keys: crate::server::ListenerKeys,
     /// How this shard dials other brokers' replication ports over TLS.
     peer_tls: Option<crate::server::tls::Dial>,
-    /// Shard 0's: the controller listener's TLS, when it speaks SSL.
+    /// Shard 0's: the controller listener's TLS, when it speaks SSL or SASL_SSL.
     quorum_tls: Option<crate::quorum::member::QuorumTls>,
 }
 

@@ -13,6 +13,7 @@ import socket
 import ssl
 import subprocess
 
+import pytest
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
 
@@ -194,8 +195,8 @@ def test_brokers_dial_each_other_with_the_inter_broker_listener_s_tls_settings(s
     """Brokers whose certificates name another host, with no truststore set: nodes 1 and 2
     set ssl.endpoint.identification.algorithm empty and take any certificate the system's
     CAs vouch for (SSL_CERT_FILE names the test's CA); node 3 keeps Kafka's default,
-    checks the host, and so cannot follow the others. The dialling side also speaks only
-    the listener's protocol version and cipher suite."""
+    checks the host, and so cannot follow the others. The listener allows one protocol
+    version and one cipher suite, which the dialling side must offer."""
     pki = Pki(tmp_path / "pki")
     keystore = pki.keystore("elsewhere", "/CN=broker", client=True, hosts="DNS:elsewhere.invalid")
     client_ports = free_ports(3)
@@ -284,9 +285,10 @@ def test_brokers_log_in_to_each_other_when_the_inter_broker_listener_asks_for_sa
     wait_for("the follower saying it is refused", lambda: "replication port refuses this broker" in third.log_text())
 
 
-def test_the_quorum_s_nodes_log_in_to_each_other_on_a_sasl_ssl_controller_listener(start_broker, tmp_path):
-    """A SASL_SSL controller listener: the nodes shake hands over TLS and log in with
-    PLAIN (Kafka's sasl.mechanism.controller.protocol and the listener's login module)
+@pytest.mark.parametrize("protocol", ["SASL_SSL", "SASL_PLAINTEXT"])
+def test_the_quorum_s_nodes_log_in_to_each_other_on_a_sasl_controller_listener(start_broker, tmp_path, protocol):
+    """A SASL controller listener: the nodes shake hands over TLS (SASL_SSL) and log in
+    with PLAIN (Kafka's sasl.mechanism.controller.protocol and the listener's login module)
     before a message of the quorum's is taken. With an authorizer, a login whose
     principal may not CLUSTER_ACTION is closed once logged in; a wrong password is
     answered SASL_AUTHENTICATION_FAILED, and anything but a login is closed."""
@@ -295,7 +297,7 @@ def test_the_quorum_s_nodes_log_in_to_each_other_on_a_sasl_ssl_controller_listen
             'password="node-secret" user_node="node-secret" user_ivan="ivan-secret";')
     client_ports = free_ports(3)
     brokers, controller_ports = start_three(start_broker, lambda i: f"PLAINTEXT://127.0.0.1:{client_ports[i]}", {
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL",
+        "listener.security.protocol.map": f"PLAINTEXT:PLAINTEXT,CONTROLLER:{protocol}",
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.controller.plain.sasl.jaas.config": jaas,
         "sasl.mechanism.controller.protocol": "PLAIN",
@@ -314,7 +316,8 @@ def test_the_quorum_s_nodes_log_in_to_each_other_on_a_sasl_ssl_controller_listen
 
     def connection() -> kw.Conn:
         c = kw.Conn(f"127.0.0.1:{controller_ports[0]}")
-        c.sock = context.wrap_socket(c.sock, server_hostname="127.0.0.1")
+        if protocol == "SASL_SSL":
+            c.sock = context.wrap_socket(c.sock, server_hostname="127.0.0.1")
         return c
 
     def closed(c: kw.Conn) -> bool:

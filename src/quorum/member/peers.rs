@@ -99,9 +99,10 @@ impl Member {
     /// Takes peers' connections, at most `INBOUND_MAX` at once: the listener is for the
     /// few voters, and anyone else who connects must not hold its descriptors or tasks.
     /// With `tls`, each connection speaks TLS first (the handshake within
-    /// `CONNECT_TIMEOUT`), and a peer without a certificate the truststore signs, or
-    /// (with an authorizer) whose certificate's principal may not CLUSTER_ACTION, is
-    /// closed: the quorum believes its peers' messages.
+    /// `CONNECT_TIMEOUT`); a SASL controller listener then asks for a login. A peer that
+    /// proves no principal (no certificate the truststore signs, no login), or (with an
+    /// authorizer) one that may not CLUSTER_ACTION, is closed: the quorum believes its
+    /// peers' messages (`admitted`).
     pub(super) async fn accept(
         self: Rc<Self>,
         shard: Rc<Shard>,
