@@ -18,6 +18,7 @@ use super::auth::only_allowed;
 use super::{on_owning_shards, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
+use crate::config::CompressionType;
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
 use crate::partition::Isolation;
@@ -132,10 +133,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let shard = Rc::clone(&ctx.shard);
     let times = Rc::clone(&ctx.times);
     let min_bytes = request.min_bytes;
+    // As Kafka answers: a topic that may not be read, and one whose compression.type is
+    // zstd to a fetch older than v10 (whose clients cannot read zstd).
+    let refusal = |want: &Want| {
+        if !ctx.allowed_in(&snapshot, Operation::Read, ResourceType::Topic, &want.topic) {
+            return Some(ResponseError::TopicAuthorizationFailed);
+        }
+        let zstd = |meta: &crate::cluster::TopicMeta| {
+            meta.config.resolve(&snapshot.broker).compression_type == CompressionType::Zstd
+        };
+        (ctx.version < 10 && snapshot.topic(&want.topic).is_some_and(zstd))
+            .then_some(ResponseError::UnsupportedCompressionType)
+    };
     let gots = only_allowed(
         wants,
-        |want| ctx.allowed_in(&snapshot, Operation::Read, ResourceType::Topic, &want.topic),
-        |_| failed(ResponseError::TopicAuthorizationFailed.code()),
+        |want| refusal(want).is_none(),
+        |want| failed(refusal(want).map_or(0, |error| error.code())),
         |wants| async move { read_until_enough(&shard, &wants, min_bytes, max_wait, &times).await },
     )
     .await;
