@@ -59,6 +59,8 @@ enum Command {
     LogDirs(cli::log_dirs::LogDirsArgs),
     /// Delete records before given offsets (Kafka's kafka-delete-records.sh).
     DeleteRecords(cli::delete_records::DeleteRecordsArgs),
+    /// Print a partition's segment and index files, offline (Kafka's kafka-dump-log.sh).
+    DumpLog(cli::dump_log::DumpLogArgs),
     /// Elect preferred (or unclean) partition leaders (Kafka's kafka-leader-election.sh).
     LeaderElection(cli::leader_election::LeaderElectionArgs),
     /// Move partitions to other brokers (Kafka's kafka-reassign-partitions.sh).
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::LogDirs(args) => cli::finish(cli::log_dirs::run(args)),
         Command::MetadataQuorum(args) => cli::finish(cli::metadata_quorum::run(args)),
         Command::DeleteRecords(args) => cli::finish(cli::delete_records::run(args)),
+        Command::DumpLog(args) => cli::finish(cli::dump_log::run(args)),
         Command::LeaderElection(args) => cli::finish(cli::leader_election::run(args)),
         Command::Reassign(args) => cli::finish(cli::reassign::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),

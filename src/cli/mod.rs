@@ -14,6 +14,7 @@ pub mod configs_users;
 pub mod consume;
 pub mod consume_group;
 pub mod delete_records;
+pub mod dump_log;
 pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;

@@ -39,6 +39,7 @@ const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 const ATTR_TRANSACTIONAL: i16 = 0x10;
 const ATTR_CONTROL: i16 = 0x20;
+const ATTR_DELETE_HORIZON: i16 = 0x40;
 /// Control record types (the key of a control batch's one record).
 pub const CONTROL_ABORT: i16 = 0;
 pub const CONTROL_COMMIT: i16 = 1;
@@ -118,6 +119,21 @@ impl BatchHeader {
 
     pub fn is_transactional(&self) -> bool {
         self.attributes.get() & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// The broker stamped the batch's records with its clock (LogAppendTime).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes.get() & ATTR_LOG_APPEND_TIME != 0
+    }
+
+    /// The cleaner set the batch's delete horizon: its base timestamp.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes.get() & ATTR_DELETE_HORIZON != 0).then(|| self.base_timestamp.get())
+    }
+
+    /// Whether `batch` (the whole batch this header starts) matches its CRC.
+    pub fn crc_matches(&self, batch: &[u8]) -> bool {
+        batch.len() >= HEADER_BYTES && check_crc(self, batch).is_ok()
     }
 }
 

@@ -126,3 +126,69 @@ def test_topics_with_overrides_lists_only_topics_that_have_them(broker):
     mine = [line for line in out if plain in line or tuned in line]
     assert len(mine) == 1 and mine[0].startswith(f"Topic: {tuned}\t") and "retention.ms=60000" in mine[0], out
     assert "can only be used with --describe" in fails(broker, "topics", "--list", "--topics-with-overrides")
+
+
+def dump_log(*args: str) -> tuple[str, str]:
+    """`shoal dump-log ARGS` (offline: no broker needed); (stdout, stderr)."""
+    cp = subprocess.run([str(shoal_bin()), "dump-log", *args], capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr.decode()
+    return cp.stdout.decode(), cp.stderr.decode()
+
+
+def test_dump_log_prints_segments_and_indexes_as_kafka_dump_log_does(start_broker):
+    """librdkafka's records, a committed transaction (a control batch) and small segments
+    (so sealed ones have indexes), dumped offline from the stopped broker's files in
+    kafka-dump-log.sh's words; then a damaged and a cut copy of a segment."""
+    b = start_broker()
+    t = unique_topic("dump")
+    create_topic(b, t, 1, config={"segment.bytes": "8000", "index.interval.bytes": "100"})
+    plain = producer(b)
+    for n in range(12):
+        # A request at a time, a batch of about 3 KB each: three to a segment.
+        produce_all(plain, t, [{"key": b"k%d" % i, "value": b"value-%d" % i + b"." * 300, "partition": 0,
+                                "headers": [("h1", b"x"), ("h2", None)]} for i in range(10 * n, 10 * n + 10)])
+    p = producer(b, **{"transactional.id": unique_topic("tid")})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(t, key=b"in-txn", value=b"committed", partition=0)
+    p.commit_transaction(30)
+    end = watermarks(b, t, 0)[1]
+    b.stop()
+    folder = b.log_dir / f"{t}-0"
+    logs = sorted(folder.glob("*.log"))
+    assert len(logs) > 2, logs
+    out, err = dump_log("--files", ",".join(map(str, logs)), "--print-data-log")
+    assert err == "", err
+    batch_lines = [line for line in out.splitlines() if line.startswith("baseOffset: ")]
+    record_lines = [line for line in out.splitlines() if line.startswith("| offset: ")]
+    assert len(record_lines) == end, (len(record_lines), end)
+    assert "| offset: 0 CreateTime: " in out and " keySize: 2 valueSize: 307 sequence: -1 headerKeys: [h1,h2] key: k0 payload: value-0..." in out
+    assert all(" magic: 2 compresscodec: none crc: " in line and line.endswith("isvalid: true") for line in batch_lines)
+    assert any(" isTransactional: true isControl: true " in line for line in batch_lines)
+    assert "endTxnMarker: COMMIT coordinatorEpoch: " in out and "key: in-txn payload: committed" in out
+    assert out.count("Log starting offset: ") == len(logs)
+    # A sealed segment's indexes name its batches.
+    sealed = logs[0]
+    indexes = [str(sealed.with_suffix(".index")), str(sealed.with_suffix(".timeindex"))]
+    out, err = dump_log("--files", ",".join(indexes))
+    # (The first batch is not indexed: a lookup starts at the segment's start anyway.)
+    assert err == "" and "offset: 10 position: " in out and "timestamp: " in out, (out, err)
+    out, err = dump_log("--files", ",".join(indexes), "--verify-index-only")
+    assert err == "" and "position: " not in out, (out, err)
+    # An index entry that points elsewhere is reported against its segment.
+    copy = b.work_dir / "copy"
+    copy.mkdir()
+    (copy / sealed.name).write_bytes(sealed.read_bytes())
+    index = bytearray(sealed.with_suffix(".index").read_bytes())
+    index[7] ^= 0x01
+    (copy / sealed.with_suffix(".index").name).write_bytes(bytes(index))
+    out, err = dump_log("--files", str(copy / sealed.with_suffix(".index").name), "--verify-index-only")
+    assert "Mismatches in :" in err and "  Index offset: 10, log offset: -1" in err, err
+    # A flipped byte fails its batch's CRC; a cut file leaves bytes that are no batch.
+    damaged = b.work_dir / sealed.name
+    data = bytearray(sealed.read_bytes())
+    data[100] ^= 0xFF
+    damaged.write_bytes(bytes(data[:-10]))
+    out, _ = dump_log("--files", str(damaged))
+    assert "isvalid: false" in out
+    assert f"invalid bytes at the end of {sealed.name}" in out
