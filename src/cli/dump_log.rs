@@ -335,6 +335,28 @@ fn entries(file: &Path, width: usize) -> Result<Vec<Vec<u8>>> {
     Ok(bytes.chunks(width).map(<[u8]>::to_vec).collect())
 }
 
+/// An index file's segment base and its entries, `width` bytes each; `None` when there
+/// is nothing more to do: the file is empty, or only its sanity was asked about (its
+/// entries are whole, which reading them checked).
+fn index_entries(
+    file: &Path,
+    width: usize,
+    args: &DumpLogArgs,
+    out: &mut impl Write,
+) -> Result<Option<(i64, Vec<Vec<u8>>)>> {
+    let base = base_offset(file)?;
+    let entries = entries(file, width)?;
+    if entries.is_empty() {
+        writeln!(out, "{} is empty.", file.display())?;
+        return Ok(None);
+    }
+    if args.index_sanity_check {
+        writeln!(out, "{} passed sanity check.", file.display())?;
+        return Ok(None);
+    }
+    Ok(Some((base, entries)))
+}
+
 /// The first offset of each batch of the segment beside `file`, by position.
 fn segment_batches(file: &Path) -> Result<BTreeMap<u64, i64>> {
     let mut batches = Batches::open(&file.with_extension("log"), u64::MAX)?;
@@ -351,16 +373,9 @@ fn dump_index(
     out: &mut impl Write,
     problems: &mut Problems,
 ) -> Result<()> {
-    let base = base_offset(file)?;
-    let entries = entries(file, 8)?;
-    if entries.is_empty() {
-        writeln!(out, "{} is empty.", file.display())?;
+    let Some((base, entries)) = index_entries(file, 8, args, out)? else {
         return Ok(());
-    }
-    if args.index_sanity_check {
-        writeln!(out, "{} passed sanity check.", file.display())?;
-        return Ok(());
-    }
+    };
     let starts = segment_batches(file)?;
     for entry in &entries {
         let relative = i32::from_be_bytes([entry[0], entry[1], entry[2], entry[3]]);
@@ -386,12 +401,9 @@ fn dump_time_index(
     out: &mut impl Write,
     problems: &mut Problems,
 ) -> Result<()> {
-    let base = base_offset(file)?;
-    let entries = entries(file, 12)?;
-    if args.index_sanity_check {
-        writeln!(out, "{} passed sanity check.", file.display())?;
+    let Some((base, entries)) = index_entries(file, 12, args, out)? else {
         return Ok(());
-    }
+    };
     let firsts: std::collections::BTreeSet<i64> = segment_batches(file)?.into_values().collect();
     let mut previous = -1i64;
     for entry in &entries {

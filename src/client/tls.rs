@@ -176,26 +176,14 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
-    use crate::security::tls::{self, ClientAuth, Keystore, Material, TlsSettings};
+    use crate::security::tls::{self, Material, TlsSettings};
 
     const CA: &[u8] = include_bytes!("../../tests/fixtures/tls/ca.pem");
     /// A certificate for 127.0.0.1 the CA signed, then its key.
     const SERVER: &[u8] = include_bytes!("../../tests/fixtures/tls/server.pem");
 
     fn server_config() -> Arc<rustls::ServerConfig> {
-        let settings = TlsSettings {
-            keystore: Keystore::Inline {
-                chain: String::new(),
-                key: String::new(),
-            },
-            key_password: None,
-            truststore: None,
-            client_auth: ClientAuth::None,
-            versions: vec!["TLSv1.3".to_string()],
-            cipher_suites: Vec::new(),
-            principal_rules: "DEFAULT".to_string(),
-            check_host: true,
-        };
+        let settings = TlsSettings::plain_tls13();
         let material = Material {
             chain: SERVER.to_vec(),
             key: SERVER.to_vec(),

@@ -122,6 +122,27 @@ pub struct TlsSettings {
     pub check_host: bool,
 }
 
+#[cfg(test)]
+impl TlsSettings {
+    /// TLS 1.3, no client certificates, the keystore inline and empty (the tests give
+    /// their PEM as `Material`).
+    pub fn plain_tls13() -> TlsSettings {
+        TlsSettings {
+            keystore: Keystore::Inline {
+                chain: String::new(),
+                key: String::new(),
+            },
+            key_password: None,
+            truststore: None,
+            client_auth: ClientAuth::None,
+            versions: vec!["TLSv1.3".to_string()],
+            cipher_suites: Vec::new(),
+            principal_rules: "DEFAULT".to_string(),
+            check_host: true,
+        }
+    }
+}
+
 /// PEM text read for a listener: the chain and key, and the trusted CAs.
 pub struct Material {
     pub chain: Vec<u8>,
@@ -733,19 +754,7 @@ mod tests {
 
     #[test]
     fn pem_that_is_not_a_certificate_or_key_is_refused_by_name() {
-        let settings = TlsSettings {
-            keystore: Keystore::Inline {
-                chain: String::new(),
-                key: String::new(),
-            },
-            key_password: None,
-            truststore: None,
-            client_auth: ClientAuth::None,
-            versions: vec!["TLSv1.3".to_string()],
-            cipher_suites: Vec::new(),
-            principal_rules: "DEFAULT".to_string(),
-            check_host: true,
-        };
+        let settings = TlsSettings::plain_tls13();
         let material = Material {
             chain: b"not pem".to_vec(),
             key: Vec::new(),
