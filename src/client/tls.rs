@@ -89,19 +89,20 @@ impl Stream {
     }
 }
 
-impl Session {
-    fn connection(&self) -> MutexGuard<'_, ClientConnection> {
-        // A handle that panicked left nothing half-done that matters to a tool.
-        self.connection.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// A lock of the session's, taken even when a handle panicked while holding it: that
+/// left nothing half-done that matters to a tool.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
+impl Session {
     /// Seals `plaintext` (as much as the session takes) with whatever the session has
     /// to send besides, and writes it all; returns how much of `plaintext` went.
     fn send(&self, plaintext: &[u8]) -> io::Result<usize> {
-        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let _writing = lock(&self.writing);
         let mut sealed = Vec::with_capacity(plaintext.len() + 64);
         let taken = {
-            let mut connection = self.connection();
+            let mut connection = lock(&self.connection);
             let taken = connection.writer().write(plaintext)?;
             while connection.wants_write() {
                 connection.write_tls(&mut sealed)?;
@@ -117,7 +118,7 @@ impl Session {
     /// plaintext), and keeping what it has not taken for the next time.
     fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match self.connection().reader().read(buf) {
+            match lock(&self.connection).reader().read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return done,
             }
@@ -129,7 +130,7 @@ impl Session {
             };
             let (start, end) = self.unfed;
             let mut rest = &self.incoming[start..end];
-            let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+            let mut connection = lock(&self.connection);
             // An empty slice tells the session the socket has closed; after the other
             // side's close_notify it takes nothing more, and what follows is dropped.
             let fed = connection.read_tls(&mut rest)?;

@@ -18,15 +18,19 @@ const BATCH_OVERHEAD_BYTES: usize = 256;
 /// The codec `batches` must be written again with under `target`, when any of them was
 /// sent with another; `None` when they are kept as sent.
 pub(crate) fn needed(target: CompressionType, infos: &[BatchInfo]) -> Option<Compression> {
-    let (codec, id) = match target {
+    let codec = match target {
         CompressionType::Producer => return None,
-        CompressionType::Uncompressed => (Compression::None, 0),
-        CompressionType::Gzip => (Compression::Gzip, 1),
-        CompressionType::Snappy => (Compression::Snappy, 2),
-        CompressionType::Lz4 => (Compression::Lz4, 3),
-        CompressionType::Zstd => (Compression::Zstd, 4),
+        CompressionType::Uncompressed => Compression::None,
+        CompressionType::Gzip => Compression::Gzip,
+        CompressionType::Snappy => Compression::Snappy,
+        CompressionType::Lz4 => Compression::Lz4,
+        CompressionType::Zstd => Compression::Zstd,
     };
-    infos.iter().any(|info| info.codec != id).then_some(codec)
+    // kafka-protocol's codecs are numbered as the batch attribute numbers them.
+    infos
+        .iter()
+        .any(|info| info.codec != codec as i16)
+        .then_some(codec)
 }
 
 /// The decoded records of a produced batch, `sets`, encoded again with `codec`.

@@ -141,9 +141,10 @@ impl Partition {
             // The records are decoded once, and only when a check or the topic's codec
             // needs them.
             let codec = recompress::needed(self.compression.get(), &infos);
-            if rules.need_records(&infos) || codec.is_some() {
+            let check = rules.need_records(&infos);
+            if check || codec.is_some() {
                 let sets = record_check::decode(&records)?;
-                if rules.need_records(&infos) {
+                if check {
                     let partition = format!("{}-{}", self.topic, self.index);
                     record_check::check(&sets, &rules, &partition)?;
                 }
