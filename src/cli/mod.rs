@@ -24,6 +24,7 @@ pub mod metadata_quorum;
 pub mod produce;
 pub mod properties;
 pub mod reassign;
+mod reassign_throttle;
 pub mod topics;
 pub mod transactions;
 

@@ -1,7 +1,8 @@
 //! `shoal reassign`: Kafka's kafka-reassign-partitions.sh — proposes a spread of topics
 //! over brokers (--generate), starts moves from Kafka's reassignment JSON (--execute),
 //! reports whether they finished (--verify), cancels them (--cancel) and lists those in
-//! progress (--list), printing what Kafka's tool prints.
+//! progress (--list), printing what Kafka's tool prints. --throttle runs the moves under
+//! replication throttles (`reassign_throttle`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::reassign_throttle as throttle;
 use super::ConnectArgs;
 use crate::client::admin::{alter_reassignments, list_reassignments, Move};
 use crate::client::cluster::Cluster;
@@ -41,9 +43,17 @@ pub struct ReassignArgs {
     /// Comma-separated broker ids to spread the topics over.
     #[arg(long, value_name = "IDS")]
     pub broker_list: Option<String>,
-    /// With --execute: start the moves even though others are in progress.
+    /// With --execute: start the moves even though others are in progress (or change
+    /// the throttle of those in progress, given again).
     #[arg(long)]
     pub additional: bool,
+    /// With --execute: bytes per second the moves may copy between brokers (Kafka's
+    /// replication throttles; --verify clears them once the moves are done).
+    #[arg(long, value_name = "BYTES_PER_SECOND", default_value_t = -1, allow_negative_numbers = true)]
+    pub throttle: i64,
+    /// With --verify or --cancel: leave the throttles in place.
+    #[arg(long)]
+    pub preserve_throttles: bool,
 }
 
 /// One partition of Kafka's reassignment JSON.
@@ -110,11 +120,16 @@ pub fn run(args: ReassignArgs) -> Result<()> {
         .context("--execute, --verify and --cancel need --reassignment-json-file")?;
     let wanted = parse_assignments(&read(path)?)?;
     if args.execute {
-        execute(&mut cluster, &wanted, args.additional, timeout)
+        execute(
+            &mut cluster,
+            &wanted,
+            (args.additional, args.throttle),
+            timeout,
+        )
     } else if args.verify {
-        verify(&mut cluster, &wanted, timeout)
+        verify(&mut cluster, &wanted, args.preserve_throttles, timeout)
     } else {
-        cancel(&mut cluster, &wanted, timeout)
+        cancel(&mut cluster, &wanted, args.preserve_throttles, timeout)
     }
 }
 
@@ -231,34 +246,53 @@ fn propose(now: &[Assignment], brokers: &[i32], start: usize) -> Result<Vec<Assi
         .collect()
 }
 
+/// Starts the moves; with a throttle of 0 or more, under replication throttles.
 fn execute(
     cluster: &mut Cluster,
     wanted: &[Assignment],
-    additional: bool,
+    (additional, rate): (bool, i64),
     timeout: i32,
 ) -> Result<()> {
     let ongoing = list_reassignments(cluster, timeout)?;
     if !ongoing.is_empty() && !additional {
         bail!(
-            "Cannot execute because there is an existing partition assignment. Use --additional \
-             to override this and create a new partition assignment in addition to the existing one."
+            "Cannot execute because there is an existing partition assignment.  Use --additional \
+             to override this and create a new partition assignment in addition to the existing one. \
+             The --additional flag can also be used to change the throttle by resubmitting the \
+             current reassignment."
         );
     }
     let names: BTreeSet<&str> = wanted.iter().map(|a| a.topic.as_str()).collect();
     let now = current(cluster, &names)?;
     let moved: Vec<Assignment> = now
-        .into_iter()
+        .iter()
         .filter(|a| {
             wanted
                 .iter()
                 .any(|w| w.topic == a.topic && w.partition == a.partition)
         })
+        .cloned()
         .collect();
     super::say("Current partition replica assignment")?;
     super::say("")?;
     super::say(to_json(moved))?;
     super::say("")?;
     super::say("Save this to use as the --reassignment-json-file option during rollback")?;
+    if rate >= 0 {
+        super::say(
+            "Warning: You must run --verify periodically, until the reassignment completes, \
+             to ensure the throttle is removed.",
+        )?;
+        let now: BTreeMap<(String, i32), Vec<i32>> = now
+            .into_iter()
+            .map(|a| ((a.topic, a.partition), a.replicas))
+            .collect();
+        let asked: Vec<(String, i32, Vec<i32>)> = wanted
+            .iter()
+            .map(|a| (a.topic.clone(), a.partition, a.replicas.clone()))
+            .collect();
+        throttle::set(cluster, &throttle::moves(&ongoing, &asked, &now), rate)?;
+    }
     let moves: Vec<Move> = wanted
         .iter()
         .map(|a| (a.topic.clone(), a.partition, Some(a.replicas.clone())))
@@ -276,12 +310,42 @@ fn execute(
         bail!("Error reassigning partition(s):\n{}", failed.join("\n"));
     }
     Ok(super::say(format!(
-        "Successfully started partition reassignments for {}",
+        "Successfully started partition reassignment{} for {}",
+        plural(wanted.len()),
         partition_names(wanted.iter().map(|a| (a.topic.as_str(), a.partition)))
     ))?)
 }
 
-fn verify(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<()> {
+/// "s" unless there is one.
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Clears the throttles, unless asked to keep them: those of every broker, and those of
+/// the topics `wanted` names.
+fn clear_throttles(cluster: &mut Cluster, wanted: &[Assignment], preserve: bool) -> Result<()> {
+    if preserve {
+        return Ok(());
+    }
+    let brokers: BTreeSet<i32> = wanted
+        .iter()
+        .flat_map(|a| a.replicas.iter().copied())
+        .collect();
+    let topics: BTreeSet<&str> = wanted.iter().map(|a| a.topic.as_str()).collect();
+    throttle::clear(cluster, &brokers, &topics)
+}
+
+/// Reports each move; once none is in progress in the cluster, clears the throttles.
+fn verify(
+    cluster: &mut Cluster,
+    wanted: &[Assignment],
+    preserve: bool,
+    timeout: i32,
+) -> Result<()> {
     let ongoing: BTreeSet<(String, i32)> = list_reassignments(cluster, timeout)?
         .into_iter()
         .map(|(topic, partition, ..)| (topic, partition))
@@ -311,10 +375,21 @@ fn verify(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<
         };
         super::say(line)?;
     }
+    // Kafka's tool then reports moves between log directories, which shoal does not
+    // make: an empty report, as the tool prints for a file that asks for none.
+    super::say("")?;
+    if ongoing.is_empty() {
+        clear_throttles(cluster, wanted, preserve)?;
+    }
     Ok(())
 }
 
-fn cancel(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<()> {
+fn cancel(
+    cluster: &mut Cluster,
+    wanted: &[Assignment],
+    preserve: bool,
+    timeout: i32,
+) -> Result<()> {
     let moves: Vec<Move> = wanted
         .iter()
         .map(|a| (a.topic.clone(), a.partition, None))
@@ -342,14 +417,17 @@ fn cancel(cluster: &mut Cluster, wanted: &[Assignment], timeout: i32) -> Result<
         .map(|o| (o.topic.as_str(), o.partition))
         .collect();
     if cancelled.is_empty() {
-        return Ok(super::say(
-            "None of the specified partition reassignments are active.",
-        )?);
+        super::say("None of the specified partition reassignments are active.")?;
+    } else {
+        super::say(format!(
+            "Successfully cancelled partition reassignment{} for: {}",
+            plural(cancelled.len()),
+            partition_names(cancelled.into_iter())
+        ))?;
     }
-    Ok(super::say(format!(
-        "Successfully cancelled partition reassignments for: {}",
-        partition_names(cancelled.into_iter())
-    ))?)
+    // Kafka's tool prints this without a line end, gluing the next line to it.
+    super::say("None of the specified partition moves are active.")?;
+    clear_throttles(cluster, wanted, preserve)
 }
 
 fn list(cluster: &mut Cluster, timeout: i32) -> Result<()> {

@@ -113,6 +113,16 @@ pub struct BrokerConfig {
     /// The same for `controller_mutation_rate` (`controller.quota.window.*`).
     pub controller_quota_window_num: i32,
     pub controller_quota_window_size_seconds: i32,
+    /// Replication throttles, bytes per second (Kafka's dynamic broker keys): what this
+    /// broker sends as a leader, and fetches as a follower, of the replicas the topics'
+    /// `*.replication.throttled.replicas` name. `None`: no throttle.
+    pub leader_replication_throttled_rate: Option<i64>,
+    pub follower_replication_throttled_rate: Option<i64>,
+    /// Kept for Kafka's tools: shoal moves no replica between log directories.
+    pub replica_alter_log_dirs_io_max_bytes_per_second: Option<i64>,
+    /// The windows replication throttles are measured over (`replication.quota.window.*`).
+    pub replication_quota_window_num: i32,
+    pub replication_quota_window_size_seconds: i32,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i64,
     pub group_max_session_timeout_ms: i64,
@@ -271,6 +281,11 @@ impl Default for BrokerConfig {
             quota_window_size_seconds: 1,
             controller_quota_window_num: 11,
             controller_quota_window_size_seconds: 1,
+            leader_replication_throttled_rate: None,
+            follower_replication_throttled_rate: None,
+            replica_alter_log_dirs_io_max_bytes_per_second: None,
+            replication_quota_window_num: 11,
+            replication_quota_window_size_seconds: 1,
             // Kafka's quick-start server.properties sets 0 (its code default is 3000), so a
             // newcomer's first consumer gets records at once; ops/server.properties keeps
             // 3000 for production, where it saves rebalances while a group's members start.

@@ -1,7 +1,8 @@
-//! The broker keys that limit what clients take: connections (Kafka's
-//! `max.connections*`, and shoal's `max.failed.authentication.rate.per.ip`) and the
+//! The broker keys that limit what clients and replicas take: connections (Kafka's
+//! `max.connections*`, and shoal's `max.failed.authentication.rate.per.ip`), the
 //! windows client quotas are measured over (`quota.window.*`,
-//! `controller.quota.window.*`). Rows as `broker_keys`' table.
+//! `controller.quota.window.*`), and replication throttles (`*.replication.throttled.rate`,
+//! `replication.quota.window.*`). Rows as `broker_keys`' table.
 
 use super::broker_keys::BrokerKey;
 use super::broker_values::parse_ip_overrides;
@@ -80,6 +81,63 @@ pub(crate) static LIMIT_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.controller_quota_window_size_seconds.to_string()),
+    },
+    BrokerKey {
+        // Kafka's dynamic-only broker key; unset, nothing is throttled.
+        name: "leader.replication.throttled.rate",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.leader_replication_throttled_rate = Some(parse_int(k, v, 0, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| c.leader_replication_throttled_rate.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        name: "follower.replication.throttled.rate",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.follower_replication_throttled_rate = Some(parse_int(k, v, 0, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| c.follower_replication_throttled_rate.map(|n| n.to_string()),
+    },
+    BrokerKey {
+        // Kept and described only: shoal moves no replica between log directories
+        // (AlterReplicaLogDirs), so nothing is throttled by it. Kafka's reassignment
+        // tool clears it with the replication throttles.
+        name: "replica.alter.log.dirs.io.max.bytes.per.second",
+        kind: ConfigType::Long,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.replica_alter_log_dirs_io_max_bytes_per_second = Some(parse_int(k, v, 0, i64::MAX)?);
+            Ok(())
+        },
+        render: |c| {
+            c.replica_alter_log_dirs_io_max_bytes_per_second
+                .map(|n| n.to_string())
+        },
+    },
+    BrokerKey {
+        name: "replication.quota.window.num",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.replication_quota_window_num = parse_int(k, v, 1, 1000)?;
+            Ok(())
+        },
+        render: |c| Some(c.replication_quota_window_num.to_string()),
+    },
+    BrokerKey {
+        name: "replication.quota.window.size.seconds",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.replication_quota_window_size_seconds = parse_int(k, v, 1, 86_400)?;
+            Ok(())
+        },
+        render: |c| Some(c.replication_quota_window_size_seconds.to_string()),
     },
     BrokerKey {
         name: "max.connections.per.ip.overrides",

@@ -104,6 +104,19 @@ impl TopicConfig {
         }
     }
 
+    /// Whether a throttled-replicas list (`leader.replication.throttled.replicas` or
+    /// `follower.replication.throttled.replicas`) names `partition` on `broker`, as
+    /// `partition:broker` or as `*` (every replica).
+    pub fn throttles(&self, key: &str, partition: i32, broker: i32) -> bool {
+        let is = |text: &str, id: i32| text.trim().parse() == Ok(id);
+        self.get_list(key).is_some_and(|items| {
+            items.iter().any(|item| match item.split_once(':') {
+                Some((p, b)) => is(p, partition) && is(b, broker),
+                None => item.trim() == "*",
+            })
+        })
+    }
+
     /// The type of a topic key, or `None` if there is no such key.
     pub fn key_type(key: &str) -> Option<ConfigType> {
         topic_keys::find(key).map(|k| k.kind)

@@ -73,6 +73,24 @@ fn valid_values_are_stored_trimmed() {
 }
 
 #[test]
+fn throttled_replicas_lists_name_partitions_on_brokers() {
+    let (leader, follower) = (
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+    );
+    let t = topic(&[(leader, "0:1, 2:3"), (follower, "*")]).unwrap();
+    assert!(t.throttles(leader, 0, 1));
+    assert!(t.throttles(leader, 2, 3));
+    assert!(
+        !t.throttles(leader, 0, 3),
+        "partition 0 is named on broker 1 only"
+    );
+    assert!(!t.throttles(leader, 1, 1));
+    assert!(t.throttles(follower, 7, 9), "* names every replica");
+    assert!(!topic(&[]).unwrap().throttles(leader, 0, 1));
+}
+
+#[test]
 fn alter_sets_removes_and_is_all_or_nothing() {
     let t = topic(&[("retention.ms", "1000")]).unwrap();
     let set = |k: &str, v: Option<&str>| (k.to_string(), v.map(str::to_string));

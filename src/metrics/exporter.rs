@@ -20,6 +20,7 @@ use prometheus::process_collector::ProcessCollector;
 
 use super::families::{self, Broker};
 use super::sample::sample;
+use crate::replication::throttle::Side;
 use crate::server::tls::{Accept, Tls};
 use crate::shard::Shard;
 
@@ -164,6 +165,11 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     }
     // Client quota sensors are the broker's, not a shard's: read once here.
     families.extend(families::quota_families(&crate::quota::sensors::sample()));
+    // So are replication throttles' rates.
+    families.extend(families::throttle_families(
+        Side::Leader.byte_rate(&snapshot.broker),
+        Side::Follower.byte_rate(&snapshot.broker),
+    ));
     families.extend(families::log_dir_families(&log_dir_space(
         &snapshot.broker.log_dirs,
     )));

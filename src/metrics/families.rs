@@ -24,6 +24,7 @@ use super::topics::TopicCounts;
 // Replication's families (the controller's view, ISR changes, fetcher lag).
 #[path = "families_replication.rs"]
 mod replication;
+pub use replication::throttle_families;
 use replication::{cluster, replication_families};
 
 // Client quotas' families (Kafka's Produce, Fetch and Request quota beans).

@@ -117,3 +117,21 @@ pub(super) fn replication_families(samples: &[ShardSample], broker: &Broker) -> 
     ]);
     families
 }
+
+/// What this broker sent and fetched of throttled replicas, bytes per second over the
+/// replication quota windows (Kafka's `LeaderReplication` and `FollowerReplication`
+/// `byte-rate`).
+pub fn throttle_families(leader: f64, follower: f64) -> Vec<MetricFamily> {
+    vec![
+        single(
+            "kafka_server_leaderreplication_byte_rate",
+            "Bytes per second sent to followers of replicas leader.replication.throttled.replicas names (LeaderReplication byte-rate)",
+            leader,
+        ),
+        single(
+            "kafka_server_followerreplication_byte_rate",
+            "Bytes per second fetched from leaders of replicas follower.replication.throttled.replicas names (FollowerReplication byte-rate)",
+            follower,
+        ),
+    ]
+}

@@ -18,6 +18,7 @@ use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 
 use super::peer;
+use super::throttle::{self, Side};
 use crate::partition::Partition;
 use crate::protocol::str_bytes;
 use crate::shard::{now_ms, Shard};
@@ -234,13 +235,22 @@ async fn connect(
     )
 }
 
-/// A fetch of every partition followed from this source, each from its log end.
+/// A fetch of every partition followed from this source, each from its log end, but
+/// those the follower's replication throttle holds back now (outside the ISR, past
+/// `follower.replication.throttled.rate`).
 fn request(shard: &Shard, followed: &Followed) -> FetchRequest {
-    let node = shard.snapshot().broker.node_id;
+    let snapshot = shard.snapshot();
+    let node = snapshot.broker.node_id;
+    let over_rate = std::cell::OnceCell::new();
+    let held = |topic: &str, index: i32| {
+        Side::Follower.lists(&snapshot, topic, index)
+            && !throttle::in_sync(&snapshot, topic, index, node)
+            && *over_rate.get_or_init(|| Side::Follower.exceeded(&snapshot.broker))
+    };
     let mut topics: Vec<FetchTopic> = Vec::new();
     let now = Instant::now();
     for ((topic, index), follow) in followed.partitions.borrow().iter() {
-        if follow.retry_at.is_some_and(|at| at > now) {
+        if follow.retry_at.is_some_and(|at| at > now) || held(topic, *index) {
             continue;
         }
         let Some(partition) = shard.partition(topic, *index) else {
@@ -293,6 +303,7 @@ async fn take(
             })
         })
         .collect();
+    let snapshot = shard.snapshot();
     for topic in response.responses {
         let name = topic.topic.0.to_string();
         for data in topic.partitions {
@@ -310,6 +321,10 @@ async fn take(
             };
             if current != Some(epoch) || partition.offsets().log_end != offset {
                 continue;
+            }
+            if Side::Follower.lists(&snapshot, &key.0, key.1) {
+                let bytes = data.records.as_ref().map_or(0, |r| r.len() as u64);
+                Side::Follower.record(&snapshot.broker, bytes);
             }
             if let Err(pause) = take_partition(&partition, data).await {
                 if let Some(follow) = followed.partitions.borrow_mut().get_mut(&key) {

@@ -24,6 +24,7 @@ use crate::metrics::HandlerTimes;
 use crate::partition::Isolation;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::quota::QuotaKind;
+use crate::replication::throttle::{self, Side};
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition, Summary};
 use crate::server::sendfile::SendSlice;
 use crate::shard::Shard;
@@ -55,6 +56,12 @@ struct Got {
     data: Option<(SendSlice, u32)>,
     /// A follower's log parts from the leader's: the epoch and its end on the leader.
     diverging: Option<(i32, i64)>,
+    /// A follower's fetch of a replica the leader throttles here: its bytes count
+    /// against `leader.replication.throttled.rate`.
+    throttled: bool,
+    /// Records left out: the replica is throttled, outside the ISR, and the rate is
+    /// past its bound. Its appends do not end a long poll.
+    held: bool,
 }
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
@@ -158,6 +165,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     }
     let mut gots = gots;
     let sending = cut_to_budget(&mut gots, budget);
+    if replica.is_some() {
+        let throttled: u64 = gots
+            .iter()
+            .filter(|got| got.throttled)
+            .filter_map(|got| got.data.as_ref())
+            .map(|(_, length)| u64::from(*length))
+            .sum();
+        Side::Leader.record(&snapshot.broker, throttled);
+    }
     // A consumer over its fetch quota gets nothing this time, only the wait (Kafka's
     // throttled response: the session's partitions stay as they were).
     let throttle = match replica {
@@ -374,8 +390,15 @@ async fn read_until_enough(
         if bytes >= i64::from(min_bytes) || errors || now >= deadline || shard.is_stopping() {
             return gots;
         }
+        // A held replica has records past its offset: waiting on it would not wait.
+        let waiting: Vec<Want> = wants
+            .iter()
+            .zip(&gots)
+            .filter(|(_, got)| !got.held)
+            .map(|(want, _)| want.clone())
+            .collect();
         times
-            .remote(wait_for_appends(shard, wants, deadline - now))
+            .remote(wait_for_appends(shard, &waiting, deadline - now))
             .await;
     }
 }
@@ -389,6 +412,8 @@ fn failed(error: i16) -> Got {
         aborted: None,
         data: None,
         diverging: None,
+        throttled: false,
+        held: false,
     }
 }
 
@@ -442,6 +467,8 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         aborted: read.aborted,
         data: None,
         diverging: None,
+        throttled: false,
+        held: false,
     };
     if let Some((replica, _)) = want.replica {
         match partition.on_follower_fetch(replica, want.offset, crate::shard::now_ms()) {
@@ -452,6 +479,15 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
                 got.high_watermark = partition.offsets().high_watermark;
             }
             Err(error) => return failed(error.wire_code()),
+        }
+        let snapshot = shard.snapshot();
+        let (topic, index) = (want.topic.as_str(), want.partition);
+        got.throttled = Side::Leader.lists(&snapshot, topic, index);
+        got.held = got.throttled
+            && !throttle::in_sync(&snapshot, topic, index, replica)
+            && Side::Leader.exceeded(&snapshot.broker);
+        if got.held {
+            return got;
         }
     }
     if let Some(slice) = read.slice {
