@@ -313,6 +313,13 @@ def cores(request) -> int:
     return request.param
 
 
+def on_cores(n: int):
+    """Runs a test with `cores=n` only, not once per SHOAL_TEST_CORES value: for a test whose
+    subject does not depend on the shard count, or shows only with several shards, where a
+    second run costs CI time and proves nothing more."""
+    return pytest.mark.parametrize("cores", [n], indirect=True, ids=[f"cores{n}"])
+
+
 @pytest.fixture
 def start_broker(request, tmp_path, cores):
     """Factory: start_broker({"num.partitions": 3}) -> a running Broker (`wrapper=[...]`: a

@@ -19,7 +19,7 @@ from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
 
 import kafka_wire as kw
 import prom
-from conftest import free_ports, shoal_bin
+from conftest import free_ports, on_cores, shoal_bin
 
 TOOL_TIMEOUT_S = 30.0
 # An election takes 1 to 2 s of silence plus a round trip; a loaded machine gets margin.
@@ -202,6 +202,8 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     wait_for("the restarted broker listed again", lambda: all(describe_cluster(b)[1] == ports for b in brokers))
 
 
+# The controller listener's limit is the node's, whatever its shards.
+@on_cores(2)
 def test_connections_that_are_not_voters_cannot_crowd_them_out(quorum):
     """The controller listener holds at most 32 connections: 40 idle ones from a stranger
     leave the quorum working, and those past the limit are closed at once."""

@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, ResourceType
 
 from clients import base_conf, unique_topic, wait_futures
+from conftest import on_cores
 from test_admin_configs import source
 from test_quorum import scrape_value, wait_for
 from test_reassignment import moves_file, reassign_tool
@@ -59,6 +60,8 @@ def joined(a, topic: str, replicas: list[int]) -> bool:
     return 0 in parts and parts[0][1] == replicas and sorted(parts[0][2]) == sorted(replicas)
 
 
+# Two shards: a throttle's rate is the broker's, over its shards.
+@on_cores(2)
 @pytest.mark.timeout(240)
 def test_a_joining_replica_copies_no_faster_than_its_throttle_and_the_isr_is_never_held_back(
         start_broker, tmp_path):
@@ -102,6 +105,7 @@ def test_a_joining_replica_copies_no_faster_than_its_throttle_and_the_isr_is_nev
                   follower_replication_throttled_rate=None)
 
 
+@on_cores(2)
 @pytest.mark.timeout(180)
 def test_the_reassign_tool_sets_throttles_where_kafkas_does_and_verify_clears_them(start_broker, tmp_path):
     by_id = start_cluster_with(start_broker, {})
