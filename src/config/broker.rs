@@ -85,6 +85,10 @@ pub struct BrokerConfig {
     pub log_cleanup_policy: CleanupPolicy,
     pub log_cleaner_delete_retention_ms: i64,
     pub compression_type: CompressionType,
+    /// KIP-390's levels the broker compresses with (`compression.*.level`).
+    pub compression_gzip_level: i32,
+    pub compression_lz4_level: i32,
+    pub compression_zstd_level: i32,
     pub min_insync_replicas: i32,
     pub queued_max_requests: i32,
     /// Bytes of requests read but not yet answered, for the whole broker (each shard
@@ -266,6 +270,9 @@ impl Default for BrokerConfig {
             log_cleanup_policy: CleanupPolicy::DELETE,
             log_cleaner_delete_retention_ms: 86_400_000,
             compression_type: CompressionType::Producer,
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
             min_insync_replicas: 1,
             queued_max_requests: 500,
             queued_max_request_bytes: 512 << 20,

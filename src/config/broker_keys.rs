@@ -422,6 +422,36 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.compression_type.to_string()),
     },
     BrokerKey {
+        name: "compression.gzip.level",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.compression_gzip_level = CompressionType::Gzip.parse_level(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.compression_gzip_level.to_string()),
+    },
+    BrokerKey {
+        name: "compression.lz4.level",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.compression_lz4_level = CompressionType::Lz4.parse_level(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.compression_lz4_level.to_string()),
+    },
+    BrokerKey {
+        name: "compression.zstd.level",
+        kind: ConfigType::Int,
+        dynamic: true,
+        apply: |c, k, v| {
+            c.compression_zstd_level = CompressionType::Zstd.parse_level(k, v)?;
+            Ok(())
+        },
+        render: |c| Some(c.compression_zstd_level.to_string()),
+    },
+    BrokerKey {
         name: "min.insync.replicas",
         kind: ConfigType::Int,
         dynamic: true,

@@ -58,6 +58,9 @@ pub struct EffectiveTopicConfig {
     pub delete_retention_ms: i64,
     pub file_delete_delay_ms: i64,
     pub compression_type: CompressionType,
+    /// The level `compression_type` compresses with (its `compression.*.level`; 0 for
+    /// a codec with none).
+    pub compression_level: i32,
 }
 
 impl TopicConfig {
@@ -142,6 +145,15 @@ impl TopicConfig {
             .and_then(|v| v.parse::<i64>().ok())
             .or(broker.log_flush_interval_ms)
             .filter(|ms| *ms != i64::MAX);
+        let compression_type = self
+            .get("compression.type")
+            .and_then(|v| CompressionType::parse("compression.type", v).ok())
+            .unwrap_or(broker.compression_type);
+        let (gzip, lz4, zstd) = (
+            "compression.gzip.level",
+            "compression.lz4.level",
+            "compression.zstd.level",
+        );
         EffectiveTopicConfig {
             cleanup_policy: self
                 .get("cleanup.policy")
@@ -172,10 +184,13 @@ impl TopicConfig {
                 broker.log_cleaner_delete_retention_ms,
             ),
             file_delete_delay_ms: self.num("file.delete.delay.ms", FILE_DELETE_DELAY_MS_DEFAULT),
-            compression_type: self
-                .get("compression.type")
-                .and_then(|v| CompressionType::parse("compression.type", v).ok())
-                .unwrap_or(broker.compression_type),
+            compression_type,
+            compression_level: match compression_type {
+                CompressionType::Gzip => self.num(gzip, broker.compression_gzip_level),
+                CompressionType::Lz4 => self.num(lz4, broker.compression_lz4_level),
+                CompressionType::Zstd => self.num(zstd, broker.compression_zstd_level),
+                _ => 0,
+            },
         }
     }
 

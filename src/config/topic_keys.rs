@@ -40,6 +40,8 @@ pub(crate) enum Rule {
     Replicas,
     /// A Kafka release such as `0.10.0` or `3.0-IV1`.
     Version,
+    /// A level of the codec (KIP-390).
+    Level(CompressionType),
 }
 
 impl Rule {
@@ -57,6 +59,7 @@ impl Rule {
             Rule::Cleanup => CleanupPolicy::parse(key, value).map(drop),
             Rule::Replicas => check_replicas(key, value),
             Rule::Version => check_version(key, value),
+            Rule::Level(codec) => codec.parse_level(key, value).map(drop),
         }
     }
 }
@@ -107,6 +110,27 @@ pub(crate) static TOPIC_KEYS: &[TopicKey] = &[
         rule: Rule::Compression,
         broker_keys: &["compression.type"],
         inherited: |b| b.compression_type.to_string(),
+    },
+    TopicKey {
+        name: "compression.gzip.level",
+        kind: ConfigType::Int,
+        rule: Rule::Level(CompressionType::Gzip),
+        broker_keys: &["compression.gzip.level"],
+        inherited: |b| b.compression_gzip_level.to_string(),
+    },
+    TopicKey {
+        name: "compression.lz4.level",
+        kind: ConfigType::Int,
+        rule: Rule::Level(CompressionType::Lz4),
+        broker_keys: &["compression.lz4.level"],
+        inherited: |b| b.compression_lz4_level.to_string(),
+    },
+    TopicKey {
+        name: "compression.zstd.level",
+        kind: ConfigType::Int,
+        rule: Rule::Level(CompressionType::Zstd),
+        broker_keys: &["compression.zstd.level"],
+        inherited: |b| b.compression_zstd_level.to_string(),
     },
     TopicKey {
         name: "delete.retention.ms",

@@ -37,6 +37,10 @@ fn unknown_keys_and_bad_values_are_refused_by_name() {
         ("preallocate", "sure"),
         ("leader.replication.throttled.replicas", "0-1"),
         ("min.insync.replicas", "0"),
+        ("compression.gzip.level", "0"),
+        ("compression.gzip.level", "10"),
+        ("compression.lz4.level", "18"),
+        ("compression.zstd.level", "23"),
     ] {
         let err = topic(&[(key, value)]).unwrap_err();
         assert!(
@@ -102,6 +106,17 @@ fn alter_sets_removes_and_is_all_or_nothing() {
     assert!(t.alter(&[set("segment.ms", Some("0"))]).is_err());
     assert!(t.alter(&[set("bogus", None)]).is_err());
     assert_eq!(t.get("retention.ms"), Some("1000"));
+}
+
+#[test]
+fn the_level_is_the_effective_codec_s_from_the_topic_or_the_broker() {
+    let b = broker(&["compression.type=zstd", "compression.zstd.level=7"]);
+    let level = |pairs: &[(&str, &str)]| topic(pairs).unwrap().resolve(&b).compression_level;
+    assert_eq!(level(&[]), 7);
+    assert_eq!(level(&[("compression.zstd.level", "-2")]), -2);
+    assert_eq!(level(&[("compression.type", "gzip")]), -1, "zlib's default");
+    assert_eq!(level(&[("compression.type", "lz4")]), 9, "Kafka's default");
+    assert_eq!(level(&[("compression.type", "snappy")]), 0);
 }
 
 #[test]
@@ -386,6 +401,12 @@ fn valid_value(rule: &Rule) -> BoxedStrategy<String> {
             }),
         ]
         .boxed(),
+        Rule::Level(codec) => {
+            let (_, range, default) = codec.level().expect("a codec with levels");
+            prop_oneof![Just(default), range]
+                .prop_map(|n| n.to_string())
+                .boxed()
+        }
     }
 }
 

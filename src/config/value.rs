@@ -5,6 +5,7 @@
 //! parses here is within the limits passed in, so callers may use it as is.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
 use super::{ConfigError, VALUE_BYTES_MAX};
 
@@ -144,6 +145,37 @@ impl CompressionType {
                     "producer, uncompressed, gzip, snappy, lz4 or zstd",
                 )
             })
+    }
+
+    /// KIP-390's compression level of this codec when the broker compresses with it:
+    /// its key, the levels it takes, and its default (`None` for a codec with no
+    /// level). Gzip's default, -1, is zlib's own (6).
+    pub(crate) fn level(self) -> Option<(&'static str, RangeInclusive<i32>, i32)> {
+        match self {
+            Self::Gzip => Some(("compression.gzip.level", 1..=9, -1)),
+            Self::Lz4 => Some(("compression.lz4.level", 1..=17, 9)),
+            Self::Zstd => Some(("compression.zstd.level", -131_072..=22, 3)),
+            _ => None,
+        }
+    }
+
+    /// A level for this codec's key, as Kafka checks it: within its range, or its
+    /// default.
+    pub(crate) fn parse_level(self, key: &str, value: &str) -> Result<i32, ConfigError> {
+        let Some((_, range, default)) = self.level() else {
+            return Err(invalid(key, value, "no level: the codec takes none"));
+        };
+        let expected = || {
+            format!(
+                "{default}, or a level from {} to {}",
+                range.start(),
+                range.end()
+            )
+        };
+        match value.trim().parse::<i32>() {
+            Ok(level) if level == default || range.contains(&level) => Ok(level),
+            _ => Err(invalid(key, value, expected())),
+        }
     }
 
     pub fn as_str(self) -> &'static str {

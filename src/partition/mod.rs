@@ -65,8 +65,8 @@ pub struct Settings {
     /// `None` for a LogAppendTime topic, whose records get the broker's time.
     pub timestamp_bounds: Option<(i64, i64)>,
     /// `compression.type`: the codec produced batches are stored with (`Producer`: as
-    /// sent).
-    pub compression: crate::config::CompressionType,
+    /// sent), and the level it compresses with (`compression.*.level`).
+    pub compression: (crate::config::CompressionType, i32),
 }
 
 pub use crate::protocol::Acks;
@@ -181,7 +181,7 @@ pub struct Partition {
     max_message_bytes: Cell<usize>,
     min_insync_replicas: Cell<i32>,
     timestamp_bounds: Cell<Option<(i64, i64)>>,
-    compression: Cell<crate::config::CompressionType>,
+    compression: Cell<(crate::config::CompressionType, i32)>,
     flush_interval_ms: Cell<Option<i64>>,
     /// When the log was last synced by the periodic flusher (ms since the epoch).
     flushed_at_ms: Cell<i64>,

@@ -28,7 +28,7 @@ fn settings() -> Settings {
         producer_id_expiration_ms: 86_400_000,
         min_insync_replicas: 1,
         timestamp_bounds: None,
-        compression: crate::config::CompressionType::Producer,
+        compression: (crate::config::CompressionType::Producer, 0),
     }
 }
 

@@ -140,7 +140,8 @@ impl Partition {
             };
             // The records are decoded once, and only when a check or the topic's codec
             // needs them.
-            let codec = recompress::needed(self.compression.get(), &infos);
+            let (target, level) = self.compression.get();
+            let codec = recompress::needed(target, &infos);
             let check = rules.need_records(&infos);
             if check || codec.is_some() {
                 let sets = record_check::decode(&records)?;
@@ -149,7 +150,7 @@ impl Partition {
                     record_check::check(&sets, &rules, &partition)?;
                 }
                 if let Some(codec) = codec {
-                    records = recompress::encode(&sets, codec)?;
+                    records = recompress::encode(&sets, codec, level)?;
                     infos = batch::validate(&records, self.max_message_bytes.get())?;
                 }
             }

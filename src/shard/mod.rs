@@ -700,7 +700,7 @@ pub fn partition_settings(snapshot: &Snapshot, meta: &crate::cluster::TopicMeta)
                 effective.message_timestamp_before_max_ms,
                 effective.message_timestamp_after_max_ms,
             )),
-        compression: effective.compression_type,
+        compression: (effective.compression_type, effective.compression_level),
     }
 }
 

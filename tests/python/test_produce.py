@@ -240,3 +240,41 @@ def test_a_topic_s_compression_type_recompresses_what_producers_send(broker, see
     later = [b.codec for b in batches if b.base_offset >= len(records)]
     # (librdkafka may send a small batch uncompressed, when lz4 would not shrink it.)
     assert kw.CODECS["lz4"] in later and set(later) <= {kw.CODECS["lz4"], kw.CODECS["none"]}, later
+
+
+@pytest.mark.parametrize(("codec", "fast", "small"), [("gzip", 1, 9), ("lz4", 1, 17), ("zstd", -5, 19)])
+def test_a_topic_s_compression_level_is_the_broker_s_effort_when_it_compresses(broker, codec, fast, small):
+    """KIP-390's compression.<codec>.level: the same uncompressed batch stored on two topics
+    of the codec, one at a fast level and one at a thorough one, takes fewer bytes on the
+    thorough one, and both read back the same records. A level outside the codec's range is
+    refused with INVALID_CONFIG, as Kafka refuses it."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+
+    records = [kw.Record(f"key-{i % 37}".encode(),
+                         f"order {i} of customer {i * 7919 % 1000} shipped to {i * 104729 % 313}".encode())
+               for i in range(500)]
+    batch = kw.encode_batch(records)
+    stored = {}
+    for level in (fast, small):
+        t = unique_topic(f"level-{codec}")
+        create_topic(broker, t, 1, config={"compression.type": codec, f"compression.{codec}.level": str(level)})
+        with kw.Conn(broker.bootstrap) as c:
+            res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, batch, acks=1)))
+        assert res[(t, 0)] == (0, 0), res
+        # Fetch v4 may read a zstd batch once the topic is no longer zstd.
+        wait_futures(admin(broker).incremental_alter_configs([ConfigResource("topic", t, incremental_configs=[
+            ConfigEntry("compression.type", "producer", incremental_operation=AlterConfigOpType.SET)])]))
+        [b] = kw.fetch_all_batches(broker.bootstrap, t, 0)
+        assert b.crc_ok and b.codec == kw.CODECS[codec] and b.record_count == len(records)
+        stored[level] = b
+    assert len(stored[small].raw) < len(stored[fast].raw), {lvl: len(b.raw) for lvl, b in stored.items()}
+    for b in stored.values():  # decoded by Python's gzip, lz4 and zstandard
+        assert [(r.key, r.value) for _, _, r in b.records] == [(r.key, r.value) for r in records]
+
+    bad = {"gzip": "0", "lz4": "18", "zstd": "23"}[codec]
+    fs = admin(broker).create_topics([NewTopic(unique_topic("bad-level"), 1, 1,
+                                               config={f"compression.{codec}.level": bad})])
+    with pytest.raises(KafkaException) as refused:
+        wait_futures(fs)
+    assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
