@@ -492,6 +492,7 @@ fn prepare_topic(args: &BenchArgs) -> Result<Vec<i32>> {
             partitions: Some(args.partitions),
             replication_factor: Some(args.replication_factor),
             configs: Vec::new(),
+            assignment: Vec::new(),
         };
         match admin::create_topic(&mut cluster, &topic, args.connect.timeout_ms()) {
             Err(e) if e.code() == Some(TOPIC_ALREADY_EXISTS) => {}

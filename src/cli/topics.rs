@@ -48,6 +48,12 @@ pub struct TopicsArgs {
     /// default.replication.factor).
     #[arg(long, value_name = "N")]
     pub replication_factor: Option<i32>,
+    /// Each partition's brokers, for --create (instead of --partitions and
+    /// --replication-factor) or for the new partitions of --alter (the list names every
+    /// partition; those that exist are skipped): `1:2,2:3` is partition 0 on brokers 1
+    /// and 2, partition 1 on 2 and 3.
+    #[arg(long, value_name = "B:B,B:B")]
+    pub replica_assignment: Option<String>,
     /// A topic config override for --create (repeatable), e.g. --config retention.ms=60000.
     #[arg(long = "config", value_name = "NAME=VALUE")]
     pub configs: Vec<String>,
@@ -118,11 +124,20 @@ pub fn run(args: TopicsArgs) -> Result<()> {
         describe(&mut cluster, &args)
     } else if args.alter {
         let partitions = args.partitions.context("--alter needs --partitions")?;
+        let assignment = args
+            .replica_assignment
+            .as_deref()
+            .map(parse_assignment)
+            .transpose()?;
         for topic in existing_topics(&mut cluster, &args)? {
+            // The list names every partition: those that exist are skipped.
+            let new = assignment
+                .as_ref()
+                .map(|all| all.iter().skip(topic.partitions.len()).cloned().collect());
             admin::create_partitions(
                 &mut cluster,
                 &topic.name,
-                partitions,
+                (partitions, new),
                 args.connect.timeout_ms(),
             )?;
         }
@@ -163,6 +178,18 @@ fn check_args(args: &TopicsArgs) -> Result<()> {
         args.create,
         "--create",
     )?;
+    only_with(
+        args.replica_assignment.is_some(),
+        "--replica-assignment",
+        args.create || args.alter,
+        "--create or --alter",
+    )?;
+    if args.create
+        && args.replica_assignment.is_some()
+        && (args.partitions.is_some() || args.replication_factor.is_some())
+    {
+        bail!("--replica-assignment can't be used with --partitions or --replication-factor");
+    }
     only_with(
         !args.configs.is_empty(),
         "--config",
@@ -232,6 +259,10 @@ fn create(cluster: &mut Cluster, args: &TopicsArgs) -> Result<()> {
             .iter()
             .map(|c| parse_config(c))
             .collect::<Result<_>>()?,
+        assignment: match &args.replica_assignment {
+            Some(list) => parse_assignment(list)?,
+            None => Vec::new(),
+        },
     };
     match admin::create_topic(cluster, &topic, args.connect.timeout_ms()) {
         Ok(()) => {
@@ -243,6 +274,43 @@ fn create(cluster: &mut Cluster, args: &TopicsArgs) -> Result<()> {
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// --replica-assignment's list, as Kafka's tool reads it: partitions separated by
+/// commas, each one's brokers by colons, no broker twice in a partition, every
+/// partition with as many.
+fn parse_assignment(list: &str) -> Result<Vec<Vec<i32>>> {
+    let mut partitions: Vec<Vec<i32>> = Vec::new();
+    for (index, brokers) in list.split(',').enumerate() {
+        let brokers: Vec<i32> = brokers
+            .split(':')
+            .map(|b| {
+                b.trim().parse().with_context(|| {
+                    format!("'{}' in --replica-assignment is not a broker id", b.trim())
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        let twice: Vec<String> = brokers
+            .iter()
+            .filter(|b| !seen.insert(**b))
+            .map(i32::to_string)
+            .collect();
+        if !twice.is_empty() {
+            bail!(
+                "Partition replica lists may not contain duplicate entries: {}",
+                twice.join(",")
+            );
+        }
+        if partitions
+            .first()
+            .is_some_and(|first| first.len() != brokers.len())
+        {
+            bail!("Partition {index} has different replication factor: {brokers:?}");
+        }
+        partitions.push(brokers);
+    }
+    Ok(partitions)
 }
 
 /// `name=value` as --config takes it (spaces around `=` ignored, as Kafka does).
@@ -376,6 +444,23 @@ pub fn describe_lines(topic: &TopicMetadata, configs: &[ConfigEntry]) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_assignment_is_read_as_kafkas_tool_reads_it() {
+        assert_eq!(
+            parse_assignment("1:2, 2 :3,3:1").unwrap(),
+            [vec![1, 2], vec![2, 3], vec![3, 1]]
+        );
+        for (bad, why) in [
+            ("1:1", "duplicate entries: 1"),
+            ("1:2,3", "Partition 1 has different replication factor"),
+            ("1:x", "'x' in --replica-assignment is not a broker id"),
+            ("", "'' in --replica-assignment"),
+        ] {
+            let error = format!("{:#}", parse_assignment(bad).unwrap_err());
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
 
     fn entry(name: &str, value: Option<&str>, source: ConfigSource) -> ConfigEntry {
         ConfigEntry {

@@ -7,8 +7,12 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
@@ -51,6 +55,9 @@ pub struct NewTopic {
     pub partitions: Option<i32>,
     pub replication_factor: Option<i16>,
     pub configs: Vec<(String, String)>,
+    /// Each partition's brokers, in partition order, instead of a count and a
+    /// replication factor (empty: the broker places them).
+    pub assignment: Vec<Vec<i32>>,
 }
 
 /// A config resource, as Kafka's tools name them.
@@ -160,15 +167,28 @@ fn topic_name(s: &str) -> TopicName {
 pub fn create_topic(cluster: &mut Cluster, topic: &NewTopic, timeout_ms: i32) -> Result<()> {
     let broker = cluster.controller()?;
     let version = broker.version::<CreateTopicsRequest>()?;
-    if version < 4 && (topic.partitions.is_none() || topic.replication_factor.is_none()) {
+    let placed = topic.assignment.is_empty();
+    if version < 4 && placed && (topic.partitions.is_none() || topic.replication_factor.is_none()) {
         return Err(Error::Invalid(format!(
             "the broker takes CreateTopics only up to v{version}, which needs --partitions and --replication-factor"
         )));
     }
     let creatable = CreatableTopic::default()
         .with_name(topic_name(&topic.name))
-        .with_num_partitions(topic.partitions.unwrap_or(-1))
-        .with_replication_factor(topic.replication_factor.unwrap_or(-1))
+        .with_num_partitions(topic.partitions.filter(|_| placed).unwrap_or(-1))
+        .with_replication_factor(topic.replication_factor.filter(|_| placed).unwrap_or(-1))
+        .with_assignments(
+            topic
+                .assignment
+                .iter()
+                .zip(0..)
+                .map(|(brokers, index)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(index)
+                        .with_broker_ids(brokers.iter().map(|&b| BrokerId(b)).collect())
+                })
+                .collect(),
+        )
         .with_configs(
             topic
                 .configs
@@ -223,10 +243,12 @@ pub fn delete_topics(cluster: &mut Cluster, names: &[String], timeout_ms: i32) -
 }
 
 /// Grows `topic` to `count` partitions.
+/// Grows `topic` to `count` partitions; `assignment`, when given, names the brokers of
+/// each new partition.
 pub fn create_partitions(
     cluster: &mut Cluster,
     topic: &str,
-    count: i32,
+    (count, assignment): (i32, Option<Vec<Vec<i32>>>),
     timeout_ms: i32,
 ) -> Result<()> {
     let broker = cluster.controller()?;
@@ -237,7 +259,15 @@ pub fn create_partitions(
             .with_count(count)
             // Null: the broker places the new partitions (an empty list would ask for
             // none, and Kafka refuses it as INVALID_REPLICA_ASSIGNMENT).
-            .with_assignments(None)])
+            .with_assignments(assignment.map(|partitions| {
+                partitions
+                    .into_iter()
+                    .map(|brokers| {
+                        CreatePartitionsAssignment::default()
+                            .with_broker_ids(brokers.into_iter().map(BrokerId).collect())
+                    })
+                    .collect()
+            }))])
         .with_timeout_ms(timeout_ms);
     let response = broker.call(version, &request)?;
     let result = response

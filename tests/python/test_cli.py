@@ -126,6 +126,30 @@ def test_topics_alter_and_delete(broker):
     assert t not in ok(broker, "topics", "--list").splitlines()
 
 
+def test_topics_replica_assignment_places_partitions_by_hand(broker):
+    """--replica-assignment as kafka-topics.sh reads it: each partition's brokers for
+    --create; for --alter the list names every partition and the existing ones are skipped.
+    Its own mistakes are refused by the tool, a broker the cluster lacks by the broker."""
+    (bid,) = admin(broker).list_topics(timeout=TOOL_TIMEOUT_S).brokers
+    t = unique_topic("placed")
+    assert ok(broker, "topics", "--create", "--topic", t, "--replica-assignment", f"{bid},{bid}") == \
+        f"Created topic {t}.\n"
+    assert sorted(topic_partitions(broker, t)) == [0, 1]
+    assert ok(broker, "topics", "--alter", "--topic", t, "--partitions", "3",
+              "--replica-assignment", f"{bid},{bid},{bid}") == ""
+    lines = ok(broker, "topics", "--describe", "--topic", t).splitlines()
+    assert [ln.split("\t")[4] for ln in lines[1:]] == [f"Replicas: {bid}"] * 3
+    line = fails(broker, "topics", "--create", "--topic", unique_topic("elsewhere"), "--replica-assignment",
+                 str(bid + 1))
+    assert "INVALID_REPLICA_ASSIGNMENT" in line, line
+    assert fails(broker, "topics", "--create", "--topic", "x", "--replica-assignment", f"{bid}:{bid}") == \
+        f"shoal: Partition replica lists may not contain duplicate entries: {bid}"
+    assert fails(broker, "topics", "--create", "--topic", "x", "--replica-assignment", f"{bid},{bid}:{bid + 1}") == \
+        f"shoal: Partition 1 has different replication factor: [{bid}, {bid + 1}]"
+    assert fails(broker, "topics", "--create", "--topic", "x", "--replica-assignment", "1", "--partitions", "1") == \
+        "shoal: --replica-assignment can't be used with --partitions or --replication-factor"
+
+
 # ---------------------------------------------------------------------- produce / consume
 def test_produce_keys_land_where_javas_partitioner_puts_them(broker):
     t, twin = unique_topic("keys"), unique_topic("keys-rdkafka")
