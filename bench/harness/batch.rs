@@ -212,7 +212,7 @@ mod tests {
             // The broker's own check: framing, CRC, record count.
             let infos = crate::storage::batch::validate(&batch, usize::MAX).unwrap();
             assert_eq!(infos.len(), 1);
-            let decoded = decode_batches(batch, 0).unwrap();
+            let decoded = decode_batches(batch, 0, &[]).unwrap();
             let records = &decoded.records;
             assert_eq!(records.len(), 3, "{compression:?}");
             let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();

@@ -29,10 +29,21 @@ pub struct Security {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// What `path` asks for.
-pub fn security(path: &Path) -> Result<Security> {
-    let properties = crate::config::read_properties(path)
-        .with_context(|| format!("reading --command-config {}", path.display()))?;
+/// The properties of a client properties file (`--command-config`, `--producer.config`,
+/// `--consumer.config`), in file order.
+pub fn read(path: &Path, flag: &str) -> Result<Vec<(String, String)>> {
+    crate::config::read_properties(path)
+        .with_context(|| format!("reading {flag} {}", path.display()))
+}
+
+/// Whether a client property is one this file's rules read (the login and TLS).
+pub fn is_security_key(key: &str) -> bool {
+    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
+}
+
+/// What `properties` ask for (the last value of a key wins); `source` names them in
+/// errors.
+pub fn security(properties: &[(String, String)], source: &str) -> Result<Security> {
     // The last value given for `key`, trimmed; `Some("")` when given empty.
     let raw = |key: &str| {
         properties
@@ -58,7 +69,7 @@ pub fn security(path: &Path) -> Result<Security> {
     };
     Ok(Security {
         login: match protocol.is_sasl() {
-            true => Some(login(path, &get)?),
+            true => Some(login(source, &get)?),
             false => None,
         },
         tls: match protocol.is_tls() {
@@ -68,7 +79,7 @@ pub fn security(path: &Path) -> Result<Security> {
     })
 }
 
-fn login(path: &Path, get: &dyn Fn(&str) -> Option<String>) -> Result<Login> {
+fn login(source: &str, get: &dyn Fn(&str) -> Option<String>) -> Result<Login> {
     let name = get("sasl.mechanism").unwrap_or_else(|| "GSSAPI".to_string());
     let mechanism = Mechanism::parse(&name.to_ascii_uppercase())
         .filter(|m| m.served())
@@ -83,7 +94,7 @@ fn login(path: &Path, get: &dyn Fn(&str) -> Option<String>) -> Result<Login> {
         None => (get("sasl.username"), get("sasl.password")),
     };
     let (Some(username), Some(password)) = (username, password) else {
-        bail!("{} names no user and password: sasl.jaas.config with username=\"...\" password=\"...\", or sasl.username and sasl.password", path.display());
+        bail!("{source} names no user and password: sasl.jaas.config with username=\"...\" password=\"...\", or sasl.username and sasl.password");
     };
     Ok(Login {
         mechanism,

@@ -17,11 +17,11 @@ use clap::Args;
 use kafka_protocol::records::{Record, TimestampType};
 
 use super::consume_group::Membership;
-use super::properties::Properties;
+use super::properties::{self, Properties};
 use super::ConnectArgs;
 use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
 use crate::client::error::{is_retriable, Error};
-use crate::client::fetch::{self, FetchLimits, EARLIEST, LATEST};
+use crate::client::fetch::{self, FetchLimits, Isolation, EARLIEST, LATEST};
 
 /// Kafka's OFFSET_OUT_OF_RANGE.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -83,6 +83,120 @@ pub struct ConsumeArgs {
     /// every 5 s and on exit. Without it, every partition is read and nothing committed.
     #[arg(long, value_name = "GROUP", conflicts_with = "partition")]
     pub group: Option<String>,
+    /// read_committed leaves out aborted transactions' records and reads up to the last
+    /// stable offset; read_uncommitted (the default) reads everything.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_isolation)]
+    pub isolation_level: Option<Isolation>,
+    /// How records print: Kafka's DefaultMessageFormatter (the default, by either of
+    /// its class names), or its NoOpMessageFormatter (nothing).
+    #[arg(long, value_name = "CLASS")]
+    pub formatter: Option<String>,
+    /// A consumer property (repeatable; Kafka's --command-property too): group.id,
+    /// auto.offset.reset, isolation.level and client.id are read, and the login and TLS
+    /// keys --command-config takes. The flags above win over them.
+    #[arg(
+        long = "consumer-property",
+        alias = "command-property",
+        value_name = "KEY=VALUE"
+    )]
+    pub consumer_properties: Vec<String>,
+    /// A file of consumer properties, read after --command-config's and before
+    /// --consumer-property.
+    #[arg(long = "consumer.config", value_name = "FILE")]
+    pub consumer_config: Option<std::path::PathBuf>,
+}
+
+pub fn parse_isolation(s: &str) -> Result<Isolation, String> {
+    match s {
+        "read_committed" => Ok(Isolation::ReadCommitted),
+        "read_uncommitted" => Ok(Isolation::ReadUncommitted),
+        _ => Err("expected read_committed or read_uncommitted".into()),
+    }
+}
+
+/// The consumer properties `Settings` reads; `client.id` and the login and TLS keys are
+/// the connection's.
+const CONSUMER_KEYS: [&str; 4] = [
+    "group.id",
+    "auto.offset.reset",
+    "isolation.level",
+    "client.id",
+];
+
+/// Kafka's DefaultMessageFormatter, by its old and its new class name.
+const DEFAULT_FORMATTERS: [&str; 2] = [
+    "kafka.tools.DefaultMessageFormatter",
+    "org.apache.kafka.tools.consumer.DefaultMessageFormatter",
+];
+/// Kafka's NoOpMessageFormatter, which prints nothing.
+const NO_OP_FORMATTERS: [&str; 2] = [
+    "kafka.tools.NoOpMessageFormatter",
+    "org.apache.kafka.tools.consumer.NoOpMessageFormatter",
+];
+
+/// How the consumer reads: each flag if given, else its consumer property, else the
+/// console consumer's default; Kafka's refusals where the two disagree.
+struct Settings {
+    group: Option<String>,
+    /// Where a partition with no position starts: EARLIEST or LATEST.
+    reset: i64,
+    isolation: Isolation,
+    /// `None`: NoOpMessageFormatter.
+    format: Option<Format>,
+}
+
+impl Settings {
+    fn of(args: &ConsumeArgs, client: &[(String, String)]) -> Result<Settings> {
+        properties::warn_unused("consume", client, &CONSUMER_KEYS);
+        let group = match (&args.group, properties::last(client, "group.id")) {
+            (Some(flag), Some(property)) if flag != property => bail!(
+                "The group ids provided in different places (directly using '--group', via \
+                 '--consumer-property', or via '--consumer.config') do not match. Detected \
+                 group ids: '{flag}', '{property}'"
+            ),
+            (Some(flag), _) => Some(flag.clone()),
+            (None, property) => property.map(str::to_string),
+        };
+        if group.is_some() && args.partition.is_some() {
+            bail!("Options group and partition cannot be specified together");
+        }
+        let reset = properties::parsed(client, "auto.offset.reset", |v| match v {
+            "earliest" => Ok(EARLIEST),
+            "latest" => Ok(LATEST),
+            _ => Err("expected earliest or latest".to_string()),
+        })?;
+        let reset = match (args.from_beginning, reset) {
+            (true, Some(LATEST)) => bail!(
+                "Can't simultaneously specify --from-beginning and 'auto.offset.reset=latest'"
+            ),
+            (true, _) => EARLIEST,
+            (false, reset) => reset.unwrap_or(LATEST),
+        };
+        let isolation = match args.isolation_level {
+            Some(level) => level,
+            None => {
+                properties::parsed(client, "isolation.level", parse_isolation)?.unwrap_or_default()
+            }
+        };
+        let format = match args.formatter.as_deref() {
+            None => true,
+            Some(class) if DEFAULT_FORMATTERS.contains(&class) => true,
+            Some(class) if NO_OP_FORMATTERS.contains(&class) => false,
+            Some(class) => bail!(
+                "--formatter {class}: shoal prints with Kafka's DefaultMessageFormatter or NoOpMessageFormatter"
+            ),
+        };
+        let format = format
+            .then(|| Properties::parse(&args.properties, FORMATTER_PROPERTIES))
+            .transpose()?
+            .map(|p| Format::from_properties(&p));
+        Ok(Settings {
+            group,
+            reset,
+            isolation,
+            format,
+        })
+    }
 }
 
 /// Where a partition starts: an offset, or the log's start or end.
@@ -107,24 +221,27 @@ pub fn parse_offset(offset: &str) -> Result<Start> {
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
-    let format =
-        Format::from_properties(&Properties::parse(&args.properties, FORMATTER_PROPERTIES)?);
-    let start = match (&args.offset, args.from_beginning) {
-        (Some(offset), _) => parse_offset(offset)?,
-        (None, true) => Start::Earliest,
-        (None, false) => Start::Latest,
+    let client = args.connect.client_properties(
+        args.consumer_config
+            .as_deref()
+            .map(|p| (p, "--consumer.config")),
+        &args.consumer_properties,
+    )?;
+    let settings = Settings::of(&args, &client)?;
+    let start = match &args.offset {
+        Some(offset) => parse_offset(offset)?,
+        None if settings.reset == EARLIEST => Start::Earliest,
+        None => Start::Latest,
     };
     let stop = super::stop_flag()?;
-    let mut cluster = args.connect.connect()?;
+    let options = args.connect.options_from("console-consumer", &client)?;
+    let mut cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, false)?;
     let mut reader = Reader {
         cluster,
         topic,
-        reset: if args.from_beginning {
-            EARLIEST
-        } else {
-            LATEST
-        },
+        reset: settings.reset,
+        isolation: settings.isolation,
         positions: BTreeMap::new(),
     };
     let partitions: Vec<i32> = match args.partition {
@@ -136,7 +253,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         ),
         None => reader.topic.partitions.iter().map(|m| m.index).collect(),
     };
-    let mut membership = match &args.group {
+    let mut membership = match &settings.group {
         Some(group) => Some(Membership::join(
             &mut reader,
             group,
@@ -179,7 +296,9 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                 if args.max_messages.is_some_and(|m| printed >= m) {
                     break;
                 }
-                format.write(&mut out, partition, &record)?;
+                if let Some(format) = &settings.format {
+                    format.write(&mut out, partition, &record)?;
+                }
                 printed += 1;
                 if let Some(membership) = membership.as_mut() {
                     membership.printed(partition, record.offset);
@@ -203,6 +322,8 @@ pub struct Reader {
     pub topic: TopicMetadata,
     /// Where a partition whose offset fell out of range resumes: EARLIEST or LATEST.
     pub reset: i64,
+    /// What the reader sees of transactions.
+    pub isolation: Isolation,
     pub positions: BTreeMap<i32, i64>,
 }
 
@@ -222,7 +343,13 @@ impl Reader {
 
     /// Sets the position of each of `partitions` to where `timestamp` points.
     pub fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
-        let offsets = fetch::offsets_at(&mut self.cluster, &self.topic, partitions, timestamp)?;
+        let offsets = fetch::offsets_at_in(
+            &mut self.cluster,
+            &self.topic,
+            partitions,
+            timestamp,
+            self.isolation,
+        )?;
         self.positions.extend(offsets);
         Ok(())
     }
@@ -238,6 +365,7 @@ impl Reader {
         stale |= !leaderless.is_empty();
         let limits = FetchLimits {
             max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(i32::MAX),
+            isolation: self.isolation,
             ..FetchLimits::default()
         };
         for (leader, positions) in by_leader {

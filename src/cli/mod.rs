@@ -67,10 +67,51 @@ impl ConnectArgs {
     /// The client options for `client_id`, with the login and TLS `--command-config`
     /// asks for.
     pub fn options(&self, client_id: &str) -> anyhow::Result<Options> {
-        let security = match &self.command_config {
-            Some(path) => command_config::security(path)?,
-            None => command_config::Security::default(),
+        self.options_from(client_id, &self.client_properties(None, &[])?)
+    }
+
+    /// A console tool's client properties, merged as Kafka's tools merge them:
+    /// `--command-config`'s, then those of `file` (its flag, e.g. `--producer.config`),
+    /// then each `KEY=VALUE` of `pairs` (e.g. `--producer-property`). The last value
+    /// of a key wins.
+    pub fn client_properties(
+        &self,
+        file: Option<(&std::path::Path, &str)>,
+        pairs: &[String],
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let mut properties = match &self.command_config {
+            Some(path) => command_config::read(path, "--command-config")?,
+            None => Vec::new(),
         };
+        if let Some((path, flag)) = file {
+            properties.extend(command_config::read(path, flag)?);
+        }
+        for pair in pairs {
+            let Some((key, value)) = pair.split_once('=') else {
+                anyhow::bail!("property '{pair}' is not KEY=VALUE");
+            };
+            properties.push((key.trim().to_string(), value.trim().to_string()));
+        }
+        Ok(properties)
+    }
+
+    /// The client options of `properties` (from `client_properties`): the login, TLS
+    /// and `client.id` they ask for.
+    pub fn options_from(
+        &self,
+        client_id: &str,
+        properties: &[(String, String)],
+    ) -> anyhow::Result<Options> {
+        let source = match &self.command_config {
+            Some(path) => path.display().to_string(),
+            None => "the client properties".to_string(),
+        };
+        let security = command_config::security(properties, &source)?;
+        let client_id = properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "client.id")
+            .map_or(client_id, |(_, v)| v.as_str());
         Ok(Options {
             client_id: client_id.to_string(),
             timeout: self.timeout(),

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use clap::Args;
 use kafka_protocol::records::Compression;
 
-use super::properties::Properties;
+use super::properties::{self, Properties};
 use super::ConnectArgs;
 use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
 use crate::client::error::{is_retriable, Error};
@@ -59,20 +59,32 @@ pub struct ProduceArgs {
     /// headers.key.separator (:); null.marker=M for null keys/values; ignore.error=true.
     #[arg(long = "property", alias = "reader-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
-    /// Acknowledgement to wait for: all (-1), 1 (the leader), 0 (none).
-    #[arg(long, alias = "request-required-acks", value_name = "ACKS",
-          default_value = "all", value_parser = parse_acks)]
-    pub acks: Acks,
-    /// Compression of each batch: none, gzip, snappy, lz4, zstd.
-    #[arg(long, alias = "compression-codec", value_name = "CODEC",
-          default_value = "none", value_parser = parse_compression)]
-    pub compression: Compression,
-    /// Bytes of keys and values gathered before a batch is sent.
-    #[arg(long, value_name = "BYTES", default_value_t = 16384)]
-    pub batch_size: usize,
-    /// How long a line may wait for more to fill its batch, in ms (Kafka's --timeout).
-    #[arg(long, alias = "timeout", value_name = "MS", default_value_t = 1000)]
-    pub linger_ms: u64,
+    /// Acknowledgement to wait for: all (-1, the default), 1 (the leader), 0 (none).
+    #[arg(long, alias = "request-required-acks", value_name = "ACKS", value_parser = parse_acks)]
+    pub acks: Option<Acks>,
+    /// Compression of each batch: none (the default), gzip, snappy, lz4, zstd.
+    #[arg(long, alias = "compression-codec", value_name = "CODEC", value_parser = parse_compression)]
+    pub compression: Option<Compression>,
+    /// Bytes of keys and values gathered before a batch is sent (default 16384).
+    #[arg(long, value_name = "BYTES")]
+    pub batch_size: Option<usize>,
+    /// How long a line may wait for more to fill its batch, in ms (Kafka's --timeout;
+    /// default 1000).
+    #[arg(long, alias = "timeout", value_name = "MS")]
+    pub linger_ms: Option<u64>,
+    /// A producer property (repeatable; Kafka's --command-property too): acks,
+    /// compression.type, batch.size, linger.ms and client.id are read, and the login
+    /// and TLS keys --command-config takes. The flags above win over them.
+    #[arg(
+        long = "producer-property",
+        alias = "command-property",
+        value_name = "KEY=VALUE"
+    )]
+    pub producer_properties: Vec<String>,
+    /// A file of producer properties, read after --command-config's and before
+    /// --producer-property.
+    #[arg(long = "producer.config", value_name = "FILE")]
+    pub producer_config: Option<std::path::PathBuf>,
     /// Send each line on its own and wait for its acknowledgement.
     #[arg(long)]
     pub sync: bool,
@@ -104,19 +116,27 @@ pub fn run(mut args: ProduceArgs) -> Result<()> {
     }
     let properties = Properties::parse(&args.properties, READER_PROPERTIES)?;
     let format = LineFormat::from_properties(&properties)?;
+    let client = args.connect.client_properties(
+        args.producer_config
+            .as_deref()
+            .map(|p| (p, "--producer.config")),
+        &args.producer_properties,
+    )?;
+    let settings = Settings::of(&args, &client)?;
     let stop = super::stop_flag()?;
-    let mut cluster = args.connect.connect()?;
+    let options = args.connect.options_from("console-producer", &client)?;
+    let mut cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, true)?;
     let mut producer = Producer {
         cluster,
         topic,
-        acks: args.acks,
-        compression: args.compression,
+        acks: settings.acks,
+        compression: settings.compression,
         timeout_ms: args.connect.timeout_ms(),
         sticky: fastrand::usize(..),
     };
     let lines = read_lines_in_background();
-    let linger = Duration::from_millis(args.linger_ms);
+    let linger = Duration::from_millis(settings.linger_ms);
     let mut pending: Vec<NewRecord> = Vec::new();
     let mut pending_bytes = 0;
     let mut oldest = Instant::now();
@@ -150,7 +170,7 @@ pub fn run(mut args: ProduceArgs) -> Result<()> {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        let full = args.sync || pending_bytes >= args.batch_size;
+        let full = args.sync || pending_bytes >= settings.batch_size;
         if !pending.is_empty() && (full || oldest.elapsed() >= linger) {
             producer.send(std::mem::take(&mut pending))?;
             pending_bytes = 0;
@@ -160,6 +180,52 @@ pub fn run(mut args: ProduceArgs) -> Result<()> {
         }
     }
     producer.send(pending)
+}
+
+/// How the producer sends: each flag if given, else its producer property, else the
+/// console producer's default.
+struct Settings {
+    acks: Acks,
+    compression: Compression,
+    batch_size: usize,
+    linger_ms: u64,
+}
+
+/// The producer properties `Settings` reads; `client.id` and the login and TLS keys are
+/// the connection's.
+const PRODUCER_KEYS: [&str; 5] = [
+    "acks",
+    "compression.type",
+    "batch.size",
+    "linger.ms",
+    "client.id",
+];
+
+impl Settings {
+    fn of(args: &ProduceArgs, client: &[(String, String)]) -> Result<Settings> {
+        properties::warn_unused("produce", client, &PRODUCER_KEYS);
+        let number = |v: &str| v.parse::<u64>().map_err(|e| e.to_string());
+        Ok(Settings {
+            acks: match args.acks {
+                Some(acks) => acks,
+                None => properties::parsed(client, "acks", parse_acks)?.unwrap_or(Acks::All),
+            },
+            compression: match args.compression {
+                Some(codec) => codec,
+                None => properties::parsed(client, "compression.type", parse_compression)?
+                    .unwrap_or(Compression::None),
+            },
+            batch_size: match args.batch_size {
+                Some(bytes) => bytes,
+                None => properties::parsed(client, "batch.size", number)?
+                    .map_or(16_384, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            },
+            linger_ms: match args.linger_ms {
+                Some(ms) => ms,
+                None => properties::parsed(client, "linger.ms", number)?.unwrap_or(1_000),
+            },
+        })
+    }
 }
 
 /// Stdin lines (without their `\n` or `\r\n`) from a thread, so the sender can keep

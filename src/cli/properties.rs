@@ -1,6 +1,7 @@
 //! `--property KEY=VALUE` lists, as Kafka's console tools take them: the value is
 //! everything after the first `=` (it may be empty or hold more `=`), booleans are
-//! `true` in any case, anything else is false. Pure.
+//! `true` in any case, anything else is false. And the reading of the console tools'
+//! client properties (`--producer-property`, `--consumer.config`, ...).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,41 @@ impl Properties {
 
     pub fn bytes(&self, key: &str) -> Option<Vec<u8>> {
         self.0.get(key).map(|v| v.as_bytes().to_vec())
+    }
+}
+
+/// The last value of `key` among a console tool's client properties (`ConnectArgs::
+/// client_properties`).
+pub fn last<'a>(properties: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    properties
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.trim())
+}
+
+/// The value of `key` parsed, if given; an error names the key and the value.
+pub fn parsed<T>(
+    properties: &[(String, String)],
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>> {
+    last(properties, key)
+        .map(|v| parse(v).map_err(|why| anyhow::anyhow!("{key}={v}: {why}")))
+        .transpose()
+}
+
+/// Names on stderr each client property `tool` does not read: not one of `read`, the
+/// login and TLS keys, or `bootstrap.servers` (which the flag sets). Kafka's clients
+/// likewise warn of the configs they do not know, and go on.
+pub fn warn_unused(tool: &str, properties: &[(String, String)], read: &[&str]) {
+    for (key, _) in properties {
+        let known = read.contains(&key.as_str())
+            || super::command_config::is_security_key(key)
+            || key == "bootstrap.servers";
+        if !known {
+            eprintln!("shoal {tool}: the client property '{key}' is not used");
+        }
     }
 }
 

@@ -28,6 +28,26 @@ pub struct FetchLimits {
     pub max_wait_ms: i32,
     pub partition_max_bytes: i32,
     pub max_bytes: i32,
+    pub isolation: Isolation,
+}
+
+/// What a read sees of transactions (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Everything up to the high watermark, aborted transactions' records included.
+    #[default]
+    ReadUncommitted,
+    /// Up to the last stable offset, without the records of aborted transactions.
+    ReadCommitted,
+}
+
+impl Isolation {
+    fn wire(self) -> i8 {
+        match self {
+            Isolation::ReadUncommitted => 0,
+            Isolation::ReadCommitted => 1,
+        }
+    }
 }
 
 impl Default for FetchLimits {
@@ -38,6 +58,7 @@ impl Default for FetchLimits {
             max_wait_ms: 500,
             partition_max_bytes: 1 << 20,
             max_bytes: 50 << 20,
+            isolation: Isolation::ReadUncommitted,
         }
     }
 }
@@ -70,6 +91,7 @@ pub fn fetch(
         .with_max_wait_ms(limits.max_wait_ms)
         .with_min_bytes(1)
         .with_max_bytes(limits.max_bytes)
+        .with_isolation_level(limits.isolation.wire())
         .with_session_id(0)
         .with_session_epoch(SESSIONLESS_EPOCH)
         .with_topics(vec![FetchTopic::default()
@@ -109,11 +131,19 @@ pub fn fetch(
             records: Vec::new(),
             next_offset: offset,
         };
+        // read_committed: the transactions to leave out (none are listed otherwise).
+        let aborted: Vec<(i64, i64)> = data
+            .aborted_transactions
+            .iter()
+            .flatten()
+            .map(|a| (a.producer_id.0, a.first_offset))
+            .collect();
         if let Some(bytes) = data.records.filter(|_| data.error_code == 0) {
-            let decoded = decode_batches(bytes, offset).map_err(|error| Error::Protocol {
-                address: broker.address().to_string(),
-                message: format!("{topic}-{}: {error}", data.partition_index),
-            })?;
+            let decoded =
+                decode_batches(bytes, offset, &aborted).map_err(|error| Error::Protocol {
+                    address: broker.address().to_string(),
+                    message: format!("{topic}-{}: {error}", data.partition_index),
+                })?;
             fetched.records = decoded.records;
             fetched.next_offset = decoded.next_offset.unwrap_or(offset).max(offset);
         }
@@ -130,9 +160,28 @@ pub fn list_offsets(
     partitions: &[i32],
     timestamp: i64,
 ) -> Result<Vec<(i32, i16, i64)>> {
+    list_offsets_in(
+        broker,
+        topic,
+        partitions,
+        timestamp,
+        Isolation::ReadUncommitted,
+    )
+}
+
+/// `list_offsets` as a reader with `isolation` sees them: LATEST is the last stable
+/// offset for read_committed.
+pub fn list_offsets_in(
+    broker: &mut Broker,
+    topic: &str,
+    partitions: &[i32],
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<Vec<(i32, i16, i64)>> {
     let version = broker.version::<ListOffsetsRequest>()?;
     let request = ListOffsetsRequest::default()
         .with_replica_id((-1).into())
+        .with_isolation_level(isolation.wire())
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
             .with_partitions(
@@ -174,6 +223,23 @@ pub fn offsets_at(
     partitions: &[i32],
     timestamp: i64,
 ) -> Result<BTreeMap<i32, i64>> {
+    offsets_at_in(
+        cluster,
+        topic,
+        partitions,
+        timestamp,
+        Isolation::ReadUncommitted,
+    )
+}
+
+/// `offsets_at` as a reader with `isolation` sees them.
+pub fn offsets_at_in(
+    cluster: &mut Cluster,
+    topic: &TopicMetadata,
+    partitions: &[i32],
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<BTreeMap<i32, i64>> {
     let (by_leader, leaderless) = topic.by_leader(partitions.iter().map(|&p| (p, ())));
     if let Some((p, ())) = leaderless.first() {
         return Err(Error::Invalid(format!(
@@ -185,7 +251,9 @@ pub fn offsets_at(
     for (leader, partitions) in by_leader {
         let partitions: Vec<i32> = partitions.into_iter().map(|(p, ())| p).collect();
         let broker = cluster.broker(leader)?;
-        for (p, code, offset) in list_offsets(broker, &topic.name, &partitions, timestamp)? {
+        for (p, code, offset) in
+            list_offsets_in(broker, &topic.name, &partitions, timestamp, isolation)?
+        {
             Error::check(code, None, || {
                 format!("cannot list the offsets of {}-{p}", topic.name)
             })?;

@@ -126,8 +126,18 @@ pub enum DecodeError {
 /// end (brokers cut at the size limit) is left for the next fetch. Records before
 /// `from_offset` are dropped: a fetch may start mid-batch, and a compressed batch comes
 /// back whole.
-pub fn decode_batches(mut bytes: Bytes, from_offset: i64) -> Result<Decoded, DecodeError> {
+/// `aborted` lists a read_committed fetch's aborted transactions, (producer id, first
+/// offset): a transactional record of such a producer from its first offset up to the
+/// producer's abort marker is left out, as Kafka's consumer leaves it out.
+pub fn decode_batches(
+    mut bytes: Bytes,
+    from_offset: i64,
+    aborted: &[(i64, i64)],
+) -> Result<Decoded, DecodeError> {
     let mut decoded = Decoded::default();
+    let mut starting: Vec<(i64, i64)> = aborted.to_vec();
+    starting.sort_by_key(|&(_, first)| std::cmp::Reverse(first));
+    let mut aborting: std::collections::HashSet<i64> = std::collections::HashSet::new();
     while bytes.len() >= LOG_OVERHEAD {
         let base_offset = (&bytes[..8]).get_i64();
         let length = (&bytes[BATCH_LENGTH_OFFSET..LOG_OVERHEAD]).get_i32();
@@ -173,11 +183,30 @@ pub fn decode_batches(mut bytes: Bytes, from_offset: i64) -> Result<Decoded, Dec
             )));
         }
         let set = RecordBatchDecoder::decode(&mut batch).map_err(|e| corrupt(format!("{e:#}")))?;
-        decoded.records.extend(
-            set.records
-                .into_iter()
-                .filter(|r| !r.control && r.offset >= from_offset),
-        );
+        for record in set.records {
+            while let Some(&(producer, _)) =
+                starting.last().filter(|(_, first)| *first <= record.offset)
+            {
+                aborting.insert(producer);
+                starting.pop();
+            }
+            let aborted = record.transactional && aborting.contains(&record.producer_id);
+            if record.control {
+                // An abort marker (control type 0) ends the producer's aborted run.
+                if aborted
+                    && record
+                        .key
+                        .as_deref()
+                        .is_some_and(|k| k.get(2..4) == Some(&[0, 0]))
+                {
+                    aborting.remove(&record.producer_id);
+                }
+                continue;
+            }
+            if !aborted && record.offset >= from_offset {
+                decoded.records.push(record);
+            }
+        }
         decoded.next_offset = Some(
             base_offset
                 .saturating_add(i64::from(last_offset_delta))
@@ -217,7 +246,7 @@ mod tests {
         for codec in CODECS {
             let sent = records(20);
             let batch = at_offset(encode_batch(&sent, codec).unwrap(), 100);
-            let got = decode_batches(batch, 0).unwrap();
+            let got = decode_batches(batch, 0, &[]).unwrap();
             assert_eq!(got.next_offset, Some(120), "{codec:?}");
             assert_eq!(got.records.len(), 20);
             for (i, (r, s)) in got.records.iter().zip(&sent).enumerate() {
@@ -232,18 +261,65 @@ mod tests {
     }
 
     #[test]
+    fn read_committed_leaves_out_aborted_transactions_up_to_their_markers() {
+        let txn = |id: i64| ProducerFields {
+            id,
+            epoch: 0,
+            base_sequence: 0,
+            transactional: true,
+        };
+        let marker = |id: i64, commit: bool| {
+            Bytes::from(crate::storage::batch::control_batch(
+                id, 0, 0, commit, 1_000,
+            ))
+        };
+        // 0-1: producer 7's aborted writes, 2: its abort marker, 3-4: its next
+        // transaction, 5: committed, 6-7: producer 8's open transaction.
+        let parts = [
+            (
+                encode_batch_as(&records(2), Compression::None, Some(txn(7))).unwrap(),
+                0,
+            ),
+            (marker(7, false), 2),
+            (
+                encode_batch_as(&records(2), Compression::Lz4, Some(txn(7))).unwrap(),
+                3,
+            ),
+            (marker(7, true), 5),
+            (
+                encode_batch_as(&records(2), Compression::None, Some(txn(8))).unwrap(),
+                6,
+            ),
+        ];
+        let mut log = BytesMut::new();
+        for (batch, base) in parts {
+            log.extend_from_slice(&at_offset(batch, base));
+        }
+        let offsets = |aborted: &[(i64, i64)]| {
+            let got = decode_batches(log.clone().freeze(), 0, aborted).unwrap();
+            got.records.iter().map(|r| r.offset).collect::<Vec<_>>()
+        };
+        assert_eq!(offsets(&[(7, 0)]), [3, 4, 6, 7]);
+        assert_eq!(
+            offsets(&[]),
+            [0, 1, 3, 4, 6, 7],
+            "read_uncommitted sees all"
+        );
+    }
+
+    #[test]
     fn skips_records_before_the_fetch_offset_and_keeps_partial_batches_for_later() {
         let first = at_offset(encode_batch(&records(5), Compression::Gzip).unwrap(), 0);
         let second = at_offset(encode_batch(&records(5), Compression::None).unwrap(), 5);
         let mut both = BytesMut::from(&first[..]);
         both.extend_from_slice(&second[..second.len() - 3]);
-        let got = decode_batches(both.freeze(), 3).unwrap();
+        let got = decode_batches(both.freeze(), 3, &[]).unwrap();
         assert_eq!(
             got.records.iter().map(|r| r.offset).collect::<Vec<_>>(),
             [3, 4]
         );
         assert_eq!(got.next_offset, Some(5));
-        assert!(decode_batches(Bytes::from_static(&[0; 11]), 0)
+        assert!(decode_batches(Bytes::from_static(&[0; 11]), 0, &[])
             .unwrap()
             .next_offset
             .is_none());
@@ -256,13 +332,13 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
         assert!(matches!(
-            decode_batches(flipped.freeze(), 0),
+            decode_batches(flipped.freeze(), 0, &[]),
             Err(DecodeError::Corrupt { offset: 7, .. })
         ));
         let mut legacy = BytesMut::from(&batch[..]);
         legacy[MAGIC_OFFSET] = 1;
         assert_eq!(
-            decode_batches(legacy.freeze(), 0).unwrap_err(),
+            decode_batches(legacy.freeze(), 0, &[]).unwrap_err(),
             DecodeError::LegacyFormat {
                 offset: 7,
                 magic: 1
@@ -270,14 +346,14 @@ mod tests {
         );
         let mut negative = BytesMut::from(&batch[..]);
         negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-        assert!(decode_batches(negative.freeze(), 0).is_err());
+        assert!(decode_batches(negative.freeze(), 0, &[]).is_err());
         for count in [-1, 4, i32::MAX] {
             let mut counted = BytesMut::from(&batch[..]);
             counted[RECORD_COUNT_OFFSET..BATCH_HEADER_BYTES].copy_from_slice(&count.to_be_bytes());
             reseal(&mut counted);
             assert!(
                 matches!(
-                    decode_batches(counted.freeze(), 0),
+                    decode_batches(counted.freeze(), 0, &[]),
                     Err(DecodeError::Corrupt { .. })
                 ),
                 "count {count}"
@@ -317,7 +393,7 @@ mod tests {
             let length = (keep - LOG_OVERHEAD) as i32;
             b[BATCH_LENGTH_OFFSET..LOG_OVERHEAD].copy_from_slice(&length.to_be_bytes());
             reseal(&mut b);
-            let _ = decode_batches(b.freeze(), 0);
+            let _ = decode_batches(b.freeze(), 0, &[]);
         }
     }
 }

@@ -463,11 +463,13 @@ def test_broker_dying_mid_consume_is_an_error(broker):
 HELP = {
     "topics": ["--bootstrap-server", "--request-timeout-ms", "--create", "--list", "--describe", "--alter", "--delete",
                "--topic", "--partitions", "--replication-factor", "--config", "--if-exists", "--if-not-exists",
-               "--exclude-internal"],
+               "--exclude-internal", "--replica-assignment"],
     "produce": ["--bootstrap-server", "--topic", "--property", "--acks", "--compression", "--batch-size",
-                "--linger-ms", "--sync", "parse.key", "key.separator", "null.marker"],
+                "--linger-ms", "--sync", "parse.key", "key.separator", "null.marker", "--producer-property",
+                "--producer.config"],
     "consume": ["--bootstrap-server", "--topic", "--from-beginning", "--property", "--max-messages", "--partition",
-                "--offset", "--timeout-ms", "--group", "print.key", "key.separator"],
+                "--offset", "--timeout-ms", "--group", "print.key", "key.separator", "--isolation-level",
+                "--formatter", "--consumer-property", "--consumer.config"],
     "configs": ["--bootstrap-server", "--describe", "--alter", "--all", "--entity-type", "--entity-name",
                 "--entity-default", "--topic", "--broker", "--broker-defaults", "--add-config", "--delete-config"],
 }
