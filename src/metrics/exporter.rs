@@ -173,6 +173,13 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     families.extend(families::log_dir_families(&log_dir_space(
         &snapshot.broker.log_dirs,
     )));
+    let dirs: Vec<String> = snapshot
+        .broker
+        .log_dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
+    families.extend(families::offline_dir_families(&dirs, &samples));
     // A shard both reads its connections and handles their requests: Kafka's network
     // processors' and request handlers' idle ratios are both its idle time, averaged.
     let now = std::time::Instant::now();

@@ -806,6 +806,38 @@ pub fn log_dir_families(dirs: &[(String, u64, u64)]) -> Vec<MetricFamily> {
     families
 }
 
+/// Kafka's LogManager log-directory health (`OfflineLogDirectoryCount`,
+/// `LogDirectoryOffline`): shoal takes a single log offline, not its directory, so a
+/// directory counts as offline while it holds an offline log, and is fine again once
+/// the broker restarts and recovers it.
+pub fn offline_dir_families(configured: &[String], samples: &[ShardSample]) -> Vec<MetricFamily> {
+    let offline: std::collections::BTreeSet<&str> = samples
+        .iter()
+        .flat_map(|s| &s.offline_log_dirs)
+        .map(String::as_str)
+        .collect();
+    let each = configured
+        .iter()
+        .map(|dir| {
+            let down = offline.contains(dir.as_str());
+            gauge(&[("logDirectory", dir)], f64::from(u8::from(down)))
+        })
+        .collect();
+    vec![
+        single(
+            "kafka_log_logmanager_offlinelogdirectorycount",
+            "Log directories holding a log that went offline (LogManager OfflineLogDirectoryCount)",
+            offline.len() as f64,
+        ),
+        family(
+            "kafka_log_logmanager_logdirectoryoffline",
+            "1 while the log directory holds a log that went offline (LogManager LogDirectoryOffline)",
+            MetricType::GAUGE,
+            each,
+        ),
+    ]
+}
+
 fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
     let mut f = MetricFamily::default();
     f.set_name(name.to_string());

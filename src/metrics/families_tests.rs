@@ -636,6 +636,25 @@ fn consumer_group_positions_become_lag_families() {
 }
 
 #[test]
+fn a_directory_holding_an_offline_log_counts_as_offline() {
+    let dirs = ["/data/a".to_string(), "/data/b".to_string()];
+    let mut shards = vec![ShardSample::default(), ShardSample::default()];
+    shards[1].offline_log_dirs = vec!["/data/b".to_string(), "/data/b".to_string()];
+    let text = encode(&super::families::offline_dir_families(&dirs, &shards));
+    assert_eq!(
+        value(&text, "kafka_log_logmanager_offlinelogdirectorycount"),
+        1.0
+    );
+    let offline = |dir: &str| {
+        value(
+            &text,
+            &format!("kafka_log_logmanager_logdirectoryoffline{{logDirectory=\"{dir}\"}}"),
+        )
+    };
+    assert_eq!((offline("/data/a"), offline("/data/b")), (0.0, 1.0));
+}
+
+#[test]
 fn log_directory_space_is_labelled_by_directory() {
     let dirs = vec![("/var/lib/shoal".to_string(), 250, 1000)];
     let text = encode(&super::families::log_dir_families(&dirs));

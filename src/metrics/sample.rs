@@ -40,6 +40,8 @@ pub struct ShardSample {
     pub partitions: Vec<PartitionSample>,
     /// Partitions the snapshot gives this shard whose log it does not have open.
     pub offline_partitions: u64,
+    /// The log directories holding a log of this shard that went offline.
+    pub offline_log_dirs: Vec<String>,
     pub controller: bool,
     /// The metadata quorum as this node's member sees it (shard 0 only).
     pub quorum: Option<crate::quorum::member::QuorumStatus>,
@@ -200,6 +202,11 @@ pub fn sample(shard: &Shard) -> ShardSample {
         .filter(|(topic, p)| snapshot.shard_for(topic, *p) == shard.id)
         .filter(|key| !open.contains(key))
         .count();
+    let offline_log_dirs: Vec<String> = local
+        .iter()
+        .filter(|p| p.is_offline())
+        .filter_map(|p| p.log_dir().map(|d| d.display().to_string()))
+        .collect();
     let (writer_queued_appends, writer_queued_syncs) = shard.writer.queued();
     ShardSample {
         shard: shard.id.0,
@@ -225,6 +232,7 @@ pub fn sample(shard: &Shard) -> ShardSample {
         runtime: runtime(m),
         partitions,
         offline_partitions: offline as u64,
+        offline_log_dirs,
         controller: shard.has_controller(),
         quorum: shard
             .has_controller()

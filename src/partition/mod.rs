@@ -560,6 +560,11 @@ impl Partition {
         self.log.is_offline()
     }
 
+    /// The log directory (of `log.dirs`) the partition's log lives in.
+    pub fn log_dir(&self) -> Option<&std::path::Path> {
+        self.log.dir().parent()
+    }
+
     /// Whether appends since the last flush wait for one.
     pub fn is_dirty(&self) -> bool {
         self.log.is_dirty()

@@ -255,8 +255,8 @@ def test_a_failed_fdatasync_takes_the_log_offline_and_acknowledges_nothing_more(
     """The `storage::fdatasync` failpoint fails the fdatasync of one topic's segments (EIO).
     Retried, an fdatasync after a failure can succeed without the pages Linux dropped, so the
     log goes offline instead: KAFKA_STORAGE_ERROR (56) for every produce and fetch, while the
-    broker serves its other topics; the offline-partition gauge counts it. A restart recovers
-    it."""
+    broker serves its other topics; the offline-partition gauge counts it, and the offline
+    log-directory gauges its directory. A restart recovers it."""
     storage_error = 56
     doomed = unique_topic("doomed")
     b = start_broker({"num.partitions": 1})
@@ -277,6 +277,9 @@ def test_a_failed_fdatasync_takes_the_log_offline_and_acknowledges_nothing_more(
     metrics = re.findall(r"shoal metrics: listening on (\S+)", text)[-1]  # this start's
     body = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10).read().decode()
     assert "kafka_controller_kafkacontroller_offlinepartitionscount 1" in body
+    # Its log directory counts as offline while it holds the offline log.
+    assert "kafka_log_logmanager_offlinelogdirectorycount 1" in body
+    assert f'kafka_log_logmanager_logdirectoryoffline{{logDirectory="{b.log_dir}"}} 1' in body, body
     # The rest of the broker serves.
     other = unique_topic("fine")
     produce_all(producer(b, acks="all"), other, [{"value": b"ok", "partition": 0}])
@@ -287,3 +290,6 @@ def test_a_failed_fdatasync_takes_the_log_offline_and_acknowledges_nothing_more(
     sent = produce_all(producer(b, acks="all"), doomed, [{"value": b"after", "partition": 0}])
     got = consume(b, doomed, {0: sent[0].offset}, {0: sent[0].offset + 1})
     assert [r.value for r in got[0]] == [b"after"]
+    metrics = re.findall(r"shoal metrics: listening on (\S+)", b.log_text())[-1]
+    body = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10).read().decode()
+    assert "kafka_log_logmanager_offlinelogdirectorycount 0" in body

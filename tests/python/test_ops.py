@@ -84,7 +84,7 @@ def test_the_alert_rules_pass_promtool_and_read_a_live_brokers_metrics(start_bro
     rules_file = OPS / "alerts.yml"
     checked = subprocess.run(["promtool", "check", "rules", str(rules_file)], capture_output=True, text=True,
                              timeout=60)
-    assert checked.returncode == 0 and "SUCCESS: 12 rules found" in checked.stdout, checked.stdout + checked.stderr
+    assert checked.returncode == 0 and "SUCCESS: 13 rules found" in checked.stdout, checked.stdout + checked.stderr
 
     b = start_broker()
     strict, plain = clients.unique_topic("alerts-strict"), clients.unique_topic("alerts-plain")
@@ -103,7 +103,7 @@ def test_the_alert_rules_pass_promtool_and_read_a_live_brokers_metrics(start_bro
             return rules if all(r["health"] != "unknown" for r in rules) else None
 
         rules = poll("every rule evaluated", evaluated)
-        assert len(rules) == 12
+        assert len(rules) == 13
         poll("lag scraped", lambda: prometheus.query("kafka_consumergroup_lag_sum"))
         for rule in rules:
             assert rule["health"] == "ok", rule
@@ -115,7 +115,7 @@ def test_the_alert_rules_pass_promtool_and_read_a_live_brokers_metrics(start_bro
         # (Disk space and lag depend on the machine and the thresholds; the families they read
         # have series, checked above.)
         for quiet in ["KafkaBrokerDown", "KafkaNoActiveController", "KafkaMetadataQuorumNoLeader",
-                      "KafkaOfflinePartitions",
+                      "KafkaOfflinePartitions", "KafkaOfflineLogDirectory",
                       "KafkaUnderReplicatedPartitions", "KafkaUncleanLeaderElection"]:
             assert prometheus.query(by_name[quiet]) == [], quiet
         b.stop()
