@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod failpoint;
 pub mod group;
+pub mod loggers;
 pub mod metrics;
 pub mod partition;
 pub mod protocol;

@@ -73,20 +73,38 @@ enum Command {
 
 /// Log lines go to stderr: filtered by `SHOAL_LOG` (tracing's syntax, default `info`),
 /// one JSON object per line with `SHOAL_LOG_FORMAT=json`, and coloured only on a terminal.
+/// The filter can be changed while the process runs (`shoal::loggers`, Kafka's broker
+/// loggers).
 fn init_logging() {
     use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let initial = std::env::var("SHOAL_LOG")
+        .ok()
+        .filter(|filter| EnvFilter::try_new(filter).is_ok())
+        .unwrap_or_else(|| "info".to_string());
+    let filter = EnvFilter::new(&initial);
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if std::env::var("SHOAL_LOG_FORMAT").is_ok_and(|format| format == "json") {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    let apply: shoal::loggers::Apply =
+        if std::env::var("SHOAL_LOG_FORMAT").is_ok_and(|format| format == "json") {
+            let logs = logs.json().with_env_filter(filter).with_filter_reloading();
+            let handle = logs.reload_handle();
+            logs.init();
+            Box::new(move |directives| {
+                let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        } else {
+            let logs = logs.with_env_filter(filter).with_filter_reloading();
+            let handle = logs.reload_handle();
+            logs.init();
+            Box::new(move |directives| {
+                let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+                handle.reload(filter).map_err(|e| e.to_string())
+            })
+        };
+    shoal::loggers::install(&initial, apply);
 }
 
 fn main() -> ExitCode {

@@ -24,9 +24,11 @@ pub struct ConfigsArgs {
     /// With --describe: list every config, not only the dynamic ones.
     #[arg(long)]
     pub all: bool,
-    /// The type of entity: topics, brokers, users (client quotas and SCRAM credentials),
-    /// clients (client quotas) or ips (connection_creation_rate).
-    #[arg(long, value_name = "TYPE", value_parser = ["topics", "brokers", "users", "clients", "ips"])]
+    /// The type of entity: topics, brokers, broker-loggers (a broker's log levels),
+    /// users (client quotas and SCRAM credentials), clients (client quotas) or ips
+    /// (connection_creation_rate).
+    #[arg(long, value_name = "TYPE",
+          value_parser = ["topics", "brokers", "broker-loggers", "users", "clients", "ips"])]
     pub entity_type: Option<String>,
     /// The entity: a topic name, a broker id, a user name, a client id or an address.
     #[arg(long, value_name = "NAME")]
@@ -77,6 +79,8 @@ enum Entity {
     /// A broker by id, every broker and the default (None), or the default alone.
     Brokers(Option<i32>),
     BrokerDefault,
+    /// A broker's loggers, or every broker's (None).
+    BrokerLoggers(Option<i32>),
 }
 
 impl Entity {
@@ -101,6 +105,12 @@ impl Entity {
                 bail!("--entity-default can only be used with --entity-type brokers")
             }
             Some("topics") => Ok(Entity::Topics(args.entity_name.clone())),
+            Some("broker-loggers") if args.entity_default => {
+                bail!("--entity-default can only be used with --entity-type brokers")
+            }
+            Some("broker-loggers") => Ok(Entity::BrokerLoggers(
+                args.entity_name.as_deref().map(broker_id).transpose()?,
+            )),
             Some(_) if args.entity_default => Ok(Entity::BrokerDefault),
             Some(_) => Ok(Entity::Brokers(
                 args.entity_name.as_deref().map(broker_id).transpose()?,
@@ -177,6 +187,18 @@ fn describe(cluster: &mut Cluster, entity: &Entity, all: bool) -> Result<()> {
                 ConfigResource::Broker(Some(*id)),
             ));
         }
+        Entity::BrokerLoggers(id) => {
+            let ids: Vec<i32> = match id {
+                Some(id) => vec![*id],
+                None => metadata.brokers.keys().copied().collect(),
+            };
+            for id in ids {
+                blocks.push((
+                    format!("{kind} configs for broker-logger {id} are:"),
+                    ConfigResource::BrokerLogger(id),
+                ));
+            }
+        }
         Entity::Brokers(None) | Entity::BrokerDefault => {
             if *entity == Entity::Brokers(None) {
                 for id in metadata.brokers.keys() {
@@ -217,6 +239,13 @@ fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<(
             ConfigResource::Broker(None),
             "Completed updating default config for brokers in the cluster.".to_string(),
         ),
+        Entity::BrokerLoggers(Some(id)) => (
+            ConfigResource::BrokerLogger(*id),
+            format!("Completed updating config for broker-logger {id}."),
+        ),
+        Entity::BrokerLoggers(None) => {
+            bail!("an entity name must be specified with --alter of broker-loggers")
+        }
         Entity::Topics(None) => bail!("an entity name must be specified with --alter of topics"),
         Entity::Brokers(None) => {
             bail!("an entity name or default entity must be specified with --alter of brokers")
@@ -234,7 +263,8 @@ fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<(
     if set.is_empty() && delete.is_empty() {
         bail!("at least one of --add-config or --delete-config must be specified with --alter");
     }
-    // As Kafka does: a key to delete must be set at this level now.
+    // As Kafka does: a key to delete must be set at this level now, and a logger to set
+    // or delete must be one the broker lists.
     let current = admin::describe_configs(cluster, std::slice::from_ref(&resource), false)?;
     let source = dynamic_source(&resource);
     let set_now: Vec<&str> = current
@@ -243,13 +273,18 @@ fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<(
         .filter(|e| e.source == source)
         .map(|e| e.name.as_str())
         .collect();
-    let invalid: Vec<&str> = delete
+    let loggers = matches!(resource, ConfigResource::BrokerLogger(_));
+    let checked = delete
         .iter()
+        .chain(set.iter().map(|(k, _)| k).filter(|_| loggers));
+    let invalid: Vec<&str> = checked
         .map(String::as_str)
         .filter(|k| !set_now.contains(k))
         .collect();
-    if !invalid.is_empty() {
-        bail!("Invalid config(s): {}", invalid.join(","));
+    match (invalid.is_empty(), loggers) {
+        (true, _) => {}
+        (false, true) => bail!("Invalid broker logger(s): {}", invalid.join(",")),
+        (false, false) => bail!("Invalid config(s): {}", invalid.join(",")),
     }
     admin::alter_configs(cluster, &resource, &set, &delete)?;
     super::say(&done)?;
@@ -262,6 +297,7 @@ fn dynamic_source(resource: &ConfigResource) -> ConfigSource {
         ConfigResource::Topic(_) => ConfigSource::DynamicTopic,
         ConfigResource::Broker(Some(_)) => ConfigSource::DynamicBroker,
         ConfigResource::Broker(None) => ConfigSource::DynamicDefaultBroker,
+        ConfigResource::BrokerLogger(_) => ConfigSource::DynamicBrokerLogger,
     }
 }
 

@@ -43,6 +43,7 @@ const LEADER_NOT_AVAILABLE: i16 = 5;
 /// Config resource types on the wire.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -66,6 +67,8 @@ pub enum ConfigResource {
     Topic(String),
     /// A broker by id, or (None) the cluster-wide default every broker shares.
     Broker(Option<i32>),
+    /// A broker's loggers and their levels.
+    BrokerLogger(i32),
 }
 
 impl ConfigResource {
@@ -74,13 +77,16 @@ impl ConfigResource {
             ConfigResource::Topic(name) => (RESOURCE_TOPIC, name.clone()),
             ConfigResource::Broker(Some(id)) => (RESOURCE_BROKER, id.to_string()),
             ConfigResource::Broker(None) => (RESOURCE_BROKER, String::new()),
+            ConfigResource::BrokerLogger(id) => (RESOURCE_BROKER_LOGGER, id.to_string()),
         }
     }
 
-    /// A broker's own configs are only known to that broker.
+    /// A broker's own configs (and loggers) are only known to that broker.
     fn broker<'a>(&self, cluster: &'a mut Cluster) -> Result<&'a mut Broker> {
         match self {
-            ConfigResource::Broker(Some(id)) => cluster.broker(*id),
+            ConfigResource::Broker(Some(id)) | ConfigResource::BrokerLogger(id) => {
+                cluster.broker(*id)
+            }
             _ => Ok(cluster.any()),
         }
     }
@@ -92,6 +98,7 @@ impl std::fmt::Display for ConfigResource {
             ConfigResource::Topic(name) => write!(f, "topic '{name}'"),
             ConfigResource::Broker(Some(id)) => write!(f, "broker {id}"),
             ConfigResource::Broker(None) => write!(f, "the brokers' default"),
+            ConfigResource::BrokerLogger(id) => write!(f, "broker-logger {id}"),
         }
     }
 }

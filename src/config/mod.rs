@@ -132,6 +132,8 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig,
     StaticBrokerConfig,
     DefaultConfig,
+    /// A broker logger's level (`loggers`).
+    DynamicBrokerLoggerConfig,
 }
 
 impl ConfigSource {
@@ -143,6 +145,7 @@ impl ConfigSource {
             ConfigSource::DynamicDefaultBrokerConfig => 3,
             ConfigSource::StaticBrokerConfig => 4,
             ConfigSource::DefaultConfig => 5,
+            ConfigSource::DynamicBrokerLoggerConfig => 6,
         }
     }
 }

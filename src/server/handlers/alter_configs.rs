@@ -4,6 +4,7 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -59,6 +60,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
+            // KIP-412: loggers are altered with IncrementalAlterConfigs only.
+            Ok(Resource::BrokerLogger) => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "AlterConfigs does not alter BROKER_LOGGER resources: use IncrementalAlterConfigs",
+            )),
             Err(error) => Err(error),
         };
         let response = AlterConfigsResourceResponse::default()

@@ -20,6 +20,8 @@ pub enum Resource {
     Broker {
         cluster_default: bool,
     },
+    /// This broker's loggers (`crate::loggers`).
+    BrokerLogger,
 }
 
 /// The resource a request names, or the error Kafka gives for it: first whether the
@@ -63,9 +65,13 @@ pub fn resource(
                 ))
             }
         }
+        // As Kafka: a broker's loggers are that broker's, named by its id.
+        RESOURCE_BROKER_LOGGER if name == snapshot.broker.node_id.to_string() => {
+            Ok(Resource::BrokerLogger)
+        }
         RESOURCE_BROKER_LOGGER => Err(ApiError::new(
             ResponseError::InvalidRequest,
-            "broker loggers are not configurable",
+            format!("no broker with id '{name}' here: a broker's loggers are asked of it"),
         )),
         other => Err(ApiError::new(
             ResponseError::InvalidRequest,

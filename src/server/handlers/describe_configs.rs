@@ -1,4 +1,5 @@
-//! DescribeConfigs for topics and the broker, with Kafka's sources per value.
+//! DescribeConfigs for topics, the broker and its loggers, with Kafka's sources per
+//! value.
 
 use std::ops::RangeInclusive;
 
@@ -12,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::config_changes::{resource, Resource};
 use super::{Ctx, Response};
 use crate::acl::Operation;
-use crate::config::ConfigEntry;
+use crate::config::{ConfigEntry, ConfigSource, ConfigType};
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=4;
 
@@ -45,6 +46,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 Ok(Resource::Broker {
                     cluster_default: true,
                 }) => snapshot.broker.describe_defaults(),
+                Ok(Resource::BrokerLogger) => crate::loggers::describe()
+                    .into_iter()
+                    .map(|(name, level)| ConfigEntry {
+                        name,
+                        value: Some(level),
+                        source: ConfigSource::DynamicBrokerLoggerConfig,
+                        read_only: false,
+                        sensitive: false,
+                        config_type: ConfigType::String,
+                        synonyms: Vec::new(),
+                    })
+                    .collect(),
                 Err(error) => {
                     return result
                         .with_error_code(error.wire_code())

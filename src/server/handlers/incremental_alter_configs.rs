@@ -68,6 +68,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
+            Ok(Resource::BrokerLogger) => logger_changes(&ops)
+                .and_then(|changes| crate::loggers::alter(&changes, request.validate_only)),
             Err(error) => Err(error),
         };
         let response = AlterConfigsResourceResponse::default()
@@ -82,6 +84,21 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         });
     }
     ctx.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
+}
+
+/// A broker logger's operations: SET a level, DELETE the logger's own (Kafka allows no
+/// other).
+fn logger_changes(ops: &[Op]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    ops.iter()
+        .map(|(logger, op, value)| match *op {
+            SET => Ok((logger.clone(), Some(value.clone().unwrap_or_default()))),
+            DELETE => Ok((logger.clone(), None)),
+            other => Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                format!("operation {other} is not allowed for the BROKER_LOGGER resource"),
+            )),
+        })
+        .collect()
 }
 
 /// Turns operations into plain set/delete changes against the current values.
