@@ -228,10 +228,14 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         &args.consumer_properties,
     )?;
     let settings = Settings::of(&args, &client)?;
-    let start = match &args.offset {
-        Some(offset) => parse_offset(offset)?,
-        None if settings.reset == EARLIEST => Start::Earliest,
-        None => Start::Latest,
+    // As Kafka's tool: one partition starts where --offset or --from-beginning say
+    // (else at the end); the rest where auto.offset.reset says.
+    let start = match (&args.offset, args.partition) {
+        (Some(offset), _) => parse_offset(offset)?,
+        (None, Some(_)) if args.from_beginning => Start::Earliest,
+        (None, Some(_)) => Start::Latest,
+        (None, None) if settings.reset == EARLIEST => Start::Earliest,
+        (None, None) => Start::Latest,
     };
     let stop = super::stop_flag()?;
     let options = args.connect.options_from("console-consumer", &client)?;

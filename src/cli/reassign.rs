@@ -317,7 +317,7 @@ fn execute(
 }
 
 /// "s" unless there is one.
-fn plural(count: usize) -> &'static str {
+pub(super) fn plural(count: usize) -> &'static str {
     if count == 1 {
         ""
     } else {
@@ -425,7 +425,8 @@ fn cancel(
             partition_names(cancelled.into_iter())
         ))?;
     }
-    // Kafka's tool prints this without a line end, gluing the next line to it.
+    // Kafka's tool prints this without a line end, gluing the next line to it; shoal
+    // ends the line.
     super::say("None of the specified partition moves are active.")?;
     clear_throttles(cluster, wanted, preserve)
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Result;
 
+use super::reassign::plural;
 use crate::client::admin::{alter_configs, ConfigResource, Ongoing};
 use crate::client::cluster::Cluster;
 
@@ -140,7 +141,6 @@ pub(super) fn clear(
     for down in named.difference(&brokers) {
         eprintln!("Broker {down} is not in the cluster now: its replication throttles stay set");
     }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let joined = |items: Vec<String>| items.join(",");
     super::say(format!(
         "Clearing broker-level throttles on broker{} {}",

@@ -281,7 +281,9 @@ fn create(cluster: &mut Cluster, args: &TopicsArgs) -> Result<()> {
 /// partition with as many.
 fn parse_assignment(list: &str) -> Result<Vec<Vec<i32>>> {
     let mut partitions: Vec<Vec<i32>> = Vec::new();
-    for (index, brokers) in list.split(',').enumerate() {
+    // As Java's split: empty items at the end are dropped.
+    let items: Vec<&str> = list.trim_end_matches(',').split(',').collect();
+    for (index, brokers) in items.into_iter().enumerate() {
         let brokers: Vec<i32> = brokers
             .split(':')
             .map(|b| {
@@ -291,11 +293,12 @@ fn parse_assignment(list: &str) -> Result<Vec<Vec<i32>>> {
             })
             .collect::<Result<_>>()?;
         let mut seen = std::collections::BTreeSet::new();
-        let twice: Vec<String> = brokers
+        let twice: std::collections::BTreeSet<i32> = brokers
             .iter()
-            .filter(|b| !seen.insert(**b))
-            .map(i32::to_string)
+            .copied()
+            .filter(|b| !seen.insert(*b))
             .collect();
+        let twice: Vec<String> = twice.iter().map(i32::to_string).collect();
         if !twice.is_empty() {
             bail!(
                 "Partition replica lists may not contain duplicate entries: {}",
@@ -448,11 +451,11 @@ mod tests {
     #[test]
     fn a_replica_assignment_is_read_as_kafkas_tool_reads_it() {
         assert_eq!(
-            parse_assignment("1:2, 2 :3,3:1").unwrap(),
+            parse_assignment("1:2, 2 :3,3:1,").unwrap(),
             [vec![1, 2], vec![2, 3], vec![3, 1]]
         );
         for (bad, why) in [
-            ("1:1", "duplicate entries: 1"),
+            ("1:1:1", "duplicate entries: 1"),
             ("1:2,3", "Partition 1 has different replication factor"),
             ("1:x", "'x' in --replica-assignment is not a broker id"),
             ("", "'' in --replica-assignment"),

@@ -173,11 +173,15 @@ async fn metrics(shard: &Rc<Shard>, last_busy: &LastBusy) -> Option<String> {
     families.extend(families::log_dir_families(&log_dir_space(
         &snapshot.broker.log_dirs,
     )));
-    let dirs: Vec<String> = snapshot
+    // Each configured directory by its name, and as the shards opened it (canonical).
+    let dirs: Vec<(String, String)> = snapshot
         .broker
         .log_dirs
         .iter()
-        .map(|d| d.display().to_string())
+        .map(|d| {
+            let opened = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+            (d.display().to_string(), opened.display().to_string())
+        })
         .collect();
     families.extend(families::offline_dir_families(&dirs, &samples));
     // A shard both reads its connections and handles their requests: Kafka's network

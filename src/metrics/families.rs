@@ -809,8 +809,12 @@ pub fn log_dir_families(dirs: &[(String, u64, u64)]) -> Vec<MetricFamily> {
 /// Kafka's LogManager log-directory health (`OfflineLogDirectoryCount`,
 /// `LogDirectoryOffline`): shoal takes a single log offline, not its directory, so a
 /// directory counts as offline while it holds an offline log, and is fine again once
-/// the broker restarts and recovers it.
-pub fn offline_dir_families(configured: &[String], samples: &[ShardSample]) -> Vec<MetricFamily> {
+/// the broker restarts and recovers it. `configured` holds each of `log.dirs` as
+/// configured (the label) and as opened (canonical, as the shards name it).
+pub fn offline_dir_families(
+    configured: &[(String, String)],
+    samples: &[ShardSample],
+) -> Vec<MetricFamily> {
     let offline: std::collections::BTreeSet<&str> = samples
         .iter()
         .flat_map(|s| &s.offline_log_dirs)
@@ -818,8 +822,8 @@ pub fn offline_dir_families(configured: &[String], samples: &[ShardSample]) -> V
         .collect();
     let each = configured
         .iter()
-        .map(|dir| {
-            let down = offline.contains(dir.as_str());
+        .map(|(dir, opened)| {
+            let down = offline.contains(opened.as_str());
             gauge(&[("logDirectory", dir)], f64::from(u8::from(down)))
         })
         .collect();

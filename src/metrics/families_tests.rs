@@ -637,7 +637,11 @@ fn consumer_group_positions_become_lag_families() {
 
 #[test]
 fn a_directory_holding_an_offline_log_counts_as_offline() {
-    let dirs = ["/data/a".to_string(), "/data/b".to_string()];
+    // Named as configured, opened canonical: "./b" is "/data/b".
+    let dirs = [
+        ("/data/a".to_string(), "/data/a".to_string()),
+        ("./b".to_string(), "/data/b".to_string()),
+    ];
     let mut shards = vec![ShardSample::default(), ShardSample::default()];
     shards[1].offline_log_dirs = vec!["/data/b".to_string(), "/data/b".to_string()];
     let text = encode(&super::families::offline_dir_families(&dirs, &shards));
@@ -651,7 +655,7 @@ fn a_directory_holding_an_offline_log_counts_as_offline() {
             &format!("kafka_log_logmanager_logdirectoryoffline{{logDirectory=\"{dir}\"}}"),
         )
     };
-    assert_eq!((offline("/data/a"), offline("/data/b")), (0.0, 1.0));
+    assert_eq!((offline("/data/a"), offline("./b")), (0.0, 1.0));
 }
 
 #[test]

@@ -351,6 +351,15 @@ impl Partition {
             .map_or(1, |l| l.isr.len() as i32)
     }
 
+    /// Whether `broker`'s replica is in the ISR this leader counts acks=all and the high
+    /// watermark by (false while this broker does not lead in a cluster).
+    pub fn isr_holds(&self, broker: i32) -> bool {
+        self.leadership
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| l.isr.contains(&broker))
+    }
+
     /// How far this follower was behind its leader at the last fetch answer (0 while it
     /// leads).
     pub fn fetch_lag(&self) -> i64 {

@@ -173,7 +173,7 @@ async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
         };
         let asked = request(&shard, &followed);
         if asked.topics.is_empty() {
-            // Every partition waits out a refusal.
+            // Every partition waits out a refusal, or its replication throttle.
             if !pause(&shard, IDLE).await {
                 return;
             }

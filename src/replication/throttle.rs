@@ -4,7 +4,8 @@
 //! over `replication.quota.window.*`. Past `leader.`/`follower.replication.throttled.rate`,
 //! a throttled replica outside the ISR gets nothing more until the rate falls back under
 //! it: the leader answers its fetch without records, the follower leaves it out of its
-//! fetches. A replica in the ISR is never held back, so acks=all never waits on a throttle.
+//! fetches. A replica in the ISR is not held back (the leader asks the ISR it counts
+//! acks=all by; a follower, the metadata it applied, which may lag one ISR change behind).
 //! The rates are the broker's, over all its shards: each side's measure sits behind one
 //! lock, taken only for a throttled replica and at a scrape.
 
@@ -94,8 +95,9 @@ impl Side {
     }
 }
 
-/// Whether `broker`'s replica of `partition` of `topic` is in the ISR, as the metadata
-/// has it: such a replica is never held back.
+/// Whether `broker`'s replica of `partition` of `topic` is in the ISR as the metadata
+/// this shard applied has it: a follower's view of its own replica (its leader uses the
+/// ISR it counts acks=all by).
 pub fn in_sync(snapshot: &Snapshot, topic: &str, partition: i32, broker: i32) -> bool {
     snapshot
         .replicas_of(topic, partition)

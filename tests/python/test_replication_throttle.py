@@ -98,7 +98,16 @@ def test_a_joining_replica_copies_no_faster_than_its_throttle_and_the_isr_is_nev
             alter(a, ResourceType.BROKER, str(b), leader_replication_throttled_rate="1",
                   follower_replication_throttled_rate="1")
         alter(a, ResourceType.TOPIC, topic, min_insync_replicas="2")
-        fill(brokers, topic, 1 << 20, acks="all", **{"message.timeout.ms": 20_000})
+        # Past 1 B/s after the first bytes, a held follower would get nothing for a window
+        # or two (1-2 s) at each record, and each acks=all record would wait that long:
+        # sent one at a time, every one must be acknowledged within a second and a half.
+        p = Producer({**base_conf(brokers[0]), "bootstrap.servers": ",".join(b.bootstrap for b in brokers),
+                      "acks": "all", "message.timeout.ms": 1500})
+        p.list_topics(topic, timeout=10)  # connected to the leader before the clock starts
+        errors = []
+        for i in range(20):
+            p.produce(topic, b"r" * 100_000, partition=0, on_delivery=lambda err, _m: err and errors.append(err))
+            assert p.flush(10) == 0 and not errors, (i, errors)
         assert joined(a, topic, [leader, joining])
         for b in (leader, joining):
             alter(a, ResourceType.BROKER, str(b), leader_replication_throttled_rate=None,

@@ -24,7 +24,7 @@ use crate::metrics::HandlerTimes;
 use crate::partition::Isolation;
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::quota::QuotaKind;
-use crate::replication::throttle::{self, Side};
+use crate::replication::throttle::Side;
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition, Summary};
 use crate::server::sendfile::SendSlice;
 use crate::shard::Shard;
@@ -480,11 +480,12 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
             }
             Err(error) => return failed(error.wire_code()),
         }
+        // The ISR is the one acks=all counts by here, which may be ahead of the
+        // metadata this shard has applied.
         let snapshot = shard.snapshot();
-        let (topic, index) = (want.topic.as_str(), want.partition);
-        got.throttled = Side::Leader.lists(&snapshot, topic, index);
+        got.throttled = Side::Leader.lists(&snapshot, &want.topic, want.partition);
         got.held = got.throttled
-            && !throttle::in_sync(&snapshot, topic, index, replica)
+            && !partition.isr_holds(replica)
             && Side::Leader.exceeded(&snapshot.broker);
         if got.held {
             return got;
