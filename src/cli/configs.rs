@@ -25,10 +25,11 @@ pub struct ConfigsArgs {
     #[arg(long)]
     pub all: bool,
     /// The type of entity: topics, brokers, broker-loggers (a broker's log levels),
-    /// users (client quotas and SCRAM credentials), clients (client quotas) or ips
+    /// groups (a consumer group's session timeout and heartbeat interval), users (client
+    /// quotas and SCRAM credentials), clients (client quotas) or ips
     /// (connection_creation_rate).
     #[arg(long, value_name = "TYPE",
-          value_parser = ["topics", "brokers", "broker-loggers", "users", "clients", "ips"])]
+          value_parser = ["topics", "brokers", "broker-loggers", "groups", "users", "clients", "ips"])]
     pub entity_type: Option<String>,
     /// The entity: a topic name, a broker id, a user name, a client id or an address.
     #[arg(long, value_name = "NAME")]
@@ -81,6 +82,8 @@ enum Entity {
     BrokerDefault,
     /// A broker's loggers, or every broker's (None).
     BrokerLoggers(Option<i32>),
+    /// A consumer group's own configs.
+    Group(String),
 }
 
 impl Entity {
@@ -105,6 +108,10 @@ impl Entity {
                 bail!("--entity-default can only be used with --entity-type brokers")
             }
             Some("topics") => Ok(Entity::Topics(args.entity_name.clone())),
+            Some("groups") => match (&args.entity_name, args.entity_default) {
+                (Some(name), false) => Ok(Entity::Group(name.clone())),
+                _ => bail!("an entity name must be specified with --entity-type groups"),
+            },
             Some("broker-loggers") if args.entity_default => {
                 bail!("--entity-default can only be used with --entity-type brokers")
             }
@@ -187,6 +194,10 @@ fn describe(cluster: &mut Cluster, entity: &Entity, all: bool) -> Result<()> {
                 ConfigResource::Broker(Some(*id)),
             ));
         }
+        Entity::Group(name) => blocks.push((
+            format!("{kind} configs for group {name} are:"),
+            ConfigResource::Group(name.clone()),
+        )),
         Entity::BrokerLoggers(id) => {
             let ids: Vec<i32> = match id {
                 Some(id) => vec![*id],
@@ -238,6 +249,10 @@ fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<(
         Entity::BrokerDefault => (
             ConfigResource::Broker(None),
             "Completed updating default config for brokers in the cluster.".to_string(),
+        ),
+        Entity::Group(name) => (
+            ConfigResource::Group(name.clone()),
+            format!("Completed updating config for group {name}."),
         ),
         Entity::BrokerLoggers(Some(id)) => (
             ConfigResource::BrokerLogger(*id),
@@ -298,6 +313,7 @@ fn dynamic_source(resource: &ConfigResource) -> ConfigSource {
         ConfigResource::Broker(Some(_)) => ConfigSource::DynamicBroker,
         ConfigResource::Broker(None) => ConfigSource::DynamicDefaultBroker,
         ConfigResource::BrokerLogger(_) => ConfigSource::DynamicBrokerLogger,
+        ConfigResource::Group(_) => ConfigSource::DynamicGroup,
     }
 }
 

@@ -44,6 +44,7 @@ const LEADER_NOT_AVAILABLE: i16 = 5;
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_GROUP: i8 = 32;
 
 /// IncrementalAlterConfigs operations.
 const OP_SET: i8 = 0;
@@ -69,6 +70,8 @@ pub enum ConfigResource {
     Broker(Option<i32>),
     /// A broker's loggers and their levels.
     BrokerLogger(i32),
+    /// A consumer group's own configs.
+    Group(String),
 }
 
 impl ConfigResource {
@@ -78,6 +81,7 @@ impl ConfigResource {
             ConfigResource::Broker(Some(id)) => (RESOURCE_BROKER, id.to_string()),
             ConfigResource::Broker(None) => (RESOURCE_BROKER, String::new()),
             ConfigResource::BrokerLogger(id) => (RESOURCE_BROKER_LOGGER, id.to_string()),
+            ConfigResource::Group(name) => (RESOURCE_GROUP, name.clone()),
         }
     }
 
@@ -99,6 +103,7 @@ impl std::fmt::Display for ConfigResource {
             ConfigResource::Broker(Some(id)) => write!(f, "broker {id}"),
             ConfigResource::Broker(None) => write!(f, "the brokers' default"),
             ConfigResource::BrokerLogger(id) => write!(f, "broker-logger {id}"),
+            ConfigResource::Group(name) => write!(f, "group '{name}'"),
         }
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::acl::{AclBinding, ACLS_MAX};
 use crate::cluster::snapshot::ScramCredentials;
+use crate::config::group::GroupConfig;
 use crate::quota::{ClientQuotas, QuotaChange, QUOTA_ENTITIES_MAX};
 use crate::security::{ScramCredential, ScramMechanism};
 
@@ -165,7 +166,17 @@ pub enum MetadataRecord {
     ClientQuotas {
         changes: Vec<QuotaChange>,
     },
+    /// A consumer group's own configs changed (Kafka's `ConfigRecord`s for a group
+    /// resource): `Some` sets a key, `None` removes it.
+    GroupConfigs {
+        group: String,
+        changes: BTreeMap<String, Option<String>>,
+    },
 }
+
+/// The most groups with configs of their own a cluster holds: each is in every shard's
+/// snapshot.
+pub const GROUP_CONFIGS_MAX: usize = 10_000;
 
 /// One SCRAM credential set (`Some`) or deleted (`None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +312,9 @@ pub struct MetadataImage {
     /// Client quotas.
     #[serde(default, skip_serializing_if = "ClientQuotas::is_empty")]
     pub client_quotas: ClientQuotas,
+    /// Consumer groups' own configs, by group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_configs: BTreeMap<String, GroupConfig>,
 }
 
 /// A record that does not fit the image. Every node applies the same records in the same
@@ -556,6 +570,16 @@ impl MetadataImage {
                 }
                 self.client_quotas = quotas;
             }
+            MetadataRecord::GroupConfigs { group, changes } => {
+                let mut configs = self.group_configs.clone();
+                apply_group_configs(&mut configs, group, changes);
+                if configs.len() > GROUP_CONFIGS_MAX {
+                    return refuse(format!(
+                        "the cluster holds the configs of at most {GROUP_CONFIGS_MAX} groups"
+                    ));
+                }
+                self.group_configs = configs;
+            }
             MetadataRecord::BrokerConfigs { broker, changes } => {
                 let configs = match broker {
                     None => &mut self.broker_defaults,
@@ -633,3 +657,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<MetadataRecord>, serde_json::Error> {
 #[cfg(test)]
 #[path = "image_tests.rs"]
 mod tests;
+
+/// Applies a group's config changes to `configs`: a group left with none is forgotten.
+pub fn apply_group_configs(
+    configs: &mut BTreeMap<String, GroupConfig>,
+    group: &str,
+    changes: &BTreeMap<String, Option<String>>,
+) {
+    let own = configs.entry(group.to_string()).or_default();
+    for (key, value) in changes {
+        match value {
+            Some(value) => own.insert(key.clone(), value.clone()),
+            None => own.remove(key),
+        };
+    }
+    if own.is_empty() {
+        configs.remove(group);
+    }
+}

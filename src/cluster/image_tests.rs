@@ -243,6 +243,38 @@ fn scram_credentials_are_set_and_deleted_and_the_users_bounded() {
 }
 
 #[test]
+fn group_configs_are_set_and_removed_and_bounded() {
+    let mut image = MetadataImage::default();
+    let record = |group: &str, value: Option<&str>| MetadataRecord::GroupConfigs {
+        group: group.to_string(),
+        changes: BTreeMap::from([(
+            "consumer.session.timeout.ms".to_string(),
+            value.map(str::to_string),
+        )]),
+    };
+    image.apply(1, &record("g", Some("50000"))).unwrap();
+    assert_eq!(
+        image.group_configs["g"]["consumer.session.timeout.ms"],
+        "50000"
+    );
+    let json = serde_json::to_string(&image).unwrap();
+    assert_eq!(serde_json::from_str::<MetadataImage>(&json).unwrap(), image);
+    image.apply(2, &record("g", None)).unwrap();
+    assert!(
+        image.group_configs.is_empty(),
+        "a group left with none is forgotten"
+    );
+    for i in 0..GROUP_CONFIGS_MAX {
+        let group = format!("g{i}");
+        image
+            .group_configs
+            .insert(group, BTreeMap::from([("k".to_string(), "v".to_string())]));
+    }
+    assert!(image.apply(3, &record("one-more", Some("50000"))).is_err());
+    assert!(!image.group_configs.contains_key("one-more"));
+}
+
+#[test]
 fn broker_configs_are_set_and_removed_key_by_key() {
     let mut image = MetadataImage::default();
     let change = |pairs: &[(&str, Option<&str>)]| MetadataRecord::BrokerConfigs {

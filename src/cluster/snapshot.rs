@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::image::{MetadataImage, PartitionImage, NO_LEADER};
 use super::{shard_for, ShardId};
 use crate::acl::{AclBinding, Authorizer};
+use crate::config::group::GroupConfig;
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::quota::ClientQuotas;
 use crate::security::{ScramCredential, ScramMechanism};
@@ -44,6 +45,9 @@ pub struct ClusterState {
     /// Client quotas, by entity and key.
     #[serde(default, skip_serializing_if = "ClientQuotas::is_empty")]
     pub client_quotas: ClientQuotas,
+    /// Consumer groups' own configs (the GROUP config resource), by group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_configs: BTreeMap<String, GroupConfig>,
 }
 
 /// SCRAM users' credentials, by user and mechanism.
@@ -137,6 +141,10 @@ impl Snapshot {
             state
                 .client_quotas
                 .apply(&layout.image.client_quotas.changes());
+            // The quorum's group configs, over any of the file's not carried into it yet.
+            for (group, configs) in &layout.image.group_configs {
+                state.group_configs.insert(group.clone(), configs.clone());
+            }
         }
         let topic_names = state
             .topics
@@ -159,6 +167,11 @@ impl Snapshot {
             authorizer,
             layout,
         }
+    }
+
+    /// A consumer group's own configs, if it has any.
+    pub fn group_config(&self, group: &str) -> Option<&GroupConfig> {
+        self.state.group_configs.get(group)
     }
 
     /// The cluster's layout, when the metadata quorum has other voters.

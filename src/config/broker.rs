@@ -133,6 +133,12 @@ pub struct BrokerConfig {
     pub group_max_size: i32,
     pub group_consumer_session_timeout_ms: i64,
     pub group_consumer_heartbeat_interval_ms: i64,
+    /// What a group's own `consumer.session.timeout.ms` and
+    /// `consumer.heartbeat.interval.ms` may be (`config::group`).
+    pub group_consumer_min_session_timeout_ms: i64,
+    pub group_consumer_max_session_timeout_ms: i64,
+    pub group_consumer_min_heartbeat_interval_ms: i64,
+    pub group_consumer_max_heartbeat_interval_ms: i64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: i64,
@@ -303,6 +309,10 @@ impl Default for BrokerConfig {
             group_max_size: GROUP_SIZE_MAX,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_min_session_timeout_ms: 45_000,
+            group_consumer_max_session_timeout_ms: 60_000,
+            group_consumer_min_heartbeat_interval_ms: 5_000,
+            group_consumer_max_heartbeat_interval_ms: 15_000,
             offsets_topic_num_partitions: 50,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,

@@ -19,6 +19,7 @@
 mod broker;
 mod broker_keys;
 mod broker_values;
+pub mod group;
 mod kafka_keys;
 mod kept;
 mod kraft;
@@ -134,6 +135,8 @@ pub enum ConfigSource {
     DefaultConfig,
     /// A broker logger's level (`loggers`).
     DynamicBrokerLoggerConfig,
+    /// A consumer group's own config (`group`).
+    DynamicGroupConfig,
 }
 
 impl ConfigSource {
@@ -146,6 +149,7 @@ impl ConfigSource {
             ConfigSource::StaticBrokerConfig => 4,
             ConfigSource::DefaultConfig => 5,
             ConfigSource::DynamicBrokerLoggerConfig => 6,
+            ConfigSource::DynamicGroupConfig => 8,
         }
     }
 }

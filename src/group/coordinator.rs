@@ -380,9 +380,12 @@ impl Coordinator {
     ) -> HeartbeatReply {
         let snapshot = shard.snapshot();
         let broker = &snapshot.broker;
+        // The group's own configs (the GROUP config resource), else the broker's.
+        let (session_timeout_ms, heartbeat_interval_ms) =
+            crate::config::group::limits(snapshot.group_config(group_id), broker);
         let limits = consumer::Limits {
-            session_timeout_ms: broker.group_consumer_session_timeout_ms,
-            heartbeat_interval_ms: broker.group_consumer_heartbeat_interval_ms,
+            session_timeout_ms,
+            heartbeat_interval_ms,
             members_max: broker.group_max_size as usize,
         };
         let topics: Topics = snapshot

@@ -89,6 +89,15 @@ def test_acls_and_broker_defaults_made_through_one_broker_hold_on_every_broker(s
     restart(by_id, 2)
     assert effective(by_id[2], 2, "log.retention.ms") == own
 
+    # A group's own configs (KIP-848) are the quorum's too: set through broker 1, every
+    # broker shows them.
+    group = unique_topic("configured")
+    assert ok(by_id[1], "configs", "--alter", "--entity-type", "groups", "--entity-name", group, "--add-config",
+              "consumer.session.timeout.ms=50000") == f"Completed updating config for group {group}.\n"
+    wait_for("every broker showing the group's config", lambda: all(
+        "consumer.session.timeout.ms=50000" in ok(b, "configs", "--describe", "--entity-type", "groups",
+                                                 "--entity-name", group) for b in brokers))
+
     # Deleted through broker 3, they are gone everywhere, and producing is allowed again.
     assert delete(by_id[3], every) == {deny}
     wait_for("every broker forgetting the ACL", lambda: all(describe(b, every) == set() for b in brokers))

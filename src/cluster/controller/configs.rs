@@ -1,6 +1,7 @@
 //! Dynamic broker configs: a cluster of one keeps them in its state file; with a
 //! metadata quorum they are its `BrokerConfigs` records (a broker's own, and the
-//! cluster-wide defaults), and each node's broker config follows its image.
+//! cluster-wide defaults), and each node's broker config follows its image. Consumer
+//! groups' own configs are kept the same way (`GroupConfigs` records).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -8,9 +9,11 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 
 use super::{quorum, Controller};
-use crate::cluster::image::{MetadataImage, MetadataRecord};
+use crate::cluster::image::{
+    apply_group_configs, MetadataImage, MetadataRecord, GROUP_CONFIGS_MAX,
+};
 use crate::cluster::ClusterState;
-use crate::config::BrokerConfig;
+use crate::config::{self, BrokerConfig};
 use crate::error::ApiError;
 use crate::shard::Shard;
 
@@ -88,6 +91,48 @@ impl Controller {
             .await?;
         }
         // The configs as the quorum has them now, other brokers' changes included.
+        self.publish(shard).await
+    }
+}
+
+impl Controller {
+    /// Changes a consumer group's own configs (`Some` sets a key, `None` removes it), all
+    /// or nothing, checked against this broker's bounds.
+    pub async fn set_group_config(
+        &self,
+        shard: &Rc<Shard>,
+        group: String,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _turn = self.one_change_at_a_time.acquire_permit(1).await;
+        let member = self.member();
+        let mut all = match &member {
+            Some(member) => member.image().group_configs.clone(),
+            None => self.state.borrow().group_configs.clone(),
+        };
+        let before = all.get(&group).cloned().unwrap_or_default();
+        let after = config::group::alter(&before, &changes, &self.broker.borrow())?;
+        let changes = changed_keys(&before, &after);
+        if !all.contains_key(&group) && all.len() >= GROUP_CONFIGS_MAX && !after.is_empty() {
+            let message =
+                format!("the cluster holds the configs of at most {GROUP_CONFIGS_MAX} groups");
+            return Err(ApiError::new(ResponseError::InvalidRequest, message));
+        }
+        if validate_only || changes.is_empty() {
+            return Ok(());
+        }
+        let Some(member) = member else {
+            apply_group_configs(&mut all, &group, &changes);
+            let mut state = self.state.borrow().clone();
+            state.group_configs = all;
+            return self.commit(shard, state).await;
+        };
+        let records = [MetadataRecord::GroupConfigs { group, changes }];
+        quorum::propose(&member, &records, || {
+            ApiError::code(ResponseError::UnknownServerError)
+        })
+        .await?;
         self.publish(shard).await
     }
 }

@@ -107,27 +107,29 @@ pub(super) async fn migrate_file_topics(shard: Rc<Shard>, member: Rc<Member>) {
     }
 }
 
-/// Carries a cluster of one's ACLs, dynamic broker configs, SCRAM users and client
-/// quotas into the quorum: the ACLs its image lacks are added, the config keys it lacks
-/// (the defaults and this broker's own) are set, the users and quota entities it lacks
-/// are created; then the file forgets them. Until then the snapshot holds the file's
+/// Carries a cluster of one's ACLs, dynamic broker configs, SCRAM users, client quotas
+/// and group configs into the quorum: the ACLs its image lacks are added, the config
+/// keys it lacks (the defaults and this broker's own) are set, the users, quota entities
+/// and groups it lacks are created; then the file forgets them. Until then the snapshot holds the file's
 /// too.
 async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
     let controller = shard.controller();
     loop {
         let state = controller.state.borrow().clone();
-        let (acls, defaults, own, scram, quotas) = (
+        let (acls, defaults, own, scram, quotas, groups) = (
             state.acls,
             state.broker_default_overrides,
             state.broker_overrides,
             state.scram,
             state.client_quotas,
+            state.group_configs,
         );
         if acls.is_empty()
             && defaults.is_empty()
             && own.is_empty()
             && scram.is_empty()
             && quotas.is_empty()
+            && groups.is_empty()
         {
             return;
         }
@@ -185,6 +187,13 @@ async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
         if !changes.is_empty() {
             records.push(MetadataRecord::ClientQuotas { changes });
         }
+        // Groups whose configs the quorum does not have yet.
+        for (group, configs) in groups {
+            if !image.group_configs.contains_key(&group) {
+                let changes = configs.into_iter().map(|(k, v)| (k, Some(v))).collect();
+                records.push(MetadataRecord::GroupConfigs { group, changes });
+            }
+        }
         let carried = match records.is_empty() {
             true => true,
             false => match member.propose(&records, PROPOSAL_TIMEOUT).await {
@@ -204,6 +213,7 @@ async fn carry_acls_and_configs(shard: &Rc<Shard>, member: &Member) {
             state.broker_overrides.clear();
             state.scram.clear();
             state.client_quotas = Default::default();
+            state.group_configs.clear();
             if let Err(error) = controller.persist(&state).await {
                 tracing::error!(?error, "cluster.json could not forget the ACLs, broker configs, SCRAM users and client quotas carried into the quorum; they are carried again at the next start");
                 return;

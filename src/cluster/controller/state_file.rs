@@ -145,6 +145,7 @@ fn discover(directories: &[(String, i32, PathBuf)]) -> ClusterState {
         next_producer_id,
         scram: BTreeMap::new(),
         client_quotas: ClientQuotas::default(),
+        group_configs: BTreeMap::new(),
     }
 }
 

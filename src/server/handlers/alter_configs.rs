@@ -60,10 +60,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
-            // KIP-412: loggers are altered with IncrementalAlterConfigs only.
-            Ok(Resource::BrokerLogger) => Err(ApiError::new(
+            // Loggers (KIP-412) and groups (KIP-848) are altered with
+            // IncrementalAlterConfigs only.
+            Ok(Resource::BrokerLogger | Resource::Group(_)) => Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                "AlterConfigs does not alter BROKER_LOGGER resources: use IncrementalAlterConfigs",
+                "AlterConfigs alters topics and brokers: use IncrementalAlterConfigs",
             )),
             Err(error) => Err(error),
         };

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_GROUP: i8 = 32;
 
 pub enum Resource {
     Topic(String),
@@ -22,6 +23,8 @@ pub enum Resource {
     },
     /// This broker's loggers (`crate::loggers`).
     BrokerLogger,
+    /// A consumer group's own configs (`config::group`), existing or not.
+    Group(String),
 }
 
 /// The resource a request names, or the error Kafka gives for it: first whether the
@@ -41,6 +44,14 @@ pub fn resource(
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !ctx.allowed_on_cluster(operation) => {
             Err(ApiError::code(ResponseError::ClusterAuthorizationFailed))
         }
+        RESOURCE_GROUP if !ctx.allowed_in(&snapshot, operation, ResourceType::Group, name) => {
+            Err(ApiError::code(ResponseError::GroupAuthorizationFailed))
+        }
+        RESOURCE_GROUP if name.is_empty() => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "a group's configs need its group id",
+        )),
+        RESOURCE_GROUP => Ok(Resource::Group(name.to_string())),
         RESOURCE_TOPIC => {
             crate::config::valid_topic_name(name)
                 .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
@@ -149,6 +160,23 @@ where
         .invoke_on(ShardId(0), move |s| async move {
             s.controller()
                 .set_broker_config(&s, change, validate_only)
+                .await
+        })
+        .await?
+}
+
+/// Sends a group's config changes to the controller (shard 0).
+pub async fn change_group(
+    ctx: &Ctx,
+    group: String,
+    changes: Vec<(String, Option<String>)>,
+    validate_only: bool,
+) -> Result<(), ApiError> {
+    // Cross-shard: configs change in the controller on shard 0.
+    ctx.shard
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller()
+                .set_group_config(&s, group, changes, validate_only)
                 .await
         })
         .await?

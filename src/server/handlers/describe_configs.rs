@@ -1,5 +1,5 @@
-//! DescribeConfigs for topics, the broker and its loggers, with Kafka's sources per
-//! value.
+//! DescribeConfigs for topics, the broker, its loggers and consumer groups, with Kafka's
+//! sources per value.
 
 use std::ops::RangeInclusive;
 
@@ -46,6 +46,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 Ok(Resource::Broker {
                     cluster_default: true,
                 }) => snapshot.broker.describe_defaults(),
+                Ok(Resource::Group(group)) => crate::config::group::describe(
+                    snapshot.group_config(&group).unwrap_or(&Default::default()),
+                    &snapshot.broker,
+                ),
                 Ok(Resource::BrokerLogger) => crate::loggers::describe()
                     .into_iter()
                     .map(|(name, level)| ConfigEntry {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{
-    change_broker, change_topic, described, edit_list, resource, Resource,
+    change_broker, change_group, change_topic, described, edit_list, resource, Resource,
 };
 use super::{Ctx, Response};
 use crate::acl::Operation;
@@ -68,7 +68,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
-            Ok(Resource::BrokerLogger) => logger_changes(&ops)
+            Ok(Resource::Group(group)) => match set_or_delete(&ops, "GROUP") {
+                Ok(changes) => change_group(&ctx, group, changes, request.validate_only).await,
+                Err(error) => Err(error),
+            },
+            Ok(Resource::BrokerLogger) => set_or_delete(&ops, "BROKER_LOGGER")
                 .and_then(|changes| crate::loggers::alter(&changes, request.validate_only)),
             Err(error) => Err(error),
         };
@@ -86,16 +90,16 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
 }
 
-/// A broker logger's operations: SET a level, DELETE the logger's own (Kafka allows no
-/// other).
-fn logger_changes(ops: &[Op]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+/// The operations of a resource without list keys (broker loggers, groups): SET and
+/// DELETE only.
+fn set_or_delete(ops: &[Op], resource: &str) -> Result<Vec<(String, Option<String>)>, ApiError> {
     ops.iter()
-        .map(|(logger, op, value)| match *op {
-            SET => Ok((logger.clone(), Some(value.clone().unwrap_or_default()))),
-            DELETE => Ok((logger.clone(), None)),
+        .map(|(key, op, value)| match *op {
+            SET => Ok((key.clone(), Some(value.clone().unwrap_or_default()))),
+            DELETE => Ok((key.clone(), None)),
             other => Err(ApiError::new(
                 ResponseError::InvalidRequest,
-                format!("operation {other} is not allowed for the BROKER_LOGGER resource"),
+                format!("operation {other} is not allowed for the {resource} resource"),
             )),
         })
         .collect()
