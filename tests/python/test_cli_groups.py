@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from clients import CLIENT_TIMEOUT_S, _OPEN, base_conf, create_topic, produce_all, producer, unique_topic
-from conftest import shoal_bin
+from conftest import on_cores, shoal_bin
 from test_cli import fails, ok, shoal
 
 GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0, "group.min.session.timeout.ms": 1000}
@@ -371,6 +371,8 @@ def test_shoal_and_librdkafka_members_share_a_group(broker):
         m.stop()
 
 
+# A session's expiry is the group coordinator's alone: one run, with two shards.
+@on_cores(2)
 def test_a_dead_members_partitions_move_within_the_session(broker):
     t, g = unique_topic("death"), unique_topic("g")
     fill(broker, t, 3)

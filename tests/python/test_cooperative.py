@@ -98,7 +98,11 @@ PROTOCOLS = {
 
 @on_cores(2)
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
-def test_members_joining_and_leaving_converge_with_revocation_before_reassignment(broker, protocol):
+def test_members_joining_and_leaving_converge_with_revocation_before_reassignment(start_broker, protocol):
+    # KIP-848 members heartbeat every second here (Kafka's default, 5 s, only slows the
+    # test down: each change takes a few heartbeats to reconcile).
+    broker = start_broker({"group.consumer.min.heartbeat.interval.ms": 500,
+                           "group.consumer.heartbeat.interval.ms": 1000})
     topic, group = unique_topic("coop"), unique_topic("coop-g")
     create_topic(broker, topic, PARTITIONS)
     ledger = Ledger()
