@@ -313,6 +313,19 @@ def cores(request) -> int:
     return request.param
 
 
+def pytest_collection_modifyitems(config, items):
+    """A module's `SHOAL_CORES = [n, ...]` keeps only its tests' runs with those `cores`
+    values (as `on_cores` does for one test); the other runs are deselected, not run."""
+    kept, dropped = [], []
+    for item in items:
+        only = getattr(item.module, "SHOAL_CORES", None)
+        cores = getattr(item, "callspec", None) and item.callspec.params.get("cores")
+        (dropped if only and cores is not None and cores not in only else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def on_cores(n: int):
     """Runs a test with `cores=n` only, not once per SHOAL_TEST_CORES value: for a test whose
     subject does not depend on the shard count, or shows only with several shards, where a

@@ -17,6 +17,9 @@ from conftest import shoal_bin
 from test_quorum import describe_cluster, wait_for
 from test_replication import cluster_admin, full_isr, layout, log_bytes, start_cluster_with
 
+# Elections are the controller's, on shard 0: its tests run once, with two shards a broker (conftest's SHOAL_CORES).
+SHOAL_CORES = [2]
+
 PARTITIONS = 4
 
 

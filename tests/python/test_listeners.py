@@ -27,6 +27,9 @@ from test_sasl import (JAAS, SASL_AUTHENTICATE, SASL_AUTHENTICATION_FAILED, SASL
                        handshake_v1, inter_broker_login, login_conf, plain_login, sasl_settings)
 from test_tls import AUTHORIZER
 
+# Listeners are the broker's, not a shard's: its tests run once, with two shards (conftest's SHOAL_CORES).
+SHOAL_CORES = [2]
+
 
 # An internal PLAINTEXT listener and an external SASL_PLAINTEXT one, where alice logs in.
 TWO_LISTENERS = {

@@ -26,6 +26,9 @@ from clients import base_conf, consume_all, produce_all, produce_one_error, prod
 from conftest import shoal_bin
 from test_quorum import describe_cluster, scrape_value, start_quorum, wait_for
 
+# Replication is shard to shard: its tests run with two shards a broker, once (conftest's SHOAL_CORES).
+SHOAL_CORES = [2]
+
 PARTITIONS = 4
 # Rounds of kill -9 in the failover test: each run picks its victims from its seed, so CI
 # runs add up; SHOAL_FAILOVER_ROUNDS=20 (or more) for a longer walk by hand.
