@@ -53,6 +53,9 @@ pub const ROOT: &str = "root";
 pub type Apply = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 struct Loggers {
+    /// A lock, not a message: the log filter is the process's, not a shard's (tracing
+    /// has one subscriber), and it changes only on an operator's request; every shard's
+    /// DescribeConfigs reads it.
     levels: Mutex<Levels>,
     apply: Apply,
 }

@@ -10,8 +10,8 @@ use super::kraft;
 use super::listener::{parse_listeners, render_listeners};
 use super::value::{invalid, parse_bool, parse_int};
 use super::{
-    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, GROUP_SIZE_MAX,
-    PARTITIONS_MAX, SEGMENT_BYTES_MIN,
+    CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, PARTITIONS_MAX,
+    SEGMENT_BYTES_MIN,
 };
 
 type Apply = fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>;
@@ -32,11 +32,13 @@ pub(crate) fn find(name: &str) -> Option<&'static BrokerKey> {
     all().find(|k| k.name == name)
 }
 
-/// Every broker key, in describe order: this table's, the limits on clients
-/// (`limit_keys`), how clients and brokers log in (`login_keys`), then the kept `ssl.*` and `sasl.oauthbearer.*` keys.
+/// Every broker key, in describe order: this table's, the group coordinator's
+/// (`group_keys`), the limits on clients (`limit_keys`), how clients and brokers log in
+/// (`login_keys`), then the kept `ssl.*` and `sasl.oauthbearer.*` keys.
 pub(crate) fn all() -> impl Iterator<Item = &'static BrokerKey> {
     BROKER_KEYS
         .iter()
+        .chain(super::group_keys::GROUP_KEYS)
         .chain(super::limit_keys::LIMIT_KEYS)
         .chain(super::login_keys::LOGIN_KEYS)
         .chain(super::kept::KEPT_KEYS)
@@ -536,67 +538,6 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.max_broker_partitions.to_string()),
-    },
-    BrokerKey {
-        name: "group.initial.rebalance.delay.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            // Kafka declares it an INT; the field is i64 like every other duration.
-            c.group_initial_rebalance_delay_ms = parse_int(k, v, 0, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_initial_rebalance_delay_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.min.session.timeout.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_min_session_timeout_ms = parse_int(k, v, 0, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_min_session_timeout_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.max.session.timeout.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_max_session_timeout_ms = parse_int(k, v, 0, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_max_session_timeout_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.max.size",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_max_size = parse_int(k, v, 1, GROUP_SIZE_MAX)?;
-            Ok(())
-        },
-        render: |c| Some(c.group_max_size.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.session.timeout.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_session_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_session_timeout_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.heartbeat.interval.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_heartbeat_interval_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_heartbeat_interval_ms.to_string()),
     },
     BrokerKey {
         name: "offsets.retention.minutes",

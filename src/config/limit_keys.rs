@@ -1,10 +1,8 @@
 //! The broker keys that limit what clients and replicas take: connections (Kafka's
 //! `max.connections*`, and shoal's `max.failed.authentication.rate.per.ip`), the
 //! windows client quotas are measured over (`quota.window.*`,
-//! `controller.quota.window.*`), replication throttles (`*.replication.throttled.rate`,
-//! `replication.quota.window.*`), and the bounds of a consumer group's own session
-//! timeout and heartbeat interval (`group.consumer.{min,max}.*`). Rows as
-//! `broker_keys`' table.
+//! `controller.quota.window.*`), and replication throttles (`*.replication.throttled.rate`,
+//! `replication.quota.window.*`). Rows as `broker_keys`' table.
 
 use super::broker_keys::BrokerKey;
 use super::broker_values::parse_ip_overrides;
@@ -140,46 +138,6 @@ pub(crate) static LIMIT_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| Some(c.replication_quota_window_size_seconds.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.min.session.timeout.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_min_session_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_min_session_timeout_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.max.session.timeout.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_max_session_timeout_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_max_session_timeout_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.min.heartbeat.interval.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_min_heartbeat_interval_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_min_heartbeat_interval_ms.to_string()),
-    },
-    BrokerKey {
-        name: "group.consumer.max.heartbeat.interval.ms",
-        kind: ConfigType::Int,
-        dynamic: false,
-        apply: |c, k, v| {
-            c.group_consumer_max_heartbeat_interval_ms = parse_int(k, v, 1, i32::MAX)?.into();
-            Ok(())
-        },
-        render: |c| Some(c.group_consumer_max_heartbeat_interval_ms.to_string()),
     },
     BrokerKey {
         name: "max.connections.per.ip.overrides",

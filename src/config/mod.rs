@@ -20,6 +20,7 @@ mod broker;
 mod broker_keys;
 mod broker_values;
 pub mod group;
+mod group_keys;
 mod kafka_keys;
 mod kept;
 mod kraft;

@@ -24,6 +24,10 @@ pub enum Side {
     Follower,
 }
 
+// A lock, not a message: Kafka's rate is the broker's, and the replicas it bounds are
+// spread over every shard, so one measure is read and written by all of them (a rate cut
+// into per-shard shares would starve a shard that carries the whole move). It is taken
+// only for a listed replica, for a few arithmetic steps, never across an await.
 static LEADER: Mutex<Option<Sampled>> = Mutex::new(None);
 static FOLLOWER: Mutex<Option<Sampled>> = Mutex::new(None);
 
