@@ -45,13 +45,7 @@ pub fn is_security_key(key: &str) -> bool {
 /// errors.
 pub fn security(properties: &[(String, String)], source: &str) -> Result<Security> {
     // The last value given for `key`, trimmed; `Some("")` when given empty.
-    let raw = |key: &str| {
-        properties
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim().to_string())
-    };
+    let raw = |key: &str| super::properties::last(properties, key).map(str::to_string);
     // Java's empty value and librdkafka's `none` check no host; `https` (the default) does.
     let check_host = match raw("ssl.endpoint.identification.algorithm") {
         None => true,

@@ -107,11 +107,7 @@ impl ConnectArgs {
             None => "the client properties".to_string(),
         };
         let security = command_config::security(properties, &source)?;
-        let client_id = properties
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "client.id")
-            .map_or(client_id, |(_, v)| v.as_str());
+        let client_id = properties::last(properties, "client.id").unwrap_or(client_id);
         Ok(Options {
             client_id: client_id.to_string(),
             timeout: self.timeout(),
