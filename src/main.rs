@@ -38,6 +38,9 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Prepare a controller of a quorum whose voters can change (Kafka's
+    /// kafka-storage.sh format).
+    Format(cli::format::FormatArgs),
     /// Create, list, describe, alter or delete topics (Kafka's kafka-topics.sh).
     Topics(cli::topics::TopicsArgs),
     /// Send stdin's lines as records (Kafka's kafka-console-producer.sh).
@@ -65,7 +68,8 @@ enum Command {
     LeaderElection(cli::leader_election::LeaderElectionArgs),
     /// Move partitions to other brokers (Kafka's kafka-reassign-partitions.sh).
     Reassign(cli::reassign::ReassignArgs),
-    /// Describe the metadata quorum (Kafka's kafka-metadata-quorum.sh).
+    /// Describe the metadata quorum, add or remove its voters (Kafka's
+    /// kafka-metadata-quorum.sh).
     MetadataQuorum(cli::metadata_quorum::MetadataQuorumArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Format(args) => cli::finish(cli::format::run(args)),
         Command::Topics(args) => cli::finish(cli::topics::run(args)),
         Command::Produce(args) => cli::finish(cli::produce::run(args)),
         Command::Consume(args) => cli::finish(cli::consume::run(args)),

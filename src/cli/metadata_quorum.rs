@@ -1,12 +1,14 @@
 //! `shoal metadata-quorum`: Kafka's kafka-metadata-quorum.sh — the metadata quorum's
 //! leader, epoch and high watermark (`describe --status`) and each voter's progress
-//! (`describe --replication`), in the layout of Kafka's tool.
+//! (`describe --replication`), in the layout of Kafka's tool; and a dynamic quorum's
+//! voters changed (`add-controller`, `remove-controller`, KIP-853).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
+use super::topics::topic_id_string;
 use super::ConnectArgs;
-use crate::client::admin::{describe_quorum, QuorumDescription};
+use crate::client::admin::{change_raft_voter, describe_quorum, QuorumDescription};
 
 #[derive(Args, Debug)]
 pub struct MetadataQuorumArgs {
@@ -20,6 +22,21 @@ pub struct MetadataQuorumArgs {
 pub enum Action {
     /// Describe the metadata quorum.
     Describe(DescribeArgs),
+    /// Make the controller whose server properties --command-config names a voter
+    /// (it must be running, following the quorum as an observer).
+    AddController,
+    /// Make a voter an observer.
+    RemoveController(RemoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RemoveArgs {
+    /// The voter's node id.
+    #[arg(long)]
+    pub controller_id: i32,
+    /// The voter's metadata directory id (as DescribeQuorum and add-controller print it).
+    #[arg(long)]
+    pub controller_directory_id: String,
 }
 
 #[derive(Args, Debug)]
@@ -36,7 +53,11 @@ pub struct DescribeArgs {
 }
 
 pub fn run(args: MetadataQuorumArgs) -> Result<()> {
-    let Action::Describe(describe) = args.action;
+    let describe = match args.action {
+        Action::Describe(describe) => describe,
+        Action::AddController => return add_controller(&args.connect),
+        Action::RemoveController(remove) => return remove_controller(&args.connect, &remove),
+    };
     if describe.status == describe.replication {
         bail!("describe takes one of --status or --replication");
     }
@@ -52,6 +73,77 @@ pub fn run(args: MetadataQuorumArgs) -> Result<()> {
         describe.human_readable,
         now,
     ))?)
+}
+
+/// Kafka's add-controller: the controller's node id, controller listener and metadata
+/// directory id come from its own server properties (`--command-config`), as Kafka's
+/// tool reads them, so it runs where the controller does.
+fn add_controller(connect: &ConnectArgs) -> Result<()> {
+    let Some(path) = &connect.command_config else {
+        bail!("add-controller needs --command-config: the new controller's server properties");
+    };
+    let (config, _) = crate::config::BrokerConfig::load(Some(path), &[], &[])
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let Some(endpoint) = config.controller_endpoint() else {
+        bail!(
+            "{}: not a controller (process.roles has no controller, or no controller listener)",
+            path.display()
+        );
+    };
+    let log_dir = config.log_dirs.first().cloned().unwrap_or_default();
+    let dir = log_dir.join(crate::quorum::disk::DIR);
+    let file = dir.join(crate::quorum::member::DIRECTORY_ID_FILE);
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "reading {}: start the controller (or `shoal format` it) first",
+            file.display()
+        )
+    })?;
+    let directory_id = uuid::Uuid::parse_str(text.trim())
+        .with_context(|| format!("{} holds no directory id", file.display()))?;
+    let mut cluster = connect.connect()?;
+    let (name, host, port) = (&endpoint.name, &endpoint.host, endpoint.port);
+    change_raft_voter(
+        cluster.any(),
+        true,
+        config.node_id,
+        directory_id,
+        Some((name.as_str(), host.as_str(), port)),
+    )?;
+    let endpoint = format!("{name}://{}", crate::config::join_host_port(host, port));
+    Ok(super::say(format!(
+        "Added controller {} with directory id {} and endpoints: {endpoint}",
+        config.node_id,
+        topic_id_string(directory_id)
+    ))?)
+}
+
+fn remove_controller(connect: &ConnectArgs, remove: &RemoveArgs) -> Result<()> {
+    let directory_id = parse_directory_id(&remove.controller_directory_id)?;
+    let mut cluster = connect.connect()?;
+    change_raft_voter(
+        cluster.any(),
+        false,
+        remove.controller_id,
+        directory_id,
+        None,
+    )?;
+    Ok(super::say(format!(
+        "Removed KRaft controller {} with directory id {}",
+        remove.controller_id,
+        topic_id_string(directory_id)
+    ))?)
+}
+
+/// A directory id as Kafka prints it (URL-safe base64 of its 16 bytes), or as a UUID.
+fn parse_directory_id(text: &str) -> Result<uuid::Uuid> {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim());
+    if let Some(bytes) = decoded.ok().and_then(|b| <[u8; 16]>::try_from(b).ok()) {
+        return Ok(uuid::Uuid::from_bytes(bytes));
+    }
+    uuid::Uuid::parse_str(text.trim())
+        .with_context(|| format!("--controller-directory-id {text}: not a directory id"))
 }
 
 fn now_ms() -> i64 {

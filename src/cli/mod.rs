@@ -15,6 +15,7 @@ pub mod consume;
 pub mod consume_group;
 pub mod delete_records;
 pub mod dump_log;
+pub mod format;
 pub mod get_offsets;
 pub mod groups;
 pub mod groups_reset;

@@ -450,6 +450,54 @@ pub struct QuorumDescription {
     pub observers: Vec<(i32, i64, i64, i64)>,
 }
 
+/// AddRaftVoter (`add`) or RemoveRaftVoter: makes a controller of a dynamic quorum a
+/// voter, at its controller listener `endpoint` (`(name, host, port)`), or an observer.
+pub fn change_raft_voter(
+    broker: &mut Broker,
+    add: bool,
+    node: i32,
+    directory_id: uuid::Uuid,
+    endpoint: Option<(&str, &str, u16)>,
+) -> Result<()> {
+    use kafka_protocol::messages::add_raft_voter_request::Listener;
+    use kafka_protocol::messages::{AddRaftVoterRequest, RemoveRaftVoterRequest};
+    let what = |address: &str| {
+        let verb = if add { "add" } else { "remove" };
+        format!("cannot {verb} controller {node} as a voter at {address}")
+    };
+    let (code, message) = match add {
+        true => {
+            let listeners = endpoint
+                .map(|(name, host, port)| {
+                    Listener::default()
+                        .with_name(str_bytes(name))
+                        .with_host(str_bytes(host))
+                        .with_port(port)
+                })
+                .into_iter()
+                .collect();
+            let request = AddRaftVoterRequest::default()
+                .with_timeout_ms(30_000)
+                .with_voter_id(node)
+                .with_voter_directory_id(directory_id)
+                .with_listeners(listeners);
+            let version = broker.version::<AddRaftVoterRequest>()?;
+            let response = broker.call(version, &request)?;
+            (response.error_code, response.error_message)
+        }
+        false => {
+            let request = RemoveRaftVoterRequest::default()
+                .with_voter_id(node)
+                .with_voter_directory_id(directory_id);
+            let version = broker.version::<RemoveRaftVoterRequest>()?;
+            let response = broker.call(version, &request)?;
+            (response.error_code, response.error_message)
+        }
+    };
+    let address = broker.address().to_string();
+    Error::check(code, message.as_deref(), || what(&address))
+}
+
 /// DescribeQuorum of the metadata log (`__cluster_metadata-0`).
 pub fn describe_quorum(broker: &mut Broker) -> Result<QuorumDescription> {
     use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};

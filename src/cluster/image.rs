@@ -60,6 +60,15 @@ pub enum MetadataRecord {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         listeners: Vec<Endpoint>,
     },
+    /// A controller of a dynamic quorum (KIP-853) says where its peers reach it: its
+    /// metadata directory's id and its controller listener (Kafka's
+    /// `RegisterControllerRecord`). A registered controller that is no voter follows
+    /// the log as an observer until AddRaftVoter makes it one.
+    RegisterController {
+        node: i32,
+        directory_id: Uuid,
+        endpoint: Endpoint,
+    },
     FenceBroker {
         broker: i32,
         epoch: u64,
@@ -315,6 +324,16 @@ pub struct MetadataImage {
     /// Consumer groups' own configs, by group.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_configs: BTreeMap<String, GroupConfig>,
+    /// A dynamic quorum's controllers, by node.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub controllers: BTreeMap<i32, ControllerRegistration>,
+}
+
+/// Where a dynamic quorum's controller is reached, and its metadata directory's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerRegistration {
+    pub directory_id: Uuid,
+    pub endpoint: Endpoint,
 }
 
 /// A record that does not fit the image. Every node applies the same records in the same
@@ -381,6 +400,19 @@ impl MetadataImage {
                         listeners: listeners.clone(),
                         fenced: true,
                         shutting_down: false,
+                    },
+                );
+            }
+            MetadataRecord::RegisterController {
+                node,
+                directory_id,
+                endpoint,
+            } => {
+                self.controllers.insert(
+                    *node,
+                    ControllerRegistration {
+                        directory_id: *directory_id,
+                        endpoint: endpoint.clone(),
                     },
                 );
             }

@@ -411,6 +411,11 @@ impl BrokerConfig {
         kraft::quorum_peers(self)
     }
 
+    /// Where a controller's quorum peers reach it.
+    pub fn controller_endpoint(&self) -> Option<crate::cluster::image::Endpoint> {
+        kraft::controller_endpoint(self)
+    }
+
     /// A listener-prefixed key's value, if given.
     pub(super) fn listener_setting(&self, key: &str) -> Option<&str> {
         self.listener_settings.get(key).map(String::as_str)

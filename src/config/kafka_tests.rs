@@ -172,12 +172,12 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
     refused(
         &["process.roles=broker"],
         "process.roles",
-        "unless controller.quorum.voters names the controllers",
+        "unless controller.quorum.voters or controller.quorum.bootstrap.servers names the controllers",
     );
     refused(
         &["process.roles=controller"],
         "process.roles",
-        "unless controller.quorum.voters names the controllers",
+        "unless controller.quorum.voters or controller.quorum.bootstrap.servers names the controllers",
     );
     refused(
         &[
@@ -214,11 +214,6 @@ fn layouts_shoal_cannot_run_yet_stop_with_the_key() {
         &with("controller.quorum.voters=2@localhost:9093"),
         "controller.quorum.voters",
         "node.id=1",
-    );
-    refused(
-        &with("controller.quorum.bootstrap.servers=a:9093,b:9093"),
-        "controller.quorum.bootstrap.servers",
-        "one server",
     );
     refused(&["listeners=SSL://:9093"], "ssl.keystore.location", "SSL");
     refused(
@@ -659,4 +654,71 @@ fn a_listener_s_endpoint_identification_says_whether_nodes_check_each_other_s_ho
         let settings = c.security_of("SSL").tls.clone().expect("TLS settings");
         assert_eq!(settings.check_host, check_host, "{algorithm:?}");
     }
+}
+
+#[test]
+fn bootstrap_servers_without_voters_make_a_quorum_whose_voters_the_log_names() {
+    let node = |extra: &[&'static str]| {
+        let mut args = vec![
+            "node.id=2",
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            "controller.listener.names=CONTROLLER",
+        ];
+        args.extend_from_slice(extra);
+        with_overrides(&args).unwrap()
+    };
+    // Several servers, any roles: a dynamic quorum, reached through them.
+    let joining = node(&["controller.quorum.bootstrap.servers=a:9093,b:9093"]);
+    let peers = joining.quorum_peers().expect("a quorum");
+    assert!(peers.voters.is_empty());
+    assert_eq!(peers.bootstrap, vec!["a:9093", "b:9093"]);
+    assert_eq!(
+        joining.controller_endpoint().map(|e| (e.host, e.port)),
+        Some(("127.0.0.1".to_string(), 9093))
+    );
+    let controller = node(&[
+        "process.roles=controller",
+        "listeners=CONTROLLER://:9093",
+        "controller.quorum.bootstrap.servers=a:9093",
+    ]);
+    assert!(controller.quorum_peers().is_some());
+    assert_eq!(
+        controller.controller_endpoint().map(|e| e.host),
+        Some("localhost".to_string()),
+        "a wildcard listener is reached at localhost"
+    );
+    let broker = node(&[
+        "process.roles=broker",
+        "listeners=PLAINTEXT://127.0.0.1:9092",
+        "controller.quorum.bootstrap.servers=a:9093",
+    ]);
+    let peers = broker.quorum_peers().expect("a quorum");
+    assert_eq!((peers.voter, peers.broker), (false, true));
+    assert_eq!(broker.controller_endpoint(), None);
+    // Kafka's quick-start file: a combined node whose one server is itself stays a
+    // cluster of one, until `shoal format` made it a quorum's first voter.
+    let dir = tempfile::tempdir().unwrap();
+    let log_dirs = format!("log.dirs={}", dir.path().display());
+    let args = [
+        "controller.quorum.bootstrap.servers=127.0.0.1:9093",
+        log_dirs.as_str(),
+    ];
+    let with_args = |args: &[&str]| {
+        let mut all = vec![
+            "node.id=2",
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            "controller.listener.names=CONTROLLER",
+        ];
+        all.extend_from_slice(args);
+        with_overrides(&all).unwrap()
+    };
+    assert_eq!(with_args(&args).quorum_peers(), None);
+    std::fs::create_dir(dir.path().join(crate::quorum::disk::DIR)).unwrap();
+    assert!(with_args(&args).quorum_peers().is_some());
+    // With voters, the bootstrap servers are not used.
+    let fixed = node(&[
+        "controller.quorum.voters=1@a:9093,2@127.0.0.1:9093",
+        "controller.quorum.bootstrap.servers=a:9093",
+    ]);
+    assert!(fixed.quorum_peers().unwrap().bootstrap.is_empty());
 }

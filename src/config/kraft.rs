@@ -13,7 +13,10 @@
 //! not opened, as nobody else dials them. Otherwise the node takes part in a metadata
 //! quorum (`quorum_peers`): a controller is one of the voters and has exactly one
 //! controller listener, where its peers reach it; a broker-only node is none of them
-//! and follows the quorum's log from them.
+//! and follows the quorum's log from them. Without `controller.quorum.voters`, the
+//! bootstrap servers make a quorum whose voters are the log's (KIP-853), except for
+//! Kafka's quick-start file (a combined node whose one server is itself, not formatted),
+//! which stays a cluster of one.
 
 use super::broker::BrokerConfig;
 use super::listener::{join_host_port, parse_host_port, render_listeners};
@@ -215,11 +218,15 @@ pub(crate) fn parse_servers(key: &str, value: &str) -> Result<Vec<String>, Confi
 pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
     let k = &c.kraft;
     let roles = k.process_roles.join(",");
-    if k.process_roles.len() != ROLES.len() && k.quorum_voters.is_empty() {
+    if k.process_roles.len() != ROLES.len()
+        && k.quorum_voters.is_empty()
+        && k.quorum_bootstrap_servers.is_empty()
+    {
         return Err(invalid(
             "process.roles",
             &roles,
-            "broker,controller, unless controller.quorum.voters names the controllers",
+            "broker,controller, unless controller.quorum.voters or \
+             controller.quorum.bootstrap.servers names the controllers",
         ));
     }
     // The map's protocols are Kafka's four, each of which every listener serves.
@@ -294,11 +301,12 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
                 ),
             ));
         }
-        return check_bootstrap(k);
+        return Ok(());
     }
     let split = k.process_roles.len() != ROLES.len();
     match k.quorum_voters.as_slice() {
-        [] => {}
+        [] if k.quorum_bootstrap_servers.is_empty() => {}
+        [] => check_one_controller_listener(c)?,
         [voter] if voter.id == c.node_id && !split => {}
         [voter] if !split => {
             return Err(invalid(
@@ -321,32 +329,45 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
                     ),
                 ));
             }
-            let controllers = c
-                .listeners
-                .iter()
-                .filter(|l| k.is_controller_listener(&l.name))
-                .count();
-            if controllers != 1 {
-                return Err(invalid(
-                    "controller.listener.names",
-                    &controller_names,
-                    "exactly one controller listener in listeners: the quorum's peers reach this node there",
-                ));
-            }
+            check_one_controller_listener(c)?;
         }
     }
-    check_bootstrap(k)
+    Ok(())
 }
 
-fn check_bootstrap(k: &Kraft) -> Result<(), ConfigError> {
-    if k.quorum_bootstrap_servers.len() > 1 {
+/// A controller of a quorum of several has exactly one controller listener: its peers
+/// reach it there.
+fn check_one_controller_listener(c: &BrokerConfig) -> Result<(), ConfigError> {
+    let k = &c.kraft;
+    let controllers = c
+        .listeners
+        .iter()
+        .filter(|l| k.is_controller_listener(&l.name))
+        .count();
+    if controllers != 1 {
         return Err(invalid(
-            "controller.quorum.bootstrap.servers",
-            &k.quorum_bootstrap_servers.join(","),
-            "one server, this node: a quorum of several needs controller.quorum.voters (shoal has no dynamic voters)",
+            "controller.listener.names",
+            &k.controller_listener_names.join(","),
+            "exactly one controller listener in listeners: the quorum's peers reach this node there",
         ));
     }
     Ok(())
+}
+
+/// Whether the quorum's files under `log_dir` exist: the node was formatted
+/// (`shoal format`), or has run as a member of a quorum.
+pub(crate) fn quorum_formatted(log_dir: &std::path::Path) -> bool {
+    log_dir.join(crate::quorum::disk::DIR).is_dir()
+}
+
+/// Whether `server` (`host:port`) is this controller's own controller listener.
+fn names_listener(server: &str, listener: &super::listener::Listener) -> bool {
+    let Some((host, port)) = server.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_matches(|c| c == '[' || c == ']');
+    let wildcard = matches!(listener.host.as_str(), "" | "0.0.0.0" | "::");
+    port.parse::<u16>() == Ok(listener.port) && (wildcard || listener.host == host)
 }
 
 /// The metadata quorum this node takes part in, when it is not a cluster of one: where
@@ -356,18 +377,69 @@ fn check_bootstrap(k: &Kraft) -> Result<(), ConfigError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumPeers {
     pub listen: String,
+    /// `controller.quorum.voters`; empty when the voters are the log's (KIP-853's
+    /// dynamic quorum, found through `bootstrap`).
     pub voters: Vec<Voter>,
+    /// `controller.quorum.bootstrap.servers`, where a node of a dynamic quorum asks
+    /// to be taken in before it knows the voters.
+    pub bootstrap: Vec<String>,
     /// This node votes (`process.roles` has `controller`).
     pub voter: bool,
     /// This node registers as a broker (`process.roles` has `broker`).
     pub broker: bool,
 }
 
+/// Where a controller's peers reach it: its controller listener's
+/// `advertised.listeners` entry, else the listener, a wildcard host read as `localhost`.
+pub(crate) fn controller_endpoint(c: &BrokerConfig) -> Option<crate::cluster::image::Endpoint> {
+    let k = &c.kraft;
+    if !k.is_controller() {
+        return None;
+    }
+    let listener = c
+        .listeners
+        .iter()
+        .find(|l| k.is_controller_listener(&l.name))?;
+    let advertised = c
+        .advertised_listeners
+        .iter()
+        .flatten()
+        .find(|l| l.name == listener.name)
+        .unwrap_or(listener);
+    let host = match advertised.host.as_str() {
+        "" | "0.0.0.0" | "::" => "localhost".to_string(),
+        host => host.to_string(),
+    };
+    Some(crate::cluster::image::Endpoint {
+        name: listener.name.clone(),
+        host,
+        port: advertised.port,
+    })
+}
+
 /// The quorum of a config that passed `check`; `None` for a cluster of one.
 pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
     let k = &c.kraft;
     let combined = k.is_broker() && k.is_controller();
-    if k.quorum_voters.is_empty() || (k.quorum_voters.len() < 2 && combined) {
+    if k.quorum_voters.is_empty() {
+        // Kafka's quick-start file: a combined node whose one bootstrap server is its
+        // own controller listener is a cluster of one, unless `shoal format` made it
+        // the first voter of a quorum that can grow.
+        let alone = match k.quorum_bootstrap_servers.as_slice() {
+            [] => true,
+            [server] => {
+                combined
+                    && c.listeners
+                        .iter()
+                        .any(|l| k.is_controller_listener(&l.name) && names_listener(server, l))
+                    && !c.log_dirs.first().is_some_and(|d| quorum_formatted(d))
+            }
+            _ => false,
+        };
+        if alone {
+            return None;
+        }
+    } else if k.quorum_voters.len() < 2 && combined {
         return None;
     }
     let listen = match k.is_controller() {
@@ -386,9 +458,14 @@ pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
             .bind_address()
         }
     };
+    let bootstrap = match k.quorum_voters.is_empty() {
+        true => k.quorum_bootstrap_servers.clone(),
+        false => Vec::new(),
+    };
     Some(QuorumPeers {
         listen,
         voters: k.quorum_voters.clone(),
+        bootstrap,
         voter: k.is_controller(),
         broker: k.is_broker(),
     })
@@ -408,10 +485,16 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
             true => format!("listens for them on {}", peers.listen),
             false => "listens for the leader on a port of the kernel's choice".to_string(),
         };
+        let quorum = match peers.voters.len() {
+            0 => format!(
+                "a metadata quorum whose voters its log names (found through {})",
+                peers.bootstrap.join(",")
+            ),
+            n => format!("a metadata quorum of {n} voters"),
+        };
         return vec![format!(
-            "this node is {role}, in a metadata quorum of {} voters, and {listens}; \
+            "this node is {role}, in {quorum}, and {listens}; \
              topics live in the quorum, and their replicas are placed over the brokers",
-            peers.voters.len(),
         )];
     }
     let mut notices: Vec<String> = c

@@ -204,6 +204,8 @@ fn quorum(state: &'static str) -> QuorumStatus {
                 last_caught_up_ms: -1,
             },
         ],
+        observers: Vec::new(),
+        controllers: Vec::new(),
     }
 }
 

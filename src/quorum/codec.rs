@@ -63,6 +63,28 @@ pub fn encode_message(m: &Message) -> Vec<u8> {
     w
 }
 
+/// The first message on a connection a member dials: who it is and where it listens,
+/// so that a member that does not know the dialler's address yet (a dynamic quorum's
+/// new member, to which the leader sends the log before it has the image that says
+/// where the leader is) can answer it. It is a message type Raft keeps to itself
+/// (`MsgUnreachable`), so it is never stepped, with the address as its context.
+pub fn hello(from: u64, address: &str) -> Message {
+    Message {
+        msg_type: MessageType::MsgUnreachable,
+        from,
+        context: address.as_bytes().to_vec().into(),
+        ..Default::default()
+    }
+}
+
+/// The dialler's address, if `m` is a hello.
+pub fn as_hello(m: &Message) -> Option<&str> {
+    match m.msg_type {
+        MessageType::MsgUnreachable => std::str::from_utf8(&m.context).ok(),
+        _ => None,
+    }
+}
+
 pub fn decode_message(bytes: &[u8]) -> Result<Message, CodecError> {
     let mut r = Reader::new(bytes);
     let version = r.u8("version")?;

@@ -243,6 +243,48 @@ mod tests {
     }
 
     #[test]
+    fn the_voters_read_back_are_those_the_committed_changes_left() {
+        use raft::Storage;
+        let first = QuorumLog::first_voter(1).unwrap();
+        let state = encode_state(first.hard_state());
+        let entries = encode_entries(first.entries_ref());
+        // No voters from the config: the log names them.
+        let (read, _) = load(&[], Some(&state), None, Some(&entries)).unwrap();
+        assert_eq!(read.initial_state().unwrap().conf_state.voters, vec![1]);
+        // A change past the commit is not applied yet.
+        let mut uncommitted = read.clone();
+        let mut second = first.entries_ref()[0].clone();
+        second.index = 2;
+        second.data = {
+            let mut change = crate::quorum::store::conf_change(&first.entries_ref()[0]).unwrap();
+            change.mut_changes()[0].node_id = 2;
+            protobuf::Message::write_to_bytes(&change).unwrap().into()
+        };
+        uncommitted.append(&[second.clone()]).unwrap();
+        let (read, _) = load(
+            &[],
+            Some(&state),
+            None,
+            Some(&encode_entries(uncommitted.entries_ref())),
+        )
+        .unwrap();
+        assert_eq!(read.initial_state().unwrap().conf_state.voters, vec![1]);
+        let committed = encode_state(&HardState {
+            term: 1,
+            commit: 2,
+            ..Default::default()
+        });
+        let (read, _) = load(
+            &[],
+            Some(&committed),
+            None,
+            Some(&encode_entries(uncommitted.entries_ref())),
+        )
+        .unwrap();
+        assert_eq!(read.initial_state().unwrap().conf_state.voters, vec![1, 2]);
+    }
+
+    #[test]
     fn a_state_or_snapshot_file_that_does_not_check_is_named() {
         let mut state = encode_state(&HardState {
             term: 4,

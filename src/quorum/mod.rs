@@ -1,5 +1,6 @@
 //! The metadata quorum: the controller's log of metadata records, replicated among the
-//! voters (`controller.quorum.voters`) with Raft. The consensus is TiKV's `raft` crate,
+//! voters (`controller.quorum.voters`, or those the log's configuration changes name:
+//! KIP-853's dynamic quorum) with Raft. The consensus is TiKV's `raft` crate,
 //! a state machine without I/O or threads of its own: a member feeds it ticks, peers'
 //! messages and proposals, and gets back what to write, what to send and what was
 //! committed (`Output`). So the shard that drives it never blocks on it, and the tests
@@ -30,6 +31,14 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 
 pub use self::store::{LogError, QuorumLog};
 
+/// A change of the voters (AddRaftVoter, RemoveRaftVoter): one voter at a time, so
+/// every two majorities of the old and the new voters meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoterChange {
+    Add(u64),
+    Remove(u64),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumConfig {
     /// This member's id (`node.id`); never 0, which Raft reserves.
@@ -52,6 +61,9 @@ pub struct Committed {
     pub data: Bytes,
     /// What the proposer attached to find its proposal again (`propose_anywhere`).
     pub context: Bytes,
+    /// A configuration change (`data` is empty): the voters after it, applied to Raft
+    /// already.
+    pub voters: Option<Vec<u64>>,
 }
 
 /// What a member must do after feeding Raft, in this order: make `persist` durable,
@@ -85,6 +97,8 @@ impl Persist {
 pub enum QuorumError {
     #[error("not the quorum's leader (the leader is {leader:?})")]
     NotLeader { leader: Option<u64> },
+    #[error("a change of the voters is not committed yet")]
+    Pending,
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error(transparent)]
@@ -211,8 +225,35 @@ impl Quorum {
             .collect()
     }
 
+    /// Each learner's last index as far as this member knows (a leader knows them).
+    pub fn learner_progress(&self) -> Vec<(u64, Option<u64>)> {
+        let raft = &self.node.raft;
+        let mut learners: Vec<u64> = raft.prs().conf().learners().iter().copied().collect();
+        learners.sort_unstable();
+        learners
+            .into_iter()
+            .map(|id| {
+                let known = match id == raft.id {
+                    true => Some(self.last_index()),
+                    false => self.matched(id),
+                };
+                (id, known)
+            })
+            .collect()
+    }
+
     pub fn tick(&mut self) {
         self.node.tick();
+        // A leader a change removed handed the lead over (`push_committed`); raft-rs
+        // gives a transfer up after an election timeout (the voter it chose may have
+        // dropped its word, no longer counting this one a member), and would go on
+        // leading. It steps down instead, and the voters elect one of them.
+        let raft = &mut self.node.raft;
+        let removed = !raft.prs().conf().voters().contains(raft.id);
+        if raft.state == StateRole::Leader && removed && raft.lead_transferee.is_none() {
+            let term = raft.term;
+            raft.become_follower(term, raft::INVALID_ID);
+        }
         self.pin_election_timeout();
         for (_, ticks) in &mut self.snapshots_out {
             *ticks = ticks.saturating_sub(1);
@@ -249,8 +290,21 @@ impl Quorum {
         let conf = self.node.raft.prs().conf();
         let known = conf.voters().contains(message.from) || conf.learners().contains(&message.from);
         let proposal = message.msg_type == MessageType::MsgPropose;
-        if message.to != self.id()
-            || !(known || proposal)
+        // A member that is no voter (a dynamic quorum's new member) takes the log from
+        // whoever leads before it knows the voters.
+        let observer = !conf.voters().contains(self.id());
+        // A configuration change is proposed by a member only, and small: Raft decodes
+        // it with protobuf, whose decoder recurses as deep as the bytes nest.
+        let fair = |e: &Entry| match e.entry_type {
+            EntryType::EntryNormal => true,
+            EntryType::EntryConfChangeV2 => known && e.data.len() <= store::CONF_CHANGE_MAX,
+            EntryType::EntryConfChange => false,
+        };
+        // A proposal may be addressed to a voter the proposer knows by its address only
+        // (`propose_to`).
+        if (message.to != self.id() && !proposal)
+            || !(known || proposal || observer)
+            || (proposal && !message.entries.iter().all(fair))
             || raft::raw_node::is_local_msg(message.msg_type)
         {
             return Ok(());
@@ -304,6 +358,47 @@ impl Quorum {
         }
     }
 
+    /// Proposes a change of the voters, from any member (a follower forwards it to the
+    /// leader, as `propose_anywhere`); it takes effect once committed, when `poll`
+    /// applies it. `context` comes back with the committed change. `NotLeader` when no
+    /// leader is known; `Pending` when the leader has a change not applied yet.
+    pub fn propose_voter_change(
+        &mut self,
+        context: Vec<u8>,
+        change: VoterChange,
+    ) -> Result<(), QuorumError> {
+        if self.leader().is_none() {
+            return Err(QuorumError::NotLeader { leader: None });
+        }
+        if self.is_leader() && self.node.raft.has_pending_conf() {
+            return Err(QuorumError::Pending);
+        }
+        let (change_type, node_id) = match change {
+            VoterChange::Add(id) => (ConfChangeType::AddNode, id),
+            VoterChange::Remove(id) => (ConfChangeType::RemoveNode, id),
+        };
+        let change = ConfChangeV2 {
+            changes: vec![ConfChangeSingle {
+                change_type,
+                node_id,
+                ..Default::default()
+            }]
+            .into(),
+            ..Default::default()
+        };
+        match self.node.propose_conf_change(context, change) {
+            Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
+                leader: self.leader(),
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    /// The voters, as this member has applied the configuration.
+    pub fn voters(&self) -> BTreeSet<u64> {
+        self.node.raft.prs().conf().voters().ids().iter().collect()
+    }
+
     /// A proposal for voter `to` to take: it appends it if it leads, or forwards it to
     /// the leader it knows. How a member that knows no leader yet (a broker-only node
     /// before it is a learner) proposes; the caller sends it.
@@ -338,14 +433,17 @@ impl Quorum {
                 ..Default::default()
             })
             .collect();
-        if changes.is_empty() {
-            return Ok(());
+        // One at a time: several changes in one would enter a joint configuration
+        // (Raft's way to change several voters at once), in which a dynamic quorum's
+        // change of one voter could not then be applied.
+        for single in changes {
+            let change = ConfChangeV2 {
+                changes: vec![single].into(),
+                ..Default::default()
+            };
+            let conf = self.node.apply_conf_change(&change)?;
+            self.node.mut_store().set_conf_state(conf);
         }
-        let change = ConfChangeV2 {
-            changes: changes.into(),
-            ..Default::default()
-        };
-        self.node.apply_conf_change(&change)?;
         Ok(())
     }
 
@@ -399,7 +497,8 @@ impl Quorum {
             self.node.mut_store().apply_snapshot(snapshot.clone());
             out.persist.snapshot = Some(snapshot);
         }
-        push_committed(&mut out.committed, ready.take_committed_entries());
+        let committed = ready.take_committed_entries();
+        self.push_committed(&mut out.committed, committed)?;
         let entries = ready.take_entries();
         self.node.mut_store().append(&entries)?;
         out.persist.entries = entries;
@@ -414,7 +513,8 @@ impl Quorum {
             out.persist.hard_state = Some(self.node.store().hard_state().clone());
         }
         out.messages.extend(light.take_messages());
-        push_committed(&mut out.committed, light.take_committed_entries());
+        let committed = light.take_committed_entries();
+        self.push_committed(&mut out.committed, committed)?;
         self.node.advance_apply();
         let wait = SNAPSHOT_WAIT_ELECTIONS * self.election_ticks;
         for m in out
@@ -453,24 +553,40 @@ impl Quorum {
             raft.set_randomized_election_timeout(timeout);
         }
     }
-}
 
-fn is_empty(snapshot: &Snapshot) -> bool {
-    snapshot.get_metadata().index == 0
-}
-
-/// Committed entries the member applies: the records, not a new leader's empty entry
-/// (nor configuration changes, which this quorum never proposes).
-fn push_committed(out: &mut Vec<Committed>, entries: Vec<Entry>) {
-    out.extend(
-        entries
-            .into_iter()
-            .filter(|e| e.entry_type == EntryType::EntryNormal && !e.data.is_empty())
-            .map(|e| Committed {
+    /// Committed entries the member applies: the records (not a new leader's empty
+    /// entry), and the changes of the voters, applied to Raft here as they commit. A
+    /// leader a change removed hands the lead to a voter.
+    fn push_committed(
+        &mut self,
+        out: &mut Vec<Committed>,
+        entries: Vec<Entry>,
+    ) -> Result<(), QuorumError> {
+        for e in entries {
+            let voters = match store::conf_change(&e) {
+                Some(change) => {
+                    let conf = self.node.apply_conf_change(&change)?;
+                    self.node.mut_store().set_conf_state(conf.clone());
+                    if self.is_leader() && !conf.voters.contains(&self.id()) {
+                        self.hand_over();
+                    }
+                    Some(conf.voters)
+                }
+                None if e.entry_type == EntryType::EntryNormal && !e.data.is_empty() => None,
+                None => continue,
+            };
+            out.push(Committed {
                 index: e.index,
                 term: e.term,
                 data: e.data,
                 context: e.context,
-            }),
-    );
+                voters,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn is_empty(snapshot: &Snapshot) -> bool {
+    snapshot.get_metadata().index == 0
 }

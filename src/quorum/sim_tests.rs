@@ -12,7 +12,7 @@ use bytes::Bytes;
 use raft::eraftpb::Message;
 
 use super::{codec, disk};
-use super::{Output, Persist, Quorum, QuorumConfig, QuorumLog};
+use super::{Output, Persist, Quorum, QuorumConfig, QuorumError, QuorumLog, VoterChange};
 
 struct Member {
     id: u64,
@@ -500,21 +500,27 @@ fn a_member_whose_files_were_lost_catches_up_without_panicking() {
     assert_eq!(sim.members[lost].image, sim.committed);
 }
 
-/// Delivers every message the nodes send, in order, until none is left; returns what
-/// each node committed meanwhile.
+/// Delivers every message the nodes send, in order, until none is left; returns the
+/// records (not the changes of voters) each node committed meanwhile.
 fn exchange(nodes: &mut [Quorum]) -> Vec<Vec<Bytes>> {
+    exchange_where(nodes, |_| true)
+}
+
+/// `exchange`, losing the messages `keep` refuses.
+fn exchange_where(nodes: &mut [Quorum], keep: fn(&Message) -> bool) -> Vec<Vec<Bytes>> {
     let mut committed = vec![Vec::new(); nodes.len()];
     loop {
         let mut sent = Vec::new();
         for (i, q) in nodes.iter_mut().enumerate() {
             let out = q.poll().unwrap();
-            committed[i].extend(out.committed.into_iter().map(|c| c.data));
+            let records = out.committed.into_iter().filter(|c| c.voters.is_none());
+            committed[i].extend(records.map(|c| c.data));
             sent.extend(out.messages);
         }
         if sent.is_empty() {
             return committed;
         }
-        for message in sent {
+        for message in sent.into_iter().filter(keep) {
             if let Some(q) = nodes.iter_mut().find(|q| q.id() == message.to) {
                 q.step(message).unwrap();
             }
@@ -579,4 +585,151 @@ fn a_learner_gets_the_log_and_a_snapshot_proposes_through_a_voter_and_never_stan
         out.messages
     );
     assert_eq!(nodes[3].state_name(), "follower");
+}
+
+/// Ticks every node `n` times, delivering what they send after each tick (but what
+/// `keep` refuses).
+fn run_ticks_where(nodes: &mut [Quorum], n: usize, keep: fn(&Message) -> bool) -> Vec<Vec<Bytes>> {
+    let mut committed = vec![Vec::new(); nodes.len()];
+    for _ in 0..n {
+        for q in nodes.iter_mut() {
+            q.tick();
+        }
+        for (all, more) in committed.iter_mut().zip(exchange_where(nodes, keep)) {
+            all.extend(more);
+        }
+    }
+    committed
+}
+
+fn run_ticks(nodes: &mut [Quorum], n: usize) -> Vec<Vec<Bytes>> {
+    run_ticks_where(nodes, n, |_| true)
+}
+
+fn voters_of(q: &Quorum) -> Vec<u64> {
+    q.voters().into_iter().collect()
+}
+
+#[test]
+fn a_dynamic_quorum_grows_from_one_voter_and_its_leader_can_remove_itself() {
+    let config = |id| QuorumConfig {
+        id,
+        voters: Vec::new(),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        seed: 9,
+    };
+    // Node 1 starts as the only voter (`shoal format --standalone`); 2 and 3 know no
+    // voter, and are made learners once they registered (here, at once).
+    let first = QuorumLog::first_voter(1).unwrap();
+    let mut nodes = vec![
+        Quorum::open_applied(&config(1), first, 1).unwrap(),
+        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
+        Quorum::open(&config(3), QuorumLog::new(&[])).unwrap(),
+    ];
+    assert_eq!(voters_of(&nodes[0]), vec![1]);
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    assert!(nodes[0].is_leader());
+    nodes[0].add_learners(&BTreeSet::from([2, 3])).unwrap();
+    nodes[0].propose(b"one".to_vec()).unwrap();
+    run_ticks(&mut nodes, 3);
+    // The learners took the log, and with it the first voter.
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![1], "node {}", q.id());
+        assert_eq!(q.leader(), Some(1), "node {}", q.id());
+    }
+    // Through a follower the change goes to the leader; one at a time.
+    for new in [2, 3] {
+        nodes[1]
+            .propose_voter_change(b"ctx".to_vec(), VoterChange::Add(new))
+            .unwrap();
+        let committed = run_ticks(&mut nodes, 3);
+        assert!(committed[0].is_empty(), "a change is no record");
+    }
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![1, 2, 3], "node {}", q.id());
+    }
+    // Two voters at once: the second waits for the first to be applied.
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Remove(3))
+        .unwrap();
+    assert!(matches!(
+        nodes[0].propose_voter_change(Vec::new(), VoterChange::Remove(2)),
+        Err(QuorumError::Pending)
+    ));
+    run_ticks(&mut nodes, 3);
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Add(3))
+        .unwrap();
+    run_ticks(&mut nodes, 3);
+    // The leader removes itself: it hands the lead to a remaining voter.
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Remove(1))
+        .unwrap();
+    run_ticks(&mut nodes, 30);
+    let leaders: Vec<Option<u64>> = nodes.iter().map(Quorum::leader).collect();
+    let leader = leaders[1].expect("a leader after the old one left");
+    assert!(leader == 2 || leader == 3, "{leaders:?}");
+    assert_eq!(leaders[2], Some(leader));
+    assert!(!nodes[0].is_leader());
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![2, 3], "node {}", q.id());
+    }
+    // The new leader replicates to the old one, now a learner, and takes records.
+    for q in &mut nodes {
+        q.add_learners(&BTreeSet::from([1])).unwrap();
+    }
+    let at = (leader - 1) as usize;
+    nodes[at].propose(b"after".to_vec()).unwrap();
+    let committed = run_ticks(&mut nodes, 3);
+    assert_eq!(committed[0], vec![Bytes::from_static(b"after")]);
+    assert_eq!(nodes[0].leader(), Some(leader));
+    // A restart reads the voters back from the files' committed changes.
+    let log = nodes[1].log().clone();
+    let reopened = Quorum::open_applied(&config(2), log, nodes[1].commit_index()).unwrap();
+    assert_eq!(voters_of(&reopened), vec![2, 3]);
+}
+
+#[test]
+fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
+    let config = |id| QuorumConfig {
+        id,
+        voters: Vec::new(),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        seed: 11,
+    };
+    let mut nodes = vec![
+        Quorum::open_applied(&config(1), QuorumLog::first_voter(1).unwrap(), 1).unwrap(),
+        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
+        Quorum::open(&config(3), QuorumLog::new(&[])).unwrap(),
+    ];
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    nodes[0].add_learners(&BTreeSet::from([2, 3])).unwrap();
+    for new in [2, 3] {
+        nodes[0]
+            .propose_voter_change(Vec::new(), VoterChange::Add(new))
+            .unwrap();
+        run_ticks(&mut nodes, 3);
+    }
+    assert_eq!(voters_of(&nodes[2]), vec![1, 2, 3]);
+    // The leader's word to its successor never arrives.
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Remove(1))
+        .unwrap();
+    let no_hand_over = |m: &Message| m.msg_type != raft::eraftpb::MessageType::MsgTimeoutNow;
+    run_ticks_where(&mut nodes, 1, no_hand_over);
+    assert_eq!(voters_of(&nodes[1]), vec![2, 3]);
+    // Each node follows it as a learner at once (it is a registered controller).
+    for q in &mut nodes {
+        q.add_learners(&BTreeSet::from([1])).unwrap();
+    }
+    run_ticks_where(&mut nodes, 60, no_hand_over);
+    assert!(!nodes[0].is_leader(), "the removed leader still leads");
+    let leader = nodes[1].leader().expect("the voters elect a leader");
+    assert!(leader == 2 || leader == 3);
+    assert_eq!(nodes[2].leader(), Some(leader));
+    assert!(nodes[(leader - 1) as usize].is_leader());
 }

@@ -1,10 +1,13 @@
 //! What one quorum member keeps of the metadata log: its Raft hard state (term, vote,
-//! commit), the last snapshot (the metadata image at an index, and the voters), and
-//! the entries after it. Raft reads it through `raft::Storage`; the member changes it
+//! commit), the last snapshot (the metadata image at an index, and the voters), the
+//! entries after it, and the voters as the configuration changes committed since the
+//! snapshot left them. Raft reads it through `raft::Storage`; the member changes it
 //! only as Raft's output says, and a copy taken after that is exactly what must be
 //! durable before the output's messages leave.
 
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::eraftpb::{
+    ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState, Snapshot,
+};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +17,9 @@ pub struct QuorumLog {
     snapshot: Snapshot,
     /// `entries[i].index == snapshot index + 1 + i`.
     entries: Vec<Entry>,
+    /// The configuration: the snapshot's, changed by the configuration changes
+    /// applied since (`set_conf_state`); what a snapshot taken now holds.
+    conf: ConfState,
 }
 
 /// A change Raft asked for that does not fit the log: a bug in the caller, reported
@@ -30,12 +36,44 @@ impl QuorumLog {
         snapshot.mut_metadata().mut_conf_state().voters = voters.to_vec();
         QuorumLog {
             hard_state: HardState::default(),
+            conf: snapshot.get_metadata().get_conf_state().clone(),
             snapshot,
             entries: Vec::new(),
         }
     }
 
-    /// A log read back from disk.
+    /// The log of a dynamic quorum's first voter (`shoal format --standalone`): one
+    /// committed configuration change making it the only voter. In the log, not in the
+    /// snapshot, so every member the log reaches learns who the voters are.
+    pub fn first_voter(id: u64) -> Result<QuorumLog, LogError> {
+        let change = ConfChangeV2 {
+            changes: vec![raft::eraftpb::ConfChangeSingle {
+                change_type: ConfChangeType::AddNode,
+                node_id: id,
+                ..Default::default()
+            }]
+            .into(),
+            ..Default::default()
+        };
+        let data = protobuf::Message::write_to_bytes(&change)
+            .map_err(|e| LogError(format!("a configuration change does not encode: {e}")))?;
+        let entry = Entry {
+            entry_type: EntryType::EntryConfChangeV2,
+            term: 1,
+            index: 1,
+            data: data.into(),
+            ..Default::default()
+        };
+        let hard_state = HardState {
+            term: 1,
+            commit: 1,
+            ..Default::default()
+        };
+        QuorumLog::from_parts(hard_state, Snapshot::default(), vec![entry])
+    }
+
+    /// A log read back from disk. Its configuration is the snapshot's with the
+    /// configuration changes it holds committed applied, as the member applied them.
     pub fn from_parts(
         hard_state: HardState,
         snapshot: Snapshot,
@@ -43,11 +81,23 @@ impl QuorumLog {
     ) -> Result<QuorumLog, LogError> {
         let mut log = QuorumLog {
             hard_state,
+            conf: snapshot.get_metadata().get_conf_state().clone(),
             snapshot,
             entries: Vec::new(),
         };
         log.append(&entries)?;
+        let commit = log.hard_state.commit;
+        for entry in log.entries.iter().filter(|e| e.index <= commit) {
+            if let Some(change) = conf_change(entry) {
+                change_conf(&mut log.conf, &change);
+            }
+        }
         Ok(log)
+    }
+
+    /// The configuration after a change Raft applied.
+    pub fn set_conf_state(&mut self, conf: ConfState) {
+        self.conf = conf;
     }
 
     pub fn hard_state(&self) -> &HardState {
@@ -113,6 +163,7 @@ impl QuorumLog {
         self.hard_state.term = self.hard_state.term.max(meta.term);
         self.hard_state.commit = meta.index;
         self.entries.clear();
+        self.conf = snapshot.get_metadata().get_conf_state().clone();
         self.snapshot = snapshot;
     }
 
@@ -130,7 +181,9 @@ impl QuorumLog {
             )));
         }
         let term = self.entries[(index - self.first()) as usize].term;
-        let conf = self.snapshot.get_metadata().get_conf_state().clone();
+        // The configuration now: the member applies a change when it commits, so no
+        // applied change is past `index`, the applied end.
+        let conf = self.conf.clone();
         let mut snapshot = Snapshot {
             data: data.into(),
             ..Default::default()
@@ -144,8 +197,38 @@ impl QuorumLog {
         Ok(())
     }
 
-    fn conf_state(&self) -> ConfState {
-        self.snapshot.get_metadata().get_conf_state().clone()
+    pub fn conf_state(&self) -> ConfState {
+        self.conf.clone()
+    }
+}
+
+/// The most bytes a configuration change may take: one change of one voter takes about
+/// ten, and a protobuf decoder can nest no deeper than half of this.
+pub const CONF_CHANGE_MAX: usize = 256;
+
+/// The configuration change an entry holds, if it is one. Such entries come only from
+/// members (`Quorum::step`), and raft-rs itself reads them the same way; one larger than
+/// any this quorum makes is no change.
+pub fn conf_change(entry: &Entry) -> Option<ConfChangeV2> {
+    if entry.entry_type != EntryType::EntryConfChangeV2 || entry.data.len() > CONF_CHANGE_MAX {
+        return None;
+    }
+    protobuf::Message::parse_from_bytes(&entry.data).ok()
+}
+
+/// `conf` after `change`, as raft-rs applies a simple change: a node added as a voter
+/// stops being a learner, one added as a learner stops being a voter, and a removed
+/// one is neither.
+pub fn change_conf(conf: &mut ConfState, change: &ConfChangeV2) {
+    for single in change.changes.iter() {
+        let id = single.node_id;
+        conf.voters.retain(|v| *v != id);
+        conf.learners.retain(|l| *l != id);
+        match single.change_type {
+            ConfChangeType::AddNode => conf.voters.push(id),
+            ConfChangeType::AddLearnerNode => conf.learners.push(id),
+            ConfChangeType::RemoveNode => {}
+        }
     }
 }
 

@@ -564,6 +564,7 @@ async fn start_quorum(
         shards: shard.shard_count() as u32,
         replication_ports: replication_ports.to_vec(),
         quorum_port,
+        controller: broker.controller_endpoint(),
     };
     let timing = crate::quorum::member::Timing {
         election_timeout_ms: broker.quorum_election_timeout_ms,
@@ -577,7 +578,12 @@ async fn start_quorum(
         crate::quorum::member::Member::open(&shard.log_dir, registration, timing, peers).await?;
     member.start(shard, listener, tls);
     shard.controller().set_quorum(shard, member);
-    tracing::info!(listener = %address, voters = peers.voters.len(), "metadata quorum member started");
+    match peers.voters.len() {
+        0 => {
+            tracing::info!(listener = %address, bootstrap = %peers.bootstrap.join(","), "metadata quorum member started; its log names the voters")
+        }
+        voters => tracing::info!(listener = %address, voters, "metadata quorum member started"),
+    }
     Ok(())
 }
 

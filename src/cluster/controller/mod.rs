@@ -229,6 +229,29 @@ impl Controller {
                 last_heard_ms: -1,
                 last_caught_up_ms: -1,
             }],
+            observers: Vec::new(),
+            controllers: Vec::new(),
+        }
+    }
+
+    /// Adds or removes a voter of a dynamic metadata quorum (AddRaftVoter,
+    /// RemoveRaftVoter). A cluster of one has no quorum whose voters can change.
+    pub async fn change_voter(
+        &self,
+        add: bool,
+        node: i32,
+        directory_id: uuid::Uuid,
+        timeout: std::time::Duration,
+    ) -> Result<(), (kafka_protocol::error::ResponseError, String)> {
+        let member = self.quorum.borrow().clone();
+        match member {
+            Some(member) => member.change_voter(add, node, directory_id, timeout).await,
+            None => Err((
+                kafka_protocol::error::ResponseError::UnsupportedVersion,
+                "this broker is a cluster of one, with no metadata quorum: start its \
+                 controllers with controller.quorum.bootstrap.servers"
+                    .to_string(),
+            )),
         }
     }
 

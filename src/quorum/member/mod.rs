@@ -10,7 +10,7 @@
 //! and the leader, the active controller, fences a broker it has not heard from for
 //! `broker.session.timeout.ms` and unfences one it hears again once it holds the log up
 //! to its registration (`cluster::rules`). A controller-only node registers no broker.
-//! A broker-only node is a Raft learner (`follow_learners`), so, as a voter's, its
+//! A broker-only node is a Raft learner (`follow_peers`), so, as a voter's, its
 //! answers to the leader's appends and heartbeats are its heartbeat.
 //! Once `metadata.log.max.record.bytes.between.snapshots` of records follow the last
 //! snapshot, the log is cut to a snapshot of the image.
@@ -40,11 +40,12 @@ use uuid::Uuid;
 
 use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
 use super::store::QuorumLog;
-use super::{Committed, Persist, Quorum, QuorumConfig};
+use super::{Committed, Persist, Quorum, QuorumConfig, QuorumError, VoterChange};
 use crate::cluster::image::{self, MetadataImage, MetadataRecord};
 use crate::cluster::rules;
 use crate::config::QuorumPeers;
 use crate::shard::{Event, Shard};
+use kafka_protocol::error::ResponseError;
 
 /// Raft's clock.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -78,6 +79,32 @@ const INBOUND_MAX: usize = 32;
 const INBOUND_IDLE: Duration = Duration::from_secs(10);
 /// The pause after a peer could not be reached, before the next try.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// The Raft id of the first bootstrap server, the next one below it: no node has them.
+const BOOTSTRAP_ID: u64 = u64::MAX;
+/// The file in the quorum's directory that holds its directory id.
+pub const DIRECTORY_ID_FILE: &str = "directory-id";
+/// The key `proposed` keeps this controller's registration under.
+const CONTROLLER_PROPOSAL: i32 = -5;
+
+/// The metadata directory's id, made on the first start (or by `shoal format`).
+pub fn directory_id(dir: &Path) -> anyhow::Result<Uuid> {
+    let path = dir.join(DIRECTORY_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Uuid::parse_str(text.trim())
+            .with_context(|| format!("{} does not hold a directory id", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = Uuid::new_v4();
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let written = std::fs::File::create(&path).and_then(|mut file| {
+                std::io::Write::write_all(&mut file, format!("{id}\n").as_bytes())?;
+                file.sync_all()
+            });
+            written.with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    }
+}
 
 /// Reads the member's files in `dir` (none yet: an empty log): the log, the length of
 /// the entries file's valid part, and the file's length.
@@ -156,7 +183,7 @@ fn apply_entry(image: &mut MetadataImage, index: u64, data: &[u8]) -> Result<(u6
 }
 
 /// Raft ids start at 1; Kafka's node ids at 0.
-fn raft_id(node: i32) -> u64 {
+pub fn raft_id(node: i32) -> u64 {
     node as u64 + 1
 }
 
@@ -185,6 +212,8 @@ pub struct Registration {
     /// A broker-only node's quorum listener, where the leader sends it the log (a
     /// voter's peers know its controller listener from their config).
     pub quorum_port: Option<u16>,
+    /// A controller's listener, as its peers reach it.
+    pub controller: Option<crate::cluster::image::Endpoint>,
 }
 
 /// The member's timing, from the broker's config.
@@ -211,12 +240,19 @@ pub struct Member {
     registration: Registration,
     /// How peers are dialled when the controller listener speaks TLS (set by `start`).
     dial_tls: RefCell<Option<crate::server::tls::Dial>>,
-    /// Whether this node votes (`process.roles` has `controller`), and whether it
-    /// registers as a broker (has `broker`).
+    /// Whether this node is a controller (`process.roles` has `controller`): a voter,
+    /// or in a dynamic quorum one that may become a voter; and whether it registers as
+    /// a broker (has `broker`).
     voter: bool,
     broker: bool,
-    /// The voters' Raft ids.
-    voters: Vec<u64>,
+    /// `controller.quorum.voters`' addresses by Raft id; empty in a dynamic quorum,
+    /// whose voters' addresses are their registrations in the image.
+    static_voters: BTreeMap<u64, String>,
+    /// A dynamic quorum's bootstrap servers: where a node that knows no leader sends
+    /// its proposals.
+    bootstrap: Vec<Rc<Peer>>,
+    /// This node's metadata directory's id (KIP-853's voter directory id).
+    directory_id: Uuid,
     /// This process's incarnation: a restart registers anew.
     incarnation: Uuid,
     timing: Timing,
@@ -320,17 +356,16 @@ impl Member {
         let election_ticks = (timing.election_timeout_ms / TICK.as_millis() as i64).max(2) as usize;
         let config = QuorumConfig {
             id: raft_id(node),
-            voters: voters.clone(),
+            voters,
             election_ticks,
             heartbeat_ticks: HEARTBEAT_TICKS,
             seed: fastrand::u64(..),
         };
         let quorum = Quorum::open_applied(&config, log, image.offset)?;
         let (voter, broker) = (peers.voter, peers.broker);
-        let peers = peers
+        let static_voters: BTreeMap<u64, String> = peers
             .voters
             .iter()
-            .filter(|v| v.id != node)
             .map(|v| {
                 let address = crate::config::Listener {
                     name: String::new(),
@@ -338,14 +373,30 @@ impl Member {
                     port: v.port,
                 }
                 .bind_address();
-                Peer::new(raft_id(v.id), address)
+                (raft_id(v.id), address)
             })
+            .collect();
+        let directory_id = directory_id(&dir)?;
+        // A dynamic quorum's bootstrap servers, known by address only: ids no node has.
+        let bootstrap: Vec<Rc<Peer>> = peers
+            .bootstrap
+            .iter()
+            .enumerate()
+            .map(|(i, address)| Peer::new(BOOTSTRAP_ID - i as u64, address.clone()))
+            .collect();
+        let peers = static_voters
+            .iter()
+            .filter(|(id, _)| **id != raft_id(node))
+            .map(|(id, address)| Peer::new(*id, address.clone()))
+            .chain(bootstrap.iter().cloned())
             .collect();
         Ok(Rc::new(Member {
             registration,
             voter,
             broker,
-            voters,
+            static_voters,
+            bootstrap,
+            directory_id,
             incarnation: Uuid::new_v4(),
             timing,
             quorum: RefCell::new(quorum),
@@ -393,7 +444,12 @@ impl Member {
         glommio::spawn_local(Rc::clone(self).run(Rc::clone(shard))).detach();
         glommio::spawn_local(Rc::clone(self).accept(Rc::clone(shard), listener, accept)).detach();
         for peer in self.peers.borrow().iter() {
-            let sending = peers::send_to(Rc::clone(peer), Rc::clone(shard), dial.clone());
+            let sending = peers::send_to(
+                Rc::clone(peer),
+                Rc::clone(shard),
+                dial.clone(),
+                self.hello(),
+            );
             glommio::spawn_local(sending).detach();
         }
     }
@@ -421,7 +477,7 @@ impl Member {
                     tracing::debug!(%error, "metadata quorum message refused");
                 }
             }
-            self.follow_learners();
+            self.follow_peers();
             if let Err(error) = self.round().await {
                 tracing::error!(dir = %self.dir.display(), %error, "the metadata quorum member stops: its files cannot be written");
                 self.stopped.set(true);
@@ -476,6 +532,22 @@ impl Member {
             .is_some_and(|b| b.incarnation == self.incarnation);
         if !registered && self.broker {
             records.push((node, vec![self.register_record()]));
+        }
+        // A controller of a dynamic quorum says where it is reached.
+        if let (Some(endpoint), false) = (&self.registration.controller, self.bootstrap.is_empty())
+        {
+            let current = image
+                .controllers
+                .get(&node)
+                .is_some_and(|c| c.directory_id == self.directory_id && c.endpoint == *endpoint);
+            if !current {
+                let record = MetadataRecord::RegisterController {
+                    node,
+                    directory_id: self.directory_id,
+                    endpoint: endpoint.clone(),
+                };
+                records.push((CONTROLLER_PROPOSAL, vec![record]));
+            }
         }
         if self.leading_since.get().is_some() && image.cluster_id.is_none() {
             let id = Uuid::new_v4().simple().to_string();
@@ -550,14 +622,23 @@ impl Member {
             // One entry per decision, applied whole (`MetadataImage::apply_batch`).
             let data = image::encode(&change);
             if quorum.propose_anywhere(Vec::new(), data.clone()).is_err() {
-                // No leader known: a broker-only node asks a voter (in turn) to take
-                // it; a voter tries again next round.
-                if self.voter || self.voters.is_empty() {
+                // No leader known: a node that is no voter asks a voter (in turn, or a
+                // bootstrap server while it knows none) to take it; a voter tries again
+                // next round.
+                let voters = quorum.voters();
+                if voters.contains(&quorum.id()) {
                     return;
                 }
-                let at = self.next_voter.get() % self.voters.len();
+                let targets: Vec<u64> = match voters.is_empty() {
+                    true => self.bootstrap.iter().map(|p| p.id).collect(),
+                    false => voters.into_iter().collect(),
+                };
+                if targets.is_empty() {
+                    return;
+                }
+                let at = self.next_voter.get() % targets.len();
                 self.next_voter.set(at + 1);
-                let message = quorum.propose_to(self.voters[at], Vec::new(), data);
+                let message = quorum.propose_to(targets[at], Vec::new(), data);
                 self.send(message);
             }
             proposed.insert(broker, now);
@@ -586,6 +667,20 @@ impl Member {
         }
         let mut image = self.image.borrow_mut();
         for c in committed {
+            if let Some(voters) = &c.voters {
+                let voters: Vec<i32> = voters.iter().map(|&v| node_id(v)).collect();
+                tracing::info!(
+                    offset = c.index,
+                    ?voters,
+                    "the metadata quorum's voters changed"
+                );
+                if let Some(number) = self.own_proposal(&c.context) {
+                    if let Some(waiter) = self.waiting.borrow_mut().remove(&number) {
+                        let _ = waiter.send(Ok(c.index));
+                    }
+                }
+                continue;
+            }
             self.since_snapshot
                 .set(self.since_snapshot.get() + c.data.len() as u64);
             let before: BTreeSet<Uuid> = image.topics.keys().copied().collect();
@@ -650,6 +745,110 @@ impl Member {
             Ok(Ok(applied)) => applied.map_err(ProposalError::Refused),
             Ok(Err(error)) => Err(error),
             Err(_) => Err(ProposalError::TimedOut(timeout)),
+        }
+    }
+
+    /// Adds or removes a voter (AddRaftVoter, RemoveRaftVoter) and waits until the
+    /// change is committed and applied here. A dynamic quorum only; the voter named by
+    /// its node and its metadata directory's id, as its registration has them; a new
+    /// voter must hold the leader's log when the leader is asked. Kafka's error and
+    /// message otherwise.
+    pub async fn change_voter(
+        &self,
+        add: bool,
+        node: i32,
+        directory_id: Uuid,
+        timeout: Duration,
+    ) -> Result<(), (ResponseError, String)> {
+        if self.bootstrap.is_empty() {
+            return Err((
+                ResponseError::UnsupportedVersion,
+                "the voters are fixed by controller.quorum.voters (kraft.version 0): \
+                 a quorum whose voters can change starts from controller.quorum.bootstrap.servers"
+                    .to_string(),
+            ));
+        }
+        let id = raft_id(node);
+        let change = {
+            let quorum = self.quorum.borrow();
+            let image = self.image.borrow();
+            let voters = quorum.voters();
+            let registered = image
+                .controllers
+                .get(&node)
+                .is_some_and(|c| c.directory_id == directory_id);
+            match add {
+                true if voters.contains(&id) => {
+                    return Err((
+                        ResponseError::DuplicateVoter,
+                        format!("node {node} is already a voter"),
+                    ))
+                }
+                true if !registered => {
+                    return Err((
+                        ResponseError::InvalidRequest,
+                        format!(
+                            "no controller {node} with directory id {directory_id} has registered: \
+                             start it with controller.quorum.bootstrap.servers first"
+                        ),
+                    ))
+                }
+                true => {
+                    // Checked where the leader's view is (a follower forwards the change).
+                    let behind = quorum.is_leader()
+                        && quorum.matched(id).is_none_or(|m| m < quorum.commit_index());
+                    if behind {
+                        return Err((
+                            ResponseError::RequestTimedOut,
+                            format!("controller {node} does not hold the leader's log yet"),
+                        ));
+                    }
+                    VoterChange::Add(id)
+                }
+                false if !voters.contains(&id) || !registered => {
+                    return Err((
+                        ResponseError::VoterNotFound,
+                        format!("no voter {node} with directory id {directory_id}"),
+                    ))
+                }
+                false if voters.len() == 1 => {
+                    return Err((
+                        ResponseError::InvalidRequest,
+                        format!("node {node} is the only voter"),
+                    ))
+                }
+                false => VoterChange::Remove(id),
+            }
+        };
+        let number = self.next_proposal.get();
+        self.next_proposal.set(number + 1);
+        let mut context = self.incarnation.as_bytes().to_vec();
+        context.extend_from_slice(&number.to_be_bytes());
+        let proposed = self
+            .quorum
+            .borrow_mut()
+            .propose_voter_change(context, change);
+        match proposed {
+            Ok(()) => {}
+            Err(QuorumError::Pending) => {
+                return Err((
+                    ResponseError::RequestTimedOut,
+                    "another change of the voters is not committed yet".to_string(),
+                ))
+            }
+            Err(error) => return Err((ResponseError::NotLeaderOrFollower, error.to_string())),
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.waiting.borrow_mut().insert(number, sender);
+        self.arrived.notify();
+        let answer = glommio::timer::timeout(timeout, async { Ok(receiver.await) }).await;
+        self.waiting.borrow_mut().remove(&number);
+        match answer {
+            Ok(Ok(Ok(_))) => Ok(()),
+            _ => Err((
+                ResponseError::RequestTimedOut,
+                format!("the change of the voters was not committed within {timeout:?}"),
+            )),
         }
     }
 
@@ -731,6 +930,7 @@ impl Member {
             for message in out.messages {
                 self.send(message);
             }
+            let changed = out.restored.is_some() || !out.committed.is_empty();
             if let Some((index, data)) = out.restored {
                 let restored: MetadataImage = serde_json::from_slice(&data).with_context(|| {
                     format!("the metadata image of the leader's snapshot at {index}")
@@ -752,6 +952,11 @@ impl Member {
                 );
             }
             self.apply(out.committed);
+            if changed {
+                // A new member learns where the voters are from what it just applied,
+                // and answers them at once.
+                self.follow_peers();
+            }
         }
     }
 

@@ -1,8 +1,8 @@
 //! The member's connections to its peers: one outgoing connection per voter (and, on a
-//! voter, per learner: the brokers that are no voters, `follow_learners`), fed from its
-//! queue (`send`, `send_to`), and the listener that takes the peers' connections
-//! (`accept`, `receive`). Messages are the quorum codec's, framed by a
-//! 4-byte length.
+//! controller, per learner: the brokers and controllers that are no voters,
+//! `follow_peers`; and per bootstrap server of a dynamic quorum), fed from its queue
+//! (`send`, `send_to`), and the listener that takes the peers' connections (`accept`,
+//! `receive`). Messages are the quorum codec's, framed by a 4-byte length.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -12,15 +12,16 @@ use futures::AsyncWriteExt;
 use glommio::net::TcpListener;
 use raft::eraftpb::Message;
 
-use super::{raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
+use super::{node_id, raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
 use super::{PEER_QUEUE_MAX, RECONNECT_PAUSE};
+use crate::config::join_host_port;
 use crate::quorum::codec;
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::server::stream::Stream;
 use crate::shard::{Event, Shard};
 
 pub(super) struct Peer {
-    id: u64,
+    pub(super) id: u64,
     address: String,
     queue: RefCell<VecDeque<Vec<u8>>>,
     queued: Event,
@@ -41,46 +42,87 @@ impl Peer {
 }
 
 impl Member {
-    /// Follows the image's brokers that are no voters: Raft's learners (on every node,
-    /// so a new leader replicates to them at once) and, on a voter, peers to send to at
-    /// the quorum port they registered.
-    pub(super) fn follow_learners(&self) {
-        let learners: Vec<(u64, Option<String>)> = {
+    /// Follows the quorum's members. The voters are peers, at the address
+    /// `controller.quorum.voters` gives or, in a dynamic quorum, their registration's.
+    /// The image's brokers and registered controllers that are no voters are Raft's
+    /// learners (on every node, so a new leader replicates to them at once) and, on a
+    /// controller, peers to send to at the quorum port or controller listener they
+    /// registered.
+    pub(super) fn follow_peers(&self) {
+        let me = raft_id(self.registration.node);
+        let (voters, learners) = {
             let image = self.image.borrow();
-            image
+            let voters = self.quorum.borrow().voters();
+            let address = |id: u64| -> Option<String> {
+                if let Some(address) = self.static_voters.get(&id) {
+                    return Some(address.clone());
+                }
+                let c = image.controllers.get(&node_id(id))?;
+                Some(join_host_port(&c.endpoint.host, c.endpoint.port))
+            };
+            let brokers = image
                 .brokers
                 .iter()
-                .map(|(&id, b)| (raft_id(id), b.quorum_port.map(|port| b.address(port))))
-                .filter(|(id, _)| !self.voters.contains(id))
-                .collect()
+                .map(|(&id, b)| (raft_id(id), b.quorum_port.map(|port| b.address(port))));
+            let controllers = image
+                .controllers
+                .keys()
+                .map(|&id| (raft_id(id), address(raft_id(id))));
+            let learners: Vec<(u64, Option<String>)> = brokers
+                .chain(controllers)
+                .filter(|(id, _)| !voters.contains(id) && !self.static_voters.contains_key(id))
+                .collect();
+            let voters: Vec<(u64, Option<String>)> = voters
+                .iter()
+                .filter(|id| **id != me)
+                .map(|&id| (id, address(id)))
+                .collect();
+            (voters, learners)
         };
         let ids = learners.iter().map(|(id, _)| *id).collect();
         if let Err(error) = self.quorum.borrow_mut().add_learners(&ids) {
             tracing::warn!(%error, "metadata quorum learners not added");
         }
-        if !self.voter {
+        let learners = learners.into_iter().filter(|_| self.voter);
+        for (id, address) in voters.into_iter().chain(learners) {
+            if let Some(address) = address {
+                self.follow(id, address);
+            }
+        }
+    }
+
+    /// Sends to peer `id` at `address` from now on.
+    pub(super) fn follow(&self, id: u64, address: String) {
+        let mut peers = self.peers.borrow_mut();
+        let known = peers.iter().position(|p| p.id == id);
+        if known.is_some_and(|i| peers[i].address == address) {
             return;
         }
-        let shard = self.shard.borrow().clone();
-        let mut peers = self.peers.borrow_mut();
-        for (id, address) in learners {
-            let Some(address) = address else { continue };
-            let known = peers.iter().position(|p| p.id == id);
-            if known.is_some_and(|i| peers[i].address == address) {
-                continue;
-            }
-            if let Some(i) = known {
-                let old = peers.remove(i);
-                old.retired.set(true);
-                old.queued.notify();
-            }
-            let peer = Peer::new(id, address);
-            if let Some(shard) = &shard {
-                let dial = self.dial_tls.borrow().clone();
-                glommio::spawn_local(send_to(Rc::clone(&peer), Rc::clone(shard), dial)).detach();
-            }
-            peers.push(peer);
+        if let Some(i) = known {
+            let old = peers.remove(i);
+            old.retired.set(true);
+            old.queued.notify();
         }
+        let peer = Peer::new(id, address);
+        if let Some(shard) = self.shard.borrow().clone() {
+            let dial = self.dial_tls.borrow().clone();
+            let hello = self.hello();
+            glommio::spawn_local(send_to(Rc::clone(&peer), shard, dial, hello)).detach();
+        }
+        peers.push(peer);
+    }
+
+    /// The hello this member's connections start with (`codec::hello`): where it
+    /// listens, as a controller's peers or a broker-only node's leader reach it.
+    pub(super) fn hello(&self) -> Option<Rc<[u8]>> {
+        let r = &self.registration;
+        let address = match (&r.controller, r.quorum_port) {
+            (Some(c), _) => join_host_port(&c.host, c.port),
+            (None, Some(port)) => join_host_port(&r.host, port),
+            (None, None) => return None,
+        };
+        let hello = codec::hello(raft_id(r.node), &address);
+        Some(Rc::from(codec::encode_message(&hello)))
     }
 
     pub(super) fn send(&self, message: Message) {
@@ -183,10 +225,22 @@ impl Member {
                     return;
                 }
             };
-            // A proposal may come from a broker-only node that is no learner yet.
-            let known = message.msg_type == raft::eraftpb::MessageType::MsgPropose
-                || self.peers.borrow().iter().any(|p| p.id == message.from);
-            if message.to != me || !known {
+            if let Some(address) = codec::as_hello(&message) {
+                // Only an address this member has no other source for is taken.
+                if !self.peers.borrow().iter().any(|p| p.id == message.from) {
+                    tracing::info!(peer = message.from, %address, "metadata quorum peer found by its hello");
+                    self.follow(message.from, address.to_string());
+                }
+                continue;
+            }
+            // A proposal may come from a node that is no learner yet, addressed to this
+            // node by its address only (a bootstrap server); a member that is no voter
+            // takes the log from a leader it may not know yet.
+            let proposal = message.msg_type == raft::eraftpb::MessageType::MsgPropose;
+            let known = proposal
+                || self.peers.borrow().iter().any(|p| p.id == message.from)
+                || !self.quorum.borrow().voters().contains(&me);
+            if (message.to != me && !proposal) || !known {
                 tracing::warn!(
                     from = message.from,
                     to = message.to,
@@ -208,8 +262,10 @@ pub(super) async fn send_to(
     peer: Rc<Peer>,
     shard: Rc<Shard>,
     mut tls: Option<crate::server::tls::Dial>,
+    hello: Option<Rc<[u8]>>,
 ) {
     let mut stream: Option<Stream> = None;
+    let mut greeted = false;
     loop {
         if peer.retired.get() {
             return;
@@ -228,7 +284,10 @@ pub(super) async fn send_to(
             let dialled = crate::replication::peer::dial(&peer.address, config, login);
             match shard.unless_stopping(dialled).await {
                 None => return,
-                Some(Ok(connected)) => stream = Some(connected),
+                Some(Ok(connected)) => {
+                    stream = Some(connected);
+                    greeted = false;
+                }
                 Some(Err(error)) => {
                     tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
                     peer.queue.borrow_mut().clear();
@@ -244,9 +303,17 @@ pub(super) async fn send_to(
             }
         }
         let mut bytes = Vec::new();
-        for frame in peer.queue.borrow_mut().drain(..) {
+        let mut frame = |frame: &[u8]| {
             bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-            bytes.extend_from_slice(&frame);
+            bytes.extend_from_slice(frame);
+        };
+        // A new connection says first who dialled it and where that one listens.
+        if let Some(hello) = hello.as_deref().filter(|_| !greeted) {
+            frame(hello);
+            greeted = true;
+        }
+        for queued in peer.queue.borrow_mut().drain(..) {
+            frame(&queued);
         }
         let Some(connection) = stream.as_mut() else {
             continue;

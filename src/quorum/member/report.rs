@@ -15,6 +15,11 @@ pub struct QuorumStatus {
     /// The commit index: the metadata log's high watermark.
     pub high_watermark: i64,
     pub voters: Vec<VoterStatus>,
+    /// The members that follow the log without voting (Raft's learners: brokers that
+    /// are no voters, and a dynamic quorum's controllers not added yet).
+    pub observers: Vec<VoterStatus>,
+    /// A dynamic quorum's registered controllers: node, directory id, listener.
+    pub controllers: Vec<(i32, uuid::Uuid, image::Endpoint)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +37,23 @@ impl Member {
     pub fn status(&self) -> QuorumStatus {
         let quorum = self.quorum.borrow();
         let heard = self.heard.borrow();
+        let status = |(id, last): (u64, Option<u64>)| {
+            let (heard_ms, caught_up_ms) = heard.get(&id).copied().unwrap_or((-1, -1));
+            VoterStatus {
+                node: node_id(id),
+                log_end: last.map_or(-1, |l| l as i64),
+                last_heard_ms: heard_ms,
+                last_caught_up_ms: caught_up_ms,
+            }
+        };
+        let observers = quorum.learner_progress().into_iter().map(status).collect();
+        let controllers = self
+            .image
+            .borrow()
+            .controllers
+            .iter()
+            .map(|(&node, c)| (node, c.directory_id, c.endpoint.clone()))
+            .collect();
         let voters = quorum
             .progress()
             .into_iter()
@@ -51,6 +73,8 @@ impl Member {
             epoch: quorum.term() as i32,
             high_watermark: quorum.commit_index() as i64,
             voters,
+            observers,
+            controllers,
         }
     }
 

@@ -1,5 +1,5 @@
-//! DescribeQuorum: the metadata quorum's leader, epoch, high watermark and voters, for
-//! `shoal metadata-quorum describe` and Kafka's kafka-metadata-quorum.sh.
+//! DescribeQuorum: the metadata quorum's leader, epoch, high watermark, voters and
+//! observers, for `shoal metadata-quorum describe` and Kafka's kafka-metadata-quorum.sh.
 //!
 //! Kafka's brokers forward this request to the active controller, so the answer is the
 //! leader's. Here every node answers from its own member: a follower knows the leader,
@@ -72,23 +72,31 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     else {
         return Response::Close;
     };
-    let voters = status
-        .voters
-        .iter()
-        .map(|v| {
-            ReplicaState::default()
-                .with_replica_id(BrokerId(v.node))
-                .with_log_end_offset(v.log_end)
-                .with_last_fetch_timestamp(v.last_heard_ms)
-                .with_last_caught_up_timestamp(v.last_caught_up_ms)
-        })
-        .collect();
+    let directory = |node: i32| {
+        let registered = status.controllers.iter().find(|c| c.0 == node);
+        registered.map_or(uuid::Uuid::nil(), |c| c.1)
+    };
+    let replicas = |list: &[crate::quorum::member::VoterStatus]| -> Vec<ReplicaState> {
+        list.iter()
+            .map(|v| {
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(v.node))
+                    .with_replica_directory_id(directory(v.node))
+                    .with_log_end_offset(v.log_end)
+                    .with_last_fetch_timestamp(v.last_heard_ms)
+                    .with_last_caught_up_timestamp(v.last_caught_up_ms)
+            })
+            .collect()
+    };
+    let voters = replicas(&status.voters);
+    let observers = replicas(&status.observers);
     let partition = PartitionData::default()
         .with_partition_index(0)
         .with_leader_id(BrokerId(status.leader.unwrap_or(-1)))
         .with_leader_epoch(status.epoch)
         .with_high_watermark(status.high_watermark)
-        .with_current_voters(voters);
+        .with_current_voters(voters)
+        .with_observers(observers);
     let topic = TopicData::default()
         .with_topic_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
         .with_partitions(vec![partition]);
@@ -99,19 +107,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .first()
         .cloned()
         .unwrap_or_default();
-    let nodes = broker
-        .kraft
-        .quorum_voters
-        .iter()
-        .map(|v| {
-            Node::default()
-                .with_node_id(BrokerId(v.id))
-                .with_listeners(vec![Listener::default()
-                    .with_name(StrBytes::from_string(listener_name.clone()))
-                    .with_host(StrBytes::from_string(v.host.clone()))
-                    .with_port(v.port)])
-        })
-        .collect();
+    let listener = |name: &str, host: &str, port: u16| {
+        Listener::default()
+            .with_name(StrBytes::from_string(name.to_string()))
+            .with_host(StrBytes::from_string(host.to_string()))
+            .with_port(port)
+    };
+    // The voters' listeners: `controller.quorum.voters`, or a dynamic quorum's
+    // controllers as they registered.
+    let fixed = broker.kraft.quorum_voters.iter().map(|v| {
+        Node::default()
+            .with_node_id(BrokerId(v.id))
+            .with_listeners(vec![listener(&listener_name, &v.host, v.port)])
+    });
+    let registered = status.controllers.iter().map(|(node, _, e)| {
+        Node::default()
+            .with_node_id(BrokerId(*node))
+            .with_listeners(vec![listener(&e.name, &e.host, e.port)])
+    });
+    let nodes = fixed.chain(registered).collect();
     ctx.respond(
         &DescribeQuorumResponse::default()
             .with_topics(vec![topic])

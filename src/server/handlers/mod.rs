@@ -6,6 +6,7 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod add_raft_voter;
 mod alter_client_quotas;
 mod alter_configs;
 mod alter_partition_reassignments;
@@ -53,6 +54,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod remove_raft_voter;
 mod sasl_authenticate;
 mod sasl_handshake;
 mod sync_group;
@@ -216,6 +218,8 @@ handlers! {
     IncrementalAlterConfigs => incremental_alter_configs,
     DescribeCluster => describe_cluster,
     DescribeQuorum => describe_quorum,
+    AddRaftVoter => add_raft_voter,
+    RemoveRaftVoter => remove_raft_voter,
     DescribeTopicPartitions => describe_topic_partitions,
     DescribeLogDirs => describe_log_dirs,
     ElectLeaders => elect_leaders,

@@ -1,0 +1,170 @@
+"""KIP-853's dynamic metadata quorum: the voters are the log's, not
+`controller.quorum.voters`. Three combined nodes name only the first one's controller
+listener in `controller.quorum.bootstrap.servers`; the first is formatted as the only
+voter (`shoal format --standalone`, Kafka's `kafka-storage.sh format --standalone`), the
+other two join as observers. `shoal metadata-quorum add-controller` and
+`remove-controller` (kafka-metadata-quorum.sh's commands, AddRaftVoter and
+RemoveRaftVoter) grow the quorum to three voters, take the dead first voter out, bring it
+back, and remove the leader itself. Clients: confluent-kafka (librdkafka) produces and
+reads across it all; the quorum is watched with `shoal metadata-quorum describe`."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from confluent_kafka.admin import NewTopic
+
+from clients import consume_all, produce_all, producer, unique_topic, wait_futures
+from conftest import free_ports, on_cores, shoal_bin
+from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, status, wait_for
+from test_replication import cluster_admin, full_isr
+
+NODES = (1, 2, 3)
+# A change of the voters waits up to 30 s for its commit on the broker.
+CHANGE_TIMEOUT_S = 45.0
+
+
+def quorum_tool(b, *args: str, config=None) -> subprocess.CompletedProcess:
+    extra = ["--command-config", str(config)] if config else []
+    return subprocess.run([str(shoal_bin()), "metadata-quorum", "--bootstrap-server", b.bootstrap, *extra, *args],
+                          capture_output=True, text=True, timeout=CHANGE_TIMEOUT_S)
+
+
+def ids(text: str) -> list[int]:
+    return [int(i) for i in re.findall(r"\d+", text)]
+
+
+def voters_and_observers(b) -> tuple[list[int], list[int]]:
+    s = status(b)
+    return ids(s["CurrentVoters"]), ids(s["CurrentObservers"])
+
+
+def directory_id(tmp_path, node: int) -> str:
+    return (tmp_path / f"broker{node - 1}-data" / "__cluster_metadata-0" / "directory-id").read_text().strip()
+
+
+def start_dynamic_quorum(start_broker, tmp_path):
+    """Node 1 formatted as the only voter, nodes 2 and 3 started as observers. Each node's
+    server properties are written to a file too: add-controller reads the new controller's
+    id, listener and directory from them, as Kafka's tool does."""
+    ports = free_ports(6)
+    controller_ports, client_ports = ports[:3], ports[3:]
+    configs, files = {}, {}
+    for node, cport, port in zip(NODES, controller_ports, client_ports):
+        configs[node] = {
+            "node.id": node,
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            "controller.listener.names": "CONTROLLER",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_ports[0]}",
+            # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
+            "broker.session.timeout.ms": 2000,
+            # The start_broker factory names node N's data directory broker{N-1}-data.
+            "log.dirs": str(tmp_path / f"broker{node - 1}-data"),
+        }
+        files[node] = tmp_path / f"node{node}.properties"
+        files[node].write_text("".join(f"{k}={v}\n" for k, v in configs[node].items()))
+    formatted = subprocess.run([str(shoal_bin()), "format", "--config", str(files[1]), "--standalone"],
+                               capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    assert formatted.returncode == 0, formatted.stderr
+    assert "node 1 the quorum's only voter" in formatted.stdout, formatted.stdout
+    again = subprocess.run([str(shoal_bin()), "format", "--config", str(files[1]), "--standalone"],
+                           capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    assert again.returncode != 0 and "already formatted" in again.stderr, again
+    nodes = {node: start_broker(configs[node]) for node in NODES}
+    return nodes, files
+
+
+def add_controller(via, node: int, files, tmp_path) -> None:
+    cp = quorum_tool(via, "add-controller", config=files[node])
+    assert cp.returncode == 0, cp.stderr
+    listener = re.search(r"CONTROLLER://127\.0\.0\.1:\d+", files[node].read_text()).group(0)
+    line = cp.stdout.strip()
+    assert re.fullmatch(rf"Added controller {node} with directory id [\w-]{{22}} and endpoints: {listener}",
+                        line), line
+
+
+@on_cores(1)
+def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader(start_broker, tmp_path):
+    nodes, files = start_dynamic_quorum(start_broker, tmp_path)
+    wait_for("node 1 leading, nodes 2 and 3 following as observers",
+             lambda: all(voters_and_observers(b) == ([1], [2, 3]) for b in nodes.values()))
+
+    # Node 2 is added through the leader, node 3 through itself, an observer whose
+    # member forwards the change to the leader.
+    add_controller(nodes[1], 2, files, tmp_path)
+    add_controller(nodes[3], 3, files, tmp_path)
+    wait_for("three voters on every node",
+             lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
+    again = quorum_tool(nodes[2], "add-controller", config=files[3])
+    assert again.returncode != 0 and "DUPLICATE_VOTER" in again.stderr, again
+
+    wait_for("three brokers unfenced", lambda: set(describe_cluster(nodes[1])[1]) == set(NODES))
+    a = cluster_admin(list(nodes.values()))
+    topic = unique_topic("dynamic")
+    wait_futures(a.create_topics([NewTopic(topic, 2, 3, config={"min.insync.replicas": "2"})],
+                                 operation_timeout=20))
+    wait_for("a full ISR", lambda: full_isr(a, topic, set(NODES), 2))
+    p = producer(nodes[2], acks="all", enable_idempotence=True)
+    produce_all(p, topic, [{"partition": i % 2, "value": b"first-%d" % i} for i in range(40)])
+
+    # The first voter dies: the two it added elect a leader without it, and take it out.
+    nodes[1].kill9()
+    others = [nodes[2], nodes[3]]
+    wait_for("nodes 2 and 3 agreeing on a leader among them",
+             lambda: (lambda agreed: agreed and agreed[0] != 1)(agreed_leader(others)))
+    removed = quorum_tool(nodes[3], "remove-controller", "--controller-id", "1",
+                          "--controller-directory-id", directory_id(tmp_path, 1))
+    assert removed.returncode == 0, removed.stderr
+    assert re.fullmatch(r"Removed KRaft controller 1 with directory id [\w-]{22}", removed.stdout.strip()), removed
+    wait_for("nodes 2 and 3 the only voters", lambda: all(voters_and_observers(b)[0] == [2, 3] for b in others))
+    gone = quorum_tool(nodes[2], "remove-controller", "--controller-id", "1",
+                       "--controller-directory-id", directory_id(tmp_path, 1))
+    assert gone.returncode != 0 and "VOTER_NOT_FOUND" in gone.stderr, gone
+    produce_all(p, topic, [{"partition": i % 2, "value": b"second-%d" % i} for i in range(40)])
+
+    # Restarted on its files, node 1 follows as an observer, holds every record again,
+    # and can be added back.
+    nodes[1].start()
+    wait_for("node 1 an observer", lambda: all(voters_and_observers(b) == ([2, 3], [1]) for b in nodes.values()))
+    wait_for("a full ISR again", lambda: full_isr(a, topic, set(NODES), 2), deadline_s=60)
+    got = consume_all(nodes[1], topic, [0, 1])
+    values = sorted(r.value for rs in got.values() for r in rs)
+    assert values == sorted([b"first-%d" % i for i in range(40)] + [b"second-%d" % i for i in range(40)])
+    add_controller(nodes[2], 1, files, tmp_path)
+    wait_for("three voters again", lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
+
+    # The leader removes itself: it steps aside, and the other two elect one of them.
+    leader, _ = wait_for("one leader", lambda: agreed_leader(nodes.values()))
+    removed = quorum_tool(nodes[leader], "remove-controller", "--controller-id", str(leader),
+                          "--controller-directory-id", directory_id(tmp_path, leader))
+    assert removed.returncode == 0, removed.stderr
+    rest = [b for n, b in nodes.items() if n != leader]
+    new, _ = wait_for("a leader among the other two",
+                      lambda: (lambda agreed: agreed and agreed[0] != leader and agreed)(agreed_leader(nodes.values())))
+    assert voters_and_observers(nodes[new]) == (sorted(n for n in NODES if n != leader), [leader])
+    produce_all(p, topic, [{"partition": i % 2, "value": b"third-%d" % i} for i in range(10)])
+
+    # A voter restarted (SIGTERM) reads the voters back from its files.
+    restarted = rest[0] if rest[0] is not nodes[new] else rest[1]
+    restarted.stop()
+    restarted.start()
+    wait_for("the voters unchanged after a restart",
+             lambda: voters_and_observers(restarted)[0] == sorted(n for n in NODES if n != leader)
+             and agreed_leader(nodes.values()))
+
+
+def test_the_voters_of_a_cluster_of_one_or_a_fixed_quorum_do_not_change(start_broker, tmp_path):
+    b = start_broker()
+    config = tmp_path / "controller.properties"
+    config.write_text("node.id=7\nprocess.roles=controller\nlisteners=CONTROLLER://127.0.0.1:1\n"
+                      "controller.listener.names=CONTROLLER\ncontroller.quorum.bootstrap.servers=127.0.0.1:1\n"
+                      f"log.dirs={tmp_path / 'seven'}\n")
+    (tmp_path / "seven" / "__cluster_metadata-0").mkdir(parents=True)
+    (tmp_path / "seven" / "__cluster_metadata-0" / "directory-id").write_text(
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca427\n")
+    added = quorum_tool(b, "add-controller", config=config)
+    assert added.returncode != 0 and "UNSUPPORTED_VERSION" in added.stderr, added
+    removed = quorum_tool(b, "remove-controller", "--controller-id", "1",
+                          "--controller-directory-id", "1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+    assert removed.returncode != 0 and "UNSUPPORTED_VERSION" in removed.stderr, removed
