@@ -2,8 +2,10 @@
 //! metadata quorum (KIP-853, `controller.quorum.bootstrap.servers`). `--standalone`
 //! makes the node the quorum's only voter, to which the other controllers are added
 //! (`shoal metadata-quorum add-controller`); `--no-initial-controllers` makes a node
-//! that joins as an observer. Either gives the metadata directory its id. A node with
-//! `controller.quorum.voters`, or a broker started without this step, needs none.
+//! that joins as an observer. Either gives the metadata directory its id. A combined
+//! node needs it to take part in such a quorum (unformatted, it is a cluster of one, as
+//! Kafka's quick-start file runs); a controller-only or broker-only node joins without
+//! it, and a node of `controller.quorum.voters` needs none.
 
 use std::path::PathBuf;
 

@@ -14,9 +14,10 @@
 //! quorum (`quorum_peers`): a controller is one of the voters and has exactly one
 //! controller listener, where its peers reach it; a broker-only node is none of them
 //! and follows the quorum's log from them. Without `controller.quorum.voters`, the
-//! bootstrap servers make a quorum whose voters are the log's (KIP-853), except for
-//! Kafka's quick-start file (a combined node whose one server is itself, not formatted),
-//! which stays a cluster of one.
+//! bootstrap servers make a quorum whose voters are the log's (KIP-853): at once for a
+//! controller-only or broker-only node, and for a combined node once `shoal format` made
+//! its log dir a quorum's (before, it is a cluster of one, as Kafka's quick-start file
+//! runs).
 
 use super::broker::BrokerConfig;
 use super::listener::{join_host_port, parse_host_port, render_listeners};
@@ -354,20 +355,12 @@ fn check_one_controller_listener(c: &BrokerConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Whether the quorum's files under `log_dir` exist: the node was formatted
-/// (`shoal format`), or has run as a member of a quorum.
-pub(crate) fn quorum_formatted(log_dir: &std::path::Path) -> bool {
-    log_dir.join(crate::quorum::disk::DIR).is_dir()
-}
-
-/// Whether `server` (`host:port`) is this controller's own controller listener.
-fn names_listener(server: &str, listener: &super::listener::Listener) -> bool {
-    let Some((host, port)) = server.rsplit_once(':') else {
-        return false;
-    };
-    let host = host.trim_matches(|c| c == '[' || c == ']');
-    let wildcard = matches!(listener.host.as_str(), "" | "0.0.0.0" | "::");
-    port.parse::<u16>() == Ok(listener.port) && (wildcard || listener.host == host)
+/// Whether the node's first log dir holds a metadata quorum's directory: the node was
+/// formatted (`shoal format`), or has run as a member of a quorum.
+fn formatted(c: &BrokerConfig) -> bool {
+    c.log_dirs
+        .first()
+        .is_some_and(|d| d.join(crate::quorum::disk::DIR).is_dir())
 }
 
 /// The metadata quorum this node takes part in, when it is not a cluster of one: where
@@ -422,20 +415,10 @@ pub(crate) fn quorum_peers(c: &BrokerConfig) -> Option<QuorumPeers> {
     let k = &c.kraft;
     let combined = k.is_broker() && k.is_controller();
     if k.quorum_voters.is_empty() {
-        // Kafka's quick-start file: a combined node whose one bootstrap server is its
-        // own controller listener is a cluster of one, unless `shoal format` made it
-        // the first voter of a quorum that can grow.
-        let alone = match k.quorum_bootstrap_servers.as_slice() {
-            [] => true,
-            [server] => {
-                combined
-                    && c.listeners
-                        .iter()
-                        .any(|l| k.is_controller_listener(&l.name) && names_listener(server, l))
-                    && !c.log_dirs.first().is_some_and(|d| quorum_formatted(d))
-            }
-            _ => false,
-        };
+        // A combined node takes part in a quorum whose voters its log names once `shoal
+        // format` made its log dir one's, as Kafka's nodes are formatted first; before,
+        // it is a cluster of one (Kafka's quick-start file names only itself).
+        let alone = k.quorum_bootstrap_servers.is_empty() || (combined && !formatted(c));
         if alone {
             return None;
         }
@@ -508,6 +491,14 @@ pub(crate) fn notices(c: &BrokerConfig) -> Vec<String> {
             )
         })
         .collect();
+    if !k.quorum_bootstrap_servers.is_empty() && k.quorum_voters.is_empty() {
+        notices.push(format!(
+            "controller.quorum.bootstrap.servers={} is not used: this node's log dir was not \
+             formatted for a quorum whose voters can change (shoal format --standalone starts \
+             one, --no-initial-controllers joins one), so it is a cluster of one",
+            k.quorum_bootstrap_servers.join(",")
+        ));
+    }
     let inter_broker = [
         ("inter.broker.listener.name", &k.inter_broker_listener_name),
         (

@@ -2,10 +2,10 @@
 `controller.quorum.voters`. Three combined nodes name only the first one's controller
 listener in `controller.quorum.bootstrap.servers`; the first is formatted as the only
 voter (`shoal format --standalone`, Kafka's `kafka-storage.sh format --standalone`), the
-other two join as observers. `shoal metadata-quorum add-controller` and
-`remove-controller` (kafka-metadata-quorum.sh's commands, AddRaftVoter and
-RemoveRaftVoter) grow the quorum to three voters, take the dead first voter out, bring it
-back, and remove the leader itself. Clients: confluent-kafka (librdkafka) produces and
+other two to join (`--no-initial-controllers`), and start as observers. `shoal
+metadata-quorum add-controller` and `remove-controller` (kafka-metadata-quorum.sh's
+commands, AddRaftVoter and RemoveRaftVoter) grow the quorum to three voters, take the
+dead first voter out, bring it back, and remove the leader itself. Clients: confluent-kafka (librdkafka) produces and
 reads across it all; the quorum is watched with `shoal metadata-quorum describe`."""
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def directory_id(tmp_path, node: int) -> str:
 
 
 def start_dynamic_quorum(start_broker, tmp_path):
-    """Node 1 formatted as the only voter, nodes 2 and 3 started as observers. Each node's
-    server properties are written to a file too: add-controller reads the new controller's
-    id, listener and directory from them, as Kafka's tool does."""
+    """Node 1 formatted as the only voter, nodes 2 and 3 formatted to join and started as
+    observers. Each node's server properties are written to a file too: add-controller
+    reads the new controller's id, listener and directory from them, as Kafka's tool does."""
     ports = free_ports(6)
     controller_ports, client_ports = ports[:3], ports[3:]
     configs, files = {}, {}
@@ -71,6 +71,12 @@ def start_dynamic_quorum(start_broker, tmp_path):
     again = subprocess.run([str(shoal_bin()), "format", "--config", str(files[1]), "--standalone"],
                            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert again.returncode != 0 and "already formatted" in again.stderr, again
+    # The others join: a combined node that was not formatted would be a cluster of one.
+    for node in NODES[1:]:
+        joining = subprocess.run([str(shoal_bin()), "format", "--config", str(files[node]),
+                                  "--no-initial-controllers"], capture_output=True, text=True,
+                                 timeout=TOOL_TIMEOUT_S)
+        assert joining.returncode == 0, joining.stderr
     nodes = {node: start_broker(configs[node]) for node in NODES}
     return nodes, files
 

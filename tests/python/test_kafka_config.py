@@ -94,7 +94,8 @@ def test_a_stock_kraft_server_properties_starts_a_broker(tmp_path, cores, text):
 @pytest.mark.parametrize("overrides, says", [
     ({"zookeeper.connect": "localhost:2181"}, 'config key "zookeeper.connect" is not accepted: shoal needs no ZooKeeper'),
     ({"num.partition": "3"}, 'unknown config key "num.partition"; did you mean "num.partitions"?'),
-    ({"process.roles": "broker"}, "unless controller.quorum.voters names the controllers"),
+    ({"process.roles": "broker"},
+     "unless controller.quorum.voters or controller.quorum.bootstrap.servers names the controllers"),
     ({"broker.id": "3", "node.id": "4"}, 'config key "broker.id"'),
 ], ids=["zookeeper", "misspelt", "broker-only-without-controllers", "broker-id-disagrees"])
 def test_settings_shoal_cannot_honour_stop_it_with_a_message(tmp_path, cores, overrides, says):
