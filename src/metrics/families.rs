@@ -349,12 +349,13 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
 }
 
 /// The states Kafka's raft-metrics `current-state` takes, one series each.
-const QUORUM_STATES: [&str; 5] = [
+const QUORUM_STATES: [&str; 6] = [
     "leader",
     "candidate",
     "prospective",
     "follower",
     "unattached",
+    "observer",
 ];
 
 /// The metadata quorum as this node's member sees it (Kafka's `raft-metrics`).
@@ -365,6 +366,7 @@ fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
     let own_end = q
         .voters
         .iter()
+        .chain(&q.observers)
         .find(|v| v.node == broker.node_id)
         .map_or(-1, |v| v.log_end);
     let states = QUORUM_STATES
@@ -397,6 +399,16 @@ fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             "1 for this node's state in the metadata quorum (raft-metrics current-state)",
             MetricType::GAUGE,
             states,
+        ),
+        single(
+            "kafka_server_raft_metrics_number_of_voters",
+            "The metadata quorum's voters as this node applied them (raft-metrics number-of-voters)",
+            q.voters.len() as f64,
+        ),
+        single(
+            "kafka_server_raft_metrics_number_of_observers",
+            "Members following the metadata log without voting, as this node knows them (raft-metrics number-of-observers)",
+            q.observers.len() as f64,
         ),
     ]
 }

@@ -244,6 +244,14 @@ fn the_quorum_families_are_kafkas_raft_metrics_and_only_its_leader_is_active() {
         0.0
     );
     assert_eq!(
+        value(&text, "kafka_server_raft_metrics_number_of_voters"),
+        2.0
+    );
+    assert_eq!(
+        value(&text, "kafka_server_raft_metrics_number_of_observers"),
+        0.0
+    );
+    assert_eq!(
         value(
             &text,
             "kafka_controller_kafkacontroller_activecontrollercount"

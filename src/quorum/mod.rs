@@ -178,10 +178,13 @@ impl Quorum {
         self.node.raft.state == StateRole::Leader
     }
 
-    /// The member's state by Kafka's names for a KRaft voter (raft-metrics
-    /// `current-state`): leader, candidate, prospective (pre-vote), follower, or
-    /// unattached (a follower that knows no leader).
+    /// The member's state by Kafka's names (raft-metrics `current-state`): leader,
+    /// candidate, prospective (pre-vote), follower, unattached (a follower that knows no
+    /// leader), or observer (a member that is no voter).
     pub fn state_name(&self) -> &'static str {
+        if !self.voters().contains(&self.id()) && !self.is_leader() {
+            return "observer";
+        }
         match self.node.raft.state {
             StateRole::Leader => "leader",
             StateRole::Candidate => "candidate",

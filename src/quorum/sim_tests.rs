@@ -584,7 +584,7 @@ fn a_learner_gets_the_log_and_a_snapshot_proposes_through_a_voter_and_never_stan
         "a learner asked for votes: {:?}",
         out.messages
     );
-    assert_eq!(nodes[3].state_name(), "follower");
+    assert_eq!(nodes[3].state_name(), "observer");
 }
 
 /// Ticks every node `n` times, delivering what they send after each tick (but what
