@@ -53,7 +53,8 @@ pub fn run(args: FormatArgs) -> Result<()> {
     }
     let log_dir = config.log_dirs.first().cloned().unwrap_or_default();
     let dir = log_dir.join(disk::DIR);
-    let formatted = [disk::STATE_FILE, disk::SNAPSHOT_FILE, disk::ENTRIES_FILE]
+    // The state file is written last: entries without it are a format cut short.
+    let formatted = [disk::STATE_FILE, disk::SNAPSHOT_FILE]
         .iter()
         .any(|f| dir.join(f).exists());
     if formatted && !args.ignore_formatted {
@@ -71,13 +72,12 @@ pub fn run(args: FormatArgs) -> Result<()> {
             (disk::STATE_FILE, disk::encode_state(log.hard_state())),
         ];
         for (name, bytes) in files {
-            let path = dir.join(name);
-            let written = std::fs::File::create(&path).and_then(|mut file| {
-                std::io::Write::write_all(&mut file, &bytes)?;
-                file.sync_all()
-            });
-            written.with_context(|| format!("writing {}", path.display()))?;
+            member::write_synced(&dir.join(name), &bytes)?;
         }
+        // The files' names are durable once the directory is.
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
     }
     Ok(super::say(format!(
         "Formatted {} with metadata directory id {}{}",

@@ -686,6 +686,18 @@ fn bootstrap_servers_without_voters_make_a_quorum_whose_voters_the_log_names() {
         notices.iter().any(|n| n.contains("a:9093 is not used")),
         "{notices:?}"
     );
+    // Several servers name a quorum it is not part of yet.
+    let err = {
+        let args = [
+            "node.id=2",
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.bootstrap.servers=a:9093,b:9093",
+            log_dirs.as_str(),
+        ];
+        with_overrides(&args).unwrap_err().to_string()
+    };
+    assert!(err.contains("unless `shoal format`"), "{err}");
     std::fs::create_dir(dir.path().join(crate::quorum::disk::DIR)).unwrap();
     let peers = node(&[]).quorum_peers().expect("a quorum");
     assert!(peers.voters.is_empty());

@@ -307,6 +307,18 @@ pub(crate) fn check(c: &BrokerConfig) -> Result<(), ConfigError> {
     let split = k.process_roles.len() != ROLES.len();
     match k.quorum_voters.as_slice() {
         [] if k.quorum_bootstrap_servers.is_empty() => {}
+        // Unformatted, a combined node is a cluster of one (`quorum_peers`): a list of
+        // several servers means a quorum it is not part of yet.
+        [] if !split && !formatted(c) => {
+            if k.quorum_bootstrap_servers.len() > 1 {
+                return Err(invalid(
+                    "controller.quorum.bootstrap.servers",
+                    &k.quorum_bootstrap_servers.join(","),
+                    "one server, this node, unless `shoal format` made this node's log dir a \
+                     quorum's (--standalone starts one, --no-initial-controllers joins one)",
+                ));
+            }
+        }
         [] => check_one_controller_listener(c)?,
         [voter] if voter.id == c.node_id && !split => {}
         [voter] if !split => {

@@ -67,11 +67,14 @@ pub fn encode_message(m: &Message) -> Vec<u8> {
 /// so that a member that does not know the dialler's address yet (a dynamic quorum's
 /// new member, to which the leader sends the log before it has the image that says
 /// where the leader is) can answer it. It is a message type Raft keeps to itself
-/// (`MsgUnreachable`), so it is never stepped, with the address as its context.
-pub fn hello(from: u64, address: &str) -> Message {
+/// (`MsgUnreachable`), with the address as its context, addressed to the member
+/// dialled: one that does not know hellos takes it as a message of its peer and drops
+/// it unstepped.
+pub fn hello(from: u64, to: u64, address: &str) -> Message {
     Message {
         msg_type: MessageType::MsgUnreachable,
         from,
+        to,
         context: address.as_bytes().to_vec().into(),
         ..Default::default()
     }

@@ -255,11 +255,8 @@ mod tests {
         let mut uncommitted = read.clone();
         let mut second = first.entries_ref()[0].clone();
         second.index = 2;
-        second.data = {
-            let mut change = crate::quorum::store::conf_change(&first.entries_ref()[0]).unwrap();
-            change.mut_changes()[0].node_id = 2;
-            protobuf::Message::write_to_bytes(&change).unwrap().into()
-        };
+        let change = crate::quorum::VoterChange::Add(2).to_raft();
+        second.data = protobuf::Message::write_to_bytes(&change).unwrap().into();
         uncommitted.append(&[second.clone()]).unwrap();
         let (read, _) = load(
             &[],

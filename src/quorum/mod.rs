@@ -10,7 +10,8 @@
 //! log (hard state, snapshot, entries) is `store::QuorumLog`.
 //!
 //! Peers are trusted as Kafka trusts its controller listener: a frame that does not
-//! decode is refused, but a well-formed message from a voter is believed.
+//! decode is refused, but a well-formed message is believed, once what would make Raft
+//! panic is dropped (`Quorum::step`).
 
 pub mod codec;
 pub mod disk;
@@ -31,12 +32,36 @@ use raft::{RawNode, SnapshotStatus, StateRole};
 
 pub use self::store::{LogError, QuorumLog};
 
-/// A change of the voters (AddRaftVoter, RemoveRaftVoter): one voter at a time, so
-/// every two majorities of the old and the new voters meet.
+/// A change of the voters (AddRaftVoter, RemoveRaftVoter), by Raft id: one voter at a
+/// time, so every two majorities of the old and the new voters meet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VoterChange {
     Add(u64),
     Remove(u64),
+}
+
+impl VoterChange {
+    /// Whether `id` is a node's Raft id (a node id from 0 up, plus one).
+    pub fn valid_id(id: u64) -> bool {
+        (1..=i32::MAX as u64 + 1).contains(&id)
+    }
+
+    /// The change as raft-rs takes it: one simple change.
+    pub fn to_raft(self) -> ConfChangeV2 {
+        let (change_type, node_id) = match self {
+            VoterChange::Add(id) => (ConfChangeType::AddNode, id),
+            VoterChange::Remove(id) => (ConfChangeType::RemoveNode, id),
+        };
+        ConfChangeV2 {
+            changes: vec![ConfChangeSingle {
+                change_type,
+                node_id,
+                ..Default::default()
+            }]
+            .into(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,37 +235,32 @@ impl Quorum {
     /// Each voter's last index as far as this member knows: all of them on a leader
     /// (what each acknowledged), only its own elsewhere.
     pub fn progress(&self) -> Vec<(u64, Option<u64>)> {
-        let raft = &self.node.raft;
-        let mut voters: Vec<u64> = raft.prs().conf().voters().ids().iter().collect();
-        voters.sort_unstable();
-        voters
-            .into_iter()
-            .map(|id| {
-                let known = if id == raft.id {
-                    Some(self.last_index())
-                } else if self.is_leader() {
-                    raft.prs().get(id).map(|p| p.matched)
-                } else {
-                    None
-                };
-                (id, known)
-            })
-            .collect()
+        let voters = self.node.raft.prs().conf().voters().ids().iter().collect();
+        self.last_indexes(voters)
     }
 
     /// Each learner's last index as far as this member knows (a leader knows them).
     pub fn learner_progress(&self) -> Vec<(u64, Option<u64>)> {
-        let raft = &self.node.raft;
-        let mut learners: Vec<u64> = raft.prs().conf().learners().iter().copied().collect();
-        learners.sort_unstable();
-        learners
-            .into_iter()
-            .map(|id| {
-                let known = match id == raft.id {
-                    true => Some(self.last_index()),
-                    false => self.matched(id),
-                };
-                (id, known)
+        let learners = self
+            .node
+            .raft
+            .prs()
+            .conf()
+            .learners()
+            .iter()
+            .copied()
+            .collect();
+        self.last_indexes(learners)
+    }
+
+    /// `ids` in order, each with its last index: this member's own, what a leader knows
+    /// the others acknowledged, `None` for the others elsewhere.
+    fn last_indexes(&self, mut ids: Vec<u64>) -> Vec<(u64, Option<u64>)> {
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| match id == self.id() {
+                true => (id, Some(self.last_index())),
+                false => (id, self.matched(id)),
             })
             .collect()
     }
@@ -285,34 +305,59 @@ impl Quorum {
         self.node.report_snapshot(peer, status);
     }
 
-    /// A message from a peer. One not addressed to this member, from a member that is
-    /// neither voter nor learner, or of a kind only a member makes for itself, is
-    /// dropped; but a proposal is taken from anyone (a broker-only node proposes its
-    /// registration before it is a learner, `propose_to`).
+    /// A message from a peer. One of a kind only a member makes for itself, or one not
+    /// addressed to this member, is dropped. Senders are not otherwise sorted: `from`
+    /// is the sender's word, and a member must follow a leader it does not know yet (a
+    /// new member, or a voter that missed the leader's arrival). A proposal is taken
+    /// from anyone (a node that is no learner yet proposes its registration,
+    /// `propose_to`), and may be addressed to a voter known by its address only; it
+    /// must hold entries, and a change of voters only one this quorum makes, from a
+    /// member. Raft panics on a proposal without entries or with a term, and on a
+    /// snapshot whose configuration is not one it can take: those are dropped or
+    /// cleared here.
     pub fn step(&mut self, message: Message) -> Result<(), QuorumError> {
-        let conf = self.node.raft.prs().conf();
-        let known = conf.voters().contains(message.from) || conf.learners().contains(&message.from);
         let proposal = message.msg_type == MessageType::MsgPropose;
-        // A member that is no voter (a dynamic quorum's new member) takes the log from
-        // whoever leads before it knows the voters.
-        let observer = !conf.voters().contains(self.id());
-        // A configuration change is proposed by a member only, and small: Raft decodes
-        // it with protobuf, whose decoder recurses as deep as the bytes nest.
-        let fair = |e: &Entry| match e.entry_type {
-            EntryType::EntryNormal => true,
-            EntryType::EntryConfChangeV2 => known && e.data.len() <= store::CONF_CHANGE_MAX,
-            EntryType::EntryConfChange => false,
-        };
-        // A proposal may be addressed to a voter the proposer knows by its address only
-        // (`propose_to`).
-        if (message.to != self.id() && !proposal)
-            || !(known || proposal || observer)
-            || (proposal && !message.entries.iter().all(fair))
-            || raft::raw_node::is_local_msg(message.msg_type)
+        if raft::raw_node::is_local_msg(message.msg_type) || (message.to != self.id() && !proposal)
         {
             return Ok(());
         }
         let mut message = message;
+        if proposal {
+            let member = self.is_member(message.from);
+            let fair = |e: &Entry| match e.entry_type {
+                EntryType::EntryNormal => true,
+                EntryType::EntryConfChangeV2 => member && store::voter_change(e).is_some(),
+                EntryType::EntryConfChange => false,
+            };
+            if message.entries.is_empty() || !message.entries.iter().all(fair) {
+                return Ok(());
+            }
+            // Raft gives a proposal its place in the log itself.
+            (
+                message.term,
+                message.log_term,
+                message.index,
+                message.commit,
+            ) = (0, 0, 0, 0);
+            for entry in message.entries.iter_mut() {
+                (entry.term, entry.index) = (0, 0);
+            }
+        }
+        let takeable = |conf: &raft::eraftpb::ConfState| {
+            !conf.voters.is_empty()
+                && conf.voters_outgoing.is_empty()
+                && conf.learners_next.is_empty()
+                && !conf.auto_leave
+                && conf.voters.iter().all(|v| !conf.learners.contains(v))
+        };
+        if message.msg_type == MessageType::MsgSnapshot
+            && !message
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| takeable(s.get_metadata().get_conf_state()))
+        {
+            return Ok(());
+        }
         if message.msg_type == MessageType::MsgHeartbeat {
             // A leader's heartbeat commits up to what it believes this member holds. A
             // member whose files were lost holds less, and Raft would panic committing
@@ -337,7 +382,14 @@ impl Quorum {
                 leader: self.leader(),
             });
         }
-        match self.node.propose(Vec::new(), data) {
+        let proposed = self.node.propose(Vec::new(), data);
+        self.proposed(proposed)
+    }
+
+    /// What a proposal's outcome means to the proposer: Raft drops one while no leader
+    /// can take it (none known, or a leadership transfer under way).
+    fn proposed(&self, outcome: raft::Result<()>) -> Result<(), QuorumError> {
+        match outcome {
             Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
                 leader: self.leader(),
             }),
@@ -353,12 +405,8 @@ impl Quorum {
         if self.leader().is_none() {
             return Err(QuorumError::NotLeader { leader: None });
         }
-        match self.node.propose(context, data) {
-            Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
-                leader: self.leader(),
-            }),
-            other => Ok(other?),
-        }
+        let proposed = self.node.propose(context, data);
+        self.proposed(proposed)
     }
 
     /// Proposes a change of the voters, from any member (a follower forwards it to the
@@ -376,25 +424,14 @@ impl Quorum {
         if self.is_leader() && self.node.raft.has_pending_conf() {
             return Err(QuorumError::Pending);
         }
-        let (change_type, node_id) = match change {
-            VoterChange::Add(id) => (ConfChangeType::AddNode, id),
-            VoterChange::Remove(id) => (ConfChangeType::RemoveNode, id),
-        };
-        let change = ConfChangeV2 {
-            changes: vec![ConfChangeSingle {
-                change_type,
-                node_id,
-                ..Default::default()
-            }]
-            .into(),
-            ..Default::default()
-        };
-        match self.node.propose_conf_change(context, change) {
-            Err(raft::Error::ProposalDropped) => Err(QuorumError::NotLeader {
-                leader: self.leader(),
-            }),
-            other => Ok(other?),
-        }
+        let proposed = self.node.propose_conf_change(context, change.to_raft());
+        self.proposed(proposed)
+    }
+
+    /// Whether `id` is a voter or a learner, as this member has applied them.
+    pub fn is_member(&self, id: u64) -> bool {
+        let conf = self.node.raft.prs().conf();
+        conf.voters().contains(id) || conf.learners().contains(&id)
     }
 
     /// The voters, as this member has applied the configuration.
@@ -566,9 +603,19 @@ impl Quorum {
         entries: Vec<Entry>,
     ) -> Result<(), QuorumError> {
         for e in entries {
-            let voters = match store::conf_change(&e) {
+            let voters = match store::voter_change(&e) {
                 Some(change) => {
-                    let conf = self.node.apply_conf_change(&change)?;
+                    // Refused on every node alike: it would leave no voter.
+                    let mut next = self.node.store().conf_state();
+                    if !store::change_conf(&mut next, change) {
+                        tracing::warn!(
+                            index = e.index,
+                            ?change,
+                            "metadata quorum: a change that would leave no voter is not applied"
+                        );
+                        continue;
+                    }
+                    let conf = self.node.apply_conf_change(&change.to_raft())?;
                     self.node.mut_store().set_conf_state(conf.clone());
                     if self.is_leader() && !conf.voters.contains(&self.id()) {
                         self.hand_over();

@@ -733,3 +733,130 @@ fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
     assert_eq!(nodes[2].leader(), Some(leader));
     assert!(nodes[(leader - 1) as usize].is_leader());
 }
+
+#[test]
+fn messages_that_would_make_raft_panic_are_dropped_or_cleared() {
+    use raft::eraftpb::{ConfState, Entry, EntryType, MessageType, Snapshot};
+    let voters = vec![1, 2, 3];
+    let config = |id| QuorumConfig {
+        id,
+        voters: voters.clone(),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        seed: 13,
+    };
+    let mut nodes: Vec<Quorum> = (1..=3)
+        .map(|id| Quorum::open(&config(id), QuorumLog::new(&voters)).unwrap())
+        .collect();
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    let propose = |from: u64, entries: Vec<Entry>| Message {
+        msg_type: MessageType::MsgPropose,
+        from,
+        to: 2,
+        entries: entries.into(),
+        ..Default::default()
+    };
+    let record = |data: &'static [u8]| Entry {
+        data: Bytes::from_static(data),
+        ..Default::default()
+    };
+    // No entries: raft-rs would panic on the leader the follower forwards it to.
+    nodes[1].step(propose(9, Vec::new())).unwrap();
+    // A term: raft-rs would panic forwarding it. Cleared, it is a proposal like any.
+    let mut with_term = propose(9, vec![record(b"termed")]);
+    with_term.term = nodes[1].term();
+    nodes[1].step(with_term).unwrap();
+    let committed = exchange(&mut nodes);
+    assert_eq!(committed[0], vec![Bytes::from_static(b"termed")]);
+    // A change of voters from a stranger, or one of two changes, is no proposal.
+    let change = |change: raft::eraftpb::ConfChangeV2| Entry {
+        entry_type: EntryType::EntryConfChangeV2,
+        data: protobuf::Message::write_to_bytes(&change).unwrap().into(),
+        ..Default::default()
+    };
+    nodes[1]
+        .step(propose(9, vec![change(VoterChange::Add(9).to_raft())]))
+        .unwrap();
+    let mut two = VoterChange::Add(8).to_raft();
+    two.changes
+        .push(VoterChange::Remove(3).to_raft().changes[0].clone());
+    nodes[1].step(propose(2, vec![change(two)])).unwrap();
+    run_ticks(&mut nodes, 3);
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![1, 2, 3], "node {}", q.id());
+    }
+    // A snapshot whose configuration Raft cannot take.
+    let mut snapshot = Snapshot::default();
+    snapshot.mut_metadata().index = 100;
+    snapshot.mut_metadata().term = nodes[0].term();
+    snapshot.mut_metadata().set_conf_state(ConfState {
+        learners: vec![2],
+        ..Default::default()
+    });
+    let bad = Message {
+        msg_type: MessageType::MsgSnapshot,
+        from: 1,
+        to: 2,
+        term: nodes[0].term(),
+        snapshot: Some(snapshot).into(),
+        ..Default::default()
+    };
+    nodes[1].step(bad).unwrap();
+    nodes[0].propose(b"still".to_vec()).unwrap();
+    let committed = exchange(&mut nodes);
+    assert_eq!(committed[1], vec![Bytes::from_static(b"still")]);
+}
+
+#[test]
+fn a_committed_change_that_would_leave_no_voter_is_skipped_everywhere() {
+    let config = |id| QuorumConfig {
+        id,
+        voters: Vec::new(),
+        election_ticks: 10,
+        heartbeat_ticks: 2,
+        seed: 17,
+    };
+    let mut nodes = vec![
+        Quorum::open_applied(&config(1), QuorumLog::first_voter(1).unwrap(), 1).unwrap(),
+        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
+    ];
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    nodes[0].add_learners(&BTreeSet::from([2])).unwrap();
+    // The node asked refuses to remove the last voter (`Member::change_voter`), but two
+    // nodes asked at once to remove one voter each can both let theirs through: the
+    // second to commit would leave none. Here the leader proposes both in turn.
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Add(2))
+        .unwrap();
+    run_ticks(&mut nodes, 3);
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Remove(2))
+        .unwrap();
+    run_ticks(&mut nodes, 3);
+    for q in &mut nodes {
+        q.add_learners(&BTreeSet::from([2])).unwrap();
+    }
+    assert_eq!(voters_of(&nodes[0]), vec![1]);
+    nodes[0]
+        .propose_voter_change(Vec::new(), VoterChange::Remove(1))
+        .unwrap();
+    run_ticks(&mut nodes, 5);
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![1], "node {}", q.id());
+    }
+    assert!(nodes[0].is_leader());
+    nodes[0].propose(b"alive".to_vec()).unwrap();
+    let committed = run_ticks(&mut nodes, 2);
+    assert_eq!(committed[1], vec![Bytes::from_static(b"alive")]);
+    // Read back from its log, the learner's voters are the same.
+    let log = nodes[1].log().clone();
+    let (state, entries) = (
+        disk::encode_state(log.hard_state()),
+        disk::encode_entries(log.entries_ref()),
+    );
+    let (read, _) = disk::load(&[], Some(&state), None, Some(&entries)).unwrap();
+    let reopened = Quorum::open_applied(&config(2), read, nodes[1].commit_index()).unwrap();
+    assert_eq!(voters_of(&reopened), vec![1]);
+}

@@ -6,9 +6,12 @@
 //! durable before the output's messages leave.
 
 use raft::eraftpb::{
-    ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState, Snapshot,
+    ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState,
+    Snapshot,
 };
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+
+use super::VoterChange;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuorumLog {
@@ -46,15 +49,7 @@ impl QuorumLog {
     /// committed configuration change making it the only voter. In the log, not in the
     /// snapshot, so every member the log reaches learns who the voters are.
     pub fn first_voter(id: u64) -> Result<QuorumLog, LogError> {
-        let change = ConfChangeV2 {
-            changes: vec![raft::eraftpb::ConfChangeSingle {
-                change_type: ConfChangeType::AddNode,
-                node_id: id,
-                ..Default::default()
-            }]
-            .into(),
-            ..Default::default()
-        };
+        let change = VoterChange::Add(id).to_raft();
         let data = protobuf::Message::write_to_bytes(&change)
             .map_err(|e| LogError(format!("a configuration change does not encode: {e}")))?;
         let entry = Entry {
@@ -88,8 +83,8 @@ impl QuorumLog {
         log.append(&entries)?;
         let commit = log.hard_state.commit;
         for entry in log.entries.iter().filter(|e| e.index <= commit) {
-            if let Some(change) = conf_change(entry) {
-                change_conf(&mut log.conf, &change);
+            if let Some(change) = voter_change(entry) {
+                change_conf(&mut log.conf, change);
             }
         }
         Ok(log)
@@ -181,8 +176,9 @@ impl QuorumLog {
             )));
         }
         let term = self.entries[(index - self.first()) as usize].term;
-        // The configuration now: the member applies a change when it commits, so no
-        // applied change is past `index`, the applied end.
+        // The configuration now: the member applies a change as it commits and the
+        // image's offset follows every committed entry, so `index`, the applied end, is
+        // past every change applied.
         let conf = self.conf.clone();
         let mut snapshot = Snapshot {
             data: data.into(),
@@ -204,30 +200,48 @@ impl QuorumLog {
 
 /// The most bytes a configuration change may take: one change of one voter takes about
 /// ten, and a protobuf decoder can nest no deeper than half of this.
-pub const CONF_CHANGE_MAX: usize = 256;
+const CONF_CHANGE_MAX: usize = 256;
 
-/// The configuration change an entry holds, if it is one. Such entries come only from
-/// members (`Quorum::step`), and raft-rs itself reads them the same way; one larger than
-/// any this quorum makes is no change.
-pub fn conf_change(entry: &Entry) -> Option<ConfChangeV2> {
+/// The change of one voter an entry holds, if it is one this quorum makes: one simple
+/// change (no joint configuration), adding or removing a voter by a node's Raft id.
+/// Anything else, even a configuration change Raft would take, is no change here, on
+/// every node alike (`Quorum::step` refuses to propose one).
+pub fn voter_change(entry: &Entry) -> Option<VoterChange> {
     if entry.entry_type != EntryType::EntryConfChangeV2 || entry.data.len() > CONF_CHANGE_MAX {
         return None;
     }
-    protobuf::Message::parse_from_bytes(&entry.data).ok()
+    let change: ConfChangeV2 = protobuf::Message::parse_from_bytes(&entry.data).ok()?;
+    let [single] = change.changes.as_slice() else {
+        return None;
+    };
+    let plain = change.transition == ConfChangeTransition::Auto && change.context.is_empty();
+    if !plain || !VoterChange::valid_id(single.node_id) {
+        return None;
+    }
+    match single.change_type {
+        ConfChangeType::AddNode => Some(VoterChange::Add(single.node_id)),
+        ConfChangeType::RemoveNode => Some(VoterChange::Remove(single.node_id)),
+        ConfChangeType::AddLearnerNode => None,
+    }
 }
 
-/// `conf` after `change`, as raft-rs applies a simple change: a node added as a voter
-/// stops being a learner, one added as a learner stops being a voter, and a removed
-/// one is neither.
-pub fn change_conf(conf: &mut ConfState, change: &ConfChangeV2) {
-    for single in change.changes.iter() {
-        let id = single.node_id;
-        conf.voters.retain(|v| *v != id);
-        conf.learners.retain(|l| *l != id);
-        match single.change_type {
-            ConfChangeType::AddNode => conf.voters.push(id),
-            ConfChangeType::AddLearnerNode => conf.learners.push(id),
-            ConfChangeType::RemoveNode => {}
+/// Applies `change` to `conf` as raft-rs applies a simple change (a node added as a
+/// voter stops being a learner; a removed one is neither), unless it would remove the
+/// last voter, which raft-rs refuses too: false then, and `conf` is unchanged.
+pub fn change_conf(conf: &mut ConfState, change: VoterChange) -> bool {
+    match change {
+        VoterChange::Remove(id) if conf.voters == [id] => false,
+        VoterChange::Remove(id) => {
+            conf.voters.retain(|v| *v != id);
+            conf.learners.retain(|l| *l != id);
+            true
+        }
+        VoterChange::Add(id) => {
+            conf.learners.retain(|l| *l != id);
+            if !conf.voters.contains(&id) {
+                conf.voters.push(id);
+            }
+            true
         }
     }
 }
@@ -290,9 +304,9 @@ impl Storage for QuorumLog {
         Ok(self.last())
     }
 
-    /// The last snapshot. Its configuration names the voters only (learners come from
-    /// the image, `Quorum::add_learners`); one sent to a learner names it too, as Raft
-    /// refuses a snapshot that leaves its receiver out.
+    /// The last snapshot, with the configuration at its taking (the learners this
+    /// member had added then among it); one sent to a member it does not name names it
+    /// as a learner, as Raft refuses a snapshot that leaves its receiver out.
     fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let mut snapshot = self.snapshot.clone();
         let conf = snapshot.mut_metadata().mut_conf_state();

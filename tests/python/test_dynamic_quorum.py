@@ -160,7 +160,8 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
              and agreed_leader(nodes.values()))
 
 
-def test_the_voters_of_a_cluster_of_one_or_a_fixed_quorum_do_not_change(start_broker, tmp_path):
+def test_the_voters_of_a_cluster_of_one_do_not_change(start_broker, tmp_path):
+    """(A quorum of controller.quorum.voters refuses too: test_quorum.py.)"""
     b = start_broker()
     config = tmp_path / "controller.properties"
     config.write_text("node.id=7\nprocess.roles=controller\nlisteners=CONTROLLER://127.0.0.1:1\n"

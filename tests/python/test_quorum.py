@@ -148,6 +148,13 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     assert m[current]['kafka_server_raft_metrics_current_state{state="leader"}'] == 1
     assert all(m[i]['kafka_server_raft_metrics_current_state{state="follower"}'] == 1 for i in by_id if i != current)
     assert set(by_id) == set(map(int, status(by_id[leader])["CurrentVoters"].strip("[]").split(",")))
+    assert all(m[i]["kafka_server_raft_metrics_number_of_voters"] == 3 for i in by_id), m
+    # controller.quorum.voters fixes the voters (Kafka's kraft.version 0): RemoveRaftVoter is refused.
+    cp = subprocess.run([str(shoal_bin()), "metadata-quorum", "--bootstrap-server", by_id[leader].bootstrap,
+                         "remove-controller", "--controller-id", str(leader), "--controller-directory-id",
+                         "1b4e28ba-2fa1-11d2-883f-0016d3cca427"], capture_output=True, text=True,
+                        timeout=TOOL_TIMEOUT_S)
+    assert cp.returncode != 0 and "UNSUPPORTED_VERSION" in cp.stderr, cp
 
     # The leader knows every voter's log end; all reach its own.
     def caught_up():

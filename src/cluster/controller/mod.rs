@@ -241,11 +241,16 @@ impl Controller {
         add: bool,
         node: i32,
         directory_id: uuid::Uuid,
+        listeners: &[crate::cluster::image::Endpoint],
         timeout: std::time::Duration,
     ) -> Result<(), (kafka_protocol::error::ResponseError, String)> {
         let member = self.quorum.borrow().clone();
         match member {
-            Some(member) => member.change_voter(add, node, directory_id, timeout).await,
+            Some(member) => {
+                member
+                    .change_voter(add, node, directory_id, listeners, timeout)
+                    .await
+            }
             None => Err((
                 kafka_protocol::error::ResponseError::UnsupportedVersion,
                 "this broker is a cluster of one, with no metadata quorum: start its \

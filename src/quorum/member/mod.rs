@@ -21,6 +21,7 @@
 mod peers;
 mod report;
 mod shutdown;
+mod voters;
 
 use self::peers::Peer;
 pub use self::report::{QuorumStatus, VoterStatus};
@@ -40,12 +41,11 @@ use uuid::Uuid;
 
 use super::disk::{self, DIR, ENTRIES_FILE, SNAPSHOT_FILE, STATE_FILE};
 use super::store::QuorumLog;
-use super::{Committed, Persist, Quorum, QuorumConfig, QuorumError, VoterChange};
+use super::{Committed, Persist, Quorum, QuorumConfig};
 use crate::cluster::image::{self, MetadataImage, MetadataRecord};
 use crate::cluster::rules;
 use crate::config::QuorumPeers;
 use crate::shard::{Event, Shard};
-use kafka_protocol::error::ResponseError;
 
 /// Raft's clock.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -86,6 +86,15 @@ pub const DIRECTORY_ID_FILE: &str = "directory-id";
 /// The key `proposed` keeps this controller's registration under.
 const CONTROLLER_PROPOSAL: i32 = -5;
 
+/// Writes a whole file and syncs it, before the member runs (blocking I/O).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let written = std::fs::File::create(path).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    });
+    written.with_context(|| format!("writing {}", path.display()))
+}
+
 /// The metadata directory's id, made on the first start (or by `shoal format`).
 pub fn directory_id(dir: &Path) -> anyhow::Result<Uuid> {
     let path = dir.join(DIRECTORY_ID_FILE);
@@ -95,11 +104,7 @@ pub fn directory_id(dir: &Path) -> anyhow::Result<Uuid> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = Uuid::new_v4();
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let written = std::fs::File::create(&path).and_then(|mut file| {
-                std::io::Write::write_all(&mut file, format!("{id}\n").as_bytes())?;
-                file.sync_all()
-            });
-            written.with_context(|| format!("writing {}", path.display()))?;
+            write_synced(&path, format!("{id}\n").as_bytes())?;
             Ok(id)
         }
         Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),
@@ -281,7 +286,8 @@ pub struct Member {
     entries_len: Cell<u64>,
     inbound: RefCell<Vec<Message>>,
     arrived: Event,
-    /// The voters, and on a voter the learners (brokers that are no voters).
+    /// The voters, on a controller the learners (brokers and controllers that are no
+    /// voters), the bootstrap servers, and peers found by their hellos.
     peers: RefCell<Vec<Rc<Peer>>>,
     /// The shard the member's tasks run on, once started.
     shard: RefCell<Option<Rc<Shard>>>,
@@ -668,6 +674,9 @@ impl Member {
         let mut image = self.image.borrow_mut();
         for c in committed {
             if let Some(voters) = &c.voters {
+                // Past it, as on a restart (`committed_image`): a snapshot taken at the
+                // image's offset holds the configuration this change made.
+                image.offset = c.index;
                 let voters: Vec<i32> = voters.iter().map(|&v| node_id(v)).collect();
                 tracing::info!(
                     offset = c.index,
@@ -724,132 +733,37 @@ impl Member {
         records: &[MetadataRecord],
         timeout: Duration,
     ) -> Result<u64, ProposalError> {
-        let number = self.next_proposal.get();
-        self.next_proposal.set(number + 1);
-        let mut context = self.incarnation.as_bytes().to_vec();
-        context.extend_from_slice(&number.to_be_bytes());
-        let (sender, receiver) = oneshot::channel();
+        let (number, context) = self.proposal_context();
         self.quorum
             .borrow_mut()
             .propose_anywhere(context, image::encode(records))
             .map_err(|_| ProposalError::NoLeader)?;
-        self.waiting.borrow_mut().insert(number, sender);
-        // The Raft task sends it on its next round.
-        self.arrived.notify();
-        let answer = glommio::timer::timeout(timeout, async {
-            Ok(receiver.await.map_err(|_| ProposalError::TimedOut(timeout)))
-        })
-        .await;
-        self.waiting.borrow_mut().remove(&number);
-        match answer {
-            Ok(Ok(applied)) => applied.map_err(ProposalError::Refused),
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(ProposalError::TimedOut(timeout)),
+        match self.outcome(number, timeout).await {
+            Some(applied) => applied.map_err(ProposalError::Refused),
+            None => Err(ProposalError::TimedOut(timeout)),
         }
     }
 
-    /// Adds or removes a voter (AddRaftVoter, RemoveRaftVoter) and waits until the
-    /// change is committed and applied here. A dynamic quorum only; the voter named by
-    /// its node and its metadata directory's id, as its registration has them; a new
-    /// voter must hold the leader's log when the leader is asked. Kafka's error and
-    /// message otherwise.
-    pub async fn change_voter(
-        &self,
-        add: bool,
-        node: i32,
-        directory_id: Uuid,
-        timeout: Duration,
-    ) -> Result<(), (ResponseError, String)> {
-        if self.bootstrap.is_empty() {
-            return Err((
-                ResponseError::UnsupportedVersion,
-                "the voters are fixed by controller.quorum.voters (kraft.version 0): \
-                 a quorum whose voters can change starts from controller.quorum.bootstrap.servers"
-                    .to_string(),
-            ));
-        }
-        let id = raft_id(node);
-        let change = {
-            let quorum = self.quorum.borrow();
-            let image = self.image.borrow();
-            let voters = quorum.voters();
-            let registered = image
-                .controllers
-                .get(&node)
-                .is_some_and(|c| c.directory_id == directory_id);
-            match add {
-                true if voters.contains(&id) => {
-                    return Err((
-                        ResponseError::DuplicateVoter,
-                        format!("node {node} is already a voter"),
-                    ))
-                }
-                true if !registered => {
-                    return Err((
-                        ResponseError::InvalidRequest,
-                        format!(
-                            "no controller {node} with directory id {directory_id} has registered: \
-                             start it with controller.quorum.bootstrap.servers first"
-                        ),
-                    ))
-                }
-                true => {
-                    // Checked where the leader's view is (a follower forwards the change).
-                    let behind = quorum.is_leader()
-                        && quorum.matched(id).is_none_or(|m| m < quorum.commit_index());
-                    if behind {
-                        return Err((
-                            ResponseError::RequestTimedOut,
-                            format!("controller {node} does not hold the leader's log yet"),
-                        ));
-                    }
-                    VoterChange::Add(id)
-                }
-                false if !voters.contains(&id) || !registered => {
-                    return Err((
-                        ResponseError::VoterNotFound,
-                        format!("no voter {node} with directory id {directory_id}"),
-                    ))
-                }
-                false if voters.len() == 1 => {
-                    return Err((
-                        ResponseError::InvalidRequest,
-                        format!("node {node} is the only voter"),
-                    ))
-                }
-                false => VoterChange::Remove(id),
-            }
-        };
+    /// The number of this process's next proposal, and the context that names it in
+    /// the committed entry (`own_proposal`).
+    fn proposal_context(&self) -> (u64, Vec<u8>) {
         let number = self.next_proposal.get();
         self.next_proposal.set(number + 1);
         let mut context = self.incarnation.as_bytes().to_vec();
         context.extend_from_slice(&number.to_be_bytes());
-        let proposed = self
-            .quorum
-            .borrow_mut()
-            .propose_voter_change(context, change);
-        match proposed {
-            Ok(()) => {}
-            Err(QuorumError::Pending) => {
-                return Err((
-                    ResponseError::RequestTimedOut,
-                    "another change of the voters is not committed yet".to_string(),
-                ))
-            }
-            Err(error) => return Err((ResponseError::NotLeaderOrFollower, error.to_string())),
-        }
+        (number, context)
+    }
+
+    /// Waits for proposal `number`, just made, to be applied here: the image's offset
+    /// then or why it did not fit; `None` when `timeout` passed first.
+    async fn outcome(&self, number: u64, timeout: Duration) -> Option<Result<u64, String>> {
         let (sender, receiver) = oneshot::channel();
         self.waiting.borrow_mut().insert(number, sender);
+        // The Raft task sends the proposal on its next round.
         self.arrived.notify();
-        let answer = glommio::timer::timeout(timeout, async { Ok(receiver.await) }).await;
+        let answer = glommio::timer::timeout(timeout, async { Ok(receiver.await.ok()) }).await;
         self.waiting.borrow_mut().remove(&number);
-        match answer {
-            Ok(Ok(Ok(_))) => Ok(()),
-            _ => Err((
-                ResponseError::RequestTimedOut,
-                format!("the change of the voters was not committed within {timeout:?}"),
-            )),
-        }
+        answer.ok().flatten()
     }
 
     /// Topic ids removed by records applied while this process ran.
@@ -903,10 +817,14 @@ impl Member {
         Ok(())
     }
 
-    /// Notes when a peer was last heard from and, on a leader, last caught up.
+    /// Notes when a member was last heard from and, on a leader, last caught up.
     fn heard_from(&self, message: &Message) {
         let now = now_ms();
         let quorum = self.quorum.borrow();
+        // Members only: anyone can claim any id.
+        if !quorum.is_member(message.from) {
+            return;
+        }
         let caught_up = quorum.is_leader()
             && message.msg_type == MessageType::MsgAppendResponse
             && !message.reject

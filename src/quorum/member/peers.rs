@@ -14,8 +14,11 @@ use raft::eraftpb::Message;
 
 use super::{node_id, raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
 use super::{PEER_QUEUE_MAX, RECONNECT_PAUSE};
+
+/// The most peers a member follows before it takes no more addresses from hellos.
+const HELLO_PEERS_MAX: usize = 256;
 use crate::config::join_host_port;
-use crate::quorum::codec;
+use crate::quorum::{codec, VoterChange};
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::server::stream::Stream;
 use crate::shard::{Event, Shard};
@@ -112,17 +115,30 @@ impl Member {
         peers.push(peer);
     }
 
-    /// The hello this member's connections start with (`codec::hello`): where it
-    /// listens, as a controller's peers or a broker-only node's leader reach it.
-    pub(super) fn hello(&self) -> Option<Rc<[u8]>> {
+    /// What this member's connections start with (`codec::hello`): its id, and where
+    /// it listens, as a controller's peers or a broker-only node's leader reach it.
+    pub(super) fn hello(&self) -> Option<(u64, Rc<str>)> {
         let r = &self.registration;
         let address = match (&r.controller, r.quorum_port) {
             (Some(c), _) => join_host_port(&c.host, c.port),
             (None, Some(port)) => join_host_port(&r.host, port),
             (None, None) => return None,
         };
-        let hello = codec::hello(raft_id(r.node), &address);
-        Some(Rc::from(codec::encode_message(&hello)))
+        Some((raft_id(r.node), Rc::from(address)))
+    }
+
+    /// A peer's hello: its address is taken when this member has no other for it, and
+    /// follows fewer than `HELLO_PEERS_MAX` peers (a stranger's hellos cannot make it
+    /// keep peers without end).
+    fn hello_from(&self, from: u64, address: &str) {
+        let me = raft_id(self.registration.node);
+        let fresh = from != me
+            && VoterChange::valid_id(from)
+            && !self.peers.borrow().iter().any(|p| p.id == from);
+        if fresh && self.peers.borrow().len() < HELLO_PEERS_MAX {
+            tracing::info!(peer = from, %address, "metadata quorum peer found by its hello");
+            self.follow(from, address.to_string());
+        }
     }
 
     pub(super) fn send(&self, message: Message) {
@@ -192,8 +208,8 @@ impl Member {
     }
 
     /// Reads a peer's messages until it closes. A frame that does not decode, a message
-    /// that is not from a voter to this one, or `INBOUND_IDLE` without a frame closes
-    /// it (a peer with something to say dials again).
+    /// addressed to another node, or `INBOUND_IDLE` without a frame closes it (a peer
+    /// with something to say dials again).
     async fn receive(self: Rc<Self>, shard: Rc<Shard>, mut stream: Stream) {
         let socket = stream.socket();
         if socket.is_some_and(|socket| crate::server::sendfile::set_nonblocking(socket).is_err()) {
@@ -226,25 +242,17 @@ impl Member {
                 }
             };
             if let Some(address) = codec::as_hello(&message) {
-                // Only an address this member has no other source for is taken.
-                if !self.peers.borrow().iter().any(|p| p.id == message.from) {
-                    tracing::info!(peer = message.from, %address, "metadata quorum peer found by its hello");
-                    self.follow(message.from, address.to_string());
-                }
+                self.hello_from(message.from, address);
                 continue;
             }
-            // A proposal may come from a node that is no learner yet, addressed to this
-            // node by its address only (a bootstrap server); a member that is no voter
-            // takes the log from a leader it may not know yet.
+            // A proposal may be addressed to this node by its address only (a bootstrap
+            // server); anything else names this node.
             let proposal = message.msg_type == raft::eraftpb::MessageType::MsgPropose;
-            let known = proposal
-                || self.peers.borrow().iter().any(|p| p.id == message.from)
-                || !self.quorum.borrow().voters().contains(&me);
-            if (message.to != me && !proposal) || !known {
+            if message.to != me && !proposal {
                 tracing::warn!(
                     from = message.from,
                     to = message.to,
-                    "metadata quorum message not from a voter to this one: closing its connection"
+                    "metadata quorum message not for this node: closing its connection"
                 );
                 return;
             }
@@ -262,8 +270,10 @@ pub(super) async fn send_to(
     peer: Rc<Peer>,
     shard: Rc<Shard>,
     mut tls: Option<crate::server::tls::Dial>,
-    hello: Option<Rc<[u8]>>,
+    hello: Option<(u64, Rc<str>)>,
 ) {
+    let hello =
+        hello.map(|(from, address)| codec::encode_message(&codec::hello(from, peer.id, &address)));
     let mut stream: Option<Stream> = None;
     let mut greeted = false;
     loop {

@@ -54,19 +54,7 @@ impl Member {
             .iter()
             .map(|(&node, c)| (node, c.directory_id, c.endpoint.clone()))
             .collect();
-        let voters = quorum
-            .progress()
-            .into_iter()
-            .map(|(id, last)| {
-                let (heard_ms, caught_up_ms) = heard.get(&id).copied().unwrap_or((-1, -1));
-                VoterStatus {
-                    node: node_id(id),
-                    log_end: last.map_or(-1, |l| l as i64),
-                    last_heard_ms: heard_ms,
-                    last_caught_up_ms: caught_up_ms,
-                }
-            })
-            .collect();
+        let voters = quorum.progress().into_iter().map(status).collect();
         QuorumStatus {
             state: quorum.state_name(),
             leader: quorum.leader().map(node_id),

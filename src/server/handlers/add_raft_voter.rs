@@ -16,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Ctx, Response};
 use crate::acl::Operation;
+use crate::cluster::image::Endpoint;
 use crate::cluster::ShardId;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
@@ -31,12 +32,20 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .ok()
         .filter(|ms| *ms > 0)
         .map_or(TIMEOUT_DEFAULT, Duration::from_millis);
+    let listeners = request
+        .listeners
+        .iter()
+        .map(|l| Endpoint {
+            name: l.name.to_string(),
+            host: l.host.to_string(),
+            port: l.port,
+        })
+        .collect();
     let (error, message) = change_voter(
         &ctx,
         request.cluster_id.as_ref(),
-        true,
-        request.voter_id,
-        request.voter_directory_id,
+        (true, request.voter_id, request.voter_directory_id),
+        listeners,
         timeout,
     )
     .await;
@@ -49,14 +58,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 /// Checks the caller and the cluster, then has the quorum member on shard 0 make the
 /// change: the error and its message, none on success.
+/// `voter`: whether it is added, its node and its directory id.
 pub(super) async fn change_voter(
     ctx: &Ctx,
     cluster_id: Option<&StrBytes>,
-    add: bool,
-    node: i32,
-    directory_id: uuid::Uuid,
+    voter: (bool, i32, uuid::Uuid),
+    listeners: Vec<Endpoint>,
     timeout: Duration,
 ) -> (Option<ResponseError>, Option<String>) {
+    let (add, node, directory_id) = voter;
     if !ctx.allowed_on_cluster(Operation::Alter) {
         return (Some(ResponseError::ClusterAuthorizationFailed), None);
     }
@@ -72,7 +82,7 @@ pub(super) async fn change_voter(
         .shard
         .invoke_on(ShardId(0), move |s| async move {
             s.controller()
-                .change_voter(add, node, directory_id, timeout)
+                .change_voter(add, node, directory_id, &listeners, timeout)
                 .await
         })
         .await;

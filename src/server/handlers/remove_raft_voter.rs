@@ -20,15 +20,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<RemoveRaftVoterRequest>(body) else {
         return Response::Close;
     };
-    let (error, message) = change_voter(
-        &ctx,
-        request.cluster_id.as_ref(),
-        false,
-        request.voter_id,
-        request.voter_directory_id,
-        TIMEOUT,
-    )
-    .await;
+    let voter = (false, request.voter_id, request.voter_directory_id);
+    let cluster_id = request.cluster_id.as_ref();
+    let (error, message) = change_voter(&ctx, cluster_id, voter, Vec::new(), TIMEOUT).await;
     ctx.respond(
         &RemoveRaftVoterResponse::default()
             .with_error_code(error.map_or(0, |e| e.code()))

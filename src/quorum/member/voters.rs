@@ -1,0 +1,136 @@
+//! A dynamic quorum's voters changed on an operator's request (AddRaftVoter and
+//! RemoveRaftVoter, KIP-853): checked against this node's view, proposed from here (a
+//! follower forwards the change to the leader through Raft), and answered once applied.
+
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::{raft_id, Member};
+use crate::cluster::image::Endpoint;
+use crate::quorum::{QuorumError, VoterChange};
+
+impl Member {
+    /// Adds or removes a voter and waits until the change is committed and applied
+    /// here. A dynamic quorum only. The voter is named by its node and its metadata
+    /// directory's id, as its registration has them; a new voter's `listeners`, when
+    /// given, must hold its registered controller listener, and it must hold the
+    /// leader's log when the leader is asked. Kafka's error and a message otherwise.
+    pub async fn change_voter(
+        &self,
+        add: bool,
+        node: i32,
+        directory_id: Uuid,
+        listeners: &[Endpoint],
+        timeout: Duration,
+    ) -> Result<(), (ResponseError, String)> {
+        let change = self.voter_change(add, node, directory_id, listeners)?;
+        let (number, context) = self.proposal_context();
+        let proposed = self
+            .quorum
+            .borrow_mut()
+            .propose_voter_change(context, change);
+        match proposed {
+            Ok(()) => {}
+            Err(QuorumError::Pending) => {
+                return Err((
+                    ResponseError::RequestTimedOut,
+                    "another change of the voters is not committed yet".to_string(),
+                ))
+            }
+            Err(error) => return Err((ResponseError::NotLeaderOrFollower, error.to_string())),
+        }
+        match self.outcome(number, timeout).await {
+            Some(_) => Ok(()),
+            None => Err((
+                ResponseError::RequestTimedOut,
+                format!("the change of the voters was not committed within {timeout:?}"),
+            )),
+        }
+    }
+
+    /// The change asked for, if it makes sense as far as this node can tell.
+    fn voter_change(
+        &self,
+        add: bool,
+        node: i32,
+        directory_id: Uuid,
+        listeners: &[Endpoint],
+    ) -> Result<VoterChange, (ResponseError, String)> {
+        if self.bootstrap.is_empty() {
+            return Err((
+                ResponseError::UnsupportedVersion,
+                "the voters are fixed by controller.quorum.voters (kraft.version 0): \
+                 a quorum whose voters can change starts from controller.quorum.bootstrap.servers"
+                    .to_string(),
+            ));
+        }
+        if node < 0 {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("{node} is not a node id"),
+            ));
+        }
+        let id = raft_id(node);
+        let quorum = self.quorum.borrow();
+        let image = self.image.borrow();
+        let voters = quorum.voters();
+        let registration = image
+            .controllers
+            .get(&node)
+            .filter(|c| c.directory_id == directory_id);
+        if !add {
+            return match (voters.contains(&id) && registration.is_some(), voters.len()) {
+                (false, _) => Err((
+                    ResponseError::VoterNotFound,
+                    format!("no voter {node} with directory id {directory_id}"),
+                )),
+                (true, 1) => Err((
+                    ResponseError::InvalidRequest,
+                    format!("node {node} is the only voter"),
+                )),
+                (true, _) => Ok(VoterChange::Remove(id)),
+            };
+        }
+        if voters.contains(&id) {
+            return Err((
+                ResponseError::DuplicateVoter,
+                format!("node {node} is already a voter"),
+            ));
+        }
+        // Kafka's answer for a replica that is not an observer holding the log.
+        let Some(registration) = registration else {
+            return Err((
+                ResponseError::RequestTimedOut,
+                format!(
+                    "no controller {node} with directory id {directory_id} follows the log: \
+                     start it with controller.quorum.bootstrap.servers first"
+                ),
+            ));
+        };
+        let registered = &registration.endpoint;
+        let listed = listeners
+            .iter()
+            .any(|l| l.host == registered.host && l.port == registered.port);
+        if !listeners.is_empty() && !listed {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!(
+                    "controller {node} registered its listener at {}:{}, which the request does not list",
+                    registered.host, registered.port
+                ),
+            ));
+        }
+        // Checked where the leader's view is (a follower forwards the change).
+        let behind =
+            quorum.is_leader() && quorum.matched(id).is_none_or(|m| m < quorum.commit_index());
+        if behind {
+            return Err((
+                ResponseError::RequestTimedOut,
+                format!("controller {node} does not hold the leader's log yet"),
+            ));
+        }
+        Ok(VoterChange::Add(id))
+    }
+}
