@@ -408,6 +408,9 @@ impl MetadataImage {
                 directory_id,
                 endpoint,
             } => {
+                if *node < 0 {
+                    return refuse(format!("controller {node} is not a node id"));
+                }
                 self.controllers.insert(
                     *node,
                     ControllerRegistration {

@@ -309,3 +309,23 @@ fn broker_configs_are_set_and_removed_key_by_key() {
     assert!(read.acls.is_empty() && read.broker_defaults.is_empty());
     assert!(read.broker_configs.is_empty());
 }
+
+#[test]
+fn a_controller_registers_where_its_peers_reach_it_under_a_node_id() {
+    let mut image = MetadataImage::default();
+    let record = |node| MetadataRecord::RegisterController {
+        node,
+        directory_id: Uuid::from_u128(9),
+        endpoint: Endpoint {
+            name: "CONTROLLER".into(),
+            host: "c".into(),
+            port: 9093,
+        },
+    };
+    image.apply(1, &record(3)).unwrap();
+    assert_eq!(image.controllers[&3].directory_id, Uuid::from_u128(9));
+    assert_eq!(image.controllers[&3].endpoint.port, 9093);
+    // A negative id names no node (its Raft id would be another's, or none).
+    assert!(image.apply(2, &record(-2)).is_err());
+    assert_eq!(image.controllers.len(), 1);
+}
