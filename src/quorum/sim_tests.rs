@@ -528,22 +528,50 @@ fn exchange_where(nodes: &mut [Quorum], keep: fn(&Message) -> bool) -> Vec<Vec<B
     }
 }
 
-#[test]
-fn a_learner_gets_the_log_and_a_snapshot_proposes_through_a_voter_and_never_stands() {
-    let voters = vec![1, 2, 3];
-    let config = |id| QuorumConfig {
+/// A member's config in the hand-driven tests below: `voters` from the config (none for
+/// a dynamic quorum, whose log names them).
+fn hand_config(id: u64, voters: &[u64], seed: u64) -> QuorumConfig {
+    QuorumConfig {
         id,
-        voters: voters.clone(),
+        voters: voters.to_vec(),
         election_ticks: 10,
         heartbeat_ticks: 2,
-        seed: 5,
-    };
-    let mut nodes: Vec<Quorum> = (1..=4)
-        .map(|id| Quorum::open(&config(id), QuorumLog::new(&voters)).unwrap())
+        seed,
+    }
+}
+
+/// Members 1..=n of a quorum of `voters` (one past them is no member yet), with node 1
+/// elected.
+fn elected(voters: &[u64], n: u64, seed: u64) -> Vec<Quorum> {
+    let mut nodes: Vec<Quorum> = (1..=n)
+        .map(|id| Quorum::open(&hand_config(id, voters, seed), QuorumLog::new(voters)).unwrap())
         .collect();
     nodes[0].campaign().unwrap();
     exchange(&mut nodes);
     assert!(nodes[0].is_leader());
+    nodes
+}
+
+/// Members 1..=n of a dynamic quorum: node 1 its only voter (`shoal format
+/// --standalone`) and elected, the others knowing no voter, made learners at once (as
+/// once they registered).
+fn dynamic(n: u64, seed: u64) -> Vec<Quorum> {
+    let first = QuorumLog::first_voter(1).unwrap();
+    let mut nodes = vec![Quorum::open_applied(&hand_config(1, &[], seed), first, 1).unwrap()];
+    for id in 2..=n {
+        nodes.push(Quorum::open(&hand_config(id, &[], seed), QuorumLog::new(&[])).unwrap());
+    }
+    assert_eq!(voters_of(&nodes[0]), vec![1]);
+    nodes[0].campaign().unwrap();
+    exchange(&mut nodes);
+    assert!(nodes[0].is_leader());
+    nodes[0].add_learners(&(2..=n).collect()).unwrap();
+    nodes
+}
+
+#[test]
+fn a_learner_gets_the_log_and_a_snapshot_proposes_through_a_voter_and_never_stands() {
+    let mut nodes = elected(&[1, 2, 3], 4, 5);
     nodes[0].propose(b"before".to_vec()).unwrap();
     let committed = exchange(&mut nodes);
     assert!(
@@ -612,26 +640,7 @@ fn voters_of(q: &Quorum) -> Vec<u64> {
 
 #[test]
 fn a_dynamic_quorum_grows_from_one_voter_and_its_leader_can_remove_itself() {
-    let config = |id| QuorumConfig {
-        id,
-        voters: Vec::new(),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        seed: 9,
-    };
-    // Node 1 starts as the only voter (`shoal format --standalone`); 2 and 3 know no
-    // voter, and are made learners once they registered (here, at once).
-    let first = QuorumLog::first_voter(1).unwrap();
-    let mut nodes = vec![
-        Quorum::open_applied(&config(1), first, 1).unwrap(),
-        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
-        Quorum::open(&config(3), QuorumLog::new(&[])).unwrap(),
-    ];
-    assert_eq!(voters_of(&nodes[0]), vec![1]);
-    nodes[0].campaign().unwrap();
-    exchange(&mut nodes);
-    assert!(nodes[0].is_leader());
-    nodes[0].add_learners(&BTreeSet::from([2, 3])).unwrap();
+    let mut nodes = dynamic(3, 9);
     nodes[0].propose(b"one".to_vec()).unwrap();
     run_ticks(&mut nodes, 3);
     // The learners took the log, and with it the first voter.
@@ -687,27 +696,14 @@ fn a_dynamic_quorum_grows_from_one_voter_and_its_leader_can_remove_itself() {
     assert_eq!(nodes[0].leader(), Some(leader));
     // A restart reads the voters back from the files' committed changes.
     let log = nodes[1].log().clone();
-    let reopened = Quorum::open_applied(&config(2), log, nodes[1].commit_index()).unwrap();
+    let config = hand_config(2, &[], 9);
+    let reopened = Quorum::open_applied(&config, log, nodes[1].commit_index()).unwrap();
     assert_eq!(voters_of(&reopened), vec![2, 3]);
 }
 
 #[test]
 fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
-    let config = |id| QuorumConfig {
-        id,
-        voters: Vec::new(),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        seed: 11,
-    };
-    let mut nodes = vec![
-        Quorum::open_applied(&config(1), QuorumLog::first_voter(1).unwrap(), 1).unwrap(),
-        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
-        Quorum::open(&config(3), QuorumLog::new(&[])).unwrap(),
-    ];
-    nodes[0].campaign().unwrap();
-    exchange(&mut nodes);
-    nodes[0].add_learners(&BTreeSet::from([2, 3])).unwrap();
+    let mut nodes = dynamic(3, 11);
     for new in [2, 3] {
         nodes[0]
             .propose_voter_change(Vec::new(), VoterChange::Add(new))
@@ -737,19 +733,7 @@ fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
 #[test]
 fn messages_that_would_make_raft_panic_are_dropped_or_cleared() {
     use raft::eraftpb::{ConfState, Entry, EntryType, MessageType, Snapshot};
-    let voters = vec![1, 2, 3];
-    let config = |id| QuorumConfig {
-        id,
-        voters: voters.clone(),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        seed: 13,
-    };
-    let mut nodes: Vec<Quorum> = (1..=3)
-        .map(|id| Quorum::open(&config(id), QuorumLog::new(&voters)).unwrap())
-        .collect();
-    nodes[0].campaign().unwrap();
-    exchange(&mut nodes);
+    let mut nodes = elected(&[1, 2, 3], 3, 13);
     let propose = |from: u64, entries: Vec<Entry>| Message {
         msg_type: MessageType::MsgPropose,
         from,
@@ -810,20 +794,7 @@ fn messages_that_would_make_raft_panic_are_dropped_or_cleared() {
 
 #[test]
 fn a_committed_change_that_would_leave_no_voter_is_skipped_everywhere() {
-    let config = |id| QuorumConfig {
-        id,
-        voters: Vec::new(),
-        election_ticks: 10,
-        heartbeat_ticks: 2,
-        seed: 17,
-    };
-    let mut nodes = vec![
-        Quorum::open_applied(&config(1), QuorumLog::first_voter(1).unwrap(), 1).unwrap(),
-        Quorum::open(&config(2), QuorumLog::new(&[])).unwrap(),
-    ];
-    nodes[0].campaign().unwrap();
-    exchange(&mut nodes);
-    nodes[0].add_learners(&BTreeSet::from([2])).unwrap();
+    let mut nodes = dynamic(2, 17);
     // The node asked refuses to remove the last voter (`Member::change_voter`), but two
     // nodes asked at once to remove one voter each can both let theirs through: the
     // second to commit would leave none. Here the leader proposes both in turn.
@@ -857,6 +828,7 @@ fn a_committed_change_that_would_leave_no_voter_is_skipped_everywhere() {
         disk::encode_entries(log.entries_ref()),
     );
     let (read, _) = disk::load(&[], Some(&state), None, Some(&entries)).unwrap();
-    let reopened = Quorum::open_applied(&config(2), read, nodes[1].commit_index()).unwrap();
+    let config = hand_config(2, &[], 17);
+    let reopened = Quorum::open_applied(&config, read, nodes[1].commit_index()).unwrap();
     assert_eq!(voters_of(&reopened), vec![1]);
 }
