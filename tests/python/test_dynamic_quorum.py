@@ -175,3 +175,43 @@ def test_the_voters_of_a_cluster_of_one_do_not_change(start_broker, tmp_path):
     removed = quorum_tool(b, "remove-controller", "--controller-id", "1",
                           "--controller-directory-id", "1b4e28ba-2fa1-11d2-883f-0016d3cca427")
     assert removed.returncode != 0 and "UNSUPPORTED_VERSION" in removed.stderr, removed
+
+
+@on_cores(1)
+def test_separate_controllers_and_brokers_find_a_dynamic_quorum_through_bootstrap_servers(start_broker, tmp_path):
+    """Kafka's other layout with a dynamic quorum: controller-only nodes (the first formatted
+    alone, the second joining without a format step, as a controller-only node may) and
+    broker-only nodes that know only the bootstrap servers."""
+    ports = free_ports(2)
+    bootstrap = ",".join(f"127.0.0.1:{p}" for p in ports)
+    controllers, files = {}, {}
+    for node, port in zip((1, 2), ports):
+        config = {"node.id": node, "process.roles": "controller", "listeners": f"CONTROLLER://127.0.0.1:{port}",
+                  "controller.listener.names": "CONTROLLER", "controller.quorum.bootstrap.servers": bootstrap,
+                  "broker.session.timeout.ms": 2000, "log.dirs": str(tmp_path / f"broker{node - 1}-data")}
+        files[node] = tmp_path / f"controller{node}.properties"
+        files[node].write_text("".join(f"{k}={v}\n" for k, v in config.items()))
+        if node == 1:
+            formatted = subprocess.run([str(shoal_bin()), "format", "--config", str(files[1]), "--standalone"],
+                                       capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+            assert formatted.returncode == 0, formatted.stderr
+        controllers[node] = start_broker(config)
+    brokers = {node: start_broker({"node.id": node, "process.roles": "broker", "listeners": "PLAINTEXT://127.0.0.1:0",
+                                   "controller.listener.names": "CONTROLLER",
+                                   "controller.quorum.bootstrap.servers": bootstrap,
+                                   "broker.session.timeout.ms": 2000})
+               for node in (3, 4)}
+    wait_for("the brokers registered and unfenced",
+             lambda: set(describe_cluster(brokers[3])[1]) == {3, 4} and set(describe_cluster(brokers[4])[1]) == {3, 4})
+    wait_for("controller 2 and the brokers observing",
+             lambda: voters_and_observers(controllers[1]) == ([1], [2, 3, 4]))
+    add_controller(brokers[3], 2, files, tmp_path)
+    wait_for("two voters", lambda: all(voters_and_observers(c) == ([1, 2], [3, 4]) for c in controllers.values()))
+    a = cluster_admin(list(brokers.values()))
+    topic = unique_topic("split-dynamic")
+    wait_futures(a.create_topics([NewTopic(topic, 2, 2, config={"min.insync.replicas": "2"})], operation_timeout=20))
+    wait_for("a full ISR on the brokers", lambda: full_isr(a, topic, {3, 4}, 2))
+    p = producer(brokers[4], acks="all")
+    produce_all(p, topic, [{"partition": i % 2, "value": b"v%d" % i} for i in range(20)])
+    got = consume_all(brokers[3], topic, [0, 1])
+    assert sorted(r.value for rs in got.values() for r in rs) == sorted(b"v%d" % i for i in range(20))
