@@ -14,14 +14,14 @@ use raft::eraftpb::Message;
 
 use super::{node_id, raft_id, Member, CONNECT_TIMEOUT, FRAME_MAX, INBOUND_IDLE, INBOUND_MAX};
 use super::{PEER_QUEUE_MAX, RECONNECT_PAUSE};
-
-/// The most peers a member follows before it takes no more addresses from hellos.
-const HELLO_PEERS_MAX: usize = 256;
 use crate::config::join_host_port;
 use crate::quorum::{codec, VoterChange};
 use crate::server::frame::{read_frame, RequestBudget};
 use crate::server::stream::Stream;
 use crate::shard::{Event, Shard};
+
+/// The most peers a member follows before it takes no more addresses from hellos.
+const HELLO_PEERS_MAX: usize = 256;
 
 pub(super) struct Peer {
     pub(super) id: u64,
