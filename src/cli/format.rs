@@ -79,13 +79,14 @@ pub fn run(args: FormatArgs) -> Result<()> {
             .and_then(|d| d.sync_all())
             .with_context(|| format!("syncing {}", dir.display()))?;
     }
+    let what = match (formatted, args.standalone) {
+        (true, _) => "; its log was left as it was".to_string(),
+        (false, true) => format!(", node {} the quorum's only voter", config.node_id),
+        (false, false) => String::new(),
+    };
     Ok(super::say(format!(
-        "Formatted {} with metadata directory id {}{}",
+        "Formatted {} with metadata directory id {}{what}",
         dir.display(),
         super::topics::topic_id_string(directory_id),
-        match args.standalone {
-            true => format!(", node {} the quorum's only voter", config.node_id),
-            false => String::new(),
-        }
     ))?)
 }
