@@ -71,6 +71,15 @@ enum Command {
     /// Describe the metadata quorum, add or remove its voters (Kafka's
     /// kafka-metadata-quorum.sh).
     MetadataQuorum(cli::metadata_quorum::MetadataQuorumArgs),
+    /// Produce records at a given rate and print throughput and latency (Kafka's
+    /// kafka-producer-perf-test.sh).
+    ProducerPerfTest(cli::producer_perf::ProducerPerfArgs),
+    /// Read records as a consumer group member and print throughput (Kafka's
+    /// kafka-consumer-perf-test.sh).
+    ConsumerPerfTest(cli::consumer_perf::ConsumerPerfArgs),
+    /// Send increasing integers and print each acknowledgement as JSON (Kafka's
+    /// kafka-verifiable-producer.sh).
+    VerifiableProducer(cli::verifiable_producer::VerifiableProducerArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -157,6 +166,9 @@ fn main() -> ExitCode {
         Command::DumpLog(args) => cli::finish(cli::dump_log::run(args)),
         Command::LeaderElection(args) => cli::finish(cli::leader_election::run(args)),
         Command::Reassign(args) => cli::finish(cli::reassign::run(args)),
+        Command::ProducerPerfTest(args) => cli::finish(cli::producer_perf::run(args)),
+        Command::ConsumerPerfTest(args) => cli::finish(cli::consumer_perf::run(args)),
+        Command::VerifiableProducer(args) => cli::finish(cli::verifiable_producer::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

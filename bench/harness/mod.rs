@@ -37,7 +37,7 @@ use crate::client::produce::Acks;
 use hdrhistogram::Histogram;
 use load::{KeyDistribution, Pace};
 use report::{Flow, Latency, Report};
-use txn::ProducerMode;
+use txn::{Commit, ProducerMode};
 
 /// Run length when neither --duration nor --messages is given.
 const DURATION_DEFAULT_S: f64 = 10.0;
@@ -190,6 +190,54 @@ pub struct Shared {
     pub acked_bytes: AtomicU64,
     pub consumed_records: AtomicU64,
     pub consumed_bytes: AtomicU64,
+    /// Acknowledgements since `Window::take` last ran (kafka-producer-perf-test's
+    /// window lines).
+    pub window: Window,
+    /// When a producer with warmup records made its last one, µs from the start (at
+    /// least 1); 0 before, and always without warmup. From then on `window` counts only
+    /// the records made after.
+    pub steady_at_us: AtomicU64,
+}
+
+/// Acknowledged records, their bytes and their latencies, summed since the last `take`.
+#[derive(Default)]
+pub struct Window {
+    records: AtomicU64,
+    bytes: AtomicU64,
+    latency_sum_us: AtomicU64,
+    latency_max_us: AtomicU64,
+}
+
+/// What a `Window` held when taken.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct WindowCounts {
+    pub records: u64,
+    pub bytes: u64,
+    pub latency_sum_us: u64,
+    pub latency_max_us: u64,
+}
+
+impl Window {
+    /// Adds one answer's counted records (a reader calls this once per request).
+    pub fn add(&self, counts: WindowCounts) {
+        self.records.fetch_add(counts.records, Ordering::Relaxed);
+        self.bytes.fetch_add(counts.bytes, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(counts.latency_sum_us, Ordering::Relaxed);
+        self.latency_max_us
+            .fetch_max(counts.latency_max_us, Ordering::Relaxed);
+    }
+
+    /// What was added since the last take, and a fresh start. An answer added while
+    /// this runs may be split between two windows; nothing is lost or counted twice.
+    pub fn take(&self) -> WindowCounts {
+        WindowCounts {
+            records: self.records.swap(0, Ordering::Relaxed),
+            bytes: self.bytes.swap(0, Ordering::Relaxed),
+            latency_sum_us: self.latency_sum_us.swap(0, Ordering::Relaxed),
+            latency_max_us: self.latency_max_us.swap(0, Ordering::Relaxed),
+        }
+    }
 }
 
 /// The longest linger `--linger-ms` takes (an hour).
@@ -220,7 +268,7 @@ pub fn assigned(partitions: &[i32], index: usize, consumers: usize) -> Vec<i32> 
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let mode = match (args.transactional, args.idempotent) {
-        (Some(records), _) => ProducerMode::Transactional(records),
+        (Some(records), _) => ProducerMode::Transactional(Commit::Every(records)),
         (None, true) => ProducerMode::Idempotent,
         (None, false) => ProducerMode::Plain,
     };
@@ -331,6 +379,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 message_size: args.message_size,
                 timeout_ms: args.connect.timeout_ms(),
                 mode,
+                transactional_id: None,
+                payload: producer::Payload::Stamped,
+                warmup: 0,
+                kafka_throttle: false,
             };
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()

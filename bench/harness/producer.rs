@@ -35,7 +35,7 @@ use super::batch::BatchBuilder;
 use super::load::{key_bytes, Keys, Pace};
 use super::report::{histogram, merged};
 use super::txn::{Identity, ProducerMode};
-use super::{Clock, Limit, Shared};
+use super::{Clock, Limit, Shared, WindowCounts};
 use crate::client::cluster::{Cluster, Options};
 use crate::client::error::error_name;
 use crate::client::partitioner::partition_for_key;
@@ -69,7 +69,39 @@ pub struct ProducerPlan {
     pub message_size: usize,
     pub timeout_ms: i32,
     pub mode: ProducerMode,
+    /// The transactional id, in transactional mode (default: one made of the index
+    /// and seed).
+    pub transactional_id: Option<String>,
+    pub payload: Payload,
+    /// The first records made are warmup: latencies and counts are reported for all
+    /// records and, apart, for those after (kafka-producer-perf-test's
+    /// `--warmup-records`).
+    pub warmup: u64,
+    /// kafka-producer-perf-test's throttle: the schedule starts when this producer
+    /// makes its first record (not at the run's start), and a record's latency runs
+    /// from its making (Kafka's, from its send call; its throttle does not count the
+    /// wait of a record made late).
+    pub kafka_throttle: bool,
 }
+
+/// What a record's value holds.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// `message_size` seeded pseudo-random bytes, the first 8 of them the producer's µs
+    /// timestamp (the bench's own, for end-to-end latency).
+    Stamped,
+    /// `message_size` random capital letters, different for each record
+    /// (kafka-producer-perf-test's `--record-size`): a slice, at a random place, of
+    /// `LETTERS_BYTES` random letters drawn once, so no record costs a draw per byte.
+    Letters,
+    /// One of these, drawn at random for each record (its `--payload-file`).
+    Drawn(Arc<Vec<Bytes>>),
+    /// The record's index in decimal, from 0 (its `--payload-monotonic`).
+    Counting,
+}
+
+/// The random letters `Payload::Letters` takes its slices from.
+const LETTERS_BYTES: usize = 1 << 20;
 
 /// What a producer measured.
 pub struct Produced {
@@ -80,16 +112,24 @@ pub struct Produced {
     pub request_latency: Histogram<u64>,
     /// Open loop: how late each record was made against its due time.
     pub schedule_lag: Histogram<u64>,
-    /// When the last answer came, µs from the run's start.
+    /// When the first record was made, and when the last answer came, µs from the
+    /// run's start.
+    pub started_us: u64,
     pub finished_us: u64,
     /// Transactional mode: each commit's latency (EndTxn), and how many committed.
     pub commits: Option<(Histogram<u64>, u64)>,
+    /// With warmup, the records made after it: their latencies (none with acks=0),
+    /// count and bytes.
+    pub steady: Option<(Histogram<u64>, u64, u64)>,
 }
 
 /// A request on its way: what to account for when its answer comes.
 struct Ticket {
     records: u64,
     bytes: u64,
+    /// The first `warmup` records (of `warmup_bytes`) are warmup.
+    warmup: u64,
+    warmup_bytes: u64,
     /// Each record's due time, µs from the run's start.
     due_us: Vec<u64>,
     /// When the request was written, µs from the run's start.
@@ -110,6 +150,8 @@ struct ToReader {
 struct Answered {
     records: Histogram<u64>,
     requests: Histogram<u64>,
+    /// Records made after the warmup.
+    steady: Histogram<u64>,
 }
 
 struct Link {
@@ -131,6 +173,9 @@ struct Pending {
     records: BatchBuilder,
     due_us: Vec<u64>,
     bytes: u64,
+    /// Its first `warmup` records (of `warmup_bytes`) are warmup.
+    warmup: u64,
+    warmup_bytes: u64,
     /// When its first record was due, or was added if that was later than the slack
     /// allows, µs from the start. Linger runs from here, as in Kafka's producer from the
     /// first record's adding; a producer catching up on late records so fills whole
@@ -149,7 +194,10 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     if partitions.iter().any(|&(_, leader)| leader < 0) {
         bail!("a partition of '{}' has no leader", plan.topic);
     }
-    let name = format!("shoal-bench-{}-{:x}", plan.index, plan.seed);
+    let name = match &plan.transactional_id {
+        Some(id) => id.clone(),
+        None => format!("shoal-bench-{}-{:x}", plan.index, plan.seed),
+    };
     let identity = Identity::init(&plan.bootstrap, &plan.options, plan.mode, &name)?;
     let (tell_writer, answered) = mpsc::channel();
     let tell_writer = matches!(plan.mode, ProducerMode::Transactional(_)).then_some(tell_writer);
@@ -192,11 +240,13 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     let slack_us = (plan.linger / 4).as_micros() as u64;
     let mut producer = Producer {
         keys: Keys::new(plan.keys, plan.key_space, plan.seed),
-        template: template(plan.message_size, plan.seed),
+        template: template(&plan.payload, plan.message_size, plan.seed),
+        rng: fastrand::Rng::with_seed(plan.seed),
         sticky: plan.index % partitions.len().max(1),
         pending: BTreeMap::new(),
         sent_records: 0,
         sent_bytes: 0,
+        steady_made: (0, 0),
         topic_id: topic.id,
         partitions,
         links,
@@ -205,15 +255,20 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         shared,
         schedule_lag: histogram(),
         slack_us,
+        schedule_start_us: 0,
         answers: tell_writer.map(|_| Answers {
             outstanding: 0,
             answered,
         }),
         identity,
     };
+    let started_us = producer.clock.now_us();
+    if producer.plan.kafka_throttle {
+        producer.schedule_start_us = started_us;
+    }
     let outcome = producer.produce();
     // Closing the channels lets each reader finish once it has every answer.
-    let mut answered = Vec::new();
+    let mut answered: Vec<Answered> = Vec::new();
     let mut reader_error = None;
     for link in producer.links.values_mut() {
         link.to_reader = None;
@@ -236,8 +291,15 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
         latency: merged(answered.iter().map(|a| &a.records))?,
         request_latency: merged(answered.iter().map(|a| &a.requests))?,
         schedule_lag: std::mem::replace(&mut producer.schedule_lag, histogram()),
+        started_us,
         finished_us: producer.clock.now_us(),
         commits: producer.identity.take().and_then(Identity::commits),
+        steady: (producer.plan.warmup > 0)
+            .then(|| -> Result<_> {
+                let latency = merged(answered.iter().map(|a| &a.steady))?;
+                Ok((latency, producer.steady_made.0, producer.steady_made.1))
+            })
+            .transpose()?,
     })
 }
 
@@ -245,7 +307,10 @@ struct Producer {
     plan: ProducerPlan,
     clock: Clock,
     keys: Keys,
+    /// What values are made of: the bench's random bytes, or `Payload::Letters`' letters.
     template: Bytes,
+    /// Draws payloads and slices of the letters.
+    rng: fastrand::Rng,
     /// (partition, leader), by partition index.
     partitions: Vec<(i32, i32)>,
     topic_id: uuid::Uuid,
@@ -255,11 +320,15 @@ struct Producer {
     pending: BTreeMap<usize, Pending>,
     sent_records: u64,
     sent_bytes: u64,
+    /// Records made after the warmup, and their bytes.
+    steady_made: (u64, u64),
     shared: Arc<Shared>,
     schedule_lag: Histogram<u64>,
     /// How late an open-loop producer makes a record on purpose, at most, in µs: a
     /// quarter of the linger.
     slack_us: u64,
+    /// Where its schedule starts, µs from the run's start.
+    schedule_start_us: u64,
     /// An idempotent or transactional producer's id, epoch and sequences.
     identity: Option<Identity>,
     answers: Option<Answers>,
@@ -273,7 +342,11 @@ impl Producer {
                 break;
             }
             let now = self.clock.now_us();
-            let due = self.plan.pace.due(made).map(|d| d.as_micros() as u64);
+            let due = self
+                .plan
+                .pace
+                .due(made)
+                .map(|d| d.as_micros() as u64 + self.schedule_start_us);
             let finished = match self.plan.limit {
                 Limit::Records(n) => made >= n,
                 Limit::Duration(d) => due.unwrap_or(now) >= d.as_micros() as u64,
@@ -294,7 +367,11 @@ impl Producer {
                         // Late: the harness, or a full in-flight window, held it up.
                         self.schedule_lag.saturating_record(now - due + 1);
                     }
-                    self.make(due.unwrap_or(now), now)?;
+                    let start = match due {
+                        Some(due) if !self.plan.kafka_throttle => due,
+                        _ => now,
+                    };
+                    self.make(made, start, now)?;
                     made += 1;
                     if made.is_multiple_of(LINGER_CHECK_EVERY) {
                         self.send_lingered(now)?;
@@ -335,16 +412,36 @@ impl Producer {
         }
     }
 
-    /// Makes one record due at `due_us` and adds it (at `now_us`) to its partition's
-    /// batch, sending the batch once it is full.
-    fn make(&mut self, due_us: u64, now_us: u64) -> Result<()> {
+    /// Makes record `index`, due at `due_us`, and adds it (at `now_us`) to its
+    /// partition's batch, sending the batch once it is full.
+    fn make(&mut self, index: u64, due_us: u64, now_us: u64) -> Result<()> {
         let key = self.keys.next_key().map(key_bytes);
         let slot = match &key {
             Some(key) => partition_for_key(key, self.partitions.len()),
             None => self.sticky,
         };
         let stamp = self.clock.epoch_us(due_us);
-        let bytes = (self.template.len() + key.as_ref().map_or(0, Vec::len)) as u64;
+        let stamp_bytes = stamp.to_be_bytes();
+        let counter;
+        let value: [&[u8]; 2] = match &self.plan.payload {
+            // The producer's timestamp in µs leads the value, for end-to-end latency; a
+            // record too small for it carries only Kafka's ms timestamp.
+            Payload::Stamped => match self.template.get(stamp_bytes.len()..) {
+                Some(rest) => [&stamp_bytes, rest],
+                None => [&self.template, &[]],
+            },
+            Payload::Letters => {
+                let size = self.plan.message_size;
+                let at = self.rng.usize(..=self.template.len() - size);
+                [&self.template[at..at + size], &[]]
+            }
+            Payload::Drawn(values) => [&values[self.rng.usize(..values.len())], &[]],
+            Payload::Counting => {
+                counter = index.to_string();
+                [counter.as_bytes(), &[]]
+            }
+        };
+        let bytes = (value[0].len() + value[1].len() + key.as_ref().map_or(0, Vec::len)) as u64;
         let capacity = self.plan.records_per_batch * (bytes as usize + RECORD_FRAMING_BYTES);
         let pending = self.pending.entry(slot).or_insert_with(|| Pending {
             records: BatchBuilder::with_capacity(capacity),
@@ -353,18 +450,26 @@ impl Producer {
         if pending.records.is_empty() {
             pending.opened_us = due_us.max(now_us.saturating_sub(self.slack_us));
         }
-        // The producer's timestamp in µs leads the value, for end-to-end latency; a
-        // record too small for it carries only Kafka's ms timestamp.
-        let stamp_bytes = stamp.to_be_bytes();
-        let value: [&[u8]; 2] = match self.template.get(stamp_bytes.len()..) {
-            Some(rest) => [&stamp_bytes, rest],
-            None => [&self.template, &[]],
-        };
         pending
             .records
             .push(key.as_deref(), &value, (stamp / 1000) as i64);
         pending.due_us.push(due_us);
         pending.bytes += bytes;
+        if index < self.plan.warmup {
+            // A batch's records are in the order they were made: its warmup records
+            // come first.
+            pending.warmup += 1;
+            pending.warmup_bytes += bytes;
+            if index + 1 == self.plan.warmup {
+                // Stored before the batches of later records are handed to a reader.
+                self.shared
+                    .steady_at_us
+                    .store(now_us.max(1), Ordering::Relaxed);
+            }
+        } else {
+            self.steady_made.0 += 1;
+            self.steady_made.1 += bytes;
+        }
         if pending.records.len() >= self.plan.records_per_batch {
             self.send(slot)?;
         }
@@ -448,6 +553,8 @@ impl Producer {
             let ticket = Ticket {
                 records,
                 bytes: pending.bytes,
+                warmup: pending.warmup,
+                warmup_bytes: pending.warmup_bytes,
                 due_us: pending.due_us,
                 sent_us,
             };
@@ -465,6 +572,17 @@ impl Producer {
             shared
                 .acked_bytes
                 .fetch_add(pending.bytes, Ordering::Relaxed);
+            let warmup = if shared.steady_at_us.load(Ordering::Relaxed) == 0 {
+                (0, 0)
+            } else {
+                (pending.warmup, pending.warmup_bytes)
+            };
+            shared.window.add(WindowCounts {
+                records: records - warmup.0,
+                bytes: pending.bytes - warmup.1,
+                latency_sum_us: 0,
+                latency_max_us: 0,
+            });
         }
         Ok(())
     }
@@ -486,6 +604,7 @@ fn read_acks(
     let mut answered = Answered {
         records: histogram(),
         requests: histogram(),
+        steady: histogram(),
     };
     // A slot is taken before its request is written, and its ticket follows the writing.
     while slots.recv().is_ok() {
@@ -508,11 +627,24 @@ fn read_acks(
                 );
             }
         }
-        for due in ticket.due_us {
-            answered
-                .records
-                .saturating_record(now.saturating_sub(due).max(1));
+        // Once the warmup is over, the window counts only the records made after it.
+        let steady = shared.steady_at_us.load(Ordering::Relaxed) != 0;
+        let counted_from = if steady { ticket.warmup as usize } else { 0 };
+        let mut window = WindowCounts::default();
+        for (i, due) in ticket.due_us.into_iter().enumerate() {
+            let latency = now.saturating_sub(due).max(1);
+            answered.records.saturating_record(latency);
+            if i >= counted_from {
+                window.latency_sum_us += latency;
+                window.latency_max_us = window.latency_max_us.max(latency);
+            }
+            if steady && i >= ticket.warmup as usize {
+                answered.steady.saturating_record(latency);
+            }
         }
+        window.records = ticket.records - counted_from as u64;
+        window.bytes = ticket.bytes - if steady { ticket.warmup_bytes } else { 0 };
+        shared.window.add(window);
         answered
             .requests
             .saturating_record(now.saturating_sub(ticket.sent_us).max(1));
@@ -529,11 +661,21 @@ fn read_acks(
     Ok(answered)
 }
 
-/// A value of `size` pseudo-random bytes (seeded): compressible only as much as real
-/// payloads, not the all-zero best case.
-fn template(size: usize, seed: u64) -> Bytes {
+/// What `payload`'s values are made of: for the bench, a value of `size` pseudo-random
+/// bytes (seeded), compressible only as much as real payloads, not the all-zero best
+/// case; for `Payload::Letters`, `LETTERS_BYTES` more than `size` random capital
+/// letters.
+fn template(payload: &Payload, size: usize, seed: u64) -> Bytes {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut value = vec![0u8; size];
-    rng.fill(&mut value);
-    Bytes::from(value)
+    match payload {
+        Payload::Stamped => {
+            let mut value = vec![0u8; size];
+            rng.fill(&mut value);
+            Bytes::from(value)
+        }
+        Payload::Letters => (0..size + LETTERS_BYTES)
+            .map(|_| rng.u8(b'A'..=b'Z'))
+            .collect(),
+        Payload::Drawn(_) | Payload::Counting => Bytes::new(),
+    }
 }

@@ -4,7 +4,7 @@
 //! before a partition's first batch in a transaction, EndTxn to commit, timed).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
@@ -26,8 +26,18 @@ pub enum ProducerMode {
     Plain,
     /// A producer id and sequence numbers (`--idempotent`).
     Idempotent,
-    /// Transactions of this many records each (`--transactional`).
-    Transactional(u64),
+    /// Transactions, each committed when `Commit` says (`--transactional`).
+    Transactional(Commit),
+}
+
+/// When a transactional producer commits its open transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Once it holds this many records (the bench's `--transactional N`).
+    Every(u64),
+    /// Once a record is made this long after the transaction's first
+    /// (kafka-producer-perf-test's `--transaction-duration-ms`).
+    After(Duration),
 }
 
 /// The transaction timeout the bench asks for: long enough for any batch of records.
@@ -48,9 +58,11 @@ pub struct Identity {
 struct Session {
     transactional_id: String,
     coordinator: i32,
-    records_per_txn: u64,
+    commit: Commit,
     /// Records made in the open transaction.
     made: u64,
+    /// When the open transaction's first record was made.
+    opened: Instant,
     /// Partitions added to the open transaction.
     added: BTreeSet<i32>,
     /// Each EndTxn's, from its sending to its answer.
@@ -59,18 +71,20 @@ struct Session {
 }
 
 impl Identity {
-    /// InitProducerId: any broker for an idempotent producer, the coordinator of a
-    /// fresh transactional id for a transactional one.
+    /// InitProducerId: any broker for an idempotent producer, the coordinator of
+    /// `transactional_id` for a transactional one.
     pub fn init(
         bootstrap: &str,
         options: &Options,
         mode: ProducerMode,
-        name: &str,
+        transactional_id: &str,
     ) -> Result<Option<Identity>> {
-        let (records_per_txn, transactional_id) = match mode {
+        let (commit, transactional_id) = match mode {
             ProducerMode::Plain => return Ok(None),
             ProducerMode::Idempotent => (None, None),
-            ProducerMode::Transactional(n) => (Some(n), Some(name.to_string())),
+            ProducerMode::Transactional(commit) => {
+                (Some(commit), Some(transactional_id.to_string()))
+            }
         };
         let mut cluster = Cluster::connect(bootstrap, options.clone())?;
         let coordinator = match &transactional_id {
@@ -98,12 +112,13 @@ impl Identity {
         if response.error_code != 0 {
             bail!("InitProducerId failed: {}", error_name(response.error_code));
         }
-        let session = match (transactional_id, coordinator, records_per_txn) {
-            (Some(transactional_id), Some(coordinator), Some(records_per_txn)) => Some(Session {
+        let session = match (transactional_id, coordinator, commit) {
+            (Some(transactional_id), Some(coordinator), Some(commit)) => Some(Session {
                 transactional_id,
                 coordinator,
-                records_per_txn: records_per_txn.max(1),
+                commit,
                 made: 0,
+                opened: Instant::now(),
                 added: BTreeSet::new(),
                 commit_latency: histogram(),
                 commits: 0,
@@ -148,12 +163,17 @@ impl Identity {
         self.session.as_ref().map(|s| s.transactional_id.as_str())
     }
 
-    /// Counts a record made; true when the open transaction has its records and is
-    /// due to commit.
+    /// Counts a record made; true when the open transaction is due to commit.
     pub fn made_one(&mut self) -> bool {
         self.session.as_mut().is_some_and(|s| {
+            if s.made == 0 {
+                s.opened = Instant::now();
+            }
             s.made += 1;
-            s.made >= s.records_per_txn
+            match s.commit {
+                Commit::Every(records) => s.made >= records.max(1),
+                Commit::After(age) => s.opened.elapsed() >= age,
+            }
         })
     }
 

@@ -246,6 +246,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         topic,
         reset: settings.reset,
         isolation: settings.isolation,
+        partition_max_bytes: FetchLimits::default().partition_max_bytes,
         positions: BTreeMap::new(),
     };
     let partitions: Vec<i32> = match args.partition {
@@ -328,6 +329,9 @@ pub struct Reader {
     pub reset: i64,
     /// What the reader sees of transactions.
     pub isolation: Isolation,
+    /// Bytes a fetch asks of each partition at most (Kafka's
+    /// `max.partition.fetch.bytes`).
+    pub partition_max_bytes: i32,
     pub positions: BTreeMap<i32, i64>,
 }
 
@@ -359,7 +363,7 @@ impl Reader {
     }
 
     /// One fetch from each leader; returns the records in the order they came.
-    fn poll(&mut self, wait: Duration) -> Result<Vec<(i32, Record)>> {
+    pub fn poll(&mut self, wait: Duration) -> Result<Vec<(i32, Record)>> {
         let mut records = Vec::new();
         let mut stale = false;
         let mut out_of_range = Vec::new();
@@ -370,6 +374,7 @@ impl Reader {
         let limits = FetchLimits {
             max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(i32::MAX),
             isolation: self.isolation,
+            partition_max_bytes: self.partition_max_bytes,
             ..FetchLimits::default()
         };
         for (leader, positions) in by_leader {

@@ -71,6 +71,11 @@ impl Membership {
         Ok(membership)
     }
 
+    /// The generation it is a member of: a new one after each rejoin.
+    pub fn generation(&self) -> i32 {
+        self.generation
+    }
+
     /// The record at `offset` of `partition` was printed.
     pub fn printed(&mut self, partition: i32, offset: i64) {
         if let Some(next) = self.consumed.get_mut(&partition) {

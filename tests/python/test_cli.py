@@ -472,6 +472,17 @@ HELP = {
                 "--formatter", "--consumer-property", "--consumer.config"],
     "configs": ["--bootstrap-server", "--describe", "--alter", "--all", "--entity-type", "--entity-name",
                 "--entity-default", "--topic", "--broker", "--broker-defaults", "--add-config", "--delete-config"],
+    "producer-perf-test": ["--topic", "--num-records", "--record-size", "--payload-file", "--payload-monotonic",
+                           "--payload-delimiter", "--throughput", "--producer-props", "--producer.config",
+                           "--print-metrics", "--transactional-id", "--transaction-duration-ms",
+                           "--warmup-records", "--bootstrap-server", "--command-config"],
+    "consumer-perf-test": ["--bootstrap-server", "--topic", "--group", "--fetch-size", "--from-latest",
+                           "--socket-buffer-size", "--consumer.config", "--command-config", "--command-property",
+                           "--print-metrics", "--show-detailed-stats", "--timeout", "--num-records",
+                           "--reporting-interval", "--date-format", "--hide-header"],
+    "verifiable-producer": ["--bootstrap-server", "--topic", "--max-messages", "--throughput", "--acks",
+                            "--producer.config", "--command-config", "--message-create-time", "--value-prefix",
+                            "--repeating-keys"],
 }
 
 
