@@ -32,7 +32,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 #[derive(Args, Debug)]
 pub struct ConsumerPerfArgs {
     /// The broker to connect to; a comma-separated list tries each in turn.
-    #[arg(long, alias = "broker-list", value_name = "HOST:PORT", default_value = "localhost:9092")]
+    #[arg(
+        long,
+        alias = "broker-list",
+        value_name = "HOST:PORT",
+        default_value = "localhost:9092"
+    )]
     pub bootstrap_server: String,
     /// The topic to read.
     #[arg(long, value_name = "TOPIC")]

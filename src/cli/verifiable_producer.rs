@@ -44,7 +44,8 @@ pub struct VerifiableProducerArgs {
     #[arg(
         long,
         alias = "broker-list",
-        value_name = "HOST1:PORT1[,HOST2:PORT2[...]]"
+        value_name = "HOST1:PORT1[,HOST2:PORT2[...]]",
+        default_value = "localhost:9092"
     )]
     pub bootstrap_server: String,
     /// The topic to produce to.
