@@ -148,29 +148,39 @@ struct Settings {
 impl Settings {
     fn of(args: &ConsumeArgs, client: &[(String, String)]) -> Result<Settings> {
         properties::warn_unused("consume", client, &CONSUMER_KEYS);
-        let group = match (&args.group, properties::last(client, "group.id")) {
-            (Some(flag), Some(property)) if flag != property => bail!(
+        // Every group id given: the flag's, and each in the properties (a file's and
+        // --consumer-property's), which must all agree, as Kafka's tool checks.
+        let mut groups: Vec<&str> = args.group.as_deref().into_iter().collect();
+        for (key, value) in client {
+            if key == "group.id" && !groups.contains(&value.trim()) {
+                groups.push(value.trim());
+            }
+        }
+        if groups.len() > 1 {
+            bail!(
                 "The group ids provided in different places (directly using '--group', via \
                  '--consumer-property', or via '--consumer.config') do not match. Detected \
-                 group ids: '{flag}', '{property}'"
-            ),
-            (Some(flag), _) => Some(flag.clone()),
-            (None, property) => property.map(str::to_string),
-        };
+                 group ids: {}",
+                groups
+                    .iter()
+                    .map(|g| format!("'{g}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let group = groups.first().map(|g| g.to_string());
         if group.is_some() && args.partition.is_some() {
             bail!("Options group and partition cannot be specified together");
         }
-        let reset = properties::parsed(client, "auto.offset.reset", |v| match v {
-            "earliest" => Ok(EARLIEST),
-            "latest" => Ok(LATEST),
-            _ => Err("expected earliest or latest".to_string()),
-        })?;
-        let reset = match (args.from_beginning, reset) {
-            (true, Some(LATEST)) => bail!(
-                "Can't simultaneously specify --from-beginning and 'auto.offset.reset=latest'"
+        let reset = match (args.from_beginning, properties::last(client, "auto.offset.reset")) {
+            (true, Some(value)) if value != "earliest" => bail!(
+                "Can't simultaneously specify --from-beginning and 'auto.offset.reset={value}'"
             ),
-            (true, _) => EARLIEST,
-            (false, reset) => reset.unwrap_or(LATEST),
+            (true, _) | (false, Some("earliest")) => EARLIEST,
+            (false, None | Some("latest")) => LATEST,
+            (false, Some(value)) => bail!(
+                "auto.offset.reset={value}: the console consumer starts at earliest or latest"
+            ),
         };
         let isolation = match args.isolation_level {
             Some(level) => level,
@@ -221,11 +231,12 @@ pub fn parse_offset(offset: &str) -> Result<Start> {
 }
 
 pub fn run(args: ConsumeArgs) -> Result<()> {
-    let client = args.connect.client_properties(
+    let (client, options) = args.connect.client(
+        "console-consumer",
         args.consumer_config
             .as_deref()
             .map(|p| (p, "--consumer.config")),
-        &args.consumer_properties,
+        (&args.consumer_properties, "--consumer-property"),
     )?;
     let settings = Settings::of(&args, &client)?;
     // As Kafka's tool: one partition starts where --offset or --from-beginning say
@@ -238,7 +249,6 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         (None, None) => Start::Latest,
     };
     let stop = super::stop_flag()?;
-    let options = args.connect.options_from("console-consumer", &client)?;
     let mut cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, false)?;
     let mut reader = Reader {

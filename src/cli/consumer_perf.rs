@@ -20,9 +20,9 @@ use clap::Args;
 
 use super::consume::{parse_isolation, Reader};
 use super::consume_group::Membership;
-use super::properties::{self, last, parsed};
+use super::properties::{self, parsed};
 use super::{say, ConnectArgs};
-use crate::client::cluster::Cluster;
+use crate::client::cluster::{Cluster, Options};
 use crate::client::fetch::{EARLIEST, LATEST};
 
 /// How long one fetch may wait for records (Kafka's tool polls for 100 ms).
@@ -137,14 +137,17 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
         request_timeout_ms: 30_000,
         command_config: None,
     };
-    let props = connect.client_properties(file, &args.command_property)?;
+    let (props, options) = connect.client(
+        "perf-consumer-client",
+        file,
+        (&args.command_property, "--command-property"),
+    )?;
     properties::warn_unused("consumer-perf-test", &props, &CONSUMER_KEYS);
     let number = |v: &str| v.parse::<u32>().map_err(|e| e.to_string());
     if let Some(ms) = parsed(&props, "request.timeout.ms", number)? {
         connect.request_timeout_ms = ms.max(1);
     }
     let isolation = parsed(&props, "isolation.level", parse_isolation)?.unwrap_or_default();
-    let client_id = last(&props, "client.id").unwrap_or("perf-consumer-client");
     let group = args
         .group
         .clone()
@@ -158,7 +161,11 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
         })?;
     }
     let stop = super::stop_flag()?;
-    let options = connect.options_from(client_id, &props)?;
+    let options = Options {
+        timeout: connect.timeout(),
+        ..options
+    };
+    let client_id = options.client_id.clone();
     let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, false)?;
     let mut reader = Reader {

@@ -99,6 +99,30 @@ impl ConnectArgs {
         Ok(properties)
     }
 
+    /// A console tool's client properties (`client_properties`: `file` and `pairs`
+    /// with the flag that gave them) and the options they make (`options_from`), whose
+    /// errors name the flags the properties came from.
+    pub fn client(
+        &self,
+        client_id: &str,
+        file: Option<(&std::path::Path, &str)>,
+        (pairs, pairs_flag): (&[String], &str),
+    ) -> anyhow::Result<(Vec<(String, String)>, Options)> {
+        let properties = self.client_properties(file, pairs)?;
+        let mut sources = Vec::new();
+        if let Some(path) = &self.command_config {
+            sources.push(format!("--command-config {}", path.display()));
+        }
+        if let Some((path, flag)) = file {
+            sources.push(format!("{flag} {}", path.display()));
+        }
+        if !pairs.is_empty() {
+            sources.push(pairs_flag.to_string());
+        }
+        let options = self.options_named(client_id, &properties, &sources.join(" with "))?;
+        Ok((properties, options))
+    }
+
     /// The client options of `properties` (from `client_properties`): the login, TLS
     /// and `client.id` they ask for.
     pub fn options_from(
@@ -107,10 +131,26 @@ impl ConnectArgs {
         properties: &[(String, String)],
     ) -> anyhow::Result<Options> {
         let source = match &self.command_config {
-            Some(path) => path.display().to_string(),
-            None => "the client properties".to_string(),
+            Some(path) => format!("--command-config {}", path.display()),
+            None => String::new(),
         };
-        let security = command_config::security(properties, &source)?;
+        self.options_named(client_id, properties, &source)
+    }
+
+    /// `options_from`, its errors naming `source` (the flags the properties came from;
+    /// empty: none).
+    fn options_named(
+        &self,
+        client_id: &str,
+        properties: &[(String, String)],
+        source: &str,
+    ) -> anyhow::Result<Options> {
+        let source = if source.is_empty() {
+            "the client properties"
+        } else {
+            source
+        };
+        let security = command_config::security(properties, source)?;
         let client_id = properties::last(properties, "client.id").unwrap_or(client_id);
         Ok(Options {
             client_id: client_id.to_string(),

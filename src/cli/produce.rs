@@ -116,15 +116,15 @@ pub fn run(mut args: ProduceArgs) -> Result<()> {
     }
     let properties = Properties::parse(&args.properties, READER_PROPERTIES)?;
     let format = LineFormat::from_properties(&properties)?;
-    let client = args.connect.client_properties(
+    let (client, options) = args.connect.client(
+        "console-producer",
         args.producer_config
             .as_deref()
             .map(|p| (p, "--producer.config")),
-        &args.producer_properties,
+        (&args.producer_properties, "--producer-property"),
     )?;
     let settings = Settings::of(&args, &client)?;
     let stop = super::stop_flag()?;
-    let options = args.connect.options_from("console-producer", &client)?;
     let mut cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, true)?;
     let mut producer = Producer {

@@ -33,7 +33,7 @@ use super::{say, ConnectArgs};
 use crate::bench::producer::{self, Payload, ProducerPlan};
 use crate::bench::txn::{Commit, ProducerMode};
 use crate::bench::{records_per_batch, Clock, Limit, Shared, WindowCounts};
-use crate::client::cluster::Cluster;
+use crate::client::cluster::{Cluster, Options};
 use crate::client::produce::Acks;
 
 /// Kafka's window: a line for every 5 s with acknowledgements in it.
@@ -240,11 +240,12 @@ pub fn run(args: ProducerPerfArgs) -> Result<()> {
         request_timeout_ms: 30_000,
         command_config: args.command_config.clone(),
     };
-    let props = connect.client_properties(
+    let (props, options) = connect.client(
+        "perf-producer-client",
         args.producer_config
             .as_deref()
             .map(|path| (path, "--producer.config")),
-        &args.producer_props,
+        (&args.producer_props, "--producer-props"),
     )?;
     let settings = Settings::of(&args, &props)?;
     connect.bootstrap_server = settings.bootstrap.clone();
@@ -256,7 +257,10 @@ pub fn run(args: ProducerPerfArgs) -> Result<()> {
             settings.warmup
         ))?;
     }
-    let options = connect.options_from(&settings.client_id, &props)?;
+    let options = Options {
+        timeout: connect.timeout(),
+        ..options
+    };
     // As Kafka's producer asks for its topic: auto-created where the broker does that.
     Cluster::connect(&connect.bootstrap_server, options.clone())?.topic(&args.topic, true)?;
     let shared = Arc::new(Shared {

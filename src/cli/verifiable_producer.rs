@@ -27,9 +27,9 @@ use kafka_protocol::records::Compression;
 use serde::Serialize;
 
 use super::produce::{parse_acks, parse_compression};
-use super::properties::{self, last, parsed};
+use super::properties::{self, parsed};
 use super::ConnectArgs;
-use crate::client::cluster::{Cluster, TopicMetadata};
+use crate::client::cluster::{Cluster, Options, TopicMetadata};
 use crate::client::error::error_name;
 use crate::client::partitioner::partition_for_key;
 use crate::client::produce::{self, Acks};
@@ -180,7 +180,7 @@ pub fn run(args: VerifiableProducerArgs) -> Result<()> {
         request_timeout_ms: 30_000,
         command_config: None,
     };
-    let props = connect.client_properties(file, &[])?;
+    let (props, options) = connect.client("verifiable-producer", file, (&[], ""))?;
     properties::warn_unused("verifiable-producer", &props, &PRODUCER_KEYS);
     let number = |v: &str| v.parse::<u64>().map_err(|e| e.to_string());
     if let Some(ms) = parsed(&props, "request.timeout.ms", number)? {
@@ -190,10 +190,10 @@ pub fn run(args: VerifiableProducerArgs) -> Result<()> {
     let acks = parsed(&props, "acks", parse_acks)?.unwrap_or(args.acks);
     let batch_size = parsed(&props, "batch.size", number)?.unwrap_or(16_384);
     let linger = Duration::from_millis(parsed(&props, "linger.ms", number)?.unwrap_or(5));
-    let options = connect.options_from(
-        last(&props, "client.id").unwrap_or("verifiable-producer"),
-        &props,
-    )?;
+    let options = Options {
+        timeout: connect.timeout(),
+        ..options
+    };
     let stop = super::stop_flag()?;
     let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, true)?;

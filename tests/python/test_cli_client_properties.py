@@ -109,3 +109,14 @@ def test_the_formatter_and_consumer_properties_read_as_kafkas(broker, tmp_path):
     assert fails(broker, "consume", "--topic", t, "--from-beginning", "--consumer-property",
                  "auto.offset.reset=latest") == \
         "shoal: Can't simultaneously specify --from-beginning and 'auto.offset.reset=latest'"
+    # The file's group id against --consumer-property's, and none against --from-beginning.
+    assert fails(broker, "consume", "--topic", t, "--consumer.config", str(config), "--consumer-property",
+                 "group.id=third").endswith(f"Detected group ids: '{group}', 'third'")
+    assert fails(broker, "consume", "--topic", t, "--from-beginning", "--consumer-property",
+                 "auto.offset.reset=none") == \
+        "shoal: Can't simultaneously specify --from-beginning and 'auto.offset.reset=none'"
+    # A login the properties cannot make names the flag its keys came from.
+    login = tmp_path / "login.properties"
+    login.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n")
+    assert fails(broker, "consume", "--topic", t, "--consumer.config", str(login)).startswith(
+        f"shoal: --consumer.config {login} names no user and password")
