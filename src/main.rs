@@ -80,6 +80,9 @@ enum Command {
     /// Send increasing integers and print each acknowledgement as JSON (Kafka's
     /// kafka-verifiable-producer.sh).
     VerifiableProducer(cli::verifiable_producer::VerifiableProducerArgs),
+    /// Read as a consumer group member and print what happens as JSON (Kafka's
+    /// kafka-verifiable-consumer.sh).
+    VerifiableConsumer(cli::verifiable_consumer::VerifiableConsumerArgs),
     /// Load a Kafka-compatible broker and report throughput and latency (bench/README.md).
     Bench(shoal::bench::BenchArgs),
 }
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
         Command::ProducerPerfTest(args) => cli::finish(cli::producer_perf::run(args)),
         Command::ConsumerPerfTest(args) => cli::finish(cli::consumer_perf::run(args)),
         Command::VerifiableProducer(args) => cli::finish(cli::verifiable_producer::run(args)),
+        Command::VerifiableConsumer(args) => cli::finish(cli::verifiable_consumer::run(args)),
         Command::Bench(args) => cli::finish(shoal::bench::run(args)),
     }
 }

@@ -16,7 +16,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use kafka_protocol::records::{Record, TimestampType};
 
-use super::consume_group::Membership;
+use super::consume_group::{MemberSettings, Membership};
 use super::properties::{self, Properties};
 use super::ConnectArgs;
 use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
@@ -172,7 +172,10 @@ impl Settings {
         if group.is_some() && args.partition.is_some() {
             bail!("Options group and partition cannot be specified together");
         }
-        let reset = match (args.from_beginning, properties::last(client, "auto.offset.reset")) {
+        let reset = match (
+            args.from_beginning,
+            properties::last(client, "auto.offset.reset"),
+        ) {
             (true, Some(value)) if value != "earliest" => bail!(
                 "Can't simultaneously specify --from-beginning and 'auto.offset.reset={value}'"
             ),
@@ -273,6 +276,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
             &mut reader,
             group,
             args.connect.timeout(),
+            MemberSettings::default(),
         )?),
         None => {
             reader.seek(&partitions, start)?;

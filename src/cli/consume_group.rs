@@ -29,6 +29,7 @@ const FENCED_INSTANCE_ID: i16 = 82;
 /// The session is short and heartbeats frequent: a console consumer stopping should hand
 /// its partitions on within seconds, and its few requests a second cost nothing.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heartbeats come this often, or three times a session if that is shorter.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the coordinator waits for every member to rejoin. It must stay under the
 /// request timeout, since JoinGroup is answered only when the rebalance completes.
@@ -40,8 +41,27 @@ const JOIN_ATTEMPTS_MAX: u32 = 50;
 /// The only assignor this member offers.
 const ASSIGNOR: &str = "range";
 
+/// How a member takes part: the console consumer's way by default.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberSettings {
+    pub session_timeout: Duration,
+    /// Commit what was printed every 5 s, before a rejoin and on close (Kafka's
+    /// `enable.auto.commit`); without it only `commit_now` commits.
+    pub auto_commit: bool,
+}
+
+impl Default for MemberSettings {
+    fn default() -> Self {
+        MemberSettings {
+            session_timeout: SESSION_TIMEOUT,
+            auto_commit: true,
+        }
+    }
+}
+
 pub struct Membership {
     group: String,
+    settings: MemberSettings,
     coordinator: i32,
     member_id: String,
     generation: i32,
@@ -55,10 +75,16 @@ pub struct Membership {
 impl Membership {
     /// Finds the coordinator and joins; `reader` ends up at the assigned partitions'
     /// committed offsets (or the reader's reset point where there are none).
-    pub fn join(reader: &mut Reader, group: &str, timeout: Duration) -> Result<Self> {
+    pub fn join(
+        reader: &mut Reader,
+        group: &str,
+        timeout: Duration,
+        settings: MemberSettings,
+    ) -> Result<Self> {
         let coordinator = group::coordinator(&mut reader.cluster, group, timeout)?;
         let mut membership = Membership {
             group: group.to_string(),
+            settings,
             coordinator,
             member_id: String::new(),
             generation: -1,
@@ -85,13 +111,15 @@ impl Membership {
 
     /// Heartbeats and auto-commits when they are due; rejoins when the group moved on.
     pub fn tick(&mut self, reader: &mut Reader) -> Result<()> {
-        if self.last_commit.elapsed() >= AUTO_COMMIT_INTERVAL {
+        if self.settings.auto_commit && self.last_commit.elapsed() >= AUTO_COMMIT_INTERVAL {
             self.last_commit = Instant::now();
             if let Err(error) = self.commit(reader) {
                 return self.recover(reader, error);
             }
         }
-        if self.last_heartbeat.elapsed() >= HEARTBEAT_INTERVAL {
+        if self.last_heartbeat.elapsed()
+            >= HEARTBEAT_INTERVAL.min(self.settings.session_timeout / 3)
+        {
             self.last_heartbeat = Instant::now();
             let broker = reader.cluster.broker(self.coordinator)?;
             if let Err(error) =
@@ -103,9 +131,28 @@ impl Membership {
         Ok(())
     }
 
-    /// Commits what was printed, then leaves the group so its partitions move at once.
+    /// Commits what was printed now; a failure is returned as the coordinator's error
+    /// after the member rejoined where the group moved on (the tool's own errors are
+    /// the outer `Result`).
+    pub fn commit_now(&mut self, reader: &mut Reader) -> Result<Result<(), String>> {
+        match self.commit(reader) {
+            Ok(()) => Ok(Ok(())),
+            Err(error) => {
+                let said = error.to_string();
+                self.recover(reader, error)?;
+                Ok(Err(said))
+            }
+        }
+    }
+
+    /// Commits what was printed (with auto-commit), then leaves the group so its
+    /// partitions move at once.
     pub fn close(mut self, reader: &mut Reader) -> Result<()> {
-        let committed = self.commit(reader);
+        let committed = if self.settings.auto_commit {
+            self.commit(reader)
+        } else {
+            Ok(())
+        };
         let broker = reader.cluster.broker(self.coordinator)?;
         let left = group::leave_group(broker, &self.group, &self.member_id);
         committed?;
@@ -116,12 +163,12 @@ impl Membership {
     /// generation still counts); anything else is the tool's error.
     fn recover(&mut self, reader: &mut Reader, error: Error) -> Result<()> {
         match error.code() {
-            Some(REBALANCE_IN_PROGRESS) => {
+            Some(REBALANCE_IN_PROGRESS) if self.settings.auto_commit => {
                 if let Err(error) = self.commit(reader) {
                     eprintln!("shoal: {error}");
                 }
             }
-            Some(ILLEGAL_GENERATION) => {}
+            Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION) => {}
             Some(UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID) => self.member_id.clear(),
             Some(code) if COORDINATOR_MOVED.contains(&code) => {
                 self.coordinator =
@@ -220,7 +267,7 @@ impl Membership {
         let params = JoinParams {
             group: &self.group,
             member_id: &self.member_id,
-            session_timeout_ms: millis(SESSION_TIMEOUT),
+            session_timeout_ms: millis(self.settings.session_timeout),
             rebalance_timeout_ms: millis(REBALANCE_TIMEOUT),
             protocols: vec![(ASSIGNOR.to_string(), subscription)],
         };

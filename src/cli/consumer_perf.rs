@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::consume::{parse_isolation, Reader};
-use super::consume_group::Membership;
+use super::consume_group::{MemberSettings, Membership};
 use super::properties::{self, parsed};
 use super::{say, ConnectArgs};
 use crate::client::cluster::{Cluster, Options};
@@ -178,7 +178,12 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
     };
     let start_ms = now_ms();
     let joining = Instant::now();
-    let mut membership = Membership::join(&mut reader, &group, connect.timeout())?;
+    let mut membership = Membership::join(
+        &mut reader,
+        &group,
+        connect.timeout(),
+        MemberSettings::default(),
+    )?;
     let mut join = joining.elapsed();
     let mut interval_join = join;
     let timeout = Duration::from_millis(args.timeout);

@@ -30,6 +30,7 @@ pub mod reassign;
 mod reassign_throttle;
 pub mod topics;
 pub mod transactions;
+pub mod verifiable_consumer;
 pub mod verifiable_producer;
 
 use std::io::{self, Write};

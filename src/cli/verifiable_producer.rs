@@ -106,8 +106,9 @@ struct Event<'a, T: Serialize> {
     fields: T,
 }
 
+/// The fields of an event that has none.
 #[derive(Serialize)]
-struct Nothing {}
+pub(super) struct Nothing {}
 
 #[derive(Serialize)]
 struct Sent<'a> {
@@ -141,7 +142,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn emit<T: Serialize>(name: &str, fields: T) -> Result<()> {
+/// Prints one event: a JSON object on a line of its own.
+pub(super) fn emit<T: Serialize>(name: &str, fields: T) -> Result<()> {
     let line = serde_json::to_string(&Event {
         timestamp: now_ms(),
         name,

@@ -1,16 +1,18 @@
 """Kafka's load and verification scripts as shoal's tools: `shoal producer-perf-test`
 (kafka-producer-perf-test.sh's flags and window and summary lines), `shoal
-consumer-perf-test` (kafka-consumer-perf-test.sh's columns, as a group member) and
-`shoal verifiable-producer` (kafka-verifiable-producer.sh's JSON events). What they wrote
+consumer-perf-test` (kafka-consumer-perf-test.sh's columns, as a group member), `shoal
+verifiable-producer` and `shoal verifiable-consumer` (their JSON events). What they wrote
 is read back with confluent-kafka, so the counts they print are checked against a real
 client."""
 
 from __future__ import annotations
 
 import json
+import queue
 import re
 import signal
 import subprocess
+import threading
 import time
 
 from confluent_kafka import TopicPartition
@@ -226,3 +228,108 @@ def test_verifiable_producer_reports_failed_records_and_stops_on_sigterm(broker)
     assert [e["name"] for e in tail[-2:]] == ["shutdown_complete", "tool_data"], tail
     assert tail[-1]["sent"] == tail[-1]["acked"] >= 20, tail[-1]
 
+
+
+class JsonLines:
+    """A running verifiable tool whose stdout events are read by a thread as they come."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen([str(shoal_bin()), *args], stdout=subprocess.PIPE)
+        self.events: queue.Queue = queue.Queue()
+        self.seen: list[dict] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
+        self.events.put(None)
+
+    def until(self, done, what: str, timeout: float = CLIENT_TIMEOUT_S) -> list[dict]:
+        """Events until `done(event)` holds for one (that one included)."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {what} within {timeout}s; events: {self.seen[-5:]}") from None
+            assert event is not None, f"the tool ended before {what}; events: {self.seen[-5:]}"
+            self.seen.append(event)
+            got.append(event)
+            if done(event):
+                return got
+
+    def stop(self) -> list[dict]:
+        """SIGTERM; the events it printed until it exited 0."""
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=CLIENT_TIMEOUT_S) == 0
+        rest = []
+        while (event := self.events.get(timeout=CLIENT_TIMEOUT_S)) is not None:
+            rest.append(event)
+        self.seen += rest
+        return rest
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def read_offsets(events: list[dict]) -> list[tuple[int, int]]:
+    """The (partition, offset) of every record the records_consumed events account for."""
+    return [(p["partition"], o) for e in events if e["name"] == "records_consumed"
+            for p in e["partitions"] for o in range(p["minOffset"], p["maxOffset"] + 1)]
+
+
+def test_verifiable_consumers_share_a_group_and_commit_what_they_read(broker):
+    t, group = unique_topic("vc"), unique_topic("vc-group")
+    create_topic(broker, t, 4)
+    p = producer(broker, acks="all")
+    produce_all(p, t, [{"value": str(i).encode(), "partition": i % 4} for i in range(100)])
+    tool = ["verifiable-consumer", "--bootstrap-server", broker.bootstrap, "--topic", t, "--group-id", group,
+            "--session-timeout", "10000"]
+    a = JsonLines(*tool)
+    b = None
+    try:
+        first = a.until(lambda e: e["name"] == "startup_complete", "startup")
+        assert first == a.seen[:1]
+        assigned = a.until(lambda e: e["name"] == "partitions_assigned", "an assignment")[-1]
+        assert sorted(x["partition"] for x in assigned["partitions"]) == [0, 1, 2, 3]
+        a.until(lambda e: len(read_offsets(a.seen)) >= 100 and e["name"] == "offsets_committed", "100 records")
+        commits = [e for e in a.seen if e["name"] == "offsets_committed"]
+        assert all(e["success"] and "error" not in e for e in commits), commits
+
+        # A second member: the first gives its partitions up and gets half back.
+        b = JsonLines(*tool)
+        b_assigned = b.until(lambda e: e["name"] == "partitions_assigned", "b's assignment")[-1]
+        a_moved = a.until(lambda e: e["name"] == "partitions_assigned", "a's new assignment")
+        assert [e["name"] for e in a_moved[-2:]] == ["partitions_revoked", "partitions_assigned"], a_moved
+        mine = {x["partition"] for x in a_moved[-1]["partitions"]}
+        theirs = {x["partition"] for x in b_assigned["partitions"]}
+        assert len(mine) == len(theirs) == 2 and mine | theirs == {0, 1, 2, 3}, (mine, theirs)
+
+        before = len(read_offsets(a.seen))
+        produce_all(p, t, [{"value": str(i).encode(), "partition": i % 4} for i in range(100, 200)])
+        a.until(lambda e: len(read_offsets(a.seen)) - before >= 50, "a's 50 new records")
+        b.until(lambda e: len(read_offsets(b.seen)) >= 50, "b's 50 records")
+        a_tail, b_tail = a.stop(), b.stop()
+        assert a_tail[-1]["name"] == b_tail[-1]["name"] == "shutdown_complete"
+    finally:
+        a.kill()
+        if b:
+            b.kill()
+    # Every record read exactly once between the two, and the group's offsets at the end.
+    read = read_offsets(a.seen) + read_offsets(b.seen)
+    assert sorted(read) == sorted((p, o) for p in range(4) for o in range(50)), len(read)
+    c = consumer(broker, group_id=group)
+    committed = c.committed([TopicPartition(t, i) for i in range(4)], timeout=CLIENT_TIMEOUT_S)
+    assert [tp.offset for tp in committed] == [50] * 4, committed
+
+
+def test_verifiable_consumer_refuses_what_this_member_cannot_do(broker):
+    t = unique_topic("vc-bad")
+    base = ["--topic", t, "--group-id", "g"]
+    assert "classic protocol only" in fails(broker, "verifiable-consumer", *base, "--group-protocol", "consumer")
+    assert "static membership" in fails(broker, "verifiable-consumer", *base, "--group-instance-id", "i1")
+    assert "range assignor only" in fails(broker, "verifiable-consumer", *base, "--assignment-strategy",
+                                          "org.apache.kafka.clients.consumer.RoundRobinAssignor")
