@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::topics::topic_id_string;
 use super::ConnectArgs;
-use crate::client::admin::{change_raft_voter, describe_quorum, QuorumDescription};
+use crate::client::admin::{change_raft_voter, describe_quorum, QuorumDescription, QuorumReplica};
 
 #[derive(Args, Debug)]
 pub struct MetadataQuorumArgs {
@@ -24,9 +24,16 @@ pub enum Action {
     Describe(DescribeArgs),
     /// Make the controller whose server properties --command-config names a voter
     /// (it must be running, following the quorum as an observer).
-    AddController,
+    AddController(AddArgs),
     /// Make a voter an observer.
     RemoveController(RemoveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// Print what would be done, but do not do it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -37,6 +44,9 @@ pub struct RemoveArgs {
     /// The voter's metadata directory id (as DescribeQuorum and add-controller print it).
     #[arg(long)]
     pub controller_directory_id: String,
+    /// Print what would be done, but do not do it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -55,7 +65,7 @@ pub struct DescribeArgs {
 pub fn run(args: MetadataQuorumArgs) -> Result<()> {
     let describe = match args.action {
         Action::Describe(describe) => describe,
-        Action::AddController => return add_controller(&args.connect),
+        Action::AddController(add) => return add_controller(&args.connect, add.dry_run),
         Action::RemoveController(remove) => return remove_controller(&args.connect, &remove),
     };
     if describe.status == describe.replication {
@@ -78,7 +88,7 @@ pub fn run(args: MetadataQuorumArgs) -> Result<()> {
 /// Kafka's add-controller: the controller's node id, controller listener and metadata
 /// directory id come from its own server properties (`--command-config`), as Kafka's
 /// tool reads them, so it runs where the controller does.
-fn add_controller(connect: &ConnectArgs) -> Result<()> {
+fn add_controller(connect: &ConnectArgs, dry_run: bool) -> Result<()> {
     let Some(path) = &connect.command_config else {
         bail!("add-controller needs --command-config: the new controller's server properties");
     };
@@ -101,35 +111,53 @@ fn add_controller(connect: &ConnectArgs) -> Result<()> {
     })?;
     let directory_id = uuid::Uuid::parse_str(text.trim())
         .with_context(|| format!("{} holds no directory id", file.display()))?;
-    let mut cluster = connect.connect()?;
     let (name, host, port) = (&endpoint.name, &endpoint.host, endpoint.port);
-    change_raft_voter(
-        cluster.any(),
-        true,
-        config.node_id,
-        directory_id,
-        Some((name.as_str(), host.as_str(), port)),
-    )?;
+    if !dry_run {
+        let mut cluster = connect.connect()?;
+        change_raft_voter(
+            cluster.any(),
+            true,
+            config.node_id,
+            directory_id,
+            Some((name.as_str(), host.as_str(), port)),
+        )?;
+    }
     let endpoint = format!("{name}://{}", crate::config::join_host_port(host, port));
     Ok(super::say(format!(
-        "Added controller {} with directory id {} and endpoints: {endpoint}",
+        "{} controller {} with directory id {} and endpoints: {endpoint}",
+        if dry_run {
+            "DRY RUN of adding"
+        } else {
+            "Added"
+        },
         config.node_id,
         topic_id_string(directory_id)
     ))?)
 }
 
 fn remove_controller(connect: &ConnectArgs, remove: &RemoveArgs) -> Result<()> {
+    if remove.controller_id < 0 {
+        bail!("Invalid negative --controller-id: {}", remove.controller_id);
+    }
     let directory_id = parse_directory_id(&remove.controller_directory_id)?;
-    let mut cluster = connect.connect()?;
-    change_raft_voter(
-        cluster.any(),
-        false,
-        remove.controller_id,
-        directory_id,
-        None,
-    )?;
+    if !remove.dry_run {
+        let mut cluster = connect.connect()?;
+        change_raft_voter(
+            cluster.any(),
+            false,
+            remove.controller_id,
+            directory_id,
+            None,
+        )?;
+    }
+    // Kafka's line, two spaces and all ("%s KRaft controller" after "Removed ").
     Ok(super::say(format!(
-        "Removed KRaft controller {} with directory id {}",
+        "{}  KRaft controller {} with directory id {}",
+        if remove.dry_run {
+            "DRY RUN of removing"
+        } else {
+            "Removed"
+        },
         remove.controller_id,
         topic_id_string(directory_id)
     ))?)
@@ -157,22 +185,63 @@ fn now_ms() -> i64 {
 fn leader_end(q: &QuorumDescription) -> i64 {
     q.voters
         .iter()
-        .find(|v| v.0 == q.leader_id && v.1 >= 0)
-        .map_or(q.high_watermark, |v| v.1)
+        .find(|v| v.id == q.leader_id && v.log_end_offset >= 0)
+        .map_or(q.high_watermark, |v| v.log_end_offset)
+}
+
+/// Kafka's list of voters or observers in `--status`: `[{"id": 1, "directoryId": "...",
+/// "endpoints": ["CONTROLLER://host:port"]}, ...]`, the directory id left out when nil
+/// and the endpoints when none are known.
+fn replica_list(q: &QuorumDescription, replicas: &[QuorumReplica]) -> String {
+    let each: Vec<String> = replicas
+        .iter()
+        .map(|r| {
+            let mut text = format!("{{\"id\": {}", r.id);
+            if !r.directory_id.is_nil() {
+                text += &format!(", \"directoryId\": \"{}\"", topic_id_string(r.directory_id));
+            }
+            let endpoints: Vec<String> = q
+                .endpoints
+                .get(&r.id)
+                .into_iter()
+                .flatten()
+                .map(|(name, host, port)| {
+                    format!(
+                        "\"{name}://{}\"",
+                        crate::config::join_host_port(host, *port)
+                    )
+                })
+                .collect();
+            if !endpoints.is_empty() {
+                text += &format!(", \"endpoints\": [{}]", endpoints.join(", "));
+            }
+            text + "}"
+        })
+        .collect();
+    format!("[{}]", each.join(", "))
 }
 
 /// Kafka's `--status` block.
 fn status(cluster_id: &str, q: &QuorumDescription, now: i64) -> String {
     let end = leader_end(q);
     // Followers whose log end the answering node does not know are left out.
-    let followers = q.voters.iter().filter(|v| v.0 != q.leader_id && v.1 >= 0);
+    let followers = q
+        .voters
+        .iter()
+        .filter(|v| v.id != q.leader_id && v.log_end_offset >= 0);
     let max_lag = followers
         .clone()
-        .map(|v| (end - v.1).max(0))
+        .map(|v| (end - v.log_end_offset).max(0))
         .max()
         .unwrap_or(0);
     let max_lag_ms = followers
-        .map(|v| if v.3 < 0 { -1 } else { now - v.3 })
+        .map(|v| {
+            if v.last_caught_up_ms < 0 {
+                -1
+            } else {
+                now - v.last_caught_up_ms
+            }
+        })
         .fold(0, |worst, lag| {
             if lag < 0 || worst < 0 {
                 -1
@@ -180,10 +249,6 @@ fn status(cluster_id: &str, q: &QuorumDescription, now: i64) -> String {
                 worst.max(lag)
             }
         });
-    let ids = |list: &[(i32, i64, i64, i64)]| {
-        let ids: Vec<String> = list.iter().map(|v| v.0.to_string()).collect();
-        format!("[{}]", ids.join(","))
-    };
     [
         format!("ClusterId:              {cluster_id}"),
         format!("LeaderId:               {}", q.leader_id),
@@ -191,8 +256,8 @@ fn status(cluster_id: &str, q: &QuorumDescription, now: i64) -> String {
         format!("HighWatermark:          {}", q.high_watermark),
         format!("MaxFollowerLag:         {max_lag}"),
         format!("MaxFollowerLagTimeMs:   {max_lag_ms}"),
-        format!("CurrentVoters:          {}", ids(&q.voters)),
-        format!("CurrentObservers:       {}", ids(&q.observers)),
+        format!("CurrentVoters:          {}", replica_list(q, &q.voters)),
+        format!("CurrentObservers:       {}", replica_list(q, &q.observers)),
     ]
     .join("\n")
 }
@@ -208,6 +273,7 @@ fn replication(q: &QuorumDescription, human: bool, now: i64) -> String {
     };
     let mut rows = vec![[
         "NodeId",
+        "DirectoryId",
         "LogEndOffset",
         "Lag",
         "LastFetchTimestamp",
@@ -216,14 +282,14 @@ fn replication(q: &QuorumDescription, human: bool, now: i64) -> String {
     ]
     .map(str::to_string)
     .to_vec()];
-    let mut voters: Vec<&(i32, i64, i64, i64)> = q.voters.iter().collect();
-    voters.sort_by_key(|v| (v.0 != q.leader_id, v.0));
+    let mut voters: Vec<&QuorumReplica> = q.voters.iter().collect();
+    voters.sort_by_key(|v| (v.id != q.leader_id, v.id));
     let listed = voters
         .into_iter()
         .map(|v| {
             (
                 v,
-                if v.0 == q.leader_id {
+                if v.id == q.leader_id {
                     "Leader"
                 } else {
                     "Follower"
@@ -231,18 +297,19 @@ fn replication(q: &QuorumDescription, human: bool, now: i64) -> String {
             )
         })
         .chain(q.observers.iter().map(|o| (o, "Observer")));
-    for (&(node, log_end, fetch, caught_up), role) in listed {
-        let lag = if log_end < 0 {
+    for (replica, role) in listed {
+        let lag = if replica.log_end_offset < 0 {
             "-1".to_string()
         } else {
-            (end - log_end).to_string()
+            (end - replica.log_end_offset).to_string()
         };
         rows.push(vec![
-            node.to_string(),
-            log_end.to_string(),
+            replica.id.to_string(),
+            topic_id_string(replica.directory_id),
+            replica.log_end_offset.to_string(),
             lag,
-            when(fetch),
-            when(caught_up),
+            when(replica.last_fetch_ms),
+            when(replica.last_caught_up_ms),
             role.to_string(),
         ]);
     }
@@ -266,17 +333,42 @@ fn replication(q: &QuorumDescription, human: bool, now: i64) -> String {
 mod tests {
     use super::*;
 
+    fn replica(
+        id: i32,
+        log_end_offset: i64,
+        last_fetch_ms: i64,
+        last_caught_up_ms: i64,
+    ) -> QuorumReplica {
+        QuorumReplica {
+            id,
+            directory_id: uuid::Uuid::nil(),
+            log_end_offset,
+            last_fetch_ms,
+            last_caught_up_ms,
+        }
+    }
+
     fn quorum() -> QuorumDescription {
+        let mut voters = vec![
+            replica(1, 38, 9_000, 8_000),
+            replica(2, 41, -1, -1),
+            replica(3, 41, 9_500, 9_500),
+        ];
+        voters[1].directory_id = uuid::Uuid::from_bytes([7; 16]);
         QuorumDescription {
             leader_id: 2,
             leader_epoch: 7,
             high_watermark: 40,
-            voters: vec![
-                (1, 38, 9_000, 8_000),
-                (2, 41, -1, -1),
-                (3, 41, 9_500, 9_500),
-            ],
-            observers: vec![],
+            voters,
+            observers: vec![replica(4, 30, 9_900, -1)],
+            endpoints: [(
+                2,
+                vec![
+                    ("CONTROLLER".to_string(), "::1".to_string(), 9093),
+                    ("OTHER".to_string(), "h".to_string(), 9094),
+                ],
+            )]
+            .into(),
         }
     }
 
@@ -287,23 +379,57 @@ mod tests {
             text,
             "ClusterId:              abc\nLeaderId:               2\nLeaderEpoch:            7\n\
              HighWatermark:          40\nMaxFollowerLag:         3\nMaxFollowerLagTimeMs:   2000\n\
-             CurrentVoters:          [1,2,3]\nCurrentObservers:       []"
+             CurrentVoters:          [{\"id\": 1}, {\"id\": 2, \"directoryId\": \"BwcHBwcHBwcHBwcHBwcHBw\", \
+             \"endpoints\": [\"CONTROLLER://[::1]:9093\", \"OTHER://h:9094\"]}, {\"id\": 3}]\n\
+             CurrentObservers:       [{\"id\": 4}]"
         );
     }
 
     #[test]
     fn replication_lists_the_leader_first() {
         let text = replication(&quorum(), true, 10_000);
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("NodeId\tLogEndOffset\tLag"), "{text}");
-        assert!(
-            lines[1].starts_with("2 ") && lines[1].ends_with("Leader"),
-            "{text}"
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .map(|line| line.split('\t').map(str::trim).collect())
+            .collect();
+        assert_eq!(
+            rows[0],
+            [
+                "NodeId",
+                "DirectoryId",
+                "LogEndOffset",
+                "Lag",
+                "LastFetchTimestamp",
+                "LastCaughtUpTimestamp",
+                "Status"
+            ]
         );
-        assert!(
-            lines[2].contains("1000 ms ago") && lines[2].contains("\t3 "),
-            "{text}"
+        assert_eq!(
+            rows[1],
+            [
+                "2",
+                "BwcHBwcHBwcHBwcHBwcHBw",
+                "41",
+                "0",
+                "-1",
+                "-1",
+                "Leader"
+            ]
         );
-        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            rows[2],
+            [
+                "1",
+                "AAAAAAAAAAAAAAAAAAAAAA",
+                "38",
+                "3",
+                "1000 ms ago",
+                "2000 ms ago",
+                "Follower"
+            ]
+        );
+        assert_eq!(rows[4][0], "4");
+        assert_eq!(rows[4][6], "Observer");
+        assert_eq!(rows.len(), 5);
     }
 }

@@ -445,9 +445,21 @@ pub struct QuorumDescription {
     pub leader_id: i32,
     pub leader_epoch: i32,
     pub high_watermark: i64,
-    /// (node, log end offset, last fetch ms, last caught-up ms); -1 where unknown.
-    pub voters: Vec<(i32, i64, i64, i64)>,
-    pub observers: Vec<(i32, i64, i64, i64)>,
+    pub voters: Vec<QuorumReplica>,
+    pub observers: Vec<QuorumReplica>,
+    /// Each node's listeners (DescribeQuorum v2): (name, host, port).
+    pub endpoints: BTreeMap<i32, Vec<(String, String, u16)>>,
+}
+
+/// A voter's or observer's progress; -1 where unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReplica {
+    pub id: i32,
+    /// Its metadata directory (nil before DescribeQuorum v2, or for a static quorum).
+    pub directory_id: uuid::Uuid,
+    pub log_end_offset: i64,
+    pub last_fetch_ms: i64,
+    pub last_caught_up_ms: i64,
 }
 
 /// AddRaftVoter (`add`) or RemoveRaftVoter: makes a controller of a dynamic quorum a
@@ -526,13 +538,12 @@ pub fn describe_quorum(broker: &mut Broker) -> Result<QuorumDescription> {
     Error::check(partition.error_code, None, what)?;
     let replicas = |list: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
         list.iter()
-            .map(|r| {
-                (
-                    r.replica_id.0,
-                    r.log_end_offset,
-                    r.last_fetch_timestamp,
-                    r.last_caught_up_timestamp,
-                )
+            .map(|r| QuorumReplica {
+                id: r.replica_id.0,
+                directory_id: r.replica_directory_id,
+                log_end_offset: r.log_end_offset,
+                last_fetch_ms: r.last_fetch_timestamp,
+                last_caught_up_ms: r.last_caught_up_timestamp,
             })
             .collect()
     };
@@ -542,6 +553,18 @@ pub fn describe_quorum(broker: &mut Broker) -> Result<QuorumDescription> {
         high_watermark: partition.high_watermark,
         voters: replicas(&partition.current_voters),
         observers: replicas(&partition.observers),
+        endpoints: response
+            .nodes
+            .iter()
+            .map(|n| {
+                let listeners = n
+                    .listeners
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.host.to_string(), l.port))
+                    .collect();
+                (n.node_id.0, listeners)
+            })
+            .collect(),
     })
 }
 

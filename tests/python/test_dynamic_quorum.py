@@ -10,8 +10,11 @@ reads across it all; the quorum is watched with `shoal metadata-quorum describe`
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import subprocess
+import uuid
 
 from confluent_kafka.admin import NewTopic
 
@@ -32,7 +35,8 @@ def quorum_tool(b, *args: str, config=None) -> subprocess.CompletedProcess:
 
 
 def ids(text: str) -> list[int]:
-    return [int(i) for i in re.findall(r"\d+", text)]
+    """The ids in Kafka's list of voters or observers: [{"id": 1, "directoryId": ...}, ...]."""
+    return [r["id"] for r in json.loads(text)]
 
 
 def voters_and_observers(b) -> tuple[list[int], list[int]]:
@@ -96,6 +100,19 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
     wait_for("node 1 leading, nodes 2 and 3 following as observers",
              lambda: all(voters_and_observers(b) == ([1], [2, 3]) for b in nodes.values()))
 
+    # A dry run says what it would do and changes nothing.
+    dry = quorum_tool(nodes[1], "add-controller", "--dry-run", config=files[2])
+    assert dry.returncode == 0 and dry.stdout.startswith("DRY RUN of adding controller 2 with directory id "), dry
+    dry = quorum_tool(nodes[1], "remove-controller", "--controller-id", "1", "--controller-directory-id",
+                      directory_id(tmp_path, 1), "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.startswith("DRY RUN of removing  KRaft controller 1 "), dry
+    assert voters_and_observers(nodes[1]) == ([1], [2, 3])
+    # Kafka's --status lists each voter with its directory id and controller listener.
+    [first] = json.loads(status(nodes[1])["CurrentVoters"])
+    kafka_id = base64.urlsafe_b64encode(uuid.UUID(directory_id(tmp_path, 1)).bytes).rstrip(b"=").decode()
+    assert first == {"id": 1, "directoryId": kafka_id,
+                     "endpoints": [re.search(r"CONTROLLER://127\.0\.0\.1:\d+", files[1].read_text()).group(0)]}, first
+
     # Node 2 is added through the leader, node 3 through itself, an observer whose
     # member forwards the change to the leader.
     add_controller(nodes[1], 2, files, tmp_path)
@@ -122,7 +139,7 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
     removed = quorum_tool(nodes[3], "remove-controller", "--controller-id", "1",
                           "--controller-directory-id", directory_id(tmp_path, 1))
     assert removed.returncode == 0, removed.stderr
-    assert re.fullmatch(r"Removed KRaft controller 1 with directory id [\w-]{22}", removed.stdout.strip()), removed
+    assert re.fullmatch(r"Removed  KRaft controller 1 with directory id [\w-]{22}", removed.stdout.strip()), removed
     wait_for("nodes 2 and 3 the only voters", lambda: all(voters_and_observers(b)[0] == [2, 3] for b in others))
     gone = quorum_tool(nodes[2], "remove-controller", "--controller-id", "1",
                        "--controller-directory-id", directory_id(tmp_path, 1))

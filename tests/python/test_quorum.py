@@ -8,6 +8,7 @@ declares a hostile length, costs only its connection."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -39,9 +40,10 @@ def status(b) -> dict[str, str]:
 
 
 def replication(b) -> dict[int, tuple[int, str]]:
-    """node -> (log end offset, Leader|Follower)."""
+    """node -> (log end offset, Leader|Follower), from Kafka's columns (NodeId, DirectoryId,
+    LogEndOffset, ...)."""
     rows = [line.split() for line in describe(b, "replication").splitlines()[1:]]
-    return {int(r[0]): (int(r[1]), r[-1]) for r in rows}
+    return {int(r[0]): (int(r[2]), r[-1]) for r in rows}
 
 
 def wait_for(what: str, check, deadline_s: float = ELECTION_DEADLINE_S):
@@ -147,7 +149,10 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     assert active == {current}, m
     assert m[current]['kafka_server_raft_metrics_current_state{state="leader"}'] == 1
     assert all(m[i]['kafka_server_raft_metrics_current_state{state="follower"}'] == 1 for i in by_id if i != current)
-    assert set(by_id) == set(map(int, status(by_id[leader])["CurrentVoters"].strip("[]").split(",")))
+    # Kafka's list of voters: each with its id and its controller listener.
+    voters = json.loads(status(by_id[leader])["CurrentVoters"])
+    assert {v["id"] for v in voters} == set(by_id), voters
+    assert all(len(v["endpoints"]) == 1 and v["endpoints"][0].startswith("CONTROLLER://") for v in voters), voters
     assert all(m[i]["kafka_server_raft_metrics_number_of_voters"] == 3 for i in by_id), m
     # controller.quorum.voters fixes the voters (Kafka's kraft.version 0): RemoveRaftVoter is refused.
     cp = subprocess.run([str(shoal_bin()), "metadata-quorum", "--bootstrap-server", by_id[leader].bootstrap,
