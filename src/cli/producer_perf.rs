@@ -295,7 +295,6 @@ pub fn run(args: ProducerPerfArgs) -> Result<()> {
         kafka_throttle: true,
     };
     let clock = Clock::new();
-    let started = Instant::now();
     let thread = {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -304,21 +303,21 @@ pub fn run(args: ProducerPerfArgs) -> Result<()> {
             .context("starting the producer thread")?
     };
     let mut window_start = Instant::now();
-    let mut steady_started = None;
+    let mut steady = false;
     let mut steady_said = false;
     while !thread.is_finished() {
         std::thread::sleep(TICK);
-        if steady_started.is_none() && shared.steady_at_us.load(Ordering::Relaxed) != 0 {
+        if !steady && shared.steady_at_us.load(Ordering::Relaxed) != 0 {
             // Kafka's steady-state statistics start with a window of their own.
             shared.window.take();
             window_start = Instant::now();
-            steady_started = Some(window_start);
+            steady = true;
         }
         let elapsed = window_start.elapsed();
         if elapsed >= WINDOW {
             let counts = shared.window.take();
             if counts.records > 0 {
-                if steady_started.is_some() && !steady_said {
+                if steady && !steady_said {
                     say("In steady state.")?;
                     steady_said = true;
                 }
@@ -331,22 +330,23 @@ pub fn run(args: ProducerPerfArgs) -> Result<()> {
         Ok(result) => result?,
         Err(_) => bail!("the producer thread panicked"),
     };
-    let start_us = produced.started_us;
-    let end = Duration::from_micros(clock.now_us().saturating_sub(start_us));
+    // As Kafka's: the time from the first record (the last warmup record's, for the
+    // steady state) to the summary.
+    let since = |start_us: u64| Duration::from_micros(clock.now_us().saturating_sub(start_us));
     say(summary_line(
         "",
         produced.records,
         produced.bytes,
-        end,
+        since(produced.started_us),
         &produced.latency,
     ))?;
     if let Some((latency, records, bytes)) = &produced.steady {
-        let since = steady_started.unwrap_or(started);
+        let steady_at_us = shared.steady_at_us.load(Ordering::Relaxed);
         say(summary_line(
             " steady state",
             *records,
             *bytes,
-            since.elapsed(),
+            since(steady_at_us),
             latency,
         ))?;
     }
