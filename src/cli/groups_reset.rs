@@ -1,12 +1,14 @@
-//! `shoal groups --reset-offsets`: Kafka's offset reset for an inactive group. New
-//! offsets are computed from the partitions' logs (ListOffsets on their leaders) and the
-//! group's committed offsets, kept within [log start, log end] as Kafka keeps them, printed
-//! as Kafka's GROUP TOPIC PARTITION NEW-OFFSET table, and committed only with --execute.
+//! `shoal groups --reset-offsets`: Kafka's offset reset for inactive groups. New
+//! offsets are computed from the partitions' logs (ListOffsets on their leaders), the
+//! group's committed offsets or a `--from-file` plan, kept within [log start, log end] as
+//! Kafka keeps them, printed as Kafka's GROUP TOPIC PARTITION NEW-OFFSET table (or as
+//! CSV with `--export`), and committed only with --execute.
 //!
 //! Invariant: nothing is committed for a group with active members (their own commits
 //! would overwrite ours, and Kafka refuses too).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
@@ -24,6 +26,10 @@ enum Target {
     ShiftBy(i64),
     /// Milliseconds since the epoch.
     Datetime(i64),
+    /// The committed offset, or the log end where there is none.
+    Current,
+    /// Each group's offsets, from a file.
+    Plan(Plan),
 }
 
 fn target(args: &GroupsArgs) -> Result<Target> {
@@ -37,16 +43,69 @@ fn target(args: &GroupsArgs) -> Result<Target> {
         Target::ShiftBy(n)
     } else if let Some(datetime) = &args.to_datetime {
         Target::Datetime(parse_datetime(datetime)?)
+    } else if args.to_current {
+        Target::Current
+    } else if let Some(duration) = &args.by_duration {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Target::Datetime(now.saturating_sub(parse_duration(duration)?))
+    } else if let Some(path) = &args.from_file {
+        let one = match args.group.as_slice() {
+            [group] => Some(group.as_str()),
+            _ => None,
+        };
+        Target::Plan(read_plan(path, one)?)
     } else {
-        bail!("--reset-offsets needs one of --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime")
+        bail!("--reset-offsets needs one of --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime, --to-current, --by-duration, --from-file")
     })
 }
 
-pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()> {
+/// The groups' new offsets, each group's committed with `--execute`, printed as Kafka's
+/// table (or CSV with `--export`). With several groups, a group that cannot be reset
+/// (an active one) is reported and the others go on; the exit is then 1.
+pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, groups: &[String]) -> Result<()> {
     let target = target(args)?;
-    if args.topic.is_empty() && !args.all_topics {
-        bail!("--reset-offsets needs --topic or --all-topics");
+    if args.topic.is_empty() && !args.all_topics && !matches!(target, Target::Plan(_)) {
+        bail!("One of the reset scopes should be defined: --all-topics, --topic.");
     }
+    if !args.execute && !args.dry_run {
+        eprintln!("WARN: No action will be performed as the --execute option is missing. Add --dry-run to keep this behaviour without the warning.");
+    }
+    let mut results = Vec::new();
+    let mut refused = Vec::new();
+    for group in groups {
+        match reset_group(cluster, args, group, &target) {
+            Ok(offsets) => results.extend(
+                offsets
+                    .into_iter()
+                    .map(|(t, p, o)| (group.clone(), t, p, o)),
+            ),
+            Err(error) if groups.len() > 1 => {
+                eprintln!("\nError: {error:#}");
+                refused.push(format!("'{group}'"));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if args.export {
+        print!("{}", export_csv(&results, args.group.len() == 1));
+    } else if !groups.is_empty() {
+        print!("{}", reset_table(&results));
+    }
+    if !refused.is_empty() {
+        bail!("the offsets of {} were not reset", refused.join(", "));
+    }
+    Ok(())
+}
+
+/// One group's new offsets, committed with `--execute`.
+fn reset_group(
+    cluster: &mut Cluster,
+    args: &GroupsArgs,
+    group: &str,
+    target: &Target,
+) -> Result<Vec<(String, i32, i64)>> {
     let (coordinator, description) = describe_group(cluster, args, group)?;
     if description.exists() && description.state != "Empty" {
         bail!(
@@ -61,6 +120,21 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()
             partitions.entry(topic.clone()).or_default().push(*p);
         }
     }
+    let planned: BTreeMap<(String, i32), i64> = match target {
+        Target::Plan(plan) => {
+            let Some(offsets) = plan.get(group) else {
+                bail!("No reset plan for group {group} found.");
+            };
+            for (topic, p, _) in offsets {
+                partitions.entry(topic.clone()).or_default().push(*p);
+            }
+            offsets
+                .iter()
+                .map(|(t, p, o)| ((t.clone(), *p), *o))
+                .collect()
+        }
+        _ => BTreeMap::new(),
+    };
     for spec in &args.topic {
         let (topic, chosen) = parse_topic_partitions(spec)?;
         let chosen = match chosen {
@@ -80,18 +154,25 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()
         ps.dedup();
         let start = offsets_at(cluster, &topic, &ps, EARLIEST)?;
         let end = offsets_at(cluster, &topic, &ps, LATEST)?;
-        let at_time = match target {
+        let at_time = match *target {
             Target::Datetime(ms) => Some(offsets_at(cluster, &topic, &ps, ms)?),
             _ => None,
         };
         for p in ps {
             let bounds = (start[&p], end[&p]);
-            let offset = match target {
+            let committed_here = committed.get(&(topic.clone(), p)).copied();
+            let offset = match *target {
                 Target::Earliest => bounds.0,
                 Target::Latest => bounds.1,
                 Target::Offset(n) => clamp(n, bounds),
+                Target::Current => committed_here.unwrap_or(bounds.1),
+                Target::Plan(_) => match planned.get(&(topic.clone(), p)) {
+                    Some(&n) => clamp(n, bounds),
+                    // A --topic partition the file does not name keeps its offset.
+                    None => committed_here.unwrap_or(bounds.1),
+                },
                 Target::ShiftBy(n) => {
-                    let Some(&current) = committed.get(&(topic.clone(), p)) else {
+                    let Some(current) = committed_here else {
                         bail!("cannot shift the offset of {topic}-{p}: the group has no committed offset there");
                     };
                     clamp(current.saturating_add(n), bounds)
@@ -105,9 +186,6 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()
             new_offsets.push((topic.clone(), p, offset));
         }
     }
-    if !args.execute && !args.dry_run {
-        eprintln!("WARN: No action will be performed as the --execute option is missing. Add --dry-run to keep this behaviour without the warning.");
-    }
     if args.execute && !new_offsets.is_empty() {
         group::offset_commit(
             cluster.broker(coordinator)?,
@@ -116,8 +194,7 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, group: &str) -> Result<()
             &new_offsets,
         )?;
     }
-    print!("{}", reset_table(group, &new_offsets));
-    Ok(())
+    Ok(new_offsets)
 }
 
 /// Kafka keeps reset offsets inside the log: below its start is its start, past its end
@@ -147,19 +224,130 @@ pub fn parse_topic_partitions(spec: &str) -> Result<(String, Option<Vec<i32>>)> 
     Ok((topic.to_string(), Some(partitions)))
 }
 
+/// (group, topic, partition, offset) of each partition reset.
+type Reset = (String, String, i32, i64);
+
+/// A `--from-file` plan: (topic, partition, offset) by group.
+type Plan = BTreeMap<String, Vec<(String, i32, i64)>>;
+
 /// Kafka's reset table: a blank line, GROUP TOPIC PARTITION NEW-OFFSET, one line per
-/// partition; group and topic columns as wide as their longest value (at least 15).
-pub fn reset_table(group: &str, offsets: &[(String, i32, i64)]) -> String {
-    let g = column_width([group.len()]);
-    let t = column_width(offsets.iter().map(|(topic, _, _)| topic.len()));
+/// partition (sorted); group and topic columns as wide as their longest value (at least
+/// 15).
+fn reset_table(offsets: &[Reset]) -> String {
+    let g = column_width(offsets.iter().map(|(group, _, _, _)| group.len()));
+    let t = column_width(offsets.iter().map(|(_, topic, _, _)| topic.len()));
     let mut out = format!(
         "\n{:<g$} {:<t$} {:<10} NEW-OFFSET\n",
         "GROUP", "TOPIC", "PARTITION"
     );
-    for (topic, partition, offset) in offsets {
+    let mut sorted: Vec<&Reset> = offsets.iter().collect();
+    sorted.sort();
+    for (group, topic, partition, offset) in sorted {
         out += &format!("{group:<g$} {topic:<t$} {partition:<10} {offset}\n");
     }
     out
+}
+
+/// `--export`: the new offsets as CSV lines Kafka's `--from-file` reads back,
+/// `topic,partition,offset` for one `--group`, else `group,topic,partition,offset`,
+/// then an empty line, as Kafka prints them.
+fn export_csv(offsets: &[Reset], one_group: bool) -> String {
+    let mut sorted: Vec<&Reset> = offsets.iter().collect();
+    sorted.sort();
+    let mut out = String::new();
+    for (group, topic, partition, offset) in sorted {
+        if !one_group {
+            out += &format!("{},", csv_field(group));
+        }
+        out += &format!("{},{partition},{offset}\n", csv_field(topic));
+    }
+    out + "\n"
+}
+
+/// A CSV field, quoted only when it must be.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// A `--from-file` plan: its lines are `topic,partition,offset` for `one_group` (the
+/// tool was given one `--group`) when the first line has three fields, else
+/// `group,topic,partition,offset`.
+fn read_plan(path: &Path, one_group: Option<&str>) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --from-file {}", path.display()))?;
+    parse_plan(&text, one_group).with_context(|| format!("--from-file {}", path.display()))
+}
+
+fn parse_plan(text: &str, one_group: Option<&str>) -> Result<Plan> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let three = one_group.filter(|_| lines.first().is_some_and(|l| l.split(',').count() == 3));
+    let mut plan = Plan::new();
+    for (i, line) in lines.iter().enumerate() {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (group, rest) = match (three, fields.as_slice()) {
+            (Some(group), [topic, p, o]) => (group, [*topic, *p, *o]),
+            (None, [group, topic, p, o]) => (*group, [*topic, *p, *o]),
+            _ => bail!(
+                "line {}: '{line}' is not {}",
+                i + 1,
+                if three.is_some() {
+                    "topic,partition,offset"
+                } else {
+                    "group,topic,partition,offset"
+                }
+            ),
+        };
+        let [topic, p, o] = rest;
+        let (Ok(p), Ok(o)) = (p.parse::<i32>(), o.parse::<i64>()) else {
+            bail!(
+                "line {}: '{line}' has no partition and offset numbers",
+                i + 1
+            );
+        };
+        plan.entry(group.to_string())
+            .or_default()
+            .push((topic.to_string(), p, o));
+    }
+    Ok(plan)
+}
+
+/// A duration in Java's `Duration.parse` form, `PnDTnHnMn.nS` (any case, signs
+/// allowed), in milliseconds.
+pub fn parse_duration(text: &str) -> Result<i64> {
+    let pattern = regex::Regex::new(
+        r"(?i)^([-+]?)P(?:([-+]?\d+)D)?(?:T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?$",
+    )?;
+    let bad = || {
+        anyhow::anyhow!("--by-duration {text}: Text cannot be parsed to a Duration (PnDTnHnMn.nS)")
+    };
+    let parts = pattern.captures(text).ok_or_else(bad)?;
+    let number = |i: usize| -> Result<i64> {
+        parts
+            .get(i)
+            .map_or(Ok(0), |m| m.as_str().parse::<i64>().map_err(|_| bad()))
+    };
+    if (2..=5).all(|i| parts.get(i).is_none()) || text.ends_with(['T', 't']) {
+        return Err(bad());
+    }
+    let seconds = number(5)?;
+    let mut millis = parts.get(6).map_or(0, |m| {
+        format!("{:0<3}", m.as_str())[..3]
+            .parse::<i64>()
+            .unwrap_or(0)
+    });
+    if parts.get(5).is_some_and(|m| m.as_str().starts_with('-')) {
+        millis = -millis;
+    }
+    let total = ((number(2)? * 24 + number(3)?) * 60 + number(4)?)
+        .checked_mul(60_000)
+        .and_then(|ms| ms.checked_add(seconds.checked_mul(1000)?))
+        .and_then(|ms| ms.checked_add(millis))
+        .ok_or_else(bad)?;
+    Ok(if &parts[1] == "-" { -total } else { total })
 }
 
 /// An ISO-8601 time as Kafka's --to-datetime takes it, `YYYY-MM-DDTHH:mm:SS[.sss]`
@@ -315,12 +503,49 @@ mod tests {
 
     #[test]
     fn reset_table_is_aligned_like_kafkas() {
-        let table = reset_table("g", &[("t".into(), 0, 5), ("t".into(), 11, 0)]);
+        let table = reset_table(&[
+            ("g".into(), "t".into(), 11, 0),
+            ("g".into(), "t".into(), 0, 5),
+        ]);
         assert_eq!(
             table,
             "\nGROUP           TOPIC           PARTITION  NEW-OFFSET\n\
              g               t               0          5\n\
              g               t               11         0\n"
         );
+    }
+
+    #[test]
+    fn exports_read_back_as_plans() {
+        let offsets = [
+            ("g".to_string(), "t,1".to_string(), 0, 5),
+            ("g".to_string(), "u".to_string(), 2, 7),
+        ];
+        let one = export_csv(&offsets, true);
+        assert_eq!(one, "\"t,1\",0,5\nu,2,7\n\n");
+        let many = export_csv(&offsets, false);
+        assert_eq!(many, "g,\"t,1\",0,5\ng,u,2,7\n\n");
+        let plan = parse_plan("t,0,5\nu,2,7\n", Some("g")).unwrap();
+        assert_eq!(
+            plan["g"],
+            [("t".to_string(), 0, 5), ("u".to_string(), 2, 7)]
+        );
+        let plan = parse_plan("g,t,0,5\nh,t,0,1\n", Some("g")).unwrap();
+        assert_eq!((plan["g"].len(), plan["h"][0].2), (1, 1));
+        assert!(parse_plan("t,0\n", Some("g")).is_err());
+        assert!(parse_plan("t,0,x\n", Some("g")).is_err());
+        assert!(parse_plan("t,0,5\n", None).is_err());
+    }
+
+    #[test]
+    fn durations_parse_as_javas() {
+        assert_eq!(parse_duration("PT1H30M").unwrap(), 5_400_000);
+        assert_eq!(parse_duration("P1DT2H").unwrap(), 93_600_000);
+        assert_eq!(parse_duration("pt0.5s").unwrap(), 500);
+        assert_eq!(parse_duration("PT-1.5S").unwrap(), -1_500);
+        assert_eq!(parse_duration("-PT10M").unwrap(), -600_000);
+        for bad in ["P", "PT", "1H", "PT1X", "P1Y", "", "PT1H30"] {
+            assert!(parse_duration(bad).is_err(), "{bad} parsed");
+        }
     }
 }

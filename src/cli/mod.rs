@@ -19,6 +19,7 @@ pub mod dump_log;
 pub mod format;
 pub mod get_offsets;
 pub mod groups;
+pub mod groups_describe;
 pub mod groups_reset;
 pub mod leader_election;
 pub mod log_dirs;

@@ -180,6 +180,8 @@ pub struct GroupDescription {
     /// Kafka's state names: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead.
     pub state: String,
     pub protocol_type: String,
+    /// The assignor the group chose (DescribeGroups' protocol data); empty when none.
+    pub assignor: String,
     pub members: Vec<MemberDescription>,
 }
 
@@ -234,6 +236,7 @@ pub fn describe_group(broker: &mut Broker, group: &str) -> Result<GroupDescripti
             described.group_state.to_string()
         },
         protocol_type: described.protocol_type.to_string(),
+        assignor: described.protocol_data.to_string(),
         members,
     })
 }
@@ -365,6 +368,53 @@ pub fn delete_groups(broker: &mut Broker, groups: &[String]) -> Result<Vec<(Stri
                 .ok_or_else(|| missing(broker, "DeleteGroups", g))
         })
         .collect()
+}
+
+/// What OffsetDelete answered: the group's error code and each partition's, by (topic,
+/// partition).
+pub type OffsetsDeleted = (i16, Vec<(String, i32, i16)>);
+
+/// OffsetDelete: `group`'s committed offsets of these partitions removed.
+pub fn offset_delete(
+    broker: &mut Broker,
+    group: &str,
+    topics: &[(String, Vec<i32>)],
+) -> Result<OffsetsDeleted> {
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::OffsetDeleteRequest;
+    let version = broker.version::<OffsetDeleteRequest>()?;
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(group_id(group))
+        .with_topics(
+            topics
+                .iter()
+                .map(|(name, partitions)| {
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(TopicName(str_bytes(name)))
+                        .with_partitions(
+                            partitions
+                                .iter()
+                                .map(|&p| {
+                                    OffsetDeleteRequestPartition::default().with_partition_index(p)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
+    let response = broker.call(version, &request)?;
+    let partitions = response
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    Ok((response.error_code, partitions))
 }
 
 /// What a member asks for when it joins.
