@@ -32,6 +32,11 @@ use replication::{cluster, replication_families};
 mod log_dirs;
 pub use log_dirs::{log_dir_families, offline_dir_families};
 
+// Kafka's per-partition Partition beans, and the process's disk bytes.
+#[path = "families_partition.rs"]
+mod partition;
+use partition::{disk_families, partition_families};
+
 // Client quotas' families (Kafka's Produce, Fetch and Request quota beans).
 #[path = "families_quotas.rs"]
 mod quotas;
@@ -135,6 +140,8 @@ pub fn build(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily> {
     families.extend(broker_families(samples, broker));
     families.extend(replication_families(samples, broker));
     families.extend(log_families(samples));
+    families.extend(partition_families(samples, broker));
+    families.extend(disk_families());
     families.extend(quorum_families(samples, broker));
     families.extend(shard_families(samples));
     families.extend(consumer_group_families(samples));
@@ -778,6 +785,18 @@ pub fn idle_families(idle: f64) -> Vec<MetricFamily> {
         single(
             "kafka_network_socketserver_networkprocessoravgidlepercent",
             "Fraction of time the network processors were idle (SocketServer NetworkProcessorAvgIdlePercent): the shards', since the previous scrape",
+            idle,
+        ),
+        // The same under the names Strimzi's JMX-exporter rules give them (`..._percent`),
+        // which its Kafka dashboard reads.
+        single(
+            "kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent",
+            "The request handlers' idle fraction, under Strimzi's name",
+            idle,
+        ),
+        single(
+            "kafka_network_socketserver_networkprocessoravgidle_percent",
+            "The network processors' idle fraction, under Strimzi's name",
             idle,
         ),
     ]

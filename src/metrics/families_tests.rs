@@ -432,6 +432,30 @@ fn replication_counts_partitions_led_here_and_followers_lag() {
     assert_eq!(replica_manager("underreplicatedpartitions"), 1.0);
     assert_eq!(replica_manager("atminisrpartitioncount"), 1.0);
     assert_eq!(replica_manager("underminisrpartitioncount"), 0.0);
+    // Kafka's Partition beans: the leader reports, a follower's series is all 0.
+    let partition = |name: &str, p: i32| {
+        value(
+            &text,
+            &format!("kafka_cluster_partition_{name}{{topic=\"r\",partition=\"{p}\"}}"),
+        )
+    };
+    assert_eq!(partition("underreplicated", 1), 1.0);
+    assert_eq!(partition("atminisr", 1), 1.0);
+    assert_eq!(partition("underminisr", 1), 0.0);
+    assert_eq!(
+        (
+            partition("replicascount", 0),
+            partition("insyncreplicascount", 1)
+        ),
+        (3.0, 2.0)
+    );
+    assert_eq!(
+        (
+            partition("underreplicated", 2),
+            partition("replicascount", 2)
+        ),
+        (0.0, 0.0)
+    );
     assert_eq!(replica_manager("isrshrinks_total"), 2.0);
     assert_eq!(replica_manager("isrexpands_total"), 1.0);
     let controller = |name: &str| value(&text, &format!("kafka_controller_kafkacontroller_{name}"));
