@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn the_process_reports_its_disk_bytes() {
         let families = disk_families();
-        let names: Vec<&str> = families.iter().map(|f| f.get_name()).collect();
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
         assert_eq!(
             names,
             [
