@@ -92,7 +92,8 @@ pub enum Payload {
     Stamped,
     /// `message_size` random capital letters, different for each record
     /// (kafka-producer-perf-test's `--record-size`): a slice, at a random place, of
-    /// `LETTERS_BYTES` random letters drawn once, so no record costs a draw per byte.
+    /// random letters drawn once (`LETTERS_BYTES`, or 16 batches' worth if that is more,
+    /// so a batch's records seldom overlap), so no record costs a draw per byte.
     Letters,
     /// One of these, drawn at random for each record (its `--payload-file`).
     Drawn(Arc<Vec<Bytes>>),
@@ -240,7 +241,12 @@ pub fn run(plan: ProducerPlan, clock: Clock, shared: Arc<Shared>) -> Result<Prod
     let slack_us = (plan.linger / 4).as_micros() as u64;
     let mut producer = Producer {
         keys: Keys::new(plan.keys, plan.key_space, plan.seed),
-        template: template(&plan.payload, plan.message_size, plan.seed),
+        template: template(
+            &plan.payload,
+            plan.message_size,
+            plan.records_per_batch,
+            plan.seed,
+        ),
         rng: fastrand::Rng::with_seed(plan.seed),
         sticky: plan.index % partitions.len().max(1),
         pending: BTreeMap::new(),
@@ -461,10 +467,12 @@ impl Producer {
             pending.warmup += 1;
             pending.warmup_bytes += bytes;
             if index + 1 == self.plan.warmup {
-                // Stored before the batches of later records are handed to a reader.
+                // Stored before the batches of later records are handed to a reader; the
+                // window starts afresh here, so no steady record is counted in the warmup's.
                 self.shared
                     .steady_at_us
                     .store(now_us.max(1), Ordering::Relaxed);
+                self.shared.window.take();
             }
         } else {
             self.steady_made.0 += 1;
@@ -663,9 +671,9 @@ fn read_acks(
 
 /// What `payload`'s values are made of: for the bench, a value of `size` pseudo-random
 /// bytes (seeded), compressible only as much as real payloads, not the all-zero best
-/// case; for `Payload::Letters`, `LETTERS_BYTES` more than `size` random capital
-/// letters.
-fn template(payload: &Payload, size: usize, seed: u64) -> Bytes {
+/// case; for `Payload::Letters`, a pool of random capital letters `size` longer than
+/// what it says.
+fn template(payload: &Payload, size: usize, records_per_batch: usize, seed: u64) -> Bytes {
     let mut rng = fastrand::Rng::with_seed(seed);
     match payload {
         Payload::Stamped => {
@@ -673,9 +681,10 @@ fn template(payload: &Payload, size: usize, seed: u64) -> Bytes {
             rng.fill(&mut value);
             Bytes::from(value)
         }
-        Payload::Letters => (0..size + LETTERS_BYTES)
-            .map(|_| rng.u8(b'A'..=b'Z'))
-            .collect(),
+        Payload::Letters => {
+            let pool = LETTERS_BYTES.max(records_per_batch.saturating_mul(size).saturating_mul(16));
+            (0..size + pool).map(|_| rng.u8(b'A'..=b'Z')).collect()
+        }
         Payload::Drawn(_) | Payload::Counting => Bytes::new(),
     }
 }

@@ -139,7 +139,20 @@ impl Membership {
             Ok(()) => Ok(Ok(())),
             Err(error) => {
                 let said = error.to_string();
-                self.recover(reader, error)?;
+                // The group moved on: rejoin. Anything else (a lost connection) is only
+                // this commit's failure; the next heartbeat finds out the rest.
+                let moved = matches!(
+                    error.code(),
+                    Some(
+                        REBALANCE_IN_PROGRESS
+                            | ILLEGAL_GENERATION
+                            | UNKNOWN_MEMBER_ID
+                            | FENCED_INSTANCE_ID
+                    )
+                ) || error.code().is_some_and(|c| COORDINATOR_MOVED.contains(&c));
+                if moved {
+                    self.recover(reader, error)?;
+                }
                 Ok(Err(said))
             }
         }

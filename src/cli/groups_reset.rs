@@ -89,7 +89,7 @@ pub fn reset(cluster: &mut Cluster, args: &GroupsArgs, groups: &[String]) -> Res
         }
     }
     if args.export {
-        print!("{}", export_csv(&results, args.group.len() == 1));
+        print!("{}", export_csv(&results, args.group.len() == 1)?);
     } else if !groups.is_empty() {
         print!("{}", reset_table(&results));
     }
@@ -115,7 +115,9 @@ fn reset_group(
     }
     let committed = group::offset_fetch(cluster.broker(coordinator)?, group, None)?;
     let mut partitions: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    if args.all_topics {
+    // A plan names its partitions itself, and only those are reset.
+    let scoped = !matches!(target, Target::Plan(_));
+    if scoped && args.all_topics {
         for (topic, p) in committed.keys() {
             partitions.entry(topic.clone()).or_default().push(*p);
         }
@@ -135,7 +137,7 @@ fn reset_group(
         }
         _ => BTreeMap::new(),
     };
-    for spec in &args.topic {
+    for spec in args.topic.iter().filter(|_| scoped) {
         let (topic, chosen) = parse_topic_partitions(spec)?;
         let chosen = match chosen {
             Some(chosen) => chosen,
@@ -159,18 +161,17 @@ fn reset_group(
             _ => None,
         };
         for p in ps {
-            let bounds = (start[&p], end[&p]);
+            let (Some(&first), Some(&last)) = (start.get(&p), end.get(&p)) else {
+                bail!("the leader of {topic}-{p} did not say where its log starts and ends");
+            };
+            let bounds = (first, last);
             let committed_here = committed.get(&(topic.clone(), p)).copied();
             let offset = match *target {
                 Target::Earliest => bounds.0,
                 Target::Latest => bounds.1,
                 Target::Offset(n) => clamp(n, bounds),
                 Target::Current => committed_here.unwrap_or(bounds.1),
-                Target::Plan(_) => match planned.get(&(topic.clone(), p)) {
-                    Some(&n) => clamp(n, bounds),
-                    // A --topic partition the file does not name keeps its offset.
-                    None => committed_here.unwrap_or(bounds.1),
-                },
+                Target::Plan(_) => clamp(planned[&(topic.clone(), p)], bounds),
                 Target::ShiftBy(n) => {
                     let Some(current) = committed_here else {
                         bail!("cannot shift the offset of {topic}-{p}: the group has no committed offset there");
@@ -251,26 +252,23 @@ fn reset_table(offsets: &[Reset]) -> String {
 /// `--export`: the new offsets as CSV lines Kafka's `--from-file` reads back,
 /// `topic,partition,offset` for one `--group`, else `group,topic,partition,offset`,
 /// then an empty line, as Kafka prints them.
-fn export_csv(offsets: &[Reset], one_group: bool) -> String {
+fn export_csv(offsets: &[Reset], one_group: bool) -> Result<String> {
     let mut sorted: Vec<&Reset> = offsets.iter().collect();
     sorted.sort();
-    let mut out = String::new();
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_writer(Vec::new());
     for (group, topic, partition, offset) in sorted {
-        if !one_group {
-            out += &format!("{},", csv_field(group));
+        let (partition, offset) = (partition.to_string(), offset.to_string());
+        if one_group {
+            out.write_record([topic, &partition, &offset])?;
+        } else {
+            out.write_record([group, topic, &partition, &offset])?;
         }
-        out += &format!("{},{partition},{offset}\n", csv_field(topic));
     }
-    out + "\n"
-}
-
-/// A CSV field, quoted only when it must be.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+    let text = String::from_utf8(out.into_inner()?)?;
+    Ok(text + "\n")
 }
 
 /// A `--from-file` plan: its lines are `topic,partition,offset` for `one_group` (the
@@ -283,17 +281,26 @@ fn read_plan(path: &Path, one_group: Option<&str>) -> Result<Plan> {
 }
 
 fn parse_plan(text: &str, one_group: Option<&str>) -> Result<Plan> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let three = one_group.filter(|_| lines.first().is_some_and(|l| l.split(',').count() == 3));
+    let mut lines = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let records = lines
+        .records()
+        .filter(|r| r.as_ref().map_or(true, |r| r.iter().any(|f| !f.is_empty())))
+        .collect::<Result<Vec<csv::StringRecord>, _>>()?;
+    let three = one_group.filter(|_| records.first().is_some_and(|r| r.len() == 3));
     let mut plan = Plan::new();
-    for (i, line) in lines.iter().enumerate() {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let (group, rest) = match (three, fields.as_slice()) {
+    for (i, record) in records.iter().enumerate() {
+        let fields: Vec<&str> = record.iter().collect();
+        let (group, [topic, p, o]) = match (three, fields.as_slice()) {
             (Some(group), [topic, p, o]) => (group, [*topic, *p, *o]),
             (None, [group, topic, p, o]) => (*group, [*topic, *p, *o]),
             _ => bail!(
-                "line {}: '{line}' is not {}",
+                "line {}: '{}' is not {}",
                 i + 1,
+                fields.join(","),
                 if three.is_some() {
                     "topic,partition,offset"
                 } else {
@@ -301,11 +308,11 @@ fn parse_plan(text: &str, one_group: Option<&str>) -> Result<Plan> {
                 }
             ),
         };
-        let [topic, p, o] = rest;
         let (Ok(p), Ok(o)) = (p.parse::<i32>(), o.parse::<i64>()) else {
             bail!(
-                "line {}: '{line}' has no partition and offset numbers",
-                i + 1
+                "line {}: '{}' has no partition and offset numbers",
+                i + 1,
+                fields.join(",")
             );
         };
         plan.entry(group.to_string())
@@ -342,8 +349,13 @@ pub fn parse_duration(text: &str) -> Result<i64> {
     if parts.get(5).is_some_and(|m| m.as_str().starts_with('-')) {
         millis = -millis;
     }
-    let total = ((number(2)? * 24 + number(3)?) * 60 + number(4)?)
-        .checked_mul(60_000)
+    let minutes = number(2)?
+        .checked_mul(24)
+        .and_then(|h| h.checked_add(number(3).ok()?))
+        .and_then(|h| h.checked_mul(60))
+        .and_then(|m| m.checked_add(number(4).ok()?));
+    let total = minutes
+        .and_then(|m| m.checked_mul(60_000))
         .and_then(|ms| ms.checked_add(seconds.checked_mul(1000)?))
         .and_then(|ms| ms.checked_add(millis))
         .ok_or_else(bad)?;
@@ -423,6 +435,9 @@ fn zone_minutes(zone: &str) -> Option<i64> {
         Some(b'-') => -1,
         Some(_) => return None,
     };
+    if !zone.is_ascii() {
+        return None;
+    }
     let rest = zone[1..].replace(':', "");
     let (hours, minutes) = match rest.len() {
         2 => (digits(&rest, 2)?, 0),
@@ -478,6 +493,7 @@ mod tests {
             "2024-01-01T00:00:00.",
             "2024-01-01T00:00:00+2",
             "2024-01-01T00:00:00Zulu",
+            "2024-01-01T00:00:00+0\u{e9}0",
         ] {
             assert!(parse_datetime(bad).is_err(), "{bad} parsed");
         }
@@ -521,10 +537,14 @@ mod tests {
             ("g".to_string(), "t,1".to_string(), 0, 5),
             ("g".to_string(), "u".to_string(), 2, 7),
         ];
-        let one = export_csv(&offsets, true);
+        let one = export_csv(&offsets, true).unwrap();
         assert_eq!(one, "\"t,1\",0,5\nu,2,7\n\n");
-        let many = export_csv(&offsets, false);
+        let many = export_csv(&offsets, false).unwrap();
         assert_eq!(many, "g,\"t,1\",0,5\ng,u,2,7\n\n");
+        // What --export writes, --from-file reads: names with commas and quotes too.
+        let odd = [("a,\"b\"".to_string(), "t".to_string(), 1, 4)];
+        let plan = parse_plan(&export_csv(&odd, false).unwrap(), None).unwrap();
+        assert_eq!(plan["a,\"b\""], [("t".to_string(), 1, 4)]);
         let plan = parse_plan("t,0,5\nu,2,7\n", Some("g")).unwrap();
         assert_eq!(
             plan["g"],
@@ -544,7 +564,16 @@ mod tests {
         assert_eq!(parse_duration("pt0.5s").unwrap(), 500);
         assert_eq!(parse_duration("PT-1.5S").unwrap(), -1_500);
         assert_eq!(parse_duration("-PT10M").unwrap(), -600_000);
-        for bad in ["P", "PT", "1H", "PT1X", "P1Y", "", "PT1H30"] {
+        for bad in [
+            "P",
+            "PT",
+            "1H",
+            "PT1X",
+            "P1Y",
+            "",
+            "PT1H30",
+            "P400000000000000000D",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} parsed");
         }
     }

@@ -314,6 +314,13 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                 }
             }
         }
+        // As Kafka's consumer closing: its partitions are revoked first.
+        if !assigned.is_empty() {
+            emit(
+                "partitions_revoked",
+                partitions(&reader.topic.name, &assigned),
+            )?;
+        }
         membership.close(&mut reader)
     })();
     emit("shutdown_complete", Nothing {})?;

@@ -353,7 +353,10 @@ impl Producer {
                 }
                 Ok(acks) => {
                     for ack in acks {
-                        let records = &by_partition[&ack.partition];
+                        // A partition the request did not name is no record's.
+                        let Some(records) = by_partition.get(&ack.partition) else {
+                            continue;
+                        };
                         if ack.error_code == 0 {
                             self.succeeded(records, ack.partition, ack.base_offset)?;
                         } else {
