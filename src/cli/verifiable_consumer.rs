@@ -287,7 +287,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                 next_offsets.push(Offset {
                     topic: &topic,
                     partition,
-                    offset: last.offset + 1,
+                    offset: last.offset.saturating_add(1),
                 });
                 consumed += batch.len() as u64;
             }
