@@ -20,9 +20,9 @@ use clap::Args;
 
 use super::consume::{parse_isolation, Reader};
 use super::consume_group::{MemberSettings, Membership};
-use super::properties::{self, parsed};
-use super::{say, ConnectArgs};
-use crate::client::cluster::{Cluster, Options};
+use super::properties::parsed;
+use super::{say, ToolClient};
+use crate::client::cluster::Cluster;
 use crate::client::fetch::{EARLIEST, LATEST};
 
 /// How long one fetch may wait for records (Kafka's tool polls for 100 ms).
@@ -127,26 +127,22 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
     if args.threads.is_some() || args.num_fetch_threads.is_some() {
         say("WARNING: option [threads] and [num-fetch-threads] have been deprecated and will be ignored by the test")?;
     }
-    let file = match (&args.consumer_config, &args.command_config) {
-        (Some(path), _) => Some((path.as_path(), "--consumer.config")),
-        (None, Some(path)) => Some((path.as_path(), "--command-config")),
-        (None, None) => None,
-    };
-    let mut connect = ConnectArgs {
-        bootstrap_server: args.bootstrap_server.clone(),
-        request_timeout_ms: 30_000,
-        command_config: None,
-    };
-    let (props, options) = connect.client(
-        "perf-consumer-client",
-        file,
+    let ToolClient {
+        connect,
+        properties: props,
+        options,
+    } = ToolClient::new(
+        "consumer-perf-test",
+        (&args.bootstrap_server, "perf-consumer-client"),
+        (
+            args.consumer_config
+                .as_deref()
+                .map(|path| (path, "--consumer.config")),
+            args.command_config.as_deref(),
+        ),
         (&args.command_property, "--command-property"),
+        &CONSUMER_KEYS,
     )?;
-    properties::warn_unused("consumer-perf-test", &props, &CONSUMER_KEYS);
-    let number = |v: &str| v.parse::<u32>().map_err(|e| e.to_string());
-    if let Some(ms) = parsed(&props, "request.timeout.ms", number)? {
-        connect.request_timeout_ms = ms.max(1);
-    }
     let isolation = parsed(&props, "isolation.level", parse_isolation)?.unwrap_or_default();
     let group = args
         .group
@@ -161,10 +157,6 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
         })?;
     }
     let stop = super::stop_flag()?;
-    let options = Options {
-        timeout: connect.timeout(),
-        ..options
-    };
     let client_id = options.client_id.clone();
     let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, false)?;

@@ -172,6 +172,48 @@ impl ConnectArgs {
     }
 }
 
+/// A load or verification tool's client (the perf tests', the verifiable tools'): the
+/// properties of its one file (`legacy`, e.g. `--consumer.config`, else Kafka 4.2's
+/// `--command-config`) and its `KEY=VALUE` pairs, those it does not `read` named on
+/// stderr; and the options they make, `request.timeout.ms` included.
+pub struct ToolClient {
+    pub connect: ConnectArgs,
+    pub properties: Vec<(String, String)>,
+    pub options: Options,
+}
+
+impl ToolClient {
+    pub fn new(
+        tool: &str,
+        (bootstrap, client_id): (&str, &str),
+        (legacy, command_config): (Option<(&std::path::Path, &str)>, Option<&std::path::Path>),
+        pairs: (&[String], &str),
+        read: &[&str],
+    ) -> anyhow::Result<ToolClient> {
+        let file = legacy.or(command_config.map(|path| (path, "--command-config")));
+        let mut connect = ConnectArgs {
+            bootstrap_server: bootstrap.to_string(),
+            request_timeout_ms: 30_000,
+            command_config: None,
+        };
+        let (properties, options) = connect.client(client_id, file, pairs)?;
+        properties::warn_unused(tool, &properties, read);
+        let ms = |v: &str| v.parse::<u64>().map_err(|e| e.to_string());
+        if let Some(ms) = properties::parsed(&properties, "request.timeout.ms", ms)? {
+            connect.request_timeout_ms = u32::try_from(ms).unwrap_or(u32::MAX).max(1);
+        }
+        let options = Options {
+            timeout: connect.timeout(),
+            ..options
+        };
+        Ok(ToolClient {
+            connect,
+            properties,
+            options,
+        })
+    }
+}
+
 /// Set by SIGINT or SIGTERM, so a streaming tool can finish what it holds (send the
 /// pending batch, print its count) and exit 0 instead of dying mid-write.
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {

@@ -26,10 +26,10 @@ use serde::Serialize;
 
 use super::consume::{parse_isolation, Reader};
 use super::consume_group::{MemberSettings, Membership};
-use super::properties::{self, parsed};
+use super::properties::parsed;
 use super::verifiable_producer::{emit, Nothing};
-use super::ConnectArgs;
-use crate::client::cluster::{Cluster, Options};
+use super::ToolClient;
+use crate::client::cluster::Cluster;
 use crate::client::fetch::{FetchLimits, EARLIEST, LATEST};
 
 /// How long one fetch may wait for records.
@@ -180,26 +180,22 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
         "latest" => LATEST,
         other => bail!("--reset-policy {other}: earliest or latest"),
     };
-    let file = match (&args.consumer_config, &args.command_config) {
-        (Some(path), _) => Some((path.as_path(), "--consumer.config")),
-        (None, Some(path)) => Some((path.as_path(), "--command-config")),
-        (None, None) => None,
-    };
-    let mut connect = ConnectArgs {
-        bootstrap_server: args.bootstrap_server.clone(),
-        request_timeout_ms: 30_000,
-        command_config: None,
-    };
-    let (props, options) = connect.client("verifiable-consumer", file, (&[], ""))?;
-    properties::warn_unused("verifiable-consumer", &props, &CONSUMER_KEYS);
-    let number = |v: &str| v.parse::<u32>().map_err(|e| e.to_string());
-    if let Some(ms) = parsed(&props, "request.timeout.ms", number)? {
-        connect.request_timeout_ms = ms.max(1);
-    }
-    let options = Options {
-        timeout: connect.timeout(),
-        ..options
-    };
+    let ToolClient {
+        connect,
+        properties: props,
+        options,
+    } = ToolClient::new(
+        "verifiable-consumer",
+        (&args.bootstrap_server, "verifiable-consumer"),
+        (
+            args.consumer_config
+                .as_deref()
+                .map(|path| (path, "--consumer.config")),
+            args.command_config.as_deref(),
+        ),
+        (&[], ""),
+        &CONSUMER_KEYS,
+    )?;
     let isolation = parsed(&props, "isolation.level", parse_isolation)?.unwrap_or_default();
     let stop = super::stop_flag()?;
     let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;

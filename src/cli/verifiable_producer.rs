@@ -27,9 +27,9 @@ use kafka_protocol::records::Compression;
 use serde::Serialize;
 
 use super::produce::{parse_acks, parse_compression};
-use super::properties::{self, parsed};
-use super::ConnectArgs;
-use crate::client::cluster::{Cluster, Options, TopicMetadata};
+use super::properties::parsed;
+use super::ToolClient;
+use crate::client::cluster::{Cluster, TopicMetadata};
 use crate::client::error::error_name;
 use crate::client::partitioner::partition_for_key;
 use crate::client::produce::{self, Acks};
@@ -172,30 +172,27 @@ struct Producer {
 }
 
 pub fn run(args: VerifiableProducerArgs) -> Result<()> {
-    let file = match (&args.producer_config, &args.command_config) {
-        (Some(path), _) => Some((path.as_path(), "--producer.config")),
-        (None, Some(path)) => Some((path.as_path(), "--command-config")),
-        (None, None) => None,
-    };
-    let mut connect = ConnectArgs {
-        bootstrap_server: args.bootstrap_server.clone(),
-        request_timeout_ms: 30_000,
-        command_config: None,
-    };
-    let (props, options) = connect.client("verifiable-producer", file, (&[], ""))?;
-    properties::warn_unused("verifiable-producer", &props, &PRODUCER_KEYS);
+    let ToolClient {
+        connect,
+        properties: props,
+        options,
+    } = ToolClient::new(
+        "verifiable-producer",
+        (&args.bootstrap_server, "verifiable-producer"),
+        (
+            args.producer_config
+                .as_deref()
+                .map(|path| (path, "--producer.config")),
+            args.command_config.as_deref(),
+        ),
+        (&[], ""),
+        &PRODUCER_KEYS,
+    )?;
     let number = |v: &str| v.parse::<u64>().map_err(|e| e.to_string());
-    if let Some(ms) = parsed(&props, "request.timeout.ms", number)? {
-        connect.request_timeout_ms = u32::try_from(ms).unwrap_or(u32::MAX).max(1);
-    }
     // As Kafka's tool: the file's settings win over the flags'.
     let acks = parsed(&props, "acks", parse_acks)?.unwrap_or(args.acks);
     let batch_size = parsed(&props, "batch.size", number)?.unwrap_or(16_384);
     let linger = Duration::from_millis(parsed(&props, "linger.ms", number)?.unwrap_or(5));
-    let options = Options {
-        timeout: connect.timeout(),
-        ..options
-    };
     let stop = super::stop_flag()?;
     let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
     let topic = cluster.topic(&args.topic, true)?;
