@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Args};
 
-use super::groups_reset::{self, parse_topic_partitions};
+use super::groups_reset::{self, topic_partitions};
 use super::{groups_describe, ConnectArgs};
 use crate::client::cluster::Cluster;
 use crate::client::error::error_name;
@@ -257,20 +257,11 @@ fn delete_offsets(cluster: &mut Cluster, args: &GroupsArgs) -> Result<()> {
     let [group] = args.group.as_slice() else {
         bail!("--delete-offsets takes one --group");
     };
-    let mut topics = Vec::new();
-    for spec in &args.topic {
-        let (topic, partitions) = parse_topic_partitions(spec)?;
-        let partitions = match partitions {
-            Some(partitions) => partitions,
-            None => cluster
-                .topic(&topic, false)?
-                .partitions
-                .iter()
-                .map(|p| p.index)
-                .collect(),
-        };
-        topics.push((topic, partitions));
-    }
+    let topics = args
+        .topic
+        .iter()
+        .map(|spec| topic_partitions(cluster, spec))
+        .collect::<Result<Vec<_>>>()?;
     let coordinator = group::coordinator(cluster, group, args.connect.timeout())?;
     let (code, mut partitions) =
         group::offset_delete(cluster.broker(coordinator)?, group, &topics)?;

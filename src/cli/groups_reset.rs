@@ -138,16 +138,7 @@ fn reset_group(
         _ => BTreeMap::new(),
     };
     for spec in args.topic.iter().filter(|_| scoped) {
-        let (topic, chosen) = parse_topic_partitions(spec)?;
-        let chosen = match chosen {
-            Some(chosen) => chosen,
-            None => cluster
-                .topic(&topic, false)?
-                .partitions
-                .iter()
-                .map(|p| p.index)
-                .collect(),
-        };
+        let (topic, chosen) = topic_partitions(cluster, spec)?;
         partitions.entry(topic).or_default().extend(chosen);
     }
     let mut new_offsets = Vec::new();
@@ -202,6 +193,21 @@ fn reset_group(
 /// is its end.
 fn clamp(offset: i64, (start, end): (i64, i64)) -> i64 {
     offset.max(start).min(end.max(start))
+}
+
+/// The partitions a `--topic` names: those listed, or every one of the topic.
+pub fn topic_partitions(cluster: &mut Cluster, spec: &str) -> Result<(String, Vec<i32>)> {
+    let (topic, chosen) = parse_topic_partitions(spec)?;
+    let chosen = match chosen {
+        Some(chosen) => chosen,
+        None => cluster
+            .topic(&topic, false)?
+            .partitions
+            .iter()
+            .map(|p| p.index)
+            .collect(),
+    };
+    Ok((topic, chosen))
 }
 
 /// `TOPIC` (every partition) or `TOPIC:0,2` (those), as Kafka's --topic takes them.
