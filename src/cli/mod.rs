@@ -1,8 +1,9 @@
 //! shoal's Kafka-style command-line tools (`topics`, `produce`, `consume`, `groups`,
-//! `configs`, `acls`, `transactions`, `get-offsets`, `log-dirs`, `delete-records`), one
+//! `configs`, `acls`, `transactions`, `get-offsets`, `log-dirs`, `delete-records`,
+//! `metadata-quorum`, the perf tests and the verifiable producer and consumer, ...), one
 //! file per tool (a second file where one would grow too long), mirroring Kafka's
-//! scripts' flags and output so habits and scripts carry over. They speak the Kafka protocol through `crate::client`, so they work against any
-//! Kafka-compatible broker.
+//! scripts' flags and output so habits and scripts carry over. They speak the Kafka
+//! protocol through `crate::client`, so they work against any Kafka-compatible broker.
 //!
 //! Contract: a tool's result goes to stdout in Kafka's layout; a failure is one line on
 //! stderr, `shoal: ...`, and a non-zero exit (1 for a failed operation, 2 for bad usage).
