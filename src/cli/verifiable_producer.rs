@@ -341,9 +341,8 @@ impl Producer {
                 Err(error) => Err(error),
             };
             match answer {
-                Ok(acks) if self.acks == Acks::None => {
+                Ok(_) if self.acks == Acks::None => {
                     // Nothing answers: as Kafka's producer, offset -1.
-                    drop(acks);
                     for partition in partitions {
                         self.succeeded(&by_partition[&partition], partition, -1)?;
                     }
