@@ -560,7 +560,7 @@ pub fn leave_group(broker: &mut Broker, group: &str, member_id: &str) -> Result<
 pub fn encode_subscription(topics: &[String]) -> Result<Bytes> {
     let subscription =
         ConsumerProtocolSubscription::default().with_topics(topics.iter().map(str_bytes).collect());
-    encode_versioned(&subscription)
+    encode_versioned(&subscription, CONSUMER_PROTOCOL_VERSION)
 }
 
 /// The topics of a member's subscription metadata.
@@ -572,6 +572,12 @@ pub fn decode_subscription(mut bytes: Bytes) -> std::result::Result<Vec<String>,
 }
 
 pub fn encode_assignment(assignment: &Assignment) -> Result<Bytes> {
+    encode_assignment_as(assignment, CONSUMER_PROTOCOL_VERSION)
+}
+
+/// A ConsumerProtocolAssignment in a given version (the broker answers a classic member
+/// of a KIP-848 group in its subscription's version).
+pub fn encode_assignment_as(assignment: &Assignment, version: i16) -> Result<Bytes> {
     let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(
         assignment
             .iter()
@@ -582,7 +588,7 @@ pub fn encode_assignment(assignment: &Assignment) -> Result<Bytes> {
             })
             .collect(),
     );
-    encode_versioned(&assignment)
+    encode_versioned(&assignment, version)
 }
 
 /// The partitions of a ConsumerProtocolAssignment (as SyncGroup and DescribeGroups carry it).
@@ -600,11 +606,11 @@ pub fn decode_assignment(mut bytes: Bytes) -> std::result::Result<Assignment, St
         .collect())
 }
 
-fn encode_versioned(message: &impl Encodable) -> Result<Bytes> {
+fn encode_versioned(message: &impl Encodable, version: i16) -> Result<Bytes> {
     let mut buf = BytesMut::new();
-    buf.put_i16(CONSUMER_PROTOCOL_VERSION);
+    buf.put_i16(version);
     message
-        .encode(&mut buf, CONSUMER_PROTOCOL_VERSION)
+        .encode(&mut buf, version)
         .map_err(|e| Error::Invalid(format!("cannot encode consumer protocol data: {e}")))?;
     Ok(buf.freeze())
 }

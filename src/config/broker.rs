@@ -19,8 +19,8 @@ use super::listener::{check_advertised, Listener};
 use super::source::{parse_override, read_file};
 use super::value::check_len;
 use super::{
-    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigType, Synonym,
-    TimestampType, CORES_MAX, GROUP_SIZE_MAX,
+    CleanupPolicy, CompressionType, ConfigEntry, ConfigError, ConfigSource, ConfigType,
+    MigrationPolicy, Synonym, TimestampType, CORES_MAX, GROUP_SIZE_MAX,
 };
 
 const MS_PER_MINUTE: i64 = 60 * 1000;
@@ -139,6 +139,9 @@ pub struct BrokerConfig {
     pub group_consumer_max_session_timeout_ms: i64,
     pub group_consumer_min_heartbeat_interval_ms: i64,
     pub group_consumer_max_heartbeat_interval_ms: i64,
+    /// Whether groups move between the classic and KIP-848 protocols while they have
+    /// members (`group.consumer.migration.policy`).
+    pub group_consumer_migration_policy: MigrationPolicy,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: i64,
@@ -313,6 +316,7 @@ impl Default for BrokerConfig {
             group_consumer_max_session_timeout_ms: 60_000,
             group_consumer_min_heartbeat_interval_ms: 5_000,
             group_consumer_max_heartbeat_interval_ms: 15_000,
+            group_consumer_migration_policy: MigrationPolicy::Bidirectional,
             offsets_topic_num_partitions: 50,
             offsets_retention_minutes: 7 * 24 * 60,
             offsets_retention_check_interval_ms: 600_000,

@@ -44,6 +44,7 @@ mod topic_tests;
 use std::path::PathBuf;
 
 pub use broker::BrokerConfig;
+pub use group_keys::MigrationPolicy;
 pub use kraft::{QuorumPeers, Voter};
 pub use listener::{join_host_port, Listener};
 pub use source::read_properties;

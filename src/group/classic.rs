@@ -64,6 +64,24 @@ pub struct Member {
 }
 
 impl Member {
+    fn new(id: &str, args: &JoinArgs, now: i64) -> Member {
+        let mut member = Member {
+            id: id.to_string(),
+            instance_id: args.instance_id.clone(),
+            client_id: String::new(),
+            client_host: String::new(),
+            session_timeout_ms: 0,
+            rebalance_timeout_ms: 0,
+            protocols: Vec::new(),
+            assignment: Bytes::new(),
+            awaiting_join: false,
+            awaiting_sync: false,
+            heartbeat_deadline_ms: now,
+        };
+        update_member(&mut member, args, now);
+        member
+    }
+
     /// This member's metadata for `protocol`.
     pub fn metadata(&self, protocol: &str) -> Bytes {
         self.protocols
@@ -120,6 +138,45 @@ impl ClassicGroup {
             phase_deadline_ms: 0,
             replies: Vec::new(),
         }
+    }
+
+    /// The classic group a KIP-848 group left with only classic members becomes
+    /// (downgrade): those members, each with the join it would rejoin with and its
+    /// assignment, at `generation` (the group epoch), which rebalance at once.
+    pub fn converted(
+        generation: i32,
+        members: Vec<(JoinArgs, Bytes)>,
+        limits: &Limits,
+        now: i64,
+    ) -> ClassicGroup {
+        let mut group = ClassicGroup::new();
+        group.generation = generation;
+        for (args, assignment) in members {
+            let mut member = Member::new(&args.member_id, &args, now);
+            member.assignment = assignment;
+            if let Some(instance) = &args.instance_id {
+                group.instances.insert(instance.clone(), member.id.clone());
+            }
+            group.protocol_type = Some(args.protocol_type);
+            group.members.insert(member.id.clone(), member);
+        }
+        group.leader = group.members.keys().next().cloned();
+        group.protocol = group.select_protocol();
+        group.state = State::Stable;
+        group.prepare_rebalance(limits, now);
+        group
+    }
+
+    /// Empties the group for its members to move to a KIP-848 group (upgrade); the
+    /// requests they left waiting are answered with `error`, to send them there.
+    pub fn dissolve(&mut self, error: ResponseError) -> Vec<Reply> {
+        let members: Vec<Member> = self.members.values().cloned().collect();
+        for member in &members {
+            self.fail_waiting(member, member.awaiting_join, error);
+        }
+        let replies = std::mem::take(&mut self.replies);
+        *self = ClassicGroup::new();
+        replies
     }
 
     pub fn state(&self) -> State {
@@ -313,21 +370,8 @@ impl ClassicGroup {
         if self.members.is_empty() {
             self.protocol_type = Some(args.protocol_type.clone());
         }
-        let mut member = Member {
-            id: id.clone(),
-            instance_id: args.instance_id.clone(),
-            client_id: String::new(),
-            client_host: String::new(),
-            session_timeout_ms: 0,
-            rebalance_timeout_ms: 0,
-            protocols: Vec::new(),
-            assignment: Bytes::new(),
-            awaiting_join: false,
-            awaiting_sync: false,
-            heartbeat_deadline_ms: now,
-        };
-        update_member(&mut member, &args, now);
-        self.members.insert(id.clone(), member);
+        self.members
+            .insert(id.clone(), Member::new(&id, &args, now));
         self.awaiting_join(&id, now);
         self.prepare_rebalance(limits, now);
         Answer::Later(id)

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
@@ -112,9 +113,33 @@ pub struct ConsumerMember {
     revoke_deadline_ms: Option<i64>,
     /// The next answer carries the assignment.
     assignment_changed: bool,
+    /// Set for a member that speaks the classic protocol (`consumer_classic.rs`).
+    pub classic: Option<ClassicMember>,
+}
+
+/// What a classic member joined with, and the deadline its next request must meet.
+#[derive(Debug, Clone)]
+pub struct ClassicMember {
+    pub session_timeout_ms: i64,
+    /// (protocol name, metadata), in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    /// It must sync (after joining) or rejoin (after being told to) by then, or it is
+    /// removed: Kafka's sync and join timers, from the rebalance timeout.
+    deadline_ms: Option<i64>,
 }
 
 impl ConsumerMember {
+    fn deadlines(&self) -> impl Iterator<Item = i64> {
+        let classic = self.classic.as_ref().and_then(|c| c.deadline_ms);
+        [
+            Some(self.session_deadline_ms),
+            self.revoke_deadline_ms,
+            classic,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// The topics this member subscribes to, among `topics`.
     pub fn subscription(&self, topics: &Topics) -> BTreeSet<String> {
         let mut names: BTreeSet<String> = self
@@ -201,19 +226,17 @@ impl ConsumerGroup {
     pub fn next_deadline(&self) -> Option<i64> {
         self.members
             .values()
-            .flat_map(|m| [Some(m.session_deadline_ms), m.revoke_deadline_ms])
-            .flatten()
+            .flat_map(ConsumerMember::deadlines)
             .min()
     }
 
-    /// Removes members whose session lapsed or who kept revoked partitions too long.
+    /// Removes members whose session lapsed, who kept revoked partitions too long, or
+    /// (classic members) did not sync or rejoin in time.
     pub fn tick(&mut self, now: i64) {
         let gone: Vec<String> = self
             .members
             .values()
-            .filter(|m| {
-                m.session_deadline_ms <= now || m.revoke_deadline_ms.is_some_and(|at| at <= now)
-            })
+            .filter(|m| m.deadlines().any(|at| at <= now))
             .map(|m| m.id.clone())
             .collect();
         for id in gone {
@@ -244,10 +267,12 @@ impl ConsumerGroup {
             .members
             .get(member_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        if epoch != member.epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+        match (epoch == member.epoch, &member.classic) {
+            (true, _) => Ok(()),
+            // A classic member's epoch is its generation.
+            (false, Some(_)) => Err(ResponseError::IllegalGeneration),
+            (false, None) => Err(ResponseError::StaleMemberEpoch),
         }
-        Ok(())
     }
 
     pub fn heartbeat(
@@ -267,7 +292,9 @@ impl ConsumerGroup {
                 if let Err(reply) = self.check_static(&args) {
                     return *reply;
                 }
-                let Some(member) = self.members.get(&args.member_id) else {
+                let member = self.members.get(&args.member_id);
+                // A classic member speaks JoinGroup and Heartbeat, not this.
+                let Some(member) = member.filter(|m| m.classic.is_none()) else {
                     return HeartbeatReply::error(
                         ResponseError::UnknownMemberId,
                         "no such member",
@@ -468,19 +495,31 @@ impl ConsumerGroup {
         }
     }
 
-    /// Recomputes every member's target when the group epoch or the subscribed topics'
-    /// metadata moved on since the last computation.
-    fn refresh_target(&mut self, topics: &Topics) {
+    /// Each member's subscribed topics, and every subscribed topic with its metadata.
+    fn subscriptions(
+        &self,
+        topics: &Topics,
+    ) -> (
+        BTreeMap<String, BTreeSet<String>>,
+        BTreeMap<String, TopicInfo>,
+    ) {
         let subscriptions: BTreeMap<String, BTreeSet<String>> = self
             .members
             .values()
             .map(|m| (m.id.clone(), m.subscription(topics)))
             .collect();
-        let subscribed: BTreeMap<String, TopicInfo> = subscriptions
+        let subscribed = subscriptions
             .values()
             .flatten()
             .filter_map(|name| topics.get(name).map(|info| (name.clone(), info.clone())))
             .collect();
+        (subscriptions, subscribed)
+    }
+
+    /// Recomputes every member's target when the group epoch or the subscribed topics'
+    /// metadata moved on since the last computation.
+    fn refresh_target(&mut self, topics: &Topics) {
+        let (subscriptions, subscribed) = self.subscriptions(topics);
         if subscribed != self.subscribed {
             self.subscribed = subscribed;
             self.group_epoch += 1;
@@ -570,8 +609,13 @@ fn new_member(id: &str, now: i64) -> ConsumerMember {
         session_deadline_ms: now,
         revoke_deadline_ms: None,
         assignment_changed: true,
+        classic: None,
     }
 }
+
+#[path = "consumer_classic.rs"]
+mod classic_members;
+pub use classic_members::{read_subscription, CONSUMER_PROTOCOL_TYPE};
 
 #[cfg(test)]
 #[path = "consumer_tests.rs"]

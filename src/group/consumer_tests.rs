@@ -1,5 +1,8 @@
 //! The KIP-848 machine driven by hand with a fake clock.
 
+#[path = "consumer_classic_tests.rs"]
+mod classic_members;
+
 use std::collections::BTreeSet;
 
 use kafka_protocol::error::ResponseError;

@@ -14,16 +14,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::ConsumerProtocolSubscription;
-use kafka_protocol::protocol::Decodable;
 
 use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
 use super::consumer::{self, ConsumerGroup, HeartbeatArgs, HeartbeatReply, TopicInfo, Topics};
 use super::records::{self, Committed};
+use crate::config::MigrationPolicy;
 use crate::shard::{now_ms, Event, Shard};
 
-/// One group: its membership and its committed offsets. Members speak one protocol at
-/// a time: a group with classic members refuses KIP-848 ones and the other way round.
+/// One group: its membership and its committed offsets. A classic group has only
+/// classic members; a KIP-848 group (`consumer`) may also hold classic members, after
+/// an online upgrade (`consumer_classic.rs`): one of the two is always empty.
 pub struct Group {
     pub classic: ClassicGroup,
     pub consumer: ConsumerGroup,
@@ -80,6 +80,100 @@ impl Group {
         self.classic.is_empty() && self.consumer.is_empty()
     }
 
+    /// Upgrade: a KIP-848 member joins a classic group that has members. Kafka's rules:
+    /// the policy allows it, the members speak the consumer protocol type, and only a
+    /// joining heartbeat may (any other finds no KIP-848 group: GROUP_ID_NOT_FOUND).
+    /// The classic group becomes a KIP-848 one only if the join succeeds; requests its
+    /// members left waiting are told REBALANCE_IN_PROGRESS, and rejoin it.
+    fn upgrade(
+        &mut self,
+        args: HeartbeatArgs,
+        context: &ConsumerContext,
+        now: i64,
+    ) -> (HeartbeatReply, Vec<Reply>) {
+        let refusal = if args.member_epoch != consumer::JOIN_EPOCH {
+            Some("is not a consumer group")
+        } else if !context.policy.upgrades() {
+            Some("cannot become a consumer group: group.consumer.migration.policy forbids upgrades")
+        } else if self.classic.protocol_type() != Some(consumer::CONSUMER_PROTOCOL_TYPE) {
+            Some(
+                "cannot become a consumer group: its members do not use the consumer protocol type",
+            )
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            let error = (
+                ResponseError::GroupIdNotFound,
+                format!("the group {refusal}"),
+            );
+            let reply = HeartbeatReply {
+                error: Some(error),
+                member_id: args.member_id.clone(),
+                member_epoch: args.member_epoch,
+                ..HeartbeatReply::default()
+            };
+            return (reply, Vec::new());
+        }
+        let mut upgraded = ConsumerGroup::from_classic(&self.classic, &context.topics, now);
+        let reply = upgraded.heartbeat(args, &context.topics, &context.limits, now);
+        if reply.error.is_some() {
+            return (reply, Vec::new());
+        }
+        let replies = self.classic.dissolve(ResponseError::RebalanceInProgress);
+        self.consumer = upgraded;
+        self.group_type = "consumer";
+        (reply, replies)
+    }
+
+    /// Downgrade: a KIP-848 group left with classic members only becomes a classic
+    /// group (the policy allowing), which rebalances at once. Whether it did.
+    fn downgrade_if_classic_only(
+        &mut self,
+        context: &ConsumerContext,
+        limits: &Limits,
+        now: i64,
+    ) -> bool {
+        if !context.policy.downgrades() {
+            return false;
+        }
+        let Some(members) = self.consumer.classic_members_only(&context.topics) else {
+            return false;
+        };
+        let generation = self.consumer.group_epoch();
+        self.classic = ClassicGroup::converted(generation, members, limits, now);
+        self.consumer = ConsumerGroup::default();
+        self.group_type = "classic";
+        true
+    }
+
+    /// JoinGroup from a classic member of a KIP-848 group: answered at once, unless it
+    /// replaced the last KIP-848 member (a static member's restart), when the group
+    /// turns classic and the join is the classic group's.
+    fn classic_join_to_consumer(
+        &mut self,
+        args: JoinArgs,
+        context: &ConsumerContext,
+        limits: &Limits,
+        now: i64,
+    ) -> Step<JoinReply> {
+        let reply = if args.session_timeout_ms < limits.session_timeout_ms_min
+            || args.session_timeout_ms > limits.session_timeout_ms_max
+        {
+            JoinReply::error(ResponseError::InvalidSessionTimeout, &args.member_id)
+        } else {
+            self.consumer
+                .classic_join(&args, &context.topics, &context.limits, now)
+        };
+        if reply.error.is_none() && self.downgrade_if_classic_only(context, limits, now) {
+            return self.classic.join(args, limits, now);
+        }
+        Step {
+            answer: Answer::Now(reply),
+            replies: Vec::new(),
+        }
+    }
+
     /// Topics the members subscribe to (consumer protocols only; others say nothing).
     pub fn subscribed_topics(&self) -> Vec<String> {
         if !self.consumer.is_empty() {
@@ -102,14 +196,8 @@ impl Group {
 
 /// The topics in a consumer's subscription metadata (empty if unreadable).
 pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
-    let mut buf = metadata.clone();
-    if buf.len() < 2 {
-        return Vec::new();
-    }
-    let version = i16::from_be_bytes([buf[0], buf[1]]).clamp(0, 3);
-    let _ = bytes::Buf::get_i16(&mut buf);
-    ConsumerProtocolSubscription::decode(&mut buf, version)
-        .map(|s| s.topics.into_iter().map(|t| t.to_string()).collect())
+    consumer::read_subscription(metadata)
+        .map(|(_, s)| s.topics.into_iter().map(|t| t.to_string()).collect())
         .unwrap_or_default()
 }
 
@@ -170,6 +258,44 @@ pub struct Coordinator {
     deadlines_changed: Event,
 }
 
+/// What KIP-848 groups are decided with: the limits, the topics members may subscribe
+/// to, and the migration policy.
+pub struct ConsumerContext {
+    pub limits: consumer::Limits,
+    pub topics: Topics,
+    pub policy: MigrationPolicy,
+}
+
+impl ConsumerContext {
+    pub fn new(shard: &Shard, group_id: &str) -> ConsumerContext {
+        let snapshot = shard.snapshot();
+        let broker = &snapshot.broker;
+        // The group's own configs (the GROUP config resource), else the broker's.
+        let (session_timeout_ms, heartbeat_interval_ms) =
+            crate::config::group::limits(snapshot.group_config(group_id), broker);
+        let limits = consumer::Limits {
+            session_timeout_ms,
+            heartbeat_interval_ms,
+            members_max: broker.group_max_size as usize,
+        };
+        let topics: Topics = snapshot
+            .topics()
+            .map(|(name, meta)| {
+                let info = TopicInfo {
+                    id: meta.id,
+                    partitions: meta.partitions,
+                };
+                (name.clone(), info)
+            })
+            .collect();
+        ConsumerContext {
+            limits,
+            topics,
+            policy: broker.group_consumer_migration_policy,
+        }
+    }
+}
+
 pub fn limits(shard: &Shard) -> Limits {
     let broker = &shard.snapshot().broker;
     Limits {
@@ -226,12 +352,8 @@ impl Coordinator {
         let member_id = args.member_id.clone();
         let step = self.with_group(group_id, partition, |g| {
             if !g.consumer.is_empty() {
-                let refused =
-                    JoinReply::error(ResponseError::InconsistentGroupProtocol, &args.member_id);
-                return Step {
-                    answer: Answer::Now(refused),
-                    replies: Vec::new(),
-                };
+                let context = ConsumerContext::new(shard, group_id);
+                return g.classic_join_to_consumer(args, &context, &limits, now_ms());
             }
             g.group_type = "classic";
             g.classic.join(args, &limits, now_ms())
@@ -259,6 +381,21 @@ impl Coordinator {
         assignments: Vec<(String, Bytes)>,
     ) -> SyncReply {
         let step = self.with_existing(group_id, |g| {
+            if !g.consumer.is_empty() {
+                let topics = ConsumerContext::new(shard, group_id).topics;
+                let reply = g.consumer.classic_sync(
+                    member_id,
+                    instance_id,
+                    generation,
+                    protocol,
+                    &topics,
+                    now_ms(),
+                );
+                return Step {
+                    answer: Answer::Now(reply),
+                    replies: Vec::new(),
+                };
+            }
             g.classic.sync(
                 member_id,
                 instance_id,
@@ -370,7 +507,8 @@ impl Coordinator {
         }
     }
 
-    /// ConsumerGroupHeartbeat (KIP-848): joins, reconciles, or leaves.
+    /// ConsumerGroupHeartbeat (KIP-848): joins, reconciles, or leaves; upgrades a
+    /// classic group, or downgrades a KIP-848 group its last KIP-848 member left.
     pub fn consumer_heartbeat(
         &self,
         shard: &Shard,
@@ -378,41 +516,21 @@ impl Coordinator {
         partition: i32,
         args: HeartbeatArgs,
     ) -> HeartbeatReply {
-        let snapshot = shard.snapshot();
-        let broker = &snapshot.broker;
-        // The group's own configs (the GROUP config resource), else the broker's.
-        let (session_timeout_ms, heartbeat_interval_ms) =
-            crate::config::group::limits(snapshot.group_config(group_id), broker);
-        let limits = consumer::Limits {
-            session_timeout_ms,
-            heartbeat_interval_ms,
-            members_max: broker.group_max_size as usize,
-        };
-        let topics: Topics = snapshot
-            .topics()
-            .map(|(name, meta)| {
-                let info = TopicInfo {
-                    id: meta.id,
-                    partitions: meta.partitions,
-                };
-                (name.clone(), info)
-            })
-            .collect();
-        let reply = self.with_group(group_id, partition, |g| {
+        let context = ConsumerContext::new(shard, group_id);
+        let classic_limits = limits(shard);
+        let now = now_ms();
+        let (reply, replies) = self.with_group(group_id, partition, |g| {
             if !g.classic.is_empty() {
-                return HeartbeatReply {
-                    error: Some((
-                        ResponseError::GroupIdNotFound,
-                        format!("group {group_id} has classic members"),
-                    )),
-                    member_id: args.member_id.clone(),
-                    member_epoch: args.member_epoch,
-                    ..HeartbeatReply::default()
-                };
+                return g.upgrade(args, &context, now);
             }
             g.group_type = "consumer";
-            g.consumer.heartbeat(args, &topics, &limits, now_ms())
+            let reply = g
+                .consumer
+                .heartbeat(args, &context.topics, &context.limits, now);
+            g.downgrade_if_classic_only(&context, &classic_limits, now);
+            (reply, Vec::new())
         });
+        self.deliver(group_id, replies);
         self.forget_if_unused(group_id);
         self.deadlines_changed.notify();
         reply
@@ -436,16 +554,29 @@ impl Coordinator {
 
     pub fn heartbeat(
         &self,
+        shard: &Shard,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), ResponseError> {
-        self.with_existing(group_id, |g| {
+        let result = self.with_existing(group_id, |g| {
+            if !g.consumer.is_empty() {
+                let topics = ConsumerContext::new(shard, group_id).topics;
+                return g.consumer.classic_heartbeat(
+                    member_id,
+                    instance_id,
+                    generation,
+                    &topics,
+                    now_ms(),
+                );
+            }
             g.classic
                 .heartbeat(member_id, instance_id, generation, now_ms())
-        })
-        .unwrap_or(Err(ResponseError::UnknownMemberId))
+        });
+        // A classic member told to rejoin has a deadline to do so.
+        self.deadlines_changed.notify();
+        result.unwrap_or(Err(ResponseError::UnknownMemberId))
     }
 
     /// LeaveGroup: the result per member, or a group-level error.
@@ -457,7 +588,18 @@ impl Coordinator {
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let limits = limits(shard);
         let step = self
-            .with_existing(group_id, |g| g.classic.leave(members, &limits, now_ms()))
+            .with_existing(group_id, |g| {
+                if g.consumer.is_empty() {
+                    return g.classic.leave(members, &limits, now_ms());
+                }
+                let results = g.consumer.classic_leave(members);
+                let context = ConsumerContext::new(shard, group_id);
+                g.downgrade_if_classic_only(&context, &limits, now_ms());
+                Step {
+                    answer: Answer::Now(results),
+                    replies: Vec::new(),
+                }
+            })
             .ok_or(ResponseError::UnknownMemberId)?;
         self.deliver(group_id, step.replies);
         self.forget_if_unused(group_id);
@@ -472,7 +614,7 @@ impl Coordinator {
     pub async fn run_timers(shard: Rc<Shard>) {
         loop {
             let changed = shard.groups.deadlines_changed.listen();
-            let next = shard.groups.tick(&limits(&shard), now_ms());
+            let next = shard.groups.tick(&shard, now_ms());
             let wait = next.map_or(IDLE_WAIT, |at| {
                 Duration::from_millis((at - now_ms()).clamp(1, IDLE_WAIT.as_millis() as i64) as u64)
             });
@@ -485,7 +627,8 @@ impl Coordinator {
     }
 
     /// Acts on passed deadlines; returns the next one.
-    fn tick(&self, limits: &Limits, now: i64) -> Option<i64> {
+    fn tick(&self, shard: &Shard, now: i64) -> Option<i64> {
+        let limits = &limits(shard);
         let mut due: Vec<(String, Vec<Reply>)> = Vec::new();
         let mut next: Option<i64> = None;
         for (id, group) in self.groups.borrow_mut().iter_mut() {
@@ -494,6 +637,8 @@ impl Coordinator {
             }
             if group.consumer.next_deadline().is_some_and(|at| at <= now) {
                 group.consumer.tick(now);
+                let context = ConsumerContext::new(shard, id);
+                group.downgrade_if_classic_only(&context, limits, now);
                 due.push((id.clone(), Vec::new()));
             }
             group.note_membership(now);

@@ -74,8 +74,8 @@ fn described(group: DescribedGroup, d: ConsumerDescription, snapshot: &Snapshot)
                 .with_subscribed_topic_regex(m.subscribed_regex.map(str_bytes))
                 .with_assignment(assignment(&m.assigned, snapshot))
                 .with_target_assignment(assignment(&m.target, snapshot))
-                // 0: a member speaking the consumer protocol (1 would be a classic one).
-                .with_member_type(0)
+                // v1: 0 for a member speaking the classic protocol, 1 for KIP-848's.
+                .with_member_type(if m.classic.is_some() { 0 } else { 1 })
         })
         .collect();
     group

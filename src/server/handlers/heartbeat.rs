@@ -27,8 +27,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             // Cross-shard: the group lives on the shard owning its offsets partition.
             ctx.shard
                 .invoke_on(home.shard, move |s| async move {
-                    s.groups
-                        .heartbeat(&group_id, &member_id, instance_id.as_deref(), generation)
+                    s.groups.heartbeat(
+                        &s,
+                        &group_id,
+                        &member_id,
+                        instance_id.as_deref(),
+                        generation,
+                    )
                 })
                 .await
                 .unwrap_or(Err(ResponseError::NotCoordinator))
