@@ -92,8 +92,13 @@ impl ClassicMember {
 impl ConsumerGroup {
     /// The KIP-848 group a classic group becomes (upgrade): its members keep their ids
     /// and assignments, at the generation as epoch; the joining member that caused it
-    /// then moves the group on.
-    pub fn from_classic(group: &ClassicGroup, topics: &Topics, now: i64) -> ConsumerGroup {
+    /// then moves the group on. A member whose subscription or assignment cannot be read
+    /// stops the upgrade, as in Kafka (it says which).
+    pub fn from_classic(
+        group: &ClassicGroup,
+        topics: &Topics,
+        now: i64,
+    ) -> Result<ConsumerGroup, String> {
         let generation = group.generation();
         let protocol = group.protocol().unwrap_or_default();
         let mut upgraded = ConsumerGroup {
@@ -102,22 +107,21 @@ impl ConsumerGroup {
             ..ConsumerGroup::default()
         };
         for old in group.members() {
-            let subscription = read_subscription(&old.metadata(protocol)).map(|(_, s)| s);
-            let assigned = crate::client::group::decode_assignment(old.assignment.clone())
-                .map(|named| {
-                    let named = named.iter().map(|(t, p)| (t.as_str(), p.as_slice()));
-                    by_id(named, topics)
-                })
-                .unwrap_or_default();
+            let Some((_, subscription)) = read_subscription(&old.metadata(protocol)) else {
+                return Err(format!("member {}'s subscription cannot be read", old.id));
+            };
+            let named = crate::client::group::decode_assignment(old.assignment.clone())
+                .map_err(|e| format!("member {}'s assignment cannot be read: {e}", old.id))?;
+            let assigned = by_id(
+                named.iter().map(|(t, p)| (t.as_str(), p.as_slice())),
+                topics,
+            );
             let mut member = new_member(&old.id, now);
             member.instance_id = old.instance_id.clone();
             member.client_id = old.client_id.clone();
             member.client_host = old.client_host.clone();
-            if let Some(subscription) = subscription {
-                member.subscribed_names =
-                    subscription.topics.iter().map(|t| t.to_string()).collect();
-                member.rack_id = subscription.rack_id.map(|r| r.to_string());
-            }
+            member.subscribed_names = subscription.topics.iter().map(|t| t.to_string()).collect();
+            member.rack_id = subscription.rack_id.map(|r| r.to_string());
             member.epoch = generation;
             member.previous_epoch = generation;
             member.target = assigned.clone();
@@ -137,7 +141,7 @@ impl ConsumerGroup {
         }
         // The classic assignment stands until the group changes.
         upgraded.subscribed = upgraded.subscriptions(topics).1;
-        upgraded
+        Ok(upgraded)
     }
 
     /// Downgrade: when every member left speaks the classic protocol, each one as a

@@ -118,7 +118,7 @@ fn classic_group_of_one() -> ClassicGroup {
 #[test]
 fn an_upgraded_classic_member_keeps_its_partitions_and_gives_half_up_by_rejoining() {
     let classic = classic_group_of_one();
-    let mut group = ConsumerGroup::from_classic(&classic, &topics(), 2);
+    let mut group = ConsumerGroup::from_classic(&classic, &topics(), 2).unwrap();
     let c_member = group.members().next().unwrap();
     assert_eq!((c_member.epoch, c_member.assigned.len()), (1, 4));
     assert!(c_member.classic.is_some());
@@ -295,4 +295,16 @@ fn a_classic_member_that_never_syncs_is_removed_after_its_rebalance_timeout() {
     assert!(group.members().any(|m| m.id == "c"));
     group.tick(due);
     assert!(group.members().all(|m| m.id != "c"), "it never synced");
+}
+
+#[test]
+fn a_classic_group_whose_subscriptions_cannot_be_read_is_not_upgraded() {
+    let mut group = ClassicGroup::new();
+    let mut odd = join_args("", &BTreeSet::new());
+    odd.new_member_id = "odd".to_string();
+    odd.protocols = vec![("range".to_string(), Bytes::from_static(b"\x00"))];
+    group.join(odd, &CLASSIC_LIMITS, 0);
+    assert_eq!(group.members().count(), 1);
+    let refused = ConsumerGroup::from_classic(&group, &topics(), 1).unwrap_err();
+    assert!(refused.contains("member odd's subscription"), "{refused}");
 }

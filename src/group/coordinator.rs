@@ -91,31 +91,27 @@ impl Group {
         context: &ConsumerContext,
         now: i64,
     ) -> (HeartbeatReply, Vec<Reply>) {
-        let refusal = if args.member_epoch != consumer::JOIN_EPOCH {
-            Some("is not a consumer group")
+        let upgraded = if args.member_epoch != consumer::JOIN_EPOCH {
+            Err("the group is not a consumer group".to_string())
         } else if !context.policy.upgrades() {
-            Some("cannot become a consumer group: group.consumer.migration.policy forbids upgrades")
+            Err("group.consumer.migration.policy forbids upgrading the classic group".to_string())
         } else if self.classic.protocol_type() != Some(consumer::CONSUMER_PROTOCOL_TYPE) {
-            Some(
-                "cannot become a consumer group: its members do not use the consumer protocol type",
-            )
+            Err("the classic group's members do not use the consumer protocol type".to_string())
         } else {
-            None
+            ConsumerGroup::from_classic(&self.classic, &context.topics, now)
         };
-        if let Some(refusal) = refusal {
-            let error = (
-                ResponseError::GroupIdNotFound,
-                format!("the group {refusal}"),
-            );
-            let reply = HeartbeatReply {
-                error: Some(error),
-                member_id: args.member_id.clone(),
-                member_epoch: args.member_epoch,
-                ..HeartbeatReply::default()
-            };
-            return (reply, Vec::new());
-        }
-        let mut upgraded = ConsumerGroup::from_classic(&self.classic, &context.topics, now);
+        let mut upgraded = match upgraded {
+            Ok(upgraded) => upgraded,
+            Err(refusal) => {
+                let reply = HeartbeatReply {
+                    error: Some((ResponseError::GroupIdNotFound, refusal)),
+                    member_id: args.member_id.clone(),
+                    member_epoch: args.member_epoch,
+                    ..HeartbeatReply::default()
+                };
+                return (reply, Vec::new());
+            }
+        };
         let reply = upgraded.heartbeat(args, &context.topics, &context.limits, now);
         if reply.error.is_some() {
             return (reply, Vec::new());
@@ -437,6 +433,8 @@ impl Coordinator {
             Answer::Now(reply) => {
                 self.deliver(group_id, step.replies);
                 self.forget_if_unused(group_id);
+                // A classic member of a KIP-848 group has a deadline to sync now.
+                self.deadlines_changed.notify();
                 return Some(reply.into());
             }
             Answer::Later(member) => {
