@@ -30,8 +30,11 @@ pub struct Group {
     /// The protocol members last joined with: "classic" or "consumer" (ListGroups'
     /// group type, kept while the group is empty).
     pub group_type: &'static str,
-    /// The protocol type last written to the offsets topic (a group metadata record).
+    /// The protocol type last written to the offsets topic (a group metadata record),
+    /// unless a KIP-848 group's record came after it.
     pub stored_protocol_type: Option<String>,
+    /// A KIP-848 group's metadata record is the group's last one in the offsets topic.
+    pub stored_consumer: bool,
     pub offsets: BTreeMap<(String, i32), Committed>,
     /// Offsets committed in transactions still open, by producer id: they count once
     /// their transaction commits (TxnOffsetCommit).
@@ -51,6 +54,7 @@ impl Group {
             consumer: ConsumerGroup::default(),
             group_type: "classic",
             stored_protocol_type: None,
+            stored_consumer: false,
             offsets: BTreeMap::new(),
             pending: BTreeMap::new(),
             partition,
@@ -74,6 +78,7 @@ impl Group {
             && self.offsets.is_empty()
             && self.pending.is_empty()
             && self.stored_protocol_type.is_none()
+            && !self.stored_consumer
     }
 
     pub fn has_no_members(&self) -> bool {
@@ -358,7 +363,7 @@ impl Coordinator {
         let reply = self.answer(shard, group_id, Wait::Join, step).await;
         // After the answer: nothing may await between a step and parking its request,
         // or a reply delivered meanwhile would find no one waiting.
-        self.store_protocol_type(shard, group_id).await;
+        self.store_group_type(shard, group_id).await;
         match reply {
             Some(Reply::Join(_, reply)) => reply,
             _ => gone,
@@ -449,15 +454,26 @@ impl Coordinator {
         shard.unless_stopping(receiver).await?.ok()
     }
 
-    /// Writes the group's metadata record when its protocol type is new, so a restart
-    /// brings the group back with its type. A failure is logged and retried at the
-    /// next join: nothing a client was told depends on it.
-    async fn store_protocol_type(&self, shard: &Shard, group_id: &str) {
+    /// Writes the group's metadata record when its type or protocol type is new, so a
+    /// restart brings the group back with them: a KIP-848 group's record, or a classic
+    /// group's with its protocol type. A failure is logged and retried at the next join
+    /// or heartbeat: nothing a client was told depends on it.
+    async fn store_group_type(&self, shard: &Shard, group_id: &str) {
         let record = self.with_existing(group_id, |g| {
+            if g.group_type == "consumer" {
+                if g.stored_consumer {
+                    return None;
+                }
+                g.stored_consumer = true;
+                g.stored_protocol_type = None;
+                let value = records::consumer_group_value(g.consumer.group_epoch());
+                return Some((g.partition, records::consumer_group_key(group_id), value));
+            }
             let protocol_type = g.classic.protocol_type()?.to_string();
-            if g.stored_protocol_type.as_deref() == Some(protocol_type.as_str()) {
+            if !g.stored_consumer && g.stored_protocol_type.as_deref() == Some(&protocol_type) {
                 return None;
             }
+            g.stored_consumer = false;
             g.stored_protocol_type = Some(protocol_type.clone());
             let value = records::group_value(
                 &protocol_type,
@@ -466,19 +482,22 @@ impl Coordinator {
                 g.classic.leader().unwrap_or_default(),
                 now_ms(),
             );
-            Some((g.partition, value))
+            Some((g.partition, records::group_key(group_id), value))
         });
-        let Some((partition, value)) = record.flatten() else {
+        let Some((partition, key, value)) = record.flatten() else {
             return;
         };
-        let entry = (records::group_key(group_id), Some(value));
-        if let Err(error) = super::offsets::append(shard, partition, vec![entry]).await {
+        if let Err(error) = super::offsets::append(shard, partition, vec![(key, Some(value))]).await
+        {
             tracing::warn!(
                 group = group_id,
                 ?error,
                 "storing the group's metadata failed"
             );
-            self.with_existing(group_id, |g| g.stored_protocol_type = None);
+            self.with_existing(group_id, |g| {
+                g.stored_protocol_type = None;
+                g.stored_consumer = false;
+            });
         }
     }
 
@@ -507,7 +526,7 @@ impl Coordinator {
 
     /// ConsumerGroupHeartbeat (KIP-848): joins, reconciles, or leaves; upgrades a
     /// classic group, or downgrades a KIP-848 group its last KIP-848 member left.
-    pub fn consumer_heartbeat(
+    pub async fn consumer_heartbeat(
         &self,
         shard: &Shard,
         group_id: &str,
@@ -531,6 +550,7 @@ impl Coordinator {
         self.deliver(group_id, replies);
         self.forget_if_unused(group_id);
         self.deadlines_changed.notify();
+        self.store_group_type(shard, group_id).await;
         reply
     }
 
@@ -539,7 +559,7 @@ impl Coordinator {
         let groups = self.groups.borrow();
         let group = &groups
             .get(group_id)
-            .filter(|g| !g.consumer.is_empty())?
+            .filter(|g| g.group_type == "consumer")?
             .consumer;
         Some(ConsumerDescription {
             state: group.state(),
@@ -683,7 +703,7 @@ impl Coordinator {
 
     pub fn describe(&self, group_id: &str) -> Option<Description> {
         let groups = self.groups.borrow();
-        let group = groups.get(group_id).filter(|g| g.consumer.is_empty())?;
+        let group = groups.get(group_id).filter(|g| g.group_type != "consumer")?;
         let classic = &group.classic;
         let protocol = classic.protocol().unwrap_or_default();
         let members = classic

@@ -339,7 +339,7 @@ impl Coordinator {
                 .unwrap_or(true);
             let mut tombstones = tombstones(&group_id, &keys);
             if last {
-                tombstones.push((records::group_key(&group_id), None));
+                tombstones.extend(records::group_tombstones(&group_id));
             }
             if let Err(error) = append(shard, partition, tombstones).await {
                 tracing::warn!(group = %group_id, error = ?error, "expiring offsets failed");
@@ -352,6 +352,7 @@ impl Coordinator {
                 }
                 if last {
                     g.stored_protocol_type = None;
+                    g.stored_consumer = false;
                 }
             });
             self.forget_if_unused(&group_id);
@@ -390,7 +391,7 @@ impl Coordinator {
             (group.partition, keys)
         };
         let mut tombstones = tombstones(group_id, &keys);
-        tombstones.push((records::group_key(group_id), None));
+        tombstones.extend(records::group_tombstones(group_id));
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
         if groups.get(group_id).is_some_and(Group::has_no_members) {
@@ -547,8 +548,26 @@ impl Coordinator {
                         .or_insert_with(|| Group::new(partition));
                     if let Some(protocol_type) = &protocol_type {
                         entry.classic.restore_protocol_type(protocol_type.clone());
+                        entry.group_type = "classic";
+                        entry.stored_consumer = false;
                     }
                     entry.stored_protocol_type = protocol_type;
+                    if entry.is_forgotten() {
+                        groups.remove(&group);
+                    }
+                }
+                Some(Entry::ConsumerGroup { group, epoch }) => {
+                    let mut groups = self.groups.borrow_mut();
+                    let entry = groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(partition));
+                    entry.stored_consumer = epoch.is_some();
+                    if epoch.is_some() {
+                        entry.group_type = "consumer";
+                        entry.stored_protocol_type = None;
+                    } else if entry.group_type == "consumer" {
+                        entry.group_type = "classic";
+                    }
                     if entry.is_forgotten() {
                         groups.remove(&group);
                     }

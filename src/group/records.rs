@@ -1,9 +1,11 @@
 //! The records of `__consumer_offsets`, in Kafka's own layout so its tools can read the
 //! topic: key version 1 (group, topic, partition) with value version 3 (offset, leader
 //! epoch, metadata, commit time) for a committed offset; a null value deletes it.
-//! Key version 2 is a group's metadata: shoal writes it (value version 3) with the
-//! protocol type, generation, protocol and leader but no members, so a group comes
-//! back Empty after a restart, with its type.
+//! Key version 2 is a classic group's metadata: shoal writes it (value version 3) with
+//! the protocol type, generation, protocol and leader but no members, so a group comes
+//! back Empty after a restart, with its type. Key type 3 is a KIP-848 group's
+//! (ConsumerGroupMetadataKey; value version 0: the group epoch). Of a group's two, the
+//! record written last says what the group is.
 //!
 //! Pure encoding; decoding is total (bad bytes give `None`, never a panic).
 
@@ -34,17 +36,21 @@ pub enum Entry {
         partition: i32,
         committed: Option<Committed>,
     },
-    /// A group's metadata; `None`: the group was deleted.
+    /// A classic group's metadata; `None`: the group was deleted.
     Group {
         group: String,
         protocol_type: Option<String>,
     },
+    /// A KIP-848 group's metadata: its epoch; `None`: the group was deleted.
+    ConsumerGroup { group: String, epoch: Option<i32> },
 }
 
 const OFFSET_KEY_VERSION: i16 = 1;
 const GROUP_KEY_VERSION: i16 = 2;
 const OFFSET_VALUE_VERSION: i16 = 3;
 const GROUP_VALUE_VERSION: i16 = 3;
+const CONSUMER_GROUP_KEY_VERSION: i16 = 3;
+const CONSUMER_GROUP_VALUE_VERSION: i16 = 0;
 
 pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
     let mut buf = BytesMut::with_capacity(2 + 2 + group.len() + 2 + topic.len() + 4);
@@ -59,6 +65,28 @@ pub fn group_key(group: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(2 + 2 + group.len());
     buf.put_i16(GROUP_KEY_VERSION);
     put_string(&mut buf, group);
+    buf.freeze()
+}
+
+/// Tombstones for both of a group's metadata records (it is deleted).
+pub fn group_tombstones(group: &str) -> [(Bytes, Option<Bytes>); 2] {
+    [(group_key(group), None), (consumer_group_key(group), None)]
+}
+
+pub fn consumer_group_key(group: &str) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 + 2 + group.len());
+    buf.put_i16(CONSUMER_GROUP_KEY_VERSION);
+    put_string(&mut buf, group);
+    buf.freeze()
+}
+
+/// Kafka's ConsumerGroupMetadataValue, version 0 (a flexible version): the epoch and no
+/// tagged fields.
+pub fn consumer_group_value(epoch: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(2 + 4 + 1);
+    buf.put_i16(CONSUMER_GROUP_VALUE_VERSION);
+    buf.put_i32(epoch);
+    buf.put_u8(0);
     buf.freeze()
 }
 
@@ -123,6 +151,17 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
                 group,
                 protocol_type,
             })
+        }
+        CONSUMER_GROUP_KEY_VERSION => {
+            let group = get_string(&mut key)?;
+            let epoch = match value {
+                None => None,
+                Some(mut value) => {
+                    let _version = get_i16(&mut value)?;
+                    Some(get_i32(&mut value)?)
+                }
+            };
+            Some(Entry::ConsumerGroup { group, epoch })
         }
         _ => None,
     }
@@ -204,6 +243,23 @@ mod tests {
                 protocol_type: None,
             })
         );
+    }
+
+    #[test]
+    fn a_kip848_groups_metadata_round_trips_its_epoch() {
+        let key = consumer_group_key("g");
+        assert_eq!(&key[..], b"\x00\x03\x00\x01g");
+        let value = consumer_group_value(7);
+        assert_eq!(&value[..], b"\x00\x00\x00\x00\x00\x07\x00");
+        let entry = |epoch| {
+            Some(Entry::ConsumerGroup {
+                group: "g".into(),
+                epoch,
+            })
+        };
+        assert_eq!(decode(&key, Some(&value)), entry(Some(7)));
+        assert_eq!(decode(&key, None), entry(None));
+        assert_eq!(decode(&key, Some(&value[..3])), None);
     }
 
     #[test]

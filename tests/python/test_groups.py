@@ -4,6 +4,9 @@ kafka-python), committed offsets that survive a restart, and the group Admin API
 Every broker here skips Kafka's 3 s initial rebalance delay and accepts short sessions, so a
 rebalance takes a round trip and a dead member is noticed within seconds. Waits poll the
 clients for a condition with a deadline; nothing sleeps.
+
+The tests of group behaviour take a `protocol` parameter: each runs with librdkafka's classic
+member and again with group.protocol=consumer (KIP-848), where the broker assigns.
 """
 
 from __future__ import annotations
@@ -29,20 +32,30 @@ GROUP_OVERRIDES = {
 
 SESSION_MS = 3000
 
+# KIP-848 members' session and heartbeat are the broker's to set.
+KIP848_OVERRIDES = {**GROUP_OVERRIDES, "group.consumer.session.timeout.ms": SESSION_MS,
+                    "group.consumer.heartbeat.interval.ms": 500}
+
 
 @pytest.fixture
 def broker(start_broker):
-    return start_broker(GROUP_OVERRIDES)
+    return start_broker(KIP848_OVERRIDES)
 
 
-def group_consumer(broker, group: str, **extra) -> Consumer:
+@pytest.fixture(params=["classic", "consumer"])
+def protocol(request) -> str:
+    return request.param
+
+
+def group_consumer(broker, group: str, protocol: str = "classic", **extra) -> Consumer:
     conf = {
         "group.id": group,
+        "group.protocol": protocol,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
-        "session.timeout.ms": SESSION_MS,
-        "heartbeat.interval.ms": 500,
     }
+    if protocol == "classic":
+        conf.update({"session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 500})
     conf.update({k.replace("_", "."): v for k, v in extra.items()})
     c = Consumer(base_conf(broker, **conf))
     _OPEN.append(c)
@@ -82,10 +95,11 @@ def total(n: int):
     return lambda got: sum(len(g) for g in got) >= n
 
 
-def test_members_split_partitions_and_groups_read_independently(broker):
+def test_members_split_partitions_and_groups_read_independently(broker, protocol):
     topic = unique_topic("split")
     create_topic(broker, topic, 4)
-    a, b = group_consumer(broker, "split-1"), group_consumer(broker, "split-1")
+    first, second = unique_topic("split-1"), unique_topic("split-2")
+    a, b = group_consumer(broker, first, protocol), group_consumer(broker, first, protocol)
     for c in (a, b):
         c.subscribe([topic])
     # Records are produced once both members own partitions: a member alone at first owns
@@ -101,19 +115,22 @@ def test_members_split_partitions_and_groups_read_independently(broker):
     values = sorted(v for records in got for _, _, v in records)
     assert values == sorted(f"{p}-{i}".encode() for p in range(4) for i in range(10))
 
-    other = group_consumer(broker, "split-2")
+    other = group_consumer(broker, second, protocol)
     other.subscribe([topic])
     (alone,) = poll_until([other], total(40), "40 records in group 2")
     assert sorted(v for _, _, v in alone) == values
     assert assigned(other) == {0, 1, 2, 3}
 
 
-@pytest.mark.parametrize("strategy", ["range", "roundrobin", "cooperative-sticky"])
-def test_assignors_give_each_partition_to_one_member(broker, strategy):
+@pytest.mark.parametrize("protocol,strategy", [
+    ("classic", "range"), ("classic", "roundrobin"), ("classic", "cooperative-sticky"),
+    ("consumer", "uniform"), ("consumer", "range")])
+def test_assignors_give_each_partition_to_one_member(broker, protocol, strategy):
     topic = unique_topic("assign")
     fill(broker, topic, per_partition=5)
     group = unique_topic("g")
-    members = [group_consumer(broker, group, partition_assignment_strategy=strategy) for _ in range(3)]
+    key = "partition_assignment_strategy" if protocol == "classic" else "group_remote_assignor"
+    members = [group_consumer(broker, group, protocol, **{key: strategy}) for _ in range(3)]
     for c in members:
         c.subscribe([topic])
     poll_until(members, lambda g: total(20)(g) and sum(len(assigned(c)) for c in members) == 4
@@ -123,10 +140,11 @@ def test_assignors_give_each_partition_to_one_member(broker, strategy):
     assert sum(len(o) for o in owned) == 4, f"overlapping assignment {owned}"
 
 
-def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker):
+def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker, protocol):
     topic = unique_topic("resume")
     fill(broker, topic, per_partition=10, partitions=2)
-    c = group_consumer(broker, "resume")
+    group = unique_topic("resume")
+    c = group_consumer(broker, group, protocol)
     c.subscribe([topic])
     poll_until([c], total(20), "the first read")
     commits = [TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 7)]
@@ -137,8 +155,8 @@ def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker):
     broker.restart()
     # After a restart the group is back, empty, and still a consumer group (not a simple one).
     listed = {g.group_id: g for g in admin(broker).list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
-    assert listed["resume"].state.name == "EMPTY" and not listed["resume"].is_simple_consumer_group
-    again = group_consumer(broker, "resume")
+    assert listed[group].state.name == "EMPTY" and not listed[group].is_simple_consumer_group
+    again = group_consumer(broker, group, protocol)
     committed = again.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=CLIENT_TIMEOUT_S)
     assert [(tp.partition, tp.offset) for tp in committed] == [(0, 4), (1, 7)]
     again.subscribe([topic])
@@ -148,11 +166,13 @@ def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker):
     assert len(got) == 9
 
 
-def test_a_dead_members_partitions_move_to_the_survivor(broker):
+def test_a_dead_members_partitions_move_to_the_survivor(broker, protocol):
+    """Under the consumer protocol, kcat's classic member joins the survivor's KIP-848 group
+    (an online upgrade) and its session expires there."""
     topic = unique_topic("death")
     fill(broker, topic, per_partition=2)
     group = unique_topic("g")
-    survivor = group_consumer(broker, group)
+    survivor = group_consumer(broker, group, protocol)
     survivor.subscribe([topic])
     poll_until([survivor], lambda g: assigned(survivor) == {0, 1, 2, 3}, "the first member's assignment")
     # kcat's balanced consumer joins, takes half, and is then killed without leaving.
@@ -169,27 +189,28 @@ def test_a_dead_members_partitions_move_to_the_survivor(broker):
                "the dead member's partitions to come back", timeout=SESSION_MS / 1000 + CLIENT_TIMEOUT_S)
 
 
-def test_static_member_rejoins_under_its_instance_id(broker):
+def test_static_member_rejoins_under_its_instance_id(broker, protocol):
     topic = unique_topic("static")
     fill(broker, topic, per_partition=1)
     group = unique_topic("g")
-    first = group_consumer(broker, group, group_instance_id="instance-1", session_timeout_ms=30000)
+    session = {"session_timeout_ms": 30000} if protocol == "classic" else {}
+    first = group_consumer(broker, group, protocol, group_instance_id="instance-1", **session)
     first.subscribe([topic])
     poll_until([first], lambda g: assigned(first) == {0, 1, 2, 3}, "the static member's assignment")
     first.close()  # a static member does not leave the group when it closes
     _OPEN.remove(first)
-    second = group_consumer(broker, group, group_instance_id="instance-1", session_timeout_ms=30000)
+    second = group_consumer(broker, group, protocol, group_instance_id="instance-1", **session)
     second.subscribe([topic])
     poll_until([second], lambda g: assigned(second) == {0, 1, 2, 3}, "the restarted member's assignment")
     desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
     assert [m.group_instance_id for m in desc.members] == ["instance-1"]
 
 
-def test_admin_lists_describes_alters_and_deletes_groups(broker):
+def test_admin_lists_describes_alters_and_deletes_groups(broker, protocol):
     topic = unique_topic("admin")
     fill(broker, topic, per_partition=3, partitions=2)
     group = unique_topic("g")
-    c = group_consumer(broker, group, client_id="describe-me")
+    c = group_consumer(broker, group, protocol, client_id="describe-me")
     c.subscribe([topic])
     poll_until([c], total(6), "the group's records")
     a = admin(broker)
@@ -197,7 +218,10 @@ def test_admin_lists_describes_alters_and_deletes_groups(broker):
     listed = {g.group_id: g for g in a.list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
     assert group in listed and listed[group].state.name == "STABLE"
     desc = a.describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
-    assert desc.state.name == "STABLE" and desc.partition_assignor == "range"
+    # The classic leader's choice, or the broker's default server-side assignor.
+    assignor = "range" if protocol == "classic" else "uniform"
+    assert desc.state.name == "STABLE" and desc.partition_assignor == assignor
+    assert desc.type.name == protocol.upper()
     (member,) = desc.members
     assert member.client_id == "describe-me" and member.host == "/127.0.0.1"
     assert sorted(tp.partition for tp in member.assignment.topic_partitions) == [0, 1]
@@ -231,11 +255,11 @@ def test_admin_lists_describes_alters_and_deletes_groups(broker):
     assert group not in listed, "a deleted group came back after a restart"
 
 
-def test_shift_back_by_two_rereads_two_records_per_partition(broker):
+def test_shift_back_by_two_rereads_two_records_per_partition(broker, protocol):
     topic = unique_topic("shift")
     fill(broker, topic, per_partition=5)
     group = unique_topic("g")
-    c = group_consumer(broker, group)
+    c = group_consumer(broker, group, protocol)
     c.subscribe([topic])
     poll_until([c], total(20), "everything")
     c.commit(asynchronous=False)
@@ -244,7 +268,7 @@ def test_shift_back_by_two_rereads_two_records_per_partition(broker):
     a = admin(broker)
     back = [TopicPartition(topic, p, 5 - 2) for p in range(4)]
     a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, back)])[group].result(timeout=CLIENT_TIMEOUT_S)
-    again = group_consumer(broker, group)
+    again = group_consumer(broker, group, protocol)
     again.subscribe([topic])
     (got,) = poll_until([again], total(8), "two records per partition")
     assert sorted((p, o) for p, o, _ in got) == [(p, o) for p in range(4) for o in (3, 4)]
@@ -346,8 +370,6 @@ def test_group_requests_with_bad_input_get_kafkas_errors(broker):
 
 
 # ------------------------------------------------------------------- KIP-848 (group.protocol=consumer)
-KIP848_OVERRIDES = {**GROUP_OVERRIDES, "group.consumer.session.timeout.ms": SESSION_MS,
-                    "group.consumer.heartbeat.interval.ms": 500}
 
 DOOMED_MEMBER = """
 import sys

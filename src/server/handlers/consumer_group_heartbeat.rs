@@ -59,6 +59,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .invoke_on(home.shard, move |s| async move {
                     s.groups
                         .consumer_heartbeat(&s, &group_id, home.partition, args)
+                        .await
                 })
                 .await
                 .unwrap_or(fallback)
