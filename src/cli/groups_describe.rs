@@ -1,8 +1,8 @@
 //! `shoal groups --describe`: Kafka's three views of a consumer group — its partitions'
 //! offsets and lag (the default), its members (`--members`) and its state (`--state`),
-//! in the layout of Kafka's kafka-consumer-groups.sh 4.x. Member epochs and target
-//! assignments come from KIP-848's ConsumerGroupDescribe, which the tool does not ask, so
-//! `--verbose` shows them as `-`.
+//! in the layout of Kafka's kafka-consumer-groups.sh 4.x. A KIP-848 group is described
+//! with ConsumerGroupDescribe, whose epochs and target assignments `--verbose` shows; a
+//! classic group has none (`-`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use super::groups::{column_width, describe_group, offsets_at, GroupsArgs, MISSING};
 use crate::client::cluster::Cluster;
 use crate::client::fetch;
-use crate::client::group::{self, GroupDescription, MemberDescription};
+use crate::client::group::{self, Assignment, GroupDescription, MemberDescription};
 
 /// One line of `--describe`'s offsets view: a partition and the member that holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,9 +141,23 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
         .fold(17, usize::max);
     let h = column_width(members.iter().map(|m| m.client_host.len()));
     let l = column_width(members.iter().map(|m| m.client_id.len()));
-    let assigned: Vec<String> = members.iter().map(assignment_cell).collect();
+    let assigned: Vec<String> = members
+        .iter()
+        .map(|m| assignment_cell(&m.assignment))
+        .collect();
+    let targets: Vec<String> = members
+        .iter()
+        .map(|m| {
+            m.target_assignment
+                .as_ref()
+                .map_or_else(|| MISSING.to_string(), assignment_cell)
+        })
+        .collect();
     let a = assigned.iter().map(String::len).fold(20, usize::max);
-    let b = 20;
+    let b = targets.iter().map(String::len).fold(20, usize::max);
+    let target_epoch = description
+        .epochs
+        .map_or_else(|| MISSING.to_string(), |(_, target)| target.to_string());
     let line = |cells: [&str; 10]| {
         let [group, consumer, instance, host, client, count, epoch, current, target_epoch, target] =
             cells;
@@ -170,8 +184,11 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
         "TARGET-EPOCH",
         "TARGET-ASSIGNMENT",
     ]);
-    for (member, assignment) in members.iter().zip(&assigned) {
+    for ((member, assignment), target) in members.iter().zip(&assigned).zip(&targets) {
         let count = held(member).to_string();
+        let epoch = member
+            .member_epoch
+            .map_or_else(|| MISSING.to_string(), |e| e.to_string());
         out += "\n";
         out += &line([
             group,
@@ -180,19 +197,18 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
             &member.client_host,
             &member.client_id,
             &count,
-            MISSING,
+            &epoch,
             assignment,
-            MISSING,
-            MISSING,
+            &target_epoch,
+            target,
         ]);
     }
     out + "\n"
 }
 
 /// Kafka's assignment cell: `topic:0,1;other:2`, topics sorted, `-` for none.
-fn assignment_cell(member: &MemberDescription) -> String {
-    let mut topics: Vec<String> = member
-        .assignment
+fn assignment_cell(assignment: &Assignment) -> String {
+    let mut topics: Vec<String> = assignment
         .iter()
         .filter(|(_, ps)| !ps.is_empty())
         .map(|(topic, ps)| {
@@ -235,6 +251,10 @@ fn state_table(
         &description.assignor
     };
     let members = description.members.len().to_string();
+    let (epoch, target) = description.epochs.map_or_else(
+        || (MISSING.to_string(), MISSING.to_string()),
+        |(epoch, target)| (epoch.to_string(), target.to_string()),
+    );
     format!(
         "\n{}\n{}\n",
         line([
@@ -251,8 +271,8 @@ fn state_table(
             coordinator,
             assignor,
             &description.state,
-            MISSING,
-            MISSING,
+            &epoch,
+            &target,
             &members
         ])
     )
@@ -386,6 +406,8 @@ mod tests {
             client_id: "client".to_string(),
             client_host: "/127.0.0.1".to_string(),
             assignment,
+            member_epoch: None,
+            target_assignment: None,
         }
     }
 
@@ -396,6 +418,7 @@ mod tests {
             protocol_type: "consumer".to_string(),
             assignor: "range".to_string(),
             members,
+            epochs: None,
         }
     }
 

@@ -20,10 +20,10 @@ use kafka_protocol::messages::offset_commit_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, ConsumerProtocolSubscription, DeleteGroupsRequest,
-    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
-    SyncGroupRequest, TopicName,
+    ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, ConsumerProtocolSubscription,
+    DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -172,6 +172,9 @@ pub struct MemberDescription {
     pub client_host: String,
     /// The partitions the member was given, decoded from its consumer-protocol bytes.
     pub assignment: Assignment,
+    /// KIP-848 groups only: the member's epoch and the partitions it is to own.
+    pub member_epoch: Option<i32>,
+    pub target_assignment: Option<Assignment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +186,8 @@ pub struct GroupDescription {
     /// The assignor the group chose (DescribeGroups' protocol data); empty when none.
     pub assignor: String,
     pub members: Vec<MemberDescription>,
+    /// KIP-848 groups only: the group epoch and the target assignment's epoch.
+    pub epochs: Option<(i32, i32)>,
 }
 
 impl GroupDescription {
@@ -192,8 +197,67 @@ impl GroupDescription {
     }
 }
 
-/// DescribeGroups for one group on its coordinator.
+/// One group, described by its coordinator as Kafka's admin client does it: with
+/// ConsumerGroupDescribe (KIP-848) first, and DescribeGroups for a classic group.
 pub fn describe_group(broker: &mut Broker, group: &str) -> Result<GroupDescription> {
+    match describe_consumer_group(broker, group)? {
+        Some(description) => Ok(description),
+        None => describe_classic_group(broker, group),
+    }
+}
+
+/// ConsumerGroupDescribe; `None` when the broker does not serve it or the group is not a
+/// KIP-848 group.
+fn describe_consumer_group(broker: &mut Broker, group: &str) -> Result<Option<GroupDescription>> {
+    let Ok(version) = broker.version::<ConsumerGroupDescribeRequest>() else {
+        return Ok(None);
+    };
+    let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![group_id(group)]);
+    let response = broker.call(version, &request)?;
+    let described = response
+        .groups
+        .into_iter()
+        .find(|g| g.group_id.0.as_str() == group)
+        .ok_or_else(|| missing(broker, "ConsumerGroupDescribe", group))?;
+    if described.error_code == GROUP_ID_NOT_FOUND {
+        return Ok(None);
+    }
+    Error::check(
+        described.error_code,
+        described.error_message.as_deref(),
+        || format!("cannot describe group '{group}'"),
+    )?;
+    let partitions = |a: kafka_protocol::messages::consumer_group_describe_response::Assignment| {
+        a.topic_partitions
+            .into_iter()
+            .map(|tp| (tp.topic_name.0.to_string(), tp.partitions))
+            .collect::<Assignment>()
+    };
+    let members = described
+        .members
+        .into_iter()
+        .map(|m| MemberDescription {
+            member_id: m.member_id.to_string(),
+            group_instance_id: m.instance_id.map(|s| s.to_string()),
+            client_id: m.client_id.to_string(),
+            client_host: m.client_host.to_string(),
+            assignment: partitions(m.assignment),
+            member_epoch: Some(m.member_epoch),
+            target_assignment: Some(partitions(m.target_assignment)),
+        })
+        .collect();
+    Ok(Some(GroupDescription {
+        group_id: group.to_string(),
+        state: described.group_state.to_string(),
+        protocol_type: CONSUMER_PROTOCOL_TYPE.to_string(),
+        assignor: described.assignor_name.to_string(),
+        members,
+        epochs: Some((described.group_epoch, described.assignment_epoch)),
+    }))
+}
+
+/// DescribeGroups for one group on its coordinator.
+fn describe_classic_group(broker: &mut Broker, group: &str) -> Result<GroupDescription> {
     let version = broker.version::<DescribeGroupsRequest>()?;
     let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
     let response = broker.call(version, &request)?;
@@ -226,6 +290,8 @@ pub fn describe_group(broker: &mut Broker, group: &str) -> Result<GroupDescripti
             client_id: m.client_id.to_string(),
             client_host: m.client_host.to_string(),
             assignment,
+            member_epoch: None,
+            target_assignment: None,
         });
     }
     Ok(GroupDescription {
@@ -238,6 +304,7 @@ pub fn describe_group(broker: &mut Broker, group: &str) -> Result<GroupDescripti
         protocol_type: described.protocol_type.to_string(),
         assignor: described.protocol_data.to_string(),
         members,
+        epochs: None,
     })
 }
 

@@ -703,7 +703,9 @@ impl Coordinator {
 
     pub fn describe(&self, group_id: &str) -> Option<Description> {
         let groups = self.groups.borrow();
-        let group = groups.get(group_id).filter(|g| g.group_type != "consumer")?;
+        let group = groups
+            .get(group_id)
+            .filter(|g| g.group_type != "consumer")?;
         let classic = &group.classic;
         let protocol = classic.protocol().unwrap_or_default();
         let members = classic

@@ -21,7 +21,8 @@ from clients import CLIENT_TIMEOUT_S, _OPEN, base_conf, create_topic, produce_al
 from conftest import on_cores, shoal_bin
 from test_cli import fails, ok, shoal
 
-GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0, "group.min.session.timeout.ms": 1000}
+GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0, "group.min.session.timeout.ms": 1000,
+                   "group.consumer.session.timeout.ms": 3000, "group.consumer.heartbeat.interval.ms": 500}
 HEADER = ["GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST",
           "CLIENT-ID"]
 
@@ -39,10 +40,12 @@ def fill(broker, topic: str, per_partition: int, partitions: int = 4, timestamps
     produce_all(producer(broker, acks="all"), topic, records)
 
 
-def group_consumer(broker, group: str) -> Consumer:
-    c = Consumer(base_conf(broker, **{"group.id": group, "auto.offset.reset": "earliest",
-                                      "enable.auto.commit": False, "session.timeout.ms": 3000,
-                                      "heartbeat.interval.ms": 500}))
+def group_consumer(broker, group: str, protocol: str = "classic") -> Consumer:
+    conf = {"group.id": group, "group.protocol": protocol, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False}
+    if protocol == "classic":
+        conf.update({"session.timeout.ms": 3000, "heartbeat.interval.ms": 500})
+    c = Consumer(base_conf(broker, **conf))
     _OPEN.append(c)
     return c
 
@@ -112,10 +115,11 @@ def committed(broker, group: str, topic: str, partitions: int = 4) -> dict[int, 
 
 
 # ---------------------------------------------------------------------- describe
-def test_describe_shows_lag_of_a_confluent_group(broker):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_describe_shows_lag_of_a_confluent_group(broker, protocol):
     t, g = unique_topic("lag"), unique_topic("g")
     fill(broker, t, 5)
-    c = group_consumer(broker, g)
+    c = group_consumer(broker, g, protocol)
     c.subscribe([t])
     read(c, 20)
     # partition p committed at p+1: lag 4-p
@@ -127,7 +131,8 @@ def test_describe_shows_lag_of_a_confluent_group(broker):
     assert [(r["TOPIC"], r["PARTITION"], r["CURRENT-OFFSET"], r["LOG-END-OFFSET"], r["LAG"]) for r in rows] == \
         [(t, str(p), str(p + 1), "5", str(4 - p)) for p in range(4)]
     (member,) = {r["CONSUMER-ID"] for r in rows}
-    assert member.startswith("rdkafka-")
+    # The classic coordinator names a member after its client id; a KIP-848 member names itself.
+    assert member.startswith("rdkafka-") == (protocol == "classic"), member
     assert {(r["GROUP"], r["HOST"], r["CLIENT-ID"]) for r in rows} == {(g, "/127.0.0.1", "rdkafka")}
 
     c.close()
@@ -200,10 +205,11 @@ def test_reset_targets_and_dry_run(broker):
 
 
 # ---------------------------------------------------------------------- delete
-def test_delete_refused_while_active_then_accepted(broker):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_delete_refused_while_active_then_accepted(broker, protocol):
     t, g = unique_topic("del"), unique_topic("g")
     fill(broker, t, 2)
-    c = group_consumer(broker, g)
+    c = group_consumer(broker, g, protocol)
     c.subscribe([t])
     read(c, 8)
     c.commit(asynchronous=False)
@@ -345,15 +351,18 @@ def owners_of(rows: list[dict]) -> dict[str, set[int]]:
     return owners
 
 
-def test_shoal_and_librdkafka_members_share_a_group(broker):
-    """shoal's member and librdkafka's agree on the range protocol, whichever of them leads."""
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_shoal_and_librdkafka_members_share_a_group(broker, protocol):
+    """shoal's member and librdkafka's agree on the range protocol, whichever of them leads.
+    Under the consumer protocol, librdkafka's member joining upgrades the group, shoal's
+    classic member stays in it, and the broker assigns; its leaving downgrades the group."""
     t, g = unique_topic("mixed"), unique_topic("g")
     fill(broker, t, 3)
     m = Member(broker, t, g)
     try:
         wait_describe(broker, g, lambda rows: len(owners_of(rows)) == 1 and "-" not in owners_of(rows),
                       "shoal's member owns the topic")
-        c = group_consumer(broker, g)
+        c = group_consumer(broker, g, protocol)
         c.subscribe([t])
         deadline = time.monotonic() + CLIENT_TIMEOUT_S
         while len(c.assignment()) != 2:
@@ -363,7 +372,8 @@ def test_shoal_and_librdkafka_members_share_a_group(broker):
         owners = owners_of(rows)
         assert sorted(map(sorted, owners.values())) == [[0, 1], [2, 3]]
         rdkafka = {tp.partition for tp in c.assignment()}
-        assert [ps for member, ps in owners.items() if member.startswith("rdkafka-")] == [rdkafka]
+        rdkafka_members = {r["CONSUMER-ID"] for r in rows if r["CLIENT-ID"] == "rdkafka"}
+        assert [ps for member, ps in owners.items() if member in rdkafka_members] == [rdkafka]
         c.close()
         wait_describe(broker, g, lambda rows: owners_of(rows) and list(owners_of(rows).values()) == [{0, 1, 2, 3}],
                       "shoal's member takes all four back after librdkafka leaves")

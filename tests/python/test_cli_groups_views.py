@@ -21,10 +21,13 @@ def broker(start_broker):
     return start_broker(GROUP_OVERRIDES)
 
 
-def test_members_and_state_of_an_active_group(broker):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_members_and_state_of_an_active_group(broker, protocol):
+    """A KIP-848 group is described with ConsumerGroupDescribe: --verbose shows its epochs
+    and target assignments, which a classic group has not."""
     t, group = unique_topic("views"), unique_topic("views-group")
     fill(broker, t, 3)
-    c = group_consumer(broker, group)
+    c = group_consumer(broker, group, protocol)
     c.subscribe([t])
     wait_assigned(c, 4)
 
@@ -39,12 +42,22 @@ def test_members_and_state_of_an_active_group(broker):
 
     verbose = ok(broker, "groups", "--describe", "--group", group, "--members", "--verbose").split("\n")
     assert verbose[1].split()[-4:] == ["CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"]
-    assert verbose[2].split()[-4:] == ["-", f"{t}:0,1,2,3", "-", "-"], verbose
+    epoch, current, target_epoch, target = verbose[2].split()[-4:]
+    assert current == f"{t}:0,1,2,3", verbose
+    if protocol == "classic":
+        assert (epoch, target_epoch, target) == ("-", "-", "-"), verbose
+    else:
+        assert int(epoch) >= 1 and target_epoch == epoch and target == current, verbose
 
     state = ok(broker, "groups", "--describe", "--group", group, "--state").split("\n")
     assert state[1].split() == ["GROUP", "COORDINATOR", "(ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"], state
-    # The coordinator as host:port, two spaces, (id); librdkafka's group chose range.
-    assert re.fullmatch(rf"{re.escape(group)} +127\.0\.0\.1:\d+  \(1\) +range +Stable +1", state[2]), state
+    # The coordinator as host:port, two spaces, (id); librdkafka's classic group chose range,
+    # a KIP-848 group has the broker's default assignor.
+    assignor = "range" if protocol == "classic" else "uniform"
+    assert re.fullmatch(rf"{re.escape(group)} +127\.0\.0\.1:\d+  \(1\) +{assignor} +Stable +1", state[2]), state
+    state = ok(broker, "groups", "--describe", "--group", group, "--state", "--verbose").split("\n")
+    epochs = state[2].split()[-3:-1]
+    assert epochs == (["-", "-"] if protocol == "classic" else [epoch, epoch]), state
 
     assert "at most one of these options: [members], [offsets], [state]" in fails(
         broker, "groups", "--describe", "--group", group, "--members", "--offsets", rc=1)
