@@ -22,7 +22,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions
 
 import kafka_wire as kw
 from clients import (CLIENT_TIMEOUT_S, _OPEN, admin, assert_broker_serves, base_conf, create_topic,
-                     kcat_bin, producer, produce_all, unique_topic)
+                     kcat_bin, producer, produce_all, unique_topic, wait_futures)
 
 GROUP_OVERRIDES = {
     "group.initial.rebalance.delay.ms": 0,
@@ -138,6 +138,40 @@ def test_assignors_give_each_partition_to_one_member(broker, protocol, strategy)
     owned = [assigned(c) for c in members]
     assert set().union(*owned) == {0, 1, 2, 3}
     assert sum(len(o) for o in owned) == 4, f"overlapping assignment {owned}"
+
+
+def test_a_pattern_subscription_follows_topics_created_and_deleted(broker, protocol):
+    """A subscription to `^prefix.*`: under the consumer protocol librdkafka sends the pattern
+    and the broker resolves it (KIP-848's SubscribedTopicRegex, matched against whole names);
+    under the classic protocol the client matches it against metadata. Either way the
+    member owns exactly the matching topics' partitions, as topics come and go."""
+    prefix = unique_topic("rx")
+    first, second, other = f"{prefix}-a", f"{prefix}-b", f"x{prefix}-a"
+    create_topic(broker, first, 2)
+    create_topic(broker, other, 2)
+    group = unique_topic("g")
+    c = group_consumer(broker, group, protocol, topic_metadata_refresh_interval_ms=500)
+    c.subscribe([f"^{prefix}-.*"])
+
+    def owned():
+        return {(tp.topic, tp.partition) for tp in c.assignment()}
+
+    poll_until([c], lambda g: owned() == {(first, 0), (first, 1)}, "the first matching topic")
+    create_topic(broker, second, 1)
+    poll_until([c], lambda g: owned() == {(first, 0), (first, 1), (second, 0)}, "the new matching topic")
+    wait_futures(admin(broker).delete_topics([first], operation_timeout=20))
+    # The client reports the deleted topic's partitions as unknown until they leave the
+    # assignment: those errors are expected, any other is not.
+    deadline = time.monotonic() + CLIENT_TIMEOUT_S
+    while owned() != {(second, 0)}:
+        assert time.monotonic() < deadline, f"the deleted topic is still assigned: {owned()}"
+        m = c.poll(0.1)
+        if m is not None and m.error() and m.error().code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise KafkaException(m.error())
+    if protocol == "consumer":
+        desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+        (member,) = desc.members
+        assert {tp.topic for tp in member.assignment.topic_partitions} == {second}
 
 
 def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker, protocol):
