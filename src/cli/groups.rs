@@ -26,7 +26,7 @@ const COLUMN_WIDTH_MIN: usize = 15;
 #[command(group(
     ArgGroup::new("action")
         .required(true)
-        .args(["list", "describe", "reset_offsets", "delete", "delete_offsets"])
+        .args(["list", "describe", "reset_offsets", "delete", "delete_offsets", "validate_regex"])
 ))]
 #[command(group(
     ArgGroup::new("reset_to")
@@ -54,6 +54,10 @@ pub struct GroupsArgs {
     /// Delete a group's committed offsets of the --topic partitions.
     #[arg(long, requires = "group", requires = "topic")]
     pub delete_offsets: bool,
+    /// Say whether a regular expression (as a consumer group's pattern subscription
+    /// takes it) is valid; connects to nothing.
+    #[arg(long, value_name = "REGEX")]
+    pub validate_regex: Option<String>,
     /// The consumer group (repeatable).
     #[arg(long, value_name = "GROUP", conflicts_with = "all_groups")]
     pub group: Vec<String>,
@@ -74,6 +78,10 @@ pub struct GroupsArgs {
     /// coordinator, assignor, state and member count.
     #[arg(long, value_name = "STATES", num_args = 0..=1, default_missing_value = "")]
     pub state: Option<String>,
+    /// With --list: add each group's type, or list only groups of these types
+    /// (comma-separated: classic, consumer).
+    #[arg(long = "type", value_name = "TYPES", num_args = 0..=1, default_missing_value = "")]
+    pub group_type: Option<String>,
     /// With --reset-offsets or --delete-offsets: a topic, or TOPIC:P,P,... for some of
     /// its partitions (repeatable).
     #[arg(long, value_name = "TOPIC[:PARTITIONS]")]
@@ -121,18 +129,30 @@ pub struct GroupsArgs {
 }
 
 pub fn run(args: GroupsArgs) -> Result<()> {
+    if let Some(regex) = &args.validate_regex {
+        return Ok(super::say(validate_regex(regex))?);
+    }
     if (args.members || args.offsets || args.verbose) && !args.describe {
         bail!("--members, --offsets and --verbose go with --describe");
+    }
+    if args.group_type.is_some() && !args.list {
+        bail!("--type goes with --list");
     }
     if !args.topic.is_empty() && (args.describe || args.delete || args.list) {
         bail!("--topic goes with --reset-offsets or --delete-offsets");
     }
     let mut cluster = args.connect.connect()?;
     if args.list {
-        return list(&mut cluster, args.state.as_deref());
+        return list(
+            &mut cluster,
+            args.state.as_deref(),
+            args.group_type.as_deref(),
+        );
     }
     let groups = if args.all_groups {
-        consumer_groups(&mut cluster, &[])?.into_keys().collect()
+        consumer_groups(&mut cluster, &[], &[])?
+            .into_keys()
+            .collect()
     } else {
         args.group.clone()
     };
@@ -158,32 +178,103 @@ pub fn describe_group(
     Ok((coordinator, description))
 }
 
-fn list(cluster: &mut Cluster, state: Option<&str>) -> Result<()> {
-    let states: Vec<String> = state
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+/// Kafka's answer to `--validate-regex`. Kafka checks the pattern as RE2/J would;
+/// shoal as its broker matches subscriptions, with RE2's syntax as Rust's regex crate
+/// has it (the reason for an invalid one is that crate's).
+fn validate_regex(regex: &str) -> String {
+    match regex::Regex::new(regex) {
+        Ok(_) => format!("The regular expression `{regex}` is valid."),
+        Err(error) => {
+            let reason = error.to_string();
+            let reason = reason.lines().last().unwrap_or_default().trim();
+            let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+            format!("The regular expression `{regex}` is invalid: {reason}.")
+        }
+    }
+}
+
+/// The group states a consumer group can be in, as Kafka names them.
+const GROUP_STATES: [&str; 8] = [
+    "Unknown",
+    "PreparingRebalance",
+    "CompletingRebalance",
+    "Stable",
+    "Dead",
+    "Empty",
+    "Assigning",
+    "Reconciling",
+];
+/// The group types a consumer group can be of.
+const GROUP_TYPES: [&str; 2] = ["Classic", "Consumer"];
+
+/// A comma-separated filter of names from `valid` (any case), as `valid` spells them;
+/// `what` names the list and its values in the refusal, as Kafka's words do.
+fn filter(input: &str, valid: &[&str], what: (&str, &str)) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for name in input.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let Some(known) = valid.iter().find(|v| v.eq_ignore_ascii_case(name)) else {
+            bail!(
+                "Invalid {} list '{input}'. Valid {} are: {}",
+                what.0,
+                what.1,
+                valid.join(", ")
+            );
+        };
+        names.push(known.to_string());
+    }
+    Ok(names)
+}
+
+/// `--list`: the group ids; with `--state` and/or `--type`, a table of them too
+/// (filtered by their values, if given), laid out as Kafka's: the group column 10
+/// wider than the longest id (at least 15), each other column 20 wide.
+fn list(cluster: &mut Cluster, state: Option<&str>, group_type: Option<&str>) -> Result<()> {
+    let states = filter(state.unwrap_or(""), &GROUP_STATES, ("state", "states"))?;
+    let types: Vec<String> = filter(group_type.unwrap_or(""), &GROUP_TYPES, ("types", "types"))?
+        .iter()
+        .map(|t| t.to_lowercase())
         .collect();
-    let groups = consumer_groups(cluster, &states)?;
-    if state.is_none() {
+    let groups = consumer_groups(cluster, &states, &types)?;
+    if state.is_none() && group_type.is_none() {
         for group in groups.keys() {
             super::say(group)?;
         }
         return Ok(());
     }
-    let width = column_width(groups.keys().map(String::len));
-    super::say(format!("{:<width$} STATE", "GROUP"))?;
-    for (group, state) in &groups {
-        super::say(format!("{group:<width$} {state}"))?;
+    let width = column_width(groups.keys().map(String::len)) + 10;
+    let line = |group: &str, kind: &str, group_state: &str| {
+        let mut line = format!("{group:<width$}");
+        if group_type.is_some() {
+            line += &format!(" {kind:<20}");
+        }
+        if state.is_some() {
+            line += &format!(" {group_state:<20}");
+        }
+        line
+    };
+    super::say(line("GROUP", "TYPE", "STATE"))?;
+    for (group, listing) in &groups {
+        let kind = GROUP_TYPES
+            .iter()
+            .find(|t| t.eq_ignore_ascii_case(&listing.group_type))
+            .unwrap_or(&"Unknown");
+        let state = if listing.state.is_empty() {
+            "Unknown"
+        } else {
+            &listing.state
+        };
+        super::say(line(group, kind, state))?;
     }
     Ok(())
 }
 
-/// Every consumer group (in one of `states`, if any), with its state. Every broker
-/// coordinates some groups, so each is asked.
-fn consumer_groups(cluster: &mut Cluster, states: &[String]) -> Result<BTreeMap<String, String>> {
+/// Every consumer group (in one of `states` and of `types`, if any), as listed. Every
+/// broker coordinates some groups, so each is asked.
+fn consumer_groups(
+    cluster: &mut Cluster,
+    states: &[String],
+    types: &[String],
+) -> Result<BTreeMap<String, group::GroupListing>> {
     let brokers: Vec<i32> = cluster
         .metadata(Some(&[]), false)?
         .brokers
@@ -191,11 +282,11 @@ fn consumer_groups(cluster: &mut Cluster, states: &[String]) -> Result<BTreeMap<
         .collect();
     let mut groups = BTreeMap::new();
     for id in brokers {
-        for listing in group::list_groups(cluster.broker(id)?, states)? {
+        for listing in group::list_groups(cluster.broker(id)?, states, types)? {
             // Kafka lists consumer groups: those of the consumer protocol, and groups that
             // only hold offsets (committed by admin tools), whose protocol type is empty.
             if listing.protocol_type == CONSUMER_PROTOCOL_TYPE || listing.protocol_type.is_empty() {
-                groups.insert(listing.group_id, listing.state);
+                groups.insert(listing.group_id.clone(), listing);
             }
         }
     }

@@ -18,6 +18,8 @@ use crate::client::group::{self, Assignment, GroupDescription, MemberDescription
 pub struct DescribeRow {
     pub topic: Option<String>,
     pub partition: Option<i32>,
+    /// The committed offset's leader epoch (`--verbose`'s LEADER-EPOCH).
+    pub leader_epoch: Option<i32>,
     pub current_offset: Option<i64>,
     pub log_end_offset: Option<i64>,
     pub consumer_id: Option<String>,
@@ -59,7 +61,7 @@ pub fn describe(cluster: &mut Cluster, args: &GroupsArgs, groups: &[String]) -> 
         } else {
             let rows = offset_rows(cluster, coordinator, &description)?;
             if !rows.is_empty() {
-                print!("{}", describe_table(group, &rows));
+                print!("{}", describe_table(group, &rows, args.verbose));
             }
         }
     }
@@ -75,7 +77,7 @@ fn offset_rows(
     description: &GroupDescription,
 ) -> Result<Vec<DescribeRow>> {
     let group = &description.group_id;
-    let committed = group::offset_fetch(cluster.broker(coordinator)?, group, None)?;
+    let committed = group::offset_fetch_with_epochs(cluster.broker(coordinator)?, group, None)?;
     let mut rows = Vec::new();
     let mut owned = BTreeSet::new();
     let mut members: Vec<&MemberDescription> = description.members.iter().collect();
@@ -111,7 +113,9 @@ fn offset_rows(
     let ends = log_ends(cluster, &rows)?;
     for row in &mut rows {
         if let (Some(topic), Some(p)) = (&row.topic, row.partition) {
-            row.current_offset = committed.get(&(topic.clone(), p)).copied();
+            let commit = committed.get(&(topic.clone(), p));
+            row.current_offset = commit.map(|(offset, _)| *offset);
+            row.leader_epoch = commit.and_then(|(_, epoch)| *epoch);
             row.log_end_offset = ends.get(&(topic.clone(), p)).copied();
         }
     }
@@ -158,8 +162,12 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
     let target_epoch = description
         .epochs
         .map_or_else(|| MISSING.to_string(), |(_, target)| target.to_string());
-    let line = |cells: [&str; 10]| {
-        let [group, consumer, instance, host, client, count, epoch, current, target_epoch, target] =
+    // A group in migration (members of both protocols) says which members speak KIP-848.
+    let migrating = [Some(true), Some(false)]
+        .iter()
+        .all(|kind| members.iter().any(|m| m.upgraded == *kind));
+    let line = |cells: [&str; 11]| {
+        let [group, consumer, instance, host, client, count, epoch, current, target_epoch, target, upgraded] =
             cells;
         let mut line = format!("{group:<g$} {consumer:<c$} ");
         if instances {
@@ -168,6 +176,9 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
         line += &format!("{host:<h$} {client:<l$} {count:<15} ");
         if verbose {
             line += &format!("{epoch:<15} {current:<a$} {target_epoch:<15} {target:<b$}");
+            if migrating {
+                line += &format!(" {upgraded}");
+            }
         }
         line
     };
@@ -183,6 +194,7 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
         "CURRENT-ASSIGNMENT",
         "TARGET-EPOCH",
         "TARGET-ASSIGNMENT",
+        "UPGRADED",
     ]);
     for ((member, assignment), target) in members.iter().zip(&assigned).zip(&targets) {
         let count = held(member).to_string();
@@ -201,6 +213,9 @@ fn members_table(group: &str, description: &GroupDescription, verbose: bool) -> 
             assignment,
             &target_epoch,
             target,
+            member
+                .upgraded
+                .map_or(MISSING, |u| if u { "true" } else { "false" }),
         ]);
     }
     out + "\n"
@@ -301,7 +316,7 @@ fn log_ends(cluster: &mut Cluster, rows: &[DescribeRow]) -> Result<BTreeMap<(Str
 
 /// Kafka's `--describe` table: a blank line, the header, one line per row; the group,
 /// topic, consumer-id and host columns as wide as their longest value (at least 15).
-pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
+pub fn describe_table(group: &str, rows: &[DescribeRow], verbose: bool) -> String {
     let text = |v: &Option<String>| v.clone().unwrap_or_else(|| MISSING.to_string());
     let number = |v: Option<i64>| v.map_or_else(|| MISSING.to_string(), |n| n.to_string());
     let g = column_width([group.len()]);
@@ -311,10 +326,15 @@ pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
             .map(|r| r.consumer_id.as_ref().map_or(0, String::len)),
     );
     let h = column_width(rows.iter().map(|r| r.host.as_ref().map_or(0, String::len)));
-    let line = |cells: [String; 9]| {
-        let [group, topic, partition, current, end, lag, consumer, host, client] = cells;
+    let line = |cells: [String; 10]| {
+        let [group, topic, partition, epoch, current, end, lag, consumer, host, client] = cells;
+        let epoch = if verbose {
+            format!("{epoch:<15} ")
+        } else {
+            String::new()
+        };
         format!(
-            "{group:<g$} {topic:<t$} {partition:<10} {current:<15} {end:<15} {lag:<15} {consumer:<c$} {host:<h$} {client}\n"
+            "{group:<g$} {topic:<t$} {partition:<10} {epoch}{current:<15} {end:<15} {lag:<15} {consumer:<c$} {host:<h$} {client}\n"
         )
     };
     let mut out = String::from("\n");
@@ -323,6 +343,7 @@ pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
             "GROUP",
             "TOPIC",
             "PARTITION",
+            "LEADER-EPOCH",
             "CURRENT-OFFSET",
             "LOG-END-OFFSET",
             "LAG",
@@ -342,6 +363,7 @@ pub fn describe_table(group: &str, rows: &[DescribeRow]) -> String {
             text(&row.topic),
             row.partition
                 .map_or_else(|| MISSING.to_string(), |p| p.to_string()),
+            number(row.leader_epoch.map(i64::from)),
             number(row.current_offset),
             number(row.log_end_offset),
             number(lag),
@@ -368,6 +390,7 @@ mod tests {
                 consumer_id: Some("rdkafka-0123456789abcdef".into()),
                 host: Some("/127.0.0.1".into()),
                 client_id: Some("rdkafka".into()),
+                leader_epoch: None,
             },
             DescribeRow {
                 topic: Some("orders".into()),
@@ -376,7 +399,7 @@ mod tests {
                 ..DescribeRow::default()
             },
         ];
-        let table = describe_table("g", &rows);
+        let table = describe_table("g", &rows, false);
         let lines: Vec<&str> = table.split('\n').collect();
         assert_eq!(lines.len(), 5, "{table:?}");
         assert_eq!(lines[0], "");
@@ -393,6 +416,26 @@ mod tests {
             "g               orders          1          -               5               -               -                        -               -"
         );
         assert_eq!(lines[4], "");
+        let mut rows = rows;
+        rows[0].leader_epoch = Some(7);
+        let verbose = describe_table("g", &rows, true);
+        let lines: Vec<&str> = verbose.split('\n').collect();
+        assert!(
+            lines[1].starts_with("GROUP           TOPIC           PARTITION  LEADER-EPOCH    CURRENT-OFFSET  LOG-END-OFFSET"),
+            "{verbose}"
+        );
+        assert!(
+            lines[2].starts_with(
+                "g               orders          0          7               3               10"
+            ),
+            "{verbose}"
+        );
+        assert!(
+            lines[3].starts_with(
+                "g               orders          1          -               -               5"
+            ),
+            "{verbose}"
+        );
     }
 
     fn member(
@@ -408,6 +451,7 @@ mod tests {
             assignment,
             member_epoch: None,
             target_assignment: None,
+            upgraded: None,
         }
     }
 
@@ -458,6 +502,24 @@ mod tests {
             "\nGROUP           COORDINATOR (ID)          ASSIGNMENT-STRATEGY  STATE                #MEMBERS\n\
              g               localhost:9092  (1)       range                Stable               2\n"
         );
+        // Members of both protocols: Kafka's UPGRADED column.
+        let mut mixed = group(vec![
+            member("m-1", None, vec![]),
+            member("m-2", None, vec![]),
+        ]);
+        mixed.members[0].upgraded = Some(true);
+        mixed.members[1].upgraded = Some(false);
+        let table = members_table("g", &mixed, true);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].ends_with("TARGET-ASSIGNMENT    UPGRADED"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].ends_with(" true") && lines[3].ends_with(" false"),
+            "{lines:?}"
+        );
+        assert!(!members_table("g", &g, true).contains("UPGRADED"));
         let verbose = state_table("g", "localhost:9092  (1)", &g, true);
         assert!(
             verbose.contains(

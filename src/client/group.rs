@@ -140,14 +140,29 @@ pub struct GroupListing {
     pub protocol_type: String,
     /// Empty when the broker's ListGroups version predates states (v4).
     pub state: String,
+    /// "classic" or "consumer"; empty before ListGroups v5.
+    pub group_type: String,
 }
 
-/// The groups `broker` coordinates, optionally only those in `states` (v4+).
-pub fn list_groups(broker: &mut Broker, states: &[String]) -> Result<Vec<GroupListing>> {
+/// The groups `broker` coordinates, optionally only those in `states` (v4+) and of
+/// `types` (v5+).
+pub fn list_groups(
+    broker: &mut Broker,
+    states: &[String],
+    types: &[String],
+) -> Result<Vec<GroupListing>> {
     let version = broker.version::<ListGroupsRequest>()?;
     let mut request = ListGroupsRequest::default();
     if version >= 4 {
         request.states_filter = states.iter().map(str_bytes).collect();
+    }
+    if version >= 5 {
+        request.types_filter = types.iter().map(str_bytes).collect();
+    } else if !types.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: its ListGroups is older than v5 and cannot filter groups by type",
+            broker.address()
+        )));
     }
     let response = broker.call(version, &request)?;
     Error::check(response.error_code, None, || {
@@ -160,6 +175,7 @@ pub fn list_groups(broker: &mut Broker, states: &[String]) -> Result<Vec<GroupLi
             group_id: g.group_id.0.to_string(),
             protocol_type: g.protocol_type.to_string(),
             state: g.group_state.to_string(),
+            group_type: g.group_type.to_string(),
         })
         .collect())
 }
@@ -175,6 +191,9 @@ pub struct MemberDescription {
     /// KIP-848 groups only: the member's epoch and the partitions it is to own.
     pub member_epoch: Option<i32>,
     pub target_assignment: Option<Assignment>,
+    /// KIP-848 groups only (ConsumerGroupDescribe v1+): whether the member speaks the
+    /// consumer protocol (true) or the classic one (false).
+    pub upgraded: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +263,8 @@ fn describe_consumer_group(broker: &mut Broker, group: &str) -> Result<Option<Gr
             assignment: partitions(m.assignment),
             member_epoch: Some(m.member_epoch),
             target_assignment: Some(partitions(m.target_assignment)),
+            // -1: unknown (v0); 0: classic; 1: consumer.
+            upgraded: (m.member_type >= 0).then_some(m.member_type == 1),
         })
         .collect();
     Ok(Some(GroupDescription {
@@ -292,6 +313,7 @@ fn describe_classic_group(broker: &mut Broker, group: &str) -> Result<GroupDescr
             assignment,
             member_epoch: None,
             target_assignment: None,
+            upgraded: None,
         });
     }
     Ok(GroupDescription {
@@ -315,6 +337,22 @@ pub fn offset_fetch(
     group: &str,
     topics: Option<&[(String, Vec<i32>)]>,
 ) -> Result<BTreeMap<(String, i32), i64>> {
+    let committed = offset_fetch_with_epochs(broker, group, topics)?;
+    Ok(committed
+        .into_iter()
+        .map(|(partition, (offset, _))| (partition, offset))
+        .collect())
+}
+
+/// A committed offset and its leader epoch (`None`: not known).
+pub type CommittedOffset = (i64, Option<i32>);
+
+/// As `offset_fetch`, with each committed offset's leader epoch.
+pub fn offset_fetch_with_epochs(
+    broker: &mut Broker,
+    group: &str,
+    topics: Option<&[(String, Vec<i32>)]>,
+) -> Result<BTreeMap<(String, i32), CommittedOffset>> {
     let version = broker
         .version::<OffsetFetchRequest>()?
         .min(OFFSET_FETCH_VERSION_MAX);
@@ -344,9 +382,10 @@ pub fn offset_fetch(
                 )
             })?;
             if p.committed_offset >= 0 {
+                let epoch = (p.committed_leader_epoch >= 0).then_some(p.committed_leader_epoch);
                 offsets.insert(
                     (topic.name.0.to_string(), p.partition_index),
-                    p.committed_offset,
+                    (p.committed_offset, epoch),
                 );
             }
         }

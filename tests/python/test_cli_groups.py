@@ -135,6 +135,19 @@ def test_describe_shows_lag_of_a_confluent_group(broker, protocol):
     assert member.startswith("rdkafka-") == (protocol == "classic"), member
     assert {(r["GROUP"], r["HOST"], r["CLIENT-ID"]) for r in rows} == {(g, "/127.0.0.1", "rdkafka")}
 
+    # --verbose adds each commit's leader epoch: none for offsets committed without one,
+    # the records' epoch for the positions librdkafka commits after reading them.
+    def leader_epochs() -> set[str]:
+        lines = ok(broker, "groups", "--describe", "--group", g, "--offsets", "--verbose").split("\n")
+        assert lines[1].split()[:7] == ["GROUP", "TOPIC", "PARTITION", "LEADER-EPOCH", "CURRENT-OFFSET",
+                                        "LOG-END-OFFSET", "LAG"], lines
+        return {line.split()[3] for line in lines[2:-1]}
+
+    assert leader_epochs() == {"-"}
+    c.commit(asynchronous=False)
+    assert all(epoch.isdigit() for epoch in leader_epochs())
+    c.commit(offsets=[TopicPartition(t, p, p + 1) for p in range(4)], asynchronous=False)
+
     c.close()
     _, rows, err = describe(broker, g)
     assert err == f"\nConsumer group '{g}' has no active members.\n"
@@ -151,6 +164,49 @@ def test_list_shows_groups_and_states(broker):
     assert lines[0].split() == ["GROUP", "STATE"]
     assert [g, "Empty"] in [line.split() for line in lines[1:]]
     assert ok(broker, "groups", "--list", "--state", "Stable").splitlines()[1:] == []
+
+
+def test_list_by_type_and_state_and_validate_regex(broker):
+    t = unique_topic("types")
+    fill(broker, t, 2)
+    classic, consumer = unique_topic("g"), unique_topic("g")
+    for group, protocol in ((classic, "classic"), (consumer, "consumer")):
+        c = group_consumer(broker, group, protocol)
+        c.subscribe([t])
+        wait_assigned(c, 4)
+
+    def table(*flags):
+        lines = ok(broker, "groups", "--list", *flags).splitlines()
+        groups = [line.split()[0] for line in lines[1:]]
+        # Kafka's layout: the group column 10 wider than the longest id (at least 15), then
+        # each other column 20 wide, padded to its width.
+        width = max([15] + [len(g) for g in groups]) + 10
+        header = f"{'GROUP':<{width}}" + "".join(f" {h:<20}" for h in flags_columns(flags))
+        assert lines[0] == header, lines
+        return {line.split()[0]: line.split()[1:] for line in lines[1:]}
+
+    def flags_columns(flags):
+        return [name for flag, name in (("--type", "TYPE"), ("--state", "STATE")) if flag in flags]
+
+    listed = table("--type")
+    assert listed[classic] == ["Classic"] and listed[consumer] == ["Consumer"], listed
+    assert set(table("--type", "consumer")) == {consumer}
+    assert table("--type", "Consumer,classic", "--state", "Stable") == {
+        classic: ["Classic", "Stable"], consumer: ["Consumer", "Stable"]}
+    assert fails(broker, "groups", "--list", "--type", "share") == \
+        "shoal: Invalid types list 'share'. Valid types are: Classic, Consumer"
+    assert fails(broker, "groups", "--list", "--state", "Sleeping").startswith(
+        "shoal: Invalid state list 'Sleeping'. Valid states are: Unknown, PreparingRebalance,")
+
+    # --validate-regex asks no broker.
+    valid = subprocess.run([str(shoal_bin()), "groups", "--validate-regex", "orders-.*"], capture_output=True,
+                           timeout=CLIENT_TIMEOUT_S)
+    assert (valid.returncode, valid.stdout) == (0, b"The regular expression `orders-.*` is valid.\n"), valid
+    invalid = subprocess.run([str(shoal_bin()), "groups", "--validate-regex", "orders-("], capture_output=True,
+                             timeout=CLIENT_TIMEOUT_S)
+    text = invalid.stdout.decode()
+    assert invalid.returncode == 0 and text.startswith("The regular expression `orders-(` is invalid: ") \
+        and text.endswith(".\n") and len(text.splitlines()) == 1, invalid
 
 
 # ---------------------------------------------------------------------- reset
@@ -337,7 +393,8 @@ def test_help_documents_every_flag():
     cp = subprocess.run([str(shoal_bin()), "groups", "--help"], capture_output=True, timeout=CLIENT_TIMEOUT_S)
     assert cp.returncode == 0, cp.stderr
     text = cp.stdout.decode()
-    for flag in ["--bootstrap-server", "--list", "--state", "--describe", "--reset-offsets", "--delete", "--group",
+    for flag in ["--bootstrap-server", "--list", "--state", "--type", "--validate-regex", "--describe",
+                 "--reset-offsets", "--delete", "--group",
                  "--topic", "--all-topics", "--to-earliest", "--to-latest", "--to-offset", "--shift-by",
                  "--to-datetime", "--dry-run", "--execute"]:
         assert flag in text, f"shoal groups --help does not mention {flag}"

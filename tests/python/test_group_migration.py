@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from clients import CLIENT_TIMEOUT_S, _OPEN, admin, create_topic, producer, produce_all, unique_topic
+from test_cli import ok
 from test_groups import KIP848_OVERRIDES, assigned, group_consumer, kip848_consumer, poll_until, total
 
 
@@ -54,6 +55,10 @@ def test_a_classic_group_upgrades_online_and_downgrades_when_the_new_protocol_le
     assert group_listing(broker, group).type.name == "CONSUMER", "the group was upgraded"
     desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
     assert desc.type.name == "CONSUMER" and len(desc.members) == 2
+    # kafka-consumer-groups.sh marks which members of a group in migration speak KIP-848.
+    lines = ok(broker, "groups", "--describe", "--group", group, "--members", "--verbose").split("\n")
+    assert lines[1].split()[-1] == "UPGRADED", lines
+    assert sorted(line.split()[-1] for line in lines[2:-1]) == ["false", "true"], lines
 
     # Records produced once the split is done are each read once, by their partition's owner.
     values = produce_spread(broker, topic, 5)
