@@ -318,6 +318,14 @@ fn broker_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             "Brokers in the cluster, registered and not fenced (kafka_exporter's name)",
             samples.iter().find_map(|s| s.registered_brokers).unwrap_or(1) as f64,
         ),
+        // kafka_exporter's own identity series, which dashboards written for it use to
+        // find the exporter: here the broker that serves its families.
+        single_labelled(
+            "kafka_exporter_build_info",
+            "1, labelled with the version of shoal, which serves kafka_exporter's families (kafka_exporter's build info)",
+            &[("program", "shoal"), ("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        ),
         single(
             "kafka_controller_kafkacontroller_activecontrollercount",
             "1 on the broker whose controller is active (KafkaController ActiveControllerCount)",
@@ -380,7 +388,7 @@ fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
         .iter()
         .map(|state| gauge(&[("state", state)], f64::from(u8::from(*state == q.state))))
         .collect();
-    vec![
+    let mut families = vec![
         single(
             "kafka_server_raft_metrics_current_leader",
             "The metadata quorum's leader as this node knows it, -1 if none (raft-metrics current-leader)",
@@ -417,7 +425,27 @@ fn quorum_families(samples: &[ShardSample], broker: &Broker) -> Vec<MetricFamily
             "Members following the metadata log without voting, as this node knows them (raft-metrics number-of-observers)",
             q.observers.len() as f64,
         ),
-    ]
+    ];
+    // The same under the names Strimzi's JMX-exporter rules give raft-metrics
+    // (`kafka_server_raftmetrics_*`; current-state as the one series of this node's state,
+    // labelled `current_state`), which its KRaft dashboard and alerts read.
+    let mut strimzi: Vec<MetricFamily> = families
+        .iter()
+        .filter(|f| f.name() != "kafka_server_raft_metrics_current_state")
+        .map(|f| {
+            let mut f = f.clone();
+            f.set_name(f.name().replace("raft_metrics", "raftmetrics"));
+            f
+        })
+        .collect();
+    strimzi.push(single_labelled(
+        "kafka_server_raftmetrics_current_state",
+        "This node's state in the metadata quorum, under Strimzi's name",
+        &[("current_state", q.state)],
+        1.0,
+    ));
+    families.append(&mut strimzi);
+    families
 }
 
 fn log_families(samples: &[ShardSample]) -> Vec<MetricFamily> {

@@ -361,6 +361,11 @@ fn broker_gauges_and_connections_per_network_processor() {
     );
     // kafka_exporter's names.
     assert_eq!(value(&text, "kafka_brokers"), 1.0);
+    let build = format!(
+        "kafka_exporter_build_info{{program=\"shoal\",version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(value(&text, &build), 1.0);
     assert_eq!(value(&text, "kafka_topic_partitions{topic=\"t\"}"), 2.0);
     let p = "{topic=\"t\",partition=\"1\"}";
     assert_eq!(

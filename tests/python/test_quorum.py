@@ -70,7 +70,8 @@ def raft_metrics(b) -> dict[str, float]:
     address = re.search(r"shoal metrics: listening on (\S+)", b.log_text()).group(1)
     code, text = prom.http(f"http://{address}/metrics")
     assert code == 200, text
-    wanted = ("kafka_server_raft_metrics_", "kafka_controller_kafkacontroller_activecontrollercount")
+    wanted = ("kafka_server_raft_metrics_", "kafka_server_raftmetrics_",
+              "kafka_controller_kafkacontroller_activecontrollercount")
     return {series: float(value) for series, value in (line.rsplit(" ", 1) for line in text.splitlines()
                                                       if line.startswith(wanted))}
 
@@ -149,6 +150,14 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     assert active == {current}, m
     assert m[current]['kafka_server_raft_metrics_current_state{state="leader"}'] == 1
     assert all(m[i]['kafka_server_raft_metrics_current_state{state="follower"}'] == 1 for i in by_id if i != current)
+    # And under Strimzi's names: the same values, and one current_state series per node.
+    for i, x in m.items():
+        strimzi = {k.replace("raftmetrics", "raft_metrics"): v for k, v in x.items() if "_raftmetrics_" in k
+                   and "current_state" not in k}
+        assert strimzi and all(x[k] == v for k, v in strimzi.items()), x
+        states = {k: v for k, v in x.items() if k.startswith("kafka_server_raftmetrics_current_state")}
+        want = "leader" if i == current else "follower"
+        assert states == {f'kafka_server_raftmetrics_current_state{{current_state="{want}"}}': 1}, x
     # Kafka's list of voters: each with its id and its controller listener.
     voters = json.loads(status(by_id[leader])["CurrentVoters"])
     assert {v["id"] for v in voters} == set(by_id), voters

@@ -68,6 +68,15 @@ QUERIES = [
     ("strimzi exporter: consumed", "sum by (consumergroup, topic) (delta(kafka_consumergroup_current_offset[1m]) / 60)"),
     ("strimzi exporter: group offsets", "sum by (consumergroup, topic, partition) (kafka_consumergroup_current_offset)"),
     ("strimzi exporter: oldest offsets", "sum by (topic, partition) (kafka_topic_partition_oldest_offset)"),
+    ("strimzi exporter: its variable", "count(kafka_exporter_build_info)"),
+    # Strimzi's KRaft families (its JMX-exporter rules' names): the quorum's state, leader,
+    # epoch and metadata log as its KRaft dashboard reads them.
+    ("strimzi kraft: state", "count by (current_state) (kafka_server_raftmetrics_current_state)"),
+    ("strimzi kraft: leader", "max(kafka_server_raftmetrics_current_leader)"),
+    ("strimzi kraft: epoch", "max(kafka_server_raftmetrics_current_epoch)"),
+    ("strimzi kraft: high watermark", "max(kafka_server_raftmetrics_high_watermark)"),
+    ("strimzi kraft: log end", "max(kafka_server_raftmetrics_log_end_offset)"),
+    ("strimzi kraft: voters", "max(kafka_server_raftmetrics_number_of_voters)"),
     # The alerts written for kafka_exporter.
     ("exporter alert: under-replicated", "kafka_topic_partition_under_replicated_partition"),
     ("exporter alert: group lag", "kafka_consumergroup_lag"),
