@@ -253,6 +253,10 @@ impl ConsumerGroup {
             }
             self.group_epoch += 1;
         }
+        if self.members.is_empty() {
+            // An empty group subscribes to nothing: its offsets expire as Kafka's do.
+            self.subscribed.clear();
+        }
     }
 
     /// Whether an OffsetCommit from this member at this epoch may be accepted. Epoch -1
@@ -376,11 +380,13 @@ impl ConsumerGroup {
             .instance_id
             .as_ref()
             .and_then(|instance| self.instances.get(instance).cloned());
+        // A classic member's instance id passes to a KIP-848 one at once (a static
+        // consumer restarted with the new protocol), as in Kafka.
         if let Some(holder) = holder.as_ref().filter(|h| **h != id) {
             if self
                 .members
                 .get(holder)
-                .is_some_and(|m| m.epoch != STATIC_LEAVE_EPOCH)
+                .is_some_and(|m| m.epoch != STATIC_LEAVE_EPOCH && m.classic.is_none())
             {
                 let instance = args.instance_id.as_deref().unwrap_or_default();
                 return Err(Box::new(HeartbeatReply::error(
@@ -395,6 +401,7 @@ impl ConsumerGroup {
             member.id = id.clone();
             member.epoch = JOIN_EPOCH;
             member.assignment_changed = true;
+            member.classic = None;
             self.members.insert(id.clone(), member);
         } else {
             // Rejoining with epoch 0 starts over: what it held is given up.

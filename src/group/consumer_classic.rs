@@ -224,6 +224,9 @@ impl ConsumerGroup {
         member.client_host = args.client_host.clone();
         member.rebalance_timeout_ms = args.rebalance_timeout_ms;
         member.session_deadline_ms = now.saturating_add(args.session_timeout_ms);
+        // Its timers are the classic ones below (a KIP-848 predecessor's revocation
+        // deadline does not carry over).
+        member.revoke_deadline_ms = None;
         member.classic = Some(ClassicMember {
             session_timeout_ms: args.session_timeout_ms,
             protocols: args.protocols.clone(),

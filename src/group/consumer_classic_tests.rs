@@ -196,16 +196,23 @@ fn the_last_kip848_member_leaving_leaves_a_classic_group_that_rebalances() {
     };
     c.rejoin(&mut group, 1);
     assert!(group.classic_members_only(&topics()).is_none());
+    let epoch_before = group.group_epoch();
+    assert_eq!(c.generation, epoch_before, "c is up to date");
     let leave = beat("k", LEAVE_EPOCH, &k.owned);
     assert_eq!(group.heartbeat(leave, &topics(), &LIMITS, 2).error, None);
 
     let members = group.classic_members_only(&topics()).unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].0.member_id, "c");
-    let mut classic = ClassicGroup::converted(group.group_epoch(), members, &CLASSIC_LIMITS, 3);
+    // The coordinator converts at the epoch from before the leave, as Kafka does.
+    let mut classic = ClassicGroup::converted(epoch_before, members, &CLASSIC_LIMITS, 3);
     assert_eq!(classic.state(), classic::State::PreparingRebalance);
-    assert_eq!(classic.generation(), group.group_epoch());
     assert_eq!(classic.protocol(), Some("range"));
+    assert_eq!(
+        classic.heartbeat("c", None, c.generation, 3),
+        Err(ResponseError::RebalanceInProgress),
+        "c is told to rejoin, not fenced"
+    );
     let step = classic.join(join_args("c", &BTreeSet::new()), &CLASSIC_LIMITS, 4);
     assert!(
         matches!(&step.replies[..], [Reply::Join(id, r)] if id == "c" && r.leader == "c"),
@@ -307,4 +314,45 @@ fn a_classic_group_whose_subscriptions_cannot_be_read_is_not_upgraded() {
     assert_eq!(group.members().count(), 1);
     let refused = ConsumerGroup::from_classic(&group, &topics(), 1).unwrap_err();
     assert!(refused.contains("member odd's subscription"), "{refused}");
+}
+
+#[test]
+fn a_kip848_static_member_takes_over_a_classic_one_under_its_instance_id() {
+    let classic = {
+        let mut group = ClassicGroup::new();
+        let mut first = join_args("", &BTreeSet::new());
+        first.new_member_id = "c".to_string();
+        first.instance_id = Some("i-1".to_string());
+        group.join(first, &CLASSIC_LIMITS, 0);
+        let all =
+            crate::client::group::encode_assignment(&vec![("orders".into(), vec![0, 1, 2, 3])])
+                .unwrap();
+        group.sync(
+            "c",
+            Some("i-1"),
+            1,
+            None,
+            None,
+            vec![("c".to_string(), all)],
+            1,
+        );
+        group
+    };
+    let mut group = ConsumerGroup::from_classic(&classic, &topics(), 2).unwrap();
+    let mut args = join("k", &["orders"]);
+    args.instance_id = Some("i-1".to_string());
+    let reply = group.heartbeat(args, &topics(), &LIMITS, 3);
+    assert_eq!(
+        reply.error, None,
+        "a classic member's instance id is released at once"
+    );
+    let k = group.members().find(|m| m.id == "k").unwrap();
+    assert!(k.classic.is_none(), "it speaks KIP-848 now");
+    assert_eq!(
+        reply.assignment.map(|a| a.len()),
+        Some(4),
+        "with the classic member's partitions"
+    );
+    assert!(group.members().all(|m| m.id != "c"));
+    assert!(group.classic_members_only(&topics()).is_none());
 }

@@ -128,11 +128,15 @@ impl Group {
     }
 
     /// Downgrade: a KIP-848 group left with classic members only becomes a classic
-    /// group (the policy allowing), which rebalances at once. Whether it did.
+    /// group (the policy allowing), which rebalances at once. Its generation is the
+    /// group epoch from before the change that left it so (`epoch_before`): as in Kafka,
+    /// which converts instead of removing, a member that was up to date heartbeats at
+    /// it and is told to rejoin, not fenced. Whether it did.
     fn downgrade_if_classic_only(
         &mut self,
         context: &ConsumerContext,
         limits: &Limits,
+        epoch_before: i32,
         now: i64,
     ) -> bool {
         if !context.policy.downgrades() {
@@ -141,7 +145,7 @@ impl Group {
         let Some(members) = self.consumer.classic_members_only(&context.topics) else {
             return false;
         };
-        let generation = self.consumer.group_epoch();
+        let generation = epoch_before;
         self.classic = ClassicGroup::converted(generation, members, limits, now);
         self.consumer = ConsumerGroup::default();
         self.group_type = "classic";
@@ -158,6 +162,7 @@ impl Group {
         limits: &Limits,
         now: i64,
     ) -> Step<JoinReply> {
+        let epoch_before = self.consumer.group_epoch();
         let reply = if args.session_timeout_ms < limits.session_timeout_ms_min
             || args.session_timeout_ms > limits.session_timeout_ms_max
         {
@@ -166,7 +171,9 @@ impl Group {
             self.consumer
                 .classic_join(&args, &context.topics, &context.limits, now)
         };
-        if reply.error.is_none() && self.downgrade_if_classic_only(context, limits, now) {
+        if reply.error.is_none()
+            && self.downgrade_if_classic_only(context, limits, epoch_before, now)
+        {
             return self.classic.join(args, limits, now);
         }
         Step {
@@ -540,11 +547,15 @@ impl Coordinator {
             if !g.classic.is_empty() {
                 return g.upgrade(args, &context, now);
             }
-            g.group_type = "consumer";
+            let epoch_before = g.consumer.group_epoch();
             let reply = g
                 .consumer
                 .heartbeat(args, &context.topics, &context.limits, now);
-            g.downgrade_if_classic_only(&context, &classic_limits, now);
+            // An empty group becomes a KIP-848 one only when a member joined it.
+            if !g.consumer.is_empty() {
+                g.group_type = "consumer";
+            }
+            g.downgrade_if_classic_only(&context, &classic_limits, epoch_before, now);
             (reply, Vec::new())
         });
         self.deliver(group_id, replies);
@@ -598,7 +609,7 @@ impl Coordinator {
     }
 
     /// LeaveGroup: the result per member, or a group-level error.
-    pub fn leave(
+    pub async fn leave(
         &self,
         shard: &Shard,
         group_id: &str,
@@ -610,9 +621,10 @@ impl Coordinator {
                 if g.consumer.is_empty() {
                     return g.classic.leave(members, &limits, now_ms());
                 }
+                let epoch_before = g.consumer.group_epoch();
                 let results = g.consumer.classic_leave(members);
                 let context = ConsumerContext::new(shard, group_id);
-                g.downgrade_if_classic_only(&context, &limits, now_ms());
+                g.downgrade_if_classic_only(&context, &limits, epoch_before, now_ms());
                 Step {
                     answer: Answer::Now(results),
                     replies: Vec::new(),
@@ -622,6 +634,7 @@ impl Coordinator {
         self.deliver(group_id, step.replies);
         self.forget_if_unused(group_id);
         self.deadlines_changed.notify();
+        self.store_group_type(shard, group_id).await;
         match step.answer {
             Answer::Now(results) => Ok(results),
             Answer::Later(_) => Err(ResponseError::UnknownServerError),
@@ -632,7 +645,10 @@ impl Coordinator {
     pub async fn run_timers(shard: Rc<Shard>) {
         loop {
             let changed = shard.groups.deadlines_changed.listen();
-            let next = shard.groups.tick(&shard, now_ms());
+            let (next, downgraded) = shard.groups.tick(&shard, now_ms());
+            for group_id in downgraded {
+                shard.groups.store_group_type(&shard, &group_id).await;
+            }
             let wait = next.map_or(IDLE_WAIT, |at| {
                 Duration::from_millis((at - now_ms()).clamp(1, IDLE_WAIT.as_millis() as i64) as u64)
             });
@@ -644,19 +660,24 @@ impl Coordinator {
         }
     }
 
-    /// Acts on passed deadlines; returns the next one.
-    fn tick(&self, shard: &Shard, now: i64) -> Option<i64> {
+    /// Acts on passed deadlines; returns the next one, and the groups that became
+    /// classic (their new type is to be stored).
+    fn tick(&self, shard: &Shard, now: i64) -> (Option<i64>, Vec<String>) {
         let limits = &limits(shard);
         let mut due: Vec<(String, Vec<Reply>)> = Vec::new();
+        let mut downgraded = Vec::new();
         let mut next: Option<i64> = None;
         for (id, group) in self.groups.borrow_mut().iter_mut() {
             if group.classic.next_deadline().is_some_and(|at| at <= now) {
                 due.push((id.clone(), group.classic.tick(limits, now)));
             }
             if group.consumer.next_deadline().is_some_and(|at| at <= now) {
+                let epoch_before = group.consumer.group_epoch();
                 group.consumer.tick(now);
                 let context = ConsumerContext::new(shard, id);
-                group.downgrade_if_classic_only(&context, limits, now);
+                if group.downgrade_if_classic_only(&context, limits, epoch_before, now) {
+                    downgraded.push(id.clone());
+                }
                 due.push((id.clone(), Vec::new()));
             }
             group.note_membership(now);
@@ -672,7 +693,7 @@ impl Coordinator {
             self.deliver(&id, replies);
             self.forget_if_unused(&id);
         }
-        next
+        (next, downgraded)
     }
 
     pub fn list(&self) -> Vec<Listing> {

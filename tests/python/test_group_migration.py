@@ -43,7 +43,10 @@ def test_a_classic_group_upgrades_online_and_downgrades_when_the_new_protocol_le
     create_topic(broker, topic, 4)
     group = unique_topic("g")
     classic = group_consumer(broker, group, partition_assignment_strategy=strategy)
-    classic.subscribe([topic])
+    # Neither conversion may fence the classic member: librdkafka reports a fenced
+    # member's partitions as lost.
+    lost = []
+    classic.subscribe([topic], on_lost=lambda consumer, partitions: lost.append(partitions))
     poll_until([classic], lambda got: assigned(classic) == {0, 1, 2, 3}, "the classic member to own all")
     assert group_listing(broker, group).type.name == "CLASSIC"
 
@@ -79,6 +82,34 @@ def test_a_classic_group_upgrades_online_and_downgrades_when_the_new_protocol_le
                "the classic member to take the leaver's partitions")
     listing = group_listing(broker, group)
     assert (listing.type.name, listing.state.name) == ("CLASSIC", "STABLE"), "downgraded"
+    assert lost == [], "the classic member was fenced"
+
+
+def test_static_classic_members_restart_one_by_one_with_the_consumer_protocol(start_broker):
+    """The usual migration of static members: each restarts with group.protocol=consumer
+    under its group.instance.id, and takes over its own partitions; Kafka releases a
+    classic member's instance id to a KIP-848 member at once."""
+    broker = start_broker(KIP848_OVERRIDES)
+    topic = unique_topic("migrate-static")
+    create_topic(broker, topic, 4)
+    group = unique_topic("g")
+    olds = [group_consumer(broker, group, group_instance_id=f"i-{i}", session_timeout_ms=30000) for i in (1, 2)]
+    for c in olds:
+        c.subscribe([topic])
+    poll_until(olds, lambda got: all(len(assigned(c)) == 2 for c in olds), "the classic members' split")
+    members = list(olds)
+    for i, old in enumerate(olds):
+        held = assigned(old)
+        old.close()  # a static member does not leave when it closes
+        _OPEN.remove(old)
+        new = kip848_consumer(broker, group, group_instance_id=f"i-{i + 1}")
+        new.subscribe([topic])
+        members[i] = new
+        poll_until(members, lambda got: assigned(new) == held and all(len(assigned(c)) == 2 for c in members),
+                   f"the restarted member i-{i + 1} to own its partitions again")
+        assert group_listing(broker, group).type.name == "CONSUMER"
+    desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert sorted(m.group_instance_id for m in desc.members) == ["i-1", "i-2"]
 
 
 def test_kafka_python_stays_a_classic_member_of_an_upgraded_group(start_broker):

@@ -190,6 +190,7 @@ def test_consumer_resumes_at_its_committed_offset_after_a_restart(broker, protoc
     # After a restart the group is back, empty, and still a consumer group (not a simple one).
     listed = {g.group_id: g for g in admin(broker).list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid}
     assert listed[group].state.name == "EMPTY" and not listed[group].is_simple_consumer_group
+    assert listed[group].type.name == protocol.upper(), "the group came back with its type"
     again = group_consumer(broker, group, protocol)
     committed = again.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=CLIENT_TIMEOUT_S)
     assert [(tp.partition, tp.offset) for tp in committed] == [(0, 4), (1, 7)]
@@ -553,6 +554,38 @@ def test_kip848_heartbeat_bad_input(broker):
         assert member and epoch > 0
         assert heartbeat(member, epoch + 7, ["t"]) == FENCED_MEMBER_EPOCH
     assert_broker_serves(broker)
+
+
+def test_a_refused_kip848_join_leaves_an_empty_classic_group_as_it_was(broker):
+    """A ConsumerGroupHeartbeat that joins nothing (refused, or from an unknown member)
+    does not turn a group that only holds offsets into a KIP-848 group, now or after a
+    restart."""
+    from kafka_wire import compact_array, compact_string, uvarint
+
+    topic, group = unique_topic("keep"), unique_topic("g")
+    create_topic(broker, topic, 1)
+    admin(broker).alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])])[group].result(timeout=CLIENT_TIMEOUT_S)
+
+    def heartbeat(member: str, epoch: int, topics: list[str] | None) -> int:
+        names = compact_array([compact_string(t) for t in topics]) if topics is not None else uvarint(0)
+        body = (compact_string(group) + compact_string(member) + kw.i32(epoch) + compact_string(None)
+                + compact_string(None) + kw.i32(5000) + names + compact_string(None) + uvarint(0) + uvarint(0))
+        rd = kw.Reader(conn.request(68, 0, body, flexible=True))
+        rd.i32()  # throttle
+        return rd.i16()
+
+    with kw.Conn(broker.bootstrap) as conn:
+        assert heartbeat("", 0, None) == 42, "INVALID_REQUEST: a join names its subscription"
+        assert heartbeat("ghost", 3, [topic]) == 25, "UNKNOWN_MEMBER_ID"
+
+    def listing():
+        listed = admin(broker).list_consumer_groups().result(timeout=CLIENT_TIMEOUT_S).valid
+        return {g.group_id: g for g in listed}[group]
+
+    assert (listing().type.name, listing().is_simple_consumer_group) == ("CLASSIC", True)
+    broker.restart()
+    assert (listing().type.name, listing().is_simple_consumer_group) == ("CLASSIC", True)
 
 
 def test_lag_is_exported_per_group_and_partition(broker):

@@ -35,7 +35,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             // Cross-shard: the group lives on the shard owning its offsets partition.
             ctx.shard
                 .invoke_on(home.shard, move |s| async move {
-                    s.groups.leave(&s, &group_id, &members)
+                    s.groups.leave(&s, &group_id, &members).await
                 })
                 .await
                 .unwrap_or(Err(ResponseError::NotCoordinator))
