@@ -687,22 +687,30 @@ impl ClassicGroup {
 
     /// Whether an OffsetCommit may be accepted. A commit without a generation (an admin
     /// tool's, or a consumer's that assigned its partitions itself, whatever member id
-    /// it sends) is only accepted while the group has no members, as in Kafka.
+    /// it sends) is only accepted while the group has no members, as in Kafka; a
+    /// TxnOffsetCommit without generation or member is accepted whatever the group holds,
+    /// and is not held back by a rebalance completing, as in Kafka too.
     pub fn check_commit(
         &mut self,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
+        kind: super::CommitKind,
         now: i64,
     ) -> Result<(), ResponseError> {
+        let transactional = kind == super::CommitKind::Transactional;
         if generation < 0 && self.state == State::Empty {
             return Ok(());
         }
         if generation < 0 && member_id.is_empty() && instance_id.is_none() {
-            return Err(ResponseError::UnknownMemberId);
+            return if transactional {
+                Ok(())
+            } else {
+                Err(ResponseError::UnknownMemberId)
+            };
         }
         self.check_member(member_id, instance_id, generation)?;
-        if self.state == State::CompletingRebalance {
+        if self.state == State::CompletingRebalance && !transactional {
             return Err(ResponseError::RebalanceInProgress);
         }
         self.heartbeat_from(member_id, now);

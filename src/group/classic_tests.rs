@@ -5,6 +5,9 @@ use kafka_protocol::error::ResponseError;
 
 use super::*;
 
+/// OffsetCommit's current version.
+const V9: crate::group::CommitKind = crate::group::CommitKind::Offsets { version: 9 };
+
 const SESSION: i64 = 10_000;
 const REBALANCE: i64 = 30_000;
 
@@ -133,6 +136,14 @@ fn second_member_triggers_a_rebalance_that_waits_for_the_first() {
     assert_eq!(to_a.leader, "a");
     assert_eq!(to_a.members.len(), 2, "the leader sees every member");
     assert!(to_b.members.is_empty(), "followers see no members");
+    // Until the leader syncs, offset commits wait; transactional ones do not (Kafka).
+    assert_eq!(group.state(), State::CompletingRebalance);
+    assert_eq!(
+        group.check_commit("a", None, 2, V9, 7),
+        Err(ResponseError::RebalanceInProgress)
+    );
+    let txn = crate::group::CommitKind::Transactional;
+    assert_eq!(group.check_commit("a", None, 2, txn, 7), Ok(()));
 }
 
 #[test]
@@ -153,14 +164,21 @@ fn stale_generations_and_strangers_are_fenced() {
         Answer::Now(SyncReply::error(ResponseError::IllegalGeneration))
     );
     assert_eq!(
-        group.check_commit("b", None, 1, 1),
+        group.check_commit("b", None, 1, V9, 1),
         Err(ResponseError::IllegalGeneration)
     );
-    assert_eq!(group.check_commit("b", None, 2, 1), Ok(()));
+    assert_eq!(group.check_commit("b", None, 2, V9, 1), Ok(()));
     assert_eq!(
-        group.check_commit("", None, -1, 1),
+        group.check_commit("", None, -1, V9, 1),
         Err(ResponseError::UnknownMemberId),
         "admin commits wait for an empty group"
+    );
+    // A TxnOffsetCommit naming no member is accepted whatever the group holds.
+    let txn = crate::group::CommitKind::Transactional;
+    assert_eq!(group.check_commit("", None, -1, txn, 1), Ok(()));
+    assert_eq!(
+        group.check_commit("b", None, 1, txn, 1),
+        Err(ResponseError::IllegalGeneration)
     );
 }
 
@@ -249,9 +267,9 @@ fn leaving_rebalances_and_the_last_leaves_an_empty_group() {
         Some("consumer"),
         "an empty group keeps its type"
     );
-    assert_eq!(group.check_commit("", None, -1, 3), Ok(()));
+    assert_eq!(group.check_commit("", None, -1, V9, 3), Ok(()));
     // So does one with a member id but no generation (librdkafka after assign()).
-    assert_eq!(group.check_commit("self-assigned", None, -1, 3), Ok(()));
+    assert_eq!(group.check_commit("self-assigned", None, -1, V9, 3), Ok(()));
 }
 
 #[test]

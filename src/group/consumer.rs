@@ -129,6 +129,17 @@ pub struct ClassicMember {
 }
 
 impl ConsumerMember {
+    /// A request at `epoch` must come at the member's: else ILLEGAL_GENERATION for a
+    /// classic member (its epoch is its generation) and in a transaction, and
+    /// STALE_MEMBER_EPOCH otherwise, as Kafka answers offset requests.
+    fn check_epoch(&self, epoch: i32, transactional: bool) -> Result<(), ResponseError> {
+        match (epoch == self.epoch, self.classic.is_some() || transactional) {
+            (true, _) => Ok(()),
+            (false, true) => Err(ResponseError::IllegalGeneration),
+            (false, false) => Err(ResponseError::StaleMemberEpoch),
+        }
+    }
+
     fn deadlines(&self) -> impl Iterator<Item = i64> {
         let classic = self.classic.as_ref().and_then(|c| c.deadline_ms);
         [
@@ -259,24 +270,45 @@ impl ConsumerGroup {
         }
     }
 
-    /// Whether an OffsetCommit from this member at this epoch may be accepted. Epoch -1
-    /// (no group management: an admin tool, or a consumer that assigned its partitions
-    /// itself, whatever member id it sends) commits only while the group is empty, as in
-    /// Kafka.
-    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+    /// Whether a commit from this member at this epoch may be accepted, by Kafka's
+    /// rules. Epoch -1 (no group management: an admin tool, or a consumer that assigned
+    /// its partitions itself, whatever member id it sends) commits while the group is
+    /// empty, and a TxnOffsetCommit naming no member always. A KIP-848 member commits
+    /// with OffsetCommit v9 or later. A wrong epoch is ILLEGAL_GENERATION for a classic
+    /// member and in a transaction, else STALE_MEMBER_EPOCH.
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        epoch: i32,
+        kind: super::CommitKind,
+    ) -> Result<(), ResponseError> {
+        let transactional = kind == super::CommitKind::Transactional;
         if epoch < 0 && self.members.is_empty() {
+            return Ok(());
+        }
+        if transactional && epoch == -1 && member_id.is_empty() && instance_id.is_none() {
             return Ok(());
         }
         let member = self
             .members
             .get(member_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        match (epoch == member.epoch, &member.classic) {
-            (true, _) => Ok(()),
-            // A classic member's epoch is its generation.
-            (false, Some(_)) => Err(ResponseError::IllegalGeneration),
-            (false, None) => Err(ResponseError::StaleMemberEpoch),
+        if member.classic.is_none() && !transactional && !kind.modern() {
+            return Err(ResponseError::UnsupportedVersion);
         }
+        member.check_epoch(epoch, transactional)
+    }
+
+    /// OffsetFetch v9's check of the member that asks (a fetch naming none is anyone's).
+    pub fn check_fetch(&self, member_id: Option<&str>, epoch: i32) -> Result<(), ResponseError> {
+        if member_id.is_none() && epoch < 0 {
+            return Ok(());
+        }
+        self.members
+            .get(member_id.unwrap_or_default())
+            .ok_or(ResponseError::UnknownMemberId)?
+            .check_epoch(epoch, false)
     }
 
     pub fn heartbeat(
@@ -323,7 +355,10 @@ impl ConsumerGroup {
             if !ASSIGNORS.contains(&assignor.as_str()) {
                 return HeartbeatReply::error(
                     ResponseError::UnsupportedAssignor,
-                    format!("assignor {assignor} is not one of {ASSIGNORS:?}"),
+                    format!(
+                        "ServerAssignor {assignor} is not supported. Supported assignors: {}.",
+                        ASSIGNORS.join(", ")
+                    ),
                     &args,
                 );
             }

@@ -9,6 +9,9 @@ use kafka_protocol::messages::{ConsumerProtocolSubscription, TopicName};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
 use super::*;
+use crate::group::CommitKind;
+
+const V9: CommitKind = CommitKind::Offsets { version: 9 };
 use crate::group::classic::{self, Answer, ClassicGroup, JoinArgs, Reply};
 
 const CLASSIC_LIMITS: classic::Limits = classic::Limits {
@@ -137,7 +140,7 @@ fn an_upgraded_classic_member_keeps_its_partitions_and_gives_half_up_by_rejoinin
         Err(ResponseError::RebalanceInProgress)
     );
     assert_eq!(
-        group.check_commit("c", c.generation + 1),
+        group.check_commit("c", None, c.generation + 1, V9),
         Err(ResponseError::IllegalGeneration),
         "a classic member's commit names its generation"
     );

@@ -10,6 +10,9 @@ use uuid::Uuid;
 
 use super::*;
 
+/// OffsetCommit's current version.
+const V9: crate::group::CommitKind = crate::group::CommitKind::Offsets { version: 9 };
+
 const LIMITS: Limits = Limits {
     session_timeout_ms: 10_000,
     heartbeat_interval_ms: 1_000,
@@ -142,24 +145,49 @@ fn wrong_epochs_and_strangers_are_fenced() {
         reply.error.map(|e| e.0),
         Some(ResponseError::UnknownMemberId)
     );
-    assert_eq!(group.check_commit("a", a.epoch), Ok(()));
+    assert_eq!(group.check_commit("a", None, a.epoch, V9), Ok(()));
     assert_eq!(
-        group.check_commit("a", a.epoch - 1),
+        group.check_commit("a", None, a.epoch - 1, V9),
         Err(ResponseError::StaleMemberEpoch)
     );
     assert_eq!(
-        group.check_commit("", -1),
+        group.check_commit("", None, -1, V9),
         Err(ResponseError::UnknownMemberId)
     );
     // Epoch -1 with a member id (a consumer that assigned its partitions itself) is
     // refused while the group has members, and accepted once it is empty.
     assert_eq!(
-        group.check_commit("self-assigned", -1),
+        group.check_commit("self-assigned", None, -1, V9),
         Err(ResponseError::UnknownMemberId)
     );
     assert!(ConsumerGroup::default()
-        .check_commit("self-assigned", -1)
+        .check_commit("self-assigned", None, -1, V9)
         .is_ok());
+    // Kafka's other rules: a KIP-848 member commits with v9 or later; in a transaction
+    // a wrong epoch is ILLEGAL_GENERATION, and no member at all is accepted.
+    let v8 = crate::group::CommitKind::Offsets { version: 8 };
+    let txn = crate::group::CommitKind::Transactional;
+    assert_eq!(
+        group.check_commit("a", None, a.epoch, v8),
+        Err(ResponseError::UnsupportedVersion)
+    );
+    assert_eq!(
+        group.check_commit("a", None, a.epoch - 1, txn),
+        Err(ResponseError::IllegalGeneration)
+    );
+    assert_eq!(group.check_commit("a", None, a.epoch, txn), Ok(()));
+    assert_eq!(group.check_commit("", None, -1, txn), Ok(()));
+    // OffsetFetch v9 checks the member that names itself.
+    assert_eq!(group.check_fetch(None, -1), Ok(()));
+    assert_eq!(group.check_fetch(Some("a"), a.epoch), Ok(()));
+    assert_eq!(
+        group.check_fetch(Some("a"), a.epoch - 1),
+        Err(ResponseError::StaleMemberEpoch)
+    );
+    assert_eq!(
+        group.check_fetch(Some("nobody"), 3),
+        Err(ResponseError::UnknownMemberId)
+    );
 }
 
 #[test]

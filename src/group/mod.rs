@@ -21,8 +21,26 @@ pub use coordinator::Coordinator;
 /// The compacted internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Bytes of OffsetCommit metadata Kafka accepts by default (`offset.metadata.max.bytes`).
+/// OffsetCommit metadata Kafka accepts by default (`offset.metadata.max.bytes`). Despite
+/// the name, Kafka counts the string's UTF-16 units (Java's `String.length()`), and so
+/// does shoal.
 pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
+
+/// What asks to commit offsets: Kafka's rules differ between OffsetCommit (by version)
+/// and TxnOffsetCommit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitKind {
+    Offsets { version: i16 },
+    Transactional,
+}
+
+impl CommitKind {
+    /// OffsetCommit v9 is the first a KIP-848 member may use, and the first that says
+    /// GROUP_ID_NOT_FOUND for a group that does not exist.
+    pub fn modern(self) -> bool {
+        matches!(self, CommitKind::Offsets { version } if version >= 9)
+    }
+}
 
 /// Group ids longer than this are refused: they are keys in the offsets topic.
 pub const GROUP_ID_BYTES_MAX: usize = 4096;

@@ -13,7 +13,7 @@ use kafka_protocol::records::Compression;
 use super::classic::State;
 use super::coordinator::{Coordinator, Group};
 use super::records::{self, Committed, Entry};
-use super::{OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
+use super::{CommitKind, OFFSETS_TOPIC, OFFSET_METADATA_BYTES_MAX};
 use crate::client::records::{encode_batch_as, NewRecord, ProducerFields};
 use crate::error::ApiError;
 use crate::partition::{Acks, Origin, Partition};
@@ -29,9 +29,19 @@ pub struct Committer {
     pub member_id: String,
     pub instance_id: Option<String>,
     pub generation: i32,
+    pub kind: CommitKind,
+}
+
+impl Committer {
     /// The answer to a generation of a group that does not exist: GROUP_ID_NOT_FOUND
     /// from OffsetCommit v9 on, ILLEGAL_GENERATION before (and for TxnOffsetCommit).
-    pub no_such_group: ResponseError,
+    fn no_such_group(&self) -> ResponseError {
+        if self.kind.modern() {
+            ResponseError::GroupIdNotFound
+        } else {
+            ResponseError::IllegalGeneration
+        }
+    }
 }
 
 /// A committed offset's place: (topic, partition).
@@ -137,6 +147,20 @@ impl Coordinator {
             .await
     }
 
+    /// OffsetFetch v9's member check, for a KIP-848 group (others take any fetch).
+    pub fn check_fetcher(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        epoch: i32,
+    ) -> Result<(), ResponseError> {
+        let groups = self.groups.borrow();
+        match groups.get(group_id).filter(|g| g.group_type == "consumer") {
+            Some(g) => g.consumer.check_fetch(member_id, epoch),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `committer` may commit the group's offsets. Without group management
     /// (generation -1, whatever member id comes with it: librdkafka's consumer sends its
     /// own after assign()) a commit creates the group; anything else names a generation
@@ -149,21 +173,25 @@ impl Coordinator {
     ) -> Result<(), ResponseError> {
         let checked = self.with_existing(group_id, |g| {
             if !g.consumer.is_empty() {
-                return g
-                    .consumer
-                    .check_commit(&committer.member_id, committer.generation);
+                return g.consumer.check_commit(
+                    &committer.member_id,
+                    committer.instance_id.as_deref(),
+                    committer.generation,
+                    committer.kind,
+                );
             }
             g.classic.check_commit(
                 &committer.member_id,
                 committer.instance_id.as_deref(),
                 committer.generation,
+                committer.kind,
                 now,
             )
         });
         match checked {
             Some(result) => result,
             None if committer.generation < 0 => Ok(()),
-            None => Err(committer.no_such_group),
+            None => Err(committer.no_such_group()),
         }
     }
 
@@ -231,7 +259,7 @@ fn accept(
             .map(|o| {
                 if !snapshot.has_partition(&o.topic, o.partition) {
                     Some(ResponseError::UnknownTopicOrPartition)
-                } else if o.metadata.len() > OFFSET_METADATA_BYTES_MAX {
+                } else if o.metadata.encode_utf16().count() > OFFSET_METADATA_BYTES_MAX {
                     Some(ResponseError::OffsetMetadataTooLarge)
                 } else {
                     None

@@ -383,6 +383,8 @@ def test_group_requests_with_bad_input_get_kafkas_errors(broker):
         assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 7, 1)) == kw.UNKNOWN_TOPIC_OR_PARTITION
         assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 0, 1, "m" * 5000)) == \
             OFFSET_METADATA_TOO_LARGE
+        # Kafka's bound counts the string's UTF-16 units, not its bytes.
+        assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 0, 1, "é" * 3000)) == kw.NONE
         assert commit_error(conn, offset_commit_v2("g-bad", -1, "", topic, 0, 1)) == kw.NONE
 
         # OffsetFetch v1 for a group that never committed: offset -1, no error.
@@ -526,33 +528,73 @@ def test_kip848_static_member_keeps_its_instance_id_until_it_leaves(broker):
 
 
 def test_kip848_heartbeat_bad_input(broker):
+    """Kafka's checks of a ConsumerGroupHeartbeat's fields (INVALID_REQUEST, with its
+    messages), then of the member and its epoch."""
     from kafka_wire import compact_array, compact_string, uvarint
 
     CONSUMER_GROUP_HEARTBEAT = 68
     FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER, INVALID_REQUEST = 110, 25, 42
+    EMPTY, NULL = compact_array([]), uvarint(0)
 
-    def heartbeat(member: str, epoch: int, topics: list[str] | None) -> int:
-        names = compact_array([compact_string(t) for t in topics]) if topics is not None else uvarint(0)
-        body = (compact_string("g-848") + compact_string(member) + kw.i32(epoch) + compact_string(None)
-                + compact_string(None) + kw.i32(5000) + names + compact_string(None) + uvarint(0) + uvarint(0))
-        rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, 0, body, flexible=True))
+    def heartbeat(member: str, epoch: int, topics: list[str] | None, owned: bytes = EMPTY,
+                  rebalance_ms: int = 5000, instance: str | None = None, version: int = 0):
+        names = compact_array([compact_string(t) for t in topics]) if topics is not None else NULL
+        regex = compact_string(None) if version >= 1 else b""
+        body = (compact_string("g-848") + compact_string(member) + kw.i32(epoch) + compact_string(instance)
+                + compact_string(None) + kw.i32(rebalance_ms) + names + regex + compact_string(None) + owned
+                + uvarint(0))
+        rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, version, body, flexible=True))
         rd.i32()  # throttle
-        return rd.i16()
+        code = rd.i16()
+        return code, rd.compact_string(), rd
+
+    def refused(*args, **kwargs) -> str:
+        code, message, _ = heartbeat(*args, **kwargs)
+        assert code == INVALID_REQUEST, (code, message)
+        return message
 
     with kw.Conn(broker.bootstrap) as conn:
-        assert heartbeat("", 0, None) == INVALID_REQUEST, "a join must name its subscription"
-        assert heartbeat("ghost", 3, ["t"]) == UNKNOWN_MEMBER
-        body = (compact_string("g-848") + compact_string("") + kw.i32(0) + compact_string(None)
-                + compact_string(None) + kw.i32(5000) + compact_array([compact_string("t")])
-                + compact_string(None) + uvarint(0) + uvarint(0))
-        rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, 0, body, flexible=True))
-        rd.i32()
-        assert rd.i16() == kw.NONE
-        rd.compact_string()
+        assert refused("", 0, None) == \
+            "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining."
+        assert refused("", 0, ["t"], owned=NULL) == "TopicPartitions must be empty when (re-)joining."
+        assert refused("", 0, ["t"], rebalance_ms=-1) == "RebalanceTimeoutMs must be provided in first request."
+        assert refused("m", -2, None, owned=NULL) == "InstanceId can't be null."
+        assert refused("m", -3, None, owned=NULL) == "MemberEpoch is invalid."
+        assert refused("", 3, ["t"]) == "MemberId can't be empty."
+        assert refused("", 0, ["t"], version=1) == "MemberId can't be empty.", "v1 members name themselves"
+        assert refused("m", 0, ["t"], instance=" ") == "InstanceId can't be empty."
+        assert heartbeat("ghost", 3, ["t"])[0] == UNKNOWN_MEMBER
+        code, _, rd = heartbeat("", 0, ["t"])
+        assert code == kw.NONE
         member = rd.compact_string()
         epoch = rd.i32()
         assert member and epoch > 0
-        assert heartbeat(member, epoch + 7, ["t"]) == FENCED_MEMBER_EPOCH
+        assert heartbeat(member, epoch + 7, ["t"])[0] == FENCED_MEMBER_EPOCH
+
+        # The offset APIs check a KIP-848 member as Kafka does: OffsetFetch v9 its id and
+        # epoch (a fetch naming no member is anyone's), OffsetCommit its version.
+        def fetch_error(member_id: str | None, member_epoch: int) -> int:
+            body = (compact_array([compact_string("g-848") + compact_string(member_id) + kw.i32(member_epoch)
+                                   + NULL + uvarint(0)]) + b"\x00" + uvarint(0))
+            rd = kw.Reader(conn.request(9, 9, body, flexible=True))
+            rd.i32()  # throttle
+            assert rd.uvarint() == 2, "one group"
+            assert rd.compact_string() == "g-848"
+            assert rd.uvarint() == 1, "no topics"
+            return rd.i16()
+
+        assert fetch_error(None, -1) == kw.NONE
+        assert fetch_error(member, epoch) == kw.NONE
+        assert fetch_error(member, epoch - 1) == 113, "STALE_MEMBER_EPOCH"
+        assert fetch_error("ghost", epoch) == UNKNOWN_MEMBER
+        partitions = compact_array([kw.i32(0) + kw.i64(5) + kw.i32(-1) + compact_string("") + uvarint(0)])
+        body = (compact_string("g-848") + kw.i32(epoch) + compact_string(member) + compact_string(None)
+                + compact_array([compact_string("t") + partitions + uvarint(0)]) + uvarint(0))
+        rd = kw.Reader(conn.request(8, 8, body, flexible=True))
+        rd.i32()  # throttle
+        assert rd.uvarint() == 2 and rd.compact_string() == "t"
+        assert rd.uvarint() == 2 and rd.i32() == 0
+        assert rd.i16() == 35, "UNSUPPORTED_VERSION: a KIP-848 member commits with v9"
     assert_broker_serves(broker)
 
 

@@ -11,7 +11,9 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use super::groups::{home_of, opt_str, str_bytes};
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
-use crate::group::consumer::{by_topic, HeartbeatArgs, HeartbeatReply};
+use crate::group::consumer::{
+    by_topic, HeartbeatArgs, HeartbeatReply, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
@@ -20,6 +22,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let group_id = request.group_id.to_string();
+    // Whether the owned partitions were sent, and as an empty list (`args.owned` keeps
+    // only what they name).
+    let owned_given = request.topic_partitions.as_ref().map(Vec::is_empty);
     let args = HeartbeatArgs {
         member_id: request.member_id.to_string(),
         member_epoch: request.member_epoch,
@@ -47,8 +52,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .iter()
             .any(|name| !ctx.allowed(Operation::Describe, ResourceType::Topic, name))
     };
+    let invalid = invalid(&request_shape(&args, owned_given), ctx.version);
     let reply = match home_of(&ctx, Operation::Read, &group_id).await {
         Err(error) => error_reply(error, &args),
+        Ok(_) if invalid.is_some() => HeartbeatReply {
+            error: invalid.map(|message| (ResponseError::InvalidRequest, message.to_string())),
+            ..error_reply(ResponseError::InvalidRequest, &args)
+        },
         Ok(_) if args.subscribed_topic_names.as_ref().is_some_and(hidden) => {
             error_reply(ResponseError::TopicAuthorizationFailed, &args)
         }
@@ -66,6 +76,62 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         }
     };
     ctx.respond(&response(reply))
+}
+
+/// What Kafka checks of a heartbeat's fields before anything else.
+struct Shape<'a> {
+    member_id: &'a str,
+    epoch: i32,
+    instance_id: Option<&'a str>,
+    rack_id: Option<&'a str>,
+    rebalance_timeout_ms: i32,
+    /// `None`: not sent; `Some(true)`: an empty list.
+    owned_empty: Option<bool>,
+    subscribes: bool,
+}
+
+fn request_shape(args: &HeartbeatArgs, owned_given: Option<bool>) -> Shape<'_> {
+    Shape {
+        member_id: &args.member_id,
+        epoch: args.member_epoch,
+        instance_id: args.instance_id.as_deref(),
+        rack_id: args.rack_id.as_deref(),
+        rebalance_timeout_ms: args.rebalance_timeout_ms,
+        owned_empty: owned_given,
+        subscribes: args.subscribed_topic_names.is_some() || args.subscribed_topic_regex.is_some(),
+    }
+}
+
+/// Kafka's INVALID_REQUEST checks of a ConsumerGroupHeartbeat, in its order, with its
+/// messages: the member id (v1+, where clients make their own, or any beat but a join),
+/// blank instance and rack ids, what a join must carry, and the epochs below -1.
+fn invalid(shape: &Shape, version: i16) -> Option<&'static str> {
+    let blank = |s: Option<&str>| s.is_some_and(|s| s.trim().is_empty());
+    if (version >= 1 || shape.epoch > 0 || shape.epoch == LEAVE_EPOCH)
+        && shape.member_id.trim().is_empty()
+    {
+        return Some("MemberId can't be empty.");
+    }
+    if blank(shape.instance_id) {
+        return Some("InstanceId can't be empty.");
+    }
+    if blank(shape.rack_id) {
+        return Some("RackId can't be empty.");
+    }
+    match shape.epoch {
+        JOIN_EPOCH if shape.rebalance_timeout_ms == -1 => {
+            Some("RebalanceTimeoutMs must be provided in first request.")
+        }
+        JOIN_EPOCH if shape.owned_empty != Some(true) => {
+            Some("TopicPartitions must be empty when (re-)joining.")
+        }
+        JOIN_EPOCH if !shape.subscribes => Some(
+            "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+        ),
+        STATIC_LEAVE_EPOCH if shape.instance_id.is_none() => Some("InstanceId can't be null."),
+        epoch if epoch < STATIC_LEAVE_EPOCH => Some("MemberEpoch is invalid."),
+        _ => None,
+    }
 }
 
 fn error_reply(error: ResponseError, args: &HeartbeatArgs) -> HeartbeatReply {

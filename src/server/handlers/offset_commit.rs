@@ -4,7 +4,6 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -14,6 +13,7 @@ use super::groups::{commit_offsets, commit_results, home_of, new_offsets, opt_st
 use super::{topic_name, Ctx, Response};
 use crate::acl::Operation;
 use crate::group::offsets::Committer;
+use crate::group::CommitKind;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=9;
 
@@ -31,9 +31,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         member_id: request.member_id.to_string(),
         instance_id: opt_str(request.group_instance_id),
         generation: request.generation_id_or_member_epoch,
-        no_such_group: match ctx.version {
-            9.. => ResponseError::GroupIdNotFound,
-            _ => ResponseError::IllegalGeneration,
+        kind: CommitKind::Offsets {
+            version: ctx.version,
         },
     };
     let errors = match home_of(&ctx, Operation::Read, &group_id).await {

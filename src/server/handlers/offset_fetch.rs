@@ -33,8 +33,19 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     .collect()
             });
             let group_id = group.group_id.to_string();
-            let (found, error) =
-                fetch(&ctx, group_id.clone(), topics, request.require_stable).await;
+            // v9: the member asking (KIP-848's groups check it).
+            let member = (ctx.version >= 9).then(|| {
+                let member_id = group.member_id.as_ref().map(|m| m.to_string());
+                (member_id, group.member_epoch)
+            });
+            let (found, error) = fetch(
+                &ctx,
+                group_id.clone(),
+                topics,
+                request.require_stable,
+                member,
+            )
+            .await;
             let topics = found
                 .into_iter()
                 .map(|(topic, partitions)| {
@@ -71,7 +82,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .collect()
     });
     let stable = request.require_stable;
-    let (found, error) = fetch(&ctx, request.group_id.to_string(), topics, stable).await;
+    let (found, error) = fetch(&ctx, request.group_id.to_string(), topics, stable, None).await;
     let epochs = ctx.version >= 5;
     let topics = found
         .into_iter()
@@ -119,12 +130,14 @@ type Answers = Vec<(String, Vec<(i32, Answer)>)>;
 /// One group's offsets for `topics` (every committed one for `None`), or the error
 /// that stands for the whole group. With `require_stable`, an offset a transaction
 /// still open has committed is UNSTABLE_OFFSET_COMMIT, as Kafka answers (the client
-/// asks again).
+/// asks again). `member`: v9's member id and epoch, which a KIP-848 group checks
+/// (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), as Kafka's does.
 async fn fetch(
     ctx: &Ctx,
     group_id: String,
     topics: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<(Option<String>, i32)>,
 ) -> (Answers, Option<ResponseError>) {
     let unanswered = |topics: Option<Vec<(String, Vec<i32>)>>| -> Answers {
         topics
@@ -161,6 +174,10 @@ async fn fetch(
     match ctx
         .shard
         .invoke_on(home.shard, move |s| async move {
+            if let Some((member_id, epoch)) = &member {
+                s.groups
+                    .check_fetcher(&group_id, member_id.as_deref(), *epoch)?;
+            }
             let found = s.groups.fetch(&group_id, topics);
             let answers: Answers = found
                 .into_iter()
@@ -180,14 +197,18 @@ async fn fetch(
                     (topic, answers)
                 })
                 .collect();
-            answers
+            Ok(answers)
         })
         .await
     {
-        Ok(found) => {
+        Ok(Ok(found)) => {
             let found = found.into_iter().filter(|(topic, _)| describable(topic));
             (found.chain(refused).collect(), None)
         }
+        Ok(Err(error)) => (
+            unanswered(asked).into_iter().chain(refused).collect(),
+            Some(error),
+        ),
         Err(_) => (
             unanswered(asked).into_iter().chain(refused).collect(),
             Some(ResponseError::NotCoordinator),

@@ -18,7 +18,7 @@ use super::groups::{commit_offsets, commit_results, home_of, new_offsets, opt_st
 use super::{topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::group::offsets::{Committer, InTxn};
-use crate::group::OFFSETS_TOPIC;
+use crate::group::{CommitKind, OFFSETS_TOPIC};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=5;
 
@@ -38,7 +38,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 member_id: request.member_id.to_string(),
                 instance_id: opt_str(request.group_instance_id.clone()),
                 generation: request.generation_id,
-                no_such_group: ResponseError::IllegalGeneration,
+                kind: CommitKind::Transactional,
             };
             let group_id = request.group_id.to_string();
             commit_offsets(&ctx, home, group_id, committer, offsets, Some(in_txn)).await
