@@ -162,17 +162,24 @@ fn an_upgraded_classic_member_keeps_its_partitions_and_gives_half_up_by_rejoinin
     assert_eq!(group.state(), "Stable");
 }
 
-#[test]
-fn a_classic_member_takes_partitions_once_a_kip848_member_released_them() {
+/// A KIP-848 group whose member "k" owns every partition, and the classic member "c"
+/// that joined it next.
+fn kip848_then_classic() -> (ConsumerGroup, Client, ClassicClient) {
     let mut group = ConsumerGroup::default();
-    let mut k = Client::join(&mut group, "k", 0);
-    assert_eq!(k.owned.len(), 4);
+    let k = Client::join(&mut group, "k", 0);
     let mut c = ClassicClient {
         id: "c".to_string(),
         generation: -1,
         owned: BTreeSet::new(),
     };
     c.rejoin(&mut group, 1);
+    (group, k, c)
+}
+
+#[test]
+fn a_classic_member_takes_partitions_once_a_kip848_member_released_them() {
+    let (mut group, mut k, mut c) = kip848_then_classic();
+    assert_eq!(k.owned.len(), 4);
     assert!(c.owned.is_empty(), "k holds them all");
     assert_eq!(c.beat(&mut group, 2), Ok(()), "nothing to take yet");
     k.beat(&mut group, 3);
@@ -190,14 +197,7 @@ fn a_classic_member_takes_partitions_once_a_kip848_member_released_them() {
 
 #[test]
 fn the_last_kip848_member_leaving_leaves_a_classic_group_that_rebalances() {
-    let mut group = ConsumerGroup::default();
-    let k = Client::join(&mut group, "k", 0);
-    let mut c = ClassicClient {
-        id: "c".to_string(),
-        generation: -1,
-        owned: BTreeSet::new(),
-    };
-    c.rejoin(&mut group, 1);
+    let (mut group, k, c) = kip848_then_classic();
     assert!(group.classic_members_only(&topics()).is_none());
     let epoch_before = group.group_epoch();
     assert_eq!(c.generation, epoch_before, "c is up to date");
@@ -226,14 +226,7 @@ fn the_last_kip848_member_leaving_leaves_a_classic_group_that_rebalances() {
 
 #[test]
 fn classic_requests_that_do_not_fit_are_refused_as_kafka_refuses_them() {
-    let mut group = ConsumerGroup::default();
-    let k = Client::join(&mut group, "k", 0);
-    let mut c = ClassicClient {
-        id: "c".to_string(),
-        generation: -1,
-        owned: BTreeSet::new(),
-    };
-    c.rejoin(&mut group, 1);
+    let (mut group, k, c) = kip848_then_classic();
     let stale = c.generation - 1;
     let topics = topics();
     assert_eq!(

@@ -145,8 +145,7 @@ impl Group {
         let Some(members) = self.consumer.classic_members_only(&context.topics) else {
             return false;
         };
-        let generation = epoch_before;
-        self.classic = ClassicGroup::converted(generation, members, limits, now);
+        self.classic = ClassicGroup::converted(epoch_before, members, limits, now);
         self.consumer = ConsumerGroup::default();
         self.group_type = "classic";
         true

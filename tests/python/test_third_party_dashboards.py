@@ -5,7 +5,8 @@ asked of a real Prometheus scraping a loaded broker, the way those panels aggreg
   variables (the JVM and Kubernetes panels read families only a JVM or the kubelet has);
 - Strimzi's Kafka alert rules (those on the broker's own families);
 - kafka_exporter's "Kafka Exporter Overview" (grafana.com 7589), Strimzi's variant of it,
-  and the alerts written for kafka_exporter.
+  and the alerts written for kafka_exporter;
+- Strimzi's KRaft families (its rules' `kafka_server_raftmetrics_*` names) that shoal measures.
 
 The queries are written here from the families and aggregations those files use (the README
 says which dashboards work unchanged); every one must return data."""
