@@ -670,11 +670,19 @@ pub fn encode_subscription(topics: &[String]) -> Result<Bytes> {
 }
 
 /// The topics of a member's subscription metadata.
-pub fn decode_subscription(mut bytes: Bytes) -> std::result::Result<Vec<String>, String> {
+pub fn decode_subscription(bytes: Bytes) -> std::result::Result<Vec<String>, String> {
+    let (_, subscription) = read_subscription(bytes)?;
+    Ok(subscription.topics.iter().map(|t| t.to_string()).collect())
+}
+
+/// A member's whole subscription metadata, and the version it was written in.
+pub fn read_subscription(
+    mut bytes: Bytes,
+) -> std::result::Result<(i16, ConsumerProtocolSubscription), String> {
     let version = read_version(&mut bytes)?;
     let subscription = ConsumerProtocolSubscription::decode(&mut bytes, version)
         .map_err(|e| format!("subscription v{version}: {e}"))?;
-    Ok(subscription.topics.iter().map(|t| t.to_string()).collect())
+    Ok((version, subscription))
 }
 
 pub fn encode_assignment(assignment: &Assignment) -> Result<Bytes> {

@@ -462,18 +462,24 @@ impl ConsumerGroup {
         let Some(instance) = &args.instance_id else {
             return Ok(());
         };
-        let refuse =
-            |error, message: String| Err(Box::new(HeartbeatReply::error(error, message, args)));
+        self.check_instance(instance, &args.member_id)
+            .map_err(|error| {
+                let message = match self.instances.get(instance) {
+                    Some(holder) => format!("instance id {instance} is held by member {holder}"),
+                    None => format!("instance id {instance} is unknown"),
+                };
+                Box::new(HeartbeatReply::error(error, message, args))
+            })
+    }
+
+    /// Whether `member_id` holds the instance id `instance` (classic or KIP-848
+    /// requests alike): UNKNOWN_MEMBER_ID when no member does, FENCED_INSTANCE_ID when
+    /// another one does.
+    fn check_instance(&self, instance: &str, member_id: &str) -> Result<(), ResponseError> {
         match self.instances.get(instance) {
-            None => refuse(
-                ResponseError::UnknownMemberId,
-                format!("instance id {instance} is unknown"),
-            ),
-            Some(holder) if *holder != args.member_id => refuse(
-                ResponseError::FencedInstanceId,
-                format!("instance id {instance} is held by member {holder}"),
-            ),
-            Some(_) => Ok(()),
+            Some(holder) if holder == member_id => Ok(()),
+            Some(_) => Err(ResponseError::FencedInstanceId),
+            None => Err(ResponseError::UnknownMemberId),
         }
     }
 

@@ -18,10 +18,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
-use kafka_protocol::protocol::Decodable;
 
 use super::{
     new_member, others_hold, ClassicMember, ConsumerGroup, ConsumerMember, Limits, TopicPartition,
@@ -30,18 +29,11 @@ use super::{
 use crate::group::classic::{ClassicGroup, JoinArgs, JoinReply, SyncReply};
 
 /// The only protocol type a classic member of a KIP-848 group may have.
-pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+pub use crate::client::group::CONSUMER_PROTOCOL_TYPE;
 
 /// A consumer's subscription metadata, and its version; `None` if unreadable.
 pub fn read_subscription(metadata: &Bytes) -> Option<(i16, ConsumerProtocolSubscription)> {
-    let mut buf = metadata.clone();
-    if buf.remaining() < 2 {
-        return None;
-    }
-    // Newer versions only add fields: read them as the newest this crate knows.
-    let version = buf.get_i16().clamp(0, 3);
-    let subscription = ConsumerProtocolSubscription::decode(&mut buf, version).ok()?;
-    Some((version, subscription))
+    crate::client::group::read_subscription(metadata.clone()).ok()
 }
 
 /// Partitions named by topic name, as the consumer protocol names them, by topic id;
@@ -317,11 +309,7 @@ impl ConsumerGroup {
         instance_id: Option<&str>,
     ) -> Result<&mut ConsumerMember, ResponseError> {
         if let Some(instance) = instance_id {
-            match self.instances.get(instance) {
-                Some(holder) if holder == member_id => {}
-                Some(_) => return Err(ResponseError::FencedInstanceId),
-                None => return Err(ResponseError::UnknownMemberId),
-            }
+            self.check_instance(instance, member_id)?;
         }
         self.members
             .get_mut(member_id)
