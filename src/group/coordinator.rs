@@ -359,6 +359,8 @@ impl Coordinator {
         let member_id = args.member_id.clone();
         let step = self.with_group(group_id, partition, |g| {
             if !g.consumer.is_empty() {
+                // Its answer sets the member's sync deadline.
+                self.deadlines_changed.notify();
                 let context = ConsumerContext::new(shard, group_id);
                 return g.classic_join_to_consumer(args, &context, &limits, now_ms());
             }
@@ -389,6 +391,8 @@ impl Coordinator {
     ) -> SyncReply {
         let step = self.with_existing(group_id, |g| {
             if !g.consumer.is_empty() {
+                // Its answer may set or clear the member's rejoin deadline.
+                self.deadlines_changed.notify();
                 let topics = ConsumerContext::new(shard, group_id).topics;
                 let reply = g.consumer.classic_sync(
                     member_id,
@@ -444,8 +448,6 @@ impl Coordinator {
             Answer::Now(reply) => {
                 self.deliver(group_id, step.replies);
                 self.forget_if_unused(group_id);
-                // A classic member of a KIP-848 group has a deadline to sync now.
-                self.deadlines_changed.notify();
                 return Some(reply.into());
             }
             Answer::Later(member) => {
@@ -588,23 +590,26 @@ impl Coordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), ResponseError> {
-        let result = self.with_existing(group_id, |g| {
+        self.with_existing(group_id, |g| {
             if !g.consumer.is_empty() {
                 let topics = ConsumerContext::new(shard, group_id).topics;
-                return g.consumer.classic_heartbeat(
+                let result = g.consumer.classic_heartbeat(
                     member_id,
                     instance_id,
                     generation,
                     &topics,
                     now_ms(),
                 );
+                // A classic member told to rejoin has a deadline to do so.
+                if result == Err(ResponseError::RebalanceInProgress) {
+                    self.deadlines_changed.notify();
+                }
+                return result;
             }
             g.classic
                 .heartbeat(member_id, instance_id, generation, now_ms())
-        });
-        // A classic member told to rejoin has a deadline to do so.
-        self.deadlines_changed.notify();
-        result.unwrap_or(Err(ResponseError::UnknownMemberId))
+        })
+        .unwrap_or(Err(ResponseError::UnknownMemberId))
     }
 
     /// LeaveGroup: the result per member, or a group-level error.
