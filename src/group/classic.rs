@@ -170,8 +170,8 @@ impl ClassicGroup {
     /// Empties the group for its members to move to a KIP-848 group (upgrade); the
     /// requests they left waiting are answered with `error`, to send them there.
     pub fn dissolve(&mut self, error: ResponseError) -> Vec<Reply> {
-        let members: Vec<Member> = self.members.values().cloned().collect();
-        for member in &members {
+        let members = std::mem::take(&mut self.members);
+        for member in members.values() {
             self.fail_waiting(member, member.awaiting_join, error);
         }
         let replies = std::mem::take(&mut self.replies);

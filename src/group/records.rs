@@ -62,8 +62,13 @@ pub fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
 }
 
 pub fn group_key(group: &str) -> Bytes {
+    keyed_by_group(GROUP_KEY_VERSION, group)
+}
+
+/// A key of one version that names only the group.
+fn keyed_by_group(version: i16, group: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(2 + 2 + group.len());
-    buf.put_i16(GROUP_KEY_VERSION);
+    buf.put_i16(version);
     put_string(&mut buf, group);
     buf.freeze()
 }
@@ -74,10 +79,7 @@ pub fn group_tombstones(group: &str) -> [(Bytes, Option<Bytes>); 2] {
 }
 
 pub fn consumer_group_key(group: &str) -> Bytes {
-    let mut buf = BytesMut::with_capacity(2 + 2 + group.len());
-    buf.put_i16(CONSUMER_GROUP_KEY_VERSION);
-    put_string(&mut buf, group);
-    buf.freeze()
+    keyed_by_group(CONSUMER_GROUP_KEY_VERSION, group)
 }
 
 /// Kafka's ConsumerGroupMetadataValue, version 0 (a flexible version): the epoch and no
