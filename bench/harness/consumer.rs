@@ -19,7 +19,7 @@ use super::report::histogram;
 use super::{Clock, Shared};
 use crate::client::cluster::{Cluster, Options};
 use crate::client::error::{error_name, is_retriable};
-use crate::client::fetch::{self, FetchLimits, EARLIEST, LATEST};
+use crate::client::fetch::{self, FetchLimits, TopicPositions, EARLIEST, LATEST};
 
 /// How long a fetch waits for data: short, so a stop is noticed quickly.
 const FETCH_WAIT_MS: i32 = 100;
@@ -59,7 +59,7 @@ pub fn run(
     let outcome = start(&plan);
     // Producers wait for every consumer's start offsets, even a failed consumer's.
     ready.wait();
-    let (mut cluster, topic_id, mut by_leader) = outcome?;
+    let (mut cluster, mut by_leader) = outcome?;
     let limits = FetchLimits {
         max_wait_ms: FETCH_WAIT_MS,
         ..FetchLimits::default()
@@ -89,9 +89,9 @@ pub fn run(
         if draining && drain_deadline.is_none() {
             drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
         }
-        for (&leader, positions) in by_leader.iter_mut() {
+        for (&leader, wanted) in by_leader.iter_mut() {
             let broker = cluster.broker(leader)?;
-            let fetched = fetch::fetch(broker, &plan.topic, topic_id, positions, limits)?;
+            let fetched = fetch::fetch(broker, std::slice::from_ref(wanted), limits)?;
             for partition in fetched {
                 if partition.error_code != 0 {
                     if is_retriable(partition.error_code) {
@@ -127,7 +127,8 @@ pub fn run(
                     .consumed_records
                     .fetch_add(records, Ordering::Relaxed);
                 shared.consumed_bytes.fetch_add(bytes, Ordering::Relaxed);
-                if let Some(position) = positions
+                if let Some(position) = wanted
+                    .positions
                     .iter_mut()
                     .find(|(p, _)| *p == partition.partition)
                 {
@@ -135,7 +136,8 @@ pub fn run(
                 }
             }
         }
-        let at_end = by_leader.values().flatten().all(|(partition, offset)| {
+        let positions = by_leader.values().flat_map(|wanted| &wanted.positions);
+        let at_end = positions.into_iter().all(|(partition, offset)| {
             high_watermarks
                 .get(partition)
                 .is_some_and(|hw| offset >= hw)
@@ -156,10 +158,11 @@ pub fn run(
     Ok(consumed)
 }
 
-type Positions = BTreeMap<i32, Vec<(i32, i64)>>;
+/// Per leader, the plan's partitions it leads and where their reading is.
+type Positions = BTreeMap<i32, TopicPositions>;
 
 /// Connects and finds where each of the plan's partitions starts, grouped by leader.
-fn start(plan: &ConsumerPlan) -> Result<(Cluster, uuid::Uuid, Positions)> {
+fn start(plan: &ConsumerPlan) -> Result<(Cluster, Positions)> {
     let mut cluster = Cluster::connect(&plan.bootstrap, plan.options.clone())?;
     let topic = cluster.topic(&plan.topic, false)?;
     let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
@@ -184,7 +187,12 @@ fn start(plan: &ConsumerPlan) -> Result<(Cluster, uuid::Uuid, Positions)> {
             }
             starts.push((partition, offset));
         }
-        positions.insert(leader, starts);
+        let wanted = TopicPositions {
+            name: plan.topic.clone(),
+            id: topic.id,
+            positions: starts,
+        };
+        positions.insert(leader, wanted);
     }
-    Ok((cluster, topic.id, positions))
+    Ok((cluster, positions))
 }

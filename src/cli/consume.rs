@@ -7,7 +7,6 @@
 //! (--group, `consume_group`) it reads the partitions the group assigns it, from their
 //! committed offsets, and heartbeats and commits between fetches.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -18,13 +17,11 @@ use kafka_protocol::records::{Record, TimestampType};
 
 use super::consume_group::{MemberSettings, Membership};
 use super::properties::{self, Properties};
+use super::reader::{Reader, Start, Topics};
 use super::ConnectArgs;
-use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
-use crate::client::error::{is_retriable, Error};
-use crate::client::fetch::{self, FetchLimits, Isolation, EARLIEST, LATEST};
+use crate::client::cluster::Cluster;
+use crate::client::fetch::{Isolation, EARLIEST, LATEST};
 
-/// Kafka's OFFSET_OUT_OF_RANGE.
-const OFFSET_OUT_OF_RANGE: i16 = 1;
 /// Longest a fetch waits for records at the broker (the Java consumer's fetch.max.wait.ms).
 const FETCH_WAIT_MAX: Duration = Duration::from_millis(500);
 
@@ -42,12 +39,17 @@ pub const FORMATTER_PROPERTIES: &[&str] = &[
 ];
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("topics").required(true).args(["topic", "include"])))]
 pub struct ConsumeArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// The topic to consume.
     #[arg(long, value_name = "TOPIC")]
-    pub topic: String,
+    pub topic: Option<String>,
+    /// Consume every topic whose whole name this regular expression matches (internal
+    /// topics aside), topics created later included (Kafka's --include).
+    #[arg(long, value_name = "REGEX")]
+    pub include: Option<String>,
     /// Start from the earliest record rather than the latest (also where a reader whose
     /// offset fell out of range resumes).
     #[arg(long, conflicts_with = "offset")]
@@ -64,7 +66,7 @@ pub struct ConsumeArgs {
     /// Exit after printing this many records.
     #[arg(long, value_name = "N")]
     pub max_messages: Option<u64>,
-    /// Read only this partition.
+    /// Read only this partition (of --topic).
     #[arg(long, value_name = "PARTITION")]
     pub partition: Option<i32>,
     /// With --partition: where to start, an offset or earliest or latest (default latest).
@@ -116,11 +118,12 @@ pub fn parse_isolation(s: &str) -> Result<Isolation, String> {
 
 /// The consumer properties `Settings` reads; `client.id` and the login and TLS keys are
 /// the connection's.
-const CONSUMER_KEYS: [&str; 4] = [
+const CONSUMER_KEYS: [&str; 5] = [
     "group.id",
     "auto.offset.reset",
     "isolation.level",
     "client.id",
+    "metadata.max.age.ms",
 ];
 
 /// Kafka's DefaultMessageFormatter, by its old and its new class name.
@@ -168,6 +171,9 @@ impl Settings {
                     .join(", ")
             );
         }
+        if args.partition.is_some() && args.topic.is_none() {
+            bail!("The topic is required when partition is specified.");
+        }
         let group = groups.first().map(|g| g.to_string());
         if group.is_some() && args.partition.is_some() {
             bail!("Options group and partition cannot be specified together");
@@ -212,14 +218,6 @@ impl Settings {
     }
 }
 
-/// Where a partition starts: an offset, or the log's start or end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    Offset(i64),
-    Earliest,
-    Latest,
-}
-
 pub fn parse_offset(offset: &str) -> Result<Start> {
     match offset {
         "earliest" => Ok(Start::Earliest),
@@ -252,24 +250,23 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         (None, None) => Start::Latest,
     };
     let stop = super::stop_flag()?;
-    let mut cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
-    let topic = cluster.topic(&args.topic, false)?;
-    let mut reader = Reader {
-        cluster,
-        topic,
-        reset: settings.reset,
-        isolation: settings.isolation,
-        partition_max_bytes: FetchLimits::default().partition_max_bytes,
-        positions: BTreeMap::new(),
-    };
-    let partitions: Vec<i32> = match args.partition {
-        Some(p) if reader.topic.partitions.iter().any(|m| m.index == p) => vec![p],
+    let cluster = Cluster::connect(&args.connect.bootstrap_server, options)?;
+    let wanted = Topics::of_flags(args.topic.as_deref(), args.include.as_deref(), &client)?;
+    let mut reader = Reader::open(cluster, wanted, false)?;
+    reader.reset = settings.reset;
+    reader.isolation = settings.isolation;
+    let partitions = match args.partition {
+        Some(p) if reader.partitions().iter().any(|(_, index)| *index == p) => reader
+            .partitions()
+            .into_iter()
+            .filter(|(_, index)| *index == p)
+            .collect(),
         Some(p) => bail!(
             "partition {p} of topic '{}' does not exist (it has {})",
-            args.topic,
-            reader.topic.partitions.len()
+            args.topic.as_deref().unwrap_or_default(),
+            reader.partitions().len()
         ),
-        None => reader.topic.partitions.iter().map(|m| m.index).collect(),
+        None => reader.partitions(),
     };
     let mut membership = match &settings.group {
         Some(group) => Some(Membership::join(
@@ -298,29 +295,44 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                 Some(t) => t.saturating_sub(quiet).min(FETCH_WAIT_MAX),
                 None => FETCH_WAIT_MAX,
             };
-            if let Some(membership) = membership.as_mut() {
-                membership.tick(&mut reader)?;
+            match membership.as_mut() {
+                Some(membership) => membership.tick(&mut reader)?,
+                // Topics the pattern matches anew are read from where the reset points.
+                None if reader.topics_changed()? => {
+                    let unread: Vec<_> = reader
+                        .partitions()
+                        .into_iter()
+                        .filter(|tp| !reader.positions.contains_key(tp))
+                        .collect();
+                    reader.resolve(&unread, reader.reset)?;
+                }
+                None => {}
             }
-            let records = if reader.positions.is_empty() {
-                // A group member given no partitions: nothing to fetch, only heartbeats.
+            let fetched = if reader.positions.is_empty() {
+                // A group member given no partitions (or a pattern matching no topic):
+                // nothing to fetch, only heartbeats.
                 std::thread::sleep(wait);
                 Vec::new()
             } else {
                 reader.poll(wait)?
             };
-            if !records.is_empty() {
+            if !fetched.is_empty() {
                 last_record = Instant::now();
             }
-            for (partition, record) in records {
-                if args.max_messages.is_some_and(|m| printed >= m) {
-                    break;
+            for partition in fetched {
+                let mut last = None;
+                for record in &partition.records {
+                    if args.max_messages.is_some_and(|m| printed >= m) {
+                        break;
+                    }
+                    if let Some(format) = &settings.format {
+                        format.write(&mut out, partition.partition, record)?;
+                    }
+                    printed += 1;
+                    last = Some(record.offset);
                 }
-                if let Some(format) = &settings.format {
-                    format.write(&mut out, partition, &record)?;
-                }
-                printed += 1;
-                if let Some(membership) = membership.as_mut() {
-                    membership.printed(partition, record.offset);
+                if let (Some(membership), Some(offset)) = (membership.as_mut(), last) {
+                    membership.printed(&partition.topic, partition.partition, offset);
                 }
             }
             out.flush()?;
@@ -333,105 +345,6 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
         None => Ok(()),
     };
     result.and(left)
-}
-
-/// Reads partitions of one topic from their leaders, one position per partition.
-pub struct Reader {
-    pub cluster: Cluster,
-    pub topic: TopicMetadata,
-    /// Where a partition whose offset fell out of range resumes: EARLIEST or LATEST.
-    pub reset: i64,
-    /// What the reader sees of transactions.
-    pub isolation: Isolation,
-    /// Bytes a fetch asks of each partition at most (Kafka's
-    /// `max.partition.fetch.bytes`).
-    pub partition_max_bytes: i32,
-    pub positions: BTreeMap<i32, i64>,
-}
-
-impl Reader {
-    fn seek(&mut self, partitions: &[i32], start: Start) -> Result<()> {
-        match start {
-            Start::Offset(offset) => {
-                for &p in partitions {
-                    self.positions.insert(p, offset);
-                }
-                Ok(())
-            }
-            Start::Earliest => self.resolve(partitions, EARLIEST),
-            Start::Latest => self.resolve(partitions, LATEST),
-        }
-    }
-
-    /// Sets the position of each of `partitions` to where `timestamp` points.
-    pub fn resolve(&mut self, partitions: &[i32], timestamp: i64) -> Result<()> {
-        let offsets = fetch::offsets_at_in(
-            &mut self.cluster,
-            &self.topic,
-            partitions,
-            timestamp,
-            self.isolation,
-        )?;
-        self.positions.extend(offsets);
-        Ok(())
-    }
-
-    /// One fetch from each leader; returns the records in the order they came.
-    pub fn poll(&mut self, wait: Duration) -> Result<Vec<(i32, Record)>> {
-        let mut records = Vec::new();
-        let mut stale = false;
-        let mut out_of_range = Vec::new();
-        let (by_leader, leaderless) = self
-            .topic
-            .by_leader(self.positions.iter().map(|(&p, &offset)| (p, offset)));
-        stale |= !leaderless.is_empty();
-        let limits = FetchLimits {
-            max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(i32::MAX),
-            isolation: self.isolation,
-            partition_max_bytes: self.partition_max_bytes,
-            ..FetchLimits::default()
-        };
-        for (leader, positions) in by_leader {
-            let broker = self.cluster.broker(leader)?;
-            let fetched = fetch::fetch(broker, &self.topic.name, self.topic.id, &positions, limits)
-                .inspect_err(|_| self.cluster.disconnect(leader))?;
-            for partition in fetched {
-                match partition.error_code {
-                    0 => {
-                        self.positions
-                            .insert(partition.partition, partition.next_offset);
-                        records.extend(
-                            partition
-                                .records
-                                .into_iter()
-                                .map(|r| (partition.partition, r)),
-                        );
-                    }
-                    OFFSET_OUT_OF_RANGE => out_of_range.push(partition.partition),
-                    code if is_retriable(code) => stale = true,
-                    code => Error::check(code, None, || {
-                        format!("cannot fetch {}-{}", self.topic.name, partition.partition)
-                    })?,
-                }
-            }
-        }
-        if !out_of_range.is_empty() {
-            let before = self.positions.clone();
-            self.resolve(&out_of_range, self.reset)?;
-            for p in out_of_range {
-                eprintln!(
-                    "shoal: offset {} is out of range for {}-{p}; resetting to {}",
-                    before[&p], self.topic.name, self.positions[&p]
-                );
-            }
-        }
-        if stale {
-            // A leader moved or is being elected: wait, then ask Metadata where it went.
-            std::thread::sleep(RETRY_BACKOFF);
-            self.topic = self.cluster.topic(&self.topic.name, false)?;
-        }
-        Ok(records)
-    }
 }
 
 /// Kafka's DefaultMessageFormatter: the fields asked for, in its order (timestamp,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::consume::Reader;
+use super::reader::{Reader, TopicPartition};
 use crate::client::assignor;
 use crate::client::error::Error;
 use crate::client::group::{
@@ -66,8 +66,8 @@ pub struct Membership {
     member_id: String,
     generation: i32,
     /// The next offset to commit, per assigned partition.
-    consumed: BTreeMap<i32, i64>,
-    committed: BTreeMap<i32, i64>,
+    consumed: BTreeMap<TopicPartition, i64>,
+    committed: BTreeMap<TopicPartition, i64>,
     last_heartbeat: Instant,
     last_commit: Instant,
 }
@@ -103,14 +103,27 @@ impl Membership {
     }
 
     /// The record at `offset` of `partition` was printed.
-    pub fn printed(&mut self, partition: i32, offset: i64) {
-        if let Some(next) = self.consumed.get_mut(&partition) {
+    pub fn printed(&mut self, topic: &str, partition: i32, offset: i64) {
+        if let Some(next) = self.consumed.get_mut(&(topic.to_string(), partition)) {
             *next = (*next).max(offset + 1);
         }
     }
 
-    /// Heartbeats and auto-commits when they are due; rejoins when the group moved on.
+    /// Heartbeats and auto-commits when they are due; rejoins when the group moved on
+    /// or the topics a pattern matches changed.
     pub fn tick(&mut self, reader: &mut Reader) -> Result<()> {
+        if reader.topics_changed()? {
+            // A new subscription: commit what was printed of the topics still read,
+            // then join with it (the Java consumer's rejoin on a metadata change).
+            self.consumed
+                .retain(|(t, _), _| reader.topics.contains_key(t));
+            if self.settings.auto_commit {
+                if let Err(error) = self.commit(reader) {
+                    return self.recover(reader, error);
+                }
+            }
+            return self.rejoin(reader);
+        }
         if self.settings.auto_commit && self.last_commit.elapsed() >= AUTO_COMMIT_INTERVAL {
             self.last_commit = Instant::now();
             if let Err(error) = self.commit(reader) {
@@ -196,8 +209,8 @@ impl Membership {
         let offsets: Vec<(String, i32, i64)> = self
             .consumed
             .iter()
-            .filter(|(p, offset)| self.committed.get(p) != Some(offset))
-            .map(|(&p, &offset)| (reader.topic.name.clone(), p, offset))
+            .filter(|(tp, offset)| self.committed.get(tp) != Some(offset))
+            .map(|((topic, p), &offset)| (topic.clone(), *p, offset))
             .collect();
         if offsets.is_empty() {
             return Ok(());
@@ -209,7 +222,7 @@ impl Membership {
         let broker = reader.cluster.broker(self.coordinator)?;
         group::offset_commit(broker, &self.group, committer, &offsets)?;
         self.committed
-            .extend(offsets.into_iter().map(|(_, p, offset)| (p, offset)));
+            .extend(offsets.into_iter().map(|(t, p, offset)| ((t, p), offset)));
         Ok(())
     }
 
@@ -247,22 +260,23 @@ impl Membership {
         };
         self.last_heartbeat = Instant::now();
         self.last_commit = Instant::now();
-        let partitions: Vec<i32> = assignment
+        let wanted: Vec<(String, Vec<i32>)> = assignment
             .into_iter()
-            .filter(|(topic, _)| *topic == reader.topic.name)
-            .flat_map(|(_, ps)| ps)
+            .filter(|(topic, _)| reader.topics.contains_key(topic))
             .collect();
-        let wanted = [(reader.topic.name.clone(), partitions.clone())];
         let broker = reader.cluster.broker(self.coordinator)?;
         let committed = group::offset_fetch(broker, &self.group, Some(&wanted))?;
         let mut unset = Vec::new();
-        for &p in &partitions {
-            match committed.get(&(reader.topic.name.clone(), p)) {
-                Some(&offset) => {
-                    reader.positions.insert(p, offset);
-                    self.committed.insert(p, offset);
+        for (topic, partitions) in wanted {
+            for p in partitions {
+                let tp = (topic.clone(), p);
+                match committed.get(&tp) {
+                    Some(&offset) => {
+                        reader.positions.insert(tp.clone(), offset);
+                        self.committed.insert(tp, offset);
+                    }
+                    None => unset.push(tp),
                 }
-                None => unset.push(p),
             }
         }
         reader.resolve(&unset, reader.reset)?;
@@ -276,7 +290,8 @@ impl Membership {
         &mut self,
         reader: &mut Reader,
     ) -> crate::client::error::Result<Option<group::Assignment>> {
-        let subscription = group::encode_subscription(std::slice::from_ref(&reader.topic.name))?;
+        let topics: Vec<String> = reader.topics.keys().cloned().collect();
+        let subscription = group::encode_subscription(&topics)?;
         let params = JoinParams {
             group: &self.group,
             member_id: &self.member_id,

@@ -3,14 +3,13 @@
 //! Kafka's columns, how much it read and how fast: one line at the end, or one per
 //! `--reporting-interval` with `--show-detailed-stats`.
 //!
-//! The reading and the group are the console consumer's (`consume::Reader`,
+//! The reading and the group are the console consumer's (`reader::Reader`,
 //! `consume_group::Membership`: a classic group, range assignment, auto-commit), so the
 //! rebalance time is its join. Bytes count keys and values, as Kafka's tool counts them.
 //! Where it differs from Kafka's: `--socket-buffer-size` changes nothing (the kernel
 //! sizes socket buffers), and `--print-metrics` prints only the consumer metrics shoal's
 //! reader measures.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,9 +17,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::consume::{parse_isolation, Reader};
+use super::consume::parse_isolation;
 use super::consume_group::{MemberSettings, Membership};
 use super::properties::parsed;
+use super::reader::{Reader, Topics};
 use super::{say, ToolClient};
 use crate::client::cluster::Cluster;
 use crate::client::fetch::{EARLIEST, LATEST};
@@ -30,6 +30,7 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("topics").required(true).args(["topic", "include"])))]
 pub struct ConsumerPerfArgs {
     /// The broker to connect to; a comma-separated list tries each in turn.
     #[arg(
@@ -41,7 +42,11 @@ pub struct ConsumerPerfArgs {
     pub bootstrap_server: String,
     /// The topic to read.
     #[arg(long, value_name = "TOPIC")]
-    pub topic: String,
+    pub topic: Option<String>,
+    /// Read every topic whose whole name this regular expression matches (internal
+    /// topics aside), topics created later included.
+    #[arg(long, value_name = "REGEX")]
+    pub include: Option<String>,
     /// The consumer group (default perf-consumer-N, N random below 100000).
     #[arg(long, value_name = "GID")]
     pub group: Option<String>,
@@ -105,10 +110,11 @@ pub struct ConsumerPerfArgs {
 }
 
 /// The consumer properties read; the login and TLS keys are the connection's.
-const CONSUMER_KEYS: [&str; 7] = [
+const CONSUMER_KEYS: [&str; 8] = [
     "isolation.level",
     "client.id",
     "request.timeout.ms",
+    "metadata.max.age.ms",
     // Set by the tool's own flags, as Kafka's tool sets them over the properties.
     "group.id",
     "auto.offset.reset",
@@ -158,16 +164,12 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
     }
     let stop = super::stop_flag()?;
     let client_id = options.client_id.clone();
-    let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
-    let topic = cluster.topic(&args.topic, false)?;
-    let mut reader = Reader {
-        cluster,
-        topic,
-        reset: if args.from_latest { LATEST } else { EARLIEST },
-        isolation,
-        partition_max_bytes: args.fetch_size,
-        positions: BTreeMap::new(),
-    };
+    let cluster = Cluster::connect(&connect.bootstrap_server, options)?;
+    let wanted = Topics::of_flags(args.topic.as_deref(), args.include.as_deref(), &props)?;
+    let mut reader = Reader::open(cluster, wanted, false)?;
+    reader.reset = if args.from_latest { LATEST } else { EARLIEST };
+    reader.isolation = isolation;
+    reader.partition_max_bytes = args.fetch_size;
     let start_ms = now_ms();
     let started = Instant::now();
     let joining = Instant::now();
@@ -196,27 +198,31 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
                 join += ticked.elapsed();
                 interval_join += ticked.elapsed();
             }
-            let records = if reader.positions.is_empty() {
+            let fetched = if reader.positions.is_empty() {
                 // Given no partitions: nothing to fetch, only heartbeats.
                 std::thread::sleep(POLL_WAIT);
                 Vec::new()
             } else {
                 reader.poll(POLL_WAIT)?
             };
-            if !records.is_empty() {
+            if !fetched.is_empty() {
                 last_records = Instant::now();
             }
             // As Kafka's tool: the whole of what a poll brought counts.
-            for (partition, record) in &records {
-                total.records += 1;
-                total.bytes += (record.key.as_ref().map_or(0, |k| k.len())
-                    + record.value.as_ref().map_or(0, |v| v.len()))
-                    as u64;
-                membership.printed(*partition, record.offset);
+            for partition in &fetched {
+                for record in &partition.records {
+                    total.records += 1;
+                    total.bytes += (record.key.as_ref().map_or(0, |k| k.len())
+                        + record.value.as_ref().map_or(0, |v| v.len()))
+                        as u64;
+                }
+                if let Some(last) = partition.records.last() {
+                    membership.printed(&partition.topic, partition.partition, last.offset);
+                }
             }
             // As Kafka's tool, a detailed line comes with records.
             if args.show_detailed_stats
-                && !records.is_empty()
+                && !fetched.is_empty()
                 && last_report.0.elapsed() >= interval
             {
                 let now = now_ms();

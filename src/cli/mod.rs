@@ -28,6 +28,7 @@ pub mod metadata_quorum;
 pub mod produce;
 pub mod producer_perf;
 pub mod properties;
+pub mod reader;
 pub mod reassign;
 mod reassign_throttle;
 pub mod topics;

@@ -15,7 +15,6 @@
 //! protocol and range assignment. `--group-protocol consumer`, another assignor and
 //! `--group-instance-id` are refused, since this member cannot do what they ask.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -24,13 +23,14 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 
-use super::consume::{parse_isolation, Reader};
+use super::consume::parse_isolation;
 use super::consume_group::{MemberSettings, Membership};
 use super::properties::parsed;
+use super::reader::{Reader, Topics};
 use super::verifiable_producer::{emit, Nothing};
 use super::ToolClient;
 use crate::client::cluster::Cluster;
-use crate::client::fetch::{FetchLimits, EARLIEST, LATEST};
+use crate::client::fetch::{EARLIEST, LATEST};
 
 /// How long one fetch may wait for records.
 const POLL_WAIT: Duration = Duration::from_millis(100);
@@ -198,17 +198,11 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
     )?;
     let isolation = parsed(&props, "isolation.level", parse_isolation)?.unwrap_or_default();
     let stop = super::stop_flag()?;
-    let mut cluster = Cluster::connect(&connect.bootstrap_server, options)?;
+    let cluster = Cluster::connect(&connect.bootstrap_server, options)?;
     // As Kafka's consumer asks for its topic: auto-created where the broker does that.
-    let topic = cluster.topic(&args.topic, true)?;
-    let mut reader = Reader {
-        cluster,
-        topic,
-        reset,
-        isolation,
-        partition_max_bytes: FetchLimits::default().partition_max_bytes,
-        positions: BTreeMap::new(),
-    };
+    let mut reader = Reader::open(cluster, Topics::Named(args.topic.clone()), true)?;
+    reader.reset = reset;
+    reader.isolation = isolation;
     emit("startup_complete", Nothing {})?;
     let settings = MemberSettings {
         session_timeout: Duration::from_millis(u64::from(args.session_timeout)),
@@ -217,38 +211,33 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
     let result = (|| -> Result<()> {
         let mut membership =
             Membership::join(&mut reader, &args.group_id, connect.timeout(), settings)?;
-        let mut assigned: Vec<i32> = reader.positions.keys().copied().collect();
-        emit(
-            "partitions_assigned",
-            partitions(&reader.topic.name, &assigned),
-        )?;
+        let mut assigned = assigned_partitions(&reader);
+        emit("partitions_assigned", partitions(&args.topic, &assigned))?;
         let max = u64::try_from(args.max_messages).ok();
         let mut consumed = 0u64;
         while !stop.load(Ordering::Relaxed) && max.is_none_or(|max| consumed < max) {
             let generation = membership.generation();
             membership.tick(&mut reader)?;
             if membership.generation() != generation {
-                assigned = moved(&reader, &assigned)?;
+                assigned = moved(&reader, &args.topic, &assigned)?;
             }
-            let records = if reader.positions.is_empty() {
+            let fetched = if reader.positions.is_empty() {
                 std::thread::sleep(POLL_WAIT);
                 Vec::new()
             } else {
                 reader.poll(POLL_WAIT)?
             };
-            if records.is_empty() {
+            if fetched.is_empty() {
                 continue;
             }
-            // Per partition, in the order they came, cut at --max-messages.
-            let mut by_partition: BTreeMap<i32, Vec<&kafka_protocol::records::Record>> =
-                BTreeMap::new();
-            for (partition, record) in &records {
-                by_partition.entry(*partition).or_default().push(record);
-            }
-            let topic = reader.topic.name.clone();
+            let count = fetched.iter().map(|f| f.records.len()).sum();
+            let topic = args.topic.as_str();
             let mut read = Vec::new();
             let mut next_offsets = Vec::new();
-            for (partition, mut batch) in by_partition {
+            // Per partition, in the order they came, cut at --max-messages.
+            for fetched in fetched {
+                let partition = fetched.partition;
+                let mut batch = fetched.records;
                 if let Some(max) = max {
                     batch.truncate(usize::try_from(max - consumed).unwrap_or(usize::MAX));
                 }
@@ -265,7 +254,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                             RecordData {
                                 key: text(&record.key),
                                 value: text(&record.value),
-                                topic: &topic,
+                                topic,
                                 partition,
                                 offset: record.offset,
                             },
@@ -273,15 +262,15 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                     }
                 }
                 read.push(PartitionRead {
-                    topic: &topic,
+                    topic,
                     partition,
                     count: batch.len() as u64,
                     min_offset: first.offset,
                     max_offset: last.offset,
                 });
-                membership.printed(partition, last.offset);
+                membership.printed(topic, partition, last.offset);
                 next_offsets.push(Offset {
-                    topic: &topic,
+                    topic,
                     partition,
                     offset: last.offset.saturating_add(1),
                 });
@@ -290,7 +279,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
             emit(
                 "records_consumed",
                 Consumed {
-                    count: records.len(),
+                    count,
                     partitions: read,
                 },
             )?;
@@ -306,16 +295,13 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                     },
                 )?;
                 if membership.generation() != generation {
-                    assigned = moved(&reader, &assigned)?;
+                    assigned = moved(&reader, &args.topic, &assigned)?;
                 }
             }
         }
         // As Kafka's consumer closing: its partitions are revoked first.
         if !assigned.is_empty() {
-            emit(
-                "partitions_revoked",
-                partitions(&reader.topic.name, &assigned),
-            )?;
+            emit("partitions_revoked", partitions(&args.topic, &assigned))?;
         }
         membership.close(&mut reader)
     })();
@@ -334,12 +320,16 @@ fn partitions<'a>(topic: &'a str, partitions: &[i32]) -> Partitions<'a> {
 
 /// After a rejoin: the partitions taken away (the eager protocol takes them all) and
 /// those given; returns the new assignment.
-fn moved(reader: &Reader, before: &[i32]) -> Result<Vec<i32>> {
-    let topic = &reader.topic.name;
+fn moved(reader: &Reader, topic: &str, before: &[i32]) -> Result<Vec<i32>> {
     if !before.is_empty() {
         emit("partitions_revoked", partitions(topic, before))?;
     }
-    let now: Vec<i32> = reader.positions.keys().copied().collect();
+    let now = assigned_partitions(reader);
     emit("partitions_assigned", partitions(topic, &now))?;
     Ok(now)
+}
+
+/// The partitions the reader holds positions in (of its one topic).
+fn assigned_partitions(reader: &Reader) -> Vec<i32> {
+    reader.positions.keys().map(|(_, p)| *p).collect()
 }

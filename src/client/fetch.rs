@@ -1,5 +1,5 @@
-//! Fetch and ListOffsets for partitions of one topic on their leader: sessionless fetches
-//! (every request names every partition), records decoded by `records::decode_batches`.
+//! Fetch and ListOffsets for partitions on their leader: sessionless fetches (every
+//! request names every partition), records decoded by `records::decode_batches`.
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -65,6 +65,7 @@ impl Default for FetchLimits {
 
 #[derive(Debug)]
 pub struct PartitionFetch {
+    pub topic: String,
     pub partition: i32,
     pub error_code: i16,
     pub high_watermark: i64,
@@ -75,16 +76,23 @@ pub struct PartitionFetch {
     pub next_offset: i64,
 }
 
-/// Fetches `positions` (partition, offset) of `topic` from their leader.
+/// Positions (partition, offset) to fetch in one topic.
+#[derive(Debug, Clone)]
+pub struct TopicPositions {
+    pub name: String,
+    /// Nil when the broker's Metadata did not name it.
+    pub id: Uuid,
+    pub positions: Vec<(i32, i64)>,
+}
+
+/// Fetches `topics`' positions from their leader, in one request.
 pub fn fetch(
     broker: &mut Broker,
-    topic: &str,
-    topic_id: Uuid,
-    positions: &[(i32, i64)],
+    topics: &[TopicPositions],
     limits: FetchLimits,
 ) -> Result<Vec<PartitionFetch>> {
     let mut version = broker.version::<FetchRequest>()?;
-    if topic_id.is_nil() {
+    if topics.iter().any(|t| t.id.is_nil()) {
         version = version.min(FETCH_TOPIC_ID_VERSION - 1);
     }
     let request = FetchRequest::default()
@@ -94,60 +102,80 @@ pub fn fetch(
         .with_isolation_level(limits.isolation.wire())
         .with_session_id(0)
         .with_session_epoch(SESSIONLESS_EPOCH)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_topic_id(topic_id)
-            .with_partitions(
-                positions
-                    .iter()
-                    .map(|&(partition, offset)| {
-                        FetchPartition::default()
-                            .with_partition(partition)
-                            .with_current_leader_epoch(-1)
-                            .with_fetch_offset(offset)
-                            .with_log_start_offset(-1)
-                            .with_partition_max_bytes(limits.partition_max_bytes)
-                    })
-                    .collect(),
-            )]);
+        .with_topics(
+            topics
+                .iter()
+                .map(|topic| {
+                    FetchTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(topic.name.clone())))
+                        .with_topic_id(topic.id)
+                        .with_partitions(
+                            topic
+                                .positions
+                                .iter()
+                                .map(|&(partition, offset)| {
+                                    FetchPartition::default()
+                                        .with_partition(partition)
+                                        .with_current_leader_epoch(-1)
+                                        .with_fetch_offset(offset)
+                                        .with_log_start_offset(-1)
+                                        .with_partition_max_bytes(limits.partition_max_bytes)
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        );
     let response = broker.call(version, &request)?;
     Error::check(response.error_code, None, || {
-        format!("{}: Fetch {topic}", broker.address())
+        format!("{}: Fetch", broker.address())
     })?;
-    let mut out = Vec::with_capacity(positions.len());
-    let answered = response
-        .responses
-        .into_iter()
-        .filter(|t| t.topic.0.as_str() == topic || (!topic_id.is_nil() && t.topic_id == topic_id))
-        .flat_map(|t| t.partitions);
-    for data in answered {
-        let Some(&(_, offset)) = positions.iter().find(|(p, _)| *p == data.partition_index) else {
+    let mut out = Vec::new();
+    for answer in response.responses {
+        // Named by id from version 13, by name before.
+        let Some(topic) = topics.iter().find(|t| {
+            if version >= FETCH_TOPIC_ID_VERSION {
+                t.id == answer.topic_id
+            } else {
+                t.name == answer.topic.0.as_str()
+            }
+        }) else {
             continue;
         };
-        let mut fetched = PartitionFetch {
-            partition: data.partition_index,
-            error_code: data.error_code,
-            high_watermark: data.high_watermark,
-            records: Vec::new(),
-            next_offset: offset,
-        };
-        // read_committed: the transactions to leave out (none are listed otherwise).
-        let aborted: Vec<(i64, i64)> = data
-            .aborted_transactions
-            .iter()
-            .flatten()
-            .map(|a| (a.producer_id.0, a.first_offset))
-            .collect();
-        if let Some(bytes) = data.records.filter(|_| data.error_code == 0) {
-            let decoded =
-                decode_batches(bytes, offset, &aborted).map_err(|error| Error::Protocol {
-                    address: broker.address().to_string(),
-                    message: format!("{topic}-{}: {error}", data.partition_index),
-                })?;
-            fetched.records = decoded.records;
-            fetched.next_offset = decoded.next_offset.unwrap_or(offset).max(offset);
+        for data in answer.partitions {
+            let Some(&(_, offset)) = topic
+                .positions
+                .iter()
+                .find(|(p, _)| *p == data.partition_index)
+            else {
+                continue;
+            };
+            let mut fetched = PartitionFetch {
+                topic: topic.name.clone(),
+                partition: data.partition_index,
+                error_code: data.error_code,
+                high_watermark: data.high_watermark,
+                records: Vec::new(),
+                next_offset: offset,
+            };
+            // read_committed: the transactions to leave out (none are listed otherwise).
+            let aborted: Vec<(i64, i64)> = data
+                .aborted_transactions
+                .iter()
+                .flatten()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect();
+            if let Some(bytes) = data.records.filter(|_| data.error_code == 0) {
+                let decoded =
+                    decode_batches(bytes, offset, &aborted).map_err(|error| Error::Protocol {
+                        address: broker.address().to_string(),
+                        message: format!("{}-{}: {error}", topic.name, data.partition_index),
+                    })?;
+                fetched.records = decoded.records;
+                fetched.next_offset = decoded.next_offset.unwrap_or(offset).max(offset);
+            }
+            out.push(fetched);
         }
-        out.push(fetched);
     }
     Ok(out)
 }

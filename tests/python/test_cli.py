@@ -8,18 +8,19 @@ from __future__ import annotations
 import base64
 import os
 import re
+import selectors
 import socket
 import subprocess
 import threading
 import time
 
 import pytest
-from confluent_kafka import TopicCollection
+from confluent_kafka import TopicCollection, TopicPartition
 from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 from kafka.partitioner.default import murmur2
 
 import kafka_wire
-from clients import (admin, consume_all, create_topic, kcat, kcat_json_lines, produce_all, producer,
+from clients import (admin, consume_all, consumer, create_topic, kcat, kcat_json_lines, produce_all, producer,
                      topic_partitions, unique_topic, watermarks)
 from conftest import shoal_bin
 
@@ -286,6 +287,67 @@ def test_consume_from_latest_sees_only_new_records(broker):
     assert err.decode().splitlines()[-1] == "Processed a total of 1 messages"
 
 
+def read_lines(proc: subprocess.Popen, count: int, timeout: float = TOOL_TIMEOUT_S) -> list[str]:
+    """The next `count` lines `proc` prints, failing if they do not come within `timeout`.
+    `proc` must be started with bufsize=0: a buffered pipe would hold lines select() does
+    not see."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while len(lines) < count:
+            left = deadline - time.monotonic()
+            assert left > 0 and sel.select(left), f"{len(lines)} of {count} lines came: {lines}"
+            line = proc.stdout.readline()
+            assert line, f"the tool exited after {len(lines)} of {count} lines: {lines}"
+            lines.append(line.decode().rstrip("\n"))
+    return lines
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["assigned", "group"])
+def test_consume_include_reads_every_matching_topic_and_those_created_later(broker, group):
+    prefix = unique_topic("incl")
+    create_topic(broker, f"{prefix}-a", 2)
+    create_topic(broker, f"{prefix}-b", 1)
+    create_topic(broker, f"other-{prefix}", 1)
+    p = producer(broker, acks="all")
+    produce_all(p, f"{prefix}-a", [{"value": b"a%d" % i, "partition": i % 2} for i in range(6)])
+    produce_all(p, f"{prefix}-b", [{"value": b"b%d" % i} for i in range(3)])
+    produce_all(p, f"other-{prefix}", [{"value": b"not-matched"}])
+    group_id = unique_topic("incl-group")
+    args = ["--group", group_id] if group else []
+    proc = subprocess.Popen([str(shoal_bin()), "consume", "--bootstrap-server", broker.bootstrap,
+                             "--include", f"{prefix}-.*", "--from-beginning", "--max-messages", "13",
+                             "--consumer-property", "metadata.max.age.ms=300", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    try:
+        first = read_lines(proc, 9)
+        assert sorted(first) == sorted([f"a{i}" for i in range(6)] + [f"b{i}" for i in range(3)])
+        # A topic the pattern matches, created while the consumer reads: read from its start.
+        create_topic(broker, f"{prefix}-c", 2)
+        produce_all(p, f"{prefix}-c", [{"value": b"c%d" % i, "partition": i % 2} for i in range(4)])
+        assert sorted(read_lines(proc, 4)) == [f"c{i}" for i in range(4)]
+        assert proc.wait(timeout=TOOL_TIMEOUT_S) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr.read().decode().splitlines()[-1] == "Processed a total of 13 messages"
+    if group:
+        # The member committed what it printed in every topic it read.
+        c = consumer(broker, group_id=group_id)
+        wanted = [TopicPartition(f"{prefix}-a", 0), TopicPartition(f"{prefix}-a", 1),
+                  TopicPartition(f"{prefix}-b", 0), TopicPartition(f"{prefix}-c", 0),
+                  TopicPartition(f"{prefix}-c", 1)]
+        committed = c.committed(wanted, timeout=30)
+        assert [tp.offset for tp in committed] == [3, 3, 3, 2, 2], committed
+    assert fails(broker, "consume", "--include", "x", "--partition", "0") == \
+        "shoal: The topic is required when partition is specified."
+    assert "--include" in fails(broker, "consume", "--include", "x", "--topic", "x", rc=2)
+    assert fails(broker, "consume", "--include", "(").startswith(
+        "shoal: --include '(' is not a valid regular expression")
+
+
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_produce_acks(broker, acks):
     t = unique_topic("acks")
@@ -467,7 +529,7 @@ HELP = {
     "produce": ["--bootstrap-server", "--topic", "--property", "--acks", "--compression", "--batch-size",
                 "--linger-ms", "--sync", "parse.key", "key.separator", "null.marker", "--producer-property",
                 "--producer.config"],
-    "consume": ["--bootstrap-server", "--topic", "--from-beginning", "--property", "--max-messages", "--partition",
+    "consume": ["--bootstrap-server", "--topic", "--include", "--from-beginning", "--property", "--max-messages", "--partition",
                 "--offset", "--timeout-ms", "--group", "print.key", "key.separator", "--isolation-level",
                 "--formatter", "--consumer-property", "--consumer.config"],
     "configs": ["--bootstrap-server", "--describe", "--alter", "--all", "--entity-type", "--entity-name",
@@ -476,7 +538,7 @@ HELP = {
                            "--payload-delimiter", "--throughput", "--producer-props", "--producer.config",
                            "--print-metrics", "--transactional-id", "--transaction-duration-ms",
                            "--warmup-records", "--bootstrap-server", "--command-config"],
-    "consumer-perf-test": ["--bootstrap-server", "--topic", "--group", "--fetch-size", "--from-latest",
+    "consumer-perf-test": ["--bootstrap-server", "--topic", "--include", "--group", "--fetch-size", "--from-latest",
                            "--socket-buffer-size", "--consumer.config", "--command-config", "--command-property",
                            "--print-metrics", "--show-detailed-stats", "--timeout", "--num-records",
                            "--reporting-interval", "--date-format", "--hide-header"],

@@ -177,6 +177,25 @@ def test_consumer_perf_test_reads_as_a_group_member(broker):
     assert counts == sorted(counts) and 0 < counts[-1] <= 2000, out
 
 
+def test_consumer_perf_test_include_reads_every_matching_topic(broker):
+    prefix = unique_topic("cperf-incl")
+    for name in (f"{prefix}-x", f"{prefix}-y", f"not-{prefix}"):
+        create_topic(broker, name, 2)
+        produce_all(producer(broker, acks="all"), name,
+                    [{"value": b"v" * 10, "partition": i % 2} for i in range(100)])
+    group = unique_topic("cperf-incl-group")
+    out = ok(broker, "consumer-perf-test", "--include", f"{prefix}-.*", "--num-records", "200",
+             "--group", group, "--hide-header", timeout=60)
+    (line,) = out.splitlines()
+    assert line.split(", ")[4] == "200", line
+    committed = consumer(broker, group_id=group).committed(
+        [TopicPartition(f"{prefix}-{t}", p) for t in "xy" for p in (0, 1)], timeout=CLIENT_TIMEOUT_S)
+    assert [tp.offset for tp in committed] == [50] * 4, committed
+    # Kafka's tool takes exactly one of --topic and --include.
+    cp = shoal(broker, "consumer-perf-test", "--topic", "a", "--include", "a", "--num-records", "1")
+    assert cp.returncode == 2 and b"--include" in cp.stderr, cp.stderr
+
+
 def verifiable_events(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 
