@@ -460,11 +460,20 @@ pub(crate) struct Job {
 }
 
 /// Kafka's checks of a client's batches, before anything is queued: one batch per
-/// partition, no control batch, a sequence with every producer id.
+/// partition, at base offset 0, no control batch, a sequence with every producer id.
 fn check_client_batches(infos: &[BatchInfo]) -> Result<(), ApiError> {
     let invalid = |message: &str| Err(ApiError::new(ResponseError::InvalidRecord, message));
     if infos.len() > 1 {
         return invalid("a produce request holds exactly one record batch per partition");
+    }
+    if let Some(info) = infos.iter().find(|i| i.base_offset != 0) {
+        return Err(ApiError::new(
+            ResponseError::InvalidRecord,
+            format!(
+                "the base offset of a client's record batch must be 0, not {}",
+                info.base_offset
+            ),
+        ));
     }
     if infos.iter().any(|i| i.control) {
         return invalid("clients may not write control records");

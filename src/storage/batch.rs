@@ -68,6 +68,8 @@ pub struct BatchInfo {
     /// Position of the batch inside the buffer it was validated in.
     pub position: usize,
     pub size: usize,
+    /// As written in the batch (a client's is 0; the broker assigns offsets).
+    pub base_offset: i64,
     pub last_offset_delta: i32,
     pub records_count: i32,
     pub max_timestamp: i64,
@@ -275,6 +277,7 @@ fn validate_one(buf: &[u8], size_max: usize) -> Result<BatchInfo, BatchError> {
     Ok(BatchInfo {
         position: 0,
         size,
+        base_offset: header.base_offset.get(),
         last_offset_delta: header.last_offset_delta.get(),
         records_count: count,
         max_timestamp: header.max_timestamp.get(),

@@ -34,6 +34,10 @@ TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 PRODUCER_FENCED = 90
 INVALID_RECORD = 87
 INVALID_TIMESTAMP = 32
+INVALID_REQUIRED_ACKS = 21
+TOPIC_AUTHORIZATION_FAILED = 29
+INVALID_REQUEST = 42
+UNSUPPORTED_COMPRESSION_TYPE = 76
 
 # ---------------------------------------------------------------- API keys
 PRODUCE = 0
@@ -322,6 +326,10 @@ class Batch:
     records: list[tuple[int, int, Record]] | None  # (offset, timestamp, record) when decodable
 
     @property
+    def partition_leader_epoch(self) -> int:
+        return struct.unpack(">i", self.raw[12:16])[0]
+
+    @property
     def codec(self) -> int:
         return self.attributes & 0x07
 
@@ -462,12 +470,30 @@ def produce_v3(topic: str, partition: int, records: bytes, acks: int = -1, timeo
 
 
 def fetch_v4(topic: str, partition: int, offset: int, max_wait_ms: int = 500, min_bytes: int = 1,
-             max_bytes: int = 50 * 1024 * 1024, partition_max_bytes: int = 10 * 1024 * 1024) -> bytes:
+             max_bytes: int = 50 * 1024 * 1024, partition_max_bytes: int = 10 * 1024 * 1024,
+             replica_id: int = -1) -> bytes:
     part = i32(partition) + i64(offset) + i32(partition_max_bytes)
     return (
-        i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
+        i32(replica_id) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
         + array([string(topic) + array([part])])
     )
+
+
+def fetch_v12(topic: str, partition: int, offset: int, last_fetched_epoch: int = -1,
+              current_leader_epoch: int = -1, max_wait_ms: int = 0) -> bytes:
+    """A sessionless Fetch v12 (the first flexible one, which carries last_fetched_epoch)."""
+    part = (i32(partition) + i32(current_leader_epoch) + i64(offset) + i32(last_fetched_epoch)
+            + i64(-1) + i32(1 << 20) + EMPTY_TAGS)
+    topics = compact_array([compact_string(topic) + compact_array([part]) + EMPTY_TAGS])
+    return (i32(-1) + i32(max_wait_ms) + i32(1) + i32(50 << 20) + i8(0) + i32(0) + i32(-1)
+            + topics + compact_array([]) + compact_string("") + EMPTY_TAGS)
+
+
+def list_offsets_v5(queries: list[tuple[str, int, int]]) -> bytes:
+    """ListOffsets v5 for (topic, partition, timestamp) queries, in order (a topic named
+    again gets its own entry, as a client may send it)."""
+    topics = [string(t) + array([i32(p) + i32(-1) + i64(ts)]) for t, p, ts in queries]
+    return i32(-1) + i8(0) + array(topics)
 
 
 def init_producer_id_v0(transactional_id: str | None = None, timeout_ms: int = 60000) -> bytes:
@@ -540,6 +566,7 @@ class ProducedV8:
     base_offset: int
     record_errors: list[tuple[int, str | None]]
     error_message: str | None
+    log_start_offset: int = -1
 
 
 def parse_produce_v8(body: bytes) -> dict[tuple[str, int], ProducedV8]:
@@ -550,9 +577,10 @@ def parse_produce_v8(body: bytes) -> dict[tuple[str, int], ProducedV8]:
 
     def partition(r: Reader) -> tuple[int, ProducedV8]:
         index, error, base = r.i32(), r.i16(), r.i64()
-        r.i64(), r.i64()  # log_append_time_ms, log_start_offset
+        r.i64()  # log_append_time_ms
+        log_start = r.i64()
         errors = r.array(lambda q: (q.i32(), q.string())) or []
-        return index, ProducedV8(error, base, errors, r.string())
+        return index, ProducedV8(error, base, errors, r.string(), log_start)
 
     for name, parts in rd.array(lambda r: (r.string(), r.array(partition))) or []:
         for index, produced in parts or []:
@@ -588,6 +616,50 @@ def parse_fetch_v4(body: bytes) -> dict[tuple[str, int], FetchPartition]:
     for name, parts in rd.array(lambda r: (r.string(), r.array(partition))) or []:
         for idx, p in parts or []:
             out[(name, idx)] = p
+    return out
+
+
+@dataclasses.dataclass
+class FetchedV12:
+    error_code: int
+    high_watermark: int
+    log_start_offset: int
+    diverging_epoch: tuple[int, int]
+    records: bytes
+
+
+def parse_fetch_v12(body: bytes) -> dict[tuple[str, int], FetchedV12]:
+    rd = Reader(body)
+    rd.i32(), rd.i16(), rd.i32()  # throttle, error, session id
+
+    def partition(r: Reader):
+        idx, err, hw, _lso, log_start = r.i32(), r.i16(), r.i64(), r.i64(), r.i64()
+        r.compact_array(lambda q: (q.i64(), q.i64(), q.skip_tags()))
+        r.i32()  # preferred read replica
+        n = r.uvarint()
+        records = b"" if n == 0 else r._take(n - 1)
+        diverging = (-1, -1)
+        tags = r.skip_tags()
+        if 0 in tags:  # DivergingEpoch: epoch, end offset, its own tags
+            d = Reader(tags[0])
+            diverging = (d.i32(), d.i64())
+        return idx, FetchedV12(err, hw, log_start, diverging, records)
+
+    out = {}
+    for name, parts, _ in rd.compact_array(lambda r: (r.compact_string(), r.compact_array(partition), r.skip_tags())) or []:
+        for idx, p in parts or []:
+            out[(name, idx)] = p
+    return out
+
+
+def parse_list_offsets_v5(body: bytes) -> list[tuple[str, int, int, int, int]]:
+    """Every (topic, partition, error, timestamp, offset) answered, in order."""
+    rd = Reader(body)
+    rd.i32()
+    out = []
+    for name, parts in rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.i64(), q.i64(), q.i32())))) or []:
+        for idx, err, ts, offset, _epoch in parts or []:
+            out.append((name, idx, err, ts, offset))
     return out
 
 

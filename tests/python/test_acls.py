@@ -426,3 +426,23 @@ def test_shoal_acls_errors_are_one_line(start_broker, broker):
     assert bad_principal.returncode == 1 and b"INVALID_REQUEST" in bad_principal.stderr, bad_principal.stderr
     usage = shoal_acls(b, "--topic", "t")
     assert usage.returncode == 2 and usage.stderr.count(b"\n") == 1
+
+
+def test_a_fetch_as_a_replica_without_cluster_action_is_refused_per_partition(start_broker):
+    """Kafka refuses a follower's fetch (replica_id >= 0) from a principal without
+    CLUSTER_ACTION on the cluster by answering TOPIC_AUTHORIZATION_FAILED for every
+    partition it names, not with a request-level error."""
+    b = secured(start_broker)
+    t = unique_topic("replica-fetch")
+    create_topic(b, t, 2)
+    produce_all(producer(b), t, [{"value": b"v", "partition": 0}])
+    assert create(b, cluster_acl(AclOperation.CLUSTER_ACTION, DENY)) == [None]
+    with kw.Conn(b.bootstrap) as conn:
+        for partition in (0, 1, 7):
+            body = conn.request(kw.FETCH, 4, kw.fetch_v4(t, partition, 0, max_wait_ms=0, replica_id=1))
+            got = kw.parse_fetch_v4(body)[(t, partition)]
+            assert (got.error_code, got.high_watermark, got.records) == \
+                (kw.TOPIC_AUTHORIZATION_FAILED, -1, b""), (partition, got)
+        # As a consumer, the same principal reads (allow.everyone.if.no.acl.found).
+        got = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, 0, max_wait_ms=0)))[(t, 0)]
+        assert got.error_code == kw.NONE and got.high_watermark == 1, got

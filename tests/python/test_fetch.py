@@ -238,3 +238,26 @@ def next_records(c, n: int, timeout: float = 30.0) -> list:
             raise KafkaException(m.error())
         out.append(m)
     return out
+
+
+def test_a_consumers_last_fetched_epoch_is_checked_as_kafka_checks_it(broker):
+    """Fetch v12+ may name the epoch of the last batch the consumer read: Kafka checks it for
+    consumers as for followers. Where the log parts from what the consumer read, the answer
+    is the diverging epoch and where it ends; an epoch the log never had is out of range."""
+    t = unique_topic("last-epoch")
+    fill(broker, t, 1, 3)
+    with kw.Conn(broker.bootstrap) as conn:
+        def fetch(offset: int, epoch: int) -> kw.FetchedV12:
+            body = conn.request(kw.FETCH, 12, kw.fetch_v12(t, 0, offset, last_fetched_epoch=epoch), flexible=True)
+            return kw.parse_fetch_v12(body)[(t, 0)]
+
+        records = fetch(0, -1).records
+        (epoch,) = {b.partition_leader_epoch for b in kw.decode_batches(records, decode_records=False)}
+        read = fetch(1, epoch)
+        assert (read.error_code, read.diverging_epoch) == (kw.NONE, (-1, -1)) and read.records, read
+        # Past the end of the epoch the consumer names: it parts where the epoch ends.
+        parted = fetch(5, epoch)
+        assert (parted.error_code, parted.diverging_epoch, parted.records) == (kw.NONE, (epoch, 3), b""), parted
+        assert parted.high_watermark == 3 and parted.log_start_offset == 0, parted
+        unknown = fetch(1, epoch + 7)
+        assert (unknown.error_code, unknown.records) == (kw.OFFSET_OUT_OF_RANGE, b""), unknown

@@ -42,9 +42,10 @@ def produce_one_batch(broker, topic: str, stamps: list[int], codec: str = "none"
     base = stamps[0]
     recs = [kw.Record(None, b"%d" % i, [], ts - base) for i, ts in enumerate(stamps)]
     with kw.Conn(broker.bootstrap) as c:
+        # Version 8 (the request is version 3's): zstd needs version 7.
         body = kw.produce_v3(topic, 0, kw.encode_batch(recs, base_timestamp=base, codec=codec))
-        res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, body))
-    assert res[(topic, 0)][0] == kw.NONE, res
+        res = kw.parse_produce_v8(c.request(kw.PRODUCE, 8, body))
+    assert res[(topic, 0)].error_code == kw.NONE, res
 
 
 def test_earliest_and_latest(broker):
@@ -121,3 +122,27 @@ def test_kcat_query_offset_by_time(broker):
     for probe, want in ((base + STEP_MS * 7, 7), (base + STEP_MS * 7 + 1, 8), (base - 1, 0)):
         out = kcat(broker, "-Q", "-t", f"{t}:0:{probe}").stdout.decode()
         assert f"{t} [0] offset {want}" in out, out
+
+
+def test_a_partition_named_twice_and_timestamps_the_version_does_not_know(broker):
+    """Kafka's checks before it looks a partition up: a partition the request names twice is
+    answered once, with INVALID_REQUEST; a special timestamp newer than the request's version
+    (-3 max timestamp from v7, -4 from v8, -5 from v9) or any other negative one is
+    UNSUPPORTED_VERSION."""
+    t = unique_topic("lo-rules")
+    create_topic(broker, t, 2)
+    base = int(time.time() * 1000) - 60_000
+    produce_all(producer(broker), t, [{"value": b"x", "partition": 0, "timestamp": base + d} for d in (0, 5, 2)])
+    queries = [(t, 0, -1), (t, 1, -2), (t, 0, -2), (t, 1, -3), (t, 1, -4), (t, 1, -5), (t, 1, -9), (t, 7, -1)]
+    with kw.Conn(broker.bootstrap) as conn:
+        # Each query is its own topic entry, so (t, 1) is named five times: one answer.
+        answers = kw.parse_list_offsets_v5(conn.request(kw.LIST_OFFSETS, 5, kw.list_offsets_v5(queries)))
+        assert answers == [(t, 0, kw.INVALID_REQUEST, -1, -1), (t, 1, kw.INVALID_REQUEST, -1, -1),
+                           (t, 7, kw.UNKNOWN_TOPIC_OR_PARTITION, -1, -1)], answers
+        for stamp in (-3, -4, -5, -9):
+            (answer,) = kw.parse_list_offsets_v5(conn.request(kw.LIST_OFFSETS, 5, kw.list_offsets_v5([(t, 0, stamp)])))
+            assert answer == (t, 0, kw.UNSUPPORTED_VERSION, -1, -1), (stamp, answer)
+        (answer,) = kw.parse_list_offsets_v5(conn.request(kw.LIST_OFFSETS, 5, kw.list_offsets_v5([(t, 0, -1)])))
+        assert answer == (t, 0, kw.NONE, -1, 3), answer
+    # The special timestamps where the version knows them, through librdkafka's admin client.
+    assert admin_offsets(broker, t, 0, OffsetSpec.max_timestamp()) == 1

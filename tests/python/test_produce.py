@@ -7,10 +7,11 @@ import struct
 import time
 
 import pytest
-from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, KafkaError, TopicPartition
 
 import kafka_wire as kw
-from clients import admin, consume, create_topic, produce_all, produce_one_error, producer, unique_topic, wait_futures
+from clients import (admin, consume, create_topic, produce_all, produce_one_error, producer, unique_topic,
+                     wait_futures, watermarks)
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 ACKS = ["0", "1", "all"]
@@ -278,3 +279,60 @@ def test_a_topic_s_compression_level_is_the_broker_s_effort_when_it_compresses(b
     with pytest.raises(KafkaException) as refused:
         wait_futures(fs)
     assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
+
+
+def produce_v8(broker, topic: str, batch: bytes, partition: int = 0, acks: int = -1) -> kw.ProducedV8:
+    with kw.Conn(broker.bootstrap) as c:
+        body = c.request(kw.PRODUCE, 8, kw.produce_v3(topic, partition, batch, acks=acks), timeout=30)
+    return kw.parse_produce_v8(body)[(topic, partition)]
+
+
+def test_kafkas_produce_rules_in_kafkas_order(broker):
+    """The rules of docs/conformance/produce-fetch.md that no client exercises: each refusal
+    is Kafka's, nothing refused is appended, and the log start offset comes back where Kafka
+    sends it."""
+    t = unique_topic("produce-rules")
+    create_topic(broker, t, 1)
+    one = kw.encode_batch([kw.Record(None, b"v")])
+    assert produce_v8(broker, t, one).error_code == kw.NONE
+    # A client's batch sits at base offset 0: the broker assigns offsets.
+    moved = produce_v8(broker, t, kw.encode_batch([kw.Record(None, b"x")], base_offset=5))
+    assert moved.error_code == kw.INVALID_RECORD and moved.log_start_offset == 0, moved
+    # zstd needs Produce v7: older clients cannot have asked for it.
+    zstd = kw.encode_batch([kw.Record(None, b"z" * 100)], codec="zstd")
+    with kw.Conn(broker.bootstrap) as c:
+        old = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, zstd)))
+    assert old[(t, 0)][0] == kw.UNSUPPORTED_COMPRESSION_TYPE, old
+    assert produce_v8(broker, t, zstd).error_code == kw.NONE
+    # acks outside -1, 0, 1: refused after the partition is found, with no log start offset.
+    unknown = produce_v8(broker, t, one, partition=9, acks=2)
+    assert unknown.error_code == kw.UNKNOWN_TOPIC_OR_PARTITION and unknown.log_start_offset == -1, unknown
+    bad_acks = produce_v8(broker, t, one, acks=2)
+    assert bad_acks.error_code == kw.INVALID_REQUIRED_ACKS and bad_acks.log_start_offset == -1, bad_acks
+    # A producer's sequence refused: the answer says where the log starts now.
+    wait_futures(admin(broker).delete_records([TopicPartition(t, 0, 1)]))
+    with kw.Conn(broker.bootstrap) as c:
+        err, pid, epoch = kw.parse_init_producer_id_v0(c.request(kw.INIT_PRODUCER_ID, 0, kw.init_producer_id_v0()))
+    assert err == 0
+    first = kw.encode_batch([kw.Record(None, b"i")], producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    assert produce_v8(broker, t, first).error_code == kw.NONE
+    gap = kw.encode_batch([kw.Record(None, b"j")], producer_id=pid, producer_epoch=epoch, base_sequence=5)
+    refused = produce_v8(broker, t, gap)
+    assert refused.error_code == kw.OUT_OF_ORDER_SEQUENCE_NUMBER and refused.log_start_offset == 1, refused
+    assert watermarks(broker, t, 0) == (1, 3)
+
+
+def test_acks0_failure_closes_the_connection_as_kafka_does(broker):
+    """A producer with acks=0 gets no answer, so Kafka closes its connection when a write
+    fails; one that succeeds leaves the connection open."""
+    t = unique_topic("acks0-close")
+    create_topic(broker, t, 1)
+    batch = kw.encode_batch([kw.Record(None, b"v")])
+    with kw.Conn(broker.bootstrap) as c:
+        c.send(kw.PRODUCE, 3, kw.produce_v3(t, 0, batch, acks=0))
+        # The next request is answered: the acks=0 write succeeded and sent nothing.
+        res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, batch, acks=1)))
+        assert res[(t, 0)] == (kw.NONE, 1), res
+        c.send(kw.PRODUCE, 3, kw.produce_v3(t, 7, batch, acks=0))
+        assert c.wait_closed() == b""
+    assert watermarks(broker, t, 0) == (0, 2)

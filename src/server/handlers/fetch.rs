@@ -40,8 +40,11 @@ struct Want {
     max_bytes: i32,
     leader_epoch: i32,
     isolation: Isolation,
-    /// A follower's fetch: its broker, and the epoch of the last batch it holds.
-    replica: Option<(i32, i32)>,
+    /// A follower's fetch: its broker.
+    replica: Option<i32>,
+    /// The epoch of the last batch the fetcher read (-1: not said): a follower's, or a
+    /// consumer's from version 12.
+    last_fetched_epoch: i32,
 }
 
 /// What the owning shard found.
@@ -54,7 +57,8 @@ struct Got {
     /// read_committed: the aborted transactions the data may hold.
     aborted: Option<Vec<(i64, i64)>>,
     data: Option<(SendSlice, u32)>,
-    /// A follower's log parts from the leader's: the epoch and its end on the leader.
+    /// The fetcher's log (or what it read) parts from the leader's: the epoch and its
+    /// end on the leader.
     diverging: Option<(i32, i64)>,
     /// A follower's fetch of a replica the leader throttles here: its bytes count
     /// against `leader.replication.throttled.rate`.
@@ -73,16 +77,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         15.. => request.replica_state.replica_id.0,
         _ => request.replica_id.0,
     };
-    // A follower's fetch (Kafka checks CLUSTER_ACTION on the cluster for it).
     let replica = (replica_id >= 0).then_some(replica_id);
-    if replica.is_some() && !ctx.allowed_on_cluster(Operation::ClusterAction) {
-        return respond(
-            &ctx,
-            (ResponseError::ClusterAuthorizationFailed.code(), 0),
-            Vec::new(),
-            0,
-        );
-    }
     let mut asked: IndexMap<PartitionKey, SessionPartition> = IndexMap::new();
     let mut unknown_ids: Vec<(Uuid, i32)> = Vec::new();
     for topic in &request.topics {
@@ -106,6 +101,24 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             };
             asked.insert((name.clone(), partition.partition), wanted);
         }
+    }
+    // A follower's fetch needs CLUSTER_ACTION on the cluster: without it, Kafka refuses
+    // every partition it names.
+    if replica.is_some() && !ctx.allowed_on_cluster(Operation::ClusterAction) {
+        let refused = |index: i32| {
+            PartitionData::default()
+                .with_partition_index(index)
+                .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                .with_high_watermark(-1)
+        };
+        let mut topics = Vec::new();
+        for ((name, index), wanted) in &asked {
+            push_partition(&mut topics, name, wanted.topic_id, refused(*index), None);
+        }
+        for (topic_id, index) in unknown_ids {
+            push_partition(&mut topics, "", topic_id, refused(index), None);
+        }
+        return respond(&ctx, (0, 0), topics, 0);
     }
     let (session_id, incremental, wanted) = match open_session(&ctx, &request, asked) {
         Ok(session) => session,
@@ -133,7 +146,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             max_bytes: quota_most.map_or(p.max_bytes, |most| p.max_bytes.min(most)),
             leader_epoch: p.current_leader_epoch,
             isolation,
-            replica: replica.map(|r| (r, p.last_fetched_epoch)),
+            replica,
+            last_fetched_epoch: p.last_fetched_epoch,
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -417,20 +431,26 @@ fn failed(error: i16) -> Got {
     }
 }
 
-/// On the owning shard: where the records from `want.offset` are. A follower's fetch
-/// first learns whether its log parts from this one (then it gets only where), and
-/// once read, counts as the follower's position: the high watermark may move, and the
-/// ISR may grow.
+/// On the owning shard: where the records from `want.offset` are. A fetch naming its
+/// last fetched epoch (a follower's, or a consumer's from version 12) first learns
+/// whether its log parts from this one (then it gets only where); a follower's, once
+/// read, counts as its position: the high watermark may move, and the ISR may grow.
 async fn read(shard: Rc<Shard>, want: Want) -> Got {
     let partition = match shard.led(&want.topic, want.partition) {
         Ok(partition) => partition,
         Err(code) => return failed(code.code()),
     };
-    if let Some((_, last_epoch)) = want.replica {
+    // Kafka checks a last fetched epoch for any fetcher: a consumer that read records a
+    // new leader truncated away learns where they part too.
+    if want.replica.is_some() || want.last_fetched_epoch >= 0 {
         if let Err(error) = partition.check_leader_epoch(want.leader_epoch) {
             return failed(error.wire_code());
         }
-        if let Some(diverging) = partition.diverging(want.offset, last_epoch) {
+        if let Some(diverging) = partition.diverging(want.offset, want.last_fetched_epoch) {
+            // No epoch answers: Kafka tells a consumer its offset is out of range.
+            if want.replica.is_none() && diverging.0 < 0 {
+                return failed(ResponseError::OffsetOutOfRange.code());
+            }
             let offsets = partition.offsets();
             return Got {
                 high_watermark: offsets.high_watermark,
@@ -470,7 +490,7 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         throttled: false,
         held: false,
     };
-    if let Some((replica, _)) = want.replica {
+    if let Some(replica) = want.replica {
         match partition.on_follower_fetch(replica, want.offset, crate::shard::now_ms()) {
             Ok(change) => {
                 if let Some(change) = change {

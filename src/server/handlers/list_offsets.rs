@@ -1,6 +1,7 @@
 //! ListOffsets: earliest, latest, max-timestamp, or the exact first record at or after
 //! a timestamp, answered by the shard that owns each partition.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::rc::Rc;
 
@@ -32,6 +33,9 @@ struct Query {
     timestamp: i64,
     leader_epoch: i32,
     isolation: Isolation,
+    /// The request names the partition more than once (it is answered once).
+    duplicate: bool,
+    version: i16,
 }
 
 /// (error, timestamp, offset, leader epoch)
@@ -41,15 +45,24 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<ListOffsetsRequest>(body) else {
         return Response::Close;
     };
-    let mut queries = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
+    let mut seen: HashMap<(String, i32), usize> = HashMap::new();
     for topic in &request.topics {
         for partition in &topic.partitions {
+            let key = (topic.name.to_string(), partition.partition_index);
+            if let Some(&first) = seen.get(&key) {
+                queries[first].duplicate = true;
+                continue;
+            }
+            seen.insert(key, queries.len());
             queries.push(Query {
                 topic: topic.name.to_string(),
                 partition: partition.partition_index,
                 timestamp: partition.timestamp,
                 leader_epoch: partition.current_leader_epoch,
                 isolation: Isolation::from_wire(request.isolation_level),
+                duplicate: false,
+                version: ctx.version,
             });
         }
     }
@@ -103,7 +116,28 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&ListOffsetsResponse::default().with_topics(topics))
 }
 
+/// The version that first takes each special timestamp (Kafka's
+/// `isListOffsetsTimestampUnsupported`): -1 and -2 are taken by every version served.
+fn timestamp_version_min(timestamp: i64) -> Option<i16> {
+    match timestamp {
+        LATEST | EARLIEST => Some(0),
+        MAX_TIMESTAMP => Some(7),
+        EARLIEST_LOCAL => Some(8),
+        LATEST_TIERED => Some(9),
+        t if t >= 0 => Some(0),
+        _ => None,
+    }
+}
+
+/// On the owning shard, in Kafka's order: a partition named twice, a timestamp the
+/// version does not know, then the partition and its leader epoch.
 async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
+    if query.duplicate {
+        return (ResponseError::InvalidRequest.code(), -1, -1, -1);
+    }
+    if timestamp_version_min(query.timestamp).is_none_or(|min| query.version < min) {
+        return (ResponseError::UnsupportedVersion.code(), -1, -1, -1);
+    }
     let partition = match shard.led(&query.topic, query.partition) {
         Ok(partition) => partition,
         Err(code) => return (code.code(), -1, -1, -1),
@@ -119,8 +153,7 @@ async fn answer(shard: Rc<Shard>, query: Query) -> Answer {
                 Err(error) => (error.wire_code(), -1, -1, -1),
             };
         }
-        timestamp if timestamp >= 0 => OffsetQuery::Timestamp(timestamp),
-        _ => return (ResponseError::InvalidRequest.code(), -1, -1, -1),
+        timestamp => OffsetQuery::Timestamp(timestamp),
     };
     match partition
         .list_offset(question, query.leader_epoch, query.isolation)

@@ -30,12 +30,18 @@ use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
 
 pub const VERSIONS: RangeInclusive<i16> = 3..=12;
+/// The first Produce version whose batches may be zstd-compressed.
+const ZSTD_VERSION_MIN: i16 = 7;
+/// Kafka's codec id for zstd.
+const ZSTD: i16 = 4;
 
 struct Item {
     topic: String,
     topic_id: Uuid,
     partition: i32,
     records: Option<Bytes>,
+    /// Produce v7 is the first that may carry zstd batches.
+    zstd_allowed: bool,
     /// A transactional batch's verification: its guard, or why not.
     verified: Option<Result<TxnGuard, ApiError>>,
 }
@@ -76,6 +82,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
                 topic_id: topic.topic_id,
                 partition: partition.index,
                 records: partition.records,
+                zstd_allowed: ctx.version >= ZSTD_VERSION_MIN,
                 verified: None,
             });
         }
@@ -92,18 +99,18 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             return respond(&ctx, acks, (shape, outcomes), throttle);
         }
     };
-    let outcomes = if let Some(acks) = acks {
-        // A topic id naming no topic is answered by the owning shard's lookup.
-        let allowed = |item: &Item| {
-            item.topic.is_empty()
-                || ctx.allowed_in(
-                    &snapshot,
-                    Operation::Write,
-                    ResourceType::Topic,
-                    &item.topic,
-                )
-        };
-        let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    // A topic id naming no topic is answered by the owning shard's lookup.
+    let allowed = |item: &Item| {
+        item.topic.is_empty()
+            || ctx.allowed_in(
+                &snapshot,
+                Operation::Write,
+                ResourceType::Topic,
+                &item.topic,
+            )
+    };
+    let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    let outcomes = {
         let ctx = &ctx;
         only_allowed(items, allowed, refused, |mut items| async move {
             if let Some((id, producer)) = transactional {
@@ -129,11 +136,6 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             answers.await
         })
         .await
-    } else {
-        items
-            .iter()
-            .map(|_| failure(ApiError::code(ResponseError::InvalidRequiredAcks)))
-            .collect()
     };
     let throttle = ctx.use_quota(QuotaKind::Produce, size);
     respond(&ctx, acks, (shape, outcomes), throttle)
@@ -141,6 +143,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
 
 /// The answer: each partition's outcome, and how long the client's produce quota has
 /// it wait (its channel is muted that long even with acks=0, which gets no answer).
+/// With acks=0 a failure closes the connection, as Kafka tells such a producer.
 fn respond(
     ctx: &Ctx,
     acks: Option<Acks>,
@@ -148,6 +151,9 @@ fn respond(
     throttle_ms: i32,
 ) -> Response {
     if acks == Some(Acks::None) {
+        if outcomes.iter().any(|o| o.error.is_some()) {
+            return Response::Close;
+        }
         return Response::Nothing;
     }
     let partitions =
@@ -297,20 +303,29 @@ fn failure(error: ApiError) -> Outcome {
 
 /// On the owning shard: validates the batches and queues them for the writer at once
 /// (the partition's place in line is taken when this is called), then awaits the
-/// answer; an acks=all answer waits `isr_wait` at most for the ISR.
+/// answer; an acks=all answer waits `isr_wait` at most for the ISR. Kafka's order: a
+/// partition this broker does not lead, then the request's own faults (zstd before
+/// version 7, acks other than -1, 0, 1), then the partition's checks.
 fn append(
     shard: Rc<Shard>,
     item: Item,
-    acks: Acks,
+    acks: Option<Acks>,
     isr_wait: Duration,
 ) -> impl Future<Output = Outcome> {
-    let queued = match (shard.led(&item.topic, item.partition), item.records) {
-        (Err(code), _) => Err(ApiError::code(code)),
-        (Ok(_), None) => Err(ApiError::new(
+    let zstd =
+        |records: &Bytes| batch::BatchHeader::parse(records).is_ok_and(|h| h.compression() == ZSTD);
+    let queued = match (shard.led(&item.topic, item.partition), item.records, acks) {
+        (Err(code), _, _) => Err(ApiError::code(code)),
+        (Ok(_), None, _) => Err(ApiError::new(
             ResponseError::InvalidRecord,
             "a produce request needs records",
         )),
-        (Ok(partition), Some(records)) => {
+        (Ok(_), Some(records), _) if !item.zstd_allowed && zstd(&records) => Err(ApiError::new(
+            ResponseError::UnsupportedCompressionType,
+            "produce requests before version 7 may not use zstd compression",
+        )),
+        (Ok(_), Some(_), None) => Err(ApiError::code(ResponseError::InvalidRequiredAcks)),
+        (Ok(partition), Some(records), Some(acks)) => {
             let size = records.len() as u64;
             match item.verified.clone().transpose() {
                 Ok(verified) => partition
@@ -321,7 +336,7 @@ fn append(
         }
     };
     async move {
-        let known = shard.partition(&item.topic, item.partition).is_some();
+        let partition = shard.partition(&item.topic, item.partition);
         let produced = match queued {
             Ok((pending, size)) => pending.await.map(|produced| (produced, size)),
             Err(error) => Err(error),
@@ -340,11 +355,41 @@ fn append(
             }
             Err(error) => {
                 // Partitions that do not exist are counted nowhere.
-                if known {
-                    topics.produce_failed(&item.topic);
+                let Some(partition) = partition else {
+                    return failure(error);
+                };
+                topics.produce_failed(&item.topic);
+                let tells_log_start = tells_log_start(&error);
+                Outcome {
+                    log_start_offset: match tells_log_start {
+                        true => partition.offsets().log_start,
+                        false => -1,
+                    },
+                    ..failure(error)
                 }
-                failure(error)
             }
         }
     }
+}
+
+/// Whether a failed append's answer carries the partition's log start offset: Kafka
+/// leaves it -1 for a partition it cannot write (unknown, not led, offline), a batch
+/// refused whole (too large, corrupt) and the request's own faults, and reports it with
+/// the rest (a producer's sequence or epoch, a record refused, too few replicas).
+fn tells_log_start(error: &ApiError) -> bool {
+    use ResponseError::*;
+    !matches!(
+        error.code,
+        UnknownTopicOrPartition
+            | NotLeaderOrFollower
+            | MessageTooLarge
+            | RecordListTooLarge
+            | CorruptMessage
+            | KafkaStorageError
+            | UnknownTopicId
+            | InvalidTopicException
+            | InvalidRequiredAcks
+            | UnsupportedCompressionType
+            | TopicAuthorizationFailed
+    )
 }
