@@ -155,6 +155,18 @@ impl Partition {
                 }
             }
         }
+        // Kafka's last check of a leader's append: what one request writes fits in a
+        // segment.
+        if origin == Origin::Client && records.len() as u64 > self.log.segment_bytes() {
+            return Err(ApiError::new(
+                ResponseError::RecordListTooLarge,
+                format!(
+                    "{} bytes of records do not fit in a segment of {} bytes (segment.bytes)",
+                    records.len(),
+                    self.log.segment_bytes()
+                ),
+            ));
+        }
         let count: u64 = infos
             .iter()
             .map(|i| u64::try_from(i.records_count).unwrap_or(0))

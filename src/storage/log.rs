@@ -153,6 +153,11 @@ impl Log {
         self.config.borrow().compact
     }
 
+    /// Bytes a segment holds before the next append rolls a new one.
+    pub fn segment_bytes(&self) -> u64 {
+        self.config.borrow().segment_bytes
+    }
+
     pub fn set_config(&self, config: LogConfig) {
         *self.config.borrow_mut() = config;
     }

@@ -247,9 +247,9 @@ def test_a_consumers_last_fetched_epoch_is_checked_as_kafka_checks_it(broker):
     t = unique_topic("last-epoch")
     fill(broker, t, 1, 3)
     with kw.Conn(broker.bootstrap) as conn:
-        def fetch(offset: int, epoch: int) -> kw.FetchedV12:
-            body = conn.request(kw.FETCH, 12, kw.fetch_v12(t, 0, offset, last_fetched_epoch=epoch), flexible=True)
-            return kw.parse_fetch_v12(body)[(t, 0)]
+        def fetch(offset: int, epoch: int, leader_epoch: int = -1) -> kw.FetchedV12:
+            request = kw.fetch_v12(t, 0, offset, last_fetched_epoch=epoch, current_leader_epoch=leader_epoch)
+            return kw.parse_fetch_v12(conn.request(kw.FETCH, 12, request, flexible=True))[(t, 0)]
 
         records = fetch(0, -1).records
         (epoch,) = {b.partition_leader_epoch for b in kw.decode_batches(records, decode_records=False)}
@@ -261,3 +261,7 @@ def test_a_consumers_last_fetched_epoch_is_checked_as_kafka_checks_it(broker):
         assert parted.high_watermark == 3 and parted.log_start_offset == 0, parted
         unknown = fetch(1, epoch + 7)
         assert (unknown.error_code, unknown.records) == (kw.OFFSET_OUT_OF_RANGE, b""), unknown
+        # The leader epoch the consumer believes current is checked first.
+        ahead = fetch(1, epoch, leader_epoch=epoch + 1)
+        assert (ahead.error_code, ahead.high_watermark) == (kw.UNKNOWN_LEADER_EPOCH, -1), ahead
+        assert fetch(1, epoch, leader_epoch=epoch).error_code == kw.NONE

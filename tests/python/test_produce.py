@@ -16,6 +16,7 @@ from clients import (admin, consume, create_topic, produce_all, produce_one_erro
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 ACKS = ["0", "1", "all"]
 UNSUPPORTED_COMPRESSION_TYPE = 76
+RECORD_LIST_TOO_LARGE = 18
 
 
 def make_records(rng: random.Random, n: int, partitions: int) -> list[dict]:
@@ -320,6 +321,13 @@ def test_kafkas_produce_rules_in_kafkas_order(broker):
     refused = produce_v8(broker, t, gap)
     assert refused.error_code == kw.OUT_OF_ORDER_SEQUENCE_NUMBER and refused.log_start_offset == 1, refused
     assert watermarks(broker, t, 0) == (1, 3)
+    # What one request writes must fit in a segment.
+    small = unique_topic("small-segments")
+    create_topic(broker, small, 1, {"segment.bytes": "2048"})
+    big = produce_v8(broker, small, kw.encode_batch([kw.Record(None, bytes(range(256)) * 12)]))
+    assert big.error_code == RECORD_LIST_TOO_LARGE and big.log_start_offset == -1, big
+    assert produce_v8(broker, small, one).error_code == kw.NONE
+    assert watermarks(broker, small, 0) == (0, 1)
 
 
 def test_acks0_failure_closes_the_connection_as_kafka_does(broker):
