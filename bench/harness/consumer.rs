@@ -136,8 +136,8 @@ pub fn run(
                 }
             }
         }
-        let positions = by_leader.values().flat_map(|wanted| &wanted.positions);
-        let at_end = positions.into_iter().all(|(partition, offset)| {
+        let mut positions = by_leader.values().flat_map(|wanted| &wanted.positions);
+        let at_end = positions.all(|(partition, offset)| {
             high_watermarks
                 .get(partition)
                 .is_some_and(|hw| offset >= hw)

@@ -308,7 +308,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                 }
                 None => {}
             }
-            let fetched = if reader.positions.is_empty() {
+            let fetched = if reader.idle() {
                 // A group member given no partitions (or a pattern matching no topic):
                 // nothing to fetch, only heartbeats.
                 std::thread::sleep(wait);

@@ -24,6 +24,8 @@ use crate::client::group::{
 
 /// Kafka's COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
 const COORDINATOR_MOVED: [i16; 3] = [14, 15, 16];
+/// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Kafka's FENCED_INSTANCE_ID: treated like an unknown member.
 const FENCED_INSTANCE_ID: i16 = 82;
 /// The session is short and heartbeats frequent: a console consumer stopping should hand
@@ -102,11 +104,14 @@ impl Membership {
         self.generation
     }
 
-    /// The record at `offset` of `partition` was printed.
+    /// The record at `offset` of `partition` was printed (the reader reads only the
+    /// member's partitions, some placed after the join).
     pub fn printed(&mut self, topic: &str, partition: i32, offset: i64) {
-        if let Some(next) = self.consumed.get_mut(&(topic.to_string(), partition)) {
-            *next = (*next).max(offset + 1);
-        }
+        let next = self
+            .consumed
+            .entry((topic.to_string(), partition))
+            .or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
     }
 
     /// Heartbeats and auto-commits when they are due; rejoins when the group moved on
@@ -206,6 +211,22 @@ impl Membership {
     }
 
     fn commit(&mut self, reader: &mut Reader) -> crate::client::error::Result<()> {
+        match self.commit_once(reader) {
+            // A topic went while it was read (a pattern's): forget it and commit the
+            // rest; the next tick rejoins without it.
+            Err(error) if error.code() == Some(UNKNOWN_TOPIC_OR_PARTITION) => {
+                reader
+                    .refresh()
+                    .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+                self.consumed
+                    .retain(|(t, _), _| reader.topics.contains_key(t));
+                self.commit_once(reader)
+            }
+            other => other,
+        }
+    }
+
+    fn commit_once(&mut self, reader: &mut Reader) -> crate::client::error::Result<()> {
         let offsets: Vec<(String, i32, i64)> = self
             .consumed
             .iter()
@@ -228,7 +249,7 @@ impl Membership {
 
     /// Joins until a generation completes, then points `reader` at our partitions.
     fn rejoin(&mut self, reader: &mut Reader) -> Result<()> {
-        reader.positions.clear();
+        reader.clear();
         self.consumed.clear();
         self.committed.clear();
         let mut attempts = 0;

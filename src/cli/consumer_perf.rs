@@ -198,7 +198,7 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
                 join += ticked.elapsed();
                 interval_join += ticked.elapsed();
             }
-            let fetched = if reader.positions.is_empty() {
+            let fetched = if reader.idle() {
                 // Given no partitions: nothing to fetch, only heartbeats.
                 std::thread::sleep(POLL_WAIT);
                 Vec::new()

@@ -328,6 +328,7 @@ impl Producer {
             })
             .collect();
         for (leader, batches) in by_leader {
+            let partitions: Vec<i32> = batches.iter().map(|(p, _)| *p).collect();
             let broker = self.cluster.broker(leader)?;
             let acks = produce::produce(
                 broker,
@@ -337,7 +338,21 @@ impl Producer {
                 self.acks,
                 self.timeout_ms,
             );
-            let acks = acks.inspect_err(|_| self.cluster.disconnect(leader))?;
+            let acks = match acks {
+                // With acks=0 a broker closes the connection when a write fails (it
+                // cannot answer): these batches go again on a new one.
+                Err(Error::Io { .. }) if self.acks == Acks::None => {
+                    self.cluster.disconnect(leader);
+                    failed.extend(partitions.into_iter().map(|partition| PartitionAck {
+                        partition,
+                        error_code: NETWORK_EXCEPTION,
+                        error_message: None,
+                        base_offset: -1,
+                    }));
+                    continue;
+                }
+                acks => acks.inspect_err(|_| self.cluster.disconnect(leader))?,
+            };
             for ack in acks {
                 if ack.error_code == 0 {
                     continue;
@@ -356,6 +371,8 @@ impl Producer {
 
 /// Kafka's LEADER_NOT_AVAILABLE, for a partition Metadata gave no leader.
 const LEADER_NOT_AVAILABLE: i16 = 5;
+/// Kafka's NETWORK_EXCEPTION (retriable), for batches whose connection closed.
+const NETWORK_EXCEPTION: i16 = 13;
 
 /// How a line becomes a record: Kafka's LineMessageReader settings. Separators are
 /// literal strings (Kafka reads headers.separator as a regular expression; a literal

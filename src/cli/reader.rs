@@ -61,11 +61,18 @@ impl Topics {
 
     /// A pattern as Java's `Pattern.compile` takes it, matched against whole names.
     pub fn matching(pattern: &str, max_age: Duration) -> Result<Topics> {
-        let pattern = Regex::new(&format!("^(?:{pattern})$")).map_err(|error| {
+        let pattern = whole_names(pattern).map_err(|error| {
             anyhow::anyhow!("--include '{pattern}' is not a valid regular expression: {error}")
         })?;
         Ok(Topics::Matching { pattern, max_age })
     }
+}
+
+/// `pattern` matched against whole names (Java's `Matcher.matches`); the pattern must
+/// be valid on its own, so that `a)|(b` is refused rather than read as two halves.
+pub fn whole_names(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(pattern)?;
+    Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// Where a partition starts: an offset, or the log's start or end.
@@ -90,8 +97,12 @@ pub struct Reader {
     pub topics: BTreeMap<String, TopicMetadata>,
     /// When a pattern was last matched against the cluster's topics.
     matched_at: Instant,
-    /// The set of topics changed since `topics_changed` last said so.
+    /// The set of topics (or a topic's partition count) changed since `topics_changed`
+    /// last said so.
     changed: bool,
+    /// Partitions whose position could not be found yet (a topic just created, a leader
+    /// being elected), and where they start: EARLIEST, LATEST or a time.
+    unplaced: BTreeMap<TopicPartition, i64>,
     /// Where a partition whose offset fell out of range resumes: EARLIEST or LATEST.
     pub reset: i64,
     /// What the reader sees of transactions.
@@ -113,11 +124,23 @@ impl Reader {
             topics,
             matched_at: Instant::now(),
             changed: false,
+            unplaced: BTreeMap::new(),
             reset: LATEST,
             isolation: Isolation::default(),
             partition_max_bytes: FetchLimits::default().partition_max_bytes,
             positions: BTreeMap::new(),
         })
+    }
+
+    /// Nothing to fetch: no partition has a position, and none waits for one.
+    pub fn idle(&self) -> bool {
+        self.positions.is_empty() && self.unplaced.is_empty()
+    }
+
+    /// Forgets every position (a group member's partitions were taken away).
+    pub fn clear(&mut self) {
+        self.positions.clear();
+        self.unplaced.clear();
     }
 
     /// Every partition of the topics read.
@@ -152,28 +175,66 @@ impl Reader {
         }
     }
 
-    /// Sets the position of each of `partitions` to where `timestamp` points.
+    /// Sets the position of each of `partitions` to where `timestamp` points. A
+    /// partition without a leader, or whose leader cannot answer yet, is placed by a
+    /// later poll.
     pub fn resolve(&mut self, partitions: &[TopicPartition], timestamp: i64) -> Result<()> {
-        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-        for (topic, partition) in partitions {
-            by_topic.entry(topic).or_default().push(*partition);
+        self.unplaced
+            .extend(partitions.iter().map(|tp| (tp.clone(), timestamp)));
+        self.place()
+    }
+
+    /// Finds the positions of the unplaced partitions that can be placed now.
+    fn place(&mut self) -> Result<()> {
+        let unplaced = std::mem::take(&mut self.unplaced);
+        let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+        for ((topic, partition), timestamp) in &unplaced {
+            by_topic
+                .entry(topic)
+                .or_default()
+                .push((*partition, *timestamp));
         }
-        for (name, partitions) in by_topic {
+        for (name, wanted) in by_topic {
+            // A topic that went is not placed at all.
             let Some(topic) = self.topics.get(name) else {
                 continue;
             };
-            let offsets = fetch::offsets_at_in(
-                &mut self.cluster,
-                topic,
-                &partitions,
-                timestamp,
-                self.isolation,
-            )?;
-            self.positions.extend(
-                offsets
-                    .into_iter()
-                    .map(|(p, offset)| ((name.to_string(), p), offset)),
-            );
+            let (by_leader, leaderless) = topic.by_leader(wanted);
+            for (partition, timestamp) in leaderless {
+                self.unplaced
+                    .insert((name.to_string(), partition), timestamp);
+            }
+            for (leader, wanted) in by_leader {
+                let mut by_time: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
+                for (partition, timestamp) in wanted {
+                    by_time.entry(timestamp).or_default().push(partition);
+                }
+                for (timestamp, partitions) in by_time {
+                    let broker = self.cluster.broker(leader)?;
+                    let answers = fetch::list_offsets_in(
+                        broker,
+                        name,
+                        &partitions,
+                        timestamp,
+                        self.isolation,
+                    )
+                    .inspect_err(|_| self.cluster.disconnect(leader))?;
+                    for (partition, code, offset) in answers {
+                        let tp = (name.to_string(), partition);
+                        match code {
+                            0 => {
+                                self.positions.insert(tp, offset);
+                            }
+                            code if is_retriable(code) => {
+                                self.unplaced.insert(tp, timestamp);
+                            }
+                            code => Error::check(code, None, || {
+                                format!("cannot list the offsets of {name}-{partition}")
+                            })?,
+                        }
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -181,8 +242,11 @@ impl Reader {
     /// One fetch from each leader; returns what each partition brought, in the order
     /// the partitions came.
     pub fn poll(&mut self, wait: Duration) -> Result<Vec<Fetched>> {
+        if !self.unplaced.is_empty() {
+            self.place()?;
+        }
         let mut by_leader: BTreeMap<i32, Vec<TopicPositions>> = BTreeMap::new();
-        let mut stale = false;
+        let mut stale = !self.unplaced.is_empty();
         for (name, topic) in &self.topics {
             let positions = self
                 .positions
@@ -234,12 +298,17 @@ impl Reader {
         }
         if !out_of_range.is_empty() {
             let before = self.positions.clone();
+            for tp in &out_of_range {
+                self.positions.remove(tp);
+            }
             self.resolve(&out_of_range, self.reset)?;
             for tp in out_of_range {
-                eprintln!(
-                    "shoal: offset {} is out of range for {}-{}; resetting to {}",
-                    before[&tp], tp.0, tp.1, self.positions[&tp]
-                );
+                if let (Some(from), Some(to)) = (before.get(&tp), self.positions.get(&tp)) {
+                    eprintln!(
+                        "shoal: offset {from} is out of range for {}-{}; resetting to {to}",
+                        tp.0, tp.1
+                    );
+                }
             }
         }
         if stale {
@@ -251,13 +320,21 @@ impl Reader {
         Ok(fetched)
     }
 
-    /// Looks the topics up again; topics that went lose their positions.
-    fn refresh(&mut self) -> Result<()> {
+    /// Looks the topics up again; topics that went lose their positions. A change in
+    /// the topics or their partition counts is reported by `topics_changed`.
+    pub fn refresh(&mut self) -> Result<()> {
         let topics = look_up(&mut self.cluster, &self.wanted, false)?;
         self.matched_at = Instant::now();
-        if !topics.keys().eq(self.topics.keys()) {
+        let shape = |topics: &BTreeMap<String, TopicMetadata>| {
+            topics
+                .iter()
+                .map(|(name, t)| (name.clone(), t.partitions.len()))
+                .collect::<Vec<_>>()
+        };
+        if shape(&topics) != shape(&self.topics) {
             self.changed = true;
             self.positions.retain(|(t, _), _| topics.contains_key(t));
+            self.unplaced.retain(|(t, _), _| topics.contains_key(t));
         }
         self.topics = topics;
         Ok(())

@@ -221,7 +221,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
             if membership.generation() != generation {
                 assigned = moved(&reader, &args.topic, &assigned)?;
             }
-            let fetched = if reader.positions.is_empty() {
+            let fetched = if reader.idle() {
                 std::thread::sleep(POLL_WAIT);
                 Vec::new()
             } else {

@@ -475,6 +475,12 @@ impl Partition {
     /// DeleteRecords: records before `offset` (-1: the high watermark) become unreadable.
     /// An offset at or before the log start changes nothing, as in Kafka. Returns the
     /// log start (the low watermark) afterwards.
+    /// Whether the topic's `cleanup.policy` has delete: Kafka lets clients delete
+    /// records only then.
+    pub fn has_delete_policy(&self) -> bool {
+        self.log.has_delete_policy()
+    }
+
     pub async fn delete_records(&self, offset: i64) -> Result<i64, ApiError> {
         let high_watermark = self.high_watermark.get();
         let offset = if offset == -1 { high_watermark } else { offset };

@@ -34,7 +34,7 @@ pub const LOG_OVERHEAD: usize = 12;
 pub const HEADER_BYTES: usize = 61;
 /// Where the CRC-covered bytes start.
 const CRC_START: usize = 21;
-const MAGIC_V2: i8 = 2;
+pub const MAGIC_V2: i8 = 2;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
 const ATTR_LOG_APPEND_TIME: i16 = 0x08;
 const ATTR_TRANSACTIONAL: i16 = 0x10;

@@ -153,6 +153,11 @@ impl Log {
         self.config.borrow().compact
     }
 
+    /// Whether `cleanup.policy` has delete (retention, and a client's DeleteRecords).
+    pub fn has_delete_policy(&self) -> bool {
+        self.config.borrow().delete
+    }
+
     /// Bytes a segment holds before the next append rolls a new one.
     pub fn segment_bytes(&self) -> u64 {
         self.config.borrow().segment_bytes

@@ -14,6 +14,7 @@ import itertools
 import socket
 import struct
 import time
+import uuid
 import zlib
 
 # ---------------------------------------------------------------- error codes used by tests
@@ -647,7 +648,8 @@ def parse_fetch_v12(body: bytes) -> dict[tuple[str, int], FetchedV12]:
         return idx, FetchedV12(err, hw, log_start, diverging, records)
 
     out = {}
-    for name, parts, _ in rd.compact_array(lambda r: (r.compact_string(), r.compact_array(partition), r.skip_tags())) or []:
+    topics = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(partition), r.skip_tags()))
+    for name, parts, _ in topics or []:
         for idx, p in parts or []:
             out[(name, idx)] = p
     return out
@@ -658,10 +660,93 @@ def parse_list_offsets_v5(body: bytes) -> list[tuple[str, int, int, int, int]]:
     rd = Reader(body)
     rd.i32()
     out = []
-    for name, parts in rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.i64(), q.i64(), q.i32())))) or []:
+    partition = lambda q: (q.i32(), q.i16(), q.i64(), q.i64(), q.i32())  # noqa: E731
+    for name, parts in rd.array(lambda r: (r.string(), r.array(partition))) or []:
         for idx, err, ts, offset, _epoch in parts or []:
             out.append((name, idx, err, ts, offset))
     return out
+
+
+# ---------------------------------------------------------------- topic admin
+@dataclasses.dataclass
+class NewTopicRaw:
+    name: str
+    partitions: int = -1
+    replication_factor: int = -1
+    assignments: list[tuple[int, list[int]]] = dataclasses.field(default_factory=list)
+    configs: dict[str, str | None] = dataclasses.field(default_factory=dict)
+
+
+def create_topics_v5(topics: list[NewTopicRaw], validate_only: bool = False) -> bytes:
+    """CreateTopics v5 (flexible; its answer carries each new topic's counts and configs)."""
+    def topic(t: NewTopicRaw) -> bytes:
+        assignments = compact_array([i32(p) + compact_array([i32(b) for b in brokers]) + EMPTY_TAGS
+                                     for p, brokers in t.assignments])
+        configs = compact_array([compact_string(k) + compact_string(v) + EMPTY_TAGS for k, v in t.configs.items()])
+        return compact_string(t.name) + i32(t.partitions) + i16(t.replication_factor) + assignments + configs + EMPTY_TAGS
+    return compact_array([topic(t) for t in topics]) + i32(30000) + i8(int(validate_only)) + EMPTY_TAGS
+
+
+@dataclasses.dataclass
+class CreatedTopic:
+    name: str
+    error_code: int
+    error_message: str | None
+    num_partitions: int
+    replication_factor: int
+    configs: dict[str, str | None] | None
+    config_error_code: int
+
+
+def parse_create_topics_v5(body: bytes) -> list[CreatedTopic]:
+    rd = Reader(body)
+    rd.i32()
+
+    def topic(r: Reader) -> CreatedTopic:
+        name, error, message = r.compact_string(), r.i16(), r.compact_string()
+        partitions, factor = r.i32(), r.i16()
+        configs = r.compact_array(lambda q: (q.compact_string(), q.compact_string(), q.i8(), q.i8(), q.i8(),
+                                             q.skip_tags()))
+        tags = r.skip_tags()
+        config_error = struct.unpack(">h", tags[0])[0] if 0 in tags else 0
+        return CreatedTopic(name, error, message, partitions, factor,
+                            None if configs is None else {c[0]: c[1] for c in configs}, config_error)
+
+    return rd.compact_array(topic) or []
+
+
+def delete_topics_v6(topics: list[tuple[str | None, uuid.UUID | None]]) -> bytes:
+    """DeleteTopics v6: each entry by name or by id (or, to be refused, both or neither)."""
+    entries = [compact_string(name) + (topic_id or uuid.UUID(int=0)).bytes + EMPTY_TAGS for name, topic_id in topics]
+    return compact_array(entries) + i32(30000) + EMPTY_TAGS
+
+
+def parse_delete_topics_v6(body: bytes) -> list[tuple[str | None, uuid.UUID, int, str | None]]:
+    """Every (name, id, error, message) answered, in order."""
+    rd = Reader(body)
+    rd.i32()
+    return rd.compact_array(lambda r: (r.compact_string(), uuid.UUID(bytes=r._take(16)), r.i16(),
+                                       r.compact_string(), r.skip_tags())[:4]) or []
+
+
+def delete_topics_v1(names: list[str]) -> bytes:
+    return array([string(n) for n in names]) + i32(30000)
+
+
+def parse_delete_topics_v1(body: bytes) -> list[tuple[str, int]]:
+    rd = Reader(body)
+    rd.i32()
+    return rd.array(lambda r: (r.string(), r.i16())) or []
+
+
+def create_partitions_v1(changes: list[tuple[str, int]], validate_only: bool = False) -> bytes:
+    return array([string(name) + i32(count) + i32(-1) for name, count in changes]) + i32(30000) + i8(int(validate_only))
+
+
+def parse_create_partitions_v1(body: bytes) -> list[tuple[str, int, str | None]]:
+    rd = Reader(body)
+    rd.i32()
+    return rd.array(lambda r: (r.string(), r.i16(), r.string())) or []
 
 
 # ---------------------------------------------------------------- connection

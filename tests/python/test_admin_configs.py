@@ -7,7 +7,7 @@ from confluent_kafka import KafkaError, OFFSET_BEGINNING, OFFSET_END, TopicColle
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, OffsetSpec,
                                    ResourceType)
 
-from clients import (admin, consume, create_topic, future_error, produce_all, produce_one_error, producer,
+from clients import (admin, consume, consumer, create_topic, future_error, produce_all, produce_one_error, producer,
                      unique_topic, wait_futures, watermarks)
 
 TOPIC_KEYS = {"cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "max.message.bytes"}
@@ -263,3 +263,24 @@ def test_synonyms_are_listed_as_kafka_lists_them(start_broker):
         ("STATIC_BROKER_CONFIG", "log.retention.hours", "2"), ("DEFAULT_CONFIG", "log.retention.hours", "168")]
     assert listed(broker["log.retention.ms"]) == []
     assert broker["log.segment.bytes"]["read_only"] is False and broker["num.partitions"]["read_only"] is True
+
+
+def test_delete_records_is_refused_where_kafka_refuses_it(broker):
+    """Kafka deletes records only where `cleanup.policy` has delete (POLICY_VIOLATION
+    elsewhere), and never from an internal topic (INVALID_TOPIC_EXCEPTION)."""
+    compacted = unique_topic("delrec-compact")
+    create_topic(broker, compacted, 1, {"cleanup.policy": "compact"})
+    produce_all(producer(broker), compacted, [{"key": b"k", "value": b"%d" % i, "partition": 0} for i in range(3)])
+    a = admin(broker)
+    err = future_error(next(iter(a.delete_records([TopicPartition(compacted, 0, 1)]).values())))
+    assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
+    assert watermarks(broker, compacted, 0) == (0, 3)
+    both = unique_topic("delrec-both")
+    create_topic(broker, both, 1, {"cleanup.policy": "compact,delete"})
+    produce_all(producer(broker), both, [{"key": b"k", "value": b"%d" % i, "partition": 0} for i in range(3)])
+    assert [r.low_watermark for r in wait_futures(a.delete_records([TopicPartition(both, 0, 2)])).values()] == [2]
+    # A group's commit makes the offsets topic exist.
+    c = consumer(broker, group_id=unique_topic("delrec-group"))
+    c.commit(offsets=[TopicPartition(both, 0, 3)], asynchronous=False)
+    err = future_error(next(iter(a.delete_records([TopicPartition("__consumer_offsets", 0, 0)]).values())))
+    assert err is not None and err.code() == KafkaError.TOPIC_EXCEPTION, err

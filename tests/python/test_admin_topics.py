@@ -1,13 +1,19 @@
-"""CreateTopics / DeleteTopics / CreatePartitions through confluent-kafka's AdminClient."""
+"""CreateTopics / DeleteTopics / CreatePartitions through confluent-kafka's AdminClient, and raw
+requests where Kafka's checks of the request itself matter."""
 
 import resource
+import uuid
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, TopicCollection
 from confluent_kafka.admin import NewPartitions, NewTopic
 
+import kafka_wire as kw
 from clients import (admin, consume, create_topic, future_error, produce_all, producer, topic_partitions,
                      unique_topic, wait_futures, watermarks)
+
+INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG = 37, 38, 40
+TOPIC_DELETION_DISABLED = 73
 
 
 def test_create_topic_then_produce_and_consume_every_partition(broker):
@@ -207,3 +213,96 @@ def test_manual_replica_assignments_are_validated(broker):
         assert err is not None and err.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, (assignment, err)
     wait_futures(a.create_partitions([NewPartitions(t, 4, replica_assignment=[[node], [node]])]))
     assert sorted(topic_partitions(broker, t)) == [0, 1, 2, 3]
+
+
+def create_raw(broker, topics: list[kw.NewTopicRaw]) -> list[kw.CreatedTopic]:
+    with kw.Conn(broker.bootstrap) as c:
+        return kw.parse_create_topics_v5(c.request(kw.CREATE_TOPICS, 5, kw.create_topics_v5(topics), flexible=True))
+
+
+def test_create_topics_checks_in_kafkas_order(broker):
+    """A name given twice is answered once and not created; __cluster_metadata is never a
+    topic; configs are checked before the counts, the replication factor before the
+    partition count; a created topic's answer carries its counts and configs (v5)."""
+    twice, once = unique_topic("twice"), unique_topic("once")
+    got = create_raw(broker, [kw.NewTopicRaw(twice, 1), kw.NewTopicRaw(once, 2), kw.NewTopicRaw(twice, 2)])
+    assert [(g.name, g.error_code, g.error_message) for g in got] == \
+        [(twice, kw.INVALID_REQUEST, "Duplicate topic name."), (once, kw.NONE, None)], got
+    assert topic_partitions(broker, twice) is None and sorted(topic_partitions(broker, once)) == [0, 1]
+    created = got[1]
+    assert (created.num_partitions, created.replication_factor, created.config_error_code) == (2, 1, 0), created
+    assert created.configs["cleanup.policy"] == "delete", created
+    assert (got[0].num_partitions, got[0].replication_factor) == (-1, -1), got[0]
+    (meta,) = create_raw(broker, [kw.NewTopicRaw("__cluster_metadata", 1, 1)])
+    assert meta.error_code == kw.INVALID_REQUEST, meta
+    t = unique_topic("order")
+    cases = [
+        (kw.NewTopicRaw(t, 0, 0, configs={"cleanup.policy": "nonsense"}), INVALID_CONFIG),
+        (kw.NewTopicRaw(t, 0, 0), INVALID_REPLICATION_FACTOR),
+        (kw.NewTopicRaw(t, 0, 1), INVALID_PARTITIONS),
+        (kw.NewTopicRaw(t, 1, 1, assignments=[(0, [1])]), kw.INVALID_REQUEST),
+    ]
+    for topic, code in cases:
+        (answer,) = create_raw(broker, [topic])
+        assert answer.error_code == code, (topic, answer)
+    assert topic_partitions(broker, t) is None
+
+
+def delete_v6(broker, topics: list[tuple[str | None, uuid.UUID | None]]) -> list:
+    with kw.Conn(broker.bootstrap) as c:
+        return kw.parse_delete_topics_v6(c.request(kw.DELETE_TOPICS, 6, kw.delete_topics_v6(topics), flexible=True))
+
+
+def topic_id(broker, name: str) -> uuid.UUID:
+    (desc,) = admin(broker).describe_topics(TopicCollection([name])).values()
+    tid = desc.result(timeout=30).topic_id
+    mask = (1 << 64) - 1
+    return uuid.UUID(int=((tid.get_most_significant_bits() & mask) << 64) | (tid.get_least_significant_bits() & mask))
+
+
+def test_delete_topics_checks_the_request_as_kafka_does(broker):
+    """An entry naming both a name and an id, or neither, is INVALID_REQUEST; a name or id
+    given twice is answered once with INVALID_REQUEST and nothing is deleted; by id alone,
+    the topic goes."""
+    t = unique_topic("del-rules")
+    create_topic(broker, t)
+    tid = topic_id(broker, t)
+    nil = uuid.UUID(int=0)
+    assert delete_v6(broker, [(t, tid)]) == \
+        [(t, tid, kw.INVALID_REQUEST, "You may not specify both topic name and topic id.")]
+    assert delete_v6(broker, [(None, None)]) == \
+        [(None, nil, kw.INVALID_REQUEST, "Neither topic name nor id were specified.")]
+    assert delete_v6(broker, [(t, None), (t, None)]) == [(t, nil, kw.INVALID_REQUEST, "Duplicate topic name.")]
+    assert delete_v6(broker, [(None, tid), (None, tid)]) == [(t, tid, kw.INVALID_REQUEST, "Duplicate topic id.")]
+    assert topic_partitions(broker, t) is not None
+    assert delete_v6(broker, [(None, tid)]) == [(t, tid, kw.NONE, None)]
+    assert topic_partitions(broker, t) is None
+
+
+def test_with_deletion_disabled_every_topic_is_refused_in_the_versions_terms(start_broker):
+    b = start_broker({"delete.topic.enable": "false"})
+    t = unique_topic("kept")
+    create_topic(b, t)
+    assert [(name, code) for name, _, code, _ in delete_v6(b, [(t, None), ("nothing", None)])] == \
+        [(t, TOPIC_DELETION_DISABLED), ("nothing", TOPIC_DELETION_DISABLED)]
+    with kw.Conn(b.bootstrap) as c:
+        # DeleteTopics v1 knows no TOPIC_DELETION_DISABLED: Kafka answers INVALID_REQUEST.
+        assert kw.parse_delete_topics_v1(c.request(kw.DELETE_TOPICS, 1, kw.delete_topics_v1([t]))) == \
+            [(t, kw.INVALID_REQUEST)]
+    assert topic_partitions(b, t) is not None
+
+
+def test_create_partitions_answers_a_topic_named_twice_once_and_kafkas_messages(broker):
+    t = unique_topic("grow-rules")
+    create_topic(broker, t)
+    with kw.Conn(broker.bootstrap) as c:
+        def grow(*changes: tuple[str, int]) -> list:
+            request = kw.create_partitions_v1(list(changes))
+            return kw.parse_create_partitions_v1(c.request(kw.CREATE_PARTITIONS, 1, request))
+        assert grow((t, 3), (t, 4)) == [(t, kw.INVALID_REQUEST, "Duplicate topic name.")]
+        assert grow((t, 1)) == [(t, INVALID_PARTITIONS, "Topic already has 1 partition(s).")]
+        assert grow((t, 0)) == [(t, INVALID_PARTITIONS,
+                                 "The topic currently has 1 partition(s); 0 would not be an increase.")]
+        assert sorted(topic_partitions(broker, t)) == [0]
+        assert grow((t, 2)) == [(t, kw.NONE, None)]
+    assert sorted(topic_partitions(broker, t)) == [0, 1]

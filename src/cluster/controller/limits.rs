@@ -152,8 +152,15 @@ pub(super) fn check_growth(
     assignments: Option<&[Vec<i32>]>,
     exists: impl Fn(i32) -> bool,
 ) -> Result<i32, ApiError> {
-    if count <= current {
-        let message = format!("topic has {current} partitions; the new count must be larger");
+    // Kafka's messages: the count a topic has, and one that is smaller.
+    if count == current {
+        let message = format!("Topic already has {current} partition(s).");
+        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    }
+    if count < current {
+        let message = format!(
+            "The topic currently has {current} partition(s); {count} would not be an increase."
+        );
         return Err(ApiError::new(ResponseError::InvalidPartitions, message));
     }
     check_partition_count(count)?;
@@ -161,7 +168,7 @@ pub(super) fn check_growth(
     if let Some(assignments) = assignments {
         if assignments.len() != adding as usize {
             let message = format!(
-                "Attempted to add {adding} additional partitions, but {} assignments were given",
+                "Attempted to add {adding} additional partition(s), but only {} assignment(s) were specified.",
                 assignments.len()
             );
             return Err(ApiError::new(

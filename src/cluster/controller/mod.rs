@@ -337,15 +337,26 @@ impl Controller {
             );
             return Err(ApiError::new(ResponseError::InvalidTopicException, message));
         }
+        // Kafka validates the configs first, then the counts: the replication factor
+        // before the partitions.
+        let config = TopicConfig::new(topic.configs.iter().cloned())?;
         let (partitions, replication) = if topic.assignments.is_empty() {
+            let replication = match topic.replication_factor {
+                -1 => broker.default_replication_factor,
+                other => other,
+            };
+            if replication < 1 {
+                let message =
+                    "Replication factor must be larger than 0, or -1 to use the default value.";
+                return Err(ApiError::new(
+                    ResponseError::InvalidReplicationFactor,
+                    message,
+                ));
+            }
             let partitions = if topic.partitions == -1 {
                 broker.num_partitions
             } else {
                 topic.partitions
-            };
-            let replication = match topic.replication_factor {
-                -1 => broker.default_replication_factor,
-                other => other,
             };
             (partitions, replication)
         } else {
@@ -382,19 +393,15 @@ impl Controller {
             self.check_partition_budget(state, partitions)?;
         }
         // With a quorum, placement checks the factor against the brokers there are.
-        if replication < 1 || (replication != 1 && self.member().is_none()) {
-            let message = match replication {
-                ..1 => "replication factor must be at least 1".to_string(),
-                _ => format!(
-                    "replication factor {replication} is not possible: the cluster has 1 broker"
-                ),
-            };
+        if replication != 1 && self.member().is_none() {
+            let message = format!(
+                "replication factor {replication} is not possible: the cluster has 1 broker"
+            );
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
                 message,
             ));
         }
-        let config = TopicConfig::new(topic.configs.iter().cloned())?;
         Ok(TopicMeta {
             id: Uuid::new_v4(),
             partitions,

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::auth::only_allowed;
 use super::on_controller;
 use super::throttle::within_mutation_quota;
-use super::{Ctx, Response};
+use super::{named_twice, once_each, topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewPartitions;
 use crate::error::ApiError;
@@ -38,7 +38,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             }
         })
         .collect();
-    let names: Vec<_> = request.topics.iter().map(|t| t.name.clone()).collect();
+    // A name given twice is answered once, and neither copy acted on (Kafka's first
+    // check).
+    let (names, twice) = once_each(changes.iter().map(|c| c.name.as_str()));
+    let changes: Vec<NewPartitions> = changes
+        .into_iter()
+        .filter(|c| !twice.contains(&c.name))
+        .collect();
     let validate_only = request.validate_only;
     let snapshot = ctx.shard.snapshot();
     let allowed = |change: &NewPartitions| {
@@ -70,11 +76,17 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     })
     .await;
     let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
+    let mut results = results.into_iter();
     let results = names
         .into_iter()
-        .zip(results)
-        .map(|(name, result)| {
-            let response = CreatePartitionsTopicResult::default().with_name(name);
+        .map(|name| {
+            let result = match twice.contains(&name) {
+                true => Err(named_twice()),
+                false => results
+                    .next()
+                    .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
+            };
+            let response = CreatePartitionsTopicResult::default().with_name(topic_name(&name));
             match result {
                 Ok(()) => response,
                 Err(error) => response

@@ -1,6 +1,7 @@
 //! CreateTopics: validated and applied by the controller (shard 0); `validate_only`
 //! runs every check and changes nothing.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -15,12 +16,15 @@ use super::auth::only_allowed;
 use super::config_changes::name_value;
 use super::on_controller;
 use super::throttle::within_mutation_quota;
-use super::{topic_name, Ctx, Response};
+use super::{named_twice, once_each, topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::controller::NewTopic;
+use crate::cluster::TopicMeta;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
+/// The KRaft metadata log's name, which Kafka never lets a topic take.
+const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<CreateTopicsRequest>(body) else {
@@ -50,9 +54,37 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .collect(),
         })
         .collect();
-    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-    let validate_only = request.validate_only;
+    // Kafka's first checks, before authorization: a name given twice is answered once
+    // and not created; the metadata log's name is never a topic's.
+    let (names, twice) = once_each(topics.iter().map(|t| t.name.as_str()));
+    let mut refusals: HashMap<String, ApiError> = twice
+        .into_iter()
+        .map(|name| (name, named_twice()))
+        .collect();
+    if names.iter().any(|name| name == METADATA_TOPIC) {
+        let message = format!("Creation of internal topic {METADATA_TOPIC} is prohibited.");
+        let refusal = ApiError::new(ResponseError::InvalidRequest, message);
+        refusals.insert(METADATA_TOPIC.to_string(), refusal);
+    }
+    // Every name left is given once.
+    let topics: Vec<NewTopic> = topics
+        .into_iter()
+        .filter(|t| !refusals.contains_key(&t.name))
+        .collect();
     let snapshot = ctx.shard.snapshot();
+    // The replication factor each topic gets (Kafka answers partition 0's replica count).
+    let replication: HashMap<String, i16> = topics
+        .iter()
+        .map(|t| {
+            let factor = match (t.assignments.first(), t.replication_factor) {
+                (Some((_, replicas)), _) => i16::try_from(replicas.len()).unwrap_or(i16::MAX),
+                (None, -1) => snapshot.broker.default_replication_factor,
+                (None, factor) => factor,
+            };
+            (t.name.clone(), factor)
+        })
+        .collect();
+    let validate_only = request.validate_only;
     // Kafka: CREATE on the cluster allows every topic; else each needs CREATE on itself.
     let on_cluster = ctx.allowed_on_cluster(Operation::Create);
     let allowed = |topic: &NewTopic| {
@@ -73,7 +105,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         (assigned, _) => i32::try_from(assigned).unwrap_or(i32::MAX),
     };
     let shard = &ctx.shard;
-    let results = only_allowed(topics, allowed, refused, |topics| {
+    let created = only_allowed(topics, allowed, refused, |topics| {
         within_mutation_quota(quota.as_ref(), topics, partitions, |topics| {
             on_controller(shard, topics, move |s, topics| async move {
                 s.controller()
@@ -83,6 +115,16 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
     })
     .await;
+    let mut created = created.into_iter();
+    let results: Vec<Result<TopicMeta, ApiError>> = names
+        .iter()
+        .map(|name| match refusals.remove(name) {
+            Some(refusal) => Err(refusal),
+            None => created
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
+        })
+        .collect();
     let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
     let broker = snapshot.broker.clone();
     let results = names
@@ -103,9 +145,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                             name,
                         ) =>
                 {
+                    // Without DESCRIBE_CONFIGS the counts are not shown either.
                     base.with_topic_id(meta.id)
-                        .with_num_partitions(meta.partitions)
-                        .with_replication_factor(1)
+                        .with_num_partitions(-1)
+                        .with_replication_factor(-1)
                         .with_topic_config_error_code(
                             ResponseError::TopicAuthorizationFailed.code(),
                         )
@@ -127,7 +170,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                         .collect();
                     base.with_topic_id(meta.id)
                         .with_num_partitions(meta.partitions)
-                        .with_replication_factor(1)
+                        .with_replication_factor(replication.get(name).copied().unwrap_or(-1))
                         .with_configs(Some(if ctx.version >= 5 {
                             configs
                         } else {

@@ -1,5 +1,6 @@
 //! DeleteRecords: moves each partition's log start offset forward (offset -1 means
-//! the high watermark), on the shard that owns the partition.
+//! the high watermark; one at or below the log start changes nothing and answers it),
+//! on the shard that owns the partition.
 
 use std::ops::RangeInclusive;
 use std::rc::Rc;
@@ -69,11 +70,19 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&DeleteRecordsResponse::default().with_topics(topics))
 }
 
+/// On the owning shard, in Kafka's order: the partition, an internal topic (never a
+/// client's to trim), the leader, the topic's cleanup policy, then the offset.
 async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i16, i64) {
+    if shard.partition(&topic, index).is_some() && crate::group::is_internal_topic(&topic) {
+        return (ResponseError::InvalidTopicException.code(), -1);
+    }
     let partition = match shard.led(&topic, index) {
         Ok(partition) => partition,
         Err(code) => return (code.code(), -1),
     };
+    if !partition.has_delete_policy() {
+        return (ResponseError::PolicyViolation.code(), -1);
+    }
     match partition.delete_records(offset).await {
         Ok(low_watermark) => (0, low_watermark),
         Err(error) => (error.wire_code(), -1),

@@ -18,23 +18,24 @@ use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=6;
 
+/// One topic the request names, and why it is refused before any lookup.
+struct Entry {
+    name: Option<String>,
+    id: Uuid,
+    refusal: Option<ApiError>,
+}
+
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<DeleteTopicsRequest>(body) else {
         return Response::Close;
     };
     let snapshot = ctx.shard.snapshot();
-    // (name if known, id as given)
-    let targets: Vec<(Option<String>, Uuid)> = if ctx.version >= 6 {
+    // Each entry as given: (name, id), either possibly absent (v6 names by either).
+    let given: Vec<(Option<String>, Uuid)> = if ctx.version >= 6 {
         request
             .topics
             .iter()
-            .map(|t| match &t.name {
-                Some(name) => (Some(name.to_string()), Uuid::nil()),
-                None => (
-                    snapshot.topic_name(&t.topic_id).map(str::to_string),
-                    t.topic_id,
-                ),
-            })
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id))
             .collect()
     } else {
         request
@@ -43,9 +44,38 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map(|n| (Some(n.to_string()), Uuid::nil()))
             .collect()
     };
-    let names: Vec<String> = targets
+    // Kafka's checks of the request itself, each answering an entry without looking
+    // further: deletion disabled (every entry), an entry naming both or neither of a
+    // name and an id, a name or an id given twice (answered once).
+    let mut entries: Vec<Entry> = Vec::new();
+    for (name, id) in given {
+        let invalid = |message: &str| Some(ApiError::new(ResponseError::InvalidRequest, message));
+        let enabled = snapshot.broker.delete_topic_enable;
+        let refusal = match (&name, id.is_nil()) {
+            _ if !enabled && ctx.version >= 3 => {
+                Some(ApiError::code(ResponseError::TopicDeletionDisabled))
+            }
+            _ if !enabled => invalid("Topic deletion is disabled."),
+            (Some(_), false) => invalid("You may not specify both topic name and topic id."),
+            (None, true) => invalid("Neither topic name nor id were specified."),
+            _ => None,
+        };
+        let twice = entries
+            .iter_mut()
+            .find(|e| (e.name.is_some() && e.name == name) || (!id.is_nil() && e.id == id));
+        if let Some(first) = twice.filter(|_| refusal.is_none()) {
+            let what = if name.is_some() { "name" } else { "id" };
+            first.refusal = invalid(&format!("Duplicate topic {what}."));
+            continue;
+        }
+        // A topic given by id is known by its name from here on.
+        let name = name.or_else(|| snapshot.topic_name(&id).map(str::to_string));
+        entries.push(Entry { name, id, refusal });
+    }
+    let names: Vec<String> = entries
         .iter()
-        .filter_map(|(name, _)| name.clone())
+        .filter(|e| e.refusal.is_none())
+        .filter_map(|e| e.name.clone())
         .collect();
     let allowed =
         |name: &String| ctx.allowed_in(&snapshot, Operation::Delete, ResourceType::Topic, name);
@@ -73,14 +103,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     .await;
     let throttle = quota.map_or(0, |q| q.finish(&ctx.times));
     let mut results = results.into_iter();
-    let responses = targets
+    let responses = entries
         .into_iter()
-        .map(|(name, id)| {
-            let result = match &name {
-                Some(_) => results
+        .map(|Entry { name, id, refusal }| {
+            let result = match (refusal, &name) {
+                (Some(refusal), _) => Err(refusal),
+                (None, Some(_)) => results
                     .next()
                     .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
-                None => Err(ApiError::code(ResponseError::UnknownTopicId)),
+                (None, None) => Err(ApiError::code(ResponseError::UnknownTopicId)),
             };
             let response =
                 DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));

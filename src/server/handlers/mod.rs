@@ -358,3 +358,29 @@ where
         .await
         .unwrap_or_else(|gone| (0..count).map(|_| Err(gone.into())).collect())
 }
+
+/// Kafka's answer to a topic named twice in one CreateTopics or CreatePartitions: no
+/// copy is acted on, and the name is answered once, with INVALID_REQUEST. Returns each
+/// name once, in the order first given, and the names given twice.
+pub fn once_each<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> (Vec<String>, std::collections::HashSet<String>) {
+    let mut once = Vec::new();
+    let mut twice = std::collections::HashSet::new();
+    for name in names {
+        if once.iter().any(|n: &String| n == name) {
+            twice.insert(name.to_string());
+        } else {
+            once.push(name.to_string());
+        }
+    }
+    (once, twice)
+}
+
+/// The refusal of a topic named twice (see `once_each`).
+pub fn named_twice() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        kafka_protocol::error::ResponseError::InvalidRequest,
+        "Duplicate topic name.",
+    )
+}

@@ -24,7 +24,7 @@ use super::auth::only_allowed;
 use super::{dispatch_to_owners, group_by_topic, topic_name, txns, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
-use crate::partition::{Acks, Origin, TxnGuard};
+use crate::partition::{Acks, Origin, Produced, TxnGuard};
 use crate::quota::QuotaKind;
 use crate::shard::{now_ms, Shard};
 use crate::storage::batch;
@@ -40,8 +40,6 @@ struct Item {
     topic_id: Uuid,
     partition: i32,
     records: Option<Bytes>,
-    /// Produce v7 is the first that may carry zstd batches.
-    zstd_allowed: bool,
     /// A transactional batch's verification: its guard, or why not.
     verified: Option<Result<TxnGuard, ApiError>>,
 }
@@ -82,7 +80,6 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
                 topic_id: topic.topic_id,
                 partition: partition.index,
                 records: partition.records,
-                zstd_allowed: ctx.version >= ZSTD_VERSION_MIN,
                 verified: None,
             });
         }
@@ -110,6 +107,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             )
     };
     let refused = |_: &Item| failure(ApiError::code(ResponseError::TopicAuthorizationFailed));
+    let zstd_allowed = ctx.version >= ZSTD_VERSION_MIN;
     let outcomes = {
         let ctx = &ctx;
         only_allowed(items, allowed, refused, |mut items| async move {
@@ -126,7 +124,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
                 &ctx.shard,
                 items,
                 |item| (item.topic.as_str(), item.partition),
-                move |shard, item| append(shard, item, acks, isr_wait),
+                move |shard, item| append(shard, item, (acks, zstd_allowed), isr_wait),
                 |gone| failure(gone.into()),
             )
             .await;
@@ -292,6 +290,64 @@ fn unverified(error: ResponseError, added: bool) -> ApiError {
     }
 }
 
+/// Kafka's checks of one partition's part of a request, in its order: a partition
+/// that does not exist, the records' shape (one batch, of magic 2, zstd only from
+/// version 7), the request's acks, then a partition this broker does not lead; then
+/// the partition's own checks, and the queueing.
+fn queue(
+    shard: &Rc<Shard>,
+    item: &Item,
+    (acks, zstd_allowed): (Option<Acks>, bool),
+    isr_wait: Duration,
+) -> Result<
+    (
+        impl Future<Output = Result<Produced, ApiError>> + 'static,
+        u64,
+    ),
+    ApiError,
+> {
+    let led = shard.led(&item.topic, item.partition);
+    if let Err(code @ ResponseError::UnknownTopicOrPartition) = led {
+        return Err(ApiError::code(code));
+    }
+    let records = item.records.clone().ok_or_else(|| {
+        ApiError::new(
+            ResponseError::InvalidRecord,
+            "a produce request needs records",
+        )
+    })?;
+    check_shape(&records, zstd_allowed)?;
+    let acks = acks.ok_or_else(|| ApiError::code(ResponseError::InvalidRequiredAcks))?;
+    let partition = led.map_err(ApiError::code)?;
+    let verified = item.verified.clone().transpose()?;
+    let size = records.len() as u64;
+    let pending =
+        partition.append_verified(records, acks, Origin::Client, verified, now_ms(), isr_wait)?;
+    Ok((pending, size))
+}
+
+/// Kafka's `ProduceRequest.validateRecords`: exactly one batch, of magic 2, and zstd
+/// only from Produce v7 (whose clients can read it back).
+fn check_shape(records: &[u8], zstd_allowed: bool) -> Result<(), ApiError> {
+    let invalid = |message: &str| Err(ApiError::new(ResponseError::InvalidRecord, message));
+    let Ok(header) = batch::BatchHeader::parse(records) else {
+        return invalid("a produce request holds one record batch per partition, not none");
+    };
+    if header.magic != batch::MAGIC_V2 {
+        return invalid("a produce request's record batches have magic 2");
+    }
+    if !zstd_allowed && header.compression() == ZSTD {
+        return Err(ApiError::new(
+            ResponseError::UnsupportedCompressionType,
+            "produce requests before version 7 may not use zstd compression",
+        ));
+    }
+    if header.total_size().is_ok_and(|size| size < records.len()) {
+        return invalid("a produce request holds exactly one record batch per partition");
+    }
+    Ok(())
+}
+
 fn failure(error: ApiError) -> Outcome {
     Outcome {
         error: Some(error),
@@ -303,38 +359,15 @@ fn failure(error: ApiError) -> Outcome {
 
 /// On the owning shard: validates the batches and queues them for the writer at once
 /// (the partition's place in line is taken when this is called), then awaits the
-/// answer; an acks=all answer waits `isr_wait` at most for the ISR. Kafka's order: a
-/// partition this broker does not lead, then the request's own faults (zstd before
-/// version 7, acks other than -1, 0, 1), then the partition's checks.
+/// answer; an acks=all answer waits `isr_wait` at most for the ISR. `request` is what
+/// the whole request says: its acks, and whether its version may carry zstd.
 fn append(
     shard: Rc<Shard>,
     item: Item,
-    acks: Option<Acks>,
+    request: (Option<Acks>, bool),
     isr_wait: Duration,
 ) -> impl Future<Output = Outcome> {
-    let zstd =
-        |records: &Bytes| batch::BatchHeader::parse(records).is_ok_and(|h| h.compression() == ZSTD);
-    let queued = match (shard.led(&item.topic, item.partition), item.records, acks) {
-        (Err(code), _, _) => Err(ApiError::code(code)),
-        (Ok(_), None, _) => Err(ApiError::new(
-            ResponseError::InvalidRecord,
-            "a produce request needs records",
-        )),
-        (Ok(_), Some(records), _) if !item.zstd_allowed && zstd(&records) => Err(ApiError::new(
-            ResponseError::UnsupportedCompressionType,
-            "produce requests before version 7 may not use zstd compression",
-        )),
-        (Ok(_), Some(_), None) => Err(ApiError::code(ResponseError::InvalidRequiredAcks)),
-        (Ok(partition), Some(records), Some(acks)) => {
-            let size = records.len() as u64;
-            match item.verified.clone().transpose() {
-                Ok(verified) => partition
-                    .append_verified(records, acks, Origin::Client, verified, now_ms(), isr_wait)
-                    .map(|pending| (pending, size)),
-                Err(error) => Err(error),
-            }
-        }
-    };
+    let queued = queue(&shard, &item, request, isr_wait);
     async move {
         let partition = shard.partition(&item.topic, item.partition);
         let produced = match queued {
@@ -359,12 +392,12 @@ fn append(
                     return failure(error);
                 };
                 topics.produce_failed(&item.topic);
-                let tells_log_start = tells_log_start(&error);
+                let log_start_offset = match tells_log_start(&error) {
+                    true => partition.offsets().log_start,
+                    false => -1,
+                };
                 Outcome {
-                    log_start_offset: match tells_log_start {
-                        true => partition.offsets().log_start,
-                        false => -1,
-                    },
+                    log_start_offset,
                     ..failure(error)
                 }
             }
