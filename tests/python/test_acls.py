@@ -446,3 +446,18 @@ def test_a_fetch_as_a_replica_without_cluster_action_is_refused_per_partition(st
         # As a consumer, the same principal reads (allow.everyone.if.no.acl.found).
         got = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, 0, max_wait_ms=0)))[(t, 0)]
         assert got.error_code == kw.NONE and got.high_watermark == 1, got
+
+
+def test_a_created_topics_counts_and_configs_need_describe_configs(start_broker):
+    """CreateTopics v5+ shows a new topic's counts and configs only to who may
+    DESCRIBE_CONFIGS it; anyone else gets -1 counts, no configs, and
+    TOPIC_AUTHORIZATION_FAILED as the configs' error."""
+    b = secured(start_broker)
+    hidden, shown = unique_topic("hidden-configs"), unique_topic("shown-configs")
+    assert create(b, topic_acl(hidden, AclOperation.DESCRIBE_CONFIGS, DENY),
+                  topic_acl(hidden, AclOperation.CREATE), topic_acl(shown, AclOperation.ALL)) == [None] * 3
+    with kw.Conn(b.bootstrap) as conn:
+        request = kw.create_topics_v5([kw.NewTopicRaw(hidden, 2, 1), kw.NewTopicRaw(shown, 2, 1)])
+        got = kw.parse_create_topics_v5(conn.request(kw.CREATE_TOPICS, 5, request, flexible=True))
+    assert [(g.name, g.error_code, g.num_partitions, g.replication_factor, g.config_error_code, bool(g.configs))
+            for g in got] == [(hidden, 0, -1, -1, kw.TOPIC_AUTHORIZATION_FAILED, False), (shown, 0, 2, 1, 0, True)]
