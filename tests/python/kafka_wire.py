@@ -749,6 +749,32 @@ def parse_create_partitions_v1(body: bytes) -> list[tuple[str, int, str | None]]
     return rd.array(lambda r: (r.string(), r.i16(), r.string())) or []
 
 
+# ---------------------------------------------------------------- config admin
+RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
+SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+
+
+def incremental_alter_configs_v0(resources: list[tuple[int, str, list[tuple[str, int, str | None]]]],
+                                 validate_only: bool = False) -> bytes:
+    """(resource type, name, [(key, operation, value)]) per resource."""
+    return array([i8(rtype) + string(name) + array([string(k) + i8(op) + string(v) for k, op, v in ops])
+                  for rtype, name, ops in resources]) + i8(int(validate_only))
+
+
+def alter_configs_v0(resources: list[tuple[int, str, list[tuple[str, str | None]]]],
+                     validate_only: bool = False) -> bytes:
+    return array([i8(rtype) + string(name) + array([string(k) + string(v) for k, v in configs])
+                  for rtype, name, configs in resources]) + i8(int(validate_only))
+
+
+def parse_alter_configs_v0(body: bytes) -> list[tuple[int, str, int, str | None]]:
+    """Every (resource type, name, error, message) answered, in order (both APIs, v0)."""
+    rd = Reader(body)
+    rd.i32()
+    answers = rd.array(lambda r: (r.i16(), r.string(), r.i8(), r.string())) or []
+    return [(rtype, name, err, message) for err, message, rtype, name in answers]
+
+
 # ---------------------------------------------------------------- connection
 class Closed(Exception):
     """The broker closed the connection (EOF or reset)."""

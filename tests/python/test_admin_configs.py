@@ -7,6 +7,7 @@ from confluent_kafka import KafkaError, OFFSET_BEGINNING, OFFSET_END, TopicColle
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, OffsetSpec,
                                    ResourceType)
 
+import kafka_wire as kw
 from clients import (admin, consume, consumer, create_topic, future_error, produce_all, produce_one_error, producer,
                      unique_topic, wait_futures, watermarks)
 
@@ -284,3 +285,39 @@ def test_delete_records_is_refused_where_kafka_refuses_it(broker):
     c.commit(offsets=[TopicPartition(both, 0, 3)], asynchronous=False)
     err = future_error(next(iter(a.delete_records([TopicPartition("__consumer_offsets", 0, 0)]).values())))
     assert err is not None and err.code() == KafkaError.TOPIC_EXCEPTION, err
+
+
+def test_config_changes_kafka_refuses_before_looking_at_them(broker):
+    """Kafka's first checks of AlterConfigs and IncrementalAlterConfigs: a resource named
+    twice (every copy refused), a key twice in one resource, a null value where a value is
+    needed, and a topic resource without a name: INVALID_REQUEST, and nothing changes."""
+    t = unique_topic("cfg-rules")
+    create_topic(broker, t)
+    topic = kw.RESOURCE_TOPIC
+    with kw.Conn(broker.bootstrap) as c:
+        def incremental(*resources) -> list:
+            request = kw.incremental_alter_configs_v0(list(resources))
+            return kw.parse_alter_configs_v0(c.request(kw.INCREMENTAL_ALTER_CONFIGS, 0, request))
+
+        def legacy(*resources) -> list:
+            return kw.parse_alter_configs_v0(c.request(kw.ALTER_CONFIGS, 0, kw.alter_configs_v0(list(resources))))
+
+        retention = [("retention.ms", kw.SET, "1000")]
+        assert incremental((topic, t, retention), (topic, t, retention)) == \
+            [(topic, t, kw.INVALID_REQUEST, "Each resource must appear at most once.")] * 2
+        assert incremental((topic, t, retention + [("retention.ms", kw.DELETE, None)])) == \
+            [(topic, t, kw.INVALID_REQUEST, "Error due to duplicate config keys")]
+        assert incremental((topic, t, [("retention.ms", kw.SET, None), ("segment.ms", kw.APPEND, None)])) == \
+            [(topic, t, kw.INVALID_REQUEST, "Null value not supported for : retention.ms, segment.ms")]
+        assert legacy((topic, t, [("retention.ms", None)])) == \
+            [(topic, t, kw.INVALID_REQUEST, "Null value not supported for : retention.ms")]
+        assert incremental((topic, "", retention)) == \
+            [(topic, "", kw.INVALID_REQUEST, "Default topic resources are not allowed.")]
+        # A broker config that cannot change while the broker runs, or a bad value:
+        # INVALID_REQUEST, as Kafka's broker refuses a broker config change.
+        for key, value in (("log.dirs", "/elsewhere"), ("log.retention.ms", "soon")):
+            ((_, _, code, _),) = incremental((kw.RESOURCE_BROKER, "", [(key, kw.SET, value)]))
+            assert code == kw.INVALID_REQUEST, (key, code)
+        # A DELETE needs no value, and deleting a key that is not set changes nothing.
+        assert incremental((topic, t, [("retention.ms", kw.DELETE, None)])) == [(topic, t, kw.NONE, None)]
+    assert source(describe(broker, ResourceType.TOPIC, t)["retention.ms"]) == ConfigSource.DEFAULT_CONFIG

@@ -9,7 +9,9 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::config_changes::{change_broker, change_topic, name_value, resource, Resource};
+use super::config_changes::{
+    broker_refusal, change_broker, change_topic, name_value, precheck, resource, Asked, Resource,
+};
 use super::{Ctx, Response};
 use crate::acl::Operation;
 use crate::config::TopicConfig;
@@ -21,19 +23,37 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<AlterConfigsRequest>(body) else {
         return Response::Close;
     };
+    let asked: Vec<Asked> = request
+        .resources
+        .iter()
+        .map(|r| Asked {
+            resource_type: r.resource_type,
+            name: r.resource_name.as_str(),
+            keys: r
+                .configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.value.is_none()))
+                .collect(),
+        })
+        .collect();
+    let refusals = precheck(&asked);
     let mut responses = Vec::new();
-    for asked in &request.resources {
+    for (asked, refusal) in request.resources.iter().zip(refusals) {
         let given: Vec<(String, String)> = asked
             .configs
             .iter()
             .map(|c| name_value(&c.name, &c.value))
             .collect();
-        let outcome = match resource(
-            &ctx,
-            Operation::AlterConfigs,
-            asked.resource_type,
-            &asked.resource_name,
-        ) {
+        let resource = match refusal {
+            Some(refusal) => Err(refusal),
+            None => resource(
+                &ctx,
+                Operation::AlterConfigs,
+                asked.resource_type,
+                &asked.resource_name,
+            ),
+        };
+        let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |_: &TopicConfig, _: &_| {
                     TopicConfig::new(given.clone()).map_err(ApiError::from)
@@ -56,7 +76,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     } else {
                         broker.alter(&changes)
                     }
-                    .map_err(ApiError::from)
+                    .map_err(|e| broker_refusal(ApiError::from(e)))
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }

@@ -52,6 +52,12 @@ pub fn resource(
             "a group's configs need its group id",
         )),
         RESOURCE_GROUP => Ok(Resource::Group(name.to_string())),
+        RESOURCE_TOPIC if name.is_empty() && operation == Operation::AlterConfigs => {
+            Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "Default topic resources are not allowed.",
+            ))
+        }
         RESOURCE_TOPIC => {
             crate::config::valid_topic_name(name)
                 .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
@@ -88,6 +94,66 @@ pub fn resource(
             ResponseError::InvalidRequest,
             format!("unknown resource type {other}"),
         )),
+    }
+}
+
+/// One resource of an AlterConfigs or IncrementalAlterConfigs request, as Kafka's first
+/// checks see it: its type and name, and each key with whether its value is null
+/// where the operation needs one.
+pub struct Asked<'a> {
+    pub resource_type: i8,
+    pub name: &'a str,
+    pub keys: Vec<(&'a str, bool)>,
+}
+
+/// Kafka's checks of an AlterConfigs or IncrementalAlterConfigs request before any
+/// other (its broker's `ConfigAdminManager.preprocess`), per resource: one named twice
+/// (each copy refused), a key given twice in one resource, a null value where a value
+/// is needed.
+pub fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
+    let invalid = |message: String| Some(ApiError::new(ResponseError::InvalidRequest, message));
+    asked
+        .iter()
+        .map(|a| {
+            let twice = asked
+                .iter()
+                .filter(|b| b.resource_type == a.resource_type && b.name == a.name)
+                .count()
+                > 1;
+            if twice {
+                return invalid("Each resource must appear at most once.".to_string());
+            }
+            let keys: Vec<&str> = a.keys.iter().map(|(k, _)| *k).collect();
+            if (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
+                return invalid("Error due to duplicate config keys".to_string());
+            }
+            let nulls: Vec<&str> = a
+                .keys
+                .iter()
+                .filter(|(_, null)| *null)
+                .map(|(k, _)| *k)
+                .collect();
+            if !nulls.is_empty() {
+                return invalid(format!(
+                    "Null value not supported for : {}",
+                    nulls.join(", ")
+                ));
+            }
+            None
+        })
+        .collect()
+}
+
+/// A broker config change refused as Kafka refuses it: every error of the new values
+/// (a config that cannot change while the broker runs, a bad value) is INVALID_REQUEST,
+/// as Kafka's broker answers since KAFKA-13609.
+pub fn broker_refusal(error: ApiError) -> ApiError {
+    match error.code {
+        ResponseError::InvalidConfig => ApiError {
+            code: ResponseError::InvalidRequest,
+            ..error
+        },
+        _ => error,
     }
 }
 

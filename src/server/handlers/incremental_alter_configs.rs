@@ -9,7 +9,8 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{
-    change_broker, change_group, change_topic, described, edit_list, resource, Resource,
+    broker_refusal, change_broker, change_group, change_topic, described, edit_list, precheck,
+    resource, Asked, Resource,
 };
 use super::{Ctx, Response};
 use crate::acl::Operation;
@@ -30,8 +31,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<IncrementalAlterConfigsRequest>(body) else {
         return Response::Close;
     };
+    let asked: Vec<Asked> = request
+        .resources
+        .iter()
+        .map(|r| Asked {
+            resource_type: r.resource_type,
+            name: r.resource_name.as_str(),
+            keys: r
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_str(),
+                        c.value.is_none() && c.config_operation != DELETE,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let refusals = precheck(&asked);
     let mut responses = Vec::new();
-    for asked in &request.resources {
+    for (asked, refusal) in request.resources.iter().zip(refusals) {
         let ops: Vec<Op> = asked
             .configs
             .iter()
@@ -43,12 +63,16 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 )
             })
             .collect();
-        let outcome = match resource(
-            &ctx,
-            Operation::AlterConfigs,
-            asked.resource_type,
-            &asked.resource_name,
-        ) {
+        let resource = match refusal {
+            Some(refusal) => Err(refusal),
+            None => resource(
+                &ctx,
+                Operation::AlterConfigs,
+                asked.resource_type,
+                &asked.resource_name,
+            ),
+        };
+        let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |current: &TopicConfig, broker: &BrokerConfig| {
                     let changes = resolve(&ops, &current.describe(broker))?;
@@ -64,7 +88,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                     } else {
                         broker.alter(&changes)
                     }
-                    .map_err(ApiError::from)
+                    .map_err(|e| broker_refusal(ApiError::from(e)))
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
