@@ -749,6 +749,35 @@ def parse_create_partitions_v1(body: bytes) -> list[tuple[str, int, str | None]]
     return rd.array(lambda r: (r.string(), r.i16(), r.string())) or []
 
 
+def metadata_v10(topics: list[tuple[str | None, uuid.UUID | None]]) -> bytes:
+    """Metadata v10 for (name, id) entries: a topic id in a request only counts from v12."""
+    entries = [(topic_id or uuid.UUID(int=0)).bytes + compact_string(name) + EMPTY_TAGS for name, topic_id in topics]
+    return compact_array(entries) + i8(0) + i8(0) + i8(0) + EMPTY_TAGS
+
+
+def parse_metadata_v10_errors(body: bytes) -> list[tuple[str | None, int]]:
+    """Each topic's (name, error code), in order."""
+    rd = Reader(body)
+    rd.i32()
+    rd.compact_array(lambda r: (r.i32(), r.compact_string(), r.i32(), r.compact_string(), r.skip_tags()))
+    rd.compact_string(), rd.i32()
+
+    def partition(r: Reader):
+        r.i16(), r.i32(), r.i32(), r.i32()
+        for _ in range(3):
+            r.compact_array(lambda q: q.i32())
+        r.skip_tags()
+
+    def topic(r: Reader):
+        error, name = r.i16(), r.compact_string()
+        r._take(16), r.i8()
+        r.compact_array(partition)
+        r.i32(), r.skip_tags()
+        return name, error
+
+    return rd.compact_array(topic) or []
+
+
 # ---------------------------------------------------------------- config admin
 RESOURCE_TOPIC, RESOURCE_BROKER = 2, 4
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3

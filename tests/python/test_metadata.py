@@ -1,12 +1,13 @@
 """Metadata and topic auto-creation, seen by kcat and confluent-kafka."""
 
 import json
+import uuid
 
 from confluent_kafka import KafkaError, OFFSET_BEGINNING
 
 import kafka_wire as kw
-from clients import (admin, consume, kcat, produce_all, produce_one_error, producer, topic_partitions,
-                     unique_topic)
+from clients import (admin, consume, create_topic, kcat, produce_all, produce_one_error, producer,
+                     topic_partitions, unique_topic)
 
 
 def test_kcat_lists_the_broker(broker):
@@ -95,3 +96,18 @@ def test_auto_create_disabled_refuses_unknown_topic(start_broker):
         res = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3(t, 0, kw.encode_batch([kw.Record(None, b"x")]))))
         assert res[(t, 0)][0] == kw.UNKNOWN_TOPIC_OR_PARTITION
     assert topic_partitions(b, t) is None
+
+
+def test_topic_ids_in_a_request_before_version_12_are_refused(broker):
+    """Metadata takes topic ids from version 12: before, Kafka refuses a request naming a
+    topic by id (or with no name) with INVALID_REQUEST for every topic asked."""
+    t = unique_topic("by-name")
+    create_topic(broker, t)
+    some_id = uuid.UUID(int=7)
+    with kw.Conn(broker.bootstrap) as c:
+        def ask(*topics) -> list:
+            request = kw.metadata_v10(list(topics))
+            return kw.parse_metadata_v10_errors(c.request(kw.METADATA, 10, request, flexible=True))
+        assert ask((t, some_id), (t, None)) == [(t, kw.INVALID_REQUEST), (t, kw.INVALID_REQUEST)]
+        assert ask((None, some_id)) == [(None, kw.INVALID_REQUEST)]
+        assert ask((t, None)) == [(t, kw.NONE)]

@@ -31,6 +31,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         None => true,
         Some(topics) => topics.is_empty() && ctx.version == 0,
     };
+    // Before version 12 a topic is asked for by name only: Kafka refuses the request,
+    // answering every topic INVALID_REQUEST.
+    let by_id = request
+        .topics
+        .iter()
+        .flatten()
+        .any(|t| t.name.is_none() || !t.topic_id.is_nil());
+    if !all && by_id && ctx.version < 12 {
+        let topics = request
+            .topics
+            .iter()
+            .flatten()
+            .map(|t| {
+                MetadataResponseTopic::default()
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_name(t.name.clone())
+                    .with_topic_id(t.topic_id)
+            })
+            .collect();
+        return ctx.respond(&MetadataResponse::default().with_topics(topics));
+    }
     let snapshot = ctx.shard.snapshot();
     let mut names: Vec<Option<String>> = Vec::new();
     if !all {
