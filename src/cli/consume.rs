@@ -297,12 +297,14 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
             };
             match membership.as_mut() {
                 Some(membership) => membership.tick(&mut reader)?,
-                // Topics the pattern matches anew are read from where the reset points.
-                None if reader.topics_changed()? => {
+                // Topics (or partitions) that appear are read from where the reset
+                // points; --partition reads its one partition only.
+                None if args.partition.is_none() && reader.topics_changed()? => {
+                    let read = reader.assigned();
                     let unread: Vec<_> = reader
                         .partitions()
                         .into_iter()
-                        .filter(|tp| !reader.positions.contains_key(tp))
+                        .filter(|tp| !read.contains(tp))
                         .collect();
                     reader.resolve(&unread, reader.reset)?;
                 }

@@ -137,6 +137,19 @@ impl Reader {
         self.positions.is_empty() && self.unplaced.is_empty()
     }
 
+    /// The partitions read: those with a position and those waiting for one.
+    pub fn assigned(&self) -> Vec<TopicPartition> {
+        let mut assigned: Vec<TopicPartition> = self
+            .positions
+            .keys()
+            .chain(self.unplaced.keys())
+            .cloned()
+            .collect();
+        assigned.sort_unstable();
+        assigned.dedup();
+        assigned
+    }
+
     /// Forgets every position (a group member's partitions were taken away).
     pub fn clear(&mut self) {
         self.positions.clear();
@@ -184,26 +197,23 @@ impl Reader {
         self.place()
     }
 
-    /// Finds the positions of the unplaced partitions that can be placed now.
+    /// Finds the positions of the unplaced partitions that can be placed now; the rest
+    /// stay unplaced (an error leaves them all so).
     fn place(&mut self) -> Result<()> {
-        let unplaced = std::mem::take(&mut self.unplaced);
-        let mut by_topic: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
-        for ((topic, partition), timestamp) in &unplaced {
+        let mut by_topic: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
+        for ((topic, partition), timestamp) in &self.unplaced {
             by_topic
-                .entry(topic)
+                .entry(topic.clone())
                 .or_default()
                 .push((*partition, *timestamp));
         }
         for (name, wanted) in by_topic {
             // A topic that went is not placed at all.
-            let Some(topic) = self.topics.get(name) else {
+            let Some(topic) = self.topics.get(&name) else {
+                self.unplaced.retain(|(t, _), _| *t != name);
                 continue;
             };
-            let (by_leader, leaderless) = topic.by_leader(wanted);
-            for (partition, timestamp) in leaderless {
-                self.unplaced
-                    .insert((name.to_string(), partition), timestamp);
-            }
+            let (by_leader, _leaderless) = topic.by_leader(wanted);
             for (leader, wanted) in by_leader {
                 let mut by_time: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
                 for (partition, timestamp) in wanted {
@@ -213,21 +223,20 @@ impl Reader {
                     let broker = self.cluster.broker(leader)?;
                     let answers = fetch::list_offsets_in(
                         broker,
-                        name,
+                        &name,
                         &partitions,
                         timestamp,
                         self.isolation,
                     )
                     .inspect_err(|_| self.cluster.disconnect(leader))?;
                     for (partition, code, offset) in answers {
-                        let tp = (name.to_string(), partition);
+                        let tp = (name.clone(), partition);
                         match code {
                             0 => {
+                                self.unplaced.remove(&tp);
                                 self.positions.insert(tp, offset);
                             }
-                            code if is_retriable(code) => {
-                                self.unplaced.insert(tp, timestamp);
-                            }
+                            code if is_retriable(code) => {}
                             code => Error::check(code, None, || {
                                 format!("cannot list the offsets of {name}-{partition}")
                             })?,

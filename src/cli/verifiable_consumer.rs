@@ -329,7 +329,7 @@ fn moved(reader: &Reader, topic: &str, before: &[i32]) -> Result<Vec<i32>> {
     Ok(now)
 }
 
-/// The partitions the reader holds positions in (of its one topic).
+/// The partitions the reader reads (of its one topic), placed or not yet.
 fn assigned_partitions(reader: &Reader) -> Vec<i32> {
-    reader.positions.keys().map(|(_, p)| *p).collect()
+    reader.assigned().into_iter().map(|(_, p)| p).collect()
 }

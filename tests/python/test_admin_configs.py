@@ -318,6 +318,8 @@ def test_config_changes_kafka_refuses_before_looking_at_them(broker):
         for key, value in (("log.dirs", "/elsewhere"), ("log.retention.ms", "soon")):
             ((_, _, code, _),) = incremental((kw.RESOURCE_BROKER, "", [(key, kw.SET, value)]))
             assert code == kw.INVALID_REQUEST, (key, code)
+        # Nothing refused was applied.
+        assert source(describe(broker, ResourceType.TOPIC, t)["retention.ms"]) == ConfigSource.DEFAULT_CONFIG
         # A DELETE needs no value, and deleting a key that is not set changes nothing.
         assert incremental((topic, t, [("retention.ms", kw.DELETE, None)])) == [(topic, t, kw.NONE, None)]
     assert source(describe(broker, ResourceType.TOPIC, t)["retention.ms"]) == ConfigSource.DEFAULT_CONFIG

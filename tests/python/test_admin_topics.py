@@ -14,6 +14,7 @@ from clients import (admin, consume, create_topic, future_error, produce_all, pr
 
 INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG = 37, 38, 40
 TOPIC_DELETION_DISABLED = 73
+INVALID_REPLICA_ASSIGNMENT = 39
 
 
 def test_create_topic_then_produce_and_consume_every_partition(broker):
@@ -241,6 +242,7 @@ def test_create_topics_checks_in_kafkas_order(broker):
         (kw.NewTopicRaw(t, 0, 0), INVALID_REPLICATION_FACTOR),
         (kw.NewTopicRaw(t, 0, 1), INVALID_PARTITIONS),
         (kw.NewTopicRaw(t, 1, 1, assignments=[(0, [1])]), kw.INVALID_REQUEST),
+        (kw.NewTopicRaw(t, assignments=[(0, []), (1, [])]), INVALID_REPLICA_ASSIGNMENT),
     ]
     for topic, code in cases:
         (answer,) = create_raw(broker, [topic])
@@ -263,7 +265,7 @@ def topic_id(broker, name: str) -> uuid.UUID:
 def test_delete_topics_checks_the_request_as_kafka_does(broker):
     """An entry naming both a name and an id, or neither, is INVALID_REQUEST; a name or id
     given twice is answered once with INVALID_REQUEST and nothing is deleted; by id alone,
-    the topic goes."""
+    the topic goes. Each refusal names the topic as the request did (by id: no name)."""
     t = unique_topic("del-rules")
     create_topic(broker, t)
     tid = topic_id(broker, t)
@@ -273,7 +275,10 @@ def test_delete_topics_checks_the_request_as_kafka_does(broker):
     assert delete_v6(broker, [(None, None)]) == \
         [(None, nil, kw.INVALID_REQUEST, "Neither topic name nor id were specified.")]
     assert delete_v6(broker, [(t, None), (t, None)]) == [(t, nil, kw.INVALID_REQUEST, "Duplicate topic name.")]
-    assert delete_v6(broker, [(None, tid), (None, tid)]) == [(t, tid, kw.INVALID_REQUEST, "Duplicate topic id.")]
+    assert delete_v6(broker, [(None, tid), (None, tid)]) == [(None, tid, kw.INVALID_REQUEST, "Duplicate topic id.")]
+    maps = "The provided topic name maps to an ID that was already supplied."
+    assert delete_v6(broker, [(t, None), (None, tid)]) == [(t, nil, kw.INVALID_REQUEST, maps)]
+    assert delete_v6(broker, [(None, tid), (t, None)]) == [(None, tid, kw.INVALID_REQUEST, maps)]
     assert topic_partitions(broker, t) is not None
     assert delete_v6(broker, [(None, tid)]) == [(t, tid, kw.NONE, None)]
     assert topic_partitions(broker, t) is None

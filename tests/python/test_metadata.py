@@ -109,5 +109,6 @@ def test_topic_ids_in_a_request_before_version_12_are_refused(broker):
             request = kw.metadata_v10(list(topics))
             return kw.parse_metadata_v10_errors(c.request(kw.METADATA, 10, request, flexible=True))
         assert ask((t, some_id), (t, None)) == [(t, kw.INVALID_REQUEST), (t, kw.INVALID_REQUEST)]
-        assert ask((None, some_id)) == [(None, kw.INVALID_REQUEST)]
+        # Its answer's name may not be null before v12: Kafka sends an empty one.
+        assert ask((None, some_id)) == [("", kw.INVALID_REQUEST)]
         assert ask((t, None)) == [(t, kw.NONE)]

@@ -121,6 +121,11 @@ pub(super) fn check_assignments<'a>(
         ))
     };
     for brokers in assignments {
+        if brokers.is_empty() {
+            return invalid(
+                "The manual partition assignment includes an empty replica list.".to_string(),
+            );
+        }
         if brokers.len() != replicas {
             return invalid(format!(
                 "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with the others, which have {replicas} replica(s)",

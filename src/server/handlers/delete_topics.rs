@@ -22,6 +22,10 @@ pub const VERSIONS: RangeInclusive<i16> = 1..=6;
 struct Entry {
     name: Option<String>,
     id: Uuid,
+    /// Given by its id (v6), not its name.
+    by_id: bool,
+    /// Passed the request's own checks (a later entry for the same topic refuses it).
+    asked: bool,
     refusal: Option<ApiError>,
 }
 
@@ -60,17 +64,30 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             (None, true) => invalid("Neither topic name nor id were specified."),
             _ => None,
         };
-        let twice = entries
-            .iter_mut()
-            .find(|e| (e.name.is_some() && e.name == name) || (!id.is_nil() && e.id == id));
-        if let Some(first) = twice.filter(|_| refusal.is_none()) {
-            let what = if name.is_some() { "name" } else { "id" };
-            first.refusal = invalid(&format!("Duplicate topic {what}."));
-            continue;
-        }
+        let by_id = name.is_none();
         // A topic given by id is known by its name from here on.
         let name = name.or_else(|| snapshot.topic_name(&id).map(str::to_string));
-        entries.push(Entry { name, id, refusal });
+        // The same topic named again, by name or id, among the entries not refused so
+        // far: the first answers for all, refused.
+        let first = entries.iter_mut().find(|e| {
+            e.asked && ((e.name.is_some() && e.name == name) || (!id.is_nil() && e.id == id))
+        });
+        if let (Some(first), None) = (first, &refusal) {
+            first.refusal = match (first.by_id, by_id) {
+                (false, false) => invalid("Duplicate topic name."),
+                (true, true) => invalid("Duplicate topic id."),
+                _ => invalid("The provided topic name maps to an ID that was already supplied."),
+            };
+            continue;
+        }
+        let asked = refusal.is_none();
+        entries.push(Entry {
+            name,
+            id,
+            by_id,
+            asked,
+            refusal,
+        });
     }
     let names: Vec<String> = entries
         .iter()
@@ -105,24 +122,34 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let mut results = results.into_iter();
     let responses = entries
         .into_iter()
-        .map(|Entry { name, id, refusal }| {
-            let result = match (refusal, &name) {
-                (Some(refusal), _) => Err(refusal),
-                (None, Some(_)) => results
-                    .next()
-                    .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
-                (None, None) => Err(ApiError::code(ResponseError::UnknownTopicId)),
-            };
-            let response =
-                DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
-            match result {
-                Ok(deleted_id) => response.with_topic_id(deleted_id),
-                Err(error) => response
-                    .with_topic_id(id)
-                    .with_error_code(error.wire_code())
-                    .with_error_message(error.message.map(StrBytes::from_string)),
-            }
-        })
+        .map(
+            |Entry {
+                 name,
+                 id,
+                 by_id,
+                 refusal,
+                 ..
+             }| {
+                // Kafka names no topic given by id in a refusal of the request's own.
+                let name = name.filter(|_| !(by_id && refusal.is_some()));
+                let result = match (refusal, &name) {
+                    (Some(refusal), _) => Err(refusal),
+                    (None, Some(_)) => results
+                        .next()
+                        .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
+                    (None, None) => Err(ApiError::code(ResponseError::UnknownTopicId)),
+                };
+                let response =
+                    DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
+                match result {
+                    Ok(deleted_id) => response.with_topic_id(deleted_id),
+                    Err(error) => response
+                        .with_topic_id(id)
+                        .with_error_code(error.wire_code())
+                        .with_error_message(error.message.map(StrBytes::from_string)),
+                }
+            },
+        )
         .collect();
     ctx.respond(
         &DeleteTopicsResponse::default()

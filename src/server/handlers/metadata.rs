@@ -46,7 +46,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map(|t| {
                 MetadataResponseTopic::default()
                     .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_name(t.name.clone())
+                    // The answer's name may not be null before v12: Kafka sends "".
+                    .with_name(Some(t.name.clone().unwrap_or_default()))
                     .with_topic_id(t.topic_id)
             })
             .collect();
