@@ -10,10 +10,9 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{
-    broker_refusal, change_broker, change_topic, name_value, precheck, resource, Asked, Resource,
+    alterable, broker_refusal, change_broker, change_topic, name_value, Asked, Resource,
 };
 use super::{Ctx, Response};
-use crate::acl::Operation;
 use crate::config::TopicConfig;
 use crate::error::ApiError;
 
@@ -23,36 +22,26 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<AlterConfigsRequest>(body) else {
         return Response::Close;
     };
+    // Any null value is refused: the legacy API sets every key it names.
     let asked: Vec<Asked> = request
         .resources
         .iter()
-        .map(|r| Asked {
-            resource_type: r.resource_type,
-            name: r.resource_name.as_str(),
-            keys: r
-                .configs
-                .iter()
-                .map(|c| (c.name.as_str(), c.value.is_none()))
-                .collect(),
+        .map(|r| {
+            Asked::of(
+                r.resource_type,
+                &r.resource_name,
+                r.configs.iter().map(|c| (&c.name, c.value.is_none())),
+            )
         })
         .collect();
-    let refusals = precheck(&asked);
+    let resources = alterable(&ctx, &asked);
     let mut responses = Vec::new();
-    for (asked, refusal) in request.resources.iter().zip(refusals) {
+    for (asked, resource) in request.resources.iter().zip(resources) {
         let given: Vec<(String, String)> = asked
             .configs
             .iter()
             .map(|c| name_value(&c.name, &c.value))
             .collect();
-        let resource = match refusal {
-            Some(refusal) => Err(refusal),
-            None => resource(
-                &ctx,
-                Operation::AlterConfigs,
-                asked.resource_type,
-                &asked.resource_name,
-            ),
-        };
         let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |_: &TopicConfig, _: &_| {

@@ -101,16 +101,44 @@ pub fn resource(
 /// checks see it: its type and name, and each key with whether its value is null
 /// where the operation needs one.
 pub struct Asked<'a> {
-    pub resource_type: i8,
-    pub name: &'a str,
-    pub keys: Vec<(&'a str, bool)>,
+    resource_type: i8,
+    name: &'a str,
+    keys: Vec<(&'a str, bool)>,
+}
+
+impl<'a> Asked<'a> {
+    /// A resource and its keys, each with whether its value is null where one is needed.
+    pub fn of(
+        resource_type: i8,
+        name: &'a StrBytes,
+        keys: impl Iterator<Item = (&'a StrBytes, bool)>,
+    ) -> Asked<'a> {
+        Asked {
+            resource_type,
+            name: name.as_str(),
+            keys: keys.map(|(key, null)| (key.as_str(), null)).collect(),
+        }
+    }
+}
+
+/// The resources an AlterConfigs or IncrementalAlterConfigs request may change, each
+/// after Kafka's first checks (`precheck`) and then `resource`'s.
+pub fn alterable(ctx: &Ctx, asked: &[Asked]) -> Vec<Result<Resource, ApiError>> {
+    precheck(asked)
+        .into_iter()
+        .zip(asked)
+        .map(|(refusal, a)| match refusal {
+            Some(refusal) => Err(refusal),
+            None => resource(ctx, Operation::AlterConfigs, a.resource_type, a.name),
+        })
+        .collect()
 }
 
 /// Kafka's checks of an AlterConfigs or IncrementalAlterConfigs request before any
 /// other (its broker's `ConfigAdminManager.preprocess`), per resource: one named twice
 /// (each copy refused), a key given twice in one resource, a null value where a value
 /// is needed.
-pub fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
+fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
     let invalid = |message: String| Some(ApiError::new(ResponseError::InvalidRequest, message));
     asked
         .iter()

@@ -4,16 +4,16 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::config_changes::{
-    broker_refusal, change_broker, change_group, change_topic, described, edit_list, precheck,
-    resource, Asked, Resource,
+    alterable, broker_refusal, change_broker, change_group, change_topic, described, edit_list,
+    Asked, Resource,
 };
 use super::{Ctx, Response};
-use crate::acl::Operation;
 use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
 use crate::error::ApiError;
 
@@ -31,27 +31,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<IncrementalAlterConfigsRequest>(body) else {
         return Response::Close;
     };
+    // A null value is refused where the operation needs a value (all but DELETE).
+    let needs_value = |c: &AlterableConfig| c.value.is_none() && c.config_operation != DELETE;
     let asked: Vec<Asked> = request
         .resources
         .iter()
-        .map(|r| Asked {
-            resource_type: r.resource_type,
-            name: r.resource_name.as_str(),
-            keys: r
-                .configs
-                .iter()
-                .map(|c| {
-                    (
-                        c.name.as_str(),
-                        c.value.is_none() && c.config_operation != DELETE,
-                    )
-                })
-                .collect(),
+        .map(|r| {
+            Asked::of(
+                r.resource_type,
+                &r.resource_name,
+                r.configs.iter().map(|c| (&c.name, needs_value(c))),
+            )
         })
         .collect();
-    let refusals = precheck(&asked);
+    let resources = alterable(&ctx, &asked);
     let mut responses = Vec::new();
-    for (asked, refusal) in request.resources.iter().zip(refusals) {
+    for (asked, resource) in request.resources.iter().zip(resources) {
         let ops: Vec<Op> = asked
             .configs
             .iter()
@@ -63,15 +58,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 )
             })
             .collect();
-        let resource = match refusal {
-            Some(refusal) => Err(refusal),
-            None => resource(
-                &ctx,
-                Operation::AlterConfigs,
-                asked.resource_type,
-                &asked.resource_name,
-            ),
-        };
         let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |current: &TopicConfig, broker: &BrokerConfig| {
