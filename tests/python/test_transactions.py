@@ -21,6 +21,7 @@ import kafka_wire as kw
 from clients import base_conf, create_topic, producer, unique_topic, watermarks
 
 TIMEOUT_S = 30
+INVALID_TRANSACTION_TIMEOUT = 50
 
 
 def txn_producer(broker, **extra):
@@ -282,6 +283,12 @@ def test_the_errors_a_producer_that_breaks_the_rules_gets(broker):
     create_topic(broker, t, 1)
     tid = unique_topic("tid")
     with kw.Conn(broker.bootstrap) as c:
+        # InitProducerId: an empty transactional id (INVALID_REQUEST, before the timeout
+        # is looked at), a timeout outside 1..transaction.max.timeout.ms.
+        for asked, timeout, error in (("", 0, kw.INVALID_REQUEST), (tid, 0, INVALID_TRANSACTION_TIMEOUT),
+                                      (tid, 1 << 30, INVALID_TRANSACTION_TIMEOUT)):
+            request = kw.init_producer_id_v0(asked, timeout)
+            assert kw.parse_init_producer_id_v0(c.request(kw.INIT_PRODUCER_ID, 0, request))[0] == error
         pid, epoch = init_txn(c, tid)
         # Writing to a partition the transaction does not hold (KIP-890's check).
         assert txn_produce(c, tid, t, pid, epoch, 0) == kw.INVALID_TXN_STATE
@@ -290,6 +297,9 @@ def test_the_errors_a_producer_that_breaks_the_rules_gets(broker):
         assert add_partitions(c, tid, pid, epoch, t, 0) == 0
         assert add_partitions(c, tid, pid + 1, epoch, t, 0) == kw.INVALID_PRODUCER_ID_MAPPING
         assert add_partitions(c, tid, pid, epoch, "no-such-topic", 0) == kw.UNKNOWN_TOPIC_OR_PARTITION
+        # An internal topic's partition is never a client's to add (AddOffsetsToTxn adds
+        # the offsets topic's): TOPIC_AUTHORIZATION_FAILED, whether it exists or not.
+        assert add_partitions(c, tid, pid, epoch, "__transaction_state", 0) == kw.TOPIC_AUTHORIZATION_FAILED
         assert txn_produce(c, tid, t, pid, epoch, 0) == 0
         assert end_txn(c, tid, pid, epoch, commit=False) == 0
         # A retried EndTxn of the other kind, an unknown id, an epoch from the past.

@@ -26,6 +26,9 @@ struct Add {
     producer: (i64, i16),
     verify_only: bool,
     partitions: Vec<(String, i32)>,
+    /// A client's request (versions 0 to 3): the caller needs WRITE on the id and
+    /// each topic. A broker's (version 4 on) needed CLUSTER_ACTION instead.
+    client: bool,
 }
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
@@ -41,6 +44,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             ),
             verify_only: false,
             partitions: flatten(&request.v3_and_below_topics),
+            client: true,
         };
         let results = add_one(&ctx, &add).await;
         let response = AddPartitionsToTxnResponse::default()
@@ -59,6 +63,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             producer: (txn.producer_id.0, txn.producer_epoch),
             verify_only: txn.verify_only,
             partitions: flatten(&txn.topics),
+            client: false,
         };
         let results = add_one(&ctx, &add).await;
         by_transaction.push(
@@ -82,15 +87,21 @@ async fn add_one(ctx: &Ctx, add: &Add) -> Vec<((String, i32), i16)> {
     let answer = |code: i16| -> Vec<((String, i32), i16)> {
         add.partitions.iter().map(|p| (p.clone(), code)).collect()
     };
-    if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, &add.id) {
+    if add.client && !ctx.allowed(Operation::Write, ResourceType::TransactionalId, &add.id) {
         return answer(ResponseError::TransactionalIdAuthorizationFailed.code());
     }
     let snapshot = ctx.shard.snapshot();
+    // Kafka leaves internal topics out of a client's writable topics: a transaction
+    // holds their partitions only through AddOffsetsToTxn.
+    let writable = |topic: &str| {
+        !crate::group::is_internal_topic(topic)
+            && ctx.allowed_in(&snapshot, Operation::Write, ResourceType::Topic, topic)
+    };
     let refusals: Vec<Option<ResponseError>> = add
         .partitions
         .iter()
         .map(|(topic, partition)| {
-            if !ctx.allowed_in(&snapshot, Operation::Write, ResourceType::Topic, topic) {
+            if add.client && !writable(topic) {
                 Some(ResponseError::TopicAuthorizationFailed)
             } else if !snapshot.has_partition(topic, *partition) {
                 Some(ResponseError::UnknownTopicOrPartition)

@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -22,26 +23,35 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<AlterConfigsRequest>(body) else {
         return Response::Close;
     };
-    // Any null value is refused: the legacy API sets every key it names.
+    // Any null value is refused: the legacy API sets every key it names. A key named
+    // twice is not refused (Kafka's legacy check has no such rule): the last one wins.
     let asked: Vec<Asked> = request
         .resources
         .iter()
         .map(|r| {
+            let last = |(i, c): &(usize, &AlterableConfig)| {
+                !r.configs[i + 1..].iter().any(|later| later.name == c.name)
+            };
             Asked::of(
                 r.resource_type,
                 &r.resource_name,
-                r.configs.iter().map(|c| (&c.name, c.value.is_none())),
+                r.configs
+                    .iter()
+                    .enumerate()
+                    .filter(last)
+                    .map(|(_, c)| (&c.name, c.value.is_none())),
             )
         })
         .collect();
     let resources = alterable(&ctx, &asked);
     let mut responses = Vec::new();
     for (asked, resource) in request.resources.iter().zip(resources) {
-        let given: Vec<(String, String)> = asked
-            .configs
-            .iter()
-            .map(|c| name_value(&c.name, &c.value))
-            .collect();
+        // Each key once, at its last value.
+        let mut given: Vec<(String, String)> = Vec::new();
+        for (key, value) in asked.configs.iter().map(|c| name_value(&c.name, &c.value)) {
+            given.retain(|(k, _)| *k != key);
+            given.push((key, value));
+        }
         let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |_: &TopicConfig, _: &_| {

@@ -49,6 +49,16 @@ async fn transactional(
             ResponseError::TransactionalIdAuthorizationFailed,
         ));
     }
+    // Kafka's order: the producer id and epoch given (both or neither), then, at the
+    // coordinator, an empty id and the timeout.
+    let expected = match (request.producer_id.0, request.producer_epoch) {
+        (-1, -1) => None,
+        (-1, _) | (_, -1) => return Err(ApiError::code(ResponseError::InvalidRequest)),
+        (producer_id, epoch) => Some((producer_id, epoch)),
+    };
+    if id.is_empty() {
+        return Err(ApiError::code(ResponseError::InvalidRequest));
+    }
     let timeout_ms = request.transaction_timeout_ms;
     let max_ms = ctx.shard.snapshot().broker.transaction_max_timeout_ms;
     if timeout_ms <= 0 || i64::from(timeout_ms) > max_ms {
@@ -57,11 +67,6 @@ async fn transactional(
             format!("transaction.timeout.ms {timeout_ms} is outside 1..={max_ms}"),
         ));
     }
-    let expected = match (request.producer_id.0, request.producer_epoch) {
-        (-1, -1) => None,
-        (-1, _) | (_, -1) => return Err(ApiError::code(ResponseError::InvalidRequest)),
-        (producer_id, epoch) => Some((producer_id, epoch)),
-    };
     let home = txns::txn_home(&ctx.shard, &id).await?;
     // Cross-shard: the id's coordinator is the shard owning its state partition.
     ctx.shard

@@ -57,7 +57,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let now = now_ms();
     let wanted = |listing: &Listing| {
         let meta = &listing.meta;
-        (states.is_empty() || states.contains(&meta.state))
+        // Filters naming only unknown states match nothing, as Kafka's do.
+        (request.state_filters.is_empty() || states.contains(&meta.state))
             && (request.producer_id_filters.is_empty()
                 || request
                     .producer_id_filters
