@@ -58,6 +58,7 @@ INCREMENTAL_ALTER_CONFIGS = 44
 DESCRIBE_CLUSTER = 60
 DESCRIBE_TOPIC_PARTITIONS = 75
 INIT_PRODUCER_ID = 22
+LIST_TRANSACTIONS = 66
 ADD_PARTITIONS_TO_TXN = 24
 END_TXN = 26
 TXN_OFFSET_COMMIT = 28
@@ -776,6 +777,21 @@ def parse_metadata_v10_errors(body: bytes) -> list[tuple[str | None, int]]:
         return name, error
 
     return rd.compact_array(topic) or []
+
+
+def list_transactions_v0(states: list[str], producer_ids: list[int] | None = None) -> bytes:
+    return compact_array([compact_string(s) for s in states]) + compact_array([i64(p) for p in producer_ids or []]) \
+        + EMPTY_TAGS
+
+
+def parse_list_transactions_v0(body: bytes) -> tuple[int, list[str], list[tuple[str, str]]]:
+    """(error, unknown state filters, [(transactional id, state)])."""
+    rd = Reader(body)
+    rd.i32()
+    error = rd.i16()
+    unknown = rd.compact_array(lambda r: r.compact_string()) or []
+    listed = rd.compact_array(lambda r: (r.compact_string(), r.i64(), r.compact_string(), r.skip_tags())) or []
+    return error, unknown, [(tid, state) for tid, _, state, _ in listed]
 
 
 # ---------------------------------------------------------------- config admin

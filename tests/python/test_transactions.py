@@ -371,3 +371,21 @@ def test_a_loop_killed_mid_transaction_yields_each_result_exactly_once(start_bro
     results = sorted(m.value() for ms in got.values() for m in ms)
     assert results == sorted(b"out-%d" % i for i in range(total)), (
         f"{len(results)} results for {total} records, {len(results) - len(set(results))} duplicated")
+
+
+def test_list_transactions_filters_by_kafkas_state_names(broker):
+    """ListTransactions lists back the state names it does not know, and filters naming
+    only those match nothing (Kafka's filter is "asked for and not matched")."""
+    tid = unique_topic("listed")
+    with kw.Conn(broker.bootstrap) as c:
+        init_txn(c, tid)
+
+        def listed(*states: str) -> tuple:
+            body = c.request(kw.LIST_TRANSACTIONS, 0, kw.list_transactions_v0(list(states)), flexible=True)
+            error, unknown, txns = kw.parse_list_transactions_v0(body)
+            return error, unknown, [state for t, state in txns if t == tid]
+
+        assert listed("Bogus") == (0, ["Bogus"], [])
+        assert listed("Empty", "Bogus") == (0, ["Bogus"], ["Empty"])
+        assert listed("Ongoing") == (0, [], [])
+        assert listed() == (0, [], ["Empty"])
