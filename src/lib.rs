@@ -16,6 +16,7 @@ pub mod group;
 pub mod loggers;
 pub mod metrics;
 pub mod partition;
+pub mod pattern;
 pub mod protocol;
 pub mod quorum;
 pub mod quota;

@@ -255,19 +255,17 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
     let mut reader = Reader::open(cluster, wanted, false)?;
     reader.reset = settings.reset;
     reader.isolation = settings.isolation;
-    let partitions = match args.partition {
-        Some(p) if reader.partitions().iter().any(|(_, index)| *index == p) => reader
-            .partitions()
-            .into_iter()
-            .filter(|(_, index)| *index == p)
-            .collect(),
-        Some(p) => bail!(
-            "partition {p} of topic '{}' does not exist (it has {})",
-            args.topic.as_deref().unwrap_or_default(),
-            reader.partitions().len()
-        ),
-        None => reader.partitions(),
-    };
+    let mut partitions = reader.partitions();
+    if let Some(p) = args.partition {
+        let count = partitions.len();
+        partitions.retain(|(_, index)| *index == p);
+        if partitions.is_empty() {
+            bail!(
+                "partition {p} of topic '{}' does not exist (it has {count})",
+                args.topic.as_deref().unwrap_or_default(),
+            );
+        }
+    }
     let mut membership = match &settings.group {
         Some(group) => Some(Membership::join(
             &mut reader,

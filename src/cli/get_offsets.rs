@@ -197,7 +197,7 @@ fn pattern(item: &str) -> Result<Pattern> {
 /// A regular expression matched against whole topic names; empty matches every topic.
 fn whole(regex: &str) -> Result<Regex> {
     let regex = if regex.is_empty() { ".*" } else { regex };
-    super::reader::whole_names(regex)
+    crate::pattern::whole_names(regex)
         .with_context(|| format!("'{regex}' is not a regular expression"))
 }
 

@@ -20,6 +20,7 @@ use super::properties::parsed;
 use crate::client::cluster::{Cluster, TopicMetadata, RETRY_BACKOFF};
 use crate::client::error::{is_retriable, Error};
 use crate::client::fetch::{self, FetchLimits, Isolation, TopicPositions, EARLIEST, LATEST};
+use crate::pattern::whole_names;
 
 /// Kafka's OFFSET_OUT_OF_RANGE.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -66,13 +67,6 @@ impl Topics {
         })?;
         Ok(Topics::Matching { pattern, max_age })
     }
-}
-
-/// `pattern` matched against whole names (Java's `Matcher.matches`); the pattern must
-/// be valid on its own, so that `a)|(b` is refused rather than read as two halves.
-pub fn whole_names(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(pattern)?;
-    Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// Where a partition starts: an offset, or the log's start or end.
@@ -367,23 +361,4 @@ fn look_up(
             .filter(|(name, t)| t.error_code == 0 && !t.internal && pattern.is_match(name))
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pattern_matches_whole_names_as_javas_matches_does() {
-        let Topics::Matching { pattern, .. } =
-            Topics::matching("orders-.*|audit", METADATA_MAX_AGE).unwrap()
-        else {
-            unreachable!()
-        };
-        assert!(pattern.is_match("orders-eu"));
-        assert!(pattern.is_match("audit"));
-        assert!(!pattern.is_match("audit-log"));
-        assert!(!pattern.is_match("old-orders-eu"));
-        assert!(Topics::matching("(", METADATA_MAX_AGE).is_err());
-    }
 }

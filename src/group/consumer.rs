@@ -173,7 +173,7 @@ impl ConsumerMember {
 
 /// Kafka matches subscription patterns against the whole topic name.
 fn full_match(pattern: &str) -> Option<regex::Regex> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
+    crate::pattern::whole_names(pattern).ok()
 }
 
 #[derive(Debug, Clone, Default)]

@@ -472,15 +472,15 @@ impl Partition {
             .end_offset_for(requested, self.log.end_offset()))
     }
 
-    /// DeleteRecords: records before `offset` (-1: the high watermark) become unreadable.
-    /// An offset at or before the log start changes nothing, as in Kafka. Returns the
-    /// log start (the low watermark) afterwards.
     /// Whether the topic's `cleanup.policy` has delete: Kafka lets clients delete
     /// records only then.
     pub fn has_delete_policy(&self) -> bool {
         self.log.has_delete_policy()
     }
 
+    /// DeleteRecords: records before `offset` (-1: the high watermark) become unreadable.
+    /// An offset at or before the log start changes nothing, as in Kafka. Returns the
+    /// log start (the low watermark) afterwards.
     pub async fn delete_records(&self, offset: i64) -> Result<i64, ApiError> {
         let high_watermark = self.high_watermark.get();
         let offset = if offset == -1 { high_watermark } else { offset };

@@ -5,7 +5,6 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -29,18 +28,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .resources
         .iter()
         .map(|r| {
-            let last = |(i, c): &(usize, &AlterableConfig)| {
-                !r.configs[i + 1..].iter().any(|later| later.name == c.name)
-            };
-            Asked::of(
-                r.resource_type,
-                &r.resource_name,
-                r.configs
-                    .iter()
-                    .enumerate()
-                    .filter(last)
-                    .map(|(_, c)| (&c.name, c.value.is_none())),
-            )
+            let keys = r.configs.iter().map(|c| (&c.name, c.value.is_none()));
+            Asked::of(r.resource_type, &r.resource_name, keys, false)
         })
         .collect();
     let resources = alterable(&ctx, &asked);

@@ -104,6 +104,9 @@ pub struct Asked<'a> {
     resource_type: i8,
     name: &'a str,
     keys: Vec<(&'a str, bool)>,
+    /// A key given twice is refused (IncrementalAlterConfigs); the legacy API has no
+    /// such rule, its last value counts.
+    unique_keys: bool,
 }
 
 impl<'a> Asked<'a> {
@@ -112,11 +115,13 @@ impl<'a> Asked<'a> {
         resource_type: i8,
         name: &'a StrBytes,
         keys: impl Iterator<Item = (&'a StrBytes, bool)>,
+        unique_keys: bool,
     ) -> Asked<'a> {
         Asked {
             resource_type,
             name: name.as_str(),
             keys: keys.map(|(key, null)| (key.as_str(), null)).collect(),
+            unique_keys,
         }
     }
 }
@@ -136,8 +141,8 @@ pub fn alterable(ctx: &Ctx, asked: &[Asked]) -> Vec<Result<Resource, ApiError>> 
 
 /// Kafka's checks of an AlterConfigs or IncrementalAlterConfigs request before any
 /// other (its broker's `ConfigAdminManager.preprocess`), per resource: one named twice
-/// (each copy refused), a key given twice in one resource, a null value where a value
-/// is needed.
+/// (each copy refused), a key given twice in one resource (where `unique_keys`), a null
+/// value where a value is needed.
 fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
     let invalid = |message: String| Some(ApiError::new(ResponseError::InvalidRequest, message));
     asked
@@ -152,7 +157,7 @@ fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
                 return invalid("Each resource must appear at most once.".to_string());
             }
             let keys: Vec<&str> = a.keys.iter().map(|(k, _)| *k).collect();
-            if (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
+            if a.unique_keys && (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
                 return invalid("Error due to duplicate config keys".to_string());
             }
             let nulls: Vec<&str> = a

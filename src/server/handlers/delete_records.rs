@@ -73,9 +73,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 /// On the owning shard, in Kafka's order: the partition, an internal topic (never a
 /// client's to trim), the leader, the topic's cleanup policy, then the offset.
 async fn delete(shard: Rc<Shard>, topic: String, index: i32, offset: i64) -> (i16, i64) {
-    let known = |meta: &crate::cluster::TopicMeta| (0..meta.partitions).contains(&index);
-    let exists = shard.snapshot().topic(&topic).is_some_and(known);
-    if exists && crate::group::is_internal_topic(&topic) {
+    if crate::group::is_internal_topic(&topic) && shard.snapshot().has_partition(&topic, index) {
         return (ResponseError::InvalidTopicException.code(), -1);
     }
     let partition = match shard.led(&topic, index) {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::auth::only_allowed;
 use super::on_controller;
 use super::throttle::within_mutation_quota;
-use super::{topic_name, Ctx, Response};
+use super::{named_twice, topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::error::ApiError;
 
@@ -74,7 +74,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         });
         if let (Some(first), None) = (first, &refusal) {
             first.refusal = match (first.by_id, by_id) {
-                (false, false) => invalid("Duplicate topic name."),
+                (false, false) => Some(named_twice()),
                 (true, true) => invalid("Duplicate topic id."),
                 _ => invalid("The provided topic name maps to an ID that was already supplied."),
             };

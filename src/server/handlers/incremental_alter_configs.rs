@@ -37,11 +37,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .resources
         .iter()
         .map(|r| {
-            Asked::of(
-                r.resource_type,
-                &r.resource_name,
-                r.configs.iter().map(|c| (&c.name, needs_value(c))),
-            )
+            let keys = r.configs.iter().map(|c| (&c.name, needs_value(c)));
+            Asked::of(r.resource_type, &r.resource_name, keys, true)
         })
         .collect();
     let resources = alterable(&ctx, &asked);

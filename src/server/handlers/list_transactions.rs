@@ -32,7 +32,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let unknown = unknown.into_iter().map(|(name, _)| name.clone()).collect();
     let pattern = match request.transactional_id_pattern.as_deref() {
         None | Some("") => None,
-        Some(pattern) => match regex::Regex::new(&format!("^(?:{pattern})$")) {
+        Some(pattern) => match crate::pattern::whole_names(pattern) {
             Ok(pattern) => Some(pattern),
             Err(_) => {
                 let response = ListTransactionsResponse::default()

@@ -366,18 +366,19 @@ pub fn once_each<'a>(
     names: impl IntoIterator<Item = &'a str>,
 ) -> (Vec<String>, std::collections::HashSet<String>) {
     let mut once = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut twice = std::collections::HashSet::new();
     for name in names {
-        if once.iter().any(|n: &String| n == name) {
-            twice.insert(name.to_string());
-        } else {
+        if seen.insert(name) {
             once.push(name.to_string());
+        } else {
+            twice.insert(name.to_string());
         }
     }
     (once, twice)
 }
 
-/// The refusal of a topic named twice (see `once_each`).
+/// The refusal of a topic named twice (see `once_each`; DeleteTopics too).
 pub fn named_twice() -> crate::error::ApiError {
     crate::error::ApiError::new(
         kafka_protocol::error::ResponseError::InvalidRequest,
