@@ -344,3 +344,22 @@ def test_acks0_failure_closes_the_connection_as_kafka_does(broker):
         c.send(kw.PRODUCE, 3, kw.produce_v3(t, 7, batch, acks=0))
         assert c.wait_closed() == b""
     assert watermarks(broker, t, 0) == (0, 2)
+
+
+def test_a_partition_named_twice_is_appended_once_with_the_last_records(broker):
+    """Kafka keys a Produce request's partitions, so a partition named twice is written
+    and answered once, with the records given last."""
+    t = unique_topic("produce-twice")
+    create_topic(broker, t, 1)
+    first = kw.encode_batch([kw.Record(None, b"first")])
+    last = kw.encode_batch([kw.Record(None, b"last-1"), kw.Record(None, b"last-2")])
+    parts = [kw.i32(0) + kw.nbytes(first), kw.i32(0) + kw.nbytes(last)]
+    body = kw.string(None) + kw.i16(1) + kw.i32(10000) + kw.array([kw.string(t) + kw.array(parts)])
+    with kw.Conn(broker.bootstrap) as c:
+        rd = kw.Reader(c.request(kw.PRODUCE, 3, body))
+    answers = [(name, p) for name, ps in rd.array(lambda r: (r.string(), r.array(
+        lambda q: (q.i32(), q.i16(), q.i64(), q.i64())))) for p in ps]
+    assert answers == [(t, (0, kw.NONE, 0, -1))], answers
+    assert watermarks(broker, t, 0) == (0, 2)
+    got = consume(broker, t, {0: 0}, {0: 2})
+    assert [r.value for r in got[0]] == [b"last-1", b"last-2"]

@@ -84,6 +84,7 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
             });
         }
     }
+    last_of_each(&mut items);
     let shape: Vec<(String, Uuid, i32)> = items
         .iter()
         .map(|i| (i.topic.clone(), i.topic_id, i.partition))
@@ -137,6 +138,15 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
     };
     let throttle = ctx.use_quota(QuotaKind::Produce, size);
     respond(&ctx, acks, (shape, outcomes), throttle)
+}
+
+/// A partition named twice in one request is appended and answered once, with the
+/// records given last, as Kafka keys a request's partitions.
+fn last_of_each(items: &mut Vec<Item>) {
+    let mut seen = std::collections::HashSet::new();
+    items.reverse();
+    items.retain(|i| seen.insert((i.topic.clone(), i.topic_id, i.partition)));
+    items.reverse();
 }
 
 /// The answer: each partition's outcome, and how long the client's produce quota has
