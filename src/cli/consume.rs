@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use kafka_protocol::records::{Record, TimestampType};
 
-use super::consume_group::{MemberSettings, Membership};
+use super::consume_group::{GroupProtocol, MemberSettings, Membership};
 use super::properties::{self, Properties};
 use super::reader::{Reader, Start, Topics};
 use super::ConnectArgs;
@@ -94,6 +94,7 @@ pub struct ConsumeArgs {
     #[arg(long, value_name = "CLASS")]
     pub formatter: Option<String>,
     /// A consumer property (repeatable; Kafka's --command-property too): group.id,
+    /// group.protocol (classic or consumer), group.remote.assignor,
     /// auto.offset.reset, isolation.level and client.id are read, and the login and TLS
     /// keys --command-config takes. The flags above win over them.
     #[arg(
@@ -118,8 +119,10 @@ pub fn parse_isolation(s: &str) -> Result<Isolation, String> {
 
 /// The consumer properties `Settings` reads; `client.id` and the login and TLS keys are
 /// the connection's.
-const CONSUMER_KEYS: [&str; 5] = [
+const CONSUMER_KEYS: [&str; 7] = [
     "group.id",
+    "group.protocol",
+    "group.remote.assignor",
     "auto.offset.reset",
     "isolation.level",
     "client.id",
@@ -141,6 +144,8 @@ const NO_OP_FORMATTERS: [&str; 2] = [
 /// console consumer's default; Kafka's refusals where the two disagree.
 struct Settings {
     group: Option<String>,
+    /// How the group's member takes part (`group.protocol`).
+    member: MemberSettings,
     /// Where a partition with no position starts: EARLIEST or LATEST.
     reset: i64,
     isolation: Isolation,
@@ -209,8 +214,13 @@ impl Settings {
             .then(|| Properties::parse(&args.properties, FORMATTER_PROPERTIES))
             .transpose()?
             .map(|p| Format::from_properties(&p));
+        let member = MemberSettings {
+            protocol: GroupProtocol::of_properties(client)?,
+            ..MemberSettings::default()
+        };
         Ok(Settings {
             group,
+            member,
             reset,
             isolation,
             format,
@@ -271,7 +281,7 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
             &mut reader,
             group,
             args.connect.timeout(),
-            MemberSettings::default(),
+            settings.member.clone(),
         )?),
         None => {
             reader.seek(&partitions, start)?;

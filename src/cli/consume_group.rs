@@ -1,21 +1,31 @@
-//! `shoal consume --group`: membership of a classic consumer group for the console
-//! consumer. JoinGroup (retrying with the member id a KIP-394 broker hands out), the
-//! leader's range assignment, SyncGroup; then heartbeats and auto-commits between
-//! fetches, a rejoin whenever the coordinator says the group moved on, and a final
-//! commit and LeaveGroup on exit.
+//! `shoal consume --group`: membership of a consumer group for the console consumer
+//! (and the perf and verifiable consumers), in either of Kafka's group protocols.
+//! - `classic`: JoinGroup (retrying with the member id a KIP-394 broker hands out), the
+//!   leader's range assignment, SyncGroup; then heartbeats, and a rejoin whenever the
+//!   coordinator says the group moved on. Every rejoin gives up every partition.
+//! - `consumer` (KIP-848): ConsumerGroupHeartbeat joins with epoch 0 and the coordinator
+//!   assigns; each heartbeat says which partitions the member owns. A new assignment is
+//!   taken at once: partitions taken away are committed and dropped, partitions given
+//!   start at their committed offsets, and the next heartbeat acknowledges them.
+//!
+//! Both commit what was printed every 5 s between fetches, and on exit before leaving.
 //!
 //! Invariants: the reader only ever holds positions for partitions of the current
 //! assignment; an offset is committed only once the record before it was printed; a
-//! member commits what it printed before it rejoins, so the next owner of a partition
-//! starts where this one stopped.
+//! member commits what it printed before it gives a partition up, so the next owner of
+//! a partition starts where this one stopped.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use uuid::Uuid;
 
 use super::reader::{Reader, TopicPartition};
 use crate::client::assignor;
+use crate::client::consumer_group::{
+    self, Beat, FENCED_MEMBER_EPOCH, JOIN_EPOCH, LEAVE_EPOCH, STALE_MEMBER_EPOCH,
+};
 use crate::client::error::Error;
 use crate::client::group::{
     self, Committer, JoinOutcome, JoinParams, Joined, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS,
@@ -43,18 +53,54 @@ const JOIN_ATTEMPTS_MAX: u32 = 50;
 /// The only assignor this member offers.
 const ASSIGNOR: &str = "range";
 
+/// The group protocol a member speaks (Kafka's `group.protocol`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GroupProtocol {
+    #[default]
+    Classic,
+    /// KIP-848's: the coordinator assigns, with `assignor` when one is named (Kafka's
+    /// `group.remote.assignor`).
+    Consumer { assignor: Option<String> },
+}
+
+impl GroupProtocol {
+    /// `group.protocol` and `group.remote.assignor` as a Kafka consumer takes them.
+    pub fn named(protocol: Option<&str>, assignor: Option<&str>) -> Result<GroupProtocol> {
+        match protocol.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("classic") if assignor.is_some() => {
+                bail!("group.remote.assignor is for the consumer group protocol only")
+            }
+            None | Some("classic") => Ok(GroupProtocol::Classic),
+            Some("consumer") => Ok(GroupProtocol::Consumer {
+                assignor: assignor.map(str::to_string),
+            }),
+            Some(other) => bail!("group.protocol {other}: classic or consumer"),
+        }
+    }
+
+    /// The consumer `properties`' `group.protocol` and `group.remote.assignor`.
+    pub fn of_properties(properties: &[(String, String)]) -> Result<GroupProtocol> {
+        GroupProtocol::named(
+            super::properties::last(properties, "group.protocol"),
+            super::properties::last(properties, "group.remote.assignor"),
+        )
+    }
+}
+
 /// How a member takes part: the console consumer's way by default.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MemberSettings {
+    pub protocol: GroupProtocol,
     pub session_timeout: Duration,
-    /// Commit what was printed every 5 s, before a rejoin and on close (Kafka's
-    /// `enable.auto.commit`); without it only `commit_now` commits.
+    /// Commit what was printed every 5 s, before a partition is given up and on close
+    /// (Kafka's `enable.auto.commit`); without it only `commit_now` commits.
     pub auto_commit: bool,
 }
 
 impl Default for MemberSettings {
     fn default() -> Self {
         MemberSettings {
+            protocol: GroupProtocol::Classic,
             session_timeout: SESSION_TIMEOUT,
             auto_commit: true,
         }
@@ -66,7 +112,17 @@ pub struct Membership {
     settings: MemberSettings,
     coordinator: i32,
     member_id: String,
+    /// The classic generation, or the KIP-848 member epoch.
     generation: i32,
+    /// How often heartbeats go: the classic member's choice, or what a KIP-848
+    /// coordinator asks for.
+    heartbeat_interval: Duration,
+    /// A KIP-848 member's partitions, by topic id, as its heartbeats report them.
+    owned: BTreeMap<Uuid, Vec<i32>>,
+    /// A KIP-848 member took a new assignment, which its next heartbeat acknowledges.
+    ack_due: bool,
+    /// See `moves`.
+    moves: u64,
     /// The next offset to commit, per assigned partition.
     consumed: BTreeMap<TopicPartition, i64>,
     committed: BTreeMap<TopicPartition, i64>,
@@ -84,12 +140,22 @@ impl Membership {
         settings: MemberSettings,
     ) -> Result<Self> {
         let coordinator = group::coordinator(&mut reader.cluster, group, timeout)?;
+        let classic = settings.protocol == GroupProtocol::Classic;
         let mut membership = Membership {
             group: group.to_string(),
-            settings,
             coordinator,
-            member_id: String::new(),
+            // A KIP-848 member names itself (KIP-1082); a classic one is named.
+            member_id: if classic {
+                String::new()
+            } else {
+                Uuid::new_v4().to_string()
+            },
             generation: -1,
+            heartbeat_interval: HEARTBEAT_INTERVAL.min(settings.session_timeout / 3),
+            owned: BTreeMap::new(),
+            ack_due: false,
+            moves: 0,
+            settings,
             consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
             last_heartbeat: Instant::now(),
@@ -99,9 +165,16 @@ impl Membership {
         Ok(membership)
     }
 
-    /// The generation it is a member of: a new one after each rejoin.
-    pub fn generation(&self) -> i32 {
-        self.generation
+    /// How many times the member's partitions changed: each classic rejoin, each
+    /// KIP-848 assignment that moved a partition.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+
+    /// Whether a new assignment keeps the partitions both have (KIP-848), rather than
+    /// taking every partition away first (the classic eager protocol).
+    pub fn incremental(&self) -> bool {
+        self.settings.protocol != GroupProtocol::Classic
     }
 
     /// The record at `offset` of `partition` was printed (the reader reads only the
@@ -127,7 +200,12 @@ impl Membership {
                     return self.recover(reader, error);
                 }
             }
-            return self.rejoin(reader);
+            if self.incremental() {
+                // The next heartbeat carries the new subscription.
+                self.ack_due = true;
+            } else {
+                return self.rejoin(reader);
+            }
         }
         if self.settings.auto_commit && self.last_commit.elapsed() >= AUTO_COMMIT_INTERVAL {
             self.last_commit = Instant::now();
@@ -135,14 +213,15 @@ impl Membership {
                 return self.recover(reader, error);
             }
         }
-        if self.last_heartbeat.elapsed()
-            >= HEARTBEAT_INTERVAL.min(self.settings.session_timeout / 3)
-        {
-            self.last_heartbeat = Instant::now();
-            let broker = reader.cluster.broker(self.coordinator)?;
-            if let Err(error) =
+        if self.ack_due || self.last_heartbeat.elapsed() >= self.heartbeat_interval {
+            let beaten = if self.incremental() {
+                self.beat(reader)
+            } else {
+                self.last_heartbeat = Instant::now();
+                let broker = reader.cluster.broker(self.coordinator)?;
                 group::heartbeat(broker, &self.group, self.generation, &self.member_id)
-            {
+            };
+            if let Err(error) = beaten {
                 return self.recover(reader, error);
             }
         }
@@ -166,6 +245,8 @@ impl Membership {
                             | ILLEGAL_GENERATION
                             | UNKNOWN_MEMBER_ID
                             | FENCED_INSTANCE_ID
+                            | FENCED_MEMBER_EPOCH
+                            | STALE_MEMBER_EPOCH
                     )
                 ) || error.code().is_some_and(|c| COORDINATOR_MOVED.contains(&c));
                 if moved {
@@ -184,8 +265,13 @@ impl Membership {
         } else {
             Ok(())
         };
-        let broker = reader.cluster.broker(self.coordinator)?;
-        let left = group::leave_group(broker, &self.group, &self.member_id);
+        let left = if self.incremental() {
+            self.generation = LEAVE_EPOCH;
+            self.beat(reader)
+        } else {
+            let broker = reader.cluster.broker(self.coordinator)?;
+            group::leave_group(broker, &self.group, &self.member_id)
+        };
         committed?;
         Ok(left?)
     }
@@ -200,10 +286,22 @@ impl Membership {
                 }
             }
             Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION) => {}
+            // A KIP-848 member fenced loses its partitions without committing and joins
+            // again under its own id.
+            Some(UNKNOWN_MEMBER_ID | FENCED_MEMBER_EPOCH) if self.incremental() => {}
             Some(UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID) => self.member_id.clear(),
+            // A commit behind the member's epoch: the heartbeat brings the new one.
+            Some(STALE_MEMBER_EPOCH) => {
+                self.ack_due = true;
+                return Ok(());
+            }
             Some(code) if COORDINATOR_MOVED.contains(&code) => {
                 self.coordinator =
                     group::coordinator(&mut reader.cluster, &self.group, REBALANCE_TIMEOUT)?;
+                if self.incremental() {
+                    self.ack_due = true;
+                    return Ok(());
+                }
             }
             _ => return Err(error.into()),
         }
@@ -247,11 +345,17 @@ impl Membership {
         Ok(())
     }
 
-    /// Joins until a generation completes, then points `reader` at our partitions.
+    /// Joins until a generation completes (or a KIP-848 coordinator answers), then
+    /// points `reader` at our partitions.
     fn rejoin(&mut self, reader: &mut Reader) -> Result<()> {
         reader.clear();
         self.consumed.clear();
         self.committed.clear();
+        self.moves += 1;
+        if self.incremental() {
+            self.owned.clear();
+            self.generation = JOIN_EPOCH;
+        }
         let mut attempts = 0;
         let assignment = loop {
             attempts += 1;
@@ -261,10 +365,16 @@ impl Membership {
                     self.group
                 );
             }
-            match self.join_once(reader) {
+            let joined = if self.incremental() {
+                self.beat(reader).map(|()| Some(Vec::new()))
+            } else {
+                self.join_once(reader)
+            };
+            match joined {
                 Ok(Some(assignment)) => break assignment,
                 Ok(None) => {}
                 Err(error) => match error.code() {
+                    Some(UNKNOWN_MEMBER_ID | FENCED_MEMBER_EPOCH) if self.incremental() => {}
                     Some(UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID) => self.member_id.clear(),
                     Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION) => {}
                     Some(code) if COORDINATOR_MOVED.contains(&code) => {
@@ -281,10 +391,28 @@ impl Membership {
         };
         self.last_heartbeat = Instant::now();
         self.last_commit = Instant::now();
+        // A KIP-848 member's heartbeat placed its partitions already.
+        if self.incremental() {
+            return Ok(());
+        }
+        self.start(reader, assignment)?;
+        Ok(())
+    }
+
+    /// Points `reader` at `assignment`'s partitions: their committed offsets, or the
+    /// reader's reset point where there are none.
+    fn start(
+        &mut self,
+        reader: &mut Reader,
+        assignment: group::Assignment,
+    ) -> crate::client::error::Result<()> {
         let wanted: Vec<(String, Vec<i32>)> = assignment
             .into_iter()
             .filter(|(topic, _)| reader.topics.contains_key(topic))
             .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let broker = reader.cluster.broker(self.coordinator)?;
         let committed = group::offset_fetch(broker, &self.group, Some(&wanted))?;
         let mut unset = Vec::new();
@@ -300,8 +428,117 @@ impl Membership {
                 }
             }
         }
-        reader.resolve(&unset, reader.reset)?;
-        self.consumed = reader.positions.clone();
+        reader
+            .resolve(&unset, reader.reset)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        for (tp, offset) in &reader.positions {
+            self.consumed.entry(tp.clone()).or_insert(*offset);
+        }
+        Ok(())
+    }
+
+    /// One KIP-848 heartbeat (joining at epoch 0, leaving at -1), and the assignment it
+    /// brings taken at once.
+    fn beat(&mut self, reader: &mut Reader) -> crate::client::error::Result<()> {
+        self.last_heartbeat = Instant::now();
+        self.ack_due = false;
+        let GroupProtocol::Consumer { assignor } = &self.settings.protocol else {
+            return Ok(());
+        };
+        let topics: Vec<String> = reader.topics.keys().cloned().collect();
+        let owned: Vec<(Uuid, Vec<i32>)> = self
+            .owned
+            .iter()
+            .map(|(id, partitions)| (*id, partitions.clone()))
+            .collect();
+        let beat = Beat {
+            group: &self.group,
+            member_id: &self.member_id,
+            epoch: self.generation,
+            rebalance_timeout_ms: millis(REBALANCE_TIMEOUT),
+            topics: &topics,
+            assignor: assignor.as_deref(),
+            owned: &owned,
+        };
+        let broker = reader.cluster.broker(self.coordinator)?;
+        let answer = consumer_group::heartbeat(broker, &beat)?;
+        if self.generation == LEAVE_EPOCH {
+            return Ok(());
+        }
+        self.generation = answer.epoch;
+        if let Ok(ms) = u64::try_from(answer.heartbeat_interval_ms) {
+            if ms > 0 {
+                self.heartbeat_interval = Duration::from_millis(ms);
+            }
+        }
+        match answer.assignment {
+            Some(assignment) => self.take(reader, assignment),
+            None => Ok(()),
+        }
+    }
+
+    /// A KIP-848 assignment taken: what was printed of the partitions taken away is
+    /// committed (with auto-commit) and they are dropped; those given start at their
+    /// committed offsets. A topic id this member cannot name yet is left for the
+    /// coordinator to offer again.
+    fn take(
+        &mut self,
+        reader: &mut Reader,
+        assignment: Vec<(Uuid, Vec<i32>)>,
+    ) -> crate::client::error::Result<()> {
+        let name_of = |reader: &Reader, id: &Uuid| {
+            reader
+                .topics
+                .values()
+                .find(|t| t.id == *id)
+                .map(|t| t.name.clone())
+        };
+        if assignment
+            .iter()
+            .any(|(id, _)| name_of(reader, id).is_none())
+        {
+            reader
+                .refresh()
+                .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        }
+        let mut given: BTreeMap<Uuid, Vec<i32>> = BTreeMap::new();
+        let mut wanted: Vec<TopicPartition> = Vec::new();
+        for (id, partitions) in assignment {
+            let Some(name) = name_of(reader, &id) else {
+                continue;
+            };
+            wanted.extend(partitions.iter().map(|p| (name.clone(), *p)));
+            given.insert(id, partitions);
+        }
+        let held = reader.assigned();
+        let taken: Vec<TopicPartition> = held
+            .iter()
+            .filter(|tp| !wanted.contains(tp))
+            .cloned()
+            .collect();
+        if !taken.is_empty() {
+            if self.settings.auto_commit {
+                self.commit(reader)?;
+            }
+            reader.forget(&taken);
+            self.consumed.retain(|tp, _| !taken.contains(tp));
+            self.committed.retain(|tp, _| !taken.contains(tp));
+        }
+        let mut added: group::Assignment = Vec::new();
+        for (topic, partition) in wanted.into_iter().filter(|tp| !held.contains(tp)) {
+            match added.last_mut() {
+                Some((t, partitions)) if *t == topic => partitions.push(partition),
+                _ => added.push((topic, vec![partition])),
+            }
+        }
+        if !taken.is_empty() || !added.is_empty() {
+            self.moves += 1;
+        }
+        self.start(reader, added)?;
+        if given != self.owned {
+            self.owned = given;
+            self.ack_due = true;
+        }
         Ok(())
     }
 

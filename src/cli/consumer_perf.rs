@@ -18,7 +18,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::consume::parse_isolation;
-use super::consume_group::{MemberSettings, Membership};
+use super::consume_group::{GroupProtocol, MemberSettings, Membership};
 use super::properties::parsed;
 use super::reader::{Reader, Topics};
 use super::{say, ToolClient};
@@ -110,8 +110,10 @@ pub struct ConsumerPerfArgs {
 }
 
 /// The consumer properties read; the login and TLS keys are the connection's.
-const CONSUMER_KEYS: [&str; 8] = [
+const CONSUMER_KEYS: [&str; 10] = [
     "isolation.level",
+    "group.protocol",
+    "group.remote.assignor",
     "client.id",
     "request.timeout.ms",
     "metadata.max.age.ms",
@@ -177,7 +179,10 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
         &mut reader,
         &group,
         connect.timeout(),
-        MemberSettings::default(),
+        MemberSettings {
+            protocol: GroupProtocol::of_properties(&props)?,
+            ..MemberSettings::default()
+        },
     )?;
     let mut join = joining.elapsed();
     let mut interval_join = join;
@@ -191,10 +196,10 @@ pub fn run(args: ConsumerPerfArgs) -> Result<()> {
             && last_records.elapsed() <= timeout
             && !stop.load(Ordering::Relaxed)
         {
-            let generation = membership.generation();
+            let moves = membership.moves();
             let ticked = Instant::now();
             membership.tick(&mut reader)?;
-            if membership.generation() != generation {
+            if membership.moves() != moves {
                 join += ticked.elapsed();
                 interval_join += ticked.elapsed();
             }

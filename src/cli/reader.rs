@@ -150,6 +150,14 @@ impl Reader {
         self.unplaced.clear();
     }
 
+    /// Forgets the positions of `partitions` (a group member gave them up).
+    pub fn forget(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.positions.remove(tp);
+            self.unplaced.remove(tp);
+        }
+    }
+
     /// Every partition of the topics read.
     pub fn partitions(&self) -> Vec<TopicPartition> {
         self.topics

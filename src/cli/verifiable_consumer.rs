@@ -12,7 +12,9 @@
 //! `shutdown_complete` after `--max-messages` or SIGTERM/SIGINT.
 //!
 //! The group is the console consumer's (`consume_group::Membership`): the classic
-//! protocol and range assignment. `--group-protocol consumer`, another assignor and
+//! protocol with range assignment, or with `--group-protocol consumer` KIP-848's, where
+//! the coordinator assigns (with `--group-remote-assignor` if given) and only the
+//! partitions that move are revoked and assigned. Another classic assignor and
 //! `--group-instance-id` are refused, since this member cannot do what they ask.
 
 use std::path::PathBuf;
@@ -24,7 +26,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::consume::parse_isolation;
-use super::consume_group::{MemberSettings, Membership};
+use super::consume_group::{GroupProtocol, MemberSettings, Membership};
 use super::properties::parsed;
 use super::reader::{Reader, Topics};
 use super::verifiable_producer::{emit, Nothing};
@@ -53,7 +55,7 @@ pub struct VerifiableConsumerArgs {
     /// The consumer group.
     #[arg(long, value_name = "GROUP_ID")]
     pub group_id: String,
-    /// The group protocol: classic (the only one this member speaks).
+    /// The group protocol: classic or consumer (KIP-848).
     #[arg(long, value_name = "GROUP_PROTOCOL", default_value = "classic")]
     pub group_protocol: String,
     /// KIP-848's server-side assignor (only with --group-protocol consumer).
@@ -160,16 +162,20 @@ struct Committed<'a> {
 }
 
 pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
-    if !args.group_protocol.eq_ignore_ascii_case("classic") {
-        bail!(
-            "--group-protocol {}: this member speaks the classic protocol only",
-            args.group_protocol
-        );
-    }
+    // As Kafka's tool: the remote assignor goes with the consumer protocol, the
+    // assignment strategy with the classic one; each is ignored with the other.
+    let consumer_protocol = args.group_protocol.eq_ignore_ascii_case("consumer");
+    let protocol = GroupProtocol::named(
+        Some(&args.group_protocol),
+        args.group_remote_assignor
+            .as_deref()
+            .filter(|_| consumer_protocol),
+    )
+    .map_err(|e| anyhow::anyhow!("--group-protocol: {e}"))?;
     if args.group_instance_id.is_some() {
         bail!("--group-instance-id: this member joins dynamically; static membership is not built");
     }
-    if !RANGE_ASSIGNORS.contains(&args.assignment_strategy.as_str()) {
+    if !consumer_protocol && !RANGE_ASSIGNORS.contains(&args.assignment_strategy.as_str()) {
         bail!(
             "--assignment-strategy {}: this member assigns with the range assignor only",
             args.assignment_strategy
@@ -205,6 +211,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
     reader.isolation = isolation;
     emit("startup_complete", Nothing {})?;
     let settings = MemberSettings {
+        protocol,
         session_timeout: Duration::from_millis(u64::from(args.session_timeout)),
         auto_commit: args.enable_autocommit,
     };
@@ -216,10 +223,10 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
         let max = u64::try_from(args.max_messages).ok();
         let mut consumed = 0u64;
         while !stop.load(Ordering::Relaxed) && max.is_none_or(|max| consumed < max) {
-            let generation = membership.generation();
+            let moves = membership.moves();
             membership.tick(&mut reader)?;
-            if membership.generation() != generation {
-                assigned = moved(&reader, &args.topic, &assigned)?;
+            if membership.moves() != moves {
+                assigned = moved(&reader, &args.topic, &assigned, membership.incremental())?;
             }
             let fetched = if reader.idle() {
                 std::thread::sleep(POLL_WAIT);
@@ -284,7 +291,7 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                 },
             )?;
             if !args.enable_autocommit {
-                let generation = membership.generation();
+                let moves = membership.moves();
                 let outcome = membership.commit_now(&mut reader)?;
                 emit(
                     "offsets_committed",
@@ -294,8 +301,8 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                         error: outcome.err(),
                     },
                 )?;
-                if membership.generation() != generation {
-                    assigned = moved(&reader, &args.topic, &assigned)?;
+                if membership.moves() != moves {
+                    assigned = moved(&reader, &args.topic, &assigned, membership.incremental())?;
                 }
             }
         }
@@ -318,14 +325,33 @@ fn partitions<'a>(topic: &'a str, partitions: &[i32]) -> Partitions<'a> {
     }
 }
 
-/// After a rejoin: the partitions taken away (the eager protocol takes them all) and
-/// those given; returns the new assignment.
-fn moved(reader: &Reader, topic: &str, before: &[i32]) -> Result<Vec<i32>> {
-    if !before.is_empty() {
-        emit("partitions_revoked", partitions(topic, before))?;
-    }
+/// After the group moved on: the partitions taken away and those given; returns the
+/// new assignment. The eager protocol takes every partition away and gives them all
+/// again; an incremental one (KIP-848) names only the partitions that moved, as the
+/// Java consumer's listener hears of them.
+fn moved(reader: &Reader, topic: &str, before: &[i32], incremental: bool) -> Result<Vec<i32>> {
     let now = assigned_partitions(reader);
-    emit("partitions_assigned", partitions(topic, &now))?;
+    let (revoked, assigned): (Vec<i32>, Vec<i32>) = if incremental {
+        (
+            before
+                .iter()
+                .filter(|p| !now.contains(p))
+                .copied()
+                .collect(),
+            now.iter()
+                .filter(|p| !before.contains(p))
+                .copied()
+                .collect(),
+        )
+    } else {
+        (before.to_vec(), now.clone())
+    };
+    if !revoked.is_empty() {
+        emit("partitions_revoked", partitions(topic, &revoked))?;
+    }
+    if !incremental || !assigned.is_empty() {
+        emit("partitions_assigned", partitions(topic, &assigned))?;
+    }
     Ok(now)
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Layers: `Connection` (frames, correlation ids) < `broker::Broker` (negotiated versions)
 //! < `cluster::Cluster` (bootstrap, metadata, a connection per broker id, leader routing).
-//! `admin`, `produce`, `fetch` and `group` are the requests the tools make; `records`,
+//! `admin`, `produce`, `fetch`, `group` and `consumer_group` are the requests the tools make; `records`,
 //! `partitioner` and `assignor` are pure.
 
 pub mod acls;
@@ -12,6 +12,7 @@ pub mod admin;
 pub mod assignor;
 pub mod broker;
 pub mod cluster;
+pub mod consumer_group;
 pub mod error;
 pub mod fetch;
 pub mod group;

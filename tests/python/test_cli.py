@@ -304,7 +304,7 @@ def read_lines(proc: subprocess.Popen, count: int, timeout: float = TOOL_TIMEOUT
     return lines
 
 
-@pytest.mark.parametrize("group", [False, True], ids=["assigned", "group"])
+@pytest.mark.parametrize("group", [None, "classic", "consumer"], ids=["assigned", "group", "consumer-group"])
 def test_consume_include_reads_every_matching_topic_and_those_created_later(broker, group):
     prefix = unique_topic("incl")
     create_topic(broker, f"{prefix}-a", 2)
@@ -315,7 +315,7 @@ def test_consume_include_reads_every_matching_topic_and_those_created_later(brok
     produce_all(p, f"{prefix}-b", [{"value": b"b%d" % i} for i in range(3)])
     produce_all(p, f"other-{prefix}", [{"value": b"not-matched"}])
     group_id = unique_topic("incl-group")
-    args = ["--group", group_id] if group else []
+    args = ["--group", group_id, "--consumer-property", f"group.protocol={group}"] if group else []
     proc = subprocess.Popen([str(shoal_bin()), "consume", "--bootstrap-server", broker.bootstrap,
                              "--include", f"{prefix}-.*", "--from-beginning", "--max-messages", "13",
                              "--consumer-property", "metadata.max.age.ms=300", *args],

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 from confluent_kafka import TopicPartition
 
 from clients import CLIENT_TIMEOUT_S, consume_all, consumer, create_topic, produce_all, producer, unique_topic
@@ -307,13 +308,21 @@ def read_offsets(events: list[dict]) -> list[tuple[int, int]]:
             for p in e["partitions"] for o in range(p["minOffset"], p["maxOffset"] + 1)]
 
 
-def test_verifiable_consumers_share_a_group_and_commit_what_they_read(broker):
+def partitions_of(event: dict) -> set[int]:
+    return {x["partition"] for x in event["partitions"]}
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_verifiable_consumers_share_a_group_and_commit_what_they_read(broker, protocol):
+    """Two members share the topic's partitions. The classic protocol takes every
+    partition away and gives each member its share; KIP-848's moves only the partitions
+    the newcomer gets, and the tool names only those, as Kafka's does."""
     t, group = unique_topic("vc"), unique_topic("vc-group")
     create_topic(broker, t, 4)
     p = producer(broker, acks="all")
     produce_all(p, t, [{"value": str(i).encode(), "partition": i % 4} for i in range(100)])
     tool = ["verifiable-consumer", "--bootstrap-server", broker.bootstrap, "--topic", t, "--group-id", group,
-            "--session-timeout", "10000"]
+            "--session-timeout", "10000", "--group-protocol", protocol]
     a = JsonLines(*tool)
     b = None
     try:
@@ -325,13 +334,22 @@ def test_verifiable_consumers_share_a_group_and_commit_what_they_read(broker):
         commits = [e for e in a.seen if e["name"] == "offsets_committed"]
         assert all(e["success"] and "error" not in e for e in commits), commits
 
-        # A second member: the first gives its partitions up and gets half back.
         b = JsonLines(*tool)
-        b_assigned = b.until(lambda e: e["name"] == "partitions_assigned", "b's assignment")[-1]
-        a_moved = a.until(lambda e: e["name"] == "partitions_assigned", "a's new assignment")
-        assert [e["name"] for e in a_moved[-2:]] == ["partitions_revoked", "partitions_assigned"], a_moved
-        mine = {x["partition"] for x in a_moved[-1]["partitions"]}
-        theirs = {x["partition"] for x in b_assigned["partitions"]}
+        b_assigned = b.until(lambda e: e["name"] == "partitions_assigned" and e["partitions"], "b's assignment")
+        theirs = partitions_of(b_assigned[-1])
+        if protocol == "classic":
+            # The first member gives its partitions up and gets half back.
+            a_moved = a.until(lambda e: e["name"] == "partitions_assigned", "a's new assignment")
+            assert [e["name"] for e in a_moved[-2:]] == ["partitions_revoked", "partitions_assigned"], a_moved
+            mine = partitions_of(a_moved[-1])
+        else:
+            # The first member gives up only the newcomer's half, which the newcomer gets
+            # once it was given up.
+            a_moved = a.until(lambda e: e["name"] == "partitions_revoked", "a's revocation")
+            mine = {0, 1, 2, 3} - partitions_of(a_moved[-1])
+            assert partitions_of(a_moved[-1]) == theirs, (a_moved, b_assigned)
+            assert not [e for e in a_moved if e["name"] == "partitions_assigned"], a_moved
+            assert [e["partitions"] for e in b_assigned if e["name"] == "partitions_assigned"][:-1] in ([], [[]])
         assert len(mine) == len(theirs) == 2 and mine | theirs == {0, 1, 2, 3}, (mine, theirs)
 
         before = len(read_offsets(a.seen))
@@ -355,7 +373,7 @@ def test_verifiable_consumers_share_a_group_and_commit_what_they_read(broker):
 def test_verifiable_consumer_refuses_what_this_member_cannot_do(broker):
     t = unique_topic("vc-bad")
     base = ["--topic", t, "--group-id", "g"]
-    assert "classic protocol only" in fails(broker, "verifiable-consumer", *base, "--group-protocol", "consumer")
+    assert "classic or consumer" in fails(broker, "verifiable-consumer", *base, "--group-protocol", "modern")
     assert "static membership" in fails(broker, "verifiable-consumer", *base, "--group-instance-id", "i1")
     assert "range assignor only" in fails(broker, "verifiable-consumer", *base, "--assignment-strategy",
                                           "org.apache.kafka.clients.consumer.RoundRobinAssignor")
