@@ -85,6 +85,12 @@ impl Group {
         self.classic.is_empty() && self.consumer.is_empty()
     }
 
+    /// No member joined: the group is Empty to Kafka, even while members handed an
+    /// id by MEMBER_ID_REQUIRED have yet to join with it (DeleteGroups may delete it).
+    pub fn has_no_joined_members(&self) -> bool {
+        self.classic.members().next().is_none() && self.consumer.is_empty()
+    }
+
     /// Upgrade: a KIP-848 member joins a classic group that has members. Kafka's rules:
     /// the policy allows it, the members speak the consumer protocol type, and only a
     /// joining heartbeat may (any other finds no KIP-848 group: GROUP_ID_NOT_FOUND).

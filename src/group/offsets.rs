@@ -3,7 +3,7 @@
 //! Every change is appended to the group's offsets partition through the shard's
 //! writer and fdatasynced before the in-memory map changes and the client is answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -412,17 +412,24 @@ impl Coordinator {
             let group = groups
                 .get(group_id)
                 .ok_or(ApiError::code(ResponseError::GroupIdNotFound))?;
-            if !group.has_no_members() {
+            if !group.has_no_joined_members() {
                 return Err(ApiError::code(ResponseError::NonEmptyGroup));
             }
-            let keys: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
-            (group.partition, keys)
+            // The offsets of open transactions go too, as Kafka deletes them: their
+            // tombstones keep a later commit marker from bringing them back on replay.
+            let keys: BTreeSet<(String, i32)> = group
+                .offsets
+                .keys()
+                .chain(group.pending.values().flat_map(BTreeMap::keys))
+                .cloned()
+                .collect();
+            (group.partition, keys.into_iter().collect::<Vec<_>>())
         };
         let mut tombstones = tombstones(group_id, &keys);
         tombstones.extend(records::group_tombstones(group_id));
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
-        if groups.get(group_id).is_some_and(Group::has_no_members) {
+        if groups.get(group_id).is_some_and(Group::has_no_joined_members) {
             groups.remove(group_id);
         }
         Ok(())
@@ -559,7 +566,14 @@ impl Coordinator {
                             entry.offsets.insert((topic, p), committed);
                         }
                         (None, _) => {
-                            entry.offsets.remove(&(topic, p));
+                            // A tombstone ends the partition's offsets of open
+                            // transactions too (written when the group was deleted).
+                            let tp = (topic, p);
+                            entry.offsets.remove(&tp);
+                            for offsets in entry.pending.values_mut() {
+                                offsets.remove(&tp);
+                            }
+                            entry.pending.retain(|_, offsets| !offsets.is_empty());
                             if entry.is_forgotten() {
                                 groups.remove(&group);
                             }

@@ -408,6 +408,41 @@ def test_group_requests_with_bad_input_get_kafkas_errors(broker):
 
 # ------------------------------------------------------------------- KIP-848 (group.protocol=consumer)
 
+DELETE_GROUPS, FIND_COORDINATOR = 42, 10
+GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, MEMBER_ID_REQUIRED = 69, 68, 79
+
+
+def delete_groups_v1(conn, groups: list[str]) -> list[tuple[str, int]]:
+    rd = kw.Reader(conn.request(DELETE_GROUPS, 1, kw.array([kw.string(g) for g in groups])))
+    rd.i32()
+    return rd.array(lambda r: (r.string(), r.i16()))
+
+
+def test_delete_groups_and_find_coordinator_follow_kafkas_rules(broker):
+    """A group named twice is deleted and answered once; the empty id, which Kafka keeps for
+    old clients, is a group that does not exist; a classic group whose only member has yet
+    to join with the id MEMBER_ID_REQUIRED gave it is Empty, so it goes; FindCoordinator
+    refuses the share-group key type, which shoal does not serve."""
+    topic = unique_topic("del-groups")
+    create_topic(broker, topic, 1)
+    committed, pending = unique_topic("del-committed"), unique_topic("del-pending")
+    with kw.Conn(broker.bootstrap) as conn:
+        assert commit_error(conn, offset_commit_v2(committed, -1, "", topic, 0, 1)) == kw.NONE
+        join_v4 = (kw.string(pending) + kw.i32(10000) + kw.i32(10000) + kw.string("") + kw.string("consumer")
+                   + kw.array([kw.string("range") + kw.nbytes(b"\x00\x00\x00\x00\x00\x00\x00\x00")]))
+        rd = kw.Reader(conn.request(JOIN_GROUP, 4, join_v4))
+        rd.i32()
+        assert rd.i16() == MEMBER_ID_REQUIRED
+        assert delete_groups_v1(conn, [committed, committed, "", "no-such-group", pending]) == [
+            (committed, kw.NONE), ("", GROUP_ID_NOT_FOUND), ("no-such-group", GROUP_ID_NOT_FOUND),
+            (pending, kw.NONE)]
+        assert delete_groups_v1(conn, [committed]) == [(committed, GROUP_ID_NOT_FOUND)]
+        for key_type, error in [(0, kw.NONE), (1, kw.NONE), (2, kw.INVALID_REQUEST)]:
+            rd = kw.Reader(conn.request(FIND_COORDINATOR, 1, kw.string("key") + kw.i8(key_type)))
+            rd.i32()
+            assert rd.i16() == error, key_type
+
+
 DOOMED_MEMBER = """
 import sys
 from confluent_kafka import Consumer

@@ -14,11 +14,11 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 from kafka import KafkaProducer
 
 import kafka_wire as kw
-from clients import base_conf, create_topic, producer, unique_topic, watermarks
+from clients import admin, base_conf, create_topic, producer, unique_topic, watermarks
 
 TIMEOUT_S = 30
 INVALID_TRANSACTION_TIMEOUT = 50
@@ -203,6 +203,34 @@ def test_a_commit_written_after_a_transactions_offsets_outlives_the_transaction(
     try:
         committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
         assert [tp.offset for tp in committed] == [15, 10]
+    finally:
+        c.close()
+
+
+def test_a_deleted_group_s_offsets_of_an_open_transaction_stay_deleted(start_broker):
+    # DeleteGroups deletes the offsets of open transactions too, as Kafka does: neither the
+    # transaction's commit nor a restart, which replays the commit marker, brings them back.
+    broker = start_broker()
+    source = unique_topic("deleted")
+    create_topic(broker, source, 1)
+    group = unique_topic("deleted-g")
+    conf = {"group.id": group, "enable.auto.commit": False}
+    c = Consumer(base_conf(broker, **conf))
+    p = txn_producer(broker)
+    p.init_transactions(TIMEOUT_S)
+    try:
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition(source, 0, 10)], c.consumer_group_metadata(), TIMEOUT_S)
+        deleted = admin(broker).delete_consumer_groups([group], request_timeout=TIMEOUT_S)
+        deleted[group].result(TIMEOUT_S)
+        p.commit_transaction(TIMEOUT_S)
+        assert c.committed([TopicPartition(source, 0)], timeout=TIMEOUT_S)[0].offset == OFFSET_INVALID
+    finally:
+        c.close()
+    broker.restart()
+    c = Consumer(base_conf(broker, **conf))
+    try:
+        assert c.committed([TopicPartition(source, 0)], timeout=TIMEOUT_S)[0].offset == OFFSET_INVALID
     finally:
         c.close()
 

@@ -1,6 +1,9 @@
 //! DeleteGroups: an empty group is removed with its committed offsets (tombstones in
-//! the offsets topic); a group with members is refused with NON_EMPTY_GROUP.
+//! the offsets topic); a group with members is refused with NON_EMPTY_GROUP. As Kafka:
+//! a group named twice is answered once, and the empty id, kept for old clients, is a
+//! group that does not exist.
 
+use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -10,7 +13,7 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::groups::{home_of, str_bytes};
 use super::{Ctx, Response};
-use crate::acl::Operation;
+use crate::acl::{Operation, ResourceType};
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -19,8 +22,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let mut results = Vec::with_capacity(request.groups_names.len());
+    let mut seen = HashSet::new();
     for group_id in request.groups_names {
         let group_id = group_id.to_string();
+        if !seen.insert(group_id.clone()) {
+            continue;
+        }
         let error = delete(&ctx, group_id.clone()).await.err();
         results.push(
             DeletableGroupResult::default()
@@ -32,6 +39,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn delete(ctx: &Ctx, group_id: String) -> Result<(), ResponseError> {
+    if group_id.is_empty() {
+        return Err(if ctx.allowed(Operation::Delete, ResourceType::Group, "") {
+            ResponseError::GroupIdNotFound
+        } else {
+            ResponseError::GroupAuthorizationFailed
+        });
+    }
     let home = home_of(ctx, Operation::Delete, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard

@@ -26,8 +26,9 @@ use crate::txn::TRANSACTION_STATE_TOPIC;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=6;
 
-/// Key types: consumer group, transactional id, share group.
-const KEY_TYPES: RangeInclusive<i8> = 0..=2;
+/// Key types: consumer group, transactional id (share groups, type 2, are not served:
+/// INVALID_REQUEST, as Kafka answers where they are off).
+const KEY_TYPES: RangeInclusive<i8> = 0..=1;
 const TRANSACTION: i8 = 1;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
