@@ -429,7 +429,10 @@ impl Coordinator {
         tombstones.extend(records::group_tombstones(group_id));
         append(shard, partition, tombstones).await?;
         let mut groups = self.groups.borrow_mut();
-        if groups.get(group_id).is_some_and(Group::has_no_joined_members) {
+        if groups
+            .get(group_id)
+            .is_some_and(Group::has_no_joined_members)
+        {
             groups.remove(group_id);
         }
         Ok(())

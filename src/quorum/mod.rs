@@ -421,11 +421,16 @@ impl Quorum {
         if self.leader().is_none() {
             return Err(QuorumError::NotLeader { leader: None });
         }
-        if self.is_leader() && self.node.raft.has_pending_conf() {
+        if self.voter_change_pending() {
             return Err(QuorumError::Pending);
         }
         let proposed = self.node.propose_conf_change(context, change.to_raft());
         self.proposed(proposed)
+    }
+
+    /// Whether this member leads with a change of the voters not applied yet.
+    pub fn voter_change_pending(&self) -> bool {
+        self.is_leader() && self.node.raft.has_pending_conf()
     }
 
     /// Whether `id` is a voter or a learner, as this member has applied them.

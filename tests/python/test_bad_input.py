@@ -119,11 +119,26 @@ def test_api_versions_unsupported_version_answers_v0_with_error_35(b, version):
         body = c.request(kw.API_VERSIONS, version, kw.api_versions_v3(), flexible=True)
         resp = kw.parse_api_versions(body, 0)  # Kafka answers in v0 format, so any client can read it
         assert resp.error_code == kw.UNSUPPORTED_VERSION
-        assert kw.API_VERSIONS in resp.versions and resp.versions[kw.API_VERSIONS][1] >= 3
-        assert kw.PRODUCE in resp.versions
+        # Kafka names ApiVersions' own versions only, for the client to retry with.
+        assert list(resp.versions) == [kw.API_VERSIONS] and resp.versions[kw.API_VERSIONS][1] >= 3
         # the connection stays usable: the client retries with a version the broker named
         again = kw.parse_api_versions(c.request(kw.API_VERSIONS, 0, kw.api_versions_v0()), 0)
         assert again.error_code == kw.NONE
+    still_serving(b)
+
+
+@pytest.mark.parametrize("name,version", [("", "1.0"), ("shoal tests", "1.0"), ("shoal-tests", "1.0-"),
+                                          ("-shoal", "1.0"), ("shoal", "")])
+def test_api_versions_v3_refuses_a_badly_formed_client_software(b, name, version):
+    """KIP-511's software name and version: letters, digits, '-' and '.', beginning and
+    ending with a letter or digit; else INVALID_REQUEST with no API listed."""
+    with kw.Conn(b.bootstrap) as c:
+        body = kw.compact_string(name) + kw.compact_string(version) + kw.EMPTY_TAGS
+        resp = kw.parse_api_versions(c.request(kw.API_VERSIONS, 3, body, flexible=True), 3)
+        assert (resp.error_code, resp.versions) == (kw.INVALID_REQUEST, {})
+        # A body that does not decode closes the connection, as Kafka's parser does.
+        c.send(kw.API_VERSIONS, 3, b"\x05ab", flexible_header=True)
+        assert c.wait_closed() == b""
     still_serving(b)
 
 

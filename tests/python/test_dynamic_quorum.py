@@ -107,6 +107,14 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
                       directory_id(tmp_path, 1), "--dry-run")
     assert dry.returncode == 0 and dry.stdout.startswith("DRY RUN of removing  KRaft controller 1 "), dry
     assert voters_and_observers(nodes[1]) == ([1], [2, 3])
+    # Kafka's refusals: the only voter cannot go (no voter left to remove), and a
+    # directory id of zeros names no voter.
+    only = quorum_tool(nodes[1], "remove-controller", "--controller-id", "1", "--controller-directory-id",
+                       directory_id(tmp_path, 1))
+    assert only.returncode != 0 and "VOTER_NOT_FOUND" in only.stderr, only
+    nil = quorum_tool(nodes[1], "remove-controller", "--controller-id", "2", "--controller-directory-id",
+                      str(uuid.UUID(int=0)))
+    assert nil.returncode != 0 and "INVALID_REQUEST" in nil.stderr, nil
     # Kafka's --status lists each voter with its directory id and controller listener.
     [first] = json.loads(status(nodes[1])["CurrentVoters"])
     kafka_id = base64.urlsafe_b64encode(uuid.UUID(directory_id(tmp_path, 1)).bytes).rstrip(b"=").decode()

@@ -112,3 +112,32 @@ def test_topic_ids_in_a_request_before_version_12_are_refused(broker):
         # Its answer's name may not be null before v12: Kafka sends an empty one.
         assert ask((None, some_id)) == [("", kw.INVALID_REQUEST)]
         assert ask((t, None)) == [(t, kw.NONE)]
+
+
+MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
+
+
+def describe_cluster_v1(conn, endpoint_type: int) -> tuple[int, str | None, int, int, list[int]]:
+    """(error, message, endpoint type, controller id, broker ids) of a DescribeCluster v1."""
+    body = kw.i8(0) + kw.i8(endpoint_type) + kw.EMPTY_TAGS
+    rd = kw.Reader(conn.request(kw.DESCRIBE_CLUSTER, 1, body, flexible=True))
+    rd.i32()
+    error, message, answered = rd.i16(), rd.compact_string(), rd.i8()
+    rd.compact_string()
+    controller = rd.i32()
+    brokers = rd.compact_array(lambda r: (r.i32(), r.compact_string(), r.i32(), r.compact_string(), r.skip_tags()))
+    return error, message, answered, controller, [b[0] for b in brokers or []]
+
+
+def test_describe_cluster_checks_the_endpoint_type_as_kafka_does(broker):
+    """v1's endpoint type: a broker answers for brokers (1); a controller's endpoint (2) is the
+    mismatch Kafka names, any other type unsupported."""
+    with kw.Conn(broker.bootstrap) as c:
+        error, message, answered, controller, brokers = describe_cluster_v1(c, 1)
+        assert (error, message, answered) == (kw.NONE, None, 1)
+        assert controller in brokers and brokers, (controller, brokers)
+        error, message, answered, _, brokers = describe_cluster_v1(c, 2)
+        assert (error, answered, brokers) == (MISMATCHED_ENDPOINT_TYPE, 2, []), message
+        assert message == ("The request was sent to an endpoint of type BROKER, but we wanted an endpoint "
+                           "of type CONTROLLER")
+        assert describe_cluster_v1(c, 7)[:3] == (UNSUPPORTED_ENDPOINT_TYPE, "Unsupported endpoint type 7", 7)

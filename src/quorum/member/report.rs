@@ -37,8 +37,13 @@ impl Member {
     pub fn status(&self) -> QuorumStatus {
         let quorum = self.quorum.borrow();
         let heard = self.heard.borrow();
+        // The leader holds its own log all the time: Kafka reports it as of now.
+        let me = quorum.is_leader().then(|| (quorum.id(), super::now_ms()));
         let status = |(id, last): (u64, Option<u64>)| {
-            let (heard_ms, caught_up_ms) = heard.get(&id).copied().unwrap_or((-1, -1));
+            let (heard_ms, caught_up_ms) = match me {
+                Some((me, now)) if me == id => (now, now),
+                _ => heard.get(&id).copied().unwrap_or((-1, -1)),
+            };
             VoterStatus {
                 node: node_id(id),
                 log_end: last.map_or(-1, |l| l as i64),

@@ -50,7 +50,9 @@ impl Member {
         }
     }
 
-    /// The change asked for, if it makes sense as far as this node can tell.
+    /// The change asked for, if it makes sense as far as this node can tell; checked in
+    /// Kafka's order: the request itself, a change in flight, the quorum's kind, then
+    /// the voter.
     fn voter_change(
         &self,
         add: bool,
@@ -58,18 +60,30 @@ impl Member {
         directory_id: Uuid,
         listeners: &[Endpoint],
     ) -> Result<VoterChange, (ResponseError, String)> {
+        if node < 0 || directory_id.is_nil() {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("node {node} with directory id {directory_id} is no voter's"),
+            ));
+        }
+        if add && listeners.is_empty() {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("the request names no listener of controller {node}"),
+            ));
+        }
+        if self.quorum.borrow().voter_change_pending() {
+            return Err((
+                ResponseError::RequestTimedOut,
+                "another change of the voters is not committed yet".to_string(),
+            ));
+        }
         if self.bootstrap.is_empty() {
             return Err((
                 ResponseError::UnsupportedVersion,
                 "the voters are fixed by controller.quorum.voters (kraft.version 0): \
                  a quorum whose voters can change starts from controller.quorum.bootstrap.servers"
                     .to_string(),
-            ));
-        }
-        if node < 0 {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("{node} is not a node id"),
             ));
         }
         let id = raft_id(node);
@@ -81,14 +95,15 @@ impl Member {
             .get(&node)
             .filter(|c| c.directory_id == directory_id);
         if !add {
+            // The last voter cannot go: Kafka finds no voter to remove then.
             return match (voters.contains(&id) && registration.is_some(), voters.len()) {
                 (false, _) => Err((
                     ResponseError::VoterNotFound,
                     format!("no voter {node} with directory id {directory_id}"),
                 )),
                 (true, 1) => Err((
-                    ResponseError::InvalidRequest,
-                    format!("node {node} is the only voter"),
+                    ResponseError::VoterNotFound,
+                    format!("node {node} is the only voter, which cannot be removed"),
                 )),
                 (true, _) => Ok(VoterChange::Remove(id)),
             };
@@ -113,7 +128,7 @@ impl Member {
         let listed = listeners
             .iter()
             .any(|l| l.host == registered.host && l.port == registered.port);
-        if !listeners.is_empty() && !listed {
+        if !listed {
             return Err((
                 ResponseError::InvalidRequest,
                 format!(

@@ -71,9 +71,8 @@ pub(super) async fn change_voter(
         return (Some(ResponseError::ClusterAuthorizationFailed), None);
     }
     let ours = ctx.shard.snapshot().cluster_id().to_string();
-    // Null or empty: the caller did not say.
-    let named = cluster_id.filter(|id| !id.is_empty());
-    if let Some(theirs) = named.filter(|id| id.as_str() != ours) {
+    // Null: the caller did not say (an empty id is a wrong one, as Kafka takes it).
+    if let Some(theirs) = cluster_id.filter(|id| id.as_str() != ours) {
         let message = format!("cluster id {theirs} is not this cluster's ({ours})");
         return (Some(ResponseError::InconsistentClusterId), Some(message));
     }

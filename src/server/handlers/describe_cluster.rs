@@ -5,6 +5,7 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -15,10 +16,35 @@ use crate::cluster::ShardId;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=1;
 
+/// v1's endpoint types.
+const BROKER_ENDPOINT: i8 = 1;
+const CONTROLLER_ENDPOINT: i8 = 2;
+
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<DescribeClusterRequest>(body) else {
         return Response::Close;
     };
+    // v1's endpoint type: this is a broker's endpoint (controllers speak only the
+    // quorum's own frames), so asking for a controller's is the mismatch Kafka names.
+    let refusal = match request.endpoint_type {
+        BROKER_ENDPOINT => None,
+        CONTROLLER_ENDPOINT => Some((
+            ResponseError::MismatchedEndpointType,
+            "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER".to_string(),
+        )),
+        other => Some((
+            ResponseError::UnsupportedEndpointType,
+            format!("Unsupported endpoint type {other}"),
+        )),
+    };
+    if let Some((error, message)) = refusal {
+        return ctx.respond(
+            &DescribeClusterResponse::default()
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_string(message)))
+                .with_endpoint_type(request.endpoint_type),
+        );
+    }
     let snapshot = ctx.shard.snapshot();
     let node = snapshot.broker.node_id;
     // Cross-shard: the quorum's image lives with the controller on shard 0.
@@ -44,6 +70,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let (host, port) = ctx.shard.advertised(listener);
             (node, vec![(node, host, port)])
         }
+    };
+    // A controller the client cannot reach on its listener is none to it, as Kafka says.
+    let controller = match brokers.iter().any(|(id, _, _)| *id == controller) {
+        true => controller,
+        false => -1,
     };
     let brokers = brokers
         .into_iter()

@@ -120,11 +120,17 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_node_id(BrokerId(v.id))
             .with_listeners(vec![listener(&listener_name, &v.host, v.port)])
     });
-    let registered = status.controllers.iter().map(|(node, _, e)| {
-        Node::default()
-            .with_node_id(BrokerId(*node))
-            .with_listeners(vec![listener(&e.name, &e.host, e.port)])
-    });
+    // Kafka lists the voters' endpoints only, not observers'.
+    let is_voter = |node: &i32| status.voters.iter().any(|v| v.node == *node);
+    let registered = status
+        .controllers
+        .iter()
+        .filter(|c| is_voter(&c.0))
+        .map(|(node, _, e)| {
+            Node::default()
+                .with_node_id(BrokerId(*node))
+                .with_listeners(vec![listener(&e.name, &e.host, e.port)])
+        });
     let nodes = fixed.chain(registered).collect();
     ctx.respond(
         &DescribeQuorumResponse::default()
