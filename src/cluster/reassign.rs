@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::image::{MetadataImage, MetadataRecord, PartitionImage, Replica, NO_LEADER};
-use super::rules::elect;
+use super::rules::{elect, unclean_allowed};
 use super::shard_for;
 
 /// Why a reassignment was refused (Kafka's errors of the same names).
@@ -64,7 +64,7 @@ pub fn reassign(
         if !in_progress {
             return Err(ReassignError::NoReassignmentInProgress);
         }
-        return Ok(Some(cancel(image, name, topic, partition, p)));
+        return cancel(image, topic, partition, p).map(Some);
     };
     check_target(image, to)?;
     let from = original(p);
@@ -133,30 +133,43 @@ pub fn completions(image: &MetadataImage) -> Vec<MetadataRecord> {
 }
 
 /// Back to the original replicas: the ones being added leave (the ISR too), and a
-/// leader among them hands over.
+/// leader among them hands over. When no original replica is in the ISR, going back
+/// is an unclean election, as Kafka's `PartitionReassignmentRevert` says: refused
+/// unless the topic allows those, else the first original replica is the ISR.
 fn cancel(
     image: &MetadataImage,
-    name: &str,
     topic: Uuid,
     partition: i32,
     p: &PartitionImage,
-) -> MetadataRecord {
+) -> Result<MetadataRecord, ReassignError> {
+    let t = image
+        .topics
+        .get(&topic)
+        .ok_or(ReassignError::UnknownTopicOrPartition)?;
     let from = original(p);
     let mut back = p.clone();
-    back.replicas = replicas_on(image, name, partition, p, &from);
+    back.replicas = replicas_on(image, &t.name, partition, p, &from);
     back.adding.clear();
     back.removing.clear();
-    let isr: Vec<i32> = p.isr.iter().copied().filter(|b| from.contains(b)).collect();
-    back.isr = if isr.is_empty() { p.isr.clone() } else { isr };
-    if !from.contains(&p.leader) {
+    back.isr = p.isr.iter().copied().filter(|b| from.contains(b)).collect();
+    if back.isr.is_empty() {
+        if !unclean_allowed(t, false) {
+            return Err(ReassignError::InvalidReplicaAssignment(format!(
+                "cannot cancel the reassignment of {}-{partition}: no original replica is in                  the ISR, and going back would be an unclean leader election",
+                t.name
+            )));
+        }
+        back.isr = from.first().copied().into_iter().collect();
+    }
+    if !from.contains(&p.leader) || !back.isr.contains(&p.leader) {
         let isr = back.isr.clone();
         back.leader = elect(image, &back, &isr, false).unwrap_or(NO_LEADER);
     }
-    record(topic, partition, &back, p.partition_epoch)
+    Ok(record(topic, partition, &back, p.partition_epoch))
 }
 
 /// Kafka's checks of a target: not empty, no broker twice, every broker registered.
-fn check_target(image: &MetadataImage, to: &[i32]) -> Result<(), ReassignError> {
+pub fn check_target(image: &MetadataImage, to: &[i32]) -> Result<(), ReassignError> {
     let invalid = |why: String| Err(ReassignError::InvalidReplicaAssignment(why));
     if to.is_empty() {
         return invalid("the target replica list is empty".into());
@@ -303,6 +316,29 @@ mod tests {
         assert_eq!(brokers(p), [2, 1]);
         assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2]));
         assert!(p.adding.is_empty() && p.removing.is_empty());
+    }
+
+    #[test]
+    fn cancelling_a_move_whose_isr_holds_only_new_replicas_is_an_unclean_election() {
+        let (mut image, id) = cluster(&[1, 2, 3, 4], &[1, 2], &[1, 2], 1);
+        let record = reassign(&image, id, 0, Some(&[3, 4])).unwrap().unwrap();
+        apply(&mut image, record);
+        // The original replicas fell out of the ISR; 3, being added, leads.
+        let t = image.topics.get_mut(&id).unwrap();
+        let p = t.partitions.get_mut(&0).unwrap();
+        (p.isr, p.leader) = (vec![3], 3);
+        assert!(matches!(
+            reassign(&image, id, 0, None),
+            Err(ReassignError::InvalidReplicaAssignment(why)) if why.contains("unclean")
+        ));
+        let t = image.topics.get_mut(&id).unwrap();
+        t.configs
+            .insert("unclean.leader.election.enable".into(), "true".into());
+        let record = reassign(&image, id, 0, None).unwrap().unwrap();
+        apply(&mut image, record);
+        let p = image.partition(id, 0).unwrap();
+        assert_eq!(brokers(p), [1, 2]);
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
     }
 
     #[test]

@@ -225,8 +225,12 @@ pub fn elect_leader(
     let (leader, isr) = match election {
         Election::Preferred if preferred == Some(p.leader) => return Err(NotElected::NotNeeded),
         Election::Preferred => {
+            // As Kafka's PartitionChangeBuilder: the preferred replica if it may lead;
+            // else a partition without a leader gets the next ISR member that may.
+            let valid = |b: &i32| p.isr.contains(b) && image.is_eligible(*b);
             let leader = preferred
-                .filter(|b| p.isr.contains(b) && image.is_eligible(*b))
+                .filter(valid)
+                .or_else(|| (p.leader == NO_LEADER).then(|| elect(image, p, &p.isr, false))?)
                 .ok_or(NotElected::PreferredLeaderNotAvailable)?;
             (leader, None)
         }
@@ -617,6 +621,28 @@ pub(crate) mod tests {
         assert_eq!(
             elect_leader(&image, id, 0, &p, Election::Preferred),
             Err(NotElected::NotNeeded)
+        );
+    }
+
+    #[test]
+    fn a_preferred_election_of_a_partition_without_a_leader_takes_the_next_isr_member() {
+        let (leaderless, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[2, 3], NO_LEADER);
+        let p = leaderless.partition(id, 0).unwrap().clone();
+        let record = elect_leader(&leaderless, id, 0, &p, Election::Preferred).unwrap();
+        assert!(matches!(
+            record,
+            MetadataRecord::PartitionChange {
+                leader: Some(2),
+                isr: None,
+                ..
+            }
+        ));
+        // With a leader, only the preferred replica is an answer.
+        let (led, id) = with_topic(image(&[1, 2, 3]), &[1, 2, 3], &[2, 3], 3);
+        let p = led.partition(id, 0).unwrap().clone();
+        assert_eq!(
+            elect_leader(&led, id, 0, &p, Election::Preferred),
+            Err(NotElected::PreferredLeaderNotAvailable)
         );
     }
 

@@ -549,15 +549,25 @@ impl Shard {
     /// leader only. NOT_LEADER_OR_FOLLOWER when the cluster has it elsewhere, or has it
     /// here without this broker leading it (fenced, or not yet unfenced).
     pub fn led(&self, topic: &str, index: i32) -> Result<Rc<Partition>, ResponseError> {
-        let partition = self
-            .partition(topic, index)
-            .ok_or_else(|| self.not_here(topic, index))?;
+        let partition = self.held(topic, index)?;
+        self.leads(topic, index)?;
+        Ok(partition)
+    }
+
+    /// The replica of a partition this shard holds, led here or not.
+    pub fn held(&self, topic: &str, index: i32) -> Result<Rc<Partition>, ResponseError> {
+        self.partition(topic, index)
+            .ok_or_else(|| self.not_here(topic, index))
+    }
+
+    /// Whether this broker leads the partition (always, in a cluster of one).
+    pub fn leads(&self, topic: &str, index: i32) -> Result<(), ResponseError> {
         let snapshot = self.snapshot();
         match snapshot.layout() {
             Some(layout) if snapshot.leader_of(topic, index) != Some(layout.node) => {
                 Err(ResponseError::NotLeaderOrFollower)
             }
-            _ => Ok(partition),
+            _ => Ok(()),
         }
     }
 

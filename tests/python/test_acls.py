@@ -461,3 +461,50 @@ def test_a_created_topics_counts_and_configs_need_describe_configs(start_broker)
         got = kw.parse_create_topics_v5(conn.request(kw.CREATE_TOPICS, 5, request, flexible=True))
     assert [(g.name, g.error_code, g.num_partitions, g.replication_factor, g.config_error_code, bool(g.configs))
             for g in got] == [(hidden, 0, -1, -1, kw.TOPIC_AUTHORIZATION_FAILED, False), (shown, 0, 2, 1, 0, True)]
+
+
+CLUSTER_AUTHORIZATION_FAILED = 31
+
+
+def test_replica_apis_refuse_and_allow_as_kafka_does(start_broker):
+    """OffsetForLeaderEpoch: DESCRIBE on the topic, or CLUSTER_ACTION on the cluster, which
+    covers every topic (followers ask with it). Alter/ListPartitionReassignments refused
+    for want of ALTER/DESCRIBE on the cluster repeat each partition asked."""
+    b = secured(start_broker)
+    t = unique_topic("epochs")
+    create_topic(b, t, 1)
+    produce_all(producer(b), t, [{"value": b"v", "partition": 0}])
+    assert create(b, topic_acl(t, AclOperation.DESCRIBE, DENY), cluster_acl(AclOperation.ALL)) == [None, None]
+    body = kw.i32(-1) + kw.array([kw.string(t) + kw.array([kw.i32(0) + kw.i32(-1) + kw.i32(0)])])
+
+    def epochs(conn):
+        rd = kw.Reader(conn.request(kw.OFFSET_FOR_LEADER_EPOCH, 3, body))
+        rd.i32()
+        return rd.array(lambda r: (r.string(), r.array(lambda q: (q.i16(), q.i32(), q.i32(), q.i64()))))
+
+    with kw.Conn(b.bootstrap) as conn:
+        assert epochs(conn) == [(t, [(kw.NONE, 0, 0, 1)])]
+    denied = [cluster_acl(op, DENY) for op in (AclOperation.CLUSTER_ACTION, AclOperation.ALTER,
+                                                AclOperation.DESCRIBE)]
+    assert create(b, *denied) == [None] * 3
+    with kw.Conn(b.bootstrap) as conn:
+        assert epochs(conn) == [(t, [(kw.TOPIC_AUTHORIZATION_FAILED, 0, -1, -1)])]
+        parts = kw.compact_array([kw.i32(0) + kw.compact_array([kw.i32(1)]) + kw.EMPTY_TAGS,
+                                  kw.i32(3) + kw.uvarint(0) + kw.EMPTY_TAGS])
+        moves = kw.i32(30000) + kw.compact_array([kw.compact_string(t) + parts + kw.EMPTY_TAGS]) + kw.EMPTY_TAGS
+        rd = kw.Reader(conn.request(45, 0, moves, flexible=True))
+        rd.i32()
+        assert rd.i16() == CLUSTER_AUTHORIZATION_FAILED and rd.compact_string()
+        answers = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(
+            lambda q: (q.i32(), q.i16(), q.compact_string(), q.skip_tags())), r.skip_tags()))
+        assert [(name, [(p, e) for p, e, _, _ in ps]) for name, ps, _ in answers] == \
+            [(t, [(0, CLUSTER_AUTHORIZATION_FAILED), (3, CLUSTER_AUTHORIZATION_FAILED)])]
+        listing = kw.i32(30000) + kw.compact_array([kw.compact_string(t) + kw.compact_array([kw.i32(0)])
+                                                    + kw.EMPTY_TAGS]) + kw.EMPTY_TAGS
+        rd = kw.Reader(conn.request(46, 0, listing, flexible=True))
+        rd.i32()
+        assert rd.i16() == CLUSTER_AUTHORIZATION_FAILED and rd.compact_string()
+        listed = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(lambda q: (
+            q.i32(), q.compact_array(lambda x: x.i32()), q.compact_array(lambda x: x.i32()),
+            q.compact_array(lambda x: x.i32()), q.skip_tags())), r.skip_tags()))
+        assert [(name, [(p, r, a, d) for p, r, a, d, _ in ps]) for name, ps, _ in listed] == [(t, [(0, [], [], [])])]

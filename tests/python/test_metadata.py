@@ -141,3 +141,58 @@ def test_describe_cluster_checks_the_endpoint_type_as_kafka_does(broker):
         assert message == ("The request was sent to an endpoint of type BROKER, but we wanted an endpoint "
                            "of type CONTROLLER")
         assert describe_cluster_v1(c, 7)[:3] == (UNSUPPORTED_ENDPOINT_TYPE, "Unsupported endpoint type 7", 7)
+
+
+def describe_topic_partitions_v0(conn, topics: list[str], limit: int,
+                                 cursor: tuple[str, int] | None = None) -> tuple[list, tuple | None]:
+    """[(error, name, [partition, ...])] and the next cursor of a DescribeTopicPartitions v0."""
+    body = kw.compact_array([kw.compact_string(t) + kw.EMPTY_TAGS for t in topics]) + kw.i32(limit)
+    body += kw.i8(-1) if cursor is None else (kw.i8(1) + kw.compact_string(cursor[0]) + kw.i32(cursor[1])
+                                              + kw.EMPTY_TAGS)
+    rd = kw.Reader(conn.request(kw.DESCRIBE_TOPIC_PARTITIONS, 0, body + kw.EMPTY_TAGS, flexible=True))
+    rd.i32()
+
+    def partition(r):
+        error, index = r.i16(), r.i32()
+        r.i32(), r.i32()
+        for _ in range(5):
+            r.compact_array(lambda q: q.i32())
+        r.skip_tags()
+        return index
+
+    def topic(r):
+        error, name = r.i16(), r.compact_string()
+        r._take(17)
+        partitions = r.compact_array(partition)
+        r.i32()
+        r.skip_tags()
+        return error, name, partitions
+
+    topics = rd.compact_array(topic)
+    nxt = None
+    if rd.i8() >= 0:
+        nxt = (rd.compact_string(), rd.i32())
+        rd.skip_tags()
+    return topics, nxt
+
+
+def test_describe_topic_partitions_pages_and_checks_as_kafka_does(broker):
+    """Topics once each, in name order; a page ends inside a topic or, when the limit runs
+    out at a topic's end, before the next; a bad name is INVALID_TOPIC_EXCEPTION, an unknown
+    one UNKNOWN_TOPIC_OR_PARTITION; a cursor Kafka cannot follow refuses every topic."""
+    p = unique_topic("dtp")
+    a, b, bad, unknown = f"{p}-a", f"{p}-b", f"{p}-c?", f"{p}-d"
+    create_topic(broker, a, 2)
+    create_topic(broker, b, 2)
+    named = [b, a, a, bad, unknown]
+    with kw.Conn(broker.bootstrap) as c:
+        topics, nxt = describe_topic_partitions_v0(c, named, 3)
+        assert (topics, nxt) == ([(kw.NONE, a, [0, 1]), (kw.NONE, b, [0])], (b, 1))
+        topics, nxt = describe_topic_partitions_v0(c, named, 2)
+        assert (topics, nxt) == ([(kw.NONE, a, [0, 1])], (b, 0))
+        topics, nxt = describe_topic_partitions_v0(c, named, 10, (b, 0))
+        assert (topics, nxt) == ([(kw.NONE, b, [0, 1]), (kw.INVALID_TOPIC_EXCEPTION, bad, []),
+                                  (kw.UNKNOWN_TOPIC_OR_PARTITION, unknown, [])], None)
+        for cursor in [(b, -1), (f"{p}-z", 0)]:
+            topics, nxt = describe_topic_partitions_v0(c, [a, b], 10, cursor)
+            assert (topics, nxt) == ([(kw.INVALID_REQUEST, a, []), (kw.INVALID_REQUEST, b, [])], None), cursor

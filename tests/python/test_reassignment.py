@@ -13,6 +13,7 @@ import subprocess
 import pytest
 from confluent_kafka.admin import NewTopic
 
+import kafka_wire as kw
 from clients import unique_topic, wait_futures
 from conftest import shoal_bin
 from test_quorum import describe_cluster, wait_for
@@ -130,3 +131,51 @@ def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_br
                                           "but replica set is 1,2 rather than 1,3.")
     assert reassign_tool(by_id[1], "--cancel", "--reassignment-json-file", plan).stdout.splitlines() == \
         ["None of the specified partition reassignments are active.", *cleared]
+
+
+ALTER_PARTITION_REASSIGNMENTS, ELECT_LEADERS = 45, 43
+
+
+def alter_reassignments_v0(b, topic: str, moves: list[tuple[int, list[int] | None]]) -> list[tuple[int, int]]:
+    """A raw AlterPartitionReassignments v0, partitions in the order given (a partition may
+    be named twice): each answer's (partition, error)."""
+    parts = [kw.i32(p) + (kw.uvarint(0) if r is None else kw.compact_array([kw.i32(x) for x in r])) + kw.EMPTY_TAGS
+             for p, r in moves]
+    body = kw.i32(30000) + kw.compact_array([kw.compact_string(topic) + kw.compact_array(parts) + kw.EMPTY_TAGS])
+    with kw.Conn(b.bootstrap) as c:
+        rd = kw.Reader(c.request(ALTER_PARTITION_REASSIGNMENTS, 0, body + kw.EMPTY_TAGS, flexible=True))
+    rd.i32()
+    assert rd.i16() == kw.NONE
+    rd.compact_string()
+    topics = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(
+        lambda q: (q.i32(), q.i16(), q.compact_string(), q.skip_tags())), r.skip_tags()))
+    return [(p, e) for _, ps, _ in topics for p, e, _, _ in ps]
+
+
+def elect_preferred_v1(b, topic: str, partitions: list[int]) -> list[tuple[int, int]]:
+    body = kw.i8(0) + kw.array([kw.string(topic) + kw.array([kw.i32(p) for p in partitions])]) + kw.i32(30000)
+    with kw.Conn(b.bootstrap) as c:
+        rd = kw.Reader(c.request(ELECT_LEADERS, 1, body))
+    rd.i32()
+    assert rd.i16() == kw.NONE
+    topics = rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.string()))))
+    return [(p, e) for _, ps in topics for p, e, _ in ps]
+
+
+@pytest.mark.timeout(240)
+def test_a_partition_named_twice_is_moved_and_elected_once(start_broker):
+    """Kafka answers both copies of a partition named twice in AlterPartitionReassignments
+    and ElectLeaders with the one change made."""
+    by_id = start_cluster(start_broker)
+    a = cluster_admin(list(by_id.values()))
+    topic = unique_topic("twice")
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
+                                 operation_timeout=20))
+    wait_for("the ISR full", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2])
+    assert alter_reassignments_v0(by_id[1], topic, [(0, [2, 3]), (0, [2, 3])]) == [(0, kw.NONE), (0, kw.NONE)]
+    wait_for("the move done", lambda: (layout(a, topic) or {0: (0, [], [])})[0][1:] == ([2, 3], [2, 3]))
+    # The same replicas in another order: 3 preferred, 2 still leading.
+    assert alter_reassignments_v0(by_id[2], topic, [(0, [3, 2])]) == [(0, kw.NONE)]
+    wait_for("3 preferred", lambda: (layout(a, topic) or {0: (0, [], [])})[0][:2] == (2, [3, 2]))
+    assert elect_preferred_v1(by_id[3], topic, [0, 0]) == [(0, kw.NONE), (0, kw.NONE)]
+    wait_for("3 leading", lambda: (layout(a, topic) or {0: (0, [], [])})[0][0] == 3)

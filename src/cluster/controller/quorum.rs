@@ -6,7 +6,7 @@
 //! settled by the log's order: the later entry no longer fits the image (a topic name
 //! taken, a producer-id block handed out) and is refused on every node alike.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -477,32 +477,51 @@ impl Controller {
         wanted: Vec<Reassign>,
         allow_replication_factor_change: bool,
     ) -> Vec<Result<(), ApiError>> {
+        let decide_one = |image: &MetadataImage, w: &Reassign| {
+            let id = image.topic_ids.get(&w.topic).copied();
+            let p = id.and_then(|id| image.partition(id, w.partition));
+            let (Some(id), Some(p)) = (id, p) else {
+                return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
+            };
+            // KIP-860, after the target's own checks: the replication factor is the
+            // one a move in progress goes to.
+            if let Some(to) = &w.replicas {
+                reassign::check_target(image, to).map_err(reassign_error)?;
+                let from = reassign::target(p).len();
+                if to.len() != from && !allow_replication_factor_change {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicationFactor,
+                        format!(
+                            "the move changes the replication factor from {from} to {}",
+                            to.len()
+                        ),
+                    ));
+                }
+            }
+            reassign::reassign(image, id, w.partition, w.replicas.as_deref())
+                .map_err(reassign_error)
+        };
         let decide = |image: &MetadataImage| {
             let mut records = Vec::new();
+            // A partition named twice is moved once, to the target given last, as
+            // Kafka keys the request's partitions; both copies get its answer.
+            let last: HashMap<(&str, i32), &Reassign> = wanted
+                .iter()
+                .map(|w| ((w.topic.as_str(), w.partition), w))
+                .collect();
+            let mut decided: HashMap<(&str, i32), Result<(), ApiError>> = HashMap::new();
             let results = wanted
                 .iter()
                 .map(|w| {
-                    let id = image.topic_ids.get(&w.topic).copied();
-                    let p = id.and_then(|id| image.partition(id, w.partition));
-                    let (Some(id), Some(p)) = (id, p) else {
-                        return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
-                    };
-                    let from = reassign::original(p).len();
-                    if let Some(to) = w.replicas.as_ref().filter(|to| to.len() != from) {
-                        if !allow_replication_factor_change {
-                            return Err(ApiError::new(
-                                ResponseError::InvalidReplicationFactor,
-                                format!(
-                                    "the move changes the replication factor from {from} to {}",
-                                    to.len()
-                                ),
-                            ));
-                        }
-                    }
-                    let record = reassign::reassign(image, id, w.partition, w.replicas.as_deref())
-                        .map_err(reassign_error)?;
-                    records.extend(record);
-                    Ok(())
+                    let key = (w.topic.as_str(), w.partition);
+                    decided
+                        .entry(key)
+                        .or_insert_with(|| {
+                            let record = decide_one(image, last.get(&key).copied().unwrap_or(w))?;
+                            records.extend(record);
+                            Ok(())
+                        })
+                        .clone()
                 })
                 .collect();
             (results, records)
@@ -586,10 +605,15 @@ fn elections(
     wanted: Option<&[(String, Vec<i32>)]>,
 ) -> (Vec<ElectionResult>, Vec<MetadataRecord>) {
     let mut records = Vec::new();
+    // A partition named twice is elected once; both copies get its answer.
+    let mut decided: HashMap<(uuid::Uuid, i32), Result<(), ApiError>> = HashMap::new();
     let mut elect = |id: Option<uuid::Uuid>, partition: i32| {
         let Some((id, p)) = id.and_then(|id| Some((id, image.partition(id, partition)?))) else {
             return Err(ApiError::code(ResponseError::UnknownTopicOrPartition));
         };
+        if let Some(result) = decided.get(&(id, partition)) {
+            return result.clone();
+        }
         let record = rules::elect_leader(image, id, partition, p, election).map_err(|why| {
             ApiError::code(match why {
                 rules::NotElected::NotNeeded => ResponseError::ElectionNotNeeded,
@@ -600,8 +624,12 @@ fn elections(
                     ResponseError::EligibleLeadersNotAvailable
                 }
             })
-        })?;
-        records.push(record);
+        });
+        decided.insert(
+            (id, partition),
+            record.as_ref().map(drop).map_err(Clone::clone),
+        );
+        records.push(record?);
         Ok(())
     };
     let results = match wanted {

@@ -38,25 +38,27 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             })
         })
         .collect();
-    if !ctx.allowed_on_cluster(Operation::Alter) {
-        let refused = ResponseError::ClusterAuthorizationFailed;
-        let response = AlterPartitionReassignmentsResponse::default()
-            .with_error_code(refused.code())
-            .with_error_message(Some(StrBytes::from_string(refused.to_string())));
-        return ctx.respond(&response);
-    }
+    // Refused as a whole, each partition asked carries the refusal too, as Kafka answers.
+    let refused = !ctx.allowed_on_cluster(Operation::Alter);
     // Before v1 (KIP-860) every move may change the replication factor.
     let allow_rf_change = ctx.version < 1 || request.allow_replication_factor_change;
     let count = wanted.len();
-    let results: Vec<Result<(), ApiError>> = ctx
-        .shard
-        .invoke_on(ShardId(0), move |s| async move {
-            s.controller()
-                .alter_reassignments(&s, wanted, allow_rf_change)
-                .await
-        })
-        .await
-        .unwrap_or_else(|gone| (0..count).map(|_| Err(gone.into())).collect());
+    let results: Vec<Result<(), ApiError>> = if refused {
+        let error = ApiError::new(
+            ResponseError::ClusterAuthorizationFailed,
+            ResponseError::ClusterAuthorizationFailed.to_string(),
+        );
+        vec![Err(error); count]
+    } else {
+        ctx.shard
+            .invoke_on(ShardId(0), move |s| async move {
+                s.controller()
+                    .alter_reassignments(&s, wanted, allow_rf_change)
+                    .await
+            })
+            .await
+            .unwrap_or_else(|gone| (0..count).map(|_| Err(gone.into())).collect())
+    };
     let mut results = results.into_iter();
     let responses = request
         .topics
@@ -81,9 +83,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .with_partitions(partitions)
         })
         .collect();
-    ctx.respond(
-        &AlterPartitionReassignmentsResponse::default()
-            .with_allow_replication_factor_change(allow_rf_change)
-            .with_responses(responses),
-    )
+    let mut response = AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_responses(responses);
+    if refused {
+        let error = ResponseError::ClusterAuthorizationFailed;
+        response.error_code = error.code();
+        response.error_message = Some(StrBytes::from_string(error.to_string()));
+    }
+    ctx.respond(&response)
 }

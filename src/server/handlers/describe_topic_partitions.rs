@@ -1,5 +1,7 @@
 //! DescribeTopicPartitions (KIP-966): topics and their partitions, paged by a cursor
-//! and `response_partition_limit`.
+//! and `response_partition_limit`, as Kafka's `DescribeTopicPartitionsRequestHandler`
+//! answers: topics in name order, each once; a page ends inside a topic, or before the
+//! next one when the limit runs out at a topic's end.
 
 use std::ops::RangeInclusive;
 
@@ -14,6 +16,7 @@ use kafka_protocol::messages::{
 
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
+use crate::config::valid_topic_name;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=0;
 
@@ -26,41 +29,62 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let snapshot = ctx.shard.snapshot();
     let all = request.topics.is_empty();
+    let topic_entry = |error: ResponseError, name: &str| {
+        DescribeTopicPartitionsResponseTopic::default()
+            .with_error_code(error.code())
+            .with_name(Some(topic_name(name)))
+    };
+    let (start_topic, start_partition) = match &request.cursor {
+        Some(cursor) => (cursor.topic_name.to_string(), cursor.partition_index),
+        None => (String::new(), 0),
+    };
+    // Kafka's checks of the cursor: a partition index not below 0, and a topic among
+    // those named. Else every topic named is refused.
+    let named = |name: &str| request.topics.iter().any(|t| t.name.as_str() == name);
+    if request.cursor.is_some() && (start_partition < 0 || !(all || named(&start_topic))) {
+        let topics = request
+            .topics
+            .iter()
+            .map(|t| topic_entry(ResponseError::InvalidRequest, t.name.as_str()))
+            .collect();
+        return ctx.respond(&DescribeTopicPartitionsResponse::default().with_topics(topics));
+    }
     let mut names: Vec<String> = if all {
         snapshot.topics().map(|(name, _)| name.clone()).collect()
     } else {
         request.topics.iter().map(|t| t.name.to_string()).collect()
     };
     names.sort();
-    let (start_topic, start_partition) = match &request.cursor {
-        Some(cursor) => (cursor.topic_name.to_string(), cursor.partition_index),
-        None => (String::new(), 0),
-    };
+    names.dedup();
     let mut budget = request.response_partition_limit.clamp(1, PARTITIONS_MAX);
     let mut topics = Vec::new();
+    // Kafka lists the topics named that the caller may not describe last, without
+    // saying whether they exist, and leaves them out of a full listing.
+    let mut refused = Vec::new();
     let mut next_cursor = None;
     for name in names.into_iter().filter(|name| *name >= start_topic) {
-        let operations = ctx.authorized_operations(&snapshot, true, ResourceType::Topic, &name);
-        // Kafka leaves topics the caller may not describe out of a full listing and
-        // refuses them when named, without saying whether they exist.
         if !ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, &name) {
             if !all {
-                topics.push(
-                    DescribeTopicPartitionsResponseTopic::default()
-                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
-                        .with_name(Some(topic_name(&name)))
-                        .with_topic_authorized_operations(operations),
-                );
+                refused.push(topic_entry(ResponseError::TopicAuthorizationFailed, &name));
             }
             continue;
         }
-        let Some(meta) = snapshot.topic(&name) else {
-            topics.push(
-                DescribeTopicPartitionsResponseTopic::default()
-                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                    .with_name(Some(topic_name(&name)))
-                    .with_topic_authorized_operations(operations),
+        // The limit reached at a topic's end: the next page starts at the next topic.
+        if budget == 0 {
+            next_cursor = Some(
+                Cursor::default()
+                    .with_topic_name(topic_name(&name))
+                    .with_partition_index(0),
             );
+            break;
+        }
+        let operations = ctx.authorized_operations(&snapshot, true, ResourceType::Topic, &name);
+        let Some(meta) = snapshot.topic(&name) else {
+            let error = match valid_topic_name(&name) {
+                Ok(()) => ResponseError::UnknownTopicOrPartition,
+                Err(_) => ResponseError::InvalidTopicException,
+            };
+            topics.push(topic_entry(error, &name).with_topic_authorized_operations(operations));
             continue;
         };
         let first = if name == start_topic {
@@ -83,13 +107,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 continue;
             };
             let ids = |brokers: Vec<i32>| brokers.into_iter().map(BrokerId).collect();
-            let error = match r.leader {
-                -1 => ResponseError::LeaderNotAvailable.code(),
-                _ => 0,
-            };
+            // A partition without a leader says so by its leader id (-1) only.
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
-                    .with_error_code(error)
                     .with_partition_index(index)
                     .with_leader_id(BrokerId(r.leader))
                     .with_leader_epoch(r.leader_epoch)
@@ -112,6 +132,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             break;
         }
     }
+    topics.extend(refused);
     ctx.respond(
         &DescribeTopicPartitionsResponse::default()
             .with_topics(topics)

@@ -26,10 +26,21 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     if !ctx.allowed_on_cluster(Operation::Describe) {
+        // Kafka's refusal repeats the partitions asked, with nothing in progress.
+        let asked = request.topics.unwrap_or_default().into_iter().map(|t| {
+            let partitions = t
+                .partition_indexes
+                .into_iter()
+                .map(|p| OngoingPartitionReassignment::default().with_partition_index(p));
+            OngoingTopicReassignment::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
+        });
         let refused = ResponseError::ClusterAuthorizationFailed;
         let response = ListPartitionReassignmentsResponse::default()
             .with_error_code(refused.code())
-            .with_error_message(Some(StrBytes::from_string(refused.to_string())));
+            .with_error_message(Some(StrBytes::from_string(refused.to_string())))
+            .with_topics(asked.collect());
         return ctx.respond(&response);
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|topics| {

@@ -43,9 +43,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .collect();
     let shape: Vec<(String, i32)> = items.iter().map(|(t, p, _, _)| (t.clone(), *p)).collect();
     let snapshot = ctx.shard.snapshot();
+    // Followers ask with CLUSTER_ACTION, which covers every topic; consumers (KIP-320)
+    // need DESCRIBE on each.
+    let replica = ctx.allowed_on_cluster(Operation::ClusterAction);
     let answers = only_allowed(
         items,
-        |(topic, ..)| ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, topic),
+        |(topic, ..)| {
+            replica || ctx.allowed_in(&snapshot, Operation::Describe, ResourceType::Topic, topic)
+        },
         |_| (ResponseError::TopicAuthorizationFailed.code(), -1, -1),
         |items| {
             // Cross-shard: each partition's epochs are known to the shard that owns it.
@@ -79,11 +84,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&OffsetForLeaderEpochResponse::default().with_topics(topics))
 }
 
+/// Kafka's order: the replica held here, its log online, the client's leader epoch,
+/// then the lead.
 async fn answer(shard: Rc<Shard>, topic: String, index: i32, current: i32, asked: i32) -> Answer {
-    let partition = match shard.led(&topic, index) {
+    let partition = match shard.held(&topic, index) {
         Ok(partition) => partition,
         Err(code) => return (code.code(), -1, -1),
     };
+    if partition.is_offline() {
+        return (ResponseError::KafkaStorageError.code(), -1, -1);
+    }
+    if let Err(error) = partition.check_leader_epoch(current) {
+        return (error.wire_code(), -1, -1);
+    }
+    if let Err(code) = shard.leads(&topic, index) {
+        return (code.code(), -1, -1);
+    }
     match partition.end_offset_for_epoch(asked, current) {
         Ok((epoch, end_offset)) => (0, epoch, end_offset),
         Err(error) => (error.wire_code(), -1, -1),
