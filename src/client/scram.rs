@@ -27,12 +27,13 @@ pub enum ScramChange {
     Delete(ScramMechanism),
 }
 
-/// Applies `changes` to `user`'s credentials; the broker's refusal is the error.
+/// Applies `changes` to `user`'s credentials, one request each (a broker takes one
+/// change of a user per request); the first refusal is the error.
 pub fn alter_scram(cluster: &mut Cluster, user: &str, changes: &[ScramChange]) -> Result<()> {
     let broker = cluster.controller()?;
     let version = broker.version::<AlterUserScramCredentialsRequest>()?;
-    let mut request = AlterUserScramCredentialsRequest::default();
     for change in changes {
+        let mut request = AlterUserScramCredentialsRequest::default();
         match change {
             ScramChange::Set {
                 mechanism,
@@ -57,15 +58,15 @@ pub fn alter_scram(cluster: &mut Cluster, user: &str, changes: &[ScramChange]) -
                     .with_mechanism(mechanism.type_id()),
             ),
         }
-    }
-    let response = broker.call(version, &request)?;
-    for result in &response.results {
-        Error::check(result.error_code, result.error_message.as_deref(), || {
-            format!(
-                "cannot alter SCRAM credentials of user {}",
-                result.user.as_str()
-            )
-        })?;
+        let response = broker.call(version, &request)?;
+        for result in &response.results {
+            Error::check(result.error_code, result.error_message.as_deref(), || {
+                format!(
+                    "cannot alter SCRAM credentials of user {}",
+                    result.user.as_str()
+                )
+            })?;
+        }
     }
     Ok(())
 }

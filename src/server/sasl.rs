@@ -222,13 +222,10 @@ impl Login {
                     .with_error_message(Some(StrBytes::from_string(reason)));
                 last(request, &response, failed_login_delay(snapshot))
             }
+            // Before a SaslHandshake: Kafka closes without an answer.
             None => {
-                let response = SaslAuthenticateResponse::default()
-                    .with_error_code(ResponseError::IllegalSaslState.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "Unexpected SaslAuthenticate request before a SaslHandshake",
-                    )));
-                last(request, &response, Duration::ZERO)
+                tracing::debug!("closing connection: SaslAuthenticate before a SaslHandshake");
+                Step::Close
             }
         }
     }

@@ -80,6 +80,7 @@ def described(b, components=(), strict=False) -> dict:
             for entry in r.entries}
 
 
+UNSUPPORTED_VERSION = 35
 ALICE = frozenset({("user", "alice")})
 DEFAULTS = frozenset({("user", None), ("client-id", None)})
 
@@ -93,13 +94,19 @@ def test_quotas_are_set_described_and_removed_as_kafka_answers(start_broker):
     assert alter(b, {"client-id": "c1"}, {"producer_byte_rate": 10.0}, validate_only=True) == (0, None)
     refused = [
         ({"user": "alice"}, {"nonsense": 1.0}, "Invalid configuration key nonsense"),
-        ({"user": "alice"}, {"producer_byte_rate": 1.5}, "Configuration producer_byte_rate must be a Long value"),
+        ({"user": "alice"}, {"producer_byte_rate": 1.5}, "producer_byte_rate cannot be a fractional value."),
+        ({"user": "alice"}, {"producer_byte_rate": 0.0}, "Quota producer_byte_rate must be greater than 0"),
+        ({"user": "alice"}, {"consumer_byte_rate": 1e20},
+         "Proposed value for consumer_byte_rate is too large for a LONG."),
+        ({"ip": "127.0.0.1"}, {"connection_creation_rate": 3e9},
+         "Proposed value for connection_creation_rate is too large for an INT."),
         ({}, {"producer_byte_rate": 1.0}, "Invalid empty client quota entity"),
         ({"group": "g"}, {"producer_byte_rate": 1.0}, "Unhandled client quota entity type: group"),
         ({"user": ""}, {"producer_byte_rate": 1.0}, "Empty user not supported"),
         ({"ip": "nowhere"}, {"connection_creation_rate": 1.0},
          "nowhere is not a valid IP (shoal takes addresses, not host names)"),
-        ({"ip": "127.0.0.1", "user": "alice"}, {"connection_creation_rate": 1.0}, "Invalid empty client quota entity"),
+        ({"ip": "127.0.0.1", "user": "alice"}, {"connection_creation_rate": 1.0},
+         "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"),
         ({"ip": "127.0.0.1"}, {"producer_byte_rate": 1.0}, "Invalid configuration key producer_byte_rate"),
         ({"user": "alice"}, {"connection_creation_rate": 1.0}, "Invalid configuration key connection_creation_rate"),
     ]
@@ -110,12 +117,16 @@ def test_quotas_are_set_described_and_removed_as_kafka_answers(start_broker):
     # Filters: exact, default, any specified name; strict matches only exactly those types.
     assert set(described(b, [("user", 0, "alice")], strict=True)) == {ALICE}
     assert set(described(b, [("user", 2, None)], strict=True)) == {ALICE}
+    # Any name of the type: the default too, as Kafka's type match takes it.
+    assert set(described(b, [("user", 2, None)], strict=False)) == {ALICE, DEFAULTS}
     assert set(described(b, [("user", 1, None)], strict=False)) == {DEFAULTS}
     assert described(b, [("user", 1, None)], strict=True) == {}
     assert set(described(b, [("user", 1, None), ("client-id", 1, None)], strict=True)) == {DEFAULTS}
     bad = describe(b, [("user", 0, None)], strict=False)
     assert (bad.error_code, bad.error_message) == (
         INVALID_REQUEST, "Request specified MATCH_TYPE_EXACT, but set match string to null.")
+    bad = describe(b, [("group", 2, None)], strict=False)
+    assert (bad.error_code, bad.error_message) == (UNSUPPORTED_VERSION, "Unsupported entity type group")
     # Removing a key; the quotas outlive a restart.
     assert alter(b, {"user": "alice"}, {"producer_byte_rate": None}) == (0, None)
     b.restart()

@@ -11,7 +11,9 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::alter_client_quotas_request::EntryData;
+use kafka_protocol::messages::alter_client_quotas_request::{
+    EntityData as RequestEntity, EntryData,
+};
 use kafka_protocol::messages::alter_client_quotas_response::{EntityData, EntryData as ResultData};
 use kafka_protocol::messages::{AlterClientQuotasRequest, AlterClientQuotasResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -117,41 +119,53 @@ fn shown(entity: &QuotaEntity) -> String {
     format!("ClientQuotaEntity(entries={{{}}})", parts.join(", "))
 }
 
-/// One entry's entity and alterations, checked in Kafka's order.
+/// One entry's entity and alterations, checked in Kafka's order: a key given twice,
+/// then the entity (an entity type given twice names the entity by its last name, as
+/// Kafka's map of the entity keeps it), then each value.
 fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
+    let mut entity = QuotaEntity::default();
+    let mut types: Vec<&str> = Vec::with_capacity(entry.entity.len());
+    let mut keys = BTreeMap::new();
+    for op in &entry.ops {
+        let key = op.key.to_string();
+        if keys.insert(key.clone(), op).is_some() {
+            for part in &entry.entity {
+                set_entity(&mut entity, part).ok();
+            }
+            return Err(invalid(format!(
+                "Duplicate quota key {key} not updating quota for this entity {}",
+                shown(&entity)
+            )));
+        }
+    }
     if entry.entity.is_empty() {
         return Err(invalid("Invalid empty client quota entity".into()));
     }
-    let mut entity = QuotaEntity::default();
-    let mut types: Vec<&str> = Vec::with_capacity(entry.entity.len());
     for part in &entry.entity {
         let entity_type = part.entity_type.as_str();
-        if types.contains(&entity_type) {
-            return Err(invalid(format!(
-                "Invalid empty client quota entity, duplicate entity entry {entity_type}"
-            )));
+        if !types.contains(&entity_type) {
+            types.push(entity_type);
         }
-        types.push(entity_type);
-        let slot = match entity_type {
-            USER => &mut entity.user,
-            CLIENT_ID => &mut entity.client_id,
-            IP => &mut entity.ip,
-            other => {
-                return Err(invalid(format!(
-                    "Unhandled client quota entity type: {other}"
-                )))
-            }
-        };
-        let name = part.entity_name.as_deref();
-        if name == Some("") {
+        set_entity(&mut entity, part)?;
+    }
+    let named = [
+        (USER, &entity.user),
+        (CLIENT_ID, &entity.client_id),
+        (IP, &entity.ip),
+    ];
+    for (entity_type, name) in named {
+        if matches!(name, Some(EntityName::Named(n)) if n.is_empty()) {
             return Err(invalid(format!("Empty {entity_type} not supported")));
         }
-        *slot = Some(EntityName::from_wire(name));
     }
     // An address stands alone (Kafka's valid combinations), and is an address.
     let ip = entity.ip.is_some();
     if ip && types.len() > 1 {
-        return Err(invalid("Invalid empty client quota entity".into()));
+        // Kafka's own words, run together as it prints them.
+        return Err(invalid(
+            "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"
+                .into(),
+        ));
     }
     if let Some(EntityName::Named(address)) = &entity.ip {
         if address.parse::<std::net::IpAddr>().is_err() {
@@ -160,36 +174,62 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
             )));
         }
     }
-    let mut keys = BTreeMap::new();
-    for op in &entry.ops {
-        let key = op.key.to_string();
-        if keys.contains_key(&key) {
-            return Err(invalid(format!(
-                "Duplicate quota key {key} not updating quota for this entity {}",
-                shown(&entity)
-            )));
-        }
+    let mut values = BTreeMap::new();
+    for (key, op) in keys {
         let value = match op.remove {
             true => None,
             false => Some(checked_value(&key, op.value, ip)?),
         };
-        keys.insert(key, value);
+        values.insert(key, value);
     }
-    Ok((entity, keys))
+    Ok((entity, values))
 }
 
+/// Names `part`'s type in `entity` (a later name of a type replaces an earlier one).
+fn set_entity(entity: &mut QuotaEntity, part: &RequestEntity) -> Result<(), ApiError> {
+    let slot = match part.entity_type.as_str() {
+        USER => &mut entity.user,
+        CLIENT_ID => &mut entity.client_id,
+        IP => &mut entity.ip,
+        other => {
+            return Err(invalid(format!(
+                "Unhandled client quota entity type: {other}"
+            )))
+        }
+    };
+    *slot = Some(EntityName::from_wire(part.entity_name.as_deref()));
+    Ok(())
+}
+
+/// A quota's value as Kafka's controller checks it: a known key, above 0, and for the
+/// byte rates (LONG) and the connection rate (INT) a whole number that fits.
 fn checked_value(key: &str, value: f64, ip: bool) -> Result<f64, ApiError> {
     let Some(kind) = QuotaKind::from_key(key, ip) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
-    if !value.is_finite() {
-        return Err(invalid(format!(
-            "Configuration {key} must be a finite number"
-        )));
+    // shoal's own: Kafka would store NaN for a DOUBLE quota.
+    if value.is_nan() {
+        return Err(invalid(format!("Quota {key} must be a number")));
     }
-    // Kafka's LONG check: within a millionth of a whole number.
-    if kind.whole() && ((value + 1e-6).trunc() - value).abs() > 1e-6 {
-        return Err(invalid(format!("Configuration {key} must be a Long value")));
+    if value <= 0.0 {
+        return Err(invalid(format!("Quota {key} must be greater than 0")));
+    }
+    if kind.whole() {
+        let (max, name) = match kind {
+            QuotaKind::ConnectionCreation => (f64::from(i32::MAX), "an INT"),
+            _ => (i64::MAX as f64, "a LONG"),
+        };
+        if value > max {
+            return Err(invalid(format!(
+                "Proposed value for {key} is too large for {name}."
+            )));
+        }
+        if (value % 1.0).abs() > 1e-6 {
+            return Err(invalid(format!("{key} cannot be a fractional value.")));
+        }
+    }
+    if value.is_infinite() {
+        return Err(invalid(format!("Quota {key} must be a finite number")));
     }
     Ok(value)
 }

@@ -1,11 +1,11 @@
 //! AlterUserScramCredentials (KIP-554): sets and deletes SCRAM users' credentials. The
 //! client salts the password; the broker keeps the salt and the two keys derived from
 //! the salted password. Needs ALTER on the cluster. Checked as Kafka's controller
-//! checks them: a known mechanism, iterations within Kafka's bounds, a user named, a
-//! salt and salted password given, each (user, mechanism) at most once per request; a
-//! user's changes all apply or none does, and the answer has one result per user.
+//! (`ScramControlManager`) checks them: a user named, a known mechanism, iterations
+//! within Kafka's bounds, a salt and salted password given (shoal's own check), and
+//! each user at most once per request, whatever the mechanism: a user named twice is
+//! refused with DUPLICATE_RESOURCE and neither change applies. One result per user.
 
-use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -45,9 +45,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .collect();
         ctx.respond(&AlterUserScramCredentialsResponse::default().with_results(results))
     };
-    // Each user's changes, users in the order they first appear (deletions first).
-    let mut changes: IndexMap<String, Result<Vec<ScramChange>, ApiError>> = IndexMap::new();
-    let mut seen = BTreeSet::new();
+    // Each user's change, users in the order they first appear (deletions first).
+    let mut changes: IndexMap<String, Result<ScramChange, ApiError>> = IndexMap::new();
     let deletions = request
         .deletions
         .iter()
@@ -57,11 +56,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         (&u.name, u.mechanism, Some(credential))
     });
     for (name, mechanism, upsertion) in deletions.chain(upsertions) {
-        let user = changes.entry(name.to_string()).or_insert(Ok(Vec::new()));
-        match (user, checked(name, mechanism, upsertion, &mut seen)) {
-            (Ok(list), Ok(change)) => list.push(change),
-            (user @ Ok(_), Err(error)) => *user = Err(error),
-            (Err(_), _) => {}
+        match changes.get_mut(name.as_str()) {
+            // A user refused stays refused.
+            Some(Err(_)) => {}
+            Some(change) => {
+                *change = Err(ApiError::new(
+                    ResponseError::DuplicateResource,
+                    "A user credential cannot be altered twice in the same request",
+                ));
+            }
+            None => {
+                changes.insert(name.to_string(), checked(name, mechanism, upsertion));
+            }
         }
     }
     if !ctx.allowed_on_cluster(Operation::Alter) {
@@ -72,8 +78,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let mut valid = Vec::new();
     for (user, change) in changes {
         match change {
-            Ok(list) => {
-                valid.push((user.clone(), list));
+            Ok(change) => {
+                valid.push((user.clone(), vec![change]));
                 results.push((user, Ok(())));
             }
             Err(error) => results.push((user, Err(error))),
@@ -98,7 +104,6 @@ fn checked(
     name: &StrBytes,
     mechanism: i8,
     upsertion: Option<(i32, &Bytes, &Bytes)>,
-    seen: &mut BTreeSet<(String, i8)>,
 ) -> Result<ScramChange, ApiError> {
     let unacceptable =
         |message: &str| ApiError::new(ResponseError::UnacceptableCredential, message);
@@ -111,12 +116,6 @@ fn checked(
             "Unknown SCRAM mechanism",
         ));
     };
-    if !seen.insert((name.to_string(), mechanism)) {
-        return Err(ApiError::new(
-            ResponseError::DuplicateResource,
-            "A user credential cannot be altered twice in the same request",
-        ));
-    }
     let credential = match upsertion {
         None => None,
         Some((iterations, salt, salted_password)) => {

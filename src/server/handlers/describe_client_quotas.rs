@@ -23,8 +23,8 @@ const MATCH_EXACT: i8 = 0;
 const MATCH_DEFAULT: i8 = 1;
 const MATCH_SPECIFIED: i8 = 2;
 
-/// What a filter asks of one entity type: one name or the default (`Some`), or any name
-/// but the default (`None`).
+/// What a filter asks of one entity type: one name or the default (`Some`), or any
+/// name, the default included (`None`, MATCH_TYPE_SPECIFIED).
 #[derive(Debug, PartialEq)]
 struct Component {
     entity_type: String,
@@ -48,7 +48,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     }
     let components = match filter(&request.components) {
         Ok(components) => components,
-        Err(message) => return failed(ResponseError::InvalidRequest, Some(message)),
+        Err((error, message)) => return failed(error, Some(message)),
     };
     let snapshot = ctx.shard.snapshot();
     let entries = snapshot
@@ -77,41 +77,48 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     )
 }
 
-/// The filter's components, checked.
-fn filter(components: &[ComponentData]) -> Result<Vec<Component>, String> {
+/// The filter's components, checked in Kafka's order (INVALID_REQUEST unless said).
+fn filter(components: &[ComponentData]) -> Result<Vec<Component>, (ResponseError, String)> {
+    let invalid = |message: String| (ResponseError::InvalidRequest, message);
     let mut checked: Vec<Component> = Vec::with_capacity(components.len());
     for component in components {
         let entity_type = component.entity_type.to_string();
+        if entity_type.is_empty() {
+            return Err(invalid("Invalid empty entity type.".into()));
+        }
         if checked.iter().any(|c| c.entity_type == entity_type) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "Entity type {entity_type} cannot appear more than once in the filter."
-            ));
+            )));
         }
         if ![USER, CLIENT_ID, IP].contains(&entity_type.as_str()) {
-            return Err(format!("Unknown entity type {entity_type}"));
+            return Err((
+                ResponseError::UnsupportedVersion,
+                format!("Unsupported entity type {entity_type}"),
+            ));
         }
         let name = component._match.as_ref().map(|m| m.to_string());
         let wanted =
             match (component.match_type, name) {
                 (MATCH_EXACT, Some(name)) => Some(EntityName::Named(name)),
                 (MATCH_EXACT, None) => {
-                    return Err(
+                    return Err(invalid(
                         "Request specified MATCH_TYPE_EXACT, but set match string to null.".into(),
-                    )
+                    ))
                 }
                 (MATCH_DEFAULT, None) => Some(EntityName::Default),
                 (MATCH_DEFAULT, Some(_)) => {
-                    return Err(
+                    return Err(invalid(
                         "Request specified MATCH_TYPE_DEFAULT, but also specified a match string."
                             .into(),
-                    )
+                    ))
                 }
                 (MATCH_SPECIFIED, None) => None,
-                (MATCH_SPECIFIED, Some(_)) => return Err(
+                (MATCH_SPECIFIED, Some(_)) => return Err(invalid(
                     "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string."
                         .into(),
-                ),
-                (other, _) => return Err(format!("Unknown match type {other}")),
+                )),
+                (other, _) => return Err(invalid(format!("Unknown match type {other}"))),
             };
         checked.push(Component {
             entity_type,
@@ -120,7 +127,7 @@ fn filter(components: &[ComponentData]) -> Result<Vec<Component>, String> {
     }
     let has = |t: &str| checked.iter().any(|c| c.entity_type == t);
     if has(IP) && (has(USER) || has(CLIENT_ID)) {
-        return Err("Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.".into());
+        return Err(invalid("Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.".into()));
     }
     Ok(checked)
 }
@@ -145,7 +152,8 @@ fn matches(entity: &QuotaEntity, components: &[Component], strict: bool) -> bool
         .all(|c| match (part(&c.entity_type), &c.wanted) {
             (None, _) => false,
             (Some(name), Some(wanted)) => name == wanted,
-            (Some(name), None) => *name != EntityName::Default,
+            // Any name of the type, the default too (Kafka's type match).
+            (Some(_), None) => true,
         })
 }
 
@@ -205,7 +213,8 @@ mod tests {
         assert!(!matches(&default_user, &exact, false));
         let specified = filter(&[component(USER, MATCH_SPECIFIED, None)]).unwrap();
         assert!(matches(&alice, &specified, false));
-        assert!(!matches(&default_user, &specified, false));
+        // Kafka's type match takes the default name too.
+        assert!(matches(&default_user, &specified, false));
         let default = filter(&[component(USER, MATCH_DEFAULT, None)]).unwrap();
         assert!(matches(&default_user, &default, true));
         let ip = filter(&[component(IP, MATCH_SPECIFIED, None)]).unwrap();
@@ -218,7 +227,18 @@ mod tests {
 
     #[test]
     fn bad_filters_are_refused_with_kafkas_messages() {
-        let refused = |components: &[ComponentData]| filter(components).unwrap_err();
+        let refused = |components: &[ComponentData]| filter(components).unwrap_err().1;
+        assert_eq!(
+            filter(&[component("group", MATCH_DEFAULT, None)]).unwrap_err(),
+            (
+                ResponseError::UnsupportedVersion,
+                "Unsupported entity type group".to_string()
+            )
+        );
+        assert_eq!(
+            refused(&[component("", MATCH_DEFAULT, None)]),
+            "Invalid empty entity type."
+        );
         assert_eq!(
             refused(&[component(USER, MATCH_EXACT, None)]),
             "Request specified MATCH_TYPE_EXACT, but set match string to null."
@@ -228,10 +248,6 @@ mod tests {
             component(USER, MATCH_SPECIFIED, None)
         ])
         .contains("cannot appear more than once"));
-        assert_eq!(
-            refused(&[component("group", MATCH_DEFAULT, None)]),
-            "Unknown entity type group"
-        );
         assert_eq!(refused(&[component(USER, 7, None)]), "Unknown match type 7");
         assert!(refused(&[
             component(IP, MATCH_DEFAULT, None),

@@ -26,49 +26,61 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let response = DescribeUserScramCredentialsResponse::default().with_error_message(None);
     if !ctx.allowed_on_cluster(Operation::Describe) {
-        return ctx
-            .respond(&response.with_error_code(ResponseError::ClusterAuthorizationFailed.code()));
+        // Kafka's refusal: the error, and a result carrying it for each user named.
+        let error = ResponseError::ClusterAuthorizationFailed;
+        let each = request.users.iter().flatten().map(|_| {
+            DescribeUserScramCredentialsResult::default()
+                .with_error_code(error.code())
+                .with_error_message(None)
+        });
+        let results = each.collect();
+        return ctx.respond(&response.with_error_code(error.code()).with_results(results));
     }
     let snapshot = ctx.shard.snapshot();
     let credentials = &snapshot.state.scram;
-    let users: Vec<String> = match request.users {
-        Some(users) if !users.is_empty() => users.into_iter().map(|u| u.name.to_string()).collect(),
-        _ => credentials.keys().cloned().collect(),
-    };
-    let mut asked: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for user in &users {
-        *asked.entry(user.as_str()).or_default() += 1;
+    // Each user once, in the order first named, with whether it was named twice.
+    let mut users: Vec<(String, bool)> = Vec::new();
+    match request.users {
+        Some(named) if !named.is_empty() => {
+            for user in named {
+                match users.iter_mut().find(|(u, _)| *u == user.name.as_str()) {
+                    Some((_, twice)) => *twice = true,
+                    None => users.push((user.name.to_string(), false)),
+                }
+            }
+        }
+        _ => users.extend(credentials.keys().map(|u| (u.clone(), false))),
     }
     let results = users
-        .iter()
-        .map(|user| {
+        .into_iter()
+        .map(|(user, twice)| {
             let result = DescribeUserScramCredentialsResult::default()
                 .with_user(StrBytes::from_string(user.clone()))
                 .with_error_message(None);
-            let (code, message) = if asked[user.as_str()] > 1 {
-                (
+            let (code, message) = match credentials.get(&user) {
+                _ if twice => (
                     ResponseError::DuplicateResource,
-                    "Cannot describe SCRAM credentials for the same user twice in a single request",
-                )
-            } else if let Some(held) = credentials.get(user) {
-                let infos = held
-                    .iter()
-                    .map(|(mechanism, credential)| {
-                        CredentialInfo::default()
-                            .with_mechanism(mechanism.type_id())
-                            .with_iterations(credential.iterations)
-                    })
-                    .collect();
-                return result.with_credential_infos(infos);
-            } else {
-                (
+                    format!("Cannot describe SCRAM credentials for the same user twice in a single request: {user}"),
+                ),
+                Some(held) => {
+                    let infos = held
+                        .iter()
+                        .map(|(mechanism, credential)| {
+                            CredentialInfo::default()
+                                .with_mechanism(mechanism.type_id())
+                                .with_iterations(credential.iterations)
+                        })
+                        .collect();
+                    return result.with_credential_infos(infos);
+                }
+                None => (
                     ResponseError::ResourceNotFound,
-                    "Attempt to describe nonexistent user",
-                )
+                    format!("Attempt to describe a user credential that does not exist: {user}"),
+                ),
             };
             result
                 .with_error_code(code.code())
-                .with_error_message(Some(StrBytes::from_static_str(message)))
+                .with_error_message(Some(StrBytes::from_string(message)))
         })
         .collect();
     ctx.respond(&response.with_results(results))
