@@ -7,14 +7,18 @@ use subtle::ConstantTimeEq;
 
 use super::{Mechanism, Refused};
 
-/// The user the message proves, or why not.
+/// The user the message proves, or why not; checked in the order and with the words
+/// of Kafka's `PlainSaslServer` (bytes that are not UTF-8 read as replacement
+/// characters, as Java decodes them).
 pub fn authenticate(message: &[u8], users: &BTreeMap<String, String>) -> Result<String, Refused> {
-    let parts: Vec<&[u8]> = message.split(|b| *b == 0).collect();
+    let text = String::from_utf8_lossy(message);
+    let parts: Vec<&str> = text.split('\0').collect();
     let [authzid, user, password] = parts[..] else {
-        return Err(Refused::invalid_credentials(Mechanism::Plain));
-    };
-    let (Ok(authzid), Ok(user)) = (std::str::from_utf8(authzid), std::str::from_utf8(user)) else {
-        return Err(Refused::invalid_credentials(Mechanism::Plain));
+        // Kafka counts up to four tokens.
+        return Err(Refused(format!(
+            "Invalid SASL/PLAIN response: expected 3 tokens, got {}",
+            parts.len().min(4)
+        )));
     };
     if user.is_empty() {
         return Err(Refused(
@@ -26,16 +30,16 @@ pub fn authenticate(message: &[u8], users: &BTreeMap<String, String>) -> Result<
             "Authentication failed: password not specified".to_string(),
         ));
     }
-    if !authzid.is_empty() && authzid != user {
-        return Err(Refused::other_authorization_id());
-    }
     let known = users
         .get(user)
-        .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(password)));
+        .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(password.as_bytes())));
     if !known {
         return Err(Refused(
             "Authentication failed: Invalid username or password".to_string(),
         ));
+    }
+    if !authzid.is_empty() && authzid != user {
+        return Err(Refused::other_authorization_id());
     }
     Ok(user.to_string())
 }
@@ -56,16 +60,22 @@ mod tests {
         assert!(refused(b"\0alice\0wrong").contains("Invalid username or password"));
         assert!(refused(b"\0bob\0secret").contains("Invalid username or password"));
         assert!(refused(b"bob\0alice\0secret").contains("authorization id"));
+        // The password is checked before the authorization id.
+        assert!(refused(b"bob\0alice\0wrong").contains("Invalid username or password"));
         assert!(refused(b"\0\0secret").contains("username not specified"));
         assert!(refused(b"\0alice\0").contains("password not specified"));
-        for malformed in [
-            &b""[..],
-            b"alice",
-            b"\0alice",
-            b"\0a\0b\0c",
-            b"\0\xff\0secret",
+        assert!(refused(b"\0\xff\0secret").contains("Invalid username or password"));
+        for (malformed, tokens) in [
+            (&b""[..], 1),
+            (b"alice", 1),
+            (b"\0alice", 2),
+            (b"\0a\0b\0c", 4),
+            (b"\0a\0b\0c\0d\0e", 4),
         ] {
-            assert!(refused(malformed).contains("invalid credentials with SASL mechanism PLAIN"));
+            assert_eq!(
+                refused(malformed),
+                format!("Invalid SASL/PLAIN response: expected 3 tokens, got {tokens}")
+            );
         }
     }
 }
