@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use subtle::ConstantTimeEq;
 
-use super::{Mechanism, Refused};
+use super::Refused;
 
 /// The user the message proves, or why not; checked in the order and with the words
 /// of Kafka's `PlainSaslServer` (bytes that are not UTF-8 read as replacement

@@ -196,3 +196,16 @@ def test_describe_topic_partitions_pages_and_checks_as_kafka_does(broker):
         for cursor in [(b, -1), (f"{p}-z", 0)]:
             topics, nxt = describe_topic_partitions_v0(c, [a, b], 10, cursor)
             assert (topics, nxt) == ([(kw.INVALID_REQUEST, a, []), (kw.INVALID_REQUEST, b, [])], None), cursor
+
+
+def test_elect_leaders_for_every_partition_lists_every_topic(broker):
+    """Asked for every partition (a null list), Kafka answers each topic, leaving out the
+    partitions that need no election: a cluster of one needs none."""
+    t = unique_topic("elect-all")
+    create_topic(broker, t, 2)
+    with kw.Conn(broker.bootstrap) as c:
+        rd = kw.Reader(c.request(43, 1, kw.i8(0) + kw.array(None) + kw.i32(10000)))
+    rd.i32()
+    assert rd.i16() == kw.NONE
+    topics = dict(rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i16(), q.string())))))
+    assert topics[t] == [], topics

@@ -50,8 +50,13 @@ impl Controller {
                 .await;
         }
         let state = self.state.borrow();
+        // Asked for every partition: every topic, none of whose partitions needs one.
         let Some(wanted) = wanted else {
-            return Vec::new();
+            return state
+                .topics
+                .keys()
+                .map(|name| (name.clone(), Vec::new()))
+                .collect();
         };
         wanted
             .into_iter()

@@ -598,7 +598,7 @@ pub(super) async fn propose(
 
 /// ElectLeaders decided on `image`: each partition's answer, and the records of the
 /// elections made. Asked for every partition (`wanted` is `None`), the partitions that
-/// need none are left out of the answer, as Kafka leaves them out.
+/// need none are left out of the answer, as Kafka leaves them out (their topic stays).
 fn elections(
     image: &MetadataImage,
     election: rules::Election,
@@ -655,7 +655,6 @@ fn elections(
                     .collect();
                 (t.name.clone(), results)
             })
-            .filter(|(_, results): &ElectionResult| !results.is_empty())
             .collect(),
     };
     (results, records)
