@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
     SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
@@ -46,6 +46,8 @@ pub struct Login {
     expected: Option<String>,
     /// When the credential proven expires (an OAUTHBEARER token's `exp`).
     credential_expires: Option<SystemTime>,
+    /// ApiVersions was answered: Kafka answers it once per login.
+    versions_answered: bool,
 }
 
 enum State {
@@ -108,6 +110,7 @@ impl Login {
             agreed: None,
             expected,
             credential_expires: None,
+            versions_answered: false,
         }
     }
 
@@ -157,7 +160,7 @@ impl Login {
     /// SaslHandshake the connection parsed).
     pub fn step(&mut self, shard: &Shard, request: Request) -> Step {
         match request.api_key {
-            ApiKey::ApiVersions => Step::Serve(request),
+            ApiKey::ApiVersions => self.api_versions(request),
             ApiKey::SaslHandshake => self.handshake(&request),
             ApiKey::SaslAuthenticate => self.authenticate(shard, &request),
             other => {
@@ -165,6 +168,25 @@ impl Login {
                 Step::Close
             }
         }
+    }
+
+    /// ApiVersions, as Kafka's authenticator takes it: once, before the handshake (an
+    /// answer of a version it does not know does not count); a second one closes the
+    /// connection, and one after the handshake is answered ILLEGAL_SASL_STATE, then
+    /// the connection closes.
+    fn api_versions(&mut self, request: Request) -> Step {
+        if !matches!(self.state, State::Handshake) {
+            let refused =
+                ApiVersionsResponse::default().with_error_code(ResponseError::IllegalSaslState.code());
+            return last(&request, &refused, Duration::ZERO);
+        }
+        if self.versions_answered {
+            tracing::debug!("closing connection: a second ApiVersions before the SASL login");
+            return Step::Close;
+        }
+        self.versions_answered = super::handlers::versions(ApiKey::ApiVersions)
+            .is_some_and(|served| served.contains(&request.version));
+        Step::Serve(request)
     }
 
     fn handshake(&mut self, request: &Request) -> Step {

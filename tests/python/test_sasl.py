@@ -315,6 +315,23 @@ def test_authenticate_before_a_handshake_and_a_second_handshake_are_illegal(sasl
         assert c.wait_closed() == b""
 
 
+def test_api_versions_is_answered_once_before_the_handshake(sasl_broker):
+    """As Kafka's authenticator: an ApiVersions of a version the broker does not know is
+    answered and may be retried; a second answered one closes the connection; one after a
+    v1 handshake is answered ILLEGAL_SASL_STATE, then the connection closes."""
+    with kw.Conn(sasl_broker.bootstrap) as c:
+        newer = kw.parse_api_versions(c.request(kw.API_VERSIONS, 99, kw.api_versions_v3(), flexible=True), 0)
+        assert newer.error_code == kw.UNSUPPORTED_VERSION
+        assert kw.parse_api_versions(c.request(kw.API_VERSIONS, 0, kw.api_versions_v0()), 0).error_code == 0
+        c.send(kw.API_VERSIONS, 0, kw.api_versions_v0())
+        assert c.wait_closed() == b""
+    with kw.Conn(sasl_broker.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        assert kw.parse_api_versions(c.request(kw.API_VERSIONS, 0, kw.api_versions_v0()), 0).error_code == \
+            ILLEGAL_SASL_STATE
+        assert c.wait_closed() == b""
+
+
 def test_a_v0_handshake_takes_bare_tokens(sasl_broker):
     """After SaslHandshake v0 the mechanism's messages come without Kafka's framing, as
     older clients send them: a good PLAIN token gets an empty token back, a bad one a close."""

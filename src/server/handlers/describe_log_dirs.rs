@@ -76,17 +76,17 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let dir = ctx.shard.log_dir();
-    // -1, as Kafka answers, when the file system cannot be read.
-    let (usable, total) = crate::storage::file_system_space(dir).map_or((-1, -1), |(a, t)| {
-        (
-            i64::try_from(a).unwrap_or(i64::MAX),
-            i64::try_from(t).unwrap_or(i64::MAX),
-        )
-    });
-    let result = DescribeLogDirsResult::default()
-        .with_log_dir(str_bytes(dir.display().to_string()))
-        .with_topics(topics)
-        .with_total_bytes(total)
-        .with_usable_bytes(usable);
+    let result = DescribeLogDirsResult::default().with_log_dir(str_bytes(dir.display().to_string()));
+    let result = match crate::storage::file_system_space(dir) {
+        Some((usable, total)) => result
+            .with_topics(topics)
+            .with_total_bytes(i64::try_from(total).unwrap_or(i64::MAX))
+            .with_usable_bytes(i64::try_from(usable).unwrap_or(i64::MAX)),
+        // As Kafka answers a directory it cannot read: the error, sizes -1, no topics.
+        None => result
+            .with_error_code(ResponseError::UnknownServerError.code())
+            .with_total_bytes(-1)
+            .with_usable_bytes(-1),
+    };
     ctx.respond(&DescribeLogDirsResponse::default().with_results(vec![result]))
 }
