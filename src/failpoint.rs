@@ -7,7 +7,9 @@
 //! milliseconds while the shard runs its other tasks:
 //! - `shard::open_partition`, before each partition log a shard opens while starting
 //!   (the subject: the partition's directory name);
-//! - `produce::answer`, before a partition's produce result is answered (the topic).
+//! - `produce::answer`, before a partition's produce result is answered (the topic);
+//! - `shard::load_coordinator`, before a broker that took the lead of an internal
+//!   topic's partition reads its coordinator state back (the partition's name).
 //!
 //! Faults, `return(eio)` or `return(die)`, each optionally `@TEXT` (only for files whose
 //! path contains TEXT): `eio` fails the operation with EIO, as a failing device would;

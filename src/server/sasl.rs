@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -176,8 +176,8 @@ impl Login {
     /// the connection closes.
     fn api_versions(&mut self, request: Request) -> Step {
         if !matches!(self.state, State::Handshake) {
-            let refused =
-                ApiVersionsResponse::default().with_error_code(ResponseError::IllegalSaslState.code());
+            let refused = ApiVersionsResponse::default()
+                .with_error_code(ResponseError::IllegalSaslState.code());
             return last(&request, &refused, Duration::ZERO);
         }
         if self.versions_answered {

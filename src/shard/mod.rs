@@ -13,7 +13,7 @@ pub mod runtime;
 pub mod writer;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -57,6 +57,10 @@ pub struct Shard {
     /// Set when start-up begins loading the coordinators' state: a partition of an
     /// internal topic opened from then on is loaded as it opens.
     pub coordinators_loading: Cell<bool>,
+    /// Internal-topic partitions whose coordinator state is being read back after
+    /// this broker took their lead: their group and transaction requests answer
+    /// COORDINATOR_LOAD_IN_PROGRESS meanwhile, as Kafka's coordinators do.
+    loading: RefCell<HashSet<(String, i32)>>,
     /// The topic id each open partition was opened for.
     partition_ids: RefCell<HashMap<(String, i32), Uuid>>,
     pub writer: Rc<Writer>,
@@ -141,6 +145,7 @@ impl Shard {
             partitions: RefCell::default(),
             partition_ids: RefCell::default(),
             coordinators_loading: Cell::new(false),
+            loading: RefCell::new(HashSet::new()),
             writer: Rc::default(),
             controller,
             stopping: Event::default(),
@@ -386,6 +391,8 @@ impl Shard {
                 snapshot.is_local(name, *p) && snapshot.shard_for(name, *p) == self.id
             })
             .collect();
+        // Internal topics' partitions whose coordinator state is to be read back.
+        let mut to_load = Vec::new();
         let gone: Vec<(Rc<Partition>, bool)> = {
             let ids = self.partition_ids.borrow();
             self.partitions
@@ -453,7 +460,7 @@ impl Shard {
                     self.progress.tick();
                     // In a cluster, taking the lead loads it (below).
                     if self.coordinators_loading.get() && snapshot.layout().is_none() {
-                        self.load_coordinator_state(&partition).await?;
+                        self.to_load(&partition, &mut to_load);
                     }
                     partition
                 }
@@ -465,7 +472,7 @@ impl Shard {
                     // the log (the start-up load reads the partitions led then).
                     Some(true) if self.coordinators_loading.get() => {
                         self.unload_coordinator_state(&partition);
-                        self.load_coordinator_state(&partition).await?;
+                        self.to_load(&partition, &mut to_load);
                     }
                     // onResignation.
                     Some(false) => self.unload_coordinator_state(&partition),
@@ -474,7 +481,28 @@ impl Shard {
             }
         }
         *self.snapshot.borrow_mut() = snapshot;
-        Ok(())
+        // The coordinators' state is read back once the new layout is in force, so a
+        // request meanwhile finds this broker the coordinator and is told
+        // COORDINATOR_LOAD_IN_PROGRESS, as Kafka's coordinators answer.
+        let mut loaded = Ok(());
+        for partition in to_load {
+            if loaded.is_ok() {
+                loaded = self.load_coordinator_state(&partition).await;
+            }
+            let key = (partition.topic.clone(), partition.index);
+            self.loading.borrow_mut().remove(&key);
+        }
+        loaded
+    }
+
+    /// Marks an internal topic's partition as loading, to be read back once the
+    /// snapshot is in force.
+    fn to_load(&self, partition: &Rc<Partition>, to_load: &mut Vec<Rc<Partition>>) {
+        if crate::group::is_internal_topic(&partition.topic) {
+            let key = (partition.topic.clone(), partition.index);
+            self.loading.borrow_mut().insert(key);
+            to_load.push(Rc::clone(partition));
+        }
     }
 
     /// Leads or follows `partition` as the layout says: a leader keeps its followers'
@@ -534,6 +562,8 @@ impl Shard {
     /// Loads what a coordinator keeps in `partition`, when it is one of the internal
     /// topics' (opened after start-up: carried into a quorum, or moved here).
     async fn load_coordinator_state(&self, partition: &Partition) -> Result<(), StorageError> {
+        let subject = format!("{}-{}", partition.topic, partition.index);
+        crate::failpoint::delay("shard::load_coordinator", &subject).await;
         let loaded = match partition.topic.as_str() {
             crate::group::OFFSETS_TOPIC => self.groups.load_partition(partition).await?,
             crate::txn::TRANSACTION_STATE_TOPIC => self.txns.load_partition(partition).await?,
@@ -543,6 +573,14 @@ impl Shard {
             tracing::info!(topic = %partition.topic, partition = partition.index, records = loaded, "coordinator state loaded");
         }
         Ok(())
+    }
+
+    /// Whether the coordinator state of an internal topic's partition is being read
+    /// back on this shard.
+    pub fn coordinator_loading(&self, topic: &str, partition: i32) -> bool {
+        self.loading
+            .borrow()
+            .contains(&(topic.to_string(), partition))
     }
 
     /// The partition, when this broker leads it: clients produce to and fetch from the

@@ -97,7 +97,7 @@ def agreed_leader(brokers) -> tuple[int, int] | None:
     return None
 
 
-def start_quorum(start_broker, extra: dict | None = None):
+def start_quorum(start_broker, extra: dict | None = None, env: dict | None = None):
     """Three nodes, each broker and voter. Each keeps its client port across restarts, as
     a deployed broker does: a client that knows only the addresses it was given (and
     learned) reaches a restarted broker there."""
@@ -114,7 +114,7 @@ def start_quorum(start_broker, extra: dict | None = None):
             # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
             "broker.session.timeout.ms": 2000,
             **(extra or {}),
-        }))
+        }, env=env))
     return brokers, ports
 
 

@@ -59,12 +59,17 @@ def full_isr(a: AdminClient, topic: str, brokers: set[int], partitions: int = PA
     return parts if ok else None
 
 
+OFFSET_FETCH, COORDINATOR_LOAD_IN_PROGRESS = 9, 14
+# How long a coordinator's load is held back where a test asks (the failpoint).
+LOAD_DELAY_MS = 10000
+
+
 def start_cluster(start_broker):
     return start_cluster_with(start_broker, {})
 
 
-def start_cluster_with(start_broker, extra: dict):
-    brokers, _ = start_quorum(start_broker, extra)
+def start_cluster_with(start_broker, extra: dict, env: dict | None = None):
+    brokers, _ = start_quorum(start_broker, extra, env)
     by_id = {i + 1: b for i, b in enumerate(brokers)}
     wait_for("every node registering the three brokers",
              lambda: all(set(describe_cluster(b)[1]) == set(by_id) for b in brokers))
@@ -316,7 +321,10 @@ def test_a_group_and_a_transaction_survive_their_coordinators_death(start_broker
     read_committed consumer sees the committed records only."""
     internal = {"offsets.topic.replication.factor": 3, "offsets.topic.num.partitions": 1,
                 "transaction.state.log.replication.factor": 3, "transaction.state.log.num.partitions": 1}
-    by_id = start_cluster_with(start_broker, internal)
+    # A coordinator taking the lead reads its state back slowly: requests meanwhile are
+    # told COORDINATOR_LOAD_IN_PROGRESS, never answered from a half-read state.
+    slow_load = {"FAILPOINTS": f"shard::load_coordinator=return({LOAD_DELAY_MS})"}
+    by_id = start_cluster_with(start_broker, internal, slow_load)
     brokers = list(by_id.values())
     a = cluster_admin(brokers)
     topic = unique_topic("coordinated")
@@ -330,14 +338,29 @@ def test_a_group_and_a_transaction_survive_their_coordinators_death(start_broker
                 [{"partition": i % 2, "value": f"v{i}".encode()} for i in range(20)])
     c = Consumer({**base_conf(brokers[0]), "bootstrap.servers": everyone, "group.id": group,
                   "enable.auto.commit": False})
-    c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 6)], asynchronous=False)
+    # The offsets topic is made by this first commit, and its new leader reads the
+    # (empty) partition back slowly too: the commit is refused until it has.
+    def committed_once():
+        try:
+            c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 6)], asynchronous=False)
+            return True
+        except KafkaException as e:
+            assert e.args[0].code() == KafkaError.COORDINATOR_LOAD_IN_PROGRESS, e
+            return None
+    wait_for("the first commit", committed_once)
     c.close()
     coordinator = wait_for("the offsets partition with a full ISR",
                            lambda: full_isr(a, "__consumer_offsets", set(by_id), 1))[0][0]
     by_id[coordinator].kill9()
     others = [b for i, b in by_id.items() if i != coordinator]
-    wait_for("the offsets partition led elsewhere",
-             lambda: (layout(a, "__consumer_offsets") or {0: (coordinator,)})[0][0] in {i for i in by_id if i != coordinator})
+    successor = wait_for("the offsets partition led elsewhere", lambda: (lambda leader: leader if leader in {
+        i for i in by_id if i != coordinator} else None)((layout(a, "__consumer_offsets") or {0: (coordinator,)})[0][0]))
+    # The new coordinator is still reading the group back: OffsetFetch v2's answer says so.
+    body = kw.string(group) + kw.array([kw.string(topic) + kw.array([kw.i32(0)])])
+    with kw.Conn(by_id[successor].bootstrap) as conn:
+        rd = kw.Reader(conn.request(OFFSET_FETCH, 2, body))
+    rd.array(lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i64(), q.string(), q.i16()))))
+    assert rd.i16() == COORDINATOR_LOAD_IN_PROGRESS
     c = Consumer({**base_conf(others[0]), "bootstrap.servers": ",".join(b.bootstrap for b in others),
                   "group.id": group, "enable.auto.commit": False})
     try:

@@ -76,7 +76,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let dir = ctx.shard.log_dir();
-    let result = DescribeLogDirsResult::default().with_log_dir(str_bytes(dir.display().to_string()));
+    let result =
+        DescribeLogDirsResult::default().with_log_dir(str_bytes(dir.display().to_string()));
     let result = match crate::storage::file_system_space(dir) {
         Some((usable, total)) => result
             .with_topics(topics)

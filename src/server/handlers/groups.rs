@@ -29,10 +29,35 @@ pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Hom
     let shard = &ctx.shard;
     let partition = offsets_partition_of(ctx, operation, group).await?;
     led_here(shard, OFFSETS_TOPIC, partition)?;
+    let home = shard.snapshot().shard_for(OFFSETS_TOPIC, partition);
+    loaded(shard, home, OFFSETS_TOPIC, partition).await?;
     Ok(Home {
-        shard: shard.snapshot().shard_for(OFFSETS_TOPIC, partition),
+        shard: home,
         partition,
     })
+}
+
+/// COORDINATOR_LOAD_IN_PROGRESS while the shard `home` reads back the coordinator
+/// state of an internal topic's partition this broker just took the lead of.
+pub async fn loaded(
+    shard: &Rc<Shard>,
+    home: ShardId,
+    topic: &'static str,
+    partition: i32,
+) -> Result<(), ResponseError> {
+    let loading = if home == shard.id {
+        shard.coordinator_loading(topic, partition)
+    } else {
+        // Cross-shard: the home shard knows what it is loading.
+        let asked = shard.invoke_on(home, move |s| async move {
+            s.coordinator_loading(topic, partition)
+        });
+        asked.await.unwrap_or(false)
+    };
+    match loading {
+        true => Err(ResponseError::CoordinatorLoadInProgress),
+        false => Ok(()),
+    }
 }
 
 /// The offsets partition of `group`, wherever it is led, with `home_of`'s checks

@@ -30,10 +30,12 @@ pub async fn txn_home(shard: &Rc<Shard>, id: &str) -> Result<TxnHome, ResponseEr
     }
     let partition = group::partition_for(id, txn_partitions(shard).await?);
     led_here(shard, TRANSACTION_STATE_TOPIC, partition)?;
+    let home = shard
+        .snapshot()
+        .shard_for(TRANSACTION_STATE_TOPIC, partition);
+    super::groups::loaded(shard, home, TRANSACTION_STATE_TOPIC, partition).await?;
     Ok(TxnHome {
-        shard: shard
-            .snapshot()
-            .shard_for(TRANSACTION_STATE_TOPIC, partition),
+        shard: home,
         partition,
     })
 }
