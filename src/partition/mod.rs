@@ -427,8 +427,18 @@ impl Partition {
             offset,
             leader_epoch: self.epoch_of(offset),
         };
+        // A new leader whose high watermark has not reached its epoch's start cannot
+        // tell where the readable end is yet: Kafka's OFFSET_NOT_AVAILABLE, which the
+        // client retries.
+        let lagging = self
+            .leadership
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| l.epoch_start_offset > self.high_watermark.get());
+        let not_available = || ApiError::code(ResponseError::OffsetNotAvailable);
         let timestamp = match query {
             OffsetQuery::Earliest => return Ok(Some(at(offsets.log_start))),
+            OffsetQuery::Latest if lagging => return Err(not_available()),
             OffsetQuery::Latest => {
                 return Ok(Some(FoundOffset {
                     leader_epoch: self.leader_epoch.get(),
@@ -439,13 +449,17 @@ impl Partition {
             OffsetQuery::Timestamp(timestamp) => timestamp,
         };
         let found = self.log.offset_for_timestamp(timestamp).await?;
-        // A record past what the reader may see is not its answer yet.
-        Ok(found
-            .filter(|(offset, _)| *offset < offsets.readable_end(isolation))
-            .map(|(offset, timestamp)| FoundOffset {
+        match found {
+            // A record past what the reader may see is not its answer yet.
+            Some((offset, _)) if offset >= offsets.readable_end(isolation) => match lagging {
+                true => Err(not_available()),
+                false => Ok(None),
+            },
+            found => Ok(found.map(|(offset, timestamp)| FoundOffset {
                 timestamp,
                 ..at(offset)
-            }))
+            })),
+        }
     }
 
     /// The epoch the record at `offset` was written in, as the epoch history says.

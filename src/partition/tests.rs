@@ -641,9 +641,9 @@ async fn batches(partition: &Partition) -> Vec<(i64, bool)> {
     found
 }
 
-/// Leads as broker 1, with broker 2 following in the ISR.
-fn lead_with_follower(partition: &Partition) {
-    let lead = Lead {
+/// Broker 1 leading at epoch 1, with broker 2 following in the ISR.
+fn lead_of_broker_1() -> Lead {
+    Lead {
         broker: 1,
         leader_epoch: 1,
         partition_epoch: 0,
@@ -651,8 +651,12 @@ fn lead_with_follower(partition: &Partition) {
         isr: vec![1, 2],
         fenced: Vec::new(),
         lag_max_ms: 30_000,
-    };
-    partition.lead(lead, 0);
+    }
+}
+
+/// Leads as broker 1, with broker 2 following in the ISR.
+fn lead_with_follower(partition: &Partition) {
+    partition.lead(lead_of_broker_1(), 0);
 }
 
 #[test]
@@ -690,5 +694,46 @@ fn an_acks_all_append_waits_its_request_timeout_for_the_isr_and_no_longer() {
         partition.on_follower_fetch(2, 1, 1_000).expect("a replica");
         let done = partition.replicated(1, std::time::Duration::ZERO).await;
         assert!(done.is_ok(), "{done:?}");
+    });
+}
+
+#[test]
+fn a_new_leader_behind_its_epochs_start_cannot_list_the_latest_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        lead_with_follower(&partition);
+        partition
+            .append(records(3), Acks::Leader, Origin::Client, 1_000)
+            .expect("queued")
+            .await
+            .expect("appended");
+        // The follower never fetched: the high watermark stays at 0. A new epoch
+        // starts at 3, past it.
+        partition.follow(2);
+        partition.lead(
+            Lead {
+                leader_epoch: 2,
+                ..lead_of_broker_1()
+            },
+            2_000,
+        );
+        let latest = partition
+            .list_offset(OffsetQuery::Latest, -1, Isolation::ReadUncommitted)
+            .await
+            .map_err(|e| e.code);
+        assert_eq!(latest.err(), Some(ResponseError::OffsetNotAvailable));
+        // The earliest offset needs no high watermark.
+        let earliest = partition
+            .list_offset(OffsetQuery::Earliest, -1, Isolation::ReadUncommitted)
+            .await
+            .expect("earliest");
+        assert_eq!(earliest.map(|f| f.offset), Some(0));
+        partition.on_follower_fetch(2, 3, 3_000).expect("a replica");
+        let latest = partition
+            .list_offset(OffsetQuery::Latest, -1, Isolation::ReadUncommitted)
+            .await
+            .expect("latest");
+        assert_eq!(latest.map(|f| f.offset), Some(3));
     });
 }
