@@ -488,7 +488,9 @@ pub fn change_raft_voter(
                 })
                 .into_iter()
                 .collect();
+            // No cluster id (null): an empty one would name no cluster.
             let request = AddRaftVoterRequest::default()
+                .with_cluster_id(None)
                 .with_timeout_ms(30_000)
                 .with_voter_id(node)
                 .with_voter_directory_id(directory_id)
@@ -499,6 +501,7 @@ pub fn change_raft_voter(
         }
         false => {
             let request = RemoveRaftVoterRequest::default()
+                .with_cluster_id(None)
                 .with_voter_id(node)
                 .with_voter_directory_id(directory_id);
             let version = broker.version::<RemoveRaftVoterRequest>()?;

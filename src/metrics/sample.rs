@@ -242,7 +242,7 @@ pub fn sample(shard: &Shard) -> ShardSample {
             .then(|| {
                 shard
                     .controller()
-                    .registered_brokers()
+                    .registered_brokers(false)
                     .map(|r| r.brokers.len())
             })
             .flatten(),

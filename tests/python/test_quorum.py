@@ -87,6 +87,19 @@ def describe_cluster(b) -> tuple[int, dict[int, int]]:
     return r.controller_id, {x.broker_id: x.port for x in r.brokers}
 
 
+def fenced_listing(b, include_fenced: bool) -> dict[int, bool]:
+    """DescribeCluster v2's brokers, each with whether it is fenced."""
+    body = kw.i8(0) + kw.i8(1) + kw.i8(int(include_fenced)) + kw.EMPTY_TAGS
+    with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
+        rd = kw.Reader(c.request(kw.DESCRIBE_CLUSTER, 2, body, flexible=True))
+    rd.i32()
+    assert rd.i16() == 0
+    rd.compact_string(), rd.i8(), rd.compact_string(), rd.i32()
+    brokers = rd.compact_array(lambda r: (r.i32(), r.compact_string(), r.i32(), r.compact_string(), r.i8(),
+                                          r.skip_tags()))
+    return {broker: bool(fenced) for broker, _, _, _, fenced, _ in brokers}
+
+
 def agreed_leader(brokers) -> tuple[int, int] | None:
     """(leader, epoch) when every running broker names the same leader at the same epoch."""
     seen = {(int(s["LeaderId"]), int(s["LeaderEpoch"])) for s in (status(b) for b in brokers)}
@@ -203,6 +216,9 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     survivors = {i: p for i, p in ports.items() if i != leader}
     wait_for("the dead broker fenced", lambda: all(describe_cluster(b)[1] == survivors for b in rest))
     assert all(scrape_value(b, "kafka_brokers") == 2 for b in rest)
+    # DescribeCluster v2 lists it when asked, marked fenced (KIP-1073).
+    assert fenced_listing(rest[0], True) == {**{i: False for i in survivors}, leader: True}
+    assert fenced_listing(rest[0], False) == {i: False for i in survivors}
 
     # Restarted on its files (and on another client port, to see its registration carry
     # its new address), the old leader follows and catches up with the new one.

@@ -75,7 +75,8 @@ pub struct NewPartitions {
 pub struct RegisteredBrokers {
     /// The quorum's leader, -1 when there is none.
     pub controller: i32,
-    /// The unfenced brokers' registrations, by id.
+    /// The brokers' registrations, by id: the unfenced ones, and the fenced ones too
+    /// when asked.
     pub brokers: Vec<(i32, crate::cluster::image::BrokerRegistration)>,
 }
 
@@ -195,13 +196,13 @@ impl Controller {
 
     /// With a quorum of several voters: the active controller and the unfenced brokers
     /// as the image has them. `None` for a cluster of one.
-    pub fn registered_brokers(&self) -> Option<RegisteredBrokers> {
+    pub fn registered_brokers(&self, with_fenced: bool) -> Option<RegisteredBrokers> {
         let member = self.quorum.borrow().as_ref().map(Rc::clone)?;
         let image = member.image();
         let brokers = image
             .brokers
             .iter()
-            .filter(|(_, b)| !b.fenced)
+            .filter(|(_, b)| with_fenced || !b.fenced)
             .map(|(&id, b)| (id, b.clone()))
             .collect();
         let node = self.broker.borrow().node_id;

@@ -14,7 +14,7 @@ use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::cluster::ShardId;
 
-pub const VERSIONS: RangeInclusive<i16> = 0..=1;
+pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
 /// v1's endpoint types.
 const BROKER_ENDPOINT: i8 = 1;
@@ -48,10 +48,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let snapshot = ctx.shard.snapshot();
     let node = snapshot.broker.node_id;
     // Cross-shard: the quorum's image lives with the controller on shard 0.
+    // v2 (KIP-1073): the fenced brokers too, marked, when asked.
+    let with_fenced = request.include_fenced_brokers;
     let registered = ctx
         .shard
-        .invoke_on(ShardId(0), |s| async move {
-            s.controller().registered_brokers()
+        .invoke_on(ShardId(0), move |s| async move {
+            s.controller().registered_brokers(with_fenced)
         })
         .await
         .ok()
@@ -62,27 +64,28 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Some(known) => {
             let at_listener = known.brokers.iter().filter_map(|(id, b)| {
                 let (host, port) = b.endpoint(listener)?;
-                Some((*id, host.to_string(), i32::from(port)))
+                Some((*id, host.to_string(), i32::from(port), b.fenced))
             });
-            (known.controller, at_listener.collect())
+            (known.controller, at_listener.collect::<Vec<_>>())
         }
         None => {
             let (host, port) = ctx.shard.advertised(listener);
-            (node, vec![(node, host, port)])
+            (node, vec![(node, host, port, false)])
         }
     };
     // A controller the client cannot reach on its listener is none to it, as Kafka says.
-    let controller = match brokers.iter().any(|(id, _, _)| *id == controller) {
+    let controller = match brokers.iter().any(|(id, _, _, fenced)| *id == controller && !fenced) {
         true => controller,
         false => -1,
     };
     let brokers = brokers
         .into_iter()
-        .map(|(id, host, port)| {
+        .map(|(id, host, port, fenced)| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(id))
                 .with_host(StrBytes::from_string(host))
                 .with_port(port)
+                .with_is_fenced(fenced)
         })
         .collect();
     let response = DescribeClusterResponse::default()
