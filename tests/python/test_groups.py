@@ -420,7 +420,7 @@ def delete_groups_v1(conn, groups: list[str]) -> list[tuple[str, int]]:
 
 def test_delete_groups_and_find_coordinator_follow_kafkas_rules(broker):
     """A group named twice is deleted and answered once; the empty id, which Kafka keeps for
-    old clients, is a group that does not exist; a classic group whose only member has yet
+    old clients, names a group like any other; a classic group whose only member has yet
     to join with the id MEMBER_ID_REQUIRED gave it is Empty, so it goes; FindCoordinator
     refuses the share-group key type, which shoal does not serve."""
     topic = unique_topic("del-groups")
@@ -437,6 +437,17 @@ def test_delete_groups_and_find_coordinator_follow_kafkas_rules(broker):
             (committed, kw.NONE), ("", GROUP_ID_NOT_FOUND), ("no-such-group", GROUP_ID_NOT_FOUND),
             (pending, kw.NONE)]
         assert delete_groups_v1(conn, [committed]) == [(committed, GROUP_ID_NOT_FOUND)]
+        # The empty group id, kept for old clients: offsets are committed, fetched and
+        # deleted under it as under any other; joining it is refused.
+        assert commit_error(conn, offset_commit_v2("", -1, "", topic, 0, 7)) == kw.NONE
+        body = kw.string("") + kw.array([kw.string(topic) + kw.array([kw.i32(0)])])
+        rd = kw.Reader(conn.request(OFFSET_FETCH, 1, body))
+        (_, ((_, offset, _, error),)), = rd.array(
+            lambda r: (r.string(), r.array(lambda q: (q.i32(), q.i64(), q.string(), q.i16()))))
+        assert (offset, error) == (7, kw.NONE)
+        assert kw.Reader(conn.request(JOIN_GROUP, 0, join_group_v0("", 10000))).i16() == INVALID_GROUP_ID
+        assert delete_groups_v1(conn, [""]) == [("", kw.NONE)]
+        assert delete_groups_v1(conn, [""]) == [("", GROUP_ID_NOT_FOUND)]
         for key_type, error in [(0, kw.NONE), (1, kw.NONE), (2, kw.INVALID_REQUEST)]:
             rd = kw.Reader(conn.request(FIND_COORDINATOR, 1, kw.string("key") + kw.i8(key_type)))
             rd.i32()

@@ -1,7 +1,7 @@
 //! DeleteGroups: an empty group is removed with its committed offsets (tombstones in
 //! the offsets topic); a group with members is refused with NON_EMPTY_GROUP. As Kafka:
-//! a group named twice is answered once, and the empty id, kept for old clients, is a
-//! group that does not exist.
+//! a group named twice is answered once, and the empty id is a group like any other,
+//! kept for old clients.
 
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -11,9 +11,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use super::groups::{home_of, str_bytes};
+use super::groups::{home_of_any_id, str_bytes};
 use super::{Ctx, Response};
-use crate::acl::{Operation, ResourceType};
+use crate::acl::Operation;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
@@ -39,14 +39,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn delete(ctx: &Ctx, group_id: String) -> Result<(), ResponseError> {
-    if group_id.is_empty() {
-        return Err(if ctx.allowed(Operation::Delete, ResourceType::Group, "") {
-            ResponseError::GroupIdNotFound
-        } else {
-            ResponseError::GroupAuthorizationFailed
-        });
-    }
-    let home = home_of(ctx, Operation::Delete, &group_id).await?;
+    let home = home_of_any_id(ctx, Operation::Delete, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
         .invoke_on(home.shard, move |s| async move {

@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::groups::{home_of, str_bytes};
+use super::groups::{home_of_any_id, str_bytes};
 use super::{Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::group::coordinator::Description;
@@ -36,7 +36,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 async fn describe(ctx: &Ctx, group_id: String) -> Result<Option<Description>, ResponseError> {
-    let home = home_of(ctx, Operation::Describe, &group_id).await?;
+    let home = home_of_any_id(ctx, Operation::Describe, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
         .invoke_on(

@@ -26,6 +26,19 @@ pub struct Home {
 /// group (else GROUP_AUTHORIZATION_FAILED, before anything else, as in Kafka). The
 /// offsets topic is created on first use, as Kafka does.
 pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Home, ResponseError> {
+    if group.is_empty() {
+        return Err(refused_or(ctx, operation, group, ResponseError::InvalidGroupId));
+    }
+    home_of_any_id(ctx, operation, group).await
+}
+
+/// `home_of` for the requests Kafka still takes with an empty group id, for old
+/// clients: OffsetCommit, OffsetFetch, DescribeGroups and DeleteGroups.
+pub async fn home_of_any_id(
+    ctx: &Ctx,
+    operation: Operation,
+    group: &str,
+) -> Result<Home, ResponseError> {
     let shard = &ctx.shard;
     let partition = offsets_partition_of(ctx, operation, group).await?;
     led_here(shard, OFFSETS_TOPIC, partition)?;
@@ -67,16 +80,25 @@ pub async fn offsets_partition_of(
     operation: Operation,
     group: &str,
 ) -> Result<i32, ResponseError> {
+    if group.len() > GROUP_ID_BYTES_MAX {
+        return Err(refused_or(ctx, operation, group, ResponseError::InvalidGroupId));
+    }
     if !ctx.allowed(operation, ResourceType::Group, group) {
         return Err(ResponseError::GroupAuthorizationFailed);
-    }
-    if group.is_empty() || group.len() > GROUP_ID_BYTES_MAX {
-        return Err(ResponseError::InvalidGroupId);
     }
     Ok(group::partition_for(
         group,
         offsets_partitions(&ctx.shard).await?,
     ))
+}
+
+/// GROUP_AUTHORIZATION_FAILED without `operation` on the group, before anything else,
+/// as in Kafka; else `error`.
+fn refused_or(ctx: &Ctx, operation: Operation, group: &str, error: ResponseError) -> ResponseError {
+    match ctx.allowed(operation, ResourceType::Group, group) {
+        true => error,
+        false => ResponseError::GroupAuthorizationFailed,
+    }
 }
 
 /// The offsets topic's partition count; the topic is created on first use.

@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::groups::{commit_offsets, commit_results, home_of, new_offsets, opt_str};
+use super::groups::{commit_offsets, commit_results, home_of_any_id, new_offsets, opt_str};
 use super::{topic_name, Ctx, Response};
 use crate::acl::Operation;
 use crate::group::offsets::Committer;
@@ -35,7 +35,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             version: ctx.version,
         },
     };
-    let errors = match home_of(&ctx, Operation::Read, &group_id).await {
+    let errors = match home_of_any_id(&ctx, Operation::Read, &group_id).await {
         Err(error) => vec![Some(error); offsets.len()],
         Ok(home) => commit_offsets(&ctx, home, group_id, committer, offsets, None).await,
     };

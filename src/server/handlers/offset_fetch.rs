@@ -12,7 +12,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
-use super::groups::{home_of, str_bytes};
+use super::groups::{home_of_any_id, str_bytes};
 use super::{topic_name, Ctx, Response};
 use crate::acl::{Operation, ResourceType};
 use crate::group::records::Committed;
@@ -146,7 +146,7 @@ async fn fetch(
             .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, Ok(None))).collect()))
             .collect()
     };
-    let home = match home_of(ctx, Operation::Describe, &group_id).await {
+    let home = match home_of_any_id(ctx, Operation::Describe, &group_id).await {
         Ok(home) => home,
         Err(error) => return (unanswered(topics), Some(error)),
     };
