@@ -141,12 +141,27 @@ pub async fn handle(mut ctx: Ctx, body: Bytes) -> Response {
 }
 
 /// A partition named twice in one request is appended and answered once, with the
-/// records given last, as Kafka keys a request's partitions.
+/// records given last, as Kafka keys a request's partitions. Nothing is copied or
+/// moved unless a partition is named twice.
 fn last_of_each(items: &mut Vec<Item>) {
-    let mut seen = std::collections::HashSet::new();
-    items.reverse();
-    items.retain(|i| seen.insert((i.topic.clone(), i.topic_id, i.partition)));
-    items.reverse();
+    if items.len() < 2 {
+        return;
+    }
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        let mut keep: Vec<bool> = items
+            .iter()
+            .rev()
+            .map(|i| seen.insert((i.topic.as_str(), i.topic_id, i.partition)))
+            .collect();
+        keep.reverse();
+        keep
+    };
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut kept = keep.into_iter();
+    items.retain(|_| kept.next().unwrap_or(true));
 }
 
 /// The answer: each partition's outcome, and how long the client's produce quota has
