@@ -18,6 +18,7 @@ use kafka_protocol::error::ResponseError;
 use super::classic::{Answer, ClassicGroup, JoinArgs, JoinReply, Limits, Reply, Step, SyncReply};
 use super::consumer::{self, ConsumerGroup, HeartbeatArgs, HeartbeatReply, TopicInfo, Topics};
 use super::records::{self, Committed};
+use crate::cluster::Snapshot;
 use crate::config::MigrationPolicy;
 use crate::shard::{now_ms, Event, Shard};
 
@@ -269,19 +270,23 @@ pub struct Coordinator {
     /// Requests parked until their group answers them: (group, member, kind).
     waiters: RefCell<HashMap<(String, String, Wait), oneshot::Sender<Reply>>>,
     deadlines_changed: Event,
+    /// The topics KIP-848 members may subscribe to, built once per metadata snapshot
+    /// (a heartbeat would otherwise build the map of every topic).
+    topics: RefCell<Option<(Rc<Snapshot>, Rc<Topics>)>>,
 }
 
 /// What KIP-848 groups are decided with: the limits, the topics members may subscribe
 /// to, and the migration policy.
 pub struct ConsumerContext {
     pub limits: consumer::Limits,
-    pub topics: Topics,
+    pub topics: Rc<Topics>,
     pub policy: MigrationPolicy,
 }
 
 impl ConsumerContext {
     pub fn new(shard: &Shard, group_id: &str) -> ConsumerContext {
         let snapshot = shard.snapshot();
+        let topics = shard.groups.topics_of(&snapshot);
         let broker = &snapshot.broker;
         // The group's own configs (the GROUP config resource), else the broker's.
         let (session_timeout_ms, heartbeat_interval_ms) =
@@ -291,16 +296,6 @@ impl ConsumerContext {
             heartbeat_interval_ms,
             members_max: broker.group_max_size as usize,
         };
-        let topics: Topics = snapshot
-            .topics()
-            .map(|(name, meta)| {
-                let info = TopicInfo {
-                    id: meta.id,
-                    partitions: meta.partitions,
-                };
-                (name.clone(), info)
-            })
-            .collect();
         ConsumerContext {
             limits,
             topics,
@@ -320,6 +315,30 @@ pub fn limits(shard: &Shard) -> Limits {
 }
 
 impl Coordinator {
+    /// The topics of `snapshot`, as KIP-848 groups look them up.
+    fn topics_of(&self, snapshot: &Rc<Snapshot>) -> Rc<Topics> {
+        let mut cached = self.topics.borrow_mut();
+        if let Some((of, topics)) = cached.as_ref() {
+            if Rc::ptr_eq(of, snapshot) {
+                return Rc::clone(topics);
+            }
+        }
+        let topics: Rc<Topics> = Rc::new(
+            snapshot
+                .topics()
+                .map(|(name, meta)| {
+                    let info = TopicInfo {
+                        id: meta.id,
+                        partitions: meta.partitions,
+                    };
+                    (name.clone(), info)
+                })
+                .collect(),
+        );
+        *cached = Some((Rc::clone(snapshot), Rc::clone(&topics)));
+        topics
+    }
+
     /// Forgets the groups of one partition of the offsets topic (its leadership went
     /// elsewhere, or is loaded afresh): their waiting members are answered as by a
     /// coordinator that is gone.
