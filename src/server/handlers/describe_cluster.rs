@@ -74,7 +74,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         }
     };
     // A controller the client cannot reach on its listener is none to it, as Kafka says.
-    let controller = match brokers.iter().any(|(id, _, _, fenced)| *id == controller && !fenced) {
+    let controller = match brokers
+        .iter()
+        .any(|(id, _, _, fenced)| *id == controller && !fenced)
+    {
         true => controller,
         false => -1,
     };

@@ -27,7 +27,12 @@ pub struct Home {
 /// offsets topic is created on first use, as Kafka does.
 pub async fn home_of(ctx: &Ctx, operation: Operation, group: &str) -> Result<Home, ResponseError> {
     if group.is_empty() {
-        return Err(refused_or(ctx, operation, group, ResponseError::InvalidGroupId));
+        return Err(refused_or(
+            ctx,
+            operation,
+            group,
+            ResponseError::InvalidGroupId,
+        ));
     }
     home_of_any_id(ctx, operation, group).await
 }
@@ -81,7 +86,12 @@ pub async fn offsets_partition_of(
     group: &str,
 ) -> Result<i32, ResponseError> {
     if group.len() > GROUP_ID_BYTES_MAX {
-        return Err(refused_or(ctx, operation, group, ResponseError::InvalidGroupId));
+        return Err(refused_or(
+            ctx,
+            operation,
+            group,
+            ResponseError::InvalidGroupId,
+        ));
     }
     if !ctx.allowed(operation, ResourceType::Group, group) {
         return Err(ResponseError::GroupAuthorizationFailed);
