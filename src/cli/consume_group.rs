@@ -123,6 +123,9 @@ pub struct Membership {
     ack_due: bool,
     /// See `moves`.
     moves: u64,
+    /// The member joined again since `take_lost` last asked: every partition it held
+    /// was lost, not handed over (the Java consumer's `onPartitionsLost`).
+    lost: bool,
     /// The next offset to commit, per assigned partition.
     consumed: BTreeMap<TopicPartition, i64>,
     committed: BTreeMap<TopicPartition, i64>,
@@ -155,6 +158,7 @@ impl Membership {
             owned: BTreeMap::new(),
             ack_due: false,
             moves: 0,
+            lost: false,
             settings,
             consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
@@ -162,6 +166,8 @@ impl Membership {
             last_commit: Instant::now(),
         };
         membership.rejoin(reader)?;
+        // The first join loses nothing.
+        membership.lost = false;
         Ok(membership)
     }
 
@@ -169,6 +175,11 @@ impl Membership {
     /// KIP-848 assignment that moved a partition.
     pub fn moves(&self) -> u64 {
         self.moves
+    }
+
+    /// Whether the member joined again (losing every partition) since the last call.
+    pub fn take_lost(&mut self) -> bool {
+        std::mem::take(&mut self.lost)
     }
 
     /// Whether a new assignment keeps the partitions both have (KIP-848), rather than
@@ -348,14 +359,9 @@ impl Membership {
     /// Joins until a generation completes (or a KIP-848 coordinator answers), then
     /// points `reader` at our partitions.
     fn rejoin(&mut self, reader: &mut Reader) -> Result<()> {
-        reader.clear();
-        self.consumed.clear();
-        self.committed.clear();
+        self.forget_all(reader);
         self.moves += 1;
-        if self.incremental() {
-            self.owned.clear();
-            self.generation = JOIN_EPOCH;
-        }
+        self.lost = true;
         let mut attempts = 0;
         let assignment = loop {
             attempts += 1;
@@ -374,7 +380,10 @@ impl Membership {
                 Ok(Some(assignment)) => break assignment,
                 Ok(None) => {}
                 Err(error) => match error.code() {
-                    Some(UNKNOWN_MEMBER_ID | FENCED_MEMBER_EPOCH) if self.incremental() => {}
+                    // Fenced after the join answered: join afresh, holding nothing.
+                    Some(UNKNOWN_MEMBER_ID | FENCED_MEMBER_EPOCH) if self.incremental() => {
+                        self.forget_all(reader);
+                    }
                     Some(UNKNOWN_MEMBER_ID | FENCED_INSTANCE_ID) => self.member_id.clear(),
                     Some(REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION) => {}
                     Some(code) if COORDINATOR_MOVED.contains(&code) => {
@@ -397,6 +406,18 @@ impl Membership {
         }
         self.start(reader, assignment)?;
         Ok(())
+    }
+
+    /// Gives up every partition without committing, and (KIP-848) the epoch: what a
+    /// member that must join again holds.
+    fn forget_all(&mut self, reader: &mut Reader) {
+        reader.clear();
+        self.consumed.clear();
+        self.committed.clear();
+        if self.incremental() {
+            self.owned.clear();
+            self.generation = JOIN_EPOCH;
+        }
     }
 
     /// Points `reader` at `assignment`'s partitions: their committed offsets, or the

@@ -226,7 +226,8 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
             let moves = membership.moves();
             membership.tick(&mut reader)?;
             if membership.moves() != moves {
-                assigned = moved(&reader, &args.topic, &assigned, membership.incremental())?;
+                let incremental = membership.incremental() && !membership.take_lost();
+                assigned = moved(&reader, &args.topic, &assigned, incremental)?;
             }
             let fetched = if reader.idle() {
                 std::thread::sleep(POLL_WAIT);
@@ -302,7 +303,8 @@ pub fn run(args: VerifiableConsumerArgs) -> Result<()> {
                     },
                 )?;
                 if membership.moves() != moves {
-                    assigned = moved(&reader, &args.topic, &assigned, membership.incremental())?;
+                    let incremental = membership.incremental() && !membership.take_lost();
+                    assigned = moved(&reader, &args.topic, &assigned, incremental)?;
                 }
             }
         }
@@ -326,9 +328,9 @@ fn partitions<'a>(topic: &'a str, partitions: &[i32]) -> Partitions<'a> {
 }
 
 /// After the group moved on: the partitions taken away and those given; returns the
-/// new assignment. The eager protocol takes every partition away and gives them all
-/// again; an incremental one (KIP-848) names only the partitions that moved, as the
-/// Java consumer's listener hears of them.
+/// new assignment. The eager protocol, or a member that joined again, takes every
+/// partition away and gives them all again; an incremental move (KIP-848) names only
+/// the partitions that moved, as the Java consumer's listener hears of them.
 fn moved(reader: &Reader, topic: &str, before: &[i32], incremental: bool) -> Result<Vec<i32>> {
     let now = assigned_partitions(reader);
     let (revoked, assigned): (Vec<i32>, Vec<i32>) = if incremental {

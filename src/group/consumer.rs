@@ -379,8 +379,15 @@ impl ConsumerGroup {
             return HeartbeatReply::error(ResponseError::UnknownMemberId, "no such member", &args);
         };
         reconcile(member, self.assignment_epoch, &held_by_others, now);
-        let assignment =
-            std::mem::take(&mut member.assignment_changed).then(|| member.assigned.clone());
+        // Kafka answers with the assignment when it changed, and to every full request
+        // (one with the rebalance timeout, the subscription and the owned partitions,
+        // as a member sends after an error), so a member that lost an answer gets it
+        // again.
+        let full = args.rebalance_timeout_ms != -1
+            && (args.subscribed_topic_names.is_some() || args.subscribed_topic_regex.is_some())
+            && args.owned.is_some();
+        let changed = std::mem::take(&mut member.assignment_changed);
+        let assignment = (changed || full).then(|| member.assigned.clone());
         HeartbeatReply {
             error: None,
             member_id: id,

@@ -131,6 +131,23 @@ fn a_second_member_gets_partitions_only_after_the_first_revokes_them() {
 }
 
 #[test]
+fn a_full_heartbeat_is_answered_with_the_assignment_again() {
+    let mut group = ConsumerGroup::default();
+    let mut a = Client::join(&mut group, "a", 0);
+    let partial = a.beat(&mut group, 1);
+    assert_eq!(partial.assignment, None, "unchanged: not sent again");
+    // A full request (rebalance timeout, subscription and owned partitions), as a
+    // member sends after an error: the assignment comes again, as Kafka sends it.
+    let full = HeartbeatArgs {
+        member_epoch: a.epoch,
+        ..join(&a.id, &["orders"])
+    };
+    let reply = group.heartbeat(full, &topics(), &LIMITS, 2);
+    assert_eq!(reply.error, None);
+    assert_eq!(reply.assignment.as_ref(), Some(&a.owned));
+}
+
+#[test]
 fn wrong_epochs_and_strangers_are_fenced() {
     let mut group = ConsumerGroup::default();
     let mut a = Client::join(&mut group, "a", 0);
