@@ -277,16 +277,33 @@ pub fn offsets_at_in(
     }
     let mut out = BTreeMap::new();
     for (leader, partitions) in by_leader {
-        let partitions: Vec<i32> = partitions.into_iter().map(|(p, ())| p).collect();
-        let broker = cluster.broker(leader)?;
-        for (p, code, offset) in
-            list_offsets_in(broker, &topic.name, &partitions, timestamp, isolation)?
-        {
-            Error::check(code, None, || {
-                format!("cannot list the offsets of {}-{p}", topic.name)
-            })?;
-            out.insert(p, offset);
+        let mut partitions: Vec<i32> = partitions.into_iter().map(|(p, ())| p).collect();
+        // A new leader answers OFFSET_NOT_AVAILABLE until its high watermark catches up:
+        // asked again, a few times, as Kafka's admin client does.
+        for attempt in 1..=OFFSETS_ATTEMPTS {
+            let broker = cluster.broker(leader)?;
+            let answers = list_offsets_in(broker, &topic.name, &partitions, timestamp, isolation)?;
+            partitions.clear();
+            for (p, code, offset) in answers {
+                if code == OFFSET_NOT_AVAILABLE && attempt < OFFSETS_ATTEMPTS {
+                    partitions.push(p);
+                    continue;
+                }
+                Error::check(code, None, || {
+                    format!("cannot list the offsets of {}-{p}", topic.name)
+                })?;
+                out.insert(p, offset);
+            }
+            if partitions.is_empty() {
+                break;
+            }
+            std::thread::sleep(super::cluster::RETRY_BACKOFF);
         }
     }
     Ok(out)
 }
+
+/// Kafka's OFFSET_NOT_AVAILABLE.
+const OFFSET_NOT_AVAILABLE: i16 = 78;
+/// How many times `offsets_at_in` asks a leader that cannot answer yet.
+const OFFSETS_ATTEMPTS: u32 = 50;

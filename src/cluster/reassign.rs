@@ -159,7 +159,9 @@ fn cancel(
                 t.name
             )));
         }
-        back.isr = from.first().copied().into_iter().collect();
+        // The first original replica that may lead (else the first at all).
+        let first = elect(image, &back, &[], true).or(from.first().copied());
+        back.isr = first.into_iter().collect();
     }
     if !from.contains(&p.leader) || !back.isr.contains(&p.leader) {
         let isr = back.isr.clone();

@@ -318,6 +318,31 @@ impl ConsumerGroup {
         limits: &Limits,
         now: i64,
     ) -> HeartbeatReply {
+        // The request's own checks, before the group changes: a refused join must
+        // leave no member behind.
+        if !matches!(args.member_epoch, LEAVE_EPOCH | STATIC_LEAVE_EPOCH) {
+            if let Some(assignor) = &args.server_assignor {
+                if !ASSIGNORS.contains(&assignor.as_str()) {
+                    return HeartbeatReply::error(
+                        ResponseError::UnsupportedAssignor,
+                        format!(
+                            "ServerAssignor {assignor} is not supported. Supported assignors: {}.",
+                            ASSIGNORS.join(", ")
+                        ),
+                        &args,
+                    );
+                }
+            }
+            if let Some(regex) = &args.subscribed_topic_regex {
+                if full_match(regex).is_none() {
+                    return HeartbeatReply::error(
+                        ResponseError::InvalidRegularExpression,
+                        format!("{regex} is not a valid regular expression"),
+                        &args,
+                    );
+                }
+            }
+        }
         let id = match args.member_epoch {
             LEAVE_EPOCH | STATIC_LEAVE_EPOCH => return self.leave(&args),
             JOIN_EPOCH => match self.join(&args, limits, now) {
@@ -351,27 +376,6 @@ impl ConsumerGroup {
                 args.member_id.clone()
             }
         };
-        if let Some(assignor) = &args.server_assignor {
-            if !ASSIGNORS.contains(&assignor.as_str()) {
-                return HeartbeatReply::error(
-                    ResponseError::UnsupportedAssignor,
-                    format!(
-                        "ServerAssignor {assignor} is not supported. Supported assignors: {}.",
-                        ASSIGNORS.join(", ")
-                    ),
-                    &args,
-                );
-            }
-        }
-        if let Some(regex) = &args.subscribed_topic_regex {
-            if full_match(regex).is_none() {
-                return HeartbeatReply::error(
-                    ResponseError::InvalidRegularExpression,
-                    format!("{regex} is not a valid regular expression"),
-                    &args,
-                );
-            }
-        }
         self.update_member(&id, &args, limits.session_timeout_ms, now);
         self.refresh_target(topics);
         let held_by_others = others_hold(&self.members, &id);

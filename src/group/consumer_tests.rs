@@ -148,6 +148,32 @@ fn a_full_heartbeat_is_answered_with_the_assignment_again() {
 }
 
 #[test]
+fn a_join_refused_for_its_assignor_or_pattern_leaves_no_member() {
+    let mut group = ConsumerGroup::default();
+    let bad_assignor = HeartbeatArgs {
+        server_assignor: Some("nonsense".into()),
+        ..join("a", &["orders"])
+    };
+    let reply = group.heartbeat(bad_assignor, &topics(), &LIMITS, 0);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::UnsupportedAssignor)
+    );
+    let bad_pattern = HeartbeatArgs {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some("(".into()),
+        ..join("b", &[])
+    };
+    let reply = group.heartbeat(bad_pattern, &topics(), &LIMITS, 1);
+    assert_eq!(
+        reply.error.map(|e| e.0),
+        Some(ResponseError::InvalidRegularExpression)
+    );
+    assert!(group.is_empty());
+    assert_eq!(group.group_epoch(), 0);
+}
+
+#[test]
 fn wrong_epochs_and_strangers_are_fenced() {
     let mut group = ConsumerGroup::default();
     let mut a = Client::join(&mut group, "a", 0);

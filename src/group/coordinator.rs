@@ -82,6 +82,16 @@ impl Group {
             && !self.stored_consumer
     }
 
+    /// An offset tombstoned: gone, with what open transactions committed for it (as
+    /// Kafka's replay of a tombstone drops them; live and replayed state agree).
+    pub(super) fn forget_offset(&mut self, key: &(String, i32)) {
+        self.offsets.remove(key);
+        for offsets in self.pending.values_mut() {
+            offsets.remove(key);
+        }
+        self.pending.retain(|_, offsets| !offsets.is_empty());
+    }
+
     pub fn has_no_members(&self) -> bool {
         self.classic.is_empty() && self.consumer.is_empty()
     }

@@ -376,7 +376,7 @@ impl Coordinator {
             count += keys.len();
             self.with_existing(&group_id, |g| {
                 for key in &keys {
-                    g.offsets.remove(key);
+                    g.forget_offset(key);
                 }
                 if last {
                     g.stored_protocol_type = None;
@@ -485,7 +485,7 @@ impl Coordinator {
         append(shard, partition, tombstones(group_id, &doomed)).await?;
         self.with_existing(group_id, |g| {
             for key in &doomed {
-                g.offsets.remove(key);
+                g.forget_offset(key);
             }
         });
         Ok(results)
@@ -569,14 +569,7 @@ impl Coordinator {
                             entry.offsets.insert((topic, p), committed);
                         }
                         (None, _) => {
-                            // A tombstone ends the partition's offsets of open
-                            // transactions too (written when the group was deleted).
-                            let tp = (topic, p);
-                            entry.offsets.remove(&tp);
-                            for offsets in entry.pending.values_mut() {
-                                offsets.remove(&tp);
-                            }
-                            entry.pending.retain(|_, offsets| !offsets.is_empty());
+                            entry.forget_offset(&(topic, p));
                             if entry.is_forgotten() {
                                 groups.remove(&group);
                             }

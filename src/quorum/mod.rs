@@ -13,6 +13,9 @@
 //! decode is refused, but a well-formed message is believed, once what would make Raft
 //! panic is dropped (`Quorum::step`).
 
+/// The metadata log, as Kafka names it: never a client's topic.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
 pub mod codec;
 pub mod disk;
 pub mod member;

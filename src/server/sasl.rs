@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -184,8 +184,11 @@ impl Login {
             tracing::debug!("closing connection: a second ApiVersions before the SASL login");
             return Step::Close;
         }
+        // Only a full answer counts: one to a version shoal does not know, or to a
+        // malformed client software name, leaves the client to ask again.
         self.versions_answered = super::handlers::versions(ApiKey::ApiVersions)
-            .is_some_and(|served| served.contains(&request.version));
+            .and_then(|served| decode::<ApiVersionsRequest>(&request, &served))
+            .is_some_and(|asked| super::handlers::api_versions_valid(&asked, request.version));
         Step::Serve(request)
     }
 

@@ -423,6 +423,7 @@ impl Shard {
             let key = (partition.topic.clone(), partition.index);
             self.fetchers.unfollow(&key);
             self.unload_coordinator_state(&partition);
+            self.done_loading(&partition);
             self.partitions.borrow_mut().remove(&key);
             self.partition_ids.borrow_mut().remove(&key);
             // Long-poll fetches waiting on it wake up and find it gone; acks=all appends
@@ -475,7 +476,17 @@ impl Shard {
                         self.to_load(&partition, &mut to_load);
                     }
                     // onResignation.
-                    Some(false) => self.unload_coordinator_state(&partition),
+                    Some(false) => {
+                        self.unload_coordinator_state(&partition);
+                        self.done_loading(&partition);
+                    }
+                    // A load that failed before is tried again.
+                    _ if partition.is_leading()
+                        && self.coordinator_loading(&partition.topic, partition.index) =>
+                    {
+                        self.unload_coordinator_state(&partition);
+                        self.to_load(&partition, &mut to_load);
+                    }
                     _ => {}
                 }
             }
@@ -483,16 +494,19 @@ impl Shard {
         *self.snapshot.borrow_mut() = snapshot;
         // The coordinators' state is read back once the new layout is in force, so a
         // request meanwhile finds this broker the coordinator and is told
-        // COORDINATOR_LOAD_IN_PROGRESS, as Kafka's coordinators answer.
-        let mut loaded = Ok(());
+        // COORDINATOR_LOAD_IN_PROGRESS, as Kafka's coordinators answer. A partition
+        // whose load fails (and those after it) stays so until a later snapshot reads
+        // it back: never is a half-read state served.
         for partition in to_load {
-            if loaded.is_ok() {
-                loaded = self.load_coordinator_state(&partition).await;
-            }
-            let key = (partition.topic.clone(), partition.index);
-            self.loading.borrow_mut().remove(&key);
+            self.load_coordinator_state(&partition).await?;
+            self.done_loading(&partition);
         }
-        loaded
+        Ok(())
+    }
+
+    fn done_loading(&self, partition: &Partition) {
+        let key = (partition.topic.clone(), partition.index);
+        self.loading.borrow_mut().remove(&key);
     }
 
     /// Marks an internal topic's partition as loading, to be read back once the
@@ -573,6 +587,12 @@ impl Shard {
             tracing::info!(topic = %partition.topic, partition = partition.index, records = loaded, "coordinator state loaded");
         }
         Ok(())
+    }
+
+    /// Whether any partition of the internal `topic` is being read back on this shard
+    /// (a listing of its groups or transactions would miss some).
+    pub fn coordinator_loading_any(&self, topic: &str) -> bool {
+        self.loading.borrow().iter().any(|(t, _)| t == topic)
     }
 
     /// Whether the coordinator state of an internal topic's partition is being read

@@ -641,8 +641,8 @@ async fn send_markers(
 
 /// On the partition's shard: writes one marker, and for a consumer-offsets partition
 /// lets the group coordinator commit or drop the transaction's offsets. A partition
-/// whose topic is gone needs no marker; one still opening, or led elsewhere now, gets
-/// it on a later try.
+/// whose topic is gone needs no marker; one still opening or loading, or led elsewhere
+/// now, gets it on a later try.
 pub(crate) async fn write_marker(
     shard: Rc<Shard>,
     topic: String,
@@ -654,6 +654,11 @@ pub(crate) async fn write_marker(
         Err(_) if !shard.snapshot().has_partition(&topic, index) => return Ok(()),
         Err(code) => return Err(ApiError::code(code)),
     };
+    // The group coordinator is still reading the partition back: the marker must
+    // meet every pending offset it ends, so it waits for a later try.
+    if shard.coordinator_loading(&topic, index) {
+        return Err(ApiError::code(ResponseError::CoordinatorLoadInProgress));
+    }
     partition.append_marker(spec, now_ms())?.await?;
     if topic == crate::group::OFFSETS_TOPIC {
         shard

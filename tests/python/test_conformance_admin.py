@@ -41,6 +41,7 @@ CLUSTER_AUTHORIZATION_FAILED = 31
 NON_EMPTY_GROUP = 68
 GROUP_ID_NOT_FOUND = 69
 STALE_MEMBER_EPOCH = 113
+UNKNOWN_TOPIC_ID = 100
 INVALID_REGULAR_EXPRESSION = 128
 
 # API keys kafka_wire does not name.
@@ -129,12 +130,13 @@ def metadata(b, version: int, topics, **flags):
                                         flexible=True), version)
 
 
-def describe_configs_request(resources: list[tuple[int, str, list[str] | None]], version: int) -> bytes:
+def describe_configs_request(resources: list[tuple[int, str, list[str] | None]], version: int,
+                             documentation: bool = False) -> bytes:
     """DescribeConfigs v1 to v3 (not flexible): (resource type, name, keys or None for all),
-    without synonyms or documentation."""
+    without synonyms, with documentation when asked (v3)."""
     body = kw.array([kw.i8(rtype) + kw.string(name) + kw.array(None if keys is None else [kw.string(k) for k in keys])
                      for rtype, name, keys in resources]) + kw.i8(0)  # include_synonyms
-    return body + kw.i8(0) if version >= 3 else body  # include_documentation
+    return body + kw.i8(int(documentation)) if version >= 3 else body  # include_documentation
 
 
 def parse_describe_configs(body: bytes, version: int) -> list[tuple[int, int, str, dict[str, tuple]]]:
@@ -150,7 +152,8 @@ def parse_describe_configs(body: bytes, version: int) -> list[tuple[int, int, st
         config_type = None
         if version >= 3:
             config_type = r.i8()
-            r.string()  # documentation
+            # shoal keeps no documentation text: null, asked or not.
+            assert r.string() is None, name
         return name, (value, config_type)
 
     def result(r: kw.Reader):
@@ -441,6 +444,17 @@ def test_metadata_answers_authorized_operations_only_when_asked(start_broker):
     answer, cluster = metadata(b, 12, [(shown, None)], topic_operations=True)
     assert [ops for _, _, _, ops in answer] == [bits(TOPIC_OPERATIONS - {WRITE})] and cluster is None
 
+    # A topic the caller may not describe: refused, with no authorized operations.
+    hidden = unique_topic("hidden")
+    create_topic(b, hidden)
+    assert create(b, topic_acl(hidden, AclOperation.DESCRIBE, DENY)) == [None]
+    ((error, name, _, operations),), _ = metadata(b, 10, [(hidden, None)], topic_operations=True)
+    assert (error, name, operations) == (kw.TOPIC_AUTHORIZATION_FAILED, hidden, OPERATIONS_NOT_REQUESTED)
+    # v12, an id naming no topic: UNKNOWN_TOPIC_ID, no name, and the id asked.
+    nowhere = uuid.uuid4()
+    ((error, name, tid, _),), _ = metadata(b, 12, [(None, nowhere)])
+    assert (error, name, tid) == (UNKNOWN_TOPIC_ID, None, nowhere)
+
     # Who may not describe the cluster is told 0 for its operations.
     assert create(b, cluster_acl(AclOperation.ALTER), cluster_acl(AclOperation.DESCRIBE, DENY)) == [None] * 2
     _, cluster = metadata(b, 10, [(shown, None)], cluster_operations=True)
@@ -494,6 +508,8 @@ def test_describe_configs_refuses_unknown_types_per_resource_and_types_each_valu
         assert (error, name, set(configs)) == (kw.NONE, t, set(keys))
         assert {k: config_type for k, (_, config_type) in configs.items()} == keys
         assert configs["retention.ms"][0] == "3600000"
+        documented = describe_configs_request(resources[1:2], 3, documentation=True)
+        assert parse_describe_configs(c.request(kw.DESCRIBE_CONFIGS, 3, documented), 3)[0][0] == kw.NONE
         # v1: the same answer without the v3 fields (the parser checks every byte is read).
         request = describe_configs_request(resources[1:2], 1)
         ((error, _, _, configs),) = parse_describe_configs(c.request(kw.DESCRIBE_CONFIGS, 1, request), 1)
@@ -677,9 +693,9 @@ def test_init_producer_id_needs_write_on_the_id_or_idempotent_write(start_broker
 
 
 def test_init_producer_id_refuses_a_producer_id_without_its_epoch(broker):
-    """InitProducerId v3+ (KIP-360) with a transactional id: a producer id without an epoch,
-    or an epoch without a producer id, is INVALID_REQUEST; both -1 asks for the id's
-    producer, and its own id and epoch get the epoch bumped."""
+    """InitProducerId v3+ (KIP-360): a producer id without an epoch, or an epoch without a
+    producer id, is INVALID_REQUEST, with a transactional id or without; both -1 asks for
+    the id's producer, and its own id and epoch get the epoch bumped."""
     tid = unique_topic("tid")
     with kw.Conn(broker.bootstrap) as c:
         for given in ((5, -1), (-1, 3)):
@@ -688,6 +704,10 @@ def test_init_producer_id_refuses_a_producer_id_without_its_epoch(broker):
         assert error == kw.NONE and pid >= 0 and epoch >= 0
         # Its own producer id and epoch: the epoch is bumped.
         assert init_producer_id_v3(c, tid, pid, epoch) == (kw.NONE, pid, epoch + 1)
+        # An idempotent producer (no transactional id) is held to the same pair rule.
+        for given in ((5, -1), (-1, 3)):
+            assert init_producer_id_v3(c, None, *given)[0] == kw.INVALID_REQUEST, given
+        assert init_producer_id_v3(c, None, -1, -1)[0] == kw.NONE
 
 
 def test_add_offsets_to_txn_and_end_txn_need_write_on_the_id_then_read_on_the_group(start_broker):

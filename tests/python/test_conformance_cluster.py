@@ -70,6 +70,7 @@ CLUSTER_AUTHORIZATION_FAILED = 31
 UNSUPPORTED_SASL_MECHANISM = 33
 ILLEGAL_SASL_STATE = 34
 INVALID_REQUEST = 42
+UNSUPPORTED_VERSION = 35
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 KAFKA_STORAGE_ERROR = 56
 SASL_AUTHENTICATION_FAILED = 58
@@ -679,6 +680,20 @@ def test_describe_quorum_on_a_cluster_of_one(broker):
         assert [v.replica_id for v in p.current_voters] == [1] and p.observers == [], p
 
 
+def test_a_cluster_of_one_checks_a_voter_change_request_before_refusing_it(broker):
+    """AddRaftVoter and RemoveRaftVoter check the request itself first (a voter id below 0 or
+    a zero directory id, an added voter without listeners: INVALID_REQUEST), as Kafka does,
+    before a cluster of one, whose voters are fixed, answers UNSUPPORTED_VERSION."""
+    zero, some = uuid.UUID(int=0), uuid.uuid4()
+    with kw.Conn(broker.bootstrap) as c:
+        assert add_raft_voter(c, -1, some, [("CONTROLLER", "127.0.0.1", 9)])[0] == INVALID_REQUEST
+        assert add_raft_voter(c, 2, zero, [("CONTROLLER", "127.0.0.1", 9)])[0] == INVALID_REQUEST
+        assert add_raft_voter(c, 2, some, [])[0] == INVALID_REQUEST
+        assert remove_raft_voter(c, 2, zero)[0] == INVALID_REQUEST
+        assert add_raft_voter(c, 2, some, [("CONTROLLER", "127.0.0.1", 9)])[0] == UNSUPPORTED_VERSION
+        assert remove_raft_voter(c, 2, some)[0] == UNSUPPORTED_VERSION
+
+
 def test_quorum_requests_need_describe_or_alter_on_the_cluster(start_broker):
     """Without DESCRIBE on the cluster, DescribeQuorum is CLUSTER_AUTHORIZATION_FAILED at the
     top level; without ALTER, AddRaftVoter and RemoveRaftVoter are CLUSTER_AUTHORIZATION_FAILED,
@@ -700,6 +715,13 @@ def test_quorum_requests_need_describe_or_alter_on_the_cluster(start_broker):
         assert add_raft_voter(c, 2, some, [("CONTROLLER", "127.0.0.1", 9)], cluster_id="wrong")[0] == \
             CLUSTER_AUTHORIZATION_FAILED
         assert remove_raft_voter(c, 2, some, cluster_id="wrong")[0] == CLUSTER_AUTHORIZATION_FAILED
+        # ElectLeaders without ALTER: every partition asked carries the refusal; from v1 the
+        # top level too (v0 has no field for it).
+        t = unique_topic("elect-refused")
+        for version in (0, 1, 2):
+            r = elect_leaders(c, version, [(t, [0, 3])])
+            assert election_results(r) == [(t, 0, CLUSTER_AUTHORIZATION_FAILED), (t, 3, CLUSTER_AUTHORIZATION_FAILED)]
+            assert version == 0 or r.error_code == CLUSTER_AUTHORIZATION_FAILED, r
 
 
 def test_add_and_remove_raft_voter_check_as_kafka_does_on_a_dynamic_quorum(start_broker, tmp_path):
@@ -774,6 +796,9 @@ def test_the_metadata_log_and_the_controllers_apis_are_not_on_the_kafka_wire(sta
     the connection unanswered."""
     b, _, _ = one_node_dynamic_quorum(start_broker, tmp_path)
     with kw.Conn(b.bootstrap) as c:
+        # Metadata never creates a topic of the metadata log's name, as Kafka refuses it.
+        named = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1(["__cluster_metadata"])))
+        assert named.topics["__cluster_metadata"][0] == UNKNOWN_TOPIC_OR_PARTITION, named
         fetched = kw.parse_fetch_v4(c.request(kw.FETCH, 4, kw.fetch_v4("__cluster_metadata", 0, 0, max_wait_ms=0)))
         assert (fetched[("__cluster_metadata", 0)].error_code, fetched[("__cluster_metadata", 0)].records) == \
             (UNKNOWN_TOPIC_OR_PARTITION, b"")

@@ -51,8 +51,8 @@ impl Member {
     }
 
     /// The change asked for, if it makes sense as far as this node can tell; checked in
-    /// Kafka's order: the request itself, a change in flight, the quorum's kind, then
-    /// the voter.
+    /// Kafka's order, after the request's own checks: a change in flight, the quorum's
+    /// kind, then the voter.
     fn voter_change(
         &self,
         add: bool,
@@ -60,18 +60,8 @@ impl Member {
         directory_id: Uuid,
         listeners: &[Endpoint],
     ) -> Result<VoterChange, (ResponseError, String)> {
-        if node < 0 || directory_id.is_nil() {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("node {node} with directory id {directory_id} is no voter's"),
-            ));
-        }
-        if add && listeners.is_empty() {
-            return Err((
-                ResponseError::InvalidRequest,
-                format!("the request names no listener of controller {node}"),
-            ));
-        }
+        // The request's own checks (a voter id, a directory id, listeners) are the
+        // handler's (`add_raft_voter::change_voter`), made before any quorum is asked.
         if self.quorum.borrow().voter_change_pending() {
             return Err((
                 ResponseError::RequestTimedOut,

@@ -76,6 +76,18 @@ pub(super) async fn change_voter(
         let message = format!("cluster id {theirs} is not this cluster's ({ours})");
         return (Some(ResponseError::InconsistentClusterId), Some(message));
     }
+    // The request's own checks, before any quorum (a cluster of one too) is asked.
+    let invalid = |message: String| (Some(ResponseError::InvalidRequest), Some(message));
+    if node < 0 || directory_id.is_nil() {
+        return invalid(format!(
+            "node {node} with directory id {directory_id} is no voter's"
+        ));
+    }
+    if add && listeners.is_empty() {
+        return invalid(format!(
+            "the request names no listener of controller {node}"
+        ));
+    }
     // The quorum member lives with the controller on shard 0.
     let changed = ctx
         .shard

@@ -33,10 +33,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<ApiVersionsRequest>(body) else {
         return Response::Close;
     };
-    if ctx.version >= CLIENT_SOFTWARE_VERSION
-        && !(well_formed(&request.client_software_name)
-            && well_formed(&request.client_software_version))
-    {
+    if !valid(&request, ctx.version) {
         let error = ResponseError::InvalidRequest.code();
         return ctx.respond(&ApiVersionsResponse::default().with_error_code(error));
     }
@@ -56,6 +53,14 @@ pub fn unsupported(mut ctx: Ctx) -> Response {
             .with_error_code(ResponseError::UnsupportedVersion.code())
             .with_api_keys(ours),
     )
+}
+
+/// Whether a decoded request of `version` is answered in full: from v3 the client's
+/// software name and version must be well formed.
+pub fn valid(request: &ApiVersionsRequest, version: i16) -> bool {
+    version < CLIENT_SOFTWARE_VERSION
+        || (well_formed(&request.client_software_name)
+            && well_formed(&request.client_software_version))
 }
 
 /// A client's software name or version as Kafka takes them: letters, digits, `-` and

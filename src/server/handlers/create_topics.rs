@@ -24,7 +24,7 @@ use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 2..=7;
 /// The KRaft metadata log's name, which Kafka never lets a topic take.
-const METADATA_TOPIC: &str = "__cluster_metadata";
+use crate::quorum::METADATA_TOPIC;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<CreateTopicsRequest>(body) else {

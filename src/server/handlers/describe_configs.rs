@@ -107,4 +107,6 @@ fn describe(entry: ConfigEntry, synonyms: bool) -> DescribeConfigsResourceResult
         .with_is_sensitive(entry.sensitive)
         .with_config_type(entry.config_type.code())
         .with_synonyms(synonyms)
+        // shoal keeps no documentation text: null, asked or not.
+        .with_documentation(None)
 }

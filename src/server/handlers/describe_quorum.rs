@@ -23,8 +23,7 @@ use crate::cluster::ShardId;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
 
-/// The metadata log, as Kafka names it.
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
+use crate::quorum::METADATA_TOPIC;
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<DescribeQuorumRequest>(body) else {

@@ -85,9 +85,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .with_partition_result(partitions)
         })
         .collect();
-    ctx.respond(
-        &ElectLeadersResponse::default()
-            .with_error_code(error.map_or(0, |e| e.code()))
-            .with_replica_election_results(results),
-    )
+    let mut response = ElectLeadersResponse::default().with_replica_election_results(results);
+    // v0 has no error of its own: the partitions carry it.
+    if ctx.version >= 1 {
+        response.error_code = error.map_or(0, |e| e.code());
+    }
+    ctx.respond(&response)
 }

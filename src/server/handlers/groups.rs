@@ -56,26 +56,27 @@ pub async fn home_of_any_id(
 }
 
 /// COORDINATOR_LOAD_IN_PROGRESS while the shard `home` reads back the coordinator
-/// state of an internal topic's partition this broker just took the lead of.
+/// state of an internal topic's partition this broker just took the lead of; the home
+/// shard's own view of the lead otherwise (another shard may hold a newer or older
+/// snapshot than the one that decides what the home shard has loaded).
 pub async fn loaded(
     shard: &Rc<Shard>,
     home: ShardId,
     topic: &'static str,
     partition: i32,
 ) -> Result<(), ResponseError> {
-    let loading = if home == shard.id {
-        shard.coordinator_loading(topic, partition)
-    } else {
-        // Cross-shard: the home shard knows what it is loading.
-        let asked = shard.invoke_on(home, move |s| async move {
-            s.coordinator_loading(topic, partition)
-        });
-        asked.await.unwrap_or(false)
-    };
-    match loading {
+    let ready = move |s: &Shard| match s.coordinator_loading(topic, partition) {
         true => Err(ResponseError::CoordinatorLoadInProgress),
-        false => Ok(()),
+        false => led_here(s, topic, partition),
+    };
+    if home == shard.id {
+        return ready(shard);
     }
+    // Cross-shard: the home shard knows what it leads and what it is loading.
+    let asked = shard.invoke_on(home, move |s| async move { ready(&s) });
+    asked
+        .await
+        .unwrap_or(Err(ResponseError::CoordinatorNotAvailable))
 }
 
 /// The offsets partition of `group`, wherever it is led, with `home_of`'s checks

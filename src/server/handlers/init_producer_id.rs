@@ -20,7 +20,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     let answer = match &request.transactional_id {
-        None => idempotent(&ctx).await,
+        None => idempotent(&ctx, &request).await,
         Some(id) => transactional(&ctx, id.to_string(), &request)
             .await
             .map_err(|error| txns::for_version(error, ctx.version, 4)),
@@ -51,11 +51,7 @@ async fn transactional(
     }
     // Kafka's order: the producer id and epoch given (both or neither), then, at the
     // coordinator, an empty id and the timeout.
-    let expected = match (request.producer_id.0, request.producer_epoch) {
-        (-1, -1) => None,
-        (-1, _) | (_, -1) => return Err(ApiError::code(ResponseError::InvalidRequest)),
-        (producer_id, epoch) => Some((producer_id, epoch)),
-    };
+    let expected = producer_pair(request)?;
     if id.is_empty() {
         return Err(ApiError::code(ResponseError::InvalidRequest));
     }
@@ -78,14 +74,25 @@ async fn transactional(
         .await?
 }
 
+/// The producer id and epoch a request names: both, or neither (`None`), else
+/// INVALID_REQUEST, for any producer.
+fn producer_pair(request: &InitProducerIdRequest) -> Result<Option<(i64, i16)>, ApiError> {
+    match (request.producer_id.0, request.producer_epoch) {
+        (-1, -1) => Ok(None),
+        (-1, _) | (_, -1) => Err(ApiError::code(ResponseError::InvalidRequest)),
+        (producer_id, epoch) => Ok(Some((producer_id, epoch))),
+    }
+}
+
 /// An idempotent producer gets a fresh id at epoch 0, whatever id it had (it bumps its
-/// epoch itself, KIP-360). Kafka's rule: IDEMPOTENT_WRITE on the cluster, or WRITE on
-/// some topic.
-async fn idempotent(ctx: &Ctx) -> Result<(i64, i16), ApiError> {
+/// epoch itself, KIP-360). Kafka's rules: IDEMPOTENT_WRITE on the cluster, or WRITE on
+/// some topic; then the producer id and epoch, both or neither.
+async fn idempotent(ctx: &Ctx, request: &InitProducerIdRequest) -> Result<(i64, i16), ApiError> {
     let allowed = ctx.allowed_on_cluster(Operation::IdempotentWrite)
         || ctx.allowed_on_any(Operation::Write, ResourceType::Topic);
     if !allowed {
         return Err(ApiError::code(ResponseError::ClusterAuthorizationFailed));
     }
+    producer_pair(request)?;
     Ok((ctx.shard.new_producer_id().await?, 0))
 }

@@ -28,15 +28,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .iter()
         .map(|s| s.to_lowercase())
         .collect();
-    // Cross-shard: each shard lists the groups it coordinates.
-    let Ok(per_shard) = ctx
+    // Cross-shard: each shard lists the groups it coordinates, unless it is still
+    // reading some back (COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers).
+    let listed = ctx
         .shard
-        .invoke_on_all(|s| async move { s.groups.list() })
+        .invoke_on_all(|s| async move {
+            match s.coordinator_loading_any(crate::group::OFFSETS_TOPIC) {
+                true => Err(ResponseError::CoordinatorLoadInProgress),
+                false => Ok(s.groups.list()),
+            }
+        })
         .await
-    else {
-        let response = ListGroupsResponse::default()
-            .with_error_code(ResponseError::CoordinatorNotAvailable.code());
-        return ctx.respond(&response);
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)
+        .and_then(|per_shard| per_shard.into_iter().collect::<Result<Vec<_>, _>>());
+    let per_shard = match listed {
+        Ok(per_shard) => per_shard,
+        Err(error) => {
+            let response = ListGroupsResponse::default().with_error_code(error.code());
+            return ctx.respond(&response);
+        }
     };
     // Kafka lists every group to who may describe the cluster, else those it may describe.
     let all = ctx.allowed_on_cluster(Operation::Describe);

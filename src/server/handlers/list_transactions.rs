@@ -44,13 +44,19 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     // Cross-shard: every shard coordinates the ids of its state partitions.
     let listed = match ctx
         .shard
-        .invoke_on_all(|s| async move { s.txns.list() })
+        .invoke_on_all(|s| async move {
+            match s.coordinator_loading_any(crate::txn::TRANSACTION_STATE_TOPIC) {
+                true => Err(ResponseError::CoordinatorLoadInProgress),
+                false => Ok(s.txns.list()),
+            }
+        })
         .await
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)
+        .and_then(|per_shard| per_shard.into_iter().collect::<Result<Vec<_>, _>>())
     {
         Ok(listed) => listed,
-        Err(_) => {
-            let response = ListTransactionsResponse::default()
-                .with_error_code(ResponseError::CoordinatorNotAvailable.code());
+        Err(error) => {
+            let response = ListTransactionsResponse::default().with_error_code(error.code());
             return ctx.respond(&response);
         }
     };

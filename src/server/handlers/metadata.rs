@@ -55,6 +55,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     }
     let snapshot = ctx.shard.snapshot();
     let mut names: Vec<Option<String>> = Vec::new();
+    // The id each topic was asked by (nil when by name), for an id naming no topic.
+    let mut ids: Vec<uuid::Uuid> = Vec::new();
     if !all {
         for topic in request.topics.iter().flatten() {
             let name = match &topic.name {
@@ -62,6 +64,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 None => snapshot.topic_name(&topic.topic_id).map(str::to_string),
             };
             names.push(name);
+            ids.push(topic.topic_id);
         }
     }
     let describable =
@@ -106,16 +109,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     } else {
         names
             .iter()
-            .map(|name| match name.as_deref() {
+            .zip(&ids)
+            .map(|(name, id)| match name.as_deref() {
+                // Kafka gives a refused topic no authorized operations.
                 Some(name)
                     if !describable(&snapshot, name)
                         || refused_creation.iter().any(|n| n == name) =>
                 {
-                    with_operations(refused(name), name)
+                    refused(name)
                 }
                 Some(name) if created.iter().any(|n| n == name) => being_created(name),
                 Some(name) => with_operations(describe_requested(&snapshot, Some(name)), name),
-                None => describe_requested(&snapshot, None),
+                // An id naming no topic: the id asked, and no name.
+                None => MetadataResponseTopic::default()
+                    .with_error_code(ResponseError::UnknownTopicId.code())
+                    .with_name(None)
+                    .with_topic_id(*id),
             })
             .collect()
     };
@@ -147,11 +156,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 }
 
 /// Whether Metadata would create `name` if it is missing: internal topics are created
-/// by their coordinators, with their own configs.
+/// by their coordinators, with their own configs, and the metadata log's name is
+/// never a topic's.
 fn may_auto_create(snapshot: &Snapshot, name: &str) -> bool {
     snapshot.topic(name).is_none()
         && crate::config::valid_topic_name(name).is_ok()
         && !crate::group::is_internal_topic(name)
+        && name != crate::quorum::METADATA_TOPIC
 }
 
 /// Creates the requested topics that do not exist yet; returns the snapshot that has
@@ -230,9 +241,9 @@ fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataRespon
                 .with_error_code(code.code())
                 .with_name(Some(StrBytes::from_string(name.to_string()).into()))
         }
-        None => {
-            MetadataResponseTopic::default().with_error_code(ResponseError::UnknownTopicId.code())
-        }
+        None => MetadataResponseTopic::default()
+            .with_error_code(ResponseError::UnknownTopicId.code())
+            .with_name(None),
     }
 }
 

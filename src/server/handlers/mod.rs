@@ -72,6 +72,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+pub use self::api_versions::valid as api_versions_valid;
 use crate::metrics::HandlerTimes;
 use crate::protocol::{self, fetch::Chunk, Request};
 use crate::server::connection::Turn;
