@@ -97,14 +97,21 @@ def test_partitions_move_to_other_brokers_while_a_producer_writes(start_broker, 
     assert reassign_tool(by_id[1], "--list").stdout == "No partition reassignments found.\n"
 
 
-@pytest.mark.timeout(240)
-def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_broker, tmp_path):
+def cluster_and_a_partition_on_1_and_2(start_broker, name: str):
+    """Three brokers, their admin client, and a topic of one partition on brokers 1 and 2,
+    both in its ISR."""
     by_id = start_cluster(start_broker)
     a = cluster_admin(list(by_id.values()))
-    topic = unique_topic("stuck")
+    topic = unique_topic(name)
     wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
                                  operation_timeout=20))
     wait_for("the ISR full", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2])
+    return by_id, a, topic
+
+
+@pytest.mark.timeout(240)
+def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_broker, tmp_path):
+    by_id, a, topic = cluster_and_a_partition_on_1_and_2(start_broker, "stuck")
     by_id[3].kill9()
     # Once fenced, the quorum has a leader other than the killed broker (if it was it).
     wait_for("broker 3 fenced", lambda: set(describe_cluster(by_id[1])[1]) == {1, 2})
@@ -166,12 +173,7 @@ def elect_preferred_v1(b, topic: str, partitions: list[int]) -> list[tuple[int, 
 def test_a_partition_named_twice_is_moved_and_elected_once(start_broker):
     """Kafka answers both copies of a partition named twice in AlterPartitionReassignments
     and ElectLeaders with the one change made."""
-    by_id = start_cluster(start_broker)
-    a = cluster_admin(list(by_id.values()))
-    topic = unique_topic("twice")
-    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
-                                 operation_timeout=20))
-    wait_for("the ISR full", lambda: (layout(a, topic) or {0: (0, [], [])})[0][2] == [1, 2])
+    by_id, a, topic = cluster_and_a_partition_on_1_and_2(start_broker, "twice")
     assert alter_reassignments_v0(by_id[1], topic, [(0, [2, 3]), (0, [2, 3])]) == [(0, kw.NONE), (0, kw.NONE)]
     wait_for("the move done", lambda: (layout(a, topic) or {0: (0, [], [])})[0][1:] == ([2, 3], [2, 3]))
     # The same replicas in another order: 3 preferred, 2 still leading.

@@ -176,63 +176,61 @@ def test_consume_transform_produce_commits_offsets_with_the_output(broker):
     assert values(read_committed(broker, sink, [0])) == sorted(b"x%d" % i for i in range(10))
 
 
+def offsets_in_an_open_transaction(broker, name: str, partitions: int):
+    """A topic of `partitions`, a consumer of a new group, and a transactional producer in a
+    transaction that sends offset 10 of each partition for the group."""
+    source = unique_topic(name)
+    create_topic(broker, source, partitions)
+    conf = {"group.id": unique_topic(f"{name}-g"), "enable.auto.commit": False}
+    c = Consumer(base_conf(broker, **conf))
+    p = txn_producer(broker)
+    p.init_transactions(TIMEOUT_S)
+    p.begin_transaction()
+    p.send_offsets_to_transaction([TopicPartition(source, i, 10) for i in range(partitions)],
+                                  c.consumer_group_metadata(), TIMEOUT_S)
+    return source, conf, c, p
+
+
+def committed_after_a_restart(broker, conf: dict, partitions: list[TopicPartition]) -> list[int]:
+    """The group's committed offsets once the broker restarted (replaying the offsets topic)."""
+    broker.restart()
+    c = Consumer(base_conf(broker, **conf))
+    try:
+        return [tp.offset for tp in c.committed(partitions, timeout=TIMEOUT_S)]
+    finally:
+        c.close()
+
+
 def test_a_commit_written_after_a_transactions_offsets_outlives_the_transaction(start_broker):
     # Kafka keeps the later record of two commits, whatever order they take effect in; a
     # restart replays them to the same answer.
     broker = start_broker()
-    source = unique_topic("later")
-    create_topic(broker, source, 2)
-    group = unique_topic("later-g")
-    conf = {"group.id": group, "enable.auto.commit": False}
-    c = Consumer(base_conf(broker, **conf))
-    p = txn_producer(broker)
-    p.init_transactions(TIMEOUT_S)
+    source, conf, c, p = offsets_in_an_open_transaction(broker, "later", 2)
+    both = [TopicPartition(source, 0), TopicPartition(source, 1)]
     try:
-        p.begin_transaction()
-        p.send_offsets_to_transaction([TopicPartition(source, 0, 10), TopicPartition(source, 1, 10)],
-                                      c.consumer_group_metadata(), TIMEOUT_S)
         # A plain commit of partition 0 while the transaction is open.
         c.commit(offsets=[TopicPartition(source, 0, 15)], asynchronous=False)
         p.commit_transaction(TIMEOUT_S)
-        committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
-        assert [tp.offset for tp in committed] == [15, 10]
+        assert [tp.offset for tp in c.committed(both, timeout=TIMEOUT_S)] == [15, 10]
     finally:
         c.close()
-    broker.restart()
-    c = Consumer(base_conf(broker, **conf))
-    try:
-        committed = c.committed([TopicPartition(source, 0), TopicPartition(source, 1)], timeout=TIMEOUT_S)
-        assert [tp.offset for tp in committed] == [15, 10]
-    finally:
-        c.close()
+    assert committed_after_a_restart(broker, conf, both) == [15, 10]
 
 
 def test_a_deleted_group_s_offsets_of_an_open_transaction_stay_deleted(start_broker):
     # DeleteGroups deletes the offsets of open transactions too, as Kafka does: neither the
     # transaction's commit nor a restart, which replays the commit marker, brings them back.
     broker = start_broker()
-    source = unique_topic("deleted")
-    create_topic(broker, source, 1)
-    group = unique_topic("deleted-g")
-    conf = {"group.id": group, "enable.auto.commit": False}
-    c = Consumer(base_conf(broker, **conf))
-    p = txn_producer(broker)
-    p.init_transactions(TIMEOUT_S)
+    source, conf, c, p = offsets_in_an_open_transaction(broker, "deleted", 1)
+    group = conf["group.id"]
     try:
-        p.begin_transaction()
-        p.send_offsets_to_transaction([TopicPartition(source, 0, 10)], c.consumer_group_metadata(), TIMEOUT_S)
         deleted = admin(broker).delete_consumer_groups([group], request_timeout=TIMEOUT_S)
         deleted[group].result(TIMEOUT_S)
         p.commit_transaction(TIMEOUT_S)
         assert c.committed([TopicPartition(source, 0)], timeout=TIMEOUT_S)[0].offset == OFFSET_INVALID
     finally:
         c.close()
-    broker.restart()
-    c = Consumer(base_conf(broker, **conf))
-    try:
-        assert c.committed([TopicPartition(source, 0)], timeout=TIMEOUT_S)[0].offset == OFFSET_INVALID
-    finally:
-        c.close()
+    assert committed_after_a_restart(broker, conf, [TopicPartition(source, 0)]) == [OFFSET_INVALID]
 
 
 def test_kafka_python_transactional_producer(broker):
