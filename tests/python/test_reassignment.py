@@ -17,7 +17,8 @@ import kafka_wire as kw
 from clients import unique_topic, wait_futures
 from conftest import shoal_bin
 from test_quorum import describe_cluster, wait_for
-from test_replication import Writer, check_acked, cluster_admin, layout, log_bytes, start_cluster
+from test_replication import (Writer, check_acked, cluster_admin, layout, log_bytes, start_cluster,
+                              start_cluster_with)
 
 BEFORE = [[1, 2], [2, 3], [3, 1], [1, 2]]
 AFTER = [[2, 3], [3, 1], [1, 2], [3, 1]]
@@ -97,10 +98,10 @@ def test_partitions_move_to_other_brokers_while_a_producer_writes(start_broker, 
     assert reassign_tool(by_id[1], "--list").stdout == "No partition reassignments found.\n"
 
 
-def cluster_and_a_partition_on_1_and_2(start_broker, name: str):
-    """Three brokers, their admin client, and a topic of one partition on brokers 1 and 2,
-    both in its ISR."""
-    by_id = start_cluster(start_broker)
+def cluster_and_a_partition_on_1_and_2(start_broker, name: str, extra: dict | None = None):
+    """Three brokers (with `extra` settings), their admin client, and a topic of one
+    partition on brokers 1 and 2, both in its ISR."""
+    by_id = start_cluster_with(start_broker, extra or {})
     a = cluster_admin(list(by_id.values()))
     topic = unique_topic(name)
     wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2]])],
@@ -173,7 +174,9 @@ def elect_preferred_v1(b, topic: str, partitions: list[int]) -> list[tuple[int, 
 def test_a_partition_named_twice_is_moved_and_elected_once(start_broker):
     """Kafka answers both copies of a partition named twice in AlterPartitionReassignments
     and ElectLeaders with the one change made."""
-    by_id, a, topic = cluster_and_a_partition_on_1_and_2(start_broker, "twice")
+    # No automatic rebalance: the preferred leader is elected by the request alone.
+    by_id, a, topic = cluster_and_a_partition_on_1_and_2(start_broker, "twice",
+                                                         {"auto.leader.rebalance.enable": "false"})
     assert alter_reassignments_v0(by_id[1], topic, [(0, [2, 3]), (0, [2, 3])]) == [(0, kw.NONE), (0, kw.NONE)]
     wait_for("the move done", lambda: (layout(a, topic) or {0: (0, [], [])})[0][1:] == ([2, 3], [2, 3]))
     # The same replicas in another order: 3 preferred, 2 still leading.
