@@ -49,17 +49,36 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, mut tls: Option<Tls>
         "metrics",
     );
     let answering = Rc::new(std::cell::Cell::new(0usize));
+    // A failing accept (no descriptors left) is said once and retried after a pause, as
+    // the client listeners do: spinning on it starved the shard and flooded the log.
+    let mut failing = false;
     loop {
         match shard.unless_stopping(listener.accept()).await {
-            Some(Ok(stream)) if answering.get() >= ANSWERS_MAX => drop(stream),
-            Some(Ok(stream)) => spawn_answer(
-                queue,
-                Rc::clone(&shard),
-                (stream, tls.as_mut().map(Tls::accept)),
-                Rc::clone(&answering),
-                Rc::clone(&last_busy),
-            ),
-            Some(Err(error)) => tracing::warn!(%error, "metrics accept failed"),
+            Some(Ok(stream)) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("metrics: accepting connections again");
+                }
+                if answering.get() >= ANSWERS_MAX {
+                    drop(stream);
+                    continue;
+                }
+                spawn_answer(
+                    queue,
+                    Rc::clone(&shard),
+                    (stream, tls.as_mut().map(Tls::accept)),
+                    Rc::clone(&answering),
+                    Rc::clone(&last_busy),
+                );
+            }
+            Some(Err(error)) => {
+                if !failing {
+                    tracing::warn!(%error, "metrics accept failed: retrying after a pause");
+                    failing = true;
+                }
+                if crate::server::pause(&shard).await.is_none() {
+                    return;
+                }
+            }
             None => return,
         }
     }

@@ -187,8 +187,9 @@ fn out_of_resources(error: &std::io::Error) -> bool {
     )
 }
 
-/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile.
-async fn pause(shard: &Shard) -> Option<()> {
+/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile (the metrics
+/// exporter's acceptor waits so too).
+pub(crate) async fn pause(shard: &Shard) -> Option<()> {
     shard
         .unless_stopping(glommio::timer::sleep(ACCEPT_RETRY))
         .await
