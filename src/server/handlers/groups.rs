@@ -69,8 +69,12 @@ pub async fn loaded(
         true => Err(ResponseError::CoordinatorLoadInProgress),
         false => led_here(s, topic, partition),
     };
+    // The home shard is this one: its lead was just checked on the same snapshot.
     if home == shard.id {
-        return ready(shard);
+        return match shard.coordinator_loading(topic, partition) {
+            true => Err(ResponseError::CoordinatorLoadInProgress),
+            false => Ok(()),
+        };
     }
     // Cross-shard: the home shard knows what it leads and what it is loading.
     let asked = shard.invoke_on(home, move |s| async move { ready(&s) });
