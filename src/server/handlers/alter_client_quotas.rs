@@ -124,7 +124,6 @@ fn shown(entity: &QuotaEntity) -> String {
 /// Kafka's map of the entity keeps it), then each value.
 fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
     let mut entity = QuotaEntity::default();
-    let mut types: Vec<&str> = Vec::with_capacity(entry.entity.len());
     let mut keys = BTreeMap::new();
     for op in &entry.ops {
         let key = op.key.to_string();
@@ -142,10 +141,6 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
         return Err(invalid("Invalid empty client quota entity".into()));
     }
     for part in &entry.entity {
-        let entity_type = part.entity_type.as_str();
-        if !types.contains(&entity_type) {
-            types.push(entity_type);
-        }
         set_entity(&mut entity, part)?;
     }
     let named = [
@@ -160,7 +155,7 @@ fn checked(entry: &EntryData) -> Result<QuotaAlteration, ApiError> {
     }
     // An address stands alone (Kafka's valid combinations), and is an address.
     let ip = entity.ip.is_some();
-    if ip && types.len() > 1 {
+    if ip && (entity.user.is_some() || entity.client_id.is_some()) {
         // Kafka's own words, run together as it prints them.
         return Err(invalid(
             "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId"
