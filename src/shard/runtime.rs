@@ -208,7 +208,9 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     controlled,
                     shard_progress,
                 );
-                let _ = match run.await {
+                let outcome = run.await;
+                settle_blocking_work().await;
+                let _ = match outcome {
                     Ok(()) => events.send(Event::Exited),
                     Err(error) => events.send(Event::Failed(index, format!("{error:#}"))),
                 };
@@ -231,6 +233,15 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         (stops, finishes),
         controlled,
     )
+}
+
+/// Waits until the shard's blocking thread has finished what it was given. A task
+/// dropped with the shard may leave a rename or a directory removal running there,
+/// and glommio's thread panics if it finishes after the shard's reactor is gone (which
+/// the panic hook below turns into an abort at every such stop). The thread takes its
+/// work in order, so a no-op given last returns once everything before it is done.
+pub(super) async fn settle_blocking_work() {
+    glommio::executor().spawn_blocking(|| ()).await;
 }
 
 /// A panic ends the process once it is reported. It unwinds only its own shard's

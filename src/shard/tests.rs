@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 use std::thread::{self, ThreadId};
@@ -162,4 +163,33 @@ fn dispatched_work_starts_on_the_target_in_dispatch_order_whatever_order_it_ends
             .expect("shard 1 answers");
         assert_eq!(started, (0..count).collect::<Vec<_>>());
     });
+}
+
+#[test]
+fn a_stopping_shard_waits_for_the_blocking_work_a_dropped_task_left_running() {
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .spawn(move || async move {
+            let (started_in_op, done_in_op) = (started.clone(), done.clone());
+            glommio::spawn_local(glommio::executor().spawn_blocking(move || {
+                started_in_op.store(true, Ordering::SeqCst);
+                gate.recv().expect("the test lets the work end");
+                done_in_op.store(true, Ordering::SeqCst);
+            }))
+            .detach();
+            while !started.load(Ordering::SeqCst) {
+                glommio::executor().yield_task_queue_now().await;
+            }
+            go.send(()).expect("the work waits");
+            runtime::settle_blocking_work().await;
+            assert!(
+                done.load(Ordering::SeqCst),
+                "the shard ended before the work it left"
+            );
+        })
+        .expect("the executor starts")
+        .join()
+        .expect("the executor ends");
 }
