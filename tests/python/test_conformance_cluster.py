@@ -444,7 +444,7 @@ def test_elect_leaders_refuses_an_unknown_election_type_and_unknown_partitions(b
     asked; v0 carries no type and is never refused for one (a cluster of one answers both
     kinds ELECTION_NOT_NEEDED, so which kind v0 runs is not seen here). A topic that does not
     exist, or a partition it does not have, is UNKNOWN_TOPIC_OR_PARTITION, each answered in
-    the order asked, the top level NONE."""
+    the order asked, the top level NONE. An empty list is an empty answer, whatever the type."""
     t = unique_topic("elect")
     create_topic(broker, t, 2)
     asked = [(t, [0, 5]), ("no-such-topic", [0])]
@@ -462,6 +462,10 @@ def test_elect_leaders_refuses_an_unknown_election_type_and_unknown_partitions(b
         r = elect_leaders(c, 0, asked)
         assert election_results(r) == [(t, 0, ELECTION_NOT_NEEDED), (t, 5, UNKNOWN_TOPIC_OR_PARTITION),
                                        ("no-such-topic", 0, UNKNOWN_TOPIC_OR_PARTITION)]
+        # An empty (not null) list is answered at once, before the type is read.
+        for version in (1, 2):
+            r = elect_leaders(c, version, [], election_type=2)
+            assert (r.error_code, election_results(r)) == (NONE, []), r
 
 
 def test_reassignment_requests_on_a_cluster_of_one(broker):

@@ -121,6 +121,9 @@ def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_br
     assert out.returncode == 0, out.stderr
     listed = f"Current partition reassignments:\n{topic}-0: replicas: 1,3,2. adding: 3. removing: 2.\n"
     assert reassign_tool(by_id[2], "--list").stdout == listed
+    # Named in the request, a topic and a partition are listed as often as asked, in order.
+    assert list_reassignments_v0(by_id[2], [(topic, [0, 0, 1]), ("no-such-topic", [0]), (topic, [0])]) == \
+        [(topic, [(0, [1, 3, 2], [3], [2])] * 2), (topic, [(0, [1, 3, 2], [3], [2])])]
     out = reassign_tool(by_id[2], "--verify", "--reassignment-json-file", plan)
     assert out.stdout.splitlines()[1] == f"Reassignment of partition {topic}-0 is still in progress."
     # A second move while one is in progress needs --additional.
@@ -141,7 +144,7 @@ def test_a_move_to_a_broker_that_is_down_is_listed_and_can_be_cancelled(start_br
         ["None of the specified partition reassignments are active.", *cleared]
 
 
-ALTER_PARTITION_REASSIGNMENTS, ELECT_LEADERS = 45, 43
+ALTER_PARTITION_REASSIGNMENTS, ELECT_LEADERS, LIST_PARTITION_REASSIGNMENTS = 45, 43, 46
 ELECTION_NOT_NEEDED = 84
 
 
@@ -159,6 +162,21 @@ def alter_reassignments_v0(b, topic: str, moves: list[tuple[int, list[int] | Non
     topics = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(
         lambda q: (q.i32(), q.i16(), q.compact_string(), q.skip_tags())), r.skip_tags()))
     return [(p, e) for _, ps, _ in topics for p, e, _, _ in ps]
+
+
+def list_reassignments_v0(b, topics: list[tuple[str, list[int]]]) -> list[tuple[str, list]]:
+    """A raw ListPartitionReassignments v0 naming `topics` (a name may come twice): each
+    topic entry answered, with its partitions' (index, replicas, adding, removing)."""
+    asked = [kw.compact_string(t) + kw.compact_array([kw.i32(p) for p in ps]) + kw.EMPTY_TAGS for t, ps in topics]
+    body = kw.i32(30000) + kw.compact_array(asked) + kw.EMPTY_TAGS
+    with kw.Conn(b.bootstrap) as c:
+        rd = kw.Reader(c.request(LIST_PARTITION_REASSIGNMENTS, 0, body, flexible=True))
+    rd.i32()
+    assert rd.i16() == kw.NONE
+    rd.compact_string()
+    brokers = lambda r: r.compact_array(lambda q: q.i32())  # noqa: E731
+    partition = lambda r: ((r.i32(), brokers(r), brokers(r), brokers(r)), r.skip_tags())[0]  # noqa: E731
+    return rd.compact_array(lambda r: ((r.compact_string(), r.compact_array(partition)), r.skip_tags())[0])
 
 
 def elect_preferred_v1(b, topic: str, partitions: list[int]) -> list[tuple[int, int]]:

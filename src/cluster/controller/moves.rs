@@ -7,6 +7,7 @@ use std::rc::Rc;
 use kafka_protocol::error::ResponseError;
 
 use super::Controller;
+use crate::cluster::image::TopicImage;
 use crate::cluster::rules;
 use crate::error::ApiError;
 use crate::shard::Shard;
@@ -118,33 +119,41 @@ impl Controller {
     }
 
     /// ListPartitionReassignments: the moves in progress, of the partitions named (all
-    /// when `None`).
-    pub fn list_reassignments(&self, wanted: Option<&[(String, Vec<i32>)]>) -> Vec<Ongoing> {
+    /// when `None`), one list per topic entry of the answer (none empty).
+    pub fn list_reassignments(&self, wanted: Option<&[(String, Vec<i32>)]>) -> Vec<Vec<Ongoing>> {
         let Some(member) = self.member() else {
             return Vec::new();
         };
         let image = member.image();
-        let asked = |name: &str, partition: i32| {
-            wanted.is_none_or(|w| w.iter().any(|(t, ps)| t == name && ps.contains(&partition)))
-        };
-        image
-            .topics
-            .values()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |(&i, p)| (t.name.as_str(), i, p))
-            })
-            .filter(|(name, i, p)| {
-                (!p.adding.is_empty() || !p.removing.is_empty()) && asked(name, *i)
-            })
-            .map(|(name, partition, p)| Ongoing {
-                topic: name.to_string(),
+        let ongoing = |t: &TopicImage, partition: i32| {
+            let p = t.partitions.get(&partition)?;
+            (!p.adding.is_empty() || !p.removing.is_empty()).then(|| Ongoing {
+                topic: t.name.clone(),
                 partition,
                 replicas: p.replicas.iter().map(|r| r.broker).collect(),
                 adding: p.adding.clone(),
                 removing: p.removing.clone(),
             })
-            .collect()
+        };
+        let mut topics: Vec<Vec<Ongoing>> = match wanted {
+            None => {
+                let mut all: Vec<&TopicImage> = image.topics.values().collect();
+                all.sort_by(|a, b| a.name.cmp(&b.name));
+                all.into_iter()
+                    .map(|t| t.partitions.keys().filter_map(|&i| ongoing(t, i)).collect())
+                    .collect()
+            }
+            // Kafka answers the topics and partitions in the order asked, each as often
+            // as it is named.
+            Some(wanted) => wanted
+                .iter()
+                .filter_map(|(name, partitions)| {
+                    let t = image.topics.values().find(|t| &t.name == name)?;
+                    Some(partitions.iter().filter_map(|&i| ongoing(t, i)).collect())
+                })
+                .collect(),
+        };
+        topics.retain(|t| !t.is_empty());
+        topics
     }
 }

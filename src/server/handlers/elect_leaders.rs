@@ -40,6 +40,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         (true, None) => Some(ResponseError::InvalidRequest),
         (true, Some(_)) => None,
     };
+    // Kafka's controller answers an empty (not null) list at once, before it reads
+    // the election type.
+    let nothing_asked = wanted.as_ref().is_some_and(|w| w.is_empty());
+    if nothing_asked && refused != Some(ResponseError::ClusterAuthorizationFailed) {
+        return ctx.respond(&ElectLeadersResponse::default());
+    }
     let asked = wanted.clone().unwrap_or_default();
     let results = match (refused, election) {
         (None, Some(election)) => ctx

@@ -2,7 +2,6 @@
 //! replicas and those being added and removed, from this node's metadata image.
 //! DESCRIBE on the cluster is required.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
@@ -57,21 +56,22 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .await
         .unwrap_or_default();
     let ids = |brokers: Vec<i32>| brokers.into_iter().map(BrokerId).collect();
-    let mut topics: BTreeMap<String, Vec<OngoingPartitionReassignment>> = BTreeMap::new();
-    for o in ongoing {
-        topics.entry(o.topic).or_default().push(
-            OngoingPartitionReassignment::default()
-                .with_partition_index(o.partition)
-                .with_replicas(ids(o.replicas))
-                .with_adding_replicas(ids(o.adding))
-                .with_removing_replicas(ids(o.removing)),
-        );
-    }
-    let topics = topics
+    let topics = ongoing
         .into_iter()
-        .map(|(name, partitions)| {
+        .map(|partitions| {
+            let name = partitions.first().map(|o| topic_name(&o.topic));
+            let partitions = partitions
+                .into_iter()
+                .map(|o| {
+                    OngoingPartitionReassignment::default()
+                        .with_partition_index(o.partition)
+                        .with_replicas(ids(o.replicas))
+                        .with_adding_replicas(ids(o.adding))
+                        .with_removing_replicas(ids(o.removing))
+                })
+                .collect();
             OngoingTopicReassignment::default()
-                .with_name(topic_name(&name))
+                .with_name(name.unwrap_or_default())
                 .with_partitions(partitions)
         })
         .collect();
