@@ -42,8 +42,9 @@ pub struct Login {
     bare: bool,
     /// The mechanism the handshake agreed on.
     agreed: Option<Mechanism>,
-    /// On a login again, the principal it must prove (Kafka refuses another).
-    expected: Option<String>,
+    /// On a login again, the principal it must prove (Kafka refuses another) and the
+    /// mechanism it must use.
+    expected: Option<(String, Mechanism)>,
     /// When the credential proven expires (an OAUTHBEARER token's `exp`).
     credential_expires: Option<SystemTime>,
     /// ApiVersions was answered: Kafka answers it once per login.
@@ -60,6 +61,9 @@ enum State {
     /// OAUTHBEARER refused the token: waiting for the client's `\x01` (RFC 7628), to
     /// fail with `INVALID_TOKEN`.
     OAuthRefused,
+    /// A login again agreed on another mechanism than the first login's: Kafka answers
+    /// the handshake as usual, then fails the login at the next frame, unanswered.
+    OtherMechanism,
     /// Logged in as this principal.
     Done(String),
 }
@@ -86,21 +90,23 @@ impl Login {
     }
 
     /// A login again on a connection logged in as `principal` with `mechanism`
-    /// (KIP-368): only that mechanism is offered, and only that principal accepted.
+    /// (KIP-368): only that principal and that mechanism are accepted.
     pub fn again(
         security: &ListenerSecurity,
         oauth: Option<SharedJwks>,
         (principal, mechanism): (&str, Mechanism),
     ) -> Login {
-        let mut security = security.clone();
-        security.mechanisms = vec![mechanism];
-        Login::start(security, oauth, Some(principal.to_string()))
+        Login::start(
+            security.clone(),
+            oauth,
+            Some((principal.to_string(), mechanism)),
+        )
     }
 
     fn start(
         security: ListenerSecurity,
         oauth: Option<SharedJwks>,
-        expected: Option<String>,
+        expected: Option<(String, Mechanism)>,
     ) -> Login {
         Login {
             security,
@@ -144,6 +150,11 @@ impl Login {
     /// One frame of the login exchange (the connection calls it only until `principal`
     /// is `Some`).
     pub fn read(&mut self, shard: &Shard, frame: Bytes) -> Step {
+        if matches!(self.state, State::OtherMechanism) {
+            tracing::info!("SASL login again failed: another mechanism than the first login's");
+            shard.metrics.authentications_failed.add(1);
+            return Step::Close;
+        }
         if self.wants_bare_token() {
             return self.bare_token(shard, &frame);
         }
@@ -160,8 +171,8 @@ impl Login {
     /// SaslHandshake the connection parsed).
     pub fn step(&mut self, shard: &Shard, request: Request) -> Step {
         match request.api_key {
-            ApiKey::ApiVersions => self.api_versions(request),
-            ApiKey::SaslHandshake => self.handshake(&request),
+            ApiKey::ApiVersions => self.api_versions(shard, request),
+            ApiKey::SaslHandshake => self.handshake(shard, &request),
             ApiKey::SaslAuthenticate => self.authenticate(shard, &request),
             other => {
                 tracing::debug!(api = ?other, "closing connection: a request before the SASL login completed");
@@ -173,12 +184,12 @@ impl Login {
     /// ApiVersions, as Kafka's authenticator takes it: once, before the handshake (an
     /// answer of a version it does not know does not count); a second one closes the
     /// connection, and one after the handshake is answered ILLEGAL_SASL_STATE, then
-    /// the connection closes.
-    fn api_versions(&mut self, request: Request) -> Step {
+    /// the connection closes, as after a failed login.
+    fn api_versions(&mut self, shard: &Shard, request: Request) -> Step {
         if !matches!(self.state, State::Handshake) {
             let refused = ApiVersionsResponse::default()
                 .with_error_code(ResponseError::IllegalSaslState.code());
-            return last(&request, &refused, Duration::ZERO);
+            return last(&request, &refused, failed_login_delay(&shard.snapshot()));
         }
         if self.versions_answered {
             tracing::debug!("closing connection: a second ApiVersions before the SASL login");
@@ -192,7 +203,10 @@ impl Login {
         Step::Serve(request)
     }
 
-    fn handshake(&mut self, request: &Request) -> Step {
+    /// SaslHandshake: the mechanism agreed and the enabled ones listed. A mechanism not
+    /// enabled, or a second handshake, is answered as a failed login is: after the
+    /// delay, then the connection closes.
+    fn handshake(&mut self, shard: &Shard, request: &Request) -> Step {
         let Some(handshake) = decode::<SaslHandshakeRequest>(request, &HANDSHAKE_VERSIONS) else {
             return Step::Close;
         };
@@ -207,7 +221,11 @@ impl Login {
             Mechanism::parse(&handshake.mechanism).filter(|m| self.security.mechanisms.contains(m));
         match (&self.state, chosen) {
             (State::Handshake, Some(mechanism)) => {
-                self.state = State::Started(mechanism);
+                let first = self.expected.as_ref().map(|(_, first)| *first);
+                self.state = match first {
+                    Some(first) if first != mechanism => State::OtherMechanism,
+                    _ => State::Started(mechanism),
+                };
                 self.agreed = Some(mechanism);
                 self.bare = request.version == 0;
                 answer(request, &response)
@@ -215,11 +233,13 @@ impl Login {
             (State::Handshake, None) => {
                 tracing::debug!(mechanism = %handshake.mechanism.as_str(), "closing connection: SASL mechanism not enabled");
                 response.error_code = ResponseError::UnsupportedSaslMechanism.code();
-                last(request, &response, Duration::ZERO)
+                last(request, &response, failed_login_delay(&shard.snapshot()))
             }
+            // Kafka's answer is the request's error answer: no mechanisms listed.
             _ => {
-                response.error_code = ResponseError::IllegalSaslState.code();
-                last(request, &response, Duration::ZERO)
+                let refused = SaslHandshakeResponse::default()
+                    .with_error_code(ResponseError::IllegalSaslState.code());
+                last(request, &refused, failed_login_delay(&shard.snapshot()))
             }
         }
     }
@@ -317,10 +337,12 @@ impl Login {
                 }
             }
             State::OAuthRefused => Err(Refused(oauth::INVALID_TOKEN.to_string())),
-            State::Handshake | State::Started(_) | State::Done(_) => return None,
+            State::Handshake | State::Started(_) | State::OtherMechanism | State::Done(_) => {
+                return None
+            }
         };
         let outcome = outcome.and_then(|(user, reply)| match (&user, &self.expected) {
-            (Some(user), Some(expected)) if user_principal(user) != *expected => {
+            (Some(user), Some((expected, _))) if user_principal(user) != *expected => {
                 Err(Refused(format!(
                     "Cannot change principals during re-authentication from {expected}: {}",
                     user_principal(user)

@@ -235,7 +235,9 @@ def test_the_sasl_login_s_edges(start_broker):
     1 s here): bytes that are not a Kafka request (an old client's raw GSSAPI token) as the
     first frame close the connection unanswered; a SaslAuthenticate version the broker does
     not serve (v3) closes it unanswered, during the login and after it; a failed login's
-    SASL_AUTHENTICATION_FAILED goes out only after the delay, then the connection closes;
+    SASL_AUTHENTICATION_FAILED goes out only after the delay, then the connection closes, and
+    so do the answers to a mechanism not enabled, a second handshake and an ApiVersions after
+    the handshake;
     after a login that no login again is due for, SaslHandshake and SaslAuthenticate are
     answered ILLEGAL_SASL_STATE (SaslAuthenticate with Kafka's message) and the connection
     stays open."""
@@ -260,6 +262,27 @@ def test_the_sasl_login_s_edges(start_broker):
                                            "Authentication failed: Invalid username or password")
         assert waited >= 0.95, f"the failed login was answered after {waited:.2f} s, not after the 1 s delay"
         assert c.wait_closed() == b""
+
+    # Refused handshakes, and an ApiVersions after the handshake, are answered as a failed
+    # login is: after the delay, then a close. A second handshake's answer lists no mechanisms.
+    def refused_late(c: kw.Conn, api_key: int, body: bytes) -> kw.Reader:
+        sent = time.monotonic()
+        rd = kw.Reader(c.request(api_key, 1, body))
+        waited = time.monotonic() - sent
+        assert waited >= 0.95, f"the refusal was answered after {waited:.2f} s, not after the 1 s delay"
+        assert c.wait_closed() == b""
+        return rd
+    with kw.Conn(b.bootstrap) as c:
+        rd = refused_late(c, SASL_HANDSHAKE, handshake_v1("GSSAPI"))
+        assert (rd.i16(), rd.array(kw.Reader.string)) == (UNSUPPORTED_SASL_MECHANISM,
+                                                          ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == NONE
+        rd = refused_late(c, SASL_HANDSHAKE, handshake_v1("PLAIN"))
+        assert (rd.i16(), rd.array(kw.Reader.string)) == (ILLEGAL_SASL_STATE, [])
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == NONE
+        assert refused_late(c, kw.API_VERSIONS, kw.api_versions_v0()).i16() == ILLEGAL_SASL_STATE
 
     with kw.Conn(b.bootstrap) as c:
         assert plain_login(c, "alice", PASSWORDS["alice"]) == 0  # no lifetime: no login again is due
