@@ -262,6 +262,17 @@ impl Snapshot {
         })
     }
 
+    /// Whether a client of `listener` cannot reach broker `id`: it registered without
+    /// that listener (brokers configured with different listeners). This broker is
+    /// reachable where its client came in, whatever its registration says.
+    pub fn unreachable_on(&self, listener: &str, id: i32) -> bool {
+        let Some(layout) = self.layout() else {
+            return false;
+        };
+        let registered = layout.image.brokers.get(&id);
+        id != self.broker.node_id && registered.is_some_and(|b| b.endpoint(listener).is_none())
+    }
+
     /// The brokers a client of `listener` is told of, at their addresses on that
     /// listener: this one (at `own`, its advertised address there) and, with a metadata
     /// quorum, every other unfenced broker that registered the listener. By id.

@@ -16,16 +16,20 @@ import subprocess
 import pytest
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
+from kafka.protocol.metadata import MetadataRequest
 
 import kafka_wire as kw
 from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
 from conftest import free_ports, shoal_bin
 from pki import Pki
+from test_conformance_cluster import ask, describe_topic_partitions
 from test_quorum import describe_cluster, wait_for
 from test_replication import full_isr, layout
-from test_sasl import (JAAS, SASL_AUTHENTICATE, SASL_AUTHENTICATION_FAILED, SASL_HANDSHAKE, authenticate_v0,
+from test_sasl import (JAAS, PASSWORDS, SASL_AUTHENTICATE, SASL_AUTHENTICATION_FAILED, SASL_HANDSHAKE, authenticate_v0,
                        handshake_v1, inter_broker_login, login_conf, plain_login, sasl_settings)
 from test_tls import AUTHORIZER
+
+LISTENER_NOT_FOUND = 72
 
 # Listeners are the broker's, not a shard's: its tests run once, with two shards (conftest's SHOAL_CORES).
 SHOAL_CORES = [2]
@@ -364,3 +368,40 @@ def test_a_sasl_inter_broker_listener_without_a_login_for_the_brokers_stops_the_
     assert done.returncode != 0
     assert b'username="..." and password="..." options' in done.stderr, done.stderr
     assert b"secret" not in done.stderr
+
+
+def test_a_leader_without_the_client_s_listener_is_not_named_and_its_replicas_are_offline(start_broker):
+    """Brokers 1 and 2 have the EXTERNAL listener, broker 3 only INTERNAL. A partition that
+    broker 3 leads, seen from EXTERNAL: Metadata answers LISTENER_NOT_FOUND with no leader,
+    DescribeTopicPartitions no error and no leader, and both list broker 3 offline; seen from
+    INTERNAL, broker 3 leads and nothing is offline."""
+    internal_ports, external_ports = free_ports(3), free_ports(2)
+    listeners = lambda i: (two_listeners(internal_ports[i], external_ports[i]) if i < 2  # noqa: E731
+                           else f"INTERNAL://127.0.0.1:{internal_ports[i]}")
+    brokers, _ = start_three(start_broker, listeners, {**TWO_LISTENERS, "inter.broker.listener.name": "INTERNAL"})
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == {1, 2, 3} for b in brokers))
+    a = admin(brokers[0])
+    topic = unique_topic("led-by-3")
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[3, 1, 2]])], operation_timeout=20))
+    wait_for("broker 3 leading with a full ISR", lambda: full_isr(a, topic, {1, 2, 3}, 1)
+             and layout(a, topic)[0][0] == 3)
+
+    def seen(port: int, login: bool) -> tuple[tuple, tuple]:
+        """(error, leader, offline) of partition 0 in Metadata v9 and DescribeTopicPartitions v0."""
+        with kw.Conn(f"127.0.0.1:{port}") as c:
+            if login:
+                plain_login(c, "alice", PASSWORDS["alice"])
+            M = MetadataRequest
+            md = ask(c, M(topics=[M.MetadataRequestTopic(topic_id=None, name=topic)], allow_auto_topic_creation=False,
+                          include_topic_authorized_operations=False), 9)
+            (p,) = md.topics[0].partitions
+            (t,) = describe_topic_partitions(c, [topic])
+            (q,) = t.partitions
+        return (p.error_code, p.leader_id, p.offline_replicas), (t.error_code, q.leader_id, q.offline_replicas)
+
+    for b in brokers[:2]:
+        port = external_ports[brokers.index(b)]
+        assert seen(port, login=True) == ((LISTENER_NOT_FOUND, -1, [3]), (0, -1, [3]))
+    for port in internal_ports:
+        assert seen(port, login=False) == ((0, 3, []), (0, 3, []))

@@ -107,15 +107,23 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 continue;
             };
             let ids = |brokers: Vec<i32>| brokers.into_iter().map(BrokerId).collect();
+            // A client cannot reach a broker registered without its listener: such a
+            // leader is not named, and such replicas are offline, as Kafka answers.
+            let unreachable = |id: i32| snapshot.unreachable_on(&ctx.peer.listener, id);
+            let leader = if unreachable(r.leader) { -1 } else { r.leader };
+            let offline = r.replicas.iter().copied();
+            let offline: Vec<i32> = offline
+                .filter(|b| r.offline.contains(b) || unreachable(*b))
+                .collect();
             // A partition without a leader says so by its leader id (-1) only.
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
                     .with_partition_index(index)
-                    .with_leader_id(BrokerId(r.leader))
+                    .with_leader_id(BrokerId(leader))
                     .with_leader_epoch(r.leader_epoch)
                     .with_replica_nodes(ids(r.replicas))
                     .with_isr_nodes(ids(r.isr))
-                    .with_offline_replicas(ids(r.offline))
+                    .with_offline_replicas(ids(offline))
                     .with_eligible_leader_replicas(Some(Vec::new()))
                     .with_last_known_elr(Some(Vec::new())),
             );

@@ -247,23 +247,22 @@ fn describe_requested(snapshot: &Snapshot, name: Option<&str>) -> MetadataRespon
     }
 }
 
-/// A partition whose leader has no `listener` (brokers configured with different
-/// listeners) is answered as Kafka answers it: LISTENER_NOT_FOUND and no leader, as the
-/// client could not reach it.
+/// As Kafka answers a client of `listener` when brokers are configured with different
+/// listeners: a partition whose leader it cannot reach has LISTENER_NOT_FOUND and no
+/// leader, and the replicas it cannot reach are offline.
 fn without_listener(snapshot: &Snapshot, listener: &str, topics: &mut [MetadataResponseTopic]) {
-    let Some(layout) = snapshot.layout() else {
-        return;
-    };
-    // This broker is reachable where its client came in, whatever its registration says.
-    let me = snapshot.broker.node_id;
-    let unreachable = |id: i32| {
-        let registered = layout.image.brokers.get(&id);
-        id != me && registered.is_some_and(|b| b.endpoint(listener).is_none())
-    };
-    let partitions = topics.iter_mut().flat_map(|t| t.partitions.iter_mut());
-    for p in partitions.filter(|p| unreachable(p.leader_id.0)) {
-        p.error_code = ResponseError::ListenerNotFound.code();
-        p.leader_id = BrokerId(-1);
+    let unreachable = |id: &BrokerId| snapshot.unreachable_on(listener, id.0);
+    for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+        if unreachable(&p.leader_id) {
+            p.error_code = ResponseError::ListenerNotFound.code();
+            p.leader_id = BrokerId(-1);
+        }
+        let offline = p
+            .replica_nodes
+            .iter()
+            .filter(|&r| unreachable(r) && !p.offline_replicas.contains(r));
+        let offline: Vec<BrokerId> = offline.copied().collect();
+        p.offline_replicas.extend(offline);
     }
 }
 
