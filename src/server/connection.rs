@@ -253,6 +253,9 @@ fn inter_broker_listener(shard: &Shard) -> Rc<str> {
 
 /// A connection's SASL login: its mechanism, which a login again must use, and when it
 /// expires (`connections.max.reauth.ms`).
+/// How soon after one login again another may begin (Kafka's one second).
+const REAUTH_INTERVAL_MIN: Duration = Duration::from_secs(1);
+
 struct Session {
     mechanism: Mechanism,
     expires: Option<Instant>,
@@ -273,6 +276,9 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     // The SASL login in force, and how long one may hold (KIP-368).
     let reauth = super::sasl::reauth_limit(&shard.snapshot());
     let mut session: Option<Session> = None;
+    // When the last login again began: a handshake sooner than a second after it is
+    // served as any request (ILLEGAL_SASL_STATE), as Kafka bounds logins again.
+    let mut last_again: Option<Instant> = None;
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
@@ -306,8 +312,10 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 Ok(request) => match &session {
                     Some(current)
                         if request.api_key == ApiKey::SaslHandshake
-                            && current.expires.is_some() =>
+                            && current.expires.is_some()
+                            && last_again.is_none_or(|at| at.elapsed() >= REAUTH_INTERVAL_MIN) =>
                     {
+                        last_again = Some(Instant::now());
                         let snapshot = shard.snapshot();
                         let security = snapshot.broker.security_of(&peer.listener);
                         let principal = (peer.principal.as_str(), current.mechanism);

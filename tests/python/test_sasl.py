@@ -549,9 +549,17 @@ def test_a_login_that_expires_closes_the_connection_and_may_be_renewed_only_as_t
     with kw.Conn(b.bootstrap) as c:
         plain_login(c, "alice", PASSWORDS["alice"])
         # Logging in again as alice renews the login; as bob, closes the connection.
+        renewed = time.monotonic()
         assert plain_login(c, "alice", PASSWORDS["alice"]) == 1500
+        # A login again sooner than a second after the last began is served as any
+        # request would be: ILLEGAL_SASL_STATE, and the connection stays.
+        handshake = lambda: kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16()  # noqa: E731
+        assert handshake() == ILLEGAL_SASL_STATE
         assert kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1([]))).brokers
-        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        while (answer := handshake()) == ILLEGAL_SASL_STATE:
+            assert time.monotonic() - renewed < 10, "no login again was let in a second after the last"
+            time.sleep(0.05)
+        assert (answer, time.monotonic() - renewed >= 1.0) == (0, True)
         rd = kw.Reader(c.request(SASL_AUTHENTICATE, 1, authenticate_v0(b"\0bob\0" + PASSWORDS["bob"].encode())))
         assert rd.i16() == SASL_AUTHENTICATION_FAILED
         assert "Cannot change principals during re-authentication from User:alice: User:bob" in rd.string()
