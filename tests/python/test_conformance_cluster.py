@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 from confluent_kafka import TopicCollection
-from confluent_kafka.admin import AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+from confluent_kafka.admin import AclOperation, AclPermissionType, NewTopic, ResourcePatternType, ResourceType
 from kafka.protocol.admin import (
     AlterClientQuotasRequest,
     AlterPartitionReassignmentsRequest,
@@ -50,16 +50,19 @@ from kafka.protocol.consumer import (
 from kafka.protocol.metadata import FindCoordinatorRequest
 
 import kafka_wire as kw
-from clients import admin, create_topic, produce_all, producer, unique_topic
+from clients import admin, create_topic, produce_all, producer, unique_topic, wait_futures
 from conftest import free_ports, shoal_bin
 from test_acls import binding, cluster_acl, create, group_acl, secured, topic_acl
+from test_conformance_admin import delete_records
 from test_quorum import wait_for
+from test_replication import start_cluster
 from test_sasl import PASSWORDS, authenticate_v0, handshake_v1, plain_login, sasl_settings
 
 # ---------------------------------------------------------------- error codes
 UNKNOWN_SERVER_ERROR = -1
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
+NOT_LEADER_OR_FOLLOWER = 6
 REQUEST_TIMED_OUT = 7
 INCONSISTENT_GROUP_PROTOCOL = 23
 UNKNOWN_MEMBER_ID = 25
@@ -593,6 +596,36 @@ def test_an_offline_log_in_offset_for_leader_epoch_and_describe_log_dirs(start_b
         sizes = {(x.name, p.partition_index): p.partition_size for x in result.topics for p in x.partitions}
         on_disk = sum(f.stat().st_size for f in (b.log_dir / f"{doomed}-0").glob("*.log"))
         assert sizes[(doomed, 0)] == on_disk > 0, (sizes, on_disk)
+
+
+def test_a_follower_and_a_broker_without_a_replica_refuse_leader_requests(start_broker):
+    """Three brokers, a partition on brokers 1 (its leader) and 2. Broker 2, a follower:
+    OffsetForLeaderEpoch checks the client's leader epoch before the lead (a newer epoch is
+    UNKNOWN_LEADER_EPOCH, the current one or none NOT_LEADER_OR_FOLLOWER), and DeleteRecords
+    is NOT_LEADER_OR_FOLLOWER. Broker 3, which holds no replica of a partition the cluster
+    has: NOT_LEADER_OR_FOLLOWER too."""
+    by_id = start_cluster(start_broker)
+    t = unique_topic("led-by-1")
+    new = NewTopic(t, num_partitions=1, replica_assignment=[[1, 2]])
+    wait_futures(admin(by_id[1]).create_topics([new], operation_timeout=20))
+
+    def seen_by(b) -> tuple | None:
+        """(leader, ISR, leader epoch) of partition 0 in broker b's DescribeTopicPartitions."""
+        with kw.Conn(b.bootstrap) as c:
+            (topic,) = describe_topic_partitions(c, [t])
+        return next(((p.leader_id, p.isr_nodes, p.leader_epoch) for p in topic.partitions), None)
+    wait_for("every broker seeing broker 1 lead, broker 2 in the ISR",
+             lambda: all((seen_by(b) or (0, []))[:2] == (1, [1, 2]) for b in by_id.values()))
+    epoch = seen_by(by_id[1])[2]
+    with kw.Conn(by_id[2].bootstrap) as c:
+        asked = [(t, 0, -1), (t, 0, epoch), (t, 0, epoch + 1)]
+        assert offsets_for_leader_epoch(c, -1, asked) == [
+            (t, 0, NOT_LEADER_OR_FOLLOWER, -1, -1), (t, 0, NOT_LEADER_OR_FOLLOWER, -1, -1),
+            (t, 0, UNKNOWN_LEADER_EPOCH, -1, -1)]
+    assert delete_records(by_id[2], [(t, 0, 0)]) == {(t, 0): (NOT_LEADER_OR_FOLLOWER, -1)}
+    with kw.Conn(by_id[3].bootstrap) as c:
+        assert offsets_for_leader_epoch(c, -1, [(t, 0, -1)]) == [(t, 0, NOT_LEADER_OR_FOLLOWER, -1, -1)]
+    assert delete_records(by_id[1], [(t, 0, 0)]) == {(t, 0): (NONE, 0)}
 
 
 # ================================================================ DescribeTopicPartitions (replicas.md)
