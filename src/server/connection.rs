@@ -251,11 +251,11 @@ fn inter_broker_listener(shard: &Shard) -> Rc<str> {
     Rc::from(name.unwrap_or_default())
 }
 
-/// A connection's SASL login: its mechanism, which a login again must use, and when it
-/// expires (`connections.max.reauth.ms`).
 /// How soon after one login again another may begin (Kafka's one second).
 const REAUTH_INTERVAL_MIN: Duration = Duration::from_secs(1);
 
+/// A connection's SASL login: its mechanism, which a login again must use, and when it
+/// expires (`connections.max.reauth.ms`).
 struct Session {
     mechanism: Mechanism,
     expires: Option<Instant>,
