@@ -59,6 +59,9 @@ pub enum MetadataRecord {
         /// several listeners: `host` and `port` then serve them all.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         listeners: Vec<Endpoint>,
+        /// Its `broker.rack`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rack: Option<String>,
     },
     /// A controller of a dynamic quorum (KIP-853) says where its peers reach it: its
     /// metadata directory's id and its controller listener (Kafka's
@@ -235,6 +238,8 @@ pub struct BrokerRegistration {
     pub quorum_port: Option<u16>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<Endpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
     pub fenced: bool,
     /// In controlled shutdown: not to lead, nor to join an ISR.
     #[serde(default)]
@@ -386,6 +391,7 @@ impl MetadataImage {
                 replication_ports,
                 quorum_port,
                 listeners,
+                rack,
             } => {
                 self.brokers.insert(
                     *broker,
@@ -398,6 +404,7 @@ impl MetadataImage {
                         replication_ports: replication_ports.clone(),
                         quorum_port: *quorum_port,
                         listeners: listeners.clone(),
+                        rack: rack.clone(),
                         fenced: true,
                         shutting_down: false,
                     },

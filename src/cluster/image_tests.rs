@@ -45,6 +45,7 @@ fn a_registration_takes_its_offset_as_epoch_and_starts_fenced() {
         replication_ports: Vec::new(),
         quorum_port: None,
         listeners: Vec::new(),
+        rack: None,
     };
     image.apply(5, &register).unwrap();
     assert!(image.is_fenced(1));

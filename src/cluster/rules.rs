@@ -3,6 +3,8 @@
 //! `StripedReplicaPlacer`): each reads the image and returns the records that carry it
 //! out, which the quorum then commits. Pure.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use super::image::{MetadataImage, MetadataRecord, PartitionImage, Replica, TopicImage, NO_LEADER};
@@ -294,9 +296,12 @@ pub enum PlacementError {
 
 /// Replicas for the partitions of a new topic over the unfenced brokers, striped as
 /// Kafka's placer does: partition `p`'s replicas are `rf` consecutive brokers starting
-/// at `start + p`, so leaders (the first replica) spread evenly. Within a broker, the
-/// replica goes to the shard `shard_for` names for its shard count, the shard a broker
-/// of one would have used.
+/// at `start + p`, so leaders (the first replica) spread evenly. With `broker.rack`s,
+/// the brokers are taken in an order alternating between racks, and a partition's
+/// replicas go to as many racks as there are (a broker without a rack is in a rack of
+/// its own kind), as evenly as the racks allow. Within a broker, the replica goes to
+/// the shard `shard_for` names for its shard count, the shard a broker of one would
+/// have used.
 pub fn place(
     image: &MetadataImage,
     topic: &str,
@@ -307,11 +312,11 @@ pub fn place(
     if replication_factor == 0 {
         return Err(PlacementError::NoReplicas);
     }
-    let live: Vec<(i32, u32)> = image
+    let live: Vec<Placed> = image
         .brokers
         .iter()
         .filter(|(_, b)| !b.fenced && !b.shutting_down)
-        .map(|(&id, b)| (id, b.shards))
+        .map(|(&id, b)| (id, b.shards, b.rack.as_deref()))
         .collect();
     if replication_factor > live.len() {
         return Err(PlacementError::NotEnoughBrokers {
@@ -319,17 +324,55 @@ pub fn place(
             available: live.len(),
         });
     }
+    let order = alternating_racks(live);
     Ok((0..partitions)
         .map(|p| {
-            (0..replication_factor)
-                .map(|r| {
-                    let (broker, shards) = live[(start + p as usize + r) % live.len()];
+            let first = (start + p as usize) % order.len();
+            spread(&order, first, replication_factor)
+                .into_iter()
+                .map(|(broker, shards, _)| {
                     let shard = shard_for(topic, p, shards as usize).0 as u32;
                     Replica { broker, shard }
                 })
                 .collect()
         })
         .collect())
+}
+
+/// A broker as placement sees it: its id, shard count and rack.
+type Placed<'a> = (i32, u32, Option<&'a str>);
+
+/// The brokers in turns over their racks: the first broker of each rack (racks in name
+/// order), then the second of each, and so on; by id within a rack. Without racks, by id.
+fn alternating_racks(brokers: Vec<Placed<'_>>) -> Vec<Placed<'_>> {
+    let mut racks: BTreeMap<Option<&str>, Vec<Placed<'_>>> = BTreeMap::new();
+    for broker in brokers {
+        racks.entry(broker.2).or_default().push(broker);
+    }
+    let deepest = racks.values().map(Vec::len).max().unwrap_or(0);
+    (0..deepest)
+        .flat_map(|turn| racks.values().filter_map(move |rack| rack.get(turn)))
+        .copied()
+        .collect()
+}
+
+/// `count` brokers of `order`, walked from `first`: each next one from a rack holding
+/// the fewest of those chosen so far, so that every rack has one before any has two.
+fn spread<'a>(order: &[Placed<'a>], first: usize, count: usize) -> Vec<Placed<'a>> {
+    let mut chosen: Vec<Placed<'a>> = Vec::with_capacity(count);
+    let held = |chosen: &[Placed<'a>], rack| chosen.iter().filter(|c| c.2 == rack).count();
+    let mut round = 0;
+    while chosen.len() < count {
+        for k in 0..order.len() {
+            let broker = order[(first + k) % order.len()];
+            let taken = chosen.iter().any(|c| c.0 == broker.0);
+            if chosen.len() < count && !taken && held(&chosen, broker.2) == round {
+                chosen.push(broker);
+            }
+        }
+        round += 1;
+    }
+    chosen
 }
 
 #[cfg(test)]
@@ -351,6 +394,7 @@ pub(crate) mod tests {
                 replication_ports: Vec::new(),
                 quorum_port: None,
                 listeners: Vec::new(),
+                rack: None,
             };
             image.apply(offset, &register).unwrap();
             for r in unfence(&image, b) {
@@ -688,5 +732,51 @@ pub(crate) mod tests {
                 available: 2
             })
         );
+    }
+
+    /// Brokers registered and unfenced, each in the rack given.
+    fn racked(brokers: &[(i32, &str)]) -> MetadataImage {
+        let mut image = image(&brokers.iter().map(|(b, _)| *b).collect::<Vec<_>>());
+        for (b, rack) in brokers {
+            image.brokers.get_mut(b).unwrap().rack = Some(rack.to_string());
+        }
+        image
+    }
+
+    fn racks_of(image: &MetadataImage, replicas: &[Replica]) -> Vec<String> {
+        let rack = |r: &Replica| image.brokers[&r.broker].rack.clone().unwrap();
+        replicas.iter().map(rack).collect()
+    }
+
+    #[test]
+    fn placement_puts_a_partition_s_replicas_in_as_many_racks_as_there_are() {
+        let five = racked(&[(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c")]);
+        for start in 0..5 {
+            let placed = place(&five, "orders", 10, 3, start).unwrap();
+            for replicas in &placed {
+                let mut racks = racks_of(&five, replicas);
+                racks.sort();
+                assert_eq!(racks, ["a", "b", "c"], "{replicas:?}");
+            }
+            // Leaders take turns over the racks, each broker as often as the others.
+            let leaders: Vec<i32> = placed.iter().map(|r| r[0].broker).collect();
+            let mut led: Vec<usize> = (1..=5)
+                .map(|b| leaders.iter().filter(|&&l| l == b).count())
+                .collect();
+            led.dedup();
+            assert_eq!(led, [2], "{leaders:?}");
+            // More replicas than racks: every rack one, then a second from the largest.
+            for replicas in place(&five, "orders", 10, 4, start).unwrap() {
+                let mut racks = racks_of(&five, &replicas);
+                racks.sort();
+                racks.dedup();
+                assert_eq!(racks, ["a", "b", "c"], "{replicas:?}");
+            }
+        }
+        // Two racks of unequal size: each partition has a replica on the lone broker.
+        let uneven = racked(&[(1, "a"), (2, "a"), (3, "b")]);
+        for replicas in place(&uneven, "orders", 6, 2, 0).unwrap() {
+            assert!(replicas.iter().any(|r| r.broker == 3), "{replicas:?}");
+        }
     }
 }

@@ -101,6 +101,8 @@ pub struct BrokerAddress {
     pub id: i32,
     pub host: String,
     pub port: i32,
+    /// Its `broker.rack`.
+    pub rack: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +284,7 @@ impl Snapshot {
             id: node,
             host: own.0,
             port: own.1,
+            rack: self.broker.broker_rack.clone(),
         }];
         if let Some(layout) = self.layout() {
             let others = layout
@@ -295,6 +298,7 @@ impl Snapshot {
                     id,
                     host: host.to_string(),
                     port: i32::from(port),
+                    rack: b.rack.clone(),
                 })
             }));
             brokers.sort_by_key(|b| b.id);

@@ -185,6 +185,10 @@ pub struct BrokerConfig {
     /// `controlled.shutdown.enable`: on SIGTERM a broker of a cluster first has its
     /// leaderships moved away.
     pub controlled_shutdown_enable: bool,
+    /// `broker.rack`: the rack (or availability zone) of this broker, as it registers:
+    /// replicas of a new partition go to as many racks as they can, and clients are
+    /// told each broker's rack. `None`: no rack.
+    pub broker_rack: Option<String>,
     /// `auto.leader.rebalance.enable`: the active controller gives partitions back to
     /// their preferred replicas every `leader.imbalance.check.interval.seconds`.
     pub auto_leader_rebalance_enable: bool,
@@ -339,6 +343,7 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9_000,
             replica_lag_time_max_ms: 30_000,
             controlled_shutdown_enable: true,
+            broker_rack: None,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,
             quorum_election_timeout_ms: 1_000,

@@ -804,6 +804,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.controlled_shutdown_enable.to_string()),
     },
     BrokerKey {
+        name: "broker.rack",
+        kind: ConfigType::String,
+        dynamic: false,
+        apply: |c, _, v| {
+            c.broker_rack = Some(v.trim().to_string()).filter(|rack| !rack.is_empty());
+            Ok(())
+        },
+        render: |c| c.broker_rack.clone(),
+    },
+    BrokerKey {
         name: "auto.leader.rebalance.enable",
         kind: ConfigType::Boolean,
         dynamic: false,

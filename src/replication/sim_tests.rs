@@ -199,6 +199,7 @@ impl Sim {
                 replication_ports: Vec::new(),
                 quorum_port: None,
                 listeners: Vec::new(),
+                rack: None,
             });
         }
         sim.commit(records);
@@ -657,6 +658,7 @@ impl Sim {
             replication_ports: Vec::new(),
             quorum_port: None,
             listeners: Vec::new(),
+            rack: None,
         }]);
         self.commit(rules::leave(&self.image, id, false));
         // Then the controller sends it the state as it is, and unfences it.

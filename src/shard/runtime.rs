@@ -576,6 +576,7 @@ async fn start_quorum(
         replication_ports: replication_ports.to_vec(),
         quorum_port,
         controller: broker.controller_endpoint(),
+        rack: broker.broker_rack.clone(),
     };
     let timing = crate::quorum::member::Timing {
         election_timeout_ms: broker.quorum_election_timeout_ms,

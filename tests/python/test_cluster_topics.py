@@ -11,8 +11,8 @@ itself: test_replication.py)."""
 from __future__ import annotations
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import (AclOperation, ConfigSource, NewPartitions, NewTopic, ScramCredentialInfo,
-                                  ScramMechanism, UserScramCredentialUpsertion)
+from confluent_kafka.admin import (AclOperation, ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType,
+                                  ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
 from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, produce_all, producer,
@@ -239,3 +239,34 @@ def test_max_broker_partitions_counts_each_brokers_replicas(start_broker):
                       and topic_partitions(brokers[0], spread))
     assert sorted(p.leader for p in placed.values()) == sorted(list(by_id) * 3), placed
     assert topic_partitions(by_id[2], wide) is None
+
+
+def test_replicas_go_to_every_rack_and_clients_are_told_each_broker_s_rack(start_broker):
+    """broker.rack: nodes 1 and 2 in rack a, node 3 in rack b. Every partition of a topic of
+    replication factor 2 created without an assignment has a replica in each rack, so one
+    on node 3 (plain striping would put some on nodes 1 and 2 only); leaders still take
+    turns over the three brokers. DescribeCluster (confluent-kafka) and Metadata v9
+    (kafka-python's encoding) name each broker's rack, and DescribeConfigs shows the key."""
+    racks = {1: "a", 2: "a", 3: "b"}
+    brokers, _ = start_quorum(start_broker, node_settings=lambda i: {"broker.rack": racks[i + 1]})
+    wait_for("every node registering the three brokers",
+             lambda: all(set(describe_cluster(b)[1]) == set(racks) for b in brokers))
+    a = admin(brokers[0])
+    topic = unique_topic("racks")
+    wait_futures(a.create_topics([NewTopic(topic, PARTITIONS, 2)], operation_timeout=20))
+    placed = wait_for("every partition placed", lambda: (
+        lambda parts: parts if parts and len(parts) == PARTITIONS else None)(topic_partitions(brokers[0], topic)))
+    assert all(sorted(racks[r] for r in p.replicas) == ["a", "b"] for p in placed.values()), \
+        {i: p.replicas for i, p in placed.items()}
+    assert sorted(p.leader for p in placed.values()) == [1, 1, 2, 2, 3, 3], placed
+
+    assert {n.id: n.rack for n in a.describe_cluster().result(CLIENT_TIMEOUT_S).nodes} == racks
+    with kw.Conn(brokers[1].bootstrap) as c:
+        request = MetadataRequest(topics=[], allow_auto_topic_creation=False)
+        request.with_header(correlation_id=1, client_id="shoal-tests")
+        c.send_raw(request.encode(version=9, header=True, framed=True))
+        r = MetadataResponse.decode(c.recv_frame(), version=9, header=True)
+    assert {b.node_id: b.rack for b in r.brokers} == racks
+    config = a.describe_configs([ConfigResource(ResourceType.BROKER, "3")])
+    (entries,) = [f.result(CLIENT_TIMEOUT_S) for f in config.values()]
+    assert (entries["broker.rack"].value, entries["broker.rack"].is_read_only) == ("b", True)

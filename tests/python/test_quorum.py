@@ -110,10 +110,10 @@ def agreed_leader(brokers) -> tuple[int, int] | None:
     return None
 
 
-def start_quorum(start_broker, extra: dict | None = None, env: dict | None = None):
-    """Three nodes, each broker and voter. Each keeps its client port across restarts, as
-    a deployed broker does: a client that knows only the addresses it was given (and
-    learned) reaches a restarted broker there."""
+def start_quorum(start_broker, extra: dict | None = None, env: dict | None = None, node_settings=lambda i: {}):
+    """Three nodes, each broker and voter, node i with `node_settings(i)` too. Each keeps
+    its client port across restarts, as a deployed broker does: a client that knows only
+    the addresses it was given (and learned) reaches a restarted broker there."""
     ports = free_ports(6)
     ports, client_ports = ports[:3], ports[3:]
     voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
@@ -127,6 +127,7 @@ def start_quorum(start_broker, extra: dict | None = None, env: dict | None = Non
             # Fenced 2 s after its last word, not Kafka's 9 s: the test waits for it.
             "broker.session.timeout.ms": 2000,
             **(extra or {}),
+            **node_settings(i),
         }, env=env))
     return brokers, ports
 

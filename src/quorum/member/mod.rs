@@ -138,6 +138,8 @@ pub struct Registration {
     pub quorum_port: Option<u16>,
     /// A controller's listener, as its peers reach it.
     pub controller: Option<crate::cluster::image::Endpoint>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
 }
 
 /// The member's timing, from the broker's config.
@@ -581,6 +583,7 @@ impl Member {
             replication_ports: r.replication_ports.clone(),
             quorum_port: r.quorum_port,
             listeners: r.listeners.clone(),
+            rack: r.rack.clone(),
         }
     }
 

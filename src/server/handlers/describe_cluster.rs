@@ -64,30 +64,33 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         Some(known) => {
             let at_listener = known.brokers.iter().filter_map(|(id, b)| {
                 let (host, port) = b.endpoint(listener)?;
-                Some((*id, host.to_string(), i32::from(port), b.fenced))
+                let address = (host.to_string(), i32::from(port), b.rack.clone());
+                Some((*id, address, b.fenced))
             });
             (known.controller, at_listener.collect::<Vec<_>>())
         }
         None => {
             let (host, port) = ctx.shard.advertised(listener);
-            (node, vec![(node, host, port, false)])
+            let rack = snapshot.broker.broker_rack.clone();
+            (node, vec![(node, (host, port, rack), false)])
         }
     };
     // A controller the client cannot reach on its listener is none to it, as Kafka says.
     let controller = match brokers
         .iter()
-        .any(|(id, _, _, fenced)| *id == controller && !fenced)
+        .any(|(id, _, fenced)| *id == controller && !fenced)
     {
         true => controller,
         false => -1,
     };
     let brokers = brokers
         .into_iter()
-        .map(|(id, host, port, fenced)| {
+        .map(|(id, (host, port, rack), fenced)| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(id))
                 .with_host(StrBytes::from_string(host))
                 .with_port(port)
+                .with_rack(rack.map(StrBytes::from_string))
                 .with_is_fenced(fenced)
         })
         .collect();

@@ -102,7 +102,13 @@ async fn coordinator(ctx: &Ctx, key_type: i8, key: &str) -> Result<BrokerAddress
     if snapshot.layout().is_none() {
         let (host, port) = shard.advertised(&ctx.peer.listener);
         let id = snapshot.broker.node_id;
-        return Ok(BrokerAddress { id, host, port });
+        let rack = None;
+        return Ok(BrokerAddress {
+            id,
+            host,
+            port,
+            rack,
+        });
     }
     let (topic, partitions) = match key_type {
         TRANSACTION => (TRANSACTION_STATE_TOPIC, txn_partitions(shard).await),

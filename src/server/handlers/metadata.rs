@@ -142,6 +142,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .with_node_id(BrokerId(b.id))
                 .with_host(StrBytes::from_string(b.host))
                 .with_port(b.port)
+                .with_rack(b.rack.map(StrBytes::from_string))
         })
         .collect();
     let response = MetadataResponse::default()
