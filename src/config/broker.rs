@@ -189,6 +189,9 @@ pub struct BrokerConfig {
     /// replicas of a new partition go to as many racks as they can, and clients are
     /// told each broker's rack. `None`: no rack.
     pub broker_rack: Option<String>,
+    /// `replica.selector.class`: whether a leader sends a consumer of another rack to
+    /// a replica in its own (KIP-392).
+    pub replica_selector: crate::replication::read_replica::ReplicaSelector,
     /// `auto.leader.rebalance.enable`: the active controller gives partitions back to
     /// their preferred replicas every `leader.imbalance.check.interval.seconds`.
     pub auto_leader_rebalance_enable: bool,
@@ -344,6 +347,7 @@ impl Default for BrokerConfig {
             replica_lag_time_max_ms: 30_000,
             controlled_shutdown_enable: true,
             broker_rack: None,
+            replica_selector: Default::default(),
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_seconds: 300,
             quorum_election_timeout_ms: 1_000,

@@ -13,6 +13,7 @@ use super::{
     CleanupPolicy, CompressionType, ConfigError, ConfigType, TimestampType, PARTITIONS_MAX,
     SEGMENT_BYTES_MIN,
 };
+use crate::replication::read_replica::{ReplicaSelector, LEADER_SELECTOR, RACK_AWARE_SELECTOR};
 
 type Apply = fn(&mut BrokerConfig, &str, &str) -> Result<(), ConfigError>;
 type Render = fn(&BrokerConfig) -> Option<String>;
@@ -812,6 +813,22 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
             Ok(())
         },
         render: |c| c.broker_rack.clone(),
+    },
+    BrokerKey {
+        name: "replica.selector.class",
+        kind: ConfigType::Class,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.replica_selector = ReplicaSelector::parse(v).ok_or_else(|| {
+                let known = format!("{LEADER_SELECTOR} or {RACK_AWARE_SELECTOR}");
+                invalid(k, v, &known)
+            })?;
+            Ok(())
+        },
+        render: |c| match c.replica_selector {
+            ReplicaSelector::Leader => None,
+            ReplicaSelector::RackAware => Some(RACK_AWARE_SELECTOR.to_string()),
+        },
     },
     BrokerKey {
         name: "auto.leader.rebalance.enable",

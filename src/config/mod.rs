@@ -166,6 +166,8 @@ pub enum ConfigType {
     Long,
     Double,
     List,
+    /// A Java class name (Kafka's CLASS).
+    Class,
     /// A secret (Kafka's PASSWORD): described as sensitive, without its value.
     Password,
 }
@@ -181,6 +183,7 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Class => 8,
             ConfigType::Password => 9,
         }
     }

@@ -102,6 +102,13 @@ impl Partition {
         self.leadership.borrow().is_some()
     }
 
+    /// While leading: the followers a consumer at `offset` may read from instead
+    /// (`Leadership::readers_at`).
+    pub fn readers_at(&self, offset: i64) -> Option<Vec<(i32, i64, i64)>> {
+        let leadership = self.leadership.borrow();
+        leadership.as_ref().map(|l| l.readers_at(offset))
+    }
+
     /// The high watermark moved on the leader: readers and acks=all waiters hear it.
     fn leader_high_watermark(&self, leadership: &Leadership) {
         self.high_watermark.set(leadership.high_watermark());

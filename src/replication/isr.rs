@@ -157,6 +157,19 @@ impl Leadership {
         self.high_watermark
     }
 
+    /// The followers a consumer at `offset` may be sent to (KIP-392): those in the ISR
+    /// whose log holds the offset, with their log end and when they were last caught
+    /// up, as Kafka's leader offers them to its replica selector.
+    pub fn readers_at(&self, offset: i64) -> Vec<(i32, i64, i64)> {
+        self.followers
+            .iter()
+            .filter(|(broker, f)| {
+                self.isr.contains(broker) && f.log_end != UNKNOWN && f.log_end >= offset
+            })
+            .map(|(&broker, f)| (broker, f.log_end, f.caught_up_ms.unwrap_or(0)))
+            .collect()
+    }
+
     /// `min.insync.replicas` changed (a topic config).
     pub fn set_min_insync(&mut self, min_insync: usize) {
         self.min_insync = min_insync;

@@ -483,13 +483,14 @@ def fetch_v4(topic: str, partition: int, offset: int, max_wait_ms: int = 500, mi
 
 
 def fetch_v12(topic: str, partition: int, offset: int, last_fetched_epoch: int = -1,
-              current_leader_epoch: int = -1, max_wait_ms: int = 0) -> bytes:
-    """A sessionless Fetch v12 (the first flexible one, which carries last_fetched_epoch)."""
+              current_leader_epoch: int = -1, max_wait_ms: int = 0, rack: str = "") -> bytes:
+    """A sessionless Fetch v12 (the first flexible one, which carries last_fetched_epoch)
+    from a consumer in `rack`."""
     part = (i32(partition) + i32(current_leader_epoch) + i64(offset) + i32(last_fetched_epoch)
             + i64(-1) + i32(1 << 20) + EMPTY_TAGS)
     topics = compact_array([compact_string(topic) + compact_array([part]) + EMPTY_TAGS])
     return (i32(-1) + i32(max_wait_ms) + i32(1) + i32(50 << 20) + i8(0) + i32(0) + i32(-1)
-            + topics + compact_array([]) + compact_string("") + EMPTY_TAGS)
+            + topics + compact_array([]) + compact_string(rack) + EMPTY_TAGS)
 
 
 def list_offsets_v5(queries: list[tuple[str, int, int]]) -> bytes:
@@ -629,6 +630,7 @@ class FetchedV12:
     log_start_offset: int
     diverging_epoch: tuple[int, int]
     records: bytes
+    preferred_read_replica: int = -1
 
 
 def parse_fetch_v12(body: bytes) -> dict[tuple[str, int], FetchedV12]:
@@ -638,7 +640,7 @@ def parse_fetch_v12(body: bytes) -> dict[tuple[str, int], FetchedV12]:
     def partition(r: Reader):
         idx, err, hw, _lso, log_start = r.i32(), r.i16(), r.i64(), r.i64(), r.i64()
         r.compact_array(lambda q: (q.i64(), q.i64(), q.skip_tags()))
-        r.i32()  # preferred read replica
+        preferred = r.i32()
         n = r.uvarint()
         records = b"" if n == 0 else r._take(n - 1)
         diverging = (-1, -1)
@@ -646,7 +648,7 @@ def parse_fetch_v12(body: bytes) -> dict[tuple[str, int], FetchedV12]:
         if 0 in tags:  # DivergingEpoch: epoch, end offset, its own tags
             d = Reader(tags[0])
             diverging = (d.i32(), d.i64())
-        return idx, FetchedV12(err, hw, log_start, diverging, records)
+        return idx, FetchedV12(err, hw, log_start, diverging, records, preferred)
 
     out = {}
     topics = rd.compact_array(lambda r: (r.compact_string(), r.compact_array(partition), r.skip_tags()))

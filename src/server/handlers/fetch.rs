@@ -11,7 +11,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, EpochEndOffset, PartitionData};
-use kafka_protocol::messages::{FetchRequest, ProducerId};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProducerId};
 use uuid::Uuid;
 
 use super::auth::only_allowed;
@@ -21,9 +21,10 @@ use crate::cluster::ShardId;
 use crate::config::CompressionType;
 use crate::error::ApiError;
 use crate::metrics::HandlerTimes;
-use crate::partition::Isolation;
+use crate::partition::{Isolation, Partition};
 use crate::protocol::fetch::{self, FetchResponseParts, TopicData};
 use crate::quota::QuotaKind;
+use crate::replication::read_replica::{self, Reader, ReplicaSelector};
 use crate::replication::throttle::Side;
 use crate::server::fetch_session::{self, Mode, PartitionKey, SessionPartition, Summary};
 use crate::server::sendfile::SendSlice;
@@ -45,6 +46,11 @@ struct Want {
     /// The epoch of the last batch the fetcher read (-1: not said): a follower's, or a
     /// consumer's from version 12.
     last_fetched_epoch: i32,
+    /// A consumer's fetch from version 11, which a follower may serve (KIP-392), and
+    /// the consumer's rack and listener, for the leader to send it to a replica there.
+    from_any_replica: bool,
+    rack: Option<String>,
+    listener: String,
 }
 
 /// What the owning shard found.
@@ -66,6 +72,8 @@ struct Got {
     /// Records left out: the replica is throttled, outside the ISR, and the rate is
     /// past its bound. Its appends do not end a long poll.
     held: bool,
+    /// The replica the consumer should fetch from instead (KIP-392): no records.
+    preferred: Option<i32>,
 }
 
 pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
@@ -137,6 +145,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .most_at_once(QuotaKind::Fetch)
             .map(|most| most.clamp(0.0, f64::from(i32::MAX)) as i32),
     };
+    let from_any_replica = replica.is_none() && ctx.version >= 11;
+    let rack = Some(request.rack_id.to_string()).filter(|r| from_any_replica && !r.is_empty());
     let wants: Vec<Want> = wanted
         .iter()
         .map(|((topic, partition), p)| Want {
@@ -148,6 +158,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             isolation,
             replica,
             last_fetched_epoch: p.last_fetched_epoch,
+            from_any_replica,
+            rack: rack.clone(),
+            listener: ctx.peer.listener.to_string(),
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -208,6 +221,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             got.log_start_offset,
         );
         let data = got.data;
+        let preferred = got.preferred;
         // Counted here, where the bytes that go out are known; unknown or refused
         // partitions not at all.
         let counted = [
@@ -219,7 +233,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let topics = &ctx.shard.metrics.topics;
             topics.fetched(topic, sent, got.error != 0);
         }
-        if incremental && data.is_none() && sp.last_sent == Some(summary) {
+        // A partition whose consumer is sent elsewhere is always answered, as Kafka's
+        // sessions answer it.
+        if incremental && data.is_none() && preferred.is_none() && sp.last_sent == Some(summary) {
             continue;
         }
         let partition = PartitionData::default()
@@ -228,6 +244,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_high_watermark(got.high_watermark)
             .with_last_stable_offset(got.last_stable_offset)
             .with_log_start_offset(got.log_start_offset)
+            .with_preferred_read_replica(BrokerId(preferred.unwrap_or(-1)))
             .with_diverging_epoch(
                 EpochEndOffset::default()
                     .with_epoch(got.diverging.map_or(-1, |(epoch, _)| epoch))
@@ -399,7 +416,8 @@ async fn read_until_enough(
             .filter_map(|g| g.data.as_ref())
             .map(|(_, len)| i64::from(*len))
             .sum();
-        let errors = gots.iter().any(|g| g.error != 0);
+        // Errors, and consumers sent to another replica, are answered at once.
+        let errors = gots.iter().any(|g| g.error != 0 || g.preferred.is_some());
         let now = Instant::now();
         if bytes >= i64::from(min_bytes) || errors || now >= deadline || shard.is_stopping() {
             return gots;
@@ -428,18 +446,33 @@ fn failed(error: i16) -> Got {
         diverging: None,
         throttled: false,
         held: false,
+        preferred: None,
     }
 }
 
-/// On the owning shard: where the records from `want.offset` are. A fetch naming its
-/// last fetched epoch (a follower's, or a consumer's from version 12) first learns
-/// whether its log parts from this one (then it gets only where); a follower's, once
-/// read, counts as its position: the high watermark may move, and the ISR may grow.
+/// On the owning shard: where the records from `want.offset` are. A consumer the
+/// leader sends to a replica in its rack gets only that replica (KIP-392). A fetch
+/// naming its last fetched epoch (a follower's, or a consumer's from version 12) first
+/// learns whether its log parts from this one (then it gets only where); a follower's,
+/// once read, counts as its position: the high watermark may move, and the ISR may grow.
 async fn read(shard: Rc<Shard>, want: Want) -> Got {
-    let partition = match shard.led(&want.topic, want.partition) {
+    let partition = match serving(&shard, &want) {
         Ok(partition) => partition,
         Err(code) => return failed(code.code()),
     };
+    if let Some(preferred) = preferred_replica(&shard, &partition, &want) {
+        if let Err(error) = partition.check_leader_epoch(want.leader_epoch) {
+            return failed(error.wire_code());
+        }
+        let offsets = partition.offsets();
+        return Got {
+            high_watermark: offsets.high_watermark,
+            last_stable_offset: offsets.last_stable,
+            log_start_offset: offsets.log_start,
+            preferred: Some(preferred),
+            ..failed(0)
+        };
+    }
     // Kafka checks a last fetched epoch for any fetcher: a consumer that read records a
     // new leader truncated away learns where they part too.
     if want.replica.is_some() || want.last_fetched_epoch >= 0 {
@@ -480,15 +513,11 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         Err(error) => return failed(error.wire_code()),
     };
     let mut got = Got {
-        error: 0,
         high_watermark: read.offsets.high_watermark,
         last_stable_offset: read.offsets.last_stable,
         log_start_offset: read.offsets.log_start,
         aborted: read.aborted,
-        data: None,
-        diverging: None,
-        throttled: false,
-        held: false,
+        ..failed(0)
     };
     if let Some(replica) = want.replica {
         match partition.on_follower_fetch(replica, want.offset, crate::shard::now_ms()) {
@@ -520,6 +549,51 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         }
     }
     got
+}
+
+/// The replica that serves `want`: the leader's, or for a consumer that may read from
+/// any (Fetch v11+), a follower's too, up to its high watermark.
+fn serving(shard: &Shard, want: &Want) -> Result<Rc<Partition>, ResponseError> {
+    let (topic, index) = (want.topic.as_str(), want.partition);
+    match shard.led(topic, index) {
+        Err(ResponseError::NotLeaderOrFollower)
+            if want.from_any_replica && shard.snapshot().is_local(topic, index) =>
+        {
+            shard.held(topic, index)
+        }
+        led => led,
+    }
+}
+
+/// The replica a consumer in `want.rack` should read from instead of this leader, as
+/// `replica.selector.class` chooses it: an in-sync follower of that rack that holds
+/// the offset and that the consumer's listener reaches.
+fn preferred_replica(shard: &Shard, partition: &Partition, want: &Want) -> Option<i32> {
+    let rack = want.rack.as_deref()?;
+    let snapshot = shard.snapshot();
+    if snapshot.broker.replica_selector != ReplicaSelector::RackAware {
+        return None;
+    }
+    let layout = snapshot.layout()?;
+    let readers = partition.readers_at(want.offset)?;
+    let reachable = |broker: i32| {
+        !layout.image.is_fenced(broker) && !snapshot.unreachable_on(&want.listener, broker)
+    };
+    let readers: Vec<Reader<'_>> = readers
+        .into_iter()
+        .filter(|(broker, ..)| reachable(*broker))
+        .map(|(broker, log_end, caught_up_ms)| Reader {
+            broker,
+            rack: layout
+                .image
+                .brokers
+                .get(&broker)
+                .and_then(|b| b.rack.as_deref()),
+            log_end,
+            caught_up_ms,
+        })
+        .collect();
+    read_replica::preferred(rack, snapshot.broker.broker_rack.as_deref(), &readers)
 }
 
 /// A partition to wait on: topic, partition, fetch offset, isolation.
