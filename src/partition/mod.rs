@@ -196,6 +196,10 @@ pub struct Partition {
     /// Follower side: how far this log's end was behind the leader's high watermark at
     /// the last fetch answer (Kafka's FetcherLagMetrics ConsumerLag).
     fetch_lag: Cell<i64>,
+    /// Follower side: whether the leader has reported its high watermark since this
+    /// replica began following. Until then this replica's own may be its log end as
+    /// opened, records never committed among them, and it serves no consumer.
+    leader_high_watermark_heard: Cell<bool>,
     appended: Event,
 }
 
@@ -271,6 +275,7 @@ impl Partition {
             leadership: RefCell::new(None),
             in_cluster: Cell::new(false),
             fetch_lag: Cell::new(0),
+            leader_high_watermark_heard: Cell::new(false),
             appended: Event::default(),
         };
         partition.apply(settings);

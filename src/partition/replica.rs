@@ -85,7 +85,15 @@ impl Partition {
     /// the partition until now (a resignation: its coordinator state goes).
     pub fn follow(&self, leader_epoch: i32) -> bool {
         self.lead_at(leader_epoch);
-        self.resign()
+        let resigned = self.resign();
+        self.leader_high_watermark_heard.set(false);
+        resigned
+    }
+
+    /// Whether this replica may serve consumers (KIP-392): it leads, or it follows and
+    /// its high watermark is the leader's.
+    pub fn serves_consumers(&self) -> bool {
+        self.is_leading() || self.leader_high_watermark_heard.get()
     }
 
     /// Stops leading (the replica follows, or leaves this broker): acks=all appends
@@ -275,6 +283,7 @@ impl Partition {
     ) -> Result<(), ApiError> {
         let end = self.log.end_offset();
         self.fetch_lag.set((high_watermark - end).max(0));
+        self.leader_high_watermark_heard.set(true);
         let high_watermark = high_watermark.min(end).max(0);
         if high_watermark != self.high_watermark.get() {
             self.high_watermark.set(high_watermark);

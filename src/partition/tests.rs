@@ -737,3 +737,23 @@ fn a_new_leader_behind_its_epochs_start_cannot_list_the_latest_offset() {
         assert_eq!(latest.map(|f| f.offset), Some(3));
     });
 }
+
+#[test]
+fn a_follower_serves_consumers_only_once_its_leader_reported_the_high_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run(async {
+        let partition = open(dir.path()).await;
+        // Opened with records and following: its high watermark is only its log end.
+        produce(&partition, 3).await;
+        partition.follow(1);
+        assert!(!partition.serves_consumers());
+        partition.follower_offsets(2, 0).await.expect("applied");
+        assert!(partition.serves_consumers());
+        assert_eq!(partition.offsets().high_watermark, 2);
+        // A new leader has not reported yet.
+        partition.follow(2);
+        assert!(!partition.serves_consumers());
+        lead_with_follower(&partition);
+        assert!(partition.serves_consumers());
+    });
+}

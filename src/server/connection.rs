@@ -368,6 +368,11 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
                 queue_answer(&shard, &queue, activity, api, answer, reserved).await;
                 return;
             }
+            Step::Fail(delay) => {
+                failed_login(&shard, &peer);
+                shard.unless_stopping(glommio::timer::sleep(delay)).await;
+                return;
+            }
             Step::Close => return,
         };
         // Versions outside what the API serves (answered UNSUPPORTED_VERSION or closed)

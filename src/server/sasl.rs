@@ -76,6 +76,8 @@ pub enum Step {
     Answer((ApiKey, i16), Bytes),
     /// Send this answer after the delay, then close the connection.
     Last((ApiKey, i16), Bytes, Duration),
+    /// The login failed with no answer to send: close the connection after the delay.
+    Fail(Duration),
     /// Close the connection without an answer.
     Close,
 }
@@ -153,7 +155,7 @@ impl Login {
         if matches!(self.state, State::OtherMechanism) {
             tracing::info!("SASL login again failed: another mechanism than the first login's");
             shard.metrics.authentications_failed.add(1);
-            return Step::Close;
+            return Step::Fail(failed_login_delay(&shard.snapshot()));
         }
         if self.wants_bare_token() {
             return self.bare_token(shard, &frame);
@@ -286,7 +288,7 @@ impl Login {
     }
 
     /// A bare token (see `wants_bare_token`): answered with a bare token; a failed login
-    /// closes the connection without an answer, as Kafka does there.
+    /// closes the connection without an answer after the delay, as Kafka does there.
     fn bare_token(&mut self, shard: &Shard, token: &[u8]) -> Step {
         match self.exchange(shard, token) {
             Some(Ok(reply)) => {
@@ -295,7 +297,8 @@ impl Login {
                 frame.extend_from_slice(&reply);
                 Step::Answer((ApiKey::SaslAuthenticate, 0), Bytes::from(frame))
             }
-            _ => Step::Close,
+            Some(Err(_)) => Step::Fail(failed_login_delay(&shard.snapshot())),
+            None => Step::Close,
         }
     }
 

@@ -240,7 +240,7 @@ def test_the_sasl_login_s_edges(start_broker):
     not serve (v3) closes it unanswered, during the login and after it; a failed login's
     SASL_AUTHENTICATION_FAILED goes out only after the delay, then the connection closes, and
     so do the answers to a mechanism not enabled, a second handshake and an ApiVersions after
-    the handshake;
+    the handshake, and a failed bare token after a v0 handshake closes after it unanswered;
     after a login that no login again is due for, SaslHandshake and SaslAuthenticate are
     answered ILLEGAL_SASL_STATE (SaslAuthenticate with Kafka's message) and the connection
     stays open."""
@@ -286,6 +286,15 @@ def test_the_sasl_login_s_edges(start_broker):
     with kw.Conn(b.bootstrap) as c:
         assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == NONE
         assert refused_late(c, kw.API_VERSIONS, kw.api_versions_v0()).i16() == ILLEGAL_SASL_STATE
+    # After a v0 handshake, a bare token that fails the login gets no answer: the
+    # connection closes after the delay.
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 0, handshake_v1("PLAIN"))).i16() == NONE
+        sent = time.monotonic()
+        c.send_raw(kw.frame(b"\0alice\0wrong"))
+        assert c.wait_closed() == b""
+        waited = time.monotonic() - sent
+        assert waited >= 0.95, f"the failed bare token was closed after {waited:.2f} s, not after the 1 s delay"
 
     with kw.Conn(b.bootstrap) as c:
         assert plain_login(c, "alice", PASSWORDS["alice"]) == 0  # no lifetime: no login again is due

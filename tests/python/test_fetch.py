@@ -243,20 +243,25 @@ def next_records(c, n: int, timeout: float = 30.0) -> list:
 def test_a_consumers_last_fetched_epoch_is_checked_as_kafka_checks_it(broker):
     """Fetch v12+ may name the epoch of the last batch the consumer read: Kafka checks it for
     consumers as for followers. Where the log parts from what the consumer read, the answer
-    is the diverging epoch and where it ends; an epoch the log never had is out of range."""
+    is the diverging epoch and where it ends, answered at once; an epoch the log never had is
+    out of range."""
     t = unique_topic("last-epoch")
     fill(broker, t, 1, 3)
     with kw.Conn(broker.bootstrap) as conn:
-        def fetch(offset: int, epoch: int, leader_epoch: int = -1) -> kw.FetchedV12:
-            request = kw.fetch_v12(t, 0, offset, last_fetched_epoch=epoch, current_leader_epoch=leader_epoch)
+        def fetch(offset: int, epoch: int, leader_epoch: int = -1, max_wait_ms: int = 0) -> kw.FetchedV12:
+            request = kw.fetch_v12(t, 0, offset, last_fetched_epoch=epoch, current_leader_epoch=leader_epoch,
+                                   max_wait_ms=max_wait_ms)
             return kw.parse_fetch_v12(conn.request(kw.FETCH, 12, request, flexible=True))[(t, 0)]
 
         records = fetch(0, -1).records
         (epoch,) = {b.partition_leader_epoch for b in kw.decode_batches(records, decode_records=False)}
         read = fetch(1, epoch)
         assert (read.error_code, read.diverging_epoch) == (kw.NONE, (-1, -1)) and read.records, read
-        # Past the end of the epoch the consumer names: it parts where the epoch ends.
-        parted = fetch(5, epoch)
+        # Past the end of the epoch the consumer names: it parts where the epoch ends, and
+        # hears it at once, not after the fetch's wait (Kafka answers a diverging log at once).
+        sent = time.monotonic()
+        parted = fetch(5, epoch, max_wait_ms=20_000)
+        assert time.monotonic() - sent < 10, "a diverging log was answered only after the fetch's wait"
         assert (parted.error_code, parted.diverging_epoch, parted.records) == (kw.NONE, (epoch, 3), b""), parted
         assert parted.high_watermark == 3 and parted.log_start_offset == 0, parted
         unknown = fetch(1, epoch + 7)

@@ -443,6 +443,10 @@ async fn log_in(
                 let _ = stream.flush().await;
                 return Err("its login was refused".to_string());
             }
+            Step::Fail(delay) => {
+                glommio::timer::sleep(delay).await;
+                return Err("its login was refused".to_string());
+            }
             Step::Serve(_) | Step::Close => {
                 return Err("it sent something other than a login".to_string())
             }

@@ -233,9 +233,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let topics = &ctx.shard.metrics.topics;
             topics.fetched(topic, sent, got.error != 0);
         }
-        // A partition whose consumer is sent elsewhere is always answered, as Kafka's
-        // sessions answer it.
-        if incremental && data.is_none() && preferred.is_none() && sp.last_sent == Some(summary) {
+        // Unchanged partitions are left out of an incremental answer; those with an
+        // error, a diverging epoch or another replica to read from never are, as in
+        // Kafka's sessions.
+        let must_answer = got.error != 0 || got.diverging.is_some() || preferred.is_some();
+        if incremental && data.is_none() && !must_answer && sp.last_sent == Some(summary) {
             continue;
         }
         let partition = PartitionData::default()
@@ -416,8 +418,11 @@ async fn read_until_enough(
             .filter_map(|g| g.data.as_ref())
             .map(|(_, len)| i64::from(*len))
             .sum();
-        // Errors, and consumers sent to another replica, are answered at once.
-        let errors = gots.iter().any(|g| g.error != 0 || g.preferred.is_some());
+        // Errors, diverging logs and consumers sent to another replica are answered
+        // at once.
+        let errors = gots
+            .iter()
+            .any(|g| g.error != 0 || g.diverging.is_some() || g.preferred.is_some());
         let now = Instant::now();
         if bytes >= i64::from(min_bytes) || errors || now >= deadline || shard.is_stopping() {
             return gots;
@@ -552,14 +557,19 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
 }
 
 /// The replica that serves `want`: the leader's, or for a consumer that may read from
-/// any (Fetch v11+), a follower's too, up to its high watermark.
+/// any (Fetch v11+), a follower's too, up to its high watermark once the leader has
+/// reported it (before, NOT_LEADER_OR_FOLLOWER sends the consumer back to the leader).
 fn serving(shard: &Shard, want: &Want) -> Result<Rc<Partition>, ResponseError> {
     let (topic, index) = (want.topic.as_str(), want.partition);
     match shard.led(topic, index) {
         Err(ResponseError::NotLeaderOrFollower)
             if want.from_any_replica && shard.snapshot().is_local(topic, index) =>
         {
-            shard.held(topic, index)
+            let follower = shard.held(topic, index)?;
+            match follower.serves_consumers() {
+                true => Ok(follower),
+                false => Err(ResponseError::NotLeaderOrFollower),
+            }
         }
         led => led,
     }
@@ -567,11 +577,15 @@ fn serving(shard: &Shard, want: &Want) -> Result<Rc<Partition>, ResponseError> {
 
 /// The replica a consumer in `want.rack` should read from instead of this leader, as
 /// `replica.selector.class` chooses it: an in-sync follower of that rack that holds
-/// the offset and that the consumer's listener reaches.
+/// the offset and that the consumer's listener reaches. An offset below this log's
+/// start is answered here (followers take the leader's log start; Kafka checks each
+/// follower's own).
 fn preferred_replica(shard: &Shard, partition: &Partition, want: &Want) -> Option<i32> {
     let rack = want.rack.as_deref()?;
     let snapshot = shard.snapshot();
-    if snapshot.broker.replica_selector != ReplicaSelector::RackAware {
+    if snapshot.broker.replica_selector != ReplicaSelector::RackAware
+        || want.offset < partition.offsets().log_start
+    {
         return None;
     }
     let layout = snapshot.layout()?;
