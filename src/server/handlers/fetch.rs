@@ -46,11 +46,11 @@ struct Want {
     /// The epoch of the last batch the fetcher read (-1: not said): a follower's, or a
     /// consumer's from version 12.
     last_fetched_epoch: i32,
-    /// A consumer's fetch from version 11, which a follower may serve (KIP-392), and
-    /// the consumer's rack and listener, for the leader to send it to a replica there.
+    /// A consumer's fetch from version 11, which a follower may serve (KIP-392).
     from_any_replica: bool,
-    rack: Option<String>,
-    listener: String,
+    /// Such a consumer's rack and listener, when it names a rack: the leader may send
+    /// it to a replica there.
+    rack: Option<(String, String)>,
 }
 
 /// What the owning shard found.
@@ -146,7 +146,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .map(|most| most.clamp(0.0, f64::from(i32::MAX)) as i32),
     };
     let from_any_replica = replica.is_none() && ctx.version >= 11;
-    let rack = Some(request.rack_id.to_string()).filter(|r| from_any_replica && !r.is_empty());
+    let rack = (from_any_replica && !request.rack_id.is_empty())
+        .then(|| (request.rack_id.to_string(), ctx.peer.listener.to_string()));
     let wants: Vec<Want> = wanted
         .iter()
         .map(|((topic, partition), p)| Want {
@@ -160,7 +161,6 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             last_fetched_epoch: p.last_fetched_epoch,
             from_any_replica,
             rack: rack.clone(),
-            listener: ctx.peer.listener.to_string(),
         })
         .collect();
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -581,7 +581,7 @@ fn serving(shard: &Shard, want: &Want) -> Result<Rc<Partition>, ResponseError> {
 /// start is answered here (followers take the leader's log start; Kafka checks each
 /// follower's own).
 fn preferred_replica(shard: &Shard, partition: &Partition, want: &Want) -> Option<i32> {
-    let rack = want.rack.as_deref()?;
+    let (rack, listener) = want.rack.as_ref()?;
     let snapshot = shard.snapshot();
     if snapshot.broker.replica_selector != ReplicaSelector::RackAware
         || want.offset < partition.offsets().log_start
@@ -590,9 +590,8 @@ fn preferred_replica(shard: &Shard, partition: &Partition, want: &Want) -> Optio
     }
     let layout = snapshot.layout()?;
     let readers = partition.readers_at(want.offset)?;
-    let reachable = |broker: i32| {
-        !layout.image.is_fenced(broker) && !snapshot.unreachable_on(&want.listener, broker)
-    };
+    let reachable =
+        |broker: i32| !layout.image.is_fenced(broker) && !snapshot.unreachable_on(listener, broker);
     let readers: Vec<Reader<'_>> = readers
         .into_iter()
         .filter(|(broker, ..)| reachable(*broker))
