@@ -387,21 +387,24 @@ def test_a_leader_without_the_client_s_listener_is_not_named_and_its_replicas_ar
     wait_for("broker 3 leading with a full ISR", lambda: full_isr(a, topic, {1, 2, 3}, 1)
              and layout(a, topic)[0][0] == 3)
 
-    def seen(port: int, login: bool) -> tuple[tuple, tuple]:
-        """(error, leader, offline) of partition 0 in Metadata v9 and DescribeTopicPartitions v0."""
+    def seen(port: int, login: bool) -> tuple[tuple, tuple] | None:
+        """(error, leader, offline) of partition 0 in Metadata v9 and DescribeTopicPartitions
+        v0, once both list it (each shard of each node learns of the topic in its time)."""
         with kw.Conn(f"127.0.0.1:{port}") as c:
             if login:
                 plain_login(c, "alice", PASSWORDS["alice"])
             M = MetadataRequest
             md = ask(c, M(topics=[M.MetadataRequestTopic(topic_id=None, name=topic)], allow_auto_topic_creation=False,
                           include_topic_authorized_operations=False), 9)
-            (p,) = md.topics[0].partitions
             (t,) = describe_topic_partitions(c, [topic])
-            (q,) = t.partitions
+        if len(md.topics[0].partitions) != 1 or len(t.partitions) != 1:
+            return None
+        (p,), (q,) = md.topics[0].partitions, t.partitions
         return (p.error_code, p.leader_id, p.offline_replicas), (t.error_code, q.leader_id, q.offline_replicas)
 
-    for b in brokers[:2]:
-        port = external_ports[brokers.index(b)]
+    views = [(port, True) for port in external_ports] + [(port, False) for port in internal_ports]
+    wait_for("every listener of every broker listing the partition", lambda: all(seen(*v) for v in views))
+    for port in external_ports:
         assert seen(port, login=True) == ((LISTENER_NOT_FOUND, -1, [3]), (0, -1, [3]))
     for port in internal_ports:
         assert seen(port, login=False) == ((0, 3, []), (0, 3, []))
