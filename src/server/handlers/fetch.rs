@@ -455,6 +455,18 @@ fn failed(error: i16) -> Got {
     }
 }
 
+/// The partition's offsets, no records and no error: what an answer that sends the
+/// fetcher elsewhere (another replica, or where its log parts) carries.
+fn offsets_only(partition: &Partition) -> Got {
+    let offsets = partition.offsets();
+    Got {
+        high_watermark: offsets.high_watermark,
+        last_stable_offset: offsets.last_stable,
+        log_start_offset: offsets.log_start,
+        ..failed(0)
+    }
+}
+
 /// On the owning shard: where the records from `want.offset` are. A consumer the
 /// leader sends to a replica in its rack gets only that replica (KIP-392). A fetch
 /// naming its last fetched epoch (a follower's, or a consumer's from version 12) first
@@ -469,13 +481,9 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
         if let Err(error) = partition.check_leader_epoch(want.leader_epoch) {
             return failed(error.wire_code());
         }
-        let offsets = partition.offsets();
         return Got {
-            high_watermark: offsets.high_watermark,
-            last_stable_offset: offsets.last_stable,
-            log_start_offset: offsets.log_start,
             preferred: Some(preferred),
-            ..failed(0)
+            ..offsets_only(&partition)
         };
     }
     // Kafka checks a last fetched epoch for any fetcher: a consumer that read records a
@@ -489,13 +497,9 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
             if want.replica.is_none() && diverging.0 < 0 {
                 return failed(ResponseError::OffsetOutOfRange.code());
             }
-            let offsets = partition.offsets();
             return Got {
-                high_watermark: offsets.high_watermark,
-                last_stable_offset: offsets.last_stable,
-                log_start_offset: offsets.log_start,
                 diverging: Some(diverging),
-                ..failed(0)
+                ..offsets_only(&partition)
             };
         }
     }
