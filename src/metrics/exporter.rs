@@ -21,6 +21,7 @@ use prometheus::process_collector::ProcessCollector;
 use super::families::{self, Broker};
 use super::sample::sample;
 use crate::replication::throttle::Side;
+use crate::server::accept;
 use crate::server::tls::{Accept, Tls};
 use crate::shard::Shard;
 
@@ -49,38 +50,21 @@ pub async fn serve(shard: Rc<Shard>, listener: TcpListener, mut tls: Option<Tls>
         "metrics",
     );
     let answering = Rc::new(std::cell::Cell::new(0usize));
-    // A failing accept (no descriptors left) is said once and retried after a pause, as
-    // the client listeners do: spinning on it starved the shard and flooded the log.
-    let mut failing = false;
-    loop {
-        match shard.unless_stopping(listener.accept()).await {
-            Some(Ok(stream)) => {
-                if std::mem::take(&mut failing) {
-                    tracing::info!("metrics: accepting connections again");
-                }
-                if answering.get() >= ANSWERS_MAX {
-                    drop(stream);
-                    continue;
-                }
-                spawn_answer(
-                    queue,
-                    Rc::clone(&shard),
-                    (stream, tls.as_mut().map(Tls::accept)),
-                    Rc::clone(&answering),
-                    Rc::clone(&last_busy),
-                );
-            }
-            Some(Err(error)) => {
-                if !failing {
-                    tracing::warn!(%error, "metrics accept failed: retrying after a pause");
-                    failing = true;
-                }
-                if crate::server::pause(&shard).await.is_none() {
-                    return;
-                }
-            }
-            None => return,
+    // Accepted as the client listeners accept: spinning on a failing accept (no
+    // descriptors left) starved the shard and flooded the log.
+    let mut starved = false;
+    while let Some(stream) = accept(&shard, &listener, &mut starved, "metrics scrapes").await {
+        if answering.get() >= ANSWERS_MAX {
+            drop(stream);
+            continue;
         }
+        spawn_answer(
+            queue,
+            Rc::clone(&shard),
+            (stream, tls.as_mut().map(Tls::accept)),
+            Rc::clone(&answering),
+            Rc::clone(&last_busy),
+        );
     }
 }
 

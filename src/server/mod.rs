@@ -65,30 +65,11 @@ pub async fn serve(
     );
     let connections = glommio::sync::Gate::new();
     let open = Rc::new(Cell::new(0usize));
-    // Whether accepting is paused for lack of descriptors or memory: said once per episode.
     let mut starved = false;
     loop {
-        let stream = match shard.unless_stopping(listener.accept()).await {
-            Some(Ok(stream)) => stream,
-            Some(Err(glommio::GlommioError::IoError(error))) if out_of_resources(&error) => {
-                if !starved {
-                    tracing::warn!(shard = shard.id.0, %error, "cannot accept connections: serving the open ones and retrying every {ACCEPT_RETRY:?}");
-                    starved = true;
-                }
-                if pause(&shard).await.is_none() {
-                    break;
-                }
-                continue;
-            }
-            Some(Err(error)) => {
-                tracing::debug!(%error, "accept failed");
-                continue;
-            }
-            None => break,
+        let Some(stream) = accept(&shard, &listener, &mut starved, "connections").await else {
+            break;
         };
-        if std::mem::take(&mut starved) {
-            tracing::info!(shard = shard.id.0, "accepting connections again");
-        }
         if open.get() >= CONNECTIONS_MAX {
             tracing::warn!("connection refused: {CONNECTIONS_MAX} already open on this shard");
             continue;
@@ -187,9 +168,38 @@ fn out_of_resources(error: &std::io::Error) -> bool {
     )
 }
 
-/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile (the metrics
-/// exporter's acceptor waits so too).
-pub(crate) async fn pause(shard: &Shard) -> Option<()> {
+/// The next connection `listener` takes (`what` it takes, for the log); `None` once the
+/// broker stops. When accept fails for lack of descriptors or memory it says so once
+/// per episode (`starved`) and retries every `ACCEPT_RETRY`, while the shard serves
+/// what is open, instead of spinning; another failure (a connection gone before it was
+/// taken) is skipped. The client listeners and the metrics exporter accept so.
+pub(crate) async fn accept(
+    shard: &Shard,
+    listener: &TcpListener,
+    starved: &mut bool,
+    what: &str,
+) -> Option<glommio::net::TcpStream> {
+    loop {
+        match shard.unless_stopping(listener.accept()).await? {
+            Ok(stream) => {
+                if std::mem::take(starved) {
+                    tracing::info!(shard = shard.id.0, "accepting {what} again");
+                }
+                return Some(stream);
+            }
+            Err(glommio::GlommioError::IoError(error)) if out_of_resources(&error) => {
+                if !std::mem::replace(starved, true) {
+                    tracing::warn!(shard = shard.id.0, %error, "cannot accept {what}: serving the open ones and retrying every {ACCEPT_RETRY:?}");
+                }
+                pause(shard).await?;
+            }
+            Err(error) => tracing::debug!(%error, "accepting {what} failed"),
+        }
+    }
+}
+
+/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile.
+async fn pause(shard: &Shard) -> Option<()> {
     shard
         .unless_stopping(glommio::timer::sleep(ACCEPT_RETRY))
         .await

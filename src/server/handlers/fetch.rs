@@ -5,6 +5,7 @@
 
 use std::ops::RangeInclusive;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,8 +50,8 @@ struct Want {
     /// A consumer's fetch from version 11, which a follower may serve (KIP-392).
     from_any_replica: bool,
     /// Such a consumer's rack and listener, when it names a rack: the leader may send
-    /// it to a replica there.
-    rack: Option<(String, String)>,
+    /// it to a replica there. Shared by the request's partitions.
+    rack: Option<Arc<(String, String)>>,
 }
 
 /// What the owning shard found.
@@ -147,7 +148,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     };
     let from_any_replica = replica.is_none() && ctx.version >= 11;
     let rack = (from_any_replica && !request.rack_id.is_empty())
-        .then(|| (request.rack_id.to_string(), ctx.peer.listener.to_string()));
+        .then(|| Arc::new((request.rack_id.to_string(), ctx.peer.listener.to_string())));
     let wants: Vec<Want> = wanted
         .iter()
         .map(|((topic, partition), p)| Want {
@@ -585,7 +586,7 @@ fn serving(shard: &Shard, want: &Want) -> Result<Rc<Partition>, ResponseError> {
 /// start is answered here (followers take the leader's log start; Kafka checks each
 /// follower's own).
 fn preferred_replica(shard: &Shard, partition: &Partition, want: &Want) -> Option<i32> {
-    let (rack, listener) = want.rack.as_ref()?;
+    let (rack, listener) = want.rack.as_deref()?;
     let snapshot = shard.snapshot();
     if snapshot.broker.replica_selector != ReplicaSelector::RackAware
         || want.offset < partition.offsets().log_start

@@ -102,7 +102,7 @@ async fn coordinator(ctx: &Ctx, key_type: i8, key: &str) -> Result<BrokerAddress
     if snapshot.layout().is_none() {
         let (host, port) = shard.advertised(&ctx.peer.listener);
         let id = snapshot.broker.node_id;
-        let rack = None;
+        let rack = snapshot.broker.broker_rack.clone();
         return Ok(BrokerAddress {
             id,
             host,

@@ -65,19 +65,18 @@ pub async fn loaded(
     topic: &'static str,
     partition: i32,
 ) -> Result<(), ResponseError> {
-    let ready = move |s: &Shard| match s.coordinator_loading(topic, partition) {
+    let loaded_on = move |s: &Shard| match s.coordinator_loading(topic, partition) {
         true => Err(ResponseError::CoordinatorLoadInProgress),
-        false => led_here(s, topic, partition),
+        false => Ok(()),
     };
     // The home shard is this one: its lead was just checked on the same snapshot.
     if home == shard.id {
-        return match shard.coordinator_loading(topic, partition) {
-            true => Err(ResponseError::CoordinatorLoadInProgress),
-            false => Ok(()),
-        };
+        return loaded_on(shard);
     }
     // Cross-shard: the home shard knows what it leads and what it is loading.
-    let asked = shard.invoke_on(home, move |s| async move { ready(&s) });
+    let asked = shard.invoke_on(home, move |s| async move {
+        loaded_on(&s).and_then(|()| led_here(&s, topic, partition))
+    });
     asked
         .await
         .unwrap_or(Err(ResponseError::CoordinatorNotAvailable))
