@@ -182,6 +182,9 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower not caught up with its leader for this
     /// long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often each replicated
+    /// partition's high watermark is written beside its log, for a restart.
+    pub replica_high_watermark_checkpoint_interval_ms: i64,
     /// `controlled.shutdown.enable`: on SIGTERM a broker of a cluster first has its
     /// leaderships moved away.
     pub controlled_shutdown_enable: bool,
@@ -345,6 +348,7 @@ impl Default for BrokerConfig {
             startup_stall_timeout_ms: 120_000,
             broker_session_timeout_ms: 9_000,
             replica_lag_time_max_ms: 30_000,
+            replica_high_watermark_checkpoint_interval_ms: 5_000,
             controlled_shutdown_enable: true,
             broker_rack: None,
             replica_selector: Default::default(),

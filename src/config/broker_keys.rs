@@ -795,6 +795,16 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.replica_lag_time_max_ms.to_string()),
     },
     BrokerKey {
+        name: "replica.high.watermark.checkpoint.interval.ms",
+        kind: ConfigType::Long,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.replica_high_watermark_checkpoint_interval_ms = parse_int(k, v, 1, i64::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.replica_high_watermark_checkpoint_interval_ms.to_string()),
+    },
+    BrokerKey {
         name: "controlled.shutdown.enable",
         kind: ConfigType::Boolean,
         dynamic: false,

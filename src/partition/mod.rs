@@ -200,6 +200,13 @@ pub struct Partition {
     /// replica began following. Until then this replica's own may be its log end as
     /// opened, records never committed among them, and it serves no consumer.
     leader_high_watermark_heard: Cell<bool>,
+    /// The high watermark the checkpoint beside the log holds (replicated partitions).
+    /// A replica starts from it when it joins the cluster after a restart: its log end
+    /// may hold records that were never committed.
+    high_watermark_saved: Cell<i64>,
+    /// Whether a checkpoint of the high watermark is being written (the periodic one
+    /// and the one at close do not write the same file at once).
+    checkpointing: Cell<bool>,
     appended: Event,
 }
 
@@ -216,6 +223,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Partition, StorageError> {
         let log = Log::open(dir, settings.log, now_ms).await?;
+        let high_watermark_saved = log.checkpointed_high_watermark()?;
         let stored = EpochCache::load(dir)?;
         let mut epochs = stored.clone().unwrap_or_default();
         epochs.truncate_from_end(log.end_offset());
@@ -276,6 +284,8 @@ impl Partition {
             in_cluster: Cell::new(false),
             fetch_lag: Cell::new(0),
             leader_high_watermark_heard: Cell::new(false),
+            high_watermark_saved: Cell::new(high_watermark_saved),
+            checkpointing: Cell::new(false),
             appended: Event::default(),
         };
         partition.apply(settings);
@@ -304,9 +314,15 @@ impl Partition {
 
     /// Leads from `epoch` on, the metadata's leader epoch, when it is newer: the next
     /// batches carry it (and start it in the epoch history as they are appended), and
-    /// requests naming an older epoch are fenced.
+    /// requests naming an older epoch are fenced. The first time, the partition joins
+    /// the cluster: its high watermark goes back from the log end it was opened with to
+    /// the checkpointed one (Kafka's replica starts from `replication-offset-checkpoint`).
     pub fn lead_at(&self, epoch: i32) {
-        self.in_cluster.set(true);
+        if !self.in_cluster.replace(true) {
+            let saved = self.high_watermark_saved.get();
+            let (start, end) = (self.log.start_offset(), self.log.end_offset());
+            self.high_watermark.set(saved.clamp(start, end));
+        }
         if epoch > self.leader_epoch.get() {
             self.leader_epoch.set(epoch);
         }
@@ -666,10 +682,35 @@ impl Partition {
     /// the log end so the restart replays nothing.
     pub async fn close(&self) -> Result<(), StorageError> {
         self.log.close().await?;
+        self.checkpoint_high_watermark().await;
         if !self.producers.borrow().is_empty() {
             self.save_producer_state(self.log.end_offset()).await;
         }
         Ok(())
+    }
+
+    /// Writes the high watermark of a replicated partition beside its log when it moved
+    /// since the last write. A failure costs only a lower high watermark after a
+    /// restart: it is logged (once until a write succeeds), not returned.
+    pub async fn checkpoint_high_watermark(&self) {
+        let high_watermark = self.high_watermark.get();
+        if !self.in_cluster.get()
+            || high_watermark == self.high_watermark_saved.get()
+            || self.checkpointing.replace(true)
+        {
+            return;
+        }
+        let written = self.log.checkpoint_high_watermark(high_watermark).await;
+        self.checkpointing.set(false);
+        match written {
+            Ok(()) => self.high_watermark_saved.set(high_watermark),
+            Err(error) => {
+                // Failing since the last success: -1, said once.
+                if self.high_watermark_saved.replace(-1) != -1 {
+                    tracing::warn!(topic = %self.topic, partition = self.index, %error, "high watermark not checkpointed: after a restart this replica starts from an older one");
+                }
+            }
+        }
     }
 
     /// Removes the partition's files (topic deletion).

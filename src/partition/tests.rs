@@ -757,3 +757,64 @@ fn a_follower_serves_consumers_only_once_its_leader_reported_the_high_watermark(
         assert!(partition.serves_consumers());
     });
 }
+
+#[test]
+fn a_restarted_replica_starts_from_its_checkpointed_high_watermark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checkpoint = dir.path().join("high-watermark");
+    run(async {
+        let partition = open(dir.path()).await;
+        produce(&partition, 3).await;
+        // In a cluster of one the high watermark is the log end, and is not written.
+        assert_eq!(partition.offsets().high_watermark, 3);
+        partition.checkpoint_high_watermark().await;
+        assert!(!checkpoint.exists());
+        // Joining the cluster without a checkpoint: from the log start.
+        partition.follow(1);
+        assert_eq!(partition.offsets().high_watermark, 0);
+        partition.follower_offsets(2, 0).await.expect("applied");
+        partition.checkpoint_high_watermark().await;
+        assert_eq!(
+            std::fs::read_to_string(&checkpoint).ok().as_deref(),
+            Some("2\n")
+        );
+        partition.close().await.expect("close");
+
+        // Restarted, leading with a follower in the ISR: the third record was never
+        // committed as far as this replica knows, and stays unread until the follower
+        // has it.
+        let partition = open(dir.path()).await;
+        assert_eq!(
+            partition.offsets().high_watermark,
+            3,
+            "alone until it joins"
+        );
+        lead_with_follower(&partition);
+        assert_eq!(partition.offsets().high_watermark, 2);
+        // Alone in the ISR at the next epoch, it commits its whole log at once.
+        let alone = Lead {
+            leader_epoch: 2,
+            isr: vec![1],
+            ..lead_of_broker_1()
+        };
+        partition.lead(alone, 0);
+        assert_eq!(partition.offsets().high_watermark, 3);
+        partition.close().await.expect("close");
+        assert_eq!(
+            std::fs::read_to_string(&checkpoint).ok().as_deref(),
+            Some("3\n")
+        );
+
+        // A checkpoint that is not an offset stops the open, naming the file.
+        std::fs::write(&checkpoint, "three\n").expect("write");
+        let writer = Rc::new(Writer::default());
+        let error = Partition::open("t".into(), 0, dir.path(), &settings(), writer, 0)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error.as_ref().is_some_and(|e| e.contains("high-watermark")),
+            "{error:?}"
+        );
+    });
+}

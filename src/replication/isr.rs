@@ -109,9 +109,10 @@ pub struct Leadership {
 
 impl Leadership {
     /// Takes the lead at `leader_epoch` with the controller's replicas and ISR. The high
-    /// watermark starts at the one this broker had; followers' positions are unknown
-    /// until they fetch, and those in the ISR count as caught up now (Kafka's
-    /// `resetReplicaState` for a new leader).
+    /// watermark starts at the one this broker had, and advances at once if the ISR
+    /// allows (Kafka's `makeLeader`); followers' positions are unknown until they
+    /// fetch, and those in the ISR count as caught up now (Kafka's `resetReplicaState`
+    /// for a new leader).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         broker: i32,
@@ -137,7 +138,7 @@ impl Leadership {
                 (r, state)
             })
             .collect();
-        Leadership {
+        let mut leadership = Leadership {
             broker,
             leader_epoch,
             epoch_start_offset: log_end,
@@ -150,7 +151,10 @@ impl Leadership {
             lag_max_ms,
             min_insync,
             fenced: Vec::new(),
-        }
+        };
+        // Alone in the ISR, the leader commits its whole log at once.
+        leadership.advance_high_watermark(log_end, now_ms);
+        leadership
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -440,6 +444,15 @@ mod tests {
             min_insync,
             1_000,
         )
+    }
+
+    #[test]
+    fn a_new_leader_alone_in_the_isr_commits_its_log_and_one_with_followers_waits() {
+        let alone = Leadership::new(1, 5, 150, 100, vec![1, 2, 3], vec![1], 10, LAG, 1, 0);
+        assert_eq!(alone.high_watermark(), 150);
+        let with_follower =
+            Leadership::new(1, 5, 150, 100, vec![1, 2, 3], vec![1, 2], 10, LAG, 1, 0);
+        assert_eq!(with_follower.high_watermark(), 100);
     }
 
     #[test]

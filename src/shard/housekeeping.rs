@@ -1,6 +1,6 @@
 //! A shard's periodic upkeep of the partitions it owns: compaction, producer-id
-//! expiry and retention every `log.retention.check.interval.ms`, and the syncs of
-//! topics with `flush.ms`.
+//! expiry and retention every `log.retention.check.interval.ms`, the syncs of topics
+//! with `flush.ms`, and the high-watermark checkpoints of replicated partitions.
 
 use std::rc::Rc;
 
@@ -82,6 +82,25 @@ pub(super) async fn flush_on_interval(shard: Rc<Shard>) {
             .is_none()
         {
             return;
+        }
+    }
+}
+
+/// Every `replica.high.watermark.checkpoint.interval.ms`, writes the high watermark of
+/// each replicated partition that moved beside its log, for a restart.
+pub(super) async fn checkpoint_high_watermarks(shard: Rc<Shard>) {
+    loop {
+        let interval = shard
+            .snapshot()
+            .broker
+            .replica_high_watermark_checkpoint_interval_ms
+            .max(1) as u64;
+        let wait = glommio::timer::sleep(std::time::Duration::from_millis(interval));
+        if shard.unless_stopping(wait).await.is_none() {
+            return;
+        }
+        for partition in shard.local_partitions() {
+            partition.checkpoint_high_watermark().await;
         }
     }
 }

@@ -646,6 +646,7 @@ async fn listen_and_serve(
     let _ = events.send(Event::Ready(shard.id.0, metrics));
     glommio::spawn_local(housekeeping::enforce_retention(Rc::clone(shard))).detach();
     glommio::spawn_local(housekeeping::flush_on_interval(Rc::clone(shard))).detach();
+    glommio::spawn_local(housekeeping::checkpoint_high_watermarks(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_timers(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::group::Coordinator::run_expiry(Rc::clone(shard))).detach();
     glommio::spawn_local(crate::txn::Coordinator::run_timers(Rc::clone(shard))).detach();

@@ -1,6 +1,7 @@
 //! Opening a log: which segments are verified (from the recovery point on), damage
 //! that takes the log offline, the checks of older segments before their first read,
-//! and the small checkpoint files (log start, recovery point) beside the segments.
+//! and the small checkpoint files (log start, recovery point, high watermark) beside
+//! the segments.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ const LOG_START_FILE: &str = "log-start-offset";
 /// was written (Kafka's recovery point): after a crash, only the segments holding
 /// offsets from it on are verified at start-up.
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset";
+/// The high watermark a replicated partition had when this file was written (Kafka's
+/// `replication-offset-checkpoint`, kept per log here as the other checkpoints are).
+const HIGH_WATERMARK_FILE: &str = "high-watermark";
 
 impl Log {
     /// Opens (or creates) the log in `dir`. Every segment holding offsets at or after
@@ -128,6 +132,19 @@ impl Log {
             self.check_online()?;
         }
         Ok(())
+    }
+
+    /// The checkpointed high watermark, within the log: its start without a checkpoint,
+    /// as Kafka starts a replica without one. A file that does not hold an offset is an
+    /// error naming it.
+    pub fn checkpointed_high_watermark(&self) -> Result<i64, StorageError> {
+        let offset = read_offset(&self.dir, HIGH_WATERMARK_FILE)?.unwrap_or(0);
+        Ok(offset.clamp(self.start_offset(), self.end_offset()))
+    }
+
+    pub async fn checkpoint_high_watermark(&self, offset: i64) -> io::Result<()> {
+        let bytes = format!("{offset}\n").into_bytes();
+        replace_file(&self.dir.join(HIGH_WATERMARK_FILE), bytes).await
     }
 
     /// Records that every offset below `offset` is durable in checked segments. A

@@ -22,7 +22,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_wire as kw
-from clients import base_conf, consume_all, produce_all, produce_one_error, producer, unique_topic, wait_futures
+from clients import (base_conf, consume_all, produce_all, produce_one_error, producer, unique_topic, wait_futures,
+                     watermarks)
 from conftest import shoal_bin
 from test_quorum import describe_cluster, scrape_value, start_quorum, wait_for
 
@@ -431,3 +432,54 @@ def test_a_follower_behind_the_leaders_log_start_starts_over_there(start_broker)
     wait_for("broker 2 leading", lambda: (layout(cluster_admin([by_id[2], by_id[3]]), topic) or {0: (0,)})[0][0] == 2)
     values = [r.value for r in consume_all(by_id[2], topic, [0])[0]]
     assert values == [b"after-%03d" % i for i in range(150, 200)], values[:3]
+
+
+def checkpointed_high_watermark(broker, topic: str, partition: int) -> str | None:
+    try:
+        return (broker.log_dir / f"{topic}-{partition}" / "high-watermark").read_text()
+    except FileNotFoundError:
+        return None
+
+
+def test_replicas_checkpoint_the_high_watermark_and_a_restarted_leader_moves_on_from_it(start_broker):
+    """Every replica writes its high watermark beside its log (Kafka's
+    replication-offset-checkpoint) every replica.high.watermark.checkpoint.interval.ms.
+    Restarted with checkpoints behind their logs (a crash before the next write), each
+    partition's leader starts from its checkpoint and commits its records again as its
+    ISR allows: the single replica of the second topic, with no follower to fetch, at
+    once."""
+    by_id = start_cluster_with(start_broker, {"replica.high.watermark.checkpoint.interval.ms": 200})
+    a = cluster_admin(list(by_id.values()))
+    three, one = unique_topic("hwcheckpoint"), unique_topic("hwcheckpoint")
+    wait_futures(a.create_topics([NewTopic(three, num_partitions=1, replica_assignment=[[1, 2, 3]]),
+                                  NewTopic(one, num_partitions=1, replica_assignment=[[2]])], operation_timeout=20))
+    wait_for("a full ISR", lambda: (layout(a, three) or {0: (0, [], [])})[0][2] == [1, 2, 3])
+    p = producer(by_id[1], acks="all")
+    produce_all(p, three, [{"partition": 0, "value": b"%03d" % i} for i in range(10)])
+    produce_all(p, one, [{"partition": 0, "value": b"%03d" % i} for i in range(10)])
+    replicas = [(1, three), (2, three), (3, three), (2, one)]
+    wait_for("every replica checkpointing 10", lambda: all(
+        checkpointed_high_watermark(by_id[b], topic, 0) == "10\n" for b, topic in replicas))
+    for b in by_id.values():
+        b.kill9()
+    # As if each had crashed before its checkpoint caught up with the high watermark.
+    for b, topic in replicas:
+        (by_id[b].log_dir / f"{topic}-0" / "high-watermark").write_text("3\n")
+    for b in by_id.values():
+        b.start()
+    def committed(topic):
+        try:
+            return watermarks(by_id[1], topic, 0) == (0, 10)
+        except KafkaException as e:
+            # The broker asked not yet caught up with the metadata, or a new leader whose
+            # high watermark has not reached its epoch's start yet.
+            assert e.args[0].code() in (KafkaError._UNKNOWN_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                                        KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.OFFSET_NOT_AVAILABLE), e
+            return False
+
+    for topic in (three, one):
+        wait_for(f"{topic} committing its 10 records again", lambda: committed(topic), deadline_s=60)
+        values = [r.value for r in consume_all(by_id[1], topic, [0])[0]]
+        assert values == [b"%03d" % n for n in range(10)]
+    wait_for("the checkpoints catching up", lambda: all(
+        checkpointed_high_watermark(by_id[b], topic, 0) == "10\n" for b, topic in replicas))
