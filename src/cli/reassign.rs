@@ -14,6 +14,7 @@ use super::reassign_throttle as throttle;
 use super::ConnectArgs;
 use crate::client::admin::{alter_reassignments, list_reassignments, Move};
 use crate::client::cluster::Cluster;
+use crate::cluster::rules::{self, Racked};
 
 #[derive(Args, Debug)]
 pub struct ReassignArgs {
@@ -54,6 +55,9 @@ pub struct ReassignArgs {
     /// With --verify or --cancel: leave the throttles in place.
     #[arg(long)]
     pub preserve_throttles: bool,
+    /// With --generate: spread the replicas without regard to the brokers' racks.
+    #[arg(long)]
+    pub disable_rack_aware: bool,
 }
 
 /// One partition of Kafka's reassignment JSON.
@@ -112,7 +116,7 @@ pub fn run(args: ReassignArgs) -> Result<()> {
             .context("the topics-to-move JSON file is not Kafka's format")?;
         let brokers = parse_ids(brokers)?;
         let names: Vec<String> = topics.topics.into_iter().map(|t| t.topic).collect();
-        return generate(&mut cluster, &names, &brokers);
+        return generate(&mut cluster, &names, &brokers, !args.disable_rack_aware);
     }
     let path = args
         .reassignment_json_file
@@ -209,13 +213,25 @@ fn current(cluster: &mut Cluster, topics: &BTreeSet<&str>) -> Result<Vec<Assignm
     Ok(out)
 }
 
-fn generate(cluster: &mut Cluster, topics: &[String], brokers: &[i32]) -> Result<()> {
+fn generate(
+    cluster: &mut Cluster,
+    topics: &[String],
+    brokers: &[i32],
+    rack_aware: bool,
+) -> Result<()> {
     if brokers.is_empty() {
         bail!("--broker-list names no broker");
     }
     let names: BTreeSet<&str> = topics.iter().map(String::as_str).collect();
     let now = current(cluster, &names)?;
-    let proposed = propose(&now, brokers, fastrand::usize(..brokers.len()))?;
+    let metadata = cluster.metadata(Some(&[]), false)?;
+    // As Kafka's tool, brokers the cluster does not list are left out.
+    let known: Vec<Racked> = brokers
+        .iter()
+        .filter(|id| metadata.brokers.contains_key(id))
+        .map(|id| (*id, metadata.racks.get(id).map(String::as_str)))
+        .collect();
+    let proposed = propose(&now, known, rack_aware, fastrand::usize(..))?;
     super::say("Current partition replica assignment")?;
     super::say(to_json(now))?;
     super::say("")?;
@@ -224,22 +240,38 @@ fn generate(cluster: &mut Cluster, topics: &[String], brokers: &[i32]) -> Result
 }
 
 /// Each topic's partitions striped over `brokers` from `start`, keeping their
-/// replication factor, as Kafka's tool spreads them (without racks).
-fn propose(now: &[Assignment], brokers: &[i32], start: usize) -> Result<Vec<Assignment>> {
+/// replication factor, as the controller places a new topic's (`rules::stripe`): over
+/// as many racks as there are, unless `rack_aware` is off. Brokers with racks and
+/// brokers without are refused together, as Kafka's tool refuses them.
+fn propose(
+    now: &[Assignment],
+    mut brokers: Vec<Racked>,
+    rack_aware: bool,
+    start: usize,
+) -> Result<Vec<Assignment>> {
+    let rackless = brokers.iter().filter(|(_, rack)| rack.is_none()).count();
+    if rack_aware && rackless != 0 && rackless != brokers.len() {
+        bail!(
+            "Not all brokers have rack information. Add --disable-rack-aware in command line \
+             to make replica assignment without rack information."
+        );
+    }
+    if !rack_aware {
+        brokers.iter_mut().for_each(|(_, rack)| *rack = None);
+    }
+    brokers.sort_unstable();
+    let order = rules::alternating_racks(brokers);
     now.iter()
         .map(|a| {
             let rf = a.replicas.len();
-            if rf > brokers.len() {
+            if rf > order.len() {
                 bail!(
                     "Replication factor: {rf} larger than available brokers: {}.",
-                    brokers.len()
+                    order.len()
                 );
             }
-            let replicas = (0..rf)
-                .map(|r| brokers[(start + a.partition as usize + r) % brokers.len()])
-                .collect();
             Ok(Assignment {
-                replicas,
+                replicas: rules::stripe(&order, start.wrapping_add(a.partition as usize), rf),
                 ..a.clone()
             })
         })
@@ -497,22 +529,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_proposal_keeps_each_partitions_replication_factor() {
-        let now: Vec<Assignment> = (0..3)
+    fn partitions(count: i32) -> Vec<Assignment> {
+        (0..count)
             .map(|p| Assignment {
                 topic: "t".into(),
                 partition: p,
                 replicas: vec![1, 2],
                 log_dirs: Vec::new(),
             })
-            .collect();
-        let proposed = propose(&now, &[3, 4, 5], 0).unwrap();
-        let replicas: Vec<Vec<i32>> = proposed.iter().map(|a| a.replicas.clone()).collect();
-        assert_eq!(replicas, [vec![3, 4], vec![4, 5], vec![5, 3]]);
-        assert!(propose(&now, &[3], 0)
+            .collect()
+    }
+
+    fn replicas(proposed: Result<Vec<Assignment>>) -> Vec<Vec<i32>> {
+        proposed.unwrap().into_iter().map(|a| a.replicas).collect()
+    }
+
+    #[test]
+    fn a_proposal_keeps_each_partitions_replication_factor() {
+        let now = partitions(3);
+        let brokers = vec![(5, None), (3, None), (4, None)];
+        let proposed = replicas(propose(&now, brokers, true, 0));
+        assert_eq!(proposed, [vec![3, 4], vec![4, 5], vec![5, 3]]);
+        assert!(propose(&now, vec![(3, None)], true, 0)
             .unwrap_err()
             .to_string()
             .contains("larger than available brokers"));
+    }
+
+    #[test]
+    fn a_proposal_puts_each_partitions_replicas_in_every_rack_unless_told_not_to() {
+        let now = partitions(3);
+        let racks = vec![(1, Some("a")), (2, Some("a")), (3, Some("b"))];
+        for start in 0..3 {
+            for r in replicas(propose(&now, racks.clone(), true, start)) {
+                assert!(r.contains(&3), "{r:?} from {start} not in rack b");
+            }
+        }
+        // Plain striping puts one partition on brokers 1 and 2, rack a only.
+        let plain = replicas(propose(&now, racks, false, 0));
+        assert_eq!(plain, [vec![1, 2], vec![2, 3], vec![3, 1]]);
+        let some = vec![(1, Some("a")), (2, None)];
+        let error = propose(&now, some.clone(), true, 0).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("Not all brokers have rack information"));
+        assert_eq!(replicas(propose(&now, some, false, 0)).len(), 3);
     }
 }

@@ -66,6 +66,8 @@ impl Default for Options {
 pub struct Metadata {
     /// broker id -> HOST:PORT
     pub brokers: BTreeMap<i32, String>,
+    /// broker id -> `broker.rack`, for the brokers that name one.
+    pub racks: BTreeMap<i32, String>,
     pub controller_id: i32,
     /// Empty when the broker did not say.
     pub cluster_id: String,
@@ -220,6 +222,11 @@ impl Cluster {
                 .brokers
                 .iter()
                 .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+                .collect(),
+            racks: response
+                .brokers
+                .iter()
+                .filter_map(|b| Some((b.node_id.0, b.rack.as_ref()?.to_string())))
                 .collect(),
             controller_id: response.controller_id.0,
             cluster_id: response

@@ -312,11 +312,11 @@ pub fn place(
     if replication_factor == 0 {
         return Err(PlacementError::NoReplicas);
     }
-    let live: Vec<Placed> = image
+    let live: Vec<Racked> = image
         .brokers
         .iter()
         .filter(|(_, b)| !b.fenced && !b.shutting_down)
-        .map(|(&id, b)| (id, b.shards, b.rack.as_deref()))
+        .map(|(&id, b)| (id, b.rack.as_deref()))
         .collect();
     if replication_factor > live.len() {
         return Err(PlacementError::NotEnoughBrokers {
@@ -327,10 +327,10 @@ pub fn place(
     let order = alternating_racks(live);
     Ok((0..partitions)
         .map(|p| {
-            let first = (start + p as usize) % order.len();
-            spread(&order, first, replication_factor)
+            stripe(&order, start + p as usize, replication_factor)
                 .into_iter()
-                .map(|(broker, shards, _)| {
+                .map(|broker| {
+                    let shards = image.brokers.get(&broker).map_or(1, |b| b.shards);
                     let shard = shard_for(topic, p, shards as usize).0 as u32;
                     Replica { broker, shard }
                 })
@@ -339,15 +339,15 @@ pub fn place(
         .collect())
 }
 
-/// A broker as placement sees it: its id, shard count and rack.
-type Placed<'a> = (i32, u32, Option<&'a str>);
+/// A broker as placement sees it: its id and rack.
+pub type Racked<'a> = (i32, Option<&'a str>);
 
 /// The brokers in turns over their racks: the first broker of each rack (racks in name
 /// order), then the second of each, and so on; by id within a rack. Without racks, by id.
-fn alternating_racks(brokers: Vec<Placed<'_>>) -> Vec<Placed<'_>> {
-    let mut racks: BTreeMap<Option<&str>, Vec<Placed<'_>>> = BTreeMap::new();
+pub fn alternating_racks(brokers: Vec<Racked<'_>>) -> Vec<Racked<'_>> {
+    let mut racks: BTreeMap<Option<&str>, Vec<Racked<'_>>> = BTreeMap::new();
     for broker in brokers {
-        racks.entry(broker.2).or_default().push(broker);
+        racks.entry(broker.1).or_default().push(broker);
     }
     let deepest = racks.values().map(Vec::len).max().unwrap_or(0);
     (0..deepest)
@@ -356,23 +356,28 @@ fn alternating_racks(brokers: Vec<Placed<'_>>) -> Vec<Placed<'_>> {
         .collect()
 }
 
-/// `count` brokers of `order`, walked from `first`: each next one from a rack holding
-/// the fewest of those chosen so far, so that every rack has one before any has two.
-fn spread<'a>(order: &[Placed<'a>], first: usize, count: usize) -> Vec<Placed<'a>> {
-    let mut chosen: Vec<Placed<'a>> = Vec::with_capacity(count);
-    let held = |chosen: &[Placed<'a>], rack| chosen.iter().filter(|c| c.2 == rack).count();
+/// The replicas of the partition whose turn is `turn` (the first start, plus its
+/// index): `count` brokers of `order` (`alternating_racks`), walked from the turn's
+/// place in it, each next one from a rack holding the fewest of those chosen so far,
+/// so that every rack has one before any has two (all of them when `count` is more).
+/// The first one leads.
+pub fn stripe(order: &[Racked<'_>], turn: usize, count: usize) -> Vec<i32> {
+    let count = count.min(order.len());
+    let first = turn.checked_rem(order.len()).unwrap_or(0);
+    let mut chosen: Vec<Racked<'_>> = Vec::with_capacity(count);
+    let held = |chosen: &[Racked<'_>], rack| chosen.iter().filter(|c| c.1 == rack).count();
     let mut round = 0;
     while chosen.len() < count {
         for k in 0..order.len() {
             let broker = order[(first + k) % order.len()];
             let taken = chosen.iter().any(|c| c.0 == broker.0);
-            if chosen.len() < count && !taken && held(&chosen, broker.2) == round {
+            if chosen.len() < count && !taken && held(&chosen, broker.1) == round {
                 chosen.push(broker);
             }
         }
         round += 1;
     }
-    chosen
+    chosen.into_iter().map(|(broker, _)| broker).collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ itself: test_replication.py)."""
 
 from __future__ import annotations
 
+import json
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (AclOperation, ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType,
                                   ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
@@ -22,6 +24,7 @@ from conftest import free_ports
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
 from test_acls import DENY, create, describe, filt, topic_acl
 from test_cluster_acls_configs import SECURED, effective, set_default
+from test_reassignment import reassign_tool
 
 PARTITIONS = 6
 RECORDS = 60
@@ -241,12 +244,13 @@ def test_max_broker_partitions_counts_each_brokers_replicas(start_broker):
     assert topic_partitions(by_id[2], wide) is None
 
 
-def test_replicas_go_to_every_rack_and_clients_are_told_each_broker_s_rack(start_broker):
+def test_replicas_go_to_every_rack_and_clients_are_told_each_broker_s_rack(start_broker, tmp_path):
     """broker.rack: nodes 1 and 2 in rack a, node 3 in rack b. Every partition of a topic of
     replication factor 2 created without an assignment has a replica in each rack, so one
     on node 3 (plain striping would put some on nodes 1 and 2 only); leaders still take
     turns over the three brokers. DescribeCluster (confluent-kafka) and Metadata v9
-    (kafka-python's encoding) name each broker's rack, and DescribeConfigs shows the key."""
+    (kafka-python's encoding) name each broker's rack, DescribeConfigs shows the key, and
+    `shoal reassign --generate` proposes rack-aware spreads."""
     racks = {1: "a", 2: "a", 3: "b"}
     brokers, _ = start_quorum(start_broker, node_settings=lambda i: {"broker.rack": racks[i + 1]})
     wait_for("every node registering the three brokers",
@@ -270,3 +274,19 @@ def test_replicas_go_to_every_rack_and_clients_are_told_each_broker_s_rack(start
     config = a.describe_configs([ConfigResource(ResourceType.BROKER, "3")])
     (entries,) = [f.result(CLIENT_TIMEOUT_S) for f in config.values()]
     assert (entries["broker.rack"].value, entries["broker.rack"].is_read_only) == ("b", True)
+
+    # `shoal reassign --generate` spreads replicas over the racks too, as Kafka's tool does
+    # unless told --disable-rack-aware: plain striping over three brokers puts some
+    # partition on nodes 1 and 2, rack a only. A broker the cluster does not list is left out.
+    topics_file = tmp_path / "topics.json"
+    topics_file.write_text(json.dumps({"version": 1, "topics": [{"topic": topic}]}))
+
+    def proposal(*flags: str) -> list[list[int]]:
+        out = reassign_tool(brokers[0], "--generate", "--topics-to-move-json-file", str(topics_file), *flags)
+        assert out.returncode == 0, out.stderr
+        return [p["replicas"] for p in json.loads(out.stdout.splitlines()[4])["partitions"]]
+
+    spread = proposal("--broker-list", "1,2,3,9")
+    assert all(sorted(racks[r] for r in replicas) == ["a", "b"] for replicas in spread), spread
+    plain = proposal("--broker-list", "1,2,3", "--disable-rack-aware")
+    assert any(3 not in replicas for replicas in plain), plain
