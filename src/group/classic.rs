@@ -142,11 +142,13 @@ impl ClassicGroup {
 
     /// The classic group a KIP-848 group left with only classic members becomes
     /// (downgrade): those members, each with the join it would rejoin with and its
-    /// assignment, at `generation` (the group epoch), which rebalance at once.
+    /// assignment, at `generation` (the group epoch); stable with those assignments, or
+    /// rebalancing at once if `rebalance`.
     pub fn converted(
         generation: i32,
         members: Vec<(JoinArgs, Bytes)>,
         limits: &Limits,
+        rebalance: bool,
         now: i64,
     ) -> ClassicGroup {
         let mut group = ClassicGroup::new();
@@ -163,7 +165,9 @@ impl ClassicGroup {
         group.leader = group.members.keys().next().cloned();
         group.protocol = group.select_protocol();
         group.state = State::Stable;
-        group.prepare_rebalance(limits, now);
+        if rebalance {
+            group.prepare_rebalance(limits, now);
+        }
         group
     }
 

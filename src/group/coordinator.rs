@@ -145,15 +145,17 @@ impl Group {
     }
 
     /// Downgrade: a KIP-848 group left with classic members only becomes a classic
-    /// group (the policy allowing), which rebalances at once. Its generation is the
-    /// group epoch from before the change that left it so (`epoch_before`): as in Kafka,
-    /// which converts instead of removing, a member that was up to date heartbeats at
-    /// it and is told to rejoin, not fenced. Whether it did.
+    /// group (the policy allowing), which rebalances at once if `rebalance`. Its
+    /// generation is the group epoch from before the change that left it so
+    /// (`epoch_before`): as in Kafka, which converts instead of removing, a member that
+    /// was up to date heartbeats at it (and is told to rejoin if the group rebalances),
+    /// not fenced. Whether it did.
     fn downgrade_if_classic_only(
         &mut self,
         context: &ConsumerContext,
         limits: &Limits,
         epoch_before: i32,
+        rebalance: bool,
         now: i64,
     ) -> bool {
         if !context.policy.downgrades() {
@@ -162,15 +164,17 @@ impl Group {
         let Some(members) = self.consumer.classic_members_only(&context.topics) else {
             return false;
         };
-        self.classic = ClassicGroup::converted(epoch_before, members, limits, now);
+        self.classic = ClassicGroup::converted(epoch_before, members, limits, rebalance, now);
         self.consumer = ConsumerGroup::default();
         self.group_type = "classic";
         true
     }
 
-    /// JoinGroup from a classic member of a KIP-848 group: answered at once, unless it
-    /// replaced the last KIP-848 member (a static member's restart), when the group
-    /// turns classic and the join is the classic group's.
+    /// JoinGroup from a classic member of a KIP-848 group: answered at once. One that
+    /// replaced the last KIP-848 member (a static member's restart) turns the group
+    /// classic, as Kafka's coordinator does: stable with the assignments it had, so the
+    /// member syncs at its generation and takes its partitions back, unless the join
+    /// changed the subscriptions (the group epoch moved), when the group rebalances.
     fn classic_join_to_consumer(
         &mut self,
         args: JoinArgs,
@@ -187,10 +191,9 @@ impl Group {
             self.consumer
                 .classic_join(&args, &context.topics, &context.limits, now)
         };
-        if reply.error.is_none()
-            && self.downgrade_if_classic_only(context, limits, epoch_before, now)
-        {
-            return self.classic.join(args, limits, now);
+        if reply.error.is_none() {
+            let changed = self.consumer.group_epoch() != epoch_before;
+            self.downgrade_if_classic_only(context, limits, epoch_before, changed, now);
         }
         Step {
             answer: Answer::Now(reply),
@@ -591,7 +594,7 @@ impl Coordinator {
             if !g.consumer.is_empty() {
                 g.group_type = "consumer";
             }
-            g.downgrade_if_classic_only(&context, &classic_limits, epoch_before, now);
+            g.downgrade_if_classic_only(&context, &classic_limits, epoch_before, true, now);
             (reply, Vec::new())
         });
         self.deliver(group_id, replies);
@@ -663,7 +666,7 @@ impl Coordinator {
                 let epoch_before = g.consumer.group_epoch();
                 let results = g.consumer.classic_leave(members);
                 let context = ConsumerContext::new(shard, group_id);
-                g.downgrade_if_classic_only(&context, &limits, epoch_before, now_ms());
+                g.downgrade_if_classic_only(&context, &limits, epoch_before, true, now_ms());
                 Step {
                     answer: Answer::Now(results),
                     replies: Vec::new(),
@@ -714,7 +717,7 @@ impl Coordinator {
                 let epoch_before = group.consumer.group_epoch();
                 group.consumer.tick(now);
                 let context = ConsumerContext::new(shard, id);
-                if group.downgrade_if_classic_only(&context, limits, epoch_before, now) {
+                if group.downgrade_if_classic_only(&context, limits, epoch_before, true, now) {
                     downgraded.push(id.clone());
                 }
                 due.push((id.clone(), Vec::new()));

@@ -7,7 +7,8 @@ restarted one by one with group.protocol=consumer keeps consuming through the ch
 - The classic members (librdkafka's eager and cooperative assignors, kafka-python) keep
   speaking JoinGroup/SyncGroup/Heartbeat, commit, and give partitions up by rejoining.
 - Downgrade: when the last KIP-848 member leaves, the group is classic again and its
-  members rebalance among themselves.
+  members rebalance among themselves; when a static classic member replaces it, the
+  group turns classic without a rebalance.
 - group.consumer.migration.policy=disabled keeps the two apart, as Kafka does.
 
 Waits poll the clients for a condition with a deadline; nothing sleeps.
@@ -110,6 +111,46 @@ def test_static_classic_members_restart_one_by_one_with_the_consumer_protocol(st
         assert group_listing(broker, group).type.name == "CONSUMER"
     desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
     assert sorted(m.group_instance_id for m in desc.members) == ["i-1", "i-2"]
+
+
+def test_static_members_restart_one_by_one_with_the_classic_protocol_without_a_rebalance(start_broker):
+    """The way back: static KIP-848 members restart one by one as classic members under
+    their group.instance.id. The first joins the KIP-848 group as a classic member; the
+    second replaces the last KIP-848 member, and the group turns classic as Kafka's
+    coordinator turns it: stable with the assignments it had, so the restarted member
+    takes its own partitions back and the other is not made to rebalance (no revocation
+    reaches it)."""
+    broker = start_broker(KIP848_OVERRIDES)
+    topic = unique_topic("migrate-back")
+    create_topic(broker, topic, 4)
+    group = unique_topic("g")
+    news = [kip848_consumer(broker, group, group_instance_id=f"i-{i}") for i in (1, 2)]
+    for c in news:
+        c.subscribe([topic])
+    poll_until(news, lambda got: all(len(assigned(c)) == 2 for c in news), "the KIP-848 members' split")
+    revoked: list[set[int]] = []
+    members = list(news)
+    for i, new in enumerate(news):
+        held = assigned(new)
+        new.close()  # a static member leaves for a moment only
+        _OPEN.remove(new)
+        old = group_consumer(broker, group, group_instance_id=f"i-{i + 1}", session_timeout_ms=30000)
+        if i == 0:
+            old.subscribe([topic], on_revoke=lambda c, parts: revoked.append({p.partition for p in parts}))
+        else:
+            old.subscribe([topic])
+        members[i] = old
+        poll_until(members, lambda got: assigned(old) == held and all(len(assigned(c)) == 2 for c in members),
+                   f"the restarted member i-{i + 1} to own its partitions again")
+        if i == 0:
+            assert group_listing(broker, group).type.name == "CONSUMER"
+            revoked.clear()
+    assert group_listing(broker, group).type.name == "CLASSIC"
+    # Had the conversion rebalanced the group, the second member would own its partitions
+    # only after the first had rejoined, giving up its own first (eager range).
+    assert revoked == [], revoked
+    desc = admin(broker).describe_consumer_groups([group])[group].result(timeout=CLIENT_TIMEOUT_S)
+    assert desc.state.name == "STABLE" and sorted(m.group_instance_id for m in desc.members) == ["i-1", "i-2"]
 
 
 def test_kafka_python_stays_a_classic_member_of_an_upgraded_group(start_broker):
