@@ -207,8 +207,14 @@ fn the_last_kip848_member_leaving_leaves_a_classic_group_that_rebalances() {
     let members = group.classic_members_only(&topics()).unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].0.member_id, "c");
+    // Converted without a rebalance (a static member's replacement that kept the
+    // subscriptions), the group is stable and c up to date.
+    let kept = members.clone();
+    let mut stable = ClassicGroup::converted(epoch_before, kept, &CLASSIC_LIMITS, false, 3);
+    assert_eq!(stable.state(), classic::State::Stable);
+    assert_eq!(stable.heartbeat("c", None, c.generation, 3), Ok(()));
     // The coordinator converts at the epoch from before the leave, as Kafka does.
-    let mut classic = ClassicGroup::converted(epoch_before, members, &CLASSIC_LIMITS, 3);
+    let mut classic = ClassicGroup::converted(epoch_before, members, &CLASSIC_LIMITS, true, 3);
     assert_eq!(classic.state(), classic::State::PreparingRebalance);
     assert_eq!(classic.protocol(), Some("range"));
     assert_eq!(
