@@ -22,6 +22,7 @@ from clients import consume_all, produce_all, producer, unique_topic, wait_futur
 from conftest import free_ports, on_cores, shoal_bin
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, status, wait_for
 from test_replication import cluster_admin, full_isr
+from test_transactions_v2 import FINALIZED, SUPPORTED, features
 
 NODES = (1, 2, 3)
 # A change of the voters waits up to 30 s for its commit on the broker.
@@ -127,6 +128,9 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
     add_controller(nodes[3], 3, files, tmp_path)
     wait_for("three voters on every node",
              lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
+    # ApiVersions: a quorum whose voters change is kraft.version 1.
+    supported, finalized, _, _ = features(nodes[2])
+    assert (supported, finalized) == (SUPPORTED, [*FINALIZED[:1], ("kraft.version", 1), *FINALIZED[1:]])
     again = quorum_tool(nodes[2], "add-controller", config=files[3])
     assert again.returncode != 0 and "DUPLICATE_VOTER" in again.stderr, again
 

@@ -21,6 +21,7 @@ from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
 import kafka_wire as kw
 import prom
 from conftest import free_ports, on_cores, shoal_bin
+from test_transactions_v2 import FINALIZED, SUPPORTED, features
 
 TOOL_TIMEOUT_S = 30.0
 # An election takes 1 to 2 s of silence plus a round trip; a loaded machine gets margin.
@@ -149,6 +150,10 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
     by_id = {i + 1: b for i, b in enumerate(brokers)}
     leader, epoch = wait_for("the three voters agreeing on a leader", lambda: agreed_leader(brokers))
     assert "ClusterId:" in describe(by_id[leader], "status")
+    # ApiVersions: voters fixed by controller.quorum.voters are kraft.version 0, not listed as
+    # finalized; the epoch of the levels is an offset of the metadata log.
+    supported, finalized, features_epoch, _ = features(by_id[leader])
+    assert (supported, finalized) == (SUPPORTED, FINALIZED) and features_epoch > 0
 
     # Their metrics say the same: one active controller, the leader, in state "leader".
     # (Compared with what the tool says at the same moment: a loaded machine may hold an

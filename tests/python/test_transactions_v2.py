@@ -99,15 +99,29 @@ def committed(broker, group: str, topic: str) -> int:
         c.close()
 
 
-def test_the_broker_finalizes_transaction_version_2(broker):
+def features(broker, version: int = 4):
+    """ApiVersions' features: supported (name, min, max), finalized (name, level), epoch."""
     with kw.Conn(broker.bootstrap) as c:
         r = call(c, ApiVersionsRequest(client_software_name="shoal-tests", client_software_version="1"),
-                 ApiVersionsResponse, 4)
+                 ApiVersionsResponse, version)
     assert r.error_code == 0
-    assert [(f.name, f.min_version, f.max_version) for f in r.supported_features] == [("transaction.version", 0, 2)]
-    assert [(f.name, f.min_version_level, f.max_version_level) for f in r.finalized_features] == [
-        ("transaction.version", 2, 2)]
-    assert r.finalized_features_epoch >= 0
+    assert all(f.min_version_level == f.max_version_level for f in r.finalized_features), r
+    return ([(f.name, f.min_version, f.max_version) for f in r.supported_features],
+            [(f.name, f.max_version_level) for f in r.finalized_features], r.finalized_features_epoch, r)
+
+
+# A Kafka 4.0 broker's features; kraft.version is finalized only on a quorum whose voters
+# can change, and listed as supported from ApiVersions v4 (its range starts at 0).
+SUPPORTED = [("metadata.version", 7, 25), ("kraft.version", 0, 1), ("transaction.version", 0, 2),
+             ("group.version", 0, 1)]
+FINALIZED = [("metadata.version", 25), ("transaction.version", 2), ("group.version", 1)]
+
+
+def test_the_broker_finalizes_transaction_version_2(broker):
+    supported, finalized, epoch, r = features(broker)
+    assert (supported, finalized, epoch) == (SUPPORTED, FINALIZED, 0)
+    supported, finalized, _, _ = features(broker, version=3)
+    assert (supported, finalized) == ([("metadata.version", 7, 25)], FINALIZED)
     served = {k.api_key: k.max_version for k in r.api_keys}
     assert served[kw.PRODUCE] >= 12 and served[kw.END_TXN] >= 5 and served[kw.TXN_OFFSET_COMMIT] >= 5
 

@@ -1,13 +1,20 @@
 //! ApiVersions: the versions of every API shoal serves, computed from the handlers'
-//! own declarations, and the features it finalizes: `transaction.version` 2, so
-//! clients that know it speak KIP-890's second part (Kafka 4's default), in a cluster
-//! too (a partition's leader adds the partition at a coordinator on another broker).
+//! own declarations, and the features it supports and finalizes, as a Kafka 4.0
+//! broker reports them: `metadata.version` 4.0-IV3, `group.version` 1 (KIP-848),
+//! `transaction.version` 2 (KIP-890's second part, so clients that know it speak it,
+//! in a cluster too), and `kraft.version` 1 on a quorum whose voters can change
+//! (KIP-853; 0, and so not listed, on one fixed by `controller.quorum.voters`).
+//! `eligible.leader.replicas.version` is not supported beyond 0, so it is not listed.
 //!
 //! Kafka's rules: a version shoal does not know is answered in v0 with
 //! UNSUPPORTED_VERSION and ApiVersions' own range, for the client to retry; a body that
 //! does not decode closes the connection; from v3 the client's software name and
 //! version must be well formed (INVALID_REQUEST); before v4 a supported feature whose
-//! range starts at 0 is left out, since older clients refuse one (KAFKA-17011).
+//! range starts at 0 is left out, since older clients refuse one (KAFKA-17011); a
+//! feature finalized at level 0 is not listed; the finalized features' epoch is the
+//! offset of the metadata this broker has applied (0 in a cluster of one, which has no
+//! metadata log and whose levels never change; not Kafka's -1 for "unknown", which
+//! Java clients would not take the levels from).
 
 use std::ops::RangeInclusive;
 
@@ -37,7 +44,12 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let error = ResponseError::InvalidRequest.code();
         return ctx.respond(&ApiVersionsResponse::default().with_error_code(error));
     }
-    ctx.respond(&response(ctx.version))
+    let snapshot = ctx.shard.snapshot();
+    let layout = snapshot.layout();
+    let epoch = layout.map_or(0, |l| i64::try_from(l.image.offset).unwrap_or(i64::MAX));
+    // A quorum without `controller.quorum.voters` found its voters in its log.
+    let dynamic_quorum = layout.is_some() && snapshot.broker.kraft.quorum_voters.is_empty();
+    ctx.respond(&response(ctx.version, epoch, dynamic_quorum))
 }
 
 /// The v0 answer to an ApiVersions request of a version shoal does not know: the
@@ -86,39 +98,102 @@ fn served_versions() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// The served versions, and `transaction.version` 2 finalized, for a request of
-/// `version`.
-fn response(version: i16) -> ApiVersionsResponse {
-    let name = || StrBytes::from_static_str("transaction.version");
-    let supported = SupportedFeatureKey::default()
-        .with_name(name())
-        .with_min_version(0)
-        .with_max_version(TV2);
-    let supported = [supported]
-        .into_iter()
-        .filter(|f| version >= FEATURES_FROM_ZERO_VERSION || f.min_version > 0)
+/// `metadata.version` 4.0-IV3 (Kafka's feature level 25), the release whose APIs and
+/// rules shoal follows; 3.3-IV3 (level 7) is the lowest Kafka 4.0 supports.
+const METADATA_VERSION_4_0_IV3: i16 = 25;
+const METADATA_VERSION_MIN: i16 = 7;
+/// `group.version` 1: the KIP-848 consumer protocol.
+const GROUP_VERSION_1: i16 = 1;
+/// `kraft.version` 1: voters that change through AddRaftVoter and RemoveRaftVoter.
+const KRAFT_VERSION_1: i16 = 1;
+
+/// Each feature: its name, the range supported, and the level finalized.
+fn features(dynamic_quorum: bool) -> [(&'static str, RangeInclusive<i16>, i16); 4] {
+    let kraft = if dynamic_quorum { KRAFT_VERSION_1 } else { 0 };
+    [
+        (
+            "metadata.version",
+            METADATA_VERSION_MIN..=METADATA_VERSION_4_0_IV3,
+            METADATA_VERSION_4_0_IV3,
+        ),
+        ("kraft.version", 0..=KRAFT_VERSION_1, kraft),
+        ("transaction.version", 0..=TV2, TV2),
+        ("group.version", 0..=GROUP_VERSION_1, GROUP_VERSION_1),
+    ]
+}
+
+/// The answer to a request of `version`: the served versions and the features, with
+/// the metadata's `epoch` and whether the voters can change (`dynamic_quorum`).
+fn response(version: i16, epoch: i64, dynamic_quorum: bool) -> ApiVersionsResponse {
+    let features = features(dynamic_quorum);
+    let supported = features
+        .iter()
+        .filter(|(_, range, _)| version >= FEATURES_FROM_ZERO_VERSION || *range.start() > 0)
+        .map(|(name, range, _)| {
+            SupportedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version(*range.start())
+                .with_max_version(*range.end())
+        })
         .collect();
-    let finalized = FinalizedFeatureKey::default()
-        .with_name(name())
-        .with_min_version_level(TV2)
-        .with_max_version_level(TV2);
+    let finalized = features
+        .iter()
+        .filter(|(_, _, level)| *level > 0)
+        .map(|(name, _, level)| {
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version_level(*level)
+                .with_max_version_level(*level)
+        })
+        .collect();
     ApiVersionsResponse::default()
         .with_api_keys(served_versions())
         .with_supported_features(supported)
-        // The features never change: one epoch for the broker's life.
-        .with_finalized_features_epoch(1)
-        .with_finalized_features(vec![finalized])
+        .with_finalized_features_epoch(epoch)
+        .with_finalized_features(finalized)
 }
 
 #[cfg(test)]
 mod tests {
     use super::{response, well_formed};
 
+    fn names<T>(features: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
+        features.iter().map(|f| name(f).to_string()).collect()
+    }
+
     #[test]
-    fn features_from_zero_only_from_v4() {
-        assert!(response(3).supported_features.is_empty());
-        assert_eq!(response(4).supported_features.len(), 1);
-        assert_eq!(response(3).finalized_features.len(), 1);
+    fn features_as_a_kafka_4_0_broker_lists_them() {
+        let v3 = response(3, 7, false);
+        // Before v4 only the features whose range does not start at 0.
+        let supported = names(&v3.supported_features, |f| f.name.as_str());
+        assert_eq!(supported, ["metadata.version"]);
+        let v4 = response(4, 7, false);
+        let supported = names(&v4.supported_features, |f| f.name.as_str());
+        assert_eq!(
+            supported,
+            [
+                "metadata.version",
+                "kraft.version",
+                "transaction.version",
+                "group.version"
+            ]
+        );
+        // kraft.version 0 on a static quorum: not finalized, so not listed.
+        for r in [&v3, &v4] {
+            let finalized = names(&r.finalized_features, |f| f.name.as_str());
+            assert_eq!(
+                finalized,
+                ["metadata.version", "transaction.version", "group.version"]
+            );
+            assert_eq!(r.finalized_features_epoch, 7);
+        }
+        let dynamic = response(4, 7, true);
+        let kraft = dynamic
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == "kraft.version")
+            .map(|f| (f.min_version_level, f.max_version_level));
+        assert_eq!(kraft, Some((1, 1)));
     }
 
     #[test]
