@@ -209,6 +209,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     shard_progress,
                 );
                 let outcome = run.await;
+                SHARD_ENDED.store(true, std::sync::atomic::Ordering::Release);
                 settle_blocking_work().await;
                 let _ = match outcome {
                     Ok(()) => events.send(Event::Exited),
@@ -244,17 +245,41 @@ pub(super) async fn settle_blocking_work() {
     glommio::executor().spawn_blocking(|| ()).await;
 }
 
+/// Set once a shard's run has ended: the broker is stopping (or failed and stops).
+static SHARD_ENDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A panic ends the process once it is reported. It unwinds only its own shard's
 /// thread: the other shards would wait on the dead one's mailbox for ever, and the
 /// broker would hang, holding its port and log directory, instead of exiting for its
-/// supervisor to restart it. (A shard of a quorum member hung so until this.)
+/// supervisor to restart it. (A shard of a quorum member hung so until this.) The one
+/// exception is an orphaned blocking result (`orphaned_blocking_result`).
 fn abort_on_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let payload = info.payload().downcast_ref::<&str>().copied();
+        let ended = SHARD_ENDED.load(std::sync::atomic::Ordering::Acquire);
+        if orphaned_blocking_result(ended, thread.name(), payload) {
+            return;
+        }
         report(info);
         eprintln!("shoal: a shard panicked; the broker stops");
         std::process::abort();
     }));
+}
+
+/// Whether a panic is glommio's blocking thread finding no shard to hand a finished
+/// operation's result to ("failed to send response", on its unnamed thread) after a
+/// shard ended. A task still running while the shard settled its blocking work
+/// (`settle_blocking_work`) can give the thread work after that wait began; when the
+/// work ends after the shard's executor is gone, nothing waits for its result any
+/// more. The thread ends quietly and the broker stops as it was stopping.
+pub(super) fn orphaned_blocking_result(
+    shard_ended: bool,
+    thread: Option<&str>,
+    payload: Option<&str>,
+) -> bool {
+    shard_ended && thread.is_none() && payload == Some("failed to send response")
 }
 
 /// The start-up watchdog: each shard's progress, and how long one may go without any.

@@ -193,3 +193,61 @@ fn a_stopping_shard_waits_for_the_blocking_work_a_dropped_task_left_running() {
         .join()
         .expect("the executor ends");
 }
+
+#[test]
+fn the_panic_of_a_blocking_result_left_without_its_shard_is_the_one_the_hook_lets_go() {
+    // What glommio's blocking thread panics with when the work it finished has lost its
+    // shard: the hook's predicate is checked against the real thing. Panics on named
+    // threads (every test's) go to the hook that was there.
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
+    let previous: Arc<Hook> = Arc::new(std::panic::take_hook());
+    let (seen_tx, seen) = std::sync::mpsc::channel::<(Option<String>, Option<String>)>();
+    let seen_tx = Mutex::new(seen_tx);
+    let others = Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = thread::current();
+        if thread.name().is_some() {
+            return others(info);
+        }
+        let payload = info.payload().downcast_ref::<&str>().map(|p| p.to_string());
+        let name = thread.name().map(String::from);
+        let _ = seen_tx.lock().expect("not poisoned").send((name, payload));
+    }));
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started_in_op = Arc::clone(&started);
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .spawn(move || async move {
+            glommio::spawn_local(glommio::executor().spawn_blocking(move || {
+                started_in_op.store(true, Ordering::SeqCst);
+                let _ = gate.recv();
+            }))
+            .detach();
+            while !started.load(Ordering::SeqCst) {
+                glommio::executor().yield_task_queue_now().await;
+            }
+            // The shard ends with the work still running.
+        })
+        .expect("the executor starts")
+        .join()
+        .expect("the executor ends");
+    go.send(()).expect("the work waits");
+    let panic = seen.recv_timeout(std::time::Duration::from_secs(30));
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    let (thread, payload) = panic.expect("the blocking thread panicked");
+    assert!(
+        runtime::orphaned_blocking_result(true, thread.as_deref(), payload.as_deref()),
+        "{thread:?} {payload:?}"
+    );
+    assert!(!runtime::orphaned_blocking_result(
+        false,
+        thread.as_deref(),
+        payload.as_deref()
+    ));
+    assert!(!runtime::orphaned_blocking_result(
+        true,
+        Some("shard-0"),
+        payload.as_deref()
+    ));
+}
