@@ -16,7 +16,7 @@ import subprocess
 import pytest
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
-from kafka.protocol.metadata import MetadataRequest
+from kafka.protocol.metadata import FindCoordinatorRequest, MetadataRequest
 
 import kafka_wire as kw
 from clients import admin, base_conf, consume_all, kcat, login_refused, produce_all, producer, unique_topic, wait_futures
@@ -30,6 +30,7 @@ from test_sasl import (JAAS, PASSWORDS, SASL_AUTHENTICATE, SASL_AUTHENTICATION_F
 from test_tls import AUTHORIZER
 
 LISTENER_NOT_FOUND = 72
+COORDINATOR_NOT_AVAILABLE = 15
 
 # Listeners are the broker's, not a shard's: its tests run once, with two shards (conftest's SHOAL_CORES).
 SHOAL_CORES = [2]
@@ -374,7 +375,8 @@ def test_a_leader_without_the_client_s_listener_is_not_named_and_its_replicas_ar
     """Brokers 1 and 2 have the EXTERNAL listener, broker 3 only INTERNAL. A partition that
     broker 3 leads, seen from EXTERNAL: Metadata answers LISTENER_NOT_FOUND with no leader,
     DescribeTopicPartitions no error and no leader, and both list broker 3 offline; seen from
-    INTERNAL, broker 3 leads and nothing is offline."""
+    INTERNAL, broker 3 leads and nothing is offline. FindCoordinator from EXTERNAL answers
+    COORDINATOR_NOT_AVAILABLE for the groups broker 3 coordinates."""
     internal_ports, external_ports = free_ports(3), free_ports(2)
     listeners = lambda i: (two_listeners(internal_ports[i], external_ports[i]) if i < 2  # noqa: E731
                            else f"INTERNAL://127.0.0.1:{internal_ports[i]}")
@@ -408,3 +410,24 @@ def test_a_leader_without_the_client_s_listener_is_not_named_and_its_replicas_ar
         assert seen(port, login=True) == ((LISTENER_NOT_FOUND, -1, [3]), (0, -1, [3]))
     for port in internal_ports:
         assert seen(port, login=False) == ((0, 3, []), (0, 3, []))
+
+    # FindCoordinator (v4): a group whose offsets partition broker 3 leads has no coordinator
+    # a client of EXTERNAL can reach: COORDINATOR_NOT_AVAILABLE there, as Kafka answers; the
+    # others are named with their EXTERNAL address.
+    groups = [f"g-{i}" for i in range(24)]
+
+    def coordinators(port: int, login: bool) -> dict[str, tuple[int, int, int]]:
+        with kw.Conn(f"127.0.0.1:{port}") as c:
+            if login:
+                plain_login(c, "alice", PASSWORDS["alice"])
+            r = ask(c, FindCoordinatorRequest(key_type=0, coordinator_keys=groups), 4)
+        return {x.key: (x.error_code, x.node_id, x.port) for x in r.coordinators}
+
+    inside = wait_for("every group's coordinator known inside", lambda: (
+        lambda found: found if all(e == 0 for e, _, _ in found.values()) else None)(
+        coordinators(internal_ports[0], login=False)))
+    assert {node for _, node, _ in inside.values()} == {1, 2, 3}, inside
+    outside = coordinators(external_ports[0], login=True)
+    for group, (_, node, _) in inside.items():
+        expected = (COORDINATOR_NOT_AVAILABLE, -1, -1) if node == 3 else (0, node, external_ports[node - 1])
+        assert outside[group] == expected, (group, node, outside[group])
