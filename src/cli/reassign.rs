@@ -115,6 +115,19 @@ pub fn run(args: ReassignArgs) -> Result<()> {
         let topics: TopicsFile = serde_json::from_str(&read(topics)?)
             .context("the topics-to-move JSON file is not Kafka's format")?;
         let brokers = parse_ids(brokers)?;
+        let mut seen = BTreeSet::new();
+        let repeated: BTreeSet<i32> = brokers
+            .iter()
+            .filter(|b| !seen.insert(**b))
+            .copied()
+            .collect();
+        if !repeated.is_empty() {
+            let listed: Vec<String> = repeated.iter().map(i32::to_string).collect();
+            bail!(
+                "Broker list contains duplicate entries: [{}]",
+                listed.join(", ")
+            );
+        }
         let names: Vec<String> = topics.topics.into_iter().map(|t| t.topic).collect();
         return generate(&mut cluster, &names, &brokers, !args.disable_rack_aware);
     }
@@ -231,7 +244,8 @@ fn generate(
         .filter(|id| metadata.brokers.contains_key(id))
         .map(|id| (*id, metadata.racks.get(id).map(String::as_str)))
         .collect();
-    let proposed = propose(&now, known, rack_aware, fastrand::usize(..))?;
+    let start = fastrand::usize(..known.len().max(1));
+    let proposed = propose(&now, known, rack_aware, start)?;
     super::say("Current partition replica assignment")?;
     super::say(to_json(now))?;
     super::say("")?;
@@ -271,7 +285,7 @@ fn propose(
                 );
             }
             Ok(Assignment {
-                replicas: rules::stripe(&order, start.wrapping_add(a.partition as usize), rf),
+                replicas: rules::stripe(&order, start + a.partition.max(0) as usize, rf),
                 ..a.clone()
             })
         })

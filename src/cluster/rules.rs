@@ -366,8 +366,10 @@ pub fn stripe(order: &[Racked<'_>], turn: usize, count: usize) -> Vec<i32> {
     let first = turn.checked_rem(order.len()).unwrap_or(0);
     let mut chosen: Vec<Racked<'_>> = Vec::with_capacity(count);
     let held = |chosen: &[Racked<'_>], rack| chosen.iter().filter(|c| c.1 == rack).count();
+    // Each round takes at least one broker while distinct ones are left, so `count`
+    // rounds are enough; the bound keeps a list naming a broker twice from looping.
     let mut round = 0;
-    while chosen.len() < count {
+    while chosen.len() < count && round <= count {
         for k in 0..order.len() {
             let broker = order[(first + k) % order.len()];
             let taken = chosen.iter().any(|c| c.0 == broker.0);
@@ -751,6 +753,13 @@ pub(crate) mod tests {
     fn racks_of(image: &MetadataImage, replicas: &[Replica]) -> Vec<String> {
         let rack = |r: &Replica| image.brokers[&r.broker].rack.clone().unwrap();
         replicas.iter().map(rack).collect()
+    }
+
+    #[test]
+    fn a_stripe_over_a_list_naming_a_broker_twice_ends() {
+        let order = [(1, None), (1, None), (2, None)];
+        assert_eq!(stripe(&order, 0, 3), [1, 2]);
+        assert_eq!(stripe(&[], 5, 2), Vec::<i32>::new());
     }
 
     #[test]

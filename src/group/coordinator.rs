@@ -172,9 +172,12 @@ impl Group {
 
     /// JoinGroup from a classic member of a KIP-848 group: answered at once. One that
     /// replaced the last KIP-848 member (a static member's restart) turns the group
-    /// classic, as Kafka's coordinator does: stable with the assignments it had, so the
-    /// member syncs at its generation and takes its partitions back, unless the join
-    /// changed the subscriptions (the group epoch moved), when the group rebalances.
+    /// classic. As Kafka's coordinator converts it, a group the join left stable (the
+    /// subscriptions unchanged, every member at the group epoch with nothing to give
+    /// up) stays so with the assignments it had: the join is answered at once with the
+    /// classic group's generation and protocol, and the member syncs to take its
+    /// partitions back. Otherwise the group rebalances and the join is the classic
+    /// group's first.
     fn classic_join_to_consumer(
         &mut self,
         args: JoinArgs,
@@ -183,7 +186,7 @@ impl Group {
         now: i64,
     ) -> Step<JoinReply> {
         let epoch_before = self.consumer.group_epoch();
-        let reply = if args.session_timeout_ms < limits.session_timeout_ms_min
+        let mut reply = if args.session_timeout_ms < limits.session_timeout_ms_min
             || args.session_timeout_ms > limits.session_timeout_ms_max
         {
             JoinReply::error(ResponseError::InvalidSessionTimeout, &args.member_id)
@@ -192,8 +195,15 @@ impl Group {
                 .classic_join(&args, &context.topics, &context.limits, now)
         };
         if reply.error.is_none() {
-            let changed = self.consumer.group_epoch() != epoch_before;
-            self.downgrade_if_classic_only(context, limits, epoch_before, changed, now);
+            let settled =
+                self.consumer.group_epoch() == epoch_before && self.consumer.state() == "Stable";
+            if self.downgrade_if_classic_only(context, limits, epoch_before, !settled, now) {
+                if !settled {
+                    return self.classic.join(args, limits, now);
+                }
+                reply.generation = self.classic.generation();
+                reply.protocol_name = self.classic.protocol().map(str::to_string);
+            }
         }
         Step {
             answer: Answer::Now(reply),

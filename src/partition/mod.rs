@@ -200,13 +200,17 @@ pub struct Partition {
     /// replica began following. Until then this replica's own may be its log end as
     /// opened, records never committed among them, and it serves no consumer.
     leader_high_watermark_heard: Cell<bool>,
-    /// The high watermark the checkpoint beside the log holds (replicated partitions).
-    /// A replica starts from it when it joins the cluster after a restart: its log end
-    /// may hold records that were never committed.
-    high_watermark_saved: Cell<i64>,
-    /// Whether a checkpoint of the high watermark is being written (the periodic one
-    /// and the one at close do not write the same file at once).
-    checkpointing: Cell<bool>,
+    /// The high watermark the checkpoint beside the log holds (replicated partitions;
+    /// `None`: no file, or a write failed). A replica starts from it when it joins the
+    /// cluster after a restart: its log end may hold records never committed.
+    high_watermark_saved: Cell<Option<i64>>,
+    /// Whether the last checkpoint write failed (said once until one succeeds).
+    checkpoint_failing: Cell<bool>,
+    /// Held while the checkpoint is written, and by a close or a deletion: they never
+    /// overlap, and nothing is written once the partition is `retired`.
+    checkpoint_turn: glommio::sync::Semaphore,
+    /// Closed or deleted: the directory is no longer this partition's to write.
+    retired: Cell<bool>,
     appended: Event,
 }
 
@@ -285,7 +289,9 @@ impl Partition {
             fetch_lag: Cell::new(0),
             leader_high_watermark_heard: Cell::new(false),
             high_watermark_saved: Cell::new(high_watermark_saved),
-            checkpointing: Cell::new(false),
+            checkpoint_failing: Cell::new(false),
+            checkpoint_turn: glommio::sync::Semaphore::new(1),
+            retired: Cell::new(false),
             appended: Event::default(),
         };
         partition.apply(settings);
@@ -319,7 +325,7 @@ impl Partition {
     /// the checkpointed one (Kafka's replica starts from `replication-offset-checkpoint`).
     pub fn lead_at(&self, epoch: i32) {
         if !self.in_cluster.replace(true) {
-            let saved = self.high_watermark_saved.get();
+            let saved = self.high_watermark_saved.get().unwrap_or(0);
             let (start, end) = (self.log.start_offset(), self.log.end_offset());
             self.high_watermark.set(saved.clamp(start, end));
         }
@@ -574,9 +580,13 @@ impl Partition {
         self.log.compact(now_ms, map_entries_max, &stable).await
     }
 
-    /// Deletes the segments retention no longer keeps; returns how many went.
+    /// Deletes the segments retention no longer keeps (below the high watermark only);
+    /// returns how many went.
     pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
-        let deleted = self.log.enforce_retention(now_ms).await?;
+        let deleted = self
+            .log
+            .enforce_retention(now_ms, self.high_watermark.get())
+            .await?;
         if deleted > 0 {
             self.forget_before(self.log.start_offset()).await?;
         }
@@ -682,7 +692,10 @@ impl Partition {
     /// the log end so the restart replays nothing.
     pub async fn close(&self) -> Result<(), StorageError> {
         self.log.close().await?;
-        self.checkpoint_high_watermark().await;
+        if let Ok(_turn) = self.checkpoint_turn.acquire_permit(1).await {
+            self.write_high_watermark().await;
+            self.retired.set(true);
+        }
         if !self.producers.borrow().is_empty() {
             self.save_producer_state(self.log.end_offset()).await;
         }
@@ -690,23 +703,33 @@ impl Partition {
     }
 
     /// Writes the high watermark of a replicated partition beside its log when it moved
-    /// since the last write. A failure costs only a lower high watermark after a
-    /// restart: it is logged (once until a write succeeds), not returned.
+    /// since the last write (the periodic checkpoint), unless the partition was closed
+    /// or deleted meanwhile.
     pub async fn checkpoint_high_watermark(&self) {
+        if let Ok(_turn) = self.checkpoint_turn.acquire_permit(1).await {
+            self.write_high_watermark().await;
+        }
+    }
+
+    /// The checkpoint's write, its turn held. A failure costs only an older high
+    /// watermark after a restart: it is logged (once until a write succeeds), not
+    /// returned.
+    async fn write_high_watermark(&self) {
         let high_watermark = self.high_watermark.get();
-        if !self.in_cluster.get()
-            || high_watermark == self.high_watermark_saved.get()
-            || self.checkpointing.replace(true)
+        if self.retired.get()
+            || !self.in_cluster.get()
+            || self.high_watermark_saved.get() == Some(high_watermark)
         {
             return;
         }
-        let written = self.log.checkpoint_high_watermark(high_watermark).await;
-        self.checkpointing.set(false);
-        match written {
-            Ok(()) => self.high_watermark_saved.set(high_watermark),
+        match self.log.checkpoint_high_watermark(high_watermark).await {
+            Ok(()) => {
+                self.high_watermark_saved.set(Some(high_watermark));
+                self.checkpoint_failing.set(false);
+            }
             Err(error) => {
-                // Failing since the last success: -1, said once.
-                if self.high_watermark_saved.replace(-1) != -1 {
+                self.high_watermark_saved.set(None);
+                if !self.checkpoint_failing.replace(true) {
                     tracing::warn!(topic = %self.topic, partition = self.index, %error, "high watermark not checkpointed: after a restart this replica starts from an older one");
                 }
             }
@@ -715,6 +738,9 @@ impl Partition {
 
     /// Removes the partition's files (topic deletion).
     pub async fn delete(&self) -> Result<(), StorageError> {
+        if let Ok(_turn) = self.checkpoint_turn.acquire_permit(1).await {
+            self.retired.set(true);
+        }
         self.log.delete().await
     }
 }

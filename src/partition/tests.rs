@@ -818,3 +818,35 @@ fn a_restarted_replica_starts_from_its_checkpointed_high_watermark() {
         );
     });
 }
+
+#[test]
+fn a_checkpoint_past_the_log_end_is_rewritten_and_a_deleted_partition_writes_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checkpoint = dir.path().join("high-watermark");
+    run(async {
+        // A crash cut the log's tail after the checkpoint was written.
+        std::fs::create_dir_all(dir.path()).expect("dir");
+        std::fs::write(&checkpoint, "10\n").expect("write");
+        let partition = open(dir.path()).await;
+        produce(&partition, 3).await;
+        partition.follow(1);
+        assert_eq!(partition.offsets().high_watermark, 3);
+        // The file is rewritten though the high watermark did not move: left at 10, a
+        // later start with a longer log would count records never committed.
+        partition.checkpoint_high_watermark().await;
+        assert_eq!(
+            std::fs::read_to_string(&checkpoint).ok().as_deref(),
+            Some("3\n")
+        );
+
+        partition.follower_offsets(2, 0).await.expect("applied");
+        partition.delete().await.expect("delete");
+        // The directory again, as a topic created anew under the name would have it.
+        std::fs::create_dir_all(dir.path()).expect("dir");
+        partition.checkpoint_high_watermark().await;
+        assert!(
+            !checkpoint.exists(),
+            "the deleted partition wrote its checkpoint"
+        );
+    });
+}

@@ -100,6 +100,10 @@ pub(super) async fn checkpoint_high_watermarks(shard: Rc<Shard>) {
             return;
         }
         for partition in shard.local_partitions() {
+            // A stop writes every checkpoint as it closes the partitions.
+            if shard.is_stopping() {
+                return;
+            }
             partition.checkpoint_high_watermark().await;
         }
     }

@@ -194,24 +194,36 @@ fn a_stopping_shard_waits_for_the_blocking_work_a_dropped_task_left_running() {
         .expect("the executor ends");
 }
 
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
+
+/// The panic hook that was there, put back when the test ends, however it ends.
+struct RestoreHook(Arc<PanicHook>);
+
+impl Drop for RestoreHook {
+    fn drop(&mut self) {
+        let previous = Arc::clone(&self.0);
+        std::panic::set_hook(Box::new(move |info| previous(info)));
+    }
+}
+
 #[test]
 fn the_panic_of_a_blocking_result_left_without_its_shard_is_the_one_the_hook_lets_go() {
     // What glommio's blocking thread panics with when the work it finished has lost its
-    // shard: the hook's predicate is checked against the real thing. Panics on named
-    // threads (every test's) go to the hook that was there.
-    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
-    let previous: Arc<Hook> = Arc::new(std::panic::take_hook());
+    // shard: the hook's predicate is checked against the real thing. Every other panic
+    // (other tests run beside this one) goes to the hook that was there.
+    const ORPHANED: &str = "failed to send response";
+    let previous = Arc::new(std::panic::take_hook());
+    let _restore = RestoreHook(Arc::clone(&previous));
     let (seen_tx, seen) = std::sync::mpsc::channel::<(Option<String>, Option<String>)>();
     let seen_tx = Mutex::new(seen_tx);
-    let others = Arc::clone(&previous);
     std::panic::set_hook(Box::new(move |info| {
         let thread = thread::current();
-        if thread.name().is_some() {
-            return others(info);
+        let payload = info.payload().downcast_ref::<&str>().copied();
+        if payload != Some(ORPHANED) {
+            return previous(info);
         }
-        let payload = info.payload().downcast_ref::<&str>().map(|p| p.to_string());
-        let name = thread.name().map(String::from);
-        let _ = seen_tx.lock().expect("not poisoned").send((name, payload));
+        let seen = (thread.name().map(String::from), payload.map(String::from));
+        let _ = seen_tx.lock().expect("not poisoned").send(seen);
     }));
     let (go, gate) = std::sync::mpsc::channel::<()>();
     let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -232,10 +244,9 @@ fn the_panic_of_a_blocking_result_left_without_its_shard_is_the_one_the_hook_let
         .join()
         .expect("the executor ends");
     go.send(()).expect("the work waits");
-    let panic = seen.recv_timeout(std::time::Duration::from_secs(30));
-    let _ = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| previous(info)));
-    let (thread, payload) = panic.expect("the blocking thread panicked");
+    let (thread, payload) = seen
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the blocking thread panicked");
     assert!(
         runtime::orphaned_blocking_result(true, thread.as_deref(), payload.as_deref()),
         "{thread:?} {payload:?}"

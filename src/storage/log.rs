@@ -590,8 +590,13 @@ impl Log {
     }
 
     /// Deletes whole segments older than `retention.ms` or beyond `retention.bytes`,
-    /// oldest first, never the active one. Returns how many went.
-    pub async fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+    /// oldest first, never the active one nor one holding offsets from `upper_bound`
+    /// (the high watermark) on. Returns how many went.
+    pub async fn enforce_retention(
+        &self,
+        now_ms: i64,
+        upper_bound: i64,
+    ) -> Result<usize, StorageError> {
         // An offline log is left as it is until a restart recovers it.
         if self.is_offline() {
             return Ok(0);
@@ -628,6 +633,11 @@ impl Log {
                 .collect()
         };
         for segment in sealed {
+            // Only records below the high watermark may go, as in Kafka: the others
+            // may still be on their way to the followers.
+            if segment.next_offset() > upper_bound {
+                break;
+            }
             let expired = config.retention_ms >= 0
                 && now_ms - segment.retention_timestamp() > config.retention_ms;
             let oversized = config.retention_bytes >= 0

@@ -134,12 +134,10 @@ impl Log {
         Ok(())
     }
 
-    /// The checkpointed high watermark, within the log: its start without a checkpoint,
-    /// as Kafka starts a replica without one. A file that does not hold an offset is an
-    /// error naming it.
-    pub fn checkpointed_high_watermark(&self) -> Result<i64, StorageError> {
-        let offset = read_offset(&self.dir, HIGH_WATERMARK_FILE)?.unwrap_or(0);
-        Ok(offset.clamp(self.start_offset(), self.end_offset()))
+    /// The checkpointed high watermark as the file holds it (`None` without one). A
+    /// file that does not hold an offset is an error naming it.
+    pub fn checkpointed_high_watermark(&self) -> Result<Option<i64>, StorageError> {
+        read_offset(&self.dir, HIGH_WATERMARK_FILE)
     }
 
     pub async fn checkpoint_high_watermark(&self, offset: i64) -> io::Result<()> {

@@ -182,7 +182,13 @@ fn retention_and_delete_records_drop_whole_old_segments() {
             append(&log, 3, i).await;
         }
         let before = log.size_bytes();
-        let deleted = log.enforce_retention(2_000).await.expect("retention");
+        // Nothing at or past the high watermark goes: here it is in the first segment.
+        let kept = log.enforce_retention(2_000, 1).await.expect("retention");
+        assert_eq!((kept, log.start_offset()), (0, 0));
+        let deleted = log
+            .enforce_retention(2_000, i64::MAX)
+            .await
+            .expect("retention");
         assert!(deleted > 0 && log.size_bytes() < before);
         assert!(
             log.size_bytes() as i64 >= 2048 - 1024,
@@ -209,7 +215,9 @@ fn retention_and_delete_records_drop_whole_old_segments() {
             ..small_config()
         };
         log.set_config(config);
-        log.enforce_retention(10_000).await.expect("time retention");
+        log.enforce_retention(10_000, i64::MAX)
+            .await
+            .expect("time retention");
         assert_eq!(
             log.segment_count(),
             1,
@@ -250,8 +258,10 @@ fn an_append_waits_for_the_roll_retention_started() {
         append(&log, 3, 0).await;
         // Retention takes the append turn to roll the expired active segment and awaits
         // the new segment's files; the append comes in meanwhile and waits its turn.
-        let (retention, appended) =
-            futures::join!(log.enforce_retention(10_000), append(&log, 1, 10_000));
+        let (retention, appended) = futures::join!(
+            log.enforce_retention(10_000, i64::MAX),
+            append(&log, 1, 10_000)
+        );
         assert_eq!(retention.expect("retention"), 1);
         assert_eq!(appended.base_offset, 3);
         assert_eq!(log.start_offset(), 3);

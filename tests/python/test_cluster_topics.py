@@ -290,3 +290,6 @@ def test_replicas_go_to_every_rack_and_clients_are_told_each_broker_s_rack(start
     assert all(sorted(racks[r] for r in replicas) == ["a", "b"] for replicas in spread), spread
     plain = proposal("--broker-list", "1,2,3", "--disable-rack-aware")
     assert any(3 not in replicas for replicas in plain), plain
+    twice = reassign_tool(brokers[0], "--generate", "--topics-to-move-json-file", str(topics_file),
+                          "--broker-list", "1,2,1")
+    assert twice.returncode != 0 and "Broker list contains duplicate entries: [1]" in twice.stderr, twice

@@ -444,10 +444,10 @@ def checkpointed_high_watermark(broker, topic: str, partition: int) -> str | Non
 def test_replicas_checkpoint_the_high_watermark_and_a_restarted_leader_moves_on_from_it(start_broker):
     """Every replica writes its high watermark beside its log (Kafka's
     replication-offset-checkpoint) every replica.high.watermark.checkpoint.interval.ms.
-    Restarted with checkpoints behind their logs (a crash before the next write), each
-    partition's leader starts from its checkpoint and commits its records again as its
-    ISR allows: the single replica of the second topic, with no follower to fetch, at
-    once."""
+    Restarted with checkpoints behind their logs (a crash before the next write), the
+    partitions commit their records again (the single replica of the second topic, with
+    no follower to fetch, too) and the checkpoints catch up. That a restarted replica
+    starts from its checkpoint is the unit tests' (src/partition/tests.rs)."""
     by_id = start_cluster_with(start_broker, {"replica.high.watermark.checkpoint.interval.ms": 200})
     a = cluster_admin(list(by_id.values()))
     three, one = unique_topic("hwcheckpoint"), unique_topic("hwcheckpoint")
