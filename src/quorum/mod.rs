@@ -25,7 +25,7 @@ pub mod store;
 mod sim_tests;
 
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use raft::eraftpb::{
     ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType, HardState, Message,
@@ -140,7 +140,18 @@ pub struct Quorum {
     /// Snapshots sent and not reported on, with the ticks left before they count as
     /// lost. Raft waits for that report before it replicates to the peer again.
     snapshots_out: Vec<(u64, usize)>,
+    /// While leading, the term and the peers that have held the log up to its commit
+    /// index at some point of it (Kafka's leader keeps when each observer last caught
+    /// up): a new voter must be one of them.
+    caught_up: (u64, BTreeSet<u64>),
+    /// Ticks so far, and the tick each peer was last heard from.
+    ticks: u64,
+    heard: BTreeMap<u64, u64>,
 }
+
+/// How many election timeouts ago a new voter may have been heard from last. Kafka's
+/// leader allows an hour since its last fetch; a live observer fetches every heartbeat.
+const NEW_VOTER_HEARD_ELECTIONS: u64 = 10;
 
 /// How many election timeouts a sent snapshot may take before the leader gives it up
 /// and tries again, unless the transport reported on it first (`report_snapshot`).
@@ -182,6 +193,9 @@ impl Quorum {
             seed: config.seed,
             election_ticks: config.election_ticks,
             snapshots_out: Vec::new(),
+            caught_up: (0, BTreeSet::new()),
+            ticks: 0,
+            heard: BTreeMap::new(),
         };
         quorum.pin_election_timeout();
         Ok(quorum)
@@ -269,6 +283,7 @@ impl Quorum {
     }
 
     pub fn tick(&mut self) {
+        self.ticks += 1;
         self.node.tick();
         // A leader a change removed handed the lead over (`push_committed`); raft-rs
         // gives a transfer up after an election timeout (the voter it chose may have
@@ -327,9 +342,16 @@ impl Quorum {
         let mut message = message;
         if proposal {
             let member = self.is_member(message.from);
+            // The leader adds a voter forwarded to it only once the voter has caught up,
+            // as it checks a change asked of it (`Member::voter_change`); refused, the
+            // asker times out (REQUEST_TIMED_OUT).
+            let caught_up = |change| match change {
+                Some(VoterChange::Add(id)) if self.is_leader() => self.caught_up(id),
+                change => change.is_some(),
+            };
             let fair = |e: &Entry| match e.entry_type {
                 EntryType::EntryNormal => true,
-                EntryType::EntryConfChangeV2 => member && store::voter_change(e).is_some(),
+                EntryType::EntryConfChangeV2 => member && caught_up(store::voter_change(e)),
                 EntryType::EntryConfChange => false,
             };
             if message.entries.is_empty() || !message.entries.iter().all(fair) {
@@ -368,8 +390,13 @@ impl Quorum {
             // that follow bring it forward.
             message.commit = message.commit.min(self.last_index());
         }
+        // Peers Raft tracks only: a sender's id is not a reason to hold memory.
+        if self.node.raft.prs().get(message.from).is_some() {
+            self.heard.insert(message.from, self.ticks);
+        }
         let stepped = self.node.step(message);
         self.pin_election_timeout();
+        self.note_caught_up();
         match stepped {
             // A message for a peer Raft no longer tracks is not an error of ours.
             Err(raft::Error::StepPeerNotFound) => Ok(()),
@@ -573,7 +600,37 @@ impl Quorum {
             self.snapshots_out.retain(|(p, _)| *p != m.to);
             self.snapshots_out.push((m.to, wait));
         }
+        self.note_caught_up();
         Ok(out)
+    }
+
+    /// On a leader, notes the peers that hold the log up to the commit index now.
+    fn note_caught_up(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let (term, committed) = (self.node.raft.term, self.commit_index());
+        if self.caught_up.0 != term {
+            self.caught_up = (term, BTreeSet::new());
+        }
+        let prs = self.node.raft.prs();
+        let now = prs.iter().filter(|(_, p)| p.matched >= committed);
+        self.caught_up.1.extend(now.map(|(id, _)| *id));
+    }
+
+    /// On a leader, whether `peer` may become a voter as Kafka's leader takes a new
+    /// voter: it has held the log up to the commit index during this leadership, and
+    /// has been heard from lately (`NEW_VOTER_HEARD_ELECTIONS`).
+    pub fn caught_up(&self, peer: u64) -> bool {
+        let window = NEW_VOTER_HEARD_ELECTIONS * self.election_ticks as u64;
+        let recent = self
+            .heard
+            .get(&peer)
+            .is_some_and(|at| self.ticks - at <= window);
+        self.is_leader()
+            && self.caught_up.0 == self.node.raft.term
+            && self.caught_up.1.contains(&peer)
+            && recent
     }
 
     /// Bounds the log: a snapshot at `index` (applied already) holding the image there.

@@ -702,6 +702,33 @@ fn a_dynamic_quorum_grows_from_one_voter_and_its_leader_can_remove_itself() {
 }
 
 #[test]
+fn a_forwarded_voter_addition_waits_until_the_new_voter_has_caught_up() {
+    let mut nodes = dynamic(3, 13);
+    // Node 3 hears nothing: it never holds the log up to the commit index.
+    let not_to_3 = |m: &Message| m.to != 3;
+    nodes[0].propose(b"one".to_vec()).unwrap();
+    run_ticks_where(&mut nodes, 3, not_to_3);
+    assert!(nodes[0].caught_up(2) && !nodes[0].caught_up(3));
+    // Asked through a follower, the leader refuses the addition, as it would refuse it
+    // asked itself.
+    nodes[1]
+        .propose_voter_change(b"ctx".to_vec(), VoterChange::Add(3))
+        .unwrap();
+    run_ticks_where(&mut nodes, 3, not_to_3);
+    assert_eq!(voters_of(&nodes[0]), vec![1]);
+    // Caught up, it is added.
+    run_ticks(&mut nodes, 3);
+    assert!(nodes[0].caught_up(3));
+    nodes[1]
+        .propose_voter_change(b"ctx".to_vec(), VoterChange::Add(3))
+        .unwrap();
+    run_ticks(&mut nodes, 3);
+    for q in &nodes {
+        assert_eq!(voters_of(q), vec![1, 3], "node {}", q.id());
+    }
+}
+
+#[test]
 fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
     let mut nodes = dynamic(3, 11);
     for new in [2, 3] {

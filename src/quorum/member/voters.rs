@@ -127,9 +127,9 @@ impl Member {
                 ),
             ));
         }
-        // Checked where the leader's view is (a follower forwards the change).
-        let behind =
-            quorum.is_leader() && quorum.matched(id).is_none_or(|m| m < quorum.commit_index());
+        // Checked where the leader's view is (a follower forwards the change, and the
+        // leader checks it as it takes it: `Quorum::step`).
+        let behind = quorum.is_leader() && !quorum.caught_up(id);
         if behind {
             return Err((
                 ResponseError::RequestTimedOut,
