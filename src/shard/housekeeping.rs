@@ -6,18 +6,23 @@ use std::rc::Rc;
 
 use super::Shard;
 
+/// Waits `ms` milliseconds (at least one) unless the shard stops first: whether the
+/// upkeep goes on.
+async fn pause(shard: &Shard, ms: i64) -> bool {
+    let wait = std::time::Duration::from_millis(ms.max(1) as u64);
+    shard
+        .unless_stopping(glommio::timer::sleep(wait))
+        .await
+        .is_some()
+}
+
 /// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions,
 /// forgets producer ids past `producer.id.expiration.ms` and deletes the segments that
 /// retention no longer keeps.
 pub(super) async fn enforce_retention(shard: Rc<Shard>) {
     loop {
-        let interval = shard
-            .snapshot()
-            .broker
-            .log_retention_check_interval_ms
-            .max(1) as u64;
-        let wait = glommio::timer::sleep(std::time::Duration::from_millis(interval));
-        if shard.unless_stopping(wait).await.is_none() {
+        let interval = shard.snapshot().broker.log_retention_check_interval_ms;
+        if !pause(&shard, interval).await {
             return;
         }
         // Kafka's cleaner threads share the dedupe buffer; here the shards do.
@@ -75,12 +80,7 @@ pub(super) async fn flush_on_interval(shard: Rc<Shard>) {
             }
             next_due = next_due.min(now.saturating_add(interval));
         }
-        let wait = std::time::Duration::from_millis((next_due - now).max(1) as u64);
-        if shard
-            .unless_stopping(glommio::timer::sleep(wait))
-            .await
-            .is_none()
-        {
+        if !pause(&shard, next_due - now).await {
             return;
         }
     }
@@ -93,10 +93,8 @@ pub(super) async fn checkpoint_high_watermarks(shard: Rc<Shard>) {
         let interval = shard
             .snapshot()
             .broker
-            .replica_high_watermark_checkpoint_interval_ms
-            .max(1) as u64;
-        let wait = glommio::timer::sleep(std::time::Duration::from_millis(interval));
-        if shard.unless_stopping(wait).await.is_none() {
+            .replica_high_watermark_checkpoint_interval_ms;
+        if !pause(&shard, interval).await {
             return;
         }
         for partition in shard.local_partitions() {
