@@ -197,8 +197,8 @@ pub struct Partition {
     /// the last fetch answer (Kafka's FetcherLagMetrics ConsumerLag).
     fetch_lag: Cell<i64>,
     /// Follower side: whether the leader has reported its high watermark since this
-    /// replica began following. Until then this replica's own may be its log end as
-    /// opened, records never committed among them, and it serves no consumer.
+    /// replica began following. Until then this replica's own may be far behind (the
+    /// checkpointed one, after a restart), and it serves no consumer.
     leader_high_watermark_heard: Cell<bool>,
     /// The high watermark the checkpoint beside the log holds (replicated partitions;
     /// `None`: no file, or a write failed). A replica starts from it when it joins the
