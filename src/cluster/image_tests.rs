@@ -330,3 +330,33 @@ fn a_controller_registers_where_its_peers_reach_it_under_a_node_id() {
     assert!(image.apply(2, &record(-2)).is_err());
     assert_eq!(image.controllers.len(), 1);
 }
+
+#[test]
+fn client_quota_entities_past_the_bound_are_refused_whole() {
+    use crate::quota::{EntityName, QuotaChange, QuotaEntity, QUOTA_ENTITIES_MAX};
+    let change = |user: usize| QuotaChange {
+        entity: QuotaEntity {
+            user: Some(EntityName::Named(format!("u{user}"))),
+            client_id: None,
+            ip: None,
+        },
+        key: "producer_byte_rate".into(),
+        value: Some(1024.0),
+    };
+    let mut image = MetadataImage::default();
+    let full = (0..QUOTA_ENTITIES_MAX).map(change).collect();
+    image
+        .apply(1, &MetadataRecord::ClientQuotas { changes: full })
+        .unwrap();
+    let before = image.clone();
+    // One more entity: the whole record goes, an entity already there with it.
+    let more = vec![change(0), change(QUOTA_ENTITIES_MAX)];
+    assert!(image
+        .apply(2, &MetadataRecord::ClientQuotas { changes: more })
+        .is_err());
+    assert_eq!(image, before);
+    let again = vec![change(1)];
+    image
+        .apply(2, &MetadataRecord::ClientQuotas { changes: again })
+        .unwrap();
+}
