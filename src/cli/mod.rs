@@ -227,6 +227,14 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// One line on stdout; a closed pipe is an error to return, not a panic.
+/// The broker ids `ids` names more than once, in order, as Kafka's tools list them.
+pub fn repeated(ids: &[i32]) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: std::collections::BTreeSet<i32> =
+        ids.iter().copied().filter(|id| !seen.insert(*id)).collect();
+    twice.iter().map(i32::to_string).collect()
+}
+
 pub fn say(line: impl std::fmt::Display) -> io::Result<()> {
     writeln!(io::stdout().lock(), "{line}")
 }

@@ -115,17 +115,11 @@ pub fn run(args: ReassignArgs) -> Result<()> {
         let topics: TopicsFile = serde_json::from_str(&read(topics)?)
             .context("the topics-to-move JSON file is not Kafka's format")?;
         let brokers = parse_ids(brokers)?;
-        let mut seen = BTreeSet::new();
-        let repeated: BTreeSet<i32> = brokers
-            .iter()
-            .filter(|b| !seen.insert(**b))
-            .copied()
-            .collect();
-        if !repeated.is_empty() {
-            let listed: Vec<String> = repeated.iter().map(i32::to_string).collect();
+        let twice = super::repeated(&brokers);
+        if !twice.is_empty() {
             bail!(
                 "Broker list contains duplicate entries: [{}]",
-                listed.join(", ")
+                twice.join(", ")
             );
         }
         let names: Vec<String> = topics.topics.into_iter().map(|t| t.topic).collect();

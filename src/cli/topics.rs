@@ -292,13 +292,7 @@ fn parse_assignment(list: &str) -> Result<Vec<Vec<i32>>> {
                 })
             })
             .collect::<Result<_>>()?;
-        let mut seen = std::collections::BTreeSet::new();
-        let twice: std::collections::BTreeSet<i32> = brokers
-            .iter()
-            .copied()
-            .filter(|b| !seen.insert(*b))
-            .collect();
-        let twice: Vec<String> = twice.iter().map(i32::to_string).collect();
+        let twice = super::repeated(&brokers);
         if !twice.is_empty() {
             bail!(
                 "Partition replica lists may not contain duplicate entries: {}",

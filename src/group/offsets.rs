@@ -393,9 +393,7 @@ impl Coordinator {
     pub async fn run_expiry(shard: Rc<Shard>) {
         loop {
             let interval = shard.snapshot().broker.offsets_retention_check_interval_ms;
-            let wait =
-                glommio::timer::sleep(std::time::Duration::from_millis(interval.max(1) as u64));
-            if shard.unless_stopping(wait).await.is_none() {
+            if shard.pause_ms(interval).await.is_none() {
                 return;
             }
             let expired = shard.groups.expire_offsets(&shard, now_ms()).await;

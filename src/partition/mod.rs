@@ -207,10 +207,9 @@ pub struct Partition {
     /// Whether the last checkpoint write failed (said once until one succeeds).
     checkpoint_failing: Cell<bool>,
     /// Held while the checkpoint is written, and by a close or a deletion: they never
-    /// overlap, and nothing is written once the partition is `retired`.
+    /// overlap. Closed with the partition (or its deletion): the directory is no longer
+    /// its to write, and nothing more is.
     checkpoint_turn: glommio::sync::Semaphore,
-    /// Closed or deleted: the directory is no longer this partition's to write.
-    retired: Cell<bool>,
     appended: Event,
 }
 
@@ -291,7 +290,6 @@ impl Partition {
             high_watermark_saved: Cell::new(high_watermark_saved),
             checkpoint_failing: Cell::new(false),
             checkpoint_turn: glommio::sync::Semaphore::new(1),
-            retired: Cell::new(false),
             appended: Event::default(),
         };
         partition.apply(settings);
@@ -694,7 +692,7 @@ impl Partition {
         self.log.close().await?;
         if let Ok(_turn) = self.checkpoint_turn.acquire_permit(1).await {
             self.write_high_watermark().await;
-            self.retired.set(true);
+            self.checkpoint_turn.close();
         }
         if !self.producers.borrow().is_empty() {
             self.save_producer_state(self.log.end_offset()).await;
@@ -716,10 +714,7 @@ impl Partition {
     /// returned.
     async fn write_high_watermark(&self) {
         let high_watermark = self.high_watermark.get();
-        if self.retired.get()
-            || !self.in_cluster.get()
-            || self.high_watermark_saved.get() == Some(high_watermark)
-        {
+        if !self.in_cluster.get() || self.high_watermark_saved.get() == Some(high_watermark) {
             return;
         }
         match self.log.checkpoint_high_watermark(high_watermark).await {
@@ -739,7 +734,7 @@ impl Partition {
     /// Removes the partition's files (topic deletion).
     pub async fn delete(&self) -> Result<(), StorageError> {
         if let Ok(_turn) = self.checkpoint_turn.acquire_permit(1).await {
-            self.retired.set(true);
+            self.checkpoint_turn.close();
         }
         self.log.delete().await
     }

@@ -370,7 +370,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
             }
             Step::Fail(delay) => {
                 failed_login(&shard, &peer);
-                shard.unless_stopping(glommio::timer::sleep(delay)).await;
+                shard.pause(delay).await;
                 return;
             }
             Step::Close => return,

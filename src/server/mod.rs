@@ -191,18 +191,11 @@ pub(crate) async fn accept(
                 if !std::mem::replace(starved, true) {
                     tracing::warn!(shard = shard.id.0, %error, "cannot accept {what}: serving the open ones and retrying every {ACCEPT_RETRY:?}");
                 }
-                pause(shard).await?;
+                shard.pause(ACCEPT_RETRY).await?;
             }
             Err(error) => tracing::debug!(%error, "accepting {what} failed"),
         }
     }
-}
-
-/// Waits `ACCEPT_RETRY`; `None` if the broker starts stopping meanwhile.
-async fn pause(shard: &Shard) -> Option<()> {
-    shard
-        .unless_stopping(glommio::timer::sleep(ACCEPT_RETRY))
-        .await
 }
 
 /// A place for an accepted connection under the connection quotas: `None` when its
@@ -223,7 +216,7 @@ async fn admit(shard: &Shard, stream: &glommio::net::TcpStream) -> Option<quotas
                 if !std::mem::replace(&mut waiting, true) {
                     tracing::info!("the broker holds max.connections: accepting waits for a connection to close");
                 }
-                pause(shard).await?;
+                shard.pause(ACCEPT_RETRY).await?;
             }
         }
     }

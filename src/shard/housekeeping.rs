@@ -6,23 +6,13 @@ use std::rc::Rc;
 
 use super::Shard;
 
-/// Waits `ms` milliseconds (at least one) unless the shard stops first: whether the
-/// upkeep goes on.
-async fn pause(shard: &Shard, ms: i64) -> bool {
-    let wait = std::time::Duration::from_millis(ms.max(1) as u64);
-    shard
-        .unless_stopping(glommio::timer::sleep(wait))
-        .await
-        .is_some()
-}
-
 /// Every `log.retention.check.interval.ms`, compacts this shard's compacted partitions,
 /// forgets producer ids past `producer.id.expiration.ms` and deletes the segments that
 /// retention no longer keeps.
 pub(super) async fn enforce_retention(shard: Rc<Shard>) {
     loop {
         let interval = shard.snapshot().broker.log_retention_check_interval_ms;
-        if !pause(&shard, interval).await {
+        if shard.pause_ms(interval).await.is_none() {
             return;
         }
         // Kafka's cleaner threads share the dedupe buffer; here the shards do.
@@ -80,7 +70,7 @@ pub(super) async fn flush_on_interval(shard: Rc<Shard>) {
             }
             next_due = next_due.min(now.saturating_add(interval));
         }
-        if !pause(&shard, next_due - now).await {
+        if shard.pause_ms(next_due - now).await.is_none() {
             return;
         }
     }
@@ -94,7 +84,7 @@ pub(super) async fn checkpoint_high_watermarks(shard: Rc<Shard>) {
             .snapshot()
             .broker
             .replica_high_watermark_checkpoint_interval_ms;
-        if !pause(&shard, interval).await {
+        if shard.pause_ms(interval).await.is_none() {
             return;
         }
         for partition in shard.local_partitions() {

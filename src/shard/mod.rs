@@ -268,6 +268,17 @@ impl Shard {
         futures_lite::future::or(async { Some(work.await) }, stopped).await
     }
 
+    /// Waits `wait` unless the broker is stopping, or starts to meanwhile: `None` then.
+    pub async fn pause(&self, wait: std::time::Duration) -> Option<()> {
+        self.unless_stopping(glommio::timer::sleep(wait)).await
+    }
+
+    /// `pause` for an interval of the config, in milliseconds (at least one).
+    pub async fn pause_ms(&self, ms: i64) -> Option<()> {
+        self.pause(std::time::Duration::from_millis(ms.max(1) as u64))
+            .await
+    }
+
     /// Runs `work` on shard `target` and returns its result. On this shard it runs
     /// inline; otherwise it travels through the mesh (bounded mailbox), and its result
     /// comes back the same way, as a job that hands it over here.

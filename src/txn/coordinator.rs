@@ -454,8 +454,7 @@ impl Coordinator {
                     .await;
             }
             let interval = broker.transaction_abort_timed_out_transaction_cleanup_interval_ms;
-            let wait = glommio::timer::sleep(Duration::from_millis(interval.max(1) as u64));
-            if shard.unless_stopping(wait).await.is_none() {
+            if shard.pause_ms(interval).await.is_none() {
                 return;
             }
         }

@@ -195,11 +195,7 @@ impl Member {
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%error, "metadata quorum listener: accept failed");
-                    if shard
-                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
-                        .await
-                        .is_none()
-                    {
+                    if shard.pause(RECONNECT_PAUSE).await.is_none() {
                         return;
                     }
                 }
@@ -301,11 +297,7 @@ pub(super) async fn send_to(
                 Some(Err(error)) => {
                     tracing::debug!(peer = %peer.address, %error, "metadata quorum peer unreachable");
                     peer.queue.borrow_mut().clear();
-                    if shard
-                        .unless_stopping(glommio::timer::sleep(RECONNECT_PAUSE))
-                        .await
-                        .is_none()
-                    {
+                    if shard.pause(RECONNECT_PAUSE).await.is_none() {
                         return;
                     }
                     continue;

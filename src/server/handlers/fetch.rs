@@ -636,7 +636,7 @@ async fn wait_for_appends(shard: &Rc<Shard>, wants: &[Want], timeout: Duration) 
         }
     }
     if groups.is_empty() {
-        shard.unless_stopping(glommio::timer::sleep(timeout)).await;
+        shard.pause(timeout).await;
         return;
     }
     // Cross-shard: each owning shard waits on its own partitions' append events.
