@@ -34,6 +34,9 @@ pub const WILDCARD_PRINCIPAL: &str = "User:*";
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
 /// Most ACLs the cluster holds: every authorization walks the ones for its resource.
 pub const ACLS_MAX: usize = 100_000;
+/// Most ACLs one CreateAcls may add, or one DeleteAcls remove (Kafka's controller
+/// bounds every request's records so: `MAX_RECORDS_PER_USER_OP`).
+pub const ACLS_PER_REQUEST_MAX: usize = 10_000;
 
 /// Defines a Kafka wire enum: its variants with their codes and Kafka's names.
 macro_rules! wire_enum {

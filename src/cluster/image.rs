@@ -9,7 +9,7 @@
 //! (`quorum::member`, `cluster::controller::quorum`); a cluster of one keeps its topics
 //! in `cluster.json` (see docs/ARCHITECTURE.md, The metadata quorum).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -581,8 +581,9 @@ impl MetadataImage {
             }
             MetadataRecord::AddAcls { acls } => {
                 let mut added = self.acls.clone();
+                let mut present: HashSet<&AclBinding> = self.acls.iter().collect();
                 for acl in acls {
-                    if !added.contains(acl) {
+                    if present.insert(acl) {
                         added.push(acl.clone());
                     }
                 }
@@ -591,7 +592,10 @@ impl MetadataImage {
                 }
                 self.acls = added;
             }
-            MetadataRecord::RemoveAcls { acls } => self.acls.retain(|acl| !acls.contains(acl)),
+            MetadataRecord::RemoveAcls { acls } => {
+                let gone: HashSet<&AclBinding> = acls.iter().collect();
+                self.acls.retain(|acl| !gone.contains(acl));
+            }
             MetadataRecord::ScramCredentials { changes } => {
                 let mut scram = self.scram.clone();
                 apply_scram(&mut scram, changes);

@@ -158,6 +158,34 @@ def test_one_filter_each_in_a_delete_both_report_a_shared_acl(start_broker):
     assert set(futures[everything].result(timeout=TIMEOUT_S)) == {a, c}
 
 
+def test_one_request_adds_at_most_10000_acls_and_removes_at_most_10000(start_broker):
+    """Kafka's controller bounds the records of one request: more than 10,000 new ACLs fail
+    every creation with POLICY_VIOLATION, and a delete that would remove more than 10,000
+    fails every filter with INVALID_REQUEST; nothing is changed either way."""
+    b = secured(start_broker)
+    bound = 10_000
+    many = [topic_acl(f"t{i}", AclOperation.READ) for i in range(bound + 1)]
+    errors = create(b, *many)
+    assert {(e.code(), e.str()) for e in errors} == {
+        (KafkaError.POLICY_VIOLATION, "Unable to perform excessively large batch operation.")}
+    assert describe(b, filt()) == set()
+    # Those already there do not count: the second request adds one.
+    assert create(b, *many[:bound]) == [None] * bound
+    assert create(b, *many) == [None] * (bound + 1)
+    everything, one = filt(), filt(ResourceType.TOPIC, "t0", LITERAL)
+    futures = admin(b).delete_acls([one, everything], request_timeout=TIMEOUT_S)
+    for f in (one, everything):
+        with pytest.raises(KafkaException) as refused:
+            futures[f].result(timeout=TIMEOUT_S)
+        error = refused.value.args[0]
+        assert (error.code(), error.str()) == (
+            KafkaError.INVALID_REQUEST, "Cannot remove more than 10000 acls in a single delete operation.")
+    assert len(describe(b, filt())) == bound + 1
+    assert delete(b, one) == {many[0]}
+    assert delete(b, everything) == set(many[1:])
+    assert describe(b, filt()) == set()
+
+
 def test_acls_survive_a_restart(start_broker):
     b = secured(start_broker)
     acls = {topic_acl("kept", AclOperation.READ, principal="User:alice"),

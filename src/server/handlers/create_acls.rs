@@ -1,7 +1,7 @@
 //! CreateAcls: the caller needs ALTER on the cluster; without an authorizer every
 //! creation is answered SECURITY_DISABLED, as Kafka does. Each ACL is validated on its
 //! own (INVALID_REQUEST names what is wrong) and the valid ones are added by the
-//! controller in one change.
+//! controller in one change, or, past Kafka's bound of new ACLs per request, none.
 
 use std::ops::RangeInclusive;
 
@@ -12,9 +12,9 @@ use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::auth::only_allowed;
-use super::{on_controller, Ctx, Response};
+use super::{Ctx, Response};
 use crate::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
+use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=3;
@@ -54,28 +54,39 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&CreateAclsResponse::default().with_results(results))
 }
 
-/// Validates each binding and has the controller add the valid ones.
+/// Validates each binding and has the controller add the valid ones. A request the
+/// controller refuses whole (too many new ACLs) answers every binding with its error.
 async fn create(ctx: &Ctx, bindings: Vec<AclBinding>) -> Vec<Result<(), ApiError>> {
-    let invalid = |binding: &AclBinding| {
-        let why = binding
-            .validate()
-            .err()
-            .map(|why| why.0)
-            .unwrap_or_default();
-        Err(ApiError::new(ResponseError::InvalidRequest, why))
+    let valid: Vec<AclBinding> = bindings
+        .iter()
+        .filter(|binding| binding.validate().is_ok())
+        .cloned()
+        .collect();
+    let added = if valid.is_empty() {
+        Ok(Vec::new())
+    } else {
+        // ACLs are cluster metadata, changed by the controller on shard 0.
+        ctx.shard
+            .invoke_on(ShardId(0), move |s| async move {
+                s.controller().create_acls(&s, valid).await
+            })
+            .await
+            .map_err(ApiError::from)
+            .and_then(|result| result)
     };
-    let valid = |binding: &AclBinding| binding.validate().is_ok();
-    only_allowed(bindings, valid, invalid, |valid| async move {
-        if valid.is_empty() {
-            return Vec::new();
-        }
-        // ACLs are cluster metadata, changed by the controller.
-        on_controller(&ctx.shard, valid, |s, valid| async move {
-            s.controller().create_acls(&s, valid).await
+    let mut added = match added {
+        Ok(added) => added.into_iter(),
+        Err(whole) => return bindings.iter().map(|_| Err(whole.clone())).collect(),
+    };
+    bindings
+        .iter()
+        .map(|binding| match binding.validate() {
+            Err(why) => Err(ApiError::new(ResponseError::InvalidRequest, why.0)),
+            Ok(()) => added
+                .next()
+                .unwrap_or_else(|| Err(ApiError::code(ResponseError::UnknownServerError))),
         })
-        .await
-    })
-    .await
+        .collect()
 }
 
 fn binding(creation: &AclCreation) -> AclBinding {

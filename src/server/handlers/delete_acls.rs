@@ -1,6 +1,7 @@
 //! DeleteAcls: the caller needs ALTER on the cluster; without an authorizer every
 //! filter is answered SECURITY_DISABLED, as Kafka does. Every ACL any filter matches is
-//! removed in one controller change, and each filter's result lists the ACLs it matched.
+//! removed in one controller change, and each filter's result lists the ACLs it matched;
+//! past Kafka's bound of removals per request, none is removed and every filter fails.
 
 use std::ops::RangeInclusive;
 
