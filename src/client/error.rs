@@ -58,7 +58,7 @@ pub fn error_name(code: i16) -> String {
     match ResponseError::try_from_code(code) {
         None => "NONE".to_string(),
         Some(ResponseError::Unknown(code)) => format!("UNKNOWN_ERROR_CODE_{code}"),
-        Some(error) => screaming_snake(&format!("{error}")),
+        Some(error) => crate::protocol::screaming_snake(&format!("{error}")),
     }
 }
 
@@ -73,18 +73,6 @@ fn describe_code(code: i16, message: Option<&str>) -> String {
         Some(message) if !message.is_empty() => format!("{}: {message}", error_name(code)),
         _ => error_name(code),
     }
-}
-
-/// `UnknownTopicOrPartition` -> `UNKNOWN_TOPIC_OR_PARTITION`.
-fn screaming_snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,19 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+/// A name as Kafka's Java constants spell it: `UnknownTopicOrPartition` ->
+/// `UNKNOWN_TOPIC_OR_PARTITION` (errors), `CreateTopics` -> `CREATE_TOPICS` (APIs).
+pub fn screaming_snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 8);
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
 /// A request whose header was read; the body is decoded by its handler.
 #[derive(Debug)]
 pub struct Request {

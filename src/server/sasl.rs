@@ -1,9 +1,10 @@
 //! A SASL listener's side of logging in, as Kafka's `SaslServerAuthenticator` runs it:
 //! ApiVersions and SaslHandshake may come first, then SaslAuthenticate requests (after a
 //! v1 handshake; bare tokens after a v0 one) carry the mechanism's messages until the
-//! client has proven who it is. Any other
-//! request before that closes the connection; so does a failed login, once its answer
-//! (SASL_AUTHENTICATION_FAILED and Kafka's message) has gone out, after
+//! client has proven who it is. Any other request before the handshake closes the
+//! connection; one after a v1 handshake gets its own error answer (ILLEGAL_SASL_STATE),
+//! then the connection closes, as after a failed login, whose answer
+//! (SASL_AUTHENTICATION_FAILED and Kafka's message) goes out after
 //! `connection.failed.authentication.delay.ms`.
 //!
 //! The exchange runs in the connection's reading task, one request at a time, so each
@@ -22,6 +23,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::oauth::SharedJwks;
 use crate::cluster::Snapshot;
+use crate::error::ApiError;
 use crate::protocol::{self, Request};
 use crate::security::oauth;
 use crate::security::scram::ScramExchange;
@@ -176,10 +178,39 @@ impl Login {
             ApiKey::ApiVersions => self.api_versions(shard, request),
             ApiKey::SaslHandshake => self.handshake(shard, &request),
             ApiKey::SaslAuthenticate => self.authenticate(shard, &request),
+            _ if self.awaits_authenticate() => self.unexpected(shard, &request),
             other => {
                 tracing::debug!(api = ?other, "closing connection: a request before the SASL login completed");
                 Step::Close
             }
+        }
+    }
+
+    /// After a v1 handshake only SaslAuthenticate may come (and ApiVersions or another
+    /// SaslHandshake, each with its own answer).
+    fn awaits_authenticate(&self) -> bool {
+        !self.bare
+            && matches!(
+                self.state,
+                State::Started(_) | State::ScramFinal(_) | State::OAuthRefused
+            )
+    }
+
+    /// Another request where SaslAuthenticate was due: as Kafka's authenticator, its
+    /// own error answer with ILLEGAL_SASL_STATE, after the failed-login delay, then
+    /// the connection closes. A request that does not parse is closed unanswered.
+    fn unexpected(&self, shard: &Shard, request: &Request) -> Step {
+        let api = protocol::screaming_snake(&format!("{:?}", request.api_key));
+        let why = format!("Unexpected Kafka request of type {api} during SASL authentication.");
+        tracing::debug!(api, "closing connection: {why}");
+        let error = ApiError::new(ResponseError::IllegalSaslState, why);
+        match super::handlers::error_answer(request, &error) {
+            Some(frame) => Step::Last(
+                (request.api_key, request.version),
+                frame,
+                failed_login_delay(&shard.snapshot()),
+            ),
+            None => Step::Close,
         }
     }
 

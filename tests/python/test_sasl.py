@@ -332,6 +332,38 @@ def test_api_versions_is_answered_once_before_the_handshake(sasl_broker):
         assert c.wait_closed() == b""
 
 
+def test_another_request_after_a_v1_handshake_gets_its_own_error_answer_then_a_close(sasl_broker):
+    """As Kafka's authenticator: where only SaslAuthenticate may come, any other request is
+    answered with its own error response (ILLEGAL_SASL_STATE in every entry, with Kafka's
+    text where the response has a message), then the connection closes. A request that
+    does not parse, or of a version not served, is closed unanswered."""
+    with kw.Conn(sasl_broker.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        metadata = kw.parse_metadata_v1(c.request(kw.METADATA, 1, kw.metadata_v1(["a", "b"])))
+        assert metadata.topics == {"a": (ILLEGAL_SASL_STATE, []), "b": (ILLEGAL_SASL_STATE, [])}
+        assert metadata.brokers == []
+        assert c.wait_closed() == b""
+    with kw.Conn(sasl_broker.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        produced = kw.parse_produce_v3(c.request(kw.PRODUCE, 3, kw.produce_v3("t", 2, b"")))
+        assert produced == {("t", 2): (ILLEGAL_SASL_STATE, -1)}
+        assert c.wait_closed() == b""
+    create_acls_v1 = kw.array([kw.i8(2) + kw.string("t") + kw.i8(3) + kw.string("User:a") + kw.string("*")
+                               + kw.i8(3) + kw.i8(3)])
+    with kw.Conn(sasl_broker.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        rd = kw.Reader(c.request(30, 1, create_acls_v1))
+        rd.i32()  # throttle
+        assert rd.array(lambda r: (r.i16(), r.string())) == [
+            (ILLEGAL_SASL_STATE, "Unexpected Kafka request of type CREATE_ACLS during SASL authentication.")]
+        assert c.wait_closed() == b""
+    for version, body in [(1, b"\0\0\0\5"), (99, kw.metadata_v1([]))]:
+        with kw.Conn(sasl_broker.bootstrap) as c:
+            assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+            c.send(kw.METADATA, version, body)
+            assert c.wait_closed() == b""
+
+
 def test_a_v0_handshake_takes_bare_tokens(sasl_broker):
     """After SaslHandshake v0 the mechanism's messages come without Kafka's framing, as
     older clients send them: a good PLAIN token gets an empty token back, a bad one a close."""

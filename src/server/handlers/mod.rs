@@ -36,6 +36,7 @@ mod describe_transactions;
 mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
+mod error_answer;
 mod fetch;
 mod find_coordinator;
 mod groups;
@@ -73,6 +74,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 pub use self::api_versions::valid as api_versions_valid;
+pub use self::error_answer::error_answer;
 use crate::metrics::HandlerTimes;
 use crate::protocol::{self, fetch::Chunk, Request};
 use crate::server::connection::Turn;
