@@ -1,8 +1,11 @@
 //! A topic's `compression.type` applied on append, as Kafka's LogValidator applies it: a
 //! batch a client sent with another codec is decoded and encoded again with the
-//! topic's, its records, offset deltas, timestamps and producer fields unchanged.
-//! `producer` (the default) keeps what the client sent, so batches are stored as sent,
-//! and served with sendfile as sent, unless an operator asks otherwise.
+//! topic's, its records, timestamps and producer fields unchanged and its records'
+//! offsets 0, 1, 2 ... `producer` (the default) keeps what the client sent, so batches
+//! are stored as sent, and served with sendfile as sent, unless an operator asks
+//! otherwise. A compressed batch whose records' offsets are not 0, 1, 2 ... is written
+//! again with its own codec, as Kafka writes it (some older clients number them so),
+//! when its records are decoded anyway (`record_check`).
 
 use std::io::Write;
 
@@ -36,13 +39,44 @@ pub(crate) fn needed(target: CompressionType, infos: &[BatchInfo]) -> Option<Com
         .then_some(codec)
 }
 
+/// The codec of a compressed batch in `sets` whose records' offsets are not 0, 1, 2 ...,
+/// which Kafka writes again with that codec at its default level.
+pub(crate) fn misnumbered(sets: &[RecordSet]) -> Option<(Compression, i32)> {
+    let set = sets.iter().find(|set| {
+        let numbered = (0..)
+            .zip(&set.records)
+            .all(|(i, r): (i64, _)| r.offset == i);
+        set.compression != Compression::None && !numbered
+    })?;
+    // Kafka's codecs' default levels (its `compression.*.level` defaults).
+    let level = match set.compression {
+        Compression::Lz4 => 9,
+        Compression::Zstd => 3,
+        _ => -1,
+    };
+    Some((set.compression, level))
+}
+
 /// The decoded records of a produced batch, `sets`, encoded again with `codec` at
-/// `level` (KIP-390's `compression.*.level`; gzip's -1 is zlib's default).
+/// `level` (KIP-390's `compression.*.level`; gzip's -1 is zlib's default), numbered
+/// 0, 1, 2 ... as Kafka numbers a batch it writes again.
 pub(crate) fn encode(
-    sets: &[RecordSet],
+    mut sets: Vec<RecordSet>,
     codec: Compression,
     level: i32,
 ) -> Result<Bytes, ApiError> {
+    for set in &mut sets {
+        // A client's batch starts at offset 0, so each record's sequence is the batch's
+        // base sequence plus its offset; kept so, the records stay one batch.
+        let base_sequence = set
+            .records
+            .first()
+            .map_or(0, |r| r.sequence.wrapping_sub(r.offset as i32));
+        for (i, record) in (0..).zip(&mut set.records) {
+            record.offset = i64::from(i);
+            record.sequence = base_sequence.wrapping_add(i);
+        }
+    }
     let size: usize = sets
         .iter()
         .flat_map(|set| &set.records)
@@ -55,7 +89,7 @@ pub(crate) fn encode(
     };
     let compressor =
         |records: &mut BytesMut, out: &mut BytesMut, codec| compress(records, out, codec, level);
-    for set in sets {
+    for set in &sets {
         RecordBatchEncoder::encode_with_custom_compression(
             &mut out,
             &set.records,
@@ -148,7 +182,7 @@ mod tests {
             (CompressionType::Uncompressed, 0),
         ] {
             let codec = needed(target, &infos).expect("another codec");
-            let stored = encode(&decode(&sent).unwrap(), codec, 0).unwrap();
+            let stored = encode(decode(&sent).unwrap(), codec, 0).unwrap();
             let again = batch::validate(&stored, usize::MAX).unwrap();
             assert_eq!(again.len(), 1);
             let (before, after) = (&infos[0], &again[0]);
@@ -189,8 +223,8 @@ mod tests {
             (Compression::Lz4, 1, 12),
             (Compression::Zstd, -5, 19),
         ] {
-            let fast = encode(&sets, codec, low).unwrap();
-            let small = encode(&sets, codec, high).unwrap();
+            let fast = encode(sets.clone(), codec, low).unwrap();
+            let small = encode(sets.clone(), codec, high).unwrap();
             assert!(
                 small.len() < fast.len(),
                 "{codec:?}: level {high} gave {} bytes, level {low} {}",
@@ -206,7 +240,51 @@ mod tests {
             }
         }
         // Gzip's -1 is zlib's default level.
-        assert!(encode(&sets, Compression::Gzip, -1).is_ok());
+        assert!(encode(sets, Compression::Gzip, -1).is_ok());
+    }
+
+    #[test]
+    fn a_compressed_batch_numbered_otherwise_is_written_again_with_its_codec_from_0() {
+        let producer = ProducerFields {
+            id: 42,
+            epoch: 3,
+            base_sequence: 7,
+            transactional: false,
+        };
+        let sent = encode_batch_as(&records(3), Compression::Gzip, Some(producer)).unwrap();
+        assert_eq!(misnumbered(&decode(&sent).unwrap()), None);
+        let plain = encode_batch_as(&records(3), Compression::None, None).unwrap();
+        let mut plain = decode(&plain).unwrap();
+        plain[0].records[1].offset = 0;
+        assert_eq!(
+            misnumbered(&plain),
+            None,
+            "uncompressed records are not renumbered"
+        );
+        // Offsets 0, 0, 2 (the encoder keeps offset minus sequence, so one batch).
+        let mut sets = decode(&sent).unwrap();
+        sets[0].records[1].offset = 0;
+        sets[0].records[1].sequence = 7;
+        let (codec, level) = misnumbered(&sets).expect("misnumbered");
+        assert_eq!((codec, level), (Compression::Gzip, -1));
+        let stored = encode(sets, codec, level).unwrap();
+        let infos = batch::validate(&stored, usize::MAX).unwrap();
+        assert_eq!(infos.len(), 1);
+        assert_eq!(
+            (
+                infos[0].codec,
+                infos[0].records_count,
+                infos[0].base_sequence
+            ),
+            (1, 3, 7)
+        );
+        let again = decode(&stored).unwrap();
+        let offsets: Vec<i64> = again[0].records.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [0, 1, 2]);
+        assert_eq!(
+            again[0].records[1].key,
+            decode(&sent).unwrap()[0].records[1].key
+        );
     }
 
     #[test]

@@ -149,8 +149,11 @@ impl Partition {
                     let partition = format!("{}-{}", self.topic, self.index);
                     record_check::check(&sets, &rules, &partition)?;
                 }
-                if let Some(codec) = codec {
-                    records = recompress::encode(&sets, codec, level)?;
+                let rewrite = codec
+                    .map(|codec| (codec, level))
+                    .or_else(|| recompress::misnumbered(&sets));
+                if let Some((codec, level)) = rewrite {
+                    records = recompress::encode(sets, codec, level)?;
                     infos = batch::validate(&records, self.max_message_bytes.get())?;
                 }
             }

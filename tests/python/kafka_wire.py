@@ -285,12 +285,14 @@ def encode_batch(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     codec: str = "none",
+    offset_deltas: list[int] | None = None,
 ) -> bytes:
     """A magic-2 RecordBatch with a correct CRC-32C; records compressed with `codec` (none, gzip,
-    lz4 or zstd)."""
+    lz4 or zstd), at offset deltas 0, 1, 2 ... unless `offset_deltas` names others."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
-    recs = b"".join(encode_record(i, r) for i, r in enumerate(records))
+    deltas = range(len(records)) if offset_deltas is None else offset_deltas
+    recs = b"".join(encode_record(i, r) for i, r in zip(deltas, records))
     if CODECS[codec]:
         recs = _compress(CODECS[codec], recs)
         attributes |= CODECS[codec]

@@ -330,6 +330,29 @@ def test_kafkas_produce_rules_in_kafkas_order(broker):
     assert watermarks(broker, small, 0) == (0, 1)
 
 
+def test_a_compressed_batch_numbered_otherwise_than_0_1_2_is_written_again_where_its_records_are_read(broker):
+    """Kafka writes a compressed batch whose records' offsets are not 0, 1, 2 ... again (some
+    older clients number them so), with the topic's codec or its own. shoal reads a batch's
+    records only when a check or the topic's codec needs them (a compacted topic here, or
+    a topic recompressing to lz4), and there does the same; elsewhere it stores the batch as
+    sent (docs/conformance/produce-fetch.md)."""
+    records = [kw.Record(b"k%d" % i, b"v%d" % i) for i in range(3)]
+    skipping = kw.encode_batch(records, codec="gzip", offset_deltas=[0, 0, 2])
+    for config, codec in (({"cleanup.policy": "compact"}, "gzip"), ({"compression.type": "lz4"}, "lz4")):
+        t = unique_topic("inner-offsets")
+        create_topic(broker, t, 1, config)
+        assert produce_v8(broker, t, skipping).error_code == kw.NONE
+        [stored] = kw.fetch_all_batches(broker.bootstrap, t, 0)
+        assert stored.crc_ok and stored.codec == kw.CODECS[codec], stored
+        assert [(offset, r.key, r.value) for offset, _, r in stored.records] == \
+            [(i, r.key, r.value) for i, r in enumerate(records)]
+    t = unique_topic("inner-offsets-as-sent")
+    create_topic(broker, t, 1)
+    assert produce_v8(broker, t, skipping).error_code == kw.NONE
+    [stored] = kw.fetch_all_batches(broker.bootstrap, t, 0)
+    assert [offset for offset, _, _ in stored.records] == [0, 0, 2]
+
+
 def test_acks0_failure_closes_the_connection_as_kafka_does(broker):
     """A producer with acks=0 gets no answer, so Kafka closes its connection when a write
     fails; one that succeeds leaves the connection open."""
