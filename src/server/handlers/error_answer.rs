@@ -599,13 +599,13 @@ mod tests {
         let s = || StrBytes::from_static_str("x");
         let id = || Uuid::from_u128(7);
         match api {
-            ApiKey::Produce => RequestKind::Produce(
-                ProduceRequest::default()
-                    .with_acks(-1)
-                    .with_topic_data(vec![produce_request::TopicProduceData::default()
+            ApiKey::Produce => {
+                RequestKind::Produce(ProduceRequest::default().with_acks(-1).with_topic_data(
+                    vec![produce_request::TopicProduceData::default()
                         .with_name(name())
-                        .with_partition_data(vec![Default::default()])]),
-            ),
+                        .with_partition_data(vec![Default::default()])],
+                ))
+            }
             ApiKey::Fetch => {
                 let topic =
                     fetch_request::FetchTopic::default().with_partitions(vec![Default::default()]);
