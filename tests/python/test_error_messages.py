@@ -1,8 +1,9 @@
 """Success responses carry a null `error_message`, as Kafka's do (clients compare it with null,
 and an empty string reads as an error with no text). Checked on the wire for every API that
 has the field at the top of its results: CreateTopics, DescribeConfigs, AlterConfigs,
-IncrementalAlterConfigs, FindCoordinator, CreateAcls, DescribeAcls and DeleteAcls (its filter
-results and matching ACLs)."""
+IncrementalAlterConfigs, CreateAcls, DescribeAcls and DeleteAcls (its filter results and
+matching ACLs). FindCoordinator is Kafka's exception, and shoal's: "NONE" or the error's own
+text before v4, an empty string in each entry from v4."""
 
 from __future__ import annotations
 
@@ -51,7 +52,18 @@ def test_success_responses_carry_a_null_error_message(start_broker):
         incremental = kw.array([kw.i8(TOPIC) + s(t) + kw.array([s("retention.ms") + kw.i8(0) + s("7200000")])])
         assert first_results(c.request(44, 0, incremental + kw.i8(0))) == (0, None), "IncrementalAlterConfigs v0"
 
-        assert top_level(c.request(10, 1, s("a-group") + kw.i8(0))) == (0, None), "FindCoordinator v1"
+        # FindCoordinator is Kafka's exception: before v4 the error's own text, "NONE" on
+        # success (its v4+ entries carry an empty string).
+        assert top_level(c.request(10, 1, s("a-group") + kw.i8(0))) == (0, "NONE"), "FindCoordinator v1"
+        assert top_level(c.request(10, 2, s("a-group") + kw.i8(2))) == (42, (
+            "This most likely occurs because of a request being malformed by the client library or the message "
+            "was sent to an incompatible broker. See the broker logs for more details.")), "FindCoordinator v2"
+        keys = kw.i8(0) + kw.compact_array([kw.compact_string("a-group")]) + kw.EMPTY_TAGS
+        r = kw.Reader(c.request(10, 4, keys, flexible=True))
+        r.i32()
+        [entry] = r.compact_array(lambda e: (e.compact_string(), e.i32(), e.compact_string(), e.i32(), e.i16(),
+                                             e.compact_string(), e.skip_tags()))
+        assert (entry[0], entry[4], entry[5]) == ("a-group", 0, ""), "FindCoordinator v4"
 
         assert first_results(c.request(30, 1, kw.array([acl]))) == (0, None), "CreateAcls v1"
         assert top_level(c.request(29, 1, any_filter)) == (0, None), "DescribeAcls v1"

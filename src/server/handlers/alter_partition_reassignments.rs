@@ -44,10 +44,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let allow_rf_change = ctx.version < 1 || request.allow_replication_factor_change;
     let count = wanted.len();
     let results: Vec<Result<(), ApiError>> = if refused {
-        let error = ApiError::new(
-            ResponseError::ClusterAuthorizationFailed,
-            ResponseError::ClusterAuthorizationFailed.to_string(),
-        );
+        let error = ApiError::code(ResponseError::ClusterAuthorizationFailed);
         vec![Err(error); count]
     } else {
         ctx.shard
@@ -89,7 +86,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     if refused {
         let error = ResponseError::ClusterAuthorizationFailed;
         response.error_code = error.code();
-        response.error_message = Some(StrBytes::from_string(error.to_string()));
+        response.error_message = Some(StrBytes::from_static_str(crate::error::kafka_text(error)));
     }
     ctx.respond(&response)
 }

@@ -136,7 +136,7 @@ fn invalid(shape: &Shape, version: i16) -> Option<&'static str> {
 
 fn error_reply(error: ResponseError, args: &HeartbeatArgs) -> HeartbeatReply {
     HeartbeatReply {
-        error: Some((error, error.to_string())),
+        error: Some((error, crate::error::kafka_text(error).to_string())),
         member_id: args.member_id.clone(),
         member_epoch: args.member_epoch,
         ..HeartbeatReply::default()

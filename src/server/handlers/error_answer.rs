@@ -23,7 +23,9 @@ pub fn error_answer(request: &Request, error: &ApiError) -> Option<Bytes> {
     // The message, in a field the response has from version `first` on.
     let since = |first: i16| (version >= first).then(|| message.clone()).flatten();
     // Where Kafka answers with the error's own description instead of the message.
-    let text = Some(StrBytes::from_string(error.code.to_string()));
+    let text = Some(StrBytes::from_static_str(crate::error::kafka_text(
+        error.code,
+    )));
     match request.api_key {
         // Kafka has no answer for acks=0 and closes the connection.
         ApiKey::Produce if produce_acks(request) == Some(0) => None,
@@ -912,7 +914,7 @@ mod tests {
         assert_eq!((old.error_code, old.node_id.0), (34, -1));
         assert_eq!(
             old.error_message.as_deref(),
-            Some(ResponseError::IllegalSaslState.to_string().as_str())
+            Some("Request is not valid given the current SASL state.")
         );
         let ResponseKind::FindCoordinator(new) = answered(ApiKey::FindCoordinator, 4) else {
             unreachable!()

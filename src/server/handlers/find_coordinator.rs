@@ -56,13 +56,13 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             };
             coordinators.push(match found {
                 Ok(b) => Coordinator::default()
-                    .with_error_message(None)
+                    .with_error_message(Some(StrBytes::default()))
                     .with_key(key)
                     .with_node_id(BrokerId(b.id))
                     .with_host(StrBytes::from_string(b.host))
                     .with_port(b.port),
                 Err(code) => Coordinator::default()
-                    .with_error_message(None)
+                    .with_error_message(Some(StrBytes::default()))
                     .with_key(key)
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
@@ -79,18 +79,25 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         };
         match found {
             Ok(b) => FindCoordinatorResponse::default()
-                .with_error_message(None)
+                .with_error_message(default_text(ctx.version, 0))
                 .with_node_id(BrokerId(b.id))
                 .with_host(StrBytes::from_string(b.host))
                 .with_port(b.port),
             Err(code) => FindCoordinatorResponse::default()
-                .with_error_message(None)
+                .with_error_message(default_text(ctx.version, code))
                 .with_error_code(code)
                 .with_node_id(BrokerId(-1))
                 .with_port(-1),
         }
     };
     ctx.respond(&response)
+}
+
+/// Kafka's `error_message` before v4: the error's own description, "NONE" on success
+/// (v0 has no message). From v4 each key's is an empty string, error or not.
+fn default_text(version: i16, code: i16) -> Option<StrBytes> {
+    let text = ResponseError::try_from_code(code).map_or("NONE", crate::error::kafka_text);
+    (version >= 1).then(|| StrBytes::from_static_str(text))
 }
 
 /// The broker coordinating `key`: this one in a cluster of one; with a metadata quorum,

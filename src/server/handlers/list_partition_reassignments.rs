@@ -38,7 +38,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let refused = ResponseError::ClusterAuthorizationFailed;
         let response = ListPartitionReassignmentsResponse::default()
             .with_error_code(refused.code())
-            .with_error_message(Some(StrBytes::from_string(refused.to_string())))
+            .with_error_message(Some(StrBytes::from_static_str(crate::error::kafka_text(
+                refused,
+            ))))
             .with_topics(asked.collect());
         return ctx.respond(&response);
     }
