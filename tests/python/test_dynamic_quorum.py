@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
 import subprocess
 import uuid
 
+import pytest
 from confluent_kafka.admin import NewTopic
 
 from clients import consume_all, produce_all, producer, unique_topic, wait_futures
+import kafka_wire as kw
 from conftest import free_ports, on_cores, shoal_bin
+from test_conformance_cluster import METADATA_LOG, REQUEST_TIMED_OUT, add_raft_voter, describe_quorum, remove_raft_voter
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, status, wait_for
 from test_replication import cluster_admin, full_isr
 from test_transactions_v2 import FINALIZED, SUPPORTED, features
@@ -49,10 +54,11 @@ def directory_id(tmp_path, node: int) -> str:
     return (tmp_path / f"broker{node - 1}-data" / "__cluster_metadata-0" / "directory-id").read_text().strip()
 
 
-def start_dynamic_quorum(start_broker, tmp_path):
+def start_dynamic_quorum(start_broker, tmp_path, extra: dict | None = None):
     """Node 1 formatted as the only voter, nodes 2 and 3 formatted to join and started as
-    observers. Each node's server properties are written to a file too: add-controller
-    reads the new controller's id, listener and directory from them, as Kafka's tool does."""
+    observers (with `extra` settings). Each node's server properties are written to a file
+    too: add-controller reads the new controller's id, listener and directory from them, as
+    Kafka's tool does."""
     ports = free_ports(6)
     controller_ports, client_ports = ports[:3], ports[3:]
     configs, files = {}, {}
@@ -66,6 +72,7 @@ def start_dynamic_quorum(start_broker, tmp_path):
             "broker.session.timeout.ms": 2000,
             # The start_broker factory names node N's data directory broker{N-1}-data.
             "log.dirs": str(tmp_path / f"broker{node - 1}-data"),
+            **(extra or {}),
         }
         files[node] = tmp_path / f"node{node}.properties"
         files[node].write_text("".join(f"{k}={v}\n" for k, v in configs[node].items()))
@@ -187,6 +194,58 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
     wait_for("the voters unchanged after a restart",
              lambda: voters_and_observers(restarted)[0] == sorted(n for n in NODES if n != leader)
              and agreed_leader(nodes.values()))
+
+
+@pytest.mark.timeout(180)
+def test_a_change_of_the_voters_that_cannot_commit_times_out_and_completes_later(start_broker, tmp_path):
+    """Kafka's REQUEST_TIMED_OUT for a change of the voters not committed in time: a
+    RemoveRaftVoter after 30 s (the request names no time), an AddRaftVoter after its own
+    timeout_ms. The other voter is stopped (SIGSTOP) so the leader cannot commit; with a
+    3 s election timeout the leader stays one long enough to take the change. Once the
+    voter runs again, the change commits, as Kafka's does."""
+    nodes, files = start_dynamic_quorum(start_broker, tmp_path, {"controller.quorum.election.timeout.ms": 3000})
+    wait_for("node 1 leading, nodes 2 and 3 following as observers",
+             lambda: all(voters_and_observers(b) == ([1], [2, 3]) for b in nodes.values()))
+    add_controller(nodes[1], 2, files, tmp_path)
+    led_by_1 = lambda: (agreed_leader([nodes[1], nodes[2]]) or (None,))[0] == 1  # noqa: E731
+    wait_for("voters 1 and 2 led by 1", lambda: voters_and_observers(nodes[1]) == ([1, 2], [3]) and led_by_1())
+    directories = {n: uuid.UUID(directory_id(tmp_path, n)) for n in NODES}
+
+    with kw.Conn(nodes[1].bootstrap) as c:
+        os.kill(nodes[2].pid, signal.SIGSTOP)
+        try:
+            error, message = remove_raft_voter(c, 2, directories[2])
+        finally:
+            os.kill(nodes[2].pid, signal.SIGCONT)
+        assert (error, message) == (REQUEST_TIMED_OUT, "the change of the voters was not committed within 30s")
+    wait_for("the removal committed once voter 2 runs again",
+             lambda: all(voters_and_observers(b) == ([1], [2, 3]) for b in nodes.values()))
+    # Voter 2 may have led the term that committed its own removal (the appends sent
+    # while it was stopped waited in its socket): it then hands the lead to voter 1, and a
+    # change forwarded to it meanwhile would be lost (the asker times out).
+    wait_for("node 1 leading", lambda: (agreed_leader(nodes.values()) or (None,))[0] == 1)
+
+    add_controller(nodes[1], 2, files, tmp_path)
+    wait_for("voters 1 and 2 again", lambda: voters_and_observers(nodes[1]) == ([1, 2], [3]) and led_by_1())
+
+    def caught_up_under_1(node: int) -> bool:
+        """Leader 1 has seen `node` hold its log (Kafka's leader takes a new voter only then)."""
+        with kw.Conn(nodes[1].bootstrap) as c:
+            p = describe_quorum(c, METADATA_LOG).topics[0].partitions[0]
+        return p.leader_id == 1 and any(o.replica_id == node and o.log_end_offset == p.high_watermark
+                                        for o in p.observers)
+    wait_for("node 3 holding leader 1's log", lambda: caught_up_under_1(3))
+    listener = re.search(r"CONTROLLER://127\.0\.0\.1:(\d+)", files[3].read_text())
+    with kw.Conn(nodes[1].bootstrap) as c:
+        os.kill(nodes[2].pid, signal.SIGSTOP)
+        try:
+            error, message = add_raft_voter(c, 3, directories[3], [("CONTROLLER", "127.0.0.1", int(listener.group(1)))],
+                                            timeout_ms=1000)
+        finally:
+            os.kill(nodes[2].pid, signal.SIGCONT)
+        assert (error, message) == (REQUEST_TIMED_OUT, "the change of the voters was not committed within 1s")
+    wait_for("voter 3 added once voter 2 runs again",
+             lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
 
 
 def test_the_voters_of_a_cluster_of_one_do_not_change(start_broker, tmp_path):
