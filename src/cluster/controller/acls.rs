@@ -63,6 +63,7 @@ impl Controller {
         let mut state = self.state.borrow().clone();
         let (removed, gone) = to_remove(&state.acls, &filters)?;
         if !gone.is_empty() {
+            let gone: HashSet<&AclBinding> = gone.iter().collect();
             state.acls.retain(|acl| !gone.contains(acl));
             self.commit(shard, state).await?;
         }
