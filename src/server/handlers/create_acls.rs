@@ -12,9 +12,8 @@ use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Ctx, Response};
+use super::{on_controller_whole, Ctx, Response};
 use crate::acl::{AclBinding, Operation, PatternType, Permission, ResourceType};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=3;
@@ -65,14 +64,11 @@ async fn create(ctx: &Ctx, bindings: Vec<AclBinding>) -> Vec<Result<(), ApiError
     let added = if valid.is_empty() {
         Ok(Vec::new())
     } else {
-        // ACLs are cluster metadata, changed by the controller on shard 0.
-        ctx.shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller().create_acls(&s, valid).await
-            })
-            .await
-            .map_err(ApiError::from)
-            .and_then(|result| result)
+        // ACLs are cluster metadata, changed by the controller.
+        on_controller_whole(&ctx.shard, move |s| async move {
+            s.controller().create_acls(&s, valid).await
+        })
+        .await
     };
     let mut added = match added {
         Ok(added) => added.into_iter(),

@@ -14,9 +14,8 @@ use kafka_protocol::messages::{DeleteAclsRequest, DeleteAclsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::describe_acls::filter;
-use super::{Ctx, Response};
+use super::{on_controller_whole, Ctx, Response};
 use crate::acl::{AclBinding, AclFilter, Operation};
-use crate::cluster::ShardId;
 use crate::error::ApiError;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=3;
@@ -58,14 +57,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     } else if filters.is_empty() {
         Ok(Vec::new())
     } else {
-        // Cross-shard: ACLs are cluster metadata, changed by the controller on shard 0.
-        ctx.shard
-            .invoke_on(ShardId(0), move |s| async move {
-                s.controller().delete_acls(&s, filters).await
-            })
-            .await
-            .map_err(ApiError::from)
-            .and_then(|result| result)
+        // ACLs are cluster metadata, changed by the controller.
+        on_controller_whole(&ctx.shard, move |s| async move {
+            s.controller().delete_acls(&s, filters).await
+        })
+        .await
     };
     let results = match outcome {
         Ok(removed) => removed.iter().map(|acls| matched(acls)).collect(),

@@ -362,6 +362,24 @@ where
         .unwrap_or_else(|gone| (0..count).map(|_| Err(gone.into())).collect())
 }
 
+/// Runs `work` on shard 0, where the controller lives, for a request it answers whole:
+/// a gone shard fails the request as `work`'s own error would.
+pub async fn on_controller_whole<T, F, Fut>(
+    shard: &Rc<Shard>,
+    work: F,
+) -> Result<T, crate::error::ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, crate::error::ApiError>> + 'static,
+{
+    shard
+        .invoke_on(crate::cluster::ShardId(0), work)
+        .await
+        .map_err(crate::error::ApiError::from)
+        .and_then(|result| result)
+}
+
 /// Kafka's answer to a topic named twice in one CreateTopics or CreatePartitions: no
 /// copy is acted on, and the name is answered once, with INVALID_REQUEST. Returns each
 /// name once, in the order first given, and the names given twice.
