@@ -104,6 +104,19 @@ pub struct Output {
     /// The image at a snapshot's index, to replace the member's own.
     pub restored: Option<(u64, Bytes)>,
     pub committed: Vec<Committed>,
+    /// Reads of the leader's commit index answered (`read_commit`): the number each
+    /// was asked with, and the index.
+    pub reads: Vec<(u64, u64)>,
+}
+
+impl Output {
+    pub fn is_empty(&self) -> bool {
+        self.persist.is_empty()
+            && self.messages.is_empty()
+            && self.restored.is_none()
+            && self.committed.is_empty()
+            && self.reads.is_empty()
+    }
 }
 
 /// The log's changes since the last output, already applied to `Quorum::log`.
@@ -383,6 +396,15 @@ impl Quorum {
         {
             return Ok(());
         }
+        // A read of the commit index carries its number as its one entry: raft-rs
+        // indexes that entry unchecked.
+        let read = matches!(
+            message.msg_type,
+            MessageType::MsgReadIndex | MessageType::MsgReadIndexResp
+        );
+        if read && message.entries.len() != 1 {
+            return Ok(());
+        }
         if message.msg_type == MessageType::MsgHeartbeat {
             // A leader's heartbeat commits up to what it believes this member holds. A
             // member whose files were lost holds less, and Raft would panic committing
@@ -566,6 +588,11 @@ impl Quorum {
         }
         let mut ready = self.node.ready();
         out.messages.extend(ready.take_messages());
+        for read in ready.take_read_states() {
+            if let Ok(number) = <[u8; 8]>::try_from(read.request_ctx.as_slice()) {
+                out.reads.push((u64::from_le_bytes(number), read.index));
+            }
+        }
         if !is_empty(ready.snapshot()) {
             let snapshot = ready.snapshot().clone();
             out.restored = Some((snapshot.get_metadata().index, snapshot.data.clone()));
@@ -631,6 +658,13 @@ impl Quorum {
             && self.caught_up.0 == self.node.raft.term
             && self.caught_up.1.contains(&peer)
             && recent
+    }
+
+    /// Asks the leader for its commit index (Raft's ReadIndex: the leader confirms it
+    /// still leads first); the answer comes out of `poll` as a read with `number`. A
+    /// leader that has committed nothing in its term, or no leader, drops the ask.
+    pub fn read_commit(&mut self, number: u64) {
+        self.node.read_index(number.to_le_bytes().to_vec());
     }
 
     /// Bounds the log: a snapshot at `index` (applied already) holding the image there.

@@ -814,9 +814,52 @@ fn messages_that_would_make_raft_panic_are_dropped_or_cleared() {
         ..Default::default()
     };
     nodes[1].step(bad).unwrap();
+    // A read of the commit index without its one entry, to the leader and to a follower
+    // that forwards it.
+    for to in [1, 2] {
+        let read = Message {
+            msg_type: MessageType::MsgReadIndex,
+            from: 3,
+            to,
+            term: nodes[0].term(),
+            ..Default::default()
+        };
+        nodes[to as usize - 1].step(read).unwrap();
+    }
+    exchange(&mut nodes);
     nodes[0].propose(b"still".to_vec()).unwrap();
     let committed = exchange(&mut nodes);
     assert_eq!(committed[1], vec![Bytes::from_static(b"still")]);
+}
+
+#[test]
+fn a_read_of_the_commit_index_answers_the_leader_s_own() {
+    let mut nodes = elected(&[1, 2, 3], 3, 17);
+    // Node 3 misses two records.
+    nodes[0].propose(b"a".to_vec()).unwrap();
+    nodes[0].propose(b"b".to_vec()).unwrap();
+    exchange_where(&mut nodes, |m| m.from != 3 && m.to != 3);
+    let commit = nodes[0].commit_index();
+    assert!(nodes[2].commit_index() < commit);
+    nodes[2].read_commit(7);
+    nodes[0].read_commit(8);
+    let mut reads = vec![Vec::new(); nodes.len()];
+    loop {
+        let mut sent = Vec::new();
+        for (i, q) in nodes.iter_mut().enumerate() {
+            let out = q.poll().unwrap();
+            reads[i].extend(out.reads);
+            sent.extend(out.messages);
+        }
+        if sent.is_empty() {
+            break;
+        }
+        for message in sent {
+            let to = message.to as usize - 1;
+            nodes[to].step(message).unwrap();
+        }
+    }
+    assert_eq!(reads, vec![vec![(8, commit)], vec![], vec![(7, commit)]]);
 }
 
 #[test]

@@ -151,10 +151,11 @@ async fn run(shard: Rc<Shard>, source: Source, followed: Rc<Followed>) {
                 }
                 Some(Err((address, error))) => {
                     // A certificate or login the leader refuses is a setting to fix:
-                    // said once; an unreachable leader is only debug.
+                    // said once; an unreachable leader (any error of the socket's own,
+                    // EINVAL from a blackhole route too) is only debug.
                     use std::io::ErrorKind::{InvalidData, InvalidInput, PermissionDenied};
-                    let refused =
-                        matches!(error.kind(), InvalidData | InvalidInput | PermissionDenied);
+                    let refused = error.raw_os_error().is_none()
+                        && matches!(error.kind(), InvalidData | InvalidInput | PermissionDenied);
                     if refused && !std::mem::replace(&mut warned, true) {
                         tracing::warn!(%address, %error, "the leader's replication port refuses this broker (TLS or login)");
                     } else {

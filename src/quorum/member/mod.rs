@@ -28,6 +28,7 @@ use self::files::{committed_image, read_log};
 pub use self::files::{directory_id, read_image, write_synced, DIRECTORY_ID_FILE};
 use self::peers::Peer;
 pub use self::report::{QuorumStatus, VoterStatus};
+use self::shutdown::Rejoin;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -195,6 +196,10 @@ pub struct Member {
     /// hearing from its leader), and whether that was longer than a broker session ago.
     contact_ms: Cell<i64>,
     cut_off: Cell<bool>,
+    /// Back in touch after being cut off: the read of the leader's commit index that
+    /// tells when this member has caught up again (`shutdown::Rejoin`).
+    rejoin: Cell<Option<Rejoin>>,
+    reads_asked: Cell<u64>,
     /// Leader elections (and of them unclean ones) applied while this member led.
     elections: Cell<u64>,
     unclean_elections: Cell<u64>,
@@ -333,6 +338,8 @@ impl Member {
             rebalanced: Cell::new(None),
             contact_ms: Cell::new(now_ms()),
             cut_off: Cell::new(false),
+            rejoin: Cell::new(None),
+            reads_asked: Cell::new(0),
             elections: Cell::new(0),
             unclean_elections: Cell::new(0),
             since_snapshot: Cell::new(0),
@@ -763,9 +770,10 @@ impl Member {
     async fn round(&self) -> anyhow::Result<()> {
         loop {
             let out = self.quorum.borrow_mut().poll()?;
-            if out.persist.is_empty() && out.messages.is_empty() && out.committed.is_empty() {
+            if out.is_empty() {
                 return Ok(());
             }
+            self.on_reads(&out.reads);
             self.persist(&out.persist).await?;
             for message in out.messages {
                 self.send(message);

@@ -8,13 +8,23 @@ use super::{node_id, now_ms, Member, ShutdownOutcome, PROPOSAL_RETRY, RECONNECT_
 use crate::cluster::image::MetadataRecord;
 use crate::cluster::rules;
 
+/// A read of the leader's commit index asked by a member back in touch after being cut
+/// off: the number it was asked with, when, and the leader's answer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rejoin {
+    number: u64,
+    asked_ms: i64,
+    commit: Option<u64>,
+}
+
 impl Member {
     /// Whether this node lost the quorum for longer than `broker.session.timeout.ms`: it
     /// neither leads it (a leader that loses its majority steps down, raft-rs's
     /// check-quorum) nor heard from its leader within an election timeout since. The
     /// active controller fences a broker it has not heard from for as long, so such a
-    /// node must assume it is fenced (`rules::cut_off_view`); it hears of any change
-    /// when it is back in touch.
+    /// node must assume it is fenced (`rules::cut_off_view`). It is in touch again once
+    /// it has applied what the quorum committed meanwhile (a read of the leader's commit
+    /// index, Raft's ReadIndex, says how far that is).
     pub fn is_cut_off(&self) -> bool {
         self.cut_off.get()
     }
@@ -37,7 +47,11 @@ impl Member {
         if self.in_touch(now) {
             self.contact_ms.set(now);
         }
-        let cut_off = now - self.contact_ms.get() > self.timing.session_timeout_ms;
+        let lost = now - self.contact_ms.get() > self.timing.session_timeout_ms;
+        // Back in touch, the image is what it was when the node was cut off, and would
+        // have it lead partitions it leads no more: it stays cut off until it holds
+        // what the quorum committed meanwhile.
+        let cut_off = lost || (self.cut_off.get() && !self.caught_up_again(now));
         if self.cut_off.replace(cut_off) != cut_off {
             match cut_off {
                 true => tracing::warn!(
@@ -46,6 +60,43 @@ impl Member {
                 false => tracing::info!("back in touch with the metadata quorum"),
             }
             self.changed.notify();
+        }
+        if lost {
+            self.rejoin.set(None);
+        }
+    }
+
+    /// Whether this member, cut off and in touch again, has applied the leader's commit
+    /// index as the leader answered it after contact came back; asks (again, once an
+    /// election timeout passed unanswered) until it has.
+    fn caught_up_again(&self, now: i64) -> bool {
+        let rejoin = self.rejoin.get();
+        if let Some(commit) = rejoin.and_then(|r| r.commit) {
+            return self.image.borrow().offset >= commit;
+        }
+        let unanswered = rejoin.is_none_or(|r| now - r.asked_ms > self.timing.election_timeout_ms);
+        if unanswered {
+            let number = self.reads_asked.get() + 1;
+            self.reads_asked.set(number);
+            self.quorum.borrow_mut().read_commit(number);
+            self.rejoin.set(Some(Rejoin {
+                number,
+                asked_ms: now,
+                commit: None,
+            }));
+        }
+        false
+    }
+
+    /// The leader's answers to reads of its commit index.
+    pub(super) fn on_reads(&self, reads: &[(u64, u64)]) {
+        for &(number, index) in reads {
+            if let Some(rejoin) = self.rejoin.get().filter(|r| r.number == number) {
+                self.rejoin.set(Some(Rejoin {
+                    commit: Some(index),
+                    ..rejoin
+                }));
+            }
         }
     }
 
