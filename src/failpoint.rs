@@ -11,6 +11,10 @@
 //! - `shard::load_coordinator`, before a broker that took the lead of an internal
 //!   topic's partition reads its coordinator state back (the partition's name).
 //!
+//! Asleep, `return(TEXT)` (for subjects equal to TEXT): the thread sleeps in pause(2)
+//! until a signal comes, as a shard whose io_uring wakeup was lost sleeps:
+//! - `shard::start`, as a shard's executor starts (the subject: the shard's index).
+//!
 //! Faults, `return(eio)` or `return(die)`, each optionally `@TEXT` (only for files whose
 //! path contains TEXT): `eio` fails the operation with EIO, as a failing device would;
 //! `die` kills the process with SIGKILL right there, as a crash would:
@@ -40,6 +44,23 @@ pub async fn delay(name: &str, subject: &str) {
     }) {
         tracing::warn!(failpoint = name, ms, subject, "failpoint: waiting");
         glommio::timer::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = (name, subject);
+}
+
+/// Where `name` is configured with `return(TEXT)` and `subject` is TEXT: sleeps in
+/// pause(2), without running anything else, until a signal's handler has run.
+pub fn asleep(name: &str, subject: &str) {
+    #[cfg(feature = "failpoints")]
+    if fail::eval(name, |arg| arg.as_deref() == Some(subject)) == Some(true) {
+        tracing::warn!(
+            failpoint = name,
+            subject,
+            "failpoint: asleep until a signal"
+        );
+        // SAFETY: pause(2) has no preconditions.
+        unsafe { libc::pause() };
     }
     #[cfg(not(feature = "failpoints"))]
     let _ = (name, subject);

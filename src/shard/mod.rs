@@ -8,6 +8,7 @@
 mod binding;
 mod event;
 mod housekeeping;
+mod pulse;
 mod reply;
 pub mod runtime;
 pub mod writer;

@@ -18,6 +18,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use sd_notify::NotifyState;
 
 use super::binding::{claim_client_listeners, in_use, listen, resolve, ClientPort};
+use super::pulse::Pulse;
 use super::{housekeeping, Shard, StartProgress, MAILBOX_DEPTH_MAX};
 use crate::cluster::controller::{self, Controller};
 use crate::cluster::image::Endpoint;
@@ -43,6 +44,7 @@ enum Event {
 /// every shard accepts connections.
 pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     abort_on_panic();
+    super::pulse::install_handler().context("installing the SIGURG handler")?;
     // First, so that a signal during start-up stops the broker cleanly too.
     let (events, events_rx) = mpsc::channel::<Event>();
     spawn_signal_thread(events.clone())?;
@@ -153,6 +155,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let (controlled, controlled_rx) = oneshot::channel::<()>();
     let mut controlled_rx = Some(controlled_rx);
     let progress: Vec<Arc<StartProgress>> = (0..shard_count).map(|_| Arc::default()).collect();
+    let pulses: Vec<Arc<Pulse>> = (0..shard_count).map(|_| Arc::default()).collect();
     let mut handles = Vec::new();
     for (index, shard_progress) in progress.iter().enumerate() {
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -167,6 +170,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             advertised.clone(),
             Arc::clone(shard_progress),
         );
+        let pulse = Arc::clone(&pulses[index]);
         // Built on its shard: the controller is not Send.
         let controller_input = (index == 0).then(|| (state.clone(), broker.clone(), image.clone()));
         let controlled = controlled_rx.take();
@@ -192,6 +196,8 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             .name(&format!("shard-{index}"))
             .spawn(move || async move {
                 started.ran();
+                pulse.start();
+                crate::failpoint::asleep("shard::start", &index.to_string());
                 let controller = controller_input.map(|(state, broker, image)| {
                     Controller::new(&log_dir, state, broker, shard_count, image)
                 });
@@ -209,6 +215,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     shard_progress,
                 );
                 let outcome = run.await;
+                pulse.stop();
                 SHARD_ENDED.store(true, std::sync::atomic::Ordering::Release);
                 settle_blocking_work().await;
                 let _ = match outcome {
@@ -222,6 +229,7 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let watch = Watch {
         progress,
         stall: std::time::Duration::from_millis(broker.startup_stall_timeout_ms as u64),
+        pulses: super::pulse::Watch::new(pulses, super::pulse::SILENCE),
     };
     coordinate(
         &events_rx,
@@ -282,10 +290,12 @@ pub(super) fn orphaned_blocking_result(
     shard_ended && thread.is_none() && payload == Some("failed to send response")
 }
 
-/// The start-up watchdog: each shard's progress, and how long one may go without any.
+/// The start-up watchdog: each shard's progress, and how long one may go without any;
+/// and the shards' pulses, watched while they run.
 struct Watch {
     progress: Vec<Arc<StartProgress>>,
     stall: std::time::Duration,
+    pulses: super::pulse::Watch,
 }
 
 /// How often the coordinator looks at the shards' start-up progress.
@@ -297,7 +307,7 @@ fn coordinate(
     events: &mpsc::Receiver<Event>,
     clients: Vec<(String, SocketAddr, socket2::Socket)>,
     mut handles: Vec<Option<ExecutorJoinHandle<()>>>,
-    watch: Watch,
+    mut watch: Watch,
     (stops, finishes): (Vec<oneshot::Sender<()>>, Vec<oneshot::Sender<()>>),
     controlled: oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
@@ -319,6 +329,7 @@ fn coordinate(
     while exited < shard_count {
         if stops.is_some() {
             check_progress(&watch, &ready, &mut seen)?;
+            watch.pulses.check();
         }
         let event = match events.recv_timeout(WATCH_INTERVAL) {
             Ok(event) => event,

@@ -1,7 +1,8 @@
 """Starting and stopping: a broker refuses an address or a log directory that another broker
 holds, says what to change when the locked-memory limit is too low for io_uring, and obeys
 SIGTERM and SIGINT while it is still recovering its logs (through the `shard::open_partition`
-failpoint, which holds recovery between two partitions), and tells systemd when it is ready."""
+failpoint, which holds recovery between two partitions), wakes a shard asleep for good (the
+`shard::start` failpoint), and tells systemd when it is ready."""
 
 from __future__ import annotations
 
@@ -152,6 +153,17 @@ def test_a_shard_that_makes_no_start_up_progress_stops_the_broker(start_broker, 
     broker.start()
     got = clients.consume(broker, t, {0: 0}, {0: sent[0].offset + 1})
     assert [r.value for r in got[0]] == [b"kept"]
+
+
+def test_a_shard_asleep_in_a_system_call_is_woken_and_the_broker_starts(start_broker, cores):
+    # Shard 0's thread sleeps in pause(2) as its executor starts, as a shard asleep in
+    # io_uring whose wakeup was lost sleeps: nothing but a signal ends it.
+    broker = start_broker({"startup.stall.timeout.ms": 30000}, env={"FAILPOINTS": "shard::start=return(0)"})
+    log = broker.log_text()
+    assert "failpoint: asleep until a signal" in log
+    assert re.search(r"the shard ran no timer for this long: woken with SIGURG .*shard=0", log), log
+    broker.wait_for_stderr(r"the shard runs again.*shard=0")
+    clients.assert_broker_serves(broker)
 
 
 def test_a_shard_that_panics_stops_the_broker_instead_of_hanging(start_broker, tmp_path, cores):
