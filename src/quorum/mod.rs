@@ -253,6 +253,12 @@ impl Quorum {
         self.node.raft.raft_log.committed
     }
 
+    /// The index of the last committed entry `poll` has given out: the member applied
+    /// it. Raft's own entries (a new leader's empty one) count too.
+    pub fn applied_index(&self) -> u64 {
+        self.node.raft.raft_log.applied
+    }
+
     pub fn log(&self) -> &QuorumLog {
         self.node.store()
     }
@@ -357,14 +363,18 @@ impl Quorum {
             let member = self.is_member(message.from);
             // The leader adds a voter forwarded to it only once the voter has caught up,
             // as it checks a change asked of it (`Member::voter_change`); refused, the
-            // asker times out (REQUEST_TIMED_OUT).
+            // asker times out (REQUEST_TIMED_OUT). Only the leader takes one: a leader
+            // that has stepped down would pass it on to the next, and a change its asker
+            // was told was lost (`Member::change_voter`) would be made after all.
             let caught_up = |change| match change {
-                Some(VoterChange::Add(id)) if self.is_leader() => self.caught_up(id),
+                Some(VoterChange::Add(id)) => self.caught_up(id),
                 change => change.is_some(),
             };
             let fair = |e: &Entry| match e.entry_type {
                 EntryType::EntryNormal => true,
-                EntryType::EntryConfChangeV2 => member && caught_up(store::voter_change(e)),
+                EntryType::EntryConfChangeV2 => {
+                    member && self.is_leader() && caught_up(store::voter_change(e))
+                }
                 EntryType::EntryConfChange => false,
             };
             if message.entries.is_empty() || !message.entries.iter().all(fair) {

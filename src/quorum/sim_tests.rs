@@ -729,6 +729,36 @@ fn a_forwarded_voter_addition_waits_until_the_new_voter_has_caught_up() {
 }
 
 #[test]
+fn a_voter_change_forwarded_to_a_member_that_does_not_lead_is_dropped() {
+    use raft::eraftpb::{Entry, EntryType, MessageType};
+    let mut nodes = elected(&[1, 2, 3], 3, 19);
+    let change = |to: u64| Message {
+        msg_type: MessageType::MsgPropose,
+        from: 3,
+        to,
+        entries: vec![Entry {
+            entry_type: EntryType::EntryConfChangeV2,
+            data: protobuf::Message::write_to_bytes(&VoterChange::Remove(3).to_raft())
+                .unwrap()
+                .into(),
+            ..Default::default()
+        }]
+        .into(),
+        ..Default::default()
+    };
+    // A follower (a leader that stepped down, say) would pass it on to the leader.
+    nodes[1].step(change(2)).unwrap();
+    run_ticks(&mut nodes, 3);
+    assert_eq!(voters_of(&nodes[0]), vec![1, 2, 3]);
+    // The leader takes it.
+    nodes[0].step(change(1)).unwrap();
+    run_ticks(&mut nodes, 3);
+    for q in &nodes[..2] {
+        assert_eq!(voters_of(q), vec![1, 2], "node {}", q.id());
+    }
+}
+
+#[test]
 fn a_removed_leader_whose_hand_over_is_lost_steps_down() {
     let mut nodes = dynamic(3, 11);
     for new in [2, 3] {

@@ -24,7 +24,8 @@ from confluent_kafka.admin import NewTopic
 from clients import consume_all, produce_all, producer, unique_topic, wait_futures
 import kafka_wire as kw
 from conftest import free_ports, on_cores, shoal_bin
-from test_conformance_cluster import METADATA_LOG, REQUEST_TIMED_OUT, add_raft_voter, describe_quorum, remove_raft_voter
+from test_conformance_cluster import (METADATA_LOG, NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, add_raft_voter, describe_quorum,
+                                      remove_raft_voter)
 from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, status, wait_for
 from test_replication import cluster_admin, full_isr
 from test_transactions_v2 import FINALIZED, SUPPORTED, features
@@ -246,6 +247,41 @@ def test_a_change_of_the_voters_that_cannot_commit_times_out_and_completes_later
         assert (error, message) == (REQUEST_TIMED_OUT, "the change of the voters was not committed within 1s")
     wait_for("voter 3 added once voter 2 runs again",
              lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
+
+
+@pytest.mark.timeout(180)
+def test_a_change_forwarded_to_a_leader_that_stops_is_answered_not_leader_once_another_leads(start_broker, tmp_path):
+    """Kafka's leader answers a change of the voters still pending when it resigns with
+    NOT_LEADER_OR_FOLLOWER. Voters 1, 2 and 3 led by 1; 1 is stopped (SIGSTOP) and voter 3
+    asked at once to remove voter 2. Voter 3 forwards the change to 1, where it waits unread;
+    once 2 and 3 have elected a leader, 3 learns from it that the change was not committed
+    and answers so. When 1 runs again and reads the forwarded change, it leads no more and
+    drops it (only a leader takes one): the voters stay. Asked again, the change is made."""
+    nodes, files = start_dynamic_quorum(start_broker, tmp_path, {"controller.quorum.election.timeout.ms": 3000})
+    wait_for("node 1 leading, nodes 2 and 3 following as observers",
+             lambda: all(voters_and_observers(b) == ([1], [2, 3]) for b in nodes.values()))
+    add_controller(nodes[1], 2, files, tmp_path)
+    add_controller(nodes[1], 3, files, tmp_path)
+    wait_for("voters 1, 2 and 3 led by 1", lambda: all(voters_and_observers(b) == ([1, 2, 3], [])
+                                                       for b in nodes.values())
+             and (agreed_leader(nodes.values()) or (None,))[0] == 1)
+    directories = {n: uuid.UUID(directory_id(tmp_path, n)) for n in NODES}
+
+    with kw.Conn(nodes[3].bootstrap) as c:
+        os.kill(nodes[1].pid, signal.SIGSTOP)
+        try:
+            error, message = remove_raft_voter(c, 2, directories[2])
+            assert (agreed_leader([nodes[2], nodes[3]]) or (None,))[0] in (2, 3)
+        finally:
+            os.kill(nodes[1].pid, signal.SIGCONT)
+    assert (error, message) == (NOT_LEADER_OR_FOLLOWER,
+                                "the quorum's leader changed before the change of the voters was committed")
+    wait_for("the three agreeing on a leader", lambda: agreed_leader(nodes.values()))
+    assert all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values())
+
+    with kw.Conn(nodes[3].bootstrap) as c:
+        assert remove_raft_voter(c, 2, directories[2]) == (0, None)
+    wait_for("voter 2 removed", lambda: all(voters_and_observers(b) == ([1, 3], [2]) for b in nodes.values()))
 
 
 def test_the_voters_of_a_cluster_of_one_do_not_change(start_broker, tmp_path):

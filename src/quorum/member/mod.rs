@@ -199,7 +199,9 @@ pub struct Member {
     /// Back in touch after being cut off: the read of the leader's commit index that
     /// tells when this member has caught up again (`shutdown::Rejoin`).
     rejoin: Cell<Option<Rejoin>>,
+    /// Reads of the leader's commit index asked so far, and those a task waits on.
     reads_asked: Cell<u64>,
+    reads_waiting: RefCell<HashMap<u64, oneshot::Sender<u64>>>,
     /// Leader elections (and of them unclean ones) applied while this member led.
     elections: Cell<u64>,
     unclean_elections: Cell<u64>,
@@ -340,6 +342,7 @@ impl Member {
             cut_off: Cell::new(false),
             rejoin: Cell::new(None),
             reads_asked: Cell::new(0),
+            reads_waiting: RefCell::new(HashMap::new()),
             elections: Cell::new(0),
             unclean_elections: Cell::new(0),
             since_snapshot: Cell::new(0),

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{node_id, now_ms, Member, ShutdownOutcome, PROPOSAL_RETRY, RECONNECT_PAUSE};
+use futures::channel::oneshot;
+
+use super::{node_id, now_ms, Member, ShutdownOutcome, PROPOSAL_RETRY, RECONNECT_PAUSE, TICK};
 use crate::cluster::image::MetadataRecord;
 use crate::cluster::rules;
 
@@ -72,13 +74,11 @@ impl Member {
     fn caught_up_again(&self, now: i64) -> bool {
         let rejoin = self.rejoin.get();
         if let Some(commit) = rejoin.and_then(|r| r.commit) {
-            return self.image.borrow().offset >= commit;
+            return self.quorum.borrow().applied_index() >= commit;
         }
         let unanswered = rejoin.is_none_or(|r| now - r.asked_ms > self.timing.election_timeout_ms);
         if unanswered {
-            let number = self.reads_asked.get() + 1;
-            self.reads_asked.set(number);
-            self.quorum.borrow_mut().read_commit(number);
+            let number = self.ask_commit();
             self.rejoin.set(Some(Rejoin {
                 number,
                 asked_ms: now,
@@ -86,6 +86,16 @@ impl Member {
             }));
         }
         false
+    }
+
+    /// Asks the leader for its commit index (sent on the Raft task's next round); the
+    /// read's number.
+    fn ask_commit(&self) -> u64 {
+        let number = self.reads_asked.get() + 1;
+        self.reads_asked.set(number);
+        self.quorum.borrow_mut().read_commit(number);
+        self.arrived.notify();
+        number
     }
 
     /// The leader's answers to reads of its commit index.
@@ -97,7 +107,43 @@ impl Member {
                     ..rejoin
                 }));
             }
+            if let Some(waiter) = self.reads_waiting.borrow_mut().remove(&number) {
+                let _ = waiter.send(index);
+            }
         }
+    }
+
+    /// Waits until this node has applied what the quorum's leader had committed when
+    /// it answered a read of its commit index (asked again each election timeout while
+    /// unanswered); false when `deadline` passes first.
+    pub(super) async fn catch_up_with_leader(&self, deadline: Instant) -> bool {
+        let election = Duration::from_millis(self.timing.election_timeout_ms.max(0) as u64);
+        let commit = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let (sender, receiver) = oneshot::channel();
+            let number = self.ask_commit();
+            self.reads_waiting.borrow_mut().insert(number, sender);
+            let answer =
+                glommio::timer::timeout(left.min(election), async { Ok(receiver.await.ok()) })
+                    .await;
+            self.reads_waiting.borrow_mut().remove(&number);
+            if let Ok(Some(index)) = answer {
+                break index;
+            }
+        };
+        // Raft's own entries change no image, so nothing tells of them: looked at each
+        // tick.
+        while self.quorum.borrow().applied_index() < commit {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            glommio::timer::sleep(left.min(TICK)).await;
+        }
+        true
     }
 
     /// Kafka's controlled shutdown: marks this broker as stopping in the metadata, so the

@@ -2,14 +2,22 @@
 //! RemoveRaftVoter, KIP-853): checked against this node's view, proposed from here (a
 //! follower forwards the change to the leader through Raft), and answered once applied.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::channel::oneshot;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::{raft_id, Member};
 use crate::cluster::image::Endpoint;
 use crate::quorum::{QuorumError, VoterChange};
+
+/// How the wait for a change of the voters ended.
+enum Waited {
+    Applied,
+    LeadMoved,
+    TimedOut,
+}
 
 impl Member {
     /// Adds or removes a voter and waits until the change is committed and applied
@@ -41,13 +49,60 @@ impl Member {
             }
             Err(error) => return Err((ResponseError::NotLeaderOrFollower, error.to_string())),
         }
-        match self.outcome(number, timeout).await {
-            Some(_) => Ok(()),
-            None => Err((
+        let deadline = Instant::now() + timeout;
+        let timed_out = || {
+            Err((
                 ResponseError::RequestTimedOut,
                 format!("the change of the voters was not committed within {timeout:?}"),
-            )),
+            ))
+        };
+        match self.outcome_while_the_lead_stays(number, deadline).await {
+            Waited::Applied => Ok(()),
+            Waited::TimedOut => timed_out(),
+            // Committed before the lead moved, or lost with the old leader's log: known
+            // once this node holds what the new leader has committed. Kafka's leader
+            // answers a change still pending when it resigns so.
+            Waited::LeadMoved => match self.catch_up_with_leader(deadline).await {
+                false => timed_out(),
+                true if self.quorum.borrow().voters().contains(&raft_id(node)) == add => Ok(()),
+                true => Err((
+                    ResponseError::NotLeaderOrFollower,
+                    "the quorum's leader changed before the change of the voters was committed"
+                        .to_string(),
+                )),
+            },
         }
+    }
+
+    /// Waits for proposal `number`, just made, to be applied here, unless the quorum's
+    /// leader changes or `deadline` passes first.
+    async fn outcome_while_the_lead_stays(&self, number: u64, deadline: Instant) -> Waited {
+        let (sender, mut receiver) = oneshot::channel();
+        self.waiting.borrow_mut().insert(number, sender);
+        // The Raft task sends the proposal on its next round.
+        self.arrived.notify();
+        let leader = self.leader();
+        let waited = loop {
+            let changed = self.changed.listen();
+            match receiver.try_recv() {
+                Ok(Some(_)) => break Waited::Applied,
+                Ok(None) => {}
+                Err(_) => break Waited::TimedOut,
+            }
+            if self.leader() != leader {
+                break Waited::LeadMoved;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let woken = async {
+                changed.await;
+                Ok(())
+            };
+            if glommio::timer::timeout(left, woken).await.is_err() {
+                break Waited::TimedOut;
+            }
+        };
+        self.waiting.borrow_mut().remove(&number);
+        waited
     }
 
     /// The change asked for, if it makes sense as far as this node can tell; checked in
