@@ -288,7 +288,9 @@ pub fn rebalance(image: &MetadataImage) -> Vec<MetadataRecord> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlacementError {
-    #[error("replication factor {wanted} is larger than the {available} brokers available")]
+    /// Kafka's placer's words. Kafka counts every registered broker, fenced ones too;
+    /// shoal the brokers it places on (unfenced, not shutting down).
+    #[error("The target replication factor of {wanted} cannot be reached because only {available} broker(s) are registered.")]
     NotEnoughBrokers { wanted: usize, available: usize },
     #[error("replication factor must be at least 1")]
     NoReplicas,

@@ -274,26 +274,26 @@ fn checked(key: &str, value: &str) -> Result<String, ConfigError> {
     Ok(value.to_string())
 }
 
-/// Kafka's topic-name rules; the error says which one `name` breaks.
+/// Kafka's topic-name rules; the error says which one `name` breaks, in Kafka's words.
 pub fn valid_topic_name(name: &str) -> Result<(), String> {
+    let invalid = |why: String| Err(format!("Topic name is invalid: {why}"));
     if name.is_empty() {
-        return Err("topic name is empty".to_string());
+        return invalid("the empty string is not allowed".to_string());
     }
     if name == "." || name == ".." {
-        return Err(format!("topic name cannot be {name:?}"));
+        return invalid(format!("'{name}' is not allowed"));
     }
     if name.len() > TOPIC_NAME_BYTES_MAX {
-        return Err(format!(
-            "topic name is {} characters long; the most is {TOPIC_NAME_BYTES_MAX}",
-            name.len()
+        return invalid(format!(
+            "the length of '{name}' is longer than the max allowed length {TOPIC_NAME_BYTES_MAX}"
         ));
     }
-    if let Some(bad) = name
+    if !name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err(format!(
-            "topic name {name:?} contains {bad:?}; only ASCII letters, digits, '.', '_' and '-' are allowed"
+        return invalid(format!(
+            "'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'"
         ));
     }
     Ok(())

@@ -15,6 +15,7 @@ from clients import (admin, consume, create_topic, future_error, produce_all, pr
 INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG = 37, 38, 40
 TOPIC_DELETION_DISABLED = 73
 INVALID_REPLICA_ASSIGNMENT = 39
+TOPIC_ALREADY_EXISTS = 36
 
 
 def test_create_topic_then_produce_and_consume_every_partition(broker):
@@ -224,7 +225,8 @@ def create_raw(broker, topics: list[kw.NewTopicRaw]) -> list[kw.CreatedTopic]:
 def test_create_topics_checks_in_kafkas_order(broker):
     """A name given twice is answered once and not created; __cluster_metadata is never a
     topic; configs are checked before the counts, the replication factor before the
-    partition count; a created topic's answer carries its counts and configs (v5)."""
+    partition count; a created topic's answer carries its counts and configs (v5). Each
+    refusal carries the message Kafka's controller gives."""
     twice, once = unique_topic("twice"), unique_topic("once")
     got = create_raw(broker, [kw.NewTopicRaw(twice, 1), kw.NewTopicRaw(once, 2), kw.NewTopicRaw(twice, 2)])
     assert [(g.name, g.error_code, g.error_message) for g in got] == \
@@ -237,17 +239,51 @@ def test_create_topics_checks_in_kafkas_order(broker):
     (meta,) = create_raw(broker, [kw.NewTopicRaw("__cluster_metadata", 1, 1)])
     assert meta.error_code == kw.INVALID_REQUEST, meta
     t = unique_topic("order")
+    (node,) = admin(broker).list_topics(timeout=30).brokers
+    stranger = node + 7
+    assignment = "The manual partition assignment includes"
+    # Kafka's controller's messages, word for word.
     cases = [
-        (kw.NewTopicRaw(t, 0, 0, configs={"cleanup.policy": "nonsense"}), INVALID_CONFIG),
-        (kw.NewTopicRaw(t, 0, 0), INVALID_REPLICATION_FACTOR),
-        (kw.NewTopicRaw(t, 0, 1), INVALID_PARTITIONS),
-        (kw.NewTopicRaw(t, 1, 1, assignments=[(0, [1])]), kw.INVALID_REQUEST),
-        (kw.NewTopicRaw(t, assignments=[(0, []), (1, [])]), INVALID_REPLICA_ASSIGNMENT),
+        (kw.NewTopicRaw(t, 0, 0, configs={"cleanup.policy": "nonsense"}), INVALID_CONFIG, None),
+        (kw.NewTopicRaw(t, 0, 0), INVALID_REPLICATION_FACTOR,
+         "Replication factor must be larger than 0, or -1 to use the default value."),
+        (kw.NewTopicRaw(t, 0, 1), INVALID_PARTITIONS, "Number of partitions was set to an invalid non-positive value."),
+        (kw.NewTopicRaw(t, 1, 3), INVALID_REPLICATION_FACTOR,
+         "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached "
+         "because only 1 broker(s) are registered."),
+        (kw.NewTopicRaw(t, 1, 1, assignments=[(0, [node])]), kw.INVALID_REQUEST,
+         "A manual partition assignment was specified, but replication factor was not set to -1."),
+        (kw.NewTopicRaw(t, 1, -1, assignments=[(0, [node])]), kw.INVALID_REQUEST,
+         "A manual partition assignment was specified, but numPartitions was not set to -1."),
+        (kw.NewTopicRaw(t, assignments=[(0, [node]), (0, [node])]), INVALID_REPLICA_ASSIGNMENT,
+         "Found multiple manual partition assignments for partition 0"),
+        (kw.NewTopicRaw(t, assignments=[(0, [node]), (2, [node])]), INVALID_REPLICA_ASSIGNMENT,
+         "partitions should be a consecutive 0-based integer sequence"),
+        (kw.NewTopicRaw(t, assignments=[(0, []), (1, [])]), INVALID_REPLICA_ASSIGNMENT,
+         f"{assignment} an empty replica list."),
+        (kw.NewTopicRaw(t, assignments=[(0, [stranger, node])]), INVALID_REPLICA_ASSIGNMENT,
+         f"{assignment} broker {stranger}, but no such broker is registered."),
+        (kw.NewTopicRaw(t, assignments=[(0, [node, node])]), INVALID_REPLICA_ASSIGNMENT,
+         f"{assignment} the broker {node} more than once."),
     ]
-    for topic, code in cases:
+    for topic, code, message in cases:
         (answer,) = create_raw(broker, [topic])
         assert answer.error_code == code, (topic, answer)
+        if message is not None:
+            assert answer.error_message == message, (topic, answer)
     assert topic_partitions(broker, t) is None
+    # Kafka's words for a name in use, one that differs only by '.' against '_', and one
+    # that breaks its rules.
+    (again,) = create_raw(broker, [kw.NewTopicRaw(once, 1, 1)])
+    assert (again.error_code, again.error_message) == (TOPIC_ALREADY_EXISTS, f"Topic '{once}' already exists.")
+    dotted = unique_topic("dot.ted")
+    assert create_raw(broker, [kw.NewTopicRaw(dotted, 1, 1)])[0].error_code == kw.NONE
+    (collides,) = create_raw(broker, [kw.NewTopicRaw(dotted.replace(".", "_"), 1, 1)])
+    assert (collides.error_code, collides.error_message) == \
+        (kw.INVALID_TOPIC_EXCEPTION, f"Topic '{dotted.replace('.', '_')}' collides with existing topic: {dotted}")
+    (bad,) = create_raw(broker, [kw.NewTopicRaw("a b", 1, 1)])
+    assert (bad.error_code, bad.error_message) == (kw.INVALID_TOPIC_EXCEPTION, "Topic name is invalid: 'a b' contains "
+                                                   "one or more characters other than ASCII alphanumerics, '.', '_' and '-'")
 
 
 def delete_v6(broker, topics: list[tuple[str | None, uuid.UUID | None]]) -> list:
@@ -307,7 +343,7 @@ def test_create_partitions_answers_a_topic_named_twice_once_and_kafkas_messages(
         assert grow((t, 3), (t, 4)) == [(t, kw.INVALID_REQUEST, "Duplicate topic name.")]
         assert grow((t, 1)) == [(t, INVALID_PARTITIONS, "Topic already has 1 partition(s).")]
         assert grow((t, 0)) == [(t, INVALID_PARTITIONS,
-                                 "The topic currently has 1 partition(s); 0 would not be an increase.")]
+                                 f"The topic {t} currently has 1 partition(s); 0 would not be an increase.")]
         assert sorted(topic_partitions(broker, t)) == [0]
         assert grow((t, 2)) == [(t, kw.NONE, None)]
     assert sorted(topic_partitions(broker, t)) == [0, 1]

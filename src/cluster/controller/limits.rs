@@ -8,6 +8,7 @@ use kafka_protocol::error::ResponseError;
 
 use super::{Controller, PARTITIONS_MAX};
 use crate::cluster::image::{MetadataImage, MetadataRecord};
+use crate::cluster::rules::PlacementError;
 use crate::cluster::ClusterState;
 use crate::error::ApiError;
 
@@ -107,8 +108,9 @@ fn descriptors() -> Option<(i64, i64)> {
     Some((open, i64::try_from(limit).unwrap_or(i64::MAX)))
 }
 
-/// Kafka's checks of replica lists assigned by hand: each names `replicas` brokers, each
-/// once, and only brokers that `exists`.
+/// Kafka's checks of replica lists assigned by hand, in Kafka's order and words: each
+/// list is not empty, its brokers (from the lowest id up) exist and are named once, and
+/// it names `replicas` brokers.
 pub(super) fn check_assignments<'a>(
     assignments: impl IntoIterator<Item = &'a [i32]>,
     replicas: usize,
@@ -126,34 +128,73 @@ pub(super) fn check_assignments<'a>(
                 "The manual partition assignment includes an empty replica list.".to_string(),
             );
         }
+        let mut sorted = brokers.to_vec();
+        sorted.sort_unstable();
+        for (i, &id) in sorted.iter().enumerate() {
+            if !exists(id) {
+                return invalid(format!(
+                    "The manual partition assignment includes broker {id}, but no such broker is registered."
+                ));
+            }
+            if i > 0 && sorted[i - 1] == id {
+                return invalid(format!(
+                    "The manual partition assignment includes the broker {id} more than once."
+                ));
+            }
+        }
         if brokers.len() != replicas {
             return invalid(format!(
-                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with the others, which have {replicas} replica(s)",
+                "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {replicas} replica(s).",
                 brokers.len()
             ));
-        }
-        for (i, id) in brokers.iter().enumerate() {
-            if brokers[..i].contains(id) {
-                return invalid(format!(
-                    "The manual partition assignment includes the broker {id} more than once"
-                ));
-            }
-            if !exists(*id) {
-                return invalid(format!(
-                    "The manual partition assignment includes broker {id}, but no broker with that id was found"
-                ));
-            }
         }
     }
     Ok(())
 }
 
-/// Kafka's checks of a CreatePartitions from `current` partitions to `count`, with the
-/// new partitions' replica lists when assigned by hand (one replica each, on brokers
-/// that `exists`): answers how many partitions it adds.
+/// Kafka's check of the partitions a CreateTopics assigns by hand: each once, numbered
+/// 0, 1, 2 …
+pub(super) fn check_partition_indexes(indexes: impl Iterator<Item = i32>) -> Result<(), ApiError> {
+    let invalid = |message: String| {
+        Err(ApiError::new(
+            ResponseError::InvalidReplicaAssignment,
+            message,
+        ))
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for index in indexes {
+        if !seen.insert(index) {
+            return invalid(format!(
+                "Found multiple manual partition assignments for partition {index}"
+            ));
+        }
+    }
+    if seen.iter().zip(0..).any(|(&index, n)| index != n) {
+        return invalid("partitions should be a consecutive 0-based integer sequence".to_string());
+    }
+    Ok(())
+}
+
+/// Kafka's answer to a topic created again.
+pub(super) fn topic_exists(name: &str) -> ApiError {
+    let message = format!("Topic '{name}' already exists.");
+    ApiError::new(ResponseError::TopicAlreadyExists, message)
+}
+
+/// Kafka's answer to a new topic whose replicas cannot be placed.
+pub(super) fn unable_to_replicate(replication: usize, why: PlacementError) -> ApiError {
+    let message = format!("Unable to replicate the partition {replication} time(s): {why}");
+    ApiError::new(ResponseError::InvalidReplicationFactor, message)
+}
+
+/// Kafka's checks of a CreatePartitions of `topic` from `current` partitions to `count`,
+/// with the new partitions' replica lists when assigned by hand (as many replicas as the
+/// topic's partitions have, on brokers that `exists`): answers how many it adds.
 pub(super) fn check_growth(
+    topic: &str,
     current: i32,
     count: i32,
+    replicas: usize,
     assignments: Option<&[Vec<i32>]>,
     exists: impl Fn(i32) -> bool,
 ) -> Result<i32, ApiError> {
@@ -164,7 +205,7 @@ pub(super) fn check_growth(
     }
     if count < current {
         let message = format!(
-            "The topic currently has {current} partition(s); {count} would not be an increase."
+            "The topic {topic} currently has {current} partition(s); {count} would not be an increase."
         );
         return Err(ApiError::new(ResponseError::InvalidPartitions, message));
     }
@@ -181,13 +222,17 @@ pub(super) fn check_growth(
                 message,
             ));
         }
-        check_assignments(assignments.iter().map(Vec::as_slice), 1, exists)?;
+        check_assignments(assignments.iter().map(Vec::as_slice), replicas, exists)?;
     }
     Ok(adding)
 }
 
 pub(super) fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
-    if partitions <= 0 || partitions > PARTITIONS_MAX {
+    if partitions <= 0 {
+        let message = "Number of partitions was set to an invalid non-positive value.";
+        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    }
+    if partitions > PARTITIONS_MAX {
         let message = format!("partition count {partitions} is outside 1..={PARTITIONS_MAX}");
         return Err(ApiError::new(ResponseError::InvalidPartitions, message));
     }

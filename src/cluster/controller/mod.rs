@@ -26,7 +26,10 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 pub use self::configs::dynamic_configs;
-use self::limits::{check_assignments, check_growth, check_partition_count};
+use self::limits::{
+    check_assignments, check_growth, check_partition_count, check_partition_indexes, topic_exists,
+    unable_to_replicate,
+};
 pub use self::moves::{ElectionResult, Ongoing, Reassign};
 use self::quorum::{migrate_file_topics, publish_changes};
 pub use self::quotas::Alteration as QuotaAlteration;
@@ -327,13 +330,12 @@ impl Controller {
         valid_topic_name(&topic.name)
             .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
         if state.topics.contains_key(&topic.name) {
-            let message = format!("topic '{}' already exists", topic.name);
-            return Err(ApiError::new(ResponseError::TopicAlreadyExists, message));
+            return Err(topic_exists(&topic.name));
         }
         let collides = |other: &String| other.replace('.', "_") == topic.name.replace('.', "_");
         if let Some(other) = state.topics.keys().find(|other| collides(other)) {
             let message = format!(
-                "topic '{}' collides with existing topic '{other}' ('.' and '_' mix)",
+                "Topic '{}' collides with existing topic: {other}",
                 topic.name
             );
             return Err(ApiError::new(ResponseError::InvalidTopicException, message));
@@ -361,28 +363,19 @@ impl Controller {
             };
             (partitions, replication)
         } else {
-            if topic.partitions != -1 || topic.replication_factor != -1 {
-                let message =
-                    "give either replica assignments or partition count and replication factor";
-                return Err(ApiError::new(ResponseError::InvalidRequest, message));
-            }
-            let count = topic.assignments.len();
-            let mut indexes: Vec<i32> = topic.assignments.iter().map(|(i, _)| *i).collect();
-            indexes.sort_unstable();
-            if indexes
-                .iter()
-                .enumerate()
-                .any(|(n, i)| usize::try_from(*i) != Ok(n))
-            {
+            let unset = |what: &str| {
                 let message = format!(
-                    "partitions should be numbered 0 to {}, each once",
-                    count - 1
+                    "A manual partition assignment was specified, but {what} was not set to -1."
                 );
-                return Err(ApiError::new(
-                    ResponseError::InvalidReplicaAssignment,
-                    message,
-                ));
+                Err(ApiError::new(ResponseError::InvalidRequest, message))
+            };
+            if topic.replication_factor != -1 {
+                return unset("replication factor");
             }
+            if topic.partitions != -1 {
+                return unset("numPartitions");
+            }
+            check_partition_indexes(topic.assignments.iter().map(|(i, _)| *i))?;
             let replicas = topic.assignments.iter().map(|(_, r)| r.as_slice());
             let first = topic.assignments[0].1.len();
             check_assignments(replicas, first, |id| self.broker_exists(id))?;
@@ -395,13 +388,11 @@ impl Controller {
         }
         // With a quorum, placement checks the factor against the brokers there are.
         if replication != 1 && self.member().is_none() {
-            let message = format!(
-                "replication factor {replication} is not possible: the cluster has 1 broker"
-            );
-            return Err(ApiError::new(
-                ResponseError::InvalidReplicationFactor,
-                message,
-            ));
+            let short = rules::PlacementError::NotEnoughBrokers {
+                wanted: replication as usize,
+                available: 1,
+            };
+            return Err(unable_to_replicate(replication as usize, short));
         }
         Ok(TopicMeta {
             id: Uuid::new_v4(),
@@ -469,8 +460,9 @@ impl Controller {
                         .get(name)
                         .ok_or_else(|| unknown_topic(name))?
                         .partitions;
+                    let alone = |id| id == node_id;
                     let adding =
-                        check_growth(current, *count, assignments.as_deref(), |id| id == node_id)?;
+                        check_growth(name, current, *count, 1, assignments.as_deref(), alone)?;
                     self.check_partition_budget(&state, adding)?;
                     if let Some(meta) = state.topics.get_mut(name) {
                         meta.partitions = *count;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 
-use super::limits::{check_growth, replicas_by_broker};
+use super::limits::{check_growth, replicas_by_broker, topic_exists, unable_to_replicate};
 use super::{
     fail_each, unknown_topic, Controller, ElectionResult, NewPartitions, NewTopic, Reassign,
     PRODUCER_ID_BLOCK_SIZE,
@@ -319,12 +319,9 @@ impl Controller {
         for (topic, result) in topics.iter().zip(decided) {
             results.push(match result {
                 Ok((meta, _)) if validate_only => Ok(meta),
-                Ok((meta, records)) => propose(member, &records, || {
-                    let message = format!("topic '{}' already exists", topic.name);
-                    ApiError::new(ResponseError::TopicAlreadyExists, message)
-                })
-                .await
-                .map(|_| meta),
+                Ok((meta, records)) => propose(member, &records, || topic_exists(&topic.name))
+                    .await
+                    .map(|_| meta),
                 Err(error) => Err(error),
             });
         }
@@ -704,7 +701,8 @@ fn topic_records(
     replication: usize,
 ) -> Result<Vec<MetadataRecord>, ApiError> {
     let replicas = if topic.assignments.is_empty() {
-        place(image, &topic.name, meta.partitions, replication)?
+        place(image, &topic.name, meta.partitions, replication)
+            .map_err(|e| unable_to_replicate(replication, e))?
     } else {
         let mut assigned = topic.assignments.clone();
         assigned.sort_by_key(|(p, _)| *p);
@@ -736,10 +734,18 @@ fn partition_records(
         .keys()
         .next_back()
         .map_or(0, |p| p + 1);
+    // New partitions get as many replicas as the topic's first.
+    let replication = image.topics[&id]
+        .partitions
+        .values()
+        .next()
+        .map_or(1, |p| p.replicas.len());
     let exists = |broker: i32| image.brokers.contains_key(&broker);
     check_growth(
+        &request.name,
         current,
         request.count,
+        replication,
         request.assignments.as_deref(),
         exists,
     )?;
@@ -749,15 +755,10 @@ fn partition_records(
             .zip(current..)
             .map(|(brokers, p)| on_brokers(image, &request.name, p, brokers))
             .collect(),
-        None => {
-            // New partitions get as many replicas as the topic's first.
-            let replication = image.topics[&id]
-                .partitions
-                .values()
-                .next()
-                .map_or(1, |p| p.replicas.len());
-            place(image, &request.name, request.count, replication)?.split_off(current as usize)
-        }
+        // Kafka answers the placer's own words here, without CreateTopics' preamble.
+        None => place(image, &request.name, request.count, replication)
+            .map_err(|e| ApiError::new(ResponseError::InvalidReplicationFactor, e.to_string()))?
+            .split_off(current as usize),
     };
     partitions(image, id, current, replicas)
 }
@@ -769,9 +770,8 @@ fn place(
     topic: &str,
     count: i32,
     replication: usize,
-) -> Result<Vec<Vec<Replica>>, ApiError> {
+) -> Result<Vec<Vec<Replica>>, rules::PlacementError> {
     rules::place(image, topic, count, replication, fastrand::usize(..1 << 16))
-        .map_err(|e| ApiError::new(ResponseError::InvalidReplicationFactor, e.to_string()))
 }
 
 /// A hand-assigned partition's replicas, each on the shard its broker would pick.
