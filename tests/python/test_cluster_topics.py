@@ -101,10 +101,27 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     wait_for("every node listing the auto-created topic",
              lambda: all(topic_partitions(b, auto) is not None for b in brokers))
 
-    # More replicas than brokers is refused, with Kafka's error.
+    # More replicas than brokers is refused, with Kafka's error and words.
     rf4 = unique_topic("rf4")
     err = future_error(admin(by_id[first]).create_topics([NewTopic(rf4, 1, 4)])[rf4])
     assert err is not None and err.code() == KafkaError.INVALID_REPLICATION_FACTOR, err
+    assert err.str() == ("Unable to replicate the partition 4 time(s): The target replication factor of 4 cannot "
+                         "be reached because only 3 broker(s) are registered."), err
+
+    # Partitions assigned by hand have as many replicas as the topic's.
+    wide = unique_topic("wide")
+    wait_futures(admin(by_id[first]).create_topics([NewTopic(wide, 1, 3)], operation_timeout=20))
+    short = future_error(
+        admin(by_id[first]).create_partitions([NewPartitions(wide, 2, replica_assignment=[[1, 2]])])[wide])
+    assert short is not None and short.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT, short
+    assert short.str() == ("The manual partition assignment includes a partition with 2 replica(s), but this is not "
+                           "consistent with previous partitions, which have 3 replica(s)."), short
+    wait_futures(admin(by_id[second]).create_partitions([NewPartitions(wide, 2, replica_assignment=[[3, 1, 2]])],
+                                                       operation_timeout=20))
+    grown = wait_for("every node listing the assigned partition",
+                     lambda: all(len(topic_partitions(b, wide) or {}) == 2 for b in brokers)
+                     and topic_partitions(brokers[0], wide))
+    assert grown[1].replicas == [3, 1, 2], grown[1]
 
     wait_futures(admin(by_id[second]).delete_topics([topic], operation_timeout=20))
     wait_for("every node forgetting the deleted topic",
