@@ -4,7 +4,8 @@
 //! a state machine without I/O or threads of its own: a member feeds it ticks, peers'
 //! messages and proposals, and gets back what to write, what to send and what was
 //! committed (`Output`). So the shard that drives it never blocks on it, and the tests
-//! drive it with a fake clock and a simulated network (`sim_tests`), seeded.
+//! drive it with a fake clock and a simulated network (`sim_tests`), seeded, or by hand
+//! (`hand_tests`).
 //!
 //! Raft's messages cross the network in `codec`'s format, not protobuf; the member's
 //! log (hard state, snapshot, entries) is `store::QuorumLog`.
@@ -21,6 +22,8 @@ pub mod disk;
 pub mod member;
 pub mod store;
 
+#[cfg(test)]
+mod hand_tests;
 #[cfg(test)]
 mod sim_tests;
 
