@@ -116,12 +116,7 @@ pub(super) fn check_assignments<'a>(
     replicas: usize,
     exists: impl Fn(i32) -> bool,
 ) -> Result<(), ApiError> {
-    let invalid = |message: String| {
-        Err(ApiError::new(
-            ResponseError::InvalidReplicaAssignment,
-            message,
-        ))
-    };
+    let invalid = |message: String| Err(invalid_assignment(message));
     for brokers in assignments {
         if brokers.is_empty() {
             return invalid(
@@ -152,15 +147,14 @@ pub(super) fn check_assignments<'a>(
     Ok(())
 }
 
+fn invalid_assignment(message: String) -> ApiError {
+    ApiError::new(ResponseError::InvalidReplicaAssignment, message)
+}
+
 /// Kafka's check of the partitions a CreateTopics assigns by hand: each once, numbered
 /// 0, 1, 2 …
 pub(super) fn check_partition_indexes(indexes: impl Iterator<Item = i32>) -> Result<(), ApiError> {
-    let invalid = |message: String| {
-        Err(ApiError::new(
-            ResponseError::InvalidReplicaAssignment,
-            message,
-        ))
-    };
+    let invalid = |message: String| Err(invalid_assignment(message));
     let mut seen = std::collections::BTreeSet::new();
     for index in indexes {
         if !seen.insert(index) {
@@ -217,10 +211,7 @@ pub(super) fn check_growth(
                 "Attempted to add {adding} additional partition(s), but only {} assignment(s) were specified.",
                 assignments.len()
             );
-            return Err(ApiError::new(
-                ResponseError::InvalidReplicaAssignment,
-                message,
-            ));
+            return Err(invalid_assignment(message));
         }
         check_assignments(assignments.iter().map(Vec::as_slice), replicas, exists)?;
     }
