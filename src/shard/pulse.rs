@@ -97,6 +97,8 @@ impl Watch {
                 tracing::warn!(
                     shard = index,
                     silent_ms = self.silence.as_millis() as u64,
+                    thread = %thread_state(thread),
+                    rings = %rings(),
                     "the shard ran no timer for this long: woken with SIGURG (an io_uring wakeup lost, or a task that does not yield)"
                 );
             }
@@ -108,6 +110,60 @@ impl Watch {
             *since = Instant::now();
         }
     }
+}
+
+/// What a silent shard's thread is doing, as /proc shows it: `running`, or the system
+/// call it waits in (426 is io_uring_enter, its first argument the ring's descriptor).
+fn thread_state(thread: i32) -> String {
+    let syscall =
+        std::fs::read_to_string(format!("/proc/self/task/{thread}/syscall")).unwrap_or_default();
+    let mut fields = syscall.split_whitespace();
+    match (fields.next(), fields.next()) {
+        (Some("426"), Some(fd)) => {
+            let fd = i64::from_str_radix(fd.trim_start_matches("0x"), 16).unwrap_or(-1);
+            format!("in io_uring_enter on fd {fd}")
+        }
+        (Some(call), _) => format!("in system call {call}"),
+        (None, _) => "gone".to_owned(),
+    }
+}
+
+/// Each io_uring of the process, as its fdinfo shows it: the submission and completion
+/// heads and tails, and the polls armed. A completion ring whose tail is past its head
+/// while its thread waits in it holds completions that did not wake the wait.
+fn rings() -> String {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fdinfo") else {
+        return String::new();
+    };
+    let mut rings = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map_or("?", str::trim)
+        };
+        if field("SqHead") == "?" {
+            continue;
+        }
+        let polls = info
+            .lines()
+            .skip_while(|line| !line.starts_with("PollList"))
+            .skip(1)
+            .take_while(|line| line.starts_with(' '))
+            .count();
+        rings.push(format!(
+            "fd {} sq {}/{} cq {}/{} polls {polls}",
+            entry.file_name().to_string_lossy(),
+            field("SqHead"),
+            field("SqTail"),
+            field("CqHead"),
+            field("CqTail"),
+        ));
+    }
+    rings.join("; ")
 }
 
 #[cfg(test)]
@@ -149,7 +205,45 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         sleeper.join().expect("the sleeper ends");
+        assert!(thread_state(0).starts_with("gone"), "no thread 0");
         assert!(watch.seen[0].2, "the silent shard was marked woken");
         assert!(!watch.seen[1].2, "the beating shard was left alone");
+    }
+
+    /// A shard asleep is described by the ring it waits on, and that ring is listed
+    /// with its heads, tails and armed polls.
+    #[test]
+    fn a_waiting_shard_s_ring_is_named_and_described() {
+        let thread = Arc::new(AtomicI32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let executor = {
+            let (thread, stop) = (Arc::clone(&thread), Arc::clone(&stop));
+            glommio::LocalExecutorBuilder::default()
+                .spawn(move || async move {
+                    // SAFETY: gettid(2) has no preconditions.
+                    thread.store(unsafe { libc::gettid() }, Ordering::Release);
+                    while !stop.load(Ordering::Acquire) {
+                        glommio::timer::sleep(Duration::from_millis(10)).await;
+                    }
+                })
+                .expect("an executor")
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let state = loop {
+            let state = thread_state(thread.load(Ordering::Acquire));
+            if state.starts_with("in io_uring_enter on fd ") {
+                break state;
+            }
+            assert!(Instant::now() < deadline, "never seen waiting: {state}");
+            std::thread::yield_now();
+        };
+        let fd = state.rsplit(' ').next().expect("a descriptor");
+        let rings = rings();
+        stop.store(true, Ordering::Release);
+        executor.join().expect("the executor ends");
+        assert!(
+            rings.contains(&format!("fd {fd} sq ")),
+            "ring {fd} not in {rings}"
+        );
     }
 }
