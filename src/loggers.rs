@@ -182,7 +182,7 @@ impl Levels {
         if !is_logger(logger) {
             return Err(ApiError::new(
                 ResponseError::InvalidConfig,
-                format!("Logger {logger} does not exist: shoal's loggers are root and its modules (shoal.server, ...)"),
+                format!("Logger {logger} does not exist!"),
             ));
         }
         match level {

@@ -218,10 +218,10 @@ fn bad_values_name_key_value_and_expectation() {
             ConfigError::InvalidValue {
                 key: k,
                 value: v,
-                expected,
+                detail,
             } => {
                 assert_eq!((k.as_str(), v.as_str()), (key, value));
-                assert!(!expected.is_empty());
+                assert!(!detail.is_empty());
             }
             other => panic!("{arg}: expected InvalidValue, got {other:?}"),
         }

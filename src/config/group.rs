@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::value::{invalid, parse_int};
+use super::value::parse_int;
 use super::{BrokerConfig, ConfigEntry, ConfigError, ConfigSource, ConfigType};
 
 pub const SESSION_TIMEOUT: &str = "consumer.session.timeout.ms";
@@ -15,44 +15,73 @@ pub const HEARTBEAT_INTERVAL: &str = "consumer.heartbeat.interval.ms";
 /// A group's overrides, by key.
 pub type GroupConfig = BTreeMap<String, String>;
 
-/// The group keys with their bounds and broker value, in describe order.
-fn keys(broker: &BrokerConfig) -> [(&'static str, i64, i64, i64); 2] {
+/// A group key: its name, its bounds with the broker keys that set them, and the
+/// broker's value.
+struct GroupKey {
+    name: &'static str,
+    least: (&'static str, i64),
+    most: (&'static str, i64),
+    default: i64,
+}
+
+/// The group keys, in describe order.
+fn keys(broker: &BrokerConfig) -> [GroupKey; 2] {
     [
-        (
-            HEARTBEAT_INTERVAL,
-            broker.group_consumer_min_heartbeat_interval_ms,
-            broker.group_consumer_max_heartbeat_interval_ms,
-            broker.group_consumer_heartbeat_interval_ms,
-        ),
-        (
-            SESSION_TIMEOUT,
-            broker.group_consumer_min_session_timeout_ms,
-            broker.group_consumer_max_session_timeout_ms,
-            broker.group_consumer_session_timeout_ms,
-        ),
+        GroupKey {
+            name: HEARTBEAT_INTERVAL,
+            least: (
+                "group.consumer.min.heartbeat.interval.ms",
+                broker.group_consumer_min_heartbeat_interval_ms,
+            ),
+            most: (
+                "group.consumer.max.heartbeat.interval.ms",
+                broker.group_consumer_max_heartbeat_interval_ms,
+            ),
+            default: broker.group_consumer_heartbeat_interval_ms,
+        },
+        GroupKey {
+            name: SESSION_TIMEOUT,
+            least: (
+                "group.consumer.min.session.timeout.ms",
+                broker.group_consumer_min_session_timeout_ms,
+            ),
+            most: (
+                "group.consumer.max.session.timeout.ms",
+                broker.group_consumer_max_session_timeout_ms,
+            ),
+            default: broker.group_consumer_session_timeout_ms,
+        },
     ]
 }
 
 /// Applies `changes` (`Some` sets, `None` removes) to `current`, all or nothing: every
-/// key known and every value within the broker's bounds.
+/// key known and every value within the broker's bounds, refused in Kafka's words
+/// (`GroupConfig.validateNames` and `validateValues`).
 pub fn alter(
     current: &GroupConfig,
     changes: &[(String, Option<String>)],
     broker: &BrokerConfig,
 ) -> Result<GroupConfig, ConfigError> {
     let mut next = current.clone();
+    let keys = keys(broker);
     for (key, value) in changes {
-        let Some(&(_, least, most, _)) = keys(broker).iter().find(|(k, ..)| *k == key) else {
-            return Err(ConfigError::UnknownKey {
-                key: key.clone(),
-                hint: format!("; a group's keys are {HEARTBEAT_INTERVAL} and {SESSION_TIMEOUT}"),
-            });
+        let Some(row) = keys.iter().find(|k| k.name == key) else {
+            return Err(ConfigError::Kafka(format!(
+                "Unknown group config name: {key}"
+            )));
         };
         match value {
             Some(value) => {
-                let ms: i64 = parse_int(key, value, least, most).map_err(|_| {
-                    invalid(key, value, format!("an integer from {least} to {most} (the broker's group.consumer.min and max)"))
-                })?;
+                let ms = i64::from(parse_int(key, value, 1i32, i32::MAX)?);
+                let bound = |relation: &str, (bound, _): (&str, i64)| {
+                    ConfigError::Kafka(format!("{key} must be {relation} or equal to {bound}"))
+                };
+                if ms < row.least.1 {
+                    return Err(bound("greater than", row.least));
+                }
+                if ms > row.most.1 {
+                    return Err(bound("less than", row.most));
+                }
                 next.insert(key.clone(), ms.to_string());
             }
             None => {
@@ -68,13 +97,13 @@ pub fn alter(
 pub fn describe(own: &GroupConfig, broker: &BrokerConfig) -> Vec<ConfigEntry> {
     keys(broker)
         .into_iter()
-        .map(|(key, _, _, default)| {
-            let (value, source) = match own.get(key) {
+        .map(|key| {
+            let (value, source) = match own.get(key.name) {
                 Some(value) => (value.clone(), ConfigSource::DynamicGroupConfig),
-                None => (default.to_string(), ConfigSource::DefaultConfig),
+                None => (key.default.to_string(), ConfigSource::DefaultConfig),
             };
             ConfigEntry {
-                name: key.to_string(),
+                name: key.name.to_string(),
                 value: Some(value),
                 source,
                 read_only: false,
@@ -118,20 +147,20 @@ mod tests {
         .unwrap();
         assert_eq!(limits(Some(&own), &broker), (50_000, 5_000));
         assert_eq!(limits(None, &broker), (45_000, 5_000));
-        for (key, value) in [
-            (SESSION_TIMEOUT, "44999"),
-            (SESSION_TIMEOUT, "60001"),
-            (HEARTBEAT_INTERVAL, "4999"),
-            (HEARTBEAT_INTERVAL, "soon"),
+        for (key, value, refusal) in [
+            (SESSION_TIMEOUT, "44999", "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"),
+            (SESSION_TIMEOUT, "60001", "consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"),
+            (HEARTBEAT_INTERVAL, "4999", "consumer.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms"),
+            (HEARTBEAT_INTERVAL, "soon", "Invalid value soon for configuration consumer.heartbeat.interval.ms: Not a number of type INT"),
         ] {
             let error = alter(&own, &[set(key, value)], &broker).unwrap_err();
-            assert!(
-                matches!(error, ConfigError::InvalidValue { .. }),
-                "{key}={value}"
-            );
+            assert_eq!(error.to_string(), refusal, "{key}={value}");
         }
         let unknown = alter(&own, &[set("share.session.timeout.ms", "50000")], &broker);
-        assert!(matches!(unknown, Err(ConfigError::UnknownKey { .. })));
+        assert_eq!(
+            unknown.map_err(|e| e.to_string()),
+            Err("Unknown group config name: share.session.timeout.ms".to_string())
+        );
         let removed = alter(&own, &[(SESSION_TIMEOUT.to_string(), None)], &broker).unwrap();
         assert!(removed.is_empty());
         let described = describe(&own, &broker);

@@ -145,7 +145,9 @@ impl Given {
                     return Err(ConfigError::InvalidValue {
                         key: alias.to_string(),
                         value,
-                        expected: format!("the value of {target} ({given}), which it names too"),
+                        detail: format!(
+                            "expected the value of {target} ({given}), which it names too"
+                        ),
                     })
                 }
                 Some(_) => {}

@@ -104,19 +104,23 @@ pub enum ConfigError {
     Refused { key: String, why: &'static str },
     #[error("config key {key:?} is given twice")]
     DuplicateKey { key: String },
-    #[error("invalid value {value:?} for config key {key:?}: expected {expected}")]
+    /// Kafka's `ConfigException` text; `detail` is Kafka's own where Kafka has one for
+    /// the rule ("Value must be at least 0"), else shoal's "expected ...".
+    #[error("Invalid value {} for configuration {key}: {detail}", value.escape_debug())]
     InvalidValue {
         key: String,
         value: String,
-        expected: String,
+        detail: String,
     },
+    /// A refusal in Kafka's own words ("Unknown topic config name: x").
+    #[error("{0}")]
+    Kafka(String),
     #[error("override {arg:?} is not of the form key=value")]
     MalformedOverride { arg: String },
-    #[error("config key {key:?} cannot be changed while the broker runs")]
+    /// A broker key that cannot change while the broker runs (Kafka's words).
+    #[error("Cannot update these configs dynamically: Set({key})")]
     ReadOnly { key: String },
-    #[error(
-        "cannot update config key {key:?} at default cluster level, broker id must be specified"
-    )]
+    #[error("Cannot update these configs at default cluster level, broker id must be specified: Set({key})")]
     PerBrokerOnly { key: String },
 }
 

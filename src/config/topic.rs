@@ -73,7 +73,7 @@ impl TopicConfig {
             let value = checked(&key, &value)?;
             map.insert(key, value);
         }
-        Ok(TopicConfig { overrides: map })
+        TopicConfig::consistent(map)
     }
 
     /// Sets (`Some`) or removes (`None`) overrides. All or nothing.
@@ -85,13 +85,29 @@ impl TopicConfig {
                     let value = checked(key, value)?;
                     map.insert(key.clone(), value);
                 }
+                // As Kafka: removing a key that is not set, known or not, changes nothing.
                 None => {
-                    known(key)?;
                     map.remove(key);
                 }
             }
         }
-        Ok(TopicConfig { overrides: map })
+        TopicConfig::consistent(map)
+    }
+
+    /// Kafka's check of values against each other (`LogConfig.validateValues`): the
+    /// compaction lag's bounds, each override or else its default.
+    fn consistent(overrides: BTreeMap<String, String>) -> Result<TopicConfig, ConfigError> {
+        let config = TopicConfig { overrides };
+        let (min, max) = (
+            config.num("min.compaction.lag.ms", 0i64),
+            config.num("max.compaction.lag.ms", i64::MAX),
+        );
+        if min > max {
+            return Err(ConfigError::Kafka(format!(
+                "conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})"
+            )));
+        }
+        Ok(config)
     }
 
     /// The override for `key`, if the topic has one.
@@ -259,10 +275,8 @@ impl From<TopicConfig> for BTreeMap<String, String> {
 }
 
 fn known(key: &str) -> Result<&'static topic_keys::TopicKey, ConfigError> {
-    topic_keys::find(key).ok_or_else(|| ConfigError::UnknownKey {
-        key: key.to_string(),
-        hint: String::new(),
-    })
+    topic_keys::find(key)
+        .ok_or_else(|| ConfigError::Kafka(format!("Unknown topic config name: {key}")))
 }
 
 /// The value as it will be stored, once it passed `key`'s rule.

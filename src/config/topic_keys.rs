@@ -414,6 +414,6 @@ fn check_version(key: &str, value: &str) -> Result<(), ConfigError> {
     Err(ConfigError::InvalidValue {
         key: key.to_string(),
         value: value.to_string(),
-        expected: "a Kafka version such as 2.8 or 3.0-IV1".to_string(),
+        detail: "expected a Kafka version such as 2.8 or 3.0-IV1".to_string(),
     })
 }

@@ -9,12 +9,23 @@ use std::ops::RangeInclusive;
 
 use super::{ConfigError, VALUE_BYTES_MAX};
 
-pub(crate) fn invalid(key: &str, value: &str, expected: impl Into<String>) -> ConfigError {
+/// A value refused by one of shoal's own rules, saying what was `expected`.
+pub(crate) fn invalid(key: &str, value: &str, expected: impl std::fmt::Display) -> ConfigError {
+    refused(key, value, format!("expected {expected}"))
+}
+
+/// A value refused with Kafka's own `detail` ("Value must be at least 0").
+pub(crate) fn refused(key: &str, value: &str, detail: impl Into<String>) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_string(),
         value: value.to_string(),
-        expected: expected.into(),
+        detail: detail.into(),
     }
+}
+
+/// Kafka's detail for a value not in a fixed set (its `ValidString`).
+fn one_of(key: &str, value: &str, names: &str) -> ConfigError {
+    refused(key, value, format!("String must be one of: {names}"))
 }
 
 /// Refuses values longer than `VALUE_BYTES_MAX` before anything stores them.
@@ -31,27 +42,32 @@ pub(crate) fn check_len(key: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Parses an integer in `min..=max`. `T` is the key's Kafka width (INT, SHORT, LONG).
+/// Parses an integer in `min..=max`, refused in Kafka's words. `T` is the key's Kafka
+/// width (INT, SHORT, LONG).
 pub(crate) fn parse_int<T>(key: &str, value: &str, min: T, max: T) -> Result<T, ConfigError>
 where
     T: Into<i64> + TryFrom<i64> + Copy,
 {
     let (lo, hi): (i64, i64) = (min.into(), max.into());
-    let expected = || {
-        if hi == i64::MAX || hi == i64::from(i32::MAX) || hi == i64::from(i16::MAX) {
-            format!("an integer >= {lo}")
-        } else {
-            format!("an integer from {lo} to {hi}")
-        }
+    let width = match std::mem::size_of::<T>() {
+        2 => "SHORT",
+        4 => "INT",
+        _ => "LONG",
     };
-    let n: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, value, expected()))?;
-    if n < lo || n > hi {
-        return Err(invalid(key, value, expected()));
+    let not_a_number = || refused(key, value, format!("Not a number of type {width}"));
+    let n: i64 = value.trim().parse().map_err(|_| not_a_number())?;
+    let n = T::try_from(n).map_err(|_| not_a_number())?.into();
+    if n < lo {
+        return Err(refused(key, value, format!("Value must be at least {lo}")));
     }
-    T::try_from(n).map_err(|_| invalid(key, value, expected()))
+    if n > hi {
+        return Err(refused(
+            key,
+            value,
+            format!("Value must be no more than {hi}"),
+        ));
+    }
+    T::try_from(n).map_err(|_| not_a_number())
 }
 
 /// Kafka reads booleans case-insensitively.
@@ -59,7 +75,11 @@ pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(invalid(key, value, "true or false")),
+        _ => Err(refused(
+            key,
+            value,
+            "Expected value to be either true or false",
+        )),
     }
 }
 
@@ -67,7 +87,9 @@ pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
 pub(crate) fn parse_ratio(key: &str, value: &str) -> Result<f64, ConfigError> {
     match value.trim().parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(invalid(key, value, "a number from 0 to 1")),
+        Ok(r) if r < 0.0 => Err(refused(key, value, "Value must be at least 0")),
+        Ok(r) if r > 1.0 => Err(refused(key, value, "Value must be no more than 1")),
+        _ => Err(refused(key, value, "Not a number of type DOUBLE")),
     }
 }
 
@@ -94,7 +116,7 @@ impl TimestampType {
         match value.trim().to_ascii_lowercase().as_str() {
             "createtime" => Ok(Self::CreateTime),
             "logappendtime" => Ok(Self::LogAppendTime),
-            _ => Err(invalid(key, value, "CreateTime or LogAppendTime")),
+            _ => Err(one_of(key, value, "CreateTime, LogAppendTime")),
         }
     }
 
@@ -138,11 +160,12 @@ impl CompressionType {
         Self::ALL
             .into_iter()
             .find(|c| c.as_str() == wanted)
+            // In the order of Kafka's `BrokerCompressionType`.
             .ok_or_else(|| {
-                invalid(
+                one_of(
                     key,
                     value,
-                    "producer, uncompressed, gzip, snappy, lz4 or zstd",
+                    "uncompressed, zstd, lz4, snappy, gzip, producer",
                 )
             })
     }
@@ -218,7 +241,8 @@ impl CleanupPolicy {
             match item.to_ascii_lowercase().as_str() {
                 "delete" => policy.delete = true,
                 "compact" => policy.compact = true,
-                _ => return Err(invalid(key, value, "a list of delete and/or compact")),
+                // Kafka names the item, not the whole list.
+                _ => return Err(one_of(key, item, "compact, delete")),
             }
         }
         // Empty: neither deleted nor compacted, kept forever (as Kafka 4.2 takes it, the
@@ -250,8 +274,23 @@ mod tests {
         assert!(parse_int("k", "x", 1i32, 10).is_err());
         assert!(parse_int("k", "40000", 0i16, i16::MAX).is_err());
         assert_eq!(parse_int("k", "-1", -1i64, i64::MAX).ok(), Some(-1));
-        let err = parse_int("num.x", "abc", 1i32, 10).unwrap_err().to_string();
-        assert!(err.contains("num.x") && err.contains("abc") && err.contains("1 to 10"));
+        let text = |r: Result<i32, ConfigError>| r.unwrap_err().to_string();
+        assert_eq!(
+            text(parse_int("num.x", "abc", 1i32, 10)),
+            "Invalid value abc for configuration num.x: Not a number of type INT"
+        );
+        assert_eq!(
+            text(parse_int("num.x", "0", 1i32, 10)),
+            "Invalid value 0 for configuration num.x: Value must be at least 1"
+        );
+        assert_eq!(
+            text(parse_int("num.x", "11", 1i32, 10)),
+            "Invalid value 11 for configuration num.x: Value must be no more than 10"
+        );
+        let short = parse_int("k", "40000", 0i16, i16::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(short.ends_with("Not a number of type SHORT"), "{short}");
     }
 
     #[test]
@@ -274,7 +313,11 @@ mod tests {
             none.map(|p| (p.delete, p.compact, p.to_string())),
             Some((false, false, String::new()))
         );
-        assert!(CleanupPolicy::parse("k", "delete,shred").is_err());
+        let shred = CleanupPolicy::parse("cleanup.policy", "delete,shred").unwrap_err();
+        assert_eq!(
+            shred.to_string(),
+            "Invalid value shred for configuration cleanup.policy: String must be one of: compact, delete"
+        );
         assert_eq!(split_list(" a,, b ,"), vec!["a", "b"]);
         assert!(parse_ratio("k", "0.5").is_ok() && parse_ratio("k", "1.5").is_err());
         assert!(parse_ratio("k", "NaN").is_err());

@@ -479,7 +479,8 @@ def test_a_fetch_as_a_replica_without_cluster_action_is_refused_per_partition(st
 def test_a_created_topics_counts_and_configs_need_describe_configs(start_broker):
     """CreateTopics v5+ shows a new topic's counts and configs only to who may
     DESCRIBE_CONFIGS it; anyone else gets -1 counts, no configs, and
-    TOPIC_AUTHORIZATION_FAILED as the configs' error."""
+    TOPIC_AUTHORIZATION_FAILED as the configs' error. Altering its configs is refused
+    with the error's own text, as Kafka's controller words it."""
     b = secured(start_broker)
     hidden, shown = unique_topic("hidden-configs"), unique_topic("shown-configs")
     assert create(b, topic_acl(hidden, AclOperation.DESCRIBE_CONFIGS, DENY),
@@ -487,6 +488,9 @@ def test_a_created_topics_counts_and_configs_need_describe_configs(start_broker)
     with kw.Conn(b.bootstrap) as conn:
         request = kw.create_topics_v5([kw.NewTopicRaw(hidden, 2, 1), kw.NewTopicRaw(shown, 2, 1)])
         got = kw.parse_create_topics_v5(conn.request(kw.CREATE_TOPICS, 5, request, flexible=True))
+        alter = kw.incremental_alter_configs_v0([(kw.RESOURCE_TOPIC, hidden, [("retention.ms", 0, "1")])])
+        assert kw.parse_alter_configs_v0(conn.request(kw.INCREMENTAL_ALTER_CONFIGS, 0, alter)) == [
+            (kw.RESOURCE_TOPIC, hidden, kw.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed.")]
     assert [(g.name, g.error_code, g.num_partitions, g.replication_factor, g.config_error_code, bool(g.configs))
             for g in got] == [(hidden, 0, -1, -1, kw.TOPIC_AUTHORIZATION_FAILED, False), (shown, 0, 2, 1, 0, True)]
 

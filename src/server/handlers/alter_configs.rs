@@ -28,7 +28,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         .resources
         .iter()
         .map(|r| {
-            let keys = r.configs.iter().map(|c| (&c.name, c.value.is_none()));
+            let keys = r.configs.iter().map(|c| (&c.name, &c.value, true));
             Asked::of(r.resource_type, &r.resource_name, keys, false)
         })
         .collect();

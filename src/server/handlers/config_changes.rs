@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::acl::{Operation, ResourceType};
 use crate::cluster::ShardId;
 use crate::config::{BrokerConfig, ConfigEntry, TopicConfig};
-use crate::error::ApiError;
+use crate::error::{kafka_text, ApiError};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -27,9 +27,9 @@ pub enum Resource {
     Group(String),
 }
 
-/// The resource a request names, or the error Kafka gives for it: first whether the
-/// caller may perform `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on it, on the
-/// topic or, for broker resources, on the cluster.
+/// The resource a request names, or the error Kafka gives for it, in Kafka's words:
+/// first whether the caller may perform `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS)
+/// on it, on the topic or, for broker resources, on the cluster.
 pub fn resource(
     ctx: &Ctx,
     operation: Operation,
@@ -37,63 +37,78 @@ pub fn resource(
     name: &str,
 ) -> Result<Resource, ApiError> {
     let snapshot = ctx.shard.snapshot();
+    let alter = operation == Operation::AlterConfigs;
+    let invalid = |message: String| Err(ApiError::new(ResponseError::InvalidRequest, message));
+    // Kafka's authorization refusals carry the error's own text.
+    let unauthorized = |code| Err(ApiError::new(code, kafka_text(code)));
+    let node_id = snapshot.broker.node_id;
+    let own = name == node_id.to_string();
+    let integer = name.parse::<i32>().is_ok();
     match resource_type {
         RESOURCE_TOPIC if !ctx.allowed_in(&snapshot, operation, ResourceType::Topic, name) => {
-            Err(ApiError::code(ResponseError::TopicAuthorizationFailed))
+            unauthorized(ResponseError::TopicAuthorizationFailed)
         }
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER if !ctx.allowed_on_cluster(operation) => {
-            Err(ApiError::code(ResponseError::ClusterAuthorizationFailed))
+            unauthorized(ResponseError::ClusterAuthorizationFailed)
         }
         RESOURCE_GROUP if !ctx.allowed_in(&snapshot, operation, ResourceType::Group, name) => {
-            Err(ApiError::code(ResponseError::GroupAuthorizationFailed))
+            unauthorized(ResponseError::GroupAuthorizationFailed)
         }
-        RESOURCE_GROUP if name.is_empty() => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            "a group's configs need its group id",
-        )),
+        RESOURCE_GROUP if name.is_empty() && alter => {
+            invalid("Default group resources are not allowed.".to_string())
+        }
+        RESOURCE_GROUP if name.is_empty() => invalid("Group name must not be empty".to_string()),
         RESOURCE_GROUP => Ok(Resource::Group(name.to_string())),
-        RESOURCE_TOPIC if name.is_empty() && operation == Operation::AlterConfigs => {
-            Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                "Default topic resources are not allowed.",
-            ))
+        RESOURCE_TOPIC if name.is_empty() && alter => {
+            invalid("Default topic resources are not allowed.".to_string())
         }
         RESOURCE_TOPIC => {
             crate::config::valid_topic_name(name)
                 .map_err(|why| ApiError::new(ResponseError::InvalidTopicException, why))?;
-            if snapshot.topic(name).is_none() {
-                let message = format!("topic '{name}' does not exist");
-                return Err(ApiError::new(
+            match snapshot.topic(name) {
+                Some(_) => Ok(Resource::Topic(name.to_string())),
+                // Kafka's controller says which; its DescribeConfigs says nothing more.
+                None if alter => Err(ApiError::new(
                     ResponseError::UnknownTopicOrPartition,
-                    message,
-                ));
-            }
-            Ok(Resource::Topic(name.to_string()))
-        }
-        RESOURCE_BROKER => {
-            if name.is_empty() || name == snapshot.broker.node_id.to_string() {
-                Ok(Resource::Broker {
-                    cluster_default: name.is_empty(),
-                })
-            } else {
-                Err(ApiError::new(
-                    ResponseError::InvalidRequest,
-                    format!("no broker with id '{name}' here"),
-                ))
+                    format!("The topic '{name}' does not exist."),
+                )),
+                None => Err(ApiError::code(ResponseError::UnknownTopicOrPartition)),
             }
         }
+        RESOURCE_BROKER if name.is_empty() || own => Ok(Resource::Broker {
+            cluster_default: name.is_empty(),
+        }),
+        RESOURCE_BROKER if !integer && alter => {
+            invalid(format!("Node id must be an integer, but it is: {name}"))
+        }
+        RESOURCE_BROKER if !integer => {
+            invalid(format!("Broker id must be an integer, but it is: {name}"))
+        }
+        RESOURCE_BROKER if alter => invalid(format!(
+            "Unexpected broker id, expected {node_id}, but received {name}"
+        )),
+        RESOURCE_BROKER => invalid(format!(
+            "Unexpected broker id, expected {node_id} or empty string, but received {name}"
+        )),
         // As Kafka: a broker's loggers are that broker's, named by its id.
-        RESOURCE_BROKER_LOGGER if name == snapshot.broker.node_id.to_string() => {
-            Ok(Resource::BrokerLogger)
+        RESOURCE_BROKER_LOGGER if own => Ok(Resource::BrokerLogger),
+        RESOURCE_BROKER_LOGGER if alter && !integer => {
+            invalid(format!("Node id must be an integer, but it is: {name}"))
         }
-        RESOURCE_BROKER_LOGGER => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            format!("no broker with id '{name}' here: a broker's loggers are asked of it"),
+        // Kafka names its own id twice here; shoal names the one received.
+        RESOURCE_BROKER_LOGGER if alter => invalid(format!(
+            "Unexpected node id. Expected {node_id}, but received {name}"
         )),
-        other => Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            format!("unknown resource type {other}"),
+        RESOURCE_BROKER_LOGGER if name.is_empty() => {
+            invalid("Broker id must not be empty".to_string())
+        }
+        RESOURCE_BROKER_LOGGER if !integer => {
+            invalid(format!("Broker id must be an integer, but it is: {name}"))
+        }
+        RESOURCE_BROKER_LOGGER => invalid(format!(
+            "Unexpected broker id, expected {node_id} but received {name}"
         )),
+        other => invalid(format!("Unknown resource type {other}")),
     }
 }
 
@@ -103,24 +118,29 @@ pub fn resource(
 pub struct Asked<'a> {
     resource_type: i8,
     name: &'a str,
-    keys: Vec<(&'a str, bool)>,
+    /// Each key, whether its value is null where one is needed, and its value's length.
+    keys: Vec<(&'a str, bool, usize)>,
     /// A key given twice is refused (IncrementalAlterConfigs); the legacy API has no
     /// such rule, its last value counts.
     unique_keys: bool,
 }
 
 impl<'a> Asked<'a> {
-    /// A resource and its keys, each with whether its value is null where one is needed.
+    /// A resource and its keys, each with its value and whether it needs one.
     pub fn of(
         resource_type: i8,
         name: &'a StrBytes,
-        keys: impl Iterator<Item = (&'a StrBytes, bool)>,
+        keys: impl Iterator<Item = (&'a StrBytes, &'a Option<StrBytes>, bool)>,
         unique_keys: bool,
     ) -> Asked<'a> {
+        let key = |(key, value, needed): (&'a StrBytes, &'a Option<StrBytes>, bool)| {
+            let length = value.as_ref().map_or(0, |v| v.chars().count());
+            (key.as_str(), needed && value.is_none(), length)
+        };
         Asked {
             resource_type,
             name: name.as_str(),
-            keys: keys.map(|(key, null)| (key.as_str(), null)).collect(),
+            keys: keys.map(key).collect(),
             unique_keys,
         }
     }
@@ -139,10 +159,13 @@ pub fn alterable(ctx: &Ctx, asked: &[Asked]) -> Vec<Result<Resource, ApiError>> 
         .collect()
 }
 
+/// The longest config value Kafka's controller stores (its records' string bound).
+const VALUE_CHARS_MAX: usize = 32_767;
+
 /// Kafka's checks of an AlterConfigs or IncrementalAlterConfigs request before any
 /// other (its broker's `ConfigAdminManager.preprocess`), per resource: one named twice
 /// (each copy refused), a key given twice in one resource (where `unique_keys`), a null
-/// value where a value is needed.
+/// value where a value is needed; then its controller's bound on a value's length.
 fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
     let invalid = |message: String| Some(ApiError::new(ResponseError::InvalidRequest, message));
     asked
@@ -156,20 +179,26 @@ fn precheck(asked: &[Asked]) -> Vec<Option<ApiError>> {
             if twice {
                 return invalid("Each resource must appear at most once.".to_string());
             }
-            let keys: Vec<&str> = a.keys.iter().map(|(k, _)| *k).collect();
+            let keys: Vec<&str> = a.keys.iter().map(|(k, ..)| *k).collect();
             if a.unique_keys && (1..keys.len()).any(|i| keys[..i].contains(&keys[i])) {
                 return invalid("Error due to duplicate config keys".to_string());
             }
             let nulls: Vec<&str> = a
                 .keys
                 .iter()
-                .filter(|(_, null)| *null)
-                .map(|(k, _)| *k)
+                .filter(|(_, null, _)| *null)
+                .map(|(k, ..)| *k)
                 .collect();
             if !nulls.is_empty() {
                 return invalid(format!(
                     "Null value not supported for : {}",
                     nulls.join(", ")
+                ));
+            }
+            if a.keys.iter().any(|(.., length)| *length > VALUE_CHARS_MAX) {
+                return Some(ApiError::new(
+                    ResponseError::InvalidConfig,
+                    format!("The configuration value cannot be added because it exceeds the maximum value size of {VALUE_CHARS_MAX} bytes."),
                 ));
             }
             None

@@ -32,12 +32,15 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         return Response::Close;
     };
     // A null value is refused where the operation needs a value (all but DELETE).
-    let needs_value = |c: &AlterableConfig| c.value.is_none() && c.config_operation != DELETE;
+    let needs_value = |c: &AlterableConfig| c.config_operation != DELETE;
     let asked: Vec<Asked> = request
         .resources
         .iter()
         .map(|r| {
-            let keys = r.configs.iter().map(|c| (&c.name, needs_value(c)));
+            let keys = r
+                .configs
+                .iter()
+                .map(|c| (&c.name, &c.value, needs_value(c)));
             Asked::of(r.resource_type, &r.resource_name, keys, true)
         })
         .collect();
@@ -58,14 +61,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let outcome = match resource {
             Ok(Resource::Topic(name)) => {
                 let change = move |current: &TopicConfig, broker: &BrokerConfig| {
-                    let changes = resolve(&ops, &current.describe(broker))?;
+                    let changes = resolve(&ops, &current.describe(broker), not_a_list)?;
                     current.alter(&changes).map_err(ApiError::from)
                 };
                 change_topic(&ctx, name, change, request.validate_only).await
             }
             Ok(Resource::Broker { cluster_default }) => {
                 let change = move |broker: &BrokerConfig| {
-                    let changes = resolve(&ops, &broker.describe())?;
+                    let changes = resolve(&ops, &broker.describe(), not_for_the_broker)?;
                     if cluster_default {
                         broker.alter_defaults(&changes)
                     } else {
@@ -75,11 +78,11 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 };
                 change_broker(&ctx, change, request.validate_only).await
             }
-            Ok(Resource::Group(group)) => match set_or_delete(&ops, "GROUP") {
+            Ok(Resource::Group(group)) => match set_or_delete(&ops, not_a_list) {
                 Ok(changes) => change_group(&ctx, group, changes, request.validate_only).await,
                 Err(error) => Err(error),
             },
-            Ok(Resource::BrokerLogger) => set_or_delete(&ops, "BROKER_LOGGER")
+            Ok(Resource::BrokerLogger) => set_or_delete(&ops, not_for_loggers)
                 .and_then(|changes| crate::loggers::alter(&changes, request.validate_only)),
             Err(error) => Err(error),
         };
@@ -97,23 +100,75 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&IncrementalAlterConfigsResponse::default().with_responses(responses))
 }
 
+/// How a resource refuses APPEND or SUBTRACT (`op`) of a key it cannot take them for,
+/// and an operation code it does not know.
+type Refusal = fn(key: &str, op: i8) -> ApiError;
+
+/// A topic's or group's key that is not a list (or not known): Kafka's controller.
+fn not_a_list(key: &str, op: i8) -> ApiError {
+    let op = match op {
+        APPEND => "APPEND",
+        SUBTRACT => "SUBTRACT",
+        other => return unknown_operation(other),
+    };
+    ApiError::new(
+        ResponseError::InvalidConfig,
+        format!("Can't {op} to key {key} because its type is not LIST."),
+    )
+}
+
+/// A broker's key that is not a list: Kafka's broker (`ConfigAdminManager`).
+fn not_for_the_broker(key: &str, op: i8) -> ApiError {
+    let op = match op {
+        APPEND => "append",
+        SUBTRACT => "subtract",
+        other => return unknown_operation(other),
+    };
+    ApiError::new(
+        ResponseError::InvalidConfig,
+        format!("Config value {op} is not allowed for config key: {key}"),
+    )
+}
+
+/// A logger takes neither (Kafka's `RuntimeLoggerManager`).
+fn not_for_loggers(_: &str, op: i8) -> ApiError {
+    let op = match op {
+        APPEND => "APPEND operation".to_string(),
+        SUBTRACT => "SUBTRACT operation".to_string(),
+        other => format!("Unknown operation type {other}"),
+    };
+    ApiError::new(
+        ResponseError::InvalidRequest,
+        format!("{op} is not allowed for the BROKER_LOGGER resource"),
+    )
+}
+
+/// An operation code Kafka does not know (its broker's words).
+fn unknown_operation(op: i8) -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidRequest,
+        format!("Unknown operations type {op}"),
+    )
+}
+
 /// The operations of a resource without list keys (broker loggers, groups): SET and
 /// DELETE only.
-fn set_or_delete(ops: &[Op], resource: &str) -> Result<Vec<(String, Option<String>)>, ApiError> {
+fn set_or_delete(ops: &[Op], refusal: Refusal) -> Result<Vec<(String, Option<String>)>, ApiError> {
     ops.iter()
         .map(|(key, op, value)| match *op {
             SET => Ok((key.clone(), Some(value.clone().unwrap_or_default()))),
             DELETE => Ok((key.clone(), None)),
-            other => Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                format!("operation {other} is not allowed for the {resource} resource"),
-            )),
+            other => Err(refusal(key, other)),
         })
         .collect()
 }
 
 /// Turns operations into plain set/delete changes against the current values.
-fn resolve(ops: &[Op], current: &[ConfigEntry]) -> Result<Vec<(String, Option<String>)>, ApiError> {
+fn resolve(
+    ops: &[Op],
+    current: &[ConfigEntry],
+    refusal: Refusal,
+) -> Result<Vec<(String, Option<String>)>, ApiError> {
     ops.iter()
         .map(|(key, op, value)| {
             let value = value.clone().unwrap_or_default();
@@ -125,18 +180,14 @@ fn resolve(ops: &[Op], current: &[ConfigEntry]) -> Result<Vec<(String, Option<St
                         e.name == *key && e.config_type == crate::config::ConfigType::List
                     });
                     if !is_list {
-                        let message = format!("{key} is not a list: APPEND and SUBTRACT need one");
-                        return Err(ApiError::new(ResponseError::InvalidConfig, message));
+                        return Err(refusal(key, *op));
                     }
                     Ok((
                         key.clone(),
                         Some(edit_list(&described(current, key), &value, *op == APPEND)),
                     ))
                 }
-                other => Err(ApiError::new(
-                    ResponseError::InvalidRequest,
-                    format!("unknown config operation {other}"),
-                )),
+                other => Err(unknown_operation(other)),
             }
         })
         .collect()
