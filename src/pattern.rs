@@ -11,9 +11,23 @@ pub fn whole_names(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 
+/// Why a pattern is refused, on one line: the regex crate's description without its
+/// drawing of where ("unclosed group").
+pub fn why_invalid(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().last().unwrap_or_default();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_pattern_is_described_on_one_line() {
+        let error = whole_names("a(").expect_err("unclosed");
+        assert_eq!(why_invalid(&error), "unclosed group");
+    }
 
     #[test]
     fn a_pattern_matches_whole_names_and_must_stand_alone() {

@@ -60,7 +60,7 @@ pub struct ProduceArgs {
     #[arg(long = "property", alias = "reader-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
     /// Acknowledgement to wait for: all (-1, the default), 1 (the leader), 0 (none).
-    #[arg(long, alias = "request-required-acks", value_name = "ACKS", value_parser = parse_acks)]
+    #[arg(long, alias = "request-required-acks", value_name = "ACKS", value_parser = parse_acks, allow_negative_numbers = true)]
     pub acks: Option<Acks>,
     /// Compression of each batch: none (the default), gzip, snappy, lz4, zstd.
     #[arg(long, alias = "compression-codec", value_name = "CODEC", value_parser = parse_compression)]

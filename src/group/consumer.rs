@@ -53,6 +53,8 @@ pub const ASSIGNORS: [&str; 2] = ["uniform", "range"];
 
 #[derive(Debug, Clone, Default)]
 pub struct HeartbeatArgs {
+    /// The group's id, for the messages that name it.
+    pub group_id: String,
     pub member_id: String,
     pub member_epoch: i32,
     pub instance_id: Option<String>,
@@ -72,7 +74,8 @@ pub struct HeartbeatArgs {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HeartbeatReply {
-    pub error: Option<(ResponseError, String)>,
+    /// The error and its message (`None`: Kafka's null, as for coordinator errors).
+    pub error: Option<(ResponseError, Option<String>)>,
     pub member_id: String,
     pub member_epoch: i32,
     pub heartbeat_interval_ms: i32,
@@ -83,7 +86,7 @@ pub struct HeartbeatReply {
 impl HeartbeatReply {
     fn error(code: ResponseError, message: impl Into<String>, args: &HeartbeatArgs) -> Self {
         HeartbeatReply {
-            error: Some((code, message.into())),
+            error: Some((code, Some(message.into()))),
             member_id: args.member_id.clone(),
             member_epoch: args.member_epoch,
             ..HeartbeatReply::default()
@@ -172,6 +175,18 @@ impl ConsumerMember {
 }
 
 /// Kafka matches subscription patterns against the whole topic name.
+/// UNKNOWN_MEMBER_ID, as Kafka words it.
+fn not_a_member(args: &HeartbeatArgs) -> HeartbeatReply {
+    HeartbeatReply::error(
+        ResponseError::UnknownMemberId,
+        format!(
+            "Member {} is not a member of group {}.",
+            args.member_id, args.group_id
+        ),
+        args,
+    )
+}
+
 fn full_match(pattern: &str) -> Option<regex::Regex> {
     crate::pattern::whole_names(pattern).ok()
 }
@@ -334,10 +349,13 @@ impl ConsumerGroup {
                 }
             }
             if let Some(regex) = &args.subscribed_topic_regex {
-                if full_match(regex).is_none() {
+                if let Err(why) = crate::pattern::whole_names(regex) {
                     return HeartbeatReply::error(
                         ResponseError::InvalidRegularExpression,
-                        format!("{regex} is not a valid regular expression"),
+                        format!(
+                            "SubscribedTopicRegex `{regex}` is not a valid regular expression: {}.",
+                            crate::pattern::why_invalid(&why)
+                        ),
                         &args,
                     );
                 }
@@ -356,20 +374,21 @@ impl ConsumerGroup {
                 let member = self.members.get(&args.member_id);
                 // A classic member speaks JoinGroup and Heartbeat, not this.
                 let Some(member) = member.filter(|m| m.classic.is_none()) else {
-                    return HeartbeatReply::error(
-                        ResponseError::UnknownMemberId,
-                        "no such member",
-                        &args,
-                    );
+                    return not_a_member(&args);
                 };
                 let owned_known = args
                     .owned
                     .as_ref()
                     .is_none_or(|owned| owned.iter().all(|tp| member.assigned.contains(tp)));
                 if epoch != member.epoch && !(epoch == member.previous_epoch && owned_known) {
+                    let than = if epoch > member.epoch {
+                        "greater"
+                    } else {
+                        "smaller"
+                    };
                     return HeartbeatReply::error(
                         ResponseError::FencedMemberEpoch,
-                        format!("epoch {epoch} is not the member's epoch {}", member.epoch),
+                        format!("The consumer group member has a {than} member epoch ({epoch}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.", member.epoch),
                         &args,
                     );
                 }
@@ -380,7 +399,7 @@ impl ConsumerGroup {
         self.refresh_target(topics);
         let held_by_others = others_hold(&self.members, &id);
         let Some(member) = self.members.get_mut(&id) else {
-            return HeartbeatReply::error(ResponseError::UnknownMemberId, "no such member", &args);
+            return not_a_member(&args);
         };
         reconcile(member, self.assignment_epoch, &held_by_others, now);
         // Kafka answers with the assignment when it changed, and to every full request
@@ -437,7 +456,7 @@ impl ConsumerGroup {
                 let instance = args.instance_id.as_deref().unwrap_or_default();
                 return Err(Box::new(HeartbeatReply::error(
                     ResponseError::UnreleasedInstanceId,
-                    format!("static member {id} with instance id {instance} cannot join the group because the instance id is owned by member {holder}"),
+                    format!("Static member {id} with instance id {instance} cannot join the group because the instance id is owned by {holder} member."),
                     args,
                 )));
             }
@@ -454,7 +473,10 @@ impl ConsumerGroup {
             if self.members.remove(&id).is_none() && self.members.len() >= limits.members_max {
                 return Err(Box::new(HeartbeatReply::error(
                     ResponseError::GroupMaxSizeReached,
-                    "the group is full",
+                    format!(
+                        "The consumer group has reached its maximum capacity of {} members.",
+                        limits.members_max
+                    ),
                     args,
                 )));
             }
@@ -476,8 +498,11 @@ impl ConsumerGroup {
         self.check_instance(instance, &args.member_id)
             .map_err(|error| {
                 let message = match self.instances.get(instance) {
-                    Some(holder) => format!("instance id {instance} is held by member {holder}"),
-                    None => format!("instance id {instance} is unknown"),
+                    Some(holder) => format!(
+                        "Static member {} with instance id {instance} was fenced by member {holder}.",
+                        args.member_id
+                    ),
+                    None => format!("Instance id {instance} is unknown."),
                 };
                 Box::new(HeartbeatReply::error(error, message, args))
             })
@@ -502,7 +527,7 @@ impl ConsumerGroup {
             return *reply;
         }
         if !self.members.contains_key(&args.member_id) {
-            return HeartbeatReply::error(ResponseError::UnknownMemberId, "no such member", args);
+            return not_a_member(args);
         }
         let temporary = args.member_epoch == STATIC_LEAVE_EPOCH && args.instance_id.is_some();
         match (temporary, self.members.get_mut(&args.member_id)) {

@@ -113,20 +113,27 @@ impl Group {
         context: &ConsumerContext,
         now: i64,
     ) -> (HeartbeatReply, Vec<Reply>) {
+        let group = &args.group_id;
+        let cannot = |why: &str| {
+            Err(format!(
+                "Cannot upgrade classic group {group} to consumer group because {why}."
+            ))
+        };
         let upgraded = if args.member_epoch != consumer::JOIN_EPOCH {
-            Err("the group is not a consumer group".to_string())
+            Err(format!("Group {group} is not a consumer group."))
         } else if !context.policy.upgrades() {
-            Err("group.consumer.migration.policy forbids upgrading the classic group".to_string())
+            cannot("online upgrade is disabled")
         } else if self.classic.protocol_type() != Some(consumer::CONSUMER_PROTOCOL_TYPE) {
-            Err("the classic group's members do not use the consumer protocol type".to_string())
+            cannot("the group does not use the consumer embedded protocol")
         } else {
             ConsumerGroup::from_classic(&self.classic, &context.topics, now)
+                .or_else(|_| cannot("the embedded consumer protocol is malformed"))
         };
         let mut upgraded = match upgraded {
             Ok(upgraded) => upgraded,
             Err(refusal) => {
                 let reply = HeartbeatReply {
-                    error: Some((ResponseError::GroupIdNotFound, refusal)),
+                    error: Some((ResponseError::GroupIdNotFound, Some(refusal))),
                     member_id: args.member_id.clone(),
                     member_epoch: args.member_epoch,
                     ..HeartbeatReply::default()
@@ -615,13 +622,17 @@ impl Coordinator {
     }
 
     /// A KIP-848 group as ConsumerGroupDescribe shows it; `None` if there is none.
-    pub fn consumer_describe(&self, group_id: &str) -> Option<ConsumerDescription> {
+    /// A KIP-848 group's description, or why there is none, in Kafka's words.
+    pub fn consumer_describe(&self, group_id: &str) -> Result<ConsumerDescription, String> {
         let groups = self.groups.borrow();
-        let group = &groups
-            .get(group_id)
-            .filter(|g| g.group_type == "consumer")?
-            .consumer;
-        Some(ConsumerDescription {
+        let group = match groups.get(group_id) {
+            None => return Err(format!("Group {group_id} not found.")),
+            Some(g) if g.group_type != "consumer" => {
+                return Err(format!("Group {group_id} is not a consumer group."))
+            }
+            Some(g) => &g.consumer,
+        };
+        Ok(ConsumerDescription {
             state: group.state(),
             group_epoch: group.group_epoch(),
             assignment_epoch: group.assignment_epoch(),
@@ -774,11 +785,16 @@ impl Coordinator {
             .collect()
     }
 
-    pub fn describe(&self, group_id: &str) -> Option<Description> {
+    /// A classic group's description, or why there is none, in Kafka's words.
+    pub fn describe(&self, group_id: &str) -> Result<Description, String> {
         let groups = self.groups.borrow();
-        let group = groups
-            .get(group_id)
-            .filter(|g| g.group_type != "consumer")?;
+        let group = match groups.get(group_id) {
+            None => return Err(format!("Group {group_id} not found.")),
+            Some(g) if g.group_type == "consumer" => {
+                return Err(format!("Group {group_id} is not a classic group."))
+            }
+            Some(g) => g,
+        };
         let classic = &group.classic;
         let protocol = classic.protocol().unwrap_or_default();
         let members = classic
@@ -792,7 +808,7 @@ impl Coordinator {
                 assignment: m.assignment.clone(),
             })
             .collect();
-        Some(Description {
+        Ok(Description {
             state: classic.state().name(),
             protocol_type: classic.protocol_type().unwrap_or_default().to_string(),
             protocol: protocol.to_string(),

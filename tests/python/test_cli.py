@@ -348,7 +348,7 @@ def test_consume_include_reads_every_matching_topic_and_those_created_later(brok
         "shoal: --include '(' is not a valid regular expression")
 
 
-@pytest.mark.parametrize("acks", ["0", "1", "all"])
+@pytest.mark.parametrize("acks", ["0", "1", "all", "-1"])
 def test_produce_acks(broker, acks):
     t = unique_topic("acks")
     create_topic(broker, t, 1)

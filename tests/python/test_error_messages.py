@@ -2,13 +2,16 @@
 and an empty string reads as an error with no text). Checked on the wire for every API that
 has the field at the top of its results: CreateTopics, DescribeConfigs, AlterConfigs,
 IncrementalAlterConfigs, CreateAcls, DescribeAcls and DeleteAcls (its filter results and
-matching ACLs). FindCoordinator is Kafka's exception, and shoal's: "NONE" or the error's own
+matching ACLs), AlterPartitionReassignments (at the top and per partition) and
+ListPartitionReassignments. FindCoordinator is Kafka's exception, and shoal's: "NONE" or the error's own
 text before v4, an empty string in each entry from v4."""
 
 from __future__ import annotations
 
 import kafka_wire as kw
 from clients import unique_topic
+from test_admin_configs import broker_id
+from test_conformance_admin import join_group_v0
 
 TOPIC, LITERAL, ANY, READ, ALLOW = 2, 3, 1, 3, 3
 
@@ -74,3 +77,44 @@ def test_success_responses_carry_a_null_error_message(start_broker):
         assert (r.i16(), r.string()) == (0, None), "DeleteAcls v1 filter result"
         assert r.i32() == 1, "the ACL created above matched"
         assert (r.i16(), r.string()) == (0, None), "DeleteAcls v1 matching ACL"
+
+        # The reassignment APIs (flexible from v0): a partition moved to where it is.
+        cs, tags = kw.compact_string, kw.EMPTY_TAGS
+        replicas = kw.compact_array([kw.i32(int(broker_id(b)))])
+        move = kw.i32(30000) + kw.compact_array([cs(t) + kw.compact_array([kw.i32(0) + replicas + tags]) + tags]) + tags
+        r = kw.Reader(c.request(45, 0, move, flexible=True))
+        r.i32()
+        assert (r.i16(), r.compact_string()) == (0, None), "AlterPartitionReassignments v0"
+        [(name, [partition])] = r.compact_array(lambda q: (q.compact_string(), q.compact_array(
+            lambda p: (p.i32(), p.i16(), p.compact_string(), p.skip_tags())), q.skip_tags())[:2])
+        assert (name, partition[:3]) == (t, (0, 0, None)), "AlterPartitionReassignments v0 partition"
+        r = kw.Reader(c.request(46, 0, kw.i32(30000) + kw.uvarint(0) + tags, flexible=True))
+        r.i32()
+        assert (r.i16(), r.compact_string()) == (0, None), "ListPartitionReassignments v0"
+
+
+def test_group_descriptions_say_why_in_kafkas_words(broker):
+    """ConsumerGroupDescribe and DescribeGroups v6 of a group that is not of their kind,
+    or not there: GROUP_ID_NOT_FOUND with Kafka's message."""
+    cs, tags = kw.compact_string, kw.EMPTY_TAGS
+    modern, classic, missing = unique_topic("g-modern"), unique_topic("g-classic"), unique_topic("g-none")
+
+    def first_group(api: int, version: int, group: str) -> tuple[int, str | None]:
+        r = kw.Reader(c.request(api, version, kw.compact_array([cs(group)]) + kw.i8(0) + tags, flexible=True))
+        r.i32()
+        assert r.uvarint() == 2, "one group"
+        return r.i16(), r.compact_string()
+
+    with kw.Conn(broker.bootstrap) as c:
+        join = (cs(modern) + cs("") + kw.i32(0) + cs(None) + cs(None) + kw.i32(5000)
+                + kw.compact_array([cs("t")]) + cs(None) + kw.compact_array([]) + tags)
+        r = kw.Reader(c.request(68, 0, join, flexible=True))
+        r.i32()
+        assert r.i16() == 0, "the KIP-848 member joined"
+        assert kw.Reader(c.request(11, 0, join_group_v0(classic, "consumer"))).i16() == 0, "the classic member joined"
+        for api, version, group, message in [
+                (69, 0, missing, f"Group {missing} not found."),
+                (69, 0, classic, f"Group {classic} is not a consumer group."),
+                (15, 6, missing, f"Group {missing} not found."),
+                (15, 6, modern, f"Group {modern} is not a classic group.")]:
+            assert first_group(api, version, group) == (69, message), (api, group)

@@ -575,7 +575,7 @@ def test_kip848_static_member_keeps_its_instance_id_until_it_leaves(broker):
 
 def test_kip848_heartbeat_bad_input(broker):
     """Kafka's checks of a ConsumerGroupHeartbeat's fields (INVALID_REQUEST, with its
-    messages), then of the member and its epoch."""
+    messages), then of the member and its epoch, each in Kafka's words."""
     from kafka_wire import compact_array, compact_string, uvarint
 
     CONSUMER_GROUP_HEARTBEAT = 68
@@ -583,10 +583,11 @@ def test_kip848_heartbeat_bad_input(broker):
     EMPTY, NULL = compact_array([]), uvarint(0)
 
     def heartbeat(member: str, epoch: int, topics: list[str] | None, owned: bytes = EMPTY,
-                  rebalance_ms: int = 5000, instance: str | None = None, version: int = 0):
+                  rebalance_ms: int = 5000, instance: str | None = None, version: int = 0,
+                  group: str = "g-848", regex: str | None = None):
         names = compact_array([compact_string(t) for t in topics]) if topics is not None else NULL
-        regex = compact_string(None) if version >= 1 else b""
-        body = (compact_string("g-848") + compact_string(member) + kw.i32(epoch) + compact_string(instance)
+        regex = compact_string(regex) if version >= 1 else b""
+        body = (compact_string(group) + compact_string(member) + kw.i32(epoch) + compact_string(instance)
                 + compact_string(None) + kw.i32(rebalance_ms) + names + regex + compact_string(None) + owned
                 + uvarint(0))
         rd = kw.Reader(conn.request(CONSUMER_GROUP_HEARTBEAT, version, body, flexible=True))
@@ -609,13 +610,18 @@ def test_kip848_heartbeat_bad_input(broker):
         assert refused("", 3, ["t"]) == "MemberId can't be empty."
         assert refused("", 0, ["t"], version=1) == "MemberId can't be empty.", "v1 members name themselves"
         assert refused("m", 0, ["t"], instance=" ") == "InstanceId can't be empty."
-        assert heartbeat("ghost", 3, ["t"])[0] == UNKNOWN_MEMBER
+        assert refused("m", 0, ["t"], group=" ") == "GroupId can't be empty."
+        assert heartbeat("ghost", 3, ["t"])[:2] == (UNKNOWN_MEMBER, "Member ghost is not a member of group g-848.")
+        assert heartbeat("m", 0, None, version=1, regex="a(")[:2] == (
+            128, "SubscribedTopicRegex `a(` is not a valid regular expression: unclosed group.")
         code, _, rd = heartbeat("", 0, ["t"])
         assert code == kw.NONE
         member = rd.compact_string()
         epoch = rd.i32()
         assert member and epoch > 0
-        assert heartbeat(member, epoch + 7, ["t"])[0] == FENCED_MEMBER_EPOCH
+        assert heartbeat(member, epoch + 7, ["t"])[:2] == (
+            FENCED_MEMBER_EPOCH, f"The consumer group member has a greater member epoch ({epoch + 7}) than the one "
+            f"known by the group coordinator ({epoch}). The member must abandon all its partitions and rejoin.")
 
         # The offset APIs check a KIP-848 member as Kafka does: OffsetFetch v9 its id and
         # epoch (a fetch naming no member is anyone's), OffsetCommit its version.

@@ -66,7 +66,8 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .iter()
                 .map(|p| {
                     let answer = ReassignablePartitionResponse::default()
-                        .with_partition_index(p.partition_index);
+                        .with_partition_index(p.partition_index)
+                        .with_error_message(None);
                     match results.next().unwrap_or(Ok(())) {
                         Ok(()) => answer,
                         Err(error) => answer
@@ -81,6 +82,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     let mut response = AlterPartitionReassignmentsResponse::default()
+        .with_error_message(None)
         .with_allow_replication_factor_change(allow_rf_change)
         .with_responses(responses);
     if refused {

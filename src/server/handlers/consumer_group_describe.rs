@@ -15,6 +15,7 @@ use super::groups::{home_of, str_bytes};
 use super::{topic_name, Ctx, Response};
 use crate::acl::Operation;
 use crate::cluster::Snapshot;
+use crate::error::kafka_text;
 use crate::group::consumer::{by_topic, TopicPartition};
 use crate::group::coordinator::ConsumerDescription;
 
@@ -29,13 +30,18 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         let group_id = group_id.to_string();
         let group = DescribedGroup::default().with_group_id(str_bytes(group_id.clone()).into());
         let described = match describe(&ctx, group_id.clone()).await {
-            Err(error) => group.with_error_code(error.code()),
-            Ok(None) => group
+            // As Kafka: no message for a refused authorization or an empty id; the
+            // error's own text for the coordinator's errors.
+            Err(
+                error @ (ResponseError::GroupAuthorizationFailed | ResponseError::InvalidGroupId),
+            ) => group.with_error_code(error.code()),
+            Err(error) => group
+                .with_error_code(error.code())
+                .with_error_message(Some(str_bytes(kafka_text(error).to_string()))),
+            Ok(Err(why)) => group
                 .with_error_code(ResponseError::GroupIdNotFound.code())
-                .with_error_message(Some(str_bytes(format!(
-                    "group {group_id} is not a consumer group"
-                )))),
-            Ok(Some(description)) => described(group, description, &ctx.shard.snapshot()),
+                .with_error_message(Some(str_bytes(why))),
+            Ok(Ok(description)) => described(group, description, &ctx.shard.snapshot()),
         };
         groups.push(described);
     }
@@ -45,7 +51,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 async fn describe(
     ctx: &Ctx,
     group_id: String,
-) -> Result<Option<ConsumerDescription>, ResponseError> {
+) -> Result<Result<ConsumerDescription, String>, ResponseError> {
     let home = home_of(ctx, Operation::Describe, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard

@@ -26,6 +26,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     // only what they name).
     let owned_given = request.topic_partitions.as_ref().map(Vec::is_empty);
     let args = HeartbeatArgs {
+        group_id: group_id.clone(),
         member_id: request.member_id.to_string(),
         member_epoch: request.member_epoch,
         instance_id: opt_str(request.instance_id),
@@ -52,27 +53,33 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .iter()
             .any(|name| !ctx.allowed(Operation::Describe, ResourceType::Topic, name))
     };
+    // Kafka's order: the group's authorization, the topics', the request's own checks,
+    // then the coordinator.
     let invalid = invalid(&request_shape(&args, owned_given), ctx.version);
-    let reply = match home_of(&ctx, Operation::Read, &group_id).await {
-        Err(error) => error_reply(error, &args),
-        Ok(_) if invalid.is_some() => HeartbeatReply {
-            error: invalid.map(|message| (ResponseError::InvalidRequest, message.to_string())),
+    let reply = if !ctx.allowed(Operation::Read, ResourceType::Group, &group_id) {
+        error_reply(ResponseError::GroupAuthorizationFailed, &args)
+    } else if args.subscribed_topic_names.as_ref().is_some_and(hidden) {
+        error_reply(ResponseError::TopicAuthorizationFailed, &args)
+    } else if let Some(message) = invalid {
+        HeartbeatReply {
+            error: Some((ResponseError::InvalidRequest, Some(message.to_string()))),
             ..error_reply(ResponseError::InvalidRequest, &args)
-        },
-        Ok(_) if args.subscribed_topic_names.as_ref().is_some_and(hidden) => {
-            error_reply(ResponseError::TopicAuthorizationFailed, &args)
         }
-        Ok(home) => {
-            let fallback = error_reply(ResponseError::NotCoordinator, &args);
-            // Cross-shard: the group lives on the shard owning its offsets partition.
-            ctx.shard
-                .invoke_on(home.shard, move |s| async move {
-                    s.groups
-                        .consumer_heartbeat(&s, &group_id, home.partition, args)
-                        .await
-                })
-                .await
-                .unwrap_or(fallback)
+    } else {
+        match home_of(&ctx, Operation::Read, &group_id).await {
+            Err(error) => error_reply(error, &args),
+            Ok(home) => {
+                let fallback = error_reply(ResponseError::NotCoordinator, &args);
+                // Cross-shard: the group lives on the shard owning its offsets partition.
+                ctx.shard
+                    .invoke_on(home.shard, move |s| async move {
+                        s.groups
+                            .consumer_heartbeat(&s, &group_id, home.partition, args)
+                            .await
+                    })
+                    .await
+                    .unwrap_or(fallback)
+            }
         }
     };
     ctx.respond(&response(reply))
@@ -80,6 +87,7 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 /// What Kafka checks of a heartbeat's fields before anything else.
 struct Shape<'a> {
+    group_id: &'a str,
     member_id: &'a str,
     epoch: i32,
     instance_id: Option<&'a str>,
@@ -92,6 +100,7 @@ struct Shape<'a> {
 
 fn request_shape(args: &HeartbeatArgs, owned_given: Option<bool>) -> Shape<'_> {
     Shape {
+        group_id: &args.group_id,
         member_id: &args.member_id,
         epoch: args.member_epoch,
         instance_id: args.instance_id.as_deref(),
@@ -104,13 +113,16 @@ fn request_shape(args: &HeartbeatArgs, owned_given: Option<bool>) -> Shape<'_> {
 
 /// Kafka's INVALID_REQUEST checks of a ConsumerGroupHeartbeat, in its order, with its
 /// messages: the member id (v1+, where clients make their own, or any beat but a join),
-/// blank instance and rack ids, what a join must carry, and the epochs below -1.
+/// the group id, blank instance and rack ids, what a join must carry, and the epochs below -1.
 fn invalid(shape: &Shape, version: i16) -> Option<&'static str> {
     let blank = |s: Option<&str>| s.is_some_and(|s| s.trim().is_empty());
     if (version >= 1 || shape.epoch > 0 || shape.epoch == LEAVE_EPOCH)
         && shape.member_id.trim().is_empty()
     {
         return Some("MemberId can't be empty.");
+    }
+    if shape.group_id.trim().is_empty() {
+        return Some("GroupId can't be empty.");
     }
     if blank(shape.instance_id) {
         return Some("InstanceId can't be empty.");
@@ -134,9 +146,10 @@ fn invalid(shape: &Shape, version: i16) -> Option<&'static str> {
     }
 }
 
+/// An error Kafka answers without a message (authorization, the coordinator's).
 fn error_reply(error: ResponseError, args: &HeartbeatArgs) -> HeartbeatReply {
     HeartbeatReply {
-        error: Some((error, crate::error::kafka_text(error).to_string())),
+        error: Some((error, None)),
         member_id: args.member_id.clone(),
         member_epoch: args.member_epoch,
         ..HeartbeatReply::default()
@@ -151,7 +164,7 @@ fn response(reply: HeartbeatReply) -> ConsumerGroupHeartbeatResponse {
     if let Some((error, message)) = reply.error {
         return response
             .with_error_code(error.code())
-            .with_error_message(Some(str_bytes(message)));
+            .with_error_message(message.map(str_bytes));
     }
     let assignment = reply.assignment.map(|partitions| {
         let topic_partitions = by_topic(&partitions)

@@ -35,7 +35,10 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     ctx.respond(&DescribeGroupsResponse::default().with_groups(groups))
 }
 
-async fn describe(ctx: &Ctx, group_id: String) -> Result<Option<Description>, ResponseError> {
+async fn describe(
+    ctx: &Ctx,
+    group_id: String,
+) -> Result<Result<Description, String>, ResponseError> {
     let home = home_of_any_id(ctx, Operation::Describe, &group_id).await?;
     // Cross-shard: the group lives on the shard owning its offsets partition.
     ctx.shard
@@ -49,20 +52,20 @@ async fn describe(ctx: &Ctx, group_id: String) -> Result<Option<Description>, Re
 
 fn described_group(
     group_id: String,
-    described: Result<Option<Description>, ResponseError>,
+    described: Result<Result<Description, String>, ResponseError>,
     version: i16,
 ) -> DescribedGroup {
     let group = DescribedGroup::default().with_group_id(str_bytes(group_id.clone()).into());
     let description = match described {
         Err(error) => return group.with_error_code(error.code()),
-        Ok(Some(description)) => description,
-        Ok(None) if version >= 6 => {
+        Ok(Ok(description)) => description,
+        Ok(Err(why)) if version >= 6 => {
             return group
                 .with_error_code(ResponseError::GroupIdNotFound.code())
-                .with_error_message(Some(str_bytes(format!("group {group_id} not found"))))
+                .with_error_message(Some(str_bytes(why)))
                 .with_group_state(str_bytes("Dead"));
         }
-        Ok(None) => Description {
+        Ok(Err(_)) => Description {
             state: "Dead",
             ..Description::default()
         },

@@ -76,7 +76,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             let partitions = partitions
                 .into_iter()
                 .map(|(partition, result)| {
-                    let answer = PartitionResult::default().with_partition_id(partition);
+                    let answer = PartitionResult::default()
+                        .with_partition_id(partition)
+                        .with_error_message(None);
                     match result {
                         Ok(()) => answer,
                         // Kafka sends the error's own message when it has no other.

@@ -77,5 +77,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
                 .with_partitions(partitions)
         })
         .collect();
-    ctx.respond(&ListPartitionReassignmentsResponse::default().with_topics(topics))
+    ctx.respond(
+        &ListPartitionReassignmentsResponse::default()
+            .with_error_message(None)
+            .with_topics(topics),
+    )
 }
