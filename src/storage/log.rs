@@ -80,6 +80,8 @@ pub struct FileSlice {
     pub file: Rc<BufferedFile>,
     pub position: u64,
     pub length: u32,
+    /// The length of the slice's first batch (at most `length`).
+    pub first_batch: u32,
     /// No record in the slice has this offset or a later one (Kafka's upper bound for
     /// the aborted transactions a fetch returns).
     pub upper_bound: i64,
@@ -506,6 +508,7 @@ impl Log {
                 file: Rc::clone(segment.file()),
                 position,
                 length: length as u32,
+                first_batch: (first_size as u64).min(length) as u32,
                 upper_bound,
             }));
         }

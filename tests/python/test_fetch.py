@@ -270,3 +270,40 @@ def test_a_consumers_last_fetched_epoch_is_checked_as_kafka_checks_it(broker):
         ahead = fetch(1, epoch, leader_epoch=epoch + 1)
         assert (ahead.error_code, ahead.high_watermark) == (kw.UNKNOWN_LEADER_EPOCH, -1), ahead
         assert fetch(1, epoch, leader_epoch=epoch).error_code == kw.NONE
+
+
+def whole_batches(records: bytes) -> list[int]:
+    """The sizes of the whole batches `records` begins with (a fetch may end in part of one)."""
+    sizes, at = [], 0
+    while at + 12 <= len(records):
+        size = 12 + int.from_bytes(records[at + 8:at + 12], "big")
+        if at + size > len(records):
+            break
+        sizes.append(size)
+        at += size
+    return sizes
+
+
+def test_fetch_limits_bound_the_answer_but_the_first_batch_comes_whole(broker):
+    """`max_bytes` and `partition_max_bytes` bound what a fetch returns (an answer may end
+    in part of a batch, as Kafka's may), yet the first batch comes whole however small
+    the limits (KIP-74), so a consumer never stalls on a big batch."""
+    t = unique_topic("limits")
+    create_topic(broker, t, 1)
+    p = producer(broker, **{"compression.type": "none", "linger.ms": 0})
+    for _ in range(6):
+        produce_all(p, t, [{"value": b"x" * 10_000}])  # one batch each
+    with kw.Conn(broker.bootstrap) as conn:
+        def fetched(**limits) -> bytes:
+            got = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, kw.fetch_v4(t, 0, 0, **limits)))[(t, 0)]
+            assert got.error_code == kw.NONE, limits
+            return got.records
+
+        everything = whole_batches(fetched())
+        assert len(everything) == 6 and all(10_000 < size < 10_200 for size in everything), everything
+        for limits in [{"max_bytes": 25_000}, {"partition_max_bytes": 25_000}]:
+            got = fetched(**limits)
+            assert len(got) <= 25_000 and whole_batches(got) == everything[:2], (limits, len(got))
+        for limits in [{"max_bytes": 1000}, {"partition_max_bytes": 1000}, {"max_bytes": 1, "partition_max_bytes": 1}]:
+            got = fetched(**limits)
+            assert (len(got), whole_batches(got)) == (everything[0], everything[:1]), limits

@@ -64,6 +64,8 @@ struct Got {
     /// read_committed: the aborted transactions the data may hold.
     aborted: Option<Vec<(i64, i64)>>,
     data: Option<(SendSlice, u32)>,
+    /// The length of the first batch in `data`, which goes whole (KIP-74).
+    first_batch: u32,
     /// The fetcher's log (or what it read) parts from the leader's: the epoch and its
     /// end on the leader.
     diverging: Option<(i32, i64)>,
@@ -277,16 +279,23 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     respond(&ctx, (0, session_id), topics, 0)
 }
 
-/// Cuts the partitions' data to `budget` bytes: the first partition with data is sent
-/// whole (KIP-74), the rest within what is left, and a partition left with none sends
-/// none. Answers the bytes that go out.
+/// Cuts the partitions' data to `budget` bytes, as Kafka's reads do: the first partition
+/// with data sends at least its first batch whole however large (KIP-74), the rest what
+/// is left, and a partition left with none sends none. An answer may so end in part of a
+/// batch, which clients drop and fetch again. Answers the bytes that go out.
 fn cut_to_budget(gots: &mut [Got], mut budget: i64) -> u64 {
     let mut first_data = true;
     let mut sending = 0;
     for got in gots {
+        let first_batch = i64::from(got.first_batch);
         if let Some((_, length)) = &mut got.data {
-            if !first_data && i64::from(*length) > budget {
-                *length = budget.max(0) as u32;
+            let allowed = if first_data {
+                budget.max(first_batch)
+            } else {
+                budget
+            };
+            if i64::from(*length) > allowed {
+                *length = allowed.max(0) as u32;
             }
             first_data = false;
             budget -= i64::from(*length);
@@ -449,6 +458,7 @@ fn failed(error: i16) -> Got {
         log_start_offset: -1,
         aborted: None,
         data: None,
+        first_batch: 0,
         diverging: None,
         throttled: false,
         held: false,
@@ -552,7 +562,10 @@ async fn read(shard: Rc<Shard>, want: Want) -> Got {
     }
     if let Some(slice) = read.slice {
         match SendSlice::of(&slice.file, slice.position) {
-            Ok(send) => got.data = Some((send, slice.length)),
+            Ok(send) => {
+                got.data = Some((send, slice.length));
+                got.first_batch = slice.first_batch;
+            }
             Err(error) => {
                 got.error = ApiError::from(crate::storage::StorageError::Io(error)).wire_code()
             }
