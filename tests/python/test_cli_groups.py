@@ -210,10 +210,11 @@ def test_list_by_type_and_state_and_validate_regex(broker):
 
 
 # ---------------------------------------------------------------------- reset
-def test_shift_by_minus_two_rereads_two_records_per_partition(broker):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_shift_by_minus_two_rereads_two_records_per_partition(broker, protocol):
     t, g = unique_topic("shift"), unique_topic("g")
     fill(broker, t, 5)
-    c = group_consumer(broker, g)
+    c = group_consumer(broker, g, protocol)
     c.subscribe([t])
     read(c, 20)
     c.commit(asynchronous=False)
@@ -221,7 +222,7 @@ def test_shift_by_minus_two_rereads_two_records_per_partition(broker):
     assert committed(broker, g, t) == {p: 5 for p in range(4)}
 
     assert reset(broker, g, "--topic", t, "--shift-by", "-2", "--execute") == {p: 3 for p in range(4)}
-    c = group_consumer(broker, g)
+    c = group_consumer(broker, g, protocol)
     c.subscribe([t])
     got = read(c, 8)
     # each partition holds offsets 0..4: reading from 3 gives exactly 3 and 4

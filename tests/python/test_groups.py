@@ -682,7 +682,7 @@ def test_a_refused_kip848_join_leaves_an_empty_classic_group_as_it_was(broker):
     assert (listing().type.name, listing().is_simple_consumer_group) == ("CLASSIC", True)
 
 
-def test_lag_is_exported_per_group_and_partition(broker):
+def test_lag_is_exported_per_group_and_partition(broker, protocol):
     import re
     import urllib.request
 
@@ -692,7 +692,7 @@ def test_lag_is_exported_per_group_and_partition(broker):
     records = [{"value": b"v", "partition": p, "timestamp": hour_ago + i} for p in (0, 1) for i in range(10)]
     produce_all(producer(broker, acks="all"), topic, records)
     group = unique_topic("g")
-    c = group_consumer(broker, group)
+    c = group_consumer(broker, group, protocol)
     c.commit(offsets=[TopicPartition(topic, 0, 4), TopicPartition(topic, 1, 10)], asynchronous=False)
     m = re.search(r"shoal metrics: listening on (\S+)", broker.log_text())
     assert m, "the broker printed no metrics address"

@@ -136,7 +136,8 @@ def test_an_abandoned_transaction_is_aborted_after_its_timeout(start_broker):
         left.commit_transaction(TIMEOUT_S)
 
 
-def test_consume_transform_produce_commits_offsets_with_the_output(broker):
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_consume_transform_produce_commits_offsets_with_the_output(broker, protocol):
     source, sink = unique_topic("in"), unique_topic("out")
     create_topic(broker, source, 1)
     create_topic(broker, sink, 1)
@@ -145,7 +146,7 @@ def test_consume_transform_produce_commits_offsets_with_the_output(broker):
         plain.produce(source, value=b"%d" % i, partition=0)
     assert plain.flush(TIMEOUT_S) == 0
     group = unique_topic("ctp")
-    c = Consumer(base_conf(broker, **{"group.id": group, "isolation.level": "read_committed",
+    c = Consumer(base_conf(broker, **{"group.id": group, "isolation.level": "read_committed", "group.protocol": protocol,
                                       "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
     p = txn_producer(broker)
     p.init_transactions(TIMEOUT_S)
