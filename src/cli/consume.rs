@@ -63,6 +63,9 @@ pub struct ConsumeArgs {
         value_name = "KEY=VALUE"
     )]
     pub properties: Vec<String>,
+    /// A file of such properties, read before --property.
+    #[arg(long = "formatter-config", value_name = "FILE")]
+    pub formatter_config: Option<std::path::PathBuf>,
     /// Exit after printing this many records.
     #[arg(long, value_name = "N")]
     pub max_messages: Option<u64>,
@@ -211,7 +214,14 @@ impl Settings {
             ),
         };
         let format = format
-            .then(|| Properties::parse(&args.properties, FORMATTER_PROPERTIES))
+            .then(|| {
+                let pairs = properties::with_file(
+                    args.formatter_config.as_deref(),
+                    "--formatter-config",
+                    &args.properties,
+                )?;
+                Properties::parse(&pairs, FORMATTER_PROPERTIES)
+            })
             .transpose()?
             .map(|p| Format::from_properties(&p));
         let member = MemberSettings {

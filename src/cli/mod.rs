@@ -60,7 +60,8 @@ pub struct ConnectArgs {
     /// Client properties for a secured broker (security.protocol, sasl.mechanism,
     /// sasl.jaas.config or sasl.username/sasl.password, ssl.ca.location, ...), as
     /// Kafka's tools take them.
-    #[arg(long, value_name = "FILE")]
+    /// (kafka-leader-election.sh's --admin.config too.)
+    #[arg(long, alias = "admin.config", value_name = "FILE")]
     pub command_config: Option<std::path::PathBuf>,
 }
 

@@ -59,6 +59,9 @@ pub struct ProduceArgs {
     /// headers.key.separator (:); null.marker=M for null keys/values; ignore.error=true.
     #[arg(long = "property", alias = "reader-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// A file of such properties, read before --property.
+    #[arg(long = "reader-config", value_name = "FILE")]
+    pub reader_config: Option<std::path::PathBuf>,
     /// Acknowledgement to wait for: all (-1, the default), 1 (the leader), 0 (none).
     #[arg(long, alias = "request-required-acks", value_name = "ACKS", value_parser = parse_acks, allow_negative_numbers = true)]
     pub acks: Option<Acks>,
@@ -66,8 +69,13 @@ pub struct ProduceArgs {
     #[arg(long, alias = "compression-codec", value_name = "CODEC", value_parser = parse_compression)]
     pub compression: Option<Compression>,
     /// Bytes of keys and values gathered before a batch is sent (default 16384).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, alias = "max-partition-memory-bytes", value_name = "BYTES")]
     pub batch_size: Option<usize>,
+    /// The Java producer's tuning (retries, retry.backoff.ms, metadata.max.age.ms,
+    /// max.block.ms, buffer.memory, send.buffer.bytes): taken so Kafka's command lines
+    /// run, with a notice each, as this tool retries and sizes its buffers itself.
+    #[command(flatten)]
+    pub tuning: ProducerTuning,
     /// How long a line may wait for more to fill its batch, in ms (Kafka's --timeout;
     /// default 1000).
     #[arg(long, alias = "timeout", value_name = "MS")]
@@ -88,6 +96,60 @@ pub struct ProduceArgs {
     /// Send each line on its own and wait for its acknowledgement.
     #[arg(long)]
     pub sync: bool,
+}
+
+/// kafka-console-producer.sh's flags for the Java producer's tuning.
+#[derive(Args, Debug, Default)]
+pub struct ProducerTuning {
+    #[arg(long, value_name = "N", help = "Kafka's retries (no effect here)")]
+    pub message_send_max_retries: Option<String>,
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Kafka's retry.backoff.ms (no effect here)"
+    )]
+    pub retry_backoff_ms: Option<String>,
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Kafka's metadata.max.age.ms (no effect here)"
+    )]
+    pub metadata_expiry_ms: Option<String>,
+    #[arg(
+        long,
+        value_name = "MS",
+        help = "Kafka's max.block.ms (no effect here)"
+    )]
+    pub max_block_ms: Option<String>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        help = "Kafka's buffer.memory (no effect here)"
+    )]
+    pub max_memory_bytes: Option<String>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        help = "Kafka's send.buffer.bytes (no effect here)"
+    )]
+    pub socket_buffer_size: Option<String>,
+}
+
+impl ProducerTuning {
+    /// One notice line for each flag given.
+    fn notice(&self) {
+        let given = [
+            ("message-send-max-retries", &self.message_send_max_retries),
+            ("retry-backoff-ms", &self.retry_backoff_ms),
+            ("metadata-expiry-ms", &self.metadata_expiry_ms),
+            ("max-block-ms", &self.max_block_ms),
+            ("max-memory-bytes", &self.max_memory_bytes),
+            ("socket-buffer-size", &self.socket_buffer_size),
+        ];
+        for (flag, _) in given.iter().filter(|(_, value)| value.is_some()) {
+            eprintln!("shoal produce: --{flag} has no effect: this tool retries and sizes its buffers itself");
+        }
+    }
 }
 
 pub fn parse_acks(s: &str) -> Result<Acks, String> {
@@ -114,7 +176,15 @@ pub fn run(mut args: ProduceArgs) -> Result<()> {
     if let Some(servers) = args.broker_list.take() {
         args.connect.bootstrap_server = servers;
     }
-    let properties = Properties::parse(&args.properties, READER_PROPERTIES)?;
+    args.tuning.notice();
+    let properties = Properties::parse(
+        &super::properties::with_file(
+            args.reader_config.as_deref(),
+            "--reader-config",
+            &args.properties,
+        )?,
+        READER_PROPERTIES,
+    )?;
     let format = LineFormat::from_properties(&properties)?;
     let (client, options) = args.connect.client(
         "console-producer",

@@ -10,6 +10,24 @@ use anyhow::{bail, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Properties(BTreeMap<String, String>);
 
+/// `pairs` after the properties of `file` (Kafka's --reader-config and
+/// --formatter-config), so that the pairs given on the command line win.
+pub fn with_file(
+    file: Option<&std::path::Path>,
+    flag: &str,
+    pairs: &[String],
+) -> Result<Vec<String>> {
+    let mut all = match file {
+        Some(path) => super::command_config::read(path, flag)?
+            .into_iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect(),
+        None => Vec::new(),
+    };
+    all.extend(pairs.iter().cloned());
+    Ok(all)
+}
+
 impl Properties {
     /// Parses `KEY=VALUE` pairs; `known` names every key the tool reads, so a misspelt
     /// key is an error rather than silently ignored.

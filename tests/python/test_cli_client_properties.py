@@ -120,3 +120,31 @@ def test_the_formatter_and_consumer_properties_read_as_kafkas(broker, tmp_path):
     login.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n")
     assert fails(broker, "consume", "--topic", t, "--consumer.config", str(login)).startswith(
         f"shoal: --consumer.config {login} names no user and password")
+
+
+def test_reading_and_printing_properties_come_from_files_too(broker, tmp_path):
+    """--reader-config and --formatter-config: files of the --property settings, the
+    flags winning over them; the Java producer's tuning flags are taken, each with a
+    notice, and --max-partition-memory-bytes is --batch-size."""
+    t = unique_topic("files")
+    create_topic(broker, t, 1)
+    reader = tmp_path / "reader.properties"
+    reader.write_text("parse.key=true\nkey.separator=:\n")
+    cp = shoal(broker, "produce", "--topic", t, "--reader-config", str(reader), "--max-block-ms", "1000",
+               "--message-send-max-retries", "3", "--max-partition-memory-bytes", "16384",
+               input=b"k1:v1\nk2:v2\n")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stderr.decode().splitlines() == [
+        "shoal produce: --message-send-max-retries has no effect: this tool retries and sizes its buffers itself",
+        "shoal produce: --max-block-ms has no effect: this tool retries and sizes its buffers itself"]
+    formatter = tmp_path / "formatter.properties"
+    formatter.write_text("print.key=true\nkey.separator=|\nprint.offset=true\n")
+    out = ok(broker, "consume", "--topic", t, "--from-beginning", "--max-messages", "2",
+             "--formatter-config", str(formatter), "--property", "print.offset=false")
+    assert out.splitlines() == ["k1|v1", "k2|v2"]
+    # Kafka's leader-election tool names its client file --admin.config.
+    admin_config = tmp_path / "admin.properties"
+    admin_config.write_text("client.id=elector\n")
+    out = ok(broker, "leader-election", "--admin.config", str(admin_config), "--election-type", "preferred",
+             "--topic", t, "--partition", "0")
+    assert f"Valid replica already elected for partitions {t}-0" in out, out
