@@ -67,6 +67,17 @@ pub struct AclsArgs {
     /// With --remove: do not ask for confirmation.
     #[arg(long)]
     pub force: bool,
+    /// The ACLs a producer needs, in place of --operation: WRITE, DESCRIBE and CREATE on
+    /// each --topic, WRITE and DESCRIBE on each --transactional-id.
+    #[arg(long, conflicts_with_all = ["operation", "deny_principal", "deny_host"])]
+    pub producer: bool,
+    /// With --producer: IDEMPOTENT_WRITE on the cluster too.
+    #[arg(long, requires = "producer")]
+    pub idempotent: bool,
+    /// The ACLs a consumer needs, in place of --operation: READ and DESCRIBE on each
+    /// --topic, READ on each --group.
+    #[arg(long, conflicts_with_all = ["operation", "deny_principal", "deny_host"])]
+    pub consumer: bool,
 }
 
 fn parse_operation(text: &str) -> Result<Operation, String> {
@@ -84,6 +95,20 @@ fn parse_pattern_type(text: &str) -> Result<PatternType, String> {
 }
 
 pub fn run(args: AclsArgs) -> Result<()> {
+    // Kafka's AclCommand's rules for its convenience options.
+    if (args.producer || args.consumer) && !(args.add || args.remove) {
+        bail!("--producer and --consumer go with --add or --remove");
+    }
+    if args.producer && args.topic.is_empty() {
+        bail!("With --producer you must specify a --topic");
+    }
+    if args.consumer
+        && (args.topic.is_empty()
+            || args.group.is_empty()
+            || (!args.producer && (args.cluster || !args.transactional_id.is_empty())))
+    {
+        bail!("With --consumer you must specify a --topic and a --group and no --cluster or --transactional-id option should be specified.");
+    }
     let mut cluster = args.connect.connect()?;
     if args.add {
         add(&mut cluster, &args)
@@ -106,20 +131,49 @@ fn resources(args: &AclsArgs) -> Vec<(ResourceType, String)> {
     let mut resources = named(ResourceType::Topic, &args.topic);
     resources.extend(named(ResourceType::Group, &args.group));
     resources.extend(named(ResourceType::TransactionalId, &args.transactional_id));
-    if args.cluster {
+    if args.cluster || args.idempotent {
         resources.push((ResourceType::Cluster, CLUSTER_NAME.to_string()));
     }
     resources
 }
 
+/// The operations --add or --remove names on a resource of `resource_type`: those of
+/// --producer and --consumer, else --operation's, else ALL.
+fn operations(args: &AclsArgs, resource_type: ResourceType) -> Vec<Operation> {
+    if !(args.producer || args.consumer) {
+        return match args.operation.is_empty() {
+            true => vec![Operation::All],
+            false => args.operation.clone(),
+        };
+    }
+    let mut operations = Vec::new();
+    let mut add = |wanted: bool, ops: &[Operation]| {
+        for op in ops.iter().filter(|_| wanted) {
+            if !operations.contains(op) {
+                operations.push(*op);
+            }
+        }
+    };
+    match resource_type {
+        ResourceType::Topic => {
+            let producer = [Operation::Write, Operation::Describe, Operation::Create];
+            add(args.producer, &producer);
+            add(args.consumer, &[Operation::Read, Operation::Describe]);
+        }
+        ResourceType::TransactionalId => {
+            add(args.producer, &[Operation::Write, Operation::Describe]);
+        }
+        ResourceType::Group => add(args.consumer, &[Operation::Read]),
+        ResourceType::Cluster => add(args.idempotent, &[Operation::IdempotentWrite]),
+        _ => {}
+    }
+    operations
+}
+
 /// The ACLs --add or --remove names: each principal, host and operation on each resource.
 fn bindings(args: &AclsArgs, resource_type: ResourceType, name: &str) -> Result<Vec<AclBinding>> {
     let pattern_type = args.resource_pattern_type.unwrap_or(PatternType::Literal);
-    let operations = if args.operation.is_empty() {
-        vec![Operation::All]
-    } else {
-        args.operation.clone()
-    };
+    let operations = operations(args, resource_type);
     if let Some(bad) = operations
         .iter()
         .find(|op| **op != Operation::All && !Operation::of(resource_type).contains(op))
@@ -188,6 +242,9 @@ fn add(cluster: &mut Cluster, args: &AclsArgs) -> Result<()> {
     let mut filters = Vec::new();
     for (resource_type, name) in &resources {
         let acls = bindings(args, *resource_type, name)?;
+        if acls.is_empty() {
+            continue; // --producer or --consumer want nothing of this resource
+        }
         say(format!(
             "Adding ACLs for resource `{}`: \n {} \n",
             pattern(*resource_type, Some(name), pattern_type),
@@ -210,6 +267,9 @@ fn remove(cluster: &mut Cluster, args: &AclsArgs) -> Result<()> {
         let whole = resource_filter(*resource_type, Some(name), pattern_type);
         let described = pattern(*resource_type, Some(name), pattern_type);
         let acls = bindings(args, *resource_type, name)?;
+        if acls.is_empty() && (args.producer || args.consumer) {
+            continue; // they want nothing of this resource: not a removal of all its ACLs
+        }
         let (question, filters) = if acls.is_empty() {
             let question = format!(
                 "Are you sure you want to delete all ACLs for resource filter `{described}`? (y/n)"

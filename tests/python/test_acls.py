@@ -450,6 +450,38 @@ def test_shoal_acls_adds_lists_and_removes_as_kafka_acls_does(start_broker):
     assert describe(b, filt(ResourceType.GROUP)) == set()
 
 
+def test_shoal_acls_producer_and_consumer_add_what_clients_need(start_broker):
+    """kafka-acls.sh's --producer (WRITE, DESCRIBE, CREATE on the topic, WRITE and
+    DESCRIBE on the transactional id, IDEMPOTENT_WRITE on the cluster with --idempotent)
+    and --consumer (READ and DESCRIBE on the topic, READ on the group); removed the same
+    way, they leave the resources' other ACLs."""
+    b = secured(start_broker)
+    alice, bob = "User:alice", "User:bob"
+    # The tool itself may alter the cluster once a cluster ACL exists.
+    assert create(b, cluster_acl(AclOperation.ALL)) == [None]
+    added = shoal_acls(b, "--add", "--allow-principal", alice, "--producer", "--idempotent", "--topic", "out",
+                       "--transactional-id", "tx")
+    assert added.returncode == 0, added.stderr
+    assert shoal_acls(b, "--add", "--allow-principal", bob, "--consumer", "--topic", "out", "--group", "g",
+                      "--topic", "in").returncode == 0
+    assert create(b, group_acl("g", AclOperation.DESCRIBE, principal=bob)) == [None]
+    topic = lambda name, op, who: topic_acl(name, op, principal=who)  # noqa: E731
+    txn = lambda name, op, who: binding(ResourceType.TRANSACTIONAL_ID, name, who, op, ALLOW)  # noqa: E731
+    producer_acls = {topic("out", AclOperation.WRITE, alice), topic("out", AclOperation.DESCRIBE, alice),
+                     topic("out", AclOperation.CREATE, alice), binding(ResourceType.BROKER, "kafka-cluster", alice, AclOperation.IDEMPOTENT_WRITE, ALLOW),
+                     txn("tx", AclOperation.WRITE, alice), txn("tx", AclOperation.DESCRIBE, alice)}
+    consumer_acls = {topic(t, op, bob) for t in ("out", "in") for op in (AclOperation.READ, AclOperation.DESCRIBE)}
+    consumer_acls.add(group_acl("g", AclOperation.READ, principal=bob))
+    others = {group_acl("g", AclOperation.DESCRIBE, principal=bob), cluster_acl(AclOperation.ALL)}
+    assert describe(b, filt()) == producer_acls | consumer_acls | others
+    removed = shoal_acls(b, "--remove", "--force", "--allow-principal", bob, "--consumer", "--topic", "out",
+                         "--topic", "in", "--group", "g")
+    assert removed.returncode == 0, removed.stderr
+    assert describe(b, filt()) == producer_acls | others
+    refused = shoal_acls(b, "--add", "--allow-principal", bob, "--consumer", "--topic", "out")
+    assert refused.returncode == 1 and b"With --consumer you must specify a --topic and a --group" in refused.stderr
+
+
 def test_shoal_acls_errors_are_one_line(start_broker, broker):
     disabled = shoal_acls(broker, "--list")
     assert disabled.returncode == 1
