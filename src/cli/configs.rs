@@ -64,9 +64,20 @@ pub struct ConfigsArgs {
     /// Same as --entity-type brokers --entity-default.
     #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
     pub broker_defaults: bool,
+    /// Same as --entity-type broker-loggers --entity-name ID.
+    #[arg(long, value_name = "ID",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults"])]
+    pub broker_logger: Option<String>,
+    /// Same as --entity-type groups --entity-name GROUP.
+    #[arg(long, value_name = "GROUP",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults", "broker_logger"])]
+    pub group: Option<String>,
     /// Configs to set: 'k1=v1,k2=[v1,v2],k3=v3' (brackets group values holding commas).
     #[arg(long, value_name = "K=V,...")]
     pub add_config: Option<String>,
+    /// A properties file of configs to set, in place of --add-config.
+    #[arg(long, value_name = "FILE", conflicts_with = "add_config")]
+    pub add_config_file: Option<std::path::PathBuf>,
     /// Config keys to remove: 'k1,k2' (repeatable).
     #[arg(long, value_name = "K,...", value_delimiter = ',')]
     pub delete_config: Vec<String>,
@@ -91,7 +102,8 @@ impl Entity {
         if args.all && !args.describe {
             bail!("--all can only be used with --describe");
         }
-        if args.describe && (args.add_config.is_some() || !args.delete_config.is_empty()) {
+        let adds = args.add_config.is_some() || args.add_config_file.is_some();
+        if args.describe && (adds || !args.delete_config.is_empty()) {
             bail!("--add-config and --delete-config can only be used with --alter");
         }
         if let Some(topic) = &args.topic {
@@ -102,6 +114,12 @@ impl Entity {
         }
         if args.broker_defaults {
             return Ok(Entity::BrokerDefault);
+        }
+        if let Some(broker) = &args.broker_logger {
+            return Ok(Entity::BrokerLoggers(Some(broker_id(broker)?)));
+        }
+        if let Some(group) = &args.group {
+            return Ok(Entity::Group(group.clone()));
         }
         match args.entity_type.as_deref() {
             Some("topics") if args.entity_default => {
@@ -135,6 +153,21 @@ fn broker_id(name: &str) -> Result<i32> {
             "The entity name for brokers must be a valid integer broker id, but it is: {name}"
         )
     })
+}
+
+/// The configs to set: --add-config's, or --add-config-file's entries as written.
+pub fn configs_to_add(args: &ConfigsArgs) -> Result<Vec<(String, String)>> {
+    match (&args.add_config, &args.add_config_file) {
+        (Some(configs), _) => parse_add_config(configs),
+        (None, Some(path)) => {
+            let entries = super::command_config::read(path, "--add-config-file")?;
+            if entries.is_empty() {
+                bail!("--add-config-file {} sets nothing", path.display());
+            }
+            Ok(entries)
+        }
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 pub fn run(args: ConfigsArgs) -> Result<()> {
@@ -266,10 +299,7 @@ fn alter(cluster: &mut Cluster, entity: &Entity, args: &ConfigsArgs) -> Result<(
             bail!("an entity name or default entity must be specified with --alter of brokers")
         }
     };
-    let set = match &args.add_config {
-        Some(configs) => parse_add_config(configs)?,
-        None => Vec::new(),
-    };
+    let set = configs_to_add(args)?;
     let delete: Vec<String> = args
         .delete_config
         .iter()

@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::configs::{parse_add_config, ConfigsArgs};
+use super::configs::{configs_to_add, ConfigsArgs};
 use crate::client::cluster::Cluster;
 use crate::client::quotas::{self, Entity, Match, QuotaOps};
 use crate::client::scram::{self, ScramChange};
@@ -57,7 +57,8 @@ fn entity(args: &ConfigsArgs) -> Result<Components> {
 
 pub fn run(args: &ConfigsArgs) -> Result<()> {
     let components = entity(args)?;
-    if args.describe && (args.add_config.is_some() || !args.delete_config.is_empty()) {
+    let adds = args.add_config.is_some() || args.add_config_file.is_some();
+    if args.describe && (adds || !args.delete_config.is_empty()) {
         bail!("--add-config and --delete-config cannot be used with --describe");
     }
     let mut cluster = args.connect.connect()?;
@@ -157,10 +158,7 @@ fn describe(cluster: &mut Cluster, components: &Components) -> Result<()> {
 /// ask for: a SCRAM mechanism's name is a credential, any other key a quota.
 fn changes(args: &ConfigsArgs) -> Result<(Vec<ScramChange>, QuotaOps)> {
     let (mut scram_changes, mut quota_ops) = (Vec::new(), Vec::new());
-    let set = match &args.add_config {
-        Some(configs) => parse_add_config(configs)?,
-        None => Vec::new(),
-    };
+    let set = configs_to_add(args)?;
     for (key, value) in set {
         match ScramMechanism::parse(&key) {
             Some(mechanism) => scram_changes.push(credential(&key, mechanism, &value)?),

@@ -12,6 +12,7 @@ from kafka.admin import KafkaAdminClient
 
 from clients import create_topic, produce_all, producer, unique_topic, watermarks
 from conftest import shoal_bin
+from test_broker_loggers import node_id
 from test_cli import fails, ok
 
 
@@ -192,3 +193,25 @@ def test_dump_log_prints_segments_and_indexes_as_kafka_dump_log_does(start_broke
     out, _ = dump_log("--files", str(damaged))
     assert "isvalid: false" in out
     assert f"invalid bytes at the end of {sealed.name}" in out
+
+
+def test_configs_takes_a_file_of_configs_and_kafkas_entity_shortcuts(broker, tmp_path):
+    """kafka-configs.sh's --add-config-file (a properties file, whose values may hold
+    commas) and its --group and --broker-logger shortcuts."""
+    t = unique_topic("cfgfile")
+    create_topic(broker, t, 1)
+    configs = tmp_path / "topic.properties"
+    configs.write_text("# set from a file\ncleanup.policy=compact,delete\nretention.ms=60000\n")
+    assert ok(broker, "configs", "--alter", "--topic", t, "--add-config-file", str(configs)) == \
+        f"Completed updating config for topic {t}.\n"
+    lines = ok(broker, "configs", "--describe", "--topic", t).splitlines()
+    assert [ln.split(" sensitive")[0].strip() for ln in lines[1:]] == \
+        ["cleanup.policy=compact,delete", "retention.ms=60000"]
+    group = unique_topic("cfg-group")
+    assert ok(broker, "configs", "--alter", "--group", group, "--add-config", "consumer.session.timeout.ms=50000") == \
+        f"Completed updating config for group {group}.\n"
+    assert ok(broker, "configs", "--describe", "--group", group).splitlines() == [
+        f"Dynamic configs for group {group} are:", "  consumer.session.timeout.ms=50000 sensitive=false synonyms={}"]
+    node = node_id(broker)
+    assert ok(broker, "configs", "--describe", "--broker-logger", node).splitlines()[0] == \
+        f"Dynamic configs for broker-logger {node} are:"
