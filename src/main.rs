@@ -18,8 +18,10 @@ static ALLOCATOR: shoal::alloc::Allocator = shoal::alloc::Allocator;
     name = "shoal",
     version,
     about = "A Kafka-compatible message broker, thread-per-core on io_uring",
-    // As Kafka's scripts (joptsimple): an unambiguous prefix names a flag (--from-begin).
-    infer_long_args = true
+    // As Kafka's scripts (joptsimple): an unambiguous prefix names a flag (--from-begin),
+    // and each tool answers --version.
+    infer_long_args = true,
+    propagate_version = true
 )]
 struct Cli {
     #[command(subcommand)]

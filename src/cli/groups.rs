@@ -126,9 +126,16 @@ pub struct GroupsArgs {
     /// With --reset-offsets: commit the new offsets.
     #[arg(long)]
     pub execute: bool,
+    /// How long each request may take, in ms (Kafka's name here for
+    /// --request-timeout-ms, which it wins over).
+    #[arg(long, value_name = "MS")]
+    pub timeout: Option<u32>,
 }
 
-pub fn run(args: GroupsArgs) -> Result<()> {
+pub fn run(mut args: GroupsArgs) -> Result<()> {
+    if let Some(ms) = args.timeout {
+        args.connect.request_timeout_ms = ms;
+    }
     if let Some(regex) = &args.validate_regex {
         return Ok(super::say(validate_regex(regex))?);
     }

@@ -174,7 +174,6 @@ impl ConsumerMember {
     }
 }
 
-/// Kafka matches subscription patterns against the whole topic name.
 /// UNKNOWN_MEMBER_ID, as Kafka words it.
 fn not_a_member(args: &HeartbeatArgs) -> HeartbeatReply {
     HeartbeatReply::error(
@@ -187,6 +186,7 @@ fn not_a_member(args: &HeartbeatArgs) -> HeartbeatReply {
     )
 }
 
+/// Kafka matches subscription patterns against the whole topic name.
 fn full_match(pattern: &str) -> Option<regex::Regex> {
     crate::pattern::whole_names(pattern).ok()
 }

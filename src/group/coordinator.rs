@@ -621,8 +621,8 @@ impl Coordinator {
         reply
     }
 
-    /// A KIP-848 group as ConsumerGroupDescribe shows it; `None` if there is none.
-    /// A KIP-848 group's description, or why there is none, in Kafka's words.
+    /// A KIP-848 group as ConsumerGroupDescribe shows it, or why there is none, in
+    /// Kafka's words.
     pub fn consumer_describe(&self, group_id: &str) -> Result<ConsumerDescription, String> {
         let groups = self.groups.borrow();
         let group = match groups.get(group_id) {

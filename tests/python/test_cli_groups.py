@@ -397,7 +397,7 @@ def test_help_documents_every_flag():
     for flag in ["--bootstrap-server", "--list", "--state", "--type", "--validate-regex", "--describe",
                  "--reset-offsets", "--delete", "--group",
                  "--topic", "--all-topics", "--to-earliest", "--to-latest", "--to-offset", "--shift-by",
-                 "--to-datetime", "--dry-run", "--execute"]:
+                 "--to-datetime", "--dry-run", "--execute", "--timeout"]:
         assert flag in text, f"shoal groups --help does not mention {flag}"
 
 

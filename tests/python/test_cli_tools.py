@@ -87,8 +87,9 @@ def test_log_dirs_needs_describe_on_the_cluster(start_broker):
 
 
 def test_flags_as_kafkas_scripts_take_them(broker):
-    """Kafka's scripts take any unambiguous prefix of a flag (`--from-begin`), and the old
-    console producer's `--broker-list`; shoal's tools do too."""
+    """Kafka's scripts take any unambiguous prefix of a flag (`--from-begin`), the old
+    console producer's `--broker-list`, `--version` on each tool, and the consumer
+    groups tool's `--timeout`; shoal's tools do too."""
     t = unique_topic("flags")
     create_topic(broker, t, 1)
     ok(broker, "produce", "--topic", t, input=b"one\ntwo\n")
@@ -97,6 +98,11 @@ def test_flags_as_kafkas_scripts_take_them(broker):
     assert done.returncode == 0, done.stderr
     out = ok(broker, "consume", "--topic", t, "--from-begin", "--max-mess", "3").splitlines()
     assert out == ["one", "two", "three"], out
+    version = subprocess.run([str(shoal_bin()), "topics", "--version"], capture_output=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.decode().startswith("shoal-topics "), version
+    nobody = unique_topic("nobody")
+    assert fails(broker, "groups", "--describe", "--group", nobody, "--timeout", "5000") == \
+        f"shoal: Consumer group '{nobody}' does not exist."
 
 
 def test_delete_records_from_kafkas_offset_file(broker, tmp_path):
