@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kafka_protocol::records::Record;
 
+use super::dump_log_decode::{decode as decode_record, Decoder};
 use crate::storage::batch::{
     BatchHeader, CONTROL_ABORT, CONTROL_COMMIT, HEADER_BYTES, LOG_OVERHEAD,
 };
@@ -51,6 +52,29 @@ pub struct DumpLogArgs {
     /// Print record contents without their metadata (and no control records).
     #[arg(long)]
     pub skip_record_metadata: bool,
+    /// Print `__consumer_offsets` records' keys and values as Kafka 4's decoder does
+    /// (JSON); implies --print-data-log.
+    #[arg(long, conflicts_with = "transaction_log_decoder")]
+    pub offsets_decoder: bool,
+    /// Print `__transaction_state` records' keys and values as Kafka 4's decoder does
+    /// (JSON); implies --print-data-log.
+    #[arg(long)]
+    pub transaction_log_decoder: bool,
+}
+
+impl DumpLogArgs {
+    fn decoder(&self) -> Option<Decoder> {
+        match (self.offsets_decoder, self.transaction_log_decoder) {
+            (true, _) => Some(Decoder::Offsets),
+            (_, true) => Some(Decoder::TransactionLog),
+            _ => None,
+        }
+    }
+
+    /// Whether records' keys and values print (Kafka's decoders imply it).
+    fn prints_data(&self) -> bool {
+        self.print_data_log || self.decoder().is_some()
+    }
 }
 
 /// What the files showed that Kafka reports at the end, per file.
@@ -188,7 +212,7 @@ fn dump_log(
 ) -> Result<()> {
     let base = base_offset(file)?;
     writeln!(out, "Log starting offset: {base}")?;
-    let deep = args.deep_iteration || args.print_data_log;
+    let deep = args.deep_iteration || args.prints_data();
     let mut batches = Batches::open(file, args.max_bytes)?;
     // Offsets run on from the segment's base (Kafka's tool counts from -1 in every file,
     // and so reports each segment after the first as a gap).
@@ -251,14 +275,37 @@ fn dump_log(
             if !args.skip_record_metadata {
                 line = record_metadata(record, time_type, base_sequence, header);
             }
-            if args.print_data_log && !control {
+            if args.prints_data() && !control {
                 let mut prefix = if args.skip_record_metadata { "| " } else { " " };
-                if let Some(key) = &record.key {
-                    line += &format!("{prefix}key: {}", String::from_utf8_lossy(key));
+                let (key, payload) = match args.decoder() {
+                    None => (
+                        record
+                            .key
+                            .as_ref()
+                            .map(|k| String::from_utf8_lossy(k).into_owned()),
+                        record
+                            .value
+                            .as_ref()
+                            .map(|v| String::from_utf8_lossy(v).into_owned()),
+                    ),
+                    Some(decoder) => {
+                        let Some(key) = &record.key else {
+                            anyhow::bail!(
+                                "Failed to decode message at offset {} using the specified decoder (message had a missing key)",
+                                record.offset
+                            );
+                        };
+                        let decoded =
+                            decode_record(decoder, record.offset, key, record.value.as_deref());
+                        (Some(decoded.key), decoded.payload)
+                    }
+                };
+                if let Some(key) = key {
+                    line += &format!("{prefix}key: {key}");
                     prefix = " ";
                 }
-                if let Some(value) = &record.value {
-                    line += &format!("{prefix}payload: {}", String::from_utf8_lossy(value));
+                if let Some(payload) = payload {
+                    line += &format!("{prefix}payload: {payload}");
                 }
             }
             writeln!(out, "{line}")?;

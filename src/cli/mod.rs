@@ -17,6 +17,7 @@ pub mod consume_group;
 pub mod consumer_perf;
 pub mod delete_records;
 pub mod dump_log;
+mod dump_log_decode;
 pub mod format;
 pub mod get_offsets;
 pub mod groups;

@@ -40,6 +40,9 @@ pub struct TopicsArgs {
     /// expression matched against whole names (commas separate alternatives).
     #[arg(long, value_name = "TOPIC")]
     pub topic: Option<String>,
+    /// With --describe: the topic of this id (as Kafka prints it), in place of --topic.
+    #[arg(long, value_name = "ID", conflicts_with = "topic")]
+    pub topic_id: Option<String>,
     /// Partitions for --create (default: the broker's num.partitions), or the new
     /// partition count for --alter.
     #[arg(long, value_name = "N")]
@@ -226,6 +229,12 @@ fn check_args(args: &TopicsArgs) -> Result<()> {
         args.list || args.describe,
         "--list or --describe",
     )?;
+    only_with(
+        args.topic_id.is_some(),
+        "--topic-id",
+        args.describe,
+        "--describe",
+    )?;
     if args.topic.is_none() && (args.create || args.alter || args.delete) {
         bail!("--topic is required with --create, --alter and --delete");
     }
@@ -369,6 +378,11 @@ fn matching_topics(cluster: &mut Cluster, args: &TopicsArgs) -> Result<Vec<Topic
         .into_values()
         .filter(|t| !(args.exclude_internal && t.internal))
         .filter(|t| filter.as_ref().is_none_or(|f| f.is_match(&t.name)))
+        .filter(|t| {
+            args.topic_id
+                .as_deref()
+                .is_none_or(|id| topic_id_string(t.id) == id)
+        })
         .collect())
 }
 
@@ -379,6 +393,11 @@ fn existing_topics(cluster: &mut Cluster, args: &TopicsArgs) -> Result<Vec<Topic
     if let Some(topic) = &args.topic {
         if topics.is_empty() && !args.if_exists {
             bail!("Topic '{topic}' does not exist as expected");
+        }
+    }
+    if let Some(id) = &args.topic_id {
+        if topics.is_empty() && !args.if_exists {
+            bail!("Topic ID '{id}' does not exist as expected");
         }
     }
     Ok(topics)

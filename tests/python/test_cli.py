@@ -525,7 +525,7 @@ def test_broker_dying_mid_consume_is_an_error(broker):
 HELP = {
     "topics": ["--bootstrap-server", "--request-timeout-ms", "--create", "--list", "--describe", "--alter", "--delete",
                "--topic", "--partitions", "--replication-factor", "--config", "--if-exists", "--if-not-exists",
-               "--exclude-internal", "--replica-assignment"],
+               "--exclude-internal", "--replica-assignment", "--topic-id"],
     "produce": ["--bootstrap-server", "--topic", "--property", "--acks", "--compression", "--batch-size",
                 "--linger-ms", "--sync", "parse.key", "key.separator", "null.marker", "--producer-property",
                 "--producer.config", "--reader-config", "--message-send-max-retries", "--retry-backoff-ms",

@@ -6,11 +6,14 @@ kafka-log-dirs.sh over DescribeLogDirs, which kafka-python reads too."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 from kafka.admin import KafkaAdminClient
 
-from clients import create_topic, produce_all, producer, unique_topic, watermarks
+from confluent_kafka import TopicPartition
+
+from clients import consumer, create_topic, produce_all, producer, unique_topic, watermarks
 from conftest import shoal_bin
 from test_broker_loggers import node_id
 from test_cli import fails, ok
@@ -221,3 +224,51 @@ def test_configs_takes_a_file_of_configs_and_kafkas_entity_shortcuts(broker, tmp
     node = node_id(broker)
     assert ok(broker, "configs", "--describe", "--broker-logger", node).splitlines()[0] == \
         f"Dynamic configs for broker-logger {node} are:"
+
+
+def test_dump_log_decodes_the_internal_topics_as_kafkas_decoders_do(start_broker):
+    """--offsets-decoder and --transaction-log-decoder print the records of
+    __consumer_offsets and __transaction_state as Kafka 4's kafka-dump-log.sh does: key
+    and value as compact JSON in the schemas' field order."""
+    b = start_broker({"offsets.topic.num.partitions": 1, "transaction.state.log.num.partitions": 1})
+    t, group, tid = unique_topic("decoded"), unique_topic("g"), unique_topic("tid")
+    create_topic(b, t, 1)
+    c = consumer(b, **{"group.id": group})
+    c.commit(offsets=[TopicPartition(t, 0, 7)], asynchronous=False)
+    c.close()
+    p = producer(b, **{"transactional.id": tid})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(t, value=b"v", partition=0)
+    p.commit_transaction(30)
+    b.stop()
+
+    def decoded(topic: str, decoder: str, key: str) -> list[str]:
+        logs = sorted((b.log_dir / f"{topic}-0").glob("*.log"))
+        out, err = dump_log("--files", ",".join(map(str, logs)), decoder)
+        assert err == "", err
+        return [line for line in out.splitlines() if line.startswith("| offset: ") and f" key: {key}" in line]
+
+    commits = decoded("__consumer_offsets", "--offsets-decoder",
+                      '{"type":"1","data":{"group":"%s","topic":"%s","partition":0}}' % (group, t))
+    assert len(commits) == 1 and re.search(
+        r' payload: \{"version":"3","data":\{"offset":7,"leaderEpoch":-?\d+,"metadata":"","commitTimestamp":\d+\}\}$',
+        commits[0]), commits
+    states = decoded("__transaction_state", "--transaction-log-decoder",
+                     '{"type":"0","data":{"transactionalId":"%s"}}' % tid)
+    assert states and all(' payload: {"version":"1","data":{"producerId":' in line for line in states), states
+    assert '"transactionStatus":0,"transactionPartitions":null,' in states[0], states[0]
+    assert any('"transactionStatus":1,"transactionPartitions":[{"topic":"%s","partitionIds":[0]}],' % t in line
+               for line in states), states
+
+
+def test_topics_describes_a_topic_by_its_id(broker):
+    """kafka-topics.sh's --topic-id, with --describe: the topic of that id, as Kafka
+    prints ids; an id no topic has is refused as Kafka refuses it."""
+    t = unique_topic("by-id")
+    create_topic(broker, t, 2)
+    by_name = ok(broker, "topics", "--describe", "--topic", t)
+    topic_id = re.search(r"\tTopicId: (\S+)\t", by_name).group(1)
+    assert ok(broker, "topics", "--describe", "--topic-id", topic_id) == by_name
+    assert fails(broker, "topics", "--describe", "--topic-id", "AAAAAAAAAAAAAAAAAAAAAA") == \
+        "shoal: Topic ID 'AAAAAAAAAAAAAAAAAAAAAA' does not exist as expected"

@@ -18,6 +18,7 @@ from test_admin_configs import broker_id
 
 SET, DELETE, APPEND = AlterConfigOpType.SET, AlterConfigOpType.DELETE, AlterConfigOpType.APPEND
 BROKER, LOGGER, GROUP = 4, 8, 32
+INVALID_CONFIG = 40
 
 
 def incremental(b, rtype, name: str, ops: list) -> tuple[int, str] | None:
@@ -96,7 +97,7 @@ def test_group_and_logger_refusals_are_kafkas(broker):
             f"[Error 40] InvalidConfigurationError: Can't APPEND to key {session} because its type is not LIST."
     finally:
         client.close()
-    invalid = kw.INVALID_CONFIG
+    invalid = INVALID_CONFIG
     for ops, error, message in [
             ([(session, 0, "1000")], invalid,
              f"{session} must be greater than or equal to group.consumer.min.session.timeout.ms"),
