@@ -98,40 +98,27 @@ pub struct ProduceArgs {
     pub sync: bool,
 }
 
-/// kafka-console-producer.sh's flags for the Java producer's tuning.
+/// kafka-console-producer.sh's flags for the Java producer's tuning: each sets a Java
+/// producer property this tool has no use for.
 #[derive(Args, Debug, Default)]
 pub struct ProducerTuning {
-    #[arg(long, value_name = "N", help = "Kafka's retries (no effect here)")]
+    /// Kafka's retries (no effect here).
+    #[arg(long, value_name = "N")]
     pub message_send_max_retries: Option<String>,
-    #[arg(
-        long,
-        value_name = "MS",
-        help = "Kafka's retry.backoff.ms (no effect here)"
-    )]
+    /// Kafka's retry.backoff.ms (no effect here).
+    #[arg(long, value_name = "MS")]
     pub retry_backoff_ms: Option<String>,
-    #[arg(
-        long,
-        value_name = "MS",
-        help = "Kafka's metadata.max.age.ms (no effect here)"
-    )]
+    /// Kafka's metadata.max.age.ms (no effect here).
+    #[arg(long, value_name = "MS")]
     pub metadata_expiry_ms: Option<String>,
-    #[arg(
-        long,
-        value_name = "MS",
-        help = "Kafka's max.block.ms (no effect here)"
-    )]
+    /// Kafka's max.block.ms (no effect here).
+    #[arg(long, value_name = "MS")]
     pub max_block_ms: Option<String>,
-    #[arg(
-        long,
-        value_name = "BYTES",
-        help = "Kafka's buffer.memory (no effect here)"
-    )]
+    /// Kafka's buffer.memory (no effect here).
+    #[arg(long, value_name = "BYTES")]
     pub max_memory_bytes: Option<String>,
-    #[arg(
-        long,
-        value_name = "BYTES",
-        help = "Kafka's send.buffer.bytes (no effect here)"
-    )]
+    /// Kafka's send.buffer.bytes (no effect here).
+    #[arg(long, value_name = "BYTES")]
     pub socket_buffer_size: Option<String>,
 }
 

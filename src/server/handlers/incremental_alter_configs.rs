@@ -104,38 +104,45 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 /// and an operation code it does not know.
 type Refusal = fn(key: &str, op: i8) -> ApiError;
 
+/// APPEND's or SUBTRACT's name, `None` for any other code.
+fn list_operation(op: i8) -> Option<&'static str> {
+    match op {
+        APPEND => Some("APPEND"),
+        SUBTRACT => Some("SUBTRACT"),
+        _ => None,
+    }
+}
+
 /// A topic's or group's key that is not a list (or not known): Kafka's controller.
 fn not_a_list(key: &str, op: i8) -> ApiError {
-    let op = match op {
-        APPEND => "APPEND",
-        SUBTRACT => "SUBTRACT",
-        other => return unknown_operation(other),
-    };
-    ApiError::new(
-        ResponseError::InvalidConfig,
-        format!("Can't {op} to key {key} because its type is not LIST."),
-    )
+    match list_operation(op) {
+        Some(op) => ApiError::new(
+            ResponseError::InvalidConfig,
+            format!("Can't {op} to key {key} because its type is not LIST."),
+        ),
+        None => unknown_operation(op),
+    }
 }
 
 /// A broker's key that is not a list: Kafka's broker (`ConfigAdminManager`).
 fn not_for_the_broker(key: &str, op: i8) -> ApiError {
-    let op = match op {
-        APPEND => "append",
-        SUBTRACT => "subtract",
-        other => return unknown_operation(other),
-    };
-    ApiError::new(
-        ResponseError::InvalidConfig,
-        format!("Config value {op} is not allowed for config key: {key}"),
-    )
+    match list_operation(op) {
+        Some(op) => ApiError::new(
+            ResponseError::InvalidConfig,
+            format!(
+                "Config value {} is not allowed for config key: {key}",
+                op.to_lowercase()
+            ),
+        ),
+        None => unknown_operation(op),
+    }
 }
 
 /// A logger takes neither (Kafka's `RuntimeLoggerManager`).
 fn not_for_loggers(_: &str, op: i8) -> ApiError {
-    let op = match op {
-        APPEND => "APPEND operation".to_string(),
-        SUBTRACT => "SUBTRACT operation".to_string(),
-        other => format!("Unknown operation type {other}"),
+    let op = match list_operation(op) {
+        Some(op) => format!("{op} operation"),
+        None => format!("Unknown operation type {op}"),
     };
     ApiError::new(
         ResponseError::InvalidRequest,
