@@ -467,8 +467,9 @@ def test_shoal_acls_producer_and_consumer_add_what_clients_need(start_broker):
     assert create(b, group_acl("g", AclOperation.DESCRIBE, principal=bob)) == [None]
     topic = lambda name, op, who: topic_acl(name, op, principal=who)  # noqa: E731
     txn = lambda name, op, who: binding(ResourceType.TRANSACTIONAL_ID, name, who, op, ALLOW)  # noqa: E731
+    idempotent = binding(ResourceType.BROKER, "kafka-cluster", alice, AclOperation.IDEMPOTENT_WRITE, ALLOW)
     producer_acls = {topic("out", AclOperation.WRITE, alice), topic("out", AclOperation.DESCRIBE, alice),
-                     topic("out", AclOperation.CREATE, alice), binding(ResourceType.BROKER, "kafka-cluster", alice, AclOperation.IDEMPOTENT_WRITE, ALLOW),
+                     topic("out", AclOperation.CREATE, alice), idempotent,
                      txn("tx", AclOperation.WRITE, alice), txn("tx", AclOperation.DESCRIBE, alice)}
     consumer_acls = {topic(t, op, bob) for t in ("out", "in") for op in (AclOperation.READ, AclOperation.DESCRIBE)}
     consumer_acls.add(group_acl("g", AclOperation.READ, principal=bob))

@@ -96,7 +96,8 @@ def test_a_stock_kraft_server_properties_starts_a_broker(tmp_path, cores, text):
     ({"num.partition": "3"}, 'unknown config key "num.partition"; did you mean "num.partitions"?'),
     ({"process.roles": "broker"},
      "unless controller.quorum.voters or controller.quorum.bootstrap.servers names the controllers"),
-    ({"broker.id": "3", "node.id": "4"}, "Invalid value 3 for configuration broker.id: expected the value of node.id (4)"),
+    ({"broker.id": "3", "node.id": "4"},
+     "Invalid value 3 for configuration broker.id: expected the value of node.id (4)"),
 ], ids=["zookeeper", "misspelt", "broker-only-without-controllers", "broker-id-disagrees"])
 def test_settings_shoal_cannot_honour_stop_it_with_a_message(tmp_path, cores, overrides, says):
     b = Broker(shoal_bin(), tmp_path, "b", cores, overrides)

@@ -146,8 +146,9 @@ def test_consume_transform_produce_commits_offsets_with_the_output(broker, proto
         plain.produce(source, value=b"%d" % i, partition=0)
     assert plain.flush(TIMEOUT_S) == 0
     group = unique_topic("ctp")
-    c = Consumer(base_conf(broker, **{"group.id": group, "isolation.level": "read_committed", "group.protocol": protocol,
-                                      "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
+    c = Consumer(base_conf(broker, **{"group.id": group, "isolation.level": "read_committed",
+                                      "group.protocol": protocol, "enable.auto.commit": False,
+                                      "auto.offset.reset": "earliest"}))
     p = txn_producer(broker)
     p.init_transactions(TIMEOUT_S)
     try:
