@@ -56,7 +56,8 @@ where
     };
     let not_a_number = || refused(key, value, format!("Not a number of type {width}"));
     let n: i64 = value.trim().parse().map_err(|_| not_a_number())?;
-    let n = T::try_from(n).map_err(|_| not_a_number())?.into();
+    // A number past the key's width is, to Kafka, not a number of that type.
+    let parsed = T::try_from(n).map_err(|_| not_a_number())?;
     if n < lo {
         return Err(refused(key, value, format!("Value must be at least {lo}")));
     }
@@ -67,7 +68,7 @@ where
             format!("Value must be no more than {hi}"),
         ));
     }
-    T::try_from(n).map_err(|_| not_a_number())
+    Ok(parsed)
 }
 
 /// Kafka reads booleans case-insensitively.

@@ -123,6 +123,7 @@ fn thread_state(thread: i32) -> String {
             let fd = i64::from_str_radix(fd.trim_start_matches("0x"), 16).unwrap_or(-1);
             format!("in io_uring_enter on fd {fd}")
         }
+        (Some("running"), _) => "running".to_owned(),
         (Some(call), _) => format!("in system call {call}"),
         (None, _) => "gone".to_owned(),
     }
