@@ -10,10 +10,11 @@ from __future__ import annotations
 from confluent_kafka import KafkaError
 from confluent_kafka.admin import AclOperation, ConfigResource, ConfigSource, NewTopic, ResourceType
 
-from clients import admin, produce_one_error, producer, topic_partitions, unique_topic, wait_futures
+from clients import admin, produce_one_error, producer, unique_topic, wait_futures
 from test_cli import ok
 from test_acls import AUTHORIZER, DENY, create, delete, describe, filt, topic_acl
-from test_quorum import TOOL_TIMEOUT_S, describe_cluster, on_a_new_client_port, start_quorum, wait_for
+from test_quorum import (TOOL_TIMEOUT_S, describe_cluster, leaders_listed_by, on_a_new_client_port, start_quorum,
+                         wait_for)
 
 SECURED = {"authorizer.class.name": AUTHORIZER, "allow.everyone.if.no.acl.found": "true"}
 
@@ -53,8 +54,7 @@ def test_acls_and_broker_defaults_made_through_one_broker_hold_on_every_broker(s
     topic = unique_topic("guarded")
     wait_futures(admin(by_id[1]).create_topics([NewTopic(topic, 1, 3)], operation_timeout=20))
     wait_for("every node listing the topic with a leader",
-             lambda: all((topic_partitions(b, topic) or {}).get(0) is not None
-                         and topic_partitions(b, topic)[0].leader > 0 for b in brokers))
+             lambda: all((leaders_listed_by(b, topic) or {}).get(0, -1) > 0 for b in brokers))
 
     # An ACL made through broker 1 is listed by, and enforced on, every broker.
     deny = topic_acl(topic, AclOperation.WRITE, DENY)

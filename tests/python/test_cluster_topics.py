@@ -21,7 +21,7 @@ from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, 
                      topic_partitions, unique_topic, wait_futures)
 import kafka_wire as kw
 from conftest import free_ports
-from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, start_quorum, wait_for
+from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, leaders_listed_by, start_quorum, wait_for
 from test_acls import DENY, create, describe, filt, topic_acl
 from test_cluster_acls_configs import SECURED, effective, set_default
 from test_reassignment import reassign_tool
@@ -32,10 +32,10 @@ RECORDS = 60
 
 def leaders(b, topic: str) -> dict[int, int] | None:
     """partition -> leader as node `b` lists them, once it lists every partition with one."""
-    parts = topic_partitions(b, topic)
-    if parts is None or len(parts) != PARTITIONS or any(p.leader < 0 for p in parts.values()):
+    parts = leaders_listed_by(b, topic)
+    if parts is None or len(parts) != PARTITIONS or any(leader < 0 for leader in parts.values()):
         return None
-    return {i: p.leader for i, p in parts.items()}
+    return parts
 
 
 def auto_create(b, topic: str) -> int:
@@ -99,7 +99,7 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     auto = unique_topic("auto")
     assert auto_create(by_id[second], auto) == KafkaError.LEADER_NOT_AVAILABLE
     wait_for("every node listing the auto-created topic",
-             lambda: all(topic_partitions(b, auto) is not None for b in brokers))
+             lambda: all(leaders_listed_by(b, auto) is not None for b in brokers))
 
     # More replicas than brokers is refused, with Kafka's error and words.
     rf4 = unique_topic("rf4")
@@ -119,13 +119,13 @@ def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker
     wait_futures(admin(by_id[second]).create_partitions([NewPartitions(wide, 2, replica_assignment=[[3, 1, 2]])],
                                                        operation_timeout=20))
     grown = wait_for("every node listing the assigned partition",
-                     lambda: all(len(topic_partitions(b, wide) or {}) == 2 for b in brokers)
+                     lambda: all(len(leaders_listed_by(b, wide) or {}) == 2 for b in brokers)
                      and topic_partitions(brokers[0], wide))
     assert grown[1].replicas == [3, 1, 2], grown[1]
 
     wait_futures(admin(by_id[second]).delete_topics([topic], operation_timeout=20))
     wait_for("every node forgetting the deleted topic",
-             lambda: all(topic_partitions(b, topic) is None for b in brokers))
+             lambda: all(leaders_listed_by(b, topic) is None for b in brokers))
 
 
 def test_a_broker_killed_and_restarted_leads_its_partitions_again_with_their_records(start_broker):
@@ -142,8 +142,8 @@ def test_a_broker_killed_and_restarted_leads_its_partitions_again_with_their_rec
     topic = unique_topic("restart")
     wait_futures(admin(by_id[leader]).create_topics([NewTopic(topic, 3, 1)], operation_timeout=20))
     placed = wait_for("every node listing the topic's leaders",
-                      lambda: all(len(topic_partitions(b, topic) or {}) == 3 for b in brokers)
-                      and {i: p.leader for i, p in topic_partitions(brokers[0], topic).items()})
+                      lambda: all(len(leaders_listed_by(b, topic) or {}) == 3 for b in brokers)
+                      and leaders_listed_by(brokers[0], topic))
     assert sorted(placed.values()) == sorted(by_id), placed
     records = [{"partition": i % 3, "value": f"v{i}".encode()} for i in range(30)]
     produce_all(producer(by_id[leader], acks="all"), topic, records)
@@ -153,13 +153,11 @@ def test_a_broker_killed_and_restarted_leads_its_partitions_again_with_their_rec
     by_id[victim].kill9()
     survivors = [b for i, b in by_id.items() if i != victim]
     wait_for(f"partition {lost} left without a leader once broker {victim} is fenced",
-             lambda: all((topic_partitions(b, topic) or {}).get(lost) is not None
-                         and topic_partitions(b, topic)[lost].leader == -1 for b in survivors))
+             lambda: all((leaders_listed_by(b, topic) or {}).get(lost) == -1 for b in survivors))
 
     by_id[victim].restart()
     wait_for("every node listing the first leaders again",
-             lambda: all({i: p.leader for i, p in (topic_partitions(b, topic) or {}).items()} == placed
-                         for b in brokers))
+             lambda: all(leaders_listed_by(b, topic) == placed for b in brokers))
     got = consume(by_id[leader], topic, {p: 0 for p in range(3)}, {p: 10 for p in range(3)})
     assert {p: [r.value for r in rs] for p, rs in got.items()} == \
         {p: [f"v{i}".encode() for i in range(p, 30, 3)] for p in range(3)}
@@ -206,8 +204,7 @@ def test_a_cluster_of_one_joining_a_quorum_brings_its_topics_and_groups(start_br
     alone.overrides.update({k: str(v) for k, v in quorum_node(0).items()})
     brokers = [alone.start(), start_broker(quorum_node(1)), start_broker(quorum_node(2))]
     wait_for("every node listing the carried topic on node 1",
-             lambda: all({i: p.leader for i, p in (topic_partitions(b, topic) or {}).items()} == {0: 1, 1: 1}
-                         for b in brokers))
+             lambda: all(leaders_listed_by(b, topic) == {0: 1, 1: 1} for b in brokers))
     got = consume(brokers[1], topic, {0: 0, 1: 0}, {0: 10, 1: 10})
     assert {p: [r.value for r in rs] for p, rs in got.items()} == \
         {p: [f"v{i}".encode() for i in range(p, 20, 2)] for p in range(2)}
@@ -255,7 +252,7 @@ def test_max_broker_partitions_counts_each_brokers_replicas(start_broker):
     assert err is not None and err.code() == KafkaError.POLICY_VIOLATION, err
     assert "max.broker.partitions is 4" in err.str(), err
     placed = wait_for("every node listing nine partitions",
-                      lambda: all(len(topic_partitions(b, spread) or {}) == 9 for b in brokers)
+                      lambda: all(len(leaders_listed_by(b, spread) or {}) == 9 for b in brokers)
                       and topic_partitions(brokers[0], spread))
     assert sorted(p.leader for p in placed.values()) == sorted(list(by_id) * 3), placed
     assert topic_partitions(by_id[2], wide) is None

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from kafka.protocol.admin import DescribeClusterRequest, DescribeClusterResponse
+from kafka.protocol.metadata import MetadataRequest, MetadataResponse
 
 import kafka_wire as kw
 import prom
@@ -86,6 +87,22 @@ def describe_cluster(b) -> tuple[int, dict[int, int]]:
         r = DescribeClusterResponse.decode(c.recv_frame(), version=0, header=True)
     assert r.error_code == 0, r
     return r.controller_id, {x.broker_id: x.port for x in r.brokers}
+
+
+def leaders_listed_by(b, topic: str) -> dict[int, int] | None:
+    """partition -> leader (-1: none) as node `b` itself lists `topic` (Metadata v4, encoded and
+    decoded by kafka-python), or None when it does not list it. An admin client's list_topics
+    asks whichever broker it is connected to, so what one node lists is read this way."""
+    with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=False)
+        request.with_header(correlation_id=1, client_id="shoal-tests")
+        c.send_raw(request.encode(version=4, header=True, framed=True))
+        r = MetadataResponse.decode(c.recv_frame(), version=4, header=True)
+    (t,) = r.topics
+    if t.error_code != 0:
+        return None
+    return {p.partition_index: p.leader_id for p in t.partitions}
 
 
 def fenced_listing(b, include_fenced: bool) -> dict[int, bool]:
