@@ -17,8 +17,11 @@ from clients import admin, create_topic, future_error, unique_topic
 from test_admin_configs import broker_id
 
 SET, DELETE, APPEND = AlterConfigOpType.SET, AlterConfigOpType.DELETE, AlterConfigOpType.APPEND
-BROKER, LOGGER, GROUP = 4, 8, 32
+BROKER, LOGGER, CLIENT_METRICS, GROUP = 4, 8, 16, 32
 INVALID_CONFIG = 40
+# Kafka's text for INVALID_REQUEST, which it sends where a handler throws.
+MALFORMED = ("This most likely occurs because of a request being malformed by the client library or the message "
+             "was sent to an incompatible broker. See the broker logs for more details.")
 
 
 def incremental(b, rtype, name: str, ops: list) -> tuple[int, str] | None:
@@ -123,26 +126,38 @@ def test_group_and_logger_refusals_are_kafkas(broker):
         (LOGGER, "99", kw.INVALID_REQUEST, f"Unexpected node id. Expected {bid}, but received 99")]
 
 
+def described_refusals(broker, resources: list[tuple[int, str]]) -> list[tuple[int, str | None]]:
+    """(error, message) per resource of a DescribeConfigs v1 asking for `resources`, each
+    answered without configs."""
+    with kw.Conn(broker.bootstrap) as c:
+        request = kw.array([kw.i8(rtype) + kw.string(name) + kw.array(None) for rtype, name in resources])
+        rd = kw.Reader(c.request(kw.DESCRIBE_CONFIGS, 1, request + kw.i8(0)))
+    rd.i32()
+
+    def result(r: kw.Reader):
+        error, message, _rtype, _name = r.i16(), r.string(), r.i8(), r.string()
+        assert not r.array(lambda q: q), "no configs with an error"
+        return error, message
+    return rd.array(result)
+
+
 def test_describe_configs_refusals_are_kafkas(broker):
     """DescribeConfigs: a topic that does not exist has no message; other brokers' ids,
     a group without a name, a broker logger's resource without an id, in Kafka's
-    words."""
+    words; a client metrics subscription (a type Kafka knows, shoal does not serve) is
+    refused for itself. A resource type Kafka does not know fails the whole request, as
+    Kafka's handler throws for it: every resource INVALID_REQUEST with the error's text."""
     bid = broker_id(broker)
     missing = unique_topic("missing")
-    with kw.Conn(broker.bootstrap) as c:
-        request = kw.array([kw.i8(rtype) + kw.string(name) + kw.array(None) for rtype, name in [
-            (kw.RESOURCE_TOPIC, missing), (BROKER, "99"), (BROKER, "x"), (GROUP, ""), (LOGGER, ""), (LOGGER, "99")]])
-        rd = kw.Reader(c.request(kw.DESCRIBE_CONFIGS, 1, request + kw.i8(0)))
-        rd.i32()
-
-        def result(r: kw.Reader):
-            error, message, _rtype, _name = r.i16(), r.string(), r.i8(), r.string()
-            assert not r.array(lambda q: q), "no configs with an error"
-            return error, message
-        assert rd.array(result) == [
-            (kw.UNKNOWN_TOPIC_OR_PARTITION, None),
-            (kw.INVALID_REQUEST, f"Unexpected broker id, expected {bid} or empty string, but received 99"),
-            (kw.INVALID_REQUEST, "Broker id must be an integer, but it is: x"),
-            (kw.INVALID_REQUEST, "Group name must not be empty"),
-            (kw.INVALID_REQUEST, "Broker id must not be empty"),
-            (kw.INVALID_REQUEST, f"Unexpected broker id, expected {bid} but received 99")]
+    assert described_refusals(broker, [(kw.RESOURCE_TOPIC, missing), (BROKER, "99"), (BROKER, "x"), (GROUP, ""),
+                                       (LOGGER, ""), (LOGGER, "99"), (CLIENT_METRICS, "sub")]) == [
+        (kw.UNKNOWN_TOPIC_OR_PARTITION, None),
+        (kw.INVALID_REQUEST, f"Unexpected broker id, expected {bid} or empty string, but received 99"),
+        (kw.INVALID_REQUEST, "Broker id must be an integer, but it is: x"),
+        (kw.INVALID_REQUEST, "Group name must not be empty"),
+        (kw.INVALID_REQUEST, "Broker id must not be empty"),
+        (kw.INVALID_REQUEST, f"Unexpected broker id, expected {bid} but received 99"),
+        (kw.INVALID_REQUEST, "Client metrics subscriptions (KIP-714) are not served by this broker: sub")]
+    for unknown in (3, 99):
+        assert described_refusals(broker, [(kw.RESOURCE_TOPIC, missing), (unknown, "x"), (BROKER, str(bid))]) == \
+            [(kw.INVALID_REQUEST, MALFORMED)] * 3, unknown

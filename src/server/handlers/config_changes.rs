@@ -13,6 +13,8 @@ use crate::error::{kafka_text, ApiError};
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+/// KIP-714's client metrics subscriptions: a type Kafka knows and shoal does not serve.
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
 pub const RESOURCE_GROUP: i8 = 32;
 
 pub enum Resource {
@@ -107,6 +109,9 @@ pub fn resource(
         }
         RESOURCE_BROKER_LOGGER => invalid(format!(
             "Unexpected broker id, expected {node_id} but received {name}"
+        )),
+        RESOURCE_CLIENT_METRICS => invalid(format!(
+            "Client metrics subscriptions (KIP-714) are not served by this broker: {name}"
         )),
         other => invalid(format!("Unknown resource type {other}")),
     }

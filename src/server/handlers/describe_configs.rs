@@ -4,16 +4,21 @@
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::config_changes::{resource, Resource};
+use super::config_changes::{
+    resource, Resource, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS,
+    RESOURCE_GROUP, RESOURCE_TOPIC,
+};
 use super::{Ctx, Response};
 use crate::acl::Operation;
 use crate::config::{ConfigEntry, ConfigSource, ConfigType};
+use crate::error::kafka_text;
 
 pub const VERSIONS: RangeInclusive<i16> = 1..=4;
 
@@ -21,6 +26,14 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     let Some(request) = ctx.decode::<DescribeConfigsRequest>(body) else {
         return Response::Close;
     };
+    if let Some(odd) = request.resources.iter().find(|r| !known(r.resource_type)) {
+        tracing::debug!(
+            resource_type = odd.resource_type,
+            name = %odd.resource_name,
+            "DescribeConfigs names a resource type Kafka does not know: the whole request fails"
+        );
+        return ctx.respond(&DescribeConfigsResponse::default().with_results(refused(&request)));
+    }
     let snapshot = ctx.shard.snapshot();
     let results = request
         .resources
@@ -83,6 +96,34 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
         })
         .collect();
     ctx.respond(&DescribeConfigsResponse::default().with_results(results))
+}
+
+/// The resource types Kafka's DescribeConfigs knows. A request naming another fails whole,
+/// as Kafka's handler throws for it: every resource INVALID_REQUEST with the error's text.
+fn known(resource_type: i8) -> bool {
+    [
+        RESOURCE_TOPIC,
+        RESOURCE_BROKER,
+        RESOURCE_BROKER_LOGGER,
+        RESOURCE_CLIENT_METRICS,
+        RESOURCE_GROUP,
+    ]
+    .contains(&resource_type)
+}
+
+fn refused(request: &DescribeConfigsRequest) -> Vec<DescribeConfigsResult> {
+    let error = ResponseError::InvalidRequest;
+    request
+        .resources
+        .iter()
+        .map(|asked| {
+            DescribeConfigsResult::default()
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_static_str(kafka_text(error))))
+                .with_resource_type(asked.resource_type)
+                .with_resource_name(asked.resource_name.clone())
+        })
+        .collect()
 }
 
 fn describe(entry: ConfigEntry, synonyms: bool) -> DescribeConfigsResourceResult {
