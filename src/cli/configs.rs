@@ -53,6 +53,17 @@ pub struct ConfigsArgs {
     /// Same as --entity-type clients --entity-default.
     #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
     pub client_defaults: bool,
+    /// Same as --entity-type ips --entity-name ADDRESS.
+    #[arg(long, value_name = "ADDRESS",
+          conflicts_with_all = ["entity_type", "entity_name", "entity_default", "ip_defaults", "user", "user_defaults",
+                                "client", "client_defaults", "topic", "broker", "broker_defaults", "broker_logger",
+                                "group"])]
+    pub ip: Option<String>,
+    /// Same as --entity-type ips --entity-default.
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default", "user", "user_defaults",
+                                      "client", "client_defaults", "topic", "broker", "broker_defaults",
+                                      "broker_logger", "group"])]
+    pub ip_defaults: bool,
     /// Same as --entity-type topics --entity-name TOPIC.
     #[arg(long, value_name = "TOPIC",
           conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker", "broker_defaults"])]
@@ -171,8 +182,12 @@ pub fn configs_to_add(args: &ConfigsArgs) -> Result<Vec<(String, String)>> {
 }
 
 pub fn run(args: ConfigsArgs) -> Result<()> {
-    let shorthand =
-        args.user.is_some() || args.user_defaults || args.client.is_some() || args.client_defaults;
+    let shorthand = args.user.is_some()
+        || args.user_defaults
+        || args.client.is_some()
+        || args.client_defaults
+        || args.ip.is_some()
+        || args.ip_defaults;
     if shorthand
         || matches!(
             args.entity_type.as_deref(),

@@ -1,5 +1,5 @@
-//! `shoal configs --entity-type users|clients|ips` (and `--user`, `--client`,
-//! `--user-defaults`, `--client-defaults`): client quotas, connection rate quotas of
+//! `shoal configs --entity-type users|clients|ips` (and `--user`, `--client`, `--ip`,
+//! `--user-defaults`, `--client-defaults`, `--ip-defaults`): client quotas, connection rate quotas of
 //! client addresses, and SCRAM credentials, as kafka-configs.sh manages them.
 //! - `--add-config 'producer_byte_rate=1024,request_percentage=50'` sets quotas and
 //!   `--delete-config producer_byte_rate` removes them (AlterClientQuotas);
@@ -36,7 +36,7 @@ fn entity(args: &ConfigsArgs) -> Result<Components> {
     };
     let mut user = named(&args.user, args.user_defaults);
     let mut client = named(&args.client, args.client_defaults);
-    let mut ip = None;
+    let mut ip = named(&args.ip, args.ip_defaults);
     if let Some(entity_type) = args.entity_type.as_deref() {
         let part = named(&args.entity_name, args.entity_default).unwrap_or(Match::Any);
         match entity_type {

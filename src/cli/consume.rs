@@ -110,6 +110,15 @@ pub struct ConsumeArgs {
     /// --consumer-property.
     #[arg(long = "consumer.config", value_name = "FILE")]
     pub consumer_config: Option<std::path::PathBuf>,
+    /// Kafka's: go on past a record the formatter fails on. shoal's formatters print any
+    /// record, so there is none to skip; a standard output that takes no more ends the
+    /// consumer, with or without this flag, as Kafka's does.
+    #[arg(long)]
+    pub skip_message_on_error: bool,
+    /// Print `shutdown_complete` on standard output once the consumer has closed, the
+    /// event Kafka's system tests wait for.
+    #[arg(long)]
+    pub enable_systest_events: bool,
 }
 
 pub fn parse_isolation(s: &str) -> Result<Isolation, String> {
@@ -346,7 +355,9 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                         break;
                     }
                     if let Some(format) = &settings.format {
-                        format.write(&mut out, partition.partition, record)?;
+                        if let Err(error) = format.write(&mut out, partition.partition, record) {
+                            return unable_to_write(error);
+                        }
                     }
                     printed += 1;
                     last = Some(record.offset);
@@ -355,16 +366,29 @@ pub fn run(args: ConsumeArgs) -> Result<()> {
                     membership.printed(&partition.topic, partition.partition, offset);
                 }
             }
-            out.flush()?;
+            if let Err(error) = out.flush() {
+                return unable_to_write(error);
+            }
         }
     })();
     let _ = out.flush();
-    eprintln!("Processed a total of {printed} messages");
     let left = match membership {
         Some(membership) => membership.close(&mut reader),
         None => Ok(()),
     };
+    eprintln!("Processed a total of {printed} messages");
+    if args.enable_systest_events {
+        // Not println!: it panics on a standard output that is gone.
+        let _ = writeln!(io::stdout(), "shutdown_complete");
+    }
     result.and(left)
+}
+
+/// Standard output takes no more (a closed pipe, a full disk): the consumer ends, its
+/// group membership closed as usual, as Kafka's tool ends then.
+fn unable_to_write(error: io::Error) -> Result<()> {
+    eprintln!("Unable to write to standard out, closing consumer. ({error})");
+    Ok(())
 }
 
 /// Kafka's DefaultMessageFormatter: the fields asked for, in its order (timestamp,

@@ -59,6 +59,10 @@ pub struct ListArgs {
     /// Only transactions open longer than this many milliseconds (negative: all).
     #[arg(long, value_name = "MS", allow_negative_numbers = true)]
     pub duration_filter: Option<i64>,
+    /// Only transactional ids this regular expression matches whole (the broker
+    /// matches it, as Kafka's does from ListTransactions v2).
+    #[arg(long, value_name = "REGEX")]
+    pub transactional_id_pattern: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +154,7 @@ pub fn run(args: TransactionsArgs) -> Result<()> {
 fn list_transactions(cluster: &mut Cluster, args: &ListArgs, timeout: Duration) -> Result<()> {
     let filter = ListFilter {
         duration_ms: args.duration_filter,
+        id_pattern: args.transactional_id_pattern.clone(),
         ..ListFilter::default()
     };
     let listings = transactions::list_transactions(cluster, &filter, timeout)?;

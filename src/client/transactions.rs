@@ -39,6 +39,8 @@ pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 
 /// ListTransactions v1 is the first with a duration filter.
 const LIST_TRANSACTIONS_DURATION_VERSION: i16 = 1;
+/// ListTransactions filters by a pattern over the ids from v2 (KIP-1152).
+const LIST_TRANSACTIONS_PATTERN_VERSION: i16 = 2;
 
 /// A partition by topic name, printed as Kafka's `TopicPartition` is: `topic-partition`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,6 +80,8 @@ pub struct ListFilter {
     pub producer_ids: Vec<i64>,
     /// Only transactions open longer than this (ListTransactions v1+).
     pub duration_ms: Option<i64>,
+    /// Only ids this regular expression matches whole (ListTransactions v2+).
+    pub id_pattern: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +159,14 @@ fn list_on(
             )));
         }
         request.duration_filter = duration_ms;
+    }
+    if let Some(pattern) = &filter.id_pattern {
+        if version < LIST_TRANSACTIONS_PATTERN_VERSION {
+            return Err(Error::Invalid(format!(
+                "broker {id} serves ListTransactions only at v{version}, which cannot filter by a transactional id pattern"
+            )));
+        }
+        request.transactional_id_pattern = Some(str_bytes(pattern));
     }
     loop {
         let response = broker.call(version, &request)?;

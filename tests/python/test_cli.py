@@ -257,6 +257,32 @@ def test_consume_from_partition_and_offset(broker):
                                        "--from-beginning", rc=2)
 
 
+def test_consume_ends_quietly_on_a_closed_output_and_tells_system_tests_it_has_closed(broker):
+    """As Kafka's console consumer: --enable-systest-events prints `shutdown_complete`
+    once the consumer has closed; --skip-message-on-error is taken (shoal's formatter fails
+    on no record); a standard output that takes no more ends the consumer with exit 0 and
+    Kafka's "Unable to write to standard out, closing consumer." line."""
+    t = unique_topic("closed")
+    create_topic(broker, t, 1)
+    kcat(broker, "-P", "-t", t, "-p", "0", input=b"".join(b"m%d\n" % i for i in range(5)))
+    out = ok(broker, "consume", "--topic", t, "--from-beginning", "--max-messages", "5", "--enable-systest-events",
+             "--skip-message-on-error")
+    assert out.splitlines() == [f"m{i}" for i in range(5)] + ["shutdown_complete"]
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        cp = subprocess.run([str(shoal_bin()), "consume", "--bootstrap-server", broker.bootstrap, "--topic", t,
+                             "--from-beginning", "--max-messages", "5", "--enable-systest-events"],
+                            stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.PIPE, timeout=TOOL_TIMEOUT_S)
+    finally:
+        os.close(write_end)
+    err = cp.stderr.decode().splitlines()
+    assert cp.returncode == 0, err
+    assert err[-2].startswith("Unable to write to standard out, closing consumer. ("), err
+    assert err[-1].startswith("Processed a total of "), err
+
+
 def test_consume_from_latest_sees_only_new_records(broker):
     t = unique_topic("latest")
     create_topic(broker, t, 2)

@@ -146,6 +146,12 @@ def test_list_and_describe_show_each_transactional_ids_state(broker):
         ongoing: "Ongoing", committed: "CompleteCommit", idle: "Empty"}
     # The flag spelling is the same command.
     assert transactions(broker, "--list", header=LIST) == rows
+    # KIP-1152's pattern, matched against whole ids by the broker (ListTransactions v2).
+    picked = transactions(broker, "list", "--transactional-id-pattern", f"{ongoing}|{idle}", header=LIST)
+    assert sorted(r["TransactionalId"] for r in picked) == sorted([ongoing, idle]), picked
+    assert transactions(broker, "list", "--transactional-id-pattern", ongoing[:-1], header=LIST) == []
+    error = fails(broker, "transactions", "list", "--transactional-id-pattern", "(")
+    assert "INVALID_REGULAR_EXPRESSION" in error, error
 
     [described] = transactions(broker, "describe", "--transactional-id", ongoing, header=DESCRIBE)
     assert described["TransactionalId"] == ongoing

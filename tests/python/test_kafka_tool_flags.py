@@ -90,12 +90,8 @@ NOT_TAKEN = {
     ("produce", "--line-reader"): "a Java class; shoal reads lines as Kafka's LineMessageReader does",
     ("consume", "--key-deserializer"): "a Java class; shoal prints keys as bytes (UTF-8)",
     ("consume", "--value-deserializer"): "a Java class; shoal prints values as bytes (UTF-8)",
-    ("consume", "--skip-message-on-error"): "not yet",
-    ("consume", "--enable-systest-events"): "Kafka's system tests' event log: not yet",
     ("configs", "--bootstrap-controller"): "not yet: every node answers config requests itself",
     ("configs", "--force"): "ZooKeeper's; gone in Kafka 4.1",
-    ("configs", "--ip"): "not yet: --entity-type ips --entity-name does it",
-    ("configs", "--ip-defaults"): "not yet: --entity-type ips --entity-default does it",
     ("configs", "--client-metrics"): "KIP-714's client metrics resources: not served",
     ("acls", "--bootstrap-controller"): "not yet",
     ("acls", "--delegation-token"): "delegation tokens are not served",
@@ -108,7 +104,6 @@ NOT_TAKEN = {
     ("reassign", "--replica-alter-log-dirs-throttle"): "moves between a broker's log dirs are not served",
     ("reassign", "--timeout"): "only for moves between a broker's log dirs",
     ("metadata-quorum", "--bootstrap-controller"): "not yet",
-    ("transactions list", "--transactional-id-pattern"): "not yet (Kafka 4.1, KIP-1152)",
 }
 
 CASES = [(tool, flag) for tool, flags in KAFKA_FLAGS.items() for flag in flags.split()]

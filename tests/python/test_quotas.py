@@ -313,6 +313,12 @@ def test_an_ip_connection_rate_quota_closes_connections_over_it(start_broker):
     assert out.strip() == "Completed updating config for ip <default>."
     out = ok(b, "configs", "--describe", "--entity-type", "ips", "--entity-default")
     assert out.strip() == "Quota configs for the default ip are connection_creation_rate=10.0"
+    # Kafka's shorthands for the same entities: --ip-defaults, --ip.
+    assert ok(b, "configs", "--describe", "--ip-defaults") == out
+    out = ok(b, "configs", "--alter", "--ip", "192.0.2.7", "--add-config", "connection_creation_rate=3")
+    assert out.strip() == "Completed updating config for ip 192.0.2.7."
+    out = ok(b, "configs", "--describe", "--ip", "192.0.2.7")
+    assert out.strip() == "Quota configs for ip '192.0.2.7' are connection_creation_rate=3.0", out
     assert set(described(b, [("ip", 1, None)], strict=True)) == {frozenset({("ip", None)})}
     # Forty connections at once: the first are served, the ones over the rate closed
     # before they are answered.
