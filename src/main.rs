@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use shoal::cli;
 use shoal::config::BrokerConfig;
 
@@ -128,10 +128,18 @@ fn init_logging() {
 fn main() -> ExitCode {
     shoal::alloc::keep_large_buffers();
     init_logging();
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => return cli::usage_error(error),
+    };
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => return cli::usage_error(error),
     };
+    // kafka-configs.sh pairs entity types with names by their order on the command line.
+    if let (Command::Configs(args), Some((_, configs))) = (&mut cli.command, matches.subcommand()) {
+        args.order_entities(configs);
+    }
     match cli.command {
         Command::Serve { config, overrides } => {
             shoal::failpoint::setup();

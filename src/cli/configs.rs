@@ -4,7 +4,8 @@
 //! IncrementalAlterConfigs, in its output layout and with its checks.
 
 use anyhow::{bail, Result};
-use clap::{ArgGroup, Args};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgGroup, ArgMatches, Args};
 
 use super::ConnectArgs;
 use crate::client::admin::{self, ConfigEntry, ConfigResource, ConfigSource};
@@ -28,16 +29,22 @@ pub struct ConfigsArgs {
     /// groups (a consumer group's session timeout and heartbeat interval), users (client
     /// quotas and SCRAM credentials), clients (client quotas) or ips
     /// (connection_creation_rate).
-    #[arg(long, value_name = "TYPE",
+    /// Given twice, users and clients: the quotas of a user and client id together, each
+    /// type paired with the --entity-name or --entity-default in the same place.
+    #[arg(long, value_name = "TYPE", action = ArgAction::Append,
           value_parser = ["topics", "brokers", "broker-loggers", "groups", "users", "clients", "ips"])]
-    pub entity_type: Option<String>,
+    pub entity_type: Vec<String>,
     /// The entity: a topic name, a broker id, a user name, a client id or an address.
-    #[arg(long, value_name = "NAME")]
-    pub entity_name: Option<String>,
+    #[arg(long, value_name = "NAME", action = ArgAction::Append)]
+    pub entity_name: Vec<String>,
     /// The default entity of the type: every broker's cluster-wide config, or the
     /// default user's or client id's quotas.
-    #[arg(long, conflicts_with = "entity_name")]
-    pub entity_default: bool,
+    #[arg(long, action = ArgAction::Count)]
+    pub entity_default: u8,
+    /// Each --entity-name (a name) and --entity-default (None) in command-line order,
+    /// as Kafka's tool pairs them with the entity types (`order_entities`).
+    #[arg(skip)]
+    pub entities: Vec<Option<String>>,
     /// Same as --entity-type users --entity-name USER; with --client or
     /// --client-defaults, the quotas of that user and client id together.
     #[arg(long, value_name = "USER",
@@ -94,6 +101,53 @@ pub struct ConfigsArgs {
     pub delete_config: Vec<String>,
 }
 
+impl ConfigsArgs {
+    /// Records where each --entity-name and --entity-default stood among the others:
+    /// clap keeps each flag's values apart, Kafka's tool pairs them with the entity
+    /// types by their order.
+    pub fn order_entities(&mut self, matches: &ArgMatches) {
+        let names = matches
+            .indices_of("entity_name")
+            .into_iter()
+            .flatten()
+            .zip(self.entity_name.iter().cloned().map(Some));
+        // A count flag has a default value, with an index of its own: only the given count.
+        let given = matches.value_source("entity_default") == Some(ValueSource::CommandLine);
+        let defaults = matches
+            .indices_of("entity_default")
+            .into_iter()
+            .flatten()
+            .filter(|_| given)
+            .map(|index| (index, None));
+        let mut placed: Vec<(usize, Option<String>)> = names.chain(defaults).collect();
+        placed.sort_by_key(|(index, _)| *index);
+        self.entities = placed.into_iter().map(|(_, entity)| entity).collect();
+    }
+
+    /// The entity types named, checked as Kafka's tool checks them: none twice, and
+    /// more than one only for a user and a client id together.
+    pub fn entity_types(&self) -> Result<&[String]> {
+        let types = self.entity_type.as_slice();
+        if let Some(twice) = types
+            .iter()
+            .enumerate()
+            .find(|(i, t)| types[..*i].contains(t))
+        {
+            bail!("Duplicate entity type(s) specified: {}", twice.1);
+        }
+        let pair = |a: &str, b: &str| {
+            types.len() == 2 && types.contains(&a.to_string()) && types.contains(&b.to_string())
+        };
+        if types.len() > 1 && !pair("users", "clients") {
+            bail!("Only 'users' and 'clients' entity types may be specified together");
+        }
+        if self.entities.len() > types.len().max(1) {
+            bail!("--entity-name or --entity-default must be specified with each --entity-type");
+        }
+        Ok(types)
+    }
+}
+
 /// What the command line names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Entity {
@@ -132,25 +186,29 @@ impl Entity {
         if let Some(group) = &args.group {
             return Ok(Entity::Group(group.clone()));
         }
-        match args.entity_type.as_deref() {
-            Some("topics") if args.entity_default => {
+        let types = args.entity_types()?;
+        let (default, name) = match args.entities.first() {
+            Some(None) => (true, None),
+            Some(Some(name)) => (false, Some(name.clone())),
+            None => (false, None),
+        };
+        match types.first().map(String::as_str) {
+            Some("topics") if default => {
                 bail!("--entity-default can only be used with --entity-type brokers")
             }
-            Some("topics") => Ok(Entity::Topics(args.entity_name.clone())),
-            Some("groups") => match (&args.entity_name, args.entity_default) {
-                (Some(name), false) => Ok(Entity::Group(name.clone())),
+            Some("topics") => Ok(Entity::Topics(name)),
+            Some("groups") => match name {
+                Some(name) => Ok(Entity::Group(name)),
                 _ => bail!("an entity name must be specified with --entity-type groups"),
             },
-            Some("broker-loggers") if args.entity_default => {
+            Some("broker-loggers") if default => {
                 bail!("--entity-default can only be used with --entity-type brokers")
             }
             Some("broker-loggers") => Ok(Entity::BrokerLoggers(
-                args.entity_name.as_deref().map(broker_id).transpose()?,
+                name.as_deref().map(broker_id).transpose()?,
             )),
-            Some(_) if args.entity_default => Ok(Entity::BrokerDefault),
-            Some(_) => Ok(Entity::Brokers(
-                args.entity_name.as_deref().map(broker_id).transpose()?,
-            )),
+            Some(_) if default => Ok(Entity::BrokerDefault),
+            Some(_) => Ok(Entity::Brokers(name.as_deref().map(broker_id).transpose()?)),
             None => {
                 bail!("at least one entity type must be specified (--entity-type topics|brokers)")
             }
@@ -188,12 +246,8 @@ pub fn run(args: ConfigsArgs) -> Result<()> {
         || args.client_defaults
         || args.ip.is_some()
         || args.ip_defaults;
-    if shorthand
-        || matches!(
-            args.entity_type.as_deref(),
-            Some("users" | "clients" | "ips")
-        )
-    {
+    let quotas = |t: &String| matches!(t.as_str(), "users" | "clients" | "ips");
+    if shorthand || args.entity_type.iter().any(quotas) {
         return super::configs_users::run(&args);
     }
     let entity = Entity::from_args(&args)?;

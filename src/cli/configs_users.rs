@@ -37,9 +37,15 @@ fn entity(args: &ConfigsArgs) -> Result<Components> {
     let mut user = named(&args.user, args.user_defaults);
     let mut client = named(&args.client, args.client_defaults);
     let mut ip = named(&args.ip, args.ip_defaults);
-    if let Some(entity_type) = args.entity_type.as_deref() {
-        let part = named(&args.entity_name, args.entity_default).unwrap_or(Match::Any);
-        match entity_type {
+    // Each type takes the name or default in its place; a type without one (describe
+    // only) stands for every named entity of the type.
+    for (i, entity_type) in args.entity_types()?.iter().enumerate() {
+        let part = match args.entities.get(i) {
+            Some(Some(name)) => Match::Exact(name.clone()),
+            Some(None) => Match::Default,
+            None => Match::Any,
+        };
+        match entity_type.as_str() {
             "users" => user = Some(part),
             "ips" => ip = Some(part),
             _ => client = Some(part),

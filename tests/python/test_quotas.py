@@ -331,3 +331,43 @@ def test_an_ip_connection_rate_quota_closes_connections_over_it(start_broker):
             except kw.Closed:
                 refused += 1
     assert served >= 1 and refused >= 1, (served, refused)
+
+
+def test_configs_pairs_each_entity_type_with_the_name_or_default_in_its_place(broker):
+    """kafka-configs.sh's quotas of a user and a client id together, as Kafka's documentation
+    writes them: each --entity-type takes the --entity-name or --entity-default standing in
+    the same place among them. Kafka's refusals: a type twice, types other than users and
+    clients together, more names than types, a type without a name in --alter."""
+    from test_cli import fails, ok
+
+    def alter(quota: str, *entity: str) -> str:
+        return ok(broker, "configs", "--alter", "--add-config", quota, *entity).strip()
+
+    def describe(*entity: str) -> str:
+        return ok(broker, "configs", "--describe", *entity).strip()
+
+    named = ["--entity-type", "users", "--entity-name", "user1", "--entity-type", "clients", "--entity-name", "clientA"]
+    assert alter("producer_byte_rate=1024", *named) == "Completed updating config for user user1, client clientA."
+    assert describe(*named) == \
+        "Quota configs for user-principal 'user1', client-id 'clientA' are producer_byte_rate=1024.0"
+    default_user = ["--entity-type", "users", "--entity-default", "--entity-type", "clients", "--entity-name", "clientB"]
+    assert alter("consumer_byte_rate=2048", *default_user) == \
+        "Completed updating config for user <default>, client clientB."
+    assert describe(*default_user) == \
+        "Quota configs for the default user-principal, client-id 'clientB' are consumer_byte_rate=2048.0"
+    default_client = ["--entity-type", "users", "--entity-name", "user2", "--entity-type", "clients", "--entity-default"]
+    assert alter("request_percentage=50", *default_client) == \
+        "Completed updating config for user user2, client <default>."
+    assert describe(*default_client) == \
+        "Quota configs for user-principal 'user2', the default client-id are request_percentage=50.0"
+
+    assert fails(broker, "configs", "--describe", "--entity-type", "users", "--entity-type", "users") == \
+        "shoal: Duplicate entity type(s) specified: users"
+    assert fails(broker, "configs", "--describe", "--entity-type", "topics", "--entity-type", "clients") == \
+        "shoal: Only 'users' and 'clients' entity types may be specified together"
+    assert fails(broker, "configs", "--describe", "--entity-type", "users", "--entity-name", "a",
+                 "--entity-name", "b") == \
+        "shoal: --entity-name or --entity-default must be specified with each --entity-type"
+    assert "an entity name or default entity must be specified" in fails(
+        broker, "configs", "--alter", "--add-config", "producer_byte_rate=1", "--entity-type", "users",
+        "--entity-name", "user3", "--entity-type", "clients")
