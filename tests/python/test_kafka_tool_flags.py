@@ -84,16 +84,20 @@ KAFKA_FLAGS = {
 }
 
 # The flags shoal does not take, and why.
+# KIP-919's flag: the tool talks to the controllers' listener. shoal's speaks the quorum's
+# own protocol, not Kafka's; the tools take --bootstrap-server, and every node answers them.
+CONTROLLER_LISTENER = "the controller listener speaks the quorum's protocol: name a client listener"
+
 NOT_TAKEN = {
     ("topics", "--partition-size-limit-per-response"): "DescribeTopicPartitions' page size; shoal asks Metadata",
     ("topics", "--delete-config"): "Kafka 4 refuses it too ('no longer supported'): configs --alter",
     ("produce", "--line-reader"): "a Java class; shoal reads lines as Kafka's LineMessageReader does",
     ("consume", "--key-deserializer"): "a Java class; shoal prints keys as bytes (UTF-8)",
     ("consume", "--value-deserializer"): "a Java class; shoal prints values as bytes (UTF-8)",
-    ("configs", "--bootstrap-controller"): "not yet: every node answers config requests itself",
+    ("configs", "--bootstrap-controller"): CONTROLLER_LISTENER,
     ("configs", "--force"): "ZooKeeper's; gone in Kafka 4.1",
     ("configs", "--client-metrics"): "KIP-714's client metrics resources: not served",
-    ("acls", "--bootstrap-controller"): "not yet",
+    ("acls", "--bootstrap-controller"): CONTROLLER_LISTENER,
     ("acls", "--delegation-token"): "delegation tokens are not served",
     ("acls", "--user-principal"): "delegation tokens' user resources are not served",
     ("dump-log", "--value-decoder-class"): "a Java class",
@@ -103,7 +107,7 @@ NOT_TAKEN = {
     ("dump-log", "--share-group-state-decoder"): "share groups are not served",
     ("reassign", "--replica-alter-log-dirs-throttle"): "moves between a broker's log dirs are not served",
     ("reassign", "--timeout"): "only for moves between a broker's log dirs",
-    ("metadata-quorum", "--bootstrap-controller"): "not yet",
+    ("metadata-quorum", "--bootstrap-controller"): CONTROLLER_LISTENER,
 }
 
 CASES = [(tool, flag) for tool, flags in KAFKA_FLAGS.items() for flag in flags.split()]
