@@ -197,6 +197,8 @@ def test_a_quorum_grows_from_one_controller_loses_its_first_voter_and_its_leader
              and agreed_leader(nodes.values()))
 
 
+# The voters' changes are the quorum's, on shard 0 whatever the shard count: run once.
+@on_cores(2)
 @pytest.mark.timeout(180)
 def test_a_change_of_the_voters_that_cannot_commit_times_out_and_completes_later(start_broker, tmp_path):
     """Kafka's REQUEST_TIMED_OUT for a change of the voters not committed in time: a
@@ -249,6 +251,8 @@ def test_a_change_of_the_voters_that_cannot_commit_times_out_and_completes_later
              lambda: all(voters_and_observers(b) == ([1, 2, 3], []) for b in nodes.values()))
 
 
+# The voters' changes are the quorum's, on shard 0 whatever the shard count: run once.
+@on_cores(2)
 @pytest.mark.timeout(180)
 def test_a_change_forwarded_to_a_leader_that_stops_is_answered_not_leader_once_another_leads(start_broker, tmp_path):
     """Kafka's leader answers a change of the voters still pending when it resigns with
