@@ -307,3 +307,46 @@ def test_fetch_limits_bound_the_answer_but_the_first_batch_comes_whole(broker):
         for limits in [{"max_bytes": 1000}, {"partition_max_bytes": 1000}, {"max_bytes": 1, "partition_max_bytes": 1}]:
             got = fetched(**limits)
             assert (len(got), whole_batches(got)) == (everything[0], everything[:1]), limits
+
+
+def fetch_v4_partitions(topic: str, partitions: list[int], max_bytes: int) -> bytes:
+    """A Fetch v4 from offset 0 of each of `partitions`, in that order."""
+    parts = [kw.i32(p) + kw.i64(0) + kw.i32(10 * 1024 * 1024) for p in partitions]
+    return (kw.i32(-1) + kw.i32(500) + kw.i32(1) + kw.i32(max_bytes) + kw.i8(0)
+            + kw.array([kw.string(topic) + kw.array(parts)]))
+
+
+def test_a_partition_whose_first_batch_does_not_fit_what_is_left_gets_no_records(broker):
+    """After the first partition with data, a partition whose first batch is larger than
+    what `max_bytes` leaves gets no records, not a cut batch (Kafka's ReplicaManager sends
+    none: the Java and kafka-python consumers fail on a partition holding only part of a
+    batch), and a later partition whose batch fits still gets it. kafka-python, fetching
+    three partitions with a small fetch_max_bytes, reads every record."""
+    from kafka import KafkaConsumer, TopicPartition as PyPartition
+
+    t = unique_topic("budget")
+    create_topic(broker, t, 3)
+    p = producer(broker, **{"compression.type": "none", "linger.ms": 0})
+    for partition, size in [(0, 10_000), (1, 10_000), (2, 100)]:
+        produce_all(p, t, [{"partition": partition, "value": b"x" * size}])
+    with kw.Conn(broker.bootstrap) as conn:
+        got = kw.parse_fetch_v4(conn.request(kw.FETCH, 4, fetch_v4_partitions(t, [0, 1, 2], 15_000)))
+    sizes = {partition: (len(got[(t, partition)].records), whole_batches(got[(t, partition)].records))
+             for partition in range(3)}
+    assert sizes[1] == (0, []), sizes
+    assert [len(sizes[p][1]) for p in (0, 2)] == [1, 1] and all(sizes[p][0] == sizes[p][1][0] for p in (0, 2)), sizes
+
+    for partition in range(3):
+        produce_all(p, t, [{"partition": partition, "value": b"y" * 10_000} for _ in range(3)])
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, fetch_max_bytes=15_000, auto_offset_reset="earliest",
+                      enable_auto_commit=False, consumer_timeout_ms=15_000)
+    try:
+        c.assign([PyPartition(t, partition) for partition in range(3)])
+        read = {partition: 0 for partition in range(3)}
+        for record in c:
+            read[record.partition] += 1
+            if sum(read.values()) == 12:
+                break
+    finally:
+        c.close()
+    assert read == {0: 4, 1: 4, 2: 4}, read

@@ -281,7 +281,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
 
 /// Cuts the partitions' data to `budget` bytes, as Kafka's reads do: the first partition
 /// with data sends at least its first batch whole however large (KIP-74), the rest what
-/// is left, and a partition left with none sends none. An answer may so end in part of a
+/// is left, and a partition whose first batch does not fit in what is left sends none
+/// (Kafka's ReplicaManager sends no records rather than a cut first batch, on which the
+/// Java and kafka-python consumers fail). A partition's data may so end in part of a
 /// batch, which clients drop and fetch again. Answers the bytes that go out.
 fn cut_to_budget(gots: &mut [Got], mut budget: i64) -> u64 {
     let mut first_data = true;
@@ -289,10 +291,10 @@ fn cut_to_budget(gots: &mut [Got], mut budget: i64) -> u64 {
     for got in gots {
         let first_batch = i64::from(got.first_batch);
         if let Some((_, length)) = &mut got.data {
-            let allowed = if first_data {
-                budget.max(first_batch)
-            } else {
-                budget
+            let allowed = match first_data {
+                true => budget.max(first_batch),
+                false if budget < first_batch => 0,
+                false => budget,
             };
             if i64::from(*length) > allowed {
                 *length = allowed.max(0) as u32;
