@@ -1,7 +1,8 @@
 //! SASL settings: `sasl.enabled.mechanisms`, and the listener-prefixed keys Kafka reads
-//! for each SASL listener, `listener.name.<listener>.sasl.enabled.mechanisms` and
-//! `listener.name.<listener>.<mechanism>.sasl.jaas.config` (the listener's name in lower
-//! case, the mechanism too: `listener.name.sasl_plaintext.plain.sasl.jaas.config`).
+//! for each SASL listener, `listener.name.<listener>.sasl.enabled.mechanisms`,
+//! `listener.name.<listener>.<mechanism>.sasl.jaas.config` and
+//! `listener.name.<listener>.<mechanism>.connections.max.reauth.ms` (the listener's name
+//! in lower case, the mechanism too: `listener.name.sasl_plaintext.plain.sasl.jaas.config`).
 //!
 //! A JAAS config holds passwords: errors about one never repeat its value.
 
@@ -18,6 +19,8 @@ pub(crate) const LISTENER_PREFIX: &str = "listener.name.";
 const MECHANISMS_KEY: &str = "sasl.enabled.mechanisms";
 const JAAS_SUFFIX: &str = ".sasl.jaas.config";
 const CALLBACK_SUFFIX: &str = ".sasl.server.callback.handler.class";
+/// Kafka takes `connections.max.reauth.ms` for one mechanism of one listener too.
+const REAUTH_SUFFIX: &str = ".connections.max.reauth.ms";
 /// KIP-768's validator, by its names in Kafka 3.4+ and before: shoal checks OAUTHBEARER
 /// tokens against a JWKS only (Kafka's default, unsecured, validator takes unsigned
 /// tokens, which a production broker must not).
@@ -67,9 +70,11 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
                 || setting
                     .strip_suffix(CALLBACK_SUFFIX)
                     .is_some_and(|m| m.eq_ignore_ascii_case("oauthbearer"))
-                || setting
-                    .strip_suffix(JAAS_SUFFIX)
-                    .is_some_and(|m| Mechanism::parse(&m.to_ascii_uppercase()).is_some()))
+                || [JAAS_SUFFIX, REAUTH_SUFFIX].iter().any(|suffix| {
+                    setting
+                        .strip_suffix(suffix)
+                        .is_some_and(|m| Mechanism::parse(&m.to_ascii_uppercase()).is_some())
+                }))
     });
     match known {
         true => Ok(()),
@@ -78,6 +83,7 @@ pub(crate) fn check_listener_key(key: &str) -> Result<(), ConfigError> {
             hint: format!(
                 "; the listener-prefixed keys shoal reads are {LISTENER_PREFIX}<listener>.{MECHANISMS_KEY}, \
                  {LISTENER_PREFIX}<listener>.<mechanism>{JAAS_SUFFIX}, \
+                 {LISTENER_PREFIX}<listener>.<mechanism>{REAUTH_SUFFIX}, \
                  {LISTENER_PREFIX}<listener>.oauthbearer{CALLBACK_SUFFIX} and {LISTENER_PREFIX}<listener>.ssl.*"
             ),
         }),
@@ -142,6 +148,16 @@ pub(crate) fn listener_security(
     }
     if security.mechanisms.contains(&Mechanism::OAuthBearer) {
         security.oauth = Some(oauth_settings(config, listener, &prefix)?);
+    }
+    for &mechanism in &security.mechanisms {
+        let key = format!(
+            "{prefix}{}{REAUTH_SUFFIX}",
+            mechanism.name().to_ascii_lowercase()
+        );
+        if let Some(value) = config.listener_setting(&key) {
+            let ms = super::value::parse_int(&key, value, 0, i64::MAX)?;
+            security.reauth_ms.push((mechanism, ms));
+        }
     }
     // SCRAM's users are in the cluster's metadata; its JAAS config, if any, only parses.
     for scram in security

@@ -99,6 +99,10 @@ pub struct ListenerSecurity {
     pub tls: Option<tls::TlsSettings>,
     /// How OAUTHBEARER tokens are checked, when the listener enables it.
     pub oauth: Option<oauth::OAuthSettings>,
+    /// `connections.max.reauth.ms` set for one mechanism of this listener
+    /// (`listener.name.<listener>.<mechanism>.connections.max.reauth.ms`), which wins
+    /// over the broker's.
+    pub reauth_ms: Vec<(Mechanism, i64)>,
 }
 
 impl std::fmt::Debug for ListenerSecurity {
@@ -110,6 +114,7 @@ impl std::fmt::Debug for ListenerSecurity {
             .field("plain_users", &self.plain_users.keys().collect::<Vec<_>>())
             .field("tls", &self.tls)
             .field("oauth", &self.oauth)
+            .field("reauth_ms", &self.reauth_ms)
             .finish()
     }
 }
@@ -123,6 +128,7 @@ impl ListenerSecurity {
             plain_users: BTreeMap::new(),
             tls: None,
             oauth: None,
+            reauth_ms: Vec::new(),
         }
     }
 }

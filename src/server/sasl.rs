@@ -124,10 +124,16 @@ impl Login {
         }
     }
 
-    /// How long the login holds (KIP-368): the least of `reauth`
-    /// (`connections.max.reauth.ms`) and what is left of the credential's lifetime;
-    /// `None` when neither bounds it.
-    pub fn lifetime(&self, reauth: Option<Duration>) -> Option<Duration> {
+    /// How long the login holds (KIP-368): the least of the reauthentication limit (the
+    /// listener's `connections.max.reauth.ms` for the mechanism, else the broker's,
+    /// `broker_wide`) and what is left of the credential's lifetime; `None` when neither
+    /// bounds it.
+    pub fn lifetime(&self, broker_wide: Option<Duration>) -> Option<Duration> {
+        let own = self.agreed.and_then(|agreed| {
+            let (_, ms) = self.security.reauth_ms.iter().find(|(m, _)| *m == agreed)?;
+            Some(limit_ms(*ms))
+        });
+        let reauth = own.unwrap_or(broker_wide);
         let left = self.credential_expires.map(|at| {
             at.duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO)

@@ -563,6 +563,23 @@ def plain_login(c: kw.Conn, user: str, password: str) -> int:
     return rd.i64()
 
 
+def test_a_listeners_own_reauth_limit_for_a_mechanism_wins_over_the_brokers(start_broker):
+    """Kafka's `listener.name.<listener>.<mechanism>.connections.max.reauth.ms` (its
+    documentation's example: `listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms`)
+    bounds the logins of that mechanism on that listener; the others keep the broker's."""
+    own = {"connections.max.reauth.ms": "1500", "listener.name.sasl_plaintext.plain.connections.max.reauth.ms": "2500",
+           "listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms": "700"}
+    b = start_broker(sasl_settings(**own))
+    with kw.Conn(b.bootstrap) as c:
+        assert plain_login(c, "alice", PASSWORDS["alice"]) == 2500
+    others = {"connections.max.reauth.ms": "1500",
+              "listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms": "700",
+              "listener.name.sasl_plaintext.oauthbearer.connections.max.reauth.ms": "3600000"}
+    b = start_broker(sasl_settings(**others))
+    with kw.Conn(b.bootstrap) as c:
+        assert plain_login(c, "alice", PASSWORDS["alice"]) == 1500
+
+
 def test_a_login_that_expires_closes_the_connection_and_may_be_renewed_only_as_the_same_user(start_broker):
     b = start_broker(sasl_settings(**{"connections.max.reauth.ms": "1500"}))
     with kw.Conn(b.bootstrap) as c:
