@@ -48,11 +48,22 @@ pub fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     // First, so that a signal during start-up stops the broker cleanly too.
     let (events, events_rx) = mpsc::channel::<Event>();
     spawn_signal_thread(events.clone())?;
-    let log_dir = config
-        .log_dirs
-        .first()
-        .cloned()
-        .context("log.dirs is empty")?;
+    let log_dir = match config.log_dirs.as_slice() {
+        [dir] => dir.clone(),
+        [] => anyhow::bail!("log.dirs is empty"),
+        // Kafka spreads partitions over its directories (JBOD); shoal would leave all but
+        // the first unused, and fill that disk while the others stay empty.
+        dirs => anyhow::bail!(
+            "log.dirs lists {} directories ({}): shoal keeps every log in one directory \
+             and would leave the others unused; give one (for several disks, one RAID or \
+             LVM volume over them)",
+            dirs.len(),
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     // glommio opens files relative to no directory, so paths must be absolute.
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let log_dir = log_dir.canonicalize()?;

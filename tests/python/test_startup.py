@@ -90,6 +90,15 @@ def test_a_log_directory_in_use_is_refused_naming_its_holder(start_broker, tmp_p
         second.close()
 
 
+def test_several_log_directories_are_refused_not_left_unused(tmp_path, cores):
+    """Kafka spreads partitions over the directories of `log.dirs`; shoal keeps its logs in
+    one, so a list of several stops the start, naming them, rather than fill the first
+    disk while the others stay empty."""
+    dirs = [tmp_path / "disk-a", tmp_path / "disk-b"]
+    log = fails_to_start(another(tmp_path, cores, "two-dirs", {"log.dirs": ",".join(map(str, dirs))}))
+    assert f"log.dirs lists 2 directories ({dirs[0]}, {dirs[1]}): shoal keeps every log in one directory" in log
+
+
 def test_a_locked_memory_limit_too_low_for_io_uring(tmp_path, cores):
     low = 64 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
