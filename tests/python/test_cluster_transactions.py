@@ -14,10 +14,11 @@ from confluent_kafka.admin import NewTopic
 from kafka.protocol.producer.produce import ProduceResponse
 
 import kafka_wire as kw
-from clients import base_conf, producer, topic_partitions, unique_topic, wait_futures
+from conftest import on_cores
+from clients import base_conf, producer, unique_topic, wait_futures
 from test_prometheus import scrape
-from test_quorum import wait_for
-from test_replication import cluster_admin, start_cluster
+from test_quorum import leaders_listed_by, wait_for
+from test_replication import cluster_admin, full_isr, start_cluster
 from test_transactions import read_committed, values
 from test_transactions_v2 import call, commit_offset, committed, end, init, produce_error, produce_request
 
@@ -44,8 +45,8 @@ def spread_topic(by_id) -> tuple[str, dict[int, int]]:
     a = cluster_admin(list(by_id.values()))
     wait_futures(a.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=20))
     leaders = wait_for("every node listing the topic's leaders", lambda: all(
-        len(topic_partitions(b, topic) or {}) == PARTITIONS for b in by_id.values())
-        and {i: p.leader for i, p in topic_partitions(by_id[1], topic).items()})
+        len(leaders_listed_by(b, topic) or {}) == PARTITIONS for b in by_id.values())
+        and leaders_listed_by(by_id[1], topic))
     assert sorted(leaders.values()) == sorted(by_id), leaders
     return topic, leaders
 
@@ -62,7 +63,7 @@ def ids_apart(by_id) -> tuple[str, int, str, int]:
             # broker has both before the test goes on (a client would retry meanwhile).
             internal = ["__consumer_offsets", "__transaction_state"]
             wait_for("every broker listing the internal topics", lambda: all(
-                topic_partitions(b, t) is not None for b in by_id.values() for t in internal))
+                leaders_listed_by(b, t) is not None for b in by_id.values() for t in internal))
             return tid, txn_home, group, group_home
     raise AssertionError("no group coordinated away from the transaction's coordinator")
 
@@ -152,3 +153,33 @@ def test_brokers_keep_their_connections_to_each_other_across_transactions(start_
     new_connections = summed(by_id, created) - connections_before
     assert new_connections <= 6, (new_connections, remote_calls)
     assert len(values(read_committed(by_id[2], topic, list(leaders)))) == 31 * 3
+
+
+# The coordinator's retries, whatever the shard count: run once.
+@on_cores(2)
+def test_a_commit_reaches_a_partition_whose_leader_died_through_its_new_leader(start_broker):
+    """The coordinator writes a commit's markers to each partition's leader. The leader of
+    the transaction's partition (not the coordinator's broker) is killed just before the
+    commit: markers sent to it fail, and the coordinator writes them again, at the leader
+    elected in its place, so a read_committed consumer there reads the transaction."""
+    by_id = start_cluster(start_broker)
+    brokers = list(by_id.values())
+    tid = unique_topic("tid")
+    p = producer(by_id[1], **{"bootstrap.servers": ",".join(b.bootstrap for b in brokers), "transactional.id": tid})
+    p.init_transactions(TIMEOUT_S)
+    home = wait_for("the transaction's coordinator", lambda: coordinator(by_id[1], tid, TRANSACTION))
+    victim, heir = [i for i in sorted(by_id) if i != home]
+    topic = unique_topic("moved")
+    a = cluster_admin(brokers)
+    wait_futures(a.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[victim, heir, home]])],
+                                 operation_timeout=20))
+    wait_for(f"broker {victim} leading the partition with a full ISR",
+             lambda: (full_isr(a, topic, set(by_id), 1) or {0: (None,)})[0][0] == victim)
+    p.begin_transaction()
+    kept = [b"kept-%d" % i for i in range(5)]
+    for value in kept:
+        p.produce(topic, value=value, partition=0)
+    assert p.flush(TIMEOUT_S) == 0
+    by_id[victim].kill9()
+    p.commit_transaction(TIMEOUT_S)
+    assert values(read_committed(by_id[heir], topic, [0])) == kept
