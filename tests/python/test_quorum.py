@@ -215,6 +215,11 @@ def test_three_voters_elect_a_leader_and_elect_another_when_it_is_killed(quorum)
         ends = {end for end, _ in rows.values()}
         return agreed if len(ends) == 1 and rows[agreed[0]][1] == "Leader" else None
     leader, epoch = wait_for("every voter holding the leader's log", caught_up)
+    # Asked through a follower, as through a Kafka broker, the answer is the leader's own:
+    # every voter's log end (a follower knows only its own).
+    for i in (i for i in by_id if i != leader):
+        rows = replication(by_id[i])
+        assert rows[leader][1] == "Leader" and all(end >= 0 for end, _ in rows.values()), (i, rows)
 
     # Each node registered itself through the quorum: every node lists all three, with
     # the quorum's leader as the controller, and counts them in kafka_brokers.

@@ -2,10 +2,15 @@
 //! observers, for `shoal metadata-quorum describe` and Kafka's kafka-metadata-quorum.sh.
 //!
 //! Kafka's brokers forward this request to the active controller, so the answer is the
-//! leader's. Here every node answers from its own member: a follower knows the leader,
-//! the epoch and its own log end, and reports -1 for the other voters' log ends.
+//! leader's. So does a node here that does not lead: it asks the leader on the leader's
+//! replication port, as brokers ask each other, and passes the answer on. When the
+//! leader cannot be asked (no leader is known, it has no broker port, as a controller
+//! of separate controllers, or it does not answer within `FORWARD_TIMEOUT`), or the
+//! request came from another node, the node answers from its own member: it knows the
+//! leader, the epoch and its own log end, and reports -1 for the others' log ends.
 
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -22,6 +27,9 @@ use crate::acl::Operation;
 use crate::cluster::ShardId;
 
 pub const VERSIONS: RangeInclusive<i16> = 0..=2;
+
+/// How long a node waits for the leader's answer before it answers itself.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 use crate::quorum::METADATA_TOPIC;
 
@@ -71,6 +79,9 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
     else {
         return Response::Close;
     };
+    if let Some(answer) = leaders_answer(&ctx, status.leader, &request).await {
+        return ctx.respond(&answer);
+    }
     let directory = |node: i32| {
         let registered = status.controllers.iter().find(|c| c.0 == node);
         registered.map_or(uuid::Uuid::nil(), |c| c.1)
@@ -136,4 +147,34 @@ pub async fn handle(ctx: Ctx, body: Bytes) -> Response {
             .with_topics(vec![topic])
             .with_nodes(nodes),
     )
+}
+
+/// The leader's answer to `request`, when this node does not lead and the leader's
+/// replication port answers in time; a request from another node is not passed on again.
+async fn leaders_answer(
+    ctx: &Ctx,
+    leader: Option<i32>,
+    request: &DescribeQuorumRequest,
+) -> Option<DescribeQuorumResponse> {
+    let snapshot = ctx.shard.snapshot();
+    let leader = leader.filter(|&l| l != snapshot.broker.node_id && !ctx.peer.internal)?;
+    let address = snapshot
+        .layout()?
+        .image
+        .brokers
+        .get(&leader)?
+        .broker_address()?;
+    let api = (
+        kafka_protocol::messages::ApiKey::DescribeQuorum,
+        ctx.version,
+    );
+    let call = crate::replication::peer::call(&ctx.shard, &address, api, request);
+    match glommio::timer::timeout(FORWARD_TIMEOUT, async { Ok(call.await) }).await {
+        Ok(Ok(answer)) => Some(answer),
+        Ok(Err(error)) => {
+            tracing::debug!(%address, %error, "DescribeQuorum not answered by the leader: answering here");
+            None
+        }
+        Err(_) => None,
+    }
 }
