@@ -573,15 +573,18 @@ mod tests {
 
     #[test]
     fn entities_follow_the_flags() {
-        use clap::Parser;
+        use clap::{CommandFactory, FromArgMatches, Parser};
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
             args: ConfigsArgs,
         }
         let entity = |argv: &[&str]| {
-            let cli =
-                Cli::try_parse_from([&["configs"], argv].concat()).map_err(|e| e.to_string())?;
+            let matches = Cli::command()
+                .try_get_matches_from([&["configs"], argv].concat())
+                .map_err(|e| e.to_string())?;
+            let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+            cli.args.order_entities(&matches);
             Entity::from_args(&cli.args).map_err(|e| e.to_string())
         };
         assert_eq!(
