@@ -101,6 +101,8 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: i64,
     /// How long a SASL login holds (KIP-368); 0: for the connection's life.
     pub connections_max_reauth_ms: i64,
+    /// The largest frame a SASL listener reads before the client has logged in.
+    pub sasl_server_max_receive_size: i32,
     /// Connections the broker serves at once; past it, accepting waits for one to close.
     pub max_connections: i32,
     /// Connections one client address may hold; past it, a new one is closed.
@@ -299,6 +301,7 @@ impl Default for BrokerConfig {
             socket_receive_buffer_bytes: 102_400,
             connections_max_idle_ms: 600_000,
             connections_max_reauth_ms: 0,
+            sasl_server_max_receive_size: 512 * 1024,
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: Vec::new(),

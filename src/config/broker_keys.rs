@@ -531,6 +531,17 @@ pub(crate) static BROKER_KEYS: &[BrokerKey] = &[
         render: |c| Some(c.connections_max_reauth_ms.to_string()),
     },
     BrokerKey {
+        // A frame larger than this before a SASL login closes the connection unread.
+        name: "sasl.server.max.receive.size",
+        kind: ConfigType::Int,
+        dynamic: false,
+        apply: |c, k, v| {
+            c.sasl_server_max_receive_size = parse_int(k, v, 1, i32::MAX)?;
+            Ok(())
+        },
+        render: |c| Some(c.sasl_server_max_receive_size.to_string()),
+    },
+    BrokerKey {
         name: "max.broker.partitions",
         kind: ConfigType::Int,
         dynamic: true,

@@ -2,9 +2,9 @@
 //! responses written strictly in request order.
 //!
 //! Bounded: a frame over `socket.request.max.bytes` (before a SASL login, over
-//! `SASL_RECEIVE_MAX`) or with a negative length closes the connection (as Kafka does),
-//! and at most `IN_FLIGHT_MAX` requests are in flight; beyond that the connection stops
-//! reading its socket. A connection idle for `connections.max.idle.ms` is closed.
+//! `sasl.server.max.receive.size`) or with a negative length closes the connection (as
+//! Kafka does), and at most `IN_FLIGHT_MAX` requests are in flight; beyond that the
+//! connection stops reading its socket. A connection idle for `connections.max.idle.ms` is closed.
 
 use std::cell::Cell;
 use std::io;
@@ -32,10 +32,6 @@ use crate::shard::Shard;
 
 /// Requests read but not yet answered, per connection, at most.
 pub const IN_FLIGHT_MAX: usize = 64;
-
-/// The largest frame a SASL listener reads before the client has logged in (Kafka's
-/// `sasl.server.max.receive.size` default): larger ones close the connection.
-pub const SASL_RECEIVE_MAX: usize = 512 * 1024;
 
 /// A request read and being handled: its handler, its timer, and its bytes' share of
 /// the shard's request budget.
@@ -269,6 +265,7 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     activity: &Activity,
 ) {
     let frame_max = shard.snapshot().broker.socket_request_max_bytes.max(0) as usize;
+    let sasl_frame_max = shard.snapshot().broker.sasl_server_max_receive_size.max(0) as usize;
     let idle = idle_limit(&shard);
     // Under TLS the socket carries records: frames are read through the stream.
     let socket = (!wire.tls).then_some(wire.socket);
@@ -282,10 +279,10 @@ async fn read_requests<R: futures::AsyncRead + Unpin>(
     // The turn of the last produce request read: the next one waits for it.
     let mut last_produce: Option<oneshot::Receiver<()>> = None;
     loop {
-        // Before the login, a frame is a SASL message, at most Kafka's
-        // `sasl.server.max.receive.size` default.
+        // Before the login, a frame is a SASL message, at most
+        // `sasl.server.max.receive.size`.
         let frame_max = match login {
-            Some(_) => frame_max.min(SASL_RECEIVE_MAX),
+            Some(_) => frame_max.min(sasl_frame_max),
             None => frame_max,
         };
         let next = read_frame(&mut reader, socket, frame_max, &shard.request_budget);

@@ -295,6 +295,20 @@ def test_a_frame_over_512_kib_before_the_login_is_closed_unread(sasl_broker):
         assert c.wait_closed() == b""
 
 
+def test_sasl_server_max_receive_size_bounds_the_frames_before_the_login(start_broker):
+    """Kafka's `sasl.server.max.receive.size`: a frame over it before the login closes the
+    connection unread; one within it is read and judged (a wrong password here)."""
+    b = start_broker(sasl_settings(**{"sasl.server.max.receive.size": "2048"}))
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        c.send_raw(struct.pack(">i", 2049) + b"\0" * 100)
+        assert c.wait_closed() == b""
+    with kw.Conn(b.bootstrap) as c:
+        assert kw.Reader(c.request(SASL_HANDSHAKE, 1, handshake_v1("PLAIN"))).i16() == 0
+        rd = kw.Reader(c.request(SASL_AUTHENTICATE, 0, authenticate_v0(b"\0alice\0" + b"x" * 1500)))
+        assert rd.i16() == SASL_AUTHENTICATION_FAILED
+
+
 @pytest.mark.parametrize("first", [b"", b"n,,", b"x,,n=a,r=b", b"n,,n=nobody,r=abc", b"\xff\xfe"])
 def test_malformed_scram_messages_fail_the_login(sasl_broker, first):
     with kw.Conn(sasl_broker.bootstrap) as c:
