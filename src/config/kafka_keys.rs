@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::broker_keys;
+use super::kafka_inert;
 use super::sasl;
 use super::source::{env_name, ENV_PREFIX};
 use super::value::check_len;
@@ -123,10 +124,40 @@ impl Given {
         if broker_keys::find(key).is_some() || key.starts_with(sasl::LISTENER_PREFIX) {
             sasl::check_listener_key(key)?;
             self.explicit.insert(key.to_string(), value);
+        } else if key == "broker.id" && value == "-1" {
+            // Kafka's default, which leaves the id to node.id.
+            let notice = "broker.id=-1 is accepted: node.id names the node".to_string();
+            self.notices.insert("broker.id", notice);
         } else if let Some((alias, target)) = ALIASES.iter().find(|(alias, _)| *alias == key) {
             self.aliased.insert(target, (alias, value));
         } else if let Some((name, why)) = INERT.iter().find(|(name, _)| *name == key) {
             let notice = format!("{name}={value} is accepted and has no effect: {why}");
+            self.notices.insert(name, notice);
+        } else if let Some(why) = kafka_inert::inert(key) {
+            let name = kafka_inert::names()
+                .find(|name| *name == key)
+                .unwrap_or_default();
+            let notice = format!("{name}={value} is accepted and has no effect: {why}");
+            self.notices.insert(name, notice);
+        } else if let Some((accepted, why)) = kafka_inert::default_only(key) {
+            if !accepted.iter().any(|a| a.eq_ignore_ascii_case(&value)) {
+                // A JAAS config or a secret is never repeated in an error.
+                let secret = ["jaas.config", "secret", "password"]
+                    .iter()
+                    .any(|s| key.contains(s));
+                return Err(ConfigError::InvalidValue {
+                    key: key.to_string(),
+                    value: match secret {
+                        true => "(not shown: it may hold passwords)".to_string(),
+                        false => value,
+                    },
+                    detail: format!("shoal takes only {:?}: {why}", accepted[0]),
+                });
+            }
+            let name = kafka_inert::names()
+                .find(|name| *name == key)
+                .unwrap_or_default();
+            let notice = format!("{name}={value} is accepted: {why}");
             self.notices.insert(name, notice);
         } else {
             return Err(ConfigError::UnknownKey {
@@ -187,6 +218,7 @@ fn names() -> impl Iterator<Item = &'static str> {
         .chain(ALIASES.iter().map(|(alias, _)| *alias))
         .chain(INERT.iter().map(|(name, _)| *name))
         .chain(REFUSED.iter().map(|(name, _)| *name))
+        .chain(kafka_inert::names())
 }
 
 /// `; did you mean "x"?` for the candidate closest to `given`, if any is close enough

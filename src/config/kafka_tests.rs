@@ -732,3 +732,31 @@ fn bootstrap_servers_without_voters_make_a_quorum_whose_voters_the_log_names() {
     let fixed = node(&["controller.quorum.voters=1@a:9093,2@127.0.0.1:9093"]);
     assert!(fixed.quorum_peers().unwrap().bootstrap.is_empty());
 }
+
+#[test]
+fn kafka_keys_without_effect_are_taken_at_their_values_and_none_is_also_a_key_of_shoals() {
+    for name in super::kafka_inert::names() {
+        assert!(
+            super::broker_keys::find(name).is_none(),
+            "{name} is a key of shoal's and of the inert tables"
+        );
+    }
+    for name in super::kafka_inert::INERT_GROUPS
+        .iter()
+        .flat_map(|(_, keys)| keys.iter())
+    {
+        let (_, notices) = BrokerConfig::load(None, &[], &[format!("{name}=1")]).unwrap();
+        assert!(notices[0].contains("has no effect"), "{notices:?}");
+    }
+    for (name, accepted, _) in super::kafka_inert::DEFAULT_ONLY {
+        for value in *accepted {
+            let (_, notices) = BrokerConfig::load(None, &[], &[format!("{name}={value}")]).unwrap();
+            assert!(
+                notices[0].starts_with(&format!("{name}={value} is accepted: ")),
+                "{notices:?}"
+            );
+        }
+        let err = with_overrides(&[&format!("{name}=something-else")]).unwrap_err();
+        assert!(err.to_string().contains("shoal takes only"), "{err}");
+    }
+}

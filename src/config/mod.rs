@@ -21,6 +21,7 @@ mod broker_keys;
 mod broker_values;
 pub mod group;
 mod group_keys;
+mod kafka_inert;
 mod kafka_keys;
 mod kept;
 mod kraft;

@@ -91,14 +91,42 @@ def test_a_stock_kraft_server_properties_starts_a_broker(tmp_path, cores, text):
         b.close()
 
 
+def test_a_production_server_properties_starts_a_broker(tmp_path, cores):
+    """The tuning keys production configs carry (threads, purgatories, replica fetch sizes,
+    quorum timers, cleaner settings at Kafka's defaults): each accepted with one notice
+    line that says why it has no effect here, or that shoal behaves as the value says."""
+    text = (pathlib.Path(__file__).resolve().parents[1] / "config" / "kafka-4-production.properties").read_text()
+    b = config_broker(tmp_path, cores, text, FREE_PORTS)
+    try:
+        b.start()
+        # num.partitions=3: the records spread over three partitions.
+        assert sorted(round_trip(b.bootstrap, "production-events", 3)) == [b"v%d" % i for i in range(3)]
+        log = b.log_text()
+        for notice in ["replica.fetch.max.bytes=10485760 is accepted and has no effect",
+                       "group.coordinator.threads=4 is accepted and has no effect",
+                       "log.cleaner.enable=true is accepted: the cleaner always runs",
+                       "unclean.leader.election.enable=false is accepted",
+                       "broker.id=-1 is accepted: node.id names the node"]:
+            assert log.count(notice) == 1, f"{notice!r} once in\n{log}"
+        b.stop()
+    finally:
+        b.close()
+
+
 @pytest.mark.parametrize("overrides, says", [
     ({"zookeeper.connect": "localhost:2181"}, 'config key "zookeeper.connect" is not accepted: shoal needs no ZooKeeper'),
+    ({"unclean.leader.election.enable": "true"},
+     'Invalid value true for configuration unclean.leader.election.enable: shoal takes only "false": '
+     "shoal reads only the topic's unclean.leader.election.enable"),
+    ({"create.topic.policy.class.name": "com.example.Policy"},
+     "configuration create.topic.policy.class.name: shoal takes only \"\": a Java class, which shoal cannot load"),
     ({"num.partition": "3"}, 'unknown config key "num.partition"; did you mean "num.partitions"?'),
     ({"process.roles": "broker"},
      "unless controller.quorum.voters or controller.quorum.bootstrap.servers names the controllers"),
     ({"broker.id": "3", "node.id": "4"},
      "Invalid value 3 for configuration broker.id: expected the value of node.id (4)"),
-], ids=["zookeeper", "misspelt", "broker-only-without-controllers", "broker-id-disagrees"])
+], ids=["zookeeper", "unclean-by-default", "policy-class", "misspelt", "broker-only-without-controllers",
+        "broker-id-disagrees"])
 def test_settings_shoal_cannot_honour_stop_it_with_a_message(tmp_path, cores, overrides, says):
     b = Broker(shoal_bin(), tmp_path, "b", cores, overrides)
     log = refused(b)
