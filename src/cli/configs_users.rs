@@ -1,6 +1,7 @@
 //! `shoal configs --entity-type users|clients|ips` (and `--user`, `--client`, `--ip`,
-//! `--user-defaults`, `--client-defaults`, `--ip-defaults`): client quotas, connection rate quotas of
-//! client addresses, and SCRAM credentials, as kafka-configs.sh manages them.
+//! `--user-defaults`, `--client-defaults`, `--ip-defaults`): client quotas, connection
+//! rate quotas of client addresses, and SCRAM credentials, as kafka-configs.sh manages
+//! them.
 //! - `--add-config 'producer_byte_rate=1024,request_percentage=50'` sets quotas and
 //!   `--delete-config producer_byte_rate` removes them (AlterClientQuotas);
 //! - for a named user, `--add-config 'SCRAM-SHA-512=[iterations=8192,password=...]'`

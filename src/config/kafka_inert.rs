@@ -220,52 +220,52 @@ pub(super) const DEFAULT_ONLY: &[(&str, &[&str], &str)] = &[
     (
         "unclean.leader.election.enable",
         &["false"],
-        "shoal reads only the topic\'s unclean.leader.election.enable, whose default this is",
+        "shoal reads only the topic's unclean.leader.election.enable, whose default this is",
     ),
     (
         "log.message.timestamp.after.max.ms",
         &["3600000"],
-        "shoal reads only the topic\'s message.timestamp.after.max.ms, whose default this is",
+        "shoal reads only the topic's message.timestamp.after.max.ms, whose default this is",
     ),
     (
         "log.message.timestamp.before.max.ms",
         &["9223372036854775807"],
-        "shoal reads only the topic\'s message.timestamp.before.max.ms, whose default this is",
+        "shoal reads only the topic's message.timestamp.before.max.ms, whose default this is",
     ),
     (
         "log.cleaner.min.compaction.lag.ms",
         &["0"],
-        "shoal reads only the topic\'s min.compaction.lag.ms, whose default this is",
+        "shoal reads only the topic's min.compaction.lag.ms, whose default this is",
     ),
     (
         "log.cleaner.max.compaction.lag.ms",
         &["9223372036854775807"],
-        "shoal reads only the topic\'s max.compaction.lag.ms, whose default this is",
+        "shoal reads only the topic's max.compaction.lag.ms, whose default this is",
     ),
     (
         "log.cleaner.min.cleanable.ratio",
         &["0.5"],
-        "shoal reads only the topic\'s min.cleanable.dirty.ratio, whose default this is",
+        "shoal reads only the topic's min.cleanable.dirty.ratio, whose default this is",
     ),
     (
         "log.index.size.max.bytes",
         &["10485760"],
-        "shoal reads only the topic\'s segment.index.bytes, whose default this is",
+        "shoal reads only the topic's segment.index.bytes, whose default this is",
     ),
     (
         "log.segment.delete.delay.ms",
         &["60000"],
-        "shoal reads only the topic\'s file.delete.delay.ms, whose default this is",
+        "shoal reads only the topic's file.delete.delay.ms, whose default this is",
     ),
     (
         "log.roll.jitter.ms",
         &["", "0"],
-        "shoal reads only the topic\'s segment.jitter.ms, whose default this is",
+        "shoal reads only the topic's segment.jitter.ms, whose default this is",
     ),
     (
         "log.roll.jitter.hours",
         &["0"],
-        "shoal reads only the topic\'s segment.jitter.ms, whose default this is",
+        "shoal reads only the topic's segment.jitter.ms, whose default this is",
     ),
     ("log.cleaner.enable", &["true"], "the cleaner always runs"),
     (
@@ -402,20 +402,23 @@ pub(super) const DEFAULT_ONLY: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
-/// Why `key` has no meaning here, if it is one of those keys.
-pub(super) fn inert(key: &str) -> Option<&'static str> {
-    INERT_GROUPS
-        .iter()
-        .find(|(_, keys)| keys.contains(&key))
-        .map(|(why, _)| *why)
+/// `key` as the table names it, and why it has no meaning here, if it is one of those.
+pub(super) fn inert(key: &str) -> Option<(&'static str, &'static str)> {
+    INERT_GROUPS.iter().find_map(|(why, keys)| {
+        let name = keys.iter().find(|name| **name == key)?;
+        Some((*name, *why))
+    })
 }
 
-/// The values `key` is accepted at and why, if it is one of those keys.
-pub(super) fn default_only(key: &str) -> Option<(&'static [&'static str], &'static str)> {
+/// `key` as the table names it, the values it is accepted at and why, if it is one of
+/// those.
+pub(super) fn default_only(
+    key: &str,
+) -> Option<(&'static str, &'static [&'static str], &'static str)> {
     DEFAULT_ONLY
         .iter()
         .find(|(name, _, _)| *name == key)
-        .map(|(_, accepted, why)| (*accepted, *why))
+        .copied()
 }
 
 /// Every key of the two tables.

@@ -133,13 +133,10 @@ impl Given {
         } else if let Some((name, why)) = INERT.iter().find(|(name, _)| *name == key) {
             let notice = format!("{name}={value} is accepted and has no effect: {why}");
             self.notices.insert(name, notice);
-        } else if let Some(why) = kafka_inert::inert(key) {
-            let name = kafka_inert::names()
-                .find(|name| *name == key)
-                .unwrap_or_default();
+        } else if let Some((name, why)) = kafka_inert::inert(key) {
             let notice = format!("{name}={value} is accepted and has no effect: {why}");
             self.notices.insert(name, notice);
-        } else if let Some((accepted, why)) = kafka_inert::default_only(key) {
+        } else if let Some((name, accepted, why)) = kafka_inert::default_only(key) {
             if !accepted.iter().any(|a| a.eq_ignore_ascii_case(&value)) {
                 // A JAAS config or a secret is never repeated in an error.
                 let secret = ["jaas.config", "secret", "password"]
@@ -154,9 +151,6 @@ impl Given {
                     detail: format!("shoal takes only {:?}: {why}", accepted[0]),
                 });
             }
-            let name = kafka_inert::names()
-                .find(|name| *name == key)
-                .unwrap_or_default();
             let notice = format!("{name}={value} is accepted: {why}");
             self.notices.insert(name, notice);
         } else {

@@ -350,12 +350,14 @@ def test_configs_pairs_each_entity_type_with_the_name_or_default_in_its_place(br
     assert alter("producer_byte_rate=1024", *named) == "Completed updating config for user user1, client clientA."
     assert describe(*named) == \
         "Quota configs for user-principal 'user1', client-id 'clientA' are producer_byte_rate=1024.0"
-    default_user = ["--entity-type", "users", "--entity-default", "--entity-type", "clients", "--entity-name", "clientB"]
+    default_user = ["--entity-type", "users", "--entity-default",
+                    "--entity-type", "clients", "--entity-name", "clientB"]
     assert alter("consumer_byte_rate=2048", *default_user) == \
         "Completed updating config for user <default>, client clientB."
     assert describe(*default_user) == \
         "Quota configs for the default user-principal, client-id 'clientB' are consumer_byte_rate=2048.0"
-    default_client = ["--entity-type", "users", "--entity-name", "user2", "--entity-type", "clients", "--entity-default"]
+    default_client = ["--entity-type", "users", "--entity-name", "user2",
+                      "--entity-type", "clients", "--entity-default"]
     assert alter("request_percentage=50", *default_client) == \
         "Completed updating config for user user2, client <default>."
     assert describe(*default_client) == \
