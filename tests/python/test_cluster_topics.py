@@ -21,7 +21,7 @@ from clients import (CLIENT_TIMEOUT_S, admin, base_conf, consume, future_error, 
                      topic_partitions, unique_topic, wait_futures)
 import kafka_wire as kw
 from conftest import free_ports
-from test_quorum import TOOL_TIMEOUT_S, agreed_leader, describe_cluster, leaders_listed_by, start_quorum, wait_for
+from test_quorum import agreed_leader, describe_cluster, leaders_listed_by, start_quorum, topic_listed_by, wait_for
 from test_acls import DENY, create, describe, filt, topic_acl
 from test_cluster_acls_configs import SECURED, effective, set_default
 from test_reassignment import reassign_tool
@@ -41,13 +41,7 @@ def leaders(b, topic: str) -> dict[int, int] | None:
 def auto_create(b, topic: str) -> int:
     """Metadata v4 asking node `b` for `topic` with auto-creation allowed, encoded and
     decoded by kafka-python: the topic's error code."""
-    with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
-        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
-                                  allow_auto_topic_creation=True)
-        request.with_header(correlation_id=1, client_id="shoal-tests")
-        c.send_raw(request.encode(version=4, header=True, framed=True))
-        r = MetadataResponse.decode(c.recv_frame(), version=4, header=True)
-    return r.topics[0].error_code
+    return topic_listed_by(b, topic, auto_create=True).error_code
 
 
 def test_topics_live_in_the_quorum_and_clients_follow_their_leaders(start_broker):

@@ -14,7 +14,8 @@ from conftest import Broker, BrokerError, shoal_bin
 
 # What Kafka 4's shipped config/server.properties sets (combined broker and controller),
 # shared with the config parser's unit tests.
-KAFKA_4_SERVER_PROPERTIES = (pathlib.Path(__file__).resolve().parents[1] / "config" / "kafka-4-server.properties").read_text()
+CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "config"
+KAFKA_4_SERVER_PROPERTIES = (CONFIG_DIR / "kafka-4-server.properties").read_text()
 
 # Kafka 3's config/kraft/server.properties names its voters instead of bootstrap servers.
 KAFKA_3_VOTERS = KAFKA_4_SERVER_PROPERTIES.replace(
@@ -32,6 +33,11 @@ def config_broker(tmp_path, cores, text: str, overrides: dict, name: str = "b") 
     b = Broker(shoal_bin(), tmp_path, name, cores, overrides)
     b.config_file = path
     return b
+
+
+def noticed_once(log: str, notices: list[str]) -> None:
+    for notice in notices:
+        assert log.count(notice) == 1, f"{notice!r} once in\n{log}"
 
 
 def refused(b: Broker) -> str:
@@ -71,13 +77,11 @@ def test_a_stock_kraft_server_properties_starts_a_broker(tmp_path, cores, text):
     try:
         b.start()
         assert round_trip(b.bootstrap, "quick-start-events", 5) == [b"v%d" % i for i in range(5)]
-        log = b.log_text()
-        for notice in ["num.network.threads=3 is accepted and has no effect",
-                       "num.io.threads=8 is accepted and has no effect",
-                       "transaction.state.log.min.isr=1 is accepted and has no effect",
-                       "controller listener CONTROLLER://127.0.0.1:0 is not opened",
-                       "inter.broker.listener.name=PLAINTEXT has no effect"]:
-            assert log.count(notice) == 1, f"{notice!r} once in\n{log}"
+        noticed_once(b.log_text(), ["num.network.threads=3 is accepted and has no effect",
+                                    "num.io.threads=8 is accepted and has no effect",
+                                    "transaction.state.log.min.isr=1 is accepted and has no effect",
+                                    "controller listener CONTROLLER://127.0.0.1:0 is not opened",
+                                    "inter.broker.listener.name=PLAINTEXT has no effect"])
         # The file's settings that mean something are in force.
         a = clients.admin(b)
         from confluent_kafka.admin import ConfigResource, ResourceType
@@ -95,19 +99,17 @@ def test_a_production_server_properties_starts_a_broker(tmp_path, cores):
     """The tuning keys production configs carry (threads, purgatories, replica fetch sizes,
     quorum timers, cleaner settings at Kafka's defaults): each accepted with one notice
     line that says why it has no effect here, or that shoal behaves as the value says."""
-    text = (pathlib.Path(__file__).resolve().parents[1] / "config" / "kafka-4-production.properties").read_text()
+    text = (CONFIG_DIR / "kafka-4-production.properties").read_text()
     b = config_broker(tmp_path, cores, text, FREE_PORTS)
     try:
         b.start()
         # num.partitions=3: the records spread over three partitions.
         assert sorted(round_trip(b.bootstrap, "production-events", 3)) == [b"v%d" % i for i in range(3)]
-        log = b.log_text()
-        for notice in ["replica.fetch.max.bytes=10485760 is accepted and has no effect",
-                       "group.coordinator.threads=4 is accepted and has no effect",
-                       "log.cleaner.enable=true is accepted: the cleaner always runs",
-                       "unclean.leader.election.enable=false is accepted",
-                       "broker.id=-1 is accepted: node.id names the node"]:
-            assert log.count(notice) == 1, f"{notice!r} once in\n{log}"
+        noticed_once(b.log_text(), ["replica.fetch.max.bytes=10485760 is accepted and has no effect",
+                                    "group.coordinator.threads=4 is accepted and has no effect",
+                                    "log.cleaner.enable=true is accepted: the cleaner always runs",
+                                    "unclean.leader.election.enable=false is accepted",
+                                    "broker.id=-1 is accepted: node.id names the node"])
         b.stop()
     finally:
         b.close()

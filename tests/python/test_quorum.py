@@ -89,17 +89,24 @@ def describe_cluster(b) -> tuple[int, dict[int, int]]:
     return r.controller_id, {x.broker_id: x.port for x in r.brokers}
 
 
-def leaders_listed_by(b, topic: str) -> dict[int, int] | None:
-    """partition -> leader (-1: none) as node `b` itself lists `topic` (Metadata v4, encoded and
-    decoded by kafka-python), or None when it does not list it. An admin client's list_topics
-    asks whichever broker it is connected to, so what one node lists is read this way."""
+def topic_listed_by(b, topic: str, auto_create: bool = False):
+    """Metadata v4 asking node `b` itself for `topic`, encoded and decoded by kafka-python:
+    the topic's entry. An admin client's list_topics asks whichever broker it is connected
+    to, so what one node lists is read this way."""
     with kw.Conn(b.bootstrap, timeout=TOOL_TIMEOUT_S) as c:
         request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
-                                  allow_auto_topic_creation=False)
+                                  allow_auto_topic_creation=auto_create)
         request.with_header(correlation_id=1, client_id="shoal-tests")
         c.send_raw(request.encode(version=4, header=True, framed=True))
         r = MetadataResponse.decode(c.recv_frame(), version=4, header=True)
     (t,) = r.topics
+    return t
+
+
+def leaders_listed_by(b, topic: str) -> dict[int, int] | None:
+    """partition -> leader (-1: none) as node `b` itself lists `topic`, or None when it
+    does not list it."""
+    t = topic_listed_by(b, topic)
     if t.error_code != 0:
         return None
     return {p.partition_index: p.leader_id for p in t.partitions}
