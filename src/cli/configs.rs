@@ -135,10 +135,9 @@ impl ConfigsArgs {
         {
             bail!("Duplicate entity type(s) specified: {}", twice.1);
         }
-        let pair = |a: &str, b: &str| {
-            types.len() == 2 && types.contains(&a.to_string()) && types.contains(&b.to_string())
-        };
-        if types.len() > 1 && !pair("users", "clients") {
+        // Two types, none twice, each users or clients: the pair.
+        let pair = types.len() == 2 && types.iter().all(|t| t == "users" || t == "clients");
+        if types.len() > 1 && !pair {
             bail!("Only 'users' and 'clients' entity types may be specified together");
         }
         if self.entities.len() > types.len().max(1) {
